@@ -1,0 +1,581 @@
+//! The frames of the WebSocket protocol (`/v1/ws`), and their CBOR encoding.
+//!
+//! Every WebSocket binary message carries exactly one frame. A client sends
+//! [`ClientFrame`]s, each with a request id; the server answers every request
+//! with a [`ServerBody::Response`] or a [`ServerBody::Error`] carrying the same
+//! id, and pushes [`Event`]s (login challenge, mailbox deliveries) on its own.
+//! The encoding is CBOR (RFC 8949) via serde: structs are maps with text keys,
+//! enums are externally tagged (`{"send": {...}}`), byte fields are CBOR byte
+//! strings. docs/PROTOCOL.md is the normative description for other languages.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::PROTOCOL_VERSION;
+use crate::auth::{IdentityKey, Signature};
+use crate::ids::{AccountId, DeviceId, GroupId};
+
+/// A request from a client, with the id its answer will carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// Protocol version; must be [`PROTOCOL_VERSION`].
+    pub v: u16,
+    /// Chosen by the client; echoed in the answer. Clients count up from 1.
+    pub id: u64,
+    /// What the client asks for.
+    pub request: Request,
+}
+
+impl ClientFrame {
+    /// A frame of the current protocol version.
+    pub fn new(id: u64, request: Request) -> Self {
+        Self { v: PROTOCOL_VERSION, id, request }
+    }
+}
+
+/// Everything a client can ask the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// Creates a new account with this device as its first device. The
+    /// signature covers the connection's challenge (see [`crate::auth`]); the
+    /// proof-of-work nonce must meet the difficulty announced in the challenge.
+    Register {
+        /// The new device's Ed25519 public key.
+        identity_key: IdentityKey,
+        /// Signature over [`crate::auth::register_message`].
+        signature: Signature,
+        /// Solution of the registration proof-of-work.
+        pow_nonce: u64,
+    },
+    /// Authenticates this connection as an existing device.
+    Login {
+        /// The device logging in.
+        device: DeviceId,
+        /// Signature over [`crate::auth::login_message`].
+        signature: Signature,
+    },
+    /// Adds a new device to an existing account using a one-time link code
+    /// issued by [`Request::CreateLinkCode`] on one of the account's devices.
+    Link {
+        /// The link code as printed by `stadtbote link`.
+        code: String,
+        /// The new device's Ed25519 public key.
+        identity_key: IdentityKey,
+        /// Signature over [`crate::auth::link_message`].
+        signature: Signature,
+    },
+    /// Issues a one-time code that lets a new device join this account.
+    CreateLinkCode,
+    /// Lists an account's devices and their identity keys.
+    ListDevices {
+        /// Whose devices.
+        account: AccountId,
+    },
+    /// Stores this device's MLS KeyPackages (TLS-encoded `KeyPackage`s).
+    UploadKeyPackages {
+        /// One-time packages; each is handed out at most once.
+        one_time: Vec<ByteBuf>,
+        /// The last-resort package, handed out when no one-time package is
+        /// left; replaces the previous one.
+        last_resort: Option<ByteBuf>,
+    },
+    /// Claims one KeyPackage for every device of an account (except the
+    /// caller's own device). Rate-limited per caller.
+    ClaimKeyPackages {
+        /// Whose devices.
+        account: AccountId,
+    },
+    /// Submits an MLS commit for `group` at `epoch`. Exactly one commit per
+    /// epoch is accepted; others get [`ErrorCode::StaleEpoch`]. A commit at
+    /// epoch 0 for an unknown group creates it with the caller as member.
+    Commit {
+        /// The group (MLS group id).
+        group: GroupId,
+        /// The epoch the commit was created in.
+        epoch: u64,
+        /// The TLS-encoded `MlsMessage` holding the commit.
+        commit: ByteBuf,
+        /// Devices the commit adds; they receive `welcome`.
+        add: Vec<DeviceId>,
+        /// Devices the commit removes.
+        remove: Vec<DeviceId>,
+        /// The TLS-encoded `MlsMessage` holding the Welcome, if devices are added.
+        welcome: Option<ByteBuf>,
+    },
+    /// Stores one MLS application message for every other member device of `group`.
+    Send {
+        /// The group (MLS group id).
+        group: GroupId,
+        /// The TLS-encoded `MlsMessage` (a `PrivateMessage`).
+        message: ByteBuf,
+    },
+    /// Deletes delivered envelopes from this device's mailbox.
+    Ack {
+        /// Envelope ids as delivered in [`Event::Deliver`].
+        ids: Vec<u64>,
+    },
+    /// Keeps the connection alive; answered by [`Response::Pong`].
+    Ping,
+}
+
+impl Request {
+    /// The request's name as used in logs and metrics; never includes payload.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Register { .. } => "register",
+            Request::Login { .. } => "login",
+            Request::Link { .. } => "link",
+            Request::CreateLinkCode => "create_link_code",
+            Request::ListDevices { .. } => "list_devices",
+            Request::UploadKeyPackages { .. } => "upload_key_packages",
+            Request::ClaimKeyPackages { .. } => "claim_key_packages",
+            Request::Commit { .. } => "commit",
+            Request::Send { .. } => "send",
+            Request::Ack { .. } => "ack",
+            Request::Ping => "ping",
+        }
+    }
+}
+
+/// A device of an account as listed by the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The device.
+    pub device: DeviceId,
+    /// Its Ed25519 identity key, which is also its MLS signature key.
+    pub identity_key: IdentityKey,
+}
+
+/// A KeyPackage handed out by [`Request::ClaimKeyPackages`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimedKeyPackage {
+    /// The device the package belongs to.
+    pub device: DeviceId,
+    /// The TLS-encoded `KeyPackage`.
+    pub key_package: ByteBuf,
+    /// Whether this is the device's last-resort package (reused until replaced).
+    pub last_resort: bool,
+}
+
+/// A stored message waiting in a device's mailbox. It carries no sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Mailbox position; increases with every envelope stored for the device.
+    pub id: u64,
+    /// When the server stored it (Unix milliseconds).
+    pub received_at: u64,
+    /// The TLS-encoded `MlsMessage` (commit, welcome or application message).
+    pub payload: ByteBuf,
+}
+
+/// Successful answers, one variant per request kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Response {
+    /// Answer to [`Request::Register`] and [`Request::Link`]; the connection
+    /// is now authenticated as `device`.
+    Registered {
+        /// The account (new for register, existing for link).
+        account: AccountId,
+        /// The new device.
+        device: DeviceId,
+    },
+    /// Answer to [`Request::Login`].
+    LoggedIn {
+        /// The device's account.
+        account: AccountId,
+        /// How many one-time KeyPackages the server still holds for this device.
+        key_packages_left: u32,
+        /// Whether the server holds a last-resort KeyPackage for this device.
+        has_last_resort: bool,
+    },
+    /// Answer to [`Request::CreateLinkCode`].
+    LinkCode {
+        /// The one-time code.
+        code: String,
+        /// When it stops working (Unix milliseconds).
+        expires_at: u64,
+    },
+    /// Answer to [`Request::ListDevices`].
+    Devices {
+        /// The account's devices.
+        devices: Vec<DeviceInfo>,
+    },
+    /// Answer to [`Request::UploadKeyPackages`].
+    KeyPackagesStored {
+        /// One-time packages now held for this device.
+        one_time_left: u32,
+    },
+    /// Answer to [`Request::ClaimKeyPackages`].
+    KeyPackages {
+        /// One package per device that had one.
+        packages: Vec<ClaimedKeyPackage>,
+    },
+    /// Answer to [`Request::Commit`]: durably stored and ordered.
+    CommitAccepted {
+        /// The group's epoch after this commit.
+        epoch: u64,
+    },
+    /// Answer to [`Request::Send`]: durably stored for every recipient device.
+    Stored {
+        /// Number of recipient devices.
+        recipients: u32,
+    },
+    /// Answer to [`Request::Ack`].
+    Acked {
+        /// Envelopes actually removed (ids not in this device's mailbox are ignored).
+        removed: u32,
+    },
+    /// Answer to [`Request::Ping`].
+    Pong,
+}
+
+/// Messages the server pushes without being asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// Sent first on every connection: the single-use login challenge.
+    Challenge {
+        /// Random, unique to this connection, valid for one authentication.
+        nonce: ByteBuf,
+        /// Leading zero bits required of the registration proof-of-work.
+        pow_difficulty: u8,
+        /// The server's clock (Unix milliseconds).
+        server_time: u64,
+    },
+    /// Envelopes from this device's mailbox, oldest first. Sent after login
+    /// (at least once, possibly empty) and whenever new envelopes arrive.
+    Deliver {
+        /// The envelopes.
+        envelopes: Vec<Envelope>,
+        /// True when this batch reaches the end of the mailbox as of sending.
+        caught_up: bool,
+    },
+}
+
+/// The body of a frame sent by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerBody {
+    /// The answer to request `id`.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        response: Response,
+    },
+    /// Request `id` failed (or, with no id, the frame could not be read at all).
+    Error {
+        /// The request's id, when the frame was readable enough to have one.
+        id: Option<u64>,
+        /// What went wrong.
+        error: ErrorBody,
+    },
+    /// A push.
+    Event {
+        /// The event.
+        event: Event,
+    },
+}
+
+/// A frame sent by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerFrame {
+    /// Protocol version; [`PROTOCOL_VERSION`].
+    pub v: u16,
+    /// The content.
+    pub body: ServerBody,
+}
+
+impl ServerFrame {
+    /// Wraps a body in a frame of the current version.
+    pub fn new(body: ServerBody) -> Self {
+        Self { v: PROTOCOL_VERSION, body }
+    }
+}
+
+/// A typed error: a stable machine-readable code and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code; clients branch on this.
+    pub code: ErrorCode,
+    /// Human-readable explanation; never contains ids, keys or payloads.
+    pub message: String,
+    /// For [`ErrorCode::StaleEpoch`]: the group's current epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_epoch: Option<u64>,
+    /// For [`ErrorCode::RateLimited`]: milliseconds until a retry may succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ErrorBody {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), current_epoch: None, retry_after_ms: None }
+    }
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code.as_str())
+    }
+}
+
+/// Stable error codes. New codes may be added; clients treat unknown codes as
+/// [`ErrorCode::Internal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame is not valid CBOR or not a valid request.
+    BadFrame,
+    /// The frame's protocol version is not supported.
+    UnsupportedVersion,
+    /// The frame or a field in it exceeds a configured limit.
+    TooLarge,
+    /// The request needs an authenticated connection.
+    Unauthenticated,
+    /// The connection is already authenticated.
+    AlreadyAuthenticated,
+    /// Signature, device or challenge did not verify.
+    AuthFailed,
+    /// The registration proof-of-work does not meet the difficulty.
+    PowInvalid,
+    /// A link code is unknown, used or expired.
+    InvalidCode,
+    /// Too many requests; see `retry_after_ms`.
+    RateLimited,
+    /// No such account.
+    UnknownAccount,
+    /// No such group.
+    UnknownGroup,
+    /// The caller's device is not a member of the group.
+    NotAMember,
+    /// Another commit was already accepted for this epoch; see `current_epoch`.
+    StaleEpoch,
+    /// The request is well-formed but its content is invalid.
+    InvalidRequest,
+    /// The account or device is blocked.
+    Forbidden,
+    /// Storage cannot accept writes (e.g. disk full); nothing was stored.
+    StorageUnavailable,
+    /// The server is shutting down or overloaded; retry later.
+    Unavailable,
+    /// An unexpected server error; nothing is assumed stored.
+    Internal,
+    /// An error code this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as written on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::AlreadyAuthenticated => "already_authenticated",
+            ErrorCode::AuthFailed => "auth_failed",
+            ErrorCode::PowInvalid => "pow_invalid",
+            ErrorCode::InvalidCode => "invalid_code",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::UnknownAccount => "unknown_account",
+            ErrorCode::UnknownGroup => "unknown_group",
+            ErrorCode::NotAMember => "not_a_member",
+            ErrorCode::StaleEpoch => "stale_epoch",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+/// Why bytes could not be turned into a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Larger than the caller's limit; nothing was parsed.
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the input.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not CBOR, or not the expected structure. `id` is the request id when it
+    /// could still be read, so the error can be answered to that request.
+    #[error("malformed frame: {reason}")]
+    Malformed {
+        /// Request id, if readable.
+        id: Option<u64>,
+        /// Short description (from the decoder; contains no payload bytes).
+        reason: String,
+    },
+    /// A protocol version this crate does not speak.
+    #[error("unsupported protocol version {version}")]
+    UnsupportedVersion {
+        /// Request id, if readable.
+        id: Option<u64>,
+        /// The version found.
+        version: u64,
+    },
+}
+
+impl FrameError {
+    /// The request id the error can be answered to, if any.
+    pub fn request_id(&self) -> Option<u64> {
+        match self {
+            FrameError::TooLarge { .. } => None,
+            FrameError::Malformed { id, .. } | FrameError::UnsupportedVersion { id, .. } => *id,
+        }
+    }
+
+    /// The wire error for this decoding failure.
+    pub fn to_error_body(&self) -> ErrorBody {
+        let code = match self {
+            FrameError::TooLarge { .. } => ErrorCode::TooLarge,
+            FrameError::Malformed { .. } => ErrorCode::BadFrame,
+            FrameError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+        };
+        ErrorBody::new(code, self.to_string())
+    }
+}
+
+/// Encodes any frame as CBOR.
+pub fn encode<T: Serialize>(frame: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(128);
+    // Serializing our own types into a Vec cannot fail: there is no I/O error
+    // and every type is representable in CBOR. Should it ever fail, an empty
+    // buffer is returned and the peer reports a malformed frame.
+    if ciborium::into_writer(frame, &mut buf).is_err() {
+        buf.clear();
+    }
+    buf
+}
+
+/// Decodes a client frame, refusing inputs over `limit` bytes before parsing.
+pub fn decode_client(bytes: &[u8], limit: usize) -> Result<ClientFrame, FrameError> {
+    decode_versioned(bytes, limit)
+}
+
+/// Decodes a server frame, refusing inputs over `limit` bytes before parsing.
+pub fn decode_server(bytes: &[u8], limit: usize) -> Result<ServerFrame, FrameError> {
+    decode_versioned(bytes, limit)
+}
+
+fn decode_versioned<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, FrameError> {
+    if bytes.len() > limit {
+        return Err(FrameError::TooLarge { size: bytes.len(), limit });
+    }
+    // Decode to a generic value first so that the version and request id can
+    // be read even when the rest of the frame is not understood: that lets the
+    // server answer "unsupported version" or "bad frame" to the right request.
+    let value: ciborium::Value = ciborium::from_reader(bytes)
+        .map_err(|e| FrameError::Malformed { id: None, reason: short_reason(&e.to_string()) })?;
+    let map = value
+        .as_map()
+        .ok_or_else(|| FrameError::Malformed { id: None, reason: "frame is not a map".into() })?;
+    let field = |name: &str| {
+        map.iter()
+            .find(|(k, _)| k.as_text() == Some(name))
+            .and_then(|(_, v)| v.as_integer())
+            .and_then(|i| u64::try_from(i).ok())
+    };
+    let id = field("id");
+    match field("v") {
+        Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
+        Some(version) => return Err(FrameError::UnsupportedVersion { id, version }),
+        None => {
+            return Err(FrameError::Malformed { id, reason: "missing version field 'v'".into() });
+        }
+    }
+    value
+        .deserialized()
+        .map_err(|e| FrameError::Malformed { id, reason: short_reason(&e.to_string()) })
+}
+
+/// Decoder messages can quote input; keep them short so that an error never
+/// echoes a large part of what a client sent.
+fn short_reason(reason: &str) -> String {
+    reason.chars().take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip_client(frame: ClientFrame) {
+        let bytes = encode(&frame);
+        assert_eq!(decode_client(&bytes, 1 << 20).unwrap(), frame);
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        roundtrip_client(ClientFrame::new(1, Request::Ping));
+        roundtrip_client(ClientFrame::new(
+            2,
+            Request::Send { group: GroupId([1; 16]), message: ByteBuf::from(vec![1, 2, 3]) },
+        ));
+        roundtrip_client(ClientFrame::new(3, Request::Ack { ids: vec![1, 2, u64::MAX] }));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_panic() {
+        for input in [&b""[..], b"\xff", b"\x00", b"\xa1\x61v\x01", b"\x9f\x9f\x9f"] {
+            assert!(decode_client(input, 1024).is_err());
+        }
+    }
+
+    #[test]
+    fn oversized_is_refused_before_parsing() {
+        let err = decode_client(&[0u8; 2000], 1000).unwrap_err();
+        assert_eq!(err, FrameError::TooLarge { size: 2000, limit: 1000 });
+    }
+
+    #[test]
+    fn wrong_version_keeps_request_id() {
+        let mut frame = ClientFrame::new(42, Request::Ping);
+        frame.v = 9;
+        let err = decode_client(&encode(&frame), 1024).unwrap_err();
+        assert_eq!(err, FrameError::UnsupportedVersion { id: Some(42), version: 9 });
+    }
+
+    #[test]
+    fn unknown_request_keeps_request_id() {
+        #[derive(Serialize)]
+        struct Fake {
+            v: u16,
+            id: u64,
+            request: &'static str,
+        }
+        let bytes = encode(&Fake { v: PROTOCOL_VERSION, id: 7, request: "launch_rockets" });
+        let err = decode_client(&bytes, 1024).unwrap_err();
+        assert_eq!(err.request_id(), Some(7));
+    }
+
+    #[test]
+    fn unknown_error_code_decodes_as_unknown() {
+        #[derive(Serialize)]
+        struct Fake {
+            code: &'static str,
+            message: &'static str,
+        }
+        let bytes = encode(&Fake { code: "from_the_future", message: "x" });
+        let body: ErrorBody = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(body.code, ErrorCode::Unknown);
+    }
+}

@@ -1,0 +1,30 @@
+//! Stadtbote's wire protocol and all of its cryptography.
+//!
+//! This crate owns the bytes that cross the network and the state machines that
+//! protect them. It never performs I/O: callers own sockets, files and clocks
+//! and hand this crate bytes, keys and timestamps. Every decoder returns a typed
+//! error on bad input and never panics (the crate denies `unwrap`, `expect` and
+//! `panic!` outside tests).
+//!
+//! * [`ids`]: account, device, group and message identifiers and their text form.
+//! * [`frame`]: the versioned request/response/event frames of the WebSocket protocol.
+//! * [`auth`]: device identity keys, login challenges and registration proof-of-work.
+//! * [`app`]: the application payload carried inside MLS messages (never seen by the server).
+//! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod auth;
+pub mod frame;
+pub mod ids;
+pub mod mls;
+
+pub use frame::{
+    ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,
+};
+pub use ids::{AccountId, DeviceId, GroupId, IdParseError, MsgId};
+
+/// The protocol version spoken by this crate. Frames carrying another version
+/// are refused with [`ErrorCode::UnsupportedVersion`].
+pub const PROTOCOL_VERSION: u16 = 1;
