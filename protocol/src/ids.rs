@@ -136,9 +136,47 @@ byte_id!(
     16
 );
 
+/// Domain separator of [`conversation_id`].
+const CONVERSATION_DOMAIN: &[u8] = b"stadtbote-conversation-v1\0";
+
+/// The group id of the one-to-one conversation between accounts `a` and `b`:
+/// the first 16 bytes of SHA-256 over the domain separator
+/// `"stadtbote-conversation-v1\0"`, the smaller account id and the larger
+/// account id (byte-wise order). Both sides derive the same id without
+/// talking to each other, so two devices that start the conversation at the
+/// same time compete for the same group and the server's one-commit-per-epoch
+/// rule picks a winner. `a == b` gives the conversation of an account with
+/// its own devices.
+pub fn conversation_id(a: &AccountId, b: &AccountId) -> GroupId {
+    use sha2::{Digest, Sha256};
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let mut hasher = Sha256::new();
+    hasher.update(CONVERSATION_DOMAIN);
+    hasher.update(low.as_bytes());
+    hasher.update(high.as_bytes());
+    let digest = hasher.finalize();
+    let mut id = [0u8; GroupId::LEN];
+    id.copy_from_slice(&digest[..GroupId::LEN]);
+    GroupId(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conversation_id_is_symmetric_and_distinct() {
+        let a = AccountId([1; 16]);
+        let b = AccountId([2; 16]);
+        assert_eq!(conversation_id(&a, &b), conversation_id(&b, &a));
+        assert_ne!(conversation_id(&a, &b), conversation_id(&a, &a));
+        // Golden value: SHA-256("stadtbote-conversation-v1\0" || 01*16 || 02*16)[..16].
+        use sha2::{Digest, Sha256};
+        let mut input = b"stadtbote-conversation-v1\0".to_vec();
+        input.extend_from_slice(&[1; 16]);
+        input.extend_from_slice(&[2; 16]);
+        assert_eq!(conversation_id(&a, &b).0[..], Sha256::digest(&input)[..16]);
+    }
 
     #[test]
     fn base32_round_trip_and_lenient_input() {
@@ -152,10 +190,7 @@ mod tests {
 
     #[test]
     fn wrong_length_and_garbage_are_typed_errors() {
-        assert_eq!(
-            AccountId::parse("AAAA"),
-            Err(IdParseError::Length { expected: 16, found: 2 })
-        );
+        assert_eq!(AccountId::parse("AAAA"), Err(IdParseError::Length { expected: 16, found: 2 }));
         assert_eq!(AccountId::parse("!!!"), Err(IdParseError::Encoding));
     }
 

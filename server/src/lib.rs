@@ -1,1 +1,142 @@
-pub fn x(){}
+//! Stadtbote's relay server: an MLS delivery service over WebSocket.
+//!
+//! The server stores and forwards MLS ciphertext it cannot read, orders MLS
+//! commits (one per group epoch), keeps a KeyPackage directory and a mailbox
+//! per device. [`run`] is the whole server; `main.rs` only parses the
+//! configuration and calls it, and tests embed it the same way.
+//!
+//! Module map:
+//! * [`config`]: the typed configuration, its sources and validation.
+//! * [`listener`]: accept loop, handshake timeout, HTTP-phase connection cap.
+//! * [`http`]: routes `/healthz`, `/privacy`, `/v1/ws`.
+//! * [`connection`]: one WebSocket; frames in and out; error and close codes.
+//! * [`session`]: unauthenticated → authenticated; the login challenge.
+//! * [`relay`]: what each request does.
+//! * [`delivery`]: wake-ups and the per-connection delivery loop.
+//! * [`outbox`]: the bounded per-connection send queue.
+//! * [`store`]: the storage trait and its sled implementation.
+//! * [`flush`]: group commit (durable before answering).
+//! * [`ratelimit`]: in-memory token buckets.
+//! * [`sweeper`]: deletes expired envelopes and link codes.
+//! * [`privacy`]: the `/privacy` statement.
+//! * [`shutdown`]: coordinated shutdown.
+// Unit tests may unwrap: a panic there is a test failure, not a crash.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod config;
+pub mod connection;
+pub mod delivery;
+pub mod flush;
+pub mod http;
+pub mod listener;
+pub mod outbox;
+pub mod privacy;
+pub mod ratelimit;
+pub mod relay;
+pub mod session;
+pub mod shutdown;
+pub mod store;
+pub mod sweeper;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use config::{Config, ConfigError};
+pub use store::StoreError;
+
+use crate::delivery::DeliveryRegistry;
+use crate::flush::Flusher;
+use crate::http::AppState;
+use crate::privacy::PrivacyStatement;
+use crate::relay::Relay;
+use crate::shutdown::ShutdownController;
+use crate::store::{SledStore, Store};
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage could not be opened or flushed.
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    /// A background task failed unexpectedly.
+    #[error("server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Now as Unix milliseconds. A clock before 1970 reads as 0 rather than
+/// failing: timestamps are informational and only compared with each other.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs the server on `listener` until `shutdown` resolves; then closes every
+/// connection (close code 1001), waits up to `shutdown_timeout_secs` for
+/// them, flushes storage and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    config.validate()?;
+    let config = Arc::new(config);
+    let data_dir = config.data_dir.clone();
+    let store: Arc<dyn Store> =
+        Arc::new(tokio::task::spawn_blocking(move || SledStore::open(&data_dir)).await??);
+    let (flusher, flusher_task) =
+        Flusher::spawn(store.clone(), config.flush_max_batch, config.flush_max_delay());
+    let relay = Arc::new(Relay::new(store.clone(), flusher, DeliveryRegistry::new(), &config));
+
+    let (controller, signal) = ShutdownController::new();
+    let sweeper =
+        tokio::spawn(sweeper::run(relay.clone(), config.sweep_interval(), signal.clone()));
+    let state = AppState {
+        relay: relay.clone(),
+        config: config.clone(),
+        privacy: Arc::new(PrivacyStatement::from_config(&config)),
+        ws_slots: Arc::new(Semaphore::new(config.max_connections)),
+        shutdown: signal.clone(),
+    };
+    let accept = tokio::spawn(listener::accept_loop(
+        listener,
+        http::router(state),
+        config.max_connections,
+        config.handshake_timeout(),
+        signal,
+    ));
+    tracing::info!(
+        pow_difficulty = config.pow_difficulty,
+        max_connections = config.max_connections,
+        "server started"
+    );
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    controller.trigger();
+    accept.await?;
+    sweeper.await?;
+    if !controller.wait_for_tasks(config.shutdown_timeout()).await {
+        tracing::warn!(tasks = controller.running(), "connections still open at shutdown timeout");
+    }
+    // Connections may still hold the relay (and with it the flusher) if they
+    // did not finish in time; flush directly so everything acknowledged so
+    // far is on disk before returning.
+    drop(relay);
+    let flushing = store.clone();
+    tokio::task::spawn_blocking(move || flushing.flush()).await??;
+    if flusher_task.is_finished() {
+        flusher_task.await?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,1 +1,27 @@
+//! End-to-end tests for Stadtbote. Every test starts the real
+//! `stadtbote-server` binary on a free loopback port with its own data
+//! directory and drives it with the real `stadtbote` CLI (or, below the CLI,
+//! with a raw protocol client over the same WebSocket).
 
+// A panic in a test is a failing test, which is what tests are for.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod cli_errors;
+mod messaging;
+mod privacy;
+mod recovery;
+mod server_http;
+mod wire;
+
+/// Runs a future to completion on a fresh single-threaded runtime. Tests mix
+/// blocking CLI calls with async protocol clients, so each async part gets its
+/// own short-lived runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}

@@ -1,1 +1,2 @@
-
+//! Stadtbote's end-to-end tests live in `it/` and run the real binaries; this
+//! library target is intentionally empty.

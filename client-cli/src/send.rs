@@ -1,0 +1,365 @@
+//! Sending: the outbox, conversation membership and the commit race.
+//!
+//! The conversation between two accounts is one MLS group holding every
+//! device of both, with the id [`conversation_id`]. Before each message the
+//! sender makes the group match the server's directory: devices the
+//! directory lists but the group lacks are added (with KeyPackages whose
+//! credential and key are checked against the directory), members the
+//! directory no longer lists, or lists with another key, are removed. The
+//! server accepts one commit per epoch; a client whose commit is refused with
+//! `stale_epoch` throws it away, processes the winning commit (or joins
+//! through the winner's Welcome) and tries again.
+//!
+//! A message enters the outbox (on disk) before any network traffic and
+//! leaves it only when the server answered `stored`, so a message is never
+//! lost to a failed connection; it keeps its id across retries, so a
+//! recipient that gets it twice shows it once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_bytes::ByteBuf;
+use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
+use stadtbote_protocol::frame::DeviceInfo;
+use stadtbote_protocol::ids::conversation_id;
+use stadtbote_protocol::mls::{Commit, Member};
+use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, GroupId, MsgId, Request, Response};
+
+use crate::error::ClientError;
+use crate::session::{Client, now_ms, unexpected};
+use crate::state::OutboxEntry;
+
+/// How often membership is attempted before giving up on a busy conversation.
+pub const MAX_COMMIT_ATTEMPTS: usize = 5;
+/// How long to wait for the winning commit or Welcome after `stale_epoch`.
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+
+/// What [`Client::flush_outbox`] did.
+#[derive(Debug, Default)]
+pub struct FlushReport {
+    /// Messages the server stored.
+    pub sent: Vec<MsgId>,
+    /// Messages that could not be sent now and stay in the outbox, with why.
+    pub kept: Vec<(OutboxEntry, ClientError)>,
+    /// Messages that can never be sent, removed from the outbox, with why.
+    pub dropped: Vec<(OutboxEntry, ClientError)>,
+}
+
+impl Client {
+    /// Puts a text message into the outbox (saved to disk) without sending it.
+    pub fn queue_text(&mut self, peer: &AccountId, text: &str) -> Result<OutboxEntry, ClientError> {
+        let entry = self.state.queue(*peer, text.to_string(), now_ms());
+        self.save()?;
+        Ok(entry)
+    }
+
+    /// Sends a text message now: queues it, brings the conversation's
+    /// membership up to date and sends. Returns once the server stored it.
+    /// Does not sync the mailbox first (except to recover from a lost commit
+    /// race); on failure the message stays in the outbox.
+    pub async fn send_text(&mut self, peer: &AccountId, text: &str) -> Result<MsgId, ClientError> {
+        let entry = self.queue_text(peer, text)?;
+        self.deliver(&entry).await?;
+        Ok(entry.id)
+    }
+
+    /// Sends every message in the outbox, oldest first. A message that fails
+    /// for a reason that may pass (busy conversation, device not yet added)
+    /// stays, and so do later messages to the same account, to keep their
+    /// order; a lost connection stops the flush. Messages that can never be
+    /// sent (unknown account, refused by the server) are dropped. Per-message
+    /// failures are reported, not returned as errors, so that the command
+    /// that flushed can still do its own work.
+    pub async fn flush_outbox(&mut self) -> Result<FlushReport, ClientError> {
+        let mut report = FlushReport::default();
+        let mut blocked: BTreeSet<AccountId> = BTreeSet::new();
+        let mut offline = false;
+        for entry in self.state.outbox.clone() {
+            if offline {
+                report.kept.push((entry, ClientError::NotConnected));
+                continue;
+            }
+            if blocked.contains(&entry.peer) {
+                report.kept.push((entry, ClientError::WaitingForEarlierMessage));
+                continue;
+            }
+            match self.deliver(&entry).await {
+                Ok(()) => report.sent.push(entry.id),
+                Err(error) if error.is_transient() => {
+                    offline = matches!(
+                        error,
+                        ClientError::Unreachable { .. }
+                            | ClientError::ConnectionLost { .. }
+                            | ClientError::NotConnected
+                    );
+                    blocked.insert(entry.peer);
+                    report.kept.push((entry, error));
+                }
+                Err(error) => {
+                    if let Some(entry) = self.state.drop_from_outbox(&entry.id) {
+                        report.dropped.push((entry, error));
+                    }
+                    self.save()?;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends one outbox entry.
+    async fn deliver(&mut self, entry: &OutboxEntry) -> Result<(), ClientError> {
+        // A group the server does not know (its data was reset) is rebuilt once.
+        for _ in 0..2 {
+            let group = self.ensure_conversation(&entry.peer).await?;
+            let message = AppMessage {
+                v: APP_VERSION,
+                id: entry.id,
+                sent_at: entry.sent_at,
+                sender_name: self.state.name.clone(),
+                body: AppBody::Text { text: entry.text.clone() },
+            };
+            let ciphertext = self.mls.encrypt(&group, &message.encode())?;
+            // Save the advanced sender ratchet before the ciphertext leaves,
+            // so a crash can never make this device reuse a message key.
+            self.save()?;
+            let request = Request::Send { group, message: ByteBuf::from(ciphertext) };
+            match self.conn_mut()?.call(request).await? {
+                Ok(Response::Stored { .. }) => {
+                    self.state.mark_stored(&entry.id, group);
+                    self.save()?;
+                    return Ok(());
+                }
+                Ok(other) => return Err(unexpected(&self.server_url, &other)),
+                Err(body) if body.code == ErrorCode::UnknownGroup => {
+                    tracing::warn!("the server does not know the conversation; rebuilding it");
+                    self.forget_group(&entry.peer, &group)?;
+                }
+                Err(body) if body.code == ErrorCode::NotAMember => {
+                    return Err(ClientError::RemovedFromConversation(entry.peer));
+                }
+                Err(body) => return Err(ClientError::Server(body)),
+            }
+        }
+        Err(ClientError::CommitConflict { peer: entry.peer, attempts: 2 })
+    }
+
+    fn forget_group(&mut self, peer: &AccountId, group: &GroupId) -> Result<(), ClientError> {
+        if self.mls.has_group(group)? {
+            self.mls.delete_group(group)?;
+        }
+        self.state.conversations.remove(peer);
+        self.save()
+    }
+
+    /// Makes the conversation with `peer` exist and hold exactly the devices
+    /// the directory lists for both accounts. Returns its group id.
+    pub async fn ensure_conversation(&mut self, peer: &AccountId) -> Result<GroupId, ClientError> {
+        let own = self.state.account;
+        let group = conversation_id(&own, peer);
+        for _attempt in 0..MAX_COMMIT_ATTEMPTS {
+            let directory = self.directory(peer).await?;
+            if !self.mls.has_group(&group)? {
+                self.mls.create_group(group)?;
+            } else if !self.mls.is_active(&group)? {
+                return Err(ClientError::RemovedFromConversation(*peer));
+            }
+            let Some(commit) = self.membership_commit(&group, &directory).await? else {
+                self.state.conversations.insert(*peer, group);
+                self.save()?;
+                return Ok(group);
+            };
+            let request = Request::Commit {
+                group,
+                epoch: commit.epoch_before,
+                commit: ByteBuf::from(commit.commit.clone()),
+                add: commit.added.clone(),
+                remove: commit.removed.clone(),
+                welcome: commit.welcome.clone().map(ByteBuf::from),
+            };
+            let answer = self.conn_mut()?.call(request).await;
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(error) => {
+                    // Whether the server took the commit is unknown; our
+                    // state cannot follow it. Drop it (and a group only we
+                    // know), so the next attempt starts clean.
+                    self.abandon_commit(&group)?;
+                    return Err(error);
+                }
+            };
+            match answer {
+                Ok(Response::CommitAccepted { epoch }) => {
+                    let ours = self.mls.merge_pending(&group)?;
+                    if ours != epoch {
+                        tracing::warn!(ours, theirs = epoch, "epoch differs from the server's");
+                    }
+                    self.state.conversations.insert(*peer, group);
+                    self.save()?;
+                    // Loop once more: the directory check confirms nothing
+                    // else is missing (removals and additions go in turn).
+                }
+                Ok(other) => {
+                    self.abandon_commit(&group)?;
+                    return Err(unexpected(&self.server_url, &other));
+                }
+                Err(body) if body.code == ErrorCode::StaleEpoch => {
+                    let had_group = self.mls.epoch(&group)? > 0;
+                    self.abandon_commit(&group)?;
+                    self.catch_up_to(&group, body.current_epoch, CATCH_UP_WAIT).await?;
+                    if !had_group && !self.mls.has_group(&group)? {
+                        // The group exists on the server, and nobody has
+                        // added this device to it.
+                        return Err(ClientError::NotYetAdded(*peer));
+                    }
+                }
+                Err(body) if body.code == ErrorCode::UnknownGroup => {
+                    // Our group has history the server does not know.
+                    self.abandon_commit(&group)?;
+                    self.forget_group(peer, &group)?;
+                }
+                Err(body) if body.code == ErrorCode::NotAMember => {
+                    let only_local = self.mls.epoch(&group)? == 0;
+                    self.abandon_commit(&group)?;
+                    // A group we only just created here means the
+                    // conversation exists and this device was never added.
+                    return Err(if only_local {
+                        ClientError::NotYetAdded(*peer)
+                    } else {
+                        ClientError::RemovedFromConversation(*peer)
+                    });
+                }
+                Err(body) if body.code == ErrorCode::UnknownAccount => {
+                    self.abandon_commit(&group)?;
+                    return Err(ClientError::UnknownAccount(*peer));
+                }
+                Err(body) => {
+                    self.abandon_commit(&group)?;
+                    return Err(ClientError::Server(body));
+                }
+            }
+        }
+        Err(ClientError::CommitConflict { peer: *peer, attempts: MAX_COMMIT_ATTEMPTS })
+    }
+
+    /// Clears a refused or unanswered commit; a group that never got past
+    /// epoch 0 existed only here and is deleted.
+    fn abandon_commit(&mut self, group: &GroupId) -> Result<(), ClientError> {
+        if !self.mls.has_group(group)? {
+            return Ok(());
+        }
+        if self.mls.has_pending_commit(group)? {
+            self.mls.clear_pending(group)?;
+        }
+        if self.mls.epoch(group)? == 0 {
+            self.mls.delete_group(group)?;
+        }
+        self.save()
+    }
+
+    /// The devices the directory lists for the peer and for this account,
+    /// as the members they should be.
+    async fn directory(
+        &mut self,
+        peer: &AccountId,
+    ) -> Result<BTreeMap<DeviceId, Member>, ClientError> {
+        let own = self.state.account;
+        let mut directory = BTreeMap::new();
+        let accounts: Vec<AccountId> = if *peer == own { vec![own] } else { vec![*peer, own] };
+        for account in accounts {
+            for info in self.list_devices(&account).await? {
+                directory.insert(
+                    info.device,
+                    Member { account, device: info.device, identity_key: info.identity_key },
+                );
+            }
+        }
+        Ok(directory)
+    }
+
+    async fn list_devices(&mut self, account: &AccountId) -> Result<Vec<DeviceInfo>, ClientError> {
+        match self.conn_mut()?.call(Request::ListDevices { account: *account }).await? {
+            Ok(Response::Devices { devices }) => Ok(devices),
+            Ok(other) => Err(unexpected(&self.server_url, &other)),
+            Err(body) if body.code == ErrorCode::UnknownAccount => {
+                Err(ClientError::UnknownAccount(*account))
+            }
+            Err(body) => Err(ClientError::Server(body)),
+        }
+    }
+
+    /// The next commit that brings the group closer to the directory, or
+    /// `None` when it matches (and the group is known to the server).
+    async fn membership_commit(
+        &mut self,
+        group: &GroupId,
+        directory: &BTreeMap<DeviceId, Member>,
+    ) -> Result<Option<Commit>, ClientError> {
+        let own_device = self.state.device;
+        let members = self.mls.members(group)?;
+        let current: BTreeMap<DeviceId, Member> = members.iter().map(|m| (m.device, *m)).collect();
+
+        // Members the directory does not list as they are (gone, or listed
+        // with another key or account) are removed first; a device listed
+        // with a new key is added again afterwards.
+        let stale: Vec<DeviceId> = current
+            .values()
+            .filter(|m| m.device != own_device && directory.get(&m.device) != Some(*m))
+            .map(|m| m.device)
+            .collect();
+        if !stale.is_empty() {
+            return Ok(Some(self.mls.remove_members(group, &stale)?));
+        }
+
+        let missing: BTreeMap<DeviceId, Member> = directory
+            .iter()
+            .filter(|(device, _)| **device != own_device && !current.contains_key(*device))
+            .map(|(d, m)| (*d, *m))
+            .collect();
+        if !missing.is_empty() {
+            let packages = self.claim_verified(&missing).await?;
+            if !packages.is_empty() {
+                return Ok(Some(self.mls.add_members(group, &packages)?));
+            }
+            tracing::warn!("devices without usable KeyPackages are left out for now");
+        }
+
+        // A group nobody has committed to yet is unknown to the server; an
+        // empty commit registers it.
+        if self.mls.epoch(group)? == 0 {
+            return Ok(Some(self.mls.commit_update(group)?));
+        }
+        Ok(None)
+    }
+
+    /// Claims KeyPackages for the accounts of the missing devices and keeps
+    /// those of missing devices whose credential and key match the directory.
+    async fn claim_verified(
+        &mut self,
+        missing: &BTreeMap<DeviceId, Member>,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        let accounts: BTreeSet<AccountId> = missing.values().map(|m| m.account).collect();
+        let mut out = Vec::new();
+        for account in accounts {
+            let claimed = match self.conn_mut()?.call(Request::ClaimKeyPackages { account }).await?
+            {
+                Ok(Response::KeyPackages { packages }) => packages,
+                Ok(other) => return Err(unexpected(&self.server_url, &other)),
+                Err(body) if body.code == ErrorCode::UnknownAccount => {
+                    return Err(ClientError::UnknownAccount(account));
+                }
+                Err(body) => return Err(ClientError::Server(body)),
+            };
+            for package in claimed {
+                let Some(expected) = missing.get(&package.device) else { continue };
+                match self.mls.inspect_key_package(&package.key_package) {
+                    Ok(info) if info.member == *expected => {
+                        out.push(package.key_package.into_vec())
+                    }
+                    Ok(_) => tracing::warn!("a KeyPackage does not match the directory; skipped"),
+                    Err(error) => tracing::warn!(%error, "an invalid KeyPackage was skipped"),
+                }
+            }
+        }
+        Ok(out)
+    }
+}

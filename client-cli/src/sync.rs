@@ -1,0 +1,343 @@
+//! Mailbox processing: envelopes in, history and MLS state out, then acks.
+//!
+//! The server delivers a device's envelopes oldest first, in batches. For
+//! each batch this module runs every envelope through the [`MlsClient`] in
+//! order, records text messages (de-duplicated by message id) and receipts
+//! in the [`State`], saves both files, and only then acks the batch. A crash
+//! anywhere before the ack means the server delivers the batch again, and
+//! replaying it is harmless (see [`crate::session`] for the save order).
+//!
+//! An envelope that can never be processed (forged, corrupted, from a group
+//! this device left) is acked after a warning, so that one bad envelope
+//! cannot block the mailbox forever.
+//!
+//! After catching up, the receipts owed for newly received messages are sent,
+//! one per conversation.
+//!
+//! [`MlsClient`]: stadtbote_protocol::mls::MlsClient
+//! [`State`]: crate::state::State
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_bytes::ByteBuf;
+use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
+use stadtbote_protocol::frame::Envelope;
+use stadtbote_protocol::ids::conversation_id;
+use stadtbote_protocol::mls::{Incoming, Member, MlsError};
+use stadtbote_protocol::{AccountId, DeviceId, Event, GroupId, MsgId, Request, Response};
+use tokio::time::Instant;
+
+use crate::connection::REQUEST_TIMEOUT;
+use crate::error::ClientError;
+use crate::session::{Client, now_ms, unexpected};
+use crate::state::ReceivedText;
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Envelopes processed (acked).
+    pub envelopes: usize,
+    /// New text messages recorded.
+    pub new_messages: Vec<MsgId>,
+    /// Conversations joined through a Welcome.
+    pub joined: Vec<GroupId>,
+    /// Envelopes that could not be processed and were dropped.
+    pub failed: usize,
+}
+
+impl Client {
+    /// What every command that talks to the server does first: connect,
+    /// process the mailbox, then send the outbox.
+    pub async fn connect_and_catch_up(&mut self) -> Result<crate::FlushReport, ClientError> {
+        self.connect().await?;
+        self.sync().await?;
+        self.flush_outbox().await
+    }
+
+    /// Returns the messages `inbox` has not shown yet and marks them shown
+    /// (saved), so each is shown exactly once across runs.
+    pub fn take_unshown(&mut self) -> Result<Vec<crate::state::HistoryEntry>, ClientError> {
+        let entries: Vec<_> = self.state.unshown().into_iter().cloned().collect();
+        if !entries.is_empty() {
+            let ids: Vec<MsgId> = entries.iter().map(|e| e.id).collect();
+            self.state.mark_shown(&ids);
+            self.save()?;
+        }
+        Ok(entries)
+    }
+
+    /// Processes the mailbox until the server says it is caught up (waiting
+    /// for that after a login), then whatever else has already arrived, and
+    /// finally sends the receipts owed.
+    pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
+        let mut report = SyncReport::default();
+        loop {
+            // Before the first `caught_up` of this connection the mailbox is
+            // still coming: wait for it. Afterwards, take only what is
+            // already here.
+            let deadline =
+                if self.caught_up { Instant::now() } else { Instant::now() + REQUEST_TIMEOUT };
+            let event = self.conn_mut()?.next_event(deadline).await?;
+            match event {
+                Some(Event::Deliver { envelopes, caught_up }) => {
+                    self.process_batch(envelopes, &mut report).await?;
+                    if caught_up {
+                        self.caught_up = true;
+                    }
+                }
+                Some(_) => {}
+                None if self.caught_up => break,
+                None => {
+                    return Err(ClientError::ConnectionLost {
+                        url: self.server_url.clone(),
+                        reason: "the mailbox was not delivered in time".into(),
+                    });
+                }
+            }
+        }
+        self.send_receipts().await?;
+        Ok(report)
+    }
+
+    /// Syncs, then keeps processing deliveries for up to `wait` until this
+    /// device holds `group` at `epoch` or later. Used after a refused commit:
+    /// the winning commit (or the Welcome into the group) is on its way.
+    pub(crate) async fn catch_up_to(
+        &mut self,
+        group: &GroupId,
+        epoch: Option<u64>,
+        wait: Duration,
+    ) -> Result<(), ClientError> {
+        let mut report = SyncReport::default();
+        self.sync().await?;
+        let deadline = Instant::now() + wait;
+        while !self.holds_epoch(group, epoch)? {
+            match self.conn_mut()?.next_event(deadline).await? {
+                Some(Event::Deliver { envelopes, .. }) => {
+                    self.process_batch(envelopes, &mut report).await?;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        self.send_receipts().await?;
+        Ok(())
+    }
+
+    fn holds_epoch(&self, group: &GroupId, epoch: Option<u64>) -> Result<bool, ClientError> {
+        if !self.mls.has_group(group)? {
+            return Ok(false);
+        }
+        Ok(match epoch {
+            Some(target) => self.mls.epoch(group)? >= target,
+            None => true,
+        })
+    }
+
+    async fn process_batch(
+        &mut self,
+        envelopes: Vec<Envelope>,
+        report: &mut SyncReport,
+    ) -> Result<(), ClientError> {
+        if envelopes.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(envelopes.len());
+        for envelope in &envelopes {
+            ids.push(envelope.id);
+            if self.mls_file.seen(envelope.id) {
+                continue;
+            }
+            self.process_envelope(envelope, report)?;
+            self.mls_file.remember(envelope.id);
+        }
+        // Persist first, ack second: an acked envelope is gone from the server.
+        self.save()?;
+        report.envelopes += ids.len();
+        match self.conn_mut()?.request(Request::Ack { ids }).await? {
+            Response::Acked { .. } => Ok(()),
+            other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
+    fn process_envelope(
+        &mut self,
+        envelope: &Envelope,
+        report: &mut SyncReport,
+    ) -> Result<(), ClientError> {
+        match self.mls.process(&envelope.payload) {
+            Ok(Incoming::Welcome { group, members, .. }) => {
+                if self.on_welcome(group, &members)? {
+                    report.joined.push(group);
+                }
+            }
+            Ok(Incoming::Application { group, sender_account, sender_device, plaintext }) => {
+                if let Some(id) = self.on_application(
+                    group,
+                    sender_account,
+                    sender_device,
+                    &plaintext,
+                    envelope.received_at,
+                )? {
+                    report.new_messages.push(id);
+                }
+            }
+            Ok(Incoming::CommitApplied { group, removed, .. }) => {
+                if removed {
+                    tracing::warn!(%group, "this device was removed from a conversation");
+                }
+            }
+            Ok(Incoming::Ignored { reason, .. }) => {
+                tracing::debug!(?reason, "envelope ignored");
+            }
+            Ok(_) => {}
+            // A broken key store is not the envelope's fault: stop without
+            // acking so nothing is lost.
+            Err(MlsError::Internal) => return Err(ClientError::Mls(MlsError::Internal)),
+            Err(error) => {
+                report.failed += 1;
+                tracing::warn!(%error, "dropping an envelope that cannot be processed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the conversation a Welcome brought us into. A group that is
+    /// not the conversation between us and its other account is left again.
+    fn on_welcome(&mut self, group: GroupId, members: &[Member]) -> Result<bool, ClientError> {
+        let own = self.state.account;
+        let others: BTreeSet<AccountId> =
+            members.iter().map(|m| m.account).filter(|a| *a != own).collect();
+        let peer = match others.len() {
+            0 => Some(own),
+            1 => others.into_iter().next(),
+            _ => None,
+        };
+        match peer {
+            Some(peer) if conversation_id(&own, &peer) == group => {
+                self.state.conversations.insert(peer, group);
+                Ok(true)
+            }
+            _ => {
+                tracing::warn!(%group, "leaving a group that is not a conversation of this account");
+                self.mls.delete_group(&group)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Handles a decrypted application message; returns the id of a newly
+    /// recorded text message.
+    fn on_application(
+        &mut self,
+        group: GroupId,
+        from: AccountId,
+        from_device: DeviceId,
+        plaintext: &[u8],
+        received_at: u64,
+    ) -> Result<Option<MsgId>, ClientError> {
+        let own = self.state.account;
+        let peer = match self.state.peer_of(&group) {
+            Some(peer) => peer,
+            None => {
+                // A conversation this state does not list (its Welcome was
+                // processed by a run that crashed before saving state):
+                // recover the peer from the members.
+                let members = self.mls.members(&group)?;
+                if !self.on_welcome(group, &members)? {
+                    return Ok(None);
+                }
+                match self.state.peer_of(&group) {
+                    Some(peer) => peer,
+                    None => return Ok(None),
+                }
+            }
+        };
+        if from != own && from != peer {
+            tracing::warn!(%group, "dropping a message from an account outside the conversation");
+            return Ok(None);
+        }
+        let message = match AppMessage::decode(plaintext) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "dropping an unreadable application message");
+                return Ok(None);
+            }
+        };
+        match message.body {
+            AppBody::Text { text } => {
+                let id = message.id;
+                let recorded = self.state.record_received(ReceivedText {
+                    id,
+                    conversation: group,
+                    peer,
+                    from,
+                    from_device,
+                    from_name: message.sender_name,
+                    sent_at: message.sent_at,
+                    received_at,
+                    text,
+                });
+                Ok(recorded.then_some(id))
+            }
+            AppBody::Receipt { ids } => {
+                self.state.apply_receipt(group, from, &ids);
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Sends the receipts owed, one message per conversation. Receipts that
+    /// cannot be sent now stay owed.
+    pub(crate) async fn send_receipts(&mut self) -> Result<(), ClientError> {
+        let owed = self.state.take_receipts();
+        if owed.is_empty() {
+            return Ok(());
+        }
+        let mut unsent = owed.clone();
+        let mut result = Ok(());
+        for (group, ids) in owed {
+            if !self.mls.has_group(&group)? || !self.mls.is_active(&group)? {
+                // Nobody left to tell.
+                unsent.remove(&group);
+                continue;
+            }
+            let message = AppMessage {
+                v: APP_VERSION,
+                id: MsgId::random(),
+                sent_at: now_ms(),
+                sender_name: None,
+                body: AppBody::Receipt { ids },
+            };
+            let ciphertext = self.mls.encrypt(&group, &message.encode())?;
+            // The sender ratchet moved on: save that before the bytes leave.
+            self.state.pending_receipts = unsent.clone();
+            self.save()?;
+            let request = Request::Send { group, message: ByteBuf::from(ciphertext) };
+            match self.conn_mut()?.request(request).await {
+                Ok(Response::Stored { .. }) => {
+                    unsent.remove(&group);
+                }
+                Ok(other) => {
+                    result = Err(unexpected(&self.server_url, &other));
+                    break;
+                }
+                Err(error) if error.is_transient() => {
+                    result = Err(error);
+                    break;
+                }
+                Err(error) => {
+                    // Refused for good (e.g. no longer a member): retrying
+                    // would fail the same way at every sync.
+                    tracing::warn!(%error, "dropping a receipt the server refused");
+                    unsent.remove(&group);
+                }
+            }
+        }
+        self.state.pending_receipts = unsent;
+        self.save()?;
+        result
+    }
+}

@@ -1,0 +1,607 @@
+//! The server's configuration: one typed struct, its defaults, how the
+//! sources are layered and how the result is validated.
+//!
+//! Sources, from weakest to strongest: the built-in defaults
+//! ([`Config::default`]), a TOML file, environment variables named
+//! `STADTBOTE_<FIELD_IN_UPPERCASE>` and finally command-line flags. Every
+//! limit the server enforces is a field here with a documented default;
+//! `deploy/stadtbote.example.toml` documents each one and a test keeps the two
+//! in step.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that override configuration fields.
+pub const ENV_PREFIX: &str = "STADTBOTE_";
+
+/// Why a configuration could not be loaded or is not acceptable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for this struct (syntax
+    /// error, wrong type or unknown key).
+    #[error("invalid config file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parser's explanation, including the line.
+        message: String,
+    },
+    /// An environment variable could not be parsed for its field.
+    #[error("invalid value in environment variable {var}: {message}")]
+    Env {
+        /// The variable's name.
+        var: String,
+        /// Why.
+        message: String,
+    },
+    /// The layered sources do not form a valid configuration.
+    #[error("invalid configuration: {0}")]
+    Merge(String),
+    /// A value is outside its allowed range.
+    #[error("invalid value for `{field}`: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is allowed.
+        reason: String,
+    },
+}
+
+/// Everything the server can be configured with. See
+/// `deploy/stadtbote.example.toml` for a commented version of the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Directory holding the database; created with mode 0700 if missing.
+    pub data_dir: PathBuf,
+    /// Leading zero bits required of the registration proof-of-work (0 disables it).
+    pub pow_difficulty: u8,
+    /// Largest WebSocket message accepted, in bytes; larger ones close the connection with 1009.
+    pub max_message_bytes: usize,
+    /// Largest single WebSocket frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Read buffer per connection, in bytes.
+    pub read_buffer_bytes: usize,
+    /// Bytes buffered before writing to the socket (0 writes every message at once).
+    pub write_buffer_bytes: usize,
+    /// Most bytes buffered for a socket that cannot be written.
+    pub max_write_buffer_bytes: usize,
+    /// Frames queued per connection before senders wait.
+    pub send_queue_frames: usize,
+    /// How long a full send queue is tolerated before the connection is dropped, in seconds.
+    pub send_timeout_secs: u64,
+    /// Most simultaneous WebSocket connections (and, separately, HTTP connections awaiting upgrade).
+    pub max_connections: usize,
+    /// Seconds a TCP connection has to complete the HTTP upgrade.
+    pub handshake_timeout_secs: u64,
+    /// Seconds a WebSocket connection may stay unauthenticated.
+    pub auth_timeout_secs: u64,
+    /// Seconds of silence after which a connection is closed (the server pings at half of it).
+    pub idle_timeout_secs: u64,
+    /// Seconds an undelivered envelope is kept.
+    pub envelope_ttl_secs: u64,
+    /// Seconds between sweeps for expired envelopes and link codes.
+    pub sweep_interval_secs: u64,
+    /// Seconds a device link code stays valid.
+    pub link_code_ttl_secs: u64,
+    /// Most one-time KeyPackages held per device.
+    pub max_key_packages_per_device: u32,
+    /// Largest KeyPackage accepted, in bytes.
+    pub max_key_package_bytes: usize,
+    /// Most member devices of one group.
+    pub max_group_devices: usize,
+    /// Most envelopes in one `deliver` event.
+    pub deliver_batch: usize,
+    /// Most writes covered by one group-commit flush.
+    pub flush_max_batch: usize,
+    /// Milliseconds a flush waits for more writes to join it.
+    pub flush_max_delay_ms: u64,
+    /// KeyPackage claims per authenticated device per minute.
+    pub claim_rate_per_minute: u32,
+    /// Registrations and device links per client IP per minute (kept in memory only).
+    pub register_rate_per_minute: u32,
+    /// Sustained requests per second per connection.
+    pub request_rate_per_second: u32,
+    /// Requests a connection may send in a burst above the sustained rate.
+    pub request_burst: u32,
+    /// Consecutive unreadable frames after which a connection is closed with 1008.
+    pub max_bad_frames: u32,
+    /// Most keys (IP addresses, devices) tracked by each rate limiter.
+    pub rate_limit_max_keys: usize,
+    /// Seconds to wait for connections to close on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Tracing filter (`RUST_LOG` takes precedence when set).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8470)),
+            data_dir: PathBuf::from("./stadtbote-data"),
+            pow_difficulty: 18,
+            max_message_bytes: 262_144,
+            max_frame_bytes: 262_144,
+            read_buffer_bytes: 8192,
+            write_buffer_bytes: 8192,
+            max_write_buffer_bytes: 1_048_576,
+            send_queue_frames: 64,
+            send_timeout_secs: 10,
+            max_connections: 10_000,
+            handshake_timeout_secs: 5,
+            auth_timeout_secs: 10,
+            idle_timeout_secs: 300,
+            envelope_ttl_secs: 2_592_000,
+            sweep_interval_secs: 60,
+            link_code_ttl_secs: 600,
+            max_key_packages_per_device: 200,
+            max_key_package_bytes: 16_384,
+            max_group_devices: 500,
+            deliver_batch: 64,
+            flush_max_batch: 1024,
+            flush_max_delay_ms: 2,
+            claim_rate_per_minute: 60,
+            register_rate_per_minute: 10,
+            request_rate_per_second: 50,
+            request_burst: 200,
+            max_bad_frames: 16,
+            rate_limit_max_keys: 65_536,
+            shutdown_timeout_secs: 5,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// Values given on the command line; they override every other source.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The longest retention accepted for envelopes and link codes (ten years).
+/// It keeps every millisecond timestamp computation far from overflow.
+const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The longest timeout or interval accepted (one year). Far larger values
+/// would overflow clock arithmetic; none of them is useful.
+const MAX_DURATION_SECS: u64 = 365 * 24 * 3600;
+
+/// The largest count accepted for queue and connection limits; tokio's
+/// semaphores and channels cannot hold more permits.
+const MAX_COUNT: usize = tokio::sync::Semaphore::MAX_PERMITS;
+
+/// The smallest message limit accepted: every message must leave room for
+/// the frame around an envelope (see `delivery::FRAME_OVERHEAD`).
+const MIN_MESSAGE_BYTES: usize = 4096;
+
+/// The largest proof-of-work difficulty a client can solve: its nonce is a
+/// 64-bit counter.
+const MAX_POW_DIFFICULTY: u8 = 64;
+
+impl Config {
+    /// Layers the sources: defaults, then the TOML file at `file` (if any),
+    /// then `STADTBOTE_*` variables from `env`, then `overrides`; and
+    /// validates the result. `env` is passed in (usually `std::env::vars()`)
+    /// so that tests need not touch the process environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                Self::from_toml(&text)
+                    .map_err(|message| ConfigError::File { path: path.to_owned(), message })?
+            }
+            None => Self::default(),
+        };
+        let mut config = from_file.with_env(env)?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document; missing fields take their defaults, unknown
+    /// fields are an error. Returns the parser's message on failure.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `STADTBOTE_<FIELD>` variables. Each value is read with the
+    /// type of the field it replaces; variables that name no field (such as
+    /// `STADTBOTE_CONFIG`, or variables of the client) are ignored.
+    pub fn with_env(
+        self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = to_table(&self).map_err(ConfigError::Merge)?;
+        for (var, value) in env {
+            let Some(field) = var.strip_prefix(ENV_PREFIX) else { continue };
+            let field = field.to_ascii_lowercase();
+            let Some(current) = table.get(&field) else { continue };
+            let parsed = match current {
+                toml::Value::Integer(_) => {
+                    value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|e| {
+                        ConfigError::Env { var: var.clone(), message: e.to_string() }
+                    })?
+                }
+                toml::Value::Boolean(_) => {
+                    value.trim().parse::<bool>().map(toml::Value::Boolean).map_err(|e| {
+                        ConfigError::Env { var: var.clone(), message: e.to_string() }
+                    })?
+                }
+                _ => toml::Value::String(value),
+            };
+            table.insert(field, parsed);
+        }
+        toml::Value::Table(table)
+            .try_into::<Config>()
+            .map_err(|e| ConfigError::Merge(e.to_string()))
+    }
+
+    /// Checks ranges and relations between fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let nonzero: [(&'static str, u64); 25] = [
+            ("max_message_bytes", self.max_message_bytes as u64),
+            ("max_frame_bytes", self.max_frame_bytes as u64),
+            ("read_buffer_bytes", self.read_buffer_bytes as u64),
+            ("max_write_buffer_bytes", self.max_write_buffer_bytes as u64),
+            ("send_queue_frames", self.send_queue_frames as u64),
+            ("send_timeout_secs", self.send_timeout_secs),
+            ("max_connections", self.max_connections as u64),
+            ("handshake_timeout_secs", self.handshake_timeout_secs),
+            ("auth_timeout_secs", self.auth_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("envelope_ttl_secs", self.envelope_ttl_secs),
+            ("sweep_interval_secs", self.sweep_interval_secs),
+            ("link_code_ttl_secs", self.link_code_ttl_secs),
+            ("max_key_packages_per_device", u64::from(self.max_key_packages_per_device)),
+            ("max_key_package_bytes", self.max_key_package_bytes as u64),
+            ("max_group_devices", self.max_group_devices as u64),
+            ("deliver_batch", self.deliver_batch as u64),
+            ("flush_max_batch", self.flush_max_batch as u64),
+            ("claim_rate_per_minute", u64::from(self.claim_rate_per_minute)),
+            ("register_rate_per_minute", u64::from(self.register_rate_per_minute)),
+            ("request_rate_per_second", u64::from(self.request_rate_per_second)),
+            ("request_burst", u64::from(self.request_burst)),
+            ("max_bad_frames", u64::from(self.max_bad_frames)),
+            ("rate_limit_max_keys", self.rate_limit_max_keys as u64),
+            ("shutdown_timeout_secs", self.shutdown_timeout_secs),
+        ];
+        for (field, value) in nonzero {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
+        for (field, value) in [
+            ("send_timeout_secs", self.send_timeout_secs),
+            ("handshake_timeout_secs", self.handshake_timeout_secs),
+            ("auth_timeout_secs", self.auth_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("sweep_interval_secs", self.sweep_interval_secs),
+            ("shutdown_timeout_secs", self.shutdown_timeout_secs),
+            ("flush_max_delay_ms", self.flush_max_delay_ms / 1000),
+        ] {
+            if value > MAX_DURATION_SECS {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("must be at most {MAX_DURATION_SECS} seconds (one year)"),
+                });
+            }
+        }
+        for (field, value) in [
+            ("max_connections", self.max_connections),
+            ("send_queue_frames", self.send_queue_frames),
+            ("flush_max_batch", self.flush_max_batch),
+        ] {
+            if value > MAX_COUNT {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("must be at most {MAX_COUNT}"),
+                });
+            }
+        }
+        if self.max_message_bytes < MIN_MESSAGE_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "max_message_bytes",
+                reason: format!("must be at least {MIN_MESSAGE_BYTES}"),
+            });
+        }
+        if self.pow_difficulty > MAX_POW_DIFFICULTY {
+            return Err(ConfigError::Invalid {
+                field: "pow_difficulty",
+                reason: format!("must be at most {MAX_POW_DIFFICULTY}"),
+            });
+        }
+        if self.max_frame_bytes > self.max_message_bytes {
+            return Err(ConfigError::Invalid {
+                field: "max_frame_bytes",
+                reason: "must not exceed max_message_bytes".into(),
+            });
+        }
+        // The WebSocket library refuses (panics on) a write-buffer cap that is
+        // not above the write buffer, and a cap below one whole message would
+        // fail every large delivery; check both here with a clear error.
+        let needed = self.write_buffer_bytes.saturating_add(self.max_message_bytes);
+        if self.max_write_buffer_bytes <= needed {
+            return Err(ConfigError::Invalid {
+                field: "max_write_buffer_bytes",
+                reason: format!(
+                    "must be greater than write_buffer_bytes + max_message_bytes ({needed})"
+                ),
+            });
+        }
+        if self.max_key_package_bytes > self.max_message_bytes {
+            return Err(ConfigError::Invalid {
+                field: "max_key_package_bytes",
+                reason: "must not exceed max_message_bytes".into(),
+            });
+        }
+        for (field, value) in [
+            ("envelope_ttl_secs", self.envelope_ttl_secs),
+            ("link_code_ttl_secs", self.link_code_ttl_secs),
+        ] {
+            if value > MAX_TTL_SECS {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("must be at most {MAX_TTL_SECS} (ten years)"),
+                });
+            }
+        }
+        if u32::try_from(self.max_group_devices).is_err() {
+            return Err(ConfigError::Invalid {
+                field: "max_group_devices",
+                reason: "must fit in 32 bits".into(),
+            });
+        }
+        if let Err(e) = log_filter(&self.log) {
+            return Err(ConfigError::Invalid {
+                field: "log",
+                reason: format!("not a valid tracing filter: {e}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Self::send_timeout_secs`] as a duration.
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.send_timeout_secs)
+    }
+
+    /// [`Self::handshake_timeout_secs`] as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// [`Self::auth_timeout_secs`] as a duration.
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_secs(self.auth_timeout_secs)
+    }
+
+    /// [`Self::idle_timeout_secs`] as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// [`Self::sweep_interval_secs`] as a duration.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs)
+    }
+
+    /// [`Self::flush_max_delay_ms`] as a duration.
+    pub fn flush_max_delay(&self) -> Duration {
+        Duration::from_millis(self.flush_max_delay_ms)
+    }
+
+    /// [`Self::shutdown_timeout_secs`] as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+/// Libraries whose debug and trace output can contain keys, payloads or
+/// peer details (sled logs tree keys, tungstenite logs whole messages). They
+/// are held at `warn` unless the filter names them explicitly, so that
+/// `log = "debug"` never leaks what the server itself is careful not to log.
+const QUIET_TARGETS: &[&str] =
+    &["sled", "tungstenite", "tokio_tungstenite", "hyper", "hyper_util", "axum", "tower", "mio"];
+
+/// Builds the tracing filter for `spec` (the `log` field or `RUST_LOG`),
+/// holding [`QUIET_TARGETS`] at `warn` unless `spec` names them.
+pub fn log_filter(spec: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(spec).map_err(|e| e.to_string())?;
+    let named: Vec<&str> = spec
+        .split(',')
+        .filter_map(|directive| directive.split(['=', '[']).next())
+        .map(str::trim)
+        .collect();
+    for target in QUIET_TARGETS {
+        let mentioned = named
+            .iter()
+            .any(|n| n == target || n.strip_prefix(target).is_some_and(|r| r.starts_with("::")));
+        if !mentioned {
+            let directive = format!("{target}=warn").parse().map_err(|e| format!("{e}"))?;
+            filter = filter.add_directive(directive);
+        }
+    }
+    Ok(filter)
+}
+
+/// The configuration as a TOML table, field name to value.
+pub fn to_table(config: &Config) -> Result<toml::Table, String> {
+    match toml::Value::try_from(config) {
+        Ok(toml::Value::Table(table)) => Ok(table),
+        Ok(_) => Err("configuration did not serialise to a table".into()),
+        Err(e) => Err(format!("cannot represent configuration: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../deploy/stadtbote.example.toml");
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn example_file_equals_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn example_file_sets_every_field_explicitly() {
+        // Equality with the defaults alone would not notice a field missing
+        // from the example (serde fills it in); compare the key sets too.
+        let example: toml::Table = toml::from_str(EXAMPLE).unwrap();
+        let defaults = to_table(&Config::default()).unwrap();
+        let mut missing: Vec<&String> =
+            defaults.keys().filter(|k| !example.contains_key(*k)).collect();
+        missing.sort();
+        assert!(missing.is_empty(), "fields missing from the example file: {missing:?}");
+        assert_eq!(example.len(), defaults.len());
+        // Every field is introduced by a comment line in the example file.
+        for key in defaults.keys() {
+            let line = EXAMPLE
+                .lines()
+                .position(|l| l.starts_with(&format!("{key} =")))
+                .unwrap_or_else(|| panic!("no line for {key}"));
+            let previous = EXAMPLE.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            assert!(previous.starts_with('#'), "field {key} has no comment above it");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err =
+            Config::from_toml("listen = \"127.0.0.1:1\"\nmax_mesage_bytes = 5\n").unwrap_err();
+        assert!(err.contains("max_mesage_bytes"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "envelope_ttl_secs = 100\nlisten = \"127.0.0.1:1000\"\n").unwrap();
+        let vars = env(&[
+            ("STADTBOTE_ENVELOPE_TTL_SECS", "2"),
+            ("STADTBOTE_POW_DIFFICULTY", "0"),
+            ("STADTBOTE_LISTEN", "127.0.0.1:2000"),
+            ("STADTBOTE_LOG", "debug"),
+            ("STADTBOTE_CONFIG", "/ignored"),
+            ("STADTBOTE_SOMETHING_ELSE", "ignored"),
+            ("HOME", "/root"),
+        ]);
+        let overrides = Overrides { listen: None, data_dir: Some(PathBuf::from("/tmp/x")) };
+        let config = Config::load(Some(&path), vars.clone(), &overrides).unwrap();
+        assert_eq!(config.envelope_ttl_secs, 2);
+        assert_eq!(config.pow_difficulty, 0);
+        assert_eq!(config.listen, "127.0.0.1:2000".parse().unwrap());
+        assert_eq!(config.log, "debug");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+
+        let overrides =
+            Overrides { listen: Some("127.0.0.1:3000".parse().unwrap()), data_dir: None };
+        let config = Config::load(Some(&path), vars, &overrides).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("./stadtbote-data"));
+    }
+
+    #[test]
+    fn bad_env_value_is_a_clear_error() {
+        let err = Config::load(
+            None,
+            env(&[("STADTBOTE_IDLE_TIMEOUT_SECS", "soon")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Env { ref var, .. } if var == "STADTBOTE_IDLE_TIMEOUT_SECS")
+        );
+        let err =
+            Config::load(None, env(&[("STADTBOTE_POW_DIFFICULTY", "300")]), &Overrides::default())
+                .unwrap_err();
+        assert!(matches!(err, ConfigError::Merge(_)), "{err}");
+    }
+
+    #[test]
+    fn validation_rejects_zero_limits_and_bad_relations() {
+        let err = Config { deliver_batch: 0, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "deliver_batch", .. }));
+        let err = Config { max_frame_bytes: 1 << 20, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_frame_bytes", .. }));
+        let err =
+            Config { max_write_buffer_bytes: 8192, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_write_buffer_bytes", .. }));
+        let err = Config { pow_difficulty: 65, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "pow_difficulty", .. }));
+        let err =
+            Config { idle_timeout_secs: u64::MAX, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "idle_timeout_secs", .. }));
+        let err = Config { max_message_bytes: 100, max_frame_bytes: 100, ..Config::default() }
+            .validate()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_message_bytes", .. }));
+        let err = Config { log: "[[[".into(), ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "log", .. }));
+        // Zero proof-of-work and a one-second sweep are allowed (tests use them).
+        Config { pow_difficulty: 0, sweep_interval_secs: 1, ..Config::default() }
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn log_filter_quiets_chatty_libraries_unless_named() {
+        let filter = log_filter("debug").unwrap().to_string();
+        assert!(filter.contains("sled=warn") && filter.contains("tungstenite=warn"), "{filter}");
+        let filter = log_filter("info,sled::pagecache=debug").unwrap().to_string();
+        assert!(!filter.contains("sled=warn") && filter.contains("hyper=warn"), "{filter}");
+        assert!(log_filter("[[[").is_err());
+    }
+
+    #[test]
+    fn missing_file_is_a_read_error() {
+        let err = Config::load(
+            Some(Path::new("/nonexistent/stadtbote.toml")),
+            env(&[]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+    }
+}

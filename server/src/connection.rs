@@ -1,0 +1,454 @@
+//! One WebSocket connection: messages in, protocol frames out.
+//!
+//! This module owns the socket. It turns binary messages into requests,
+//! hands them to the [`Session`], and queues the answers on the connection's
+//! bounded [`Outbox`], which a separate writer task drains into the socket.
+//! It also runs the auth timeout, the idle timeout with server pings, and the
+//! delivery task once the connection is authenticated.
+//!
+//! Every way a request can fail becomes a typed error frame in
+//! [`error_body`], and every way a connection can end becomes a close code in
+//! [`Disconnect::close_frame`]: those two functions are the only places that
+//! decide what the client is told. A misbehaving client only ever affects its
+//! own connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
+use futures_util::stream::{SplitSink, StreamExt};
+use stadtbote_protocol::frame::{ServerBody, decode_client};
+use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::delivery;
+use crate::outbox::{Outbox, OutboxError, Outgoing};
+use crate::ratelimit::{IpKey, TokenBucket};
+use crate::relay::{Identity, Relay, RelayError};
+use crate::session::Session;
+use crate::shutdown::ShutdownSignal;
+
+/// How long the final close frame may wait for room in the queue, and how
+/// long the writer may take to send it, before the socket is simply dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Everything a connection needs, handed over by the HTTP layer.
+pub struct ConnectionContext {
+    /// Request handling.
+    pub relay: Arc<Relay>,
+    /// Limits and timeouts.
+    pub config: Arc<Config>,
+    /// Stops the connection on server shutdown.
+    pub shutdown: ShutdownSignal,
+    /// The client's address as a rate-limit key (memory only, never logged).
+    pub client: IpKey,
+    /// The connection's slot under `max_connections`, released on drop.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disconnect {
+    /// The client closed the connection (or the TCP stream ended).
+    PeerClosed,
+    /// Reading or writing the socket failed.
+    Transport,
+    /// A message or frame exceeded the configured size.
+    MessageTooBig,
+    /// The client broke the WebSocket protocol.
+    ProtocolViolation,
+    /// A text message was not valid UTF-8.
+    InvalidUtf8,
+    /// Too many unreadable frames in a row.
+    TooManyBadFrames,
+    /// No successful authentication within the auth timeout.
+    AuthTimeout,
+    /// Nothing heard from the client within the idle timeout.
+    IdleTimeout,
+    /// The server is shutting down.
+    Shutdown,
+    /// The send queue stayed full: the client does not read.
+    SlowReader,
+    /// The mailbox could not be read for delivery.
+    DeliveryFailed,
+}
+
+impl Disconnect {
+    /// The close frame to send, if the connection can still take one.
+    pub fn close_frame(self) -> Option<(u16, &'static str)> {
+        match self {
+            Disconnect::PeerClosed | Disconnect::Transport | Disconnect::SlowReader => None,
+            Disconnect::MessageTooBig => Some((1009, "message too big")),
+            Disconnect::ProtocolViolation => Some((1002, "protocol error")),
+            Disconnect::InvalidUtf8 => Some((1007, "invalid utf-8")),
+            Disconnect::TooManyBadFrames => Some((1008, "too many bad frames")),
+            Disconnect::AuthTimeout => Some((1008, "authentication timeout")),
+            Disconnect::IdleTimeout => Some((1001, "idle timeout")),
+            Disconnect::Shutdown => Some((1001, "server shutting down")),
+            Disconnect::DeliveryFailed => Some((1011, "internal error")),
+        }
+    }
+
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disconnect::PeerClosed => "peer_closed",
+            Disconnect::Transport => "transport",
+            Disconnect::MessageTooBig => "message_too_big",
+            Disconnect::ProtocolViolation => "protocol_violation",
+            Disconnect::InvalidUtf8 => "invalid_utf8",
+            Disconnect::TooManyBadFrames => "too_many_bad_frames",
+            Disconnect::AuthTimeout => "auth_timeout",
+            Disconnect::IdleTimeout => "idle_timeout",
+            Disconnect::Shutdown => "shutdown",
+            Disconnect::SlowReader => "slow_reader",
+            Disconnect::DeliveryFailed => "delivery_failed",
+        }
+    }
+
+    /// How a failed queue push ends the connection.
+    fn from_outbox(err: OutboxError) -> Self {
+        match err {
+            OutboxError::Timeout => Disconnect::SlowReader,
+            OutboxError::Closed => Disconnect::Transport,
+        }
+    }
+
+    /// How a WebSocket read error ends the connection.
+    fn from_ws_error(err: axum::Error) -> Self {
+        let inner = err.into_inner();
+        match inner.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(_)) => Disconnect::MessageTooBig,
+            Some(tungstenite::Error::Utf8(_)) => Disconnect::InvalidUtf8,
+            Some(tungstenite::Error::Protocol(_)) => Disconnect::ProtocolViolation,
+            _ => Disconnect::Transport,
+        }
+    }
+}
+
+/// The wire error for a failed request. Messages are fixed texts: they never
+/// contain ids, keys or anything the client sent.
+pub fn error_body(err: &RelayError) -> ErrorBody {
+    let (code, message) = match err {
+        RelayError::Unauthenticated => (ErrorCode::Unauthenticated, "log in or register first"),
+        RelayError::AlreadyAuthenticated => {
+            (ErrorCode::AlreadyAuthenticated, "this connection is already authenticated")
+        }
+        RelayError::AuthFailed => (ErrorCode::AuthFailed, "authentication failed"),
+        RelayError::Forbidden => (ErrorCode::Forbidden, "this device is blocked"),
+        RelayError::PowInvalid => {
+            (ErrorCode::PowInvalid, "proof-of-work does not meet the difficulty")
+        }
+        RelayError::InvalidCode => (ErrorCode::InvalidCode, "link code unknown, used or expired"),
+        RelayError::RateLimited { .. } => (ErrorCode::RateLimited, "too many requests"),
+        RelayError::UnknownAccount => (ErrorCode::UnknownAccount, "no such account"),
+        RelayError::UnknownGroup => (ErrorCode::UnknownGroup, "no such group"),
+        RelayError::NotAMember => {
+            (ErrorCode::NotAMember, "this device is not a member of the group")
+        }
+        RelayError::StaleEpoch { .. } => {
+            (ErrorCode::StaleEpoch, "another commit was already accepted for this epoch")
+        }
+        RelayError::InvalidRequest(reason) => (ErrorCode::InvalidRequest, *reason),
+        RelayError::TooLarge(reason) => (ErrorCode::TooLarge, *reason),
+        RelayError::StorageUnavailable => {
+            (ErrorCode::StorageUnavailable, "storage unavailable; nothing was stored")
+        }
+        RelayError::Unavailable => (ErrorCode::Unavailable, "temporarily unavailable; retry later"),
+        RelayError::Internal => (ErrorCode::Internal, "internal error"),
+    };
+    let mut body = ErrorBody::new(code, message);
+    match err {
+        RelayError::StaleEpoch { current } => body.current_epoch = Some(*current),
+        RelayError::RateLimited { retry_after_ms } => body.retry_after_ms = Some(*retry_after_ms),
+        _ => {}
+    }
+    body
+}
+
+/// The wire error for a frame that could not be decoded.
+fn frame_error_body(err: &FrameError) -> ErrorBody {
+    err.to_error_body()
+}
+
+/// Serves one upgraded WebSocket until it ends.
+pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
+    let started = Instant::now();
+    let (sink, stream) = socket.split();
+    let (outbox, queue) = Outbox::new(ctx.config.send_queue_frames, ctx.config.send_timeout());
+    // Tasks that can end the connection (writer, delivery) report why here.
+    // One slot is enough: the first reason wins and the rest are moot.
+    let (kill_tx, kill_rx) = mpsc::channel::<Disconnect>(1);
+    let mut writer = tokio::spawn(write_loop(sink, queue, kill_tx.clone()));
+
+    let mut conn = Connection {
+        relay: ctx.relay.clone(),
+        config: ctx.config.clone(),
+        outbox: outbox.clone(),
+        kill_tx,
+        delivery: None,
+    };
+    let end = conn.read_loop(stream, kill_rx, ctx.shutdown, ctx.client).await;
+
+    if let Some(task) = conn.delivery.take() {
+        task.abort();
+    }
+    if let Some((code, reason)) = end.close_frame() {
+        let _ =
+            tokio::time::timeout(CLOSE_GRACE, outbox.push(Outgoing::Close { code, reason })).await;
+    }
+    // Dropping every queue sender lets the writer finish after the close frame.
+    drop(outbox);
+    drop(conn);
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+        writer.abort();
+    }
+    drop(ctx.permit);
+    tracing::debug!(reason = end.as_str(), secs = started.elapsed().as_secs(), "connection closed");
+}
+
+struct Connection {
+    relay: Arc<Relay>,
+    config: Arc<Config>,
+    outbox: Outbox,
+    kill_tx: mpsc::Sender<Disconnect>,
+    delivery: Option<JoinHandle<()>>,
+}
+
+type WsStream = futures_util::stream::SplitStream<WebSocket>;
+
+impl Connection {
+    async fn read_loop(
+        &mut self,
+        mut stream: WsStream,
+        mut kill_rx: mpsc::Receiver<Disconnect>,
+        mut shutdown: ShutdownSignal,
+        client: IpKey,
+    ) -> Disconnect {
+        let (mut session, challenge) = Session::new(client, self.config.pow_difficulty);
+        if let Err(e) = self.outbox.send(ServerBody::Event { event: challenge }).await {
+            return Disconnect::from_outbox(e);
+        }
+        let idle = self.config.idle_timeout();
+        let mut last_heard = Instant::now();
+        let auth_deadline = tokio::time::sleep(self.config.auth_timeout());
+        tokio::pin!(auth_deadline);
+        // Check for silence four times per idle period; a ping goes out once
+        // half of it has passed without a word from the client.
+        let mut idle_check = tokio::time::interval((idle / 4).max(Duration::from_millis(100)));
+        idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut bucket = TokenBucket::new(
+            self.config.request_burst,
+            f64::from(self.config.request_rate_per_second),
+            std::time::Instant::now(),
+        );
+        let mut bad_frames = 0u32;
+        let shutdown_fut = shutdown.triggered();
+        tokio::pin!(shutdown_fut);
+
+        loop {
+            let message = tokio::select! {
+                biased;
+                _ = &mut shutdown_fut => return Disconnect::Shutdown,
+                Some(reason) = kill_rx.recv() => return reason,
+                _ = &mut auth_deadline, if session.identity().is_none() => {
+                    return Disconnect::AuthTimeout;
+                }
+                _ = idle_check.tick() => {
+                    let silent = last_heard.elapsed();
+                    if silent >= idle {
+                        return Disconnect::IdleTimeout;
+                    }
+                    if silent >= idle / 2 {
+                        // Best effort: a full queue means traffic is flowing anyway.
+                        self.outbox.try_push(Outgoing::Ping);
+                    }
+                    continue;
+                }
+                message = stream.next() => message,
+            };
+            let Some(message) = message else { return Disconnect::PeerClosed };
+            last_heard = Instant::now();
+            let bytes = match message {
+                Err(e) => return Disconnect::from_ws_error(e),
+                Ok(Message::Binary(bytes)) => bytes,
+                Ok(Message::Text(_)) => {
+                    bad_frames += 1;
+                    let error = ErrorBody::new(
+                        ErrorCode::BadFrame,
+                        "frames must be sent as binary messages",
+                    );
+                    if let Err(e) = self.outbox.send(ServerBody::Error { id: None, error }).await {
+                        return Disconnect::from_outbox(e);
+                    }
+                    if bad_frames >= self.config.max_bad_frames {
+                        return Disconnect::TooManyBadFrames;
+                    }
+                    continue;
+                }
+                // Pings are answered by the WebSocket layer; both only count
+                // as signs of life.
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(Message::Close(_)) => return Disconnect::PeerClosed,
+            };
+            let frame = match decode_client(&bytes, self.config.max_message_bytes) {
+                Ok(frame) => frame,
+                Err(err) => {
+                    bad_frames += 1;
+                    tracing::debug!(error = "bad_frame", "undecodable frame");
+                    let body =
+                        ServerBody::Error { id: err.request_id(), error: frame_error_body(&err) };
+                    if let Err(e) = self.outbox.send(body).await {
+                        return Disconnect::from_outbox(e);
+                    }
+                    if bad_frames >= self.config.max_bad_frames {
+                        return Disconnect::TooManyBadFrames;
+                    }
+                    continue;
+                }
+            };
+            bad_frames = 0;
+            if let Err(limited) = bucket.try_take(std::time::Instant::now()) {
+                let error = error_body(&RelayError::from(limited));
+                if let Err(e) =
+                    self.outbox.send(ServerBody::Error { id: Some(frame.id), error }).await
+                {
+                    return Disconnect::from_outbox(e);
+                }
+                continue;
+            }
+
+            let kind = frame.request.name();
+            let handled = Instant::now();
+            let reply = session.handle(&self.relay, frame.request).await;
+            let body = match reply.result {
+                Ok(response) => {
+                    tracing::debug!(
+                        kind,
+                        micros = handled.elapsed().as_micros() as u64,
+                        "request ok"
+                    );
+                    ServerBody::Response { id: frame.id, response }
+                }
+                Err(err) => {
+                    let error = error_body(&err);
+                    tracing::debug!(
+                        kind,
+                        code = error.code.as_str(),
+                        micros = handled.elapsed().as_micros() as u64,
+                        "request refused"
+                    );
+                    ServerBody::Error { id: Some(frame.id), error }
+                }
+            };
+            // After a failed authentication the fresh challenge goes out
+            // before the error, so a client that retries as soon as it reads
+            // the error already holds the nonce to sign.
+            if let Some(event) = reply.challenge
+                && let Err(e) = self.outbox.send(ServerBody::Event { event }).await
+            {
+                return Disconnect::from_outbox(e);
+            }
+            if let Err(e) = self.outbox.send(body).await {
+                return Disconnect::from_outbox(e);
+            }
+            if let Some(identity) = reply.authenticated {
+                // Started after the answer was queued, so the client sees
+                // its login confirmed before the first delivery.
+                self.start_delivery(identity);
+            }
+        }
+    }
+
+    fn start_delivery(&mut self, identity: Identity) {
+        if let Some(old) = self.delivery.take() {
+            old.abort();
+        }
+        let subscription = self.relay.subscribe(identity.device);
+        let store = self.relay.store();
+        let outbox = self.outbox.clone();
+        let kill = self.kill_tx.clone();
+        let limits = self.relay.limits().delivery;
+        self.delivery = Some(tokio::spawn(async move {
+            let reason = match delivery::run(store, subscription, outbox, limits).await {
+                Ok(()) => return,
+                Err(delivery::DeliveryError::Outbox(e)) => Disconnect::from_outbox(e),
+                Err(delivery::DeliveryError::Store(e)) => {
+                    tracing::warn!(error = %e, "mailbox read failed");
+                    Disconnect::DeliveryFailed
+                }
+            };
+            let _ = kill.try_send(reason);
+        }));
+    }
+}
+
+type WsSink = SplitSink<WebSocket, Message>;
+
+/// Drains the queue into the socket, batching writes: messages are fed
+/// without flushing while more are queued, then flushed together.
+async fn write_loop(
+    mut sink: WsSink,
+    mut queue: mpsc::Receiver<Outgoing>,
+    kill: mpsc::Sender<Disconnect>,
+) {
+    while let Some(item) = queue.recv().await {
+        let closing = matches!(item, Outgoing::Close { .. });
+        let message = match item {
+            Outgoing::Frame(bytes) => Message::Binary(bytes.into()),
+            Outgoing::Ping => Message::Ping(Default::default()),
+            Outgoing::Close { code, reason } => {
+                Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+            }
+        };
+        if sink.feed(message).await.is_err() {
+            let _ = kill.try_send(Disconnect::Transport);
+            return;
+        }
+        if (closing || queue.is_empty()) && sink.flush().await.is_err() {
+            let _ = kill.try_send(Disconnect::Transport);
+            return;
+        }
+        if closing {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_relay_error_has_its_code() {
+        let cases = [
+            (RelayError::Unauthenticated, ErrorCode::Unauthenticated),
+            (RelayError::AlreadyAuthenticated, ErrorCode::AlreadyAuthenticated),
+            (RelayError::AuthFailed, ErrorCode::AuthFailed),
+            (RelayError::PowInvalid, ErrorCode::PowInvalid),
+            (RelayError::InvalidCode, ErrorCode::InvalidCode),
+            (RelayError::UnknownAccount, ErrorCode::UnknownAccount),
+            (RelayError::StorageUnavailable, ErrorCode::StorageUnavailable),
+        ];
+        for (err, code) in cases {
+            assert_eq!(error_body(&err).code, code);
+        }
+        let stale = error_body(&RelayError::StaleEpoch { current: 7 });
+        assert_eq!((stale.code, stale.current_epoch), (ErrorCode::StaleEpoch, Some(7)));
+        let limited = error_body(&RelayError::RateLimited { retry_after_ms: 5 });
+        assert_eq!(limited.retry_after_ms, Some(5));
+    }
+
+    #[test]
+    fn close_codes() {
+        assert_eq!(Disconnect::MessageTooBig.close_frame().map(|c| c.0), Some(1009));
+        assert_eq!(Disconnect::Shutdown.close_frame(), Some((1001, "server shutting down")));
+        assert_eq!(Disconnect::TooManyBadFrames.close_frame().map(|c| c.0), Some(1008));
+        assert_eq!(Disconnect::PeerClosed.close_frame(), None);
+    }
+}

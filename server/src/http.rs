@@ -1,0 +1,98 @@
+//! The HTTP surface: `/healthz`, `/privacy` and the WebSocket endpoint
+//! `/v1/ws`.
+//!
+//! The WebSocket upgrade is configured with the buffer and size limits from
+//! the configuration (tungstenite's defaults — 128 KiB buffers, 64 MiB
+//! messages, unlimited write buffer — are wrong for a relay) and is refused
+//! with 503 when `max_connections` WebSockets are open or the server is
+//! shutting down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::connection::{self, ConnectionContext};
+use crate::privacy::PrivacyStatement;
+use crate::ratelimit::IpKey;
+use crate::relay::Relay;
+use crate::shutdown::ShutdownSignal;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Request handling for WebSocket connections.
+    pub relay: Arc<Relay>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// `/privacy` content, computed once from the configuration.
+    pub privacy: Arc<PrivacyStatement>,
+    /// One permit per open WebSocket connection.
+    pub ws_slots: Arc<Semaphore>,
+    /// Server shutdown.
+    pub shutdown: ShutdownSignal,
+}
+
+/// The router with all routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/privacy", get(privacy))
+        .route("/v1/ws", get(websocket))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn privacy(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"));
+    if wants_json {
+        ([(header::CONTENT_TYPE, "application/json")], state.privacy.to_json()).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.privacy.to_text())
+            .into_response()
+    }
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if state.shutdown.is_triggered() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
+    }
+    let Ok(permit) = state.ws_slots.clone().try_acquire_owned() else {
+        tracing::warn!(limit = state.config.max_connections, "connection limit reached");
+        return (StatusCode::SERVICE_UNAVAILABLE, "server at its connection limit").into_response();
+    };
+    let config = &state.config;
+    let ctx = ConnectionContext {
+        relay: state.relay.clone(),
+        config: state.config.clone(),
+        shutdown: state.shutdown.clone(),
+        // The address is reduced to a rate-limit key here and goes no further.
+        client: IpKey::of(peer.ip()),
+        permit,
+    };
+    upgrade
+        .read_buffer_size(config.read_buffer_bytes)
+        .write_buffer_size(config.write_buffer_bytes)
+        .max_write_buffer_size(config.max_write_buffer_bytes)
+        .max_message_size(config.max_message_bytes)
+        .max_frame_size(config.max_frame_bytes)
+        .on_failed_upgrade(|_| tracing::debug!("websocket upgrade failed"))
+        .on_upgrade(move |socket| connection::serve(socket, ctx))
+}

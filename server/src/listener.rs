@@ -1,0 +1,86 @@
+//! The accept loop: one task per TCP connection, a cap on connections still
+//! in their HTTP phase, and the handshake timeout.
+//!
+//! `axum::serve` has no timeout for the HTTP phase: a client could open TCP
+//! connections and never send a request, holding a file descriptor and
+//! memory each forever. So the server runs hyper's HTTP/1 connection itself
+//! and bounds it with `handshake_timeout_secs`. With upgrades enabled, the
+//! hyper connection future completes as soon as a WebSocket upgrade has been
+//! answered (the socket then belongs to the WebSocket task, which has its own
+//! auth and idle timeouts), so the timeout covers exactly the handshake.
+//! Plain HTTP requests (`/healthz`, `/privacy`) are short; a keep-alive
+//! connection is closed when the same timeout expires.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::shutdown::ShutdownSignal;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so that the
+/// loop does not spin while the condition lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accepts connections until shutdown. At most `max_pending` connections may
+/// be in their HTTP phase at once; further ones are closed right away.
+pub async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    max_pending: usize,
+    handshake_timeout: Duration,
+    mut shutdown: ShutdownSignal,
+) {
+    let pending = Arc::new(Semaphore::new(max_pending));
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.triggered() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error_kind = ?e.kind(), "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            tracing::debug!("too many connections in handshake; dropping one");
+            continue;
+        };
+        // Small request/response frames should not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    // The peer address reaches the handlers as axum's ConnectInfo;
+                    // it is used for in-memory rate limits only.
+                    request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    router.clone().oneshot(request)
+                });
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::select! {
+                result = tokio::time::timeout(handshake_timeout, connection) => match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => tracing::debug!("http connection error"),
+                    Err(_) => tracing::debug!("handshake timeout"),
+                },
+                _ = conn_shutdown.triggered() => {}
+            }
+        });
+    }
+}

@@ -1,0 +1,198 @@
+//! The `/privacy` statement: what the server stores, why, and for how long,
+//! computed from the running configuration so that it cannot drift from
+//! what the server actually does.
+
+use serde::Serialize;
+
+use crate::config::Config;
+
+/// One kind of stored data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredItem {
+    /// What it is.
+    pub item: &'static str,
+    /// What exactly is stored.
+    pub contents: &'static str,
+    /// Why it is needed.
+    pub purpose: &'static str,
+    /// How long it is kept, in words.
+    pub retention: String,
+    /// How long it is kept in seconds, when that is a fixed time.
+    pub retention_secs: Option<u64>,
+}
+
+/// Something the server never stores, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeverStored {
+    /// What it is.
+    pub item: &'static str,
+    /// Why the server does not (or cannot) keep it.
+    pub explanation: &'static str,
+}
+
+/// The configured retention times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    /// Undelivered envelopes are deleted after this many seconds.
+    pub envelope_ttl_secs: u64,
+    /// Link codes stop working and are deleted after this many seconds.
+    pub link_code_ttl_secs: u64,
+}
+
+/// The whole statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrivacyStatement {
+    /// What is stored.
+    pub stored: Vec<StoredItem>,
+    /// What is never stored.
+    pub never_stored: Vec<NeverStored>,
+    /// The retention times in force.
+    pub retention: Retention,
+}
+
+/// "2592000 seconds (30 days)" style durations for the text form.
+fn human(secs: u64) -> String {
+    const DAY: u64 = 86_400;
+    if secs >= DAY && secs.is_multiple_of(DAY) {
+        format!("{secs} seconds ({} days)", secs / DAY)
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{secs} seconds ({} minutes)", secs / 60)
+    } else {
+        format!("{secs} seconds")
+    }
+}
+
+impl PrivacyStatement {
+    /// The statement for a configuration.
+    pub fn from_config(config: &Config) -> Self {
+        let envelope = config.envelope_ttl_secs;
+        let link = config.link_code_ttl_secs;
+        let stored = vec![
+            StoredItem {
+                item: "accounts",
+                contents: "a random 128-bit account id and its creation time; no phone number, e-mail address or name",
+                purpose: "addressing: others find an account's devices by its id",
+                retention: "until the account is deleted".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "devices",
+                contents: "a random device id, the device's public identity key (Ed25519) and its registration time",
+                purpose: "logging in by signed challenge, and letting others verify and add the device to conversations",
+                retention: "until the device or its account is deleted".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "key packages",
+                contents: "MLS KeyPackages (public keys) uploaded by each device",
+                purpose: "letting others start an end-to-end encrypted conversation with a device while it is offline",
+                retention: "one-time packages until claimed by someone starting a conversation; the last-resort package until the device replaces it".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "groups",
+                contents: "group id, current epoch and the ids of member devices; no group name or content",
+                purpose: "ordering group changes (one commit per epoch) and fanning each message out to the member devices",
+                retention: "while the group exists".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "envelopes",
+                contents: "MLS ciphertext addressed to device mailboxes and the time it was stored; no sender",
+                purpose: "store-and-forward delivery to devices that are offline",
+                retention: format!(
+                    "deleted as soon as the receiving device acknowledges it; undelivered envelopes are deleted after {}",
+                    human(envelope)
+                ),
+                retention_secs: Some(envelope),
+            },
+            StoredItem {
+                item: "link codes",
+                contents: "the SHA-256 hash of a one-time device link code and the account it links to",
+                purpose: "adding a new device to an existing account",
+                retention: format!("until used, at most {}", human(link)),
+                retention_secs: Some(link),
+            },
+        ];
+        let never_stored = vec![
+            NeverStored {
+                item: "IP addresses",
+                explanation: "never written to disk or logs; held in memory only, for registration rate limits",
+            },
+            NeverStored {
+                item: "display names",
+                explanation: "exchanged end-to-end encrypted between devices; never visible to the server",
+            },
+            NeverStored {
+                item: "message content",
+                explanation: "messages, photos and attachments are end-to-end encrypted; the server cannot read them",
+            },
+            NeverStored {
+                item: "phone numbers, e-mail addresses and address books",
+                explanation: "accounts do not need them and the server never asks for them",
+            },
+            NeverStored {
+                item: "senders of stored messages",
+                explanation: "stored envelopes carry no sender field",
+            },
+        ];
+        Self {
+            stored,
+            never_stored,
+            retention: Retention { envelope_ttl_secs: envelope, link_code_ttl_secs: link },
+        }
+    }
+
+    /// The statement as JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings and numbers cannot fail; should it ever,
+        // an empty object is still valid JSON.
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// The statement as plain text.
+    pub fn to_text(&self) -> String {
+        let mut out = String::from(
+            "Stadtbote server: what this server stores\n\
+             =========================================\n\n\
+             Messages are end-to-end encrypted (MLS). The server relays ciphertext it cannot read.\n\n",
+        );
+        for item in &self.stored {
+            out.push_str(&format!(
+                "{}\n  stored:    {}\n  why:       {}\n  how long:  {}\n\n",
+                item.item, item.contents, item.purpose, item.retention
+            ));
+        }
+        out.push_str("Never stored\n");
+        for item in &self.never_stored {
+            out.push_str(&format!("  {}: {}\n", item.item, item.explanation));
+        }
+        out.push_str(&format!(
+            "\nRetention in force: envelope_ttl_secs = {}, link_code_ttl_secs = {}\n",
+            self.retention.envelope_ttl_secs, self.retention.link_code_ttl_secs
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_uses_configured_values() {
+        let config =
+            Config { envelope_ttl_secs: 1234, link_code_ttl_secs: 60, ..Config::default() };
+        let statement = PrivacyStatement::from_config(&config);
+        let json: serde_json::Value = serde_json::from_str(&statement.to_json()).unwrap();
+        assert_eq!(json["retention"]["envelope_ttl_secs"], 1234);
+        assert_eq!(json["retention"]["link_code_ttl_secs"], 60);
+        let envelopes =
+            json["stored"].as_array().unwrap().iter().find(|i| i["item"] == "envelopes").unwrap();
+        assert_eq!(envelopes["retention_secs"], 1234);
+        assert!(json["stored"][0]["retention_secs"].is_null());
+        let text = statement.to_text();
+        assert!(text.contains("1234 seconds") && text.contains("IP addresses"));
+        assert!(PrivacyStatement::from_config(&Config::default()).to_text().contains("(30 days)"));
+    }
+}

@@ -1,0 +1,208 @@
+//! In-memory token buckets: per connection, per device and per client IP.
+//!
+//! Nothing here touches the disk; client IP addresses exist only as keys of
+//! [`KeyedLimiter`] maps and vanish when the process ends or the bucket is
+//! pruned. Every map is capped (`rate_limit_max_keys`): a full bucket is
+//! equivalent to no entry, so pruning full buckets loses nothing, and when the
+//! map is still full the limiter refuses new keys rather than grow.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A refused request: when a retry may succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limited; retry after {retry_after:?}")]
+pub struct RateLimited {
+    /// Time until one token is available again.
+    pub retry_after: Duration,
+}
+
+impl RateLimited {
+    /// [`Self::retry_after`] in whole milliseconds, rounded up.
+    pub fn retry_after_ms(&self) -> u64 {
+        let ms = self.retry_after.as_micros().div_ceil(1000);
+        u64::try_from(ms).unwrap_or(u64::MAX)
+    }
+}
+
+/// A classic token bucket: holds up to `capacity` tokens, refills at
+/// `per_sec` tokens per second, and each request takes one.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    capacity: f64,
+    per_sec: f64,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(capacity: u32, per_sec: f64, now: Instant) -> Self {
+        let capacity = f64::from(capacity.max(1));
+        Self { capacity, per_sec: per_sec.max(f64::MIN_POSITIVE), tokens: capacity, updated: now }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+        self.updated = now;
+    }
+
+    /// Takes one token, or says how long until one is available.
+    pub fn try_take(&mut self, now: Instant) -> Result<(), RateLimited> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let missing = 1.0 - self.tokens;
+            Err(RateLimited { retry_after: Duration::from_secs_f64(missing / self.per_sec) })
+        }
+    }
+
+    /// Whether the bucket has refilled completely (and so carries no state).
+    fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens + elapsed * self.per_sec >= self.capacity
+    }
+}
+
+/// Token buckets keyed by device, IP prefix, …, with a cap on the number of keys.
+#[derive(Debug)]
+pub struct KeyedLimiter<K> {
+    buckets: Mutex<HashMap<K, TokenBucket>>,
+    capacity: u32,
+    per_sec: f64,
+    max_keys: usize,
+}
+
+impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
+    /// Allows `per_minute` requests per key per minute, all of them in a burst.
+    pub fn per_minute(per_minute: u32, max_keys: usize) -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+            capacity: per_minute.max(1),
+            per_sec: f64::from(per_minute.max(1)) / 60.0,
+            max_keys: max_keys.max(1),
+        }
+    }
+
+    /// Takes a token for `key`.
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), RateLimited> {
+        // A poisoned lock only means another thread panicked mid-update of a
+        // counter; the map is still usable.
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bucket) = buckets.get_mut(key) {
+            return bucket.try_take(now);
+        }
+        if buckets.len() >= self.max_keys {
+            buckets.retain(|_, b| !b.is_full(now));
+            if buckets.len() >= self.max_keys {
+                return Err(RateLimited {
+                    retry_after: Duration::from_secs_f64(1.0 / self.per_sec),
+                });
+            }
+        }
+        let mut bucket = TokenBucket::new(self.capacity, self.per_sec, now);
+        let result = bucket.try_take(now);
+        buckets.insert(key.clone(), bucket);
+        result
+    }
+
+    /// Forgets buckets that have refilled completely; returns how many remain.
+    pub fn prune(&self, now: Instant) -> usize {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.retain(|_, b| !b.is_full(now));
+        buckets.len()
+    }
+}
+
+/// The rate-limit key for a client address: the IPv4 address, or the /64
+/// prefix of an IPv6 address (one subscriber usually has a whole /64, so
+/// per-address limits would be trivially evaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpKey([u8; 16]);
+
+impl IpKey {
+    /// The key for `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        let mut key = [0u8; 16];
+        match ip {
+            IpAddr::V4(v4) => key[12..].copy_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => key[12..].copy_from_slice(&v4.octets()),
+                None => {
+                    key[..8].copy_from_slice(&v6.octets()[..8]);
+                    key[8] = 0xff;
+                }
+            },
+        }
+        Self(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_refills() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(3, 1.0, t0);
+        for _ in 0..3 {
+            bucket.try_take(t0).unwrap();
+        }
+        let err = bucket.try_take(t0).unwrap_err();
+        assert_eq!(err.retry_after_ms(), 1000);
+        assert!(bucket.try_take(t0 + Duration::from_millis(500)).is_err());
+        bucket.try_take(t0 + Duration::from_millis(1000)).unwrap();
+        // Refill never exceeds the capacity.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..3 {
+            bucket.try_take(later).unwrap();
+        }
+        assert!(bucket.try_take(later).is_err());
+    }
+
+    #[test]
+    fn keyed_limiter_is_per_key() {
+        let t0 = Instant::now();
+        let limiter = KeyedLimiter::per_minute(2, 100);
+        limiter.check(&1, t0).unwrap();
+        limiter.check(&1, t0).unwrap();
+        let err = limiter.check(&1, t0).unwrap_err();
+        assert_eq!(err.retry_after_ms(), 30_000);
+        limiter.check(&2, t0).unwrap();
+        limiter.check(&1, t0 + Duration::from_secs(30)).unwrap();
+    }
+
+    #[test]
+    fn keyed_limiter_is_bounded_and_prunes_full_buckets() {
+        let t0 = Instant::now();
+        let limiter = KeyedLimiter::per_minute(1, 2);
+        limiter.check(&1, t0).unwrap();
+        limiter.check(&2, t0).unwrap();
+        // Full map, nothing refilled yet: new keys are refused, not added.
+        assert!(limiter.check(&3, t0).is_err());
+        // After a minute both buckets are full again and can be forgotten.
+        let later = t0 + Duration::from_secs(61);
+        limiter.check(&3, later).unwrap();
+        assert_eq!(limiter.prune(later), 1);
+        assert_eq!(limiter.prune(later + Duration::from_secs(61)), 0);
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(IpKey::of(a), IpKey::of(b));
+        assert_ne!(IpKey::of(a), IpKey::of(c));
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(IpKey::of(v4), IpKey::of(mapped));
+    }
+}

@@ -1,0 +1,509 @@
+//! What the server does for each request, independent of the socket.
+//!
+//! [`Relay`] owns the store, the group-commit flusher, the rate limiters and
+//! the delivery registry. Each method checks a request, changes the store
+//! atomically, waits for the flush that makes the change durable, wakes the
+//! devices that received envelopes, and only then returns the answer. Every
+//! refusal is a [`RelayError`] with a stable code; a storage failure becomes
+//! [`RelayError::StorageUnavailable`] and never a success.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use data_encoding::BASE32_NOPAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use stadtbote_protocol::auth::{
+    IdentityKey, Signature, link_message, login_message, pow_valid, register_message,
+};
+use stadtbote_protocol::frame::{Request, Response};
+use stadtbote_protocol::{AccountId, DeviceId, GroupId};
+
+use crate::config::Config;
+use crate::delivery::{
+    DeliveryLimits, DeliveryRegistry, ENVELOPE_OVERHEAD, FRAME_OVERHEAD, Subscription,
+};
+use crate::flush::{FlushError, Flusher};
+use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited};
+use crate::store::{CommitInput, LinkOutcome, Store, StoreError};
+use crate::unix_ms;
+
+/// Bytes of randomness in a link code (80 bits: 16 base32 characters).
+const LINK_CODE_BYTES: usize = 10;
+
+/// A refused or failed request. Each variant maps to one wire
+/// [`stadtbote_protocol::ErrorCode`] (see `connection::error_body`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The request needs an authenticated connection.
+    #[error("not authenticated")]
+    Unauthenticated,
+    /// The connection is already authenticated.
+    #[error("already authenticated")]
+    AlreadyAuthenticated,
+    /// Signature, device or challenge did not verify.
+    #[error("authentication failed")]
+    AuthFailed,
+    /// The device is blocked.
+    #[error("device blocked")]
+    Forbidden,
+    /// The proof-of-work is insufficient.
+    #[error("proof-of-work invalid")]
+    PowInvalid,
+    /// The link code is unknown, used or expired.
+    #[error("invalid link code")]
+    InvalidCode,
+    /// Too many requests.
+    #[error("rate limited")]
+    RateLimited {
+        /// Milliseconds until a retry may succeed.
+        retry_after_ms: u64,
+    },
+    /// No such account.
+    #[error("unknown account")]
+    UnknownAccount,
+    /// No such group.
+    #[error("unknown group")]
+    UnknownGroup,
+    /// The caller is not a member of the group.
+    #[error("not a member")]
+    NotAMember,
+    /// Another commit was accepted for this epoch.
+    #[error("stale epoch")]
+    StaleEpoch {
+        /// The group's current epoch.
+        current: u64,
+    },
+    /// The request's content is invalid.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A field exceeds a configured limit.
+    #[error("too large: {0}")]
+    TooLarge(&'static str),
+    /// Storage could not durably accept the change; nothing is assumed stored.
+    #[error("storage unavailable")]
+    StorageUnavailable,
+    /// The server is busy or shutting down.
+    #[error("temporarily unavailable")]
+    Unavailable,
+    /// An unexpected failure (e.g. a corrupt record).
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for RelayError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UnknownAccount => Self::UnknownAccount,
+            StoreError::UnknownDevice => Self::InvalidRequest("an added device does not exist"),
+            StoreError::UnknownGroup => Self::UnknownGroup,
+            StoreError::NotAMember => Self::NotAMember,
+            StoreError::StaleEpoch { current } => Self::StaleEpoch { current },
+            StoreError::TooManyMembers { .. } => {
+                Self::TooLarge("group would exceed max_group_devices")
+            }
+            StoreError::TooManyKeyPackages { .. } => {
+                Self::InvalidRequest("upload would exceed max_key_packages_per_device")
+            }
+            StoreError::InvalidCommit(reason) => Self::InvalidRequest(reason),
+            StoreError::InvalidCode => Self::InvalidCode,
+            StoreError::Contention => Self::Unavailable,
+            StoreError::Unavailable(e) => {
+                tracing::error!(error = %e, "storage operation failed");
+                Self::StorageUnavailable
+            }
+            StoreError::Corrupt(what) => {
+                tracing::error!(tree = what, "corrupt stored record");
+                Self::Internal
+            }
+            StoreError::UnsupportedSchema(version) => {
+                tracing::error!(version, "record of an unsupported schema version");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<FlushError> for RelayError {
+    fn from(_: FlushError) -> Self {
+        Self::StorageUnavailable
+    }
+}
+
+impl From<RateLimited> for RelayError {
+    fn from(limited: RateLimited) -> Self {
+        Self::RateLimited { retry_after_ms: limited.retry_after_ms() }
+    }
+}
+
+/// The device a connection is authenticated as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// Its account.
+    pub account: AccountId,
+    /// The device.
+    pub device: DeviceId,
+}
+
+/// The configured limits the relay enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Registration proof-of-work difficulty.
+    pub pow_difficulty: u8,
+    /// Envelope lifetime in milliseconds.
+    pub envelope_ttl_ms: u64,
+    /// Link code lifetime in milliseconds.
+    pub link_code_ttl_ms: u64,
+    /// One-time KeyPackages per device.
+    pub max_key_packages_per_device: u32,
+    /// Largest KeyPackage in bytes.
+    pub max_key_package_bytes: usize,
+    /// Most member devices per group.
+    pub max_group_devices: usize,
+    /// Largest commit, welcome or message payload in bytes: the message limit
+    /// minus what a `deliver` event adds, so every envelope can be delivered.
+    pub max_payload_bytes: usize,
+    /// Delivery batch limits.
+    pub delivery: DeliveryLimits,
+}
+
+impl Limits {
+    /// The limits of a (validated) configuration.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            pow_difficulty: config.pow_difficulty,
+            envelope_ttl_ms: config.envelope_ttl_secs.saturating_mul(1000),
+            link_code_ttl_ms: config.link_code_ttl_secs.saturating_mul(1000),
+            max_key_packages_per_device: config.max_key_packages_per_device,
+            max_key_package_bytes: config.max_key_package_bytes,
+            max_group_devices: config.max_group_devices,
+            max_payload_bytes: config
+                .max_message_bytes
+                .saturating_sub(FRAME_OVERHEAD + ENVELOPE_OVERHEAD),
+            delivery: DeliveryLimits::new(config.deliver_batch, config.max_message_bytes),
+        }
+    }
+}
+
+/// Request handling shared by all connections.
+pub struct Relay {
+    store: Arc<dyn Store>,
+    flusher: Flusher,
+    registry: Arc<DeliveryRegistry>,
+    limits: Limits,
+    register_limiter: KeyedLimiter<IpKey>,
+    claim_limiter: KeyedLimiter<DeviceId>,
+}
+
+/// Normalises a typed link code: upper case, without spaces or dashes, so
+/// that `abcd-efgh` and `ABCDEFGH` are the same code.
+fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn code_hash(code: &str) -> [u8; 32] {
+    Sha256::digest(normalise_code(code).as_bytes()).into()
+}
+
+impl Relay {
+    /// A relay over `store` with the configuration's limits.
+    pub fn new(
+        store: Arc<dyn Store>,
+        flusher: Flusher,
+        registry: Arc<DeliveryRegistry>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            store,
+            flusher,
+            registry,
+            limits: Limits::from_config(config),
+            register_limiter: KeyedLimiter::per_minute(
+                config.register_rate_per_minute,
+                config.rate_limit_max_keys,
+            ),
+            claim_limiter: KeyedLimiter::per_minute(
+                config.claim_rate_per_minute,
+                config.rate_limit_max_keys,
+            ),
+        }
+    }
+
+    /// The enforced limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The store (for delivery and the sweeper).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Registers a connection for `device`'s wake-ups.
+    pub fn subscribe(&self, device: DeviceId) -> Subscription {
+        self.registry.subscribe(device)
+    }
+
+    /// Forgets rate-limit state that no longer matters (called by the sweeper).
+    pub fn prune_rate_limits(&self, now: Instant) -> (usize, usize) {
+        (self.register_limiter.prune(now), self.claim_limiter.prune(now))
+    }
+
+    /// Waits for durability of everything written so far.
+    async fn durable(&self) -> Result<(), RelayError> {
+        self.flusher.flush().await.map_err(RelayError::from)
+    }
+
+    /// Creates an account. `nonce` is the connection's (already consumed) challenge.
+    pub async fn register(
+        &self,
+        client: IpKey,
+        nonce: &[u8],
+        identity_key: &IdentityKey,
+        signature: &Signature,
+        pow_nonce: u64,
+    ) -> Result<Identity, RelayError> {
+        self.register_limiter.check(&client, Instant::now())?;
+        if !pow_valid(nonce, identity_key, pow_nonce, self.limits.pow_difficulty) {
+            return Err(RelayError::PowInvalid);
+        }
+        identity_key
+            .verify(&register_message(nonce, identity_key), signature)
+            .map_err(|_| RelayError::AuthFailed)?;
+        let (account, device) = self.store.create_account(identity_key, unix_ms())?;
+        self.durable().await?;
+        Ok(Identity { account, device })
+    }
+
+    /// Authenticates an existing device. Returns its identity and
+    /// KeyPackage status.
+    pub async fn login(
+        &self,
+        nonce: &[u8],
+        device: &DeviceId,
+        signature: &Signature,
+    ) -> Result<(Identity, Response), RelayError> {
+        let record = self.store.device(device)?.ok_or(RelayError::AuthFailed)?;
+        record
+            .identity_key
+            .verify(&login_message(nonce, device), signature)
+            .map_err(|_| RelayError::AuthFailed)?;
+        // Checked after the signature so that only the device's owner learns
+        // that it is blocked.
+        if record.blocked {
+            return Err(RelayError::Forbidden);
+        }
+        let status = self.store.key_package_status(device)?;
+        let identity = Identity { account: record.account, device: *device };
+        let response = Response::LoggedIn {
+            account: record.account,
+            key_packages_left: status.one_time,
+            has_last_resort: status.last_resort,
+        };
+        Ok((identity, response))
+    }
+
+    /// Adds a device to an account with a link code.
+    pub async fn link(
+        &self,
+        client: IpKey,
+        nonce: &[u8],
+        code: &str,
+        identity_key: &IdentityKey,
+        signature: &Signature,
+    ) -> Result<Identity, RelayError> {
+        self.register_limiter.check(&client, Instant::now())?;
+        // The signature covers the code exactly as the client sent it.
+        let signed =
+            identity_key.verify(&link_message(nonce, identity_key, code), signature).is_ok();
+        let outcome = self.store.redeem_link_code(
+            &code_hash(code),
+            signed.then_some(identity_key),
+            unix_ms(),
+        )?;
+        // Durable in both cases: a consumed code must stay consumed.
+        self.durable().await?;
+        match outcome {
+            LinkOutcome::Linked { account, device } => Ok(Identity { account, device }),
+            LinkOutcome::Consumed => Err(RelayError::AuthFailed),
+        }
+    }
+
+    /// Handles a request of an authenticated connection.
+    pub async fn handle(&self, me: &Identity, request: Request) -> Result<Response, RelayError> {
+        match request {
+            Request::Register { .. } | Request::Login { .. } | Request::Link { .. } => {
+                Err(RelayError::AlreadyAuthenticated)
+            }
+            Request::Ping => Ok(Response::Pong),
+            Request::CreateLinkCode => self.create_link_code(me).await,
+            Request::ListDevices { account } => {
+                Ok(Response::Devices { devices: self.store.list_devices(&account)? })
+            }
+            Request::UploadKeyPackages { one_time, last_resort } => {
+                self.upload_key_packages(me, &one_time, last_resort.as_deref().map(Vec::as_slice))
+                    .await
+            }
+            Request::ClaimKeyPackages { account } => self.claim_key_packages(me, &account).await,
+            Request::Commit { group, epoch, commit, add, remove, welcome } => {
+                self.commit(
+                    me,
+                    &group,
+                    epoch,
+                    &commit,
+                    &add,
+                    &remove,
+                    welcome.as_deref().map(Vec::as_slice),
+                )
+                .await
+            }
+            Request::Send { group, message } => self.send(me, &group, &message).await,
+            Request::Ack { ids } => {
+                let removed = self.store.ack(&me.device, &ids)?;
+                self.durable().await?;
+                Ok(Response::Acked { removed })
+            }
+            _ => Err(RelayError::InvalidRequest("request not supported by this server")),
+        }
+    }
+
+    async fn create_link_code(&self, me: &Identity) -> Result<Response, RelayError> {
+        let mut raw = [0u8; LINK_CODE_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let code = BASE32_NOPAD.encode(&raw);
+        let expires_at = unix_ms().saturating_add(self.limits.link_code_ttl_ms);
+        // Only the hash is stored: a copy of the database does not reveal
+        // codes that are still valid.
+        self.store.create_link_code(&code_hash(&code), &me.account, expires_at)?;
+        self.durable().await?;
+        Ok(Response::LinkCode { code, expires_at })
+    }
+
+    async fn upload_key_packages(
+        &self,
+        me: &Identity,
+        one_time: &[serde_bytes::ByteBuf],
+        last_resort: Option<&[u8]>,
+    ) -> Result<Response, RelayError> {
+        let limit = self.limits.max_key_package_bytes;
+        if one_time.iter().any(|p| p.len() > limit) || last_resort.is_some_and(|p| p.len() > limit)
+        {
+            return Err(RelayError::TooLarge("a KeyPackage exceeds max_key_package_bytes"));
+        }
+        if one_time.iter().any(|p| p.is_empty()) || last_resort.is_some_and(<[u8]>::is_empty) {
+            return Err(RelayError::InvalidRequest("empty KeyPackage"));
+        }
+        let packages: Vec<&[u8]> = one_time.iter().map(|p| p.as_slice()).collect();
+        let one_time_left = self.store.upload_key_packages(
+            &me.device,
+            &packages,
+            last_resort,
+            self.limits.max_key_packages_per_device,
+        )?;
+        self.durable().await?;
+        Ok(Response::KeyPackagesStored { one_time_left })
+    }
+
+    async fn claim_key_packages(
+        &self,
+        me: &Identity,
+        account: &AccountId,
+    ) -> Result<Response, RelayError> {
+        self.claim_limiter.check(&me.device, Instant::now())?;
+        let packages = self.store.claim_key_packages(account, &me.device)?;
+        // Claimed one-time packages are deleted; that deletion must be durable
+        // before the packages are handed out, or a crash could hand them out again.
+        self.durable().await?;
+        Ok(Response::KeyPackages { packages })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        me: &Identity,
+        group: &GroupId,
+        epoch: u64,
+        commit: &[u8],
+        add: &[DeviceId],
+        remove: &[DeviceId],
+        welcome: Option<&[u8]>,
+    ) -> Result<Response, RelayError> {
+        if commit.is_empty() {
+            return Err(RelayError::InvalidRequest("empty commit"));
+        }
+        if add.is_empty() != welcome.is_none() {
+            return Err(RelayError::InvalidRequest("a welcome is required exactly when adding"));
+        }
+        let max = self.limits.max_payload_bytes;
+        if commit.len() > max || welcome.is_some_and(|w| w.len() > max) {
+            return Err(RelayError::TooLarge("commit or welcome exceeds the message limit"));
+        }
+        if welcome.is_some_and(<[u8]>::is_empty) {
+            return Err(RelayError::InvalidRequest("empty welcome"));
+        }
+        let now = unix_ms();
+        let outcome = self.store.commit(CommitInput {
+            group,
+            caller: &me.device,
+            epoch,
+            commit,
+            add,
+            remove,
+            welcome,
+            now_ms: now,
+            expires_at_ms: now.saturating_add(self.limits.envelope_ttl_ms),
+            max_members: self.limits.max_group_devices,
+        })?;
+        self.durable().await?;
+        self.registry.wake(&outcome.recipients);
+        Ok(Response::CommitAccepted { epoch: outcome.epoch })
+    }
+
+    async fn send(
+        &self,
+        me: &Identity,
+        group: &GroupId,
+        message: &[u8],
+    ) -> Result<Response, RelayError> {
+        if message.is_empty() {
+            return Err(RelayError::InvalidRequest("empty message"));
+        }
+        if message.len() > self.limits.max_payload_bytes {
+            return Err(RelayError::TooLarge("message exceeds the message limit"));
+        }
+        let now = unix_ms();
+        let recipients = self.store.send(
+            group,
+            &me.device,
+            message,
+            now,
+            now.saturating_add(self.limits.envelope_ttl_ms),
+        )?;
+        self.durable().await?;
+        self.registry.wake(&recipients);
+        let count = u32::try_from(recipients.len()).unwrap_or(u32::MAX);
+        Ok(Response::Stored { recipients: count })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_codes_are_normalised_before_hashing() {
+        assert_eq!(code_hash("abcd-efgh ijkl"), code_hash("ABCDEFGHIJKL"));
+        assert_ne!(code_hash("ABCDEFGHIJKL"), code_hash("ABCDEFGHIJKM"));
+    }
+
+    #[test]
+    fn payload_limit_leaves_room_for_delivery() {
+        let limits = Limits::from_config(&Config::default());
+        assert!(limits.max_payload_bytes + FRAME_OVERHEAD + ENVELOPE_OVERHEAD <= 262_144);
+        assert!(limits.delivery.max_bytes >= limits.max_payload_bytes / 2);
+    }
+}

@@ -1,0 +1,127 @@
+//! A connection's authentication state: unauthenticated with a pending
+//! challenge, or authenticated as one device.
+//!
+//! The challenge nonce is random, bound to this connection and single-use:
+//! every register, login or link attempt consumes it, successful or not, and
+//! a failed attempt is answered together with a fresh challenge (pushed just
+//! before the error, so the client has it when it reads the error). A signature
+//! captured on one connection is therefore useless on any other.
+
+use rand::RngCore;
+use stadtbote_protocol::auth::CHALLENGE_LEN;
+use stadtbote_protocol::frame::{Event, Request, Response};
+
+use crate::ratelimit::IpKey;
+use crate::relay::{Identity, Relay, RelayError};
+use crate::unix_ms;
+
+enum State {
+    Unauthenticated { nonce: [u8; CHALLENGE_LEN] },
+    Authenticated(Identity),
+}
+
+/// The answer to one request and what the connection must do besides
+/// sending it.
+#[derive(Debug)]
+pub struct Reply {
+    /// The response or error for the request.
+    pub result: Result<Response, RelayError>,
+    /// A fresh challenge to push before the answer (after a failed attempt).
+    pub challenge: Option<Event>,
+    /// Set when this request authenticated the connection: start delivery.
+    pub authenticated: Option<Identity>,
+}
+
+impl Reply {
+    fn plain(result: Result<Response, RelayError>) -> Self {
+        Self { result, challenge: None, authenticated: None }
+    }
+}
+
+/// One connection's session.
+pub struct Session {
+    state: State,
+    client: IpKey,
+    pow_difficulty: u8,
+}
+
+fn fresh_nonce() -> [u8; CHALLENGE_LEN] {
+    let mut nonce = [0u8; CHALLENGE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    nonce
+}
+
+fn challenge_event(nonce: &[u8; CHALLENGE_LEN], pow_difficulty: u8) -> Event {
+    Event::Challenge { nonce: nonce.to_vec().into(), pow_difficulty, server_time: unix_ms() }
+}
+
+impl Session {
+    /// A new unauthenticated session and the challenge to send first.
+    pub fn new(client: IpKey, pow_difficulty: u8) -> (Self, Event) {
+        let nonce = fresh_nonce();
+        let event = challenge_event(&nonce, pow_difficulty);
+        (Self { state: State::Unauthenticated { nonce }, client, pow_difficulty }, event)
+    }
+
+    /// The authenticated device, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        match &self.state {
+            State::Authenticated(identity) => Some(identity),
+            State::Unauthenticated { .. } => None,
+        }
+    }
+
+    /// Handles one request.
+    pub async fn handle(&mut self, relay: &Relay, request: Request) -> Reply {
+        let nonce = match &mut self.state {
+            State::Authenticated(identity) => {
+                let identity = *identity;
+                return Reply::plain(relay.handle(&identity, request).await);
+            }
+            State::Unauthenticated { nonce } => nonce,
+        };
+        let is_auth = matches!(
+            request,
+            Request::Register { .. } | Request::Login { .. } | Request::Link { .. }
+        );
+        if !is_auth {
+            // A ping carries nothing and lets a client check liveness before
+            // it authenticates; everything else needs a device.
+            let result = match request {
+                Request::Ping => Ok(Response::Pong),
+                _ => Err(RelayError::Unauthenticated),
+            };
+            return Reply::plain(result);
+        }
+        // Consume the challenge before looking at the attempt: whatever
+        // happens next, this nonce is never accepted again.
+        let used = std::mem::replace(nonce, fresh_nonce());
+        let outcome = match request {
+            Request::Register { identity_key, signature, pow_nonce } => relay
+                .register(self.client, &used, &identity_key, &signature, pow_nonce)
+                .await
+                .map(|id| (id, Response::Registered { account: id.account, device: id.device })),
+            Request::Login { device, signature } => relay.login(&used, &device, &signature).await,
+            Request::Link { code, identity_key, signature } => relay
+                .link(self.client, &used, &code, &identity_key, &signature)
+                .await
+                .map(|id| (id, Response::Registered { account: id.account, device: id.device })),
+            _ => Err(RelayError::InvalidRequest("not an authentication request")),
+        };
+        match outcome {
+            Ok((identity, response)) => {
+                self.state = State::Authenticated(identity);
+                Reply { result: Ok(response), challenge: None, authenticated: Some(identity) }
+            }
+            Err(err) => {
+                let challenge = match &self.state {
+                    State::Unauthenticated { nonce } => {
+                        Some(challenge_event(nonce, self.pow_difficulty))
+                    }
+                    State::Authenticated(_) => None,
+                };
+                Reply { result: Err(err), challenge, authenticated: None }
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Durable state behind one trait, so that the relay logic does not know
+//! which database holds it.
+//!
+//! [`Store`] speaks in the relay's terms (accounts, devices, KeyPackages,
+//! groups, mailboxes), and every method that changes several things does so
+//! atomically: either all of a commit, a message and its mailbox entries are
+//! stored, or none. Writes become durable only with [`Store::flush`], which
+//! the relay calls through the group-commit flusher before it answers.
+//! The embedded implementation is [`sled_store::SledStore`]; a PostgreSQL
+//! backend would implement the same trait.
+
+pub mod records;
+pub mod sled_store;
+
+use stadtbote_protocol::auth::IdentityKey;
+use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope};
+use stadtbote_protocol::{AccountId, DeviceId, GroupId};
+
+pub use sled_store::SledStore;
+
+/// Why a store operation failed. The domain variants are refusals that leave
+/// the store unchanged; [`StoreError::Unavailable`] means storage itself failed
+/// and nothing is assumed stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not read or write (I/O error, disk full, …).
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored record could not be decoded.
+    #[error("corrupt record in {0}")]
+    Corrupt(&'static str),
+    /// The database was written by a newer, unknown schema.
+    #[error("unsupported storage schema version {0}")]
+    UnsupportedSchema(u8),
+    /// A request kept colliding with concurrent changes; retrying later helps.
+    #[error("too much concurrent contention")]
+    Contention,
+    /// No such account.
+    #[error("unknown account")]
+    UnknownAccount,
+    /// A referenced device does not exist.
+    #[error("unknown device")]
+    UnknownDevice,
+    /// No such group.
+    #[error("unknown group")]
+    UnknownGroup,
+    /// The device is not a member of the group.
+    #[error("not a member of the group")]
+    NotAMember,
+    /// A commit was already accepted for the given epoch.
+    #[error("stale epoch; current epoch is {current}")]
+    StaleEpoch {
+        /// The group's current epoch.
+        current: u64,
+    },
+    /// The commit would make the group larger than allowed.
+    #[error("group would have more than {max} devices")]
+    TooManyMembers {
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The upload would exceed the per-device KeyPackage limit.
+    #[error("more than {max} one-time KeyPackages")]
+    TooManyKeyPackages {
+        /// The configured maximum.
+        max: u32,
+    },
+    /// A commit's add/remove lists are contradictory.
+    #[error("invalid commit: {0}")]
+    InvalidCommit(&'static str),
+    /// A link code is unknown, already used or expired.
+    #[error("invalid link code")]
+    InvalidCode,
+}
+
+impl StoreError {
+    /// Wraps a backend error as [`StoreError::Unavailable`].
+    pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(err))
+    }
+}
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The account it belongs to.
+    pub account: AccountId,
+    /// Its public identity key.
+    pub identity_key: IdentityKey,
+    /// When it was registered (Unix milliseconds).
+    pub created_at: u64,
+    /// Whether an operator blocked it; blocked devices cannot log in and are
+    /// not offered to others as group members.
+    pub blocked: bool,
+}
+
+/// What the server holds of a device's KeyPackages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPackageStatus {
+    /// One-time packages left.
+    pub one_time: u32,
+    /// Whether a last-resort package is stored.
+    pub last_resort: bool,
+}
+
+/// Outcome of redeeming a link code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// A new device was added to the code's account.
+    Linked {
+        /// The account.
+        account: AccountId,
+        /// The new device.
+        device: DeviceId,
+    },
+    /// The code was consumed without adding a device (the caller's
+    /// signature did not verify).
+    Consumed,
+}
+
+/// An MLS commit to order and fan out.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitInput<'a> {
+    /// The group.
+    pub group: &'a GroupId,
+    /// The committing device.
+    pub caller: &'a DeviceId,
+    /// The epoch the commit was made in.
+    pub epoch: u64,
+    /// The commit message, queued for the previous members except the caller.
+    pub commit: &'a [u8],
+    /// Devices added; each receives `welcome`.
+    pub add: &'a [DeviceId],
+    /// Devices removed; they still receive the commit.
+    pub remove: &'a [DeviceId],
+    /// The Welcome message, present exactly when `add` is not empty.
+    pub welcome: Option<&'a [u8]>,
+    /// Now (Unix milliseconds).
+    pub now_ms: u64,
+    /// When the queued envelopes expire (Unix milliseconds).
+    pub expires_at_ms: u64,
+    /// The most member devices a group may have.
+    pub max_members: usize,
+}
+
+/// The result of an accepted commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// The group's epoch after the commit.
+    pub epoch: u64,
+    /// Devices that received an envelope (commit or welcome) and should be woken.
+    pub recipients: Vec<DeviceId>,
+}
+
+/// One page of a device's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxPage {
+    /// Envelopes in id order.
+    pub envelopes: Vec<Envelope>,
+    /// Whether more envelopes follow the last one returned.
+    pub more: bool,
+}
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired stored messages deleted.
+    pub messages: u64,
+    /// Mailbox entries deleted with them.
+    pub envelopes: u64,
+    /// Expired link codes deleted.
+    pub link_codes: u64,
+}
+
+/// The relay's durable state. All methods are synchronous and short (they
+/// touch memory and the database's write-ahead log, never wait for the disk),
+/// so async callers may call them directly; durability comes from
+/// [`Store::flush`], which may block and is run off the async threads.
+pub trait Store: Send + Sync + 'static {
+    /// Creates an account with a first device holding `identity_key`.
+    fn create_account(
+        &self,
+        identity_key: &IdentityKey,
+        now_ms: u64,
+    ) -> Result<(AccountId, DeviceId), StoreError>;
+
+    /// The device, if it exists.
+    fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// The account's devices that are not blocked, or
+    /// [`StoreError::UnknownAccount`].
+    fn list_devices(&self, account: &AccountId) -> Result<Vec<DeviceInfo>, StoreError>;
+
+    /// Stores a link code (by its hash) for `account` until `expires_at_ms`.
+    fn create_link_code(
+        &self,
+        code_hash: &[u8; 32],
+        account: &AccountId,
+        expires_at_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Consumes the link code with this hash ([`StoreError::InvalidCode`] if
+    /// it is unknown or expired) and, when `identity_key` is given, adds a new
+    /// device with it to the code's account in the same atomic step.
+    fn redeem_link_code(
+        &self,
+        code_hash: &[u8; 32],
+        identity_key: Option<&IdentityKey>,
+        now_ms: u64,
+    ) -> Result<LinkOutcome, StoreError>;
+
+    /// How many KeyPackages the device has stored.
+    fn key_package_status(&self, device: &DeviceId) -> Result<KeyPackageStatus, StoreError>;
+
+    /// Adds one-time KeyPackages and optionally replaces the last-resort
+    /// package; refuses with [`StoreError::TooManyKeyPackages`] if the device
+    /// would hold more than `max_one_time`. Returns the one-time count now held.
+    fn upload_key_packages(
+        &self,
+        device: &DeviceId,
+        one_time: &[&[u8]],
+        last_resort: Option<&[u8]>,
+        max_one_time: u32,
+    ) -> Result<u32, StoreError>;
+
+    /// Hands out one KeyPackage per device of `account` except `claimer`:
+    /// the oldest one-time package (deleted, so never handed out twice) or
+    /// else the last-resort one. Devices with neither are omitted.
+    fn claim_key_packages(
+        &self,
+        account: &AccountId,
+        claimer: &DeviceId,
+    ) -> Result<Vec<ClaimedKeyPackage>, StoreError>;
+
+    /// Orders a commit: accepts it only at the group's current epoch and
+    /// updates membership and epoch together with queueing the commit and
+    /// welcome envelopes, atomically.
+    fn commit(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError>;
+
+    /// Stores `payload` once and queues it for every member of `group` except
+    /// `sender`. Returns the recipients.
+    fn send(
+        &self,
+        group: &GroupId,
+        sender: &DeviceId,
+        payload: &[u8],
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<Vec<DeviceId>, StoreError>;
+
+    /// Up to `limit` envelopes of `device`'s mailbox with ids above `after`,
+    /// stopping early once they add up to more than `max_bytes` of payload
+    /// (but always returning at least one when any is waiting).
+    fn mailbox(
+        &self,
+        device: &DeviceId,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<MailboxPage, StoreError>;
+
+    /// Removes the given envelope ids from `device`'s own mailbox; ids that
+    /// are not there (including other devices' ids) are ignored. A stored
+    /// message is deleted when its last mailbox entry is gone. Returns how
+    /// many entries were removed.
+    fn ack(&self, device: &DeviceId, ids: &[u64]) -> Result<u32, StoreError>;
+
+    /// Deletes messages that expired before `now_ms` with all their mailbox
+    /// entries, and expired link codes.
+    fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError>;
+
+    /// Makes every write so far durable. May block on the disk.
+    fn flush(&self) -> Result<(), StoreError>;
+}

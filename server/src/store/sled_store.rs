@@ -1,0 +1,1065 @@
+//! The embedded [`Store`] on sled (`=0.34.7`).
+//!
+//! One sled database in `<data_dir>/db` with these trees (layouts in
+//! [`super::records`]):
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | `schema` | schema version |
+//! | `accounts` | account | created_at |
+//! | `devices` | device | account, identity key, created_at, blocked |
+//! | `account_devices` | account ‖ device | – |
+//! | `keypackages` | device ‖ seq | one-time KeyPackage |
+//! | `kp_count` | device | one-time packages held |
+//! | `last_resort` | device | last-resort KeyPackage |
+//! | `groups` | group | epoch, member devices |
+//! | `messages` | seq | stored_at, expires_at, ciphertext (no sender) |
+//! | `refs` | seq | mailbox entries left, expires_at |
+//! | `recipients` | seq ‖ device | – (lets the sweeper find mailbox entries) |
+//! | `mailbox` | device ‖ seq | – |
+//! | `expiry` | expires_at ‖ seq | – |
+//! | `link_codes` | SHA-256(code) | account, expires_at |
+//!
+//! Multi-tree changes run in sled transactions, which sled serialises with a
+//! global lock: that is what makes "one commit per epoch" and "a KeyPackage is
+//! handed out once" hold under concurrency. Transactions cannot scan, so
+//! operations that need a scan (claiming the oldest KeyPackage, sweeping) scan
+//! first and then re-check inside the transaction, retrying if a concurrent
+//! change got there first.
+//!
+//! Message sequence numbers come from sled's id generator *inside* the
+//! transaction that stores the message. Because transactions are serialised,
+//! sequence order equals commit order, so a delivery cursor that has seen id
+//! `n` will never later find an id below `n` appearing in the same mailbox.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
+    TransactionalTree,
+};
+use sled::{IVec, Tree};
+use stadtbote_protocol::auth::IdentityKey;
+use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope};
+use stadtbote_protocol::{AccountId, DeviceId, GroupId};
+
+use super::records::{self, GroupRecord, LinkCodeRecord, MessageRecord, RefsRecord};
+use super::{
+    CommitInput, CommitOutcome, DeviceRecord, KeyPackageStatus, LinkOutcome, MailboxPage, Store,
+    StoreError, SweepReport,
+};
+
+/// The storage schema this release writes and reads.
+const SCHEMA_VERSION: u8 = 1;
+
+/// How often a KeyPackage claim is retried when concurrent claims keep taking
+/// the package it picked. Each retry re-scans, so a handful is plenty.
+const CLAIM_ATTEMPTS: usize = 16;
+
+/// Expired messages deleted per sweep transaction; keeps each transaction (and
+/// the global lock it holds) short.
+const SWEEP_BATCH: usize = 256;
+
+/// The sled-backed store. Cheap to share behind an `Arc`.
+pub struct SledStore {
+    db: sled::Db,
+    accounts: Tree,
+    devices: Tree,
+    account_devices: Tree,
+    keypackages: Tree,
+    kp_count: Tree,
+    last_resort: Tree,
+    groups: Tree,
+    messages: Tree,
+    refs: Tree,
+    recipients: Tree,
+    mailbox: Tree,
+    expiry: Tree,
+    link_codes: Tree,
+    /// Serialises the transactions that store envelopes. Sequence numbers
+    /// are allocated inside those transactions; without this lock a later
+    /// number could become visible before an earlier one, and a delivery
+    /// loop whose cursor already passed the later number would skip the
+    /// earlier envelope until the device reconnects. Holding it costs only
+    /// the in-memory transaction: the fsync happens afterwards, in the
+    /// group-commit flusher.
+    message_order: std::sync::Mutex<()>,
+}
+
+type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+fn abort<T>(err: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(err))
+}
+
+fn tx_error(err: TransactionError<StoreError>) -> StoreError {
+    match err {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::unavailable(e),
+    }
+}
+
+fn io(err: sled::Error) -> StoreError {
+    StoreError::unavailable(err)
+}
+
+/// Decodes inside a transaction, turning a bad record into an abort.
+fn tx_decode<T>(result: Result<T, StoreError>) -> TxResult<T> {
+    result.map_err(ConflictableTransactionError::Abort)
+}
+
+/// Creates `dir` (and missing parents) readable only by the owner. An existing
+/// directory keeps its permissions: the operator may have chosen them.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// The trees a stored message touches, in the order their writes become
+/// visible: the message first, so that a reader who finds a mailbox entry
+/// always finds its message too.
+struct MessageTrees<'a> {
+    messages: &'a TransactionalTree,
+    refs: &'a TransactionalTree,
+    recipients: &'a TransactionalTree,
+    expiry: &'a TransactionalTree,
+    mailbox: &'a TransactionalTree,
+}
+
+impl MessageTrees<'_> {
+    /// Stores `payload` once with one mailbox entry per recipient and returns
+    /// its sequence number. Must run inside the transaction that decides the
+    /// recipients.
+    fn store(
+        &self,
+        payload: &[u8],
+        recipients: &[DeviceId],
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> TxResult<u64> {
+        // Sequence numbers start at 1 so that a cursor of 0 means "nothing seen".
+        let seq = self.messages.generate_id()?.saturating_add(1);
+        let record = MessageRecord { stored_at: now_ms, expires_at: expires_at_ms, payload };
+        self.messages.insert(&seq.to_be_bytes(), records::encode_message(&record))?;
+        let remaining = u32::try_from(recipients.len()).unwrap_or(u32::MAX);
+        self.refs.insert(
+            &seq.to_be_bytes(),
+            records::encode_refs(RefsRecord { remaining, expires_at: expires_at_ms }),
+        )?;
+        self.expiry.insert(&records::expiry_key(expires_at_ms, seq), &[])?;
+        for device in recipients {
+            self.recipients.insert(&records::seq_id_key(seq, device.as_bytes()), &[])?;
+            self.mailbox.insert(&records::id_seq_key(device.as_bytes(), seq), &[])?;
+        }
+        Ok(seq)
+    }
+}
+
+impl SledStore {
+    /// Takes the envelope-ordering lock. A poisoned lock guards no data (it
+    /// is a `()`), so it is simply taken over.
+    fn lock_message_order(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.message_order.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens (or creates) the database under `data_dir`, creating the
+    /// directory with mode 0700 if it is missing.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        create_private_dir(data_dir).map_err(StoreError::unavailable)?;
+        let db = sled::Config::new().path(data_dir.join("db")).open().map_err(io)?;
+        let meta = db.open_tree("meta").map_err(io)?;
+        match meta.get(b"schema").map_err(io)? {
+            Some(v) if v.as_ref() == [SCHEMA_VERSION] => {}
+            Some(v) => {
+                return Err(StoreError::UnsupportedSchema(v.first().copied().unwrap_or(0)));
+            }
+            None => {
+                meta.insert(b"schema", &[SCHEMA_VERSION]).map_err(io)?;
+            }
+        }
+        let tree = |name: &str| db.open_tree(name).map_err(io);
+        Ok(Self {
+            message_order: std::sync::Mutex::new(()),
+            accounts: tree("accounts")?,
+            devices: tree("devices")?,
+            account_devices: tree("account_devices")?,
+            keypackages: tree("keypackages")?,
+            kp_count: tree("kp_count")?,
+            last_resort: tree("last_resort")?,
+            groups: tree("groups")?,
+            messages: tree("messages")?,
+            refs: tree("refs")?,
+            recipients: tree("recipients")?,
+            mailbox: tree("mailbox")?,
+            expiry: tree("expiry")?,
+            link_codes: tree("link_codes")?,
+            db,
+        })
+    }
+
+    /// Adds a device to an account inside a transaction.
+    fn insert_device(
+        devices: &TransactionalTree,
+        account_devices: &TransactionalTree,
+        account: &AccountId,
+        identity_key: &IdentityKey,
+        now_ms: u64,
+    ) -> TxResult<DeviceId> {
+        let device = DeviceId::random();
+        // 128 random bits do not collide in practice; should they, refusing is
+        // safer than overwriting someone's device.
+        if devices.get(device.as_bytes())?.is_some() {
+            return abort(StoreError::Contention);
+        }
+        let record = DeviceRecord {
+            account: *account,
+            identity_key: *identity_key,
+            created_at: now_ms,
+            blocked: false,
+        };
+        devices.insert(device.as_bytes(), records::encode_device(&record))?;
+        account_devices.insert(&records::pair_key(account.as_bytes(), device.as_bytes()), &[])?;
+        Ok(device)
+    }
+
+    /// The account's device ids, in key order.
+    fn account_device_ids(&self, account: &AccountId) -> Result<Vec<DeviceId>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.account_devices.scan_prefix(account.as_bytes()) {
+            let (key, _) = entry.map_err(io)?;
+            let device = key
+                .get(16..)
+                .and_then(|b| DeviceId::from_slice(b).ok())
+                .ok_or(StoreError::Corrupt("account_devices"))?;
+            out.push(device);
+        }
+        Ok(out)
+    }
+
+    fn account_exists(&self, account: &AccountId) -> Result<bool, StoreError> {
+        self.accounts.contains_key(account.as_bytes()).map_err(io)
+    }
+
+    /// The key of the device's oldest one-time KeyPackage, if any.
+    fn oldest_key_package(&self, device: &DeviceId) -> Result<Option<IVec>, StoreError> {
+        match self.keypackages.scan_prefix(device.as_bytes()).keys().next() {
+            Some(key) => key.map(Some).map_err(io),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn create_account(
+        &self,
+        identity_key: &IdentityKey,
+        now_ms: u64,
+    ) -> Result<(AccountId, DeviceId), StoreError> {
+        (&self.accounts, &self.devices, &self.account_devices)
+            .transaction(|(accounts, devices, account_devices)| {
+                let account = AccountId::random();
+                if accounts.get(account.as_bytes())?.is_some() {
+                    return abort(StoreError::Contention);
+                }
+                accounts.insert(account.as_bytes(), records::encode_account(now_ms))?;
+                let device =
+                    Self::insert_device(devices, account_devices, &account, identity_key, now_ms)?;
+                Ok((account, device))
+            })
+            .map_err(tx_error)
+    }
+
+    fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        match self.devices.get(device.as_bytes()).map_err(io)? {
+            Some(bytes) => records::decode_device(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_devices(&self, account: &AccountId) -> Result<Vec<DeviceInfo>, StoreError> {
+        if !self.account_exists(account)? {
+            return Err(StoreError::UnknownAccount);
+        }
+        let mut out = Vec::new();
+        for device in self.account_device_ids(account)? {
+            if let Some(record) = self.device(&device)?
+                && !record.blocked
+            {
+                out.push(DeviceInfo { device, identity_key: record.identity_key });
+            }
+        }
+        Ok(out)
+    }
+
+    fn create_link_code(
+        &self,
+        code_hash: &[u8; 32],
+        account: &AccountId,
+        expires_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let record = LinkCodeRecord { account: *account, expires_at: expires_at_ms };
+        self.link_codes.insert(code_hash, records::encode_link_code(&record)).map_err(io)?;
+        Ok(())
+    }
+
+    fn redeem_link_code(
+        &self,
+        code_hash: &[u8; 32],
+        identity_key: Option<&IdentityKey>,
+        now_ms: u64,
+    ) -> Result<LinkOutcome, StoreError> {
+        (&self.link_codes, &self.accounts, &self.devices, &self.account_devices)
+            .transaction(|(link_codes, accounts, devices, account_devices)| {
+                let Some(bytes) = link_codes.remove(code_hash)? else {
+                    return abort(StoreError::InvalidCode);
+                };
+                let record = tx_decode(records::decode_link_code(&bytes))?;
+                if record.expires_at <= now_ms {
+                    // Aborting keeps the expired record; the sweeper deletes it.
+                    return abort(StoreError::InvalidCode);
+                }
+                let Some(key) = identity_key else { return Ok(LinkOutcome::Consumed) };
+                if accounts.get(record.account.as_bytes())?.is_none() {
+                    return abort(StoreError::InvalidCode);
+                }
+                let device =
+                    Self::insert_device(devices, account_devices, &record.account, key, now_ms)?;
+                Ok(LinkOutcome::Linked { account: record.account, device })
+            })
+            .map_err(tx_error)
+    }
+
+    fn key_package_status(&self, device: &DeviceId) -> Result<KeyPackageStatus, StoreError> {
+        let one_time = match self.kp_count.get(device.as_bytes()).map_err(io)? {
+            Some(bytes) => records::decode_count(&bytes)?,
+            None => 0,
+        };
+        let last_resort = self.last_resort.contains_key(device.as_bytes()).map_err(io)?;
+        Ok(KeyPackageStatus { one_time, last_resort })
+    }
+
+    fn upload_key_packages(
+        &self,
+        device: &DeviceId,
+        one_time: &[&[u8]],
+        last_resort: Option<&[u8]>,
+        max_one_time: u32,
+    ) -> Result<u32, StoreError> {
+        let added = u32::try_from(one_time.len())
+            .map_err(|_| StoreError::TooManyKeyPackages { max: max_one_time })?;
+        (&self.keypackages, &self.kp_count, &self.last_resort)
+            .transaction(|(keypackages, kp_count, last_resort_tree)| {
+                // The count lives in its own record and is read and written in
+                // this transaction, so concurrent uploads cannot both slip
+                // under the limit.
+                let held = match kp_count.get(device.as_bytes())? {
+                    Some(bytes) => tx_decode(records::decode_count(&bytes))?,
+                    None => 0,
+                };
+                let total = held.saturating_add(added);
+                if total > max_one_time {
+                    return abort(StoreError::TooManyKeyPackages { max: max_one_time });
+                }
+                for package in one_time {
+                    let seq = keypackages.generate_id()?;
+                    keypackages.insert(
+                        &records::id_seq_key(device.as_bytes(), seq),
+                        records::encode_key_package(package),
+                    )?;
+                }
+                kp_count.insert(device.as_bytes(), records::encode_count(total))?;
+                if let Some(package) = last_resort {
+                    last_resort_tree
+                        .insert(device.as_bytes(), records::encode_key_package(package))?;
+                }
+                Ok(total)
+            })
+            .map_err(tx_error)
+    }
+
+    fn claim_key_packages(
+        &self,
+        account: &AccountId,
+        claimer: &DeviceId,
+    ) -> Result<Vec<ClaimedKeyPackage>, StoreError> {
+        if !self.account_exists(account)? {
+            return Err(StoreError::UnknownAccount);
+        }
+        let mut targets = Vec::new();
+        for device in self.account_device_ids(account)? {
+            if device == *claimer {
+                continue;
+            }
+            match self.device(&device)? {
+                Some(record) if !record.blocked => targets.push(device),
+                _ => {}
+            }
+        }
+        for _ in 0..CLAIM_ATTEMPTS {
+            let mut candidates = Vec::with_capacity(targets.len());
+            for device in &targets {
+                candidates.push((*device, self.oldest_key_package(device)?));
+            }
+            let result = (&self.keypackages, &self.kp_count, &self.last_resort).transaction(
+                |(keypackages, kp_count, last_resort)| {
+                    let mut claimed = Vec::with_capacity(candidates.len());
+                    for (device, candidate) in &candidates {
+                        if let Some(key) = candidate {
+                            // Removing inside the transaction is what makes
+                            // the hand-out exclusive: if another claim took
+                            // this package since the scan, start over.
+                            let Some(bytes) = keypackages.remove(key)? else {
+                                return abort(StoreError::Contention);
+                            };
+                            let package = tx_decode(records::decode_key_package(&bytes))?;
+                            let held = match kp_count.get(device.as_bytes())? {
+                                Some(count) => tx_decode(records::decode_count(&count))?,
+                                None => 1,
+                            };
+                            kp_count.insert(
+                                device.as_bytes(),
+                                records::encode_count(held.saturating_sub(1)),
+                            )?;
+                            claimed.push(ClaimedKeyPackage {
+                                device: *device,
+                                key_package: package.to_vec().into(),
+                                last_resort: false,
+                            });
+                        } else if let Some(bytes) = last_resort.get(device.as_bytes())? {
+                            let package = tx_decode(records::decode_key_package(&bytes))?;
+                            claimed.push(ClaimedKeyPackage {
+                                device: *device,
+                                key_package: package.to_vec().into(),
+                                last_resort: true,
+                            });
+                        }
+                    }
+                    Ok(claimed)
+                },
+            );
+            match result {
+                Err(TransactionError::Abort(StoreError::Contention)) => continue,
+                other => return other.map_err(tx_error),
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    fn commit(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError> {
+        let add: BTreeSet<DeviceId> = input.add.iter().copied().collect();
+        let remove: BTreeSet<DeviceId> = input.remove.iter().copied().collect();
+        if add.len() != input.add.len() || remove.len() != input.remove.len() {
+            return Err(StoreError::InvalidCommit("duplicate device in add or remove"));
+        }
+        if add.intersection(&remove).next().is_some() {
+            return Err(StoreError::InvalidCommit("a device is both added and removed"));
+        }
+        if add.contains(input.caller) {
+            return Err(StoreError::InvalidCommit("the committer cannot add itself"));
+        }
+        if add.is_empty() != input.welcome.is_none() {
+            return Err(StoreError::InvalidCommit("a welcome is required exactly when adding"));
+        }
+        let added: Vec<DeviceId> = add.iter().copied().collect();
+        let _order = self.lock_message_order();
+        (
+            &self.messages,
+            &self.refs,
+            &self.recipients,
+            &self.expiry,
+            &self.mailbox,
+            &self.groups,
+            &self.devices,
+        )
+            .transaction(|(messages, refs, recipients, expiry, mailbox, groups, devices)| {
+                let trees = MessageTrees { messages, refs, recipients, expiry, mailbox };
+                let (previous, epoch) = match groups.get(input.group.as_bytes())? {
+                    None if input.epoch == 0 => {
+                        if !remove.is_empty() {
+                            return abort(StoreError::InvalidCommit(
+                                "a new group has no members to remove",
+                            ));
+                        }
+                        (BTreeSet::from([*input.caller]), 0)
+                    }
+                    None => return abort(StoreError::UnknownGroup),
+                    Some(bytes) => {
+                        let record = tx_decode(records::decode_group(&bytes))?;
+                        let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
+                        if !members.contains(input.caller) {
+                            return abort(StoreError::NotAMember);
+                        }
+                        if input.epoch != record.epoch {
+                            return abort(StoreError::StaleEpoch { current: record.epoch });
+                        }
+                        (members, record.epoch)
+                    }
+                };
+                for device in &add {
+                    if previous.contains(device) {
+                        return abort(StoreError::InvalidCommit("device is already a member"));
+                    }
+                    let Some(bytes) = devices.get(device.as_bytes())? else {
+                        return abort(StoreError::UnknownDevice);
+                    };
+                    if tx_decode(records::decode_device(&bytes))?.blocked {
+                        return abort(StoreError::UnknownDevice);
+                    }
+                }
+                if remove.iter().any(|d| !previous.contains(d)) {
+                    return abort(StoreError::InvalidCommit("removed device is not a member"));
+                }
+                let mut members: BTreeSet<DeviceId> = previous.union(&add).copied().collect();
+                members.retain(|d| !remove.contains(d));
+                if members.len() > input.max_members {
+                    return abort(StoreError::TooManyMembers { max: input.max_members });
+                }
+                // The commit goes to everyone who was in the previous epoch
+                // except its author, removed devices included, so they learn
+                // of their removal.
+                let commit_to: Vec<DeviceId> =
+                    previous.iter().filter(|d| *d != input.caller).copied().collect();
+                if !commit_to.is_empty() {
+                    trees.store(input.commit, &commit_to, input.now_ms, input.expires_at_ms)?;
+                }
+                if let Some(welcome) = input.welcome
+                    && !added.is_empty()
+                {
+                    trees.store(welcome, &added, input.now_ms, input.expires_at_ms)?;
+                }
+                let new_epoch = epoch.saturating_add(1);
+                let record =
+                    GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
+                groups.insert(input.group.as_bytes(), records::encode_group(&record))?;
+                let mut woken = commit_to;
+                woken.extend_from_slice(&added);
+                Ok(CommitOutcome { epoch: new_epoch, recipients: woken })
+            })
+            .map_err(tx_error)
+    }
+
+    fn send(
+        &self,
+        group: &GroupId,
+        sender: &DeviceId,
+        payload: &[u8],
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        let _order = self.lock_message_order();
+        (&self.messages, &self.refs, &self.recipients, &self.expiry, &self.mailbox, &self.groups)
+            .transaction(|(messages, refs, recipients, expiry, mailbox, groups)| {
+                let Some(bytes) = groups.get(group.as_bytes())? else {
+                    return abort(StoreError::UnknownGroup);
+                };
+                let record = tx_decode(records::decode_group(&bytes))?;
+                if !record.members.contains(sender) {
+                    return abort(StoreError::NotAMember);
+                }
+                let to: Vec<DeviceId> =
+                    record.members.iter().filter(|d| *d != sender).copied().collect();
+                if !to.is_empty() {
+                    let trees = MessageTrees { messages, refs, recipients, expiry, mailbox };
+                    trees.store(payload, &to, now_ms, expires_at_ms)?;
+                }
+                Ok(to)
+            })
+            .map_err(tx_error)
+    }
+
+    fn mailbox(
+        &self,
+        device: &DeviceId,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<MailboxPage, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(MailboxPage { envelopes: Vec::new(), more: false });
+        };
+        let start = records::id_seq_key(device.as_bytes(), first);
+        let end = records::id_seq_key(device.as_bytes(), u64::MAX);
+        let mut envelopes: Vec<Envelope> = Vec::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        for entry in self.mailbox.range(start..=end) {
+            let (key, _) = entry.map_err(io)?;
+            if envelopes.len() >= limit {
+                more = true;
+                break;
+            }
+            let (_, seq) = records::split_id_seq(&key)?;
+            // A missing message means an ack on another connection of this
+            // device or the sweeper is deleting it right now; skip it.
+            let Some(value) = self.messages.get(seq.to_be_bytes()).map_err(io)? else {
+                continue;
+            };
+            let message = records::decode_message(&value)?;
+            bytes = bytes.saturating_add(message.payload.len());
+            if !envelopes.is_empty() && bytes > max_bytes {
+                more = true;
+                break;
+            }
+            envelopes.push(Envelope {
+                id: seq,
+                received_at: message.stored_at,
+                payload: message.payload.to_vec().into(),
+            });
+        }
+        Ok(MailboxPage { envelopes, more })
+    }
+
+    fn ack(&self, device: &DeviceId, ids: &[u64]) -> Result<u32, StoreError> {
+        let ids: BTreeSet<u64> = ids.iter().copied().collect();
+        (&self.mailbox, &self.recipients, &self.refs, &self.messages, &self.expiry)
+            .transaction(|(mailbox, recipients, refs, messages, expiry)| {
+                let mut removed = 0u32;
+                for &seq in &ids {
+                    // Only the caller's own mailbox key is looked at, so ids
+                    // of other devices' envelopes are simply not found.
+                    if mailbox.remove(&records::id_seq_key(device.as_bytes(), seq))?.is_none() {
+                        continue;
+                    }
+                    removed = removed.saturating_add(1);
+                    recipients.remove(&records::seq_id_key(seq, device.as_bytes()))?;
+                    let Some(bytes) = refs.get(seq.to_be_bytes())? else { continue };
+                    let record = tx_decode(records::decode_refs(&bytes))?;
+                    if record.remaining <= 1 {
+                        refs.remove(&seq.to_be_bytes())?;
+                        messages.remove(&seq.to_be_bytes())?;
+                        expiry.remove(&records::expiry_key(record.expires_at, seq))?;
+                    } else {
+                        let left = RefsRecord { remaining: record.remaining - 1, ..record };
+                        refs.insert(&seq.to_be_bytes(), records::encode_refs(left))?;
+                    }
+                }
+                Ok(removed)
+            })
+            .map_err(tx_error)
+    }
+
+    fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        loop {
+            // Everything with expires_at < now sorts before (now, 0).
+            let mut batch: Vec<(IVec, u64, Vec<[u8; 16]>)> = Vec::new();
+            for entry in self.expiry.range(..records::expiry_key(now_ms, 0)).keys() {
+                let key = entry.map_err(io)?;
+                let (_, seq) = records::split_expiry(&key)?;
+                let mut devices = Vec::new();
+                for r in self.recipients.scan_prefix(seq.to_be_bytes()).keys() {
+                    let (_, device) = records::split_seq_id(&r.map_err(io)?)?;
+                    devices.push(device);
+                }
+                batch.push((key, seq, devices));
+                if batch.len() >= SWEEP_BATCH {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let full = batch.len() >= SWEEP_BATCH;
+            let (messages, envelopes) =
+                (&self.expiry, &self.refs, &self.messages, &self.recipients, &self.mailbox)
+                    .transaction(|(expiry, refs, messages, recipients, mailbox)| {
+                        let mut deleted = (0u64, 0u64);
+                        for (key, seq, devices) in &batch {
+                            expiry.remove(key)?;
+                            refs.remove(&seq.to_be_bytes())?;
+                            if messages.remove(&seq.to_be_bytes())?.is_some() {
+                                deleted.0 += 1;
+                            }
+                            for device in devices {
+                                recipients.remove(&records::seq_id_key(*seq, device))?;
+                                if mailbox.remove(&records::id_seq_key(device, *seq))?.is_some() {
+                                    deleted.1 += 1;
+                                }
+                            }
+                        }
+                        Ok(deleted)
+                    })
+                    .map_err(tx_error)?;
+            report.messages += messages;
+            report.envelopes += envelopes;
+            if !full {
+                break;
+            }
+        }
+        let mut expired = Vec::new();
+        for entry in self.link_codes.iter() {
+            let (key, value) = entry.map_err(io)?;
+            // An unreadable record can never be redeemed; delete it too.
+            let stale = match records::decode_link_code(&value) {
+                Ok(record) => record.expires_at <= now_ms,
+                Err(_) => true,
+            };
+            if stale {
+                expired.push(key);
+            }
+        }
+        for key in expired {
+            if self.link_codes.remove(key).map_err(io)?.is_some() {
+                report.link_codes += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stadtbote_protocol::auth::DeviceSecret;
+
+    const DAY: u64 = 86_400_000;
+
+    fn open() -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("data")).unwrap();
+        (dir, store)
+    }
+
+    fn key() -> IdentityKey {
+        DeviceSecret::generate().identity_key()
+    }
+
+    fn commit<'a>(
+        group: &'a GroupId,
+        caller: &'a DeviceId,
+        epoch: u64,
+        add: &'a [DeviceId],
+        welcome: Option<&'a [u8]>,
+    ) -> CommitInput<'a> {
+        CommitInput {
+            group,
+            caller,
+            epoch,
+            commit: b"commit",
+            add,
+            remove: &[],
+            welcome,
+            now_ms: 1000,
+            expires_at_ms: 1000 + DAY,
+            max_members: 500,
+        }
+    }
+
+    fn ids(page: &MailboxPage) -> Vec<u64> {
+        page.envelopes.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn data_dir_is_private() {
+        let (dir, _store) = open();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("data")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+    }
+
+    #[test]
+    fn accounts_devices_and_link_codes() {
+        let (_dir, store) = open();
+        let k = key();
+        let (account, device) = store.create_account(&k, 1).unwrap();
+        let record = store.device(&device).unwrap().unwrap();
+        assert_eq!(record.account, account);
+        assert_eq!(record.identity_key, k);
+        assert!(matches!(store.list_devices(&AccountId([9; 16])), Err(StoreError::UnknownAccount)));
+
+        let hash = [7u8; 32];
+        store.create_link_code(&hash, &account, 100).unwrap();
+        // Expired codes are refused.
+        assert!(matches!(
+            store.redeem_link_code(&hash, Some(&key()), 100),
+            Err(StoreError::InvalidCode)
+        ));
+        let k2 = key();
+        let LinkOutcome::Linked { account: a2, device: d2 } =
+            store.redeem_link_code(&hash, Some(&k2), 50).unwrap()
+        else {
+            panic!("not linked")
+        };
+        assert_eq!(a2, account);
+        // Single use.
+        assert!(matches!(
+            store.redeem_link_code(&hash, Some(&k2), 50),
+            Err(StoreError::InvalidCode)
+        ));
+        let devices = store.list_devices(&account).unwrap();
+        assert_eq!(devices.len(), 2);
+        assert!(devices.iter().any(|d| d.device == d2 && d.identity_key == k2));
+        // A failed signature still consumes the code.
+        store.create_link_code(&[8; 32], &account, 100).unwrap();
+        assert_eq!(store.redeem_link_code(&[8; 32], None, 50).unwrap(), LinkOutcome::Consumed);
+        assert!(matches!(
+            store.redeem_link_code(&[8; 32], Some(&k2), 50),
+            Err(StoreError::InvalidCode)
+        ));
+    }
+
+    #[test]
+    fn second_commit_at_same_epoch_is_stale() {
+        let (_dir, store) = open();
+        let (_, alice) = store.create_account(&key(), 1).unwrap();
+        let (_, bob) = store.create_account(&key(), 1).unwrap();
+        let (_, carol) = store.create_account(&key(), 1).unwrap();
+        let group = GroupId([1; 16]);
+
+        // Unknown group at a non-zero epoch.
+        assert!(matches!(
+            store.commit(commit(&group, &alice, 3, &[], None)),
+            Err(StoreError::UnknownGroup)
+        ));
+        let out = store.commit(commit(&group, &alice, 0, &[bob], Some(b"welcome"))).unwrap();
+        assert_eq!(out.epoch, 1);
+        assert_eq!(out.recipients, vec![bob]);
+        // Bob got exactly the welcome.
+        let page = store.mailbox(&bob, 0, 10, 1 << 20).unwrap();
+        assert_eq!(page.envelopes.len(), 1);
+        assert_eq!(page.envelopes[0].payload.as_ref(), b"welcome");
+
+        // Both members commit at epoch 1: exactly one wins.
+        let first = store.commit(commit(&group, &bob, 1, &[carol], Some(b"w2"))).unwrap();
+        assert_eq!(first.epoch, 2);
+        let second = store.commit(commit(&group, &alice, 1, &[], None));
+        assert!(matches!(second, Err(StoreError::StaleEpoch { current: 2 })), "{second:?}");
+        // Non-members cannot commit, unknown devices cannot be added.
+        let (_, dave) = store.create_account(&key(), 1).unwrap();
+        assert!(matches!(
+            store.commit(commit(&group, &dave, 2, &[], None)),
+            Err(StoreError::NotAMember)
+        ));
+        assert!(matches!(
+            store.commit(commit(&group, &alice, 2, &[DeviceId([0xEE; 16])], Some(b"w"))),
+            Err(StoreError::UnknownDevice)
+        ));
+        // Adding without a welcome is refused.
+        assert!(matches!(
+            store.commit(commit(&group, &alice, 2, &[dave], None)),
+            Err(StoreError::InvalidCommit(_))
+        ));
+        // Alice got bob's commit; carol got only the welcome.
+        let alice_page = store.mailbox(&alice, 0, 10, 1 << 20).unwrap();
+        assert_eq!(alice_page.envelopes.len(), 1);
+        assert_eq!(alice_page.envelopes[0].payload.as_ref(), b"commit");
+        let carol_page = store.mailbox(&carol, 0, 10, 1 << 20).unwrap();
+        assert_eq!(carol_page.envelopes[0].payload.as_ref(), b"w2");
+
+        // Removal: the removed device still receives the commit.
+        let input = CommitInput {
+            remove: std::slice::from_ref(&carol),
+            ..commit(&group, &alice, 2, &[], None)
+        };
+        let mut recipients = store.commit(input).unwrap().recipients;
+        recipients.sort();
+        let mut expected = vec![bob, carol];
+        expected.sort();
+        assert_eq!(recipients, expected);
+        assert!(matches!(store.send(&group, &carol, b"hi", 1, 2), Err(StoreError::NotAMember)));
+    }
+
+    #[test]
+    fn concurrent_commits_at_one_epoch_accept_exactly_one() {
+        let (_dir, store) = open();
+        let store = std::sync::Arc::new(store);
+        let (_, alice) = store.create_account(&key(), 1).unwrap();
+        let group = GroupId([2; 16]);
+        store.commit(commit(&group, &alice, 0, &[], None)).unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    store.commit(commit(&group, &alice, 1, &[], None)).is_ok()
+                })
+            })
+            .collect();
+        let accepted =
+            handles.into_iter().map(|h| h.join().unwrap_or(false)).filter(|ok| *ok).count();
+        assert_eq!(accepted, 1);
+    }
+
+    #[test]
+    fn send_fans_out_once_and_ack_refcount_deletes_message() {
+        let (_dir, store) = open();
+        let (_, a) = store.create_account(&key(), 1).unwrap();
+        let (_, b) = store.create_account(&key(), 1).unwrap();
+        let (_, c) = store.create_account(&key(), 1).unwrap();
+        let group = GroupId([3; 16]);
+        store.commit(commit(&group, &a, 0, &[b, c], Some(b"w"))).unwrap();
+        let mut to = store.send(&group, &a, b"hello", 5, 5 + DAY).unwrap();
+        to.sort();
+        let mut expected = vec![b, c];
+        expected.sort();
+        assert_eq!(to, expected);
+        assert_eq!(store.messages.len(), 2, "welcome and message stored once each");
+        let b_page = store.mailbox(&b, 0, 10, 1 << 20).unwrap();
+        let msg_id = *ids(&b_page).last().unwrap();
+        assert_eq!(b_page.envelopes.last().unwrap().payload.as_ref(), b"hello");
+        assert_eq!(b_page.envelopes.last().unwrap().received_at, 5);
+
+        // The sender's ids are not the recipient's: acking someone else's
+        // envelope removes nothing.
+        assert_eq!(store.ack(&a, &[msg_id]).unwrap(), 0);
+        assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 2);
+        assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 0, "acks are idempotent");
+        assert!(store.messages.contains_key(msg_id.to_be_bytes()).unwrap());
+        let c_ids = ids(&store.mailbox(&c, 0, 10, 1 << 20).unwrap());
+        assert_eq!(store.ack(&c, &c_ids).unwrap(), 2);
+        assert!(store.messages.is_empty(), "last ack deletes the message");
+        assert!(store.refs.is_empty() && store.expiry.is_empty() && store.recipients.is_empty());
+        assert!(store.mailbox.is_empty());
+        // Unknown groups and the sole member.
+        assert!(matches!(
+            store.send(&GroupId([0; 16]), &a, b"x", 1, 2),
+            Err(StoreError::UnknownGroup)
+        ));
+    }
+
+    #[test]
+    fn mailbox_pages_by_count_and_bytes() {
+        let (_dir, store) = open();
+        let (_, a) = store.create_account(&key(), 1).unwrap();
+        let (_, b) = store.create_account(&key(), 1).unwrap();
+        let group = GroupId([4; 16]);
+        store.commit(commit(&group, &a, 0, &[b], Some(b"w"))).unwrap();
+        for _ in 0..5 {
+            store.send(&group, &a, &[0u8; 100], 1, 1 + DAY).unwrap();
+        }
+        let page = store.mailbox(&b, 0, 3, 1 << 20).unwrap();
+        assert_eq!(page.envelopes.len(), 3);
+        assert!(page.more);
+        let rest = store.mailbox(&b, *ids(&page).last().unwrap(), 3, 1 << 20).unwrap();
+        assert_eq!(rest.envelopes.len(), 3);
+        assert!(!rest.more);
+        assert!(ids(&page).last() < ids(&rest).first(), "ids increase");
+        // A byte budget smaller than one payload still returns one envelope.
+        let small = store.mailbox(&b, 0, 10, 50).unwrap();
+        assert_eq!(small.envelopes.len(), 1);
+        assert!(small.more);
+    }
+
+    #[test]
+    fn one_time_key_package_is_handed_out_once_then_last_resort() {
+        let (_dir, store) = open();
+        let (account, d1) = store.create_account(&key(), 1).unwrap();
+        let (_, claimer) = store.create_account(&key(), 1).unwrap();
+        assert_eq!(store.upload_key_packages(&d1, &[b"kp1", b"kp2"], Some(b"lr"), 3).unwrap(), 2);
+        assert!(matches!(
+            store.upload_key_packages(&d1, &[b"a", b"b"], None, 3),
+            Err(StoreError::TooManyKeyPackages { max: 3 })
+        ));
+        assert_eq!(
+            store.key_package_status(&d1).unwrap(),
+            KeyPackageStatus { one_time: 2, last_resort: true }
+        );
+        let first = store.claim_key_packages(&account, &claimer).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].key_package.as_ref(), first[0].last_resort), (&b"kp1"[..], false));
+        let second = store.claim_key_packages(&account, &claimer).unwrap();
+        assert_eq!((second[0].key_package.as_ref(), second[0].last_resort), (&b"kp2"[..], false));
+        for _ in 0..2 {
+            let third = store.claim_key_packages(&account, &claimer).unwrap();
+            assert_eq!((third[0].key_package.as_ref(), third[0].last_resort), (&b"lr"[..], true));
+        }
+        assert_eq!(store.key_package_status(&d1).unwrap().one_time, 0);
+        // The claimer's own device is skipped; devices with nothing are omitted.
+        assert!(store.claim_key_packages(&account, &d1).unwrap().is_empty());
+        assert!(matches!(
+            store.claim_key_packages(&AccountId([1; 16]), &claimer),
+            Err(StoreError::UnknownAccount)
+        ));
+        // Replacing the last-resort package.
+        store.upload_key_packages(&d1, &[], Some(b"lr2"), 3).unwrap();
+        let again = store.claim_key_packages(&account, &claimer).unwrap();
+        assert_eq!(again[0].key_package.as_ref(), b"lr2");
+    }
+
+    #[test]
+    fn concurrent_claims_never_share_a_one_time_package() {
+        let (_dir, store) = open();
+        let store = std::sync::Arc::new(store);
+        let (account, d1) = store.create_account(&key(), 1).unwrap();
+        let packages: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i]).collect();
+        let refs: Vec<&[u8]> = packages.iter().map(|p| p.as_slice()).collect();
+        store.upload_key_packages(&d1, &refs, None, 200).unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let claimer = DeviceId::random();
+                    let mut got = Vec::new();
+                    for _ in 0..10 {
+                        for p in store.claim_key_packages(&account, &claimer).unwrap() {
+                            got.push(p.key_package.to_vec());
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all: Vec<Vec<u8>> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        assert_eq!(all.len(), 40);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 40, "a package was handed out twice");
+    }
+
+    #[test]
+    fn sweep_deletes_expired_messages_entries_and_link_codes() {
+        let (_dir, store) = open();
+        let (account, a) = store.create_account(&key(), 1).unwrap();
+        let (_, b) = store.create_account(&key(), 1).unwrap();
+        let group = GroupId([5; 16]);
+        // Welcome expires at 1000 + DAY.
+        store.commit(commit(&group, &a, 0, &[b], Some(b"w"))).unwrap();
+        store.send(&group, &a, b"old", 10, 500).unwrap();
+        store.send(&group, &b, b"new", 10, 10 * DAY).unwrap();
+        store.create_link_code(&[1; 32], &account, 400).unwrap();
+        store.create_link_code(&[2; 32], &account, 10 * DAY).unwrap();
+
+        let report = store.sweep(600).unwrap();
+        assert_eq!(report, SweepReport { messages: 1, envelopes: 1, link_codes: 1 });
+        let b_page = store.mailbox(&b, 0, 10, 1 << 20).unwrap();
+        assert_eq!(b_page.envelopes.len(), 1, "only the welcome is left for b");
+        assert_eq!(store.sweep(600).unwrap(), SweepReport::default());
+
+        let report = store.sweep(2 * DAY).unwrap();
+        assert_eq!(report, SweepReport { messages: 1, envelopes: 1, link_codes: 0 });
+        // An ack after expiry finds nothing and does not fail.
+        assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 0);
+        assert_eq!(store.mailbox(&a, 0, 10, 1 << 20).unwrap().envelopes.len(), 1);
+        assert_eq!(store.sweep(11 * DAY).unwrap().link_codes, 1);
+        assert!(store.messages.is_empty() && store.mailbox.is_empty() && store.expiry.is_empty());
+        assert!(
+            store.refs.is_empty() && store.recipients.is_empty() && store.link_codes.is_empty()
+        );
+    }
+
+    #[test]
+    fn reopening_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = {
+            let store = SledStore::open(dir.path()).unwrap();
+            let (_, device) = store.create_account(&key(), 1).unwrap();
+            store.flush().unwrap();
+            device
+        };
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(store.device(&device).unwrap().is_some());
+    }
+}

@@ -1,0 +1,530 @@
+//! Test harness: builds the real binaries once, starts `stadtbote-server`
+//! processes on free loopback ports with their own data directories, and runs
+//! the `stadtbote` CLI against them. Also offers a raw protocol client for
+//! tests that must speak to the server below the CLI (replayed challenges,
+//! garbage frames, mailbox inspection).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+/// Paths of the two binaries under test.
+pub struct Bins {
+    pub server: PathBuf,
+    pub cli: PathBuf,
+}
+
+/// Builds `stadtbote-server` and `stadtbote` once per test run, in the same
+/// profile as this test binary, and returns their paths. Cargo only builds
+/// binaries of the package under test for its integration tests, and these
+/// live in other packages, so the harness asks cargo itself; when they are
+/// fresh this costs well under a second.
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/it-<hash>
+        let profile_dir =
+            exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf();
+        let profile =
+            profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_string();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let profile_arg = if profile == "debug" { "dev".to_string() } else { profile.clone() };
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--bins",
+                "-p",
+                "stadtbote-server",
+                "-p",
+                "stadtbote-cli",
+                "--profile",
+                &profile_arg,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        Bins { server: profile_dir.join("stadtbote-server"), cli: profile_dir.join("stadtbote") }
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (bind to port 0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running `stadtbote-server` with its own data directory and log file.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server with proof-of-work off and the given extra environment.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let log_path = dir.path().join("server.log");
+        let mut env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !env.iter().any(|(k, _)| k == "STADTBOTE_POW_DIFFICULTY") {
+            env.push(("STADTBOTE_POW_DIFFICULTY".into(), "0".into()));
+        }
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let mut server = Server { addr, data_dir, log_path, env, child: None, _dir: Some(dir) };
+        server.spawn();
+        server
+    }
+
+    /// Starts a server with default settings (proof-of-work off).
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// The WebSocket URL clients use.
+    pub fn url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("server log");
+        let log2 = log.try_clone().expect("log clone");
+        let mut cmd = Command::new(&bins().server);
+        cmd.arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn server"));
+        self.wait_ready();
+    }
+
+    /// Waits until `/healthz` answers, or panics with the server log.
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = http_get(self.addr, "/healthz", None) {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("server exited early with {status}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not become ready; log:\n{}", self.log());
+    }
+
+    /// Stops the server with SIGKILL (no chance to clean up), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server with SIGTERM and returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        signal(child.id(), "TERM");
+        wait_timeout(&mut child, Duration::from_secs(15)).expect("server exits after SIGTERM")
+    }
+
+    /// Starts the server again on the same address and data directory.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        self.spawn();
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends a POSIX signal by name using the system `kill` command, which keeps
+/// the tests free of unsafe FFI.
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// A minimal HTTP/1.1 GET over a plain socket: returns status and body.
+pub fn http_get(addr: SocketAddr, path: &str, accept: Option<&str>) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("no HTTP header end"))?;
+    let status: u16 =
+        head.split_whitespace().nth(1).ok_or_else(|| anyhow!("no status"))?.parse()?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// One user's device: a `--home` directory used with the real `stadtbote` CLI.
+pub struct Device {
+    pub home: PathBuf,
+    pub server_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Device {
+    pub fn new(server: &Server) -> Device {
+        Self::with_url(&server.url())
+    }
+
+    pub fn with_url(url: &str) -> Device {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Device { home: dir.path().join("home"), server_url: url.to_string(), _dir: dir }
+    }
+
+    /// Runs `stadtbote --home H --server S ARGS...` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(&bins().cli)
+            .arg("--home")
+            .arg(&self.home)
+            .arg("--server")
+            .arg(&self.server_url)
+            .args(args)
+            .env_remove("STADTBOTE_HOME")
+            .env_remove("STADTBOTE_SERVER")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run stadtbote")
+    }
+
+    /// Runs the CLI, requires success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "stadtbote {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs the CLI, requires failure and returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "stadtbote {args:?} unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `init --name NAME`; returns the account id from the last output line.
+    pub fn init(&self, name: &str) -> String {
+        last_line(&self.ok(&["init", "--name", name]))
+    }
+
+    /// The `whoami --json` object.
+    pub fn whoami(&self) -> serde_json::Value {
+        serde_json::from_str(self.ok(&["whoami", "--json"]).trim()).expect("whoami json")
+    }
+
+    /// The device id of this home.
+    pub fn device_id(&self) -> String {
+        self.whoami()["device"].as_str().expect("device").to_string()
+    }
+
+    /// `inbox --json` parsed into one value per message.
+    pub fn inbox(&self) -> Vec<serde_json::Value> {
+        json_lines(&self.ok(&["inbox", "--json"]))
+    }
+
+    /// The texts of `inbox --json`.
+    pub fn inbox_texts(&self) -> Vec<String> {
+        self.inbox().iter().map(|m| m["text"].as_str().unwrap_or_default().to_string()).collect()
+    }
+}
+
+/// The last non-empty line of a command's output, trimmed.
+pub fn last_line(stdout: &str) -> String {
+    stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+}
+
+/// Parses one JSON object per non-empty line.
+pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Every file below `dir`, recursively.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Polls `f` until it returns `Some` or `limit` passes.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub use raw::RawClient;
+
+/// A raw protocol client speaking CBOR frames over the WebSocket, for tests
+/// below the CLI.
+pub mod raw {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use stadtbote_protocol::auth::{self, DeviceSecret};
+    use stadtbote_protocol::frame::{self, Envelope, ServerBody};
+    use stadtbote_protocol::{ClientFrame, DeviceId, ErrorBody, Event, Request, Response};
+    use tokio::net::TcpStream as TokioTcp;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    pub type Ws = WebSocketStream<MaybeTlsStream<TokioTcp>>;
+
+    pub struct RawClient {
+        pub ws: Ws,
+        pub next_id: u64,
+        /// The nonce of the most recent challenge the server pushed.
+        pub nonce: Vec<u8>,
+        pub pow_difficulty: u8,
+        /// Events received while waiting for responses.
+        pub events: Vec<Event>,
+    }
+
+    impl RawClient {
+        /// Connects and reads the initial challenge.
+        pub async fn connect(url: &str) -> Result<RawClient> {
+            let (ws, _) =
+                tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async(url))
+                    .await
+                    .context("connect timeout")??;
+            let mut c =
+                RawClient { ws, next_id: 1, nonce: vec![], pow_difficulty: 0, events: vec![] };
+            match c.next_body().await? {
+                ServerBody::Event { event: Event::Challenge { nonce, pow_difficulty, .. } } => {
+                    c.nonce = nonce.into_vec();
+                    c.pow_difficulty = pow_difficulty;
+                }
+                other => bail!("expected challenge first, got {other:?}"),
+            }
+            Ok(c)
+        }
+
+        /// Reads the next server frame body (5 s timeout).
+        pub async fn next_body(&mut self) -> Result<ServerBody> {
+            loop {
+                let msg = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+                    .await
+                    .context("timed out waiting for a frame")?
+                    .ok_or_else(|| anyhow!("connection ended"))??;
+                match msg {
+                    Message::Binary(bytes) => {
+                        let frame = frame::decode_server(&bytes, 1 << 24)?;
+                        if let ServerBody::Event { event: Event::Challenge { nonce, .. } } =
+                            &frame.body
+                        {
+                            self.nonce = nonce.to_vec();
+                        }
+                        return Ok(frame.body);
+                    }
+                    Message::Close(c) => bail!("closed: {c:?}"),
+                    _ => continue,
+                }
+            }
+        }
+
+        /// Sends raw bytes as one binary WebSocket message.
+        pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<()> {
+            self.ws.send(Message::Binary(bytes.into())).await?;
+            Ok(())
+        }
+
+        /// Sends a request and waits for its answer, keeping events aside.
+        pub async fn request(&mut self, request: Request) -> Result<Result<Response, ErrorBody>> {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.send_bytes(frame::encode(&ClientFrame::new(id, request))).await?;
+            self.answer(id).await
+        }
+
+        /// Waits for the answer to request `id`.
+        pub async fn answer(&mut self, id: u64) -> Result<Result<Response, ErrorBody>> {
+            loop {
+                match self.next_body().await? {
+                    ServerBody::Response { id: got, response } if got == id => {
+                        return Ok(Ok(response));
+                    }
+                    ServerBody::Error { id: Some(got), error } if got == id => {
+                        return Ok(Err(error));
+                    }
+                    ServerBody::Event { event } => self.events.push(event),
+                    other => bail!("unexpected frame while waiting for {id}: {other:?}"),
+                }
+            }
+        }
+
+        /// Registers a fresh account (solving the proof-of-work); returns the secret and ids.
+        pub async fn register(
+            &mut self,
+        ) -> Result<(DeviceSecret, stadtbote_protocol::AccountId, DeviceId)> {
+            let secret = DeviceSecret::generate();
+            let key = secret.identity_key();
+            let pow_nonce = auth::pow_solve(&self.nonce, &key, self.pow_difficulty);
+            let signature = secret.sign(&auth::register_message(&self.nonce, &key));
+            match self
+                .request(Request::Register { identity_key: key, signature, pow_nonce })
+                .await?
+            {
+                Ok(Response::Registered { account, device }) => Ok((secret, account, device)),
+                other => bail!("register failed: {other:?}"),
+            }
+        }
+
+        /// The Login request for this connection's current challenge.
+        pub fn login_request(&self, secret: &DeviceSecret, device: DeviceId) -> Request {
+            Request::Login {
+                device,
+                signature: secret.sign(&auth::login_message(&self.nonce, &device)),
+            }
+        }
+
+        /// Waits for the first `Deliver` event that is caught up; returns all
+        /// envelopes delivered up to then.
+        pub async fn drain_mailbox(&mut self) -> Result<Vec<Envelope>> {
+            let mut all = Vec::new();
+            let pending: Vec<Event> = std::mem::take(&mut self.events);
+            for ev in pending {
+                if let Event::Deliver { envelopes, caught_up } = ev {
+                    all.extend(envelopes);
+                    if caught_up {
+                        return Ok(all);
+                    }
+                }
+            }
+            loop {
+                match self.next_body().await? {
+                    ServerBody::Event { event: Event::Deliver { envelopes, caught_up } } => {
+                        all.extend(envelopes);
+                        if caught_up {
+                            return Ok(all);
+                        }
+                    }
+                    _ => continue,
+                }
+            }
+        }
+    }
+
+    /// Reads a CLI home's device secret (the `identity.key` file).
+    pub fn home_secret(home: &Path) -> Result<DeviceSecret> {
+        let bytes = std::fs::read(home.join("identity.key"))?;
+        Ok(DeviceSecret::from_bytes(&bytes)?)
+    }
+
+    /// Logs in as the device of a CLI home and returns its current mailbox.
+    pub async fn mailbox_of(url: &str, home: &Path, device: &str) -> Result<Vec<Envelope>> {
+        let secret = home_secret(home)?;
+        let device = DeviceId::parse(device)?;
+        let mut c = RawClient::connect(url).await?;
+        let login = c.login_request(&secret, device);
+        match c.request(login).await? {
+            Ok(Response::LoggedIn { .. }) => {}
+            other => bail!("login failed: {other:?}"),
+        }
+        c.drain_mailbox().await
+    }
+}
