@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::MsgId;
+use crate::ids::{BlobId, MsgId, OrgId};
 
 /// Version of the application payload format.
 pub const APP_VERSION: u16 = 1;
@@ -42,6 +42,159 @@ pub enum AppBody {
         /// The delivered messages.
         ids: Vec<MsgId>,
     },
+    /// Opens a report thread (first message of the thread, from the citizen).
+    Report {
+        /// The org reported to.
+        org: OrgId,
+        /// Its handle.
+        handle: String,
+        /// Category as named in the org's profile.
+        category: String,
+        /// Department the category routed to when the report was made.
+        department: String,
+        /// What the citizen wrote.
+        text: String,
+        /// Only when the citizen gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<Location>,
+        /// Photos (encrypted blobs).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        photos: Vec<AttachmentRef>,
+    },
+    /// Opens a consultation thread (first message, from the citizen).
+    Consult {
+        /// The org.
+        org: OrgId,
+        /// Its handle.
+        handle: String,
+        /// Department answering consultations.
+        department: String,
+        /// What the citizen wrote.
+        text: String,
+        /// Whether the citizen's client saw a live session when sending.
+        live: bool,
+    },
+    /// A message in a report or consultation thread, from either side.
+    Reply {
+        /// The text.
+        text: String,
+        /// Photos (encrypted blobs).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        photos: Vec<AttachmentRef>,
+        /// New status set by staff, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<ThreadStatus>,
+        /// Reason for the status (required for resolved, rejected, reopened).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Set when a staff member replies on behalf of the org (shown as the
+        /// town's name instead of the clerk's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        as_org: Option<String>,
+    },
+    /// Staff moved the thread to another department.
+    Assign {
+        /// The new department.
+        department: String,
+    },
+    /// The thread disappears this many days after its consultation session.
+    Disappear {
+        /// Days; 0 switches disappearing off.
+        days: u32,
+        /// When the thread will be deleted (Unix ms), if set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<u64>,
+    },
+}
+
+/// A point given by the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// Latitude in degrees (−90 … 90).
+    pub lat: f64,
+    /// Longitude in degrees (−180 … 180).
+    pub lon: f64,
+}
+
+impl Eq for Location {}
+
+/// Status of a report thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreadStatus {
+    /// Just reported, nobody answered yet.
+    Open,
+    /// Staff have seen it.
+    Acknowledged,
+    /// Being worked on.
+    InProgress,
+    /// Done (reason required).
+    Resolved,
+    /// Will not be done (reason required).
+    Rejected,
+    /// The citizen reopened a resolved report (reason required).
+    Reopened,
+}
+
+impl ThreadStatus {
+    /// The status as written on the command line and in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ThreadStatus::Open => "open",
+            ThreadStatus::Acknowledged => "acknowledged",
+            ThreadStatus::InProgress => "in-progress",
+            ThreadStatus::Resolved => "resolved",
+            ThreadStatus::Rejected => "rejected",
+            ThreadStatus::Reopened => "reopened",
+        }
+    }
+
+    /// Parses the command-line form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "open" => Some(ThreadStatus::Open),
+            "acknowledged" => Some(ThreadStatus::Acknowledged),
+            "in-progress" => Some(ThreadStatus::InProgress),
+            "resolved" => Some(ThreadStatus::Resolved),
+            "rejected" => Some(ThreadStatus::Rejected),
+            "reopened" => Some(ThreadStatus::Reopened),
+            _ => None,
+        }
+    }
+
+    /// Whether setting this status requires a reason.
+    pub fn needs_reason(&self) -> bool {
+        matches!(self, ThreadStatus::Resolved | ThreadStatus::Rejected | ThreadStatus::Reopened)
+    }
+}
+
+/// A reference to an encrypted attachment: everything needed to download,
+/// check and decrypt it. Travels only inside MLS messages.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    /// The blob on the server.
+    pub blob: BlobId,
+    /// The 32-byte ChaCha20-Poly1305 key of this attachment.
+    pub key: serde_bytes::ByteBuf,
+    /// SHA-256 of the complete ciphertext blob as uploaded.
+    pub sha256: serde_bytes::ByteBuf,
+    /// Plaintext size in bytes (after metadata removal).
+    pub size: u64,
+    /// Media type, e.g. `image/jpeg`.
+    pub mime: String,
+    /// Original file name, if the sender chose to include it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl std::fmt::Debug for AttachmentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentRef")
+            .field("blob", &self.blob)
+            .field("size", &self.size)
+            .field("mime", &self.mime)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an application payload could not be read.

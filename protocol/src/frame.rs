@@ -13,7 +13,8 @@ use serde_bytes::ByteBuf;
 
 use crate::PROTOCOL_VERSION;
 use crate::auth::{IdentityKey, Signature};
-use crate::ids::{AccountId, DeviceId, GroupId};
+use crate::ids::{AccountId, BlobId, DeviceId, GroupId, OrgId};
+use crate::org::{Signed, StaffCertificate};
 
 /// A request from a client, with the id its answer will carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +119,160 @@ pub enum Request {
     },
     /// Keeps the connection alive; answered by [`Response::Pong`].
     Ping,
+    /// Makes the calling device a server admin, using the one-time code the
+    /// server wrote to `<data-dir>/admin-claim.code` on its first start.
+    AdminClaim {
+        /// The claim code.
+        code: String,
+    },
+    /// A server-admin action. Only admin devices may send it.
+    Admin {
+        /// Second factor (TOTP code), once the admin has set one up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        otp: Option<String>,
+        /// What to do.
+        action: AdminAction,
+    },
+    /// Makes the calling device the admin of an org, using the one-time
+    /// org-admin code, and registers the org's public signing key.
+    OrgClaim {
+        /// The org-admin code from `admin org create`.
+        code: String,
+        /// The org's new Ed25519 public key (created on this device).
+        org_key: crate::auth::IdentityKey,
+        /// Signature by the org key over [`crate::org::org_claim_message`].
+        proof: crate::auth::Signature,
+    },
+    /// Publishes a new version of the org's signed profile (org admin only).
+    OrgPublish {
+        /// The org.
+        org: OrgId,
+        /// [`crate::org::OrgProfile`] signed by the org key.
+        profile: Signed,
+    },
+    /// Stores a staff invitation (org admin only); the server keeps it until
+    /// it is redeemed or expires.
+    OrgCreateInvite {
+        /// The org.
+        org: OrgId,
+        /// [`crate::org::InviteCert`] signed by the org key.
+        invite: Signed,
+    },
+    /// Redeems a staff invitation for the calling device.
+    Enroll {
+        /// The invitation's public id (first part of the code).
+        invite_id: ByteBuf,
+        /// [`crate::org::DeviceBinding`] for the calling device, signed by the invite key.
+        binding: Signed,
+    },
+    /// Publishes the org's revocation list (org admin only). The server stops
+    /// delivering to revoked devices at once.
+    OrgRevoke {
+        /// The org.
+        org: OrgId,
+        /// [`crate::org::RevocationList`] signed by the org key.
+        revocations: Signed,
+    },
+    /// Everything public about an org: key, signed profile, staff
+    /// certificates and revocations. Clients verify it all themselves.
+    OrgDirectory {
+        /// The org's handle.
+        handle: String,
+    },
+    /// Claims one KeyPackage for each of the given devices (used for staff
+    /// devices, which are addressed by device rather than by account).
+    ClaimDeviceKeyPackages {
+        /// The devices.
+        devices: Vec<DeviceId>,
+    },
+    /// Sets when the server deletes a group and everything queued for it
+    /// (disappearing consultation threads). Members only; may only shorten.
+    SetGroupExpiry {
+        /// The group.
+        group: GroupId,
+        /// Unix ms.
+        expires_at: u64,
+    },
+    /// Starts uploading an encrypted attachment of `size` bytes.
+    UploadStart {
+        /// Total ciphertext size in bytes.
+        size: u64,
+    },
+    /// Stores chunk `index` of an upload. Chunks are sent in order; a chunk
+    /// that is already stored is acknowledged again without change.
+    UploadChunk {
+        /// The upload.
+        blob: BlobId,
+        /// Chunk number, from 0.
+        index: u32,
+        /// Exactly `chunk_size` bytes, except for the last chunk.
+        data: ByteBuf,
+    },
+    /// How much of an upload the server holds (to resume after an interruption).
+    UploadStatus {
+        /// The upload.
+        blob: BlobId,
+    },
+    /// Completes an upload; the blob becomes downloadable.
+    UploadFinish {
+        /// The upload.
+        blob: BlobId,
+    },
+    /// Downloads one chunk of a completed blob.
+    DownloadChunk {
+        /// The blob.
+        blob: BlobId,
+        /// Chunk number, from 0.
+        index: u32,
+    },
+}
+
+/// Actions of server admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdminAction {
+    /// Creates an org and a one-time org-admin code.
+    CreateOrg {
+        /// Display name, e.g. "Stadt Goslar".
+        name: String,
+        /// Unique handle, e.g. `goslar`.
+        handle: String,
+    },
+    /// Lists orgs.
+    ListOrgs,
+}
+
+/// An org as listed for server admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSummary {
+    /// The org.
+    pub org: OrgId,
+    /// Its handle.
+    pub handle: String,
+    /// Its name as given at creation.
+    pub name: String,
+    /// Whether an org admin has claimed it (and registered its key).
+    pub claimed: bool,
+    /// Unix ms.
+    pub created_at: u64,
+}
+
+/// Public information about an org, as answered by [`Request::OrgDirectory`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgInfo {
+    /// The org.
+    pub org: OrgId,
+    /// Its handle.
+    pub handle: String,
+    /// The org's public signing key, once claimed.
+    pub org_key: Option<crate::auth::IdentityKey>,
+    /// The latest signed profile.
+    pub profile: Option<Signed>,
+    /// Certificates of enrolled staff devices (clients verify and filter).
+    pub staff: Vec<StaffCertificate>,
+    /// The latest signed revocation list.
+    pub revocations: Option<Signed>,
 }
 
 impl Request {
@@ -135,6 +290,21 @@ impl Request {
             Request::Send { .. } => "send",
             Request::Ack { .. } => "ack",
             Request::Ping => "ping",
+            Request::AdminClaim { .. } => "admin_claim",
+            Request::Admin { .. } => "admin",
+            Request::OrgClaim { .. } => "org_claim",
+            Request::OrgPublish { .. } => "org_publish",
+            Request::OrgCreateInvite { .. } => "org_create_invite",
+            Request::Enroll { .. } => "enroll",
+            Request::OrgRevoke { .. } => "org_revoke",
+            Request::OrgDirectory { .. } => "org_directory",
+            Request::ClaimDeviceKeyPackages { .. } => "claim_device_key_packages",
+            Request::SetGroupExpiry { .. } => "set_group_expiry",
+            Request::UploadStart { .. } => "upload_start",
+            Request::UploadChunk { .. } => "upload_chunk",
+            Request::UploadStatus { .. } => "upload_status",
+            Request::UploadFinish { .. } => "upload_finish",
+            Request::DownloadChunk { .. } => "download_chunk",
         }
     }
 }
@@ -231,6 +401,102 @@ pub enum Response {
     },
     /// Answer to [`Request::Ping`].
     Pong,
+    /// Answer to [`Request::AdminClaim`]: this device is now a server admin.
+    AdminClaimed,
+    /// Answer to [`AdminAction::CreateOrg`].
+    OrgCreated {
+        /// The new org.
+        org: OrgId,
+        /// Its handle.
+        handle: String,
+        /// One-time org-admin code for `stadtbote org claim`.
+        code: String,
+        /// When the code stops working (Unix ms).
+        expires_at: u64,
+    },
+    /// Answer to [`AdminAction::ListOrgs`].
+    Orgs {
+        /// All orgs.
+        orgs: Vec<OrgSummary>,
+    },
+    /// Answer to [`Request::OrgClaim`]: this device is the org's admin.
+    OrgClaimed {
+        /// The org.
+        org: OrgId,
+        /// Its handle.
+        handle: String,
+        /// Its name as given at creation.
+        name: String,
+    },
+    /// Answer to [`Request::OrgPublish`] and [`Request::OrgRevoke`].
+    Published {
+        /// The version now stored.
+        version: u64,
+    },
+    /// Answer to [`Request::OrgCreateInvite`].
+    InviteStored {
+        /// When the invitation expires (Unix ms).
+        expires_at: u64,
+    },
+    /// Answer to [`Request::Enroll`]: the certificate is published.
+    Enrolled {
+        /// The org.
+        org: OrgId,
+        /// Its handle.
+        handle: String,
+    },
+    /// Answer to [`Request::OrgDirectory`].
+    Org {
+        /// The org's public information.
+        info: OrgInfo,
+    },
+    /// Answer to [`Request::SetGroupExpiry`].
+    GroupExpirySet {
+        /// The expiry now in force (Unix ms).
+        expires_at: u64,
+    },
+    /// Answer to [`Request::UploadStart`].
+    UploadStarted {
+        /// The new blob's id.
+        blob: BlobId,
+        /// Size of every chunk but the last.
+        chunk_size: u32,
+        /// When an unfinished upload is discarded (Unix ms).
+        expires_at: u64,
+    },
+    /// Answer to [`Request::UploadChunk`] and [`Request::UploadStatus`].
+    UploadProgress {
+        /// The blob.
+        blob: BlobId,
+        /// Chunks stored so far (the next chunk to send has this index).
+        chunks_received: u32,
+        /// Total size declared at start.
+        size: u64,
+        /// Chunk size.
+        chunk_size: u32,
+        /// Whether the upload was finished.
+        complete: bool,
+    },
+    /// Answer to [`Request::UploadFinish`].
+    BlobStored {
+        /// The blob.
+        blob: BlobId,
+        /// Its size in bytes.
+        size: u64,
+        /// When the server deletes it (Unix ms).
+        expires_at: u64,
+    },
+    /// Answer to [`Request::DownloadChunk`].
+    BlobChunk {
+        /// Chunk number.
+        index: u32,
+        /// The chunk's bytes.
+        data: ByteBuf,
+        /// Total size of the blob.
+        size: u64,
+        /// Whether this is the last chunk.
+        last: bool,
+    },
 }
 
 /// Messages the server pushes without being asked.
@@ -369,6 +635,14 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server error; nothing is assumed stored.
     Internal,
+    /// No org with that handle or id.
+    UnknownOrg,
+    /// No such blob, or not (yet) complete.
+    UnknownBlob,
+    /// The account's attachment storage quota is used up; nothing was stored.
+    QuotaExceeded,
+    /// The handle is already taken.
+    HandleTaken,
     /// An error code this client does not know.
     #[serde(other)]
     Unknown,
@@ -396,6 +670,10 @@ impl ErrorCode {
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::UnknownOrg => "unknown_org",
+            ErrorCode::UnknownBlob => "unknown_blob",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::HandleTaken => "handle_taken",
             ErrorCode::Unknown => "unknown",
         }
     }

@@ -136,6 +136,18 @@ byte_id!(
     16
 );
 
+byte_id!(
+    /// An organisation (a municipality), created by a server admin.
+    OrgId,
+    16
+);
+byte_id!(
+    /// An uploaded attachment (an opaque encrypted blob); knowing the id is
+    /// what allows downloading it.
+    BlobId,
+    16
+);
+
 /// Domain separator of [`conversation_id`].
 const CONVERSATION_DOMAIN: &[u8] = b"stadtbote-conversation-v1\0";
 

@@ -10,6 +10,7 @@
 //! * [`frame`]: the versioned request/response/event frames of the WebSocket protocol.
 //! * [`auth`]: device identity keys, login challenges and registration proof-of-work.
 //! * [`app`]: the application payload carried inside MLS messages (never seen by the server).
+//! * [`org`]: organisation keys, signed profiles, staff certificates and revocations.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -19,11 +20,12 @@ pub mod auth;
 pub mod frame;
 pub mod ids;
 pub mod mls;
+pub mod org;
 
 pub use frame::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,
 };
-pub use ids::{AccountId, DeviceId, GroupId, IdParseError, MsgId};
+pub use ids::{AccountId, BlobId, DeviceId, GroupId, IdParseError, MsgId, OrgId};
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].

@@ -1,0 +1,628 @@
+//! Organisation identity: the org signing key and everything it signs.
+//!
+//! A municipality ("org") has an Ed25519 signing key that lives on its org
+//! admin's device. Its fingerprint is printed on posters and the website;
+//! citizens' clients pin it on first contact. The key signs:
+//!
+//! * the public [`OrgProfile`] (name, handle, categories and the department
+//!   each routes to, office hours, live session, channels);
+//! * [`InviteCert`]s: a one-time staff invitation naming role, department and
+//!   expiry, and delegating to a one-time *invite key* derived from the secret
+//!   half of the invite code. The staff device that redeems the code signs a
+//!   [`DeviceBinding`] with that invite key. Invite certificate + binding
+//!   together form the device's [`StaffCertificate`]; the server, which never
+//!   learns the code's secret, cannot produce either half;
+//! * the [`RevocationList`] of staff devices.
+//!
+//! Every signed object travels as a [`Signed`] envelope: the CBOR bytes of the
+//! object plus an Ed25519 signature over a domain tag, the object's kind and
+//! those bytes, so a signature for one kind can never be reused as another.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{DeviceSecret, IdentityKey, Signature};
+use crate::ids::{AccountId, DeviceId, OrgId};
+
+const SIGNED_DOMAIN: &[u8] = b"stadtbote-signed-v1\0";
+const INVITE_KEY_DOMAIN: &[u8] = b"stadtbote-invite-key-v1\0";
+const ORG_CLAIM_DOMAIN: &[u8] = b"stadtbote-org-claim-v1\0";
+
+/// Version of the signed org structures.
+pub const ORG_VERSION: u16 = 1;
+
+/// Errors of org structures. Verification errors are deliberately coarse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrgError {
+    /// Bytes are not a valid structure of the expected kind.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// A signature did not verify against the expected key.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// The certificate or invitation is past its expiry.
+    #[error("expired")]
+    Expired,
+    /// The pieces belong to different orgs, invites or devices.
+    #[error("certificate does not match")]
+    Mismatch,
+    /// A field is out of its allowed range (handle, name, department, hours…).
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+}
+
+/// Which kind of object a [`Signed`] envelope holds; part of what is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedKind {
+    /// [`OrgProfile`].
+    Profile,
+    /// [`InviteCert`].
+    Invite,
+    /// [`DeviceBinding`].
+    Binding,
+    /// [`RevocationList`].
+    Revocations,
+}
+
+impl SignedKind {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            SignedKind::Profile => b"profile\0",
+            SignedKind::Invite => b"invite\0",
+            SignedKind::Binding => b"binding\0",
+            SignedKind::Revocations => b"revocations\0",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SignedKind::Profile => "org profile",
+            SignedKind::Invite => "staff invitation",
+            SignedKind::Binding => "device binding",
+            SignedKind::Revocations => "revocation list",
+        }
+    }
+}
+
+/// A signed object: its CBOR bytes and an Ed25519 signature over
+/// `"stadtbote-signed-v1\0" ‖ kind tag ‖ bytes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed {
+    /// CBOR encoding of the object.
+    pub bytes: ByteBuf,
+    /// Signature by the key responsible for this kind.
+    pub signature: Signature,
+}
+
+impl Signed {
+    /// Encodes `value` and signs it as `kind`.
+    pub fn sign<T: Serialize>(kind: SignedKind, value: &T, key: &DeviceSecret) -> Signed {
+        let bytes = crate::frame::encode(value);
+        let signature = key.sign(&signed_message(kind, &bytes));
+        Signed { bytes: ByteBuf::from(bytes), signature }
+    }
+
+    /// Verifies the signature with `key` and decodes the object.
+    pub fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: SignedKind,
+        key: &IdentityKey,
+    ) -> Result<T, OrgError> {
+        key.verify(&signed_message(kind, &self.bytes), &self.signature)
+            .map_err(|_| OrgError::BadSignature)?;
+        self.decode_unverified(kind)
+    }
+
+    /// Decodes the object WITHOUT checking the signature; only for reading
+    /// which key to verify with (e.g. the invite key inside an invitation).
+    pub fn decode_unverified<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: SignedKind,
+    ) -> Result<T, OrgError> {
+        ciborium::from_reader(self.bytes.as_slice()).map_err(|_| OrgError::Malformed(kind.name()))
+    }
+}
+
+fn signed_message(kind: SignedKind, bytes: &[u8]) -> Vec<u8> {
+    [SIGNED_DOMAIN, kind.tag(), bytes].concat()
+}
+
+/// A staff role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Answers citizens' reports and consultations of their department.
+    Clerk,
+    /// May also post to the org's broadcast channels.
+    Publisher,
+    /// May also manage the org (not the org key itself).
+    Admin,
+}
+
+impl Role {
+    /// The role's name as used on the command line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Clerk => "clerk",
+            Role::Publisher => "publisher",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a command-line role name.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "clerk" => Some(Role::Clerk),
+            "publisher" => Some(Role::Publisher),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A report category and the department it routes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    /// Shown to citizens, e.g. "Straßenschaden".
+    pub name: String,
+    /// Department whose staff devices receive reports of this category, e.g. "bauhof".
+    pub department: String,
+}
+
+/// A weekly consultation slot in the org's local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoursSlot {
+    /// 0 = Monday … 6 = Sunday.
+    pub weekday: u8,
+    /// Start, minutes after midnight.
+    pub start_min: u16,
+    /// End, minutes after midnight (exclusive, > start).
+    pub end_min: u16,
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+impl HoursSlot {
+    /// Parses `"Tue 17:00-18:00"` (English or German weekday abbreviations).
+    pub fn parse(text: &str) -> Result<HoursSlot, OrgError> {
+        let invalid = OrgError::Invalid("office hours (expected e.g. \"Tue 17:00-18:00\")");
+        let mut parts = text.split_whitespace();
+        let (Some(day), Some(range), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(invalid);
+        };
+        let day = day.trim_end_matches('.').to_ascii_lowercase();
+        let weekday = match day.get(..2).unwrap_or("") {
+            "mo" => 0,
+            "tu" | "di" => 1,
+            "we" | "mi" => 2,
+            "th" | "do" => 3,
+            "fr" => 4,
+            "sa" => 5,
+            "su" | "so" => 6,
+            _ => return Err(invalid),
+        };
+        let (start, end) = range.split_once('-').ok_or(invalid.clone())?;
+        let minutes = |t: &str| -> Option<u16> {
+            let (h, m) = t.split_once(':')?;
+            let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+            (h < 24 && m < 60).then_some(h * 60 + m)
+        };
+        let (Some(start_min), Some(end_min)) = (minutes(start), minutes(end)) else {
+            return Err(invalid);
+        };
+        if end_min <= start_min {
+            return Err(invalid);
+        }
+        Ok(HoursSlot { weekday, start_min, end_min })
+    }
+
+    /// Whether `weekday` (0 = Monday) and `minute` of the day fall in this slot.
+    pub fn contains(&self, weekday: u8, minute: u16) -> bool {
+        self.weekday == weekday && minute >= self.start_min && minute < self.end_min
+    }
+}
+
+impl std::fmt::Display for HoursSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let day = WEEKDAYS.get(usize::from(self.weekday)).copied().unwrap_or("?");
+        write!(
+            f,
+            "{day} {:02}:{:02}-{:02}:{:02}",
+            self.start_min / 60,
+            self.start_min % 60,
+            self.end_min / 60,
+            self.end_min % 60
+        )
+    }
+}
+
+/// A broadcast channel listed in the profile (filled by the channels feature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRef {
+    /// Channel id (opaque bytes).
+    pub id: ByteBuf,
+}
+
+/// The org's public profile, signed by the org key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgProfile {
+    /// [`ORG_VERSION`].
+    pub v: u16,
+    /// The org.
+    pub org: OrgId,
+    /// Short unique name, e.g. `goslar`.
+    pub handle: String,
+    /// Display name, e.g. "Stadt Goslar".
+    pub name: String,
+    /// Increases with every published change; the server refuses older ones.
+    pub version: u64,
+    /// When this version was signed (Unix ms).
+    pub updated_at: u64,
+    /// Report categories.
+    pub categories: Vec<Category>,
+    /// Weekly consultation hours.
+    pub office_hours: Vec<HoursSlot>,
+    /// IANA time zone of the office hours.
+    pub timezone: String,
+    /// Shown by citizens' clients when they write outside office hours.
+    pub auto_reply: Option<String>,
+    /// Set while staff hold a live consultation session (Unix ms of its start).
+    pub live_since: Option<u64>,
+    /// Department that answers consultations.
+    pub consult_department: Option<String>,
+    /// Broadcast channels.
+    pub channels: Vec<ChannelRef>,
+}
+
+impl OrgProfile {
+    /// A first, empty profile for a newly claimed org.
+    pub fn new(org: OrgId, handle: String, name: String, now_ms: u64) -> Self {
+        OrgProfile {
+            v: ORG_VERSION,
+            org,
+            handle,
+            name,
+            version: 1,
+            updated_at: now_ms,
+            categories: Vec::new(),
+            office_hours: Vec::new(),
+            timezone: "Europe/Berlin".into(),
+            auto_reply: None,
+            live_since: None,
+            consult_department: None,
+            channels: Vec::new(),
+        }
+    }
+
+    /// The department a category routes to (case-insensitive match on the name).
+    pub fn department_of(&self, category: &str) -> Option<&str> {
+        self.categories
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(category))
+            .map(|c| c.department.as_str())
+    }
+}
+
+/// A staff invitation, signed by the org key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteCert {
+    /// [`ORG_VERSION`].
+    pub v: u16,
+    /// The inviting org.
+    pub org: OrgId,
+    /// Public half of the invitation code (looked up by the server).
+    pub invite_id: ByteBuf,
+    /// Public key derived from the code's secret half; signs one [`DeviceBinding`].
+    pub invite_key: IdentityKey,
+    /// Role granted.
+    pub role: Role,
+    /// Department, e.g. `bauhof`.
+    pub department: String,
+    /// When the invitation was issued (Unix ms).
+    pub issued_at: u64,
+    /// The code must be redeemed before this (Unix ms).
+    pub invite_expires_at: u64,
+    /// The resulting staff certificate is valid until this (Unix ms).
+    pub cert_expires_at: u64,
+}
+
+/// A staff device's acceptance of an invitation, signed by the invite key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceBinding {
+    /// [`ORG_VERSION`].
+    pub v: u16,
+    /// The org.
+    pub org: OrgId,
+    /// The invitation redeemed.
+    pub invite_id: ByteBuf,
+    /// The staff member's account.
+    pub account: AccountId,
+    /// The certified device.
+    pub device: DeviceId,
+    /// The device's identity (and MLS signature) key.
+    pub identity_key: IdentityKey,
+    /// When it was bound (Unix ms).
+    pub bound_at: u64,
+}
+
+/// The org's list of revoked staff devices, signed by the org key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationList {
+    /// [`ORG_VERSION`].
+    pub v: u16,
+    /// The org.
+    pub org: OrgId,
+    /// Increases with every change.
+    pub version: u64,
+    /// Revoked devices.
+    pub revoked: Vec<DeviceId>,
+    /// When signed (Unix ms).
+    pub updated_at: u64,
+}
+
+/// A staff device's certificate as published: invitation + binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffCertificate {
+    /// [`InviteCert`] signed by the org key.
+    pub invite: Signed,
+    /// [`DeviceBinding`] signed by the invite key.
+    pub binding: Signed,
+}
+
+/// What a valid staff certificate certifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedStaff {
+    /// The staff member's account.
+    pub account: AccountId,
+    /// The certified device.
+    pub device: DeviceId,
+    /// Its identity key.
+    pub identity_key: IdentityKey,
+    /// Its role.
+    pub role: Role,
+    /// Its department.
+    pub department: String,
+    /// Valid until (Unix ms).
+    pub expires_at: u64,
+}
+
+impl StaffCertificate {
+    /// Verifies the chain org key → invitation → device binding at time
+    /// `now_ms`, and that the binding was made before the invitation expired.
+    /// Revocation is checked separately ([`RevocationList`]).
+    pub fn verify(
+        &self,
+        org: &OrgId,
+        org_key: &IdentityKey,
+        now_ms: u64,
+    ) -> Result<VerifiedStaff, OrgError> {
+        let invite: InviteCert = self.invite.verify(SignedKind::Invite, org_key)?;
+        let binding: DeviceBinding =
+            self.binding.verify(SignedKind::Binding, &invite.invite_key)?;
+        if invite.org != *org || binding.org != *org || binding.invite_id != invite.invite_id {
+            return Err(OrgError::Mismatch);
+        }
+        if binding.bound_at > invite.invite_expires_at || now_ms >= invite.cert_expires_at {
+            return Err(OrgError::Expired);
+        }
+        Ok(VerifiedStaff {
+            account: binding.account,
+            device: binding.device,
+            identity_key: binding.identity_key,
+            role: invite.role,
+            department: invite.department,
+            expires_at: invite.cert_expires_at,
+        })
+    }
+}
+
+/// A staff invitation code: a public id the server looks up and a secret the
+/// server never sees, from which the one-time invite key is derived.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InviteCode {
+    /// Public part (8 bytes).
+    pub id: [u8; 8],
+    secret: [u8; 16],
+}
+
+impl std::fmt::Debug for InviteCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InviteCode(id: {:02x?}, secret: ..)", self.id)
+    }
+}
+
+impl InviteCode {
+    /// A fresh random code.
+    pub fn generate() -> Self {
+        use rand::RngCore;
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        Self { id, secret }
+    }
+
+    /// The invite key pair: Ed25519 secret = SHA-256(domain ‖ id ‖ secret).
+    pub fn invite_key(&self) -> DeviceSecret {
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(INVITE_KEY_DOMAIN)
+            .chain_update(self.id)
+            .chain_update(self.secret)
+            .finalize()
+            .into();
+        // A 32-byte seed is always a valid Ed25519 secret key.
+        match DeviceSecret::from_bytes(&seed) {
+            Ok(key) => key,
+            Err(_) => DeviceSecret::generate(),
+        }
+    }
+
+    /// Text form: base32 of id ‖ secret in groups of four, e.g. `ABCD-EFGH-…`.
+    pub fn to_text(&self) -> String {
+        let raw = data_encoding::BASE32_NOPAD.encode(&[&self.id[..], &self.secret[..]].concat());
+        raw.as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    /// Parses the text form (case, spaces and dashes do not matter).
+    pub fn parse(text: &str) -> Result<Self, OrgError> {
+        let cleaned: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(cleaned.as_bytes())
+            .map_err(|_| OrgError::Malformed("invitation code"))?;
+        if bytes.len() != 24 {
+            return Err(OrgError::Malformed("invitation code"));
+        }
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 16];
+        id.copy_from_slice(&bytes[..8]);
+        secret.copy_from_slice(&bytes[8..]);
+        Ok(Self { id, secret })
+    }
+}
+
+/// The message an org admin's device signs with the new org key when claiming
+/// an org, proving it holds the key it registers.
+pub fn org_claim_message(org: &OrgId, device: &DeviceId) -> Vec<u8> {
+    [ORG_CLAIM_DOMAIN, org.as_bytes(), device.as_bytes()].concat()
+}
+
+/// Checks an org handle: 2–32 characters of `a-z`, `0-9` and `-`, not
+/// starting or ending with `-`.
+pub fn validate_handle(handle: &str) -> Result<(), OrgError> {
+    let ok = (2..=32).contains(&handle.len())
+        && handle.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !handle.starts_with('-')
+        && !handle.ends_with('-');
+    if ok { Ok(()) } else { Err(OrgError::Invalid("handle (2-32 of a-z, 0-9, -)")) }
+}
+
+/// Checks a department name: 1–64 characters of `a-z`, `0-9`, `-` and `_`.
+pub fn validate_department(department: &str) -> Result<(), OrgError> {
+    let ok = (1..=64).contains(&department.len())
+        && department
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(OrgError::Invalid("department (1-64 of a-z, 0-9, -, _)")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff_fixture(now: u64) -> (OrgId, DeviceSecret, StaffCertificate, InviteCode) {
+        let org = OrgId([1; 16]);
+        let org_key = DeviceSecret::generate();
+        let code = InviteCode::generate();
+        let invite = InviteCert {
+            v: ORG_VERSION,
+            org,
+            invite_id: ByteBuf::from(code.id.to_vec()),
+            invite_key: code.invite_key().identity_key(),
+            role: Role::Clerk,
+            department: "bauhof".into(),
+            issued_at: now,
+            invite_expires_at: now + 1000,
+            cert_expires_at: now + 10_000,
+        };
+        let device_key = DeviceSecret::generate();
+        let binding = DeviceBinding {
+            v: ORG_VERSION,
+            org,
+            invite_id: ByteBuf::from(code.id.to_vec()),
+            account: AccountId([2; 16]),
+            device: DeviceId([3; 16]),
+            identity_key: device_key.identity_key(),
+            bound_at: now + 10,
+        };
+        let cert = StaffCertificate {
+            invite: Signed::sign(SignedKind::Invite, &invite, &org_key),
+            binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
+        };
+        (org, org_key, cert, code)
+    }
+
+    #[test]
+    fn staff_certificate_chain_verifies_and_expires() {
+        let (org, org_key, cert, _) = staff_fixture(1000);
+        let staff = cert.verify(&org, &org_key.identity_key(), 2000).unwrap();
+        assert_eq!(staff.department, "bauhof");
+        assert_eq!(staff.role, Role::Clerk);
+        assert_eq!(cert.verify(&org, &org_key.identity_key(), 11_000), Err(OrgError::Expired));
+        let other = DeviceSecret::generate().identity_key();
+        assert_eq!(cert.verify(&org, &other, 2000), Err(OrgError::BadSignature));
+        assert_eq!(
+            cert.verify(&OrgId([9; 16]), &org_key.identity_key(), 2000),
+            Err(OrgError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn a_binding_signed_by_another_key_is_refused() {
+        let (org, org_key, mut cert, _) = staff_fixture(1000);
+        let forged: DeviceBinding = cert.binding.decode_unverified(SignedKind::Binding).unwrap();
+        cert.binding = Signed::sign(SignedKind::Binding, &forged, &DeviceSecret::generate());
+        assert_eq!(cert.verify(&org, &org_key.identity_key(), 2000), Err(OrgError::BadSignature));
+    }
+
+    #[test]
+    fn signatures_do_not_transfer_between_kinds() {
+        let key = DeviceSecret::generate();
+        let list = RevocationList {
+            v: ORG_VERSION,
+            org: OrgId([1; 16]),
+            version: 1,
+            revoked: vec![],
+            updated_at: 0,
+        };
+        let signed = Signed::sign(SignedKind::Revocations, &list, &key);
+        assert!(
+            signed.verify::<RevocationList>(SignedKind::Revocations, &key.identity_key()).is_ok()
+        );
+        assert_eq!(
+            signed.verify::<RevocationList>(SignedKind::Profile, &key.identity_key()),
+            Err(OrgError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn invite_code_text_round_trip() {
+        let code = InviteCode::generate();
+        let text = code.to_text();
+        let back = InviteCode::parse(&text.to_lowercase()).unwrap();
+        assert_eq!(back, code);
+        assert_eq!(back.invite_key().identity_key(), code.invite_key().identity_key());
+        assert!(InviteCode::parse("ABCD").is_err());
+        assert!(!format!("{code:?}").contains(&text[10..]));
+    }
+
+    #[test]
+    fn hours_parse_and_display() {
+        let slot = HoursSlot::parse("Tue 17:00-18:00").unwrap();
+        assert_eq!(slot, HoursSlot { weekday: 1, start_min: 1020, end_min: 1080 });
+        assert_eq!(slot.to_string(), "Tue 17:00-18:00");
+        assert_eq!(HoursSlot::parse("Do 09:30-11:00").unwrap().weekday, 3);
+        assert!(slot.contains(1, 1020) && !slot.contains(1, 1080) && !slot.contains(2, 1030));
+        for bad in ["Tue", "Tue 18:00-17:00", "Xyz 10:00-11:00", "Mon 25:00-26:00"] {
+            assert!(HoursSlot::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn handles_and_departments() {
+        assert!(validate_handle("goslar").is_ok());
+        assert!(validate_handle("bad handle").is_err());
+        assert!(validate_handle("-x").is_err());
+        assert!(validate_department("bauhof").is_ok());
+        assert!(validate_department("Bauhof").is_err());
+    }
+}
