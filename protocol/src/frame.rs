@@ -447,8 +447,9 @@ pub enum Response {
     },
     /// Answer to [`Request::OrgDirectory`].
     Org {
-        /// The org's public information.
-        info: OrgInfo,
+        /// The org's public information (boxed: it is much larger than the
+        /// other answers; the wire format is unaffected).
+        info: Box<OrgInfo>,
     },
     /// Answer to [`Request::SetGroupExpiry`].
     GroupExpirySet {
