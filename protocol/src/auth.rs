@@ -65,11 +65,7 @@ impl IdentityKey {
 pub fn fingerprint_of(key: &[u8]) -> String {
     let digest = Sha256::digest(key);
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    hex.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::ids::grouped(&hex, 4, " ")
 }
 
 impl fmt::Debug for IdentityKey {

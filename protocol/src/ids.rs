@@ -28,6 +28,27 @@ pub enum IdParseError {
     },
 }
 
+/// Decodes base32 as people type it: any case, with spaces and dashes
+/// anywhere. Shared by ids and the codes the CLI hands out.
+pub(crate) fn decode_base32_lenient(text: &str) -> Option<Vec<u8>> {
+    let cleaned: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    BASE32_NOPAD.decode(cleaned.as_bytes()).ok()
+}
+
+/// Splits `text` into groups of `size` characters joined by `sep`, for
+/// fingerprints and codes that people read aloud or type.
+pub(crate) fn grouped(text: &str, size: usize, sep: &str) -> String {
+    text.as_bytes()
+        .chunks(size.max(1))
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 macro_rules! byte_id {
     ($(#[$meta:meta])* $name:ident, $len:expr) => {
         $(#[$meta])*
@@ -59,14 +80,7 @@ macro_rules! byte_id {
 
             /// Parses the base32 text form (case-insensitive; spaces and dashes ignored).
             pub fn parse(text: &str) -> Result<Self, IdParseError> {
-                let cleaned: String = text
-                    .chars()
-                    .filter(|c| !c.is_whitespace() && *c != '-')
-                    .map(|c| c.to_ascii_uppercase())
-                    .collect();
-                let bytes = BASE32_NOPAD
-                    .decode(cleaned.as_bytes())
-                    .map_err(|_| IdParseError::Encoding)?;
+                let bytes = decode_base32_lenient(text).ok_or(IdParseError::Encoding)?;
                 Self::from_slice(&bytes)
             }
         }

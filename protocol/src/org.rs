@@ -462,23 +462,13 @@ impl InviteCode {
     /// Text form: base32 of id ‖ secret in groups of four, e.g. `ABCD-EFGH-…`.
     pub fn to_text(&self) -> String {
         let raw = data_encoding::BASE32_NOPAD.encode(&[&self.id[..], &self.secret[..]].concat());
-        raw.as_bytes()
-            .chunks(4)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join("-")
+        crate::ids::grouped(&raw, 4, "-")
     }
 
     /// Parses the text form (case, spaces and dashes do not matter).
     pub fn parse(text: &str) -> Result<Self, OrgError> {
-        let cleaned: String = text
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        let bytes = data_encoding::BASE32_NOPAD
-            .decode(cleaned.as_bytes())
-            .map_err(|_| OrgError::Malformed("invitation code"))?;
+        let bytes = crate::ids::decode_base32_lenient(text)
+            .ok_or(OrgError::Malformed("invitation code"))?;
         if bytes.len() != 24 {
             return Err(OrgError::Malformed("invitation code"));
         }
