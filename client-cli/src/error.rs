@@ -126,6 +126,254 @@ pub enum ClientError {
     /// An operation that needs a connection was called without one.
     #[error("not connected to the server")]
     NotConnected,
+    /// A photo is larger than attachments may be (checked before anything
+    /// is uploaded).
+    #[error(
+        "photo {} is {}; the limit is {}",
+        .path.display(),
+        crate::attachments::format_mb(*.size),
+        crate::attachments::format_mb(*.limit)
+    )]
+    PhotoTooLarge {
+        /// The photo.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A file that cannot be sent as a photo (not JPEG or PNG, or damaged).
+    #[error("cannot send {}: {reason}", .path.display())]
+    UnsupportedPhoto {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: crate::metadata::MetadataError,
+    },
+    /// The server refused an attachment as too large (its limit is lower
+    /// than this client's).
+    #[error(
+        "the server refuses attachments this large ({} encrypted); its operator has set a lower limit",
+        crate::attachments::format_mb(*.size)
+    )]
+    AttachmentRefusedTooLarge {
+        /// Encrypted size in bytes.
+        size: u64,
+    },
+    /// The account's attachment storage on the server is full.
+    #[error(
+        "the server's attachment storage for this account is full; try again when earlier photos have expired"
+    )]
+    AttachmentQuotaExceeded,
+    /// The attachment is not (or no longer) on the server.
+    #[error(
+        "the attachment is no longer on the server (attachments expire); ask the sender to send it again"
+    )]
+    AttachmentUnavailable,
+    /// A downloaded attachment failed its checks; nothing was written.
+    #[error("the attachment cannot be used: {reason}")]
+    AttachmentCorrupt {
+        /// What failed.
+        reason: &'static str,
+    },
+    /// Encrypting an attachment failed.
+    #[error("attachment encryption: {0}")]
+    Attachment(#[from] stadtbote_protocol::attachment::AttachmentError),
+    // ----- organisations, staff and threads (org.rs, pinning.rs, threads …)
+    /// Invalid user input.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// What was given (an option or argument).
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A code as typed cannot be read.
+    #[error("this is not a valid {what}; copy it exactly as it was printed")]
+    InvalidCodeText {
+        /// Which kind of code.
+        what: &'static str,
+    },
+    /// The server refused a one-time code.
+    #[error("the {what} was refused: {detail} (codes work once and expire)")]
+    CodeRefused {
+        /// Which kind of code.
+        what: &'static str,
+        /// The server's explanation (unknown, expired, already used).
+        detail: String,
+    },
+    /// An admin action from a device that is not a server admin.
+    #[error(
+        "this device is not a server admin; run `stadtbote admin claim CODE` with the code from the server's data directory"
+    )]
+    NotServerAdmin,
+    /// The server refused an org action for lack of rights.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// An org handle is taken.
+    #[error("the handle {0} is already taken; choose another")]
+    HandleTaken(String),
+    /// An `org …` command on a device that administers no org.
+    #[error("this device is not an org admin; run `stadtbote org claim CODE`")]
+    NotOrgAdmin,
+    /// An `org …` command for an org this device does not administer.
+    #[error("this device is not the admin of {0}")]
+    NotAdminOf(String),
+    /// Several orgs and no `--org`.
+    #[error("this device administers several orgs ({0}); choose one with --org HANDLE")]
+    SeveralOrgs(String),
+    /// No org with this handle on the server.
+    #[error("there is no org with the handle {handle} on this server")]
+    UnknownOrg {
+        /// The handle.
+        handle: String,
+    },
+    /// The org has not been claimed or has published no profile yet.
+    #[error("the org {handle} is not set up yet (no org key or profile published)")]
+    OrgNotSetUp {
+        /// The handle.
+        handle: String,
+    },
+    /// The server presents another key for a pinned org.
+    #[error(
+        "the org key of {handle} has CHANGED: pinned {pinned}, the server now presents {presented}; this may be an attack. Nothing was sent. Compare the fingerprint on the town's poster and, only if it shows the new key, run `stadtbote verify {handle} FINGERPRINT`"
+    )]
+    OrgKeyChanged {
+        /// The handle.
+        handle: String,
+        /// Fingerprint of the pinned key.
+        pinned: String,
+        /// Fingerprint of the key the server presents.
+        presented: String,
+    },
+    /// Org data that does not verify against the pinned key.
+    #[error("the directory entry of {handle} does not verify: {reason}")]
+    InvalidOrgData {
+        /// The handle.
+        handle: String,
+        /// What failed.
+        reason: String,
+    },
+    /// `verify` with a fingerprint that is not the pinned key's.
+    #[error(
+        "the fingerprint does NOT match the org key pinned for {handle} ({pinned}); do not trust messages claiming to come from {handle} until this is resolved"
+    )]
+    FingerprintMismatch {
+        /// The handle.
+        handle: String,
+        /// The pinned key's fingerprint.
+        pinned: String,
+    },
+    /// A report with a category the org does not have.
+    #[error("{handle} has no category {category:?}; valid categories: {valid}")]
+    UnknownCategory {
+        /// What was given.
+        category: String,
+        /// The org.
+        handle: String,
+        /// The org's categories.
+        valid: String,
+    },
+    /// No certified device can receive the thread.
+    #[error(
+        "no staff device of department {department} is enrolled yet at {handle}; try again later"
+    )]
+    NoStaffEnrolled {
+        /// The department.
+        department: String,
+        /// The org.
+        handle: String,
+    },
+    /// Staff devices are enrolled but none could be added yet (no
+    /// KeyPackages on the server); retried with the next command.
+    #[error("no staff device of department {department} can be reached right now")]
+    NoStaffReachable {
+        /// The department.
+        department: String,
+    },
+    /// A thread member without a valid certificate.
+    #[error(
+        "refusing to send: device {device} in thread {thread} has no valid staff certificate from {handle}"
+    )]
+    RefuseUncertified {
+        /// The member device.
+        device: String,
+        /// The thread.
+        thread: String,
+        /// The org.
+        handle: String,
+    },
+    /// A claimed KeyPackage that does not match the staff certificate.
+    #[error(
+        "refusing to send: the server handed out a key package for device {device} that does not match its staff certificate from {handle}"
+    )]
+    KeyPackageMismatch {
+        /// The device.
+        device: String,
+        /// The org.
+        handle: String,
+    },
+    /// No such thread on this device.
+    #[error("no thread {0} on this device (see `stadtbote threads`)")]
+    UnknownThread(String),
+    /// This device was removed from a thread.
+    #[error("this device is no longer a member of thread {0}")]
+    RemovedFromThread(String),
+    /// This staff device is not in the thread's department.
+    #[error(
+        "this device is not staff of department {department}, which thread {thread} is assigned to"
+    )]
+    NotInDepartment {
+        /// The thread.
+        thread: String,
+        /// Its department.
+        department: String,
+    },
+    /// A staff action from a device that is not staff of the thread's org.
+    #[error("only staff of {handle} can do this")]
+    NotStaff {
+        /// The org.
+        handle: String,
+    },
+    /// A status change the rules do not allow.
+    #[error(transparent)]
+    Status(#[from] crate::threads::StatusError),
+    /// A new thread's random id exists on the server already.
+    #[error("the new thread's id is taken")]
+    ThreadIdTaken,
+    /// Concurrent membership changes kept winning over ours.
+    #[error("the thread kept changing; gave up after {attempts} attempts")]
+    ThreadConflict {
+        /// How often we tried.
+        attempts: usize,
+    },
+    /// A photo of a queued message could not be uploaded.
+    #[error("a photo could not be uploaded: {0}")]
+    PhotoNotSent(String),
+    /// The invitation code of `enroll` is malformed.
+    #[error("this is not a valid invitation code")]
+    InvalidInviteCode,
+    /// Wrong passphrase (or a damaged export file).
+    #[error("wrong passphrase, or the key file is damaged")]
+    WrongPassphrase,
+    /// Empty passphrase.
+    #[error("the passphrase must not be empty")]
+    EmptyPassphrase,
+    /// No passphrase available.
+    #[error("no passphrase: set {env} or run the command in a terminal")]
+    NoPassphrase {
+        /// The environment variable.
+        env: &'static str,
+    },
+    /// The two passphrases typed differ.
+    #[error("the passphrases do not match")]
+    PassphraseMismatch,
+    /// Not an org key export file.
+    #[error("this is not a Stadtbote org key file")]
+    NotAnExportFile,
+    /// Rendering the QR code failed.
+    #[error("cannot draw the QR code: {0}")]
+    Qr(String),
 }
 
 impl ClientError {
@@ -139,7 +387,9 @@ impl ClientError {
             | ClientError::NotConnected
             | ClientError::WaitingForEarlierMessage
             | ClientError::CommitConflict { .. }
-            | ClientError::NotYetAdded(_) => true,
+            | ClientError::NotYetAdded(_)
+            | ClientError::ThreadConflict { .. }
+            | ClientError::NoStaffReachable { .. } => true,
             ClientError::Server(body) => matches!(
                 body.code,
                 ErrorCode::RateLimited

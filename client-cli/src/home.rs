@@ -6,6 +6,8 @@
 //! | `state.cbor` | account, device, name, conversations, history, outbox, pending receipts ([`crate::state::State`]) |
 //! | `mls.cbor` | the MLS key store and the ids of processed envelopes ([`crate::state::MlsFile`]) |
 //! | `lock` | empty; held with an exclusive lock while a command runs |
+//! | `org/<handle>.key` | an org's signing key, on the org admin's device only ([`crate::org`]) |
+//! | `photos/<thread>/` | photos `show` saved by default ([`crate::threads`]) |
 //!
 //! This module owns the rules for touching those files: the directory is
 //! created with mode 0700 and every file with 0600; every write goes to a
@@ -175,9 +177,29 @@ impl Home {
         file.sync_all().map_err(io("sync", &tmp))?;
         drop(file);
         fs::rename(&tmp, &path).map_err(io("replace", &path))?;
-        // The rename is durable only once the directory entry is.
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("sync", &self.dir))?;
+        // The rename is durable only once the directory entry is (the
+        // file's own directory, which for `org/x.key` is not the home).
+        let parent = path.parent().unwrap_or(&self.dir);
+        File::open(parent).and_then(|d| d.sync_all()).map_err(io("sync", parent))?;
         Ok(())
+    }
+
+    /// Creates (if needed) a private (0700) directory below the home and
+    /// returns its path; `name` may contain `/`.
+    pub fn ensure_dir(&self, name: &str) -> Result<PathBuf, ClientError> {
+        let path = self.path(name);
+        create_private_dir(&path)?;
+        Ok(path)
+    }
+
+    /// Removes a file below the home; a missing file is fine.
+    pub fn remove_file(&self, name: &str) -> Result<(), ClientError> {
+        let path = self.path(name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),
+        }
     }
 }
 

@@ -10,16 +10,44 @@
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
+//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG and PNG photos without re-encoding.
+//! * [`attachments`]: photo upload (encrypted, resumable) and download.
+//! * [`org`]: server-admin bootstrap, the org key, the signed profile, staff invitations, revocation.
+//! * [`codes`]: the org-admin and staff invitation codes the CLI hands out.
+//! * [`passphrase`]: passphrases and the encrypted org-key export file.
+//! * [`qr`]: the org key's QR code (PNG, SVG).
+//! * [`pinning`]: pinning org keys (trust on first use, verification) and checking org directories.
+//! * [`staff`]: certified staff devices and this device's enrolment.
+//! * [`threads`]: report and consultation threads: state, status rules, membership rule.
+//! * [`thread_send`]: the thread outbox, opening threads, membership before every send.
+//! * [`thread_sync`]: incoming thread messages, sender and member checks, disappearing threads.
+//! * [`thread_output`]: the text and JSON formats of the thread and org commands.
+//! * [`consult`]: consultation hours: live or closed.
+//! * [`chat`]: the interactive chat in one thread.
 //! * [`error`]: the error type, [`ClientError`].
 
+pub mod attachments;
+pub mod chat;
+pub mod codes;
 pub mod connection;
+pub mod consult;
 pub mod error;
 pub mod home;
+pub mod metadata;
+pub mod org;
 pub mod output;
+pub mod passphrase;
+pub mod pinning;
+pub mod qr;
 pub mod send;
 pub mod session;
+pub mod staff;
 pub mod state;
 pub mod sync;
+pub mod thread_output;
+pub mod thread_send;
+pub mod thread_sync;
+pub mod threads;
 
 pub use error::ClientError;
 pub use send::FlushReport;

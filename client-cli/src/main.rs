@@ -2,14 +2,19 @@
 //! through the client library, prints its result, and turns any failure
 //! into one `error: …` line on stderr and exit code 1.
 
+mod commands;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use stadtbote_cli::state::OutboxEntry;
-use stadtbote_cli::{Client, ClientError, DEFAULT_SERVER_URL, Enrolment, FlushReport, output};
-use stadtbote_protocol::AccountId;
+use stadtbote_cli::{
+    Client, ClientError, DEFAULT_SERVER_URL, Enrolment, FlushReport, output, thread_output,
+};
+use stadtbote_protocol::{AccountId, MsgId};
+
+use crate::commands::org::{AdminCommand, OrgCommand};
 
 #[derive(Parser)]
 #[command(
@@ -77,6 +82,128 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Server administration: claim admin rights, create and list orgs.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Run an org (a town) from this device: key, profile, hours, staff.
+    Org {
+        /// The org, when this device administers several.
+        #[arg(long, global = true, value_name = "HANDLE")]
+        org: Option<String>,
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Enrol this device as staff of an org with an invitation code.
+    Enroll {
+        /// The code from `stadtbote org invite-staff`.
+        code: String,
+    },
+    /// Mark an org's key as verified after comparing its fingerprint (or
+    /// QR code content) with the town's poster or website.
+    Verify {
+        /// The org's handle.
+        handle: String,
+        /// The fingerprint as printed, e.g. "3f2a 91c0 …".
+        fingerprint: String,
+    },
+    /// Report a problem (road damage, a broken lamp…) to an org.
+    Report {
+        /// The org's handle.
+        handle: String,
+        /// The category, as the org names it.
+        #[arg(long)]
+        category: String,
+        /// A photo (JPEG or PNG; metadata is removed before it is encrypted).
+        #[arg(long = "photo", value_name = "FILE")]
+        photos: Vec<PathBuf>,
+        /// Where, in degrees: LAT,LON.
+        #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true)]
+        location: Option<String>,
+        /// What is wrong.
+        text: String,
+    },
+    /// List report and consultation threads (syncs first when possible).
+    Threads {
+        /// Only threads with this status.
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+        /// Only threads of this department.
+        #[arg(long, value_name = "DEPARTMENT")]
+        department: Option<String>,
+        /// Only consultations, in order of arrival (the queue).
+        #[arg(long)]
+        consult: bool,
+        /// One JSON object per thread.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a thread: messages, location, status history; saves photos.
+    Show {
+        /// The thread id (or an unambiguous prefix of it).
+        thread: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Save photos here (default: HOME/photos/THREAD/).
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
+    },
+    /// Reply in a thread; staff can also set its status.
+    Reply {
+        /// The thread id.
+        thread: String,
+        /// The reply.
+        text: String,
+        /// A photo to attach.
+        #[arg(long = "photo", value_name = "FILE")]
+        photos: Vec<PathBuf>,
+        /// New status (staff only).
+        #[arg(long, value_parser = ["acknowledged", "in-progress", "resolved", "rejected"])]
+        status: Option<String>,
+        /// Why (required for resolved and rejected).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Staff: show your own name instead of the org's.
+        #[arg(long)]
+        as_me: bool,
+    },
+    /// Move a thread to another department (staff).
+    Assign {
+        /// The thread id.
+        thread: String,
+        /// The new department.
+        #[arg(long)]
+        department: String,
+    },
+    /// Reopen a resolved or rejected report (the citizen who opened it).
+    Reopen {
+        /// The thread id.
+        thread: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask an org during its consultation hours.
+    Consult {
+        /// The org's handle.
+        handle: String,
+        /// The question.
+        text: String,
+    },
+    /// Chat live in a thread: prints incoming messages, sends each line.
+    Chat {
+        /// The thread id.
+        thread: String,
+    },
+    /// Make a thread disappear DAYS days from now, on every device and the server.
+    Disappear {
+        /// The thread id.
+        thread: String,
+        /// Days from now (at least 1).
+        days: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,6 +259,41 @@ async fn run(cli: Cli) -> Result<()> {
             history(&home, &server, account.as_deref(), json, sync).await
         }
         Command::Outbox { json } => outbox(&Client::open(&home, &server)?, json),
+        Command::Admin { command } => commands::org::admin(&home, &server, command).await,
+        Command::Org { org, command } => {
+            commands::org::org(&home, &server, org.as_deref(), command).await
+        }
+        Command::Enroll { code } => commands::threads::enroll(&home, &server, &code).await,
+        Command::Verify { handle, fingerprint } => {
+            commands::threads::verify(&home, &server, &handle, &fingerprint).await
+        }
+        Command::Report { handle, category, photos, location, text } => {
+            commands::threads::report(&home, &server, &handle, &category, &photos, location, &text)
+                .await
+        }
+        Command::Threads { status, department, consult, json } => {
+            commands::threads::threads(&home, &server, status, department, consult, json).await
+        }
+        Command::Show { thread, json, save } => {
+            commands::threads::show(&home, &server, &thread, json, save).await
+        }
+        Command::Reply { thread, text, photos, status, reason, as_me } => {
+            let reply = commands::threads::ReplyArgs { text, photos, status, reason, as_me };
+            commands::threads::reply(&home, &server, &thread, reply).await
+        }
+        Command::Assign { thread, department } => {
+            commands::threads::assign(&home, &server, &thread, &department).await
+        }
+        Command::Reopen { thread, reason } => {
+            commands::threads::reopen(&home, &server, &thread, &reason).await
+        }
+        Command::Consult { handle, text } => {
+            commands::threads::consult(&home, &server, &handle, &text).await
+        }
+        Command::Chat { thread } => commands::threads::chat(&home, &server, &thread).await,
+        Command::Disappear { thread, days } => {
+            commands::threads::disappear(&home, &server, &thread, days).await
+        }
     }
 }
 
@@ -185,20 +347,52 @@ async fn connected(home: &PathBuf, server: &str) -> Result<(Client, FlushReport)
     Ok((client, report))
 }
 
-async fn catch_up(client: &mut Client, except: Option<&OutboxEntry>) -> Result<FlushReport> {
+async fn catch_up(client: &mut Client, except: Option<MsgId>) -> Result<FlushReport> {
     let report = client.connect_and_catch_up().await?;
-    let others = |entry: &OutboxEntry| except.is_none_or(|e| e.id != entry.id);
-    for (entry, error) in report.dropped.iter().filter(|(e, _)| others(e)) {
+    report_flush(client, &report, except);
+    Ok(report)
+}
+
+/// Tells the user on stderr what the outbox flush did with messages other
+/// than `except` (the command's own message, which it reports itself).
+fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
+    let others = |id: &MsgId| except.is_none_or(|e| e != *id);
+    for (entry, error) in report.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(
             "warning: a queued message to {} could not be sent and was removed from the outbox: {error}",
             entry.peer
         );
     }
-    let kept = report.kept.iter().filter(|(e, _)| others(e)).count();
-    if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(e)) {
+    let kept = report.kept.iter().filter(|(e, _)| others(&e.id)).count();
+    if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(&e.id)) {
         eprintln!("warning: {kept} message(s) stay in the outbox for now: {error}");
     }
-    Ok(report)
+    let threads = &report.threads;
+    for (chunk, chunks) in &threads.resumed {
+        eprintln!("resumed upload at chunk {chunk} of {chunks}");
+    }
+    for (id, thread) in threads.sent.iter().filter(|(id, _)| others(id)) {
+        let opened = client
+            .state()
+            .threads
+            .get(thread)
+            .and_then(|t| t.opening().filter(|m| m.id == *id).map(|_| t.kind.as_str()));
+        match opened {
+            Some(kind) => eprintln!("sent the queued {kind}; its thread is {thread}"),
+            None => eprintln!("sent a queued message in thread {thread}"),
+        }
+    }
+    for (entry, error) in threads.dropped.iter().filter(|(e, _)| others(&e.id)) {
+        eprintln!(
+            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {error}",
+            entry.action.name(),
+            entry.thread
+        );
+    }
+    let kept = threads.kept.iter().filter(|(e, _)| others(&e.id)).count();
+    if let Some((_, error)) = threads.kept.iter().find(|(e, _)| others(&e.id)) {
+        eprintln!("warning: {kept} thread message(s) stay in the outbox for now: {error}");
+    }
 }
 
 async fn send(home: &PathBuf, server: &str, account: &str, text: &str) -> Result<()> {
@@ -206,7 +400,7 @@ async fn send(home: &PathBuf, server: &str, account: &str, text: &str) -> Result
     let mut client = Client::open(home, server)?;
     // On disk before any network traffic: nothing the user wrote is lost.
     let entry = client.queue_text(&peer, text)?;
-    let result = catch_up(&mut client, Some(&entry)).await;
+    let result = catch_up(&mut client, Some(entry.id)).await;
     client.disconnect().await;
     let report = match result {
         Ok(report) => report,
@@ -230,8 +424,15 @@ async fn send(home: &PathBuf, server: &str, account: &str, text: &str) -> Result
 }
 
 async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
-    let (mut client, _) = connected(home, server).await?;
+    let mut client = Client::open(home, server)?;
+    let unread_before = client.unread_thread_messages();
+    catch_up(&mut client, None).await?;
     client.disconnect().await;
+    // Thread messages belong to `threads`/`show`; `inbox` only says they came.
+    let new_in_threads = client.unread_thread_messages().saturating_sub(unread_before);
+    if new_in_threads > 0 {
+        eprintln!("{new_in_threads} new message(s) in threads (see `stadtbote threads`)");
+    }
     let shown = client.take_unshown()?;
     if shown.is_empty() && !json {
         println!("No new messages.");
@@ -289,7 +490,7 @@ async fn history(
 
 fn outbox(client: &Client, json: bool) -> Result<()> {
     let state = client.state();
-    if state.outbox.is_empty() && !json {
+    if state.outbox.is_empty() && state.thread_outbox.is_empty() && !json {
         println!("The outbox is empty.");
     }
     for entry in &state.outbox {
@@ -297,6 +498,13 @@ fn outbox(client: &Client, json: bool) -> Result<()> {
             println!("{}", output::outbox_json(entry));
         } else {
             println!("{}", output::outbox_text(state, entry));
+        }
+    }
+    for entry in &state.thread_outbox {
+        if json {
+            println!("{}", thread_output::thread_outbox_json(entry));
+        } else {
+            println!("{}", thread_output::thread_outbox_text(entry));
         }
     }
     Ok(())

@@ -43,6 +43,8 @@ pub struct FlushReport {
     pub kept: Vec<(OutboxEntry, ClientError)>,
     /// Messages that can never be sent, removed from the outbox, with why.
     pub dropped: Vec<(OutboxEntry, ClientError)>,
+    /// What happened to queued thread messages.
+    pub threads: crate::thread_send::ThreadFlushReport,
 }
 
 impl Client {
@@ -243,7 +245,7 @@ impl Client {
 
     /// Clears a refused or unanswered commit; a group that never got past
     /// epoch 0 existed only here and is deleted.
-    fn abandon_commit(&mut self, group: &GroupId) -> Result<(), ClientError> {
+    pub(crate) fn abandon_commit(&mut self, group: &GroupId) -> Result<(), ClientError> {
         if !self.mls.has_group(group)? {
             return Ok(());
         }
@@ -276,7 +278,10 @@ impl Client {
         Ok(directory)
     }
 
-    async fn list_devices(&mut self, account: &AccountId) -> Result<Vec<DeviceInfo>, ClientError> {
+    pub(crate) async fn list_devices(
+        &mut self,
+        account: &AccountId,
+    ) -> Result<Vec<DeviceInfo>, ClientError> {
         match self.conn_mut()?.call(Request::ListDevices { account: *account }).await? {
             Ok(Response::Devices { devices }) => Ok(devices),
             Ok(other) => Err(unexpected(&self.server_url, &other)),

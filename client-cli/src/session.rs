@@ -90,7 +90,7 @@ impl Client {
         }
         let mls = MlsClient::import_state(&secret, state.account, state.device, &mls_file.mls)
             .map_err(|e| corrupt_mls(e.to_string()))?;
-        Ok(Client {
+        let mut client = Client {
             home,
             server_url: server_url.to_string(),
             secret,
@@ -99,7 +99,11 @@ impl Client {
             mls_file,
             conn: None,
             caught_up: false,
-        })
+        };
+        // Disappearing threads are deleted by whatever command runs first
+        // after their time, connected or not.
+        client.purge_expired_threads(now_ms())?;
+        Ok(client)
     }
 
     /// Creates a device in an empty home: registers a new account (or joins

@@ -130,6 +130,29 @@ pub struct State {
     pub pending_receipts: BTreeMap<GroupId, Vec<MsgId>>,
     /// When the last-resort KeyPackage was last uploaded (Unix ms).
     pub last_resort_uploaded_at: Option<u64>,
+    /// Org keys this device pinned, by handle ([`crate::pinning`]).
+    #[serde(default)]
+    pub pins: BTreeMap<String, crate::pinning::OrgPin>,
+    /// Orgs this device administers, by handle ([`crate::org`]).
+    #[serde(default)]
+    pub admin_orgs: BTreeMap<String, crate::org::AdminOrg>,
+    /// This device's enrolments as staff ([`crate::staff`]).
+    #[serde(default)]
+    pub enrolments: Vec<crate::staff::Enrolment>,
+    /// Report and consultation threads, by id ([`crate::threads`]).
+    #[serde(default)]
+    pub threads: BTreeMap<GroupId, crate::threads::Thread>,
+    /// Groups joined through a Welcome that are not conversations and whose
+    /// opening thread message has not arrived yet (when joined, Unix ms).
+    #[serde(default)]
+    pub pending_threads: BTreeMap<GroupId, u64>,
+    /// Thread messages not yet stored by the server, oldest first
+    /// ([`crate::thread_send`]).
+    #[serde(default)]
+    pub thread_outbox: Vec<crate::thread_send::ThreadOutboxEntry>,
+    /// Whether this device is a server admin.
+    #[serde(default)]
+    pub server_admin: bool,
 }
 
 impl State {
@@ -146,6 +169,13 @@ impl State {
             outbox: Vec::new(),
             pending_receipts: BTreeMap::new(),
             last_resort_uploaded_at: None,
+            pins: BTreeMap::new(),
+            admin_orgs: BTreeMap::new(),
+            enrolments: Vec::new(),
+            threads: BTreeMap::new(),
+            pending_threads: BTreeMap::new(),
+            thread_outbox: Vec::new(),
+            server_admin: false,
         }
     }
 

@@ -52,7 +52,12 @@ impl Client {
     pub async fn connect_and_catch_up(&mut self) -> Result<crate::FlushReport, ClientError> {
         self.connect().await?;
         self.sync().await?;
-        self.flush_outbox().await
+        // Thread senders and members are checked against fresh org
+        // directories once the mailbox is in (see `thread_sync`).
+        self.verify_threads().await;
+        let mut report = self.flush_outbox().await?;
+        report.threads = self.flush_thread_outbox().await?;
+        Ok(report)
     }
 
     /// Returns the messages `inbox` has not shown yet and marks them shown
@@ -135,7 +140,7 @@ impl Client {
         })
     }
 
-    async fn process_batch(
+    pub(crate) async fn process_batch(
         &mut self,
         envelopes: Vec<Envelope>,
         report: &mut SyncReport,
@@ -183,8 +188,10 @@ impl Client {
                     report.new_messages.push(id);
                 }
             }
-            Ok(Incoming::CommitApplied { group, removed, .. }) => {
-                if removed {
+            Ok(Incoming::CommitApplied { group, removed, added, .. }) => {
+                if self.is_thread_group(&group) {
+                    self.on_thread_commit(group, removed, !added.is_empty());
+                } else if removed {
                     tracing::warn!(%group, "this device was removed from a conversation");
                 }
             }
@@ -220,8 +227,9 @@ impl Client {
                 Ok(true)
             }
             _ => {
-                tracing::warn!(%group, "leaving a group that is not a conversation of this account");
-                self.mls.delete_group(&group)?;
+                // Not a conversation: a report or consultation thread, whose
+                // opening message follows (see `thread_sync`).
+                self.on_thread_welcome(group);
                 Ok(false)
             }
         }
@@ -238,6 +246,10 @@ impl Client {
         received_at: u64,
     ) -> Result<Option<MsgId>, ClientError> {
         let own = self.state.account;
+        if self.is_thread_group(&group) {
+            self.on_thread_application(group, from, from_device, plaintext, received_at)?;
+            return Ok(None);
+        }
         let peer = match self.state.peer_of(&group) {
             Some(peer) => peer,
             None => {
@@ -246,6 +258,15 @@ impl Client {
                 // recover the peer from the members.
                 let members = self.mls.members(&group)?;
                 if !self.on_welcome(group, &members)? {
+                    if self.is_thread_group(&group) {
+                        self.on_thread_application(
+                            group,
+                            from,
+                            from_device,
+                            plaintext,
+                            received_at,
+                        )?;
+                    }
                     return Ok(None);
                 }
                 match self.state.peer_of(&group) {

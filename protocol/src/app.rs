@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BlobId, MsgId, OrgId};
+use crate::ids::{AccountId, BlobId, DeviceId, MsgId, OrgId};
 
 /// Version of the application payload format.
 pub const APP_VERSION: u16 = 1;
@@ -105,6 +105,31 @@ pub enum AppBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<u64>,
     },
+    /// Brings devices that were added to a thread later (the department a
+    /// thread was re-assigned to, a citizen's newly linked device) up to
+    /// date: sent by the member whose commit added them, right after it.
+    /// Members that have the thread already ignore it. Only the forwarding
+    /// member vouches for the forwarded messages (MLS signatures do not
+    /// carry over), and a forwarded `History` is never nested.
+    History {
+        /// The account that opened the thread (the citizen).
+        creator: AccountId,
+        /// The thread's messages so far, oldest first, the opening first.
+        messages: Vec<ForwardedMessage>,
+    },
+}
+
+/// One message of a thread as forwarded in [`AppBody::History`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedMessage {
+    /// Who wrote it.
+    pub from: AccountId,
+    /// From which device.
+    pub from_device: DeviceId,
+    /// When the server stored it (Unix ms), as the forwarding member saw it.
+    pub received_at: u64,
+    /// The message as sent.
+    pub message: AppMessage,
 }
 
 /// A point given by the citizen.
@@ -240,5 +265,38 @@ mod tests {
         };
         assert_eq!(AppMessage::decode(&msg.encode()).unwrap(), msg);
         assert_eq!(AppMessage::decode(b"\x01"), Err(AppError::Malformed));
+    }
+
+    #[test]
+    fn history_round_trip() {
+        let opening = AppMessage {
+            v: APP_VERSION,
+            id: MsgId([1; 16]),
+            sent_at: 5,
+            sender_name: None,
+            body: AppBody::Consult {
+                org: OrgId([2; 16]),
+                handle: "goslar".into(),
+                department: "buergermeister".into(),
+                text: "Frage".into(),
+                live: true,
+            },
+        };
+        let msg = AppMessage {
+            v: APP_VERSION,
+            id: MsgId([3; 16]),
+            sent_at: 9,
+            sender_name: None,
+            body: AppBody::History {
+                creator: AccountId([4; 16]),
+                messages: vec![ForwardedMessage {
+                    from: AccountId([4; 16]),
+                    from_device: DeviceId([5; 16]),
+                    received_at: 6,
+                    message: opening,
+                }],
+            },
+        };
+        assert_eq!(AppMessage::decode(&msg.encode()).unwrap(), msg);
     }
 }

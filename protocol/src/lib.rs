@@ -10,12 +10,14 @@
 //! * [`frame`]: the versioned request/response/event frames of the WebSocket protocol.
 //! * [`auth`]: device identity keys, login challenges and registration proof-of-work.
 //! * [`app`]: the application payload carried inside MLS messages (never seen by the server).
+//! * [`attachment`]: padding, chunking and STREAM encryption of photo attachments.
 //! * [`org`]: organisation keys, signed profiles, staff certificates and revocations.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
+pub mod attachment;
 pub mod auth;
 pub mod frame;
 pub mod ids;

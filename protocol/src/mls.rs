@@ -576,6 +576,70 @@ impl MlsClient {
         })
     }
 
+    /// Creates one commit that adds a device per KeyPackage and removes
+    /// `remove`, so that a group's membership changes in a single epoch
+    /// (report threads replace a department's devices this way). Packages
+    /// are validated as in [`MlsClient::add_members`]; this device cannot
+    /// remove itself; a device may not be both added and removed. Either
+    /// list may be empty, not both. The commit is left pending.
+    pub fn change_members(
+        &self,
+        group: &GroupId,
+        key_packages: &[Vec<u8>],
+        remove: &[DeviceId],
+    ) -> Result<Commit, MlsError> {
+        if key_packages.is_empty() && remove.is_empty() {
+            return Err(MlsError::NothingToCommit);
+        }
+        let mut mls_group = self.load(group)?;
+        ensure_operational(&mls_group)?;
+        let mut validated = Vec::with_capacity(key_packages.len());
+        let mut added = Vec::with_capacity(key_packages.len());
+        for bytes in key_packages {
+            let key_package = self.validate_key_package(bytes)?;
+            let member = member_of(
+                key_package.leaf_node().credential(),
+                key_package.leaf_node().signature_key().as_slice(),
+            )
+            .map_err(|_| MlsError::InvalidKeyPackage)?;
+            added.push(member.device);
+            validated.push(key_package);
+        }
+        let mut indices: Vec<LeafNodeIndex> = Vec::with_capacity(remove.len());
+        for device in remove {
+            if *device == self.device || added.contains(device) {
+                return Err(MlsError::NotAMember);
+            }
+            let mut found = None;
+            for member in mls_group.members() {
+                if member_of(&member.credential, &member.signature_key)?.device == *device {
+                    found = Some(member.index);
+                }
+            }
+            indices.push(found.ok_or(MlsError::NotAMember)?);
+        }
+        let epoch_before = mls_group.epoch().as_u64();
+        let bundle = mls_group
+            .commit_builder()
+            .propose_adds(validated)
+            .propose_removals(indices)
+            .load_psks(self.provider.storage())
+            .map_err(|_| MlsError::Internal)?
+            .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
+            .map_err(|_| MlsError::InvalidKeyPackage)?
+            .stage_commit(&self.provider)
+            .map_err(|_| MlsError::Internal)?;
+        let welcome = bundle.to_welcome_msg();
+        let (commit, _, _) = bundle.into_contents();
+        Ok(Commit {
+            commit: serialize(&commit)?,
+            welcome: welcome.as_ref().map(serialize).transpose()?,
+            added,
+            removed: remove.to_vec(),
+            epoch_before,
+        })
+    }
+
     /// Creates a commit without proposals (it refreshes this device's keys).
     /// A group created locally uses it to register itself with the server
     /// when there is nobody to add yet. The commit is left pending.
@@ -1131,6 +1195,47 @@ mod tests {
             Incoming::Welcome { epoch: 1, .. }
         ));
         assert_eq!(bob.client.members(&GROUP).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn one_commit_replaces_a_member() {
+        let (a1, a2, b1) = setup();
+        let c1 = device(AccountId::random());
+        let package = c1.client.generate_key_packages(1).unwrap().remove(0);
+        let commit = a1.client.change_members(&GROUP, &[package], &[b1.client.device()]).unwrap();
+        assert_eq!(commit.added, vec![c1.client.device()]);
+        assert_eq!(commit.removed, vec![b1.client.device()]);
+        assert_eq!(commit.epoch_before, 1);
+        assert_eq!(a1.client.merge_pending(&GROUP).unwrap(), 2);
+        assert!(matches!(
+            b1.client.process(&commit.commit).unwrap(),
+            Incoming::CommitApplied { removed: true, .. }
+        ));
+        match a2.client.process(&commit.commit).unwrap() {
+            Incoming::CommitApplied { removed: false, added, .. } => {
+                assert_eq!(added.len(), 1);
+                assert_eq!(added[0].device, c1.client.device());
+            }
+            other => panic!("expected a commit, got {other:?}"),
+        }
+        assert!(matches!(
+            c1.client.process(&commit.welcome.unwrap()).unwrap(),
+            Incoming::Welcome { epoch: 2, .. }
+        ));
+        let msg = a1.client.encrypt(&GROUP, b"neu").unwrap();
+        assert_eq!(expect_app(c1.client.process(&msg).unwrap()).2, b"neu");
+        // Removals alone work too; nothing at all, or removing oneself, does not.
+        let commit = a1.client.change_members(&GROUP, &[], &[c1.client.device()]).unwrap();
+        assert!(commit.welcome.is_none());
+        a1.client.clear_pending(&GROUP).unwrap();
+        assert_eq!(
+            a1.client.change_members(&GROUP, &[], &[]).unwrap_err(),
+            MlsError::NothingToCommit
+        );
+        assert_eq!(
+            a1.client.change_members(&GROUP, &[], &[a1.client.device()]).unwrap_err(),
+            MlsError::NotAMember
+        );
     }
 
     #[test]

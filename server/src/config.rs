@@ -94,7 +94,7 @@ pub struct Config {
     pub idle_timeout_secs: u64,
     /// Seconds an undelivered envelope is kept.
     pub envelope_ttl_secs: u64,
-    /// Seconds between sweeps for expired envelopes and link codes.
+    /// Seconds between sweeps for expired envelopes, groups, attachments and codes.
     pub sweep_interval_secs: u64,
     /// Seconds a device link code stays valid.
     pub link_code_ttl_secs: u64,
@@ -124,6 +124,24 @@ pub struct Config {
     pub rate_limit_max_keys: usize,
     /// Seconds to wait for connections to close on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Admin, org-admin and staff invitation code attempts per device per minute.
+    pub code_rate_per_minute: u32,
+    /// Seconds a one-time org-admin code stays valid.
+    pub org_claim_code_ttl_secs: u64,
+    /// Largest signed org object (profile, revocation list, staff invitation, device binding), in bytes.
+    pub max_profile_bytes: usize,
+    /// Longest time an org may give a staff invitation before it expires, in seconds.
+    pub max_invite_ttl_secs: u64,
+    /// Largest attachment (encrypted blob) accepted, in bytes.
+    pub max_blob_bytes: u64,
+    /// Size of an attachment chunk (upload and download), in bytes.
+    pub blob_chunk_bytes: u32,
+    /// Seconds a completed attachment is kept.
+    pub blob_ttl_secs: u64,
+    /// Seconds after which an unfinished upload is deleted.
+    pub upload_ttl_secs: u64,
+    /// Attachment bytes an account may hold, unfinished uploads included.
+    pub blob_quota_bytes: u64,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
 }
@@ -161,6 +179,15 @@ impl Default for Config {
             max_bad_frames: 16,
             rate_limit_max_keys: 65_536,
             shutdown_timeout_secs: 5,
+            code_rate_per_minute: 10,
+            org_claim_code_ttl_secs: 604_800,
+            max_profile_bytes: 65_536,
+            max_invite_ttl_secs: 2_592_000,
+            max_blob_bytes: 20_971_520,
+            blob_chunk_bytes: 65_536,
+            blob_ttl_secs: 2_592_000,
+            upload_ttl_secs: 86_400,
+            blob_quota_bytes: 104_857_600,
             log: "info".to_owned(),
         }
     }
@@ -190,6 +217,15 @@ const MAX_COUNT: usize = tokio::sync::Semaphore::MAX_PERMITS;
 /// The smallest message limit accepted: every message must leave room for
 /// the frame around an envelope (see `delivery::FRAME_OVERHEAD`).
 const MIN_MESSAGE_BYTES: usize = 4096;
+
+/// Bytes a frame adds around a blob chunk or a signed org object (CBOR
+/// map keys, ids, version and request id); generous, like
+/// `delivery::FRAME_OVERHEAD`.
+pub const BLOB_FRAME_OVERHEAD: usize = 1024;
+
+/// The largest attachment size accepted (1 TiB): far above anything useful,
+/// it keeps offset and quota arithmetic far from overflow.
+const MAX_BLOB_BYTES: u64 = 1 << 40;
 
 /// The largest proof-of-work difficulty a client can solve: its nonce is a
 /// 64-bit counter.
@@ -265,7 +301,7 @@ impl Config {
 
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let nonzero: [(&'static str, u64); 25] = [
+        let nonzero: [(&'static str, u64); 34] = [
             ("max_message_bytes", self.max_message_bytes as u64),
             ("max_frame_bytes", self.max_frame_bytes as u64),
             ("read_buffer_bytes", self.read_buffer_bytes as u64),
@@ -291,6 +327,15 @@ impl Config {
             ("max_bad_frames", u64::from(self.max_bad_frames)),
             ("rate_limit_max_keys", self.rate_limit_max_keys as u64),
             ("shutdown_timeout_secs", self.shutdown_timeout_secs),
+            ("code_rate_per_minute", u64::from(self.code_rate_per_minute)),
+            ("org_claim_code_ttl_secs", self.org_claim_code_ttl_secs),
+            ("max_profile_bytes", self.max_profile_bytes as u64),
+            ("max_invite_ttl_secs", self.max_invite_ttl_secs),
+            ("max_blob_bytes", self.max_blob_bytes),
+            ("blob_chunk_bytes", u64::from(self.blob_chunk_bytes)),
+            ("blob_ttl_secs", self.blob_ttl_secs),
+            ("upload_ttl_secs", self.upload_ttl_secs),
+            ("blob_quota_bytes", self.blob_quota_bytes),
         ];
         for (field, value) in nonzero {
             if value == 0 {
@@ -367,6 +412,10 @@ impl Config {
         for (field, value) in [
             ("envelope_ttl_secs", self.envelope_ttl_secs),
             ("link_code_ttl_secs", self.link_code_ttl_secs),
+            ("org_claim_code_ttl_secs", self.org_claim_code_ttl_secs),
+            ("max_invite_ttl_secs", self.max_invite_ttl_secs),
+            ("blob_ttl_secs", self.blob_ttl_secs),
+            ("upload_ttl_secs", self.upload_ttl_secs),
         ] {
             if value > MAX_TTL_SECS {
                 return Err(ConfigError::Invalid {
@@ -374,6 +423,49 @@ impl Config {
                     reason: format!("must be at most {MAX_TTL_SECS} (ten years)"),
                 });
             }
+        }
+        // Signed org objects travel inside one frame each (and together in
+        // the org directory answer), so each must leave room for the frame.
+        let object_room = self.max_message_bytes.saturating_sub(BLOB_FRAME_OVERHEAD);
+        if self.max_profile_bytes > object_room {
+            return Err(ConfigError::Invalid {
+                field: "max_profile_bytes",
+                reason: format!(
+                    "must be at most max_message_bytes - {BLOB_FRAME_OVERHEAD} ({object_room})"
+                ),
+            });
+        }
+        // A chunk travels in one `upload_chunk` request and one `blob_chunk`
+        // answer; a client typically sends each message as one WebSocket
+        // frame, so the frame limit is the binding one.
+        let chunk_room = self.max_frame_bytes.saturating_sub(BLOB_FRAME_OVERHEAD);
+        if self.blob_chunk_bytes as usize > chunk_room {
+            return Err(ConfigError::Invalid {
+                field: "blob_chunk_bytes",
+                reason: format!(
+                    "must be at most max_frame_bytes - {BLOB_FRAME_OVERHEAD} ({chunk_room})"
+                ),
+            });
+        }
+        if self.max_blob_bytes.div_ceil(u64::from(self.blob_chunk_bytes.max(1)))
+            > u64::from(u32::MAX)
+        {
+            return Err(ConfigError::Invalid {
+                field: "max_blob_bytes",
+                reason: "must not need more than 2^32 - 1 chunks of blob_chunk_bytes".into(),
+            });
+        }
+        if self.max_blob_bytes > MAX_BLOB_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "max_blob_bytes",
+                reason: format!("must be at most {MAX_BLOB_BYTES}"),
+            });
+        }
+        if self.blob_quota_bytes < self.max_blob_bytes {
+            return Err(ConfigError::Invalid {
+                field: "blob_quota_bytes",
+                reason: "must be at least max_blob_bytes, or the largest attachment could never be uploaded".into(),
+            });
         }
         if u32::try_from(self.max_group_devices).is_err() {
             return Err(ConfigError::Invalid {
@@ -579,6 +671,18 @@ mod tests {
         assert!(matches!(err, ConfigError::Invalid { field: "max_message_bytes", .. }));
         let err = Config { log: "[[[".into(), ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "log", .. }));
+        let err = Config { blob_chunk_bytes: 262_144, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "blob_chunk_bytes", .. }));
+        let err =
+            Config { max_profile_bytes: 262_144, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_profile_bytes", .. }));
+        let err = Config { blob_quota_bytes: 1, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "blob_quota_bytes", .. }));
+        let err = Config { upload_ttl_secs: 0, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "upload_ttl_secs", .. }));
+        let err =
+            Config { blob_ttl_secs: MAX_TTL_SECS + 1, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "blob_ttl_secs", .. }));
         // Zero proof-of-work and a one-second sweep are allowed (tests use them).
         Config { pow_difficulty: 0, sweep_interval_secs: 1, ..Config::default() }
             .validate()

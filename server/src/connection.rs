@@ -12,6 +12,7 @@
 //! decide what the client is told. A misbehaving client only ever affects its
 //! own connection.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,20 +131,43 @@ impl Disconnect {
     }
 }
 
-/// The wire error for a failed request. Messages are fixed texts: they never
-/// contain ids, keys or anything the client sent.
+/// The wire error for a failed request. Messages are fixed texts or contain
+/// only numbers (sizes, limits, chunk indexes): never ids, keys, codes or
+/// anything else the client sent.
 pub fn error_body(err: &RelayError) -> ErrorBody {
-    let (code, message) = match err {
+    let (code, message): (ErrorCode, Cow<'static, str>) = match err {
+        RelayError::InvalidField(field) => (ErrorCode::InvalidRequest, field.to_string().into()),
+        RelayError::UnexpectedChunk { .. } | RelayError::ChunkLength { .. } => {
+            (ErrorCode::InvalidRequest, err.to_string().into())
+        }
+        RelayError::BlobTooLarge { .. } => (ErrorCode::TooLarge, err.to_string().into()),
+        other => {
+            let (code, message) = fixed_error(other);
+            (code, message.into())
+        }
+    };
+    let mut body = ErrorBody::new(code, message);
+    match err {
+        RelayError::StaleEpoch { current } => body.current_epoch = Some(*current),
+        RelayError::RateLimited { retry_after_ms } => body.retry_after_ms = Some(*retry_after_ms),
+        _ => {}
+    }
+    body
+}
+
+/// The code and fixed message of errors whose text does not vary.
+fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
+    match err {
         RelayError::Unauthenticated => (ErrorCode::Unauthenticated, "log in or register first"),
         RelayError::AlreadyAuthenticated => {
             (ErrorCode::AlreadyAuthenticated, "this connection is already authenticated")
         }
         RelayError::AuthFailed => (ErrorCode::AuthFailed, "authentication failed"),
-        RelayError::Forbidden => (ErrorCode::Forbidden, "this device is blocked"),
+        RelayError::Forbidden(reason) => (ErrorCode::Forbidden, *reason),
         RelayError::PowInvalid => {
             (ErrorCode::PowInvalid, "proof-of-work does not meet the difficulty")
         }
-        RelayError::InvalidCode => (ErrorCode::InvalidCode, "link code unknown, used or expired"),
+        RelayError::InvalidCode(reason) => (ErrorCode::InvalidCode, *reason),
         RelayError::RateLimited { .. } => (ErrorCode::RateLimited, "too many requests"),
         RelayError::UnknownAccount => (ErrorCode::UnknownAccount, "no such account"),
         RelayError::UnknownGroup => (ErrorCode::UnknownGroup, "no such group"),
@@ -159,15 +183,22 @@ pub fn error_body(err: &RelayError) -> ErrorBody {
             (ErrorCode::StorageUnavailable, "storage unavailable; nothing was stored")
         }
         RelayError::Unavailable => (ErrorCode::Unavailable, "temporarily unavailable; retry later"),
-        RelayError::Internal => (ErrorCode::Internal, "internal error"),
-    };
-    let mut body = ErrorBody::new(code, message);
-    match err {
-        RelayError::StaleEpoch { current } => body.current_epoch = Some(*current),
-        RelayError::RateLimited { retry_after_ms } => body.retry_after_ms = Some(*retry_after_ms),
-        _ => {}
+        RelayError::UnknownOrg => (ErrorCode::UnknownOrg, "no such org"),
+        RelayError::UnknownBlob => {
+            (ErrorCode::UnknownBlob, "no such attachment, or it is not complete")
+        }
+        RelayError::QuotaExceeded => (
+            ErrorCode::QuotaExceeded,
+            "the account's attachment storage quota is used up; nothing was stored",
+        ),
+        RelayError::HandleTaken => (ErrorCode::HandleTaken, "this handle is already taken"),
+        // The variants with variable texts are handled by `error_body`.
+        RelayError::InvalidField(_)
+        | RelayError::UnexpectedChunk { .. }
+        | RelayError::ChunkLength { .. }
+        | RelayError::BlobTooLarge { .. }
+        | RelayError::Internal => (ErrorCode::Internal, "internal error"),
     }
-    body
 }
 
 /// The wire error for a frame that could not be decoded.
@@ -431,7 +462,12 @@ mod tests {
             (RelayError::AlreadyAuthenticated, ErrorCode::AlreadyAuthenticated),
             (RelayError::AuthFailed, ErrorCode::AuthFailed),
             (RelayError::PowInvalid, ErrorCode::PowInvalid),
-            (RelayError::InvalidCode, ErrorCode::InvalidCode),
+            (RelayError::InvalidCode("unknown code"), ErrorCode::InvalidCode),
+            (RelayError::Forbidden("no"), ErrorCode::Forbidden),
+            (RelayError::UnknownOrg, ErrorCode::UnknownOrg),
+            (RelayError::UnknownBlob, ErrorCode::UnknownBlob),
+            (RelayError::QuotaExceeded, ErrorCode::QuotaExceeded),
+            (RelayError::HandleTaken, ErrorCode::HandleTaken),
             (RelayError::UnknownAccount, ErrorCode::UnknownAccount),
             (RelayError::StorageUnavailable, ErrorCode::StorageUnavailable),
         ];
@@ -442,6 +478,19 @@ mod tests {
         assert_eq!((stale.code, stale.current_epoch), (ErrorCode::StaleEpoch, Some(7)));
         let limited = error_body(&RelayError::RateLimited { retry_after_ms: 5 });
         assert_eq!(limited.retry_after_ms, Some(5));
+        let big = error_body(&RelayError::BlobTooLarge { size: 30, limit: 20 });
+        assert_eq!(big.code, ErrorCode::TooLarge);
+        assert_eq!(big.message, "attachment of 30 bytes exceeds the server's limit of 20 bytes");
+        let chunk = error_body(&RelayError::UnexpectedChunk { expected: 3 });
+        assert_eq!(
+            (chunk.code, chunk.message.as_str()),
+            (ErrorCode::InvalidRequest, "expected chunk 3")
+        );
+        let handle = error_body(&RelayError::InvalidField(
+            stadtbote_protocol::org::validate_handle("Bad Handle").unwrap_err(),
+        ));
+        assert_eq!(handle.code, ErrorCode::InvalidRequest);
+        assert!(handle.message.contains("handle"), "{}", handle.message);
     }
 
     #[test]

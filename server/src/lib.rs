@@ -17,12 +17,16 @@
 //! * [`store`]: the storage trait and its sled implementation.
 //! * [`flush`]: group commit (durable before answering).
 //! * [`ratelimit`]: in-memory token buckets.
-//! * [`sweeper`]: deletes expired envelopes and link codes.
+//! * [`sweeper`]: deletes expired envelopes, groups, attachments and codes.
+//! * [`blobs`]: attachment files outside the database.
+//! * [`admin`]: the server-admin bootstrap (the one-time claim code file).
 //! * [`privacy`]: the `/privacy` statement.
 //! * [`shutdown`]: coordinated shutdown.
 // Unit tests may unwrap: a panic there is a test failure, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod admin;
+pub mod blobs;
 pub mod config;
 pub mod connection;
 pub mod delivery;
@@ -48,6 +52,7 @@ use tokio::sync::Semaphore;
 pub use config::{Config, ConfigError};
 pub use store::StoreError;
 
+use crate::blobs::BlobFiles;
 use crate::delivery::DeliveryRegistry;
 use crate::flush::Flusher;
 use crate::http::AppState;
@@ -69,6 +74,12 @@ pub enum ServerError {
     /// A background task failed unexpectedly.
     #[error("server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The admin claim code could not be prepared.
+    #[error(transparent)]
+    AdminClaim(#[from] admin::BootstrapError),
+    /// The attachment directory could not be prepared.
+    #[error(transparent)]
+    Blobs(#[from] blobs::OrphanError),
 }
 
 /// Now as Unix milliseconds. A clock before 1970 reads as 0 rather than
@@ -78,6 +89,29 @@ pub(crate) fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// Prepares what lives in the data directory besides the database: the
+/// admin claim code while there is no admin, and the attachment directory
+/// without files that no metadata refers to. Runs before the listener
+/// accepts, so the claim code file exists once the server answers.
+async fn prepare_files(
+    store: Arc<dyn Store>,
+    data_dir: std::path::PathBuf,
+) -> Result<BlobFiles, ServerError> {
+    tokio::task::spawn_blocking(move || {
+        if let Some(path) = admin::bootstrap(store.as_ref(), &data_dir)? {
+            // The path only, never the code.
+            tracing::info!("admin claim code written to {}", path.display());
+        }
+        let files = BlobFiles::open(&data_dir).map_err(blobs::OrphanError::Io)?;
+        let orphans = files.remove_orphans(store.as_ref())?;
+        if orphans > 0 {
+            tracing::info!(files = orphans, "removed attachment files without metadata");
+        }
+        Ok(files)
+    })
+    .await?
 }
 
 /// Runs the server on `listener` until `shutdown` resolves; then closes every
@@ -93,9 +127,11 @@ pub async fn run(
     let data_dir = config.data_dir.clone();
     let store: Arc<dyn Store> =
         Arc::new(tokio::task::spawn_blocking(move || SledStore::open(&data_dir)).await??);
+    let blobs = prepare_files(store.clone(), config.data_dir.clone()).await?;
     let (flusher, flusher_task) =
         Flusher::spawn(store.clone(), config.flush_max_batch, config.flush_max_delay());
-    let relay = Arc::new(Relay::new(store.clone(), flusher, DeliveryRegistry::new(), &config));
+    let relay =
+        Arc::new(Relay::new(store.clone(), flusher, DeliveryRegistry::new(), blobs, &config));
 
     let (controller, signal) = ShutdownController::new();
     let sweeper =

@@ -37,6 +37,10 @@ pub struct Retention {
     pub envelope_ttl_secs: u64,
     /// Link codes stop working and are deleted after this many seconds.
     pub link_code_ttl_secs: u64,
+    /// Completed attachments are deleted after this many seconds.
+    pub blob_ttl_secs: u64,
+    /// Unfinished uploads are deleted after this many seconds.
+    pub upload_ttl_secs: u64,
 }
 
 /// The whole statement.
@@ -67,7 +71,11 @@ impl PrivacyStatement {
     pub fn from_config(config: &Config) -> Self {
         let envelope = config.envelope_ttl_secs;
         let link = config.link_code_ttl_secs;
-        let stored = vec![
+        let org_code = config.org_claim_code_ttl_secs;
+        let invite = config.max_invite_ttl_secs;
+        let blob = config.blob_ttl_secs;
+        let upload = config.upload_ttl_secs;
+        let mut stored = vec![
             StoredItem {
                 item: "accounts",
                 contents: "a random 128-bit account id and its creation time; no phone number, e-mail address or name",
@@ -97,6 +105,13 @@ impl PrivacyStatement {
                 retention_secs: None,
             },
             StoredItem {
+                item: "group expiry",
+                contents: "for groups whose members set one, the time at which the group is deleted",
+                purpose: "disappearing conversations (e.g. consultation hours): at that time the group and every envelope still queued for it are deleted",
+                retention: "while the group exists".into(),
+                retention_secs: None,
+            },
+            StoredItem {
                 item: "envelopes",
                 contents: "MLS ciphertext addressed to device mailboxes and the time it was stored; no sender",
                 purpose: "store-and-forward delivery to devices that are offline",
@@ -114,6 +129,74 @@ impl PrivacyStatement {
                 retention_secs: Some(link),
             },
         ];
+        stored.extend([
+            StoredItem {
+                item: "server admins",
+                contents: "the device ids of the server's admins and since when",
+                purpose: "letting only admins create organisations",
+                retention: "until the admin is removed".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "admin and org claim codes",
+                contents: "the SHA-256 hash of a one-time code (never the code), the org it claims, its expiry and whether it was used",
+                purpose: "handing over the server-admin role and an organisation's admin role once",
+                retention: format!(
+                    "the admin claim code until used; org-admin codes until used or expired (at most {}), the record one further lifetime so that late attempts are told the code expired",
+                    human(org_code)
+                ),
+                retention_secs: Some(org_code),
+            },
+            StoredItem {
+                item: "organisations",
+                contents: "org id, public handle, name, the org's public signing key and the device id of its admin device",
+                purpose: "letting citizens find a municipality by its handle and verify everything it signs",
+                retention: "while the organisation exists".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "org profiles",
+                contents: "the latest public profile signed by the org key (name, report categories, office hours, channels)",
+                purpose: "showing citizens how to reach the municipality; public by design",
+                retention: "until replaced by a newer version".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "staff certificates",
+                contents: "for each staff device: the org-signed invitation (role, department, expiry) and the device's binding (account id, device id, public identity key)",
+                purpose: "letting citizens' apps verify that a device answering for the municipality is certified by it; public by design",
+                retention: "while the organisation exists; revoked and expired certificates are no longer shown".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "staff invitations",
+                contents: "the public part of a one-time staff invitation code and the org-signed invitation; never the code's secret",
+                purpose: "enrolling a staff device once",
+                retention: format!(
+                    "until it expires (at most {} after it was issued), the record one further lifetime so that late attempts are told the code expired",
+                    human(invite)
+                ),
+                retention_secs: Some(invite),
+            },
+            StoredItem {
+                item: "revocation lists",
+                contents: "the latest org-signed list of revoked staff device ids",
+                purpose: "stopping delivery to lost or withdrawn staff devices at once, and letting apps refuse them",
+                retention: "until replaced by a newer version".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "attachments",
+                contents: "opaque end-to-end encrypted files (photos) with their size, the uploading account (for the storage quota) and upload progress",
+                purpose: "delivering photos and documents too large for a message",
+                retention: format!(
+                    "deleted {} after the upload finished; unfinished uploads after {}",
+                    human(blob),
+                    human(upload)
+                ),
+                retention_secs: Some(blob),
+            },
+        ]);
         let never_stored = vec![
             NeverStored {
                 item: "IP addresses",
@@ -139,7 +222,12 @@ impl PrivacyStatement {
         Self {
             stored,
             never_stored,
-            retention: Retention { envelope_ttl_secs: envelope, link_code_ttl_secs: link },
+            retention: Retention {
+                envelope_ttl_secs: envelope,
+                link_code_ttl_secs: link,
+                blob_ttl_secs: blob,
+                upload_ttl_secs: upload,
+            },
         }
     }
 
@@ -168,8 +256,11 @@ impl PrivacyStatement {
             out.push_str(&format!("  {}: {}\n", item.item, item.explanation));
         }
         out.push_str(&format!(
-            "\nRetention in force: envelope_ttl_secs = {}, link_code_ttl_secs = {}\n",
-            self.retention.envelope_ttl_secs, self.retention.link_code_ttl_secs
+            "\nRetention in force: envelope_ttl_secs = {}, link_code_ttl_secs = {}, blob_ttl_secs = {}, upload_ttl_secs = {}\n",
+            self.retention.envelope_ttl_secs,
+            self.retention.link_code_ttl_secs,
+            self.retention.blob_ttl_secs,
+            self.retention.upload_ttl_secs
         ));
         out
     }
@@ -187,6 +278,13 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&statement.to_json()).unwrap();
         assert_eq!(json["retention"]["envelope_ttl_secs"], 1234);
         assert_eq!(json["retention"]["link_code_ttl_secs"], 60);
+        assert_eq!(json["retention"]["blob_ttl_secs"], 2_592_000);
+        assert_eq!(json["retention"]["upload_ttl_secs"], 86_400);
+        let items: Vec<&str> =
+            json["stored"].as_array().unwrap().iter().filter_map(|i| i["item"].as_str()).collect();
+        for item in ["organisations", "staff certificates", "attachments", "group expiry"] {
+            assert!(items.contains(&item), "{item} missing from {items:?}");
+        }
         let envelopes =
             json["stored"].as_array().unwrap().iter().find(|i| i["item"] == "envelopes").unwrap();
         assert_eq!(envelopes["retention_secs"], 1234);

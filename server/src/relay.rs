@@ -6,8 +6,17 @@
 //! devices that received envelopes, and only then returns the answer. Every
 //! refusal is a [`RelayError`] with a stable code; a storage failure becomes
 //! [`RelayError::StorageUnavailable`] and never a success.
+//!
+//! The org and admin requests live in [`admin`] and [`orgs`], attachments in
+//! [`blobs`]; this file holds the messaging core.
 
-use std::sync::Arc;
+mod admin;
+mod blobs;
+mod orgs;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use data_encoding::BASE32_NOPAD;
@@ -17,15 +26,18 @@ use stadtbote_protocol::auth::{
     IdentityKey, Signature, link_message, login_message, pow_valid, register_message,
 };
 use stadtbote_protocol::frame::{Request, Response};
-use stadtbote_protocol::{AccountId, DeviceId, GroupId};
+use stadtbote_protocol::org::OrgError;
+use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 
+use crate::admin::ADMIN_CLAIM_FILE;
+use crate::blobs::BlobFiles;
 use crate::config::Config;
 use crate::delivery::{
     DeliveryLimits, DeliveryRegistry, ENVELOPE_OVERHEAD, FRAME_OVERHEAD, Subscription,
 };
 use crate::flush::{FlushError, Flusher};
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited};
-use crate::store::{CommitInput, LinkOutcome, Store, StoreError};
+use crate::store::{CodeState, CommitInput, LinkOutcome, Store, StoreError};
 use crate::unix_ms;
 
 /// Bytes of randomness in a link code (80 bits: 16 base32 characters).
@@ -45,15 +57,16 @@ pub enum RelayError {
     /// Signature, device or challenge did not verify.
     #[error("authentication failed")]
     AuthFailed,
-    /// The device is blocked.
-    #[error("device blocked")]
-    Forbidden,
+    /// The device may not do this (blocked, not an admin, not the org's admin).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// The proof-of-work is insufficient.
     #[error("proof-of-work invalid")]
     PowInvalid,
-    /// The link code is unknown, used or expired.
-    #[error("invalid link code")]
-    InvalidCode,
+    /// A link, admin, org-admin or invitation code is unknown, used or
+    /// expired; the text says which.
+    #[error("invalid code: {0}")]
+    InvalidCode(&'static str),
     /// Too many requests.
     #[error("rate limited")]
     RateLimited {
@@ -78,9 +91,47 @@ pub enum RelayError {
     /// The request's content is invalid.
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
+    /// A field of an org request is invalid (handle, department, …); the
+    /// text is the protocol's own explanation.
+    #[error("invalid request: {0}")]
+    InvalidField(OrgError),
+    /// An upload chunk arrived out of order.
+    #[error("expected chunk {expected}")]
+    UnexpectedChunk {
+        /// The chunk the upload needs next.
+        expected: u32,
+    },
+    /// An upload chunk has the wrong length.
+    #[error("chunk {index} must be {expected} bytes long")]
+    ChunkLength {
+        /// The chunk.
+        index: u32,
+        /// Its required length.
+        expected: u64,
+    },
     /// A field exceeds a configured limit.
     #[error("too large: {0}")]
     TooLarge(&'static str),
+    /// An attachment is larger than `max_blob_bytes`.
+    #[error("attachment of {size} bytes exceeds the server's limit of {limit} bytes")]
+    BlobTooLarge {
+        /// The declared size.
+        size: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// No such org.
+    #[error("unknown org")]
+    UnknownOrg,
+    /// No such blob for this caller, or not complete.
+    #[error("unknown blob")]
+    UnknownBlob,
+    /// The account's attachment quota is used up.
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    /// The org handle is taken.
+    #[error("handle taken")]
+    HandleTaken,
     /// Storage could not durably accept the change; nothing is assumed stored.
     #[error("storage unavailable")]
     StorageUnavailable,
@@ -107,7 +158,28 @@ impl From<StoreError> for RelayError {
                 Self::InvalidRequest("upload would exceed max_key_packages_per_device")
             }
             StoreError::InvalidCommit(reason) => Self::InvalidRequest(reason),
-            StoreError::InvalidCode => Self::InvalidCode,
+            StoreError::InvalidCode => Self::InvalidCode("link code unknown, used or expired"),
+            StoreError::Code(state) => Self::InvalidCode(match state {
+                CodeState::Unknown => "unknown code",
+                CodeState::Expired => "code expired",
+                CodeState::Used => "code already used",
+            }),
+            StoreError::HandleTaken => Self::HandleTaken,
+            StoreError::UnknownOrg => Self::UnknownOrg,
+            StoreError::AlreadyClaimed => Self::InvalidRequest("the org has already been claimed"),
+            StoreError::VersionNotIncreasing => Self::InvalidRequest("version must increase"),
+            StoreError::InviteIdTaken => {
+                Self::InvalidRequest("an invitation with this id already exists")
+            }
+            StoreError::DirectoryTooLarge => {
+                Self::TooLarge("the org directory would exceed the message limit")
+            }
+            StoreError::DeviceRevoked => {
+                Self::InvalidRequest("this device is on the org's revocation list")
+            }
+            StoreError::UnknownBlob => Self::UnknownBlob,
+            StoreError::QuotaExceeded => Self::QuotaExceeded,
+            StoreError::ChunkOutOfOrder { expected } => Self::UnexpectedChunk { expected },
             StoreError::Contention => Self::Unavailable,
             StoreError::Unavailable(e) => {
                 tracing::error!(error = %e, "storage operation failed");
@@ -166,6 +238,22 @@ pub struct Limits {
     pub max_payload_bytes: usize,
     /// Delivery batch limits.
     pub delivery: DeliveryLimits,
+    /// Org-admin code lifetime in milliseconds.
+    pub org_claim_code_ttl_ms: u64,
+    /// Largest signed org object in bytes.
+    pub max_profile_bytes: usize,
+    /// Longest staff invitation lifetime in milliseconds.
+    pub max_invite_ttl_ms: u64,
+    /// Largest attachment in bytes.
+    pub max_blob_bytes: u64,
+    /// Attachment chunk size in bytes.
+    pub blob_chunk_bytes: u32,
+    /// Lifetime of a completed attachment in milliseconds.
+    pub blob_ttl_ms: u64,
+    /// Lifetime of an unfinished upload in milliseconds.
+    pub upload_ttl_ms: u64,
+    /// Attachment bytes per account.
+    pub blob_quota_bytes: u64,
 }
 
 impl Limits {
@@ -182,6 +270,14 @@ impl Limits {
                 .max_message_bytes
                 .saturating_sub(FRAME_OVERHEAD + ENVELOPE_OVERHEAD),
             delivery: DeliveryLimits::new(config.deliver_batch, config.max_message_bytes),
+            org_claim_code_ttl_ms: config.org_claim_code_ttl_secs.saturating_mul(1000),
+            max_profile_bytes: config.max_profile_bytes,
+            max_invite_ttl_ms: config.max_invite_ttl_secs.saturating_mul(1000),
+            max_blob_bytes: config.max_blob_bytes,
+            blob_chunk_bytes: config.blob_chunk_bytes,
+            blob_ttl_ms: config.blob_ttl_secs.saturating_mul(1000),
+            upload_ttl_ms: config.upload_ttl_secs.saturating_mul(1000),
+            blob_quota_bytes: config.blob_quota_bytes,
         }
     }
 }
@@ -194,6 +290,16 @@ pub struct Relay {
     limits: Limits,
     register_limiter: KeyedLimiter<IpKey>,
     claim_limiter: KeyedLimiter<DeviceId>,
+    /// Attempts at admin, org-admin and invitation codes, per device.
+    code_limiter: KeyedLimiter<DeviceId>,
+    /// Attachment files.
+    blobs: Arc<BlobFiles>,
+    /// Blobs with a request (or the sweeper) working on their file right
+    /// now; a second request for the same blob is answered `unavailable`
+    /// instead of interleaving writes. Holds only in-flight requests.
+    busy_blobs: Mutex<HashSet<BlobId>>,
+    /// `<data_dir>/admin-claim.code`, deleted once the code is used.
+    admin_code_path: PathBuf,
 }
 
 /// Normalises a typed link code: upper case, without spaces or dashes, so
@@ -205,7 +311,8 @@ fn normalise_code(code: &str) -> String {
         .collect()
 }
 
-fn code_hash(code: &str) -> [u8; 32] {
+/// The SHA-256 of a normalised code; only this is ever stored.
+pub(crate) fn code_hash(code: &str) -> [u8; 32] {
     Sha256::digest(normalise_code(code).as_bytes()).into()
 }
 
@@ -215,6 +322,7 @@ impl Relay {
         store: Arc<dyn Store>,
         flusher: Flusher,
         registry: Arc<DeliveryRegistry>,
+        blobs: BlobFiles,
         config: &Config,
     ) -> Self {
         Self {
@@ -222,6 +330,13 @@ impl Relay {
             flusher,
             registry,
             limits: Limits::from_config(config),
+            code_limiter: KeyedLimiter::per_minute(
+                config.code_rate_per_minute,
+                config.rate_limit_max_keys,
+            ),
+            blobs: Arc::new(blobs),
+            busy_blobs: Mutex::new(HashSet::new()),
+            admin_code_path: config.data_dir.join(ADMIN_CLAIM_FILE),
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,
                 config.rate_limit_max_keys,
@@ -248,9 +363,11 @@ impl Relay {
         self.registry.subscribe(device)
     }
 
-    /// Forgets rate-limit state that no longer matters (called by the sweeper).
+    /// Forgets rate-limit state that no longer matters (called by the
+    /// sweeper). Returns the IP buckets and device buckets left.
     pub fn prune_rate_limits(&self, now: Instant) -> (usize, usize) {
-        (self.register_limiter.prune(now), self.claim_limiter.prune(now))
+        let devices = self.claim_limiter.prune(now) + self.code_limiter.prune(now);
+        (self.register_limiter.prune(now), devices)
     }
 
     /// Waits for durability of everything written so far.
@@ -295,7 +412,7 @@ impl Relay {
         // Checked after the signature so that only the device's owner learns
         // that it is blocked.
         if record.blocked {
-            return Err(RelayError::Forbidden);
+            return Err(RelayError::Forbidden("this device is blocked"));
         }
         let status = self.store.key_package_status(device)?;
         let identity = Identity { account: record.account, device: *device };
@@ -367,6 +484,33 @@ impl Relay {
                 self.durable().await?;
                 Ok(Response::Acked { removed })
             }
+            Request::ClaimDeviceKeyPackages { devices } => {
+                self.claim_device_key_packages(me, &devices).await
+            }
+            Request::SetGroupExpiry { group, expires_at } => {
+                self.set_group_expiry(me, &group, expires_at).await
+            }
+            Request::AdminClaim { code } => self.admin_claim(me, &code).await,
+            Request::Admin { otp, action } => self.admin(me, otp.as_deref(), action).await,
+            Request::OrgClaim { code, org_key, proof } => {
+                self.org_claim(me, &code, &org_key, &proof).await
+            }
+            Request::OrgPublish { org, profile } => self.org_publish(me, &org, &profile).await,
+            Request::OrgCreateInvite { org, invite } => {
+                self.org_create_invite(me, &org, &invite).await
+            }
+            Request::Enroll { invite_id, binding } => self.enroll(me, &invite_id, &binding).await,
+            Request::OrgRevoke { org, revocations } => {
+                self.org_revoke(me, &org, &revocations).await
+            }
+            Request::OrgDirectory { handle } => self.org_directory(&handle),
+            Request::UploadStart { size } => self.upload_start(me, size).await,
+            Request::UploadChunk { blob, index, data } => {
+                self.upload_chunk(me, &blob, index, data.into_vec()).await
+            }
+            Request::UploadStatus { blob } => self.upload_status(me, &blob),
+            Request::UploadFinish { blob } => self.upload_finish(me, &blob).await,
+            Request::DownloadChunk { blob, index } => self.download_chunk(&blob, index).await,
             _ => Err(RelayError::InvalidRequest("request not supported by this server")),
         }
     }
@@ -419,6 +563,37 @@ impl Relay {
         // before the packages are handed out, or a crash could hand them out again.
         self.durable().await?;
         Ok(Response::KeyPackages { packages })
+    }
+
+    async fn claim_device_key_packages(
+        &self,
+        me: &Identity,
+        devices: &[DeviceId],
+    ) -> Result<Response, RelayError> {
+        // A claim prepares adding these devices to one group, which can hold
+        // no more than this anyway.
+        if devices.len() > self.limits.max_group_devices {
+            return Err(RelayError::TooLarge("more devices than max_group_devices"));
+        }
+        // The same bucket as claims by account: both drain KeyPackages.
+        self.claim_limiter.check(&me.device, Instant::now())?;
+        let packages = self.store.claim_device_key_packages(devices, &me.device)?;
+        self.durable().await?;
+        Ok(Response::KeyPackages { packages })
+    }
+
+    async fn set_group_expiry(
+        &self,
+        me: &Identity,
+        group: &GroupId,
+        expires_at: u64,
+    ) -> Result<Response, RelayError> {
+        if expires_at <= unix_ms() {
+            return Err(RelayError::InvalidRequest("the expiry must be in the future"));
+        }
+        let in_force = self.store.set_group_expiry(group, &me.device, expires_at)?;
+        self.durable().await?;
+        Ok(Response::GroupExpirySet { expires_at: in_force })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -1,6 +1,8 @@
 //! Periodic deletion of what has outlived its retention: expired envelopes
-//! (with their mailbox entries) and expired link codes, plus forgetting idle
-//! rate-limit state. Logs counts only.
+//! (with their mailbox entries), groups whose expiry passed (with every
+//! envelope still queued for them), expired attachments and unfinished
+//! uploads (metadata and files), expired link codes, org-admin codes and
+//! staff invitations; plus forgetting idle rate-limit state. Logs counts only.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,14 +11,30 @@ use crate::relay::Relay;
 use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, StoreError, SweepReport};
 
-/// Runs one sweep at `now_ms` and makes the deletions durable. Blocking:
-/// call it from a blocking context (the loop below uses the blocking pool).
-pub fn sweep_once(store: &dyn Store, now_ms: u64) -> Result<SweepReport, StoreError> {
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Deletions in the database.
+    pub store: SweepReport,
+    /// Attachments (finished or not) deleted with their files.
+    pub blobs: u64,
+}
+
+/// Runs one database sweep at `now_ms` and makes the deletions durable.
+/// Blocking: call it from a blocking context.
+pub fn sweep_store(store: &dyn Store, now_ms: u64) -> Result<SweepReport, StoreError> {
     let report = store.sweep(now_ms)?;
     if report != SweepReport::default() {
         store.flush()?;
     }
     Ok(report)
+}
+
+/// Runs one whole sweep: the database, then the attachments. Blocking.
+pub fn sweep_once(relay: &Relay, now_ms: u64) -> Result<SweepSummary, StoreError> {
+    let store = sweep_store(relay.store().as_ref(), now_ms)?;
+    let blobs = relay.sweep_blobs(now_ms)?;
+    Ok(SweepSummary { store, blobs })
 }
 
 /// Sweeps every `interval` until shutdown.
@@ -29,15 +47,20 @@ pub async fn run(relay: Arc<Relay>, interval: Duration, mut shutdown: ShutdownSi
             _ = ticker.tick() => {}
         }
         let started = Instant::now();
-        let store = relay.store();
+        let sweeping = relay.clone();
         let now = crate::unix_ms();
-        match tokio::task::spawn_blocking(move || sweep_once(store.as_ref(), now)).await {
-            Ok(Ok(report)) => {
-                if report != SweepReport::default() {
+        match tokio::task::spawn_blocking(move || sweep_once(&sweeping, now)).await {
+            Ok(Ok(summary)) => {
+                if summary != SweepSummary::default() {
+                    let report = summary.store;
                     tracing::info!(
                         messages = report.messages,
                         envelopes = report.envelopes,
+                        groups = report.groups,
+                        blobs = summary.blobs,
                         link_codes = report.link_codes,
+                        org_codes = report.org_codes,
+                        invites = report.invites,
                         millis = started.elapsed().as_millis() as u64,
                         "swept expired data"
                     );

@@ -1,6 +1,8 @@
 //! Embeds the server with `stadtbote_server::run` on a loopback port and
 //! drives it over a real WebSocket: registration, login, challenge replay,
-//! bad frames, delivery and shutdown.
+//! bad frames, delivery and shutdown; the org flow (admin claim, org claim,
+//! profile, staff invitation, enrolment, directory, revocation); attachment
+//! uploads and downloads; group and upload expiry.
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 struct Server {
     addr: SocketAddr,
+    data_dir: std::path::PathBuf,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), stadtbote_server::ServerError>>,
     _dir: tempfile::TempDir,
@@ -33,6 +36,7 @@ async fn start() -> Server {
 
 async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
     let mut config = Config {
         data_dir: dir.path().join("data"),
         pow_difficulty: 0,
@@ -46,7 +50,7 @@ async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let task = tokio::spawn(stadtbote_server::run(listener, config, async move {
         let _ = stopped.await;
     }));
-    Server { addr, stop, task, _dir: dir }
+    Server { addr, data_dir, stop, task, _dir: dir }
 }
 
 struct Client {
@@ -290,4 +294,413 @@ async fn handshake_and_auth_timeouts() {
     idle.expect_close(1008).await;
     server.stop.send(()).unwrap();
     tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn error_of(result: Result<Response, ErrorBody>) -> ErrorBody {
+    match result {
+        Err(error) => error,
+        Ok(response) => panic!("expected an error, got {response:?}"),
+    }
+}
+
+#[tokio::test]
+async fn org_admin_staff_directory_and_revocation() {
+    use stadtbote_protocol::frame::AdminAction;
+    use stadtbote_protocol::org::{
+        DeviceBinding, InviteCert, InviteCode, ORG_VERSION, OrgProfile, RevocationList, Role,
+        Signed, SignedKind, org_claim_message,
+    };
+
+    let server = start().await;
+    let addr = server.addr;
+    let (mut admin, _, _, _) = Client::register(addr).await;
+
+    // Server admin: the code comes from the file, which is private and goes
+    // away once the code is used.
+    let code_file = server.data_dir.join("admin-claim.code");
+    let code = std::fs::read_to_string(&code_file).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&code_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let list = || Request::Admin { otp: None, action: AdminAction::ListOrgs };
+    assert_eq!(error_of(admin.request(list()).await).code, ErrorCode::Forbidden);
+    let wrong = admin.request(Request::AdminClaim { code: "AAAA-BBBB".into() }).await;
+    assert_eq!(error_of(wrong).code, ErrorCode::InvalidCode);
+    let claim = Request::AdminClaim { code: code.trim().to_lowercase() };
+    assert_eq!(admin.request(claim.clone()).await, Ok(Response::AdminClaimed));
+    assert!(!code_file.exists());
+    assert_eq!(error_of(admin.request(claim).await).code, ErrorCode::InvalidCode);
+
+    // The admin creates the org.
+    let create = |handle: &str| Request::Admin {
+        otp: None,
+        action: AdminAction::CreateOrg { name: "Stadt Goslar".into(), handle: handle.into() },
+    };
+    let bad = error_of(admin.request(create("Bad Handle")).await);
+    assert_eq!(bad.code, ErrorCode::InvalidRequest);
+    assert!(bad.message.contains("handle"), "{bad}");
+    let (org, org_code, expires_at) = match admin.request(create("goslar")).await {
+        Ok(Response::OrgCreated { org, handle, code, expires_at }) => {
+            assert_eq!(handle, "goslar");
+            (org, code, expires_at)
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(expires_at > now_ms() + 6 * 86_400_000);
+    assert_eq!(error_of(admin.request(create("goslar")).await).code, ErrorCode::HandleTaken);
+    match admin.request(list()).await {
+        Ok(Response::Orgs { orgs }) => {
+            assert_eq!(orgs.len(), 1);
+            assert!(!orgs[0].claimed);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The mayor's device claims it with a new org key.
+    let (mut mayor, _, _, mayor_device) = Client::register(addr).await;
+    let org_key = DeviceSecret::generate();
+    let claim = |proof| Request::OrgClaim {
+        code: org_code.clone(),
+        org_key: org_key.identity_key(),
+        proof,
+    };
+    let forged = DeviceSecret::generate().sign(&org_claim_message(&org, &mayor_device));
+    assert_eq!(error_of(mayor.request(claim(forged)).await).code, ErrorCode::InvalidRequest);
+    let proof = org_key.sign(&org_claim_message(&org, &mayor_device));
+    match mayor.request(claim(proof)).await {
+        Ok(Response::OrgClaimed { org: o, handle, name }) => {
+            assert_eq!((o, handle.as_str(), name.as_str()), (org, "goslar", "Stadt Goslar"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let used = error_of(mayor.request(claim(proof)).await);
+    assert_eq!((used.code, used.message.as_str()), (ErrorCode::InvalidCode, "code already used"));
+    let unknown = mayor
+        .request(Request::OrgClaim {
+            code: "ZZZZ-ZZZZ".into(),
+            org_key: org_key.identity_key(),
+            proof,
+        })
+        .await;
+    assert_eq!(error_of(unknown).message, "unknown code");
+
+    // Profile: only the org admin device, only increasing versions.
+    let profile = OrgProfile::new(org, "goslar".into(), "Stadt Goslar".into(), now_ms());
+    let signed_profile = Signed::sign(SignedKind::Profile, &profile, &org_key);
+    let publish = Request::OrgPublish { org, profile: signed_profile.clone() };
+    assert_eq!(error_of(admin.request(publish.clone()).await).code, ErrorCode::Forbidden);
+    assert_eq!(mayor.request(publish.clone()).await, Ok(Response::Published { version: 1 }));
+    let stale = error_of(mayor.request(publish).await);
+    assert_eq!(stale.message, "profile version must increase");
+
+    // A staff invitation, redeemed by the clerk's device.
+    let invite_code = InviteCode::generate();
+    let now = now_ms();
+    let invite = InviteCert {
+        v: ORG_VERSION,
+        org,
+        invite_id: invite_code.id.to_vec().into(),
+        invite_key: invite_code.invite_key().identity_key(),
+        role: Role::Clerk,
+        department: "bauhof".into(),
+        issued_at: now,
+        invite_expires_at: now + 3_600_000,
+        cert_expires_at: now + 365 * 86_400_000,
+    };
+    let signed_invite = Signed::sign(SignedKind::Invite, &invite, &org_key);
+    match mayor.request(Request::OrgCreateInvite { org, invite: signed_invite }).await {
+        Ok(Response::InviteStored { expires_at }) => assert_eq!(expires_at, now + 3_600_000),
+        other => panic!("{other:?}"),
+    }
+    let (mut clerk, clerk_secret, clerk_account, clerk_device) = Client::register(addr).await;
+    let binding = |account, device, identity_key| {
+        let binding = DeviceBinding {
+            v: ORG_VERSION,
+            org,
+            invite_id: invite_code.id.to_vec().into(),
+            account,
+            device,
+            identity_key,
+            bound_at: now_ms(),
+        };
+        Signed::sign(SignedKind::Binding, &binding, &invite_code.invite_key())
+    };
+    let enroll = |binding| Request::Enroll { invite_id: invite_code.id.to_vec().into(), binding };
+    // A binding for another device is refused and does not use up the code.
+    let other = binding(clerk_account, mayor_device, clerk_secret.identity_key());
+    assert_eq!(error_of(clerk.request(enroll(other)).await).code, ErrorCode::InvalidRequest);
+    let own = binding(clerk_account, clerk_device, clerk_secret.identity_key());
+    assert_eq!(
+        clerk.request(enroll(own.clone())).await,
+        Ok(Response::Enrolled { org, handle: "goslar".into() })
+    );
+    let again = error_of(clerk.request(enroll(own)).await);
+    assert_eq!(
+        (again.code, again.message.as_str()),
+        (ErrorCode::InvalidCode, "invitation code already used")
+    );
+    let unknown = Request::Enroll {
+        invite_id: vec![0; 8].into(),
+        binding: binding(clerk_account, clerk_device, clerk_secret.identity_key()),
+    };
+    assert_eq!(error_of(clerk.request(unknown).await).message, "unknown invitation code");
+
+    // Anyone can read the directory; the certificate chain verifies.
+    let (mut citizen, _, _, _) = Client::register(addr).await;
+    let directory = Request::OrgDirectory { handle: "goslar".into() };
+    let info = match citizen.request(directory.clone()).await {
+        Ok(Response::Org { info }) => info,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(info.org_key, Some(org_key.identity_key()));
+    assert_eq!(info.profile, Some(signed_profile));
+    assert_eq!(info.staff.len(), 1);
+    let staff = info.staff[0].verify(&org, &org_key.identity_key(), now_ms()).unwrap();
+    assert_eq!((staff.device, staff.department.as_str()), (clerk_device, "bauhof"));
+    assert!(info.revocations.is_none());
+    let missing = citizen.request(Request::OrgDirectory { handle: "nowhere".into() }).await;
+    assert_eq!(error_of(missing).code, ErrorCode::UnknownOrg);
+
+    // A report thread: the citizen, the clerk and the mayor.
+    clerk
+        .request(Request::UploadKeyPackages {
+            one_time: vec![b"kp-1".to_vec().into()],
+            last_resort: Some(b"kp-lr".to_vec().into()),
+        })
+        .await
+        .unwrap();
+    let claim_clerk = Request::ClaimDeviceKeyPackages { devices: vec![clerk_device] };
+    match citizen.request(claim_clerk.clone()).await {
+        Ok(Response::KeyPackages { packages }) => assert_eq!(packages.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let group = GroupId([42; 16]);
+    let commit = Request::Commit {
+        group,
+        epoch: 0,
+        commit: b"commit".to_vec().into(),
+        add: vec![clerk_device, mayor_device],
+        remove: vec![],
+        welcome: Some(b"welcome".to_vec().into()),
+    };
+    assert_eq!(citizen.request(commit).await, Ok(Response::CommitAccepted { epoch: 1 }));
+    let send = |text: &[u8]| Request::Send { group, message: text.to_vec().into() };
+    assert_eq!(citizen.request(send(b"report")).await, Ok(Response::Stored { recipients: 2 }));
+
+    // The org revokes the clerk's device.
+    let revocations = RevocationList {
+        v: ORG_VERSION,
+        org,
+        version: 1,
+        revoked: vec![clerk_device],
+        updated_at: now_ms(),
+    };
+    let signed = Signed::sign(SignedKind::Revocations, &revocations, &org_key);
+    let revoke = Request::OrgRevoke { org, revocations: signed.clone() };
+    assert_eq!(mayor.request(revoke.clone()).await, Ok(Response::Published { version: 1 }));
+    assert_eq!(error_of(mayor.request(revoke).await).code, ErrorCode::InvalidRequest);
+    let info = match citizen.request(directory).await {
+        Ok(Response::Org { info }) => info,
+        other => panic!("{other:?}"),
+    };
+    assert!(info.staff.is_empty(), "revoked certificates are omitted");
+    assert_eq!(info.revocations, Some(signed));
+    // From now on nothing is queued for the revoked device.
+    assert_eq!(citizen.request(send(b"after")).await, Ok(Response::Stored { recipients: 1 }));
+    match citizen.request(claim_clerk).await {
+        Ok(Response::KeyPackages { packages }) => assert!(packages.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    // A fresh login of the clerk's device finds an empty mailbox: what was
+    // queued before the revocation was deleted with it.
+    let mut again = Client::connect(addr).await;
+    let signature = clerk_secret.sign(&login_message(&again.nonce, &clerk_device));
+    again.request(Request::Login { device: clerk_device, signature }).await.unwrap();
+    match again.event().await {
+        Event::Deliver { envelopes, caught_up: true } => assert!(envelopes.is_empty()),
+        other => panic!("{other:?}"),
+    }
+
+    server.stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn upload_resume_finish_and_download() {
+    let server = start_with(|c| {
+        c.blob_chunk_bytes = 4096;
+        c.max_blob_bytes = 10_000;
+        c.blob_quota_bytes = 20_000;
+    })
+    .await;
+    let (mut alice, _, _, _) = Client::register(server.addr).await;
+    let (mut bob, _, _, _) = Client::register(server.addr).await;
+
+    let too_big = error_of(alice.request(Request::UploadStart { size: 10_001 }).await);
+    assert_eq!(too_big.code, ErrorCode::TooLarge);
+    assert_eq!(
+        too_big.message,
+        "attachment of 10001 bytes exceeds the server's limit of 10000 bytes"
+    );
+    let blobs_dir = server.data_dir.join("blobs");
+    assert_eq!(std::fs::read_dir(&blobs_dir).unwrap().count(), 0, "nothing stored");
+    assert_eq!(
+        error_of(alice.request(Request::UploadStart { size: 0 }).await).code,
+        ErrorCode::InvalidRequest
+    );
+
+    let data: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+    let blob = match alice.request(Request::UploadStart { size: 9000 }).await {
+        Ok(Response::UploadStarted { blob, chunk_size: 4096, expires_at }) => {
+            assert!(expires_at > now_ms());
+            blob
+        }
+        other => panic!("{other:?}"),
+    };
+    let chunk = |index: u32, bytes: &[u8]| Request::UploadChunk {
+        blob,
+        index,
+        data: bytes.to_vec().into(),
+    };
+    let progress = |chunks_received, complete| {
+        Ok(Response::UploadProgress {
+            blob,
+            chunks_received,
+            size: 9000,
+            chunk_size: 4096,
+            complete,
+        })
+    };
+    let early = error_of(alice.request(chunk(1, &data[4096..8192])).await);
+    assert_eq!(
+        (early.code, early.message.as_str()),
+        (ErrorCode::InvalidRequest, "expected chunk 0")
+    );
+    let short = error_of(alice.request(chunk(0, &data[..100])).await);
+    assert_eq!(short.code, ErrorCode::InvalidRequest);
+    assert_eq!(alice.request(chunk(0, &data[..4096])).await, progress(1, false));
+    // A retried chunk is acknowledged again without change.
+    assert_eq!(alice.request(chunk(0, &data[..4096])).await, progress(1, false));
+    // Other accounts see nothing.
+    let status = Request::UploadStatus { blob };
+    assert_eq!(error_of(bob.request(status.clone()).await).code, ErrorCode::UnknownBlob);
+    assert_eq!(
+        error_of(bob.request(chunk(1, &data[4096..8192])).await).code,
+        ErrorCode::UnknownBlob
+    );
+    // Resuming starts from the status.
+    assert_eq!(alice.request(status).await, progress(1, false));
+    let finish = Request::UploadFinish { blob };
+    assert_eq!(error_of(alice.request(finish.clone()).await).code, ErrorCode::InvalidRequest);
+    let download = |index| Request::DownloadChunk { blob, index };
+    assert_eq!(error_of(bob.request(download(0)).await).code, ErrorCode::UnknownBlob);
+    assert_eq!(alice.request(chunk(1, &data[4096..8192])).await, progress(2, false));
+    assert_eq!(alice.request(chunk(2, &data[8192..])).await, progress(3, false));
+    let stored = alice.request(finish.clone()).await;
+    assert!(matches!(stored, Ok(Response::BlobStored { size: 9000, .. })), "{stored:?}");
+    assert_eq!(alice.request(finish).await, stored, "finishing is idempotent");
+
+    // Any device holding the id downloads it.
+    let mut downloaded = Vec::new();
+    for index in 0..3 {
+        match bob.request(download(index)).await {
+            Ok(Response::BlobChunk { index: i, data, size: 9000, last }) => {
+                assert_eq!((i, last), (index, index == 2));
+                downloaded.extend_from_slice(&data);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(downloaded, data);
+    assert_eq!(error_of(bob.request(download(3)).await).code, ErrorCode::InvalidRequest);
+
+    // Files are private; the finished blob has no `.part` suffix.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&blobs_dir), 0o700);
+        let files: Vec<_> =
+            std::fs::read_dir(&blobs_dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(mode(&files[0]), 0o600);
+        assert!(!files[0].to_string_lossy().ends_with(".part"));
+        assert_eq!(std::fs::read(&files[0]).unwrap(), data, "stored as uploaded (ciphertext)");
+    }
+
+    // The quota counts every blob of the account, finished or not.
+    assert!(matches!(
+        alice.request(Request::UploadStart { size: 9000 }).await,
+        Ok(Response::UploadStarted { .. })
+    ));
+    let over = error_of(alice.request(Request::UploadStart { size: 9000 }).await);
+    assert_eq!(over.code, ErrorCode::QuotaExceeded);
+    assert!(matches!(
+        bob.request(Request::UploadStart { size: 9000 }).await,
+        Ok(Response::UploadStarted { .. })
+    ));
+
+    server.stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn expired_groups_and_unfinished_uploads_are_swept() {
+    let server = start_with(|c| {
+        c.sweep_interval_secs = 1;
+        c.upload_ttl_secs = 1;
+    })
+    .await;
+    let (mut alice, _, _, _) = Client::register(server.addr).await;
+    let (_bob, _, _, bob_device) = Client::register(server.addr).await;
+    let group = GroupId([9; 16]);
+    let commit = Request::Commit {
+        group,
+        epoch: 0,
+        commit: b"commit".to_vec().into(),
+        add: vec![bob_device],
+        remove: vec![],
+        welcome: Some(b"welcome".to_vec().into()),
+    };
+    alice.request(commit).await.unwrap();
+    let past = Request::SetGroupExpiry { group, expires_at: now_ms() - 1 };
+    assert_eq!(error_of(alice.request(past).await).code, ErrorCode::InvalidRequest);
+    let at = now_ms() + 1500;
+    let set = alice.request(Request::SetGroupExpiry { group, expires_at: at }).await;
+    assert_eq!(set, Ok(Response::GroupExpirySet { expires_at: at }));
+    let later = alice.request(Request::SetGroupExpiry { group, expires_at: at + 60_000 }).await;
+    assert_eq!(later, Ok(Response::GroupExpirySet { expires_at: at }), "only ever earlier");
+    let send = Request::Send { group, message: b"bald weg".to_vec().into() };
+    assert_eq!(alice.request(send.clone()).await, Ok(Response::Stored { recipients: 1 }));
+
+    match alice.request(Request::UploadStart { size: 10 }).await {
+        Ok(Response::UploadStarted { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let blobs_dir = server.data_dir.join("blobs");
+    assert_eq!(std::fs::read_dir(&blobs_dir).unwrap().count(), 1);
+
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let gone = error_of_or_none(alice.request(send.clone()).await)
+            .is_some_and(|e| e.code == ErrorCode::UnknownGroup);
+        let swept = std::fs::read_dir(&blobs_dir).unwrap().count() == 0;
+        if gone && swept {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "group or upload not swept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    server.stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+}
+
+fn error_of_or_none(result: Result<Response, ErrorBody>) -> Option<ErrorBody> {
+    result.err()
 }

@@ -7,9 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod malicious;
 
 mod cli_errors;
 mod messaging;
+mod municipal;
+mod photos;
 mod privacy;
 mod recovery;
 mod server_http;

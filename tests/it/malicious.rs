@@ -32,7 +32,8 @@ fn start_proxy(upstream: String, rogue_key_package: Vec<u8>) -> String {
                 let rogue = rogue_key_package.clone();
                 tokio::spawn(async move {
                     let Ok(client) = tokio_tungstenite::accept_async(stream).await else { return };
-                    let Ok((server, _)) = tokio_tungstenite::connect_async(upstream.as_str()).await else {
+                    let Ok((server, _)) = tokio_tungstenite::connect_async(upstream.as_str()).await
+                    else {
                         return;
                     };
                     let (mut client_tx, mut client_rx) = client.split();
@@ -47,7 +48,9 @@ fn start_proxy(upstream: String, rogue_key_package: Vec<u8>) -> String {
                     let down = async {
                         while let Some(Ok(msg)) = server_rx.next().await {
                             let msg = match msg {
-                                Message::Binary(bytes) => Message::Binary(tamper(&bytes, &rogue).into()),
+                                Message::Binary(bytes) => {
+                                    Message::Binary(tamper(&bytes, &rogue).into())
+                                }
                                 other => other,
                             };
                             if client_tx.send(msg).await.is_err() {
@@ -66,7 +69,9 @@ fn start_proxy(upstream: String, rogue_key_package: Vec<u8>) -> String {
 /// Replaces every claimed KeyPackage in a server answer with the rogue one.
 fn tamper(bytes: &[u8], rogue: &[u8]) -> Vec<u8> {
     let Ok(mut frame) = frame::decode_server(bytes, 1 << 24) else { return bytes.to_vec() };
-    if let ServerBody::Response { response: Response::KeyPackages { packages }, .. } = &mut frame.body {
+    if let ServerBody::Response { response: Response::KeyPackages { packages }, .. } =
+        &mut frame.body
+    {
         for package in packages.iter_mut() {
             package.key_package = ByteBuf::from(rogue.to_vec());
         }
@@ -102,17 +107,26 @@ fn a_staff_device_without_certificate_injected_by_the_server_is_refused() {
             .output()
             .unwrap()
     };
-    let out = citizen_via_proxy(&["report", HANDLE, "--category", "Straßenschaden", "Gullydeckel fehlt"]);
+    let out =
+        citizen_via_proxy(&["report", HANDLE, "--category", "Straßenschaden", "Gullydeckel fehlt"]);
     assert!(!out.status.success(), "the report must not be sent to an uncertified device");
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("certificate") || err.contains("refus"), "{err}");
 
     // Nothing reached the rogue device, and the clerk got no thread from it.
-    let mailbox = crate::block_on(raw::mailbox_of(&town.server.url(), &rogue.home, &rogue.device_id())).unwrap();
+    let mailbox =
+        crate::block_on(raw::mailbox_of(&town.server.url(), &rogue.home, &rogue.device_id()))
+            .unwrap();
     assert!(mailbox.is_empty(), "the rogue device received {} envelopes", mailbox.len());
 
     // Through the honest server the same citizen reports normally.
-    let thread = last_line(&citizen.ok(&["report", HANDLE, "--category", "Straßenschaden", "Gullydeckel fehlt"]));
+    let thread = last_line(&citizen.ok(&[
+        "report",
+        HANDLE,
+        "--category",
+        "Straßenschaden",
+        "Gullydeckel fehlt",
+    ]));
     let inbox = json_lines(&town.clerk.ok(&["threads", "--json"]));
     assert!(inbox.iter().any(|t| t["thread"] == thread.as_str()), "{inbox:?}");
 }

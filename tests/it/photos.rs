@@ -25,7 +25,8 @@ pub fn jpeg_with_metadata() -> (Vec<u8>, Vec<u8>) {
     assert_eq!(&plain[..2], &[0xFF, 0xD8]);
 
     let exif = segment(0xE1, &exif_with_gps());
-    let xmp = segment(0xE1, &[b"http://ns.adobe.com/xap/1.0/\0".as_slice(), XMP.as_bytes()].concat());
+    let xmp =
+        segment(0xE1, &[b"http://ns.adobe.com/xap/1.0/\0".as_slice(), XMP.as_bytes()].concat());
     let com = segment(0xFE, COMMENT.as_bytes());
     let mut out = vec![0xFF, 0xD8];
     out.extend_from_slice(&exif);

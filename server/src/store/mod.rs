@@ -7,15 +7,23 @@
 //! stored, or none. Writes become durable only with [`Store::flush`], which
 //! the relay calls through the group-commit flusher before it answers.
 //! The embedded implementation is [`sled_store::SledStore`]; a PostgreSQL
-//! backend would implement the same trait.
+//! backend would implement the same trait. Organisations ([`org`]) and
+//! attachment metadata ([`blob`]) are separate traits that [`Store`]
+//! includes, so each concern reads on its own.
 
+pub mod blob;
+pub mod org;
 pub mod records;
+mod sled_blob;
+mod sled_org;
 pub mod sled_store;
 
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
+pub use blob::{BlobRecord, BlobStore};
+pub use org::{CodeState, DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
 pub use sled_store::SledStore;
 
 /// Why a store operation failed. The domain variants are refusals that leave
@@ -72,6 +80,42 @@ pub enum StoreError {
     /// A link code is unknown, already used or expired.
     #[error("invalid link code")]
     InvalidCode,
+    /// An admin, org-admin or invitation code cannot be redeemed.
+    #[error("code cannot be redeemed: {0:?}")]
+    Code(CodeState),
+    /// The org handle is already in use.
+    #[error("handle taken")]
+    HandleTaken,
+    /// No such org.
+    #[error("unknown org")]
+    UnknownOrg,
+    /// The org already has a key and admin device.
+    #[error("org already claimed")]
+    AlreadyClaimed,
+    /// A profile or revocation list is not newer than the stored one.
+    #[error("version not increasing")]
+    VersionNotIncreasing,
+    /// A staff invitation with this id is already stored.
+    #[error("invitation id taken")]
+    InviteIdTaken,
+    /// The change would make the org directory larger than one message.
+    #[error("org directory too large")]
+    DirectoryTooLarge,
+    /// The device is on the org's revocation list.
+    #[error("device revoked")]
+    DeviceRevoked,
+    /// No such blob.
+    #[error("unknown blob")]
+    UnknownBlob,
+    /// The account's attachment quota would be exceeded.
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    /// A chunk was recorded out of order.
+    #[error("expected chunk {expected}")]
+    ChunkOutOfOrder {
+        /// The chunk the upload needs next.
+        expected: u32,
+    },
 }
 
 impl StoreError {
@@ -171,13 +215,19 @@ pub struct SweepReport {
     pub envelopes: u64,
     /// Expired link codes deleted.
     pub link_codes: u64,
+    /// Expired groups deleted (with everything queued for them).
+    pub groups: u64,
+    /// Expired (or used and expired) org-admin codes deleted.
+    pub org_codes: u64,
+    /// Expired (or used and expired) staff invitations deleted.
+    pub invites: u64,
 }
 
 /// The relay's durable state. All methods are synchronous and short (they
 /// touch memory and the database's write-ahead log, never wait for the disk),
 /// so async callers may call them directly; durability comes from
 /// [`Store::flush`], which may block and is run off the async threads.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OrgStore + BlobStore + Send + Sync + 'static {
     /// Creates an account with a first device holding `identity_key`.
     fn create_account(
         &self,
@@ -233,13 +283,23 @@ pub trait Store: Send + Sync + 'static {
         claimer: &DeviceId,
     ) -> Result<Vec<ClaimedKeyPackage>, StoreError>;
 
+    /// Hands out one KeyPackage for each listed device (as
+    /// [`Store::claim_key_packages`] does per account). Unknown, blocked and
+    /// revoked devices, duplicates and `claimer` itself are omitted.
+    fn claim_device_key_packages(
+        &self,
+        devices: &[DeviceId],
+        claimer: &DeviceId,
+    ) -> Result<Vec<ClaimedKeyPackage>, StoreError>;
+
     /// Orders a commit: accepts it only at the group's current epoch and
     /// updates membership and epoch together with queueing the commit and
-    /// welcome envelopes, atomically.
+    /// welcome envelopes, atomically. Devices revoked by an org are members
+    /// like any other but are not queued anything.
     fn commit(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError>;
 
     /// Stores `payload` once and queues it for every member of `group` except
-    /// `sender`. Returns the recipients.
+    /// `sender` and revoked devices. Returns the recipients.
     fn send(
         &self,
         group: &GroupId,
@@ -266,8 +326,23 @@ pub trait Store: Send + Sync + 'static {
     /// many entries were removed.
     fn ack(&self, device: &DeviceId, ids: &[u64]) -> Result<u32, StoreError>;
 
+    /// Removes every envelope queued for `device` (used when an org revokes
+    /// it). Returns how many were removed.
+    fn purge_mailbox(&self, device: &DeviceId) -> Result<u32, StoreError>;
+
+    /// Sets when `group` is deleted with everything queued for it. `caller`
+    /// must be a member. An expiry can only be brought forward: a later time
+    /// than the one in force leaves it unchanged. Returns the expiry in force.
+    fn set_group_expiry(
+        &self,
+        group: &GroupId,
+        caller: &DeviceId,
+        expires_at_ms: u64,
+    ) -> Result<u64, StoreError>;
+
     /// Deletes messages that expired before `now_ms` with all their mailbox
-    /// entries, and expired link codes.
+    /// entries; expired groups with every envelope still queued for them;
+    /// expired link codes, org-admin codes and staff invitations.
     fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError>;
 
     /// Makes every write so far durable. May block on the disk.

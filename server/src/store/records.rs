@@ -7,10 +7,11 @@
 //! order. Nothing here holds plaintext beyond ids, public keys and timestamps;
 //! payloads are MLS ciphertext and no record names a sender.
 
-use stadtbote_protocol::auth::IdentityKey;
-use stadtbote_protocol::{AccountId, DeviceId};
+use stadtbote_protocol::auth::{IdentityKey, Signature};
+use stadtbote_protocol::org::{Signed, StaffCertificate};
+use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
-use super::{DeviceRecord, StoreError};
+use super::{BlobRecord, DeviceRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError};
 
 /// The version byte of every record written by this release.
 pub const RECORD_V1: u8 = 1;
@@ -43,6 +44,40 @@ impl<'a> Reader<'a> {
 
     fn u32(&mut self) -> Result<u32, StoreError> {
         self.take::<4>().map(u32::from_be_bytes)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        self.take::<1>().map(|[b]| b)
+    }
+
+    fn flag(&mut self) -> Result<bool, StoreError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(StoreError::Corrupt(self.what)),
+        }
+    }
+
+    /// A field written by [`put_bytes`].
+    fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
+        let len = self.u32()? as usize;
+        let (head, rest) =
+            self.bytes.split_at_checked(len).ok_or(StoreError::Corrupt(self.what))?;
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn string(&mut self) -> Result<String, StoreError> {
+        let what = self.what;
+        let bytes = self.bytes()?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt(what))
+    }
+
+    /// A field written by [`put_signed`].
+    fn signed(&mut self) -> Result<Signed, StoreError> {
+        let bytes = self.bytes()?.to_vec();
+        let signature = Signature(self.take()?);
+        Ok(Signed { bytes: bytes.into(), signature })
     }
 
     fn rest(self) -> &'a [u8] {
@@ -241,6 +276,272 @@ pub fn decode_count(bytes: &[u8]) -> Result<u32, StoreError> {
     Ok(count)
 }
 
+/// Appends a length-prefixed (u32) byte field. Every variable-length field
+/// stored here is bounded by a configured limit far below 4 GiB.
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Appends a signed object: its bytes, then the 64-byte signature.
+fn put_signed(out: &mut Vec<u8>, signed: &Signed) {
+    put_bytes(out, &signed.bytes);
+    out.extend_from_slice(&signed.signature.0);
+}
+
+/// A single timestamp (`admins`, `group_expiry`) or counter (`blob_usage`).
+pub fn encode_u64(value: u64) -> Vec<u8> {
+    encode_account(value)
+}
+
+/// Reads a value written by [`encode_u64`].
+pub fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64, StoreError> {
+    let mut r = Reader::new(bytes, what)?;
+    let value = r.u64()?;
+    r.finish()?;
+    Ok(value)
+}
+
+/// A 32-byte hash (`admin_claim`).
+pub fn encode_hash(hash: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(33);
+    out.push(RECORD_V1);
+    out.extend_from_slice(hash);
+    out
+}
+
+/// Reads a value written by [`encode_hash`].
+pub fn decode_hash(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    let mut r = Reader::new(bytes, "admin_claim")?;
+    let hash = r.take()?;
+    r.finish()?;
+    Ok(hash)
+}
+
+/// A 16-byte id (`handles` → org, `message_group` → group).
+pub fn encode_id(id: &[u8; 16]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17);
+    out.push(RECORD_V1);
+    out.extend_from_slice(id);
+    out
+}
+
+/// Reads a value written by [`encode_id`].
+pub fn decode_id(bytes: &[u8], what: &'static str) -> Result<[u8; 16], StoreError> {
+    let mut r = Reader::new(bytes, what)?;
+    let id = r.take()?;
+    r.finish()?;
+    Ok(id)
+}
+
+/// Reads a `message_group` value.
+pub fn decode_group_id(bytes: &[u8]) -> Result<GroupId, StoreError> {
+    decode_id(bytes, "message_group").map(GroupId)
+}
+
+/// `orgs` value.
+pub fn encode_org(record: &OrgRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + record.handle.len() + record.name.len());
+    out.push(RECORD_V1);
+    out.extend_from_slice(&record.created_at.to_be_bytes());
+    out.extend_from_slice(&record.profile_version.to_be_bytes());
+    out.extend_from_slice(&record.revocation_version.to_be_bytes());
+    match &record.org_key {
+        Some(key) => {
+            out.push(1);
+            out.extend_from_slice(&key.0);
+        }
+        None => out.push(0),
+    }
+    match &record.admin_device {
+        Some(device) => {
+            out.push(1);
+            out.extend_from_slice(device.as_bytes());
+        }
+        None => out.push(0),
+    }
+    put_bytes(&mut out, record.handle.as_bytes());
+    put_bytes(&mut out, record.name.as_bytes());
+    out
+}
+
+/// Reads an `orgs` value.
+pub fn decode_org(bytes: &[u8]) -> Result<OrgRecord, StoreError> {
+    let mut r = Reader::new(bytes, "orgs")?;
+    let created_at = r.u64()?;
+    let profile_version = r.u64()?;
+    let revocation_version = r.u64()?;
+    let org_key = if r.flag()? { Some(IdentityKey(r.take()?)) } else { None };
+    let admin_device = if r.flag()? { Some(DeviceId(r.take()?)) } else { None };
+    let handle = r.string()?;
+    let name = r.string()?;
+    r.finish()?;
+    Ok(OrgRecord {
+        handle,
+        name,
+        created_at,
+        org_key,
+        admin_device,
+        profile_version,
+        revocation_version,
+    })
+}
+
+/// `org_codes` value.
+pub fn encode_org_code(record: &OrgCodeRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(34);
+    out.push(RECORD_V1);
+    out.extend_from_slice(record.org.as_bytes());
+    out.extend_from_slice(&record.expires_at.to_be_bytes());
+    out.extend_from_slice(&record.delete_at.to_be_bytes());
+    out.push(u8::from(record.used));
+    out
+}
+
+/// Reads an `org_codes` value.
+pub fn decode_org_code(bytes: &[u8]) -> Result<OrgCodeRecord, StoreError> {
+    let mut r = Reader::new(bytes, "org_codes")?;
+    let org = OrgId(r.take()?);
+    let expires_at = r.u64()?;
+    let delete_at = r.u64()?;
+    let used = r.flag()?;
+    r.finish()?;
+    Ok(OrgCodeRecord { org, expires_at, delete_at, used })
+}
+
+/// `org_profiles` and `org_revocations` value: a signed object.
+pub fn encode_signed(signed: &Signed) -> Vec<u8> {
+    let mut out = Vec::with_capacity(69 + signed.bytes.len());
+    out.push(RECORD_V1);
+    put_signed(&mut out, signed);
+    out
+}
+
+/// Reads a value written by [`encode_signed`].
+pub fn decode_signed(bytes: &[u8], what: &'static str) -> Result<Signed, StoreError> {
+    let mut r = Reader::new(bytes, what)?;
+    let signed = r.signed()?;
+    r.finish()?;
+    Ok(signed)
+}
+
+/// `invites` value.
+pub fn encode_invite(record: &InviteRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(110 + record.invite.bytes.len());
+    out.push(RECORD_V1);
+    out.extend_from_slice(record.org.as_bytes());
+    out.extend_from_slice(&record.expires_at.to_be_bytes());
+    out.extend_from_slice(&record.delete_at.to_be_bytes());
+    out.push(u8::from(record.used));
+    put_signed(&mut out, &record.invite);
+    out
+}
+
+/// Reads an `invites` value.
+pub fn decode_invite(bytes: &[u8]) -> Result<InviteRecord, StoreError> {
+    let mut r = Reader::new(bytes, "invites")?;
+    let org = OrgId(r.take()?);
+    let expires_at = r.u64()?;
+    let delete_at = r.u64()?;
+    let used = r.flag()?;
+    let invite = r.signed()?;
+    r.finish()?;
+    Ok(InviteRecord { org, expires_at, delete_at, used, invite })
+}
+
+/// `staff` value: the invitation and the device binding.
+pub fn encode_staff(certificate: &StaffCertificate) -> Vec<u8> {
+    let size = certificate.invite.bytes.len() + certificate.binding.bytes.len();
+    let mut out = Vec::with_capacity(140 + size);
+    out.push(RECORD_V1);
+    put_signed(&mut out, &certificate.invite);
+    put_signed(&mut out, &certificate.binding);
+    out
+}
+
+/// Reads a `staff` value.
+pub fn decode_staff(bytes: &[u8]) -> Result<StaffCertificate, StoreError> {
+    let mut r = Reader::new(bytes, "staff")?;
+    let invite = r.signed()?;
+    let binding = r.signed()?;
+    r.finish()?;
+    Ok(StaffCertificate { invite, binding })
+}
+
+/// `revoked` value: the orgs that revoked a device, sorted.
+pub fn encode_orgs(orgs: &[OrgId]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + orgs.len() * OrgId::LEN);
+    out.push(RECORD_V1);
+    let count = u32::try_from(orgs.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&count.to_be_bytes());
+    for org in orgs {
+        out.extend_from_slice(org.as_bytes());
+    }
+    out
+}
+
+/// Reads a `revoked` value.
+pub fn decode_orgs(bytes: &[u8]) -> Result<Vec<OrgId>, StoreError> {
+    let mut r = Reader::new(bytes, "revoked")?;
+    let count = r.u32()?;
+    let rest = r.rest();
+    if rest.len() != (count as usize).saturating_mul(OrgId::LEN) {
+        return Err(StoreError::Corrupt("revoked"));
+    }
+    rest.chunks_exact(OrgId::LEN)
+        .map(|c| OrgId::from_slice(c).map_err(|_| StoreError::Corrupt("revoked")))
+        .collect()
+}
+
+/// `blobs` value.
+pub fn encode_blob(record: &BlobRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(58);
+    out.push(RECORD_V1);
+    out.extend_from_slice(record.owner.as_bytes());
+    out.extend_from_slice(&record.size.to_be_bytes());
+    out.extend_from_slice(&record.chunk_size.to_be_bytes());
+    out.extend_from_slice(&record.chunks_received.to_be_bytes());
+    out.push(u8::from(record.complete));
+    out.extend_from_slice(&record.created_at.to_be_bytes());
+    out.extend_from_slice(&record.expires_at.to_be_bytes());
+    out.extend_from_slice(&record.charged.to_be_bytes());
+    out
+}
+
+/// Reads a `blobs` value.
+pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, StoreError> {
+    let mut r = Reader::new(bytes, "blobs")?;
+    let owner = AccountId(r.take()?);
+    let size = r.u64()?;
+    let chunk_size = r.u32()?;
+    let chunks_received = r.u32()?;
+    let complete = r.flag()?;
+    let created_at = r.u64()?;
+    let expires_at = r.u64()?;
+    let charged = r.u64()?;
+    r.finish()?;
+    Ok(BlobRecord {
+        owner,
+        size,
+        chunk_size,
+        chunks_received,
+        complete,
+        created_at,
+        expires_at,
+        charged,
+    })
+}
+
+/// Key of a time followed by a 16-byte id (`group_expiry_index`,
+/// `blob_expiry`), so that a range scan finds everything due before a time.
+pub fn time_id_key(at: u64, id: &[u8; 16]) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&at.to_be_bytes());
+    key[8..].copy_from_slice(id);
+    key
+}
+
 /// Key of 16 id bytes followed by a big-endian sequence number (mailbox and
 /// keypackages), so that a device's entries are contiguous and in order.
 pub fn id_seq_key(id: &[u8; 16], seq: u64) -> [u8; 24] {
@@ -323,6 +624,53 @@ mod tests {
         let link = LinkCodeRecord { account: AccountId([5; 16]), expires_at: 11 };
         assert_eq!(decode_link_code(&encode_link_code(&link)).unwrap(), link);
         assert_eq!(decode_count(&encode_count(42)).unwrap(), 42);
+    }
+
+    #[test]
+    fn org_and_blob_records_round_trip() {
+        let signed = |b: u8| Signed { bytes: vec![b; 5].into(), signature: Signature([b; 64]) };
+        let org = OrgRecord {
+            handle: "goslar".into(),
+            name: "Stadt Goslar – Rathaus".into(),
+            created_at: 1,
+            org_key: Some(IdentityKey([2; 32])),
+            admin_device: None,
+            profile_version: 3,
+            revocation_version: 4,
+        };
+        assert_eq!(decode_org(&encode_org(&org)).unwrap(), org);
+        let code = OrgCodeRecord { org: OrgId([1; 16]), expires_at: 5, delete_at: 6, used: true };
+        assert_eq!(decode_org_code(&encode_org_code(&code)).unwrap(), code);
+        let invite = InviteRecord {
+            org: OrgId([1; 16]),
+            expires_at: 7,
+            delete_at: 8,
+            used: false,
+            invite: signed(9),
+        };
+        assert_eq!(decode_invite(&encode_invite(&invite)).unwrap(), invite);
+        let staff = StaffCertificate { invite: signed(1), binding: signed(2) };
+        assert_eq!(decode_staff(&encode_staff(&staff)).unwrap(), staff);
+        assert_eq!(decode_signed(&encode_signed(&signed(3)), "x").unwrap(), signed(3));
+        let orgs = vec![OrgId([1; 16]), OrgId([2; 16])];
+        assert_eq!(decode_orgs(&encode_orgs(&orgs)).unwrap(), orgs);
+        let blob = BlobRecord {
+            owner: AccountId([4; 16]),
+            size: 10,
+            chunk_size: 4,
+            chunks_received: 2,
+            complete: false,
+            created_at: 1,
+            expires_at: 2,
+            charged: 10,
+        };
+        assert_eq!(decode_blob(&encode_blob(&blob)).unwrap(), blob);
+        assert_eq!(decode_hash(&encode_hash(&[7; 32])).unwrap(), [7; 32]);
+        assert_eq!(decode_u64(&encode_u64(42), "x").unwrap(), 42);
+        // A length prefix past the end is corruption, not a panic.
+        let mut bad = encode_staff(&staff);
+        bad.truncate(10);
+        assert!(matches!(decode_staff(&bad), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

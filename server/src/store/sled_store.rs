@@ -19,6 +19,23 @@
 //! | `mailbox` | device ‖ seq | – |
 //! | `expiry` | expires_at ‖ seq | – |
 //! | `link_codes` | SHA-256(code) | account, expires_at |
+//! | `message_group` | seq | group (lets a group's deletion find its envelopes) |
+//! | `group_messages` | group ‖ seq | – |
+//! | `group_expiry` | group | expires_at |
+//! | `group_expiry_index` | expires_at ‖ group | – |
+//! | `admins` | device | since |
+//! | `admin_claim` | `code` | SHA-256(admin claim code) |
+//! | `orgs` | org | handle, name, created_at, org key, admin device, versions |
+//! | `handles` | handle | org |
+//! | `org_codes` | SHA-256(code) | org, expires_at, delete_at, used |
+//! | `org_profiles` | org | signed profile |
+//! | `org_revocations` | org | signed revocation list |
+//! | `invites` | invite id | org, expires_at, delete_at, used, signed invitation |
+//! | `staff` | org ‖ device | signed invitation, signed device binding |
+//! | `revoked` | device | orgs that revoked it |
+//! | `blobs` | blob | owner, size, chunking, progress, expiry, quota charge |
+//! | `blob_usage` | account | bytes charged |
+//! | `blob_expiry` | expires_at ‖ blob | – |
 //!
 //! Multi-tree changes run in sled transactions, which sled serialises with a
 //! global lock: that is what makes "one commit per epoch" and "a KeyPackage is
@@ -32,7 +49,7 @@
 //! sequence order equals commit order, so a delivery cursor that has seen id
 //! `n` will never later find an id below `n` appearing in the same mailbox.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use sled::transaction::{
@@ -46,8 +63,8 @@ use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
 use super::records::{self, GroupRecord, LinkCodeRecord, MessageRecord, RefsRecord};
 use super::{
-    CommitInput, CommitOutcome, DeviceRecord, KeyPackageStatus, LinkOutcome, MailboxPage, Store,
-    StoreError, SweepReport,
+    CommitInput, CommitOutcome, DeviceRecord, KeyPackageStatus, LinkOutcome, MailboxPage, OrgStore,
+    Store, StoreError, SweepReport,
 };
 
 /// The storage schema this release writes and reads.
@@ -63,20 +80,43 @@ const SWEEP_BATCH: usize = 256;
 
 /// The sled-backed store. Cheap to share behind an `Arc`.
 pub struct SledStore {
-    db: sled::Db,
-    accounts: Tree,
-    devices: Tree,
-    account_devices: Tree,
-    keypackages: Tree,
-    kp_count: Tree,
-    last_resort: Tree,
-    groups: Tree,
-    messages: Tree,
-    refs: Tree,
-    recipients: Tree,
-    mailbox: Tree,
-    expiry: Tree,
-    link_codes: Tree,
+    pub(super) db: sled::Db,
+    pub(super) accounts: Tree,
+    pub(super) devices: Tree,
+    pub(super) account_devices: Tree,
+    pub(super) keypackages: Tree,
+    pub(super) kp_count: Tree,
+    pub(super) last_resort: Tree,
+    pub(super) groups: Tree,
+    pub(super) messages: Tree,
+    pub(super) refs: Tree,
+    pub(super) recipients: Tree,
+    pub(super) mailbox: Tree,
+    pub(super) expiry: Tree,
+    pub(super) link_codes: Tree,
+    pub(super) message_group: Tree,
+    pub(super) group_messages: Tree,
+    pub(super) group_expiry: Tree,
+    pub(super) group_expiry_index: Tree,
+    pub(super) admins: Tree,
+    pub(super) admin_claim: Tree,
+    pub(super) orgs: Tree,
+    pub(super) handles: Tree,
+    pub(super) org_codes: Tree,
+    pub(super) org_profiles: Tree,
+    pub(super) org_revocations: Tree,
+    pub(super) invites: Tree,
+    pub(super) staff: Tree,
+    pub(super) revoked: Tree,
+    pub(super) blobs: Tree,
+    pub(super) blob_usage: Tree,
+    pub(super) blob_expiry: Tree,
+    /// Serialises changes to what an org directory shows (claim, profile,
+    /// enrolment, revocation). Each of them checks the directory's size or
+    /// the org's staff with scans, which sled transactions cannot do; under
+    /// this lock the scan and the transaction that follows see the same
+    /// org. Org changes are rare, so the lock costs nothing measurable.
+    pub(super) org_writes: std::sync::Mutex<()>,
     /// Serialises the transactions that store envelopes. Sequence numbers
     /// are allocated inside those transactions; without this lock a later
     /// number could become visible before an earlier one, and a delivery
@@ -87,26 +127,31 @@ pub struct SledStore {
     message_order: std::sync::Mutex<()>,
 }
 
-type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+pub(super) type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
-fn abort<T>(err: StoreError) -> TxResult<T> {
+pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
-fn tx_error(err: TransactionError<StoreError>) -> StoreError {
+pub(super) fn tx_error(err: TransactionError<StoreError>) -> StoreError {
     match err {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => StoreError::unavailable(e),
     }
 }
 
-fn io(err: sled::Error) -> StoreError {
+pub(super) fn io(err: sled::Error) -> StoreError {
     StoreError::unavailable(err)
 }
 
 /// Decodes inside a transaction, turning a bad record into an abort.
-fn tx_decode<T>(result: Result<T, StoreError>) -> TxResult<T> {
+pub(super) fn tx_decode<T>(result: Result<T, StoreError>) -> TxResult<T> {
     result.map_err(ConflictableTransactionError::Abort)
+}
+
+/// Whether `device` is on some org's revocation list, inside a transaction.
+fn tx_revoked(revoked: &TransactionalTree, device: &DeviceId) -> TxResult<bool> {
+    Ok(revoked.get(device.as_bytes())?.is_some())
 }
 
 /// Creates `dir` (and missing parents) readable only by the owner. An existing
@@ -131,14 +176,17 @@ struct MessageTrees<'a> {
     recipients: &'a TransactionalTree,
     expiry: &'a TransactionalTree,
     mailbox: &'a TransactionalTree,
+    message_group: &'a TransactionalTree,
+    group_messages: &'a TransactionalTree,
 }
 
 impl MessageTrees<'_> {
-    /// Stores `payload` once with one mailbox entry per recipient and returns
-    /// its sequence number. Must run inside the transaction that decides the
-    /// recipients.
+    /// Stores `payload` for `group` once with one mailbox entry per recipient
+    /// and returns its sequence number. Must run inside the transaction that
+    /// decides the recipients.
     fn store(
         &self,
+        group: &GroupId,
         payload: &[u8],
         recipients: &[DeviceId],
         now_ms: u64,
@@ -148,6 +196,10 @@ impl MessageTrees<'_> {
         let seq = self.messages.generate_id()?.saturating_add(1);
         let record = MessageRecord { stored_at: now_ms, expires_at: expires_at_ms, payload };
         self.messages.insert(&seq.to_be_bytes(), records::encode_message(&record))?;
+        // Both directions of the message ↔ group link: the expiry of a group
+        // finds its envelopes, and deleting an envelope finds its index entry.
+        self.message_group.insert(&seq.to_be_bytes(), records::encode_id(group.as_bytes()))?;
+        self.group_messages.insert(&records::id_seq_key(group.as_bytes(), seq), &[])?;
         let remaining = u32::try_from(recipients.len()).unwrap_or(u32::MAX);
         self.refs.insert(
             &seq.to_be_bytes(),
@@ -160,6 +212,41 @@ impl MessageTrees<'_> {
         }
         Ok(seq)
     }
+}
+
+/// A stored message to delete, with what is already known about it.
+struct MessageRef {
+    seq: u64,
+    /// Its expiry, to find the expiry-index entry.
+    expires_at: Option<u64>,
+    /// Its group, to find the group-index entry.
+    group: Option<GroupId>,
+}
+
+/// Deletes the records of `tree` whose deletion time (read by `delete_at`)
+/// is not after `now_ms`. Unreadable records can never be redeemed and are
+/// deleted too. Code trees are small (codes are created by people), so a
+/// full scan per sweep is cheap.
+fn sweep_codes(
+    tree: &Tree,
+    now_ms: u64,
+    delete_at: impl Fn(&[u8]) -> Result<u64, StoreError>,
+) -> Result<u64, StoreError> {
+    let mut stale = Vec::new();
+    for entry in tree.iter() {
+        let (key, value) = entry.map_err(io)?;
+        if delete_at(&value).is_ok_and(|at| at > now_ms) {
+            continue;
+        }
+        stale.push(key);
+    }
+    let mut deleted = 0;
+    for key in stale {
+        if tree.remove(key).map_err(io)?.is_some() {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 impl SledStore {
@@ -200,6 +287,24 @@ impl SledStore {
             mailbox: tree("mailbox")?,
             expiry: tree("expiry")?,
             link_codes: tree("link_codes")?,
+            message_group: tree("message_group")?,
+            group_messages: tree("group_messages")?,
+            group_expiry: tree("group_expiry")?,
+            group_expiry_index: tree("group_expiry_index")?,
+            admins: tree("admins")?,
+            admin_claim: tree("admin_claim")?,
+            orgs: tree("orgs")?,
+            handles: tree("handles")?,
+            org_codes: tree("org_codes")?,
+            org_profiles: tree("org_profiles")?,
+            org_revocations: tree("org_revocations")?,
+            invites: tree("invites")?,
+            staff: tree("staff")?,
+            revoked: tree("revoked")?,
+            blobs: tree("blobs")?,
+            blob_usage: tree("blob_usage")?,
+            blob_expiry: tree("blob_expiry")?,
+            org_writes: std::sync::Mutex::new(()),
             db,
         })
     }
@@ -253,6 +358,397 @@ impl SledStore {
             Some(key) => key.map(Some).map_err(io),
             None => Ok(None),
         }
+    }
+}
+
+/// The bodies of the longer [`Store`] methods.
+impl SledStore {
+    /// Deletes stored messages with all their mailbox entries and index
+    /// entries. Missing fields of each [`MessageRef`] are looked up first
+    /// (transactions cannot scan). Returns (messages, envelopes) deleted.
+    fn remove_messages(&self, batch: Vec<MessageRef>) -> Result<(u64, u64), StoreError> {
+        let mut items = Vec::with_capacity(batch.len());
+        for mut item in batch {
+            let seq_key = item.seq.to_be_bytes();
+            if item.expires_at.is_none()
+                && let Some(bytes) = self.refs.get(seq_key).map_err(io)?
+            {
+                item.expires_at = Some(records::decode_refs(&bytes)?.expires_at);
+            }
+            if item.group.is_none()
+                && let Some(bytes) = self.message_group.get(seq_key).map_err(io)?
+            {
+                item.group = Some(records::decode_group_id(&bytes)?);
+            }
+            let mut devices = Vec::new();
+            for key in self.recipients.scan_prefix(seq_key).keys() {
+                let (_, device) = records::split_seq_id(&key.map_err(io)?)?;
+                devices.push(device);
+            }
+            items.push((item, devices));
+        }
+        (
+            &self.expiry,
+            &self.refs,
+            &self.messages,
+            &self.recipients,
+            &self.mailbox,
+            &self.message_group,
+            &self.group_messages,
+        )
+            .transaction(
+                |(expiry, refs, messages, recipients, mailbox, message_group, group_messages)| {
+                    let mut deleted = (0u64, 0u64);
+                    for (item, devices) in &items {
+                        let seq = item.seq;
+                        if let Some(at) = item.expires_at {
+                            expiry.remove(&records::expiry_key(at, seq))?;
+                        }
+                        refs.remove(&seq.to_be_bytes())?;
+                        if messages.remove(&seq.to_be_bytes())?.is_some() {
+                            deleted.0 += 1;
+                        }
+                        message_group.remove(&seq.to_be_bytes())?;
+                        if let Some(group) = &item.group {
+                            group_messages.remove(&records::id_seq_key(group.as_bytes(), seq))?;
+                        }
+                        for device in devices {
+                            recipients.remove(&records::seq_id_key(seq, device))?;
+                            if mailbox.remove(&records::id_seq_key(device, seq))?.is_some() {
+                                deleted.1 += 1;
+                            }
+                        }
+                    }
+                    Ok(deleted)
+                },
+            )
+            .map_err(tx_error)
+    }
+
+    /// Deletes a group whose expiry-index entry says `at`, and then every
+    /// envelope still queued for it. Returns `None` when the index entry was
+    /// stale (it is removed) and the group was left alone.
+    fn delete_group(&self, group: &GroupId, at: u64) -> Result<Option<(u64, u64)>, StoreError> {
+        let cutoff = {
+            // Under the envelope-ordering lock no message for this group can
+            // be stored between the group's deletion and reading the id
+            // counter, so every message of the deleted group has a sequence
+            // number at or below `cutoff`. A conversation id is
+            // deterministic, so the same group may be created again at once;
+            // its messages get higher numbers and are left alone.
+            let _order = self.lock_message_order();
+            let deleted = (&self.groups, &self.group_expiry, &self.group_expiry_index)
+                .transaction(|(groups, group_expiry, index)| {
+                    index.remove(&records::time_id_key(at, group.as_bytes()))?;
+                    let current = match group_expiry.get(group.as_bytes())? {
+                        Some(bytes) => {
+                            Some(tx_decode(records::decode_u64(&bytes, "group_expiry"))?)
+                        }
+                        None => None,
+                    };
+                    if current != Some(at) {
+                        return Ok(false);
+                    }
+                    group_expiry.remove(group.as_bytes())?;
+                    groups.remove(group.as_bytes())?;
+                    Ok(true)
+                })
+                .map_err(tx_error)?;
+            if !deleted {
+                return Ok(None);
+            }
+            self.db.generate_id().map_err(io)?
+        };
+        let mut total = (0u64, 0u64);
+        loop {
+            let mut batch = Vec::new();
+            for key in self.group_messages.scan_prefix(group.as_bytes()).keys() {
+                let (_, seq) = records::split_id_seq(&key.map_err(io)?)?;
+                if seq > cutoff || batch.len() >= SWEEP_BATCH {
+                    break;
+                }
+                batch.push(MessageRef { seq, expires_at: None, group: Some(*group) });
+            }
+            if batch.is_empty() {
+                return Ok(Some(total));
+            }
+            let full = batch.len() >= SWEEP_BATCH;
+            let (messages, envelopes) = self.remove_messages(batch)?;
+            total.0 += messages;
+            total.1 += envelopes;
+            if !full {
+                return Ok(Some(total));
+            }
+        }
+    }
+
+    /// The devices among `devices` that may be handed a KeyPackage: existing,
+    /// not blocked, not revoked, not `claimer`; each once.
+    fn claimable(
+        &self,
+        devices: &[DeviceId],
+        claimer: &DeviceId,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        let mut seen = HashSet::with_capacity(devices.len());
+        let mut targets = Vec::with_capacity(devices.len());
+        for device in devices {
+            if device == claimer || !seen.insert(*device) {
+                continue;
+            }
+            match self.device(device)? {
+                Some(record) if !record.blocked && !self.is_revoked(device)? => {
+                    targets.push(*device);
+                }
+                _ => {}
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Hands out one KeyPackage per target device: the oldest one-time
+    /// package (deleted, so never handed out twice) or else the last-resort one.
+    fn claim_for(&self, targets: &[DeviceId]) -> Result<Vec<ClaimedKeyPackage>, StoreError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let mut candidates = Vec::with_capacity(targets.len());
+            for device in targets {
+                candidates.push((*device, self.oldest_key_package(device)?));
+            }
+            let result = (&self.keypackages, &self.kp_count, &self.last_resort).transaction(
+                |(keypackages, kp_count, last_resort)| {
+                    let mut claimed = Vec::with_capacity(candidates.len());
+                    for (device, candidate) in &candidates {
+                        if let Some(key) = candidate {
+                            // Removing inside the transaction is what makes
+                            // the hand-out exclusive: if another claim took
+                            // this package since the scan, start over.
+                            let Some(bytes) = keypackages.remove(key)? else {
+                                return abort(StoreError::Contention);
+                            };
+                            let package = tx_decode(records::decode_key_package(&bytes))?;
+                            let held = match kp_count.get(device.as_bytes())? {
+                                Some(count) => tx_decode(records::decode_count(&count))?,
+                                None => 1,
+                            };
+                            kp_count.insert(
+                                device.as_bytes(),
+                                records::encode_count(held.saturating_sub(1)),
+                            )?;
+                            claimed.push(ClaimedKeyPackage {
+                                device: *device,
+                                key_package: package.to_vec().into(),
+                                last_resort: false,
+                            });
+                        } else if let Some(bytes) = last_resort.get(device.as_bytes())? {
+                            let package = tx_decode(records::decode_key_package(&bytes))?;
+                            claimed.push(ClaimedKeyPackage {
+                                device: *device,
+                                key_package: package.to_vec().into(),
+                                last_resort: true,
+                            });
+                        }
+                    }
+                    Ok(claimed)
+                },
+            );
+            match result {
+                Err(TransactionError::Abort(StoreError::Contention)) => continue,
+                other => return other.map_err(tx_error),
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    fn commit_impl(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError> {
+        let add: BTreeSet<DeviceId> = input.add.iter().copied().collect();
+        let remove: BTreeSet<DeviceId> = input.remove.iter().copied().collect();
+        if add.len() != input.add.len() || remove.len() != input.remove.len() {
+            return Err(StoreError::InvalidCommit("duplicate device in add or remove"));
+        }
+        if add.intersection(&remove).next().is_some() {
+            return Err(StoreError::InvalidCommit("a device is both added and removed"));
+        }
+        if add.contains(input.caller) {
+            return Err(StoreError::InvalidCommit("the committer cannot add itself"));
+        }
+        if add.is_empty() != input.welcome.is_none() {
+            return Err(StoreError::InvalidCommit("a welcome is required exactly when adding"));
+        }
+        let added: Vec<DeviceId> = add.iter().copied().collect();
+        let _order = self.lock_message_order();
+        (
+            &self.messages,
+            &self.refs,
+            &self.recipients,
+            &self.expiry,
+            &self.mailbox,
+            &self.groups,
+            &self.devices,
+            &self.revoked,
+            &self.message_group,
+            &self.group_messages,
+        )
+            .transaction(|tx| {
+                let (
+                    messages,
+                    refs,
+                    recipients,
+                    expiry,
+                    mailbox,
+                    groups,
+                    devices,
+                    revoked,
+                    message_group,
+                    group_messages,
+                ) = tx;
+                let trees = MessageTrees {
+                    messages,
+                    refs,
+                    recipients,
+                    expiry,
+                    mailbox,
+                    message_group,
+                    group_messages,
+                };
+                let (previous, epoch) = match groups.get(input.group.as_bytes())? {
+                    None if input.epoch == 0 => {
+                        if !remove.is_empty() {
+                            return abort(StoreError::InvalidCommit(
+                                "a new group has no members to remove",
+                            ));
+                        }
+                        (BTreeSet::from([*input.caller]), 0)
+                    }
+                    None => return abort(StoreError::UnknownGroup),
+                    Some(bytes) => {
+                        let record = tx_decode(records::decode_group(&bytes))?;
+                        let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
+                        if !members.contains(input.caller) {
+                            return abort(StoreError::NotAMember);
+                        }
+                        if input.epoch != record.epoch {
+                            return abort(StoreError::StaleEpoch { current: record.epoch });
+                        }
+                        (members, record.epoch)
+                    }
+                };
+                for device in &add {
+                    if previous.contains(device) {
+                        return abort(StoreError::InvalidCommit("device is already a member"));
+                    }
+                    let Some(bytes) = devices.get(device.as_bytes())? else {
+                        return abort(StoreError::UnknownDevice);
+                    };
+                    if tx_decode(records::decode_device(&bytes))?.blocked {
+                        return abort(StoreError::UnknownDevice);
+                    }
+                }
+                if remove.iter().any(|d| !previous.contains(d)) {
+                    return abort(StoreError::InvalidCommit("removed device is not a member"));
+                }
+                let mut members: BTreeSet<DeviceId> = previous.union(&add).copied().collect();
+                members.retain(|d| !remove.contains(d));
+                if members.len() > input.max_members {
+                    return abort(StoreError::TooManyMembers { max: input.max_members });
+                }
+                // The commit goes to everyone who was in the previous epoch
+                // except its author, removed devices included, so they learn
+                // of their removal.
+                // Devices revoked by an org stay members (the group's MLS
+                // state includes them until someone removes them) but are
+                // queued nothing: the server stops delivering to them at once.
+                let mut commit_to = Vec::with_capacity(previous.len());
+                for device in previous.iter().filter(|d| *d != input.caller) {
+                    if !tx_revoked(revoked, device)? {
+                        commit_to.push(*device);
+                    }
+                }
+                let mut welcomed = Vec::with_capacity(added.len());
+                for device in &added {
+                    if !tx_revoked(revoked, device)? {
+                        welcomed.push(*device);
+                    }
+                }
+                let (now, expires) = (input.now_ms, input.expires_at_ms);
+                if !commit_to.is_empty() {
+                    trees.store(input.group, input.commit, &commit_to, now, expires)?;
+                }
+                if let Some(welcome) = input.welcome
+                    && !welcomed.is_empty()
+                {
+                    trees.store(input.group, welcome, &welcomed, now, expires)?;
+                }
+                let new_epoch = epoch.saturating_add(1);
+                let record =
+                    GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
+                groups.insert(input.group.as_bytes(), records::encode_group(&record))?;
+                let mut woken = commit_to;
+                woken.extend_from_slice(&welcomed);
+                Ok(CommitOutcome { epoch: new_epoch, recipients: woken })
+            })
+            .map_err(tx_error)
+    }
+
+    fn send_impl(
+        &self,
+        group: &GroupId,
+        sender: &DeviceId,
+        payload: &[u8],
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        let _order = self.lock_message_order();
+        (
+            &self.messages,
+            &self.refs,
+            &self.recipients,
+            &self.expiry,
+            &self.mailbox,
+            &self.groups,
+            &self.revoked,
+            &self.message_group,
+            &self.group_messages,
+        )
+            .transaction(|tx| {
+                let (
+                    messages,
+                    refs,
+                    recipients,
+                    expiry,
+                    mailbox,
+                    groups,
+                    revoked,
+                    message_group,
+                    group_messages,
+                ) = tx;
+                let Some(bytes) = groups.get(group.as_bytes())? else {
+                    return abort(StoreError::UnknownGroup);
+                };
+                let record = tx_decode(records::decode_group(&bytes))?;
+                if !record.members.contains(sender) {
+                    return abort(StoreError::NotAMember);
+                }
+                let mut to = Vec::with_capacity(record.members.len());
+                for device in record.members.iter().filter(|d| *d != sender) {
+                    // Revoked devices are members but get nothing new.
+                    if !tx_revoked(revoked, device)? {
+                        to.push(*device);
+                    }
+                }
+                if !to.is_empty() {
+                    let trees = MessageTrees {
+                        messages,
+                        refs,
+                        recipients,
+                        expiry,
+                        mailbox,
+                        message_group,
+                        group_messages,
+                    };
+                    trees.store(group, payload, &to, now_ms, expires_at_ms)?;
+                }
+                Ok(to)
+            })
+            .map_err(tx_error)
     }
 }
 
@@ -392,157 +888,21 @@ impl Store for SledStore {
         if !self.account_exists(account)? {
             return Err(StoreError::UnknownAccount);
         }
-        let mut targets = Vec::new();
-        for device in self.account_device_ids(account)? {
-            if device == *claimer {
-                continue;
-            }
-            match self.device(&device)? {
-                Some(record) if !record.blocked => targets.push(device),
-                _ => {}
-            }
-        }
-        for _ in 0..CLAIM_ATTEMPTS {
-            let mut candidates = Vec::with_capacity(targets.len());
-            for device in &targets {
-                candidates.push((*device, self.oldest_key_package(device)?));
-            }
-            let result = (&self.keypackages, &self.kp_count, &self.last_resort).transaction(
-                |(keypackages, kp_count, last_resort)| {
-                    let mut claimed = Vec::with_capacity(candidates.len());
-                    for (device, candidate) in &candidates {
-                        if let Some(key) = candidate {
-                            // Removing inside the transaction is what makes
-                            // the hand-out exclusive: if another claim took
-                            // this package since the scan, start over.
-                            let Some(bytes) = keypackages.remove(key)? else {
-                                return abort(StoreError::Contention);
-                            };
-                            let package = tx_decode(records::decode_key_package(&bytes))?;
-                            let held = match kp_count.get(device.as_bytes())? {
-                                Some(count) => tx_decode(records::decode_count(&count))?,
-                                None => 1,
-                            };
-                            kp_count.insert(
-                                device.as_bytes(),
-                                records::encode_count(held.saturating_sub(1)),
-                            )?;
-                            claimed.push(ClaimedKeyPackage {
-                                device: *device,
-                                key_package: package.to_vec().into(),
-                                last_resort: false,
-                            });
-                        } else if let Some(bytes) = last_resort.get(device.as_bytes())? {
-                            let package = tx_decode(records::decode_key_package(&bytes))?;
-                            claimed.push(ClaimedKeyPackage {
-                                device: *device,
-                                key_package: package.to_vec().into(),
-                                last_resort: true,
-                            });
-                        }
-                    }
-                    Ok(claimed)
-                },
-            );
-            match result {
-                Err(TransactionError::Abort(StoreError::Contention)) => continue,
-                other => return other.map_err(tx_error),
-            }
-        }
-        Err(StoreError::Contention)
+        let targets = self.claimable(&self.account_device_ids(account)?, claimer)?;
+        self.claim_for(&targets)
+    }
+
+    fn claim_device_key_packages(
+        &self,
+        devices: &[DeviceId],
+        claimer: &DeviceId,
+    ) -> Result<Vec<ClaimedKeyPackage>, StoreError> {
+        let targets = self.claimable(devices, claimer)?;
+        self.claim_for(&targets)
     }
 
     fn commit(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError> {
-        let add: BTreeSet<DeviceId> = input.add.iter().copied().collect();
-        let remove: BTreeSet<DeviceId> = input.remove.iter().copied().collect();
-        if add.len() != input.add.len() || remove.len() != input.remove.len() {
-            return Err(StoreError::InvalidCommit("duplicate device in add or remove"));
-        }
-        if add.intersection(&remove).next().is_some() {
-            return Err(StoreError::InvalidCommit("a device is both added and removed"));
-        }
-        if add.contains(input.caller) {
-            return Err(StoreError::InvalidCommit("the committer cannot add itself"));
-        }
-        if add.is_empty() != input.welcome.is_none() {
-            return Err(StoreError::InvalidCommit("a welcome is required exactly when adding"));
-        }
-        let added: Vec<DeviceId> = add.iter().copied().collect();
-        let _order = self.lock_message_order();
-        (
-            &self.messages,
-            &self.refs,
-            &self.recipients,
-            &self.expiry,
-            &self.mailbox,
-            &self.groups,
-            &self.devices,
-        )
-            .transaction(|(messages, refs, recipients, expiry, mailbox, groups, devices)| {
-                let trees = MessageTrees { messages, refs, recipients, expiry, mailbox };
-                let (previous, epoch) = match groups.get(input.group.as_bytes())? {
-                    None if input.epoch == 0 => {
-                        if !remove.is_empty() {
-                            return abort(StoreError::InvalidCommit(
-                                "a new group has no members to remove",
-                            ));
-                        }
-                        (BTreeSet::from([*input.caller]), 0)
-                    }
-                    None => return abort(StoreError::UnknownGroup),
-                    Some(bytes) => {
-                        let record = tx_decode(records::decode_group(&bytes))?;
-                        let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
-                        if !members.contains(input.caller) {
-                            return abort(StoreError::NotAMember);
-                        }
-                        if input.epoch != record.epoch {
-                            return abort(StoreError::StaleEpoch { current: record.epoch });
-                        }
-                        (members, record.epoch)
-                    }
-                };
-                for device in &add {
-                    if previous.contains(device) {
-                        return abort(StoreError::InvalidCommit("device is already a member"));
-                    }
-                    let Some(bytes) = devices.get(device.as_bytes())? else {
-                        return abort(StoreError::UnknownDevice);
-                    };
-                    if tx_decode(records::decode_device(&bytes))?.blocked {
-                        return abort(StoreError::UnknownDevice);
-                    }
-                }
-                if remove.iter().any(|d| !previous.contains(d)) {
-                    return abort(StoreError::InvalidCommit("removed device is not a member"));
-                }
-                let mut members: BTreeSet<DeviceId> = previous.union(&add).copied().collect();
-                members.retain(|d| !remove.contains(d));
-                if members.len() > input.max_members {
-                    return abort(StoreError::TooManyMembers { max: input.max_members });
-                }
-                // The commit goes to everyone who was in the previous epoch
-                // except its author, removed devices included, so they learn
-                // of their removal.
-                let commit_to: Vec<DeviceId> =
-                    previous.iter().filter(|d| *d != input.caller).copied().collect();
-                if !commit_to.is_empty() {
-                    trees.store(input.commit, &commit_to, input.now_ms, input.expires_at_ms)?;
-                }
-                if let Some(welcome) = input.welcome
-                    && !added.is_empty()
-                {
-                    trees.store(welcome, &added, input.now_ms, input.expires_at_ms)?;
-                }
-                let new_epoch = epoch.saturating_add(1);
-                let record =
-                    GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
-                groups.insert(input.group.as_bytes(), records::encode_group(&record))?;
-                let mut woken = commit_to;
-                woken.extend_from_slice(&added);
-                Ok(CommitOutcome { epoch: new_epoch, recipients: woken })
-            })
-            .map_err(tx_error)
+        self.commit_impl(input)
     }
 
     fn send(
@@ -553,25 +913,7 @@ impl Store for SledStore {
         now_ms: u64,
         expires_at_ms: u64,
     ) -> Result<Vec<DeviceId>, StoreError> {
-        let _order = self.lock_message_order();
-        (&self.messages, &self.refs, &self.recipients, &self.expiry, &self.mailbox, &self.groups)
-            .transaction(|(messages, refs, recipients, expiry, mailbox, groups)| {
-                let Some(bytes) = groups.get(group.as_bytes())? else {
-                    return abort(StoreError::UnknownGroup);
-                };
-                let record = tx_decode(records::decode_group(&bytes))?;
-                if !record.members.contains(sender) {
-                    return abort(StoreError::NotAMember);
-                }
-                let to: Vec<DeviceId> =
-                    record.members.iter().filter(|d| *d != sender).copied().collect();
-                if !to.is_empty() {
-                    let trees = MessageTrees { messages, refs, recipients, expiry, mailbox };
-                    trees.store(payload, &to, now_ms, expires_at_ms)?;
-                }
-                Ok(to)
-            })
-            .map_err(tx_error)
+        self.send_impl(group, sender, payload, now_ms, expires_at_ms)
     }
 
     fn mailbox(
@@ -618,29 +960,100 @@ impl Store for SledStore {
 
     fn ack(&self, device: &DeviceId, ids: &[u64]) -> Result<u32, StoreError> {
         let ids: BTreeSet<u64> = ids.iter().copied().collect();
-        (&self.mailbox, &self.recipients, &self.refs, &self.messages, &self.expiry)
-            .transaction(|(mailbox, recipients, refs, messages, expiry)| {
-                let mut removed = 0u32;
-                for &seq in &ids {
-                    // Only the caller's own mailbox key is looked at, so ids
-                    // of other devices' envelopes are simply not found.
-                    if mailbox.remove(&records::id_seq_key(device.as_bytes(), seq))?.is_none() {
-                        continue;
+        (
+            &self.mailbox,
+            &self.recipients,
+            &self.refs,
+            &self.messages,
+            &self.expiry,
+            &self.message_group,
+            &self.group_messages,
+        )
+            .transaction(
+                |(mailbox, recipients, refs, messages, expiry, message_group, group_messages)| {
+                    let mut removed = 0u32;
+                    for &seq in &ids {
+                        // Only the caller's own mailbox key is looked at, so
+                        // ids of other devices' envelopes are simply not found.
+                        let key = records::id_seq_key(device.as_bytes(), seq);
+                        if mailbox.remove(&key)?.is_none() {
+                            continue;
+                        }
+                        removed = removed.saturating_add(1);
+                        recipients.remove(&records::seq_id_key(seq, device.as_bytes()))?;
+                        let Some(bytes) = refs.get(seq.to_be_bytes())? else { continue };
+                        let record = tx_decode(records::decode_refs(&bytes))?;
+                        if record.remaining <= 1 {
+                            refs.remove(&seq.to_be_bytes())?;
+                            messages.remove(&seq.to_be_bytes())?;
+                            expiry.remove(&records::expiry_key(record.expires_at, seq))?;
+                            if let Some(group) = message_group.remove(&seq.to_be_bytes())? {
+                                let group = tx_decode(records::decode_group_id(&group))?;
+                                group_messages
+                                    .remove(&records::id_seq_key(group.as_bytes(), seq))?;
+                            }
+                        } else {
+                            let left = RefsRecord { remaining: record.remaining - 1, ..record };
+                            refs.insert(&seq.to_be_bytes(), records::encode_refs(left))?;
+                        }
                     }
-                    removed = removed.saturating_add(1);
-                    recipients.remove(&records::seq_id_key(seq, device.as_bytes()))?;
-                    let Some(bytes) = refs.get(seq.to_be_bytes())? else { continue };
-                    let record = tx_decode(records::decode_refs(&bytes))?;
-                    if record.remaining <= 1 {
-                        refs.remove(&seq.to_be_bytes())?;
-                        messages.remove(&seq.to_be_bytes())?;
-                        expiry.remove(&records::expiry_key(record.expires_at, seq))?;
-                    } else {
-                        let left = RefsRecord { remaining: record.remaining - 1, ..record };
-                        refs.insert(&seq.to_be_bytes(), records::encode_refs(left))?;
-                    }
+                    Ok(removed)
+                },
+            )
+            .map_err(tx_error)
+    }
+
+    fn purge_mailbox(&self, device: &DeviceId) -> Result<u32, StoreError> {
+        let mut removed = 0u32;
+        loop {
+            let mut seqs = Vec::with_capacity(SWEEP_BATCH);
+            for key in self.mailbox.scan_prefix(device.as_bytes()).keys().take(SWEEP_BATCH) {
+                let (_, seq) = records::split_id_seq(&key.map_err(io)?)?;
+                seqs.push(seq);
+            }
+            if seqs.is_empty() {
+                return Ok(removed);
+            }
+            // An ack of every queued id does exactly what is needed: mailbox
+            // entries go, and messages nobody else waits for go with them.
+            let acked = self.ack(device, &seqs)?;
+            removed = removed.saturating_add(acked);
+            if seqs.len() < SWEEP_BATCH || acked == 0 {
+                return Ok(removed);
+            }
+        }
+    }
+
+    fn set_group_expiry(
+        &self,
+        group: &GroupId,
+        caller: &DeviceId,
+        expires_at_ms: u64,
+    ) -> Result<u64, StoreError> {
+        (&self.groups, &self.group_expiry, &self.group_expiry_index)
+            .transaction(|(groups, group_expiry, index)| {
+                let Some(bytes) = groups.get(group.as_bytes())? else {
+                    return abort(StoreError::UnknownGroup);
+                };
+                if !tx_decode(records::decode_group(&bytes))?.members.contains(caller) {
+                    return abort(StoreError::NotAMember);
                 }
-                Ok(removed)
+                let current = match group_expiry.get(group.as_bytes())? {
+                    Some(bytes) => Some(tx_decode(records::decode_u64(&bytes, "group_expiry"))?),
+                    None => None,
+                };
+                // Only ever earlier: a member may make a thread disappear
+                // sooner, but nobody can keep it longer than another member
+                // asked for.
+                let in_force = current.map_or(expires_at_ms, |c| c.min(expires_at_ms));
+                if current != Some(in_force) {
+                    if let Some(old) = current {
+                        index.remove(&records::time_id_key(old, group.as_bytes()))?;
+                    }
+                    index.insert(&records::time_id_key(in_force, group.as_bytes()), &[])?;
+                    group_expiry.insert(group.as_bytes(), records::encode_u64(in_force))?;
+                }
+                Ok(in_force)
             })
             .map_err(tx_error)
     }
@@ -649,16 +1062,11 @@ impl Store for SledStore {
         let mut report = SweepReport::default();
         loop {
             // Everything with expires_at < now sorts before (now, 0).
-            let mut batch: Vec<(IVec, u64, Vec<[u8; 16]>)> = Vec::new();
+            let mut batch = Vec::new();
             for entry in self.expiry.range(..records::expiry_key(now_ms, 0)).keys() {
                 let key = entry.map_err(io)?;
-                let (_, seq) = records::split_expiry(&key)?;
-                let mut devices = Vec::new();
-                for r in self.recipients.scan_prefix(seq.to_be_bytes()).keys() {
-                    let (_, device) = records::split_seq_id(&r.map_err(io)?)?;
-                    devices.push(device);
-                }
-                batch.push((key, seq, devices));
+                let (expires_at, seq) = records::split_expiry(&key)?;
+                batch.push(MessageRef { seq, expires_at: Some(expires_at), group: None });
                 if batch.len() >= SWEEP_BATCH {
                     break;
                 }
@@ -667,49 +1075,41 @@ impl Store for SledStore {
                 break;
             }
             let full = batch.len() >= SWEEP_BATCH;
-            let (messages, envelopes) =
-                (&self.expiry, &self.refs, &self.messages, &self.recipients, &self.mailbox)
-                    .transaction(|(expiry, refs, messages, recipients, mailbox)| {
-                        let mut deleted = (0u64, 0u64);
-                        for (key, seq, devices) in &batch {
-                            expiry.remove(key)?;
-                            refs.remove(&seq.to_be_bytes())?;
-                            if messages.remove(&seq.to_be_bytes())?.is_some() {
-                                deleted.0 += 1;
-                            }
-                            for device in devices {
-                                recipients.remove(&records::seq_id_key(*seq, device))?;
-                                if mailbox.remove(&records::id_seq_key(device, *seq))?.is_some() {
-                                    deleted.1 += 1;
-                                }
-                            }
-                        }
-                        Ok(deleted)
-                    })
-                    .map_err(tx_error)?;
+            let (messages, envelopes) = self.remove_messages(batch)?;
             report.messages += messages;
             report.envelopes += envelopes;
             if !full {
                 break;
             }
         }
-        let mut expired = Vec::new();
-        for entry in self.link_codes.iter() {
-            let (key, value) = entry.map_err(io)?;
-            // An unreadable record can never be redeemed; delete it too.
-            let stale = match records::decode_link_code(&value) {
-                Ok(record) => record.expires_at <= now_ms,
-                Err(_) => true,
-            };
-            if stale {
-                expired.push(key);
+        loop {
+            let mut due = Vec::new();
+            let end = records::time_id_key(now_ms, &[0; 16]);
+            for entry in self.group_expiry_index.range(..end).keys().take(SWEEP_BATCH) {
+                let (at, group) = records::split_seq_id(&entry.map_err(io)?)?;
+                due.push((at, GroupId(group)));
+            }
+            let full = due.len() >= SWEEP_BATCH;
+            for (at, group) in due {
+                if let Some((messages, envelopes)) = self.delete_group(&group, at)? {
+                    report.groups += 1;
+                    report.messages += messages;
+                    report.envelopes += envelopes;
+                }
+            }
+            if !full {
+                break;
             }
         }
-        for key in expired {
-            if self.link_codes.remove(key).map_err(io)?.is_some() {
-                report.link_codes += 1;
-            }
-        }
+        report.link_codes = sweep_codes(&self.link_codes, now_ms, |value| {
+            records::decode_link_code(value).map(|r| r.expires_at)
+        })?;
+        report.org_codes = sweep_codes(&self.org_codes, now_ms, |value| {
+            records::decode_org_code(value).map(|r| r.delete_at)
+        })?;
+        report.invites = sweep_codes(&self.invites, now_ms, |value| {
+            records::decode_invite(value).map(|r| r.delete_at)
+        })?;
         Ok(report)
     }
 
@@ -1033,13 +1433,16 @@ mod tests {
         store.create_link_code(&[2; 32], &account, 10 * DAY).unwrap();
 
         let report = store.sweep(600).unwrap();
-        assert_eq!(report, SweepReport { messages: 1, envelopes: 1, link_codes: 1 });
+        assert_eq!(
+            report,
+            SweepReport { messages: 1, envelopes: 1, link_codes: 1, ..SweepReport::default() }
+        );
         let b_page = store.mailbox(&b, 0, 10, 1 << 20).unwrap();
         assert_eq!(b_page.envelopes.len(), 1, "only the welcome is left for b");
         assert_eq!(store.sweep(600).unwrap(), SweepReport::default());
 
         let report = store.sweep(2 * DAY).unwrap();
-        assert_eq!(report, SweepReport { messages: 1, envelopes: 1, link_codes: 0 });
+        assert_eq!(report, SweepReport { messages: 1, envelopes: 1, ..SweepReport::default() });
         // An ack after expiry finds nothing and does not fail.
         assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 0);
         assert_eq!(store.mailbox(&a, 0, 10, 1 << 20).unwrap().envelopes.len(), 1);
@@ -1048,6 +1451,118 @@ mod tests {
         assert!(
             store.refs.is_empty() && store.recipients.is_empty() && store.link_codes.is_empty()
         );
+    }
+
+    /// Marks `device` revoked the way `OrgStore::revoke` records it.
+    fn revoke(store: &SledStore, device: &DeviceId) {
+        let orgs = [stadtbote_protocol::OrgId([1; 16])];
+        store.revoked.insert(device.as_bytes(), records::encode_orgs(&orgs)).unwrap();
+    }
+
+    #[test]
+    fn revoked_devices_are_queued_nothing_in_any_group() {
+        let (_dir, store) = open();
+        let (_, a) = store.create_account(&key(), 1).unwrap();
+        let (_, b) = store.create_account(&key(), 1).unwrap();
+        let (staff_account, staff) = store.create_account(&key(), 1).unwrap();
+        let (_, late) = store.create_account(&key(), 1).unwrap();
+        store.upload_key_packages(&staff, &[b"kp"], Some(b"lr"), 5).unwrap();
+        let (g1, g2) = (GroupId([1; 16]), GroupId([2; 16]));
+        store.commit(commit(&g1, &a, 0, &[b, staff], Some(b"w1"))).unwrap();
+        store.commit(commit(&g2, &b, 0, &[staff], Some(b"w2"))).unwrap();
+        assert_eq!(store.mailbox(&staff, 0, 10, 1 << 20).unwrap().envelopes.len(), 2);
+        revoke(&store, &staff);
+
+        assert_eq!(store.send(&g1, &a, b"m1", 5, 5 + DAY).unwrap(), vec![b]);
+        assert!(store.send(&g2, &b, b"m2", 5, 5 + DAY).unwrap().is_empty());
+        // A commit reaches the other members only, and adding a revoked
+        // device to a new group queues no welcome for it.
+        let out = store.commit(commit(&g1, &b, 1, &[late], Some(b"w3"))).unwrap();
+        assert_eq!(out.recipients, vec![a, late]);
+        let g3 = GroupId([3; 16]);
+        let out = store.commit(commit(&g3, &a, 0, &[staff], Some(b"w4"))).unwrap();
+        assert!(out.recipients.is_empty());
+        let page = store.mailbox(&staff, 0, 10, 1 << 20).unwrap();
+        assert_eq!(page.envelopes.len(), 2, "only what was queued before the revocation");
+        // Nobody is handed its KeyPackages any more.
+        assert!(store.claim_device_key_packages(&[staff, staff], &a).unwrap().is_empty());
+        assert!(store.claim_key_packages(&staff_account, &a).unwrap().is_empty());
+        // Purging removes what was queued before.
+        assert_eq!(store.purge_mailbox(&staff).unwrap(), 2);
+        assert!(store.mailbox(&staff, 0, 10, 1 << 20).unwrap().envelopes.is_empty());
+    }
+
+    #[test]
+    fn claim_device_key_packages_skips_unknown_duplicate_and_own_devices() {
+        let (_dir, store) = open();
+        let (_, a) = store.create_account(&key(), 1).unwrap();
+        let (_, b) = store.create_account(&key(), 1).unwrap();
+        store.upload_key_packages(&a, &[b"a1"], None, 5).unwrap();
+        store.upload_key_packages(&b, &[b"b1", b"b2"], None, 5).unwrap();
+        let claimed =
+            store.claim_device_key_packages(&[a, b, b, DeviceId([0xEE; 16])], &a).unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].device, claimed[0].key_package.as_ref()), (b, &b"b1"[..]));
+        assert_eq!(store.key_package_status(&b).unwrap().one_time, 1);
+        assert_eq!(store.key_package_status(&a).unwrap().one_time, 1, "own device skipped");
+    }
+
+    #[test]
+    fn an_expired_group_is_deleted_with_everything_queued_for_it() {
+        let (_dir, store) = open();
+        let (_, a) = store.create_account(&key(), 1).unwrap();
+        let (_, b) = store.create_account(&key(), 1).unwrap();
+        let (_, c) = store.create_account(&key(), 1).unwrap();
+        let (thread, other) = (GroupId([1; 16]), GroupId([2; 16]));
+        store.commit(commit(&thread, &a, 0, &[b, c], Some(b"w"))).unwrap();
+        store.commit(commit(&other, &a, 0, &[b], Some(b"w-other"))).unwrap();
+        for _ in 0..3 {
+            store.send(&thread, &a, b"secret", 5, 10 * DAY).unwrap();
+        }
+        store.send(&other, &a, b"kept", 5, 10 * DAY).unwrap();
+        // c reads and acks part of the thread.
+        let c_ids = ids(&store.mailbox(&c, 0, 2, 1 << 20).unwrap());
+        store.ack(&c, &c_ids).unwrap();
+
+        assert!(matches!(
+            store.set_group_expiry(&GroupId([9; 16]), &a, 100),
+            Err(StoreError::UnknownGroup)
+        ));
+        let (_, outsider) = store.create_account(&key(), 1).unwrap();
+        assert!(matches!(
+            store.set_group_expiry(&thread, &outsider, 100),
+            Err(StoreError::NotAMember)
+        ));
+        assert_eq!(store.set_group_expiry(&thread, &b, 2 * DAY).unwrap(), 2 * DAY);
+        // Only ever earlier.
+        assert_eq!(store.set_group_expiry(&thread, &a, 3 * DAY).unwrap(), 2 * DAY);
+        assert_eq!(store.set_group_expiry(&thread, &c, DAY).unwrap(), DAY);
+        assert_eq!(store.group_expiry_index.len(), 1);
+
+        assert_eq!(store.sweep(DAY).unwrap().groups, 0, "not before its time");
+        let report = store.sweep(DAY + 1).unwrap();
+        assert_eq!(report.groups, 1);
+        assert_eq!(report.messages, 4, "the welcome and three messages");
+        // b: the welcome and three messages; c acked two of its four.
+        assert_eq!(report.envelopes, 4 + 2);
+        assert!(matches!(store.send(&thread, &a, b"x", 1, 2), Err(StoreError::UnknownGroup)));
+        // Nothing of the thread remains; the other group is untouched.
+        for device in [&b, &c] {
+            for envelope in store.mailbox(device, 0, 100, 1 << 20).unwrap().envelopes {
+                assert!(!envelope.payload.as_ref().starts_with(b"secret"));
+                assert_ne!(envelope.payload.as_ref(), b"w");
+            }
+        }
+        let b_page = store.mailbox(&b, 0, 100, 1 << 20).unwrap();
+        assert_eq!(b_page.envelopes.len(), 2, "the other group's welcome and message");
+        assert!(store.group_messages.scan_prefix(thread.as_bytes()).next().is_none());
+        assert!(store.group_expiry.is_empty() && store.group_expiry_index.is_empty());
+        assert_eq!(store.messages.len(), 2);
+        assert_eq!(store.message_group.len(), 2);
+        // The same id can start a new thread, which the old expiry does not touch.
+        store.commit(commit(&thread, &a, 0, &[b], Some(b"again"))).unwrap();
+        assert_eq!(store.sweep(DAY + 2).unwrap().groups, 0);
+        assert_eq!(store.mailbox(&b, 0, 100, 1 << 20).unwrap().envelopes.len(), 3);
     }
 
     #[test]

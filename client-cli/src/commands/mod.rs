@@ -1,0 +1,35 @@
+//! Handlers of the org and thread commands of the `stadtbote` binary: they
+//! parse what clap could not, call the client library and print. What they
+//! print is a contract (see `stadtbote_cli::thread_output`); a code or id a
+//! command hands out is always printed alone on its last line.
+
+pub mod org;
+pub mod threads;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use stadtbote_cli::{Client, ClientError};
+
+/// Connects and catches up if the server can be reached; otherwise warns
+/// and carries on with what this device has. Returns whether it connected.
+pub async fn try_catch_up(client: &mut Client) -> Result<bool> {
+    match crate::catch_up(client, None).await {
+        Ok(_) => Ok(true),
+        Err(error) => match error.downcast_ref::<ClientError>() {
+            Some(e) if e.is_transient() => {
+                eprintln!("warning: {e}; working with what this device already has");
+                client.disconnect().await;
+                Ok(false)
+            }
+            _ => Err(error),
+        },
+    }
+}
+
+/// Opens the client and connects, for commands that need the server.
+pub async fn open_connected(home: &PathBuf, server: &str) -> Result<Client> {
+    let mut client = Client::open(home, server)?;
+    crate::catch_up(&mut client, None).await?;
+    Ok(client)
+}

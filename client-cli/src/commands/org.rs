@@ -1,0 +1,550 @@
+//! `stadtbote admin …` and `stadtbote org …`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::{Subcommand, ValueEnum};
+use stadtbote_cli::consult::parse_slots;
+use stadtbote_cli::org::{
+    DEFAULT_CONSULT_DEPARTMENT, DEFAULT_INVITE_HOURS, set_category, validate_category,
+};
+use stadtbote_cli::output::format_utc;
+use stadtbote_cli::passphrase::read_passphrase;
+use stadtbote_cli::qr::{Matrix, org_qr_content};
+use stadtbote_cli::{Client, ClientError, thread_output};
+use stadtbote_protocol::DeviceId;
+use stadtbote_protocol::auth::fingerprint_of;
+use stadtbote_protocol::org::{OrgProfile, Role};
+
+use super::open_connected;
+
+/// `stadtbote admin …`
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Become a server admin with the code in DATA_DIR/admin-claim.code.
+    Claim {
+        /// The code.
+        code: String,
+    },
+    /// Create or list orgs.
+    Org {
+        #[command(subcommand)]
+        command: AdminOrgCommand,
+    },
+}
+
+/// `stadtbote admin org …`
+#[derive(Subcommand)]
+pub enum AdminOrgCommand {
+    /// Create an org and print a one-time code for its admin.
+    Create {
+        /// The org's name, e.g. "Stadt Goslar".
+        name: String,
+        /// Its handle: 2-32 of a-z, 0-9 and -.
+        #[arg(long)]
+        handle: String,
+        /// Second factor, once set up.
+        #[arg(long)]
+        otp: Option<String>,
+    },
+    /// List the server's orgs.
+    List {
+        /// One JSON object per org.
+        #[arg(long)]
+        json: bool,
+        /// Second factor, once set up.
+        #[arg(long)]
+        otp: Option<String>,
+    },
+}
+
+/// `stadtbote org …`
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Become the org's admin with the code from `admin org create`; creates
+    /// the org key on this device.
+    Claim {
+        /// The org-admin code.
+        code: String,
+    },
+    /// Write the org key, encrypted with a passphrase, to FILE.
+    ExportKey {
+        /// Where.
+        file: PathBuf,
+    },
+    /// Read an org key written by `org export-key`.
+    ImportKey {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Report categories and the departments they go to.
+    Category {
+        #[command(subcommand)]
+        command: CategoryCommand,
+    },
+    /// Consultation hours.
+    Hours {
+        #[command(subcommand)]
+        command: HoursCommand,
+    },
+    /// Print the org key's fingerprint and write its QR code (PNG and SVG).
+    Fingerprint {
+        /// Directory for the QR code files (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Create a one-time invitation for a staff device.
+    InviteStaff {
+        /// The department, e.g. bauhof.
+        #[arg(long)]
+        department: String,
+        /// The role.
+        #[arg(long, value_parser = ["clerk", "publisher", "admin"])]
+        role: String,
+        /// Hours the code can be redeemed.
+        #[arg(long, default_value_t = DEFAULT_INVITE_HOURS)]
+        expires_hours: u64,
+    },
+    /// List the org's certified staff devices.
+    Staff {
+        /// One JSON object per device.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a staff device's certificate.
+    Revoke {
+        /// The device id.
+        device: String,
+    },
+    /// Show the org's published profile.
+    Show {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `stadtbote org category …`
+#[derive(Subcommand)]
+pub enum CategoryCommand {
+    /// Add a category (or move it to another department).
+    Add {
+        /// Its name as citizens see it, e.g. "Straßenschaden".
+        name: String,
+        /// The department its reports go to.
+        #[arg(long)]
+        department: String,
+    },
+    /// Remove a category.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `on` or `off`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OnOff {
+    /// Start a live session.
+    On,
+    /// End it.
+    Off,
+}
+
+/// `stadtbote org hours …`
+#[derive(Subcommand)]
+pub enum HoursCommand {
+    /// Set the weekly consultation slots, e.g. "Tue 17:00-18:00".
+    Set {
+        /// One or more slots.
+        #[arg(required = true, value_name = "SLOT")]
+        slots: Vec<String>,
+        /// Shown to citizens who ask outside a live session.
+        #[arg(long, value_name = "TEXT")]
+        auto_reply: Option<String>,
+        /// The department that answers.
+        #[arg(long, default_value = DEFAULT_CONSULT_DEPARTMENT)]
+        department: String,
+    },
+    /// Start (on) or end (off) a live consultation session.
+    Live {
+        /// on or off.
+        #[arg(value_enum)]
+        state: OnOff,
+    },
+}
+
+/// Runs `stadtbote admin …`.
+pub async fn admin(home: &PathBuf, server: &str, command: AdminCommand) -> Result<()> {
+    let mut client = open_connected(home, server).await?;
+    let result = admin_inner(&mut client, command).await;
+    client.disconnect().await;
+    result
+}
+
+async fn admin_inner(client: &mut Client, command: AdminCommand) -> Result<()> {
+    match command {
+        AdminCommand::Claim { code } => {
+            client.admin_claim(&code).await?;
+            println!("This device is now a server admin.");
+            println!("Create an org with: stadtbote admin org create NAME --handle HANDLE");
+        }
+        AdminCommand::Org { command: AdminOrgCommand::Create { name, handle, otp } } => {
+            let created = client.create_org(&name, &handle, otp).await?;
+            println!("Created the org {name} ({}), id {}.", created.handle, created.org);
+            println!(
+                "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
+            );
+            println!("The code expires at {}.", format_utc(created.expires_at));
+            println!("{}", created.code);
+        }
+        AdminCommand::Org { command: AdminOrgCommand::List { json, otp } } => {
+            let orgs = client.list_orgs(otp).await?;
+            if orgs.is_empty() && !json {
+                println!("No orgs yet.");
+            }
+            for org in &orgs {
+                if json {
+                    println!("{}", thread_output::org_summary_json(org));
+                } else {
+                    println!("{}", thread_output::org_summary_text(org));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `stadtbote org …`.
+pub async fn org(
+    home: &PathBuf,
+    server: &str,
+    handle: Option<&str>,
+    command: OrgCommand,
+) -> Result<()> {
+    match command {
+        OrgCommand::Claim { code } => {
+            let mut client = open_connected(home, server).await?;
+            let result = client.claim_org(&code).await;
+            client.disconnect().await;
+            let admin = result?;
+            println!("This device is now the org admin of {} ({}).", admin.name, admin.handle);
+            println!(
+                "The org key was created on this device: {}",
+                home.join("org").join(format!("{}.key", admin.handle)).display()
+            );
+            println!("Keep a copy in a safe place: stadtbote org export-key FILE");
+            println!("Org key fingerprint (print it on posters and your website):");
+            println!("{}", fingerprint_of(&admin.key.0));
+            Ok(())
+        }
+        OrgCommand::ExportKey { file } => {
+            let client = Client::open(home, server)?;
+            let handle = client.admin_org(handle)?.handle.clone();
+            let passphrase = read_passphrase(true)?;
+            client.export_org_key(&handle, &file, &passphrase)?;
+            println!(
+                "Wrote the org key of {handle}, encrypted with your passphrase, to {}",
+                file.display()
+            );
+            println!("Import it on another device with: stadtbote org import-key FILE");
+            Ok(())
+        }
+        OrgCommand::ImportKey { file } => {
+            let mut client = Client::open(home, server)?;
+            let passphrase = read_passphrase(false)?;
+            let admin = client.import_org_key(&file, &passphrase)?;
+            println!("Imported the org key of {} ({}).", admin.name, admin.handle);
+            println!("{}", fingerprint_of(&admin.key.0));
+            Ok(())
+        }
+        OrgCommand::Fingerprint { out } => fingerprint(home, server, handle, out.as_deref()),
+        OrgCommand::Category { command } => category(home, server, handle, command).await,
+        OrgCommand::Hours { command } => hours(home, server, handle, command).await,
+        OrgCommand::InviteStaff { department, role, expires_hours } => {
+            let role = Role::parse(&role)
+                .ok_or(ClientError::Invalid { what: "--role", reason: role.clone() })?;
+            let mut client = open_connected(home, server).await?;
+            let handle = client.admin_org(handle)?.handle.clone();
+            let result = client.invite_staff(&handle, &department, role, expires_hours).await;
+            client.disconnect().await;
+            let invitation = result?;
+            println!("Invitation for a {} of department {department} at {handle}.", role.as_str());
+            println!("On the staff member's device, run: stadtbote enroll CODE");
+            println!(
+                "The code works once and expires at {}; the certificate is valid until {}.",
+                format_utc(invitation.expires_at),
+                format_utc(invitation.cert_expires_at)
+            );
+            println!("{}", invitation.code);
+            Ok(())
+        }
+        OrgCommand::Staff { json } => {
+            let mut client = open_connected(home, server).await?;
+            let handle = client.admin_org(handle)?.handle.clone();
+            let result = client.org_staff(&handle).await;
+            client.disconnect().await;
+            let (staff, revoked_unknown) = result?;
+            if staff.is_empty() && revoked_unknown.is_empty() && !json {
+                println!("No staff devices are enrolled yet.");
+            }
+            for record in &staff {
+                if json {
+                    println!("{}", thread_output::staff_json(record));
+                } else {
+                    println!("{}", thread_output::staff_text(record));
+                }
+            }
+            for device in &revoked_unknown {
+                if json {
+                    println!("{}", thread_output::revoked_device_json(device));
+                } else {
+                    println!("{device}  (certificate not seen on this device)  REVOKED");
+                }
+            }
+            Ok(())
+        }
+        OrgCommand::Revoke { device } => {
+            let device = DeviceId::parse(&device).map_err(|_| ClientError::Invalid {
+                what: "device id",
+                reason: format!("{device:?} is not a device id"),
+            })?;
+            let mut client = open_connected(home, server).await?;
+            let handle = client.admin_org(handle)?.handle.clone();
+            let result = client.revoke_device(&handle, device).await;
+            client.disconnect().await;
+            let revoked = result?;
+            if !revoked.was_staff {
+                eprintln!("note: device {device} holds no certificate of {handle}");
+            }
+            println!("Revoked device {device} (revocation list version {}).", revoked.version);
+            for thread in &revoked.removed_from {
+                println!("Removed it from thread {thread}.");
+            }
+            for (thread, error) in &revoked.failed {
+                eprintln!(
+                    "warning: could not remove it from thread {thread} now ({error}); every member removes it before their next message"
+                );
+            }
+            Ok(())
+        }
+        OrgCommand::Show { json } => {
+            let mut client = Client::open(home, server)?;
+            let handle = client.admin_org(handle)?.handle.clone();
+            let connected = super::try_catch_up(&mut client).await?;
+            let fetched = if connected { client.fetch_org(&handle).await.ok() } else { None };
+            client.disconnect().await;
+            let profile = fetched
+                .and_then(|o| o.profile)
+                .or_else(|| client.admin_org(Some(&handle)).ok().and_then(|a| a.profile.clone()));
+            let Some(profile) = profile else { bail!("no profile published yet") };
+            print_profile(&profile, json);
+            Ok(())
+        }
+    }
+}
+
+fn print_profile(profile: &OrgProfile, json: bool) {
+    if json {
+        let value = serde_json::json!({
+            "org": profile.org.to_string(),
+            "handle": profile.handle,
+            "name": profile.name,
+            "version": profile.version,
+            "updated_at": profile.updated_at,
+            "categories": profile.categories.iter().map(|c| serde_json::json!({"name": c.name, "department": c.department})).collect::<Vec<_>>(),
+            "office_hours": profile.office_hours.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "timezone": profile.timezone,
+            "auto_reply": profile.auto_reply,
+            "live_since": profile.live_since,
+            "consult_department": profile.consult_department,
+        });
+        println!("{value}");
+        return;
+    }
+    println!("{} ({}), profile version {}", profile.name, profile.handle, profile.version);
+    println!("Categories:");
+    for category in &profile.categories {
+        println!("  {} -> {}", category.name, category.department);
+    }
+    let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
+    println!(
+        "Office hours ({}): {}",
+        profile.timezone,
+        if hours.is_empty() { "none".into() } else { hours.join(", ") }
+    );
+    if let Some(reply) = &profile.auto_reply {
+        println!("Auto-reply: {reply}");
+    }
+    println!(
+        "Consultations go to: {}",
+        profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+    );
+    match profile.live_since {
+        Some(since) => println!("Live since {}", format_utc(since)),
+        None => println!("Not live"),
+    }
+}
+
+fn fingerprint(
+    home: &PathBuf,
+    server: &str,
+    handle: Option<&str>,
+    out: Option<&Path>,
+) -> Result<()> {
+    let client = Client::open(home, server)?;
+    let handle = client.admin_org(handle)?.handle.clone();
+    let (key, name) = client.org_key_info(&handle)?;
+    let dir = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir().map_err(|source| ClientError::Io {
+            action: "find",
+            file: PathBuf::from("."),
+            source,
+        })?,
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| ClientError::Io {
+        action: "create",
+        file: dir.clone(),
+        source,
+    })?;
+    let matrix = Matrix::encode(&org_qr_content(&handle, &key))?;
+    let png = dir.join(format!("{handle}-org-key.png"));
+    let svg = dir.join(format!("{handle}-org-key.svg"));
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| ClientError::Io {
+            action: "write",
+            file: path.to_path_buf(),
+            source,
+        })
+    };
+    write(&png, &matrix.to_png()?)?;
+    write(&svg, matrix.to_svg().as_bytes())?;
+    println!("Org key of {name} ({handle}); citizens compare this fingerprint:");
+    println!("{}", fingerprint_of(&key.0));
+    println!("QR code (PNG): {}", png.display());
+    println!("QR code (SVG): {}", svg.display());
+    Ok(())
+}
+
+async fn category(
+    home: &PathBuf,
+    server: &str,
+    handle: Option<&str>,
+    command: CategoryCommand,
+) -> Result<()> {
+    let mut client = open_connected(home, server).await?;
+    let handle = client.admin_org(handle)?.handle.clone();
+    let (result, message) = match command {
+        CategoryCommand::Add { name, department } => {
+            validate_category(&name)?;
+            stadtbote_protocol::org::validate_department(&department)
+                .map_err(|e| ClientError::Invalid { what: "department", reason: e.to_string() })?;
+            let mut added = true;
+            let result = client
+                .update_profile(&handle, |p| {
+                    added = set_category(p, &name, &department);
+                    Ok(())
+                })
+                .await;
+            let verb = if added { "Added" } else { "Moved" };
+            (result, format!("{verb} category {name}: reports go to department {department}."))
+        }
+        CategoryCommand::Remove { name } => {
+            let result = client
+                .update_profile(&handle, |p| {
+                    let before = p.categories.len();
+                    p.categories.retain(|c| !c.name.eq_ignore_ascii_case(&name));
+                    if p.categories.len() == before {
+                        return Err(ClientError::Invalid {
+                            what: "category",
+                            reason: format!("{name:?} does not exist"),
+                        });
+                    }
+                    Ok(())
+                })
+                .await;
+            (result, format!("Removed category {name}."))
+        }
+    };
+    client.disconnect().await;
+    let profile = result?;
+    println!("{message}");
+    println!("Published profile version {} of {} ({handle}).", profile.version, profile.name);
+    Ok(())
+}
+
+async fn hours(
+    home: &PathBuf,
+    server: &str,
+    handle: Option<&str>,
+    command: HoursCommand,
+) -> Result<()> {
+    // Checked before connecting: nothing to do with a typo.
+    let parsed = match &command {
+        HoursCommand::Set { slots, department, .. } => {
+            stadtbote_protocol::org::validate_department(department)
+                .map_err(|e| ClientError::Invalid { what: "department", reason: e.to_string() })?;
+            Some(parse_slots(slots)?)
+        }
+        HoursCommand::Live { .. } => None,
+    };
+    let mut client = open_connected(home, server).await?;
+    let handle = client.admin_org(handle)?.handle.clone();
+    let now = stadtbote_cli::session::now_ms();
+    let result = match &command {
+        HoursCommand::Set { auto_reply, department, .. } => {
+            let slots = parsed.unwrap_or_default();
+            client
+                .update_profile(&handle, |p| {
+                    p.office_hours = slots;
+                    if let Some(reply) = auto_reply {
+                        p.auto_reply = (!reply.trim().is_empty()).then(|| reply.clone());
+                    }
+                    p.consult_department = Some(department.clone());
+                    Ok(())
+                })
+                .await
+        }
+        HoursCommand::Live { state } => {
+            let on = matches!(state, OnOff::On);
+            client
+                .update_profile(&handle, |p| {
+                    p.live_since = on.then_some(now);
+                    if on && p.consult_department.is_none() {
+                        p.consult_department = Some(DEFAULT_CONSULT_DEPARTMENT.to_string());
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    };
+    client.disconnect().await;
+    let profile = result?;
+    match command {
+        HoursCommand::Set { .. } => {
+            let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
+            println!(
+                "Office hours of {} ({}): {}",
+                profile.name,
+                profile.timezone,
+                hours.join(", ")
+            );
+            println!(
+                "Consultations go to department {}.",
+                profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+            );
+            if let Some(reply) = &profile.auto_reply {
+                println!("Auto-reply: {reply}");
+            }
+        }
+        HoursCommand::Live { state: OnOff::On } => {
+            println!("The consultation session of {} is live.", profile.name);
+        }
+        HoursCommand::Live { state: OnOff::Off } => {
+            println!("The consultation session of {} has ended.", profile.name);
+        }
+    }
+    println!("Published profile version {}.", profile.version);
+    Ok(())
+}

@@ -1,0 +1,455 @@
+//! `stadtbote enroll`, `verify`, `report`, `threads`, `show`, `reply`,
+//! `assign`, `reopen`, `consult`, `chat` and `disappear`.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use stadtbote_cli::chat::{ChatEvent, chat_line};
+use stadtbote_cli::consult::{ConsultDecision, decide};
+use stadtbote_cli::output::format_utc;
+use stadtbote_cli::pinning::VerifyOutcome;
+use stadtbote_cli::thread_send::{ThreadOutboxEntry, parse_location};
+use stadtbote_cli::threads::ThreadKind;
+use stadtbote_cli::{Client, ClientError, FlushReport, thread_output};
+use stadtbote_protocol::GroupId;
+use stadtbote_protocol::app::ThreadStatus;
+
+use super::{open_connected, try_catch_up};
+
+/// Where a queued thread message ended up after a flush.
+enum Outcome {
+    Sent(GroupId),
+    Kept(ThreadOutboxEntry, ClientError),
+    Dropped(ClientError),
+    Missing,
+}
+
+fn outcome(
+    report: &mut stadtbote_cli::thread_send::ThreadFlushReport,
+    id: &stadtbote_protocol::MsgId,
+) -> Outcome {
+    if let Some((_, group)) = report.sent.iter().find(|(m, _)| m == id) {
+        return Outcome::Sent(*group);
+    }
+    if let Some(pos) = report.dropped.iter().position(|(e, _)| e.id == *id) {
+        return Outcome::Dropped(report.dropped.remove(pos).1);
+    }
+    if let Some(pos) = report.kept.iter().position(|(e, _)| e.id == *id) {
+        let (entry, error) = report.kept.remove(pos);
+        return Outcome::Kept(entry, error);
+    }
+    Outcome::Missing
+}
+
+const KEPT: &str =
+    "is kept in the outbox and will be sent by the next command that reaches the server";
+
+/// Connects (if possible), queues with `queue` and sends. A message that
+/// cannot go out now stays in the outbox and the command fails saying so.
+async fn queue_and_send(
+    client: &mut Client,
+    queue: impl FnOnce(&mut Client) -> Result<ThreadOutboxEntry, ClientError>,
+) -> Result<GroupId> {
+    let connected = try_catch_up(client).await?;
+    let entry = queue(client)?;
+    if !connected {
+        bail!("cannot reach the server; the message {KEPT}");
+    }
+    let mut report = client.flush_thread_outbox().await?;
+    client.disconnect().await;
+    let flush =
+        FlushReport { threads: report_without(&mut report, &entry), ..FlushReport::default() };
+    crate::report_flush(client, &flush, Some(entry.id));
+    match outcome(&mut report, &entry.id) {
+        Outcome::Sent(group) => Ok(group),
+        Outcome::Dropped(error) => Err(error.into()),
+        Outcome::Kept(_, error) => bail!("{error}; the message {KEPT}"),
+        Outcome::Missing => bail!("the message was not sent; it {KEPT}"),
+    }
+}
+
+/// The report minus the given entry (which the command reports itself).
+fn report_without(
+    report: &mut stadtbote_cli::thread_send::ThreadFlushReport,
+    entry: &ThreadOutboxEntry,
+) -> stadtbote_cli::thread_send::ThreadFlushReport {
+    stadtbote_cli::thread_send::ThreadFlushReport {
+        sent: report.sent.iter().filter(|(id, _)| *id != entry.id).copied().collect(),
+        kept: Vec::new(),
+        dropped: Vec::new(),
+        resumed: std::mem::take(&mut report.resumed),
+    }
+}
+
+/// `stadtbote enroll CODE`
+pub async fn enroll(home: &PathBuf, server: &str, code: &str) -> Result<()> {
+    let mut client = open_connected(home, server).await?;
+    let result = client.enroll(code).await;
+    client.disconnect().await;
+    let enrolment = result?;
+    println!(
+        "Enrolled as {} of {} at {} ({})",
+        enrolment.role.as_str(),
+        enrolment.department,
+        enrolment.org_name,
+        enrolment.handle
+    );
+    println!("The certificate is valid until {}.", format_utc(enrolment.expires_at));
+    Ok(())
+}
+
+/// `stadtbote verify HANDLE FINGERPRINT`
+pub async fn verify(home: &PathBuf, server: &str, handle: &str, fingerprint: &str) -> Result<()> {
+    let mut client = Client::open(home, server)?;
+    let result = client.verify_org(handle, fingerprint).await;
+    client.disconnect().await;
+    match result? {
+        VerifyOutcome::Verified { fingerprint } => {
+            println!("The org key of {handle} matches and is now verified:");
+            println!("{fingerprint}");
+        }
+        VerifyOutcome::Repinned { fingerprint } => {
+            println!("{handle} changed its org key; the new key is now pinned and verified:");
+            println!("{fingerprint}");
+        }
+    }
+    Ok(())
+}
+
+/// `stadtbote report HANDLE --category CAT [--photo FILE]… [--location LAT,LON] TEXT`
+pub async fn report(
+    home: &PathBuf,
+    server: &str,
+    handle: &str,
+    category: &str,
+    photos: &[PathBuf],
+    location: Option<String>,
+    text: &str,
+) -> Result<()> {
+    let location = location.as_deref().map(parse_location).transpose()?;
+    let mut client = Client::open(home, server)?;
+    // On disk (photos prepared) before any network traffic, so that a lost
+    // connection or a killed process loses nothing.
+    let entry = client.queue_open(
+        ThreadKind::Report,
+        handle,
+        Some(category),
+        text,
+        location,
+        photos,
+        false,
+    )?;
+    let result = crate::catch_up(&mut client, Some(entry.id)).await;
+    client.disconnect().await;
+    let mut report = match result {
+        Ok(report) => report,
+        Err(error) => {
+            println!("{}", entry.thread);
+            bail!("{error:#}; the report {KEPT}");
+        }
+    };
+    match outcome(&mut report.threads, &entry.id) {
+        Outcome::Sent(thread) => {
+            if let Ok(record) = client.thread(&thread) {
+                println!(
+                    "Report sent to {} ({}): category {}, department {}.",
+                    record.org_name,
+                    record.handle,
+                    record.category.as_deref().unwrap_or(category),
+                    record.department()
+                );
+            }
+            println!("{thread}");
+            Ok(())
+        }
+        Outcome::Dropped(error) => Err(error.into()),
+        Outcome::Kept(entry, error) => {
+            println!("{}", entry.thread);
+            bail!("{error}; the report {KEPT}")
+        }
+        Outcome::Missing => {
+            println!("{}", entry.thread);
+            bail!("the report was not sent; it {KEPT}")
+        }
+    }
+}
+
+/// `stadtbote threads [--status S] [--department D] [--consult] [--json]`
+pub async fn threads(
+    home: &PathBuf,
+    server: &str,
+    status: Option<String>,
+    department: Option<String>,
+    consult: bool,
+    json: bool,
+) -> Result<()> {
+    let status = status
+        .map(|s| {
+            ThreadStatus::parse(&s).ok_or(ClientError::Invalid {
+                what: "--status",
+                reason: format!(
+                    "{s:?}; use open, acknowledged, in-progress, resolved, rejected or reopened"
+                ),
+            })
+        })
+        .transpose()?;
+    let mut client = Client::open(home, server)?;
+    try_catch_up(&mut client).await?;
+    client.disconnect().await;
+    let state = client.state();
+    let mut list: Vec<_> = state
+        .threads
+        .values()
+        .filter(|t| status.is_none_or(|s| t.status() == s))
+        .filter(|t| department.as_deref().is_none_or(|d| t.department() == d))
+        .filter(|t| !consult || t.kind == ThreadKind::Consult)
+        .collect();
+    // A changed org key is a hard error for every command touching the org.
+    for thread in &list {
+        client.pin(&thread.handle)?;
+    }
+    if consult {
+        // The queue: first come, first served, by the server's arrival time.
+        list.sort_by_key(|t| (t.created_at, t.id));
+    } else {
+        list.sort_by_key(|t| std::cmp::Reverse((t.updated_at(), t.id)));
+    }
+    if list.is_empty() && !json {
+        println!("No threads.");
+    }
+    for thread in list {
+        if json {
+            println!("{}", thread_output::thread_json(thread, &state.account));
+        } else {
+            println!("{}", thread_output::thread_text(thread));
+        }
+    }
+    Ok(())
+}
+
+/// `stadtbote show THREAD [--json] [--save DIR]`
+pub async fn show(
+    home: &PathBuf,
+    server: &str,
+    thread: &str,
+    json: bool,
+    save: Option<PathBuf>,
+) -> Result<()> {
+    let mut client = Client::open(home, server)?;
+    try_catch_up(&mut client).await?;
+    let id = match client.resolve_thread(thread) {
+        Ok(id) => id,
+        Err(error) => {
+            client.disconnect().await;
+            return Err(error.into());
+        }
+    };
+    let handle = client.thread(&id)?.handle.clone();
+    if let Err(error) = client.pin(&handle) {
+        client.disconnect().await;
+        return Err(error.into());
+    }
+    let saved = client.save_thread_photos(&id, save.as_deref()).await;
+    client.disconnect().await;
+    let (saved, failed) = match saved {
+        Ok(result) => result,
+        Err(error) => {
+            eprintln!("warning: photos not saved: {error}");
+            (Vec::new(), Vec::new())
+        }
+    };
+    for error in &failed {
+        eprintln!("warning: a photo could not be saved: {error}");
+    }
+    let record = client.thread(&id)?.clone();
+    if json {
+        println!("{}", thread_output::show_json(&record));
+    } else {
+        println!("{}", thread_output::show_text(&record));
+        for path in &saved {
+            println!("saved photo: {}", path.display());
+        }
+    }
+    client.mark_thread_read(&id)?;
+    Ok(())
+}
+
+/// What `stadtbote reply` was given.
+pub struct ReplyArgs {
+    /// The text.
+    pub text: String,
+    /// Photos.
+    pub photos: Vec<PathBuf>,
+    /// New status.
+    pub status: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Staff: own name.
+    pub as_me: bool,
+}
+
+/// `stadtbote reply THREAD TEXT [--photo FILE]… [--status S] [--reason R] [--as-me]`
+pub async fn reply(home: &PathBuf, server: &str, thread: &str, args: ReplyArgs) -> Result<()> {
+    let status = args.status.as_deref().map(ThreadStatus::parse).map(|s| {
+        s.ok_or(ClientError::Invalid { what: "--status", reason: "unknown status".into() })
+    });
+    let status = status.transpose()?;
+    // Before anything else, and before anything is sent.
+    if let Some(status) = status
+        && status.needs_reason()
+        && args.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(
+            ClientError::from(stadtbote_cli::threads::StatusError::NeedsReason(status)).into()
+        );
+    }
+    let mut client = Client::open(home, server)?;
+    let thread_text = thread.to_string();
+    let reason = args.reason.clone();
+    let group = queue_and_send(&mut client, |client| {
+        let id = client.resolve_thread(&thread_text)?;
+        client.queue_reply(&id, &args.text, &args.photos, status, reason.as_deref(), args.as_me)
+    })
+    .await?;
+    match status {
+        Some(status) => println!("Reply sent; the thread {group} is now {}.", status.as_str()),
+        None => println!("Reply sent to thread {group}."),
+    }
+    Ok(())
+}
+
+/// `stadtbote assign THREAD --department D`
+pub async fn assign(home: &PathBuf, server: &str, thread: &str, department: &str) -> Result<()> {
+    let mut client = Client::open(home, server)?;
+    let thread_text = thread.to_string();
+    let group = queue_and_send(&mut client, |client| {
+        let id = client.resolve_thread(&thread_text)?;
+        client.queue_assign(&id, department)
+    })
+    .await?;
+    println!("Thread {group} is now with department {department}.");
+    Ok(())
+}
+
+/// `stadtbote reopen THREAD --reason TEXT`
+pub async fn reopen(home: &PathBuf, server: &str, thread: &str, reason: &str) -> Result<()> {
+    let mut client = Client::open(home, server)?;
+    let thread_text = thread.to_string();
+    let group = queue_and_send(&mut client, |client| {
+        let id = client.resolve_thread(&thread_text)?;
+        client.queue_reply(&id, "", &[], Some(ThreadStatus::Reopened), Some(reason), false)
+    })
+    .await?;
+    println!("Reopened thread {group}.");
+    Ok(())
+}
+
+/// `stadtbote disappear THREAD DAYS`
+pub async fn disappear(home: &PathBuf, server: &str, thread: &str, days: u32) -> Result<()> {
+    let mut client = Client::open(home, server)?;
+    let thread_text = thread.to_string();
+    let group = queue_and_send(&mut client, |client| {
+        let id = client.resolve_thread(&thread_text)?;
+        client.queue_disappear(&id, days)
+    })
+    .await?;
+    let at = client.thread(&group).ok().and_then(|t| t.disappear_at);
+    match at {
+        Some(at) => println!(
+            "Thread {group} disappears at {} on every device and on the server.",
+            format_utc(at)
+        ),
+        None => println!("Thread {group} will disappear in {days} day(s)."),
+    }
+    Ok(())
+}
+
+/// `stadtbote consult HANDLE TEXT`
+pub async fn consult(home: &PathBuf, server: &str, handle: &str, text: &str) -> Result<()> {
+    let mut client = Client::open(home, server)?;
+    client.pin(handle)?;
+    crate::catch_up(&mut client, None).await?;
+    let org = match client.fetch_org(handle).await {
+        Ok(org) => org,
+        Err(error) => {
+            client.disconnect().await;
+            return Err(error.into());
+        }
+    };
+    let profile = org.require_profile()?.clone();
+    match decide(&profile) {
+        ConsultDecision::Closed { hours, timezone, auto_reply } => {
+            client.disconnect().await;
+            println!("{} ({handle}) is not holding a consultation right now.", profile.name);
+            if hours.is_empty() {
+                println!("No consultation hours are published.");
+            } else {
+                println!("Consultation hours ({timezone}):");
+                for slot in &hours {
+                    println!("  {slot}");
+                }
+            }
+            if let Some(reply) = auto_reply {
+                println!("Message from {}:", profile.name);
+                println!("  {reply}");
+            }
+            println!("Your question was not sent; please ask again during the consultation hours.");
+            Ok(())
+        }
+        ConsultDecision::Live { .. } => {
+            let entry =
+                client.queue_open(ThreadKind::Consult, handle, None, text, None, &[], true)?;
+            let result = client.flush_thread_outbox().await;
+            client.disconnect().await;
+            let mut report = result?;
+            match outcome(&mut report, &entry.id) {
+                Outcome::Sent(thread) => {
+                    println!("Your request is queued; staff answer in order of arrival.");
+                    println!("Follow the answer with: stadtbote chat {thread}");
+                    println!("{thread}");
+                    Ok(())
+                }
+                Outcome::Dropped(error) => Err(error.into()),
+                Outcome::Kept(entry, error) => {
+                    println!("{}", entry.thread);
+                    bail!("{error}; the question {KEPT}")
+                }
+                Outcome::Missing => bail!("the question was not sent; it {KEPT}"),
+            }
+        }
+    }
+}
+
+/// `stadtbote chat THREAD`
+pub async fn chat(home: &PathBuf, server: &str, thread: &str) -> Result<()> {
+    let mut client = open_connected(home, server).await?;
+    let id = client.resolve_thread(thread)?;
+    let record = client.thread(&id)?.clone();
+    client.pin(&record.handle)?;
+    // Reading the terminal blocks: a thread of its own feeds the lines in.
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    eprintln!(
+        "Chat in thread {id} with {} ({}). Type a message and press Enter; /quit or end of input leaves.",
+        record.org_name, record.handle
+    );
+    let result = client
+        .chat(id, rx, |event| match event {
+            ChatEvent::Message(message) => println!("{}", chat_line(&message)),
+            ChatEvent::NotSent(error) => eprintln!("warning: not sent yet: {error}"),
+            ChatEvent::Removed => eprintln!("This device was removed from the thread."),
+        })
+        .await;
+    client.disconnect().await;
+    result?;
+    Ok(())
+}

@@ -1,0 +1,572 @@
+//! Removing metadata from photos without re-encoding them.
+//!
+//! Phones write the place a photo was taken (EXIF GPS), the camera's serial
+//! number, the owner's name, editing history (XMP), comments and thumbnails
+//! of the uncropped original into the file. None of that may leave the
+//! device. The pixels are never decoded or re-encoded: the file's structure
+//! is walked and only the parts needed to display the image are copied, byte
+//! for byte.
+//!
+//! * **JPEG**: kept are SOI, APP0 if it is JFIF (its thumbnail removed), APP2
+//!   if it is an ICC profile, APP14 if it is Adobe's (colour transform), DQT,
+//!   SOFn, DHT, DAC, DRI, DNL, SOS with its entropy-coded data (copied
+//!   unchanged, stuffed `FF 00` bytes and RSTn markers included) and EOI.
+//!   Dropped are APP1 (EXIF with GPS, XMP), every other APPn, COM and
+//!   everything after EOI. Any other marker is refused.
+//! * **PNG**: every chunk's CRC is checked; kept are IHDR, PLTE, IDAT, IEND
+//!   and the colour chunks gAMA, cHRM, sRGB, iCCP, sBIT, tRNS, bKGD, pHYs.
+//!   Dropped are tEXt, zTXt, iTXt, eXIf, tIME and every other ancillary chunk
+//!   (including animation chunks: an APNG becomes its still default image),
+//!   and everything after IEND. An unknown critical chunk is refused.
+//! * Anything else is refused: a format we cannot clean might carry metadata.
+
+/// Media type of JPEG photos.
+pub const JPEG_MIME: &str = "image/jpeg";
+/// Media type of PNG photos.
+pub const PNG_MIME: &str = "image/png";
+
+const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+
+/// PNG chunks that are kept.
+const PNG_KEEP: [&[u8; 4]; 12] = [
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"tRNS",
+    b"bKGD", b"pHYs",
+];
+
+/// Why a photo could not be cleaned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// Neither JPEG nor PNG.
+    #[error("only JPEG and PNG photos are supported")]
+    UnsupportedFormat,
+    /// A JPEG that is damaged or cut short.
+    #[error("the JPEG file is damaged ({0})")]
+    MalformedJpeg(&'static str),
+    /// A JPEG using a marker this client does not know how to clean.
+    #[error("the JPEG file uses an unsupported feature (marker 0xFF{0:02X})")]
+    UnsupportedJpegMarker(u8),
+    /// A PNG that is damaged or cut short.
+    #[error("the PNG file is damaged ({0})")]
+    MalformedPng(&'static str),
+    /// A PNG with a critical chunk this client does not know.
+    #[error("the PNG file uses an unsupported feature (chunk {0})")]
+    UnsupportedPngChunk(String),
+}
+
+/// A photo with its metadata removed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CleanPhoto {
+    /// The cleaned file.
+    pub bytes: Vec<u8>,
+    /// Its media type ([`JPEG_MIME`] or [`PNG_MIME`]).
+    pub mime: &'static str,
+}
+
+impl std::fmt::Debug for CleanPhoto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CleanPhoto")
+            .field("mime", &self.mime)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// The media type of a JPEG or PNG file, by its first bytes.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(JPEG_MIME)
+    } else if bytes.starts_with(&PNG_SIGNATURE) {
+        Some(PNG_MIME)
+    } else {
+        None
+    }
+}
+
+/// Removes all metadata from a JPEG or PNG photo.
+pub fn strip_metadata(bytes: &[u8]) -> Result<CleanPhoto, MetadataError> {
+    match sniff(bytes) {
+        Some(JPEG_MIME) => Ok(CleanPhoto { bytes: strip_jpeg(bytes)?, mime: JPEG_MIME }),
+        Some(PNG_MIME) => Ok(CleanPhoto { bytes: strip_png(bytes)?, mime: PNG_MIME }),
+        _ => Err(MetadataError::UnsupportedFormat),
+    }
+}
+
+/// Removes metadata from a JPEG (see the module documentation).
+pub fn strip_jpeg(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
+    use MetadataError::MalformedJpeg as Bad;
+    const TRUNCATED: MetadataError = MetadataError::MalformedJpeg("truncated");
+    if !input.starts_with(&[0xFF, 0xD8]) {
+        return Err(Bad("no start-of-image marker"));
+    }
+    let mut out = Vec::with_capacity(input.len());
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    let mut pos = 2;
+    let mut seen_frame = false;
+    let mut seen_scan = false;
+    loop {
+        // A marker: 0xFF, optional 0xFF fill bytes, the marker code.
+        match input.get(pos) {
+            Some(0xFF) => {}
+            Some(_) => return Err(Bad("data where a marker was expected")),
+            None => return Err(TRUNCATED),
+        }
+        while input.get(pos) == Some(&0xFF) {
+            pos += 1;
+        }
+        let marker = *input.get(pos).ok_or(TRUNCATED)?;
+        pos += 1;
+        match marker {
+            0xD9 => {
+                if !seen_scan {
+                    return Err(Bad("no image data"));
+                }
+                // End of image; whatever follows (often more metadata or a
+                // second image) is dropped.
+                out.extend_from_slice(&[0xFF, 0xD9]);
+                return Ok(out);
+            }
+            0xD8 => return Err(Bad("a second start-of-image marker")),
+            0x01 | 0xD0..=0xD7 => return Err(Bad("a restart marker outside a scan")),
+            _ => {}
+        }
+        let len_bytes = input.get(pos..pos + 2).ok_or(TRUNCATED)?;
+        let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+        if len < 2 {
+            return Err(Bad("a segment length below 2"));
+        }
+        let end = pos + len;
+        let payload = input.get(pos + 2..end).ok_or(TRUNCATED)?;
+        let segment = || [&[0xFF, marker], &input[pos..end]].concat();
+        match marker {
+            // APP0: keep JFIF, without its thumbnail.
+            0xE0 => {
+                if payload.starts_with(b"JFIF\0") && payload.len() >= 14 {
+                    out.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x10]);
+                    out.extend_from_slice(&payload[..12]);
+                    out.extend_from_slice(&[0, 0]); // no thumbnail
+                }
+            }
+            // APP2: keep ICC profiles only (not e.g. MPF's extra images).
+            0xE2 => {
+                if payload.starts_with(b"ICC_PROFILE\0") {
+                    out.extend_from_slice(&segment());
+                }
+            }
+            // APP14: keep Adobe's colour-transform segment.
+            0xEE => {
+                if payload.starts_with(b"Adobe") {
+                    out.extend_from_slice(&segment());
+                }
+            }
+            // APP1 (EXIF, XMP), the other APPn, COM: dropped.
+            0xE1 | 0xE3..=0xED | 0xEF | 0xFE => {}
+            // DQT, DHT, DAC, DRI, DNL.
+            0xDB | 0xC4 | 0xCC | 0xDD | 0xDC => out.extend_from_slice(&segment()),
+            // SOFn.
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                seen_frame = true;
+                out.extend_from_slice(&segment());
+            }
+            // SOS, then the entropy-coded data up to the next real marker.
+            0xDA => {
+                if !seen_frame {
+                    return Err(Bad("a scan before the frame header"));
+                }
+                out.extend_from_slice(&segment());
+                let scan_end = entropy_coded_end(input, end).ok_or(TRUNCATED)?;
+                out.extend_from_slice(&input[end..scan_end]);
+                seen_scan = true;
+                pos = scan_end;
+                continue;
+            }
+            other => return Err(MetadataError::UnsupportedJpegMarker(other)),
+        }
+        pos = end;
+    }
+}
+
+/// Where the entropy-coded data starting at `from` ends: the position of the
+/// 0xFF that begins the next marker other than a stuffed `FF 00` or an RSTn.
+/// `None` if the data runs to the end of the input.
+fn entropy_coded_end(input: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        at += input.get(at..)?.iter().position(|&b| b == 0xFF)?;
+        match input.get(at + 1)? {
+            0x00 | 0xD0..=0xD7 => at += 2,
+            _ => return Some(at),
+        }
+    }
+}
+
+/// Removes metadata from a PNG (see the module documentation).
+pub fn strip_png(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
+    use MetadataError::MalformedPng as Bad;
+    const TRUNCATED: MetadataError = MetadataError::MalformedPng("truncated");
+    if !input.starts_with(&PNG_SIGNATURE) {
+        return Err(Bad("no PNG signature"));
+    }
+    let mut out = Vec::with_capacity(input.len());
+    out.extend_from_slice(&PNG_SIGNATURE);
+    let mut pos = PNG_SIGNATURE.len();
+    let mut first = true;
+    let mut seen_data = false;
+    loop {
+        let header = input.get(pos..pos + 8).ok_or(TRUNCATED)?;
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        if len > 0x7FFF_FFFF {
+            return Err(Bad("a chunk length over 2^31 - 1"));
+        }
+        let kind: [u8; 4] = [header[4], header[5], header[6], header[7]];
+        if !kind.iter().all(u8::is_ascii_alphabetic) {
+            return Err(Bad("an invalid chunk type"));
+        }
+        let data_end = (pos + 8).checked_add(usize::try_from(len).map_err(|_| TRUNCATED)?);
+        let end = data_end.and_then(|d| d.checked_add(4)).ok_or(TRUNCATED)?;
+        let chunk = input.get(pos..end).ok_or(TRUNCATED)?;
+        let (typed_data, crc) = chunk[4..].split_at(chunk.len() - 8);
+        if crc32fast::hash(typed_data).to_be_bytes() != crc {
+            return Err(Bad("a chunk checksum does not match"));
+        }
+        if first && &kind != b"IHDR" {
+            return Err(Bad("the header chunk is not first"));
+        }
+        first = false;
+        if PNG_KEEP.contains(&&kind) {
+            out.extend_from_slice(chunk);
+        } else if kind[0].is_ascii_uppercase() {
+            // Critical: the image cannot be shown without it, so dropping
+            // it is not an option, and we do not know what it holds.
+            return Err(MetadataError::UnsupportedPngChunk(String::from_utf8_lossy(&kind).into()));
+        }
+        seen_data |= &kind == b"IDAT";
+        if &kind == b"IEND" {
+            if !seen_data {
+                return Err(Bad("no image data"));
+            }
+            return Ok(out);
+        }
+        pos = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const GPS_MARK: &[u8] = b"GPS\0\x33\x1f\x52\x4e\x07\x0a\x19\x2c";
+    const XMP: &[u8] = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><exif:GPSLatitude>51,54.1234N</exif:GPSLatitude><dc:creator>Max Mustermann</dc:creator></x:xmpmeta>";
+    const COMMENT: &[u8] = b"Aufgenommen von Max Mustermann, Lindenallee 12";
+
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(body.len() + 2).unwrap();
+        [&[0xFF, marker][..], &len.to_be_bytes(), body].concat()
+    }
+
+    /// A big-endian EXIF block with a GPS IFD (latitude 51°54'30" N,
+    /// longitude 10°25'44" E) and the marker bytes of [`GPS_MARK`] as an
+    /// extra ASCII value, so their absence can be checked byte for byte.
+    fn exif_with_gps() -> Vec<u8> {
+        let mut t = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+        t.extend_from_slice(&1u16.to_be_bytes());
+        t.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 26]);
+        t.extend_from_slice(&0u32.to_be_bytes());
+        let rationals: u32 = 26 + 2 + 4 * 12 + 4;
+        t.extend_from_slice(&4u16.to_be_bytes());
+        t.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
+        t.extend_from_slice(&[0, 2, 0, 5, 0, 0, 0, 3]);
+        t.extend_from_slice(&rationals.to_be_bytes());
+        t.extend_from_slice(&[0, 3, 0, 2, 0, 0, 0, 2, b'E', 0, 0, 0]);
+        t.extend_from_slice(&[0, 4, 0, 5, 0, 0, 0, 3]);
+        t.extend_from_slice(&(rationals + 24).to_be_bytes());
+        t.extend_from_slice(&0u32.to_be_bytes());
+        for v in [51u32, 1, 54, 1, 30, 1, 10, 1, 25, 1, 44, 1] {
+            t.extend_from_slice(&v.to_be_bytes());
+        }
+        t.extend_from_slice(GPS_MARK);
+        t
+    }
+
+    fn rgb(w: u16, h: u16) -> Vec<u8> {
+        let mut px = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                px.extend_from_slice(&[(x * 5) as u8, (y * 7) as u8, ((x ^ y) * 3) as u8]);
+            }
+        }
+        px
+    }
+
+    fn encode_jpeg(progressive: bool, restart: u16) -> Vec<u8> {
+        let (w, h) = (67, 45);
+        let mut out = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 85);
+        enc.set_progressive(progressive);
+        if restart > 0 {
+            enc.set_restart_interval(restart);
+        }
+        enc.encode(&rgb(w, h), w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    }
+
+    fn decode_jpeg(bytes: &[u8]) -> Vec<u8> {
+        jpeg_decoder::Decoder::new(bytes).decode().unwrap()
+    }
+
+    /// Inserts metadata segments after SOI (as phones do) and more before
+    /// the first scan, and junk after EOI.
+    fn with_metadata(clean: &[u8]) -> Vec<u8> {
+        assert_eq!(&clean[..2], &[0xFF, 0xD8]);
+        let sos = clean.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let mut out = vec![0xFF, 0xD8];
+        out.extend(segment(0xE1, &exif_with_gps()));
+        out.extend(segment(0xE1, XMP));
+        out.extend(segment(0xFE, COMMENT));
+        out.extend(segment(0xED, b"Photoshop 3.0\0owner: Max Mustermann"));
+        out.extend(segment(0xE2, b"MPF\0second image follows"));
+        out.extend_from_slice(&clean[2..sos]);
+        out.extend(segment(0xFE, COMMENT));
+        out.extend_from_slice(&[0xFF, 0xFF]); // fill bytes before a marker are allowed
+        out.extend_from_slice(&clean[sos..]);
+        out.extend_from_slice(b"trailing data: Max Mustermann");
+        out
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// The bytes from the first SOS to EOI: headers of later scans plus all
+    /// entropy-coded data.
+    fn scans(jpeg: &[u8]) -> &[u8] {
+        let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        &jpeg[sos..]
+    }
+
+    #[test]
+    fn jpeg_metadata_is_removed_and_pixels_are_identical() {
+        for (progressive, restart) in [(false, 0), (false, 3), (true, 0)] {
+            let clean = encode_jpeg(progressive, restart);
+            let dirty = with_metadata(&clean);
+            let stripped = strip_metadata(&dirty).unwrap();
+            assert_eq!(stripped.mime, JPEG_MIME);
+            let out = &stripped.bytes;
+            for secret in
+                [GPS_MARK, b"Exif", b"GPS", XMP, b"xmpmeta", COMMENT, b"Mustermann", b"MPF"]
+            {
+                assert!(contains(&dirty, secret));
+                assert!(!contains(out, secret), "{:?} survived", String::from_utf8_lossy(secret));
+            }
+            assert_eq!(decode_jpeg(out), decode_jpeg(&dirty));
+            assert_eq!(decode_jpeg(out), decode_jpeg(&clean));
+            // The entropy-coded data is byte-identical; here even the whole
+            // file equals the encoder's own output.
+            assert_eq!(scans(out), scans(&clean));
+            assert_eq!(out, &clean, "progressive {progressive}, restart {restart}");
+            if restart > 0 {
+                assert!(out.windows(2).any(|w| w[0] == 0xFF && (0xD0..=0xD7).contains(&w[1])));
+            }
+            // Idempotent.
+            assert_eq!(&strip_jpeg(out).unwrap(), out);
+        }
+    }
+
+    #[test]
+    fn jpeg_colour_segments_are_kept_and_jfif_thumbnails_dropped() {
+        let clean = encode_jpeg(false, 0);
+        let icc = segment(0xE2, b"ICC_PROFILE\0\x01\x01fake profile bytes");
+        let adobe = segment(0xEE, b"Adobe\0\x64\0\0\0\0\x01");
+        let mut jfif_thumb = b"JFIF\0\x01\x02\0\0\x48\0\x48\x02\x01".to_vec();
+        jfif_thumb.extend_from_slice(b"THUMBNAILPX!"); // 2×1 pixels, 3 bytes each... and more
+        let mut input = vec![0xFF, 0xD8];
+        input.extend(segment(0xE0, &jfif_thumb));
+        input.extend(&icc);
+        input.extend(&adobe);
+        // The encoder's segments minus its own APP0.
+        let app0_len = usize::from(u16::from_be_bytes([clean[4], clean[5]]));
+        assert_eq!(clean[3], 0xE0);
+        input.extend_from_slice(&clean[4 + app0_len..]);
+        let out = strip_jpeg(&input).unwrap();
+        assert!(contains(&out, &icc));
+        assert!(contains(&out, &adobe));
+        assert!(!contains(&out, b"THUMBNAIL"));
+        assert!(contains(&out, b"JFIF\0\x01\x02\0\0\x48\0\x48\0\0"));
+        assert_eq!(scans(&out), scans(&clean));
+        // A JFXX extension (thumbnail only) is dropped entirely.
+        let mut input = vec![0xFF, 0xD8];
+        input.extend(segment(0xE0, b"JFXX\0\x10thumbnail jpeg"));
+        input.extend_from_slice(&clean[2..]);
+        assert!(!contains(&strip_jpeg(&input).unwrap(), b"JFXX"));
+    }
+
+    #[test]
+    fn damaged_jpegs_are_typed_errors() {
+        let dirty = with_metadata(&encode_jpeg(false, 2));
+        let eoi = dirty.len() - b"trailing data: Max Mustermann".len();
+        // Every cut before EOI is complete fails; none panics.
+        for cut in 0..eoi {
+            let err = strip_metadata(&dirty[..cut]).unwrap_err();
+            if cut >= 3 {
+                assert!(matches!(err, MetadataError::MalformedJpeg(_)), "cut {cut}: {err:?}");
+            }
+        }
+        assert!(strip_metadata(&dirty[..eoi]).is_ok());
+        // A segment length pointing past the end.
+        let mut bad = vec![0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xFF, 1, 2, 3];
+        assert_eq!(strip_jpeg(&bad), Err(MetadataError::MalformedJpeg("truncated")));
+        bad[4..6].copy_from_slice(&[0, 1]);
+        assert!(matches!(strip_jpeg(&bad), Err(MetadataError::MalformedJpeg(_))));
+        // Unknown markers are refused, not copied.
+        let odd = [0xFF, 0xD8, 0xFF, 0xF7, 0x00, 0x04, 1, 2, 0xFF, 0xD9];
+        assert_eq!(strip_jpeg(&odd), Err(MetadataError::UnsupportedJpegMarker(0xF7)));
+        // No image data at all.
+        assert!(strip_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9]).is_err());
+    }
+
+    #[test]
+    fn other_formats_are_refused() {
+        for bytes in
+            [&b""[..], b"GIF89a....", b"RIFF\0\0\0\0WEBPVP8 ", b"\0\0\0\x18ftypheic", b"hello"]
+        {
+            let err = strip_metadata(bytes).unwrap_err();
+            assert_eq!(err, MetadataError::UnsupportedFormat);
+            assert_eq!(err.to_string(), "only JPEG and PNG photos are supported");
+        }
+    }
+
+    fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(data.len()).unwrap().to_be_bytes();
+        let crc = crc32fast::hash(&[&kind[..], data].concat()).to_be_bytes();
+        [&len[..], kind, data, &crc].concat()
+    }
+
+    fn encode_png(text: bool) -> Vec<u8> {
+        let (w, h) = (23u32, 17u32);
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_source_gamma(png::ScaledFloat::new(1.0 / 2.2));
+        if text {
+            enc.add_text_chunk("Author".into(), "Max Mustermann".into()).unwrap();
+            enc.add_ztxt_chunk("Comment".into(), "Lindenallee 12, Goslar".into()).unwrap();
+            enc.add_itxt_chunk(
+                "XML:com.adobe.xmp".into(),
+                "<x:xmpmeta>GPSLatitude 51.9</x:xmpmeta>".into(),
+            )
+            .unwrap();
+        }
+        let mut writer = enc.write_header().unwrap();
+        let px: Vec<u8> = (0..w * h * 4).map(|i| (i * 13 % 251) as u8).collect();
+        writer.write_image_data(&px).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    fn decode_png(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info, buf)
+    }
+
+    /// All chunks of a PNG up to IEND as (type, whole chunk bytes).
+    fn png_chunks(bytes: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
+        let mut pos = 8;
+        let mut chunks = Vec::new();
+        while pos < bytes.len() {
+            let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+            let kind: [u8; 4] = bytes[pos + 4..pos + 8].try_into().unwrap();
+            chunks.push((kind, bytes[pos..pos + 12 + len].to_vec()));
+            pos += 12 + len;
+            if &kind == b"IEND" {
+                break;
+            }
+        }
+        chunks
+    }
+
+    #[test]
+    fn png_metadata_is_removed_and_pixels_are_identical() {
+        let dirty = encode_png(true);
+        let clean = encode_png(false);
+        // Add eXIf, tIME and an unknown private chunk before IEND, plus junk after it.
+        let iend = dirty.len() - 12;
+        let mut input = dirty[..iend].to_vec();
+        input.extend(png_chunk(b"eXIf", &exif_with_gps()[6..]));
+        input.extend(png_chunk(b"tIME", &[0x07, 0xE8, 5, 17, 14, 3, 9]));
+        input.extend(png_chunk(b"prVt", b"device serial 0xC0FFEE"));
+        input.extend_from_slice(&dirty[iend..]);
+        input.extend_from_slice(b"after the end: Max Mustermann");
+        let stripped = strip_metadata(&input).unwrap();
+        assert_eq!(stripped.mime, PNG_MIME);
+        let out = &stripped.bytes;
+        for secret in
+            [&b"Mustermann"[..], b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME", b"prVt", GPS_MARK]
+        {
+            assert!(contains(&input, secret));
+            assert!(!contains(out, secret), "{:?} survived", String::from_utf8_lossy(secret));
+        }
+        let (info_in, px_in) = decode_png(&input);
+        let (info_out, px_out) = decode_png(out);
+        assert_eq!(px_out, px_in);
+        assert_eq!((info_out.width, info_out.height), (info_in.width, info_in.height));
+        // IDAT and the colour chunk are copied byte for byte; the result is
+        // what the encoder writes without text.
+        let kinds: Vec<[u8; 4]> = png_chunks(out).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(kinds, [*b"IHDR", *b"gAMA", *b"IDAT", *b"IEND"]);
+        let idat =
+            |b: &[u8]| png_chunks(b).into_iter().filter(|(k, _)| k == b"IDAT").collect::<Vec<_>>();
+        assert_eq!(idat(out), idat(&input));
+        assert_eq!(out, &clean);
+        assert_eq!(&strip_png(out).unwrap(), out);
+    }
+
+    #[test]
+    fn damaged_pngs_are_typed_errors() {
+        let good = encode_png(true);
+        for cut in 8..good.len() {
+            assert!(
+                matches!(strip_metadata(&good[..cut]), Err(MetadataError::MalformedPng(_))),
+                "cut {cut}"
+            );
+        }
+        // A flipped bit in a dropped text chunk still fails the CRC check.
+        let text_at = good.windows(4).position(|w| w == b"tEXt").unwrap();
+        let mut bad = good.clone();
+        bad[text_at + 6] ^= 1;
+        assert_eq!(
+            strip_png(&bad),
+            Err(MetadataError::MalformedPng("a chunk checksum does not match"))
+        );
+        // An unknown critical chunk.
+        let iend = good.len() - 12;
+        let critical = [&good[..iend], &png_chunk(b"ZZZZ", b"?"), &good[iend..]].concat();
+        assert_eq!(strip_png(&critical), Err(MetadataError::UnsupportedPngChunk("ZZZZ".into())));
+        // Header not first.
+        let mut swapped = good[..8].to_vec();
+        swapped.extend(png_chunk(b"gAMA", &[0, 0, 0xB1, 0x8F]));
+        swapped.extend_from_slice(&good[8..]);
+        assert!(strip_png(&swapped).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..400), png in any::<bool>()) {
+            let mut bytes = if png { PNG_SIGNATURE.to_vec() } else { vec![0xFF, 0xD8, 0xFF] };
+            bytes.extend(tail);
+            let _ = strip_metadata(&bytes);
+        }
+
+        #[test]
+        fn corrupted_jpegs_never_panic(at in 0usize..2000, value in any::<u8>()) {
+            let mut bytes = with_metadata(&encode_jpeg(false, 2));
+            let at = at % bytes.len();
+            bytes[at] = value;
+            let _ = strip_metadata(&bytes);
+        }
+    }
+}

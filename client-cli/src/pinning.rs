@@ -1,0 +1,459 @@
+//! Trust in org keys: pinning on first contact, verification against the
+//! town's poster, and checking everything an org directory says.
+//!
+//! The first time this device fetches an org (by handle) it pins the org id
+//! and org key it was given (trust on first use). `stadtbote verify HANDLE
+//! FINGERPRINT` upgrades the pin to *verified* once the user compared the
+//! fingerprint (or scanned the QR code). From then on:
+//!
+//! * a directory answer with another key or org id for that handle is a hard
+//!   error ([`ClientError::OrgKeyChanged`]) on every command touching the
+//!   org, and stays one (the conflicting key is remembered) until the user
+//!   verifies the new key's fingerprint explicitly;
+//! * every signed object (profile, revocation list, staff certificates) is
+//!   verified against the pinned key, never against what the server says;
+//! * the last verified directory is cached with the pin, so that incoming
+//!   thread messages can be checked without a round trip, and so that a
+//!   server cannot roll the profile or the revocation list back to an older
+//!   version: a fresh answer older than the cache keeps the cached object.
+
+use serde::{Deserialize, Serialize};
+use stadtbote_protocol::auth::{IdentityKey, fingerprint_of};
+use stadtbote_protocol::frame::OrgInfo;
+use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind};
+use stadtbote_protocol::{DeviceId, ErrorCode, OrgId, Request, Response};
+
+use crate::error::ClientError;
+use crate::qr::parse_org_qr_content;
+use crate::session::{Client, now_ms, unexpected};
+use crate::staff::{StaffRecord, staff_records};
+
+/// What this device knows and trusts about one org handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgPin {
+    /// The org.
+    pub org: OrgId,
+    /// Its handle.
+    pub handle: String,
+    /// The pinned org key.
+    pub key: IdentityKey,
+    /// Whether the user compared the fingerprint (`stadtbote verify`).
+    pub verified: bool,
+    /// When the key was pinned (Unix ms).
+    pub pinned_at: u64,
+    /// Another key the server presented for this handle later; while set,
+    /// every command touching the org fails.
+    pub conflicting_key: Option<IdentityKey>,
+    /// The last directory answer, merged so that nothing goes backwards.
+    pub directory: Option<OrgInfo>,
+}
+
+/// An org directory after every check against the pinned key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedOrg {
+    /// The org.
+    pub org: OrgId,
+    /// Its handle.
+    pub handle: String,
+    /// The pinned key everything was verified with.
+    pub key: IdentityKey,
+    /// Whether the user verified the fingerprint.
+    pub verified: bool,
+    /// The latest verified profile, if the org published one.
+    pub profile: Option<OrgProfile>,
+    /// The latest verified revocation list.
+    pub revocations: Option<RevocationList>,
+    /// Every certificate that chains to the key, with its standing.
+    pub staff: Vec<StaffRecord>,
+}
+
+impl VerifiedOrg {
+    /// The org's display name (the handle until a profile is published).
+    pub fn name(&self) -> &str {
+        self.profile.as_ref().map_or(self.handle.as_str(), |p| p.name.as_str())
+    }
+
+    /// The profile, or an error saying the org is not set up yet.
+    pub fn require_profile(&self) -> Result<&OrgProfile, ClientError> {
+        self.profile
+            .as_ref()
+            .ok_or_else(|| ClientError::OrgNotSetUp { handle: self.handle.clone() })
+    }
+
+    /// Valid (unexpired, unrevoked) staff devices of `department`.
+    pub fn valid_staff(&self, department: &str) -> Vec<&StaffRecord> {
+        self.staff.iter().filter(|r| r.is_valid() && r.department == department).collect()
+    }
+
+    /// The record for a device, valid or not.
+    pub fn staff_device(&self, device: &DeviceId) -> Option<&StaffRecord> {
+        self.staff.iter().find(|r| r.device == *device)
+    }
+
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> String {
+        fingerprint_of(&self.key.0)
+    }
+}
+
+/// Verifies a directory answer for `handle` against the pinned key (or, for
+/// a first contact, against the key it names) at time `now`.
+pub fn verify_directory(
+    info: &OrgInfo,
+    handle: &str,
+    pin: Option<&OrgPin>,
+    now: u64,
+) -> Result<VerifiedOrg, ClientError> {
+    let invalid = |reason: &str| ClientError::InvalidOrgData {
+        handle: handle.to_string(),
+        reason: reason.to_string(),
+    };
+    if info.handle != handle {
+        return Err(invalid("the server answered for another handle"));
+    }
+    let Some(presented) = info.org_key else {
+        return Err(ClientError::OrgNotSetUp { handle: handle.to_string() });
+    };
+    let key = match pin {
+        Some(pin) if pin.key != presented || pin.org != info.org => {
+            return Err(ClientError::OrgKeyChanged {
+                handle: handle.to_string(),
+                pinned: fingerprint_of(&pin.key.0),
+                presented: fingerprint_of(&presented.0),
+            });
+        }
+        Some(pin) => pin.key,
+        None => presented,
+    };
+    let profile = match &info.profile {
+        Some(signed) => {
+            let profile: OrgProfile = signed
+                .verify(SignedKind::Profile, &key)
+                .map_err(|_| invalid("its profile is not signed by the org key"))?;
+            if profile.org != info.org || profile.handle != handle {
+                return Err(invalid("its profile names another org"));
+            }
+            Some(profile)
+        }
+        None => None,
+    };
+    let revocations = match &info.revocations {
+        Some(signed) => {
+            let list: RevocationList = signed
+                .verify(SignedKind::Revocations, &key)
+                .map_err(|_| invalid("its revocation list is not signed by the org key"))?;
+            if list.org != info.org {
+                return Err(invalid("its revocation list names another org"));
+            }
+            Some(list)
+        }
+        None => None,
+    };
+    let revoked = revocations.as_ref().map(|l| l.revoked.as_slice()).unwrap_or_default();
+    let staff = staff_records(&info.staff, &info.org, &key, revoked, now);
+    Ok(VerifiedOrg {
+        org: info.org,
+        handle: handle.to_string(),
+        key,
+        verified: pin.is_some_and(|p| p.verified),
+        profile,
+        revocations,
+        staff,
+    })
+}
+
+/// Combines a cached and a fresh directory answer so that nothing goes
+/// backwards: the newer profile and revocation list win (by their signed
+/// version; the cached one if the server offers an older one), and staff
+/// certificates are the union of both. The server leaves revoked and
+/// expired certificates out of its answer; remembering them lets this
+/// device still recognise such a device as one the org once certified
+/// (whose standing the revocation list and expiry decide), rather than as a
+/// stranger.
+pub fn merge_directory(cached: Option<&OrgInfo>, fresh: OrgInfo, key: &IdentityKey) -> OrgInfo {
+    let Some(cached) = cached else { return fresh };
+    let version = |info: &OrgInfo| {
+        info.profile
+            .as_ref()
+            .and_then(|s| s.verify::<OrgProfile>(SignedKind::Profile, key).ok())
+            .map(|p| p.version)
+    };
+    let revocation_version = |info: &OrgInfo| {
+        info.revocations
+            .as_ref()
+            .and_then(|s| s.verify::<RevocationList>(SignedKind::Revocations, key).ok())
+            .map(|l| l.version)
+    };
+    let mut merged = fresh;
+    if version(cached) > version(&merged) {
+        tracing::warn!("the server offered an older org profile than this device has seen");
+        merged.profile = cached.profile.clone();
+    }
+    if revocation_version(cached) > revocation_version(&merged) {
+        tracing::warn!("the server offered an older revocation list than this device has seen");
+        merged.revocations = cached.revocations.clone();
+    }
+    for certificate in &cached.staff {
+        if !merged.staff.contains(certificate) {
+            merged.staff.push(certificate.clone());
+        }
+    }
+    merged
+}
+
+/// Whether `text` (a fingerprint as printed, in any case and grouping, or
+/// the QR code's content) names `key` of `handle`.
+pub fn fingerprint_matches(text: &str, handle: &str, key: &IdentityKey) -> bool {
+    if let Some((qr_handle, qr_key)) = parse_org_qr_content(text) {
+        return qr_handle == handle && qr_key == *key;
+    }
+    let given: String =
+        text.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != ':').collect();
+    let expected: String = fingerprint_of(&key.0).chars().filter(|c| *c != ' ').collect();
+    !given.is_empty() && given.eq_ignore_ascii_case(&expected)
+}
+
+/// What `stadtbote verify` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// The fingerprint matches the pinned key, now marked verified.
+    Verified {
+        /// The fingerprint.
+        fingerprint: String,
+    },
+    /// The fingerprint matches the key the server presented after the pin;
+    /// the user confirmed it, so it replaces the old pin.
+    Repinned {
+        /// The new fingerprint.
+        fingerprint: String,
+    },
+}
+
+impl Client {
+    /// The pin for a handle; an unresolved key conflict is an error.
+    pub fn pin(&self, handle: &str) -> Result<Option<&OrgPin>, ClientError> {
+        match self.state.pins.get(handle) {
+            Some(pin) => {
+                if let Some(presented) = &pin.conflicting_key {
+                    return Err(ClientError::OrgKeyChanged {
+                        handle: handle.to_string(),
+                        pinned: fingerprint_of(&pin.key.0),
+                        presented: fingerprint_of(&presented.0),
+                    });
+                }
+                Ok(Some(pin))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The org as last verified, from the cache (no network).
+    pub fn cached_org(&self, handle: &str) -> Result<Option<VerifiedOrg>, ClientError> {
+        let Some(pin) = self.pin(handle)? else { return Ok(None) };
+        let Some(info) = &pin.directory else { return Ok(None) };
+        verify_directory(info, handle, Some(pin), now_ms()).map(Some)
+    }
+
+    /// Fetches an org's directory, pins its key on first contact and
+    /// verifies everything against the pinned key. Needs a connection.
+    pub async fn fetch_org(&mut self, handle: &str) -> Result<VerifiedOrg, ClientError> {
+        self.pin(handle)?;
+        let request = Request::OrgDirectory { handle: handle.to_string() };
+        let info = match self.conn_mut()?.call(request).await? {
+            Ok(Response::Org { info }) => *info,
+            Ok(other) => return Err(unexpected(&self.server_url, &other)),
+            Err(body) if body.code == ErrorCode::UnknownOrg => {
+                return Err(ClientError::UnknownOrg { handle: handle.to_string() });
+            }
+            Err(body) => return Err(ClientError::Server(body)),
+        };
+        let now = now_ms();
+        match self.state.pins.get(handle).cloned() {
+            None => {
+                let verified = verify_directory(&info, handle, None, now)?;
+                self.state.pins.insert(
+                    handle.to_string(),
+                    OrgPin {
+                        org: verified.org,
+                        handle: handle.to_string(),
+                        key: verified.key,
+                        verified: false,
+                        pinned_at: now,
+                        conflicting_key: None,
+                        directory: Some(info),
+                    },
+                );
+                self.save()?;
+                Ok(verified)
+            }
+            Some(mut pin) => {
+                if info.org_key.is_some_and(|k| k != pin.key) || info.org != pin.org {
+                    // Remembered, so that the error persists even when the
+                    // next command cannot reach the server.
+                    pin.conflicting_key = Some(info.org_key.unwrap_or(pin.key));
+                    self.state.pins.insert(handle.to_string(), pin);
+                    self.save()?;
+                    return Err(self.pin(handle).err().unwrap_or(ClientError::InvalidOrgData {
+                        handle: handle.to_string(),
+                        reason: "the org id changed".into(),
+                    }));
+                }
+                let merged = merge_directory(pin.directory.as_ref(), info, &pin.key);
+                let verified = verify_directory(&merged, handle, Some(&pin), now)?;
+                pin.directory = Some(merged);
+                self.state.pins.insert(handle.to_string(), pin);
+                self.save()?;
+                Ok(verified)
+            }
+        }
+    }
+
+    /// Compares a fingerprint the user read off the town's poster (or the QR
+    /// code's content) with the pinned key and marks it verified. Without a
+    /// pin, the org is fetched (and pinned) first, which needs a connection.
+    pub async fn verify_org(
+        &mut self,
+        handle: &str,
+        fingerprint: &str,
+    ) -> Result<VerifyOutcome, ClientError> {
+        if !self.state.pins.contains_key(handle) {
+            if !self.is_connected() {
+                self.connect_and_catch_up().await?;
+            }
+            self.fetch_org(handle).await?;
+        }
+        let Some(pin) = self.state.pins.get_mut(handle) else {
+            return Err(ClientError::UnknownOrg { handle: handle.to_string() });
+        };
+        if fingerprint_matches(fingerprint, handle, &pin.key) {
+            pin.verified = true;
+            let fingerprint = fingerprint_of(&pin.key.0);
+            if pin.conflicting_key.is_some() {
+                // The user confirmed the key they pinned: the other one
+                // stays refused.
+                self.save()?;
+                return Err(self.pin(handle).err().unwrap_or(ClientError::NotConnected));
+            }
+            self.save()?;
+            return Ok(VerifyOutcome::Verified { fingerprint });
+        }
+        if let Some(presented) = pin.conflicting_key
+            && fingerprint_matches(fingerprint, handle, &presented)
+        {
+            // The town really changed its key (the poster shows the new
+            // one): start over with the new key, verified.
+            pin.key = presented;
+            pin.verified = true;
+            pin.conflicting_key = None;
+            pin.directory = None;
+            pin.pinned_at = now_ms();
+            self.save()?;
+            return Ok(VerifyOutcome::Repinned { fingerprint: fingerprint_of(&presented.0) });
+        }
+        Err(ClientError::FingerprintMismatch {
+            handle: handle.to_string(),
+            pinned: fingerprint_of(&pin.key.0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::staff::tests::certificate;
+    use stadtbote_protocol::auth::DeviceSecret;
+    use stadtbote_protocol::org::{ORG_VERSION, Signed};
+    use stadtbote_protocol::{AccountId, DeviceId};
+
+    const ORG: OrgId = OrgId([1; 16]);
+
+    fn directory(org_key: &DeviceSecret, profile_version: u64, revoked: Vec<DeviceId>) -> OrgInfo {
+        let mut profile = OrgProfile::new(ORG, "goslar".into(), "Stadt Goslar".into(), 0);
+        profile.version = profile_version;
+        let list = RevocationList {
+            v: ORG_VERSION,
+            org: ORG,
+            version: profile_version,
+            revoked,
+            updated_at: 0,
+        };
+        OrgInfo {
+            org: ORG,
+            handle: "goslar".into(),
+            org_key: Some(org_key.identity_key()),
+            profile: Some(Signed::sign(SignedKind::Profile, &profile, org_key)),
+            staff: vec![certificate(
+                ORG,
+                org_key,
+                AccountId([2; 16]),
+                DeviceId([2; 16]),
+                IdentityKey([2; 32]),
+                "bauhof",
+                u64::MAX,
+            )],
+            revocations: Some(Signed::sign(SignedKind::Revocations, &list, org_key)),
+        }
+    }
+
+    fn pin_for(key: IdentityKey) -> OrgPin {
+        OrgPin {
+            org: ORG,
+            handle: "goslar".into(),
+            key,
+            verified: false,
+            pinned_at: 0,
+            conflicting_key: None,
+            directory: None,
+        }
+    }
+
+    #[test]
+    fn first_contact_pins_and_a_changed_key_is_refused() {
+        let org_key = DeviceSecret::generate();
+        let info = directory(&org_key, 1, vec![]);
+        let verified = verify_directory(&info, "goslar", None, 5).unwrap();
+        assert_eq!(verified.name(), "Stadt Goslar");
+        assert_eq!(verified.valid_staff("bauhof").len(), 1);
+        let pin = pin_for(org_key.identity_key());
+        assert!(verify_directory(&info, "goslar", Some(&pin), 5).is_ok());
+
+        let impostor = DeviceSecret::generate();
+        let forged = directory(&impostor, 2, vec![]);
+        let err = verify_directory(&forged, "goslar", Some(&pin), 5).unwrap_err();
+        assert!(matches!(err, ClientError::OrgKeyChanged { .. }), "{err}");
+        // Objects signed by another key under the pinned key are refused too.
+        let mut mixed = info.clone();
+        mixed.profile = forged.profile.clone();
+        assert!(matches!(
+            verify_directory(&mixed, "goslar", Some(&pin), 5),
+            Err(ClientError::InvalidOrgData { .. })
+        ));
+        assert!(verify_directory(&info, "other", None, 5).is_err());
+    }
+
+    #[test]
+    fn revocations_apply_and_cannot_be_rolled_back() {
+        let org_key = DeviceSecret::generate();
+        let key = org_key.identity_key();
+        let newer = directory(&org_key, 3, vec![DeviceId([2; 16])]);
+        let older = directory(&org_key, 2, vec![]);
+        let merged = merge_directory(Some(&newer), older, &key);
+        let verified = verify_directory(&merged, "goslar", Some(&pin_for(key)), 5).unwrap();
+        assert_eq!(verified.profile.as_ref().unwrap().version, 3);
+        assert_eq!(verified.revocations.as_ref().unwrap().version, 3);
+        assert!(verified.valid_staff("bauhof").is_empty(), "the revoked device stays revoked");
+        assert!(verified.staff[0].revoked);
+    }
+
+    #[test]
+    fn fingerprints_match_in_any_grouping_or_as_qr_content() {
+        let key = IdentityKey([3; 32]);
+        let fp = fingerprint_of(&key.0);
+        assert!(fingerprint_matches(&fp, "goslar", &key));
+        assert!(fingerprint_matches(&fp.to_uppercase().replace(' ', "-"), "goslar", &key));
+        assert!(fingerprint_matches(&crate::qr::org_qr_content("goslar", &key), "goslar", &key));
+        assert!(!fingerprint_matches(&crate::qr::org_qr_content("other", &key), "goslar", &key));
+        assert!(!fingerprint_matches("0000 0000 0000 0000 0000 0000 0000 0000", "goslar", &key));
+        assert!(!fingerprint_matches("", "goslar", &key));
+    }
+}

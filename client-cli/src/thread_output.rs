@@ -1,0 +1,348 @@
+//! The text and JSON formats of the thread and org commands (`threads`,
+//! `show`, `org staff`, `admin org list`, `outbox` for thread messages).
+//! Like [`crate::output`], these formats are a contract for scripts and the
+//! end-to-end tests: change them only together with docs and tests.
+//!
+//! Times in JSON are Unix milliseconds; ids are base32 text.
+
+use serde_json::{Value, json};
+use stadtbote_protocol::frame::OrgSummary;
+
+use crate::output::format_utc;
+use crate::staff::StaffRecord;
+use crate::thread_send::ThreadOutboxEntry;
+use crate::threads::{Thread, ThreadBody, ThreadMessage};
+
+fn short(text: &str, max: usize) -> String {
+    let one_line = text.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        format!("{}…", one_line.chars().take(max.saturating_sub(1)).collect::<String>())
+    }
+}
+
+fn citizen_name(thread: &Thread) -> Option<&str> {
+    thread.opening().and_then(|m| m.from_name.as_deref())
+}
+
+/// One `threads --json` object.
+pub fn thread_json(thread: &Thread, own: &stadtbote_protocol::AccountId) -> Value {
+    json!({
+        "thread": thread.id.to_string(),
+        "kind": thread.kind.as_str(),
+        "org": thread.org.to_string(),
+        "org_name": thread.org_name,
+        "handle": thread.handle,
+        "category": thread.category,
+        "department": thread.department(),
+        "status": thread.status().as_str(),
+        "created_at": thread.created_at,
+        "updated_at": thread.updated_at(),
+        "citizen": thread.creator.to_string(),
+        "citizen_name": citizen_name(thread),
+        "role": if thread.is_creator(own) { "citizen" } else { "staff" },
+        "messages": thread.messages.len(),
+        "unread": thread.unread(),
+        "live": thread.live,
+        "disappear_at": thread.disappear_at,
+        "removed": thread.removed,
+        "warnings": thread.warnings.len(),
+    })
+}
+
+/// One `threads` line.
+pub fn thread_text(thread: &Thread) -> String {
+    let opening = thread.opening().and_then(ThreadMessage::text).unwrap_or_default();
+    let mut line = format!(
+        "{}  {:<7} {:<12} {}/{}  {}  {} msg  {}{}  {}",
+        thread.id,
+        thread.kind.as_str(),
+        thread.status().as_str(),
+        thread.handle,
+        thread.department(),
+        thread.category.as_deref().unwrap_or("-"),
+        thread.messages.len(),
+        format_utc(thread.updated_at()),
+        if thread.unread() { "  *new*" } else { "" },
+        short(opening, 50),
+    );
+    if !thread.warnings.is_empty() {
+        line.push_str("  [WARNING: see `stadtbote show`]");
+    }
+    line
+}
+
+fn message_kind(message: &ThreadMessage) -> &'static str {
+    match &message.body {
+        ThreadBody::Open { .. } => "open",
+        ThreadBody::Reply { .. } => "reply",
+        ThreadBody::Assign { .. } => "assign",
+        ThreadBody::Disappear { .. } => "disappear",
+    }
+}
+
+fn message_json(thread: &Thread, message: &ThreadMessage) -> Value {
+    let (status, reason) = match &message.body {
+        ThreadBody::Reply { status, reason, .. } => (status.map(|s| s.as_str()), reason.clone()),
+        _ => (None, None),
+    };
+    let photos: Vec<Value> = message
+        .photos()
+        .iter()
+        .map(|p| {
+            json!({
+                "mime": p.attachment.mime,
+                "size": p.attachment.size,
+                "saved_to": p.saved_to.as_ref().map(|s| s.to_string_lossy().into_owned()),
+            })
+        })
+        .collect();
+    let mut value = json!({
+        "id": message.id.to_string(),
+        "kind": message_kind(message),
+        "from": message.from.to_string(),
+        "from_device": message.from_device.to_string(),
+        "from_name": message.display_name(),
+        "as_org": message.as_org(),
+        "sender": match message.role {
+            crate::threads::SenderRole::Creator => "citizen",
+            crate::threads::SenderRole::Staff => "staff",
+            crate::threads::SenderRole::Unverified => "unverified",
+        },
+        "sent_at": message.sent_at,
+        "received_at": message.received_at,
+        "text": message.text(),
+        "status": status,
+        "status_accepted": status.is_some() && thread.status_accepted(&message.id),
+        "reason": reason,
+        "photos": photos,
+    });
+    if let Some(map) = value.as_object_mut() {
+        match &message.body {
+            ThreadBody::Assign { department } => {
+                map.insert("department".into(), json!(department));
+            }
+            ThreadBody::Disappear { days, at } => {
+                map.insert("days".into(), json!(days));
+                map.insert("disappear_at".into(), json!(at));
+            }
+            _ => {}
+        }
+    }
+    value
+}
+
+/// The `show --json` object.
+pub fn show_json(thread: &Thread) -> Value {
+    let history: Vec<Value> = thread
+        .status_history()
+        .iter()
+        .map(|c| {
+            json!({
+                "status": c.status.as_str(),
+                "reason": c.reason,
+                "at": c.at,
+                "by": c.by.to_string(),
+                "by_name": c.by_name,
+            })
+        })
+        .collect();
+    json!({
+        "thread": thread.id.to_string(),
+        "kind": thread.kind.as_str(),
+        "org": thread.org.to_string(),
+        "org_name": thread.org_name,
+        "handle": thread.handle,
+        "category": thread.category,
+        "department": thread.department(),
+        "status": thread.status().as_str(),
+        "location": thread.location.map(|l| json!({"lat": l.lat, "lon": l.lon})),
+        "created_at": thread.created_at,
+        "updated_at": thread.updated_at(),
+        "citizen": thread.creator.to_string(),
+        "live": thread.live,
+        "disappear_at": thread.disappear_at,
+        "removed": thread.removed,
+        "messages": thread.messages.iter().map(|m| message_json(thread, m)).collect::<Vec<_>>(),
+        "status_history": history,
+        "warnings": thread.warnings,
+    })
+}
+
+/// The `show` text.
+pub fn show_text(thread: &Thread) -> String {
+    let mut out = Vec::new();
+    out.push(format!(
+        "Thread {} ({}) with {} ({})",
+        thread.id,
+        thread.kind.as_str(),
+        thread.org_name,
+        thread.handle
+    ));
+    match &thread.category {
+        Some(category) => {
+            out.push(format!("Category: {category} (department {})", thread.department()))
+        }
+        None => out.push(format!("Department: {}", thread.department())),
+    }
+    out.push(format!("Status: {}", thread.status().as_str()));
+    if let Some(location) = thread.location {
+        out.push(format!("Location: {}, {}", location.lat, location.lon));
+    }
+    if let Some(at) = thread.disappear_at {
+        out.push(format!("Disappears: {}", format_utc(at)));
+    }
+    for warning in &thread.warnings {
+        out.push(format!("WARNING: {warning}"));
+    }
+    out.push(String::new());
+    out.push("Messages:".into());
+    for message in &thread.messages {
+        let name = message.display_name().unwrap_or("(no name)");
+        let mut line = format!("[{}] {name}:", format_utc(message.at()));
+        match &message.body {
+            ThreadBody::Open { text, .. } | ThreadBody::Reply { text, .. } => {
+                if !text.is_empty() {
+                    line.push(' ');
+                    line.push_str(text);
+                }
+            }
+            ThreadBody::Assign { department } => {
+                line.push_str(&format!(" (moved the thread to department {department})"))
+            }
+            ThreadBody::Disappear { days, .. } => {
+                line.push_str(&format!(" (the thread disappears in {days} day(s))"))
+            }
+        }
+        if let ThreadBody::Reply { status: Some(status), reason, .. } = &message.body {
+            line.push_str(&format!(" [status: {}", status.as_str()));
+            if let Some(reason) = reason {
+                line.push_str(&format!(" — {reason}"));
+            }
+            if !thread.status_accepted(&message.id) {
+                line.push_str(" (not accepted)");
+            }
+            line.push(']');
+        }
+        out.push(line);
+        for photo in message.photos() {
+            let saved = photo
+                .saved_to
+                .as_ref()
+                .map_or("not saved".to_string(), |p| format!("saved to {}", p.display()));
+            out.push(format!(
+                "    photo ({}, {} bytes): {saved}",
+                photo.attachment.mime, photo.attachment.size
+            ));
+        }
+    }
+    out.push(String::new());
+    out.push("Status history:".into());
+    for change in thread.status_history() {
+        let mut line = format!(
+            "  {}  {:<12} by {}",
+            format_utc(change.at),
+            change.status.as_str(),
+            change.by_name.clone().unwrap_or_else(|| change.by.to_string())
+        );
+        if let Some(reason) = &change.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
+
+/// One `org staff --json` object.
+pub fn staff_json(record: &StaffRecord) -> Value {
+    json!({
+        "device": record.device.to_string(),
+        "account": record.account.to_string(),
+        "role": record.role.as_str(),
+        "department": record.department,
+        "expires_at": record.expires_at,
+        "revoked": record.revoked,
+        "expired": record.expired,
+        "valid": record.is_valid(),
+    })
+}
+
+/// One `org staff --json` object for a revoked device whose certificate
+/// this device never saw (the server no longer publishes it).
+pub fn revoked_device_json(device: &stadtbote_protocol::DeviceId) -> Value {
+    json!({
+        "device": device.to_string(),
+        "account": null,
+        "role": null,
+        "department": null,
+        "expires_at": null,
+        "revoked": true,
+        "expired": false,
+        "valid": false,
+    })
+}
+
+/// One `org staff` line.
+pub fn staff_text(record: &StaffRecord) -> String {
+    let standing = if record.revoked {
+        "REVOKED"
+    } else if record.expired {
+        "expired"
+    } else {
+        "valid"
+    };
+    format!(
+        "{}  account {}  {:<9} {:<16} until {}  {standing}",
+        record.device,
+        record.account,
+        record.role.as_str(),
+        record.department,
+        format_utc(record.expires_at)
+    )
+}
+
+/// One `admin org list --json` object.
+pub fn org_summary_json(org: &OrgSummary) -> Value {
+    json!({
+        "org": org.org.to_string(),
+        "handle": org.handle,
+        "name": org.name,
+        "claimed": org.claimed,
+        "created_at": org.created_at,
+    })
+}
+
+/// One `admin org list` line.
+pub fn org_summary_text(org: &OrgSummary) -> String {
+    format!(
+        "{:<20} {:<30} {:<9} created {}  {}",
+        org.handle,
+        org.name,
+        if org.claimed { "claimed" } else { "unclaimed" },
+        format_utc(org.created_at),
+        org.org
+    )
+}
+
+/// One `outbox --json` object for a queued thread message.
+pub fn thread_outbox_json(entry: &ThreadOutboxEntry) -> Value {
+    json!({
+        "id": entry.id.to_string(),
+        "thread": entry.thread.to_string(),
+        "kind": entry.action.name(),
+        "sent_at": entry.sent_at,
+        "text": entry.action.text(),
+    })
+}
+
+/// One `outbox` line for a queued thread message.
+pub fn thread_outbox_text(entry: &ThreadOutboxEntry) -> String {
+    format!(
+        "[{}] {} in thread {} (not yet sent): {}",
+        format_utc(entry.sent_at),
+        entry.action.name(),
+        entry.thread,
+        entry.action.text().unwrap_or("")
+    )
+}

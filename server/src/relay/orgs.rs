@@ -1,0 +1,286 @@
+//! Org requests: claiming an org, publishing its signed profile and
+//! revocation list, staff invitations and enrolment, and the public org
+//! directory.
+//!
+//! The server verifies every signed object against the org key before
+//! storing it, so the directory holds nothing the org did not sign; clients
+//! still verify everything themselves against the key they pinned, because
+//! the server is not trusted to be honest.
+
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use stadtbote_protocol::OrgId;
+use stadtbote_protocol::auth::{IdentityKey, Signature};
+use stadtbote_protocol::frame::Response;
+use stadtbote_protocol::org::{
+    DeviceBinding, InviteCert, OrgError, OrgProfile, RevocationList, Signed, SignedKind,
+    StaffCertificate, org_claim_message, validate_department,
+};
+
+use super::{Identity, Relay, RelayError, code_hash};
+use crate::store::{CodeState, DirectoryLimits, InviteRecord, OrgRecord, StoreError};
+use crate::unix_ms;
+
+/// Length of a staff invitation's public id.
+const INVITE_ID_LEN: usize = 8;
+
+/// The refusal for an invitation code that cannot be redeemed.
+fn invite_code_error(state: CodeState) -> RelayError {
+    RelayError::InvalidCode(match state {
+        CodeState::Unknown => "unknown invitation code",
+        CodeState::Expired => "invitation code expired",
+        CodeState::Used => "invitation code already used",
+    })
+}
+
+/// Verifies a signed object of `kind` with `key` and decodes it, with a
+/// refusal that says which object failed.
+fn verify_signed<T: DeserializeOwned>(
+    signed: &Signed,
+    kind: SignedKind,
+    key: &IdentityKey,
+) -> Result<T, RelayError> {
+    signed.verify(kind, key).map_err(|err| {
+        let bad_signature = matches!(err, OrgError::BadSignature);
+        RelayError::InvalidRequest(match (kind, bad_signature) {
+            (SignedKind::Profile, true) => {
+                "the profile's signature does not verify with the org key"
+            }
+            (SignedKind::Profile, false) => "the profile is malformed",
+            (SignedKind::Invite, true) => {
+                "the invitation's signature does not verify with the org key"
+            }
+            (SignedKind::Invite, false) => "the invitation is malformed",
+            (SignedKind::Binding, true) => {
+                "the device binding's signature does not verify with the invitation key"
+            }
+            (SignedKind::Binding, false) => "the device binding is malformed",
+            (SignedKind::Revocations, true) => {
+                "the revocation list's signature does not verify with the org key"
+            }
+            (SignedKind::Revocations, false) => "the revocation list is malformed",
+        })
+    })
+}
+
+impl Relay {
+    fn check_signed_size(&self, signed: &Signed) -> Result<(), RelayError> {
+        if signed.bytes.len() > self.limits.max_profile_bytes {
+            return Err(RelayError::TooLarge("signed org object exceeds max_profile_bytes"));
+        }
+        Ok(())
+    }
+
+    fn directory_limits(&self, now_ms: u64) -> DirectoryLimits {
+        // The directory answer carries the org info plus a few bytes of frame;
+        // the payload limit leaves more than enough room for those.
+        DirectoryLimits { now_ms, max_bytes: self.limits.max_payload_bytes }
+    }
+
+    /// The org and its key, if `me` is its admin device.
+    fn org_admin(
+        &self,
+        me: &Identity,
+        org: &OrgId,
+    ) -> Result<(OrgRecord, IdentityKey), RelayError> {
+        let record = self.store.org(org)?.ok_or(RelayError::UnknownOrg)?;
+        match (record.admin_device, record.org_key) {
+            (Some(admin), Some(key)) if admin == me.device => Ok((record, key)),
+            _ => Err(RelayError::Forbidden("only the org's admin device may do this")),
+        }
+    }
+
+    /// Makes the caller the admin device of the org the code belongs to and
+    /// registers the org key it proves to hold.
+    pub(super) async fn org_claim(
+        &self,
+        me: &Identity,
+        code: &str,
+        org_key: &IdentityKey,
+        proof: &Signature,
+    ) -> Result<Response, RelayError> {
+        self.code_limiter.check(&me.device, Instant::now())?;
+        let hash = code_hash(code);
+        let now = unix_ms();
+        let record = self.store.org_code(&hash)?.ok_or(RelayError::InvalidCode("unknown code"))?;
+        record.check(now).map_err(|state| RelayError::from(StoreError::Code(state)))?;
+        // A wrong proof does not consume the code: whoever sent it knows the
+        // code anyway, and a client bug should not cost the org its code.
+        org_key
+            .verify(&org_claim_message(&record.org, &me.device), proof)
+            .map_err(|_| RelayError::InvalidRequest("the org key's proof does not verify"))?;
+        let (org, claimed) = self.store.claim_org(&hash, org_key, &me.device, now)?;
+        self.durable().await?;
+        tracing::info!(handle = claimed.handle.as_str(), "org claimed");
+        Ok(Response::OrgClaimed { org, handle: claimed.handle, name: claimed.name })
+    }
+
+    /// Stores a new version of the org's signed profile.
+    pub(super) async fn org_publish(
+        &self,
+        me: &Identity,
+        org: &OrgId,
+        profile: &Signed,
+    ) -> Result<Response, RelayError> {
+        self.check_signed_size(profile)?;
+        let (record, key) = self.org_admin(me, org)?;
+        let decoded: OrgProfile = verify_signed(profile, SignedKind::Profile, &key)?;
+        if decoded.org != *org {
+            return Err(RelayError::InvalidRequest("the profile is for another org"));
+        }
+        if decoded.handle != record.handle {
+            return Err(RelayError::InvalidRequest("the profile's handle is not the org's handle"));
+        }
+        if decoded.version <= record.profile_version {
+            return Err(RelayError::InvalidRequest("profile version must increase"));
+        }
+        let limits = self.directory_limits(unix_ms());
+        match self.store.publish_profile(org, profile, decoded.version, limits) {
+            Err(StoreError::VersionNotIncreasing) => {
+                return Err(RelayError::InvalidRequest("profile version must increase"));
+            }
+            other => other?,
+        }
+        self.durable().await?;
+        Ok(Response::Published { version: decoded.version })
+    }
+
+    /// Stores a staff invitation until it is redeemed or expires.
+    pub(super) async fn org_create_invite(
+        &self,
+        me: &Identity,
+        org: &OrgId,
+        invite: &Signed,
+    ) -> Result<Response, RelayError> {
+        self.check_signed_size(invite)?;
+        let (_, key) = self.org_admin(me, org)?;
+        let decoded: InviteCert = verify_signed(invite, SignedKind::Invite, &key)?;
+        if decoded.org != *org {
+            return Err(RelayError::InvalidRequest("the invitation is for another org"));
+        }
+        let Ok(id) = <[u8; INVITE_ID_LEN]>::try_from(decoded.invite_id.as_slice()) else {
+            return Err(RelayError::InvalidRequest("the invitation id must be 8 bytes"));
+        };
+        validate_department(&decoded.department).map_err(RelayError::InvalidField)?;
+        let now = unix_ms();
+        let expires_at = decoded.invite_expires_at;
+        if expires_at <= now || expires_at > now.saturating_add(self.limits.max_invite_ttl_ms) {
+            return Err(RelayError::InvalidRequest(
+                "the invitation must expire in the future and within max_invite_ttl_secs",
+            ));
+        }
+        // Kept one more lifetime after expiry so that a late attempt is told
+        // "expired" rather than "unknown".
+        let delete_at = expires_at.saturating_add(expires_at - now);
+        let record =
+            InviteRecord { org: *org, expires_at, delete_at, used: false, invite: invite.clone() };
+        self.store.store_invite(&id, &record)?;
+        self.durable().await?;
+        Ok(Response::InviteStored { expires_at })
+    }
+
+    /// Redeems a staff invitation for the calling device.
+    pub(super) async fn enroll(
+        &self,
+        me: &Identity,
+        invite_id: &[u8],
+        binding: &Signed,
+    ) -> Result<Response, RelayError> {
+        self.code_limiter.check(&me.device, Instant::now())?;
+        let Ok(id) = <[u8; INVITE_ID_LEN]>::try_from(invite_id) else {
+            return Err(invite_code_error(CodeState::Unknown));
+        };
+        let now = unix_ms();
+        let record = self.store.invite(&id)?.ok_or(invite_code_error(CodeState::Unknown))?;
+        record.check(now).map_err(invite_code_error)?;
+        self.check_signed_size(binding)?;
+        // Verified with the org key when it was stored.
+        let invite: InviteCert = record
+            .invite
+            .decode_unverified(SignedKind::Invite)
+            .map_err(|_| RelayError::Internal)?;
+        let bound: DeviceBinding = verify_signed(binding, SignedKind::Binding, &invite.invite_key)?;
+        if bound.org != record.org || bound.invite_id.as_slice() != id {
+            return Err(RelayError::InvalidRequest("the device binding is for another invitation"));
+        }
+        if bound.device != me.device || bound.account != me.account {
+            return Err(RelayError::InvalidRequest("the device binding names another device"));
+        }
+        let device = self.store.device(&me.device)?.ok_or(RelayError::Internal)?;
+        if device.identity_key != bound.identity_key {
+            return Err(RelayError::InvalidRequest(
+                "the device binding names another identity key",
+            ));
+        }
+        let org = self.store.org(&record.org)?.ok_or(RelayError::UnknownOrg)?;
+        let org_key = org.org_key.ok_or(RelayError::InvalidRequest("the org is not claimed"))?;
+        let certificate = StaffCertificate { invite: record.invite, binding: binding.clone() };
+        // The same check clients make: only certificates that verify are
+        // published in the directory.
+        certificate.verify(&record.org, &org_key, now).map_err(|err| match err {
+            OrgError::Expired => RelayError::InvalidRequest(
+                "the certificate is expired or was bound after the invitation expired",
+            ),
+            _ => RelayError::InvalidRequest("the staff certificate does not verify"),
+        })?;
+        match self.store.enroll(&id, &me.device, &certificate, self.directory_limits(now)) {
+            Err(StoreError::Code(state)) => return Err(invite_code_error(state)),
+            other => other?,
+        };
+        self.durable().await?;
+        tracing::info!(handle = org.handle.as_str(), "staff device enrolled");
+        Ok(Response::Enrolled { org: record.org, handle: org.handle })
+    }
+
+    /// Stores the org's new revocation list. Revoked staff devices get no
+    /// new envelopes from then on, and what was queued for them is deleted.
+    pub(super) async fn org_revoke(
+        &self,
+        me: &Identity,
+        org: &OrgId,
+        revocations: &Signed,
+    ) -> Result<Response, RelayError> {
+        self.check_signed_size(revocations)?;
+        let (record, key) = self.org_admin(me, org)?;
+        let list: RevocationList = verify_signed(revocations, SignedKind::Revocations, &key)?;
+        if list.org != *org {
+            return Err(RelayError::InvalidRequest("the revocation list is for another org"));
+        }
+        if list.version <= record.revocation_version {
+            return Err(RelayError::InvalidRequest("revocation list version must increase"));
+        }
+        let limits = self.directory_limits(unix_ms());
+        let newly = match self.store.revoke(org, revocations, list.version, &list.revoked, limits) {
+            Err(StoreError::VersionNotIncreasing) => {
+                return Err(RelayError::InvalidRequest("revocation list version must increase"));
+            }
+            other => other?,
+        };
+        self.durable().await?;
+        // A revoked device may be a stolen phone: what was waiting for it
+        // must not be handed out either.
+        let mut purged = 0u32;
+        for device in &newly {
+            purged = purged.saturating_add(self.store.purge_mailbox(device)?);
+        }
+        if purged > 0 {
+            self.durable().await?;
+        }
+        tracing::info!(
+            handle = record.handle.as_str(),
+            revoked = newly.len(),
+            purged,
+            "org revocation list published"
+        );
+        Ok(Response::Published { version: list.version })
+    }
+
+    /// Everything public about the org with this handle.
+    pub(super) fn org_directory(&self, handle: &str) -> Result<Response, RelayError> {
+        let handle = handle.trim().to_ascii_lowercase();
+        let org = self.store.org_by_handle(&handle)?.ok_or(RelayError::UnknownOrg)?;
+        let info = self.store.org_directory(&org, unix_ms())?.ok_or(RelayError::UnknownOrg)?;
+        Ok(Response::Org { info: Box::new(info) })
+    }
+}

@@ -1,0 +1,232 @@
+//! [`BlobStore`] on sled: blob metadata, the blob expiry index and each
+//! account's quota usage. Trees and layouts are listed in `sled_store.rs`.
+
+use sled::Transactional;
+use sled::transaction::TransactionalTree;
+use stadtbote_protocol::{AccountId, BlobId};
+
+use super::blob::{BlobRecord, BlobStore};
+use super::sled_store::{SledStore, TxResult, abort, io, tx_decode, tx_error};
+use super::{StoreError, records};
+
+/// Reads a blob's record inside a transaction.
+fn tx_blob(blobs: &TransactionalTree, blob: &BlobId) -> TxResult<BlobRecord> {
+    match blobs.get(blob.as_bytes())? {
+        Some(bytes) => tx_decode(records::decode_blob(&bytes)),
+        None => abort(StoreError::UnknownBlob),
+    }
+}
+
+/// Reads an account's usage inside a transaction.
+fn tx_usage(usage: &TransactionalTree, account: &AccountId) -> TxResult<u64> {
+    match usage.get(account.as_bytes())? {
+        Some(bytes) => tx_decode(records::decode_u64(&bytes, "blob_usage")),
+        None => Ok(0),
+    }
+}
+
+impl BlobStore for SledStore {
+    fn create_blob(
+        &self,
+        blob: &BlobId,
+        record: &BlobRecord,
+        quota: u64,
+    ) -> Result<(), StoreError> {
+        (&self.blobs, &self.blob_usage, &self.blob_expiry)
+            .transaction(|(blobs, usage, expiry)| {
+                // 128 random bits do not collide in practice; should they,
+                // refusing beats overwriting someone's upload.
+                if blobs.get(blob.as_bytes())?.is_some() {
+                    return abort(StoreError::Contention);
+                }
+                // Usage is read and written in this transaction, so parallel
+                // uploads of one account cannot both slip under the quota.
+                let used = tx_usage(usage, &record.owner)?;
+                let total = used.saturating_add(record.charged);
+                if total > quota {
+                    return abort(StoreError::QuotaExceeded);
+                }
+                usage.insert(record.owner.as_bytes(), records::encode_u64(total))?;
+                blobs.insert(blob.as_bytes(), records::encode_blob(record))?;
+                expiry.insert(&records::time_id_key(record.expires_at, blob.as_bytes()), &[])?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    fn blob(&self, blob: &BlobId) -> Result<Option<BlobRecord>, StoreError> {
+        match self.blobs.get(blob.as_bytes()).map_err(io)? {
+            Some(bytes) => records::decode_blob(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn record_blob_chunk(&self, blob: &BlobId, index: u32) -> Result<BlobRecord, StoreError> {
+        self.blobs
+            .transaction(|blobs| {
+                let mut record = tx_blob(blobs, blob)?;
+                if record.complete || record.chunks_received != index || record.all_received() {
+                    return abort(StoreError::ChunkOutOfOrder { expected: record.chunks_received });
+                }
+                record.chunks_received = index.saturating_add(1);
+                blobs.insert(blob.as_bytes(), records::encode_blob(&record))?;
+                Ok(record)
+            })
+            .map_err(tx_error)
+    }
+
+    fn complete_blob(&self, blob: &BlobId, expires_at: u64) -> Result<BlobRecord, StoreError> {
+        (&self.blobs, &self.blob_expiry)
+            .transaction(|(blobs, expiry)| {
+                let mut record = tx_blob(blobs, blob)?;
+                if record.complete {
+                    return Ok(record);
+                }
+                if !record.all_received() {
+                    return abort(StoreError::ChunkOutOfOrder { expected: record.chunks_received });
+                }
+                expiry.remove(&records::time_id_key(record.expires_at, blob.as_bytes()))?;
+                record.complete = true;
+                record.expires_at = expires_at;
+                expiry.insert(&records::time_id_key(expires_at, blob.as_bytes()), &[])?;
+                blobs.insert(blob.as_bytes(), records::encode_blob(&record))?;
+                Ok(record)
+            })
+            .map_err(tx_error)
+    }
+
+    fn delete_blob(&self, blob: &BlobId) -> Result<Option<BlobRecord>, StoreError> {
+        (&self.blobs, &self.blob_usage, &self.blob_expiry)
+            .transaction(|(blobs, usage, expiry)| {
+                let Some(bytes) = blobs.remove(blob.as_bytes())? else { return Ok(None) };
+                let record = tx_decode(records::decode_blob(&bytes))?;
+                expiry.remove(&records::time_id_key(record.expires_at, blob.as_bytes()))?;
+                let left = tx_usage(usage, &record.owner)?.saturating_sub(record.charged);
+                if left == 0 {
+                    usage.remove(record.owner.as_bytes())?;
+                } else {
+                    usage.insert(record.owner.as_bytes(), records::encode_u64(left))?;
+                }
+                Ok(Some(record))
+            })
+            .map_err(tx_error)
+    }
+
+    fn expired_blobs(&self, now_ms: u64, limit: usize) -> Result<Vec<BlobId>, StoreError> {
+        let end = records::time_id_key(now_ms, &[0; 16]);
+        let mut out = Vec::new();
+        for key in self.blob_expiry.range(..end).keys().take(limit) {
+            let (_, blob) = records::split_seq_id(&key.map_err(io)?)?;
+            out.push(BlobId(blob));
+        }
+        Ok(out)
+    }
+
+    fn blob_usage(&self, account: &AccountId) -> Result<u64, StoreError> {
+        match self.blob_usage.get(account.as_bytes()).map_err(io)? {
+            Some(bytes) => records::decode_u64(&bytes, "blob_usage"),
+            None => Ok(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn record(owner: AccountId, size: u64) -> BlobRecord {
+        BlobRecord {
+            owner,
+            size,
+            chunk_size: 1000,
+            chunks_received: 0,
+            complete: false,
+            created_at: 1,
+            expires_at: 100,
+            charged: size.max(1000),
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn quota_counts_unfinished_uploads_and_is_released_on_delete() {
+        let (_dir, store) = open();
+        let alice = AccountId([1; 16]);
+        let (a, b, c) = (BlobId([1; 16]), BlobId([2; 16]), BlobId([3; 16]));
+        store.create_blob(&a, &record(alice, 6 * MIB), 10 * MIB).unwrap();
+        assert!(matches!(
+            store.create_blob(&b, &record(alice, 5 * MIB), 10 * MIB),
+            Err(StoreError::QuotaExceeded)
+        ));
+        // Another account has its own quota; tiny blobs count one chunk.
+        store.create_blob(&b, &record(AccountId([2; 16]), 5 * MIB), 10 * MIB).unwrap();
+        store.create_blob(&c, &record(alice, 1), 10 * MIB).unwrap();
+        assert_eq!(store.blob_usage(&alice).unwrap(), 6 * MIB + 1000);
+        assert!(store.create_blob(&c, &record(alice, 1), 10 * MIB).is_err(), "ids are unique");
+        assert_eq!(store.delete_blob(&a).unwrap().map(|r| r.size), Some(6 * MIB));
+        assert_eq!(store.blob_usage(&alice).unwrap(), 1000);
+        assert_eq!(store.delete_blob(&a).unwrap(), None);
+        store.delete_blob(&c).unwrap();
+        assert_eq!(store.blob_usage(&alice).unwrap(), 0);
+        assert!(!store.blob_usage.contains_key(alice.as_bytes()).unwrap());
+    }
+
+    #[test]
+    fn concurrent_uploads_cannot_overrun_the_quota() {
+        let (_dir, store) = open();
+        let store = std::sync::Arc::new(store);
+        let alice = AccountId([1; 16]);
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    store.create_blob(&BlobId([i; 16]), &record(alice, 3 * MIB), 10 * MIB).is_ok()
+                })
+            })
+            .collect();
+        let created = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
+        assert_eq!(created, 3);
+        assert_eq!(store.blob_usage(&alice).unwrap(), 9 * MIB);
+    }
+
+    #[test]
+    fn chunks_are_recorded_in_order_then_the_blob_completes() {
+        let (_dir, store) = open();
+        let blob = BlobId([1; 16]);
+        store.create_blob(&blob, &record(AccountId([1; 16]), 2500), MIB).unwrap();
+        assert_eq!(record(AccountId([1; 16]), 2500).total_chunks(), 3);
+        assert_eq!(record(AccountId([1; 16]), 2500).chunk_len(2), 500);
+        assert!(matches!(
+            store.record_blob_chunk(&blob, 1),
+            Err(StoreError::ChunkOutOfOrder { expected: 0 })
+        ));
+        assert!(matches!(
+            store.complete_blob(&blob, 500),
+            Err(StoreError::ChunkOutOfOrder { expected: 0 })
+        ));
+        for i in 0..3 {
+            assert_eq!(store.record_blob_chunk(&blob, i).unwrap().chunks_received, i + 1);
+        }
+        assert!(store.record_blob_chunk(&blob, 3).is_err(), "no chunk past the end");
+        assert_eq!(store.expired_blobs(101, 10).unwrap(), vec![blob]);
+        let done = store.complete_blob(&blob, 500).unwrap();
+        assert!(done.complete && done.all_received());
+        assert_eq!(store.blob(&blob).unwrap(), Some(done));
+        // The expiry index follows the new expiry.
+        assert!(store.expired_blobs(101, 10).unwrap().is_empty());
+        assert_eq!(store.expired_blobs(501, 10).unwrap(), vec![blob]);
+        assert!(matches!(
+            store.record_blob_chunk(&BlobId([9; 16]), 0),
+            Err(StoreError::UnknownBlob)
+        ));
+        store.delete_blob(&blob).unwrap();
+        assert!(store.blob_expiry.is_empty() && store.blobs.is_empty());
+    }
+}
