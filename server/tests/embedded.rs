@@ -390,11 +390,14 @@ async fn org_admin_staff_directory_and_revocation() {
         .await;
     assert_eq!(error_of(unknown).message, "unknown code");
 
-    // Profile: only the org admin device, only increasing versions.
+    // Profile: only signed by the org key (from whichever device holds it),
+    // only increasing versions.
     let profile = OrgProfile::new(org, "goslar".into(), "Stadt Goslar".into(), now_ms());
     let signed_profile = Signed::sign(SignedKind::Profile, &profile, &org_key);
     let publish = Request::OrgPublish { org, profile: signed_profile.clone() };
-    assert_eq!(error_of(admin.request(publish.clone()).await).code, ErrorCode::Forbidden);
+    let impostor = Signed::sign(SignedKind::Profile, &profile, &DeviceSecret::generate());
+    let forged = Request::OrgPublish { org, profile: impostor };
+    assert_eq!(error_of(admin.request(forged).await).code, ErrorCode::InvalidRequest);
     assert_eq!(mayor.request(publish.clone()).await, Ok(Response::Published { version: 1 }));
     let stale = error_of(mayor.request(publish).await);
     assert_eq!(stale.message, "profile version must increase");

@@ -245,17 +245,31 @@ impl Device {
 
     /// Runs `stadtbote --home H --server S ARGS...` and returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(&bins().cli)
-            .arg("--home")
+        self.run_env(args, &[])
+    }
+
+    /// Runs the CLI with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run stadtbote")
+    }
+
+    /// The `stadtbote --home H --server S ARGS...` command, for tests that
+    /// need to spawn it (interactive use, killing it midway).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&bins().cli);
+        cmd.arg("--home")
             .arg(&self.home)
             .arg("--server")
             .arg(&self.server_url)
             .args(args)
             .env_remove("STADTBOTE_HOME")
             .env_remove("STADTBOTE_SERVER")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run stadtbote")
+            .env_remove("STADTBOTE_PASSPHRASE");
+        cmd
     }
 
     /// Runs the CLI, requires success and returns stdout.
@@ -311,6 +325,15 @@ impl Device {
 /// The last non-empty line of a command's output, trimmed.
 pub fn last_line(stdout: &str) -> String {
     stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+}
+
+/// The first key fingerprint (eight groups of four hex digits) in `text`.
+pub fn fingerprint_in(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let hex: String = l.chars().filter(|c| c.is_ascii_hexdigit() || *c == ' ').collect();
+        let groups: Vec<&str> = hex.split_whitespace().collect();
+        (groups.len() == 8 && groups.iter().all(|g| g.len() == 4)).then(|| groups.join(" "))
+    })
 }
 
 /// Parses one JSON object per non-empty line.

@@ -16,6 +16,7 @@ mod photos;
 mod privacy;
 mod recovery;
 mod server_http;
+mod staff_work;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

@@ -127,14 +127,7 @@ fn a_citizen_reports_road_damage_with_a_photo_and_the_bauhof_resolves_it() {
     assert!(stadtbote_protocol::GroupId::parse(&thread).is_ok(), "thread id: {thread}");
 
     // The citizen can verify the pinned key against the poster.
-    let fingerprint = fp_out
-        .lines()
-        .find_map(|l| {
-            let hex: String = l.chars().filter(|c| c.is_ascii_hexdigit() || *c == ' ').collect();
-            (hex.split_whitespace().count() == 8 && hex.split_whitespace().all(|g| g.len() == 4))
-                .then(|| hex.trim().to_string())
-        })
-        .expect("fingerprint line");
+    let fingerprint = crate::harness::fingerprint_in(&fp_out).expect("fingerprint line");
     citizen.ok(&["verify", HANDLE, &fingerprint]);
     citizen.fails(&["verify", HANDLE, "0000 0000 0000 0000 0000 0000 0000 0000"]);
 
