@@ -36,11 +36,7 @@ fn clean(text: &str) -> String {
 }
 
 fn grouped(text: &str) -> String {
-    text.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join("-")
+    stadtbote_protocol::ids::grouped(text, 4, "-")
 }
 
 /// An org-admin code: which org, and the server's one-time code.
@@ -95,23 +91,21 @@ impl std::fmt::Debug for StaffInvitation {
 impl StaffInvitation {
     /// The text to hand to the staff member.
     pub fn to_text(&self) -> String {
-        // The invitation's own text form is base32 of id ‖ secret; decoding
-        // it gives the bytes without needing access to the secret field.
-        let invite =
-            BASE32_NOPAD.decode(clean(&self.code.to_text()).as_bytes()).unwrap_or_default();
-        grouped(&BASE32_NOPAD.encode(&[self.org.as_bytes().as_slice(), &invite].concat()))
+        grouped(
+            &BASE32_NOPAD.encode(&[self.org.as_bytes().as_slice(), &self.code.to_bytes()].concat()),
+        )
     }
 
     /// Parses what the staff member typed.
     pub fn parse(text: &str) -> Result<Self, ClientError> {
         let invalid = || ClientError::InvalidCodeText { what: "invitation code" };
-        let bytes = BASE32_NOPAD.decode(clean(text).as_bytes()).map_err(|_| invalid())?;
+        let bytes = stadtbote_protocol::ids::decode_base32_lenient(text).ok_or_else(invalid)?;
         if bytes.len() != OrgId::LEN + 24 {
             return Err(invalid());
         }
         let (org, invite) = bytes.split_at(OrgId::LEN);
         let org = OrgId::from_slice(org).map_err(|_| invalid())?;
-        let code = InviteCode::parse(&BASE32_NOPAD.encode(invite)).map_err(|_| invalid())?;
+        let code = InviteCode::from_bytes(invite).map_err(|_| invalid())?;
         Ok(StaffInvitation { org, code })
     }
 }

@@ -30,7 +30,7 @@ pub enum IdParseError {
 
 /// Decodes base32 as people type it: any case, with spaces and dashes
 /// anywhere. Shared by ids and the codes the CLI hands out.
-pub(crate) fn decode_base32_lenient(text: &str) -> Option<Vec<u8>> {
+pub fn decode_base32_lenient(text: &str) -> Option<Vec<u8>> {
     let cleaned: String = text
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
@@ -41,7 +41,7 @@ pub(crate) fn decode_base32_lenient(text: &str) -> Option<Vec<u8>> {
 
 /// Splits `text` into groups of `size` characters joined by `sep`, for
 /// fingerprints and codes that people read aloud or type.
-pub(crate) fn grouped(text: &str, size: usize, sep: &str) -> String {
+pub fn grouped(text: &str, size: usize, sep: &str) -> String {
     text.as_bytes()
         .chunks(size.max(1))
         .map(|c| String::from_utf8_lossy(c).into_owned())

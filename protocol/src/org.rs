@@ -459,16 +459,16 @@ impl InviteCode {
         }
     }
 
-    /// Text form: base32 of id ‖ secret in groups of four, e.g. `ABCD-EFGH-…`.
-    pub fn to_text(&self) -> String {
-        let raw = data_encoding::BASE32_NOPAD.encode(&[&self.id[..], &self.secret[..]].concat());
-        crate::ids::grouped(&raw, 4, "-")
+    /// The 24 bytes id ‖ secret (for embedding in longer codes).
+    pub fn to_bytes(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&self.id);
+        out[8..].copy_from_slice(&self.secret);
+        out
     }
 
-    /// Parses the text form (case, spaces and dashes do not matter).
-    pub fn parse(text: &str) -> Result<Self, OrgError> {
-        let bytes = crate::ids::decode_base32_lenient(text)
-            .ok_or(OrgError::Malformed("invitation code"))?;
+    /// Rebuilds a code from [`InviteCode::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, OrgError> {
         if bytes.len() != 24 {
             return Err(OrgError::Malformed("invitation code"));
         }
@@ -477,6 +477,18 @@ impl InviteCode {
         id.copy_from_slice(&bytes[..8]);
         secret.copy_from_slice(&bytes[8..]);
         Ok(Self { id, secret })
+    }
+
+    /// Text form: base32 of id ‖ secret in groups of four, e.g. `ABCD-EFGH-…`.
+    pub fn to_text(&self) -> String {
+        crate::ids::grouped(&data_encoding::BASE32_NOPAD.encode(&self.to_bytes()), 4, "-")
+    }
+
+    /// Parses the text form (case, spaces and dashes do not matter).
+    pub fn parse(text: &str) -> Result<Self, OrgError> {
+        let bytes = crate::ids::decode_base32_lenient(text)
+            .ok_or(OrgError::Malformed("invitation code"))?;
+        Self::from_bytes(&bytes)
     }
 }
 
