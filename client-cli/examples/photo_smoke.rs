@@ -63,6 +63,7 @@ async fn main() -> Result<(), ClientError> {
     }
     let url = &args[1];
     let work = PathBuf::from(&args[2]);
+    std::fs::create_dir_all(&work).unwrap();
     let home = work.join("home");
     let photo_path = work.join("IMG_0001.jpg");
     let original = photo(&photo_path);
