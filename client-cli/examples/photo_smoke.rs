@@ -120,10 +120,27 @@ async fn main() -> Result<(), ClientError> {
 
     // Too large: refused before anything is uploaded.
     let big = work.join("big.jpg");
-    std::fs::write(&big, vec![0u8; 23_400_000]).unwrap();
+    // A valid JPEG whose scan data is padded (never with 0xFF) to 23.4 MB.
+    let mut bytes = expected.clone();
+    bytes.truncate(bytes.len() - 2);
+    bytes.resize(23_400_000 - 2, 0xAB);
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    std::fs::write(&big, &bytes).unwrap();
     let err = attachments::upload_photo(&mut client, &big).await.unwrap_err();
     println!("too large: {err}");
     assert!(matches!(err, ClientError::PhotoTooLarge { .. }));
+    // The largest photo allowed (20 MB after metadata removal) fits the
+    // server's 20 MiB blob limit and comes back intact.
+    let max = work.join("max.jpg");
+    bytes.truncate(bytes.len() - 2);
+    bytes.truncate(20_000_000 - 2);
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    std::fs::write(&max, &bytes).unwrap();
+    let started = std::time::Instant::now();
+    let outcome = attachments::upload_photo_with_progress(&mut client, &max, |_| {}).await?;
+    println!("20 MB photo: {} chunks uploaded in {:.1?}", outcome.chunks, started.elapsed());
+    let back = attachments::download(&mut client, &outcome.attachment, &dir, "max").await?;
+    assert_eq!(std::fs::read(back).unwrap(), bytes);
     // Not a photo.
     let text = work.join("notes.txt");
     std::fs::write(&text, b"hello").unwrap();

@@ -21,6 +21,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -45,6 +46,9 @@ pub const UPLOAD_RECORD_VERSION: u16 = 1;
 const METADATA_ALLOWANCE: u64 = 4 << 20;
 /// Largest chunk size accepted from the server (a chunk must fit a frame).
 const MAX_CHUNK_SIZE: u32 = 8 << 20;
+/// Longest the upload or download waits in all for one request while the
+/// server answers `rate_limited`.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Longest file name stem written by [`download`].
 const MAX_STEM_CHARS: usize = 64;
 
@@ -452,7 +456,7 @@ async fn drive_upload(
     // Where does the server stand?
     let mut state = None;
     if let Some(blob) = record.blob {
-        match client.conn_mut()?.call(Request::UploadStatus { blob }).await? {
+        match call_patiently(client, &Request::UploadStatus { blob }).await? {
             Ok(Response::UploadProgress {
                 blob: got,
                 chunks_received,
@@ -475,7 +479,7 @@ async fn drive_upload(
         Some(state) => state,
         None => {
             let request = Request::UploadStart { size: record.size };
-            match client.conn_mut()?.call(request).await? {
+            match call_patiently(client, &request).await? {
                 Ok(Response::UploadStarted { blob, chunk_size, .. }) => {
                     record.blob = Some(blob);
                     record.chunk_size = Some(chunk_size);
@@ -535,7 +539,7 @@ async fn drive_upload(
             )?;
             let request =
                 Request::UploadChunk { blob, index: next, data: ByteBuf::from(buf.clone()) };
-            match client.conn_mut()?.call(request).await? {
+            match call_patiently(client, &request).await? {
                 Ok(Response::UploadProgress { blob: got, chunks_received, .. })
                     if got == blob && chunks_received > next && chunks_received <= chunks =>
                 {
@@ -547,7 +551,7 @@ async fn drive_upload(
             on_progress(UploadEvent::Sent { done: next, chunks });
         }
     }
-    let expires_at = match client.conn_mut()?.call(Request::UploadFinish { blob }).await? {
+    let expires_at = match call_patiently(client, &Request::UploadFinish { blob }).await? {
         Ok(Response::BlobStored { blob: got, size, expires_at }) if got == blob => {
             if size != record.size {
                 return Err(ClientError::Protocol {
@@ -571,6 +575,27 @@ async fn drive_upload(
         chunks,
         expires_at,
     })
+}
+
+/// Sends a request, waiting and retrying while the server answers
+/// `rate_limited` (a 20 MB photo is ~300 chunk requests, more than the
+/// server's burst allowance), for at most [`MAX_RATE_LIMIT_WAIT`] in all.
+async fn call_patiently(
+    client: &mut Client,
+    request: &Request,
+) -> Result<Result<Response, ErrorBody>, ClientError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match client.conn_mut()?.call(request.clone()).await? {
+            Err(body) if body.code == ErrorCode::RateLimited && waited < MAX_RATE_LIMIT_WAIT => {
+                let pause =
+                    Duration::from_millis(body.retry_after_ms.unwrap_or(100).clamp(1, 5_000));
+                tokio::time::sleep(pause).await;
+                waited += pause;
+            }
+            answer => return Ok(answer),
+        }
+    }
 }
 
 /// Maps a server refusal of an upload request to a clear error. An upload
@@ -605,7 +630,7 @@ async fn fetch_blob(
     let mut ciphertext = Vec::with_capacity(capacity);
     let mut index = 0u32;
     loop {
-        match client.conn_mut()?.call(Request::DownloadChunk { blob, index }).await? {
+        match call_patiently(client, &Request::DownloadChunk { blob, index }).await? {
             Ok(Response::BlobChunk { index: got, data, size, last }) if got == index => {
                 if size != expected
                     || data.is_empty() && !last
@@ -971,6 +996,8 @@ mod tests {
             pub hang_up_at: Option<u32>,
             pub max_size: Option<u64>,
             pub quota_full: bool,
+            /// Answer every n-th request `rate_limited` (blob requests only).
+            pub rate_limit_every: Option<usize>,
             pub requests: Vec<&'static str>,
         }
 
@@ -1008,7 +1035,19 @@ mod tests {
                 let answer = {
                     let mut st = state.lock().unwrap();
                     st.requests.push(request.request.name());
-                    match answer(&mut st, request.request) {
+                    let name = request.request.name();
+                    let limited =
+                        st.rate_limit_every.is_some_and(|n| st.requests.len().is_multiple_of(n))
+                            && (name.starts_with("upload_") || name.starts_with("download_"));
+                    let answer = if limited {
+                        Some(Err(ErrorBody {
+                            retry_after_ms: Some(2),
+                            ..ErrorBody::new(ErrorCode::RateLimited, "too many requests")
+                        }))
+                    } else {
+                        answer(&mut st, request.request)
+                    };
+                    match answer {
                         Some(answer) => answer,
                         None => return, // hang up
                     }
@@ -1250,8 +1289,10 @@ mod tests {
         let prepared = prepare_photo(&client, &photo).unwrap();
         assert_eq!(prepared.mime, JPEG_MIME);
         assert_eq!(pending_uploads(&client).unwrap().len(), 1);
-        // A crash mid-upload of the flush…
+        // A crash mid-upload of the flush… (and a server that keeps asking
+        // the client to slow down)
         server.lock().unwrap().hang_up_at = Some(2);
+        server.lock().unwrap().rate_limit_every = Some(4);
         assert!(resume_uploads(&mut client).await.unwrap_err().is_transient());
         client.connect().await.unwrap();
         // …and the next flush finishes it.
@@ -1260,6 +1301,10 @@ mod tests {
         assert_eq!(done[0].0, prepared.id);
         assert_eq!(done[0].1.size, prepared.size);
         assert_eq!(uploads(tmp.path()), 1, "record kept, ciphertext deleted");
+        let out = tmp.path().join("out");
+        let path = download(&mut client, &done[0].1, &out, "a").await.unwrap();
+        assert_eq!(fs::read(path).unwrap().len() as u64, prepared.size);
+        assert!(server.lock().unwrap().requests.len() > 10);
         // Completed uploads are reported again (no new requests) until forgotten.
         let requests = server.lock().unwrap().requests.len();
         let again = resume_uploads(&mut client).await.unwrap();

@@ -118,6 +118,13 @@ pub struct Config {
     pub request_rate_per_second: u32,
     /// Requests a connection may send in a burst above the sustained rate.
     pub request_burst: u32,
+    /// Sustained attachment chunk requests (upload or download) per second
+    /// per connection. Chunks have their own bucket so that a photo upload
+    /// (up to about 320 chunks) is not throttled like chatty requests; their
+    /// volume is bounded by the attachment size limit and quota.
+    pub chunk_rate_per_second: u32,
+    /// Chunk requests a connection may send in a burst above that rate.
+    pub chunk_burst: u32,
     /// Consecutive unreadable frames after which a connection is closed with 1008.
     pub max_bad_frames: u32,
     /// Most keys (IP addresses, devices) tracked by each rate limiter.
@@ -176,6 +183,8 @@ impl Default for Config {
             register_rate_per_minute: 10,
             request_rate_per_second: 50,
             request_burst: 200,
+            chunk_rate_per_second: 2000,
+            chunk_burst: 400,
             max_bad_frames: 16,
             rate_limit_max_keys: 65_536,
             shutdown_timeout_secs: 5,
@@ -301,7 +310,7 @@ impl Config {
 
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let nonzero: [(&'static str, u64); 34] = [
+        let nonzero: [(&'static str, u64); 36] = [
             ("max_message_bytes", self.max_message_bytes as u64),
             ("max_frame_bytes", self.max_frame_bytes as u64),
             ("read_buffer_bytes", self.read_buffer_bytes as u64),
@@ -324,6 +333,8 @@ impl Config {
             ("register_rate_per_minute", u64::from(self.register_rate_per_minute)),
             ("request_rate_per_second", u64::from(self.request_rate_per_second)),
             ("request_burst", u64::from(self.request_burst)),
+            ("chunk_rate_per_second", u64::from(self.chunk_rate_per_second)),
+            ("chunk_burst", u64::from(self.chunk_burst)),
             ("max_bad_frames", u64::from(self.max_bad_frames)),
             ("rate_limit_max_keys", self.rate_limit_max_keys as u64),
             ("shutdown_timeout_secs", self.shutdown_timeout_secs),

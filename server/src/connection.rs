@@ -20,7 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::{SplitSink, StreamExt};
 use stadtbote_protocol::frame::{ServerBody, decode_client};
-use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError};
+use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, Request};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -277,6 +277,11 @@ impl Connection {
             f64::from(self.config.request_rate_per_second),
             std::time::Instant::now(),
         );
+        let mut chunk_bucket = TokenBucket::new(
+            self.config.chunk_burst,
+            f64::from(self.config.chunk_rate_per_second),
+            std::time::Instant::now(),
+        );
         let mut bad_frames = 0u32;
         let shutdown_fut = shutdown.triggered();
         tokio::pin!(shutdown_fut);
@@ -343,6 +348,10 @@ impl Connection {
                 }
             };
             bad_frames = 0;
+            let bucket = match frame.request {
+                Request::UploadChunk { .. } | Request::DownloadChunk { .. } => &mut chunk_bucket,
+                _ => &mut bucket,
+            };
             if let Err(limited) = bucket.try_take(std::time::Instant::now()) {
                 let error = error_body(&RelayError::from(limited));
                 if let Err(e) =
