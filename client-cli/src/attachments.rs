@@ -409,27 +409,24 @@ fn encrypt_to_file(
     path: &Path,
 ) -> Result<(u64, [u8; 32]), ClientError> {
     let tmp = path.with_extension("blob.tmp");
-    let io = |action, file: &Path| {
-        let file = file.to_path_buf();
-        move |source| ClientError::Io { action, file, source }
-    };
-    let mut file = create_private(&tmp, false).map_err(io("write", &tmp))?;
-    let mut enc = Encryptor::new(key, content.len() as u64)?;
-    while let Some(range) = enc.next_content_range() {
-        let piece = usize::try_from(range.start)
-            .ok()
-            .zip(usize::try_from(range.end).ok())
-            .and_then(|(start, end)| content.get(start..end))
-            .ok_or(stadtbote_protocol::attachment::AttachmentError::Misuse)?;
-        file.write_all(&enc.encrypt_next(piece)?).map_err(io("write", &tmp))?;
-    }
-    let size = enc.layout().ciphertext_len;
-    let sha256 = enc.finish()?;
-    file.sync_all().map_err(io("sync", &tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io("replace", path))?;
-    sync_parent(path)?;
-    Ok((size, sha256))
+    crate::home::replace_atomically(path, &tmp, |file| {
+        let mut enc = Encryptor::new(key, content.len() as u64)?;
+        while let Some(range) = enc.next_content_range() {
+            let piece = usize::try_from(range.start)
+                .ok()
+                .zip(usize::try_from(range.end).ok())
+                .and_then(|(start, end)| content.get(start..end))
+                .ok_or(stadtbote_protocol::attachment::AttachmentError::Misuse)?;
+            file.write_all(&enc.encrypt_next(piece)?).map_err(|source| ClientError::Io {
+                action: "write",
+                file: tmp.clone(),
+                source,
+            })?;
+        }
+        let size = enc.layout().ciphertext_len;
+        let sha256 = enc.finish()?;
+        Ok((size, sha256))
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -737,7 +734,7 @@ fn place_without_overwriting(
 fn create_temp(dir: &Path) -> Result<(PathBuf, File), ClientError> {
     loop {
         let path = dir.join(format!(".stadtbote-{}.part", new_id()));
-        match create_private(&path, true) {
+        match create_private(&path) {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
             Err(source) => return Err(ClientError::Io { action: "create", file: path, source }),
@@ -836,16 +833,11 @@ fn remove_file_if_exists(path: &Path) -> Result<(), ClientError> {
     }
 }
 
-/// Creates a file readable and writable by the owner only; with
-/// `exclusive`, fails if it exists, otherwise truncates.
-fn create_private(path: &Path, exclusive: bool) -> std::io::Result<File> {
+/// Creates a new file readable and writable by the owner only; fails if it
+/// exists.
+fn create_private(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
-    options.write(true);
-    if exclusive {
-        options.create_new(true);
-    } else {
-        options.create(true).truncate(true);
-    }
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -887,13 +879,6 @@ fn sync_dir(dir: &Path) -> Result<(), ClientError> {
         file: dir.to_path_buf(),
         source,
     })
-}
-
-fn sync_parent(path: &Path) -> Result<(), ClientError> {
-    match path.parent() {
-        Some(parent) => sync_dir(parent),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]

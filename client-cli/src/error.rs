@@ -377,6 +377,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether the error means there is no connection to the server (a
+    /// flush stops trying at the first such error).
+    pub fn is_offline(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. }
+                | ClientError::ConnectionLost { .. }
+                | ClientError::NotConnected
+        )
+    }
+
     /// Whether the error means the server could not be reached or did not
     /// answer, as opposed to a refusal or a local problem. Messages that fail
     /// this way stay in the outbox for the next attempt.

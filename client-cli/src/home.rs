@@ -166,22 +166,14 @@ impl Home {
     /// Replaces a file atomically: temporary file (0600), fsync, rename,
     /// fsync of the directory.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), ClientError> {
-        let path = self.path(name);
         let tmp = self.path(&format!("{name}.tmp"));
-        let io = |action: &'static str, file: &Path| {
-            let file = file.to_path_buf();
-            move |source| ClientError::Io { action, file, source }
-        };
-        let mut file = open_private(&tmp, true).map_err(io("write", &tmp))?;
-        file.write_all(bytes).map_err(io("write", &tmp))?;
-        file.sync_all().map_err(io("sync", &tmp))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(io("replace", &path))?;
-        // The rename is durable only once the directory entry is (the
-        // file's own directory, which for `org/x.key` is not the home).
-        let parent = path.parent().unwrap_or(&self.dir);
-        File::open(parent).and_then(|d| d.sync_all()).map_err(io("sync", parent))?;
-        Ok(())
+        replace_atomically(&self.path(name), &tmp, |file| {
+            file.write_all(bytes).map_err(|source| ClientError::Io {
+                action: "write",
+                file: tmp.clone(),
+                source,
+            })
+        })
     }
 
     /// Creates (if needed) a private (0700) directory below the home and
@@ -201,6 +193,32 @@ impl Home {
             Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),
         }
     }
+}
+
+/// Replaces `path` atomically with what `write` writes into the temporary
+/// file `tmp` (created or truncated, mode 0600): fsync, rename over `path`,
+/// fsync of `path`'s directory. The rename is durable only once the
+/// directory entry is, and that is the file's own directory (for
+/// `org/x.key` not the home). On an error `tmp` may be left behind; it is
+/// overwritten by the next attempt.
+pub(crate) fn replace_atomically<T>(
+    path: &Path,
+    tmp: &Path,
+    write: impl FnOnce(&mut File) -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    let io = |action: &'static str, file: &Path| {
+        let file = file.to_path_buf();
+        move |source| ClientError::Io { action, file, source }
+    };
+    let mut file = open_private(tmp, true).map_err(io("write", tmp))?;
+    let written = write(&mut file)?;
+    file.sync_all().map_err(io("sync", tmp))?;
+    drop(file);
+    fs::rename(tmp, path).map_err(io("replace", path))?;
+    if let Some(parent) = path.parent() {
+        File::open(parent).and_then(|d| d.sync_all()).map_err(io("sync", parent))?;
+    }
+    Ok(written)
 }
 
 /// Opens (creating if needed) a file readable and writable by the owner only.

@@ -23,7 +23,9 @@ use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::frame::DeviceInfo;
 use stadtbote_protocol::ids::conversation_id;
 use stadtbote_protocol::mls::{Commit, Member};
-use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, GroupId, MsgId, Request, Response};
+use stadtbote_protocol::{
+    AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response,
+};
 
 use crate::error::ClientError;
 use crate::session::{Client, now_ms, unexpected};
@@ -45,6 +47,14 @@ pub struct FlushReport {
     pub dropped: Vec<(OutboxEntry, ClientError)>,
     /// What happened to queued thread messages.
     pub threads: crate::thread_send::ThreadFlushReport,
+}
+
+/// What the server answered to a commit ([`Client::submit_commit`]).
+pub(crate) enum CommitAnswer {
+    /// Accepted and merged here: our new epoch and the server's.
+    Accepted { ours: u64, theirs: u64 },
+    /// Refused; the commit is already abandoned here.
+    Refused(ErrorBody),
 }
 
 impl Client {
@@ -88,12 +98,7 @@ impl Client {
             match self.deliver(&entry).await {
                 Ok(()) => report.sent.push(entry.id),
                 Err(error) if error.is_transient() => {
-                    offline = matches!(
-                        error,
-                        ClientError::Unreachable { .. }
-                            | ClientError::ConnectionLost { .. }
-                            | ClientError::NotConnected
-                    );
+                    offline = error.is_offline();
                     blocked.insert(entry.peer);
                     report.kept.push((entry, error));
                 }
@@ -170,77 +175,92 @@ impl Client {
                 self.save()?;
                 return Ok(group);
             };
-            let request = Request::Commit {
-                group,
-                epoch: commit.epoch_before,
-                commit: ByteBuf::from(commit.commit.clone()),
-                add: commit.added.clone(),
-                remove: commit.removed.clone(),
-                welcome: commit.welcome.clone().map(ByteBuf::from),
-            };
-            let answer = self.conn_mut()?.call(request).await;
-            let answer = match answer {
-                Ok(answer) => answer,
-                Err(error) => {
-                    // Whether the server took the commit is unknown; our
-                    // state cannot follow it. Drop it (and a group only we
-                    // know), so the next attempt starts clean.
-                    self.abandon_commit(&group)?;
-                    return Err(error);
-                }
-            };
-            match answer {
-                Ok(Response::CommitAccepted { epoch }) => {
-                    let ours = self.mls.merge_pending(&group)?;
-                    if ours != epoch {
-                        tracing::warn!(ours, theirs = epoch, "epoch differs from the server's");
+            match self.submit_commit(&group, &commit).await? {
+                CommitAnswer::Accepted { ours, theirs } => {
+                    if ours != theirs {
+                        tracing::warn!(ours, theirs, "epoch differs from the server's");
                     }
                     self.state.conversations.insert(*peer, group);
                     self.save()?;
                     // Loop once more: the directory check confirms nothing
                     // else is missing (removals and additions go in turn).
                 }
-                Ok(other) => {
-                    self.abandon_commit(&group)?;
-                    return Err(unexpected(&self.server_url, &other));
-                }
-                Err(body) if body.code == ErrorCode::StaleEpoch => {
-                    let had_group = self.mls.epoch(&group)? > 0;
-                    self.abandon_commit(&group)?;
+                CommitAnswer::Refused(body) if body.code == ErrorCode::StaleEpoch => {
                     self.catch_up_to(&group, body.current_epoch, CATCH_UP_WAIT).await?;
-                    if !had_group && !self.mls.has_group(&group)? {
+                    if commit.epoch_before == 0 && !self.mls.has_group(&group)? {
                         // The group exists on the server, and nobody has
                         // added this device to it.
                         return Err(ClientError::NotYetAdded(*peer));
                     }
                 }
-                Err(body) if body.code == ErrorCode::UnknownGroup => {
+                CommitAnswer::Refused(body) if body.code == ErrorCode::UnknownGroup => {
                     // Our group has history the server does not know.
-                    self.abandon_commit(&group)?;
                     self.forget_group(peer, &group)?;
                 }
-                Err(body) if body.code == ErrorCode::NotAMember => {
-                    let only_local = self.mls.epoch(&group)? == 0;
-                    self.abandon_commit(&group)?;
+                CommitAnswer::Refused(body) if body.code == ErrorCode::NotAMember => {
                     // A group we only just created here means the
                     // conversation exists and this device was never added.
-                    return Err(if only_local {
+                    return Err(if commit.epoch_before == 0 {
                         ClientError::NotYetAdded(*peer)
                     } else {
                         ClientError::RemovedFromConversation(*peer)
                     });
                 }
-                Err(body) if body.code == ErrorCode::UnknownAccount => {
-                    self.abandon_commit(&group)?;
+                CommitAnswer::Refused(body) if body.code == ErrorCode::UnknownAccount => {
                     return Err(ClientError::UnknownAccount(*peer));
                 }
-                Err(body) => {
-                    self.abandon_commit(&group)?;
-                    return Err(ClientError::Server(body));
-                }
+                CommitAnswer::Refused(body) => return Err(ClientError::Server(body)),
             }
         }
         Err(ClientError::CommitConflict { peer: *peer, attempts: MAX_COMMIT_ATTEMPTS })
+    }
+
+    /// Sends `commit`, pending in `group`, to the server. If it is accepted,
+    /// it is merged here (the caller saves). Otherwise it is abandoned
+    /// ([`Client::abandon_commit`]) before anything is returned, so that the
+    /// next attempt starts clean: refused (`stale_epoch` included: the caller
+    /// catches up with [`CATCH_UP_WAIT`] and tries again, at most
+    /// [`MAX_COMMIT_ATTEMPTS`] times), answered with something unexpected,
+    /// or not answered at all. The group may then no longer exist here (a
+    /// group that never got past epoch 0 is deleted), so callers judge by
+    /// `commit.epoch_before`, not by asking the MLS state.
+    pub(crate) async fn submit_commit(
+        &mut self,
+        group: &GroupId,
+        commit: &Commit,
+    ) -> Result<CommitAnswer, ClientError> {
+        let request = Request::Commit {
+            group: *group,
+            epoch: commit.epoch_before,
+            commit: ByteBuf::from(commit.commit.clone()),
+            add: commit.added.clone(),
+            remove: commit.removed.clone(),
+            welcome: commit.welcome.clone().map(ByteBuf::from),
+        };
+        let answer = match self.conn_mut()?.call(request).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                // Whether the server took the commit is unknown; our
+                // state cannot follow it. Drop it (and a group only we
+                // know), so the next attempt starts clean.
+                self.abandon_commit(group)?;
+                return Err(error);
+            }
+        };
+        match answer {
+            Ok(Response::CommitAccepted { epoch }) => {
+                let ours = self.mls.merge_pending(group)?;
+                Ok(CommitAnswer::Accepted { ours, theirs: epoch })
+            }
+            Ok(other) => {
+                self.abandon_commit(group)?;
+                Err(unexpected(&self.server_url, &other))
+            }
+            Err(body) => {
+                self.abandon_commit(group)?;
+                Ok(CommitAnswer::Refused(body))
+            }
+        }
     }
 
     /// Clears a refused or unanswered commit; a group that never got past

@@ -51,7 +51,7 @@ use crate::attachments::{self, UploadEvent};
 use crate::error::ClientError;
 use crate::org::DEFAULT_CONSULT_DEPARTMENT;
 use crate::pinning::VerifiedOrg;
-use crate::send::{CATCH_UP_WAIT, MAX_COMMIT_ATTEMPTS};
+use crate::send::{CATCH_UP_WAIT, CommitAnswer, MAX_COMMIT_ATTEMPTS};
 use crate::session::{Client, now_ms, unexpected};
 use crate::staff::StaffRecord;
 use crate::threads::{
@@ -502,12 +502,7 @@ impl Client {
                     report.kept.push((entry, error));
                 }
                 Err(error) if error.is_transient() => {
-                    offline = matches!(
-                        error,
-                        ClientError::Unreachable { .. }
-                            | ClientError::ConnectionLost { .. }
-                            | ClientError::NotConnected
-                    );
+                    offline = error.is_offline();
                     blocked.insert(entry.thread);
                     let current = self.thread_entry(&entry.id).unwrap_or(entry);
                     report.kept.push((current, error));
@@ -821,33 +816,12 @@ impl Client {
                     }
                 }
             };
-            let request = Request::Commit {
-                group: *group,
-                epoch: commit.epoch_before,
-                commit: ByteBuf::from(commit.commit.clone()),
-                add: commit.added.clone(),
-                remove: commit.removed.clone(),
-                welcome: commit.welcome.clone().map(ByteBuf::from),
-            };
-            let answer = match self.conn_mut()?.call(request).await {
-                Ok(answer) => answer,
-                Err(error) => {
-                    self.abandon_commit(group)?;
-                    return Err(error);
-                }
-            };
-            match answer {
-                Ok(Response::CommitAccepted { .. }) => {
-                    self.mls.merge_pending(group)?;
+            match self.submit_commit(group, &commit).await? {
+                CommitAnswer::Accepted { .. } => {
                     self.save()?;
                     added |= !commit.added.is_empty();
                 }
-                Ok(other) => {
-                    self.abandon_commit(group)?;
-                    return Err(unexpected(&self.server_url, &other));
-                }
-                Err(body) if body.code == ErrorCode::StaleEpoch => {
-                    self.abandon_commit(group)?;
+                CommitAnswer::Refused(body) if body.code == ErrorCode::StaleEpoch => {
                     if epoch == 0 {
                         // Our locally created group lost to one the server
                         // already has under this id.
@@ -855,17 +829,13 @@ impl Client {
                     }
                     self.catch_up_to(group, body.current_epoch, CATCH_UP_WAIT).await?;
                 }
-                Err(body) if body.code == ErrorCode::NotAMember => {
-                    self.abandon_commit(group)?;
+                CommitAnswer::Refused(body) if body.code == ErrorCode::NotAMember => {
                     if epoch == 0 {
                         return Err(ClientError::ThreadIdTaken);
                     }
                     return Err(ClientError::RemovedFromThread(group.to_string()));
                 }
-                Err(body) => {
-                    self.abandon_commit(group)?;
-                    return Err(ClientError::Server(body));
-                }
+                CommitAnswer::Refused(body) => return Err(ClientError::Server(body)),
             }
         }
         Err(ClientError::ThreadConflict { attempts: MAX_COMMIT_ATTEMPTS })

@@ -444,6 +444,27 @@ impl MlsClient {
         Ok(key_package)
     }
 
+    /// Validates KeyPackages to add (see [`MlsClient::add_members`]) and
+    /// returns them with the device each one adds, in order.
+    fn validate_additions(
+        &self,
+        key_packages: &[Vec<u8>],
+    ) -> Result<(Vec<KeyPackage>, Vec<DeviceId>), MlsError> {
+        let mut validated = Vec::with_capacity(key_packages.len());
+        let mut added = Vec::with_capacity(key_packages.len());
+        for bytes in key_packages {
+            let key_package = self.validate_key_package(bytes)?;
+            let member = member_of(
+                key_package.leaf_node().credential(),
+                key_package.leaf_node().signature_key().as_slice(),
+            )
+            .map_err(|_| MlsError::InvalidKeyPackage)?;
+            added.push(member.device);
+            validated.push(key_package);
+        }
+        Ok((validated, added))
+    }
+
     fn load(&self, group: &GroupId) -> Result<MlsGroup, MlsError> {
         MlsGroup::load(self.provider.storage(), &mls_group_id(group))
             .map_err(|_| MlsError::Internal)?
@@ -512,18 +533,7 @@ impl MlsClient {
         }
         let mut mls_group = self.load(group)?;
         ensure_operational(&mls_group)?;
-        let mut validated = Vec::with_capacity(key_packages.len());
-        let mut added = Vec::with_capacity(key_packages.len());
-        for bytes in key_packages {
-            let key_package = self.validate_key_package(bytes)?;
-            let member = member_of(
-                key_package.leaf_node().credential(),
-                key_package.leaf_node().signature_key().as_slice(),
-            )
-            .map_err(|_| MlsError::InvalidKeyPackage)?;
-            added.push(member.device);
-            validated.push(key_package);
-        }
+        let (validated, added) = self.validate_additions(key_packages)?;
         let epoch_before = mls_group.epoch().as_u64();
         let (commit, welcome, _group_info) = mls_group
             .add_members(&self.provider, &self.signer, &validated)
@@ -554,14 +564,7 @@ impl MlsClient {
             if *device == self.device {
                 return Err(MlsError::NotAMember);
             }
-            let mut found = None;
-            for member in mls_group.members() {
-                let parsed = member_of(&member.credential, &member.signature_key)?;
-                if parsed.device == *device {
-                    found = Some(member.index);
-                }
-            }
-            indices.push(found.ok_or(MlsError::NotAMember)?);
+            indices.push(leaf_index_of(&mls_group, device)?);
         }
         let epoch_before = mls_group.epoch().as_u64();
         let (commit, welcome, _group_info) = mls_group
@@ -593,30 +596,13 @@ impl MlsClient {
         }
         let mut mls_group = self.load(group)?;
         ensure_operational(&mls_group)?;
-        let mut validated = Vec::with_capacity(key_packages.len());
-        let mut added = Vec::with_capacity(key_packages.len());
-        for bytes in key_packages {
-            let key_package = self.validate_key_package(bytes)?;
-            let member = member_of(
-                key_package.leaf_node().credential(),
-                key_package.leaf_node().signature_key().as_slice(),
-            )
-            .map_err(|_| MlsError::InvalidKeyPackage)?;
-            added.push(member.device);
-            validated.push(key_package);
-        }
+        let (validated, added) = self.validate_additions(key_packages)?;
         let mut indices: Vec<LeafNodeIndex> = Vec::with_capacity(remove.len());
         for device in remove {
             if *device == self.device || added.contains(device) {
                 return Err(MlsError::NotAMember);
             }
-            let mut found = None;
-            for member in mls_group.members() {
-                if member_of(&member.credential, &member.signature_key)?.device == *device {
-                    found = Some(member.index);
-                }
-            }
-            indices.push(found.ok_or(MlsError::NotAMember)?);
+            indices.push(leaf_index_of(&mls_group, device)?);
         }
         let epoch_before = mls_group.epoch().as_u64();
         let bundle = mls_group
@@ -890,6 +876,19 @@ fn ignore_reason<E>(error: &openmls::prelude::ProcessMessageError<E>) -> Option<
         ) => Some(IgnoreReason::OldEpoch),
         _ => None,
     }
+}
+
+/// The leaf of `device` in `group` (the last one, should it appear twice),
+/// or [`MlsError::NotAMember`]. A member without a Stadtbote credential is
+/// an error.
+fn leaf_index_of(group: &MlsGroup, device: &DeviceId) -> Result<LeafNodeIndex, MlsError> {
+    let mut found = None;
+    for member in group.members() {
+        if member_of(&member.credential, &member.signature_key)?.device == *device {
+            found = Some(member.index);
+        }
+    }
+    found.ok_or(MlsError::NotAMember)
 }
 
 fn ensure_operational(group: &MlsGroup) -> Result<(), MlsError> {

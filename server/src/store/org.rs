@@ -62,16 +62,22 @@ pub struct OrgCodeRecord {
     pub used: bool,
 }
 
+/// Whether a one-time code (org code or invitation) that is `used` and
+/// expires at `expires_at` can be redeemed at `now_ms`, or why not.
+fn redeemable(used: bool, expires_at: u64, now_ms: u64) -> Result<(), CodeState> {
+    if used {
+        Err(CodeState::Used)
+    } else if now_ms >= expires_at {
+        Err(CodeState::Expired)
+    } else {
+        Ok(())
+    }
+}
+
 impl OrgCodeRecord {
     /// Whether the code can be redeemed at `now_ms`, or why not.
     pub fn check(&self, now_ms: u64) -> Result<(), CodeState> {
-        if self.used {
-            Err(CodeState::Used)
-        } else if now_ms >= self.expires_at {
-            Err(CodeState::Expired)
-        } else {
-            Ok(())
-        }
+        redeemable(self.used, self.expires_at, now_ms)
     }
 }
 
@@ -94,13 +100,7 @@ pub struct InviteRecord {
 impl InviteRecord {
     /// Whether the invitation can be redeemed at `now_ms`, or why not.
     pub fn check(&self, now_ms: u64) -> Result<(), CodeState> {
-        if self.used {
-            Err(CodeState::Used)
-        } else if now_ms >= self.expires_at {
-            Err(CodeState::Expired)
-        } else {
-            Ok(())
-        }
+        redeemable(self.used, self.expires_at, now_ms)
     }
 }
 

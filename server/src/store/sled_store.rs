@@ -154,6 +154,30 @@ fn tx_revoked(revoked: &TransactionalTree, device: &DeviceId) -> TxResult<bool> 
     Ok(revoked.get(device.as_bytes())?.is_some())
 }
 
+/// The devices among `devices` that are on no org's revocation list, in
+/// order, inside a transaction. Revoked devices stay group members but are
+/// queued nothing.
+fn tx_unrevoked<'d>(
+    revoked: &TransactionalTree,
+    devices: impl IntoIterator<Item = &'d DeviceId>,
+) -> TxResult<Vec<DeviceId>> {
+    let mut out = Vec::new();
+    for device in devices {
+        if !tx_revoked(revoked, device)? {
+            out.push(*device);
+        }
+    }
+    Ok(out)
+}
+
+/// The group's expiry time as stored in `group_expiry`, inside a transaction.
+fn tx_group_expiry(group_expiry: &TransactionalTree, group: &GroupId) -> TxResult<Option<u64>> {
+    match group_expiry.get(group.as_bytes())? {
+        Some(bytes) => Ok(Some(tx_decode(records::decode_u64(&bytes, "group_expiry"))?)),
+        None => Ok(None),
+    }
+}
+
 /// Creates `dir` (and missing parents) readable only by the owner. An existing
 /// directory keeps its permissions: the operator may have chosen them.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -212,6 +236,14 @@ impl MessageTrees<'_> {
         }
         Ok(seq)
     }
+}
+
+/// The trees besides [`MessageTrees`] that a group-message transaction
+/// reads or writes (see [`SledStore::group_message_transaction`]).
+struct GroupTrees<'a> {
+    groups: &'a TransactionalTree,
+    devices: &'a TransactionalTree,
+    revoked: &'a TransactionalTree,
 }
 
 /// A stored message to delete, with what is already known about it.
@@ -440,12 +472,7 @@ impl SledStore {
             let deleted = (&self.groups, &self.group_expiry, &self.group_expiry_index)
                 .transaction(|(groups, group_expiry, index)| {
                     index.remove(&records::time_id_key(at, group.as_bytes()))?;
-                    let current = match group_expiry.get(group.as_bytes())? {
-                        Some(bytes) => {
-                            Some(tx_decode(records::decode_u64(&bytes, "group_expiry"))?)
-                        }
-                        None => None,
-                    };
+                    let current = tx_group_expiry(group_expiry, group)?;
                     if current != Some(at) {
                         return Ok(false);
                     }
@@ -574,6 +601,108 @@ impl SledStore {
             return Err(StoreError::InvalidCommit("a welcome is required exactly when adding"));
         }
         let added: Vec<DeviceId> = add.iter().copied().collect();
+        self.group_message_transaction(|trees, GroupTrees { groups, devices, revoked }| {
+            let (previous, epoch) = match groups.get(input.group.as_bytes())? {
+                None if input.epoch == 0 => {
+                    if !remove.is_empty() {
+                        return abort(StoreError::InvalidCommit(
+                            "a new group has no members to remove",
+                        ));
+                    }
+                    (BTreeSet::from([*input.caller]), 0)
+                }
+                None => return abort(StoreError::UnknownGroup),
+                Some(bytes) => {
+                    let record = tx_decode(records::decode_group(&bytes))?;
+                    let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
+                    if !members.contains(input.caller) {
+                        return abort(StoreError::NotAMember);
+                    }
+                    if input.epoch != record.epoch {
+                        return abort(StoreError::StaleEpoch { current: record.epoch });
+                    }
+                    (members, record.epoch)
+                }
+            };
+            for device in &add {
+                if previous.contains(device) {
+                    return abort(StoreError::InvalidCommit("device is already a member"));
+                }
+                let Some(bytes) = devices.get(device.as_bytes())? else {
+                    return abort(StoreError::UnknownDevice);
+                };
+                if tx_decode(records::decode_device(&bytes))?.blocked {
+                    return abort(StoreError::UnknownDevice);
+                }
+            }
+            if remove.iter().any(|d| !previous.contains(d)) {
+                return abort(StoreError::InvalidCommit("removed device is not a member"));
+            }
+            let mut members: BTreeSet<DeviceId> = previous.union(&add).copied().collect();
+            members.retain(|d| !remove.contains(d));
+            if members.len() > input.max_members {
+                return abort(StoreError::TooManyMembers { max: input.max_members });
+            }
+            // The commit goes to everyone who was in the previous epoch
+            // except its author, removed devices included, so they learn
+            // of their removal.
+            // Devices revoked by an org stay members (the group's MLS
+            // state includes them until someone removes them) but are
+            // queued nothing: the server stops delivering to them at once.
+            let commit_to = tx_unrevoked(revoked, previous.iter().filter(|d| *d != input.caller))?;
+            let welcomed = tx_unrevoked(revoked, &added)?;
+            let (now, expires) = (input.now_ms, input.expires_at_ms);
+            if !commit_to.is_empty() {
+                trees.store(input.group, input.commit, &commit_to, now, expires)?;
+            }
+            if let Some(welcome) = input.welcome
+                && !welcomed.is_empty()
+            {
+                trees.store(input.group, welcome, &welcomed, now, expires)?;
+            }
+            let new_epoch = epoch.saturating_add(1);
+            let record = GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
+            groups.insert(input.group.as_bytes(), records::encode_group(&record))?;
+            let mut woken = commit_to;
+            woken.extend_from_slice(&welcomed);
+            Ok(CommitOutcome { epoch: new_epoch, recipients: woken })
+        })
+    }
+
+    fn send_impl(
+        &self,
+        group: &GroupId,
+        sender: &DeviceId,
+        payload: &[u8],
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        self.group_message_transaction(|trees, GroupTrees { groups, revoked, .. }| {
+            let Some(bytes) = groups.get(group.as_bytes())? else {
+                return abort(StoreError::UnknownGroup);
+            };
+            let record = tx_decode(records::decode_group(&bytes))?;
+            if !record.members.contains(sender) {
+                return abort(StoreError::NotAMember);
+            }
+            // Revoked devices are members but get nothing new.
+            let to = tx_unrevoked(revoked, record.members.iter().filter(|d| *d != sender))?;
+            if !to.is_empty() {
+                trees.store(group, payload, &to, now_ms, expires_at_ms)?;
+            }
+            Ok(to)
+        })
+    }
+
+    /// Runs `f` as one transaction over the message trees and the group,
+    /// device and revocation trees, holding the envelope-ordering lock for
+    /// its whole duration: that lock is what makes the sequence numbers
+    /// [`MessageTrees::store`] allocates inside `f` follow commit order.
+    /// `f` may be run more than once (sled retries conflicting transactions).
+    fn group_message_transaction<R>(
+        &self,
+        f: impl Fn(&MessageTrees<'_>, GroupTrees<'_>) -> TxResult<R>,
+    ) -> Result<R, StoreError> {
         let _order = self.lock_message_order();
         (
             &self.messages,
@@ -609,144 +738,7 @@ impl SledStore {
                     message_group,
                     group_messages,
                 };
-                let (previous, epoch) = match groups.get(input.group.as_bytes())? {
-                    None if input.epoch == 0 => {
-                        if !remove.is_empty() {
-                            return abort(StoreError::InvalidCommit(
-                                "a new group has no members to remove",
-                            ));
-                        }
-                        (BTreeSet::from([*input.caller]), 0)
-                    }
-                    None => return abort(StoreError::UnknownGroup),
-                    Some(bytes) => {
-                        let record = tx_decode(records::decode_group(&bytes))?;
-                        let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
-                        if !members.contains(input.caller) {
-                            return abort(StoreError::NotAMember);
-                        }
-                        if input.epoch != record.epoch {
-                            return abort(StoreError::StaleEpoch { current: record.epoch });
-                        }
-                        (members, record.epoch)
-                    }
-                };
-                for device in &add {
-                    if previous.contains(device) {
-                        return abort(StoreError::InvalidCommit("device is already a member"));
-                    }
-                    let Some(bytes) = devices.get(device.as_bytes())? else {
-                        return abort(StoreError::UnknownDevice);
-                    };
-                    if tx_decode(records::decode_device(&bytes))?.blocked {
-                        return abort(StoreError::UnknownDevice);
-                    }
-                }
-                if remove.iter().any(|d| !previous.contains(d)) {
-                    return abort(StoreError::InvalidCommit("removed device is not a member"));
-                }
-                let mut members: BTreeSet<DeviceId> = previous.union(&add).copied().collect();
-                members.retain(|d| !remove.contains(d));
-                if members.len() > input.max_members {
-                    return abort(StoreError::TooManyMembers { max: input.max_members });
-                }
-                // The commit goes to everyone who was in the previous epoch
-                // except its author, removed devices included, so they learn
-                // of their removal.
-                // Devices revoked by an org stay members (the group's MLS
-                // state includes them until someone removes them) but are
-                // queued nothing: the server stops delivering to them at once.
-                let mut commit_to = Vec::with_capacity(previous.len());
-                for device in previous.iter().filter(|d| *d != input.caller) {
-                    if !tx_revoked(revoked, device)? {
-                        commit_to.push(*device);
-                    }
-                }
-                let mut welcomed = Vec::with_capacity(added.len());
-                for device in &added {
-                    if !tx_revoked(revoked, device)? {
-                        welcomed.push(*device);
-                    }
-                }
-                let (now, expires) = (input.now_ms, input.expires_at_ms);
-                if !commit_to.is_empty() {
-                    trees.store(input.group, input.commit, &commit_to, now, expires)?;
-                }
-                if let Some(welcome) = input.welcome
-                    && !welcomed.is_empty()
-                {
-                    trees.store(input.group, welcome, &welcomed, now, expires)?;
-                }
-                let new_epoch = epoch.saturating_add(1);
-                let record =
-                    GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
-                groups.insert(input.group.as_bytes(), records::encode_group(&record))?;
-                let mut woken = commit_to;
-                woken.extend_from_slice(&welcomed);
-                Ok(CommitOutcome { epoch: new_epoch, recipients: woken })
-            })
-            .map_err(tx_error)
-    }
-
-    fn send_impl(
-        &self,
-        group: &GroupId,
-        sender: &DeviceId,
-        payload: &[u8],
-        now_ms: u64,
-        expires_at_ms: u64,
-    ) -> Result<Vec<DeviceId>, StoreError> {
-        let _order = self.lock_message_order();
-        (
-            &self.messages,
-            &self.refs,
-            &self.recipients,
-            &self.expiry,
-            &self.mailbox,
-            &self.groups,
-            &self.revoked,
-            &self.message_group,
-            &self.group_messages,
-        )
-            .transaction(|tx| {
-                let (
-                    messages,
-                    refs,
-                    recipients,
-                    expiry,
-                    mailbox,
-                    groups,
-                    revoked,
-                    message_group,
-                    group_messages,
-                ) = tx;
-                let Some(bytes) = groups.get(group.as_bytes())? else {
-                    return abort(StoreError::UnknownGroup);
-                };
-                let record = tx_decode(records::decode_group(&bytes))?;
-                if !record.members.contains(sender) {
-                    return abort(StoreError::NotAMember);
-                }
-                let mut to = Vec::with_capacity(record.members.len());
-                for device in record.members.iter().filter(|d| *d != sender) {
-                    // Revoked devices are members but get nothing new.
-                    if !tx_revoked(revoked, device)? {
-                        to.push(*device);
-                    }
-                }
-                if !to.is_empty() {
-                    let trees = MessageTrees {
-                        messages,
-                        refs,
-                        recipients,
-                        expiry,
-                        mailbox,
-                        message_group,
-                        group_messages,
-                    };
-                    trees.store(group, payload, &to, now_ms, expires_at_ms)?;
-                }
-                Ok(to)
+                f(&trees, GroupTrees { groups, devices, revoked })
             })
             .map_err(tx_error)
     }
@@ -1038,10 +1030,7 @@ impl Store for SledStore {
                 if !tx_decode(records::decode_group(&bytes))?.members.contains(caller) {
                     return abort(StoreError::NotAMember);
                 }
-                let current = match group_expiry.get(group.as_bytes())? {
-                    Some(bytes) => Some(tx_decode(records::decode_u64(&bytes, "group_expiry"))?),
-                    None => None,
-                };
+                let current = tx_group_expiry(group_expiry, group)?;
                 // Only ever earlier: a member may make a thread disappear
                 // sooner, but nobody can keep it longer than another member
                 // asked for.
