@@ -13,7 +13,7 @@ use serde_bytes::ByteBuf;
 
 use crate::PROTOCOL_VERSION;
 use crate::auth::{IdentityKey, Signature};
-use crate::ids::{AccountId, BlobId, DeviceId, GroupId, OrgId};
+use crate::ids::{AccountId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
 use crate::org::{Signed, StaffCertificate};
 
 /// A request from a client, with the id its answer will carry.
@@ -225,6 +225,63 @@ pub enum Request {
         /// Chunk number, from 0.
         index: u32,
     },
+    /// Creates a broadcast channel of `org` (certified publisher or admin
+    /// staff devices only).
+    ChannelCreate {
+        /// The org.
+        org: OrgId,
+        /// New random channel id chosen by the client.
+        channel: ChannelId,
+        /// [`crate::channel::ChannelMeta`] sealed with the channel key.
+        meta: ByteBuf,
+        /// Days the server keeps each post.
+        retention_days: u32,
+    },
+    /// Replaces the sealed metadata, e.g. after a key rotation.
+    ChannelUpdate {
+        /// The channel.
+        channel: ChannelId,
+        /// New sealed metadata.
+        meta: ByteBuf,
+        /// Key epoch of the new metadata; must not decrease.
+        key_epoch: u32,
+    },
+    /// Appends a sealed post. `prev_seq` must be the channel's last sequence
+    /// number, else `stale_epoch` with `current_epoch` = the last one.
+    ChannelPost {
+        /// The channel.
+        channel: ChannelId,
+        /// The last post the author saw (0 for none).
+        prev_seq: u64,
+        /// [`crate::channel::SealedBox`] bytes of a signed post.
+        post: ByteBuf,
+    },
+    /// Reads posts after `after` (no account needed).
+    ChannelFetch {
+        /// The channel.
+        channel: ChannelId,
+        /// Sequence number already seen (0 for none).
+        after: u64,
+        /// Most posts to return.
+        limit: u32,
+    },
+    /// Asks for live pushes of new posts of these channels on this
+    /// connection (no account needed). Not stored anywhere.
+    ChannelListen {
+        /// The channels.
+        channels: Vec<ChannelId>,
+    },
+}
+
+/// A stored channel post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelPostRecord {
+    /// Position in the channel, from 1.
+    pub seq: u64,
+    /// When the server stored it (Unix ms).
+    pub stored_at: u64,
+    /// The sealed post.
+    pub post: ByteBuf,
 }
 
 /// Actions of server admins.
@@ -305,6 +362,11 @@ impl Request {
             Request::UploadStatus { .. } => "upload_status",
             Request::UploadFinish { .. } => "upload_finish",
             Request::DownloadChunk { .. } => "download_chunk",
+            Request::ChannelCreate { .. } => "channel_create",
+            Request::ChannelUpdate { .. } => "channel_update",
+            Request::ChannelPost { .. } => "channel_post",
+            Request::ChannelFetch { .. } => "channel_fetch",
+            Request::ChannelListen { .. } => "channel_listen",
         }
     }
 }
@@ -487,6 +549,43 @@ pub enum Response {
         /// When the server deletes it (Unix ms).
         expires_at: u64,
     },
+    /// Answer to [`Request::ChannelCreate`] and [`Request::ChannelUpdate`].
+    ChannelStored {
+        /// The channel.
+        channel: ChannelId,
+        /// Its current key epoch.
+        key_epoch: u32,
+    },
+    /// Answer to [`Request::ChannelPost`].
+    ChannelPosted {
+        /// The post's sequence number.
+        seq: u64,
+        /// Unix ms.
+        stored_at: u64,
+    },
+    /// Answer to [`Request::ChannelFetch`].
+    ChannelPosts {
+        /// The channel.
+        channel: ChannelId,
+        /// The org publishing it.
+        org: OrgId,
+        /// Current sealed metadata.
+        meta: ByteBuf,
+        /// Current key epoch.
+        key_epoch: u32,
+        /// Posts after the requested one, oldest first.
+        posts: Vec<ChannelPostRecord>,
+        /// Oldest sequence number still stored (older ones expired by
+        /// retention), 0 when the channel holds no post.
+        first_seq: u64,
+        /// Newest sequence number (0 for none).
+        last_seq: u64,
+    },
+    /// Answer to [`Request::ChannelListen`].
+    Listening {
+        /// How many channels this connection now listens to.
+        channels: u32,
+    },
     /// Answer to [`Request::DownloadChunk`].
     BlobChunk {
         /// Chunk number.
@@ -513,6 +612,13 @@ pub enum Event {
         pow_difficulty: u8,
         /// The server's clock (Unix milliseconds).
         server_time: u64,
+    },
+    /// A new post in a channel this connection listens to.
+    ChannelPost {
+        /// The channel.
+        channel: ChannelId,
+        /// The post.
+        post: ChannelPostRecord,
     },
     /// Envelopes from this device's mailbox, oldest first. Sent after login
     /// (at least once, possibly empty) and whenever new envelopes arrive.
@@ -644,6 +750,8 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The handle is already taken.
     HandleTaken,
+    /// No such channel.
+    UnknownChannel,
     /// An error code this client does not know.
     #[serde(other)]
     Unknown,
@@ -675,6 +783,7 @@ impl ErrorCode {
             ErrorCode::UnknownBlob => "unknown_blob",
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::HandleTaken => "handle_taken",
+            ErrorCode::UnknownChannel => "unknown_channel",
             ErrorCode::Unknown => "unknown",
         }
     }

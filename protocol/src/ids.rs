@@ -162,6 +162,12 @@ byte_id!(
     16
 );
 
+byte_id!(
+    /// A broadcast channel.
+    ChannelId,
+    16
+);
+
 /// Domain separator of [`conversation_id`].
 const CONVERSATION_DOMAIN: &[u8] = b"stadtbote-conversation-v1\0";
 

@@ -12,6 +12,7 @@
 //! * [`app`]: the application payload carried inside MLS messages (never seen by the server).
 //! * [`attachment`]: padding, chunking and STREAM encryption of photo attachments.
 //! * [`org`]: organisation keys, signed profiles, staff certificates and revocations.
+//! * [`channel`]: broadcast channel keys, invites, sealed signed posts and their hash chain.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -19,6 +20,7 @@
 pub mod app;
 pub mod attachment;
 pub mod auth;
+pub mod channel;
 pub mod frame;
 pub mod ids;
 pub mod mls;
@@ -27,7 +29,7 @@ pub mod org;
 pub use frame::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,
 };
-pub use ids::{AccountId, BlobId, DeviceId, GroupId, IdParseError, MsgId, OrgId};
+pub use ids::{AccountId, BlobId, ChannelId, DeviceId, GroupId, IdParseError, MsgId, OrgId};
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].
