@@ -384,6 +384,67 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Resul
 
 pub use raw::RawClient;
 
+/// Rewrites one binary message from the server on its way to the client.
+pub type Tamper = std::sync::Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
+/// Runs a man-in-the-middle WebSocket proxy on a free loopback port in a
+/// background thread and returns its URL. Client messages pass unchanged;
+/// every binary message from the server goes through `tamper`, so a test
+/// can play a compromised server in front of the real one.
+pub fn start_proxy(upstream: String, tamper: Tamper) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+    let addr = listener.local_addr().expect("proxy addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("proxy listener");
+            // Bounded: tests make a handful of connections, then the test
+            // process ends and takes the thread with it.
+            for _ in 0..256 {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let upstream = upstream.clone();
+                let tamper = tamper.clone();
+                tokio::spawn(async move {
+                    let Ok(client) = tokio_tungstenite::accept_async(stream).await else { return };
+                    let Ok((server, _)) = tokio_tungstenite::connect_async(upstream.as_str()).await
+                    else {
+                        return;
+                    };
+                    let (mut client_tx, mut client_rx) = client.split();
+                    let (mut server_tx, mut server_rx) = server.split();
+                    let up = async {
+                        while let Some(Ok(msg)) = client_rx.next().await {
+                            if server_tx.send(msg).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let down = async {
+                        while let Some(Ok(msg)) = server_rx.next().await {
+                            let msg = match msg {
+                                Message::Binary(bytes) => Message::Binary(tamper(&bytes).into()),
+                                other => other,
+                            };
+                            if client_tx.send(msg).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::select! { _ = up => {}, _ = down => {} }
+                });
+            }
+        });
+    });
+    format!("ws://{addr}/v1/ws")
+}
+
 /// A raw protocol client speaking CBOR frames over the WebSocket, for tests
 /// below the CLI.
 pub mod raw {

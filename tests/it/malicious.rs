@@ -5,66 +5,13 @@
 //! staff devices, the proxy substitutes the KeyPackage of a device that has
 //! no staff certificate. The citizen's client must refuse to encrypt to it.
 
-use futures_util::{SinkExt, StreamExt};
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::frame::{self, ServerBody};
 use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, Response};
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{Device, Server, json_lines, last_line, raw};
+use crate::harness::{Device, Server, json_lines, last_line, raw, start_proxy};
 use crate::municipal::{HANDLE, Town};
-
-/// Runs a proxy on a free loopback port in a background thread; returns its URL.
-fn start_proxy(upstream: String, rogue_key_package: Vec<u8>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            // Bounded: the test makes a handful of connections, then the
-            // process ends and takes the thread with it.
-            for _ in 0..64 {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let upstream = upstream.clone();
-                let rogue = rogue_key_package.clone();
-                tokio::spawn(async move {
-                    let Ok(client) = tokio_tungstenite::accept_async(stream).await else { return };
-                    let Ok((server, _)) = tokio_tungstenite::connect_async(upstream.as_str()).await
-                    else {
-                        return;
-                    };
-                    let (mut client_tx, mut client_rx) = client.split();
-                    let (mut server_tx, mut server_rx) = server.split();
-                    let up = async {
-                        while let Some(Ok(msg)) = client_rx.next().await {
-                            if server_tx.send(msg).await.is_err() {
-                                break;
-                            }
-                        }
-                    };
-                    let down = async {
-                        while let Some(Ok(msg)) = server_rx.next().await {
-                            let msg = match msg {
-                                Message::Binary(bytes) => {
-                                    Message::Binary(tamper(&bytes, &rogue).into())
-                                }
-                                other => other,
-                            };
-                            if client_tx.send(msg).await.is_err() {
-                                break;
-                            }
-                        }
-                    };
-                    tokio::select! { _ = up => {}, _ = down => {} }
-                });
-            }
-        });
-    });
-    format!("ws://{addr}/v1/ws")
-}
 
 /// Replaces every claimed KeyPackage in a server answer with the rogue one.
 fn tamper(bytes: &[u8], rogue: &[u8]) -> Vec<u8> {
@@ -95,7 +42,10 @@ fn a_staff_device_without_certificate_injected_by_the_server_is_refused() {
     let rogue_kp = mls.generate_key_packages(1).unwrap().remove(0);
 
     let citizen = town.citizen("Carla");
-    let proxied = Device::with_url(&start_proxy(town.server.url(), rogue_kp));
+    let proxied = Device::with_url(&start_proxy(
+        town.server.url(),
+        std::sync::Arc::new(move |bytes: &[u8]| tamper(bytes, &rogue_kp)),
+    ));
     // Same home, but talking through the compromised "server".
     let citizen_via_proxy = |args: &[&str]| {
         std::process::Command::new(&crate::harness::bins().cli)

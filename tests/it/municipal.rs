@@ -57,8 +57,13 @@ impl Town {
         Town { server, admin, mayor, clerk }
     }
 
-    /// Enrols another staff device and returns it.
+    /// Enrols another staff device (role clerk) and returns it.
     pub fn enrol(&self, name: &str, department: &str) -> Device {
+        self.enrol_as(name, department, "clerk")
+    }
+
+    /// Enrols another staff device with `role` and returns it.
+    pub fn enrol_as(&self, name: &str, department: &str, role: &str) -> Device {
         let device = Device::new(&self.server);
         device.init(name);
         let code = last_line(&self.mayor.ok(&[
@@ -67,7 +72,7 @@ impl Town {
             "--department",
             department,
             "--role",
-            "clerk",
+            role,
         ]));
         device.ok(&["enroll", &code]);
         device
