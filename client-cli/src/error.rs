@@ -372,6 +372,39 @@ pub enum ClientError {
     #[error("this is not a Stadtbote org key file")]
     NotAnExportFile,
     /// Rendering the QR code failed.
+    /// No channel by that id (or prefix) on this device.
+    #[error("no channel {0} on this device (see `stadtbote channels` or `stadtbote channel list`)")]
+    UnknownChannel(String),
+    /// A channel object (metadata or post) did not verify.
+    #[error("the channel's {what} does not verify: {source}")]
+    ChannelData {
+        /// "metadata", "post", "invite link".
+        what: &'static str,
+        /// Why.
+        source: stadtbote_protocol::channel::ChannelError,
+    },
+    /// The invite link's key was rotated away.
+    #[error(
+        "this invite link is outdated: the channel has a new key; ask the town for the current invite link"
+    )]
+    OutdatedInvite,
+    /// This device may not publish to channels of the org.
+    #[error(
+        "this device is not a certified publisher of {handle}; ask the org admin for `org invite-staff --role publisher`"
+    )]
+    NotPublisher {
+        /// The org's handle.
+        handle: String,
+    },
+    /// The channel does not take replies.
+    #[error("{0} does not take replies")]
+    RepliesOff(String),
+    /// Other posts kept arriving while posting.
+    #[error("the channel kept changing; gave up after {attempts} attempts")]
+    ChannelConflict {
+        /// How often we tried.
+        attempts: usize,
+    },
     #[error("cannot draw the QR code: {0}")]
     Qr(String),
 }

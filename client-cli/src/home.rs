@@ -5,6 +5,7 @@
 //! | `identity.key` | the device's 32 secret Ed25519 bytes; written last by `init`, so its presence means "initialised" |
 //! | `state.cbor` | account, device, name, conversations, history, outbox, pending receipts ([`crate::state::State`]) |
 //! | `mls.cbor` | the MLS key store and the ids of processed envelopes ([`crate::state::MlsFile`]) |
+//! | `follows.cbor` | channels this home follows, with keys and verified cursors ([`crate::channels`]); needs no account |
 //! | `lock` | empty; held with an exclusive lock while a command runs |
 //! | `org/<handle>.key` | an org's signing key, on the org admin's device only ([`crate::org`]) |
 //! | `photos/<thread>/` | photos `show` saved by default ([`crate::threads`]) |
@@ -61,6 +62,16 @@ impl Home {
             return Err(ClientError::NotInitialised { home: dir.to_path_buf() });
         }
         Ok(home)
+    }
+
+    /// Creates (if needed) and locks a home whether or not it holds an
+    /// identity: following channels needs no account, and a home used only
+    /// for following can still be `init`ed later (its files do not clash).
+    pub fn open_or_create(dir: &Path) -> Result<Home, ClientError> {
+        if !dir.exists() {
+            create_private_dir(dir)?;
+        }
+        Self::lock(dir)
     }
 
     /// Creates (if needed) and locks a home for `init`. Fails if it already

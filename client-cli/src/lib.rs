@@ -23,10 +23,14 @@
 //! * [`thread_sync`]: incoming thread messages, sender and member checks, disappearing threads.
 //! * [`thread_output`]: the text and JSON formats of the thread and org commands.
 //! * [`consult`]: consultation hours: live or closed.
+//! * [`channel_output`]: the text and JSON formats of the channel commands.
+//! * [`channels`]: broadcast channels: publishing, following without an account, the follower's chain rule.
 //! * [`chat`]: the interactive chat in one thread.
 //! * [`error`]: the error type, [`ClientError`].
 
 pub mod attachments;
+pub mod channel_output;
+pub mod channels;
 pub mod chat;
 pub mod codes;
 pub mod connection;

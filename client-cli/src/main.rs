@@ -14,6 +14,7 @@ use stadtbote_cli::{
 };
 use stadtbote_protocol::{AccountId, MsgId};
 
+use crate::commands::channels::ChannelCommand;
 use crate::commands::org::{AdminCommand, OrgCommand};
 
 #[derive(Parser)]
@@ -197,6 +198,47 @@ enum Command {
         /// The thread id.
         thread: String,
     },
+    /// Broadcast channels this device publishes to (staff publishers).
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
+    /// Follow a channel with its invite link (no account needed).
+    Follow {
+        /// The invite link (`stadtbote:channel:…`).
+        invite: String,
+    },
+    /// Stop following a channel.
+    Unfollow {
+        /// The channel id (or an unambiguous prefix).
+        channel: String,
+    },
+    /// List the channels this home follows.
+    Channels {
+        /// One JSON object per channel.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show new, verified posts of followed channels.
+    Feed {
+        /// Only this channel.
+        channel: Option<String>,
+        /// Keep running and print new posts as they arrive.
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per post or warning.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reply privately to a channel post (opens a thread with the town).
+    ReplyTo {
+        /// The channel id.
+        channel: String,
+        /// The post number.
+        post: u64,
+        /// The reply.
+        text: String,
+    },
     /// Make a thread disappear DAYS days from now, on every device and the server.
     Disappear {
         /// The thread id.
@@ -291,6 +333,16 @@ async fn run(cli: Cli) -> Result<()> {
             commands::threads::consult(&home, &server, &handle, &text).await
         }
         Command::Chat { thread } => commands::threads::chat(&home, &server, &thread).await,
+        Command::Channel { command } => commands::channels::channel(&home, &server, command).await,
+        Command::Follow { invite } => commands::channels::follow(&home, &server, &invite).await,
+        Command::Unfollow { channel } => commands::channels::unfollow(&home, &server, &channel),
+        Command::Channels { json } => commands::channels::channels(&home, &server, json),
+        Command::Feed { channel, follow, json } => {
+            commands::channels::feed(&home, &server, channel.as_deref(), follow, json).await
+        }
+        Command::ReplyTo { channel, post, text } => {
+            commands::channels::reply_to(&home, &server, &channel, post, &text).await
+        }
         Command::Disappear { thread, days } => {
             commands::threads::disappear(&home, &server, &thread, days).await
         }

@@ -153,6 +153,9 @@ pub struct State {
     /// Whether this device is a server admin.
     #[serde(default)]
     pub server_admin: bool,
+    /// Broadcast channels this staff device publishes to ([`crate::channels`]).
+    #[serde(default)]
+    pub channels: BTreeMap<stadtbote_protocol::ChannelId, crate::channels::PublishedChannel>,
 }
 
 impl State {
@@ -176,6 +179,7 @@ impl State {
             pending_threads: BTreeMap::new(),
             thread_outbox: Vec::new(),
             server_admin: false,
+            channels: BTreeMap::new(),
         }
     }
 

@@ -141,6 +141,11 @@ pub enum ThreadAction {
         photos: Vec<PendingPhoto>,
         /// Consultations: whether the org was live when asked.
         live: bool,
+        /// Consultations: the department to ask instead of the profile's
+        /// consultation department (private replies to a channel post go to
+        /// the channel's reply department).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        department: Option<String>,
     },
     /// A reply.
     Reply {
@@ -315,6 +320,32 @@ impl Client {
             location,
             photos,
             live,
+            department: None,
+        };
+        self.queue_thread_entry(GroupId::random(), action)
+    }
+
+    /// Queues a private consultation with department `department` of the
+    /// org `handle` (a reply to a channel post; see [`crate::channels`]).
+    pub fn queue_department_consult(
+        &mut self,
+        handle: &str,
+        department: &str,
+        text: &str,
+    ) -> Result<ThreadOutboxEntry, ClientError> {
+        self.pin(handle)?;
+        if text.trim().is_empty() {
+            return Err(ClientError::Invalid { what: "text", reason: "it is empty".into() });
+        }
+        let action = ThreadAction::Open {
+            kind: ThreadKind::Consult,
+            handle: handle.to_string(),
+            category: None,
+            text: text.to_string(),
+            location: None,
+            photos: Vec::new(),
+            live: false,
+            department: Some(department.to_string()),
         };
         self.queue_thread_entry(GroupId::random(), action)
     }
@@ -630,7 +661,10 @@ impl Client {
         &mut self,
         entry: &ThreadOutboxEntry,
     ) -> Result<ThreadContext, ClientError> {
-        if let ThreadAction::Open { kind, handle, category, .. } = &entry.action {
+        if let ThreadAction::Open {
+            kind, handle, category, department: wanted_department, ..
+        } = &entry.action
+        {
             let org = self.fetch_org(handle).await?;
             let profile = org.require_profile()?;
             let (department, category) = match kind {
@@ -654,9 +688,9 @@ impl Client {
                     (found.department.clone(), Some(found.name.clone()))
                 }
                 ThreadKind::Consult => (
-                    profile
-                        .consult_department
+                    wanted_department
                         .clone()
+                        .or_else(|| profile.consult_department.clone())
                         .unwrap_or_else(|| DEFAULT_CONSULT_DEPARTMENT.to_string()),
                     None,
                 ),

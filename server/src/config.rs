@@ -149,6 +149,12 @@ pub struct Config {
     pub upload_ttl_secs: u64,
     /// Attachment bytes an account may hold, unfinished uploads included.
     pub blob_quota_bytes: u64,
+    /// Longest retention a broadcast channel may set for its posts, in days.
+    pub max_channel_retention_days: u32,
+    /// Most posts returned by one `channel_fetch`.
+    pub channel_fetch_limit: usize,
+    /// Most channels one connection may listen to for live posts.
+    pub max_channel_listens: usize,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
 }
@@ -197,6 +203,9 @@ impl Default for Config {
             blob_ttl_secs: 2_592_000,
             upload_ttl_secs: 86_400,
             blob_quota_bytes: 104_857_600,
+            max_channel_retention_days: 365,
+            channel_fetch_limit: 256,
+            max_channel_listens: 64,
             log: "info".to_owned(),
         }
     }
@@ -231,6 +240,16 @@ const MIN_MESSAGE_BYTES: usize = 4096;
 /// map keys, ids, version and request id); generous, like
 /// `delivery::FRAME_OVERHEAD`.
 pub const BLOB_FRAME_OVERHEAD: usize = 1024;
+
+/// Encoded bytes one post adds to a `channel_posts` answer or
+/// `channel_post` event besides its sealed bytes (CBOR map keys, sequence
+/// number, timestamp, byte-string header); generous, like
+/// `delivery::ENVELOPE_OVERHEAD`.
+pub const CHANNEL_POST_OVERHEAD: usize = 64;
+
+/// The smallest channel post limit a configuration may leave (see
+/// [`Config::max_channel_post_bytes`]).
+const MIN_CHANNEL_POST_BYTES: usize = 1024;
 
 /// The largest attachment size accepted (1 TiB): far above anything useful,
 /// it keeps offset and quota arithmetic far from overflow.
@@ -310,7 +329,7 @@ impl Config {
 
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let nonzero: [(&'static str, u64); 36] = [
+        let nonzero: [(&'static str, u64); 39] = [
             ("max_message_bytes", self.max_message_bytes as u64),
             ("max_frame_bytes", self.max_frame_bytes as u64),
             ("read_buffer_bytes", self.read_buffer_bytes as u64),
@@ -347,6 +366,9 @@ impl Config {
             ("blob_ttl_secs", self.blob_ttl_secs),
             ("upload_ttl_secs", self.upload_ttl_secs),
             ("blob_quota_bytes", self.blob_quota_bytes),
+            ("max_channel_retention_days", u64::from(self.max_channel_retention_days)),
+            ("channel_fetch_limit", self.channel_fetch_limit as u64),
+            ("max_channel_listens", self.max_channel_listens as u64),
         ];
         for (field, value) in nonzero {
             if value == 0 {
@@ -478,6 +500,24 @@ impl Config {
                 reason: "must be at least max_blob_bytes, or the largest attachment could never be uploaded".into(),
             });
         }
+        if u64::from(self.max_channel_retention_days) * 86_400 > MAX_TTL_SECS {
+            return Err(ConfigError::Invalid {
+                field: "max_channel_retention_days",
+                reason: format!("must be at most {} (ten years)", MAX_TTL_SECS / 86_400),
+            });
+        }
+        // A channel post must fit one `channel_posts` answer together with
+        // the channel's sealed metadata (at most max_profile_bytes).
+        if self.max_channel_post_bytes() < MIN_CHANNEL_POST_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "max_profile_bytes",
+                reason: format!(
+                    "must leave at least {MIN_CHANNEL_POST_BYTES} bytes for a channel post: \
+                     max_message_bytes - max_profile_bytes - {} must be at least that",
+                    BLOB_FRAME_OVERHEAD + CHANNEL_POST_OVERHEAD
+                ),
+            });
+        }
         if u32::try_from(self.max_group_devices).is_err() {
             return Err(ConfigError::Invalid {
                 field: "max_group_devices",
@@ -491,6 +531,18 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The largest sealed channel post accepted, in bytes: what is left of a
+    /// message after the frame, the channel's sealed metadata (at most
+    /// `max_profile_bytes`) and one post record's fields, so that every post
+    /// fits a `channel_posts` answer and a `channel_post` event.
+    pub fn max_channel_post_bytes(&self) -> usize {
+        self.max_message_bytes.saturating_sub(
+            self.max_profile_bytes
+                .saturating_add(BLOB_FRAME_OVERHEAD)
+                .saturating_add(CHANNEL_POST_OVERHEAD),
+        )
     }
 
     /// [`Self::send_timeout_secs`] as a duration.
@@ -689,6 +741,13 @@ mod tests {
         assert!(matches!(err, ConfigError::Invalid { field: "max_profile_bytes", .. }));
         let err = Config { blob_quota_bytes: 1, ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "blob_quota_bytes", .. }));
+        let err =
+            Config { max_channel_retention_days: 0, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_channel_retention_days", .. }));
+        let err = Config { max_profile_bytes: 262_144 - 1024, ..Config::default() }
+            .validate()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_profile_bytes", .. }));
         let err = Config { upload_ttl_secs: 0, ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "upload_ttl_secs", .. }));
         let err =

@@ -3,8 +3,9 @@
 //! This module owns the socket. It turns binary messages into requests,
 //! hands them to the [`Session`], and queues the answers on the connection's
 //! bounded [`Outbox`], which a separate writer task drains into the socket.
-//! It also runs the auth timeout, the idle timeout with server pings, and the
-//! delivery task once the connection is authenticated.
+//! It also runs the auth timeout (lifted for a connection that listens to a
+//! channel: followers need no account), the idle timeout with server pings,
+//! and the delivery task once the connection is authenticated.
 //!
 //! Every way a request can fail becomes a typed error frame in
 //! [`error_body`], and every way a connection can end becomes a close code in
@@ -149,6 +150,7 @@ pub fn error_body(err: &RelayError) -> ErrorBody {
     let mut body = ErrorBody::new(code, message);
     match err {
         RelayError::StaleEpoch { current } => body.current_epoch = Some(*current),
+        RelayError::StalePost { last_seq } => body.current_epoch = Some(*last_seq),
         RelayError::RateLimited { retry_after_ms } => body.retry_after_ms = Some(*retry_after_ms),
         _ => {}
     }
@@ -192,6 +194,11 @@ fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
             "the account's attachment storage quota is used up; nothing was stored",
         ),
         RelayError::HandleTaken => (ErrorCode::HandleTaken, "this handle is already taken"),
+        RelayError::UnknownChannel => (ErrorCode::UnknownChannel, "no such channel"),
+        RelayError::StalePost { .. } => (
+            ErrorCode::StaleEpoch,
+            "another post was stored first; fetch the newer posts and retry",
+        ),
         // The variants with variable texts are handled by `error_body`.
         RelayError::InvalidField(_)
         | RelayError::UnexpectedChunk { .. }
@@ -260,7 +267,8 @@ impl Connection {
         mut shutdown: ShutdownSignal,
         client: IpKey,
     ) -> Disconnect {
-        let (mut session, challenge) = Session::new(client, self.config.pow_difficulty);
+        let listens = self.relay.channel_listens(self.outbox.clone());
+        let (mut session, challenge) = Session::new(client, self.config.pow_difficulty, listens);
         if let Err(e) = self.outbox.send(ServerBody::Event { event: challenge }).await {
             return Disconnect::from_outbox(e);
         }
@@ -291,7 +299,9 @@ impl Connection {
                 biased;
                 _ = &mut shutdown_fut => return Disconnect::Shutdown,
                 Some(reason) = kill_rx.recv() => return reason,
-                _ = &mut auth_deadline, if session.identity().is_none() => {
+                // A follower that listens to a channel needs no account; from
+                // then on only the idle timeout applies to it.
+                _ = &mut auth_deadline, if session.identity().is_none() && !session.is_listening() => {
                     return Disconnect::AuthTimeout;
                 }
                 _ = idle_check.tick() => {
@@ -440,6 +450,7 @@ async fn write_loop(
         let closing = matches!(item, Outgoing::Close { .. });
         let message = match item {
             Outgoing::Frame(bytes) => Message::Binary(bytes.into()),
+            Outgoing::Shared(bytes) => Message::Binary(bytes),
             Outgoing::Ping => Message::Ping(Default::default()),
             Outgoing::Close { code, reason } => {
                 Message::Close(Some(CloseFrame { code, reason: reason.into() }))
@@ -483,6 +494,9 @@ mod tests {
         for (err, code) in cases {
             assert_eq!(error_body(&err).code, code);
         }
+        let post = error_body(&RelayError::StalePost { last_seq: 4 });
+        assert_eq!((post.code, post.current_epoch), (ErrorCode::StaleEpoch, Some(4)));
+        assert_eq!(error_body(&RelayError::UnknownChannel).code, ErrorCode::UnknownChannel);
         let stale = error_body(&RelayError::StaleEpoch { current: 7 });
         assert_eq!((stale.code, stale.current_epoch), (ErrorCode::StaleEpoch, Some(7)));
         let limited = error_body(&RelayError::RateLimited { retry_after_ms: 5 });

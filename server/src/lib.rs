@@ -14,10 +14,12 @@
 //! * [`relay`]: what each request does.
 //! * [`delivery`]: wake-ups and the per-connection delivery loop.
 //! * [`outbox`]: the bounded per-connection send queue.
+//! * [`fanout`]: live pushes of channel posts to listening connections.
 //! * [`store`]: the storage trait and its sled implementation.
 //! * [`flush`]: group commit (durable before answering).
 //! * [`ratelimit`]: in-memory token buckets.
-//! * [`sweeper`]: deletes expired envelopes, groups, attachments and codes.
+//! * [`sweeper`]: deletes expired envelopes, groups, attachments, codes and
+//!   channel posts.
 //! * [`blobs`]: attachment files outside the database.
 //! * [`admin`]: the server-admin bootstrap (the one-time claim code file).
 //! * [`privacy`]: the `/privacy` statement.
@@ -30,6 +32,7 @@ pub mod blobs;
 pub mod config;
 pub mod connection;
 pub mod delivery;
+pub mod fanout;
 pub mod flush;
 pub mod http;
 pub mod listener;

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use axum::body::Bytes;
 use stadtbote_protocol::frame::{ServerBody, ServerFrame, encode};
 use tokio::sync::mpsc;
 
@@ -16,6 +17,9 @@ use tokio::sync::mpsc;
 pub enum Outgoing {
     /// An encoded protocol frame, sent as a binary message.
     Frame(Vec<u8>),
+    /// An encoded frame shared with other connections (a channel post
+    /// pushed to all its listeners is encoded once).
+    Shared(Bytes),
     /// A WebSocket ping (keep-alive).
     Ping,
     /// A close frame; the writer stops after sending it.

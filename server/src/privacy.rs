@@ -41,6 +41,9 @@ pub struct Retention {
     pub blob_ttl_secs: u64,
     /// Unfinished uploads are deleted after this many seconds.
     pub upload_ttl_secs: u64,
+    /// Channel posts are kept at most this many days (each channel sets
+    /// its own retention up to this).
+    pub max_channel_retention_days: u32,
 }
 
 /// The whole statement.
@@ -75,6 +78,8 @@ impl PrivacyStatement {
         let invite = config.max_invite_ttl_secs;
         let blob = config.blob_ttl_secs;
         let upload = config.upload_ttl_secs;
+        let channel_days = config.max_channel_retention_days;
+        let channel_secs = u64::from(channel_days).saturating_mul(86_400);
         let mut stored = vec![
             StoredItem {
                 item: "accounts",
@@ -196,6 +201,23 @@ impl PrivacyStatement {
                 ),
                 retention_secs: Some(blob),
             },
+            StoredItem {
+                item: "channels",
+                contents: "for each broadcast channel: its random id, the publishing org, its metadata (name, description, reply policy) sealed with the channel key the server never sees, the key epoch and the retention the org chose",
+                purpose: "letting followers with an invite link find and read a municipality's channel",
+                retention: "while the channel exists".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "channel posts",
+                contents: "sealed posts (encrypted with the channel key, which the server never sees; the author is inside the seal), each with its sequence number and the time it was stored",
+                purpose: "letting followers read posts they missed while offline",
+                retention: format!(
+                    "deleted after the channel's retention, which the org sets per channel, at most {channel_days} days ({})",
+                    human(channel_secs)
+                ),
+                retention_secs: Some(channel_secs),
+            },
         ]);
         let never_stored = vec![
             NeverStored {
@@ -218,6 +240,18 @@ impl PrivacyStatement {
                 item: "senders of stored messages",
                 explanation: "stored envelopes carry no sender field",
             },
+            NeverStored {
+                item: "channel subscriber and follower lists",
+                explanation: "reading a channel needs no account; which connection listens to which channel is held in memory only while it is connected, never written to disk or logs",
+            },
+            NeverStored {
+                item: "read receipts",
+                explanation: "the server is not told whether or when anyone read a post",
+            },
+            NeverStored {
+                item: "per-reader analytics",
+                explanation: "no reach, view or reader statistics per channel or post; at most overall counts of channels, posts and connected listeners",
+            },
         ];
         Self {
             stored,
@@ -227,6 +261,7 @@ impl PrivacyStatement {
                 link_code_ttl_secs: link,
                 blob_ttl_secs: blob,
                 upload_ttl_secs: upload,
+                max_channel_retention_days: channel_days,
             },
         }
     }
@@ -256,11 +291,12 @@ impl PrivacyStatement {
             out.push_str(&format!("  {}: {}\n", item.item, item.explanation));
         }
         out.push_str(&format!(
-            "\nRetention in force: envelope_ttl_secs = {}, link_code_ttl_secs = {}, blob_ttl_secs = {}, upload_ttl_secs = {}\n",
+            "\nRetention in force: envelope_ttl_secs = {}, link_code_ttl_secs = {}, blob_ttl_secs = {}, upload_ttl_secs = {}, max_channel_retention_days = {}\n",
             self.retention.envelope_ttl_secs,
             self.retention.link_code_ttl_secs,
             self.retention.blob_ttl_secs,
-            self.retention.upload_ttl_secs
+            self.retention.upload_ttl_secs,
+            self.retention.max_channel_retention_days
         ));
         out
     }
@@ -280,9 +316,28 @@ mod tests {
         assert_eq!(json["retention"]["link_code_ttl_secs"], 60);
         assert_eq!(json["retention"]["blob_ttl_secs"], 2_592_000);
         assert_eq!(json["retention"]["upload_ttl_secs"], 86_400);
+        assert_eq!(json["retention"]["max_channel_retention_days"], 365);
+        let never: Vec<&str> = json["never_stored"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["item"].as_str())
+            .collect();
+        for item in
+            ["channel subscriber and follower lists", "read receipts", "per-reader analytics"]
+        {
+            assert!(never.contains(&item), "{item} missing from {never:?}");
+        }
         let items: Vec<&str> =
             json["stored"].as_array().unwrap().iter().filter_map(|i| i["item"].as_str()).collect();
-        for item in ["organisations", "staff certificates", "attachments", "group expiry"] {
+        for item in [
+            "organisations",
+            "staff certificates",
+            "attachments",
+            "group expiry",
+            "channels",
+            "channel posts",
+        ] {
             assert!(items.contains(&item), "{item} missing from {items:?}");
         }
         let envelopes =
@@ -291,6 +346,9 @@ mod tests {
         assert!(json["stored"][0]["retention_secs"].is_null());
         let text = statement.to_text();
         assert!(text.contains("1234 seconds") && text.contains("IP addresses"));
+        assert!(
+            text.contains("max_channel_retention_days = 365") && text.contains("read receipts")
+        );
         assert!(PrivacyStatement::from_config(&Config::default()).to_text().contains("(30 days)"));
     }
 }

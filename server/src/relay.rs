@@ -8,10 +8,12 @@
 //! [`RelayError::StorageUnavailable`] and never a success.
 //!
 //! The org and admin requests live in [`admin`] and [`orgs`], attachments in
-//! [`blobs`]; this file holds the messaging core.
+//! [`blobs`], broadcast channels in [`channels`]; this file holds the
+//! messaging core.
 
 mod admin;
 mod blobs;
+mod channels;
 mod orgs;
 
 use std::collections::HashSet;
@@ -35,7 +37,9 @@ use crate::config::Config;
 use crate::delivery::{
     DeliveryLimits, DeliveryRegistry, ENVELOPE_OVERHEAD, FRAME_OVERHEAD, Subscription,
 };
+use crate::fanout::{ChannelListeners, Listens};
 use crate::flush::{FlushError, Flusher};
+use crate::outbox::Outbox;
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited};
 use crate::store::{CodeState, CommitInput, LinkOutcome, Store, StoreError};
 use crate::unix_ms;
@@ -132,6 +136,15 @@ pub enum RelayError {
     /// The org handle is taken.
     #[error("handle taken")]
     HandleTaken,
+    /// No such channel.
+    #[error("unknown channel")]
+    UnknownChannel,
+    /// A channel post did not follow the channel's newest post.
+    #[error("stale post")]
+    StalePost {
+        /// The channel's newest sequence number.
+        last_seq: u64,
+    },
     /// Storage could not durably accept the change; nothing is assumed stored.
     #[error("storage unavailable")]
     StorageUnavailable,
@@ -180,6 +193,12 @@ impl From<StoreError> for RelayError {
             StoreError::UnknownBlob => Self::UnknownBlob,
             StoreError::QuotaExceeded => Self::QuotaExceeded,
             StoreError::ChunkOutOfOrder { expected } => Self::UnexpectedChunk { expected },
+            StoreError::ChannelIdTaken => {
+                Self::InvalidRequest("a channel with this id already exists")
+            }
+            StoreError::UnknownChannel => Self::UnknownChannel,
+            StoreError::EpochDecreasing => Self::InvalidRequest("the key epoch must not decrease"),
+            StoreError::StaleSeq { last_seq } => Self::StalePost { last_seq },
             StoreError::Contention => Self::Unavailable,
             StoreError::Unavailable(e) => {
                 tracing::error!(error = %e, "storage operation failed");
@@ -207,6 +226,17 @@ impl From<RateLimited> for RelayError {
     fn from(limited: RateLimited) -> Self {
         Self::RateLimited { retry_after_ms: limited.retry_after_ms() }
     }
+}
+
+/// Aggregate channel counts; never per channel, never who listens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Channels stored.
+    pub channels: u64,
+    /// Posts stored over all channels.
+    pub posts: u64,
+    /// Connections listening for live posts of at least one channel.
+    pub listening_connections: u64,
 }
 
 /// The device a connection is authenticated as.
@@ -254,6 +284,17 @@ pub struct Limits {
     pub upload_ttl_ms: u64,
     /// Attachment bytes per account.
     pub blob_quota_bytes: u64,
+    /// Longest channel retention in days.
+    pub max_channel_retention_days: u32,
+    /// Most posts per `channel_fetch`.
+    pub channel_fetch_limit: usize,
+    /// Most channels one connection listens to.
+    pub max_channel_listens: usize,
+    /// Largest sealed channel post in bytes.
+    pub max_channel_post_bytes: usize,
+    /// Bytes of one message available to a `channel_posts` answer besides
+    /// the frame (metadata and posts share it).
+    pub channel_page_bytes: usize,
 }
 
 impl Limits {
@@ -278,6 +319,13 @@ impl Limits {
             blob_ttl_ms: config.blob_ttl_secs.saturating_mul(1000),
             upload_ttl_ms: config.upload_ttl_secs.saturating_mul(1000),
             blob_quota_bytes: config.blob_quota_bytes,
+            max_channel_retention_days: config.max_channel_retention_days,
+            channel_fetch_limit: config.channel_fetch_limit,
+            max_channel_listens: config.max_channel_listens,
+            max_channel_post_bytes: config.max_channel_post_bytes(),
+            channel_page_bytes: config
+                .max_message_bytes
+                .saturating_sub(crate::config::BLOB_FRAME_OVERHEAD),
         }
     }
 }
@@ -300,6 +348,8 @@ pub struct Relay {
     busy_blobs: Mutex<HashSet<BlobId>>,
     /// `<data_dir>/admin-claim.code`, deleted once the code is used.
     admin_code_path: PathBuf,
+    /// Connections listening for live channel posts (memory only).
+    listeners: Arc<ChannelListeners>,
 }
 
 /// Normalises a typed link code: upper case, without spaces or dashes, so
@@ -337,6 +387,7 @@ impl Relay {
             blobs: Arc::new(blobs),
             busy_blobs: Mutex::new(HashSet::new()),
             admin_code_path: config.data_dir.join(ADMIN_CLAIM_FILE),
+            listeners: ChannelListeners::new(),
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,
                 config.rate_limit_max_keys,
@@ -361,6 +412,38 @@ impl Relay {
     /// Registers a connection for `device`'s wake-ups.
     pub fn subscribe(&self, device: DeviceId) -> Subscription {
         self.registry.subscribe(device)
+    }
+
+    /// A connection's (empty) set of listened channels, pushing into `outbox`.
+    pub fn channel_listens(&self, outbox: Outbox) -> Listens {
+        self.listeners.connection(outbox)
+    }
+
+    /// Aggregate channel counts for operators: stored channels and posts,
+    /// and connections listening for live posts. Scans the store; call it
+    /// rarely and off the async threads.
+    pub fn channel_stats(&self) -> Result<ChannelStats, StoreError> {
+        let counts = self.store.channel_counts()?;
+        Ok(ChannelStats {
+            channels: counts.channels,
+            posts: counts.posts,
+            listening_connections: self.listeners.connections() as u64,
+        })
+    }
+
+    /// Handles a request that needs no account (public information and
+    /// reading channels); `None` when `request` is not one of them.
+    /// `channel_listen` is handled by the session, which holds the
+    /// connection's registrations.
+    pub async fn handle_public(&self, request: &Request) -> Option<Result<Response, RelayError>> {
+        Some(match request {
+            Request::Ping => Ok(Response::Pong),
+            Request::OrgDirectory { handle } => self.org_directory(handle),
+            Request::ChannelFetch { channel, after, limit } => {
+                self.channel_fetch(channel, *after, *limit)
+            }
+            _ => return None,
+        })
     }
 
     /// Forgets rate-limit state that no longer matters (called by the
@@ -456,7 +539,10 @@ impl Relay {
             Request::Register { .. } | Request::Login { .. } | Request::Link { .. } => {
                 Err(RelayError::AlreadyAuthenticated)
             }
-            Request::Ping => Ok(Response::Pong),
+            Request::Ping | Request::OrgDirectory { .. } | Request::ChannelFetch { .. } => self
+                .handle_public(&request)
+                .await
+                .unwrap_or(Err(RelayError::InvalidRequest("not a public request"))),
             Request::CreateLinkCode => self.create_link_code(me).await,
             Request::ListDevices { account } => {
                 Ok(Response::Devices { devices: self.store.list_devices(&account)? })
@@ -503,7 +589,6 @@ impl Relay {
             Request::OrgRevoke { org, revocations } => {
                 self.org_revoke(me, &org, &revocations).await
             }
-            Request::OrgDirectory { handle } => self.org_directory(&handle),
             Request::UploadStart { size } => self.upload_start(me, size).await,
             Request::UploadChunk { blob, index, data } => {
                 self.upload_chunk(me, &blob, index, data.into_vec()).await
@@ -511,6 +596,15 @@ impl Relay {
             Request::UploadStatus { blob } => self.upload_status(me, &blob),
             Request::UploadFinish { blob } => self.upload_finish(me, &blob).await,
             Request::DownloadChunk { blob, index } => self.download_chunk(&blob, index).await,
+            Request::ChannelCreate { org, channel, meta, retention_days } => {
+                self.channel_create(me, &org, &channel, &meta, retention_days).await
+            }
+            Request::ChannelUpdate { channel, meta, key_epoch } => {
+                self.channel_update(me, &channel, &meta, key_epoch).await
+            }
+            Request::ChannelPost { channel, prev_seq, post } => {
+                self.channel_post(me, &channel, prev_seq, &post).await
+            }
             _ => Err(RelayError::InvalidRequest("request not supported by this server")),
         }
     }

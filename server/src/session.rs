@@ -6,11 +6,17 @@
 //! a failed attempt is answered together with a fresh challenge (pushed just
 //! before the error, so the client has it when it reads the error). A signature
 //! captured on one connection is therefore useless on any other.
+//!
+//! Public requests (ping, the org directory, reading and listening to
+//! channels) need no account: a follower of a town's channel never has to
+//! register. The session also holds the connection's channel registrations,
+//! which end with it.
 
 use rand::RngCore;
 use stadtbote_protocol::auth::CHALLENGE_LEN;
 use stadtbote_protocol::frame::{Event, Request, Response};
 
+use crate::fanout::Listens;
 use crate::ratelimit::IpKey;
 use crate::relay::{Identity, Relay, RelayError};
 use crate::unix_ms;
@@ -43,6 +49,7 @@ pub struct Session {
     state: State,
     client: IpKey,
     pow_difficulty: u8,
+    listens: Listens,
 }
 
 fn fresh_nonce() -> [u8; CHALLENGE_LEN] {
@@ -57,10 +64,18 @@ fn challenge_event(nonce: &[u8; CHALLENGE_LEN], pow_difficulty: u8) -> Event {
 
 impl Session {
     /// A new unauthenticated session and the challenge to send first.
-    pub fn new(client: IpKey, pow_difficulty: u8) -> (Self, Event) {
+    /// `listens` receives the connection's channel registrations.
+    pub fn new(client: IpKey, pow_difficulty: u8, listens: Listens) -> (Self, Event) {
         let nonce = fresh_nonce();
         let event = challenge_event(&nonce, pow_difficulty);
-        (Self { state: State::Unauthenticated { nonce }, client, pow_difficulty }, event)
+        let state = State::Unauthenticated { nonce };
+        (Self { state, client, pow_difficulty, listens }, event)
+    }
+
+    /// Whether the connection listens to a channel. Such a connection may
+    /// stay unauthenticated (a follower needs no account).
+    pub fn is_listening(&self) -> bool {
+        self.listens.is_listening()
     }
 
     /// The authenticated device, if any.
@@ -73,6 +88,9 @@ impl Session {
 
     /// Handles one request.
     pub async fn handle(&mut self, relay: &Relay, request: Request) -> Reply {
+        if let Request::ChannelListen { channels } = &request {
+            return Reply::plain(relay.channel_listen(&mut self.listens, channels));
+        }
         let nonce = match &mut self.state {
             State::Authenticated(identity) => {
                 let identity = *identity;
@@ -85,12 +103,9 @@ impl Session {
             Request::Register { .. } | Request::Login { .. } | Request::Link { .. }
         );
         if !is_auth {
-            // A ping carries nothing and lets a client check liveness before
-            // it authenticates; everything else needs a device.
-            let result = match request {
-                Request::Ping => Ok(Response::Pong),
-                _ => Err(RelayError::Unauthenticated),
-            };
+            // Public information needs no device; everything else does.
+            let result =
+                relay.handle_public(&request).await.unwrap_or(Err(RelayError::Unauthenticated));
             return Reply::plain(result);
         }
         // Consume the challenge before looking at the attempt: whatever

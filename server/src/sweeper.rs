@@ -2,7 +2,9 @@
 //! (with their mailbox entries), groups whose expiry passed (with every
 //! envelope still queued for them), expired attachments and unfinished
 //! uploads (metadata and files), expired link codes, org-admin codes and
-//! staff invitations; plus forgetting idle rate-limit state. Logs counts only.
+//! staff invitations, channel posts past their channel's retention (the
+//! channels themselves stay); plus forgetting idle rate-limit state. Logs
+//! counts only, and at debug level the aggregate channel statistics.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +63,7 @@ pub async fn run(relay: Arc<Relay>, interval: Duration, mut shutdown: ShutdownSi
                         link_codes = report.link_codes,
                         org_codes = report.org_codes,
                         invites = report.invites,
+                        channel_posts = report.channel_posts,
                         millis = started.elapsed().as_millis() as u64,
                         "swept expired data"
                     );
@@ -68,6 +71,20 @@ pub async fn run(relay: Arc<Relay>, interval: Duration, mut shutdown: ShutdownSi
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
             Err(_) => tracing::warn!("sweep task failed"),
+        }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // Aggregates only (counting scans the store, hence debug only).
+            let counting = relay.clone();
+            if let Ok(Ok(stats)) =
+                tokio::task::spawn_blocking(move || counting.channel_stats()).await
+            {
+                tracing::debug!(
+                    channels = stats.channels,
+                    channel_posts = stats.posts,
+                    listening_connections = stats.listening_connections,
+                    "channel statistics"
+                );
+            }
         }
         let (ips, devices) = relay.prune_rate_limits(Instant::now());
         tracing::debug!(ip_buckets = ips, device_buckets = devices, "rate limiters pruned");

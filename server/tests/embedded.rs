@@ -2,7 +2,8 @@
 //! drives it over a real WebSocket: registration, login, challenge replay,
 //! bad frames, delivery and shutdown; the org flow (admin claim, org claim,
 //! profile, staff invitation, enrolment, directory, revocation); attachment
-//! uploads and downloads; group and upload expiry.
+//! uploads and downloads; group and upload expiry; broadcast channels
+//! (publishing, reading and listening without an account).
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -706,4 +707,175 @@ async fn expired_groups_and_unfinished_uploads_are_swept() {
 
 fn error_of_or_none(result: Result<Response, ErrorBody>) -> Option<ErrorBody> {
     result.err()
+}
+
+/// An org "goslar" with a claimed org key, a publisher and a clerk, each
+/// enrolled with a staff certificate. Returns the org and the two
+/// authenticated clients (publisher, clerk).
+async fn enrolled_org(server: &Server) -> (stadtbote_protocol::OrgId, Client, Client) {
+    use stadtbote_protocol::frame::AdminAction;
+    use stadtbote_protocol::org::{
+        DeviceBinding, InviteCert, InviteCode, ORG_VERSION, Role, Signed, SignedKind,
+        org_claim_message,
+    };
+
+    let addr = server.addr;
+    let (mut admin, _, _, _) = Client::register(addr).await;
+    let code = std::fs::read_to_string(server.data_dir.join("admin-claim.code")).unwrap();
+    admin.request(Request::AdminClaim { code: code.trim().into() }).await.unwrap();
+    let create = AdminAction::CreateOrg { name: "Stadt Goslar".into(), handle: "goslar".into() };
+    let (org, org_code) = match admin.request(Request::Admin { otp: None, action: create }).await {
+        Ok(Response::OrgCreated { org, code, .. }) => (org, code),
+        other => panic!("{other:?}"),
+    };
+    let (mut mayor, _, _, mayor_device) = Client::register(addr).await;
+    let org_key = DeviceSecret::generate();
+    let proof = org_key.sign(&org_claim_message(&org, &mayor_device));
+    let claim = Request::OrgClaim { code: org_code, org_key: org_key.identity_key(), proof };
+    mayor.request(claim).await.unwrap();
+
+    let mut staff = Vec::new();
+    for role in [Role::Publisher, Role::Clerk] {
+        let invite_code = InviteCode::generate();
+        let now = now_ms();
+        let invite = InviteCert {
+            v: ORG_VERSION,
+            org,
+            invite_id: invite_code.id.to_vec().into(),
+            invite_key: invite_code.invite_key().identity_key(),
+            role,
+            department: "presse".into(),
+            issued_at: now,
+            invite_expires_at: now + 3_600_000,
+            cert_expires_at: now + 365 * 86_400_000,
+        };
+        let invite = Signed::sign(SignedKind::Invite, &invite, &org_key);
+        mayor.request(Request::OrgCreateInvite { org, invite }).await.unwrap();
+        let (mut client, secret, account, device) = Client::register(addr).await;
+        let binding = DeviceBinding {
+            v: ORG_VERSION,
+            org,
+            invite_id: invite_code.id.to_vec().into(),
+            account,
+            device,
+            identity_key: secret.identity_key(),
+            bound_at: now_ms(),
+        };
+        let binding = Signed::sign(SignedKind::Binding, &binding, &invite_code.invite_key());
+        let enroll = Request::Enroll { invite_id: invite_code.id.to_vec().into(), binding };
+        assert!(matches!(client.request(enroll).await, Ok(Response::Enrolled { .. })));
+        staff.push(client);
+    }
+    let clerk = staff.pop().unwrap();
+    let publisher = staff.pop().unwrap();
+    (org, publisher, clerk)
+}
+
+#[tokio::test]
+async fn channels_publish_fetch_and_listen_without_an_account() {
+    use stadtbote_protocol::ChannelId;
+    use stadtbote_protocol::frame::ChannelPostRecord;
+
+    // A short auth timeout: a listening follower must outlive it.
+    let server = start_with(|c| c.auth_timeout_secs = 1).await;
+    let (org, mut publisher, mut clerk) = enrolled_org(&server).await;
+    let channel = ChannelId([77; 16]);
+    let create = |retention_days| Request::ChannelCreate {
+        org,
+        channel,
+        meta: b"sealed meta".to_vec().into(),
+        retention_days,
+    };
+
+    // Only publishers may create; retention is bounded; ids are unique.
+    let refused = error_of(clerk.request(create(30)).await);
+    assert_eq!(
+        (refused.code, refused.message.as_str()),
+        (ErrorCode::Forbidden, "only the org's publishers may do this")
+    );
+    assert_eq!(error_of(publisher.request(create(0)).await).code, ErrorCode::InvalidRequest);
+    assert_eq!(error_of(publisher.request(create(366)).await).code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        publisher.request(create(30)).await,
+        Ok(Response::ChannelStored { channel, key_epoch: 0 })
+    );
+    assert_eq!(error_of(publisher.request(create(30)).await).code, ErrorCode::InvalidRequest);
+
+    // Two posts, then a stale one.
+    let post = |prev_seq, text: &[u8]| Request::ChannelPost {
+        channel,
+        prev_seq,
+        post: text.to_vec().into(),
+    };
+    assert_eq!(error_of(clerk.request(post(0, b"clerk")).await).code, ErrorCode::Forbidden);
+    for (prev, text) in [(0, b"first"), (1, b"secnd")] {
+        match publisher.request(post(prev, text)).await {
+            Ok(Response::ChannelPosted { seq, .. }) => assert_eq!(seq, prev + 1),
+            other => panic!("{other:?}"),
+        }
+    }
+    let stale = error_of(publisher.request(post(1, b"stale")).await);
+    assert_eq!((stale.code, stale.current_epoch), (ErrorCode::StaleEpoch, Some(2)));
+
+    // A follower without an account reads and listens.
+    let mut follower = Client::connect(server.addr).await;
+    let unknown = follower
+        .request(Request::ChannelFetch { channel: ChannelId([1; 16]), after: 0, limit: 10 })
+        .await;
+    assert_eq!(error_of(unknown).code, ErrorCode::UnknownChannel);
+    match follower.request(Request::ChannelFetch { channel, after: 0, limit: 10 }).await {
+        Ok(Response::ChannelPosts {
+            org: o,
+            meta,
+            key_epoch: 0,
+            posts,
+            first_seq: 1,
+            last_seq: 2,
+            ..
+        }) => {
+            assert_eq!((o, meta.as_slice()), (org, &b"sealed meta"[..]));
+            let texts: Vec<&[u8]> = posts.iter().map(|p| p.post.as_slice()).collect();
+            assert_eq!(texts, [&b"first"[..], b"secnd"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match follower.request(Request::ChannelFetch { channel, after: 1, limit: 1 }).await {
+        Ok(Response::ChannelPosts { posts, .. }) => assert_eq!(posts[0].seq, 2),
+        other => panic!("{other:?}"),
+    }
+    let directory = follower.request(Request::OrgDirectory { handle: "goslar".into() }).await;
+    assert!(matches!(directory, Ok(Response::Org { .. })));
+    let writes = follower.request(post(2, b"anon")).await;
+    assert_eq!(error_of(writes).code, ErrorCode::Unauthenticated);
+    let listen = |channels| Request::ChannelListen { channels };
+    let unknown = follower.request(listen(vec![channel, ChannelId([1; 16])])).await;
+    assert_eq!(error_of(unknown).code, ErrorCode::UnknownChannel);
+    let too_many = follower.request(listen(vec![channel; 65])).await;
+    assert_eq!(error_of(too_many).code, ErrorCode::TooLarge);
+    assert_eq!(
+        follower.request(listen(vec![channel])).await,
+        Ok(Response::Listening { channels: 1 })
+    );
+
+    // Past the auth timeout the follower is still connected and gets the
+    // next post live.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(matches!(
+        publisher.request(post(2, b"third")).await,
+        Ok(Response::ChannelPosted { seq: 3, .. })
+    ));
+    match follower.event().await {
+        Event::ChannelPost { channel: c, post: ChannelPostRecord { seq: 3, post, .. } } => {
+            assert_eq!((c, post.as_slice()), (channel, &b"third"[..]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(follower.request(Request::Ping).await, Ok(Response::Pong));
+
+    // A connection that neither authenticates nor listens is still cut off.
+    let mut idle = Client::connect(server.addr).await;
+    idle.expect_close(1008).await;
+
+    server.stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
 }

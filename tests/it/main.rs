@@ -9,6 +9,7 @@
 mod harness;
 mod malicious;
 
+mod channels;
 mod cli_errors;
 mod messaging;
 mod municipal;

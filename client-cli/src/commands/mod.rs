@@ -3,6 +3,7 @@
 //! print is a contract (see `stadtbote_cli::thread_output`); a code or id a
 //! command hands out is always printed alone on its last line.
 
+pub mod channels;
 pub mod org;
 pub mod threads;
 

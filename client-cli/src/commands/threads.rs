@@ -18,14 +18,14 @@ use stadtbote_protocol::app::ThreadStatus;
 use super::{open_connected, try_catch_up};
 
 /// Where a queued thread message ended up after a flush.
-enum Outcome {
+pub(crate) enum Outcome {
     Sent(GroupId),
     Kept(ThreadOutboxEntry, ClientError),
     Dropped(ClientError),
     Missing,
 }
 
-fn outcome(
+pub(crate) fn outcome(
     report: &mut stadtbote_cli::thread_send::ThreadFlushReport,
     id: &stadtbote_protocol::MsgId,
 ) -> Outcome {
@@ -42,7 +42,7 @@ fn outcome(
     Outcome::Missing
 }
 
-const KEPT: &str =
+pub(crate) const KEPT: &str =
     "is kept in the outbox and will be sent by the next command that reaches the server";
 
 /// Connects (if possible), queues with `queue` and sends. A message that

@@ -8,13 +8,15 @@
 //! the relay calls through the group-commit flusher before it answers.
 //! The embedded implementation is [`sled_store::SledStore`]; a PostgreSQL
 //! backend would implement the same trait. Organisations ([`org`]) and
-//! attachment metadata ([`blob`]) are separate traits that [`Store`]
+//! attachment metadata ([`blob`]) and broadcast channels ([`channel`]) are separate traits that [`Store`]
 //! includes, so each concern reads on its own.
 
 pub mod blob;
+pub mod channel;
 pub mod org;
 pub mod records;
 mod sled_blob;
+mod sled_channel;
 mod sled_org;
 pub mod sled_store;
 
@@ -23,6 +25,7 @@ use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
 pub use blob::{BlobRecord, BlobStore};
+pub use channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
 pub use org::{CodeState, DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
 pub use sled_store::SledStore;
 
@@ -110,6 +113,21 @@ pub enum StoreError {
     /// The account's attachment quota would be exceeded.
     #[error("quota exceeded")]
     QuotaExceeded,
+    /// A channel with this id already exists.
+    #[error("channel id taken")]
+    ChannelIdTaken,
+    /// No such channel.
+    #[error("unknown channel")]
+    UnknownChannel,
+    /// A channel's key epoch would decrease.
+    #[error("key epoch decreasing")]
+    EpochDecreasing,
+    /// A post's `prev_seq` is not the channel's newest sequence number.
+    #[error("stale post; the newest post is {last_seq}")]
+    StaleSeq {
+        /// The channel's newest sequence number.
+        last_seq: u64,
+    },
     /// A chunk was recorded out of order.
     #[error("expected chunk {expected}")]
     ChunkOutOfOrder {
@@ -221,13 +239,15 @@ pub struct SweepReport {
     pub org_codes: u64,
     /// Expired (or used and expired) staff invitations deleted.
     pub invites: u64,
+    /// Channel posts past their channel's retention deleted.
+    pub channel_posts: u64,
 }
 
 /// The relay's durable state. All methods are synchronous and short (they
 /// touch memory and the database's write-ahead log, never wait for the disk),
 /// so async callers may call them directly; durability comes from
 /// [`Store::flush`], which may block and is run off the async threads.
-pub trait Store: OrgStore + BlobStore + Send + Sync + 'static {
+pub trait Store: OrgStore + BlobStore + ChannelStore + Send + Sync + 'static {
     /// Creates an account with a first device holding `identity_key`.
     fn create_account(
         &self,
@@ -342,7 +362,8 @@ pub trait Store: OrgStore + BlobStore + Send + Sync + 'static {
 
     /// Deletes messages that expired before `now_ms` with all their mailbox
     /// entries; expired groups with every envelope still queued for them;
-    /// expired link codes, org-admin codes and staff invitations.
+    /// expired link codes, org-admin codes and staff invitations; channel
+    /// posts past their retention.
     fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError>;
 
     /// Makes every write so far durable. May block on the disk.

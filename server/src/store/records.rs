@@ -11,7 +11,9 @@ use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::org::{Signed, StaffCertificate};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
-use super::{BlobRecord, DeviceRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError};
+use super::{
+    BlobRecord, ChannelRecord, DeviceRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError,
+};
 
 /// The version byte of every record written by this release.
 pub const RECORD_V1: u8 = 1;
@@ -533,6 +535,62 @@ pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, StoreError> {
     })
 }
 
+/// `channels` value.
+pub fn encode_channel(record: &ChannelRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(45 + record.meta.len());
+    out.push(RECORD_V1);
+    out.extend_from_slice(record.org.as_bytes());
+    out.extend_from_slice(&record.key_epoch.to_be_bytes());
+    out.extend_from_slice(&record.retention_days.to_be_bytes());
+    out.extend_from_slice(&record.last_seq.to_be_bytes());
+    out.extend_from_slice(&record.created_at.to_be_bytes());
+    put_bytes(&mut out, &record.meta);
+    out
+}
+
+/// Reads a `channels` value.
+pub fn decode_channel(bytes: &[u8]) -> Result<ChannelRecord, StoreError> {
+    let mut r = Reader::new(bytes, "channels")?;
+    let org = OrgId(r.take()?);
+    let key_epoch = r.u32()?;
+    let retention_days = r.u32()?;
+    let last_seq = r.u64()?;
+    let created_at = r.u64()?;
+    let meta = r.bytes()?.to_vec();
+    r.finish()?;
+    Ok(ChannelRecord { org, meta, key_epoch, retention_days, last_seq, created_at })
+}
+
+/// `channel_posts` value: stored_at, expires_at, then the sealed post.
+/// The same layout as a stored message.
+pub fn encode_channel_post(stored_at: u64, expires_at: u64, post: &[u8]) -> Vec<u8> {
+    encode_message(&MessageRecord { stored_at, expires_at, payload: post })
+}
+
+/// Reads a `channel_posts` value: (stored_at, expires_at, post).
+pub fn decode_channel_post(bytes: &[u8]) -> Result<(u64, u64, &[u8]), StoreError> {
+    let mut r = Reader::new(bytes, "channel_posts")?;
+    let stored_at = r.u64()?;
+    let expires_at = r.u64()?;
+    Ok((stored_at, expires_at, r.rest()))
+}
+
+/// Key of the channel post expiry index: expiry time, channel, sequence
+/// number, so that a range scan finds every post due before a time.
+pub fn channel_expiry_key(expires_at: u64, channel: &[u8; 16], seq: u64) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&expires_at.to_be_bytes());
+    key[8..24].copy_from_slice(channel);
+    key[24..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Splits a 32-byte channel post expiry key into (channel, seq).
+pub fn split_channel_expiry(key: &[u8]) -> Result<([u8; 16], u64), StoreError> {
+    let rest = key.get(8..32).ok_or(StoreError::Corrupt("channel_post_expiry"))?;
+    split_id_seq(rest)
+}
+
 /// Key of a time followed by a 16-byte id (`group_expiry_index`,
 /// `blob_expiry`), so that a range scan finds everything due before a time.
 pub fn time_id_key(at: u64, id: &[u8; 16]) -> [u8; 24] {
@@ -667,6 +725,19 @@ mod tests {
         assert_eq!(decode_blob(&encode_blob(&blob)).unwrap(), blob);
         assert_eq!(decode_hash(&encode_hash(&[7; 32])).unwrap(), [7; 32]);
         assert_eq!(decode_u64(&encode_u64(42), "x").unwrap(), 42);
+        let channel = ChannelRecord {
+            org: OrgId([3; 16]),
+            meta: b"sealed".to_vec(),
+            key_epoch: 2,
+            retention_days: 30,
+            last_seq: 9,
+            created_at: 5,
+        };
+        assert_eq!(decode_channel(&encode_channel(&channel)).unwrap(), channel);
+        let post = encode_channel_post(1, 2, b"post");
+        assert_eq!(decode_channel_post(&post).unwrap(), (1, 2, &b"post"[..]));
+        let key = channel_expiry_key(7, &[4; 16], 8);
+        assert_eq!(split_channel_expiry(&key).unwrap(), ([4; 16], 8));
         // A length prefix past the end is corruption, not a panic.
         let mut bad = encode_staff(&staff);
         bad.truncate(10);

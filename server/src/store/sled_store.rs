@@ -36,6 +36,9 @@
 //! | `blobs` | blob | owner, size, chunking, progress, expiry, quota charge |
 //! | `blob_usage` | account | bytes charged |
 //! | `blob_expiry` | expires_at ‖ blob | – |
+//! | `channels` | channel | org, key epoch, retention days, last seq, created_at, sealed metadata |
+//! | `channel_posts` | channel ‖ seq | stored_at, expires_at, sealed post |
+//! | `channel_post_expiry` | expires_at ‖ channel ‖ seq | – |
 //!
 //! Multi-tree changes run in sled transactions, which sled serialises with a
 //! global lock: that is what makes "one commit per epoch" and "a KeyPackage is
@@ -63,8 +66,8 @@ use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
 use super::records::{self, GroupRecord, LinkCodeRecord, MessageRecord, RefsRecord};
 use super::{
-    CommitInput, CommitOutcome, DeviceRecord, KeyPackageStatus, LinkOutcome, MailboxPage, OrgStore,
-    Store, StoreError, SweepReport,
+    ChannelStore, CommitInput, CommitOutcome, DeviceRecord, KeyPackageStatus, LinkOutcome,
+    MailboxPage, OrgStore, Store, StoreError, SweepReport,
 };
 
 /// The storage schema this release writes and reads.
@@ -76,7 +79,7 @@ const CLAIM_ATTEMPTS: usize = 16;
 
 /// Expired messages deleted per sweep transaction; keeps each transaction (and
 /// the global lock it holds) short.
-const SWEEP_BATCH: usize = 256;
+pub(super) const SWEEP_BATCH: usize = 256;
 
 /// The sled-backed store. Cheap to share behind an `Arc`.
 pub struct SledStore {
@@ -111,6 +114,9 @@ pub struct SledStore {
     pub(super) blobs: Tree,
     pub(super) blob_usage: Tree,
     pub(super) blob_expiry: Tree,
+    pub(super) channels: Tree,
+    pub(super) channel_posts: Tree,
+    pub(super) channel_post_expiry: Tree,
     /// Serialises changes to what an org directory shows (claim, profile,
     /// enrolment, revocation). Each of them checks the directory's size or
     /// the org's staff with scans, which sled transactions cannot do; under
@@ -336,6 +342,9 @@ impl SledStore {
             blobs: tree("blobs")?,
             blob_usage: tree("blob_usage")?,
             blob_expiry: tree("blob_expiry")?,
+            channels: tree("channels")?,
+            channel_posts: tree("channel_posts")?,
+            channel_post_expiry: tree("channel_post_expiry")?,
             org_writes: std::sync::Mutex::new(()),
             db,
         })
@@ -1099,6 +1108,7 @@ impl Store for SledStore {
         report.invites = sweep_codes(&self.invites, now_ms, |value| {
             records::decode_invite(value).map(|r| r.delete_at)
         })?;
+        report.channel_posts = self.sweep_channel_posts(now_ms)?;
         Ok(report)
     }
 

@@ -1,0 +1,119 @@
+//! The text and JSON formats of the channel commands (a contract: scripts
+//! parse them). JSON feed lines carry posts and warnings alike on stdout, so
+//! a script sees a rejected post as well as a person does.
+
+use serde_json::{Value, json};
+
+use crate::channels::{FeedItem, FeedLine, Follow, PublishedChannel};
+use crate::output::format_utc;
+
+/// `YYYY-MM-DD HH:MM UTC` (minutes are enough for a feed).
+pub fn format_minute(ms: u64) -> String {
+    let full = format_utc(ms);
+    // "YYYY-MM-DD HH:MM:SS UTC" → drop ":SS".
+    match (full.get(..16), full.get(19..)) {
+        (Some(head), Some(tail)) => format!("{head}{tail}"),
+        _ => full,
+    }
+}
+
+/// One feed line as text; warnings go to stdout prefixed `warning:`/`note:`.
+pub fn feed_text(line: &FeedLine) -> String {
+    match &line.item {
+        FeedItem::Post { seq, post } => {
+            let mut text = format!(
+                "[{}] {} #{seq}: {}",
+                format_minute(post.body.posted_at),
+                line.name,
+                post.body.text
+            );
+            if !post.body.photos.is_empty() {
+                text.push_str(&format!(" [{} photo(s)]", post.body.photos.len()));
+            }
+            text
+        }
+        FeedItem::Warning { kind: crate::channels::WarningKind::Expired, message, .. } => {
+            format!("note: {message}")
+        }
+        FeedItem::Warning { message, .. } => format!("warning: {message}"),
+    }
+}
+
+/// One feed line as JSON.
+pub fn feed_json(line: &FeedLine) -> Value {
+    match &line.item {
+        FeedItem::Post { seq, post } => json!({
+            "channel": line.channel.to_string(),
+            "channel_name": line.name,
+            "seq": seq,
+            "posted_at": post.body.posted_at,
+            "text": post.body.text,
+            "photos": post.body.photos.iter().map(|p| json!({
+                "blob": p.blob.to_string(),
+                "mime": p.mime,
+                "size": p.size,
+                "name": p.name,
+            })).collect::<Vec<_>>(),
+            "author_department": post.author.department,
+        }),
+        FeedItem::Warning { kind, seq, message } => json!({
+            "channel": line.channel.to_string(),
+            "warning": kind.as_str(),
+            "seq": seq,
+            "message": message,
+        }),
+    }
+}
+
+/// A follow as JSON.
+pub fn follow_json(follow: &Follow) -> Value {
+    json!({
+        "channel": follow.channel.to_string(),
+        "name": follow.name,
+        "handle": follow.handle,
+        "last_seq": follow.cursor.last_seq,
+    })
+}
+
+/// A follow as text.
+pub fn follow_text(follow: &Follow) -> String {
+    format!(
+        "{}  {} ({})  last post #{}",
+        follow.channel, follow.name, follow.handle, follow.cursor.last_seq
+    )
+}
+
+/// A published channel as JSON.
+pub fn published_json(channel: &PublishedChannel) -> Value {
+    json!({
+        "channel": channel.channel.to_string(),
+        "name": channel.meta.name,
+        "handle": channel.handle,
+        "key_epoch": channel.key_epoch,
+        "last_seq": channel.last_seq,
+        "replies": match channel.meta.replies {
+            stadtbote_protocol::channel::Replies::Off => "off",
+            stadtbote_protocol::channel::Replies::Private => "private",
+        },
+        "retention_days": channel.meta.retention_days,
+    })
+}
+
+/// A published channel as text.
+pub fn published_text(channel: &PublishedChannel) -> String {
+    format!(
+        "{}  {} ({})  key epoch {}, last post #{}",
+        channel.channel, channel.meta.name, channel.handle, channel.key_epoch, channel.last_seq
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_format() {
+        assert_eq!(format_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_minute(86_400_000 + 61_000), "1970-01-02 00:01 UTC");
+    }
+}

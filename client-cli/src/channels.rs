@@ -1,0 +1,1141 @@
+//! Broadcast channels: publishing (staff devices) and following (anyone,
+//! no account needed).
+//!
+//! * A **publisher** is a staff device whose certificate role is publisher
+//!   or admin. Its channels (id, current key and epoch, metadata, the last
+//!   post it knows) live in `state.cbor` ([`PublishedChannel`]). Posting
+//!   always re-reads the channel's tail from the server first, because
+//!   another publisher device may have posted since.
+//! * A **follower** needs only the invite link (it carries the org key), so
+//!   following works on a home that never ran `init`: follows live in their
+//!   own file `follows.cbor` ([`Follow`]), the home is opened without an
+//!   identity ([`Home::open_or_create`]) and the connection is never logged
+//!   in. `init` on such a home still works: it only refuses homes that hold
+//!   an identity.
+//!
+//! The chain rule ([`follow_chain`], pure and unit-tested) decides what a
+//! follower shows: a post is shown only after it opened with a channel key,
+//! its signature and staff certificate verified against the org key from
+//! the invite (and the org's revocation list), its number is the server's
+//! sequence number and its `prev` is the hash of the post before it. The
+//! cursor (last seq + hash) only ever moves over such posts, so a post that
+//! was rejected, or sealed with a key this follower does not have yet, is
+//! looked at again by the next `feed`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use stadtbote_protocol::auth::IdentityKey;
+use stadtbote_protocol::channel::{
+    self, CHANNEL_VERSION, ChannelError, ChannelInvite, ChannelKey, ChannelMeta, GENESIS, PostBody,
+    Replies, VerifiedPost,
+};
+use stadtbote_protocol::frame::ChannelPostRecord;
+use stadtbote_protocol::org::{Role, StaffCertificate};
+use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Response};
+
+use crate::connection::Connection;
+use crate::error::ClientError;
+use crate::home::{Home, IDENTITY_FILE, STATE_FILE};
+use crate::pinning::{OrgPin, verify_directory};
+use crate::session::{Client, now_ms, unexpected};
+use crate::state::State;
+
+/// The follows file.
+pub const FOLLOWS_FILE: &str = "follows.cbor";
+/// Version of the follows file format.
+pub const FOLLOWS_VERSION: u16 = 1;
+/// Days the server keeps a post unless the publisher says otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// Posts asked for per `ChannelFetch`.
+pub const FETCH_LIMIT: u32 = 100;
+/// How often a post is retried when other posts keep arriving first.
+const POST_ATTEMPTS: usize = 4;
+/// Characters of a post quoted in a private reply.
+const QUOTE_CHARS: usize = 80;
+
+/// A channel this staff device publishes to.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedChannel {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The org.
+    pub org: OrgId,
+    /// The org's handle.
+    pub handle: String,
+    /// The current key (secret).
+    pub key: ByteBuf,
+    /// The current key epoch.
+    pub key_epoch: u32,
+    /// The metadata as last sealed.
+    pub meta: ChannelMeta,
+    /// The last post this device knows of (0 for none).
+    pub last_seq: u64,
+    /// Its hash.
+    pub last_hash: Option<ByteBuf>,
+}
+
+impl std::fmt::Debug for PublishedChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishedChannel")
+            .field("channel", &self.channel)
+            .field("handle", &self.handle)
+            .field("key_epoch", &self.key_epoch)
+            .field("last_seq", &self.last_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PublishedChannel {
+    /// The current channel key.
+    pub fn channel_key(&self) -> Result<ChannelKey, ClientError> {
+        ChannelKey::from_bytes(&self.key)
+            .map_err(|source| ClientError::ChannelData { what: "key", source })
+    }
+
+    /// The invite link's content for the current key.
+    pub fn invite(&self, org_key: IdentityKey) -> ChannelInvite {
+        ChannelInvite {
+            v: CHANNEL_VERSION,
+            handle: self.handle.clone(),
+            org: self.org,
+            org_key,
+            channel: self.channel,
+            key_epoch: self.key_epoch,
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// Where a follower is in a channel's hash chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The last post verified (0 for none).
+    pub last_seq: u64,
+    /// Its hash; `None` before the first post, or when the chain restarts
+    /// after expired or withheld posts (the next post's `prev` cannot be
+    /// checked then; its signature and number still are).
+    pub last_hash: Option<ByteBuf>,
+}
+
+impl Cursor {
+    fn prev(&self) -> Option<[u8; 32]> {
+        if self.last_seq == 0 {
+            return Some(GENESIS);
+        }
+        self.last_hash.as_ref().and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+    }
+}
+
+/// A followed channel.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Follow {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The org.
+    pub org: OrgId,
+    /// The org's handle.
+    pub handle: String,
+    /// The org key from the invite.
+    pub org_key: IdentityKey,
+    /// Channel keys by epoch (secret); older ones stay to read older posts.
+    pub keys: BTreeMap<u32, ByteBuf>,
+    /// Channel name from the verified metadata.
+    pub name: String,
+    /// Reply policy from the verified metadata.
+    pub replies: Replies,
+    /// Department receiving private replies.
+    pub reply_department: Option<String>,
+    /// Where the follower is.
+    pub cursor: Cursor,
+    /// When followed (Unix ms).
+    pub followed_at: u64,
+}
+
+impl std::fmt::Debug for Follow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follow")
+            .field("channel", &self.channel)
+            .field("handle", &self.handle)
+            .field("name", &self.name)
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Follow {
+    /// The newest key epoch this follower holds.
+    pub fn key_epoch(&self) -> u32 {
+        self.keys.keys().next_back().copied().unwrap_or(0)
+    }
+
+    fn channel_keys(&self) -> BTreeMap<u32, ChannelKey> {
+        self.keys
+            .iter()
+            .filter_map(|(epoch, k)| ChannelKey::from_bytes(k).ok().map(|k| (*epoch, k)))
+            .collect()
+    }
+}
+
+/// Everything in `follows.cbor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowsFile {
+    /// [`FOLLOWS_VERSION`].
+    pub v: u16,
+    /// Follows by channel.
+    pub follows: BTreeMap<ChannelId, Follow>,
+}
+
+impl Default for FollowsFile {
+    fn default() -> Self {
+        FollowsFile { v: FOLLOWS_VERSION, follows: BTreeMap::new() }
+    }
+}
+
+/// Reads `follows.cbor` (empty when missing).
+pub fn read_follows(home: &Home) -> Result<FollowsFile, ClientError> {
+    if !home.exists(FOLLOWS_FILE) {
+        return Ok(FollowsFile::default());
+    }
+    let file: FollowsFile = home.read_cbor(FOLLOWS_FILE)?;
+    if file.v != FOLLOWS_VERSION {
+        return Err(ClientError::CorruptFile {
+            file: home.path(FOLLOWS_FILE),
+            reason: format!("unknown format version {}", file.v),
+        });
+    }
+    Ok(file)
+}
+
+/// Finds a channel by full id or unambiguous prefix.
+fn resolve<'a, T>(
+    map: &'a BTreeMap<ChannelId, T>,
+    text: &str,
+) -> Result<(&'a ChannelId, &'a T), ClientError> {
+    let wanted = text.trim().to_ascii_uppercase();
+    let mut found = map.iter().filter(|(id, _)| id.to_string().starts_with(&wanted));
+    match (found.next(), found.next()) {
+        (Some(hit), None) if !wanted.is_empty() => Ok(hit),
+        _ => Err(ClientError::UnknownChannel(text.to_string())),
+    }
+}
+
+// ------------------------------------------------------------ chain rule
+
+/// What kind of trouble a follower reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    /// Posts missing or out of order.
+    Withheld,
+    /// Not signed by a certified publisher.
+    Forged,
+    /// Does not decrypt or decode under a key the follower has.
+    Altered,
+    /// Sealed with a newer key than the follower's.
+    Rotated,
+    /// Older posts removed by retention (a note, not an alarm).
+    Expired,
+}
+
+impl WarningKind {
+    /// The JSON name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WarningKind::Withheld => "withheld",
+            WarningKind::Forged => "forged",
+            WarningKind::Altered => "altered",
+            WarningKind::Rotated => "rotated",
+            WarningKind::Expired => "expired",
+        }
+    }
+}
+
+/// One thing `feed` reports about a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedItem {
+    /// A verified post.
+    Post {
+        /// Server sequence number (= the signed `n`).
+        seq: u64,
+        /// The post.
+        post: Box<VerifiedPost>,
+    },
+    /// A problem (or the retention note).
+    Warning {
+        /// Which.
+        kind: WarningKind,
+        /// The post concerned (the first one of a range).
+        seq: u64,
+        /// The line to show, without `warning: `/`note: `.
+        message: String,
+    },
+}
+
+/// What [`follow_chain`] needs besides the posts.
+#[derive(Debug)]
+pub struct ChainContext<'a> {
+    /// The channel.
+    pub channel: ChannelId,
+    /// Its name, for messages.
+    pub name: &'a str,
+    /// The org.
+    pub org: OrgId,
+    /// The org key (from the invite).
+    pub org_key: &'a IdentityKey,
+    /// Channel keys by epoch.
+    pub keys: &'a BTreeMap<u32, ChannelKey>,
+    /// Revoked staff devices.
+    pub revoked: &'a [DeviceId],
+    /// Now (Unix ms).
+    pub now: u64,
+}
+
+/// Applies fetched posts to `cursor`. `first_seq` is the server's oldest
+/// retained post (pass it for a fetch answer, `None` for a pushed post).
+/// Returns what to show and whether processing stopped at a post that
+/// cannot be shown (the cursor stays before it, so the next `feed` looks
+/// at it again; later posts of this batch are not shown, as they cannot be
+/// chained to it).
+pub fn follow_chain(
+    cursor: &mut Cursor,
+    ctx: &ChainContext<'_>,
+    first_seq: Option<u64>,
+    posts: &[ChannelPostRecord],
+) -> (Vec<FeedItem>, bool) {
+    let mut items = Vec::new();
+    let warn = |kind, seq, message: String| FeedItem::Warning { kind, seq, message };
+    if let Some(first) = first_seq
+        && first > cursor.last_seq + 1
+    {
+        // Retention removes a channel's oldest posts: a follower that was
+        // away longer than the retention period (or follows an old channel)
+        // starts in the middle. The chain restarts at the first retained
+        // post, whose `prev` cannot be known.
+        let expired = first - cursor.last_seq - 1;
+        items.push(warn(WarningKind::Expired, first, format!("{expired} older posts expired")));
+        cursor.last_seq = first - 1;
+        cursor.last_hash = None;
+    }
+    let max_epoch = ctx.keys.keys().next_back().copied().unwrap_or(0);
+    for record in posts {
+        if record.seq <= cursor.last_seq {
+            continue;
+        }
+        let expected = cursor.last_seq + 1;
+        let prev = if record.seq > expected {
+            items.push(warn(
+                WarningKind::Withheld,
+                expected,
+                format!(
+                    "post(s) #{expected}..#{} of {} were withheld or reordered",
+                    record.seq - 1,
+                    ctx.name
+                ),
+            ));
+            None
+        } else {
+            cursor.prev()
+        };
+        let epoch = channel::key_epoch_of(&record.post).ok();
+        let Some(key) = epoch.and_then(|e| ctx.keys.get(&e)) else {
+            match epoch {
+                Some(e) if e > max_epoch => items.push(warn(
+                    WarningKind::Rotated,
+                    record.seq,
+                    format!("{} has a new key; ask the town for the new invite link", ctx.name),
+                )),
+                Some(_) => {
+                    // Sealed with a key from before this follower's invite:
+                    // unreadable history, not an attack. Its hash still
+                    // links the chain; the next post's signature vouches
+                    // for that link.
+                    items.push(warn(
+                        WarningKind::Expired,
+                        record.seq,
+                        format!(
+                            "post #{} of {} predates your invite link and cannot be read",
+                            record.seq, ctx.name
+                        ),
+                    ));
+                    cursor.last_seq = record.seq;
+                    cursor.last_hash = Some(ByteBuf::from(channel::post_hash(&record.post)));
+                    continue;
+                }
+                None => items.push(altered(record.seq, ctx.name)),
+            }
+            return (items, true);
+        };
+        match channel::open_post(
+            &record.post,
+            key,
+            &ctx.channel,
+            &ctx.org,
+            ctx.org_key,
+            ctx.revoked,
+            Some(record.seq),
+            prev.as_ref(),
+            ctx.now,
+        ) {
+            Ok(post) => {
+                cursor.last_seq = record.seq;
+                cursor.last_hash = Some(ByteBuf::from(post.hash.to_vec()));
+                items.push(FeedItem::Post { seq: record.seq, post: Box::new(post) });
+            }
+            Err(ChannelError::Forged) => {
+                items.push(warn(
+                    WarningKind::Forged,
+                    record.seq,
+                    format!(
+                        "rejected post #{} of {}: not signed by a certified publisher",
+                        record.seq, ctx.name
+                    ),
+                ));
+                return (items, true);
+            }
+            Err(ChannelError::OutOfOrder { expected, found }) => {
+                let (a, b) = (expected.min(found).min(record.seq), expected.max(found));
+                items.push(warn(
+                    WarningKind::Withheld,
+                    a,
+                    format!("post(s) #{a}..#{b} of {} were withheld or reordered", ctx.name),
+                ));
+                return (items, true);
+            }
+            Err(_) => {
+                items.push(altered(record.seq, ctx.name));
+                return (items, true);
+            }
+        }
+    }
+    (items, false)
+}
+
+fn altered(seq: u64, name: &str) -> FeedItem {
+    FeedItem::Warning {
+        kind: WarningKind::Altered,
+        seq,
+        message: format!("rejected post #{seq} of {name}: altered"),
+    }
+}
+
+// -------------------------------------------------------------- follower
+
+/// A home used for following (with or without an account).
+#[derive(Debug)]
+pub struct Follower {
+    home: Home,
+    server_url: String,
+    file: FollowsFile,
+}
+
+/// One feed item of one channel.
+#[derive(Debug, Clone)]
+pub struct FeedLine {
+    /// The channel.
+    pub channel: ChannelId,
+    /// Its name.
+    pub name: String,
+    /// What happened.
+    pub item: FeedItem,
+}
+
+/// Asks for posts after `after`.
+async fn fetch(
+    conn: &mut Connection,
+    channel: ChannelId,
+    after: u64,
+    limit: u32,
+) -> Result<Response, ClientError> {
+    match conn.call(Request::ChannelFetch { channel, after, limit }).await? {
+        Ok(response @ Response::ChannelPosts { .. }) => Ok(response),
+        Ok(other) => Err(unexpected(conn.url(), &other)),
+        Err(body) if body.code == ErrorCode::UnknownChannel => {
+            Err(ClientError::UnknownChannel(channel.to_string()))
+        }
+        Err(body) => Err(ClientError::Server(body)),
+    }
+}
+
+/// The org's revocation list, from a directory verified against `org_key`
+/// (the invite's, never the server's).
+async fn revoked_devices(
+    conn: &mut Connection,
+    handle: &str,
+    org: OrgId,
+    org_key: IdentityKey,
+) -> Result<Vec<DeviceId>, ClientError> {
+    let info = match conn.call(Request::OrgDirectory { handle: handle.to_string() }).await? {
+        Ok(Response::Org { info }) => *info,
+        Ok(other) => return Err(unexpected(conn.url(), &other)),
+        Err(body) if body.code == ErrorCode::UnknownOrg => {
+            return Err(ClientError::UnknownOrg { handle: handle.to_string() });
+        }
+        Err(body) => return Err(ClientError::Server(body)),
+    };
+    let pin = OrgPin {
+        org,
+        handle: handle.to_string(),
+        key: org_key,
+        verified: false,
+        pinned_at: 0,
+        conflicting_key: None,
+        directory: None,
+    };
+    let verified = verify_directory(&info, handle, Some(&pin), now_ms())?;
+    Ok(verified.revocations.map(|l| l.revoked).unwrap_or_default())
+}
+
+impl Follower {
+    /// Opens (creating if needed) a home for following; no identity needed.
+    pub fn open(dir: impl AsRef<Path>, server_url: &str) -> Result<Follower, ClientError> {
+        let home = Home::open_or_create(dir.as_ref())?;
+        let file = read_follows(&home)?;
+        Ok(Follower { home, server_url: server_url.to_string(), file })
+    }
+
+    fn save(&self) -> Result<(), ClientError> {
+        self.home.write_cbor(FOLLOWS_FILE, &self.file)
+    }
+
+    /// The follows, by channel.
+    pub fn follows(&self) -> &BTreeMap<ChannelId, Follow> {
+        &self.file.follows
+    }
+
+    /// Connects without logging in.
+    pub async fn connect(&self) -> Result<Connection, ClientError> {
+        Ok(Connection::connect(&self.server_url).await?.0)
+    }
+
+    /// Follows the channel of an invite link (again, with a newer key, after
+    /// a rotation: the cursor is kept).
+    pub async fn follow(&mut self, link: &str) -> Result<Follow, ClientError> {
+        let invite = ChannelInvite::parse(link)
+            .map_err(|source| ClientError::ChannelData { what: "invite link", source })?;
+        let key = invite
+            .channel_key()
+            .map_err(|source| ClientError::ChannelData { what: "invite link", source })?;
+        self.pin(&invite)?;
+        let mut conn = self.connect().await?;
+        let result = self.fetch_meta(&mut conn, &invite, &key).await;
+        conn.close().await;
+        let meta = result?;
+        let follow = match self.file.follows.get(&invite.channel) {
+            Some(old) if old.org != invite.org || old.org_key != invite.org_key => {
+                return Err(ClientError::OrgKeyChanged {
+                    handle: invite.handle.clone(),
+                    pinned: old.org_key.fingerprint(),
+                    presented: invite.org_key.fingerprint(),
+                });
+            }
+            Some(old) => {
+                let mut follow = old.clone();
+                follow.keys.insert(invite.key_epoch, invite.key.clone());
+                follow.name = meta.name.clone();
+                follow.replies = meta.replies;
+                follow.reply_department = meta.reply_department.clone();
+                follow
+            }
+            None => Follow {
+                channel: invite.channel,
+                org: invite.org,
+                handle: invite.handle.clone(),
+                org_key: invite.org_key,
+                keys: BTreeMap::from([(invite.key_epoch, invite.key.clone())]),
+                name: meta.name.clone(),
+                replies: meta.replies,
+                reply_department: meta.reply_department.clone(),
+                cursor: Cursor::default(),
+                followed_at: now_ms(),
+            },
+        };
+        self.file.follows.insert(invite.channel, follow.clone());
+        self.save()?;
+        Ok(follow)
+    }
+
+    async fn fetch_meta(
+        &self,
+        conn: &mut Connection,
+        invite: &ChannelInvite,
+        key: &ChannelKey,
+    ) -> Result<ChannelMeta, ClientError> {
+        let revoked = revoked_devices(conn, &invite.handle, invite.org, invite.org_key).await?;
+        let Response::ChannelPosts { org, meta, key_epoch, .. } =
+            fetch(conn, invite.channel, 0, 1).await?
+        else {
+            return Err(ClientError::NotConnected);
+        };
+        if org != invite.org {
+            return Err(ClientError::ChannelData {
+                what: "metadata",
+                source: ChannelError::Forged,
+            });
+        }
+        let meta =
+            channel::open_meta(&meta, key, &invite.channel, &invite.org_key, &revoked, now_ms())
+                .map_err(|source| match source {
+                    ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
+                        ClientError::OutdatedInvite
+                    }
+                    source => ClientError::ChannelData { what: "metadata", source },
+                })?;
+        if meta.org != invite.org || meta.handle != invite.handle {
+            return Err(ClientError::ChannelData {
+                what: "metadata",
+                source: ChannelError::Forged,
+            });
+        }
+        Ok(meta)
+    }
+
+    /// Pins the invite's org key in an initialised home (trust on first
+    /// use, like fetching the directory would); refuses an invite whose org
+    /// key contradicts the pin.
+    fn pin(&self, invite: &ChannelInvite) -> Result<(), ClientError> {
+        if !self.home.exists(IDENTITY_FILE) || !self.home.exists(STATE_FILE) {
+            return Ok(());
+        }
+        let mut state: State = self.home.read_cbor(STATE_FILE)?;
+        match state.pins.get(&invite.handle) {
+            Some(pin) if pin.key != invite.org_key || pin.org != invite.org => {
+                Err(ClientError::OrgKeyChanged {
+                    handle: invite.handle.clone(),
+                    pinned: pin.key.fingerprint(),
+                    presented: invite.org_key.fingerprint(),
+                })
+            }
+            Some(_) => Ok(()),
+            None => {
+                state.pins.insert(
+                    invite.handle.clone(),
+                    OrgPin {
+                        org: invite.org,
+                        handle: invite.handle.clone(),
+                        key: invite.org_key,
+                        verified: false,
+                        pinned_at: now_ms(),
+                        conflicting_key: None,
+                        directory: None,
+                    },
+                );
+                self.home.write_cbor(STATE_FILE, &state)
+            }
+        }
+    }
+
+    /// Stops following.
+    pub fn unfollow(&mut self, text: &str) -> Result<Follow, ClientError> {
+        let (id, _) = resolve(&self.file.follows, text)?;
+        let id = *id;
+        let follow =
+            self.file.follows.remove(&id).ok_or(ClientError::UnknownChannel(id.to_string()))?;
+        self.save()?;
+        Ok(follow)
+    }
+
+    /// Resolves a followed channel by id or prefix.
+    pub fn resolve(&self, text: &str) -> Result<ChannelId, ClientError> {
+        resolve(&self.file.follows, text).map(|(id, _)| *id)
+    }
+
+    /// The revocation lists of the followed orgs (one directory fetch per
+    /// org).
+    pub async fn revocations(
+        &self,
+        conn: &mut Connection,
+        channels: &[ChannelId],
+    ) -> Result<BTreeMap<OrgId, Vec<DeviceId>>, ClientError> {
+        let mut out = BTreeMap::new();
+        for id in channels {
+            let Some(follow) = self.file.follows.get(id) else { continue };
+            if out.contains_key(&follow.org) {
+                continue;
+            }
+            let revoked = revoked_devices(conn, &follow.handle, follow.org, follow.org_key).await?;
+            out.insert(follow.org, revoked);
+        }
+        Ok(out)
+    }
+
+    /// Fetches and verifies everything after the cursor of `channel`,
+    /// persisting the cursor after every batch.
+    pub async fn catch_up(
+        &mut self,
+        conn: &mut Connection,
+        channel: ChannelId,
+        revoked: &[DeviceId],
+    ) -> Result<Vec<FeedLine>, ClientError> {
+        let mut lines = Vec::new();
+        while let Some(follow) = self.file.follows.get(&channel) {
+            let before = follow.cursor.last_seq;
+            let Response::ChannelPosts { meta, posts, first_seq, last_seq, .. } =
+                fetch(conn, channel, before, FETCH_LIMIT).await?
+            else {
+                break;
+            };
+            let keys = follow.channel_keys();
+            let name = self.refresh_meta(channel, &meta, &keys, revoked);
+            let (stopped, after) =
+                self.apply(channel, &name, &keys, revoked, Some(first_seq), &posts, &mut lines)?;
+            if stopped || posts.is_empty() || after <= before || after >= last_seq {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Applies one pushed post (`ChannelListen`); on a gap, fetches the
+    /// missing range first.
+    pub async fn on_push(
+        &mut self,
+        conn: &mut Connection,
+        channel: ChannelId,
+        post: ChannelPostRecord,
+        revoked: &[DeviceId],
+    ) -> Result<Vec<FeedLine>, ClientError> {
+        let Some(follow) = self.file.follows.get(&channel) else { return Ok(Vec::new()) };
+        if post.seq <= follow.cursor.last_seq {
+            return Ok(Vec::new());
+        }
+        if post.seq > follow.cursor.last_seq + 1 {
+            return self.catch_up(conn, channel, revoked).await;
+        }
+        let keys = follow.channel_keys();
+        let name = follow.name.clone();
+        let mut lines = Vec::new();
+        self.apply(channel, &name, &keys, revoked, None, std::slice::from_ref(&post), &mut lines)?;
+        Ok(lines)
+    }
+
+    /// Runs the chain rule and saves the cursor; returns (stopped, cursor).
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        keys: &BTreeMap<u32, ChannelKey>,
+        revoked: &[DeviceId],
+        first_seq: Option<u64>,
+        posts: &[ChannelPostRecord],
+        lines: &mut Vec<FeedLine>,
+    ) -> Result<(bool, u64), ClientError> {
+        let Some(follow) = self.file.follows.get_mut(&channel) else { return Ok((true, 0)) };
+        let ctx = ChainContext {
+            channel,
+            name,
+            org: follow.org,
+            org_key: &follow.org_key,
+            keys,
+            revoked,
+            now: now_ms(),
+        };
+        let mut cursor = follow.cursor.clone();
+        let (items, stopped) = follow_chain(&mut cursor, &ctx, first_seq, posts);
+        let changed = cursor != follow.cursor;
+        let after = cursor.last_seq;
+        follow.cursor = cursor;
+        if changed {
+            self.save()?;
+        }
+        lines.extend(items.into_iter().map(|item| FeedLine {
+            channel,
+            name: name.to_string(),
+            item,
+        }));
+        Ok((stopped, after))
+    }
+
+    /// Re-reads the name and reply policy from the metadata when it opens
+    /// with a key this follower holds; returns the name to show.
+    fn refresh_meta(
+        &mut self,
+        channel: ChannelId,
+        sealed: &[u8],
+        keys: &BTreeMap<u32, ChannelKey>,
+        revoked: &[DeviceId],
+    ) -> String {
+        let Some(follow) = self.file.follows.get_mut(&channel) else { return String::new() };
+        let epoch = channel::key_epoch_of(sealed).ok();
+        if let Some(key) = epoch.and_then(|e| keys.get(&e))
+            && let Ok(meta) =
+                channel::open_meta(sealed, key, &channel, &follow.org_key, revoked, now_ms())
+            && meta.org == follow.org
+        {
+            follow.name = meta.name;
+            follow.replies = meta.replies;
+            follow.reply_department = meta.reply_department;
+        }
+        follow.name.clone()
+    }
+}
+
+// ------------------------------------------------------------- publisher
+
+/// Options of `channel create`.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    /// Org handle (when this device is staff of several).
+    pub handle: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// Reply policy.
+    pub replies: Replies,
+}
+
+/// A post's quote line in a private reply.
+pub fn quote(name: &str, seq: u64, text: &str) -> String {
+    let short: String = text.chars().take(QUOTE_CHARS).collect();
+    let short = short.replace(['\n', '\r'], " ");
+    format!("Re: {name} #{seq}: \"{short}\"")
+}
+
+impl Client {
+    /// This device's certificate with a publishing role at org `handle`
+    /// (or the only org where it has one), with the verified org.
+    async fn publisher_certificate(
+        &mut self,
+        handle: Option<&str>,
+    ) -> Result<(String, StaffCertificate, crate::pinning::VerifiedOrg), ClientError> {
+        let handle = match handle {
+            Some(h) => h.to_string(),
+            None => {
+                let now = now_ms();
+                let mut eligible = self.state.enrolments.iter().filter(|e| {
+                    e.expires_at > now && matches!(e.role, Role::Publisher | Role::Admin)
+                });
+                match (eligible.next(), eligible.next()) {
+                    (Some(e), None) => e.handle.clone(),
+                    (Some(_), Some(_)) => {
+                        let all: Vec<_> =
+                            self.state.enrolments.iter().map(|e| e.handle.as_str()).collect();
+                        return Err(ClientError::SeveralOrgs(all.join(", ")));
+                    }
+                    _ => {
+                        let handle = self
+                            .state
+                            .enrolments
+                            .first()
+                            .map_or_else(|| "any org".to_string(), |e| e.handle.clone());
+                        return Err(ClientError::NotPublisher { handle });
+                    }
+                }
+            }
+        };
+        let org = self.fetch_org(&handle).await?;
+        let certs = self
+            .state
+            .pins
+            .get(&handle)
+            .and_then(|p| p.directory.as_ref())
+            .map(|d| d.staff.clone())
+            .unwrap_or_default();
+        let own = self.secret.identity_key();
+        let device = self.state.device;
+        let revoked = org.revocations.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
+        let now = now_ms();
+        let best = certs
+            .into_iter()
+            .filter_map(|c| c.verify(&org.org, &org.key, now).ok().map(|s| (s, c)))
+            .filter(|(s, _)| s.device == device && s.identity_key == own)
+            .filter(|(s, _)| !revoked.contains(&s.device))
+            .filter(|(s, _)| matches!(s.role, Role::Publisher | Role::Admin))
+            .max_by_key(|(s, _)| s.expires_at);
+        let Some((_, cert)) = best else {
+            return Err(ClientError::NotPublisher { handle });
+        };
+        Ok((handle, cert, org))
+    }
+
+    /// Creates a channel; returns it and its invite.
+    pub async fn create_channel(
+        &mut self,
+        new: NewChannel,
+    ) -> Result<(PublishedChannel, ChannelInvite), ClientError> {
+        if new.name.trim().is_empty() {
+            return Err(ClientError::Invalid {
+                what: "channel name",
+                reason: "it is empty".into(),
+            });
+        }
+        if new.retention_days == 0 {
+            return Err(ClientError::Invalid {
+                what: "retention",
+                reason: "it must be at least 1 day".into(),
+            });
+        }
+        if !self.is_connected() {
+            self.connect().await?;
+        }
+        let (handle, cert, org) = self.publisher_certificate(new.handle.as_deref()).await?;
+        let department = self.enrolment_at(&org.org).map(|e| e.department.clone());
+        let key = ChannelKey::generate();
+        let channel = ChannelId::random();
+        let meta = ChannelMeta {
+            v: CHANNEL_VERSION,
+            channel,
+            org: org.org,
+            handle: handle.clone(),
+            name: new.name.trim().to_string(),
+            description: new.description,
+            replies: new.replies,
+            reply_department: department,
+            retention_days: new.retention_days,
+            created_at: now_ms(),
+        };
+        let sealed = channel::seal_meta(&meta, &key, 0, &self.secret, cert)
+            .map_err(|source| ClientError::ChannelData { what: "metadata", source })?;
+        let request = Request::ChannelCreate {
+            org: org.org,
+            channel,
+            meta: ByteBuf::from(sealed),
+            retention_days: new.retention_days,
+        };
+        match self.conn_mut()?.call(request).await? {
+            Ok(Response::ChannelStored { .. }) => {}
+            Ok(other) => return Err(unexpected(&self.server_url, &other)),
+            Err(body) if body.code == ErrorCode::Forbidden => {
+                return Err(ClientError::NotPublisher { handle });
+            }
+            Err(body) => return Err(ClientError::Server(body)),
+        }
+        let published = PublishedChannel {
+            channel,
+            org: org.org,
+            handle,
+            key: ByteBuf::from(key.as_bytes().to_vec()),
+            key_epoch: 0,
+            meta,
+            last_seq: 0,
+            last_hash: None,
+        };
+        self.state.channels.insert(channel, published.clone());
+        self.save()?;
+        let invite = published.invite(org.key);
+        Ok((published, invite))
+    }
+
+    /// Resolves a published channel by id or prefix.
+    pub fn resolve_published(&self, text: &str) -> Result<ChannelId, ClientError> {
+        resolve(&self.state.channels, text).map(|(id, _)| *id)
+    }
+
+    /// The server's last post of the channel and its hash (checked when it
+    /// is sealed with the current key).
+    async fn channel_tail(
+        &mut self,
+        published: &PublishedChannel,
+        org_key: &IdentityKey,
+        revoked: &[DeviceId],
+    ) -> Result<(u64, [u8; 32]), ClientError> {
+        let conn = self.conn_mut()?;
+        let after = published.last_seq.saturating_sub(1);
+        let Response::ChannelPosts { mut posts, mut last_seq, .. } =
+            fetch(conn, published.channel, after, FETCH_LIMIT).await?
+        else {
+            return Err(ClientError::NotConnected);
+        };
+        if last_seq == 0 {
+            return Ok((0, GENESIS));
+        }
+        if !posts.iter().any(|p| p.seq == last_seq) {
+            let Response::ChannelPosts { posts: tail, last_seq: now_last, .. } =
+                fetch(conn, published.channel, last_seq - 1, 1).await?
+            else {
+                return Err(ClientError::NotConnected);
+            };
+            posts = tail;
+            last_seq = now_last;
+        }
+        let Some(last) = posts.iter().find(|p| p.seq == last_seq) else {
+            return Err(ClientError::ChannelConflict { attempts: 1 });
+        };
+        if channel::key_epoch_of(&last.post).ok() == Some(published.key_epoch) {
+            let key = published.channel_key()?;
+            channel::open_post(
+                &last.post,
+                &key,
+                &published.channel,
+                &published.org,
+                org_key,
+                revoked,
+                Some(last_seq),
+                None,
+                now_ms(),
+            )
+            .map_err(|source| ClientError::ChannelData { what: "last post", source })?;
+        }
+        Ok((last_seq, channel::post_hash(&last.post)))
+    }
+
+    /// Posts to a channel; returns the post's sequence number.
+    pub async fn post_to_channel(
+        &mut self,
+        channel_text: &str,
+        text: &str,
+        photo_paths: &[std::path::PathBuf],
+    ) -> Result<u64, ClientError> {
+        let id = self.resolve_published(channel_text)?;
+        if text.trim().is_empty() && photo_paths.is_empty() {
+            return Err(ClientError::Invalid { what: "post", reason: "it is empty".into() });
+        }
+        if !self.is_connected() {
+            self.connect().await?;
+        }
+        let handle = self.state.channels.get(&id).map(|c| c.handle.clone()).unwrap_or_default();
+        let (_, cert, org) = self.publisher_certificate(Some(&handle)).await?;
+        let revoked = org.revocations.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
+        let mut photos = Vec::new();
+        for path in photo_paths {
+            photos.push(crate::attachments::upload_photo(self, path).await?);
+        }
+        for _ in 0..POST_ATTEMPTS {
+            let published = self
+                .state
+                .channels
+                .get(&id)
+                .cloned()
+                .ok_or(ClientError::UnknownChannel(id.to_string()))?;
+            let (last_seq, prev) = self.channel_tail(&published, &org.key, &revoked).await?;
+            let body = PostBody {
+                v: CHANNEL_VERSION,
+                channel: id,
+                n: last_seq + 1,
+                prev: ByteBuf::from(prev.to_vec()),
+                posted_at: now_ms(),
+                text: text.to_string(),
+                photos: photos.clone(),
+            };
+            let key = published.channel_key()?;
+            let sealed =
+                channel::seal_post(&body, &key, published.key_epoch, &self.secret, cert.clone())
+                    .map_err(|source| ClientError::ChannelData { what: "post", source })?;
+            let hash = channel::post_hash(&sealed);
+            let request = Request::ChannelPost {
+                channel: id,
+                prev_seq: last_seq,
+                post: ByteBuf::from(sealed),
+            };
+            match self.conn_mut()?.call(request).await? {
+                Ok(Response::ChannelPosted { seq, .. }) => {
+                    if let Some(entry) = self.state.channels.get_mut(&id) {
+                        entry.last_seq = seq;
+                        entry.last_hash = Some(ByteBuf::from(hash.to_vec()));
+                    }
+                    self.save()?;
+                    return Ok(seq);
+                }
+                Ok(other) => return Err(unexpected(&self.server_url, &other)),
+                // Another device posted first: re-read the tail and re-chain.
+                Err(body) if body.code == ErrorCode::StaleEpoch => continue,
+                Err(body) if body.code == ErrorCode::Forbidden => {
+                    return Err(ClientError::NotPublisher { handle });
+                }
+                Err(body) => return Err(ClientError::Server(body)),
+            }
+        }
+        Err(ClientError::ChannelConflict { attempts: POST_ATTEMPTS })
+    }
+
+    /// Rotates a channel's key: new key, next epoch, re-sealed metadata.
+    pub async fn rotate_channel(
+        &mut self,
+        channel_text: &str,
+    ) -> Result<(PublishedChannel, ChannelInvite), ClientError> {
+        let id = self.resolve_published(channel_text)?;
+        if !self.is_connected() {
+            self.connect().await?;
+        }
+        let mut published = self
+            .state
+            .channels
+            .get(&id)
+            .cloned()
+            .ok_or(ClientError::UnknownChannel(id.to_string()))?;
+        let (_, cert, org) = self.publisher_certificate(Some(&published.handle.clone())).await?;
+        let key = ChannelKey::generate();
+        let epoch = published.key_epoch + 1;
+        let sealed = channel::seal_meta(&published.meta, &key, epoch, &self.secret, cert)
+            .map_err(|source| ClientError::ChannelData { what: "metadata", source })?;
+        let request =
+            Request::ChannelUpdate { channel: id, meta: ByteBuf::from(sealed), key_epoch: epoch };
+        match self.conn_mut()?.call(request).await? {
+            Ok(Response::ChannelStored { .. }) => {}
+            Ok(other) => return Err(unexpected(&self.server_url, &other)),
+            Err(body) if body.code == ErrorCode::Forbidden => {
+                return Err(ClientError::NotPublisher { handle: published.handle });
+            }
+            Err(body) => return Err(ClientError::Server(body)),
+        }
+        published.key = ByteBuf::from(key.as_bytes().to_vec());
+        published.key_epoch = epoch;
+        self.state.channels.insert(id, published.clone());
+        self.save()?;
+        let invite = published.invite(org.key);
+        Ok((published, invite))
+    }
+
+    /// The followed channel and one of its posts (verified), for a private
+    /// reply. Reads `follows.cbor` under this client's lock.
+    pub async fn channel_post_for_reply(
+        &mut self,
+        channel_text: &str,
+        seq: u64,
+    ) -> Result<(Follow, PostBody), ClientError> {
+        let follows = read_follows(&self.home)?;
+        let (_, follow) = resolve(&follows.follows, channel_text)?;
+        let follow = follow.clone();
+        if follow.replies != Replies::Private {
+            return Err(ClientError::RepliesOff(follow.name));
+        }
+        if !self.is_connected() {
+            self.connect_and_catch_up().await?;
+        }
+        let org = self.fetch_org(&follow.handle).await?;
+        if org.key != follow.org_key || org.org != follow.org {
+            return Err(ClientError::OrgKeyChanged {
+                handle: follow.handle.clone(),
+                pinned: org.key.fingerprint(),
+                presented: follow.org_key.fingerprint(),
+            });
+        }
+        let revoked = org.revocations.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
+        let conn = self.conn_mut()?;
+        let Response::ChannelPosts { posts, .. } =
+            fetch(conn, follow.channel, seq.saturating_sub(1), 1).await?
+        else {
+            return Err(ClientError::NotConnected);
+        };
+        let record =
+            posts.into_iter().find(|p| p.seq == seq).ok_or_else(|| ClientError::Invalid {
+                what: "post number",
+                reason: format!("{} has no post #{seq}", follow.name),
+            })?;
+        let keys = follow.channel_keys();
+        let key = channel::key_epoch_of(&record.post).ok().and_then(|e| keys.get(&e)).ok_or(
+            ClientError::ChannelData { what: "post", source: ChannelError::Undecryptable },
+        )?;
+        let post = channel::open_post(
+            &record.post,
+            key,
+            &follow.channel,
+            &follow.org,
+            &follow.org_key,
+            &revoked,
+            Some(seq),
+            None,
+            now_ms(),
+        )
+        .map_err(|source| ClientError::ChannelData { what: "post", source })?;
+        Ok((follow, post.body))
+    }
+}
+
+#[cfg(test)]
+mod tests;

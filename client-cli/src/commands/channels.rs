@@ -1,0 +1,342 @@
+//! Handlers of the channel commands: `channel create|list|post|rotate`
+//! (publisher devices), `follow`, `unfollow`, `channels`, `feed` (any home,
+//! no account needed) and `reply-to` (an account). A link or id a command
+//! hands out is printed alone on its last line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use stadtbote_cli::channel_output::{
+    feed_json, feed_text, follow_json, follow_text, published_json, published_text,
+};
+use stadtbote_cli::channels::{DEFAULT_RETENTION_DAYS, FeedLine, Follower, NewChannel, quote};
+use stadtbote_cli::qr::Matrix;
+use stadtbote_cli::{Client, ClientError};
+use stadtbote_protocol::channel::{ChannelInvite, Replies};
+use stadtbote_protocol::{ChannelId, Event};
+
+use crate::commands::threads::{KEPT, Outcome, outcome};
+
+/// `stadtbote channel …`
+#[derive(Subcommand)]
+pub enum ChannelCommand {
+    /// Create a broadcast channel (publisher or admin staff devices).
+    Create {
+        /// The channel's name, e.g. "Amtsblatt".
+        name: String,
+        /// A longer description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Days the server keeps each post.
+        #[arg(long, default_value_t = DEFAULT_RETENTION_DAYS)]
+        retention_days: u32,
+        /// Whether followers may reply privately.
+        #[arg(long, value_parser = ["off", "private"], default_value = "off")]
+        replies: String,
+        /// The org, when this device is staff of several.
+        #[arg(long, value_name = "HANDLE")]
+        org: Option<String>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Where to write the QR code (default: current directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// List the channels this device publishes to.
+    List {
+        /// One JSON object per channel.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Post to a channel.
+    Post {
+        /// The channel id (or an unambiguous prefix).
+        channel: String,
+        /// The text.
+        text: String,
+        /// A photo (JPEG or PNG; metadata is removed before it is encrypted).
+        #[arg(long = "photo", value_name = "FILE")]
+        photos: Vec<PathBuf>,
+    },
+    /// Give a channel a new key; old invite links stop working for new posts.
+    Rotate {
+        /// The channel id.
+        channel: String,
+        /// Where to write the QR code (default: current directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `channel` subcommand.
+pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> Result<()> {
+    match command {
+        ChannelCommand::Create { name, description, retention_days, replies, org, json, out } => {
+            let replies = if replies == "private" { Replies::Private } else { Replies::Off };
+            let mut client = Client::open(home, server)?;
+            let new = NewChannel { handle: org, name, description, retention_days, replies };
+            let result = client.create_channel(new).await;
+            client.disconnect().await;
+            let (published, invite) = result?;
+            print_invite(&published.channel, &published.meta.name, &invite, out, json, "created")
+        }
+        ChannelCommand::List { json } => {
+            let client = Client::open(home, server)?;
+            let channels = &client.state().channels;
+            if channels.is_empty() && !json {
+                println!("This device publishes to no channel.");
+            }
+            for channel in channels.values() {
+                if json {
+                    println!("{}", published_json(channel));
+                } else {
+                    println!("{}", published_text(channel));
+                }
+            }
+            Ok(())
+        }
+        ChannelCommand::Post { channel, text, photos } => {
+            let mut client = Client::open(home, server)?;
+            let result = client.post_to_channel(&channel, &text, &photos).await;
+            client.disconnect().await;
+            println!("posted #{}", result?);
+            Ok(())
+        }
+        ChannelCommand::Rotate { channel, out, json } => {
+            let mut client = Client::open(home, server)?;
+            let result = client.rotate_channel(&channel).await;
+            client.disconnect().await;
+            let (published, invite) = result?;
+            print_invite(&published.channel, &published.meta.name, &invite, out, json, "rotated")
+        }
+    }
+}
+
+fn print_invite(
+    channel: &ChannelId,
+    name: &str,
+    invite: &ChannelInvite,
+    out: Option<PathBuf>,
+    json: bool,
+    what: &str,
+) -> Result<()> {
+    let link = invite.to_link();
+    let (png, svg) = write_qr(&link, channel, invite.key_epoch, out)?;
+    if json {
+        let value = serde_json::json!({
+            "channel": channel.to_string(),
+            "invite": link,
+            "name": name,
+            "key_epoch": invite.key_epoch,
+            "qr_png": png.display().to_string(),
+            "qr_svg": svg.display().to_string(),
+        });
+        println!("{value}");
+        return Ok(());
+    }
+    println!("Channel {name} {what}: {channel}");
+    println!("QR code (PNG): {}", png.display());
+    println!("QR code (SVG): {}", svg.display());
+    println!("Followers run `stadtbote follow LINK` with this invite link:");
+    println!("{link}");
+    Ok(())
+}
+
+fn write_qr(
+    link: &str,
+    channel: &ChannelId,
+    epoch: u32,
+    out: Option<PathBuf>,
+) -> Result<(PathBuf, PathBuf), ClientError> {
+    let dir = match out {
+        Some(dir) => dir,
+        None => std::env::current_dir().map_err(|source| ClientError::Io {
+            action: "find",
+            file: PathBuf::from("."),
+            source,
+        })?,
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| ClientError::Io {
+        action: "create",
+        file: dir.clone(),
+        source,
+    })?;
+    // Uppercase: QR alphanumeric-friendly and what scanners expect of the
+    // base32 part; `ChannelInvite::parse` is case-insensitive.
+    let matrix = Matrix::encode(&link.to_ascii_uppercase())?;
+    // The epoch is part of the name, so an outdated poster file is never
+    // silently overwritten by a rotation.
+    let png = dir.join(format!("channel-{channel}-{epoch}.png"));
+    let svg = dir.join(format!("channel-{channel}-{epoch}.svg"));
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| ClientError::Io {
+            action: "write",
+            file: path.to_path_buf(),
+            source,
+        })
+    };
+    write(&png, &matrix.to_png()?)?;
+    write(&svg, matrix.to_svg().as_bytes())?;
+    Ok((png, svg))
+}
+
+/// `stadtbote follow INVITE`
+pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
+    let mut follower = Follower::open(home, server)?;
+    let follow = follower.follow(invite).await?;
+    println!("Following {} ({})", follow.name, follow.handle);
+    println!("{}", follow.channel);
+    Ok(())
+}
+
+/// `stadtbote unfollow CHANNEL`
+pub fn unfollow(home: &PathBuf, server: &str, channel: &str) -> Result<()> {
+    let mut follower = Follower::open(home, server)?;
+    let follow = follower.unfollow(channel)?;
+    println!("No longer following {} ({})", follow.name, follow.handle);
+    Ok(())
+}
+
+/// `stadtbote channels [--json]`
+pub fn channels(home: &PathBuf, server: &str, json: bool) -> Result<()> {
+    let follower = Follower::open(home, server)?;
+    if follower.follows().is_empty() && !json {
+        println!("Not following any channel.");
+    }
+    for follow in follower.follows().values() {
+        if json {
+            println!("{}", follow_json(follow));
+        } else {
+            println!("{}", follow_text(follow));
+        }
+    }
+    Ok(())
+}
+
+fn print_lines(lines: &[FeedLine], json: bool) {
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        let text = if json { feed_json(line).to_string() } else { feed_text(line) };
+        // A closed stdout (e.g. `| head`) is not worth an error.
+        let _ = writeln!(stdout, "{text}");
+    }
+    let _ = stdout.flush();
+}
+
+/// `stadtbote feed [CHANNEL] [--follow] [--json]`
+pub async fn feed(
+    home: &PathBuf,
+    server: &str,
+    channel: Option<&str>,
+    live: bool,
+    json: bool,
+) -> Result<()> {
+    let mut follower = Follower::open(home, server)?;
+    let ids: Vec<ChannelId> = match channel {
+        Some(text) => vec![follower.resolve(text)?],
+        None => follower.follows().keys().copied().collect(),
+    };
+    if ids.is_empty() {
+        bail!("not following any channel; run `stadtbote follow INVITE` first");
+    }
+    let mut conn = follower.connect().await?;
+    let revocations = follower.revocations(&mut conn, &ids).await?;
+    let revoked_of = |follower: &Follower, id: &ChannelId| {
+        follower
+            .follows()
+            .get(id)
+            .and_then(|f| revocations.get(&f.org))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut shown = 0usize;
+    for id in &ids {
+        let revoked = revoked_of(&follower, id);
+        let lines = follower.catch_up(&mut conn, *id, &revoked).await?;
+        shown += lines.len();
+        print_lines(&lines, json);
+    }
+    if !live {
+        conn.close().await;
+        if shown == 0 && !json {
+            println!("No new posts.");
+        }
+        return Ok(());
+    }
+    match conn.request(stadtbote_protocol::Request::ChannelListen { channels: ids.clone() }).await?
+    {
+        stadtbote_protocol::Response::Listening { .. } => {}
+        other => bail!("the server sent an unexpected answer: {other:?}"),
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        // Waking up every 30 s to ping keeps idle connections (and proxies)
+        // from timing out.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        let event = tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            event = conn.next_event(deadline) => event?,
+        };
+        match event {
+            None => {
+                conn.request(stadtbote_protocol::Request::Ping).await?;
+            }
+            Some(Event::ChannelPost { channel, post }) if ids.contains(&channel) => {
+                let revoked = revoked_of(&follower, &channel);
+                let lines = follower.on_push(&mut conn, channel, post, &revoked).await?;
+                print_lines(&lines, json);
+            }
+            Some(_) => {}
+        }
+    }
+    conn.close().await;
+    Ok(())
+}
+
+/// `stadtbote reply-to CHANNEL POST TEXT`
+pub async fn reply_to(
+    home: &PathBuf,
+    server: &str,
+    channel: &str,
+    seq: u64,
+    text: &str,
+) -> Result<()> {
+    let mut client = Client::open(home, server)?;
+    let (follow, post) = match client.channel_post_for_reply(channel, seq).await {
+        Ok(found) => found,
+        Err(error) => {
+            client.disconnect().await;
+            return Err(error.into());
+        }
+    };
+    let Some(department) = follow.reply_department.clone() else {
+        client.disconnect().await;
+        return Err(ClientError::RepliesOff(follow.name).into());
+    };
+    let message = format!("{}\n\n{text}", quote(&follow.name, seq, &post.text));
+    let entry = client.queue_department_consult(&follow.handle, &department, &message)?;
+    let result = client.flush_thread_outbox().await;
+    client.disconnect().await;
+    let mut report = result?;
+    match outcome(&mut report, &entry.id) {
+        Outcome::Sent(thread) => {
+            println!("Your private reply went to {} ({department}).", follow.handle);
+            println!("Follow the answer with: stadtbote chat {thread}");
+            println!("{thread}");
+            Ok(())
+        }
+        Outcome::Dropped(error) => Err(error.into()),
+        Outcome::Kept(entry, error) => {
+            println!("{}", entry.thread);
+            bail!("{error}; the reply {KEPT}")
+        }
+        Outcome::Missing => bail!("the reply was not sent; it {KEPT}"),
+    }
+}

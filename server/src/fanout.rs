@@ -1,0 +1,217 @@
+//! Live pushes of new channel posts to the connections listening to them.
+//!
+//! [`ChannelListeners`] maps each channel to the outboxes of the connections
+//! that sent a `channel_listen` for it. It lives in memory only: it is never
+//! stored, never logged, and no request returns it, so the server keeps no
+//! list of a channel's followers. Each connection's registrations are held
+//! by its [`Listens`] and removed when that drops (the connection ends), so
+//! the map never outgrows `max_connections × max_channel_listens`.
+//!
+//! A new post is encoded into one event frame once and offered to every
+//! listener with a non-blocking push into its bounded outbox. A listener
+//! whose queue is full misses the push (it notices the gap in sequence
+//! numbers and fetches); it never delays the others and never makes the
+//! server buffer more.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use stadtbote_protocol::ChannelId;
+use stadtbote_protocol::frame::{ChannelPostRecord, Event, ServerBody, ServerFrame, encode};
+
+use crate::outbox::{Outbox, Outgoing};
+
+#[derive(Default)]
+struct Inner {
+    /// Channel → connection id → that connection's outbox.
+    channels: HashMap<ChannelId, HashMap<u64, Outbox>>,
+    /// Connections listening to at least one channel.
+    connections: usize,
+}
+
+/// Who listens to which channel, in memory only.
+#[derive(Default)]
+pub struct ChannelListeners {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+}
+
+/// What one publication reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Listeners whose outbox took the event.
+    pub delivered: usize,
+    /// Listeners whose outbox was full or closed.
+    pub missed: usize,
+}
+
+impl ChannelListeners {
+    /// An empty registry.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave the maps half-updated in a way that
+        // matters: at worst a closed outbox stays until its connection drops.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection's (initially empty) set of listened channels, pushing
+    /// into `outbox`.
+    pub fn connection(self: &Arc<Self>, outbox: Outbox) -> Listens {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        Listens { registry: self.clone(), id, outbox, channels: HashSet::new() }
+    }
+
+    /// Offers `post` of `channel` to every listening connection.
+    pub fn publish(&self, channel: &ChannelId, post: ChannelPostRecord) -> Pushed {
+        let inner = self.lock();
+        let Some(listeners) = inner.channels.get(channel) else {
+            return Pushed::default();
+        };
+        // Encoded once; every outbox gets a reference-counted view of the
+        // same bytes.
+        let event = Event::ChannelPost { channel: *channel, post };
+        let bytes = Bytes::from(encode(&ServerFrame::new(ServerBody::Event { event })));
+        let mut pushed = Pushed::default();
+        for outbox in listeners.values() {
+            if outbox.try_push(Outgoing::Shared(bytes.clone())) {
+                pushed.delivered += 1;
+            } else {
+                pushed.missed += 1;
+            }
+        }
+        pushed
+    }
+
+    /// Connections listening to at least one channel.
+    pub fn connections(&self) -> usize {
+        self.lock().connections
+    }
+
+    /// Channels with at least one listener.
+    pub fn channels(&self) -> usize {
+        self.lock().channels.len()
+    }
+}
+
+/// Refusal of a listen that would exceed the per-connection limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many channels")]
+pub struct TooManyListens;
+
+/// One connection's listened channels; unregisters them when dropped.
+pub struct Listens {
+    registry: Arc<ChannelListeners>,
+    id: u64,
+    outbox: Outbox,
+    channels: HashSet<ChannelId>,
+}
+
+impl Listens {
+    /// Adds `channels`, keeping the total at most `max`; all or nothing.
+    /// Returns how many channels the connection now listens to.
+    pub fn add(&mut self, channels: &[ChannelId], max: usize) -> Result<usize, TooManyListens> {
+        let new: HashSet<ChannelId> =
+            channels.iter().filter(|c| !self.channels.contains(c)).copied().collect();
+        if self.channels.len().saturating_add(new.len()) > max {
+            return Err(TooManyListens);
+        }
+        if new.is_empty() {
+            return Ok(self.channels.len());
+        }
+        let mut inner = self.registry.lock();
+        if self.channels.is_empty() {
+            inner.connections += 1;
+        }
+        for channel in &new {
+            inner.channels.entry(*channel).or_default().insert(self.id, self.outbox.clone());
+        }
+        drop(inner);
+        self.channels.extend(new);
+        Ok(self.channels.len())
+    }
+
+    /// Whether the connection listens to any channel.
+    pub fn is_listening(&self) -> bool {
+        !self.channels.is_empty()
+    }
+
+    /// How many channels the connection listens to.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether it listens to none.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+impl Drop for Listens {
+    fn drop(&mut self) {
+        if self.channels.is_empty() {
+            return;
+        }
+        let mut inner = self.registry.lock();
+        for channel in &self.channels {
+            if let Some(listeners) = inner.channels.get_mut(channel) {
+                listeners.remove(&self.id);
+                if listeners.is_empty() {
+                    inner.channels.remove(channel);
+                }
+            }
+        }
+        inner.connections = inner.connections.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn post(seq: u64) -> ChannelPostRecord {
+        ChannelPostRecord { seq, stored_at: 1, post: vec![7; 10].into() }
+    }
+
+    #[test]
+    fn listeners_are_counted_limited_and_removed_on_drop() {
+        let registry = ChannelListeners::new();
+        let (outbox, _rx) = Outbox::new(4, Duration::from_secs(1));
+        let mut a = registry.connection(outbox.clone());
+        let mut b = registry.connection(outbox);
+        let (c1, c2, c3) = (ChannelId([1; 16]), ChannelId([2; 16]), ChannelId([3; 16]));
+        assert_eq!(a.add(&[c1, c2, c1], 2), Ok(2));
+        assert_eq!(a.add(&[c3], 2), Err(TooManyListens));
+        assert_eq!(a.add(&[c2], 2), Ok(2));
+        assert_eq!(b.add(&[c1], 2), Ok(1));
+        assert_eq!((registry.connections(), registry.channels()), (2, 2));
+        drop(a);
+        assert_eq!((registry.connections(), registry.channels()), (1, 1));
+        drop(b);
+        assert_eq!((registry.connections(), registry.channels()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_misses_the_push_without_blocking_others() {
+        let registry = ChannelListeners::new();
+        let channel = ChannelId([9; 16]);
+        let (slow, _slow_rx) = Outbox::new(1, Duration::from_secs(1));
+        let (fast, mut fast_rx) = Outbox::new(8, Duration::from_secs(1));
+        let mut s = registry.connection(slow);
+        let mut f = registry.connection(fast);
+        s.add(&[channel], 4).unwrap();
+        f.add(&[channel], 4).unwrap();
+        assert_eq!(registry.publish(&channel, post(1)), Pushed { delivered: 2, missed: 0 });
+        assert_eq!(registry.publish(&channel, post(2)), Pushed { delivered: 1, missed: 1 });
+        assert_eq!(registry.publish(&ChannelId([0; 16]), post(3)), Pushed::default());
+        for _ in 0..2 {
+            assert!(matches!(fast_rx.recv().await, Some(Outgoing::Shared(_))));
+        }
+    }
+}
