@@ -92,6 +92,23 @@ pub enum AppBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         as_org: Option<String>,
     },
+    /// A discussion group's name and current join-link secret, sent by its
+    /// creator and by a moderator after replacing the link.
+    GroupMeta {
+        /// The group's name.
+        name: String,
+        /// The org running it.
+        org: OrgId,
+        /// Its handle.
+        handle: String,
+        /// The current 32-byte link secret (members may pass the link on).
+        link_secret: serde_bytes::ByteBuf,
+    },
+    /// A post in a discussion group.
+    GroupPost {
+        /// The text.
+        text: String,
+    },
     /// Staff moved the thread to another department.
     Assign {
         /// The new department.

@@ -271,6 +271,36 @@ pub enum Request {
         /// The channels.
         channels: Vec<ChannelId>,
     },
+    /// Stores a discussion group's sealed GroupInfo and the hash of its
+    /// current join token (members only). Replaces the previous ones, so a
+    /// new link invalidates the old.
+    GroupInfoPut {
+        /// The group.
+        group: GroupId,
+        /// SHA-256 of the join token ([`crate::group_link::token_hash`]).
+        token_hash: ByteBuf,
+        /// GroupInfo sealed with the link secret.
+        info: ByteBuf,
+    },
+    /// Fetches the sealed GroupInfo with a join token.
+    GroupInfoGet {
+        /// The group.
+        group: GroupId,
+        /// The join token ([`crate::group_link::join_token`]).
+        token: ByteBuf,
+    },
+    /// Joins a group by MLS external commit: with a valid join token and the
+    /// group's current epoch, the caller's device becomes a member.
+    ExternalJoin {
+        /// The group.
+        group: GroupId,
+        /// The epoch the commit was created in.
+        epoch: u64,
+        /// The TLS-encoded `MlsMessage` holding the external commit.
+        commit: ByteBuf,
+        /// The join token.
+        token: ByteBuf,
+    },
 }
 
 /// A stored channel post.
@@ -367,6 +397,9 @@ impl Request {
             Request::ChannelPost { .. } => "channel_post",
             Request::ChannelFetch { .. } => "channel_fetch",
             Request::ChannelListen { .. } => "channel_listen",
+            Request::GroupInfoPut { .. } => "group_info_put",
+            Request::GroupInfoGet { .. } => "group_info_get",
+            Request::ExternalJoin { .. } => "external_join",
         }
     }
 }
@@ -580,6 +613,21 @@ pub enum Response {
         first_seq: u64,
         /// Newest sequence number (0 for none).
         last_seq: u64,
+    },
+    /// Answer to [`Request::GroupInfoPut`].
+    GroupInfoStored {
+        /// The group's epoch when stored.
+        epoch: u64,
+    },
+    /// Answer to [`Request::GroupInfoGet`].
+    GroupInfo {
+        /// The group.
+        group: GroupId,
+        /// The group's current epoch on the server.
+        epoch: u64,
+        /// The sealed GroupInfo (possibly of an older epoch if no member
+        /// refreshed it yet; the joiner then retries later).
+        info: ByteBuf,
     },
     /// Answer to [`Request::ChannelListen`].
     Listening {

@@ -13,6 +13,7 @@
 //! * [`attachment`]: padding, chunking and STREAM encryption of photo attachments.
 //! * [`org`]: organisation keys, signed profiles, staff certificates and revocations.
 //! * [`channel`]: broadcast channel keys, invites, sealed signed posts and their hash chain.
+//! * [`group_link`]: join links of discussion groups (join token, sealed GroupInfo).
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -22,6 +23,7 @@ pub mod attachment;
 pub mod auth;
 pub mod channel;
 pub mod frame;
+pub mod group_link;
 pub mod ids;
 pub mod mls;
 pub mod org;
