@@ -407,6 +407,42 @@ pub enum ClientError {
     },
     #[error("cannot draw the QR code: {0}")]
     Qr(String),
+    // ----- discussion groups (groups.rs)
+    /// No discussion group by that id, prefix or name on this device.
+    #[error("no discussion group {0} on this device (see `stadtbote groups`)")]
+    UnknownGroup(String),
+    /// This device was removed from the group (or never finished joining).
+    #[error("this device is no longer a member of discussion group {0}")]
+    RemovedFromGroup(String),
+    /// `group create` on a device that is nobody's staff.
+    #[error(
+        "only certified staff can create discussion groups; enrol this device with `stadtbote enroll CODE` first"
+    )]
+    NotStaffAnywhere,
+    /// The server refused the link's token, or the link does not open.
+    #[error(
+        "this join link is not valid (any more); the group's link is replaced when a member is removed, ask a member for the current one"
+    )]
+    GroupLinkRefused,
+    /// The stored GroupInfo stayed older than the group's epoch.
+    #[error(
+        "the group's join information is out of date; ask a member to run `stadtbote group invite`"
+    )]
+    GroupInfoOutdated,
+    /// `group remove` with a member that cannot be found, or several.
+    #[error("{}", if *.ambiguous { format!("{member:?} matches several members; use the account id") } else { format!("no member {member:?} in this group (give an account id or a display name seen in the group)") })]
+    UnknownGroupMember {
+        /// What was given.
+        member: String,
+        /// Whether several members matched.
+        ambiguous: bool,
+    },
+    /// Concurrent commits kept winning over ours.
+    #[error("the group kept changing; gave up after {attempts} attempts")]
+    GroupConflict {
+        /// How often we tried.
+        attempts: usize,
+    },
 }
 
 impl ClientError {

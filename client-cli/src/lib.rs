@@ -25,6 +25,8 @@
 //! * [`consult`]: consultation hours: live or closed.
 //! * [`channel_output`]: the text and JSON formats of the channel commands.
 //! * [`channels`]: broadcast channels: publishing, following without an account, the follower's chain rule.
+//! * [`groups`]: discussion groups: creating, joining by link (external commit), posts, moderation.
+//! * [`group_output`]: the text and JSON formats of the group commands.
 //! * [`chat`]: the interactive chat in one thread.
 //! * [`error`]: the error type, [`ClientError`].
 
@@ -36,6 +38,8 @@ pub mod codes;
 pub mod connection;
 pub mod consult;
 pub mod error;
+pub mod group_output;
+pub mod groups;
 pub mod home;
 pub mod metadata;
 pub mod org;

@@ -15,6 +15,7 @@ use stadtbote_cli::{
 use stadtbote_protocol::{AccountId, MsgId};
 
 use crate::commands::channels::ChannelCommand;
+use crate::commands::groups::GroupCommand;
 use crate::commands::org::{AdminCommand, OrgCommand};
 
 #[derive(Parser)]
@@ -239,6 +240,17 @@ enum Command {
         /// The reply.
         text: String,
     },
+    /// Discussion groups: create (staff), invite, join, post, read, remove (moderators).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// List the discussion groups this device is in (offline).
+    Groups {
+        /// One JSON object per group.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a thread disappear DAYS days from now, on every device and the server.
     Disappear {
         /// The thread id.
@@ -343,6 +355,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::ReplyTo { channel, post, text } => {
             commands::channels::reply_to(&home, &server, &channel, post, &text).await
         }
+        Command::Group { command } => commands::groups::group(&home, &server, command).await,
+        Command::Groups { json } => commands::groups::groups(&home, &server, json),
         Command::Disappear { thread, days } => {
             commands::threads::disappear(&home, &server, &thread, days).await
         }

@@ -156,6 +156,10 @@ pub struct State {
     /// Broadcast channels this staff device publishes to ([`crate::channels`]).
     #[serde(default)]
     pub channels: BTreeMap<stadtbote_protocol::ChannelId, crate::channels::PublishedChannel>,
+    /// Discussion groups this device is in or was removed from, with their
+    /// posts ([`crate::groups`]); never part of `history` or `threads`.
+    #[serde(default)]
+    pub groups: BTreeMap<GroupId, crate::groups::DiscussionGroup>,
 }
 
 impl State {
@@ -180,6 +184,7 @@ impl State {
             thread_outbox: Vec::new(),
             server_admin: false,
             channels: BTreeMap::new(),
+            groups: BTreeMap::new(),
         }
     }
 

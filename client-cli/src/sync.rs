@@ -102,6 +102,9 @@ impl Client {
             }
         }
         self.send_receipts().await?;
+        // Commits merged above moved discussion groups on: the server's
+        // GroupInfo must follow, or nobody can join (see `groups`).
+        self.refresh_group_infos().await;
         Ok(report)
     }
 
@@ -189,7 +192,9 @@ impl Client {
                 }
             }
             Ok(Incoming::CommitApplied { group, removed, added, .. }) => {
-                if self.is_thread_group(&group) {
+                if self.is_discussion_group(&group) {
+                    self.on_group_commit(group, removed);
+                } else if self.is_thread_group(&group) {
                     self.on_thread_commit(group, removed, !added.is_empty());
                 } else if removed {
                     tracing::warn!(%group, "this device was removed from a conversation");
@@ -246,6 +251,12 @@ impl Client {
         received_at: u64,
     ) -> Result<Option<MsgId>, ClientError> {
         let own = self.state.account;
+        // Discussion groups are routed by id first: their posts never reach
+        // the conversation history or the threads.
+        if self.is_discussion_group(&group) {
+            self.on_group_application(group, from, from_device, plaintext);
+            return Ok(None);
+        }
         if self.is_thread_group(&group) {
             self.on_thread_application(group, from, from_device, plaintext, received_at)?;
             return Ok(None);

@@ -25,6 +25,10 @@
 //!   decrypted: the server orders commits but stores application messages in
 //!   arrival order, so a message sent just before a commit may arrive after
 //!   it. This trades a few epochs of forward secrecy for not losing messages.
+//! * Discussion groups are joined by external commit (RFC 9420 §12.4.3.2)
+//!   from a [`MlsClient::export_group_info`] GroupInfo. An external commit is
+//!   always a `PublicMessage` (MLS requires it), so the server sees the
+//!   joiner's credential in it; it learns the joining device anyway.
 //! * Replays, late duplicates and messages of groups this device is not in
 //!   are reported as [`Incoming::Ignored`], never as errors, so a redelivered
 //!   envelope is harmless.
@@ -36,8 +40,8 @@ use openmls::prelude::GroupId as MlsGroupId;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{
     BasicCredential, Capabilities, Ciphersuite, ContentType, Credential, CredentialWithKey,
-    ExtensionType, KeyPackage, KeyPackageIn, LeafNodeIndex, MlsGroup, MlsGroupCreateConfig,
-    MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut,
+    ExtensionType, KeyPackage, KeyPackageIn, LeafNodeIndex, LeafNodeParameters, MlsGroup,
+    MlsGroupCreateConfig, MlsGroupJoinConfig, MlsMessageBodyIn, MlsMessageIn, MlsMessageOut,
     PURE_CIPHERTEXT_WIRE_FORMAT_POLICY, ProcessedMessageContent, ProtocolMessage, ProtocolVersion,
     Sender, SignatureScheme, StagedCommit, StagedWelcome,
 };
@@ -66,6 +70,11 @@ const STATE_VERSION: u16 = 1;
 
 /// Length of a basic credential's identity: account id followed by device id.
 const IDENTITY_LEN: usize = AccountId::LEN + DeviceId::LEN;
+
+/// A GroupInfo extension of the private-use range (RFC 9420 §17.3) that
+/// carries application data with an exported GroupInfo, see
+/// [`MlsClient::export_group_info_with_data`].
+const APP_DATA_EXTENSION: u16 = 0xF5B0;
 
 /// Errors of the MLS layer. Deliberately coarse: callers learn what kind of
 /// input was refused, not which cryptographic check failed.
@@ -645,6 +654,99 @@ impl MlsClient {
         })
     }
 
+    /// The group's current GroupInfo as a TLS-encoded `MlsMessage`, signed by
+    /// this member and carrying the ratchet tree and the external public key,
+    /// so that a device holding it can join by
+    /// [`MlsClient::join_by_external_commit`] without a member online.
+    pub fn export_group_info(&self, group: &GroupId) -> Result<Vec<u8>, MlsError> {
+        let mls_group = self.load(group)?;
+        ensure_operational(&mls_group)?;
+        let info = mls_group
+            .export_group_info(self.provider.crypto(), &self.signer, true)
+            .map_err(|_| MlsError::Internal)?;
+        serialize(&info)
+    }
+
+    /// Like [`MlsClient::export_group_info`], with `data` in a private-use
+    /// GroupInfo extension, covered by the member's signature. Discussion
+    /// groups carry their name this way, so that a joiner learns it without
+    /// a member online; read it with [`group_info_data`].
+    pub fn export_group_info_with_data(
+        &self,
+        group: &GroupId,
+        data: &[u8],
+    ) -> Result<Vec<u8>, MlsError> {
+        use openmls::prelude::{Extension, UnknownExtension};
+        let mls_group = self.load(group)?;
+        ensure_operational(&mls_group)?;
+        let extension = Extension::Unknown(APP_DATA_EXTENSION, UnknownExtension(data.to_vec()));
+        let info = mls_group
+            .export_group_info_with_additional_extensions(
+                self.provider.crypto(),
+                &self.signer,
+                true,
+                [extension],
+            )
+            .map_err(|_| MlsError::Internal)?;
+        serialize(&info)
+    }
+
+    /// Joins a group by external commit from a TLS-encoded GroupInfo message
+    /// (see [`MlsClient::export_group_info`]). Returns the group, the commit
+    /// (TLS-encoded `MlsMessage`) and the epoch it was created in (the
+    /// `epoch` of the `ExternalJoin` request).
+    ///
+    /// OpenMLS merges an external commit as it creates it, so the group is
+    /// *already joined here* when this returns: if the server refuses the
+    /// commit (another commit won the epoch), the caller must
+    /// [`MlsClient::delete_group`] and try again with fresher GroupInfo. A
+    /// group this device holds but was removed from is replaced; an active
+    /// one is [`MlsError::GroupExists`].
+    pub fn join_by_external_commit(
+        &self,
+        group_info: &[u8],
+    ) -> Result<(GroupId, Vec<u8>, u64), MlsError> {
+        use openmls::prelude::ExternalCommitBuilder;
+        let message =
+            MlsMessageIn::tls_deserialize_exact(group_info).map_err(|_| MlsError::Malformed)?;
+        let MlsMessageBodyIn::GroupInfo(info) = message.extract() else {
+            return Err(MlsError::Malformed);
+        };
+        if info.ciphersuite() != CIPHERSUITE {
+            return Err(MlsError::Rejected);
+        }
+        let mls_id = info.group_id().clone();
+        let group = our_group_id(&mls_id).ok_or(MlsError::Rejected)?;
+        let epoch_before = info.epoch().as_u64();
+        if let Some(mut old) = self.try_load(&mls_id)? {
+            if old.is_active() {
+                return Err(MlsError::GroupExists);
+            }
+            // Removed earlier and invited again: the old state is useless.
+            old.delete(self.provider.storage()).map_err(|_| MlsError::Internal)?;
+        }
+        let leaf = LeafNodeParameters::builder().with_capabilities(Self::capabilities()).build();
+        let (mut mls_group, bundle) = ExternalCommitBuilder::new()
+            .with_config(Self::join_config())
+            .build_group(&self.provider, info, self.credential_with_key())
+            .map_err(|_| MlsError::Rejected)?
+            .leaf_node_parameters(leaf)
+            .load_psks(self.provider.storage())
+            .map_err(|_| MlsError::Internal)?
+            .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
+            .map_err(|_| MlsError::Rejected)?
+            .finalize(&self.provider)
+            .map_err(|_| MlsError::Internal)?;
+        // Every member must be a Stadtbote device, as for a Welcome; a
+        // group that is not is left again at once.
+        if members_of(mls_group.members().map(|m| (m.credential, m.signature_key))).is_err() {
+            mls_group.delete(self.provider.storage()).map_err(|_| MlsError::Internal)?;
+            return Err(MlsError::InvalidCredential);
+        }
+        let (commit, _, _) = bundle.into_contents();
+        Ok((group, serialize(&commit)?, epoch_before))
+    }
+
     /// Applies our pending commit after the server accepted it. Returns the
     /// new epoch.
     pub fn merge_pending(&self, group: &GroupId) -> Result<u64, MlsError> {
@@ -792,6 +894,7 @@ impl MlsClient {
             _ => None,
         };
         let sender_is_member = sender_before.is_some();
+        let is_external_commit = matches!(processed.sender(), Sender::NewMemberCommit);
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
                 if !sender_is_member {
@@ -803,6 +906,28 @@ impl MlsClient {
                     sender_account,
                     sender_device,
                     plaintext: app.into_bytes(),
+                })
+            }
+            ProcessedMessageContent::StagedCommitMessage(staged)
+                if sender_before.is_none() && is_external_commit =>
+            {
+                // A device joining by external commit: it adds only itself,
+                // and its new leaf must be a Stadtbote device credential.
+                if staged.add_proposals().next().is_some()
+                    || staged.remove_proposals().next().is_some()
+                {
+                    return Err(MlsError::Rejected);
+                }
+                let leaf = staged.update_path_leaf_node().ok_or(MlsError::Rejected)?;
+                let joiner = member_of(leaf.credential(), leaf.signature_key().as_slice())?;
+                mls_group
+                    .merge_staged_commit(&self.provider, *staged)
+                    .map_err(|_| MlsError::Internal)?;
+                Ok(Incoming::CommitApplied {
+                    group,
+                    epoch: mls_group.epoch().as_u64(),
+                    removed: false,
+                    added: vec![joiner],
                 })
             }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
@@ -832,6 +957,19 @@ impl MlsClient {
             }
         }
     }
+}
+
+/// The application data of a GroupInfo from
+/// [`MlsClient::export_group_info_with_data`], if it has any. The signature
+/// is *not* checked here: trust the data only once
+/// [`MlsClient::join_by_external_commit`] accepted the same bytes.
+pub fn group_info_data(group_info: &[u8]) -> Result<Option<Vec<u8>>, MlsError> {
+    let message =
+        MlsMessageIn::tls_deserialize_exact(group_info).map_err(|_| MlsError::Malformed)?;
+    let MlsMessageBodyIn::GroupInfo(info) = message.extract() else {
+        return Err(MlsError::Malformed);
+    };
+    Ok(info.extensions().unknown(APP_DATA_EXTENSION).map(|e| e.0.clone()))
 }
 
 /// Checks a received commit before it is merged: every added device must
@@ -1353,6 +1491,62 @@ mod tests {
         assert!(commit.welcome.is_none());
         assert_eq!(alice.client.merge_pending(&GROUP).unwrap(), 1);
         assert_eq!(alice.client.merge_pending(&GROUP).unwrap_err(), MlsError::PendingCommit);
+    }
+
+    #[test]
+    fn external_join_then_exchange() {
+        let alice = device(AccountId::random());
+        alice.client.create_group(GROUP).unwrap();
+        alice.client.commit_update(&GROUP).unwrap();
+        alice.client.merge_pending(&GROUP).unwrap();
+        let info = alice.client.export_group_info_with_data(&GROUP, b"Radweg").unwrap();
+        assert_eq!(group_info_data(&info).unwrap().as_deref(), Some(&b"Radweg"[..]));
+
+        let bob = device(AccountId::random());
+        let (group, commit, epoch_before) = bob.client.join_by_external_commit(&info).unwrap();
+        assert_eq!((group, epoch_before), (GROUP, 1));
+        // OpenMLS merged the external commit already.
+        assert_eq!(bob.client.epoch(&GROUP).unwrap(), 2);
+        match alice.client.process(&commit).unwrap() {
+            Incoming::CommitApplied { epoch: 2, removed: false, added, .. } => {
+                assert_eq!(added.len(), 1);
+                assert_eq!(added[0].device, bob.client.device());
+                assert_eq!(added[0].identity_key, bob.secret.identity_key());
+            }
+            other => panic!("expected the external commit, got {other:?}"),
+        }
+        assert_eq!(alice.client.members(&GROUP).unwrap().len(), 2);
+        let msg = alice.client.encrypt(&GROUP, b"willkommen").unwrap();
+        assert_eq!(expect_app(bob.client.process(&msg).unwrap()).2, b"willkommen");
+        let reply = bob.client.encrypt(&GROUP, b"danke").unwrap();
+        assert_eq!(expect_app(alice.client.process(&reply).unwrap()).2, b"danke");
+
+        // A second joiner with the stale info loses: its commit is of an
+        // epoch the group has left.
+        let carol = device(AccountId::random());
+        let (_, stale, _) = carol.client.join_by_external_commit(&info).unwrap();
+        assert!(matches!(
+            alice.client.process(&stale).unwrap(),
+            Incoming::Ignored { reason: IgnoreReason::OldEpoch, .. }
+        ));
+        carol.client.delete_group(&GROUP).unwrap();
+        // With fresh info it works, and the member that joined earlier follows.
+        let fresh = bob.client.export_group_info(&GROUP).unwrap();
+        assert_eq!(group_info_data(&fresh).unwrap(), None);
+        let (_, commit, epoch_before) = carol.client.join_by_external_commit(&fresh).unwrap();
+        assert_eq!(epoch_before, 2);
+        for member in [&alice, &bob] {
+            assert!(matches!(
+                member.client.process(&commit).unwrap(),
+                Incoming::CommitApplied { epoch: 3, .. }
+            ));
+        }
+        let msg = carol.client.encrypt(&GROUP, b"hallo zusammen").unwrap();
+        assert_eq!(expect_app(alice.client.process(&msg).unwrap()).2, b"hallo zusammen");
+        assert_eq!(expect_app(bob.client.process(&msg).unwrap()).2, b"hallo zusammen");
+        // Joining a group one is active in is refused; garbage is malformed.
+        assert_eq!(bob.client.join_by_external_commit(&fresh).unwrap_err(), MlsError::GroupExists);
+        assert_eq!(bob.client.join_by_external_commit(b"junk").unwrap_err(), MlsError::Malformed);
     }
 
     #[test]

@@ -104,6 +104,8 @@ pub struct Config {
     pub max_key_package_bytes: usize,
     /// Most member devices of one group.
     pub max_group_devices: usize,
+    /// Largest sealed GroupInfo of a discussion group (join by link), in bytes.
+    pub max_group_info_bytes: usize,
     /// Most envelopes in one `deliver` event.
     pub deliver_batch: usize,
     /// Most writes covered by one group-commit flush.
@@ -182,6 +184,7 @@ impl Default for Config {
             max_key_packages_per_device: 200,
             max_key_package_bytes: 16_384,
             max_group_devices: 500,
+            max_group_info_bytes: 131_072,
             deliver_batch: 64,
             flush_max_batch: 1024,
             flush_max_delay_ms: 2,
@@ -329,7 +332,7 @@ impl Config {
 
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let nonzero: [(&'static str, u64); 39] = [
+        let nonzero: [(&'static str, u64); 40] = [
             ("max_message_bytes", self.max_message_bytes as u64),
             ("max_frame_bytes", self.max_frame_bytes as u64),
             ("read_buffer_bytes", self.read_buffer_bytes as u64),
@@ -346,6 +349,7 @@ impl Config {
             ("max_key_packages_per_device", u64::from(self.max_key_packages_per_device)),
             ("max_key_package_bytes", self.max_key_package_bytes as u64),
             ("max_group_devices", self.max_group_devices as u64),
+            ("max_group_info_bytes", self.max_group_info_bytes as u64),
             ("deliver_batch", self.deliver_batch as u64),
             ("flush_max_batch", self.flush_max_batch as u64),
             ("claim_rate_per_minute", u64::from(self.claim_rate_per_minute)),
@@ -463,6 +467,16 @@ impl Config {
         if self.max_profile_bytes > object_room {
             return Err(ConfigError::Invalid {
                 field: "max_profile_bytes",
+                reason: format!(
+                    "must be at most max_message_bytes - {BLOB_FRAME_OVERHEAD} ({object_room})"
+                ),
+            });
+        }
+        // A sealed GroupInfo travels in one `group_info_put` request and one
+        // `group_info` answer, so it must leave room for the frame.
+        if self.max_group_info_bytes > object_room {
+            return Err(ConfigError::Invalid {
+                field: "max_group_info_bytes",
                 reason: format!(
                     "must be at most max_message_bytes - {BLOB_FRAME_OVERHEAD} ({object_room})"
                 ),

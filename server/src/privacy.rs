@@ -117,6 +117,13 @@ impl PrivacyStatement {
                 retention_secs: None,
             },
             StoredItem {
+                item: "group join info",
+                contents: "for discussion groups joined by link, the group's MLS GroupInfo sealed with the link secret and the SHA-256 of the join token; the server can read neither the group's name nor its messages",
+                purpose: "letting people join a discussion group with its link while no member is online, and refusing old links once a member replaces the link",
+                retention: "while the group exists; replaced when a member stores a new one".into(),
+                retention_secs: None,
+            },
+            StoredItem {
                 item: "envelopes",
                 contents: "MLS ciphertext addressed to device mailboxes and the time it was stored; no sender",
                 purpose: "store-and-forward delivery to devices that are offline",
@@ -335,6 +342,7 @@ mod tests {
             "staff certificates",
             "attachments",
             "group expiry",
+            "group join info",
             "channels",
             "channel posts",
         ] {

@@ -8,12 +8,13 @@
 //! [`RelayError::StorageUnavailable`] and never a success.
 //!
 //! The org and admin requests live in [`admin`] and [`orgs`], attachments in
-//! [`blobs`], broadcast channels in [`channels`]; this file holds the
-//! messaging core.
+//! [`blobs`], broadcast channels in [`channels`], joining discussion groups
+//! by link in [`group_links`]; this file holds the messaging core.
 
 mod admin;
 mod blobs;
 mod channels;
+mod group_links;
 mod orgs;
 
 use std::collections::HashSet;
@@ -171,6 +172,7 @@ impl From<StoreError> for RelayError {
                 Self::InvalidRequest("upload would exceed max_key_packages_per_device")
             }
             StoreError::InvalidCommit(reason) => Self::InvalidRequest(reason),
+            StoreError::InvalidToken => Self::Forbidden("invalid or replaced group link"),
             StoreError::InvalidCode => Self::InvalidCode("link code unknown, used or expired"),
             StoreError::Code(state) => Self::InvalidCode(match state {
                 CodeState::Unknown => "unknown code",
@@ -263,6 +265,8 @@ pub struct Limits {
     pub max_key_package_bytes: usize,
     /// Most member devices per group.
     pub max_group_devices: usize,
+    /// Largest sealed GroupInfo in bytes.
+    pub max_group_info_bytes: usize,
     /// Largest commit, welcome or message payload in bytes: the message limit
     /// minus what a `deliver` event adds, so every envelope can be delivered.
     pub max_payload_bytes: usize,
@@ -307,6 +311,7 @@ impl Limits {
             max_key_packages_per_device: config.max_key_packages_per_device,
             max_key_package_bytes: config.max_key_package_bytes,
             max_group_devices: config.max_group_devices,
+            max_group_info_bytes: config.max_group_info_bytes,
             max_payload_bytes: config
                 .max_message_bytes
                 .saturating_sub(FRAME_OVERHEAD + ENVELOPE_OVERHEAD),
@@ -604,6 +609,13 @@ impl Relay {
             }
             Request::ChannelPost { channel, prev_seq, post } => {
                 self.channel_post(me, &channel, prev_seq, &post).await
+            }
+            Request::GroupInfoPut { group, token_hash, info } => {
+                self.group_info_put(me, &group, &token_hash, &info).await
+            }
+            Request::GroupInfoGet { group, token } => self.group_info_get(me, &group, &token),
+            Request::ExternalJoin { group, epoch, commit, token } => {
+                self.external_join(me, &group, epoch, &commit, &token).await
             }
             _ => Err(RelayError::InvalidRequest("request not supported by this server")),
         }

@@ -879,3 +879,96 @@ async fn channels_publish_fetch_and_listen_without_an_account() {
     server.stop.send(()).unwrap();
     tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn discussion_group_join_by_link() {
+    use stadtbote_protocol::group_link::{join_token, token_hash};
+    let server = start().await;
+    let (mut alice, _, _, _) = Client::register(server.addr).await;
+    let (mut bob, _, _, bob_device) = Client::register(server.addr).await;
+    let (mut carol, _, _, _) = Client::register(server.addr).await;
+
+    let group = GroupId([0x31; 16]);
+    let create = Request::Commit {
+        group,
+        epoch: 0,
+        commit: b"create".to_vec().into(),
+        add: vec![bob_device],
+        remove: vec![],
+        welcome: Some(b"welcome".to_vec().into()),
+    };
+    assert_eq!(alice.request(create).await, Ok(Response::CommitAccepted { epoch: 1 }));
+    let welcome = bob.delivery().await;
+    bob.request(Request::Ack { ids: welcome.iter().map(|e| e.id).collect() }).await.unwrap();
+
+    let token = join_token(&[1; 32]);
+    let put = |hash: [u8; 32], info: &[u8]| Request::GroupInfoPut {
+        group,
+        token_hash: hash.to_vec().into(),
+        info: info.to_vec().into(),
+    };
+    // Members only; the hash must be 32 bytes.
+    assert_eq!(
+        error_of(carol.request(put(token_hash(&token), b"sealed-1")).await).code,
+        ErrorCode::NotAMember
+    );
+    let short = Request::GroupInfoPut {
+        group,
+        token_hash: vec![0; 31].into(),
+        info: b"sealed-1".to_vec().into(),
+    };
+    assert_eq!(error_of(alice.request(short).await).code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        alice.request(put(token_hash(&token), b"sealed-1")).await,
+        Ok(Response::GroupInfoStored { epoch: 1 })
+    );
+
+    let get = |token: &[u8]| Request::GroupInfoGet { group, token: token.to_vec().into() };
+    assert_eq!(
+        carol.request(get(&token)).await,
+        Ok(Response::GroupInfo { group, epoch: 1, info: b"sealed-1".to_vec().into() })
+    );
+    let wrong = error_of(carol.request(get(&join_token(&[2; 32]))).await);
+    assert_eq!(wrong.code, ErrorCode::Forbidden);
+    assert!(wrong.message.contains("invalid or replaced group link"));
+
+    let join = |epoch: u64, token: &[u8]| Request::ExternalJoin {
+        group,
+        epoch,
+        commit: b"external-commit".to_vec().into(),
+        token: token.to_vec().into(),
+    };
+    let stale = error_of(carol.request(join(0, &token)).await);
+    assert_eq!((stale.code, stale.current_epoch), (ErrorCode::StaleEpoch, Some(1)));
+    assert_eq!(carol.request(join(1, &token)).await, Ok(Response::CommitAccepted { epoch: 2 }));
+    for member in [&mut alice, &mut bob] {
+        let envelopes = member.delivery().await;
+        assert_eq!(envelopes.len(), 1);
+        assert_eq!(envelopes[0].payload.as_ref(), b"external-commit");
+    }
+    // Carol is a member now: she cannot join twice, and she can send.
+    assert_eq!(error_of(carol.request(join(2, &token)).await).code, ErrorCode::InvalidRequest);
+    let send = Request::Send { group, message: b"hello".to_vec().into() };
+    assert_eq!(carol.request(send).await, Ok(Response::Stored { recipients: 2 }));
+
+    // A new link replaces the old one at once.
+    let new_token = join_token(&[3; 32]);
+    assert_eq!(
+        bob.request(put(token_hash(&new_token), b"sealed-2")).await,
+        Ok(Response::GroupInfoStored { epoch: 2 })
+    );
+    let (mut dave, _, _, _) = Client::register(server.addr).await;
+    let old = error_of(dave.request(get(&token)).await);
+    assert_eq!(old.code, ErrorCode::Forbidden);
+    assert_eq!(error_of(dave.request(join(2, &token)).await).code, ErrorCode::Forbidden);
+    assert_eq!(
+        dave.request(get(&new_token)).await,
+        Ok(Response::GroupInfo { group, epoch: 2, info: b"sealed-2".to_vec().into() })
+    );
+    let unknown =
+        Request::GroupInfoGet { group: GroupId([0x32; 16]), token: token.to_vec().into() };
+    assert_eq!(error_of(dave.request(unknown).await).code, ErrorCode::UnknownGroup);
+
+    server.stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+}

@@ -6,6 +6,7 @@
 // A panic in a test is a failing test, which is what tests are for.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod groups;
 mod harness;
 mod malicious;
 

@@ -4,6 +4,7 @@
 //! command hands out is always printed alone on its last line.
 
 pub mod channels;
+pub mod groups;
 pub mod org;
 pub mod threads;
 

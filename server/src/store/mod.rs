@@ -77,6 +77,10 @@ pub enum StoreError {
         /// The configured maximum.
         max: u32,
     },
+    /// A join token does not match the group's current link (wrong, or the
+    /// link was replaced).
+    #[error("invalid or replaced join token")]
+    InvalidToken,
     /// A commit's add/remove lists are contradictory.
     #[error("invalid commit: {0}")]
     InvalidCommit(&'static str),
@@ -206,6 +210,33 @@ pub struct CommitInput<'a> {
     pub max_members: usize,
 }
 
+/// An MLS external commit by which a device joins a group with its link.
+#[derive(Clone, Copy)]
+pub struct ExternalJoinInput<'a> {
+    /// The group.
+    pub group: &'a GroupId,
+    /// The joining device; it must not be a member yet.
+    pub caller: &'a DeviceId,
+    /// The epoch the external commit was made in.
+    pub epoch: u64,
+    /// The external commit, queued for every previous member.
+    pub commit: &'a [u8],
+    /// SHA-256 of the join token the caller presented.
+    pub token_hash: &'a [u8; 32],
+    /// Now (Unix milliseconds).
+    pub now_ms: u64,
+    /// When the queued envelopes expire (Unix milliseconds).
+    pub expires_at_ms: u64,
+    /// The most member devices a group may have.
+    pub max_members: usize,
+}
+
+impl std::fmt::Debug for ExternalJoinInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalJoinInput").field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
+
 /// The result of an accepted commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitOutcome {
@@ -317,6 +348,35 @@ pub trait Store: OrgStore + BlobStore + ChannelStore + Send + Sync + 'static {
     /// welcome envelopes, atomically. Devices revoked by an org are members
     /// like any other but are not queued anything.
     fn commit(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError>;
+
+    /// Stores a discussion group's sealed GroupInfo with the hash of its
+    /// current join token, replacing any previous one (so an old link stops
+    /// working at once). `caller` must be a member. Returns the group's
+    /// epoch, which is stored with the info.
+    fn put_group_info(
+        &self,
+        group: &GroupId,
+        caller: &DeviceId,
+        token_hash: &[u8; 32],
+        info: &[u8],
+    ) -> Result<u64, StoreError>;
+
+    /// The group's current epoch and its sealed GroupInfo, if `token_hash`
+    /// (SHA-256 of the presented token) equals the stored one, compared in
+    /// constant time; else [`StoreError::InvalidToken`].
+    /// [`StoreError::UnknownGroup`] when the group or its info is missing.
+    fn group_info(
+        &self,
+        group: &GroupId,
+        token_hash: &[u8; 32],
+    ) -> Result<(u64, Vec<u8>), StoreError>;
+
+    /// Orders an external commit: with a valid token (as for
+    /// [`Store::group_info`]), at the group's current epoch, for a caller
+    /// that is not yet a member, atomically adds the caller, advances the
+    /// epoch and queues the commit once for every previous member (revoked
+    /// devices excepted; the caller gets nothing).
+    fn external_join(&self, input: ExternalJoinInput<'_>) -> Result<CommitOutcome, StoreError>;
 
     /// Stores `payload` once and queues it for every member of `group` except
     /// `sender` and revoked devices. Returns the recipients.

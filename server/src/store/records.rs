@@ -165,6 +165,52 @@ pub fn decode_group(bytes: &[u8]) -> Result<GroupRecord, StoreError> {
     Ok(GroupRecord { epoch, members })
 }
 
+/// A discussion group's join information: the hash of its current join
+/// token and its GroupInfo sealed with the link secret (opaque here).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GroupInfoRecord {
+    /// The group's epoch when the info was stored.
+    pub epoch: u64,
+    /// SHA-256 of the current join token.
+    pub token_hash: [u8; 32],
+    /// The sealed GroupInfo.
+    pub info: Vec<u8>,
+}
+
+impl std::fmt::Debug for GroupInfoRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupInfoRecord")
+            .field("epoch", &self.epoch)
+            .field("info_len", &self.info.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `group_info` value: epoch, token hash, then the sealed GroupInfo.
+pub fn encode_group_info(record: &GroupInfoRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(41 + record.info.len());
+    out.push(RECORD_V1);
+    out.extend_from_slice(&record.epoch.to_be_bytes());
+    out.extend_from_slice(&record.token_hash);
+    out.extend_from_slice(&record.info);
+    out
+}
+
+/// Reads a `group_info` value.
+pub fn decode_group_info(bytes: &[u8]) -> Result<GroupInfoRecord, StoreError> {
+    let mut r = Reader::new(bytes, "group_info")?;
+    let epoch = r.u64()?;
+    let token_hash = r.take()?;
+    Ok(GroupInfoRecord { epoch, token_hash, info: r.rest().to_vec() })
+}
+
+/// Compares two 32-byte hashes in constant time (no early exit), so that
+/// timing does not reveal how much of a guessed token hash matched.
+pub fn hash_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 /// A stored message: one copy of the ciphertext, shared by its mailbox entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord<'a> {
@@ -682,6 +728,12 @@ mod tests {
         let link = LinkCodeRecord { account: AccountId([5; 16]), expires_at: 11 };
         assert_eq!(decode_link_code(&encode_link_code(&link)).unwrap(), link);
         assert_eq!(decode_count(&encode_count(42)).unwrap(), 42);
+        let info = GroupInfoRecord { epoch: 4, token_hash: [6; 32], info: b"sealed".to_vec() };
+        assert_eq!(decode_group_info(&encode_group_info(&info)).unwrap(), info);
+        assert!(hash_eq(&[1; 32], &[1; 32]));
+        let mut other = [1; 32];
+        other[31] = 2;
+        assert!(!hash_eq(&[1; 32], &other));
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! | `group_messages` | group ‖ seq | – |
 //! | `group_expiry` | group | expires_at |
 //! | `group_expiry_index` | expires_at ‖ group | – |
+//! | `group_info` | group | epoch when stored, SHA-256(join token), sealed GroupInfo |
 //! | `admins` | device | since |
 //! | `admin_claim` | `code` | SHA-256(admin claim code) |
 //! | `orgs` | org | handle, name, created_at, org key, admin device, versions |
@@ -64,10 +65,12 @@ use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
-use super::records::{self, GroupRecord, LinkCodeRecord, MessageRecord, RefsRecord};
+use super::records::{
+    self, GroupInfoRecord, GroupRecord, LinkCodeRecord, MessageRecord, RefsRecord,
+};
 use super::{
-    ChannelStore, CommitInput, CommitOutcome, DeviceRecord, KeyPackageStatus, LinkOutcome,
-    MailboxPage, OrgStore, Store, StoreError, SweepReport,
+    ChannelStore, CommitInput, CommitOutcome, DeviceRecord, ExternalJoinInput, KeyPackageStatus,
+    LinkOutcome, MailboxPage, OrgStore, Store, StoreError, SweepReport,
 };
 
 /// The storage schema this release writes and reads.
@@ -101,6 +104,7 @@ pub struct SledStore {
     pub(super) group_messages: Tree,
     pub(super) group_expiry: Tree,
     pub(super) group_expiry_index: Tree,
+    pub(super) group_info: Tree,
     pub(super) admins: Tree,
     pub(super) admin_claim: Tree,
     pub(super) orgs: Tree,
@@ -184,6 +188,23 @@ fn tx_group_expiry(group_expiry: &TransactionalTree, group: &GroupId) -> TxResul
     }
 }
 
+/// The group's join information, checked against the hash of a presented
+/// join token in constant time, inside a transaction.
+fn tx_checked_group_info(
+    group_info: &TransactionalTree,
+    group: &GroupId,
+    token_hash: &[u8; 32],
+) -> TxResult<GroupInfoRecord> {
+    let Some(bytes) = group_info.get(group.as_bytes())? else {
+        return abort(StoreError::UnknownGroup);
+    };
+    let record = tx_decode(records::decode_group_info(&bytes))?;
+    if !records::hash_eq(&record.token_hash, token_hash) {
+        return abort(StoreError::InvalidToken);
+    }
+    Ok(record)
+}
+
 /// Creates `dir` (and missing parents) readable only by the owner. An existing
 /// directory keeps its permissions: the operator may have chosen them.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -250,6 +271,7 @@ struct GroupTrees<'a> {
     groups: &'a TransactionalTree,
     devices: &'a TransactionalTree,
     revoked: &'a TransactionalTree,
+    group_info: &'a TransactionalTree,
 }
 
 /// A stored message to delete, with what is already known about it.
@@ -329,6 +351,7 @@ impl SledStore {
             group_messages: tree("group_messages")?,
             group_expiry: tree("group_expiry")?,
             group_expiry_index: tree("group_expiry_index")?,
+            group_info: tree("group_info")?,
             admins: tree("admins")?,
             admin_claim: tree("admin_claim")?,
             orgs: tree("orgs")?,
@@ -478,8 +501,10 @@ impl SledStore {
             // deterministic, so the same group may be created again at once;
             // its messages get higher numbers and are left alone.
             let _order = self.lock_message_order();
-            let deleted = (&self.groups, &self.group_expiry, &self.group_expiry_index)
-                .transaction(|(groups, group_expiry, index)| {
+            let trees =
+                (&self.groups, &self.group_expiry, &self.group_expiry_index, &self.group_info);
+            let deleted = trees
+                .transaction(|(groups, group_expiry, index, group_info)| {
                     index.remove(&records::time_id_key(at, group.as_bytes()))?;
                     let current = tx_group_expiry(group_expiry, group)?;
                     if current != Some(at) {
@@ -487,6 +512,8 @@ impl SledStore {
                     }
                     group_expiry.remove(group.as_bytes())?;
                     groups.remove(group.as_bytes())?;
+                    // The join link dies with the group.
+                    group_info.remove(group.as_bytes())?;
                     Ok(true)
                 })
                 .map_err(tx_error)?;
@@ -610,7 +637,7 @@ impl SledStore {
             return Err(StoreError::InvalidCommit("a welcome is required exactly when adding"));
         }
         let added: Vec<DeviceId> = add.iter().copied().collect();
-        self.group_message_transaction(|trees, GroupTrees { groups, devices, revoked }| {
+        self.group_message_transaction(|trees, GroupTrees { groups, devices, revoked, .. }| {
             let (previous, epoch) = match groups.get(input.group.as_bytes())? {
                 None if input.epoch == 0 => {
                     if !remove.is_empty() {
@@ -678,6 +705,48 @@ impl SledStore {
         })
     }
 
+    fn external_join_impl(
+        &self,
+        input: ExternalJoinInput<'_>,
+    ) -> Result<CommitOutcome, StoreError> {
+        self.group_message_transaction(|trees, GroupTrees { groups, revoked, group_info, .. }| {
+            let Some(bytes) = groups.get(input.group.as_bytes())? else {
+                return abort(StoreError::UnknownGroup);
+            };
+            let record = tx_decode(records::decode_group(&bytes))?;
+            // Checked inside the transaction: a link replaced a moment ago
+            // no longer admits anyone.
+            tx_checked_group_info(group_info, input.group, input.token_hash)?;
+            if record.members.contains(input.caller) {
+                return abort(StoreError::InvalidCommit("device is already a member"));
+            }
+            if input.epoch != record.epoch {
+                return abort(StoreError::StaleEpoch { current: record.epoch });
+            }
+            if record.members.len().saturating_add(1) > input.max_members {
+                return abort(StoreError::TooManyMembers { max: input.max_members });
+            }
+            // Every previous member learns of the join; revoked devices stay
+            // members but are queued nothing, as for every other fan-out.
+            let commit_to = tx_unrevoked(revoked, &record.members)?;
+            if !commit_to.is_empty() {
+                trees.store(
+                    input.group,
+                    input.commit,
+                    &commit_to,
+                    input.now_ms,
+                    input.expires_at_ms,
+                )?;
+            }
+            let mut members: BTreeSet<DeviceId> = record.members.into_iter().collect();
+            members.insert(*input.caller);
+            let new_epoch = record.epoch.saturating_add(1);
+            let updated = GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
+            groups.insert(input.group.as_bytes(), records::encode_group(&updated))?;
+            Ok(CommitOutcome { epoch: new_epoch, recipients: commit_to })
+        })
+    }
+
     fn send_impl(
         &self,
         group: &GroupId,
@@ -724,6 +793,7 @@ impl SledStore {
             &self.revoked,
             &self.message_group,
             &self.group_messages,
+            &self.group_info,
         )
             .transaction(|tx| {
                 let (
@@ -737,6 +807,7 @@ impl SledStore {
                     revoked,
                     message_group,
                     group_messages,
+                    group_info,
                 ) = tx;
                 let trees = MessageTrees {
                     messages,
@@ -747,7 +818,7 @@ impl SledStore {
                     message_group,
                     group_messages,
                 };
-                f(&trees, GroupTrees { groups, devices, revoked })
+                f(&trees, GroupTrees { groups, devices, revoked, group_info })
             })
             .map_err(tx_error)
     }
@@ -904,6 +975,54 @@ impl Store for SledStore {
 
     fn commit(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError> {
         self.commit_impl(input)
+    }
+
+    fn put_group_info(
+        &self,
+        group: &GroupId,
+        caller: &DeviceId,
+        token_hash: &[u8; 32],
+        info: &[u8],
+    ) -> Result<u64, StoreError> {
+        (&self.groups, &self.group_info)
+            .transaction(|(groups, group_info)| {
+                let Some(bytes) = groups.get(group.as_bytes())? else {
+                    return abort(StoreError::UnknownGroup);
+                };
+                let record = tx_decode(records::decode_group(&bytes))?;
+                if !record.members.contains(caller) {
+                    return abort(StoreError::NotAMember);
+                }
+                let info = GroupInfoRecord {
+                    epoch: record.epoch,
+                    token_hash: *token_hash,
+                    info: info.to_vec(),
+                };
+                group_info.insert(group.as_bytes(), records::encode_group_info(&info))?;
+                Ok(record.epoch)
+            })
+            .map_err(tx_error)
+    }
+
+    fn group_info(
+        &self,
+        group: &GroupId,
+        token_hash: &[u8; 32],
+    ) -> Result<(u64, Vec<u8>), StoreError> {
+        (&self.groups, &self.group_info)
+            .transaction(|(groups, group_info)| {
+                let info = tx_checked_group_info(group_info, group, token_hash)?;
+                let Some(bytes) = groups.get(group.as_bytes())? else {
+                    return abort(StoreError::UnknownGroup);
+                };
+                let epoch = tx_decode(records::decode_group(&bytes))?.epoch;
+                Ok((epoch, info.info))
+            })
+            .map_err(tx_error)
+    }
+
+    fn external_join(&self, input: ExternalJoinInput<'_>) -> Result<CommitOutcome, StoreError> {
+        self.external_join_impl(input)
     }
 
     fn send(
@@ -1562,6 +1681,116 @@ mod tests {
         store.commit(commit(&thread, &a, 0, &[b], Some(b"again"))).unwrap();
         assert_eq!(store.sweep(DAY + 2).unwrap().groups, 0);
         assert_eq!(store.mailbox(&b, 0, 100, 1 << 20).unwrap().envelopes.len(), 3);
+    }
+
+    fn join<'a>(
+        group: &'a GroupId,
+        caller: &'a DeviceId,
+        epoch: u64,
+        token_hash: &'a [u8; 32],
+    ) -> ExternalJoinInput<'a> {
+        ExternalJoinInput {
+            group,
+            caller,
+            epoch,
+            commit: b"external",
+            token_hash,
+            now_ms: 1000,
+            expires_at_ms: 1000 + DAY,
+            max_members: 4,
+        }
+    }
+
+    #[test]
+    fn group_info_token_check_and_replacement() {
+        let (_dir, store) = open();
+        let (_, a) = store.create_account(&key(), 1).unwrap();
+        let (_, outsider) = store.create_account(&key(), 1).unwrap();
+        let group = GroupId([1; 16]);
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        assert!(matches!(
+            store.put_group_info(&group, &a, &old, b"info"),
+            Err(StoreError::UnknownGroup)
+        ));
+        store.commit(commit(&group, &a, 0, &[], None)).unwrap();
+        assert!(matches!(store.group_info(&group, &old), Err(StoreError::UnknownGroup)));
+        assert!(matches!(
+            store.put_group_info(&group, &outsider, &old, b"info"),
+            Err(StoreError::NotAMember)
+        ));
+        assert_eq!(store.put_group_info(&group, &a, &old, b"info-1").unwrap(), 1);
+        assert_eq!(store.group_info(&group, &old).unwrap(), (1, b"info-1".to_vec()));
+        assert!(matches!(store.group_info(&group, &new), Err(StoreError::InvalidToken)));
+        // The GroupInfo answer carries the group's current epoch.
+        store.commit(commit(&group, &a, 1, &[], None)).unwrap();
+        assert_eq!(store.group_info(&group, &old).unwrap().0, 2);
+        // Replacing the link invalidates the old token at once.
+        assert_eq!(store.put_group_info(&group, &a, &new, b"info-2").unwrap(), 2);
+        assert!(matches!(store.group_info(&group, &old), Err(StoreError::InvalidToken)));
+        assert!(matches!(
+            store.external_join(join(&group, &outsider, 2, &old)),
+            Err(StoreError::InvalidToken)
+        ));
+        assert_eq!(store.group_info(&group, &new).unwrap(), (2, b"info-2".to_vec()));
+        // Expiry deletes the join info with the group.
+        store.set_group_expiry(&group, &a, DAY).unwrap();
+        assert_eq!(store.sweep(DAY + 1).unwrap().groups, 1);
+        assert!(store.group_info.is_empty());
+        assert!(matches!(store.group_info(&group, &new), Err(StoreError::UnknownGroup)));
+    }
+
+    #[test]
+    fn external_join_needs_the_current_epoch() {
+        let (_dir, store) = open();
+        let (_, a) = store.create_account(&key(), 1).unwrap();
+        let (_, b) = store.create_account(&key(), 1).unwrap();
+        let (_, revoked) = store.create_account(&key(), 1).unwrap();
+        let (_, joiner) = store.create_account(&key(), 1).unwrap();
+        let (_, late) = store.create_account(&key(), 1).unwrap();
+        let group = GroupId([2; 16]);
+        let token = [9u8; 32];
+        store.commit(commit(&group, &a, 0, &[b, revoked], Some(b"w"))).unwrap();
+        store.put_group_info(&group, &a, &token, b"info").unwrap();
+        revoke(&store, &revoked);
+        let before = store.mailbox(&revoked, 0, 10, 1 << 20).unwrap().envelopes.len();
+
+        assert!(matches!(
+            store.external_join(join(&group, &joiner, 0, &token)),
+            Err(StoreError::StaleEpoch { current: 1 })
+        ));
+        assert!(matches!(
+            store.external_join(join(&GroupId([3; 16]), &joiner, 1, &token)),
+            Err(StoreError::UnknownGroup)
+        ));
+        assert!(matches!(
+            store.external_join(join(&group, &b, 1, &token)),
+            Err(StoreError::InvalidCommit(_))
+        ));
+        let out = store.external_join(join(&group, &joiner, 1, &token)).unwrap();
+        assert_eq!(out.epoch, 2);
+        let mut expected = vec![a, b];
+        expected.sort();
+        assert_eq!(out.recipients, expected, "previous members except revoked ones");
+        for device in [&a, &b] {
+            let page = store.mailbox(device, 0, 10, 1 << 20).unwrap();
+            assert_eq!(page.envelopes.last().unwrap().payload.as_ref(), b"external");
+        }
+        assert!(store.mailbox(&joiner, 0, 10, 1 << 20).unwrap().envelopes.is_empty());
+        assert_eq!(store.mailbox(&revoked, 0, 10, 1 << 20).unwrap().envelopes.len(), before);
+        assert_eq!(store.messages.len(), 2, "the welcome and the commit, each stored once");
+        // The joiner is a member now: it can send and commit.
+        assert_eq!(store.send(&group, &joiner, b"hi", 5, 5 + DAY).unwrap().len(), 2);
+        // The same join again is stale; a fifth member exceeds max_members = 4.
+        assert!(matches!(
+            store.external_join(join(&group, &late, 1, &token)),
+            Err(StoreError::StaleEpoch { current: 2 })
+        ));
+        let input = ExternalJoinInput { max_members: 5, ..join(&group, &late, 2, &token) };
+        assert!(matches!(
+            store.external_join(join(&group, &late, 2, &token)),
+            Err(StoreError::TooManyMembers { max: 4 })
+        ));
+        assert_eq!(store.external_join(input).unwrap().epoch, 3);
     }
 
     #[test]
