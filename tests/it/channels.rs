@@ -342,3 +342,59 @@ fn one_post_fans_out_to_a_thousand_connected_followers() {
     eprintln!("fan-out to {FOLLOWERS} followers: {:?} including the CLI", started.elapsed());
     assert_eq!(received, FOLLOWERS);
 }
+
+#[test]
+fn a_private_reply_reaches_the_town_only_and_unfollow_forgets_the_channel() {
+    let town = Town::new(Server::start());
+    let press = town.enrol_as("Pressestelle", "presse", "publisher");
+    let out = press.ok(&[
+        "channel",
+        "create",
+        "Baustellen-Info",
+        "--replies",
+        "private",
+        "--json",
+        "--out",
+        &tempfile::tempdir().unwrap().path().to_string_lossy(),
+    ]);
+    let created: serde_json::Value = serde_json::from_str(last_line(&out).as_str()).unwrap();
+    let id = created["channel"].as_str().unwrap().to_string();
+    let invite = created["invite"].as_str().unwrap().to_string();
+    press.ok(&["channel", "post", &id, "Vollsperrung der Brückenstraße ab 1. Dezember"]);
+
+    // A citizen with an account replies privately to post 1.
+    let citizen = town.citizen("Carla");
+    citizen.ok(&["follow", &invite]);
+    citizen.ok(&["feed"]);
+    let question = "Wie komme ich dann zum Bahnhof?";
+    let thread = last_line(&citizen.ok(&["reply-to", &id, "1", question]));
+    assert!(stadtbote_protocol::GroupId::parse(&thread).is_ok(), "{thread}");
+    let inbox = json_lines(&press.ok(&["threads", "--json"]));
+    assert!(inbox.iter().any(|t| t["thread"] == thread.as_str()), "{inbox:?}");
+    assert!(press.ok(&["show", &thread]).contains(question));
+
+    // Another follower sees the post, never the reply.
+    let other = Device::new(&town.server);
+    other.ok(&["follow", &invite]);
+    let feed = other.ok(&["feed", "--json"]);
+    assert!(feed.contains("Vollsperrung") && !feed.contains(question), "{feed}");
+
+    // Unfollowing forgets the channel.
+    other.ok(&["unfollow", &id]);
+    assert!(json_lines(&other.ok(&["channels", "--json"])).is_empty());
+    // A channel without private replies refuses them.
+    let closed = press.ok(&[
+        "channel",
+        "create",
+        "Amtsblatt",
+        "--json",
+        "--out",
+        &tempfile::tempdir().unwrap().path().to_string_lossy(),
+    ]);
+    let closed: serde_json::Value = serde_json::from_str(last_line(&closed).as_str()).unwrap();
+    let closed_id = closed["channel"].as_str().unwrap().to_string();
+    press.ok(&["channel", "post", &closed_id, "Sitzung des Gemeinderats"]);
+    citizen.ok(&["follow", closed["invite"].as_str().unwrap()]);
+    citizen.ok(&["feed"]);
+    citizen.fails(&["reply-to", &closed_id, "1", "Darf ich?"]);
+}
