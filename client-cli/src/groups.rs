@@ -273,22 +273,7 @@ impl Client {
     /// Finds a group by id, unambiguous id prefix (six characters or more)
     /// or exact name.
     pub fn resolve_group(&self, text: &str) -> Result<GroupId, ClientError> {
-        let wanted: String = text
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        if let Ok(id) = GroupId::parse(&wanted)
-            && self.state.groups.contains_key(&id)
-        {
-            return Ok(id);
-        }
-        let mut matches: Vec<GroupId> = Vec::new();
-        if wanted.len() >= 6 {
-            matches.extend(
-                self.state.groups.keys().filter(|id| id.to_string().starts_with(&wanted)).copied(),
-            );
-        }
+        let mut matches = crate::state::group_ids_matching(&self.state.groups, text);
         if matches.is_empty() {
             matches.extend(
                 self.state.groups.values().filter(|g| g.name == text.trim()).map(|g| g.group),

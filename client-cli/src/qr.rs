@@ -6,7 +6,10 @@
 //!
 //! The `qrcode` crate computes the module matrix only; the PNG (8-bit grey,
 //! via the `png` crate) and the SVG (one path) are drawn here, which keeps
-//! the `image` crate and its codecs out of the client.
+//! the `image` crate and its codecs out of the client. [`write_files`] puts
+//! both next to each other on disk (org key and channel invite posters).
+
+use std::path::{Path, PathBuf};
 
 use qrcode::{Color, EcLevel, QrCode};
 use stadtbote_protocol::auth::IdentityKey;
@@ -112,6 +115,42 @@ impl Matrix {
             px = side * PNG_SCALE
         )
     }
+}
+
+/// Encodes `content` and writes it as `<stem>.png` and `<stem>.svg` into
+/// `out` (default: the current directory, created if missing); returns the
+/// two paths.
+pub fn write_files(
+    content: &str,
+    out: Option<&Path>,
+    stem: &str,
+) -> Result<(PathBuf, PathBuf), ClientError> {
+    let dir = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir().map_err(|source| ClientError::Io {
+            action: "find",
+            file: PathBuf::from("."),
+            source,
+        })?,
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| ClientError::Io {
+        action: "create",
+        file: dir.clone(),
+        source,
+    })?;
+    let matrix = Matrix::encode(content)?;
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| ClientError::Io {
+            action: "write",
+            file: path.to_path_buf(),
+            source,
+        })
+    };
+    write(&png, &matrix.to_png()?)?;
+    write(&svg, matrix.to_svg().as_bytes())?;
+    Ok((png, svg))
 }
 
 #[cfg(test)]

@@ -192,7 +192,7 @@ impl Client {
 pub(crate) mod tests {
     use super::*;
     use stadtbote_protocol::auth::DeviceSecret;
-    use stadtbote_protocol::org::{InviteCert, InviteCode};
+    use stadtbote_protocol::org::testing::{CertTimes, Holder, staff_certificate};
 
     /// Issues a certificate for (account, device, key) in `department`.
     pub(crate) fn certificate(
@@ -204,31 +204,10 @@ pub(crate) mod tests {
         department: &str,
         cert_expires_at: u64,
     ) -> StaffCertificate {
-        let code = InviteCode::generate();
-        let invite = InviteCert {
-            v: ORG_VERSION,
-            org,
-            invite_id: ByteBuf::from(code.id.to_vec()),
-            invite_key: code.invite_key().identity_key(),
-            role: Role::Clerk,
-            department: department.into(),
-            issued_at: 0,
-            invite_expires_at: 1_000,
-            cert_expires_at,
-        };
-        let binding = DeviceBinding {
-            v: ORG_VERSION,
-            org,
-            invite_id: ByteBuf::from(code.id.to_vec()),
-            account,
-            device,
-            identity_key: key,
-            bound_at: 500,
-        };
-        StaffCertificate {
-            invite: Signed::sign(SignedKind::Invite, &invite, org_key),
-            binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
-        }
+        let holder = Holder { account, device, identity_key: key };
+        let times =
+            CertTimes { issued_at: 0, invite_expires_at: 1_000, cert_expires_at, bound_at: 500 };
+        staff_certificate(org, org_key, holder, Role::Clerk, department, times)
     }
 
     #[test]

@@ -356,6 +356,27 @@ impl MlsFile {
     }
 }
 
+/// The keys of `map` that `text` names as a person types a group id (any
+/// case, spaces and dashes ignored): the full id, else every id it is a
+/// prefix of (six characters or more). Threads and discussion groups are
+/// looked up this way.
+pub(crate) fn group_ids_matching<V>(map: &BTreeMap<GroupId, V>, text: &str) -> Vec<GroupId> {
+    let wanted: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if let Ok(id) = GroupId::parse(&wanted)
+        && map.contains_key(&id)
+    {
+        return vec![id];
+    }
+    if wanted.len() < 6 {
+        return Vec::new();
+    }
+    map.keys().filter(|id| id.to_string().starts_with(&wanted)).copied().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

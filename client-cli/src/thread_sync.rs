@@ -525,27 +525,8 @@ impl Client {
     /// Finds a thread by id or by an unambiguous prefix of its id (at least
     /// six characters).
     pub fn resolve_thread(&self, text: &str) -> Result<GroupId, ClientError> {
-        let wanted: String = text
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        if let Ok(id) = GroupId::parse(&wanted)
-            && self.state.threads.contains_key(&id)
-        {
-            return Ok(id);
-        }
-        if wanted.len() >= 6 {
-            let matches: Vec<GroupId> = self
-                .state
-                .threads
-                .keys()
-                .filter(|id| id.to_string().starts_with(&wanted))
-                .copied()
-                .collect();
-            if let [only] = matches.as_slice() {
-                return Ok(*only);
-            }
+        if let [only] = crate::state::group_ids_matching(&self.state.threads, text).as_slice() {
+            return Ok(*only);
         }
         Err(ClientError::UnknownThread(text.to_string()))
     }

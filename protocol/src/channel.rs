@@ -445,8 +445,7 @@ impl ChannelInvite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::AccountId;
-    use crate::org::{DeviceBinding, InviteCert, InviteCode, ORG_VERSION, Signed, SignedKind};
+    use crate::org::testing::default_staff_certificate;
 
     struct Fixture {
         org: OrgId,
@@ -460,32 +459,8 @@ mod tests {
     fn fixture(role: Role) -> Fixture {
         let org = OrgId([1; 16]);
         let org_key = DeviceSecret::generate();
-        let code = InviteCode::generate();
         let device = DeviceSecret::generate();
-        let invite = InviteCert {
-            v: ORG_VERSION,
-            org,
-            invite_id: ByteBuf::from(code.id.to_vec()),
-            invite_key: code.invite_key().identity_key(),
-            role,
-            department: "presse".into(),
-            issued_at: 0,
-            invite_expires_at: 1_000,
-            cert_expires_at: 1_000_000,
-        };
-        let binding = DeviceBinding {
-            v: ORG_VERSION,
-            org,
-            invite_id: ByteBuf::from(code.id.to_vec()),
-            account: AccountId([2; 16]),
-            device: DeviceId([3; 16]),
-            identity_key: device.identity_key(),
-            bound_at: 10,
-        };
-        let cert = StaffCertificate {
-            invite: Signed::sign(SignedKind::Invite, &invite, &org_key),
-            binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
-        };
+        let cert = default_staff_certificate(org, &org_key, &device, role);
         Fixture {
             org,
             org_key,

@@ -517,45 +517,126 @@ pub fn validate_department(department: &str) -> Result<(), OrgError> {
     if ok { Ok(()) } else { Err(OrgError::Invalid("department (1-64 of a-z, 0-9, -, _)")) }
 }
 
-#[cfg(test)]
-mod tests {
+/// Test fixtures for the crates of this workspace: compiled into this
+/// crate's own tests and, for the other crates' tests, behind the
+/// `test-support` feature (enabled only from their `[dev-dependencies]`).
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing {
     use super::*;
 
-    fn staff_fixture(now: u64) -> (OrgId, DeviceSecret, StaffCertificate, InviteCode) {
-        let org = OrgId([1; 16]);
-        let org_key = DeviceSecret::generate();
+    /// The staff device a test certificate is issued to.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Holder {
+        /// The account the device belongs to.
+        pub account: AccountId,
+        /// The certified device.
+        pub device: DeviceId,
+        /// The device's identity key, bound by the certificate.
+        pub identity_key: IdentityKey,
+    }
+
+    /// The timestamps (ms) written into a test certificate.
+    #[derive(Debug, Clone, Copy)]
+    pub struct CertTimes {
+        /// When the invitation was issued.
+        pub issued_at: u64,
+        /// Until when the invitation may be redeemed.
+        pub invite_expires_at: u64,
+        /// When the resulting certificate expires.
+        pub cert_expires_at: u64,
+        /// When the device bound itself to the invitation.
+        pub bound_at: u64,
+    }
+
+    /// Builds the staff certificate an enrolment would produce: `org_key`
+    /// signs an [`InviteCert`] for `role` in `department` delegating to a
+    /// fresh invitation code's invite key, which signs the [`DeviceBinding`]
+    /// of `holder`.
+    pub fn staff_certificate(
+        org: OrgId,
+        org_key: &DeviceSecret,
+        holder: Holder,
+        role: Role,
+        department: &str,
+        times: CertTimes,
+    ) -> StaffCertificate {
         let code = InviteCode::generate();
         let invite = InviteCert {
             v: ORG_VERSION,
             org,
             invite_id: ByteBuf::from(code.id.to_vec()),
             invite_key: code.invite_key().identity_key(),
-            role: Role::Clerk,
-            department: "bauhof".into(),
-            issued_at: now,
-            invite_expires_at: now + 1000,
-            cert_expires_at: now + 10_000,
+            role,
+            department: department.into(),
+            issued_at: times.issued_at,
+            invite_expires_at: times.invite_expires_at,
+            cert_expires_at: times.cert_expires_at,
         };
-        let device_key = DeviceSecret::generate();
         let binding = DeviceBinding {
             v: ORG_VERSION,
             org,
             invite_id: ByteBuf::from(code.id.to_vec()),
+            account: holder.account,
+            device: holder.device,
+            identity_key: holder.identity_key,
+            bound_at: times.bound_at,
+        };
+        StaffCertificate {
+            invite: Signed::sign(SignedKind::Invite, &invite, org_key),
+            binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
+        }
+    }
+
+    /// [`staff_certificate`] with the usual fixture values: `device_key`
+    /// as device `[3; 16]` of account `[2; 16]`, department `presse`,
+    /// issued at 0 and bound at 10, the invitation valid until 1 000 and
+    /// the certificate until 1 000 000.
+    pub fn default_staff_certificate(
+        org: OrgId,
+        org_key: &DeviceSecret,
+        device_key: &DeviceSecret,
+        role: Role,
+    ) -> StaffCertificate {
+        let holder = Holder {
             account: AccountId([2; 16]),
             device: DeviceId([3; 16]),
             identity_key: device_key.identity_key(),
+        };
+        let times = CertTimes {
+            issued_at: 0,
+            invite_expires_at: 1_000,
+            cert_expires_at: 1_000_000,
+            bound_at: 10,
+        };
+        staff_certificate(org, org_key, holder, role, "presse", times)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff_fixture(now: u64) -> (OrgId, DeviceSecret, StaffCertificate) {
+        let org = OrgId([1; 16]);
+        let org_key = DeviceSecret::generate();
+        let holder = testing::Holder {
+            account: AccountId([2; 16]),
+            device: DeviceId([3; 16]),
+            identity_key: DeviceSecret::generate().identity_key(),
+        };
+        let times = testing::CertTimes {
+            issued_at: now,
+            invite_expires_at: now + 1000,
+            cert_expires_at: now + 10_000,
             bound_at: now + 10,
         };
-        let cert = StaffCertificate {
-            invite: Signed::sign(SignedKind::Invite, &invite, &org_key),
-            binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
-        };
-        (org, org_key, cert, code)
+        let cert = testing::staff_certificate(org, &org_key, holder, Role::Clerk, "bauhof", times);
+        (org, org_key, cert)
     }
 
     #[test]
     fn staff_certificate_chain_verifies_and_expires() {
-        let (org, org_key, cert, _) = staff_fixture(1000);
+        let (org, org_key, cert) = staff_fixture(1000);
         let staff = cert.verify(&org, &org_key.identity_key(), 2000).unwrap();
         assert_eq!(staff.department, "bauhof");
         assert_eq!(staff.role, Role::Clerk);
@@ -570,7 +651,7 @@ mod tests {
 
     #[test]
     fn a_binding_signed_by_another_key_is_refused() {
-        let (org, org_key, mut cert, _) = staff_fixture(1000);
+        let (org, org_key, mut cert) = staff_fixture(1000);
         let forged: DeviceBinding = cert.binding.decode_unverified(SignedKind::Binding).unwrap();
         cert.binding = Signed::sign(SignedKind::Binding, &forged, &DeviceSecret::generate());
         assert_eq!(cert.verify(&org, &org_key.identity_key(), 2000), Err(OrgError::BadSignature));

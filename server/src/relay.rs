@@ -42,7 +42,7 @@ use crate::fanout::{ChannelListeners, Listens};
 use crate::flush::{FlushError, Flusher};
 use crate::outbox::Outbox;
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited};
-use crate::store::{CodeState, CommitInput, LinkOutcome, Store, StoreError};
+use crate::store::{CodeState, CommitInput, CommitOutcome, LinkOutcome, Store, StoreError};
 use crate::unix_ms;
 
 /// Bytes of randomness in a link code (80 bits: 16 base32 characters).
@@ -463,6 +463,14 @@ impl Relay {
         self.flusher.flush().await.map_err(RelayError::from)
     }
 
+    /// Answers a commit the store ordered (a member's or an external
+    /// join's): once it is durable, wakes the devices it was queued for.
+    async fn commit_accepted(&self, outcome: CommitOutcome) -> Result<Response, RelayError> {
+        self.durable().await?;
+        self.registry.wake(&outcome.recipients);
+        Ok(Response::CommitAccepted { epoch: outcome.epoch })
+    }
+
     /// Creates an account. `nonce` is the connection's (already consumed) challenge.
     pub async fn register(
         &self,
@@ -739,9 +747,7 @@ impl Relay {
             expires_at_ms: now.saturating_add(self.limits.envelope_ttl_ms),
             max_members: self.limits.max_group_devices,
         })?;
-        self.durable().await?;
-        self.registry.wake(&outcome.recipients);
-        Ok(Response::CommitAccepted { epoch: outcome.epoch })
+        self.commit_accepted(outcome).await
     }
 
     async fn send(

@@ -31,6 +31,26 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+impl Server {
+    /// Stops the server and checks that `run` returns cleanly.
+    async fn shut_down(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(WAIT, self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+/// The commit creating `group` at epoch 0: adds `add`, with a welcome.
+fn create_group(group: GroupId, commit: &[u8], add: Vec<DeviceId>) -> Request {
+    Request::Commit {
+        group,
+        epoch: 0,
+        commit: commit.to_vec().into(),
+        add,
+        remove: vec![],
+        welcome: Some(b"welcome".to_vec().into()),
+    }
+}
+
 async fn start() -> Server {
     start_with(|_| {}).await
 }
@@ -243,14 +263,7 @@ async fn commit_send_deliver_ack() {
     assert!(matches!(devices, Response::Devices { ref devices } if devices.len() == 1));
 
     let group = GroupId([7; 16]);
-    let commit = Request::Commit {
-        group,
-        epoch: 0,
-        commit: b"commit-0".to_vec().into(),
-        add: vec![bob_device],
-        remove: vec![],
-        welcome: Some(b"welcome".to_vec().into()),
-    };
+    let commit = create_group(group, b"commit-0", vec![bob_device]);
     assert_eq!(alice.request(commit.clone()).await, Ok(Response::CommitAccepted { epoch: 1 }));
     let stale = alice.request(commit).await.unwrap_err();
     assert_eq!((stale.code, stale.current_epoch), (ErrorCode::StaleEpoch, Some(1)));
@@ -273,8 +286,7 @@ async fn commit_send_deliver_ack() {
     );
     assert_eq!(bob.request(Request::Ack { ids }).await, Ok(Response::Acked { removed: 2 }));
 
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+    server.shut_down().await;
 }
 
 #[tokio::test]
@@ -293,8 +305,7 @@ async fn handshake_and_auth_timeouts() {
     // A WebSocket that never authenticates is closed with 1008.
     let mut idle = Client::connect(server.addr).await;
     idle.expect_close(1008).await;
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+    server.shut_down().await;
 }
 
 fn now_ms() -> u64 {
@@ -485,14 +496,7 @@ async fn org_admin_staff_directory_and_revocation() {
         other => panic!("{other:?}"),
     }
     let group = GroupId([42; 16]);
-    let commit = Request::Commit {
-        group,
-        epoch: 0,
-        commit: b"commit".to_vec().into(),
-        add: vec![clerk_device, mayor_device],
-        remove: vec![],
-        welcome: Some(b"welcome".to_vec().into()),
-    };
+    let commit = create_group(group, b"commit", vec![clerk_device, mayor_device]);
     assert_eq!(citizen.request(commit).await, Ok(Response::CommitAccepted { epoch: 1 }));
     let send = |text: &[u8]| Request::Send { group, message: text.to_vec().into() };
     assert_eq!(citizen.request(send(b"report")).await, Ok(Response::Stored { recipients: 2 }));
@@ -531,8 +535,7 @@ async fn org_admin_staff_directory_and_revocation() {
         other => panic!("{other:?}"),
     }
 
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+    server.shut_down().await;
 }
 
 #[tokio::test]
@@ -649,8 +652,7 @@ async fn upload_resume_finish_and_download() {
         Ok(Response::UploadStarted { .. })
     ));
 
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+    server.shut_down().await;
 }
 
 #[tokio::test]
@@ -663,14 +665,7 @@ async fn expired_groups_and_unfinished_uploads_are_swept() {
     let (mut alice, _, _, _) = Client::register(server.addr).await;
     let (_bob, _, _, bob_device) = Client::register(server.addr).await;
     let group = GroupId([9; 16]);
-    let commit = Request::Commit {
-        group,
-        epoch: 0,
-        commit: b"commit".to_vec().into(),
-        add: vec![bob_device],
-        remove: vec![],
-        welcome: Some(b"welcome".to_vec().into()),
-    };
+    let commit = create_group(group, b"commit", vec![bob_device]);
     alice.request(commit).await.unwrap();
     let past = Request::SetGroupExpiry { group, expires_at: now_ms() - 1 };
     assert_eq!(error_of(alice.request(past).await).code, ErrorCode::InvalidRequest);
@@ -701,8 +696,7 @@ async fn expired_groups_and_unfinished_uploads_are_swept() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+    server.shut_down().await;
 }
 
 fn error_of_or_none(result: Result<Response, ErrorBody>) -> Option<ErrorBody> {
@@ -876,8 +870,7 @@ async fn channels_publish_fetch_and_listen_without_an_account() {
     let mut idle = Client::connect(server.addr).await;
     idle.expect_close(1008).await;
 
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+    server.shut_down().await;
 }
 
 #[tokio::test]
@@ -889,14 +882,7 @@ async fn discussion_group_join_by_link() {
     let (mut carol, _, _, _) = Client::register(server.addr).await;
 
     let group = GroupId([0x31; 16]);
-    let create = Request::Commit {
-        group,
-        epoch: 0,
-        commit: b"create".to_vec().into(),
-        add: vec![bob_device],
-        remove: vec![],
-        welcome: Some(b"welcome".to_vec().into()),
-    };
+    let create = create_group(group, b"create", vec![bob_device]);
     assert_eq!(alice.request(create).await, Ok(Response::CommitAccepted { epoch: 1 }));
     let welcome = bob.delivery().await;
     bob.request(Request::Ack { ids: welcome.iter().map(|e| e.id).collect() }).await.unwrap();
@@ -969,6 +955,5 @@ async fn discussion_group_join_by_link() {
         Request::GroupInfoGet { group: GroupId([0x32; 16]), token: token.to_vec().into() };
     assert_eq!(error_of(dave.request(unknown).await).code, ErrorCode::UnknownGroup);
 
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(WAIT, server.task).await.unwrap().unwrap().unwrap();
+    server.shut_down().await;
 }

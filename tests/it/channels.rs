@@ -12,9 +12,8 @@ use serde_bytes::ByteBuf;
 use stadtbote_protocol::auth::DeviceSecret;
 use stadtbote_protocol::channel::{self, ChannelInvite, PostBody};
 use stadtbote_protocol::frame::{self, ServerBody};
-use stadtbote_protocol::org::{
-    DeviceBinding, InviteCert, InviteCode, ORG_VERSION, Role, Signed, SignedKind, StaffCertificate,
-};
+use stadtbote_protocol::org::testing::{CertTimes, Holder, staff_certificate};
+use stadtbote_protocol::org::{Role, StaffCertificate};
 use stadtbote_protocol::{AccountId, ChannelId, DeviceId, Event, Request, Response};
 
 use crate::harness::{
@@ -128,7 +127,18 @@ fn followers_without_accounts_get_posts_live_and_later_and_rotation_locks_out_ol
     }
 
     // Rotation: holders of the old invite no longer read new posts.
-    let new_invite = last_line(&press.ok(&["channel", "rotate", &id]));
+    let rotated_qr = tempfile::tempdir().unwrap();
+    let new_invite = last_line(&press.ok(&[
+        "channel",
+        "rotate",
+        &id,
+        "--out",
+        &rotated_qr.path().to_string_lossy(),
+    ]));
+    assert!(
+        files_below(rotated_qr.path()).iter().any(|p| p.extension().is_some_and(|e| e == "png")),
+        "a QR code for the new invite"
+    );
     assert_ne!(new_invite, invite);
     let secret = "Neue Bauarbeiten ab Montag in der Lindenallee";
     press.ok(&["channel", "post", &id, secret]);
@@ -188,32 +198,19 @@ fn the_privacy_statement_lists_no_subscribers_and_followers_leave_no_trace() {
 /// A fake staff certificate from an org key nobody trusts.
 fn fake_cert(device: &DeviceSecret) -> StaffCertificate {
     let fake_org_key = DeviceSecret::generate();
-    let code = InviteCode::generate();
-    let org = stadtbote_protocol::OrgId([0; 16]);
-    let invite = InviteCert {
-        v: ORG_VERSION,
-        org,
-        invite_id: ByteBuf::from(code.id.to_vec()),
-        invite_key: code.invite_key().identity_key(),
-        role: Role::Publisher,
-        department: "presse".into(),
-        issued_at: 0,
-        invite_expires_at: u64::MAX / 2,
-        cert_expires_at: u64::MAX / 2,
-    };
-    let binding = DeviceBinding {
-        v: ORG_VERSION,
-        org,
-        invite_id: ByteBuf::from(code.id.to_vec()),
+    let holder = Holder {
         account: AccountId([1; 16]),
         device: DeviceId([2; 16]),
         identity_key: device.identity_key(),
+    };
+    let times = CertTimes {
+        issued_at: 0,
+        invite_expires_at: u64::MAX / 2,
+        cert_expires_at: u64::MAX / 2,
         bound_at: 1,
     };
-    StaffCertificate {
-        invite: Signed::sign(SignedKind::Invite, &invite, &fake_org_key),
-        binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
-    }
+    let org = stadtbote_protocol::OrgId([0; 16]);
+    staff_certificate(org, &fake_org_key, holder, Role::Publisher, "presse", times)
 }
 
 /// Applies `edit` to the posts of every `channel_posts` answer.

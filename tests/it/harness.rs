@@ -261,6 +261,10 @@ impl Device {
     /// need to spawn it (interactive use, killing it midway).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&bins().cli);
+        // Files a command writes to its working directory by default (QR
+        // codes) land in this device's temporary directory, never in the
+        // repository.
+        cmd.current_dir(self._dir.path());
         cmd.arg("--home")
             .arg(&self.home)
             .arg("--server")

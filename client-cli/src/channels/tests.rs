@@ -5,9 +5,7 @@ use super::*;
 use crate::staff::tests::certificate;
 use stadtbote_protocol::AccountId;
 use stadtbote_protocol::auth::DeviceSecret;
-use stadtbote_protocol::org::{
-    DeviceBinding, InviteCert, InviteCode, ORG_VERSION, Signed, SignedKind,
-};
+use stadtbote_protocol::org::testing::default_staff_certificate;
 
 struct Fixture {
     org: OrgId,
@@ -19,31 +17,7 @@ struct Fixture {
 }
 
 fn publisher_cert(org: OrgId, org_key: &DeviceSecret, device: &DeviceSecret) -> StaffCertificate {
-    let code = InviteCode::generate();
-    let invite = InviteCert {
-        v: ORG_VERSION,
-        org,
-        invite_id: ByteBuf::from(code.id.to_vec()),
-        invite_key: code.invite_key().identity_key(),
-        role: Role::Publisher,
-        department: "presse".into(),
-        issued_at: 0,
-        invite_expires_at: 1_000,
-        cert_expires_at: 1_000_000,
-    };
-    let binding = DeviceBinding {
-        v: ORG_VERSION,
-        org,
-        invite_id: ByteBuf::from(code.id.to_vec()),
-        account: AccountId([2; 16]),
-        device: DeviceId([3; 16]),
-        identity_key: device.identity_key(),
-        bound_at: 10,
-    };
-    StaffCertificate {
-        invite: Signed::sign(SignedKind::Invite, &invite, org_key),
-        binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
-    }
+    default_staff_certificate(org, org_key, device, Role::Publisher)
 }
 
 fn fixture() -> Fixture {
@@ -94,13 +68,24 @@ impl Fixture {
         first: Option<u64>,
         posts: &[ChannelPostRecord],
     ) -> (Vec<FeedItem>, bool) {
+        self.run_with(&self.keys, cursor, first, posts)
+    }
+
+    /// [`Fixture::run`] for a follower holding only `keys`.
+    fn run_with(
+        &self,
+        keys: &BTreeMap<u32, ChannelKey>,
+        cursor: &mut Cursor,
+        first: Option<u64>,
+        posts: &[ChannelPostRecord],
+    ) -> (Vec<FeedItem>, bool) {
         let org_key = self.org_key.identity_key();
         let ctx = ChainContext {
             channel: self.channel,
             name: "Amtsblatt",
             org: self.org,
             org_key: &org_key,
-            keys: &self.keys,
+            keys,
             revoked: &[],
             now: 500,
         };
@@ -258,19 +243,13 @@ fn a_newer_key_is_reported_as_rotated_and_readable_after_the_new_invite() {
     let rotated = f.post_with(1, 2, h1, &f.cert);
     // The follower only has epoch 0.
     let old_keys = BTreeMap::from([(0, f.keys[&0].clone())]);
-    let org_key = f.org_key.identity_key();
-    let ctx = ChainContext {
-        channel: f.channel,
-        name: "Amtsblatt",
-        org: f.org,
-        org_key: &org_key,
-        keys: &old_keys,
-        revoked: &[],
-        now: 500,
-    };
     let mut cursor = Cursor::default();
-    let (items, stopped) =
-        follow_chain(&mut cursor, &ctx, Some(1), &[posts[0].clone(), record(2, rotated.clone())]);
+    let (items, stopped) = f.run_with(
+        &old_keys,
+        &mut cursor,
+        Some(1),
+        &[posts[0].clone(), record(2, rotated.clone())],
+    );
     assert!(stopped);
     assert_eq!(shown(&items), [1]);
     let w = warnings(&items);

@@ -4,7 +4,7 @@
 //! hands out is printed alone on its last line.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -12,12 +12,12 @@ use stadtbote_cli::channel_output::{
     feed_json, feed_text, follow_json, follow_text, published_json, published_text,
 };
 use stadtbote_cli::channels::{DEFAULT_RETENTION_DAYS, FeedLine, Follower, NewChannel, quote};
-use stadtbote_cli::qr::Matrix;
+use stadtbote_cli::qr;
 use stadtbote_cli::{Client, ClientError};
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
 use stadtbote_protocol::{ChannelId, Event};
 
-use crate::commands::threads::{KEPT, Outcome, outcome};
+use crate::commands::threads::send_opened;
 
 /// `stadtbote channel …`
 #[derive(Subcommand)]
@@ -154,36 +154,15 @@ fn write_qr(
     epoch: u32,
     out: Option<PathBuf>,
 ) -> Result<(PathBuf, PathBuf), ClientError> {
-    let dir = match out {
-        Some(dir) => dir,
-        None => std::env::current_dir().map_err(|source| ClientError::Io {
-            action: "find",
-            file: PathBuf::from("."),
-            source,
-        })?,
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| ClientError::Io {
-        action: "create",
-        file: dir.clone(),
-        source,
-    })?;
     // Uppercase: QR alphanumeric-friendly and what scanners expect of the
     // base32 part; `ChannelInvite::parse` is case-insensitive.
-    let matrix = Matrix::encode(&link.to_ascii_uppercase())?;
     // The epoch is part of the name, so an outdated poster file is never
     // silently overwritten by a rotation.
-    let png = dir.join(format!("channel-{channel}-{epoch}.png"));
-    let svg = dir.join(format!("channel-{channel}-{epoch}.svg"));
-    let write = |path: &Path, bytes: &[u8]| {
-        std::fs::write(path, bytes).map_err(|source| ClientError::Io {
-            action: "write",
-            file: path.to_path_buf(),
-            source,
-        })
-    };
-    write(&png, &matrix.to_png()?)?;
-    write(&svg, matrix.to_svg().as_bytes())?;
-    Ok((png, svg))
+    qr::write_files(
+        &link.to_ascii_uppercase(),
+        out.as_deref(),
+        &format!("channel-{channel}-{epoch}"),
+    )
 }
 
 /// `stadtbote follow INVITE`
@@ -322,21 +301,6 @@ pub async fn reply_to(
     };
     let message = format!("{}\n\n{text}", quote(&follow.name, seq, &post.text));
     let entry = client.queue_department_consult(&follow.handle, &department, &message)?;
-    let result = client.flush_thread_outbox().await;
-    client.disconnect().await;
-    let mut report = result?;
-    match outcome(&mut report, &entry.id) {
-        Outcome::Sent(thread) => {
-            println!("Your private reply went to {} ({department}).", follow.handle);
-            println!("Follow the answer with: stadtbote chat {thread}");
-            println!("{thread}");
-            Ok(())
-        }
-        Outcome::Dropped(error) => Err(error.into()),
-        Outcome::Kept(entry, error) => {
-            println!("{}", entry.thread);
-            bail!("{error}; the reply {KEPT}")
-        }
-        Outcome::Missing => bail!("the reply was not sent; it {KEPT}"),
-    }
+    let sent = format!("Your private reply went to {} ({department}).", follow.handle);
+    send_opened(&mut client, &entry, "reply", &sent).await
 }

@@ -10,7 +10,7 @@ use stadtbote_cli::org::{
 };
 use stadtbote_cli::output::format_utc;
 use stadtbote_cli::passphrase::read_passphrase;
-use stadtbote_cli::qr::{Matrix, org_qr_content};
+use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
 use stadtbote_protocol::DeviceId;
 use stadtbote_protocol::auth::fingerprint_of;
@@ -395,31 +395,8 @@ fn fingerprint(
     let client = Client::open(home, server)?;
     let handle = client.admin_org(handle)?.handle.clone();
     let (key, name) = client.org_key_info(&handle)?;
-    let dir = match out {
-        Some(dir) => dir.to_path_buf(),
-        None => std::env::current_dir().map_err(|source| ClientError::Io {
-            action: "find",
-            file: PathBuf::from("."),
-            source,
-        })?,
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| ClientError::Io {
-        action: "create",
-        file: dir.clone(),
-        source,
-    })?;
-    let matrix = Matrix::encode(&org_qr_content(&handle, &key))?;
-    let png = dir.join(format!("{handle}-org-key.png"));
-    let svg = dir.join(format!("{handle}-org-key.svg"));
-    let write = |path: &Path, bytes: &[u8]| {
-        std::fs::write(path, bytes).map_err(|source| ClientError::Io {
-            action: "write",
-            file: path.to_path_buf(),
-            source,
-        })
-    };
-    write(&png, &matrix.to_png()?)?;
-    write(&svg, matrix.to_svg().as_bytes())?;
+    let (png, svg) =
+        qr::write_files(&org_qr_content(&handle, &key), out, &format!("{handle}-org-key"))?;
     println!("Org key of {name} ({handle}); citizens compare this fingerprint:");
     println!("{}", fingerprint_of(&key.0));
     println!("QR code (PNG): {}", png.display());

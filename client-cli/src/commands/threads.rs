@@ -45,6 +45,35 @@ pub(crate) fn outcome(
 pub(crate) const KEPT: &str =
     "is kept in the outbox and will be sent by the next command that reaches the server";
 
+/// Sends the thread `entry` just opened (a consultation `what`: "question",
+/// "reply") and disconnects. Once it went out, prints `sent`, how to follow
+/// the answer and the thread; if it stays in the outbox, prints the thread
+/// and fails saying so.
+pub(crate) async fn send_opened(
+    client: &mut Client,
+    entry: &ThreadOutboxEntry,
+    what: &str,
+    sent: &str,
+) -> Result<()> {
+    let result = client.flush_thread_outbox().await;
+    client.disconnect().await;
+    let mut report = result?;
+    match outcome(&mut report, &entry.id) {
+        Outcome::Sent(thread) => {
+            println!("{sent}");
+            println!("Follow the answer with: stadtbote chat {thread}");
+            println!("{thread}");
+            Ok(())
+        }
+        Outcome::Dropped(error) => Err(error.into()),
+        Outcome::Kept(entry, error) => {
+            println!("{}", entry.thread);
+            bail!("{error}; the {what} {KEPT}")
+        }
+        Outcome::Missing => bail!("the {what} was not sent; it {KEPT}"),
+    }
+}
+
 /// Connects (if possible), queues with `queue` and sends. A message that
 /// cannot go out now stays in the outbox and the command fails saying so.
 async fn queue_and_send(
@@ -400,23 +429,8 @@ pub async fn consult(home: &PathBuf, server: &str, handle: &str, text: &str) -> 
         ConsultDecision::Live { .. } => {
             let entry =
                 client.queue_open(ThreadKind::Consult, handle, None, text, None, &[], true)?;
-            let result = client.flush_thread_outbox().await;
-            client.disconnect().await;
-            let mut report = result?;
-            match outcome(&mut report, &entry.id) {
-                Outcome::Sent(thread) => {
-                    println!("Your request is queued; staff answer in order of arrival.");
-                    println!("Follow the answer with: stadtbote chat {thread}");
-                    println!("{thread}");
-                    Ok(())
-                }
-                Outcome::Dropped(error) => Err(error.into()),
-                Outcome::Kept(entry, error) => {
-                    println!("{}", entry.thread);
-                    bail!("{error}; the question {KEPT}")
-                }
-                Outcome::Missing => bail!("the question was not sent; it {KEPT}"),
-            }
+            let sent = "Your request is queued; staff answer in order of arrival.";
+            send_opened(&mut client, &entry, "question", sent).await
         }
     }
 }

@@ -89,8 +89,6 @@ impl Relay {
             expires_at_ms: now.saturating_add(self.limits.envelope_ttl_ms),
             max_members: self.limits.max_group_devices,
         })?;
-        self.durable().await?;
-        self.registry.wake(&outcome.recipients);
-        Ok(Response::CommitAccepted { epoch: outcome.epoch })
+        self.commit_accepted(outcome).await
     }
 }
