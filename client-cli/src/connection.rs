@@ -14,6 +14,8 @@
 //! no more than [`MAX_BUFFERED_EVENTS`] events are held back.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -24,7 +26,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::ClientError;
 
@@ -55,16 +57,8 @@ pub struct Challenge {
 /// Checks that a server URL is a usable WebSocket URL.
 pub fn validate_url(url: &str) -> Result<(), ClientError> {
     let invalid = |reason| ClientError::InvalidServerUrl { url: url.to_string(), reason };
-    let rest = if let Some(rest) = url.strip_prefix("ws://") {
-        rest
-    } else if url.starts_with("wss://") {
-        // The client is built without a TLS stack; say so rather than fail
-        // later with a confusing handshake error.
-        return Err(invalid(
-            "wss:// is not supported by this build; use a ws:// URL behind a TLS-terminating proxy on the same host",
-        ));
-    } else {
-        return Err(invalid("it must start with ws://"));
+    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
+        return Err(invalid("it must start with ws:// or wss://"));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() {
@@ -72,6 +66,58 @@ pub fn validate_url(url: &str) -> Result<(), ClientError> {
     }
     url.into_client_request().map_err(|_| invalid("it is not a valid URL"))?;
     Ok(())
+}
+
+/// An extra CA certificate file (`--ca-cert`) trusted for `wss://` besides
+/// the built-in web PKI roots; set once at startup.
+static EXTRA_CA_FILE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Trusts the PEM certificates in `path` for `wss://` connections, besides
+/// the built-in roots (for a town's own CA or a self-signed certificate).
+/// Only the first call has an effect.
+pub fn set_extra_ca_file(path: PathBuf) {
+    let _ = EXTRA_CA_FILE.set(path);
+}
+
+/// The rustls client configuration: web PKI roots (webpki-roots) plus the
+/// certificates of [`set_extra_ca_file`], with the `ring` provider.
+pub fn tls_client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = extra_ca {
+        let ca_err = |reason: String| ClientError::CaCert { path: path.to_owned(), reason };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ca_err(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ca_err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_err("no PEM certificate (BEGIN CERTIFICATE) found".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls { url: String::new(), reason: e.to_string() })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Turns a failed connect into a TLS error when rustls caused it.
+fn tls_failure(url: &str, error: &tokio_tungstenite::tungstenite::Error) -> Option<ClientError> {
+    let tokio_tungstenite::tungstenite::Error::Io(io) = error else { return None };
+    let rustls_error = io.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(match rustls_error {
+        rustls::Error::InvalidCertificate(reason) => {
+            ClientError::UntrustedCertificate { url: url.to_string(), reason: reason.to_string() }
+        }
+        other => ClientError::Tls { url: url.to_string(), reason: other.to_string() },
+    })
 }
 
 /// An open connection to the relay.
@@ -102,16 +148,22 @@ impl Connection {
             .read_buffer_size(16 * 1024)
             .write_buffer_size(0)
             .max_write_buffer_size(MAX_MESSAGE * 2);
+        let connector = if url.starts_with("wss://") {
+            let tls = tls_client_config(EXTRA_CA_FILE.get().map(PathBuf::as_path))?;
+            Some(Connector::Rustls(Arc::new(tls)))
+        } else {
+            None
+        };
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let (ws, _response) = timeout_at(
             deadline,
-            tokio_tungstenite::connect_async_with_config(url, Some(config), true),
+            tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector),
         )
         .await
         .map_err(|_| unreachable())?
         .map_err(|e| {
             tracing::debug!(error = %e, "connect failed");
-            unreachable()
+            tls_failure(url, &e).unwrap_or_else(unreachable)
         })?;
         let mut conn = Connection {
             url: url.to_string(),
@@ -260,8 +312,8 @@ mod tests {
     fn urls_are_checked() {
         assert!(validate_url("ws://127.0.0.1:8470/v1/ws").is_ok());
         assert!(validate_url("ws://example.org/v1/ws").is_ok());
-        for bad in ["htp:/nonsense", "", "ws://", "http://x/v1/ws", "ws:///v1/ws", "wss://x/v1/ws"]
-        {
+        assert!(validate_url("wss://example.org/v1/ws").is_ok());
+        for bad in ["htp:/nonsense", "", "ws://", "http://x/v1/ws", "ws:///v1/ws", "wss:///v1/ws"] {
             let err = validate_url(bad).unwrap_err();
             assert!(err.to_string().contains("invalid server URL"), "{bad}: {err}");
         }

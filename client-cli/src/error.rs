@@ -28,6 +28,32 @@ pub enum ClientError {
         /// The server URL.
         url: String,
     },
+    /// The server's TLS certificate failed verification (`wss://`).
+    #[error(
+        "TLS: the server's certificate is not trusted: {reason} (server {url}; for a town's own CA pass --ca-cert FILE)"
+    )]
+    UntrustedCertificate {
+        /// The server URL.
+        url: String,
+        /// rustls' verdict.
+        reason: String,
+    },
+    /// The TLS handshake failed for another reason (`wss://`).
+    #[error("TLS handshake with the server at {url} failed: {reason}")]
+    Tls {
+        /// The server URL.
+        url: String,
+        /// rustls' explanation.
+        reason: String,
+    },
+    /// The extra CA certificate file (`--ca-cert`) cannot be used.
+    #[error("cannot use CA certificate {path}: {reason}")]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The connection broke or the server stopped answering mid-conversation.
     #[error("lost the connection to the server at {url}: {reason}")]
     ConnectionLost {

@@ -31,6 +31,10 @@ struct Cli {
     /// WebSocket URL of the Stadtbote server.
     #[arg(long, global = true, env = "STADTBOTE_SERVER", value_name = "URL", default_value = DEFAULT_SERVER_URL)]
     server: String,
+    /// Extra CA certificate (PEM) to trust for wss:// besides the built-in
+    /// roots, e.g. a town's own CA or a self-signed server certificate.
+    #[arg(long, global = true, env = "STADTBOTE_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -258,10 +262,20 @@ enum Command {
         /// Days from now (at least 1).
         days: u32,
     },
+    /// Show who runs the server, what it stores and for how long, and where
+    /// its source code is (from the server's /privacy statement; no account needed).
+    ServerInfo {
+        /// The server's JSON statement, unchanged.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(ca) = &cli.ca_cert {
+        stadtbote_cli::connection::set_extra_ca_file(ca.clone());
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -360,6 +374,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Disappear { thread, days } => {
             commands::threads::disappear(&home, &server, &thread, days).await
         }
+        Command::ServerInfo { json } => commands::server_info::server_info(&server, json).await,
     }
 }
 

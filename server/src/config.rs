@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 /// Prefix of the environment variables that override configuration fields.
 pub const ENV_PREFIX: &str = "STADTBOTE_";
 
+/// The default `source_url`: the workspace's `repository` key.
+pub const DEFAULT_SOURCE_URL: &str = env!("CARGO_PKG_REPOSITORY");
+
 /// Why a configuration could not be loaded or is not acceptable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -88,6 +91,13 @@ pub struct Config {
     pub max_connections: usize,
     /// Seconds a TCP connection has to complete the HTTP upgrade.
     pub handshake_timeout_secs: u64,
+    /// PEM certificate chain for native TLS (`--tls-cert`); unset serves
+    /// plain HTTP/WebSocket (for use behind a TLS-terminating proxy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for native TLS (`--tls-key`); set with `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     /// Seconds a WebSocket connection may stay unauthenticated.
     pub auth_timeout_secs: u64,
     /// Seconds of silence after which a connection is closed (the server pings at half of it).
@@ -157,6 +167,17 @@ pub struct Config {
     pub channel_fetch_limit: usize,
     /// Most channels one connection may listen to for live posts.
     pub max_channel_listens: usize,
+    /// Name of the operator (e.g. the town hall's IT department), shown by
+    /// `/privacy` and `stadtbote server-info`; empty means not configured.
+    pub operator_name: String,
+    /// How to reach the operator about privacy (e-mail, address, web page);
+    /// empty means not configured.
+    pub operator_contact: String,
+    /// Where the server's source code can be obtained, shown by `/privacy`.
+    pub source_url: String,
+    /// Address of the separate Prometheus `/metrics` listener (aggregate
+    /// counters only); empty disables it. Keep it on loopback.
+    pub metrics_listen: String,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
 }
@@ -176,6 +197,8 @@ impl Default for Config {
             send_timeout_secs: 10,
             max_connections: 10_000,
             handshake_timeout_secs: 5,
+            tls_cert: None,
+            tls_key: None,
             auth_timeout_secs: 10,
             idle_timeout_secs: 300,
             envelope_ttl_secs: 2_592_000,
@@ -209,6 +232,10 @@ impl Default for Config {
             max_channel_retention_days: 365,
             channel_fetch_limit: 256,
             max_channel_listens: 64,
+            operator_name: String::new(),
+            operator_contact: String::new(),
+            source_url: DEFAULT_SOURCE_URL.to_owned(),
+            metrics_listen: "127.0.0.1:9470".to_owned(),
             log: "info".to_owned(),
         }
     }
@@ -221,7 +248,15 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
 }
+
+/// Fields without a default value: absent from the serialised table, so
+/// their `STADTBOTE_*` variables are recognised by name.
+const OPTIONAL_PATH_FIELDS: &[&str] = &["tls_cert", "tls_key"];
 
 /// The longest retention accepted for envelopes and link codes (ten years).
 /// It keeps every millisecond timestamp computation far from overflow.
@@ -288,6 +323,12 @@ impl Config {
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();
         }
+        if let Some(cert) = &overrides.tls_cert {
+            config.tls_cert = Some(cert.clone());
+        }
+        if let Some(key) = &overrides.tls_key {
+            config.tls_key = Some(key.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -309,6 +350,10 @@ impl Config {
         for (var, value) in env {
             let Some(field) = var.strip_prefix(ENV_PREFIX) else { continue };
             let field = field.to_ascii_lowercase();
+            if OPTIONAL_PATH_FIELDS.contains(&field.as_str()) {
+                table.insert(field, toml::Value::String(value));
+                continue;
+            }
             let Some(current) = table.get(&field) else { continue };
             let parsed = match current {
                 toml::Value::Integer(_) => {
@@ -538,6 +583,15 @@ impl Config {
                 reason: "must fit in 32 bits".into(),
             });
         }
+        if let Err(reason) = self.metrics_addr() {
+            return Err(ConfigError::Invalid { field: "metrics_listen", reason });
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                field: if self.tls_cert.is_some() { "tls_key" } else { "tls_cert" },
+                reason: "native TLS needs both tls_cert and tls_key (or neither)".into(),
+            });
+        }
         if let Err(e) = log_filter(&self.log) {
             return Err(ConfigError::Invalid {
                 field: "log",
@@ -545,6 +599,18 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The `/metrics` listener's address; `None` when `metrics_listen` is
+    /// empty (metrics disabled).
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let spec = self.metrics_listen.trim();
+        if spec.is_empty() {
+            return Ok(None);
+        }
+        spec.parse::<SocketAddr>()
+            .map(Some)
+            .map_err(|e| format!("not an address and port (or empty to disable): {e}"))
     }
 
     /// The largest sealed channel post accepted, in bytes: what is left of a
@@ -676,6 +742,25 @@ mod tests {
     }
 
     #[test]
+    fn tls_needs_cert_and_key_from_any_source() {
+        let err =
+            Config::load(None, env(&[("STADTBOTE_TLS_CERT", "/c.pem")]), &Overrides::default())
+                .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "tls_key", .. }), "{err}");
+        let config = Config::load(
+            None,
+            env(&[("STADTBOTE_TLS_CERT", "/c.pem"), ("STADTBOTE_TLS_KEY", "/k.pem")]),
+            &Overrides { tls_key: Some(PathBuf::from("/flag.pem")), ..Overrides::default() },
+        )
+        .unwrap();
+        assert_eq!(config.tls_cert, Some(PathBuf::from("/c.pem")));
+        assert_eq!(config.tls_key, Some(PathBuf::from("/flag.pem")));
+        let from_file = Config::from_toml("tls_cert = \"/a\"\ntls_key = \"/b\"\n").unwrap();
+        from_file.validate().unwrap();
+        assert!(Config::default().tls_cert.is_none());
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let err =
             Config::from_toml("listen = \"127.0.0.1:1\"\nmax_mesage_bytes = 5\n").unwrap_err();
@@ -696,7 +781,11 @@ mod tests {
             ("STADTBOTE_SOMETHING_ELSE", "ignored"),
             ("HOME", "/root"),
         ]);
-        let overrides = Overrides { listen: None, data_dir: Some(PathBuf::from("/tmp/x")) };
+        let overrides = Overrides {
+            listen: None,
+            data_dir: Some(PathBuf::from("/tmp/x")),
+            ..Overrides::default()
+        };
         let config = Config::load(Some(&path), vars.clone(), &overrides).unwrap();
         assert_eq!(config.envelope_ttl_secs, 2);
         assert_eq!(config.pow_difficulty, 0);
@@ -705,7 +794,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
 
         let overrides =
-            Overrides { listen: Some("127.0.0.1:3000".parse().unwrap()), data_dir: None };
+            Overrides { listen: Some("127.0.0.1:3000".parse().unwrap()), ..Overrides::default() };
         let config = Config::load(Some(&path), vars, &overrides).unwrap();
         assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("./stadtbote-data"));

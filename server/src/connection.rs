@@ -216,6 +216,8 @@ fn frame_error_body(err: &FrameError) -> ErrorBody {
 /// Serves one upgraded WebSocket until it ends.
 pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     let started = Instant::now();
+    let metrics = ctx.relay.metrics().clone();
+    metrics.connection_opened();
     let (sink, stream) = socket.split();
     let (outbox, queue) = Outbox::new(ctx.config.send_queue_frames, ctx.config.send_timeout());
     // Tasks that can end the connection (writer, delivery) report why here.
@@ -246,6 +248,7 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
         writer.abort();
     }
     drop(ctx.permit);
+    metrics.connection_closed();
     tracing::debug!(reason = end.as_str(), secs = started.elapsed().as_secs(), "connection closed");
 }
 
@@ -324,10 +327,12 @@ impl Connection {
                 Ok(Message::Binary(bytes)) => bytes,
                 Ok(Message::Text(_)) => {
                     bad_frames += 1;
+                    self.relay.metrics().bad_frame();
                     let error = ErrorBody::new(
                         ErrorCode::BadFrame,
                         "frames must be sent as binary messages",
                     );
+                    self.count_error(error.code);
                     if let Err(e) = self.outbox.send(ServerBody::Error { id: None, error }).await {
                         return Disconnect::from_outbox(e);
                     }
@@ -345,9 +350,11 @@ impl Connection {
                 Ok(frame) => frame,
                 Err(err) => {
                     bad_frames += 1;
+                    self.relay.metrics().bad_frame();
                     tracing::debug!(error = "bad_frame", "undecodable frame");
-                    let body =
-                        ServerBody::Error { id: err.request_id(), error: frame_error_body(&err) };
+                    let error = frame_error_body(&err);
+                    self.count_error(error.code);
+                    let body = ServerBody::Error { id: err.request_id(), error };
                     if let Err(e) = self.outbox.send(body).await {
                         return Disconnect::from_outbox(e);
                     }
@@ -358,12 +365,14 @@ impl Connection {
                 }
             };
             bad_frames = 0;
+            self.relay.metrics().request(frame.request.name());
             let bucket = match frame.request {
                 Request::UploadChunk { .. } | Request::DownloadChunk { .. } => &mut chunk_bucket,
                 _ => &mut bucket,
             };
             if let Err(limited) = bucket.try_take(std::time::Instant::now()) {
                 let error = error_body(&RelayError::from(limited));
+                self.count_error(error.code);
                 if let Err(e) =
                     self.outbox.send(ServerBody::Error { id: Some(frame.id), error }).await
                 {
@@ -386,6 +395,7 @@ impl Connection {
                 }
                 Err(err) => {
                     let error = error_body(&err);
+                    self.count_error(error.code);
                     tracing::debug!(
                         kind,
                         code = error.code.as_str(),
@@ -411,6 +421,15 @@ impl Connection {
                 // its login confirmed before the first delivery.
                 self.start_delivery(identity);
             }
+        }
+    }
+
+    /// Counts an error frame about to be sent (and rate limits separately).
+    fn count_error(&self, code: ErrorCode) {
+        let metrics = self.relay.metrics();
+        metrics.error(code.as_str());
+        if code == ErrorCode::RateLimited {
+            metrics.rate_limited();
         }
     }
 

@@ -23,6 +23,7 @@
 //! * [`blobs`]: attachment files outside the database.
 //! * [`admin`]: the server-admin bootstrap (the one-time claim code file).
 //! * [`privacy`]: the `/privacy` statement.
+//! * [`metrics`]: aggregate counters on a separate loopback `/metrics` listener.
 //! * [`shutdown`]: coordinated shutdown.
 // Unit tests may unwrap: a panic there is a test failure, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -36,6 +37,7 @@ pub mod fanout;
 pub mod flush;
 pub mod http;
 pub mod listener;
+pub mod metrics;
 pub mod outbox;
 pub mod privacy;
 pub mod ratelimit;
@@ -44,6 +46,7 @@ pub mod session;
 pub mod shutdown;
 pub mod store;
 pub mod sweeper;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -83,6 +86,17 @@ pub enum ServerError {
     /// The attachment directory could not be prepared.
     #[error(transparent)]
     Blobs(#[from] blobs::OrphanError),
+    /// The `/metrics` listener could not be bound.
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Metrics {
+        /// The configured `metrics_listen` address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Now as Unix milliseconds. A clock before 1970 reads as 0 rather than
@@ -126,6 +140,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
+    let tls = tls::from_config(&config)?;
     let config = Arc::new(config);
     let data_dir = config.data_dir.clone();
     let store: Arc<dyn Store> =
@@ -137,6 +152,26 @@ pub async fn run(
         Arc::new(Relay::new(store.clone(), flusher, DeliveryRegistry::new(), blobs, &config));
 
     let (controller, signal) = ShutdownController::new();
+    // The metrics listener is bound before anything is served, so that a
+    // taken port is a clear start-up error rather than a silent gap.
+    let metrics_addr = config.metrics_addr().map_err(|reason| {
+        ServerError::Config(ConfigError::Invalid { field: "metrics_listen", reason })
+    })?;
+    let metrics_listener = metrics::bind(metrics_addr).await.map_err(|source| {
+        ServerError::Metrics { addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()), source }
+    })?;
+    let metrics_task = metrics_listener.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "metrics listening");
+        }
+        let gauges_relay = Arc::downgrade(&relay);
+        let gauges = move || metrics::Gauges {
+            channel_listeners: gauges_relay
+                .upgrade()
+                .map_or(0, |relay| relay.channel_listener_count()),
+        };
+        tokio::spawn(metrics::serve(listener, relay.metrics().clone(), gauges, signal.clone()))
+    });
     let sweeper =
         tokio::spawn(sweeper::run(relay.clone(), config.sweep_interval(), signal.clone()));
     let state = AppState {
@@ -151,6 +186,7 @@ pub async fn run(
         http::router(state),
         config.max_connections,
         config.handshake_timeout(),
+        tls,
         signal,
     ));
     tracing::info!(
@@ -164,6 +200,9 @@ pub async fn run(
     controller.trigger();
     accept.await?;
     sweeper.await?;
+    if let Some(task) = metrics_task {
+        task.await?;
+    }
     if !controller.wait_for_tasks(config.shutdown_timeout()).await {
         tracing::warn!(tasks = controller.running(), "connections still open at shutdown timeout");
     }

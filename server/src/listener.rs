@@ -10,6 +10,10 @@
 //! auth and idle timeouts), so the timeout covers exactly the handshake.
 //! Plain HTTP requests (`/healthz`, `/privacy`) are short; a keep-alive
 //! connection is closed when the same timeout expires.
+//!
+//! With native TLS configured, the TLS handshake runs first, inside the
+//! same timeout; hyper then serves HTTP/1 (and the upgrade) over the TLS
+//! stream exactly as over plain TCP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,8 +24,10 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::shutdown::ShutdownSignal;
@@ -31,12 +37,14 @@ use crate::shutdown::ShutdownSignal;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts connections until shutdown. At most `max_pending` connections may
-/// be in their HTTP phase at once; further ones are closed right away.
+/// be in their HTTP phase (TLS handshake included) at once; further ones are
+/// closed right away. With `tls`, every connection is TLS.
 pub async fn accept_loop(
     listener: TcpListener,
     router: Router,
     max_pending: usize,
     handshake_timeout: Duration,
+    tls: Option<TlsAcceptor>,
     mut shutdown: ShutdownSignal,
 ) {
     let pending = Arc::new(Semaphore::new(max_pending));
@@ -60,6 +68,7 @@ pub async fn accept_loop(
         // Small request/response frames should not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let tls = tls.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -70,17 +79,38 @@ pub async fn accept_loop(
                     request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     router.clone().oneshot(request)
                 });
-            let connection = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
+            let deadline = tokio::time::Instant::now() + handshake_timeout;
+            let connection = async move {
+                let Some(acceptor) = tls else {
+                    return serve_http(stream, service, deadline).await;
+                };
+                match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, deadline).await,
+                    Ok(Err(e)) => crate::tls::record_handshake_failure(&e),
+                    Err(_) => crate::tls::record_handshake_failure(&"timeout"),
+                }
+            };
             tokio::select! {
-                result = tokio::time::timeout(handshake_timeout, connection) => match result {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => tracing::debug!("http connection error"),
-                    Err(_) => tracing::debug!("handshake timeout"),
-                },
+                () = connection => {}
                 _ = conn_shutdown.triggered() => {}
             }
         });
+    }
+}
+
+/// Serves HTTP/1 with upgrades on `io` until `deadline`.
+async fn serve_http<I, S>(io: I, service: S, deadline: tokio::time::Instant)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = axum::response::Response>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
+    let connection =
+        http1::Builder::new().serve_connection(TokioIo::new(io), service).with_upgrades();
+    match tokio::time::timeout_at(deadline, connection).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::debug!("http connection error"),
+        Err(_) => tracing::debug!("handshake timeout"),
     }
 }

@@ -30,11 +30,22 @@ struct Cli {
     /// TOML configuration file.
     #[arg(long, value_name = "FILE", env = "STADTBOTE_CONFIG")]
     config: Option<PathBuf>,
+    /// PEM certificate chain for native TLS (with --tls-key) [env: STADTBOTE_TLS_CERT].
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for native TLS (with --tls-cert) [env: STADTBOTE_TLS_KEY].
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let overrides = Overrides { listen: cli.listen, data_dir: cli.data_dir };
+    let overrides = Overrides {
+        listen: cli.listen,
+        data_dir: cli.data_dir,
+        tls_cert: cli.tls_cert,
+        tls_key: cli.tls_key,
+    };
     // Variables that are not valid Unicode cannot be configuration values;
     // skipping them avoids the panic of `std::env::vars`.
     let env = std::env::vars_os()
@@ -46,6 +57,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Unusable TLS files are a configuration error: say so before starting.
+    if let Err(e) = stadtbote_server::tls::from_config(&config) {
+        eprintln!("stadtbote-server: {e}");
+        return ExitCode::from(2);
+    }
     init_tracing(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

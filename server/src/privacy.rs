@@ -46,9 +46,23 @@ pub struct Retention {
     pub max_channel_retention_days: u32,
 }
 
+/// Who runs the server (from `operator_name` and `operator_contact`);
+/// `None` where the operator has not configured it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Operator {
+    /// The operator's name.
+    pub name: Option<String>,
+    /// How to reach the operator about privacy.
+    pub contact: Option<String>,
+}
+
 /// The whole statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PrivacyStatement {
+    /// Who runs this server.
+    pub operator: Operator,
+    /// Where the server's source code can be obtained.
+    pub source_code: String,
     /// What is stored.
     pub stored: Vec<StoredItem>,
     /// What is never stored.
@@ -260,7 +274,16 @@ impl PrivacyStatement {
                 explanation: "no reach, view or reader statistics per channel or post; at most overall counts of channels, posts and connected listeners",
             },
         ];
+        let configured = |value: &str| {
+            let value = value.trim();
+            (!value.is_empty()).then(|| value.to_owned())
+        };
         Self {
+            operator: Operator {
+                name: configured(&config.operator_name),
+                contact: configured(&config.operator_contact),
+            },
+            source_code: config.source_url.trim().to_owned(),
             stored,
             never_stored,
             retention: Retention {
@@ -287,6 +310,13 @@ impl PrivacyStatement {
              =========================================\n\n\
              Messages are end-to-end encrypted (MLS). The server relays ciphertext it cannot read.\n\n",
         );
+        const NOT_CONFIGURED: &str = "not configured by the operator";
+        out.push_str(&format!(
+            "Operator:     {}\nContact:      {}\nSource code:  {}\n\n",
+            self.operator.name.as_deref().unwrap_or(NOT_CONFIGURED),
+            self.operator.contact.as_deref().unwrap_or(NOT_CONFIGURED),
+            if self.source_code.is_empty() { NOT_CONFIGURED } else { &self.source_code },
+        ));
         for item in &self.stored {
             out.push_str(&format!(
                 "{}\n  stored:    {}\n  why:       {}\n  how long:  {}\n\n",
@@ -358,5 +388,30 @@ mod tests {
             text.contains("max_channel_retention_days = 365") && text.contains("read receipts")
         );
         assert!(PrivacyStatement::from_config(&Config::default()).to_text().contains("(30 days)"));
+    }
+
+    #[test]
+    fn statement_names_operator_and_source() {
+        let default = PrivacyStatement::from_config(&Config::default());
+        let json: serde_json::Value = serde_json::from_str(&default.to_json()).unwrap();
+        assert!(json["operator"]["name"].is_null() && json["operator"]["contact"].is_null());
+        assert_eq!(json["source_code"], crate::config::DEFAULT_SOURCE_URL);
+        assert!(!crate::config::DEFAULT_SOURCE_URL.is_empty());
+        assert!(default.to_text().contains("Operator:     not configured"));
+        let config = Config {
+            operator_name: "Stadt Musterhausen".into(),
+            operator_contact: "datenschutz@musterhausen.example".into(),
+            source_url: "https://code.example/stadtbote".into(),
+            ..Config::default()
+        };
+        let statement = PrivacyStatement::from_config(&config);
+        let json: serde_json::Value = serde_json::from_str(&statement.to_json()).unwrap();
+        assert_eq!(json["operator"]["name"], "Stadt Musterhausen");
+        assert_eq!(json["operator"]["contact"], "datenschutz@musterhausen.example");
+        assert_eq!(json["source_code"], "https://code.example/stadtbote");
+        let text = statement.to_text();
+        assert!(text.contains("Operator:     Stadt Musterhausen"), "{text}");
+        assert!(text.contains("datenschutz@musterhausen.example"));
+        assert!(text.contains("Source code:  https://code.example/stadtbote"));
     }
 }

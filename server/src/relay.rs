@@ -40,6 +40,7 @@ use crate::delivery::{
 };
 use crate::fanout::{ChannelListeners, Listens};
 use crate::flush::{FlushError, Flusher};
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited};
 use crate::store::{CodeState, CommitInput, CommitOutcome, LinkOutcome, Store, StoreError};
@@ -355,6 +356,8 @@ pub struct Relay {
     admin_code_path: PathBuf,
     /// Connections listening for live channel posts (memory only).
     listeners: Arc<ChannelListeners>,
+    /// Aggregate counters for `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 /// Normalises a typed link code: upper case, without spaces or dashes, so
@@ -393,6 +396,7 @@ impl Relay {
             busy_blobs: Mutex::new(HashSet::new()),
             admin_code_path: config.data_dir.join(ADMIN_CLAIM_FILE),
             listeners: ChannelListeners::new(),
+            metrics: Arc::new(Metrics::default()),
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,
                 config.rate_limit_max_keys,
@@ -402,6 +406,16 @@ impl Relay {
                 config.rate_limit_max_keys,
             ),
         }
+    }
+
+    /// The aggregate counters served on `/metrics`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Connections listening for live channel posts right now (cheap).
+    pub fn channel_listener_count(&self) -> u64 {
+        self.listeners.connections() as u64
     }
 
     /// The enforced limits.
@@ -581,6 +595,7 @@ impl Relay {
             Request::Ack { ids } => {
                 let removed = self.store.ack(&me.device, &ids)?;
                 self.durable().await?;
+                self.metrics.envelopes_delivered(u64::from(removed));
                 Ok(Response::Acked { removed })
             }
             Request::ClaimDeviceKeyPackages { devices } => {
@@ -772,6 +787,7 @@ impl Relay {
         )?;
         self.durable().await?;
         self.registry.wake(&recipients);
+        self.metrics.envelopes_stored(recipients.len() as u64, message.len() as u64);
         let count = u32::try_from(recipients.len()).unwrap_or(u32::MAX);
         Ok(Response::Stored { recipients: count })
     }

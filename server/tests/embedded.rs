@@ -62,6 +62,7 @@ async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
         data_dir: dir.path().join("data"),
         pow_difficulty: 0,
         shutdown_timeout_secs: 2,
+        metrics_listen: String::new(),
         ..Config::default()
     };
     adjust(&mut config);

@@ -84,6 +84,11 @@ impl Server {
         if !env.iter().any(|(k, _)| k == "STADTBOTE_POW_DIFFICULTY") {
             env.push(("STADTBOTE_POW_DIFFICULTY".into(), "0".into()));
         }
+        // Parallel servers cannot all take the default metrics port; tests
+        // that need metrics pass their own free port.
+        if !env.iter().any(|(k, _)| k == "STADTBOTE_METRICS_LISTEN") {
+            env.push(("STADTBOTE_METRICS_LISTEN".into(), String::new()));
+        }
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let mut server = Server { addr, data_dir, log_path, env, child: None, _dir: Some(dir) };
         server.spawn();
@@ -126,8 +131,14 @@ impl Server {
     /// Waits until `/healthz` answers, or panics with the server log.
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
+        // A native-TLS server does not speak plain HTTP: accepting TCP is
+        // enough (it binds only after loading its certificate).
+        let tls = self.env.iter().any(|(k, _)| k == "STADTBOTE_TLS_CERT");
         while Instant::now() < deadline {
-            if let Ok((200, _)) = http_get(self.addr, "/healthz", None) {
+            if tls && TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+                return;
+            }
+            if !tls && let Ok((200, _)) = http_get(self.addr, "/healthz", None) {
                 return;
             }
             if let Some(child) = self.child.as_mut()
@@ -230,6 +241,8 @@ fn dechunk(mut body: &str) -> String {
 pub struct Device {
     pub home: PathBuf,
     pub server_url: String,
+    /// Environment set for every CLI run of this device (see [`Device::with_env`]).
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -240,7 +253,19 @@ impl Device {
 
     pub fn with_url(url: &str) -> Device {
         let dir = tempfile::tempdir().expect("tempdir");
-        Device { home: dir.path().join("home"), server_url: url.to_string(), _dir: dir }
+        Device {
+            home: dir.path().join("home"),
+            server_url: url.to_string(),
+            env: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Sets an environment variable for every CLI run of this device (e.g.
+    /// `STADTBOTE_CA_CERT`).
+    pub fn with_env(mut self, key: &str, value: &str) -> Device {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// Runs `stadtbote --home H --server S ARGS...` and returns its output.
@@ -272,7 +297,9 @@ impl Device {
             .args(args)
             .env_remove("STADTBOTE_HOME")
             .env_remove("STADTBOTE_SERVER")
-            .env_remove("STADTBOTE_PASSPHRASE");
+            .env_remove("STADTBOTE_PASSPHRASE")
+            .env_remove("STADTBOTE_CA_CERT")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

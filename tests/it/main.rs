@@ -19,6 +19,8 @@ mod privacy;
 mod recovery;
 mod server_http;
 mod staff_work;
+mod tls;
+mod transparency;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

@@ -60,6 +60,11 @@ fn server_starts_with_no_arguments_on_its_defaults() {
         eprintln!("skipped: 127.0.0.1:8470 is in use on this machine");
         return;
     }
+    // The default metrics listener (127.0.0.1:9470) must be free too.
+    if std::net::TcpListener::bind("127.0.0.1:9470").is_err() {
+        eprintln!("skipped: 127.0.0.1:9470 is in use on this machine");
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = std::process::Command::new(&crate::harness::bins().server)
         .current_dir(dir.path())

@@ -6,6 +6,7 @@
 pub mod channels;
 pub mod groups;
 pub mod org;
+pub mod server_info;
 pub mod threads;
 
 use std::path::PathBuf;

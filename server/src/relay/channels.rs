@@ -129,6 +129,7 @@ impl Relay {
             expires_at_ms: now.saturating_add(retention_ms),
         })?;
         self.durable().await?;
+        self.metrics.channel_post();
         let (seq, stored_at) = (stored.seq, stored.stored_at);
         // Pushed before the answer: an author who posts again only after
         // this answer cannot overtake its own previous post at a listener.

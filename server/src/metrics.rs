@@ -1,0 +1,315 @@
+//! Aggregate operational counters, served as Prometheus text (exposition
+//! format 0.0.4) on a separate listener (`metrics_listen`, loopback by
+//! default; see [`serve`]).
+//!
+//! Privacy: every metric is a server-wide total. There are no labels with
+//! account, device, group, channel or IP values; the only labels are the
+//! request kind (a fixed set of protocol request names, `Request::name`) and
+//! the error code (a fixed set, `ErrorCode::as_str`).
+//!
+//! Metrics (all prefixed `stadtbote_`):
+//! * `connections_current` (gauge): open WebSocket connections.
+//! * `connections_total` (counter): WebSocket connections accepted.
+//! * `requests_total{kind}` (counter): decoded requests, by request kind.
+//! * `errors_total{code}` (counter): error frames sent, by error code
+//!   (refused requests, bad frames and rate limits).
+//! * `envelopes_stored_total` (counter): envelopes stored by `send`
+//!   (one per recipient device).
+//! * `envelopes_delivered_total` (counter): envelopes acknowledged (and so
+//!   deleted) by their receiving device.
+//! * `messages_bytes_stored_total` (counter): ciphertext bytes stored by
+//!   `send` (message size times recipient devices).
+//! * `channel_listeners_current` (gauge): connections listening for live
+//!   channel posts.
+//! * `channel_posts_total` (counter): channel posts stored.
+//! * `rate_limited_total` (counter): requests refused by a rate limit.
+//! * `bad_frames_total` (counter): unreadable frames (undecodable or text).
+//!
+//! Counters start at zero when the server starts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::shutdown::ShutdownSignal;
+
+/// The content type of the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The server's counters. Shared through the [`crate::relay::Relay`].
+#[derive(Debug, Default)]
+pub struct Metrics {
+    connections_current: AtomicU64,
+    connections_total: AtomicU64,
+    /// Keyed by `Request::name` (a fixed set of static names).
+    requests: Mutex<BTreeMap<&'static str, u64>>,
+    /// Keyed by `ErrorCode::as_str` (a fixed set of static names).
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+    envelopes_stored: AtomicU64,
+    envelopes_delivered: AtomicU64,
+    message_bytes_stored: AtomicU64,
+    channel_posts: AtomicU64,
+    rate_limited: AtomicU64,
+    bad_frames: AtomicU64,
+}
+
+/// Gauges read at scrape time from elsewhere in the server.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Gauges {
+    /// Connections listening for live channel posts.
+    pub channel_listeners: u64,
+}
+
+fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *map.entry(key).or_insert(0) += 1;
+}
+
+fn snapshot(map: &Mutex<BTreeMap<&'static str, u64>>) -> BTreeMap<&'static str, u64> {
+    map.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+}
+
+impl Metrics {
+    /// A WebSocket connection was accepted.
+    pub fn connection_opened(&self) {
+        self.connections_current.fetch_add(1, Ordering::Relaxed);
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A WebSocket connection ended.
+    pub fn connection_closed(&self) {
+        // Never below zero, even if calls were ever unbalanced.
+        let _ = self
+            .connections_current
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// A request of `kind` (`Request::name`) was decoded.
+    pub fn request(&self, kind: &'static str) {
+        bump(&self.requests, kind);
+    }
+
+    /// An error frame with `code` (`ErrorCode::as_str`) was sent.
+    pub fn error(&self, code: &'static str) {
+        bump(&self.errors, code);
+    }
+
+    /// A request was refused by a rate limit.
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An unreadable frame arrived.
+    pub fn bad_frame(&self) {
+        self.bad_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `send` stored one envelope of `bytes` for each of `recipients`.
+    pub fn envelopes_stored(&self, recipients: u64, bytes: u64) {
+        self.envelopes_stored.fetch_add(recipients, Ordering::Relaxed);
+        self.message_bytes_stored.fetch_add(bytes.saturating_mul(recipients), Ordering::Relaxed);
+    }
+
+    /// `count` envelopes were acknowledged and deleted.
+    pub fn envelopes_delivered(&self, count: u64) {
+        self.envelopes_delivered.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// A channel post was stored.
+    pub fn channel_post(&self) {
+        self.channel_posts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The metrics in Prometheus text exposition format 0.0.4.
+    pub fn render(&self, gauges: Gauges) -> String {
+        let mut out = String::new();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut single = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP stadtbote_{name} {help}");
+            let _ = writeln!(out, "# TYPE stadtbote_{name} {kind}");
+            let _ = writeln!(out, "stadtbote_{name} {value}");
+        };
+        single(
+            "connections_current",
+            "gauge",
+            "Open WebSocket connections.",
+            load(&self.connections_current),
+        );
+        single(
+            "connections_total",
+            "counter",
+            "WebSocket connections accepted.",
+            load(&self.connections_total),
+        );
+        single(
+            "envelopes_stored_total",
+            "counter",
+            "Envelopes stored by send, one per recipient device.",
+            load(&self.envelopes_stored),
+        );
+        single(
+            "envelopes_delivered_total",
+            "counter",
+            "Envelopes acknowledged by their receiving device.",
+            load(&self.envelopes_delivered),
+        );
+        single(
+            "messages_bytes_stored_total",
+            "counter",
+            "Ciphertext bytes stored by send.",
+            load(&self.message_bytes_stored),
+        );
+        single(
+            "channel_listeners_current",
+            "gauge",
+            "Connections listening for live channel posts.",
+            gauges.channel_listeners,
+        );
+        single(
+            "channel_posts_total",
+            "counter",
+            "Channel posts stored.",
+            load(&self.channel_posts),
+        );
+        single(
+            "rate_limited_total",
+            "counter",
+            "Requests refused by a rate limit.",
+            load(&self.rate_limited),
+        );
+        single(
+            "bad_frames_total",
+            "counter",
+            "Unreadable frames received.",
+            load(&self.bad_frames),
+        );
+        let mut labelled =
+            |name: &str, label: &str, help: &str, values: BTreeMap<&'static str, u64>| {
+                let _ = writeln!(out, "# HELP stadtbote_{name} {help}");
+                let _ = writeln!(out, "# TYPE stadtbote_{name} counter");
+                for (key, value) in values {
+                    let _ =
+                        writeln!(out, "stadtbote_{name}{{{label}=\"{}\"}} {value}", escape(key));
+                }
+            };
+        labelled("requests_total", "kind", "Requests received, by kind.", snapshot(&self.requests));
+        labelled("errors_total", "code", "Error frames sent, by code.", snapshot(&self.errors));
+        out
+    }
+}
+
+/// Escapes a label value (backslash, double quote, newline).
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown`. `gauges` is called
+/// at every scrape.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: std::sync::Arc<Metrics>,
+    gauges: impl Fn() -> Gauges + Clone + Send + Sync + 'static,
+    mut shutdown: ShutdownSignal,
+) {
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(move |State(metrics): State<std::sync::Arc<Metrics>>| {
+                let gauges = gauges.clone();
+                async move {
+                    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render(gauges()))
+                        .into_response()
+                }
+            }),
+        )
+        .with_state(metrics);
+    let local = listener.local_addr().ok();
+    if let Some(addr) = local
+        && !addr.ip().is_loopback()
+    {
+        tracing::warn!(%addr, "metrics listener is not on loopback");
+    }
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.triggered().await })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "metrics listener failed");
+    }
+}
+
+/// Binds the metrics listener, if configured.
+pub async fn bind(addr: Option<SocketAddr>) -> std::io::Result<Option<TcpListener>> {
+    match addr {
+        Some(addr) => TcpListener::bind(addr).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_format() {
+        let metrics = Metrics::default();
+        metrics.connection_opened();
+        metrics.connection_opened();
+        metrics.connection_closed();
+        metrics.request("send");
+        metrics.request("send");
+        metrics.request("ack");
+        metrics.error("rate_limited");
+        metrics.rate_limited();
+        metrics.bad_frame();
+        metrics.envelopes_stored(2, 100);
+        metrics.envelopes_delivered(1);
+        metrics.channel_post();
+        let text = metrics.render(Gauges { channel_listeners: 3 });
+        for line in [
+            "# TYPE stadtbote_connections_current gauge",
+            "stadtbote_connections_current 1",
+            "# TYPE stadtbote_connections_total counter",
+            "stadtbote_connections_total 2",
+            "# TYPE stadtbote_requests_total counter",
+            "stadtbote_requests_total{kind=\"ack\"} 1",
+            "stadtbote_requests_total{kind=\"send\"} 2",
+            "stadtbote_errors_total{code=\"rate_limited\"} 1",
+            "stadtbote_envelopes_stored_total 2",
+            "stadtbote_envelopes_delivered_total 1",
+            "stadtbote_messages_bytes_stored_total 200",
+            "stadtbote_channel_listeners_current 3",
+            "stadtbote_channel_posts_total 1",
+            "stadtbote_rate_limited_total 1",
+            "stadtbote_bad_frames_total 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
+        }
+        // Every line is a comment or `name[{labels}] value`, ends in a
+        // newline, and every sample has HELP and TYPE before it.
+        assert!(text.ends_with('\n'));
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# ") {
+                assert!(rest.starts_with("HELP stadtbote_") || rest.starts_with("TYPE stadtbote_"));
+                continue;
+            }
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(value.parse::<u64>().is_ok(), "{line}");
+            let base = name.split('{').next().unwrap();
+            assert!(text.contains(&format!("# TYPE {base} ")), "{line}");
+            assert!(
+                base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "bad metric name {base}"
+            );
+        }
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
