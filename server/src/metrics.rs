@@ -24,6 +24,8 @@
 //! * `channel_posts_total` (counter): channel posts stored.
 //! * `rate_limited_total` (counter): requests refused by a rate limit.
 //! * `bad_frames_total` (counter): unreadable frames (undecodable or text).
+//! * `tls_handshake_failures_total` (counter): failed or timed-out TLS
+//!   handshakes when the server terminates TLS itself.
 //!
 //! Counters start at zero when the server starts.
 
@@ -191,6 +193,12 @@ impl Metrics {
             "counter",
             "Unreadable frames received.",
             load(&self.bad_frames),
+        );
+        single(
+            "tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed or timed out (native TLS only).",
+            crate::tls::handshake_failures(),
         );
         let mut labelled =
             |name: &str, label: &str, help: &str, values: BTreeMap<&'static str, u64>| {
