@@ -88,7 +88,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Server administration: claim admin rights, create and list orgs.
+    /// Server administration: claim admin rights, orgs, statistics, blocking.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,

@@ -18,12 +18,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::auth::{DeviceSecret, IdentityKey};
-use stadtbote_protocol::frame::{AdminAction, OrgSummary};
+use stadtbote_protocol::frame::{AdminAction, OrgSummary, ServerStats};
 use stadtbote_protocol::org::{
     InviteCert, InviteCode, ORG_VERSION, OrgProfile, RevocationList, Role, Signed, SignedKind,
     org_claim_message,
 };
-use stadtbote_protocol::{DeviceId, ErrorCode, OrgId, Request, Response};
+use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, OrgId, Request, Response};
 use zeroize::Zeroizing;
 
 use crate::codes::{OrgAdminCode, StaffInvitation};
@@ -213,6 +213,30 @@ impl Client {
     pub async fn list_orgs(&mut self, otp: Option<String>) -> Result<Vec<OrgSummary>, ClientError> {
         match self.admin_action(AdminAction::ListOrgs, otp).await? {
             Response::Orgs { orgs } => Ok(orgs),
+            other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
+    /// Server-wide aggregate counts (server admins only).
+    pub async fn admin_stats(&mut self, otp: Option<String>) -> Result<ServerStats, ClientError> {
+        match self.admin_action(AdminAction::Stats, otp).await? {
+            Response::Stats { stats } => Ok(stats),
+            other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
+    /// Blocks (or unblocks) every device of `account` (server admins only).
+    /// Returns the number of devices.
+    pub async fn admin_set_blocked(
+        &mut self,
+        account: AccountId,
+        blocked: bool,
+        otp: Option<String>,
+    ) -> Result<u32, ClientError> {
+        let action =
+            if blocked { AdminAction::Block { account } } else { AdminAction::Unblock { account } };
+        match self.admin_action(action, otp).await? {
+            Response::Blocked { devices, .. } => Ok(devices),
             other => Err(unexpected(&self.server_url, &other)),
         }
     }

@@ -328,6 +328,52 @@ pub enum AdminAction {
     },
     /// Lists orgs.
     ListOrgs,
+    /// Server-wide aggregate counts (answered with [`Response::Stats`]).
+    Stats,
+    /// Blocks every device of an account: they can no longer log in or
+    /// make requests, and are left out of the directory and of claims.
+    Block {
+        /// The account to block.
+        account: AccountId,
+    },
+    /// Lifts [`AdminAction::Block`] from every device of an account.
+    Unblock {
+        /// The account to unblock.
+        account: AccountId,
+    },
+}
+
+/// Server-wide aggregate counts for server admins. Holds no account, device,
+/// group or channel ids; orgs appear only by their public handle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStats {
+    /// Registered accounts.
+    pub accounts: u64,
+    /// Registered devices (blocked ones included).
+    pub devices: u64,
+    /// Current WebSocket connections.
+    pub connected: u64,
+    /// Queued envelopes (mailbox entries not yet acknowledged).
+    pub queued_envelopes: u64,
+    /// Ciphertext bytes of stored messages plus stored attachment bytes.
+    pub stored_bytes: u64,
+    /// Broadcast channels.
+    pub channels: u64,
+    /// Stored channel posts, over all channels.
+    pub channel_posts: u64,
+    /// Per-org counts, by handle.
+    pub orgs: Vec<OrgStats>,
+}
+
+/// Aggregate counts of one org, in [`ServerStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgStats {
+    /// The org's public handle.
+    pub handle: String,
+    /// Enrolled staff devices not revoked by the org.
+    pub staff_devices: u64,
+    /// The org's broadcast channels.
+    pub channels: u64,
 }
 
 /// An org as listed for server admins.
@@ -513,6 +559,20 @@ pub enum Response {
     Orgs {
         /// All orgs.
         orgs: Vec<OrgSummary>,
+    },
+    /// Answer to [`AdminAction::Stats`].
+    Stats {
+        /// The counts.
+        stats: ServerStats,
+    },
+    /// Answer to [`AdminAction::Block`] and [`AdminAction::Unblock`].
+    Blocked {
+        /// The account.
+        account: AccountId,
+        /// Whether its devices are now blocked.
+        blocked: bool,
+        /// How many devices the account has (all of them changed).
+        devices: u32,
     },
     /// Answer to [`Request::OrgClaim`]: this device is the org's admin.
     OrgClaimed {

@@ -394,6 +394,12 @@ impl Connection {
                     ServerBody::Response { id: frame.id, response }
                 }
                 Err(err) => {
+                    if matches!(err, RelayError::Forbidden(reason) if reason == crate::relay::BLOCKED)
+                        && let Some(task) = self.delivery.take()
+                    {
+                        // Blocked while connected: nothing more is delivered.
+                        task.abort();
+                    }
                     let error = error_body(&err);
                     self.count_error(error.code);
                     tracing::debug!(

@@ -95,6 +95,11 @@ impl Metrics {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
     }
 
+    /// Open WebSocket connections now.
+    pub fn connections_current(&self) -> u64 {
+        self.connections_current.load(Ordering::Relaxed)
+    }
+
     /// A request of `kind` (`Request::name`) was decoded.
     pub fn request(&self, kind: &'static str) {
         bump(&self.requests, kind);

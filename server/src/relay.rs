@@ -336,6 +336,9 @@ impl Limits {
     }
 }
 
+/// Why a blocked device is refused (at login and on every request).
+pub const BLOCKED: &str = "this device is blocked";
+
 /// Request handling shared by all connections.
 pub struct Relay {
     store: Arc<dyn Store>,
@@ -522,7 +525,7 @@ impl Relay {
         // Checked after the signature so that only the device's owner learns
         // that it is blocked.
         if record.blocked {
-            return Err(RelayError::Forbidden("this device is blocked"));
+            return Err(RelayError::Forbidden(BLOCKED));
         }
         let status = self.store.key_package_status(device)?;
         let identity = Identity { account: record.account, device: *device };
@@ -562,6 +565,11 @@ impl Relay {
 
     /// Handles a request of an authenticated connection.
     pub async fn handle(&self, me: &Identity, request: Request) -> Result<Response, RelayError> {
+        // A device blocked while connected is refused from its next request
+        // on (one in-memory key lookup; the connection also stops delivery).
+        if self.store.device(&me.device)?.is_some_and(|record| record.blocked) {
+            return Err(RelayError::Forbidden(BLOCKED));
+        }
         match request {
             Request::Register { .. } | Request::Login { .. } | Request::Link { .. } => {
                 Err(RelayError::AlreadyAuthenticated)

@@ -10,6 +10,7 @@ mod groups;
 mod harness;
 mod malicious;
 
+mod admin;
 mod channels;
 mod cli_errors;
 mod messaging;

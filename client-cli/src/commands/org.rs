@@ -12,9 +12,9 @@ use stadtbote_cli::output::format_utc;
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
-use stadtbote_protocol::DeviceId;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::org::{OrgProfile, Role};
+use stadtbote_protocol::{AccountId, DeviceId};
 
 use super::open_connected;
 
@@ -30,6 +30,32 @@ pub enum AdminCommand {
     Org {
         #[command(subcommand)]
         command: AdminOrgCommand,
+    },
+    /// Server-wide aggregate counts (no ids; orgs by handle).
+    Stats {
+        /// The counts as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Second factor, once set up.
+        #[arg(long)]
+        otp: Option<String>,
+    },
+    /// Block every device of an account: it can no longer log in or make
+    /// requests.
+    Block {
+        /// The account id.
+        account: String,
+        /// Second factor, once set up.
+        #[arg(long)]
+        otp: Option<String>,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The account id.
+        account: String,
+        /// Second factor, once set up.
+        #[arg(long)]
+        otp: Option<String>,
     },
 }
 
@@ -198,6 +224,29 @@ async fn admin_inner(client: &mut Client, command: AdminCommand) -> Result<()> {
             println!("The code expires at {}.", format_utc(created.expires_at));
             println!("{}", created.code);
         }
+        AdminCommand::Stats { json, otp } => {
+            let stats = client.admin_stats(otp).await?;
+            if json {
+                println!("{}", serde_json::to_string(&stats)?);
+            } else {
+                println!("accounts: {}", stats.accounts);
+                println!("devices: {}", stats.devices);
+                println!("connected: {}", stats.connected);
+                println!("queued_envelopes: {}", stats.queued_envelopes);
+                println!("stored_bytes: {}", stats.stored_bytes);
+                println!("channels: {}", stats.channels);
+                println!("channel_posts: {}", stats.channel_posts);
+                println!();
+                println!("{:<32} {:>13} {:>8}", "org", "staff_devices", "channels");
+                for org in &stats.orgs {
+                    println!("{:<32} {:>13} {:>8}", org.handle, org.staff_devices, org.channels);
+                }
+            }
+        }
+        AdminCommand::Block { account, otp } => set_blocked(client, &account, true, otp).await?,
+        AdminCommand::Unblock { account, otp } => {
+            set_blocked(client, &account, false, otp).await?;
+        }
         AdminCommand::Org { command: AdminOrgCommand::List { json, otp } } => {
             let orgs = client.list_orgs(otp).await?;
             if orgs.is_empty() && !json {
@@ -212,6 +261,22 @@ async fn admin_inner(client: &mut Client, command: AdminCommand) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `admin block` / `admin unblock`.
+async fn set_blocked(
+    client: &mut Client,
+    account: &str,
+    blocked: bool,
+    otp: Option<String>,
+) -> Result<()> {
+    let id = AccountId::parse(account)
+        .map_err(|_| ClientError::InvalidAccountId { text: account.to_string() })?;
+    let devices = client.admin_set_blocked(id, blocked, otp).await?;
+    let verb = if blocked { "blocked" } else { "unblocked" };
+    let noun = if devices == 1 { "device" } else { "devices" };
+    println!("{verb} {id} ({devices} {noun})");
     Ok(())
 }
 

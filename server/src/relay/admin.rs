@@ -1,11 +1,12 @@
 //! Server-admin requests: claiming the admin role with the bootstrap code,
-//! and the admin actions (creating and listing orgs).
+//! and the admin actions (creating and listing orgs, aggregate statistics,
+//! blocking accounts).
 
 use std::time::Instant;
 
-use stadtbote_protocol::OrgId;
 use stadtbote_protocol::frame::{AdminAction, OrgSummary, Response};
 use stadtbote_protocol::org::validate_handle;
+use stadtbote_protocol::{AccountId, OrgId};
 
 use super::{Identity, Relay, RelayError, code_hash};
 use crate::admin::{random_code, remove_if_exists};
@@ -72,6 +73,13 @@ impl Relay {
                     .collect();
                 Ok(Response::Orgs { orgs })
             }
+            AdminAction::Stats => {
+                let mut stats = self.store.admin_stats()?;
+                stats.connected = self.metrics.connections_current();
+                Ok(Response::Stats { stats })
+            }
+            AdminAction::Block { account } => self.set_blocked(&account, true).await,
+            AdminAction::Unblock { account } => self.set_blocked(&account, false).await,
             _ => Err(RelayError::InvalidRequest("admin action not supported by this server")),
         }
     }
@@ -82,6 +90,20 @@ impl Relay {
     /// `forbidden`), before any admin action runs.
     fn check_second_factor(&self, _me: &Identity, _otp: Option<&str>) -> Result<(), RelayError> {
         Ok(())
+    }
+
+    /// Blocks or unblocks every device of `account`.
+    async fn set_blocked(
+        &self,
+        account: &AccountId,
+        blocked: bool,
+    ) -> Result<Response, RelayError> {
+        let devices =
+            self.store.set_account_blocked(account, blocked)?.ok_or(RelayError::UnknownAccount)?;
+        self.durable().await?;
+        // No account id in the log.
+        tracing::info!(blocked, devices, "account block changed by a server admin");
+        Ok(Response::Blocked { account: *account, blocked, devices })
     }
 
     async fn create_org(&self, name: &str, handle: &str) -> Result<Response, RelayError> {

@@ -21,7 +21,7 @@ mod sled_org;
 pub mod sled_store;
 
 use stadtbote_protocol::auth::IdentityKey;
-use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope};
+use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerStats};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
 pub use blob::{BlobRecord, BlobStore};
@@ -428,4 +428,19 @@ pub trait Store: OrgStore + BlobStore + ChannelStore + Send + Sync + 'static {
 
     /// Makes every write so far durable. May block on the disk.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Server-wide aggregate counts for server admins (no ids; orgs by
+    /// handle). Counts by scanning trees: for occasional admin requests,
+    /// not for request paths. `connected` is left 0: the store does not
+    /// know connections.
+    fn admin_stats(&self) -> Result<ServerStats, StoreError>;
+
+    /// Sets or clears the `blocked` flag on every device of `account`, in
+    /// one transaction. Returns the number of devices, or `None` if the
+    /// account has none (unknown account).
+    fn set_account_blocked(
+        &self,
+        account: &AccountId,
+        blocked: bool,
+    ) -> Result<Option<u32>, StoreError>;
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use sled::Transactional;
 use stadtbote_protocol::auth::IdentityKey;
-use stadtbote_protocol::frame::{OrgInfo, encode};
+use stadtbote_protocol::frame::{OrgInfo, OrgStats, encode};
 use stadtbote_protocol::org::{InviteCert, RevocationList, Signed, SignedKind, StaffCertificate};
 use stadtbote_protocol::{DeviceId, OrgId};
 
@@ -93,6 +93,28 @@ impl SledStore {
                 .ok_or(StoreError::Corrupt("staff"))?;
             out.push((device, records::decode_staff(&value)?));
         }
+        Ok(out)
+    }
+
+    /// Per-org aggregate counts by handle, for server admins: staff
+    /// devices the org has not revoked, and channels.
+    pub(super) fn org_stats(&self) -> Result<Vec<OrgStats>, StoreError> {
+        let mut channels: std::collections::BTreeMap<OrgId, u64> = Default::default();
+        for value in self.channels.iter().values() {
+            let record = records::decode_channel(&value.map_err(io)?)?;
+            *channels.entry(record.org).or_default() += 1;
+        }
+        let mut out = Vec::new();
+        for (org, record) in self.orgs()? {
+            let staff = self.staff_of(&org)?;
+            let revoked = self.revoked_by(&org, &staff)?;
+            out.push(OrgStats {
+                handle: record.handle,
+                staff_devices: staff.iter().filter(|(d, _)| !revoked.contains(d)).count() as u64,
+                channels: channels.get(&org).copied().unwrap_or(0),
+            });
+        }
+        out.sort_by(|a, b| a.handle.cmp(&b.handle));
         Ok(out)
     }
 

@@ -62,7 +62,7 @@ use sled::transaction::{
 };
 use sled::{IVec, Tree};
 use stadtbote_protocol::auth::IdentityKey;
-use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope};
+use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerStats};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
 use super::records::{
@@ -1233,6 +1233,58 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn admin_stats(&self) -> Result<ServerStats, StoreError> {
+        let mut stored_bytes = 0u64;
+        for value in self.messages.iter().values() {
+            let value = value.map_err(io)?;
+            let payload = records::decode_message(&value)?.payload.len() as u64;
+            stored_bytes = stored_bytes.saturating_add(payload);
+        }
+        for value in self.blobs.iter().values() {
+            let record = records::decode_blob(&value.map_err(io)?)?;
+            let held = record.offset(record.chunks_received).min(record.size);
+            stored_bytes = stored_bytes.saturating_add(held);
+        }
+        let channels = self.channel_counts()?;
+        Ok(ServerStats {
+            accounts: self.accounts.len() as u64,
+            devices: self.devices.len() as u64,
+            connected: 0,
+            queued_envelopes: self.mailbox.len() as u64,
+            stored_bytes,
+            channels: channels.channels,
+            channel_posts: channels.posts,
+            orgs: self.org_stats()?,
+        })
+    }
+
+    fn set_account_blocked(
+        &self,
+        account: &AccountId,
+        blocked: bool,
+    ) -> Result<Option<u32>, StoreError> {
+        let ids = self.account_device_ids(account)?;
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        self.devices
+            .transaction(|devices| {
+                for device in &ids {
+                    let Some(bytes) = devices.get(device.as_bytes())? else {
+                        return abort(StoreError::Corrupt("account_devices"));
+                    };
+                    let mut record = tx_decode(records::decode_device(&bytes))?;
+                    if record.blocked != blocked {
+                        record.blocked = blocked;
+                        devices.insert(device.as_bytes(), records::encode_device(&record))?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(Some(u32::try_from(ids.len()).unwrap_or(u32::MAX)))
     }
 }
 
