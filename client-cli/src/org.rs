@@ -159,7 +159,7 @@ impl Client {
     /// Makes this device a server admin with the code from
     /// `<data-dir>/admin-claim.code`.
     pub async fn admin_claim(&mut self, code: &str) -> Result<(), ClientError> {
-        let request = Request::AdminClaim { code: code.trim().to_string() };
+        let request = Request::AdminClaim { code: code.trim().to_string(), totp_secret: None };
         match self.conn_mut()?.call(request).await? {
             Ok(Response::AdminClaimed) => {
                 self.state.server_admin = true;

@@ -13,7 +13,7 @@ use serde_bytes::ByteBuf;
 
 use crate::PROTOCOL_VERSION;
 use crate::auth::{IdentityKey, Signature};
-use crate::ids::{AccountId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
+use crate::ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
 use crate::org::{Signed, StaffCertificate};
 
 /// A request from a client, with the id its answer will carry.
@@ -124,7 +124,32 @@ pub enum Request {
     AdminClaim {
         /// The claim code.
         code: String,
+        /// The admin's new TOTP secret (RFC 6238, 20 random bytes chosen by
+        /// the client, which shows it to the admin as an `otpauth://` URI).
+        /// From the claim on, admin actions need a code derived from it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        totp_secret: Option<ByteBuf>,
     },
+    /// Presents a TOTP code. On success the connection counts as having
+    /// passed the second factor for every role of this device (server admin,
+    /// org admin) until it closes. Each code (time step) is accepted once.
+    SecondFactor {
+        /// The six-digit code.
+        otp: String,
+    },
+    /// Turns on the second factor for an org's admin actions (org admin
+    /// only). Once on, replacing the secret needs a valid code first.
+    OrgSecondFactorEnable {
+        /// The org.
+        org: OrgId,
+        /// The new TOTP secret (20 random bytes chosen by the client).
+        secret: ByteBuf,
+    },
+    /// Everything the server holds about the caller's account (GDPR Art. 15).
+    AccountExport,
+    /// Deletes the caller's account, its devices, mailboxes, uploads and
+    /// KeyPackages at once (GDPR Art. 17).
+    AccountDelete,
     /// A server-admin action. Only admin devices may send it.
     Admin {
         /// Second factor (TOTP code), once the admin has set one up.
@@ -341,6 +366,66 @@ pub enum AdminAction {
         /// The account to unblock.
         account: AccountId,
     },
+    /// Suspends an org: its directory entry, staff actions and channel posts
+    /// are refused with [`ErrorCode::OrgSuspended`] until resumed.
+    SuspendOrg {
+        /// The org's handle.
+        handle: String,
+    },
+    /// Lifts [`AdminAction::SuspendOrg`].
+    ResumeOrg {
+        /// The org's handle.
+        handle: String,
+    },
+    /// The retention periods in force (answered with [`Response::Retention`]).
+    RetentionShow,
+    /// Changes one retention period at run time; stored durably, it
+    /// overrides the configuration file until changed again.
+    RetentionSet {
+        /// Which period, as named in [`RetentionPeriod::kind`].
+        kind: String,
+        /// The new period in seconds.
+        secs: u64,
+    },
+    /// Reads the audit log (answered with [`Response::Audit`]).
+    Audit {
+        /// Entries after this sequence number (0 for the start).
+        after: u64,
+        /// Most entries to return.
+        limit: u32,
+    },
+    /// Takes a consistent backup into a staging file on the server
+    /// (answered with [`Response::BackupReady`]).
+    BackupStart {
+        /// Extra age recipients (`age1…`) to encrypt the backup to, on top
+        /// of the server's configured ones.
+        recipients: Vec<String>,
+    },
+    /// Reads one chunk of a staged backup.
+    BackupChunk {
+        /// The backup.
+        backup: BackupId,
+        /// Chunk number, from 0.
+        index: u32,
+    },
+    /// Deletes a staged backup once downloaded.
+    BackupFinish {
+        /// The backup.
+        backup: BackupId,
+    },
+}
+
+/// One retention period, as shown by `admin retention show` and `/privacy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPeriod {
+    /// Stable name, e.g. `envelopes`, `attachments`, `audit`.
+    pub kind: String,
+    /// What is kept this long, in plain words.
+    pub what: String,
+    /// The period in force, in seconds.
+    pub secs: u64,
+    /// Where the value comes from: `config` or `admin`.
+    pub source: String,
 }
 
 /// Server-wide aggregate counts for server admins. Holds no account, device,
@@ -424,6 +509,10 @@ impl Request {
             Request::Ack { .. } => "ack",
             Request::Ping => "ping",
             Request::AdminClaim { .. } => "admin_claim",
+            Request::SecondFactor { .. } => "second_factor",
+            Request::OrgSecondFactorEnable { .. } => "org_second_factor_enable",
+            Request::AccountExport => "account_export",
+            Request::AccountDelete => "account_delete",
             Request::Admin { .. } => "admin",
             Request::OrgClaim { .. } => "org_claim",
             Request::OrgPublish { .. } => "org_publish",
@@ -544,6 +633,72 @@ pub enum Response {
     Pong,
     /// Answer to [`Request::AdminClaim`]: this device is now a server admin.
     AdminClaimed,
+    /// Answer to [`Request::SecondFactor`]: the code was valid.
+    SecondFactorAccepted,
+    /// Answer to [`Request::OrgSecondFactorEnable`].
+    OrgSecondFactorEnabled {
+        /// The org.
+        org: OrgId,
+    },
+    /// Answer to [`AdminAction::SuspendOrg`] and [`AdminAction::ResumeOrg`].
+    OrgSuspended {
+        /// The org's handle.
+        handle: String,
+        /// Whether it is now suspended.
+        suspended: bool,
+    },
+    /// Answer to [`AdminAction::RetentionShow`] and [`AdminAction::RetentionSet`].
+    Retention {
+        /// Every retention period in force.
+        periods: Vec<RetentionPeriod>,
+    },
+    /// Answer to [`AdminAction::Audit`].
+    Audit {
+        /// Entries in sequence order.
+        records: Vec<crate::audit::AuditRecord>,
+        /// The newest entry's sequence number and hash (none while empty).
+        head: Option<crate::audit::AuditHead>,
+    },
+    /// Answer to [`AdminAction::BackupStart`].
+    BackupReady {
+        /// The staged backup.
+        backup: BackupId,
+        /// Its size in bytes.
+        size: u64,
+        /// SHA-256 of the whole file.
+        sha256: ByteBuf,
+        /// Size of every chunk but the last.
+        chunk_size: u32,
+        /// Whether it is encrypted to age recipients.
+        encrypted: bool,
+    },
+    /// Answer to [`AdminAction::BackupChunk`].
+    BackupChunk {
+        /// Chunk number.
+        index: u32,
+        /// The bytes.
+        data: ByteBuf,
+        /// Whether this is the last chunk.
+        last: bool,
+    },
+    /// Answer to [`AdminAction::BackupFinish`].
+    BackupFinished,
+    /// Answer to [`Request::AccountExport`].
+    AccountExport {
+        /// Everything held about the account (boxed: large).
+        export: Box<crate::account::AccountExport>,
+    },
+    /// Answer to [`Request::AccountDelete`]: the account is gone.
+    AccountDeleted {
+        /// Devices deleted.
+        devices: u32,
+        /// Queued envelopes deleted.
+        envelopes: u64,
+        /// Uploads deleted.
+        blobs: u32,
+        /// Stored KeyPackages deleted.
+        key_packages: u32,
+    },
     /// Answer to [`AdminAction::CreateOrg`].
     OrgCreated {
         /// The new org.
@@ -860,6 +1015,11 @@ pub enum ErrorCode {
     HandleTaken,
     /// No such channel.
     UnknownChannel,
+    /// The action needs a second factor: send [`Request::SecondFactor`]
+    /// first (or the code was missing, wrong or already used).
+    SecondFactorRequired,
+    /// The org is suspended by the server's operator.
+    OrgSuspended,
     /// An error code this client does not know.
     #[serde(other)]
     Unknown,
@@ -892,6 +1052,8 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::HandleTaken => "handle_taken",
             ErrorCode::UnknownChannel => "unknown_channel",
+            ErrorCode::SecondFactorRequired => "second_factor_required",
+            ErrorCode::OrgSuspended => "org_suspended",
             ErrorCode::Unknown => "unknown",
         }
     }

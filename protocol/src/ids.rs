@@ -168,6 +168,12 @@ byte_id!(
     16
 );
 
+byte_id!(
+    /// A backup staged on the server for an admin to download.
+    BackupId,
+    16
+);
+
 /// Domain separator of [`conversation_id`].
 const CONVERSATION_DOMAIN: &[u8] = b"stadtbote-conversation-v1\0";
 

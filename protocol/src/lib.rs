@@ -14,12 +14,16 @@
 //! * [`org`]: organisation keys, signed profiles, staff certificates and revocations.
 //! * [`channel`]: broadcast channel keys, invites, sealed signed posts and their hash chain.
 //! * [`group_link`]: join links of discussion groups (join token, sealed GroupInfo).
+//! * [`account`]: what the server reports about an account (GDPR export).
+//! * [`audit`]: the hash-chained audit log of admin actions and its verification.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod account;
 pub mod app;
 pub mod attachment;
+pub mod audit;
 pub mod auth;
 pub mod channel;
 pub mod frame;
@@ -31,7 +35,7 @@ pub mod org;
 pub use frame::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,
 };
-pub use ids::{AccountId, BlobId, ChannelId, DeviceId, GroupId, IdParseError, MsgId, OrgId};
+pub use ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, IdParseError, MsgId, OrgId};
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].

@@ -612,7 +612,14 @@ impl Relay {
             Request::SetGroupExpiry { group, expires_at } => {
                 self.set_group_expiry(me, &group, expires_at).await
             }
-            Request::AdminClaim { code } => self.admin_claim(me, &code).await,
+            Request::AdminClaim { code, totp_secret: _ } => self.admin_claim(me, &code).await,
+            // Wired by the second-factor and account work of issue 5.
+            Request::SecondFactor { .. }
+            | Request::OrgSecondFactorEnable { .. }
+            | Request::AccountExport
+            | Request::AccountDelete => {
+                Err(RelayError::InvalidRequest("not supported by this server yet"))
+            }
             Request::Admin { otp, action } => self.admin(me, otp.as_deref(), action).await,
             Request::OrgClaim { code, org_key, proof } => {
                 self.org_claim(me, &code, &org_key, &proof).await
