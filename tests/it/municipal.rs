@@ -83,6 +83,18 @@ impl Town {
         device.init(name);
         device
     }
+
+    /// Runs a server-admin command on the admin device with whatever second
+    /// factor it needs; panics unless it succeeds. Tests run admin commands
+    /// through this (not `town.admin.ok`), so the second factor lives in one place.
+    pub fn admin_ok(&self, args: &[&str]) -> String {
+        self.admin.ok(args)
+    }
+
+    /// Like [`Town::admin_ok`] but expects failure; returns stderr.
+    pub fn admin_fails(&self, args: &[&str]) -> String {
+        self.admin.fails(args)
+    }
 }
 
 fn show(device: &Device, thread: &str, save: Option<&Path>) -> serde_json::Value {
