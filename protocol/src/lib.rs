@@ -35,7 +35,9 @@ pub mod org;
 pub use frame::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,
 };
-pub use ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, IdParseError, MsgId, OrgId};
+pub use ids::{
+    AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, IdParseError, MsgId, OrgId,
+};
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].

@@ -343,7 +343,8 @@ async fn org_admin_staff_directory_and_revocation() {
     }
     let list = || Request::Admin { otp: None, action: AdminAction::ListOrgs };
     assert_eq!(error_of(admin.request(list()).await).code, ErrorCode::Forbidden);
-    let wrong = admin.request(Request::AdminClaim { code: "AAAA-BBBB".into(), totp_secret: None }).await;
+    let wrong =
+        admin.request(Request::AdminClaim { code: "AAAA-BBBB".into(), totp_secret: None }).await;
     assert_eq!(error_of(wrong).code, ErrorCode::InvalidCode);
     let claim = Request::AdminClaim { code: code.trim().to_lowercase(), totp_secret: None };
     assert_eq!(admin.request(claim.clone()).await, Ok(Response::AdminClaimed));
@@ -717,7 +718,10 @@ async fn enrolled_org(server: &Server) -> (stadtbote_protocol::OrgId, Client, Cl
     let addr = server.addr;
     let (mut admin, _, _, _) = Client::register(addr).await;
     let code = std::fs::read_to_string(server.data_dir.join("admin-claim.code")).unwrap();
-    admin.request(Request::AdminClaim { code: code.trim().into(), totp_secret: None }).await.unwrap();
+    admin
+        .request(Request::AdminClaim { code: code.trim().into(), totp_secret: None })
+        .await
+        .unwrap();
     let create = AdminAction::CreateOrg { name: "Stadt Goslar".into(), handle: "goslar".into() };
     let (org, org_code) = match admin.request(Request::Admin { otp: None, action: create }).await {
         Ok(Response::OrgCreated { org, code, .. }) => (org, code),

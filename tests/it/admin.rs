@@ -16,7 +16,7 @@ fn admin_stats_are_aggregates_and_block_refuses_an_account_until_unblocked() {
     bernd.ok(&["send", &a, "Hallo Anna"]);
 
     let stats: serde_json::Value =
-        serde_json::from_str(town.admin.ok(&["admin", "stats", "--json"]).trim())
+        serde_json::from_str(town.admin_ok(&["admin", "stats", "--json"]).trim())
             .expect("stats json");
     assert!(stats["accounts"].as_u64().is_some_and(|n| n >= 4), "{stats}");
     assert!(stats["devices"].as_u64().is_some_and(|n| n >= 4), "{stats}");
@@ -28,7 +28,7 @@ fn admin_stats_are_aggregates_and_block_refuses_an_account_until_unblocked() {
     let orgs = stats["orgs"].as_array().expect("orgs");
     assert!(orgs.iter().any(|o| o["handle"] == "musterhausen"), "{stats}");
 
-    let text = town.admin.ok(&["admin", "stats"]);
+    let text = town.admin_ok(&["admin", "stats"]);
     assert!(text.contains("accounts: ") && text.contains("musterhausen"), "{text}");
     for id in [&a, &b] {
         assert!(!text.contains(id.as_str()), "no account id in the stats: {text}");
@@ -39,21 +39,21 @@ fn admin_stats_are_aggregates_and_block_refuses_an_account_until_unblocked() {
     anna.fails(&["admin", "stats"]);
     town.mayor.fails(&["admin", "stats", "--json"]);
 
-    let out = town.admin.ok(&["admin", "block", &a]);
+    let out = town.admin_ok(&["admin", "block", &a]);
     assert!(out.contains(&format!("blocked {a} (1 device)")), "{out}");
     let err = anna.fails(&["inbox"]);
     assert!(err.contains("blocked"), "a clear error: {err}");
     // Others keep working.
     bernd.ok(&["inbox"]);
-    town.admin.ok(&["admin", "stats"]);
+    town.admin_ok(&["admin", "stats"]);
     assert!(!town.server.log().contains(&a), "no account id in the server log");
 
-    let out = town.admin.ok(&["admin", "unblock", &a]);
+    let out = town.admin_ok(&["admin", "unblock", &a]);
     assert!(out.contains(&format!("unblocked {a} (1 device)")), "{out}");
     assert_eq!(anna.inbox_texts(), ["Hallo Anna"]);
 
     // An unknown account is refused.
     let unknown = stadtbote_protocol::AccountId::random().to_string();
-    let err = town.admin.fails(&["admin", "block", &unknown]);
+    let err = town.admin_fails(&["admin", "block", &unknown]);
     assert!(!err.is_empty(), "an error for an unknown account");
 }
