@@ -236,6 +236,16 @@ pub enum ClientError {
     /// The server refused an org action for lack of rights.
     #[error("not allowed: {0}")]
     Forbidden(String),
+    /// An admin or org-admin action needs a (valid, unused) TOTP code.
+    #[error(
+        "{0}; pass --otp CODE (the current code of your authenticator app) or set STADTBOTE_OTP"
+    )]
+    SecondFactorRequired(String),
+    /// The org is suspended by the server's operator.
+    #[error(
+        "this org is suspended by the server's operator; its services are unavailable until it is resumed"
+    )]
+    OrgSuspended,
     /// An org handle is taken.
     #[error("the handle {0} is already taken; choose another")]
     HandleTaken(String),

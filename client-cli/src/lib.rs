@@ -28,9 +28,12 @@
 //! * [`groups`]: discussion groups: creating, joining by link (external commit), posts, moderation.
 //! * [`group_output`]: the text and JSON formats of the group commands.
 //! * [`chat`]: the interactive chat in one thread.
+//! * [`account`]: exporting everything the server holds about the account, and deleting it.
 //! * [`error`]: the error type, [`ClientError`].
 
+pub mod account;
 pub mod attachments;
+pub mod backup;
 pub mod channel_output;
 pub mod channels;
 pub mod chat;

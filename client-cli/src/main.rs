@@ -14,6 +14,7 @@ use stadtbote_cli::{
 };
 use stadtbote_protocol::{AccountId, MsgId};
 
+use crate::commands::account::AccountCommand;
 use crate::commands::channels::ChannelCommand;
 use crate::commands::groups::GroupCommand;
 use crate::commands::org::{AdminCommand, OrgCommand};
@@ -35,6 +36,10 @@ struct Cli {
     /// roots, e.g. a town's own CA or a self-signed server certificate.
     #[arg(long, global = true, env = "STADTBOTE_CA_CERT", value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// Second-factor code (TOTP, from your authenticator app) for admin and
+    /// org-admin commands; sent right after login.
+    #[arg(long, global = true, env = "STADTBOTE_OTP", value_name = "CODE", hide_env_values = true)]
+    otp: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -269,12 +274,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Your rights over your account: see everything the server stores
+    /// about it, or delete it.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(ca) = &cli.ca_cert {
         stadtbote_cli::connection::set_extra_ca_file(ca.clone());
+    }
+    if let Some(otp) = &cli.otp {
+        commands::set_otp(otp.clone());
     }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -375,6 +389,7 @@ async fn run(cli: Cli) -> Result<()> {
             commands::threads::disappear(&home, &server, &thread, days).await
         }
         Command::ServerInfo { json } => commands::server_info::server_info(&server, json).await,
+        Command::Account { command } => commands::account::account(&home, &server, command).await,
     }
 }
 

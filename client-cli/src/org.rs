@@ -17,12 +17,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use stadtbote_protocol::audit::{AuditHead, AuditRecord};
 use stadtbote_protocol::auth::{DeviceSecret, IdentityKey};
-use stadtbote_protocol::frame::{AdminAction, OrgSummary, ServerStats};
+use stadtbote_protocol::frame::{AdminAction, OrgSummary, RetentionPeriod, ServerStats};
 use stadtbote_protocol::org::{
     InviteCert, InviteCode, ORG_VERSION, OrgProfile, RevocationList, Role, Signed, SignedKind,
     org_claim_message,
 };
+use stadtbote_protocol::totp::Secret;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, OrgId, Request, Response};
 use zeroize::Zeroizing;
 
@@ -149,6 +151,8 @@ fn key_file_name(handle: &str) -> String {
 fn server_error(body: stadtbote_protocol::ErrorBody) -> ClientError {
     match body.code {
         ErrorCode::Forbidden => ClientError::Forbidden(body.message),
+        ErrorCode::SecondFactorRequired => ClientError::SecondFactorRequired(body.message),
+        ErrorCode::OrgSuspended => ClientError::OrgSuspended,
         _ => ClientError::Server(body),
     }
 }
@@ -157,9 +161,14 @@ impl Client {
     // ---------------------------------------------------------------- admin
 
     /// Makes this device a server admin with the code from
-    /// `<data-dir>/admin-claim.code`.
-    pub async fn admin_claim(&mut self, code: &str) -> Result<(), ClientError> {
-        let request = Request::AdminClaim { code: code.trim().to_string(), totp_secret: None };
+    /// `<data-dir>/admin-claim.code`, registering `secret` as the admin's
+    /// TOTP secret. The secret is not stored on this device: it belongs in
+    /// the admin's authenticator app.
+    pub async fn admin_claim(&mut self, code: &str, secret: &Secret) -> Result<(), ClientError> {
+        let request = Request::AdminClaim {
+            code: code.trim().to_string(),
+            totp_secret: Some(secret.as_bytes().to_vec().into()),
+        };
         match self.conn_mut()?.call(request).await? {
             Ok(Response::AdminClaimed) => {
                 self.state.server_admin = true;
@@ -181,6 +190,9 @@ impl Client {
         match self.conn_mut()?.call(Request::Admin { otp, action }).await? {
             Ok(response) => Ok(response),
             Err(body) if body.code == ErrorCode::Forbidden => Err(ClientError::NotServerAdmin),
+            Err(body) if body.code == ErrorCode::SecondFactorRequired => {
+                Err(ClientError::SecondFactorRequired(body.message))
+            }
             Err(body) if body.code == ErrorCode::HandleTaken => {
                 Err(ClientError::HandleTaken(body.message))
             }
@@ -238,6 +250,79 @@ impl Client {
         match self.admin_action(action, otp).await? {
             Response::Blocked { devices, .. } => Ok(devices),
             other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
+    /// Presents a TOTP code: the connection then counts as having passed
+    /// the second factor for this device's admin roles until it closes.
+    pub async fn second_factor(&mut self, otp: &str) -> Result<(), ClientError> {
+        let request = Request::SecondFactor { otp: otp.trim().to_string() };
+        match self.conn_mut()?.call(request).await? {
+            Ok(Response::SecondFactorAccepted) => Ok(()),
+            Ok(other) => Err(unexpected(&self.server_url, &other)),
+            Err(body) => Err(server_error(body)),
+        }
+    }
+
+    /// Suspends or resumes an org (server admins only).
+    pub async fn admin_set_suspended(
+        &mut self,
+        handle: &str,
+        suspended: bool,
+    ) -> Result<(), ClientError> {
+        let handle = handle.to_string();
+        let action = if suspended {
+            AdminAction::SuspendOrg { handle }
+        } else {
+            AdminAction::ResumeOrg { handle }
+        };
+        match self.admin_action(action, None).await? {
+            Response::OrgSuspended { .. } => Ok(()),
+            other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
+    /// The retention periods in force, or after changing one (server admins
+    /// only).
+    pub async fn admin_retention(
+        &mut self,
+        change: Option<(String, u64)>,
+    ) -> Result<Vec<RetentionPeriod>, ClientError> {
+        let action = match change {
+            Some((kind, secs)) => AdminAction::RetentionSet { kind, secs },
+            None => AdminAction::RetentionShow,
+        };
+        match self.admin_action(action, None).await? {
+            Response::Retention { periods } => Ok(periods),
+            other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
+    /// One page of the audit log (server admins only): records after
+    /// `after`, the head and the anchor.
+    pub async fn admin_audit_page(
+        &mut self,
+        after: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditRecord>, Option<AuditHead>, Option<AuditHead>), ClientError> {
+        match self.admin_action(AdminAction::Audit { after, limit }, None).await? {
+            Response::Audit { records, head, anchor } => Ok((records, head, anchor)),
+            other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
+    /// Turns on the second factor for `org`'s admin actions with `secret`.
+    pub async fn org_second_factor_enable(
+        &mut self,
+        org: OrgId,
+        secret: &Secret,
+    ) -> Result<(), ClientError> {
+        let request =
+            Request::OrgSecondFactorEnable { org, secret: secret.as_bytes().to_vec().into() };
+        match self.conn_mut()?.call(request).await? {
+            Ok(Response::OrgSecondFactorEnabled { .. }) => Ok(()),
+            Ok(other) => Err(unexpected(&self.server_url, &other)),
+            Err(body) => Err(server_error(body)),
         }
     }
 

@@ -310,18 +310,20 @@ pub fn org_summary_json(org: &OrgSummary) -> Value {
         "name": org.name,
         "claimed": org.claimed,
         "created_at": org.created_at,
+        "suspended": org.suspended,
     })
 }
 
 /// One `admin org list` line.
 pub fn org_summary_text(org: &OrgSummary) -> String {
     format!(
-        "{:<20} {:<30} {:<9} created {}  {}",
+        "{:<20} {:<30} {:<9} created {}  {}{}",
         org.handle,
         org.name,
         if org.claimed { "claimed" } else { "unclaimed" },
         format_utc(org.created_at),
-        org.org
+        org.org,
+        if org.suspended { "  SUSPENDED" } else { "" }
     )
 }
 

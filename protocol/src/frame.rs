@@ -474,6 +474,9 @@ pub struct OrgSummary {
     pub claimed: bool,
     /// Unix ms.
     pub created_at: u64,
+    /// Whether a server admin suspended it.
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 /// Public information about an org, as answered by [`Request::OrgDirectory`].
@@ -658,6 +661,10 @@ pub enum Response {
         records: Vec<crate::audit::AuditRecord>,
         /// The newest entry's sequence number and hash (none while empty).
         head: Option<crate::audit::AuditHead>,
+        /// The last entry removed by retention (none if none was): the
+        /// oldest returned record links to it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        anchor: Option<crate::audit::AuditHead>,
     },
     /// Answer to [`AdminAction::BackupStart`].
     BackupReady {

@@ -17,6 +17,7 @@
 //! * [`account`]: what the server reports about an account (GDPR export).
 //! * [`audit`]: the hash-chained audit log of admin actions and its verification.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
+//! * [`fuzzing`]: the decoders as the fuzz targets and the corpus replay test call them.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -27,10 +28,12 @@ pub mod audit;
 pub mod auth;
 pub mod channel;
 pub mod frame;
+pub mod fuzzing;
 pub mod group_link;
 pub mod ids;
 pub mod mls;
 pub mod org;
+pub mod totp;
 
 pub use frame::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,

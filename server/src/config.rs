@@ -126,7 +126,7 @@ pub struct Config {
     pub claim_rate_per_minute: u32,
     /// Registrations and device links per client IP per minute (kept in memory only).
     pub register_rate_per_minute: u32,
-    /// Sustained requests per second per connection.
+    /// Sustained requests per second per connection (client pings and pongs count too).
     pub request_rate_per_second: u32,
     /// Requests a connection may send in a burst above the sustained rate.
     pub request_burst: u32,
@@ -141,6 +141,23 @@ pub struct Config {
     pub max_bad_frames: u32,
     /// Most keys (IP addresses, devices) tracked by each rate limiter.
     pub rate_limit_max_keys: usize,
+    /// `send` requests per account per minute, summed over its devices (0 disables).
+    pub send_rate_per_minute_per_account: u32,
+    /// `send` requests per client IP per minute, kept in memory only (0 disables).
+    pub send_rate_per_minute_per_ip: u32,
+    /// KeyPackage claims per account per minute, summed over its devices (0 disables).
+    pub claim_rate_per_minute_per_account: u32,
+    /// KeyPackage claims per client IP per minute (0 disables).
+    pub claim_rate_per_minute_per_ip: u32,
+    /// Attachment uploads started per account per minute (0 disables).
+    pub upload_rate_per_minute_per_account: u32,
+    /// Attachment uploads started per client IP per minute (0 disables).
+    pub upload_rate_per_minute_per_ip: u32,
+    /// Channel fetches and listens per client IP per minute (0 disables).
+    pub channel_pull_rate_per_minute_per_ip: u32,
+    /// Free bytes the data directory's filesystem must keep; below it writes
+    /// are refused with `storage_unavailable` (0 disables the check).
+    pub min_free_disk_bytes: u64,
     /// Seconds to wait for connections to close on shutdown.
     pub shutdown_timeout_secs: u64,
     /// Admin, org-admin and staff invitation code attempts per device per minute.
@@ -163,10 +180,24 @@ pub struct Config {
     pub blob_quota_bytes: u64,
     /// Longest retention a broadcast channel may set for its posts, in days.
     pub max_channel_retention_days: u32,
+    /// Time steps (30 s each) a second-factor code may be early or late,
+    /// for clocks that drift; 0 accepts only the current step.
+    pub totp_skew_steps: u64,
+    /// Days an audit log entry is kept before the sweeper removes it.
+    pub audit_retention_days: u32,
     /// Most posts returned by one `channel_fetch`.
     pub channel_fetch_limit: usize,
     /// Most channels one connection may listen to for live posts.
     pub max_channel_listens: usize,
+    /// age recipients (`age1…`) every online backup is encrypted to; empty
+    /// means unencrypted unless the admin names recipients.
+    pub backup_recipients: Vec<String>,
+    /// Most online backups staged on the server at once.
+    pub max_staged_backups: usize,
+    /// Seconds a staged backup is kept for download before it is deleted.
+    pub backup_staging_ttl_secs: u64,
+    /// Size of one backup download chunk, in bytes.
+    pub backup_chunk_bytes: u32,
     /// Name of the operator (e.g. the town hall's IT department), shown by
     /// `/privacy` and `stadtbote server-info`; empty means not configured.
     pub operator_name: String,
@@ -219,6 +250,14 @@ impl Default for Config {
             chunk_burst: 400,
             max_bad_frames: 16,
             rate_limit_max_keys: 65_536,
+            send_rate_per_minute_per_account: 300,
+            send_rate_per_minute_per_ip: 3000,
+            claim_rate_per_minute_per_account: 120,
+            claim_rate_per_minute_per_ip: 1200,
+            upload_rate_per_minute_per_account: 60,
+            upload_rate_per_minute_per_ip: 600,
+            channel_pull_rate_per_minute_per_ip: 6000,
+            min_free_disk_bytes: 67_108_864,
             shutdown_timeout_secs: 5,
             code_rate_per_minute: 10,
             org_claim_code_ttl_secs: 604_800,
@@ -230,8 +269,14 @@ impl Default for Config {
             upload_ttl_secs: 86_400,
             blob_quota_bytes: 104_857_600,
             max_channel_retention_days: 365,
+            totp_skew_steps: 1,
+            audit_retention_days: 400,
             channel_fetch_limit: 256,
             max_channel_listens: 64,
+            backup_recipients: Vec::new(),
+            max_staged_backups: 2,
+            backup_staging_ttl_secs: 3600,
+            backup_chunk_bytes: 131_072,
             operator_name: String::new(),
             operator_contact: String::new(),
             source_url: DEFAULT_SOURCE_URL.to_owned(),
@@ -260,7 +305,7 @@ const OPTIONAL_PATH_FIELDS: &[&str] = &["tls_cert", "tls_key"];
 
 /// The longest retention accepted for envelopes and link codes (ten years).
 /// It keeps every millisecond timestamp computation far from overflow.
-const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+pub(crate) const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// The longest timeout or interval accepted (one year). Far larger values
 /// would overflow clock arithmetic; none of them is useful.
@@ -288,6 +333,10 @@ pub const CHANNEL_POST_OVERHEAD: usize = 64;
 /// The smallest channel post limit a configuration may leave (see
 /// [`Config::max_channel_post_bytes`]).
 const MIN_CHANNEL_POST_BYTES: usize = 1024;
+
+/// The most staged backups a configuration may allow; each one is a full
+/// copy of the data directory on the same disk.
+const MAX_STAGED_BACKUPS: usize = 16;
 
 /// The largest attachment size accepted (1 TiB): far above anything useful,
 /// it keeps offset and quota arithmetic far from overflow.
@@ -361,6 +410,15 @@ impl Config {
                         ConfigError::Env { var: var.clone(), message: e.to_string() }
                     })?
                 }
+                // Lists (the backup recipients) are comma-separated.
+                toml::Value::Array(_) => toml::Value::Array(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| toml::Value::String(item.to_owned()))
+                        .collect(),
+                ),
                 toml::Value::Boolean(_) => {
                     value.trim().parse::<bool>().map(toml::Value::Boolean).map_err(|e| {
                         ConfigError::Env { var: var.clone(), message: e.to_string() }
@@ -377,7 +435,7 @@ impl Config {
 
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let nonzero: [(&'static str, u64); 40] = [
+        let nonzero: &[(&'static str, u64)] = &[
             ("max_message_bytes", self.max_message_bytes as u64),
             ("max_frame_bytes", self.max_frame_bytes as u64),
             ("read_buffer_bytes", self.read_buffer_bytes as u64),
@@ -416,10 +474,14 @@ impl Config {
             ("upload_ttl_secs", self.upload_ttl_secs),
             ("blob_quota_bytes", self.blob_quota_bytes),
             ("max_channel_retention_days", u64::from(self.max_channel_retention_days)),
+            ("audit_retention_days", u64::from(self.audit_retention_days)),
             ("channel_fetch_limit", self.channel_fetch_limit as u64),
             ("max_channel_listens", self.max_channel_listens as u64),
+            ("max_staged_backups", self.max_staged_backups as u64),
+            ("backup_staging_ttl_secs", self.backup_staging_ttl_secs),
+            ("backup_chunk_bytes", u64::from(self.backup_chunk_bytes)),
         ];
-        for (field, value) in nonzero {
+        for &(field, value) in nonzero {
             if value == 0 {
                 return Err(ConfigError::Invalid {
                     field,
@@ -531,6 +593,37 @@ impl Config {
         // answer; a client typically sends each message as one WebSocket
         // frame, so the frame limit is the binding one.
         let chunk_room = self.max_frame_bytes.saturating_sub(BLOB_FRAME_OVERHEAD);
+        // A backup chunk travels in one frame like an attachment chunk.
+        if self.backup_chunk_bytes as usize > chunk_room {
+            return Err(ConfigError::Invalid {
+                field: "backup_chunk_bytes",
+                reason: format!(
+                    "must be at most max_frame_bytes - {BLOB_FRAME_OVERHEAD} ({chunk_room})"
+                ),
+            });
+        }
+        if self.max_staged_backups > MAX_STAGED_BACKUPS {
+            return Err(ConfigError::Invalid {
+                field: "max_staged_backups",
+                reason: format!("must be at most {MAX_STAGED_BACKUPS}"),
+            });
+        }
+        if self.backup_staging_ttl_secs > MAX_DURATION_SECS {
+            return Err(ConfigError::Invalid {
+                field: "backup_staging_ttl_secs",
+                reason: format!("must be at most {MAX_DURATION_SECS} seconds (one year)"),
+            });
+        }
+        if let Some(bad) = self
+            .backup_recipients
+            .iter()
+            .find(|r| r.trim().parse::<age::x25519::Recipient>().is_err())
+        {
+            return Err(ConfigError::Invalid {
+                field: "backup_recipients",
+                reason: format!("{bad:?} is not an age x25519 recipient (age1…)"),
+            });
+        }
         if self.blob_chunk_bytes as usize > chunk_room {
             return Err(ConfigError::Invalid {
                 field: "blob_chunk_bytes",
@@ -557,6 +650,19 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "blob_quota_bytes",
                 reason: "must be at least max_blob_bytes, or the largest attachment could never be uploaded".into(),
+            });
+        }
+        if u64::from(self.audit_retention_days) * 86_400 > MAX_TTL_SECS {
+            return Err(ConfigError::Invalid {
+                field: "audit_retention_days",
+                reason: format!("must be at most {} (ten years)", MAX_TTL_SECS / 86_400),
+            });
+        }
+        // More than ten minutes either way would let a stolen code live on.
+        if self.totp_skew_steps > 20 {
+            return Err(ConfigError::Invalid {
+                field: "totp_skew_steps",
+                reason: "must be at most 20 (ten minutes either way)".into(),
             });
         }
         if u64::from(self.max_channel_retention_days) * 86_400 > MAX_TTL_SECS {

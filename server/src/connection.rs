@@ -28,8 +28,9 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::delivery;
+use crate::diskguard::Space;
 use crate::outbox::{Outbox, OutboxError, Outgoing};
-use crate::ratelimit::{IpKey, TokenBucket};
+use crate::ratelimit::{Action, IpKey, TokenBucket};
 use crate::relay::{Identity, Relay, RelayError};
 use crate::session::Session;
 use crate::shutdown::ShutdownSignal;
@@ -67,6 +68,10 @@ pub enum Disconnect {
     InvalidUtf8,
     /// Too many unreadable frames in a row.
     TooManyBadFrames,
+    /// Pings and pongs beyond the connection's request rate: each one makes
+    /// the server answer or wake up, so a flood of them is refused like a
+    /// flood of requests, but it cannot be answered with an error frame.
+    ControlFlood,
     /// No successful authentication within the auth timeout.
     AuthTimeout,
     /// Nothing heard from the client within the idle timeout.
@@ -88,6 +93,7 @@ impl Disconnect {
             Disconnect::ProtocolViolation => Some((1002, "protocol error")),
             Disconnect::InvalidUtf8 => Some((1007, "invalid utf-8")),
             Disconnect::TooManyBadFrames => Some((1008, "too many bad frames")),
+            Disconnect::ControlFlood => Some((1008, "too many control frames")),
             Disconnect::AuthTimeout => Some((1008, "authentication timeout")),
             Disconnect::IdleTimeout => Some((1001, "idle timeout")),
             Disconnect::Shutdown => Some((1001, "server shutting down")),
@@ -104,11 +110,31 @@ impl Disconnect {
             Disconnect::ProtocolViolation => "protocol_violation",
             Disconnect::InvalidUtf8 => "invalid_utf8",
             Disconnect::TooManyBadFrames => "too_many_bad_frames",
+            Disconnect::ControlFlood => "control_flood",
             Disconnect::AuthTimeout => "auth_timeout",
             Disconnect::IdleTimeout => "idle_timeout",
             Disconnect::Shutdown => "shutdown",
             Disconnect::SlowReader => "slow_reader",
             Disconnect::DeliveryFailed => "delivery_failed",
+        }
+    }
+
+    /// The `limit` label under which `/metrics` counts this ending, when a
+    /// configured limit or a protocol violation caused it.
+    pub fn limit_name(self) -> Option<&'static str> {
+        match self {
+            Disconnect::MessageTooBig => Some("message_size"),
+            Disconnect::ProtocolViolation => Some("protocol_violation"),
+            Disconnect::InvalidUtf8 => Some("invalid_utf8"),
+            Disconnect::TooManyBadFrames => Some("bad_frames"),
+            Disconnect::ControlFlood => Some("control_rate"),
+            Disconnect::AuthTimeout => Some("auth_timeout"),
+            Disconnect::IdleTimeout => Some("idle_timeout"),
+            Disconnect::SlowReader => Some("send_queue"),
+            Disconnect::PeerClosed
+            | Disconnect::Transport
+            | Disconnect::Shutdown
+            | Disconnect::DeliveryFailed => None,
         }
     }
 
@@ -166,6 +192,10 @@ fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
         }
         RelayError::AuthFailed => (ErrorCode::AuthFailed, "authentication failed"),
         RelayError::Forbidden(reason) => (ErrorCode::Forbidden, *reason),
+        RelayError::SecondFactorRequired(reason) => (ErrorCode::SecondFactorRequired, *reason),
+        RelayError::OrgSuspended => {
+            (ErrorCode::OrgSuspended, "this org is suspended by the server's operator")
+        }
         RelayError::PowInvalid => {
             (ErrorCode::PowInvalid, "proof-of-work does not meet the difficulty")
         }
@@ -205,6 +235,52 @@ fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
         | RelayError::ChunkLength { .. }
         | RelayError::BlobTooLarge { .. }
         | RelayError::Internal => (ErrorCode::Internal, "internal error"),
+    }
+}
+
+/// Which per-account and per-IP bucket a request draws from, if any.
+fn action_of(request: &Request) -> Option<Action> {
+    match request {
+        Request::Send { .. } => Some(Action::Send),
+        Request::ClaimKeyPackages { .. } | Request::ClaimDeviceKeyPackages { .. } => {
+            Some(Action::Claim)
+        }
+        Request::UploadStart { .. } => Some(Action::Upload),
+        Request::ChannelFetch { .. } | Request::ChannelListen { .. } => Some(Action::ChannelPull),
+        _ => None,
+    }
+}
+
+/// Whether a request may run while the disk is nearly full. Reads need no
+/// space, and acknowledgements and account deletion only free it (refusing
+/// them would keep the disk full). Everything else, including requests added
+/// later, counts as a write: refusing a read by mistake is harmless, accepting
+/// a write on a full disk is not.
+fn allowed_on_low_disk(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Ping
+            | Request::Login { .. }
+            | Request::OrgDirectory { .. }
+            | Request::ChannelFetch { .. }
+            | Request::ChannelListen { .. }
+            | Request::ListDevices { .. }
+            | Request::UploadStatus { .. }
+            | Request::DownloadChunk { .. }
+            | Request::GroupInfoGet { .. }
+            | Request::AccountExport
+            | Request::Ack { .. }
+            | Request::AccountDelete
+    )
+}
+
+/// The `limit` label for a rate limit enforced inside the relay, which
+/// answers `rate_limited` without saying which bucket refused.
+fn relay_limit_name(kind: &str) -> &'static str {
+    match kind {
+        "register" | "link" => "register_rate_ip",
+        "claim_key_packages" | "claim_device_key_packages" => "claim_rate_device",
+        _ => "code_rate_device",
     }
 }
 
@@ -248,6 +324,9 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
         writer.abort();
     }
     drop(ctx.permit);
+    if let Some(limit) = end.limit_name() {
+        metrics.limit_hit(limit);
+    }
     metrics.connection_closed();
     tracing::debug!(reason = end.as_str(), secs = started.elapsed().as_secs(), "connection closed");
 }
@@ -341,9 +420,14 @@ impl Connection {
                     }
                     continue;
                 }
-                // Pings are answered by the WebSocket layer; both only count
-                // as signs of life.
-                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                // Pings are answered by the WebSocket layer; both count as
+                // signs of life, and as requests for the connection's rate.
+                Ok(Message::Ping(_) | Message::Pong(_)) => {
+                    if bucket.try_take(std::time::Instant::now()).is_err() {
+                        return Disconnect::ControlFlood;
+                    }
+                    continue;
+                }
                 Ok(Message::Close(_)) => return Disconnect::PeerClosed,
             };
             let frame = match decode_client(&bytes, self.config.max_message_bytes) {
@@ -366,12 +450,20 @@ impl Connection {
             };
             bad_frames = 0;
             self.relay.metrics().request(frame.request.name());
-            let bucket = match frame.request {
-                Request::UploadChunk { .. } | Request::DownloadChunk { .. } => &mut chunk_bucket,
-                _ => &mut bucket,
+            let (bucket, bucket_name) = match frame.request {
+                Request::UploadChunk { .. } | Request::DownloadChunk { .. } => {
+                    (&mut chunk_bucket, "chunk_rate")
+                }
+                _ => (&mut bucket, "request_rate"),
             };
-            if let Err(limited) = bucket.try_take(std::time::Instant::now()) {
-                let error = error_body(&RelayError::from(limited));
+            let now = std::time::Instant::now();
+            let refused = match bucket.try_take(now) {
+                Err(limited) => Some((bucket_name, RelayError::from(limited))),
+                Ok(()) => self.admission(&session, &frame.request, client, now),
+            };
+            if let Some((limit, err)) = refused {
+                self.relay.metrics().limit_hit(limit);
+                let error = error_body(&err);
                 self.count_error(error.code);
                 if let Err(e) =
                     self.outbox.send(ServerBody::Error { id: Some(frame.id), error }).await
@@ -394,7 +486,11 @@ impl Connection {
                     ServerBody::Response { id: frame.id, response }
                 }
                 Err(err) => {
-                    if matches!(err, RelayError::Forbidden(reason) if reason == crate::relay::BLOCKED)
+                    if matches!(err, RelayError::RateLimited { .. }) {
+                        self.relay.metrics().limit_hit(relay_limit_name(kind));
+                    }
+                    if matches!(err, RelayError::Forbidden(reason)
+                        if reason == crate::relay::BLOCKED || reason == crate::relay::ACCOUNT_DELETED)
                         && let Some(task) = self.delivery.take()
                     {
                         // Blocked while connected: nothing more is delivered.
@@ -428,6 +524,32 @@ impl Connection {
                 self.start_delivery(identity);
             }
         }
+    }
+
+    /// The checks shared by all connections before a request runs: the
+    /// per-account and per-IP rate limits and the free-space guard. Returns
+    /// the refusing limit's name and the error, or `None` to go ahead.
+    fn admission(
+        &self,
+        session: &Session,
+        request: &Request,
+        client: IpKey,
+        now: std::time::Instant,
+    ) -> Option<(&'static str, RelayError)> {
+        if let Some(action) = action_of(request) {
+            let account = session.identity().map(|identity| identity.account);
+            if let Err(hit) =
+                self.relay.request_limiters().check(action, account.as_ref(), &client, now)
+            {
+                return Some((hit.limit, RelayError::from(hit.limited)));
+            }
+        }
+        if !allowed_on_low_disk(request) && self.relay.disk_guard().check() == Space::Low {
+            // Nothing was stored and nothing is acknowledged; the client keeps
+            // the request in its outbox and retries later.
+            return Some(("disk_space", RelayError::StorageUnavailable));
+        }
+        None
     }
 
     /// Counts an error frame about to be sent (and rate limits separately).
@@ -509,6 +631,8 @@ mod tests {
             (RelayError::PowInvalid, ErrorCode::PowInvalid),
             (RelayError::InvalidCode("unknown code"), ErrorCode::InvalidCode),
             (RelayError::Forbidden("no"), ErrorCode::Forbidden),
+            (RelayError::SecondFactorRequired("no"), ErrorCode::SecondFactorRequired),
+            (RelayError::OrgSuspended, ErrorCode::OrgSuspended),
             (RelayError::UnknownOrg, ErrorCode::UnknownOrg),
             (RelayError::UnknownBlob, ErrorCode::UnknownBlob),
             (RelayError::QuotaExceeded, ErrorCode::QuotaExceeded),
@@ -546,6 +670,9 @@ mod tests {
         assert_eq!(Disconnect::MessageTooBig.close_frame().map(|c| c.0), Some(1009));
         assert_eq!(Disconnect::Shutdown.close_frame(), Some((1001, "server shutting down")));
         assert_eq!(Disconnect::TooManyBadFrames.close_frame().map(|c| c.0), Some(1008));
+        assert_eq!(Disconnect::ControlFlood.close_frame().map(|c| c.0), Some(1008));
+        assert_eq!(Disconnect::ControlFlood.limit_name(), Some("control_rate"));
+        assert_eq!(Disconnect::PeerClosed.limit_name(), None);
         assert_eq!(Disconnect::PeerClosed.close_frame(), None);
     }
 }

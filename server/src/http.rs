@@ -58,11 +58,13 @@ async fn privacy(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/json"));
+    // Admins may change retention at run time; the statement shows what is
+    // enforced now.
+    let statement = state.privacy.with_periods(state.relay.retention().periods());
     if wants_json {
-        ([(header::CONTENT_TYPE, "application/json")], state.privacy.to_json()).into_response()
+        ([(header::CONTENT_TYPE, "application/json")], statement.to_json()).into_response()
     } else {
-        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.privacy.to_text())
-            .into_response()
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], statement.to_text()).into_response()
     }
 }
 
@@ -76,6 +78,7 @@ async fn websocket(
     }
     let Ok(permit) = state.ws_slots.clone().try_acquire_owned() else {
         tracing::warn!(limit = state.config.max_connections, "connection limit reached");
+        state.relay.metrics().limit_hit("connections");
         return (StatusCode::SERVICE_UNAVAILABLE, "server at its connection limit").into_response();
     };
     let config = &state.config;

@@ -17,10 +17,12 @@
 //! * [`fanout`]: live pushes of channel posts to listening connections.
 //! * [`store`]: the storage trait and its sled implementation.
 //! * [`flush`]: group commit (durable before answering).
+//! * [`diskguard`]: refuses writes while the data directory's disk is nearly full.
 //! * [`ratelimit`]: in-memory token buckets.
 //! * [`sweeper`]: deletes expired envelopes, groups, attachments, codes and
 //!   channel posts.
 //! * [`blobs`]: attachment files outside the database.
+//! * [`backup`]: the backup file format, taking, verifying and restoring backups.
 //! * [`admin`]: the server-admin bootstrap (the one-time claim code file).
 //! * [`privacy`]: the `/privacy` statement.
 //! * [`metrics`]: aggregate counters on a separate loopback `/metrics` listener.
@@ -29,10 +31,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod backup;
 pub mod blobs;
 pub mod config;
 pub mod connection;
 pub mod delivery;
+pub mod diskguard;
 pub mod fanout;
 pub mod flush;
 pub mod http;
@@ -187,6 +191,7 @@ pub async fn run(
         config.max_connections,
         config.handshake_timeout(),
         tls,
+        relay.metrics().clone(),
         signal,
     ));
     tracing::info!(

@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::metrics::Metrics;
 use crate::shutdown::ShutdownSignal;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so that the
@@ -38,13 +39,16 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts connections until shutdown. At most `max_pending` connections may
 /// be in their HTTP phase (TLS handshake included) at once; further ones are
-/// closed right away. With `tls`, every connection is TLS.
+/// closed right away. With `tls`, every connection is TLS. Both limits are
+/// counted in `metrics` (`pending_connections`, `handshake_timeout`).
+#[allow(clippy::too_many_arguments)]
 pub async fn accept_loop(
     listener: TcpListener,
     router: Router,
     max_pending: usize,
     handshake_timeout: Duration,
     tls: Option<TlsAcceptor>,
+    metrics: Arc<Metrics>,
     mut shutdown: ShutdownSignal,
 ) {
     let pending = Arc::new(Semaphore::new(max_pending));
@@ -63,6 +67,7 @@ pub async fn accept_loop(
         };
         let Ok(permit) = pending.clone().try_acquire_owned() else {
             tracing::debug!("too many connections in handshake; dropping one");
+            metrics.limit_hit("pending_connections");
             continue;
         };
         // Small request/response frames should not wait for Nagle's algorithm.
@@ -70,6 +75,7 @@ pub async fn accept_loop(
         let router = router.clone();
         let tls = tls.clone();
         let mut conn_shutdown = shutdown.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let service =
@@ -82,12 +88,15 @@ pub async fn accept_loop(
             let deadline = tokio::time::Instant::now() + handshake_timeout;
             let connection = async move {
                 let Some(acceptor) = tls else {
-                    return serve_http(stream, service, deadline).await;
+                    return serve_http(stream, service, deadline, &metrics).await;
                 };
                 match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, deadline).await,
+                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, deadline, &metrics).await,
                     Ok(Err(e)) => crate::tls::record_handshake_failure(&e),
-                    Err(_) => crate::tls::record_handshake_failure(&"timeout"),
+                    Err(_) => {
+                        metrics.limit_hit("handshake_timeout");
+                        crate::tls::record_handshake_failure(&"timeout");
+                    }
                 }
             };
             tokio::select! {
@@ -99,7 +108,7 @@ pub async fn accept_loop(
 }
 
 /// Serves HTTP/1 with upgrades on `io` until `deadline`.
-async fn serve_http<I, S>(io: I, service: S, deadline: tokio::time::Instant)
+async fn serve_http<I, S>(io: I, service: S, deadline: tokio::time::Instant, metrics: &Metrics)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<hyper::Request<Incoming>, Response = axum::response::Response>,
@@ -111,6 +120,11 @@ where
     match tokio::time::timeout_at(deadline, connection).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => tracing::debug!("http connection error"),
-        Err(_) => tracing::debug!("handshake timeout"),
+        Err(_) => {
+            // Also ends idle keep-alive connections after a plain HTTP
+            // request; both hold a descriptor the server wants back.
+            metrics.limit_hit("handshake_timeout");
+            tracing::debug!("handshake timeout");
+        }
     }
 }

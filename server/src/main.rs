@@ -1,6 +1,9 @@
 //! `stadtbote-server`: parses the command line and configuration, sets up
 //! logging, binds the listener and runs the server until SIGINT or SIGTERM.
 //!
+//! Subcommands `restore`, `verify-backup` and `backup-key generate` are
+//! offline backup tools; without one the server runs.
+//!
 //! Exit codes: 0 after a clean shutdown, 1 when the server fails while
 //! starting or running, 2 for an invalid command line or configuration.
 
@@ -9,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use stadtbote_server::config::{Config, Overrides, log_filter};
 
 /// Stadtbote relay server.
@@ -36,10 +39,114 @@ struct Cli {
     /// PEM private key for native TLS (with --tls-cert) [env: STADTBOTE_TLS_KEY].
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Offline tools; without one, the server runs.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Offline backup tools (the online backup is `stadtbote admin backup`).
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Restores a backup into a data directory (the server must not run on it).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The data directory to create or, with --force, replace.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Replace an existing, non-empty data directory (only after the
+        /// restored copy is complete).
+        #[arg(long)]
+        force: bool,
+        /// age identity file to decrypt an encrypted backup.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Checks a backup completely without writing anything.
+    VerifyBackup {
+        /// The backup file.
+        file: PathBuf,
+        /// age identity file to decrypt an encrypted backup.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Manages the age keys backups are encrypted to.
+    BackupKey {
+        #[command(subcommand)]
+        action: BackupKeyAction,
+    },
+}
+
+/// `backup-key` actions.
+#[derive(Debug, Subcommand)]
+enum BackupKeyAction {
+    /// Writes a new age identity (mode 0600) and prints its recipient.
+    Generate {
+        /// Where to write the identity; must not exist.
+        #[arg(long, value_name = "KEYFILE")]
+        out: PathBuf,
+    },
+}
+
+/// Runs an offline tool; exit 0 on success, 1 on any problem.
+fn run_command(command: Command) -> ExitCode {
+    use stadtbote_server::backup;
+    let result: anyhow::Result<()> = (|| match command {
+        Command::Restore { file, data_dir, force, identity } => {
+            let identity = identity.as_deref().map(backup::load_identity).transpose()?;
+            let started = std::time::Instant::now();
+            let manifest = backup::restore::restore(&file, &data_dir, force, identity.as_ref())
+                .with_context(|| format!("restore of {} refused", file.display()))?;
+            println!(
+                "restored {} trees, {} entries, {} files ({} bytes) into {} in {:.2} s",
+                manifest.trees,
+                manifest.entries,
+                manifest.files,
+                manifest.file_bytes,
+                data_dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::VerifyBackup { file, identity } => {
+            let identity = identity.as_deref().map(backup::load_identity).transpose()?;
+            let (manifest, encrypted) = backup::restore::verify(&file, identity.as_ref())
+                .with_context(|| format!("{} failed verification", file.display()))?;
+            println!(
+                "ok: {} trees, {} entries, {} files ({} bytes), created_at_ms {}, server {}, encrypted {}",
+                manifest.trees,
+                manifest.entries,
+                manifest.files,
+                manifest.file_bytes,
+                manifest.created_at_ms,
+                manifest.server_version,
+                encrypted
+            );
+            Ok(())
+        }
+        Command::BackupKey { action: BackupKeyAction::Generate { out } } => {
+            let created = format!("{} ms since 1970", stadtbote_server::backup::now_ms());
+            let (identity, text) = backup::generate_identity(&created);
+            backup::create::write_private(&out, text.as_bytes())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{}", identity.to_public());
+            Ok(())
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stadtbote-server: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        return run_command(command);
+    }
     let overrides = Overrides {
         listen: cli.listen,
         data_dir: cli.data_dir,

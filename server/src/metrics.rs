@@ -5,7 +5,8 @@
 //! Privacy: every metric is a server-wide total. There are no labels with
 //! account, device, group, channel or IP values; the only labels are the
 //! request kind (a fixed set of protocol request names, `Request::name`) and
-//! the error code (a fixed set, `ErrorCode::as_str`).
+//! the error code (a fixed set, `ErrorCode::as_str`) and the name of a
+//! limit (a fixed set of static names chosen by the server).
 //!
 //! Metrics (all prefixed `stadtbote_`):
 //! * `connections_current` (gauge): open WebSocket connections.
@@ -24,6 +25,9 @@
 //! * `channel_posts_total` (counter): channel posts stored.
 //! * `rate_limited_total` (counter): requests refused by a rate limit.
 //! * `bad_frames_total` (counter): unreadable frames (undecodable or text).
+//! * `limit_hits_total{limit}` (counter): requests refused or connections
+//!   ended by a configured limit, by the limit's fixed name (`send_rate_ip`,
+//!   `message_size`, `send_queue`, `disk_space`, ...; see `docs/OPERATIONS.md`).
 //! * `tls_handshake_failures_total` (counter): failed or timed-out TLS
 //!   handshakes when the server terminates TLS itself.
 //!
@@ -56,6 +60,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<&'static str, u64>>,
     /// Keyed by `ErrorCode::as_str` (a fixed set of static names).
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Keyed by the limit's fixed name.
+    limit_hits: Mutex<BTreeMap<&'static str, u64>>,
     envelopes_stored: AtomicU64,
     envelopes_delivered: AtomicU64,
     message_bytes_stored: AtomicU64,
@@ -113,6 +119,17 @@ impl Metrics {
     /// A request was refused by a rate limit.
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A configured limit refused a request or ended a connection. `limit`
+    /// is a fixed name chosen by the server, never client data.
+    pub fn limit_hit(&self, limit: &'static str) {
+        bump(&self.limit_hits, limit);
+    }
+
+    /// How often `limit` was hit so far.
+    pub fn limit_hits(&self, limit: &str) -> u64 {
+        snapshot(&self.limit_hits).get(limit).copied().unwrap_or(0)
     }
 
     /// An unreadable frame arrived.
@@ -216,6 +233,12 @@ impl Metrics {
             };
         labelled("requests_total", "kind", "Requests received, by kind.", snapshot(&self.requests));
         labelled("errors_total", "code", "Error frames sent, by code.", snapshot(&self.errors));
+        labelled(
+            "limit_hits_total",
+            "limit",
+            "Requests refused or connections ended by a configured limit, by limit.",
+            snapshot(&self.limit_hits),
+        );
         out
     }
 }
@@ -286,6 +309,9 @@ mod tests {
         metrics.envelopes_stored(2, 100);
         metrics.envelopes_delivered(1);
         metrics.channel_post();
+        metrics.limit_hit("send_rate_ip");
+        metrics.limit_hit("send_rate_ip");
+        assert_eq!(metrics.limit_hits("send_rate_ip"), 2);
         let text = metrics.render(Gauges { channel_listeners: 3 });
         for line in [
             "# TYPE stadtbote_connections_current gauge",
@@ -303,6 +329,8 @@ mod tests {
             "stadtbote_channel_posts_total 1",
             "stadtbote_rate_limited_total 1",
             "stadtbote_bad_frames_total 1",
+            "# TYPE stadtbote_limit_hits_total counter",
+            "stadtbote_limit_hits_total{limit=\"send_rate_ip\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
         }

@@ -1,8 +1,11 @@
 //! The `/privacy` statement: what the server stores, why, and for how long,
 //! computed from the running configuration so that it cannot drift from
-//! what the server actually does.
+//! what the server actually does. Retention periods an admin changed at run
+//! time replace the configured ones in every answer (see
+//! [`PrivacyStatement::with_periods`]).
 
 use serde::Serialize;
+use stadtbote_protocol::frame::RetentionPeriod;
 
 use crate::config::Config;
 
@@ -69,6 +72,9 @@ pub struct PrivacyStatement {
     pub never_stored: Vec<NeverStored>,
     /// The retention times in force.
     pub retention: Retention,
+    /// Every retention period in force, by kind, with where its value
+    /// comes from (`config` or `admin`).
+    pub retention_periods: Vec<RetentionPeriod>,
 }
 
 /// "2592000 seconds (30 days)" style durations for the text form.
@@ -156,6 +162,13 @@ impl PrivacyStatement {
             },
         ];
         stored.extend([
+            StoredItem {
+                item: "audit log",
+                contents: "admin and org-admin actions, allowed or refused: when, a pseudonym of the acting device (a hash prefix, never its id), its role, the action, the org handle or an account pseudonym it concerned, and the outcome; hash-chained so that changes are detectable",
+                purpose: "accountability of the server's and organisations' admins",
+                retention: human(u64::from(config.audit_retention_days).saturating_mul(86_400)),
+                retention_secs: Some(u64::from(config.audit_retention_days).saturating_mul(86_400)),
+            },
             StoredItem {
                 item: "server admins",
                 contents: "the device ids of the server's admins and since when",
@@ -293,7 +306,70 @@ impl PrivacyStatement {
                 upload_ttl_secs: upload,
                 max_channel_retention_days: channel_days,
             },
+            retention_periods: crate::relay::Retention::from_config(config).periods(),
         }
+    }
+
+    /// The configured retention of a stored item, as recorded in the statement.
+    fn item_secs(&self, name: &str) -> u64 {
+        self.stored
+            .iter()
+            .find(|item| item.item == name)
+            .and_then(|item| item.retention_secs)
+            .unwrap_or(0)
+    }
+
+    /// The statement with the periods in force right now (configuration
+    /// plus admin overrides): the stored items and the summary follow them.
+    pub fn with_periods(&self, periods: Vec<RetentionPeriod>) -> Self {
+        let mut statement = self.clone();
+        let find = |kind: &str| periods.iter().find(|p| p.kind == kind).map(|p| p.secs);
+        // (stored item, retention kind, value the text was written with)
+        let replacements = [
+            ("envelopes", "envelopes", statement.retention.envelope_ttl_secs),
+            ("link codes", "link-codes", statement.retention.link_code_ttl_secs),
+            ("attachments", "attachments", statement.retention.blob_ttl_secs),
+            ("attachments", "uploads", statement.retention.upload_ttl_secs),
+            (
+                "admin and org claim codes",
+                "org-claim-codes",
+                self.item_secs("admin and org claim codes"),
+            ),
+            ("audit log", "audit", self.item_secs("audit log")),
+        ];
+        for item in &mut statement.stored {
+            for (name, kind, old) in replacements {
+                if item.item != name {
+                    continue;
+                }
+                let Some(new) = find(kind) else { continue };
+                if new == old {
+                    continue;
+                }
+                item.retention = item.retention.replace(&human(old), &human(new));
+                if item.retention_secs == Some(old) {
+                    item.retention_secs = Some(new);
+                }
+            }
+        }
+        if let Some(secs) = find("envelopes") {
+            statement.retention.envelope_ttl_secs = secs;
+        }
+        if let Some(secs) = find("link-codes") {
+            statement.retention.link_code_ttl_secs = secs;
+        }
+        if let Some(secs) = find("attachments") {
+            statement.retention.blob_ttl_secs = secs;
+        }
+        if let Some(secs) = find("uploads") {
+            statement.retention.upload_ttl_secs = secs;
+        }
+        if let Some(secs) = find("channel-posts-max") {
+            statement.retention.max_channel_retention_days =
+                u32::try_from(secs / 86_400).unwrap_or(u32::MAX);
+        }
+        statement.retention_periods = periods;
+        statement
     }
 
     /// The statement as JSON.
@@ -335,6 +411,16 @@ impl PrivacyStatement {
             self.retention.upload_ttl_secs,
             self.retention.max_channel_retention_days
         ));
+        out.push_str("\nRetention periods in force\n");
+        for period in &self.retention_periods {
+            out.push_str(&format!(
+                "  {}: {} ({}; set by {})\n",
+                period.kind,
+                human(period.secs),
+                period.what,
+                period.source
+            ));
+        }
         out
     }
 }

@@ -1,4 +1,5 @@
-//! In-memory token buckets: per connection, per device and per client IP.
+//! In-memory token buckets: per connection, per device, per account and per
+//! client IP.
 //!
 //! Nothing here touches the disk; client IP addresses exist only as keys of
 //! [`KeyedLimiter`] maps and vanish when the process ends or the bucket is
@@ -11,6 +12,8 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use stadtbote_protocol::AccountId;
 
 /// A refused request: when a retry may succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +123,164 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
     }
 }
 
+/// What a per-account and per-IP limit counts. Each has its own pair of
+/// buckets, so that a flood of one kind never starves another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `send`: messages stored for other devices.
+    Send,
+    /// `claim_key_packages` and `claim_device_key_packages`.
+    Claim,
+    /// `upload_start`: new attachments.
+    Upload,
+    /// `channel_fetch` and `channel_listen`: reading channels, which needs no
+    /// account and so is limited per IP only.
+    ChannelPull,
+}
+
+/// A refused request and which limit refused it (a fixed name, used as the
+/// `limit` label of `stadtbote_limit_hits_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{limit}: {limited}")]
+pub struct LimitHit {
+    /// The limit's name, e.g. `send_rate_account`.
+    pub limit: &'static str,
+    /// When a retry may succeed.
+    pub limited: RateLimited,
+}
+
+/// Requests per minute allowed for one [`Action`], per account and per IP
+/// (0 disables that side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionRates {
+    /// Per account, summed over all of its devices.
+    pub per_account: u32,
+    /// Per client IP (IPv6: per /64).
+    pub per_ip: u32,
+}
+
+/// A limiter allowing `rate` requests per minute, or none when `rate` is 0.
+fn keyed<K: Eq + Hash + Clone>(rate: u32, max_keys: usize) -> Option<KeyedLimiter<K>> {
+    (rate > 0).then(|| KeyedLimiter::per_minute(rate, max_keys))
+}
+
+/// One action's buckets.
+#[derive(Debug)]
+struct ActionLimiter {
+    account: Option<KeyedLimiter<AccountId>>,
+    ip: Option<KeyedLimiter<IpKey>>,
+    account_name: &'static str,
+    ip_name: &'static str,
+}
+
+impl ActionLimiter {
+    fn new(rates: ActionRates, max_keys: usize, names: (&'static str, &'static str)) -> Self {
+        Self {
+            account: keyed(rates.per_account, max_keys),
+            ip: keyed(rates.per_ip, max_keys),
+            account_name: names.0,
+            ip_name: names.1,
+        }
+    }
+
+    fn check(&self, account: Option<&AccountId>, ip: &IpKey, now: Instant) -> Result<(), LimitHit> {
+        // The IP bucket first: an attacker rotating accounts behind one
+        // address is stopped without touching any account's bucket.
+        if let Some(limiter) = &self.ip {
+            limiter.check(ip, now).map_err(|limited| LimitHit { limit: self.ip_name, limited })?;
+        }
+        if let (Some(limiter), Some(account)) = (&self.account, account) {
+            limiter
+                .check(account, now)
+                .map_err(|limited| LimitHit { limit: self.account_name, limited })?;
+        }
+        Ok(())
+    }
+
+    fn prune(&self, now: Instant) -> usize {
+        self.account.as_ref().map_or(0, |l| l.prune(now))
+            + self.ip.as_ref().map_or(0, |l| l.prune(now))
+    }
+}
+
+/// The per-account and per-IP limits of sends, KeyPackage claims, uploads
+/// and channel pulls, shared by all connections (memory only).
+#[derive(Debug)]
+pub struct RequestLimiters {
+    send: ActionLimiter,
+    claim: ActionLimiter,
+    upload: ActionLimiter,
+    channel_pull: ActionLimiter,
+}
+
+impl RequestLimiters {
+    /// Limiters with the given rates; each map holds at most `max_keys` keys.
+    pub fn new(
+        send: ActionRates,
+        claim: ActionRates,
+        upload: ActionRates,
+        channel_pull_per_ip: u32,
+        max_keys: usize,
+    ) -> Self {
+        Self {
+            send: ActionLimiter::new(send, max_keys, ("send_rate_account", "send_rate_ip")),
+            claim: ActionLimiter::new(claim, max_keys, ("claim_rate_account", "claim_rate_ip")),
+            upload: ActionLimiter::new(upload, max_keys, ("upload_rate_account", "upload_rate_ip")),
+            channel_pull: ActionLimiter::new(
+                ActionRates { per_account: 0, per_ip: channel_pull_per_ip },
+                max_keys,
+                ("channel_pull_rate_account", "channel_pull_rate_ip"),
+            ),
+        }
+    }
+
+    /// The limiters a configuration asks for.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self::new(
+            ActionRates {
+                per_account: config.send_rate_per_minute_per_account,
+                per_ip: config.send_rate_per_minute_per_ip,
+            },
+            ActionRates {
+                per_account: config.claim_rate_per_minute_per_account,
+                per_ip: config.claim_rate_per_minute_per_ip,
+            },
+            ActionRates {
+                per_account: config.upload_rate_per_minute_per_account,
+                per_ip: config.upload_rate_per_minute_per_ip,
+            },
+            config.channel_pull_rate_per_minute_per_ip,
+            config.rate_limit_max_keys,
+        )
+    }
+
+    /// Takes a token for `action` from the IP's bucket and, when the
+    /// connection is authenticated, from the account's.
+    pub fn check(
+        &self,
+        action: Action,
+        account: Option<&AccountId>,
+        ip: &IpKey,
+        now: Instant,
+    ) -> Result<(), LimitHit> {
+        let limiter = match action {
+            Action::Send => &self.send,
+            Action::Claim => &self.claim,
+            Action::Upload => &self.upload,
+            Action::ChannelPull => &self.channel_pull,
+        };
+        limiter.check(account, ip, now)
+    }
+
+    /// Forgets buckets that refilled completely; returns how many remain.
+    pub fn prune(&self, now: Instant) -> usize {
+        self.send.prune(now)
+            + self.claim.prune(now)
+            + self.upload.prune(now)
+            + self.channel_pull.prune(now)
+    }
+}
+
 /// The rate-limit key for a client address: the IPv4 address, or the /64
 /// prefix of an IPv6 address (one subscriber usually has a whole /64, so
 /// per-address limits would be trivially evaded).
@@ -192,6 +353,66 @@ mod tests {
         limiter.check(&3, later).unwrap();
         assert_eq!(limiter.prune(later), 1);
         assert_eq!(limiter.prune(later + Duration::from_secs(61)), 0);
+    }
+
+    fn limiters() -> RequestLimiters {
+        RequestLimiters::new(
+            ActionRates { per_account: 2, per_ip: 3 },
+            ActionRates { per_account: 0, per_ip: 0 },
+            ActionRates { per_account: 1, per_ip: 0 },
+            1,
+            100,
+        )
+    }
+
+    #[test]
+    fn send_limit_spans_an_accounts_devices_and_an_ip() {
+        let t0 = Instant::now();
+        let l = limiters();
+        let (a, b) = (AccountId([1; 16]), AccountId([2; 16]));
+        let ip1 = IpKey::of("192.0.2.1".parse().unwrap());
+        let ip2 = IpKey::of("192.0.2.2".parse().unwrap());
+        // Two devices of account `a` on different addresses share its bucket.
+        l.check(Action::Send, Some(&a), &ip1, t0).unwrap();
+        l.check(Action::Send, Some(&a), &ip2, t0).unwrap();
+        let hit = l.check(Action::Send, Some(&a), &ip1, t0).unwrap_err();
+        assert_eq!(hit.limit, "send_rate_account");
+        assert_eq!(hit.limited.retry_after_ms(), 30_000);
+        // Another account behind the same address runs into the IP bucket
+        // (ip1 has spent two of its three tokens).
+        l.check(Action::Send, Some(&b), &ip1, t0).unwrap();
+        let hit = l.check(Action::Send, Some(&b), &ip1, t0).unwrap_err();
+        assert_eq!(hit.limit, "send_rate_ip");
+        // Refilled after a minute.
+        l.check(Action::Send, Some(&a), &ip1, t0 + Duration::from_secs(60)).unwrap();
+    }
+
+    #[test]
+    fn zero_disables_and_actions_are_separate() {
+        let t0 = Instant::now();
+        let l = limiters();
+        let a = AccountId([1; 16]);
+        let ip = IpKey::of("192.0.2.1".parse().unwrap());
+        for _ in 0..100 {
+            l.check(Action::Claim, Some(&a), &ip, t0).unwrap();
+        }
+        l.check(Action::Upload, Some(&a), &ip, t0).unwrap();
+        assert_eq!(
+            l.check(Action::Upload, Some(&a), &ip, t0).unwrap_err().limit,
+            "upload_rate_account"
+        );
+        // Unauthenticated uploads are only limited per IP, which is off here.
+        l.check(Action::Upload, None, &ip, t0).unwrap();
+        // Channel pulls have no account side; the IP bucket holds one.
+        l.check(Action::ChannelPull, None, &ip, t0).unwrap();
+        assert_eq!(
+            l.check(Action::ChannelPull, Some(&a), &ip, t0).unwrap_err().limit,
+            "channel_pull_rate_ip"
+        );
+        // The send bucket was never touched by all of that.
+        l.check(Action::Send, Some(&a), &ip, t0).unwrap();
+        assert!(l.prune(t0) > 0);
+        assert_eq!(l.prune(t0 + Duration::from_secs(3600)), 0);
     }
 
     #[test]

@@ -11,11 +11,18 @@
 //! [`blobs`], broadcast channels in [`channels`], joining discussion groups
 //! by link in [`group_links`]; this file holds the messaging core.
 
+mod account;
 mod admin;
+mod backup;
 mod blobs;
 mod channels;
 mod group_links;
 mod orgs;
+mod retention;
+mod second_factor;
+
+pub use retention::{Retention, RetentionKind};
+pub use second_factor::Elevation;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -42,7 +49,8 @@ use crate::fanout::{ChannelListeners, Listens};
 use crate::flush::{FlushError, Flusher};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited};
+use crate::diskguard::DiskGuard;
+use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited, RequestLimiters};
 use crate::store::{CodeState, CommitInput, CommitOutcome, LinkOutcome, Store, StoreError};
 use crate::unix_ms;
 
@@ -138,6 +146,13 @@ pub enum RelayError {
     /// The org handle is taken.
     #[error("handle taken")]
     HandleTaken,
+    /// The action needs a (valid, unused) second-factor code; the text
+    /// says whether it was missing, wrong or already used.
+    #[error("second factor required: {0}")]
+    SecondFactorRequired(&'static str),
+    /// The org is suspended by a server admin.
+    #[error("org suspended")]
+    OrgSuspended,
     /// No such channel.
     #[error("unknown channel")]
     UnknownChannel,
@@ -209,6 +224,11 @@ impl From<StoreError> for RelayError {
             }
             StoreError::Corrupt(what) => {
                 tracing::error!(tree = what, "corrupt stored record");
+                Self::Internal
+            }
+            StoreError::AdminRoleHeld => Self::Forbidden(ADMIN_ROLE_HELD),
+            StoreError::OutdatedSchema { found, .. } => {
+                tracing::error!(version = found, "record of an outdated schema version");
                 Self::Internal
             }
             StoreError::UnsupportedSchema(version) => {
@@ -339,6 +359,14 @@ impl Limits {
 /// Why a blocked device is refused (at login and on every request).
 pub const BLOCKED: &str = "this device is blocked";
 
+/// Why an account holding an admin role cannot be deleted.
+pub const ADMIN_ROLE_HELD: &str = "a device of this account is a server admin or an org's \
+     admin; hand the role over to another account before deleting this one";
+
+/// Why a device of a deleted account is refused (on every request of a
+/// connection that was open when its account was deleted).
+pub const ACCOUNT_DELETED: &str = "this account was deleted";
+
 /// Request handling shared by all connections.
 pub struct Relay {
     store: Arc<dyn Store>,
@@ -361,6 +389,20 @@ pub struct Relay {
     listeners: Arc<ChannelListeners>,
     /// Aggregate counters for `/metrics`.
     metrics: Arc<Metrics>,
+    /// The retention periods in force (configuration and admin overrides).
+    retention: Retention,
+    /// Steps of clock skew accepted for second-factor codes.
+    totp_skew_steps: u64,
+    /// Held shared by every request and sweep while it runs, exclusively by
+    /// an online backup while it takes its consistent snapshot.
+    write_gate: Arc<tokio::sync::RwLock<()>>,
+    /// Staged online backups.
+    backups: backup::BackupStaging,
+    /// Per-account and per-IP limits on sends, claims, uploads and channel
+    /// pulls; checked by the connection, which knows the client's address.
+    request_limiters: RequestLimiters,
+    /// Refuses writes while the data directory's filesystem is nearly full.
+    disk: DiskGuard,
 }
 
 /// Normalises a typed link code: upper case, without spaces or dashes, so
@@ -386,6 +428,8 @@ impl Relay {
         blobs: BlobFiles,
         config: &Config,
     ) -> Self {
+        let retention = Retention::from_config(config);
+        retention.load(store.as_ref());
         Self {
             store,
             flusher,
@@ -400,6 +444,12 @@ impl Relay {
             admin_code_path: config.data_dir.join(ADMIN_CLAIM_FILE),
             listeners: ChannelListeners::new(),
             metrics: Arc::new(Metrics::default()),
+            retention,
+            totp_skew_steps: config.totp_skew_steps,
+            write_gate: Arc::new(tokio::sync::RwLock::new(())),
+            backups: backup::BackupStaging::from_config(config),
+            request_limiters: RequestLimiters::from_config(config),
+            disk: DiskGuard::new(config.data_dir.clone(), config.min_free_disk_bytes),
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,
                 config.rate_limit_max_keys,
@@ -416,9 +466,26 @@ impl Relay {
         &self.metrics
     }
 
+    /// The per-account and per-IP request limits.
+    pub fn request_limiters(&self) -> &RequestLimiters {
+        &self.request_limiters
+    }
+
+    /// The free-space guard of the data directory.
+    pub fn disk_guard(&self) -> &DiskGuard {
+        &self.disk
+    }
+
     /// Connections listening for live channel posts right now (cheap).
     pub fn channel_listener_count(&self) -> u64 {
         self.listeners.connections() as u64
+    }
+
+    /// The write gate: whoever changes the store or the data directory
+    /// holds it shared (requests, sweeps); an online backup holds it
+    /// exclusively while it snapshots.
+    pub fn write_gate(&self) -> &Arc<tokio::sync::RwLock<()>> {
+        &self.write_gate
     }
 
     /// The enforced limits.
@@ -471,7 +538,9 @@ impl Relay {
     /// Forgets rate-limit state that no longer matters (called by the
     /// sweeper). Returns the IP buckets and device buckets left.
     pub fn prune_rate_limits(&self, now: Instant) -> (usize, usize) {
-        let devices = self.claim_limiter.prune(now) + self.code_limiter.prune(now);
+        let devices = self.claim_limiter.prune(now)
+            + self.code_limiter.prune(now)
+            + self.request_limiters.prune(now);
         (self.register_limiter.prune(now), devices)
     }
 
@@ -497,6 +566,8 @@ impl Relay {
         signature: &Signature,
         pow_nonce: u64,
     ) -> Result<Identity, RelayError> {
+        // Account creation writes: it waits while a backup snapshots.
+        let _gate = self.write_gate.read().await;
         self.register_limiter.check(&client, Instant::now())?;
         if !pow_valid(nonce, identity_key, pow_nonce, self.limits.pow_difficulty) {
             return Err(RelayError::PowInvalid);
@@ -546,6 +617,8 @@ impl Relay {
         identity_key: &IdentityKey,
         signature: &Signature,
     ) -> Result<Identity, RelayError> {
+        // Linking writes: it waits while a backup snapshots.
+        let _gate = self.write_gate.read().await;
         self.register_limiter.check(&client, Instant::now())?;
         // The signature covers the code exactly as the client sent it.
         let signed =
@@ -563,12 +636,36 @@ impl Relay {
         }
     }
 
-    /// Handles a request of an authenticated connection.
+    /// Handles a request of an authenticated connection that has not
+    /// passed a second factor.
     pub async fn handle(&self, me: &Identity, request: Request) -> Result<Response, RelayError> {
+        self.handle_elevated(me, &mut Elevation::default(), request).await
+    }
+
+    /// Handles a request of an authenticated connection; `elevation` is
+    /// the connection's second-factor state, kept for its lifetime.
+    pub async fn handle_elevated(
+        &self,
+        me: &Identity,
+        elevation: &mut Elevation,
+        request: Request,
+    ) -> Result<Response, RelayError> {
+        // Every request holds the write gate until it has answered, so an
+        // online backup sees each change whole or not at all. The backup's
+        // own request must not: it takes the gate exclusively.
+        let _gate = match &request {
+            Request::Admin {
+                action: stadtbote_protocol::frame::AdminAction::BackupStart { .. }, ..
+            } => None,
+            _ => Some(self.write_gate.read().await),
+        };
         // A device blocked while connected is refused from its next request
         // on (one in-memory key lookup; the connection also stops delivery).
-        if self.store.device(&me.device)?.is_some_and(|record| record.blocked) {
-            return Err(RelayError::Forbidden(BLOCKED));
+        match self.store.device(&me.device)? {
+            Some(record) if record.blocked => return Err(RelayError::Forbidden(BLOCKED)),
+            Some(_) => {}
+            // The account was deleted by another of its connections.
+            None => return Err(RelayError::Forbidden(ACCOUNT_DELETED)),
         }
         match request {
             Request::Register { .. } | Request::Login { .. } | Request::Link { .. } => {
@@ -612,25 +709,39 @@ impl Relay {
             Request::SetGroupExpiry { group, expires_at } => {
                 self.set_group_expiry(me, &group, expires_at).await
             }
-            Request::AdminClaim { code, totp_secret: _ } => self.admin_claim(me, &code).await,
-            // Wired by the second-factor and account work of issue 5.
-            Request::SecondFactor { .. }
-            | Request::OrgSecondFactorEnable { .. }
-            | Request::AccountExport
-            | Request::AccountDelete => {
-                Err(RelayError::InvalidRequest("not supported by this server yet"))
+            Request::AdminClaim { code, totp_secret } => {
+                let secret = totp_secret.as_deref().map(|s| s.as_slice());
+                let result = self.admin_claim(me, &code, secret).await;
+                // A device over its code limit leaves no entry.
+                if matches!(result, Err(RelayError::RateLimited { .. })) {
+                    return result;
+                }
+                self.audited(me, "none", "admin.claim", None, result).await
             }
-            Request::Admin { otp, action } => self.admin(me, otp.as_deref(), action).await,
+            Request::SecondFactor { otp } => self.second_factor(me, &otp, elevation).await,
+            Request::OrgSecondFactorEnable { org, secret } => {
+                self.org_second_factor_enable(me, &org, &secret, elevation).await
+            }
+            Request::AccountExport => self.account_export(me),
+            Request::AccountDelete => self.account_delete(me).await,
+            Request::Admin { otp, action } => {
+                self.admin(me, otp.as_deref(), elevation, action).await
+            }
             Request::OrgClaim { code, org_key, proof } => {
                 self.org_claim(me, &code, &org_key, &proof).await
             }
-            Request::OrgPublish { org, profile } => self.org_publish(me, &org, &profile).await,
+            Request::OrgPublish { org, profile } => {
+                let run = self.org_publish(me, &org, &profile);
+                self.org_admin_action(me, &org, "org.publish", elevation, run).await
+            }
             Request::OrgCreateInvite { org, invite } => {
-                self.org_create_invite(me, &org, &invite).await
+                let run = self.org_create_invite(me, &org, &invite);
+                self.org_admin_action(me, &org, "org.invite", elevation, run).await
             }
             Request::Enroll { invite_id, binding } => self.enroll(me, &invite_id, &binding).await,
             Request::OrgRevoke { org, revocations } => {
-                self.org_revoke(me, &org, &revocations).await
+                let run = self.org_revoke(me, &org, &revocations);
+                self.org_admin_action(me, &org, "org.revoke", elevation, run).await
             }
             Request::UploadStart { size } => self.upload_start(me, size).await,
             Request::UploadChunk { blob, index, data } => {
@@ -663,7 +774,7 @@ impl Relay {
         let mut raw = [0u8; LINK_CODE_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let code = BASE32_NOPAD.encode(&raw);
-        let expires_at = unix_ms().saturating_add(self.limits.link_code_ttl_ms);
+        let expires_at = unix_ms().saturating_add(self.retention.ms(RetentionKind::LinkCodes));
         // Only the hash is stored: a copy of the database does not reveal
         // codes that are still valid.
         self.store.create_link_code(&code_hash(&code), &me.account, expires_at)?;
@@ -774,7 +885,7 @@ impl Relay {
             remove,
             welcome,
             now_ms: now,
-            expires_at_ms: now.saturating_add(self.limits.envelope_ttl_ms),
+            expires_at_ms: now.saturating_add(self.retention.ms(RetentionKind::Envelopes)),
             max_members: self.limits.max_group_devices,
         })?;
         self.commit_accepted(outcome).await
@@ -798,7 +909,7 @@ impl Relay {
             &me.device,
             message,
             now,
-            now.saturating_add(self.limits.envelope_ttl_ms),
+            now.saturating_add(self.retention.ms(RetentionKind::Envelopes)),
         )?;
         self.durable().await?;
         self.registry.wake(&recipients);

@@ -18,7 +18,7 @@ use stadtbote_protocol::frame::{Event, Request, Response};
 
 use crate::fanout::Listens;
 use crate::ratelimit::IpKey;
-use crate::relay::{Identity, Relay, RelayError};
+use crate::relay::{Elevation, Identity, Relay, RelayError};
 use crate::unix_ms;
 
 enum State {
@@ -50,6 +50,8 @@ pub struct Session {
     client: IpKey,
     pow_difficulty: u8,
     listens: Listens,
+    /// The second factors this connection passed (kept until it closes).
+    elevation: Elevation,
 }
 
 fn fresh_nonce() -> [u8; CHALLENGE_LEN] {
@@ -69,7 +71,7 @@ impl Session {
         let nonce = fresh_nonce();
         let event = challenge_event(&nonce, pow_difficulty);
         let state = State::Unauthenticated { nonce };
-        (Self { state, client, pow_difficulty, listens }, event)
+        (Self { state, client, pow_difficulty, listens, elevation: Elevation::default() }, event)
     }
 
     /// Whether the connection listens to a channel. Such a connection may
@@ -94,7 +96,9 @@ impl Session {
         let nonce = match &mut self.state {
             State::Authenticated(identity) => {
                 let identity = *identity;
-                return Reply::plain(relay.handle(&identity, request).await);
+                return Reply::plain(
+                    relay.handle_elevated(&identity, &mut self.elevation, request).await,
+                );
             }
             State::Unauthenticated { nonce } => nonce,
         };

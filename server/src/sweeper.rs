@@ -3,13 +3,16 @@
 //! envelope still queued for them), expired attachments and unfinished
 //! uploads (metadata and files), expired link codes, org-admin codes and
 //! staff invitations, channel posts past their channel's retention (the
-//! channels themselves stay); plus forgetting idle rate-limit state. Logs
-//! counts only, and at debug level the aggregate channel statistics.
+//! channels themselves stay), staged online backups past their lifetime,
+//! audit log entries past the audit retention (the last removed entry stays
+//! as the chain's anchor; retention changed by an admin applies from the
+//! next sweep on);
+//! plus forgetting idle rate-limit state. Logs counts only, and at debug level the aggregate channel statistics.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::relay::Relay;
+use crate::relay::{Relay, RetentionKind};
 use crate::shutdown::ShutdownSignal;
 use crate::store::{Store, StoreError, SweepReport};
 
@@ -20,7 +23,13 @@ pub struct SweepSummary {
     pub store: SweepReport,
     /// Attachments (finished or not) deleted with their files.
     pub blobs: u64,
+    /// Audit log entries removed by retention.
+    pub audit: u64,
 }
+
+/// Audit entries removed per sweep; the rest follow in later sweeps, so one
+/// sweep never holds the audit tree for long.
+const AUDIT_PRUNE_BATCH: usize = 1024;
 
 /// Runs one database sweep at `now_ms` and makes the deletions durable.
 /// Blocking: call it from a blocking context.
@@ -36,7 +45,12 @@ pub fn sweep_store(store: &dyn Store, now_ms: u64) -> Result<SweepReport, StoreE
 pub fn sweep_once(relay: &Relay, now_ms: u64) -> Result<SweepSummary, StoreError> {
     let store = sweep_store(relay.store().as_ref(), now_ms)?;
     let blobs = relay.sweep_blobs(now_ms)?;
-    Ok(SweepSummary { store, blobs })
+    let cutoff = now_ms.saturating_sub(relay.retention().ms(RetentionKind::Audit));
+    let audit = relay.store().audit_prune(cutoff, AUDIT_PRUNE_BATCH)?;
+    if audit > 0 {
+        relay.store().flush()?;
+    }
+    Ok(SweepSummary { store, blobs, audit })
 }
 
 /// Sweeps every `interval` until shutdown.
@@ -51,7 +65,17 @@ pub async fn run(relay: Arc<Relay>, interval: Duration, mut shutdown: ShutdownSi
         let started = Instant::now();
         let sweeping = relay.clone();
         let now = crate::unix_ms();
-        match tokio::task::spawn_blocking(move || sweep_once(&sweeping, now)).await {
+        // A sweep deletes: it waits while an online backup snapshots, and a
+        // backup waits for a running sweep.
+        let gate = relay.write_gate().clone().read_owned().await;
+        let result = tokio::task::spawn_blocking(move || {
+            let summary = sweep_once(&sweeping, now);
+            sweeping.sweep_staged_backups(now);
+            summary
+        })
+        .await;
+        drop(gate);
+        match result {
             Ok(Ok(summary)) => {
                 if summary != SweepSummary::default() {
                     let report = summary.store;
@@ -60,6 +84,7 @@ pub async fn run(relay: Arc<Relay>, interval: Duration, mut shutdown: ShutdownSi
                         envelopes = report.envelopes,
                         groups = report.groups,
                         blobs = summary.blobs,
+                        audit_entries = summary.audit,
                         link_codes = report.link_codes,
                         org_codes = report.org_codes,
                         invites = report.invites,

@@ -16,6 +16,21 @@ use stadtbote_protocol::frame::{
 };
 use stadtbote_protocol::{AccountId, DeviceId, ErrorBody, ErrorCode, GroupId};
 use stadtbote_server::Config;
+
+/// The TOTP secret the tests' admins claim with.
+fn totp_secret() -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![7u8; 20])
+}
+
+/// A `second_factor` request with the current code of [`totp_secret`].
+fn second_factor() -> Request {
+    use stadtbote_protocol::totp::{Secret, code_at};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Request::SecondFactor { otp: code_at(&Secret::from_bytes(&[7u8; 20]), now) }
+}
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
@@ -343,13 +358,20 @@ async fn org_admin_staff_directory_and_revocation() {
     }
     let list = || Request::Admin { otp: None, action: AdminAction::ListOrgs };
     assert_eq!(error_of(admin.request(list()).await).code, ErrorCode::Forbidden);
-    let wrong =
-        admin.request(Request::AdminClaim { code: "AAAA-BBBB".into(), totp_secret: None }).await;
+    let no_secret = Request::AdminClaim { code: code.trim().into(), totp_secret: None };
+    assert_eq!(error_of(admin.request(no_secret).await).code, ErrorCode::InvalidRequest);
+    let wrong = admin
+        .request(Request::AdminClaim { code: "AAAA-BBBB".into(), totp_secret: Some(totp_secret()) })
+        .await;
     assert_eq!(error_of(wrong).code, ErrorCode::InvalidCode);
-    let claim = Request::AdminClaim { code: code.trim().to_lowercase(), totp_secret: None };
+    let claim =
+        Request::AdminClaim { code: code.trim().to_lowercase(), totp_secret: Some(totp_secret()) };
     assert_eq!(admin.request(claim.clone()).await, Ok(Response::AdminClaimed));
     assert!(!code_file.exists());
     assert_eq!(error_of(admin.request(claim).await).code, ErrorCode::InvalidCode);
+    // Admin actions need the second factor too.
+    assert_eq!(error_of(admin.request(list()).await).code, ErrorCode::SecondFactorRequired);
+    assert_eq!(admin.request(second_factor()).await, Ok(Response::SecondFactorAccepted));
 
     // The admin creates the org.
     let create = |handle: &str| Request::Admin {
@@ -719,9 +741,10 @@ async fn enrolled_org(server: &Server) -> (stadtbote_protocol::OrgId, Client, Cl
     let (mut admin, _, _, _) = Client::register(addr).await;
     let code = std::fs::read_to_string(server.data_dir.join("admin-claim.code")).unwrap();
     admin
-        .request(Request::AdminClaim { code: code.trim().into(), totp_secret: None })
+        .request(Request::AdminClaim { code: code.trim().into(), totp_secret: Some(totp_secret()) })
         .await
         .unwrap();
+    admin.request(second_factor()).await.unwrap();
     let create = AdminAction::CreateOrg { name: "Stadt Goslar".into(), handle: "goslar".into() };
     let (org, org_code) = match admin.request(Request::Admin { otp: None, action: create }).await {
         Ok(Response::OrgCreated { org, code, .. }) => (org, code),

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-/// Paths of the two binaries under test.
+/// Paths of the binaries under test.
 pub struct Bins {
     pub server: PathBuf,
     pub cli: PathBuf,
+    /// The load generator (`bench_smoke.rs`).
+    pub bench: PathBuf,
 }
 
 /// Builds `stadtbote-server` and `stadtbote` once per test run, in the same
@@ -44,6 +46,8 @@ pub fn bins() -> &'static Bins {
                 "stadtbote-server",
                 "-p",
                 "stadtbote-cli",
+                "-p",
+                "stadtbote-bench",
                 "--profile",
                 &profile_arg,
             ])
@@ -51,7 +55,11 @@ pub fn bins() -> &'static Bins {
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the binaries failed");
-        Bins { server: profile_dir.join("stadtbote-server"), cli: profile_dir.join("stadtbote") }
+        Bins {
+            server: profile_dir.join("stadtbote-server"),
+            cli: profile_dir.join("stadtbote"),
+            bench: profile_dir.join("stadtbote-bench"),
+        }
     })
 }
 
@@ -86,6 +94,12 @@ impl Server {
         }
         // Parallel servers cannot all take the default metrics port; tests
         // that need metrics pass their own free port.
+        // A wide TOTP window, so that the tests' fresh codes (each a step
+        // later than the last, see `municipal::Town`) are accepted without
+        // waiting for real time to pass.
+        if !env.iter().any(|(k, _)| k == "STADTBOTE_TOTP_SKEW_STEPS") {
+            env.push(("STADTBOTE_TOTP_SKEW_STEPS".into(), "5".into()));
+        }
         if !env.iter().any(|(k, _)| k == "STADTBOTE_METRICS_LISTEN") {
             env.push(("STADTBOTE_METRICS_LISTEN".into(), String::new()));
         }
@@ -98,6 +112,11 @@ impl Server {
     /// Starts a server with default settings (proof-of-work off).
     pub fn start() -> Server {
         Self::start_with(&[])
+    }
+
+    /// The server process's id (for readings of its memory).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
     }
 
     /// The WebSocket URL clients use.
@@ -172,6 +191,27 @@ impl Server {
             self.terminate();
         }
         self.spawn();
+    }
+
+    /// Stops the server and starts it again on the same address with
+    /// another data directory (e.g. one a backup was restored into).
+    pub fn restart_on(&mut self, data_dir: PathBuf) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        self.data_dir = data_dir;
+        self.spawn();
+    }
+
+    /// The path of the `stadtbote-server` binary, for its offline commands
+    /// (restore, verify-backup, backup-key).
+    pub fn tool(args: &[&str]) -> Output {
+        Command::new(&bins().server)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run stadtbote-server")
     }
 
     /// The server's log so far.
@@ -299,6 +339,7 @@ impl Device {
             .env_remove("STADTBOTE_SERVER")
             .env_remove("STADTBOTE_PASSPHRASE")
             .env_remove("STADTBOTE_CA_CERT")
+            .env_remove("STADTBOTE_OTP")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }

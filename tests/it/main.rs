@@ -10,9 +10,15 @@ mod groups;
 mod harness;
 mod malicious;
 
+mod account;
 mod admin;
+mod backup;
+mod bench_smoke;
 mod channels;
 mod cli_errors;
+mod crash;
+mod diskfull;
+mod hostile;
 mod messaging;
 mod municipal;
 mod photos;

@@ -3,7 +3,10 @@
 //! damage with photos and hold consultations — all through the real binaries.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use stadtbote_protocol::totp::{self, Secret};
 
 use crate::harness::{Device, Server, contains_bytes, files_below, json_lines, last_line};
 use crate::photos;
@@ -18,6 +21,69 @@ pub struct Town {
     pub admin: Device,
     pub mayor: Device,
     pub clerk: Device,
+    /// The server admin's TOTP secret, as printed by `admin claim`.
+    pub admin_totp: Totp,
+    /// The org's TOTP secret once a test ran `org 2fa enable`.
+    pub mayor_totp: Mutex<Option<Totp>>,
+}
+
+/// The skew window the harness starts servers with
+/// (`STADTBOTE_TOTP_SKEW_STEPS`).
+pub const TEST_SKEW_STEPS: u64 = 5;
+
+/// A TOTP secret and the newest time step a test used with it: each code
+/// the server accepts must be of a newer step.
+pub struct Totp {
+    secret: Secret,
+    last_step: Mutex<Option<u64>>,
+}
+
+impl Totp {
+    /// Reads the base32 secret from the output of `admin claim` or
+    /// `org 2fa enable`.
+    pub fn from_output(out: &str) -> Totp {
+        assert!(out.contains("otpauth://totp/Stadtbote:") && out.contains("secret="), "{out}");
+        let base32 = out
+            .lines()
+            .find_map(|line| line.strip_prefix("secret (base32): "))
+            .unwrap_or_else(|| panic!("no base32 secret in {out}"));
+        let secret = Secret::from_base32(base32).expect("base32 secret");
+        Totp { secret, last_step: Mutex::new(None) }
+    }
+
+    fn now_secs() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs()
+    }
+
+    /// A code the server has never seen: the step after the last used one,
+    /// but not older than the window; waits when the window is used up.
+    pub fn fresh(&self) -> String {
+        let mut last = self.last_step.lock().unwrap_or_else(|e| e.into_inner());
+        let now_step = totp::step_at(Self::now_secs());
+        let step = last.map_or(0, |l| l + 1).max(now_step.saturating_sub(TEST_SKEW_STEPS));
+        if step > now_step + TEST_SKEW_STEPS {
+            let valid_from = (step - TEST_SKEW_STEPS) * totp::STEP_SECS;
+            std::thread::sleep(Duration::from_secs(valid_from.saturating_sub(Self::now_secs())));
+        }
+        *last = Some(step);
+        totp::code_for_step(&self.secret, step)
+    }
+
+    /// A code the server has already accepted (the last used step).
+    pub fn replayed(&self) -> String {
+        let last = self.last_step.lock().unwrap_or_else(|e| e.into_inner());
+        totp::code_for_step(&self.secret, last.expect("a code was used before"))
+    }
+}
+
+/// `--otp CODE` followed by `args`.
+fn with_otp<'a>(code: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--otp", code];
+    all.extend_from_slice(args);
+    all
 }
 
 impl Town {
@@ -32,11 +98,15 @@ impl Town {
             assert_eq!(mode & 0o077, 0, "admin-claim.code mode {mode:o}");
         }
         assert!(!server.log().contains(code.trim()), "the claim code is never logged");
-        admin.ok(&["admin", "claim", code.trim()]);
+        let claimed = admin.ok(&["admin", "claim", code.trim()]);
+        let admin_totp = Totp::from_output(&claimed);
         assert!(!code_file.exists(), "the claim code is gone once used");
         admin.fails(&["admin", "claim", code.trim()]);
 
-        let org_code = last_line(&admin.ok(&["admin", "org", "create", TOWN, "--handle", HANDLE]));
+        let otp = admin_totp.fresh();
+        let org_code = last_line(
+            &admin.ok(&with_otp(&otp, &["admin", "org", "create", TOWN, "--handle", HANDLE])),
+        );
         let mayor = Device::new(&server);
         mayor.init("Bürgermeisterin Berg");
         mayor.ok(&["org", "claim", &org_code]);
@@ -54,7 +124,7 @@ impl Town {
         ]));
         let enrolled = clerk.ok(&["enroll", &invite]);
         assert!(enrolled.contains("bauhof"), "{enrolled}");
-        Town { server, admin, mayor, clerk }
+        Town { server, admin, mayor, clerk, admin_totp, mayor_totp: Mutex::new(None) }
     }
 
     /// Enrols another staff device (role clerk) and returns it.
@@ -88,12 +158,34 @@ impl Town {
     /// factor it needs; panics unless it succeeds. Tests run admin commands
     /// through this (not `town.admin.ok`), so the second factor lives in one place.
     pub fn admin_ok(&self, args: &[&str]) -> String {
-        self.admin.ok(args)
+        let otp = self.admin_totp.fresh();
+        self.admin.ok(&with_otp(&otp, args))
     }
 
     /// Like [`Town::admin_ok`] but expects failure; returns stderr.
     pub fn admin_fails(&self, args: &[&str]) -> String {
-        self.admin.fails(args)
+        let otp = self.admin_totp.fresh();
+        self.admin.fails(&with_otp(&otp, args))
+    }
+
+    /// Turns on the org's second factor (`org 2fa enable` on the mayor's
+    /// device); from then on use [`Town::mayor_ok`] for org-admin commands.
+    pub fn enable_org_2fa(&self) {
+        let out = self.mayor.ok(&["org", "2fa", "enable"]);
+        *self.mayor_totp.lock().unwrap_or_else(|e| e.into_inner()) = Some(Totp::from_output(&out));
+    }
+
+    /// Runs an org-admin command on the mayor's device with a fresh code of
+    /// the org's second factor (or none before [`Town::enable_org_2fa`]).
+    pub fn mayor_ok(&self, args: &[&str]) -> String {
+        let totp = self.mayor_totp.lock().unwrap_or_else(|e| e.into_inner());
+        match totp.as_ref() {
+            Some(totp) => {
+                let otp = totp.fresh();
+                self.mayor.ok(&with_otp(&otp, args))
+            }
+            None => self.mayor.ok(args),
+        }
     }
 }
 
@@ -282,7 +374,7 @@ fn used_and_expired_codes_fail_clearly_and_revoked_staff_receive_nothing_new() {
     assert!(err.to_lowercase().contains("code"), "{err}");
 
     // An expired org-admin code.
-    let org_code = last_line(&town.admin.ok(&[
+    let org_code = last_line(&town.admin_ok(&[
         "admin",
         "org",
         "create",

@@ -3,6 +3,7 @@
 //! print is a contract (see `stadtbote_cli::thread_output`); a code or id a
 //! command hands out is always printed alone on its last line.
 
+pub mod account;
 pub mod channels;
 pub mod groups;
 pub mod org;
@@ -30,9 +31,24 @@ pub async fn try_catch_up(client: &mut Client) -> Result<bool> {
     }
 }
 
-/// Opens the client and connects, for commands that need the server.
+/// The second-factor code from `--otp` / `STADTBOTE_OTP`, set once by
+/// `main` before any command runs.
+static OTP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Remembers the `--otp` code for [`open_connected`].
+pub fn set_otp(otp: String) {
+    // Set once at start; a second call would only repeat the same value.
+    let _ = OTP.set(otp);
+}
+
+/// Opens the client and connects, for commands that need the server. With
+/// `--otp`, presents the code right after login, so that the connection
+/// passes the second factor for this device's admin roles.
 pub async fn open_connected(home: &PathBuf, server: &str) -> Result<Client> {
     let mut client = Client::open(home, server)?;
     crate::catch_up(&mut client, None).await?;
+    if let Some(otp) = OTP.get() {
+        client.second_factor(otp).await?;
+    }
     Ok(client)
 }

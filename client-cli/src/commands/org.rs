@@ -12,8 +12,11 @@ use stadtbote_cli::output::format_utc;
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
+use stadtbote_protocol::audit::{AuditEntry, AuditHead, verify_chain};
 use stadtbote_protocol::auth::fingerprint_of;
+use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
+use stadtbote_protocol::totp::{Secret, otpauth_uri};
 use stadtbote_protocol::{AccountId, DeviceId};
 
 use super::open_connected;
@@ -21,10 +24,30 @@ use super::open_connected;
 /// `stadtbote admin …`
 #[derive(Subcommand)]
 pub enum AdminCommand {
-    /// Become a server admin with the code in DATA_DIR/admin-claim.code.
+    /// Become a server admin with the code in DATA_DIR/admin-claim.code;
+    /// prints the TOTP secret (as an otpauth:// URI) for your authenticator
+    /// app. Every later admin command needs --otp CODE.
     Claim {
         /// The code.
         code: String,
+    },
+    /// Show or change the retention periods in force.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Read the audit log of admin and org-admin actions.
+    Audit {
+        /// One JSON object per entry.
+        #[arg(long)]
+        json: bool,
+        /// Recompute the hash chain here and compare with the head pinned
+        /// by the last verification; fails naming the first bad entry.
+        #[arg(long)]
+        verify: bool,
+        /// Show only entries after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
     },
     /// Create or list orgs.
     Org {
@@ -36,26 +59,30 @@ pub enum AdminCommand {
         /// The counts as one JSON object.
         #[arg(long)]
         json: bool,
-        /// Second factor, once set up.
-        #[arg(long)]
-        otp: Option<String>,
     },
     /// Block every device of an account: it can no longer log in or make
     /// requests.
     Block {
         /// The account id.
         account: String,
-        /// Second factor, once set up.
+    },
+    /// Download an online, consistent backup of the whole server to FILE
+    /// (mode 0600); encrypted when the server has backup recipients or
+    /// --recipient is given.
+    Backup {
+        /// Where to write the backup.
+        file: PathBuf,
+        /// Extra age recipient (age1…) to encrypt to; repeatable.
+        #[arg(long = "recipient", value_name = "AGE_RECIPIENT")]
+        recipients: Vec<String>,
+        /// Print the result as one JSON object.
         #[arg(long)]
-        otp: Option<String>,
+        json: bool,
     },
     /// Lift a block.
     Unblock {
         /// The account id.
         account: String,
-        /// Second factor, once set up.
-        #[arg(long)]
-        otp: Option<String>,
     },
 }
 
@@ -69,19 +96,51 @@ pub enum AdminOrgCommand {
         /// Its handle: 2-32 of a-z, 0-9 and -.
         #[arg(long)]
         handle: String,
-        /// Second factor, once set up.
-        #[arg(long)]
-        otp: Option<String>,
     },
     /// List the server's orgs.
     List {
         /// One JSON object per org.
         #[arg(long)]
         json: bool,
-        /// Second factor, once set up.
-        #[arg(long)]
-        otp: Option<String>,
     },
+    /// Suspend an org: its directory entry, staff enrolment, org-admin
+    /// actions and channel posts are refused until it is resumed.
+    Suspend {
+        /// The org's handle.
+        handle: String,
+    },
+    /// Lift a suspension.
+    Resume {
+        /// The org's handle.
+        handle: String,
+    },
+}
+
+/// `stadtbote admin retention …`
+#[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Every retention period in force.
+    Show {
+        /// One JSON object per period.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change one period, e.g. `envelopes 7d`.
+    Set {
+        /// envelopes, attachments, uploads, link-codes, org-claim-codes,
+        /// channel-posts-max or audit.
+        kind: String,
+        /// A duration such as 30d, 12h, 90m or 3600s.
+        duration: String,
+    },
+}
+
+/// `stadtbote org 2fa …`
+#[derive(Subcommand)]
+pub enum TwoFactorCommand {
+    /// Require a TOTP code for this org's admin actions; prints the secret
+    /// (as an otpauth:// URI) for your authenticator app.
+    Enable,
 }
 
 /// `stadtbote org …`
@@ -148,6 +207,12 @@ pub enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The second factor for the org's admin actions.
+    #[command(name = "2fa")]
+    TwoFactor {
+        #[command(subcommand)]
+        command: TwoFactorCommand,
+    },
 }
 
 /// `stadtbote org category …`
@@ -203,20 +268,47 @@ pub enum HoursCommand {
 /// Runs `stadtbote admin …`.
 pub async fn admin(home: &PathBuf, server: &str, command: AdminCommand) -> Result<()> {
     let mut client = open_connected(home, server).await?;
-    let result = admin_inner(&mut client, command).await;
+    let result = admin_inner(&mut client, home, command).await;
     client.disconnect().await;
     result
 }
 
-async fn admin_inner(client: &mut Client, command: AdminCommand) -> Result<()> {
+async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) -> Result<()> {
     match command {
         AdminCommand::Claim { code } => {
-            client.admin_claim(&code).await?;
+            let secret = Secret::generate();
+            client.admin_claim(&code, &secret).await?;
             println!("This device is now a server admin.");
-            println!("Create an org with: stadtbote admin org create NAME --handle HANDLE");
+            print_secret(&secret, "server-admin");
+            println!(
+                "Every admin command now needs the app's current code: stadtbote --otp CODE admin …"
+            );
+            println!(
+                "Create an org with: stadtbote --otp CODE admin org create NAME --handle HANDLE"
+            );
         }
-        AdminCommand::Org { command: AdminOrgCommand::Create { name, handle, otp } } => {
-            let created = client.create_org(&name, &handle, otp).await?;
+        AdminCommand::Retention { command: RetentionCommand::Show { json } } => {
+            print_periods(&client.admin_retention(None).await?, json)?;
+        }
+        AdminCommand::Retention { command: RetentionCommand::Set { kind, duration } } => {
+            let secs = parse_duration(&duration)?;
+            let periods = client.admin_retention(Some((kind.clone(), secs))).await?;
+            println!("Retention of {kind} is now {secs} seconds.");
+            print_periods(&periods, false)?;
+        }
+        AdminCommand::Audit { json, verify, after } => {
+            audit(client, home, json, verify, after).await?;
+        }
+        AdminCommand::Org { command: AdminOrgCommand::Suspend { handle } } => {
+            client.admin_set_suspended(&handle, true).await?;
+            println!("Suspended the org {handle}.");
+        }
+        AdminCommand::Org { command: AdminOrgCommand::Resume { handle } } => {
+            client.admin_set_suspended(&handle, false).await?;
+            println!("Resumed the org {handle}.");
+        }
+        AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
+            let created = client.create_org(&name, &handle, None).await?;
             println!("Created the org {name} ({}), id {}.", created.handle, created.org);
             println!(
                 "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
@@ -224,8 +316,8 @@ async fn admin_inner(client: &mut Client, command: AdminCommand) -> Result<()> {
             println!("The code expires at {}.", format_utc(created.expires_at));
             println!("{}", created.code);
         }
-        AdminCommand::Stats { json, otp } => {
-            let stats = client.admin_stats(otp).await?;
+        AdminCommand::Stats { json } => {
+            let stats = client.admin_stats(None).await?;
             if json {
                 println!("{}", serde_json::to_string(&stats)?);
             } else {
@@ -243,12 +335,23 @@ async fn admin_inner(client: &mut Client, command: AdminCommand) -> Result<()> {
                 }
             }
         }
-        AdminCommand::Block { account, otp } => set_blocked(client, &account, true, otp).await?,
-        AdminCommand::Unblock { account, otp } => {
-            set_blocked(client, &account, false, otp).await?;
+        AdminCommand::Backup { file, recipients, json } => {
+            let summary = client.admin_backup(&file, recipients, None).await?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!("wrote {}", summary.file.display());
+                println!("size: {}", summary.size);
+                println!("sha256: {}", summary.sha256);
+                println!("encrypted: {}", summary.encrypted);
+            }
         }
-        AdminCommand::Org { command: AdminOrgCommand::List { json, otp } } => {
-            let orgs = client.list_orgs(otp).await?;
+        AdminCommand::Block { account } => set_blocked(client, &account, true).await?,
+        AdminCommand::Unblock { account } => {
+            set_blocked(client, &account, false).await?;
+        }
+        AdminCommand::Org { command: AdminOrgCommand::List { json } } => {
+            let orgs = client.list_orgs(None).await?;
             if orgs.is_empty() && !json {
                 println!("No orgs yet.");
             }
@@ -265,15 +368,10 @@ async fn admin_inner(client: &mut Client, command: AdminCommand) -> Result<()> {
 }
 
 /// `admin block` / `admin unblock`.
-async fn set_blocked(
-    client: &mut Client,
-    account: &str,
-    blocked: bool,
-    otp: Option<String>,
-) -> Result<()> {
+async fn set_blocked(client: &mut Client, account: &str, blocked: bool) -> Result<()> {
     let id = AccountId::parse(account)
         .map_err(|_| ClientError::InvalidAccountId { text: account.to_string() })?;
-    let devices = client.admin_set_blocked(id, blocked, otp).await?;
+    let devices = client.admin_set_blocked(id, blocked, None).await?;
     let verb = if blocked { "blocked" } else { "unblocked" };
     let noun = if devices == 1 { "device" } else { "devices" };
     println!("{verb} {id} ({devices} {noun})");
@@ -391,6 +489,19 @@ pub async fn org(
                     "warning: could not remove it from thread {thread} now ({error}); every member removes it before their next message"
                 );
             }
+            Ok(())
+        }
+        OrgCommand::TwoFactor { command: TwoFactorCommand::Enable } => {
+            let mut client = open_connected(home, server).await?;
+            let admin = client.admin_org(handle)?;
+            let (org, handle) = (admin.org, admin.handle.clone());
+            let secret = Secret::generate();
+            let result = client.org_second_factor_enable(org, &secret).await;
+            client.disconnect().await;
+            result?;
+            println!("Org admin actions of {handle} now need a second factor.");
+            print_secret(&secret, &format!("{handle}-org-admin"));
+            println!("Pass the app's current code with: stadtbote --otp CODE org …");
             Ok(())
         }
         OrgCommand::Show { json } => {
@@ -589,4 +700,191 @@ async fn hours(
     }
     println!("Published profile version {}.", profile.version);
     Ok(())
+}
+
+/// Prints a new TOTP secret for the authenticator app. It is shown once and
+/// stored nowhere on this device.
+fn print_secret(secret: &Secret, label: &str) {
+    println!("Add this second factor to your authenticator app (shown only now, not stored here):");
+    println!("{}", otpauth_uri(secret, label));
+    println!("secret (base32): {}", secret.to_base32());
+}
+
+/// Parses `30d`, `12h`, `90m`, `3600s` or plain seconds.
+fn parse_duration(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 's'),
+    };
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => bail!("unknown duration unit in {text:?}; use s, m, h or d, e.g. 30d"),
+    };
+    let Ok(value) = digits.parse::<u64>() else {
+        bail!("{text:?} is not a duration like 30d, 12h, 90m or 3600s");
+    };
+    value.checked_mul(factor).ok_or_else(|| anyhow::anyhow!("the duration {text:?} is too long"))
+}
+
+fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
+    for period in periods {
+        if json {
+            println!("{}", serde_json::to_string(period)?);
+        } else {
+            println!(
+                "{:<18} {:>12} s  ({}; set by {})",
+                period.kind, period.secs, period.what, period.source
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Audit entries requested per page.
+const AUDIT_PAGE: u32 = 200;
+
+/// `admin audit`: pages through the whole log; with `verify`, recomputes
+/// the chain here and checks it against the head pinned by the previous
+/// verification, then pins the new head.
+async fn audit(
+    client: &mut Client,
+    home: &Path,
+    json: bool,
+    verify: bool,
+    after: u64,
+) -> Result<()> {
+    let mut records = Vec::new();
+    let mut anchor = None;
+    let mut head;
+    // Verification needs the whole chain from its anchor.
+    let mut cursor = if verify { 0 } else { after };
+    let mut first = true;
+    loop {
+        let (page, page_head, page_anchor) = client.admin_audit_page(cursor, AUDIT_PAGE).await?;
+        if first {
+            anchor = page_anchor;
+            first = false;
+        }
+        head = page_head;
+        let Some(last) = page.last().map(|r| r.seq) else { break };
+        records.extend(page);
+        // Reading the log is itself logged, so the head keeps moving; stop
+        // at the head of the page just read.
+        if head.as_ref().is_none_or(|h| last >= h.seq) || last <= cursor {
+            break;
+        }
+        cursor = last;
+    }
+    let server = client.server_url().to_string();
+    if verify {
+        let pins = AuditPins::path(home);
+        let pinned = AuditPins::load(&pins)?.get(&server);
+        let verified = verify_chain(&records, anchor.as_ref(), head.as_ref(), pinned.as_ref())
+            .map_err(|e| {
+                anyhow::anyhow!("audit log verification failed at seq {}: {e}", e.seq())
+            })?;
+        if let Some(head) = &verified {
+            let mut all = AuditPins::load(&pins)?;
+            all.set(&server, head);
+            all.save(&pins)?;
+        }
+        if !json {
+            match &verified {
+                Some(head) => println!(
+                    "audit log verified: {} entries up to seq {}, head {}",
+                    records.len(),
+                    head.seq,
+                    data_encoding::HEXLOWER.encode(&head.hash)
+                ),
+                None => println!("audit log verified: empty"),
+            }
+        }
+    }
+    for record in records.iter().filter(|r| r.seq > after) {
+        let hash = data_encoding::HEXLOWER.encode(&record.hash);
+        match (AuditEntry::from_canonical_cbor(&record.entry), json) {
+            (Ok(e), true) => println!(
+                "{}",
+                serde_json::json!({
+                    "seq": e.seq, "at": e.at, "actor": e.actor, "role": e.role,
+                    "action": e.action, "target": e.target, "outcome": e.outcome, "hash": hash,
+                })
+            ),
+            (Ok(e), false) => println!(
+                "{:>6} {} {} {} {} {} {}",
+                e.seq,
+                format_utc(e.at),
+                e.actor,
+                e.role,
+                e.action,
+                e.target.as_deref().unwrap_or("-"),
+                e.outcome
+            ),
+            (Err(_), true) => {
+                let value =
+                    serde_json::json!({ "seq": record.seq, "unreadable": true, "hash": hash });
+                println!("{value}");
+            }
+            (Err(_), false) => println!("{:>6} (unreadable entry)", record.seq),
+        }
+    }
+    Ok(())
+}
+
+/// Audit heads pinned by `admin audit --verify`, per server URL, in
+/// `<home>/audit-pins.json`: a later truncation or rewrite of the log
+/// before a pinned head fails verification.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct AuditPins(std::collections::BTreeMap<String, (u64, String)>);
+
+impl AuditPins {
+    fn path(home: &Path) -> PathBuf {
+        home.join("audit-pins.json")
+    }
+
+    fn load(path: &Path) -> Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    fn get(&self, server: &str) -> Option<AuditHead> {
+        let (seq, hex) = self.0.get(server)?;
+        let hash = data_encoding::HEXLOWER.decode(hex.as_bytes()).ok()?;
+        Some(AuditHead { seq: *seq, hash: hash.into() })
+    }
+
+    fn set(&mut self, server: &str, head: &AuditHead) {
+        self.0.insert(server.to_owned(), (head.seq, data_encoding::HEXLOWER.encode(&head.hash)));
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        // Written whole and renamed, so a crash never leaves half a pin.
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d").ok(), Some(2_592_000));
+        assert_eq!(parse_duration("12h").ok(), Some(43_200));
+        assert_eq!(parse_duration("90m").ok(), Some(5_400));
+        assert_eq!(parse_duration("3600s").ok(), Some(3_600));
+        assert_eq!(parse_duration("3600").ok(), Some(3_600));
+        assert!(parse_duration("3w").is_err() && parse_duration("d").is_err());
+    }
 }

@@ -194,6 +194,20 @@ pub fn format_text(statement: &serde_json::Value) -> String {
             out.push_str(&format!("  {key} = {value}\n"));
         }
     }
+    // Every period in force by kind, including those an admin changed at
+    // run time (`source` says which).
+    if let Some(periods) = statement["retention_periods"].as_array() {
+        out.push_str("\nRetention periods:\n");
+        for period in periods {
+            out.push_str(&format!(
+                "  {}: {} s ({}; set by {})\n",
+                text(&period["kind"]).unwrap_or_default(),
+                period["secs"],
+                text(&period["what"]).unwrap_or_default(),
+                text(&period["source"]).unwrap_or_default(),
+            ));
+        }
+    }
     out
 }
 

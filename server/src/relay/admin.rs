@@ -1,6 +1,8 @@
-//! Server-admin requests: claiming the admin role with the bootstrap code,
-//! and the admin actions (creating and listing orgs, aggregate statistics,
-//! blocking accounts).
+//! Server-admin requests: claiming the admin role with the bootstrap code
+//! (and the admin's TOTP secret), and the admin actions (creating, listing,
+//! suspending and resuming orgs, aggregate statistics, blocking accounts,
+//! retention periods, reading the audit log). Every admin action needs the
+//! second factor (see `second_factor`) and is recorded in the audit log.
 
 use std::time::Instant;
 
@@ -8,9 +10,10 @@ use stadtbote_protocol::frame::{AdminAction, OrgSummary, Response};
 use stadtbote_protocol::org::validate_handle;
 use stadtbote_protocol::{AccountId, OrgId};
 
+use super::second_factor::{Elevation, account_pseudonym};
 use super::{Identity, Relay, RelayError, code_hash};
 use crate::admin::{random_code, remove_if_exists};
-use crate::store::{OrgCodeRecord, OrgRecord, StoreError};
+use crate::store::{FactorOwner, OrgCodeRecord, OrgRecord, StoreError};
 use crate::unix_ms;
 
 /// Longest org display name, in characters.
@@ -22,16 +25,35 @@ impl Relay {
         &self,
         me: &Identity,
         code: &str,
+        totp_secret: Option<&[u8]>,
     ) -> Result<Response, RelayError> {
         self.code_limiter.check(&me.device, Instant::now())?;
+        let Some(secret) = totp_secret else {
+            return Err(RelayError::InvalidRequest(
+                "an admin claim needs a TOTP secret (update the stadtbote client)",
+            ));
+        };
+        // An admin's secret is never replaced by a claim attempt (a wrong
+        // code would otherwise delete it below).
+        if self.store.is_admin(&me.device)? {
+            return Err(RelayError::InvalidCode("unknown or already used admin claim code"));
+        }
+        // The secret is stored before the role: a crash in between leaves
+        // an unused secret, never an admin without a second factor.
+        let owner = FactorOwner::Admin(me.device);
+        self.store_secret(&owner, secret)?;
         match self.store.claim_admin(&code_hash(code), &me.device, unix_ms()) {
             Ok(()) => {}
             // A wrong code and a used one look the same: once used, the
             // code's hash is gone.
             Err(StoreError::Code(_)) => {
+                self.store.remove_factor(&owner)?;
                 return Err(RelayError::InvalidCode("unknown or already used admin claim code"));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                self.store.remove_factor(&owner)?;
+                return Err(e.into());
+            }
         }
         self.durable().await?;
         // The code is spent; its file goes too. Should deleting fail, the
@@ -50,12 +72,24 @@ impl Relay {
         &self,
         me: &Identity,
         otp: Option<&str>,
+        elevation: &mut Elevation,
         action: AdminAction,
     ) -> Result<Response, RelayError> {
+        let name = action_name(&action);
+        let target = action_target(&action);
         if !self.store.is_admin(&me.device)? {
-            return Err(RelayError::Forbidden("only a server admin may do this"));
+            let err = RelayError::Forbidden("only a server admin may do this");
+            return self.refuse(me, "none", name, target, err).await;
         }
-        self.check_second_factor(me, otp)?;
+        if let Err(err) = self.require_factor(FactorOwner::Admin(me.device), otp, elevation) {
+            return self.refuse(me, ROLE, name, target, err).await;
+        }
+        let result = self.admin_action(action).await;
+        self.audited(me, ROLE, name, target, result).await
+    }
+
+    /// Runs an admin action of an admin who passed both factors.
+    async fn admin_action(&self, action: AdminAction) -> Result<Response, RelayError> {
         match action {
             AdminAction::CreateOrg { name, handle } => self.create_org(&name, &handle).await,
             AdminAction::ListOrgs => {
@@ -69,6 +103,7 @@ impl Relay {
                         name: record.name,
                         claimed: record.org_key.is_some(),
                         created_at: record.created_at,
+                        suspended: record.suspended,
                     })
                     .collect();
                 Ok(Response::Orgs { orgs })
@@ -80,16 +115,32 @@ impl Relay {
             }
             AdminAction::Block { account } => self.set_blocked(&account, true).await,
             AdminAction::Unblock { account } => self.set_blocked(&account, false).await,
+            AdminAction::SuspendOrg { handle } => self.set_suspended(&handle, true).await,
+            AdminAction::ResumeOrg { handle } => self.set_suspended(&handle, false).await,
+            AdminAction::RetentionShow => {
+                Ok(Response::Retention { periods: self.retention().periods() })
+            }
+            AdminAction::RetentionSet { kind, secs } => self.retention_set(&kind, secs).await,
+            AdminAction::Audit { after, limit } => {
+                let limit = (limit as usize).clamp(1, self.limits.channel_fetch_limit);
+                let page = self.store.audit_page(after, limit, self.limits.channel_page_bytes)?;
+                Ok(Response::Audit { records: page.records, head: page.head, anchor: page.anchor })
+            }
+            AdminAction::BackupStart { recipients } => self.backup_start(&recipients).await,
+            AdminAction::BackupChunk { backup, index } => self.backup_chunk(&backup, index).await,
+            AdminAction::BackupFinish { backup } => self.backup_finish(&backup).await,
             _ => Err(RelayError::InvalidRequest("admin action not supported by this server")),
         }
     }
 
-    /// Where an admin's second factor is checked. No admin can set one up
-    /// yet, so every admin passes; once TOTP exists, an admin who has it
-    /// must present a valid `otp` here (and a wrong one is refused with
-    /// `forbidden`), before any admin action runs.
-    fn check_second_factor(&self, _me: &Identity, _otp: Option<&str>) -> Result<(), RelayError> {
-        Ok(())
+    /// Suspends or resumes the org with `handle`.
+    async fn set_suspended(&self, handle: &str, suspended: bool) -> Result<Response, RelayError> {
+        let handle = handle.trim().to_ascii_lowercase();
+        let org = self.store.org_by_handle(&handle)?.ok_or(RelayError::UnknownOrg)?;
+        self.store.set_org_suspended(&org, suspended)?;
+        self.durable().await?;
+        tracing::info!(handle, suspended, "org suspension changed by a server admin");
+        Ok(Response::OrgSuspended { handle, suspended })
     }
 
     /// Blocks or unblocks every device of `account`.
@@ -118,7 +169,7 @@ impl Relay {
         let org = OrgId::random();
         let code = random_code();
         let now = unix_ms();
-        let ttl = self.limits.org_claim_code_ttl_ms;
+        let ttl = self.retention().ms(super::RetentionKind::OrgClaimCodes);
         let expires_at = now.saturating_add(ttl);
         let record = OrgRecord {
             handle: handle.to_owned(),
@@ -128,6 +179,7 @@ impl Relay {
             admin_device: None,
             profile_version: 0,
             revocation_version: 0,
+            suspended: false,
         };
         // Kept one more lifetime after expiry, so that a late attempt is
         // told "code expired" instead of "unknown code".
@@ -142,5 +194,43 @@ impl Relay {
         // Handles are public (they are what citizens type); ids are not logged.
         tracing::info!(handle, "org created");
         Ok(Response::OrgCreated { org, handle: record.handle, code, expires_at })
+    }
+}
+
+/// The role recorded for server admins.
+const ROLE: &str = "server-admin";
+
+/// The audit name of an admin action.
+fn action_name(action: &AdminAction) -> &'static str {
+    match action {
+        AdminAction::CreateOrg { .. } => "admin.org-create",
+        AdminAction::ListOrgs => "admin.org-list",
+        AdminAction::Stats => "admin.stats",
+        AdminAction::Block { .. } => "admin.block",
+        AdminAction::Unblock { .. } => "admin.unblock",
+        AdminAction::SuspendOrg { .. } => "admin.org-suspend",
+        AdminAction::ResumeOrg { .. } => "admin.org-resume",
+        AdminAction::RetentionShow => "admin.retention-show",
+        AdminAction::RetentionSet { .. } => "admin.retention-set",
+        AdminAction::Audit { .. } => "admin.audit",
+        AdminAction::BackupStart { .. } => "admin.backup-start",
+        AdminAction::BackupChunk { .. } => "admin.backup-chunk",
+        AdminAction::BackupFinish { .. } => "admin.backup-finish",
+        _ => "admin.other",
+    }
+}
+
+/// The audit target of an admin action: org handles in clear, accounts
+/// as pseudonyms, retention kinds with their new value.
+fn action_target(action: &AdminAction) -> Option<String> {
+    match action {
+        AdminAction::CreateOrg { handle, .. }
+        | AdminAction::SuspendOrg { handle }
+        | AdminAction::ResumeOrg { handle } => Some(handle.clone()),
+        AdminAction::Block { account } | AdminAction::Unblock { account } => {
+            Some(account_pseudonym(account))
+        }
+        AdminAction::RetentionSet { kind, secs } => Some(format!("{kind}={secs}s")),
+        _ => None,
     }
 }

@@ -127,7 +127,7 @@ impl Relay {
         }
         let chunk_size = self.limits.blob_chunk_bytes;
         let now = unix_ms();
-        let expires_at = now.saturating_add(self.limits.upload_ttl_ms);
+        let expires_at = now.saturating_add(self.retention().ms(super::RetentionKind::Uploads));
         let record = BlobRecord {
             owner: me.account,
             size,
@@ -236,7 +236,8 @@ impl Relay {
         let files = self.blobs.clone();
         let (id, size) = (*blob, record.size);
         blocking(move || files.finish(&id, size)).await.map_err(file_error("finish"))?;
-        let expires_at = unix_ms().saturating_add(self.limits.blob_ttl_ms);
+        let expires_at =
+            unix_ms().saturating_add(self.retention().ms(super::RetentionKind::Attachments));
         let done = self.store.complete_blob(blob, expires_at)?;
         self.durable().await?;
         Ok(Response::BlobStored { blob: *blob, size: done.size, expires_at: done.expires_at })

@@ -32,6 +32,9 @@ impl Relay {
     /// expired since enrolment.
     fn check_publisher(&self, me: &Identity, org: &OrgId, now_ms: u64) -> Result<(), RelayError> {
         let record = self.store.org(org)?.ok_or(RelayError::UnknownOrg)?;
+        if record.suspended {
+            return Err(RelayError::OrgSuspended);
+        }
         let org_key = record.org_key.ok_or(PUBLISHERS_ONLY)?;
         let certificate = self.store.staff_certificate(org, &me.device)?.ok_or(PUBLISHERS_ONLY)?;
         let staff = certificate.verify(org, &org_key, now_ms).map_err(|_| PUBLISHERS_ONLY)?;
@@ -64,7 +67,9 @@ impl Relay {
         retention_days: u32,
     ) -> Result<Response, RelayError> {
         self.check_meta(meta)?;
-        if retention_days == 0 || retention_days > self.limits.max_channel_retention_days {
+        if retention_days == 0
+            || retention_days > self.retention().days(super::RetentionKind::ChannelPostsMax)
+        {
             return Err(RelayError::InvalidRequest(
                 "retention_days must be between 1 and max_channel_retention_days",
             ));

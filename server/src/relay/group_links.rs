@@ -86,7 +86,7 @@ impl Relay {
             commit,
             token_hash: &token_hash(token),
             now_ms: now,
-            expires_at_ms: now.saturating_add(self.limits.envelope_ttl_ms),
+            expires_at_ms: now.saturating_add(self.retention().ms(super::RetentionKind::Envelopes)),
             max_members: self.limits.max_group_devices,
         })?;
         self.commit_accepted(outcome).await

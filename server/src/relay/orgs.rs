@@ -219,6 +219,9 @@ impl Relay {
             ));
         }
         let org = self.store.org(&record.org)?.ok_or(RelayError::UnknownOrg)?;
+        if org.suspended {
+            return Err(RelayError::OrgSuspended);
+        }
         let org_key = org.org_key.ok_or(RelayError::InvalidRequest("the org is not claimed"))?;
         let certificate = StaffCertificate { invite: record.invite, binding: binding.clone() };
         // The same check clients make: only certificates that verify are
@@ -285,6 +288,9 @@ impl Relay {
     pub(super) fn org_directory(&self, handle: &str) -> Result<Response, RelayError> {
         let handle = handle.trim().to_ascii_lowercase();
         let org = self.store.org_by_handle(&handle)?.ok_or(RelayError::UnknownOrg)?;
+        if self.store.org(&org)?.is_some_and(|record| record.suspended) {
+            return Err(RelayError::OrgSuspended);
+        }
         let info = self.store.org_directory(&org, unix_ms())?.ok_or(RelayError::UnknownOrg)?;
         Ok(Response::Org { info: Box::new(info) })
     }

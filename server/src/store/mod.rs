@@ -11,22 +11,33 @@
 //! attachment metadata ([`blob`]) and broadcast channels ([`channel`]) are separate traits that [`Store`]
 //! includes, so each concern reads on its own.
 
+pub mod audit;
 pub mod blob;
 pub mod channel;
 pub mod org;
 pub mod records;
+pub mod shred;
+mod sled_account;
 mod sled_blob;
+pub mod sled_backup;
 mod sled_channel;
+mod sled_audit;
 mod sled_org;
+mod sled_settings;
+pub mod settings;
 pub mod sled_store;
 
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerStats};
-use stadtbote_protocol::{AccountId, DeviceId, GroupId};
+use stadtbote_protocol::account::AccountExport;
+use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 
+pub use audit::{AuditDraft, AuditPage, AuditStore};
 pub use blob::{BlobRecord, BlobStore};
+pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
 pub use org::{CodeState, DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
+pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use sled_store::SledStore;
 
 /// Why a store operation failed. The domain variants are refusals that leave
@@ -41,6 +52,20 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("corrupt record in {0}")]
     Corrupt(&'static str),
+    /// The data directory was written by an older release whose schema
+    /// this one does not read. There is no migration: no production data
+    /// of an older schema exists.
+    #[error(
+        "the data directory uses storage schema {found}, this release needs {current}; \
+         older schemas are not migrated (they predate any production use): \
+         move the directory away and start with an empty one"
+    )]
+    OutdatedSchema {
+        /// The schema found on disk.
+        found: u8,
+        /// The schema this release writes.
+        current: u8,
+    },
     /// The database was written by a newer, unknown schema.
     #[error("unsupported storage schema version {0}")]
     UnsupportedSchema(u8),
@@ -132,6 +157,10 @@ pub enum StoreError {
         /// The channel's newest sequence number.
         last_seq: u64,
     },
+    /// The account holds a server-admin or org-admin role, which must be
+    /// handed over before the account can be deleted.
+    #[error("the account holds an admin role")]
+    AdminRoleHeld,
     /// A chunk was recorded out of order.
     #[error("expected chunk {expected}")]
     ChunkOutOfOrder {
@@ -274,11 +303,26 @@ pub struct SweepReport {
     pub channel_posts: u64,
 }
 
+/// What [`Store::delete_account`] deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountDeletion {
+    /// The account's devices (their connections are to be closed).
+    pub devices: Vec<DeviceId>,
+    /// Envelopes deleted from their mailboxes.
+    pub envelopes: u64,
+    /// Uploads whose metadata was deleted (their files are the caller's).
+    pub blobs: Vec<BlobId>,
+    /// Stored KeyPackages deleted (one-time and last-resort).
+    pub key_packages: u32,
+}
+
 /// The relay's durable state. All methods are synchronous and short (they
 /// touch memory and the database's write-ahead log, never wait for the disk),
 /// so async callers may call them directly; durability comes from
 /// [`Store::flush`], which may block and is run off the async threads.
-pub trait Store: OrgStore + BlobStore + ChannelStore + Send + Sync + 'static {
+pub trait Store:
+    OrgStore + BlobStore + ChannelStore + BackupStore + AuditStore + SettingsStore + Send + Sync + 'static
+{
     /// Creates an account with a first device holding `identity_key`.
     fn create_account(
         &self,
@@ -443,4 +487,19 @@ pub trait Store: OrgStore + BlobStore + ChannelStore + Send + Sync + 'static {
         account: &AccountId,
         blocked: bool,
     ) -> Result<Option<u32>, StoreError>;
+
+    /// Everything stored about `account` (GDPR Art. 15), or
+    /// [`StoreError::UnknownAccount`]. Scans several trees: for occasional
+    /// requests by the account itself, not for request paths.
+    fn account_export(&self, account: &AccountId, now_ms: u64)
+    -> Result<AccountExport, StoreError>;
+
+    /// Deletes `account` with its devices, mailboxes (and messages only
+    /// they still had to receive), group memberships, KeyPackages, link
+    /// codes, staff enrolments, upload metadata and quota record, makes
+    /// that durable and then destroys the account's shredding key, so that
+    /// what lingers of it in the database files cannot be read. Refuses
+    /// with [`StoreError::AdminRoleHeld`] while a device of the account is
+    /// a server admin or an org's admin. May block on the disk.
+    fn delete_account(&self, account: &AccountId) -> Result<AccountDeletion, StoreError>;
 }

@@ -46,6 +46,8 @@ pub struct OrgRecord {
     pub profile_version: u64,
     /// Version of the stored revocation list (0: none yet).
     pub revocation_version: u64,
+    /// Whether a server admin suspended the org.
+    pub suspended: bool,
 }
 
 /// A one-time org-admin code (stored under its SHA-256 hash).

@@ -6,14 +6,18 @@
 //! millions of entries) and makes range scans over keys follow numeric
 //! order. Nothing here holds plaintext beyond ids, public keys and timestamps;
 //! payloads are MLS ciphertext and no record names a sender.
+//!
+//! No record holds a raw account id: where an account is named, the record
+//! holds its blinded id and, where the id must be recovered, an [`Owner`]
+//! whose account id is sealed with the account's shredding key (see
+//! [`super::shred`]). KeyPackages are sealed the same way by the store.
 
 use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::org::{Signed, StaffCertificate};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
-use super::{
-    BlobRecord, ChannelRecord, DeviceRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError,
-};
+use super::shred::{Blind, SEALED_ID_LEN};
+use super::{BlobRecord, ChannelRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError};
 
 /// The version byte of every record written by this release.
 pub const RECORD_V1: u8 = 1;
@@ -99,11 +103,52 @@ pub fn encode_account(created_at: u64) -> Vec<u8> {
     out
 }
 
+/// The account a record belongs to, as stored: its blinded id (to find
+/// the account's records and key) and its id sealed with the account's
+/// shredding key (to recover it while the account exists).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// The blinded account id.
+    pub blind: Blind,
+    /// The account id sealed for this record.
+    pub sealed: [u8; SEALED_ID_LEN],
+}
+
+impl std::fmt::Debug for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Owner(..)")
+    }
+}
+
+impl Reader<'_> {
+    fn owner(&mut self) -> Result<Owner, StoreError> {
+        Ok(Owner { blind: Blind(self.take()?), sealed: self.take()? })
+    }
+}
+
+fn put_owner(out: &mut Vec<u8>, owner: &Owner) {
+    out.extend_from_slice(owner.blind.as_bytes());
+    out.extend_from_slice(&owner.sealed);
+}
+
+/// A `devices` record as stored (the account sealed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredDevice {
+    /// The account it belongs to.
+    pub owner: Owner,
+    /// Its public identity key.
+    pub identity_key: IdentityKey,
+    /// When it was registered (Unix milliseconds).
+    pub created_at: u64,
+    /// Whether an operator blocked it.
+    pub blocked: bool,
+}
+
 /// `devices` value.
-pub fn encode_device(record: &DeviceRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(58);
+pub fn encode_device(record: &StoredDevice) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 32 + SEALED_ID_LEN + 41);
     out.push(RECORD_V1);
-    out.extend_from_slice(record.account.as_bytes());
+    put_owner(&mut out, &record.owner);
     out.extend_from_slice(&record.identity_key.0);
     out.extend_from_slice(&record.created_at.to_be_bytes());
     out.push(u8::from(record.blocked));
@@ -111,9 +156,9 @@ pub fn encode_device(record: &DeviceRecord) -> Vec<u8> {
 }
 
 /// Reads a `devices` value.
-pub fn decode_device(bytes: &[u8]) -> Result<DeviceRecord, StoreError> {
+pub fn decode_device(bytes: &[u8]) -> Result<StoredDevice, StoreError> {
     let mut r = Reader::new(bytes, "devices")?;
-    let account = AccountId(r.take()?);
+    let owner = r.owner()?;
     let identity_key = IdentityKey(r.take()?);
     let created_at = r.u64()?;
     let blocked = match r.take::<1>()? {
@@ -122,7 +167,7 @@ pub fn decode_device(bytes: &[u8]) -> Result<DeviceRecord, StoreError> {
         _ => return Err(StoreError::Corrupt("devices")),
     };
     r.finish()?;
-    Ok(DeviceRecord { account, identity_key, created_at, blocked })
+    Ok(StoredDevice { owner, identity_key, created_at, blocked })
 }
 
 /// A group's ordering state: its epoch and member devices.
@@ -272,16 +317,16 @@ pub fn decode_refs(bytes: &[u8]) -> Result<RefsRecord, StoreError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkCodeRecord {
     /// The account a new device joins.
-    pub account: AccountId,
+    pub owner: Owner,
     /// When the code stops working (Unix milliseconds).
     pub expires_at: u64,
 }
 
 /// `link_codes` value.
 pub fn encode_link_code(record: &LinkCodeRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(25);
+    let mut out = Vec::with_capacity(1 + 32 + SEALED_ID_LEN + 8);
     out.push(RECORD_V1);
-    out.extend_from_slice(record.account.as_bytes());
+    put_owner(&mut out, &record.owner);
     out.extend_from_slice(&record.expires_at.to_be_bytes());
     out
 }
@@ -289,13 +334,15 @@ pub fn encode_link_code(record: &LinkCodeRecord) -> Vec<u8> {
 /// Reads a `link_codes` value.
 pub fn decode_link_code(bytes: &[u8]) -> Result<LinkCodeRecord, StoreError> {
     let mut r = Reader::new(bytes, "link_codes")?;
-    let account = AccountId(r.take()?);
+    let owner = r.owner()?;
     let expires_at = r.u64()?;
     r.finish()?;
-    Ok(LinkCodeRecord { account, expires_at })
+    Ok(LinkCodeRecord { owner, expires_at })
 }
 
-/// `keypackages` and `last_resort` value: the TLS-encoded KeyPackage.
+/// `keypackages` and `last_resort` value: the TLS-encoded KeyPackage,
+/// sealed by the store with the owner account's key (its MLS credential
+/// holds the raw account id).
 pub fn encode_key_package(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + bytes.len());
     out.push(RECORD_V1);
@@ -411,6 +458,12 @@ pub fn encode_org(record: &OrgRecord) -> Vec<u8> {
     }
     put_bytes(&mut out, record.handle.as_bytes());
     put_bytes(&mut out, record.name.as_bytes());
+    // Appended after the fields of the first release, and only when set, so
+    // that records written before suspension existed still decode (as not
+    // suspended) and unsuspended records keep their old bytes.
+    if record.suspended {
+        out.push(1);
+    }
     out
 }
 
@@ -424,8 +477,13 @@ pub fn decode_org(bytes: &[u8]) -> Result<OrgRecord, StoreError> {
     let admin_device = if r.flag()? { Some(DeviceId(r.take()?)) } else { None };
     let handle = r.string()?;
     let name = r.string()?;
-    r.finish()?;
+    let suspended = match r.rest() {
+        [] => false,
+        [1] => true,
+        _ => return Err(StoreError::Corrupt("orgs")),
+    };
     Ok(OrgRecord {
+        suspended,
         handle,
         name,
         created_at,
@@ -542,11 +600,22 @@ pub fn decode_orgs(bytes: &[u8]) -> Result<Vec<OrgId>, StoreError> {
         .collect()
 }
 
+/// A `blobs` record as stored: the owner sealed, the rest as in
+/// [`BlobRecord`] (whose `owner` the store fills in after unsealing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// The uploading account.
+    pub owner: Owner,
+    /// The record; its `owner` field is not stored.
+    pub record: BlobRecord,
+}
+
 /// `blobs` value.
-pub fn encode_blob(record: &BlobRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(58);
+pub fn encode_blob(stored: &StoredBlob) -> Vec<u8> {
+    let record = &stored.record;
+    let mut out = Vec::with_capacity(1 + 32 + SEALED_ID_LEN + 41);
     out.push(RECORD_V1);
-    out.extend_from_slice(record.owner.as_bytes());
+    put_owner(&mut out, &stored.owner);
     out.extend_from_slice(&record.size.to_be_bytes());
     out.extend_from_slice(&record.chunk_size.to_be_bytes());
     out.extend_from_slice(&record.chunks_received.to_be_bytes());
@@ -557,10 +626,11 @@ pub fn encode_blob(record: &BlobRecord) -> Vec<u8> {
     out
 }
 
-/// Reads a `blobs` value.
-pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, StoreError> {
+/// Reads a `blobs` value. The returned record's `owner` is all zeros until
+/// the store unseals it.
+pub fn decode_blob(bytes: &[u8]) -> Result<StoredBlob, StoreError> {
     let mut r = Reader::new(bytes, "blobs")?;
-    let owner = AccountId(r.take()?);
+    let owner = r.owner()?;
     let size = r.u64()?;
     let chunk_size = r.u32()?;
     let chunks_received = r.u32()?;
@@ -569,8 +639,8 @@ pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, StoreError> {
     let expires_at = r.u64()?;
     let charged = r.u64()?;
     r.finish()?;
-    Ok(BlobRecord {
-        owner,
+    let record = BlobRecord {
+        owner: AccountId([0; AccountId::LEN]),
         size,
         chunk_size,
         chunks_received,
@@ -578,7 +648,8 @@ pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, StoreError> {
         created_at,
         expires_at,
         charged,
-    })
+    };
+    Ok(StoredBlob { owner, record })
 }
 
 /// `channels` value.
@@ -663,7 +734,15 @@ pub fn seq_id_key(seq: u64, id: &[u8; 16]) -> [u8; 24] {
     key
 }
 
-/// Key of two 16-byte ids (account → device index).
+/// `account_devices` key: blinded account ‖ device.
+pub fn account_device_key(account: &Blind, device: &DeviceId) -> [u8; 48] {
+    let mut key = [0u8; 48];
+    key[..32].copy_from_slice(account.as_bytes());
+    key[32..].copy_from_slice(device.as_bytes());
+    key
+}
+
+/// Key of two 16-byte ids.
 pub fn pair_key(a: &[u8; 16], b: &[u8; 16]) -> [u8; 32] {
     let mut key = [0u8; 32];
     key[..16].copy_from_slice(a);
@@ -712,8 +791,9 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let device = DeviceRecord {
-            account: AccountId([1; 16]),
+        let owner = Owner { blind: Blind([1; 32]), sealed: [9; SEALED_ID_LEN] };
+        let device = StoredDevice {
+            owner,
             identity_key: IdentityKey([2; 32]),
             created_at: 3,
             blocked: true,
@@ -725,7 +805,7 @@ mod tests {
         assert_eq!(decode_message(&encode_message(&message)).unwrap(), message);
         let refs = RefsRecord { remaining: 3, expires_at: 9 };
         assert_eq!(decode_refs(&encode_refs(refs)).unwrap(), refs);
-        let link = LinkCodeRecord { account: AccountId([5; 16]), expires_at: 11 };
+        let link = LinkCodeRecord { owner, expires_at: 11 };
         assert_eq!(decode_link_code(&encode_link_code(&link)).unwrap(), link);
         assert_eq!(decode_count(&encode_count(42)).unwrap(), 42);
         let info = GroupInfoRecord { epoch: 4, token_hash: [6; 32], info: b"sealed".to_vec() };
@@ -747,8 +827,11 @@ mod tests {
             admin_device: None,
             profile_version: 3,
             revocation_version: 4,
+            suspended: false,
         };
         assert_eq!(decode_org(&encode_org(&org)).unwrap(), org);
+        let suspended = OrgRecord { suspended: true, ..org.clone() };
+        assert_eq!(decode_org(&encode_org(&suspended)).unwrap(), suspended);
         let code = OrgCodeRecord { org: OrgId([1; 16]), expires_at: 5, delete_at: 6, used: true };
         assert_eq!(decode_org_code(&encode_org_code(&code)).unwrap(), code);
         let invite = InviteRecord {
@@ -765,7 +848,7 @@ mod tests {
         let orgs = vec![OrgId([1; 16]), OrgId([2; 16])];
         assert_eq!(decode_orgs(&encode_orgs(&orgs)).unwrap(), orgs);
         let blob = BlobRecord {
-            owner: AccountId([4; 16]),
+            owner: AccountId([0; 16]),
             size: 10,
             chunk_size: 4,
             chunks_received: 2,
@@ -774,7 +857,9 @@ mod tests {
             expires_at: 2,
             charged: 10,
         };
-        assert_eq!(decode_blob(&encode_blob(&blob)).unwrap(), blob);
+        let owner = Owner { blind: Blind([4; 32]), sealed: [5; SEALED_ID_LEN] };
+        let stored = StoredBlob { owner, record: blob };
+        assert_eq!(decode_blob(&encode_blob(&stored)).unwrap(), stored);
         assert_eq!(decode_hash(&encode_hash(&[7; 32])).unwrap(), [7; 32]);
         assert_eq!(decode_u64(&encode_u64(42), "x").unwrap(), 42);
         let channel = ChannelRecord {

@@ -1,16 +1,20 @@
 //! [`BlobStore`] on sled: blob metadata, the blob expiry index and each
 //! account's quota usage. Trees and layouts are listed in `sled_store.rs`.
+//! Owners are stored blinded and sealed ([`super::shred`]), usage is keyed
+//! by the blinded account.
 
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 use stadtbote_protocol::{AccountId, BlobId};
 
 use super::blob::{BlobRecord, BlobStore};
+use super::records::StoredBlob;
+use super::shred::Blind;
 use super::sled_store::{SledStore, TxResult, abort, io, tx_decode, tx_error};
 use super::{StoreError, records};
 
-/// Reads a blob's record inside a transaction.
-fn tx_blob(blobs: &TransactionalTree, blob: &BlobId) -> TxResult<BlobRecord> {
+/// Reads a blob's stored record inside a transaction.
+fn tx_blob(blobs: &TransactionalTree, blob: &BlobId) -> TxResult<StoredBlob> {
     match blobs.get(blob.as_bytes())? {
         Some(bytes) => tx_decode(records::decode_blob(&bytes)),
         None => abort(StoreError::UnknownBlob),
@@ -18,10 +22,53 @@ fn tx_blob(blobs: &TransactionalTree, blob: &BlobId) -> TxResult<BlobRecord> {
 }
 
 /// Reads an account's usage inside a transaction.
-fn tx_usage(usage: &TransactionalTree, account: &AccountId) -> TxResult<u64> {
+fn tx_usage(usage: &TransactionalTree, account: &Blind) -> TxResult<u64> {
     match usage.get(account.as_bytes())? {
         Some(bytes) => tx_decode(records::decode_u64(&bytes, "blob_usage")),
         None => Ok(0),
+    }
+}
+
+impl SledStore {
+    /// The blob's record with its owner unsealed; `None` when the owner's
+    /// account was deleted (its key destroyed).
+    fn unsealed_blob(
+        &self,
+        blob: &BlobId,
+        stored: StoredBlob,
+    ) -> Result<Option<BlobRecord>, StoreError> {
+        let owner = self.open_owner(&stored.owner, "blobs", blob.as_bytes())?;
+        Ok(owner.map(|owner| BlobRecord { owner, ..stored.record }))
+    }
+
+    /// As [`SledStore::unsealed_blob`], for records that must be returned
+    /// even when the owner is gone: the owner is then all zeros, which
+    /// matches no caller.
+    fn blob_any_owner(&self, blob: &BlobId, stored: StoredBlob) -> Result<BlobRecord, StoreError> {
+        let record = stored.record;
+        Ok(self.unsealed_blob(blob, stored)?.unwrap_or(record))
+    }
+
+    /// Deletes the blob's record and releases its quota charge, inside a
+    /// transaction. Returns the deleted record.
+    pub(super) fn tx_delete_blob(
+        blobs: &TransactionalTree,
+        usage: &TransactionalTree,
+        expiry: &TransactionalTree,
+        blob: &BlobId,
+    ) -> TxResult<Option<StoredBlob>> {
+        let Some(bytes) = blobs.remove(blob.as_bytes())? else { return Ok(None) };
+        let stored = tx_decode(records::decode_blob(&bytes))?;
+        let record = &stored.record;
+        expiry.remove(&records::time_id_key(record.expires_at, blob.as_bytes()))?;
+        let owner = &stored.owner.blind;
+        let left = tx_usage(usage, owner)?.saturating_sub(record.charged);
+        if left == 0 {
+            usage.remove(owner.as_bytes())?;
+        } else {
+            usage.insert(owner.as_bytes(), records::encode_u64(left))?;
+        }
+        Ok(Some(stored))
     }
 }
 
@@ -32,6 +79,7 @@ impl BlobStore for SledStore {
         record: &BlobRecord,
         quota: u64,
     ) -> Result<(), StoreError> {
+        let owner = self.seal_owner(&record.owner, "blobs", blob.as_bytes())?;
         (&self.blobs, &self.blob_usage, &self.blob_expiry)
             .transaction(|(blobs, usage, expiry)| {
                 // 128 random bits do not collide in practice; should they,
@@ -41,13 +89,14 @@ impl BlobStore for SledStore {
                 }
                 // Usage is read and written in this transaction, so parallel
                 // uploads of one account cannot both slip under the quota.
-                let used = tx_usage(usage, &record.owner)?;
+                let used = tx_usage(usage, &owner.blind)?;
                 let total = used.saturating_add(record.charged);
                 if total > quota {
                     return abort(StoreError::QuotaExceeded);
                 }
-                usage.insert(record.owner.as_bytes(), records::encode_u64(total))?;
-                blobs.insert(blob.as_bytes(), records::encode_blob(record))?;
+                usage.insert(owner.blind.as_bytes(), records::encode_u64(total))?;
+                let stored = StoredBlob { owner, record: *record };
+                blobs.insert(blob.as_bytes(), records::encode_blob(&stored))?;
                 expiry.insert(&records::time_id_key(record.expires_at, blob.as_bytes()), &[])?;
                 Ok(())
             })
@@ -56,31 +105,35 @@ impl BlobStore for SledStore {
 
     fn blob(&self, blob: &BlobId) -> Result<Option<BlobRecord>, StoreError> {
         match self.blobs.get(blob.as_bytes()).map_err(io)? {
-            Some(bytes) => records::decode_blob(&bytes).map(Some),
+            Some(bytes) => self.unsealed_blob(blob, records::decode_blob(&bytes)?),
             None => Ok(None),
         }
     }
 
     fn record_blob_chunk(&self, blob: &BlobId, index: u32) -> Result<BlobRecord, StoreError> {
-        self.blobs
+        let stored = self
+            .blobs
             .transaction(|blobs| {
-                let mut record = tx_blob(blobs, blob)?;
+                let mut stored = tx_blob(blobs, blob)?;
+                let record = &mut stored.record;
                 if record.complete || record.chunks_received != index || record.all_received() {
                     return abort(StoreError::ChunkOutOfOrder { expected: record.chunks_received });
                 }
                 record.chunks_received = index.saturating_add(1);
-                blobs.insert(blob.as_bytes(), records::encode_blob(&record))?;
-                Ok(record)
+                blobs.insert(blob.as_bytes(), records::encode_blob(&stored))?;
+                Ok(stored)
             })
-            .map_err(tx_error)
+            .map_err(tx_error)?;
+        self.blob_any_owner(blob, stored)
     }
 
     fn complete_blob(&self, blob: &BlobId, expires_at: u64) -> Result<BlobRecord, StoreError> {
-        (&self.blobs, &self.blob_expiry)
+        let stored = (&self.blobs, &self.blob_expiry)
             .transaction(|(blobs, expiry)| {
-                let mut record = tx_blob(blobs, blob)?;
+                let mut stored = tx_blob(blobs, blob)?;
+                let record = &mut stored.record;
                 if record.complete {
-                    return Ok(record);
+                    return Ok(stored);
                 }
                 if !record.all_received() {
                     return abort(StoreError::ChunkOutOfOrder { expected: record.chunks_received });
@@ -89,27 +142,18 @@ impl BlobStore for SledStore {
                 record.complete = true;
                 record.expires_at = expires_at;
                 expiry.insert(&records::time_id_key(expires_at, blob.as_bytes()), &[])?;
-                blobs.insert(blob.as_bytes(), records::encode_blob(&record))?;
-                Ok(record)
+                blobs.insert(blob.as_bytes(), records::encode_blob(&stored))?;
+                Ok(stored)
             })
-            .map_err(tx_error)
+            .map_err(tx_error)?;
+        self.blob_any_owner(blob, stored)
     }
 
     fn delete_blob(&self, blob: &BlobId) -> Result<Option<BlobRecord>, StoreError> {
-        (&self.blobs, &self.blob_usage, &self.blob_expiry)
-            .transaction(|(blobs, usage, expiry)| {
-                let Some(bytes) = blobs.remove(blob.as_bytes())? else { return Ok(None) };
-                let record = tx_decode(records::decode_blob(&bytes))?;
-                expiry.remove(&records::time_id_key(record.expires_at, blob.as_bytes()))?;
-                let left = tx_usage(usage, &record.owner)?.saturating_sub(record.charged);
-                if left == 0 {
-                    usage.remove(record.owner.as_bytes())?;
-                } else {
-                    usage.insert(record.owner.as_bytes(), records::encode_u64(left))?;
-                }
-                Ok(Some(record))
-            })
-            .map_err(tx_error)
+        let stored = (&self.blobs, &self.blob_usage, &self.blob_expiry)
+            .transaction(|(blobs, usage, expiry)| Self::tx_delete_blob(blobs, usage, expiry, blob))
+            .map_err(tx_error)?;
+        stored.map(|stored| self.blob_any_owner(blob, stored)).transpose()
     }
 
     fn expired_blobs(&self, now_ms: u64, limit: usize) -> Result<Vec<BlobId>, StoreError> {
@@ -123,7 +167,7 @@ impl BlobStore for SledStore {
     }
 
     fn blob_usage(&self, account: &AccountId) -> Result<u64, StoreError> {
-        match self.blob_usage.get(account.as_bytes()).map_err(io)? {
+        match self.blob_usage.get(self.blind(account).as_bytes()).map_err(io)? {
             Some(bytes) => records::decode_u64(&bytes, "blob_usage"),
             None => Ok(0),
         }
@@ -152,6 +196,11 @@ mod tests {
     fn open() -> (tempfile::TempDir, SledStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
+        // Owners are sealed with their account's key, so the accounts the
+        // tests use need one.
+        for n in 1..=2 {
+            store.keyring.create_key(&store.blind(&AccountId([n; 16]))).unwrap();
+        }
         (dir, store)
     }
 
@@ -175,7 +224,7 @@ mod tests {
         assert_eq!(store.delete_blob(&a).unwrap(), None);
         store.delete_blob(&c).unwrap();
         assert_eq!(store.blob_usage(&alice).unwrap(), 0);
-        assert!(!store.blob_usage.contains_key(alice.as_bytes()).unwrap());
+        assert!(!store.blob_usage.contains_key(store.blind(&alice).as_bytes()).unwrap());
     }
 
     #[test]
@@ -218,6 +267,7 @@ mod tests {
         assert_eq!(store.expired_blobs(101, 10).unwrap(), vec![blob]);
         let done = store.complete_blob(&blob, 500).unwrap();
         assert!(done.complete && done.all_received());
+        assert_eq!(done.owner, AccountId([1; 16]), "the owner is unsealed");
         assert_eq!(store.blob(&blob).unwrap(), Some(done));
         // The expiry index follows the new expiry.
         assert!(store.expired_blobs(101, 10).unwrap().is_empty());

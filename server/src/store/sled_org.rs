@@ -523,6 +523,7 @@ mod tests {
             admin_device: None,
             profile_version: 0,
             revocation_version: 0,
+            suspended: false,
         };
         let hash = [handle.len() as u8; 32];
         let code =
@@ -615,6 +616,7 @@ mod tests {
             admin_device: None,
             profile_version: 0,
             revocation_version: 0,
+            suspended: false,
         };
         let code = OrgCodeRecord { org: late, expires_at: NOW, delete_at: NOW + DAY, used: false };
         store.create_org(&late, &record, &[5; 32], &code).unwrap();

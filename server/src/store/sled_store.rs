@@ -6,19 +6,19 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | `schema` | schema version |
-//! | `accounts` | account | created_at |
-//! | `devices` | device | account, identity key, created_at, blocked |
-//! | `account_devices` | account ‖ device | – |
-//! | `keypackages` | device ‖ seq | one-time KeyPackage |
+//! | `accounts` | blind(account) | created_at |
+//! | `devices` | device | blind(account), sealed account, identity key, created_at, blocked |
+//! | `account_devices` | blind(account) ‖ device | – |
+//! | `keypackages` | device ‖ seq | one-time KeyPackage, sealed |
 //! | `kp_count` | device | one-time packages held |
-//! | `last_resort` | device | last-resort KeyPackage |
+//! | `last_resort` | device | last-resort KeyPackage, sealed |
 //! | `groups` | group | epoch, member devices |
 //! | `messages` | seq | stored_at, expires_at, ciphertext (no sender) |
 //! | `refs` | seq | mailbox entries left, expires_at |
 //! | `recipients` | seq ‖ device | – (lets the sweeper find mailbox entries) |
 //! | `mailbox` | device ‖ seq | – |
 //! | `expiry` | expires_at ‖ seq | – |
-//! | `link_codes` | SHA-256(code) | account, expires_at |
+//! | `link_codes` | SHA-256(code) | blind(account), sealed account, expires_at |
 //! | `message_group` | seq | group (lets a group's deletion find its envelopes) |
 //! | `group_messages` | group ‖ seq | – |
 //! | `group_expiry` | group | expires_at |
@@ -34,12 +34,18 @@
 //! | `invites` | invite id | org, expires_at, delete_at, used, signed invitation |
 //! | `staff` | org ‖ device | signed invitation, signed device binding |
 //! | `revoked` | device | orgs that revoked it |
-//! | `blobs` | blob | owner, size, chunking, progress, expiry, quota charge |
-//! | `blob_usage` | account | bytes charged |
+//! | `blobs` | blob | blind(owner), sealed owner, size, chunking, progress, expiry, quota charge |
+//! | `blob_usage` | blind(account) | bytes charged |
 //! | `blob_expiry` | expires_at ‖ blob | – |
 //! | `channels` | channel | org, key epoch, retention days, last seq, created_at, sealed metadata |
 //! | `channel_posts` | channel ‖ seq | stored_at, expires_at, sealed post |
 //! | `channel_post_expiry` | expires_at ‖ channel ‖ seq | – |
+//!
+//! No key or value holds a raw account id. `blind(account)` and "sealed"
+//! are the crypto-shredding construction of [`super::shred`]: the blinding
+//! pepper and the per-account keys live in `<data_dir>/keys/`, outside sled,
+//! and deleting an account destroys its key, which makes whatever of it
+//! lingers in sled's old log segments unreadable.
 //!
 //! Multi-tree changes run in sled transactions, which sled serialises with a
 //! global lock: that is what makes "one commit per epoch" and "a KeyPackage is
@@ -66,15 +72,19 @@ use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerS
 use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
 use super::records::{
-    self, GroupInfoRecord, GroupRecord, LinkCodeRecord, MessageRecord, RefsRecord,
+    self, GroupInfoRecord, GroupRecord, LinkCodeRecord, MessageRecord, Owner, RefsRecord,
+    StoredDevice,
 };
+use super::shred::{Blind, Keyring};
 use super::{
     ChannelStore, CommitInput, CommitOutcome, DeviceRecord, ExternalJoinInput, KeyPackageStatus,
     LinkOutcome, MailboxPage, OrgStore, Store, StoreError, SweepReport,
 };
 
-/// The storage schema this release writes and reads.
-const SCHEMA_VERSION: u8 = 1;
+/// The storage schema this release writes and reads. Version 2 blinds and
+/// seals account ids ([`super::shred`]); version 1 stored them raw and is
+/// refused, not migrated: no production data of version 1 exists.
+const SCHEMA_VERSION: u8 = 2;
 
 /// How often a KeyPackage claim is retried when concurrent claims keep taking
 /// the package it picked. Each retry re-scans, so a handful is plenty.
@@ -121,6 +131,12 @@ pub struct SledStore {
     pub(super) channels: Tree,
     pub(super) channel_posts: Tree,
     pub(super) channel_post_expiry: Tree,
+    /// The blinding pepper and per-account shredding keys, outside sled.
+    pub(super) keyring: Keyring,
+    /// The audit log (see `sled_audit`).
+    pub(super) audit: Tree,
+    /// Admin-changed settings (see `sled_settings`).
+    pub(super) settings: Tree,
     /// Serialises changes to what an org directory shows (claim, profile,
     /// enrolment, revocation). Each of them checks the directory's size or
     /// the org's staff with scans, which sled transactions cannot do; under
@@ -322,14 +338,23 @@ impl SledStore {
         create_private_dir(data_dir).map_err(StoreError::unavailable)?;
         let db = sled::Config::new().path(data_dir.join("db")).open().map_err(io)?;
         let meta = db.open_tree("meta").map_err(io)?;
-        match meta.get(b"schema").map_err(io)? {
-            Some(v) if v.as_ref() == [SCHEMA_VERSION] => {}
+        let fresh = match meta.get(b"schema").map_err(io)? {
+            Some(v) if v.as_ref() == [SCHEMA_VERSION] => false,
             Some(v) => {
-                return Err(StoreError::UnsupportedSchema(v.first().copied().unwrap_or(0)));
+                let found = v.first().copied().unwrap_or(0);
+                if found < SCHEMA_VERSION {
+                    return Err(StoreError::OutdatedSchema { found, current: SCHEMA_VERSION });
+                }
+                return Err(StoreError::UnsupportedSchema(found));
             }
-            None => {
-                meta.insert(b"schema", &[SCHEMA_VERSION]).map_err(io)?;
-            }
+            None => true,
+        };
+        // The pepper is created only with a new database: an existing one
+        // whose pepper went missing cannot find any account again, and
+        // silently starting a new pepper would hide that.
+        let keyring = Keyring::open(data_dir, fresh)?;
+        if fresh {
+            meta.insert(b"schema", &[SCHEMA_VERSION]).map_err(io)?;
         }
         let tree = |name: &str| db.open_tree(name).map_err(io);
         Ok(Self {
@@ -368,13 +393,18 @@ impl SledStore {
             channels: tree("channels")?,
             channel_posts: tree("channel_posts")?,
             channel_post_expiry: tree("channel_post_expiry")?,
+            audit: tree("audit")?,
+            settings: tree("settings")?,
             org_writes: std::sync::Mutex::new(()),
+            keyring,
             db,
         })
     }
 
-    /// Adds a device to an account inside a transaction.
+    /// Adds a device to an account inside a transaction. The account's
+    /// shredding key must exist.
     fn insert_device(
+        &self,
         devices: &TransactionalTree,
         account_devices: &TransactionalTree,
         account: &AccountId,
@@ -387,24 +417,89 @@ impl SledStore {
         if devices.get(device.as_bytes())?.is_some() {
             return abort(StoreError::Contention);
         }
-        let record = DeviceRecord {
-            account: *account,
+        let owner = tx_decode(self.seal_owner(account, "devices", device.as_bytes()))?;
+        let record = StoredDevice {
+            owner,
             identity_key: *identity_key,
             created_at: now_ms,
             blocked: false,
         };
         devices.insert(device.as_bytes(), records::encode_device(&record))?;
-        account_devices.insert(&records::pair_key(account.as_bytes(), device.as_bytes()), &[])?;
+        account_devices.insert(&records::account_device_key(&owner.blind, &device)[..], &[])?;
         Ok(device)
     }
 
+    /// The account as stored in record `key` of `tree`: blinded, and sealed
+    /// with the account's key.
+    pub(super) fn seal_owner(
+        &self,
+        account: &AccountId,
+        tree: &str,
+        key: &[u8],
+    ) -> Result<Owner, StoreError> {
+        let (blind, sealed) = self.keyring.seal_account(account, tree, key)?;
+        Ok(Owner { blind, sealed })
+    }
+
+    /// The account of a stored [`Owner`]; `None` once the account is
+    /// deleted (its key destroyed).
+    pub(super) fn open_owner(
+        &self,
+        owner: &Owner,
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<Option<AccountId>, StoreError> {
+        self.keyring.open_account(&owner.blind, &owner.sealed, tree, key)
+    }
+
+    /// The account's blinded id, as the database knows it.
+    pub(super) fn blind(&self, account: &AccountId) -> Blind {
+        self.keyring.blind(account)
+    }
+
+    /// The blinded account of a device, if the device exists.
+    pub(super) fn device_owner(&self, device: &DeviceId) -> Result<Option<Blind>, StoreError> {
+        match self.devices.get(device.as_bytes()).map_err(io)? {
+            Some(bytes) => Ok(Some(records::decode_device(&bytes)?.owner.blind)),
+            None => Ok(None),
+        }
+    }
+
+    /// Seals a KeyPackage (its credential holds the raw account id) for
+    /// record `key` of `tree`.
+    fn seal_key_package(
+        &self,
+        owner: &Blind,
+        tree: &str,
+        key: &[u8],
+        package: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        Ok(records::encode_key_package(&self.keyring.seal(owner, tree, key, package)?))
+    }
+
+    /// Opens a KeyPackage sealed by [`SledStore::seal_key_package`]; `None`
+    /// once its account is deleted.
+    fn open_key_package(
+        &self,
+        owner: &Blind,
+        tree: &'static str,
+        key: &[u8],
+        stored: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let sealed = records::decode_key_package(stored)?;
+        Ok(self.keyring.open_sealed(owner, tree, key, sealed)?.map(|p| p.to_vec()))
+    }
+
     /// The account's device ids, in key order.
-    fn account_device_ids(&self, account: &AccountId) -> Result<Vec<DeviceId>, StoreError> {
+    pub(super) fn account_device_ids(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<DeviceId>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.account_devices.scan_prefix(account.as_bytes()) {
+        for entry in self.account_devices.scan_prefix(self.blind(account).as_bytes()) {
             let (key, _) = entry.map_err(io)?;
             let device = key
-                .get(16..)
+                .get(32..)
                 .and_then(|b| DeviceId::from_slice(b).ok())
                 .ok_or(StoreError::Corrupt("account_devices"))?;
             out.push(device);
@@ -412,8 +507,8 @@ impl SledStore {
         Ok(out)
     }
 
-    fn account_exists(&self, account: &AccountId) -> Result<bool, StoreError> {
-        self.accounts.contains_key(account.as_bytes()).map_err(io)
+    pub(super) fn account_exists(&self, account: &AccountId) -> Result<bool, StoreError> {
+        self.accounts.contains_key(self.blind(account).as_bytes()).map_err(io)
     }
 
     /// The key of the device's oldest one-time KeyPackage, if any.
@@ -546,23 +641,23 @@ impl SledStore {
     }
 
     /// The devices among `devices` that may be handed a KeyPackage: existing,
-    /// not blocked, not revoked, not `claimer`; each once.
+    /// not blocked, not revoked, not `claimer`; each once; with the blinded
+    /// account whose key seals their packages.
     fn claimable(
         &self,
         devices: &[DeviceId],
         claimer: &DeviceId,
-    ) -> Result<Vec<DeviceId>, StoreError> {
+    ) -> Result<Vec<(DeviceId, Blind)>, StoreError> {
         let mut seen = HashSet::with_capacity(devices.len());
         let mut targets = Vec::with_capacity(devices.len());
         for device in devices {
             if device == claimer || !seen.insert(*device) {
                 continue;
             }
-            match self.device(device)? {
-                Some(record) if !record.blocked && !self.is_revoked(device)? => {
-                    targets.push(*device);
-                }
-                _ => {}
+            let Some(bytes) = self.devices.get(device.as_bytes()).map_err(io)? else { continue };
+            let record = records::decode_device(&bytes)?;
+            if !record.blocked && !self.is_revoked(device)? {
+                targets.push((*device, record.owner.blind));
             }
         }
         Ok(targets)
@@ -570,16 +665,19 @@ impl SledStore {
 
     /// Hands out one KeyPackage per target device: the oldest one-time
     /// package (deleted, so never handed out twice) or else the last-resort one.
-    fn claim_for(&self, targets: &[DeviceId]) -> Result<Vec<ClaimedKeyPackage>, StoreError> {
+    fn claim_for(
+        &self,
+        targets: &[(DeviceId, Blind)],
+    ) -> Result<Vec<ClaimedKeyPackage>, StoreError> {
         for _ in 0..CLAIM_ATTEMPTS {
             let mut candidates = Vec::with_capacity(targets.len());
-            for device in targets {
-                candidates.push((*device, self.oldest_key_package(device)?));
+            for (device, owner) in targets {
+                candidates.push((*device, *owner, self.oldest_key_package(device)?));
             }
             let result = (&self.keypackages, &self.kp_count, &self.last_resort).transaction(
                 |(keypackages, kp_count, last_resort)| {
                     let mut claimed = Vec::with_capacity(candidates.len());
-                    for (device, candidate) in &candidates {
+                    for (device, owner, candidate) in &candidates {
                         if let Some(key) = candidate {
                             // Removing inside the transaction is what makes
                             // the hand-out exclusive: if another claim took
@@ -587,7 +685,14 @@ impl SledStore {
                             let Some(bytes) = keypackages.remove(key)? else {
                                 return abort(StoreError::Contention);
                             };
-                            let package = tx_decode(records::decode_key_package(&bytes))?;
+                            // A package of an account deleted meanwhile no
+                            // longer opens; it is consumed all the same.
+                            let package = tx_decode(self.open_key_package(
+                                owner,
+                                "keypackages",
+                                key,
+                                &bytes,
+                            ))?;
                             let held = match kp_count.get(device.as_bytes())? {
                                 Some(count) => tx_decode(records::decode_count(&count))?,
                                 None => 1,
@@ -596,18 +701,27 @@ impl SledStore {
                                 device.as_bytes(),
                                 records::encode_count(held.saturating_sub(1)),
                             )?;
-                            claimed.push(ClaimedKeyPackage {
-                                device: *device,
-                                key_package: package.to_vec().into(),
-                                last_resort: false,
-                            });
+                            if let Some(package) = package {
+                                claimed.push(ClaimedKeyPackage {
+                                    device: *device,
+                                    key_package: package.into(),
+                                    last_resort: false,
+                                });
+                            }
                         } else if let Some(bytes) = last_resort.get(device.as_bytes())? {
-                            let package = tx_decode(records::decode_key_package(&bytes))?;
-                            claimed.push(ClaimedKeyPackage {
-                                device: *device,
-                                key_package: package.to_vec().into(),
-                                last_resort: true,
-                            });
+                            let package = tx_decode(self.open_key_package(
+                                owner,
+                                "last_resort",
+                                device.as_bytes(),
+                                &bytes,
+                            ))?;
+                            if let Some(package) = package {
+                                claimed.push(ClaimedKeyPackage {
+                                    device: *device,
+                                    key_package: package.into(),
+                                    last_resort: true,
+                                });
+                            }
                         }
                     }
                     Ok(claimed)
@@ -830,25 +944,39 @@ impl Store for SledStore {
         identity_key: &IdentityKey,
         now_ms: u64,
     ) -> Result<(AccountId, DeviceId), StoreError> {
+        let account = AccountId::random();
+        let blind = self.blind(&account);
+        // The key is durable before any record sealed with it is written; a
+        // key whose transaction then fails is an unused file, not a loss.
+        self.keyring.create_key(&blind)?;
         (&self.accounts, &self.devices, &self.account_devices)
             .transaction(|(accounts, devices, account_devices)| {
-                let account = AccountId::random();
-                if accounts.get(account.as_bytes())?.is_some() {
+                if accounts.get(blind.as_bytes())?.is_some() {
                     return abort(StoreError::Contention);
                 }
-                accounts.insert(account.as_bytes(), records::encode_account(now_ms))?;
+                accounts.insert(blind.as_bytes(), records::encode_account(now_ms))?;
                 let device =
-                    Self::insert_device(devices, account_devices, &account, identity_key, now_ms)?;
+                    self.insert_device(devices, account_devices, &account, identity_key, now_ms)?;
                 Ok((account, device))
             })
             .map_err(tx_error)
     }
 
     fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        match self.devices.get(device.as_bytes()).map_err(io)? {
-            Some(bytes) => records::decode_device(&bytes).map(Some),
-            None => Ok(None),
-        }
+        let Some(bytes) = self.devices.get(device.as_bytes()).map_err(io)? else {
+            return Ok(None);
+        };
+        let stored = records::decode_device(&bytes)?;
+        // A device whose account key is gone belongs to a deleted account.
+        let Some(account) = self.open_owner(&stored.owner, "devices", device.as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(Some(DeviceRecord {
+            account,
+            identity_key: stored.identity_key,
+            created_at: stored.created_at,
+            blocked: stored.blocked,
+        }))
     }
 
     fn list_devices(&self, account: &AccountId) -> Result<Vec<DeviceInfo>, StoreError> {
@@ -872,7 +1000,8 @@ impl Store for SledStore {
         account: &AccountId,
         expires_at_ms: u64,
     ) -> Result<(), StoreError> {
-        let record = LinkCodeRecord { account: *account, expires_at: expires_at_ms };
+        let owner = self.seal_owner(account, "link_codes", code_hash)?;
+        let record = LinkCodeRecord { owner, expires_at: expires_at_ms };
         self.link_codes.insert(code_hash, records::encode_link_code(&record)).map_err(io)?;
         Ok(())
     }
@@ -894,12 +1023,17 @@ impl Store for SledStore {
                     return abort(StoreError::InvalidCode);
                 }
                 let Some(key) = identity_key else { return Ok(LinkOutcome::Consumed) };
-                if accounts.get(record.account.as_bytes())?.is_none() {
+                if accounts.get(record.owner.blind.as_bytes())?.is_none() {
                     return abort(StoreError::InvalidCode);
                 }
+                let Some(account) =
+                    tx_decode(self.open_owner(&record.owner, "link_codes", code_hash))?
+                else {
+                    return abort(StoreError::InvalidCode);
+                };
                 let device =
-                    Self::insert_device(devices, account_devices, &record.account, key, now_ms)?;
-                Ok(LinkOutcome::Linked { account: record.account, device })
+                    self.insert_device(devices, account_devices, &account, key, now_ms)?;
+                Ok(LinkOutcome::Linked { account, device })
             })
             .map_err(tx_error)
     }
@@ -922,6 +1056,7 @@ impl Store for SledStore {
     ) -> Result<u32, StoreError> {
         let added = u32::try_from(one_time.len())
             .map_err(|_| StoreError::TooManyKeyPackages { max: max_one_time })?;
+        let owner = self.device_owner(device)?.ok_or(StoreError::UnknownDevice)?;
         (&self.keypackages, &self.kp_count, &self.last_resort)
             .transaction(|(keypackages, kp_count, last_resort_tree)| {
                 // The count lives in its own record and is read and written in
@@ -937,15 +1072,20 @@ impl Store for SledStore {
                 }
                 for package in one_time {
                     let seq = keypackages.generate_id()?;
-                    keypackages.insert(
-                        &records::id_seq_key(device.as_bytes(), seq),
-                        records::encode_key_package(package),
-                    )?;
+                    let key = records::id_seq_key(device.as_bytes(), seq);
+                    let sealed =
+                        tx_decode(self.seal_key_package(&owner, "keypackages", &key, package))?;
+                    keypackages.insert(&key, sealed)?;
                 }
                 kp_count.insert(device.as_bytes(), records::encode_count(total))?;
                 if let Some(package) = last_resort {
-                    last_resort_tree
-                        .insert(device.as_bytes(), records::encode_key_package(package))?;
+                    let sealed = tx_decode(self.seal_key_package(
+                        &owner,
+                        "last_resort",
+                        device.as_bytes(),
+                        package,
+                    ))?;
+                    last_resort_tree.insert(device.as_bytes(), sealed)?;
                 }
                 Ok(total)
             })
@@ -1243,7 +1383,7 @@ impl Store for SledStore {
             stored_bytes = stored_bytes.saturating_add(payload);
         }
         for value in self.blobs.iter().values() {
-            let record = records::decode_blob(&value.map_err(io)?)?;
+            let record = records::decode_blob(&value.map_err(io)?)?.record;
             let held = record.offset(record.chunks_received).min(record.size);
             stored_bytes = stored_bytes.saturating_add(held);
         }
@@ -1285,6 +1425,18 @@ impl Store for SledStore {
             })
             .map_err(tx_error)?;
         Ok(Some(u32::try_from(ids.len()).unwrap_or(u32::MAX)))
+    }
+
+    fn account_export(
+        &self,
+        account: &AccountId,
+        now_ms: u64,
+    ) -> Result<stadtbote_protocol::account::AccountExport, StoreError> {
+        self.account_export_impl(account, now_ms)
+    }
+
+    fn delete_account(&self, account: &AccountId) -> Result<super::AccountDeletion, StoreError> {
+        self.delete_account_impl(account)
     }
 }
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs every stadtbote-bench scenario against its own fresh release server
+# started with deploy/bench.toml, and appends each scenario's JSON line to
+# $OUT (default bench-results.jsonl). The figures in docs/BENCHMARKS.md come
+# from this script; the numbers below are the issue's target sizes.
+#
+#   cargo build --release -p stadtbote-server -p stadtbote-bench
+#   bench/run-all.sh            # all scenarios
+#   bench/run-all.sh relay      # one scenario
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=target/release
+OUT=${OUT:-bench-results.jsonl}
+PORT=${PORT:-18570}
+URL="ws://127.0.0.1:$PORT/v1/ws"
+# Both processes need more than the usual 1024 descriptors.
+ulimit -n "$(ulimit -Hn)"
+
+SERVER_PID=
+DATA=
+start_server() {
+    DATA=$(mktemp -d /tmp/stadtbote-bench.XXXXXX)
+    STADTBOTE_LISTEN=127.0.0.1:$PORT STADTBOTE_METRICS_LISTEN= STADTBOTE_LOG=warn \
+        "$BIN/stadtbote-server" --config deploy/bench.toml --data-dir "$DATA/data" \
+        >"$DATA/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        [ -f "$DATA/data/admin-claim.code" ] && return 0
+        sleep 0.1
+    done
+    echo "server did not start; see $DATA/server.log" >&2
+    exit 1
+}
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    rm -rf "$DATA"
+}
+trap stop_server EXIT
+
+run() {
+    local name=$1
+    shift
+    start_server
+    # '$PID' and '$CODE' stand for the fresh server's pid and claim code file.
+    local args=() a
+    for a in "$@"; do
+        case $a in
+        '$PID') args+=("$SERVER_PID") ;;
+        '$CODE') args+=("$DATA/data/admin-claim.code") ;;
+        *) args+=("$a") ;;
+        esac
+    done
+    echo "+ $BIN/stadtbote-bench --server $URL --json ${args[*]}" >&2
+    "$BIN/stadtbote-bench" --server "$URL" --json "${args[@]}" | tee /dev/stderr | tail -n 1 >>"$OUT"
+    stop_server
+}
+
+want() { [ $# -eq 0 ] || [[ " $* " == *" $SCENARIO "* ]]; }
+ARGS=("$@")
+for SCENARIO in idle relay relay-half offline fanout upload; do
+    want "${ARGS[@]}" || continue
+    case $SCENARIO in
+    idle) run idle idle --connections "${IDLE_CONNS:-15000}" --server-pid '$PID' ;;
+    relay) run relay relay --pairs "${PAIRS:-250}" --duration "${DURATION:-10}" --size 1024 --window "${WINDOW:-4}" --server-pid '$PID' ;;
+    relay-half) run relay relay --pairs "${PAIRS:-250}" --duration "${DURATION:-10}" --size 1024 --rate "${HALF_RATE:-10000}" --server-pid '$PID' ;;
+    offline) run offline offline --messages "${OFFLINE_MSGS:-10000}" --server-pid '$PID' ;;
+    fanout) run fanout fanout --followers "${FOLLOWERS:-10000}" --admin-code-file '$CODE' --server-pid '$PID' ;;
+    upload) run upload upload --size 20 --server-pid '$PID' ;;
+    esac
+done

@@ -1,0 +1,159 @@
+//! `stadtbote-bench`: a load generator that speaks Stadtbote's real
+//! protocol and crypto against a running `stadtbote-server`.
+//!
+//! Scenarios (see docs/BENCHMARKS.md for the targets and results):
+//!
+//! * `idle` ([`idle`]): N authenticated idle connections, server RSS per connection;
+//! * `relay` ([`relay`]): 1:1 MLS messages between online pairs, throughput and latency;
+//! * `offline` ([`relay`]): a mailbox filled while its device is away, then drained;
+//! * `fanout` ([`fanout`]): one channel post to N connected followers;
+//! * `upload` ([`upload`]): one attachment up and down.
+//!
+//! Every scenario prints a table; with `--json` it also prints one JSON
+//! object as the last line. Crypto (registrations, groups, KeyPackages,
+//! encrypted messages and attachments) is prepared before each timed
+//! window. [`net`] explains why the generator drives the WebSocket itself
+//! instead of the client library's one-request-at-a-time `Connection`, and
+//! [`relay`] why it uses `protocol::mls` directly instead of the home-dir
+//! `Client`; the fan-out publisher does use that `Client`. Start the server
+//! with `deploy/bench.toml` so that its per-IP and per-account limits,
+//! meant for the public internet, do not throttle a loopback load test.
+
+mod fanout;
+mod idle;
+mod net;
+mod relay;
+mod report;
+mod upload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Load generator for stadtbote-server.
+#[derive(Debug, Parser)]
+#[command(name = "stadtbote-bench", version)]
+struct Cli {
+    /// WebSocket URL of the server (ws:// only).
+    #[arg(long, global = true, default_value = "ws://127.0.0.1:8470/v1/ws")]
+    server: String,
+    /// Print one JSON object with the results as the last line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Loopback source addresses (127.0.0.1 …) to spread connections over
+    /// when the server is on loopback.
+    #[arg(long, global = true, default_value_t = 4)]
+    source_addrs: usize,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Hold N authenticated idle connections and measure server memory.
+    Idle {
+        /// Connections to hold.
+        #[arg(long)]
+        connections: usize,
+        /// The server's process id, for its RSS (/proc/PID/status).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Seconds to hold the connections before the second reading.
+        #[arg(long, default_value_t = 2)]
+        hold: u64,
+    },
+    /// 1:1 end-to-end encrypted messages between online pairs.
+    Relay {
+        /// Pairs of devices (two connections each).
+        #[arg(long)]
+        pairs: usize,
+        /// Seconds of the timed window.
+        #[arg(long)]
+        duration: f64,
+        /// Plaintext bytes per message.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Fixed total rate in messages/s (default: as fast as acks allow).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Unanswered sends per connection when no rate is given.
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        /// Messages to encrypt per direction before the window (default:
+        /// enough for the rate, or for 30,000 msgs/s in total).
+        #[arg(long)]
+        prepare: Option<usize>,
+        /// The server's process id, for CPU readings.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Queue N messages for an offline device, then drain its mailbox.
+    Offline {
+        /// Messages to queue.
+        #[arg(long)]
+        messages: usize,
+        /// Plaintext bytes per message.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// The server's process id, for CPU readings.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// One channel post to N connected followers.
+    Fanout {
+        /// Followers to connect.
+        #[arg(long)]
+        followers: usize,
+        /// The server's admin claim code file (<data-dir>/admin-claim.code
+        /// of a fresh server): the scenario creates an org and a publisher.
+        #[arg(long)]
+        admin_code_file: PathBuf,
+        /// The server's process id, for CPU readings.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Upload and download one attachment.
+    Upload {
+        /// Content size in MB (10^6 bytes; at most 20).
+        #[arg(long)]
+        size: f64,
+        /// The server's process id, for RSS before and after.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let target = Arc::new(net::Target::new(&cli.server, cli.source_addrs).await?);
+    let report = match cli.scenario {
+        Scenario::Idle { connections, server_pid, hold } => {
+            idle::run(target, connections, server_pid, Duration::from_secs(hold)).await?
+        }
+        Scenario::Relay { pairs, duration, size, rate, window, prepare, server_pid } => {
+            let opts = relay::RelayOptions {
+                pairs: pairs.max(1),
+                duration: Duration::from_secs_f64(duration.max(0.1)),
+                size,
+                rate,
+                window,
+                prepare,
+                server_pid,
+            };
+            relay::run_relay(target, opts).await?
+        }
+        Scenario::Offline { messages, size, server_pid } => {
+            relay::run_offline(target, messages, size, server_pid).await?
+        }
+        Scenario::Fanout { followers, admin_code_file, server_pid } => {
+            fanout::run(target, followers, &admin_code_file, server_pid).await?
+        }
+        Scenario::Upload { size, server_pid } => upload::run(target, size, server_pid).await?,
+    };
+    report.print(cli.json);
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! `stadtbote account export` and `stadtbote account delete`: the citizen's
+//! rights of access (GDPR Art. 15) and erasure (Art. 17).
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use stadtbote_protocol::account::AccountExport;
+
+use super::open_connected;
+
+/// `stadtbote account …`.
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Show everything the server holds about this account.
+    Export {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete this account on the server and on this device, for good.
+    Delete {
+        /// Confirm: the account, its devices and their waiting messages and
+        /// uploads are deleted and cannot be restored.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Runs an `account` subcommand.
+pub async fn account(home: &PathBuf, server: &str, command: AccountCommand) -> Result<()> {
+    match command {
+        AccountCommand::Export { json } => export(home, server, json).await,
+        AccountCommand::Delete { yes } => delete(home, server, yes).await,
+    }
+}
+
+async fn export(home: &PathBuf, server: &str, json: bool) -> Result<()> {
+    let mut client = open_connected(home, server).await?;
+    let export = client.export_account().await?;
+    client.disconnect().await;
+    if json {
+        println!("{}", serde_json::to_string(&export)?);
+    } else {
+        print!("{}", render(&export));
+    }
+    Ok(())
+}
+
+/// A Unix-ms time as `YYYY-MM-DD HH:MM UTC` (0 as "never").
+fn time(ms: u64) -> String {
+    if ms == 0 {
+        return "never".into();
+    }
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil conversion.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag { "yes" } else { "no" }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() { "none".into() } else { items.join(", ") }
+}
+
+/// The human-readable export.
+pub fn render(export: &AccountExport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "What this server stores about account {}", export.account);
+    let _ = writeln!(
+        out,
+        "Message contents, names and attachments are end-to-end encrypted: the server \
+         holds them only as ciphertext it cannot read, and keeps waiting messages only \
+         until they are delivered or expire."
+    );
+    let _ = writeln!(out, "\naccount created: {}", time(export.created_at));
+    let _ = writeln!(out, "\ndevices: {}", export.devices.len());
+    for device in &export.devices {
+        let key: String = device.identity_key.0.iter().map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(out, "  device {}", device.device);
+        let _ = writeln!(out, "    identity key: {key}");
+        let _ = writeln!(out, "    added: {}", time(device.created_at));
+        let _ = writeln!(out, "    blocked: {}", yes_no(device.blocked));
+        let _ = writeln!(
+            out,
+            "    stored KeyPackages: {} one-time, last-resort: {}",
+            device.key_packages,
+            yes_no(device.last_resort_key_package)
+        );
+        let _ = writeln!(
+            out,
+            "    waiting messages: {} ({} bytes of ciphertext)",
+            device.queued_envelopes, device.queued_bytes
+        );
+        let _ = writeln!(out, "    server admin: {}", yes_no(device.server_admin));
+        let _ = writeln!(out, "    org admin of: {}", list(&device.org_admin_of));
+        let _ = writeln!(out, "    staff of: {}", list(&device.staff_of));
+    }
+    let _ = writeln!(out, "\nconversations (ids only): {}", export.groups.len());
+    for group in &export.groups {
+        let _ = writeln!(out, "  {group}");
+    }
+    let _ = writeln!(out, "\nuploads: {}", export.blobs.len());
+    for blob in &export.blobs {
+        let _ = writeln!(
+            out,
+            "  {}: {} bytes, {}, deleted {}",
+            blob.blob,
+            blob.size,
+            if blob.complete { "complete" } else { "unfinished" },
+            time(blob.expires_at)
+        );
+    }
+    let _ = writeln!(out, "upload quota used: {} bytes", export.blob_usage_bytes);
+    let _ = writeln!(out, "pending device link codes: {}", export.pending_link_codes);
+    out
+}
+
+async fn delete(home: &PathBuf, server: &str, yes: bool) -> Result<()> {
+    if !yes {
+        bail!(
+            "deleting the account removes it, all its devices, their waiting messages and \
+             uploads from the server and this device's keys and history from {}; this cannot \
+             be undone. Run `stadtbote account delete --yes` to confirm",
+            home.display()
+        );
+    }
+    let client = open_connected(home, server).await?;
+    let account = client.account();
+    let (deleted, removed) = client.delete_account().await?;
+    println!(
+        "account {account} deleted on the server: {} device(s), {} waiting message(s), \
+         {} upload(s), {} KeyPackage(s)",
+        deleted.devices, deleted.envelopes, deleted.blobs, deleted.key_packages
+    );
+    println!("deleted from this device ({}):", home.display());
+    for path in removed {
+        println!("  {}", path.display());
+    }
+    Ok(())
+}

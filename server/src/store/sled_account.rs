@@ -1,0 +1,382 @@
+//! A citizen's rights on sled: the export of everything stored about an
+//! account (GDPR Art. 15) and its deletion (Art. 17), behind
+//! [`super::Store::account_export`] and [`super::Store::delete_account`].
+//!
+//! Both scan trees that are not indexed by account (groups, blobs, link
+//! codes): they are rare requests of one account, never on a hot path.
+//! Deletion removes the live records and then destroys the account's
+//! shredding key ([`super::shred`]) so that copies lingering in sled's old
+//! log segments cannot be read either.
+
+use std::collections::BTreeSet;
+
+use sled::Transactional;
+use stadtbote_protocol::account::{AccountExport, BlobExport, DeviceExport};
+use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
+
+use super::records::{self, GroupRecord};
+use super::shred::Blind;
+use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
+use super::{AccountDeletion, BlobStore, OrgStore, Store, StoreError};
+
+impl SledStore {
+    /// When the account was created, or [`StoreError::UnknownAccount`].
+    fn account_created_at(&self, blind: &Blind) -> Result<u64, StoreError> {
+        match self.accounts.get(blind.as_bytes()).map_err(io)? {
+            Some(bytes) => records::decode_u64(&bytes, "accounts"),
+            None => Err(StoreError::UnknownAccount),
+        }
+    }
+
+    /// Envelopes queued for `device` and their payload bytes.
+    fn mailbox_size(&self, device: &DeviceId) -> Result<(u64, u64), StoreError> {
+        let (mut count, mut bytes) = (0u64, 0u64);
+        for key in self.mailbox.scan_prefix(device.as_bytes()).keys() {
+            let (_, seq) = records::split_id_seq(&key.map_err(io)?)?;
+            count += 1;
+            if let Some(value) = self.messages.get(seq.to_be_bytes()).map_err(io)? {
+                let len = records::decode_message(&value)?.payload.len() as u64;
+                bytes = bytes.saturating_add(len);
+            }
+        }
+        Ok((count, bytes))
+    }
+
+    /// Groups with at least one of `devices` as a member, with their records.
+    fn groups_with(
+        &self,
+        devices: &BTreeSet<DeviceId>,
+    ) -> Result<Vec<(GroupId, GroupRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.groups.iter() {
+            let (key, value) = entry.map_err(io)?;
+            let record = records::decode_group(&value)?;
+            if record.members.iter().any(|d| devices.contains(d)) {
+                let group = GroupId::from_slice(&key).map_err(|_| StoreError::Corrupt("groups"))?;
+                out.push((group, record));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The account's uploads with their stored records.
+    fn blobs_of(&self, blind: &Blind) -> Result<Vec<(BlobId, records::StoredBlob)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.blobs.iter() {
+            let (key, value) = entry.map_err(io)?;
+            let stored = records::decode_blob(&value)?;
+            if stored.owner.blind == *blind {
+                let blob = BlobId::from_slice(&key).map_err(|_| StoreError::Corrupt("blobs"))?;
+                out.push((blob, stored));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Hashes of the account's link codes with their expiry.
+    fn link_codes_of(&self, blind: &Blind) -> Result<Vec<(sled::IVec, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.link_codes.iter() {
+            let (key, value) = entry.map_err(io)?;
+            let record = records::decode_link_code(&value)?;
+            if record.owner.blind == *blind {
+                out.push((key, record.expires_at));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn account_export_impl(
+        &self,
+        account: &AccountId,
+        now_ms: u64,
+    ) -> Result<AccountExport, StoreError> {
+        let blind = self.blind(account);
+        let created_at = self.account_created_at(&blind)?;
+        let ids = self.account_device_ids(account)?;
+        let orgs = self.orgs()?;
+        let mut devices = Vec::with_capacity(ids.len());
+        for device in &ids {
+            let Some(record) = self.device(device)? else { continue };
+            let packages = self.key_package_status(device)?;
+            let (queued_envelopes, queued_bytes) = self.mailbox_size(device)?;
+            let mut org_admin_of = Vec::new();
+            let mut staff_of = Vec::new();
+            for (org, org_record) in &orgs {
+                if org_record.admin_device == Some(*device) {
+                    org_admin_of.push(org_record.handle.clone());
+                }
+                let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
+                if self.staff.contains_key(staff_key).map_err(io)? {
+                    staff_of.push(org_record.handle.clone());
+                }
+            }
+            devices.push(DeviceExport {
+                device: *device,
+                identity_key: record.identity_key,
+                created_at: record.created_at,
+                blocked: record.blocked,
+                key_packages: packages.one_time,
+                last_resort_key_package: packages.last_resort,
+                queued_envelopes,
+                queued_bytes,
+                server_admin: self.is_admin(device)?,
+                org_admin_of,
+                staff_of,
+            });
+        }
+        let device_set: BTreeSet<DeviceId> = ids.iter().copied().collect();
+        let groups = self.groups_with(&device_set)?.into_iter().map(|(g, _)| g).collect();
+        let blobs = self
+            .blobs_of(&blind)?
+            .into_iter()
+            .map(|(blob, stored)| BlobExport {
+                blob,
+                size: stored.record.size,
+                complete: stored.record.complete,
+                expires_at: stored.record.expires_at,
+            })
+            .collect();
+        let pending = self.link_codes_of(&blind)?.iter().filter(|(_, at)| *at > now_ms).count();
+        Ok(AccountExport {
+            account: *account,
+            created_at,
+            devices,
+            groups,
+            blobs,
+            blob_usage_bytes: self.blob_usage(account)?,
+            pending_link_codes: u32::try_from(pending).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Removes `devices` from every group they are in. Groups left without
+    /// members are deleted with their join link; their queued envelopes
+    /// were only for these devices and go with the mailboxes.
+    fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
+        for (group, _) in self.groups_with(devices)? {
+            (&self.groups, &self.group_info)
+                .transaction(|(groups, group_info)| {
+                    // Re-read inside the transaction: a commit may have
+                    // changed the members since the scan.
+                    let Some(bytes) = groups.get(group.as_bytes())? else { return Ok(()) };
+                    let mut record = tx_decode(records::decode_group(&bytes))?;
+                    record.members.retain(|d| !devices.contains(d));
+                    if record.members.is_empty() {
+                        groups.remove(group.as_bytes())?;
+                        group_info.remove(group.as_bytes())?;
+                    } else {
+                        groups.insert(group.as_bytes(), records::encode_group(&record))?;
+                    }
+                    Ok(())
+                })
+                .map_err(tx_error)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the device's KeyPackages; returns how many there were.
+    fn delete_key_packages(&self, device: &DeviceId) -> Result<u32, StoreError> {
+        let mut deleted = 0u32;
+        for key in self.keypackages.scan_prefix(device.as_bytes()).keys() {
+            if self.keypackages.remove(key.map_err(io)?).map_err(io)?.is_some() {
+                deleted = deleted.saturating_add(1);
+            }
+        }
+        self.kp_count.remove(device.as_bytes()).map_err(io)?;
+        if self.last_resort.remove(device.as_bytes()).map_err(io)?.is_some() {
+            deleted = deleted.saturating_add(1);
+        }
+        Ok(deleted)
+    }
+
+    pub(super) fn delete_account_impl(
+        &self,
+        account: &AccountId,
+    ) -> Result<AccountDeletion, StoreError> {
+        let blind = self.blind(account);
+        self.account_created_at(&blind)?;
+        let ids = self.account_device_ids(account)?;
+        let devices: BTreeSet<DeviceId> = ids.iter().copied().collect();
+        let orgs = self.orgs()?;
+        for device in &ids {
+            if self.is_admin(device)? || orgs.iter().any(|(_, o)| o.admin_device == Some(*device)) {
+                return Err(StoreError::AdminRoleHeld);
+            }
+        }
+        // Groups first: once the devices are no member, no new envelope is
+        // queued for them, so the mailboxes purged next stay empty.
+        self.leave_groups(&devices)?;
+        let mut deletion = AccountDeletion { devices: ids.clone(), ..AccountDeletion::default() };
+        for device in &ids {
+            deletion.envelopes += u64::from(self.purge_mailbox(device)?);
+            deletion.key_packages =
+                deletion.key_packages.saturating_add(self.delete_key_packages(device)?);
+            // Staff enrolments and revocation entries name the device only,
+            // but serve no one once it is gone.
+            for (org, _) in &orgs {
+                let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
+                self.staff.remove(staff_key).map_err(io)?;
+            }
+            self.revoked.remove(device.as_bytes()).map_err(io)?;
+        }
+        for (code, _) in self.link_codes_of(&blind)? {
+            self.link_codes.remove(code).map_err(io)?;
+        }
+        for (blob, _) in self.blobs_of(&blind)? {
+            (&self.blobs, &self.blob_usage, &self.blob_expiry)
+                .transaction(|(blobs, usage, expiry)| {
+                    Self::tx_delete_blob(blobs, usage, expiry, &blob)
+                })
+                .map_err(tx_error)?;
+            deletion.blobs.push(blob);
+        }
+        (&self.accounts, &self.devices, &self.account_devices, &self.blob_usage)
+            .transaction(|(accounts, device_tree, account_devices, usage)| {
+                if accounts.remove(blind.as_bytes())?.is_none() {
+                    // Deleted concurrently by another connection.
+                    return abort(StoreError::UnknownAccount);
+                }
+                for device in &ids {
+                    device_tree.remove(device.as_bytes())?;
+                    account_devices.remove(&records::account_device_key(&blind, device)[..])?;
+                }
+                usage.remove(blind.as_bytes())?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        // The records are gone durably before the key is destroyed: a crash
+        // in between leaves an unused key file, never live records whose
+        // key is missing.
+        self.flush()?;
+        self.keyring.destroy_key(&blind)?;
+        Ok(deletion)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BlobRecord, CommitInput};
+    use stadtbote_protocol::auth::DeviceSecret;
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// Every byte of every file below `dir`.
+    fn all_files(dir: &std::path::Path) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn export_lists_and_delete_shreds_everything_of_the_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = SledStore::open(&data).unwrap();
+        let key = || DeviceSecret::generate().identity_key();
+        let (anna, a) = store.create_account(&key(), 5).unwrap();
+        let (bernd_account, b) = store.create_account(&key(), 6).unwrap();
+        // A KeyPackage embeds the raw account id (its MLS credential).
+        let mut package = b"kp-".to_vec();
+        package.extend_from_slice(anna.as_bytes());
+        store.upload_key_packages(&a, &[&package], Some(&package), 10).unwrap();
+        store.create_link_code(&[3; 32], &anna, u64::MAX).unwrap();
+        let blob = BlobId([4; 16]);
+        let upload = BlobRecord {
+            owner: anna,
+            size: 10,
+            chunk_size: 10,
+            chunks_received: 0,
+            complete: false,
+            created_at: 1,
+            expires_at: 100,
+            charged: 10,
+        };
+        store.create_blob(&blob, &upload, 1000).unwrap();
+        let group = GroupId([9; 16]);
+        let welcome: &[u8] = b"w";
+        let input = CommitInput {
+            group: &group,
+            caller: &a,
+            epoch: 0,
+            commit: b"c",
+            add: &[b],
+            remove: &[],
+            welcome: Some(welcome),
+            now_ms: 1,
+            expires_at_ms: u64::MAX,
+            max_members: 10,
+        };
+        store.commit(input).unwrap();
+        store.send(&group, &b, b"hello anna", 1, u64::MAX).unwrap();
+
+        let export = store.account_export(&anna, 1).unwrap();
+        assert_eq!(export.created_at, 5);
+        assert_eq!(export.devices.len(), 1);
+        assert_eq!(export.devices[0].key_packages, 1);
+        assert!(export.devices[0].last_resort_key_package);
+        assert_eq!(export.devices[0].queued_envelopes, 1);
+        assert_eq!(export.groups, vec![group]);
+        assert_eq!(export.blobs.len(), 1);
+        assert_eq!(export.blob_usage_bytes, 10);
+        assert_eq!(export.pending_link_codes, 1);
+
+        let deleted = store.delete_account(&anna).unwrap();
+        assert_eq!(deleted.devices, vec![a]);
+        assert_eq!((deleted.envelopes, deleted.key_packages), (1, 2));
+        assert_eq!(deleted.blobs, vec![blob]);
+        assert!(store.device(&a).unwrap().is_none());
+        assert!(matches!(store.account_export(&anna, 1), Err(StoreError::UnknownAccount)));
+        assert!(matches!(store.delete_account(&anna), Err(StoreError::UnknownAccount)));
+        // Bernd's side works on: the group goes on without Anna.
+        store.send(&group, &b, b"still here", 1, u64::MAX).unwrap();
+        assert!(store.account_export(&bernd_account, 1).unwrap().groups == vec![group]);
+        drop(store);
+
+        // Neither the live database nor its old segments name Anna.
+        for bytes in all_files(&data) {
+            assert!(!contains(&bytes, anna.as_bytes()), "raw account id on disk");
+        }
+        // Reopening works and still knows nothing of her.
+        let store = SledStore::open(&data).unwrap();
+        assert!(matches!(store.account_export(&anna, 1), Err(StoreError::UnknownAccount)));
+        assert!(store.device(&b).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_admin_account_cannot_be_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (account, device) =
+            store.create_account(&DeviceSecret::generate().identity_key(), 1).unwrap();
+        store.admins.insert(device.as_bytes(), records::encode_u64(1)).unwrap();
+        assert!(matches!(store.delete_account(&account), Err(StoreError::AdminRoleHeld)));
+        assert!(store.device(&device).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_older_schema_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SledStore::open(dir.path()).unwrap());
+        {
+            let db = sled::Config::new().path(dir.path().join("db")).open().unwrap();
+            db.open_tree("meta").unwrap().insert(b"schema", &[1]).unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, StoreError::OutdatedSchema { found: 1, current: 2 }));
+        assert!(err.to_string().contains("not migrated"), "{err}");
+    }
+}

@@ -1,0 +1,156 @@
+//! [`SettingsStore`] on sled: the `settings` tree holds
+//! `retention/<kind>` → seconds (u64 big endian) and `factor/a/<device>` or
+//! `factor/o/<org>` → version byte, last-step flag and u64, secret bytes.
+
+use sled::CompareAndSwapError;
+use stadtbote_protocol::OrgId;
+use stadtbote_protocol::totp::Secret;
+
+use super::StoreError;
+use super::records::{self, RECORD_V1};
+use super::settings::{FactorOwner, FactorRecord, SettingsStore};
+use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
+
+const RETENTION_PREFIX: &[u8] = b"retention/";
+/// Compare-and-swap retries before giving up with `Contention`.
+const CAS_ATTEMPTS: usize = 16;
+
+fn factor_key(owner: &FactorOwner) -> Vec<u8> {
+    let mut key = b"factor/".to_vec();
+    match owner {
+        FactorOwner::Admin(device) => {
+            key.extend_from_slice(b"a/");
+            key.extend_from_slice(device.as_bytes());
+        }
+        FactorOwner::Org(org) => {
+            key.extend_from_slice(b"o/");
+            key.extend_from_slice(org.as_bytes());
+        }
+    }
+    key
+}
+
+fn encode_factor(secret: &[u8], last_step: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10 + secret.len());
+    out.push(RECORD_V1);
+    out.push(u8::from(last_step.is_some()));
+    out.extend_from_slice(&last_step.unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(secret);
+    out
+}
+
+fn decode_factor(bytes: &[u8]) -> Result<FactorRecord, StoreError> {
+    let corrupt = || StoreError::Corrupt("settings");
+    let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
+    if version != RECORD_V1 {
+        return Err(StoreError::UnsupportedSchema(version));
+    }
+    let (&flag, rest) = rest.split_first().ok_or_else(corrupt)?;
+    let (step, secret) = rest.split_at_checked(8).ok_or_else(corrupt)?;
+    let step = u64::from_be_bytes(<[u8; 8]>::try_from(step).map_err(|_| corrupt())?);
+    let last_step = match flag {
+        0 => None,
+        1 => Some(step),
+        _ => return Err(corrupt()),
+    };
+    if secret.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(FactorRecord { secret: Secret::from_bytes(secret), last_step })
+}
+
+impl SettingsStore for SledStore {
+    fn retention_overrides(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.settings.scan_prefix(RETENTION_PREFIX) {
+            let (key, value) = item.map_err(io)?;
+            let kind = std::str::from_utf8(&key[RETENTION_PREFIX.len()..])
+                .map_err(|_| StoreError::Corrupt("settings"))?;
+            let secs =
+                <[u8; 8]>::try_from(value.as_ref()).map_err(|_| StoreError::Corrupt("settings"))?;
+            out.push((kind.to_owned(), u64::from_be_bytes(secs)));
+        }
+        Ok(out)
+    }
+
+    fn set_retention_override(&self, kind: &str, secs: u64) -> Result<(), StoreError> {
+        let mut key = RETENTION_PREFIX.to_vec();
+        key.extend_from_slice(kind.as_bytes());
+        self.settings.insert(key, &secs.to_be_bytes()).map_err(io)?;
+        Ok(())
+    }
+
+    fn factor(&self, owner: &FactorOwner) -> Result<Option<FactorRecord>, StoreError> {
+        self.settings.get(factor_key(owner)).map_err(io)?.map(|b| decode_factor(&b)).transpose()
+    }
+
+    fn set_factor(&self, owner: &FactorOwner, secret: &Secret) -> Result<(), StoreError> {
+        self.settings
+            .insert(factor_key(owner), encode_factor(secret.as_bytes(), None))
+            .map_err(io)?;
+        Ok(())
+    }
+
+    fn remove_factor(&self, owner: &FactorOwner) -> Result<(), StoreError> {
+        self.settings.remove(factor_key(owner)).map_err(io)?;
+        Ok(())
+    }
+
+    fn use_factor_step(&self, owner: &FactorOwner, step: u64) -> Result<bool, StoreError> {
+        let key = factor_key(owner);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(current) = self.settings.get(&key).map_err(io)? else {
+                return Ok(false);
+            };
+            let record = decode_factor(&current)?;
+            if record.last_step.is_some_and(|last| step <= last) {
+                return Ok(false);
+            }
+            let updated = encode_factor(record.secret.as_bytes(), Some(step));
+            match self.settings.compare_and_swap(&key, Some(current), Some(updated)).map_err(io)? {
+                Ok(()) => return Ok(true),
+                Err(CompareAndSwapError { .. }) => continue,
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    fn set_org_suspended(&self, org: &OrgId, suspended: bool) -> Result<(), StoreError> {
+        // The same lock as every other change of an org record, so that a
+        // concurrent claim or publish cannot overwrite the flag.
+        let _guard = self.org_writes.lock().unwrap_or_else(|e| e.into_inner());
+        self.orgs
+            .transaction(|orgs| {
+                let Some(bytes) = orgs.get(org.as_bytes())? else {
+                    return abort(StoreError::UnknownOrg);
+                };
+                let mut record = tx_decode(records::decode_org(&bytes))?;
+                record.suspended = suspended;
+                orgs.insert(org.as_bytes(), records::encode_org(&record))?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors_are_single_use_and_retention_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let owner = FactorOwner::Admin(stadtbote_protocol::DeviceId([7; 16]));
+        assert!(store.factor(&owner).unwrap().is_none());
+        store.set_factor(&owner, &Secret::from_bytes(&[1; 20])).unwrap();
+        assert!(store.use_factor_step(&owner, 10).unwrap());
+        assert!(!store.use_factor_step(&owner, 10).unwrap());
+        assert!(!store.use_factor_step(&owner, 9).unwrap());
+        assert!(store.use_factor_step(&owner, 11).unwrap());
+        assert_eq!(store.factor(&owner).unwrap().unwrap().last_step, Some(11));
+        store.set_retention_override("envelopes", 600).unwrap();
+        assert_eq!(store.retention_overrides().unwrap(), vec![("envelopes".to_owned(), 600)]);
+    }
+}
