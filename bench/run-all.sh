@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every stadtbote-bench scenario against its own fresh release server
 # started with deploy/bench.toml, and appends each scenario's JSON line to
-# $OUT (default bench-results.jsonl). The figures in docs/BENCHMARKS.md come
+# $OUT (default target/bench-results.jsonl). The figures in docs/BENCHMARKS.md come
 # from this script; the numbers below are the issue's target sizes.
 #
 #   cargo build --release -p stadtbote-server -p stadtbote-bench
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release
-OUT=${OUT:-bench-results.jsonl}
+OUT=${OUT:-target/bench-results.jsonl}
 PORT=${PORT:-18570}
 URL="ws://127.0.0.1:$PORT/v1/ws"
 # Both processes need more than the usual 1024 descriptors.

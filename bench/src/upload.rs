@@ -133,7 +133,19 @@ pub async fn run(target: Arc<Target>, size_mb: f64, server_pid: Option<u32>) -> 
             "KiB held after the transfer (one open, idle connection)",
         );
     }
-    cpu_use.record(&mut report);
+    // Once the connection is gone, what remains is the allocator's and the
+    // store's, not the connection's.
     drop((sender, stream));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    if let (Some(before), Some(pid)) = (before, server_pid) {
+        let closed = rss_kib(pid)?;
+        report.add("server_rss_kib_after_close", closed, "KiB once the connection closed");
+        report.add(
+            "server_rss_kib_retained_after_close",
+            closed.saturating_sub(before),
+            "KiB above the baseline with no connection",
+        );
+    }
+    cpu_use.record(&mut report);
     Ok(report)
 }

@@ -282,6 +282,20 @@ impl Client {
         }
     }
 
+    /// Turns off the second factor of the org with `handle` (server admins
+    /// only), for an org admin who lost the authenticator. Returns whether a
+    /// secret was set.
+    pub async fn admin_reset_org_second_factor(
+        &mut self,
+        handle: &str,
+    ) -> Result<bool, ClientError> {
+        let action = AdminAction::ResetOrgSecondFactor { handle: handle.to_string() };
+        match self.admin_action(action, None).await? {
+            Response::OrgSecondFactorReset { removed, .. } => Ok(removed),
+            other => Err(unexpected(&self.server_url, &other)),
+        }
+    }
+
     /// The retention periods in force, or after changing one (server admins
     /// only).
     pub async fn admin_retention(

@@ -413,6 +413,13 @@ pub enum AdminAction {
         /// The backup.
         backup: BackupId,
     },
+    /// Turns an org's second factor off (its admin lost the authenticator),
+    /// so that the org admin can set up a new secret (answered with
+    /// [`Response::OrgSecondFactorReset`]).
+    ResetOrgSecondFactor {
+        /// The org's handle.
+        handle: String,
+    },
 }
 
 /// One retention period, as shown by `admin retention show` and `/privacy`.
@@ -642,6 +649,13 @@ pub enum Response {
     OrgSecondFactorEnabled {
         /// The org.
         org: OrgId,
+    },
+    /// Answer to [`AdminAction::ResetOrgSecondFactor`].
+    OrgSecondFactorReset {
+        /// The org's handle.
+        handle: String,
+        /// Whether a secret was set (and is now removed).
+        removed: bool,
     },
     /// Answer to [`AdminAction::SuspendOrg`] and [`AdminAction::ResumeOrg`].
     OrgSuspended {

@@ -208,6 +208,7 @@ fn admin_action() -> impl Strategy<Value = AdminAction> {
         (backup(), any::<u32>())
             .prop_map(|(backup, index)| AdminAction::BackupChunk { backup, index }),
         backup().prop_map(|backup| AdminAction::BackupFinish { backup }),
+        text().prop_map(|handle| AdminAction::ResetOrgSecondFactor { handle }),
     ]
 }
 
@@ -407,6 +408,8 @@ fn response() -> impl Strategy<Value = Response> {
         org().prop_map(|org| Response::OrgSecondFactorEnabled { org }),
         (text(), any::<bool>())
             .prop_map(|(handle, suspended)| Response::OrgSuspended { handle, suspended }),
+        (text(), any::<bool>())
+            .prop_map(|(handle, removed)| Response::OrgSecondFactorReset { handle, removed }),
         vec(period, 0..3).prop_map(|periods| Response::Retention { periods }),
         (vec(audit_record(), 0..3), of(audit_head()), of(audit_head()))
             .prop_map(|(records, head, anchor)| Response::Audit { records, head, anchor }),

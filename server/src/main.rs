@@ -2,7 +2,8 @@
 //! logging, binds the listener and runs the server until SIGINT or SIGTERM.
 //!
 //! Subcommands `restore`, `verify-backup` and `backup-key generate` are
-//! offline backup tools; without one the server runs.
+//! offline backup tools, `admin-reset` the offline recovery from a lost
+//! admin authenticator; without one the server runs.
 //!
 //! Exit codes: 0 after a clean shutdown, 1 when the server fails while
 //! starting or running, 2 for an invalid command line or configuration.
@@ -44,7 +45,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// Offline backup tools (the online backup is `stadtbote admin backup`).
+/// Offline tools (the online backup is `stadtbote admin backup`).
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Restores a backup into a data directory (the server must not run on it).
@@ -74,6 +75,17 @@ enum Command {
     BackupKey {
         #[command(subcommand)]
         action: BackupKeyAction,
+    },
+    /// Recovers from a lost admin authenticator: removes every server admin
+    /// and their TOTP secrets and writes a new one-time claim code to
+    /// DIR/admin-claim.code. The server must be stopped.
+    AdminReset {
+        /// The server's data directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Confirms removing every server admin.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -130,6 +142,27 @@ fn run_command(command: Command) -> ExitCode {
             backup::create::write_private(&out, text.as_bytes())
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!("{}", identity.to_public());
+            Ok(())
+        }
+        Command::AdminReset { data_dir, yes } => {
+            if !yes {
+                anyhow::bail!(
+                    "admin-reset removes every server admin and their second factor, so that a \
+                     new admin can be claimed with a fresh code; run it with the server stopped \
+                     and add --yes to confirm"
+                );
+            }
+            let reset = stadtbote_server::admin::reset(&data_dir)
+                .with_context(|| format!("admin reset of {} refused", data_dir.display()))?;
+            println!(
+                "removed {} server admin(s) and every server-admin TOTP secret; recorded \
+                 admin.reset in the audit log",
+                reset.removed
+            );
+            println!("wrote a new one-time claim code to {}", reset.code_file.display());
+            println!("next: start the server, then on the new admin device run");
+            println!("  stadtbote admin claim CODE");
+            println!("with the code from that file; it sets up a new TOTP secret.");
             Ok(())
         }
     })();

@@ -45,11 +45,11 @@ use crate::config::Config;
 use crate::delivery::{
     DeliveryLimits, DeliveryRegistry, ENVELOPE_OVERHEAD, FRAME_OVERHEAD, Subscription,
 };
+use crate::diskguard::DiskGuard;
 use crate::fanout::{ChannelListeners, Listens};
 use crate::flush::{FlushError, Flusher};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::diskguard::DiskGuard;
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited, RequestLimiters};
 use crate::store::{CodeState, CommitInput, CommitOutcome, LinkOutcome, Store, StoreError};
 use crate::unix_ms;
@@ -655,7 +655,8 @@ impl Relay {
         // own request must not: it takes the gate exclusively.
         let _gate = match &request {
             Request::Admin {
-                action: stadtbote_protocol::frame::AdminAction::BackupStart { .. }, ..
+                action: stadtbote_protocol::frame::AdminAction::BackupStart { .. },
+                ..
             } => None,
             _ => Some(self.write_gate.read().await),
         };

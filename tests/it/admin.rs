@@ -1,9 +1,9 @@
 //! Server-admin commands: aggregate statistics, blocking accounts, the
-//! second factor, the audit log and its verification, suspending orgs and
-//! retention periods.
+//! second factor, the audit log and its verification, suspending orgs,
+//! retention periods, and the recovery paths for a lost authenticator.
 
-use crate::harness::{Server, last_line};
-use crate::municipal::{HANDLE, Town};
+use crate::harness::{Device, Server, json_lines, last_line};
+use crate::municipal::{HANDLE, Totp, Town};
 
 #[test]
 fn admin_stats_are_aggregates_and_block_refuses_an_account_until_unblocked() {
@@ -221,4 +221,136 @@ fn suspension_retention_and_org_second_factor() {
             && e["role"] == format!("org-admin:{HANDLE}")),
         "{entries:?}"
     );
+}
+
+/// `stadtbote-server admin-reset` on `town`'s data directory.
+fn admin_reset(town: &Town, extra: &[&str]) -> std::process::Output {
+    let data_dir = town.server.data_dir.to_str().expect("utf-8 data dir");
+    let mut args = vec!["admin-reset", "--data-dir", data_dir];
+    args.extend_from_slice(extra);
+    Server::tool(&args)
+}
+
+#[test]
+fn admin_reset_replaces_a_lost_authenticator_and_leaves_the_audit_chain_intact() {
+    let mut town = Town::new(Server::start());
+    town.admin_ok(&["admin", "stats"]);
+    let code_file = town.server.data_dir.join("admin-claim.code");
+
+    // On a running server's directory: refused clearly, nothing changed.
+    let out = admin_reset(&town, &["--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("locked") && err.contains("stop the server"), "{err}");
+    assert!(!code_file.exists());
+    town.admin_ok(&["admin", "stats"]);
+    let before = audit_entries(&town);
+    assert!(!before.iter().any(|e| e["action"] == "admin.reset"), "{before:?}");
+
+    // Without --yes: refused with an explanation.
+    town.server.terminate();
+    let out = admin_reset(&town, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--yes"), "{err}");
+    assert!(!code_file.exists());
+
+    let out = admin_reset(&town, &["--yes"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("removed 1 server admin"), "{stdout}");
+    assert!(stdout.contains("stadtbote admin claim CODE"), "{stdout}");
+    let code = std::fs::read_to_string(&code_file).expect("a new claim code");
+    assert!(!stdout.contains(code.trim()), "the code stays in the file: {stdout}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&code_file).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "admin-claim.code mode {mode:o}");
+    }
+    town.server.restart();
+    assert!(!town.server.log().contains(code.trim()), "the claim code is never logged");
+
+    // The old admin device is refused even with a valid code of its secret.
+    let err = town.admin_fails(&["admin", "stats"]);
+    assert!(err.contains("admin"), "{err}");
+    let err = town.admin.fails(&["admin", "stats"]);
+    assert!(err.contains("not a server admin"), "{err}");
+
+    // The new claim code works once and sets up a new secret.
+    let new_admin = Device::new(&town.server);
+    new_admin.init("Neue Server-Admin");
+    let claimed = new_admin.ok(&["admin", "claim", code.trim()]);
+    let totp = Totp::from_output(&claimed);
+    assert!(!code_file.exists(), "the claim code is gone once used");
+    town.admin.fails(&["admin", "claim", code.trim()]);
+    // The lost secret does not open the new admin's actions.
+    let err = new_admin.fails(&["--otp", &town.admin_totp.fresh(), "admin", "stats"]);
+    assert!(err.contains("second factor"), "{err}");
+    new_admin.ok(&["--otp", &totp.fresh(), "admin", "stats"]);
+
+    let verified = new_admin.ok(&["--otp", &totp.fresh(), "admin", "audit", "--verify"]);
+    assert!(verified.contains("audit log verified"), "{verified}");
+    let entries = json_lines(&new_admin.ok(&["--otp", &totp.fresh(), "admin", "audit", "--json"]));
+    let reset = entries.iter().find(|e| e["action"] == "admin.reset").expect("admin.reset entry");
+    assert_eq!(
+        (&reset["actor"], &reset["role"], &reset["outcome"]),
+        (&"host-operator".into(), &"host-operator".into(), &"ok".into()),
+        "{reset}"
+    );
+    // Older entries are still there, before the reset in the chain.
+    let stats = entries.iter().find(|e| e["action"] == "admin.stats").expect("older entries kept");
+    assert!(stats["seq"].as_u64() < reset["seq"].as_u64(), "{entries:?}");
+}
+
+#[test]
+fn reset_2fa_lets_the_org_admin_set_up_a_new_secret_and_retires_the_old_one() {
+    let town = Town::new(Server::start());
+    let invite = ["org", "invite-staff", "--department", "bauhof", "--role", "clerk"];
+    town.enable_org_2fa();
+    town.mayor_ok(&invite);
+    let old = town
+        .mayor_totp
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("the org's first secret");
+
+    // Only server admins, with their own second factor.
+    let err = town.mayor.fails(&["admin", "org", "reset-2fa", HANDLE]);
+    assert!(err.contains("not a server admin"), "{err}");
+    let err = town.admin.fails(&["admin", "org", "reset-2fa", HANDLE]);
+    assert!(err.contains("--otp"), "{err}");
+    let err = town.admin_fails(&["admin", "org", "reset-2fa", "gibt-es-nicht"]);
+    assert!(!err.is_empty());
+
+    let out = town.admin_ok(&["admin", "org", "reset-2fa", HANDLE]);
+    assert!(out.contains("Turned off") && out.contains("org 2fa enable"), "{out}");
+
+    // The mayor sets up a new secret without a code, then needs its codes.
+    town.enable_org_2fa();
+    let err = town.mayor.fails(&invite);
+    assert!(err.contains("--otp"), "{err}");
+    let err = town.mayor.fails(&[
+        "--otp",
+        &old.fresh(),
+        "org",
+        "invite-staff",
+        "--department",
+        "bauhof",
+        "--role",
+        "clerk",
+    ]);
+    assert!(err.contains("second factor"), "the old secret's codes are refused: {err}");
+    let code = last_line(&town.mayor_ok(&invite));
+    assert!(!code.is_empty());
+
+    let entries = audit_entries(&town);
+    assert!(
+        entries.iter().any(|e| e["action"] == "admin.org-2fa-reset"
+            && e["target"] == HANDLE
+            && e["role"] == "server-admin"
+            && e["outcome"] == "ok"),
+        "{entries:?}"
+    );
+    let verified = town.admin_ok(&["admin", "audit", "--verify"]);
+    assert!(verified.contains("audit log verified"), "{verified}");
 }

@@ -13,11 +13,8 @@ use crate::municipal::Town;
 /// Runs `stadtbote-server ARGS` and returns (success, stdout + stderr).
 fn tool(args: &[&str]) -> (bool, String) {
     let out = Server::tool(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 

@@ -3,7 +3,9 @@
 //! through `/proc/<pid>/root`, and checks that sends fail with a typed
 //! storage error without an acknowledgement (the message stays in the
 //! sender's outbox), that reads keep working, and that everything resumes
-//! by itself once space is freed.
+//! by itself once space is freed. A second test turns the guard off and
+//! lets the store itself run into ENOSPC: a typed error, no acknowledgement,
+//! no panic, reads still served.
 //!
 //! Skipped with a message where the machine does not permit mount
 //! namespaces (no root, seccomp, containers without CAP_SYS_ADMIN).

@@ -114,6 +114,14 @@ pub enum AdminOrgCommand {
         /// The org's handle.
         handle: String,
     },
+    /// Turn off an org's second factor after its admin lost the
+    /// authenticator; the org admin then runs `stadtbote org 2fa enable`
+    /// again to set up a new secret.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// The org's handle.
+        handle: String,
+    },
 }
 
 /// `stadtbote admin retention …`
@@ -306,6 +314,16 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         AdminCommand::Org { command: AdminOrgCommand::Resume { handle } } => {
             client.admin_set_suspended(&handle, false).await?;
             println!("Resumed the org {handle}.");
+        }
+        AdminCommand::Org { command: AdminOrgCommand::ResetTwoFactor { handle } } => {
+            if client.admin_reset_org_second_factor(&handle).await? {
+                println!("Turned off the second factor of the org {handle}.");
+            } else {
+                println!("The org {handle} had no second factor set up; nothing changed.");
+            }
+            println!(
+                "Its org admin now sets up a new secret with: stadtbote org 2fa enable (the old codes no longer work)."
+            );
         }
         AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
             let created = client.create_org(&name, &handle, None).await?;

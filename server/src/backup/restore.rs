@@ -156,8 +156,24 @@ fn write_into(
     let manifest = read_backup(reader, &mut visitor)?;
     visitor.importer.finish()?;
     // The restored database must open as a store (schema check included).
-    drop(SledStore::open(staging)?);
+    drop(open_when_released(staging)?);
     Ok(manifest)
+}
+
+/// Opens the store in `dir` right after another handle to it was dropped.
+/// sled's background flusher keeps the database's file lock a moment after
+/// the last handle is gone, so an immediate open can fail although nothing
+/// is wrong; a real problem (corruption, an old schema) persists and is
+/// returned after a few seconds.
+pub(crate) fn open_when_released(dir: &Path) -> Result<SledStore, BackupError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledStore::open(dir) {
+            Ok(store) => return Ok(store),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
 }
 
 /// Replaces `data_dir` by `staging`. The old directory is renamed aside
@@ -210,9 +226,13 @@ mod tests {
         dir
     }
 
+    fn reopen(data: &Path) -> SledStore {
+        super::open_when_released(data).unwrap()
+    }
+
     fn take(data: &Path, recipients: &[age::x25519::Recipient]) -> (tempfile::TempDir, PathBuf) {
         let out = tempfile::tempdir().unwrap();
-        let store = SledStore::open(data).unwrap();
+        let store = reopen(data);
         let plain = out.path().join("b.plain");
         let pending = snapshot(&store, data, &plain, &out.path().join("b.files"), 5).unwrap();
         drop(store);
@@ -237,7 +257,7 @@ mod tests {
         assert_eq!(fs::read(data.join("blobs/abc")).unwrap(), vec![42u8; 100_000]);
         assert!(!data.join("admin-claim.code").exists());
         assert!(!data.join("blobs/def.part").exists());
-        let restored = SledStore::open(&data).unwrap();
+        let restored = reopen(&data);
         let mut count = 0;
         struct Count<'a>(&'a mut u64);
         impl crate::store::TreeVisitor for Count<'_> {

@@ -1,7 +1,8 @@
 //! Server-admin requests: claiming the admin role with the bootstrap code
 //! (and the admin's TOTP secret), and the admin actions (creating, listing,
-//! suspending and resuming orgs, aggregate statistics, blocking accounts,
-//! retention periods, reading the audit log). Every admin action needs the
+//! suspending and resuming orgs, resetting an org's second factor,
+//! aggregate statistics, blocking accounts, retention periods, reading the
+//! audit log). Every admin action needs the
 //! second factor (see `second_factor`) and is recorded in the audit log.
 
 use std::time::Instant;
@@ -129,6 +130,7 @@ impl Relay {
             AdminAction::BackupStart { recipients } => self.backup_start(&recipients).await,
             AdminAction::BackupChunk { backup, index } => self.backup_chunk(&backup, index).await,
             AdminAction::BackupFinish { backup } => self.backup_finish(&backup).await,
+            AdminAction::ResetOrgSecondFactor { handle } => self.reset_org_factor(&handle).await,
             _ => Err(RelayError::InvalidRequest("admin action not supported by this server")),
         }
     }
@@ -141,6 +143,21 @@ impl Relay {
         self.durable().await?;
         tracing::info!(handle, suspended, "org suspension changed by a server admin");
         Ok(Response::OrgSuspended { handle, suspended })
+    }
+
+    /// Removes the TOTP secret of the org with `handle`, so that its admin
+    /// device can set up a new one with `org_second_factor_enable` (which
+    /// needs no code while no secret is set). Connections already elevated
+    /// for the org stay so until they close, as after any other change.
+    async fn reset_org_factor(&self, handle: &str) -> Result<Response, RelayError> {
+        let handle = handle.trim().to_ascii_lowercase();
+        let org = self.store.org_by_handle(&handle)?.ok_or(RelayError::UnknownOrg)?;
+        let owner = FactorOwner::Org(org);
+        let removed = self.store.factor(&owner)?.is_some();
+        self.store.remove_factor(&owner)?;
+        self.durable().await?;
+        tracing::info!(handle, removed, "org second factor reset by a server admin");
+        Ok(Response::OrgSecondFactorReset { handle, removed })
     }
 
     /// Blocks or unblocks every device of `account`.
@@ -216,6 +233,7 @@ fn action_name(action: &AdminAction) -> &'static str {
         AdminAction::BackupStart { .. } => "admin.backup-start",
         AdminAction::BackupChunk { .. } => "admin.backup-chunk",
         AdminAction::BackupFinish { .. } => "admin.backup-finish",
+        AdminAction::ResetOrgSecondFactor { .. } => "admin.org-2fa-reset",
         _ => "admin.other",
     }
 }
@@ -226,7 +244,8 @@ fn action_target(action: &AdminAction) -> Option<String> {
     match action {
         AdminAction::CreateOrg { handle, .. }
         | AdminAction::SuspendOrg { handle }
-        | AdminAction::ResumeOrg { handle } => Some(handle.clone()),
+        | AdminAction::ResumeOrg { handle }
+        | AdminAction::ResetOrgSecondFactor { handle } => Some(handle.clone()),
         AdminAction::Block { account } | AdminAction::Unblock { account } => {
             Some(account_pseudonym(account))
         }

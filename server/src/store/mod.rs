@@ -16,27 +16,27 @@ pub mod blob;
 pub mod channel;
 pub mod org;
 pub mod records;
+pub mod settings;
 pub mod shred;
 mod sled_account;
-mod sled_blob;
-pub mod sled_backup;
-mod sled_channel;
 mod sled_audit;
+pub mod sled_backup;
+mod sled_blob;
+mod sled_channel;
 mod sled_org;
 mod sled_settings;
-pub mod settings;
 pub mod sled_store;
 
+use stadtbote_protocol::account::AccountExport;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerStats};
-use stadtbote_protocol::account::AccountExport;
 use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 
 pub use audit::{AuditDraft, AuditPage, AuditStore};
 pub use blob::{BlobRecord, BlobStore};
-pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
 pub use org::{CodeState, DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
+pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use sled_store::SledStore;
 
@@ -321,7 +321,15 @@ pub struct AccountDeletion {
 /// so async callers may call them directly; durability comes from
 /// [`Store::flush`], which may block and is run off the async threads.
 pub trait Store:
-    OrgStore + BlobStore + ChannelStore + BackupStore + AuditStore + SettingsStore + Send + Sync + 'static
+    OrgStore
+    + BlobStore
+    + ChannelStore
+    + BackupStore
+    + AuditStore
+    + SettingsStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Creates an account with a first device holding `identity_key`.
     fn create_account(

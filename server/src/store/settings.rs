@@ -6,6 +6,7 @@ use stadtbote_protocol::totp::Secret;
 use stadtbote_protocol::{DeviceId, OrgId};
 
 use super::StoreError;
+use super::audit::AuditDraft;
 
 /// Whose second factor a secret is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +47,18 @@ pub trait SettingsStore {
     /// one compare-and-swap; `false` when it is not newer (a replay, also
     /// when two connections race with the same code).
     fn use_factor_step(&self, owner: &FactorOwner, step: u64) -> Result<bool, StoreError>;
+
+    /// Removes every server-admin role and every server-admin TOTP secret
+    /// (with its last used step), stores `claim_hash` as the pending admin
+    /// claim code and appends `entry` to the audit log, all in one
+    /// transaction. Returns how many admin roles were removed. Meant for
+    /// the offline `admin-reset`: the caller must hold the database alone,
+    /// because the keys to remove are collected before the transaction.
+    fn reset_server_admins(
+        &self,
+        claim_hash: &[u8; 32],
+        entry: &AuditDraft,
+    ) -> Result<usize, StoreError>;
 
     /// Sets an org's suspended flag (kept here, with the other settings a
     /// server admin changes, rather than among the org admin's own writes).

@@ -3,11 +3,12 @@
 //! [`AuditHead`] of the last record removed by retention.
 
 use sled::Transactional;
+use sled::transaction::TransactionalTree;
 use stadtbote_protocol::audit::{AuditEntry, AuditHead, AuditRecord, seal};
 
 use super::StoreError;
 use super::audit::{AuditDraft, AuditPage, AuditStore};
-use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
+use super::sled_store::{SledStore, TxResult, abort, io, tx_decode, tx_error};
 
 const HEAD_KEY: &[u8] = b"head";
 const ANCHOR_KEY: &[u8] = b"anchor";
@@ -33,36 +34,40 @@ fn head_hash(head: &AuditHead) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(head.hash.as_slice()).map_err(|_| StoreError::Corrupt("audit"))
 }
 
+/// Appends `draft` inside a transaction on the audit tree, chained to the
+/// current head, and moves the head. Shared by [`AuditStore::audit_append`]
+/// and by changes that must be recorded atomically with the entry that
+/// describes them (the offline admin reset).
+pub(super) fn append_in(audit: &TransactionalTree, draft: &AuditDraft) -> TxResult<AuditRecord> {
+    let (seq, prev) = match audit.get(HEAD_KEY)? {
+        Some(bytes) => {
+            let head: AuditHead = tx_decode(decode(&bytes))?;
+            (head.seq.saturating_add(1), tx_decode(head_hash(&head))?)
+        }
+        None => (1, [0u8; 32]),
+    };
+    if audit.get(record_key(seq))?.is_some() {
+        return abort(StoreError::Corrupt("audit"));
+    }
+    let entry = AuditEntry {
+        seq,
+        at: draft.at,
+        actor: draft.actor.clone(),
+        role: draft.role.clone(),
+        action: draft.action.clone(),
+        target: draft.target.clone(),
+        outcome: draft.outcome.clone(),
+    };
+    let record = seal(&entry, &prev);
+    let head = AuditHead { seq, hash: record.hash.clone() };
+    audit.insert(&record_key(seq), tx_decode(encode(&record))?)?;
+    audit.insert(HEAD_KEY, tx_decode(encode(&head))?)?;
+    Ok(record)
+}
+
 impl AuditStore for SledStore {
     fn audit_append(&self, draft: &AuditDraft) -> Result<AuditRecord, StoreError> {
-        (&self.audit,)
-            .transaction(|(audit,)| {
-                let (seq, prev) = match audit.get(HEAD_KEY)? {
-                    Some(bytes) => {
-                        let head: AuditHead = tx_decode(decode(&bytes))?;
-                        (head.seq.saturating_add(1), tx_decode(head_hash(&head))?)
-                    }
-                    None => (1, [0u8; 32]),
-                };
-                if audit.get(record_key(seq))?.is_some() {
-                    return abort(StoreError::Corrupt("audit"));
-                }
-                let entry = AuditEntry {
-                    seq,
-                    at: draft.at,
-                    actor: draft.actor.clone(),
-                    role: draft.role.clone(),
-                    action: draft.action.clone(),
-                    target: draft.target.clone(),
-                    outcome: draft.outcome.clone(),
-                };
-                let record = seal(&entry, &prev);
-                let head = AuditHead { seq, hash: record.hash.clone() };
-                audit.insert(&record_key(seq), tx_decode(encode(&record))?)?;
-                audit.insert(HEAD_KEY, tx_decode(encode(&head))?)?;
-                Ok(record)
-            })
-            .map_err(tx_error)
+        (&self.audit,).transaction(|(audit,)| append_in(audit, draft)).map_err(tx_error)
     }
 
     fn audit_page(

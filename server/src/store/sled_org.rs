@@ -20,7 +20,7 @@ use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
 use super::{CodeState, StoreError, records};
 
 /// The key of the pending admin claim code's hash in `admin_claim`.
-const ADMIN_CLAIM_KEY: &[u8] = b"code";
+pub(super) const ADMIN_CLAIM_KEY: &[u8] = b"code";
 
 /// Whether a stored staff certificate belongs in the directory at `now_ms`:
 /// expired certificates are left out (clients would discard them anyway).

@@ -2,18 +2,24 @@
 //! `retention/<kind>` → seconds (u64 big endian) and `factor/a/<device>` or
 //! `factor/o/<org>` → version byte, last-step flag and u64, secret bytes.
 
-use sled::CompareAndSwapError;
+use sled::{CompareAndSwapError, IVec, Transactional};
 use stadtbote_protocol::OrgId;
 use stadtbote_protocol::totp::Secret;
 
 use super::StoreError;
+use super::audit::AuditDraft;
 use super::records::{self, RECORD_V1};
 use super::settings::{FactorOwner, FactorRecord, SettingsStore};
+use super::sled_audit::append_in;
+use super::sled_org::ADMIN_CLAIM_KEY;
 use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
 
 const RETENTION_PREFIX: &[u8] = b"retention/";
 /// Compare-and-swap retries before giving up with `Contention`.
 const CAS_ATTEMPTS: usize = 16;
+
+/// Prefix of every server admin's factor key (see [`factor_key`]).
+const ADMIN_FACTOR_PREFIX: &[u8] = b"factor/a/";
 
 fn factor_key(owner: &FactorOwner) -> Vec<u8> {
     let mut key = b"factor/".to_vec();
@@ -113,6 +119,38 @@ impl SettingsStore for SledStore {
             }
         }
         Err(StoreError::Contention)
+    }
+
+    fn reset_server_admins(
+        &self,
+        claim_hash: &[u8; 32],
+        entry: &AuditDraft,
+    ) -> Result<usize, StoreError> {
+        // Sled transactions cannot scan, so the keys are collected first;
+        // the caller holds the database alone, so none can appear between.
+        // Every admin secret goes, not only those of current admins: a
+        // crash during a claim can leave a secret without a role.
+        let admins = self.admins.iter().keys().collect::<Result<Vec<IVec>, _>>().map_err(io)?;
+        let secrets = self
+            .settings
+            .scan_prefix(ADMIN_FACTOR_PREFIX)
+            .keys()
+            .collect::<Result<Vec<IVec>, _>>()
+            .map_err(io)?;
+        (&self.admins, &self.settings, &self.admin_claim, &self.audit)
+            .transaction(|(admins_tx, settings, admin_claim, audit)| {
+                for key in &admins {
+                    admins_tx.remove(key)?;
+                }
+                for key in &secrets {
+                    settings.remove(key)?;
+                }
+                admin_claim.insert(ADMIN_CLAIM_KEY, records::encode_hash(claim_hash))?;
+                append_in(audit, entry)?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(admins.len())
     }
 
     fn set_org_suspended(&self, org: &OrgId, suspended: bool) -> Result<(), StoreError> {

@@ -418,12 +418,8 @@ impl SledStore {
             return abort(StoreError::Contention);
         }
         let owner = tx_decode(self.seal_owner(account, "devices", device.as_bytes()))?;
-        let record = StoredDevice {
-            owner,
-            identity_key: *identity_key,
-            created_at: now_ms,
-            blocked: false,
-        };
+        let record =
+            StoredDevice { owner, identity_key: *identity_key, created_at: now_ms, blocked: false };
         devices.insert(device.as_bytes(), records::encode_device(&record))?;
         account_devices.insert(&records::account_device_key(&owner.blind, &device)[..], &[])?;
         Ok(device)
@@ -1031,8 +1027,7 @@ impl Store for SledStore {
                 else {
                     return abort(StoreError::InvalidCode);
                 };
-                let device =
-                    self.insert_device(devices, account_devices, &account, key, now_ms)?;
+                let device = self.insert_device(devices, account_devices, &account, key, now_ms)?;
                 Ok(LinkOutcome::Linked { account, device })
             })
             .map_err(tx_error)
