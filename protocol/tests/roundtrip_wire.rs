@@ -791,6 +791,7 @@ proptest! {
         let _ = ChannelInvite::parse(&text);
         let _ = GroupLink::parse(&text);
         let _ = AccountId::parse(&text);
+        let _ = AccountId::from_slice(&input);
     }
 }
 
