@@ -8,18 +8,25 @@
 //! server cannot read, and file names are the random blob ids, so a file
 //! listing reveals nothing but sizes.
 //!
-//! Crash safety comes from the order of operations in the relay: a chunk is
-//! written and `fdatasync`ed before the metadata that counts it, so the
-//! metadata never claims bytes the file lacks; bytes a file holds beyond what
-//! the metadata counts (a write whose metadata update never became durable)
-//! are cut off by the next chunk write. Files without metadata are removed at
-//! start ([`BlobFiles::remove_orphans`]).
+//! Crash safety comes from the order of operations in the relay: the file is
+//! `fdatasync`ed before the metadata that counts its bytes is stored, so the
+//! metadata never claims bytes the file lacks. Syncing happens per batch, not
+//! per chunk: a chunk is written to the file (page cache) and counted in
+//! memory ([`BlobFiles::received`]); once the chunks written since the last
+//! sync reach `blob_sync_bytes`, at the last chunk and at finish, the file is
+//! synced and only then the durable chunk count is stored. Bytes a file holds
+//! beyond what the metadata counts (chunks not synced yet when the process
+//! died, or a write whose metadata update never became durable) are cut off
+//! by the next chunk write, which starts at the counted end. Files without
+//! metadata are removed at start ([`BlobFiles::remove_orphans`]).
 //!
 //! Everything here blocks on the disk; async callers use the blocking pool.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use data_encoding::HEXLOWER;
 use stadtbote_protocol::BlobId;
@@ -32,10 +39,20 @@ pub const BLOB_DIR: &str = "blobs";
 /// Suffix of an unfinished upload's file.
 const PART_SUFFIX: &str = ".part";
 
-/// The attachment directory.
-#[derive(Debug, Clone)]
+/// The attachment directory, and how far the unfinished uploads in it got
+/// beyond what their metadata counts.
+#[derive(Debug)]
 pub struct BlobFiles {
     dir: PathBuf,
+    /// Chunk bytes an upload may write between two syncs
+    /// (`blob_sync_bytes`).
+    sync_bytes: u64,
+    /// Chunks each unfinished upload holds in its file (written, maybe not
+    /// synced yet), for uploads that got further than their durable count
+    /// in the metadata. One entry per unfinished upload at most; removed
+    /// when the upload is finished or its files are removed (expiry, owner
+    /// deleted), so the account quota on unfinished uploads bounds it.
+    received: Mutex<HashMap<BlobId, u32>>,
 }
 
 /// Opens a file for writing, creating it readable only by the owner.
@@ -95,13 +112,15 @@ impl ChunkFile for File {
     }
 }
 
-/// Writes `data` at `offset` (the end of what the metadata counts) and makes
-/// it durable. On any failure the file is cut back to `offset`, so nothing
-/// half-written stays behind.
+/// Writes `data` at `offset` (the end of what has been received) and, if
+/// `sync`, makes the file durable (this chunk and every earlier one). On any
+/// failure the file is cut back to `offset`, so nothing half-written stays
+/// behind.
 pub(crate) fn write_chunk_to(
     file: &mut impl ChunkFile,
     offset: u64,
     data: &[u8],
+    sync: bool,
 ) -> io::Result<()> {
     let length = file.length()?;
     if length < offset {
@@ -110,10 +129,12 @@ pub(crate) fn write_chunk_to(
         return Err(io::Error::new(io::ErrorKind::InvalidData, "partial upload file is too short"));
     }
     if length > offset {
-        // Left over from a write whose metadata update was lost in a crash.
+        // Left over from chunks that were not synced, or whose metadata
+        // update was lost, before a crash.
         file.truncate_to(offset)?;
     }
-    let written = file.write_all_at(offset, data).and_then(|()| file.sync());
+    let written =
+        file.write_all_at(offset, data).and_then(|()| if sync { file.sync() } else { Ok(()) });
     if let Err(e) = written {
         // Best effort: if even this fails, the next write cuts the file back.
         let _ = file.truncate_to(offset).and_then(|()| file.sync());
@@ -133,8 +154,9 @@ fn parse_name(name: &str) -> Option<(BlobId, bool)> {
 }
 
 impl BlobFiles {
-    /// Opens (creating with mode 0700 if missing) `<data_dir>/blobs`.
-    pub fn open(data_dir: &Path) -> io::Result<Self> {
+    /// Opens (creating with mode 0700 if missing) `<data_dir>/blobs`;
+    /// uploads sync their file every `sync_bytes` chunk bytes.
+    pub fn open(data_dir: &Path, sync_bytes: u64) -> io::Result<Self> {
         let dir = data_dir.join(BLOB_DIR);
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -144,7 +166,39 @@ impl BlobFiles {
             builder.mode(0o700);
         }
         builder.create(&dir)?;
-        Ok(Self { dir })
+        Ok(Self { dir, sync_bytes, received: Mutex::new(HashMap::new()) })
+    }
+
+    /// Chunk bytes an upload may write between two syncs.
+    pub fn sync_bytes(&self) -> u64 {
+        self.sync_bytes
+    }
+
+    fn received_map(&self) -> MutexGuard<'_, HashMap<BlobId, u32>> {
+        // A poisoned lock only means a panic mid-insert; the map is intact.
+        self.received.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Chunks of an unfinished upload held in its file since this process
+    /// wrote them, if it wrote any; may be more than its metadata counts.
+    pub fn received(&self, blob: &BlobId) -> Option<u32> {
+        self.received_map().get(blob).copied()
+    }
+
+    /// Notes that an unfinished upload's file holds `chunks` chunks.
+    pub fn set_received(&self, blob: &BlobId, chunks: u32) {
+        self.received_map().insert(*blob, chunks);
+    }
+
+    /// Forgets what [`Self::set_received`] noted: the metadata's count is
+    /// what the file holds again (finished, or a sync failed).
+    pub fn forget_received(&self, blob: &BlobId) {
+        self.received_map().remove(blob);
+    }
+
+    /// Blobs with a noted count (for pruning ones whose metadata is gone).
+    pub fn received_blobs(&self) -> Vec<BlobId> {
+        self.received_map().keys().copied().collect()
     }
 
     /// The directory.
@@ -169,18 +223,22 @@ impl BlobFiles {
         sync_dir(&self.dir)
     }
 
-    /// Writes chunk bytes at `offset` of an upload; see [`write_chunk_to`].
-    pub fn write_chunk(&self, blob: &BlobId, offset: u64, data: &[u8]) -> io::Result<()> {
+    /// Writes chunk bytes at `offset` of an upload, synced if `sync`; see
+    /// [`write_chunk_to`].
+    pub fn write_chunk(
+        &self,
+        blob: &BlobId,
+        offset: u64,
+        data: &[u8],
+        sync: bool,
+    ) -> io::Result<()> {
         let mut file = private_options().create(true).open(self.part_path(blob))?;
-        write_chunk_to(&mut file, offset, data)
+        write_chunk_to(&mut file, offset, data, sync)
     }
 
-    /// Cuts an upload back to `len` bytes (after its metadata could not be
-    /// updated).
-    pub fn truncate(&self, blob: &BlobId, len: u64) -> io::Result<()> {
-        let file = private_options().open(self.part_path(blob))?;
-        file.set_len(len)?;
-        file.sync_data()
+    /// Makes everything written to an unfinished upload's file durable.
+    pub fn sync_part(&self, blob: &BlobId) -> io::Result<()> {
+        private_options().open(self.part_path(blob))?.sync_data()
     }
 
     /// Turns a fully received upload of `size` bytes into the final blob:
@@ -215,8 +273,10 @@ impl BlobFiles {
         Ok(data)
     }
 
-    /// Deletes both possible files of a blob; missing files are fine.
+    /// Deletes both possible files of a blob (missing files are fine) and
+    /// forgets its noted chunk count.
     pub fn remove(&self, blob: &BlobId) -> io::Result<()> {
+        self.forget_received(blob);
         for path in [self.part_path(blob), self.final_path(blob)] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -264,10 +324,19 @@ pub enum OrphanError {
 mod tests {
     use super::*;
 
-    /// A file in memory whose writes fail after `fail_after` bytes.
+    /// A file in memory whose writes fail after `fail_after` bytes; counts
+    /// its syncs and can fail them.
     struct FlakyFile {
         data: Vec<u8>,
         fail_after: usize,
+        syncs: usize,
+        fail_sync: bool,
+    }
+
+    impl FlakyFile {
+        fn new(data: Vec<u8>, fail_after: usize) -> Self {
+            Self { data, fail_after, syncs: 0, fail_sync: false }
+        }
     }
 
     impl ChunkFile for FlakyFile {
@@ -288,33 +357,60 @@ mod tests {
             Ok(())
         }
         fn sync(&mut self) -> io::Result<()> {
+            if self.fail_sync {
+                return Err(io::Error::other("fdatasync failed"));
+            }
+            self.syncs += 1;
             Ok(())
         }
     }
 
     #[test]
     fn a_failed_write_leaves_the_file_as_it_was() {
-        let mut file = FlakyFile { data: vec![1; 10], fail_after: 3 };
-        let err = write_chunk_to(&mut file, 10, &[2; 8]).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
-        assert_eq!(file.data, vec![1; 10], "the partial write was cut off");
-        // Bytes beyond the recorded length (a lost metadata update) are replaced.
-        let mut file = FlakyFile { data: vec![1; 14], fail_after: usize::MAX };
-        write_chunk_to(&mut file, 10, &[2; 4]).unwrap();
-        assert_eq!(&file.data[10..], &[2; 4]);
-        // A file shorter than recorded is refused rather than padded.
-        let mut file = FlakyFile { data: vec![1; 4], fail_after: usize::MAX };
-        assert!(write_chunk_to(&mut file, 10, &[2; 4]).is_err());
+        for sync in [false, true] {
+            let mut file = FlakyFile::new(vec![1; 10], 3);
+            let err = write_chunk_to(&mut file, 10, &[2; 8], sync).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+            assert_eq!(file.data, vec![1; 10], "the partial write was cut off");
+            // Bytes beyond the recorded length (unsynced chunks or a lost
+            // metadata update before a crash) are replaced.
+            let mut file = FlakyFile::new(vec![1; 14], usize::MAX);
+            write_chunk_to(&mut file, 10, &[2; 4], sync).unwrap();
+            assert_eq!(&file.data[10..], &[2; 4]);
+            assert_eq!(file.data.len(), 14);
+            // A file shorter than recorded is refused rather than padded.
+            let mut file = FlakyFile::new(vec![1; 4], usize::MAX);
+            assert!(write_chunk_to(&mut file, 10, &[2; 4], sync).is_err());
+        }
+    }
+
+    #[test]
+    fn only_a_syncing_write_syncs_and_a_failed_sync_cuts_the_chunk_off() {
+        let mut file = FlakyFile::new(Vec::new(), usize::MAX);
+        write_chunk_to(&mut file, 0, &[1; 4], false).unwrap();
+        write_chunk_to(&mut file, 4, &[2; 4], false).unwrap();
+        assert_eq!(file.syncs, 0, "chunks below the threshold stay in the page cache");
+        write_chunk_to(&mut file, 8, &[3; 4], true).unwrap();
+        assert_eq!(file.syncs, 1);
+        assert_eq!(file.data.len(), 12);
+        file.fail_sync = true;
+        assert!(write_chunk_to(&mut file, 12, &[4; 4], true).is_err());
+        assert_eq!(file.data.len(), 12, "the chunk whose sync failed is not kept");
     }
 
     #[test]
     fn files_are_private_and_finish_renames() {
         let dir = tempfile::tempdir().unwrap();
-        let files = BlobFiles::open(dir.path()).unwrap();
+        let files = BlobFiles::open(dir.path(), 1 << 20).unwrap();
         let blob = BlobId([7; 16]);
         files.create_part(&blob).unwrap();
-        files.write_chunk(&blob, 0, b"abcd").unwrap();
-        files.write_chunk(&blob, 4, b"ef").unwrap();
+        files.write_chunk(&blob, 0, b"abcd", false).unwrap();
+        files.set_received(&blob, 1);
+        files.write_chunk(&blob, 4, b"ef", true).unwrap();
+        files.set_received(&blob, 2);
+        files.sync_part(&blob).unwrap();
+        assert_eq!(files.received(&blob), Some(2));
+        assert_eq!(files.received_blobs(), vec![blob]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -329,6 +425,7 @@ mod tests {
         assert_eq!(files.read_chunk(&blob, 4, 2).unwrap(), b"ef");
         assert!(files.read_chunk(&blob, 4, 3).is_err());
         files.remove(&blob).unwrap();
+        assert_eq!(files.received(&blob), None, "removing forgets the noted count");
         files.remove(&blob).unwrap();
         assert!(!files.final_path(&blob).exists());
         assert_eq!(parse_name(&format!("{}.part", HEXLOWER.encode(&[7; 16]))), Some((blob, true)));

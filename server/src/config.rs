@@ -87,6 +87,9 @@ pub struct Config {
     pub send_queue_frames: usize,
     /// How long a full send queue is tolerated before the connection is dropped, in seconds.
     pub send_timeout_secs: u64,
+    /// Requests of one connection that may wait for their durable write at
+    /// once (pipelining); beyond that, the connection reads no further request.
+    pub max_pipelined_requests: usize,
     /// Most simultaneous WebSocket connections (and, separately, HTTP connections awaiting upgrade).
     pub max_connections: usize,
     /// Seconds a TCP connection has to complete the HTTP upgrade.
@@ -172,6 +175,9 @@ pub struct Config {
     pub max_blob_bytes: u64,
     /// Size of an attachment chunk (upload and download), in bytes.
     pub blob_chunk_bytes: u32,
+    /// Upload bytes written to an attachment file between two syncs (the
+    /// last chunk and finishing always sync); at least 65536.
+    pub blob_sync_bytes: u64,
     /// Seconds a completed attachment is kept.
     pub blob_ttl_secs: u64,
     /// Seconds after which an unfinished upload is deleted.
@@ -221,10 +227,11 @@ impl Default for Config {
             pow_difficulty: 18,
             max_message_bytes: 262_144,
             max_frame_bytes: 262_144,
-            read_buffer_bytes: 8192,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 8192,
             max_write_buffer_bytes: 1_048_576,
             send_queue_frames: 64,
+            max_pipelined_requests: 32,
             send_timeout_secs: 10,
             max_connections: 10_000,
             handshake_timeout_secs: 5,
@@ -265,6 +272,7 @@ impl Default for Config {
             max_invite_ttl_secs: 2_592_000,
             max_blob_bytes: 20_971_520,
             blob_chunk_bytes: 65_536,
+            blob_sync_bytes: 1_048_576,
             blob_ttl_secs: 2_592_000,
             upload_ttl_secs: 86_400,
             blob_quota_bytes: 104_857_600,
@@ -318,6 +326,10 @@ const MAX_COUNT: usize = tokio::sync::Semaphore::MAX_PERMITS;
 /// The smallest message limit accepted: every message must leave room for
 /// the frame around an envelope (see `delivery::FRAME_OVERHEAD`).
 const MIN_MESSAGE_BYTES: usize = 4096;
+
+/// The smallest `blob_sync_bytes` accepted: one default chunk. Smaller
+/// values would sync every chunk anyway, only less obviously.
+const MIN_BLOB_SYNC_BYTES: u64 = 65_536;
 
 /// Bytes a frame adds around a blob chunk or a signed org object (CBOR
 /// map keys, ids, version and request id); generous, like
@@ -441,6 +453,7 @@ impl Config {
             ("read_buffer_bytes", self.read_buffer_bytes as u64),
             ("max_write_buffer_bytes", self.max_write_buffer_bytes as u64),
             ("send_queue_frames", self.send_queue_frames as u64),
+            ("max_pipelined_requests", self.max_pipelined_requests as u64),
             ("send_timeout_secs", self.send_timeout_secs),
             ("max_connections", self.max_connections as u64),
             ("handshake_timeout_secs", self.handshake_timeout_secs),
@@ -508,6 +521,7 @@ impl Config {
         for (field, value) in [
             ("max_connections", self.max_connections),
             ("send_queue_frames", self.send_queue_frames),
+            ("max_pipelined_requests", self.max_pipelined_requests),
             ("flush_max_batch", self.flush_max_batch),
         ] {
             if value > MAX_COUNT {
@@ -638,6 +652,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "max_blob_bytes",
                 reason: "must not need more than 2^32 - 1 chunks of blob_chunk_bytes".into(),
+            });
+        }
+        if self.blob_sync_bytes < MIN_BLOB_SYNC_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "blob_sync_bytes",
+                reason: format!("must be at least {MIN_BLOB_SYNC_BYTES}"),
             });
         }
         if self.max_blob_bytes > MAX_BLOB_BYTES {
@@ -948,6 +968,9 @@ mod tests {
         let err =
             Config { max_profile_bytes: 262_144, ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "max_profile_bytes", .. }));
+        let err = Config { blob_sync_bytes: 65_535, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "blob_sync_bytes", .. }));
+        Config { blob_sync_bytes: 65_536, ..Config::default() }.validate().unwrap();
         let err = Config { blob_quota_bytes: 1, ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "blob_quota_bytes", .. }));
         let err =

@@ -15,23 +15,23 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
-use futures_util::stream::{SplitSink, StreamExt};
-use stadtbote_protocol::frame::{ServerBody, decode_client};
-use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, Request};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio::task::JoinHandle;
+use futures_util::stream::{FuturesOrdered, SplitSink, StreamExt};
+use stadtbote_protocol::frame::{ServerBody, ServerFrame, decode_client, encode};
+use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, Request, Response};
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::delivery;
+use crate::delivery::Delivery;
 use crate::diskguard::Space;
 use crate::outbox::{Outbox, OutboxError, Outgoing};
 use crate::ratelimit::{Action, IpKey, TokenBucket};
-use crate::relay::{Identity, Relay, RelayError};
+use crate::relay::{Handled, Identity, Relay, RelayError};
 use crate::session::Session;
 use crate::shutdown::ShutdownSignal;
 
@@ -296,26 +296,21 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     metrics.connection_opened();
     let (sink, stream) = socket.split();
     let (outbox, queue) = Outbox::new(ctx.config.send_queue_frames, ctx.config.send_timeout());
-    // Tasks that can end the connection (writer, delivery) report why here.
-    // One slot is enough: the first reason wins and the rest are moot.
-    let (kill_tx, kill_rx) = mpsc::channel::<Disconnect>(1);
-    let mut writer = tokio::spawn(write_loop(sink, queue, kill_tx.clone()));
+    // The writer, which also delivers the mailbox, reports here why it ended.
+    let kill = Arc::new(KillSwitch::default());
+    let mut writer = tokio::spawn(write_loop(sink, queue, kill.clone(), ctx.config.send_timeout()));
 
     let mut conn = Connection {
         relay: ctx.relay.clone(),
         config: ctx.config.clone(),
         outbox: outbox.clone(),
-        kill_tx,
-        delivery: None,
+        kill: kill.clone(),
+        delivering: false,
     };
-    let end = conn.read_loop(stream, kill_rx, ctx.shutdown, ctx.client).await;
+    let end = conn.read_loop(stream, &kill, ctx.shutdown, ctx.client).await;
 
-    if let Some(task) = conn.delivery.take() {
-        task.abort();
-    }
-    if let Some((code, reason)) = end.close_frame() {
-        let _ =
-            tokio::time::timeout(CLOSE_GRACE, outbox.push(Outgoing::Close { code, reason })).await;
+    if end.close_frame().is_some() {
+        let _ = tokio::time::timeout(CLOSE_GRACE, outbox.push(Outgoing::Close(end))).await;
     }
     // Dropping every queue sender lets the writer finish after the close frame.
     drop(outbox);
@@ -331,12 +326,71 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     tracing::debug!(reason = end.as_str(), secs = started.elapsed().as_secs(), "connection closed");
 }
 
+/// How the writer task ends its connection (and how the reader stops its
+/// mailbox delivery); the first
+/// reason wins and later ones are moot. A lock and a [`Notify`] rather than
+/// a channel, because every idle connection keeps one and a tokio channel
+/// costs several hundred bytes.
+#[derive(Default)]
+struct KillSwitch {
+    reason: std::sync::Mutex<Option<Disconnect>>,
+    notify: Notify,
+    /// Set when the device was blocked or deleted while connected: the
+    /// writer delivers nothing more.
+    delivery_stopped: AtomicBool,
+}
+
+impl KillSwitch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Disconnect>> {
+        // Only ever holds a plain value; a panic elsewhere cannot break it.
+        self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the connection for `reason`, unless another reason came first.
+    fn kill(&self, reason: Disconnect) {
+        self.lock().get_or_insert(reason);
+        // Stores a permit when the reader is not waiting right now, so the
+        // reason is seen by its next `killed`.
+        self.notify.notify_one();
+    }
+
+    /// Stops mailbox delivery on this connection for good.
+    fn stop_delivery(&self) {
+        self.delivery_stopped.store(true, Ordering::Release);
+    }
+
+    fn delivery_stopped(&self) -> bool {
+        self.delivery_stopped.load(Ordering::Acquire)
+    }
+
+    /// Waits until the connection is killed and returns why.
+    async fn killed(&self) -> Disconnect {
+        loop {
+            if let Some(reason) = *self.lock() {
+                return reason;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// An answer that waits for a group commit (or queues behind one).
+struct Answered {
+    id: u64,
+    kind: &'static str,
+    started: Instant,
+    result: Result<Response, RelayError>,
+}
+
+type Answering = std::pin::Pin<Box<dyn std::future::Future<Output = Answered> + Send>>;
+
 struct Connection {
     relay: Arc<Relay>,
     config: Arc<Config>,
     outbox: Outbox,
-    kill_tx: mpsc::Sender<Disconnect>,
-    delivery: Option<JoinHandle<()>>,
+    kill: Arc<KillSwitch>,
+    /// Whether the writer was handed this connection's mailbox delivery.
+    delivering: bool,
 }
 
 type WsStream = futures_util::stream::SplitStream<WebSocket>;
@@ -345,7 +399,7 @@ impl Connection {
     async fn read_loop(
         &mut self,
         mut stream: WsStream,
-        mut kill_rx: mpsc::Receiver<Disconnect>,
+        kill: &KillSwitch,
         mut shutdown: ShutdownSignal,
         client: IpKey,
     ) -> Disconnect {
@@ -373,6 +427,9 @@ impl Connection {
             std::time::Instant::now(),
         );
         let mut bad_frames = 0u32;
+        // Answers to writes waiting for their group commit, in request order.
+        let mut answering: FuturesOrdered<Answering> = FuturesOrdered::new();
+        let max_in_flight = self.config.max_pipelined_requests.max(1);
         let shutdown_fut = shutdown.triggered();
         tokio::pin!(shutdown_fut);
 
@@ -380,11 +437,18 @@ impl Connection {
             let message = tokio::select! {
                 biased;
                 _ = &mut shutdown_fut => return Disconnect::Shutdown,
-                Some(reason) = kill_rx.recv() => return reason,
+                reason = kill.killed() => return reason,
                 // A follower that listens to a channel needs no account; from
                 // then on only the idle timeout applies to it.
                 _ = &mut auth_deadline, if session.identity().is_none() && !session.is_listening() => {
                     return Disconnect::AuthTimeout;
+                }
+                Some(done) = answering.next(), if !answering.is_empty() => {
+                    let body = self.answer_body(done.id, done.kind, done.started, done.result);
+                    if let Err(e) = self.outbox.send(body).await {
+                        return Disconnect::from_outbox(e);
+                    }
+                    continue;
                 }
                 _ = idle_check.tick() => {
                     let silent = last_heard.elapsed();
@@ -397,7 +461,9 @@ impl Connection {
                     }
                     continue;
                 }
-                message = stream.next() => message,
+                // At the pipelining limit the client's next request waits
+                // in the socket until an answer went out.
+                message = stream.next(), if answering.len() < max_in_flight => message,
             };
             let Some(message) = message else { return Disconnect::PeerClosed };
             last_heard = Instant::now();
@@ -474,39 +540,10 @@ impl Connection {
             }
 
             let kind = frame.request.name();
-            let handled = Instant::now();
-            let reply = session.handle(&self.relay, frame.request).await;
-            let body = match reply.result {
-                Ok(response) => {
-                    tracing::debug!(
-                        kind,
-                        micros = handled.elapsed().as_micros() as u64,
-                        "request ok"
-                    );
-                    ServerBody::Response { id: frame.id, response }
-                }
-                Err(err) => {
-                    if matches!(err, RelayError::RateLimited { .. }) {
-                        self.relay.metrics().limit_hit(relay_limit_name(kind));
-                    }
-                    if matches!(err, RelayError::Forbidden(reason)
-                        if reason == crate::relay::BLOCKED || reason == crate::relay::ACCOUNT_DELETED)
-                        && let Some(task) = self.delivery.take()
-                    {
-                        // Blocked while connected: nothing more is delivered.
-                        task.abort();
-                    }
-                    let error = error_body(&err);
-                    self.count_error(error.code);
-                    tracing::debug!(
-                        kind,
-                        code = error.code.as_str(),
-                        micros = handled.elapsed().as_micros() as u64,
-                        "request refused"
-                    );
-                    ServerBody::Error { id: Some(frame.id), error }
-                }
-            };
+            let started = Instant::now();
+            // Boxed so that this loop's future, which every idle connection
+            // keeps, does not embed the largest request handler's state.
+            let reply = Box::pin(session.handle(&self.relay, frame.request)).await;
             // After a failed authentication the fresh challenge goes out
             // before the error, so a client that retries as soon as it reads
             // the error already holds the nonce to sign.
@@ -515,13 +552,72 @@ impl Connection {
             {
                 return Disconnect::from_outbox(e);
             }
-            if let Err(e) = self.outbox.send(body).await {
+            let id = frame.id;
+            match reply.handled {
+                Handled::Answer(result) if answering.is_empty() => {
+                    let body = self.answer_body(id, kind, started, result);
+                    if let Err(e) = self.outbox.send(body).await {
+                        return Disconnect::from_outbox(e);
+                    }
+                }
+                // Behind a write still waiting for its flush: queued so that
+                // answers keep the order of their requests.
+                Handled::Answer(result) => {
+                    answering.push_back(Box::pin(std::future::ready(Answered {
+                        id,
+                        kind,
+                        started,
+                        result,
+                    })))
+                }
+                Handled::Unflushed(write) => {
+                    let relay = self.relay.clone();
+                    answering.push_back(Box::pin(async move {
+                        Answered { id, kind, started, result: relay.complete(write).await }
+                    }));
+                }
+            }
+            if let Some(identity) = reply.authenticated
+                && let Err(e) = self.start_delivery(identity).await
+            {
                 return Disconnect::from_outbox(e);
             }
-            if let Some(identity) = reply.authenticated {
-                // Started after the answer was queued, so the client sees
-                // its login confirmed before the first delivery.
-                self.start_delivery(identity);
+        }
+    }
+
+    /// The frame that answers request `id`, counting and logging the outcome.
+    fn answer_body(
+        &mut self,
+        id: u64,
+        kind: &'static str,
+        started: Instant,
+        result: Result<Response, RelayError>,
+    ) -> ServerBody {
+        match result {
+            Ok(response) => {
+                tracing::debug!(kind, micros = started.elapsed().as_micros() as u64, "request ok");
+                ServerBody::Response { id, response }
+            }
+            Err(err) => {
+                if matches!(err, RelayError::RateLimited { .. }) {
+                    self.relay.metrics().limit_hit(relay_limit_name(kind));
+                }
+                if matches!(err, RelayError::Forbidden(reason)
+                    if reason == crate::relay::BLOCKED || reason == crate::relay::ACCOUNT_DELETED)
+                    && self.delivering
+                {
+                    // Blocked while connected: nothing more is delivered.
+                    self.kill.stop_delivery();
+                }
+                let error = error_body(&err);
+                self.count_error(error.code);
+                tracing::debug!(
+                    kind,
+                    code = error.code.as_str(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "request refused"
+                );
+                ServerBody::Error { id: Some(id), error }
             }
         }
     }
@@ -561,61 +657,141 @@ impl Connection {
         }
     }
 
-    fn start_delivery(&mut self, identity: Identity) {
-        if let Some(old) = self.delivery.take() {
-            old.abort();
+    /// Hands the mailbox delivery to the writer. Queued after the login
+    /// answer, so the client sees its login confirmed before the first
+    /// delivery.
+    async fn start_delivery(&mut self, identity: Identity) -> Result<(), OutboxError> {
+        if self.delivering {
+            return Ok(());
         }
-        let subscription = self.relay.subscribe(identity.device);
-        let store = self.relay.store();
-        let outbox = self.outbox.clone();
-        let kill = self.kill_tx.clone();
-        let limits = self.relay.limits().delivery;
-        self.delivery = Some(tokio::spawn(async move {
-            let reason = match delivery::run(store, subscription, outbox, limits).await {
-                Ok(()) => return,
-                Err(delivery::DeliveryError::Outbox(e)) => Disconnect::from_outbox(e),
-                Err(delivery::DeliveryError::Store(e)) => {
-                    tracing::warn!(error = %e, "mailbox read failed");
-                    Disconnect::DeliveryFailed
-                }
-            };
-            let _ = kill.try_send(reason);
-        }));
+        let delivery = Delivery::new(
+            self.relay.store(),
+            self.relay.subscribe(identity.device),
+            self.relay.limits().delivery,
+        );
+        self.outbox.push(Outgoing::Deliver(Box::new(delivery))).await?;
+        self.delivering = true;
+        Ok(())
     }
 }
 
 type WsSink = SplitSink<WebSocket, Message>;
 
-/// Drains the queue into the socket, batching writes: messages are fed
-/// without flushing while more are queued, then flushed together.
+/// The writer task: drains the queue into the socket and delivers the
+/// mailbox once it was handed the connection's [`Delivery`]. Queued frames
+/// go first (answers are small and a client waits for them); then one
+/// mailbox page at a time while the mailbox has more, so neither starves the
+/// other. Messages are fed without flushing while more are ready, then
+/// flushed together. A write that cannot complete within `send_timeout` (the
+/// client stopped reading) ends the connection as a slow reader.
 async fn write_loop(
     mut sink: WsSink,
     mut queue: mpsc::Receiver<Outgoing>,
-    kill: mpsc::Sender<Disconnect>,
+    kill: Arc<KillSwitch>,
+    send_timeout: Duration,
 ) {
-    while let Some(item) = queue.recv().await {
-        let closing = matches!(item, Outgoing::Close { .. });
-        let message = match item {
-            Outgoing::Frame(bytes) => Message::Binary(bytes.into()),
-            Outgoing::Shared(bytes) => Message::Binary(bytes),
-            Outgoing::Ping => Message::Ping(Default::default()),
-            Outgoing::Close { code, reason } => {
-                Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    let mut delivery: Option<Box<Delivery>> = None;
+    // Whether the mailbox may hold more than was delivered: read a page.
+    let mut read_mailbox = false;
+    let mut unflushed = false;
+    loop {
+        if delivery.is_some() && kill.delivery_stopped() {
+            delivery = None;
+            read_mailbox = false;
+        }
+        let item = if read_mailbox {
+            match queue.try_recv() {
+                Ok(item) => Some(item),
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            // Flush once nothing else is ready to write.
+            if unflushed && queue.is_empty() {
+                if let Err(reason) = write(&mut sink, None, send_timeout).await {
+                    kill.kill(reason);
+                    return;
+                }
+                unflushed = false;
+            }
+            tokio::select! {
+                biased;
+                item = queue.recv() => match item {
+                    Some(item) => Some(item),
+                    None => break,
+                },
+                () = woken(&mut delivery) => {
+                    read_mailbox = true;
+                    None
+                }
             }
         };
-        if sink.feed(message).await.is_err() {
-            let _ = kill.try_send(Disconnect::Transport);
+        let message = match item {
+            Some(Outgoing::Deliver(handed)) => {
+                delivery = Some(handed);
+                read_mailbox = true;
+                continue;
+            }
+            Some(Outgoing::Close(end)) => {
+                let frame = end
+                    .close_frame()
+                    .map(|(code, reason)| CloseFrame { code, reason: reason.into() });
+                let _ = write(&mut sink, Some(Message::Close(frame)), send_timeout).await;
+                let _ = write(&mut sink, None, send_timeout).await;
+                break;
+            }
+            Some(Outgoing::Frame(bytes)) => Message::Binary(bytes.into()),
+            Some(Outgoing::Shared(bytes)) => Message::Binary(axum::body::Bytes::clone(&bytes)),
+            Some(Outgoing::Ping) => Message::Ping(Default::default()),
+            None => {
+                let Some(mailbox) = delivery.as_mut().filter(|_| read_mailbox) else { continue };
+                match mailbox.next_page() {
+                    Ok(page) => {
+                        read_mailbox = page.more;
+                        let Some(body) = page.event else { continue };
+                        Message::Binary(encode(&ServerFrame::new(body)).into())
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "mailbox read failed");
+                        kill.kill(Disconnect::DeliveryFailed);
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(reason) = write(&mut sink, Some(message), send_timeout).await {
+            kill.kill(reason);
             return;
         }
-        if (closing || queue.is_empty()) && sink.flush().await.is_err() {
-            let _ = kill.try_send(Disconnect::Transport);
-            return;
-        }
-        if closing {
-            break;
-        }
+        unflushed = true;
     }
     let _ = sink.close().await;
+}
+
+/// Waits for the delivery's next wake-up; never, without a delivery.
+async fn woken(delivery: &mut Option<Box<Delivery>>) {
+    match delivery {
+        Some(delivery) => delivery.woken().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Feeds `message` into the socket (or flushes it, for `None`) within
+/// `send_timeout`. The timer is only armed when the write has to wait.
+async fn write(
+    sink: &mut WsSink,
+    message: Option<Message>,
+    send_timeout: Duration,
+) -> Result<(), Disconnect> {
+    let written = match message {
+        Some(message) => tokio::time::timeout(send_timeout, sink.feed(message)).await,
+        None => tokio::time::timeout(send_timeout, sink.flush()).await,
+    };
+    match written {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Disconnect::Transport),
+        Err(_) => Err(Disconnect::SlowReader),
+    }
 }
 
 #[cfg(test)]

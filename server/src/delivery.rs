@@ -2,21 +2,22 @@
 //!
 //! [`DeliveryRegistry`] maps each connected device to a wake-up signal;
 //! storing an envelope for a device (after the flush that made it durable)
-//! wakes every connection of that device. Each authenticated connection runs
-//! [`run`]: it reads the mailbox from its own cursor in batches, sends
-//! `deliver` events through the connection's bounded [`Outbox`], and sleeps
-//! until woken once it has caught up. Entries are removed when the last
+//! wakes every connection of that device. Each authenticated connection's
+//! writer drives a [`Delivery`]: it reads the mailbox from its own cursor in
+//! batches, writes `deliver` events, and waits until woken once it has caught
+//! up. Entries are removed when the last
 //! connection of a device ends, so the registry never outgrows the number of
 //! connections.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use stadtbote_protocol::DeviceId;
 use stadtbote_protocol::frame::{Event, ServerBody};
 use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 
-use crate::outbox::{Outbox, OutboxError};
 use crate::store::{Store, StoreError};
 
 /// Encoded bytes one envelope adds to a `deliver` event besides its payload
@@ -124,49 +125,73 @@ impl DeliveryLimits {
     }
 }
 
-/// Why a delivery loop ended.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DeliveryError {
-    /// The connection's queue closed or stayed full.
-    #[error(transparent)]
-    Outbox(#[from] OutboxError),
-    /// The mailbox could not be read.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Delivers `subscription.device()`'s mailbox on one connection until an
-/// error ends it (the connection closing is the normal end). The first event
-/// is sent immediately, even when the mailbox is empty.
-pub async fn run(
+/// One connection's delivery of its device's mailbox: the cursor it has read
+/// up to and the wake-up it waits for. The connection's writer task drives it
+/// (reading a page whenever it is woken and writing the event itself), so a
+/// delivery costs no task and no queue slot of its own.
+pub struct Delivery {
     store: Arc<dyn Store>,
     subscription: Subscription,
-    outbox: Outbox,
     limits: DeliveryLimits,
-) -> Result<(), DeliveryError> {
-    let mut cursor = 0u64;
-    let mut first = true;
-    loop {
-        // Register for the next wake-up *before* reading the mailbox: an
-        // envelope stored after the read wakes this future, and one stored
-        // before it is found by the read, so nothing falls in between.
-        let notified = subscription.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+    cursor: u64,
+    first: bool,
+    /// The wake-up registered before the last mailbox read; boxed once and
+    /// re-armed in place.
+    wake: Pin<Box<OwnedNotified>>,
+}
 
-        let page = store.mailbox(&subscription.device, cursor, limits.batch, limits.max_bytes)?;
+/// One page read from the mailbox.
+#[derive(Debug)]
+pub struct Page {
+    /// The `deliver` event to send, if there is anything to say.
+    pub event: Option<ServerBody>,
+    /// Whether more is waiting: read the next page without waiting.
+    pub more: bool,
+}
+
+impl Delivery {
+    /// Delivery of `subscription.device()`'s mailbox from its start. The
+    /// first page is an event even when the mailbox is empty.
+    pub fn new(store: Arc<dyn Store>, subscription: Subscription, limits: DeliveryLimits) -> Self {
+        let wake = Box::pin(subscription.notify.clone().notified_owned());
+        Self { store, subscription, limits, cursor: 0, first: true, wake }
+    }
+
+    /// Reads the next page after the cursor.
+    pub fn next_page(&mut self) -> Result<Page, StoreError> {
+        // Register for the next wake-up *before* reading the mailbox: an
+        // envelope stored after the read wakes this delivery, and one stored
+        // before it is found by the read, so nothing falls in between.
+        self.wake.set(self.subscription.notify.clone().notified_owned());
+        self.wake.as_mut().enable();
+        let page = self.store.mailbox(
+            &self.subscription.device,
+            self.cursor,
+            self.limits.batch,
+            self.limits.max_bytes,
+        )?;
         if let Some(last) = page.envelopes.last() {
-            cursor = last.id;
+            self.cursor = last.id;
         }
-        if first || !page.envelopes.is_empty() {
-            first = false;
+        let event = (self.first || !page.envelopes.is_empty()).then(|| {
+            self.first = false;
             let event = Event::Deliver { envelopes: page.envelopes, caught_up: !page.more };
-            outbox.send(ServerBody::Event { event }).await?;
-        }
-        if !page.more {
-            notified.await;
-        }
+            ServerBody::Event { event }
+        });
+        Ok(Page { event, more: page.more })
+    }
+
+    /// Waits for the wake-up registered by the last [`Delivery::next_page`]
+    /// (returns at once if it already happened).
+    pub async fn woken(&mut self) {
+        self.wake.as_mut().await;
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The device id stays out of debug output like everywhere else.
+        f.debug_struct("Delivery").field("cursor", &self.cursor).finish_non_exhaustive()
     }
 }
 

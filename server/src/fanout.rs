@@ -75,7 +75,7 @@ impl ChannelListeners {
         // Encoded once; every outbox gets a reference-counted view of the
         // same bytes.
         let event = Event::ChannelPost { channel: *channel, post };
-        let bytes = Bytes::from(encode(&ServerFrame::new(ServerBody::Event { event })));
+        let bytes = Arc::new(Bytes::from(encode(&ServerFrame::new(ServerBody::Event { event }))));
         let mut pushed = Pushed::default();
         for outbox in listeners.values() {
             if outbox.try_push(Outgoing::Shared(bytes.clone())) {

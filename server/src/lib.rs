@@ -119,13 +119,14 @@ pub(crate) fn unix_ms() -> u64 {
 async fn prepare_files(
     store: Arc<dyn Store>,
     data_dir: std::path::PathBuf,
+    blob_sync_bytes: u64,
 ) -> Result<BlobFiles, ServerError> {
     tokio::task::spawn_blocking(move || {
         if let Some(path) = admin::bootstrap(store.as_ref(), &data_dir)? {
             // The path only, never the code.
             tracing::info!("admin claim code written to {}", path.display());
         }
-        let files = BlobFiles::open(&data_dir).map_err(blobs::OrphanError::Io)?;
+        let files = BlobFiles::open(&data_dir, blob_sync_bytes).map_err(blobs::OrphanError::Io)?;
         let orphans = files.remove_orphans(store.as_ref())?;
         if orphans > 0 {
             tracing::info!(files = orphans, "removed attachment files without metadata");
@@ -149,7 +150,8 @@ pub async fn run(
     let data_dir = config.data_dir.clone();
     let store: Arc<dyn Store> =
         Arc::new(tokio::task::spawn_blocking(move || SledStore::open(&data_dir)).await??);
-    let blobs = prepare_files(store.clone(), config.data_dir.clone()).await?;
+    let blobs =
+        prepare_files(store.clone(), config.data_dir.clone(), config.blob_sync_bytes).await?;
     let (flusher, flusher_task) =
         Flusher::spawn(store.clone(), config.flush_max_batch, config.flush_max_delay());
     let relay =

@@ -6,11 +6,15 @@
 //! (backpressure on request handling and delivery), and if it stays full for
 //! `send_timeout_secs` the client is not reading and the connection is dropped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use stadtbote_protocol::frame::{ServerBody, ServerFrame, encode};
 use tokio::sync::mpsc;
+
+use crate::connection::Disconnect;
+use crate::delivery::Delivery;
 
 /// One item for the writer task.
 #[derive(Debug)]
@@ -18,17 +22,18 @@ pub enum Outgoing {
     /// An encoded protocol frame, sent as a binary message.
     Frame(Vec<u8>),
     /// An encoded frame shared with other connections (a channel post
-    /// pushed to all its listeners is encoded once).
-    Shared(Bytes),
+    /// pushed to all its listeners is encoded once). Behind an `Arc` so
+    /// that this enum, of which every connection's queue keeps a block of
+    /// slots, stays at 24 bytes.
+    Shared(Arc<Bytes>),
+    /// The connection's mailbox delivery, handed to the writer once the
+    /// connection is authenticated (after the login answer).
+    Deliver(Box<Delivery>),
     /// A WebSocket ping (keep-alive).
     Ping,
-    /// A close frame; the writer stops after sending it.
-    Close {
-        /// WebSocket close code.
-        code: u16,
-        /// Short reason; never contains ids or client data.
-        reason: &'static str,
-    },
+    /// A close frame with the code and fixed text of why the connection
+    /// ends ([`Disconnect::close_frame`]); the writer stops after sending it.
+    Close(Disconnect),
 }
 
 /// Why an item could not be queued.
@@ -80,6 +85,12 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_items_stay_small() {
+        // Every connection's queue allocates a block of 32 slots.
+        assert!(std::mem::size_of::<Outgoing>() <= 24);
+    }
 
     #[tokio::test]
     async fn full_queue_times_out() {

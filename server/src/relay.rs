@@ -405,6 +405,26 @@ pub struct Relay {
     disk: DiskGuard,
 }
 
+/// A write that is stored in memory but not yet durable, with the answer
+/// it gets once it is. Sending that answer before [`Relay::complete`]
+/// returned would acknowledge something a crash could still lose.
+#[derive(Debug)]
+#[must_use = "a stored write must be completed before it is answered"]
+pub struct Unflushed {
+    response: Response,
+    /// Devices to wake once the write is durable.
+    wake: Vec<DeviceId>,
+}
+
+/// What handling a request produced.
+#[derive(Debug)]
+pub enum Handled {
+    /// The answer, ready to send.
+    Answer(Result<Response, RelayError>),
+    /// A stored write to answer after [`Relay::complete`].
+    Unflushed(Unflushed),
+}
+
 /// Normalises a typed link code: upper case, without spaces or dashes, so
 /// that `abcd-efgh` and `ABCDEFGH` are the same code.
 fn normalise_code(code: &str) -> String {
@@ -650,6 +670,90 @@ impl Relay {
         elevation: &mut Elevation,
         request: Request,
     ) -> Result<Response, RelayError> {
+        match self.handle_pipelined(me, elevation, request).await {
+            Handled::Answer(result) => result,
+            Handled::Unflushed(write) => self.complete(write).await,
+        }
+    }
+
+    /// Handles a request of an authenticated connection like
+    /// [`Relay::handle_elevated`], except that the hot-path writes (`send`
+    /// and `ack`) return as soon as they are stored in memory, as
+    /// [`Handled::Unflushed`]: the connection may then read its next request
+    /// while this one waits for the group commit in [`Relay::complete`].
+    /// Every write of one connection is still stored in the order its
+    /// requests arrived; only the answers wait.
+    pub async fn handle_pipelined(
+        &self,
+        me: &Identity,
+        elevation: &mut Elevation,
+        request: Request,
+    ) -> Handled {
+        match request {
+            Request::Send { group, message } => {
+                self.staged(me, |relay| relay.store_send(me, &group, &message)).await
+            }
+            Request::Ack { ids } => {
+                self.staged(me, |relay| {
+                    let removed = relay.store.ack(&me.device, &ids)?;
+                    relay.metrics.envelopes_delivered(u64::from(removed));
+                    Ok(Unflushed { response: Response::Acked { removed }, wake: Vec::new() })
+                })
+                .await
+            }
+            other => Handled::Answer(self.handle_now(me, elevation, other).await),
+        }
+    }
+
+    /// Waits until `write` is durable, wakes the devices it was stored
+    /// for and returns its answer.
+    pub async fn complete(&self, write: Unflushed) -> Result<Response, RelayError> {
+        self.durable().await?;
+        if !write.wake.is_empty() {
+            self.registry.wake(&write.wake);
+        }
+        Ok(write.response)
+    }
+
+    /// Runs a hot-path write under the same admission as every other
+    /// request (write gate, blocked or deleted device). The gate is held
+    /// only while the write runs: an online backup's snapshot reads the
+    /// store's memory, so a write that finished before it is in the
+    /// snapshot whether or not its flush has happened yet.
+    async fn staged(
+        &self,
+        me: &Identity,
+        write: impl FnOnce(&Self) -> Result<Unflushed, RelayError>,
+    ) -> Handled {
+        let _gate = self.write_gate.read().await;
+        if let Err(err) = self.check_device(me) {
+            return Handled::Answer(Err(err));
+        }
+        match write(self) {
+            Ok(write) => Handled::Unflushed(write),
+            Err(err) => Handled::Answer(Err(err)),
+        }
+    }
+
+    /// Refuses a device blocked while connected from its next request on
+    /// (one in-memory key lookup; the connection also stops delivery), and a
+    /// device whose account another of its connections deleted.
+    fn check_device(&self, me: &Identity) -> Result<(), RelayError> {
+        match self.store.device(&me.device)? {
+            Some(record) if record.blocked => Err(RelayError::Forbidden(BLOCKED)),
+            Some(_) => Ok(()),
+            None => Err(RelayError::Forbidden(ACCOUNT_DELETED)),
+        }
+    }
+
+    /// Handles every authenticated request but the hot-path writes, waiting
+    /// for durability before it returns.
+    async fn handle_now(
+        &self,
+        me: &Identity,
+        elevation: &mut Elevation,
+        request: Request,
+    ) -> Result<Response, RelayError> {
         // Every request holds the write gate until it has answered, so an
         // online backup sees each change whole or not at all. The backup's
         // own request must not: it takes the gate exclusively.
@@ -660,14 +764,7 @@ impl Relay {
             } => None,
             _ => Some(self.write_gate.read().await),
         };
-        // A device blocked while connected is refused from its next request
-        // on (one in-memory key lookup; the connection also stops delivery).
-        match self.store.device(&me.device)? {
-            Some(record) if record.blocked => return Err(RelayError::Forbidden(BLOCKED)),
-            Some(_) => {}
-            // The account was deleted by another of its connections.
-            None => return Err(RelayError::Forbidden(ACCOUNT_DELETED)),
-        }
+        self.check_device(me)?;
         match request {
             Request::Register { .. } | Request::Login { .. } | Request::Link { .. } => {
                 Err(RelayError::AlreadyAuthenticated)
@@ -697,12 +794,9 @@ impl Relay {
                 )
                 .await
             }
-            Request::Send { group, message } => self.send(me, &group, &message).await,
-            Request::Ack { ids } => {
-                let removed = self.store.ack(&me.device, &ids)?;
-                self.durable().await?;
-                self.metrics.envelopes_delivered(u64::from(removed));
-                Ok(Response::Acked { removed })
+            // Answered by `handle_pipelined` before this match is reached.
+            Request::Send { .. } | Request::Ack { .. } => {
+                Err(RelayError::InvalidRequest("not handled here"))
             }
             Request::ClaimDeviceKeyPackages { devices } => {
                 self.claim_device_key_packages(me, &devices).await
@@ -892,12 +986,14 @@ impl Relay {
         self.commit_accepted(outcome).await
     }
 
-    async fn send(
+    /// Stores one application message for every other member device of
+    /// `group`; durable and delivered only after [`Relay::complete`].
+    fn store_send(
         &self,
         me: &Identity,
         group: &GroupId,
         message: &[u8],
-    ) -> Result<Response, RelayError> {
+    ) -> Result<Unflushed, RelayError> {
         if message.is_empty() {
             return Err(RelayError::InvalidRequest("empty message"));
         }
@@ -912,11 +1008,9 @@ impl Relay {
             now,
             now.saturating_add(self.retention.ms(RetentionKind::Envelopes)),
         )?;
-        self.durable().await?;
-        self.registry.wake(&recipients);
         self.metrics.envelopes_stored(recipients.len() as u64, message.len() as u64);
         let count = u32::try_from(recipients.len()).unwrap_or(u32::MAX);
-        Ok(Response::Stored { recipients: count })
+        Ok(Unflushed { response: Response::Stored { recipients: count }, wake: recipients })
     }
 }
 

@@ -18,7 +18,7 @@ use stadtbote_protocol::frame::{Event, Request, Response};
 
 use crate::fanout::Listens;
 use crate::ratelimit::IpKey;
-use crate::relay::{Elevation, Identity, Relay, RelayError};
+use crate::relay::{Elevation, Handled, Identity, Relay, RelayError};
 use crate::unix_ms;
 
 enum State {
@@ -30,8 +30,9 @@ enum State {
 /// sending it.
 #[derive(Debug)]
 pub struct Reply {
-    /// The response or error for the request.
-    pub result: Result<Response, RelayError>,
+    /// The response or error for the request, or a stored write whose
+    /// answer waits for durability ([`Relay::complete`]).
+    pub handled: Handled,
     /// A fresh challenge to push before the answer (after a failed attempt).
     pub challenge: Option<Event>,
     /// Set when this request authenticated the connection: start delivery.
@@ -40,7 +41,7 @@ pub struct Reply {
 
 impl Reply {
     fn plain(result: Result<Response, RelayError>) -> Self {
-        Self { result, challenge: None, authenticated: None }
+        Self { handled: Handled::Answer(result), challenge: None, authenticated: None }
     }
 }
 
@@ -96,9 +97,8 @@ impl Session {
         let nonce = match &mut self.state {
             State::Authenticated(identity) => {
                 let identity = *identity;
-                return Reply::plain(
-                    relay.handle_elevated(&identity, &mut self.elevation, request).await,
-                );
+                let handled = relay.handle_pipelined(&identity, &mut self.elevation, request).await;
+                return Reply { handled, challenge: None, authenticated: None };
             }
             State::Unauthenticated { nonce } => nonce,
         };
@@ -130,7 +130,11 @@ impl Session {
         match outcome {
             Ok((identity, response)) => {
                 self.state = State::Authenticated(identity);
-                Reply { result: Ok(response), challenge: None, authenticated: Some(identity) }
+                Reply {
+                    handled: Handled::Answer(Ok(response)),
+                    challenge: None,
+                    authenticated: Some(identity),
+                }
             }
             Err(err) => {
                 let challenge = match &self.state {
@@ -139,7 +143,7 @@ impl Session {
                     }
                     State::Authenticated(_) => None,
                 };
-                Reply { result: Err(err), challenge, authenticated: None }
+                Reply { handled: Handled::Answer(Err(err)), challenge, authenticated: None }
             }
         }
     }

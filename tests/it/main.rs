@@ -28,6 +28,7 @@ mod server_http;
 mod staff_work;
 mod tls;
 mod transparency;
+mod upload_crash;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

@@ -19,7 +19,8 @@ pub struct BlobRecord {
     pub size: u64,
     /// Size of every chunk but the last.
     pub chunk_size: u32,
-    /// Chunks stored so far, in order.
+    /// Chunks stored durably so far, in order (the file may hold more that
+    /// were not synced yet; see `crate::blobs`).
     pub chunks_received: u32,
     /// Whether the upload was finished (only then can it be downloaded).
     pub complete: bool,
@@ -65,8 +66,11 @@ pub trait BlobStore {
     /// The blob's metadata, if it exists.
     fn blob(&self, blob: &BlobId) -> Result<Option<BlobRecord>, StoreError>;
 
-    /// Records that chunk `index` (which must be the next one) is stored.
-    fn record_blob_chunk(&self, blob: &BlobId, index: u32) -> Result<BlobRecord, StoreError>;
+    /// Records that the first `count` chunks are stored (durably: the
+    /// caller synced the file first). `count` must be more than recorded so
+    /// far and at most the blob's chunk count, else
+    /// [`StoreError::ChunkOutOfOrder`].
+    fn record_blob_chunks(&self, blob: &BlobId, count: u32) -> Result<BlobRecord, StoreError>;
 
     /// Marks a fully received blob complete, to be kept until `expires_at`.
     fn complete_blob(&self, blob: &BlobId, expires_at: u64) -> Result<BlobRecord, StoreError>;

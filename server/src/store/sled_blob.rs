@@ -110,16 +110,19 @@ impl BlobStore for SledStore {
         }
     }
 
-    fn record_blob_chunk(&self, blob: &BlobId, index: u32) -> Result<BlobRecord, StoreError> {
+    fn record_blob_chunks(&self, blob: &BlobId, count: u32) -> Result<BlobRecord, StoreError> {
         let stored = self
             .blobs
             .transaction(|blobs| {
                 let mut stored = tx_blob(blobs, blob)?;
                 let record = &mut stored.record;
-                if record.complete || record.chunks_received != index || record.all_received() {
+                if record.complete
+                    || count <= record.chunks_received
+                    || u64::from(count) > record.total_chunks()
+                {
                     return abort(StoreError::ChunkOutOfOrder { expected: record.chunks_received });
                 }
-                record.chunks_received = index.saturating_add(1);
+                record.chunks_received = count;
                 blobs.insert(blob.as_bytes(), records::encode_blob(&stored))?;
                 Ok(stored)
             })
@@ -253,17 +256,25 @@ mod tests {
         assert_eq!(record(AccountId([1; 16]), 2500).total_chunks(), 3);
         assert_eq!(record(AccountId([1; 16]), 2500).chunk_len(2), 500);
         assert!(matches!(
-            store.record_blob_chunk(&blob, 1),
+            store.record_blob_chunks(&blob, 0),
+            Err(StoreError::ChunkOutOfOrder { expected: 0 })
+        ));
+        assert!(matches!(
+            store.record_blob_chunks(&blob, 4),
             Err(StoreError::ChunkOutOfOrder { expected: 0 })
         ));
         assert!(matches!(
             store.complete_blob(&blob, 500),
             Err(StoreError::ChunkOutOfOrder { expected: 0 })
         ));
-        for i in 0..3 {
-            assert_eq!(store.record_blob_chunk(&blob, i).unwrap().chunks_received, i + 1);
-        }
-        assert!(store.record_blob_chunk(&blob, 3).is_err(), "no chunk past the end");
+        // Several chunks at once (one sync covers them), then one more.
+        assert_eq!(store.record_blob_chunks(&blob, 2).unwrap().chunks_received, 2);
+        assert!(matches!(
+            store.record_blob_chunks(&blob, 2),
+            Err(StoreError::ChunkOutOfOrder { expected: 2 })
+        ));
+        assert_eq!(store.record_blob_chunks(&blob, 3).unwrap().chunks_received, 3);
+        assert!(store.record_blob_chunks(&blob, 4).is_err(), "no chunk past the end");
         assert_eq!(store.expired_blobs(101, 10).unwrap(), vec![blob]);
         let done = store.complete_blob(&blob, 500).unwrap();
         assert!(done.complete && done.all_received());
@@ -273,7 +284,7 @@ mod tests {
         assert!(store.expired_blobs(101, 10).unwrap().is_empty());
         assert_eq!(store.expired_blobs(501, 10).unwrap(), vec![blob]);
         assert!(matches!(
-            store.record_blob_chunk(&BlobId([9; 16]), 0),
+            store.record_blob_chunks(&BlobId([9; 16]), 1),
             Err(StoreError::UnknownBlob)
         ));
         store.delete_blob(&blob).unwrap();
