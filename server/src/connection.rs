@@ -294,7 +294,7 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     let started = Instant::now();
     let metrics = ctx.relay.metrics().clone();
     metrics.connection_opened();
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (outbox, queue) = Outbox::new(ctx.config.send_queue_frames, ctx.config.send_timeout());
     // The writer, which also delivers the mailbox, reports here why it ended.
     let kill = Arc::new(KillSwitch::default());
@@ -307,10 +307,19 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
         kill: kill.clone(),
         delivering: false,
     };
-    let end = conn.read_loop(stream, &kill, ctx.shutdown, ctx.client).await;
+    let end = conn.read_loop(&mut stream, &kill, ctx.shutdown, ctx.client).await;
 
     if end.close_frame().is_some() {
         let _ = tokio::time::timeout(CLOSE_GRACE, outbox.push(Outgoing::Close(end))).await;
+        // Lingering close: read and discard what the client still sends until
+        // it answers the close frame or the grace period ends. Closing a
+        // socket that holds unread input makes the kernel send a reset, which
+        // can destroy the close frame before the client reads it (a flood of
+        // pings would then end without its 1008).
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
     }
     // Dropping every queue sender lets the writer finish after the close frame.
     drop(outbox);
@@ -398,7 +407,7 @@ type WsStream = futures_util::stream::SplitStream<WebSocket>;
 impl Connection {
     async fn read_loop(
         &mut self,
-        mut stream: WsStream,
+        stream: &mut WsStream,
         kill: &KillSwitch,
         mut shutdown: ShutdownSignal,
         client: IpKey,
