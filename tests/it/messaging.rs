@@ -147,3 +147,46 @@ fn mailbox_is_empty_after_delivery_and_undelivered_envelopes_expire() {
     assert!(expired.is_empty(), "{} envelopes survived their TTL", expired.len());
     assert!(bernd.inbox().is_empty());
 }
+
+/// A client may pipeline: acks (which wait for a group commit) and pings
+/// (answered at once) sent without waiting, more of them than
+/// `max_pipelined_requests`, are all answered, each exactly once and in the
+/// order they were sent.
+#[test]
+fn pipelined_requests_are_answered_in_request_order() {
+    use stadtbote_protocol::frame::{self, ClientFrame, ServerBody};
+    use stadtbote_protocol::{Request, Response};
+
+    let server = Server::start_with(&[("STADTBOTE_MAX_PIPELINED_REQUESTS", "4")]);
+    block_on(async {
+        let mut client = crate::harness::RawClient::connect(&server.url()).await?;
+        client.register().await?;
+        let count = 40u64;
+        let first = client.next_id;
+        for n in 0..count {
+            let request = if n % 3 == 2 { Request::Ping } else { Request::Ack { ids: vec![n] } };
+            let bytes = frame::encode(&ClientFrame::new(first + n, request));
+            client.send_bytes(bytes).await?;
+        }
+        let mut answered = Vec::new();
+        while answered.len() < count as usize {
+            match client.next_body().await? {
+                ServerBody::Response { id, response } => {
+                    let n = id - first;
+                    match response {
+                        Response::Pong => assert_eq!(n % 3, 2, "request {n} was not a ping"),
+                        Response::Acked { removed: 0 } => assert_ne!(n % 3, 2, "{n} was a ping"),
+                        other => anyhow::bail!("unexpected answer to {n}: {other:?}"),
+                    }
+                    answered.push(id);
+                }
+                ServerBody::Event { .. } => {}
+                other => anyhow::bail!("unexpected frame: {other:?}"),
+            }
+        }
+        let expected: Vec<u64> = (first..first + count).collect();
+        assert_eq!(answered, expected, "answers out of request order");
+        Ok(())
+    })
+    .expect("pipelined requests");
+}
