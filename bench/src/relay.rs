@@ -202,10 +202,10 @@ pub async fn run_relay(target: Arc<Target>, opts: RelayOptions) -> Result<Report
     let pairs = make_pairs(&target, opts.pairs).await?;
 
     // Messages per direction: enough for the fixed rate, or for a generous
-    // ceiling of 30,000 messages/s in closed loop.
+    // ceiling of 60,000 messages/s in closed loop (three times the target).
     let directions = opts.pairs * 2;
     let per_direction = opts.prepare.unwrap_or_else(|| {
-        let total = opts.rate.unwrap_or(30_000.0) * opts.duration.as_secs_f64() * 1.1;
+        let total = opts.rate.unwrap_or(60_000.0) * opts.duration.as_secs_f64() * 1.1;
         (total / directions as f64).ceil() as usize + opts.window
     });
     let prep_started = Instant::now();

@@ -125,6 +125,14 @@ pub struct Config {
     pub flush_max_batch: usize,
     /// Milliseconds a flush waits for more writes to join it.
     pub flush_max_delay_ms: u64,
+    /// Bytes after which the envelope log starts a new segment file.
+    pub envelope_segment_bytes: u64,
+    /// Seconds after which an envelope-log segment with records is sealed,
+    /// so that deleted envelopes leave the disk within about this time.
+    pub envelope_segment_max_age_secs: u64,
+    /// Live envelope bytes one flush copies out of the oldest segment at
+    /// most (compaction), bounding how long it delays a group commit.
+    pub envelope_compact_bytes_per_flush: u64,
     /// KeyPackage claims per authenticated device per minute.
     pub claim_rate_per_minute: u32,
     /// Registrations and device links per client IP per minute (kept in memory only).
@@ -249,6 +257,9 @@ impl Default for Config {
             deliver_batch: 64,
             flush_max_batch: 1024,
             flush_max_delay_ms: 2,
+            envelope_segment_bytes: 67_108_864,
+            envelope_segment_max_age_secs: 3600,
+            envelope_compact_bytes_per_flush: 8_388_608,
             claim_rate_per_minute: 60,
             register_rate_per_minute: 10,
             request_rate_per_second: 50,
@@ -326,6 +337,10 @@ const MAX_COUNT: usize = tokio::sync::Semaphore::MAX_PERMITS;
 /// The smallest message limit accepted: every message must leave room for
 /// the frame around an envelope (see `delivery::FRAME_OVERHEAD`).
 const MIN_MESSAGE_BYTES: usize = 4096;
+
+/// The smallest `envelope_segment_bytes` accepted: one largest message
+/// must fit a segment with room to spare, or every append would seal one.
+const MIN_ENVELOPE_SEGMENT_BYTES: u64 = 1_048_576;
 
 /// The smallest `blob_sync_bytes` accepted: one default chunk. Smaller
 /// values would sync every chunk anyway, only less obviously.
@@ -468,6 +483,8 @@ impl Config {
             ("max_group_info_bytes", self.max_group_info_bytes as u64),
             ("deliver_batch", self.deliver_batch as u64),
             ("flush_max_batch", self.flush_max_batch as u64),
+            ("envelope_segment_max_age_secs", self.envelope_segment_max_age_secs),
+            ("envelope_compact_bytes_per_flush", self.envelope_compact_bytes_per_flush),
             ("claim_rate_per_minute", u64::from(self.claim_rate_per_minute)),
             ("register_rate_per_minute", u64::from(self.register_rate_per_minute)),
             ("request_rate_per_second", u64::from(self.request_rate_per_second)),
@@ -510,6 +527,7 @@ impl Config {
             ("sweep_interval_secs", self.sweep_interval_secs),
             ("shutdown_timeout_secs", self.shutdown_timeout_secs),
             ("flush_max_delay_ms", self.flush_max_delay_ms / 1000),
+            ("envelope_segment_max_age_secs", self.envelope_segment_max_age_secs),
         ] {
             if value > MAX_DURATION_SECS {
                 return Err(ConfigError::Invalid {
@@ -660,6 +678,16 @@ impl Config {
                 reason: format!("must be at least {MIN_BLOB_SYNC_BYTES}"),
             });
         }
+        if self.envelope_segment_bytes < MIN_ENVELOPE_SEGMENT_BYTES
+            || self.envelope_segment_bytes < 4 * self.max_message_bytes as u64
+        {
+            return Err(ConfigError::Invalid {
+                field: "envelope_segment_bytes",
+                reason: format!(
+                    "must be at least {MIN_ENVELOPE_SEGMENT_BYTES} and at least four times max_message_bytes"
+                ),
+            });
+        }
         if self.max_blob_bytes > MAX_BLOB_BYTES {
             return Err(ConfigError::Invalid {
                 field: "max_blob_bytes",
@@ -774,6 +802,15 @@ impl Config {
     /// [`Self::sweep_interval_secs`] as a duration.
     pub fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval_secs)
+    }
+
+    /// The envelope log's options from `envelope_*`.
+    pub fn envelope_log_options(&self) -> crate::store::envelope_log::LogOptions {
+        crate::store::envelope_log::LogOptions {
+            segment_bytes: self.envelope_segment_bytes,
+            segment_max_age: Duration::from_secs(self.envelope_segment_max_age_secs),
+            compact_bytes_per_sync: self.envelope_compact_bytes_per_flush,
+        }
     }
 
     /// [`Self::flush_max_delay_ms`] as a duration.
@@ -968,6 +1005,19 @@ mod tests {
         let err =
             Config { max_profile_bytes: 262_144, ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "max_profile_bytes", .. }));
+        let err = Config { envelope_segment_bytes: 1_048_575, ..Config::default() }
+            .validate()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "envelope_segment_bytes", .. }));
+        let err = Config {
+            envelope_segment_bytes: 1 << 20,
+            max_message_bytes: 1 << 19,
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "envelope_segment_bytes", .. }));
+        Config { envelope_segment_bytes: 1 << 20, ..Config::default() }.validate().unwrap();
         let err = Config { blob_sync_bytes: 65_535, ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "blob_sync_bytes", .. }));
         Config { blob_sync_bytes: 65_536, ..Config::default() }.validate().unwrap();

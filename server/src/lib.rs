@@ -148,8 +148,10 @@ pub async fn run(
     let tls = tls::from_config(&config)?;
     let config = Arc::new(config);
     let data_dir = config.data_dir.clone();
-    let store: Arc<dyn Store> =
-        Arc::new(tokio::task::spawn_blocking(move || SledStore::open(&data_dir)).await??);
+    let log_options = config.envelope_log_options();
+    let store: Arc<dyn Store> = Arc::new(
+        tokio::task::spawn_blocking(move || SledStore::open_with(&data_dir, log_options)).await??,
+    );
     let blobs =
         prepare_files(store.clone(), config.data_dir.clone(), config.blob_sync_bytes).await?;
     let (flusher, flusher_task) =

@@ -20,6 +20,7 @@ use super::format::{BackupWriter, Manifest, check_path};
 use crate::admin::ADMIN_CLAIM_FILE;
 use crate::store::BackupStore;
 use crate::store::sled_backup::DB_DIR;
+use crate::store::sled_store::ENVELOPE_DIR;
 
 /// Name of the staging directory inside the data directory.
 pub const STAGING_DIR: &str = "backups";
@@ -78,10 +79,11 @@ pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Whether a top-level entry of the data directory is left out: the
-/// database (exported logically), the staging directory, and the admin
-/// claim code (a secret that a restored server replaces anyway).
+/// database and the envelope log (both exported logically), the staging
+/// directory, and the admin claim code (a secret that a restored server
+/// replaces anyway).
 fn excluded_top_level(name: &str) -> bool {
-    name == DB_DIR || name == STAGING_DIR || name == ADMIN_CLAIM_FILE
+    name == DB_DIR || name == ENVELOPE_DIR || name == STAGING_DIR || name == ADMIN_CLAIM_FILE
 }
 
 /// Whether a file anywhere is left out: lock files and unfinished uploads

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod blob;
 pub mod channel;
+pub mod envelope_log;
 pub mod org;
 pub mod records;
 pub mod settings;
@@ -23,6 +24,7 @@ mod sled_audit;
 pub mod sled_backup;
 mod sled_blob;
 mod sled_channel;
+mod sled_envelopes;
 mod sled_org;
 mod sled_settings;
 pub mod sled_store;

@@ -16,7 +16,7 @@ use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 
 use super::records::{self, GroupRecord};
 use super::shred::Blind;
-use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
+use super::sled_store::{SledStore, abort, io, tx_error};
 use super::{AccountDeletion, BlobStore, OrgStore, Store, StoreError};
 
 impl SledStore {
@@ -30,16 +30,7 @@ impl SledStore {
 
     /// Envelopes queued for `device` and their payload bytes.
     fn mailbox_size(&self, device: &DeviceId) -> Result<(u64, u64), StoreError> {
-        let (mut count, mut bytes) = (0u64, 0u64);
-        for key in self.mailbox.scan_prefix(device.as_bytes()).keys() {
-            let (_, seq) = records::split_id_seq(&key.map_err(io)?)?;
-            count += 1;
-            if let Some(value) = self.messages.get(seq.to_be_bytes()).map_err(io)? {
-                let len = records::decode_message(&value)?.payload.len() as u64;
-                bytes = bytes.saturating_add(len);
-            }
-        }
-        Ok((count, bytes))
+        Ok(self.log.mailbox_size(device))
     }
 
     /// Groups with at least one of `devices` as a member, with their records.
@@ -154,22 +145,18 @@ impl SledStore {
     /// were only for these devices and go with the mailboxes.
     fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
         for (group, _) in self.groups_with(devices)? {
-            (&self.groups, &self.group_info)
-                .transaction(|(groups, group_info)| {
-                    // Re-read inside the transaction: a commit may have
-                    // changed the members since the scan.
-                    let Some(bytes) = groups.get(group.as_bytes())? else { return Ok(()) };
-                    let mut record = tx_decode(records::decode_group(&bytes))?;
-                    record.members.retain(|d| !devices.contains(d));
-                    if record.members.is_empty() {
-                        groups.remove(group.as_bytes())?;
-                        group_info.remove(group.as_bytes())?;
-                    } else {
-                        groups.insert(group.as_bytes(), records::encode_group(&record))?;
-                    }
-                    Ok(())
-                })
-                .map_err(tx_error)?;
+            // Under the envelope-ordering lock, which every change of a
+            // group's record holds: re-read, since a commit may have changed
+            // the members since the scan.
+            let _order = self.lock_message_order();
+            let Some(bytes) = self.groups.get(group.as_bytes()).map_err(io)? else { continue };
+            let mut record = records::decode_group(&bytes)?;
+            record.members.retain(|d| !devices.contains(d));
+            if record.members.is_empty() {
+                self.forget_group(&group)?;
+            } else {
+                self.groups.insert(group.as_bytes(), records::encode_group(&record)).map_err(io)?;
+            }
         }
         Ok(())
     }

@@ -13,14 +13,7 @@
 //! | `kp_count` | device | one-time packages held |
 //! | `last_resort` | device | last-resort KeyPackage, sealed |
 //! | `groups` | group | epoch, member devices |
-//! | `messages` | seq | stored_at, expires_at, ciphertext (no sender) |
-//! | `refs` | seq | mailbox entries left, expires_at |
-//! | `recipients` | seq ‖ device | – (lets the sweeper find mailbox entries) |
-//! | `mailbox` | device ‖ seq | – |
-//! | `expiry` | expires_at ‖ seq | – |
 //! | `link_codes` | SHA-256(code) | blind(account), sealed account, expires_at |
-//! | `message_group` | seq | group (lets a group's deletion find its envelopes) |
-//! | `group_messages` | group ‖ seq | – |
 //! | `group_expiry` | group | expires_at |
 //! | `group_expiry_index` | expires_at ‖ group | – |
 //! | `group_info` | group | epoch when stored, SHA-256(join token), sealed GroupInfo |
@@ -54,12 +47,14 @@
 //! first and then re-check inside the transaction, retrying if a concurrent
 //! change got there first.
 //!
-//! Message sequence numbers come from sled's id generator *inside* the
-//! transaction that stores the message. Because transactions are serialised,
-//! sequence order equals commit order, so a delivery cursor that has seen id
-//! `n` will never later find an id below `n` appearing in the same mailbox.
+//! Queued envelopes are not in sled: they live in the envelope log
+//! (`<data_dir>/envelopes/`, [`super::envelope_log`]), and the operations
+//! that queue them are in [`super::sled_envelopes`]. Their sequence numbers
+//! are allocated by the log in append order under the envelope-ordering
+//! lock, so a delivery cursor that has seen id `n` will never later find an
+//! id below `n` appearing in the same mailbox.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use sled::transaction::{
@@ -68,13 +63,11 @@ use sled::transaction::{
 };
 use sled::{IVec, Tree};
 use stadtbote_protocol::auth::IdentityKey;
-use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerStats};
+use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, ServerStats};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 
-use super::records::{
-    self, GroupInfoRecord, GroupRecord, LinkCodeRecord, MessageRecord, Owner, RefsRecord,
-    StoredDevice,
-};
+use super::envelope_log::{EnvelopeLog, LogOptions};
+use super::records::{self, GroupInfoRecord, LinkCodeRecord, Owner, StoredDevice};
 use super::shred::{Blind, Keyring};
 use super::{
     ChannelStore, CommitInput, CommitOutcome, DeviceRecord, ExternalJoinInput, KeyPackageStatus,
@@ -94,6 +87,9 @@ const CLAIM_ATTEMPTS: usize = 16;
 /// the global lock it holds) short.
 pub(super) const SWEEP_BATCH: usize = 256;
 
+/// Name of the envelope log's directory inside the data directory.
+pub const ENVELOPE_DIR: &str = "envelopes";
+
 /// The sled-backed store. Cheap to share behind an `Arc`.
 pub struct SledStore {
     pub(super) db: sled::Db,
@@ -104,14 +100,7 @@ pub struct SledStore {
     pub(super) kp_count: Tree,
     pub(super) last_resort: Tree,
     pub(super) groups: Tree,
-    pub(super) messages: Tree,
-    pub(super) refs: Tree,
-    pub(super) recipients: Tree,
-    pub(super) mailbox: Tree,
-    pub(super) expiry: Tree,
     pub(super) link_codes: Tree,
-    pub(super) message_group: Tree,
-    pub(super) group_messages: Tree,
     pub(super) group_expiry: Tree,
     pub(super) group_expiry_index: Tree,
     pub(super) group_info: Tree,
@@ -151,6 +140,8 @@ pub struct SledStore {
     /// the in-memory transaction: the fsync happens afterwards, in the
     /// group-commit flusher.
     message_order: std::sync::Mutex<()>,
+    /// Where queued envelopes live.
+    pub(super) log: EnvelopeLog,
 }
 
 pub(super) type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
@@ -173,27 +164,6 @@ pub(super) fn io(err: sled::Error) -> StoreError {
 /// Decodes inside a transaction, turning a bad record into an abort.
 pub(super) fn tx_decode<T>(result: Result<T, StoreError>) -> TxResult<T> {
     result.map_err(ConflictableTransactionError::Abort)
-}
-
-/// Whether `device` is on some org's revocation list, inside a transaction.
-fn tx_revoked(revoked: &TransactionalTree, device: &DeviceId) -> TxResult<bool> {
-    Ok(revoked.get(device.as_bytes())?.is_some())
-}
-
-/// The devices among `devices` that are on no org's revocation list, in
-/// order, inside a transaction. Revoked devices stay group members but are
-/// queued nothing.
-fn tx_unrevoked<'d>(
-    revoked: &TransactionalTree,
-    devices: impl IntoIterator<Item = &'d DeviceId>,
-) -> TxResult<Vec<DeviceId>> {
-    let mut out = Vec::new();
-    for device in devices {
-        if !tx_revoked(revoked, device)? {
-            out.push(*device);
-        }
-    }
-    Ok(out)
 }
 
 /// The group's expiry time as stored in `group_expiry`, inside a transaction.
@@ -234,71 +204,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// The trees a stored message touches, in the order their writes become
-/// visible: the message first, so that a reader who finds a mailbox entry
-/// always finds its message too.
-struct MessageTrees<'a> {
-    messages: &'a TransactionalTree,
-    refs: &'a TransactionalTree,
-    recipients: &'a TransactionalTree,
-    expiry: &'a TransactionalTree,
-    mailbox: &'a TransactionalTree,
-    message_group: &'a TransactionalTree,
-    group_messages: &'a TransactionalTree,
-}
-
-impl MessageTrees<'_> {
-    /// Stores `payload` for `group` once with one mailbox entry per recipient
-    /// and returns its sequence number. Must run inside the transaction that
-    /// decides the recipients.
-    fn store(
-        &self,
-        group: &GroupId,
-        payload: &[u8],
-        recipients: &[DeviceId],
-        now_ms: u64,
-        expires_at_ms: u64,
-    ) -> TxResult<u64> {
-        // Sequence numbers start at 1 so that a cursor of 0 means "nothing seen".
-        let seq = self.messages.generate_id()?.saturating_add(1);
-        let record = MessageRecord { stored_at: now_ms, expires_at: expires_at_ms, payload };
-        self.messages.insert(&seq.to_be_bytes(), records::encode_message(&record))?;
-        // Both directions of the message ↔ group link: the expiry of a group
-        // finds its envelopes, and deleting an envelope finds its index entry.
-        self.message_group.insert(&seq.to_be_bytes(), records::encode_id(group.as_bytes()))?;
-        self.group_messages.insert(&records::id_seq_key(group.as_bytes(), seq), &[])?;
-        let remaining = u32::try_from(recipients.len()).unwrap_or(u32::MAX);
-        self.refs.insert(
-            &seq.to_be_bytes(),
-            records::encode_refs(RefsRecord { remaining, expires_at: expires_at_ms }),
-        )?;
-        self.expiry.insert(&records::expiry_key(expires_at_ms, seq), &[])?;
-        for device in recipients {
-            self.recipients.insert(&records::seq_id_key(seq, device.as_bytes()), &[])?;
-            self.mailbox.insert(&records::id_seq_key(device.as_bytes(), seq), &[])?;
-        }
-        Ok(seq)
-    }
-}
-
-/// The trees besides [`MessageTrees`] that a group-message transaction
-/// reads or writes (see [`SledStore::group_message_transaction`]).
-struct GroupTrees<'a> {
-    groups: &'a TransactionalTree,
-    devices: &'a TransactionalTree,
-    revoked: &'a TransactionalTree,
-    group_info: &'a TransactionalTree,
-}
-
-/// A stored message to delete, with what is already known about it.
-struct MessageRef {
-    seq: u64,
-    /// Its expiry, to find the expiry-index entry.
-    expires_at: Option<u64>,
-    /// Its group, to find the group-index entry.
-    group: Option<GroupId>,
-}
-
 /// Deletes the records of `tree` whose deletion time (read by `delete_at`)
 /// is not after `now_ms`. Unreadable records can never be redeemed and are
 /// deleted too. Code trees are small (codes are created by people), so a
@@ -328,13 +233,22 @@ fn sweep_codes(
 impl SledStore {
     /// Takes the envelope-ordering lock. A poisoned lock guards no data (it
     /// is a `()`), so it is simply taken over.
-    fn lock_message_order(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(super) fn lock_message_order(&self) -> std::sync::MutexGuard<'_, ()> {
         self.message_order.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Opens (or creates) the database under `data_dir`, creating the
-    /// directory with mode 0700 if it is missing.
+    /// directory with mode 0700 if it is missing, with the envelope log's
+    /// default options.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, LogOptions::default())
+    }
+
+    /// Opens (or creates) the database and the envelope log under
+    /// `data_dir`. Envelopes still in sled trees (an earlier release, or a
+    /// restored backup) move into the log; group states the log holds and
+    /// sled lost in a crash are written again.
+    pub fn open_with(data_dir: &Path, log_options: LogOptions) -> Result<Self, StoreError> {
         create_private_dir(data_dir).map_err(StoreError::unavailable)?;
         let db = sled::Config::new().path(data_dir.join("db")).open().map_err(io)?;
         let meta = db.open_tree("meta").map_err(io)?;
@@ -356,8 +270,14 @@ impl SledStore {
         if fresh {
             meta.insert(b"schema", &[SCHEMA_VERSION]).map_err(io)?;
         }
+        // Sequence numbers of earlier releases came from sled's id
+        // generator; the log's numbers continue above them.
+        let seq_floor = db.generate_id().map_err(io)?.saturating_add(1);
+        let opened = EnvelopeLog::open(&data_dir.join(ENVELOPE_DIR), log_options, seq_floor)?;
+        Self::migrate_legacy_envelopes(&db, &opened.log)?;
         let tree = |name: &str| db.open_tree(name).map_err(io);
-        Ok(Self {
+        let store = Self {
+            log: opened.log,
             message_order: std::sync::Mutex::new(()),
             accounts: tree("accounts")?,
             devices: tree("devices")?,
@@ -366,14 +286,7 @@ impl SledStore {
             kp_count: tree("kp_count")?,
             last_resort: tree("last_resort")?,
             groups: tree("groups")?,
-            messages: tree("messages")?,
-            refs: tree("refs")?,
-            recipients: tree("recipients")?,
-            mailbox: tree("mailbox")?,
-            expiry: tree("expiry")?,
             link_codes: tree("link_codes")?,
-            message_group: tree("message_group")?,
-            group_messages: tree("group_messages")?,
             group_expiry: tree("group_expiry")?,
             group_expiry_index: tree("group_expiry_index")?,
             group_info: tree("group_info")?,
@@ -398,7 +311,9 @@ impl SledStore {
             org_writes: std::sync::Mutex::new(()),
             keyring,
             db,
-        })
+        };
+        store.redo_group_states(opened.group_redo)?;
+        Ok(store)
     }
 
     /// Adds a device to an account inside a transaction. The account's
@@ -518,124 +433,6 @@ impl SledStore {
 
 /// The bodies of the longer [`Store`] methods.
 impl SledStore {
-    /// Deletes stored messages with all their mailbox entries and index
-    /// entries. Missing fields of each [`MessageRef`] are looked up first
-    /// (transactions cannot scan). Returns (messages, envelopes) deleted.
-    fn remove_messages(&self, batch: Vec<MessageRef>) -> Result<(u64, u64), StoreError> {
-        let mut items = Vec::with_capacity(batch.len());
-        for mut item in batch {
-            let seq_key = item.seq.to_be_bytes();
-            if item.expires_at.is_none()
-                && let Some(bytes) = self.refs.get(seq_key).map_err(io)?
-            {
-                item.expires_at = Some(records::decode_refs(&bytes)?.expires_at);
-            }
-            if item.group.is_none()
-                && let Some(bytes) = self.message_group.get(seq_key).map_err(io)?
-            {
-                item.group = Some(records::decode_group_id(&bytes)?);
-            }
-            let mut devices = Vec::new();
-            for key in self.recipients.scan_prefix(seq_key).keys() {
-                let (_, device) = records::split_seq_id(&key.map_err(io)?)?;
-                devices.push(device);
-            }
-            items.push((item, devices));
-        }
-        (
-            &self.expiry,
-            &self.refs,
-            &self.messages,
-            &self.recipients,
-            &self.mailbox,
-            &self.message_group,
-            &self.group_messages,
-        )
-            .transaction(
-                |(expiry, refs, messages, recipients, mailbox, message_group, group_messages)| {
-                    let mut deleted = (0u64, 0u64);
-                    for (item, devices) in &items {
-                        let seq = item.seq;
-                        if let Some(at) = item.expires_at {
-                            expiry.remove(&records::expiry_key(at, seq))?;
-                        }
-                        refs.remove(&seq.to_be_bytes())?;
-                        if messages.remove(&seq.to_be_bytes())?.is_some() {
-                            deleted.0 += 1;
-                        }
-                        message_group.remove(&seq.to_be_bytes())?;
-                        if let Some(group) = &item.group {
-                            group_messages.remove(&records::id_seq_key(group.as_bytes(), seq))?;
-                        }
-                        for device in devices {
-                            recipients.remove(&records::seq_id_key(seq, device))?;
-                            if mailbox.remove(&records::id_seq_key(device, seq))?.is_some() {
-                                deleted.1 += 1;
-                            }
-                        }
-                    }
-                    Ok(deleted)
-                },
-            )
-            .map_err(tx_error)
-    }
-
-    /// Deletes a group whose expiry-index entry says `at`, and then every
-    /// envelope still queued for it. Returns `None` when the index entry was
-    /// stale (it is removed) and the group was left alone.
-    fn delete_group(&self, group: &GroupId, at: u64) -> Result<Option<(u64, u64)>, StoreError> {
-        let cutoff = {
-            // Under the envelope-ordering lock no message for this group can
-            // be stored between the group's deletion and reading the id
-            // counter, so every message of the deleted group has a sequence
-            // number at or below `cutoff`. A conversation id is
-            // deterministic, so the same group may be created again at once;
-            // its messages get higher numbers and are left alone.
-            let _order = self.lock_message_order();
-            let trees =
-                (&self.groups, &self.group_expiry, &self.group_expiry_index, &self.group_info);
-            let deleted = trees
-                .transaction(|(groups, group_expiry, index, group_info)| {
-                    index.remove(&records::time_id_key(at, group.as_bytes()))?;
-                    let current = tx_group_expiry(group_expiry, group)?;
-                    if current != Some(at) {
-                        return Ok(false);
-                    }
-                    group_expiry.remove(group.as_bytes())?;
-                    groups.remove(group.as_bytes())?;
-                    // The join link dies with the group.
-                    group_info.remove(group.as_bytes())?;
-                    Ok(true)
-                })
-                .map_err(tx_error)?;
-            if !deleted {
-                return Ok(None);
-            }
-            self.db.generate_id().map_err(io)?
-        };
-        let mut total = (0u64, 0u64);
-        loop {
-            let mut batch = Vec::new();
-            for key in self.group_messages.scan_prefix(group.as_bytes()).keys() {
-                let (_, seq) = records::split_id_seq(&key.map_err(io)?)?;
-                if seq > cutoff || batch.len() >= SWEEP_BATCH {
-                    break;
-                }
-                batch.push(MessageRef { seq, expires_at: None, group: Some(*group) });
-            }
-            if batch.is_empty() {
-                return Ok(Some(total));
-            }
-            let full = batch.len() >= SWEEP_BATCH;
-            let (messages, envelopes) = self.remove_messages(batch)?;
-            total.0 += messages;
-            total.1 += envelopes;
-            if !full {
-                return Ok(Some(total));
-            }
-        }
-    }
-
     /// The devices among `devices` that may be handed a KeyPackage: existing,
     /// not blocked, not revoked, not `claimer`; each once; with the blinded
     /// account whose key seals their packages.
@@ -729,208 +526,6 @@ impl SledStore {
             }
         }
         Err(StoreError::Contention)
-    }
-
-    fn commit_impl(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError> {
-        let add: BTreeSet<DeviceId> = input.add.iter().copied().collect();
-        let remove: BTreeSet<DeviceId> = input.remove.iter().copied().collect();
-        if add.len() != input.add.len() || remove.len() != input.remove.len() {
-            return Err(StoreError::InvalidCommit("duplicate device in add or remove"));
-        }
-        if add.intersection(&remove).next().is_some() {
-            return Err(StoreError::InvalidCommit("a device is both added and removed"));
-        }
-        if add.contains(input.caller) {
-            return Err(StoreError::InvalidCommit("the committer cannot add itself"));
-        }
-        if add.is_empty() != input.welcome.is_none() {
-            return Err(StoreError::InvalidCommit("a welcome is required exactly when adding"));
-        }
-        let added: Vec<DeviceId> = add.iter().copied().collect();
-        self.group_message_transaction(|trees, GroupTrees { groups, devices, revoked, .. }| {
-            let (previous, epoch) = match groups.get(input.group.as_bytes())? {
-                None if input.epoch == 0 => {
-                    if !remove.is_empty() {
-                        return abort(StoreError::InvalidCommit(
-                            "a new group has no members to remove",
-                        ));
-                    }
-                    (BTreeSet::from([*input.caller]), 0)
-                }
-                None => return abort(StoreError::UnknownGroup),
-                Some(bytes) => {
-                    let record = tx_decode(records::decode_group(&bytes))?;
-                    let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
-                    if !members.contains(input.caller) {
-                        return abort(StoreError::NotAMember);
-                    }
-                    if input.epoch != record.epoch {
-                        return abort(StoreError::StaleEpoch { current: record.epoch });
-                    }
-                    (members, record.epoch)
-                }
-            };
-            for device in &add {
-                if previous.contains(device) {
-                    return abort(StoreError::InvalidCommit("device is already a member"));
-                }
-                let Some(bytes) = devices.get(device.as_bytes())? else {
-                    return abort(StoreError::UnknownDevice);
-                };
-                if tx_decode(records::decode_device(&bytes))?.blocked {
-                    return abort(StoreError::UnknownDevice);
-                }
-            }
-            if remove.iter().any(|d| !previous.contains(d)) {
-                return abort(StoreError::InvalidCommit("removed device is not a member"));
-            }
-            let mut members: BTreeSet<DeviceId> = previous.union(&add).copied().collect();
-            members.retain(|d| !remove.contains(d));
-            if members.len() > input.max_members {
-                return abort(StoreError::TooManyMembers { max: input.max_members });
-            }
-            // The commit goes to everyone who was in the previous epoch
-            // except its author, removed devices included, so they learn
-            // of their removal.
-            // Devices revoked by an org stay members (the group's MLS
-            // state includes them until someone removes them) but are
-            // queued nothing: the server stops delivering to them at once.
-            let commit_to = tx_unrevoked(revoked, previous.iter().filter(|d| *d != input.caller))?;
-            let welcomed = tx_unrevoked(revoked, &added)?;
-            let (now, expires) = (input.now_ms, input.expires_at_ms);
-            if !commit_to.is_empty() {
-                trees.store(input.group, input.commit, &commit_to, now, expires)?;
-            }
-            if let Some(welcome) = input.welcome
-                && !welcomed.is_empty()
-            {
-                trees.store(input.group, welcome, &welcomed, now, expires)?;
-            }
-            let new_epoch = epoch.saturating_add(1);
-            let record = GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
-            groups.insert(input.group.as_bytes(), records::encode_group(&record))?;
-            let mut woken = commit_to;
-            woken.extend_from_slice(&welcomed);
-            Ok(CommitOutcome { epoch: new_epoch, recipients: woken })
-        })
-    }
-
-    fn external_join_impl(
-        &self,
-        input: ExternalJoinInput<'_>,
-    ) -> Result<CommitOutcome, StoreError> {
-        self.group_message_transaction(|trees, GroupTrees { groups, revoked, group_info, .. }| {
-            let Some(bytes) = groups.get(input.group.as_bytes())? else {
-                return abort(StoreError::UnknownGroup);
-            };
-            let record = tx_decode(records::decode_group(&bytes))?;
-            // Checked inside the transaction: a link replaced a moment ago
-            // no longer admits anyone.
-            tx_checked_group_info(group_info, input.group, input.token_hash)?;
-            if record.members.contains(input.caller) {
-                return abort(StoreError::InvalidCommit("device is already a member"));
-            }
-            if input.epoch != record.epoch {
-                return abort(StoreError::StaleEpoch { current: record.epoch });
-            }
-            if record.members.len().saturating_add(1) > input.max_members {
-                return abort(StoreError::TooManyMembers { max: input.max_members });
-            }
-            // Every previous member learns of the join; revoked devices stay
-            // members but are queued nothing, as for every other fan-out.
-            let commit_to = tx_unrevoked(revoked, &record.members)?;
-            if !commit_to.is_empty() {
-                trees.store(
-                    input.group,
-                    input.commit,
-                    &commit_to,
-                    input.now_ms,
-                    input.expires_at_ms,
-                )?;
-            }
-            let mut members: BTreeSet<DeviceId> = record.members.into_iter().collect();
-            members.insert(*input.caller);
-            let new_epoch = record.epoch.saturating_add(1);
-            let updated = GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
-            groups.insert(input.group.as_bytes(), records::encode_group(&updated))?;
-            Ok(CommitOutcome { epoch: new_epoch, recipients: commit_to })
-        })
-    }
-
-    fn send_impl(
-        &self,
-        group: &GroupId,
-        sender: &DeviceId,
-        payload: &[u8],
-        now_ms: u64,
-        expires_at_ms: u64,
-    ) -> Result<Vec<DeviceId>, StoreError> {
-        self.group_message_transaction(|trees, GroupTrees { groups, revoked, .. }| {
-            let Some(bytes) = groups.get(group.as_bytes())? else {
-                return abort(StoreError::UnknownGroup);
-            };
-            let record = tx_decode(records::decode_group(&bytes))?;
-            if !record.members.contains(sender) {
-                return abort(StoreError::NotAMember);
-            }
-            // Revoked devices are members but get nothing new.
-            let to = tx_unrevoked(revoked, record.members.iter().filter(|d| *d != sender))?;
-            if !to.is_empty() {
-                trees.store(group, payload, &to, now_ms, expires_at_ms)?;
-            }
-            Ok(to)
-        })
-    }
-
-    /// Runs `f` as one transaction over the message trees and the group,
-    /// device and revocation trees, holding the envelope-ordering lock for
-    /// its whole duration: that lock is what makes the sequence numbers
-    /// [`MessageTrees::store`] allocates inside `f` follow commit order.
-    /// `f` may be run more than once (sled retries conflicting transactions).
-    fn group_message_transaction<R>(
-        &self,
-        f: impl Fn(&MessageTrees<'_>, GroupTrees<'_>) -> TxResult<R>,
-    ) -> Result<R, StoreError> {
-        let _order = self.lock_message_order();
-        (
-            &self.messages,
-            &self.refs,
-            &self.recipients,
-            &self.expiry,
-            &self.mailbox,
-            &self.groups,
-            &self.devices,
-            &self.revoked,
-            &self.message_group,
-            &self.group_messages,
-            &self.group_info,
-        )
-            .transaction(|tx| {
-                let (
-                    messages,
-                    refs,
-                    recipients,
-                    expiry,
-                    mailbox,
-                    groups,
-                    devices,
-                    revoked,
-                    message_group,
-                    group_messages,
-                    group_info,
-                ) = tx;
-                let trees = MessageTrees {
-                    messages,
-                    refs,
-                    recipients,
-                    expiry,
-                    mailbox,
-                    message_group,
-                    group_messages,
-                };
-                f(&trees, GroupTrees { groups, devices, revoked, group_info })
-            })
-            .map_err(tx_error)
     }
 }
 
@@ -1178,105 +773,17 @@ impl Store for SledStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<MailboxPage, StoreError> {
-        let Some(first) = after.checked_add(1) else {
-            return Ok(MailboxPage { envelopes: Vec::new(), more: false });
-        };
-        let start = records::id_seq_key(device.as_bytes(), first);
-        let end = records::id_seq_key(device.as_bytes(), u64::MAX);
-        let mut envelopes: Vec<Envelope> = Vec::new();
-        let mut bytes = 0usize;
-        let mut more = false;
-        for entry in self.mailbox.range(start..=end) {
-            let (key, _) = entry.map_err(io)?;
-            if envelopes.len() >= limit {
-                more = true;
-                break;
-            }
-            let (_, seq) = records::split_id_seq(&key)?;
-            // A missing message means an ack on another connection of this
-            // device or the sweeper is deleting it right now; skip it.
-            let Some(value) = self.messages.get(seq.to_be_bytes()).map_err(io)? else {
-                continue;
-            };
-            let message = records::decode_message(&value)?;
-            bytes = bytes.saturating_add(message.payload.len());
-            if !envelopes.is_empty() && bytes > max_bytes {
-                more = true;
-                break;
-            }
-            envelopes.push(Envelope {
-                id: seq,
-                received_at: message.stored_at,
-                payload: message.payload.to_vec().into(),
-            });
-        }
-        Ok(MailboxPage { envelopes, more })
+        self.mailbox_impl(device, after, limit, max_bytes)
     }
 
     fn ack(&self, device: &DeviceId, ids: &[u64]) -> Result<u32, StoreError> {
-        let ids: BTreeSet<u64> = ids.iter().copied().collect();
-        (
-            &self.mailbox,
-            &self.recipients,
-            &self.refs,
-            &self.messages,
-            &self.expiry,
-            &self.message_group,
-            &self.group_messages,
-        )
-            .transaction(
-                |(mailbox, recipients, refs, messages, expiry, message_group, group_messages)| {
-                    let mut removed = 0u32;
-                    for &seq in &ids {
-                        // Only the caller's own mailbox key is looked at, so
-                        // ids of other devices' envelopes are simply not found.
-                        let key = records::id_seq_key(device.as_bytes(), seq);
-                        if mailbox.remove(&key)?.is_none() {
-                            continue;
-                        }
-                        removed = removed.saturating_add(1);
-                        recipients.remove(&records::seq_id_key(seq, device.as_bytes()))?;
-                        let Some(bytes) = refs.get(seq.to_be_bytes())? else { continue };
-                        let record = tx_decode(records::decode_refs(&bytes))?;
-                        if record.remaining <= 1 {
-                            refs.remove(&seq.to_be_bytes())?;
-                            messages.remove(&seq.to_be_bytes())?;
-                            expiry.remove(&records::expiry_key(record.expires_at, seq))?;
-                            if let Some(group) = message_group.remove(&seq.to_be_bytes())? {
-                                let group = tx_decode(records::decode_group_id(&group))?;
-                                group_messages
-                                    .remove(&records::id_seq_key(group.as_bytes(), seq))?;
-                            }
-                        } else {
-                            let left = RefsRecord { remaining: record.remaining - 1, ..record };
-                            refs.insert(&seq.to_be_bytes(), records::encode_refs(left))?;
-                        }
-                    }
-                    Ok(removed)
-                },
-            )
-            .map_err(tx_error)
+        // Only the caller's own mailbox is looked at, so ids of other
+        // devices' envelopes are simply not found.
+        self.log.ack(device, ids)
     }
 
     fn purge_mailbox(&self, device: &DeviceId) -> Result<u32, StoreError> {
-        let mut removed = 0u32;
-        loop {
-            let mut seqs = Vec::with_capacity(SWEEP_BATCH);
-            for key in self.mailbox.scan_prefix(device.as_bytes()).keys().take(SWEEP_BATCH) {
-                let (_, seq) = records::split_id_seq(&key.map_err(io)?)?;
-                seqs.push(seq);
-            }
-            if seqs.is_empty() {
-                return Ok(removed);
-            }
-            // An ack of every queued id does exactly what is needed: mailbox
-            // entries go, and messages nobody else waits for go with them.
-            let acked = self.ack(device, &seqs)?;
-            removed = removed.saturating_add(acked);
-            if seqs.len() < SWEEP_BATCH || acked == 0 {
-                return Ok(removed);
-            }
-        }
+        self.log.ack(device, &self.log.mailbox_ids(device))
     }
 
     fn set_group_expiry(
@@ -1285,6 +792,9 @@ impl Store for SledStore {
         caller: &DeviceId,
         expires_at_ms: u64,
     ) -> Result<u64, StoreError> {
+        // Group deletion reads the expiry under this lock; holding it here
+        // too keeps the two from interleaving.
+        let _order = self.lock_message_order();
         (&self.groups, &self.group_expiry, &self.group_expiry_index)
             .transaction(|(groups, group_expiry, index)| {
                 let Some(bytes) = groups.get(group.as_bytes())? else {
@@ -1312,28 +822,9 @@ impl Store for SledStore {
 
     fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
-        loop {
-            // Everything with expires_at < now sorts before (now, 0).
-            let mut batch = Vec::new();
-            for entry in self.expiry.range(..records::expiry_key(now_ms, 0)).keys() {
-                let key = entry.map_err(io)?;
-                let (expires_at, seq) = records::split_expiry(&key)?;
-                batch.push(MessageRef { seq, expires_at: Some(expires_at), group: None });
-                if batch.len() >= SWEEP_BATCH {
-                    break;
-                }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            let full = batch.len() >= SWEEP_BATCH;
-            let (messages, envelopes) = self.remove_messages(batch)?;
-            report.messages += messages;
-            report.envelopes += envelopes;
-            if !full {
-                break;
-            }
-        }
+        let (messages, envelopes) = self.sweep_envelopes(now_ms)?;
+        report.messages += messages;
+        report.envelopes += envelopes;
         loop {
             let mut due = Vec::new();
             let end = records::time_id_key(now_ms, &[0; 16]);
@@ -1367,16 +858,18 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        // The log first: a commit's group state reaches sled only after its
+        // frame is durable, and a segment is deleted only once a sled flush
+        // followed its sealing (see `sled_envelopes`).
+        let token = self.log.sync()?;
+        self.db.flush().map_err(io)?;
+        self.log.sled_flushed(token);
+        Ok(())
     }
 
     fn admin_stats(&self) -> Result<ServerStats, StoreError> {
-        let mut stored_bytes = 0u64;
-        for value in self.messages.iter().values() {
-            let value = value.map_err(io)?;
-            let payload = records::decode_message(&value)?.payload.len() as u64;
-            stored_bytes = stored_bytes.saturating_add(payload);
-        }
+        let envelopes = self.log.totals();
+        let mut stored_bytes = envelopes.bytes;
         for value in self.blobs.iter().values() {
             let record = records::decode_blob(&value.map_err(io)?)?.record;
             let held = record.offset(record.chunks_received).min(record.size);
@@ -1387,7 +880,7 @@ impl Store for SledStore {
             accounts: self.accounts.len() as u64,
             devices: self.devices.len() as u64,
             connected: 0,
-            queued_envelopes: self.mailbox.len() as u64,
+            queued_envelopes: envelopes.envelopes,
             stored_bytes,
             channels: channels.channels,
             channel_posts: channels.posts,
@@ -1438,6 +931,7 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::envelope_log::Totals;
     use stadtbote_protocol::auth::DeviceSecret;
 
     const DAY: u64 = 86_400_000;
@@ -1623,7 +1117,7 @@ mod tests {
         let mut expected = vec![b, c];
         expected.sort();
         assert_eq!(to, expected);
-        assert_eq!(store.messages.len(), 2, "welcome and message stored once each");
+        assert_eq!(store.log.totals().messages, 2, "welcome and message stored once each");
         let b_page = store.mailbox(&b, 0, 10, 1 << 20).unwrap();
         let msg_id = *ids(&b_page).last().unwrap();
         assert_eq!(b_page.envelopes.last().unwrap().payload.as_ref(), b"hello");
@@ -1634,12 +1128,11 @@ mod tests {
         assert_eq!(store.ack(&a, &[msg_id]).unwrap(), 0);
         assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 2);
         assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 0, "acks are idempotent");
-        assert!(store.messages.contains_key(msg_id.to_be_bytes()).unwrap());
+        assert_eq!(store.log.mailbox_ids(&c).last(), Some(&msg_id), "c still waits for it");
         let c_ids = ids(&store.mailbox(&c, 0, 10, 1 << 20).unwrap());
         assert_eq!(store.ack(&c, &c_ids).unwrap(), 2);
-        assert!(store.messages.is_empty(), "last ack deletes the message");
-        assert!(store.refs.is_empty() && store.expiry.is_empty() && store.recipients.is_empty());
-        assert!(store.mailbox.is_empty());
+        assert_eq!(store.log.totals(), Totals::default(), "last ack deletes the message");
+        assert!(store.log.expired(u64::MAX, 10).is_empty());
         // Unknown groups and the sole member.
         assert!(matches!(
             store.send(&GroupId([0; 16]), &a, b"x", 1, 2),
@@ -1764,10 +1257,8 @@ mod tests {
         assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 0);
         assert_eq!(store.mailbox(&a, 0, 10, 1 << 20).unwrap().envelopes.len(), 1);
         assert_eq!(store.sweep(11 * DAY).unwrap().link_codes, 1);
-        assert!(store.messages.is_empty() && store.mailbox.is_empty() && store.expiry.is_empty());
-        assert!(
-            store.refs.is_empty() && store.recipients.is_empty() && store.link_codes.is_empty()
-        );
+        assert_eq!(store.log.totals(), Totals::default());
+        assert!(store.log.expired(u64::MAX, 10).is_empty() && store.link_codes.is_empty());
     }
 
     /// Marks `device` revoked the way `OrgStore::revoke` records it.
@@ -1872,10 +1363,10 @@ mod tests {
         }
         let b_page = store.mailbox(&b, 0, 100, 1 << 20).unwrap();
         assert_eq!(b_page.envelopes.len(), 2, "the other group's welcome and message");
-        assert!(store.group_messages.scan_prefix(thread.as_bytes()).next().is_none());
+        assert!(store.log.group_envelopes(&thread, u64::MAX).is_empty());
         assert!(store.group_expiry.is_empty() && store.group_expiry_index.is_empty());
-        assert_eq!(store.messages.len(), 2);
-        assert_eq!(store.message_group.len(), 2);
+        assert_eq!(store.log.totals().messages, 2);
+        assert_eq!(store.log.group_envelopes(&other, u64::MAX).len(), 2);
         // The same id can start a new thread, which the old expiry does not touch.
         store.commit(commit(&thread, &a, 0, &[b], Some(b"again"))).unwrap();
         assert_eq!(store.sweep(DAY + 2).unwrap().groups, 0);
@@ -1976,7 +1467,7 @@ mod tests {
         }
         assert!(store.mailbox(&joiner, 0, 10, 1 << 20).unwrap().envelopes.is_empty());
         assert_eq!(store.mailbox(&revoked, 0, 10, 1 << 20).unwrap().envelopes.len(), before);
-        assert_eq!(store.messages.len(), 2, "the welcome and the commit, each stored once");
+        assert_eq!(store.log.totals().messages, 2, "the welcome and the commit, each stored once");
         // The joiner is a member now: it can send and commit.
         assert_eq!(store.send(&group, &joiner, b"hi", 5, 5 + DAY).unwrap().len(), 2);
         // The same join again is stale; a fifth member exceeds max_members = 4.

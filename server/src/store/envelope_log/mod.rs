@@ -1,0 +1,818 @@
+//! The envelope log: where queued envelopes live, outside sled.
+//!
+//! Envelopes are written once, read once per recipient and deleted soon
+//! after: a queue, not a database. Kept in sled they cost five tree updates
+//! to store and five to delete, and sled rewrites whole tree pages as they
+//! change, so a 1 KiB envelope made about 25 KB of disk writes and sled's
+//! I/O bounded the relay (docs/BENCHMARKS.md). Here an envelope is one
+//! appended record and an acknowledgement a few bytes more.
+//!
+//! * **Files.** `<data_dir>/envelopes/<n>.log`, numbered segments (layout in
+//!   [`record`]). Only the newest one (the active segment) is appended to;
+//!   [`EnvelopeLog::sync`] seals it when it is `segment_bytes` long or
+//!   `segment_max_age` old.
+//! * **Index.** Which envelopes are live, and where, is kept in memory
+//!   ([`index`]) and rebuilt by replaying the segments at start.
+//! * **Durability.** Appends are written at once and made durable by
+//!   [`EnvelopeLog::sync`] (`fdatasync`), which the group-commit flusher
+//!   calls for many writers together. A crash keeps every whole frame, and
+//!   one frame holds everything one change wrote.
+//! * **Deletion.** Deleted envelopes are dropped from the index at once and
+//!   their bytes go with their segment file. Segments are deleted oldest
+//!   first, never out of order: a segment's acknowledgements refer only to
+//!   envelopes of itself or older segments, so deleting in order never
+//!   brings an acknowledged envelope back at replay. Envelopes still live
+//!   in the oldest segment are copied forward (compaction) once it holds
+//!   mostly dead bytes or the log is more than twice what is live.
+//! * **Group redo.** A commit changes a group in sled and queues its
+//!   envelopes here. The log is written (and synced) first and carries the
+//!   group's new state; at start, a group state that sled lost in a crash is
+//!   written again ([`Opened::group_redo`]). A segment with such states is
+//!   deleted only after a sled flush that followed its sealing.
+
+mod index;
+pub mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use stadtbote_protocol::frame::Envelope;
+use stadtbote_protocol::{DeviceId, GroupId};
+
+pub use self::index::Totals;
+use self::index::{Index, Message};
+use self::record::{DecodeError, Record};
+use super::{MailboxPage, StoreError};
+
+/// Ids acknowledged or dropped per record, so that purging a huge mailbox
+/// writes bounded records.
+const IDS_PER_RECORD: usize = 65_536;
+
+/// How the log rolls and cleans its segments.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    /// A segment is sealed once it is this long.
+    pub segment_bytes: u64,
+    /// A segment with records is sealed once it is this old, so that the
+    /// bytes of deleted envelopes leave the disk within about this time
+    /// plus the sweep interval even on a quiet server.
+    pub segment_max_age: Duration,
+    /// Bytes copied forward per sync at most, which bounds how long one
+    /// group commit can be delayed by compaction.
+    pub compact_bytes_per_sync: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 64 << 20,
+            segment_max_age: Duration::from_secs(3600),
+            compact_bytes_per_sync: 8 << 20,
+        }
+    }
+}
+
+/// A new envelope to append.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEnvelope<'a> {
+    pub group: &'a GroupId,
+    pub payload: &'a [u8],
+    /// Never empty.
+    pub recipients: &'a [DeviceId],
+    pub stored_at: u64,
+    pub expires_at: u64,
+}
+
+/// A group's state after a commit, written with the commit's envelopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    pub group: GroupId,
+    pub epoch: u64,
+    pub members: Vec<DeviceId>,
+}
+
+/// A live envelope, as handed to a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEnvelope {
+    pub seq: u64,
+    pub stored_at: u64,
+    pub expires_at: u64,
+    pub group: GroupId,
+    pub recipients: Vec<DeviceId>,
+    pub payload: Vec<u8>,
+}
+
+/// The log after [`EnvelopeLog::open`].
+pub struct Opened {
+    pub log: EnvelopeLog,
+    /// The newest state per group found in the log, for groups whose last
+    /// record is not a deletion. The caller writes each one whose epoch is
+    /// newer than what sled holds, then flushes.
+    pub group_redo: Vec<GroupState>,
+}
+
+struct Segment {
+    file: Arc<File>,
+    /// Bytes written (the next append goes here).
+    len: u64,
+    /// A sled flush completed after this segment was sealed, so the group
+    /// states in it are in sled and the segment may be deleted.
+    covered: bool,
+    /// Envelopes were copied out of this segment since the last sync: it
+    /// may not be deleted before those copies are durable.
+    copies_unsynced: bool,
+}
+
+struct Active {
+    number: u64,
+    file: Arc<File>,
+    len: u64,
+    /// When it became the active segment, for `segment_max_age`.
+    since: Instant,
+}
+
+struct State {
+    index: Index,
+    next_seq: u64,
+    active: Active,
+    sealed: BTreeMap<u64, Segment>,
+    /// Set when a failed append could not be cut back off the file: later
+    /// appends would land behind garbage that replay stops at, so none are
+    /// accepted until a restart truncates it.
+    poisoned: bool,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
+}
+
+/// The envelope log. Cheap to share behind the store's `Arc`.
+pub struct EnvelopeLog {
+    dir: PathBuf,
+    options: LogOptions,
+    state: Mutex<State>,
+    /// One sync (with rollover and compaction) at a time.
+    syncing: Mutex<()>,
+}
+
+fn io_error(err: std::io::Error) -> StoreError {
+    StoreError::unavailable(err)
+}
+
+fn segment_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:016x}.log"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_error)
+}
+
+/// The numbered segment files in `dir`, oldest first.
+fn list_segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
+    let mut numbers = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error)? {
+        let name = entry.map_err(io_error)?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".log") else { continue };
+        if stem.len() == 16
+            && let Ok(number) = u64::from_str_radix(stem, 16)
+        {
+            numbers.push(number);
+        }
+    }
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+/// What replay learned beyond the index.
+#[derive(Default)]
+struct Replay {
+    max_seq: u64,
+    groups: HashMap<GroupId, Option<GroupState>>,
+}
+
+impl Replay {
+    /// Applies one record to the index. `base` is the file offset of the
+    /// frame body the record came from.
+    fn apply(&mut self, index: &mut Index, segment: u64, base: u64, record: Record<'_>) {
+        match record {
+            Record::Put { seq, stored_at, expires_at, group, recipients, payload_at, payload } => {
+                self.max_seq = self.max_seq.max(seq);
+                let message = Message {
+                    segment,
+                    offset: base + payload_at as u64,
+                    len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+                    stored_at,
+                    expires_at,
+                    group,
+                    recipients,
+                };
+                index.put(seq, message);
+            }
+            Record::Ack { device, seqs } => {
+                index.remove_for(&device, &seqs);
+            }
+            Record::Drop { seqs } => {
+                for seq in seqs {
+                    index.remove(seq);
+                }
+            }
+            Record::GroupState { group, epoch, members } => {
+                self.groups.insert(group, Some(GroupState { group, epoch, members }));
+            }
+            Record::GroupGone { group } => {
+                self.groups.insert(group, None);
+            }
+        }
+    }
+}
+
+impl EnvelopeLog {
+    /// Opens the log in `dir` (created with mode 0700 if missing) and
+    /// replays it. Sequence numbers continue above every number found and
+    /// above `seq_floor`.
+    ///
+    /// A torn frame at the end of the newest segment (a crash during an
+    /// append that was never acknowledged) is cut off. Damage anywhere else
+    /// is refused as [`StoreError::Corrupt`]: those bytes were synced, and
+    /// skipping them would silently lose acknowledged envelopes.
+    pub fn open(dir: &Path, options: LogOptions, seq_floor: u64) -> Result<Opened, StoreError> {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.recursive(true).create(dir).map_err(io_error)?;
+        }
+        let mut numbers = list_segments(dir)?;
+        let mut index = Index::default();
+        let mut replay = Replay::default();
+        let mut floor = seq_floor;
+        let mut sealed = BTreeMap::new();
+        let mut active = None;
+        while let Some(number) = numbers.first().copied() {
+            numbers.remove(0);
+            let last = numbers.is_empty();
+            let path = segment_path(dir, number);
+            let bytes = std::fs::read(&path).map_err(io_error)?;
+            let first_seq = match record::parse_header(&bytes) {
+                Ok(first_seq) => first_seq,
+                // A segment whose header never got written: the crash came
+                // between creating the file and switching to it.
+                Err(DecodeError::Truncated) if last => {
+                    std::fs::remove_file(&path).map_err(io_error)?;
+                    break;
+                }
+                Err(_) => return Err(StoreError::Corrupt("envelope log segment header")),
+            };
+            floor = floor.max(first_seq);
+            let mut at = record::HEADER_LEN;
+            while at < bytes.len() {
+                let (body, len) = match record::next_frame(&bytes[at..]) {
+                    Ok(frame) => frame,
+                    Err(DecodeError::Truncated | DecodeError::Corrupt) if last => break,
+                    Err(_) => return Err(StoreError::Corrupt("envelope log segment")),
+                };
+                let records =
+                    record::decode(body).map_err(|_| StoreError::Corrupt("envelope log record"))?;
+                let base = (at + record::FRAME_LEN) as u64;
+                for record in records {
+                    replay.apply(&mut index, number, base, record);
+                }
+                at += len;
+            }
+            let file = OpenOptions::new().read(true).write(last).open(&path).map_err(io_error)?;
+            if last {
+                if (at as u64) < bytes.len() as u64 {
+                    tracing::warn!(
+                        cut = bytes.len() - at,
+                        "envelope log: cut off a frame torn by a crash"
+                    );
+                    file.set_len(at as u64).map_err(io_error)?;
+                    file.sync_all().map_err(io_error)?;
+                }
+                active = Some(Active {
+                    number,
+                    file: Arc::new(file),
+                    len: at as u64,
+                    since: Instant::now(),
+                });
+            } else {
+                let segment = Segment {
+                    file: Arc::new(file),
+                    len: bytes.len() as u64,
+                    covered: false,
+                    copies_unsynced: false,
+                };
+                sealed.insert(number, segment);
+            }
+        }
+        let next_seq = floor.max(replay.max_seq.saturating_add(1)).max(1);
+        let active = match active {
+            Some(active) => active,
+            None => {
+                // Numbers continue after sealed segments (the newest one may
+                // have been an empty file just removed above).
+                let number = sealed.keys().next_back().map_or(1, |n| n + 1);
+                Self::create_segment(dir, number, next_seq)?
+            }
+        };
+        let group_redo = replay.groups.into_values().flatten().collect();
+        let state = State { index, next_seq, active, sealed, poisoned: false, scratch: Vec::new() };
+        let log = Self {
+            dir: dir.to_path_buf(),
+            options,
+            state: Mutex::new(state),
+            syncing: Mutex::new(()),
+        };
+        Ok(Opened { log, group_redo })
+    }
+
+    /// Creates segment `number` with its header, durable with its directory
+    /// entry.
+    fn create_segment(dir: &Path, number: u64, first_seq: u64) -> Result<Active, StoreError> {
+        let path = segment_path(dir, number);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_error)?;
+        file.write_all_at(&record::header(first_seq), 0).map_err(io_error)?;
+        file.sync_all().map_err(io_error)?;
+        sync_dir(dir)?;
+        Ok(Active {
+            number,
+            file: Arc::new(file),
+            len: record::HEADER_LEN as u64,
+            since: Instant::now(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is only changed after the write it mirrors succeeded,
+        // and every change is completed without panicking paths, so a
+        // poisoned lock still guards a consistent index.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends new envelopes (and, for a commit, the group's new state) as
+    /// one frame and returns their sequence numbers. Visible to
+    /// [`EnvelopeLog::page`] at once; durable after the next sync.
+    pub fn append(
+        &self,
+        envelopes: &[NewEnvelope<'_>],
+        group_state: Option<&GroupState>,
+    ) -> Result<Vec<u64>, StoreError> {
+        if envelopes.is_empty() && group_state.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut scratch = std::mem::take(&mut state.scratch);
+        scratch.clear();
+        let start = record::begin_frame(&mut scratch);
+        if let Some(g) = group_state {
+            record::encode_group_state(&mut scratch, &g.group, g.epoch, &g.members);
+        }
+        let mut placed = Vec::with_capacity(envelopes.len());
+        for (i, e) in envelopes.iter().enumerate() {
+            let seq = state.next_seq.saturating_add(i as u64);
+            let at = record::encode_put(
+                &mut scratch,
+                seq,
+                e.stored_at,
+                e.expires_at,
+                e.group,
+                e.recipients,
+                e.payload,
+            );
+            placed.push((seq, at));
+        }
+        record::end_frame(&mut scratch, start);
+        let result = Self::write(state, &scratch);
+        state.scratch = scratch;
+        let base = result?;
+        let mut seqs = Vec::with_capacity(envelopes.len());
+        for (e, (seq, at)) in envelopes.iter().zip(placed) {
+            let message = Message {
+                segment: state.active.number,
+                offset: base + at as u64,
+                len: u32::try_from(e.payload.len()).unwrap_or(u32::MAX),
+                stored_at: e.stored_at,
+                expires_at: e.expires_at,
+                group: *e.group,
+                recipients: e.recipients.to_vec(),
+            };
+            state.index.put(seq, message);
+            seqs.push(seq);
+        }
+        state.next_seq = state.next_seq.saturating_add(envelopes.len() as u64);
+        Ok(seqs)
+    }
+
+    /// Writes `frame` at the end of the active segment and returns where it
+    /// starts. A failed write is cut back off, so the file never holds a
+    /// partial frame in front of later ones.
+    fn write(state: &mut State, frame: &[u8]) -> Result<u64, StoreError> {
+        if state.poisoned {
+            return Err(StoreError::Corrupt("envelope log needs a restart after a failed write"));
+        }
+        let at = state.active.len;
+        if let Err(err) = state.active.file.write_all_at(frame, at) {
+            if state.active.file.set_len(at).is_err() {
+                state.poisoned = true;
+            }
+            return Err(io_error(err));
+        }
+        state.active.len = at + frame.len() as u64;
+        Ok(at)
+    }
+
+    /// Removes `device`'s mailbox entries for `seqs`; envelopes nobody else
+    /// waits for are deleted. Returns the entries removed. Ids that are not
+    /// queued for `device` are ignored.
+    pub fn ack(&self, device: &DeviceId, seqs: &[u64]) -> Result<u32, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let found = state.index.queued_for(device, seqs);
+        let mut removed = 0u32;
+        for chunk in found.chunks(IDS_PER_RECORD) {
+            let mut scratch = std::mem::take(&mut state.scratch);
+            scratch.clear();
+            let start = record::begin_frame(&mut scratch);
+            record::encode_ack(&mut scratch, device, chunk);
+            record::end_frame(&mut scratch, start);
+            let result = Self::write(state, &scratch);
+            state.scratch = scratch;
+            result?;
+            removed = removed.saturating_add(state.index.remove_for(device, chunk));
+        }
+        Ok(removed)
+    }
+
+    /// Deletes envelopes for every recipient. Returns (envelopes, mailbox
+    /// entries) deleted.
+    pub fn drop_envelopes(&self, seqs: &[u64]) -> Result<(u64, u64), StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let live: Vec<u64> =
+            seqs.iter().copied().filter(|s| state.index.get(*s).is_some()).collect();
+        let mut deleted = (0u64, 0u64);
+        for chunk in live.chunks(IDS_PER_RECORD) {
+            let mut scratch = std::mem::take(&mut state.scratch);
+            scratch.clear();
+            let start = record::begin_frame(&mut scratch);
+            record::encode_drop(&mut scratch, chunk);
+            record::end_frame(&mut scratch, start);
+            let result = Self::write(state, &scratch);
+            state.scratch = scratch;
+            result?;
+            for &seq in chunk {
+                if let Some(entries) = state.index.remove(seq) {
+                    deleted.0 += 1;
+                    deleted.1 += entries;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Records that `group` was deleted, durably: it must be on disk before
+    /// sled forgets the group, or replay could bring the group back.
+    pub fn group_gone(&self, group: &GroupId) -> Result<(), StoreError> {
+        {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            let mut scratch = std::mem::take(&mut state.scratch);
+            scratch.clear();
+            let start = record::begin_frame(&mut scratch);
+            record::encode_group_gone(&mut scratch, group);
+            record::end_frame(&mut scratch, start);
+            let result = Self::write(state, &scratch);
+            state.scratch = scratch;
+            result?;
+        }
+        self.sync_active()
+    }
+
+    /// Makes everything appended so far durable, without rolling or
+    /// cleaning segments (for a commit that must be on disk before sled
+    /// changes).
+    pub fn sync_active(&self) -> Result<(), StoreError> {
+        let file = self.lock().active.file.clone();
+        file.sync_data().map_err(io_error)
+    }
+
+    /// A page of `device`'s mailbox after `after`: at most `limit`
+    /// envelopes and, beyond the first, at most `max_bytes` of payload.
+    pub fn page(
+        &self,
+        device: &DeviceId,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<MailboxPage, StoreError> {
+        // Locations are collected under the lock and read after it, so a
+        // page of a large mailbox does not hold up appends. A file handle
+        // keeps a segment readable even if compaction deletes it meanwhile.
+        let mut wanted = Vec::new();
+        let mut more;
+        {
+            let state = self.lock();
+            let (ids, has_more) = state.index.mailbox_after(device, after, limit);
+            more = has_more;
+            let mut bytes = 0usize;
+            for seq in &ids {
+                let Some(m) = state.index.get(*seq) else { continue };
+                bytes = bytes.saturating_add(m.len as usize);
+                if !wanted.is_empty() && bytes > max_bytes {
+                    more = true;
+                    break;
+                }
+                let Some(file) = state.file(m.segment) else {
+                    return Err(StoreError::Corrupt("envelope log segment missing"));
+                };
+                wanted.push((*seq, m.stored_at, file, m.offset, m.len));
+            }
+        }
+        let mut envelopes = Vec::with_capacity(wanted.len());
+        for (seq, stored_at, file, offset, len) in wanted {
+            let mut payload = vec![0u8; len as usize];
+            file.read_exact_at(&mut payload, offset).map_err(io_error)?;
+            envelopes.push(Envelope { id: seq, received_at: stored_at, payload: payload.into() });
+        }
+        Ok(MailboxPage { envelopes, more })
+    }
+
+    /// Every id queued for `device`.
+    pub fn mailbox_ids(&self, device: &DeviceId) -> Vec<u64> {
+        self.lock().index.mailbox(device)
+    }
+
+    /// Envelopes queued for `device` and their payload bytes.
+    pub fn mailbox_size(&self, device: &DeviceId) -> (u64, u64) {
+        self.lock().index.mailbox_size(device)
+    }
+
+    /// Up to `limit` envelopes that expire before `now_ms`.
+    pub fn expired(&self, now_ms: u64, limit: usize) -> Vec<u64> {
+        self.lock().index.expired(now_ms, limit)
+    }
+
+    /// Every envelope of `group` with an id up to `cutoff`.
+    pub fn group_envelopes(&self, group: &GroupId, cutoff: u64) -> Vec<u64> {
+        self.lock().index.group_upto(group, cutoff)
+    }
+
+    /// The highest sequence number handed out so far.
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq.saturating_sub(1)
+    }
+
+    /// Live envelopes, entries and payload bytes.
+    pub fn totals(&self) -> Totals {
+        self.lock().index.totals()
+    }
+
+    /// Bytes the segment files take on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        let state = self.lock();
+        state.sealed.values().map(|s| s.len).sum::<u64>() + state.active.len
+    }
+
+    /// Calls `visit` with every live envelope in id order (for backups; the
+    /// caller makes sure nothing writes meanwhile). Payloads are read only
+    /// `with_payload`; otherwise they are empty.
+    pub fn for_each_live(
+        &self,
+        with_payload: bool,
+        mut visit: impl FnMut(LiveEnvelope) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let seqs = self.lock().index.all_seqs();
+        for seq in seqs {
+            let (message, file) = {
+                let state = self.lock();
+                let Some(message) = state.index.get(seq).cloned() else { continue };
+                let Some(file) = state.file(message.segment) else {
+                    return Err(StoreError::Corrupt("envelope log segment missing"));
+                };
+                (message, file)
+            };
+            let mut payload = Vec::new();
+            if with_payload {
+                payload.resize(message.len as usize, 0);
+                file.read_exact_at(&mut payload, message.offset).map_err(io_error)?;
+            }
+            visit(LiveEnvelope {
+                seq,
+                stored_at: message.stored_at,
+                expires_at: message.expires_at,
+                group: message.group,
+                recipients: message.recipients,
+                payload,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Stores an envelope under a given sequence number (migrating from the
+    /// sled trees of earlier releases). Numbers continue above it.
+    pub fn import(&self, seq: u64, envelope: NewEnvelope<'_>) -> Result<(), StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut scratch = std::mem::take(&mut state.scratch);
+        scratch.clear();
+        let start = record::begin_frame(&mut scratch);
+        let at = record::encode_put(
+            &mut scratch,
+            seq,
+            envelope.stored_at,
+            envelope.expires_at,
+            envelope.group,
+            envelope.recipients,
+            envelope.payload,
+        );
+        record::end_frame(&mut scratch, start);
+        let result = Self::write(state, &scratch);
+        state.scratch = scratch;
+        let base = result?;
+        let message = Message {
+            segment: state.active.number,
+            offset: base + at as u64,
+            len: u32::try_from(envelope.payload.len()).unwrap_or(u32::MAX),
+            stored_at: envelope.stored_at,
+            expires_at: envelope.expires_at,
+            group: *envelope.group,
+            recipients: envelope.recipients.to_vec(),
+        };
+        state.index.put(seq, message);
+        state.next_seq = state.next_seq.max(seq.saturating_add(1));
+        Ok(())
+    }
+
+    /// Makes every append so far durable, then seals the active segment
+    /// if it is full or old, and deletes or compacts the oldest segment.
+    /// Returns a token for [`EnvelopeLog::sled_flushed`].
+    pub fn sync(&self) -> Result<SyncToken, StoreError> {
+        let _one = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        self.delete_dead_head()?;
+        self.compact_head()?;
+        let file = self.lock().active.file.clone();
+        file.sync_data().map_err(io_error)?;
+        let (roll, number) = {
+            let mut state = self.lock();
+            for segment in state.sealed.values_mut() {
+                segment.copies_unsynced = false;
+            }
+            let has_records = state.active.len > record::HEADER_LEN as u64;
+            let roll = state.active.len >= self.options.segment_bytes
+                || (has_records && state.active.since.elapsed() >= self.options.segment_max_age);
+            (roll, state.active.number)
+        };
+        if roll {
+            self.roll(number)?;
+        }
+        Ok(SyncToken(self.lock().active.number))
+    }
+
+    /// Seals the active segment `number` (just synced) and starts the next.
+    fn roll(&self, number: u64) -> Result<(), StoreError> {
+        let next = number.saturating_add(1);
+        let path = segment_path(&self.dir, next);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_error)?;
+        sync_dir(&self.dir)?;
+        let mut state = self.lock();
+        // The header's floor is read under the lock at the switch, so it is
+        // above every number handed out in older segments: those may all be
+        // deleted, and numbers must never be reused.
+        file.write_all_at(&record::header(state.next_seq), 0).map_err(io_error)?;
+        // Appends made since the sync above are in the old segment; make
+        // them durable before anything depends on the switch.
+        state.active.file.sync_data().map_err(io_error)?;
+        file.sync_data().map_err(io_error)?;
+        let new = Active {
+            number: next,
+            file: Arc::new(file),
+            len: record::HEADER_LEN as u64,
+            since: Instant::now(),
+        };
+        let old = std::mem::replace(&mut state.active, new);
+        state.sealed.insert(
+            old.number,
+            Segment { file: old.file, len: old.len, covered: false, copies_unsynced: false },
+        );
+        Ok(())
+    }
+
+    /// Records that sled flushed after the sync that returned `token`:
+    /// every segment sealed before it has its group states in sled.
+    pub fn sled_flushed(&self, token: SyncToken) {
+        let mut state = self.lock();
+        for (_, segment) in state.sealed.range_mut(..token.0) {
+            segment.covered = true;
+        }
+    }
+
+    /// Deletes the oldest segments while they hold no live envelope.
+    fn delete_dead_head(&self) -> Result<(), StoreError> {
+        loop {
+            let number = {
+                let mut state = self.lock();
+                let Some((&number, head)) = state.sealed.iter().next() else { return Ok(()) };
+                let dead = state.index.segments.get(&number).is_none_or(|l| l.seqs.is_empty());
+                if !dead || !head.covered || head.copies_unsynced {
+                    return Ok(());
+                }
+                state.sealed.remove(&number);
+                state.index.segments.remove(&number);
+                number
+            };
+            std::fs::remove_file(segment_path(&self.dir, number)).map_err(io_error)?;
+        }
+    }
+
+    /// Copies live envelopes out of the oldest segment when it is mostly
+    /// dead or the log holds more than twice what is live, at most
+    /// `compact_bytes_per_sync` per call. The segment is deleted by a later
+    /// sync, once the copies are durable.
+    fn compact_head(&self) -> Result<(), StoreError> {
+        let (number, file, seqs) = {
+            let state = self.lock();
+            let Some((&number, head)) = state.sealed.iter().next() else { return Ok(()) };
+            if !head.covered {
+                return Ok(());
+            }
+            let live = state.index.segments.get(&number).map_or(0, |l| l.bytes);
+            let on_disk = state.sealed.values().map(|s| s.len).sum::<u64>() + state.active.len;
+            let total_live = state.index.totals().bytes;
+            let mostly_dead = live.saturating_mul(2) < head.len;
+            let bloated = on_disk > total_live.saturating_mul(2) + 2 * self.options.segment_bytes;
+            if !(mostly_dead || bloated) {
+                return Ok(());
+            }
+            (number, head.file.clone(), state.index.segment_seqs(number))
+        };
+        let mut copied = 0u64;
+        for seq in seqs {
+            if copied >= self.options.compact_bytes_per_sync {
+                break;
+            }
+            let Some(message) = self.lock().index.get(seq).cloned() else { continue };
+            if message.segment != number {
+                continue;
+            }
+            let mut payload = vec![0u8; message.len as usize];
+            file.read_exact_at(&mut payload, message.offset).map_err(io_error)?;
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            // Re-read under the lock: an ack may have come in meanwhile.
+            let Some(current) = state.index.get(seq) else { continue };
+            let recipients = current.recipients.clone();
+            let mut scratch = std::mem::take(&mut state.scratch);
+            scratch.clear();
+            let start = record::begin_frame(&mut scratch);
+            let at = record::encode_put(
+                &mut scratch,
+                seq,
+                message.stored_at,
+                message.expires_at,
+                &message.group,
+                &recipients,
+                &payload,
+            );
+            record::end_frame(&mut scratch, start);
+            let result = Self::write(state, &scratch);
+            state.scratch = scratch;
+            let base = result?;
+            let active = state.active.number;
+            state.index.relocate(seq, active, base + at as u64);
+            if let Some(head) = state.sealed.get_mut(&number) {
+                head.copies_unsynced = true;
+            }
+            copied += u64::from(message.len);
+        }
+        Ok(())
+    }
+}
+
+/// Returned by [`EnvelopeLog::sync`]; see [`EnvelopeLog::sled_flushed`].
+#[derive(Debug, Clone, Copy)]
+pub struct SyncToken(u64);
+
+impl State {
+    fn file(&self, segment: u64) -> Option<Arc<File>> {
+        if segment == self.active.number {
+            return Some(self.active.file.clone());
+        }
+        self.sealed.get(&segment).map(|s| s.file.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;
