@@ -18,6 +18,7 @@ mod channels;
 mod cli_errors;
 mod crash;
 mod diskfull;
+mod envelope_log;
 mod hostile;
 mod messaging;
 mod municipal;

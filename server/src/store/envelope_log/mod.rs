@@ -186,6 +186,20 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
     Ok(numbers)
 }
 
+/// Whether `rest`, from a frame that does not check to the end of the
+/// newest segment, is what a crash during an append leaves: the frame runs
+/// past the end of the file, or the file was extended but its blocks never
+/// written (zeros). Anything else is damage to bytes that were synced, and
+/// cutting it off would silently lose acknowledged envelopes.
+fn torn_tail(rest: &[u8]) -> bool {
+    if rest.iter().all(|b| *b == 0) {
+        return true;
+    }
+    let Some(head) = rest.get(..4) else { return true };
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    record::FRAME_LEN.saturating_add(len) >= rest.len()
+}
+
 /// What replay learned beyond the index.
 #[derive(Default)]
 struct Replay {
@@ -237,7 +251,8 @@ impl EnvelopeLog {
     /// A torn frame at the end of the newest segment (a crash during an
     /// append that was never acknowledged) is cut off. Damage anywhere else
     /// is refused as [`StoreError::Corrupt`]: those bytes were synced, and
-    /// skipping them would silently lose acknowledged envelopes.
+    /// skipping them would silently lose acknowledged envelopes. The
+    /// operator then restores a backup.
     pub fn open(dir: &Path, options: LogOptions, seq_floor: u64) -> Result<Opened, StoreError> {
         if !dir.exists() {
             let mut builder = std::fs::DirBuilder::new();
@@ -270,7 +285,7 @@ impl EnvelopeLog {
             while at < bytes.len() {
                 let (body, len) = match record::next_frame(&bytes[at..]) {
                     Ok(frame) => frame,
-                    Err(DecodeError::Truncated | DecodeError::Corrupt) if last => break,
+                    Err(_) if last && torn_tail(&bytes[at..]) => break,
                     Err(_) => return Err(StoreError::Corrupt("envelope log segment")),
                 };
                 let records =
