@@ -66,6 +66,6 @@ for SCENARIO in idle relay relay-half offline fanout upload; do
     relay-half) run relay relay --pairs "${PAIRS:-250}" --duration "${DURATION:-10}" --size 1024 --rate "${HALF_RATE:-10000}" --server-pid '$PID' ;;
     offline) run offline offline --messages "${OFFLINE_MSGS:-10000}" --server-pid '$PID' ;;
     fanout) run fanout fanout --followers "${FOLLOWERS:-10000}" --admin-code-file '$CODE' --server-pid '$PID' ;;
-    upload) run upload upload --size 20 --server-pid '$PID' ;;
+    upload) run upload upload --size 20 --held "${HELD:-8}" --server-pid '$PID' ;;
     esac
 done

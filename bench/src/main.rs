@@ -120,6 +120,17 @@ enum Scenario {
         /// Content size in MB (10^6 bytes; at most 20).
         #[arg(long)]
         size: f64,
+        /// Further connections that each upload the same amount and stay
+        /// open, to measure the memory one such connection keeps.
+        #[arg(long, default_value_t = 8)]
+        held: usize,
+        /// Seconds the held connections stay open before memory is read.
+        #[arg(long, default_value_t = 2.0)]
+        hold_secs: f64,
+        /// The held connections only register, without an upload: the
+        /// control for `server_rss_kib_per_held_conn`.
+        #[arg(long)]
+        control: bool,
         /// The server's process id, for RSS before and after.
         #[arg(long)]
         server_pid: Option<u32>,
@@ -152,7 +163,11 @@ async fn main() -> Result<()> {
         Scenario::Fanout { followers, admin_code_file, server_pid } => {
             fanout::run(target, followers, &admin_code_file, server_pid).await?
         }
-        Scenario::Upload { size, server_pid } => upload::run(target, size, server_pid).await?,
+        Scenario::Upload { size, held, hold_secs, control, server_pid } => {
+            let hold = Duration::from_secs_f64(hold_secs.max(0.0));
+            let held = upload::Held { count: held, hold, control };
+            upload::run(target, size, held, server_pid).await?
+        }
     };
     report.print(cli.json);
     Ok(())

@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use futures_util::StreamExt;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use stadtbote_cli::connection::send_frame;
 use stadtbote_protocol::auth::{self, DeviceSecret};
 use stadtbote_protocol::frame::{self, ServerBody};
 use stadtbote_protocol::{
@@ -174,7 +175,7 @@ impl Conn {
     pub async fn send(&mut self, request: Request) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        self.ws.send(Message::Binary(frame::encode(&ClientFrame::new(id, request)).into())).await?;
+        send_frame(&mut self.ws, frame::encode(&ClientFrame::new(id, request))).await?;
         Ok(id)
     }
 
@@ -285,9 +286,7 @@ impl Sender {
     pub async fn send(&mut self, request: Request) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        self.sink
-            .send(Message::Binary(frame::encode(&ClientFrame::new(id, request)).into()))
-            .await?;
+        send_frame(&mut self.sink, frame::encode(&ClientFrame::new(id, request))).await?;
         Ok(id)
     }
 

@@ -26,9 +26,54 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::ClientError;
+
+/// Largest WebSocket frame this client sends; a longer message goes out as a
+/// fragmented message (RFC 6455, section 5.4), which every WebSocket server
+/// reassembles. The server's WebSocket library (tungstenite) keeps its read
+/// buffer as large as the largest frame it has received until the
+/// connection closes, so small frames are what keep a server's memory per
+/// connection small after an attachment upload (64 KiB chunks):
+/// docs/BENCHMARKS.md.
+pub const MAX_OUTGOING_FRAME: usize = 2048;
+
+/// The WebSocket messages that carry one encoded client frame: a single
+/// binary message, or for more than [`MAX_OUTGOING_FRAME`] bytes a binary
+/// frame and continuation frames of at most that size each.
+pub fn outgoing(bytes: Vec<u8>) -> Vec<Message> {
+    if bytes.len() <= MAX_OUTGOING_FRAME {
+        return vec![Message::Binary(bytes.into())];
+    }
+    let bytes = tokio_tungstenite::tungstenite::Bytes::from(bytes);
+    let count = bytes.len().div_ceil(MAX_OUTGOING_FRAME);
+    (0..count)
+        .map(|i| {
+            let start = i * MAX_OUTGOING_FRAME;
+            let end = (start + MAX_OUTGOING_FRAME).min(bytes.len());
+            let opcode = if i == 0 { Data::Binary } else { Data::Continue };
+            Message::Frame(Frame::message(
+                bytes.slice(start..end),
+                OpCode::Data(opcode),
+                end == bytes.len(),
+            ))
+        })
+        .collect()
+}
+
+/// Sends one encoded client frame as [`outgoing`] splits it, then flushes.
+pub async fn send_frame<S>(sink: &mut S, bytes: Vec<u8>) -> Result<(), S::Error>
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    for message in outgoing(bytes) {
+        sink.feed(message).await?;
+    }
+    sink.flush().await
+}
 
 /// Time allowed for TCP connect, WebSocket handshake and the challenge.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -209,7 +254,7 @@ impl Connection {
         let name = request.name();
         let bytes = frame::encode(&ClientFrame::new(id, request));
         let deadline = Instant::now() + REQUEST_TIMEOUT;
-        timeout_at(deadline, self.ws.send(Message::Binary(bytes.into())))
+        timeout_at(deadline, send_frame(&mut self.ws, bytes))
             .await
             .map_err(|_| self.lost(format!("sending {name} timed out")))?
             .map_err(|e| self.lost(e.to_string()))?;
@@ -345,5 +390,44 @@ mod tests {
         let err = Connection::connect(&format!("ws://127.0.0.1:{port}/v1/ws")).await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn long_frames_go_out_as_fragments_of_at_most_the_limit() {
+        assert!(matches!(&outgoing(vec![1; MAX_OUTGOING_FRAME])[..], [Message::Binary(_)]));
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let messages = outgoing(bytes.clone());
+        assert_eq!(messages.len(), 10_000usize.div_ceil(MAX_OUTGOING_FRAME));
+        let mut joined = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            let Message::Frame(frame) = message else { panic!("fragment {i} is not a frame") };
+            let expected = if i == 0 { Data::Binary } else { Data::Continue };
+            assert_eq!(frame.header().opcode, OpCode::Data(expected));
+            assert_eq!(frame.header().is_final, i + 1 == messages.len());
+            assert!(frame.payload().len() <= MAX_OUTGOING_FRAME);
+            joined.extend_from_slice(frame.payload());
+        }
+        assert_eq!(joined, bytes);
+    }
+
+    /// A real WebSocket server (tungstenite, as the relay uses) reassembles
+    /// the fragments into the one message that was sent.
+    #[tokio::test]
+    async fn a_server_receives_a_fragmented_frame_as_one_message() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(socket).await.unwrap();
+            match ws.next().await {
+                Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+                other => panic!("unexpected {other:?}"),
+            }
+        });
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/")).await.unwrap();
+        let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        send_frame(&mut ws, bytes.clone()).await.unwrap();
+        assert_eq!(server.await.unwrap(), bytes);
     }
 }
