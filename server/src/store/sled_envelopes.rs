@@ -96,8 +96,7 @@ impl SledStore {
     ) -> Result<(), StoreError> {
         let state =
             GroupState { group: *group, epoch: record.epoch, members: record.members.clone() };
-        self.log.append(envelopes, Some(&state))?;
-        self.log.sync_active()?;
+        self.log.append_durable(envelopes, Some(&state))?;
         self.groups.insert(group.as_bytes(), records::encode_group(&record)).map_err(io)?;
         Ok(())
     }

@@ -18,7 +18,8 @@
 //!   calls for many writers together. A crash keeps every whole frame, and
 //!   one frame holds everything one change wrote.
 //! * **Deletion.** Deleted envelopes are dropped from the index at once and
-//!   their bytes go with their segment file. Segments are deleted oldest
+//!   their bytes go with their segment file, which a helper thread unlinks
+//!   (in order) so that no group commit waits for the filesystem. Segments are deleted oldest
 //!   first, never out of order: a segment's acknowledgements refer only to
 //!   envelopes of itself or older segments, so deleting in order never
 //!   brings an acknowledged envelope back at replay. Envelopes still live
@@ -155,6 +156,8 @@ pub struct EnvelopeLog {
     state: Mutex<State>,
     /// One sync (with rollover and compaction) at a time.
     syncing: Mutex<()>,
+    /// Hands dead segments to the thread that deletes them.
+    unlinker: Mutex<std::sync::mpsc::SyncSender<PathBuf>>,
 }
 
 fn io_error(err: std::io::Error) -> StoreError {
@@ -167,6 +170,36 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_error)
+}
+
+/// Deletes a dead segment file. A failure leaves a file that holds nothing
+/// live; the next start deletes it.
+fn remove_segment(path: &Path) {
+    if let Err(err) = std::fs::remove_file(path)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %err, "envelope log: could not delete a dead segment");
+    }
+}
+
+/// Dead segments handed to the unlinker thread and not yet deleted, at
+/// most. A sync that finds the queue full waits for room, so it is bounded
+/// like every other queue on the server.
+const UNLINK_QUEUE: usize = 64;
+
+/// Starts the thread that deletes dead segments, in the order it gets them.
+fn start_unlinker() -> Result<std::sync::mpsc::SyncSender<PathBuf>, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<PathBuf>(UNLINK_QUEUE);
+    std::thread::Builder::new()
+        .name("envelope-unlink".into())
+        .spawn(move || {
+            // Ends when the log, which holds the sender, is dropped.
+            for path in rx {
+                remove_segment(&path);
+            }
+        })
+        .map_err(io_error)?;
+    Ok(tx)
 }
 
 /// The numbered segment files in `dir`, oldest first.
@@ -339,6 +372,7 @@ impl EnvelopeLog {
             options,
             state: Mutex::new(state),
             syncing: Mutex::new(()),
+            unlinker: Mutex::new(start_unlinker()?),
         };
         Ok(Opened { log, group_redo })
     }
@@ -379,8 +413,34 @@ impl EnvelopeLog {
         envelopes: &[NewEnvelope<'_>],
         group_state: Option<&GroupState>,
     ) -> Result<Vec<u64>, StoreError> {
+        Ok(self.append_to(envelopes, group_state)?.0)
+    }
+
+    /// Like [`EnvelopeLog::append`], and returns only once the frame is
+    /// durable (for a commit, whose group change sled may store only
+    /// afterwards). The file synced is the one the frame went to, even if
+    /// a sync sealed it meanwhile.
+    pub fn append_durable(
+        &self,
+        envelopes: &[NewEnvelope<'_>],
+        group_state: Option<&GroupState>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let (seqs, file) = self.append_to(envelopes, group_state)?;
+        if let Some(file) = file {
+            file.sync_data().map_err(io_error)?;
+        }
+        Ok(seqs)
+    }
+
+    /// Appends and returns the sequence numbers and the file written to
+    /// (`None` when there was nothing to write).
+    fn append_to(
+        &self,
+        envelopes: &[NewEnvelope<'_>],
+        group_state: Option<&GroupState>,
+    ) -> Result<(Vec<u64>, Option<Arc<File>>), StoreError> {
         if envelopes.is_empty() && group_state.is_none() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -423,7 +483,7 @@ impl EnvelopeLog {
             seqs.push(seq);
         }
         state.next_seq = state.next_seq.saturating_add(envelopes.len() as u64);
-        Ok(seqs)
+        Ok((seqs, Some(state.active.file.clone())))
     }
 
     /// Writes `frame` at the end of the active segment and returns where it
@@ -496,7 +556,7 @@ impl EnvelopeLog {
     /// Records that `group` was deleted, durably: it must be on disk before
     /// sled forgets the group, or replay could bring the group back.
     pub fn group_gone(&self, group: &GroupId) -> Result<(), StoreError> {
-        {
+        let file = {
             let mut guard = self.lock();
             let state = &mut *guard;
             let mut scratch = std::mem::take(&mut state.scratch);
@@ -507,15 +567,8 @@ impl EnvelopeLog {
             let result = Self::write(state, &scratch);
             state.scratch = scratch;
             result?;
-        }
-        self.sync_active()
-    }
-
-    /// Makes everything appended so far durable, without rolling or
-    /// cleaning segments (for a commit that must be on disk before sled
-    /// changes).
-    pub fn sync_active(&self) -> Result<(), StoreError> {
-        let file = self.lock().active.file.clone();
+            state.active.file.clone()
+        };
         file.sync_data().map_err(io_error)
     }
 
@@ -692,6 +745,8 @@ impl EnvelopeLog {
     }
 
     /// Seals the active segment `number` (just synced) and starts the next.
+    /// Only the switch itself holds the lock; the disk waits do not, so
+    /// appends go on meanwhile.
     fn roll(&self, number: u64) -> Result<(), StoreError> {
         let next = number.saturating_add(1);
         let path = segment_path(&self.dir, next);
@@ -702,27 +757,35 @@ impl EnvelopeLog {
             .open(&path)
             .map_err(io_error)?;
         sync_dir(&self.dir)?;
-        let mut state = self.lock();
-        // The header's floor is read under the lock at the switch, so it is
-        // above every number handed out in older segments: those may all be
-        // deleted, and numbers must never be reused.
-        file.write_all_at(&record::header(state.next_seq), 0).map_err(io_error)?;
-        // Appends made since the sync above are in the old segment; make
-        // them durable before anything depends on the switch.
-        state.active.file.sync_data().map_err(io_error)?;
-        file.sync_data().map_err(io_error)?;
-        let new = Active {
-            number: next,
-            file: Arc::new(file),
-            len: record::HEADER_LEN as u64,
-            since: Instant::now(),
+        let file = Arc::new(file);
+        let old = {
+            let mut state = self.lock();
+            // The header's floor is read under the lock at the switch, so it
+            // is above every number handed out in older segments: those may
+            // all be deleted, and numbers must never be reused.
+            file.write_all_at(&record::header(state.next_seq), 0).map_err(io_error)?;
+            let new = Active {
+                number: next,
+                file: file.clone(),
+                len: record::HEADER_LEN as u64,
+                since: Instant::now(),
+            };
+            let old = std::mem::replace(&mut state.active, new);
+            let sealed = Segment {
+                file: old.file.clone(),
+                len: old.len,
+                covered: false,
+                copies_unsynced: false,
+            };
+            state.sealed.insert(old.number, sealed);
+            old.file
         };
-        let old = std::mem::replace(&mut state.active, new);
-        state.sealed.insert(
-            old.number,
-            Segment { file: old.file, len: old.len, covered: false, copies_unsynced: false },
-        );
-        Ok(())
+        // Appends made between the caller's sync and the switch are in the
+        // old segment; their waiters are answered only after a later sync,
+        // which cannot start before this one returns. The new header must
+        // be durable before any older segment (and its numbers) is deleted.
+        old.sync_data().map_err(io_error)?;
+        file.sync_data().map_err(io_error)
     }
 
     /// Records that sled flushed after the sync that returned `token`:
@@ -748,7 +811,19 @@ impl EnvelopeLog {
                 state.index.segments.remove(&number);
                 number
             };
-            std::fs::remove_file(segment_path(&self.dir, number)).map_err(io_error)?;
+            // Unlinking a full segment frees thousands of blocks and pages,
+            // which can take tens of milliseconds; every waiting writer's
+            // group commit would wait for it. The segment is already out of
+            // the log, so the unlinker thread deletes it, in the order they
+            // were handed over (deleting a newer segment before an older one
+            // could bring acknowledged envelopes back at replay). Should the
+            // process end first, the next start replays the file, finds
+            // nothing live in it and deletes it again.
+            let path = segment_path(&self.dir, number);
+            let handed = self.unlinker.lock().unwrap_or_else(|e| e.into_inner()).send(path);
+            if let Err(std::sync::mpsc::SendError(path)) = handed {
+                remove_segment(&path);
+            }
         }
     }
 
