@@ -27,7 +27,7 @@ use super::envelope_log::{EnvelopeLog, GroupState, LiveEnvelope, NewEnvelope};
 use super::records::{self, GroupRecord, MessageRecord, RefsRecord};
 use super::sled_backup::TreeVisitor;
 use super::sled_store::{SWEEP_BATCH, SledStore, io, tx_error};
-use super::{CommitInput, CommitOutcome, ExternalJoinInput, MailboxPage, StoreError};
+use super::{CommitInput, CommitOutcome, ExternalJoinInput, StoreError};
 
 /// The sled trees in which releases before the envelope log kept
 /// envelopes. Backups still use their layout.
@@ -292,16 +292,6 @@ impl SledStore {
         Ok(())
     }
 
-    pub(super) fn mailbox_impl(
-        &self,
-        device: &DeviceId,
-        after: u64,
-        limit: usize,
-        max_bytes: usize,
-    ) -> Result<MailboxPage, StoreError> {
-        self.log.page(device, after, limit, max_bytes)
-    }
-
     /// Deletes expired envelopes. Returns (envelopes, mailbox entries).
     pub(super) fn sweep_envelopes(&self, now_ms: u64) -> Result<(u64, u64), StoreError> {
         let mut total = (0u64, 0u64);
@@ -468,24 +458,15 @@ mod tests {
 
     const DAY: u64 = 86_400_000;
 
+    /// A commit that adds `add` (with a welcome when there is someone to add).
     fn commit<'a>(
         group: &'a GroupId,
         caller: &'a DeviceId,
         epoch: u64,
         add: &'a [DeviceId],
     ) -> CommitInput<'a> {
-        CommitInput {
-            group,
-            caller,
-            epoch,
-            commit: b"commit",
-            add,
-            remove: &[],
-            welcome: (!add.is_empty()).then_some(b"welcome"),
-            now_ms: 1000,
-            expires_at_ms: 1000 + DAY,
-            max_members: 500,
-        }
+        let welcome = (!add.is_empty()).then_some(&b"welcome"[..]);
+        crate::store::sled_store::tests::commit(group, caller, epoch, add, welcome)
     }
 
     fn device(store: &SledStore) -> DeviceId {

@@ -773,7 +773,7 @@ impl Store for SledStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<MailboxPage, StoreError> {
-        self.mailbox_impl(device, after, limit, max_bytes)
+        self.log.page(device, after, limit, max_bytes)
     }
 
     fn ack(&self, device: &DeviceId, ids: &[u64]) -> Result<u32, StoreError> {
@@ -929,7 +929,7 @@ impl Store for SledStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::envelope_log::Totals;
     use stadtbote_protocol::auth::DeviceSecret;
@@ -946,7 +946,8 @@ mod tests {
         DeviceSecret::generate().identity_key()
     }
 
-    fn commit<'a>(
+    /// A commit input with fixed payloads and times, for store tests.
+    pub(in crate::store) fn commit<'a>(
         group: &'a GroupId,
         caller: &'a DeviceId,
         epoch: u64,

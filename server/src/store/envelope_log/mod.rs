@@ -172,6 +172,16 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_error)
 }
 
+/// Creates a new segment file, refusing to overwrite one.
+fn create_file(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io_error)
+}
+
+/// Encodes a put record of `e` under `seq`; returns its payload's offset.
+fn encode_envelope(b: &mut Vec<u8>, seq: u64, e: &NewEnvelope<'_>) -> usize {
+    record::encode_put(b, seq, e.stored_at, e.expires_at, e.group, e.recipients, e.payload)
+}
+
 /// Deletes a dead segment file. A failure leaves a file that holds nothing
 /// live; the next start deletes it.
 fn remove_segment(path: &Path) {
@@ -381,12 +391,7 @@ impl EnvelopeLog {
     /// entry.
     fn create_segment(dir: &Path, number: u64, first_seq: u64) -> Result<Active, StoreError> {
         let path = segment_path(dir, number);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_error)?;
+        let file = create_file(&path)?;
         file.write_all_at(&record::header(first_seq), 0).map_err(io_error)?;
         file.sync_all().map_err(io_error)?;
         sync_dir(dir)?;
@@ -444,41 +449,19 @@ impl EnvelopeLog {
         }
         let mut guard = self.lock();
         let state = &mut *guard;
-        let mut scratch = std::mem::take(&mut state.scratch);
-        scratch.clear();
-        let start = record::begin_frame(&mut scratch);
-        if let Some(g) = group_state {
-            record::encode_group_state(&mut scratch, &g.group, g.epoch, &g.members);
-        }
-        let mut placed = Vec::with_capacity(envelopes.len());
-        for (i, e) in envelopes.iter().enumerate() {
-            let seq = state.next_seq.saturating_add(i as u64);
-            let at = record::encode_put(
-                &mut scratch,
-                seq,
-                e.stored_at,
-                e.expires_at,
-                e.group,
-                e.recipients,
-                e.payload,
-            );
-            placed.push((seq, at));
-        }
-        record::end_frame(&mut scratch, start);
-        let result = Self::write(state, &scratch);
-        state.scratch = scratch;
-        let base = result?;
+        let first = state.next_seq;
+        let (base, placed) = state.write_frame(|b| {
+            if let Some(g) = group_state {
+                record::encode_group_state(b, &g.group, g.epoch, &g.members);
+            }
+            let seqs = (first..).take(envelopes.len());
+            seqs.zip(envelopes)
+                .map(|(seq, e)| (seq, encode_envelope(b, seq, e)))
+                .collect::<Vec<_>>()
+        })?;
         let mut seqs = Vec::with_capacity(envelopes.len());
         for (e, (seq, at)) in envelopes.iter().zip(placed) {
-            let message = Message {
-                segment: state.active.number,
-                offset: base + at as u64,
-                len: u32::try_from(e.payload.len()).unwrap_or(u32::MAX),
-                stored_at: e.stored_at,
-                expires_at: e.expires_at,
-                group: *e.group,
-                recipients: e.recipients.to_vec(),
-            };
+            let message = state.placed(base + at as u64, e);
             state.index.put(seq, message);
             seqs.push(seq);
         }
@@ -513,14 +496,7 @@ impl EnvelopeLog {
         let found = state.index.queued_for(device, seqs);
         let mut removed = 0u32;
         for chunk in found.chunks(IDS_PER_RECORD) {
-            let mut scratch = std::mem::take(&mut state.scratch);
-            scratch.clear();
-            let start = record::begin_frame(&mut scratch);
-            record::encode_ack(&mut scratch, device, chunk);
-            record::end_frame(&mut scratch, start);
-            let result = Self::write(state, &scratch);
-            state.scratch = scratch;
-            result?;
+            state.write_frame(|b| record::encode_ack(b, device, chunk))?;
             removed = removed.saturating_add(state.index.remove_for(device, chunk));
         }
         Ok(removed)
@@ -535,14 +511,7 @@ impl EnvelopeLog {
             seqs.iter().copied().filter(|s| state.index.get(*s).is_some()).collect();
         let mut deleted = (0u64, 0u64);
         for chunk in live.chunks(IDS_PER_RECORD) {
-            let mut scratch = std::mem::take(&mut state.scratch);
-            scratch.clear();
-            let start = record::begin_frame(&mut scratch);
-            record::encode_drop(&mut scratch, chunk);
-            record::end_frame(&mut scratch, start);
-            let result = Self::write(state, &scratch);
-            state.scratch = scratch;
-            result?;
+            state.write_frame(|b| record::encode_drop(b, chunk))?;
             for &seq in chunk {
                 if let Some(entries) = state.index.remove(seq) {
                     deleted.0 += 1;
@@ -557,16 +526,8 @@ impl EnvelopeLog {
     /// sled forgets the group, or replay could bring the group back.
     pub fn group_gone(&self, group: &GroupId) -> Result<(), StoreError> {
         let file = {
-            let mut guard = self.lock();
-            let state = &mut *guard;
-            let mut scratch = std::mem::take(&mut state.scratch);
-            scratch.clear();
-            let start = record::begin_frame(&mut scratch);
-            record::encode_group_gone(&mut scratch, group);
-            record::end_frame(&mut scratch, start);
-            let result = Self::write(state, &scratch);
-            state.scratch = scratch;
-            result?;
+            let mut state = self.lock();
+            state.write_frame(|b| record::encode_group_gone(b, group))?;
             state.active.file.clone()
         };
         file.sync_data().map_err(io_error)
@@ -687,33 +648,9 @@ impl EnvelopeLog {
     /// Stores an envelope under a given sequence number (migrating from the
     /// sled trees of earlier releases). Numbers continue above it.
     pub fn import(&self, seq: u64, envelope: NewEnvelope<'_>) -> Result<(), StoreError> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let mut scratch = std::mem::take(&mut state.scratch);
-        scratch.clear();
-        let start = record::begin_frame(&mut scratch);
-        let at = record::encode_put(
-            &mut scratch,
-            seq,
-            envelope.stored_at,
-            envelope.expires_at,
-            envelope.group,
-            envelope.recipients,
-            envelope.payload,
-        );
-        record::end_frame(&mut scratch, start);
-        let result = Self::write(state, &scratch);
-        state.scratch = scratch;
-        let base = result?;
-        let message = Message {
-            segment: state.active.number,
-            offset: base + at as u64,
-            len: u32::try_from(envelope.payload.len()).unwrap_or(u32::MAX),
-            stored_at: envelope.stored_at,
-            expires_at: envelope.expires_at,
-            group: *envelope.group,
-            recipients: envelope.recipients.to_vec(),
-        };
+        let mut state = self.lock();
+        let (base, at) = state.write_frame(|b| encode_envelope(b, seq, &envelope))?;
+        let message = state.placed(base + at as u64, &envelope);
         state.index.put(seq, message);
         state.next_seq = state.next_seq.max(seq.saturating_add(1));
         Ok(())
@@ -750,12 +687,7 @@ impl EnvelopeLog {
     fn roll(&self, number: u64) -> Result<(), StoreError> {
         let next = number.saturating_add(1);
         let path = segment_path(&self.dir, next);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_error)?;
+        let file = create_file(&path)?;
         sync_dir(&self.dir)?;
         let file = Arc::new(file);
         let old = {
@@ -863,23 +795,14 @@ impl EnvelopeLog {
             let state = &mut *guard;
             // Re-read under the lock: an ack may have come in meanwhile.
             let Some(current) = state.index.get(seq) else { continue };
-            let recipients = current.recipients.clone();
-            let mut scratch = std::mem::take(&mut state.scratch);
-            scratch.clear();
-            let start = record::begin_frame(&mut scratch);
-            let at = record::encode_put(
-                &mut scratch,
-                seq,
-                message.stored_at,
-                message.expires_at,
-                &message.group,
-                &recipients,
-                &payload,
-            );
-            record::end_frame(&mut scratch, start);
-            let result = Self::write(state, &scratch);
-            state.scratch = scratch;
-            let base = result?;
+            let copy = NewEnvelope {
+                group: &message.group,
+                payload: &payload,
+                recipients: &current.recipients.clone(),
+                stored_at: message.stored_at,
+                expires_at: message.expires_at,
+            };
+            let (base, at) = state.write_frame(|b| encode_envelope(b, seq, &copy))?;
             let active = state.active.number;
             state.index.relocate(seq, active, base + at as u64);
             if let Some(head) = state.sealed.get_mut(&number) {
@@ -896,6 +819,37 @@ impl EnvelopeLog {
 pub struct SyncToken(u64);
 
 impl State {
+    /// Encodes one frame with `records` into the reused buffer and appends
+    /// it to the active segment. Returns the frame's file offset and what
+    /// `records` returned (offsets relative to the frame's start).
+    fn write_frame<R>(
+        &mut self,
+        records: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> Result<(u64, R), StoreError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let start = record::begin_frame(&mut scratch);
+        let out = records(&mut scratch);
+        record::end_frame(&mut scratch, start);
+        let result = EnvelopeLog::write(self, &scratch);
+        self.scratch = scratch;
+        Ok((result?, out))
+    }
+
+    /// The index entry of an envelope whose put record's payload starts at
+    /// `offset` of the active segment.
+    fn placed(&self, offset: u64, e: &NewEnvelope<'_>) -> Message {
+        Message {
+            segment: self.active.number,
+            offset,
+            len: u32::try_from(e.payload.len()).unwrap_or(u32::MAX),
+            stored_at: e.stored_at,
+            expires_at: e.expires_at,
+            group: *e.group,
+            recipients: e.recipients.to_vec(),
+        }
+    }
+
     fn file(&self, segment: u64) -> Option<Arc<File>> {
         if segment == self.active.number {
             return Some(self.active.file.clone());
