@@ -32,7 +32,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Largest message accepted from the server (a download chunk or a full
 /// delivery batch fits easily).
-const MAX_MESSAGE: usize = 16 << 20;
+pub const MAX_MESSAGE: usize = 16 << 20;
 /// Time allowed for connecting, the handshake and the challenge, and for
 /// each setup request.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
