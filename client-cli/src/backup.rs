@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use stadtbote_protocol::frame::{AdminAction, Request, Response};
-use stadtbote_protocol::{BackupId, ErrorCode};
+use stadtbote_protocol::BackupId;
+use stadtbote_protocol::frame::{AdminAction, Response};
 
 use crate::error::ClientError;
 use crate::session::{Client, unexpected};
@@ -40,18 +40,6 @@ fn io_error(action: &'static str, file: &Path) -> impl FnOnce(std::io::Error) ->
 }
 
 impl Client {
-    async fn backup_call(
-        &mut self,
-        action: AdminAction,
-        otp: Option<String>,
-    ) -> Result<Response, ClientError> {
-        match self.conn_mut()?.call(Request::Admin { otp, action }).await? {
-            Ok(response) => Ok(response),
-            Err(body) if body.code == ErrorCode::Forbidden => Err(ClientError::NotServerAdmin),
-            Err(body) => Err(ClientError::Server(body)),
-        }
-    }
-
     /// Takes an online backup and writes it to `file` (server admins only).
     pub async fn admin_backup(
         &mut self,
@@ -60,7 +48,7 @@ impl Client {
         otp: Option<String>,
     ) -> Result<BackupSummary, ClientError> {
         let (backup, size, sha256, encrypted) =
-            match self.backup_call(AdminAction::BackupStart { recipients }, otp.clone()).await? {
+            match self.admin_action(AdminAction::BackupStart { recipients }, otp.clone()).await? {
                 Response::BackupReady { backup, size, sha256, encrypted, .. } => {
                     (backup, size, sha256.into_vec(), encrypted)
                 }
@@ -80,7 +68,7 @@ impl Client {
             }
         }
         // The staged copy on the server is no longer needed.
-        match self.backup_call(AdminAction::BackupFinish { backup }, otp).await? {
+        match self.admin_action(AdminAction::BackupFinish { backup }, otp).await? {
             Response::BackupFinished => {}
             other => return Err(unexpected(&self.server_url, &other)),
         }
@@ -112,7 +100,7 @@ impl Client {
         let mut written = 0u64;
         for index in 0..MAX_CHUNKS {
             let action = AdminAction::BackupChunk { backup, index };
-            let (data, last) = match self.backup_call(action, otp.clone()).await? {
+            let (data, last) = match self.admin_action(action, otp.clone()).await? {
                 Response::BackupChunk { index: got, data, last } if got == index => (data, last),
                 other => return Err(unexpected(&self.server_url, &other)),
             };

@@ -182,7 +182,9 @@ impl Client {
         }
     }
 
-    async fn admin_action(
+    /// Runs a server-admin action, with the typed errors every admin
+    /// command shares (not an admin, second factor missing, ...).
+    pub(crate) async fn admin_action(
         &mut self,
         action: AdminAction,
         otp: Option<String>,

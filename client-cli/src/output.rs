@@ -20,6 +20,14 @@ pub fn format_utc(ms: u64) -> String {
     )
 }
 
+/// Formats Unix milliseconds as `YYYY-MM-DD HH:MM UTC`.
+pub fn format_utc_minutes(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+}
+
 /// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, restricted to non-negative days).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -149,6 +157,8 @@ mod tests {
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_utc(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
         assert_eq!(format_utc(4_102_444_799_000), "2099-12-31 23:59:59 UTC");
+        assert_eq!(format_utc_minutes(1_700_000_000_123), "2023-11-14 22:13 UTC");
+        assert_eq!(format_utc_minutes(951_782_459_000), "2000-02-29 00:00 UTC");
     }
 
     #[test]

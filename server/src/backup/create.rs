@@ -66,17 +66,9 @@ pub(crate) fn create_private(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// Creates a directory (and its parents) readable only by the owner.
-pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(path)
-}
+/// Creates a directory (and its parents) readable only by the owner; the
+/// store's, so that every private directory is made the same way.
+pub(crate) use crate::store::sled_store::create_private_dir;
 
 /// Whether a top-level entry of the data directory is left out: the
 /// database and the envelope log (both exported logically), the staging

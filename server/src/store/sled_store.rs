@@ -193,7 +193,7 @@ fn tx_checked_group_info(
 
 /// Creates `dir` (and missing parents) readable only by the owner. An existing
 /// directory keeps its permissions: the operator may have chosen them.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

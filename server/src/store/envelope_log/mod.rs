@@ -169,7 +169,7 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_error)
+    crate::blobs::sync_dir(dir).map_err(io_error)
 }
 
 /// Creates a new segment file, refusing to overwrite one.
@@ -180,6 +180,13 @@ fn create_file(path: &Path) -> Result<File, StoreError> {
 /// Encodes a put record of `e` under `seq`; returns its payload's offset.
 fn encode_envelope(b: &mut Vec<u8>, seq: u64, e: &NewEnvelope<'_>) -> usize {
     record::encode_put(b, seq, e.stored_at, e.expires_at, e.group, e.recipients, e.payload)
+}
+
+/// Reads an envelope's payload of `len` bytes at `offset` of a segment.
+fn read_payload(file: &File, offset: u64, len: u32) -> Result<Vec<u8>, StoreError> {
+    let mut payload = vec![0u8; len as usize];
+    file.read_exact_at(&mut payload, offset).map_err(io_error)?;
+    Ok(payload)
 }
 
 /// Deletes a dead segment file. A failure leaves a file that holds nothing
@@ -297,20 +304,15 @@ impl EnvelopeLog {
     /// skipping them would silently lose acknowledged envelopes. The
     /// operator then restores a backup.
     pub fn open(dir: &Path, options: LogOptions, seq_floor: u64) -> Result<Opened, StoreError> {
-        if !dir.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.recursive(true).create(dir).map_err(io_error)?;
-        }
-        let mut numbers = list_segments(dir)?;
+        super::sled_store::create_private_dir(dir).map_err(io_error)?;
+        let numbers = list_segments(dir)?;
         let mut index = Index::default();
         let mut replay = Replay::default();
         let mut floor = seq_floor;
         let mut sealed = BTreeMap::new();
         let mut active = None;
-        while let Some(number) = numbers.first().copied() {
-            numbers.remove(0);
-            let last = numbers.is_empty();
+        for (i, &number) in numbers.iter().enumerate() {
+            let last = i + 1 == numbers.len();
             let path = segment_path(dir, number);
             let bytes = std::fs::read(&path).map_err(io_error)?;
             let first_seq = match record::parse_header(&bytes) {
@@ -567,8 +569,7 @@ impl EnvelopeLog {
         }
         let mut envelopes = Vec::with_capacity(wanted.len());
         for (seq, stored_at, file, offset, len) in wanted {
-            let mut payload = vec![0u8; len as usize];
-            file.read_exact_at(&mut payload, offset).map_err(io_error)?;
+            let payload = read_payload(&file, offset, len)?;
             envelopes.push(Envelope { id: seq, received_at: stored_at, payload: payload.into() });
         }
         Ok(MailboxPage { envelopes, more })
@@ -606,8 +607,7 @@ impl EnvelopeLog {
 
     /// Bytes the segment files take on disk.
     pub fn disk_bytes(&self) -> u64 {
-        let state = self.lock();
-        state.sealed.values().map(|s| s.len).sum::<u64>() + state.active.len
+        self.lock().disk_bytes()
     }
 
     /// Calls `visit` with every live envelope in id order (for backups; the
@@ -628,11 +628,11 @@ impl EnvelopeLog {
                 };
                 (message, file)
             };
-            let mut payload = Vec::new();
-            if with_payload {
-                payload.resize(message.len as usize, 0);
-                file.read_exact_at(&mut payload, message.offset).map_err(io_error)?;
-            }
+            let payload = if with_payload {
+                read_payload(&file, message.offset, message.len)?
+            } else {
+                Vec::new()
+            };
             visit(LiveEnvelope {
                 seq,
                 stored_at: message.stored_at,
@@ -771,7 +771,7 @@ impl EnvelopeLog {
                 return Ok(());
             }
             let live = state.index.segments.get(&number).map_or(0, |l| l.bytes);
-            let on_disk = state.sealed.values().map(|s| s.len).sum::<u64>() + state.active.len;
+            let on_disk = state.disk_bytes();
             let total_live = state.index.totals().bytes;
             let mostly_dead = live.saturating_mul(2) < head.len;
             let bloated = on_disk > total_live.saturating_mul(2) + 2 * self.options.segment_bytes;
@@ -789,8 +789,7 @@ impl EnvelopeLog {
             if message.segment != number {
                 continue;
             }
-            let mut payload = vec![0u8; message.len as usize];
-            file.read_exact_at(&mut payload, message.offset).map_err(io_error)?;
+            let payload = read_payload(&file, message.offset, message.len)?;
             let mut guard = self.lock();
             let state = &mut *guard;
             // Re-read under the lock: an ack may have come in meanwhile.
@@ -848,6 +847,11 @@ impl State {
             group: *e.group,
             recipients: e.recipients.to_vec(),
         }
+    }
+
+    /// Bytes the segment files take on disk.
+    fn disk_bytes(&self) -> u64 {
+        self.sealed.values().map(|s| s.len).sum::<u64>() + self.active.len
     }
 
     fn file(&self, segment: u64) -> Option<Arc<File>> {
