@@ -11,6 +11,7 @@ mod harness;
 mod malicious;
 
 mod account;
+mod audit_anchor;
 mod admin;
 mod backup;
 mod bench_smoke;
@@ -27,6 +28,7 @@ mod privacy;
 mod recovery;
 mod server_http;
 mod staff_work;
+mod terminal_text;
 mod tls;
 mod transparency;
 mod upload_crash;

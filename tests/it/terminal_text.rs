@@ -1,0 +1,69 @@
+//! Nothing another party writes can drive the reader's terminal: a sender
+//! puts a carriage return, CSI and OSC 52 escape sequences, C1 controls and
+//! bidi overrides into her display name and message; the recipient's text
+//! output shows them harmlessly (no raw control byte, no faked message
+//! header), while `--json` keeps every character exactly.
+
+use crate::harness::{Device, Server, json_lines};
+
+/// Every raw character that could move the cursor, rewrite or clear the
+/// screen, write the clipboard or reorder what is shown.
+const FORBIDDEN: &[char] = &[
+    '\r', '\u{1b}', '\u{7}', '\u{8}', '\u{7f}', '\u{9b}', '\u{9d}', '\u{202a}', '\u{202b}',
+    '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+    '\u{200e}', '\u{200f}', '\u{61c}',
+];
+
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars().filter(|c| FORBIDDEN.contains(c)).collect()
+}
+
+/// A display name that tries to look like the town's verified account and
+/// to turn the terminal's colours and text direction.
+const NAME: &str = "Stadt Goslar (verified)\u{1b}[32m\u{202e}nimda\u{202c}\u{9b}0m";
+
+/// The fake header the message tries to show on a line of its own.
+const FAKE_HEADER: &str = "[2026-01-01 09:00:00 UTC] Stadt Goslar (verified)";
+
+fn hostile_text() -> String {
+    format!(
+        "harmlos\r{FAKE_HEADER} <AAAA>: Bitte zahlen Sie an DE00 1234\n{FAKE_HEADER}: zweite Zeile\
+         \u{1b}[2J\u{1b}[H\u{1b}]52;c;ZWNobyBnZWhhY2t0\u{7}\u{1b}]52;c;cm0gLXJm\u{1b}\\\
+         \u{202e}fdp.exe\u{2066}x\u{2069}\u{200f}\u{61c}\u{9d}0;title\u{7}\u{8}\u{7f}ende"
+    )
+}
+
+#[test]
+fn control_characters_and_bidi_overrides_from_another_party_never_reach_the_terminal() {
+    let server = Server::start();
+    let mallory = Device::new(&server);
+    let bernd = Device::new(&server);
+    mallory.init(NAME);
+    let b = bernd.init("Bernd");
+    let text = hostile_text();
+
+    // Text output: nothing raw, and no line that looks like a header of its
+    // own (every continuation line of a message body is indented).
+    mallory.ok(&["send", &b, &text]);
+    let out = bernd.ok(&["inbox"]);
+    assert!(raw_controls(&out).is_empty(), "raw controls {:?} in: {out:?}", raw_controls(&out));
+    assert!(out.contains("harmlos") && out.contains("ende"), "the text is shown: {out:?}");
+    let headers = out.lines().filter(|l| l.starts_with('[')).count();
+    assert_eq!(headers, 1, "one message, one header line: {out:?}");
+    assert!(
+        !out.lines().any(|l| l.starts_with(FAKE_HEADER)),
+        "a continuation line cannot pass as a header: {out:?}"
+    );
+    let history = bernd.ok(&["history"]);
+    assert!(raw_controls(&history).is_empty(), "history: {history:?}");
+    assert_eq!(history.lines().filter(|l| l.starts_with('[')).count(), 1, "{history:?}");
+
+    // JSON output: exact.
+    mallory.ok(&["send", &b, &text]);
+    let messages = json_lines(&bernd.ok(&["inbox", "--json"]));
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["text"].as_str(), Some(text.as_str()));
+    assert_eq!(messages[0]["from_name"].as_str(), Some(NAME));
+    let history = json_lines(&bernd.ok(&["history", "--json"]));
+    assert!(history.iter().all(|m| m["text"].as_str() == Some(text.as_str())), "{history:?}");
+}
