@@ -301,10 +301,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the error as one line.
+/// Prints the error as one line. Errors carry server error bodies and names
+/// from other parties, so the line goes through [`output::safe`].
 fn fail(error: &anyhow::Error) -> ExitCode {
     let text = format!("{error:#}").replace(['\n', '\r'], " ");
-    eprintln!("error: {text}");
+    eprintln!("error: {}", output::safe(&text));
     ExitCode::FAILURE
 }
 
@@ -429,7 +430,7 @@ fn whoami(client: &Client, json: bool) -> Result<()> {
         println!("device: {}", client.device());
         println!("fingerprint: {}", client.fingerprint());
         if let Some(name) = client.name() {
-            println!("name: {name}");
+            println!("name: {}", output::safe(name));
         }
     }
     Ok(())
@@ -455,13 +456,15 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
     let others = |id: &MsgId| except.is_none_or(|e| e != *id);
     for (entry, error) in report.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(
-            "warning: a queued message to {} could not be sent and was removed from the outbox: {error}",
-            entry.peer
+            "warning: a queued message to {} could not be sent and was removed from the outbox: {}",
+            entry.peer,
+            output::safe(&error.to_string())
         );
     }
     let kept = report.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(&e.id)) {
-        eprintln!("warning: {kept} message(s) stay in the outbox for now: {error}");
+        let error = error.to_string();
+        eprintln!("warning: {kept} message(s) stay in the outbox for now: {}", output::safe(&error));
     }
     let threads = &report.threads;
     for (chunk, chunks) in &threads.resumed {
@@ -480,14 +483,19 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
     }
     for (entry, error) in threads.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(
-            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {error}",
+            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {}",
             entry.action.name(),
-            entry.thread
+            entry.thread,
+            output::safe(&error.to_string())
         );
     }
     let kept = threads.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = threads.kept.iter().find(|(e, _)| others(&e.id)) {
-        eprintln!("warning: {kept} thread message(s) stay in the outbox for now: {error}");
+        let error = error.to_string();
+        eprintln!(
+            "warning: {kept} thread message(s) stay in the outbox for now: {}",
+            output::safe(&error)
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 //! command hands out is always printed alone on its last line.
 
 pub mod account;
+pub mod audit;
 pub mod channels;
 pub mod groups;
 pub mod org;

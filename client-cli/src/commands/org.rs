@@ -12,7 +12,6 @@ use stadtbote_cli::output::format_utc;
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
-use stadtbote_protocol::audit::{AuditEntry, AuditHead, verify_chain};
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
@@ -45,6 +44,11 @@ pub enum AdminCommand {
         /// by the last verification; fails naming the first bad entry.
         #[arg(long)]
         verify: bool,
+        /// With --verify: when the log was pruned past the head pinned by
+        /// the last verification, accept that the removed entries cannot be
+        /// checked and pin the server's log as on first use.
+        #[arg(long, requires = "verify")]
+        accept_gap: bool,
         /// Show only entries after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -304,8 +308,9 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
             println!("Retention of {kind} is now {secs} seconds.");
             print_periods(&periods, false)?;
         }
-        AdminCommand::Audit { json, verify, after } => {
-            audit(client, home, json, verify, after).await?;
+        AdminCommand::Audit { json, verify, accept_gap, after } => {
+            let args = super::audit::AuditArgs { json, verify, accept_gap, after };
+            super::audit::audit(client, home, args).await?;
         }
         AdminCommand::Org { command: AdminOrgCommand::Suspend { handle } } => {
             client.admin_set_suspended(&handle, true).await?;
@@ -760,136 +765,6 @@ fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Audit entries requested per page.
-const AUDIT_PAGE: u32 = 200;
-
-/// `admin audit`: pages through the whole log; with `verify`, recomputes
-/// the chain here and checks it against the head pinned by the previous
-/// verification, then pins the new head.
-async fn audit(
-    client: &mut Client,
-    home: &Path,
-    json: bool,
-    verify: bool,
-    after: u64,
-) -> Result<()> {
-    let mut records = Vec::new();
-    let mut anchor = None;
-    let mut head;
-    // Verification needs the whole chain from its anchor.
-    let mut cursor = if verify { 0 } else { after };
-    let mut first = true;
-    loop {
-        let (page, page_head, page_anchor) = client.admin_audit_page(cursor, AUDIT_PAGE).await?;
-        if first {
-            anchor = page_anchor;
-            first = false;
-        }
-        head = page_head;
-        let Some(last) = page.last().map(|r| r.seq) else { break };
-        records.extend(page);
-        // Reading the log is itself logged, so the head keeps moving; stop
-        // at the head of the page just read.
-        if head.as_ref().is_none_or(|h| last >= h.seq) || last <= cursor {
-            break;
-        }
-        cursor = last;
-    }
-    let server = client.server_url().to_string();
-    if verify {
-        let pins = AuditPins::path(home);
-        let pinned = AuditPins::load(&pins)?.get(&server);
-        let verified = verify_chain(&records, anchor.as_ref(), head.as_ref(), pinned.as_ref())
-            .map_err(|e| {
-                anyhow::anyhow!("audit log verification failed at seq {}: {e}", e.seq())
-            })?;
-        if let Some(head) = &verified {
-            let mut all = AuditPins::load(&pins)?;
-            all.set(&server, head);
-            all.save(&pins)?;
-        }
-        if !json {
-            match &verified {
-                Some(head) => println!(
-                    "audit log verified: {} entries up to seq {}, head {}",
-                    records.len(),
-                    head.seq,
-                    data_encoding::HEXLOWER.encode(&head.hash)
-                ),
-                None => println!("audit log verified: empty"),
-            }
-        }
-    }
-    for record in records.iter().filter(|r| r.seq > after) {
-        let hash = data_encoding::HEXLOWER.encode(&record.hash);
-        match (AuditEntry::from_canonical_cbor(&record.entry), json) {
-            (Ok(e), true) => println!(
-                "{}",
-                serde_json::json!({
-                    "seq": e.seq, "at": e.at, "actor": e.actor, "role": e.role,
-                    "action": e.action, "target": e.target, "outcome": e.outcome, "hash": hash,
-                })
-            ),
-            (Ok(e), false) => println!(
-                "{:>6} {} {} {} {} {} {}",
-                e.seq,
-                format_utc(e.at),
-                e.actor,
-                e.role,
-                e.action,
-                e.target.as_deref().unwrap_or("-"),
-                e.outcome
-            ),
-            (Err(_), true) => {
-                let value =
-                    serde_json::json!({ "seq": record.seq, "unreadable": true, "hash": hash });
-                println!("{value}");
-            }
-            (Err(_), false) => println!("{:>6} (unreadable entry)", record.seq),
-        }
-    }
-    Ok(())
-}
-
-/// Audit heads pinned by `admin audit --verify`, per server URL, in
-/// `<home>/audit-pins.json`: a later truncation or rewrite of the log
-/// before a pinned head fails verification.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-struct AuditPins(std::collections::BTreeMap<String, (u64, String)>);
-
-impl AuditPins {
-    fn path(home: &Path) -> PathBuf {
-        home.join("audit-pins.json")
-    }
-
-    fn load(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
-        }
-    }
-
-    fn get(&self, server: &str) -> Option<AuditHead> {
-        let (seq, hex) = self.0.get(server)?;
-        let hash = data_encoding::HEXLOWER.decode(hex.as_bytes()).ok()?;
-        Some(AuditHead { seq: *seq, hash: hash.into() })
-    }
-
-    fn set(&mut self, server: &str, head: &AuditHead) {
-        self.0.insert(server.to_owned(), (head.seq, data_encoding::HEXLOWER.encode(&head.hash)));
-    }
-
-    fn save(&self, path: &Path) -> Result<()> {
-        // Written whole and renamed, so a crash never leaves half a pin.
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
