@@ -60,7 +60,8 @@ fn yes_no(flag: bool) -> &'static str {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() { "none".into() } else { items.join(", ") }
+    // Org handles as the server names them: shown through `safe`.
+    if items.is_empty() { "none".into() } else { stadtbote_cli::output::safe(&items.join(", ")).into_owned() }
 }
 
 /// The human-readable export.

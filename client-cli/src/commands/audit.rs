@@ -232,14 +232,14 @@ async fn verify_and_pin(
         Ok(verified) => (verified, None),
         Err(AuditChainError::PrunedPastPin { pinned: pin, anchor: cut }) if accept_gap => {
             let verified =
-                verify_chain(records, anchor, head, None).map_err(|e| failed(&e, &before))?;
+                verify_chain(records, anchor, head, None).map_err(|e| failed(&e, before.as_ref()))?;
             (verified, Some((pin.saturating_add(1), cut)))
         }
         Err(AuditChainError::PrunedPastPin { pinned: pin, anchor: cut }) => {
             let retention_days = audit_retention_days(client).await;
             bail!(pruned_past_pin(pin, cut, before.as_ref(), retention_days));
         }
-        Err(e) => return Err(failed(&e, &before)),
+        Err(e) => return Err(failed(&e, before.as_ref())),
     };
     if let Some(head) = &verified {
         pins.0.insert(
@@ -262,7 +262,7 @@ async fn verify_and_pin(
     })
 }
 
-fn failed(error: &AuditChainError, before: &Option<Pin>) -> anyhow::Error {
+fn failed(error: &AuditChainError, before: Option<&Pin>) -> anyhow::Error {
     let kept = match before {
         Some(pin) => format!("this device keeps the head pinned at seq {}", pin.seq),
         None => "nothing was pinned".to_owned(),

@@ -12,6 +12,7 @@ use stadtbote_cli::channel_output::{
     feed_json, feed_text, follow_json, follow_text, published_json, published_text,
 };
 use stadtbote_cli::channels::{DEFAULT_RETENTION_DAYS, FeedLine, Follower, NewChannel, quote};
+use stadtbote_cli::output::safe;
 use stadtbote_cli::qr;
 use stadtbote_cli::{Client, ClientError};
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
@@ -140,7 +141,7 @@ fn print_invite(
         println!("{value}");
         return Ok(());
     }
-    println!("Channel {name} {what}: {channel}");
+    println!("Channel {} {what}: {channel}", safe(name));
     println!("QR code (PNG): {}", png.display());
     println!("QR code (SVG): {}", svg.display());
     println!("Followers run `stadtbote follow LINK` with this invite link:");
@@ -169,7 +170,7 @@ fn write_qr(
 pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
     let mut follower = Follower::open(home, server)?;
     let follow = follower.follow(invite).await?;
-    println!("Following {} ({})", follow.name, follow.handle);
+    println!("Following {} ({})", safe(&follow.name), safe(&follow.handle));
     println!("{}", follow.channel);
     Ok(())
 }
@@ -178,7 +179,7 @@ pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
 pub fn unfollow(home: &PathBuf, server: &str, channel: &str) -> Result<()> {
     let mut follower = Follower::open(home, server)?;
     let follow = follower.unfollow(channel)?;
-    println!("No longer following {} ({})", follow.name, follow.handle);
+    println!("No longer following {} ({})", safe(&follow.name), safe(&follow.handle));
     Ok(())
 }
 
@@ -301,6 +302,7 @@ pub async fn reply_to(
     };
     let message = format!("{}\n\n{text}", quote(&follow.name, seq, &post.text));
     let entry = client.queue_department_consult(&follow.handle, &department, &message)?;
-    let sent = format!("Your private reply went to {} ({department}).", follow.handle);
+    let sent =
+        format!("Your private reply went to {} ({}).", safe(&follow.handle), safe(&department));
     send_opened(&mut client, &entry, "reply", &sent).await
 }

@@ -80,7 +80,7 @@ async fn run(client: &mut Client, command: GroupCommand) -> Result<()> {
         }
         GroupCommand::Join { link } => {
             let (name, group) = client.join_group(&link).await?;
-            println!("joined {name}");
+            println!("joined {}", stadtbote_cli::output::safe(&name));
             println!("{group}");
         }
         GroupCommand::Post { group, text } => {

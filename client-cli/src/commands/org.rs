@@ -8,7 +8,7 @@ use stadtbote_cli::consult::parse_slots;
 use stadtbote_cli::org::{
     DEFAULT_CONSULT_DEPARTMENT, DEFAULT_INVITE_HOURS, set_category, validate_category,
 };
-use stadtbote_cli::output::format_utc;
+use stadtbote_cli::output::{format_utc, safe};
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
@@ -332,7 +332,7 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         }
         AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
             let created = client.create_org(&name, &handle, None).await?;
-            println!("Created the org {name} ({}), id {}.", created.handle, created.org);
+            println!("Created the org {} ({}), id {}.", safe(&name), safe(&created.handle), created.org);
             println!(
                 "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
             );
@@ -354,7 +354,7 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
                 println!();
                 println!("{:<32} {:>13} {:>8}", "org", "staff_devices", "channels");
                 for org in &stats.orgs {
-                    println!("{:<32} {:>13} {:>8}", org.handle, org.staff_devices, org.channels);
+                    println!("{:<32} {:>13} {:>8}", safe(&org.handle), org.staff_devices, org.channels);
                 }
             }
         }
@@ -414,7 +414,11 @@ pub async fn org(
             let result = client.claim_org(&code).await;
             client.disconnect().await;
             let admin = result?;
-            println!("This device is now the org admin of {} ({}).", admin.name, admin.handle);
+            println!(
+                "This device is now the org admin of {} ({}).",
+                safe(&admin.name),
+                safe(&admin.handle)
+            );
             println!(
                 "The org key was created on this device: {}",
                 home.join("org").join(format!("{}.key", admin.handle)).display()
@@ -509,7 +513,8 @@ pub async fn org(
             }
             for (thread, error) in &revoked.failed {
                 eprintln!(
-                    "warning: could not remove it from thread {thread} now ({error}); every member removes it before their next message"
+                    "warning: could not remove it from thread {thread} now ({}); every member removes it before their next message",
+                    safe(&error.to_string())
                 );
             }
             Ok(())
@@ -561,23 +566,29 @@ fn print_profile(profile: &OrgProfile, json: bool) {
         println!("{value}");
         return;
     }
-    println!("{} ({}), profile version {}", profile.name, profile.handle, profile.version);
+    // The profile as the server serves it: every string through `safe`.
+    println!(
+        "{} ({}), profile version {}",
+        safe(&profile.name),
+        safe(&profile.handle),
+        profile.version
+    );
     println!("Categories:");
     for category in &profile.categories {
-        println!("  {} -> {}", category.name, category.department);
+        println!("  {} -> {}", safe(&category.name), safe(&category.department));
     }
     let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
     println!(
         "Office hours ({}): {}",
-        profile.timezone,
-        if hours.is_empty() { "none".into() } else { hours.join(", ") }
+        safe(&profile.timezone.to_string()),
+        safe(&if hours.is_empty() { "none".into() } else { hours.join(", ") })
     );
     if let Some(reply) = &profile.auto_reply {
-        println!("Auto-reply: {reply}");
+        println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
     }
     println!(
         "Consultations go to: {}",
-        profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+        safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
     );
     match profile.live_since {
         Some(since) => println!("Live since {}", format_utc(since)),
@@ -596,7 +607,7 @@ fn fingerprint(
     let (key, name) = client.org_key_info(&handle)?;
     let (png, svg) =
         qr::write_files(&org_qr_content(&handle, &key), out, &format!("{handle}-org-key"))?;
-    println!("Org key of {name} ({handle}); citizens compare this fingerprint:");
+    println!("Org key of {} ({handle}); citizens compare this fingerprint:", safe(&name));
     println!("{}", fingerprint_of(&key.0));
     println!("QR code (PNG): {}", png.display());
     println!("QR code (SVG): {}", svg.display());
@@ -646,7 +657,11 @@ async fn category(
     client.disconnect().await;
     let profile = result?;
     println!("{message}");
-    println!("Published profile version {} of {} ({handle}).", profile.version, profile.name);
+    println!(
+        "Published profile version {} of {} ({handle}).",
+        profile.version,
+        safe(&profile.name)
+    );
     Ok(())
 }
 
@@ -702,23 +717,23 @@ async fn hours(
             let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
             println!(
                 "Office hours of {} ({}): {}",
-                profile.name,
-                profile.timezone,
-                hours.join(", ")
+                safe(&profile.name),
+                safe(&profile.timezone.to_string()),
+                safe(&hours.join(", "))
             );
             println!(
                 "Consultations go to department {}.",
-                profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
             );
             if let Some(reply) = &profile.auto_reply {
-                println!("Auto-reply: {reply}");
+                println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
             }
         }
         HoursCommand::Live { state: OnOff::On } => {
-            println!("The consultation session of {} is live.", profile.name);
+            println!("The consultation session of {} is live.", safe(&profile.name));
         }
         HoursCommand::Live { state: OnOff::Off } => {
-            println!("The consultation session of {} has ended.", profile.name);
+            println!("The consultation session of {} has ended.", safe(&profile.name));
         }
     }
     println!("Published profile version {}.", profile.version);
@@ -760,7 +775,10 @@ fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
         } else {
             println!(
                 "{:<18} {:>12} s  ({}; set by {})",
-                period.kind, period.secs, period.what, period.source
+                safe(&period.kind),
+                period.secs,
+                safe(&period.what),
+                safe(&period.source)
             );
         }
     }
