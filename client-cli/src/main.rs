@@ -464,7 +464,10 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
     let kept = report.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(&e.id)) {
         let error = error.to_string();
-        eprintln!("warning: {kept} message(s) stay in the outbox for now: {}", output::safe(&error));
+        eprintln!(
+            "warning: {kept} message(s) stay in the outbox for now: {}",
+            output::safe(&error)
+        );
     }
     let threads = &report.threads;
     for (chunk, chunks) in &threads.resumed {

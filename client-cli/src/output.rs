@@ -255,7 +255,9 @@ mod tests {
         assert_eq!(safe("x\u{9b}31m"), "x\\u{9b}31m");
         assert_eq!(safe("\u{202e}fdp.exe"), "\\u{202e}fdp.exe");
         assert_eq!(safe("a\nb\tc\u{7f}\u{0}"), "a\u{240a}b\u{2409}c\u{2421}\u{2400}");
-        for bidi in ['\u{202a}', '\u{202c}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}'] {
+        for bidi in
+            ['\u{202a}', '\u{202c}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}']
+        {
             let shown = safe(&bidi.to_string()).into_owned();
             assert!(!shown.contains(bidi) && shown.starts_with("\\u{"), "{shown}");
         }
@@ -270,7 +272,10 @@ mod tests {
                 for bad in shown.chars() {
                     let harmful = (bad.is_control() && bad != '\n')
                         || matches!(bad, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-                        || matches!(bad, '\u{200e}' | '\u{200f}' | '\u{61c}' | '\u{2028}' | '\u{2029}');
+                        || matches!(
+                            bad,
+                            '\u{200e}' | '\u{200f}' | '\u{61c}' | '\u{2028}' | '\u{2029}'
+                        );
                     assert!(!harmful, "U+{code:04X} shown as {shown:?}");
                 }
                 assert!(!safe(&text).contains('\n'), "one line: U+{code:04X}");

@@ -211,10 +211,9 @@ pub fn show_text(thread: &Thread) -> String {
                     line.push_str(&safe_body(text));
                 }
             }
-            ThreadBody::Assign { department } => line.push_str(&format!(
-                " (moved the thread to department {})",
-                safe(department)
-            )),
+            ThreadBody::Assign { department } => {
+                line.push_str(&format!(" (moved the thread to department {})", safe(department)))
+            }
             ThreadBody::Disappear { days, .. } => {
                 line.push_str(&format!(" (the thread disappears in {days} day(s))"))
             }

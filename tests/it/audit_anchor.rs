@@ -116,7 +116,11 @@ fn a_forged_retention_anchor_past_the_pinned_head_is_refused() {
     hide.store(pin + 1, Ordering::SeqCst);
     let out = admin_via(&town, &proxy, &["admin", "audit", "--verify"]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "a forged anchor must not verify: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "a forged anchor must not verify: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(err.contains("rewritten or pruned past"), "{err}");
     assert!(err.contains(&format!("seq {pin}")), "names the pinned head: {err}");
     assert!(err.contains("audit_retention_days"), "explains the retention gap: {err}");
@@ -157,19 +161,20 @@ fn a_forged_retention_anchor_past_the_pinned_head_is_refused() {
 
     // Another home (no pin yet) is told that its first check is trust on
     // first use.
-    let first_time = stdout_ok(&admin_via(&town, &town.server.url(), &["admin", "audit", "--verify"]));
+    let first_time =
+        stdout_ok(&admin_via(&town, &town.server.url(), &["admin", "audit", "--verify"]));
     assert!(first_time.contains("trust on first use"), "{first_time}");
 
     // An admin who accepts the gap (e.g. after a long absence) re-pins as on
     // first use; if the "gap" was a forgery, the honest log no longer
     // matches that pin and the next verification says so.
     hide.store(after + 1, Ordering::SeqCst);
-    let accepted = stdout_ok(&admin_via(
-        &town,
-        &proxy,
-        &["admin", "audit", "--verify", "--accept-gap"],
-    ));
-    assert!(accepted.contains("not checked") && accepted.contains("trust on first use"), "{accepted}");
+    let accepted =
+        stdout_ok(&admin_via(&town, &proxy, &["admin", "audit", "--verify", "--accept-gap"]));
+    assert!(
+        accepted.contains("not checked") && accepted.contains("trust on first use"),
+        "{accepted}"
+    );
     hide.store(0, Ordering::SeqCst);
     let out = admin_via(&town, &proxy, &["admin", "audit", "--verify"]);
     assert!(!out.status.success(), "the forged head no longer matches the real log");

@@ -11,8 +11,8 @@ mod harness;
 mod malicious;
 
 mod account;
-mod audit_anchor;
 mod admin;
+mod audit_anchor;
 mod backup;
 mod bench_smoke;
 mod channels;

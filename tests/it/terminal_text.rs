@@ -10,8 +10,8 @@ use crate::harness::{Device, Server, json_lines};
 /// screen, write the clipboard or reorder what is shown.
 const FORBIDDEN: &[char] = &[
     '\r', '\u{1b}', '\u{7}', '\u{8}', '\u{7f}', '\u{9b}', '\u{9d}', '\u{202a}', '\u{202b}',
-    '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
-    '\u{200e}', '\u{200f}', '\u{61c}',
+    '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200e}',
+    '\u{200f}', '\u{61c}',
 ];
 
 fn raw_controls(text: &str) -> Vec<char> {
@@ -66,4 +66,35 @@ fn control_characters_and_bidi_overrides_from_another_party_never_reach_the_term
     assert_eq!(messages[0]["from_name"].as_str(), Some(NAME));
     let history = json_lines(&bernd.ok(&["history", "--json"]));
     assert!(history.iter().all(|m| m["text"].as_str() == Some(text.as_str())), "{history:?}");
+}
+
+#[test]
+fn a_report_thread_shows_a_hostile_citizen_harmlessly_to_the_clerk() {
+    let town = crate::municipal::Town::new(Server::start());
+    let citizen = town.citizen(NAME);
+    let text = hostile_text();
+    let thread = crate::harness::last_line(&citizen.ok(&[
+        "report",
+        crate::municipal::HANDLE,
+        "--category",
+        "Straßenschaden",
+        &text,
+    ]));
+
+    let list = town.clerk.ok(&["threads"]);
+    assert!(raw_controls(&list).is_empty(), "threads: {list:?}");
+    assert!(list.contains(&thread), "{list}");
+    let shown = town.clerk.ok(&["show", &thread]);
+    assert!(raw_controls(&shown).is_empty(), "show: {shown:?}");
+    assert!(
+        !shown.lines().any(|l| l.starts_with(FAKE_HEADER)),
+        "a continuation line cannot pass as a message: {shown:?}"
+    );
+    assert!(shown.contains("ende"), "{shown}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(town.clerk.ok(&["show", &thread, "--json"]).trim()).expect("json");
+    let opening = &json["messages"][0];
+    assert_eq!(opening["text"].as_str(), Some(text.as_str()), "{json}");
+    assert_eq!(opening["from_name"].as_str(), Some(NAME), "{json}");
 }

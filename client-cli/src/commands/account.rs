@@ -61,7 +61,11 @@ fn yes_no(flag: bool) -> &'static str {
 
 fn list(items: &[String]) -> String {
     // Org handles as the server names them: shown through `safe`.
-    if items.is_empty() { "none".into() } else { stadtbote_cli::output::safe(&items.join(", ")).into_owned() }
+    if items.is_empty() {
+        "none".into()
+    } else {
+        stadtbote_cli::output::safe(&items.join(", ")).into_owned()
+    }
 }
 
 /// The human-readable export.

@@ -44,7 +44,9 @@ pub struct AuditArgs {
 /// (see the module docs), then prints the entries.
 pub async fn audit(client: &mut Client, home: &Path, args: AuditArgs) -> Result<()> {
     if args.accept_gap && !args.verify {
-        bail!("--accept-gap only applies to a verification: stadtbote admin audit --verify --accept-gap");
+        bail!(
+            "--accept-gap only applies to a verification: stadtbote admin audit --verify --accept-gap"
+        );
     }
     // Verification needs the whole chain from its anchor.
     let cursor = if args.verify { 0 } else { args.after };
@@ -231,8 +233,8 @@ async fn verify_and_pin(
     let (verified, gap) = match verify_chain(records, anchor, head, pinned.as_ref()) {
         Ok(verified) => (verified, None),
         Err(AuditChainError::PrunedPastPin { pinned: pin, anchor: cut }) if accept_gap => {
-            let verified =
-                verify_chain(records, anchor, head, None).map_err(|e| failed(&e, before.as_ref()))?;
+            let verified = verify_chain(records, anchor, head, None)
+                .map_err(|e| failed(&e, before.as_ref()))?;
             (verified, Some((pin.saturating_add(1), cut)))
         }
         Err(AuditChainError::PrunedPastPin { pinned: pin, anchor: cut }) => {
@@ -272,14 +274,16 @@ fn failed(error: &AuditChainError, before: Option<&Pin>) -> anyhow::Error {
 
 /// The refusal of an anchor beyond the pin: what happened, what it can
 /// mean, and what to do next.
-fn pruned_past_pin(pin: u64, cut: u64, before: Option<&Pin>, retention_days: Option<u64>) -> String {
+fn pruned_past_pin(
+    pin: u64,
+    cut: u64,
+    before: Option<&Pin>,
+    retention_days: Option<u64>,
+) -> String {
     let since = before.and_then(|p| p.verified_at);
-    let when = since
-        .map(|at| format!(" on {}", format_utc(at)))
-        .unwrap_or_default();
-    let retention = retention_days
-        .map(|days| format!(" ({days} days on this server)"))
-        .unwrap_or_default();
+    let when = since.map(|at| format!(" on {}", format_utc(at))).unwrap_or_default();
+    let retention =
+        retention_days.map(|days| format!(" ({days} days on this server)")).unwrap_or_default();
     let judgement = match (since, retention_days) {
         (Some(at), Some(days)) if now_ms().saturating_sub(at) < days.saturating_mul(DAY_MS) => {
             format!(

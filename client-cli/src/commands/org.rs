@@ -332,7 +332,12 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         }
         AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
             let created = client.create_org(&name, &handle, None).await?;
-            println!("Created the org {} ({}), id {}.", safe(&name), safe(&created.handle), created.org);
+            println!(
+                "Created the org {} ({}), id {}.",
+                safe(&name),
+                safe(&created.handle),
+                created.org
+            );
             println!(
                 "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
             );
@@ -354,7 +359,12 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
                 println!();
                 println!("{:<32} {:>13} {:>8}", "org", "staff_devices", "channels");
                 for org in &stats.orgs {
-                    println!("{:<32} {:>13} {:>8}", safe(&org.handle), org.staff_devices, org.channels);
+                    println!(
+                        "{:<32} {:>13} {:>8}",
+                        safe(&org.handle),
+                        org.staff_devices,
+                        org.channels
+                    );
                 }
             }
         }

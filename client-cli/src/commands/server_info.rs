@@ -160,9 +160,8 @@ pub async fn fetch(server: &str) -> Result<serde_json::Value> {
 pub fn format_text(statement: &serde_json::Value) -> String {
     const NOT_CONFIGURED: &str = "not configured by the operator";
     // Everything in the statement is the server's text: shown through `safe`.
-    let text = |v: &serde_json::Value| {
-        v.as_str().filter(|s| !s.is_empty()).map(|s| safe(s).into_owned())
-    };
+    let text =
+        |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(|s| safe(s).into_owned());
     let mut out = String::new();
     let operator = &statement["operator"];
     out.push_str(&format!(
