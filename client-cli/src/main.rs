@@ -546,7 +546,10 @@ async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     }
     for entry in &shown {
         if json {
-            println!("{}", output::inbox_json(client.state(), entry));
+            println!(
+                "{}",
+                output::safe_json(&output::inbox_json(client.state(), entry).to_string())
+            );
         } else {
             println!("{}", output::inbox_text(client.state(), entry));
         }
@@ -587,7 +590,7 @@ async fn history(
     }
     for entry in entries {
         if json {
-            println!("{}", output::history_json(entry));
+            println!("{}", output::safe_json(&output::history_json(entry).to_string()));
         } else {
             println!("{}", output::history_text(state, entry));
         }
@@ -602,14 +605,17 @@ fn outbox(client: &Client, json: bool) -> Result<()> {
     }
     for entry in &state.outbox {
         if json {
-            println!("{}", output::outbox_json(entry));
+            println!("{}", output::safe_json(&output::outbox_json(entry).to_string()));
         } else {
             println!("{}", output::outbox_text(state, entry));
         }
     }
     for entry in &state.thread_outbox {
         if json {
-            println!("{}", thread_output::thread_outbox_json(entry));
+            println!(
+                "{}",
+                output::safe_json(&thread_output::thread_outbox_json(entry).to_string())
+            );
         } else {
             println!("{}", thread_output::thread_outbox_text(entry));
         }

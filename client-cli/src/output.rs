@@ -190,6 +190,29 @@ pub fn safe_body(text: &str) -> Cow<'_, str> {
     neutralise(text, true)
 }
 
+/// Serialized JSON (one line or pretty) made safe for a terminal without
+/// changing its value: serde_json escapes C0 controls itself but writes
+/// DEL, C1 controls, bidi controls and U+2028/U+2029 raw, so those become
+/// `\uXXXX` escapes. All of them can only occur inside JSON strings (JSON's
+/// own syntax is ASCII), so a parser reads back exactly the same strings.
+pub fn safe_json(serialized: &str) -> Cow<'_, str> {
+    // C0 stays: serde_json escaped it inside strings, and outside them it is
+    // the pretty printer's own newlines.
+    let risky = |c: char| (c == '\u{7f}' || !c.is_ascii()) && visible(c).is_some();
+    if !serialized.chars().any(risky) {
+        return Cow::Borrowed(serialized);
+    }
+    let mut out = String::with_capacity(serialized.len() + 16);
+    for c in serialized.chars() {
+        if risky(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// How one character is shown, or `None` when it is harmless as it is.
 fn visible(c: char) -> Option<Cow<'static, str>> {
     match c {
@@ -281,6 +304,21 @@ mod tests {
                 assert!(!safe(&text).contains('\n'), "one line: U+{code:04X}");
             }
         }
+    }
+
+    #[test]
+    fn json_stays_exact_but_carries_no_raw_c1_or_bidi() {
+        let text = "a\u{1b}[2J\u{9b}31m\u{202e}fdp.exe\u{2066}\u{7f}\u{2028}\nü";
+        for serialized in [
+            json!({ "text": text }).to_string(),
+            serde_json::to_string_pretty(&json!({ "text": text, "n": [1, 2] })).unwrap_or_default(),
+        ] {
+            let shown = safe_json(&serialized);
+            assert!(!shown.chars().any(|c| matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{1b}')), "{shown}");
+            let back: Value = serde_json::from_str(&shown).unwrap_or_default();
+            assert_eq!(back["text"], text, "{shown}");
+        }
+        assert!(matches!(safe_json("{\"a\":\"Grüße\"}"), Cow::Borrowed(_)));
     }
 
     #[test]

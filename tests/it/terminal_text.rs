@@ -2,7 +2,7 @@
 //! puts a carriage return, CSI and OSC 52 escape sequences, C1 controls and
 //! bidi overrides into her display name and message; the recipient's text
 //! output shows them harmlessly (no raw control byte, no faked message
-//! header), while `--json` keeps every character exactly.
+//! header), while `--json` keeps every character exactly (as JSON escapes).
 
 use crate::harness::{Device, Server, json_lines};
 
@@ -58,9 +58,13 @@ fn control_characters_and_bidi_overrides_from_another_party_never_reach_the_term
     assert!(raw_controls(&history).is_empty(), "history: {history:?}");
     assert_eq!(history.lines().filter(|l| l.starts_with('[')).count(), 1, "{history:?}");
 
-    // JSON output: exact.
+    // JSON output: exact once parsed, and as printed it carries no raw
+    // control either (serde_json escapes C0; DEL, C1 and bidi controls are
+    // escaped as \uXXXX by the CLI).
     mallory.ok(&["send", &b, &text]);
-    let messages = json_lines(&bernd.ok(&["inbox", "--json"]));
+    let printed = bernd.ok(&["inbox", "--json"]);
+    assert!(raw_controls(&printed).is_empty(), "raw controls in JSON: {printed:?}");
+    let messages = json_lines(&printed);
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["text"].as_str(), Some(text.as_str()));
     assert_eq!(messages[0]["from_name"].as_str(), Some(NAME));
@@ -92,8 +96,9 @@ fn a_report_thread_shows_a_hostile_citizen_harmlessly_to_the_clerk() {
     );
     assert!(shown.contains("ende"), "{shown}");
 
-    let json: serde_json::Value =
-        serde_json::from_str(town.clerk.ok(&["show", &thread, "--json"]).trim()).expect("json");
+    let printed = town.clerk.ok(&["show", &thread, "--json"]);
+    assert!(raw_controls(&printed).is_empty(), "raw controls in JSON: {printed:?}");
+    let json: serde_json::Value = serde_json::from_str(printed.trim()).expect("json");
     let opening = &json["messages"][0];
     assert_eq!(opening["text"].as_str(), Some(text.as_str()), "{json}");
     assert_eq!(opening["from_name"].as_str(), Some(NAME), "{json}");

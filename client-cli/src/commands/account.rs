@@ -40,7 +40,7 @@ async fn export(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     let export = client.export_account().await?;
     client.disconnect().await;
     if json {
-        println!("{}", serde_json::to_string(&export)?);
+        println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(&export)?));
     } else {
         print!("{}", render(&export));
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 use stadtbote_cli::Client;
-use stadtbote_cli::output::{format_utc, safe};
+use stadtbote_cli::output::{format_utc, safe, safe_json};
 use stadtbote_protocol::audit::{
     AuditChainError, AuditEntry, AuditHead, AuditRecord, verify_chain,
 };
@@ -66,13 +66,13 @@ pub async fn audit(client: &mut Client, home: &Path, args: AuditArgs) -> Result<
     for record in records.iter().filter(|r| r.seq > args.after) {
         let hash = hex(&record.hash);
         match (AuditEntry::from_canonical_cbor(&record.entry), args.json) {
-            (Ok(e), true) => println!(
-                "{}",
-                json!({
+            (Ok(e), true) => {
+                let value = json!({
                     "seq": e.seq, "at": e.at, "actor": e.actor, "role": e.role,
                     "action": e.action, "target": e.target, "outcome": e.outcome, "hash": hash,
-                })
-            ),
+                });
+                println!("{}", safe_json(&value.to_string()));
+            }
             // Entries are the server's text: shown through `safe`.
             (Ok(e), false) => println!(
                 "{:>6} {} {} {} {} {} {}",

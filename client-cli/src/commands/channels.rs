@@ -12,7 +12,7 @@ use stadtbote_cli::channel_output::{
     feed_json, feed_text, follow_json, follow_text, published_json, published_text,
 };
 use stadtbote_cli::channels::{DEFAULT_RETENTION_DAYS, FeedLine, Follower, NewChannel, quote};
-use stadtbote_cli::output::safe;
+use stadtbote_cli::output::{safe, safe_json};
 use stadtbote_cli::qr;
 use stadtbote_cli::{Client, ClientError};
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
@@ -95,7 +95,7 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             }
             for channel in channels.values() {
                 if json {
-                    println!("{}", published_json(channel));
+                    println!("{}", safe_json(&published_json(channel).to_string()));
                 } else {
                     println!("{}", published_text(channel));
                 }
@@ -191,7 +191,7 @@ pub fn channels(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     }
     for follow in follower.follows().values() {
         if json {
-            println!("{}", follow_json(follow));
+            println!("{}", safe_json(&follow_json(follow).to_string()));
         } else {
             println!("{}", follow_text(follow));
         }
@@ -202,7 +202,11 @@ pub fn channels(home: &PathBuf, server: &str, json: bool) -> Result<()> {
 fn print_lines(lines: &[FeedLine], json: bool) {
     let mut stdout = std::io::stdout().lock();
     for line in lines {
-        let text = if json { feed_json(line).to_string() } else { feed_text(line) };
+        let text = if json {
+            safe_json(&feed_json(line).to_string()).into_owned()
+        } else {
+            feed_text(line)
+        };
         // A closed stdout (e.g. `| head`) is not worth an error.
         let _ = writeln!(stdout, "{text}");
     }

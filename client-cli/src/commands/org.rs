@@ -347,7 +347,7 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         AdminCommand::Stats { json } => {
             let stats = client.admin_stats(None).await?;
             if json {
-                println!("{}", serde_json::to_string(&stats)?);
+                println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(&stats)?));
             } else {
                 println!("accounts: {}", stats.accounts);
                 println!("devices: {}", stats.devices);
@@ -390,7 +390,12 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
             }
             for org in &orgs {
                 if json {
-                    println!("{}", thread_output::org_summary_json(org));
+                    println!(
+                        "{}",
+                        stadtbote_cli::output::safe_json(
+                            &thread_output::org_summary_json(org).to_string()
+                        )
+                    );
                 } else {
                     println!("{}", thread_output::org_summary_text(org));
                 }
@@ -490,7 +495,12 @@ pub async fn org(
             }
             for record in &staff {
                 if json {
-                    println!("{}", thread_output::staff_json(record));
+                    println!(
+                        "{}",
+                        stadtbote_cli::output::safe_json(
+                            &thread_output::staff_json(record).to_string()
+                        )
+                    );
                 } else {
                     println!("{}", thread_output::staff_text(record));
                 }
@@ -573,7 +583,7 @@ fn print_profile(profile: &OrgProfile, json: bool) {
             "live_since": profile.live_since,
             "consult_department": profile.consult_department,
         });
-        println!("{value}");
+        println!("{}", stadtbote_cli::output::safe_json(&value.to_string()));
         return;
     }
     // The profile as the server serves it: every string through `safe`.
@@ -781,7 +791,7 @@ fn parse_duration(text: &str) -> Result<u64> {
 fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
     for period in periods {
         if json {
-            println!("{}", serde_json::to_string(period)?);
+            println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(period)?));
         } else {
             println!(
                 "{:<18} {:>12} s  ({}; set by {})",

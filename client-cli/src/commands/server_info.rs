@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use stadtbote_cli::output::safe;
+use stadtbote_cli::output::{safe, safe_json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -218,7 +218,7 @@ pub fn format_text(statement: &serde_json::Value) -> String {
 pub async fn server_info(server: &str, json: bool) -> Result<()> {
     let statement = fetch(server).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&statement)?);
+        println!("{}", safe_json(&serde_json::to_string_pretty(&statement)?));
     } else {
         print!("{}", format_text(&statement));
     }

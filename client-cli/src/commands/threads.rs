@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use stadtbote_cli::chat::{ChatEvent, chat_line};
 use stadtbote_cli::consult::{ConsultDecision, decide};
-use stadtbote_cli::output::{format_utc, safe};
+use stadtbote_cli::output::{format_utc, safe, safe_json};
 use stadtbote_cli::pinning::VerifyOutcome;
 use stadtbote_cli::thread_send::{ThreadOutboxEntry, parse_location};
 use stadtbote_cli::threads::ThreadKind;
@@ -249,7 +249,10 @@ pub async fn threads(
     }
     for thread in list {
         if json {
-            println!("{}", thread_output::thread_json(thread, &state.account));
+            println!(
+                "{}",
+                safe_json(&thread_output::thread_json(thread, &state.account).to_string())
+            );
         } else {
             println!("{}", thread_output::thread_text(thread));
         }
@@ -293,7 +296,7 @@ pub async fn show(
     }
     let record = client.thread(&id)?.clone();
     if json {
-        println!("{}", thread_output::show_json(&record));
+        println!("{}", safe_json(&thread_output::show_json(&record).to_string()));
     } else {
         println!("{}", thread_output::show_text(&record));
         for path in &saved {
