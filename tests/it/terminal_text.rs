@@ -103,3 +103,29 @@ fn a_report_thread_shows_a_hostile_citizen_harmlessly_to_the_clerk() {
     assert_eq!(opening["text"].as_str(), Some(text.as_str()), "{json}");
     assert_eq!(opening["from_name"].as_str(), Some(NAME), "{json}");
 }
+
+#[test]
+fn group_names_and_posts_from_others_show_harmlessly() {
+    let town = crate::municipal::Town::new(Server::start());
+    let moderator = town.enrol("Moderation Rathaus", "buergermeister");
+    let group_name = "Forum\u{1b}]0;gehackt\u{7}\u{202e}tsil\u{9b}2J";
+    let group = crate::harness::last_line(&moderator.ok(&["group", "create", group_name]));
+    let link = crate::harness::last_line(&moderator.ok(&["group", "invite", &group]));
+
+    let citizen = town.citizen(NAME);
+    let joined = citizen.ok(&["group", "join", &link]);
+    assert!(raw_controls(&joined).is_empty(), "join: {joined:?}");
+    let listed = citizen.ok(&["groups"]);
+    assert!(raw_controls(&listed).is_empty(), "groups: {listed:?}");
+    let printed = citizen.ok(&["groups", "--json"]);
+    assert!(raw_controls(&printed).is_empty(), "groups --json: {printed:?}");
+    let groups = json_lines(&printed);
+    assert!(groups.iter().any(|g| g["name"].as_str() == Some(group_name)), "{groups:?}");
+
+    let text = hostile_text();
+    citizen.ok(&["group", "post", &group, &text]);
+    let read = moderator.ok(&["group", "read", &group]);
+    assert!(raw_controls(&read).is_empty(), "group read: {read:?}");
+    assert_eq!(read.lines().filter(|l| l.starts_with('[')).count(), 1, "{read:?}");
+    assert!(read.contains("ende"), "{read}");
+}
