@@ -143,7 +143,7 @@ impl SledStore {
     /// Removes `devices` from every group they are in. Groups left without
     /// members are deleted with their join link; their queued envelopes
     /// were only for these devices and go with the mailboxes.
-    fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
+    pub(super) fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
         for (group, _) in self.groups_with(devices)? {
             // Under the envelope-ordering lock, which every change of a
             // group's record holds: re-read, since a commit may have changed
@@ -162,7 +162,7 @@ impl SledStore {
     }
 
     /// Deletes the device's KeyPackages; returns how many there were.
-    fn delete_key_packages(&self, device: &DeviceId) -> Result<u32, StoreError> {
+    pub(super) fn delete_key_packages(&self, device: &DeviceId) -> Result<u32, StoreError> {
         let mut deleted = 0u32;
         for key in self.keypackages.scan_prefix(device.as_bytes()).keys() {
             if self.keypackages.remove(key.map_err(io)?).map_err(io)?.is_some() {
@@ -206,6 +206,7 @@ impl SledStore {
             }
             self.revoked.remove(device.as_bytes()).map_err(io)?;
         }
+        self.forget_device_data(&blind)?;
         for (code, _) in self.link_codes_of(&blind)? {
             self.link_codes.remove(code).map_err(io)?;
         }
