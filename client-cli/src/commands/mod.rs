@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod channels;
+pub mod devices;
 pub mod groups;
 pub mod org;
 pub mod server_info;
