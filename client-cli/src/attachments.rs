@@ -984,6 +984,8 @@ mod tests {
             /// Answer every n-th request `rate_limited` (blob requests only).
             pub rate_limit_every: Option<usize>,
             pub requests: Vec<&'static str>,
+            /// The account's signed device list, as published.
+            pub device_list: Option<stadtbote_protocol::device_list::SignedDeviceList>,
         }
 
         pub type Shared = Arc<Mutex<State>>;
@@ -1072,6 +1074,14 @@ mod tests {
                 }),
                 Request::UploadKeyPackages { .. } => {
                     Ok(Response::KeyPackagesStored { one_time_left: 100 })
+                }
+                Request::PublishDeviceList { list } => {
+                    let version = list.decode_unverified().map(|l| l.version).unwrap_or(0);
+                    st.device_list = Some(list);
+                    Ok(Response::DeviceListStored { version })
+                }
+                Request::ListDevices { .. } => {
+                    Ok(Response::Devices { devices: Vec::new(), device_list: st.device_list.clone() })
                 }
                 Request::UploadStart { size } => {
                     if st.max_size.is_some_and(|max| size > max) {

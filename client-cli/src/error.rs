@@ -548,7 +548,8 @@ impl ClientError {
             | ClientError::ThreadConflict { .. }
             | ClientError::NoStaffReachable { .. }
             | ClientError::AwaitingApproval
-            | ClientError::NoDeviceList(_) => true,
+            | ClientError::NoDeviceList(_)
+            | ClientError::DeviceList { .. } => true,
             ClientError::Server(body) => matches!(
                 body.code,
                 ErrorCode::RateLimited

@@ -542,6 +542,19 @@ mod tests {
         assert!(!format!("{approval:?} {keys:?} {secret:?}").contains(&hex(&secret.0)));
     }
 
+    proptest::proptest! {
+        /// Whatever a server or slot hands over, the decoders refuse it
+        /// with an error and never panic.
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let signed = SignedDeviceList { bytes: ByteBuf::from(bytes.clone()), signature: Signature([1; 64]) };
+            let _ = signed.decode_unverified();
+            let _ = signed.verify(&AccountId([1; 16]), None);
+            let _ = LinkRequest::decode(&bytes);
+            let _ = LinkSecret([3; LINK_SECRET_LEN]).keys().open_approval(&bytes);
+        }
+    }
+
     /// The test vector of docs/PROTOCOL.md ("Linking a device").
     #[test]
     fn link_test_vector() {

@@ -25,8 +25,9 @@ pub trait DeviceListStore {
     ) -> Result<bool, StoreError>;
 
     /// Deletes devices of `account`: their records (so they can no longer
-    /// log in), mailboxes, KeyPackages, group memberships and staff
-    /// enrolments. Devices of other accounts are ignored.
+    /// log in), mailboxes, KeyPackages and staff enrolments. Their group
+    /// memberships end with the other members' next commits, which remove
+    /// them. Devices of other accounts are ignored.
     fn remove_devices(&self, account: &AccountId, devices: &[DeviceId]) -> Result<u32, StoreError>;
 
     /// Leaves `data` in link slot `slot` for devices of `account` until

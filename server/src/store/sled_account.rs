@@ -143,7 +143,7 @@ impl SledStore {
     /// Removes `devices` from every group they are in. Groups left without
     /// members are deleted with their join link; their queued envelopes
     /// were only for these devices and go with the mailboxes.
-    pub(super) fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
+    fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
         for (group, _) in self.groups_with(devices)? {
             // Under the envelope-ordering lock, which every change of a
             // group's record holds: re-read, since a commit may have changed

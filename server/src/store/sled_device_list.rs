@@ -118,8 +118,10 @@ impl DeviceListStore for SledStore {
         if gone.is_empty() {
             return Ok(0);
         }
-        // Groups first, so that nothing new is queued for the devices.
-        self.leave_groups(&gone)?;
+        // Group memberships stay: the other members' clients remove the
+        // device from each MLS group with their next commit (the list no
+        // longer holds it), and the server's member list follows that
+        // commit. Until then envelopes for it expire unread.
         let orgs = self.orgs()?;
         for device in &gone {
             self.purge_mailbox(device)?;
