@@ -119,9 +119,10 @@ const SERVER_CODE_BYTES: usize = 10;
 impl LinkCode {
     /// The text to type on the new device.
     pub fn to_text(&self) -> String {
-        let server = stadtbote_protocol::ids::decode_base32_lenient(&self.server_code)
-            .unwrap_or_default();
-        let text = data_encoding::BASE32_NOPAD.encode(&[server.as_slice(), &self.secret.0].concat());
+        let server =
+            stadtbote_protocol::ids::decode_base32_lenient(&self.server_code).unwrap_or_default();
+        let text =
+            data_encoding::BASE32_NOPAD.encode(&[server.as_slice(), &self.secret.0].concat());
         stadtbote_protocol::ids::grouped(&text, 4, "-")
     }
 
@@ -371,7 +372,8 @@ impl Client {
     /// The newest verified own list, or an error when there is none.
     fn own_list(&self) -> Result<DeviceList, ClientError> {
         let account = self.state.account;
-        let signed = self.state.device_lists.own.as_ref().ok_or(ClientError::NoDeviceList(account))?;
+        let signed =
+            self.state.device_lists.own.as_ref().ok_or(ClientError::NoDeviceList(account))?;
         let pin = self.state.device_lists.pins.get(&account);
         signed
             .verify(&account, pin.map(|p| &p.account_key))
@@ -437,9 +439,10 @@ impl Client {
                 account_secret: ByteBuf::from(key.to_bytes().to_vec()),
                 list: signed,
             };
-            let sealed = keys
-                .seal_approval(&approval)
-                .map_err(|e| ClientError::DeviceList { account: list.account, reason: e.to_string() })?;
+            let sealed = keys.seal_approval(&approval).map_err(|e| ClientError::DeviceList {
+                account: list.account,
+                reason: e.to_string(),
+            })?;
             let request = Request::LinkSlotPut {
                 slot: ByteBuf::from(keys.approval_slot.to_vec()),
                 data: ByteBuf::from(sealed),
@@ -481,8 +484,8 @@ impl Client {
         if !list.lists(&self.state.device, &self.secret.identity_key()) {
             return Err(refused("the approved list does not hold this device".into()));
         }
-        let (_, pin) = ListPin::advance(None, &account, &approval.list)
-            .map_err(|e| refused(e.to_string()))?;
+        let (_, pin) =
+            ListPin::advance(None, &account, &approval.list).map_err(|e| refused(e.to_string()))?;
         let lists = &mut self.state.device_lists;
         lists.account_secret = Some(AccountSecret(ByteBuf::from(key.to_bytes().to_vec())));
         lists.own = Some(approval.list.clone());
@@ -509,7 +512,10 @@ impl Client {
 
     /// On a device just linked with `secret`: leaves the request the
     /// existing device approves, and remembers the secret for the approval.
-    pub(crate) async fn request_approval(&mut self, secret: &LinkSecret) -> Result<(), ClientError> {
+    pub(crate) async fn request_approval(
+        &mut self,
+        secret: &LinkSecret,
+    ) -> Result<(), ClientError> {
         self.state.device_lists.awaiting_approval = Some(ByteBuf::from(secret.0.to_vec()));
         self.save()?;
         let keys = secret.keys();

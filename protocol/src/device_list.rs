@@ -390,8 +390,8 @@ impl LinkRequest {
 
     /// Decodes a request from its slot.
     pub fn decode(bytes: &[u8]) -> Result<Self, DeviceListError> {
-        let request: LinkRequest = ciborium::from_reader(bytes)
-            .map_err(|_| DeviceListError::Malformed("link request"))?;
+        let request: LinkRequest =
+            ciborium::from_reader(bytes).map_err(|_| DeviceListError::Malformed("link request"))?;
         if request.v != DEVICE_LIST_VERSION {
             return Err(DeviceListError::Malformed("link request"));
         }
@@ -477,9 +477,11 @@ mod tests {
             twice.sign(&key).verify(&AccountId([1; 16]), None),
             Err(DeviceListError::Malformed(_))
         ));
-        assert!(SignedDeviceList { bytes: ByteBuf::from(vec![0xff]), signature: Signature([0; 64]) }
-            .decode_unverified()
-            .is_err());
+        assert!(
+            SignedDeviceList { bytes: ByteBuf::from(vec![0xff]), signature: Signature([0; 64]) }
+                .decode_unverified()
+                .is_err()
+        );
     }
 
     #[test]
@@ -569,18 +571,19 @@ mod tests {
             hex(&keys.approval_slot),
             hex(&request.tag)
         );
-        let sealed = keys.seal_approval_with_nonce(
-            &LinkApproval {
-                v: DEVICE_LIST_VERSION,
-                account_secret: ByteBuf::from(vec![0x44; 32]),
-                list: SignedDeviceList {
-                    bytes: ByteBuf::from(vec![0xa0]),
-                    signature: Signature([0x55; 64]),
+        let sealed = keys
+            .seal_approval_with_nonce(
+                &LinkApproval {
+                    v: DEVICE_LIST_VERSION,
+                    account_secret: ByteBuf::from(vec![0x44; 32]),
+                    list: SignedDeviceList {
+                        bytes: ByteBuf::from(vec![0xa0]),
+                        signature: Signature([0x55; 64]),
+                    },
                 },
-            },
-            [0x66; NONCE_LEN],
-        )
-        .unwrap();
+                [0x66; NONCE_LEN],
+            )
+            .unwrap();
         let expected = include_str!("../tests/vectors/link_v1.txt");
         let ours = format!("{vector}\nsealed_approval={}\n", hex(&sealed));
         assert_eq!(ours, expected, "update docs/PROTOCOL.md together with the vector");

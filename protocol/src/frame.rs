@@ -13,8 +13,8 @@ use serde_bytes::ByteBuf;
 
 use crate::PROTOCOL_VERSION;
 use crate::auth::{IdentityKey, Signature};
-use crate::ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
 use crate::device_list::SignedDeviceList;
+use crate::ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
 use crate::org::{Signed, StaffCertificate};
 
 /// A request from a client, with the id its answer will carry.

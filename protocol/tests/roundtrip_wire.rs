@@ -23,8 +23,8 @@ use stadtbote_protocol::app::{
 };
 use stadtbote_protocol::audit::{AuditEntry, AuditHead, AuditRecord};
 use stadtbote_protocol::auth::{IdentityKey, Signature};
-use stadtbote_protocol::device_list::SignedDeviceList;
 use stadtbote_protocol::channel::{ChannelInvite, ChannelMeta, PostBody, Replies, SealedBox};
+use stadtbote_protocol::device_list::SignedDeviceList;
 use stadtbote_protocol::frame::{
     self, AdminAction, ChannelPostRecord, ClaimedKeyPackage, DeviceInfo, Envelope, OrgInfo,
     OrgStats, OrgSummary, RetentionPeriod, ServerBody, ServerStats,

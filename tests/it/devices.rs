@@ -97,7 +97,9 @@ impl Rogue {
                     } if devices.iter().any(|d| d.device == victim_device) => {
                         devices.push(DeviceInfo { device: id, identity_key: key });
                     }
-                    ServerBody::Response { response: Response::KeyPackages { packages }, .. } => {
+                    ServerBody::Response {
+                        response: Response::KeyPackages { packages }, ..
+                    } => {
                         packages.push(ClaimedKeyPackage {
                             device: id,
                             key_package: ByteBuf::from(package.clone()),
@@ -164,7 +166,12 @@ fn device_list(device: &Device) -> serde_json::Value {
 }
 
 fn listed(value: &serde_json::Value) -> Vec<String> {
-    value["devices"].as_array().unwrap().iter().map(|d| d["device"].as_str().unwrap().into()).collect()
+    value["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device"].as_str().unwrap().into())
+        .collect()
 }
 
 fn events(device: &Device) -> Vec<serde_json::Value> {
@@ -228,7 +235,9 @@ fn a_new_device_is_approved_with_the_codes_secret_and_announced_to_the_others() 
     link(&phone, &tablet);
     let text = anna.ok(&["inbox"]);
     assert!(
-        text.contains("new device") && text.contains(&tablet.device_id()) && text.contains("device remove"),
+        text.contains("new device")
+            && text.contains(&tablet.device_id())
+            && text.contains("device remove"),
         "{text}"
     );
     assert!(events(&anna).is_empty(), "a notice is shown once");
@@ -247,8 +256,7 @@ fn a_new_device_is_approved_with_the_codes_secret_and_announced_to_the_others() 
     anna.ok(&["inbox"]);
     assert_eq!(device_list(&anna)["version"], 3);
     bernd.ok(&["send", &a, "nur für Anna"]);
-    let mailbox =
-        block_on(raw::mailbox_of(&server.url(), &eve.home, &eve.device_id())).unwrap();
+    let mailbox = block_on(raw::mailbox_of(&server.url(), &eve.home, &eve.device_id())).unwrap();
     assert!(mailbox.is_empty(), "the unapproved device received {} envelopes", mailbox.len());
     let _ = b;
 }
@@ -335,8 +343,9 @@ fn an_older_or_withheld_device_list_is_refused() {
             let Ok(mut frame) = frame::decode_server(bytes, 1 << 24) else {
                 return bytes.to_vec();
             };
-            if let ServerBody::Response { response: Response::Devices { device_list, .. }, .. } =
-                &mut frame.body
+            if let ServerBody::Response {
+                response: Response::Devices { device_list, .. }, ..
+            } = &mut frame.body
             {
                 *device_list = None;
                 return frame::encode(&frame);

@@ -72,9 +72,8 @@ impl Relay {
             let stored = self.store.device_list(&me.account)?;
             let mut dropped: Vec<DeviceId> = Vec::new();
             if let Some(bytes) = &stored {
-                let old = decode_stored(bytes)?
-                    .decode_unverified()
-                    .map_err(|_| RelayError::Internal)?;
+                let old =
+                    decode_stored(bytes)?.decode_unverified().map_err(|_| RelayError::Internal)?;
                 if old.account_key != list.account_key {
                     return Err(RelayError::Forbidden(
                         "the device list is signed by another account key",

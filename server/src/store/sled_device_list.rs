@@ -114,7 +114,8 @@ impl DeviceListStore for SledStore {
     fn remove_devices(&self, account: &AccountId, devices: &[DeviceId]) -> Result<u32, StoreError> {
         let blind = self.blind(account);
         let own: BTreeSet<DeviceId> = self.account_device_ids(account)?.into_iter().collect();
-        let gone: BTreeSet<DeviceId> = devices.iter().filter(|d| own.contains(d)).copied().collect();
+        let gone: BTreeSet<DeviceId> =
+            devices.iter().filter(|d| own.contains(d)).copied().collect();
         if gone.is_empty() {
             return Ok(0);
         }
@@ -147,13 +148,9 @@ impl DeviceListStore for SledStore {
     ) -> Result<(), StoreError> {
         let blind = self.blind(account);
         let sealed = self.keyring.seal(&blind, SLOTS, slot, data)?;
-        let value = [
-            &[FORMAT][..],
-            &expires_at_ms.to_be_bytes(),
-            blind.as_bytes().as_slice(),
-            &sealed,
-        ]
-        .concat();
+        let value =
+            [&[FORMAT][..], &expires_at_ms.to_be_bytes(), blind.as_bytes().as_slice(), &sealed]
+                .concat();
         match self.slots_tree()?.compare_and_swap(slot, None::<&[u8]>, Some(value)).map_err(io)? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::InvalidCode),
@@ -215,9 +212,10 @@ mod tests {
         assert_eq!(store.sweep_link_slots(100).unwrap(), 1);
 
         // Removing a device: it is gone; another account's is untouched.
-        let a2 = match store.create_link_code(&[1; 32], &anna, 100).and_then(|()| {
-            store.redeem_link_code(&[1; 32], Some(&key()), 10)
-        }) {
+        let a2 = match store
+            .create_link_code(&[1; 32], &anna, 100)
+            .and_then(|()| store.redeem_link_code(&[1; 32], Some(&key()), 10))
+        {
             Ok(crate::store::LinkOutcome::Linked { device, .. }) => device,
             other => panic!("{other:?}"),
         };
