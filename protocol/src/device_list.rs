@@ -584,7 +584,7 @@ mod tests {
                 [0x66; NONCE_LEN],
             )
             .unwrap();
-        let expected = include_str!("../tests/vectors/link_v1.txt");
+        let expected = include_str!("../tests/device_list_vectors/link_v1.txt");
         let ours = format!("{vector}\nsealed_approval={}\n", hex(&sealed));
         assert_eq!(ours, expected, "update docs/PROTOCOL.md together with the vector");
     }
@@ -600,7 +600,7 @@ mod tests {
             hex(&signed.bytes),
             hex(&signed.signature.0)
         );
-        let expected = include_str!("../tests/vectors/device_list_v1.txt");
+        let expected = include_str!("../tests/device_list_vectors/device_list_v1.txt");
         assert_eq!(ours, expected, "update docs/PROTOCOL.md together with the vector");
     }
 }
