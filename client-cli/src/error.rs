@@ -479,6 +479,47 @@ pub enum ClientError {
         /// How often we tried.
         attempts: usize,
     },
+    /// A link code from an older version, without the secret half.
+    #[error(
+        "this link code lacks the part made on your other device; run `stadtbote link` there again (with this version) and use the new code"
+    )]
+    LinkCodeWithoutSecret,
+    /// An account's signed device list was refused (forged, rolled back,
+    /// another key, or withheld after it was pinned).
+    #[error(
+        "refusing the device list of account {account}: {reason}. The server may be trying to add a device to that account; nothing was sent to its devices"
+    )]
+    DeviceList {
+        /// The account.
+        account: AccountId,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The account has not published a signed device list.
+    #[error(
+        "account {0} has not published a signed device list yet, so none of its devices can be trusted; it appears once one of its devices runs a current version of stadtbote"
+    )]
+    NoDeviceList(AccountId),
+    /// This device was linked and waits for the approval of the device
+    /// that made the link code.
+    #[error(
+        "this device waits for approval: run `stadtbote inbox` on the device that showed the link code, then try again here"
+    )]
+    AwaitingApproval,
+    /// Linking and removing devices needs the account key, which this
+    /// device does not hold.
+    #[error(
+        "this device does not hold the account key; run this on the account's first device or one linked with a current version (`stadtbote device list` shows the devices)"
+    )]
+    NoAccountKey,
+    /// `device remove` of this very device.
+    #[error(
+        "this is the device you are using; remove it from another device, or delete the whole account with `stadtbote account delete`"
+    )]
+    RemoveOwnDevice,
+    /// No such device on the account's list.
+    #[error("no device {0} on this account's device list (see `stadtbote device list`)")]
+    UnknownDevice(String),
 }
 
 impl ClientError {
@@ -505,7 +546,10 @@ impl ClientError {
             | ClientError::CommitConflict { .. }
             | ClientError::NotYetAdded(_)
             | ClientError::ThreadConflict { .. }
-            | ClientError::NoStaffReachable { .. } => true,
+            | ClientError::NoStaffReachable { .. }
+            | ClientError::AwaitingApproval
+            | ClientError::NoDeviceList(_)
+            | ClientError::DeviceList { .. } => true,
             ClientError::Server(body) => matches!(
                 body.code,
                 ErrorCode::RateLimited

@@ -24,6 +24,7 @@ use stadtbote_protocol::app::{
 use stadtbote_protocol::audit::{AuditEntry, AuditHead, AuditRecord};
 use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::channel::{ChannelInvite, ChannelMeta, PostBody, Replies, SealedBox};
+use stadtbote_protocol::device_list::SignedDeviceList;
 use stadtbote_protocol::frame::{
     self, AdminAction, ChannelPostRecord, ClaimedKeyPackage, DeviceInfo, Envelope, OrgInfo,
     OrgStats, OrgSummary, RetentionPeriod, ServerBody, ServerStats,
@@ -295,7 +296,14 @@ fn request() -> impl Strategy<Value = Request> {
         (group(), any::<u64>(), bytes(), bytes()).prop_map(|(group, epoch, commit, token)| {
             Request::ExternalJoin { group, epoch, commit, token }
         }),
+        signed_device_list().prop_map(|list| Request::PublishDeviceList { list }),
+        (bytes(), bytes()).prop_map(|(slot, data)| Request::LinkSlotPut { slot, data }),
+        bytes().prop_map(|slot| Request::LinkSlotTake { slot }),
     ]
+}
+
+fn signed_device_list() -> impl Strategy<Value = SignedDeviceList> {
+    (bytes(), sig()).prop_map(|(bytes, signature)| SignedDeviceList { bytes, signature })
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
@@ -396,7 +404,8 @@ fn response() -> impl Strategy<Value = Response> {
         ),
         (text(), any::<u64>())
             .prop_map(|(code, expires_at)| Response::LinkCode { code, expires_at }),
-        vec(device_info, 0..3).prop_map(|devices| Response::Devices { devices }),
+        (vec(device_info, 0..3), of(signed_device_list()))
+            .prop_map(|(devices, device_list)| Response::Devices { devices, device_list }),
         any::<u32>().prop_map(|one_time_left| Response::KeyPackagesStored { one_time_left }),
         vec(claimed, 0..3).prop_map(|packages| Response::KeyPackages { packages }),
         any::<u64>().prop_map(|epoch| Response::CommitAccepted { epoch }),
@@ -491,6 +500,9 @@ fn response() -> impl Strategy<Value = Response> {
         any::<u32>().prop_map(|channels| Response::Listening { channels }),
         (any::<u32>(), bytes(), any::<u64>(), any::<bool>())
             .prop_map(|(index, data, size, last)| Response::BlobChunk { index, data, size, last }),
+        any::<u64>().prop_map(|version| Response::DeviceListStored { version }),
+        Just(Response::LinkSlotStored),
+        of(bytes()).prop_map(|data| Response::LinkSlot { data }),
     ]
 }
 

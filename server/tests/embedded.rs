@@ -276,7 +276,7 @@ async fn commit_send_deliver_ack() {
     let (mut bob, _, bob_account, bob_device) = Client::register(server.addr).await;
 
     let devices = alice.request(Request::ListDevices { account: bob_account }).await.unwrap();
-    assert!(matches!(devices, Response::Devices { ref devices } if devices.len() == 1));
+    assert!(matches!(devices, Response::Devices { ref devices, .. } if devices.len() == 1));
 
     let group = GroupId([7; 16]);
     let commit = create_group(group, b"commit-0", vec![bob_device]);

@@ -383,9 +383,13 @@ impl Device {
         self.whoami()["device"].as_str().expect("device").to_string()
     }
 
-    /// `inbox --json` parsed into one value per message.
+    /// `inbox --json` parsed into one value per message (event lines, such
+    /// as `device_added`, are left out).
     pub fn inbox(&self) -> Vec<serde_json::Value> {
         json_lines(&self.ok(&["inbox", "--json"]))
+            .into_iter()
+            .filter(|v| v.get("event").is_none())
+            .collect()
     }
 
     /// The texts of `inbox --json`.

@@ -18,6 +18,7 @@ mod bench_smoke;
 mod channels;
 mod cli_errors;
 mod crash;
+mod devices;
 mod diskfull;
 mod envelope_log;
 mod hostile;

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod blob;
 pub mod channel;
+pub mod device_list;
 pub mod envelope_log;
 pub mod org;
 pub mod records;
@@ -24,6 +25,7 @@ mod sled_audit;
 pub mod sled_backup;
 mod sled_blob;
 mod sled_channel;
+mod sled_device_list;
 mod sled_envelopes;
 mod sled_org;
 mod sled_settings;
@@ -37,6 +39,7 @@ use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 pub use audit::{AuditDraft, AuditPage, AuditStore};
 pub use blob::{BlobRecord, BlobStore};
 pub use channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
+pub use device_list::DeviceListStore;
 pub use org::{CodeState, DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
 pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
@@ -329,6 +332,7 @@ pub trait Store:
     + BackupStore
     + AuditStore
     + SettingsStore
+    + DeviceListStore
     + Send
     + Sync
     + 'static

@@ -162,7 +162,7 @@ impl SledStore {
     }
 
     /// Deletes the device's KeyPackages; returns how many there were.
-    fn delete_key_packages(&self, device: &DeviceId) -> Result<u32, StoreError> {
+    pub(super) fn delete_key_packages(&self, device: &DeviceId) -> Result<u32, StoreError> {
         let mut deleted = 0u32;
         for key in self.keypackages.scan_prefix(device.as_bytes()).keys() {
             if self.keypackages.remove(key.map_err(io)?).map_err(io)?.is_some() {
@@ -206,6 +206,7 @@ impl SledStore {
             }
             self.revoked.remove(device.as_bytes()).map_err(io)?;
         }
+        self.forget_device_data(&blind)?;
         for (code, _) in self.link_codes_of(&blind)? {
             self.link_codes.remove(code).map_err(io)?;
         }

@@ -847,6 +847,8 @@ impl Store for SledStore {
         report.link_codes = sweep_codes(&self.link_codes, now_ms, |value| {
             records::decode_link_code(value).map(|r| r.expires_at)
         })?;
+        // Link slots live as long as link codes; counted with them.
+        report.link_codes += self.sweep_link_slots(now_ms)?;
         report.org_codes = sweep_codes(&self.org_codes, now_ms, |value| {
             records::decode_org_code(value).map(|r| r.delete_at)
         })?;
