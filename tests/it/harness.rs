@@ -684,3 +684,143 @@ pub mod raw {
         c.drain_mailbox().await
     }
 }
+
+/// Raw-client helpers for the membership tests (tests/it/squat.rs): real
+/// MLS commits made below the CLI, as a hostile member or stranger would.
+pub mod raw_mls {
+    use serde_bytes::ByteBuf;
+    use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
+    use stadtbote_protocol::auth::DeviceSecret;
+    use stadtbote_protocol::mls::{Commit, MlsClient};
+    use stadtbote_protocol::{AccountId, DeviceId, GroupId, MsgId, Request, Response};
+
+    use super::raw::RawClient;
+
+    /// Processes delivered envelopes until `done` holds.
+    pub async fn receive_until(
+        client: &mut RawClient,
+        mls: &MlsClient,
+        done: impl Fn(&MlsClient) -> bool,
+    ) {
+        client.process_until(mls, done).await;
+    }
+
+    /// Uploads a few one-time KeyPackages and a last-resort one.
+    pub async fn upload_key_packages(client: &mut RawClient, mls: &MlsClient) {
+        let one_time =
+            mls.generate_key_packages(4).unwrap().into_iter().map(ByteBuf::from).collect();
+        let last_resort = Some(ByteBuf::from(mls.generate_last_resort().unwrap()));
+        let answer =
+            client.request(Request::UploadKeyPackages { one_time, last_resort }).await.unwrap();
+        assert!(matches!(answer, Ok(Response::KeyPackagesStored { .. })), "{answer:?}");
+    }
+
+    /// An encoded text message as the CLI would send it.
+    pub fn text_payload(text: &str) -> Vec<u8> {
+        AppMessage {
+            v: APP_VERSION,
+            id: MsgId::random(),
+            sent_at: 1,
+            sender_name: Some("Mallory".into()),
+            body: AppBody::Text { text: text.into() },
+        }
+        .encode()
+    }
+
+    /// The `commit` request for `commit`, declaring `add` and `remove`.
+    pub fn commit_request(
+        _secret: &DeviceSecret,
+        group: &GroupId,
+        commit: &Commit,
+        add: Vec<DeviceId>,
+        remove: Vec<DeviceId>,
+    ) -> Request {
+        Request::Commit {
+            group: *group,
+            epoch: commit.epoch_before,
+            commit: ByteBuf::from(commit.commit.clone()),
+            welcome: if add.is_empty() { None } else { commit.welcome.clone().map(ByteBuf::from) },
+            add,
+            remove,
+        }
+    }
+
+    /// Every way a stranger can try to create `target` (the conversation
+    /// of two other accounts, one of them `peer`).
+    pub fn squat_requests(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        target: GroupId,
+        _peer: AccountId,
+    ) -> Vec<Request> {
+        let mls = MlsClient::new(secret, account, device);
+        mls.create_group(target).unwrap();
+        let commit = mls.commit_update(&target).unwrap();
+        vec![commit_request(secret, &target, &commit, vec![], vec![])]
+    }
+
+    /// A commit at `epoch` as a stranger would send it.
+    pub fn probe_commit(group: GroupId, epoch: u64, _device: DeviceId) -> Request {
+        Request::Commit {
+            group,
+            epoch,
+            commit: ByteBuf::from(vec![0xC0; 64]),
+            add: vec![],
+            remove: vec![],
+            welcome: None,
+        }
+    }
+
+    /// `set_group_expiry` for `group`.
+    pub fn expiry_request(
+        group: GroupId,
+        expires_at: u64,
+        _org: Option<stadtbote_protocol::OrgId>,
+    ) -> Request {
+        Request::SetGroupExpiry { group, expires_at }
+    }
+
+    /// A commit that adds a stranger's device while declaring no change,
+    /// with the declared lists; `None` where the library cannot make one.
+    pub async fn misdeclared_add(
+        _mls: &MlsClient,
+        _group: &GroupId,
+    ) -> Option<(Commit, Vec<DeviceId>, Vec<DeviceId>)> {
+        None
+    }
+}
+
+impl raw::RawClient {
+    /// Processes (and acks) delivered envelopes with `mls` until `done`
+    /// holds; panics after 10 s.
+    pub async fn process_until(
+        &mut self,
+        mls: &stadtbote_protocol::mls::MlsClient,
+        done: impl Fn(&stadtbote_protocol::mls::MlsClient) -> bool,
+    ) {
+        use stadtbote_protocol::frame::ServerBody;
+        use stadtbote_protocol::{Event, Request};
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut pending: Vec<Event> = std::mem::take(&mut self.events);
+        while !done(mls) {
+            assert!(Instant::now() < deadline, "timed out waiting for envelopes");
+            let event = match pending.pop() {
+                Some(event) => event,
+                None => match self.next_body().await {
+                    Ok(ServerBody::Event { event }) => event,
+                    _ => continue,
+                },
+            };
+            if let Event::Deliver { envelopes, .. } = event {
+                let ids: Vec<u64> = envelopes.iter().map(|e| e.id).collect();
+                for envelope in envelopes {
+                    let _ = mls.process(&envelope.payload);
+                }
+                if !ids.is_empty() {
+                    let _ = self.request(Request::Ack { ids }).await;
+                }
+            }
+        }
+    }
+}

@@ -30,6 +30,7 @@ mod staff_work;
 mod tls;
 mod transparency;
 mod upload_crash;
+mod squat;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
