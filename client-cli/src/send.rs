@@ -256,21 +256,10 @@ impl Client {
         // The server applies exactly the membership change this device
         // signs; the commit carries the same statement's digest, which the
         // other members check against what it really does.
-        let statement = commit
-            .statement(*group)
-            .prove(&self.secret, &commit.commit)
-            .ok_or(ClientError::Mls(stadtbote_protocol::mls::MlsError::Internal))?;
         let create = if commit.epoch_before == 0 { self.creations.get(group).cloned() } else { None };
-        let request = Request::Commit {
-            group: *group,
-            epoch: commit.epoch_before,
-            commit: ByteBuf::from(commit.commit.clone()),
-            add: commit.added.clone(),
-            remove: commit.removed.clone(),
-            welcome: commit.welcome.clone().map(ByteBuf::from),
-            statement: Some(statement),
-            create,
-        };
+        let request = commit
+            .request(*group, &self.secret, create)
+            .ok_or(ClientError::Mls(stadtbote_protocol::mls::MlsError::Internal))?;
         let answer = match self.conn_mut()?.call(request).await {
             Ok(answer) => answer,
             Err(error) => {

@@ -166,6 +166,29 @@ pub struct Commit {
 }
 
 impl Commit {
+    /// The `commit` request for this commit in `group`: its adds and
+    /// removes with the membership statement signed by `secret` (this
+    /// device's identity key), and `create` for a group's first commit.
+    /// `None` only when a list is too long to be stated.
+    pub fn request(
+        &self,
+        group: GroupId,
+        secret: &DeviceSecret,
+        create: Option<crate::membership::GroupCreation>,
+    ) -> Option<crate::frame::Request> {
+        let statement = self.statement(group).prove(secret, &self.commit)?;
+        Some(crate::frame::Request::Commit {
+            group,
+            epoch: self.epoch_before,
+            commit: ByteBuf::from(self.commit.clone()),
+            add: self.added.clone(),
+            remove: self.removed.clone(),
+            welcome: self.welcome.clone().map(ByteBuf::from),
+            statement: Some(statement),
+            create,
+        })
+    }
+
     /// The membership statement this commit carries (and the server is told).
     pub fn statement(&self, group: GroupId) -> MembershipStatement {
         MembershipStatement {
@@ -652,7 +675,25 @@ impl MlsClient {
         declared: Option<(Vec<DeviceId>, Vec<DeviceId>)>,
     ) -> Result<Commit, MlsError> {
         if key_packages.is_empty() && remove.is_empty() {
-            return Err(MlsError::NothingToCommit);
+            // Only a dishonest test member declares changes of an empty commit.
+            let Some((add, removed)) = declared else {
+                return Err(MlsError::NothingToCommit);
+            };
+            let mut mls_group = self.load(group)?;
+            ensure_operational(&mls_group)?;
+            let epoch_before = mls_group.epoch().as_u64();
+            let salt = declare(&mut mls_group, self.provider.crypto(), group, &add, &removed)?;
+            let (commit, _, _) = mls_group
+                .commit_to_pending_proposals(&self.provider, &self.signer)
+                .map_err(|_| MlsError::Internal)?;
+            return Ok(Commit {
+                commit: serialize(&commit)?,
+                welcome: None,
+                added: add,
+                removed,
+                epoch_before,
+                salt,
+            });
         }
         let mut mls_group = self.load(group)?;
         ensure_operational(&mls_group)?;

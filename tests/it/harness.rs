@@ -691,6 +691,7 @@ pub mod raw_mls {
     use serde_bytes::ByteBuf;
     use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
     use stadtbote_protocol::auth::DeviceSecret;
+    use stadtbote_protocol::membership::{GroupCreation, MembershipStatement, new_random_group};
     use stadtbote_protocol::mls::{Commit, MlsClient};
     use stadtbote_protocol::{AccountId, DeviceId, GroupId, MsgId, Request, Response};
 
@@ -727,14 +728,22 @@ pub mod raw_mls {
         .encode()
     }
 
-    /// The `commit` request for `commit`, declaring `add` and `remove`.
+    /// The `commit` request for `commit`, declaring `add` and `remove`
+    /// (signed by `secret`; the commit carries its own declaration).
     pub fn commit_request(
-        _secret: &DeviceSecret,
+        secret: &DeviceSecret,
         group: &GroupId,
         commit: &Commit,
         add: Vec<DeviceId>,
         remove: Vec<DeviceId>,
     ) -> Request {
+        let declared = MembershipStatement {
+            group: *group,
+            epoch: commit.epoch_before,
+            salt: commit.salt,
+            add: add.clone(),
+            remove: remove.clone(),
+        };
         Request::Commit {
             group: *group,
             epoch: commit.epoch_before,
@@ -742,6 +751,28 @@ pub mod raw_mls {
             welcome: if add.is_empty() { None } else { commit.welcome.clone().map(ByteBuf::from) },
             add,
             remove,
+            statement: declared.prove(secret, &commit.commit),
+            create: None,
+        }
+    }
+
+    /// The epoch-0 commit creating `group` (a real MLS commit, signed
+    /// statement), with `create` as the creation proof.
+    pub fn create_request(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        group: GroupId,
+        create: Option<GroupCreation>,
+    ) -> Request {
+        let mls = MlsClient::new(secret, account, device);
+        mls.create_group(group).unwrap();
+        let commit = mls.commit_update(&group).unwrap();
+        match commit_request(secret, &group, &commit, vec![], vec![]) {
+            Request::Commit { group, epoch, commit, add, remove, welcome, statement, .. } => {
+                Request::Commit { group, epoch, commit, add, remove, welcome, statement, create }
+            }
+            other => other,
         }
     }
 
@@ -752,42 +783,101 @@ pub mod raw_mls {
         account: AccountId,
         device: DeviceId,
         target: GroupId,
-        _peer: AccountId,
+        peer: AccountId,
     ) -> Vec<Request> {
-        let mls = MlsClient::new(secret, account, device);
-        mls.create_group(target).unwrap();
-        let commit = mls.commit_update(&target).unwrap();
-        vec![commit_request(secret, &target, &commit, vec![], vec![])]
+        let nonce = ByteBuf::from(target.as_bytes().to_vec());
+        [
+            None,
+            Some(GroupCreation::Conversation { peer }),
+            Some(GroupCreation::Conversation { peer: account }),
+            Some(GroupCreation::Random { nonce }),
+        ]
+        .into_iter()
+        .map(|create| create_request(secret, account, device, target, create))
+        .collect()
     }
 
-    /// A commit at `epoch` as a stranger would send it.
-    pub fn probe_commit(group: GroupId, epoch: u64, _device: DeviceId) -> Request {
-        Request::Commit {
-            group,
-            epoch,
-            commit: ByteBuf::from(vec![0xC0; 64]),
-            add: vec![],
-            remove: vec![],
-            welcome: None,
+    /// A commit at `epoch` as a stranger would send it: a garbage one (at
+    /// epochs above 0), or a real signed creation naming `peer` at epoch 0.
+    pub fn probe_commit(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        group: GroupId,
+        epoch: u64,
+        peer: AccountId,
+    ) -> Request {
+        if epoch == 0 {
+            return create_request(
+                secret,
+                account,
+                device,
+                group,
+                Some(GroupCreation::Conversation { peer }),
+            );
         }
+        stranger_commit(secret, account, device, group, epoch)
+    }
+
+    /// A well-formed, signed commit for `group` at `epoch` made by a device
+    /// that is not in the server's group: it keeps a local group of its
+    /// own with that id and commits to itself until it reaches `epoch`.
+    pub fn stranger_commit(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        group: GroupId,
+        epoch: u64,
+    ) -> Request {
+        let mls = MlsClient::new(secret, account, device);
+        mls.create_group(group).unwrap();
+        for _ in 0..epoch {
+            mls.commit_update(&group).unwrap();
+            mls.merge_pending(&group).unwrap();
+        }
+        let commit = mls.commit_update(&group).unwrap();
+        commit_request(secret, &group, &commit, vec![], vec![])
+    }
+
+    /// A device's raw identity: secret, account, device.
+    pub type Identity = (DeviceSecret, AccountId, DeviceId);
+
+    /// A new random group created by `sender` adding `recipient`'s device
+    /// (real MLS commit and Welcome, signed statement, creation proof).
+    /// Returns the group, the request, and the sender's MLS state.
+    pub fn group_with(sender: &Identity, recipient: &Identity) -> (GroupId, Request, MlsClient) {
+        let (group, nonce) = new_random_group();
+        let mls = MlsClient::new(&sender.0, sender.1, sender.2);
+        let theirs = MlsClient::new(&recipient.0, recipient.1, recipient.2);
+        let package = theirs.generate_key_packages(1).unwrap().remove(0);
+        mls.create_group(group).unwrap();
+        let commit = mls.add_members(&group, &[package]).unwrap();
+        let create = GroupCreation::Random { nonce: ByteBuf::from(nonce.to_vec()) };
+        let request = commit.request(group, &sender.0, Some(create)).unwrap();
+        mls.merge_pending(&group).unwrap();
+        (group, request, mls)
     }
 
     /// `set_group_expiry` for `group`.
     pub fn expiry_request(
         group: GroupId,
         expires_at: u64,
-        _org: Option<stadtbote_protocol::OrgId>,
+        org: Option<stadtbote_protocol::OrgId>,
     ) -> Request {
-        Request::SetGroupExpiry { group, expires_at }
+        Request::SetGroupExpiry { group, expires_at, org }
     }
 
-    /// A commit that adds a stranger's device while declaring no change,
-    /// with the declared lists; `None` where the library cannot make one.
+    /// A commit that really adds a stranger's device while declaring no
+    /// change (in the commit and to the server), with the declared lists.
     pub async fn misdeclared_add(
-        _mls: &MlsClient,
-        _group: &GroupId,
+        mls: &MlsClient,
+        group: &GroupId,
     ) -> Option<(Commit, Vec<DeviceId>, Vec<DeviceId>)> {
-        None
+        let stranger =
+            MlsClient::new(&DeviceSecret::generate(), AccountId::random(), DeviceId::random());
+        let package = stranger.generate_key_packages(1).unwrap().remove(0);
+        let commit = mls.misdeclared_change(group, &[package], &[], (vec![], vec![])).unwrap();
+        Some((commit, vec![], vec![]))
     }
 }
 

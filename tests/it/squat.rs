@@ -59,13 +59,22 @@ fn a_third_account_cannot_squat_the_conversation_of_two_others() {
     assert_eq!(anna.inbox_texts(), ["Hallo Anna"]);
 }
 
-/// Every request a non-member can make about `group`, each answered
-/// without a flush or a token check first.
-fn probes(group: GroupId, device: DeviceId) -> Vec<Request> {
+/// Who probes: a stranger's device, and an account named as the peer.
+struct Prober {
+    secret: stadtbote_protocol::auth::DeviceSecret,
+    account: AccountId,
+    device: DeviceId,
+    peer: AccountId,
+}
+
+/// Every request a non-member can make about `group`.
+fn probes(group: GroupId, p: &Prober) -> Vec<Request> {
+    let commit = |epoch| raw::probe_commit(&p.secret, p.account, p.device, group, epoch, p.peer);
     vec![
         Request::Send { group, message: ByteBuf::from(vec![0x51; 80]) },
-        raw::probe_commit(group, 1, device),
-        raw::probe_commit(group, 3, device),
+        commit(0),
+        commit(1),
+        commit(3),
         raw::expiry_request(group, u64::MAX / 2, None),
         Request::GroupInfoPut {
             group,
@@ -83,9 +92,9 @@ fn probes(group: GroupId, device: DeviceId) -> Vec<Request> {
 }
 
 /// The answers to every probe.
-async fn probe_all(client: &mut RawClient, group: GroupId, device: DeviceId) -> Vec<ErrorBody> {
+async fn probe_all(client: &mut RawClient, group: GroupId, prober: &Prober) -> Vec<ErrorBody> {
     let mut answers = Vec::new();
-    for request in probes(group, device) {
+    for request in probes(group, prober) {
         let name = request.name();
         match client.request(request).await.unwrap() {
             Err(body) => answers.push(body),
@@ -112,12 +121,13 @@ fn a_non_member_gets_the_same_answer_whether_or_not_a_conversation_exists() {
     let compare = |label: &str| {
         block_on(async {
             let mut carol = RawClient::connect(&url).await.unwrap();
-            let (_, _, device) = carol.register().await.unwrap();
+            let (secret, account, device) = carol.register().await.unwrap();
+            let prober = Prober { secret, account, device, peer: a_id };
             let started = Instant::now();
-            let there = probe_all(&mut carol, existing, device).await;
+            let there = probe_all(&mut carol, existing, &prober).await;
             let there_took = started.elapsed();
             let started = Instant::now();
-            let absent = probe_all(&mut carol, missing, device).await;
+            let absent = probe_all(&mut carol, missing, &prober).await;
             let absent_took = started.elapsed();
             assert_eq!(there, absent, "{label}: the answers tell the conversation exists");
             // Same timing class: neither side waits for a disk flush.
