@@ -464,6 +464,14 @@ async fn catch_up(client: &mut Client, except: Option<MsgId>) -> Result<FlushRep
 /// Tells the user on stderr what the outbox flush did with messages other
 /// than `except` (the command's own message, which it reports itself).
 fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
+    for group in client.refused_commits() {
+        eprintln!(
+            "warning: refused a change of members in conversation {group}: the commit does not \
+             add or remove the devices its sender declared to the server, so the server's \
+             delivery list would differ from the group. Messages in that conversation sent \
+             after it cannot be read here; tell the town's operator."
+        );
+    }
     let others = |id: &MsgId| except.is_none_or(|e| e != *id);
     for (entry, error) in report.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(

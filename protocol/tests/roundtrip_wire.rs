@@ -213,6 +213,14 @@ fn admin_action() -> impl Strategy<Value = AdminAction> {
     ]
 }
 
+fn creation() -> impl Strategy<Value = stadtbote_protocol::membership::GroupCreation> {
+    use stadtbote_protocol::membership::GroupCreation;
+    prop_oneof![
+        account().prop_map(|peer| GroupCreation::Conversation { peer }),
+        bytes().prop_map(|nonce| GroupCreation::Random { nonce }),
+    ]
+}
+
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         (key(), sig(), any::<u64>()).prop_map(|(identity_key, signature, pow_nonce)| {
@@ -230,14 +238,23 @@ fn request() -> impl Strategy<Value = Request> {
             Request::UploadKeyPackages { one_time, last_resort }
         }),
         account().prop_map(|account| Request::ClaimKeyPackages { account }),
-        (group(), any::<u64>(), bytes(), vec(device(), 0..3), vec(device(), 0..3), of(bytes()))
-            .prop_map(|(group, epoch, commit, add, remove, welcome)| Request::Commit {
-                group,
-                epoch,
-                commit,
-                add,
-                remove,
-                welcome
+        (
+            (group(), any::<u64>(), bytes(), vec(device(), 0..3), vec(device(), 0..3), of(bytes())),
+            (of((bytes(), sig())), of(creation())),
+        )
+            .prop_map(|((group, epoch, commit, add, remove, welcome), (statement, create))| {
+                Request::Commit {
+                    group,
+                    epoch,
+                    commit,
+                    add,
+                    remove,
+                    welcome,
+                    statement: statement.map(|(salt, signature)| {
+                        stadtbote_protocol::membership::MembershipProof { salt, signature }
+                    }),
+                    create,
+                }
             }),
         (group(), bytes()).prop_map(|(group, message)| Request::Send { group, message }),
         vec(any::<u64>(), 0..5).prop_map(|ids| Request::Ack { ids }),
@@ -260,8 +277,12 @@ fn request() -> impl Strategy<Value = Request> {
         (org(), signed()).prop_map(|(org, revocations)| Request::OrgRevoke { org, revocations }),
         text().prop_map(|handle| Request::OrgDirectory { handle }),
         vec(device(), 0..3).prop_map(|devices| Request::ClaimDeviceKeyPackages { devices }),
-        (group(), any::<u64>())
-            .prop_map(|(group, expires_at)| Request::SetGroupExpiry { group, expires_at }),
+        (group(), any::<u64>(), of(org()))
+            .prop_map(|(group, expires_at, org)| Request::SetGroupExpiry {
+                group,
+                expires_at,
+                org
+            }),
         any::<u64>().prop_map(|size| Request::UploadStart { size }),
         (blob(), any::<u32>(), bytes()).prop_map(|(blob, index, data)| Request::UploadChunk {
             blob,
@@ -309,6 +330,7 @@ fn signed_device_list() -> impl Strategy<Value = SignedDeviceList> {
 fn error_code() -> impl Strategy<Value = ErrorCode> {
     prop_oneof![
         Just(ErrorCode::BadFrame),
+        Just(ErrorCode::ModeratorsOnly),
         Just(ErrorCode::UnsupportedVersion),
         Just(ErrorCode::TooLarge),
         Just(ErrorCode::Unauthenticated),

@@ -33,6 +33,7 @@ mod terminal_text;
 mod tls;
 mod transparency;
 mod upload_crash;
+mod squat;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

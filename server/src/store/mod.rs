@@ -141,6 +141,9 @@ pub enum StoreError {
     /// The device is on the org's revocation list.
     #[error("device revoked")]
     DeviceRevoked,
+    /// Only a discussion group's moderators may do this.
+    #[error("moderators only")]
+    ModeratorsOnly,
     /// No such blob.
     #[error("unknown blob")]
     UnknownBlob,
@@ -242,6 +245,11 @@ pub struct CommitInput<'a> {
     pub expires_at_ms: u64,
     /// The most member devices a group may have.
     pub max_members: usize,
+    /// Whether the caller proved it may create the group (see
+    /// `stadtbote_protocol::membership::GroupCreation`): an epoch-0 commit
+    /// for a group that does not exist creates it only then, and is
+    /// otherwise answered like a commit of a non-member.
+    pub may_create: bool,
 }
 
 /// An MLS external commit by which a device joins a group with its link.
@@ -471,11 +479,15 @@ pub trait Store:
     /// Sets when `group` is deleted with everything queued for it. `caller`
     /// must be a member. An expiry can only be brought forward: a later time
     /// than the one in force leaves it unchanged. Returns the expiry in force.
+    /// A group with a join link (a discussion group) is refused with
+    /// [`StoreError::ModeratorsOnly`] unless `moderator` (the relay checked
+    /// the caller's staff certificate).
     fn set_group_expiry(
         &self,
         group: &GroupId,
         caller: &DeviceId,
         expires_at_ms: u64,
+        moderator: bool,
     ) -> Result<u64, StoreError>;
 
     /// Deletes messages that expired before `now_ms` with all their mailbox

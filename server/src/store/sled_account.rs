@@ -306,6 +306,7 @@ mod tests {
             now_ms: 1,
             expires_at_ms: u64::MAX,
             max_members: 10,
+            may_create: true,
         };
         store.commit(input).unwrap();
         store.send(&group, &b, b"hello anna", 1, u64::MAX).unwrap();

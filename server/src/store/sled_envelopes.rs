@@ -119,13 +119,15 @@ impl SledStore {
         let added: Vec<DeviceId> = add.iter().copied().collect();
         let _order = self.lock_message_order();
         let (previous, epoch) = match self.group_record(input.group)? {
-            None if input.epoch == 0 => {
+            None if input.epoch == 0 && input.may_create => {
                 if !remove.is_empty() {
                     return Err(StoreError::InvalidCommit("a new group has no members to remove"));
                 }
                 (BTreeSet::from([*input.caller]), 0)
             }
-            None => return Err(StoreError::UnknownGroup),
+            // Answered exactly like a non-member's commit to an existing
+            // group: nobody learns whether a group exists.
+            None => return Err(StoreError::NotAMember),
             Some(record) => {
                 let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
                 if !members.contains(input.caller) {
@@ -524,7 +526,7 @@ mod tests {
             let (a, b) = (device(&store), device(&store));
             store.commit(commit(&group, &a, 0, &[b])).unwrap();
             store.commit(commit(&gone, &a, 0, &[b])).unwrap();
-            store.set_group_expiry(&gone, &a, 10).unwrap();
+            store.set_group_expiry(&gone, &a, 10, false).unwrap();
             assert_eq!(store.sweep(11).unwrap().groups, 1);
             store.flush().unwrap();
             // As if sled had lost the commit: the log's frame is durable,

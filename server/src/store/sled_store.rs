@@ -791,17 +791,23 @@ impl Store for SledStore {
         group: &GroupId,
         caller: &DeviceId,
         expires_at_ms: u64,
+        moderator: bool,
     ) -> Result<u64, StoreError> {
         // Group deletion reads the expiry under this lock; holding it here
         // too keeps the two from interleaving.
         let _order = self.lock_message_order();
-        (&self.groups, &self.group_expiry, &self.group_expiry_index)
-            .transaction(|(groups, group_expiry, index)| {
+        (&self.groups, &self.group_expiry, &self.group_expiry_index, &self.group_info)
+            .transaction(|(groups, group_expiry, index, group_info)| {
                 let Some(bytes) = groups.get(group.as_bytes())? else {
                     return abort(StoreError::UnknownGroup);
                 };
                 if !tx_decode(records::decode_group(&bytes))?.members.contains(caller) {
                     return abort(StoreError::NotAMember);
+                }
+                // A discussion group (it has a join link) is ended only by
+                // its moderators, not by any member who joined by link.
+                if !moderator && group_info.get(group.as_bytes())?.is_some() {
+                    return abort(StoreError::ModeratorsOnly);
                 }
                 let current = tx_group_expiry(group_expiry, group)?;
                 // Only ever earlier: a member may make a thread disappear
@@ -967,6 +973,7 @@ pub(super) mod tests {
             now_ms: 1000,
             expires_at_ms: 1000 + DAY,
             max_members: 500,
+            may_create: true,
         }
     }
 
@@ -1034,11 +1041,14 @@ pub(super) mod tests {
         let (_, carol) = store.create_account(&key(), 1).unwrap();
         let group = GroupId([1; 16]);
 
-        // Unknown group at a non-zero epoch.
+        // Unknown group at a non-zero epoch, or at epoch 0 without a
+        // creation proof: answered as to a non-member.
         assert!(matches!(
             store.commit(commit(&group, &alice, 3, &[], None)),
-            Err(StoreError::UnknownGroup)
+            Err(StoreError::NotAMember)
         ));
+        let unproven = CommitInput { may_create: false, ..commit(&group, &alice, 0, &[], None) };
+        assert!(matches!(store.commit(unproven), Err(StoreError::NotAMember)));
         let out = store.commit(commit(&group, &alice, 0, &[bob], Some(b"welcome"))).unwrap();
         assert_eq!(out.epoch, 1);
         assert_eq!(out.recipients, vec![bob]);
@@ -1336,18 +1346,18 @@ pub(super) mod tests {
         store.ack(&c, &c_ids).unwrap();
 
         assert!(matches!(
-            store.set_group_expiry(&GroupId([9; 16]), &a, 100),
+            store.set_group_expiry(&GroupId([9; 16]), &a, 100, false),
             Err(StoreError::UnknownGroup)
         ));
         let (_, outsider) = store.create_account(&key(), 1).unwrap();
         assert!(matches!(
-            store.set_group_expiry(&thread, &outsider, 100),
+            store.set_group_expiry(&thread, &outsider, 100, false),
             Err(StoreError::NotAMember)
         ));
-        assert_eq!(store.set_group_expiry(&thread, &b, 2 * DAY).unwrap(), 2 * DAY);
+        assert_eq!(store.set_group_expiry(&thread, &b, 2 * DAY, false).unwrap(), 2 * DAY);
         // Only ever earlier.
-        assert_eq!(store.set_group_expiry(&thread, &a, 3 * DAY).unwrap(), 2 * DAY);
-        assert_eq!(store.set_group_expiry(&thread, &c, DAY).unwrap(), DAY);
+        assert_eq!(store.set_group_expiry(&thread, &a, 3 * DAY, false).unwrap(), 2 * DAY);
+        assert_eq!(store.set_group_expiry(&thread, &c, DAY, false).unwrap(), DAY);
         assert_eq!(store.group_expiry_index.len(), 1);
 
         assert_eq!(store.sweep(DAY).unwrap().groups, 0, "not before its time");
@@ -1425,8 +1435,13 @@ pub(super) mod tests {
             Err(StoreError::InvalidToken)
         ));
         assert_eq!(store.group_info(&group, &new).unwrap(), (2, b"info-2".to_vec()));
+        // Only a moderator ends a group with a join link.
+        assert!(matches!(
+            store.set_group_expiry(&group, &a, DAY, false),
+            Err(StoreError::ModeratorsOnly)
+        ));
         // Expiry deletes the join info with the group.
-        store.set_group_expiry(&group, &a, DAY).unwrap();
+        store.set_group_expiry(&group, &a, DAY, true).unwrap();
         assert_eq!(store.sweep(DAY + 1).unwrap().groups, 1);
         assert!(store.group_info.is_empty());
         assert!(matches!(store.group_info(&group, &new), Err(StoreError::UnknownGroup)));
