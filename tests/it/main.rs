@@ -20,6 +20,7 @@ mod crash;
 mod diskfull;
 mod envelope_log;
 mod hostile;
+mod limits;
 mod messaging;
 mod municipal;
 mod photos;
