@@ -193,6 +193,11 @@ fn one_address_cannot_take_all_connections() {
             Some(429)
         );
         assert_eq!(metric(metrics, "connections_per_address_max"), Some(110));
+        // A CLI on the full address (the kernel picks 127.0.0.1 for a
+        // loopback server) says what happened.
+        let out = town.mayor.run(&["inbox"]);
+        let refused = String::from_utf8_lossy(&out.stderr);
+        assert!(refused.contains("too many connections from your network address"), "{refused}");
     });
 }
 
