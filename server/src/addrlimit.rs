@@ -156,11 +156,7 @@ impl AddressLimits {
         let open = table.by_address.values().filter(|c| c.connections > 0);
         let (addresses, max) =
             open.fold((0u64, 0usize), |(n, max), c| (n + 1, max.max(c.connections)));
-        Snapshot {
-            addresses,
-            listeners: table.listeners as u64,
-            max_per_address: max as u64,
-        }
+        Snapshot { addresses, listeners: table.listeners as u64, max_per_address: max as u64 }
     }
 
     /// Applies `change` to `key`'s counts and forgets the key when nothing
@@ -262,7 +258,11 @@ mod tests {
         IpKey::of(text.parse().unwrap())
     }
 
-    fn limits(per_address: usize, listeners: usize, listeners_per_address: usize) -> Arc<AddressLimits> {
+    fn limits(
+        per_address: usize,
+        listeners: usize,
+        listeners_per_address: usize,
+    ) -> Arc<AddressLimits> {
         AddressLimits::new(Caps { per_address, listeners, listeners_per_address })
     }
 

@@ -334,8 +334,7 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
         delivering: false,
     };
     let mut address_slot = ctx.address_slot;
-    let end =
-        conn.read_loop(&mut stream, &kill, ctx.shutdown, ctx.client, &mut address_slot).await;
+    let end = conn.read_loop(&mut stream, &kill, ctx.shutdown, ctx.client, &mut address_slot).await;
 
     if end.close_frame().is_some() {
         let _ = tokio::time::timeout(CLOSE_GRACE, outbox.push(Outgoing::Close(end))).await;

@@ -139,11 +139,8 @@ impl TrustedProxies {
             return (peer, Source::Peer);
         }
         // Several header lines form one list, in order (RFC 9110, 5.3).
-        let lines: Vec<&str> = headers
-            .get_all(FORWARDED_FOR)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect();
+        let lines: Vec<&str> =
+            headers.get_all(FORWARDED_FOR).iter().filter_map(|value| value.to_str().ok()).collect();
         let mut nearest = peer;
         let hops = lines.iter().rev().flat_map(|line| line.rsplit(',')).take(MAX_HOPS);
         for entry in hops {

@@ -727,7 +727,9 @@ pub async fn raw_connect_from(
 
     let mut request = url.into_client_request()?;
     for (name, value) in headers {
-        request.headers_mut().insert(HeaderName::from_bytes(name.as_bytes())?, HeaderValue::from_str(value)?);
+        request
+            .headers_mut()
+            .insert(HeaderName::from_bytes(name.as_bytes())?, HeaderValue::from_str(value)?);
     }
     let host = url
         .strip_prefix("ws://")

@@ -99,7 +99,10 @@ fn wait_for_connections(metrics: SocketAddr, n: u64) {
         (metric(metrics, "connections_current") == Some(n)).then_some(())
     })
     .unwrap_or_else(|_| {
-        panic!("connections_current stays {:?}, expected {n}", metric(metrics, "connections_current"))
+        panic!(
+            "connections_current stays {:?}, expected {n}",
+            metric(metrics, "connections_current")
+        )
     });
 }
 
