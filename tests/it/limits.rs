@@ -7,7 +7,9 @@
 //! Linux), so one test process plays the attacker and the honest clients.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
 use std::time::Duration;
+use tokio::net::TcpStream;
 
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::frame::ServerBody;
@@ -319,4 +321,58 @@ fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     for address in ["198.51.100", "203.0.113", "2001:db8"] {
         assert!(!log.contains(address), "a client address in the log: {log}");
     }
+}
+
+/// Whether the server closes a TCP connection from `source` that never
+/// sends a request within `wait` (it is refused at accept when the address
+/// already holds its share of connections in the HTTP phase).
+async fn closed_at_once(addr: SocketAddr, source: IpAddr, wait: Duration) -> (bool, TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed =
+        matches!(tokio::time::timeout(wait, stream.read(&mut byte)).await, Ok(Ok(0) | Err(_)));
+    (closed, stream)
+}
+
+#[test]
+fn silent_handshakes_from_one_address_are_capped_and_released() {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let server = Server::start_with(&[
+        ("STADTBOTE_METRICS_LISTEN", &metrics),
+        ("STADTBOTE_MAX_CONNECTIONS_PER_ADDRESS", "3"),
+        ("STADTBOTE_HANDSHAKE_TIMEOUT_SECS", "30"),
+    ]);
+    let metrics: SocketAddr = metrics.parse().unwrap();
+    let (addr, url) = (server.addr, server.url());
+    block_on(async {
+        let wait = Duration::from_millis(500);
+        let mut silent = Vec::new();
+        for _ in 0..3 {
+            let (closed, stream) = closed_at_once(addr, loopback(7), wait).await;
+            assert!(!closed, "a silent connection within the cap is kept for the handshake");
+            silent.push(stream);
+        }
+        let (closed, _) = closed_at_once(addr, loopback(7), Duration::from_secs(5)).await;
+        assert!(closed, "a fourth silent connection from the same address is closed at once");
+        assert!(
+            metric(metrics, "limit_hits_total{limit=\"pending_connections_per_address\"}")
+                >= Some(1)
+        );
+        // Others are not affected, and closing gives the places back.
+        raw_connect_from(&url, loopback(8), &[]).await.unwrap().open();
+        drop(silent);
+        let mut kept = false;
+        for _ in 0..50 {
+            let (closed, _stream) = closed_at_once(addr, loopback(7), wait).await;
+            if !closed {
+                kept = true;
+                break;
+            }
+        }
+        assert!(kept, "closed silent connections free their places");
+        raw_connect_from(&url, loopback(7), &[]).await.unwrap().open();
+    });
 }
