@@ -28,6 +28,15 @@ pub enum ClientError {
         /// The server URL.
         url: String,
     },
+    /// The server answered the connection attempt with "too many
+    /// connections" (HTTP 429 or 503) instead of accepting it.
+    #[error("the server at {url} refused the connection: {reason}; try again later")]
+    ServerBusy {
+        /// The server URL.
+        url: String,
+        /// A fixed explanation of the status (never the server's text).
+        reason: &'static str,
+    },
     /// The server's TLS certificate failed verification (`wss://`).
     #[error(
         "TLS: the server's certificate is not trusted: {reason} (server {url}; for a town's own CA pass --ca-cert FILE)"
@@ -529,6 +538,7 @@ impl ClientError {
         matches!(
             self,
             ClientError::Unreachable { .. }
+                | ClientError::ServerBusy { .. }
                 | ClientError::ConnectionLost { .. }
                 | ClientError::NotConnected
         )
@@ -540,6 +550,7 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Unreachable { .. }
+            | ClientError::ServerBusy { .. }
             | ClientError::ConnectionLost { .. }
             | ClientError::NotConnected
             | ClientError::WaitingForEarlierMessage

@@ -256,7 +256,7 @@ impl PrivacyStatement {
         let never_stored = vec![
             NeverStored {
                 item: "IP addresses",
-                explanation: "never written to disk or logs; held in memory only, for registration rate limits",
+                explanation: "never written to disk or logs; held in memory only while a connection lasts, for rate limits and per-address connection caps (behind a trusted proxy: the address it forwards)",
             },
             NeverStored {
                 item: "display names",

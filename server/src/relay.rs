@@ -174,6 +174,10 @@ pub enum RelayError {
     /// The server is busy or shutting down.
     #[error("temporarily unavailable")]
     Unavailable,
+    /// Too many connections listen to channels without an account, from
+    /// the client's address or on the whole server.
+    #[error("too many listeners without an account")]
+    ListenerLimit,
     /// An unexpected failure (e.g. a corrupt record).
     #[error("internal error")]
     Internal,

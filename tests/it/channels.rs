@@ -17,7 +17,8 @@ use stadtbote_protocol::org::{Role, StaffCertificate};
 use stadtbote_protocol::{AccountId, ChannelId, DeviceId, Event, Request, Response};
 
 use crate::harness::{
-    Device, RawClient, Server, contains_bytes, files_below, json_lines, last_line, start_proxy,
+    Device, Server, contains_bytes, files_below, json_lines, last_line, raw_connect_from,
+    start_proxy,
 };
 use crate::municipal::Town;
 
@@ -302,8 +303,11 @@ fn one_post_fans_out_to_a_thousand_connected_followers() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut clients = runtime.block_on(async {
         let mut clients = Vec::with_capacity(FOLLOWERS);
-        for _ in 0..FOLLOWERS {
-            let mut c = RawClient::connect(&url).await.expect("connect");
+        for i in 0..FOLLOWERS {
+            // Spread over 8 loopback addresses: one address may hold only
+            // max_accountless_listeners_per_address (250) such listeners.
+            let source = std::net::IpAddr::from([127, 0, 0, 1 + (i % 8) as u8]);
+            let mut c = raw_connect_from(&url, source, &[]).await.expect("connect").open();
             let answer =
                 c.request(Request::ChannelListen { channels: vec![channel] }).await.unwrap();
             assert!(matches!(answer, Ok(Response::Listening { channels: 1 })), "{answer:?}");

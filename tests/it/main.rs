@@ -22,6 +22,7 @@ mod devices;
 mod diskfull;
 mod envelope_log;
 mod hostile;
+mod limits;
 mod messaging;
 mod municipal;
 mod photos;
