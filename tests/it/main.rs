@@ -14,6 +14,7 @@ mod account;
 mod admin;
 mod backup;
 mod bench_smoke;
+mod channel_attacks;
 mod channels;
 mod cli_errors;
 mod crash;
