@@ -207,6 +207,7 @@ fn a_server_hiding_the_revocation_of_a_stolen_publisher_device_is_refused() {
         posted_at: now_ms(),
         text: "Trinkwasser verseucht, bitte nicht trinken".into(),
         photos: vec![],
+        prev_posted_at: 0,
     };
     let stolen = channel::seal_post(
         &body,

@@ -11,7 +11,9 @@ use clap::Subcommand;
 use stadtbote_cli::channel_output::{
     feed_json, feed_text, follow_json, follow_text, published_json, published_text,
 };
-use stadtbote_cli::channels::{DEFAULT_RETENTION_DAYS, FeedLine, Follower, NewChannel, quote};
+use stadtbote_cli::channels::{
+    DEFAULT_RETENTION_DAYS, FeedItem, FeedLine, Follower, NewChannel, WarningKind, quote,
+};
 use stadtbote_cli::qr;
 use stadtbote_cli::{Client, ClientError};
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
@@ -198,9 +200,14 @@ pub fn channels(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_lines(lines: &[FeedLine], json: bool) {
+/// Prints feed lines; remembers the withheld ranges in `withheld`.
+fn print_lines(lines: &[FeedLine], json: bool, withheld: &mut Vec<String>) {
     let mut stdout = std::io::stdout().lock();
     for line in lines {
+        if let FeedItem::Warning { kind: WarningKind::Withheld, seq, until, .. } = &line.item {
+            let range = if seq == until { format!("#{seq}") } else { format!("#{seq}..#{until}") };
+            withheld.push(format!("{range} of {}", line.name));
+        }
         let text = if json { feed_json(line).to_string() } else { feed_text(line) };
         // A closed stdout (e.g. `| head`) is not worth an error.
         let _ = writeln!(stdout, "{text}");
@@ -208,7 +215,9 @@ fn print_lines(lines: &[FeedLine], json: bool) {
     let _ = stdout.flush();
 }
 
-/// `stadtbote feed [CHANNEL] [--follow] [--json]`
+/// `stadtbote feed [CHANNEL] [--follow] [--json]`. Fails (exit 1, after
+/// printing everything) when posts were withheld, and before printing
+/// anything when the server withholds an org's current revocation list.
 pub async fn feed(
     home: &PathBuf,
     server: &str,
@@ -225,7 +234,14 @@ pub async fn feed(
         bail!("not following any channel; run `stadtbote follow INVITE` first");
     }
     let mut conn = follower.connect().await?;
-    let revocations = follower.revocations(&mut conn, &ids).await?;
+    let revocations = match follower.revocations(&mut conn, &ids).await {
+        Ok(revocations) => revocations,
+        Err(error) => {
+            conn.close().await;
+            return Err(error.into());
+        }
+    };
+    let mut withheld = Vec::new();
     let revoked_of = |follower: &Follower, id: &ChannelId| {
         follower
             .follows()
@@ -239,14 +255,14 @@ pub async fn feed(
         let revoked = revoked_of(&follower, id);
         let lines = follower.catch_up(&mut conn, *id, &revoked).await?;
         shown += lines.len();
-        print_lines(&lines, json);
+        print_lines(&lines, json, &mut withheld);
     }
     if !live {
         conn.close().await;
         if shown == 0 && !json {
             println!("No new posts.");
         }
-        return Ok(());
+        return withheld_error(withheld);
     }
     match conn.request(stadtbote_protocol::Request::ChannelListen { channels: ids.clone() }).await?
     {
@@ -270,13 +286,22 @@ pub async fn feed(
             Some(Event::ChannelPost { channel, post }) if ids.contains(&channel) => {
                 let revoked = revoked_of(&follower, &channel);
                 let lines = follower.on_push(&mut conn, channel, post, &revoked).await?;
-                print_lines(&lines, json);
+                print_lines(&lines, json, &mut withheld);
             }
             Some(_) => {}
         }
     }
     conn.close().await;
-    Ok(())
+    withheld_error(withheld)
+}
+
+/// The error `feed` ends with when posts were withheld.
+fn withheld_error(mut withheld: Vec<String>) -> Result<()> {
+    if withheld.is_empty() {
+        return Ok(());
+    }
+    withheld.dedup();
+    Err(ClientError::PostsWithheld { posts: withheld.join(", ") }.into())
 }
 
 /// `stadtbote reply-to CHANNEL POST TEXT`
