@@ -78,7 +78,8 @@ fn withholding_proxy(url: String, mode: Arc<AtomicU8>) -> String {
             }
             let Ok(mut frame) = frame::decode_server(bytes, 1 << 24) else { return bytes.to_vec() };
             if let ServerBody::Response {
-                response: Response::ChannelPosts { posts, first_seq, .. }, ..
+                response: Response::ChannelPosts { posts, first_seq, .. },
+                ..
             } = &mut frame.body
             {
                 if mode == DROP_2_3 {

@@ -5,9 +5,7 @@ use super::*;
 use crate::staff::tests::certificate;
 use stadtbote_protocol::AccountId;
 use stadtbote_protocol::auth::DeviceSecret;
-use stadtbote_protocol::org::testing::{
-    CertTimes, Holder, staff_certificate,
-};
+use stadtbote_protocol::org::testing::{CertTimes, Holder, staff_certificate};
 
 struct Fixture {
     org: OrgId,
@@ -29,9 +27,17 @@ const DAY: u64 = 86_400_000;
 
 /// A publisher certificate for device `id`, valid for 10,000 days (the
 /// retention tests run their clock over months).
-fn long_cert(org: OrgId, org_key: &DeviceSecret, device: &DeviceSecret, id: u8) -> StaffCertificate {
-    let holder =
-        Holder { account: AccountId([2; 16]), device: DeviceId([id; 16]), identity_key: device.identity_key() };
+fn long_cert(
+    org: OrgId,
+    org_key: &DeviceSecret,
+    device: &DeviceSecret,
+    id: u8,
+) -> StaffCertificate {
+    let holder = Holder {
+        account: AccountId([2; 16]),
+        device: DeviceId([id; 16]),
+        identity_key: device.identity_key(),
+    };
     let times = CertTimes {
         issued_at: 0,
         invite_expires_at: 1_000,
@@ -447,7 +453,8 @@ fn posts_of_a_revoked_device_are_flagged_and_stepped_over() {
     let p2 = channel::seal_post(&body, &f.keys[&0], 0, &thief, thief_cert).unwrap();
     let p3 = f.post_with(0, 3, channel::post_hash(&p2), &f.cert);
     let mut cursor = Cursor::default();
-    let (items, stopped) = f.run(&mut cursor, Some(1), &[record(1, p1), record(2, p2), record(3, p3)]);
+    let (items, stopped) =
+        f.run(&mut cursor, Some(1), &[record(1, p1), record(2, p2), record(3, p3)]);
     assert!(!stopped);
     assert_eq!(shown(&items), [1, 3]);
     let w = warnings(&items);
@@ -473,7 +480,10 @@ fn the_newest_revocation_list_is_kept_and_never_let_go() {
     let mut file = FollowsFile::default();
     // No list ever seen, none presented: nothing revoked.
     assert_eq!(file.accept_revocations(org, "goslar", None).unwrap(), (false, vec![]));
-    assert_eq!(file.accept_revocations(org, "goslar", Some(list(1, &[a]))).unwrap(), (true, vec![a]));
+    assert_eq!(
+        file.accept_revocations(org, "goslar", Some(list(1, &[a]))).unwrap(),
+        (true, vec![a])
+    );
     assert_eq!(
         file.accept_revocations(org, "goslar", Some(list(2, &[a, b]))).unwrap(),
         (true, vec![a, b])
