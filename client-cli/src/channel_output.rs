@@ -76,6 +76,8 @@ pub fn follow_json(follow: &Follow) -> Value {
         "name": follow.name,
         "handle": follow.handle,
         "last_seq": follow.cursor.last_seq,
+        // The publisher-signed retention (null until first verified).
+        "retention_days": follow.retention_days,
     })
 }
 
