@@ -450,6 +450,28 @@ pub enum ClientError {
         /// How often we tried.
         attempts: usize,
     },
+    /// The server answered with no revocation list, or an older one, than
+    /// the newest this home has verified for the org: it may be hiding a
+    /// revoked (lost or stolen) publisher device.
+    #[error(
+        "the server withheld the current revocation list of {handle}: this device has verified version {pinned}, the server offered {presented}. It may be hiding a revoked (lost or stolen) publisher device, so no posts are shown. Try again later or from another network, and tell the town if this persists"
+    )]
+    RevocationListWithheld {
+        /// The org's handle.
+        handle: String,
+        /// The version this home keeps.
+        pinned: u64,
+        /// What the server offered ("no list" or "version N").
+        presented: String,
+    },
+    /// A channel feed found posts missing that cannot have expired yet.
+    #[error(
+        "the server withheld post(s) {posts} although they are younger than the channel's retention; they were not skipped and later posts wait for them: run `stadtbote feed` again later, and tell the town if this persists"
+    )]
+    PostsWithheld {
+        /// The posts concerned, e.g. "#2..#3 of Amtsblatt".
+        posts: String,
+    },
     #[error("cannot draw the QR code: {0}")]
     Qr(String),
     // ----- discussion groups (groups.rs)

@@ -704,12 +704,12 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
     let replies = prop_oneof![Just(Replies::Off), Just(Replies::Private)];
     (
         (channel(), org(), text(), text(), of(text())),
-        (replies, of(text()), any::<u32>(), any::<u64>()),
+        (replies, of(text()), any::<u32>(), any::<u64>(), any::<u64>()),
     )
         .prop_map(
             |(
                 (channel, org, handle, name, description),
-                (replies, reply_department, retention_days, created_at),
+                (replies, reply_department, retention_days, created_at, meta_version),
             )| ChannelMeta {
                 v: 1,
                 channel,
@@ -721,13 +721,22 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
                 reply_department,
                 retention_days,
                 created_at,
+                meta_version,
             },
         )
 }
 
 fn post_body() -> impl Strategy<Value = PostBody> {
-    (channel(), any::<u64>(), bytes(), any::<u64>(), text(), vec(attachment_ref(), 0..2)).prop_map(
-        |(channel, n, prev, posted_at, text, photos)| PostBody {
+    (
+        channel(),
+        any::<u64>(),
+        bytes(),
+        any::<u64>(),
+        text(),
+        vec(attachment_ref(), 0..2),
+        any::<u64>(),
+    )
+        .prop_map(|(channel, n, prev, posted_at, text, photos, prev_posted_at)| PostBody {
             v: 1,
             channel,
             n,
@@ -735,8 +744,8 @@ fn post_body() -> impl Strategy<Value = PostBody> {
             posted_at,
             text,
             photos,
-        },
-    )
+            prev_posted_at,
+        })
 }
 
 fn round_trips<T>(value: &T) -> Result<(), TestCaseError>
