@@ -148,7 +148,7 @@ impl PrivacyStatement {
             },
             StoredItem {
                 item: "devices",
-                contents: "a random device id, the device's public identity key (Ed25519) and its registration time",
+                contents: "a random device id (the files hold it only keyed with the server's pepper, and sealed with the account's key), the device's public identity key (Ed25519) and its registration time",
                 purpose: "logging in by signed challenge, and letting others verify and add the device to conversations",
                 retention: "until the device or its account is deleted".into(),
                 retention_secs: None,
@@ -162,7 +162,7 @@ impl PrivacyStatement {
             },
             StoredItem {
                 item: "groups",
-                contents: "group id, current epoch and the ids of member devices; no group name or content",
+                contents: "group id and the ids of member devices, both keyed with the server's pepper (HMAC), and the current epoch; no group name or content",
                 purpose: "ordering group changes (one commit per epoch) and fanning each message out to the member devices",
                 retention: "while the group exists".into(),
                 retention_secs: None,
@@ -202,7 +202,7 @@ impl PrivacyStatement {
         stored.extend([
             StoredItem {
                 item: "audit log",
-                contents: "admin and org-admin actions, allowed or refused: when, a pseudonym of the acting device (a hash prefix, never its id), its role, the action, the org handle or an account pseudonym it concerned, and the outcome; hash-chained so that changes are detectable",
+                contents: "admin and org-admin actions, allowed or refused: when, a pseudonym of the acting device (a prefix of an HMAC keyed with the server's pepper, never its id), its role, the action, the org handle or an account pseudonym (keyed the same way) it concerned, and the outcome; hash-chained so that changes are detectable",
                 purpose: "accountability of the server's and organisations' admins",
                 retention: human(u64::from(config.audit_retention_days).saturating_mul(86_400)),
                 retention_secs: Some(u64::from(config.audit_retention_days).saturating_mul(86_400)),

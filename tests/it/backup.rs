@@ -187,7 +187,7 @@ fn backup_audit_entries(town: &Town) -> Vec<serde_json::Value> {
 #[test]
 fn a_backup_without_recipient_is_refused_and_one_backup_is_one_audit_entry() {
     // Small chunks, so that one backup takes dozens of chunk requests.
-    let town = Town::new(Server::start_with(&[("STADTBOTE_BACKUP_CHUNK_BYTES", "4096")]));
+    let town = Town::new(Server::start_with(&[("STADTBOTE_BACKUP_CHUNK_BYTES", "1024")]));
     let work = tempfile::tempdir().expect("tempdir");
 
     // No recipient configured or given: refused, with how to add one.
@@ -209,7 +209,7 @@ fn a_backup_without_recipient_is_refused_and_one_backup_is_one_audit_entry() {
         serde_json::from_str(out.trim().lines().last().expect("json line")).expect("json");
     assert_eq!(summary["encrypted"], false, "{summary}");
     let size = summary["size"].as_u64().expect("size");
-    assert!(size / 4096 >= 10, "the backup took many chunks: {size} bytes");
+    assert!(size / 1024 >= 10, "the backup took many chunks: {size} bytes");
     let entries = backup_audit_entries(&town);
     let outcomes: Vec<(&str, &str)> = entries
         .iter()

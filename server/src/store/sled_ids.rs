@@ -173,3 +173,46 @@ impl SledStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use stadtbote_protocol::auth::DeviceSecret;
+
+    #[test]
+    fn a_database_with_unkeyed_ids_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SledStore::open(dir.path()).unwrap());
+        {
+            let db = sled::Config::new().path(dir.path().join("db")).open().unwrap();
+            db.open_tree("meta").unwrap().remove(IDS_MARKER).unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, StoreError::UnkeyedIds));
+        assert!(err.to_string().contains("unkeyed"), "{err}");
+    }
+
+    #[test]
+    fn devices_are_found_again_after_a_restart_and_forgotten_with_their_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = || DeviceSecret::generate().identity_key();
+        let (anna, a, b) = {
+            let store = SledStore::open(dir.path()).unwrap();
+            let (anna, a) = store.create_account(&key(), 1).unwrap();
+            let (_, b) = store.create_account(&key(), 1).unwrap();
+            (anna, a, b)
+        };
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.raw_device(&store.sdev(&a)), Some(a));
+        assert_eq!(store.raw_devices(&[store.sdev(&b), store.sdev(&a)]), vec![b, a]);
+        assert_ne!(store.sdev(&a), a, "stored ids are not the ids");
+        store.delete_account(&anna).unwrap();
+        assert_eq!(store.raw_device(&store.sdev(&a)), None);
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.raw_device(&store.sdev(&a)), None);
+        assert_eq!(store.raw_device(&store.sdev(&b)), Some(b));
+    }
+}
