@@ -572,7 +572,10 @@ mod tests {
         let secs = |s: &PrivacyStatement, kind: &str| {
             s.retention_periods.iter().find(|p| p.kind == kind).map(|p| p.secs)
         };
-        for s in [&statement, &statement.with_periods(crate::relay::Retention::from_config(&config).periods())] {
+        for s in [
+            &statement,
+            &statement.with_periods(crate::relay::Retention::from_config(&config).periods()),
+        ] {
             assert_eq!(secs(s, "staff-invitations"), Some(2000));
             assert_eq!(secs(s, "staged-backups"), Some(77));
             assert_eq!(secs(s, "backups"), Some(15 * 86_400));
@@ -581,7 +584,13 @@ mod tests {
             }
         }
         let items: Vec<&str> = statement.stored.iter().map(|i| i.item).collect();
-        for item in ["second-factor secrets", "shredding keys", "staged backups", "backups", "staff invitations"] {
+        for item in [
+            "second-factor secrets",
+            "shredding keys",
+            "staged backups",
+            "backups",
+            "staff invitations",
+        ] {
             assert!(items.contains(&item), "{item} missing from {items:?}");
         }
         let text = statement.to_text();

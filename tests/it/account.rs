@@ -100,7 +100,9 @@ fn assert_none_but_payload_headers(
     let envelopes = data_dir.join("envelopes");
     let found: Vec<String> = found_on_disk(data_dir, needles)
         .into_iter()
-        .filter(|f| !(f.starts_with("1:1 conversation id") && f.contains(&*envelopes.to_string_lossy())))
+        .filter(|f| {
+            !(f.starts_with("1:1 conversation id") && f.contains(&*envelopes.to_string_lossy()))
+        })
         .collect();
     assert!(found.is_empty(), "{when}: after deletion the data dir holds {found:#?}");
 }

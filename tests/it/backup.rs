@@ -230,11 +230,8 @@ fn fake_systemctl(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&bin).expect("bin dir");
     let script = bin.join("systemctl");
     let calls = dir.join("systemctl.calls");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit 3\n", calls.display()),
-    )
-    .expect("write stub");
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit 3\n", calls.display()))
+        .expect("write stub");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     bin
 }

@@ -359,8 +359,7 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
             }
         }
         AdminCommand::Backup { file, recipients, insecure_plaintext, json } => {
-            let summary =
-                client.admin_backup(&file, recipients, insecure_plaintext, None).await?;
+            let summary = client.admin_backup(&file, recipients, insecure_plaintext, None).await?;
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {

@@ -253,16 +253,16 @@ impl Relay {
     /// The audit target of an admin action: org handles in clear, accounts
     /// as (keyed) pseudonyms, retention kinds with their new value.
     fn action_target(&self, action: &AdminAction) -> Option<String> {
-    match action {
-        AdminAction::CreateOrg { handle, .. }
-        | AdminAction::SuspendOrg { handle }
-        | AdminAction::ResumeOrg { handle }
-        | AdminAction::ResetOrgSecondFactor { handle } => Some(handle.clone()),
-        AdminAction::Block { account } | AdminAction::Unblock { account } => {
-            Some(self.account_pseudonym(account))
+        match action {
+            AdminAction::CreateOrg { handle, .. }
+            | AdminAction::SuspendOrg { handle }
+            | AdminAction::ResumeOrg { handle }
+            | AdminAction::ResetOrgSecondFactor { handle } => Some(handle.clone()),
+            AdminAction::Block { account } | AdminAction::Unblock { account } => {
+                Some(self.account_pseudonym(account))
+            }
+            AdminAction::RetentionSet { kind, secs } => Some(format!("{kind}={secs}s")),
+            _ => None,
         }
-        AdminAction::RetentionSet { kind, secs } => Some(format!("{kind}={secs}s")),
-        _ => None,
     }
-}
 }

@@ -35,7 +35,6 @@ impl Elevation {
     }
 }
 
-
 /// The `refused:…` outcome recorded for an error.
 fn refusal(err: &RelayError) -> String {
     let reason = match err {

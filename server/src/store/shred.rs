@@ -509,8 +509,14 @@ mod tests {
         let ring = Keyring::open(dir.path(), false).unwrap();
         // Test vectors of docs/PROTOCOL.md (10c).
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-        assert_eq!(hex(ring.device(&DeviceId([1; 16])).as_bytes()), "826ce39d0da816a6185d02ce5c0dc078");
-        assert_eq!(hex(ring.group(&GroupId([1; 16])).as_bytes()), "2092fce35dcb71048e9bf6b826527c84");
+        assert_eq!(
+            hex(ring.device(&DeviceId([1; 16])).as_bytes()),
+            "826ce39d0da816a6185d02ce5c0dc078"
+        );
+        assert_eq!(
+            hex(ring.group(&GroupId([1; 16])).as_bytes()),
+            "2092fce35dcb71048e9bf6b826527c84"
+        );
         assert_eq!(
             hex(ring.pseudonym_key().as_ref()),
             "bfa3ea7740795c5972aa59a212aaf0d4494053f1861b1cdcc725994466f87b9b"
@@ -522,9 +528,20 @@ mod tests {
         let stored = ring.group(&group);
         let sealed = ring.seal_group(&group, "group_ids", stored.as_bytes()).unwrap();
         assert!(!sealed.windows(16).any(|w| w == group.as_bytes()));
-        assert_eq!(ring.open_group(&stored, &sealed, "group_ids", stored.as_bytes()).unwrap(), group);
+        assert_eq!(
+            ring.open_group(&stored, &sealed, "group_ids", stored.as_bytes()).unwrap(),
+            group
+        );
         assert!(ring.open_group(&stored, &sealed, "group_ids", b"other").is_err());
-        assert!(ring.open_group(&ring.group(&GroupId::random()), &sealed, "group_ids", stored.as_bytes()).is_err());
+        assert!(
+            ring.open_group(
+                &ring.group(&GroupId::random()),
+                &sealed,
+                "group_ids",
+                stored.as_bytes()
+            )
+            .is_err()
+        );
     }
 
     #[test]

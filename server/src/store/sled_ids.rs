@@ -125,15 +125,15 @@ impl SledStore {
             let blind = super::shred::Blind(
                 blind.try_into().map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?,
             );
-            let stored =
-                DeviceId::from_slice(stored).map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?;
+            let stored = DeviceId::from_slice(stored)
+                .map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?;
             let Some(plain) =
                 self.keyring.open_sealed(&blind, ACCOUNT_DEVICES_TREE, &key, &value)?
             else {
                 continue;
             };
-            let device =
-                DeviceId::from_slice(&plain).map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?;
+            let device = DeviceId::from_slice(&plain)
+                .map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?;
             if self.sdev(&device) != stored {
                 return Err(StoreError::Corrupt(ACCOUNT_DEVICES_TREE));
             }
