@@ -84,8 +84,8 @@ pub struct PrivacyStatement {
 }
 
 /// Retention periods that no admin can change at run time, so they are not
-/// [`crate::relay::RetentionKind`]s: staff invitations, staged online
-/// backups and the nightly backup archives. Together with the settable
+/// [`crate::relay::RetentionKind`]s: staff invitations, the envelope log's
+/// segments, staged online backups and the nightly backup archives. Together with the settable
 /// ones they are every period the server (and its backup timer) enforces.
 pub fn fixed_periods(config: &Config) -> Vec<RetentionPeriod> {
     let period = |kind: &str, secs: u64, what: &str| RetentionPeriod {
@@ -99,6 +99,11 @@ pub fn fixed_periods(config: &Config) -> Vec<RetentionPeriod> {
             "staff-invitations",
             config.max_invite_ttl_secs.saturating_mul(2),
             "staff invitation records: valid at most max_invite_ttl_secs, deleted one further lifetime after they expire",
+        ),
+        period(
+            "envelope-log-segments",
+            config.envelope_segment_max_age_secs.saturating_add(config.sweep_interval_secs),
+            "bytes of acknowledged or deleted envelopes stay in their envelope-log segment file about this long (longer while an older envelope still queued keeps the segment)",
         ),
         period(
             "staged-backups",
@@ -579,6 +584,7 @@ mod tests {
             assert_eq!(secs(s, "staff-invitations"), Some(2000));
             assert_eq!(secs(s, "staged-backups"), Some(77));
             assert_eq!(secs(s, "backups"), Some(15 * 86_400));
+            assert_eq!(secs(s, "envelope-log-segments"), Some(3600 + 60));
             for kind in crate::relay::RetentionKind::ALL {
                 assert!(secs(s, kind.name()).is_some(), "{}", kind.name());
             }
