@@ -188,7 +188,7 @@ impl PrivacyStatement {
             },
             StoredItem {
                 item: "envelopes",
-                contents: "MLS ciphertext addressed to device mailboxes and the time it was stored; no sender",
+                contents: "MLS ciphertext addressed to device mailboxes (keyed device ids) and the time it was stored; no sender. The MLS header of the ciphertext names its group in clear",
                 purpose: "store-and-forward delivery to devices that are offline",
                 retention: format!(
                     "deleted as soon as the receiving device acknowledges it; undelivered envelopes are deleted after {}",
