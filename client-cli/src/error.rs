@@ -551,6 +551,13 @@ pub enum ClientError {
     /// No such device on the account's list.
     #[error("no device {0} on this account's device list (see `stadtbote device list`)")]
     UnknownDevice(String),
+    // ----- online backups (backup.rs)
+    /// `admin backup` without any age recipient and without
+    /// `--insecure-plaintext`: the server refused to write it.
+    #[error(
+        "refused to write an unencrypted backup: it would hold the server's pepper, every account's shredding key and the admins' TOTP secrets, so deleted accounts would become readable again. Create an age key on a machine other than the server with `stadtbote-server backup-key generate --out KEYFILE` (keep KEYFILE offline), then either add the printed age1… recipient to `backup_recipients` in the server configuration or pass `--recipient age1…`; to write an unencrypted backup anyway, add --insecure-plaintext"
+    )]
+    PlaintextBackupRefused,
 }
 
 impl ClientError {

@@ -440,6 +440,12 @@ pub enum AdminAction {
         /// Extra age recipients (`age1…`) to encrypt the backup to, on top
         /// of the server's configured ones.
         recipients: Vec<String>,
+        /// The admin explicitly accepts an unencrypted backup when neither
+        /// the server's configuration nor `recipients` name a recipient.
+        /// Without it (and from clients that do not know the field) such a
+        /// backup is refused with [`ErrorCode::InvalidRequest`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        insecure_plaintext: bool,
     },
     /// Reads one chunk of a staged backup.
     BackupChunk {

@@ -179,7 +179,10 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let requests = [
         Request::Admin {
             otp: Some("123456".into()),
-            action: AdminAction::BackupStart { recipients: vec!["age1x".into()] },
+            action: AdminAction::BackupStart {
+                recipients: vec!["age1x".into()],
+                insecure_plaintext: false,
+            },
         },
         Request::Admin { otp: None, action: AdminAction::Audit { after: 3, limit: 10 } },
         Request::SecondFactor { otp: "654321".into() },

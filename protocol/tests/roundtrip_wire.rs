@@ -205,7 +205,9 @@ fn admin_action() -> impl Strategy<Value = AdminAction> {
         Just(AdminAction::RetentionShow),
         (text(), any::<u64>()).prop_map(|(kind, secs)| AdminAction::RetentionSet { kind, secs }),
         (any::<u64>(), any::<u32>()).prop_map(|(after, limit)| AdminAction::Audit { after, limit }),
-        vec(text(), 0..3).prop_map(|recipients| AdminAction::BackupStart { recipients }),
+        (vec(text(), 0..3), any::<bool>()).prop_map(|(recipients, insecure_plaintext)| {
+            AdminAction::BackupStart { recipients, insecure_plaintext }
+        }),
         (backup(), any::<u32>())
             .prop_map(|(backup, index)| AdminAction::BackupChunk { backup, index }),
         backup().prop_map(|backup| AdminAction::BackupFinish { backup }),

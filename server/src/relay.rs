@@ -248,6 +248,10 @@ impl From<StoreError> for RelayError {
                 tracing::error!(version, "record of an unsupported schema version");
                 Self::Internal
             }
+            StoreError::UnkeyedIds | StoreError::UnsupportedIdKeying(_) => {
+                tracing::error!(error = %err, "data directory of another id keying");
+                Self::Internal
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ mod sled_blob;
 mod sled_channel;
 mod sled_device_list;
 mod sled_envelopes;
+mod sled_ids;
 mod sled_org;
 mod sled_settings;
 pub mod sled_store;
@@ -74,6 +75,18 @@ pub enum StoreError {
     /// The database was written by a newer, unknown schema.
     #[error("unsupported storage schema version {0}")]
     UnsupportedSchema(u8),
+    /// The database (schema 2) was written before device and group ids
+    /// were keyed with the pepper ([`sled_ids`]): its records name devices
+    /// and conversations by their ids. Not migrated in place.
+    #[error(
+        "the data directory was written by an earlier release that stored device and \
+         conversation ids unkeyed (no meta/ids marker); this release does not read it. \
+         Keep running the earlier release on it, or move it away and start with an empty one"
+    )]
+    UnkeyedIds,
+    /// The database's id keying (`meta/ids`) is of a newer, unknown version.
+    #[error("unsupported id keying version {0}")]
+    UnsupportedIdKeying(u8),
     /// A request kept colliding with concurrent changes; retrying later helps.
     #[error("too much concurrent contention")]
     Contention,
