@@ -917,6 +917,8 @@ impl raw::RawClient {
             }
         }
     }
+}
+
 /// How an HTTP upgrade from a chosen source address ended.
 pub enum Upgrade {
     /// Upgraded; the challenge has been read.
