@@ -56,10 +56,14 @@ pub fn feed_json(line: &FeedLine) -> Value {
             })).collect::<Vec<_>>(),
             "author_department": post.author.department,
         }),
-        FeedItem::Warning { kind, seq, message } => json!({
+        // `event` repeats `warning` under the name scripts use for feed
+        // events (`"event": "withheld"`); `until` is the range's last post.
+        FeedItem::Warning { kind, seq, until, message } => json!({
             "channel": line.channel.to_string(),
             "warning": kind.as_str(),
+            "event": kind.as_str(),
             "seq": seq,
+            "until": until,
             "message": message,
         }),
     }
@@ -72,6 +76,8 @@ pub fn follow_json(follow: &Follow) -> Value {
         "name": follow.name,
         "handle": follow.handle,
         "last_seq": follow.cursor.last_seq,
+        // The publisher-signed retention (null until first verified).
+        "retention_days": follow.retention_days,
     })
 }
 

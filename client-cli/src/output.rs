@@ -79,6 +79,35 @@ pub fn inbox_json(state: &State, entry: &HistoryEntry) -> Value {
     })
 }
 
+/// One `inbox` line for a device that appeared on this account's list.
+pub fn device_notice_text(notice: &crate::devices::DeviceNotice) -> String {
+    if notice.approved_here {
+        format!(
+            "notice: this device approved device {} (key {}) for your account (device list version {}).",
+            notice.device, notice.fingerprint, notice.version
+        )
+    } else {
+        format!(
+            "notice: a new device {} (key {}) was added to your account (device list version {}). \
+             If that was not you, run `stadtbote device remove {}`.",
+            notice.device, notice.fingerprint, notice.version, notice.device
+        )
+    }
+}
+
+/// The `inbox --json` event for a device that appeared on this account's list.
+pub fn device_notice_json(account: AccountId, notice: &crate::devices::DeviceNotice) -> Value {
+    json!({
+        "event": "device_added",
+        "account": account.to_string(),
+        "device": notice.device.to_string(),
+        "fingerprint": notice.fingerprint,
+        "version": notice.version,
+        "approved_here": notice.approved_here,
+        "seen_at": notice.seen_at,
+    })
+}
+
 fn peer_label(state: &State, peer: &AccountId) -> String {
     match state.name_of(peer) {
         Some(name) => format!("{} <{peer}>", safe(name)),

@@ -149,7 +149,33 @@ impl AuditChainError {
     }
 }
 
-/// A lowercase hex prefix of SHA-256(`domain` || `id`).
+/// A lowercase hex prefix of HMAC-SHA256(`key`, `domain` || `id`): the
+/// pseudonym the server writes into its audit log, keyed with a secret
+/// derived from its pepper ([`PSEUDONYM_KEY_DOMAIN`]), so that whoever
+/// holds a candidate account or device id but not the pepper cannot tell
+/// whether it appears in the log (also after the account was deleted).
+pub fn keyed_pseudonym(key: &[u8], domain: &[u8], id: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    // HMAC takes keys of any length; the error branch cannot be reached,
+    // and falls back to an unkeyed-looking but distinct value rather than
+    // panicking.
+    let Ok(mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) else {
+        return "0".repeat(PSEUDONYM_HEX_CHARS);
+    };
+    let digest = mac.chain_update(domain).chain_update(id).finalize().into_bytes();
+    let mut hex = data_encoding::HEXLOWER.encode(&digest);
+    hex.truncate(PSEUDONYM_HEX_CHARS);
+    hex
+}
+
+/// Domain separator with which the server derives its pseudonym key from
+/// its pepper: `HMAC-SHA256(pepper, PSEUDONYM_KEY_DOMAIN)`.
+pub const PSEUDONYM_KEY_DOMAIN: &[u8] = b"stadtbote/audit/pseudonym-key/v1";
+
+/// A lowercase hex prefix of SHA-256(`domain` || `id`): the unkeyed
+/// pseudonym of earlier releases. Anybody holding a candidate id can
+/// recompute it, so the server no longer writes it (see
+/// [`keyed_pseudonym`]); kept for reading old logs and for tests.
 pub fn pseudonym(domain: &[u8], id: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new().chain_update(domain).chain_update(id).finalize();
@@ -496,6 +522,20 @@ mod tests {
             verify_chain(&records[..2], None, Some(&pin2), Some(&head)),
             Err(AuditChainError::PinnedMissing { seq: 5 })
         );
+    }
+
+    #[test]
+    fn keyed_pseudonyms_need_the_key() {
+        let key = [7u8; 32];
+        let a = keyed_pseudonym(&key, DEVICE_PSEUDONYM_DOMAIN, &[1; 16]);
+        assert_eq!(a.len(), PSEUDONYM_HEX_CHARS);
+        assert_eq!(a, keyed_pseudonym(&key, DEVICE_PSEUDONYM_DOMAIN, &[1; 16]));
+        assert_ne!(a, keyed_pseudonym(&[8u8; 32], DEVICE_PSEUDONYM_DOMAIN, &[1; 16]));
+        assert_ne!(a, keyed_pseudonym(&key, ACCOUNT_PSEUDONYM_DOMAIN, &[1; 16]));
+        assert_ne!(a, pseudonym(DEVICE_PSEUDONYM_DOMAIN, &[1; 16]));
+        // Test vector (docs/PROTOCOL.md, 10c):
+        // HMAC-SHA256(07*32, "stadtbote-audit-device-v1\0" || 01*16)[..8].
+        assert_eq!(a, "b20a4f3777a43fac");
     }
 
     #[test]

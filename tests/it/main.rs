@@ -15,12 +15,15 @@ mod admin;
 mod audit_anchor;
 mod backup;
 mod bench_smoke;
+mod channel_attacks;
 mod channels;
 mod cli_errors;
 mod crash;
+mod devices;
 mod diskfull;
 mod envelope_log;
 mod hostile;
+mod limits;
 mod messaging;
 mod municipal;
 mod photos;
@@ -32,6 +35,7 @@ mod terminal_text;
 mod tls;
 mod transparency;
 mod upload_crash;
+mod squat;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod audit;
 pub mod channels;
+pub mod devices;
 pub mod groups;
 pub mod org;
 pub mod server_info;

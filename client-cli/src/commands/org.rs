@@ -71,14 +71,19 @@ pub enum AdminCommand {
         account: String,
     },
     /// Download an online, consistent backup of the whole server to FILE
-    /// (mode 0600); encrypted when the server has backup recipients or
-    /// --recipient is given.
+    /// (mode 0600), encrypted to the server's backup recipients and every
+    /// --recipient; refused when there is none, unless --insecure-plaintext.
     Backup {
         /// Where to write the backup.
         file: PathBuf,
         /// Extra age recipient (age1…) to encrypt to; repeatable.
         #[arg(long = "recipient", value_name = "AGE_RECIPIENT")]
         recipients: Vec<String>,
+        /// Write an unencrypted backup when no recipient is configured or
+        /// given. It holds the pepper, every account's shredding key and
+        /// the admins' TOTP secrets: keep it at least as safe as the server.
+        #[arg(long)]
+        insecure_plaintext: bool,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -368,8 +373,8 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
                 }
             }
         }
-        AdminCommand::Backup { file, recipients, json } => {
-            let summary = client.admin_backup(&file, recipients, None).await?;
+        AdminCommand::Backup { file, recipients, insecure_plaintext, json } => {
+            let summary = client.admin_backup(&file, recipients, insecure_plaintext, None).await?;
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
