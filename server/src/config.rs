@@ -226,6 +226,13 @@ pub struct Config {
     pub backup_staging_ttl_secs: u64,
     /// Size of one backup download chunk, in bytes.
     pub backup_chunk_bytes: u32,
+    /// Newest nightly archives the backup timer keeps (deploy/backup reads
+    /// it with `stadtbote-server backup-rotation`); with
+    /// `backup_keep_weekly` it is how long a deleted account survives in
+    /// backups, which `/privacy` states.
+    pub backup_keep_daily: u32,
+    /// Newest Sunday archives the backup timer keeps beyond the daily ones.
+    pub backup_keep_weekly: u32,
     /// Name of the operator (e.g. the town hall's IT department), shown by
     /// `/privacy` and `stadtbote server-info`; empty means not configured.
     pub operator_name: String,
@@ -314,6 +321,8 @@ impl Default for Config {
             max_staged_backups: 2,
             backup_staging_ttl_secs: 3600,
             backup_chunk_bytes: 131_072,
+            backup_keep_daily: 14,
+            backup_keep_weekly: 8,
             operator_name: String::new(),
             operator_contact: String::new(),
             source_url: DEFAULT_SOURCE_URL.to_owned(),
@@ -382,6 +391,10 @@ const MIN_CHANNEL_POST_BYTES: usize = 1024;
 /// The most staged backups a configuration may allow; each one is a full
 /// copy of the data directory on the same disk.
 const MAX_STAGED_BACKUPS: usize = 16;
+
+/// The most archives of one kind the backup timer may be told to keep
+/// (about ten years of dailies); keeps the retention arithmetic small.
+const MAX_BACKUP_KEEP: u32 = 3650;
 
 /// The largest attachment size accepted (1 TiB): far above anything useful,
 /// it keeps offset and quota arithmetic far from overflow.
@@ -476,6 +489,18 @@ impl Config {
         toml::Value::Table(table)
             .try_into::<Config>()
             .map_err(|e| ConfigError::Merge(e.to_string()))
+    }
+
+    /// How long a deleted account survives in the nightly backups, in
+    /// days: the newest `backup_keep_daily` archives and the newest
+    /// `backup_keep_weekly` Sunday archives are kept, so the last archive
+    /// made before a deletion is rotated out after at most
+    /// max(daily, 7 × weekly) days, plus one for the night the deletion
+    /// fell in. Holds while the timer runs every night.
+    pub fn backup_survival_days(&self) -> u64 {
+        u64::from(self.backup_keep_daily)
+            .max(u64::from(self.backup_keep_weekly).saturating_mul(7))
+            .saturating_add(1)
     }
 
     /// Checks ranges and relations between fields.
@@ -665,6 +690,16 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "max_staged_backups",
                 reason: format!("must be at most {MAX_STAGED_BACKUPS}"),
+            });
+        }
+        if self.backup_keep_daily > MAX_BACKUP_KEEP || self.backup_keep_weekly > MAX_BACKUP_KEEP {
+            return Err(ConfigError::Invalid {
+                field: if self.backup_keep_daily > MAX_BACKUP_KEEP {
+                    "backup_keep_daily"
+                } else {
+                    "backup_keep_weekly"
+                },
+                reason: format!("must be at most {MAX_BACKUP_KEEP}"),
             });
         }
         if self.backup_staging_ttl_secs > MAX_DURATION_SECS {

@@ -208,9 +208,14 @@ fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
         RelayError::RateLimited { .. } => (ErrorCode::RateLimited, "too many requests"),
         RelayError::UnknownAccount => (ErrorCode::UnknownAccount, "no such account"),
         RelayError::UnknownGroup => (ErrorCode::UnknownGroup, "no such group"),
-        RelayError::NotAMember => {
-            (ErrorCode::NotAMember, "this device is not a member of the group")
-        }
+        RelayError::NotAMember => (
+            ErrorCode::NotAMember,
+            "this device is not a member of the group (or there is no such group)",
+        ),
+        RelayError::ModeratorsOnly => (
+            ErrorCode::ModeratorsOnly,
+            "only the group's moderators (staff of its org) can end a discussion group",
+        ),
         RelayError::StaleEpoch { .. } => {
             (ErrorCode::StaleEpoch, "another commit was already accepted for this epoch")
         }

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::frame::ServerBody;
-use stadtbote_protocol::{ChannelId, ErrorCode, Event, GroupId, Request, Response};
+use stadtbote_protocol::{ChannelId, ErrorCode, Event, Request, Response};
 
 use crate::block_on;
 use crate::harness::{
@@ -68,17 +68,9 @@ async fn honest_round_trip(url: &str) {
         ),
     };
     let mut bob = raw_connect_from(url, loopback(3), &[]).await.unwrap().open();
-    alice.register().await.expect("the honest client registers");
-    let (_, _, bob_device) = bob.register().await.expect("the honest client registers");
-    let group = GroupId::random();
-    let create = Request::Commit {
-        group,
-        epoch: 0,
-        commit: ByteBuf::from(vec![1; 32]),
-        add: vec![bob_device],
-        remove: vec![],
-        welcome: Some(ByteBuf::from(vec![2; 32])),
-    };
+    let alice_id = alice.register().await.expect("the honest client registers");
+    let bob_id = bob.register().await.expect("the honest client registers");
+    let (group, create, _) = crate::harness::raw_mls::group_with(&alice_id, &bob_id);
     assert!(alice.request(create).await.unwrap().is_ok());
     let send = Request::Send { group, message: ByteBuf::from(b"Guten Tag".to_vec()) };
     assert_eq!(alice.request(send).await.unwrap(), Ok(Response::Stored { recipients: 1 }));
