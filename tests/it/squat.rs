@@ -48,7 +48,10 @@ fn a_third_account_cannot_squat_the_conversation_of_two_others() {
         // with a real MLS commit and every claim she can make.
         for request in raw::squat_requests(&secret, carol_account, carol_device, target, a_id) {
             let answer = carol.request(request).await.unwrap();
-            assert!(answer.is_err(), "the server let a stranger create the conversation: {answer:?}");
+            assert!(
+                answer.is_err(),
+                "the server let a stranger create the conversation: {answer:?}"
+            );
         }
     });
 
