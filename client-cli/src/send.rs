@@ -326,14 +326,8 @@ impl Client {
         &mut self,
         account: &AccountId,
     ) -> Result<Vec<DeviceInfo>, ClientError> {
-        match self.conn_mut()?.call(Request::ListDevices { account: *account }).await? {
-            Ok(Response::Devices { devices }) => Ok(devices),
-            Ok(other) => Err(unexpected(&self.server_url, &other)),
-            Err(body) if body.code == ErrorCode::UnknownAccount => {
-                Err(ClientError::UnknownAccount(*account))
-            }
-            Err(body) => Err(ClientError::Server(body)),
-        }
+        // Only devices on the account's signed list (see `devices`).
+        self.verified_devices(account).await
     }
 
     /// The next commit that brings the group closer to the directory, or

@@ -18,6 +18,7 @@ use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
 use crate::connection::{Connection, validate_url};
+use crate::devices::LinkCode;
 use crate::error::ClientError;
 use crate::home::{Home, MLS_FILE, STATE_FILE};
 use crate::state::{MLS_FILE_VERSION, MlsFile, STATE_VERSION, State};
@@ -128,6 +129,11 @@ impl Client {
     ) -> Result<Client, ClientError> {
         // Refuse a bad URL before touching the disk.
         validate_url(server_url)?;
+        // And a link code without its secret half.
+        let link_code = match &enrolment {
+            Enrolment::Link(text) => Some(LinkCode::parse(text)?),
+            Enrolment::Register => None,
+        };
         let home = Home::create(home.as_ref())?;
         let (mut conn, challenge) = Connection::connect(server_url).await?;
         let secret = DeviceSecret::generate();
@@ -147,8 +153,8 @@ impl Client {
                 let signature = secret.sign(&auth::register_message(&challenge.nonce, &key));
                 Request::Register { identity_key: key, signature, pow_nonce }
             }
-            Enrolment::Link(code) => {
-                let code = code.trim().to_string();
+            Enrolment::Link(_) => {
+                let code = link_code.as_ref().map(|c| c.server_code.clone()).unwrap_or_default();
                 let signature = secret.sign(&auth::link_message(&challenge.nonce, &key, &code));
                 Request::Link { code, identity_key: key, signature }
             }
@@ -182,6 +188,11 @@ impl Client {
         // The identity file goes last: its presence is what "initialised"
         // means, so a crash before this point leaves a home `init` can redo.
         client.home.write_identity(&client.secret)?;
+        match &link_code {
+            // The existing device approves this one at its next command.
+            Some(code) => client.request_approval(&code.secret).await?,
+            None => client.create_account_key(&[]).await?,
+        }
         client.top_up_key_packages(0, false).await?;
         Ok(client)
     }
@@ -209,7 +220,10 @@ impl Client {
         }
         self.conn = Some(conn);
         self.caught_up = false;
-        self.top_up_key_packages(left, has_last_resort).await
+        self.top_up_key_packages(left, has_last_resort).await?;
+        // Approvals, the own list's news, and the migration of an account
+        // from before signed device lists.
+        self.settle_device_list().await
     }
 
     /// Closes the connection, if any.

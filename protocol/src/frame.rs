@@ -13,6 +13,7 @@ use serde_bytes::ByteBuf;
 
 use crate::PROTOCOL_VERSION;
 use crate::auth::{IdentityKey, Signature};
+use crate::device_list::SignedDeviceList;
 use crate::ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
 use crate::membership::{GroupCreation, MembershipProof};
 use crate::org::{Signed, StaffCertificate};
@@ -342,6 +343,29 @@ pub enum Request {
         /// The join token.
         token: ByteBuf,
     },
+    /// Stores a new version of the caller's account's signed device list
+    /// ([`crate::device_list`]). The server keeps the newest per account,
+    /// refuses an older version or another account key, and stops
+    /// accepting devices the previous list had and this one drops.
+    PublishDeviceList {
+        /// The list, signed by the account key.
+        list: SignedDeviceList,
+    },
+    /// Leaves linking data in a slot derived from a link secret
+    /// ([`crate::device_list::LinkKeys`]); only devices of the caller's
+    /// account may take it. Slots expire with link codes.
+    LinkSlotPut {
+        /// The slot id (32 bytes).
+        slot: ByteBuf,
+        /// Opaque data (a link request or a sealed approval).
+        data: ByteBuf,
+    },
+    /// Takes (reads and deletes) what a device of the caller's account left
+    /// in a link slot; answered with no data when the slot is empty.
+    LinkSlotTake {
+        /// The slot id (32 bytes).
+        slot: ByteBuf,
+    },
 }
 
 /// A stored channel post.
@@ -416,6 +440,12 @@ pub enum AdminAction {
         /// Extra age recipients (`age1…`) to encrypt the backup to, on top
         /// of the server's configured ones.
         recipients: Vec<String>,
+        /// The admin explicitly accepts an unencrypted backup when neither
+        /// the server's configuration nor `recipients` name a recipient.
+        /// Without it (and from clients that do not know the field) such a
+        /// backup is refused with [`ErrorCode::InvalidRequest`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        insecure_plaintext: bool,
     },
     /// Reads one chunk of a staged backup.
     BackupChunk {
@@ -561,6 +591,9 @@ impl Request {
             Request::GroupInfoPut { .. } => "group_info_put",
             Request::GroupInfoGet { .. } => "group_info_get",
             Request::ExternalJoin { .. } => "external_join",
+            Request::PublishDeviceList { .. } => "publish_device_list",
+            Request::LinkSlotPut { .. } => "link_slot_put",
+            Request::LinkSlotTake { .. } => "link_slot_take",
         }
     }
 }
@@ -629,6 +662,10 @@ pub enum Response {
     Devices {
         /// The account's devices.
         devices: Vec<DeviceInfo>,
+        /// The newest device list the account published; clients use no
+        /// device that is not on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_list: Option<SignedDeviceList>,
     },
     /// Answer to [`Request::UploadKeyPackages`].
     KeyPackagesStored {
@@ -896,6 +933,18 @@ pub enum Response {
         size: u64,
         /// Whether this is the last chunk.
         last: bool,
+    },
+    /// Answer to [`Request::PublishDeviceList`].
+    DeviceListStored {
+        /// The version now stored.
+        version: u64,
+    },
+    /// Answer to [`Request::LinkSlotPut`].
+    LinkSlotStored,
+    /// Answer to [`Request::LinkSlotTake`].
+    LinkSlot {
+        /// What was in the slot, if anything.
+        data: Option<ByteBuf>,
     },
 }
 

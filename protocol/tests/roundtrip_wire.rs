@@ -24,6 +24,7 @@ use stadtbote_protocol::app::{
 use stadtbote_protocol::audit::{AuditEntry, AuditHead, AuditRecord};
 use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::channel::{ChannelInvite, ChannelMeta, PostBody, Replies, SealedBox};
+use stadtbote_protocol::device_list::SignedDeviceList;
 use stadtbote_protocol::frame::{
     self, AdminAction, ChannelPostRecord, ClaimedKeyPackage, DeviceInfo, Envelope, OrgInfo,
     OrgStats, OrgSummary, RetentionPeriod, ServerBody, ServerStats,
@@ -204,7 +205,9 @@ fn admin_action() -> impl Strategy<Value = AdminAction> {
         Just(AdminAction::RetentionShow),
         (text(), any::<u64>()).prop_map(|(kind, secs)| AdminAction::RetentionSet { kind, secs }),
         (any::<u64>(), any::<u32>()).prop_map(|(after, limit)| AdminAction::Audit { after, limit }),
-        vec(text(), 0..3).prop_map(|recipients| AdminAction::BackupStart { recipients }),
+        (vec(text(), 0..3), any::<bool>()).prop_map(|(recipients, insecure_plaintext)| {
+            AdminAction::BackupStart { recipients, insecure_plaintext }
+        }),
         (backup(), any::<u32>())
             .prop_map(|(backup, index)| AdminAction::BackupChunk { backup, index }),
         backup().prop_map(|backup| AdminAction::BackupFinish { backup }),
@@ -315,7 +318,14 @@ fn request() -> impl Strategy<Value = Request> {
         (group(), any::<u64>(), bytes(), bytes()).prop_map(|(group, epoch, commit, token)| {
             Request::ExternalJoin { group, epoch, commit, token }
         }),
+        signed_device_list().prop_map(|list| Request::PublishDeviceList { list }),
+        (bytes(), bytes()).prop_map(|(slot, data)| Request::LinkSlotPut { slot, data }),
+        bytes().prop_map(|slot| Request::LinkSlotTake { slot }),
     ]
+}
+
+fn signed_device_list() -> impl Strategy<Value = SignedDeviceList> {
+    (bytes(), sig()).prop_map(|(bytes, signature)| SignedDeviceList { bytes, signature })
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
@@ -417,7 +427,8 @@ fn response() -> impl Strategy<Value = Response> {
         ),
         (text(), any::<u64>())
             .prop_map(|(code, expires_at)| Response::LinkCode { code, expires_at }),
-        vec(device_info, 0..3).prop_map(|devices| Response::Devices { devices }),
+        (vec(device_info, 0..3), of(signed_device_list()))
+            .prop_map(|(devices, device_list)| Response::Devices { devices, device_list }),
         any::<u32>().prop_map(|one_time_left| Response::KeyPackagesStored { one_time_left }),
         vec(claimed, 0..3).prop_map(|packages| Response::KeyPackages { packages }),
         any::<u64>().prop_map(|epoch| Response::CommitAccepted { epoch }),
@@ -512,6 +523,9 @@ fn response() -> impl Strategy<Value = Response> {
         any::<u32>().prop_map(|channels| Response::Listening { channels }),
         (any::<u32>(), bytes(), any::<u64>(), any::<bool>())
             .prop_map(|(index, data, size, last)| Response::BlobChunk { index, data, size, last }),
+        any::<u64>().prop_map(|version| Response::DeviceListStored { version }),
+        Just(Response::LinkSlotStored),
+        of(bytes()).prop_map(|data| Response::LinkSlot { data }),
     ]
 }
 
@@ -691,12 +705,12 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
     let replies = prop_oneof![Just(Replies::Off), Just(Replies::Private)];
     (
         (channel(), org(), text(), text(), of(text())),
-        (replies, of(text()), any::<u32>(), any::<u64>()),
+        (replies, of(text()), any::<u32>(), any::<u64>(), any::<u64>()),
     )
         .prop_map(
             |(
                 (channel, org, handle, name, description),
-                (replies, reply_department, retention_days, created_at),
+                (replies, reply_department, retention_days, created_at, meta_version),
             )| ChannelMeta {
                 v: 1,
                 channel,
@@ -708,13 +722,22 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
                 reply_department,
                 retention_days,
                 created_at,
+                meta_version,
             },
         )
 }
 
 fn post_body() -> impl Strategy<Value = PostBody> {
-    (channel(), any::<u64>(), bytes(), any::<u64>(), text(), vec(attachment_ref(), 0..2)).prop_map(
-        |(channel, n, prev, posted_at, text, photos)| PostBody {
+    (
+        channel(),
+        any::<u64>(),
+        bytes(),
+        any::<u64>(),
+        text(),
+        vec(attachment_ref(), 0..2),
+        any::<u64>(),
+    )
+        .prop_map(|(channel, n, prev, posted_at, text, photos, prev_posted_at)| PostBody {
             v: 1,
             channel,
             n,
@@ -722,8 +745,8 @@ fn post_body() -> impl Strategy<Value = PostBody> {
             posted_at,
             text,
             photos,
-        },
-    )
+            prev_posted_at,
+        })
 }
 
 fn round_trips<T>(value: &T) -> Result<(), TestCaseError>

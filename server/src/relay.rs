@@ -16,6 +16,7 @@ mod admin;
 mod backup;
 mod blobs;
 mod channels;
+mod device_lists;
 mod group_links;
 mod membership;
 mod orgs;
@@ -173,6 +174,10 @@ pub enum RelayError {
     /// The server is busy or shutting down.
     #[error("temporarily unavailable")]
     Unavailable,
+    /// Too many connections listen to channels without an account, from
+    /// the client's address or on the whole server.
+    #[error("too many listeners without an account")]
+    ListenerLimit,
     /// An unexpected failure (e.g. a corrupt record).
     #[error("internal error")]
     Internal,
@@ -241,6 +246,10 @@ impl From<StoreError> for RelayError {
             }
             StoreError::UnsupportedSchema(version) => {
                 tracing::error!(version, "record of an unsupported schema version");
+                Self::Internal
+            }
+            StoreError::UnkeyedIds | StoreError::UnsupportedIdKeying(_) => {
+                tracing::error!(error = %err, "data directory of another id keying");
                 Self::Internal
             }
         }
@@ -782,9 +791,7 @@ impl Relay {
                 .await
                 .unwrap_or(Err(RelayError::InvalidRequest("not a public request"))),
             Request::CreateLinkCode => self.create_link_code(me).await,
-            Request::ListDevices { account } => {
-                Ok(Response::Devices { devices: self.store.list_devices(&account)? })
-            }
+            Request::ListDevices { account } => self.list_devices(&account),
             Request::UploadKeyPackages { one_time, last_resort } => {
                 self.upload_key_packages(me, &one_time, last_resort.as_deref().map(Vec::as_slice))
                     .await
@@ -868,6 +875,9 @@ impl Relay {
             Request::ExternalJoin { group, epoch, commit, token } => {
                 self.external_join(me, &group, epoch, &commit, &token).await
             }
+            Request::PublishDeviceList { list } => self.publish_device_list(me, &list).await,
+            Request::LinkSlotPut { slot, data } => self.link_slot_put(me, &slot, &data).await,
+            Request::LinkSlotTake { slot } => self.link_slot_take(me, &slot).await,
             _ => Err(RelayError::InvalidRequest("request not supported by this server")),
         }
     }

@@ -288,7 +288,7 @@ async fn commit_send_deliver_ack() {
     let (mut bob, _, bob_account, bob_device) = Client::register(server.addr).await;
 
     let devices = alice.request(Request::ListDevices { account: bob_account }).await.unwrap();
-    assert!(matches!(devices, Response::Devices { ref devices } if devices.len() == 1));
+    assert!(matches!(devices, Response::Devices { ref devices, .. } if devices.len() == 1));
 
     let (group, commit) = create_group(&a_secret, a_account, a_device, vec![bob_device]);
     assert_eq!(alice.request(commit.clone()).await, Ok(Response::CommitAccepted { epoch: 1 }));

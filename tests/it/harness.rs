@@ -383,9 +383,13 @@ impl Device {
         self.whoami()["device"].as_str().expect("device").to_string()
     }
 
-    /// `inbox --json` parsed into one value per message.
+    /// `inbox --json` parsed into one value per message (event lines, such
+    /// as `device_added`, are left out).
     pub fn inbox(&self) -> Vec<serde_json::Value> {
         json_lines(&self.ok(&["inbox", "--json"]))
+            .into_iter()
+            .filter(|v| v.get("event").is_none())
+            .collect()
     }
 
     /// The texts of `inbox --json`.
@@ -913,4 +917,92 @@ impl raw::RawClient {
             }
         }
     }
+}
+
+/// How an HTTP upgrade from a chosen source address ended.
+pub enum Upgrade {
+    /// Upgraded; the challenge has been read.
+    Open(Box<RawClient>),
+    /// The server answered the upgrade request with this HTTP status.
+    Refused(u16),
+}
+
+impl Upgrade {
+    /// The open client, or a panic naming the refusal.
+    pub fn open(self) -> RawClient {
+        match self {
+            Upgrade::Open(client) => *client,
+            Upgrade::Refused(status) => panic!("upgrade refused with HTTP {status}"),
+        }
+    }
+
+    /// The refusal's HTTP status, or `None` if the upgrade succeeded.
+    pub fn refused(&self) -> Option<u16> {
+        match self {
+            Upgrade::Open(_) => None,
+            Upgrade::Refused(status) => Some(*status),
+        }
+    }
+}
+
+/// Opens a raw protocol connection to `url` from the local address
+/// `source` (any of 127.0.0.0/8 works on Linux without setup), sending
+/// `headers` with the upgrade request (e.g. `X-Forwarded-For`). An HTTP
+/// refusal of the upgrade is returned as [`Upgrade::Refused`], not an error.
+pub async fn raw_connect_from(
+    url: &str,
+    source: std::net::IpAddr,
+    headers: &[(&str, &str)],
+) -> Result<Upgrade> {
+    use stadtbote_protocol::Event;
+    use stadtbote_protocol::frame::ServerBody;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+
+    let mut request = url.into_client_request()?;
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(HeaderName::from_bytes(name.as_bytes())?, HeaderValue::from_str(value)?);
+    }
+    let host = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| anyhow!("not a ws:// url: {url}"))?;
+    let server: SocketAddr = host.parse()?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0)).with_context(|| format!("binding {source}"))?;
+    let stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(server))
+        .await
+        .context("connect timeout")??;
+    let handshake = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream)),
+    )
+    .await
+    .context("handshake timeout")?;
+    let ws = match handshake {
+        Ok((ws, _)) => ws,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            return Ok(Upgrade::Refused(response.status().as_u16()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut client = RawClient { ws, next_id: 1, nonce: vec![], pow_difficulty: 0, events: vec![] };
+    match client.next_body().await? {
+        ServerBody::Event { event: Event::Challenge { nonce, pow_difficulty, .. } } => {
+            client.nonce = nonce.into_vec();
+            client.pow_difficulty = pow_difficulty;
+        }
+        other => bail!("expected challenge first, got {other:?}"),
+    }
+    Ok(Upgrade::Open(Box::new(client)))
+}
+
+/// The value of an unlabelled metric (`stadtbote_<name>`) or of a labelled
+/// one (`name` including its `{...}`) on the `/metrics` listener at `addr`.
+pub fn metric(addr: SocketAddr, name: &str) -> Option<u64> {
+    let (_, body) = http_get(addr, "/metrics", None).ok()?;
+    let prefix = format!("stadtbote_{name} ");
+    body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok())
 }
