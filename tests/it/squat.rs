@@ -159,6 +159,7 @@ fn a_member_cannot_claim_other_membership_changes_than_its_commit_makes() {
         let mut mallory = RawClient::connect(&url).await.unwrap();
         let (secret, account, device) = mallory.register().await.unwrap();
         let mls = MlsClient::new(&secret, account, device);
+        raw::publish_device_list(&mut mallory, &secret, account, device).await;
         raw::upload_key_packages(&mut mallory, &mls).await;
         let group = conversation_id(&account_of(&anna), &account);
 
