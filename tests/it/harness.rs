@@ -710,6 +710,33 @@ pub mod raw_mls {
         client.process_until(mls, done).await;
     }
 
+    /// Publishes a signed device list (with a fresh account key) that
+    /// names this one device, as a current client does on its first start.
+    pub async fn publish_device_list(
+        client: &mut RawClient,
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+    ) {
+        use stadtbote_protocol::device_list::{DEVICE_LIST_VERSION, DeviceList, ListedDevice};
+        let account_key = DeviceSecret::generate();
+        let list = DeviceList {
+            v: DEVICE_LIST_VERSION,
+            account,
+            account_key: account_key.identity_key(),
+            version: 1,
+            issued_at: 1,
+            devices: vec![ListedDevice {
+                device,
+                identity_key: secret.identity_key(),
+                added_at: 1,
+            }],
+        };
+        let answer =
+            client.request(Request::PublishDeviceList { list: list.sign(&account_key) }).await;
+        assert!(answer.unwrap().is_ok(), "device list refused");
+    }
+
     /// Uploads a few one-time KeyPackages and a last-resort one.
     pub async fn upload_key_packages(client: &mut RawClient, mls: &MlsClient) {
         let one_time =
