@@ -48,4 +48,4 @@ pub use ids::{
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
