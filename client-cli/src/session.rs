@@ -48,6 +48,8 @@ pub struct Client {
     pub(crate) conn: Option<Connection>,
     /// Whether the server has said `caught_up` since this connection logged in.
     pub(crate) caught_up: bool,
+    /// Whether this connection passed a second factor (`second_factor`).
+    pub(crate) elevated: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -99,6 +101,7 @@ impl Client {
             mls_file,
             conn: None,
             caught_up: false,
+            elevated: false,
         };
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
@@ -164,6 +167,7 @@ impl Client {
             },
             conn: Some(conn),
             caught_up: false,
+            elevated: false,
         };
         client.save()?;
         // The identity file goes last: its presence is what "initialised"
@@ -196,6 +200,7 @@ impl Client {
         }
         self.conn = Some(conn);
         self.caught_up = false;
+        self.elevated = false;
         self.top_up_key_packages(left, has_last_resort).await
     }
 

@@ -55,8 +55,14 @@ impl Client {
         // Thread senders and members are checked against fresh org
         // directories once the mailbox is in (see `thread_sync`).
         self.verify_threads().await;
+        // The org admin's device approves pending staff enrolments on every
+        // command that connects; a staff device learns it was approved.
+        // Before the outbox flush, so that a report queued while the
+        // department waited for approval goes out now.
+        let staff = self.approve_pending_everywhere().await;
         let mut report = self.flush_outbox().await?;
         report.threads = self.flush_thread_outbox().await?;
+        report.staff = staff;
         Ok(report)
     }
 

@@ -326,6 +326,19 @@ pub enum Request {
         /// The join token.
         token: ByteBuf,
     },
+    /// Publishes the org's next staff list together with the org key's
+    /// approvals of pending enrolments (org admin only). The server checks
+    /// every signature, that the list's version increases and that each
+    /// approval states exactly the binding of a stored enrolment.
+    OrgApprove {
+        /// The org.
+        org: OrgId,
+        /// [`crate::org::StaffList`] signed by the org key.
+        staff_list: Signed,
+        /// [`crate::org::StaffApproval`]s signed by the org key (may be empty,
+        /// e.g. when a revocation only changes the list).
+        approvals: Vec<Signed>,
+    },
 }
 
 /// A stored channel post.
@@ -501,6 +514,10 @@ pub struct OrgInfo {
     pub staff: Vec<StaffCertificate>,
     /// The latest signed revocation list.
     pub revocations: Option<Signed>,
+    /// The latest [`crate::org::StaffList`] signed by the org key (absent
+    /// until the org admin approved a first staff device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_list: Option<Signed>,
 }
 
 impl Request {
@@ -545,6 +562,7 @@ impl Request {
             Request::GroupInfoPut { .. } => "group_info_put",
             Request::GroupInfoGet { .. } => "group_info_get",
             Request::ExternalJoin { .. } => "external_join",
+            Request::OrgApprove { .. } => "org_approve",
         }
     }
 }

@@ -26,6 +26,7 @@ mod photos;
 mod privacy;
 mod recovery;
 mod server_http;
+mod staff_approval;
 mod staff_work;
 mod tls;
 mod transparency;

@@ -49,6 +49,10 @@ pub async fn open_connected(home: &PathBuf, server: &str) -> Result<Client> {
     crate::catch_up(&mut client, None).await?;
     if let Some(otp) = OTP.get() {
         client.second_factor(otp).await?;
+        // Automatic approvals of an org that requires the second factor
+        // waited for this (see `stadtbote_cli::approval`).
+        let notices = client.approve_pending_everywhere().await;
+        crate::print_staff_notices(&notices);
     }
     Ok(client)
 }
