@@ -251,8 +251,14 @@ impl Client {
             Err(body) => return Err(server_error(body)),
         }
         let version = list.version;
+        let elevated = self.elevated;
         if let Some(entry) = self.state.admin_orgs.get_mut(handle) {
             entry.staff_list = Some(list);
+            // Accepted without a second factor: the org no longer has one
+            // (e.g. a server admin reset it), so automatic approvals resume.
+            if !elevated {
+                entry.second_factor = false;
+            }
         }
         self.save()?;
         Ok(version)

@@ -463,7 +463,7 @@ mod tests {
             ORG,
             org_key,
             profile_version,
-            &[cert.clone()],
+            std::slice::from_ref(&cert),
             &[],
         );
         OrgInfo {

@@ -409,8 +409,13 @@ pub(crate) mod tests {
         let (account, device, key) = (AccountId([1; 16]), DeviceId([1; 16]), IdentityKey([1; 32]));
         let old = certificate(org, &org_key, account, device, key, "bauhof", 2_000);
         let new = certificate(org, &org_key, account, device, key, "ordnungsamt", 9_000);
-        let signed =
-            stadtbote_protocol::org::testing::staff_list(org, &org_key, 1, &[new.clone()], &[]);
+        let signed = stadtbote_protocol::org::testing::staff_list(
+            org,
+            &org_key,
+            1,
+            std::slice::from_ref(&new),
+            &[],
+        );
         let list = StaffList::verify(&signed, &org, &org_key.identity_key()).unwrap();
         let records =
             staff_records(&[new, old], &org, &org_key.identity_key(), &[], Some(&list), 5_000)

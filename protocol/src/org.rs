@@ -981,8 +981,14 @@ mod tests {
         let key = org_key.identity_key();
         let device = DeviceSecret::generate();
         let cert = testing::default_staff_certificate(org, &org_key, &device, Role::Clerk);
-        let v1 = testing::staff_list(org, &org_key, 1, &[cert.clone()], &[]);
-        let v2 = testing::staff_list(org, &org_key, 2, &[cert.clone()], &[DeviceId([3; 16])]);
+        let v1 = testing::staff_list(org, &org_key, 1, std::slice::from_ref(&cert), &[]);
+        let v2 = testing::staff_list(
+            org,
+            &org_key,
+            2,
+            std::slice::from_ref(&cert),
+            &[DeviceId([3; 16])],
+        );
         let one = StaffList::verify(&v1, &org, &key).unwrap();
         let two = StaffList::verify(&v2, &org, &key).unwrap();
         assert!(one.entry(&DeviceId([3; 16]), &device.identity_key()).is_some());

@@ -534,7 +534,7 @@ impl OrgStore for SledStore {
                     // The enrolment may have been replaced (the device
                     // redeemed another code) since it was read: then this
                     // approval is for a binding that no longer exists.
-                    let Some(bytes) = staff.get(&key)? else {
+                    let Some(bytes) = staff.get(key)? else {
                         return abort(StoreError::ApprovalMismatch);
                     };
                     let current = tx_decode(records::decode_staff(&bytes))?;
