@@ -270,6 +270,12 @@ impl Client {
         }
     }
 
+    /// Makes the next [`Client::connect_and_catch_up`] present `otp` right
+    /// after logging in (see [`Client::second_factor`]).
+    pub fn set_second_factor_code(&mut self, otp: String) {
+        self.second_factor_code = Some(otp);
+    }
+
     /// Presents a TOTP code: the connection then counts as having passed
     /// the second factor for this device's admin roles until it closes.
     pub async fn second_factor(&mut self, otp: &str) -> Result<(), ClientError> {

@@ -50,6 +50,9 @@ pub struct Client {
     pub(crate) caught_up: bool,
     /// Whether this connection passed a second factor (`second_factor`).
     pub(crate) elevated: bool,
+    /// A second-factor code to present right after the next login
+    /// ([`Client::set_second_factor_code`]).
+    pub(crate) second_factor_code: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -102,6 +105,7 @@ impl Client {
             conn: None,
             caught_up: false,
             elevated: false,
+            second_factor_code: None,
         };
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
@@ -168,6 +172,7 @@ impl Client {
             conn: Some(conn),
             caught_up: false,
             elevated: false,
+            second_factor_code: None,
         };
         client.save()?;
         // The identity file goes last: its presence is what "initialised"

@@ -51,6 +51,12 @@ impl Client {
     /// process the mailbox, then send the outbox.
     pub async fn connect_and_catch_up(&mut self) -> Result<crate::FlushReport, ClientError> {
         self.connect().await?;
+        // A TOTP code is valid for a short window only: present it at once,
+        // before the mailbox is processed (and before automatic approvals,
+        // which may need it).
+        if let Some(otp) = self.second_factor_code.take() {
+            self.second_factor(&otp).await?;
+        }
         self.sync().await?;
         // Thread senders and members are checked against fresh org
         // directories once the mailbox is in (see `thread_sync`).
