@@ -183,7 +183,6 @@ impl Client {
             list.staff.retain(|e| e.device != approval.device);
             list.staff.push(StaffListEntry {
                 device: approval.device,
-                account: approval.account,
                 identity_key: approval.identity_key,
                 invite_id: approval.invite_id.clone(),
             });
@@ -389,7 +388,6 @@ mod tests {
     fn entry(device: u8, invite: u8) -> StaffListEntry {
         StaffListEntry {
             device: DeviceId([device; 16]),
-            account: AccountId([device; 16]),
             identity_key: IdentityKey([device; 32]),
             invite_id: ByteBuf::from(vec![invite; 8]),
         }

@@ -418,8 +418,6 @@ pub struct StaffApproval {
 pub struct StaffListEntry {
     /// The device.
     pub device: DeviceId,
-    /// Its account.
-    pub account: AccountId,
     /// Its identity key.
     pub identity_key: IdentityKey,
     /// The invitation it redeemed (each invitation approves one device).
@@ -828,7 +826,6 @@ pub mod testing {
                     c.binding.decode_unverified(SignedKind::Binding).ok()?;
                 Some(StaffListEntry {
                     device: binding.device,
-                    account: binding.account,
                     identity_key: binding.identity_key,
                     invite_id: binding.invite_id,
                 })
@@ -1037,7 +1034,6 @@ mod tests {
             version: 1,
             staff: vec![StaffListEntry {
                 device: DeviceId([4; 16]),
-                account: AccountId([3; 16]),
                 identity_key: IdentityKey([5; 32]),
                 invite_id: ByteBuf::from(vec![2; 8]),
             }],
@@ -1065,24 +1061,23 @@ mod tests {
             "656e746974795f6b657958200505050505050505050505050505050505050505",
             "05050505050505050505050564726f6c6565636c65726b6a6465706172746d65",
             "6e7466626175686f666a657870697265735f61741a000f42406b617070726f76",
-            "65645f61741901f4"
+            "65645f61741901f4",
         ),
         concat!(
             "ead64c87272e3b2b1db4f88f4646b9713c7fce97a01f1a61c4be0c8adeb51ccf",
-            "8564547879bde5687adc0ce4d4bc187dd58213bb95fb57f4bb07361295a54500"
+            "8564547879bde5687adc0ce4d4bc187dd58213bb95fb57f4bb07361295a54500",
         ),
         concat!(
             "a6617601636f726750010101010101010101010101010101016776657273696f",
-            "6e0165737461666681a466646576696365500404040404040404040404040404",
-            "0404676163636f756e7450030303030303030303030303030303036c6964656e",
-            "746974795f6b6579582005050505050505050505050505050505050505050505",
-            "0505050505050505050569696e766974655f6964480202020202020202677265",
-            "766f6b65648150060606060606060606060606060606066a757064617465645f",
-            "61741901f4"
+            "6e0165737461666681a366646576696365500404040404040404040404040404",
+            "04046c6964656e746974795f6b65795820050505050505050505050505050505",
+            "050505050505050505050505050505050569696e766974655f69644802020202",
+            "02020202677265766f6b65648150060606060606060606060606060606066a75",
+            "7064617465645f61741901f4",
         ),
         concat!(
-            "ea409c9702c84e0cfcce2474ad8ef636ee715f06c920bad13cb7c8943ad6ecfe",
-            "aadcedbc8ae941a41a80cb6277a148d3f8a635076be33911dab00e5fdf44de00"
+            "f0bfd1c09b23d4f065dc95996e1b88b0171de223892f885233df32593b89f9e6",
+            "f2031e721c2fe270fbd777fc8fa346f7153287652cc83d9b7d485f2ae84ca408",
         ),
     ];
 

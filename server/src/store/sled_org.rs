@@ -822,7 +822,6 @@ mod tests {
                 version,
                 staff: vec![stadtbote_protocol::org::StaffListEntry {
                     device,
-                    account: approval.account,
                     identity_key: approval.identity_key,
                     invite_id: approval.invite_id.clone(),
                 }],
