@@ -984,6 +984,8 @@ mod tests {
             /// Answer every n-th request `rate_limited` (blob requests only).
             pub rate_limit_every: Option<usize>,
             pub requests: Vec<&'static str>,
+            /// The account's signed device list, as published.
+            pub device_list: Option<stadtbote_protocol::device_list::SignedDeviceList>,
         }
 
         pub type Shared = Arc<Mutex<State>>;
@@ -1073,6 +1075,15 @@ mod tests {
                 Request::UploadKeyPackages { .. } => {
                     Ok(Response::KeyPackagesStored { one_time_left: 100 })
                 }
+                Request::PublishDeviceList { list } => {
+                    let version = list.decode_unverified().map(|l| l.version).unwrap_or(0);
+                    st.device_list = Some(list);
+                    Ok(Response::DeviceListStored { version })
+                }
+                Request::ListDevices { .. } => Ok(Response::Devices {
+                    devices: Vec::new(),
+                    device_list: st.device_list.clone(),
+                }),
                 Request::UploadStart { size } => {
                     if st.max_size.is_some_and(|max| size > max) {
                         error(ErrorCode::TooLarge)
@@ -1342,5 +1353,39 @@ mod tests {
         let err = upload_photo(&mut client, &photo).await.unwrap_err();
         assert!(matches!(err, ClientError::AttachmentRefusedTooLarge { .. }), "{err}");
         assert_eq!(uploads(tmp.path()), 0, "deleted: it can never succeed");
+    }
+
+    /// Signed device lists (issue 13) with old local state: the first
+    /// device of an account from before them creates the account key and
+    /// publishes the first list at its next login; another old device then
+    /// pins that list but holds no key, and says so when asked to link.
+    #[tokio::test]
+    async fn old_local_state_without_an_account_key_is_migrated_at_login() {
+        let (url, server) = fake::start().await;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut client = client(&url, tmp.path()).await;
+        assert!(client.state.device_lists.account_secret.is_some());
+        assert!(server.lock().unwrap().device_list.is_some());
+
+        // As written by a release before signed lists, on a server that
+        // has none either.
+        client.state.device_lists = crate::devices::DeviceLists::default();
+        client.save().unwrap();
+        server.lock().unwrap().device_list = None;
+        client.connect().await.unwrap();
+        assert!(client.state.device_lists.account_secret.is_some(), "key created");
+        let list = server.lock().unwrap().device_list.clone().unwrap();
+        let list = list.decode_unverified().unwrap();
+        assert_eq!(list.version, 1);
+        assert!(list.lists(&client.device(), &client.secret.identity_key()));
+        assert_eq!(client.own_devices().unwrap().list, list);
+
+        // Another old device of the account: pins the list, holds no key.
+        client.state.device_lists = crate::devices::DeviceLists::default();
+        client.save().unwrap();
+        client.connect().await.unwrap();
+        assert!(client.state.device_lists.account_secret.is_none());
+        assert_eq!(client.own_devices().unwrap().list.version, 1);
+        assert!(matches!(client.create_link().await, Err(ClientError::NoAccountKey)));
     }
 }

@@ -29,6 +29,7 @@
 //! * [`groups`]: discussion groups: creating, joining by link (external commit), posts, moderation.
 //! * [`group_output`]: the text and JSON formats of the group commands.
 //! * [`chat`]: the interactive chat in one thread.
+//! * [`devices`]: the account key, signed device lists (pinning, linking, removal, notices).
 //! * [`account`]: exporting everything the server holds about the account, and deleting it.
 //! * [`error`]: the error type, [`ClientError`].
 
@@ -42,6 +43,7 @@ pub mod chat;
 pub mod codes;
 pub mod connection;
 pub mod consult;
+pub mod devices;
 pub mod error;
 pub mod group_output;
 pub mod groups;

@@ -16,6 +16,7 @@ use stadtbote_protocol::{AccountId, MsgId};
 
 use crate::commands::account::AccountCommand;
 use crate::commands::channels::ChannelCommand;
+use crate::commands::devices::DeviceCommand;
 use crate::commands::groups::GroupCommand;
 use crate::commands::org::{AdminCommand, OrgCommand};
 
@@ -76,6 +77,11 @@ enum Command {
     },
     /// Create a one-time code to link another device to this account.
     Link,
+    /// This account's signed device list: show it, remove a lost device.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Show sent and received messages stored on this device.
     History {
         /// Only the conversation with this account.
@@ -301,10 +307,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the error as one line.
+/// Prints the error as one line. Errors carry server error bodies and names
+/// from other parties, so the line goes through [`output::safe`].
 fn fail(error: &anyhow::Error) -> ExitCode {
     let text = format!("{error:#}").replace(['\n', '\r'], " ");
-    eprintln!("error: {text}");
+    eprintln!("error: {}", output::safe(&text));
     ExitCode::FAILURE
 }
 
@@ -337,6 +344,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Send { account, text } => send(&home, &server, &account, &text).await,
         Command::Inbox { json } => inbox(&home, &server, json).await,
         Command::Link => link(&home, &server).await,
+        Command::Device { command } => commands::devices::device(&home, &server, command).await,
         Command::History { account, json, sync } => {
             history(&home, &server, account.as_deref(), json, sync).await
         }
@@ -404,6 +412,10 @@ async fn init(
     let mut client = Client::init(home, server, name, enrolment).await?;
     if linking {
         println!("Linked this device to account {}", client.account());
+        println!(
+            "Waiting for approval: run `stadtbote inbox` on the device that showed the code. \
+             Until then nobody can write to this device."
+        );
     } else {
         println!("Registered account {}", client.account());
     }
@@ -429,7 +441,7 @@ fn whoami(client: &Client, json: bool) -> Result<()> {
         println!("device: {}", client.device());
         println!("fingerprint: {}", client.fingerprint());
         if let Some(name) = client.name() {
-            println!("name: {name}");
+            println!("name: {}", output::safe(name));
         }
     }
     Ok(())
@@ -452,16 +464,29 @@ async fn catch_up(client: &mut Client, except: Option<MsgId>) -> Result<FlushRep
 /// Tells the user on stderr what the outbox flush did with messages other
 /// than `except` (the command's own message, which it reports itself).
 fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
+    for group in client.refused_commits() {
+        eprintln!(
+            "warning: refused a change of members in conversation {group}: the commit does not \
+             add or remove the devices its sender declared to the server, so the server's \
+             delivery list would differ from the group. Messages in that conversation sent \
+             after it cannot be read here; tell the town's operator."
+        );
+    }
     let others = |id: &MsgId| except.is_none_or(|e| e != *id);
     for (entry, error) in report.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(
-            "warning: a queued message to {} could not be sent and was removed from the outbox: {error}",
-            entry.peer
+            "warning: a queued message to {} could not be sent and was removed from the outbox: {}",
+            entry.peer,
+            output::safe(&error.to_string())
         );
     }
     let kept = report.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(&e.id)) {
-        eprintln!("warning: {kept} message(s) stay in the outbox for now: {error}");
+        let error = error.to_string();
+        eprintln!(
+            "warning: {kept} message(s) stay in the outbox for now: {}",
+            output::safe(&error)
+        );
     }
     let threads = &report.threads;
     for (chunk, chunks) in &threads.resumed {
@@ -480,14 +505,19 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
     }
     for (entry, error) in threads.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(
-            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {error}",
+            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {}",
             entry.action.name(),
-            entry.thread
+            entry.thread,
+            output::safe(&error.to_string())
         );
     }
     let kept = threads.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = threads.kept.iter().find(|(e, _)| others(&e.id)) {
-        eprintln!("warning: {kept} thread message(s) stay in the outbox for now: {error}");
+        let error = error.to_string();
+        eprintln!(
+            "warning: {kept} thread message(s) stay in the outbox for now: {}",
+            output::safe(&error)
+        );
     }
     print_staff_notices(&report.staff);
 }
@@ -565,13 +595,23 @@ async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     if new_in_threads > 0 {
         eprintln!("{new_in_threads} new message(s) in threads (see `stadtbote threads`)");
     }
+    for notice in client.take_device_notices()? {
+        if json {
+            println!("{}", output::device_notice_json(client.account(), &notice));
+        } else {
+            println!("{}", output::device_notice_text(&notice));
+        }
+    }
     let shown = client.take_unshown()?;
     if shown.is_empty() && !json {
         println!("No new messages.");
     }
     for entry in &shown {
         if json {
-            println!("{}", output::inbox_json(client.state(), entry));
+            println!(
+                "{}",
+                output::safe_json(&output::inbox_json(client.state(), entry).to_string())
+            );
         } else {
             println!("{}", output::inbox_text(client.state(), entry));
         }
@@ -581,11 +621,17 @@ async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
 
 async fn link(home: &PathBuf, server: &str) -> Result<()> {
     let (mut client, _) = connected(home, server).await?;
-    let (code, expires_at) = client.create_link_code().await?;
+    let result = client.create_link().await;
     client.disconnect().await;
+    let (code, expires_at) = result?;
+    let code = code.to_text();
     println!("To add another device to account {}, run on that device:", client.account());
     println!("  stadtbote init --link {code}");
     println!("The code works once and expires at {}.", output::format_utc(expires_at));
+    println!(
+        "Keep it to yourself: it adds a device to your account. This device approves the new one \
+         at its next command (e.g. `stadtbote inbox`)."
+    );
     println!("{code}");
     Ok(())
 }
@@ -612,7 +658,7 @@ async fn history(
     }
     for entry in entries {
         if json {
-            println!("{}", output::history_json(entry));
+            println!("{}", output::safe_json(&output::history_json(entry).to_string()));
         } else {
             println!("{}", output::history_text(state, entry));
         }
@@ -627,14 +673,17 @@ fn outbox(client: &Client, json: bool) -> Result<()> {
     }
     for entry in &state.outbox {
         if json {
-            println!("{}", output::outbox_json(entry));
+            println!("{}", output::safe_json(&output::outbox_json(entry).to_string()));
         } else {
             println!("{}", output::outbox_text(state, entry));
         }
     }
     for entry in &state.thread_outbox {
         if json {
-            println!("{}", thread_output::thread_outbox_json(entry));
+            println!(
+                "{}",
+                output::safe_json(&thread_output::thread_outbox_json(entry).to_string())
+            );
         } else {
             println!("{}", thread_output::thread_outbox_text(entry));
         }

@@ -18,6 +18,7 @@ use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
 use crate::connection::{Connection, validate_url};
+use crate::devices::LinkCode;
 use crate::error::ClientError;
 use crate::home::{Home, MLS_FILE, STATE_FILE};
 use crate::state::{MLS_FILE_VERSION, MlsFile, STATE_VERSION, State};
@@ -53,6 +54,15 @@ pub struct Client {
     /// A second-factor code to present right after the next login
     /// ([`Client::set_second_factor_code`]).
     pub(crate) second_factor_code: Option<String>,
+    /// Groups in which this run refused a commit that does not make the
+    /// membership change its sender declared (see `sync`).
+    pub(crate) refused_commits: Vec<stadtbote_protocol::GroupId>,
+    /// Why this device may create groups it made locally and has not
+    /// registered with the server yet (sent with their epoch-0 commit).
+    pub(crate) creations: std::collections::BTreeMap<
+        stadtbote_protocol::GroupId,
+        stadtbote_protocol::membership::GroupCreation,
+    >,
 }
 
 impl std::fmt::Debug for Client {
@@ -106,6 +116,8 @@ impl Client {
             caught_up: false,
             elevated: false,
             second_factor_code: None,
+            creations: Default::default(),
+            refused_commits: Vec::new(),
         };
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
@@ -124,6 +136,11 @@ impl Client {
     ) -> Result<Client, ClientError> {
         // Refuse a bad URL before touching the disk.
         validate_url(server_url)?;
+        // And a link code without its secret half.
+        let link_code = match &enrolment {
+            Enrolment::Link(text) => Some(LinkCode::parse(text)?),
+            Enrolment::Register => None,
+        };
         let home = Home::create(home.as_ref())?;
         let (mut conn, challenge) = Connection::connect(server_url).await?;
         let secret = DeviceSecret::generate();
@@ -143,8 +160,8 @@ impl Client {
                 let signature = secret.sign(&auth::register_message(&challenge.nonce, &key));
                 Request::Register { identity_key: key, signature, pow_nonce }
             }
-            Enrolment::Link(code) => {
-                let code = code.trim().to_string();
+            Enrolment::Link(_) => {
+                let code = link_code.as_ref().map(|c| c.server_code.clone()).unwrap_or_default();
                 let signature = secret.sign(&auth::link_message(&challenge.nonce, &key, &code));
                 Request::Link { code, identity_key: key, signature }
             }
@@ -173,11 +190,18 @@ impl Client {
             caught_up: false,
             elevated: false,
             second_factor_code: None,
+            creations: Default::default(),
+            refused_commits: Vec::new(),
         };
         client.save()?;
         // The identity file goes last: its presence is what "initialised"
         // means, so a crash before this point leaves a home `init` can redo.
         client.home.write_identity(&client.secret)?;
+        match &link_code {
+            // The existing device approves this one at its next command.
+            Some(code) => client.request_approval(&code.secret).await?,
+            None => client.create_account_key(&[]).await?,
+        }
         client.top_up_key_packages(0, false).await?;
         Ok(client)
     }
@@ -206,7 +230,10 @@ impl Client {
         self.conn = Some(conn);
         self.caught_up = false;
         self.elevated = false;
-        self.top_up_key_packages(left, has_last_resort).await
+        self.top_up_key_packages(left, has_last_resort).await?;
+        // Approvals, the own list's news, and the migration of an account
+        // from before signed device lists.
+        self.settle_device_list().await
     }
 
     /// Closes the connection, if any.
@@ -278,6 +305,12 @@ impl Client {
 
     pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection, ClientError> {
         self.conn.as_mut().ok_or(ClientError::NotConnected)
+    }
+
+    /// Groups in which this run refused a commit whose membership change
+    /// differs from what its sender declared to the server.
+    pub fn refused_commits(&self) -> &[stadtbote_protocol::GroupId] {
+        &self.refused_commits
     }
 
     /// This device's account.

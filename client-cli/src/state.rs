@@ -160,6 +160,10 @@ pub struct State {
     /// posts ([`crate::groups`]); never part of `history` or `threads`.
     #[serde(default)]
     pub groups: BTreeMap<GroupId, crate::groups::DiscussionGroup>,
+    /// The account key (where held), pinned device lists, link codes and
+    /// new-device notices ([`crate::devices`]).
+    #[serde(default)]
+    pub device_lists: crate::devices::DeviceLists,
 }
 
 impl State {
@@ -185,6 +189,7 @@ impl State {
             server_admin: false,
             channels: BTreeMap::new(),
             groups: BTreeMap::new(),
+            device_lists: crate::devices::DeviceLists::default(),
         }
     }
 

@@ -13,7 +13,9 @@ use serde_bytes::ByteBuf;
 
 use crate::PROTOCOL_VERSION;
 use crate::auth::{IdentityKey, Signature};
+use crate::device_list::SignedDeviceList;
 use crate::ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
+use crate::membership::{GroupCreation, MembershipProof};
 use crate::org::{Signed, StaffCertificate};
 
 /// A request from a client, with the id its answer will carry.
@@ -104,6 +106,15 @@ pub enum Request {
         remove: Vec<DeviceId>,
         /// The TLS-encoded `MlsMessage` holding the Welcome, if devices are added.
         welcome: Option<ByteBuf>,
+        /// The committing device's signed membership statement: `add` and
+        /// `remove` are exactly what the commit does (see
+        /// [`crate::membership`]). Required; a commit without it is refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        statement: Option<MembershipProof>,
+        /// Why the caller may create the group: required for the epoch-0
+        /// commit of a group the server does not have yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        create: Option<GroupCreation>,
     },
     /// Stores one MLS application message for every other member device of `group`.
     Send {
@@ -212,11 +223,17 @@ pub enum Request {
     },
     /// Sets when the server deletes a group and everything queued for it
     /// (disappearing consultation threads). Members only; may only shorten.
+    /// A discussion group (one with a join link) only by a member holding a
+    /// current staff certificate of `org` (its moderators).
     SetGroupExpiry {
         /// The group.
         group: GroupId,
         /// Unix ms.
         expires_at: u64,
+        /// The org whose staff certificate the caller presents (discussion
+        /// groups only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<OrgId>,
     },
     /// Starts uploading an encrypted attachment of `size` bytes.
     UploadStart {
@@ -326,6 +343,29 @@ pub enum Request {
         /// The join token.
         token: ByteBuf,
     },
+    /// Stores a new version of the caller's account's signed device list
+    /// ([`crate::device_list`]). The server keeps the newest per account,
+    /// refuses an older version or another account key, and stops
+    /// accepting devices the previous list had and this one drops.
+    PublishDeviceList {
+        /// The list, signed by the account key.
+        list: SignedDeviceList,
+    },
+    /// Leaves linking data in a slot derived from a link secret
+    /// ([`crate::device_list::LinkKeys`]); only devices of the caller's
+    /// account may take it. Slots expire with link codes.
+    LinkSlotPut {
+        /// The slot id (32 bytes).
+        slot: ByteBuf,
+        /// Opaque data (a link request or a sealed approval).
+        data: ByteBuf,
+    },
+    /// Takes (reads and deletes) what a device of the caller's account left
+    /// in a link slot; answered with no data when the slot is empty.
+    LinkSlotTake {
+        /// The slot id (32 bytes).
+        slot: ByteBuf,
+    },
     /// Publishes the org's next staff list together with the org key's
     /// approvals of pending enrolments (org admin only). The server checks
     /// every signature, that the list's version increases and that each
@@ -413,6 +453,12 @@ pub enum AdminAction {
         /// Extra age recipients (`age1…`) to encrypt the backup to, on top
         /// of the server's configured ones.
         recipients: Vec<String>,
+        /// The admin explicitly accepts an unencrypted backup when neither
+        /// the server's configuration nor `recipients` name a recipient.
+        /// Without it (and from clients that do not know the field) such a
+        /// backup is refused with [`ErrorCode::InvalidRequest`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        insecure_plaintext: bool,
     },
     /// Reads one chunk of a staged backup.
     BackupChunk {
@@ -562,6 +608,9 @@ impl Request {
             Request::GroupInfoPut { .. } => "group_info_put",
             Request::GroupInfoGet { .. } => "group_info_get",
             Request::ExternalJoin { .. } => "external_join",
+            Request::PublishDeviceList { .. } => "publish_device_list",
+            Request::LinkSlotPut { .. } => "link_slot_put",
+            Request::LinkSlotTake { .. } => "link_slot_take",
             Request::OrgApprove { .. } => "org_approve",
         }
     }
@@ -631,6 +680,10 @@ pub enum Response {
     Devices {
         /// The account's devices.
         devices: Vec<DeviceInfo>,
+        /// The newest device list the account published; clients use no
+        /// device that is not on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_list: Option<SignedDeviceList>,
     },
     /// Answer to [`Request::UploadKeyPackages`].
     KeyPackagesStored {
@@ -899,6 +952,18 @@ pub enum Response {
         /// Whether this is the last chunk.
         last: bool,
     },
+    /// Answer to [`Request::PublishDeviceList`].
+    DeviceListStored {
+        /// The version now stored.
+        version: u64,
+    },
+    /// Answer to [`Request::LinkSlotPut`].
+    LinkSlotStored,
+    /// Answer to [`Request::LinkSlotTake`].
+    LinkSlot {
+        /// What was in the slot, if anything.
+        data: Option<ByteBuf>,
+    },
 }
 
 /// Messages the server pushes without being asked.
@@ -1059,6 +1124,8 @@ pub enum ErrorCode {
     SecondFactorRequired,
     /// The org is suspended by the server's operator.
     OrgSuspended,
+    /// Only a discussion group's moderators (staff of its org) may do this.
+    ModeratorsOnly,
     /// An error code this client does not know.
     #[serde(other)]
     Unknown,
@@ -1093,6 +1160,7 @@ impl ErrorCode {
             ErrorCode::UnknownChannel => "unknown_channel",
             ErrorCode::SecondFactorRequired => "second_factor_required",
             ErrorCode::OrgSuspended => "org_suspended",
+            ErrorCode::ModeratorsOnly => "moderators_only",
             ErrorCode::Unknown => "unknown",
         }
     }

@@ -13,9 +13,11 @@
 //! * [`attachment`]: padding, chunking and STREAM encryption of photo attachments.
 //! * [`org`]: organisation keys, signed profiles, staff certificates and revocations.
 //! * [`channel`]: broadcast channel keys, invites, sealed signed posts and their hash chain.
+//! * [`device_list`]: account keys, the signed device list and linking a device by a secret.
 //! * [`group_link`]: join links of discussion groups (join token, sealed GroupInfo).
 //! * [`account`]: what the server reports about an account (GDPR export).
 //! * [`audit`]: the hash-chained audit log of admin actions and its verification.
+//! * [`membership`]: signed membership statements of commits and group creation proofs.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 //! * [`fuzzing`]: the decoders as the fuzz targets and the corpus replay test call them.
 #![deny(missing_docs)]
@@ -27,10 +29,12 @@ pub mod attachment;
 pub mod audit;
 pub mod auth;
 pub mod channel;
+pub mod device_list;
 pub mod frame;
 pub mod fuzzing;
 pub mod group_link;
 pub mod ids;
+pub mod membership;
 pub mod mls;
 pub mod org;
 pub mod totp;

@@ -24,6 +24,7 @@ use stadtbote_protocol::app::{
 use stadtbote_protocol::audit::{AuditEntry, AuditHead, AuditRecord};
 use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::channel::{ChannelInvite, ChannelMeta, PostBody, Replies, SealedBox};
+use stadtbote_protocol::device_list::SignedDeviceList;
 use stadtbote_protocol::frame::{
     self, AdminAction, ChannelPostRecord, ClaimedKeyPackage, DeviceInfo, Envelope, OrgInfo,
     OrgStats, OrgSummary, RetentionPeriod, ServerBody, ServerStats,
@@ -208,11 +209,21 @@ fn admin_action() -> impl Strategy<Value = AdminAction> {
         Just(AdminAction::RetentionShow),
         (text(), any::<u64>()).prop_map(|(kind, secs)| AdminAction::RetentionSet { kind, secs }),
         (any::<u64>(), any::<u32>()).prop_map(|(after, limit)| AdminAction::Audit { after, limit }),
-        vec(text(), 0..3).prop_map(|recipients| AdminAction::BackupStart { recipients }),
+        (vec(text(), 0..3), any::<bool>()).prop_map(|(recipients, insecure_plaintext)| {
+            AdminAction::BackupStart { recipients, insecure_plaintext }
+        }),
         (backup(), any::<u32>())
             .prop_map(|(backup, index)| AdminAction::BackupChunk { backup, index }),
         backup().prop_map(|backup| AdminAction::BackupFinish { backup }),
         text().prop_map(|handle| AdminAction::ResetOrgSecondFactor { handle }),
+    ]
+}
+
+fn creation() -> impl Strategy<Value = stadtbote_protocol::membership::GroupCreation> {
+    use stadtbote_protocol::membership::GroupCreation;
+    prop_oneof![
+        account().prop_map(|peer| GroupCreation::Conversation { peer }),
+        bytes().prop_map(|nonce| GroupCreation::Random { nonce }),
     ]
 }
 
@@ -233,15 +244,26 @@ fn request() -> impl Strategy<Value = Request> {
             Request::UploadKeyPackages { one_time, last_resort }
         }),
         account().prop_map(|account| Request::ClaimKeyPackages { account }),
-        (group(), any::<u64>(), bytes(), vec(device(), 0..3), vec(device(), 0..3), of(bytes()))
-            .prop_map(|(group, epoch, commit, add, remove, welcome)| Request::Commit {
-                group,
-                epoch,
-                commit,
-                add,
-                remove,
-                welcome
-            }),
+        (
+            (group(), any::<u64>(), bytes(), vec(device(), 0..3), vec(device(), 0..3), of(bytes())),
+            (of((bytes(), sig())), of(creation())),
+        )
+            .prop_map(
+                |((group, epoch, commit, add, remove, welcome), (statement, create))| {
+                    Request::Commit {
+                        group,
+                        epoch,
+                        commit,
+                        add,
+                        remove,
+                        welcome,
+                        statement: statement.map(|(salt, signature)| {
+                            stadtbote_protocol::membership::MembershipProof { salt, signature }
+                        }),
+                        create,
+                    }
+                }
+            ),
         (group(), bytes()).prop_map(|(group, message)| Request::Send { group, message }),
         vec(any::<u64>(), 0..5).prop_map(|ids| Request::Ack { ids }),
         Just(Request::Ping),
@@ -263,8 +285,9 @@ fn request() -> impl Strategy<Value = Request> {
         (org(), signed()).prop_map(|(org, revocations)| Request::OrgRevoke { org, revocations }),
         text().prop_map(|handle| Request::OrgDirectory { handle }),
         vec(device(), 0..3).prop_map(|devices| Request::ClaimDeviceKeyPackages { devices }),
-        (group(), any::<u64>())
-            .prop_map(|(group, expires_at)| Request::SetGroupExpiry { group, expires_at }),
+        (group(), any::<u64>(), of(org())).prop_map(|(group, expires_at, org)| {
+            Request::SetGroupExpiry { group, expires_at, org }
+        }),
         any::<u64>().prop_map(|size| Request::UploadStart { size }),
         (blob(), any::<u32>(), bytes()).prop_map(|(blob, index, data)| Request::UploadChunk {
             blob,
@@ -299,15 +322,23 @@ fn request() -> impl Strategy<Value = Request> {
         (group(), any::<u64>(), bytes(), bytes()).prop_map(|(group, epoch, commit, token)| {
             Request::ExternalJoin { group, epoch, commit, token }
         }),
+        signed_device_list().prop_map(|list| Request::PublishDeviceList { list }),
+        (bytes(), bytes()).prop_map(|(slot, data)| Request::LinkSlotPut { slot, data }),
+        bytes().prop_map(|slot| Request::LinkSlotTake { slot }),
         (org(), signed(), vec(signed(), 0..3)).prop_map(|(org, staff_list, approvals)| {
             Request::OrgApprove { org, staff_list, approvals }
         }),
     ]
 }
 
+fn signed_device_list() -> impl Strategy<Value = SignedDeviceList> {
+    (bytes(), sig()).prop_map(|(bytes, signature)| SignedDeviceList { bytes, signature })
+}
+
 fn error_code() -> impl Strategy<Value = ErrorCode> {
     prop_oneof![
         Just(ErrorCode::BadFrame),
+        Just(ErrorCode::ModeratorsOnly),
         Just(ErrorCode::UnsupportedVersion),
         Just(ErrorCode::TooLarge),
         Just(ErrorCode::Unauthenticated),
@@ -403,7 +434,8 @@ fn response() -> impl Strategy<Value = Response> {
         ),
         (text(), any::<u64>())
             .prop_map(|(code, expires_at)| Response::LinkCode { code, expires_at }),
-        vec(device_info, 0..3).prop_map(|devices| Response::Devices { devices }),
+        (vec(device_info, 0..3), of(signed_device_list()))
+            .prop_map(|(devices, device_list)| Response::Devices { devices, device_list }),
         any::<u32>().prop_map(|one_time_left| Response::KeyPackagesStored { one_time_left }),
         vec(claimed, 0..3).prop_map(|packages| Response::KeyPackages { packages }),
         any::<u64>().prop_map(|epoch| Response::CommitAccepted { epoch }),
@@ -498,6 +530,9 @@ fn response() -> impl Strategy<Value = Response> {
         any::<u32>().prop_map(|channels| Response::Listening { channels }),
         (any::<u32>(), bytes(), any::<u64>(), any::<bool>())
             .prop_map(|(index, data, size, last)| Response::BlobChunk { index, data, size, last }),
+        any::<u64>().prop_map(|version| Response::DeviceListStored { version }),
+        Just(Response::LinkSlotStored),
+        of(bytes()).prop_map(|data| Response::LinkSlot { data }),
     ]
 }
 
@@ -677,12 +712,12 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
     let replies = prop_oneof![Just(Replies::Off), Just(Replies::Private)];
     (
         (channel(), org(), text(), text(), of(text())),
-        (replies, of(text()), any::<u32>(), any::<u64>()),
+        (replies, of(text()), any::<u32>(), any::<u64>(), any::<u64>()),
     )
         .prop_map(
             |(
                 (channel, org, handle, name, description),
-                (replies, reply_department, retention_days, created_at),
+                (replies, reply_department, retention_days, created_at, meta_version),
             )| ChannelMeta {
                 v: 1,
                 channel,
@@ -694,13 +729,22 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
                 reply_department,
                 retention_days,
                 created_at,
+                meta_version,
             },
         )
 }
 
 fn post_body() -> impl Strategy<Value = PostBody> {
-    (channel(), any::<u64>(), bytes(), any::<u64>(), text(), vec(attachment_ref(), 0..2)).prop_map(
-        |(channel, n, prev, posted_at, text, photos)| PostBody {
+    (
+        channel(),
+        any::<u64>(),
+        bytes(),
+        any::<u64>(),
+        text(),
+        vec(attachment_ref(), 0..2),
+        any::<u64>(),
+    )
+        .prop_map(|(channel, n, prev, posted_at, text, photos, prev_posted_at)| PostBody {
             v: 1,
             channel,
             n,
@@ -708,8 +752,8 @@ fn post_body() -> impl Strategy<Value = PostBody> {
             posted_at,
             text,
             photos,
-        },
-    )
+            prev_posted_at,
+        })
 }
 
 fn round_trips<T>(value: &T) -> Result<(), TestCaseError>

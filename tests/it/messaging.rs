@@ -79,6 +79,8 @@ fn offline_recipient_gets_messages_after_restart_crash_and_on_every_device() {
     // A link code works once.
     let third = Device::new(&server);
     third.fails(&["init", "--link", &code]);
+    // Bernd's phone approves the tablet (the code's secret authenticates it).
+    bernd.ok(&["inbox"]);
 
     // Bernd is offline while Anna writes; the server restarts in between.
     anna.ok(&["send", &b, "eins"]);
@@ -99,6 +101,7 @@ fn offline_recipient_gets_messages_after_restart_crash_and_on_every_device() {
     let bernd_laptop = Device::new(&server);
     let code = last_line(&bernd.ok(&["link"]));
     bernd_laptop.ok(&["init", "--link", &code]);
+    bernd.ok(&["inbox"]);
     anna.ok(&["send", &b, "vier"]);
     assert_eq!(bernd_laptop.inbox_texts(), ["vier"]);
     assert_eq!(bernd.inbox_texts(), ["vier"]);
@@ -108,6 +111,7 @@ fn offline_recipient_gets_messages_after_restart_crash_and_on_every_device() {
     let anna_phone = Device::new(&server);
     let code = last_line(&anna.ok(&["link"]));
     anna_phone.ok(&["init", "--link", &code]);
+    anna.ok(&["inbox"]);
     bernd.ok(&["send", &a, "fünf"]);
     assert_eq!(anna.inbox_texts(), ["fünf"]);
     assert_eq!(anna_phone.inbox_texts(), ["fünf"]);

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod blob;
 pub mod channel;
+pub mod device_list;
 pub mod envelope_log;
 pub mod org;
 pub mod records;
@@ -24,7 +25,9 @@ mod sled_audit;
 pub mod sled_backup;
 mod sled_blob;
 mod sled_channel;
+mod sled_device_list;
 mod sled_envelopes;
+mod sled_ids;
 mod sled_org;
 mod sled_settings;
 pub mod sled_store;
@@ -37,6 +40,7 @@ use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 pub use audit::{AuditDraft, AuditPage, AuditStore};
 pub use blob::{BlobRecord, BlobStore};
 pub use channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
+pub use device_list::DeviceListStore;
 pub use org::{CodeState, DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
 pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
@@ -71,6 +75,18 @@ pub enum StoreError {
     /// The database was written by a newer, unknown schema.
     #[error("unsupported storage schema version {0}")]
     UnsupportedSchema(u8),
+    /// The database (schema 2) was written before device and group ids
+    /// were keyed with the pepper ([`sled_ids`]): its records name devices
+    /// and conversations by their ids. Not migrated in place.
+    #[error(
+        "the data directory was written by an earlier release that stored device and \
+         conversation ids unkeyed (no meta/ids marker); this release does not read it. \
+         Keep running the earlier release on it, or move it away and start with an empty one"
+    )]
+    UnkeyedIds,
+    /// The database's id keying (`meta/ids`) is of a newer, unknown version.
+    #[error("unsupported id keying version {0}")]
+    UnsupportedIdKeying(u8),
     /// A request kept colliding with concurrent changes; retrying later helps.
     #[error("too much concurrent contention")]
     Contention,
@@ -142,6 +158,9 @@ pub enum StoreError {
     /// for its device (or no enrolment is stored for it).
     #[error("approval does not match the enrolment")]
     ApprovalMismatch,
+    /// Only a discussion group's moderators may do this.
+    #[error("moderators only")]
+    ModeratorsOnly,
     /// No such blob.
     #[error("unknown blob")]
     UnknownBlob,
@@ -243,6 +262,11 @@ pub struct CommitInput<'a> {
     pub expires_at_ms: u64,
     /// The most member devices a group may have.
     pub max_members: usize,
+    /// Whether the caller proved it may create the group (see
+    /// `stadtbote_protocol::membership::GroupCreation`): an epoch-0 commit
+    /// for a group that does not exist creates it only then, and is
+    /// otherwise answered like a commit of a non-member.
+    pub may_create: bool,
 }
 
 /// An MLS external commit by which a device joins a group with its link.
@@ -333,6 +357,7 @@ pub trait Store:
     + BackupStore
     + AuditStore
     + SettingsStore
+    + DeviceListStore
     + Send
     + Sync
     + 'static
@@ -471,11 +496,15 @@ pub trait Store:
     /// Sets when `group` is deleted with everything queued for it. `caller`
     /// must be a member. An expiry can only be brought forward: a later time
     /// than the one in force leaves it unchanged. Returns the expiry in force.
+    /// A group with a join link (a discussion group) is refused with
+    /// [`StoreError::ModeratorsOnly`] unless `moderator` (the relay checked
+    /// the caller's staff certificate).
     fn set_group_expiry(
         &self,
         group: &GroupId,
         caller: &DeviceId,
         expires_at_ms: u64,
+        moderator: bool,
     ) -> Result<u64, StoreError>;
 
     /// Deletes messages that expired before `now_ms` with all their mailbox
