@@ -329,6 +329,30 @@ pub enum ClientError {
         /// The org.
         handle: String,
     },
+    /// Staff devices of the department enrolled, but the org key has not
+    /// approved any of them yet; retried with the next command.
+    #[error(
+        "the staff devices of department {department} at {handle} are waiting for the org admin's approval (every staff device needs the org key's countersignature); the message stays queued and is sent once one is approved"
+    )]
+    StaffAwaitingApproval {
+        /// The department.
+        department: String,
+        /// The org.
+        handle: String,
+    },
+    /// The server offered an older staff list than this device has seen,
+    /// or none after having shown one.
+    #[error(
+        "refusing the directory of {handle}: the server offered {offered} of its staff list, but this device has already seen version {seen}; the server may be hiding staff changes such as revocations. Nothing was sent; try again later, and tell the town if this persists"
+    )]
+    StaffListRolledBack {
+        /// The org.
+        handle: String,
+        /// The newest version this device has seen.
+        seen: u64,
+        /// What the server offered ("version N" or "no version").
+        offered: String,
+    },
     /// Staff devices are enrolled but none could be added yet (no
     /// KeyPackages on the server); retried with the next command.
     #[error("no staff device of department {department} can be reached right now")]
@@ -341,6 +365,19 @@ pub enum ClientError {
         "refusing to send: device {device} in thread {thread} has no valid staff certificate from {handle}"
     )]
     RefuseUncertified {
+        /// The member device.
+        device: String,
+        /// The thread.
+        thread: String,
+        /// The org.
+        handle: String,
+    },
+    /// A thread member whose staff enrolment waits for the org key's
+    /// approval (e.g. enrolled before approvals existed); retried later.
+    #[error(
+        "not sending yet: device {device} in thread {thread} is a staff device of {handle} whose enrolment waits for the org admin's approval (every staff device now needs the org key's countersignature); the message stays queued and is sent once the org admin's device has approved it"
+    )]
+    MemberAwaitingApproval {
         /// The member device.
         device: String,
         /// The thread.
@@ -587,6 +624,8 @@ impl ClientError {
             | ClientError::NotYetAdded(_)
             | ClientError::ThreadConflict { .. }
             | ClientError::NoStaffReachable { .. }
+            | ClientError::StaffAwaitingApproval { .. }
+            | ClientError::MemberAwaitingApproval { .. }
             | ClientError::AwaitingApproval
             | ClientError::NoDeviceList(_)
             | ClientError::DeviceList { .. } => true,

@@ -18,6 +18,7 @@
 //! * [`qr`]: the org key's QR code (PNG, SVG).
 //! * [`pinning`]: pinning org keys (trust on first use, verification) and checking org directories.
 //! * [`staff`]: certified staff devices and this device's enrolment.
+//! * [`approval`]: the org key's approval of staff enrolments and the signed staff list.
 //! * [`threads`]: report and consultation threads: state, status rules, membership rule.
 //! * [`thread_send`]: the thread outbox, opening threads, membership before every send.
 //! * [`thread_sync`]: incoming thread messages, sender and member checks, disappearing threads.
@@ -33,6 +34,7 @@
 //! * [`error`]: the error type, [`ClientError`].
 
 pub mod account;
+pub mod approval;
 pub mod attachments;
 pub mod backup;
 pub mod channel_output;

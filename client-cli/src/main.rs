@@ -519,6 +519,42 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
             output::safe(&error)
         );
     }
+    print_staff_notices(&report.staff);
+}
+
+/// Tells the user on stderr which staff devices this device approved with
+/// the org key, which enrolments it left pending, and whether this
+/// device's own enrolment was approved.
+pub(crate) fn print_staff_notices(notices: &stadtbote_cli::approval::StaffNotices) {
+    // Departments and handles are checked to [a-z0-9_-] (the department is
+    // signed by the org key); nothing here needs filtering for the terminal.
+    for approved in &notices.approvals.approved {
+        eprintln!(
+            "approved staff device {} ({} of {}) of {} with the org key (staff list version {})",
+            approved.device,
+            approved.role.as_str(),
+            approved.department,
+            approved.handle,
+            approved.version
+        );
+    }
+    for refused in &notices.approvals.refused {
+        eprintln!(
+            "warning: the enrolment of device {} at {} was not approved: {}",
+            refused.device, refused.handle, refused.reason
+        );
+    }
+    for enrolment in &notices.now_approved {
+        eprintln!(
+            "This device's enrolment as {} of {} at {} was approved by the org admin; citizens' clients now accept it.",
+            enrolment.role.as_str(),
+            enrolment.department,
+            enrolment.handle
+        );
+    }
+    for warning in &notices.warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 async fn send(home: &PathBuf, server: &str, account: &str, text: &str) -> Result<()> {

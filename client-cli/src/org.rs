@@ -22,7 +22,7 @@ use stadtbote_protocol::auth::{DeviceSecret, IdentityKey};
 use stadtbote_protocol::frame::{AdminAction, OrgSummary, RetentionPeriod, ServerStats};
 use stadtbote_protocol::org::{
     InviteCert, InviteCode, ORG_VERSION, OrgProfile, RevocationList, Role, Signed, SignedKind,
-    org_claim_message,
+    StaffList, org_claim_message,
 };
 use stadtbote_protocol::totp::Secret;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, OrgId, Request, Response};
@@ -33,7 +33,7 @@ use crate::error::ClientError;
 use crate::passphrase::{self, KdfParams};
 use crate::pinning::OrgPin;
 use crate::session::{Client, now_ms, unexpected};
-use crate::staff::StaffRecord;
+use crate::staff::{PendingEnrolment, StaffRecord};
 
 /// Directory below the home that holds org keys.
 pub const ORG_DIR: &str = "org";
@@ -62,6 +62,17 @@ pub struct AdminOrg {
     pub profile: Option<OrgProfile>,
     /// The last revocation list published from here.
     pub revocations: Option<RevocationList>,
+    /// The last staff list published from here.
+    #[serde(default)]
+    pub staff_list: Option<StaffList>,
+    /// Invitations this device approved a device for: each approves one.
+    #[serde(default)]
+    pub approved_invites: Vec<ByteBuf>,
+    /// Whether the org's admin actions need a second factor (learnt from
+    /// `org 2fa enable` or a refusal); automatic approvals then wait for a
+    /// command run with `--otp`.
+    #[serde(default)]
+    pub second_factor: bool,
 }
 
 /// `org/<handle>.key`, and the content of an export file.
@@ -78,6 +89,10 @@ struct KeyFile {
     profile: Option<OrgProfile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     revocations: Option<RevocationList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    staff_list: Option<StaffList>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    approved_invites: Vec<ByteBuf>,
 }
 
 impl Drop for KeyFile {
@@ -148,7 +163,7 @@ fn key_file_name(handle: &str) -> String {
     format!("{ORG_DIR}/{handle}.key")
 }
 
-fn server_error(body: stadtbote_protocol::ErrorBody) -> ClientError {
+pub(crate) fn server_error(body: stadtbote_protocol::ErrorBody) -> ClientError {
     match body.code {
         ErrorCode::Forbidden => ClientError::Forbidden(body.message),
         ErrorCode::SecondFactorRequired => ClientError::SecondFactorRequired(body.message),
@@ -255,12 +270,21 @@ impl Client {
         }
     }
 
+    /// Makes the next [`Client::connect_and_catch_up`] present `otp` right
+    /// after logging in (see [`Client::second_factor`]).
+    pub fn set_second_factor_code(&mut self, otp: String) {
+        self.second_factor_code = Some(otp);
+    }
+
     /// Presents a TOTP code: the connection then counts as having passed
     /// the second factor for this device's admin roles until it closes.
     pub async fn second_factor(&mut self, otp: &str) -> Result<(), ClientError> {
         let request = Request::SecondFactor { otp: otp.trim().to_string() };
         match self.conn_mut()?.call(request).await? {
-            Ok(Response::SecondFactorAccepted) => Ok(()),
+            Ok(Response::SecondFactorAccepted) => {
+                self.elevated = true;
+                Ok(())
+            }
             Ok(other) => Err(unexpected(&self.server_url, &other)),
             Err(body) => Err(server_error(body)),
         }
@@ -336,7 +360,14 @@ impl Client {
         let request =
             Request::OrgSecondFactorEnable { org, secret: secret.as_bytes().to_vec().into() };
         match self.conn_mut()?.call(request).await? {
-            Ok(Response::OrgSecondFactorEnabled { .. }) => Ok(()),
+            Ok(Response::OrgSecondFactorEnabled { .. }) => {
+                // Automatic approvals now wait for a connection that
+                // passed the second factor (see `crate::approval`).
+                for admin in self.state.admin_orgs.values_mut().filter(|a| a.org == org) {
+                    admin.second_factor = true;
+                }
+                self.save()
+            }
             Ok(other) => Err(unexpected(&self.server_url, &other)),
             Err(body) => Err(server_error(body)),
         }
@@ -393,6 +424,9 @@ impl Client {
             key: org_key.identity_key(),
             profile: None,
             revocations: None,
+            staff_list: None,
+            approved_invites: Vec::new(),
+            second_factor: false,
         };
         self.state.admin_orgs.insert(handle.clone(), admin);
         // The admin trusts its own key without asking anyone.
@@ -434,13 +468,15 @@ impl Client {
             secret: ByteBuf::from(key.to_bytes().to_vec()),
             profile,
             revocations,
+            staff_list: None,
+            approved_invites: Vec::new(),
         };
         let bytes = Zeroizing::new(stadtbote_protocol::frame::encode(&file));
         self.home.write_atomic(name, &bytes)
     }
 
     /// The org key of an org this device administers.
-    fn org_secret(&self, admin: &AdminOrg) -> Result<DeviceSecret, ClientError> {
+    pub(crate) fn org_secret(&self, admin: &AdminOrg) -> Result<DeviceSecret, ClientError> {
         let name = key_file_name(&admin.handle);
         let bytes = Zeroizing::new(self.home.read_bytes(&name)?);
         let corrupt = |reason: &str| ClientError::CorruptFile {
@@ -584,16 +620,30 @@ impl Client {
         &mut self,
         handle: &str,
     ) -> Result<(Vec<StaffRecord>, Vec<DeviceId>), ClientError> {
+        let (staff, unknown, _) = self.org_staff_and_pending(handle).await?;
+        Ok((staff, unknown))
+    }
+
+    /// [`Client::org_staff`], plus the enrolments waiting for the org
+    /// key's approval.
+    pub async fn org_staff_and_pending(
+        &mut self,
+        handle: &str,
+    ) -> Result<(Vec<StaffRecord>, Vec<DeviceId>, Vec<PendingEnrolment>), ClientError> {
         self.admin_org(Some(handle))?;
         let org = self.fetch_org(handle).await?;
-        let unknown = org
+        let revoked = org
             .revocations
             .iter()
             .flat_map(|l| l.revoked.iter())
-            .filter(|d| org.staff_device(d).is_none())
-            .copied()
-            .collect();
-        Ok((org.staff, unknown))
+            .chain(org.staff_list.iter().flat_map(|l| l.revoked.iter()));
+        let mut unknown: Vec<DeviceId> = Vec::new();
+        for device in revoked {
+            if org.staff_device(device).is_none() && !unknown.contains(device) {
+                unknown.push(*device);
+            }
+        }
+        Ok((org.staff, unknown, org.pending))
     }
 
     /// Revokes a staff device: signs and publishes the next revocation list,
@@ -644,6 +694,14 @@ impl Client {
             entry.revocations = Some(list);
         }
         self.save()?;
+        // The signed staff list, which clients pin and never let go
+        // backwards, says the same: off the list, on its revocations.
+        let mut staff_list = self.next_staff_list_base(handle, directory.staff_list.clone())?;
+        staff_list.staff.retain(|e| e.device != device);
+        if !staff_list.revoked.contains(&device) {
+            staff_list.revoked.push(device);
+        }
+        self.publish_staff_list(handle, staff_list, Vec::new()).await?;
         // Refresh the pin's cache so the membership rule sees the new list.
         self.fetch_org(handle).await?;
         let mut revoked = Revoked { version, was_staff, ..Revoked::default() };
@@ -696,6 +754,8 @@ impl Client {
             secret: ByteBuf::from(secret.to_bytes().to_vec()),
             profile: admin.profile.clone(),
             revocations: admin.revocations.clone(),
+            staff_list: admin.staff_list.clone(),
+            approved_invites: admin.approved_invites.clone(),
         };
         let plaintext = Zeroizing::new(stadtbote_protocol::frame::encode(&content));
         let sealed = passphrase::seal(&plaintext, passphrase, KdfParams::default())?;
@@ -753,6 +813,9 @@ impl Client {
             key: secret.identity_key(),
             profile: content.profile.clone(),
             revocations: content.revocations.clone(),
+            staff_list: content.staff_list.clone(),
+            approved_invites: content.approved_invites.clone(),
+            second_factor: false,
         };
         self.state.admin_orgs.insert(admin.handle.clone(), admin.clone());
         let pin = self.state.pins.entry(admin.handle.clone()).or_insert_with(|| OrgPin {

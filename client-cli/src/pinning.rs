@@ -15,18 +15,23 @@
 //! * the last verified directory is cached with the pin, so that incoming
 //!   thread messages can be checked without a round trip, and so that a
 //!   server cannot roll the profile or the revocation list back to an older
-//!   version: a fresh answer older than the cache keeps the cached object.
+//!   version: a fresh answer older than the cache keeps the cached object;
+//! * the org's signed staff list is pinned the same way, but more strictly:
+//!   a directory answer with an older staff list than the pinned one, or
+//!   none after one was seen, is refused
+//!   ([`ClientError::StaffListRolledBack`]), because the list is what says
+//!   which staff devices exist and which are revoked.
 
 use serde::{Deserialize, Serialize};
 use stadtbote_protocol::auth::{IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
-use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind};
+use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind, StaffList};
 use stadtbote_protocol::{DeviceId, ErrorCode, OrgId, Request, Response};
 
 use crate::error::ClientError;
 use crate::qr::parse_org_qr_content;
 use crate::session::{Client, now_ms, unexpected};
-use crate::staff::{StaffRecord, staff_records};
+use crate::staff::{PendingEnrolment, StaffRecord, StaffView, staff_records};
 
 /// What this device knows and trusts about one org handle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,8 +68,13 @@ pub struct VerifiedOrg {
     pub profile: Option<OrgProfile>,
     /// The latest verified revocation list.
     pub revocations: Option<RevocationList>,
-    /// Every certificate that chains to the key, with its standing.
+    /// Every certificate that chains to the key and carries its approval,
+    /// with its standing.
     pub staff: Vec<StaffRecord>,
+    /// Enrolments that chain to the key but wait for its approval.
+    pub pending: Vec<PendingEnrolment>,
+    /// The latest verified staff list.
+    pub staff_list: Option<StaffList>,
 }
 
 impl VerifiedOrg {
@@ -83,6 +93,17 @@ impl VerifiedOrg {
     /// Valid (unexpired, unrevoked) staff devices of `department`.
     pub fn valid_staff(&self, department: &str) -> Vec<&StaffRecord> {
         self.staff.iter().filter(|r| r.is_valid() && r.department == department).collect()
+    }
+
+    /// Devices the org revoked: on its revocation list or on its staff
+    /// list's revocations.
+    pub fn revoked_devices(&self) -> Vec<DeviceId> {
+        let mut out: Vec<DeviceId> =
+            self.revocations.iter().flat_map(|l| l.revoked.iter().copied()).collect();
+        out.extend(self.staff_list.iter().flat_map(|l| l.revoked.iter().copied()));
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The record for a device, valid or not.
@@ -149,8 +170,16 @@ pub fn verify_directory(
         }
         None => None,
     };
+    let staff_list = match &info.staff_list {
+        Some(signed) => Some(
+            StaffList::verify(signed, &info.org, &key)
+                .map_err(|_| invalid("its staff list is not signed by the org key"))?,
+        ),
+        None => None,
+    };
     let revoked = revocations.as_ref().map(|l| l.revoked.as_slice()).unwrap_or_default();
-    let staff = staff_records(&info.staff, &info.org, &key, revoked, now);
+    let StaffView { staff, pending } =
+        staff_records(&info.staff, &info.org, &key, revoked, staff_list.as_ref(), now);
     Ok(VerifiedOrg {
         org: info.org,
         handle: handle.to_string(),
@@ -159,6 +188,8 @@ pub fn verify_directory(
         profile,
         revocations,
         staff,
+        pending,
+        staff_list,
     })
 }
 
@@ -193,12 +224,53 @@ pub fn merge_directory(cached: Option<&OrgInfo>, fresh: OrgInfo, key: &IdentityK
         tracing::warn!("the server offered an older revocation list than this device has seen");
         merged.revocations = cached.revocations.clone();
     }
+    // `check_staff_list` refused an older list before this runs; keep the
+    // cached one only should the fresh one not verify at all.
+    let list_version = |info: &OrgInfo| {
+        info.staff_list
+            .as_ref()
+            .and_then(|s| StaffList::verify(s, &info.org, key).ok())
+            .map(|l| l.version)
+    };
+    if list_version(cached) > list_version(&merged) {
+        merged.staff_list = cached.staff_list.clone();
+    }
     for certificate in &cached.staff {
         if !merged.staff.contains(certificate) {
             merged.staff.push(certificate.clone());
         }
     }
     merged
+}
+
+/// Refuses a fresh directory answer whose staff list is older than the
+/// one in the cached (pinned) directory, or that has none although the
+/// cache has one. Lists that do not verify with `key` count as absent here
+/// (the cache only ever holds verified ones; a fresh one that does not
+/// verify is refused by [`verify_directory`]).
+pub fn check_staff_list(
+    cached: Option<&OrgInfo>,
+    fresh: &OrgInfo,
+    key: &IdentityKey,
+    handle: &str,
+) -> Result<(), ClientError> {
+    let verified = |info: &OrgInfo| {
+        info.staff_list.as_ref().and_then(|s| StaffList::verify(s, &info.org, key).ok())
+    };
+    let Some(pinned) = cached.and_then(verified) else { return Ok(()) };
+    let offered = verified(fresh);
+    let older = match &offered {
+        Some(list) => list.check_not_older_than(&pinned).is_err(),
+        None => true,
+    };
+    if older {
+        return Err(ClientError::StaffListRolledBack {
+            handle: handle.to_string(),
+            seen: pinned.version,
+            offered: offered.map_or("no version".to_string(), |l| format!("version {}", l.version)),
+        });
+    }
+    Ok(())
 }
 
 /// Whether `text` (a fingerprint as printed, in any case and grouping, or
@@ -298,6 +370,7 @@ impl Client {
                         reason: "the org id changed".into(),
                     }));
                 }
+                check_staff_list(pin.directory.as_ref(), &info, &pin.key, handle)?;
                 let merged = merge_directory(pin.directory.as_ref(), info, &pin.key);
                 let verified = verify_directory(&merged, handle, Some(&pin), now)?;
                 pin.directory = Some(merged);
@@ -377,21 +450,30 @@ mod tests {
             revoked,
             updated_at: 0,
         };
+        let cert = certificate(
+            ORG,
+            org_key,
+            AccountId([2; 16]),
+            DeviceId([2; 16]),
+            IdentityKey([2; 32]),
+            "bauhof",
+            u64::MAX,
+        );
+        let staff_list = stadtbote_protocol::org::testing::staff_list(
+            ORG,
+            org_key,
+            profile_version,
+            std::slice::from_ref(&cert),
+            &[],
+        );
         OrgInfo {
             org: ORG,
             handle: "goslar".into(),
             org_key: Some(org_key.identity_key()),
             profile: Some(Signed::sign(SignedKind::Profile, &profile, org_key)),
-            staff: vec![certificate(
-                ORG,
-                org_key,
-                AccountId([2; 16]),
-                DeviceId([2; 16]),
-                IdentityKey([2; 32]),
-                "bauhof",
-                u64::MAX,
-            )],
+            staff: vec![cert],
             revocations: Some(Signed::sign(SignedKind::Revocations, &list, org_key)),
+            staff_list: Some(staff_list),
         }
     }
 
@@ -443,6 +525,37 @@ mod tests {
         assert_eq!(verified.revocations.as_ref().unwrap().version, 3);
         assert!(verified.valid_staff("bauhof").is_empty(), "the revoked device stays revoked");
         assert!(verified.staff[0].revoked);
+    }
+
+    #[test]
+    fn an_older_or_missing_staff_list_is_refused_and_one_by_another_key_too() {
+        let org_key = DeviceSecret::generate();
+        let key = org_key.identity_key();
+        let newer = directory(&org_key, 3, vec![]);
+        let older = directory(&org_key, 2, vec![]);
+        assert!(check_staff_list(Some(&older), &newer, &key, "goslar").is_ok());
+        assert!(check_staff_list(None, &older, &key, "goslar").is_ok());
+        assert!(check_staff_list(Some(&newer), &newer, &key, "goslar").is_ok());
+        let err = check_staff_list(Some(&newer), &older, &key, "goslar").unwrap_err();
+        assert!(matches!(err, ClientError::StaffListRolledBack { seen: 3, .. }), "{err}");
+        let mut stripped = newer.clone();
+        stripped.staff_list = None;
+        let err = check_staff_list(Some(&newer), &stripped, &key, "goslar").unwrap_err();
+        assert!(err.to_string().contains("no version"), "{err}");
+        // A list signed by another key is refused, and does not count as
+        // progress either.
+        let mut foreign = newer.clone();
+        foreign.staff_list = directory(&DeviceSecret::generate(), 9, vec![]).staff_list;
+        assert!(check_staff_list(Some(&newer), &foreign, &key, "goslar").is_err());
+        assert!(matches!(
+            verify_directory(&foreign, "goslar", Some(&pin_for(key)), 5),
+            Err(ClientError::InvalidOrgData { .. })
+        ));
+        // Without the list nobody is valid staff; the certificate stays
+        // recognisable (unlisted).
+        let verified = verify_directory(&stripped, "goslar", Some(&pin_for(key)), 5).unwrap();
+        assert!(verified.valid_staff("bauhof").is_empty());
+        assert!(verified.staff[0].unlisted);
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct FlushReport {
     pub dropped: Vec<(OutboxEntry, ClientError)>,
     /// What happened to queued thread messages.
     pub threads: crate::thread_send::ThreadFlushReport,
+    /// Staff approvals made and enrolments seen approved on connecting.
+    pub staff: crate::approval::StaffNotices,
 }
 
 /// What the server answered to a commit ([`Client::submit_commit`]).

@@ -49,6 +49,11 @@ pub struct Client {
     pub(crate) conn: Option<Connection>,
     /// Whether the server has said `caught_up` since this connection logged in.
     pub(crate) caught_up: bool,
+    /// Whether this connection passed a second factor (`second_factor`).
+    pub(crate) elevated: bool,
+    /// A second-factor code to present right after the next login
+    /// ([`Client::set_second_factor_code`]).
+    pub(crate) second_factor_code: Option<String>,
     /// Groups in which this run refused a commit that does not make the
     /// membership change its sender declared (see `sync`).
     pub(crate) refused_commits: Vec<stadtbote_protocol::GroupId>,
@@ -109,6 +114,8 @@ impl Client {
             mls_file,
             conn: None,
             caught_up: false,
+            elevated: false,
+            second_factor_code: None,
             creations: Default::default(),
             refused_commits: Vec::new(),
         };
@@ -181,6 +188,8 @@ impl Client {
             },
             conn: Some(conn),
             caught_up: false,
+            elevated: false,
+            second_factor_code: None,
             creations: Default::default(),
             refused_commits: Vec::new(),
         };
@@ -220,6 +229,7 @@ impl Client {
         }
         self.conn = Some(conn);
         self.caught_up = false;
+        self.elevated = false;
         self.top_up_key_packages(left, has_last_resort).await?;
         // Approvals, the own list's news, and the migration of an account
         // from before signed device lists.

@@ -3,13 +3,17 @@
 //!
 //! [`staff_records`] is the pure certificate filter every client runs on an
 //! org directory: a certificate counts only if it chains to the pinned org
-//! key (org key → invitation → device binding, see
-//! [`StaffCertificate::verify`]). Whether it is *currently* usable is kept
-//! apart (expired, revoked), because the two cases are handled differently:
-//! a member whose certificate once chained to the org key but has since
-//! expired or been revoked is removed from threads quietly, while a member
-//! with no chaining certificate at all is a forgery and makes the client
-//! refuse to send (see [`crate::threads::plan_membership`]).
+//! key (org key → invitation → device binding) AND carries the org key's
+//! approval of exactly that binding (see [`StaffCertificate::verify`]).
+//! Whether it is *currently* usable is kept apart (expired, revoked, not on
+//! the org's newest signed staff list), because the two cases are handled
+//! differently: a member whose certificate once chained to the org key but
+//! has since expired or been revoked is removed from threads quietly, while
+//! a member with no chaining, approved certificate at all is a forgery and
+//! makes the client refuse to send (see [`crate::threads::plan_membership`]).
+//! Enrolments that chain but are not approved yet are returned apart as
+//! [`PendingEnrolment`]s: the org admin's device approves them
+//! ([`crate::approval`]); nobody encrypts to them.
 //!
 //! [`Client::enroll`] redeems an invitation code on a staff member's device.
 
@@ -17,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::org::{
-    DeviceBinding, ORG_VERSION, Role, Signed, SignedKind, StaffCertificate,
+    DeviceBinding, ORG_VERSION, Role, Signed, SignedKind, StaffCertificate, StaffList,
 };
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, OrgId, Request, Response};
 
@@ -40,16 +44,20 @@ pub struct StaffRecord {
     pub department: String,
     /// When the certificate expires (Unix ms).
     pub expires_at: u64,
-    /// On the org's verified revocation list.
+    /// On the org's verified revocation list or staff list's revocations.
     pub revoked: bool,
     /// Past `expires_at`.
     pub expired: bool,
+    /// Not on the org's newest verified staff list (or the org has none).
+    pub unlisted: bool,
+    /// The invitation it redeemed.
+    pub invite_id: ByteBuf,
 }
 
 impl StaffRecord {
     /// Whether the device may take part in threads now.
     pub fn is_valid(&self) -> bool {
-        !self.revoked && !self.expired
+        !self.revoked && !self.expired && !self.unlisted
     }
 
     /// Whether this record certifies exactly this MLS member.
@@ -58,34 +66,93 @@ impl StaffRecord {
     }
 }
 
-/// Every certificate that chains to `org_key`, one record per device (the
-/// most useful one when a device was certified twice: valid before invalid,
-/// then the later expiry). Certificates that do not chain are dropped.
+/// An enrolment that chains to the org key but that the org key has not
+/// approved: shown to the org admin, never encrypted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEnrolment {
+    /// The staff member's account.
+    pub account: AccountId,
+    /// The enrolled device.
+    pub device: DeviceId,
+    /// Its identity key.
+    pub identity_key: IdentityKey,
+    /// The role the invitation grants.
+    pub role: Role,
+    /// The department.
+    pub department: String,
+    /// When the certificate would expire (Unix ms).
+    pub expires_at: u64,
+    /// The invitation redeemed.
+    pub invite_id: ByteBuf,
+    /// The enrolment (invitation + binding) to approve.
+    pub certificate: StaffCertificate,
+}
+
+/// What [`staff_records`] found in a directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StaffView {
+    /// Approved devices, one record per device, with their standing.
+    pub staff: Vec<StaffRecord>,
+    /// Enrolments waiting for the org key's approval.
+    pub pending: Vec<PendingEnrolment>,
+}
+
+/// Every certificate that chains to `org_key` and carries its approval, one
+/// record per device (the most useful one when a device was certified
+/// twice: valid before invalid, then the later expiry), judged against the
+/// revoked devices and the org's verified staff `list`; and, apart, the
+/// enrolments that chain but are not approved. Anything else is dropped.
 pub fn staff_records(
     certificates: &[StaffCertificate],
     org: &OrgId,
     org_key: &IdentityKey,
     revoked: &[DeviceId],
+    list: Option<&StaffList>,
     now: u64,
-) -> Vec<StaffRecord> {
+) -> StaffView {
     let mut out: Vec<StaffRecord> = Vec::new();
+    let mut pending: Vec<PendingEnrolment> = Vec::new();
     for certificate in certificates {
+        let Ok(invite_id) = certificate.invite_id() else { continue };
         // Verifying "at time 0" checks the chain (signatures, ids, binding
         // made before the invitation expired) without the expiry, which is
         // judged below so that an expired device can still be recognised.
-        let Ok(staff) = certificate.verify(org, org_key, 0) else {
-            tracing::debug!("skipping a staff certificate that does not chain to the org key");
-            continue;
+        let staff = match certificate.verify(org, org_key, 0) {
+            Ok(staff) => staff,
+            Err(_) => {
+                if let Ok(staff) = certificate.verify_enrolment(org, org_key, 0)
+                    && now < staff.expires_at
+                {
+                    pending.push(PendingEnrolment {
+                        account: staff.account,
+                        device: staff.device,
+                        identity_key: staff.identity_key,
+                        role: staff.role,
+                        department: staff.department,
+                        expires_at: staff.expires_at,
+                        invite_id,
+                        certificate: StaffCertificate { approval: None, ..certificate.clone() },
+                    });
+                } else {
+                    tracing::debug!(
+                        "skipping a staff certificate that does not chain to the org key"
+                    );
+                }
+                continue;
+            }
         };
         let record = StaffRecord {
-            revoked: revoked.contains(&staff.device),
+            revoked: revoked.contains(&staff.device)
+                || list.is_some_and(|l| l.is_revoked(&staff.device)),
             expired: now >= staff.expires_at,
+            unlisted: list.is_none_or(|l| l.entry(&staff.device, &staff.identity_key).is_none()),
             account: staff.account,
             device: staff.device,
             identity_key: staff.identity_key,
             role: staff.role,
             department: staff.department,
             expires_at: staff.expires_at,
+            invite_id,
         };
         match out.iter_mut().find(|r| r.device == record.device) {
             Some(existing) => {
@@ -98,8 +165,13 @@ pub fn staff_records(
             None => out.push(record),
         }
     }
+    // An enrolment already approved (the same invitation for the same
+    // device) is not pending; two copies of one pending enrolment are one.
+    pending.retain(|p| !out.iter().any(|r| r.device == p.device && r.invite_id == p.invite_id));
+    pending.sort_by(|a, b| (&a.department, a.device).cmp(&(&b.department, b.device)));
+    pending.dedup_by(|a, b| a.certificate == b.certificate);
     out.sort_by(|a, b| (&a.department, a.device).cmp(&(&b.department, b.device)));
-    out
+    StaffView { staff: out, pending }
 }
 
 /// This device's enrolment as staff of an org.
@@ -119,6 +191,11 @@ pub struct Enrolment {
     pub expires_at: u64,
     /// When this device enrolled (Unix ms).
     pub enrolled_at: u64,
+    /// Whether the org key approved the enrolment (as far as this device
+    /// has seen). Enrolments saved before approvals existed read as not
+    /// approved until the next directory fetch shows the approval.
+    #[serde(default)]
+    pub approved: bool,
 }
 
 impl Client {
@@ -158,23 +235,33 @@ impl Client {
         };
         let verified = self.fetch_org(&handle).await?;
         let own = self.secret.identity_key();
-        let mine = verified
-            .staff
-            .iter()
-            .find(|r| r.certifies(&self.state.account, &self.state.device, &own))
-            .ok_or_else(|| ClientError::InvalidOrgData {
-                handle: handle.clone(),
-                reason: "the org directory does not hold a valid certificate for this device"
-                    .into(),
-            })?;
+        let (account, device) = (self.state.account, self.state.device);
+        let approved = verified.staff.iter().find(|r| r.certifies(&account, &device, &own));
+        let pending = verified.pending.iter().find(|p| {
+            p.account == account
+                && p.device == device
+                && p.identity_key == own
+                && p.invite_id.as_slice() == code.id.as_slice()
+        });
+        let (role, department, expires_at, approved) = match (pending, approved) {
+            (Some(p), _) => (p.role, p.department.clone(), p.expires_at, false),
+            (None, Some(r)) => (r.role, r.department.clone(), r.expires_at, r.is_valid()),
+            (None, None) => {
+                return Err(ClientError::InvalidOrgData {
+                    handle: handle.clone(),
+                    reason: "the org directory does not hold this device's enrolment".into(),
+                });
+            }
+        };
         let enrolment = Enrolment {
             org: verified.org,
             handle: handle.clone(),
             org_name: verified.name().to_string(),
-            role: mine.role,
-            department: mine.department.clone(),
-            expires_at: mine.expires_at,
+            role,
+            department,
+            expires_at,
             enrolled_at: now_ms(),
+            approved,
         };
         self.state.enrolments.retain(|e| e.org != enrolment.org);
         self.state.enrolments.push(enrolment.clone());
@@ -260,20 +347,59 @@ pub(crate) mod tests {
             "bauhof",
             10_000,
         );
-        let records = staff_records(
-            &[valid, expired, revoked, forged, other_org],
+        let listed = [valid.clone(), expired.clone(), revoked.clone()];
+        let signed_list =
+            stadtbote_protocol::org::testing::staff_list(org, &org_key, 1, &listed, &[]);
+        let list = StaffList::verify(&signed_list, &org, &org_key.identity_key()).unwrap();
+        // Approved by the org key but not on its newest staff list.
+        let unlisted = certificate(
+            org,
+            &org_key,
+            AccountId([6; 16]),
+            DeviceId([6; 16]),
+            key(6),
+            "bauhof",
+            10_000,
+        );
+        // Enrolled with a valid invitation, not approved.
+        let pending = StaffCertificate {
+            approval: None,
+            ..certificate(
+                org,
+                &org_key,
+                AccountId([7; 16]),
+                DeviceId([7; 16]),
+                key(7),
+                "bauhof",
+                10_000,
+            )
+        };
+        let view = staff_records(
+            &[valid, expired, revoked, forged, other_org, unlisted, pending.clone()],
             &org,
             &org_key.identity_key(),
             &[DeviceId([3; 16])],
+            Some(&list),
             5_000,
         );
+        let records = view.staff;
         let devices: Vec<_> = records.iter().map(|r| r.device).collect();
-        assert_eq!(devices, [DeviceId([1; 16]), DeviceId([2; 16]), DeviceId([3; 16])]);
+        assert_eq!(
+            devices,
+            [DeviceId([1; 16]), DeviceId([2; 16]), DeviceId([3; 16]), DeviceId([6; 16])]
+        );
         assert!(records[0].is_valid());
         assert!(records[1].expired && !records[1].revoked && !records[1].is_valid());
         assert!(records[2].revoked && !records[2].expired && !records[2].is_valid());
+        assert!(records[3].unlisted && !records[3].is_valid());
         assert!(records[0].certifies(&AccountId([1; 16]), &DeviceId([1; 16]), &key(1)));
         assert!(!records[0].certifies(&AccountId([1; 16]), &DeviceId([1; 16]), &key(9)));
+        assert_eq!(view.pending.len(), 1);
+        assert_eq!(view.pending[0].device, DeviceId([7; 16]));
+        assert_eq!(view.pending[0].certificate, pending);
+        // Without any staff list nobody is valid.
+        let view = staff_records(&listed, &org, &org_key.identity_key(), &[], None, 5_000);
+        assert!(view.staff.iter().all(|r| r.unlisted && !r.is_valid()));
     }
 
     #[test]
@@ -283,7 +409,17 @@ pub(crate) mod tests {
         let (account, device, key) = (AccountId([1; 16]), DeviceId([1; 16]), IdentityKey([1; 32]));
         let old = certificate(org, &org_key, account, device, key, "bauhof", 2_000);
         let new = certificate(org, &org_key, account, device, key, "ordnungsamt", 9_000);
-        let records = staff_records(&[new, old], &org, &org_key.identity_key(), &[], 5_000);
+        let signed = stadtbote_protocol::org::testing::staff_list(
+            org,
+            &org_key,
+            1,
+            std::slice::from_ref(&new),
+            &[],
+        );
+        let list = StaffList::verify(&signed, &org, &org_key.identity_key()).unwrap();
+        let records =
+            staff_records(&[new, old], &org, &org_key.identity_key(), &[], Some(&list), 5_000)
+                .staff;
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].department, "ordnungsamt");
         assert!(records[0].is_valid());

@@ -56,12 +56,24 @@ impl Client {
     /// process the mailbox, then send the outbox.
     pub async fn connect_and_catch_up(&mut self) -> Result<crate::FlushReport, ClientError> {
         self.connect().await?;
+        // A TOTP code is valid for a short window only: present it at once,
+        // before the mailbox is processed (and before automatic approvals,
+        // which may need it).
+        if let Some(otp) = self.second_factor_code.take() {
+            self.second_factor(&otp).await?;
+        }
         self.sync().await?;
         // Thread senders and members are checked against fresh org
         // directories once the mailbox is in (see `thread_sync`).
         self.verify_threads().await;
+        // The org admin's device approves pending staff enrolments on every
+        // command that connects; a staff device learns it was approved.
+        // Before the outbox flush, so that a report queued while the
+        // department waited for approval goes out now.
+        let staff = self.approve_pending_everywhere().await;
         let mut report = self.flush_outbox().await?;
         report.threads = self.flush_thread_outbox().await?;
+        report.staff = staff;
         Ok(report)
     }
 

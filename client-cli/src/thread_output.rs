@@ -268,7 +268,39 @@ pub fn staff_json(record: &StaffRecord) -> Value {
         "revoked": record.revoked,
         "expired": record.expired,
         "valid": record.is_valid(),
+        "approved": true,
+        "listed": !record.unlisted,
     })
+}
+
+/// One `org staff --json` object for an enrolment waiting for the org
+/// key's approval (same fields as [`staff_json`]; `approved` false).
+pub fn pending_json(pending: &crate::staff::PendingEnrolment) -> Value {
+    json!({
+        "device": pending.device.to_string(),
+        "account": pending.account.to_string(),
+        "role": pending.role.as_str(),
+        "department": pending.department,
+        "expires_at": pending.expires_at,
+        "revoked": false,
+        "expired": false,
+        "valid": false,
+        "approved": false,
+        "listed": false,
+    })
+}
+
+/// One `org staff` line for a pending enrolment.
+pub fn pending_text(pending: &crate::staff::PendingEnrolment) -> String {
+    format!(
+        "{}  account {}  {:<9} {:<16} until {}  PENDING approval (stadtbote org approve {})",
+        pending.device,
+        pending.account,
+        pending.role.as_str(),
+        pending.department,
+        format_utc(pending.expires_at),
+        pending.device
+    )
 }
 
 /// One `org staff --json` object for a revoked device whose certificate
@@ -283,6 +315,8 @@ pub fn revoked_device_json(device: &stadtbote_protocol::DeviceId) -> Value {
         "revoked": true,
         "expired": false,
         "valid": false,
+        "approved": null,
+        "listed": false,
     })
 }
 
@@ -292,6 +326,8 @@ pub fn staff_text(record: &StaffRecord) -> String {
         "REVOKED"
     } else if record.expired {
         "expired"
+    } else if record.unlisted {
+        "not on the staff list"
     } else {
         "valid"
     };

@@ -737,6 +737,12 @@ impl Client {
                 ),
             };
             if org.valid_staff(&department).is_empty() {
+                if org.pending.iter().any(|p| p.department == department) {
+                    return Err(ClientError::StaffAwaitingApproval {
+                        department,
+                        handle: handle.clone(),
+                    });
+                }
                 return Err(ClientError::NoStaffEnrolled { department, handle: handle.clone() });
             }
             return Ok(ThreadContext { org, creator: self.state.account, department, category });
@@ -837,21 +843,40 @@ impl Client {
                 .into_iter()
                 .map(|d| (d.device, d.identity_key))
                 .collect();
+            let revoked = context.org.revoked_devices();
             let plan = plan_membership(
                 &own,
                 &members,
                 &context.creator,
                 &creator_devices,
                 &context.org.staff,
-                context.org.revocations.as_ref().map(|l| l.revoked.as_slice()).unwrap_or_default(),
+                &revoked,
                 &context.department,
             );
             let epoch = self.mls.epoch(group)?;
             if let Some(device) = plan.refuse.first() {
-                let error = ClientError::RefuseUncertified {
-                    device: device.to_string(),
-                    thread: group.to_string(),
-                    handle: context.org.handle.clone(),
+                // A member enrolled before approvals existed (or whose
+                // approval is still to come) is not encrypted to, but the
+                // message waits for the approval instead of being dropped.
+                let pending = members.iter().find(|m| m.device == *device).is_some_and(|m| {
+                    context.org.pending.iter().any(|p| {
+                        p.device == m.device
+                            && p.account == m.account
+                            && p.identity_key == m.identity_key
+                    })
+                });
+                let error = if pending {
+                    ClientError::MemberAwaitingApproval {
+                        device: device.to_string(),
+                        thread: group.to_string(),
+                        handle: context.org.handle.clone(),
+                    }
+                } else {
+                    ClientError::RefuseUncertified {
+                        device: device.to_string(),
+                        thread: group.to_string(),
+                        handle: context.org.handle.clone(),
+                    }
                 };
                 if let Some(thread) = self.state.threads.get_mut(group) {
                     thread.warn(error.to_string());

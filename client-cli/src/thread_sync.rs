@@ -86,7 +86,7 @@ pub fn uncertified_members(
     members: &[Member],
     own: &DeviceId,
 ) -> Vec<DeviceId> {
-    let revoked = org.revocations.as_ref().map(|l| l.revoked.as_slice()).unwrap_or_default();
+    let revoked = org.revoked_devices();
     members
         .iter()
         .filter(|m| m.device != *own && m.account != thread.creator)
@@ -587,7 +587,11 @@ mod tests {
                 expires_at: u64::MAX,
                 revoked,
                 expired: false,
+                unlisted: false,
+                invite_id: serde_bytes::ByteBuf::from(vec![8; 8]),
             }],
+            pending: Vec::new(),
+            staff_list: None,
         }
     }
 

@@ -544,6 +544,8 @@ mod tests {
             expires_at: u64::MAX,
             revoked: false,
             expired: false,
+            unlisted: false,
+            invite_id: serde_bytes::ByteBuf::from(vec![device; 8]),
         }
     }
 

@@ -366,6 +366,19 @@ pub enum Request {
         /// The slot id (32 bytes).
         slot: ByteBuf,
     },
+    /// Publishes the org's next staff list together with the org key's
+    /// approvals of pending enrolments (org admin only). The server checks
+    /// every signature, that the list's version increases and that each
+    /// approval states exactly the binding of a stored enrolment.
+    OrgApprove {
+        /// The org.
+        org: OrgId,
+        /// [`crate::org::StaffList`] signed by the org key.
+        staff_list: Signed,
+        /// [`crate::org::StaffApproval`]s signed by the org key (may be empty,
+        /// e.g. when a revocation only changes the list).
+        approvals: Vec<Signed>,
+    },
 }
 
 /// A stored channel post.
@@ -547,6 +560,10 @@ pub struct OrgInfo {
     pub staff: Vec<StaffCertificate>,
     /// The latest signed revocation list.
     pub revocations: Option<Signed>,
+    /// The latest [`crate::org::StaffList`] signed by the org key (absent
+    /// until the org admin approved a first staff device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_list: Option<Signed>,
 }
 
 impl Request {
@@ -594,6 +611,7 @@ impl Request {
             Request::PublishDeviceList { .. } => "publish_device_list",
             Request::LinkSlotPut { .. } => "link_slot_put",
             Request::LinkSlotTake { .. } => "link_slot_take",
+            Request::OrgApprove { .. } => "org_approve",
         }
     }
 }

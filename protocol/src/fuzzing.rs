@@ -32,7 +32,7 @@ use crate::ids::{
 use crate::mls::{self, MlsClient};
 use crate::org::{
     DeviceBinding, HoursSlot, InviteCert, InviteCode, ORG_VERSION, OrgProfile, RevocationList,
-    Role, Signed, SignedKind, StaffCertificate,
+    Role, Signed, SignedKind, StaffApproval, StaffCertificate, StaffList,
 };
 
 /// What a decoder made of one input.
@@ -152,10 +152,13 @@ pub fn fixed_certificate() -> Result<StaffCertificate, Violation> {
         identity_key: device_key.identity_key(),
         bound_at: 10,
     };
-    Ok(StaffCertificate {
+    let mut cert = StaffCertificate {
         invite: Signed::sign(SignedKind::Invite, &invite, &org_key),
         binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
-    })
+        approval: None,
+    };
+    cert.approval = cert.approve(&ORG, &org_key, 10).ok().map(|(_, signed)| signed);
+    Ok(cert)
 }
 
 /// Checks that a decoded value re-encodes to bytes that decode to a value
@@ -295,15 +298,22 @@ pub fn signed_object(data: &[u8]) -> FuzzResult {
         accepted |= verify_all(&signed, &public);
     }
     if let Ok(value) = cbor::<ciborium::Value>(data) {
-        for kind in
-            [SignedKind::Invite, SignedKind::Binding, SignedKind::Revocations, SignedKind::Profile]
-        {
+        for kind in [
+            SignedKind::Invite,
+            SignedKind::Binding,
+            SignedKind::Revocations,
+            SignedKind::Profile,
+            SignedKind::Approval,
+            SignedKind::StaffList,
+        ] {
             let signed = Signed::sign(kind, &value, &org_key);
             let ok = match kind {
                 SignedKind::Invite => signed.verify::<InviteCert>(kind, &public).is_ok(),
                 SignedKind::Binding => signed.verify::<DeviceBinding>(kind, &public).is_ok(),
                 SignedKind::Revocations => signed.verify::<RevocationList>(kind, &public).is_ok(),
                 SignedKind::Profile => signed.verify::<OrgProfile>(kind, &public).is_ok(),
+                SignedKind::Approval => signed.verify::<StaffApproval>(kind, &public).is_ok(),
+                SignedKind::StaffList => StaffList::verify(&signed, &ORG, &public).is_ok(),
             };
             accepted |= ok;
         }
@@ -328,10 +338,16 @@ pub fn staff_certificate(data: &[u8]) -> FuzzResult {
         cert.binding.decode_unverified::<ciborium::Value>(SignedKind::Binding),
     ) {
         invite.invite_key = invite_key.identity_key();
-        let resigned = StaffCertificate {
+        let mut resigned = StaffCertificate {
             invite: Signed::sign(SignedKind::Invite, &invite, &org_key),
             binding: Signed::sign(SignedKind::Binding, &binding, &invite_key),
+            approval: None,
         };
+        if resigned.verify(&invite.org, &public, NOW_MS).is_ok() {
+            return Err(Violation("staff certificate: accepted without approval".into()));
+        }
+        resigned.approval =
+            resigned.approve(&invite.org, &org_key, NOW_MS).ok().map(|(_, signed)| signed);
         if let Ok(staff) = resigned.verify(&invite.org, &public, NOW_MS) {
             accepted = true;
             if staff.role != invite.role || staff.expires_at != invite.cert_expires_at {

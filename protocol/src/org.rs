@@ -10,9 +10,19 @@
 //!   expiry, and delegating to a one-time *invite key* derived from the secret
 //!   half of the invite code. The staff device that redeems the code signs a
 //!   [`DeviceBinding`] with that invite key. Invite certificate + binding
-//!   together form the device's [`StaffCertificate`]; the server, which never
-//!   learns the code's secret, cannot produce either half;
-//! * the [`RevocationList`] of staff devices.
+//!   together form the device's *enrolment*; the server, which never learns
+//!   the code's secret, cannot produce either half;
+//! * a [`StaffApproval`] of each enrolment: the org admin's device checks
+//!   the pending binding against the invitation it issued (and that the
+//!   invitation was not used for another approved device) and signs the
+//!   final device binding with the org key. Invitation + binding + approval
+//!   form the device's [`StaffCertificate`]; without the approval a client
+//!   accepts none, so whoever saw an invitation code (and the operator) can
+//!   no longer certify devices with it;
+//! * the versioned [`StaffList`] (approved devices and revocations) that
+//!   clients pin per org and never let go backwards;
+//! * the [`RevocationList`] of staff devices (still published; the server
+//!   stops delivering to the devices it names).
 //!
 //! Every signed object travels as a [`Signed`] envelope: the CBOR bytes of the
 //! object plus an Ed25519 signature over a domain tag, the object's kind and
@@ -51,6 +61,13 @@ pub enum OrgError {
     /// A field is out of its allowed range (handle, name, department, hours…).
     #[error("invalid {0}")]
     Invalid(&'static str),
+    /// The enrolment chains to the org key but the org key has not
+    /// approved (countersigned) it yet.
+    #[error("not approved by the org key")]
+    NotApproved,
+    /// A signed list is older than one already seen.
+    #[error("older than the {0} already seen")]
+    RolledBack(&'static str),
 }
 
 /// Which kind of object a [`Signed`] envelope holds; part of what is signed.
@@ -64,6 +81,10 @@ pub enum SignedKind {
     Binding,
     /// [`RevocationList`].
     Revocations,
+    /// [`StaffApproval`].
+    Approval,
+    /// [`StaffList`].
+    StaffList,
 }
 
 impl SignedKind {
@@ -73,6 +94,8 @@ impl SignedKind {
             SignedKind::Invite => b"invite\0",
             SignedKind::Binding => b"binding\0",
             SignedKind::Revocations => b"revocations\0",
+            SignedKind::Approval => b"staff-approval\0",
+            SignedKind::StaffList => b"staff-list\0",
         }
     }
 
@@ -82,6 +105,8 @@ impl SignedKind {
             SignedKind::Invite => "staff invitation",
             SignedKind::Binding => "device binding",
             SignedKind::Revocations => "revocation list",
+            SignedKind::Approval => "staff approval",
+            SignedKind::StaffList => "staff list",
         }
     }
 }
@@ -362,13 +387,117 @@ pub struct RevocationList {
     pub updated_at: u64,
 }
 
-/// A staff device's certificate as published: invitation + binding.
+/// The org key's countersignature of one enrolment: the final device
+/// binding as the org admin's device approved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffApproval {
+    /// [`ORG_VERSION`].
+    pub v: u16,
+    /// The org.
+    pub org: OrgId,
+    /// The invitation the device redeemed.
+    pub invite_id: ByteBuf,
+    /// The staff member's account.
+    pub account: AccountId,
+    /// The approved device.
+    pub device: DeviceId,
+    /// The device's identity (and MLS signature) key.
+    pub identity_key: IdentityKey,
+    /// Role granted (the invitation's).
+    pub role: Role,
+    /// Department (the invitation's).
+    pub department: String,
+    /// The certificate is valid until this (Unix ms; the invitation's).
+    pub expires_at: u64,
+    /// When the org admin's device approved it (Unix ms).
+    pub approved_at: u64,
+}
+
+/// One approved device on a [`StaffList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffListEntry {
+    /// The device.
+    pub device: DeviceId,
+    /// Its identity key.
+    pub identity_key: IdentityKey,
+    /// The invitation it redeemed (each invitation approves one device).
+    pub invite_id: ByteBuf,
+}
+
+/// The org's versioned list of approved staff devices and revocations,
+/// signed by the org key. Clients pin the newest version they saw per org
+/// and refuse an older one (or none, once they saw one); a staff device
+/// that is not on the newest list, or revoked on it, is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffList {
+    /// [`ORG_VERSION`].
+    pub v: u16,
+    /// The org.
+    pub org: OrgId,
+    /// Increases with every change.
+    pub version: u64,
+    /// Approved, unrevoked devices.
+    pub staff: Vec<StaffListEntry>,
+    /// Revoked devices.
+    pub revoked: Vec<DeviceId>,
+    /// When signed (Unix ms).
+    pub updated_at: u64,
+}
+
+impl StaffList {
+    /// An empty list of `org` (version 0: the first published is 1).
+    pub fn empty(org: OrgId) -> Self {
+        StaffList {
+            v: ORG_VERSION,
+            org,
+            version: 0,
+            staff: Vec::new(),
+            revoked: Vec::new(),
+            updated_at: 0,
+        }
+    }
+
+    /// Verifies a signed list with `org_key` and checks it names `org`.
+    pub fn verify(signed: &Signed, org: &OrgId, org_key: &IdentityKey) -> Result<Self, OrgError> {
+        let list: StaffList = signed.verify(SignedKind::StaffList, org_key)?;
+        if list.org != *org {
+            return Err(OrgError::Mismatch);
+        }
+        Ok(list)
+    }
+
+    /// Refuses `self` if it is older than `pinned` (the newest version this
+    /// device has seen); the same version must be the same list.
+    pub fn check_not_older_than(&self, pinned: &StaffList) -> Result<(), OrgError> {
+        if self.version < pinned.version || (self.version == pinned.version && self != pinned) {
+            return Err(OrgError::RolledBack("staff list"));
+        }
+        Ok(())
+    }
+
+    /// The entry that lists exactly this device with this key, if any.
+    pub fn entry(&self, device: &DeviceId, identity_key: &IdentityKey) -> Option<&StaffListEntry> {
+        self.staff.iter().find(|e| e.device == *device && e.identity_key == *identity_key)
+    }
+
+    /// Whether `device` is revoked on this list.
+    pub fn is_revoked(&self, device: &DeviceId) -> bool {
+        self.revoked.contains(device)
+    }
+}
+
+/// A staff device's certificate as published: invitation + binding (the
+/// enrolment) + the org key's approval of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffCertificate {
     /// [`InviteCert`] signed by the org key.
     pub invite: Signed,
     /// [`DeviceBinding`] signed by the invite key.
     pub binding: Signed,
+    /// [`StaffApproval`] signed by the org key; absent while the enrolment
+    /// waits for the org admin (and in certificates from before approvals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Signed>,
 }
 
 /// What a valid staff certificate certifies.
@@ -389,10 +518,31 @@ pub struct VerifiedStaff {
 }
 
 impl StaffCertificate {
-    /// Verifies the chain org key → invitation → device binding at time
-    /// `now_ms`, and that the binding was made before the invitation expired.
-    /// Revocation is checked separately ([`RevocationList`]).
+    /// Verifies the whole certificate at time `now_ms`: the enrolment
+    /// ([`StaffCertificate::verify_enrolment`]) and the org key's approval
+    /// of exactly that binding ([`OrgError::NotApproved`] without one).
+    /// Revocation and the staff list are checked separately.
     pub fn verify(
+        &self,
+        org: &OrgId,
+        org_key: &IdentityKey,
+        now_ms: u64,
+    ) -> Result<VerifiedStaff, OrgError> {
+        let staff = self.verify_enrolment(org, org_key, now_ms)?;
+        let signed = self.approval.as_ref().ok_or(OrgError::NotApproved)?;
+        let approval: StaffApproval = signed.verify(SignedKind::Approval, org_key)?;
+        if !self.matches_approval(&approval) {
+            return Err(OrgError::Mismatch);
+        }
+        Ok(staff)
+    }
+
+    /// Verifies the enrolment only: the chain org key → invitation → device
+    /// binding at time `now_ms`, and that the binding claims to have been
+    /// made before the invitation expired. This is what the server checks
+    /// when a code is redeemed, and what the org admin's device checks
+    /// before approving; no client accepts a device on this alone.
+    pub fn verify_enrolment(
         &self,
         org: &OrgId,
         org_key: &IdentityKey,
@@ -415,6 +565,58 @@ impl StaffCertificate {
             department: invite.department,
             expires_at: invite.cert_expires_at,
         })
+    }
+
+    /// The invitation id this certificate's invitation carries (unverified).
+    pub fn invite_id(&self) -> Result<ByteBuf, OrgError> {
+        self.invite.decode_unverified::<InviteCert>(SignedKind::Invite).map(|i| i.invite_id)
+    }
+
+    /// Whether `approval` states exactly this enrolment's binding (org,
+    /// invitation, account, device, key, role, department, expiry). Reads
+    /// the pieces without checking signatures: callers verify those.
+    pub fn matches_approval(&self, approval: &StaffApproval) -> bool {
+        let (Ok(invite), Ok(binding)) = (
+            self.invite.decode_unverified::<InviteCert>(SignedKind::Invite),
+            self.binding.decode_unverified::<DeviceBinding>(SignedKind::Binding),
+        ) else {
+            return false;
+        };
+        approval.org == invite.org
+            && approval.org == binding.org
+            && approval.invite_id == invite.invite_id
+            && approval.invite_id == binding.invite_id
+            && approval.account == binding.account
+            && approval.device == binding.device
+            && approval.identity_key == binding.identity_key
+            && approval.role == invite.role
+            && approval.department == invite.department
+            && approval.expires_at == invite.cert_expires_at
+    }
+
+    /// The org key's approval of this enrolment, signed with `org_key`
+    /// after verifying the enrolment against it at `now_ms`.
+    pub fn approve(
+        &self,
+        org: &OrgId,
+        org_key: &DeviceSecret,
+        now_ms: u64,
+    ) -> Result<(StaffApproval, Signed), OrgError> {
+        let staff = self.verify_enrolment(org, &org_key.identity_key(), now_ms)?;
+        let approval = StaffApproval {
+            v: ORG_VERSION,
+            org: *org,
+            invite_id: self.invite_id()?,
+            account: staff.account,
+            device: staff.device,
+            identity_key: staff.identity_key,
+            role: staff.role,
+            department: staff.department,
+            expires_at: staff.expires_at,
+            approved_at: now_ms,
+        };
+        let signed = Signed::sign(SignedKind::Approval, &approval, org_key);
+        Ok((approval, signed))
     }
 }
 
@@ -548,18 +750,18 @@ pub mod testing {
         pub bound_at: u64,
     }
 
-    /// Builds the staff certificate an enrolment would produce: `org_key`
-    /// signs an [`InviteCert`] for `role` in `department` delegating to a
-    /// fresh invitation code's invite key, which signs the [`DeviceBinding`]
-    /// of `holder`.
-    pub fn staff_certificate(
+    /// Builds the certificate of an enrolment the org admin has not
+    /// approved yet: `org_key` signs an [`InviteCert`] for `role` in
+    /// `department` delegating to a fresh invitation code's invite key,
+    /// which signs the [`DeviceBinding`] of `holder`. Returns the code too.
+    pub fn enrolment_certificate(
         org: OrgId,
         org_key: &DeviceSecret,
         holder: Holder,
         role: Role,
         department: &str,
         times: CertTimes,
-    ) -> StaffCertificate {
+    ) -> (InviteCode, StaffCertificate) {
         let code = InviteCode::generate();
         let invite = InviteCert {
             v: ORG_VERSION,
@@ -581,10 +783,64 @@ pub mod testing {
             identity_key: holder.identity_key,
             bound_at: times.bound_at,
         };
-        StaffCertificate {
+        let cert = StaffCertificate {
             invite: Signed::sign(SignedKind::Invite, &invite, org_key),
             binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
-        }
+            approval: None,
+        };
+        (code, cert)
+    }
+
+    /// The staff certificate an approved enrolment has: as
+    /// [`enrolment_certificate`], plus the org key's [`StaffApproval`]
+    /// (approved at the binding time).
+    pub fn staff_certificate(
+        org: OrgId,
+        org_key: &DeviceSecret,
+        holder: Holder,
+        role: Role,
+        department: &str,
+        times: CertTimes,
+    ) -> StaffCertificate {
+        let (_, mut cert) = enrolment_certificate(org, org_key, holder, role, department, times);
+        // The fixture's times are chosen by the test; approve at time 0 so
+        // that only the chain, not the clock, decides.
+        let approval = cert.approve(&org, org_key, 0).map(|(_, signed)| signed).ok();
+        cert.approval = approval;
+        cert
+    }
+
+    /// The staff list (version `version`) that lists the devices of
+    /// `certificates` and revokes `revoked`, signed by `org_key`.
+    pub fn staff_list(
+        org: OrgId,
+        org_key: &DeviceSecret,
+        version: u64,
+        certificates: &[StaffCertificate],
+        revoked: &[DeviceId],
+    ) -> Signed {
+        let staff = certificates
+            .iter()
+            .filter_map(|c| {
+                let binding: DeviceBinding =
+                    c.binding.decode_unverified(SignedKind::Binding).ok()?;
+                Some(StaffListEntry {
+                    device: binding.device,
+                    identity_key: binding.identity_key,
+                    invite_id: binding.invite_id,
+                })
+            })
+            .filter(|e| !revoked.contains(&e.device))
+            .collect();
+        let list = StaffList {
+            v: ORG_VERSION,
+            org,
+            version,
+            staff,
+            revoked: revoked.to_vec(),
+            updated_at: 0,
+        };
+        Signed::sign(SignedKind::StaffList, &list, org_key)
     }
 
     /// [`staff_certificate`] with the usual fixture values: `device_key`
@@ -648,6 +904,182 @@ mod tests {
             Err(OrgError::Mismatch)
         );
     }
+
+    #[test]
+    fn an_enrolment_without_the_org_keys_approval_is_not_a_certificate() {
+        let org = OrgId([1; 16]);
+        let org_key = DeviceSecret::generate();
+        let holder = testing::Holder {
+            account: AccountId([2; 16]),
+            device: DeviceId([3; 16]),
+            identity_key: DeviceSecret::generate().identity_key(),
+        };
+        let times = testing::CertTimes {
+            issued_at: 0,
+            invite_expires_at: 1_000,
+            cert_expires_at: 10_000,
+            bound_at: 10,
+        };
+        let (code, pending) =
+            testing::enrolment_certificate(org, &org_key, holder, Role::Clerk, "bauhof", times);
+        let key = org_key.identity_key();
+        assert!(pending.verify_enrolment(&org, &key, 20).is_ok());
+        assert_eq!(pending.verify(&org, &key, 20), Err(OrgError::NotApproved));
+        let (approval, signed) = pending.approve(&org, &org_key, 20).unwrap();
+        assert_eq!(approval.device, DeviceId([3; 16]));
+        let approved = StaffCertificate { approval: Some(signed.clone()), ..pending.clone() };
+        assert_eq!(approved.verify(&org, &key, 20).unwrap().department, "bauhof");
+
+        // Whoever knows the (redeemed) code can bind another device to the
+        // same invitation; the org key's approval of the first device does
+        // not carry over to it.
+        let rogue = DeviceBinding {
+            v: ORG_VERSION,
+            org,
+            invite_id: ByteBuf::from(code.id.to_vec()),
+            account: AccountId([7; 16]),
+            device: DeviceId([7; 16]),
+            identity_key: DeviceSecret::generate().identity_key(),
+            bound_at: 10,
+        };
+        let rogue_binding = Signed::sign(SignedKind::Binding, &rogue, &code.invite_key());
+        let minted = StaffCertificate {
+            invite: pending.invite.clone(),
+            binding: rogue_binding.clone(),
+            approval: Some(signed),
+        };
+        assert!(minted.verify_enrolment(&org, &key, 20).is_ok(), "the chain alone verifies");
+        assert_eq!(minted.verify(&org, &key, 20), Err(OrgError::Mismatch));
+        let unapproved = StaffCertificate { approval: None, ..minted.clone() };
+        assert_eq!(unapproved.verify(&org, &key, 20), Err(OrgError::NotApproved));
+        // An approval signed by another key is refused.
+        let (_, foreign) = pending.approve(&org, &org_key, 20).unwrap();
+        let foreign_approval: StaffApproval =
+            foreign.decode_unverified(SignedKind::Approval).unwrap();
+        let by_other =
+            Signed::sign(SignedKind::Approval, &foreign_approval, &DeviceSecret::generate());
+        let forged = StaffCertificate { approval: Some(by_other), ..pending.clone() };
+        assert_eq!(forged.verify(&org, &key, 20), Err(OrgError::BadSignature));
+        // An approval cannot be passed off as another kind and vice versa.
+        let as_profile = StaffCertificate {
+            approval: Some(Signed {
+                bytes: pending.invite.bytes.clone(),
+                signature: pending.invite.signature,
+            }),
+            ..pending
+        };
+        assert_eq!(as_profile.verify(&org, &key, 20), Err(OrgError::BadSignature));
+    }
+
+    #[test]
+    fn staff_lists_verify_with_the_org_key_and_never_go_backwards() {
+        let org = OrgId([1; 16]);
+        let org_key = DeviceSecret::generate();
+        let key = org_key.identity_key();
+        let device = DeviceSecret::generate();
+        let cert = testing::default_staff_certificate(org, &org_key, &device, Role::Clerk);
+        let v1 = testing::staff_list(org, &org_key, 1, std::slice::from_ref(&cert), &[]);
+        let v2 = testing::staff_list(
+            org,
+            &org_key,
+            2,
+            std::slice::from_ref(&cert),
+            &[DeviceId([3; 16])],
+        );
+        let one = StaffList::verify(&v1, &org, &key).unwrap();
+        let two = StaffList::verify(&v2, &org, &key).unwrap();
+        assert!(one.entry(&DeviceId([3; 16]), &device.identity_key()).is_some());
+        assert!(one.entry(&DeviceId([3; 16]), &DeviceSecret::generate().identity_key()).is_none());
+        assert!(two.is_revoked(&DeviceId([3; 16])) && two.staff.is_empty());
+        // Rollback: an older list after a newer one is refused; the same
+        // version is only accepted if it is the same list.
+        assert!(two.check_not_older_than(&one).is_ok());
+        assert_eq!(one.check_not_older_than(&two), Err(OrgError::RolledBack("staff list")));
+        assert!(two.check_not_older_than(&two).is_ok());
+        let other_v2 = testing::staff_list(org, &org_key, 2, &[cert], &[]);
+        let other_v2 = StaffList::verify(&other_v2, &org, &key).unwrap();
+        assert!(other_v2.check_not_older_than(&two).is_err());
+        // Wrong key, wrong org, wrong kind.
+        assert_eq!(
+            StaffList::verify(&v1, &org, &DeviceSecret::generate().identity_key()),
+            Err(OrgError::BadSignature)
+        );
+        assert_eq!(StaffList::verify(&v1, &OrgId([9; 16]), &key), Err(OrgError::Mismatch));
+        assert_eq!(
+            v1.verify::<RevocationList>(SignedKind::Revocations, &key),
+            Err(OrgError::BadSignature)
+        );
+    }
+
+    /// The test vector of docs/PROTOCOL.md ("Staff approval and staff list").
+    #[test]
+    fn approval_and_staff_list_test_vector() {
+        let org_key = DeviceSecret::from_bytes(&[0x11; 32]).unwrap();
+        let approval = StaffApproval {
+            v: ORG_VERSION,
+            org: OrgId([1; 16]),
+            invite_id: ByteBuf::from(vec![2; 8]),
+            account: AccountId([3; 16]),
+            device: DeviceId([4; 16]),
+            identity_key: IdentityKey([5; 32]),
+            role: Role::Clerk,
+            department: "bauhof".into(),
+            expires_at: 1_000_000,
+            approved_at: 500,
+        };
+        let signed = Signed::sign(SignedKind::Approval, &approval, &org_key);
+        let list = StaffList {
+            v: ORG_VERSION,
+            org: OrgId([1; 16]),
+            version: 1,
+            staff: vec![StaffListEntry {
+                device: DeviceId([4; 16]),
+                identity_key: IdentityKey([5; 32]),
+                invite_id: ByteBuf::from(vec![2; 8]),
+            }],
+            revoked: vec![DeviceId([6; 16])],
+            updated_at: 500,
+        };
+        let signed_list = Signed::sign(SignedKind::StaffList, &list, &org_key);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let got = [
+            hex(&org_key.identity_key().0),
+            hex(&signed.bytes),
+            hex(&signed.signature.0),
+            hex(&signed_list.bytes),
+            hex(&signed_list.signature.0),
+        ];
+        assert_eq!(got, VECTOR, "{got:#?}");
+    }
+
+    const VECTOR: [&str; 5] = [
+        "d04ab232742bb4ab3a1368bd4615e4e6d0224ab71a016baf8520a332c9778737",
+        concat!(
+            "aa617601636f7267500101010101010101010101010101010169696e76697465",
+            "5f6964480202020202020202676163636f756e74500303030303030303030303",
+            "03030303036664657669636550040404040404040404040404040404046c6964",
+            "656e746974795f6b657958200505050505050505050505050505050505050505",
+            "05050505050505050505050564726f6c6565636c65726b6a6465706172746d65",
+            "6e7466626175686f666a657870697265735f61741a000f42406b617070726f76",
+            "65645f61741901f4",
+        ),
+        concat!(
+            "ead64c87272e3b2b1db4f88f4646b9713c7fce97a01f1a61c4be0c8adeb51ccf",
+            "8564547879bde5687adc0ce4d4bc187dd58213bb95fb57f4bb07361295a54500",
+        ),
+        concat!(
+            "a6617601636f726750010101010101010101010101010101016776657273696f",
+            "6e0165737461666681a366646576696365500404040404040404040404040404",
+            "04046c6964656e746974795f6b65795820050505050505050505050505050505",
+            "050505050505050505050505050505050569696e766974655f69644802020202",
+            "02020202677265766f6b65648150060606060606060606060606060606066a75",
+            "7064617465645f61741901f4",
+        ),
+        concat!(
+            "f0bfd1c09b23d4f065dc95996e1b88b0171de223892f885233df32593b89f9e6",
+            "f2031e721c2fe270fbd777fc8fa346f7153287652cc83d9b7d485f2ae84ca408",
+        ),
+    ];
 
     #[test]
     fn a_binding_signed_by_another_key_is_refused() {

@@ -84,7 +84,11 @@ fn signed() -> impl Strategy<Value = Signed> {
     (bytes(), sig()).prop_map(|(bytes, signature)| Signed { bytes, signature })
 }
 fn cert() -> impl Strategy<Value = StaffCertificate> {
-    (signed(), signed()).prop_map(|(invite, binding)| StaffCertificate { invite, binding })
+    (signed(), signed(), of(signed())).prop_map(|(invite, binding, approval)| StaffCertificate {
+        invite,
+        binding,
+        approval,
+    })
 }
 fn role() -> impl Strategy<Value = Role> {
     prop_oneof![Just(Role::Clerk), Just(Role::Publisher), Just(Role::Admin)]
@@ -321,6 +325,9 @@ fn request() -> impl Strategy<Value = Request> {
         signed_device_list().prop_map(|list| Request::PublishDeviceList { list }),
         (bytes(), bytes()).prop_map(|(slot, data)| Request::LinkSlotPut { slot, data }),
         bytes().prop_map(|slot| Request::LinkSlotTake { slot }),
+        (org(), signed(), vec(signed(), 0..3)).prop_map(|(org, staff_list, approvals)| {
+            Request::OrgApprove { org, staff_list, approvals }
+        }),
     ]
 }
 
@@ -376,16 +383,16 @@ fn server_stats() -> impl Strategy<Value = ServerStats> {
 }
 
 fn org_info() -> impl Strategy<Value = OrgInfo> {
-    (org(), text(), of(key()), of(signed()), vec(cert(), 0..2), of(signed())).prop_map(
-        |(org, handle, org_key, profile, staff, revocations)| OrgInfo {
+    (org(), text(), of(key()), of(signed()), vec(cert(), 0..2), of(signed()), of(signed()))
+        .prop_map(|(org, handle, org_key, profile, staff, revocations, staff_list)| OrgInfo {
             org,
             handle,
             org_key,
             profile,
             staff,
             revocations,
-        },
-    )
+            staff_list,
+        })
 }
 
 fn post_record() -> impl Strategy<Value = ChannelPostRecord> {

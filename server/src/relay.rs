@@ -220,6 +220,9 @@ impl From<StoreError> for RelayError {
             StoreError::DeviceRevoked => {
                 Self::InvalidRequest("this device is on the org's revocation list")
             }
+            StoreError::ApprovalMismatch => Self::InvalidRequest(
+                "a staff approval does not match the enrolment stored for its device",
+            ),
             StoreError::ModeratorsOnly => Self::ModeratorsOnly,
             StoreError::UnknownBlob => Self::UnknownBlob,
             StoreError::QuotaExceeded => Self::QuotaExceeded,
@@ -851,6 +854,10 @@ impl Relay {
             Request::OrgRevoke { org, revocations } => {
                 let run = self.org_revoke(me, &org, &revocations);
                 self.org_admin_action(me, &org, "org.revoke", elevation, run).await
+            }
+            Request::OrgApprove { org, staff_list, approvals } => {
+                let run = self.org_approve(me, &org, &staff_list, &approvals);
+                self.org_admin_action(me, &org, "org.approve", elevation, run).await
             }
             Request::UploadStart { size } => self.upload_start(me, size).await,
             Request::UploadChunk { blob, index, data } => {

@@ -31,6 +31,7 @@ mod privacy;
 mod recovery;
 mod server_http;
 mod squat;
+mod staff_approval;
 mod staff_work;
 mod terminal_text;
 mod tls;

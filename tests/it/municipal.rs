@@ -128,7 +128,15 @@ impl Town {
         ]));
         let enrolled = clerk.ok(&["enroll", &invite]);
         assert!(enrolled.contains("bauhof"), "{enrolled}");
-        Town { server, admin, mayor, clerk, admin_totp, mayor_totp: Mutex::new(None) }
+        let town = Town { server, admin, mayor, clerk, admin_totp, mayor_totp: Mutex::new(None) };
+        town.approve(&town.clerk);
+        town
+    }
+
+    /// The org admin's device approves `device`'s pending enrolment with
+    /// the org key (`org approve`); until then no client accepts it.
+    pub fn approve(&self, device: &Device) -> String {
+        self.mayor_ok(&["org", "approve", &device.device_id()])
     }
 
     /// Enrols another staff device (role clerk) and returns it.
@@ -149,6 +157,7 @@ impl Town {
             role,
         ]));
         device.ok(&["enroll", &code]);
+        self.approve(&device);
         device
     }
 
@@ -371,6 +380,7 @@ fn used_and_expired_codes_fail_clearly_and_revoked_staff_receive_nothing_new() {
     ]));
     let second = town.citizen("Zweite Kraft");
     second.ok(&["enroll", &code]);
+    town.approve(&second);
     let third = town.citizen("Dritte Kraft");
     let err = third.fails(&["enroll", &code]);
     assert!(err.contains("already used"), "{err}");

@@ -49,9 +49,11 @@ pub fn set_otp(otp: String) {
 /// passes the second factor for this device's admin roles.
 pub async fn open_connected(home: &PathBuf, server: &str) -> Result<Client> {
     let mut client = Client::open(home, server)?;
-    crate::catch_up(&mut client, None).await?;
     if let Some(otp) = OTP.get() {
-        client.second_factor(otp).await?;
+        // Presented right after login, before the catch-up (whose
+        // automatic staff approvals may need it).
+        client.set_second_factor_code(otp.clone());
     }
+    crate::catch_up(&mut client, None).await?;
     Ok(client)
 }

@@ -213,6 +213,14 @@ pub enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Approve a pending staff enrolment with the org key (the org admin's
+    /// device also approves pending enrolments automatically on every
+    /// command that connects, except a second binding of an invitation
+    /// already used; see `org staff`).
+    Approve {
+        /// The device id (as shown by `org staff`).
+        device: String,
+    },
     /// Revoke a staff device's certificate.
     Revoke {
         /// The device id.
@@ -492,10 +500,10 @@ pub async fn org(
         OrgCommand::Staff { json } => {
             let mut client = open_connected(home, server).await?;
             let handle = client.admin_org(handle)?.handle.clone();
-            let result = client.org_staff(&handle).await;
+            let result = client.org_staff_and_pending(&handle).await;
             client.disconnect().await;
-            let (staff, revoked_unknown) = result?;
-            if staff.is_empty() && revoked_unknown.is_empty() && !json {
+            let (staff, revoked_unknown, pending) = result?;
+            if staff.is_empty() && revoked_unknown.is_empty() && pending.is_empty() && !json {
                 println!("No staff devices are enrolled yet.");
             }
             for record in &staff {
@@ -510,11 +518,52 @@ pub async fn org(
                     println!("{}", thread_output::staff_text(record));
                 }
             }
+            for enrolment in &pending {
+                if json {
+                    println!("{}", thread_output::pending_json(enrolment));
+                } else {
+                    println!("{}", thread_output::pending_text(enrolment));
+                }
+            }
             for device in &revoked_unknown {
                 if json {
                     println!("{}", thread_output::revoked_device_json(device));
                 } else {
                     println!("{device}  (certificate not seen on this device)  REVOKED");
+                }
+            }
+            Ok(())
+        }
+        OrgCommand::Approve { device } => {
+            let device = DeviceId::parse(&device).map_err(|_| ClientError::Invalid {
+                what: "device id",
+                reason: format!("{device:?} is not a device id"),
+            })?;
+            let mut client = open_connected(home, server).await?;
+            let handle = client.admin_org(handle)?.handle.clone();
+            let already = client
+                .fetch_org(&handle)
+                .await
+                .is_ok_and(|o| o.staff.iter().any(|r| r.device == device && r.is_valid()));
+            let result = if already {
+                Ok(Default::default())
+            } else {
+                client.approve_enrolments(&handle, Some(device)).await
+            };
+            client.disconnect().await;
+            let report: stadtbote_cli::approval::ApprovalReport = result?;
+            if let Some(refused) = report.refused.first() {
+                bail!("did not approve device {device}: {}", refused.reason);
+            }
+            match report.approved.first() {
+                Some(approved) => println!(
+                    "Approved device {device} as {} of {} at {handle} (staff list version {}).",
+                    approved.role.as_str(),
+                    approved.department,
+                    approved.version
+                ),
+                None => {
+                    println!("Device {device} is already an approved staff device of {handle}.")
                 }
             }
             Ok(())

@@ -126,6 +126,12 @@ pub async fn enroll(home: &PathBuf, server: &str, code: &str) -> Result<()> {
         safe(&enrolment.handle)
     );
     println!("The certificate is valid until {}.", format_utc(enrolment.expires_at));
+    if !enrolment.approved {
+        println!(
+            "Approval by the org admin is pending: citizens' clients accept this device once the org admin's device has countersigned it with the org key (it does so on its next command, or with `stadtbote org approve {}`). A later command here tells you when it is approved.",
+            client.state().device
+        );
+    }
     Ok(())
 }
 

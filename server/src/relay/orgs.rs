@@ -1,6 +1,7 @@
 //! Org requests: claiming an org, publishing its signed profile and
-//! revocation list, staff invitations and enrolment, and the public org
-//! directory.
+//! revocation list, staff invitations, enrolment (pending until the org
+//! key approves it), approvals with the signed staff list, and the public
+//! org directory.
 //!
 //! The server verifies every signed object against the org key before
 //! storing it, so the directory holds nothing the org did not sign; clients
@@ -15,7 +16,7 @@ use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::org::{
     DeviceBinding, InviteCert, OrgError, OrgProfile, RevocationList, Signed, SignedKind,
-    StaffCertificate, org_claim_message, validate_department,
+    StaffApproval, StaffCertificate, StaffList, org_claim_message, validate_department,
 };
 
 use super::{Identity, Relay, RelayError, code_hash};
@@ -60,6 +61,14 @@ fn verify_signed<T: DeserializeOwned>(
                 "the revocation list's signature does not verify with the org key"
             }
             (SignedKind::Revocations, false) => "the revocation list is malformed",
+            (SignedKind::Approval, true) => {
+                "the staff approval's signature does not verify with the org key"
+            }
+            (SignedKind::Approval, false) => "the staff approval is malformed",
+            (SignedKind::StaffList, true) => {
+                "the staff list's signature does not verify with the org key"
+            }
+            (SignedKind::StaffList, false) => "the staff list is malformed",
         })
     })
 }
@@ -223,10 +232,12 @@ impl Relay {
             return Err(RelayError::OrgSuspended);
         }
         let org_key = org.org_key.ok_or(RelayError::InvalidRequest("the org is not claimed"))?;
-        let certificate = StaffCertificate { invite: record.invite, binding: binding.clone() };
-        // The same check clients make: only certificates that verify are
-        // published in the directory.
-        certificate.verify(&record.org, &org_key, now).map_err(|err| match err {
+        let certificate =
+            StaffCertificate { invite: record.invite, binding: binding.clone(), approval: None };
+        // Only enrolments that chain to the org key are stored. They stay
+        // pending (no client accepts them) until the org admin's device
+        // approves them with the org key (`org_approve`).
+        certificate.verify_enrolment(&record.org, &org_key, now).map_err(|err| match err {
             OrgError::Expired => RelayError::InvalidRequest(
                 "the certificate is expired or was bound after the invitation expired",
             ),
@@ -237,7 +248,7 @@ impl Relay {
             other => other?,
         };
         self.durable().await?;
-        tracing::info!(handle = org.handle.as_str(), "staff device enrolled");
+        tracing::info!(handle = org.handle.as_str(), "staff device enrolled, approval pending");
         Ok(Response::Enrolled { org: record.org, handle: org.handle })
     }
 
@@ -281,6 +292,51 @@ impl Relay {
             purged,
             "org revocation list published"
         );
+        Ok(Response::Published { version: list.version })
+    }
+
+    /// Stores the org's next staff list and the org key's approvals of
+    /// pending enrolments. Each approval must state exactly the binding of
+    /// the enrolment stored for its device; the list's version must
+    /// increase. The server checks signatures so that it stores nothing the
+    /// org did not sign, but clients do not rely on that: they verify the
+    /// approvals and the list against the key they pinned.
+    pub(super) async fn org_approve(
+        &self,
+        me: &Identity,
+        org: &OrgId,
+        staff_list: &Signed,
+        approvals: &[Signed],
+    ) -> Result<Response, RelayError> {
+        self.check_signed_size(staff_list)?;
+        let (_, key) = self.org_admin(me, org)?;
+        let list: StaffList = verify_signed(staff_list, SignedKind::StaffList, &key)?;
+        if list.org != *org {
+            return Err(RelayError::InvalidRequest("the staff list is for another org"));
+        }
+        let mut verified = Vec::with_capacity(approvals.len());
+        for signed in approvals {
+            self.check_signed_size(signed)?;
+            let approval: StaffApproval = verify_signed(signed, SignedKind::Approval, &key)?;
+            if approval.org != *org {
+                return Err(RelayError::InvalidRequest("the staff approval is for another org"));
+            }
+            verified.push((approval, signed.clone()));
+        }
+        let limits = self.directory_limits(unix_ms());
+        match self.store.publish_staff_list(org, staff_list, list.version, &verified, limits) {
+            Err(StoreError::VersionNotIncreasing) => {
+                return Err(RelayError::InvalidRequest("staff list version must increase"));
+            }
+            Err(StoreError::ApprovalMismatch) => {
+                return Err(RelayError::InvalidRequest(
+                    "a staff approval does not match the enrolment stored for its device",
+                ));
+            }
+            other => other?,
+        }
+        self.durable().await?;
+        tracing::info!(approved = verified.len(), "org staff list published");
         Ok(Response::Published { version: list.version })
     }
 

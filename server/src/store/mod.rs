@@ -154,6 +154,10 @@ pub enum StoreError {
     /// The device is on the org's revocation list.
     #[error("device revoked")]
     DeviceRevoked,
+    /// A staff approval does not state the binding of the enrolment stored
+    /// for its device (or no enrolment is stored for it).
+    #[error("approval does not match the enrolment")]
+    ApprovalMismatch,
     /// Only a discussion group's moderators may do this.
     #[error("moderators only")]
     ModeratorsOnly,

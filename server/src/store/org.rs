@@ -1,6 +1,6 @@
 //! Storage of server admins, organisations and the org-signed objects the
-//! server keeps for them (profile, staff invitations and certificates,
-//! revocation list).
+//! server keeps for them (profile, staff invitations and certificates with
+//! the org key's approvals, staff list, revocation list).
 //!
 //! The server checks every signature before it stores an object, but it
 //! cannot create any of them: they are signed by the org key (on the org
@@ -12,7 +12,7 @@
 
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::OrgInfo;
-use stadtbote_protocol::org::{Signed, StaffCertificate};
+use stadtbote_protocol::org::{Signed, StaffApproval, StaffCertificate};
 use stadtbote_protocol::{DeviceId, OrgId};
 
 use super::StoreError;
@@ -210,6 +210,20 @@ pub trait OrgStore {
         revoked: &[DeviceId],
         limits: DirectoryLimits,
     ) -> Result<Vec<DeviceId>, StoreError>;
+
+    /// Stores a verified staff list of `version` (above the stored list's
+    /// version, else [`StoreError::VersionNotIncreasing`]) and attaches each
+    /// verified approval to the enrolment stored for its device, atomically;
+    /// [`StoreError::ApprovalMismatch`] if an approval does not state that
+    /// enrolment's binding exactly.
+    fn publish_staff_list(
+        &self,
+        org: &OrgId,
+        list: &Signed,
+        version: u64,
+        approvals: &[(StaffApproval, Signed)],
+        limits: DirectoryLimits,
+    ) -> Result<(), StoreError>;
 
     /// Everything public about the org at `now_ms`: staff certificates of
     /// devices it revoked, and expired ones, are left out.

@@ -516,7 +516,7 @@ pub fn decode_org_code(bytes: &[u8]) -> Result<OrgCodeRecord, StoreError> {
     Ok(OrgCodeRecord { org, expires_at, delete_at, used })
 }
 
-/// `org_profiles` and `org_revocations` value: a signed object.
+/// `org_profiles`, `org_revocations` and `org_staff_lists` value: a signed object.
 pub fn encode_signed(signed: &Signed) -> Vec<u8> {
     let mut out = Vec::with_capacity(69 + signed.bytes.len());
     out.push(RECORD_V1);
@@ -556,13 +556,20 @@ pub fn decode_invite(bytes: &[u8]) -> Result<InviteRecord, StoreError> {
     Ok(InviteRecord { org, expires_at, delete_at, used, invite })
 }
 
-/// `staff` value: the invitation and the device binding.
+/// `staff` value: the invitation, the device binding and, once the org key
+/// approved the enrolment, the approval. The approval is an optional
+/// trailing field, so values written before approvals existed (two signed
+/// objects) read as pending enrolments without a new record version.
 pub fn encode_staff(certificate: &StaffCertificate) -> Vec<u8> {
-    let size = certificate.invite.bytes.len() + certificate.binding.bytes.len();
+    let approval = certificate.approval.as_ref().map_or(0, |a| a.bytes.len() + 70);
+    let size = certificate.invite.bytes.len() + certificate.binding.bytes.len() + approval;
     let mut out = Vec::with_capacity(140 + size);
     out.push(RECORD_V1);
     put_signed(&mut out, &certificate.invite);
     put_signed(&mut out, &certificate.binding);
+    if let Some(approval) = &certificate.approval {
+        put_signed(&mut out, approval);
+    }
     out
 }
 
@@ -571,8 +578,9 @@ pub fn decode_staff(bytes: &[u8]) -> Result<StaffCertificate, StoreError> {
     let mut r = Reader::new(bytes, "staff")?;
     let invite = r.signed()?;
     let binding = r.signed()?;
+    let approval = if r.bytes.is_empty() { None } else { Some(r.signed()?) };
     r.finish()?;
-    Ok(StaffCertificate { invite, binding })
+    Ok(StaffCertificate { invite, binding, approval })
 }
 
 /// `revoked` value: the orgs that revoked a device, sorted.
@@ -842,8 +850,10 @@ mod tests {
             invite: signed(9),
         };
         assert_eq!(decode_invite(&encode_invite(&invite)).unwrap(), invite);
-        let staff = StaffCertificate { invite: signed(1), binding: signed(2) };
+        let staff = StaffCertificate { invite: signed(1), binding: signed(2), approval: None };
         assert_eq!(decode_staff(&encode_staff(&staff)).unwrap(), staff);
+        let approved = StaffCertificate { approval: Some(signed(4)), ..staff.clone() };
+        assert_eq!(decode_staff(&encode_staff(&approved)).unwrap(), approved);
         assert_eq!(decode_signed(&encode_signed(&signed(3)), "x").unwrap(), signed(3));
         let orgs = vec![OrgId([1; 16]), OrgId([2; 16])];
         assert_eq!(decode_orgs(&encode_orgs(&orgs)).unwrap(), orgs);

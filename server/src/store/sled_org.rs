@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 use sled::Transactional;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{OrgInfo, OrgStats, encode};
-use stadtbote_protocol::org::{InviteCert, RevocationList, Signed, SignedKind, StaffCertificate};
+use stadtbote_protocol::org::{
+    InviteCert, RevocationList, Signed, SignedKind, StaffApproval, StaffCertificate, StaffList,
+};
 use stadtbote_protocol::{DeviceId, OrgId};
 
 use super::org::{DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
@@ -39,6 +41,7 @@ struct DirectoryParts<'a> {
     record: &'a OrgRecord,
     profile: Option<Signed>,
     revocations: Option<Signed>,
+    staff_list: Option<Signed>,
     staff: Vec<(DeviceId, StaffCertificate)>,
     /// Devices this org revoked.
     revoked: BTreeSet<DeviceId>,
@@ -63,6 +66,7 @@ impl DirectoryParts<'_> {
             profile: self.profile,
             staff,
             revocations: self.revocations,
+            staff_list: self.staff_list,
         }
     }
 
@@ -167,6 +171,7 @@ impl SledStore {
             record,
             profile: self.signed_of(&self.org_profiles, org, "org_profiles")?,
             revocations: self.signed_of(&self.org_revocations, org, "org_revocations")?,
+            staff_list: self.signed_of(&self.org_staff_lists, org, "org_staff_lists")?,
             staff,
             revoked,
             now_ms,
@@ -479,6 +484,74 @@ impl OrgStore for SledStore {
             .map_err(tx_error)
     }
 
+    fn publish_staff_list(
+        &self,
+        org: &OrgId,
+        list: &Signed,
+        version: u64,
+        approvals: &[(StaffApproval, Signed)],
+        limits: DirectoryLimits,
+    ) -> Result<(), StoreError> {
+        let _org = self.lock_org_writes();
+        let record = self.org_record(org)?;
+        let stored_version = |signed: Option<Signed>| {
+            // Verified with the org key when it was stored.
+            signed
+                .and_then(|s| s.decode_unverified::<StaffList>(SignedKind::StaffList).ok())
+                .map_or(0, |l| l.version)
+        };
+        let mut parts = self.directory_parts(org, &record, limits.now_ms)?;
+        if version <= stored_version(parts.staff_list.clone()) {
+            return Err(StoreError::VersionNotIncreasing);
+        }
+        let mut updated = Vec::with_capacity(approvals.len());
+        for (approval, signed) in approvals {
+            let Some((_, stored)) = parts.staff.iter_mut().find(|(d, _)| *d == approval.device)
+            else {
+                return Err(StoreError::ApprovalMismatch);
+            };
+            if !stored.matches_approval(approval) {
+                return Err(StoreError::ApprovalMismatch);
+            }
+            stored.approval = Some(signed.clone());
+            updated.push((approval.device, records::encode_staff(stored)));
+        }
+        parts.staff_list = Some(list.clone());
+        parts.check_size(limits.max_bytes)?;
+        (&self.org_staff_lists, &self.staff)
+            .transaction(|(lists, staff)| {
+                let current = match lists.get(org.as_bytes())? {
+                    Some(bytes) => {
+                        Some(tx_decode(records::decode_signed(&bytes, "org_staff_lists"))?)
+                    }
+                    None => None,
+                };
+                if version <= stored_version(current) {
+                    return abort(StoreError::VersionNotIncreasing);
+                }
+                for (device, value) in &updated {
+                    let key = records::pair_key(org.as_bytes(), device.as_bytes());
+                    // The enrolment may have been replaced (the device
+                    // redeemed another code) since it was read: then this
+                    // approval is for a binding that no longer exists.
+                    let Some(bytes) = staff.get(key)? else {
+                        return abort(StoreError::ApprovalMismatch);
+                    };
+                    let current = tx_decode(records::decode_staff(&bytes))?;
+                    let unchanged = records::decode_staff(value).is_ok_and(|new| {
+                        new.invite == current.invite && new.binding == current.binding
+                    });
+                    if !unchanged {
+                        return abort(StoreError::ApprovalMismatch);
+                    }
+                    staff.insert(key.as_slice(), value.as_slice())?;
+                }
+                lists.insert(org.as_bytes(), records::encode_signed(list))?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
     fn org_directory(&self, org: &OrgId, now_ms: u64) -> Result<Option<OrgInfo>, StoreError> {
         let Some(record) = self.org(org)? else { return Ok(None) };
         Ok(Some(self.directory_parts(org, &record, now_ms)?.build()))
@@ -579,6 +652,7 @@ mod tests {
         StaffCertificate {
             invite: invite.clone(),
             binding: Signed::sign(SignedKind::Binding, &binding, &code.invite_key()),
+            approval: None,
         }
     }
 
@@ -724,6 +798,70 @@ mod tests {
         assert!(store.revoked.is_empty());
         // Expired certificates are left out of the directory.
         assert!(store.org_directory(&org, NOW + 100 * DAY).unwrap().unwrap().staff.is_empty());
+    }
+
+    #[test]
+    fn approvals_attach_to_the_matching_enrolment_with_an_increasing_staff_list() {
+        let (_dir, store) = open();
+        let (org, key, _) = claimed_org(&store, "goslar");
+        let (code, invite) = stored_invite(&store, &org, &key);
+        let device = DeviceId::random();
+        let cert = certificate(&org, &code, &invite, device);
+        store.enroll(&code.id, &device, &cert, limits()).unwrap();
+        let info = store.org_directory(&org, NOW).unwrap().unwrap();
+        assert_eq!(info.staff[0].approval, None, "pending until approved");
+        assert_eq!(info.staff_list, None);
+
+        let (approval, signed) = cert.approve(&org, &key, NOW).unwrap();
+        let entry_of = approval.clone();
+        let list = |version| {
+            let approval = &entry_of;
+            let list = StaffList {
+                v: ORG_VERSION,
+                org,
+                version,
+                staff: vec![stadtbote_protocol::org::StaffListEntry {
+                    device,
+                    identity_key: approval.identity_key,
+                    invite_id: approval.invite_id.clone(),
+                }],
+                revoked: vec![],
+                updated_at: NOW,
+            };
+            Signed::sign(SignedKind::StaffList, &list, &key)
+        };
+        // An approval of another binding (a second device bound with the
+        // same invitation) does not attach to this enrolment.
+        let rogue = StaffApproval { account: AccountId::random(), ..approval.clone() };
+        let rogue_signed = Signed::sign(SignedKind::Approval, &rogue, &key);
+        assert!(matches!(
+            store.publish_staff_list(&org, &list(1), 1, &[(rogue, rogue_signed)], limits()),
+            Err(StoreError::ApprovalMismatch)
+        ));
+        let unknown = StaffApproval { device: DeviceId::random(), ..approval.clone() };
+        let unknown_signed = Signed::sign(SignedKind::Approval, &unknown, &key);
+        assert!(matches!(
+            store.publish_staff_list(&org, &list(1), 1, &[(unknown, unknown_signed)], limits()),
+            Err(StoreError::ApprovalMismatch)
+        ));
+        store
+            .publish_staff_list(&org, &list(1), 1, &[(approval, signed.clone())], limits())
+            .unwrap();
+        let info = store.org_directory(&org, NOW).unwrap().unwrap();
+        assert_eq!(info.staff[0].approval, Some(signed));
+        assert_eq!(info.staff_list, Some(list(1)));
+        assert!(info.staff[0].verify(&org, &key.identity_key(), NOW).is_ok());
+        // Versions must increase.
+        assert!(matches!(
+            store.publish_staff_list(&org, &list(1), 1, &[], limits()),
+            Err(StoreError::VersionNotIncreasing)
+        ));
+        store.publish_staff_list(&org, &list(2), 2, &[], limits()).unwrap();
+        // Re-enrolling with another invitation makes the device pending again.
+        let (again, again_invite) = stored_invite(&store, &org, &key);
+        let cert2 = certificate(&org, &again, &again_invite, device);
+        store.enroll(&again.id, &device, &cert2, limits()).unwrap();
+        assert_eq!(store.org_directory(&org, NOW).unwrap().unwrap().staff[0].approval, None);
     }
 
     #[test]

@@ -26,8 +26,9 @@
 //! | `org_codes` | SHA-256(code) | org, expires_at, delete_at, used |
 //! | `org_profiles` | org | signed profile |
 //! | `org_revocations` | org | signed revocation list |
+//! | `org_staff_lists` | org | signed staff list |
 //! | `invites` | invite id | org, expires_at, delete_at, used, signed invitation |
-//! | `staff` | org ‖ device | signed invitation, signed device binding |
+//! | `staff` | org ‖ device | signed invitation, signed device binding, signed approval (once approved) |
 //! | `revoked` | device | orgs that revoked it |
 //! | `blobs` | blob | blind(owner), sealed owner, size, chunking, progress, expiry, quota charge |
 //! | `blob_usage` | blind(account) | bytes charged |
@@ -117,6 +118,7 @@ pub struct SledStore {
     pub(super) org_codes: Tree,
     pub(super) org_profiles: Tree,
     pub(super) org_revocations: Tree,
+    pub(super) org_staff_lists: Tree,
     pub(super) invites: Tree,
     pub(super) staff: Tree,
     pub(super) revoked: Tree,
@@ -308,6 +310,7 @@ impl SledStore {
             org_codes: tree("org_codes")?,
             org_profiles: tree("org_profiles")?,
             org_revocations: tree("org_revocations")?,
+            org_staff_lists: tree("org_staff_lists")?,
             invites: tree("invites")?,
             staff: tree("staff")?,
             revoked: tree("revoked")?,
