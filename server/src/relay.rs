@@ -367,7 +367,8 @@ pub const ADMIN_ROLE_HELD: &str = "a device of this account is a server admin or
 /// Why a device of a deleted account, or one removed from its account's
 /// signed device list, is refused (on every request of a connection that
 /// was open when that happened).
-pub const ACCOUNT_DELETED: &str = "this device was removed from its account, or the account was deleted";
+pub const ACCOUNT_DELETED: &str =
+    "this device was removed from its account, or the account was deleted";
 
 /// Request handling shared by all connections.
 pub struct Relay {
