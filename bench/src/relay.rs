@@ -24,6 +24,7 @@ use futures_util::stream::SplitStream;
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::frame::ServerBody;
 use stadtbote_protocol::ids::conversation_id;
+use stadtbote_protocol::membership::GroupCreation;
 use stadtbote_protocol::mls::{Incoming, MlsClient};
 use stadtbote_protocol::{ErrorCode, Event, GroupId, Request, Response};
 use tokio::sync::Semaphore;
@@ -73,16 +74,11 @@ pub async fn make_pair(target: &Target) -> Result<Pair> {
     let group = conversation_id(&dev_a.account, &dev_b.account);
     mls_a.create_group(group)?;
     let commit = mls_a.add_members(&group, &packages)?;
-    conn_a
-        .request(Request::Commit {
-            group,
-            epoch: commit.epoch_before,
-            commit: ByteBuf::from(commit.commit.clone()),
-            add: commit.added.clone(),
-            remove: Vec::new(),
-            welcome: commit.welcome.clone().map(ByteBuf::from),
-        })
-        .await?;
+    let create = GroupCreation::Conversation { peer: dev_b.account };
+    let request = commit
+        .request(group, &dev_a.secret, Some(create))
+        .ok_or_else(|| anyhow!("commit too large to state"))?;
+    conn_a.request(request).await?;
     mls_a.merge_pending(&group)?;
 
     // The Welcome arrives in b's mailbox.

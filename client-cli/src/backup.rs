@@ -2,6 +2,11 @@
 //! downloads it chunk by chunk, checks its SHA-256 and writes it
 //! atomically (a temporary file, fsync, rename) with mode 0600.
 //!
+//! A backup is encrypted to age recipients (the server's
+//! `backup_recipients` and `--recipient`); an unencrypted one is written
+//! only with `--insecure-plaintext`, because it holds the keys that make
+//! deleted accounts unreadable.
+//!
 //! The file is never held in memory: each chunk is hashed and written as
 //! it arrives.
 
@@ -12,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use stadtbote_protocol::BackupId;
+use stadtbote_protocol::ErrorCode;
 use stadtbote_protocol::frame::{AdminAction, Response};
 
 use crate::error::ClientError;
@@ -45,15 +51,31 @@ impl Client {
         &mut self,
         file: &Path,
         recipients: Vec<String>,
+        insecure_plaintext: bool,
         otp: Option<String>,
     ) -> Result<BackupSummary, ClientError> {
-        let (backup, size, sha256, encrypted) =
-            match self.admin_action(AdminAction::BackupStart { recipients }, otp.clone()).await? {
-                Response::BackupReady { backup, size, sha256, encrypted, .. } => {
-                    (backup, size, sha256.into_vec(), encrypted)
-                }
-                other => return Err(unexpected(&self.server_url, &other)),
-            };
+        // Without a recipient here the server may still have configured
+        // ones; it refuses (invalid_request) only when it has none.
+        let named_none = recipients.is_empty() && !insecure_plaintext;
+        let start = AdminAction::BackupStart { recipients, insecure_plaintext };
+        let (backup, size, sha256, encrypted) = match self.admin_action(start, otp.clone()).await {
+            Ok(Response::BackupReady { backup, size, sha256, encrypted, .. }) => {
+                (backup, size, sha256.into_vec(), encrypted)
+            }
+            Ok(other) => return Err(unexpected(&self.server_url, &other)),
+            Err(ClientError::Server(body))
+                if named_none && body.code == ErrorCode::InvalidRequest =>
+            {
+                return Err(ClientError::PlaintextBackupRefused);
+            }
+            Err(e) => return Err(e),
+        };
+        if !encrypted && !insecure_plaintext {
+            // A server from before the refusal wrote plaintext anyway:
+            // delete the staged copy instead of downloading it.
+            let _ = self.admin_action(AdminAction::BackupFinish { backup }, otp).await;
+            return Err(ClientError::PlaintextBackupRefused);
+        }
         let tmp = tmp_path(file);
         let result = self.download(backup, size, &sha256, &tmp, otp.clone()).await;
         if let Err(e) = result {

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::channels::{FeedItem, FeedLine, Follow, PublishedChannel};
-use crate::output::format_utc;
+use crate::output::{format_utc, safe, safe_body};
 
 /// `YYYY-MM-DD HH:MM UTC` (minutes are enough for a feed).
 pub fn format_minute(ms: u64) -> String {
@@ -24,8 +24,8 @@ pub fn feed_text(line: &FeedLine) -> String {
             let mut text = format!(
                 "[{}] {} #{seq}: {}",
                 format_minute(post.body.posted_at),
-                line.name,
-                post.body.text
+                safe(&line.name),
+                safe_body(&post.body.text)
             );
             if !post.body.photos.is_empty() {
                 text.push_str(&format!(" [{} photo(s)]", post.body.photos.len()));
@@ -33,9 +33,9 @@ pub fn feed_text(line: &FeedLine) -> String {
             text
         }
         FeedItem::Warning { kind: crate::channels::WarningKind::Expired, message, .. } => {
-            format!("note: {message}")
+            format!("note: {}", safe(message))
         }
-        FeedItem::Warning { message, .. } => format!("warning: {message}"),
+        FeedItem::Warning { message, .. } => format!("warning: {}", safe(message)),
     }
 }
 
@@ -56,10 +56,14 @@ pub fn feed_json(line: &FeedLine) -> Value {
             })).collect::<Vec<_>>(),
             "author_department": post.author.department,
         }),
-        FeedItem::Warning { kind, seq, message } => json!({
+        // `event` repeats `warning` under the name scripts use for feed
+        // events (`"event": "withheld"`); `until` is the range's last post.
+        FeedItem::Warning { kind, seq, until, message } => json!({
             "channel": line.channel.to_string(),
             "warning": kind.as_str(),
+            "event": kind.as_str(),
             "seq": seq,
+            "until": until,
             "message": message,
         }),
     }
@@ -72,6 +76,8 @@ pub fn follow_json(follow: &Follow) -> Value {
         "name": follow.name,
         "handle": follow.handle,
         "last_seq": follow.cursor.last_seq,
+        // The publisher-signed retention (null until first verified).
+        "retention_days": follow.retention_days,
     })
 }
 
@@ -79,7 +85,10 @@ pub fn follow_json(follow: &Follow) -> Value {
 pub fn follow_text(follow: &Follow) -> String {
     format!(
         "{}  {} ({})  last post #{}",
-        follow.channel, follow.name, follow.handle, follow.cursor.last_seq
+        follow.channel,
+        safe(&follow.name),
+        safe(&follow.handle),
+        follow.cursor.last_seq
     )
 }
 
@@ -103,7 +112,11 @@ pub fn published_json(channel: &PublishedChannel) -> Value {
 pub fn published_text(channel: &PublishedChannel) -> String {
     format!(
         "{}  {} ({})  key epoch {}, last post #{}",
-        channel.channel, channel.meta.name, channel.handle, channel.key_epoch, channel.last_seq
+        channel.channel,
+        safe(&channel.meta.name),
+        safe(&channel.handle),
+        channel.key_epoch,
+        channel.last_seq
     )
 }
 

@@ -21,6 +21,20 @@
 //! cursor (last seq + hash) only ever moves over such posts, so a post that
 //! was rejected, or sealed with a key this follower does not have yet, is
 //! looked at again by the next `feed`.
+//!
+//! A follower trusts the server for nothing it can check itself:
+//!
+//! * **Missing posts.** Posts missing after the cursor are "expired" only
+//!   when they can be: older than the channel's retention, which the
+//!   follower keeps from the publisher-signed metadata ([`Follow::retention_days`]).
+//!   Their age is bounded by signed times: the next post's `prev_posted_at`,
+//!   the last verified post's `posted_at`, the channel's `created_at`.
+//!   Otherwise they are *withheld*: reported, and the cursor stays before
+//!   them, so a later honest fetch still delivers them.
+//! * **Revocations.** The newest org-signed revocation list verified for an
+//!   org is kept in `follows.cbor` ([`KnownRevocations`]); a server answer
+//!   with no list or an older one is refused ([`ClientError::RevocationListWithheld`]),
+//!   and posts by a device on the kept list are reported as revoked.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,7 +47,7 @@ use stadtbote_protocol::channel::{
     Replies, VerifiedPost,
 };
 use stadtbote_protocol::frame::ChannelPostRecord;
-use stadtbote_protocol::org::{Role, StaffCertificate};
+use stadtbote_protocol::org::{RevocationList, Role, StaffCertificate};
 use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Response};
 
 use crate::connection::Connection;
@@ -45,8 +59,15 @@ use crate::state::State;
 
 /// The follows file.
 pub const FOLLOWS_FILE: &str = "follows.cbor";
-/// Version of the follows file format.
-pub const FOLLOWS_VERSION: u16 = 1;
+/// Version of the follows file format. Version 1 (before followers kept
+/// revocation lists and the signed retention) is read and upgraded.
+pub const FOLLOWS_VERSION: u16 = 2;
+/// Posts are called withheld rather than expired unless older than the
+/// retention minus this margin: publisher, server and follower clocks may
+/// differ by minutes, and an honest expiry must never look like an attack.
+pub const EXPIRY_CLOCK_MARGIN_MS: u64 = 60 * 60 * 1000;
+/// Milliseconds in a day.
+const DAY_MS: u64 = 86_400_000;
 /// Days the server keeps a post unless the publisher says otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 /// Posts asked for per `ChannelFetch`.
@@ -115,9 +136,13 @@ pub struct Cursor {
     /// The last post verified (0 for none).
     pub last_seq: u64,
     /// Its hash; `None` before the first post, or when the chain restarts
-    /// after expired or withheld posts (the next post's `prev` cannot be
-    /// checked then; its signature and number still are).
+    /// after expired posts (the next post's `prev` cannot be checked then;
+    /// its signature and number still are).
     pub last_hash: Option<ByteBuf>,
+    /// The signed `posted_at` of the last post verified (a lower bound for
+    /// the age of every later post); `None` when unknown.
+    #[serde(default)]
+    pub last_posted_at: Option<u64>,
 }
 
 impl Cursor {
@@ -152,6 +177,16 @@ pub struct Follow {
     pub cursor: Cursor,
     /// When followed (Unix ms).
     pub followed_at: u64,
+    /// Retention in days from the newest publisher-signed metadata verified
+    /// (`None` in follows from before this was kept, until the next feed).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// The channel's signed creation time.
+    #[serde(default)]
+    pub created_at: Option<u64>,
+    /// The `meta_version` of that metadata; older metadata is ignored.
+    #[serde(default)]
+    pub meta_version: u64,
 }
 
 impl std::fmt::Debug for Follow {
@@ -171,12 +206,39 @@ impl Follow {
         self.keys.keys().next_back().copied().unwrap_or(0)
     }
 
+    /// Takes name, reply policy and signed retention from verified
+    /// metadata, unless it is older than what this follower already has
+    /// (a server replaying metadata from before a rotation).
+    fn take_meta(&mut self, meta: ChannelMeta) {
+        if meta.meta_version < self.meta_version && self.retention_days.is_some() {
+            return;
+        }
+        self.name = meta.name;
+        self.replies = meta.replies;
+        self.reply_department = meta.reply_department;
+        self.retention_days = Some(meta.retention_days);
+        self.created_at = Some(meta.created_at);
+        self.meta_version = meta.meta_version;
+    }
+
     fn channel_keys(&self) -> BTreeMap<u32, ChannelKey> {
         self.keys
             .iter()
             .filter_map(|(epoch, k)| ChannelKey::from_bytes(k).ok().map(|k| (*epoch, k)))
             .collect()
     }
+}
+
+/// The newest revocation list of an org this home verified (against the
+/// org key from the invite link).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownRevocations {
+    /// The list's signed version.
+    pub version: u64,
+    /// Revoked devices.
+    pub revoked: Vec<DeviceId>,
+    /// When the org signed it (Unix ms).
+    pub updated_at: u64,
 }
 
 /// Everything in `follows.cbor`.
@@ -186,25 +248,85 @@ pub struct FollowsFile {
     pub v: u16,
     /// Follows by channel.
     pub follows: BTreeMap<ChannelId, Follow>,
+    /// The newest revocation list verified per org (never goes back).
+    #[serde(default)]
+    pub revocations: BTreeMap<OrgId, KnownRevocations>,
 }
 
 impl Default for FollowsFile {
     fn default() -> Self {
-        FollowsFile { v: FOLLOWS_VERSION, follows: BTreeMap::new() }
+        FollowsFile { v: FOLLOWS_VERSION, follows: BTreeMap::new(), revocations: BTreeMap::new() }
     }
 }
 
-/// Reads `follows.cbor` (empty when missing).
+impl FollowsFile {
+    /// Takes a revocation list the server presented for `org` (already
+    /// verified against the org key) unless it would go backwards: `None`
+    /// or an older version than the one kept is refused. Returns whether
+    /// the kept list changed, and the revoked devices to check posts with.
+    pub fn accept_revocations(
+        &mut self,
+        org: OrgId,
+        handle: &str,
+        presented: Option<RevocationList>,
+    ) -> Result<(bool, Vec<DeviceId>), ClientError> {
+        let refuse = |pinned: u64, presented: String| ClientError::RevocationListWithheld {
+            handle: handle.to_string(),
+            pinned,
+            presented,
+        };
+        let kept = self.revocations.get(&org);
+        let newest = match (kept, presented) {
+            (None, None) => return Ok((false, Vec::new())),
+            (Some(kept), None) => return Err(refuse(kept.version, "no list".into())),
+            (Some(kept), Some(list)) if list.version < kept.version => {
+                return Err(refuse(kept.version, format!("version {}", list.version)));
+            }
+            // The same version signed twice by the org key cannot come from
+            // the server; keep every device either names.
+            (Some(kept), Some(list)) if list.version == kept.version => {
+                let mut merged = kept.clone();
+                for device in list.revoked {
+                    if !merged.revoked.contains(&device) {
+                        merged.revoked.push(device);
+                    }
+                }
+                merged
+            }
+            (_, Some(list)) => KnownRevocations {
+                version: list.version,
+                revoked: list.revoked,
+                updated_at: list.updated_at,
+            },
+        };
+        let changed = kept != Some(&newest);
+        let revoked = newest.revoked.clone();
+        self.revocations.insert(org, newest);
+        Ok((changed, revoked))
+    }
+}
+
+/// Reads `follows.cbor` (empty when missing; version 1 is upgraded in
+/// memory and written as version 2 by the next save).
 pub fn read_follows(home: &Home) -> Result<FollowsFile, ClientError> {
     if !home.exists(FOLLOWS_FILE) {
         return Ok(FollowsFile::default());
     }
-    let file: FollowsFile = home.read_cbor(FOLLOWS_FILE)?;
-    if file.v != FOLLOWS_VERSION {
-        return Err(ClientError::CorruptFile {
-            file: home.path(FOLLOWS_FILE),
-            reason: format!("unknown format version {}", file.v),
-        });
+    let mut file: FollowsFile = home.read_cbor(FOLLOWS_FILE)?;
+    match file.v {
+        // Version 1 lacks the kept revocation lists and signed retention:
+        // the fields start empty and fill on the next `feed` (trust on
+        // first use, as when following).
+        1 => file.v = FOLLOWS_VERSION,
+        FOLLOWS_VERSION => {}
+        other => {
+            return Err(ClientError::CorruptFile {
+                file: home.path(FOLLOWS_FILE),
+                reason: format!(
+                    "unknown format version {other} (written by a newer stadtbote; update this one)"
+                ),
+            });
+        }
     }
     Ok(file)
 }
@@ -227,7 +349,7 @@ fn resolve<'a, T>(
 /// What kind of trouble a follower reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WarningKind {
-    /// Posts missing or out of order.
+    /// Posts missing (younger than the signed retention) or out of order.
     Withheld,
     /// Not signed by a certified publisher.
     Forged,
@@ -237,6 +359,8 @@ pub enum WarningKind {
     Rotated,
     /// Older posts removed by retention (a note, not an alarm).
     Expired,
+    /// Signed by a publisher device the org has revoked (lost or stolen).
+    Revoked,
 }
 
 impl WarningKind {
@@ -248,6 +372,7 @@ impl WarningKind {
             WarningKind::Altered => "altered",
             WarningKind::Rotated => "rotated",
             WarningKind::Expired => "expired",
+            WarningKind::Revoked => "revoked",
         }
     }
 }
@@ -268,6 +393,8 @@ pub enum FeedItem {
         kind: WarningKind,
         /// The post concerned (the first one of a range).
         seq: u64,
+        /// The last post of the range (`seq` for one post).
+        until: u64,
         /// The line to show, without `warning: `/`note: `.
         message: String,
     },
@@ -286,10 +413,81 @@ pub struct ChainContext<'a> {
     pub org_key: &'a IdentityKey,
     /// Channel keys by epoch.
     pub keys: &'a BTreeMap<u32, ChannelKey>,
-    /// Revoked staff devices.
+    /// Revoked staff devices (the newest list this home verified).
     pub revoked: &'a [DeviceId],
+    /// The channel's retention in days from its signed metadata (`None`
+    /// when unknown: then no missing post counts as expired).
+    pub retention_days: Option<u32>,
+    /// The channel's signed creation time.
+    pub created_at: Option<u64>,
     /// Now (Unix ms).
     pub now: u64,
+}
+
+/// `#3` or `#3..#5`.
+fn range(from: u64, until: u64) -> String {
+    if from == until { format!("#{from}") } else { format!("#{from}..#{until}") }
+}
+
+/// Whether posts `from..` missing after the cursor (up to the post `next`
+/// when the server sent one) may have been removed by retention. They
+/// cannot when the server itself says the channel starts at or before
+/// `from`, or when they are younger than the signed retention. Their age is
+/// bounded below by signed times: each was posted after the last post this
+/// follower verified and after the channel was created, and the newest one
+/// when `next` says its predecessor was posted.
+fn may_have_expired(
+    cursor: &Cursor,
+    ctx: &ChainContext<'_>,
+    first_seq: Option<u64>,
+    from: u64,
+    next: Option<&PostBody>,
+) -> bool {
+    if first_seq.is_some_and(|first| first <= from) {
+        return false;
+    }
+    let Some(days) = ctx.retention_days else { return false };
+    let retention = u64::from(days).saturating_mul(DAY_MS);
+    let posted_no_earlier = [
+        cursor.last_posted_at,
+        ctx.created_at,
+        next.map(|body| body.prev_posted_at).filter(|at| *at > 0),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
+    ctx.now.saturating_sub(posted_no_earlier).saturating_add(EXPIRY_CLOCK_MARGIN_MS) >= retention
+}
+
+fn withheld_gap(from: u64, until: u64, ctx: &ChainContext<'_>) -> FeedItem {
+    let retention = ctx
+        .retention_days
+        .map_or_else(|| "its retention".to_string(), |d| format!("its {d}-day retention"));
+    FeedItem::Warning {
+        kind: WarningKind::Withheld,
+        seq: from,
+        until,
+        message: format!(
+            "post(s) {} of {} were withheld by the server: they are missing but younger than {retention}; later posts wait until they arrive",
+            range(from, until),
+            ctx.name
+        ),
+    }
+}
+
+fn expired_gap(from: u64, until: u64, ctx: &ChainContext<'_>) -> FeedItem {
+    let days = ctx.retention_days.unwrap_or_default();
+    FeedItem::Warning {
+        kind: WarningKind::Expired,
+        seq: from,
+        until,
+        message: format!(
+            "{} older post(s) of {} expired (kept {days} days)",
+            until - from + 1,
+            ctx.name
+        ),
+    }
 }
 
 /// Applies fetched posts to `cursor`. `first_seq` is the server's oldest
@@ -305,16 +503,20 @@ pub fn follow_chain(
     posts: &[ChannelPostRecord],
 ) -> (Vec<FeedItem>, bool) {
     let mut items = Vec::new();
-    let warn = |kind, seq, message: String| FeedItem::Warning { kind, seq, message };
+    let warn = |kind, seq, message: String| FeedItem::Warning { kind, seq, until: seq, message };
+    // The server sent nothing new but says the channel now starts later:
+    // everything after the cursor is gone. Retention does that to a
+    // follower that was away long enough; anything younger was withheld.
     if let Some(first) = first_seq
         && first > cursor.last_seq + 1
+        && !posts.iter().any(|p| p.seq > cursor.last_seq)
     {
-        // Retention removes a channel's oldest posts: a follower that was
-        // away longer than the retention period (or follows an old channel)
-        // starts in the middle. The chain restarts at the first retained
-        // post, whose `prev` cannot be known.
-        let expired = first - cursor.last_seq - 1;
-        items.push(warn(WarningKind::Expired, first, format!("{expired} older posts expired")));
+        let from = cursor.last_seq + 1;
+        if !may_have_expired(cursor, ctx, None, from, None) {
+            items.push(withheld_gap(from, first - 1, ctx));
+            return (items, true);
+        }
+        items.push(expired_gap(from, first - 1, ctx));
         cursor.last_seq = first - 1;
         cursor.last_hash = None;
     }
@@ -324,22 +526,43 @@ pub fn follow_chain(
             continue;
         }
         let expected = cursor.last_seq + 1;
-        let prev = if record.seq > expected {
-            items.push(warn(
-                WarningKind::Withheld,
-                expected,
-                format!(
-                    "post(s) #{expected}..#{} of {} were withheld or reordered",
-                    record.seq - 1,
-                    ctx.name
-                ),
-            ));
-            None
-        } else {
-            cursor.prev()
-        };
+        let gap = record.seq > expected;
         let epoch = channel::key_epoch_of(&record.post).ok();
-        let Some(key) = epoch.and_then(|e| ctx.keys.get(&e)) else {
+        let key = epoch.and_then(|e| ctx.keys.get(&e));
+        // Opened before the gap is judged: a genuine post after it says
+        // when the newest missing post was posted.
+        let prev = if gap { None } else { cursor.prev() };
+        let opened = key.map(|key| {
+            channel::open_post(
+                &record.post,
+                key,
+                &ctx.channel,
+                &ctx.org,
+                ctx.org_key,
+                ctx.revoked,
+                Some(record.seq),
+                prev.as_ref(),
+                ctx.now,
+            )
+        });
+        if gap {
+            let next = match &opened {
+                Some(Ok(post)) => Some(&post.body),
+                _ => None,
+            };
+            if !may_have_expired(cursor, ctx, first_seq, expected, next) {
+                // The cursor stays before the gap: a later (honest) fetch
+                // still delivers the missing posts and chains them.
+                items.push(withheld_gap(expected, record.seq - 1, ctx));
+                return (items, true);
+            }
+            // Expired: the chain restarts here; this post's `prev` cannot
+            // be known, its signature and number are still checked.
+            items.push(expired_gap(expected, record.seq - 1, ctx));
+            cursor.last_seq = record.seq - 1;
+            cursor.last_hash = None;
+        }
+        let Some(opened) = opened else {
             match epoch {
                 Some(e) if e > max_epoch => items.push(warn(
                     WarningKind::Rotated,
@@ -367,21 +590,28 @@ pub fn follow_chain(
             }
             return (items, true);
         };
-        match channel::open_post(
-            &record.post,
-            key,
-            &ctx.channel,
-            &ctx.org,
-            ctx.org_key,
-            ctx.revoked,
-            Some(record.seq),
-            prev.as_ref(),
-            ctx.now,
-        ) {
+        match opened {
             Ok(post) => {
                 cursor.last_seq = record.seq;
                 cursor.last_hash = Some(ByteBuf::from(post.hash.to_vec()));
+                cursor.last_posted_at = Some(post.body.posted_at);
                 items.push(FeedItem::Post { seq: record.seq, post: Box::new(post) });
+            }
+            Err(ChannelError::Revoked) => {
+                // Genuinely signed, in its genuine place, but by a device
+                // the town revoked: never shown, and stepped over so that
+                // the posts after it are not held up (its hash links them).
+                // Its times are the thief's word, so `last_posted_at` stays.
+                items.push(warn(
+                    WarningKind::Revoked,
+                    record.seq,
+                    format!(
+                        "rejected post #{} of {}: signed by a publisher device the town has revoked (lost or stolen)",
+                        record.seq, ctx.name
+                    ),
+                ));
+                cursor.last_seq = record.seq;
+                cursor.last_hash = Some(ByteBuf::from(channel::post_hash(&record.post)));
             }
             Err(ChannelError::Forged) => {
                 items.push(warn(
@@ -396,11 +626,16 @@ pub fn follow_chain(
             }
             Err(ChannelError::OutOfOrder { expected, found }) => {
                 let (a, b) = (expected.min(found).min(record.seq), expected.max(found));
-                items.push(warn(
-                    WarningKind::Withheld,
-                    a,
-                    format!("post(s) #{a}..#{b} of {} were withheld or reordered", ctx.name),
-                ));
+                items.push(FeedItem::Warning {
+                    kind: WarningKind::Withheld,
+                    seq: a,
+                    until: b,
+                    message: format!(
+                        "post(s) {} of {} were withheld or reordered",
+                        range(a, b),
+                        ctx.name
+                    ),
+                });
                 return (items, true);
             }
             Err(_) => {
@@ -416,6 +651,7 @@ fn altered(seq: u64, name: &str) -> FeedItem {
     FeedItem::Warning {
         kind: WarningKind::Altered,
         seq,
+        until: seq,
         message: format!("rejected post #{seq} of {name}: altered"),
     }
 }
@@ -458,14 +694,15 @@ async fn fetch(
     }
 }
 
-/// The org's revocation list, from a directory verified against `org_key`
-/// (the invite's, never the server's).
-async fn revoked_devices(
+/// The org's revocation list as the server presents it, from a directory
+/// verified against `org_key` (the invite's, never the server's). Whether
+/// it may be taken is [`FollowsFile::accept_revocations`]'s decision.
+async fn presented_revocations(
     conn: &mut Connection,
     handle: &str,
     org: OrgId,
     org_key: IdentityKey,
-) -> Result<Vec<DeviceId>, ClientError> {
+) -> Result<Option<RevocationList>, ClientError> {
     let info = match conn.call(Request::OrgDirectory { handle: handle.to_string() }).await? {
         Ok(Response::Org { info }) => *info,
         Ok(other) => return Err(unexpected(conn.url(), &other)),
@@ -484,7 +721,7 @@ async fn revoked_devices(
         directory: None,
     };
     let verified = verify_directory(&info, handle, Some(&pin), now_ms())?;
-    Ok(verified.revocations.map(|l| l.revoked).unwrap_or_default())
+    Ok(verified.revocations)
 }
 
 impl Follower {
@@ -519,7 +756,17 @@ impl Follower {
             .map_err(|source| ClientError::ChannelData { what: "invite link", source })?;
         self.pin(&invite)?;
         let mut conn = self.connect().await?;
-        let result = self.fetch_meta(&mut conn, &invite, &key).await;
+        let presented =
+            presented_revocations(&mut conn, &invite.handle, invite.org, invite.org_key).await;
+        let result = match presented {
+            Ok(presented) => {
+                match self.file.accept_revocations(invite.org, &invite.handle, presented) {
+                    Ok((_, revoked)) => self.fetch_meta(&mut conn, &invite, &key, &revoked).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
         conn.close().await;
         let meta = result?;
         let follow = match self.file.follows.get(&invite.channel) {
@@ -533,23 +780,28 @@ impl Follower {
             Some(old) => {
                 let mut follow = old.clone();
                 follow.keys.insert(invite.key_epoch, invite.key.clone());
-                follow.name = meta.name.clone();
-                follow.replies = meta.replies;
-                follow.reply_department = meta.reply_department.clone();
+                follow.take_meta(meta);
                 follow
             }
-            None => Follow {
-                channel: invite.channel,
-                org: invite.org,
-                handle: invite.handle.clone(),
-                org_key: invite.org_key,
-                keys: BTreeMap::from([(invite.key_epoch, invite.key.clone())]),
-                name: meta.name.clone(),
-                replies: meta.replies,
-                reply_department: meta.reply_department.clone(),
-                cursor: Cursor::default(),
-                followed_at: now_ms(),
-            },
+            None => {
+                let mut follow = Follow {
+                    channel: invite.channel,
+                    org: invite.org,
+                    handle: invite.handle.clone(),
+                    org_key: invite.org_key,
+                    keys: BTreeMap::from([(invite.key_epoch, invite.key.clone())]),
+                    name: String::new(),
+                    replies: meta.replies,
+                    reply_department: None,
+                    cursor: Cursor::default(),
+                    followed_at: now_ms(),
+                    retention_days: None,
+                    created_at: None,
+                    meta_version: 0,
+                };
+                follow.take_meta(meta);
+                follow
+            }
         };
         self.file.follows.insert(invite.channel, follow.clone());
         self.save()?;
@@ -561,8 +813,8 @@ impl Follower {
         conn: &mut Connection,
         invite: &ChannelInvite,
         key: &ChannelKey,
+        revoked: &[DeviceId],
     ) -> Result<ChannelMeta, ClientError> {
-        let revoked = revoked_devices(conn, &invite.handle, invite.org, invite.org_key).await?;
         let Response::ChannelPosts { org, meta, key_epoch, .. } =
             fetch(conn, invite.channel, 0, 1).await?
         else {
@@ -575,7 +827,7 @@ impl Follower {
             });
         }
         let meta =
-            channel::open_meta(&meta, key, &invite.channel, &invite.org_key, &revoked, now_ms())
+            channel::open_meta(&meta, key, &invite.channel, &invite.org_key, revoked, now_ms())
                 .map_err(|source| match source {
                     ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
                         ClientError::OutdatedInvite
@@ -642,20 +894,29 @@ impl Follower {
     }
 
     /// The revocation lists of the followed orgs (one directory fetch per
-    /// org).
+    /// org), each the newest this home verified: a newer list the server
+    /// presents is kept (saved at once), a missing or older one is refused
+    /// with [`ClientError::RevocationListWithheld`].
     pub async fn revocations(
-        &self,
+        &mut self,
         conn: &mut Connection,
         channels: &[ChannelId],
     ) -> Result<BTreeMap<OrgId, Vec<DeviceId>>, ClientError> {
         let mut out = BTreeMap::new();
+        let mut changed = false;
         for id in channels {
             let Some(follow) = self.file.follows.get(id) else { continue };
             if out.contains_key(&follow.org) {
                 continue;
             }
-            let revoked = revoked_devices(conn, &follow.handle, follow.org, follow.org_key).await?;
-            out.insert(follow.org, revoked);
+            let (org, handle) = (follow.org, follow.handle.clone());
+            let presented = presented_revocations(conn, &handle, org, follow.org_key).await?;
+            let (kept_changed, revoked) = self.file.accept_revocations(org, &handle, presented)?;
+            changed |= kept_changed;
+            out.insert(org, revoked);
+        }
+        if changed {
+            self.save()?;
         }
         Ok(out)
     }
@@ -677,7 +938,11 @@ impl Follower {
                 break;
             };
             let keys = follow.channel_keys();
+            let before_meta = follow.clone();
             let name = self.refresh_meta(channel, &meta, &keys, revoked);
+            if self.file.follows.get(&channel) != Some(&before_meta) {
+                self.save()?;
+            }
             let (stopped, after) =
                 self.apply(channel, &name, &keys, revoked, Some(first_seq), &posts, &mut lines)?;
             if stopped || posts.is_empty() || after <= before || after >= last_seq {
@@ -730,6 +995,8 @@ impl Follower {
             org_key: &follow.org_key,
             keys,
             revoked,
+            retention_days: follow.retention_days,
+            created_at: follow.created_at,
             now: now_ms(),
         };
         let mut cursor = follow.cursor.clone();
@@ -764,9 +1031,7 @@ impl Follower {
                 channel::open_meta(sealed, key, &channel, &follow.org_key, revoked, now_ms())
             && meta.org == follow.org
         {
-            follow.name = meta.name;
-            follow.replies = meta.replies;
-            follow.reply_department = meta.reply_department;
+            follow.take_meta(meta);
         }
         follow.name.clone()
     }
@@ -888,6 +1153,7 @@ impl Client {
             reply_department: department,
             retention_days: new.retention_days,
             created_at: now_ms(),
+            meta_version: 1,
         };
         let sealed = channel::seal_meta(&meta, &key, 0, &self.secret, cert)
             .map_err(|source| ClientError::ChannelData { what: "metadata", source })?;
@@ -926,14 +1192,15 @@ impl Client {
         resolve(&self.state.channels, text).map(|(id, _)| *id)
     }
 
-    /// The server's last post of the channel and its hash (checked when it
-    /// is sealed with the current key).
+    /// The server's last post of the channel, its hash and when it was
+    /// posted (checked when it is sealed with the current key; its signed
+    /// `posted_at` then, else 0 for unknown).
     async fn channel_tail(
         &mut self,
         published: &PublishedChannel,
         org_key: &IdentityKey,
         revoked: &[DeviceId],
-    ) -> Result<(u64, [u8; 32]), ClientError> {
+    ) -> Result<(u64, [u8; 32], u64), ClientError> {
         let conn = self.conn_mut()?;
         let after = published.last_seq.saturating_sub(1);
         let Response::ChannelPosts { mut posts, mut last_seq, .. } =
@@ -942,7 +1209,7 @@ impl Client {
             return Err(ClientError::NotConnected);
         };
         if last_seq == 0 {
-            return Ok((0, GENESIS));
+            return Ok((0, GENESIS, 0));
         }
         if !posts.iter().any(|p| p.seq == last_seq) {
             let Response::ChannelPosts { posts: tail, last_seq: now_last, .. } =
@@ -956,9 +1223,10 @@ impl Client {
         let Some(last) = posts.iter().find(|p| p.seq == last_seq) else {
             return Err(ClientError::ChannelConflict { attempts: 1 });
         };
+        let mut posted_at = 0;
         if channel::key_epoch_of(&last.post).ok() == Some(published.key_epoch) {
             let key = published.channel_key()?;
-            channel::open_post(
+            match channel::open_post(
                 &last.post,
                 &key,
                 &published.channel,
@@ -968,10 +1236,15 @@ impl Client {
                 Some(last_seq),
                 None,
                 now_ms(),
-            )
-            .map_err(|source| ClientError::ChannelData { what: "last post", source })?;
+            ) {
+                Ok(post) => posted_at = post.body.posted_at,
+                // A genuine post of a since revoked device stays in the
+                // chain (followers step over it); its times are not vouched for.
+                Err(ChannelError::Revoked) => {}
+                Err(source) => return Err(ClientError::ChannelData { what: "last post", source }),
+            }
         }
-        Ok((last_seq, channel::post_hash(&last.post)))
+        Ok((last_seq, channel::post_hash(&last.post), posted_at))
     }
 
     /// Posts to a channel; returns the post's sequence number.
@@ -1002,7 +1275,8 @@ impl Client {
                 .get(&id)
                 .cloned()
                 .ok_or(ClientError::UnknownChannel(id.to_string()))?;
-            let (last_seq, prev) = self.channel_tail(&published, &org.key, &revoked).await?;
+            let (last_seq, prev, prev_posted_at) =
+                self.channel_tail(&published, &org.key, &revoked).await?;
             let body = PostBody {
                 v: CHANNEL_VERSION,
                 channel: id,
@@ -1011,6 +1285,7 @@ impl Client {
                 posted_at: now_ms(),
                 text: text.to_string(),
                 photos: photos.clone(),
+                prev_posted_at,
             };
             let key = published.channel_key()?;
             let sealed =
@@ -1061,6 +1336,9 @@ impl Client {
         let (_, cert, org) = self.publisher_certificate(Some(&published.handle.clone())).await?;
         let key = ChannelKey::generate();
         let epoch = published.key_epoch + 1;
+        // Followers keep the newest metadata they verified and ignore
+        // older metadata a server replays.
+        published.meta.meta_version = published.meta.meta_version.saturating_add(1);
         let sealed = channel::seal_meta(&published.meta, &key, epoch, &self.secret, cert)
             .map_err(|source| ClientError::ChannelData { what: "metadata", source })?;
         let request =

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::ClientError;
+use crate::output::{safe, safe_body};
 use crate::session::Client;
 use crate::sync::SyncReport;
 use crate::threads::{ThreadBody, ThreadMessage};
@@ -48,17 +49,17 @@ enum Step {
 /// One `[HH:MM] Name: text` line (UTC).
 pub fn chat_line(message: &ThreadMessage) -> String {
     let secs = message.at() / 1000 % 86_400;
-    let name = message.display_name().unwrap_or("(no name)");
+    let name = safe(message.display_name().unwrap_or("(no name)"));
     let mut line = format!("[{:02}:{:02}] {name}: ", secs / 3600, secs % 3600 / 60);
     match &message.body {
         ThreadBody::Open { text, photos } | ThreadBody::Reply { text, photos, .. } => {
-            line.push_str(text);
+            line.push_str(&safe_body(text));
             if !photos.is_empty() {
                 line.push_str(&format!(" [{} photo(s): see `stadtbote show`]", photos.len()));
             }
         }
         ThreadBody::Assign { department } => {
-            line.push_str(&format!("(moved the thread to department {department})"));
+            line.push_str(&format!("(moved the thread to department {})", safe(department)));
         }
         ThreadBody::Disappear { days, .. } => {
             line.push_str(&format!("(this thread disappears in {days} day(s))"));
@@ -67,7 +68,7 @@ pub fn chat_line(message: &ThreadMessage) -> String {
     if let ThreadBody::Reply { status: Some(status), reason, .. } = &message.body {
         line.push_str(&format!(" [status: {}", status.as_str()));
         if let Some(reason) = reason {
-            line.push_str(&format!(": {reason}"));
+            line.push_str(&format!(": {}", safe(reason)));
         }
         line.push(']');
     }

@@ -165,6 +165,24 @@ fn tls_failure(url: &str, error: &tokio_tungstenite::tungstenite::Error) -> Opti
     })
 }
 
+/// A refused WebSocket upgrade that means "too many connections", with a
+/// fixed explanation (the server's own text is not shown).
+fn refused_upgrade(
+    url: &str,
+    error: &tokio_tungstenite::tungstenite::Error,
+) -> Option<ClientError> {
+    let tokio_tungstenite::tungstenite::Error::Http(response) = error else { return None };
+    let reason = match response.status().as_u16() {
+        429 => {
+            "too many connections from your network address (for example a shared Wi-Fi or \
+             your mobile carrier's NAT)"
+        }
+        503 => "the server is at its connection limit or shutting down",
+        _ => return None,
+    };
+    Some(ClientError::ServerBusy { url: url.to_string(), reason })
+}
+
 /// An open connection to the relay.
 pub struct Connection {
     url: String,
@@ -208,7 +226,7 @@ impl Connection {
         .map_err(|_| unreachable())?
         .map_err(|e| {
             tracing::debug!(error = %e, "connect failed");
-            tls_failure(url, &e).unwrap_or_else(unreachable)
+            tls_failure(url, &e).or_else(|| refused_upgrade(url, &e)).unwrap_or_else(unreachable)
         })?;
         let mut conn = Connection {
             url: url.to_string(),

@@ -28,6 +28,15 @@ pub enum ClientError {
         /// The server URL.
         url: String,
     },
+    /// The server answered the connection attempt with "too many
+    /// connections" (HTTP 429 or 503) instead of accepting it.
+    #[error("the server at {url} refused the connection: {reason}; try again later")]
+    ServerBusy {
+        /// The server URL.
+        url: String,
+        /// A fixed explanation of the status (never the server's text).
+        reason: &'static str,
+    },
     /// The server's TLS certificate failed verification (`wss://`).
     #[error(
         "TLS: the server's certificate is not trusted: {reason} (server {url}; for a town's own CA pass --ca-cert FILE)"
@@ -441,6 +450,28 @@ pub enum ClientError {
         /// How often we tried.
         attempts: usize,
     },
+    /// The server answered with no revocation list, or an older one, than
+    /// the newest this home has verified for the org: it may be hiding a
+    /// revoked (lost or stolen) publisher device.
+    #[error(
+        "the server withheld the current revocation list of {handle}: this device has verified version {pinned}, the server offered {presented}. It may be hiding a revoked (lost or stolen) publisher device, so no posts are shown. Try again later or from another network, and tell the town if this persists"
+    )]
+    RevocationListWithheld {
+        /// The org's handle.
+        handle: String,
+        /// The version this home keeps.
+        pinned: u64,
+        /// What the server offered ("no list" or "version N").
+        presented: String,
+    },
+    /// A channel feed found posts missing that cannot have expired yet.
+    #[error(
+        "the server withheld post(s) {posts} although they are younger than the channel's retention; they were not skipped and later posts wait for them: run `stadtbote feed` again later, and tell the town if this persists"
+    )]
+    PostsWithheld {
+        /// The posts concerned, e.g. "#2..#3 of Amtsblatt".
+        posts: String,
+    },
     #[error("cannot draw the QR code: {0}")]
     Qr(String),
     // ----- discussion groups (groups.rs)
@@ -520,6 +551,13 @@ pub enum ClientError {
     /// No such device on the account's list.
     #[error("no device {0} on this account's device list (see `stadtbote device list`)")]
     UnknownDevice(String),
+    // ----- online backups (backup.rs)
+    /// `admin backup` without any age recipient and without
+    /// `--insecure-plaintext`: the server refused to write it.
+    #[error(
+        "refused to write an unencrypted backup: it would hold the server's pepper, every account's shredding key and the admins' TOTP secrets, so deleted accounts would become readable again. Create an age key on a machine other than the server with `stadtbote-server backup-key generate --out KEYFILE` (keep KEYFILE offline), then either add the printed age1… recipient to `backup_recipients` in the server configuration or pass `--recipient age1…`; to write an unencrypted backup anyway, add --insecure-plaintext"
+    )]
+    PlaintextBackupRefused,
 }
 
 impl ClientError {
@@ -529,6 +567,7 @@ impl ClientError {
         matches!(
             self,
             ClientError::Unreachable { .. }
+                | ClientError::ServerBusy { .. }
                 | ClientError::ConnectionLost { .. }
                 | ClientError::NotConnected
         )
@@ -540,6 +579,7 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Unreachable { .. }
+            | ClientError::ServerBusy { .. }
             | ClientError::ConnectionLost { .. }
             | ClientError::NotConnected
             | ClientError::WaitingForEarlierMessage

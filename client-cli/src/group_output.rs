@@ -6,11 +6,12 @@ use stadtbote_protocol::GroupId;
 
 use crate::channel_output::format_minute;
 use crate::groups::{GroupPost, GroupSummary};
+use crate::output::{safe, safe_body};
 
 /// `[YYYY-MM-DD HH:MM UTC] <display name or (no name)>: <text>`
 pub fn post_text(post: &GroupPost) -> String {
-    let name = post.from_name.as_deref().unwrap_or("(no name)");
-    format!("[{}] {name}: {}", format_minute(post.sent_at), post.text)
+    let name = safe(post.from_name.as_deref().unwrap_or("(no name)"));
+    format!("[{}] {name}: {}", format_minute(post.sent_at), safe_body(&post.text))
 }
 
 /// One JSON object per post.
@@ -30,8 +31,8 @@ pub fn summary_text(summary: &GroupSummary) -> String {
     format!(
         "{}  {} ({}) — {} member(s){}",
         summary.group,
-        summary.name,
-        summary.handle,
+        safe(&summary.name),
+        safe(&summary.handle),
         summary.members,
         if summary.moderator { ", moderator" } else { "" }
     )

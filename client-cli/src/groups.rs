@@ -32,6 +32,7 @@ use stadtbote_protocol::group_link::{
     GROUP_LINK_VERSION, GroupLink, join_token, new_secret, open_group_info, seal_group_info,
     token_hash,
 };
+use stadtbote_protocol::membership::{GroupCreation, new_random_group};
 use stadtbote_protocol::mls::{MlsError, group_info_data};
 use stadtbote_protocol::{
     AccountId, DeviceId, ErrorCode, GroupId, MsgId, OrgId, Request, Response,
@@ -343,7 +344,8 @@ impl Client {
             self.connect_and_catch_up().await?;
         }
         let (org, handle, org_key) = self.staff_org(handle).await?;
-        let group = GroupId::random();
+        let (group, nonce) = new_random_group();
+        self.creations.insert(group, GroupCreation::Random { nonce: ByteBuf::from(nonce.to_vec()) });
         self.mls.create_group(group)?;
         // An empty commit at epoch 0 registers the group with the server.
         let commit = self.mls.commit_update(&group)?;

@@ -307,10 +307,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the error as one line.
+/// Prints the error as one line. Errors carry server error bodies and names
+/// from other parties, so the line goes through [`output::safe`].
 fn fail(error: &anyhow::Error) -> ExitCode {
     let text = format!("{error:#}").replace(['\n', '\r'], " ");
-    eprintln!("error: {text}");
+    eprintln!("error: {}", output::safe(&text));
     ExitCode::FAILURE
 }
 
@@ -440,7 +441,7 @@ fn whoami(client: &Client, json: bool) -> Result<()> {
         println!("device: {}", client.device());
         println!("fingerprint: {}", client.fingerprint());
         if let Some(name) = client.name() {
-            println!("name: {name}");
+            println!("name: {}", output::safe(name));
         }
     }
     Ok(())
@@ -463,16 +464,29 @@ async fn catch_up(client: &mut Client, except: Option<MsgId>) -> Result<FlushRep
 /// Tells the user on stderr what the outbox flush did with messages other
 /// than `except` (the command's own message, which it reports itself).
 fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
+    for group in client.refused_commits() {
+        eprintln!(
+            "warning: refused a change of members in conversation {group}: the commit does not \
+             add or remove the devices its sender declared to the server, so the server's \
+             delivery list would differ from the group. Messages in that conversation sent \
+             after it cannot be read here; tell the town's operator."
+        );
+    }
     let others = |id: &MsgId| except.is_none_or(|e| e != *id);
     for (entry, error) in report.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(
-            "warning: a queued message to {} could not be sent and was removed from the outbox: {error}",
-            entry.peer
+            "warning: a queued message to {} could not be sent and was removed from the outbox: {}",
+            entry.peer,
+            output::safe(&error.to_string())
         );
     }
     let kept = report.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(&e.id)) {
-        eprintln!("warning: {kept} message(s) stay in the outbox for now: {error}");
+        let error = error.to_string();
+        eprintln!(
+            "warning: {kept} message(s) stay in the outbox for now: {}",
+            output::safe(&error)
+        );
     }
     let threads = &report.threads;
     for (chunk, chunks) in &threads.resumed {
@@ -491,14 +505,19 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
     }
     for (entry, error) in threads.dropped.iter().filter(|(e, _)| others(&e.id)) {
         eprintln!(
-            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {error}",
+            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {}",
             entry.action.name(),
-            entry.thread
+            entry.thread,
+            output::safe(&error.to_string())
         );
     }
     let kept = threads.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = threads.kept.iter().find(|(e, _)| others(&e.id)) {
-        eprintln!("warning: {kept} thread message(s) stay in the outbox for now: {error}");
+        let error = error.to_string();
+        eprintln!(
+            "warning: {kept} thread message(s) stay in the outbox for now: {}",
+            output::safe(&error)
+        );
     }
 }
 
@@ -553,7 +572,10 @@ async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     }
     for entry in &shown {
         if json {
-            println!("{}", output::inbox_json(client.state(), entry));
+            println!(
+                "{}",
+                output::safe_json(&output::inbox_json(client.state(), entry).to_string())
+            );
         } else {
             println!("{}", output::inbox_text(client.state(), entry));
         }
@@ -600,7 +622,7 @@ async fn history(
     }
     for entry in entries {
         if json {
-            println!("{}", output::history_json(entry));
+            println!("{}", output::safe_json(&output::history_json(entry).to_string()));
         } else {
             println!("{}", output::history_text(state, entry));
         }
@@ -615,14 +637,17 @@ fn outbox(client: &Client, json: bool) -> Result<()> {
     }
     for entry in &state.outbox {
         if json {
-            println!("{}", output::outbox_json(entry));
+            println!("{}", output::safe_json(&output::outbox_json(entry).to_string()));
         } else {
             println!("{}", output::outbox_text(state, entry));
         }
     }
     for entry in &state.thread_outbox {
         if json {
-            println!("{}", thread_output::thread_outbox_json(entry));
+            println!(
+                "{}",
+                output::safe_json(&thread_output::thread_outbox_json(entry).to_string())
+            );
         } else {
             println!("{}", thread_output::thread_outbox_text(entry));
         }

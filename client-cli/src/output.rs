@@ -1,6 +1,13 @@
 //! How messages are shown: the text and JSON-lines formats of `inbox`,
 //! `history` and `outbox`. These formats are a contract (scripts and the
 //! end-to-end tests parse them), so they live in one place.
+//!
+//! It also owns [`safe`] and [`safe_body`], the one place where a string
+//! that came from another party or the server is made harmless for a
+//! terminal before the text formats print it (see "Terminal safety" below).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 use stadtbote_protocol::AccountId;
@@ -52,9 +59,9 @@ pub fn inbox_text(state: &State, entry: &HistoryEntry) -> String {
     format!(
         "[{}] {} <{}>: {}",
         format_utc(entry.sent_at),
-        display_name(state, entry).unwrap_or("(no name)"),
+        safe(display_name(state, entry).unwrap_or("(no name)")),
         entry.from,
-        entry.text
+        safe_body(&entry.text)
     )
 }
 
@@ -103,7 +110,7 @@ pub fn device_notice_json(account: AccountId, notice: &crate::devices::DeviceNot
 
 fn peer_label(state: &State, peer: &AccountId) -> String {
     match state.name_of(peer) {
-        Some(name) => format!("{name} <{peer}>"),
+        Some(name) => format!("{} <{peer}>", safe(name)),
         None => format!("<{peer}>"),
     }
 }
@@ -121,13 +128,17 @@ pub fn history_text(state: &State, entry: &HistoryEntry) -> String {
                 } else {
                     "sent from another device"
                 };
-            format!("[{time}] you -> {}: {} ({status})", peer_label(state, &entry.peer), entry.text)
+            format!(
+                "[{time}] you -> {}: {} ({status})",
+                peer_label(state, &entry.peer),
+                safe_body(&entry.text)
+            )
         }
         Direction::In => format!(
             "[{time}] {} <{}>: {}",
-            display_name(state, entry).unwrap_or("(no name)"),
+            safe(display_name(state, entry).unwrap_or("(no name)")),
             entry.from,
-            entry.text
+            safe_body(&entry.text)
         ),
     }
 }
@@ -161,7 +172,7 @@ pub fn outbox_text(state: &State, entry: &OutboxEntry) -> String {
         "[{}] to {} (not yet sent): {}",
         format_utc(entry.sent_at),
         peer_label(state, &entry.peer),
-        entry.text
+        safe_body(&entry.text)
     )
 }
 
@@ -175,10 +186,181 @@ pub fn outbox_json(entry: &OutboxEntry) -> Value {
     })
 }
 
+// ------------------------------------------------------- terminal safety
+//
+// Message texts, display names, org, category, department, channel and
+// group names, file names, server statements, server error bodies and audit
+// entries are written by somebody else. Printed raw, a carriage return or
+// an escape sequence could overwrite the line with a fake header ("Stadt
+// Goslar (verified): …"), clear the screen, set the window title or write
+// the reader's clipboard (OSC 52), and a bidi override could reorder what is
+// shown ("exe.pdf"). Every text-format print site passes such strings
+// through [`safe`] (one-line fields) or [`safe_body`] (message bodies);
+// `--json` output is left exact, JSON escapes control characters itself.
+
+/// What a continuation line of a multi-line message body starts with, so
+/// that no line of a body can pass as a message header of its own.
+pub const CONTINUATION: &str = "  | ";
+
+/// `text` made harmless for a terminal, as one line: every control
+/// character (C0 including newline and tab, DEL, C1) is shown as its
+/// Unicode control picture (`␛`, `␍`, `␊`; DEL `␡`) or as `\u{9b}` (C1),
+/// and every bidi control (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+/// U+061C) and line/paragraph separator as `\u{202e}`. Anything else is
+/// kept, so ordinary text (umlauts, emoji, right-to-left scripts) is
+/// unchanged and borrowed.
+pub fn safe(text: &str) -> Cow<'_, str> {
+    neutralise(text, false)
+}
+
+/// Like [`safe`], for a multi-line message body: newlines (and CR LF) are
+/// kept, and every line after the first starts with [`CONTINUATION`].
+pub fn safe_body(text: &str) -> Cow<'_, str> {
+    neutralise(text, true)
+}
+
+/// Serialized JSON (one line or pretty) made safe for a terminal without
+/// changing its value: serde_json escapes C0 controls itself but writes
+/// DEL, C1 controls, bidi controls and U+2028/U+2029 raw, so those become
+/// `\uXXXX` escapes. All of them can only occur inside JSON strings (JSON's
+/// own syntax is ASCII), so a parser reads back exactly the same strings.
+pub fn safe_json(serialized: &str) -> Cow<'_, str> {
+    // C0 stays: serde_json escaped it inside strings, and outside them it is
+    // the pretty printer's own newlines.
+    let risky = |c: char| (c == '\u{7f}' || !c.is_ascii()) && visible(c).is_some();
+    if !serialized.chars().any(risky) {
+        return Cow::Borrowed(serialized);
+    }
+    let mut out = String::with_capacity(serialized.len() + 16);
+    for c in serialized.chars() {
+        if risky(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// How one character is shown, or `None` when it is harmless as it is.
+fn visible(c: char) -> Option<Cow<'static, str>> {
+    match c {
+        // C0: the control pictures U+2400–U+241F.
+        '\u{0}'..='\u{1f}' => {
+            char::from_u32(0x2400 + u32::from(c)).map(|p| Cow::Owned(p.to_string()))
+        }
+        '\u{7f}' => Some(Cow::Borrowed("\u{2421}")),
+        // C1 (8-bit CSI, OSC, …), bidi embeddings, overrides, isolates and
+        // marks, and the separators some terminals take for a newline.
+        '\u{80}'..='\u{9f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{61c}'
+        | '\u{2028}'
+        | '\u{2029}' => Some(Cow::Owned(format!("\\u{{{:x}}}", u32::from(c)))),
+        _ => None,
+    }
+}
+
+fn neutralise(text: &str, multiline: bool) -> Cow<'_, str> {
+    let harmless = |c: char| visible(c).is_none();
+    if text.chars().all(harmless) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if multiline && (c == '\n' || (c == '\r' && chars.peek() == Some(&'\n'))) {
+            if c == '\r' {
+                chars.next();
+            }
+            out.push('\n');
+            out.push_str(CONTINUATION);
+            continue;
+        }
+        match visible(c) {
+            Some(shown) => {
+                let _ = write!(out, "{shown}");
+            }
+            None => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use stadtbote_protocol::{DeviceId, GroupId, MsgId};
+
+    #[test]
+    fn safe_shows_controls_and_bidi_and_keeps_ordinary_text() {
+        for plain in ["Grüße aus Goslar", "Straße 🚧", "שלום", "مرحبا", ""] {
+            assert!(matches!(safe(plain), Cow::Borrowed(_)), "{plain}");
+            assert_eq!(safe_body(plain), plain);
+        }
+        assert_eq!(safe("a\rb"), "a\u{240d}b");
+        assert_eq!(safe("\u{1b}[2J"), "\u{241b}[2J");
+        assert_eq!(safe("\u{1b}]52;c;ZXZpbA==\u{7}"), "\u{241b}]52;c;ZXZpbA==\u{2407}");
+        assert_eq!(safe("x\u{9b}31m"), "x\\u{9b}31m");
+        assert_eq!(safe("\u{202e}fdp.exe"), "\\u{202e}fdp.exe");
+        assert_eq!(safe("a\nb\tc\u{7f}\u{0}"), "a\u{240a}b\u{2409}c\u{2421}\u{2400}");
+        for bidi in
+            ['\u{202a}', '\u{202c}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}']
+        {
+            let shown = safe(&bidi.to_string()).into_owned();
+            assert!(!shown.contains(bidi) && shown.starts_with("\\u{"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn nothing_harmful_survives_any_character() {
+        for code in (0..0x3000u32).chain([0x202e, 0x2066, 0x2069, 0xfeff]) {
+            let Some(c) = char::from_u32(code) else { continue };
+            let text = format!("a{c}b");
+            for shown in [safe(&text), safe_body(&text)] {
+                for bad in shown.chars() {
+                    let harmful = (bad.is_control() && bad != '\n')
+                        || matches!(bad, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+                        || matches!(
+                            bad,
+                            '\u{200e}' | '\u{200f}' | '\u{61c}' | '\u{2028}' | '\u{2029}'
+                        );
+                    assert!(!harmful, "U+{code:04X} shown as {shown:?}");
+                }
+                assert!(!safe(&text).contains('\n'), "one line: U+{code:04X}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_stays_exact_but_carries_no_raw_c1_or_bidi() {
+        let text = "a\u{1b}[2J\u{9b}31m\u{202e}fdp.exe\u{2066}\u{7f}\u{2028}\nü";
+        for serialized in [
+            json!({ "text": text }).to_string(),
+            serde_json::to_string_pretty(&json!({ "text": text, "n": [1, 2] })).unwrap_or_default(),
+        ] {
+            let shown = safe_json(&serialized);
+            assert!(!shown.chars().any(|c| matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{1b}')), "{shown}");
+            let back: Value = serde_json::from_str(&shown).unwrap_or_default();
+            assert_eq!(back["text"], text, "{shown}");
+        }
+        assert!(matches!(safe_json("{\"a\":\"Grüße\"}"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn bodies_keep_lines_but_indent_continuations() {
+        let fake = "ok\n[2026-01-01 09:00:00 UTC] Stadt Goslar (verified): zahlen\r\nende\rX";
+        let shown = safe_body(fake);
+        assert_eq!(
+            shown,
+            "ok\n  | [2026-01-01 09:00:00 UTC] Stadt Goslar (verified): zahlen\n  | ende\u{240d}X"
+        );
+        assert!(shown.lines().skip(1).all(|l| l.starts_with(CONTINUATION)));
+        assert_eq!(safe("a\nb"), "a\u{240a}b");
+    }
 
     #[test]
     fn utc_formatting() {

@@ -22,6 +22,7 @@ use serde_bytes::ByteBuf;
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::frame::DeviceInfo;
 use stadtbote_protocol::ids::conversation_id;
+use stadtbote_protocol::membership::GroupCreation;
 use stadtbote_protocol::mls::{Commit, Member};
 use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response,
@@ -141,6 +142,14 @@ impl Client {
                     tracing::warn!("the server does not know the conversation; rebuilding it");
                     self.forget_group(&entry.peer, &group)?;
                 }
+                // The server answers a group it does not have like one this
+                // device is not in. A group still active here was lost by the
+                // server: rebuild it once (a real removal makes the next
+                // attempt fail as "not yet added").
+                Err(body) if body.code == ErrorCode::NotAMember && self.still_active(&group)? => {
+                    tracing::warn!("the server does not know the conversation; rebuilding it");
+                    self.forget_group(&entry.peer, &group)?;
+                }
                 Err(body) if body.code == ErrorCode::NotAMember => {
                     return Err(ClientError::RemovedFromConversation(entry.peer));
                 }
@@ -148,6 +157,11 @@ impl Client {
             }
         }
         Err(ClientError::CommitConflict { peer: entry.peer, attempts: 2 })
+    }
+
+    /// Whether this device holds `group` and has not been removed from it.
+    fn still_active(&self, group: &GroupId) -> Result<bool, ClientError> {
+        Ok(self.mls.has_group(group)? && self.mls.is_active(group)?)
     }
 
     fn forget_group(&mut self, peer: &AccountId, group: &GroupId) -> Result<(), ClientError> {
@@ -166,6 +180,7 @@ impl Client {
         for _attempt in 0..MAX_COMMIT_ATTEMPTS {
             let directory = self.directory(peer).await?;
             if !self.mls.has_group(&group)? {
+                self.creations.insert(group, GroupCreation::Conversation { peer: *peer });
                 self.mls.create_group(group)?;
             } else if !self.mls.is_active(&group)? {
                 return Err(ClientError::RemovedFromConversation(*peer));
@@ -195,6 +210,15 @@ impl Client {
                 }
                 CommitAnswer::Refused(body) if body.code == ErrorCode::UnknownGroup => {
                     // Our group has history the server does not know.
+                    self.forget_group(peer, &group)?;
+                }
+                CommitAnswer::Refused(body)
+                    if body.code == ErrorCode::NotAMember
+                        && commit.epoch_before > 0
+                        && self.still_active(&group)? =>
+                {
+                    // The server does not have the group (it answers that
+                    // like "not a member"): start it again.
                     self.forget_group(peer, &group)?;
                 }
                 CommitAnswer::Refused(body) if body.code == ErrorCode::NotAMember => {
@@ -229,14 +253,13 @@ impl Client {
         group: &GroupId,
         commit: &Commit,
     ) -> Result<CommitAnswer, ClientError> {
-        let request = Request::Commit {
-            group: *group,
-            epoch: commit.epoch_before,
-            commit: ByteBuf::from(commit.commit.clone()),
-            add: commit.added.clone(),
-            remove: commit.removed.clone(),
-            welcome: commit.welcome.clone().map(ByteBuf::from),
-        };
+        // The server applies exactly the membership change this device
+        // signs; the commit carries the same statement's digest, which the
+        // other members check against what it really does.
+        let create = if commit.epoch_before == 0 { self.creations.get(group).cloned() } else { None };
+        let request = commit
+            .request(*group, &self.secret, create)
+            .ok_or(ClientError::Mls(stadtbote_protocol::mls::MlsError::Internal))?;
         let answer = match self.conn_mut()?.call(request).await {
             Ok(answer) => answer,
             Err(error) => {

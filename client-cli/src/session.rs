@@ -49,6 +49,15 @@ pub struct Client {
     pub(crate) conn: Option<Connection>,
     /// Whether the server has said `caught_up` since this connection logged in.
     pub(crate) caught_up: bool,
+    /// Groups in which this run refused a commit that does not make the
+    /// membership change its sender declared (see `sync`).
+    pub(crate) refused_commits: Vec<stadtbote_protocol::GroupId>,
+    /// Why this device may create groups it made locally and has not
+    /// registered with the server yet (sent with their epoch-0 commit).
+    pub(crate) creations: std::collections::BTreeMap<
+        stadtbote_protocol::GroupId,
+        stadtbote_protocol::membership::GroupCreation,
+    >,
 }
 
 impl std::fmt::Debug for Client {
@@ -100,6 +109,8 @@ impl Client {
             mls_file,
             conn: None,
             caught_up: false,
+            creations: Default::default(),
+            refused_commits: Vec::new(),
         };
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
@@ -170,6 +181,8 @@ impl Client {
             },
             conn: Some(conn),
             caught_up: false,
+            creations: Default::default(),
+            refused_commits: Vec::new(),
         };
         client.save()?;
         // The identity file goes last: its presence is what "initialised"
@@ -282,6 +295,12 @@ impl Client {
 
     pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection, ClientError> {
         self.conn.as_mut().ok_or(ClientError::NotConnected)
+    }
+
+    /// Groups in which this run refused a commit whose membership change
+    /// differs from what its sender declared to the server.
+    pub fn refused_commits(&self) -> &[stadtbote_protocol::GroupId] {
+        &self.refused_commits
     }
 
     /// This device's account.

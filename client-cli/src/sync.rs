@@ -33,6 +33,11 @@ use crate::error::ClientError;
 use crate::session::{Client, now_ms, unexpected};
 use crate::state::ReceivedText;
 
+/// The group a commit names in its cleartext framing.
+fn group_of_commit(payload: &[u8]) -> Option<GroupId> {
+    stadtbote_protocol::mls::commit_framing(payload).ok().map(|framing| framing.group)
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -207,6 +212,18 @@ impl Client {
             // A broken key store is not the envelope's fault: stop without
             // acking so nothing is lost.
             Err(MlsError::Internal) => return Err(ClientError::Mls(MlsError::Internal)),
+            // A member declared another membership change to the server
+            // than its commit makes: refused (our group stays as it was)
+            // and reported, never merged silently.
+            Err(MlsError::MembershipMismatch) => {
+                report.failed += 1;
+                if let Some(group) = group_of_commit(&envelope.payload)
+                    && !self.refused_commits.contains(&group)
+                {
+                    self.refused_commits.push(group);
+                }
+                tracing::warn!("refused a commit whose declared membership change differs");
+            }
             Err(error) => {
                 report.failed += 1;
                 tracing::warn!(%error, "dropping an envelope that cannot be processed");

@@ -8,18 +8,19 @@
 use serde_json::{Value, json};
 use stadtbote_protocol::frame::OrgSummary;
 
-use crate::output::format_utc;
+use crate::output::{format_utc, safe, safe_body};
 use crate::staff::StaffRecord;
 use crate::thread_send::ThreadOutboxEntry;
 use crate::threads::{Thread, ThreadBody, ThreadMessage};
 
 fn short(text: &str, max: usize) -> String {
     let one_line = text.replace(['\n', '\r'], " ");
-    if one_line.chars().count() <= max {
+    let one_line = if one_line.chars().count() <= max {
         one_line
     } else {
         format!("{}…", one_line.chars().take(max.saturating_sub(1)).collect::<String>())
-    }
+    };
+    safe(&one_line).into_owned()
 }
 
 fn citizen_name(thread: &Thread) -> Option<&str> {
@@ -59,9 +60,9 @@ pub fn thread_text(thread: &Thread) -> String {
         thread.id,
         thread.kind.as_str(),
         thread.status().as_str(),
-        thread.handle,
-        thread.department(),
-        thread.category.as_deref().unwrap_or("-"),
+        safe(&thread.handle),
+        safe(thread.department()),
+        safe(thread.category.as_deref().unwrap_or("-")),
         thread.messages.len(),
         format_utc(thread.updated_at()),
         if thread.unread() { "  *new*" } else { "" },
@@ -177,14 +178,16 @@ pub fn show_text(thread: &Thread) -> String {
         "Thread {} ({}) with {} ({})",
         thread.id,
         thread.kind.as_str(),
-        thread.org_name,
-        thread.handle
+        safe(&thread.org_name),
+        safe(&thread.handle)
     ));
     match &thread.category {
-        Some(category) => {
-            out.push(format!("Category: {category} (department {})", thread.department()))
-        }
-        None => out.push(format!("Department: {}", thread.department())),
+        Some(category) => out.push(format!(
+            "Category: {} (department {})",
+            safe(category),
+            safe(thread.department())
+        )),
+        None => out.push(format!("Department: {}", safe(thread.department()))),
     }
     out.push(format!("Status: {}", thread.status().as_str()));
     if let Some(location) = thread.location {
@@ -194,22 +197,22 @@ pub fn show_text(thread: &Thread) -> String {
         out.push(format!("Disappears: {}", format_utc(at)));
     }
     for warning in &thread.warnings {
-        out.push(format!("WARNING: {warning}"));
+        out.push(format!("WARNING: {}", safe(warning)));
     }
     out.push(String::new());
     out.push("Messages:".into());
     for message in &thread.messages {
-        let name = message.display_name().unwrap_or("(no name)");
+        let name = safe(message.display_name().unwrap_or("(no name)"));
         let mut line = format!("[{}] {name}:", format_utc(message.at()));
         match &message.body {
             ThreadBody::Open { text, .. } | ThreadBody::Reply { text, .. } => {
                 if !text.is_empty() {
                     line.push(' ');
-                    line.push_str(text);
+                    line.push_str(&safe_body(text));
                 }
             }
             ThreadBody::Assign { department } => {
-                line.push_str(&format!(" (moved the thread to department {department})"))
+                line.push_str(&format!(" (moved the thread to department {})", safe(department)))
             }
             ThreadBody::Disappear { days, .. } => {
                 line.push_str(&format!(" (the thread disappears in {days} day(s))"))
@@ -218,7 +221,7 @@ pub fn show_text(thread: &Thread) -> String {
         if let ThreadBody::Reply { status: Some(status), reason, .. } = &message.body {
             line.push_str(&format!(" [status: {}", status.as_str()));
             if let Some(reason) = reason {
-                line.push_str(&format!(" — {reason}"));
+                line.push_str(&format!(" — {}", safe(reason)));
             }
             if !thread.status_accepted(&message.id) {
                 line.push_str(" (not accepted)");
@@ -227,13 +230,13 @@ pub fn show_text(thread: &Thread) -> String {
         }
         out.push(line);
         for photo in message.photos() {
-            let saved = photo
-                .saved_to
-                .as_ref()
-                .map_or("not saved".to_string(), |p| format!("saved to {}", p.display()));
+            let saved = photo.saved_to.as_ref().map_or("not saved".to_string(), |p| {
+                format!("saved to {}", safe(&p.display().to_string()))
+            });
             out.push(format!(
                 "    photo ({}, {} bytes): {saved}",
-                photo.attachment.mime, photo.attachment.size
+                safe(&photo.attachment.mime),
+                photo.attachment.size
             ));
         }
     }
@@ -244,10 +247,10 @@ pub fn show_text(thread: &Thread) -> String {
             "  {}  {:<12} by {}",
             format_utc(change.at),
             change.status.as_str(),
-            change.by_name.clone().unwrap_or_else(|| change.by.to_string())
+            safe(&change.by_name.clone().unwrap_or_else(|| change.by.to_string()))
         );
         if let Some(reason) = &change.reason {
-            line.push_str(&format!(": {reason}"));
+            line.push_str(&format!(": {}", safe(reason)));
         }
         out.push(line);
     }
@@ -297,7 +300,7 @@ pub fn staff_text(record: &StaffRecord) -> String {
         record.device,
         record.account,
         record.role.as_str(),
-        record.department,
+        safe(&record.department),
         format_utc(record.expires_at)
     )
 }
@@ -318,8 +321,8 @@ pub fn org_summary_json(org: &OrgSummary) -> Value {
 pub fn org_summary_text(org: &OrgSummary) -> String {
     format!(
         "{:<20} {:<30} {:<9} created {}  {}{}",
-        org.handle,
-        org.name,
+        safe(&org.handle),
+        safe(&org.name),
         if org.claimed { "claimed" } else { "unclaimed" },
         format_utc(org.created_at),
         org.org,
@@ -345,6 +348,6 @@ pub fn thread_outbox_text(entry: &ThreadOutboxEntry) -> String {
         format_utc(entry.sent_at),
         entry.action.name(),
         entry.thread,
-        entry.action.text().unwrap_or("")
+        safe_body(entry.action.text().unwrap_or(""))
     )
 }

@@ -44,6 +44,7 @@ use stadtbote_protocol::app::{
     APP_VERSION, AppBody, AppMessage, AttachmentRef, ForwardedMessage, Location, ThreadStatus,
 };
 use stadtbote_protocol::auth::IdentityKey;
+use stadtbote_protocol::membership::{GroupCreation, new_random_group};
 use stadtbote_protocol::mls::Member;
 use stadtbote_protocol::{AccountId, ErrorCode, GroupId, MsgId, Request, Response};
 
@@ -219,6 +220,12 @@ pub struct ThreadOutboxEntry {
     pub sent_at: u64,
     /// What it does.
     pub action: ThreadAction,
+    /// For an opening: the nonce `thread` was derived from, which proves to
+    /// the server that the thread may be created
+    /// ([`stadtbote_protocol::membership::random_group_id`]). Entries
+    /// queued by older releases have none and get a fresh id when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<ByteBuf>,
 }
 
 /// What [`Client::flush_thread_outbox`] did.
@@ -288,7 +295,28 @@ impl Client {
         thread: GroupId,
         action: ThreadAction,
     ) -> Result<ThreadOutboxEntry, ClientError> {
-        let entry = ThreadOutboxEntry { id: MsgId::random(), thread, sent_at: now_ms(), action };
+        let entry = ThreadOutboxEntry {
+            id: MsgId::random(),
+            thread,
+            sent_at: now_ms(),
+            action,
+            nonce: None,
+        };
+        self.state.thread_outbox.push(entry.clone());
+        self.save()?;
+        Ok(entry)
+    }
+
+    /// Queues the opening of a new thread, whose id comes from a fresh nonce.
+    fn queue_new_thread(&mut self, action: ThreadAction) -> Result<ThreadOutboxEntry, ClientError> {
+        let (thread, nonce) = new_random_group();
+        let entry = ThreadOutboxEntry {
+            id: MsgId::random(),
+            thread,
+            sent_at: now_ms(),
+            action,
+            nonce: Some(ByteBuf::from(nonce.to_vec())),
+        };
         self.state.thread_outbox.push(entry.clone());
         self.save()?;
         Ok(entry)
@@ -322,7 +350,7 @@ impl Client {
             live,
             department: None,
         };
-        self.queue_thread_entry(GroupId::random(), action)
+        self.queue_new_thread(action)
     }
 
     /// Queues a private consultation with department `department` of the
@@ -347,7 +375,7 @@ impl Client {
             live: false,
             department: Some(department.to_string()),
         };
-        self.queue_thread_entry(GroupId::random(), action)
+        self.queue_new_thread(action)
     }
 
     /// The thread, if this device has it (and it has not disappeared).
@@ -600,16 +628,33 @@ impl Client {
         Ok(error)
     }
 
+    /// Gives a queued opening a fresh thread id and nonce.
+    fn renew_thread_id(&mut self, id: &MsgId) -> Result<(), ClientError> {
+        let (fresh, nonce) = new_random_group();
+        if let Some(e) = self.state.thread_outbox.iter_mut().find(|e| e.id == *id) {
+            e.thread = fresh;
+            e.nonce = Some(ByteBuf::from(nonce.to_vec()));
+        }
+        self.save()
+    }
+
     /// Sends one queued entry; returns the thread it went to.
     async fn deliver_thread(&mut self, id: MsgId) -> Result<GroupId, ClientError> {
         // An opening whose group id turned out to exist on the server (its
-        // first commit's answer was lost) gets a fresh id once.
-        for _ in 0..2 {
+        // first commit's answer was lost) gets a fresh id once; so does one
+        // queued by an older release, which has no creation nonce.
+        for _ in 0..3 {
             let entry = self.thread_entry(&id).ok_or(ClientError::NotConnected)?;
             let context = self.thread_context(&entry).await?;
             let is_open = matches!(entry.action, ThreadAction::Open { .. });
             let is_assign = matches!(entry.action, ThreadAction::Assign { .. });
             if is_open && !self.mls.has_group(&entry.thread)? {
+                let Some(nonce) = entry.nonce.clone() else {
+                    // Queued by an older release: no creation proof.
+                    self.renew_thread_id(&id)?;
+                    continue;
+                };
+                self.creations.insert(entry.thread, GroupCreation::Random { nonce });
                 self.mls.create_group(entry.thread)?;
                 self.save()?;
             }
@@ -620,11 +665,7 @@ impl Client {
             }
             let added = match settled {
                 Err(ClientError::ThreadIdTaken) if is_open => {
-                    let fresh = GroupId::random();
-                    if let Some(e) = self.state.thread_outbox.iter_mut().find(|e| e.id == id) {
-                        e.thread = fresh;
-                    }
-                    self.save()?;
+                    self.renew_thread_id(&id)?;
                     continue;
                 }
                 other => other?,
@@ -948,7 +989,7 @@ impl Client {
     }
 
     async fn set_group_expiry(&mut self, group: &GroupId, at: u64) -> Result<(), ClientError> {
-        let request = Request::SetGroupExpiry { group: *group, expires_at: at };
+        let request = Request::SetGroupExpiry { group: *group, expires_at: at, org: None };
         match self.conn_mut()?.call(request).await? {
             Ok(Response::GroupExpirySet { .. }) => Ok(()),
             Ok(other) => Err(unexpected(&self.server_url, &other)),

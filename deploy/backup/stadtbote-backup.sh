@@ -9,21 +9,35 @@
 # cannot provide without weakening it, so it is run by an admin by hand
 # (docs/OPERATIONS.md, "Online backup"); this timer stays the offline copy.
 #
-# What a backup contains: only what the server stores — MLS ciphertext,
-# public keys, sealed channel posts, encrypted attachments, random ids and
-# SHA-256 hashes of codes (docs/PRIVACY.md). No message can be read from it.
-# It does contain admin-claim.code while unclaimed, and it reveals metadata
-# (which devices are in which groups), so it is still protected: mode 0600,
-# and optionally encrypted with age.
+# What a backup contains: the whole data directory — MLS ciphertext, public
+# keys, sealed channel posts, encrypted attachments, random ids and hashes of
+# codes (docs/PRIVACY.md), but also keys/ (the pepper and every account's
+# shredding key) and the admins' and orgs' TOTP secrets. Deleting an account
+# destroys its key on the server; an unencrypted archive keeps it readable
+# for as long as the archive exists. So archives are encrypted with age, and
+# the script refuses to write an unencrypted one unless told so explicitly
+# (--insecure-plaintext, or INSECURE_PLAINTEXT=yes).
 #
 # Settings (environment, e.g. from /etc/default/stadtbote-backup):
+#   AGE_RECIPIENT required: encrypt with `age -r $AGE_RECIPIENT` (public key
+#                 from `stadtbote-server backup-key generate --out KEYFILE`,
+#                 run on a machine other than this server; keep KEYFILE OFF
+#                 this server, e.g. printed in the safe)
+#   INSECURE_PLAINTEXT  yes: write an unencrypted archive when AGE_RECIPIENT
+#                 is empty (same as the --insecure-plaintext argument)
 #   DATA_DIR      default /var/lib/stadtbote
 #   BACKUP_DIR    default /var/backups/stadtbote
 #   SERVICE       default stadtbote (systemd unit to stop/start)
-#   KEEP_DAILY    default 14  (newest daily archives kept)
-#   KEEP_WEEKLY   default 8   (newest Sunday archives kept beyond those)
-#   AGE_RECIPIENT optional: encrypt with `age -r $AGE_RECIPIENT` (public key;
-#                 keep the private key OFF this server, e.g. on paper in the safe)
+#   KEEP_DAILY    newest daily archives kept
+#   KEEP_WEEKLY   newest Sunday archives kept beyond those
+#                 Both default to the server configuration's
+#                 backup_keep_daily / backup_keep_weekly (14 and 8), read with
+#                 `stadtbote-server backup-rotation`, because /privacy tells
+#                 citizens how long a deleted account survives in backups
+#                 from those values. Set them here only together with the
+#                 configuration.
+#   STADTBOTE_SERVER    default /usr/local/bin/stadtbote-server
+#   STADTBOTE_CONFIG    default /etc/stadtbote/stadtbote.toml
 #
 # Copy the archives off the machine (and keep one copy offline) — a backup on
 # the same disk does not survive ransomware. See docs/OPERATIONS.md.
@@ -34,11 +48,51 @@ umask 077
 DATA_DIR=${DATA_DIR:-/var/lib/stadtbote}
 BACKUP_DIR=${BACKUP_DIR:-/var/backups/stadtbote}
 SERVICE=${SERVICE:-stadtbote}
-KEEP_DAILY=${KEEP_DAILY:-14}
-KEEP_WEEKLY=${KEEP_WEEKLY:-8}
 AGE_RECIPIENT=${AGE_RECIPIENT:-}
+INSECURE_PLAINTEXT=${INSECURE_PLAINTEXT:-no}
+STADTBOTE_SERVER=${STADTBOTE_SERVER:-/usr/local/bin/stadtbote-server}
+export STADTBOTE_CONFIG=${STADTBOTE_CONFIG:-/etc/stadtbote/stadtbote.toml}
 
 log() { echo "stadtbote-backup: $*"; }
+
+for arg in "$@"; do
+    case $arg in
+        --insecure-plaintext) INSECURE_PLAINTEXT=yes ;;
+        *) log "unknown argument $arg (only --insecure-plaintext is known)"; exit 2 ;;
+    esac
+done
+
+# Refuse before anything is stopped or written.
+if [[ -z $AGE_RECIPIENT && $INSECURE_PLAINTEXT != yes ]]; then
+    log "refusing to write an unencrypted backup: it would hold the pepper, every" >&2
+    log "account's shredding key and the admins' TOTP secrets, so deleted accounts" >&2
+    log "would stay readable for as long as the archive is kept." >&2
+    log "Add an age recipient: run \`stadtbote-server backup-key generate --out KEYFILE\`" >&2
+    log "on a machine other than this server (keep KEYFILE offline), then set" >&2
+    log "AGE_RECIPIENT=age1... in /etc/default/stadtbote-backup." >&2
+    log "To write an unencrypted archive anyway: INSECURE_PLAINTEXT=yes or --insecure-plaintext." >&2
+    exit 1
+fi
+
+# Rotation from the server configuration, unless both are set here.
+if [[ -z ${KEEP_DAILY:-} || -z ${KEEP_WEEKLY:-} ]]; then
+    if [[ -x $STADTBOTE_SERVER ]] && rotation=$("$STADTBOTE_SERVER" backup-rotation); then
+        read -r cfg_daily cfg_weekly <<<"$rotation"
+    else
+        log "cannot read backup_keep_daily/backup_keep_weekly with $STADTBOTE_SERVER; using 14 and 8"
+        cfg_daily=14 cfg_weekly=8
+    fi
+    KEEP_DAILY=${KEEP_DAILY:-$cfg_daily}
+    KEEP_WEEKLY=${KEEP_WEEKLY:-$cfg_weekly}
+fi
+if ! [[ $KEEP_DAILY =~ ^[0-9]+$ && $KEEP_WEEKLY =~ ^[0-9]+$ ]]; then
+    log "KEEP_DAILY and KEEP_WEEKLY must be numbers (got '$KEEP_DAILY' '$KEEP_WEEKLY')" >&2
+    exit 2
+fi
+if [[ -z $AGE_RECIPIENT ]]; then
+    log "WARNING: writing an UNENCRYPTED backup (--insecure-plaintext)" >&2
+fi
+log "rotation: keeping $KEEP_DAILY daily and $KEEP_WEEKLY weekly archives"
 
 install -d -m 0700 "$BACKUP_DIR"
 
@@ -89,7 +143,10 @@ log "wrote $final ($(stat -c %s "$final") bytes, service down $(( $(date +%s) - 
 
 # --- Rotation ---------------------------------------------------------------------
 # Keep the newest KEEP_DAILY archives, plus the newest KEEP_WEEKLY of those
-# made on a Sunday; delete the rest. Names sort by time (YYYYmmdd-HHMM).
+# made on a Sunday; delete the rest. Names sort by time (YYYYmmdd-HHMM). An
+# account deleted on day D is gone from every archive once the last Sunday
+# archive made before D rotates out: after at most
+# max(KEEP_DAILY, 7 * KEEP_WEEKLY) + 1 days while the timer runs every night.
 mapfile -t all < <(find "$BACKUP_DIR" -maxdepth 1 -type f \
     \( -name 'stadtbote-*.tar.zst' -o -name 'stadtbote-*.tar.zst.age' \) -printf '%f\n' | sort -r)
 declare -A keep=()

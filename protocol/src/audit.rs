@@ -116,6 +116,20 @@ pub enum AuditChainError {
         /// The pinned sequence number.
         seq: u64,
     },
+    /// The server's anchor lies beyond a head pinned earlier: the log claims
+    /// that entries after the pin were removed, so the served chain cannot
+    /// be linked to what was verified before. Either the log was rewritten
+    /// or retention removed entries the verifier never checked.
+    #[error(
+        "the log starts after seq {anchor} but the pinned head is seq {pinned}: \
+         rewritten or pruned past the last verification"
+    )]
+    PrunedPastPin {
+        /// The pinned sequence number.
+        pinned: u64,
+        /// The anchor's sequence number (the last entry said to be removed).
+        anchor: u64,
+    },
 }
 
 impl AuditChainError {
@@ -129,11 +143,39 @@ impl AuditChainError {
             | Self::HeadMismatch { seq }
             | Self::PinnedMissing { seq }
             | Self::PinnedDifferent { seq } => *seq,
+            // The first entry that can no longer be checked.
+            Self::PrunedPastPin { pinned, .. } => pinned.saturating_add(1),
         }
     }
 }
 
-/// A lowercase hex prefix of SHA-256(`domain` || `id`).
+/// A lowercase hex prefix of HMAC-SHA256(`key`, `domain` || `id`): the
+/// pseudonym the server writes into its audit log, keyed with a secret
+/// derived from its pepper ([`PSEUDONYM_KEY_DOMAIN`]), so that whoever
+/// holds a candidate account or device id but not the pepper cannot tell
+/// whether it appears in the log (also after the account was deleted).
+pub fn keyed_pseudonym(key: &[u8], domain: &[u8], id: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    // HMAC takes keys of any length; the error branch cannot be reached,
+    // and falls back to an unkeyed-looking but distinct value rather than
+    // panicking.
+    let Ok(mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) else {
+        return "0".repeat(PSEUDONYM_HEX_CHARS);
+    };
+    let digest = mac.chain_update(domain).chain_update(id).finalize().into_bytes();
+    let mut hex = data_encoding::HEXLOWER.encode(&digest);
+    hex.truncate(PSEUDONYM_HEX_CHARS);
+    hex
+}
+
+/// Domain separator with which the server derives its pseudonym key from
+/// its pepper: `HMAC-SHA256(pepper, PSEUDONYM_KEY_DOMAIN)`.
+pub const PSEUDONYM_KEY_DOMAIN: &[u8] = b"stadtbote/audit/pseudonym-key/v1";
+
+/// A lowercase hex prefix of SHA-256(`domain` || `id`): the unkeyed
+/// pseudonym of earlier releases. Anybody holding a candidate id can
+/// recompute it, so the server no longer writes it (see
+/// [`keyed_pseudonym`]); kept for reading old logs and for tests.
 pub fn pseudonym(domain: &[u8], id: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new().chain_update(domain).chain_update(id).finalize();
@@ -239,8 +281,13 @@ pub fn seal(entry: &AuditEntry, prev: &[u8; 32]) -> AuditRecord {
 /// after 32 zero bytes); `head` is the newest entry the server reported and
 /// `pinned` a head the verifier saw earlier. Returns the verified head.
 ///
-/// A pinned head older than the anchor cannot be checked (retention removed
-/// it) and is accepted; its successor pin then moves forward.
+/// The served chain must continue from `pinned`: the pinned entry is in
+/// `records` with the same hash, or it is the anchor itself. An anchor
+/// beyond the pin is refused ([`AuditChainError::PrunedPastPin`]): the
+/// anchor is only the server's word, and accepting it would let a server
+/// claim that everything up to a forged hash was pruned and re-chain an
+/// edited log from there. Without a pin (the first verification) the anchor
+/// is trusted on first use.
 pub fn verify_chain(
     records: &[AuditRecord],
     anchor: Option<&AuditHead>,
@@ -251,6 +298,11 @@ pub fn verify_chain(
         Some(anchor) => (anchor.seq.saturating_add(1), anchor.hash.to_vec()),
         None => (1, vec![0u8; 32]),
     };
+    if let (Some(pin), Some(anchor)) = (pinned, anchor)
+        && anchor.seq > pin.seq
+    {
+        return Err(AuditChainError::PrunedPastPin { pinned: pin.seq, anchor: anchor.seq });
+    }
     let mut last: Option<AuditHead> = anchor.cloned();
     let mut pinned_seen = false;
     for record in records {
@@ -293,10 +345,11 @@ pub fn verify_chain(
         && !pinned_seen
     {
         match anchor {
-            Some(anchor) if anchor.seq == pin.seq && anchor.hash != pin.hash => {
+            // Pruned exactly up to the pin: the chain continues from it.
+            Some(anchor) if anchor.seq == pin.seq && anchor.hash == pin.hash => {}
+            Some(anchor) if anchor.seq == pin.seq => {
                 return Err(AuditChainError::PinnedDifferent { seq: pin.seq });
             }
-            Some(anchor) if anchor.seq >= pin.seq => {}
             _ => return Err(AuditChainError::PinnedMissing { seq: pin.seq }),
         }
     }
@@ -412,10 +465,16 @@ mod tests {
             .collect::<Vec<_>>();
         assert!(verify_chain(&rewritten, None, Some(&head), None).is_err());
 
-        // After pruning the first two, the anchor carries the chain.
+        // After pruning the first two, the anchor carries the chain; a pin
+        // at or after the anchor is still checked.
         let anchor = head_of(&records[1]);
-        let pin = head_of(&records[0]);
-        assert!(verify_chain(&records[2..], Some(&anchor), Some(&head), Some(&pin)).is_ok());
+        assert!(verify_chain(&records[2..], Some(&anchor), Some(&head), Some(&anchor)).is_ok());
+        let mut forged_anchor = anchor.clone();
+        forged_anchor.hash = ByteBuf::from(vec![7; 32]);
+        assert_eq!(
+            verify_chain(&records[2..], Some(&forged_anchor), Some(&head), Some(&anchor)),
+            Err(AuditChainError::BrokenLink { seq: 3 })
+        );
         let pin3 = head_of(&records[2]);
         assert!(verify_chain(&records[2..], Some(&anchor), Some(&head), Some(&pin3)).is_ok());
         let mut wrong_pin = pin3.clone();
@@ -424,6 +483,59 @@ mod tests {
             verify_chain(&records[2..], Some(&anchor), Some(&head), Some(&wrong_pin)),
             Err(AuditChainError::PinnedDifferent { seq: 3 })
         );
+    }
+
+    /// A server that claims entries after the pinned head were pruned and
+    /// re-chains the rest from a forged anchor is refused, however
+    /// consistent the re-chained records are.
+    #[test]
+    fn an_anchor_beyond_the_pin_is_refused() {
+        let records = chain(5);
+        let pin = head_of(&records[0]);
+        let anchor = head_of(&records[1]);
+        let head = head_of(&records[4]);
+        // Honest pruning past the pin looks the same to the verifier: refused.
+        let err = verify_chain(&records[2..], Some(&anchor), Some(&head), Some(&pin));
+        assert_eq!(err, Err(AuditChainError::PrunedPastPin { pinned: 1, anchor: 2 }));
+        assert_eq!(err.unwrap_err().seq(), 2);
+
+        // A forged anchor and re-chained records.
+        let forged = AuditHead { seq: 3, hash: ByteBuf::from(vec![0x42; 32]) };
+        let mut prev = [0x42u8; 32];
+        let rechained: Vec<AuditRecord> = (4..=5)
+            .map(|seq| {
+                let record = seal(&entry(seq), &prev);
+                prev.copy_from_slice(&record.hash);
+                record
+            })
+            .collect();
+        let forged_head = head_of(&rechained[1]);
+        // Without a pin this is trust on first use and cannot be told apart.
+        assert!(verify_chain(&rechained, Some(&forged), Some(&forged_head), None).is_ok());
+        let pin2 = head_of(&records[1]);
+        assert_eq!(
+            verify_chain(&rechained, Some(&forged), Some(&forged_head), Some(&pin2)),
+            Err(AuditChainError::PrunedPastPin { pinned: 2, anchor: 3 })
+        );
+        // A pin beyond the served head: truncated.
+        assert_eq!(
+            verify_chain(&records[..2], None, Some(&pin2), Some(&head)),
+            Err(AuditChainError::PinnedMissing { seq: 5 })
+        );
+    }
+
+    #[test]
+    fn keyed_pseudonyms_need_the_key() {
+        let key = [7u8; 32];
+        let a = keyed_pseudonym(&key, DEVICE_PSEUDONYM_DOMAIN, &[1; 16]);
+        assert_eq!(a.len(), PSEUDONYM_HEX_CHARS);
+        assert_eq!(a, keyed_pseudonym(&key, DEVICE_PSEUDONYM_DOMAIN, &[1; 16]));
+        assert_ne!(a, keyed_pseudonym(&[8u8; 32], DEVICE_PSEUDONYM_DOMAIN, &[1; 16]));
+        assert_ne!(a, keyed_pseudonym(&key, ACCOUNT_PSEUDONYM_DOMAIN, &[1; 16]));
+        assert_ne!(a, pseudonym(DEVICE_PSEUDONYM_DOMAIN, &[1; 16]));
+        // Test vector (docs/PROTOCOL.md, 10c):
+        // HMAC-SHA256(07*32, "stadtbote-audit-device-v1\0" || 01*16)[..8].
+        assert_eq!(a, "b20a4f3777a43fac");
     }
 
     #[test]

@@ -49,10 +49,16 @@ pub enum ChannelError {
     /// Wrong key (e.g. rotated away), or the bytes were altered.
     #[error("cannot decrypt (wrong channel key, or the post was altered)")]
     Undecryptable,
-    /// The signature or the staff certificate does not verify, the device is
-    /// revoked, or it may not publish.
+    /// The signature or the staff certificate does not verify, or the
+    /// device may not publish.
     #[error("forged: not signed by a certified publisher of this org")]
     Forged,
+    /// Genuinely signed by a certified publisher device that the org has
+    /// since revoked (lost or stolen). Only returned once everything else
+    /// (signature, certificate, channel, number and `prev`) checked out, so
+    /// the object's place in the chain is genuine.
+    #[error("signed by a publisher device the org has revoked")]
+    Revoked,
     /// The post does not follow the previous one (reordered or inserted).
     #[error("out of order: post {found} does not follow post {expected}")]
     OutOfOrder {
@@ -215,10 +221,20 @@ pub struct ChannelMeta {
     pub replies: Replies,
     /// Department that receives private replies.
     pub reply_department: Option<String>,
-    /// Days a post is kept on the server.
+    /// Days a post is kept on the server. Signed, so followers can tell
+    /// posts that expired from posts the server withholds.
     pub retention_days: u32,
     /// When created (Unix ms).
     pub created_at: u64,
+    /// Increases every time the metadata is sealed again (key rotation);
+    /// followers keep the newest they verified and ignore older ones a
+    /// server replays. 0 in metadata from before this field existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub meta_version: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A post's content, signed by its author's staff device.
@@ -239,6 +255,13 @@ pub struct PostBody {
     /// Photos (encrypted attachments; their keys travel only in here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub photos: Vec<AttachmentRef>,
+    /// When post `n - 1` was posted (its signed `posted_at`, Unix ms), as
+    /// the author read it; 0 when unknown (first post, a predecessor sealed
+    /// with an older key, or a post from before this field existed). It
+    /// lets a follower that finds posts missing before this one tell
+    /// whether they can have expired.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prev_posted_at: u64,
 }
 
 /// A signed object of a channel: its CBOR bytes, the author device's
@@ -259,21 +282,21 @@ impl StaffSigned {
         StaffSigned { body: ByteBuf::from(body), signature, cert }
     }
 
-    /// Verifies certificate (against the org key, at `now_ms`, not revoked,
-    /// a role that may publish) and signature; returns the author.
+    /// Verifies certificate (against the org key, at `now_ms`, a role that
+    /// may publish) and signature; returns the author. Revocation is the
+    /// caller's check (after the chain checks, see [`ChannelError::Revoked`]).
     fn verify(
         &self,
         domain: &[u8],
         org: &OrgId,
         org_key: &IdentityKey,
-        revoked: &[DeviceId],
         now_ms: u64,
     ) -> Result<VerifiedStaff, ChannelError> {
         let staff = self.cert.verify(org, org_key, now_ms).map_err(|e| match e {
             OrgError::Malformed(what) => ChannelError::Malformed(what),
             _ => ChannelError::Forged,
         })?;
-        if revoked.contains(&staff.device) || staff.role == Role::Clerk {
+        if staff.role == Role::Clerk {
             return Err(ChannelError::Forged);
         }
         staff
@@ -310,9 +333,12 @@ pub fn open_meta(
         ciborium::from_reader(plain.as_slice()).map_err(|_| ChannelError::Malformed("metadata"))?;
     let meta: ChannelMeta = ciborium::from_reader(signed.body.as_slice())
         .map_err(|_| ChannelError::Malformed("metadata"))?;
-    signed.verify(META_SIGN_DOMAIN, &meta.org, org_key, revoked, now_ms)?;
+    let author = signed.verify(META_SIGN_DOMAIN, &meta.org, org_key, now_ms)?;
     if meta.channel != *channel {
         return Err(ChannelError::Forged);
+    }
+    if revoked.contains(&author.device) {
+        return Err(ChannelError::Revoked);
     }
     Ok(meta)
 }
@@ -343,7 +369,9 @@ pub struct VerifiedPost {
 /// Opens and verifies post `sealed`, expected to be post number `expected_n`
 /// following a post with hash `prev` (pass `None` for either when the
 /// follower starts in the middle of a channel, e.g. after retention removed
-/// older posts; the chain is then checked from this post on).
+/// older posts; the chain is then checked from this post on). A post whose
+/// author is on `revoked` is [`ChannelError::Revoked`] once all other
+/// checks passed.
 #[allow(clippy::too_many_arguments)]
 pub fn open_post(
     sealed: &[u8],
@@ -359,7 +387,7 @@ pub fn open_post(
     let (_, plain) = open(key, channel, BoxKind::Post, sealed)?;
     let signed: StaffSigned =
         ciborium::from_reader(plain.as_slice()).map_err(|_| ChannelError::Malformed("post"))?;
-    let author = signed.verify(POST_SIGN_DOMAIN, org, org_key, revoked, now_ms)?;
+    let author = signed.verify(POST_SIGN_DOMAIN, org, org_key, now_ms)?;
     let body: PostBody = ciborium::from_reader(signed.body.as_slice())
         .map_err(|_| ChannelError::Malformed("post"))?;
     if body.channel != *channel {
@@ -374,6 +402,9 @@ pub fn open_post(
         && body.prev.as_slice() != prev.as_slice()
     {
         return Err(ChannelError::OutOfOrder { expected: body.n, found: body.n });
+    }
+    if revoked.contains(&author.device) {
+        return Err(ChannelError::Revoked);
     }
     Ok(VerifiedPost { body, author, hash: post_hash(sealed) })
 }
@@ -480,6 +511,7 @@ mod tests {
             posted_at: 100,
             text: text.into(),
             photos: vec![],
+            prev_posted_at: 0,
         };
         seal_post(&body, &f.key, 0, &f.device, f.cert.clone()).unwrap()
     }
@@ -536,6 +568,7 @@ mod tests {
             posted_at: 1,
             text: "Fälschung".into(),
             photos: vec![],
+            prev_posted_at: 0,
         };
         let forged = seal_post(&body, &f.key, 0, &other.device, other.cert.clone()).unwrap();
         assert_eq!(open_n(&f, &forged, 1, &GENESIS), Err(ChannelError::Forged));
@@ -573,6 +606,47 @@ mod tests {
         assert_eq!(result, Err(ChannelError::Undecryptable));
     }
 
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_revoked_author_is_reported_only_for_an_otherwise_genuine_post() {
+        let f = fixture(Role::Publisher);
+        let p1 = post(&f, 1, GENESIS, "Echt, aber vom gestohlenen Gerät");
+        let device = f.cert.verify(&f.org, &f.org_key.identity_key(), 500).unwrap().device;
+        let open_revoked = |sealed: &[u8], n: u64, prev: &[u8; 32]| {
+            open_post(
+                sealed,
+                &f.key,
+                &f.channel,
+                &f.org,
+                &f.org_key.identity_key(),
+                &[device],
+                Some(n),
+                Some(prev),
+                500,
+            )
+        };
+        assert_eq!(open_revoked(&p1, 1, &GENESIS), Err(ChannelError::Revoked));
+        // Out of place, the chain error wins: only a post in its genuine
+        // place may be stepped over as "revoked".
+        assert!(matches!(open_revoked(&p1, 2, &GENESIS), Err(ChannelError::OutOfOrder { .. })));
+        assert!(matches!(open_revoked(&p1, 1, &[9; 32]), Err(ChannelError::OutOfOrder { .. })));
+        let body = PostBody {
+            v: CHANNEL_VERSION,
+            channel: f.channel,
+            n: 2,
+            prev: ByteBuf::from(post_hash(&p1).to_vec()),
+            posted_at: 200,
+            text: "zwei".into(),
+            photos: vec![],
+            prev_posted_at: 100,
+        };
+        let p2 = seal_post(&body, &f.key, 0, &f.device, f.cert.clone()).unwrap();
+        assert_eq!(open_n(&f, &p2, 2, &post_hash(&p1)).unwrap().body.prev_posted_at, 100);
+    }
+
     #[test]
     fn boxes_are_bound_to_channel_and_kind() {
         let f = fixture(Role::Publisher);
@@ -602,6 +676,7 @@ mod tests {
             reply_department: Some("presse".into()),
             retention_days: 90,
             created_at: 1,
+            meta_version: 0,
         };
         let sealed = seal_meta(&meta, &f.key, 0, &f.device, f.cert.clone()).unwrap();
         let opened =
@@ -610,8 +685,16 @@ mod tests {
         let revoked = [DeviceId([3; 16])];
         assert_eq!(
             open_meta(&sealed, &f.key, &f.channel, &f.org_key.identity_key(), &revoked, 500),
-            Err(ChannelError::Forged)
+            Err(ChannelError::Revoked)
         );
+        // Fields added later are left out when zero: older metadata and
+        // posts keep their bytes (and signatures), and decode to zero.
+        let encoded = crate::frame::encode(&meta);
+        assert!(!contains(&encoded, b"meta_version"));
+        let later = ChannelMeta { meta_version: 2, ..meta };
+        let back: ChannelMeta =
+            ciborium::from_reader(crate::frame::encode(&later).as_slice()).unwrap();
+        assert_eq!(back, later);
 
         let invite = ChannelInvite {
             v: CHANNEL_VERSION,

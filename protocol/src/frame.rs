@@ -15,6 +15,7 @@ use crate::PROTOCOL_VERSION;
 use crate::auth::{IdentityKey, Signature};
 use crate::device_list::SignedDeviceList;
 use crate::ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
+use crate::membership::{GroupCreation, MembershipProof};
 use crate::org::{Signed, StaffCertificate};
 
 /// A request from a client, with the id its answer will carry.
@@ -105,6 +106,15 @@ pub enum Request {
         remove: Vec<DeviceId>,
         /// The TLS-encoded `MlsMessage` holding the Welcome, if devices are added.
         welcome: Option<ByteBuf>,
+        /// The committing device's signed membership statement: `add` and
+        /// `remove` are exactly what the commit does (see
+        /// [`crate::membership`]). Required; a commit without it is refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        statement: Option<MembershipProof>,
+        /// Why the caller may create the group: required for the epoch-0
+        /// commit of a group the server does not have yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        create: Option<GroupCreation>,
     },
     /// Stores one MLS application message for every other member device of `group`.
     Send {
@@ -213,11 +223,17 @@ pub enum Request {
     },
     /// Sets when the server deletes a group and everything queued for it
     /// (disappearing consultation threads). Members only; may only shorten.
+    /// A discussion group (one with a join link) only by a member holding a
+    /// current staff certificate of `org` (its moderators).
     SetGroupExpiry {
         /// The group.
         group: GroupId,
         /// Unix ms.
         expires_at: u64,
+        /// The org whose staff certificate the caller presents (discussion
+        /// groups only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<OrgId>,
     },
     /// Starts uploading an encrypted attachment of `size` bytes.
     UploadStart {
@@ -424,6 +440,12 @@ pub enum AdminAction {
         /// Extra age recipients (`age1…`) to encrypt the backup to, on top
         /// of the server's configured ones.
         recipients: Vec<String>,
+        /// The admin explicitly accepts an unencrypted backup when neither
+        /// the server's configuration nor `recipients` name a recipient.
+        /// Without it (and from clients that do not know the field) such a
+        /// backup is refused with [`ErrorCode::InvalidRequest`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        insecure_plaintext: bool,
     },
     /// Reads one chunk of a staged backup.
     BackupChunk {
@@ -1084,6 +1106,8 @@ pub enum ErrorCode {
     SecondFactorRequired,
     /// The org is suspended by the server's operator.
     OrgSuspended,
+    /// Only a discussion group's moderators (staff of its org) may do this.
+    ModeratorsOnly,
     /// An error code this client does not know.
     #[serde(other)]
     Unknown,
@@ -1118,6 +1142,7 @@ impl ErrorCode {
             ErrorCode::UnknownChannel => "unknown_channel",
             ErrorCode::SecondFactorRequired => "second_factor_required",
             ErrorCode::OrgSuspended => "org_suspended",
+            ErrorCode::ModeratorsOnly => "moderators_only",
             ErrorCode::Unknown => "unknown",
         }
     }

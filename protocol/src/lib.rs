@@ -17,6 +17,7 @@
 //! * [`group_link`]: join links of discussion groups (join token, sealed GroupInfo).
 //! * [`account`]: what the server reports about an account (GDPR export).
 //! * [`audit`]: the hash-chained audit log of admin actions and its verification.
+//! * [`membership`]: signed membership statements of commits and group creation proofs.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 //! * [`fuzzing`]: the decoders as the fuzz targets and the corpus replay test call them.
 #![deny(missing_docs)]
@@ -33,6 +34,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod group_link;
 pub mod ids;
+pub mod membership;
 pub mod mls;
 pub mod org;
 pub mod totp;

@@ -53,6 +53,7 @@ use serde_bytes::ByteBuf;
 
 use crate::auth::{DeviceSecret, IdentityKey};
 use crate::ids::{AccountId, DeviceId, GroupId};
+use crate::membership::{MembershipStatement, SALT_LABEL, SALT_LEN};
 
 /// The only MLS ciphersuite Stadtbote speaks (0x0003).
 pub const CIPHERSUITE: Ciphersuite =
@@ -113,6 +114,11 @@ pub enum MlsError {
     /// Saved state could not be read back.
     #[error("corrupt MLS state")]
     CorruptState,
+    /// A member's commit does not make the membership change it declared
+    /// to the server (its authenticated data, see [`crate::membership`]):
+    /// the server's member list would differ from the group. Refused.
+    #[error("a commit's declared membership change differs from what it does")]
+    MembershipMismatch,
     /// An internal failure of the MLS library or its key store.
     #[error("internal MLS error")]
     Internal,
@@ -154,6 +160,45 @@ pub struct Commit {
     /// The group's epoch when the commit was created (the `epoch` of the
     /// `Commit` request).
     pub epoch_before: u64,
+    /// The salt of the commit's membership statement (an exporter secret of
+    /// `epoch_before`, see [`crate::membership`]).
+    pub salt: [u8; SALT_LEN],
+}
+
+impl Commit {
+    /// The `commit` request for this commit in `group`: its adds and
+    /// removes with the membership statement signed by `secret` (this
+    /// device's identity key), and `create` for a group's first commit.
+    /// `None` only when a list is too long to be stated.
+    pub fn request(
+        &self,
+        group: GroupId,
+        secret: &DeviceSecret,
+        create: Option<crate::membership::GroupCreation>,
+    ) -> Option<crate::frame::Request> {
+        let statement = self.statement(group).prove(secret, &self.commit)?;
+        Some(crate::frame::Request::Commit {
+            group,
+            epoch: self.epoch_before,
+            commit: ByteBuf::from(self.commit.clone()),
+            add: self.added.clone(),
+            remove: self.removed.clone(),
+            welcome: self.welcome.clone().map(ByteBuf::from),
+            statement: Some(statement),
+            create,
+        })
+    }
+
+    /// The membership statement this commit carries (and the server is told).
+    pub fn statement(&self, group: GroupId) -> MembershipStatement {
+        MembershipStatement {
+            group,
+            epoch: self.epoch_before,
+            salt: self.salt,
+            add: self.added.clone(),
+            remove: self.removed.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for Commit {
@@ -544,6 +589,7 @@ impl MlsClient {
         ensure_operational(&mls_group)?;
         let (validated, added) = self.validate_additions(key_packages)?;
         let epoch_before = mls_group.epoch().as_u64();
+        let salt = declare(&mut mls_group, self.provider.crypto(), group, &added, &[])?;
         let (commit, welcome, _group_info) = mls_group
             .add_members(&self.provider, &self.signer, &validated)
             .map_err(|_| MlsError::InvalidKeyPackage)?;
@@ -553,6 +599,7 @@ impl MlsClient {
             added,
             removed: Vec::new(),
             epoch_before,
+            salt,
         })
     }
 
@@ -576,6 +623,7 @@ impl MlsClient {
             indices.push(leaf_index_of(&mls_group, device)?);
         }
         let epoch_before = mls_group.epoch().as_u64();
+        let salt = declare(&mut mls_group, self.provider.crypto(), group, &[], devices)?;
         let (commit, welcome, _group_info) = mls_group
             .remove_members(&self.provider, &self.signer, &indices)
             .map_err(|_| MlsError::Internal)?;
@@ -585,6 +633,7 @@ impl MlsClient {
             added: Vec::new(),
             removed: devices.to_vec(),
             epoch_before,
+            salt,
         })
     }
 
@@ -600,8 +649,51 @@ impl MlsClient {
         key_packages: &[Vec<u8>],
         remove: &[DeviceId],
     ) -> Result<Commit, MlsError> {
+        self.change_members_declaring(group, key_packages, remove, None)
+    }
+
+    /// A commit like [`MlsClient::change_members`] whose membership
+    /// statement declares `declared` (adds, removes) instead of what it
+    /// does. Only for tests that play a dishonest member: every honest
+    /// path declares the truth.
+    #[doc(hidden)]
+    pub fn misdeclared_change(
+        &self,
+        group: &GroupId,
+        key_packages: &[Vec<u8>],
+        remove: &[DeviceId],
+        declared: (Vec<DeviceId>, Vec<DeviceId>),
+    ) -> Result<Commit, MlsError> {
+        self.change_members_declaring(group, key_packages, remove, Some(declared))
+    }
+
+    fn change_members_declaring(
+        &self,
+        group: &GroupId,
+        key_packages: &[Vec<u8>],
+        remove: &[DeviceId],
+        declared: Option<(Vec<DeviceId>, Vec<DeviceId>)>,
+    ) -> Result<Commit, MlsError> {
         if key_packages.is_empty() && remove.is_empty() {
-            return Err(MlsError::NothingToCommit);
+            // Only a dishonest test member declares changes of an empty commit.
+            let Some((add, removed)) = declared else {
+                return Err(MlsError::NothingToCommit);
+            };
+            let mut mls_group = self.load(group)?;
+            ensure_operational(&mls_group)?;
+            let epoch_before = mls_group.epoch().as_u64();
+            let salt = declare(&mut mls_group, self.provider.crypto(), group, &add, &removed)?;
+            let (commit, _, _) = mls_group
+                .commit_to_pending_proposals(&self.provider, &self.signer)
+                .map_err(|_| MlsError::Internal)?;
+            return Ok(Commit {
+                commit: serialize(&commit)?,
+                welcome: None,
+                added: add,
+                removed,
+                epoch_before,
+                salt,
+            });
         }
         let mut mls_group = self.load(group)?;
         ensure_operational(&mls_group)?;
@@ -614,6 +706,15 @@ impl MlsClient {
             indices.push(leaf_index_of(&mls_group, device)?);
         }
         let epoch_before = mls_group.epoch().as_u64();
+        let (declared_add, declared_remove) =
+            declared.unwrap_or_else(|| (added.clone(), remove.to_vec()));
+        let salt = declare(
+            &mut mls_group,
+            self.provider.crypto(),
+            group,
+            &declared_add,
+            &declared_remove,
+        )?;
         let bundle = mls_group
             .commit_builder()
             .propose_adds(validated)
@@ -629,9 +730,10 @@ impl MlsClient {
         Ok(Commit {
             commit: serialize(&commit)?,
             welcome: welcome.as_ref().map(serialize).transpose()?,
-            added,
-            removed: remove.to_vec(),
+            added: declared_add,
+            removed: declared_remove,
             epoch_before,
+            salt,
         })
     }
 
@@ -642,6 +744,7 @@ impl MlsClient {
         let mut mls_group = self.load(group)?;
         ensure_operational(&mls_group)?;
         let epoch_before = mls_group.epoch().as_u64();
+        let salt = declare(&mut mls_group, self.provider.crypto(), group, &[], &[])?;
         let (commit, welcome, _group_info) = mls_group
             .commit_to_pending_proposals(&self.provider, &self.signer)
             .map_err(|_| MlsError::Internal)?;
@@ -651,6 +754,7 @@ impl MlsClient {
             added: Vec::new(),
             removed: Vec::new(),
             epoch_before,
+            salt,
         })
     }
 
@@ -877,6 +981,9 @@ impl MlsClient {
         if epoch < current && !is_application {
             return Ok(Incoming::Ignored { group: Some(group), reason: IgnoreReason::OldEpoch });
         }
+        // The salt of a commit's membership statement is an exporter secret
+        // of the epoch it was made in, which is this one (see below).
+        let salt = export_salt(&mls_group, self.provider.crypto())?;
         let processed = match mls_group.process_message(&self.provider, message) {
             Ok(processed) => processed,
             Err(error) => {
@@ -895,6 +1002,7 @@ impl MlsClient {
         };
         let sender_is_member = sender_before.is_some();
         let is_external_commit = matches!(processed.sender(), Sender::NewMemberCommit);
+        let aad = processed.aad().to_vec();
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
                 if !sender_is_member {
@@ -936,6 +1044,25 @@ impl MlsClient {
                 };
                 let committer = member_of(&committer.credential, &committer.signature_key)?;
                 let added = check_staged_commit(&staged, &committer)?;
+                // What the commit really does must be what its committer
+                // declared to the server (bound in the authenticated data).
+                let mut removed_devices = Vec::new();
+                for remove in staged.remove_proposals() {
+                    let leaf = mls_group
+                        .member_at(remove.remove_proposal().removed())
+                        .ok_or(MlsError::Rejected)?;
+                    removed_devices.push(member_of(&leaf.credential, &leaf.signature_key)?.device);
+                }
+                let statement = MembershipStatement {
+                    group,
+                    epoch: current,
+                    salt,
+                    add: added.iter().map(|m| m.device).collect(),
+                    remove: removed_devices,
+                };
+                if statement.aad().as_deref() != Some(aad.as_slice()) {
+                    return Err(MlsError::MembershipMismatch);
+                }
                 let removed = staged.self_removed();
                 mls_group
                     .merge_staged_commit(&self.provider, *staged)
@@ -1027,6 +1154,67 @@ fn leaf_index_of(group: &MlsGroup, device: &DeviceId) -> Result<LeafNodeIndex, M
         }
     }
     found.ok_or(MlsError::NotAMember)
+}
+
+/// The membership-statement salt of the group's current epoch.
+fn export_salt(
+    group: &MlsGroup,
+    crypto: &impl openmls_traits::crypto::OpenMlsCrypto,
+) -> Result<[u8; SALT_LEN], MlsError> {
+    let bytes =
+        group.export_secret(crypto, SALT_LABEL, &[], SALT_LEN).map_err(|_| MlsError::Internal)?;
+    <[u8; SALT_LEN]>::try_from(bytes.as_slice()).map_err(|_| MlsError::Internal)
+}
+
+/// Binds the next commit of `group` to the membership statement declaring
+/// `add` and `remove`: sets its authenticated data. Returns the salt.
+fn declare(
+    mls_group: &mut MlsGroup,
+    crypto: &impl openmls_traits::crypto::OpenMlsCrypto,
+    group: &GroupId,
+    add: &[DeviceId],
+    remove: &[DeviceId],
+) -> Result<[u8; SALT_LEN], MlsError> {
+    let salt = export_salt(mls_group, crypto)?;
+    let statement = MembershipStatement {
+        group: *group,
+        epoch: mls_group.epoch().as_u64(),
+        salt,
+        add: add.to_vec(),
+        remove: remove.to_vec(),
+    };
+    mls_group.set_aad(statement.aad().ok_or(MlsError::NothingToCommit)?);
+    Ok(salt)
+}
+
+/// The cleartext framing of a commit as the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitFraming {
+    /// The group the commit names.
+    pub group: GroupId,
+    /// The epoch it was made in.
+    pub epoch: u64,
+    /// Its authenticated data (the membership statement's digest).
+    pub aad: Vec<u8>,
+}
+
+/// Reads the cleartext framing of a member's commit (a TLS-encoded
+/// `MlsMessage` holding a `PrivateMessage` of content type commit) without
+/// decrypting anything; the server checks it against the declared
+/// membership statement. Anything else is [`MlsError::Malformed`].
+pub fn commit_framing(bytes: &[u8]) -> Result<CommitFraming, MlsError> {
+    let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| MlsError::Malformed)?;
+    let MlsMessageBodyIn::PrivateMessage(private) = message.extract() else {
+        return Err(MlsError::Malformed);
+    };
+    if private.content_type() != ContentType::Commit {
+        return Err(MlsError::Malformed);
+    }
+    Ok(CommitFraming {
+        group: our_group_id(private.group_id()).ok_or(MlsError::Malformed)?,
+        epoch: private.epoch().as_u64(),
+        aad: private.aad().to_vec(),
+    })
 }
 
 fn ensure_operational(group: &MlsGroup) -> Result<(), MlsError> {
@@ -1128,6 +1316,38 @@ mod tests {
             }
         }
         (a1, a2, b1)
+    }
+
+    #[test]
+    fn a_commit_must_do_what_its_membership_statement_declares() {
+        let (a1, a2, b1) = setup();
+        // An honest removal: its framing names the group, epoch and the
+        // digest of exactly that removal, and the others accept it.
+        let honest = a1.client.remove_members(&GROUP, &[a2.client.device()]).unwrap();
+        let framing = commit_framing(&honest.commit).unwrap();
+        assert_eq!(framing.group, GROUP);
+        assert_eq!(framing.epoch, 1);
+        assert_eq!(Some(framing.aad), honest.statement(GROUP).aad());
+        a1.client.clear_pending(&GROUP).unwrap();
+
+        // A removal of a2 declared as changing nothing: b1 refuses it and
+        // stays in its epoch.
+        let lie = a1
+            .client
+            .misdeclared_change(&GROUP, &[], &[a2.client.device()], (vec![], vec![]))
+            .unwrap();
+        assert!(lie.removed.is_empty());
+        assert_eq!(Some(commit_framing(&lie.commit).unwrap().aad), lie.statement(GROUP).aad());
+        assert_eq!(b1.client.process(&lie.commit).unwrap_err(), MlsError::MembershipMismatch);
+        assert_eq!(b1.client.epoch(&GROUP).unwrap(), 1);
+        a1.client.clear_pending(&GROUP).unwrap();
+
+        // The same removal declared honestly is accepted.
+        let honest = a1.client.remove_members(&GROUP, &[a2.client.device()]).unwrap();
+        assert!(matches!(b1.client.process(&honest.commit).unwrap(), Incoming::CommitApplied { .. }));
+        // Welcomes and application messages are not commits.
+        assert_eq!(commit_framing(&[0u8; 8]).unwrap_err(), MlsError::Malformed);
+        let _ = a2.secret.identity_key();
     }
 
     fn expect_app(incoming: Incoming) -> (AccountId, DeviceId, Vec<u8>) {

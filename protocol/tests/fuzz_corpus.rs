@@ -179,7 +179,10 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let requests = [
         Request::Admin {
             otp: Some("123456".into()),
-            action: AdminAction::BackupStart { recipients: vec!["age1x".into()] },
+            action: AdminAction::BackupStart {
+                recipients: vec!["age1x".into()],
+                insecure_plaintext: false,
+            },
         },
         Request::Admin { otp: None, action: AdminAction::Audit { after: 3, limit: 10 } },
         Request::SecondFactor { otp: "654321".into() },
@@ -341,6 +344,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         posted_at: 100,
         text: "Amtsblatt Nr. 1".into(),
         photos: Vec::new(),
+        prev_posted_at: 0,
     };
     let meta = ChannelMeta {
         v: channel::CHANNEL_VERSION,
@@ -353,6 +357,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         reply_department: Some("presse".into()),
         retention_days: 30,
         created_at: 1,
+        meta_version: 0,
     };
     let sealed_post = channel::seal_post(&post, &key, 0, &device, cert.clone()).unwrap();
     let sealed_meta = channel::seal_meta(&meta, &key, 0, &device, cert.clone()).unwrap();

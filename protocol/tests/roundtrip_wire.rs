@@ -205,11 +205,21 @@ fn admin_action() -> impl Strategy<Value = AdminAction> {
         Just(AdminAction::RetentionShow),
         (text(), any::<u64>()).prop_map(|(kind, secs)| AdminAction::RetentionSet { kind, secs }),
         (any::<u64>(), any::<u32>()).prop_map(|(after, limit)| AdminAction::Audit { after, limit }),
-        vec(text(), 0..3).prop_map(|recipients| AdminAction::BackupStart { recipients }),
+        (vec(text(), 0..3), any::<bool>()).prop_map(|(recipients, insecure_plaintext)| {
+            AdminAction::BackupStart { recipients, insecure_plaintext }
+        }),
         (backup(), any::<u32>())
             .prop_map(|(backup, index)| AdminAction::BackupChunk { backup, index }),
         backup().prop_map(|backup| AdminAction::BackupFinish { backup }),
         text().prop_map(|handle| AdminAction::ResetOrgSecondFactor { handle }),
+    ]
+}
+
+fn creation() -> impl Strategy<Value = stadtbote_protocol::membership::GroupCreation> {
+    use stadtbote_protocol::membership::GroupCreation;
+    prop_oneof![
+        account().prop_map(|peer| GroupCreation::Conversation { peer }),
+        bytes().prop_map(|nonce| GroupCreation::Random { nonce }),
     ]
 }
 
@@ -230,14 +240,23 @@ fn request() -> impl Strategy<Value = Request> {
             Request::UploadKeyPackages { one_time, last_resort }
         }),
         account().prop_map(|account| Request::ClaimKeyPackages { account }),
-        (group(), any::<u64>(), bytes(), vec(device(), 0..3), vec(device(), 0..3), of(bytes()))
-            .prop_map(|(group, epoch, commit, add, remove, welcome)| Request::Commit {
-                group,
-                epoch,
-                commit,
-                add,
-                remove,
-                welcome
+        (
+            (group(), any::<u64>(), bytes(), vec(device(), 0..3), vec(device(), 0..3), of(bytes())),
+            (of((bytes(), sig())), of(creation())),
+        )
+            .prop_map(|((group, epoch, commit, add, remove, welcome), (statement, create))| {
+                Request::Commit {
+                    group,
+                    epoch,
+                    commit,
+                    add,
+                    remove,
+                    welcome,
+                    statement: statement.map(|(salt, signature)| {
+                        stadtbote_protocol::membership::MembershipProof { salt, signature }
+                    }),
+                    create,
+                }
             }),
         (group(), bytes()).prop_map(|(group, message)| Request::Send { group, message }),
         vec(any::<u64>(), 0..5).prop_map(|ids| Request::Ack { ids }),
@@ -260,8 +279,12 @@ fn request() -> impl Strategy<Value = Request> {
         (org(), signed()).prop_map(|(org, revocations)| Request::OrgRevoke { org, revocations }),
         text().prop_map(|handle| Request::OrgDirectory { handle }),
         vec(device(), 0..3).prop_map(|devices| Request::ClaimDeviceKeyPackages { devices }),
-        (group(), any::<u64>())
-            .prop_map(|(group, expires_at)| Request::SetGroupExpiry { group, expires_at }),
+        (group(), any::<u64>(), of(org()))
+            .prop_map(|(group, expires_at, org)| Request::SetGroupExpiry {
+                group,
+                expires_at,
+                org
+            }),
         any::<u64>().prop_map(|size| Request::UploadStart { size }),
         (blob(), any::<u32>(), bytes()).prop_map(|(blob, index, data)| Request::UploadChunk {
             blob,
@@ -309,6 +332,7 @@ fn signed_device_list() -> impl Strategy<Value = SignedDeviceList> {
 fn error_code() -> impl Strategy<Value = ErrorCode> {
     prop_oneof![
         Just(ErrorCode::BadFrame),
+        Just(ErrorCode::ModeratorsOnly),
         Just(ErrorCode::UnsupportedVersion),
         Just(ErrorCode::TooLarge),
         Just(ErrorCode::Unauthenticated),
@@ -682,12 +706,12 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
     let replies = prop_oneof![Just(Replies::Off), Just(Replies::Private)];
     (
         (channel(), org(), text(), text(), of(text())),
-        (replies, of(text()), any::<u32>(), any::<u64>()),
+        (replies, of(text()), any::<u32>(), any::<u64>(), any::<u64>()),
     )
         .prop_map(
             |(
                 (channel, org, handle, name, description),
-                (replies, reply_department, retention_days, created_at),
+                (replies, reply_department, retention_days, created_at, meta_version),
             )| ChannelMeta {
                 v: 1,
                 channel,
@@ -699,13 +723,22 @@ fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
                 reply_department,
                 retention_days,
                 created_at,
+                meta_version,
             },
         )
 }
 
 fn post_body() -> impl Strategy<Value = PostBody> {
-    (channel(), any::<u64>(), bytes(), any::<u64>(), text(), vec(attachment_ref(), 0..2)).prop_map(
-        |(channel, n, prev, posted_at, text, photos)| PostBody {
+    (
+        channel(),
+        any::<u64>(),
+        bytes(),
+        any::<u64>(),
+        text(),
+        vec(attachment_ref(), 0..2),
+        any::<u64>(),
+    )
+        .prop_map(|(channel, n, prev, posted_at, text, photos, prev_posted_at)| PostBody {
             v: 1,
             channel,
             n,
@@ -713,8 +746,8 @@ fn post_body() -> impl Strategy<Value = PostBody> {
             posted_at,
             text,
             photos,
-        },
-    )
+            prev_posted_at,
+        })
 }
 
 fn round_trips<T>(value: &T) -> Result<(), TestCaseError>

@@ -92,6 +92,20 @@ pub struct Config {
     pub max_pipelined_requests: usize,
     /// Most simultaneous WebSocket connections (and, separately, HTTP connections awaiting upgrade).
     pub max_connections: usize,
+    /// Most simultaneous WebSocket connections from one client address
+    /// (IPv4 address, IPv6 /64); separately, most connections from one
+    /// address in their HTTP phase.
+    pub max_connections_per_address: usize,
+    /// Most connections, server-wide, that listen to channels without an
+    /// account (a follower needs none, so no auth timeout ends them).
+    pub max_accountless_listeners: usize,
+    /// Most connections from one client address that listen to channels
+    /// without an account.
+    pub max_accountless_listeners_per_address: usize,
+    /// Networks (CIDR, e.g. `127.0.0.1/32`) of reverse proxies whose
+    /// `X-Forwarded-For` header is believed: a connection from one of them
+    /// counts as the right-most untrusted address in that header.
+    pub trusted_proxies: Vec<String>,
     /// Seconds a TCP connection has to complete the HTTP upgrade.
     pub handshake_timeout_secs: u64,
     /// PEM certificate chain for native TLS (`--tls-cert`); unset serves
@@ -212,6 +226,13 @@ pub struct Config {
     pub backup_staging_ttl_secs: u64,
     /// Size of one backup download chunk, in bytes.
     pub backup_chunk_bytes: u32,
+    /// Newest nightly archives the backup timer keeps (deploy/backup reads
+    /// it with `stadtbote-server backup-rotation`); with
+    /// `backup_keep_weekly` it is how long a deleted account survives in
+    /// backups, which `/privacy` states.
+    pub backup_keep_daily: u32,
+    /// Newest Sunday archives the backup timer keeps beyond the daily ones.
+    pub backup_keep_weekly: u32,
     /// Name of the operator (e.g. the town hall's IT department), shown by
     /// `/privacy` and `stadtbote server-info`; empty means not configured.
     pub operator_name: String,
@@ -242,6 +263,10 @@ impl Default for Config {
             max_pipelined_requests: 32,
             send_timeout_secs: 10,
             max_connections: 10_000,
+            max_connections_per_address: 500,
+            max_accountless_listeners: 5000,
+            max_accountless_listeners_per_address: 250,
+            trusted_proxies: vec!["127.0.0.1/32".to_owned(), "::1/128".to_owned()],
             handshake_timeout_secs: 5,
             tls_cert: None,
             tls_key: None,
@@ -296,6 +321,8 @@ impl Default for Config {
             max_staged_backups: 2,
             backup_staging_ttl_secs: 3600,
             backup_chunk_bytes: 131_072,
+            backup_keep_daily: 14,
+            backup_keep_weekly: 8,
             operator_name: String::new(),
             operator_contact: String::new(),
             source_url: DEFAULT_SOURCE_URL.to_owned(),
@@ -364,6 +391,10 @@ const MIN_CHANNEL_POST_BYTES: usize = 1024;
 /// The most staged backups a configuration may allow; each one is a full
 /// copy of the data directory on the same disk.
 const MAX_STAGED_BACKUPS: usize = 16;
+
+/// The most archives of one kind the backup timer may be told to keep
+/// (about ten years of dailies); keeps the retention arithmetic small.
+const MAX_BACKUP_KEEP: u32 = 3650;
 
 /// The largest attachment size accepted (1 TiB): far above anything useful,
 /// it keeps offset and quota arithmetic far from overflow.
@@ -460,6 +491,18 @@ impl Config {
             .map_err(|e| ConfigError::Merge(e.to_string()))
     }
 
+    /// How long a deleted account survives in the nightly backups, in
+    /// days: the newest `backup_keep_daily` archives and the newest
+    /// `backup_keep_weekly` Sunday archives are kept, so the last archive
+    /// made before a deletion is rotated out after at most
+    /// max(daily, 7 × weekly) days, plus one for the night the deletion
+    /// fell in. Holds while the timer runs every night.
+    pub fn backup_survival_days(&self) -> u64 {
+        u64::from(self.backup_keep_daily)
+            .max(u64::from(self.backup_keep_weekly).saturating_mul(7))
+            .saturating_add(1)
+    }
+
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let nonzero: &[(&'static str, u64)] = &[
@@ -471,6 +514,12 @@ impl Config {
             ("max_pipelined_requests", self.max_pipelined_requests as u64),
             ("send_timeout_secs", self.send_timeout_secs),
             ("max_connections", self.max_connections as u64),
+            ("max_connections_per_address", self.max_connections_per_address as u64),
+            ("max_accountless_listeners", self.max_accountless_listeners as u64),
+            (
+                "max_accountless_listeners_per_address",
+                self.max_accountless_listeners_per_address as u64,
+            ),
             ("handshake_timeout_secs", self.handshake_timeout_secs),
             ("auth_timeout_secs", self.auth_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
@@ -538,6 +587,9 @@ impl Config {
         }
         for (field, value) in [
             ("max_connections", self.max_connections),
+            ("max_connections_per_address", self.max_connections_per_address),
+            ("max_accountless_listeners", self.max_accountless_listeners),
+            ("max_accountless_listeners_per_address", self.max_accountless_listeners_per_address),
             ("send_queue_frames", self.send_queue_frames),
             ("max_pipelined_requests", self.max_pipelined_requests),
             ("flush_max_batch", self.flush_max_batch),
@@ -640,6 +692,16 @@ impl Config {
                 reason: format!("must be at most {MAX_STAGED_BACKUPS}"),
             });
         }
+        if self.backup_keep_daily > MAX_BACKUP_KEEP || self.backup_keep_weekly > MAX_BACKUP_KEEP {
+            return Err(ConfigError::Invalid {
+                field: if self.backup_keep_daily > MAX_BACKUP_KEEP {
+                    "backup_keep_daily"
+                } else {
+                    "backup_keep_weekly"
+                },
+                reason: format!("must be at most {MAX_BACKUP_KEEP}"),
+            });
+        }
         if self.backup_staging_ttl_secs > MAX_DURATION_SECS {
             return Err(ConfigError::Invalid {
                 field: "backup_staging_ttl_secs",
@@ -737,6 +799,9 @@ impl Config {
                 reason: "must fit in 32 bits".into(),
             });
         }
+        if let Err(reason) = self.trusted_proxy_networks() {
+            return Err(ConfigError::Invalid { field: "trusted_proxies", reason });
+        }
         if let Err(reason) = self.metrics_addr() {
             return Err(ConfigError::Invalid { field: "metrics_listen", reason });
         }
@@ -765,6 +830,12 @@ impl Config {
         spec.parse::<SocketAddr>()
             .map(Some)
             .map_err(|e| format!("not an address and port (or empty to disable): {e}"))
+    }
+
+    /// The parsed `trusted_proxies`; the error names the entry that is not
+    /// an IP network.
+    pub fn trusted_proxy_networks(&self) -> Result<crate::forwarded::TrustedProxies, String> {
+        crate::forwarded::TrustedProxies::parse(&self.trusted_proxies)
     }
 
     /// The largest sealed channel post accepted, in bytes: what is left of a
@@ -964,6 +1035,28 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_from_the_environment_are_a_comma_separated_list() {
+        let config = Config::load(
+            None,
+            env(&[("STADTBOTE_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.trusted_proxies, ["10.0.0.0/8", "fd00::/8"]);
+        let none =
+            Config::load(None, env(&[("STADTBOTE_TRUSTED_PROXIES", "")]), &Overrides::default())
+                .unwrap();
+        assert!(none.trusted_proxies.is_empty());
+        let err = Config::load(
+            None,
+            env(&[("STADTBOTE_TRUSTED_PROXIES", "caddy.local")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "trusted_proxies", .. }), "{err}");
+    }
+
+    #[test]
     fn bad_env_value_is_a_clear_error() {
         let err = Config::load(
             None,
@@ -998,6 +1091,27 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "max_message_bytes", .. }));
+        let err =
+            Config { max_connections_per_address: 0, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_connections_per_address", .. }));
+        let err = Config { max_accountless_listeners_per_address: 0, ..Config::default() }
+            .validate()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid { field: "max_accountless_listeners_per_address", .. }
+        ));
+        let err =
+            Config { max_accountless_listeners: 0, ..Config::default() }.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { field: "max_accountless_listeners", .. }));
+        let err = Config { trusted_proxies: vec!["10.0.0.0/33".into()], ..Config::default() }
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { field: "trusted_proxies", ref reason } if reason.contains("10.0.0.0/33")),
+            "{err}"
+        );
+        Config { trusted_proxies: vec![], ..Config::default() }.validate().unwrap();
         let err = Config { log: "[[[".into(), ..Config::default() }.validate().unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { field: "log", .. }));
         let err = Config { blob_chunk_bytes: 262_144, ..Config::default() }.validate().unwrap_err();

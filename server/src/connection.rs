@@ -4,8 +4,10 @@
 //! hands them to the [`Session`], and queues the answers on the connection's
 //! bounded [`Outbox`], which a separate writer task drains into the socket.
 //! It also runs the auth timeout (lifted for a connection that listens to a
-//! channel: followers need no account), the idle timeout with server pings,
-//! and the delivery task once the connection is authenticated.
+//! channel: followers need no account — such connections are capped per
+//! address and server-wide instead, see [`crate::addrlimit`]), the idle
+//! timeout with server pings, and the delivery task once the connection is
+//! authenticated.
 //!
 //! Every way a request can fail becomes a typed error frame in
 //! [`error_body`], and every way a connection can end becomes a close code in
@@ -26,6 +28,7 @@ use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, Request, Response};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 
+use crate::addrlimit::AddressSlot;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::diskguard::Space;
@@ -49,6 +52,8 @@ pub struct ConnectionContext {
     pub shutdown: ShutdownSignal,
     /// The client's address as a rate-limit key (memory only, never logged).
     pub client: IpKey,
+    /// The connection's place under the per-address caps, released on drop.
+    pub address_slot: AddressSlot,
     /// The connection's slot under `max_connections`, released on drop.
     pub permit: OwnedSemaphorePermit,
 }
@@ -203,9 +208,14 @@ fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
         RelayError::RateLimited { .. } => (ErrorCode::RateLimited, "too many requests"),
         RelayError::UnknownAccount => (ErrorCode::UnknownAccount, "no such account"),
         RelayError::UnknownGroup => (ErrorCode::UnknownGroup, "no such group"),
-        RelayError::NotAMember => {
-            (ErrorCode::NotAMember, "this device is not a member of the group")
-        }
+        RelayError::NotAMember => (
+            ErrorCode::NotAMember,
+            "this device is not a member of the group (or there is no such group)",
+        ),
+        RelayError::ModeratorsOnly => (
+            ErrorCode::ModeratorsOnly,
+            "only the group's moderators (staff of its org) can end a discussion group",
+        ),
         RelayError::StaleEpoch { .. } => {
             (ErrorCode::StaleEpoch, "another commit was already accepted for this epoch")
         }
@@ -215,6 +225,11 @@ fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
             (ErrorCode::StorageUnavailable, "storage unavailable; nothing was stored")
         }
         RelayError::Unavailable => (ErrorCode::Unavailable, "temporarily unavailable; retry later"),
+        RelayError::ListenerLimit => (
+            ErrorCode::Unavailable,
+            "too many connections listen without an account, from this address or on this \
+             server; retry later, or log in on this connection first",
+        ),
         RelayError::UnknownOrg => (ErrorCode::UnknownOrg, "no such org"),
         RelayError::UnknownBlob => {
             (ErrorCode::UnknownBlob, "no such attachment, or it is not complete")
@@ -284,6 +299,22 @@ fn relay_limit_name(kind: &str) -> &'static str {
     }
 }
 
+/// The caps on listeners without an account: a `channel_listen` on an
+/// unauthenticated connection takes a place under both (once), or is
+/// refused. Returns the refusing limit's name and the error.
+fn listener_admission(
+    session: &Session,
+    request: &Request,
+    slot: &mut AddressSlot,
+) -> Option<(&'static str, RelayError)> {
+    if !matches!(request, Request::ChannelListen { .. }) || session.identity().is_some() {
+        return None;
+    }
+    slot.listen_without_account()
+        .err()
+        .map(|refusal| (refusal.limit_name(), RelayError::ListenerLimit))
+}
+
 /// The wire error for a frame that could not be decoded.
 fn frame_error_body(err: &FrameError) -> ErrorBody {
     err.to_error_body()
@@ -307,7 +338,8 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
         kill: kill.clone(),
         delivering: false,
     };
-    let end = conn.read_loop(&mut stream, &kill, ctx.shutdown, ctx.client).await;
+    let mut address_slot = ctx.address_slot;
+    let end = conn.read_loop(&mut stream, &kill, ctx.shutdown, ctx.client, &mut address_slot).await;
 
     if end.close_frame().is_some() {
         let _ = tokio::time::timeout(CLOSE_GRACE, outbox.push(Outgoing::Close(end))).await;
@@ -328,6 +360,7 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
         writer.abort();
     }
     drop(ctx.permit);
+    drop(address_slot);
     if let Some(limit) = end.limit_name() {
         metrics.limit_hit(limit);
     }
@@ -411,6 +444,7 @@ impl Connection {
         kill: &KillSwitch,
         mut shutdown: ShutdownSignal,
         client: IpKey,
+        address_slot: &mut AddressSlot,
     ) -> Disconnect {
         let listens = self.relay.channel_listens(self.outbox.clone());
         let (mut session, challenge) = Session::new(client, self.config.pow_difficulty, listens);
@@ -534,7 +568,9 @@ impl Connection {
             let now = std::time::Instant::now();
             let refused = match bucket.try_take(now) {
                 Err(limited) => Some((bucket_name, RelayError::from(limited))),
-                Ok(()) => self.admission(&session, &frame.request, client, now),
+                Ok(()) => self
+                    .admission(&session, &frame.request, client, now)
+                    .or_else(|| listener_admission(&session, &frame.request, address_slot)),
             };
             if let Some((limit, err)) = refused {
                 self.relay.metrics().limit_hit(limit);
@@ -553,6 +589,13 @@ impl Connection {
             // Boxed so that this loop's future, which every idle connection
             // keeps, does not embed the largest request handler's state.
             let reply = Box::pin(session.handle(&self.relay, frame.request)).await;
+            // A listener that logged in, or whose listen failed, no longer
+            // counts as listening without an account.
+            if address_slot.is_listening_without_account()
+                && (session.identity().is_some() || !session.is_listening())
+            {
+                address_slot.stop_listening();
+            }
             // After a failed authentication the fresh challenge goes out
             // before the error, so a client that retries as soon as it reads
             // the error already holds the nonce to sign.

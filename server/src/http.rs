@@ -5,7 +5,9 @@
 //! the configuration (tungstenite's defaults — 128 KiB buffers, 64 MiB
 //! messages, unlimited write buffer — are wrong for a relay) and is refused
 //! with 503 when `max_connections` WebSockets are open or the server is
-//! shutting down.
+//! shutting down, and with 429 when the client's address already holds
+//! `max_connections_per_address` of them. The client's address is the TCP
+//! peer's, or the one a trusted proxy forwarded ([`crate::forwarded`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,8 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::Semaphore;
 
+use crate::addrlimit::AddressLimits;
 use crate::config::Config;
 use crate::connection::{self, ConnectionContext};
+use crate::forwarded::{Source, TrustedProxies};
 use crate::privacy::PrivacyStatement;
 use crate::ratelimit::IpKey;
 use crate::relay::Relay;
@@ -36,6 +40,10 @@ pub struct AppState {
     pub privacy: Arc<PrivacyStatement>,
     /// One permit per open WebSocket connection.
     pub ws_slots: Arc<Semaphore>,
+    /// Per-address connection counts and caps.
+    pub addresses: Arc<AddressLimits>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub proxies: Arc<TrustedProxies>,
     /// Server shutdown.
     pub shutdown: ShutdownSignal,
 }
@@ -71,11 +79,30 @@ async fn privacy(State(state): State<AppState>, headers: HeaderMap) -> Response 
 async fn websocket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if state.shutdown.is_triggered() {
         return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
     }
+    // The address is reduced to a rate-limit key here and goes no further.
+    let (ip, source) = state.proxies.client_ip(peer.ip(), &headers);
+    if source == Source::ProxyWithoutHeader {
+        crate::forwarded::warn_missing_header_once();
+    }
+    let client = IpKey::of(ip);
+    let address_slot = match state.addresses.admit(client) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::debug!("per-address connection limit reached");
+            state.relay.metrics().limit_hit(refusal.limit_name());
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address; close some or retry later",
+            )
+                .into_response();
+        }
+    };
     let Ok(permit) = state.ws_slots.clone().try_acquire_owned() else {
         tracing::warn!(limit = state.config.max_connections, "connection limit reached");
         state.relay.metrics().limit_hit("connections");
@@ -86,8 +113,8 @@ async fn websocket(
         relay: state.relay.clone(),
         config: state.config.clone(),
         shutdown: state.shutdown.clone(),
-        // The address is reduced to a rate-limit key here and goes no further.
-        client: IpKey::of(peer.ip()),
+        client,
+        address_slot,
         permit,
     };
     upgrade

@@ -8,6 +8,8 @@
 //! Module map:
 //! * [`config`]: the typed configuration, its sources and validation.
 //! * [`listener`]: accept loop, handshake timeout, HTTP-phase connection cap.
+//! * [`forwarded`]: trusted proxies; the client address from `X-Forwarded-For`.
+//! * [`addrlimit`]: per-address connection caps and listeners without an account.
 //! * [`http`]: routes `/healthz`, `/privacy`, `/v1/ws`.
 //! * [`connection`]: one WebSocket; frames in and out; error and close codes.
 //! * [`session`]: unauthenticated → authenticated; the login challenge.
@@ -30,6 +32,7 @@
 // Unit tests may unwrap: a panic there is a test failure, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod addrlimit;
 pub mod admin;
 pub mod backup;
 pub mod blobs;
@@ -39,6 +42,7 @@ pub mod delivery;
 pub mod diskguard;
 pub mod fanout;
 pub mod flush;
+pub mod forwarded;
 pub mod http;
 pub mod listener;
 pub mod metrics;
@@ -168,15 +172,26 @@ pub async fn run(
     let metrics_listener = metrics::bind(metrics_addr).await.map_err(|source| {
         ServerError::Metrics { addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()), source }
     })?;
+    let addresses = addrlimit::AddressLimits::new(addrlimit::Caps::from_config(&config));
+    let proxies = Arc::new(config.trusted_proxy_networks().map_err(|reason| {
+        ServerError::Config(ConfigError::Invalid { field: "trusted_proxies", reason })
+    })?);
     let metrics_task = metrics_listener.map(|listener| {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "metrics listening");
         }
         let gauges_relay = Arc::downgrade(&relay);
-        let gauges = move || metrics::Gauges {
-            channel_listeners: gauges_relay
-                .upgrade()
-                .map_or(0, |relay| relay.channel_listener_count()),
+        let gauges_addresses = addresses.clone();
+        let gauges = move || {
+            let per_address = gauges_addresses.snapshot();
+            metrics::Gauges {
+                channel_listeners: gauges_relay
+                    .upgrade()
+                    .map_or(0, |relay| relay.channel_listener_count()),
+                accountless_listeners: per_address.listeners,
+                connection_addresses: per_address.addresses,
+                connections_per_address_max: per_address.max_per_address,
+            }
         };
         tokio::spawn(metrics::serve(listener, relay.metrics().clone(), gauges, signal.clone()))
     });
@@ -187,13 +202,19 @@ pub async fn run(
         config: config.clone(),
         privacy: Arc::new(PrivacyStatement::from_config(&config)),
         ws_slots: Arc::new(Semaphore::new(config.max_connections)),
+        addresses: addresses.clone(),
+        proxies: proxies.clone(),
         shutdown: signal.clone(),
     };
     let accept = tokio::spawn(listener::accept_loop(
         listener,
         http::router(state),
-        config.max_connections,
-        config.handshake_timeout(),
+        listener::Caps {
+            max_pending: config.max_connections,
+            handshake_timeout: config.handshake_timeout(),
+            addresses,
+            proxies,
+        },
         tls,
         relay.metrics().clone(),
         signal,

@@ -11,6 +11,12 @@
 //! Plain HTTP requests (`/healthz`, `/privacy`) are short; a keep-alive
 //! connection is closed when the same timeout expires.
 //!
+//! One client address may hold at most `max_connections_per_address`
+//! connections in their HTTP phase, so that it cannot fill the cap on
+//! handshakes for everyone. The TCP peer is all that is known at this point;
+//! a trusted proxy (`trusted_proxies`) carries many clients and is exempt
+//! (their addresses are counted after the upgrade request, in `http.rs`).
+//!
 //! With native TLS configured, the TLS handshake runs first, inside the
 //! same timeout; hyper then serves HTTP/1 (and the upgrade) over the TLS
 //! stream exactly as over plain TCP.
@@ -30,27 +36,43 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::addrlimit::AddressLimits;
+use crate::forwarded::TrustedProxies;
 use crate::metrics::Metrics;
+use crate::ratelimit::IpKey;
 use crate::shutdown::ShutdownSignal;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so that the
 /// loop does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The limits of the HTTP phase.
+pub struct Caps {
+    /// Connections in their HTTP phase (TLS handshake included), in all.
+    pub max_pending: usize,
+    /// Time for the HTTP phase.
+    pub handshake_timeout: Duration,
+    /// Per-address counts (the HTTP-phase cap per address).
+    pub addresses: Arc<AddressLimits>,
+    /// Peers exempt from the per-address HTTP-phase cap.
+    pub proxies: Arc<TrustedProxies>,
+}
+
 /// Accepts connections until shutdown. At most `max_pending` connections may
-/// be in their HTTP phase (TLS handshake included) at once; further ones are
-/// closed right away. With `tls`, every connection is TLS. Both limits are
-/// counted in `metrics` (`pending_connections`, `handshake_timeout`).
-#[allow(clippy::too_many_arguments)]
+/// be in their HTTP phase (TLS handshake included) at once, and at most
+/// `max_connections_per_address` from one untrusted address; further ones
+/// are closed right away. With `tls`, every connection is TLS. The limits
+/// are counted in `metrics` (`pending_connections`,
+/// `pending_connections_per_address`, `handshake_timeout`).
 pub async fn accept_loop(
     listener: TcpListener,
     router: Router,
-    max_pending: usize,
-    handshake_timeout: Duration,
+    caps: Caps,
     tls: Option<TlsAcceptor>,
     metrics: Arc<Metrics>,
     mut shutdown: ShutdownSignal,
 ) {
+    let Caps { max_pending, handshake_timeout, addresses, proxies } = caps;
     let pending = Arc::new(Semaphore::new(max_pending));
     loop {
         let accepted = tokio::select! {
@@ -63,6 +85,18 @@ pub async fn accept_loop(
                 tracing::warn!(error_kind = ?e.kind(), "accept failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
+            }
+        };
+        let address_slot = if proxies.trusts(peer.ip()) {
+            None
+        } else {
+            match addresses.admit_pending(IpKey::of(peer.ip())) {
+                Ok(slot) => Some(slot),
+                Err(refusal) => {
+                    tracing::debug!("too many connections in handshake from one address");
+                    metrics.limit_hit(refusal.limit_name());
+                    continue;
+                }
             }
         };
         let Ok(permit) = pending.clone().try_acquire_owned() else {
@@ -78,6 +112,7 @@ pub async fn accept_loop(
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _address_slot = address_slot;
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     // The peer address reaches the handlers as axum's ConnectInfo;

@@ -1,8 +1,8 @@
 //! `stadtbote-server`: parses the command line and configuration, sets up
 //! logging, binds the listener and runs the server until SIGINT or SIGTERM.
 //!
-//! Subcommands `restore`, `verify-backup` and `backup-key generate` are
-//! offline backup tools, `admin-reset` the offline recovery from a lost
+//! Subcommands `restore`, `verify-backup`, `backup-key generate` and
+//! `backup-rotation` are offline backup tools, `admin-reset` the offline recovery from a lost
 //! admin authenticator; without one the server runs.
 //!
 //! Exit codes: 0 after a clean shutdown, 1 when the server fails while
@@ -71,6 +71,11 @@ enum Command {
         #[arg(long, value_name = "KEYFILE")]
         identity: Option<PathBuf>,
     },
+    /// Prints the nightly backup timer's rotation from the configuration
+    /// (--config / STADTBOTE_CONFIG and STADTBOTE_* variables):
+    /// `backup_keep_daily backup_keep_weekly` on one line, for
+    /// deploy/backup/stadtbote-backup.sh.
+    BackupRotation,
     /// Manages the age keys backups are encrypted to.
     BackupKey {
         #[command(subcommand)]
@@ -101,7 +106,7 @@ enum BackupKeyAction {
 }
 
 /// Runs an offline tool; exit 0 on success, 1 on any problem.
-fn run_command(command: Command) -> ExitCode {
+fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
     use stadtbote_server::backup;
     let result: anyhow::Result<()> = (|| match command {
         Command::Restore { file, data_dir, force, identity } => {
@@ -134,6 +139,13 @@ fn run_command(command: Command) -> ExitCode {
                 manifest.server_version,
                 encrypted
             );
+            Ok(())
+        }
+        Command::BackupRotation => {
+            let env = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+            let config = Config::load(config_file.as_deref(), env, &Overrides::default())?;
+            println!("{} {}", config.backup_keep_daily, config.backup_keep_weekly);
             Ok(())
         }
         Command::BackupKey { action: BackupKeyAction::Generate { out } } => {
@@ -178,7 +190,7 @@ fn run_command(command: Command) -> ExitCode {
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     if let Some(command) = cli.command.take() {
-        return run_command(command);
+        return run_command(command, cli.config.take());
     }
     let overrides = Overrides {
         listen: cli.listen,

@@ -22,6 +22,13 @@
 //!   `send` (message size times recipient devices).
 //! * `channel_listeners_current` (gauge): connections listening for live
 //!   channel posts.
+//! * `accountless_listeners_current` (gauge): connections listening to
+//!   channels without an account (capped by `max_accountless_listeners`).
+//! * `connection_addresses_current` (gauge): distinct client addresses
+//!   (IPv4 address, IPv6 /64) with open WebSocket connections.
+//! * `connections_per_address_max` (gauge): the most WebSocket connections
+//!   any one address holds now (compare with `max_connections_per_address`;
+//!   a number, never the address).
 //! * `channel_posts_total` (counter): channel posts stored.
 //! * `rate_limited_total` (counter): requests refused by a rate limit.
 //! * `bad_frames_total` (counter): unreadable frames (undecodable or text).
@@ -75,6 +82,12 @@ pub struct Metrics {
 pub struct Gauges {
     /// Connections listening for live channel posts.
     pub channel_listeners: u64,
+    /// Connections listening to channels without an account.
+    pub accountless_listeners: u64,
+    /// Distinct client addresses with open WebSocket connections.
+    pub connection_addresses: u64,
+    /// The most WebSocket connections one address holds.
+    pub connections_per_address_max: u64,
 }
 
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
@@ -199,6 +212,24 @@ impl Metrics {
             gauges.channel_listeners,
         );
         single(
+            "accountless_listeners_current",
+            "gauge",
+            "Connections listening to channels without an account.",
+            gauges.accountless_listeners,
+        );
+        single(
+            "connection_addresses_current",
+            "gauge",
+            "Distinct client addresses (IPv4 address, IPv6 /64) with open WebSocket connections.",
+            gauges.connection_addresses,
+        );
+        single(
+            "connections_per_address_max",
+            "gauge",
+            "The most WebSocket connections any one client address holds.",
+            gauges.connections_per_address_max,
+        );
+        single(
             "channel_posts_total",
             "counter",
             "Channel posts stored.",
@@ -312,7 +343,12 @@ mod tests {
         metrics.limit_hit("send_rate_ip");
         metrics.limit_hit("send_rate_ip");
         assert_eq!(metrics.limit_hits("send_rate_ip"), 2);
-        let text = metrics.render(Gauges { channel_listeners: 3 });
+        let text = metrics.render(Gauges {
+            channel_listeners: 3,
+            accountless_listeners: 2,
+            connection_addresses: 4,
+            connections_per_address_max: 7,
+        });
         for line in [
             "# TYPE stadtbote_connections_current gauge",
             "stadtbote_connections_current 1",
@@ -326,6 +362,10 @@ mod tests {
             "stadtbote_envelopes_delivered_total 1",
             "stadtbote_messages_bytes_stored_total 200",
             "stadtbote_channel_listeners_current 3",
+            "# TYPE stadtbote_accountless_listeners_current gauge",
+            "stadtbote_accountless_listeners_current 2",
+            "stadtbote_connection_addresses_current 4",
+            "stadtbote_connections_per_address_max 7",
             "stadtbote_channel_posts_total 1",
             "stadtbote_rate_limited_total 1",
             "stadtbote_bad_frames_total 1",

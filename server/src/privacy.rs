@@ -73,8 +73,49 @@ pub struct PrivacyStatement {
     /// The retention times in force.
     pub retention: Retention,
     /// Every retention period in force, by kind, with where its value
-    /// comes from (`config` or `admin`).
+    /// comes from (`config` or `admin`): the admin-settable ones, then the
+    /// ones only the configuration sets ([`fixed_periods`]).
     pub retention_periods: Vec<RetentionPeriod>,
+    /// The periods only the configuration sets, appended to every
+    /// `retention_periods` (kept apart so that admin changes replace only
+    /// the others).
+    #[serde(skip)]
+    fixed_periods: Vec<RetentionPeriod>,
+}
+
+/// Retention periods that no admin can change at run time, so they are not
+/// [`crate::relay::RetentionKind`]s: staff invitations, the envelope log's
+/// segments, staged online backups and the nightly backup archives. Together with the settable
+/// ones they are every period the server (and its backup timer) enforces.
+pub fn fixed_periods(config: &Config) -> Vec<RetentionPeriod> {
+    let period = |kind: &str, secs: u64, what: &str| RetentionPeriod {
+        kind: kind.to_owned(),
+        what: what.to_owned(),
+        secs,
+        source: "config".to_owned(),
+    };
+    vec![
+        period(
+            "staff-invitations",
+            config.max_invite_ttl_secs.saturating_mul(2),
+            "staff invitation records: valid at most max_invite_ttl_secs, deleted one further lifetime after they expire",
+        ),
+        period(
+            "envelope-log-segments",
+            config.envelope_segment_max_age_secs.saturating_add(config.sweep_interval_secs),
+            "bytes of acknowledged or deleted envelopes stay in their envelope-log segment file about this long (longer while an older envelope still queued keeps the segment)",
+        ),
+        period(
+            "staged-backups",
+            config.backup_staging_ttl_secs,
+            "online backups staged on the server for download (deleted after the download, at the latest after this)",
+        ),
+        period(
+            "backups",
+            config.backup_survival_days().saturating_mul(86_400),
+            "nightly backup archives: how long a deleted account survives in them (backup_keep_daily, backup_keep_weekly)",
+        ),
+    ]
 }
 
 /// "2592000 seconds (30 days)" style durations for the text form.
@@ -100,6 +141,8 @@ impl PrivacyStatement {
         let upload = config.upload_ttl_secs;
         let channel_days = config.max_channel_retention_days;
         let channel_secs = u64::from(channel_days).saturating_mul(86_400);
+        let staging = config.backup_staging_ttl_secs;
+        let survival = config.backup_survival_days().saturating_mul(86_400);
         let mut stored = vec![
             StoredItem {
                 item: "accounts",
@@ -110,7 +153,7 @@ impl PrivacyStatement {
             },
             StoredItem {
                 item: "devices",
-                contents: "a random device id, the device's public identity key (Ed25519) and its registration time",
+                contents: "a random device id (the files hold it only keyed with the server's pepper, and sealed with the account's key), the device's public identity key (Ed25519) and its registration time",
                 purpose: "logging in by signed challenge, and letting others verify and add the device to conversations",
                 retention: "until the device or its account is deleted".into(),
                 retention_secs: None,
@@ -124,7 +167,7 @@ impl PrivacyStatement {
             },
             StoredItem {
                 item: "groups",
-                contents: "group id, current epoch and the ids of member devices; no group name or content",
+                contents: "group id and the ids of member devices, both keyed with the server's pepper (HMAC), and the current epoch; no group name or content",
                 purpose: "ordering group changes (one commit per epoch) and fanning each message out to the member devices",
                 retention: "while the group exists".into(),
                 retention_secs: None,
@@ -145,7 +188,7 @@ impl PrivacyStatement {
             },
             StoredItem {
                 item: "envelopes",
-                contents: "MLS ciphertext addressed to device mailboxes and the time it was stored; no sender",
+                contents: "MLS ciphertext addressed to device mailboxes (keyed device ids) and the time it was stored; no sender. The MLS header of the ciphertext names its group in clear",
                 purpose: "store-and-forward delivery to devices that are offline",
                 retention: format!(
                     "deleted as soon as the receiving device acknowledges it; undelivered envelopes are deleted after {}",
@@ -178,7 +221,7 @@ impl PrivacyStatement {
         stored.extend([
             StoredItem {
                 item: "audit log",
-                contents: "admin and org-admin actions, allowed or refused: when, a pseudonym of the acting device (a hash prefix, never its id), its role, the action, the org handle or an account pseudonym it concerned, and the outcome; hash-chained so that changes are detectable",
+                contents: "admin and org-admin actions, allowed or refused: when, a pseudonym of the acting device (a prefix of an HMAC keyed with the server's pepper, never its id), its role, the action, the org handle or an account pseudonym (keyed the same way) it concerned, and the outcome; hash-chained so that changes are detectable",
                 purpose: "accountability of the server's and organisations' admins",
                 retention: human(u64::from(config.audit_retention_days).saturating_mul(86_400)),
                 retention_secs: Some(u64::from(config.audit_retention_days).saturating_mul(86_400)),
@@ -257,6 +300,42 @@ impl PrivacyStatement {
                 retention_secs: None,
             },
             StoredItem {
+                item: "second-factor secrets",
+                contents: "the TOTP secret of every server admin's device and of every organisation whose admin turned the second factor on, with the last code step used (so that a code works once)",
+                purpose: "making admin and org-admin actions need the authenticator as well as the device",
+                retention: "until the admin is removed (`stadtbote-server admin-reset`) or the org's second factor is reset or turned off".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "shredding keys",
+                contents: "a random server pepper, which keys every stored account id, and one random key per account that seals the records naming it",
+                purpose: "making a deleted account's records unreadable at once, also where the database still holds old copies of them",
+                retention: "the pepper while the server exists; an account's key until the account is deleted".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "staged backups",
+                contents: "an online backup taken by a server admin (`stadtbote admin backup`): a copy of everything listed here, encrypted to the operator's age keys",
+                purpose: "letting an admin download a consistent backup while the server keeps running",
+                retention: format!(
+                    "deleted after the download, at the latest after {}",
+                    human(staging)
+                ),
+                retention_secs: Some(staging),
+            },
+            StoredItem {
+                item: "backups",
+                contents: "nightly encrypted archives of the whole data directory, made by the operator's backup timer; copies an admin downloaded are kept where the operator keeps them",
+                purpose: "restoring the service after a failure or an attack",
+                retention: format!(
+                    "a deleted account stays in the archives made before its deletion until they are rotated out: at most {} ({} daily and {} weekly archives are kept)",
+                    human(survival),
+                    config.backup_keep_daily,
+                    config.backup_keep_weekly
+                ),
+                retention_secs: Some(survival),
+            },
+            StoredItem {
                 item: "channel posts",
                 contents: "sealed posts (encrypted with the channel key, which the server never sees; the author is inside the seal), each with its sequence number and the time it was stored",
                 purpose: "letting followers read posts they missed while offline",
@@ -270,7 +349,7 @@ impl PrivacyStatement {
         let never_stored = vec![
             NeverStored {
                 item: "IP addresses",
-                explanation: "never written to disk or logs; held in memory only, for registration rate limits",
+                explanation: "never written to disk or logs; held in memory only while a connection lasts, for rate limits and per-address connection caps (behind a trusted proxy: the address it forwards)",
             },
             NeverStored {
                 item: "display names",
@@ -320,7 +399,12 @@ impl PrivacyStatement {
                 upload_ttl_secs: upload,
                 max_channel_retention_days: channel_days,
             },
-            retention_periods: crate::relay::Retention::from_config(config).periods(),
+            retention_periods: {
+                let mut periods = crate::relay::Retention::from_config(config).periods();
+                periods.extend(fixed_periods(config));
+                periods
+            },
+            fixed_periods: fixed_periods(config),
         }
     }
 
@@ -384,6 +468,7 @@ impl PrivacyStatement {
                 u32::try_from(secs / 86_400).unwrap_or(u32::MAX);
         }
         statement.retention_periods = periods;
+        statement.retention_periods.extend(self.fixed_periods.iter().cloned());
         statement
     }
 
@@ -489,6 +574,49 @@ mod tests {
             text.contains("max_channel_retention_days = 365") && text.contains("read receipts")
         );
         assert!(PrivacyStatement::from_config(&Config::default()).to_text().contains("(30 days)"));
+    }
+
+    #[test]
+    fn every_period_in_force_is_listed_including_backups() {
+        let config = Config {
+            max_invite_ttl_secs: 1000,
+            backup_staging_ttl_secs: 77,
+            backup_keep_daily: 3,
+            backup_keep_weekly: 2,
+            ..Config::default()
+        };
+        // 2 weekly archives outlast 3 daily ones: 14 days, plus the night.
+        assert_eq!(config.backup_survival_days(), 15);
+        assert_eq!(Config::default().backup_survival_days(), 57);
+        let statement = PrivacyStatement::from_config(&config);
+        let secs = |s: &PrivacyStatement, kind: &str| {
+            s.retention_periods.iter().find(|p| p.kind == kind).map(|p| p.secs)
+        };
+        for s in [
+            &statement,
+            &statement.with_periods(crate::relay::Retention::from_config(&config).periods()),
+        ] {
+            assert_eq!(secs(s, "staff-invitations"), Some(2000));
+            assert_eq!(secs(s, "staged-backups"), Some(77));
+            assert_eq!(secs(s, "backups"), Some(15 * 86_400));
+            assert_eq!(secs(s, "envelope-log-segments"), Some(3600 + 60));
+            for kind in crate::relay::RetentionKind::ALL {
+                assert!(secs(s, kind.name()).is_some(), "{}", kind.name());
+            }
+        }
+        let items: Vec<&str> = statement.stored.iter().map(|i| i.item).collect();
+        for item in [
+            "second-factor secrets",
+            "shredding keys",
+            "staged backups",
+            "backups",
+            "staff invitations",
+        ] {
+            assert!(items.contains(&item), "{item} missing from {items:?}");
+        }
+        let text = statement.to_text();
+        assert!(text.contains("1296000 seconds (15 days)"), "{text}");
+        assert!(text.contains("backups: 1296000 seconds"), "{text}");
     }
 
     #[test]

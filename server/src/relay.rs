@@ -18,6 +18,7 @@ mod blobs;
 mod channels;
 mod device_lists;
 mod group_links;
+mod membership;
 mod orgs;
 mod retention;
 mod second_factor;
@@ -37,6 +38,7 @@ use stadtbote_protocol::auth::{
     IdentityKey, Signature, link_message, login_message, pow_valid, register_message,
 };
 use stadtbote_protocol::frame::{Request, Response};
+use stadtbote_protocol::membership::GroupCreation;
 use stadtbote_protocol::org::OrgError;
 use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 
@@ -154,6 +156,9 @@ pub enum RelayError {
     /// The org is suspended by a server admin.
     #[error("org suspended")]
     OrgSuspended,
+    /// Only a discussion group's moderators may end it.
+    #[error("moderators only")]
+    ModeratorsOnly,
     /// No such channel.
     #[error("unknown channel")]
     UnknownChannel,
@@ -169,6 +174,10 @@ pub enum RelayError {
     /// The server is busy or shutting down.
     #[error("temporarily unavailable")]
     Unavailable,
+    /// Too many connections listen to channels without an account, from
+    /// the client's address or on the whole server.
+    #[error("too many listeners without an account")]
+    ListenerLimit,
     /// An unexpected failure (e.g. a corrupt record).
     #[error("internal error")]
     Internal,
@@ -179,7 +188,9 @@ impl From<StoreError> for RelayError {
         match err {
             StoreError::UnknownAccount => Self::UnknownAccount,
             StoreError::UnknownDevice => Self::InvalidRequest("an added device does not exist"),
-            StoreError::UnknownGroup => Self::UnknownGroup,
+            // A non-member gets one answer whether or not the group exists
+            // (join-link requests map the token refusal the same way).
+            StoreError::UnknownGroup => Self::NotAMember,
             StoreError::NotAMember => Self::NotAMember,
             StoreError::StaleEpoch { current } => Self::StaleEpoch { current },
             StoreError::TooManyMembers { .. } => {
@@ -209,6 +220,7 @@ impl From<StoreError> for RelayError {
             StoreError::DeviceRevoked => {
                 Self::InvalidRequest("this device is on the org's revocation list")
             }
+            StoreError::ModeratorsOnly => Self::ModeratorsOnly,
             StoreError::UnknownBlob => Self::UnknownBlob,
             StoreError::QuotaExceeded => Self::QuotaExceeded,
             StoreError::ChunkOutOfOrder { expected } => Self::UnexpectedChunk { expected },
@@ -234,6 +246,10 @@ impl From<StoreError> for RelayError {
             }
             StoreError::UnsupportedSchema(version) => {
                 tracing::error!(version, "record of an unsupported schema version");
+                Self::Internal
+            }
+            StoreError::UnkeyedIds | StoreError::UnsupportedIdKeying(_) => {
+                tracing::error!(error = %err, "data directory of another id keying");
                 Self::Internal
             }
         }
@@ -783,17 +799,17 @@ impl Relay {
                     .await
             }
             Request::ClaimKeyPackages { account } => self.claim_key_packages(me, &account).await,
-            Request::Commit { group, epoch, commit, add, remove, welcome } => {
-                self.commit(
-                    me,
-                    &group,
+            Request::Commit { group, epoch, commit, add, remove, welcome, statement, create } => {
+                let claim = membership::Claim {
+                    group: &group,
                     epoch,
-                    &commit,
-                    &add,
-                    &remove,
-                    welcome.as_deref().map(Vec::as_slice),
-                )
-                .await
+                    commit: &commit,
+                    add: &add,
+                    remove: &remove,
+                    proof: statement.as_ref(),
+                };
+                self.commit(me, claim, welcome.as_deref().map(Vec::as_slice), create.as_ref())
+                    .await
             }
             // Answered by `handle_pipelined` before this match is reached.
             Request::Send { .. } | Request::Ack { .. } => {
@@ -802,8 +818,8 @@ impl Relay {
             Request::ClaimDeviceKeyPackages { devices } => {
                 self.claim_device_key_packages(me, &devices).await
             }
-            Request::SetGroupExpiry { group, expires_at } => {
-                self.set_group_expiry(me, &group, expires_at).await
+            Request::SetGroupExpiry { group, expires_at, org } => {
+                self.set_group_expiry(me, &group, expires_at, org.as_ref()).await
             }
             Request::AdminClaim { code, totp_secret } => {
                 let secret = totp_secret.as_deref().map(|s| s.as_slice());
@@ -941,26 +957,29 @@ impl Relay {
         me: &Identity,
         group: &GroupId,
         expires_at: u64,
+        org: Option<&stadtbote_protocol::OrgId>,
     ) -> Result<Response, RelayError> {
-        if expires_at <= unix_ms() {
+        let now = unix_ms();
+        if expires_at <= now {
             return Err(RelayError::InvalidRequest("the expiry must be in the future"));
         }
-        let in_force = self.store.set_group_expiry(group, &me.device, expires_at)?;
+        let moderator = match org {
+            Some(org) => self.is_staff(me, org, now)?,
+            None => false,
+        };
+        let in_force = self.store.set_group_expiry(group, &me.device, expires_at, moderator)?;
         self.durable().await?;
         Ok(Response::GroupExpirySet { expires_at: in_force })
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
         me: &Identity,
-        group: &GroupId,
-        epoch: u64,
-        commit: &[u8],
-        add: &[DeviceId],
-        remove: &[DeviceId],
+        claim: membership::Claim<'_>,
         welcome: Option<&[u8]>,
+        create: Option<&GroupCreation>,
     ) -> Result<Response, RelayError> {
+        let membership::Claim { group, epoch, commit, add, remove, .. } = claim;
         if commit.is_empty() {
             return Err(RelayError::InvalidRequest("empty commit"));
         }
@@ -974,6 +993,10 @@ impl Relay {
         if welcome.is_some_and(<[u8]>::is_empty) {
             return Err(RelayError::InvalidRequest("empty welcome"));
         }
+        // Checked before the group is looked at, so that these refusals
+        // say nothing about whether it exists.
+        self.check_membership_claim(me, &claim)?;
+        let may_create = create.is_some_and(|c| c.permits(&me.account, group));
         let now = unix_ms();
         let outcome = self.store.commit(CommitInput {
             group,
@@ -986,6 +1009,7 @@ impl Relay {
             now_ms: now,
             expires_at_ms: now.saturating_add(self.retention.ms(RetentionKind::Envelopes)),
             max_members: self.limits.max_group_devices,
+            may_create,
         })?;
         self.commit_accepted(outcome).await
     }

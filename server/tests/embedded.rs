@@ -14,6 +14,8 @@ use stadtbote_protocol::auth::{DeviceSecret, login_message, register_message};
 use stadtbote_protocol::frame::{
     ClientFrame, Envelope, Event, Request, Response, ServerBody, ServerFrame, decode_server, encode,
 };
+use stadtbote_protocol::membership::{GroupCreation, new_random_group};
+use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorBody, ErrorCode, GroupId};
 use stadtbote_server::Config;
 
@@ -54,16 +56,26 @@ impl Server {
     }
 }
 
-/// The commit creating `group` at epoch 0: adds `add`, with a welcome.
-fn create_group(group: GroupId, commit: &[u8], add: Vec<DeviceId>) -> Request {
-    Request::Commit {
-        group,
-        epoch: 0,
-        commit: commit.to_vec().into(),
-        add,
-        remove: vec![],
-        welcome: Some(b"welcome".to_vec().into()),
+/// The commit creating a new random group at epoch 0 by `creator`: a real
+/// MLS commit with a signed membership statement declaring `add` (the
+/// server never reads the MLS content), a stand-in welcome, and the
+/// creation proof. Returns the group and the request.
+fn create_group(
+    secret: &DeviceSecret,
+    account: AccountId,
+    device: DeviceId,
+    add: Vec<DeviceId>,
+) -> (GroupId, Request) {
+    let (group, nonce) = new_random_group();
+    let mls = MlsClient::new(secret, account, device);
+    mls.create_group(group).unwrap();
+    let commit = mls.misdeclared_change(&group, &[], &[], (add, vec![])).unwrap();
+    let create = GroupCreation::Random { nonce: nonce.to_vec().into() };
+    let mut request = commit.request(group, secret, Some(create)).unwrap();
+    if let Request::Commit { welcome, .. } = &mut request {
+        *welcome = Some(b"welcome".to_vec().into());
     }
+    (group, request)
 }
 
 async fn start() -> Server {
@@ -272,14 +284,13 @@ async fn register_login_replay_and_bad_frames() {
 #[tokio::test]
 async fn commit_send_deliver_ack() {
     let server = start().await;
-    let (mut alice, _, _, _) = Client::register(server.addr).await;
+    let (mut alice, a_secret, a_account, a_device) = Client::register(server.addr).await;
     let (mut bob, _, bob_account, bob_device) = Client::register(server.addr).await;
 
     let devices = alice.request(Request::ListDevices { account: bob_account }).await.unwrap();
     assert!(matches!(devices, Response::Devices { ref devices, .. } if devices.len() == 1));
 
-    let group = GroupId([7; 16]);
-    let commit = create_group(group, b"commit-0", vec![bob_device]);
+    let (group, commit) = create_group(&a_secret, a_account, a_device, vec![bob_device]);
     assert_eq!(alice.request(commit.clone()).await, Ok(Response::CommitAccepted { epoch: 1 }));
     let stale = alice.request(commit).await.unwrap_err();
     assert_eq!((stale.code, stale.current_epoch), (ErrorCode::StaleEpoch, Some(1)));
@@ -491,7 +502,7 @@ async fn org_admin_staff_directory_and_revocation() {
     assert_eq!(error_of(clerk.request(unknown).await).message, "unknown invitation code");
 
     // Anyone can read the directory; the certificate chain verifies.
-    let (mut citizen, _, _, _) = Client::register(addr).await;
+    let (mut citizen, c_secret, c_account, c_device) = Client::register(addr).await;
     let directory = Request::OrgDirectory { handle: "goslar".into() };
     let info = match citizen.request(directory.clone()).await {
         Ok(Response::Org { info }) => info,
@@ -519,8 +530,8 @@ async fn org_admin_staff_directory_and_revocation() {
         Ok(Response::KeyPackages { packages }) => assert_eq!(packages.len(), 1),
         other => panic!("{other:?}"),
     }
-    let group = GroupId([42; 16]);
-    let commit = create_group(group, b"commit", vec![clerk_device, mayor_device]);
+    let (group, commit) =
+        create_group(&c_secret, c_account, c_device, vec![clerk_device, mayor_device]);
     assert_eq!(citizen.request(commit).await, Ok(Response::CommitAccepted { epoch: 1 }));
     let send = |text: &[u8]| Request::Send { group, message: text.to_vec().into() };
     assert_eq!(citizen.request(send(b"report")).await, Ok(Response::Stored { recipients: 2 }));
@@ -686,17 +697,16 @@ async fn expired_groups_and_unfinished_uploads_are_swept() {
         c.upload_ttl_secs = 1;
     })
     .await;
-    let (mut alice, _, _, _) = Client::register(server.addr).await;
+    let (mut alice, a_secret, a_account, a_device) = Client::register(server.addr).await;
     let (_bob, _, _, bob_device) = Client::register(server.addr).await;
-    let group = GroupId([9; 16]);
-    let commit = create_group(group, b"commit", vec![bob_device]);
+    let (group, commit) = create_group(&a_secret, a_account, a_device, vec![bob_device]);
     alice.request(commit).await.unwrap();
-    let past = Request::SetGroupExpiry { group, expires_at: now_ms() - 1 };
+    let past = Request::SetGroupExpiry { group, expires_at: now_ms() - 1, org: None };
     assert_eq!(error_of(alice.request(past).await).code, ErrorCode::InvalidRequest);
     let at = now_ms() + 1500;
-    let set = alice.request(Request::SetGroupExpiry { group, expires_at: at }).await;
+    let set = alice.request(Request::SetGroupExpiry { group, expires_at: at, org: None }).await;
     assert_eq!(set, Ok(Response::GroupExpirySet { expires_at: at }));
-    let later = alice.request(Request::SetGroupExpiry { group, expires_at: at + 60_000 }).await;
+    let later = alice.request(Request::SetGroupExpiry { group, expires_at: at + 60_000, org: None }).await;
     assert_eq!(later, Ok(Response::GroupExpirySet { expires_at: at }), "only ever earlier");
     let send = Request::Send { group, message: b"bald weg".to_vec().into() };
     assert_eq!(alice.request(send.clone()).await, Ok(Response::Stored { recipients: 1 }));
@@ -905,12 +915,11 @@ async fn channels_publish_fetch_and_listen_without_an_account() {
 async fn discussion_group_join_by_link() {
     use stadtbote_protocol::group_link::{join_token, token_hash};
     let server = start().await;
-    let (mut alice, _, _, _) = Client::register(server.addr).await;
+    let (mut alice, a_secret, a_account, a_device) = Client::register(server.addr).await;
     let (mut bob, _, _, bob_device) = Client::register(server.addr).await;
     let (mut carol, _, _, _) = Client::register(server.addr).await;
 
-    let group = GroupId([0x31; 16]);
-    let create = create_group(group, b"create", vec![bob_device]);
+    let (group, create) = create_group(&a_secret, a_account, a_device, vec![bob_device]);
     assert_eq!(alice.request(create).await, Ok(Response::CommitAccepted { epoch: 1 }));
     let welcome = bob.delivery().await;
     bob.request(Request::Ack { ids: welcome.iter().map(|e| e.id).collect() }).await.unwrap();

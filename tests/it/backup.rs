@@ -57,7 +57,8 @@ fn a_backup_taken_under_load_restores_every_acked_message_and_bad_backups_are_re
         // Let the senders get going, then back up while they keep sending.
         std::thread::sleep(Duration::from_millis(1500));
         backup_began = Some(Instant::now());
-        let out = town.admin_ok(&["admin", "backup", path(&file), "--json"]);
+        let out =
+            town.admin_ok(&["admin", "backup", path(&file), "--insecure-plaintext", "--json"]);
         let summary: serde_json::Value =
             serde_json::from_str(out.trim().lines().last().expect("json line")).expect("json");
         assert_eq!(summary["encrypted"], false, "{summary}");
@@ -173,4 +174,132 @@ fn an_encrypted_backup_needs_the_operator_key() {
     let mut server = town.server;
     server.restart_on(restored);
     assert_eq!(bernd.inbox_texts(), ["Geheimer Gruß"]);
+}
+
+/// The audit entries of backups, from `admin audit --json`.
+fn backup_audit_entries(town: &Town) -> Vec<serde_json::Value> {
+    crate::harness::json_lines(&town.admin_ok(&["admin", "audit", "--json"]))
+        .into_iter()
+        .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("admin.backup")))
+        .collect()
+}
+
+#[test]
+fn a_backup_without_recipient_is_refused_and_one_backup_is_one_audit_entry() {
+    // Small chunks, so that one backup takes dozens of chunk requests.
+    let town = Town::new(Server::start_with(&[("STADTBOTE_BACKUP_CHUNK_BYTES", "1024")]));
+    let work = tempfile::tempdir().expect("tempdir");
+
+    // No recipient configured or given: refused, with how to add one.
+    let refused = work.path().join("refused.sbk");
+    let err = town.admin_fails(&["admin", "backup", path(&refused)]);
+    for hint in ["unencrypted", "backup-key generate", "backup_recipients", "--recipient"] {
+        assert!(err.contains(hint), "the refusal mentions {hint}: {err}");
+    }
+    assert!(err.contains("--insecure-plaintext"), "{err}");
+    assert!(!refused.exists(), "nothing written");
+    let staged = town.server.data_dir.join("backups");
+    let leftovers = std::fs::read_dir(&staged).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0, "nothing staged on the server either");
+
+    // Explicitly plaintext: written, many chunks, one audit entry.
+    let file = work.path().join("plain.sbk");
+    let out = town.admin_ok(&["admin", "backup", path(&file), "--insecure-plaintext", "--json"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(out.trim().lines().last().expect("json line")).expect("json");
+    assert_eq!(summary["encrypted"], false, "{summary}");
+    let size = summary["size"].as_u64().expect("size");
+    assert!(size / 1024 >= 10, "the backup took many chunks: {size} bytes");
+    let entries = backup_audit_entries(&town);
+    let outcomes: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap_or(""), e["outcome"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("admin.backup-start", "refused:invalid-request"), ("admin.backup-start", "ok")],
+        "one entry per backup, none per chunk"
+    );
+}
+
+/// A `systemctl` stand-in that records its calls and reports the service
+/// as stopped.
+fn fake_systemctl(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let script = bin.join("systemctl");
+    let calls = dir.join("systemctl.calls");
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit 3\n", calls.display()))
+        .expect("write stub");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    bin
+}
+
+#[test]
+fn the_backup_timer_refuses_plaintext_unless_told_and_rotates_as_configured() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let data = work.path().join("data");
+    std::fs::create_dir_all(data.join("keys")).expect("data dir");
+    std::fs::write(data.join("keys").join("pepper"), [7u8; 32]).expect("pepper");
+    let backups = work.path().join("backups");
+    let config = work.path().join("stadtbote.toml");
+    std::fs::write(&config, "backup_keep_daily = 3\nbackup_keep_weekly = 2\n").expect("config");
+    let bin = fake_systemctl(work.path());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/backup/stadtbote-backup.sh");
+    let run = |args: &[&str], recipient: Option<&str>| {
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg(script)
+            .args(args)
+            .env("DATA_DIR", &data)
+            .env("BACKUP_DIR", &backups)
+            .env("SERVICE", "stadtbote-test")
+            .env("STADTBOTE_SERVER", &crate::harness::bins().server)
+            .env("STADTBOTE_CONFIG", &config)
+            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+            .env_remove("AGE_RECIPIENT")
+            .env_remove("INSECURE_PLAINTEXT")
+            .env_remove("KEEP_DAILY")
+            .env_remove("KEEP_WEEKLY");
+        if let Some(r) = recipient {
+            command.env("AGE_RECIPIENT", r);
+        }
+        let out = command.output().expect("run the backup script");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let archives = || {
+        std::fs::read_dir(&backups)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("stadtbote-"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+
+    let (ok, out) = run(&[], None);
+    assert!(!ok, "no recipient: refused: {out}");
+    for hint in ["unencrypted", "backup-key generate", "AGE_RECIPIENT", "--insecure-plaintext"] {
+        assert!(out.contains(hint), "the refusal mentions {hint}: {out}");
+    }
+    assert!(archives().is_empty(), "nothing written");
+    assert!(
+        !work.path().join("systemctl.calls").exists(),
+        "the service was not touched before refusing"
+    );
+
+    let (ok, out) = run(&["--insecure-plaintext"], None);
+    assert!(ok, "explicitly plaintext: {out}");
+    assert!(out.contains("UNENCRYPTED"), "{out}");
+    assert!(out.contains("keeping 3 daily and 2 weekly"), "rotation from the config: {out}");
+    let written = archives();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(written[0].ends_with(".tar.zst"), "{written:?}");
 }

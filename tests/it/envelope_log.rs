@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
-use stadtbote_protocol::{GroupId, Request, Response};
+use stadtbote_protocol::{Request, Response};
 
 use crate::block_on;
 use crate::harness::{RawClient, Server, contains_bytes, eventually, files_below};
@@ -30,18 +30,11 @@ fn acknowledged_envelopes_leave_the_disk_and_queued_ones_survive_restarts() {
     let queued = b"ENVELOPE-LOG-TEST still queued for the recipient ..".to_vec();
     let (secret, device, ids) = block_on(async {
         let mut sender = RawClient::connect(&url).await.unwrap();
-        sender.register().await.unwrap();
+        let sender_id = sender.register().await.unwrap();
         let mut recipient = RawClient::connect(&url).await.unwrap();
-        let (secret, _, device) = recipient.register().await.unwrap();
-        let group = GroupId::random();
-        let create = Request::Commit {
-            group,
-            epoch: 0,
-            commit: ByteBuf::from(vec![1; 32]),
-            add: vec![device],
-            remove: vec![],
-            welcome: Some(ByteBuf::from(vec![2; 32])),
-        };
+        let recipient_id = recipient.register().await.unwrap();
+        let (group, create, _) = crate::harness::raw_mls::group_with(&sender_id, &recipient_id);
+        let (secret, _, device) = recipient_id;
         assert!(sender.request(create).await.unwrap().is_ok());
         for payload in [&delivered, &queued] {
             let send = Request::Send { group, message: ByteBuf::from(payload.clone()) };

@@ -688,3 +688,321 @@ pub mod raw {
         c.drain_mailbox().await
     }
 }
+
+/// Raw-client helpers for the membership tests (tests/it/squat.rs): real
+/// MLS commits made below the CLI, as a hostile member or stranger would.
+pub mod raw_mls {
+    use serde_bytes::ByteBuf;
+    use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
+    use stadtbote_protocol::auth::DeviceSecret;
+    use stadtbote_protocol::membership::{GroupCreation, MembershipStatement, new_random_group};
+    use stadtbote_protocol::mls::{Commit, MlsClient};
+    use stadtbote_protocol::{AccountId, DeviceId, GroupId, MsgId, Request, Response};
+
+    use super::raw::RawClient;
+
+    /// Processes delivered envelopes until `done` holds.
+    pub async fn receive_until(
+        client: &mut RawClient,
+        mls: &MlsClient,
+        done: impl Fn(&MlsClient) -> bool,
+    ) {
+        client.process_until(mls, done).await;
+    }
+
+    /// Uploads a few one-time KeyPackages and a last-resort one.
+    pub async fn upload_key_packages(client: &mut RawClient, mls: &MlsClient) {
+        let one_time =
+            mls.generate_key_packages(4).unwrap().into_iter().map(ByteBuf::from).collect();
+        let last_resort = Some(ByteBuf::from(mls.generate_last_resort().unwrap()));
+        let answer =
+            client.request(Request::UploadKeyPackages { one_time, last_resort }).await.unwrap();
+        assert!(matches!(answer, Ok(Response::KeyPackagesStored { .. })), "{answer:?}");
+    }
+
+    /// An encoded text message as the CLI would send it.
+    pub fn text_payload(text: &str) -> Vec<u8> {
+        AppMessage {
+            v: APP_VERSION,
+            id: MsgId::random(),
+            sent_at: 1,
+            sender_name: Some("Mallory".into()),
+            body: AppBody::Text { text: text.into() },
+        }
+        .encode()
+    }
+
+    /// The `commit` request for `commit`, declaring `add` and `remove`
+    /// (signed by `secret`; the commit carries its own declaration).
+    pub fn commit_request(
+        secret: &DeviceSecret,
+        group: &GroupId,
+        commit: &Commit,
+        add: Vec<DeviceId>,
+        remove: Vec<DeviceId>,
+    ) -> Request {
+        let declared = MembershipStatement {
+            group: *group,
+            epoch: commit.epoch_before,
+            salt: commit.salt,
+            add: add.clone(),
+            remove: remove.clone(),
+        };
+        Request::Commit {
+            group: *group,
+            epoch: commit.epoch_before,
+            commit: ByteBuf::from(commit.commit.clone()),
+            welcome: if add.is_empty() { None } else { commit.welcome.clone().map(ByteBuf::from) },
+            add,
+            remove,
+            statement: declared.prove(secret, &commit.commit),
+            create: None,
+        }
+    }
+
+    /// The epoch-0 commit creating `group` (a real MLS commit, signed
+    /// statement), with `create` as the creation proof.
+    pub fn create_request(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        group: GroupId,
+        create: Option<GroupCreation>,
+    ) -> Request {
+        let mls = MlsClient::new(secret, account, device);
+        mls.create_group(group).unwrap();
+        let commit = mls.commit_update(&group).unwrap();
+        match commit_request(secret, &group, &commit, vec![], vec![]) {
+            Request::Commit { group, epoch, commit, add, remove, welcome, statement, .. } => {
+                Request::Commit { group, epoch, commit, add, remove, welcome, statement, create }
+            }
+            other => other,
+        }
+    }
+
+    /// Every way a stranger can try to create `target` (the conversation
+    /// of two other accounts, one of them `peer`).
+    pub fn squat_requests(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        target: GroupId,
+        peer: AccountId,
+    ) -> Vec<Request> {
+        let nonce = ByteBuf::from(target.as_bytes().to_vec());
+        [
+            None,
+            Some(GroupCreation::Conversation { peer }),
+            Some(GroupCreation::Conversation { peer: account }),
+            Some(GroupCreation::Random { nonce }),
+        ]
+        .into_iter()
+        .map(|create| create_request(secret, account, device, target, create))
+        .collect()
+    }
+
+    /// A commit at `epoch` as a stranger would send it: a garbage one (at
+    /// epochs above 0), or a real signed creation naming `peer` at epoch 0.
+    pub fn probe_commit(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        group: GroupId,
+        epoch: u64,
+        peer: AccountId,
+    ) -> Request {
+        if epoch == 0 {
+            return create_request(
+                secret,
+                account,
+                device,
+                group,
+                Some(GroupCreation::Conversation { peer }),
+            );
+        }
+        stranger_commit(secret, account, device, group, epoch)
+    }
+
+    /// A well-formed, signed commit for `group` at `epoch` made by a device
+    /// that is not in the server's group: it keeps a local group of its
+    /// own with that id and commits to itself until it reaches `epoch`.
+    pub fn stranger_commit(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        group: GroupId,
+        epoch: u64,
+    ) -> Request {
+        let mls = MlsClient::new(secret, account, device);
+        mls.create_group(group).unwrap();
+        for _ in 0..epoch {
+            mls.commit_update(&group).unwrap();
+            mls.merge_pending(&group).unwrap();
+        }
+        let commit = mls.commit_update(&group).unwrap();
+        commit_request(secret, &group, &commit, vec![], vec![])
+    }
+
+    /// A device's raw identity: secret, account, device.
+    pub type Identity = (DeviceSecret, AccountId, DeviceId);
+
+    /// A new random group created by `sender` adding `recipient`'s device
+    /// (real MLS commit and Welcome, signed statement, creation proof).
+    /// Returns the group, the request, and the sender's MLS state.
+    pub fn group_with(sender: &Identity, recipient: &Identity) -> (GroupId, Request, MlsClient) {
+        let (group, nonce) = new_random_group();
+        let mls = MlsClient::new(&sender.0, sender.1, sender.2);
+        let theirs = MlsClient::new(&recipient.0, recipient.1, recipient.2);
+        let package = theirs.generate_key_packages(1).unwrap().remove(0);
+        mls.create_group(group).unwrap();
+        let commit = mls.add_members(&group, &[package]).unwrap();
+        let create = GroupCreation::Random { nonce: ByteBuf::from(nonce.to_vec()) };
+        let request = commit.request(group, &sender.0, Some(create)).unwrap();
+        mls.merge_pending(&group).unwrap();
+        (group, request, mls)
+    }
+
+    /// `set_group_expiry` for `group`.
+    pub fn expiry_request(
+        group: GroupId,
+        expires_at: u64,
+        org: Option<stadtbote_protocol::OrgId>,
+    ) -> Request {
+        Request::SetGroupExpiry { group, expires_at, org }
+    }
+
+    /// A commit that really adds a stranger's device while declaring no
+    /// change (in the commit and to the server), with the declared lists.
+    pub async fn misdeclared_add(
+        mls: &MlsClient,
+        group: &GroupId,
+    ) -> Option<(Commit, Vec<DeviceId>, Vec<DeviceId>)> {
+        let stranger =
+            MlsClient::new(&DeviceSecret::generate(), AccountId::random(), DeviceId::random());
+        let package = stranger.generate_key_packages(1).unwrap().remove(0);
+        let commit = mls.misdeclared_change(group, &[package], &[], (vec![], vec![])).unwrap();
+        Some((commit, vec![], vec![]))
+    }
+}
+
+impl raw::RawClient {
+    /// Processes (and acks) delivered envelopes with `mls` until `done`
+    /// holds; panics after 10 s.
+    pub async fn process_until(
+        &mut self,
+        mls: &stadtbote_protocol::mls::MlsClient,
+        done: impl Fn(&stadtbote_protocol::mls::MlsClient) -> bool,
+    ) {
+        use stadtbote_protocol::frame::ServerBody;
+        use stadtbote_protocol::{Event, Request};
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut pending: Vec<Event> = std::mem::take(&mut self.events);
+        while !done(mls) {
+            assert!(Instant::now() < deadline, "timed out waiting for envelopes");
+            let event = match pending.pop() {
+                Some(event) => event,
+                None => match self.next_body().await {
+                    Ok(ServerBody::Event { event }) => event,
+                    _ => continue,
+                },
+            };
+            if let Event::Deliver { envelopes, .. } = event {
+                let ids: Vec<u64> = envelopes.iter().map(|e| e.id).collect();
+                for envelope in envelopes {
+                    let _ = mls.process(&envelope.payload);
+                }
+                if !ids.is_empty() {
+                    let _ = self.request(Request::Ack { ids }).await;
+                }
+            }
+        }
+    }
+}
+
+/// How an HTTP upgrade from a chosen source address ended.
+pub enum Upgrade {
+    /// Upgraded; the challenge has been read.
+    Open(Box<RawClient>),
+    /// The server answered the upgrade request with this HTTP status.
+    Refused(u16),
+}
+
+impl Upgrade {
+    /// The open client, or a panic naming the refusal.
+    pub fn open(self) -> RawClient {
+        match self {
+            Upgrade::Open(client) => *client,
+            Upgrade::Refused(status) => panic!("upgrade refused with HTTP {status}"),
+        }
+    }
+
+    /// The refusal's HTTP status, or `None` if the upgrade succeeded.
+    pub fn refused(&self) -> Option<u16> {
+        match self {
+            Upgrade::Open(_) => None,
+            Upgrade::Refused(status) => Some(*status),
+        }
+    }
+}
+
+/// Opens a raw protocol connection to `url` from the local address
+/// `source` (any of 127.0.0.0/8 works on Linux without setup), sending
+/// `headers` with the upgrade request (e.g. `X-Forwarded-For`). An HTTP
+/// refusal of the upgrade is returned as [`Upgrade::Refused`], not an error.
+pub async fn raw_connect_from(
+    url: &str,
+    source: std::net::IpAddr,
+    headers: &[(&str, &str)],
+) -> Result<Upgrade> {
+    use stadtbote_protocol::Event;
+    use stadtbote_protocol::frame::ServerBody;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+
+    let mut request = url.into_client_request()?;
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(HeaderName::from_bytes(name.as_bytes())?, HeaderValue::from_str(value)?);
+    }
+    let host = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| anyhow!("not a ws:// url: {url}"))?;
+    let server: SocketAddr = host.parse()?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0)).with_context(|| format!("binding {source}"))?;
+    let stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(server))
+        .await
+        .context("connect timeout")??;
+    let handshake = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream)),
+    )
+    .await
+    .context("handshake timeout")?;
+    let ws = match handshake {
+        Ok((ws, _)) => ws,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            return Ok(Upgrade::Refused(response.status().as_u16()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut client = RawClient { ws, next_id: 1, nonce: vec![], pow_difficulty: 0, events: vec![] };
+    match client.next_body().await? {
+        ServerBody::Event { event: Event::Challenge { nonce, pow_difficulty, .. } } => {
+            client.nonce = nonce.into_vec();
+            client.pow_difficulty = pow_difficulty;
+        }
+        other => bail!("expected challenge first, got {other:?}"),
+    }
+    Ok(Upgrade::Open(Box::new(client)))
+}
+
+/// The value of an unlabelled metric (`stadtbote_<name>`) or of a labelled
+/// one (`name` including its `{...}`) on the `/metrics` listener at `addr`.
+pub fn metric(addr: SocketAddr, name: &str) -> Option<u64> {
+    let (_, body) = http_get(addr, "/metrics", None).ok()?;
+    let prefix = format!("stadtbote_{name} ");
+    body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok())
+}

@@ -16,7 +16,7 @@ use anyhow::{Result, bail};
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::auth::{self, DeviceSecret};
 use stadtbote_protocol::frame::{self, ServerBody};
-use stadtbote_protocol::{ClientFrame, ErrorCode, Event, GroupId, Request, Response};
+use stadtbote_protocol::{ClientFrame, ErrorCode, Event, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -391,18 +391,10 @@ async fn slowloris_after_auth(addr: std::net::SocketAddr) {
 /// is dropped once its send queue stays full; the sender is unaffected.
 async fn never_reads(url: &str, metrics: std::net::SocketAddr) {
     let mut victim = RawClient::connect(url).await.unwrap();
-    let (_, _, victim_device) = victim.register().await.unwrap();
+    let victim_id = victim.register().await.unwrap();
     let mut sender = RawClient::connect(url).await.unwrap();
-    sender.register().await.unwrap();
-    let group = GroupId::random();
-    let create = Request::Commit {
-        group,
-        epoch: 0,
-        commit: ByteBuf::from(vec![1; 32]),
-        add: vec![victim_device],
-        remove: vec![],
-        welcome: Some(ByteBuf::from(vec![2; 32])),
-    };
+    let sender_id = sender.register().await.unwrap();
+    let (group, create, _) = crate::harness::raw_mls::group_with(&sender_id, &victim_id);
     assert!(sender.request(create).await.unwrap().is_ok());
     // ~20 MB: more than the kernel's socket buffers, the WebSocket write
     // buffer and the send queue together can hold.

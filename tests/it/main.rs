@@ -12,8 +12,10 @@ mod malicious;
 
 mod account;
 mod admin;
+mod audit_anchor;
 mod backup;
 mod bench_smoke;
+mod channel_attacks;
 mod channels;
 mod cli_errors;
 mod crash;
@@ -21,6 +23,7 @@ mod devices;
 mod diskfull;
 mod envelope_log;
 mod hostile;
+mod limits;
 mod messaging;
 mod municipal;
 mod photos;
@@ -28,9 +31,11 @@ mod privacy;
 mod recovery;
 mod server_http;
 mod staff_work;
+mod terminal_text;
 mod tls;
 mod transparency;
 mod upload_crash;
+mod squat;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

@@ -5,11 +5,13 @@
 use futures_util::SinkExt;
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::frame::{self, ServerBody};
+use stadtbote_protocol::membership::{GroupCreation, new_random_group};
+use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{ClientFrame, ErrorCode, GroupId, Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::block_on;
-use crate::harness::{Device, RawClient, Server};
+use crate::harness::{Device, RawClient, Server, raw_mls};
 
 fn code_of(answer: Result<Response, stadtbote_protocol::ErrorBody>) -> ErrorCode {
     match answer {
@@ -55,37 +57,42 @@ fn exactly_one_commit_per_epoch_is_accepted() {
     let url = server.url();
     block_on(async {
         let mut alice = RawClient::connect(&url).await.unwrap();
-        let (_, _, alice_dev) = alice.register().await.unwrap();
+        let (alice_secret, alice_account, alice_dev) = alice.register().await.unwrap();
         let mut bob = RawClient::connect(&url).await.unwrap();
-        let (_, _, bob_dev) = bob.register().await.unwrap();
-        let group = GroupId::random();
-        let commit = |epoch: u64, add: Vec<stadtbote_protocol::DeviceId>| Request::Commit {
-            group,
-            epoch,
-            commit: ByteBuf::from(vec![0xC0; 64]),
-            welcome: if add.is_empty() { None } else { Some(ByteBuf::from(vec![0x57; 64])) },
-            add,
-            remove: vec![],
-        };
-        assert_eq!(
-            alice.request(commit(0, vec![bob_dev])).await.unwrap(),
-            Ok(Response::CommitAccepted { epoch: 1 })
-        );
+        let (bob_secret, bob_account, bob_dev) = bob.register().await.unwrap();
+        let alice_mls = MlsClient::new(&alice_secret, alice_account, alice_dev);
+        let bob_mls = MlsClient::new(&bob_secret, bob_account, bob_dev);
+        let package = bob_mls.generate_key_packages(1).unwrap().remove(0);
+        let (group, nonce) = new_random_group();
+        let create = Some(GroupCreation::Random { nonce: ByteBuf::from(nonce.to_vec()) });
+        alice_mls.create_group(group).unwrap();
+        let first = alice_mls.add_members(&group, &[package]).unwrap();
+        let request = first.request(group, &alice_secret, create.clone()).unwrap();
+        assert_eq!(alice.request(request).await.unwrap(), Ok(Response::CommitAccepted { epoch: 1 }));
+        alice_mls.merge_pending(&group).unwrap();
         // A competing creation of the same group at epoch 0 loses.
-        let err = bob.request(commit(0, vec![alice_dev])).await.unwrap().unwrap_err();
+        let rival = MlsClient::new(&bob_secret, bob_account, bob_dev);
+        rival.create_group(group).unwrap();
+        let competing = rival.commit_update(&group).unwrap();
+        let request = competing.request(group, &bob_secret, create).unwrap();
+        let err = bob.request(request).await.unwrap().unwrap_err();
         assert_eq!(err.code, ErrorCode::StaleEpoch);
         assert_eq!(err.current_epoch, Some(1));
         // Bob, now caught up, commits at epoch 1; Alice's commit for epoch 1 is then stale.
+        bob_mls.process(first.welcome.as_ref().unwrap()).unwrap();
+        let request = bob_mls.commit_update(&group).unwrap().request(group, &bob_secret, None);
         assert_eq!(
-            bob.request(commit(1, vec![])).await.unwrap(),
+            bob.request(request.unwrap()).await.unwrap(),
             Ok(Response::CommitAccepted { epoch: 2 })
         );
-        let err = alice.request(commit(1, vec![])).await.unwrap().unwrap_err();
+        let request = alice_mls.commit_update(&group).unwrap().request(group, &alice_secret, None);
+        let err = alice.request(request.unwrap()).await.unwrap().unwrap_err();
         assert_eq!((err.code, err.current_epoch), (ErrorCode::StaleEpoch, Some(2)));
         // A device outside the group can neither commit nor send to it.
         let mut eve = RawClient::connect(&url).await.unwrap();
-        eve.register().await.unwrap();
-        assert_eq!(code_of(eve.request(commit(2, vec![])).await.unwrap()), ErrorCode::NotAMember);
+        let (eve_secret, eve_account, eve_dev) = eve.register().await.unwrap();
+        let commit = raw_mls::stranger_commit(&eve_secret, eve_account, eve_dev, group, 2);
+        assert_eq!(code_of(eve.request(commit).await.unwrap()), ErrorCode::NotAMember);
         let send = Request::Send { group, message: ByteBuf::from(vec![1, 2, 3]) };
         assert_eq!(code_of(eve.request(send).await.unwrap()), ErrorCode::NotAMember);
     });
@@ -97,20 +104,13 @@ fn a_device_cannot_ack_another_devices_envelopes() {
     let url = server.url();
     block_on(async {
         let mut alice = RawClient::connect(&url).await.unwrap();
-        alice.register().await.unwrap();
+        let alice_id = alice.register().await.unwrap();
         let mut bob = RawClient::connect(&url).await.unwrap();
-        let (bob_secret, _, bob_dev) = bob.register().await.unwrap();
+        let bob_id = bob.register().await.unwrap();
         let mut eve = RawClient::connect(&url).await.unwrap();
         eve.register().await.unwrap();
-        let group = GroupId::random();
-        let create = Request::Commit {
-            group,
-            epoch: 0,
-            commit: ByteBuf::from(vec![1; 32]),
-            add: vec![bob_dev],
-            remove: vec![],
-            welcome: Some(ByteBuf::from(vec![2; 32])),
-        };
+        let (group, create, _) = raw_mls::group_with(&alice_id, &bob_id);
+        let (bob_secret, _, bob_dev) = bob_id;
         assert!(alice.request(create).await.unwrap().is_ok());
         let send = Request::Send { group, message: ByteBuf::from(vec![3; 32]) };
         assert_eq!(alice.request(send).await.unwrap(), Ok(Response::Stored { recipients: 1 }));

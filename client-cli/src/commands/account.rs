@@ -40,7 +40,7 @@ async fn export(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     let export = client.export_account().await?;
     client.disconnect().await;
     if json {
-        println!("{}", serde_json::to_string(&export)?);
+        println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(&export)?));
     } else {
         print!("{}", render(&export));
     }
@@ -60,7 +60,12 @@ fn yes_no(flag: bool) -> &'static str {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() { "none".into() } else { items.join(", ") }
+    // Org handles as the server names them: shown through `safe`.
+    if items.is_empty() {
+        "none".into()
+    } else {
+        stadtbote_cli::output::safe(&items.join(", ")).into_owned()
+    }
 }
 
 /// The human-readable export.

@@ -3,6 +3,7 @@
 //! no account needed) and `reply-to` (an account). A link or id a command
 //! hands out is printed alone on its last line.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -11,11 +12,14 @@ use clap::Subcommand;
 use stadtbote_cli::channel_output::{
     feed_json, feed_text, follow_json, follow_text, published_json, published_text,
 };
-use stadtbote_cli::channels::{DEFAULT_RETENTION_DAYS, FeedLine, Follower, NewChannel, quote};
+use stadtbote_cli::channels::{
+    DEFAULT_RETENTION_DAYS, FeedItem, FeedLine, Follower, NewChannel, WarningKind, quote,
+};
+use stadtbote_cli::output::{safe, safe_json};
 use stadtbote_cli::qr;
 use stadtbote_cli::{Client, ClientError};
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
-use stadtbote_protocol::{ChannelId, Event};
+use stadtbote_protocol::{ChannelId, DeviceId, Event, OrgId};
 
 use crate::commands::threads::send_opened;
 
@@ -94,7 +98,7 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             }
             for channel in channels.values() {
                 if json {
-                    println!("{}", published_json(channel));
+                    println!("{}", safe_json(&published_json(channel).to_string()));
                 } else {
                     println!("{}", published_text(channel));
                 }
@@ -140,7 +144,7 @@ fn print_invite(
         println!("{value}");
         return Ok(());
     }
-    println!("Channel {name} {what}: {channel}");
+    println!("Channel {} {what}: {channel}", safe(name));
     println!("QR code (PNG): {}", png.display());
     println!("QR code (SVG): {}", svg.display());
     println!("Followers run `stadtbote follow LINK` with this invite link:");
@@ -169,7 +173,7 @@ fn write_qr(
 pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
     let mut follower = Follower::open(home, server)?;
     let follow = follower.follow(invite).await?;
-    println!("Following {} ({})", follow.name, follow.handle);
+    println!("Following {} ({})", safe(&follow.name), safe(&follow.handle));
     println!("{}", follow.channel);
     Ok(())
 }
@@ -178,7 +182,7 @@ pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
 pub fn unfollow(home: &PathBuf, server: &str, channel: &str) -> Result<()> {
     let mut follower = Follower::open(home, server)?;
     let follow = follower.unfollow(channel)?;
-    println!("No longer following {} ({})", follow.name, follow.handle);
+    println!("No longer following {} ({})", safe(&follow.name), safe(&follow.handle));
     Ok(())
 }
 
@@ -190,7 +194,7 @@ pub fn channels(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     }
     for follow in follower.follows().values() {
         if json {
-            println!("{}", follow_json(follow));
+            println!("{}", safe_json(&follow_json(follow).to_string()));
         } else {
             println!("{}", follow_text(follow));
         }
@@ -198,17 +202,31 @@ pub fn channels(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_lines(lines: &[FeedLine], json: bool) {
+/// Prints feed lines; remembers the withheld ranges in `withheld`.
+fn print_lines(lines: &[FeedLine], json: bool, withheld: &mut Vec<String>) {
     let mut stdout = std::io::stdout().lock();
     for line in lines {
-        let text = if json { feed_json(line).to_string() } else { feed_text(line) };
+        if let FeedItem::Warning { kind: WarningKind::Withheld, seq, until, .. } = &line.item {
+            let range = if seq == until { format!("#{seq}") } else { format!("#{seq}..#{until}") };
+            withheld.push(format!("{range} of {}", safe(&line.name)));
+        }
+        let text = if json {
+            safe_json(&feed_json(line).to_string()).into_owned()
+        } else {
+            feed_text(line)
+        };
         // A closed stdout (e.g. `| head`) is not worth an error.
         let _ = writeln!(stdout, "{text}");
     }
     let _ = stdout.flush();
 }
 
-/// `stadtbote feed [CHANNEL] [--follow] [--json]`
+/// How often `feed --follow` re-reads the followed orgs' revocation lists.
+const LIVE_REVOCATION_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `stadtbote feed [CHANNEL] [--follow] [--json]`. Fails (exit 1, after
+/// printing everything) when posts were withheld, and before printing
+/// anything when the server withholds an org's current revocation list.
 pub async fn feed(
     home: &PathBuf,
     server: &str,
@@ -225,28 +243,27 @@ pub async fn feed(
         bail!("not following any channel; run `stadtbote follow INVITE` first");
     }
     let mut conn = follower.connect().await?;
-    let revocations = follower.revocations(&mut conn, &ids).await?;
-    let revoked_of = |follower: &Follower, id: &ChannelId| {
-        follower
-            .follows()
-            .get(id)
-            .and_then(|f| revocations.get(&f.org))
-            .cloned()
-            .unwrap_or_default()
+    let mut revocations = match follower.revocations(&mut conn, &ids).await {
+        Ok(revocations) => revocations,
+        Err(error) => {
+            conn.close().await;
+            return Err(error.into());
+        }
     };
+    let mut withheld = Vec::new();
     let mut shown = 0usize;
     for id in &ids {
-        let revoked = revoked_of(&follower, id);
+        let revoked = revoked_of(&follower, &revocations, id);
         let lines = follower.catch_up(&mut conn, *id, &revoked).await?;
         shown += lines.len();
-        print_lines(&lines, json);
+        print_lines(&lines, json, &mut withheld);
     }
     if !live {
         conn.close().await;
         if shown == 0 && !json {
             println!("No new posts.");
         }
-        return Ok(());
+        return withheld_error(withheld);
     }
     match conn.request(stadtbote_protocol::Request::ChannelListen { channels: ids.clone() }).await?
     {
@@ -254,7 +271,21 @@ pub async fn feed(
         other => bail!("the server sent an unexpected answer: {other:?}"),
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut refreshed = tokio::time::Instant::now();
     loop {
+        // A long-running follower (a screen in the town hall) must learn of
+        // a publisher device revoked after it started; the same rule as at
+        // start applies (no list or an older one ends the run).
+        if refreshed.elapsed() >= LIVE_REVOCATION_REFRESH {
+            match follower.revocations(&mut conn, &ids).await {
+                Ok(fresh) => revocations = fresh,
+                Err(error) => {
+                    conn.close().await;
+                    return Err(error.into());
+                }
+            }
+            refreshed = tokio::time::Instant::now();
+        }
         // Waking up every 30 s to ping keeps idle connections (and proxies)
         // from timing out.
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -268,15 +299,33 @@ pub async fn feed(
                 conn.request(stadtbote_protocol::Request::Ping).await?;
             }
             Some(Event::ChannelPost { channel, post }) if ids.contains(&channel) => {
-                let revoked = revoked_of(&follower, &channel);
+                let revoked = revoked_of(&follower, &revocations, &channel);
                 let lines = follower.on_push(&mut conn, channel, post, &revoked).await?;
-                print_lines(&lines, json);
+                print_lines(&lines, json, &mut withheld);
             }
             Some(_) => {}
         }
     }
     conn.close().await;
-    Ok(())
+    withheld_error(withheld)
+}
+
+/// The revoked devices of the org publishing channel `id`.
+fn revoked_of(
+    follower: &Follower,
+    revocations: &BTreeMap<OrgId, Vec<DeviceId>>,
+    id: &ChannelId,
+) -> Vec<DeviceId> {
+    follower.follows().get(id).and_then(|f| revocations.get(&f.org)).cloned().unwrap_or_default()
+}
+
+/// The error `feed` ends with when posts were withheld.
+fn withheld_error(mut withheld: Vec<String>) -> Result<()> {
+    if withheld.is_empty() {
+        return Ok(());
+    }
+    withheld.dedup();
+    Err(ClientError::PostsWithheld { posts: withheld.join(", ") }.into())
 }
 
 /// `stadtbote reply-to CHANNEL POST TEXT`
@@ -301,6 +350,7 @@ pub async fn reply_to(
     };
     let message = format!("{}\n\n{text}", quote(&follow.name, seq, &post.text));
     let entry = client.queue_department_consult(&follow.handle, &department, &message)?;
-    let sent = format!("Your private reply went to {} ({department}).", follow.handle);
+    let sent =
+        format!("Your private reply went to {} ({}).", safe(&follow.handle), safe(&department));
     send_opened(&mut client, &entry, "reply", &sent).await
 }

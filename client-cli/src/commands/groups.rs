@@ -80,7 +80,7 @@ async fn run(client: &mut Client, command: GroupCommand) -> Result<()> {
         }
         GroupCommand::Join { link } => {
             let (name, group) = client.join_group(&link).await?;
-            println!("joined {name}");
+            println!("joined {}", stadtbote_cli::output::safe(&name));
             println!("{group}");
         }
         GroupCommand::Post { group, text } => {
@@ -96,7 +96,10 @@ async fn run(client: &mut Client, command: GroupCommand) -> Result<()> {
             }
             for post in &posts {
                 if json {
-                    println!("{}", post_json(&group, post));
+                    println!(
+                        "{}",
+                        stadtbote_cli::output::safe_json(&post_json(&group, post).to_string())
+                    );
                 } else {
                     println!("{}", post_text(post));
                 }
@@ -119,7 +122,7 @@ pub fn groups(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     }
     for summary in &summaries {
         if json {
-            println!("{}", summary_json(summary));
+            println!("{}", stadtbote_cli::output::safe_json(&summary_json(summary).to_string()));
         } else {
             println!("{}", summary_text(summary));
         }

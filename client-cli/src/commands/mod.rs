@@ -4,6 +4,7 @@
 //! command hands out is always printed alone on its last line.
 
 pub mod account;
+pub mod audit;
 pub mod channels;
 pub mod devices;
 pub mod groups;
@@ -23,6 +24,7 @@ pub async fn try_catch_up(client: &mut Client) -> Result<bool> {
         Ok(_) => Ok(true),
         Err(error) => match error.downcast_ref::<ClientError>() {
             Some(e) if e.is_transient() => {
+                let e = stadtbote_cli::output::safe(&e.to_string()).into_owned();
                 eprintln!("warning: {e}; working with what this device already has");
                 client.disconnect().await;
                 Ok(false)

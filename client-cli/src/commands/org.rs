@@ -8,11 +8,10 @@ use stadtbote_cli::consult::parse_slots;
 use stadtbote_cli::org::{
     DEFAULT_CONSULT_DEPARTMENT, DEFAULT_INVITE_HOURS, set_category, validate_category,
 };
-use stadtbote_cli::output::format_utc;
+use stadtbote_cli::output::{format_utc, safe};
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
-use stadtbote_protocol::audit::{AuditEntry, AuditHead, verify_chain};
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
@@ -45,6 +44,11 @@ pub enum AdminCommand {
         /// by the last verification; fails naming the first bad entry.
         #[arg(long)]
         verify: bool,
+        /// With --verify: when the log was pruned past the head pinned by
+        /// the last verification, accept that the removed entries cannot be
+        /// checked and pin the server's log as on first use.
+        #[arg(long, requires = "verify")]
+        accept_gap: bool,
         /// Show only entries after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -67,14 +71,19 @@ pub enum AdminCommand {
         account: String,
     },
     /// Download an online, consistent backup of the whole server to FILE
-    /// (mode 0600); encrypted when the server has backup recipients or
-    /// --recipient is given.
+    /// (mode 0600), encrypted to the server's backup recipients and every
+    /// --recipient; refused when there is none, unless --insecure-plaintext.
     Backup {
         /// Where to write the backup.
         file: PathBuf,
         /// Extra age recipient (age1…) to encrypt to; repeatable.
         #[arg(long = "recipient", value_name = "AGE_RECIPIENT")]
         recipients: Vec<String>,
+        /// Write an unencrypted backup when no recipient is configured or
+        /// given. It holds the pepper, every account's shredding key and
+        /// the admins' TOTP secrets: keep it at least as safe as the server.
+        #[arg(long)]
+        insecure_plaintext: bool,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -304,8 +313,9 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
             println!("Retention of {kind} is now {secs} seconds.");
             print_periods(&periods, false)?;
         }
-        AdminCommand::Audit { json, verify, after } => {
-            audit(client, home, json, verify, after).await?;
+        AdminCommand::Audit { json, verify, accept_gap, after } => {
+            let args = super::audit::AuditArgs { json, verify, accept_gap, after };
+            super::audit::audit(client, home, args).await?;
         }
         AdminCommand::Org { command: AdminOrgCommand::Suspend { handle } } => {
             client.admin_set_suspended(&handle, true).await?;
@@ -327,7 +337,12 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         }
         AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
             let created = client.create_org(&name, &handle, None).await?;
-            println!("Created the org {name} ({}), id {}.", created.handle, created.org);
+            println!(
+                "Created the org {} ({}), id {}.",
+                safe(&name),
+                safe(&created.handle),
+                created.org
+            );
             println!(
                 "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
             );
@@ -337,7 +352,7 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         AdminCommand::Stats { json } => {
             let stats = client.admin_stats(None).await?;
             if json {
-                println!("{}", serde_json::to_string(&stats)?);
+                println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(&stats)?));
             } else {
                 println!("accounts: {}", stats.accounts);
                 println!("devices: {}", stats.devices);
@@ -349,12 +364,17 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
                 println!();
                 println!("{:<32} {:>13} {:>8}", "org", "staff_devices", "channels");
                 for org in &stats.orgs {
-                    println!("{:<32} {:>13} {:>8}", org.handle, org.staff_devices, org.channels);
+                    println!(
+                        "{:<32} {:>13} {:>8}",
+                        safe(&org.handle),
+                        org.staff_devices,
+                        org.channels
+                    );
                 }
             }
         }
-        AdminCommand::Backup { file, recipients, json } => {
-            let summary = client.admin_backup(&file, recipients, None).await?;
+        AdminCommand::Backup { file, recipients, insecure_plaintext, json } => {
+            let summary = client.admin_backup(&file, recipients, insecure_plaintext, None).await?;
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
@@ -375,7 +395,12 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
             }
             for org in &orgs {
                 if json {
-                    println!("{}", thread_output::org_summary_json(org));
+                    println!(
+                        "{}",
+                        stadtbote_cli::output::safe_json(
+                            &thread_output::org_summary_json(org).to_string()
+                        )
+                    );
                 } else {
                     println!("{}", thread_output::org_summary_text(org));
                 }
@@ -409,7 +434,11 @@ pub async fn org(
             let result = client.claim_org(&code).await;
             client.disconnect().await;
             let admin = result?;
-            println!("This device is now the org admin of {} ({}).", admin.name, admin.handle);
+            println!(
+                "This device is now the org admin of {} ({}).",
+                safe(&admin.name),
+                safe(&admin.handle)
+            );
             println!(
                 "The org key was created on this device: {}",
                 home.join("org").join(format!("{}.key", admin.handle)).display()
@@ -471,7 +500,12 @@ pub async fn org(
             }
             for record in &staff {
                 if json {
-                    println!("{}", thread_output::staff_json(record));
+                    println!(
+                        "{}",
+                        stadtbote_cli::output::safe_json(
+                            &thread_output::staff_json(record).to_string()
+                        )
+                    );
                 } else {
                     println!("{}", thread_output::staff_text(record));
                 }
@@ -504,7 +538,8 @@ pub async fn org(
             }
             for (thread, error) in &revoked.failed {
                 eprintln!(
-                    "warning: could not remove it from thread {thread} now ({error}); every member removes it before their next message"
+                    "warning: could not remove it from thread {thread} now ({}); every member removes it before their next message",
+                    safe(&error.to_string())
                 );
             }
             Ok(())
@@ -553,26 +588,32 @@ fn print_profile(profile: &OrgProfile, json: bool) {
             "live_since": profile.live_since,
             "consult_department": profile.consult_department,
         });
-        println!("{value}");
+        println!("{}", stadtbote_cli::output::safe_json(&value.to_string()));
         return;
     }
-    println!("{} ({}), profile version {}", profile.name, profile.handle, profile.version);
+    // The profile as the server serves it: every string through `safe`.
+    println!(
+        "{} ({}), profile version {}",
+        safe(&profile.name),
+        safe(&profile.handle),
+        profile.version
+    );
     println!("Categories:");
     for category in &profile.categories {
-        println!("  {} -> {}", category.name, category.department);
+        println!("  {} -> {}", safe(&category.name), safe(&category.department));
     }
     let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
     println!(
         "Office hours ({}): {}",
-        profile.timezone,
-        if hours.is_empty() { "none".into() } else { hours.join(", ") }
+        safe(&profile.timezone.to_string()),
+        safe(&if hours.is_empty() { "none".into() } else { hours.join(", ") })
     );
     if let Some(reply) = &profile.auto_reply {
-        println!("Auto-reply: {reply}");
+        println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
     }
     println!(
         "Consultations go to: {}",
-        profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+        safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
     );
     match profile.live_since {
         Some(since) => println!("Live since {}", format_utc(since)),
@@ -591,7 +632,7 @@ fn fingerprint(
     let (key, name) = client.org_key_info(&handle)?;
     let (png, svg) =
         qr::write_files(&org_qr_content(&handle, &key), out, &format!("{handle}-org-key"))?;
-    println!("Org key of {name} ({handle}); citizens compare this fingerprint:");
+    println!("Org key of {} ({handle}); citizens compare this fingerprint:", safe(&name));
     println!("{}", fingerprint_of(&key.0));
     println!("QR code (PNG): {}", png.display());
     println!("QR code (SVG): {}", svg.display());
@@ -641,7 +682,11 @@ async fn category(
     client.disconnect().await;
     let profile = result?;
     println!("{message}");
-    println!("Published profile version {} of {} ({handle}).", profile.version, profile.name);
+    println!(
+        "Published profile version {} of {} ({handle}).",
+        profile.version,
+        safe(&profile.name)
+    );
     Ok(())
 }
 
@@ -697,23 +742,23 @@ async fn hours(
             let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
             println!(
                 "Office hours of {} ({}): {}",
-                profile.name,
-                profile.timezone,
-                hours.join(", ")
+                safe(&profile.name),
+                safe(&profile.timezone.to_string()),
+                safe(&hours.join(", "))
             );
             println!(
                 "Consultations go to department {}.",
-                profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
             );
             if let Some(reply) = &profile.auto_reply {
-                println!("Auto-reply: {reply}");
+                println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
             }
         }
         HoursCommand::Live { state: OnOff::On } => {
-            println!("The consultation session of {} is live.", profile.name);
+            println!("The consultation session of {} is live.", safe(&profile.name));
         }
         HoursCommand::Live { state: OnOff::Off } => {
-            println!("The consultation session of {} has ended.", profile.name);
+            println!("The consultation session of {} has ended.", safe(&profile.name));
         }
     }
     println!("Published profile version {}.", profile.version);
@@ -751,145 +796,18 @@ fn parse_duration(text: &str) -> Result<u64> {
 fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
     for period in periods {
         if json {
-            println!("{}", serde_json::to_string(period)?);
+            println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(period)?));
         } else {
             println!(
                 "{:<18} {:>12} s  ({}; set by {})",
-                period.kind, period.secs, period.what, period.source
+                safe(&period.kind),
+                period.secs,
+                safe(&period.what),
+                safe(&period.source)
             );
         }
     }
     Ok(())
-}
-
-/// Audit entries requested per page.
-const AUDIT_PAGE: u32 = 200;
-
-/// `admin audit`: pages through the whole log; with `verify`, recomputes
-/// the chain here and checks it against the head pinned by the previous
-/// verification, then pins the new head.
-async fn audit(
-    client: &mut Client,
-    home: &Path,
-    json: bool,
-    verify: bool,
-    after: u64,
-) -> Result<()> {
-    let mut records = Vec::new();
-    let mut anchor = None;
-    let mut head;
-    // Verification needs the whole chain from its anchor.
-    let mut cursor = if verify { 0 } else { after };
-    let mut first = true;
-    loop {
-        let (page, page_head, page_anchor) = client.admin_audit_page(cursor, AUDIT_PAGE).await?;
-        if first {
-            anchor = page_anchor;
-            first = false;
-        }
-        head = page_head;
-        let Some(last) = page.last().map(|r| r.seq) else { break };
-        records.extend(page);
-        // Reading the log is itself logged, so the head keeps moving; stop
-        // at the head of the page just read.
-        if head.as_ref().is_none_or(|h| last >= h.seq) || last <= cursor {
-            break;
-        }
-        cursor = last;
-    }
-    let server = client.server_url().to_string();
-    if verify {
-        let pins = AuditPins::path(home);
-        let pinned = AuditPins::load(&pins)?.get(&server);
-        let verified = verify_chain(&records, anchor.as_ref(), head.as_ref(), pinned.as_ref())
-            .map_err(|e| {
-                anyhow::anyhow!("audit log verification failed at seq {}: {e}", e.seq())
-            })?;
-        if let Some(head) = &verified {
-            let mut all = AuditPins::load(&pins)?;
-            all.set(&server, head);
-            all.save(&pins)?;
-        }
-        if !json {
-            match &verified {
-                Some(head) => println!(
-                    "audit log verified: {} entries up to seq {}, head {}",
-                    records.len(),
-                    head.seq,
-                    data_encoding::HEXLOWER.encode(&head.hash)
-                ),
-                None => println!("audit log verified: empty"),
-            }
-        }
-    }
-    for record in records.iter().filter(|r| r.seq > after) {
-        let hash = data_encoding::HEXLOWER.encode(&record.hash);
-        match (AuditEntry::from_canonical_cbor(&record.entry), json) {
-            (Ok(e), true) => println!(
-                "{}",
-                serde_json::json!({
-                    "seq": e.seq, "at": e.at, "actor": e.actor, "role": e.role,
-                    "action": e.action, "target": e.target, "outcome": e.outcome, "hash": hash,
-                })
-            ),
-            (Ok(e), false) => println!(
-                "{:>6} {} {} {} {} {} {}",
-                e.seq,
-                format_utc(e.at),
-                e.actor,
-                e.role,
-                e.action,
-                e.target.as_deref().unwrap_or("-"),
-                e.outcome
-            ),
-            (Err(_), true) => {
-                let value =
-                    serde_json::json!({ "seq": record.seq, "unreadable": true, "hash": hash });
-                println!("{value}");
-            }
-            (Err(_), false) => println!("{:>6} (unreadable entry)", record.seq),
-        }
-    }
-    Ok(())
-}
-
-/// Audit heads pinned by `admin audit --verify`, per server URL, in
-/// `<home>/audit-pins.json`: a later truncation or rewrite of the log
-/// before a pinned head fails verification.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-struct AuditPins(std::collections::BTreeMap<String, (u64, String)>);
-
-impl AuditPins {
-    fn path(home: &Path) -> PathBuf {
-        home.join("audit-pins.json")
-    }
-
-    fn load(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
-        }
-    }
-
-    fn get(&self, server: &str) -> Option<AuditHead> {
-        let (seq, hex) = self.0.get(server)?;
-        let hash = data_encoding::HEXLOWER.decode(hex.as_bytes()).ok()?;
-        Some(AuditHead { seq: *seq, hash: hash.into() })
-    }
-
-    fn set(&mut self, server: &str, head: &AuditHead) {
-        self.0.insert(server.to_owned(), (head.seq, data_encoding::HEXLOWER.encode(&head.hash)));
-    }
-
-    fn save(&self, path: &Path) -> Result<()> {
-        // Written whole and renamed, so a crash never leaves half a pin.
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

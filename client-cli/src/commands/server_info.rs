@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use stadtbote_cli::output::{safe, safe_json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -158,7 +159,9 @@ pub async fn fetch(server: &str) -> Result<serde_json::Value> {
 /// The statement in text form.
 pub fn format_text(statement: &serde_json::Value) -> String {
     const NOT_CONFIGURED: &str = "not configured by the operator";
-    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    // Everything in the statement is the server's text: shown through `safe`.
+    let text =
+        |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(|s| safe(s).into_owned());
     let mut out = String::new();
     let operator = &statement["operator"];
     out.push_str(&format!(
@@ -191,7 +194,7 @@ pub fn format_text(statement: &serde_json::Value) -> String {
     if let Some(retention) = statement["retention"].as_object() {
         out.push_str("\nRetention in force:\n");
         for (key, value) in retention {
-            out.push_str(&format!("  {key} = {value}\n"));
+            out.push_str(&format!("  {} = {}\n", safe(key), safe(&value.to_string())));
         }
     }
     // Every period in force by kind, including those an admin changed at
@@ -202,7 +205,7 @@ pub fn format_text(statement: &serde_json::Value) -> String {
             out.push_str(&format!(
                 "  {}: {} s ({}; set by {})\n",
                 text(&period["kind"]).unwrap_or_default(),
-                period["secs"],
+                safe(&period["secs"].to_string()),
                 text(&period["what"]).unwrap_or_default(),
                 text(&period["source"]).unwrap_or_default(),
             ));
@@ -215,7 +218,7 @@ pub fn format_text(statement: &serde_json::Value) -> String {
 pub async fn server_info(server: &str, json: bool) -> Result<()> {
     let statement = fetch(server).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&statement)?);
+        println!("{}", safe_json(&serde_json::to_string_pretty(&statement)?));
     } else {
         print!("{}", format_text(&statement));
     }

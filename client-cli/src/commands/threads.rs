@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use stadtbote_cli::chat::{ChatEvent, chat_line};
 use stadtbote_cli::consult::{ConsultDecision, decide};
-use stadtbote_cli::output::format_utc;
+use stadtbote_cli::output::{format_utc, safe, safe_json};
 use stadtbote_cli::pinning::VerifyOutcome;
 use stadtbote_cli::thread_send::{ThreadOutboxEntry, parse_location};
 use stadtbote_cli::threads::ThreadKind;
@@ -120,9 +120,9 @@ pub async fn enroll(home: &PathBuf, server: &str, code: &str) -> Result<()> {
     println!(
         "Enrolled as {} of {} at {} ({})",
         enrolment.role.as_str(),
-        enrolment.department,
-        enrolment.org_name,
-        enrolment.handle
+        safe(&enrolment.department),
+        safe(&enrolment.org_name),
+        safe(&enrolment.handle)
     );
     println!("The certificate is valid until {}.", format_utc(enrolment.expires_at));
     Ok(())
@@ -183,10 +183,10 @@ pub async fn report(
             if let Ok(record) = client.thread(&thread) {
                 println!(
                     "Report sent to {} ({}): category {}, department {}.",
-                    record.org_name,
-                    record.handle,
-                    record.category.as_deref().unwrap_or(category),
-                    record.department()
+                    safe(&record.org_name),
+                    safe(&record.handle),
+                    safe(record.category.as_deref().unwrap_or(category)),
+                    safe(record.department())
                 );
             }
             println!("{thread}");
@@ -249,7 +249,10 @@ pub async fn threads(
     }
     for thread in list {
         if json {
-            println!("{}", thread_output::thread_json(thread, &state.account));
+            println!(
+                "{}",
+                safe_json(&thread_output::thread_json(thread, &state.account).to_string())
+            );
         } else {
             println!("{}", thread_output::thread_text(thread));
         }
@@ -284,20 +287,20 @@ pub async fn show(
     let (saved, failed) = match saved {
         Ok(result) => result,
         Err(error) => {
-            eprintln!("warning: photos not saved: {error}");
+            eprintln!("warning: photos not saved: {}", safe(&error.to_string()));
             (Vec::new(), Vec::new())
         }
     };
     for error in &failed {
-        eprintln!("warning: a photo could not be saved: {error}");
+        eprintln!("warning: a photo could not be saved: {}", safe(&error.to_string()));
     }
     let record = client.thread(&id)?.clone();
     if json {
-        println!("{}", thread_output::show_json(&record));
+        println!("{}", safe_json(&thread_output::show_json(&record).to_string()));
     } else {
         println!("{}", thread_output::show_text(&record));
         for path in &saved {
-            println!("saved photo: {}", path.display());
+            println!("saved photo: {}", safe(&path.display().to_string()));
         }
     }
     client.mark_thread_read(&id)?;
@@ -357,7 +360,7 @@ pub async fn assign(home: &PathBuf, server: &str, thread: &str, department: &str
         client.queue_assign(&id, department)
     })
     .await?;
-    println!("Thread {group} is now with department {department}.");
+    println!("Thread {group} is now with department {}.", safe(department));
     Ok(())
 }
 
@@ -410,18 +413,19 @@ pub async fn consult(home: &PathBuf, server: &str, handle: &str, text: &str) -> 
     match decide(&profile) {
         ConsultDecision::Closed { hours, timezone, auto_reply } => {
             client.disconnect().await;
-            println!("{} ({handle}) is not holding a consultation right now.", profile.name);
+            let name = safe(&profile.name);
+            println!("{name} ({}) is not holding a consultation right now.", safe(handle));
             if hours.is_empty() {
                 println!("No consultation hours are published.");
             } else {
-                println!("Consultation hours ({timezone}):");
+                println!("Consultation hours ({}):", safe(&timezone.to_string()));
                 for slot in &hours {
-                    println!("  {slot}");
+                    println!("  {}", safe(&slot.to_string()));
                 }
             }
             if let Some(reply) = auto_reply {
-                println!("Message from {}:", profile.name);
-                println!("  {reply}");
+                println!("Message from {name}:");
+                println!("  {}", stadtbote_cli::output::safe_body(&reply.to_string()));
             }
             println!("Your question was not sent; please ask again during the consultation hours.");
             Ok(())
@@ -454,12 +458,15 @@ pub async fn chat(home: &PathBuf, server: &str, thread: &str) -> Result<()> {
     });
     eprintln!(
         "Chat in thread {id} with {} ({}). Type a message and press Enter; /quit or end of input leaves.",
-        record.org_name, record.handle
+        safe(&record.org_name),
+        safe(&record.handle)
     );
     let result = client
         .chat(id, rx, |event| match event {
             ChatEvent::Message(message) => println!("{}", chat_line(&message)),
-            ChatEvent::NotSent(error) => eprintln!("warning: not sent yet: {error}"),
+            ChatEvent::NotSent(error) => {
+                eprintln!("warning: not sent yet: {}", safe(&error.to_string()))
+            }
             ChatEvent::Removed => eprintln!("This device was removed from the thread."),
         })
         .await;

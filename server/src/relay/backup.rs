@@ -32,6 +32,13 @@ use crate::unix_ms;
 /// Most extra recipients one request may name.
 const MAX_REQUEST_RECIPIENTS: usize = 16;
 
+/// The refusal of a backup that would be written unencrypted.
+pub(crate) const PLAINTEXT_REFUSED: &str = "refusing to write an unencrypted backup: it would hold \
+     the pepper, every account's shredding key and the admins' TOTP secrets. Add an age \
+     recipient (`stadtbote-server backup-key generate --out KEYFILE` on a machine other than \
+     the server, then `backup_recipients` in the server configuration or `--recipient age1…`), \
+     or pass --insecure-plaintext";
+
 /// A staged backup.
 #[derive(Debug, Clone)]
 enum Staged {
@@ -91,13 +98,23 @@ fn internal(e: BackupError) -> RelayError {
 
 impl Relay {
     /// Takes a backup into the staging area.
-    pub(super) async fn backup_start(&self, extra: &[String]) -> Result<Response, RelayError> {
+    pub(super) async fn backup_start(
+        &self,
+        extra: &[String],
+        insecure_plaintext: bool,
+    ) -> Result<Response, RelayError> {
         if extra.len() > MAX_REQUEST_RECIPIENTS {
             return Err(RelayError::TooLarge("at most 16 recipients"));
         }
         let staging = &self.backups;
         let mut all = staging.recipients.clone();
         all.extend(extra.iter().cloned());
+        if all.is_empty() && !insecure_plaintext {
+            // A plaintext backup holds the pepper, every account's
+            // shredding key and the admins' TOTP secrets: with it, deleted
+            // accounts become readable again. Only on explicit request.
+            return Err(RelayError::InvalidRequest(PLAINTEXT_REFUSED));
+        }
         let recipients = parse_recipients(&all)
             .map_err(|_| RelayError::InvalidRequest("a recipient is not an age1… public key"))?;
         let backup = BackupId::random();

@@ -17,7 +17,7 @@ use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::group_link::token_hash;
 
 use super::{Identity, Relay, RelayError};
-use crate::store::ExternalJoinInput;
+use crate::store::{ExternalJoinInput, StoreError};
 use crate::unix_ms;
 
 impl Relay {
@@ -55,7 +55,8 @@ impl Relay {
         token: &[u8],
     ) -> Result<Response, RelayError> {
         self.code_limiter.check(&me.device, Instant::now())?;
-        let (epoch, info) = self.store.group_info(group, &token_hash(token))?;
+        let (epoch, info) =
+            self.store.group_info(group, &token_hash(token)).map_err(link_refusal)?;
         Ok(Response::GroupInfo { group: *group, epoch, info: info.into() })
     }
 
@@ -88,7 +89,21 @@ impl Relay {
             now_ms: now,
             expires_at_ms: now.saturating_add(self.retention().ms(super::RetentionKind::Envelopes)),
             max_members: self.limits.max_group_devices,
-        })?;
-        self.commit_accepted(outcome).await
+        });
+        self.commit_accepted(outcome.map_err(link_refusal)?).await
     }
 }
+
+/// A missing group and a wrong or replaced token get the same answer, so
+/// that a join token's holder learns nothing more than a stranger.
+fn link_refusal(err: StoreError) -> RelayError {
+    match err {
+        StoreError::UnknownGroup | StoreError::InvalidToken => {
+            RelayError::Forbidden(INVALID_LINK)
+        }
+        other => other.into(),
+    }
+}
+
+/// The answer to a join with an unknown group, a wrong or a replaced token.
+const INVALID_LINK: &str = "invalid or replaced group link";

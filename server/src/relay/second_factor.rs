@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use stadtbote_protocol::audit::{ACCOUNT_PSEUDONYM_DOMAIN, DEVICE_PSEUDONYM_DOMAIN, pseudonym};
+use stadtbote_protocol::audit::{ACCOUNT_PSEUDONYM_DOMAIN, DEVICE_PSEUDONYM_DOMAIN};
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::totp::{self, MAX_SECRET_LEN, MIN_SECRET_LEN, Secret, TotpError};
 use stadtbote_protocol::{AccountId, OrgId};
@@ -33,11 +33,6 @@ impl Elevation {
     fn grant(&mut self, owner: FactorOwner) {
         self.0.insert(owner);
     }
-}
-
-/// The audit pseudonym of an account.
-pub(super) fn account_pseudonym(account: &AccountId) -> String {
-    pseudonym(ACCOUNT_PSEUDONYM_DOMAIN, account.as_bytes())
 }
 
 /// The `refused:…` outcome recorded for an error.
@@ -73,6 +68,11 @@ fn code_error(err: TotpError) -> RelayError {
 }
 
 impl Relay {
+    /// The audit pseudonym of an account, keyed with the store's pepper.
+    pub(super) fn account_pseudonym(&self, account: &AccountId) -> String {
+        self.store.audit_pseudonym(ACCOUNT_PSEUDONYM_DOMAIN, account.as_bytes())
+    }
+
     /// Appends an entry to the audit log. A failure is logged, not
     /// returned: the action itself has already been decided.
     pub(super) fn audit(
@@ -85,7 +85,7 @@ impl Relay {
     ) {
         let draft = AuditDraft {
             at: unix_ms(),
-            actor: pseudonym(DEVICE_PSEUDONYM_DOMAIN, me.device.as_bytes()),
+            actor: self.store.audit_pseudonym(DEVICE_PSEUDONYM_DOMAIN, me.device.as_bytes()),
             role: role.to_owned(),
             action: action.to_owned(),
             target,

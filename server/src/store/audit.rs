@@ -56,4 +56,10 @@ pub trait AuditStore {
     /// oldest first, moving the anchor to the last removed one. Returns how
     /// many were removed.
     fn audit_prune(&self, before_ms: u64, max: usize) -> Result<u64, StoreError>;
+
+    /// The pseudonym under which the log names an account or device:
+    /// [`stadtbote_protocol::audit::keyed_pseudonym`] with a key derived
+    /// from the store's pepper, so that a candidate id cannot be checked
+    /// against the log (or its old copies) without the pepper.
+    fn audit_pseudonym(&self, domain: &[u8], id: &[u8]) -> String;
 }

@@ -27,6 +27,7 @@ mod sled_blob;
 mod sled_channel;
 mod sled_device_list;
 mod sled_envelopes;
+mod sled_ids;
 mod sled_org;
 mod sled_settings;
 pub mod sled_store;
@@ -74,6 +75,18 @@ pub enum StoreError {
     /// The database was written by a newer, unknown schema.
     #[error("unsupported storage schema version {0}")]
     UnsupportedSchema(u8),
+    /// The database (schema 2) was written before device and group ids
+    /// were keyed with the pepper ([`sled_ids`]): its records name devices
+    /// and conversations by their ids. Not migrated in place.
+    #[error(
+        "the data directory was written by an earlier release that stored device and \
+         conversation ids unkeyed (no meta/ids marker); this release does not read it. \
+         Keep running the earlier release on it, or move it away and start with an empty one"
+    )]
+    UnkeyedIds,
+    /// The database's id keying (`meta/ids`) is of a newer, unknown version.
+    #[error("unsupported id keying version {0}")]
+    UnsupportedIdKeying(u8),
     /// A request kept colliding with concurrent changes; retrying later helps.
     #[error("too much concurrent contention")]
     Contention,
@@ -141,6 +154,9 @@ pub enum StoreError {
     /// The device is on the org's revocation list.
     #[error("device revoked")]
     DeviceRevoked,
+    /// Only a discussion group's moderators may do this.
+    #[error("moderators only")]
+    ModeratorsOnly,
     /// No such blob.
     #[error("unknown blob")]
     UnknownBlob,
@@ -242,6 +258,11 @@ pub struct CommitInput<'a> {
     pub expires_at_ms: u64,
     /// The most member devices a group may have.
     pub max_members: usize,
+    /// Whether the caller proved it may create the group (see
+    /// `stadtbote_protocol::membership::GroupCreation`): an epoch-0 commit
+    /// for a group that does not exist creates it only then, and is
+    /// otherwise answered like a commit of a non-member.
+    pub may_create: bool,
 }
 
 /// An MLS external commit by which a device joins a group with its link.
@@ -471,11 +492,15 @@ pub trait Store:
     /// Sets when `group` is deleted with everything queued for it. `caller`
     /// must be a member. An expiry can only be brought forward: a later time
     /// than the one in force leaves it unchanged. Returns the expiry in force.
+    /// A group with a join link (a discussion group) is refused with
+    /// [`StoreError::ModeratorsOnly`] unless `moderator` (the relay checked
+    /// the caller's staff certificate).
     fn set_group_expiry(
         &self,
         group: &GroupId,
         caller: &DeviceId,
         expires_at_ms: u64,
+        moderator: bool,
     ) -> Result<u64, StoreError>;
 
     /// Deletes messages that expired before `now_ms` with all their mailbox

@@ -36,7 +36,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use stadtbote_protocol::AccountId;
+use stadtbote_protocol::{AccountId, DeviceId, GroupId};
 use zeroize::Zeroizing;
 
 use super::StoreError;
@@ -54,6 +54,12 @@ pub const SEALED_ID_LEN: usize = AccountId::LEN + SEAL_OVERHEAD;
 /// Domain separation for blinding, so the pepper's HMAC is never reused for
 /// another purpose with the same input.
 const BLIND_DOMAIN: &[u8] = b"stadtbote/shred/blind/v1";
+/// Domain of stored device ids ([`Keyring::device`]).
+const DEVICE_DOMAIN: &[u8] = b"stadtbote/shred/device/v1";
+/// Domain of stored group ids ([`Keyring::group`]).
+const GROUP_DOMAIN: &[u8] = b"stadtbote/shred/group/v1";
+/// Domain of the key that seals raw group ids ([`Keyring::seal_group`]).
+const GROUP_SEAL_DOMAIN: &[u8] = b"stadtbote/shred/group-seal-key/v1";
 /// Keys kept in memory. Each is one small file read on a miss; the bound
 /// keeps memory flat however many accounts are active.
 const CACHE_CAPACITY: usize = 4096;
@@ -195,6 +201,106 @@ impl Keyring {
             }
         };
         Ok(Self { dir, pepper, cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// The key of the audit log's pseudonyms:
+    /// `HMAC-SHA256(pepper, PSEUDONYM_KEY_DOMAIN)`, a subkey so that the
+    /// pepper itself keys only blinding.
+    pub fn pseudonym_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        // HMAC accepts keys of any length: the else branch is unreachable.
+        if let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(self.pepper.as_ref()) {
+            mac.update(stadtbote_protocol::audit::PSEUDONYM_KEY_DOMAIN);
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
+    /// HMAC-SHA256(pepper, `domain` ‖ `parts`…).
+    fn mac(&self, domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail; the
+        // fallback is unreachable but keeps the code free of panics.
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(self.pepper.as_ref()) else {
+            return [0; 32];
+        };
+        mac.update(domain);
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The id under which the database and the envelope log know a device:
+    /// the first 16 bytes of `HMAC-SHA256(pepper, "stadtbote/shred/device/v1"
+    /// ‖ device id)`. Device ids never reach the files unkeyed, so nothing
+    /// needs erasing when an account is deleted: without the pepper a
+    /// stored id cannot be checked against a candidate device id.
+    pub fn device(&self, device: &DeviceId) -> DeviceId {
+        let mac = self.mac(DEVICE_DOMAIN, &[device.as_bytes()]);
+        let mut out = [0u8; DeviceId::LEN];
+        out.copy_from_slice(&mac[..DeviceId::LEN]);
+        DeviceId(out)
+    }
+
+    /// The id under which the database and the envelope log know a group
+    /// (see [`Keyring::device`]): a 1:1 conversation id follows from the
+    /// two account ids, so stored unkeyed it would confirm who talked.
+    pub fn group(&self, group: &GroupId) -> GroupId {
+        let mac = self.mac(GROUP_DOMAIN, &[group.as_bytes()]);
+        let mut out = [0u8; GroupId::LEN];
+        out.copy_from_slice(&mac[..GroupId::LEN]);
+        GroupId(out)
+    }
+
+    /// The key that seals raw group ids (for account export).
+    fn group_seal_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(self.mac(GROUP_SEAL_DOMAIN, &[]))
+    }
+
+    /// Seals a raw group id for the record `key` of `tree` under a key
+    /// derived from the pepper: nonce ‖ ciphertext ‖ tag.
+    pub fn seal_group(
+        &self,
+        group: &GroupId,
+        tree: &str,
+        key: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let seal_key = self.group_seal_key();
+        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(seal_key.as_ref()));
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ad = associated_data(tree, key);
+        let sealed = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: group.as_bytes(), aad: &ad })
+            .map_err(|_| StoreError::Corrupt("keys"))?;
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens a group id sealed by [`Keyring::seal_group`] and checks that it
+    /// keys to `stored`.
+    pub fn open_group(
+        &self,
+        stored: &GroupId,
+        sealed: &[u8],
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<GroupId, StoreError> {
+        let seal_key = self.group_seal_key();
+        let (nonce, ciphertext) =
+            sealed.split_at_checked(NONCE_LEN).ok_or(StoreError::Corrupt(tree))?;
+        let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(seal_key.as_ref()));
+        let ad = associated_data(tree, key);
+        let plain = cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &ad })
+            .map_err(|_| StoreError::Corrupt(tree))?;
+        let group = GroupId::from_slice(&plain).map_err(|_| StoreError::Corrupt(tree))?;
+        if self.group(&group) != *stored {
+            return Err(StoreError::Corrupt(tree));
+        }
+        Ok(group)
     }
 
     /// The account's blinded id.
@@ -392,6 +498,50 @@ mod tests {
         // A reopened keyring has no cached copy either.
         let again = Keyring::open(dir.path(), true).unwrap();
         assert_eq!(again.open_account(&blind, &sealed, "devices", b"k").unwrap(), None);
+    }
+
+    #[test]
+    fn stored_ids_are_keyed_with_the_pepper() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::write(keys.join("pepper"), [7u8; 32]).unwrap();
+        let ring = Keyring::open(dir.path(), false).unwrap();
+        // Test vectors of docs/PROTOCOL.md (10c).
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(ring.device(&DeviceId([1; 16])).as_bytes()),
+            "826ce39d0da816a6185d02ce5c0dc078"
+        );
+        assert_eq!(
+            hex(ring.group(&GroupId([1; 16])).as_bytes()),
+            "2092fce35dcb71048e9bf6b826527c84"
+        );
+        assert_eq!(
+            hex(ring.pseudonym_key().as_ref()),
+            "bfa3ea7740795c5972aa59a212aaf0d4494053f1861b1cdcc725994466f87b9b"
+        );
+        // Devices and groups of the same bytes are told apart.
+        assert_ne!(ring.device(&DeviceId([1; 16])).0, ring.group(&GroupId([1; 16])).0);
+        // A sealed group id opens only for its record and its stored id.
+        let group = GroupId::random();
+        let stored = ring.group(&group);
+        let sealed = ring.seal_group(&group, "group_ids", stored.as_bytes()).unwrap();
+        assert!(!sealed.windows(16).any(|w| w == group.as_bytes()));
+        assert_eq!(
+            ring.open_group(&stored, &sealed, "group_ids", stored.as_bytes()).unwrap(),
+            group
+        );
+        assert!(ring.open_group(&stored, &sealed, "group_ids", b"other").is_err());
+        assert!(
+            ring.open_group(
+                &ring.group(&GroupId::random()),
+                &sealed,
+                "group_ids",
+                stored.as_bytes()
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -30,10 +30,11 @@ impl SledStore {
 
     /// Envelopes queued for `device` and their payload bytes.
     fn mailbox_size(&self, device: &DeviceId) -> Result<(u64, u64), StoreError> {
-        Ok(self.log.mailbox_size(device))
+        Ok(self.log.mailbox_size(&self.sdev(device)))
     }
 
-    /// Groups with at least one of `devices` as a member, with their records.
+    /// Groups with at least one of `devices` (stored ids) as a member, by
+    /// stored id, with their records.
     fn groups_with(
         &self,
         devices: &BTreeSet<DeviceId>,
@@ -116,8 +117,16 @@ impl SledStore {
                 staff_of,
             });
         }
-        let device_set: BTreeSet<DeviceId> = ids.iter().copied().collect();
-        let groups = self.groups_with(&device_set)?.into_iter().map(|(g, _)| g).collect();
+        let device_set: BTreeSet<DeviceId> = ids.iter().map(|d| self.sdev(d)).collect();
+        let mut groups = Vec::new();
+        for (stored, _) in self.groups_with(&device_set)? {
+            // Groups created before their id was kept sealed cannot be
+            // named; they are still counted by their members' deletion.
+            if let Some(group) = self.raw_group(&stored)? {
+                groups.push(group);
+            }
+        }
+        groups.sort();
         let blobs = self
             .blobs_of(&blind)?
             .into_iter()
@@ -140,7 +149,7 @@ impl SledStore {
         })
     }
 
-    /// Removes `devices` from every group they are in. Groups left without
+    /// Removes `devices` (stored ids) from every group they are in. Groups left without
     /// members are deleted with their join link; their queued envelopes
     /// were only for these devices and go with the mailboxes.
     fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
@@ -163,6 +172,7 @@ impl SledStore {
 
     /// Deletes the device's KeyPackages; returns how many there were.
     pub(super) fn delete_key_packages(&self, device: &DeviceId) -> Result<u32, StoreError> {
+        let device = &self.sdev(device);
         let mut deleted = 0u32;
         for key in self.keypackages.scan_prefix(device.as_bytes()).keys() {
             if self.keypackages.remove(key.map_err(io)?).map_err(io)?.is_some() {
@@ -183,7 +193,7 @@ impl SledStore {
         let blind = self.blind(account);
         self.account_created_at(&blind)?;
         let ids = self.account_device_ids(account)?;
-        let devices: BTreeSet<DeviceId> = ids.iter().copied().collect();
+        let devices: BTreeSet<DeviceId> = ids.iter().map(|d| self.sdev(d)).collect();
         let orgs = self.orgs()?;
         for device in &ids {
             if self.is_admin(device)? || orgs.iter().any(|(_, o)| o.admin_device == Some(*device)) {
@@ -224,7 +234,7 @@ impl SledStore {
                     // Deleted concurrently by another connection.
                     return abort(StoreError::UnknownAccount);
                 }
-                for device in &ids {
+                for device in &devices {
                     device_tree.remove(device.as_bytes())?;
                     account_devices.remove(&records::account_device_key(&blind, device)[..])?;
                 }
@@ -237,6 +247,7 @@ impl SledStore {
         // key is missing.
         self.flush()?;
         self.keyring.destroy_key(&blind)?;
+        self.forget_devices(&ids);
         Ok(deletion)
     }
 }
@@ -306,6 +317,7 @@ mod tests {
             now_ms: 1,
             expires_at_ms: u64::MAX,
             max_members: 10,
+            may_create: true,
         };
         store.commit(input).unwrap();
         store.send(&group, &b, b"hello anna", 1, u64::MAX).unwrap();
@@ -333,9 +345,12 @@ mod tests {
         assert!(store.account_export(&bernd_account, 1).unwrap().groups == vec![group]);
         drop(store);
 
-        // Neither the live database nor its old segments name Anna.
+        // Neither the live database nor its old segments (nor the envelope
+        // log) name Anna, her device or her group: those are stored keyed.
         for bytes in all_files(&data) {
             assert!(!contains(&bytes, anna.as_bytes()), "raw account id on disk");
+            assert!(!contains(&bytes, a.as_bytes()), "raw device id on disk");
+            assert!(!contains(&bytes, group.as_bytes()), "raw group id on disk");
         }
         // Reopening works and still knows nothing of her.
         let store = SledStore::open(&data).unwrap();

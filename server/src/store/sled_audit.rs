@@ -66,6 +66,14 @@ pub(super) fn append_in(audit: &TransactionalTree, draft: &AuditDraft) -> TxResu
 }
 
 impl AuditStore for SledStore {
+    fn audit_pseudonym(&self, domain: &[u8], id: &[u8]) -> String {
+        stadtbote_protocol::audit::keyed_pseudonym(
+            self.keyring.pseudonym_key().as_ref(),
+            domain,
+            id,
+        )
+    }
+
     fn audit_append(&self, draft: &AuditDraft) -> Result<AuditRecord, StoreError> {
         (&self.audit,).transaction(|(audit,)| append_in(audit, draft)).map_err(tx_error)
     }

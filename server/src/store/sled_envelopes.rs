@@ -43,16 +43,23 @@ impl SledStore {
         }
     }
 
-    /// The devices among `devices` that are on no org's revocation list, in
-    /// order. Revoked devices stay group members but are queued nothing.
+    /// The devices among `devices` (stored ids) that are on no org's
+    /// revocation list, in order. Revoked devices stay group members but
+    /// are queued nothing. The revocation list names staff devices by their
+    /// ids (public org data), so each is looked up by its id.
     fn unrevoked<'d>(
         &self,
         devices: impl IntoIterator<Item = &'d DeviceId>,
     ) -> Result<Vec<DeviceId>, StoreError> {
         let mut out = Vec::new();
-        for device in devices {
-            if !self.revoked.contains_key(device.as_bytes()).map_err(io)? {
-                out.push(*device);
+        for stored in devices {
+            let revoked = match self.raw_device(stored) {
+                Some(device) => self.revoked.contains_key(device.as_bytes()).map_err(io)?,
+                // A device of a deleted account: no longer anybody's staff.
+                None => false,
+            };
+            if !revoked {
+                out.push(*stored);
             }
         }
         Ok(out)
@@ -119,13 +126,15 @@ impl SledStore {
         let added: Vec<DeviceId> = add.iter().copied().collect();
         let _order = self.lock_message_order();
         let (previous, epoch) = match self.group_record(input.group)? {
-            None if input.epoch == 0 => {
+            None if input.epoch == 0 && input.may_create => {
                 if !remove.is_empty() {
                     return Err(StoreError::InvalidCommit("a new group has no members to remove"));
                 }
                 (BTreeSet::from([*input.caller]), 0)
             }
-            None => return Err(StoreError::UnknownGroup),
+            // Answered exactly like a non-member's commit to an existing
+            // group: nobody learns whether a group exists.
+            None => return Err(StoreError::NotAMember),
             Some(record) => {
                 let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
                 if !members.contains(input.caller) {
@@ -278,6 +287,7 @@ impl SledStore {
                     Ok(())
                 })
                 .map_err(tx_error)?;
+            self.forget_group_id(group)?;
             self.log.last_seq()
         };
         Ok(Some(self.log.drop_envelopes(&self.log.group_envelopes(group, cutoff))?))
@@ -289,6 +299,7 @@ impl SledStore {
         self.log.group_gone(group)?;
         self.groups.remove(group.as_bytes()).map_err(io)?;
         self.group_info.remove(group.as_bytes()).map_err(io)?;
+        self.forget_group_id(group)?;
         Ok(())
     }
 
@@ -486,19 +497,21 @@ mod tests {
             let store = SledStore::open(dir.path()).unwrap();
             let (a, b) = (device(&store), device(&store));
             store.commit(commit(&group, &a, 0, &[b])).unwrap();
-            store.ack(&b, &store.log.mailbox_ids(&b)).unwrap();
-            // An envelope as releases before the log stored it: seven trees.
+            store.ack(&b, &store.log.mailbox_ids(&store.sdev(&b))).unwrap();
+            // An envelope as releases before the log stored it (by stored
+            // ids, as a backup holds it): seven trees.
+            let (kb, kgroup) = (store.sdev(&b), store.sgroup(&group));
             let seq = 5000u64;
             let t = |name: &str| store.db.open_tree(name).unwrap();
             let record = MessageRecord { stored_at: 7, expires_at: 9 * DAY, payload: b"old" };
             t("messages").insert(seq.to_be_bytes(), records::encode_message(&record)).unwrap();
             let refs = RefsRecord { remaining: 1, expires_at: 9 * DAY };
             t("refs").insert(seq.to_be_bytes(), records::encode_refs(refs)).unwrap();
-            t("recipients").insert(records::seq_id_key(seq, b.as_bytes()), &[]).unwrap();
-            t("mailbox").insert(records::id_seq_key(b.as_bytes(), seq), &[]).unwrap();
+            t("recipients").insert(records::seq_id_key(seq, kb.as_bytes()), &[]).unwrap();
+            t("mailbox").insert(records::id_seq_key(kb.as_bytes(), seq), &[]).unwrap();
             t("expiry").insert(records::expiry_key(9 * DAY, seq), &[]).unwrap();
-            t("message_group").insert(seq.to_be_bytes(), records::encode_id(&group.0)).unwrap();
-            t("group_messages").insert(records::id_seq_key(&group.0, seq), &[]).unwrap();
+            t("message_group").insert(seq.to_be_bytes(), records::encode_id(&kgroup.0)).unwrap();
+            t("group_messages").insert(records::id_seq_key(&kgroup.0, seq), &[]).unwrap();
             store.flush().unwrap();
             (a, b)
         };
@@ -524,26 +537,33 @@ mod tests {
             let (a, b) = (device(&store), device(&store));
             store.commit(commit(&group, &a, 0, &[b])).unwrap();
             store.commit(commit(&gone, &a, 0, &[b])).unwrap();
-            store.set_group_expiry(&gone, &a, 10).unwrap();
+            store.set_group_expiry(&gone, &a, 10, false).unwrap();
             assert_eq!(store.sweep(11).unwrap().groups, 1);
             store.flush().unwrap();
             // As if sled had lost the commit: the log's frame is durable,
             // sled's record is not.
-            store.groups.remove(group.as_bytes()).unwrap();
+            store.groups.remove(store.sgroup(&group).as_bytes()).unwrap();
             store.db.flush().unwrap();
             (a, b)
         };
         let store = SledStore::open(dir.path()).unwrap();
-        let record = store.group_record(&group).unwrap().expect("group written again");
+        let record =
+            store.group_record(&store.sgroup(&group)).unwrap().expect("group written again");
         assert_eq!(record.epoch, 1);
-        assert_eq!(record.members.iter().copied().collect::<BTreeSet<_>>(), BTreeSet::from([a, b]));
-        assert!(store.group_record(&gone).unwrap().is_none(), "a deleted group stays deleted");
+        assert_eq!(
+            record.members.iter().copied().collect::<BTreeSet<_>>(),
+            BTreeSet::from([store.sdev(&a), store.sdev(&b)])
+        );
+        assert!(
+            store.group_record(&store.sgroup(&gone)).unwrap().is_none(),
+            "a deleted group stays deleted"
+        );
         // A group whose record is ahead of the log's state is left alone.
         store.commit(commit(&group, &a, 1, &[])).unwrap();
         store.flush().unwrap();
         drop(store);
         let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(store.group_record(&group).unwrap().unwrap().epoch, 2);
+        assert_eq!(store.group_record(&store.sgroup(&group)).unwrap().unwrap().epoch, 2);
     }
 
     #[test]

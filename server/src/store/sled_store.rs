@@ -6,17 +6,19 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | `schema` | schema version |
+//! | `meta` | `ids` | id keying version ([`super::sled_ids`]) |
 //! | `accounts` | blind(account) | created_at |
-//! | `devices` | device | blind(account), sealed account, identity key, created_at, blocked |
-//! | `account_devices` | blind(account) ‖ device | – |
-//! | `keypackages` | device ‖ seq | one-time KeyPackage, sealed |
-//! | `kp_count` | device | one-time packages held |
-//! | `last_resort` | device | last-resort KeyPackage, sealed |
-//! | `groups` | group | epoch, member devices |
+//! | `devices` | kdev(device) | blind(account), sealed account, identity key, created_at, blocked |
+//! | `account_devices` | blind(account) ‖ kdev(device) | device, sealed |
+//! | `keypackages` | kdev(device) ‖ seq | one-time KeyPackage, sealed |
+//! | `kp_count` | kdev(device) | one-time packages held |
+//! | `last_resort` | kdev(device) | last-resort KeyPackage, sealed |
+//! | `groups` | kgroup(group) | epoch, member devices as kdev(device) |
+//! | `group_ids` | kgroup(group) | group, sealed under a pepper-derived key |
 //! | `link_codes` | SHA-256(code) | blind(account), sealed account, expires_at |
-//! | `group_expiry` | group | expires_at |
-//! | `group_expiry_index` | expires_at ‖ group | – |
-//! | `group_info` | group | epoch when stored, SHA-256(join token), sealed GroupInfo |
+//! | `group_expiry` | kgroup(group) | expires_at |
+//! | `group_expiry_index` | expires_at ‖ kgroup(group) | – |
+//! | `group_info` | kgroup(group) | epoch when stored, SHA-256(join token), sealed GroupInfo |
 //! | `admins` | device | since |
 //! | `admin_claim` | `code` | SHA-256(admin claim code) |
 //! | `orgs` | org | handle, name, created_at, org key, admin device, versions |
@@ -34,7 +36,11 @@
 //! | `channel_posts` | channel ‖ seq | stored_at, expires_at, sealed post |
 //! | `channel_post_expiry` | expires_at ‖ channel ‖ seq | – |
 //!
-//! No key or value holds a raw account id. `blind(account)` and "sealed"
+//! `kdev` and `kgroup` are device and group ids keyed with the pepper
+//! ([`super::sled_ids`]); the envelope log names devices and groups the same
+//! way. No key or value holds a raw account id, nor the id of a citizen's
+//! device or group (staff and admin devices are public org data: `admins`,
+//! `staff`, `revoked` and `orgs` name them). `blind(account)` and "sealed"
 //! are the crypto-shredding construction of [`super::shred`]: the blinding
 //! pepper and the per-account keys live in `<data_dir>/keys/`, outside sled,
 //! and deleting an account destroys its key, which makes whatever of it
@@ -120,6 +126,10 @@ pub struct SledStore {
     pub(super) channels: Tree,
     pub(super) channel_posts: Tree,
     pub(super) channel_post_expiry: Tree,
+    /// Sealed group ids by stored group id (see `sled_ids`).
+    pub(super) group_ids: Tree,
+    /// Stored device id → device id (see `sled_ids`).
+    pub(super) device_names: super::sled_ids::DeviceNames,
     /// The blinding pepper and per-account shredding keys, outside sled.
     pub(super) keyring: Keyring,
     /// The audit log (see `sled_audit`).
@@ -267,6 +277,7 @@ impl SledStore {
         // whose pepper went missing cannot find any account again, and
         // silently starting a new pepper would hide that.
         let keyring = Keyring::open(data_dir, fresh)?;
+        super::sled_ids::check_marker(&meta, fresh)?;
         if fresh {
             meta.insert(b"schema", &[SCHEMA_VERSION]).map_err(io)?;
         }
@@ -306,6 +317,8 @@ impl SledStore {
             channels: tree("channels")?,
             channel_posts: tree("channel_posts")?,
             channel_post_expiry: tree("channel_post_expiry")?,
+            group_ids: tree(super::sled_ids::GROUP_IDS_TREE)?,
+            device_names: super::sled_ids::DeviceNames::default(),
             audit: tree("audit")?,
             settings: tree("settings")?,
             org_writes: std::sync::Mutex::new(()),
@@ -313,6 +326,7 @@ impl SledStore {
             db,
         };
         store.redo_group_states(opened.group_redo)?;
+        store.load_device_names()?;
         Ok(store)
     }
 
@@ -327,16 +341,26 @@ impl SledStore {
         now_ms: u64,
     ) -> TxResult<DeviceId> {
         let device = DeviceId::random();
+        let stored = self.sdev(&device);
         // 128 random bits do not collide in practice; should they, refusing is
         // safer than overwriting someone's device.
-        if devices.get(device.as_bytes())?.is_some() {
+        if devices.get(stored.as_bytes())?.is_some() {
             return abort(StoreError::Contention);
         }
-        let owner = tx_decode(self.seal_owner(account, "devices", device.as_bytes()))?;
+        let owner = tx_decode(self.seal_owner(account, "devices", stored.as_bytes()))?;
         let record =
             StoredDevice { owner, identity_key: *identity_key, created_at: now_ms, blocked: false };
-        devices.insert(device.as_bytes(), records::encode_device(&record))?;
-        account_devices.insert(&records::account_device_key(&owner.blind, &device)[..], &[])?;
+        devices.insert(stored.as_bytes(), records::encode_device(&record))?;
+        // The device id itself, sealed with the account's key: how the
+        // account's devices are listed, and gone with that key.
+        let key = records::account_device_key(&owner.blind, &stored);
+        let sealed = tx_decode(self.keyring.seal(
+            &owner.blind,
+            super::sled_ids::ACCOUNT_DEVICES_TREE,
+            &key,
+            device.as_bytes(),
+        ))?;
+        account_devices.insert(&key[..], sealed)?;
         Ok(device)
     }
 
@@ -368,9 +392,9 @@ impl SledStore {
         self.keyring.blind(account)
     }
 
-    /// The blinded account of a device, if the device exists.
-    pub(super) fn device_owner(&self, device: &DeviceId) -> Result<Option<Blind>, StoreError> {
-        match self.devices.get(device.as_bytes()).map_err(io)? {
+    /// The blinded account of a device (by its stored id), if it exists.
+    pub(super) fn device_owner(&self, stored: &DeviceId) -> Result<Option<Blind>, StoreError> {
+        match self.devices.get(stored.as_bytes()).map_err(io)? {
             Some(bytes) => Ok(Some(records::decode_device(&bytes)?.owner.blind)),
             None => Ok(None),
         }
@@ -401,18 +425,27 @@ impl SledStore {
         Ok(self.keyring.open_sealed(owner, tree, key, sealed)?.map(|p| p.to_vec()))
     }
 
-    /// The account's device ids, in key order.
+    /// The account's device ids, in the order of their stored ids.
     pub(super) fn account_device_ids(
         &self,
         account: &AccountId,
     ) -> Result<Vec<DeviceId>, StoreError> {
+        let blind = self.blind(account);
         let mut out = Vec::new();
-        for entry in self.account_devices.scan_prefix(self.blind(account).as_bytes()) {
-            let (key, _) = entry.map_err(io)?;
-            let device = key
-                .get(32..)
-                .and_then(|b| DeviceId::from_slice(b).ok())
-                .ok_or(StoreError::Corrupt("account_devices"))?;
+        for entry in self.account_devices.scan_prefix(blind.as_bytes()) {
+            let (key, value) = entry.map_err(io)?;
+            let Some(plain) = self.keyring.open_sealed(
+                &blind,
+                super::sled_ids::ACCOUNT_DEVICES_TREE,
+                &key,
+                &value,
+            )?
+            else {
+                // The account was deleted meanwhile.
+                continue;
+            };
+            let device = DeviceId::from_slice(&plain)
+                .map_err(|_| StoreError::Corrupt(super::sled_ids::ACCOUNT_DEVICES_TREE))?;
             out.push(device);
         }
         Ok(out)
@@ -422,9 +455,10 @@ impl SledStore {
         self.accounts.contains_key(self.blind(account).as_bytes()).map_err(io)
     }
 
-    /// The key of the device's oldest one-time KeyPackage, if any.
-    fn oldest_key_package(&self, device: &DeviceId) -> Result<Option<IVec>, StoreError> {
-        match self.keypackages.scan_prefix(device.as_bytes()).keys().next() {
+    /// The key of the device's oldest one-time KeyPackage (by its stored
+    /// id), if any.
+    fn oldest_key_package(&self, stored: &DeviceId) -> Result<Option<IVec>, StoreError> {
+        match self.keypackages.scan_prefix(stored.as_bytes()).keys().next() {
             Some(key) => key.map(Some).map_err(io),
             None => Ok(None),
         }
@@ -434,23 +468,24 @@ impl SledStore {
 /// The bodies of the longer [`Store`] methods.
 impl SledStore {
     /// The devices among `devices` that may be handed a KeyPackage: existing,
-    /// not blocked, not revoked, not `claimer`; each once; with the blinded
-    /// account whose key seals their packages.
+    /// not blocked, not revoked, not `claimer`; each once; with their stored
+    /// id and the blinded account whose key seals their packages.
     fn claimable(
         &self,
         devices: &[DeviceId],
         claimer: &DeviceId,
-    ) -> Result<Vec<(DeviceId, Blind)>, StoreError> {
+    ) -> Result<Vec<(DeviceId, DeviceId, Blind)>, StoreError> {
         let mut seen = HashSet::with_capacity(devices.len());
         let mut targets = Vec::with_capacity(devices.len());
         for device in devices {
             if device == claimer || !seen.insert(*device) {
                 continue;
             }
-            let Some(bytes) = self.devices.get(device.as_bytes()).map_err(io)? else { continue };
+            let stored = self.sdev(device);
+            let Some(bytes) = self.devices.get(stored.as_bytes()).map_err(io)? else { continue };
             let record = records::decode_device(&bytes)?;
             if !record.blocked && !self.is_revoked(device)? {
-                targets.push((*device, record.owner.blind));
+                targets.push((*device, stored, record.owner.blind));
             }
         }
         Ok(targets)
@@ -460,17 +495,17 @@ impl SledStore {
     /// package (deleted, so never handed out twice) or else the last-resort one.
     fn claim_for(
         &self,
-        targets: &[(DeviceId, Blind)],
+        targets: &[(DeviceId, DeviceId, Blind)],
     ) -> Result<Vec<ClaimedKeyPackage>, StoreError> {
         for _ in 0..CLAIM_ATTEMPTS {
             let mut candidates = Vec::with_capacity(targets.len());
-            for (device, owner) in targets {
-                candidates.push((*device, *owner, self.oldest_key_package(device)?));
+            for (device, stored, owner) in targets {
+                candidates.push((*device, *stored, *owner, self.oldest_key_package(stored)?));
             }
             let result = (&self.keypackages, &self.kp_count, &self.last_resort).transaction(
                 |(keypackages, kp_count, last_resort)| {
                     let mut claimed = Vec::with_capacity(candidates.len());
-                    for (device, owner, candidate) in &candidates {
+                    for (device, stored, owner, candidate) in &candidates {
                         if let Some(key) = candidate {
                             // Removing inside the transaction is what makes
                             // the hand-out exclusive: if another claim took
@@ -486,12 +521,12 @@ impl SledStore {
                                 key,
                                 &bytes,
                             ))?;
-                            let held = match kp_count.get(device.as_bytes())? {
+                            let held = match kp_count.get(stored.as_bytes())? {
                                 Some(count) => tx_decode(records::decode_count(&count))?,
                                 None => 1,
                             };
                             kp_count.insert(
-                                device.as_bytes(),
+                                stored.as_bytes(),
                                 records::encode_count(held.saturating_sub(1)),
                             )?;
                             if let Some(package) = package {
@@ -501,11 +536,11 @@ impl SledStore {
                                     last_resort: false,
                                 });
                             }
-                        } else if let Some(bytes) = last_resort.get(device.as_bytes())? {
+                        } else if let Some(bytes) = last_resort.get(stored.as_bytes())? {
                             let package = tx_decode(self.open_key_package(
                                 owner,
                                 "last_resort",
-                                device.as_bytes(),
+                                stored.as_bytes(),
                                 &bytes,
                             ))?;
                             if let Some(package) = package {
@@ -551,15 +586,17 @@ impl Store for SledStore {
                 Ok((account, device))
             })
             .map_err(tx_error)
+            .inspect(|(_, device)| self.remember_device(device))
     }
 
     fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        let Some(bytes) = self.devices.get(device.as_bytes()).map_err(io)? else {
+        let key = self.sdev(device);
+        let Some(bytes) = self.devices.get(key.as_bytes()).map_err(io)? else {
             return Ok(None);
         };
         let stored = records::decode_device(&bytes)?;
         // A device whose account key is gone belongs to a deleted account.
-        let Some(account) = self.open_owner(&stored.owner, "devices", device.as_bytes())? else {
+        let Some(account) = self.open_owner(&stored.owner, "devices", key.as_bytes())? else {
             return Ok(None);
         };
         Ok(Some(DeviceRecord {
@@ -626,9 +663,15 @@ impl Store for SledStore {
                 Ok(LinkOutcome::Linked { account, device })
             })
             .map_err(tx_error)
+            .inspect(|outcome| {
+                if let LinkOutcome::Linked { device, .. } = outcome {
+                    self.remember_device(device);
+                }
+            })
     }
 
     fn key_package_status(&self, device: &DeviceId) -> Result<KeyPackageStatus, StoreError> {
+        let device = &self.sdev(device);
         let one_time = match self.kp_count.get(device.as_bytes()).map_err(io)? {
             Some(bytes) => records::decode_count(&bytes)?,
             None => 0,
@@ -646,6 +689,7 @@ impl Store for SledStore {
     ) -> Result<u32, StoreError> {
         let added = u32::try_from(one_time.len())
             .map_err(|_| StoreError::TooManyKeyPackages { max: max_one_time })?;
+        let device = &self.sdev(device);
         let owner = self.device_owner(device)?.ok_or(StoreError::UnknownDevice)?;
         (&self.keypackages, &self.kp_count, &self.last_resort)
             .transaction(|(keypackages, kp_count, last_resort_tree)| {
@@ -704,7 +748,20 @@ impl Store for SledStore {
     }
 
     fn commit(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError> {
-        self.commit_impl(input)
+        let (group, caller) = (self.sgroup(input.group), self.sdev(input.caller));
+        let (add, remove) = (self.sdevs(input.add), self.sdevs(input.remove));
+        let stored =
+            CommitInput { group: &group, caller: &caller, add: &add, remove: &remove, ..input };
+        let outcome = self.commit_impl(stored)?;
+        let mut recipients = self.raw_devices(&outcome.recipients);
+        recipients.sort();
+        if input.epoch == 0 {
+            // The group was created: keep its id, sealed, for the members'
+            // account export. Only after success, so that failed attempts
+            // leave nothing behind.
+            self.remember_group(input.group)?;
+        }
+        Ok(CommitOutcome { recipients, ..outcome })
     }
 
     fn put_group_info(
@@ -714,6 +771,7 @@ impl Store for SledStore {
         token_hash: &[u8; 32],
         info: &[u8],
     ) -> Result<u64, StoreError> {
+        let (group, caller) = (&self.sgroup(group), &self.sdev(caller));
         (&self.groups, &self.group_info)
             .transaction(|(groups, group_info)| {
                 let Some(bytes) = groups.get(group.as_bytes())? else {
@@ -739,6 +797,7 @@ impl Store for SledStore {
         group: &GroupId,
         token_hash: &[u8; 32],
     ) -> Result<(u64, Vec<u8>), StoreError> {
+        let group = &self.sgroup(group);
         (&self.groups, &self.group_info)
             .transaction(|(groups, group_info)| {
                 let info = tx_checked_group_info(group_info, group, token_hash)?;
@@ -752,7 +811,12 @@ impl Store for SledStore {
     }
 
     fn external_join(&self, input: ExternalJoinInput<'_>) -> Result<CommitOutcome, StoreError> {
-        self.external_join_impl(input)
+        let (group, caller) = (self.sgroup(input.group), self.sdev(input.caller));
+        let stored = ExternalJoinInput { group: &group, caller: &caller, ..input };
+        let outcome = self.external_join_impl(stored)?;
+        let mut recipients = self.raw_devices(&outcome.recipients);
+        recipients.sort();
+        Ok(CommitOutcome { recipients, ..outcome })
     }
 
     fn send(
@@ -763,7 +827,11 @@ impl Store for SledStore {
         now_ms: u64,
         expires_at_ms: u64,
     ) -> Result<Vec<DeviceId>, StoreError> {
-        self.send_impl(group, sender, payload, now_ms, expires_at_ms)
+        let (group, sender) = (self.sgroup(group), self.sdev(sender));
+        let to = self.send_impl(&group, &sender, payload, now_ms, expires_at_ms)?;
+        let mut recipients = self.raw_devices(&to);
+        recipients.sort();
+        Ok(recipients)
     }
 
     fn mailbox(
@@ -773,17 +841,18 @@ impl Store for SledStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<MailboxPage, StoreError> {
-        self.log.page(device, after, limit, max_bytes)
+        self.log.page(&self.sdev(device), after, limit, max_bytes)
     }
 
     fn ack(&self, device: &DeviceId, ids: &[u64]) -> Result<u32, StoreError> {
         // Only the caller's own mailbox is looked at, so ids of other
         // devices' envelopes are simply not found.
-        self.log.ack(device, ids)
+        self.log.ack(&self.sdev(device), ids)
     }
 
     fn purge_mailbox(&self, device: &DeviceId) -> Result<u32, StoreError> {
-        self.log.ack(device, &self.log.mailbox_ids(device))
+        let device = self.sdev(device);
+        self.log.ack(&device, &self.log.mailbox_ids(&device))
     }
 
     fn set_group_expiry(
@@ -791,17 +860,24 @@ impl Store for SledStore {
         group: &GroupId,
         caller: &DeviceId,
         expires_at_ms: u64,
+        moderator: bool,
     ) -> Result<u64, StoreError> {
+        let (group, caller) = (&self.sgroup(group), &self.sdev(caller));
         // Group deletion reads the expiry under this lock; holding it here
         // too keeps the two from interleaving.
         let _order = self.lock_message_order();
-        (&self.groups, &self.group_expiry, &self.group_expiry_index)
-            .transaction(|(groups, group_expiry, index)| {
+        (&self.groups, &self.group_expiry, &self.group_expiry_index, &self.group_info)
+            .transaction(|(groups, group_expiry, index, group_info)| {
                 let Some(bytes) = groups.get(group.as_bytes())? else {
                     return abort(StoreError::UnknownGroup);
                 };
                 if !tx_decode(records::decode_group(&bytes))?.members.contains(caller) {
                     return abort(StoreError::NotAMember);
+                }
+                // A discussion group (it has a join link) is ended only by
+                // its moderators, not by any member who joined by link.
+                if !moderator && group_info.get(group.as_bytes())?.is_some() {
+                    return abort(StoreError::ModeratorsOnly);
                 }
                 let current = tx_group_expiry(group_expiry, group)?;
                 // Only ever earlier: a member may make a thread disappear
@@ -899,9 +975,10 @@ impl Store for SledStore {
         if ids.is_empty() {
             return Ok(None);
         }
+        let stored = self.sdevs(&ids);
         self.devices
             .transaction(|devices| {
-                for device in &ids {
+                for device in &stored {
                     let Some(bytes) = devices.get(device.as_bytes())? else {
                         return abort(StoreError::Corrupt("account_devices"));
                     };
@@ -967,6 +1044,7 @@ pub(super) mod tests {
             now_ms: 1000,
             expires_at_ms: 1000 + DAY,
             max_members: 500,
+            may_create: true,
         }
     }
 
@@ -1034,11 +1112,14 @@ pub(super) mod tests {
         let (_, carol) = store.create_account(&key(), 1).unwrap();
         let group = GroupId([1; 16]);
 
-        // Unknown group at a non-zero epoch.
+        // Unknown group at a non-zero epoch, or at epoch 0 without a
+        // creation proof: answered as to a non-member.
         assert!(matches!(
             store.commit(commit(&group, &alice, 3, &[], None)),
-            Err(StoreError::UnknownGroup)
+            Err(StoreError::NotAMember)
         ));
+        let unproven = CommitInput { may_create: false, ..commit(&group, &alice, 0, &[], None) };
+        assert!(matches!(store.commit(unproven), Err(StoreError::NotAMember)));
         let out = store.commit(commit(&group, &alice, 0, &[bob], Some(b"welcome"))).unwrap();
         assert_eq!(out.epoch, 1);
         assert_eq!(out.recipients, vec![bob]);
@@ -1131,7 +1212,11 @@ pub(super) mod tests {
         assert_eq!(store.ack(&a, &[msg_id]).unwrap(), 0);
         assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 2);
         assert_eq!(store.ack(&b, &ids(&b_page)).unwrap(), 0, "acks are idempotent");
-        assert_eq!(store.log.mailbox_ids(&c).last(), Some(&msg_id), "c still waits for it");
+        assert_eq!(
+            store.log.mailbox_ids(&store.sdev(&c)).last(),
+            Some(&msg_id),
+            "c still waits for it"
+        );
         let c_ids = ids(&store.mailbox(&c, 0, 10, 1 << 20).unwrap());
         assert_eq!(store.ack(&c, &c_ids).unwrap(), 2);
         assert_eq!(store.log.totals(), Totals::default(), "last ack deletes the message");
@@ -1289,7 +1374,9 @@ pub(super) mod tests {
         // A commit reaches the other members only, and adding a revoked
         // device to a new group queues no welcome for it.
         let out = store.commit(commit(&g1, &b, 1, &[late], Some(b"w3"))).unwrap();
-        assert_eq!(out.recipients, vec![a, late]);
+        let mut expected = vec![a, late];
+        expected.sort();
+        assert_eq!(out.recipients, expected, "recipients come sorted");
         let g3 = GroupId([3; 16]);
         let out = store.commit(commit(&g3, &a, 0, &[staff], Some(b"w4"))).unwrap();
         assert!(out.recipients.is_empty());
@@ -1336,18 +1423,18 @@ pub(super) mod tests {
         store.ack(&c, &c_ids).unwrap();
 
         assert!(matches!(
-            store.set_group_expiry(&GroupId([9; 16]), &a, 100),
+            store.set_group_expiry(&GroupId([9; 16]), &a, 100, false),
             Err(StoreError::UnknownGroup)
         ));
         let (_, outsider) = store.create_account(&key(), 1).unwrap();
         assert!(matches!(
-            store.set_group_expiry(&thread, &outsider, 100),
+            store.set_group_expiry(&thread, &outsider, 100, false),
             Err(StoreError::NotAMember)
         ));
-        assert_eq!(store.set_group_expiry(&thread, &b, 2 * DAY).unwrap(), 2 * DAY);
+        assert_eq!(store.set_group_expiry(&thread, &b, 2 * DAY, false).unwrap(), 2 * DAY);
         // Only ever earlier.
-        assert_eq!(store.set_group_expiry(&thread, &a, 3 * DAY).unwrap(), 2 * DAY);
-        assert_eq!(store.set_group_expiry(&thread, &c, DAY).unwrap(), DAY);
+        assert_eq!(store.set_group_expiry(&thread, &a, 3 * DAY, false).unwrap(), 2 * DAY);
+        assert_eq!(store.set_group_expiry(&thread, &c, DAY, false).unwrap(), DAY);
         assert_eq!(store.group_expiry_index.len(), 1);
 
         assert_eq!(store.sweep(DAY).unwrap().groups, 0, "not before its time");
@@ -1366,10 +1453,10 @@ pub(super) mod tests {
         }
         let b_page = store.mailbox(&b, 0, 100, 1 << 20).unwrap();
         assert_eq!(b_page.envelopes.len(), 2, "the other group's welcome and message");
-        assert!(store.log.group_envelopes(&thread, u64::MAX).is_empty());
+        assert!(store.log.group_envelopes(&store.sgroup(&thread), u64::MAX).is_empty());
         assert!(store.group_expiry.is_empty() && store.group_expiry_index.is_empty());
         assert_eq!(store.log.totals().messages, 2);
-        assert_eq!(store.log.group_envelopes(&other, u64::MAX).len(), 2);
+        assert_eq!(store.log.group_envelopes(&store.sgroup(&other), u64::MAX).len(), 2);
         // The same id can start a new thread, which the old expiry does not touch.
         store.commit(commit(&thread, &a, 0, &[b], Some(b"again"))).unwrap();
         assert_eq!(store.sweep(DAY + 2).unwrap().groups, 0);
@@ -1425,8 +1512,13 @@ pub(super) mod tests {
             Err(StoreError::InvalidToken)
         ));
         assert_eq!(store.group_info(&group, &new).unwrap(), (2, b"info-2".to_vec()));
+        // Only a moderator ends a group with a join link.
+        assert!(matches!(
+            store.set_group_expiry(&group, &a, DAY, false),
+            Err(StoreError::ModeratorsOnly)
+        ));
         // Expiry deletes the join info with the group.
-        store.set_group_expiry(&group, &a, DAY).unwrap();
+        store.set_group_expiry(&group, &a, DAY, true).unwrap();
         assert_eq!(store.sweep(DAY + 1).unwrap().groups, 1);
         assert!(store.group_info.is_empty());
         assert!(matches!(store.group_info(&group, &new), Err(StoreError::UnknownGroup)));
