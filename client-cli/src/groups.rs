@@ -345,7 +345,8 @@ impl Client {
         }
         let (org, handle, org_key) = self.staff_org(handle).await?;
         let (group, nonce) = new_random_group();
-        self.creations.insert(group, GroupCreation::Random { nonce: ByteBuf::from(nonce.to_vec()) });
+        self.creations
+            .insert(group, GroupCreation::Random { nonce: ByteBuf::from(nonce.to_vec()) });
         self.mls.create_group(group)?;
         // An empty commit at epoch 0 registers the group with the server.
         let commit = self.mls.commit_update(&group)?;

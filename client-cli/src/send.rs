@@ -256,7 +256,8 @@ impl Client {
         // The server applies exactly the membership change this device
         // signs; the commit carries the same statement's digest, which the
         // other members check against what it really does.
-        let create = if commit.epoch_before == 0 { self.creations.get(group).cloned() } else { None };
+        let create =
+            if commit.epoch_before == 0 { self.creations.get(group).cloned() } else { None };
         let request = commit
             .request(*group, &self.secret, create)
             .ok_or(ClientError::Mls(stadtbote_protocol::mls::MlsError::Internal))?;

@@ -107,10 +107,8 @@ impl GroupCreation {
     pub fn permits(&self, creator: &AccountId, group: &GroupId) -> bool {
         match self {
             GroupCreation::Conversation { peer } => conversation_id(creator, peer) == *group,
-            GroupCreation::Random { nonce } => {
-                <[u8; NONCE_LEN]>::try_from(nonce.as_slice())
-                    .is_ok_and(|nonce| random_group_id(&nonce) == *group)
-            }
+            GroupCreation::Random { nonce } => <[u8; NONCE_LEN]>::try_from(nonce.as_slice())
+                .is_ok_and(|nonce| random_group_id(&nonce) == *group),
         }
     }
 }

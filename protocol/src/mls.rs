@@ -1344,7 +1344,10 @@ mod tests {
 
         // The same removal declared honestly is accepted.
         let honest = a1.client.remove_members(&GROUP, &[a2.client.device()]).unwrap();
-        assert!(matches!(b1.client.process(&honest.commit).unwrap(), Incoming::CommitApplied { .. }));
+        assert!(matches!(
+            b1.client.process(&honest.commit).unwrap(),
+            Incoming::CommitApplied { .. }
+        ));
         // Welcomes and application messages are not commits.
         assert_eq!(commit_framing(&[0u8; 8]).unwrap_err(), MlsError::Malformed);
         let _ = a2.secret.identity_key();

@@ -244,20 +244,22 @@ fn request() -> impl Strategy<Value = Request> {
             (group(), any::<u64>(), bytes(), vec(device(), 0..3), vec(device(), 0..3), of(bytes())),
             (of((bytes(), sig())), of(creation())),
         )
-            .prop_map(|((group, epoch, commit, add, remove, welcome), (statement, create))| {
-                Request::Commit {
-                    group,
-                    epoch,
-                    commit,
-                    add,
-                    remove,
-                    welcome,
-                    statement: statement.map(|(salt, signature)| {
-                        stadtbote_protocol::membership::MembershipProof { salt, signature }
-                    }),
-                    create,
+            .prop_map(
+                |((group, epoch, commit, add, remove, welcome), (statement, create))| {
+                    Request::Commit {
+                        group,
+                        epoch,
+                        commit,
+                        add,
+                        remove,
+                        welcome,
+                        statement: statement.map(|(salt, signature)| {
+                            stadtbote_protocol::membership::MembershipProof { salt, signature }
+                        }),
+                        create,
+                    }
                 }
-            }),
+            ),
         (group(), bytes()).prop_map(|(group, message)| Request::Send { group, message }),
         vec(any::<u64>(), 0..5).prop_map(|ids| Request::Ack { ids }),
         Just(Request::Ping),
@@ -279,12 +281,9 @@ fn request() -> impl Strategy<Value = Request> {
         (org(), signed()).prop_map(|(org, revocations)| Request::OrgRevoke { org, revocations }),
         text().prop_map(|handle| Request::OrgDirectory { handle }),
         vec(device(), 0..3).prop_map(|devices| Request::ClaimDeviceKeyPackages { devices }),
-        (group(), any::<u64>(), of(org()))
-            .prop_map(|(group, expires_at, org)| Request::SetGroupExpiry {
-                group,
-                expires_at,
-                org
-            }),
+        (group(), any::<u64>(), of(org())).prop_map(|(group, expires_at, org)| {
+            Request::SetGroupExpiry { group, expires_at, org }
+        }),
         any::<u64>().prop_map(|size| Request::UploadStart { size }),
         (blob(), any::<u32>(), bytes()).prop_map(|(blob, index, data)| Request::UploadChunk {
             blob,

@@ -808,8 +808,7 @@ impl Relay {
                     remove: &remove,
                     proof: statement.as_ref(),
                 };
-                self.commit(me, claim, welcome.as_deref().map(Vec::as_slice), create.as_ref())
-                    .await
+                self.commit(me, claim, welcome.as_deref().map(Vec::as_slice), create.as_ref()).await
             }
             // Answered by `handle_pipelined` before this match is reached.
             Request::Send { .. } | Request::Ack { .. } => {

@@ -706,7 +706,8 @@ async fn expired_groups_and_unfinished_uploads_are_swept() {
     let at = now_ms() + 1500;
     let set = alice.request(Request::SetGroupExpiry { group, expires_at: at, org: None }).await;
     assert_eq!(set, Ok(Response::GroupExpirySet { expires_at: at }));
-    let later = alice.request(Request::SetGroupExpiry { group, expires_at: at + 60_000, org: None }).await;
+    let later =
+        alice.request(Request::SetGroupExpiry { group, expires_at: at + 60_000, org: None }).await;
     assert_eq!(later, Ok(Response::GroupExpirySet { expires_at: at }), "only ever earlier");
     let send = Request::Send { group, message: b"bald weg".to_vec().into() };
     assert_eq!(alice.request(send.clone()).await, Ok(Response::Stored { recipients: 1 }));

@@ -30,12 +30,12 @@ mod photos;
 mod privacy;
 mod recovery;
 mod server_http;
+mod squat;
 mod staff_work;
 mod terminal_text;
 mod tls;
 mod transparency;
 mod upload_crash;
-mod squat;
 mod wire;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

@@ -48,7 +48,10 @@ fn a_third_account_cannot_squat_the_conversation_of_two_others() {
         // with a real MLS commit and every claim she can make.
         for request in raw::squat_requests(&secret, carol_account, carol_device, target, a_id) {
             let answer = carol.request(request).await.unwrap();
-            assert!(answer.is_err(), "the server let a stranger create the conversation: {answer:?}");
+            assert!(
+                answer.is_err(),
+                "the server let a stranger create the conversation: {answer:?}"
+            );
         }
     });
 
@@ -157,6 +160,7 @@ fn a_member_cannot_claim_other_membership_changes_than_its_commit_makes() {
         let (secret, account, device) = mallory.register().await.unwrap();
         let mls = MlsClient::new(&secret, account, device);
         raw::upload_key_packages(&mut mallory, &mls).await;
+        crate::harness::publish_device_list(&mut mallory, &secret, account, device).await;
         let group = conversation_id(&account_of(&anna), &account);
 
         anna.ok(&["send", &account.to_string(), "Hallo Mallory"]);
@@ -209,10 +213,7 @@ fn only_a_moderator_can_end_a_discussion_group() {
     block_on(async {
         let mut as_anna = login_as(&url, &anna).await;
         let soon = stadtbote_protocol_now() + 60_000;
-        let answer = as_anna
-            .request(raw::expiry_request(group_id, soon, None))
-            .await
-            .unwrap();
+        let answer = as_anna.request(raw::expiry_request(group_id, soon, None)).await.unwrap();
         assert!(answer.is_err(), "a citizen member ended the discussion group: {answer:?}");
     });
     anna.ok(&["group", "post", &group, "Die Gruppe lebt noch."]);

@@ -68,7 +68,10 @@ fn exactly_one_commit_per_epoch_is_accepted() {
         alice_mls.create_group(group).unwrap();
         let first = alice_mls.add_members(&group, &[package]).unwrap();
         let request = first.request(group, &alice_secret, create.clone()).unwrap();
-        assert_eq!(alice.request(request).await.unwrap(), Ok(Response::CommitAccepted { epoch: 1 }));
+        assert_eq!(
+            alice.request(request).await.unwrap(),
+            Ok(Response::CommitAccepted { epoch: 1 })
+        );
         alice_mls.merge_pending(&group).unwrap();
         // A competing creation of the same group at epoch 0 loses.
         let rival = MlsClient::new(&bob_secret, bob_account, bob_dev);

@@ -98,9 +98,7 @@ impl Relay {
 /// that a join token's holder learns nothing more than a stranger.
 fn link_refusal(err: StoreError) -> RelayError {
     match err {
-        StoreError::UnknownGroup | StoreError::InvalidToken => {
-            RelayError::Forbidden(INVALID_LINK)
-        }
+        StoreError::UnknownGroup | StoreError::InvalidToken => RelayError::Forbidden(INVALID_LINK),
         other => other.into(),
     }
 }

@@ -32,10 +32,8 @@ pub(super) struct Claim<'a> {
 const MISSING: &str =
     "a commit needs a membership statement; this client is too old for the server";
 const BAD_SALT: &str = "the membership statement's salt must be 32 bytes";
-const BAD_SIGNATURE: &str =
-    "the membership statement is not signed by this device for this commit";
-const NOT_BOUND: &str =
-    "the commit does not carry the membership statement it was sent with (group, epoch or \
+const BAD_SIGNATURE: &str = "the membership statement is not signed by this device for this commit";
+const NOT_BOUND: &str = "the commit does not carry the membership statement it was sent with (group, epoch or \
      authenticated data differ)";
 
 impl Relay {
@@ -48,9 +46,14 @@ impl Relay {
         claim: &Claim<'_>,
     ) -> Result<(), RelayError> {
         let proof = claim.proof.ok_or(RelayError::InvalidRequest(MISSING))?;
-        let statement =
-            MembershipStatement::declared(*claim.group, claim.epoch, proof, claim.add, claim.remove)
-                .ok_or(RelayError::InvalidRequest(BAD_SALT))?;
+        let statement = MembershipStatement::declared(
+            *claim.group,
+            claim.epoch,
+            proof,
+            claim.add,
+            claim.remove,
+        )
+        .ok_or(RelayError::InvalidRequest(BAD_SALT))?;
         let device = self.store.device(&me.device)?.ok_or(RelayError::AuthFailed)?;
         if !statement.verify(&device.identity_key, claim.commit, &proof.signature) {
             return Err(RelayError::InvalidRequest(BAD_SIGNATURE));

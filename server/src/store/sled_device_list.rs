@@ -131,9 +131,11 @@ impl DeviceListStore for SledStore {
                 let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
                 self.staff.remove(staff_key).map_err(io)?;
             }
-            self.devices.remove(device.as_bytes()).map_err(io)?;
+            // Both trees are keyed by the peppered device id.
+            let keyed = self.sdev(device);
+            self.devices.remove(keyed.as_bytes()).map_err(io)?;
             self.account_devices
-                .remove(&records::account_device_key(&blind, device)[..])
+                .remove(&records::account_device_key(&blind, &keyed)[..])
                 .map_err(io)?;
         }
         Ok(u32::try_from(gone.len()).unwrap_or(u32::MAX))
