@@ -20,7 +20,7 @@ use super::{open_connected, try_catch_up};
 /// Where a queued thread message ended up after a flush.
 pub(crate) enum Outcome {
     Sent(GroupId),
-    Kept(ThreadOutboxEntry, ClientError),
+    Kept(Box<ThreadOutboxEntry>, ClientError),
     Dropped(ClientError),
     Missing,
 }
@@ -37,7 +37,7 @@ pub(crate) fn outcome(
     }
     if let Some(pos) = report.kept.iter().position(|(e, _)| e.id == *id) {
         let (entry, error) = report.kept.remove(pos);
-        return Outcome::Kept(entry, error);
+        return Outcome::Kept(Box::new(entry), error);
     }
     Outcome::Missing
 }
