@@ -382,6 +382,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn too_many_connections_is_reported_as_busy() {
+        use tokio_tungstenite::tungstenite::{Error, http};
+        let refusal = |status: u16| {
+            let response = http::Response::builder().status(status).body(None).unwrap();
+            refused_upgrade("ws://x/v1/ws", &Error::Http(Box::new(response)))
+        };
+        let busy = refusal(429).unwrap();
+        assert!(busy.to_string().contains("too many connections from your network"), "{busy}");
+        assert!(busy.is_offline() && busy.is_transient());
+        assert!(refusal(503).unwrap().to_string().contains("connection limit"));
+        assert!(refusal(404).is_none());
+    }
+
     #[tokio::test]
     async fn a_closed_port_fails_fast_as_unreachable() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -26,7 +26,10 @@ fn acknowledged_envelopes_leave_the_disk_and_queued_ones_survive_restarts() {
     ]);
     let url = server.url();
     // Stand-ins for ciphertext: the server never looks inside a payload.
-    let delivered = b"ENVELOPE-LOG-TEST delivered and acknowledged ....".to_vec();
+    // The acknowledged one is large, so that its segment is mostly dead
+    // next to the (real, kilobyte-sized) MLS Welcome that stays queued.
+    let mut delivered = b"ENVELOPE-LOG-TEST delivered and acknowledged ....".to_vec();
+    delivered.resize(16 * 1024, b'.');
     let queued = b"ENVELOPE-LOG-TEST still queued for the recipient ..".to_vec();
     let (secret, device, ids) = block_on(async {
         let mut sender = RawClient::connect(&url).await.unwrap();

@@ -710,6 +710,33 @@ pub mod raw_mls {
         client.process_until(mls, done).await;
     }
 
+    /// Publishes a signed device list (with a fresh account key) that
+    /// names this one device, as a current client does on its first start.
+    pub async fn publish_device_list(
+        client: &mut RawClient,
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+    ) {
+        use stadtbote_protocol::device_list::{DEVICE_LIST_VERSION, DeviceList, ListedDevice};
+        let account_key = DeviceSecret::generate();
+        let list = DeviceList {
+            v: DEVICE_LIST_VERSION,
+            account,
+            account_key: account_key.identity_key(),
+            version: 1,
+            issued_at: 1,
+            devices: vec![ListedDevice {
+                device,
+                identity_key: secret.identity_key(),
+                added_at: 1,
+            }],
+        };
+        let answer =
+            client.request(Request::PublishDeviceList { list: list.sign(&account_key) }).await;
+        assert!(answer.unwrap().is_ok(), "device list refused");
+    }
+
     /// Uploads a few one-time KeyPackages and a last-resort one.
     pub async fn upload_key_packages(client: &mut RawClient, mls: &MlsClient) {
         let one_time =
@@ -1005,30 +1032,4 @@ pub fn metric(addr: SocketAddr, name: &str) -> Option<u64> {
     let (_, body) = http_get(addr, "/metrics", None).ok()?;
     let prefix = format!("stadtbote_{name} ");
     body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok())
-}
-
-/// Publishes a signed device list (issue 13) holding only this raw
-/// client's device, under a fresh account key: clients encrypt only to
-/// devices on such a list, so a raw account that others write to needs one.
-pub async fn publish_device_list(
-    client: &mut raw::RawClient,
-    secret: &stadtbote_protocol::auth::DeviceSecret,
-    account: stadtbote_protocol::AccountId,
-    device: stadtbote_protocol::DeviceId,
-) {
-    use stadtbote_protocol::device_list::{DEVICE_LIST_VERSION, DeviceList, ListedDevice};
-    let account_key = stadtbote_protocol::auth::DeviceSecret::generate();
-    let list = DeviceList {
-        v: DEVICE_LIST_VERSION,
-        account,
-        account_key: account_key.identity_key(),
-        version: 1,
-        issued_at: 1,
-        devices: vec![ListedDevice { device, identity_key: secret.identity_key(), added_at: 1 }],
-    };
-    let request = stadtbote_protocol::Request::PublishDeviceList { list: list.sign(&account_key) };
-    match client.request(request).await.expect("publish the device list") {
-        Ok(stadtbote_protocol::Response::DeviceListStored { .. }) => {}
-        other => panic!("publishing the device list failed: {other:?}"),
-    }
 }

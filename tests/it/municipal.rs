@@ -63,7 +63,11 @@ impl Totp {
     pub fn fresh(&self) -> String {
         let mut last = self.last_step.lock().unwrap_or_else(|e| e.into_inner());
         let now_step = totp::step_at(Self::now_secs());
-        let step = last.map_or(0, |l| l + 1).max(now_step.saturating_sub(TEST_SKEW_STEPS));
+        // The oldest step the window accepts in 10 s: a code at the very
+        // edge of the window can expire while a loaded machine starts the
+        // CLI and it reaches the server ("wrong code" flakes).
+        let floor = totp::step_at(Self::now_secs() + 10).saturating_sub(TEST_SKEW_STEPS);
+        let step = last.map_or(0, |l| l + 1).max(floor);
         if step > now_step + TEST_SKEW_STEPS {
             let valid_from = (step - TEST_SKEW_STEPS) * totp::STEP_SECS;
             std::thread::sleep(Duration::from_secs(valid_from.saturating_sub(Self::now_secs())));

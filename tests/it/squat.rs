@@ -159,8 +159,8 @@ fn a_member_cannot_claim_other_membership_changes_than_its_commit_makes() {
         let mut mallory = RawClient::connect(&url).await.unwrap();
         let (secret, account, device) = mallory.register().await.unwrap();
         let mls = MlsClient::new(&secret, account, device);
+        raw::publish_device_list(&mut mallory, &secret, account, device).await;
         raw::upload_key_packages(&mut mallory, &mls).await;
-        crate::harness::publish_device_list(&mut mallory, &secret, account, device).await;
         let group = conversation_id(&account_of(&anna), &account);
 
         anna.ok(&["send", &account.to_string(), "Hallo Mallory"]);
@@ -210,14 +210,34 @@ fn only_a_moderator_can_end_a_discussion_group() {
     assert_eq!(last_line(&anna.ok(&["group", "join", &link])), group);
     let group_id = GroupId::parse(&group).unwrap();
 
+    let soon = stadtbote_protocol_now() + 600_000;
     block_on(async {
         let mut as_anna = login_as(&url, &anna).await;
-        let soon = stadtbote_protocol_now() + 60_000;
-        let answer = as_anna.request(raw::expiry_request(group_id, soon, None)).await.unwrap();
-        assert!(answer.is_err(), "a citizen member ended the discussion group: {answer:?}");
+        let org = match as_anna
+            .request(Request::OrgDirectory { handle: crate::municipal::HANDLE.into() })
+            .await
+            .unwrap()
+        {
+            Ok(Response::Org { info }) => info.org,
+            other => panic!("{other:?}"),
+        };
+        for claimed in [None, Some(org)] {
+            let answer =
+                as_anna.request(raw::expiry_request(group_id, soon, claimed)).await.unwrap();
+            assert!(answer.is_err(), "a citizen member ended the discussion group: {answer:?}");
+        }
+        anna_still_posts(&anna, &moderator, &group);
+        // The moderator (staff of the org) can.
+        let mut as_moderator = login_as(&url, &moderator).await;
+        let answer =
+            as_moderator.request(raw::expiry_request(group_id, soon, Some(org))).await.unwrap();
+        assert_eq!(answer, Ok(Response::GroupExpirySet { expires_at: soon }));
     });
-    anna.ok(&["group", "post", &group, "Die Gruppe lebt noch."]);
-    let read = moderator.ok(&["group", "read", &group]);
+}
+
+fn anna_still_posts(anna: &Device, moderator: &Device, group: &str) {
+    anna.ok(&["group", "post", group, "Die Gruppe lebt noch."]);
+    let read = moderator.ok(&["group", "read", group]);
     assert!(read.contains("Die Gruppe lebt noch."), "{read}");
 }
 

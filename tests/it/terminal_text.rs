@@ -129,3 +129,35 @@ fn group_names_and_posts_from_others_show_harmlessly() {
     assert_eq!(read.lines().filter(|l| l.starts_with('[')).count(), 1, "{read:?}");
     assert!(read.contains("ende"), "{read}");
 }
+
+#[test]
+fn channel_names_and_posts_show_harmlessly_to_followers() {
+    let town = crate::municipal::Town::new(Server::start());
+    let press = town.enrol_as("Pressestelle", "presse", "publisher");
+    let channel_name = "Amtsblatt\r\u{1b}[1mAmtlich\u{202e}\u{9b}0m";
+    let out = press.ok(&["channel", "create", channel_name, "--json"]);
+    let created: serde_json::Value =
+        serde_json::from_str(crate::harness::last_line(&out).as_str()).expect("json");
+    let id = created["channel"].as_str().expect("channel").to_string();
+    let invite = created["invite"].as_str().expect("invite").to_string();
+    let text = hostile_text();
+    press.ok(&["channel", "post", &id, &text]);
+
+    let follower = Device::new(&town.server);
+    let followed = follower.ok(&["follow", &invite]);
+    assert!(raw_controls(&followed).is_empty(), "follow: {followed:?}");
+    let listed = follower.ok(&["channels"]);
+    assert!(raw_controls(&listed).is_empty(), "channels: {listed:?}");
+    let feed = follower.ok(&["feed"]);
+    assert!(raw_controls(&feed).is_empty(), "feed: {feed:?}");
+    assert_eq!(feed.lines().filter(|l| l.starts_with('[')).count(), 1, "{feed:?}");
+    assert!(feed.contains("ende"), "{feed}");
+
+    press.ok(&["channel", "post", &id, &text]);
+    let printed = follower.ok(&["feed", "--json"]);
+    assert!(raw_controls(&printed).is_empty(), "feed --json: {printed:?}");
+    let posts = json_lines(&printed);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0]["text"].as_str(), Some(text.as_str()));
+    assert_eq!(posts[0]["channel_name"].as_str(), Some(channel_name));
+}

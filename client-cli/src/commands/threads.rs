@@ -20,6 +20,7 @@ use super::{open_connected, try_catch_up};
 /// Where a queued thread message ended up after a flush.
 pub(crate) enum Outcome {
     Sent(GroupId),
+    // Boxed: an outbox entry is several times larger than the other variants.
     Kept(Box<ThreadOutboxEntry>, ClientError),
     Dropped(ClientError),
     Missing,

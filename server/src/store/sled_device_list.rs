@@ -131,13 +131,15 @@ impl DeviceListStore for SledStore {
                 let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
                 self.staff.remove(staff_key).map_err(io)?;
             }
-            // Both trees are keyed by the peppered device id.
-            let keyed = self.sdev(device);
-            self.devices.remove(keyed.as_bytes()).map_err(io)?;
+            // The files know the device by its keyed id (`sled_ids`).
+            let stored = self.sdev(device);
+            self.devices.remove(stored.as_bytes()).map_err(io)?;
             self.account_devices
-                .remove(&records::account_device_key(&blind, &keyed)[..])
+                .remove(&records::account_device_key(&blind, &stored)[..])
                 .map_err(io)?;
         }
+        let gone: Vec<DeviceId> = gone.into_iter().collect();
+        self.forget_devices(&gone);
         Ok(u32::try_from(gone.len()).unwrap_or(u32::MAX))
     }
 
