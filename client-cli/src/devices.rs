@@ -92,6 +92,10 @@ pub struct DeviceLists {
     /// the approval arrived.
     #[serde(default)]
     pub awaiting_approval: Option<ByteBuf>,
+    /// On a new device: whether its link request may not have reached the
+    /// server yet (sent again at the next login).
+    #[serde(default)]
+    pub request_unsent: bool,
     /// New devices of this account, for `inbox`.
     #[serde(default)]
     pub notices: Vec<DeviceNotice>,
@@ -325,7 +329,11 @@ impl Client {
     pub(crate) async fn settle_device_list(&mut self) -> Result<(), ClientError> {
         if self.state.device_lists.awaiting_approval.is_some() {
             self.take_approval().await?;
-            if self.state.device_lists.awaiting_approval.is_some() {
+            let secret = self.state.device_lists.awaiting_approval.as_ref().and_then(secret_of);
+            if let Some(secret) = secret {
+                if self.state.device_lists.request_unsent {
+                    self.send_link_request(&secret).await?;
+                }
                 return Ok(());
             }
         }
@@ -491,6 +499,7 @@ impl Client {
         lists.own = Some(approval.list.clone());
         lists.pins.insert(account, pin);
         lists.awaiting_approval = None;
+        lists.request_unsent = false;
         self.save()
     }
 
@@ -517,7 +526,13 @@ impl Client {
         secret: &LinkSecret,
     ) -> Result<(), ClientError> {
         self.state.device_lists.awaiting_approval = Some(ByteBuf::from(secret.0.to_vec()));
+        self.state.device_lists.request_unsent = true;
         self.save()?;
+        self.send_link_request(secret).await
+    }
+
+    /// Leaves this device's link request in the request slot.
+    async fn send_link_request(&mut self, secret: &LinkSecret) -> Result<(), ClientError> {
         let keys = secret.keys();
         let request = keys
             .request(self.state.account, self.state.device, self.secret.identity_key())
@@ -530,10 +545,14 @@ impl Client {
             data: ByteBuf::from(request.encode()),
         };
         match self.conn_mut()?.call(put).await? {
-            Ok(Response::LinkSlotStored) => Ok(()),
-            Ok(other) => Err(unexpected(&self.server_url, &other)),
-            Err(body) => Err(ClientError::Server(body)),
+            // Stored now, or already by an earlier attempt.
+            Ok(Response::LinkSlotStored) => {}
+            Err(body) if body.code == ErrorCode::InvalidCode => {}
+            Ok(other) => return Err(unexpected(&self.server_url, &other)),
+            Err(body) => return Err(ClientError::Server(body)),
         }
+        self.state.device_lists.request_unsent = false;
+        self.save()
     }
 
     /// Whether this device still waits for an existing device's approval.

@@ -203,6 +203,20 @@ impl PrivacyStatement {
                 retention: format!("until used, at most {}", human(link)),
                 retention_secs: Some(link),
             },
+            StoredItem {
+                item: "device lists",
+                contents: "each account's newest list of its devices (device ids, public keys, a version), signed by the account's own key and encrypted with the account's deletion key",
+                purpose: "letting others' apps check that a device really belongs to an account: they encrypt only to devices on this signed list",
+                retention: "until the account publishes a newer list or is deleted".into(),
+                retention_secs: None,
+            },
+            StoredItem {
+                item: "link slots",
+                contents: "while a device is being linked: the new device's request (device id, public key, a check value) and the approval sealed with a key only the two devices know, encrypted with the account's deletion key",
+                purpose: "passing the approval of a new device between two devices of one account",
+                retention: format!("until taken, at most {}", human(link)),
+                retention_secs: Some(link),
+            },
         ];
         stored.extend([
             StoredItem {
@@ -412,6 +426,7 @@ impl PrivacyStatement {
         let replacements = [
             ("envelopes", "envelopes", statement.retention.envelope_ttl_secs),
             ("link codes", "link-codes", statement.retention.link_code_ttl_secs),
+            ("link slots", "link-codes", statement.retention.link_code_ttl_secs),
             ("attachments", "attachments", statement.retention.blob_ttl_secs),
             ("attachments", "uploads", statement.retention.upload_ttl_secs),
             (

@@ -383,9 +383,11 @@ pub const BLOCKED: &str = "this device is blocked";
 pub const ADMIN_ROLE_HELD: &str = "a device of this account is a server admin or an org's \
      admin; hand the role over to another account before deleting this one";
 
-/// Why a device of a deleted account is refused (on every request of a
-/// connection that was open when its account was deleted).
-pub const ACCOUNT_DELETED: &str = "this account was deleted";
+/// Why a device of a deleted account, or one removed from its account's
+/// signed device list, is refused (on every request of a connection that
+/// was open when that happened).
+pub const ACCOUNT_DELETED: &str =
+    "this device was removed from its account, or the account was deleted";
 
 /// Request handling shared by all connections.
 pub struct Relay {
