@@ -75,6 +75,8 @@ async fn publisher(
             .await
             .map_err(client_err("publisher device"))?;
     press.enroll(&invitation.code).await.map_err(client_err("enrol"))?;
+    // Staff certificates count only once the org key approved the binding.
+    mayor.approve_enrolments(HANDLE, None).await.map_err(client_err("approve"))?;
     let (channel, invite) = press
         .create_channel(NewChannel {
             handle: None,

@@ -500,6 +500,7 @@ async fn org_admin_staff_directory_and_revocation() {
         binding: binding(clerk_account, clerk_device, clerk_secret.identity_key()),
     };
     assert_eq!(error_of(clerk.request(unknown).await).message, "unknown invitation code");
+    approve_pending(&mut mayor, "goslar", &org_key, 1).await;
 
     // Anyone can read the directory; the certificate chain verifies.
     let (mut citizen, c_secret, c_account, c_device) = Client::register(addr).await;
@@ -738,6 +739,45 @@ fn error_of_or_none(result: Result<Response, ErrorBody>) -> Option<ErrorBody> {
     result.err()
 }
 
+/// The org key approves every pending enrolment of `handle` and publishes
+/// staff list `version` naming them (what the org admin's client does).
+async fn approve_pending(mayor: &mut Client, handle: &str, org_key: &DeviceSecret, version: u64) {
+    use stadtbote_protocol::org::{ORG_VERSION, Signed, SignedKind, StaffList, StaffListEntry};
+    let info = match mayor.request(Request::OrgDirectory { handle: handle.into() }).await {
+        Ok(Response::Org { info }) => info,
+        other => panic!("{other:?}"),
+    };
+    let mut staff = Vec::new();
+    let mut approvals = Vec::new();
+    for certificate in &info.staff {
+        let (approval, signed) = certificate.approve(&info.org, org_key, now_ms()).unwrap();
+        staff.push(StaffListEntry {
+            device: approval.device,
+            identity_key: approval.identity_key,
+            invite_id: approval.invite_id.clone(),
+        });
+        approvals.push(signed);
+    }
+    staff.sort_by_key(|e| e.device);
+    let list = StaffList {
+        v: ORG_VERSION,
+        org: info.org,
+        version,
+        staff,
+        revoked: Vec::new(),
+        updated_at: now_ms(),
+    };
+    let approve = Request::OrgApprove {
+        org: info.org,
+        staff_list: Signed::sign(SignedKind::StaffList, &list, org_key),
+        approvals,
+    };
+    match mayor.request(approve).await {
+        Ok(Response::Published { .. }) => {}
+        other => panic!("approval refused: {other:?}"),
+    }
+}
+
 /// An org "goslar" with a claimed org key, a publisher and a clerk, each
 /// enrolled with a staff certificate. Returns the org and the two
 /// authenticated clients (publisher, clerk).
@@ -799,6 +839,7 @@ async fn enrolled_org(server: &Server) -> (stadtbote_protocol::OrgId, Client, Cl
         assert!(matches!(client.request(enroll).await, Ok(Response::Enrolled { .. })));
         staff.push(client);
     }
+    approve_pending(&mut mayor, "goslar", &org_key, 1).await;
     let clerk = staff.pop().unwrap();
     let publisher = staff.pop().unwrap();
     (org, publisher, clerk)

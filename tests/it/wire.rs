@@ -7,7 +7,7 @@ use serde_bytes::ByteBuf;
 use stadtbote_protocol::frame::{self, ServerBody};
 use stadtbote_protocol::membership::{GroupCreation, new_random_group};
 use stadtbote_protocol::mls::MlsClient;
-use stadtbote_protocol::{ClientFrame, ErrorCode, GroupId, Request, Response};
+use stadtbote_protocol::{ClientFrame, ErrorCode, GroupId, PROTOCOL_VERSION, Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::block_on;
@@ -172,7 +172,11 @@ fn garbage_truncated_and_oversized_frames_get_typed_errors_and_others_keep_worki
             request: &'static str,
         }
         hostile
-            .send_bytes(frame::encode(&Fake { v: 1, id: 77, request: "drop_tables" }))
+            .send_bytes(frame::encode(&Fake {
+                v: PROTOCOL_VERSION,
+                id: 77,
+                request: "drop_tables",
+            }))
             .await
             .unwrap();
         match hostile.next_body().await.unwrap() {
@@ -189,6 +193,17 @@ fn garbage_truncated_and_oversized_frames_get_typed_errors_and_others_keep_worki
         match hostile.next_body().await.unwrap() {
             ServerBody::Error { id, error } => {
                 assert_eq!((id, error.code), (Some(78), ErrorCode::UnsupportedVersion));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A version 1 client (before signed membership, device lists and
+        // staff approvals) is told so, not misread.
+        let mut old = ClientFrame::new(79, Request::Ping);
+        old.v = 1;
+        hostile.send_bytes(frame::encode(&old)).await.unwrap();
+        match hostile.next_body().await.unwrap() {
+            ServerBody::Error { id, error } => {
+                assert_eq!((id, error.code), (Some(79), ErrorCode::UnsupportedVersion));
             }
             other => panic!("{other:?}"),
         }
