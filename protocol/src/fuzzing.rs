@@ -305,6 +305,8 @@ pub fn signed_object(data: &[u8]) -> FuzzResult {
             SignedKind::Profile,
             SignedKind::Approval,
             SignedKind::StaffList,
+            SignedKind::KeyRotation,
+            SignedKind::KeyRotationAccept,
         ] {
             let signed = Signed::sign(kind, &value, &org_key);
             let ok = match kind {
@@ -314,6 +316,9 @@ pub fn signed_object(data: &[u8]) -> FuzzResult {
                 SignedKind::Profile => signed.verify::<OrgProfile>(kind, &public).is_ok(),
                 SignedKind::Approval => signed.verify::<StaffApproval>(kind, &public).is_ok(),
                 SignedKind::StaffList => StaffList::verify(&signed, &ORG, &public).is_ok(),
+                SignedKind::KeyRotation | SignedKind::KeyRotationAccept => {
+                    signed.verify::<crate::org_rotation::OrgKeyRotation>(kind, &public).is_ok()
+                }
             };
             accepted |= ok;
         }

@@ -12,6 +12,7 @@
 //! * [`app`]: the application payload carried inside MLS messages (never seen by the server).
 //! * [`attachment`]: padding, chunking and STREAM encryption of photo attachments.
 //! * [`org`]: organisation keys, signed profiles, staff certificates and revocations.
+//! * [`org_rotation`]: handing over and replacing the org key (the signed rotation chain).
 //! * [`channel`]: broadcast channel keys, invites, sealed signed posts and their hash chain.
 //! * [`device_list`]: account keys, the signed device list and linking a device by a secret.
 //! * [`group_link`]: join links of discussion groups (join token, sealed GroupInfo).
@@ -37,6 +38,7 @@ pub mod ids;
 pub mod membership;
 pub mod mls;
 pub mod org;
+pub mod org_rotation;
 pub mod totp;
 
 pub use frame::{

@@ -85,6 +85,11 @@ pub enum SignedKind {
     Approval,
     /// [`StaffList`].
     StaffList,
+    /// [`crate::org_rotation::OrgKeyRotation`], signed by the OLD org key.
+    KeyRotation,
+    /// The same [`crate::org_rotation::OrgKeyRotation`] bytes, signed by the
+    /// NEW org key (proof that its holder has the new key).
+    KeyRotationAccept,
 }
 
 impl SignedKind {
@@ -96,6 +101,8 @@ impl SignedKind {
             SignedKind::Revocations => b"revocations\0",
             SignedKind::Approval => b"staff-approval\0",
             SignedKind::StaffList => b"staff-list\0",
+            SignedKind::KeyRotation => b"org-key-rotation\0",
+            SignedKind::KeyRotationAccept => b"org-key-rotation-accept\0",
         }
     }
 
@@ -107,6 +114,7 @@ impl SignedKind {
             SignedKind::Revocations => "revocation list",
             SignedKind::Approval => "staff approval",
             SignedKind::StaffList => "staff list",
+            SignedKind::KeyRotation | SignedKind::KeyRotationAccept => "org key rotation",
         }
     }
 }
@@ -150,7 +158,7 @@ impl Signed {
     }
 }
 
-fn signed_message(kind: SignedKind, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn signed_message(kind: SignedKind, bytes: &[u8]) -> Vec<u8> {
     [SIGNED_DOMAIN, kind.tag(), bytes].concat()
 }
 
