@@ -257,9 +257,14 @@ mod tests {
         assert!(followed.rotated);
         assert_eq!(followed.key, c.identity_key());
         // Pinned the middle key after seeing the first link.
-        let followed =
-            follow_chain(&ORG, &b.identity_key(), &[ab.clone()], &chain, &c.identity_key())
-                .unwrap();
+        let followed = follow_chain(
+            &ORG,
+            &b.identity_key(),
+            std::slice::from_ref(&ab),
+            &chain,
+            &c.identity_key(),
+        )
+        .unwrap();
         assert_eq!(followed.chain, chain);
         // Nothing changed.
         let same =
@@ -284,7 +289,13 @@ mod tests {
         // A valid chain that leads elsewhere than the directory's key.
         let (_, ab) = SignedRotation::sign(ORG, &a, &b, 1, RotationReason::Handover, 1);
         assert_eq!(
-            follow_chain(&ORG, &a.identity_key(), &[], &[ab.clone()], &c.identity_key()),
+            follow_chain(
+                &ORG,
+                &a.identity_key(),
+                &[],
+                std::slice::from_ref(&ab),
+                &c.identity_key()
+            ),
             Err(RotationError::Unsigned)
         );
         // A chain that does not start at the pinned key.
@@ -320,8 +331,14 @@ mod tests {
     fn a_second_rotation_by_a_revoked_key_is_refused() {
         let (a, b, thief) = keys();
         let (_, ab) = SignedRotation::sign(ORG, &a, &b, 1, RotationReason::Compromised, 100);
-        let accepted =
-            follow_chain(&ORG, &a.identity_key(), &[], &[ab.clone()], &b.identity_key()).unwrap();
+        let accepted = follow_chain(
+            &ORG,
+            &a.identity_key(),
+            &[],
+            std::slice::from_ref(&ab),
+            &b.identity_key(),
+        )
+        .unwrap();
         let chain = VerifiedChain::verify(&ORG, &accepted.chain).unwrap();
         assert_eq!(chain.revoked_at(&a.identity_key()), Some(100));
         assert_eq!(chain.revoked_at(&b.identity_key()), None);
@@ -332,7 +349,7 @@ mod tests {
                 &ORG,
                 &b.identity_key(),
                 &accepted.chain,
-                &[forged.clone()],
+                std::slice::from_ref(&forged),
                 &thief.identity_key()
             ),
             Err(RotationError::Forked)
