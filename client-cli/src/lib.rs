@@ -13,6 +13,7 @@
 //! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG and PNG photos without re-encoding.
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
 //! * [`org`]: server-admin bootstrap, the org key, the signed profile, staff invitations, revocation.
+//! * [`org_rotation`]: replacing the org key (`org rotate-key`) with a signed rotation.
 //! * [`codes`]: the org-admin and staff invitation codes the CLI hands out.
 //! * [`passphrase`]: passphrases and the encrypted org-key export file.
 //! * [`qr`]: the org key's QR code (PNG, SVG).
@@ -50,6 +51,7 @@ pub mod groups;
 pub mod home;
 pub mod metadata;
 pub mod org;
+pub mod org_rotation;
 pub mod output;
 pub mod passphrase;
 pub mod pinning;

@@ -159,7 +159,7 @@ pub struct Revoked {
     pub failed: Vec<(stadtbote_protocol::GroupId, ClientError)>,
 }
 
-fn key_file_name(handle: &str) -> String {
+pub(crate) fn key_file_name(handle: &str) -> String {
     format!("{ORG_DIR}/{handle}.key")
 }
 
@@ -449,7 +449,7 @@ impl Client {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn write_key_file(
+    pub(crate) fn write_key_file(
         &self,
         name: &str,
         org: OrgId,

@@ -20,12 +20,18 @@
 //!   a directory answer with an older staff list than the pinned one, or
 //!   none after one was seen, is refused
 //!   ([`ClientError::StaffListRolledBack`]), because the list is what says
-//!   which staff devices exist and which are revoked.
+//!   which staff devices exist and which are revoked;
+//! * a key change that the pinned key signed (the org's rotation chain, see
+//!   `stadtbote_protocol::org_rotation`) is followed silently and re-pins;
+//!   the accepted chain is kept with the cached directory, and a chain that
+//!   does not extend it (e.g. a second rotation signed by a key the town
+//!   declared compromised) is refused.
 
 use serde::{Deserialize, Serialize};
 use stadtbote_protocol::auth::{IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind, StaffList};
+use stadtbote_protocol::org_rotation::follow_chain;
 use stadtbote_protocol::{DeviceId, ErrorCode, OrgId, Request, Response};
 
 use crate::error::ClientError;
@@ -359,6 +365,7 @@ impl Client {
                 Ok(verified)
             }
             Some(mut pin) => {
+                self.follow_rotation(&mut pin, &info, handle)?;
                 if info.org_key.is_some_and(|k| k != pin.key) || info.org != pin.org {
                     // Remembered, so that the error persists even when the
                     // next command cannot reach the server.
@@ -377,6 +384,49 @@ impl Client {
                 self.state.pins.insert(handle.to_string(), pin);
                 self.save()?;
                 Ok(verified)
+            }
+        }
+    }
+
+    /// Follows the org's signed key rotation chain from the pinned key
+    /// (see `org_rotation` in the protocol crate): a valid chain that
+    /// extends the one this device accepted and leads from the pinned key
+    /// to the key the server presents re-pins silently (the pin stays
+    /// verified: the pinned key itself signed the change), dropping the
+    /// cached objects the old key signed. A key change without such a chain
+    /// is left to the caller's hard error; a rewritten or rolled-back chain
+    /// under an unchanged key is refused here.
+    fn follow_rotation(
+        &mut self,
+        pin: &mut OrgPin,
+        info: &OrgInfo,
+        handle: &str,
+    ) -> Result<(), ClientError> {
+        let Some(presented) = info.org_key else { return Ok(()) };
+        if info.org != pin.org {
+            return Ok(());
+        }
+        let accepted = pin.directory.as_ref().map(|d| d.rotations.as_slice()).unwrap_or_default();
+        match follow_chain(&pin.org, &pin.key, accepted, &info.rotations, &presented) {
+            Ok(followed) if followed.rotated => {
+                tracing::info!("the org key changed by a rotation the pinned key signed");
+                pin.key = followed.key;
+                pin.directory = None;
+                pin.pinned_at = now_ms();
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(err) if presented == pin.key => Err(ClientError::InvalidOrgData {
+                handle: handle.to_string(),
+                reason: format!(
+                    "its key rotation chain does not continue the one this device accepted ({err})"
+                ),
+            }),
+            // A key change without a valid chain from the pinned key: the
+            // caller's hard error (`OrgKeyChanged`).
+            Err(err) => {
+                tracing::warn!(%err, "the org key changed without a valid rotation chain");
+                Ok(())
             }
         }
     }
@@ -474,6 +524,7 @@ mod tests {
             staff: vec![cert],
             revocations: Some(Signed::sign(SignedKind::Revocations, &list, org_key)),
             staff_list: Some(staff_list),
+            rotations: Vec::new(),
         }
     }
 

@@ -379,6 +379,24 @@ pub enum Request {
         /// e.g. when a revocation only changes the list).
         approvals: Vec<Signed>,
     },
+    /// Replaces the org key (org admin only): the next link of the org's
+    /// rotation chain, signed by the current and the new key, together with
+    /// everything re-signed by the new key, stored atomically. Answered
+    /// with [`Response::Published`] carrying the link's sequence number.
+    OrgRotateKey {
+        /// The org.
+        org: OrgId,
+        /// The rotation from the current key to the new one.
+        rotation: crate::org_rotation::SignedRotation,
+        /// The org's profile re-signed by the new key (next version).
+        profile: Signed,
+        /// The next [`crate::org::StaffList`], signed by the new key.
+        staff_list: Signed,
+        /// Every stored staff certificate, re-issued: the invitation
+        /// re-signed by the new key, the binding unchanged, the approval
+        /// (if the enrolment was approved) re-signed by the new key.
+        staff: Vec<StaffCertificate>,
+    },
 }
 
 /// A stored channel post.
@@ -564,6 +582,10 @@ pub struct OrgInfo {
     /// until the org admin approved a first staff device).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staff_list: Option<Signed>,
+    /// The org's key rotation chain, from its first key to `org_key`
+    /// (empty while the key was never rotated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<crate::org_rotation::SignedRotation>,
 }
 
 impl Request {
@@ -612,6 +634,7 @@ impl Request {
             Request::LinkSlotPut { .. } => "link_slot_put",
             Request::LinkSlotTake { .. } => "link_slot_take",
             Request::OrgApprove { .. } => "org_approve",
+            Request::OrgRotateKey { .. } => "org_rotate_key",
         }
     }
 }

@@ -328,6 +328,15 @@ fn request() -> impl Strategy<Value = Request> {
         (org(), signed(), vec(signed(), 0..3)).prop_map(|(org, staff_list, approvals)| {
             Request::OrgApprove { org, staff_list, approvals }
         }),
+        (org(), rotation(), signed(), signed(), vec(cert(), 0..2)).prop_map(
+            |(org, rotation, profile, staff_list, staff)| Request::OrgRotateKey {
+                org,
+                rotation,
+                profile,
+                staff_list,
+                staff
+            }
+        ),
     ]
 }
 
@@ -382,17 +391,35 @@ fn server_stats() -> impl Strategy<Value = ServerStats> {
     })
 }
 
+fn rotation() -> impl Strategy<Value = stadtbote_protocol::org_rotation::SignedRotation> {
+    (signed(), sig()).prop_map(|(by_old, by_new)| {
+        stadtbote_protocol::org_rotation::SignedRotation { by_old, by_new }
+    })
+}
+
 fn org_info() -> impl Strategy<Value = OrgInfo> {
-    (org(), text(), of(key()), of(signed()), vec(cert(), 0..2), of(signed()), of(signed()))
-        .prop_map(|(org, handle, org_key, profile, staff, revocations, staff_list)| OrgInfo {
-            org,
-            handle,
-            org_key,
-            profile,
-            staff,
-            revocations,
-            staff_list,
-        })
+    (
+        org(),
+        text(),
+        of(key()),
+        of(signed()),
+        vec(cert(), 0..2),
+        of(signed()),
+        of(signed()),
+        vec(rotation(), 0..2),
+    )
+        .prop_map(
+            |(org, handle, org_key, profile, staff, revocations, staff_list, rotations)| OrgInfo {
+                org,
+                handle,
+                org_key,
+                profile,
+                staff,
+                revocations,
+                staff_list,
+                rotations,
+            },
+        )
 }
 
 fn post_record() -> impl Strategy<Value = ChannelPostRecord> {

@@ -861,6 +861,10 @@ impl Relay {
                 let run = self.org_approve(me, &org, &staff_list, &approvals);
                 self.org_admin_action(me, &org, "org.approve", elevation, run).await
             }
+            Request::OrgRotateKey { org, rotation, profile, staff_list, staff } => {
+                let run = self.org_rotate_key(me, &org, &rotation, &profile, &staff_list, &staff);
+                self.org_admin_action(me, &org, "org.rotate_key", elevation, run).await
+            }
             Request::UploadStart { size } => self.upload_start(me, size).await,
             Request::UploadChunk { blob, index, data } => {
                 self.upload_chunk(me, &blob, index, data.into_vec()).await

@@ -15,6 +15,7 @@ use stadtbote_cli::{Client, ClientError, thread_output};
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
+use stadtbote_protocol::org_rotation::RotationReason;
 use stadtbote_protocol::totp::{Secret, otpauth_uri};
 use stadtbote_protocol::{AccountId, DeviceId};
 
@@ -178,6 +179,15 @@ pub enum OrgCommand {
     ImportKey {
         /// The file.
         file: PathBuf,
+    },
+    /// Replace the org key with a new one, signed by the current key
+    /// (handover, e.g. after an election); citizens' clients follow it
+    /// without a warning. Staff certificates are re-issued under the new key.
+    RotateKey {
+        /// The current key may be in other hands (a stolen laptop): revoke
+        /// it, so that clients refuse anything it signs later.
+        #[arg(long)]
+        compromised: bool,
     },
     /// Report categories and the departments they go to.
     Category {
@@ -474,6 +484,33 @@ pub async fn org(
             let admin = client.import_org_key(&file, &passphrase)?;
             println!("Imported the org key of {} ({}).", admin.name, admin.handle);
             println!("{}", fingerprint_of(&admin.key.0));
+            Ok(())
+        }
+        OrgCommand::RotateKey { compromised } => {
+            let reason =
+                if compromised { RotationReason::Compromised } else { RotationReason::Handover };
+            let mut client = open_connected(home, server).await?;
+            let handle = client.admin_org(handle)?.handle.clone();
+            let result = client.rotate_org_key(&handle, reason).await;
+            client.disconnect().await;
+            let rotated = result?;
+            if rotated.compromised {
+                println!(
+                    "Replaced the org key of {handle} and revoked the old one (rotation {}).",
+                    rotated.sequence
+                );
+                println!("Clients refuse anything the old key signs from now on.");
+            } else {
+                println!(
+                    "Handed the org key of {handle} over to a new key (rotation {}).",
+                    rotated.sequence
+                );
+            }
+            println!("Re-issued {} staff certificate(s) under the new key.", rotated.reissued);
+            println!("Citizens' clients follow the signed change without a warning.");
+            println!("New org key fingerprint (print it on new posters and your website):");
+            println!("{}", rotated.fingerprint);
+            println!("Keep a copy of the new key in a safe place: stadtbote org export-key FILE");
             Ok(())
         }
         OrgCommand::Fingerprint { out } => fingerprint(home, server, handle, out.as_deref()),

@@ -20,7 +20,11 @@ use stadtbote_protocol::org::{
 };
 
 use super::{Identity, Relay, RelayError, code_hash};
-use crate::store::{CodeState, DirectoryLimits, InviteRecord, OrgRecord, StoreError};
+use stadtbote_protocol::org_rotation::{SignedRotation, VerifiedChain};
+
+use crate::store::{
+    CodeState, DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgRecord, StoreError,
+};
 use crate::unix_ms;
 
 /// Length of a staff invitation's public id.
@@ -69,6 +73,12 @@ fn verify_signed<T: DeserializeOwned>(
                 "the staff list's signature does not verify with the org key"
             }
             (SignedKind::StaffList, false) => "the staff list is malformed",
+            (SignedKind::KeyRotation | SignedKind::KeyRotationAccept, true) => {
+                "the org key rotation's signature does not verify"
+            }
+            (SignedKind::KeyRotation | SignedKind::KeyRotationAccept, false) => {
+                "the org key rotation is malformed"
+            }
         })
     })
 }
@@ -338,6 +348,95 @@ impl Relay {
         self.durable().await?;
         tracing::info!(approved = verified.len(), "org staff list published");
         Ok(Response::Published { version: list.version })
+    }
+
+    /// Replaces the org key: the next link of the rotation chain (signed
+    /// by the current key and the new one), with the profile, the staff
+    /// list and every staff certificate re-signed by the new key, stored
+    /// at once so that the directory never mixes keys. From then on the
+    /// server checks every org signature against the new key.
+    pub(super) async fn org_rotate_key(
+        &self,
+        me: &Identity,
+        org: &OrgId,
+        rotation: &SignedRotation,
+        profile: &Signed,
+        staff_list: &Signed,
+        staff: &[StaffCertificate],
+    ) -> Result<Response, RelayError> {
+        self.check_signed_size(&rotation.by_old)?;
+        self.check_signed_size(profile)?;
+        self.check_signed_size(staff_list)?;
+        let (record, key) = self.org_admin(me, org)?;
+        let link = rotation
+            .verify(org)
+            .map_err(|_| RelayError::InvalidRequest("the org key rotation does not verify"))?;
+        if link.old_key != key {
+            return Err(RelayError::InvalidRequest(
+                "the org key rotation is not signed by the org's current key",
+            ));
+        }
+        let mut chain =
+            self.store.org_directory(org, unix_ms())?.map(|i| i.rotations).unwrap_or_default();
+        chain.push(rotation.clone());
+        VerifiedChain::verify(org, &chain).map_err(|_| {
+            RelayError::InvalidRequest("the rotation does not continue the org's rotation chain")
+        })?;
+        let new_key = link.new_key;
+        let decoded: OrgProfile = verify_signed(profile, SignedKind::Profile, &new_key)?;
+        if decoded.org != *org || decoded.handle != record.handle {
+            return Err(RelayError::InvalidRequest("the profile is for another org"));
+        }
+        let list = StaffList::verify(staff_list, org, &new_key).map_err(|_| {
+            RelayError::InvalidRequest("the staff list does not verify with the new org key")
+        })?;
+        let now = unix_ms();
+        let mut reissued = Vec::with_capacity(staff.len());
+        for certificate in staff {
+            for signed in [&certificate.invite, &certificate.binding] {
+                self.check_signed_size(signed)?;
+            }
+            let verified = match &certificate.approval {
+                Some(approval) => {
+                    self.check_signed_size(approval)?;
+                    certificate.verify(org, &new_key, now)
+                }
+                None => certificate.verify_enrolment(org, &new_key, now),
+            }
+            .map_err(|_| {
+                RelayError::InvalidRequest(
+                    "a re-issued staff certificate does not verify with the new org key",
+                )
+            })?;
+            reissued.push((verified.device, certificate.clone()));
+        }
+        let update = KeyRotationUpdate {
+            rotation,
+            sequence: link.sequence,
+            old_key: &key,
+            new_key: &new_key,
+            profile: (profile, decoded.version),
+            staff_list: (staff_list, list.version),
+            staff: &reissued,
+        };
+        match self.store.rotate_org_key(org, &update, self.directory_limits(now)) {
+            Err(StoreError::VersionNotIncreasing) => {
+                return Err(RelayError::InvalidRequest(
+                    "the org key, its rotation chain, the profile or the staff list changed \
+                     meanwhile (versions must increase); fetch the org and try again",
+                ));
+            }
+            Err(StoreError::ApprovalMismatch) => {
+                return Err(RelayError::InvalidRequest(
+                    "a re-issued staff certificate does not match the enrolment stored for its \
+                     device",
+                ));
+            }
+            other => other?,
+        }
+        self.durable().await?;
+        tracing::info!(sequence = link.sequence, "org key rotated");
+        Ok(Response::Published { version: link.sequence })
     }
 
     /// Everything public about the org with this handle.

@@ -41,7 +41,9 @@ pub use audit::{AuditDraft, AuditPage, AuditStore};
 pub use blob::{BlobRecord, BlobStore};
 pub use channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
 pub use device_list::DeviceListStore;
-pub use org::{CodeState, DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
+pub use org::{
+    CodeState, DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
+};
 pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use sled_store::SledStore;

@@ -50,6 +50,25 @@ pub struct OrgRecord {
     pub suspended: bool,
 }
 
+/// What [`OrgStore::rotate_org_key`] stores, every signature verified.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRotationUpdate<'a> {
+    /// The rotation link.
+    pub rotation: &'a stadtbote_protocol::org_rotation::SignedRotation,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// The key it replaces (must be the stored key).
+    pub old_key: &'a IdentityKey,
+    /// The new key.
+    pub new_key: &'a IdentityKey,
+    /// The profile signed by the new key, and its version.
+    pub profile: (&'a Signed, u64),
+    /// The staff list signed by the new key, and its version.
+    pub staff_list: (&'a Signed, u64),
+    /// Re-issued staff certificates with their devices.
+    pub staff: &'a [(DeviceId, StaffCertificate)],
+}
+
 /// A one-time org-admin code (stored under its SHA-256 hash).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrgCodeRecord {
@@ -222,6 +241,21 @@ pub trait OrgStore {
         list: &Signed,
         version: u64,
         approvals: &[(StaffApproval, Signed)],
+        limits: DirectoryLimits,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the org key, atomically: appends the rotation link (whose
+    /// sequence must be the chain's length + 1, and the stored key
+    /// `update.old_key`, else [`StoreError::VersionNotIncreasing`]), stores
+    /// the new key, the profile and staff list re-signed by it (versions
+    /// above the stored ones) and the re-issued staff certificates (each
+    /// must carry the binding of an enrolment stored for its device, else
+    /// [`StoreError::ApprovalMismatch`]); stored enrolments not re-issued
+    /// are dropped (they no longer chain to the org key).
+    fn rotate_org_key(
+        &self,
+        org: &OrgId,
+        update: &KeyRotationUpdate<'_>,
         limits: DirectoryLimits,
     ) -> Result<(), StoreError>;
 

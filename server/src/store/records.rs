@@ -516,6 +516,25 @@ pub fn decode_org_code(bytes: &[u8]) -> Result<OrgCodeRecord, StoreError> {
     Ok(OrgCodeRecord { org, expires_at, delete_at, used })
 }
 
+/// `org_rotations` value: the org's key rotation chain (CBOR of the links).
+pub fn encode_rotations(chain: &[stadtbote_protocol::org_rotation::SignedRotation]) -> Vec<u8> {
+    let mut out = vec![RECORD_V1];
+    out.extend_from_slice(&stadtbote_protocol::frame::encode(&chain));
+    out
+}
+
+/// Reads a value written by [`encode_rotations`].
+pub fn decode_rotations(
+    bytes: &[u8],
+) -> Result<Vec<stadtbote_protocol::org_rotation::SignedRotation>, StoreError> {
+    match bytes.split_first() {
+        Some((&RECORD_V1, rest)) => {
+            ciborium::from_reader(rest).map_err(|_| StoreError::Corrupt("org_rotations"))
+        }
+        _ => Err(StoreError::Corrupt("org_rotations")),
+    }
+}
+
 /// `org_profiles`, `org_revocations` and `org_staff_lists` value: a signed object.
 pub fn encode_signed(signed: &Signed) -> Vec<u8> {
     let mut out = Vec::with_capacity(69 + signed.bytes.len());

@@ -17,7 +17,11 @@ use stadtbote_protocol::org::{
 };
 use stadtbote_protocol::{DeviceId, OrgId};
 
-use super::org::{DirectoryLimits, InviteRecord, OrgCodeRecord, OrgRecord, OrgStore};
+use stadtbote_protocol::org_rotation::SignedRotation;
+
+use super::org::{
+    DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
+};
 use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
 use super::{CodeState, StoreError, records};
 
@@ -42,6 +46,7 @@ struct DirectoryParts<'a> {
     profile: Option<Signed>,
     revocations: Option<Signed>,
     staff_list: Option<Signed>,
+    rotations: Vec<SignedRotation>,
     staff: Vec<(DeviceId, StaffCertificate)>,
     /// Devices this org revoked.
     revoked: BTreeSet<DeviceId>,
@@ -67,6 +72,7 @@ impl DirectoryParts<'_> {
             staff,
             revocations: self.revocations,
             staff_list: self.staff_list,
+            rotations: self.rotations,
         }
     }
 
@@ -172,10 +178,19 @@ impl SledStore {
             profile: self.signed_of(&self.org_profiles, org, "org_profiles")?,
             revocations: self.signed_of(&self.org_revocations, org, "org_revocations")?,
             staff_list: self.signed_of(&self.org_staff_lists, org, "org_staff_lists")?,
+            rotations: self.rotations_of(org)?,
             staff,
             revoked,
             now_ms,
         })
+    }
+
+    /// The org's key rotation chain (empty if never rotated).
+    fn rotations_of(&self, org: &OrgId) -> Result<Vec<SignedRotation>, StoreError> {
+        match self.org_rotations.get(org.as_bytes()).map_err(io)? {
+            Some(bytes) => records::decode_rotations(&bytes),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn org_record(&self, org: &OrgId) -> Result<OrgRecord, StoreError> {
@@ -546,6 +561,124 @@ impl OrgStore for SledStore {
                     }
                     staff.insert(key.as_slice(), value.as_slice())?;
                 }
+                lists.insert(org.as_bytes(), records::encode_signed(list))?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    fn rotate_org_key(
+        &self,
+        org: &OrgId,
+        update: &KeyRotationUpdate<'_>,
+        limits: DirectoryLimits,
+    ) -> Result<(), StoreError> {
+        let _org = self.lock_org_writes();
+        let record = self.org_record(org)?;
+        let mut chain = self.rotations_of(org)?;
+        let expected_sequence = u64::try_from(chain.len()).ok().and_then(|n| n.checked_add(1));
+        if record.org_key.as_ref() != Some(update.old_key)
+            || expected_sequence != Some(update.sequence)
+        {
+            return Err(StoreError::VersionNotIncreasing);
+        }
+        let (profile, profile_version) = update.profile;
+        let (list, list_version) = update.staff_list;
+        let mut parts = self.directory_parts(org, &record, limits.now_ms)?;
+        let stored_list_version = parts
+            .staff_list
+            .as_ref()
+            .and_then(|s| s.decode_unverified::<StaffList>(SignedKind::StaffList).ok())
+            .map_or(0, |l| l.version);
+        if profile_version <= record.profile_version || list_version <= stored_list_version {
+            return Err(StoreError::VersionNotIncreasing);
+        }
+        for (device, reissued) in update.staff {
+            let same_binding = parts
+                .staff
+                .iter()
+                .any(|(d, stored)| d == device && stored.binding == reissued.binding);
+            if !same_binding {
+                return Err(StoreError::ApprovalMismatch);
+            }
+        }
+        let dropped: Vec<DeviceId> = parts
+            .staff
+            .iter()
+            .map(|(d, _)| *d)
+            .filter(|d| !update.staff.iter().any(|(r, _)| r == d))
+            .collect();
+        chain.push(update.rotation.clone());
+        let mut new_record = record.clone();
+        new_record.org_key = Some(*update.new_key);
+        new_record.profile_version = profile_version;
+        parts.record = &new_record;
+        parts.profile = Some(profile.clone());
+        parts.staff_list = Some(list.clone());
+        parts.rotations = chain.clone();
+        parts.staff = update.staff.to_vec();
+        parts.check_size(limits.max_bytes)?;
+        let encoded_record = records::encode_org(&new_record);
+        let encoded_chain = records::encode_rotations(&chain);
+        let staff_values: Vec<(Vec<u8>, Vec<u8>)> = update
+            .staff
+            .iter()
+            .map(|(device, cert)| {
+                (
+                    records::pair_key(org.as_bytes(), device.as_bytes()).to_vec(),
+                    records::encode_staff(cert),
+                )
+            })
+            .collect();
+        let dropped_keys: Vec<Vec<u8>> = dropped
+            .iter()
+            .map(|device| records::pair_key(org.as_bytes(), device.as_bytes()).to_vec())
+            .collect();
+        (&self.orgs, &self.org_rotations, &self.org_profiles, &self.org_staff_lists, &self.staff)
+            .transaction(|(orgs, rotations, profiles, lists, staff)| {
+                // Re-check what a concurrent request could have changed.
+                let Some(bytes) = orgs.get(org.as_bytes())? else {
+                    return abort(StoreError::UnknownOrg);
+                };
+                let current = tx_decode(records::decode_org(&bytes))?;
+                let stored_chain = match rotations.get(org.as_bytes())? {
+                    Some(bytes) => tx_decode(records::decode_rotations(&bytes))?.len(),
+                    None => 0,
+                };
+                if current.org_key.as_ref() != Some(update.old_key)
+                    || current.profile_version >= profile_version
+                    || stored_chain.checked_add(1) != Some(chain.len())
+                {
+                    return abort(StoreError::VersionNotIncreasing);
+                }
+                if let Some(bytes) = lists.get(org.as_bytes())? {
+                    let current_list =
+                        tx_decode(records::decode_signed(&bytes, "org_staff_lists"))?;
+                    let version = current_list
+                        .decode_unverified::<StaffList>(SignedKind::StaffList)
+                        .map_or(0, |l| l.version);
+                    if list_version <= version {
+                        return abort(StoreError::VersionNotIncreasing);
+                    }
+                }
+                for (key, value) in &staff_values {
+                    let Some(bytes) = staff.get(key.as_slice())? else {
+                        return abort(StoreError::ApprovalMismatch);
+                    };
+                    let stored = tx_decode(records::decode_staff(&bytes))?;
+                    let unchanged =
+                        records::decode_staff(value).is_ok_and(|new| new.binding == stored.binding);
+                    if !unchanged {
+                        return abort(StoreError::ApprovalMismatch);
+                    }
+                    staff.insert(key.as_slice(), value.as_slice())?;
+                }
+                for key in &dropped_keys {
+                    staff.remove(key.as_slice())?;
+                }
+                orgs.insert(org.as_bytes(), encoded_record.as_slice())?;
+                rotations.insert(org.as_bytes(), encoded_chain.as_slice())?;
+                profiles.insert(org.as_bytes(), records::encode_signed(profile))?;
                 lists.insert(org.as_bytes(), records::encode_signed(list))?;
                 Ok(())
             })

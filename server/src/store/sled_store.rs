@@ -27,6 +27,7 @@
 //! | `org_profiles` | org | signed profile |
 //! | `org_revocations` | org | signed revocation list |
 //! | `org_staff_lists` | org | signed staff list |
+//! | `org_rotations` | org | the org key's rotation chain (signed links) |
 //! | `invites` | invite id | org, expires_at, delete_at, used, signed invitation |
 //! | `staff` | org ‖ device | signed invitation, signed device binding, signed approval (once approved) |
 //! | `revoked` | device | orgs that revoked it |
@@ -119,6 +120,7 @@ pub struct SledStore {
     pub(super) org_profiles: Tree,
     pub(super) org_revocations: Tree,
     pub(super) org_staff_lists: Tree,
+    pub(super) org_rotations: Tree,
     pub(super) invites: Tree,
     pub(super) staff: Tree,
     pub(super) revoked: Tree,
@@ -311,6 +313,7 @@ impl SledStore {
             org_profiles: tree("org_profiles")?,
             org_revocations: tree("org_revocations")?,
             org_staff_lists: tree("org_staff_lists")?,
+            org_rotations: tree("org_rotations")?,
             invites: tree("invites")?,
             staff: tree("staff")?,
             revoked: tree("revoked")?,
