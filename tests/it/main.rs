@@ -26,6 +26,7 @@ mod hostile;
 mod limits;
 mod messaging;
 mod municipal;
+mod org_rotation;
 mod photos;
 mod privacy;
 mod recovery;

@@ -508,9 +508,9 @@ pub async fn org(
             }
             println!("Re-issued {} staff certificate(s) under the new key.", rotated.reissued);
             println!("Citizens' clients follow the signed change without a warning.");
+            println!("Keep a copy of the new key in a safe place: stadtbote org export-key FILE");
             println!("New org key fingerprint (print it on new posters and your website):");
             println!("{}", rotated.fingerprint);
-            println!("Keep a copy of the new key in a safe place: stadtbote org export-key FILE");
             Ok(())
         }
         OrgCommand::Fingerprint { out } => fingerprint(home, server, handle, out.as_deref()),
