@@ -111,7 +111,9 @@ fn a_signed_handover_is_followed_without_a_warning() {
     // verifies, the old one no longer does.
     citizen.ok(&["verify", HANDLE, &new_fingerprint]);
     citizen.fails(&["verify", HANDLE, &old_fingerprint]);
-    // Staff enrolled after the handover are approved under the new key.
+    // The server takes the new key's signatures: a profile change, and
+    // staff enrolled after the handover, approved under the new key.
+    town.mayor_ok(&["org", "category", "add", "Grünfläche", "--department", "gruen"]);
     let berta = town.enrol("Berta Bauhof", "bauhof");
     let third = report(&citizen, "Ampel defekt");
     assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
@@ -126,14 +128,20 @@ fn a_rotation_signed_by_a_revoked_key_is_refused() {
     let citizen = town.citizen("Carla");
     let first = report(&citizen, "Schlagloch vor Nr. 5");
     assert!(first.status.success(), "{first:?}");
+    let neighbour = town.citizen("Dora");
+    let first = report(&neighbour, "Bank kaputt");
+    assert!(first.status.success(), "{first:?}");
 
     // The laptop with the org key is stolen; the town replaces the key and
     // declares the old one compromised.
     let stolen = steal_org_key(&town.mayor);
+    let stolen_copy: [u8; 32] = *stolen.to_bytes();
     let out = town.mayor_ok(&["org", "rotate-key", "--compromised"]);
     assert!(out.contains("revoked the old one"), "{out}");
     // The citizen's next command follows the town's rotation.
     let second = report(&citizen, "Gullydeckel fehlt");
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let second = report(&neighbour, "Bank immer noch kaputt");
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
 
     // The thief (or a server in his hands) serves a rotation of his own,
@@ -162,6 +170,35 @@ fn a_rotation_signed_by_a_revoked_key_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the thief's rotation is refused");
     assert!(stderr.contains("CHANGED"), "{stderr}");
+
+    // Or he appends a second rotation away from the stolen key to the
+    // town's genuine chain.
+    let thief = Arc::new(DeviceSecret::generate());
+    let stolen = Arc::new(DeviceSecret::from_bytes(&stolen_copy).unwrap());
+    let proxy = start_proxy(
+        town.server.url(),
+        rewrite_directory(move |info| {
+            let sequence = info.rotations.len() as u64 + 1;
+            let (_, link) = SignedRotation::sign(
+                info.org,
+                &stolen,
+                &thief,
+                sequence,
+                RotationReason::Handover,
+                u64::MAX / 2,
+            );
+            info.rotations.push(link);
+            resign_profile(info, &thief);
+        }),
+    );
+    let out =
+        via(&neighbour, &proxy, &["report", HANDLE, "--category", "Straßenschaden", "Laterne aus"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second rotation by the revoked key is refused");
+    assert!(stderr.contains("CHANGED"), "{stderr}");
+    // Through the honest server the town's reports still go out.
+    let third = report(&town.citizen("Erik"), "Baum umgestürzt");
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
 }
 
 #[test]
