@@ -508,10 +508,10 @@ pub fn follow_chain(
     // everything after the cursor is gone. Retention does that to a
     // follower that was away long enough; anything younger was withheld.
     if let Some(first) = first_seq
-        && first > cursor.last_seq + 1
+        && first > cursor.last_seq.saturating_add(1)
         && !posts.iter().any(|p| p.seq > cursor.last_seq)
     {
-        let from = cursor.last_seq + 1;
+        let from = cursor.last_seq.saturating_add(1);
         if !may_have_expired(cursor, ctx, None, from, None) {
             items.push(withheld_gap(from, first - 1, ctx));
             return (items, true);
@@ -525,7 +525,7 @@ pub fn follow_chain(
         if record.seq <= cursor.last_seq {
             continue;
         }
-        let expected = cursor.last_seq + 1;
+        let expected = cursor.last_seq.saturating_add(1);
         let gap = record.seq > expected;
         let epoch = channel::key_epoch_of(&record.post).ok();
         let key = epoch.and_then(|e| ctx.keys.get(&e));
@@ -569,7 +569,11 @@ pub fn follow_chain(
                     record.seq,
                     format!("{} has a new key; ask the town for the new invite link", ctx.name),
                 )),
-                Some(_) => {
+                // Once this follower verified a post, every later post
+                // has that post's key epoch or a newer one, and it holds
+                // all keys from its invite on: an "older" epoch after that
+                // is a server's substitute, reported and never stepped over.
+                Some(_) if cursor.last_posted_at.is_none() => {
                     // Sealed with a key from before this follower's invite:
                     // unreadable history, not an attack. Its hash still
                     // links the chain; the next post's signature vouches
@@ -586,7 +590,7 @@ pub fn follow_chain(
                     cursor.last_hash = Some(ByteBuf::from(channel::post_hash(&record.post)));
                     continue;
                 }
-                None => items.push(altered(record.seq, ctx.name)),
+                Some(_) | None => items.push(altered(record.seq, ctx.name)),
             }
             return (items, true);
         };
@@ -965,7 +969,7 @@ impl Follower {
         if post.seq <= follow.cursor.last_seq {
             return Ok(Vec::new());
         }
-        if post.seq > follow.cursor.last_seq + 1 {
+        if post.seq > follow.cursor.last_seq.saturating_add(1) {
             return self.catch_up(conn, channel, revoked).await;
         }
         let keys = follow.channel_keys();

@@ -527,7 +527,8 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
 /// device's own enrolment was approved.
 pub(crate) fn print_staff_notices(notices: &stadtbote_cli::approval::StaffNotices) {
     // Departments and handles are checked to [a-z0-9_-] (the department is
-    // signed by the org key); nothing here needs filtering for the terminal.
+    // signed by the org key); reasons and warnings can quote a server's
+    // error message and go through `output::safe`.
     for approved in &notices.approvals.approved {
         eprintln!(
             "approved staff device {} ({} of {}) of {} with the org key (staff list version {})",
@@ -541,7 +542,9 @@ pub(crate) fn print_staff_notices(notices: &stadtbote_cli::approval::StaffNotice
     for refused in &notices.approvals.refused {
         eprintln!(
             "warning: the enrolment of device {} at {} was not approved: {}",
-            refused.device, refused.handle, refused.reason
+            refused.device,
+            refused.handle,
+            output::safe(&refused.reason)
         );
     }
     for enrolment in &notices.now_approved {
@@ -552,8 +555,9 @@ pub(crate) fn print_staff_notices(notices: &stadtbote_cli::approval::StaffNotice
             enrolment.handle
         );
     }
+    // Warnings can carry a server's error message: filtered.
     for warning in &notices.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", output::safe(warning));
     }
 }
 

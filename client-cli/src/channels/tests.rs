@@ -343,6 +343,24 @@ fn posts_before_the_followers_key_are_skipped_as_history() {
 }
 
 #[test]
+fn an_older_epoch_after_a_verified_post_is_a_substitute_not_history() {
+    let mut f = fixture();
+    // The follower holds epoch 1 only and verified post 1 of epoch 1; the
+    // server then offers "post 2" sealed under epoch 0 (a key the follower
+    // never had), hoping it is stepped over as history.
+    f.keys.insert(1, ChannelKey::generate());
+    let p1 = f.post_with(1, 1, GENESIS, &f.cert);
+    let stale = f.post_with(0, 2, channel::post_hash(&p1), &f.cert);
+    f.keys.remove(&0);
+    let mut cursor = Cursor::default();
+    let (items, stopped) = f.run(&mut cursor, Some(1), &[record(1, p1), record(2, stale)]);
+    assert_eq!(shown(&items), [1]);
+    assert!(stopped, "the substitute stops the feed: {items:?}");
+    assert!(warnings(&items).iter().all(|w| w.0 != WarningKind::Expired), "{items:?}");
+    assert_eq!(cursor.last_seq, 1, "the cursor stays before the substitute");
+}
+
+#[test]
 fn missing_posts_younger_than_the_signed_retention_are_withheld_not_expired() {
     let mut f = fixture();
     f.now = 100 * DAY;
