@@ -378,8 +378,10 @@ mod tests {
             db.open_tree("meta").unwrap().insert(b"schema", &[1]).unwrap();
             db.flush().unwrap();
         }
-        let err = SledStore::open(dir.path()).err().unwrap();
-        assert!(matches!(err, StoreError::OutdatedSchema { found: 1, current: 2 }));
+        let err = super::super::sled_store::reopen_error(dir.path(), |e| {
+            matches!(e, StoreError::OutdatedSchema { .. })
+        });
+        assert!(matches!(err, StoreError::OutdatedSchema { found: 1, current: 2 }), "{err:?}");
         assert!(err.to_string().contains("not migrated"), "{err}");
     }
 }

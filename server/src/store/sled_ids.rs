@@ -189,8 +189,10 @@ mod tests {
             db.open_tree("meta").unwrap().remove(IDS_MARKER).unwrap();
             db.flush().unwrap();
         }
-        let err = SledStore::open(dir.path()).err().unwrap();
-        assert!(matches!(err, StoreError::UnkeyedIds));
+        let err = super::super::sled_store::reopen_error(dir.path(), |e| {
+            matches!(e, StoreError::UnkeyedIds)
+        });
+        assert!(matches!(err, StoreError::UnkeyedIds), "{err:?}");
         assert!(err.to_string().contains("unkeyed"), "{err}");
     }
 

@@ -1013,6 +1013,22 @@ impl Store for SledStore {
     }
 }
 
+/// Tests: the error of opening `data_dir`, tried again for up to 5 s until
+/// `expected` holds: sled's background flusher can keep the file lock of a
+/// handle just dropped for a moment, and that lock error is not the answer
+/// a test asks about.
+#[cfg(test)]
+pub(crate) fn reopen_error(data_dir: &Path, expected: impl Fn(&StoreError) -> bool) -> StoreError {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledStore::open(data_dir) {
+            Err(err) if expected(&err) || std::time::Instant::now() > deadline => return err,
+            Ok(_) => panic!("the data dir opened"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
