@@ -572,10 +572,7 @@ pub async fn org(
             Ok(())
         }
         OrgCommand::Approve { device } => {
-            let device = DeviceId::parse(&device).map_err(|_| ClientError::Invalid {
-                what: "device id",
-                reason: format!("{device:?} is not a device id"),
-            })?;
+            let device = parse_device(&device)?;
             let mut client = open_connected(home, server).await?;
             let handle = client.admin_org(handle)?.handle.clone();
             let already = client
@@ -606,10 +603,7 @@ pub async fn org(
             Ok(())
         }
         OrgCommand::Revoke { device } => {
-            let device = DeviceId::parse(&device).map_err(|_| ClientError::Invalid {
-                what: "device id",
-                reason: format!("{device:?} is not a device id"),
-            })?;
+            let device = parse_device(&device)?;
             let mut client = open_connected(home, server).await?;
             let handle = client.admin_org(handle)?.handle.clone();
             let result = client.revoke_device(&handle, device).await;
@@ -894,6 +888,14 @@ fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A device id given on the command line, or a typed error naming it.
+fn parse_device(text: &str) -> Result<DeviceId, ClientError> {
+    DeviceId::parse(text).map_err(|_| ClientError::Invalid {
+        what: "device id",
+        reason: format!("{text:?} is not a device id"),
+    })
 }
 
 #[cfg(test)]
