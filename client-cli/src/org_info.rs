@@ -310,7 +310,9 @@ impl OrgInfoView {
             self.org.fingerprint()
         );
         match &self.trust {
-            KeyTrust::Verified => "verified (you compared the fingerprint)".into(),
+            KeyTrust::Verified => {
+                "verified (the fingerprint was compared, or this device holds the org key)".into()
+            }
             KeyTrust::Pinned => format!("pinned on first contact, not compared yet; {compare}"),
             KeyTrust::FirstSeen { pinned: true } => {
                 format!("first seen now and pinned on this device; {compare}")

@@ -277,9 +277,10 @@ const ORG_INFO_JSON_HELP: &str = "\
 JSON fields (stable; times in Unix milliseconds, UTC):
   handle, org, name         the org's handle, id and name
   fingerprint               the org key's fingerprint (compare with the town's poster)
-  verification              \"verified\" (you compared the fingerprint), \"pinned\" (pinned on first
-                            contact), \"first_seen\" (seen for the first time now) or \"rotated\"
-                            (changed by a rotation the previously pinned key signed)
+  verification              \"verified\" (the fingerprint was compared with `stadtbote verify`, or
+                            this device holds the org key), \"pinned\" (pinned on first contact),
+                            \"first_seen\" (seen for the first time now) or \"rotated\" (changed
+                            now by a rotation the previously pinned key signed)
   pinned                    whether this device keeps the key pinned (false without an account)
   fingerprint_verified      whether the pinned key was compared with the poster
   previous_fingerprint      the key pinned before, when verification is \"rotated\", else null
