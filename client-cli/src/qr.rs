@@ -73,9 +73,8 @@ impl Matrix {
     pub fn to_terminal(&self) -> String {
         let quiet = TERMINAL_QUIET_ZONE;
         let side = self.width + 2 * quiet;
-        let dark = |x: usize, y: usize| {
-            x >= quiet && y >= quiet && self.is_dark(x - quiet, y - quiet)
-        };
+        let dark =
+            |x: usize, y: usize| x >= quiet && y >= quiet && self.is_dark(x - quiet, y - quiet);
         let mut out = String::new();
         for row in (0..side).step_by(2) {
             for x in 0..side {

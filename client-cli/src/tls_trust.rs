@@ -167,8 +167,7 @@ pub fn certificate_problem(error: &CertificateError) -> String {
         E::Revoked => "it was revoked".into(),
         E::BadSignature => "its signature is not valid".into(),
         E::BadEncoding => "it is malformed".into(),
-        E::UnsupportedSignatureAlgorithm
-        | E::UnsupportedSignatureAlgorithmContext { .. }
+        E::UnsupportedSignatureAlgorithmContext { .. }
         | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
             "it is signed with an algorithm this client does not support".into()
         }
@@ -193,8 +192,7 @@ pub fn handshake_problem(error: &rustls::Error) -> String {
         rustls::Error::InvalidMessage(_)
         | rustls::Error::InappropriateMessage { .. }
         | rustls::Error::InappropriateHandshakeMessage { .. } => {
-            "the server does not speak TLS on this port (for a server without TLS use ws://)"
-                .into()
+            "the server does not speak TLS on this port (for a server without TLS use ws://)".into()
         }
         rustls::Error::AlertReceived(_) => "the server refused the secure connection".into(),
         rustls::Error::PeerIncompatible(_) => {

@@ -100,13 +100,14 @@ pub enum ServerError {
         "cannot listen for metrics on {addr}: {}; choose another address with \
          --metrics-listen ADDR (config `metrics_listen`, env STADTBOTE_METRICS_LISTEN) \
          or turn metrics off with --metrics-listen off",
-        bind_reason(source)
+        bind_reason(error)
     )]
     Metrics {
         /// The configured `metrics_listen` address.
         addr: std::net::SocketAddr,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`: the message already says it in words, and
+        /// `{:#}` would repeat the OS's text).
+        error: std::io::Error,
     },
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
@@ -192,8 +193,8 @@ pub async fn run(
     let metrics_addr = config.metrics_addr().map_err(|reason| {
         ServerError::Config(ConfigError::Invalid { field: "metrics_listen", reason })
     })?;
-    let metrics_listener = metrics::bind(metrics_addr).await.map_err(|source| {
-        ServerError::Metrics { addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()), source }
+    let metrics_listener = metrics::bind(metrics_addr).await.map_err(|error| {
+        ServerError::Metrics { addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()), error }
     })?;
     let addresses = addrlimit::AddressLimits::new(addrlimit::Caps::from_config(&config));
     let proxies = Arc::new(config.trusted_proxy_networks().map_err(|reason| {

@@ -258,8 +258,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // binds the address again right after.
     if let Ok(Some(addr)) = config.metrics_addr() {
         let probe = tokio::net::TcpListener::bind(addr).await;
-        if let Err(source) = probe {
-            return Err(stadtbote_server::ServerError::Metrics { addr, source }.into());
+        if let Err(error) = probe {
+            return Err(stadtbote_server::ServerError::Metrics { addr, error }.into());
         }
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {

@@ -216,11 +216,7 @@ fn write_qr(
     // base32 part; `ChannelInvite::parse` is case-insensitive.
     // The epoch is part of the name, so an outdated poster file is never
     // silently overwritten by a rotation.
-    qr::write_files(
-        &link.to_ascii_uppercase(),
-        Some(out),
-        &format!("channel-{channel}-{epoch}"),
-    )
+    qr::write_files(&link.to_ascii_uppercase(), Some(out), &format!("channel-{channel}-{epoch}"))
 }
 
 /// `stadtbote follow INVITE`
