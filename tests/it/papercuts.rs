@@ -253,6 +253,38 @@ fn run_with_input(device: &Device, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `stadtbote ARGS` on `device` inside a pseudo-terminal (util-linux
+/// `script`) with `input` typed in; returns the exit code and everything
+/// the terminal showed (the input's echo, stdout and stderr).
+fn run_on_terminal(device: &Device, args: &[&str], input: &str) -> (Option<i32>, String) {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut line = vec![
+        quote(bins().cli.to_str().unwrap()),
+        "--home".to_string(),
+        quote(device.home.to_str().unwrap()),
+        "--server".to_string(),
+        quote(&device.server_url),
+    ];
+    line.extend(args.iter().map(|a| quote(a)));
+    let mut child = Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .env_remove("STADTBOTE_HOME")
+        .env_remove("STADTBOTE_SERVER")
+        .env_remove("STADTBOTE_CA_CERT")
+        .env_remove("STADTBOTE_OTP")
+        .current_dir(device.home.parent().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs a command on a pseudo-terminal");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), shown)
+}
+
 /// The audit log's accepted entries with `action`.
 fn audit_count(town: &Town, action: &str) -> usize {
     json_lines(&town.admin_ok(&["admin", "audit", "--json"]))
@@ -328,6 +360,13 @@ fn an_older_code_is_not_called_used_and_several_admin_commands_run_within_one_lo
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains(HANDLE) && stdout.matches("accounts:").count() == 1, "{stdout}");
     assert!(stderr.contains("frobnicate"), "{stderr}");
+
+    // On a terminal the shell prompts.
+    let otp = town.admin_totp.fresh();
+    let (code, shown) =
+        run_on_terminal(&town.admin, &["--otp", &otp, "admin", "shell"], "stats\nexit\n");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("admin> ") && shown.contains("accounts:"), "{shown}");
 }
 
 /// Files directly in `dir` (not below it) with extension `ext`.
@@ -375,12 +414,33 @@ fn qr_files_go_under_home_and_channel_rotate_in_a_script_needs_yes() {
     let feed = json_lines(&follower.ok(&["feed", "--json"]));
     assert!(feed.iter().any(|p| p["text"] == "Wochenmarkt am Samstag"), "{feed:?}");
 
-    // With --yes: rotated, the new link and QR code printed.
+    // On a terminal: explained and asked; "n" changes nothing.
+    let (code, shown) = run_on_terminal(&press, &["channel", "rotate", &id], "n\n");
+    assert_eq!(code, Some(1), "{shown}");
+    for expected in ["Every follower stops receiving new posts", "[y/N]", "not rotated"] {
+        assert!(shown.contains(expected), "{expected}: {shown}");
+    }
+    assert_eq!(files_in(&qr_dir, "png").len(), 1, "nothing rotated");
+
+    // "y" rotates and shows the new link with a QR code on the terminal.
+    let (code, shown) = run_on_terminal(&press, &["channel", "rotate", &id], "y\n");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains('█') && shown.contains('▀'), "a QR code on the terminal: {shown}");
+    let shown_link = shown
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with("stadtbote:channel:"))
+        .expect("the new link")
+        .to_string();
+    assert_ne!(shown_link, invite);
+    assert_eq!(files_in(&qr_dir, "png").len(), 2, "one file per key epoch");
+
+    // With --yes (scripts): rotated, the new link and QR files printed.
     let out = press.ok(&["channel", "rotate", &id, "--yes"]);
     let new_invite = last_line(&out);
-    assert_ne!(new_invite, invite);
+    assert_ne!(new_invite, shown_link);
     assert!(out.contains("QR code (PNG)"), "{out}");
-    assert_eq!(files_in(&qr_dir, "png").len(), 2, "one file per key epoch");
+    assert_eq!(files_in(&qr_dir, "png").len(), 3, "one file per key epoch");
 }
 
 #[test]
