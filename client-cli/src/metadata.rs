@@ -85,7 +85,9 @@ pub enum MetadataError {
     #[error("the HEIC file is damaged ({0}); export the photo again, or convert it to JPEG")]
     MalformedHeif(&'static str),
     /// A HEIC/HEIF file using a feature this client cannot clean.
-    #[error("the HEIC file cannot be cleaned of hidden data ({0}); convert it to JPEG and try again")]
+    #[error(
+        "the HEIC file cannot be cleaned of hidden data ({0}); convert it to JPEG and try again"
+    )]
     UnsupportedHeif(&'static str),
     /// A WebP file that is damaged or cut short.
     #[error("the WebP file is damaged ({0}); export the picture again, or convert it to JPEG")]
@@ -261,17 +263,14 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
 
 /// `out` with the orientation segment and the ICC segments inserted at
 /// their positions (the orientation first where both go to one place).
-fn splice(
-    out: Vec<u8>,
-    exif: Option<(usize, Vec<u8>)>,
-    icc: Option<(usize, Vec<u8>)>,
-) -> Vec<u8> {
+fn splice(out: Vec<u8>, exif: Option<(usize, Vec<u8>)>, icc: Option<(usize, Vec<u8>)>) -> Vec<u8> {
     let mut inserts: Vec<(usize, Vec<u8>)> = exif.into_iter().chain(icc).collect();
     if inserts.is_empty() {
         return out;
     }
     inserts.sort_by_key(|(at, _)| *at); // stable: EXIF stays first on a tie
-    let mut result = Vec::with_capacity(out.len() + inserts.iter().map(|(_, s)| s.len()).sum::<usize>());
+    let mut result =
+        Vec::with_capacity(out.len() + inserts.iter().map(|(_, s)| s.len()).sum::<usize>());
     let mut from = 0;
     for (at, segment) in inserts {
         result.extend_from_slice(&out[from..at]);
@@ -390,9 +389,10 @@ pub fn strip_png(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
                 return Err(Bad("no image data"));
             }
             // The orientation goes before the image data.
-            let exif = orientation.filter(|o| !o.is_upright()).zip(first_idat).map(|(o, at)| {
-                (at, png_chunk(b"eXIf", &orientation::minimal_tiff(o)))
-            });
+            let exif = orientation
+                .filter(|o| !o.is_upright())
+                .zip(first_idat)
+                .map(|(o, at)| (at, png_chunk(b"eXIf", &orientation::minimal_tiff(o))));
             return Ok(splice(out, exif, None));
         }
         pos = end;
@@ -605,7 +605,8 @@ mod tests {
 
     #[test]
     fn other_formats_are_refused() {
-        for bytes in [&b""[..], b"GIF89a....", b"II*\0\x08\0\0\0", b"\0\0\0\x18ftypisom", b"hello"] {
+        for bytes in [&b""[..], b"GIF89a....", b"II*\0\x08\0\0\0", b"\0\0\0\x18ftypisom", b"hello"]
+        {
             let err = strip_metadata(bytes).unwrap_err();
             assert_eq!(err, MetadataError::UnsupportedFormat);
             assert_eq!(
@@ -677,11 +678,15 @@ mod tests {
         let input = [&dirty[..2], &segment(0xE1, &exif), &app0_removed[2..]].concat();
         let out = strip_jpeg(&input).unwrap();
         assert_eq!(&out[..2], &[0xFF, 0xD8]);
-        assert_eq!(out[2..38], orientation::jpeg_app1(orientation::Orientation::from_exif(6).unwrap()));
+        assert_eq!(
+            out[2..38],
+            orientation::jpeg_app1(orientation::Orientation::from_exif(6).unwrap())
+        );
         assert_eq!(decode_jpeg(&out), decode_jpeg(&clean));
         // Damaged EXIF: the photo is still sent, shown as stored.
-        let input = [&dirty[..2], &segment(0xE1, b"Exif\0\0MM\0*\xff\xff\xff\xff"), &app0_removed[2..]]
-            .concat();
+        let input =
+            [&dirty[..2], &segment(0xE1, b"Exif\0\0MM\0*\xff\xff\xff\xff"), &app0_removed[2..]]
+                .concat();
         assert_eq!(strip_jpeg(&input).unwrap(), app0_removed);
     }
 
@@ -732,7 +737,12 @@ mod tests {
         let mut iccp = b"Mustermann's profile\0\0".to_vec();
         iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&profile, 6));
         for value in 1..=8u16 {
-            let idat = png_chunks(&base).iter().take_while(|(k, _)| k != b"IDAT").map(|(_, c)| c.len()).sum::<usize>() + 8;
+            let idat = png_chunks(&base)
+                .iter()
+                .take_while(|(k, _)| k != b"IDAT")
+                .map(|(_, c)| c.len())
+                .sum::<usize>()
+                + 8;
             let iend = base.len() - 12;
             let mut input = base[..idat].to_vec();
             input.extend(png_chunk(b"iCCP", &iccp));
@@ -881,6 +891,24 @@ mod tests {
         #[test]
         fn arbitrary_input_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..400), png in any::<bool>()) {
             let mut bytes = if png { PNG_SIGNATURE.to_vec() } else { vec![0xFF, 0xD8, 0xFF] };
+            bytes.extend(tail);
+            let _ = strip_metadata(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_heif_and_webp_never_panic(
+            tail in proptest::collection::vec(any::<u8>(), 0..600),
+            webp in any::<bool>(),
+        ) {
+            // Valid headers, so the box and chunk walkers see the tail.
+            let mut bytes = if webp {
+                let mut b = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x2c\0\0\0\0\0\0\0\0\0".to_vec();
+                let len = u32::try_from(b.len() - 8 + tail.len()).unwrap();
+                b[4..8].copy_from_slice(&len.to_le_bytes());
+                b
+            } else {
+                b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec()
+            };
             bytes.extend(tail);
             let _ = strip_metadata(&bytes);
         }

@@ -5,7 +5,7 @@
 //! parsers (kamadak-exif for EXIF, mp4-atom for the HEIF boxes,
 //! jpeg-decoder for pixels).
 
-use mp4_atom::{Atom, Decode};
+use mp4_atom::Decode;
 
 use crate::harness::{contains_bytes, last_line};
 use crate::municipal::{HANDLE, Town};
@@ -75,7 +75,11 @@ pub fn heic_with_metadata() -> (Vec<u8>, Vec<u8>) {
         ]
         .concat(),
     );
-    let iref = fbx(b"iref", 0, &[bx(b"cdsc", &[0, 2, 0, 1, 0, 1]), bx(b"cdsc", &[0, 3, 0, 1, 0, 1])].concat());
+    let iref = fbx(
+        b"iref",
+        0,
+        &[bx(b"cdsc", &[0, 2, 0, 1, 0, 1]), bx(b"cdsc", &[0, 3, 0, 1, 0, 1])].concat(),
+    );
     let ipco = bx(b"ipco", &[hvcc, ispe, bx(b"irot", &[1])].concat());
     let ipma = fbx(b"ipma", 0, &[&1u32.to_be_bytes()[..], &[0, 1, 3, 0x81, 2, 0x83]].concat());
     let iprp = bx(b"iprp", &[ipco, ipma].concat());
@@ -97,8 +101,15 @@ pub fn heic_with_metadata() -> (Vec<u8>, Vec<u8>) {
         let meta = fbx(
             b"meta",
             0,
-            &[hdlr.clone(), pitm.clone(), fbx(b"iloc", 0, &iloc), iinf.clone(), iref.clone(), iprp.clone()]
-                .concat(),
+            &[
+                hdlr.clone(),
+                pitm.clone(),
+                fbx(b"iloc", 0, &iloc),
+                iinf.clone(),
+                iref.clone(),
+                iprp.clone(),
+            ]
+            .concat(),
         );
         [ftyp.clone(), meta, bx(b"mdat", &mdat)].concat()
     };
@@ -189,9 +200,10 @@ fn portrait_jpeg_and_iphone_heic_reach_the_clerk_upright_and_without_gps() {
     assert!(text.contains("photo (image/jpeg"), "{text}");
     assert!(text.contains("photo (image/heic"), "{text}");
     assert!(text.contains("many viewers and web browsers cannot display it"), "{text}");
-    let shown: serde_json::Value =
-        serde_json::from_str(town.clerk.ok(&["show", &thread, "--json", "--save", &save_str]).trim())
-            .unwrap();
+    let shown: serde_json::Value = serde_json::from_str(
+        town.clerk.ok(&["show", &thread, "--json", "--save", &save_str]).trim(),
+    )
+    .unwrap();
     let photos_json = shown["messages"][0]["photos"].as_array().unwrap();
     assert_eq!(photos_json.len(), 2, "{shown}");
     let saved: Vec<Vec<u8>> = photos_json
@@ -230,7 +242,15 @@ fn refused_photos_name_the_file_and_say_what_to_do() {
     std::fs::write(&broken, &heic[..heic.len() - 40]).unwrap();
     let missing = dir.path().join("missing.jpg");
     let report = |photo: &std::path::Path| {
-        citizen.fails(&["report", HANDLE, "--category", "Straßenschaden", "--photo", &photo.to_string_lossy(), "x"])
+        citizen.fails(&[
+            "report",
+            HANDLE,
+            "--category",
+            "Straßenschaden",
+            "--photo",
+            &photo.to_string_lossy(),
+            "x",
+        ])
     };
     let err = report(&gif);
     assert!(err.contains(&format!("cannot send {}", gif.display())), "{err}");

@@ -262,7 +262,8 @@ pub fn strip(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
             let at = match placed.get(&key) {
                 Some(&at) => at,
                 None => {
-                    let start = usize::try_from(offset).map_err(|_| BAD("item data out of range"))?;
+                    let start =
+                        usize::try_from(offset).map_err(|_| BAD("item data out of range"))?;
                     let len = usize::try_from(length).map_err(|_| BAD("item data out of range"))?;
                     let bytes = start
                         .checked_add(len)
@@ -302,7 +303,9 @@ pub fn strip(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
                 b"iinf" => body.extend(write_iinf(&items, &removed)?),
                 b"iref" => body.extend(write_iref(b.body, &removed)?),
                 b"iprp" => body.extend(write_iprp(b.body, &removed)?),
-                b"iloc" => body.extend(write_iloc(&kept_locations, &new_extents, mdat_data_at, wide)?),
+                b"iloc" => {
+                    body.extend(write_iloc(&kept_locations, &new_extents, mdat_data_at, wide)?)
+                }
                 b"idat" => body.extend(make_box(b"idat", &new_idat)),
                 _ => {} // hdlr (written above), xml, bxml, unknown boxes
             }
@@ -432,7 +435,8 @@ fn read_iloc(iloc: Bx<'_>) -> Result<Vec<Location>, MetadataError> {
             if index_size > 0 && r.uint(index_size)? != 0 {
                 return Err(UNSUPPORTED("it contains items built from other items' data"));
             }
-            let offset = base.checked_add(r.uint(offset_size)?).ok_or(BAD("item data out of range"))?;
+            let offset =
+                base.checked_add(r.uint(offset_size)?).ok_or(BAD("item data out of range"))?;
             let length = r.uint(length_size)?;
             if length == 0 {
                 return Err(UNSUPPORTED("an item's data has no stated length"));
@@ -560,7 +564,7 @@ fn clean_property(p: Bx<'_>) -> Vec<u8> {
         free[header_len..].fill(0);
         free
     };
-    if KEPT_PROPERTIES.iter().any(|k| *k == &p.kind) {
+    if KEPT_PROPERTIES.contains(&&p.kind) {
         return p.whole.to_vec();
     }
     if &p.kind == b"colr" {
@@ -718,8 +722,9 @@ mod tests {
         let udes = fbx(b"udes", 0, b"de\0Mustermann's photo\0Lindenallee 12\0private\0");
         let ipco = bx(b"ipco", &[hvcc, ispe, colr, irot, imir, udes].concat());
         // item 1: essential hvcC (1), ispe (2), colr (3), irot (4), imir (5), udes (6).
-        let ipma_body = [&1u32.to_be_bytes()[..], &1u16.to_be_bytes(), &[6, 0x81, 2, 3, 0x84, 0x85, 6]]
-            .concat();
+        let ipma_body =
+            [&1u32.to_be_bytes()[..], &1u16.to_be_bytes(), &[6, 0x81, 2, 3, 0x84, 0x85, 6]]
+                .concat();
         let iprp = bx(b"iprp", &[ipco, fbx(b"ipma", 0, &ipma_body)].concat());
         let exif = [&6u32.to_be_bytes()[..], b"Exif\0\0", &exif_block(6, false)].concat();
         let mdat_body = [&exif[..], &hevc, XMP].concat();
@@ -739,7 +744,8 @@ mod tests {
             0,
             &[bx(b"cdsc", &[0, 2, 0, 1, 0, 1]), bx(b"cdsc", &[0, 3, 0, 1, 0, 1])].concat(),
         );
-        let hdlr = fbx(b"hdlr", 0, &[&[0; 4][..], b"pict", &[0; 12], b"Mustermann handler\0"].concat());
+        let hdlr =
+            fbx(b"hdlr", 0, &[&[0; 4][..], b"pict", &[0; 12], b"Mustermann handler\0"].concat());
         let pitm = fbx(b"pitm", 0, &1u16.to_be_bytes());
         let url = full_box(b"url ", 0, 0, b"file:///Users/Mustermann/IMG_0001.HEIC\0");
         let dinf = bx(b"dinf", &fbx(b"dref", 0, &[&1u32.to_be_bytes()[..], &url].concat()));
@@ -860,7 +866,10 @@ mod tests {
         for cut in 0..input.len() {
             if let Err(err) = strip(&input[..cut]) {
                 assert!(
-                    matches!(err, MetadataError::MalformedHeif(_) | MetadataError::UnsupportedHeif(_)),
+                    matches!(
+                        err,
+                        MetadataError::MalformedHeif(_) | MetadataError::UnsupportedHeif(_)
+                    ),
                     "cut {cut}: {err:?}"
                 );
             }

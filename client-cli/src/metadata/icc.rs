@@ -178,10 +178,16 @@ pub(crate) mod tests {
             (b"desc", mluc("Max Mustermann's P3")),
             (b"cprt", mluc("Copyright Max Mustermann")),
             (b"dmnd", desc_v2),
-            (b"wtpt", [&b"XYZ \0\0\0\0"[..], &[0, 0, 0xF6, 0xD6, 0, 1, 0, 0, 0, 0, 0xD3, 0x2D]].concat()),
+            (
+                b"wtpt",
+                [&b"XYZ \0\0\0\0"[..], &[0, 0, 0xF6, 0xD6, 0, 1, 0, 0, 0, 0, 0xD3, 0x2D]].concat(),
+            ),
             (b"rTRC", [&b"para\0\0\0\0"[..], &[0, 0, 0, 0, 0, 2, 0x33, 0x33]].concat()),
             (b"zSer", b"ZZZZ\0\0\0\0serial C0FFEE".to_vec()),
-            (b"calt", [&b"dtim\0\0\0\0"[..], &[0x07, 0xEA, 0, 5, 0, 17, 0, 9, 0, 30, 0, 0]].concat()),
+            (
+                b"calt",
+                [&b"dtim\0\0\0\0"[..], &[0x07, 0xEA, 0, 5, 0, 17, 0, 9, 0, 30, 0, 0]].concat(),
+            ),
         ];
         let count = tags.len() + 1; // gTRC shares rTRC's data
         let mut data_at = HEADER_LEN + 4 + 12 * count;
@@ -259,7 +265,10 @@ pub(crate) mod tests {
         // Colour data unchanged.
         let wtpt = [0, 0, 0xF6, 0xD6, 0, 1, 0, 0, 0, 0, 0xD3, 0x2D];
         assert!(contains(&out, &wtpt));
-        assert!(contains(&out, &[b'p', b'a', b'r', b'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0x33, 0x33]));
+        assert!(contains(
+            &out,
+            &[b'p', b'a', b'r', b'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0x33, 0x33]
+        ));
         assert_eq!(out[8..24], original[8..24]);
         // Idempotent.
         assert_eq!(neutralise(&out).unwrap(), out);

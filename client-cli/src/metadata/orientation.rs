@@ -74,6 +74,7 @@ pub fn read_exif(block: &[u8]) -> Option<Orientation> {
 
 /// The 26-byte minimal EXIF block (TIFF structure) for `orientation`; see
 /// the module documentation for its bytes.
+#[rustfmt::skip] // one line per structure element, as documented above
 pub fn minimal_tiff(orientation: Orientation) -> [u8; 26] {
     [
         0x4D, 0x4D, 0x00, 0x2A, 0x00, 0x00, 0x00, 0x08, // header

@@ -11,9 +11,8 @@ pub const SECRETS: [&[u8]; 5] =
 pub fn exif_block(orientation: u16, little_endian: bool) -> Vec<u8> {
     use exif::{Field, In, Rational, Tag, Value};
     let ascii = |s: &str| Value::Ascii(vec![s.as_bytes().to_vec()]);
-    let rationals = |v: &[u32]| {
-        Value::Rational(v.iter().map(|&num| Rational { num, denom: 1 }).collect())
-    };
+    let rationals =
+        |v: &[u32]| Value::Rational(v.iter().map(|&num| Rational { num, denom: 1 }).collect());
     let fields = [
         (Tag::Orientation, Value::Short(vec![orientation])),
         (Tag::Make, ascii("CameraMakerX")),
