@@ -928,6 +928,10 @@ mod tests {
         assert_eq!(safe_stem(&"x".repeat(500)).chars().count(), MAX_STEM_CHARS);
         assert_eq!(extension("image/jpeg"), "jpg");
         assert_eq!(extension("image/png"), "png");
+        assert_eq!(extension("image/heic"), "heic");
+        assert_eq!(extension("image/heif"), "heif");
+        assert_eq!(extension("image/avif"), "avif");
+        assert_eq!(extension("image/webp"), "webp");
         assert_eq!(extension("text/html"), "bin");
     }
 

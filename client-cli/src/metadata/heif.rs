@@ -50,10 +50,10 @@ const UNSUPPORTED: fn(&'static str) -> MetadataError = MetadataError::Unsupporte
 
 /// Properties copied unchanged (they describe how to decode and show the
 /// image and hold no free text).
-const KEPT_PROPERTIES: [&[u8; 4]; 24] = [
+const KEPT_PROPERTIES: [&[u8; 4]; 28] = [
     b"hvcC", b"av1C", b"vvcC", b"jpgC", b"ispe", b"pixi", b"irot", b"imir", b"clap", b"auxC",
     b"rloc", b"lsel", b"a1op", b"a1lx", b"pasp", b"clli", b"mdcv", b"cclv", b"amve", b"uncC",
-    b"cmpd", b"iscl", b"free", b"skip",
+    b"cmpd", b"cmpC", b"icef", b"cloc", b"tilC", b"iscl", b"free", b"skip",
 ];
 
 /// One box: its type and body (the bytes after the header).

@@ -52,10 +52,15 @@ fn put32(bytes: &mut [u8], at: usize, value: u32) {
 }
 
 /// Neutralises a profile (see the module documentation); the result has the
-/// same length.
+/// length the profile declares.
+///
+/// Bytes after the size the header declares (padding some writers add) are
+/// not part of the profile and are left out.
 pub fn neutralise(profile: &[u8]) -> Result<Vec<u8>, InvalidProfile> {
+    let declared = be32(profile, 0).ok_or(InvalidProfile)?;
+    let profile = profile.get(..declared).ok_or(InvalidProfile)?;
     let len = profile.len();
-    if len < HEADER_LEN + 4 || be32(profile, 0) != Some(len) || &profile[36..40] != b"acsp" {
+    if len < HEADER_LEN + 4 || &profile[36..40] != b"acsp" {
         return Err(InvalidProfile);
     }
     let count = be32(profile, HEADER_LEN).ok_or(InvalidProfile)?;
@@ -272,6 +277,9 @@ pub(crate) mod tests {
         assert_eq!(out[8..24], original[8..24]);
         // Idempotent.
         assert_eq!(neutralise(&out).unwrap(), out);
+        // Padding after the declared size is left out.
+        let padded = [&original[..], b"Mustermann"].concat();
+        assert_eq!(neutralise(&padded).unwrap(), out);
     }
 
     #[test]
