@@ -177,7 +177,8 @@ pub enum ClientError {
         /// The limit in bytes.
         limit: u64,
     },
-    /// A file that cannot be sent as a photo (not JPEG or PNG, or damaged).
+    /// A file that cannot be sent as a photo (not JPEG, PNG, HEIC/HEIF or
+    /// WebP, or damaged).
     #[error("cannot send {}: {reason}", .path.display())]
     UnsupportedPhoto {
         /// The file.
