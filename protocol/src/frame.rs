@@ -323,6 +323,12 @@ pub enum Request {
         token_hash: ByteBuf,
         /// GroupInfo sealed with the link secret.
         info: ByteBuf,
+        /// The org whose staff run the group (its moderators). Recorded by
+        /// the server with the group's first GroupInfo, when the caller
+        /// holds a current staff certificate of that org; only that org's
+        /// staff may end the group then. Ignored on later puts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<OrgId>,
     },
     /// Fetches the sealed GroupInfo with a join token.
     GroupInfoGet {

@@ -313,10 +313,11 @@ fn request() -> impl Strategy<Value = Request> {
         (channel(), any::<u64>(), any::<u32>())
             .prop_map(|(channel, after, limit)| Request::ChannelFetch { channel, after, limit }),
         vec(channel(), 0..3).prop_map(|channels| Request::ChannelListen { channels }),
-        (group(), bytes(), bytes()).prop_map(|(group, token_hash, info)| Request::GroupInfoPut {
+        (group(), bytes(), bytes(), proptest::option::of(org())).prop_map(|(group, token_hash, info, org)| Request::GroupInfoPut {
             group,
             token_hash,
-            info
+            info,
+            org
         }),
         (group(), bytes()).prop_map(|(group, token)| Request::GroupInfoGet { group, token }),
         (group(), any::<u64>(), bytes(), bytes()).prop_map(|(group, epoch, commit, token)| {

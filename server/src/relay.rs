@@ -881,8 +881,8 @@ impl Relay {
             Request::ChannelPost { channel, prev_seq, post } => {
                 self.channel_post(me, &channel, prev_seq, &post).await
             }
-            Request::GroupInfoPut { group, token_hash, info } => {
-                self.group_info_put(me, &group, &token_hash, &info).await
+            Request::GroupInfoPut { group, token_hash, info, org } => {
+                self.group_info_put(me, &group, &token_hash, &info, org.as_ref()).await
             }
             Request::GroupInfoGet { group, token } => self.group_info_get(me, &group, &token),
             Request::ExternalJoin { group, epoch, commit, token } => {
@@ -973,11 +973,11 @@ impl Relay {
         if expires_at <= now {
             return Err(RelayError::InvalidRequest("the expiry must be in the future"));
         }
-        let moderator = match org {
-            Some(org) => self.is_staff(me, org, now)?,
-            None => false,
+        let moderator_of = match org {
+            Some(org) if self.is_staff(me, org, now)? => Some(org),
+            _ => None,
         };
-        let in_force = self.store.set_group_expiry(group, &me.device, expires_at, moderator)?;
+        let in_force = self.store.set_group_expiry(group, &me.device, expires_at, moderator_of)?;
         self.durable().await?;
         Ok(Response::GroupExpirySet { expires_at: in_force })
     }
