@@ -857,24 +857,29 @@ async fn presented_org(
     let Some(presented) = info.org_key else {
         return Err(ClientError::OrgNotSetUp { handle: handle.to_string() });
     };
-    let followed =
-        stadtbote_protocol::org_rotation::follow_chain(&org, &pinned, accepted, &info.rotations, &presented)
-            .map_err(|err| match err {
-                // A key change without a valid chain from the pinned key
-                // (none, or a fork, e.g. signed by a stolen earlier key):
-                // the hard error, as for citizens' clients.
-                _ if presented != pinned => ClientError::OrgKeyChanged {
-                    handle: handle.to_string(),
-                    pinned: pinned.fingerprint(),
-                    presented: presented.fingerprint(),
-                },
-                err => ClientError::InvalidOrgData {
-                    handle: handle.to_string(),
-                    reason: format!(
-                        "its key rotation chain does not continue the one this device accepted ({err})"
-                    ),
-                },
-            })?;
+    let followed = stadtbote_protocol::org_rotation::follow_chain(
+        &org,
+        &pinned,
+        accepted,
+        &info.rotations,
+        &presented,
+    )
+    .map_err(|err| match err {
+        // A key change without a valid chain from the pinned key
+        // (none, or a fork, e.g. signed by a stolen earlier key):
+        // the hard error, as for citizens' clients.
+        _ if presented != pinned => ClientError::OrgKeyChanged {
+            handle: handle.to_string(),
+            pinned: pinned.fingerprint(),
+            presented: presented.fingerprint(),
+        },
+        err => ClientError::InvalidOrgData {
+            handle: handle.to_string(),
+            reason: format!(
+                "its key rotation chain does not continue the one this device accepted ({err})"
+            ),
+        },
+    })?;
     let pin = OrgPin {
         org,
         handle: handle.to_string(),
@@ -1027,14 +1032,13 @@ impl Follower {
                 source: ChannelError::Forged,
             });
         }
-        let meta =
-            channel::open_meta_along(&meta, key, &invite.channel, keys, revoked, now_ms())
-                .map_err(|source| match source {
-                    ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
-                        ClientError::OutdatedInvite
-                    }
-                    source => ClientError::ChannelData { what: "metadata", source },
-                })?;
+        let meta = channel::open_meta_along(&meta, key, &invite.channel, keys, revoked, now_ms())
+            .map_err(|source| match source {
+            ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
+                ClientError::OutdatedInvite
+            }
+            source => ClientError::ChannelData { what: "metadata", source },
+        })?;
         if meta.org != invite.org || meta.handle != invite.handle {
             return Err(ClientError::ChannelData {
                 what: "metadata",

@@ -652,7 +652,8 @@ mod tests {
             meta_version: 1,
         };
         let sealed = seal_meta(&meta, &f.key, 0, &f.device, f.cert.clone()).unwrap();
-        let open_meta = |keys: &OrgKeys| open_meta_along(&sealed, &f.key, &f.channel, keys, &[], 500);
+        let open_meta =
+            |keys: &OrgKeys| open_meta_along(&sealed, &f.key, &f.channel, keys, &[], 500);
         assert_eq!(open_meta(&retired(200)).unwrap(), meta);
         assert_eq!(open_meta(&retired(150)), Err(ChannelError::Forged));
     }

@@ -402,6 +402,11 @@ pub enum Request {
         /// re-signed by the new key, the binding unchanged, the approval
         /// (if the enrolment was approved) re-signed by the new key.
         staff: Vec<StaffCertificate>,
+        /// The org's [`crate::org::RevocationList`] re-signed by the new key
+        /// (next version, same devices); required when the org has one, so
+        /// that the directory never holds a list signed by the old key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revocations: Option<Signed>,
     },
 }
 

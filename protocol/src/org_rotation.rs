@@ -452,7 +452,11 @@ mod tests {
         assert_eq!(
             keys.retired,
             vec![
-                RetiredKey { key: b.identity_key(), until: 200, reason: RotationReason::Compromised },
+                RetiredKey {
+                    key: b.identity_key(),
+                    until: 200,
+                    reason: RotationReason::Compromised
+                },
                 RetiredKey { key: a.identity_key(), until: 100, reason: RotationReason::Handover },
             ]
         );

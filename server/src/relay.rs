@@ -20,6 +20,7 @@ mod device_lists;
 mod group_links;
 mod membership;
 mod orgs;
+use orgs::RotationSigned;
 mod retention;
 mod second_factor;
 
@@ -861,8 +862,14 @@ impl Relay {
                 let run = self.org_approve(me, &org, &staff_list, &approvals);
                 self.org_admin_action(me, &org, "org.approve", elevation, run).await
             }
-            Request::OrgRotateKey { org, rotation, profile, staff_list, staff } => {
-                let run = self.org_rotate_key(me, &org, &rotation, &profile, &staff_list, &staff);
+            Request::OrgRotateKey { org, rotation, profile, staff_list, staff, revocations } => {
+                let signed = RotationSigned {
+                    rotation: &rotation,
+                    profile: &profile,
+                    staff_list: &staff_list,
+                    revocations: revocations.as_ref(),
+                };
+                let run = self.org_rotate_key(me, &org, signed, &staff);
                 self.org_admin_action(me, &org, "org.rotate_key", elevation, run).await
             }
             Request::UploadStart { size } => self.upload_start(me, size).await,

@@ -396,12 +396,11 @@ fn followers_keep_reading_after_the_org_key_is_rotated() {
                             Vec::new()
                         };
                         info.org_key = Some(thief.identity_key());
-                        if let Some(profile) = info
-                            .profile
-                            .as_ref()
-                            .and_then(|s| s.decode_unverified::<OrgProfile>(SignedKind::Profile).ok())
-                        {
-                            info.profile = Some(Signed::sign(SignedKind::Profile, &profile, &thief));
+                        if let Some(profile) = info.profile.as_ref().and_then(|s| {
+                            s.decode_unverified::<OrgProfile>(SignedKind::Profile).ok()
+                        }) {
+                            info.profile =
+                                Some(Signed::sign(SignedKind::Profile, &profile, &thief));
                         }
                         info.revocations = None;
                         info.staff_list = None;

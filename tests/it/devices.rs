@@ -386,7 +386,9 @@ fn a_server_substituting_the_device_id_of_a_link_request_is_refused() {
                 return bytes.to_vec();
             };
             match &mut frame.body {
-                ServerBody::Response { response: Response::LinkSlot { data: Some(data) }, .. } => {
+                ServerBody::Response {
+                    response: Response::LinkSlot { data: Some(data) }, ..
+                } => {
                     let Ok(mut request) =
                         stadtbote_protocol::device_list::LinkRequest::decode(data)
                     else {

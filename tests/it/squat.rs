@@ -306,13 +306,17 @@ fn staff_of_another_org_cannot_end_a_discussion_group() {
             .await
             .unwrap();
         assert!(answer.is_ok(), "a member may replace the link: {answer:?}");
-        let answer =
-            as_outsider.request(raw::expiry_request(group_id, soon, Some(other_org))).await.unwrap();
+        let answer = as_outsider
+            .request(raw::expiry_request(group_id, soon, Some(other_org)))
+            .await
+            .unwrap();
         assert!(answer.is_err(), "the group's org changed: {answer:?}");
         // The group's own moderator can end it.
         let mut as_moderator = login_as(&url, &moderator).await;
-        let answer =
-            as_moderator.request(raw::expiry_request(group_id, soon, Some(town_org))).await.unwrap();
+        let answer = as_moderator
+            .request(raw::expiry_request(group_id, soon, Some(town_org)))
+            .await
+            .unwrap();
         assert_eq!(answer, Ok(Response::GroupExpirySet { expires_at: soon }));
     });
 }

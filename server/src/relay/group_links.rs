@@ -12,9 +12,9 @@
 
 use std::time::Instant;
 
-use stadtbote_protocol::{GroupId, OrgId};
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::group_link::token_hash;
+use stadtbote_protocol::{GroupId, OrgId};
 
 use super::{Identity, Relay, RelayError};
 use crate::store::{ExternalJoinInput, StoreError};

@@ -1544,7 +1544,10 @@ pub(super) mod tests {
         store.commit(commit(&group, &a, 1, &[], None)).unwrap();
         assert_eq!(store.group_info(&group, &old).unwrap().0, 2);
         // Replacing the link invalidates the old token at once.
-        assert_eq!(store.put_group_info(&group, &a, &new, b"info-2", Some(&other_town)).unwrap(), 2);
+        assert_eq!(
+            store.put_group_info(&group, &a, &new, b"info-2", Some(&other_town)).unwrap(),
+            2
+        );
         assert!(matches!(store.group_info(&group, &old), Err(StoreError::InvalidToken)));
         assert!(matches!(
             store.external_join(join(&group, &outsider, 2, &old)),
