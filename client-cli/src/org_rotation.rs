@@ -129,7 +129,7 @@ impl Client {
         let revocations = verified.revocations.clone().map(|mut list| {
             list.version = list.version.saturating_add(1);
             list.updated_at = now;
-            Signed::sign(SignedKind::Revocations, &list, &new)
+            Box::new(Signed::sign(SignedKind::Revocations, &list, &new))
         });
         let sequence = u64::try_from(info.rotations.len()).unwrap_or(u64::MAX).saturating_add(1);
         let (_, rotation) = SignedRotation::sign(admin.org, &old, &new, sequence, reason, now);

@@ -405,8 +405,9 @@ pub enum Request {
         /// The org's [`crate::org::RevocationList`] re-signed by the new key
         /// (next version, same devices); required when the org has one, so
         /// that the directory never holds a list signed by the old key.
+        /// (Boxed to keep [`Request`] small.)
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        revocations: Option<Signed>,
+        revocations: Option<Box<Signed>>,
     },
 }
 

@@ -326,7 +326,14 @@ fn request() -> impl Strategy<Value = Request> {
         (org(), signed(), vec(signed(), 0..3)).prop_map(|(org, staff_list, approvals)| {
             Request::OrgApprove { org, staff_list, approvals }
         }),
-        (org(), rotation(), signed(), signed(), vec(cert(), 0..2), proptest::option::of(signed()))
+        (
+            org(),
+            rotation(),
+            signed(),
+            signed(),
+            vec(cert(), 0..2),
+            proptest::option::of(signed().prop_map(Box::new))
+        )
             .prop_map(|(org, rotation, profile, staff_list, staff, revocations)| {
                 Request::OrgRotateKey { org, rotation, profile, staff_list, staff, revocations }
             }),

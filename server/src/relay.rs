@@ -867,7 +867,7 @@ impl Relay {
                     rotation: &rotation,
                     profile: &profile,
                     staff_list: &staff_list,
-                    revocations: revocations.as_ref(),
+                    revocations: revocations.as_deref(),
                 };
                 let run = self.org_rotate_key(me, &org, signed, &staff);
                 self.org_admin_action(me, &org, "org.rotate_key", elevation, run).await
