@@ -10,7 +10,7 @@
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
-//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG and PNG photos without re-encoding.
+//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation).
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
 //! * [`org`]: server-admin bootstrap, the org key, the signed profile, staff invitations, revocation.
 //! * [`org_rotation`]: replacing the org key (`org rotate-key`) with a signed rotation.
@@ -65,6 +65,7 @@ pub mod thread_output;
 pub mod thread_send;
 pub mod thread_sync;
 pub mod threads;
+pub mod tls_trust;
 
 pub use error::ClientError;
 pub use send::FlushReport;

@@ -27,6 +27,8 @@ mod limits;
 mod messaging;
 mod municipal;
 mod org_rotation;
+mod papercuts;
+mod photo_formats;
 mod photos;
 mod privacy;
 mod recovery;
