@@ -20,6 +20,8 @@
 //! * [`pinning`]: pinning org keys (trust on first use, verification) and checking org directories.
 //! * [`staff`]: certified staff devices and this device's enrolment.
 //! * [`approval`]: the org key's approval of staff enrolments and the signed staff list.
+//! * [`admin_staff`]: the org admin's own device as a certified staff device of its org.
+//! * [`org_info`]: the verified public profile of an org (`org info`), with or without an account.
 //! * [`threads`]: report and consultation threads: state, status rules, membership rule.
 //! * [`thread_send`]: the thread outbox, opening threads, membership before every send.
 //! * [`thread_sync`]: incoming thread messages, sender and member checks, disappearing threads.
@@ -35,6 +37,7 @@
 //! * [`error`]: the error type, [`ClientError`].
 
 pub mod account;
+pub mod admin_staff;
 pub mod approval;
 pub mod attachments;
 pub mod backup;
@@ -51,6 +54,7 @@ pub mod groups;
 pub mod home;
 pub mod metadata;
 pub mod org;
+pub mod org_info;
 pub mod org_rotation;
 pub mod output;
 pub mod passphrase;

@@ -38,6 +38,7 @@ mod staff_approval;
 mod staff_work;
 mod terminal_text;
 mod tls;
+mod town_ready;
 mod transparency;
 mod upload_crash;
 mod wire;

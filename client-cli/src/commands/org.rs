@@ -258,7 +258,53 @@ pub enum OrgCommand {
         #[command(subcommand)]
         command: TwoFactorCommand,
     },
+    /// Show any org's verified public profile: name, key fingerprint and
+    /// how far this device trusts it, categories and their departments,
+    /// consultation hours, live state and channels. Needs no admin rights
+    /// and works before `stadtbote init` (then nothing is stored).
+    #[command(after_long_help = ORG_INFO_JSON_HELP)]
+    Info {
+        /// The org's handle, e.g. goslar.
+        handle: String,
+        /// One JSON object (fields below).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make this device, which holds the org key, a certified staff device
+    /// of its org (role admin, which includes publisher and clerk), so that
+    /// it can create channels and discussion groups and answer
+    /// consultations. `org claim` does this already; use it for an org
+    /// claimed with an older version, or for another department.
+    EnrollSelf {
+        /// The department (default: the one consultations go to).
+        #[arg(long)]
+        department: Option<String>,
+    },
 }
+
+/// The `org info --json` fields, shown by `stadtbote org info --help`.
+const ORG_INFO_JSON_HELP: &str = "\
+JSON fields (stable; times in Unix milliseconds, UTC):
+  handle, org, name         the org's handle, id and name
+  fingerprint               the org key's fingerprint (compare with the town's poster)
+  verification              \"verified\" (the fingerprint was compared with `stadtbote verify`, or
+                            this device holds the org key), \"pinned\" (pinned on first contact),
+                            \"first_seen\" (seen for the first time now) or \"rotated\" (changed
+                            now by a rotation the previously pinned key signed)
+  pinned                    whether this device keeps the key pinned (false without an account)
+  fingerprint_verified      whether the pinned key was compared with the poster
+  previous_fingerprint      the key pinned before, when verification is \"rotated\", else null
+  key_rotations             signed key rotations the org made
+  offline                   true when the server could not be reached (the cached profile)
+  profile_version, updated_at
+  categories                [{name, department}]
+  departments               every department the profile names
+  consult_department        the department consultations go to
+  timezone                  the time zone of the office hours
+  office_hours              [{department, slots: [\"Tue 17:00-18:00\", ...]}]
+  auto_reply                the org's message outside live sessions, or null
+  live, live_since          whether a consultation session is live, since when
+  channels                  ids of channels the profile lists (hex)";
 
 /// `stadtbote org category …`
 #[derive(Subcommand)]
@@ -298,9 +344,11 @@ pub enum HoursCommand {
         /// Shown to citizens who ask outside a live session.
         #[arg(long, value_name = "TEXT")]
         auto_reply: Option<String>,
-        /// The department that answers.
-        #[arg(long, default_value = DEFAULT_CONSULT_DEPARTMENT)]
-        department: String,
+        /// The department that answers consultations (default: the one
+        /// they go to now, at first the default department
+        /// buergermeister, which the org admin's device is staff of).
+        #[arg(long, value_name = "DEPT")]
+        department: Option<String>,
     },
     /// Start (on) or end (off) a live consultation session.
     Live {
@@ -473,8 +521,16 @@ pub async fn org(
         OrgCommand::Claim { code } => {
             let mut client = open_connected(home, server).await?;
             let result = client.claim_org(&code).await;
+            let admin = match result {
+                Ok(admin) => admin,
+                Err(error) => {
+                    client.disconnect().await;
+                    return Err(error.into());
+                }
+            };
+            // Certified like every staff device, in the default department.
+            let staff = client.enrol_admin_device(&admin.handle, DEFAULT_CONSULT_DEPARTMENT).await;
             client.disconnect().await;
-            let admin = result?;
             println!(
                 "This device is now the org admin of {} ({}).",
                 safe(&admin.name),
@@ -485,10 +541,60 @@ pub async fn org(
                 home.join("org").join(format!("{}.key", admin.handle)).display()
             );
             println!("Keep a copy in a safe place: stadtbote org export-key FILE");
+            match &staff {
+                Ok(enrolment) => {
+                    println!(
+                        "This device is also a staff device of {}: role admin (includes publisher and clerk), department {}, where consultations go.",
+                        safe(&admin.handle),
+                        safe(&enrolment.department)
+                    );
+                    println!(
+                        "It can create channels (stadtbote channel create) and discussion groups (stadtbote group create) now."
+                    );
+                    println!(
+                        "Publish consultation hours with: stadtbote org hours set \"Tue 17:00-18:00\"; start a session with: stadtbote org hours live on"
+                    );
+                }
+                Err(error) => eprintln!(
+                    "warning: this device could not be made a staff device of {} yet: {}",
+                    safe(&admin.handle),
+                    safe(&error.to_string())
+                ),
+            }
             println!("Org key fingerprint (print it on posters and your website):");
             println!("{}", fingerprint_of(&admin.key.0));
+            if staff.is_err() {
+                bail!(
+                    "the org {} is claimed, but this device is not its staff device yet; run: stadtbote org enroll-self",
+                    safe(&admin.handle)
+                );
+            }
             Ok(())
         }
+        OrgCommand::EnrollSelf { department } => {
+            if let Some(department) = &department {
+                stadtbote_protocol::org::validate_department(department).map_err(|e| {
+                    ClientError::Invalid { what: "department", reason: e.to_string() }
+                })?;
+            }
+            let mut client = open_connected(home, server).await?;
+            let result = enroll_self(&mut client, handle, department).await;
+            client.disconnect().await;
+            let (handle, enrolment, already) = result?;
+            let (handle, department) = (safe(&handle), safe(&enrolment.department));
+            if already {
+                println!(
+                    "This device already is a staff device of {handle}: role admin, department {department}."
+                );
+            } else {
+                println!(
+                    "This device is now a staff device of {handle}: role admin (includes publisher and clerk), department {department}."
+                );
+            }
+            println!("The certificate is valid until {}.", format_utc(enrolment.expires_at));
+            Ok(())
+        }
+        OrgCommand::Info { handle: wanted, json } => org_info(home, server, &wanted, json).await,
         OrgCommand::ExportKey { file } => {
             let client = Client::open(home, server)?;
             let handle = client.admin_org(handle)?.handle.clone();
@@ -676,6 +782,74 @@ pub async fn org(
     }
 }
 
+/// `org enroll-self`: certifies this device (the org admin's) as staff in
+/// `department` (default: where consultations go), unless it already is
+/// with role admin there. Returns the handle, the enrolment and whether it
+/// already was.
+async fn enroll_self(
+    client: &mut Client,
+    handle: Option<&str>,
+    department: Option<String>,
+) -> Result<(String, stadtbote_cli::staff::Enrolment, bool)> {
+    let admin = client.admin_org(handle)?.clone();
+    let org = client.fetch_org(&admin.handle).await?;
+    let department = department.unwrap_or_else(|| {
+        org.profile
+            .as_ref()
+            .and_then(|p| p.consult_department.clone())
+            .unwrap_or_else(|| DEFAULT_CONSULT_DEPARTMENT.to_string())
+    });
+    let device = client.state().device;
+    let current = org
+        .staff_device(&device)
+        .filter(|r| r.is_valid() && r.role == Role::Admin && r.department == department);
+    if current.is_some()
+        && let Some(enrolment) = client.enrolment_at(&admin.org).filter(|e| e.approved)
+    {
+        return Ok((admin.handle, enrolment.clone(), true));
+    }
+    let enrolment = client.enrol_admin_device(&admin.handle, &department).await?;
+    Ok((admin.handle, enrolment, false))
+}
+
+/// `org info HANDLE`: with an account, verified against (and pinning) the
+/// key this device pinned, or from the cache when the server cannot be
+/// reached; without one, one unauthenticated request, nothing stored.
+async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result<()> {
+    stadtbote_protocol::org::validate_handle(handle)
+        .map_err(|e| ClientError::Invalid { what: "handle", reason: e.to_string() })?;
+    let view = match Client::open(home, server) {
+        Err(ClientError::NotInitialised { .. }) => {
+            stadtbote_cli::org_info::org_info_without_account(server, handle).await?
+        }
+        Err(error) => return Err(error.into()),
+        Ok(mut client) => {
+            let before = client.pin(handle)?.cloned();
+            let connected = super::try_catch_up(&mut client).await?;
+            let result = if connected {
+                client.org_info_since(handle, before).await.map(Some)
+            } else {
+                client.cached_org_info(handle)
+            };
+            client.disconnect().await;
+            match result? {
+                Some(view) => view,
+                None => bail!(
+                    "cannot reach the server and this device has not contacted {handle} before; run the command again when the server can be reached"
+                ),
+            }
+        }
+    };
+    if json {
+        println!("{}", view.json_line());
+    } else {
+        for line in view.text_lines() {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
 fn print_profile(profile: &OrgProfile, json: bool) {
     if json {
         let value = serde_json::json!({
@@ -803,8 +977,11 @@ async fn hours(
     // Checked before connecting: nothing to do with a typo.
     let parsed = match &command {
         HoursCommand::Set { slots, department, .. } => {
-            stadtbote_protocol::org::validate_department(department)
-                .map_err(|e| ClientError::Invalid { what: "department", reason: e.to_string() })?;
+            if let Some(department) = department {
+                stadtbote_protocol::org::validate_department(department).map_err(|e| {
+                    ClientError::Invalid { what: "department", reason: e.to_string() }
+                })?;
+            }
             Some(parse_slots(slots)?)
         }
         HoursCommand::Live { .. } => None,
@@ -821,7 +998,9 @@ async fn hours(
                     if let Some(reply) = auto_reply {
                         p.auto_reply = (!reply.trim().is_empty()).then(|| reply.clone());
                     }
-                    p.consult_department = Some(department.clone());
+                    let chosen = department.clone().or_else(|| p.consult_department.clone());
+                    p.consult_department =
+                        Some(chosen.unwrap_or_else(|| DEFAULT_CONSULT_DEPARTMENT.to_string()));
                     Ok(())
                 })
                 .await
@@ -839,8 +1018,29 @@ async fn hours(
                 .await
         }
     };
+    // Who would answer: a consultation to a department without an
+    // approved staff device cannot be sent, which nobody fixes by waiting.
+    let unstaffed = match &result {
+        Ok(profile) => {
+            let department = profile
+                .consult_department
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CONSULT_DEPARTMENT.into());
+            match client.fetch_org(&handle).await {
+                Ok(org) if org.valid_staff(&department).is_empty() => Some(department),
+                _ => None,
+            }
+        }
+        Err(_) => None,
+    };
     client.disconnect().await;
     let profile = result?;
+    if let Some(department) = unstaffed {
+        let department = safe(&department);
+        eprintln!(
+            "warning: no approved staff device of department {department} yet, so consultations cannot be sent; invite one with `stadtbote org invite-staff --department {department} --role clerk` (then `stadtbote enroll CODE` on that device), or make this device staff there with `stadtbote org enroll-self --department {department}`"
+        );
+    }
     match command {
         HoursCommand::Set { .. } => {
             let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
