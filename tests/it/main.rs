@@ -28,6 +28,7 @@ mod messaging;
 mod municipal;
 mod org_rotation;
 mod photos;
+mod poster;
 mod privacy;
 mod recovery;
 mod server_http;
