@@ -30,11 +30,19 @@ pub const PAGE_HEIGHT_MM: f32 = 297.0;
 /// Light modules around each QR code, as the QR standard requires.
 const QUIET_ZONE: usize = 4;
 /// Left and right margin.
-const MARGIN_MM: f32 = 15.0;
+const MARGIN_MM: f32 = 20.0;
+/// What the town's name may fill of the width between the margins: SVG
+/// viewers without Helvetica or a font with its metrics (Arial, Liberation
+/// Sans) substitute one up to 15 % wider (DejaVu Sans).
+const TITLE_SHARE: f32 = 0.88;
 /// The widest the town's name is set.
 const TITLE_MAX_MM: f32 = 14.0;
 /// The narrowest before it wraps onto a second line.
 const TITLE_MIN_MM: f32 = 7.0;
+/// The size of the instructions.
+const INSTRUCTION_MM: f32 = 4.8;
+/// The smallest any org-controlled text is set before it is cut short.
+const SMALLEST_MM: f32 = 4.0;
 /// Points per millimetre.
 const PT_PER_MM: f32 = 72.0 / 25.4;
 
@@ -96,9 +104,7 @@ impl Format {
 #[derive(Debug, thiserror::Error)]
 pub enum PosterError {
     /// The output file's name ends in neither `.pdf` nor `.svg`.
-    #[error(
-        "cannot tell which format to write for {file}: the file name must end in .pdf or .svg"
-    )]
+    #[error("cannot tell which format to write for {file}: the file name must end in .pdf or .svg")]
     UnknownFormat {
         /// The file as given.
         file: String,
@@ -170,10 +176,10 @@ pub fn layout(poster: &Poster) -> Result<Vec<Item>, PosterError> {
     };
 
     // The town's name: as large as fits, on two lines if it must.
-    let natural = width / text_width_em(&town, Font::Bold).max(1.0);
-    let title_size = natural.clamp(TITLE_MIN_MM, TITLE_MAX_MM);
+    let (title_size, title) =
+        fit(&town, Font::Bold, TITLE_MAX_MM, TITLE_MIN_MM, width * TITLE_SHARE);
     let mut y = 30.0;
-    for line in wrap(&town, Font::Bold, title_size, width) {
+    for line in title {
         text(&mut items, y, title_size, Font::Bold, line);
         y += title_size * 1.15;
     }
@@ -183,11 +189,13 @@ pub fn layout(poster: &Poster) -> Result<Vec<Item>, PosterError> {
     let key_qr_side = match &poster.channel {
         Some(channel) => {
             let label = format!("Kanal folgen: „{}“", clean(&channel.name));
-            for line in wrap(&label, Font::Bold, 6.0, width) {
-                text(&mut items, y, 6.0, Font::Bold, line);
-                y += 7.0;
+            let (size, lines) = fit(&label, Font::Bold, 6.0, 4.5, width);
+            for line in lines {
+                text(&mut items, y, size, Font::Bold, line);
+                y += size * 1.15;
             }
-            let side = 95.0;
+            y += 1.0;
+            let side = 100.0;
             let matrix = Matrix::encode(&channel.invite_qr)?;
             items.push(Item::Qr { x: center - side / 2.0, y, side, matrix });
             y += side + 10.0;
@@ -217,14 +225,19 @@ pub fn layout(poster: &Poster) -> Result<Vec<Item>, PosterError> {
          gedruckten übereinstimmen (stadtbote verify {handle} FINGERABDRUCK)."
     );
     for instruction in [first, second] {
-        for line in wrap(&instruction, Font::Regular, 4.2, width) {
-            text(&mut items, y, 4.2, Font::Regular, line);
-            y += 5.6;
+        for line in wrap(&instruction, Font::Regular, INSTRUCTION_MM, width) {
+            text(&mut items, y, INSTRUCTION_MM, Font::Regular, line);
+            y += INSTRUCTION_MM * 1.3;
         }
         y += 1.5;
     }
     Ok(items)
 }
+
+/// Helvetica and the fonts with its metrics (Arial, Liberation Sans).
+const SANS: &str = "Helvetica, Arial, 'Liberation Sans', sans-serif";
+/// Courier and the fonts with its metrics.
+const MONO: &str = "Courier, 'Courier New', 'Liberation Mono', monospace";
 
 /// The poster as an SVG document (A4, units in millimetres).
 pub fn to_svg(poster: &Poster) -> Result<String, PosterError> {
@@ -233,14 +246,19 @@ pub fn to_svg(poster: &Poster) -> Result<String, PosterError> {
         match item {
             Item::Text { x, y, size, font, text } => {
                 let (family, weight) = match font {
-                    Font::Bold => ("Helvetica, Arial, sans-serif", "bold"),
-                    Font::Regular => ("Helvetica, Arial, sans-serif", "normal"),
-                    Font::Mono => ("Courier, 'Courier New', monospace", "normal"),
+                    Font::Bold => (SANS, "bold"),
+                    Font::Regular => (SANS, "normal"),
+                    Font::Mono => (MONO, "normal"),
                 };
+                // The width the layout measured with Helvetica's metrics:
+                // a viewer with a wider substitute font squeezes the line
+                // instead of running over the margin.
+                let length = text_width_em(&text, font) * size;
                 body.push_str(&format!(
                     "<text x=\"{x:.2}\" y=\"{y:.2}\" font-size=\"{size:.2}\" \
                      font-family=\"{family}\" font-weight=\"{weight}\" \
-                     text-anchor=\"middle\">{}</text>\n",
+                     text-anchor=\"middle\" textLength=\"{length:.2}\" \
+                     lengthAdjust=\"spacingAndGlyphs\">{}</text>\n",
                     xml_escape(&text)
                 ));
             }
@@ -329,7 +347,8 @@ pub fn to_pdf(poster: &Poster) -> Result<Vec<u8>, PosterError> {
     let page = Ref::new(3);
     let contents = Ref::new(4);
     let info = Ref::new(5);
-    let fonts = [(Font::Regular, Ref::new(6)), (Font::Bold, Ref::new(7)), (Font::Mono, Ref::new(8))];
+    let fonts =
+        [(Font::Regular, Ref::new(6)), (Font::Bold, Ref::new(7)), (Font::Mono, Ref::new(8))];
     let mut pdf = Pdf::new();
     pdf.catalog(catalog).pages(pages);
     pdf.pages(pages).kids([page]).count(1);
@@ -492,6 +511,36 @@ pub fn text_width_em(text: &str, font: Font) -> f32 {
     if font == Font::Bold { width * 1.06 } else { width }
 }
 
+/// Sets `text` on one line at the largest size from `max_mm` down to
+/// `min_mm` that fits `width`; below that on two lines, shrinking to
+/// [`SMALLEST_MM`]; what still does not fit is cut short with "…", so that
+/// org-controlled text of any length keeps the layout on the page.
+fn fit(text: &str, font: Font, max_mm: f32, min_mm: f32, width: f32) -> (f32, Vec<String>) {
+    let natural = width / text_width_em(text, font).max(0.01);
+    if natural >= min_mm {
+        return (natural.min(max_mm), vec![text.to_string()]);
+    }
+    let mut size = min_mm;
+    loop {
+        let lines = wrap(text, font, size, width);
+        if lines.len() <= 2 {
+            return (size, lines);
+        }
+        if size <= SMALLEST_MM {
+            let mut kept: Vec<String> = lines.into_iter().take(2).collect();
+            if let Some(last) = kept.last_mut() {
+                while !last.is_empty() && text_width_em(&format!("{last} …"), font) * size > width
+                {
+                    last.pop();
+                }
+                last.push_str(" …");
+            }
+            return (size, kept);
+        }
+        size = (size - 0.5).max(SMALLEST_MM);
+    }
+}
+
 /// Breaks `text` into lines no wider than `max_mm` at `size_mm`, at spaces;
 /// a single word wider than a line is split.
 pub fn wrap(text: &str, font: Font, size_mm: f32, max_mm: f32) -> Vec<String> {
@@ -599,7 +648,14 @@ mod tests {
     fn a_long_town_name_shrinks_then_wraps_within_the_page() {
         let mut long = poster(true);
         long.town = "Verbandsgemeinde Sankt Katharinen-Überlingen am Schwäbischen Meer".into();
-        for item in layout(&long).unwrap() {
+        let mut huge = poster(true);
+        huge.town = "Sehr lange Gemeinde ".repeat(40);
+        huge.channel = Some(PosterChannel {
+            name: "Kanal ".repeat(60),
+            invite_qr: "STADTBOTE:CHANNEL:A".into(),
+        });
+        let items = layout(&long).unwrap().into_iter().chain(layout(&huge).unwrap());
+        for item in items {
             match item {
                 Item::Text { y, size, text, font, .. } => {
                     assert!(text_width_em(&text, font) * size <= PAGE_WIDTH_MM - 2.0 * MARGIN_MM);

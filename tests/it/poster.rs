@@ -41,16 +41,8 @@ fn poster_town() -> PosterTown {
     let code = std::fs::read_to_string(server.data_dir.join("admin-claim.code")).unwrap();
     let totp = Totp::from_output(&admin.ok(&["admin", "claim", code.trim()]));
     let otp = totp.fresh();
-    let org_code = last_line(&admin.ok(&[
-        "--otp",
-        &otp,
-        "admin",
-        "org",
-        "create",
-        TOWN,
-        "--handle",
-        HANDLE,
-    ]));
+    let org_code =
+        last_line(&admin.ok(&["--otp", &otp, "admin", "org", "create", TOWN, "--handle", HANDLE]));
     let mayor = Device::new(&server);
     mayor.init("Bürgermeisterin Berg");
     mayor.ok(&["org", "claim", &org_code]);
@@ -130,7 +122,7 @@ fn svg_qr_codes(doc: &roxmltree::Document) -> Vec<String> {
 /// code of unit squares (its `cm` scales them to modules).
 fn pdf_qr_codes(doc: &lopdf::Document) -> Vec<String> {
     let page = *doc.get_pages().get(&1).expect("page 1");
-    let content = lopdf::content::Content::decode(&doc.get_page_content(page).unwrap()).unwrap();
+    let content = lopdf::content::Content::decode(&doc.get_page_content(page)).unwrap();
     let mut codes = Vec::new();
     let mut modules: Option<BTreeSet<(i64, i64)>> = None;
     for op in &content.operations {
@@ -219,6 +211,7 @@ fn poster_shows_town_fingerprint_and_working_qr_codes_in_svg_and_pdf() {
     // verifies the org with the printed fingerprint.
     let link = codes.iter().find(|c| c.starts_with("STADTBOTE:CHANNEL:")).unwrap();
     let citizen = Device::new(&town.server);
+    citizen.init("Bürgerin Bauer");
     let followed = citizen.ok(&["follow", link]);
     assert!(followed.contains("Amtsblatt") && followed.contains(HANDLE), "{followed}");
     let printed = text.lines().find(|l| l.contains(&town.fingerprint)).unwrap().trim();
