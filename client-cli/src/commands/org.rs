@@ -206,13 +206,14 @@ pub enum OrgCommand {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Write a printable A4 poster for the notice board (PDF or SVG, by the
-    /// file name's extension): the town's name, the announcement channel's
-    /// invite QR code, the org key's fingerprint as text and QR code, and two
-    /// lines of instructions in German. Run it on a device that knows the
-    /// channel's invite link, i.e. the one that ran `channel create`
-    /// (typically the org admin's); name and key come from the org's
-    /// verified public profile on the server.
+    /// Write a printable A4 poster for the notice board (PDF or SVG).
+    ///
+    /// The file name's extension picks the format. On the poster: the
+    /// town's name, the announcement channel's invite QR code, the org key's
+    /// fingerprint as text and QR code, and two lines of instructions in
+    /// German. Run it on a device that knows the channel's invite link, i.e.
+    /// the one that ran `channel create` (typically the org admin's); name
+    /// and key come from the org's verified public profile on the server.
     Poster {
         /// The file to write: FILE.pdf or FILE.svg.
         #[arg(long, value_name = "FILE")]
