@@ -17,6 +17,7 @@
 //! * [`codes`]: the org-admin and staff invitation codes the CLI hands out.
 //! * [`passphrase`]: passphrases and the encrypted org-key export file.
 //! * [`qr`]: the org key's QR code (PNG, SVG).
+//! * [`poster`]: the printable notice-board poster (A4, PDF or SVG) of `org poster`.
 //! * [`pinning`]: pinning org keys (trust on first use, verification) and checking org directories.
 //! * [`staff`]: certified staff devices and this device's enrolment.
 //! * [`approval`]: the org key's approval of staff enrolments and the signed staff list.
@@ -59,6 +60,7 @@ pub mod org_rotation;
 pub mod output;
 pub mod passphrase;
 pub mod pinning;
+pub mod poster;
 pub mod qr;
 pub mod send;
 pub mod session;

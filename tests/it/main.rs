@@ -30,6 +30,7 @@ mod org_rotation;
 mod papercuts;
 mod photo_formats;
 mod photos;
+mod poster;
 mod privacy;
 mod recovery;
 mod server_http;

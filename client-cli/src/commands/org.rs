@@ -10,6 +10,7 @@ use stadtbote_cli::org::{
 };
 use stadtbote_cli::output::{format_utc, safe};
 use stadtbote_cli::passphrase::read_passphrase;
+use stadtbote_cli::poster::{self, Format, Poster, PosterChannel};
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
 use stadtbote_protocol::auth::fingerprint_of;
@@ -214,6 +215,27 @@ pub enum OrgCommand {
         /// Directory for the QR code files (default: HOME/qr, under --home).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Write a printable A4 poster for the notice board (PDF or SVG).
+    ///
+    /// The file name's extension picks the format. On the poster: the
+    /// town's name, the announcement channel's invite QR code, the org key's
+    /// fingerprint as text and QR code, and two lines of instructions in
+    /// German. Run it on a device that knows the channel's invite link, i.e.
+    /// the one that ran `channel create` (typically the org admin's); name
+    /// and key come from the org's verified public profile on the server.
+    Poster {
+        /// The file to write: FILE.pdf or FILE.svg.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The channel whose invite goes on the poster (id or unambiguous
+        /// prefix, see `channel list`; default: the first channel this
+        /// device created for the org).
+        #[arg(long, value_name = "CHANNEL-ID", conflicts_with = "no_channel")]
+        channel: Option<String>,
+        /// A poster with the fingerprint only, without a channel.
+        #[arg(long)]
+        no_channel: bool,
     },
     /// Create a one-time invitation for a staff device.
     InviteStaff {
@@ -643,6 +665,9 @@ pub async fn org(
             Ok(())
         }
         OrgCommand::Fingerprint { out } => fingerprint(home, server, handle, out.as_deref()),
+        OrgCommand::Poster { out, channel, no_channel } => {
+            poster(home, server, handle, &out, channel.as_deref(), no_channel).await
+        }
         OrgCommand::Category { command } => category(home, server, handle, command).await,
         OrgCommand::Hours { command } => hours(home, server, handle, command).await,
         OrgCommand::InviteStaff { department, role, expires_hours } => {
@@ -915,6 +940,136 @@ fn fingerprint(
     println!("QR code (PNG): {}", png.display());
     println!("QR code (SVG): {}", svg.display());
     Ok(())
+}
+
+/// `org poster`: gathers what goes on the poster (the channel from this
+/// device's state, name and key from the org's verified directory), then
+/// renders and writes it.
+async fn poster(
+    home: &PathBuf,
+    server: &str,
+    handle: Option<&str>,
+    out: &Path,
+    channel: Option<&str>,
+    no_channel: bool,
+) -> Result<()> {
+    let format = Format::of(out)?;
+    let mut client = Client::open(home, server)?;
+    let chosen = channel.map(|text| client.resolve_published(text)).transpose()?;
+    let handle = poster_handle(&client, handle, chosen)?;
+    let published = match (no_channel, chosen) {
+        (true, _) => None,
+        (false, Some(id)) => client.state().channels.get(&id).cloned(),
+        (false, None) => {
+            let first = client
+                .state()
+                .channels
+                .values()
+                .filter(|c| c.handle == handle)
+                .min_by_key(|c| (c.meta.created_at, c.channel))
+                .cloned();
+            match first {
+                Some(published) => Some(published),
+                None => bail!(
+                    "this device created no channel of {handle}, so there is no invite link \
+                     for the poster; create one with `stadtbote channel create NAME` (on a \
+                     publisher's device, then run `org poster` there), or pass --no-channel \
+                     for a poster with the fingerprint only"
+                ),
+            }
+        }
+    };
+    client.connect().await?;
+    let fetched = client.fetch_org(&handle).await;
+    client.disconnect().await;
+    let org = fetched?;
+    let channel = match &published {
+        Some(published) if published.org != org.org => bail!(
+            "channel {} was created for another org than the server now names {handle}; \
+             pass --channel CHANNEL-ID of a current channel or --no-channel",
+            published.channel
+        ),
+        Some(published) => Some(PosterChannel {
+            name: published.meta.name.clone(),
+            // Upper case, as `channel create` writes it into its QR code.
+            invite_qr: published.invite(org.key).to_link().to_ascii_uppercase(),
+        }),
+        None => None,
+    };
+    let content = Poster {
+        town: org.name().to_string(),
+        handle: handle.clone(),
+        fingerprint: fingerprint_of(&org.key.0),
+        org_qr: org_qr_content(&handle, &org.key),
+        channel,
+    };
+    let bytes = match format {
+        Format::Pdf => poster::to_pdf(&content)?,
+        Format::Svg => poster::to_svg(&content)?.into_bytes(),
+    };
+    std::fs::write(out, bytes).map_err(|source| ClientError::Io {
+        action: "write",
+        file: out.to_path_buf(),
+        source,
+    })?;
+    println!(
+        "Wrote the notice-board poster of {} ({handle}) to {} (A4 portrait, {}).",
+        safe(&content.town),
+        out.display(),
+        format.name()
+    );
+    match &published {
+        Some(published) => {
+            println!("Channel on it: {} ({})", safe(&published.meta.name), published.channel)
+        }
+        None => println!("No channel on it (--no-channel)."),
+    }
+    println!("Fingerprint on it: {}", content.fingerprint);
+    Ok(())
+}
+
+/// The org a poster is for: the chosen channel's, `--org`, the org this
+/// device administers, or the one org this device publishes channels of.
+fn poster_handle(
+    client: &Client,
+    handle: Option<&str>,
+    chosen: Option<stadtbote_protocol::ChannelId>,
+) -> Result<String> {
+    let channels = &client.state().channels;
+    if let Some(published) = chosen.and_then(|id| channels.get(&id)) {
+        if let Some(handle) = handle.filter(|h| *h != published.handle) {
+            bail!(
+                "channel {} belongs to {}, not to {handle}; pass the channel of {handle} or \
+                 leave out --org",
+                published.channel,
+                published.handle
+            );
+        }
+        return Ok(published.handle.clone());
+    }
+    if let Some(handle) = handle {
+        return Ok(handle.to_string());
+    }
+    match client.admin_org(None) {
+        Ok(admin) => return Ok(admin.handle.clone()),
+        Err(ClientError::NotOrgAdmin) => {}
+        Err(other) => return Err(other.into()),
+    }
+    let mut handles: Vec<&str> = channels.values().map(|c| c.handle.as_str()).collect();
+    handles.sort_unstable();
+    handles.dedup();
+    match handles.as_slice() {
+        [one] => Ok((*one).to_string()),
+        [] => bail!(
+            "this device neither administers an org nor created a channel; run `org poster` \
+             on the device that ran `channel create`, or pass --org HANDLE --no-channel for a \
+             poster with the fingerprint only"
+        ),
+        several => bail!(
+            "this device created channels of several orgs ({}); pass --org HANDLE",
+            several.join(", ")
+        ),
+    }
 }
 
 async fn category(
