@@ -65,7 +65,7 @@ mod tests {
             text: "Moin".into(),
             shown: false,
         };
-        assert_eq!(post_text(&post), "[1970-01-01 00:00 UTC] (no name): Moin");
+        assert_eq!(post_text(&post), format!("[{}] (no name): Moin", format_minute(0)));
         let value = post_json(&GroupId([3; 16]), &post);
         assert_eq!(value["from"], AccountId([1; 16]).to_string());
         assert!(value["from_name"].is_null());

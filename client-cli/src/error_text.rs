@@ -1,0 +1,186 @@
+//! [`ClientError`] in the user's language: the catalog message of each
+//! variant a citizen, clerk or mayor commonly meets (`error-…` ids in the
+//! `stadtbote-i18n` catalogs). Variants not listed here, and the details
+//! other parties send (a server's refusal text, an OS error), stay English.
+//!
+//! The English catalog texts equal the variants' `Display` (the tests
+//! below check each one), so English output does not change.
+
+use stadtbote_i18n::tr;
+
+use crate::ClientError;
+use crate::attachments::format_mb;
+
+/// The error's message in the current language (see
+/// [`stadtbote_i18n::set_language`]).
+pub fn localized(error: &ClientError) -> String {
+    use ClientError as E;
+    match error {
+        E::Unreachable { url } => tr!("error-unreachable", url = url),
+        E::ServerBusy { url, reason } => tr!("error-server-busy", url = url, reason = reason),
+        E::InvalidLinkCode => tr!("error-invalid-link-code"),
+        E::UnknownAccount(account) => tr!("error-unknown-account", account = account),
+        E::InvalidAccountId { text } => {
+            tr!("error-invalid-account-id", text = format!("{text:?}"))
+        }
+        E::NotInitialised { home } => tr!("error-not-initialised", home = home.display()),
+        E::AlreadyInitialised { home } => {
+            tr!("error-already-initialised", home = home.display())
+        }
+        E::Locked { home } => tr!("error-locked", home = home.display()),
+        E::PhotoTooLarge { path, size, limit } => tr!(
+            "error-photo-too-large",
+            path = path.display(),
+            size = format_mb(*size),
+            limit = format_mb(*limit)
+        ),
+        E::UnsupportedPhoto { path, reason } => {
+            tr!("error-unsupported-photo", path = path.display(), reason = reason)
+        }
+        E::AttachmentQuotaExceeded => tr!("error-attachment-quota-exceeded"),
+        E::AttachmentUnavailable => tr!("error-attachment-unavailable"),
+        E::Invalid { what, reason } => tr!("error-invalid", what = what, reason = reason),
+        E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = what),
+        E::NotServerAdmin => tr!("error-not-server-admin"),
+        E::Forbidden(reason) => tr!("error-forbidden", reason = reason),
+        E::SecondFactorRequired(reason) => {
+            tr!("error-second-factor-required", reason = reason)
+        }
+        E::OrgSuspended => tr!("error-org-suspended"),
+        E::HandleTaken(handle) => tr!("error-handle-taken", handle = handle),
+        E::NotOrgAdmin => tr!("error-not-org-admin"),
+        E::NotAdminOf(handle) => tr!("error-not-admin-of", handle = handle),
+        E::SeveralOrgs(orgs) => tr!("error-several-orgs", orgs = orgs),
+        E::UnknownOrg { handle } => tr!("error-unknown-org", handle = handle),
+        E::OrgNotSetUp { handle } => tr!("error-org-not-set-up", handle = handle),
+        E::OrgKeyChanged { handle, pinned, presented } => tr!(
+            "error-org-key-changed",
+            handle = handle,
+            pinned = pinned,
+            presented = presented
+        ),
+        E::FingerprintMismatch { handle, pinned } => {
+            tr!("error-fingerprint-mismatch", handle = handle, pinned = pinned)
+        }
+        E::UnknownCategory { category, handle, valid } => tr!(
+            "error-unknown-category",
+            handle = handle,
+            category = format!("{category:?}"),
+            valid = valid
+        ),
+        E::NoStaffEnrolled { department, handle } => {
+            tr!("error-no-staff-enrolled", department = department, handle = handle)
+        }
+        E::StaffAwaitingApproval { department, handle } => {
+            tr!("error-staff-awaiting-approval", department = department, handle = handle)
+        }
+        E::NoStaffReachable { department } => {
+            tr!("error-no-staff-reachable", department = department)
+        }
+        E::UnknownThread(thread) => tr!("error-unknown-thread", thread = thread),
+        E::RemovedFromThread(thread) => tr!("error-removed-from-thread", thread = thread),
+        E::NotInDepartment { thread, department } => {
+            tr!("error-not-in-department", thread = thread, department = department)
+        }
+        E::NotStaff { handle } => tr!("error-not-staff", handle = handle),
+        E::PhotoNotSent(reason) => tr!("error-photo-not-sent", reason = reason),
+        E::InvalidInviteCode => tr!("error-invalid-invite-code"),
+        E::WrongPassphrase => tr!("error-wrong-passphrase"),
+        E::EmptyPassphrase => tr!("error-empty-passphrase"),
+        E::PassphraseMismatch => tr!("error-passphrase-mismatch"),
+        E::UnknownChannel(channel) => tr!("error-unknown-channel", channel = channel),
+        E::OutdatedInvite => tr!("error-outdated-invite"),
+        E::NotPublisher { handle } => tr!("error-not-publisher", handle = handle),
+        E::RepliesOff(channel) => tr!("error-replies-off", channel = channel),
+        E::UnknownGroup(group) => tr!("error-unknown-group", group = group),
+        E::AwaitingApproval => tr!("error-awaiting-approval"),
+        E::UnknownDevice(device) => tr!("error-unknown-device", device = device),
+        E::Server(body) => tr!("error-server", body = body),
+        // Not translated yet: the English `Display`.
+        other => other.to_string(),
+    }
+}
+
+/// An [`anyhow::Error`]-style chain (`outer: cause: cause`, as `{:#}`
+/// prints it) with every [`ClientError`] in it localized.
+pub fn localized_chain<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let parts: Vec<String> = chain
+        .map(|error| match error.downcast_ref::<ClientError>() {
+            Some(client_error) => localized(client_error),
+            None => error.to_string(),
+        })
+        .collect();
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use stadtbote_protocol::AccountId;
+
+    use super::*;
+
+    /// One value of every variant [`localized`] translates.
+    fn samples() -> Vec<ClientError> {
+        let account = AccountId::random();
+        let home = PathBuf::from("/home/x/.stadtbote");
+        vec![
+            ClientError::Unreachable { url: "ws://x".into() },
+            ClientError::ServerBusy { url: "ws://x".into(), reason: "HTTP 503" },
+            ClientError::InvalidLinkCode,
+            ClientError::UnknownAccount(account),
+            ClientError::InvalidAccountId { text: "a\"b".into() },
+            ClientError::NotInitialised { home: home.clone() },
+            ClientError::AlreadyInitialised { home: home.clone() },
+            ClientError::Locked { home },
+            ClientError::PhotoTooLarge { path: "p.jpg".into(), size: 23_400_000, limit: 20_000_000 },
+            ClientError::AttachmentQuotaExceeded,
+            ClientError::AttachmentUnavailable,
+            ClientError::Invalid { what: "--status", reason: "unknown status".into() },
+            ClientError::InvalidCodeText { what: "staff invitation code" },
+            ClientError::NotServerAdmin,
+            ClientError::Forbidden("no".into()),
+            ClientError::SecondFactorRequired("code needed".into()),
+            ClientError::OrgSuspended,
+            ClientError::HandleTaken("h".into()),
+            ClientError::NotOrgAdmin,
+            ClientError::NotAdminOf("h".into()),
+            ClientError::SeveralOrgs("a, b".into()),
+            ClientError::UnknownOrg { handle: "h".into() },
+            ClientError::OrgNotSetUp { handle: "h".into() },
+            ClientError::OrgKeyChanged { handle: "h".into(), pinned: "p".into(), presented: "q".into() },
+            ClientError::FingerprintMismatch { handle: "h".into(), pinned: "p".into() },
+            ClientError::UnknownCategory { category: "x y".into(), handle: "h".into(), valid: "a, b".into() },
+            ClientError::NoStaffEnrolled { department: "d".into(), handle: "h".into() },
+            ClientError::StaffAwaitingApproval { department: "d".into(), handle: "h".into() },
+            ClientError::NoStaffReachable { department: "d".into() },
+            ClientError::UnknownThread("t".into()),
+            ClientError::RemovedFromThread("t".into()),
+            ClientError::NotInDepartment { thread: "t".into(), department: "d".into() },
+            ClientError::NotStaff { handle: "h".into() },
+            ClientError::PhotoNotSent("r".into()),
+            ClientError::InvalidInviteCode,
+            ClientError::WrongPassphrase,
+            ClientError::EmptyPassphrase,
+            ClientError::PassphraseMismatch,
+            ClientError::UnknownChannel("c".into()),
+            ClientError::OutdatedInvite,
+            ClientError::NotPublisher { handle: "h".into() },
+            ClientError::RepliesOff("c".into()),
+            ClientError::UnknownGroup("g".into()),
+            ClientError::AwaitingApproval,
+            ClientError::UnknownDevice("d".into()),
+        ]
+    }
+
+    /// The English catalog reproduces every translated variant's `Display`
+    /// byte for byte (scripts and the end-to-end tests read it).
+    #[test]
+    fn english_catalog_equals_display() {
+        stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
+        for error in samples() {
+            assert_eq!(localized(&error), error.to_string());
+        }
+    }
+}
