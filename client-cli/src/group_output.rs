@@ -10,7 +10,8 @@ use crate::output::{safe, safe_body};
 
 /// `[YYYY-MM-DD HH:MM UTC] <display name or (no name)>: <text>`
 pub fn post_text(post: &GroupPost) -> String {
-    let name = safe(post.from_name.as_deref().unwrap_or("(no name)"));
+    let no_name = stadtbote_i18n::tr!("show-no-name");
+    let name = safe(post.from_name.as_deref().unwrap_or(&no_name));
     format!("[{}] {name}: {}", format_minute(post.sent_at), safe_body(&post.text))
 }
 

@@ -476,28 +476,20 @@ async fn catch_up(client: &mut Client, except: Option<MsgId>) -> Result<FlushRep
 /// than `except` (the command's own message, which it reports itself).
 fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
     for group in client.refused_commits() {
-        eprintln!(
-            "warning: refused a change of members in conversation {group}: the commit does not \
-             add or remove the devices its sender declared to the server, so the server's \
-             delivery list would differ from the group. Messages in that conversation sent \
-             after it cannot be read here; tell the town's operator."
-        );
+        let message = tr!("flush-refused-commit", group = group);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let others = |id: &MsgId| except.is_none_or(|e| e != *id);
     for (entry, error) in report.dropped.iter().filter(|(e, _)| others(&e.id)) {
-        eprintln!(
-            "warning: a queued message to {} could not be sent and was removed from the outbox: {}",
-            entry.peer,
-            output::safe(&error.to_string())
-        );
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!("flush-dropped", peer = entry.peer, error = error);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let kept = report.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(&e.id)) {
-        let error = error.to_string();
-        eprintln!(
-            "warning: {kept} message(s) stay in the outbox for now: {}",
-            output::safe(&error)
-        );
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!("flush-kept", count = kept, error = error);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let threads = &report.threads;
     for (chunk, chunks) in &threads.resumed {
@@ -517,20 +509,20 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
         }
     }
     for (entry, error) in threads.dropped.iter().filter(|(e, _)| others(&e.id)) {
-        eprintln!(
-            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {}",
-            entry.action.name(),
-            entry.thread,
-            output::safe(&error.to_string())
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!(
+            "flush-thread-dropped",
+            kind = entry.action.name(),
+            thread = entry.thread,
+            error = error
         );
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let kept = threads.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = threads.kept.iter().find(|(e, _)| others(&e.id)) {
-        let error = error.to_string();
-        eprintln!(
-            "warning: {kept} thread message(s) stay in the outbox for now: {}",
-            output::safe(&error)
-        );
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!("flush-thread-kept", count = kept, error = error);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     print_staff_notices(&report.staff);
 }
@@ -544,33 +536,40 @@ pub(crate) fn print_staff_notices(notices: &stadtbote_cli::approval::StaffNotice
     // error message and go through `output::safe`.
     for approved in &notices.approvals.approved {
         eprintln!(
-            "approved staff device {} ({} of {}) of {} with the org key (staff list version {})",
-            approved.device,
-            approved.role.as_str(),
-            approved.department,
-            approved.handle,
-            approved.version
+            "{}",
+            tr!(
+                "notice-approved",
+                device = approved.device,
+                role = approved.role.as_str(),
+                department = approved.department,
+                handle = approved.handle,
+                version = approved.version
+            )
         );
     }
     for refused in &notices.approvals.refused {
-        eprintln!(
-            "warning: the enrolment of device {} at {} was not approved: {}",
-            refused.device,
-            refused.handle,
-            output::safe(&refused.reason)
+        let message = tr!(
+            "notice-refused",
+            device = refused.device,
+            handle = refused.handle,
+            reason = output::safe(&refused.reason)
         );
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     for enrolment in &notices.now_approved {
         eprintln!(
-            "This device's enrolment as {} of {} at {} was approved by the org admin; citizens' clients now accept it.",
-            enrolment.role.as_str(),
-            enrolment.department,
-            enrolment.handle
+            "{}",
+            tr!(
+                "notice-now-approved",
+                role = enrolment.role.as_str(),
+                department = enrolment.department,
+                handle = enrolment.handle
+            )
         );
     }
     // Warnings can carry a server's error message: filtered.
     for warning in &notices.warnings {
-        eprintln!("warning: {}", output::safe(warning));
+        eprintln!("{}", tr!("warning-line", message = output::safe(warning)));
     }
 }
 

@@ -105,10 +105,11 @@ fn display_name<'a>(state: &'a State, entry: &'a HistoryEntry) -> Option<&'a str
 
 /// One `inbox` line: `[time] name <ACCOUNT>: text`.
 pub fn inbox_text(state: &State, entry: &HistoryEntry) -> String {
+    let no_name = stadtbote_i18n::tr!("show-no-name");
     format!(
         "[{}] {} <{}>: {}",
         format_utc(entry.sent_at),
-        safe(display_name(state, entry).unwrap_or("(no name)")),
+        safe(display_name(state, entry).unwrap_or(&no_name)),
         entry.from,
         safe_body(&entry.text)
     )
@@ -130,16 +131,20 @@ pub fn inbox_json(state: &State, entry: &HistoryEntry) -> Value {
 
 /// One `inbox` line for a device that appeared on this account's list.
 pub fn device_notice_text(notice: &crate::devices::DeviceNotice) -> String {
+    use stadtbote_i18n::tr;
     if notice.approved_here {
-        format!(
-            "notice: this device approved device {} (key {}) for your account (device list version {}).",
-            notice.device, notice.fingerprint, notice.version
+        tr!(
+            "notice-device-approved-here",
+            device = notice.device,
+            key = notice.fingerprint,
+            version = notice.version
         )
     } else {
-        format!(
-            "notice: a new device {} (key {}) was added to your account (device list version {}). \
-             If that was not you, run `stadtbote device remove {}`.",
-            notice.device, notice.fingerprint, notice.version, notice.device
+        tr!(
+            "notice-device-added",
+            device = notice.device,
+            key = notice.fingerprint,
+            version = notice.version
         )
     }
 }
@@ -169,23 +174,24 @@ pub fn history_text(state: &State, entry: &HistoryEntry) -> String {
     let time = format_utc(entry.sent_at);
     match entry.direction {
         Direction::Out => {
+            use stadtbote_i18n::tr;
             let status =
                 if entry.delivered_to.contains(&entry.peer) || !entry.delivered_to.is_empty() {
-                    "delivered"
+                    tr!("history-delivered")
                 } else if entry.from_device == state.device {
-                    "sent"
+                    tr!("history-sent")
                 } else {
-                    "sent from another device"
+                    tr!("history-sent-elsewhere")
                 };
             format!(
-                "[{time}] you -> {}: {} ({status})",
-                peer_label(state, &entry.peer),
+                "[{time}] {}: {} ({status})",
+                tr!("history-you-to", peer = peer_label(state, &entry.peer)),
                 safe_body(&entry.text)
             )
         }
         Direction::In => format!(
             "[{time}] {} <{}>: {}",
-            safe(display_name(state, entry).unwrap_or("(no name)")),
+            safe(display_name(state, entry).unwrap_or(&stadtbote_i18n::tr!("show-no-name"))),
             entry.from,
             safe_body(&entry.text)
         ),
@@ -218,9 +224,9 @@ pub fn history_json(entry: &HistoryEntry) -> Value {
 /// One `outbox` line.
 pub fn outbox_text(state: &State, entry: &OutboxEntry) -> String {
     format!(
-        "[{}] to {} (not yet sent): {}",
+        "[{}] {}: {}",
         format_utc(entry.sent_at),
-        peer_label(state, &entry.peer),
+        stadtbote_i18n::tr!("outbox-to", peer = peer_label(state, &entry.peer)),
         safe_body(&entry.text)
     )
 }

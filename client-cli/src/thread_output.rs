@@ -316,13 +316,13 @@ pub fn pending_json(pending: &crate::staff::PendingEnrolment) -> Value {
 /// One `org staff` line for a pending enrolment.
 pub fn pending_text(pending: &crate::staff::PendingEnrolment) -> String {
     format!(
-        "{}  account {}  {:<9} {:<16} until {}  PENDING approval (stadtbote org approve {})",
+        "{}  {}  {:<9} {:<16} {}  {}",
         pending.device,
-        pending.account,
+        tr!("staff-account", account = pending.account),
         pending.role.as_str(),
         pending.department,
-        format_utc(pending.expires_at),
-        pending.device
+        tr!("staff-until", time = format_utc(pending.expires_at)),
+        tr!("staff-pending", device = pending.device)
     )
 }
 
@@ -346,21 +346,21 @@ pub fn revoked_device_json(device: &stadtbote_protocol::DeviceId) -> Value {
 /// One `org staff` line.
 pub fn staff_text(record: &StaffRecord) -> String {
     let standing = if record.revoked {
-        "REVOKED"
+        tr!("staff-revoked")
     } else if record.expired {
-        "expired"
+        tr!("staff-expired")
     } else if record.unlisted {
-        "not on the staff list"
+        tr!("staff-unlisted")
     } else {
-        "valid"
+        tr!("staff-valid")
     };
     format!(
-        "{}  account {}  {:<9} {:<16} until {}  {standing}",
+        "{}  {}  {:<9} {:<16} {}  {standing}",
         record.device,
-        record.account,
+        tr!("staff-account", account = record.account),
         record.role.as_str(),
         safe(&record.department),
-        format_utc(record.expires_at)
+        tr!("staff-until", time = format_utc(record.expires_at))
     )
 }
 
@@ -403,10 +403,9 @@ pub fn thread_outbox_json(entry: &ThreadOutboxEntry) -> Value {
 /// One `outbox` line for a queued thread message.
 pub fn thread_outbox_text(entry: &ThreadOutboxEntry) -> String {
     format!(
-        "[{}] {} in thread {} (not yet sent): {}",
+        "[{}] {}: {}",
         format_utc(entry.sent_at),
-        entry.action.name(),
-        entry.thread,
+        tr!("outbox-thread-entry", kind = entry.action.name(), thread = entry.thread),
         safe_body(entry.action.text().unwrap_or(""))
     )
 }

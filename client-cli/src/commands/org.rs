@@ -17,6 +17,7 @@ use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
 use stadtbote_protocol::org_rotation::RotationReason;
 use stadtbote_protocol::totp::{Secret, otpauth_uri};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::{AccountId, DeviceId};
 
 use super::open_connected;
@@ -453,16 +454,13 @@ pub async fn org(
             client.disconnect().await;
             let admin = result?;
             println!(
-                "This device is now the org admin of {} ({}).",
-                safe(&admin.name),
-                safe(&admin.handle)
+                "{}",
+                tr!("org-claimed", org = safe(&admin.name), handle = safe(&admin.handle))
             );
-            println!(
-                "The org key was created on this device: {}",
-                home.join("org").join(format!("{}.key", admin.handle)).display()
-            );
-            println!("Keep a copy in a safe place: stadtbote org export-key FILE");
-            println!("Org key fingerprint (print it on posters and your website):");
+            let key_file = home.join("org").join(format!("{}.key", admin.handle));
+            println!("{}", tr!("org-key-created", file = key_file.display()));
+            println!("{}", tr!("org-keep-copy"));
+            println!("{}", tr!("org-fingerprint-intro"));
             println!("{}", fingerprint_of(&admin.key.0));
             Ok(())
         }
@@ -524,12 +522,23 @@ pub async fn org(
             let result = client.invite_staff(&handle, &department, role, expires_hours).await;
             client.disconnect().await;
             let invitation = result?;
-            println!("Invitation for a {} of department {department} at {handle}.", role.as_str());
-            println!("On the staff member's device, run: stadtbote enroll CODE");
             println!(
-                "The code works once and expires at {}; the certificate is valid until {}.",
-                format_utc(invitation.expires_at),
-                format_utc(invitation.cert_expires_at)
+                "{}",
+                tr!(
+                    "org-invitation",
+                    role = role.as_str(),
+                    department = department,
+                    handle = handle
+                )
+            );
+            println!("{}", tr!("org-invitation-run"));
+            println!(
+                "{}",
+                tr!(
+                    "org-invitation-expires",
+                    expires = format_utc(invitation.expires_at),
+                    valid = format_utc(invitation.cert_expires_at)
+                )
             );
             println!("{}", invitation.code);
             Ok(())
@@ -541,7 +550,7 @@ pub async fn org(
             client.disconnect().await;
             let (staff, revoked_unknown, pending) = result?;
             if staff.is_empty() && revoked_unknown.is_empty() && pending.is_empty() && !json {
-                println!("No staff devices are enrolled yet.");
+                println!("{}", tr!("org-staff-none"));
             }
             for record in &staff {
                 if json {
@@ -591,13 +600,18 @@ pub async fn org(
             }
             match report.approved.first() {
                 Some(approved) => println!(
-                    "Approved device {device} as {} of {} at {handle} (staff list version {}).",
-                    approved.role.as_str(),
-                    approved.department,
-                    approved.version
+                    "{}",
+                    tr!(
+                        "org-approved",
+                        device = device,
+                        role = approved.role.as_str(),
+                        department = approved.department,
+                        handle = handle,
+                        version = approved.version
+                    )
                 ),
                 None => {
-                    println!("Device {device} is already an approved staff device of {handle}.")
+                    println!("{}", tr!("org-already-approved", device = device, handle = handle))
                 }
             }
             Ok(())
@@ -612,9 +626,9 @@ pub async fn org(
             if !revoked.was_staff {
                 eprintln!("note: device {device} holds no certificate of {handle}");
             }
-            println!("Revoked device {device} (revocation list version {}).", revoked.version);
+            println!("{}", tr!("org-revoked", device = device, version = revoked.version));
             for thread in &revoked.removed_from {
-                println!("Removed it from thread {thread}.");
+                println!("{}", tr!("org-revoked-removed", thread = thread));
             }
             for (thread, error) in &revoked.failed {
                 eprintln!(
@@ -632,9 +646,9 @@ pub async fn org(
             let result = client.org_second_factor_enable(org, &secret).await;
             client.disconnect().await;
             result?;
-            println!("Org admin actions of {handle} now need a second factor.");
+            println!("{}", tr!("org-2fa-enabled", handle = handle));
             print_secret(&secret, &format!("{handle}-org-admin"));
-            println!("Pass the app's current code with: stadtbote --otp CODE org …");
+            println!("{}", tr!("org-2fa-pass"));
             Ok(())
         }
         OrgCommand::Show { json } => {
@@ -646,7 +660,7 @@ pub async fn org(
             let profile = fetched
                 .and_then(|o| o.profile)
                 .or_else(|| client.admin_org(Some(&handle)).ok().and_then(|a| a.profile.clone()));
-            let Some(profile) = profile else { bail!("no profile published yet") };
+            let Some(profile) = profile else { bail!("{}", tr!("org-no-profile")) };
             print_profile(&profile, json);
             Ok(())
         }
@@ -673,31 +687,42 @@ fn print_profile(profile: &OrgProfile, json: bool) {
     }
     // The profile as the server serves it: every string through `safe`.
     println!(
-        "{} ({}), profile version {}",
-        safe(&profile.name),
-        safe(&profile.handle),
-        profile.version
+        "{}",
+        tr!(
+            "org-profile-header",
+            org = safe(&profile.name),
+            handle = safe(&profile.handle),
+            version = profile.version
+        )
     );
-    println!("Categories:");
+    println!("{}", tr!("org-profile-categories"));
     for category in &profile.categories {
         println!("  {} -> {}", safe(&category.name), safe(&category.department));
     }
     let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
     println!(
-        "Office hours ({}): {}",
-        safe(&profile.timezone.to_string()),
-        safe(&if hours.is_empty() { "none".into() } else { hours.join(", ") })
+        "{}",
+        tr!(
+            "org-profile-hours",
+            timezone = safe(&profile.timezone.to_string()),
+            hours = safe(&if hours.is_empty() { tr!("org-profile-no-hours") } else { hours.join(", ") })
+        )
     );
     if let Some(reply) = &profile.auto_reply {
-        println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
+        let reply = stadtbote_cli::output::safe_body(&reply.to_string()).into_owned();
+        println!("{}", tr!("org-auto-reply", reply = reply));
     }
     println!(
-        "Consultations go to: {}",
-        safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+        "{}",
+        tr!(
+            "org-profile-consultations",
+            department =
+                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+        )
     );
     match profile.live_since {
-        Some(since) => println!("Live since {}", format_utc(since)),
-        None => println!("Not live"),
+        Some(since) => println!("{}", tr!("org-live-since", time = format_utc(since))),
+        None => println!("{}", tr!("org-not-live")),
     }
 }
 
@@ -712,10 +737,10 @@ fn fingerprint(
     let (key, name) = client.org_key_info(&handle)?;
     let (png, svg) =
         qr::write_files(&org_qr_content(&handle, &key), out, &format!("{handle}-org-key"))?;
-    println!("Org key of {} ({handle}); citizens compare this fingerprint:", safe(&name));
+    println!("{}", tr!("org-fingerprint-of", org = safe(&name), handle = handle));
     println!("{}", fingerprint_of(&key.0));
-    println!("QR code (PNG): {}", png.display());
-    println!("QR code (SVG): {}", svg.display());
+    println!("{}", tr!("qr-png", file = png.display()));
+    println!("{}", tr!("qr-svg", file = svg.display()));
     Ok(())
 }
 
@@ -739,8 +764,12 @@ async fn category(
                     Ok(())
                 })
                 .await;
-            let verb = if added { "Added" } else { "Moved" };
-            (result, format!("{verb} category {name}: reports go to department {department}."))
+            let message = if added {
+                tr!("org-category-added", name = name, department = department)
+            } else {
+                tr!("org-category-moved", name = name, department = department)
+            };
+            (result, message)
         }
         CategoryCommand::Remove { name } => {
             let result = client
@@ -756,16 +785,20 @@ async fn category(
                     Ok(())
                 })
                 .await;
-            (result, format!("Removed category {name}."))
+            (result, tr!("org-category-removed", name = name))
         }
     };
     client.disconnect().await;
     let profile = result?;
     println!("{message}");
     println!(
-        "Published profile version {} of {} ({handle}).",
-        profile.version,
-        safe(&profile.name)
+        "{}",
+        tr!(
+            "org-profile-published-of",
+            version = profile.version,
+            org = safe(&profile.name),
+            handle = handle
+        )
     );
     Ok(())
 }
@@ -821,27 +854,36 @@ async fn hours(
         HoursCommand::Set { .. } => {
             let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
             println!(
-                "Office hours of {} ({}): {}",
-                safe(&profile.name),
-                safe(&profile.timezone.to_string()),
-                safe(&hours.join(", "))
+                "{}",
+                tr!(
+                    "org-hours-set",
+                    org = safe(&profile.name),
+                    timezone = safe(&profile.timezone.to_string()),
+                    hours = safe(&hours.join(", "))
+                )
             );
             println!(
-                "Consultations go to department {}.",
-                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+                "{}",
+                tr!(
+                    "org-hours-department",
+                    department = safe(
+                        profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+                    )
+                )
             );
             if let Some(reply) = &profile.auto_reply {
-                println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
+                let reply = stadtbote_cli::output::safe_body(&reply.to_string()).into_owned();
+                println!("{}", tr!("org-auto-reply", reply = reply));
             }
         }
         HoursCommand::Live { state: OnOff::On } => {
-            println!("The consultation session of {} is live.", safe(&profile.name));
+            println!("{}", tr!("org-live-on", org = safe(&profile.name)));
         }
         HoursCommand::Live { state: OnOff::Off } => {
-            println!("The consultation session of {} has ended.", safe(&profile.name));
+            println!("{}", tr!("org-live-off", org = safe(&profile.name)));
         }
     }
-    println!("Published profile version {}.", profile.version);
+    println!("{}", tr!("org-profile-published", version = profile.version));
     Ok(())
 }
 

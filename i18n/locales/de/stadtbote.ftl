@@ -126,10 +126,25 @@ link-expires = Der Code gilt einmal und läuft am { $time } ab.
 link-keep-secret = Behalten Sie ihn für sich: Er fügt Ihrem Konto ein Gerät hinzu. Dieses Gerät gibt das neue bei seinem nächsten Befehl frei (z. B. `stadtbote inbox`).
 history-none = Keine Nachrichten.
 outbox-empty = Der Postausgang ist leer.
+notice-device-approved-here = Hinweis: dieses Gerät hat das Gerät { $device } (Schlüssel { $key }) für Ihr Konto freigegeben (Geräteliste Version { $version }).
+notice-device-added = Hinweis: ein neues Gerät { $device } (Schlüssel { $key }) wurde Ihrem Konto hinzugefügt (Geräteliste Version { $version }). Wenn Sie das nicht waren, führen Sie `stadtbote device remove { $device }` aus.
+history-delivered = zugestellt
+history-sent = gesendet
+history-sent-elsewhere = von einem anderen Gerät gesendet
+history-you-to = Sie -> { $peer }
+outbox-to = an { $peer } (noch nicht gesendet)
 flush-sent-queued-report = die wartende Meldung wurde gesendet; ihr Vorgang ist { $thread }
 flush-sent-queued-consult = die wartende Sprechstundenanfrage wurde gesendet; ihr Vorgang ist { $thread }
 flush-sent-queued-message = eine wartende Nachricht im Vorgang { $thread } wurde gesendet
 flush-resumed = Hochladen bei Teil { $chunk } von { $chunks } fortgesetzt
+flush-refused-commit = eine Änderung der Mitglieder in der Unterhaltung { $group } wurde abgelehnt: der Commit fügt nicht die Geräte hinzu oder entfernt sie, die sein Absender dem Server angegeben hat, sodass die Zustellliste des Servers von der Gruppe abweichen würde. Danach gesendete Nachrichten dieser Unterhaltung können hier nicht gelesen werden; sagen Sie es dem Betreiber des Servers der Gemeinde.
+flush-dropped = eine wartende Nachricht an { $peer } konnte nicht gesendet werden und wurde aus dem Postausgang entfernt: { $error }
+flush-kept = { $count } Nachricht(en) bleiben vorerst im Postausgang: { $error }
+flush-thread-dropped = eine wartende Nachricht ({ $kind }) im Vorgang { $thread } konnte nicht gesendet werden und wurde aus dem Postausgang entfernt: { $error }
+flush-thread-kept = { $count } Nachricht(en) in Vorgängen bleiben vorerst im Postausgang: { $error }
+notice-approved = Gerät { $device } ({ $role } von { $department }) von { $handle } mit dem Org-Schlüssel freigegeben (Mitarbeiterliste Version { $version })
+notice-refused = die Anmeldung des Geräts { $device } bei { $handle } wurde nicht freigegeben: { $reason }
+notice-now-approved = Die Anmeldung dieses Geräts als { $role } von { $department } bei { $handle } wurde vom Org-Admin freigegeben; die Apps der Bürgerinnen und Bürger nehmen es jetzt an.
 
 ## Kanäle, denen jemand folgt (commands/channels.rs, channel_output.rs)
 
@@ -141,6 +156,75 @@ feed-not-following = Sie folgen keinem Kanal; führen Sie zuerst `stadtbote foll
 feed-none = Keine neuen Beiträge.
 feed-photos = { $count } Foto(s)
 reply-to-sent = Ihre private Antwort ging an { $handle } ({ $department }).
+
+## Das Bürgermeisteramt: stadtbote org … (commands/org.rs)
+
+org-claimed = Dieses Gerät ist jetzt der Org-Admin von { $org } ({ $handle }).
+org-key-created = Der Org-Schlüssel wurde auf diesem Gerät erzeugt: { $file }
+org-keep-copy = Bewahren Sie eine Kopie an einem sicheren Ort auf: stadtbote org export-key DATEI
+org-fingerprint-intro = Fingerabdruck des Org-Schlüssels (drucken Sie ihn auf Aushänge und Ihre Website):
+org-invitation = Einladung für { $role } der Abteilung { $department } bei { $handle }.
+org-invitation-run = Auf dem Gerät der oder des Mitarbeitenden ausführen: stadtbote enroll CODE
+org-invitation-expires = Der Code gilt einmal und läuft am { $expires } ab; das Zertifikat gilt bis { $valid }.
+org-staff-none = Es sind noch keine Geräte von Mitarbeitenden angemeldet.
+org-approved = Gerät { $device } als { $role } von { $department } bei { $handle } freigegeben (Mitarbeiterliste Version { $version }).
+org-already-approved = Gerät { $device } ist schon ein freigegebenes Gerät von Mitarbeitenden von { $handle }.
+org-revoked = Gerät { $device } widerrufen (Widerrufsliste Version { $version }).
+org-revoked-removed = Aus dem Vorgang { $thread } entfernt.
+org-2fa-enabled = Org-Admin-Aktionen von { $handle } brauchen jetzt einen zweiten Faktor.
+org-2fa-pass = Geben Sie den aktuellen Code der App so mit: stadtbote --otp CODE org …
+org-no-profile = noch kein Profil veröffentlicht
+org-profile-header = { $org } ({ $handle }), Profilversion { $version }
+org-profile-categories = Kategorien:
+org-profile-hours = Sprechzeiten ({ $timezone }): { $hours }
+org-profile-no-hours = keine
+org-auto-reply = Automatische Antwort: { $reply }
+org-profile-consultations = Sprechstunden-Anfragen gehen an: { $department }
+org-live-since = Sprechstunde läuft seit { $time }
+org-not-live = Keine laufende Sprechstunde
+org-fingerprint-of = Org-Schlüssel von { $org } ({ $handle }); diesen Fingerabdruck vergleichen die Bürgerinnen und Bürger:
+qr-png = QR-Code (PNG): { $file }
+qr-svg = QR-Code (SVG): { $file }
+org-category-added = Kategorie { $name } hinzugefügt: Meldungen gehen an die Abteilung { $department }.
+org-category-moved = Kategorie { $name } verschoben: Meldungen gehen an die Abteilung { $department }.
+org-category-removed = Kategorie { $name } entfernt.
+org-profile-published-of = Profilversion { $version } von { $org } ({ $handle }) veröffentlicht.
+org-hours-set = Sprechzeiten von { $org } ({ $timezone }): { $hours }
+org-hours-department = Sprechstunden-Anfragen gehen an die Abteilung { $department }.
+org-live-on = Die Sprechstunde von { $org } läuft.
+org-live-off = Die Sprechstunde von { $org } ist beendet.
+org-profile-published = Profilversion { $version } veröffentlicht.
+
+## Mitarbeiterlisten (thread_output.rs)
+
+staff-account = Konto { $account }
+staff-until = bis { $time }
+staff-revoked = WIDERRUFEN
+staff-expired = abgelaufen
+staff-unlisted = nicht auf der Mitarbeiterliste
+staff-valid = gültig
+staff-pending = wartet auf FREIGABE (stadtbote org approve { $device })
+outbox-thread-entry = { $kind } im Vorgang { $thread } (noch nicht gesendet)
+
+## Diskussionsgruppen (commands/groups.rs)
+
+group-created = Diskussionsgruppe { $name } angelegt; ihren Link gibt `stadtbote group invite` aus
+group-invite = Wer diesen Link hat, kann der Gruppe beitreten; geben Sie ihn nur den vorgesehenen Mitgliedern:
+group-joined = beigetreten: { $name }
+group-posted = veröffentlicht
+group-removed = entfernt: { $account }
+groups-none = Dieses Gerät ist in keiner Diskussionsgruppe.
+
+## Geräte und Konto (commands/devices.rs, commands/account.rs)
+
+devices-header = Geräte des Kontos { $account } (signierte Liste Version { $version }, Kontoschlüssel { $key }):
+devices-this = (dieses Gerät)
+devices-line = hinzugefügt { $added }  Schlüssel { $key }
+devices-no-account-key = Dieses Gerät hat den Kontoschlüssel nicht: verknüpfen und entfernen Sie Geräte von einem Gerät aus, das ihn hat.
+devices-removed = Gerät { $device } aus dem Konto { $account } entfernt (signierte Liste Version { $version }). Es kann sich nicht mehr anmelden; die Apps anderer verschlüsseln nicht mehr für es, wenn sie das nächste Mal schreiben.
+account-delete-confirm = das Löschen des Kontos entfernt es, alle seine Geräte, ihre wartenden Nachrichten und Uploads vom Server und die Schlüssel und den Verlauf dieses Geräts aus { $home }; das kann nicht rückgängig gemacht werden. Bestätigen Sie mit `stadtbote account delete --yes`
+account-deleted = Konto { $account } auf dem Server gelöscht: { $devices } Gerät(e), { $envelopes } wartende Nachricht(en), { $blobs } Upload(s), { $key_packages } KeyPackage(s)
+account-deleted-here = von diesem Gerät gelöscht ({ $home }):
 
 ## Fehler der Client-Bibliothek (client-cli/src/error.rs); Ids sind
 ## error- plus der Name der Variante

@@ -128,10 +128,25 @@ link-expires = The code works once and expires at { $time }.
 link-keep-secret = Keep it to yourself: it adds a device to your account. This device approves the new one at its next command (e.g. `stadtbote inbox`).
 history-none = No messages.
 outbox-empty = The outbox is empty.
+notice-device-approved-here = notice: this device approved device { $device } (key { $key }) for your account (device list version { $version }).
+notice-device-added = notice: a new device { $device } (key { $key }) was added to your account (device list version { $version }). If that was not you, run `stadtbote device remove { $device }`.
+history-delivered = delivered
+history-sent = sent
+history-sent-elsewhere = sent from another device
+history-you-to = you -> { $peer }
+outbox-to = to { $peer } (not yet sent)
 flush-sent-queued-report = sent the queued report; its thread is { $thread }
 flush-sent-queued-consult = sent the queued consult; its thread is { $thread }
 flush-sent-queued-message = sent a queued message in thread { $thread }
 flush-resumed = resumed upload at chunk { $chunk } of { $chunks }
+flush-refused-commit = refused a change of members in conversation { $group }: the commit does not add or remove the devices its sender declared to the server, so the server's delivery list would differ from the group. Messages in that conversation sent after it cannot be read here; tell the town's operator.
+flush-dropped = a queued message to { $peer } could not be sent and was removed from the outbox: { $error }
+flush-kept = { $count } message(s) stay in the outbox for now: { $error }
+flush-thread-dropped = a queued { $kind } in thread { $thread } could not be sent and was removed from the outbox: { $error }
+flush-thread-kept = { $count } thread message(s) stay in the outbox for now: { $error }
+notice-approved = approved staff device { $device } ({ $role } of { $department }) of { $handle } with the org key (staff list version { $version })
+notice-refused = the enrolment of device { $device } at { $handle } was not approved: { $reason }
+notice-now-approved = This device's enrolment as { $role } of { $department } at { $handle } was approved by the org admin; citizens' clients now accept it.
 
 ## Channels a citizen follows (commands/channels.rs, channel_output.rs)
 
@@ -143,6 +158,75 @@ feed-not-following = not following any channel; run `stadtbote follow INVITE` fi
 feed-none = No new posts.
 feed-photos = { $count } photo(s)
 reply-to-sent = Your private reply went to { $handle } ({ $department }).
+
+## The mayor's office: stadtbote org … (commands/org.rs)
+
+org-claimed = This device is now the org admin of { $org } ({ $handle }).
+org-key-created = The org key was created on this device: { $file }
+org-keep-copy = Keep a copy in a safe place: stadtbote org export-key FILE
+org-fingerprint-intro = Org key fingerprint (print it on posters and your website):
+org-invitation = Invitation for a { $role } of department { $department } at { $handle }.
+org-invitation-run = On the staff member's device, run: stadtbote enroll CODE
+org-invitation-expires = The code works once and expires at { $expires }; the certificate is valid until { $valid }.
+org-staff-none = No staff devices are enrolled yet.
+org-approved = Approved device { $device } as { $role } of { $department } at { $handle } (staff list version { $version }).
+org-already-approved = Device { $device } is already an approved staff device of { $handle }.
+org-revoked = Revoked device { $device } (revocation list version { $version }).
+org-revoked-removed = Removed it from thread { $thread }.
+org-2fa-enabled = Org admin actions of { $handle } now need a second factor.
+org-2fa-pass = Pass the app's current code with: stadtbote --otp CODE org …
+org-no-profile = no profile published yet
+org-profile-header = { $org } ({ $handle }), profile version { $version }
+org-profile-categories = Categories:
+org-profile-hours = Office hours ({ $timezone }): { $hours }
+org-profile-no-hours = none
+org-auto-reply = Auto-reply: { $reply }
+org-profile-consultations = Consultations go to: { $department }
+org-live-since = Live since { $time }
+org-not-live = Not live
+org-fingerprint-of = Org key of { $org } ({ $handle }); citizens compare this fingerprint:
+qr-png = QR code (PNG): { $file }
+qr-svg = QR code (SVG): { $file }
+org-category-added = Added category { $name }: reports go to department { $department }.
+org-category-moved = Moved category { $name }: reports go to department { $department }.
+org-category-removed = Removed category { $name }.
+org-profile-published-of = Published profile version { $version } of { $org } ({ $handle }).
+org-hours-set = Office hours of { $org } ({ $timezone }): { $hours }
+org-hours-department = Consultations go to department { $department }.
+org-live-on = The consultation session of { $org } is live.
+org-live-off = The consultation session of { $org } has ended.
+org-profile-published = Published profile version { $version }.
+
+## Staff lists (thread_output.rs)
+
+staff-account = account { $account }
+staff-until = until { $time }
+staff-revoked = REVOKED
+staff-expired = expired
+staff-unlisted = not on the staff list
+staff-valid = valid
+staff-pending = PENDING approval (stadtbote org approve { $device })
+outbox-thread-entry = { $kind } in thread { $thread } (not yet sent)
+
+## Discussion groups (commands/groups.rs)
+
+group-created = created discussion group { $name }; share its link with `stadtbote group invite`
+group-invite = Anyone with this link can join the group; keep it among its intended members:
+group-joined = joined { $name }
+group-posted = posted
+group-removed = removed { $account }
+groups-none = This device is in no discussion group.
+
+## Devices and the account (commands/devices.rs, commands/account.rs)
+
+devices-header = Devices of account { $account } (signed list version { $version }, account key { $key }):
+devices-this = (this device)
+devices-line = added { $added }  key { $key }
+devices-no-account-key = This device does not hold the account key: link and remove devices from one that does.
+devices-removed = Removed device { $device } from account { $account } (signed list version { $version }). It can no longer log in; other people's apps stop encrypting to it when they next write.
+account-delete-confirm = deleting the account removes it, all its devices, their waiting messages and uploads from the server and this device's keys and history from { $home }; this cannot be undone. Run `stadtbote account delete --yes` to confirm
+account-deleted = account { $account } deleted on the server: { $devices } device(s), { $envelopes } waiting message(s), { $blobs } upload(s), { $key_packages } KeyPackage(s)
+account-deleted-here = deleted from this device ({ $home }):
 
 ## Errors of the client library (client-cli/src/error.rs); ids are
 ## error- plus the variant's name
