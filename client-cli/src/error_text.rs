@@ -53,12 +53,9 @@ pub fn localized(error: &ClientError) -> String {
         E::SeveralOrgs(orgs) => tr!("error-several-orgs", orgs = orgs),
         E::UnknownOrg { handle } => tr!("error-unknown-org", handle = handle),
         E::OrgNotSetUp { handle } => tr!("error-org-not-set-up", handle = handle),
-        E::OrgKeyChanged { handle, pinned, presented } => tr!(
-            "error-org-key-changed",
-            handle = handle,
-            pinned = pinned,
-            presented = presented
-        ),
+        E::OrgKeyChanged { handle, pinned, presented } => {
+            tr!("error-org-key-changed", handle = handle, pinned = pinned, presented = presented)
+        }
         E::FingerprintMismatch { handle, pinned } => {
             tr!("error-fingerprint-mismatch", handle = handle, pinned = pinned)
         }
@@ -96,14 +93,29 @@ pub fn localized(error: &ClientError) -> String {
         E::AwaitingApproval => tr!("error-awaiting-approval"),
         E::UnknownDevice(device) => tr!("error-unknown-device", device = device),
         E::Server(body) => tr!("error-server", body = body),
+        E::Status(status) => status_error(status),
         // Not translated yet: the English `Display`.
         other => other.to_string(),
     }
 }
 
+fn status_error(error: &crate::threads::StatusError) -> String {
+    use crate::threads::StatusError as S;
+    match error {
+        S::NeedsReason(status) => tr!("error-status-needs-reason", status = status.as_str()),
+        S::StaffOnly => tr!("error-status-staff-only"),
+        S::CitizenOnly => tr!("error-status-citizen-only"),
+        S::NotAllowed { from, to } => {
+            tr!("error-status-not-allowed", from = from.as_str(), to = to.as_str())
+        }
+    }
+}
+
 /// An [`anyhow::Error`]-style chain (`outer: cause: cause`, as `{:#}`
 /// prints it) with every [`ClientError`] in it localized.
-pub fn localized_chain<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+pub fn localized_chain<'a>(
+    chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
     let parts: Vec<String> = chain
         .map(|error| match error.downcast_ref::<ClientError>() {
             Some(client_error) => localized(client_error),
@@ -118,6 +130,9 @@ mod tests {
     use std::path::PathBuf;
 
     use stadtbote_protocol::AccountId;
+    use stadtbote_protocol::app::ThreadStatus;
+
+    use crate::threads::StatusError;
 
     use super::*;
 
@@ -134,7 +149,11 @@ mod tests {
             ClientError::NotInitialised { home: home.clone() },
             ClientError::AlreadyInitialised { home: home.clone() },
             ClientError::Locked { home },
-            ClientError::PhotoTooLarge { path: "p.jpg".into(), size: 23_400_000, limit: 20_000_000 },
+            ClientError::PhotoTooLarge {
+                path: "p.jpg".into(),
+                size: 23_400_000,
+                limit: 20_000_000,
+            },
             ClientError::AttachmentQuotaExceeded,
             ClientError::AttachmentUnavailable,
             ClientError::Invalid { what: "--status", reason: "unknown status".into() },
@@ -149,9 +168,17 @@ mod tests {
             ClientError::SeveralOrgs("a, b".into()),
             ClientError::UnknownOrg { handle: "h".into() },
             ClientError::OrgNotSetUp { handle: "h".into() },
-            ClientError::OrgKeyChanged { handle: "h".into(), pinned: "p".into(), presented: "q".into() },
+            ClientError::OrgKeyChanged {
+                handle: "h".into(),
+                pinned: "p".into(),
+                presented: "q".into(),
+            },
             ClientError::FingerprintMismatch { handle: "h".into(), pinned: "p".into() },
-            ClientError::UnknownCategory { category: "x y".into(), handle: "h".into(), valid: "a, b".into() },
+            ClientError::UnknownCategory {
+                category: "x y".into(),
+                handle: "h".into(),
+                valid: "a, b".into(),
+            },
             ClientError::NoStaffEnrolled { department: "d".into(), handle: "h".into() },
             ClientError::StaffAwaitingApproval { department: "d".into(), handle: "h".into() },
             ClientError::NoStaffReachable { department: "d".into() },
@@ -171,6 +198,13 @@ mod tests {
             ClientError::UnknownGroup("g".into()),
             ClientError::AwaitingApproval,
             ClientError::UnknownDevice("d".into()),
+            ClientError::Status(StatusError::NeedsReason(ThreadStatus::Resolved)),
+            ClientError::Status(StatusError::StaffOnly),
+            ClientError::Status(StatusError::CitizenOnly),
+            ClientError::Status(StatusError::NotAllowed {
+                from: ThreadStatus::Resolved,
+                to: ThreadStatus::InProgress,
+            }),
         ]
     }
 

@@ -61,7 +61,11 @@ fn localize_tree(mut command: Command, id: &str, catalog: &Catalog) -> Command {
     // clap's own `--help` says "Print help": replaced by one that speaks
     // the language (the `help` subcommand keeps clap's English text).
     command = command.disable_help_flag(true).arg(
-        Arg::new("help").short('h').long("help").action(ArgAction::Help).help(tr!("help-flag-help")),
+        Arg::new("help")
+            .short('h')
+            .long("help")
+            .action(ArgAction::Help)
+            .help(tr!("help-flag-help")),
     );
     if let Some(about) = catalog.value(id) {
         command = command.about(about).long_about(None);
@@ -115,7 +119,10 @@ mod tests {
         check(&command, "help", catalog, &mut checked);
         let german = Catalog::get(Lang::De);
         for id in catalog.ids().iter().filter(|id| id.starts_with("help")) {
-            if id.starts_with("help-heading") || id.starts_with("help-flag") || id.starts_with("help-value") {
+            if id.starts_with("help-heading")
+                || id.starts_with("help-flag")
+                || id.starts_with("help-value")
+            {
                 continue;
             }
             assert!(checked.contains(id), "catalog entry {id} names no command");
@@ -155,4 +162,3 @@ mod tests {
         assert_eq!(language_from(args(&["stadtbote", "--lang=en"])), Lang::En);
     }
 }
-

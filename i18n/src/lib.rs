@@ -217,13 +217,13 @@ pub enum Arg {
 
 /// Turns a value into an [`Arg`]: anything displayable becomes text;
 /// wrap a count in [`Count`] to make it a number.
-pub trait IntoArg {
+pub trait ToArg {
     /// The argument.
-    fn into_arg(&self) -> Arg;
+    fn to_arg(&self) -> Arg;
 }
 
-impl<T: Display + ?Sized> IntoArg for T {
-    fn into_arg(&self) -> Arg {
+impl<T: Display + ?Sized> ToArg for T {
+    fn to_arg(&self) -> Arg {
         Arg::Text(self.to_string())
     }
 }
@@ -232,8 +232,8 @@ impl<T: Display + ?Sized> IntoArg for T {
 #[derive(Debug, Clone, Copy)]
 pub struct Count(pub u64);
 
-impl IntoArg for Count {
-    fn into_arg(&self) -> Arg {
+impl ToArg for Count {
+    fn to_arg(&self) -> Arg {
         Arg::Number(i64::try_from(self.0).unwrap_or(i64::MAX))
     }
 }
@@ -257,7 +257,7 @@ macro_rules! tr {
         $crate::tr($id, &[])
     };
     ($id:literal, $($name:ident = $value:expr),+ $(,)?) => {
-        $crate::tr($id, &[$((stringify!($name), $crate::IntoArg::into_arg(&$value))),+])
+        $crate::tr($id, &[$((stringify!($name), $crate::ToArg::to_arg(&$value))),+])
     };
 }
 

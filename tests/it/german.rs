@@ -72,10 +72,9 @@ fn a_citizens_report_flow_in_german() {
 
     // The clerk works on it with a German locale: the status is German in
     // text, English on the command line and in JSON.
-    let reply = town.clerk.run_env(
-        &["reply", &thread, "Wir kümmern uns darum", "--status", "in-progress"],
-        &[DE],
-    );
+    let reply = town
+        .clerk
+        .run_env(&["reply", &thread, "Wir kümmern uns darum", "--status", "in-progress"], &[DE]);
     assert!(reply.status.success(), "{}", stderr(&reply));
     assert!(
         stdout(&reply)

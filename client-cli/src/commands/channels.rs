@@ -175,7 +175,11 @@ pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
     let follow = follower.follow(invite).await?;
     println!(
         "{}",
-        stadtbote_i18n::tr!("follow-done", name = safe(&follow.name), handle = safe(&follow.handle))
+        stadtbote_i18n::tr!(
+            "follow-done",
+            name = safe(&follow.name),
+            handle = safe(&follow.handle)
+        )
     );
     println!("{}", follow.channel);
     Ok(())

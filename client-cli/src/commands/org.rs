@@ -12,12 +12,12 @@ use stadtbote_cli::output::{format_utc, safe};
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
 use stadtbote_protocol::org_rotation::RotationReason;
 use stadtbote_protocol::totp::{Secret, otpauth_uri};
-use stadtbote_i18n::tr;
 use stadtbote_protocol::{AccountId, DeviceId};
 
 use super::open_connected;
@@ -314,14 +314,10 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         AdminCommand::Claim { code } => {
             let secret = Secret::generate();
             client.admin_claim(&code, &secret).await?;
-            println!("This device is now a server admin.");
+            println!("{}", tr!("admin-claimed"));
             print_secret(&secret, "server-admin");
-            println!(
-                "Every admin command now needs the app's current code: stadtbote --otp CODE admin …"
-            );
-            println!(
-                "Create an org with: stadtbote --otp CODE admin org create NAME --handle HANDLE"
-            );
+            println!("{}", tr!("admin-needs-otp"));
+            println!("{}", tr!("admin-create-org-hint"));
         }
         AdminCommand::Retention { command: RetentionCommand::Show { json } } => {
             print_periods(&client.admin_retention(None).await?, json)?;
@@ -329,7 +325,7 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         AdminCommand::Retention { command: RetentionCommand::Set { kind, duration } } => {
             let secs = parse_duration(&duration)?;
             let periods = client.admin_retention(Some((kind.clone(), secs))).await?;
-            println!("Retention of {kind} is now {secs} seconds.");
+            println!("{}", tr!("admin-retention-set", kind = kind, secs = secs));
             print_periods(&periods, false)?;
         }
         AdminCommand::Audit { json, verify, accept_gap, after } => {
@@ -338,34 +334,33 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         }
         AdminCommand::Org { command: AdminOrgCommand::Suspend { handle } } => {
             client.admin_set_suspended(&handle, true).await?;
-            println!("Suspended the org {handle}.");
+            println!("{}", tr!("admin-org-suspended", handle = handle));
         }
         AdminCommand::Org { command: AdminOrgCommand::Resume { handle } } => {
             client.admin_set_suspended(&handle, false).await?;
-            println!("Resumed the org {handle}.");
+            println!("{}", tr!("admin-org-resumed", handle = handle));
         }
         AdminCommand::Org { command: AdminOrgCommand::ResetTwoFactor { handle } } => {
             if client.admin_reset_org_second_factor(&handle).await? {
-                println!("Turned off the second factor of the org {handle}.");
+                println!("{}", tr!("admin-org-2fa-reset", handle = handle));
             } else {
-                println!("The org {handle} had no second factor set up; nothing changed.");
+                println!("{}", tr!("admin-org-2fa-none", handle = handle));
             }
-            println!(
-                "Its org admin now sets up a new secret with: stadtbote org 2fa enable (the old codes no longer work)."
-            );
+            println!("{}", tr!("admin-org-2fa-next"));
         }
         AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
             let created = client.create_org(&name, &handle, None).await?;
             println!(
-                "Created the org {} ({}), id {}.",
-                safe(&name),
-                safe(&created.handle),
-                created.org
+                "{}",
+                tr!(
+                    "admin-org-created",
+                    org = safe(&name),
+                    handle = safe(&created.handle),
+                    id = created.org
+                )
             );
-            println!(
-                "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
-            );
-            println!("The code expires at {}.", format_utc(created.expires_at));
+            println!("{}", tr!("admin-org-created-give"));
+            println!("{}", tr!("admin-code-expires", time = format_utc(created.expires_at)));
             println!("{}", created.code);
         }
         AdminCommand::Stats { json } => {
@@ -410,7 +405,7 @@ async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) ->
         AdminCommand::Org { command: AdminOrgCommand::List { json } } => {
             let orgs = client.list_orgs(None).await?;
             if orgs.is_empty() && !json {
-                println!("No orgs yet.");
+                println!("{}", tr!("admin-no-orgs"));
             }
             for org in &orgs {
                 if json {
@@ -434,9 +429,12 @@ async fn set_blocked(client: &mut Client, account: &str, blocked: bool) -> Resul
     let id = AccountId::parse(account)
         .map_err(|_| ClientError::InvalidAccountId { text: account.to_string() })?;
     let devices = client.admin_set_blocked(id, blocked, None).await?;
-    let verb = if blocked { "blocked" } else { "unblocked" };
-    let noun = if devices == 1 { "device" } else { "devices" };
-    println!("{verb} {id} ({devices} {noun})");
+    let count = stadtbote_i18n::Count(u64::from(devices));
+    if blocked {
+        println!("{}", tr!("admin-blocked", account = id, devices = count));
+    } else {
+        println!("{}", tr!("admin-unblocked", account = id, devices = count));
+    }
     Ok(())
 }
 
@@ -705,7 +703,11 @@ fn print_profile(profile: &OrgProfile, json: bool) {
         tr!(
             "org-profile-hours",
             timezone = safe(&profile.timezone.to_string()),
-            hours = safe(&if hours.is_empty() { tr!("org-profile-no-hours") } else { hours.join(", ") })
+            hours = safe(&if hours.is_empty() {
+                tr!("org-profile-no-hours")
+            } else {
+                hours.join(", ")
+            })
         )
     );
     if let Some(reply) = &profile.auto_reply {

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use stadtbote_cli::chat::{ChatEvent, chat_line};
 use stadtbote_cli::consult::{ConsultDecision, decide};
+use stadtbote_cli::error_text::localized;
 use stadtbote_cli::output::{format_utc, safe, safe_json};
 use stadtbote_cli::pinning::VerifyOutcome;
 use stadtbote_cli::thread_send::{ThreadOutboxEntry, parse_location};
 use stadtbote_cli::threads::ThreadKind;
-use stadtbote_cli::error_text::localized;
 use stadtbote_cli::{Client, ClientError, FlushReport, thread_output};
 use stadtbote_i18n::tr;
 use stadtbote_protocol::GroupId;
@@ -483,12 +483,7 @@ pub async fn chat(home: &PathBuf, server: &str, thread: &str) -> Result<()> {
     });
     eprintln!(
         "{}",
-        tr!(
-            "chat-start",
-            thread = id,
-            org = safe(&record.org_name),
-            handle = safe(&record.handle)
-        )
+        tr!("chat-start", thread = id, org = safe(&record.org_name), handle = safe(&record.handle))
     );
     let result = client
         .chat(id, rx, |event| match event {

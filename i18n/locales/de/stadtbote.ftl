@@ -226,6 +226,30 @@ account-delete-confirm = das Löschen des Kontos entfernt es, alle seine Geräte
 account-deleted = Konto { $account } auf dem Server gelöscht: { $devices } Gerät(e), { $envelopes } wartende Nachricht(en), { $blobs } Upload(s), { $key_packages } KeyPackage(s)
 account-deleted-here = von diesem Gerät gelöscht ({ $home }):
 
+## Serververwaltung: stadtbote admin … (commands/org.rs)
+
+admin-claimed = Dieses Gerät ist jetzt Server-Admin.
+admin-needs-otp = Jeder Admin-Befehl braucht jetzt den aktuellen Code der App: stadtbote --otp CODE admin …
+admin-create-org-hint = Eine Org legen Sie so an: stadtbote --otp CODE admin org create NAME --handle KURZNAME
+admin-retention-set = Die Aufbewahrungsfrist für { $kind } beträgt jetzt { $secs } Sekunden.
+admin-org-suspended = Die Org { $handle } ist gesperrt.
+admin-org-resumed = Die Org { $handle } ist wieder freigegeben.
+admin-org-2fa-reset = Der zweite Faktor der Org { $handle } ist abgeschaltet.
+admin-org-2fa-none = Die Org { $handle } hatte keinen zweiten Faktor eingerichtet; nichts geändert.
+admin-org-2fa-next = Ihr Org-Admin richtet jetzt mit stadtbote org 2fa enable ein neues Geheimnis ein (die alten Codes gelten nicht mehr).
+admin-org-created = Org { $org } ({ $handle }) angelegt, Id { $id }.
+admin-org-created-give = Geben Sie diesen Einmal-Code dem Admin der Org, der auf seinem Gerät `stadtbote org claim CODE` ausführt.
+admin-code-expires = Der Code läuft am { $time } ab.
+admin-no-orgs = Noch keine Orgs.
+admin-blocked = { $devices ->
+    [one] { $account } gesperrt ({ $devices } Gerät)
+   *[other] { $account } gesperrt ({ $devices } Geräte)
+}
+admin-unblocked = { $devices ->
+    [one] Sperre von { $account } aufgehoben ({ $devices } Gerät)
+   *[other] Sperre von { $account } aufgehoben ({ $devices } Geräte)
+}
+
 ## Fehler der Client-Bibliothek (client-cli/src/error.rs); Ids sind
 ## error- plus der Name der Variante
 
@@ -276,6 +300,15 @@ error-unknown-group = keine Diskussionsgruppe { $group } auf diesem Gerät (sieh
 error-awaiting-approval = dieses Gerät wartet auf Freigabe: führen Sie `stadtbote inbox` auf dem Gerät aus, das den Verknüpfungscode angezeigt hat, und versuchen Sie es dann hier noch einmal
 error-unknown-device = kein Gerät { $device } in der Geräteliste dieses Kontos (siehe `stadtbote device list`)
 error-server = der Server hat die Anfrage abgelehnt: { $body }
+error-status-needs-reason = der Status { $status } braucht --reason (eine Begründung)
+error-status-staff-only = nur Mitarbeitende können einen Status setzen; Bürgerinnen und Bürger können nur eine erledigte oder abgelehnte Meldung wieder eröffnen (stadtbote reopen)
+error-status-citizen-only = nur die Person, die den Vorgang eröffnet hat, kann ihn wieder eröffnen
+error-status-not-allowed = der Status kann nicht von { $from } auf { $to } wechseln
+
+## Eingabeaufforderungen
+
+prompt-passphrase = Passphrase für die Org-Schlüsseldatei:
+prompt-passphrase-repeat = Passphrase wiederholen:
 
 ## Hilfetexte (client-cli/src/help_text.rs): Nachricht help-PFAD ist der
 ## Beschreibungstext des Befehls PFAD (help allein: das Programm), ihre

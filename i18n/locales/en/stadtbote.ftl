@@ -228,6 +228,30 @@ account-delete-confirm = deleting the account removes it, all its devices, their
 account-deleted = account { $account } deleted on the server: { $devices } device(s), { $envelopes } waiting message(s), { $blobs } upload(s), { $key_packages } KeyPackage(s)
 account-deleted-here = deleted from this device ({ $home }):
 
+## Server administration: stadtbote admin … (commands/org.rs)
+
+admin-claimed = This device is now a server admin.
+admin-needs-otp = Every admin command now needs the app's current code: stadtbote --otp CODE admin …
+admin-create-org-hint = Create an org with: stadtbote --otp CODE admin org create NAME --handle HANDLE
+admin-retention-set = Retention of { $kind } is now { $secs } seconds.
+admin-org-suspended = Suspended the org { $handle }.
+admin-org-resumed = Resumed the org { $handle }.
+admin-org-2fa-reset = Turned off the second factor of the org { $handle }.
+admin-org-2fa-none = The org { $handle } had no second factor set up; nothing changed.
+admin-org-2fa-next = Its org admin now sets up a new secret with: stadtbote org 2fa enable (the old codes no longer work).
+admin-org-created = Created the org { $org } ({ $handle }), id { $id }.
+admin-org-created-give = Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device.
+admin-code-expires = The code expires at { $time }.
+admin-no-orgs = No orgs yet.
+admin-blocked = { $devices ->
+    [one] blocked { $account } ({ $devices } device)
+   *[other] blocked { $account } ({ $devices } devices)
+}
+admin-unblocked = { $devices ->
+    [one] unblocked { $account } ({ $devices } device)
+   *[other] unblocked { $account } ({ $devices } devices)
+}
+
 ## Errors of the client library (client-cli/src/error.rs); ids are
 ## error- plus the variant's name
 
@@ -278,6 +302,15 @@ error-unknown-group = no discussion group { $group } on this device (see `stadtb
 error-awaiting-approval = this device waits for approval: run `stadtbote inbox` on the device that showed the link code, then try again here
 error-unknown-device = no device { $device } on this account's device list (see `stadtbote device list`)
 error-server = the server refused the request: { $body }
+error-status-needs-reason = setting the status { $status } requires --reason
+error-status-staff-only = only staff can set a status; a citizen can only reopen a resolved or rejected report (stadtbote reopen)
+error-status-citizen-only = only the citizen who opened the thread can reopen it
+error-status-not-allowed = the status cannot change from { $from } to { $to }
+
+## Prompts
+
+prompt-passphrase = Passphrase for the org key file:
+prompt-passphrase-repeat = Repeat the passphrase:
 
 ## Help texts (client-cli/src/help_text.rs): message help-PATH is the
 ## about text of the command at PATH (help alone: the program), its
