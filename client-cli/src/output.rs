@@ -31,7 +31,7 @@ pub fn format_utc_minutes(ms: u64) -> String {
 /// `HH:MM` in the local time zone (the chat's clock).
 pub fn format_clock(ms: u64) -> String {
     match i64::try_from(ms).ok().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) {
-        Some(at) => at.to_zoned(local_zone().clone()).strftime("%H:%M").to_string(),
+        Some(at) => at.to_zoned_datetime(local_zone().clone()).strftime("%H:%M").to_string(),
         None => "--:--".to_string(),
     }
 }
@@ -47,7 +47,7 @@ fn local_zone() -> &'static jiff::tz::TimeZone {
 pub fn format_time_in(ms: u64, zone: &jiff::tz::TimeZone, seconds: bool) -> String {
     let pattern = if seconds { "%Y-%m-%d %H:%M:%S %Z" } else { "%Y-%m-%d %H:%M %Z" };
     match i64::try_from(ms).ok().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) {
-        Some(at) => at.to_zoned(zone.clone()).strftime(pattern).to_string(),
+        Some(at) => at.to_zoned_datetime(zone.clone()).strftime(pattern).to_string(),
         // Beyond the year 9999 (a forged or corrupt time): plain UTC.
         None => format_utc_fallback(ms, seconds),
     }
