@@ -94,6 +94,61 @@ pub fn localized(error: &ClientError) -> String {
         E::UnknownDevice(device) => tr!("error-unknown-device", device = device),
         E::Server(body) => tr!("error-server", body = body),
         E::Status(status) => status_error(status),
+        E::PhotoUnreadable { path, reason } => {
+            tr!("error-photo-unreadable", path = path.display(), reason = reason)
+        }
+        E::CorruptFile { file, reason } => {
+            tr!("error-corrupt-file", file = file.display(), reason = reason)
+        }
+        E::RemovedFromConversation(account) => {
+            tr!("error-removed-from-conversation", account = account)
+        }
+        E::NotYetAdded(account) => tr!("error-not-yet-added", account = account),
+        E::CommitConflict { peer, attempts } => {
+            tr!("error-commit-conflict", peer = peer, attempts = attempts)
+        }
+        E::WaitingForEarlierMessage => tr!("error-waiting-for-earlier-message"),
+        E::NotConnected => tr!("error-not-connected"),
+        E::AttachmentRefusedTooLarge { size } => {
+            tr!("error-attachment-refused-too-large", size = format_mb(*size))
+        }
+        E::AttachmentCorrupt { reason } => tr!("error-attachment-corrupt", reason = reason),
+        E::CodeRefused { what, detail } => {
+            tr!("error-code-refused", what = what, detail = detail)
+        }
+        E::InvalidOrgData { handle, reason } => {
+            tr!("error-invalid-org-data", handle = handle, reason = reason)
+        }
+        E::StaffListRolledBack { handle, seen, offered } => {
+            tr!("error-staff-list-rolled-back", handle = handle, seen = seen, offered = offered)
+        }
+        E::RefuseUncertified { device, thread, handle } => {
+            tr!("error-refuse-uncertified", device = device, thread = thread, handle = handle)
+        }
+        E::MemberAwaitingApproval { device, thread, handle } => {
+            tr!("error-member-awaiting-approval", device = device, thread = thread, handle = handle)
+        }
+        E::KeyPackageMismatch { device, handle } => {
+            tr!("error-key-package-mismatch", device = device, handle = handle)
+        }
+        E::ThreadConflict { attempts } => tr!("error-thread-conflict", attempts = attempts),
+        E::NoPassphrase { env } => tr!("error-no-passphrase", env = env),
+        E::NotAnExportFile => tr!("error-not-an-export-file"),
+        E::RevocationListWithheld { handle, pinned, presented } => tr!(
+            "error-revocation-list-withheld",
+            handle = handle,
+            pinned = pinned,
+            presented = presented
+        ),
+        E::PostsWithheld { posts } => tr!("error-posts-withheld", posts = posts),
+        E::RemovedFromGroup(group) => tr!("error-removed-from-group", group = group),
+        E::NotStaffAnywhere => tr!("error-not-staff-anywhere"),
+        E::GroupLinkRefused => tr!("error-group-link-refused"),
+        E::GroupInfoOutdated => tr!("error-group-info-outdated"),
+        E::LinkCodeWithoutSecret => tr!("error-link-code-without-secret"),
+        E::NoDeviceList(account) => tr!("error-no-device-list", account = account),
+        E::NoAccountKey => tr!("error-no-account-key"),
+        E::RemoveOwnDevice => tr!("error-remove-own-device"),
         // Not translated yet: the English `Display`.
         other => other.to_string(),
     }
@@ -200,6 +255,53 @@ mod tests {
             ClientError::UnknownDevice("d".into()),
             ClientError::Status(StatusError::NeedsReason(ThreadStatus::Resolved)),
             ClientError::Status(StatusError::StaffOnly),
+            ClientError::PhotoUnreadable {
+                path: "p.jpg".into(),
+                reason: "there is no such file".into(),
+            },
+            ClientError::CorruptFile { file: "/h/state.cbor".into(), reason: "bad".into() },
+            ClientError::RemovedFromConversation(AccountId::random()),
+            ClientError::NotYetAdded(AccountId::random()),
+            ClientError::CommitConflict { peer: AccountId::random(), attempts: 5 },
+            ClientError::WaitingForEarlierMessage,
+            ClientError::NotConnected,
+            ClientError::AttachmentRefusedTooLarge { size: 12_300_000 },
+            ClientError::AttachmentCorrupt { reason: "hash mismatch" },
+            ClientError::CodeRefused { what: "link code", detail: "expired".into() },
+            ClientError::InvalidOrgData { handle: "h".into(), reason: "r".into() },
+            ClientError::StaffListRolledBack {
+                handle: "h".into(),
+                seen: 4,
+                offered: "version 3".into(),
+            },
+            ClientError::RefuseUncertified {
+                device: "d".into(),
+                thread: "t".into(),
+                handle: "h".into(),
+            },
+            ClientError::MemberAwaitingApproval {
+                device: "d".into(),
+                thread: "t".into(),
+                handle: "h".into(),
+            },
+            ClientError::KeyPackageMismatch { device: "d".into(), handle: "h".into() },
+            ClientError::ThreadConflict { attempts: 3 },
+            ClientError::NoPassphrase { env: "STADTBOTE_PASSPHRASE" },
+            ClientError::NotAnExportFile,
+            ClientError::RevocationListWithheld {
+                handle: "h".into(),
+                pinned: 2,
+                presented: "no list".into(),
+            },
+            ClientError::PostsWithheld { posts: "#2..#3 of Amtsblatt".into() },
+            ClientError::RemovedFromGroup("g".into()),
+            ClientError::NotStaffAnywhere,
+            ClientError::GroupLinkRefused,
+            ClientError::GroupInfoOutdated,
+            ClientError::LinkCodeWithoutSecret,
+            ClientError::NoDeviceList(AccountId::random()),
+            ClientError::NoAccountKey,
+            ClientError::RemoveOwnDevice,
             ClientError::Status(StatusError::CitizenOnly),
             ClientError::Status(StatusError::NotAllowed {
                 from: ThreadStatus::Resolved,

@@ -304,6 +304,34 @@ error-status-needs-reason = der Status { $status } braucht --reason (eine Begrü
 error-status-staff-only = nur Mitarbeitende können einen Status setzen; Bürgerinnen und Bürger können nur eine erledigte oder abgelehnte Meldung wieder eröffnen (stadtbote reopen)
 error-status-citizen-only = nur die Person, die den Vorgang eröffnet hat, kann ihn wieder eröffnen
 error-status-not-allowed = der Status kann nicht von { $from } auf { $to } wechseln
+error-photo-unreadable = das Foto { $path } kann nicht gelesen werden: { $reason }
+error-corrupt-file = die lokale Datei { $file } ist beschädigt ({ $reason }); stellen Sie sie aus einer Sicherung wieder her oder verschieben Sie sie
+error-removed-from-conversation = dieses Gerät gehört nicht mehr zur Unterhaltung mit { $account }
+error-not-yet-added = die Unterhaltung mit { $account } besteht schon, und dieses Gerät ist ihr noch nicht hinzugefügt; das geschieht, wenn ein Mitglied der Unterhaltung das nächste Mal eine Nachricht sendet
+error-commit-conflict = die Unterhaltung mit { $peer } hat sich ständig geändert; nach { $attempts } Versuchen aufgegeben
+error-waiting-for-earlier-message = eine frühere Nachricht an dasselbe Konto ist noch nicht gesendet
+error-not-connected = nicht mit dem Server verbunden
+error-attachment-refused-too-large = der Server nimmt so große Anhänge nicht an ({ $size } verschlüsselt); sein Betreiber hat eine niedrigere Grenze gesetzt
+error-attachment-corrupt = der Anhang ist nicht verwendbar: { $reason }
+error-code-refused = der Code ({ $what }) wurde abgelehnt: { $detail } (Codes gelten einmal und laufen ab)
+error-invalid-org-data = der Verzeichniseintrag von { $handle } lässt sich nicht prüfen: { $reason }
+error-staff-list-rolled-back = das Verzeichnis von { $handle } wird abgelehnt: der Server bot { $offered } seiner Mitarbeiterliste an, aber dieses Gerät hat schon Version { $seen } gesehen; der Server verbirgt vielleicht Änderungen wie Widerrufe. Es wurde nichts gesendet; versuchen Sie es später noch einmal und sagen Sie es der Gemeinde, wenn es so bleibt
+error-refuse-uncertified = Senden abgelehnt: das Gerät { $device } im Vorgang { $thread } hat kein gültiges Mitarbeiterzertifikat von { $handle }
+error-member-awaiting-approval = noch nicht gesendet: das Gerät { $device } im Vorgang { $thread } ist ein Gerät von Mitarbeitenden von { $handle }, dessen Anmeldung auf die Freigabe durch den Org-Admin wartet (jedes Mitarbeitergerät braucht jetzt die Gegenzeichnung des Org-Schlüssels); die Nachricht bleibt in der Warteschlange und wird gesendet, sobald das Gerät des Org-Admins es freigegeben hat
+error-key-package-mismatch = Senden abgelehnt: der Server gab für das Gerät { $device } ein KeyPackage heraus, das nicht zu seinem Mitarbeiterzertifikat von { $handle } passt
+error-thread-conflict = der Vorgang hat sich ständig geändert; nach { $attempts } Versuchen aufgegeben
+error-no-passphrase = keine Passphrase: setzen Sie { $env } oder führen Sie den Befehl in einem Terminal aus
+error-not-an-export-file = das ist keine Stadtbote-Org-Schlüsseldatei
+error-revocation-list-withheld = der Server hält die aktuelle Widerrufsliste von { $handle } zurück: dieses Gerät hat Version { $pinned } geprüft, der Server bot { $presented } an. Er verbirgt vielleicht ein widerrufenes (verlorenes oder gestohlenes) Gerät mit Veröffentlichungsrecht, deshalb werden keine Beiträge gezeigt. Versuchen Sie es später oder aus einem anderen Netz noch einmal und sagen Sie es der Gemeinde, wenn es so bleibt
+error-posts-withheld = der Server hält Beiträge { $posts } zurück, obwohl sie jünger als die Aufbewahrungsfrist des Kanals sind; sie wurden nicht übersprungen, und spätere Beiträge warten auf sie: führen Sie `stadtbote feed` später noch einmal aus und sagen Sie es der Gemeinde, wenn es so bleibt
+error-removed-from-group = dieses Gerät gehört nicht mehr zur Diskussionsgruppe { $group }
+error-not-staff-anywhere = nur zertifizierte Mitarbeitende können Diskussionsgruppen anlegen; melden Sie dieses Gerät zuerst mit `stadtbote enroll CODE` an
+error-group-link-refused = dieser Beitrittslink ist nicht (mehr) gültig; der Link der Gruppe wird ersetzt, wenn ein Mitglied entfernt wird, fragen Sie ein Mitglied nach dem aktuellen
+error-group-info-outdated = die Beitrittsinformation der Gruppe ist veraltet; bitten Sie ein Mitglied, `stadtbote group invite` auszuführen
+error-link-code-without-secret = diesem Verknüpfungscode fehlt der Teil, der auf Ihrem anderen Gerät erzeugt wurde; führen Sie dort `stadtbote link` noch einmal aus (mit dieser Version) und verwenden Sie den neuen Code
+error-no-device-list = das Konto { $account } hat noch keine signierte Geräteliste veröffentlicht, daher kann keinem seiner Geräte vertraut werden; sie erscheint, sobald eines seiner Geräte eine aktuelle Version von stadtbote benutzt
+error-no-account-key = dieses Gerät hat den Kontoschlüssel nicht; führen Sie das auf dem ersten Gerät des Kontos aus oder auf einem, das mit einer aktuellen Version verknüpft wurde (`stadtbote device list` zeigt die Geräte)
+error-remove-own-device = das ist das Gerät, das Sie gerade benutzen; entfernen Sie es von einem anderen Gerät aus oder löschen Sie das ganze Konto mit `stadtbote account delete`
 
 ## Eingabeaufforderungen
 

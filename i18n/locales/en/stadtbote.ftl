@@ -306,6 +306,34 @@ error-status-needs-reason = setting the status { $status } requires --reason
 error-status-staff-only = only staff can set a status; a citizen can only reopen a resolved or rejected report (stadtbote reopen)
 error-status-citizen-only = only the citizen who opened the thread can reopen it
 error-status-not-allowed = the status cannot change from { $from } to { $to }
+error-photo-unreadable = cannot read the photo { $path }: { $reason }
+error-corrupt-file = the local file { $file } is corrupt ({ $reason }); restore it from a backup or move it away
+error-removed-from-conversation = this device is no longer a member of the conversation with { $account }
+error-not-yet-added = the conversation with { $account } already exists and this device has not been added to it yet; it is added when a member of the conversation next sends a message
+error-commit-conflict = the conversation with { $peer } kept changing; gave up after { $attempts } attempts
+error-waiting-for-earlier-message = an earlier message to the same account has not been sent yet
+error-not-connected = not connected to the server
+error-attachment-refused-too-large = the server refuses attachments this large ({ $size } encrypted); its operator has set a lower limit
+error-attachment-corrupt = the attachment cannot be used: { $reason }
+error-code-refused = the { $what } was refused: { $detail } (codes work once and expire)
+error-invalid-org-data = the directory entry of { $handle } does not verify: { $reason }
+error-staff-list-rolled-back = refusing the directory of { $handle }: the server offered { $offered } of its staff list, but this device has already seen version { $seen }; the server may be hiding staff changes such as revocations. Nothing was sent; try again later, and tell the town if this persists
+error-refuse-uncertified = refusing to send: device { $device } in thread { $thread } has no valid staff certificate from { $handle }
+error-member-awaiting-approval = not sending yet: device { $device } in thread { $thread } is a staff device of { $handle } whose enrolment waits for the org admin's approval (every staff device now needs the org key's countersignature); the message stays queued and is sent once the org admin's device has approved it
+error-key-package-mismatch = refusing to send: the server handed out a key package for device { $device } that does not match its staff certificate from { $handle }
+error-thread-conflict = the thread kept changing; gave up after { $attempts } attempts
+error-no-passphrase = no passphrase: set { $env } or run the command in a terminal
+error-not-an-export-file = this is not a Stadtbote org key file
+error-revocation-list-withheld = the server withheld the current revocation list of { $handle }: this device has verified version { $pinned }, the server offered { $presented }. It may be hiding a revoked (lost or stolen) publisher device, so no posts are shown. Try again later or from another network, and tell the town if this persists
+error-posts-withheld = the server withheld post(s) { $posts } although they are younger than the channel's retention; they were not skipped and later posts wait for them: run `stadtbote feed` again later, and tell the town if this persists
+error-removed-from-group = this device is no longer a member of discussion group { $group }
+error-not-staff-anywhere = only certified staff can create discussion groups; enrol this device with `stadtbote enroll CODE` first
+error-group-link-refused = this join link is not valid (any more); the group's link is replaced when a member is removed, ask a member for the current one
+error-group-info-outdated = the group's join information is out of date; ask a member to run `stadtbote group invite`
+error-link-code-without-secret = this link code lacks the part made on your other device; run `stadtbote link` there again (with this version) and use the new code
+error-no-device-list = account { $account } has not published a signed device list yet, so none of its devices can be trusted; it appears once one of its devices runs a current version of stadtbote
+error-no-account-key = this device does not hold the account key; run this on the account's first device or one linked with a current version (`stadtbote device list` shows the devices)
+error-remove-own-device = this is the device you are using; remove it from another device, or delete the whole account with `stadtbote account delete`
 
 ## Prompts
 
