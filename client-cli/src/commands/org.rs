@@ -467,18 +467,15 @@ pub async fn org(
             let handle = client.admin_org(handle)?.handle.clone();
             let passphrase = read_passphrase(true)?;
             client.export_org_key(&handle, &file, &passphrase)?;
-            println!(
-                "Wrote the org key of {handle}, encrypted with your passphrase, to {}",
-                file.display()
-            );
-            println!("Import it on another device with: stadtbote org import-key FILE");
+            println!("{}", tr!("org-exported", handle = handle, file = file.display()));
+            println!("{}", tr!("org-export-import-hint"));
             Ok(())
         }
         OrgCommand::ImportKey { file } => {
             let mut client = Client::open(home, server)?;
             let passphrase = read_passphrase(false)?;
             let admin = client.import_org_key(&file, &passphrase)?;
-            println!("Imported the org key of {} ({}).", admin.name, admin.handle);
+            println!("{}", tr!("org-imported", org = admin.name, handle = admin.handle));
             println!("{}", fingerprint_of(&admin.key.0));
             Ok(())
         }
@@ -492,20 +489,20 @@ pub async fn org(
             let rotated = result?;
             if rotated.compromised {
                 println!(
-                    "Replaced the org key of {handle} and revoked the old one (rotation {}).",
-                    rotated.sequence
+                    "{}",
+                    tr!("org-rotated-compromised", handle = handle, sequence = rotated.sequence)
                 );
-                println!("Clients refuse anything the old key signs from now on.");
+                println!("{}", tr!("org-rotated-old-refused"));
             } else {
                 println!(
-                    "Handed the org key of {handle} over to a new key (rotation {}).",
-                    rotated.sequence
+                    "{}",
+                    tr!("org-rotated-handover", handle = handle, sequence = rotated.sequence)
                 );
             }
-            println!("Re-issued {} staff certificate(s) under the new key.", rotated.reissued);
-            println!("Citizens' clients follow the signed change without a warning.");
-            println!("Keep a copy of the new key in a safe place: stadtbote org export-key FILE");
-            println!("New org key fingerprint (print it on new posters and your website):");
+            println!("{}", tr!("org-rotated-reissued", count = rotated.reissued));
+            println!("{}", tr!("org-rotated-followed"));
+            println!("{}", tr!("org-rotated-keep-copy"));
+            println!("{}", tr!("org-rotated-fingerprint"));
             println!("{}", rotated.fingerprint);
             Ok(())
         }
