@@ -453,7 +453,8 @@ pub async fn consult(home: &PathBuf, server: &str, handle: &str, text: &str) -> 
                 println!("  {}", stadtbote_cli::output::safe_body(&reply.to_string()));
             }
             println!("{}", tr!("consult-not-sent"));
-            Ok(())
+            Err(super::Exit { code: super::EXIT_NOT_SENT, reason: "outside consultation hours" }
+                .into())
         }
         ConsultDecision::Live { .. } => {
             let entry =
