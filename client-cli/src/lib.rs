@@ -36,6 +36,7 @@
 //! * [`devices`]: the account key, signed device lists (pinning, linking, removal, notices).
 //! * [`account`]: exporting everything the server holds about the account, and deleting it.
 //! * [`error`]: the error type, [`ClientError`].
+//! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
 
 pub mod account;
 pub mod admin_staff;
@@ -50,6 +51,7 @@ pub mod connection;
 pub mod consult;
 pub mod devices;
 pub mod error;
+pub mod error_text;
 pub mod group_output;
 pub mod groups;
 pub mod home;

@@ -22,6 +22,7 @@ mod crash;
 mod devices;
 mod diskfull;
 mod envelope_log;
+mod german;
 mod hostile;
 mod limits;
 mod messaging;

@@ -13,6 +13,7 @@ use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::poster::{self, Format, Poster, PosterChannel};
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
@@ -406,14 +407,10 @@ pub(crate) async fn admin_inner(
         AdminCommand::Claim { code } => {
             let secret = Secret::generate();
             client.admin_claim(&code, &secret).await?;
-            println!("This device is now a server admin.");
+            println!("{}", tr!("admin-claimed"));
             print_secret(&secret, "server-admin");
-            println!(
-                "Every admin command now needs the app's current code: stadtbote --otp CODE admin …"
-            );
-            println!(
-                "Create an org with: stadtbote --otp CODE admin org create NAME --handle HANDLE"
-            );
+            println!("{}", tr!("admin-needs-otp"));
+            println!("{}", tr!("admin-create-org-hint"));
         }
         AdminCommand::Retention { command: RetentionCommand::Show { json } } => {
             print_periods(&client.admin_retention(None).await?, json)?;
@@ -421,7 +418,7 @@ pub(crate) async fn admin_inner(
         AdminCommand::Retention { command: RetentionCommand::Set { kind, duration } } => {
             let secs = parse_duration(&duration)?;
             let periods = client.admin_retention(Some((kind.clone(), secs))).await?;
-            println!("Retention of {kind} is now {secs} seconds.");
+            println!("{}", tr!("admin-retention-set", kind = kind, secs = secs));
             print_periods(&periods, false)?;
         }
         AdminCommand::Audit { json, verify, accept_gap, after } => {
@@ -430,34 +427,33 @@ pub(crate) async fn admin_inner(
         }
         AdminCommand::Org { command: AdminOrgCommand::Suspend { handle } } => {
             client.admin_set_suspended(&handle, true).await?;
-            println!("Suspended the org {handle}.");
+            println!("{}", tr!("admin-org-suspended", handle = handle));
         }
         AdminCommand::Org { command: AdminOrgCommand::Resume { handle } } => {
             client.admin_set_suspended(&handle, false).await?;
-            println!("Resumed the org {handle}.");
+            println!("{}", tr!("admin-org-resumed", handle = handle));
         }
         AdminCommand::Org { command: AdminOrgCommand::ResetTwoFactor { handle } } => {
             if client.admin_reset_org_second_factor(&handle).await? {
-                println!("Turned off the second factor of the org {handle}.");
+                println!("{}", tr!("admin-org-2fa-reset", handle = handle));
             } else {
-                println!("The org {handle} had no second factor set up; nothing changed.");
+                println!("{}", tr!("admin-org-2fa-none", handle = handle));
             }
-            println!(
-                "Its org admin now sets up a new secret with: stadtbote org 2fa enable (the old codes no longer work)."
-            );
+            println!("{}", tr!("admin-org-2fa-next"));
         }
         AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
             let created = client.create_org(&name, &handle, None).await?;
             println!(
-                "Created the org {} ({}), id {}.",
-                safe(&name),
-                safe(&created.handle),
-                created.org
+                "{}",
+                tr!(
+                    "admin-org-created",
+                    org = safe(&name),
+                    handle = safe(&created.handle),
+                    id = created.org
+                )
             );
-            println!(
-                "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
-            );
-            println!("The code expires at {}.", format_utc(created.expires_at));
+            println!("{}", tr!("admin-org-created-give"));
+            println!("{}", tr!("admin-code-expires", time = format_utc(created.expires_at)));
             println!("{}", created.code);
         }
         AdminCommand::Stats { json } => {
@@ -502,7 +498,7 @@ pub(crate) async fn admin_inner(
         AdminCommand::Org { command: AdminOrgCommand::List { json } } => {
             let orgs = client.list_orgs(None).await?;
             if orgs.is_empty() && !json {
-                println!("No orgs yet.");
+                println!("{}", tr!("admin-no-orgs"));
             }
             for org in &orgs {
                 if json {
@@ -526,9 +522,12 @@ async fn set_blocked(client: &mut Client, account: &str, blocked: bool) -> Resul
     let id = AccountId::parse(account)
         .map_err(|_| ClientError::InvalidAccountId { text: account.to_string() })?;
     let devices = client.admin_set_blocked(id, blocked, None).await?;
-    let verb = if blocked { "blocked" } else { "unblocked" };
-    let noun = if devices == 1 { "device" } else { "devices" };
-    println!("{verb} {id} ({devices} {noun})");
+    let count = stadtbote_i18n::Count(u64::from(devices));
+    if blocked {
+        println!("{}", tr!("admin-blocked", account = id, devices = count));
+    } else {
+        println!("{}", tr!("admin-unblocked", account = id, devices = count));
+    }
     Ok(())
 }
 
@@ -554,36 +553,35 @@ pub async fn org(
             let staff = client.enrol_admin_device(&admin.handle, DEFAULT_CONSULT_DEPARTMENT).await;
             client.disconnect().await;
             println!(
-                "This device is now the org admin of {} ({}).",
-                safe(&admin.name),
-                safe(&admin.handle)
+                "{}",
+                tr!("org-claimed", org = safe(&admin.name), handle = safe(&admin.handle))
             );
-            println!(
-                "The org key was created on this device: {}",
-                home.join("org").join(format!("{}.key", admin.handle)).display()
-            );
-            println!("Keep a copy in a safe place: stadtbote org export-key FILE");
+            let key_file = home.join("org").join(format!("{}.key", admin.handle));
+            println!("{}", tr!("org-key-created", file = key_file.display()));
+            println!("{}", tr!("org-keep-copy"));
             match &staff {
                 Ok(enrolment) => {
                     println!(
-                        "This device is also a staff device of {}: role admin (includes publisher and clerk), department {}, where consultations go.",
-                        safe(&admin.handle),
-                        safe(&enrolment.department)
+                        "{}",
+                        tr!(
+                            "org-claim-staff",
+                            handle = safe(&admin.handle),
+                            department = safe(&enrolment.department)
+                        )
                     );
-                    println!(
-                        "It can create channels (stadtbote channel create) and discussion groups (stadtbote group create) now."
-                    );
-                    println!(
-                        "Publish consultation hours with: stadtbote org hours set \"Tue 17:00-18:00\"; start a session with: stadtbote org hours live on"
-                    );
+                    println!("{}", tr!("org-claim-can-publish"));
+                    println!("{}", tr!("org-claim-hours-hint"));
                 }
                 Err(error) => eprintln!(
-                    "warning: this device could not be made a staff device of {} yet: {}",
-                    safe(&admin.handle),
-                    safe(&error.to_string())
+                    "{}",
+                    tr!(
+                        "org-claim-staff-failed",
+                        handle = safe(&admin.handle),
+                        reason = safe(&error.to_string())
+                    )
                 ),
             }
-            println!("Org key fingerprint (print it on posters and your website):");
+            println!("{}", tr!("org-fingerprint-intro"));
             println!("{}", fingerprint_of(&admin.key.0));
             if staff.is_err() {
                 bail!(
@@ -622,18 +620,15 @@ pub async fn org(
             let handle = client.admin_org(handle)?.handle.clone();
             let passphrase = read_passphrase(true)?;
             client.export_org_key(&handle, &file, &passphrase)?;
-            println!(
-                "Wrote the org key of {handle}, encrypted with your passphrase, to {}",
-                file.display()
-            );
-            println!("Import it on another device with: stadtbote org import-key FILE");
+            println!("{}", tr!("org-exported", handle = handle, file = file.display()));
+            println!("{}", tr!("org-export-import-hint"));
             Ok(())
         }
         OrgCommand::ImportKey { file } => {
             let mut client = Client::open(home, server)?;
             let passphrase = read_passphrase(false)?;
             let admin = client.import_org_key(&file, &passphrase)?;
-            println!("Imported the org key of {} ({}).", admin.name, admin.handle);
+            println!("{}", tr!("org-imported", org = admin.name, handle = admin.handle));
             println!("{}", fingerprint_of(&admin.key.0));
             Ok(())
         }
@@ -647,20 +642,20 @@ pub async fn org(
             let rotated = result?;
             if rotated.compromised {
                 println!(
-                    "Replaced the org key of {handle} and revoked the old one (rotation {}).",
-                    rotated.sequence
+                    "{}",
+                    tr!("org-rotated-compromised", handle = handle, sequence = rotated.sequence)
                 );
-                println!("Clients refuse anything the old key signs from now on.");
+                println!("{}", tr!("org-rotated-old-refused"));
             } else {
                 println!(
-                    "Handed the org key of {handle} over to a new key (rotation {}).",
-                    rotated.sequence
+                    "{}",
+                    tr!("org-rotated-handover", handle = handle, sequence = rotated.sequence)
                 );
             }
-            println!("Re-issued {} staff certificate(s) under the new key.", rotated.reissued);
-            println!("Citizens' clients follow the signed change without a warning.");
-            println!("Keep a copy of the new key in a safe place: stadtbote org export-key FILE");
-            println!("New org key fingerprint (print it on new posters and your website):");
+            println!("{}", tr!("org-rotated-reissued", count = rotated.reissued));
+            println!("{}", tr!("org-rotated-followed"));
+            println!("{}", tr!("org-rotated-keep-copy"));
+            println!("{}", tr!("org-rotated-fingerprint"));
             println!("{}", rotated.fingerprint);
             Ok(())
         }
@@ -678,12 +673,23 @@ pub async fn org(
             let result = client.invite_staff(&handle, &department, role, expires_hours).await;
             client.disconnect().await;
             let invitation = result?;
-            println!("Invitation for a {} of department {department} at {handle}.", role.as_str());
-            println!("On the staff member's device, run: stadtbote enroll CODE");
             println!(
-                "The code works once and expires at {}; the certificate is valid until {}.",
-                format_utc(invitation.expires_at),
-                format_utc(invitation.cert_expires_at)
+                "{}",
+                tr!(
+                    "org-invitation",
+                    role = role.as_str(),
+                    department = department,
+                    handle = handle
+                )
+            );
+            println!("{}", tr!("org-invitation-run"));
+            println!(
+                "{}",
+                tr!(
+                    "org-invitation-expires",
+                    expires = format_utc(invitation.expires_at),
+                    valid = format_utc(invitation.cert_expires_at)
+                )
             );
             println!("{}", invitation.code);
             Ok(())
@@ -695,7 +701,7 @@ pub async fn org(
             client.disconnect().await;
             let (staff, revoked_unknown, pending) = result?;
             if staff.is_empty() && revoked_unknown.is_empty() && pending.is_empty() && !json {
-                println!("No staff devices are enrolled yet.");
+                println!("{}", tr!("org-staff-none"));
             }
             for record in &staff {
                 if json {
@@ -745,13 +751,18 @@ pub async fn org(
             }
             match report.approved.first() {
                 Some(approved) => println!(
-                    "Approved device {device} as {} of {} at {handle} (staff list version {}).",
-                    approved.role.as_str(),
-                    approved.department,
-                    approved.version
+                    "{}",
+                    tr!(
+                        "org-approved",
+                        device = device,
+                        role = approved.role.as_str(),
+                        department = approved.department,
+                        handle = handle,
+                        version = approved.version
+                    )
                 ),
                 None => {
-                    println!("Device {device} is already an approved staff device of {handle}.")
+                    println!("{}", tr!("org-already-approved", device = device, handle = handle))
                 }
             }
             Ok(())
@@ -766,9 +777,9 @@ pub async fn org(
             if !revoked.was_staff {
                 eprintln!("note: device {device} holds no certificate of {handle}");
             }
-            println!("Revoked device {device} (revocation list version {}).", revoked.version);
+            println!("{}", tr!("org-revoked", device = device, version = revoked.version));
             for thread in &revoked.removed_from {
-                println!("Removed it from thread {thread}.");
+                println!("{}", tr!("org-revoked-removed", thread = thread));
             }
             for (thread, error) in &revoked.failed {
                 eprintln!(
@@ -786,9 +797,9 @@ pub async fn org(
             let result = client.org_second_factor_enable(org, &secret).await;
             client.disconnect().await;
             result?;
-            println!("Org admin actions of {handle} now need a second factor.");
+            println!("{}", tr!("org-2fa-enabled", handle = handle));
             print_secret(&secret, &format!("{handle}-org-admin"));
-            println!("Pass the app's current code with: stadtbote --otp CODE org …");
+            println!("{}", tr!("org-2fa-pass"));
             Ok(())
         }
         OrgCommand::Show { json } => {
@@ -800,7 +811,7 @@ pub async fn org(
             let profile = fetched
                 .and_then(|o| o.profile)
                 .or_else(|| client.admin_org(Some(&handle)).ok().and_then(|a| a.profile.clone()));
-            let Some(profile) = profile else { bail!("no profile published yet") };
+            let Some(profile) = profile else { bail!("{}", tr!("org-no-profile")) };
             print_profile(&profile, json);
             Ok(())
         }
@@ -895,31 +906,46 @@ fn print_profile(profile: &OrgProfile, json: bool) {
     }
     // The profile as the server serves it: every string through `safe`.
     println!(
-        "{} ({}), profile version {}",
-        safe(&profile.name),
-        safe(&profile.handle),
-        profile.version
+        "{}",
+        tr!(
+            "org-profile-header",
+            org = safe(&profile.name),
+            handle = safe(&profile.handle),
+            version = profile.version
+        )
     );
-    println!("Categories:");
+    println!("{}", tr!("org-profile-categories"));
     for category in &profile.categories {
         println!("  {} -> {}", safe(&category.name), safe(&category.department));
     }
     let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
     println!(
-        "Office hours ({}): {}",
-        safe(&profile.timezone.to_string()),
-        safe(&if hours.is_empty() { "none".into() } else { hours.join(", ") })
+        "{}",
+        tr!(
+            "org-profile-hours",
+            timezone = safe(&profile.timezone.to_string()),
+            hours = safe(&if hours.is_empty() {
+                tr!("org-profile-no-hours")
+            } else {
+                hours.join(", ")
+            })
+        )
     );
     if let Some(reply) = &profile.auto_reply {
-        println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
+        let reply = stadtbote_cli::output::safe_body(&reply.to_string()).into_owned();
+        println!("{}", tr!("org-auto-reply", reply = reply));
     }
     println!(
-        "Consultations go to: {}",
-        safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+        "{}",
+        tr!(
+            "org-profile-consultations",
+            department =
+                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+        )
     );
     match profile.live_since {
-        Some(since) => println!("Live since {}", format_utc(since)),
-        None => println!("Not live"),
+        Some(since) => println!("{}", tr!("org-live-since", time = format_utc(since))),
+        None => println!("{}", tr!("org-not-live")),
     }
 }
 
@@ -935,10 +961,10 @@ fn fingerprint(
     let out = out.map_or_else(|| super::channels::default_qr_dir(home), Path::to_path_buf);
     let (png, svg) =
         qr::write_files(&org_qr_content(&handle, &key), Some(&out), &format!("{handle}-org-key"))?;
-    println!("Org key of {} ({handle}); citizens compare this fingerprint:", safe(&name));
+    println!("{}", tr!("org-fingerprint-of", org = safe(&name), handle = handle));
     println!("{}", fingerprint_of(&key.0));
-    println!("QR code (PNG): {}", png.display());
-    println!("QR code (SVG): {}", svg.display());
+    println!("{}", tr!("qr-png", file = png.display()));
+    println!("{}", tr!("qr-svg", file = svg.display()));
     Ok(())
 }
 
@@ -1092,8 +1118,12 @@ async fn category(
                     Ok(())
                 })
                 .await;
-            let verb = if added { "Added" } else { "Moved" };
-            (result, format!("{verb} category {name}: reports go to department {department}."))
+            let message = if added {
+                tr!("org-category-added", name = name, department = department)
+            } else {
+                tr!("org-category-moved", name = name, department = department)
+            };
+            (result, message)
         }
         CategoryCommand::Remove { name } => {
             let result = client
@@ -1109,16 +1139,20 @@ async fn category(
                     Ok(())
                 })
                 .await;
-            (result, format!("Removed category {name}."))
+            (result, tr!("org-category-removed", name = name))
         }
     };
     client.disconnect().await;
     let profile = result?;
     println!("{message}");
     println!(
-        "Published profile version {} of {} ({handle}).",
-        profile.version,
-        safe(&profile.name)
+        "{}",
+        tr!(
+            "org-profile-published-of",
+            version = profile.version,
+            org = safe(&profile.name),
+            handle = handle
+        )
     );
     Ok(())
 }
@@ -1200,27 +1234,36 @@ async fn hours(
         HoursCommand::Set { .. } => {
             let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
             println!(
-                "Office hours of {} ({}): {}",
-                safe(&profile.name),
-                safe(&profile.timezone.to_string()),
-                safe(&hours.join(", "))
+                "{}",
+                tr!(
+                    "org-hours-set",
+                    org = safe(&profile.name),
+                    timezone = safe(&profile.timezone.to_string()),
+                    hours = safe(&hours.join(", "))
+                )
             );
             println!(
-                "Consultations go to department {}.",
-                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+                "{}",
+                tr!(
+                    "org-hours-department",
+                    department = safe(
+                        profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+                    )
+                )
             );
             if let Some(reply) = &profile.auto_reply {
-                println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
+                let reply = stadtbote_cli::output::safe_body(&reply.to_string()).into_owned();
+                println!("{}", tr!("org-auto-reply", reply = reply));
             }
         }
         HoursCommand::Live { state: OnOff::On } => {
-            println!("The consultation session of {} is live.", safe(&profile.name));
+            println!("{}", tr!("org-live-on", org = safe(&profile.name)));
         }
         HoursCommand::Live { state: OnOff::Off } => {
-            println!("The consultation session of {} has ended.", safe(&profile.name));
+            println!("{}", tr!("org-live-off", org = safe(&profile.name)));
         }
     }
-    println!("Published profile version {}.", profile.version);
+    println!("{}", tr!("org-profile-published", version = profile.version));
     Ok(())
 }
 
