@@ -10,6 +10,8 @@ use stadtbote_i18n::tr;
 
 use crate::ClientError;
 use crate::attachments::format_mb;
+use crate::metadata::MetadataError;
+use crate::poster::PosterError;
 
 /// The error's message in the current language (see
 /// [`stadtbote_i18n::set_language`]).
@@ -35,7 +37,7 @@ pub fn localized(error: &ClientError) -> String {
             limit = format_mb(*limit)
         ),
         E::UnsupportedPhoto { path, reason } => {
-            tr!("error-unsupported-photo", path = path.display(), reason = reason)
+            tr!("error-unsupported-photo", path = path.display(), reason = photo_refusal(reason))
         }
         E::AttachmentQuotaExceeded => tr!("error-attachment-quota-exceeded"),
         E::AttachmentUnavailable => tr!("error-attachment-unavailable"),
@@ -95,7 +97,7 @@ pub fn localized(error: &ClientError) -> String {
         E::Server(body) => tr!("error-server", body = body),
         E::Status(status) => status_error(status),
         E::PhotoUnreadable { path, reason } => {
-            tr!("error-photo-unreadable", path = path.display(), reason = reason)
+            tr!("error-photo-unreadable", path = path.display(), reason = unreadable(reason))
         }
         E::CorruptFile { file, reason } => {
             tr!("error-corrupt-file", file = file.display(), reason = reason)
@@ -154,6 +156,46 @@ pub fn localized(error: &ClientError) -> String {
     }
 }
 
+/// Why `org poster` could not make a poster, in the current language.
+pub fn localized_poster(error: &PosterError) -> String {
+    match error {
+        PosterError::UnknownFormat { file } => tr!("error-poster-unknown-format", file = file),
+        PosterError::NotInPdfFont { character, text } => tr!(
+            "error-poster-not-in-pdf-font",
+            character = format!("{character:?}"),
+            text = format!("{text:?}")
+        ),
+        PosterError::Client(error) => localized(error),
+    }
+}
+
+/// Why a photo cannot be cleaned of its metadata (the detail in
+/// parentheses is a technical hint and stays English).
+fn photo_refusal(error: &MetadataError) -> String {
+    use MetadataError as M;
+    match error {
+        M::UnsupportedFormat => tr!("photo-refused-format"),
+        M::MalformedJpeg(detail) => tr!("photo-refused-jpeg-damaged", detail = detail),
+        M::UnsupportedJpegMarker(_) => tr!("photo-refused-jpeg-feature"),
+        M::MalformedPng(detail) => tr!("photo-refused-png-damaged", detail = detail),
+        M::UnsupportedPngChunk(_) => tr!("photo-refused-png-feature"),
+        M::MalformedHeif(detail) => tr!("photo-refused-heic-damaged", detail = detail),
+        M::UnsupportedHeif(detail) => tr!("photo-refused-heic-feature", detail = detail),
+        M::MalformedWebp(detail) => tr!("photo-refused-webp-damaged", detail = detail),
+    }
+}
+
+/// Why a photo file cannot be read: the reasons `attachments.rs` words
+/// itself; an operating system's own text stays as it is.
+fn unreadable(reason: &str) -> String {
+    match reason {
+        "there is no such file" => tr!("photo-unreadable-missing"),
+        "permission denied" => tr!("photo-unreadable-permission"),
+        "it is a directory or device, not a file" => tr!("photo-unreadable-not-a-file"),
+        other => other.to_string(),
+    }
+}
+
 fn status_error(error: &crate::threads::StatusError) -> String {
     use crate::threads::StatusError as S;
     match error {
@@ -172,9 +214,14 @@ pub fn localized_chain<'a>(
     chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
 ) -> String {
     let parts: Vec<String> = chain
-        .map(|error| match error.downcast_ref::<ClientError>() {
-            Some(client_error) => localized(client_error),
-            None => error.to_string(),
+        .map(|error| {
+            if let Some(client_error) = error.downcast_ref::<ClientError>() {
+                localized(client_error)
+            } else if let Some(poster_error) = error.downcast_ref::<PosterError>() {
+                localized_poster(poster_error)
+            } else {
+                error.to_string()
+            }
         })
         .collect();
     parts.join(": ")
@@ -195,7 +242,7 @@ mod tests {
     fn samples() -> Vec<ClientError> {
         let account = AccountId::random();
         let home = PathBuf::from("/home/x/.stadtbote");
-        vec![
+        let mut samples = vec![
             ClientError::Unreachable { url: "ws://x".into() },
             ClientError::ServerBusy { url: "ws://x".into(), reason: "HTTP 503" },
             ClientError::InvalidLinkCode,
@@ -259,6 +306,12 @@ mod tests {
                 path: "p.jpg".into(),
                 reason: "there is no such file".into(),
             },
+            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "permission denied".into() },
+            ClientError::PhotoUnreadable {
+                path: "p".into(),
+                reason: "it is a directory or device, not a file".into(),
+            },
+            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "Input/output error".into() },
             ClientError::CorruptFile { file: "/h/state.cbor".into(), reason: "bad".into() },
             ClientError::RemovedFromConversation(AccountId::random()),
             ClientError::NotYetAdded(AccountId::random()),
@@ -307,7 +360,20 @@ mod tests {
                 from: ThreadStatus::Resolved,
                 to: ThreadStatus::InProgress,
             }),
-        ]
+        ];
+        for reason in [
+            MetadataError::UnsupportedFormat,
+            MetadataError::MalformedJpeg("truncated"),
+            MetadataError::UnsupportedJpegMarker(0xF7),
+            MetadataError::MalformedPng("no image data"),
+            MetadataError::UnsupportedPngChunk("ZZZZ".into()),
+            MetadataError::MalformedHeif("truncated"),
+            MetadataError::UnsupportedHeif("grid image"),
+            MetadataError::MalformedWebp("truncated"),
+        ] {
+            samples.push(ClientError::UnsupportedPhoto { path: "p.heic".into(), reason });
+        }
+        samples
     }
 
     /// The English catalog reproduces every translated variant's `Display`
@@ -317,6 +383,13 @@ mod tests {
         stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
         for error in samples() {
             assert_eq!(localized(&error), error.to_string());
+        }
+        for error in [
+            PosterError::UnknownFormat { file: "poster.png".into() },
+            PosterError::NotInPdfFont { character: 'Ł', text: "Łódź".into() },
+            PosterError::Client(ClientError::NotOrgAdmin),
+        ] {
+            assert_eq!(localized_poster(&error), error.to_string());
         }
     }
 }
