@@ -46,7 +46,14 @@ pub fn localized(error: &ClientError) -> String {
         E::NotServerAdmin => tr!("error-not-server-admin"),
         E::Forbidden(reason) => tr!("error-forbidden", reason = reason),
         E::SecondFactorRequired(reason) => {
-            tr!("error-second-factor-required", reason = reason)
+            tr!("error-second-factor-required", reason = second_factor_refusal(reason))
+        }
+        E::UntrustedCertificate { url, reason } => {
+            tr!("error-untrusted-certificate", url = url, reason = reason)
+        }
+        E::Tls { url, reason } => tr!("error-tls", url = url, reason = reason),
+        E::CaCert { path, reason } => {
+            tr!("error-ca-cert", path = path.display(), reason = reason)
         }
         E::OrgSuspended => tr!("error-org-suspended"),
         E::HandleTaken(handle) => tr!("error-handle-taken", handle = handle),
@@ -169,6 +176,27 @@ pub fn localized_poster(error: &PosterError) -> String {
     }
 }
 
+/// The server's second-factor refusals (server/src/relay/second_factor.rs
+/// words them in English) in the current language; other texts as they are.
+fn second_factor_refusal(reason: &str) -> String {
+    match reason {
+        "this action needs a second factor (the current TOTP code)" => {
+            tr!("second-factor-missing")
+        }
+        "second factor refused: wrong code" => tr!("second-factor-wrong"),
+        "second factor refused: code already used, wait for the next one" => {
+            tr!("second-factor-replayed")
+        }
+        "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code" => {
+            tr!("second-factor-superseded")
+        }
+        "second factor refused: no TOTP secret is set up for this admin" => {
+            tr!("second-factor-no-secret")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Why a photo cannot be cleaned of its metadata (the detail in
 /// parentheses is a technical hint and stays English).
 fn photo_refusal(error: &MetadataError) -> String {
@@ -263,6 +291,16 @@ mod tests {
             ClientError::NotServerAdmin,
             ClientError::Forbidden("no".into()),
             ClientError::SecondFactorRequired("code needed".into()),
+            ClientError::SecondFactorRequired("second factor refused: wrong code".into()),
+            ClientError::SecondFactorRequired(
+                "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code".into(),
+            ),
+            ClientError::UntrustedCertificate {
+                url: "wss://x".into(),
+                reason: "it has expired".into(),
+            },
+            ClientError::Tls { url: "wss://x".into(), reason: "the server refused".into() },
+            ClientError::CaCert { path: "/etc/ca.pem".into(), reason: "the file does not exist".into() },
             ClientError::OrgSuspended,
             ClientError::HandleTaken("h".into()),
             ClientError::NotOrgAdmin,

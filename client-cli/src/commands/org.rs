@@ -402,7 +402,7 @@ pub(crate) async fn admin_inner(
 ) -> Result<()> {
     match command {
         AdminCommand::Batch | AdminCommand::Shell => {
-            bail!("`batch` and `shell` cannot be run inside a session")
+            bail!("{}", tr!("admin-session-nested"))
         }
         AdminCommand::Claim { code } => {
             let secret = Secret::generate();

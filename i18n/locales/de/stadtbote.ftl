@@ -411,6 +411,68 @@ poster-several-orgs = dieses Gerät hat Kanäle mehrerer Orgs angelegt ({ $orgs 
 error-poster-unknown-format = für { $file } ist unklar, welches Format geschrieben werden soll: der Dateiname muss auf .pdf oder .svg enden
 error-poster-not-in-pdf-font = die eingebaute Schrift des PDF kann das Zeichen { $character } in { $text } nicht darstellen; schreiben Sie das Plakat stattdessen als SVG (--out DATEI.svg)
 
+## Kanäle, in denen dieses Gerät veröffentlicht (commands/channels.rs)
+
+channel-list-none = Dieses Gerät veröffentlicht in keinem Kanal.
+channel-posted = veröffentlicht als #{ $seq }
+channel-created = angelegt
+channel-rotated = mit neuem Schlüssel
+channel-invite-header = Kanal { $name } { $what }: { $channel }
+channel-invite-follow = Folgende führen `stadtbote follow LINK` mit diesem Einladungslink aus:
+channel-rotate-named = des Kanals { $name } ({ $channel })
+channel-rotate-unnamed = des Kanals { $channel }
+channel-rotate-needs-yes = ein Schlüsselwechsel { $what } schneidet alle Folgenden ab: sie lesen keine neuen Beiträge, bis sie dem neuen Einladungslink folgen. Es wurde nichts geändert; um den Schlüssel aus einem Skript zu wechseln, geben Sie --yes an
+channel-rotate-explain = Beim Schlüsselwechsel { $what } erhalten alle Folgenden keine neuen Beiträge mehr, bis sie dem neuen Einladungslink folgen, den dieser Befehl ausgibt (mit QR-Code); veröffentlichen Sie ihn dort, wo Ihre Folgenden den alten gefunden haben (Aushang, Website).
+channel-rotate-ask = Den Schlüssel jetzt wechseln? [j/N]
+channel-rotate-declined = der Schlüssel des Kanals wurde nicht gewechselt; es wurde nichts geändert
+
+## stadtbote admin batch / shell (commands/admin_session.rs)
+
+admin-session-unbalanced-quotes = ein Anführungszeichen ist nicht geschlossen
+admin-session-nested = `batch` und `shell` können nicht innerhalb einer Sitzung ausgeführt werden
+admin-session-ended = die Admin-Sitzung ist beendet: der Server hat die Verbindung geschlossen (er schließt Verbindungen, die länger als seine Leerlaufzeit still sind, in der Vorgabe 5 Minuten); beginnen Sie neu mit einem neuen Code: stadtbote --otp CODE admin shell (oder batch)
+admin-batch-read-line = Zeile { $line } der Eingabe kann nicht gelesen werden: { $error }
+admin-batch-line = Zeile { $line }: { $error }
+admin-batch-stopped = Zeile { $line }: { $error }; dort angehalten ({ $ran } Befehl(e) davor ausgeführt)
+admin-shell-intro = Admin-Eingabe: Tippen Sie Admin-Befehle wie nach `stadtbote admin` (z. B. `stats`, `org list`); `help` listet sie auf, `exit` oder Strg-D beendet. Die Sitzung endet nach 5 Minuten ohne Befehl.
+admin-shell-read = die Eingabe kann nicht gelesen werden: { $error }
+
+## Ablehnungen des zweiten Faktors durch den Server (server/src/relay/second_factor.rs)
+
+second-factor-missing = diese Aktion braucht einen zweiten Faktor (den aktuellen TOTP-Code)
+second-factor-wrong = zweiter Faktor abgelehnt: falscher Code
+second-factor-replayed = zweiter Faktor abgelehnt: der Code wurde schon benutzt, warten Sie auf den nächsten
+second-factor-superseded = zweiter Faktor abgelehnt: dieser Code ist älter als der zuletzt benutzte (ein späterer Code wurde schon angenommen); warten Sie auf den nächsten Code
+second-factor-no-secret = zweiter Faktor abgelehnt: für diesen Admin ist kein TOTP-Geheimnis eingerichtet
+
+## TLS (tls_trust.rs): warum ein Zertifikat oder ein Verbindungsaufbau scheiterte
+
+error-untrusted-certificate = TLS: dem Zertifikat des Servers wird nicht vertraut: { $reason } (Server { $url }; für die eigene CA einer Gemeinde geben Sie --ca-cert DATEI an)
+error-tls = der TLS-Verbindungsaufbau mit dem Server unter { $url } ist gescheitert: { $reason }
+error-ca-cert = das CA-Zertifikat { $path } kann nicht verwendet werden: { $reason }
+tls-ca-missing = die Datei gibt es nicht
+tls-ca-permission = die Datei kann nicht gelesen werden (keine Berechtigung)
+tls-ca-unreadable = die Datei kann nicht gelesen werden
+tls-ca-not-pem = es ist keine PEM-Zertifikatsdatei (BEGIN CERTIFICATE … END CERTIFICATE)
+tls-ca-no-certificate = kein PEM-Zertifikat (BEGIN CERTIFICATE) gefunden
+tls-ca-bad-certificate = ein Zertifikat darin kann nicht gelesen werden (ist es ein X.509-Zertifikat?)
+tls-cert-unknown-issuer = es ist von keiner Zertifizierungsstelle signiert, der dieses Gerät vertraut
+tls-cert-wrong-name = es ist für einen anderen Servernamen ausgestellt als den in der URL
+tls-cert-expired = es ist abgelaufen
+tls-cert-not-yet-valid = es ist noch nicht gültig (prüfen Sie Datum und Uhrzeit dieses Computers)
+tls-cert-revoked = es wurde widerrufen
+tls-cert-bad-signature = seine Signatur ist ungültig
+tls-cert-malformed = es ist fehlerhaft aufgebaut
+tls-cert-unsupported-algorithm = es ist mit einem Verfahren signiert, das dieses Programm nicht unterstützt
+tls-cert-self-signed = es ist ein selbstsigniertes (CA-)Zertifikat, dem dieses Gerät nicht vertraut
+tls-cert-wrong-usage = es ist nicht für einen TLS-Server bestimmt (Extended Key Usage)
+tls-cert-failed = die Prüfung ist gescheitert
+tls-not-tls = der Server spricht auf diesem Port kein TLS (für einen Server ohne TLS verwenden Sie ws://)
+tls-refused = der Server hat die sichere Verbindung abgelehnt
+tls-incompatible = der Server bietet keine TLS-Version und kein Verfahren an, das dieses Programm annimmt
+tls-no-certificate = der Server hat kein Zertifikat vorgelegt
+tls-failed = die Verbindung konnte nicht gesichert werden
+
 ## Eingabeaufforderungen
 
 prompt-passphrase = Passphrase für die Org-Schlüsseldatei:

@@ -412,6 +412,68 @@ poster-several-orgs = this device created channels of several orgs ({ $orgs }); 
 error-poster-unknown-format = cannot tell which format to write for { $file }: the file name must end in .pdf or .svg
 error-poster-not-in-pdf-font = the PDF's built-in font cannot show the character { $character } in { $text }; write the poster as SVG instead (--out FILE.svg)
 
+## Channels this device publishes to (commands/channels.rs)
+
+channel-list-none = This device publishes to no channel.
+channel-posted = posted #{ $seq }
+channel-created = created
+channel-rotated = rotated
+channel-invite-header = Channel { $name } { $what }: { $channel }
+channel-invite-follow = Followers run `stadtbote follow LINK` with this invite link:
+channel-rotate-named = channel { $name } ({ $channel })
+channel-rotate-unnamed = channel { $channel }
+channel-rotate-needs-yes = rotating the key of { $what } cuts every follower off: they read no new post until they follow the new invite link. Nothing was changed; to rotate from a script, add --yes
+channel-rotate-explain = Rotating gives { $what } a new key. Every follower stops receiving new posts until they follow the new invite link, which this command prints (with a QR code); publish it where your followers found the old one (notice board, website).
+channel-rotate-ask = Rotate the key now? [y/N]
+channel-rotate-declined = the channel key was not rotated; nothing was changed
+
+## stadtbote admin batch / shell (commands/admin_session.rs)
+
+admin-session-unbalanced-quotes = unbalanced quotes
+admin-session-nested = `batch` and `shell` cannot be run inside a session
+admin-session-ended = the admin session ended: the server closed the connection (it closes connections that stay silent for its idle timeout, 5 minutes by default); start again with a new code: stadtbote --otp CODE admin shell (or batch)
+admin-batch-read-line = cannot read line { $line } of the input: { $error }
+admin-batch-line = line { $line }: { $error }
+admin-batch-stopped = line { $line }: { $error }; stopped there ({ $ran } command(s) before it ran)
+admin-shell-intro = Admin shell: type admin commands as after `stadtbote admin` (e.g. `stats`, `org list`); `help` lists them, `exit` or Ctrl-D leaves. The session ends after 5 minutes without a command.
+admin-shell-read = cannot read the input: { $error }
+
+## The server's second-factor refusals (server/src/relay/second_factor.rs)
+
+second-factor-missing = this action needs a second factor (the current TOTP code)
+second-factor-wrong = second factor refused: wrong code
+second-factor-replayed = second factor refused: code already used, wait for the next one
+second-factor-superseded = second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code
+second-factor-no-secret = second factor refused: no TOTP secret is set up for this admin
+
+## TLS (tls_trust.rs): why a certificate or a handshake failed
+
+error-untrusted-certificate = TLS: the server's certificate is not trusted: { $reason } (server { $url }; for a town's own CA pass --ca-cert FILE)
+error-tls = TLS handshake with the server at { $url } failed: { $reason }
+error-ca-cert = cannot use CA certificate { $path }: { $reason }
+tls-ca-missing = the file does not exist
+tls-ca-permission = the file cannot be read (permission denied)
+tls-ca-unreadable = the file cannot be read
+tls-ca-not-pem = it is not a PEM certificate file (BEGIN CERTIFICATE … END CERTIFICATE)
+tls-ca-no-certificate = no PEM certificate (BEGIN CERTIFICATE) found
+tls-ca-bad-certificate = a certificate in it cannot be read (is it an X.509 certificate?)
+tls-cert-unknown-issuer = it is not signed by a certificate authority this device trusts
+tls-cert-wrong-name = it is made out for another server name than the one in the URL
+tls-cert-expired = it has expired
+tls-cert-not-yet-valid = it is not valid yet (check this computer's date and time)
+tls-cert-revoked = it was revoked
+tls-cert-bad-signature = its signature is not valid
+tls-cert-malformed = it is malformed
+tls-cert-unsupported-algorithm = it is signed with an algorithm this client does not support
+tls-cert-self-signed = it is a self-signed (CA) certificate this device does not trust
+tls-cert-wrong-usage = it is not meant for a TLS server (extended key usage)
+tls-cert-failed = it failed verification
+tls-not-tls = the server does not speak TLS on this port (for a server without TLS use ws://)
+tls-refused = the server refused the secure connection
+tls-incompatible = the server offers no TLS version or cipher this client accepts
+tls-no-certificate = the server presented no certificate
+tls-failed = the connection could not be secured
+
 ## Prompts
 
 prompt-passphrase = Passphrase for the org key file:
