@@ -187,7 +187,8 @@ fn second_factor_refusal(reason: &str) -> String {
         "second factor refused: code already used, wait for the next one" => {
             tr!("second-factor-replayed")
         }
-        "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code" => {
+        "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code" =>
+        {
             tr!("second-factor-superseded")
         }
         "second factor refused: no TOTP secret is set up for this admin" => {

@@ -199,4 +199,3 @@ mod tests {
         assert_eq!(language_from(args(&["stadtbote", "--lang=en"])), Lang::En);
     }
 }
-

@@ -14,9 +14,9 @@
 //! contract for scripts (see `stadtbote org info --help`).
 
 use serde_json::{Value, json};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::org::OrgProfile;
-use stadtbote_i18n::tr;
 use stadtbote_protocol::{ErrorCode, Request, Response};
 
 use crate::connection::Connection;
@@ -258,7 +258,10 @@ impl OrgInfoView {
             out.push(tr!("org-info-categories"));
             for category in &profile.categories {
                 let (name, department) = (safe(&category.name), safe(&category.department));
-                out.push(format!("  {}", tr!("org-info-category", name = name, department = department)));
+                out.push(format!(
+                    "  {}",
+                    tr!("org-info-category", name = name, department = department)
+                ));
             }
         }
         let consult = safe(consult_department(profile)).into_owned();

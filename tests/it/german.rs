@@ -139,7 +139,10 @@ fn new_town_commands_and_photo_refusals_in_german() {
     for (args, german, english) in [
         (
             &["org", "info", "--help"][..],
-            &["Das geprüfte öffentliche Profil einer beliebigen Org", "Der Kurzname der Org, z. B. goslar"][..],
+            &[
+                "Das geprüfte öffentliche Profil einer beliebigen Org",
+                "Der Kurzname der Org, z. B. goslar",
+            ][..],
             "Show any org's verified public profile",
         ),
         (
@@ -152,9 +155,21 @@ fn new_town_commands_and_photo_refusals_in_german() {
             ],
             "Write a printable A4 poster",
         ),
-        (&["org", "enroll-self", "--help"], &["zertifizierten Mitarbeitergerät"], "Make this device"),
-        (&["admin", "batch", "--help"], &["Mehrere Admin-Befehle mit einer Anmeldung"], "Run several"),
-        (&["channel", "rotate", "--help"], &["Ohne Nachfrage den Schlüssel wechseln"], "Rotate without"),
+        (
+            &["org", "enroll-self", "--help"],
+            &["zertifizierten Mitarbeitergerät"],
+            "Make this device",
+        ),
+        (
+            &["admin", "batch", "--help"],
+            &["Mehrere Admin-Befehle mit einer Anmeldung"],
+            "Run several",
+        ),
+        (
+            &["channel", "rotate", "--help"],
+            &["Ohne Nachfrage den Schlüssel wechseln"],
+            "Rotate without",
+        ),
         (&["reopen", "--help"], &["dasselbe wie das Argument ohne Option"], "the same as the"),
     ] {
         let help = stdout(&citizen.run_env(args, &[DE]));
@@ -219,7 +234,9 @@ fn new_town_commands_and_photo_refusals_in_german() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.starts_with("Fehler: nur zertifizierte Mitarbeitende können Diskussionsgruppen anlegen"),
+        err.starts_with(
+            "Fehler: nur zertifizierte Mitarbeitende können Diskussionsgruppen anlegen"
+        ),
         "{err}"
     );
     assert!(err.contains("stadtbote org enroll-self"), "{err}");

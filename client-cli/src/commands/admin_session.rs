@@ -15,8 +15,8 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Parser;
-use stadtbote_cli::output::safe;
 use stadtbote_cli::error_text::localized_chain;
+use stadtbote_cli::output::safe;
 use stadtbote_cli::{Client, ClientError};
 use stadtbote_i18n::tr;
 

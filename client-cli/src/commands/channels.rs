@@ -17,8 +17,8 @@ use stadtbote_cli::channels::{
 };
 use stadtbote_cli::output::{safe, safe_json};
 use stadtbote_cli::qr;
-use stadtbote_i18n::tr;
 use stadtbote_cli::{Client, ClientError};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
 use stadtbote_protocol::{ChannelId, DeviceId, Event, OrgId};
 

@@ -600,9 +600,15 @@ pub async fn org(
             let (handle, enrolment, already) = result?;
             let (handle, department) = (safe(&handle), safe(&enrolment.department));
             if already {
-                println!("{}", tr!("org-enroll-self-already", handle = handle, department = department));
+                println!(
+                    "{}",
+                    tr!("org-enroll-self-already", handle = handle, department = department)
+                );
             } else {
-                println!("{}", tr!("org-enroll-self-done", handle = handle, department = department));
+                println!(
+                    "{}",
+                    tr!("org-enroll-self-done", handle = handle, department = department)
+                );
             }
             println!("{}", tr!("enroll-valid-until", time = format_utc(enrolment.expires_at)));
             Ok(())
@@ -768,17 +774,17 @@ pub async fn org(
             client.disconnect().await;
             let revoked = result?;
             if !revoked.was_staff {
-                eprintln!("note: device {device} holds no certificate of {handle}");
+                let note = tr!("org-revoke-not-staff", device = device, handle = handle.as_str());
+                eprintln!("{}", tr!("note-line", message = note));
             }
             println!("{}", tr!("org-revoked", device = device, version = revoked.version));
             for thread in &revoked.removed_from {
                 println!("{}", tr!("org-revoked-removed", thread = thread));
             }
             for (thread, error) in &revoked.failed {
-                eprintln!(
-                    "warning: could not remove it from thread {thread} now ({}); every member removes it before their next message",
-                    safe(&error.to_string())
-                );
+                let error = safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+                let warning = tr!("org-revoke-not-removed", thread = thread, error = error);
+                eprintln!("{}", tr!("warning-line", message = warning));
             }
             Ok(())
         }
@@ -1259,9 +1265,9 @@ async fn hours(
 /// Prints a new TOTP secret for the authenticator app. It is shown once and
 /// stored nowhere on this device.
 fn print_secret(secret: &Secret, label: &str) {
-    println!("Add this second factor to your authenticator app (shown only now, not stored here):");
+    println!("{}", tr!("second-factor-add"));
     println!("{}", otpauth_uri(secret, label));
-    println!("secret (base32): {}", secret.to_base32());
+    println!("{}", tr!("second-factor-secret", secret = secret.to_base32()));
 }
 
 /// Parses `30d`, `12h`, `90m`, `3600s` or plain seconds.

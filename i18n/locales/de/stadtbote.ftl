@@ -473,6 +473,20 @@ tls-incompatible = der Server bietet keine TLS-Version und kein Verfahren an, da
 tls-no-certificate = der Server hat kein Zertifikat vorgelegt
 tls-failed = die Verbindung konnte nicht gesichert werden
 
+## stadtbote assign / reopen: die Abteilung oder Begründung (main.rs)
+
+assign-department-twice = die Abteilung wurde zweimal angegeben; geben Sie sie nur einmal an, entweder als `stadtbote assign VORGANG ABTEILUNG` oder mit --department ABTEILUNG
+assign-department-missing = `assign` braucht die Abteilung: stadtbote assign VORGANG ABTEILUNG (oder --department ABTEILUNG)
+reopen-reason-twice = die Begründung wurde zweimal angegeben; geben Sie sie nur einmal an, entweder als `stadtbote reopen VORGANG BEGRÜNDUNG` oder mit --reason BEGRÜNDUNG
+reopen-reason-missing = `reopen` braucht eine Begründung: stadtbote reopen VORGANG BEGRÜNDUNG (oder --reason BEGRÜNDUNG)
+
+## stadtbote org revoke / 2fa enable, admin claim (commands/org.rs)
+
+org-revoke-not-staff = das Gerät { $device } hat kein Zertifikat von { $handle }
+org-revoke-not-removed = es konnte jetzt nicht aus dem Vorgang { $thread } entfernt werden ({ $error }); jedes Mitglied entfernt es vor seiner nächsten Nachricht
+second-factor-add = Fügen Sie diesen zweiten Faktor Ihrer Authenticator-App hinzu (er wird nur jetzt gezeigt und hier nicht gespeichert):
+second-factor-secret = Geheimnis (Base32): { $secret }
+
 ## Eingabeaufforderungen
 
 prompt-passphrase = Passphrase für die Org-Schlüsseldatei:

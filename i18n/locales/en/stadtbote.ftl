@@ -474,6 +474,20 @@ tls-incompatible = the server offers no TLS version or cipher this client accept
 tls-no-certificate = the server presented no certificate
 tls-failed = the connection could not be secured
 
+## stadtbote assign / reopen: the department or reason (main.rs)
+
+assign-department-twice = the department was given twice; give it once, either as `stadtbote assign THREAD DEPARTMENT` or with --department DEPARTMENT
+assign-department-missing = `assign` needs the department: stadtbote assign THREAD DEPARTMENT (or --department DEPARTMENT)
+reopen-reason-twice = the reason was given twice; give it once, either as `stadtbote reopen THREAD REASON` or with --reason REASON
+reopen-reason-missing = `reopen` needs the reason: stadtbote reopen THREAD REASON (or --reason REASON)
+
+## stadtbote org revoke / 2fa enable, admin claim (commands/org.rs)
+
+org-revoke-not-staff = device { $device } holds no certificate of { $handle }
+org-revoke-not-removed = could not remove it from thread { $thread } now ({ $error }); every member removes it before their next message
+second-factor-add = Add this second factor to your authenticator app (shown only now, not stored here):
+second-factor-secret = secret (base32): { $secret }
+
 ## Prompts
 
 prompt-passphrase = Passphrase for the org key file:
