@@ -29,6 +29,7 @@ mod municipal;
 mod org_rotation;
 mod photos;
 mod privacy;
+mod readme;
 mod recovery;
 mod server_http;
 mod squat;
