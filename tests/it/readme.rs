@@ -307,12 +307,12 @@ struct Workspace {
     bin: PathBuf,
     /// The TOTP secret captured last (`TOTP-SECRET`) and its codes.
     totp: Option<(String, Totp)>,
-    /// Every expected-output line of the README with its number, to say
-    /// which step should have captured a missing value.
+    /// Every expected-output line of the README with the line of its
+    /// command, to say which command should have printed a missing value.
     steps_shown: Vec<(usize, String)>,
 }
 
-/// The first README line (of `shown`) whose expected output shows `name`.
+/// The README line of the first command whose expected output shows `name`.
 fn shown_at(shown: &[(usize, String)], name: &str) -> Option<usize> {
     shown.iter().find(|(_, text)| find_word(text, name, 0).is_some()).map(|(line, _)| *line)
 }
@@ -330,7 +330,10 @@ impl Workspace {
             .expect("link stadtbote-server");
         std::os::unix::fs::symlink(&server.data_dir, dir.path().join("stadtbote-data"))
             .expect("link the data directory");
-        let steps_shown = steps.iter().flat_map(|s| s.expected.iter().cloned()).collect();
+        let steps_shown = steps
+            .iter()
+            .flat_map(|s| s.expected.iter().map(|(_, text)| (s.line, text.clone())))
+            .collect();
         Workspace { server, dir, bin, totp: None, steps_shown }
     }
 
@@ -368,7 +371,10 @@ impl Workspace {
             .env("HOME", self.path().join("user"))
             .env("XDG_DATA_HOME", self.path().join("user"))
             .env("STADTBOTE_SERVER", self.server.url())
-            .env("LANG", "C")
+            // English and UTC times, as the README shows them, whatever
+            // the machine's locale and zone.
+            .env_remove("LANG")
+            .env("TZ", "UTC")
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .env_remove("LANGUAGE")
@@ -409,7 +415,9 @@ impl Workspace {
                 missing
                     .iter()
                     .map(|name| match shown_at(&self.steps_shown, name) {
-                        Some(line) => format!("{name}, which the failed step before README.md:{line} prints"),
+                        Some(line) => format!(
+                            "{name}, which the command at README.md:{line} should have printed"
+                        ),
                         None => format!("{name}, which no earlier output shows"),
                     })
                     .collect::<Vec<_>>()
@@ -424,8 +432,12 @@ impl Workspace {
         }
         let command = self.localise(&command);
         let (stdout, stderr, status) = self.run(&command).map_err(|e| format!("{at} {e}"))?;
-        let indent =
-            |t: &str| t.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n");
+        let indent = |t: &str| {
+            if t.trim().is_empty() {
+                return "    (nothing)".to_string();
+            }
+            t.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+        };
         if !status.success() {
             return Err(format!(
                 "{at} failed ({status}).\n  stderr:\n{}\n  stdout:\n{}",
@@ -446,7 +458,8 @@ impl Workspace {
                 }
                 None => "the program printed more lines than README.md shows".to_string(),
             };
-            let known: Vec<String> = caps.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut known: Vec<String> = caps.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            known.sort();
             return Err(format!(
                 "{at}: its output does not match README.md lines {}-{}: {detail}.\n  printed:\n{}\n  stderr:\n{}\n  captured so far: {}",
                 step.expected[0].0,
