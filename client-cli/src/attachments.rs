@@ -315,11 +315,16 @@ pub fn safe_stem(stem: &str) -> String {
     if trimmed.is_empty() { "photo".to_string() } else { trimmed.to_string() }
 }
 
-/// The file extension for a media type (`bin` for anything but JPEG and PNG).
+/// The file extension for a media type (`bin` for anything but the photo
+/// formats this client sends).
 pub fn extension(mime: &str) -> &'static str {
     match mime {
         JPEG_MIME => "jpg",
         PNG_MIME => "png",
+        metadata::HEIC_MIME => "heic",
+        metadata::HEIF_MIME => "heif",
+        metadata::AVIF_MIME => "avif",
+        metadata::WEBP_MIME => "webp",
         _ => "bin",
     }
 }
@@ -329,10 +334,20 @@ pub fn extension(mime: &str) -> &'static str {
 
 /// Reads a photo, refusing files that cannot fit the limit.
 fn read_photo(path: &Path) -> Result<Vec<u8>, ClientError> {
-    let io = |source| ClientError::Io { action: "read", file: path.to_path_buf(), source };
+    let io = |error: std::io::Error| ClientError::PhotoUnreadable {
+        path: path.to_path_buf(),
+        reason: match error.kind() {
+            std::io::ErrorKind::NotFound => "there is no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => error.to_string(),
+        },
+    };
     let meta = fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
-        return Err(io(std::io::Error::other("not a regular file")));
+        return Err(ClientError::PhotoUnreadable {
+            path: path.to_path_buf(),
+            reason: "it is a directory or device, not a file".to_string(),
+        });
     }
     let too_large = |size| ClientError::PhotoTooLarge {
         path: path.to_path_buf(),
@@ -913,6 +928,10 @@ mod tests {
         assert_eq!(safe_stem(&"x".repeat(500)).chars().count(), MAX_STEM_CHARS);
         assert_eq!(extension("image/jpeg"), "jpg");
         assert_eq!(extension("image/png"), "png");
+        assert_eq!(extension("image/heic"), "heic");
+        assert_eq!(extension("image/heif"), "heif");
+        assert_eq!(extension("image/avif"), "avif");
+        assert_eq!(extension("image/webp"), "webp");
         assert_eq!(extension("text/html"), "bin");
     }
 
@@ -1338,7 +1357,21 @@ mod tests {
         let text = tmp.path().join("notes.txt");
         fs::write(&text, b"GPS 51.9N").unwrap();
         let err = upload_photo(&mut client, &text).await.unwrap_err();
-        assert!(err.to_string().ends_with("only JPEG and PNG photos are supported"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot send {}: it is not a JPEG, PNG, HEIC or WebP photo; convert it to JPEG and try again",
+                text.display()
+            )
+        );
+        // A missing file: one sentence naming it, the OS reason once.
+        let missing = tmp.path().join("IMG_0001.HEIC");
+        let err = upload_photo(&mut client, &missing).await.unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(
+            chain,
+            format!("cannot read the photo {}: there is no such file", missing.display())
+        );
         assert_eq!(server.lock().unwrap().requests.len(), requests, "nothing sent");
         assert_eq!(uploads(tmp.path()), 0);
 

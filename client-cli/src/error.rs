@@ -177,7 +177,8 @@ pub enum ClientError {
         /// The limit in bytes.
         limit: u64,
     },
-    /// A file that cannot be sent as a photo (not JPEG or PNG, or damaged).
+    /// A file that cannot be sent as a photo (not JPEG, PNG, HEIC/HEIF or
+    /// WebP, or damaged).
     #[error("cannot send {}: {reason}", .path.display())]
     UnsupportedPhoto {
         /// The file.
@@ -595,6 +596,17 @@ pub enum ClientError {
         "refused to write an unencrypted backup: it would hold the server's pepper, every account's shredding key and the admins' TOTP secrets, so deleted accounts would become readable again. Create an age key on a machine other than the server with `stadtbote-server backup-key generate --out KEYFILE` (keep KEYFILE offline), then either add the printed age1… recipient to `backup_recipients` in the server configuration or pass `--recipient age1…`; to write an unencrypted backup anyway, add --insecure-plaintext"
     )]
     PlaintextBackupRefused,
+    // ----- photos (attachments.rs)
+    /// A photo file that cannot be read (missing, not a file, no
+    /// permission). The OS reason is part of the message, not a source, so
+    /// the one-line error shows it once.
+    #[error("cannot read the photo {}: {reason}", .path.display())]
+    PhotoUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why, in words ("there is no such file", ...).
+        reason: String,
+    },
 }
 
 impl ClientError {

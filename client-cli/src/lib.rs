@@ -10,7 +10,7 @@
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
-//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG and PNG photos without re-encoding.
+//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation).
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
 //! * [`org`]: server-admin bootstrap, the org key, the signed profile, staff invitations, revocation.
 //! * [`org_rotation`]: replacing the org key (`org rotate-key`) with a signed rotation.

@@ -132,7 +132,7 @@ enum Command {
         /// The category, as the org names it.
         #[arg(long)]
         category: String,
-        /// A photo (JPEG or PNG; metadata is removed before it is encrypted).
+        /// A photo (JPEG, PNG, HEIC or WebP; its metadata except the orientation is removed before it is encrypted).
         #[arg(long = "photo", value_name = "FILE")]
         photos: Vec<PathBuf>,
         /// Where, in degrees: LAT,LON.

@@ -8,22 +8,44 @@
 //! for byte.
 //!
 //! * **JPEG**: kept are SOI, APP0 if it is JFIF (its thumbnail removed), APP2
-//!   if it is an ICC profile, APP14 if it is Adobe's (colour transform), DQT,
-//!   SOFn, DHT, DAC, DRI, DNL, SOS with its entropy-coded data (copied
-//!   unchanged, stuffed `FF 00` bytes and RSTn markers included) and EOI.
-//!   Dropped are APP1 (EXIF with GPS, XMP), every other APPn, COM and
-//!   everything after EOI. Any other marker is refused.
+//!   if it is an ICC profile (its free text neutralised, see [`icc`]; a
+//!   profile that cannot be parsed is dropped), APP14 if it is Adobe's
+//!   (colour transform), DQT, SOFn, DHT, DAC, DRI, DNL, SOS with its
+//!   entropy-coded data (copied unchanged, stuffed `FF 00` bytes and RSTn
+//!   markers included) and EOI. Dropped are APP1 (EXIF with GPS, XMP), every
+//!   other APPn, COM and everything after EOI. An EXIF orientation other
+//!   than upright is written back as a minimal EXIF APP1 segment holding
+//!   only that tag (see [`orientation`]). Any other marker is refused.
 //! * **PNG**: every chunk's CRC is checked; kept are IHDR, PLTE, IDAT, IEND
-//!   and the colour chunks gAMA, cHRM, sRGB, iCCP, sBIT, tRNS, bKGD, pHYs.
-//!   Dropped are tEXt, zTXt, iTXt, eXIf, tIME and every other ancillary chunk
-//!   (including animation chunks: an APNG becomes its still default image),
-//!   and everything after IEND. An unknown critical chunk is refused.
+//!   and the colour chunks gAMA, cHRM, sRGB, iCCP (its profile name replaced
+//!   by `ICC profile` and the profile neutralised, or dropped if it cannot be
+//!   read), sBIT, tRNS, bKGD, pHYs. Dropped are tEXt, zTXt, iTXt, eXIf,
+//!   tIME and every other ancillary chunk (including animation chunks: an
+//!   APNG becomes its still default image), and everything after IEND; an
+//!   eXIf orientation other than upright comes back as a minimal eXIf chunk.
+//!   An unknown critical chunk is refused.
+//! * **HEIC/HEIF/AVIF**: see [`heif`]. **WebP**: see [`webp`].
 //! * Anything else is refused: a format we cannot clean might carry metadata.
+
+pub mod heif;
+pub mod icc;
+pub mod orientation;
+#[cfg(test)]
+mod test_support;
+pub mod webp;
+
+pub use heif::{AVIF_MIME, HEIC_MIME, HEIF_MIME};
 
 /// Media type of JPEG photos.
 pub const JPEG_MIME: &str = "image/jpeg";
 /// Media type of PNG photos.
 pub const PNG_MIME: &str = "image/png";
+/// Media type of WebP photos.
+pub const WEBP_MIME: &str = "image/webp";
+
+/// Most bytes a compressed PNG colour profile may inflate to (real
+/// profiles are a few kilobytes; larger ones are dropped).
+const MAX_PNG_PROFILE: usize = 4 << 20;
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
@@ -33,25 +55,43 @@ const PNG_KEEP: [&[u8; 4]; 12] = [
     b"bKGD", b"pHYs",
 ];
 
-/// Why a photo could not be cleaned.
+/// Why a photo could not be cleaned. The messages follow "cannot send FILE: "
+/// and say what the user can do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetadataError {
-    /// Neither JPEG nor PNG.
-    #[error("only JPEG and PNG photos are supported")]
+    /// Not a JPEG, PNG, HEIC/HEIF/AVIF or WebP file.
+    #[error("it is not a JPEG, PNG, HEIC or WebP photo; convert it to JPEG and try again")]
     UnsupportedFormat,
     /// A JPEG that is damaged or cut short.
-    #[error("the JPEG file is damaged ({0})")]
+    #[error("the JPEG file is damaged ({0}); export the photo again from the app that made it")]
     MalformedJpeg(&'static str),
-    /// A JPEG using a marker this client does not know how to clean.
-    #[error("the JPEG file uses an unsupported feature (marker 0xFF{0:02X})")]
+    /// A JPEG using a marker this client does not know how to clean (the
+    /// marker code is for debugging, not shown).
+    #[error(
+        "the JPEG file uses a feature that cannot be cleaned of hidden data; convert it to a standard JPEG and try again"
+    )]
     UnsupportedJpegMarker(u8),
     /// A PNG that is damaged or cut short.
-    #[error("the PNG file is damaged ({0})")]
+    #[error("the PNG file is damaged ({0}); export the picture again from the app that made it")]
     MalformedPng(&'static str),
-    /// A PNG with a critical chunk this client does not know.
-    #[error("the PNG file uses an unsupported feature (chunk {0})")]
+    /// A PNG with a critical chunk this client does not know (the chunk
+    /// type is for debugging, not shown).
+    #[error(
+        "the PNG file uses a feature that cannot be cleaned of hidden data; convert it to JPEG and try again"
+    )]
     UnsupportedPngChunk(String),
+    /// A HEIC/HEIF file that is damaged or cut short.
+    #[error("the HEIC file is damaged ({0}); export the photo again, or convert it to JPEG")]
+    MalformedHeif(&'static str),
+    /// A HEIC/HEIF file using a feature this client cannot clean.
+    #[error(
+        "the HEIC file cannot be cleaned of hidden data ({0}); convert it to JPEG and try again"
+    )]
+    UnsupportedHeif(&'static str),
+    /// A WebP file that is damaged or cut short.
+    #[error("the WebP file is damaged ({0}); export the picture again, or convert it to JPEG")]
+    MalformedWebp(&'static str),
 }
 
 /// A photo with its metadata removed.
@@ -59,7 +99,8 @@ pub enum MetadataError {
 pub struct CleanPhoto {
     /// The cleaned file.
     pub bytes: Vec<u8>,
-    /// Its media type ([`JPEG_MIME`] or [`PNG_MIME`]).
+    /// Its media type ([`JPEG_MIME`], [`PNG_MIME`], [`HEIC_MIME`],
+    /// [`HEIF_MIME`], [`AVIF_MIME`] or [`WEBP_MIME`]).
     pub mime: &'static str,
 }
 
@@ -72,24 +113,29 @@ impl std::fmt::Debug for CleanPhoto {
     }
 }
 
-/// The media type of a JPEG or PNG file, by its first bytes.
+/// The media type of a photo this client can clean, by its first bytes.
 pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some(JPEG_MIME)
     } else if bytes.starts_with(&PNG_SIGNATURE) {
         Some(PNG_MIME)
+    } else if webp::is_webp(bytes) {
+        Some(WEBP_MIME)
     } else {
-        None
+        heif::sniff(bytes)
     }
 }
 
-/// Removes all metadata from a JPEG or PNG photo.
+/// Removes all metadata from a JPEG, PNG, HEIC/HEIF/AVIF or WebP photo.
 pub fn strip_metadata(bytes: &[u8]) -> Result<CleanPhoto, MetadataError> {
-    match sniff(bytes) {
-        Some(JPEG_MIME) => Ok(CleanPhoto { bytes: strip_jpeg(bytes)?, mime: JPEG_MIME }),
-        Some(PNG_MIME) => Ok(CleanPhoto { bytes: strip_png(bytes)?, mime: PNG_MIME }),
-        _ => Err(MetadataError::UnsupportedFormat),
-    }
+    let mime = sniff(bytes).ok_or(MetadataError::UnsupportedFormat)?;
+    let cleaned = match mime {
+        JPEG_MIME => strip_jpeg(bytes)?,
+        PNG_MIME => strip_png(bytes)?,
+        WEBP_MIME => webp::strip(bytes)?,
+        _ => heif::strip(bytes)?,
+    };
+    Ok(CleanPhoto { bytes: cleaned, mime })
 }
 
 /// Removes metadata from a JPEG (see the module documentation).
@@ -104,6 +150,14 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
     let mut pos = 2;
     let mut seen_frame = false;
     let mut seen_scan = false;
+    // Where the orientation segment goes: after SOI, or after a JFIF APP0
+    // that directly follows it (JFIF requires APP0 first).
+    let mut exif_at = 2;
+    let mut orientation = None;
+    // ICC profile chunks (sequence number, count, data) and where the
+    // first one was.
+    let mut icc_chunks: Vec<(u8, u8, &[u8])> = Vec::new();
+    let mut icc_at = None;
     loop {
         // A marker: 0xFF, optional 0xFF fill bytes, the marker code.
         match input.get(pos) {
@@ -124,7 +178,11 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
                 // End of image; whatever follows (often more metadata or a
                 // second image) is dropped.
                 out.extend_from_slice(&[0xFF, 0xD9]);
-                return Ok(out);
+                let icc = icc_at.and_then(|at| Some((at, jpeg_icc_segments(&icc_chunks)?)));
+                let exif = orientation
+                    .filter(|o: &orientation::Orientation| !o.is_upright())
+                    .map(|o| (exif_at, orientation::jpeg_app1(o)));
+                return Ok(splice(out, exif, icc));
             }
             0xD8 => return Err(Bad("a second start-of-image marker")),
             0x01 | 0xD0..=0xD7 => return Err(Bad("a restart marker outside a scan")),
@@ -142,15 +200,32 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
             // APP0: keep JFIF, without its thumbnail.
             0xE0 => {
                 if payload.starts_with(b"JFIF\0") && payload.len() >= 14 {
+                    if out.len() == 2 {
+                        exif_at = 2 + 18;
+                    }
                     out.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x10]);
                     out.extend_from_slice(&payload[..12]);
                     out.extend_from_slice(&[0, 0]); // no thumbnail
                 }
             }
-            // APP2: keep ICC profiles only (not e.g. MPF's extra images).
+            // APP2: ICC profiles only (not e.g. MPF's extra images), put
+            // back neutralised at the end.
             0xE2 => {
-                if payload.starts_with(b"ICC_PROFILE\0") {
-                    out.extend_from_slice(&segment());
+                if let Some(chunk) = payload.strip_prefix(b"ICC_PROFILE\0") {
+                    if let [sequence, count, data @ ..] = chunk {
+                        icc_chunks.push((*sequence, *count, data));
+                    }
+                    icc_at.get_or_insert(out.len());
+                }
+            }
+            // APP1: EXIF (GPS, camera, dates) and XMP are dropped; only the
+            // first EXIF block's orientation is kept.
+            0xE1 => {
+                if orientation.is_none() && payload.starts_with(b"Exif\0\0") {
+                    orientation = Some(
+                        orientation::read_exif(payload)
+                            .unwrap_or(orientation::Orientation::UPRIGHT),
+                    );
                 }
             }
             // APP14: keep Adobe's colour-transform segment.
@@ -159,8 +234,8 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
                     out.extend_from_slice(&segment());
                 }
             }
-            // APP1 (EXIF, XMP), the other APPn, COM: dropped.
-            0xE1 | 0xE3..=0xED | 0xEF | 0xFE => {}
+            // The other APPn and COM: dropped.
+            0xE3..=0xED | 0xEF | 0xFE => {}
             // DQT, DHT, DAC, DRI, DNL.
             0xDB | 0xC4 | 0xCC | 0xDD | 0xDC => out.extend_from_slice(&segment()),
             // SOFn.
@@ -184,6 +259,58 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
         }
         pos = end;
     }
+}
+
+/// `out` with the orientation segment and the ICC segments inserted at
+/// their positions (the orientation first where both go to one place).
+fn splice(out: Vec<u8>, exif: Option<(usize, Vec<u8>)>, icc: Option<(usize, Vec<u8>)>) -> Vec<u8> {
+    let mut inserts: Vec<(usize, Vec<u8>)> = exif.into_iter().chain(icc).collect();
+    if inserts.is_empty() {
+        return out;
+    }
+    inserts.sort_by_key(|(at, _)| *at); // stable: EXIF stays first on a tie
+    let mut result =
+        Vec::with_capacity(out.len() + inserts.iter().map(|(_, s)| s.len()).sum::<usize>());
+    let mut from = 0;
+    for (at, segment) in inserts {
+        result.extend_from_slice(&out[from..at]);
+        result.extend_from_slice(&segment);
+        from = at;
+    }
+    result.extend_from_slice(&out[from..]);
+    result
+}
+
+/// The APP2 segments of the neutralised ICC profile reassembled from
+/// `chunks`; `None` (the profile is dropped) if the chunks are inconsistent
+/// or the profile cannot be parsed.
+fn jpeg_icc_segments(chunks: &[(u8, u8, &[u8])]) -> Option<Vec<u8>> {
+    let count = chunks.first()?.1;
+    if usize::from(count) != chunks.len() {
+        return None;
+    }
+    let mut ordered = chunks.to_vec();
+    ordered.sort_by_key(|c| c.0);
+    if ordered.iter().enumerate().any(|(i, c)| usize::from(c.0) != i + 1 || c.1 != count) {
+        return None;
+    }
+    let profile: Vec<u8> = ordered.iter().flat_map(|c| c.2.iter().copied()).collect();
+    let clean = icc::neutralise(&profile).ok()?;
+    // Each segment: length (2) + "ICC_PROFILE\0" (12) + sequence and count.
+    const MAX_DATA: usize = 65535 - 2 - 14;
+    let pieces: Vec<&[u8]> = clean.chunks(MAX_DATA).collect();
+    let total = u8::try_from(pieces.len()).ok()?;
+    let mut out = Vec::with_capacity(clean.len() + pieces.len() * 18);
+    for (i, piece) in pieces.iter().enumerate() {
+        let len = u16::try_from(piece.len() + 16).ok()?;
+        out.extend_from_slice(&[0xFF, 0xE2]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(b"ICC_PROFILE\0");
+        out.push(u8::try_from(i + 1).ok()?);
+        out.push(total);
+        out.extend_from_slice(piece);
+    }
+    Some(out)
 }
 
 /// Where the entropy-coded data starting at `from` ends: the position of the
@@ -212,6 +339,8 @@ pub fn strip_png(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
     let mut pos = PNG_SIGNATURE.len();
     let mut first = true;
     let mut seen_data = false;
+    let mut orientation = None;
+    let mut first_idat = None;
     loop {
         let header = input.get(pos..pos + 8).ok_or(TRUNCATED)?;
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
@@ -233,7 +362,21 @@ pub fn strip_png(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
             return Err(Bad("the header chunk is not first"));
         }
         first = false;
-        if PNG_KEEP.contains(&&kind) {
+        if &kind == b"iCCP" {
+            if let Some(clean) = png_iccp(&typed_data[4..]) {
+                out.extend(png_chunk(b"iCCP", &clean));
+            }
+        } else if &kind == b"eXIf" {
+            if orientation.is_none() {
+                orientation = Some(
+                    orientation::read_exif(&typed_data[4..])
+                        .unwrap_or(orientation::Orientation::UPRIGHT),
+                );
+            }
+        } else if PNG_KEEP.contains(&&kind) {
+            if &kind == b"IDAT" {
+                first_idat.get_or_insert(out.len());
+            }
             out.extend_from_slice(chunk);
         } else if kind[0].is_ascii_uppercase() {
             // Critical: the image cannot be shown without it, so dropping
@@ -245,10 +388,43 @@ pub fn strip_png(input: &[u8]) -> Result<Vec<u8>, MetadataError> {
             if !seen_data {
                 return Err(Bad("no image data"));
             }
-            return Ok(out);
+            // The orientation goes before the image data.
+            let exif = orientation
+                .filter(|o| !o.is_upright())
+                .zip(first_idat)
+                .map(|(o, at)| (at, png_chunk(b"eXIf", &orientation::minimal_tiff(o))));
+            return Ok(splice(out, exif, None));
         }
         pos = end;
     }
+}
+
+/// A PNG chunk with its length and CRC.
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    // Chunk data here is at most a few megabytes (profiles are bounded).
+    let len = (data.len() as u32).to_be_bytes();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(kind);
+    crc.update(data);
+    [&len[..], kind, data, &crc.finalize().to_be_bytes()].concat()
+}
+
+/// The iCCP chunk data with the profile name replaced by `ICC profile` and
+/// the profile neutralised; `None` (the chunk is dropped) if it cannot be
+/// read.
+fn png_iccp(data: &[u8]) -> Option<Vec<u8>> {
+    let name_end = data.iter().position(|&b| b == 0)?;
+    let (&method, compressed) = data.get(name_end + 1..)?.split_first()?;
+    if method != 0 {
+        return None;
+    }
+    let profile =
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(compressed, MAX_PNG_PROFILE)
+            .ok()?;
+    let clean = icc::neutralise(&profile).ok()?;
+    let mut out = b"ICC profile\0\0".to_vec();
+    out.extend(miniz_oxide::deflate::compress_to_vec_zlib(&clean, 9));
+    Some(out)
 }
 
 #[cfg(test)]
@@ -389,7 +565,9 @@ mod tests {
         assert_eq!(clean[3], 0xE0);
         input.extend_from_slice(&clean[4 + app0_len..]);
         let out = strip_jpeg(&input).unwrap();
-        assert!(contains(&out, &icc));
+        // A profile that is not a valid ICC profile cannot be neutralised:
+        // dropped.
+        assert!(!contains(&out, b"ICC_PROFILE"));
         assert!(contains(&out, &adobe));
         assert!(!contains(&out, b"THUMBNAIL"));
         assert!(contains(&out, b"JFIF\0\x01\x02\0\0\x48\0\x48\0\0"));
@@ -427,19 +605,175 @@ mod tests {
 
     #[test]
     fn other_formats_are_refused() {
-        for bytes in
-            [&b""[..], b"GIF89a....", b"RIFF\0\0\0\0WEBPVP8 ", b"\0\0\0\x18ftypheic", b"hello"]
+        for bytes in [&b""[..], b"GIF89a....", b"II*\0\x08\0\0\0", b"\0\0\0\x18ftypisom", b"hello"]
         {
             let err = strip_metadata(bytes).unwrap_err();
             assert_eq!(err, MetadataError::UnsupportedFormat);
-            assert_eq!(err.to_string(), "only JPEG and PNG photos are supported");
+            assert_eq!(
+                err.to_string(),
+                "it is not a JPEG, PNG, HEIC or WebP photo; convert it to JPEG and try again"
+            );
+        }
+        // Cut-short WebP and HEIC files are damaged, not unsupported.
+        let webp = strip_metadata(b"RIFF\0\0\0\0WEBPVP8 ").unwrap_err();
+        assert!(matches!(webp, MetadataError::MalformedWebp(_)), "{webp:?}");
+        let heic = strip_metadata(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap_err();
+        assert!(matches!(heic, MetadataError::MalformedHeif(_)), "{heic:?}");
+        // No message shows a marker number or chunk name.
+        let marker = MetadataError::UnsupportedJpegMarker(0xF7).to_string();
+        assert!(!marker.contains("F7") && marker.contains("convert it"), "{marker}");
+        let chunk = MetadataError::UnsupportedPngChunk("ZZZZ".into()).to_string();
+        assert!(!chunk.contains("ZZZZ") && chunk.contains("convert it"), "{chunk}");
+    }
+
+    /// The encoder's JPEG with `segments` inserted after its JFIF APP0.
+    fn jpeg_with(segments: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+        let clean = encode_jpeg(false, 0);
+        assert_eq!(&clean[2..6], &[0xFF, 0xE0, 0x00, 0x10]);
+        let mut dirty = clean[..20].to_vec();
+        for s in segments {
+            dirty.extend_from_slice(s);
+        }
+        dirty.extend_from_slice(&clean[20..]);
+        (clean, dirty)
+    }
+
+    #[test]
+    fn jpeg_keeps_all_eight_orientations_and_nothing_else_of_exif() {
+        use test_support::*;
+        for value in 1..=8u16 {
+            let little_endian = value % 2 == 0;
+            let exif = [&b"Exif\0\0"[..], &exif_block(value, little_endian)].concat();
+            let (clean, dirty) = jpeg_with(&[segment(0xE1, &exif), segment(0xE1, XMP)]);
+            // The test photo carries GPS, camera, serial, date and a thumbnail.
+            assert!(exif_fields(&dirty).unwrap().len() > 8);
+            let out = strip_metadata(&dirty).unwrap().bytes;
+            assert_no_secrets(&out);
+            assert!(!contains(&out, b"xmpmeta"));
+            // kamadak-exif, reading the JPEG as a viewer would: only the
+            // orientation is left (and nothing at all when upright).
+            let fields = exif_fields(&out);
+            if value == 1 {
+                assert_eq!(fields, None);
+                assert_eq!(out, clean);
+            } else {
+                assert_eq!(fields, Some(vec![(exif::Tag::Orientation, Some(u32::from(value)))]));
+                // JFIF APP0 first, then the 36-byte minimal APP1, then the
+                // encoder's segments unchanged.
+                assert_eq!(out[..20], clean[..20]);
+                assert_eq!(&out[20..22], &[0xFF, 0xE1]);
+                assert_eq!(out.len(), clean.len() + 36);
+                assert_eq!(out[56..], clean[20..]);
+            }
+            assert_eq!(decode_jpeg(&out), decode_jpeg(&clean), "orientation {value}");
+            assert_eq!(strip_jpeg(&out).unwrap(), out, "idempotent");
         }
     }
 
-    fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let len = u32::try_from(data.len()).unwrap().to_be_bytes();
-        let crc = crc32fast::hash(&[&kind[..], data].concat()).to_be_bytes();
-        [&len[..], kind, data, &crc].concat()
+    #[test]
+    fn jpeg_without_jfif_gets_the_orientation_right_after_soi() {
+        let (clean, dirty) = jpeg_with(&[]);
+        let app0_removed = [&clean[..2], &clean[20..]].concat();
+        let exif = [&b"Exif\0\0"[..], &test_support::exif_block(6, false)].concat();
+        let input = [&dirty[..2], &segment(0xE1, &exif), &app0_removed[2..]].concat();
+        let out = strip_jpeg(&input).unwrap();
+        assert_eq!(&out[..2], &[0xFF, 0xD8]);
+        assert_eq!(
+            out[2..38],
+            orientation::jpeg_app1(orientation::Orientation::from_exif(6).unwrap())
+        );
+        assert_eq!(decode_jpeg(&out), decode_jpeg(&clean));
+        // Damaged EXIF: the photo is still sent, shown as stored.
+        let input =
+            [&dirty[..2], &segment(0xE1, b"Exif\0\0MM\0*\xff\xff\xff\xff"), &app0_removed[2..]]
+                .concat();
+        assert_eq!(strip_jpeg(&input).unwrap(), app0_removed);
+    }
+
+    /// The ICC profile in a JPEG's APP2 segments, reassembled.
+    fn jpeg_icc(jpeg: &[u8]) -> Vec<u8> {
+        let mut profile = Vec::new();
+        let mut pos = 2;
+        while jpeg[pos + 1] != 0xDA {
+            let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
+            let payload = &jpeg[pos + 4..pos + 2 + len];
+            if let Some(chunk) = payload.strip_prefix(b"ICC_PROFILE\0") {
+                profile.extend_from_slice(&chunk[2..]);
+            }
+            pos += 2 + len;
+        }
+        profile
+    }
+
+    #[test]
+    fn jpeg_icc_profile_keeps_its_colours_and_loses_its_text() {
+        use test_support::*;
+        let profile = p3_profile();
+        // Split over two APP2 segments, given out of order.
+        let half = profile.len() / 2;
+        let chunk = |seq: u8, data: &[u8]| {
+            segment(0xE2, &[&b"ICC_PROFILE\0"[..], &[seq, 2], data].concat())
+        };
+        let (clean, dirty) = jpeg_with(&[chunk(2, &profile[half..]), chunk(1, &profile[..half])]);
+        assert_eq!(jpeg_icc(&dirty).len(), profile.len());
+        let out = strip_jpeg(&dirty).unwrap();
+        let cleaned = jpeg_icc(&out);
+        assert_eq!(cleaned.len(), profile.len());
+        assert_same_colours(&profile, &cleaned);
+        assert_eq!(decode_jpeg(&out), decode_jpeg(&clean));
+        assert_eq!(strip_jpeg(&out).unwrap(), out);
+        // A missing chunk: the profile is dropped, not half kept.
+        let (_, dirty) = jpeg_with(&[chunk(2, &profile[half..])]);
+        let out = strip_jpeg(&dirty).unwrap();
+        assert!(!contains(&out, b"ICC_PROFILE"));
+        assert_eq!(out, clean);
+    }
+
+    #[test]
+    fn png_keeps_orientation_and_a_neutral_colour_profile() {
+        use test_support::*;
+        let base = encode_png(false);
+        let profile = p3_profile();
+        let mut iccp = b"Mustermann's profile\0\0".to_vec();
+        iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&profile, 6));
+        for value in 1..=8u16 {
+            let idat = png_chunks(&base)
+                .iter()
+                .take_while(|(k, _)| k != b"IDAT")
+                .map(|(_, c)| c.len())
+                .sum::<usize>()
+                + 8;
+            let iend = base.len() - 12;
+            let mut input = base[..idat].to_vec();
+            input.extend(png_chunk(b"iCCP", &iccp));
+            input.extend_from_slice(&base[idat..iend]);
+            // eXIf after the image data, where some writers put it.
+            input.extend(png_chunk(b"eXIf", &exif_block(value, value % 2 == 1)));
+            input.extend_from_slice(&base[iend..]);
+            assert!(exif_fields(&input).unwrap().len() > 8);
+            let out = strip_png(&input).unwrap();
+            assert_no_secrets(&out);
+            let fields = exif_fields(&out);
+            if value == 1 {
+                assert_eq!(fields, None);
+            } else {
+                assert_eq!(fields, Some(vec![(exif::Tag::Orientation, Some(u32::from(value)))]));
+            }
+            let kinds: Vec<[u8; 4]> = png_chunks(&out).into_iter().map(|(k, _)| k).collect();
+            let mut expected = vec![*b"IHDR", *b"gAMA", *b"iCCP"];
+            if value != 1 {
+                expected.push(*b"eXIf");
+            }
+            expected.extend([*b"IDAT", *b"IEND"]);
+            assert_eq!(kinds, expected);
+            // The png crate reads the profile back (its own inflate).
+            let (_, px) = decode_png(&out);
+            let reader = png::Decoder::new(std::io::Cursor::new(&out)).read_info().unwrap();
+            let cleaned = reader.info().icc_profile.as_ref().unwrap().to_vec();
+            assert_same_colours(&profile, &cleaned);
+            assert_eq!(px, decode_png(&base).1);
+            assert_eq!(strip_png(&out).unwrap(), out);
+        }
     }
 
     fn encode_png(text: bool) -> Vec<u8> {
@@ -557,6 +891,24 @@ mod tests {
         #[test]
         fn arbitrary_input_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..400), png in any::<bool>()) {
             let mut bytes = if png { PNG_SIGNATURE.to_vec() } else { vec![0xFF, 0xD8, 0xFF] };
+            bytes.extend(tail);
+            let _ = strip_metadata(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_heif_and_webp_never_panic(
+            tail in proptest::collection::vec(any::<u8>(), 0..600),
+            webp in any::<bool>(),
+        ) {
+            // Valid headers, so the box and chunk walkers see the tail.
+            let mut bytes = if webp {
+                let mut b = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x2c\0\0\0\0\0\0\0\0\0".to_vec();
+                let len = u32::try_from(b.len() - 8 + tail.len()).unwrap();
+                b[4..8].copy_from_slice(&len.to_le_bytes());
+                b
+            } else {
+                b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec()
+            };
             bytes.extend(tail);
             let _ = strip_metadata(&bytes);
         }

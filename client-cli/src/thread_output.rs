@@ -238,6 +238,9 @@ pub fn show_text(thread: &Thread) -> String {
                 safe(&photo.attachment.mime),
                 photo.attachment.size
             ));
+            if let Some(hint) = viewer_hint(&photo.attachment.mime, photo.saved_to.is_some()) {
+                out.push(format!("      {hint}"));
+            }
         }
     }
     out.push(String::new());
@@ -386,4 +389,17 @@ pub fn thread_outbox_text(entry: &ThreadOutboxEntry) -> String {
         entry.thread,
         safe_body(entry.action.text().unwrap_or(""))
     )
+}
+
+/// A note for photo formats many viewers cannot show (HEIC/HEIF: Chromium,
+/// Firefox and older Windows cannot), saying where to get the file.
+pub fn viewer_hint(mime: &str, saved: bool) -> Option<&'static str> {
+    if !matches!(mime, crate::metadata::HEIC_MIME | crate::metadata::HEIF_MIME) {
+        return None;
+    }
+    Some(if saved {
+        "this is a HEIC photo (iPhone): many viewers and web browsers cannot display it; open the saved file with the Photos app, a recent image viewer, or convert it to JPEG"
+    } else {
+        "this is a HEIC photo (iPhone): many viewers and web browsers cannot display it; save it with `stadtbote show THREAD --save DIR` and open it with the Photos app, a recent image viewer, or convert it to JPEG"
+    })
 }

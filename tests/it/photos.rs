@@ -122,3 +122,18 @@ pub fn shares_a_run(haystack: &[u8], needle: &[u8], run: usize) -> bool {
     let windows: std::collections::HashSet<&[u8]> = needle.windows(run).collect();
     haystack.windows(run).any(|w| windows.contains(w))
 }
+
+/// `jpeg` (as made by [`jpeg_with_metadata`]) with an EXIF block that also
+/// holds `orientation` and a camera make, inserted before the GPS EXIF, as
+/// a portrait phone photo has.
+pub fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+    // IFD0: Make (12 bytes at 38), Orientation; no next IFD.
+    tiff.extend_from_slice(&2u16.to_be_bytes());
+    tiff.extend_from_slice(&[0x01, 0x0F, 0, 2, 0, 0, 0, 12, 0, 0, 0, 38]);
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    tiff.extend_from_slice(b"CameraMaker\0");
+    [&jpeg[..2], &segment(0xE1, &tiff), &jpeg[2..]].concat()
+}

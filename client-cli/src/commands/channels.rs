@@ -61,7 +61,7 @@ pub enum ChannelCommand {
         channel: String,
         /// The text.
         text: String,
-        /// A photo (JPEG or PNG; metadata is removed before it is encrypted).
+        /// A photo (JPEG, PNG, HEIC or WebP; its metadata except the orientation is removed before it is encrypted).
         #[arg(long = "photo", value_name = "FILE")]
         photos: Vec<PathBuf>,
     },
