@@ -125,43 +125,26 @@ pub fn set_extra_ca_file(path: PathBuf) {
 }
 
 /// The rustls client configuration: web PKI roots (webpki-roots) plus the
-/// certificates of [`set_extra_ca_file`], with the `ring` provider.
+/// certificates of [`set_extra_ca_file`] (see [`crate::tls_trust`]), with
+/// the `ring` provider.
 pub fn tls_client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    if let Some(path) = extra_ca {
-        let ca_err = |reason: String| ClientError::CaCert { path: path.to_owned(), reason };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ca_err(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ca_err(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(ca_err("no PEM certificate (BEGIN CERTIFICATE) found".into()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls { url: String::new(), reason: e.to_string() })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
+    crate::tls_trust::client_config(extra_ca)
 }
 
-/// Turns a failed connect into a TLS error when rustls caused it.
+/// Turns a failed connect into a TLS error, in plain words, when rustls
+/// caused it.
 fn tls_failure(url: &str, error: &tokio_tungstenite::tungstenite::Error) -> Option<ClientError> {
     let tokio_tungstenite::tungstenite::Error::Io(io) = error else { return None };
     let rustls_error = io.get_ref()?.downcast_ref::<rustls::Error>()?;
     Some(match rustls_error {
-        rustls::Error::InvalidCertificate(reason) => {
-            ClientError::UntrustedCertificate { url: url.to_string(), reason: reason.to_string() }
-        }
-        other => ClientError::Tls { url: url.to_string(), reason: other.to_string() },
+        rustls::Error::InvalidCertificate(reason) => ClientError::UntrustedCertificate {
+            url: url.to_string(),
+            reason: crate::tls_trust::certificate_problem(reason),
+        },
+        other => ClientError::Tls {
+            url: url.to_string(),
+            reason: crate::tls_trust::handshake_problem(other),
+        },
     })
 }
 

@@ -65,6 +65,7 @@ pub mod thread_output;
 pub mod thread_send;
 pub mod thread_sync;
 pub mod threads;
+pub mod tls_trust;
 
 pub use error::ClientError;
 pub use send::FlushReport;

@@ -1,6 +1,8 @@
 //! `stadtbote`: the command-line client. Parses arguments, runs one command
 //! through the client library, prints its result, and turns any failure
-//! into one `error: …` line on stderr and exit code 1.
+//! into one `error: …` line on stderr and exit code 1. The one exception:
+//! `consult` outside the consultation hours prints why and exits with 3
+//! (`commands::EXIT_NOT_SENT`).
 
 mod commands;
 
@@ -186,23 +188,32 @@ enum Command {
         #[arg(long)]
         as_me: bool,
     },
-    /// Move a thread to another department (staff).
+    /// Move a thread to another department (staff):
+    /// `assign THREAD DEPARTMENT` (or `--department DEPARTMENT`).
     Assign {
         /// The thread id.
         thread: String,
         /// The new department.
-        #[arg(long)]
-        department: String,
+        #[arg(value_name = "DEPARTMENT")]
+        department: Option<String>,
+        /// The new department (the same as the positional argument).
+        #[arg(long = "department", value_name = "DEPARTMENT")]
+        department_flag: Option<String>,
     },
-    /// Reopen a resolved or rejected report (the citizen who opened it).
+    /// Reopen a resolved or rejected report (the citizen who opened it):
+    /// `reopen THREAD REASON` (or `--reason REASON`).
     Reopen {
         /// The thread id.
         thread: String,
         /// Why.
-        #[arg(long)]
-        reason: String,
+        #[arg(value_name = "REASON")]
+        reason: Option<String>,
+        /// Why (the same as the positional argument).
+        #[arg(long = "reason", value_name = "REASON")]
+        reason_flag: Option<String>,
     },
-    /// Ask an org during its consultation hours.
+    /// Ask an org during its consultation hours. Outside them the question
+    /// is not sent: the hours are printed and the exit code is 3.
     Consult {
         /// The org's handle.
         handle: String,
@@ -310,6 +321,9 @@ fn main() -> ExitCode {
 /// Prints the error as one line. Errors carry server error bodies and names
 /// from other parties, so the line goes through [`output::safe`].
 fn fail(error: &anyhow::Error) -> ExitCode {
+    if let Some(exit) = error.downcast_ref::<commands::Exit>() {
+        return ExitCode::from(exit.code);
+    }
     let text = format!("{error:#}").replace(['\n', '\r'], " ");
     eprintln!("error: {}", output::safe(&text));
     ExitCode::FAILURE
@@ -371,10 +385,12 @@ async fn run(cli: Cli) -> Result<()> {
             let reply = commands::threads::ReplyArgs { text, photos, status, reason, as_me };
             commands::threads::reply(&home, &server, &thread, reply).await
         }
-        Command::Assign { thread, department } => {
+        Command::Assign { thread, department, department_flag } => {
+            let department = once("assign", "department", department, department_flag)?;
             commands::threads::assign(&home, &server, &thread, &department).await
         }
-        Command::Reopen { thread, reason } => {
+        Command::Reopen { thread, reason, reason_flag } => {
+            let reason = once("reopen", "reason", reason, reason_flag)?;
             commands::threads::reopen(&home, &server, &thread, &reason).await
         }
         Command::Consult { handle, text } => {
@@ -398,6 +414,27 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::ServerInfo { json } => commands::server_info::server_info(&server, json).await,
         Command::Account { command } => commands::account::account(&home, &server, command).await,
+    }
+}
+
+/// An argument that may be given positionally or as `--NAME`, but not
+/// both and not neither.
+fn once(
+    command: &str,
+    name: &str,
+    positional: Option<String>,
+    flag: Option<String>,
+) -> Result<String> {
+    let upper = name.to_ascii_uppercase();
+    match (positional, flag) {
+        (Some(value), None) | (None, Some(value)) => Ok(value),
+        (Some(_), Some(_)) => bail!(
+            "the {name} was given twice; give it once, either as `stadtbote {command} THREAD \
+             {upper}` or with --{name} {upper}"
+        ),
+        (None, None) => bail!(
+            "`{command}` needs the {name}: stadtbote {command} THREAD {upper} (or --{name} {upper})"
+        ),
     }
 }
 

@@ -65,6 +65,33 @@ impl Matrix {
         x < self.width && y < self.width && self.dark.get(y * self.width + x).copied() == Some(true)
     }
 
+    /// The code for a terminal: two module rows per text line, drawn with
+    /// half-block characters, with a quiet zone of [`TERMINAL_QUIET_ZONE`]
+    /// modules. Dark modules are the blocks, so on a dark terminal the code
+    /// shows inverted, which most phone scanners read as well; the PNG and
+    /// SVG files remain the reference for print.
+    pub fn to_terminal(&self) -> String {
+        let quiet = TERMINAL_QUIET_ZONE;
+        let side = self.width + 2 * quiet;
+        let dark =
+            |x: usize, y: usize| x >= quiet && y >= quiet && self.is_dark(x - quiet, y - quiet);
+        let mut out = String::new();
+        for row in (0..side).step_by(2) {
+            for x in 0..side {
+                let top = dark(x, row);
+                let bottom = row + 1 < side && dark(x, row + 1);
+                out.push(match (top, bottom) {
+                    (true, true) => '█',
+                    (true, false) => '▀',
+                    (false, true) => '▄',
+                    (false, false) => ' ',
+                });
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     /// A greyscale PNG, [`PNG_SCALE`] pixels per module, with quiet zone.
     pub fn to_png(&self) -> Result<Vec<u8>, ClientError> {
         let side = (self.width + 2 * QUIET_ZONE) * PNG_SCALE;
@@ -117,9 +144,18 @@ impl Matrix {
     }
 }
 
+/// Light modules around the code on a terminal (fewer than the
+/// [`QUIET_ZONE`] of the files, to fit a terminal window).
+pub const TERMINAL_QUIET_ZONE: usize = 2;
+
+/// Encodes `content` for a terminal ([`Matrix::to_terminal`]).
+pub fn terminal(content: &str) -> Result<String, ClientError> {
+    Ok(Matrix::encode(content)?.to_terminal())
+}
+
 /// Encodes `content` and writes it as `<stem>.png` and `<stem>.svg` into
-/// `out` (default: the current directory, created if missing); returns the
-/// two paths.
+/// `out` (created if missing; without it the current directory — the
+/// commands pass HOME/qr instead); returns the two paths.
 pub fn write_files(
     content: &str,
     out: Option<&Path>,

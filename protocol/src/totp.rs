@@ -43,6 +43,10 @@ pub enum TotpError {
     /// The code is valid but its step was already used.
     #[error("code already used")]
     Replayed,
+    /// The code is valid but older than the last code used (a later code,
+    /// e.g. the next one, was accepted first); it was never used itself.
+    #[error("code older than the last one used")]
+    Superseded,
 }
 
 /// A TOTP secret. Its bytes are wiped on drop and never shown by `Debug`.
@@ -124,9 +128,10 @@ pub fn code_at(secret: &Secret, unix_secs: u64) -> String {
 }
 
 /// Checks `code` against every step within `skew_steps` of `now_secs` and
-/// returns the matched step. A match at a step `<= last_used` is refused as
-/// [`TotpError::Replayed`]: each code is accepted once, and never an older
-/// one after a newer one.
+/// returns the matched step. A match at the step `last_used` is refused as
+/// [`TotpError::Replayed`] and one at an earlier step as
+/// [`TotpError::Superseded`]: each code is accepted once, and never an
+/// older one after a newer one.
 pub fn verify(
     secret: &Secret,
     code: &str,
@@ -152,7 +157,8 @@ pub fn verify(
     }
     match (matched, last_used) {
         (None, _) => Err(TotpError::Wrong),
-        (Some(step), Some(last)) if step <= last => Err(TotpError::Replayed),
+        (Some(step), Some(last)) if step == last => Err(TotpError::Replayed),
+        (Some(step), Some(last)) if step < last => Err(TotpError::Superseded),
         (Some(step), _) => Ok(step),
     }
 }
@@ -215,7 +221,7 @@ mod tests {
         let step = verify(&secret, &code, now, 1, None).unwrap();
         assert_eq!(step, step_at(now));
         assert_eq!(verify(&secret, &code, now, 1, Some(step)), Err(TotpError::Replayed));
-        assert_eq!(verify(&secret, &code, now, 1, Some(step + 3)), Err(TotpError::Replayed));
+        assert_eq!(verify(&secret, &code, now, 1, Some(step + 3)), Err(TotpError::Superseded));
         // One step of skew either way is accepted, two are not.
         let early = code_at(&secret, now - STEP_SECS);
         assert!(verify(&secret, &early, now, 1, None).is_ok());

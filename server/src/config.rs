@@ -242,7 +242,7 @@ pub struct Config {
     /// Where the server's source code can be obtained, shown by `/privacy`.
     pub source_url: String,
     /// Address of the separate Prometheus `/metrics` listener (aggregate
-    /// counters only); empty disables it. Keep it on loopback.
+    /// counters only); `off` or empty disables it. Keep it on loopback.
     pub metrics_listen: String,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
@@ -343,7 +343,13 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
     pub tls_key: Option<PathBuf>,
+    /// `--metrics-listen` (an address, or `off`).
+    pub metrics_listen: Option<String>,
 }
+
+/// The `metrics_listen` value (and `--metrics-listen` argument) that turns
+/// the `/metrics` listener off; an empty value does the same.
+pub const METRICS_OFF: &str = "off";
 
 /// Fields without a default value: absent from the serialised table, so
 /// their `STADTBOTE_*` variables are recognised by name.
@@ -435,6 +441,9 @@ impl Config {
         }
         if let Some(key) = &overrides.tls_key {
             config.tls_key = Some(key.clone());
+        }
+        if let Some(metrics) = &overrides.metrics_listen {
+            config.metrics_listen = metrics.clone();
         }
         config.validate()?;
         Ok(config)
@@ -821,15 +830,15 @@ impl Config {
     }
 
     /// The `/metrics` listener's address; `None` when `metrics_listen` is
-    /// empty (metrics disabled).
+    /// empty or `off` (metrics disabled).
     pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
         let spec = self.metrics_listen.trim();
-        if spec.is_empty() {
+        if spec.is_empty() || spec.eq_ignore_ascii_case(METRICS_OFF) {
             return Ok(None);
         }
         spec.parse::<SocketAddr>()
             .map(Some)
-            .map_err(|e| format!("not an address and port (or empty to disable): {e}"))
+            .map_err(|e| format!("not an address and port (or `off` to disable): {e}"))
     }
 
     /// The parsed `trusted_proxies`; the error names the entry that is not
@@ -1032,6 +1041,24 @@ mod tests {
         let config = Config::load(Some(&path), vars, &overrides).unwrap();
         assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("./stadtbote-data"));
+    }
+
+    #[test]
+    fn metrics_listen_off_disables_and_the_flag_wins_over_file_and_env() {
+        let config =
+            Config::load(None, env(&[("STADTBOTE_METRICS_LISTEN", "off")]), &Overrides::default())
+                .unwrap();
+        assert_eq!(config.metrics_addr(), Ok(None));
+        let overrides =
+            Overrides { metrics_listen: Some("127.0.0.1:9555".into()), ..Overrides::default() };
+        let config =
+            Config::load(None, env(&[("STADTBOTE_METRICS_LISTEN", "off")]), &overrides).unwrap();
+        assert_eq!(config.metrics_addr(), Ok(Some("127.0.0.1:9555".parse().unwrap())));
+        let overrides = Overrides { metrics_listen: Some("OFF".into()), ..Overrides::default() };
+        assert_eq!(Config::load(None, env(&[]), &overrides).unwrap().metrics_addr(), Ok(None));
+        let overrides = Overrides { metrics_listen: Some("9470".into()), ..Overrides::default() };
+        let err = Config::load(None, env(&[]), &overrides).unwrap_err().to_string();
+        assert!(err.contains("metrics_listen") && err.contains("`off`"), "{err}");
     }
 
     #[test]

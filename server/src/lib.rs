@@ -94,17 +94,41 @@ pub enum ServerError {
     /// The attachment directory could not be prepared.
     #[error(transparent)]
     Blobs(#[from] blobs::OrphanError),
-    /// The `/metrics` listener could not be bound.
-    #[error("cannot listen for metrics on {addr}: {source}")]
+    /// The `/metrics` listener could not be bound (typically: another
+    /// server on this machine already uses the port).
+    #[error(
+        "cannot listen for metrics on {addr}: {}; choose another address with \
+         --metrics-listen ADDR (config `metrics_listen`, env STADTBOTE_METRICS_LISTEN) \
+         or turn metrics off with --metrics-listen off",
+        bind_reason(error)
+    )]
     Metrics {
         /// The configured `metrics_listen` address.
         addr: std::net::SocketAddr,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`: the message already says it in words, and
+        /// `{:#}` would repeat the OS's text).
+        error: std::io::Error,
     },
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+}
+
+/// Why a listener could not be bound, in words rather than the OS's
+/// `(os error N)` text.
+pub fn bind_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is already in use (is another server running?)".to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "the address does not belong to this machine".to_owned()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges)".to_owned()
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// Now as Unix milliseconds. A clock before 1970 reads as 0 rather than
@@ -169,8 +193,8 @@ pub async fn run(
     let metrics_addr = config.metrics_addr().map_err(|reason| {
         ServerError::Config(ConfigError::Invalid { field: "metrics_listen", reason })
     })?;
-    let metrics_listener = metrics::bind(metrics_addr).await.map_err(|source| {
-        ServerError::Metrics { addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()), source }
+    let metrics_listener = metrics::bind(metrics_addr).await.map_err(|error| {
+        ServerError::Metrics { addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()), error }
     })?;
     let addresses = addrlimit::AddressLimits::new(addrlimit::Caps::from_config(&config));
     let proxies = Arc::new(config.trusted_proxy_networks().map_err(|reason| {

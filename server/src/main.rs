@@ -40,6 +40,11 @@ struct Cli {
     /// PEM private key for native TLS (with --tls-cert) [env: STADTBOTE_TLS_KEY].
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Address of the Prometheus /metrics listener, or `off` [default:
+    /// 127.0.0.1:9470; env: STADTBOTE_METRICS_LISTEN]. A second server on
+    /// the same machine needs another port or `off`.
+    #[arg(long, value_name = "ADDR|off")]
+    metrics_listen: Option<String>,
     /// Offline tools; without one, the server runs.
     #[command(subcommand)]
     command: Option<Command>,
@@ -197,6 +202,7 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir,
         tls_cert: cli.tls_cert,
         tls_key: cli.tls_key,
+        metrics_listen: cli.metrics_listen,
     };
     // Variables that are not valid Unicode cannot be configuration values;
     // skipping them avoids the panic of `std::env::vars`.
@@ -225,7 +231,8 @@ fn main() -> ExitCode {
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // One line on stderr (where the log goes too), not a log line
+            // and the same text again.
             eprintln!("stadtbote-server: {e:#}");
             ExitCode::from(1)
         }
@@ -246,9 +253,23 @@ fn init_tracing(configured: &str) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // A taken metrics port (a second server on this machine) is found
+    // before anything is printed, so its error is the only line; `run`
+    // binds the address again right after.
+    if let Ok(Some(addr)) = config.metrics_addr() {
+        let probe = tokio::net::TcpListener::bind(addr).await;
+        if let Err(error) = probe {
+            return Err(stadtbote_server::ServerError::Metrics { addr, error }.into());
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {}; choose another address with --listen ADDR (config \
+             `listen`, env STADTBOTE_LISTEN)",
+            config.listen,
+            stadtbote_server::bind_reason(&e)
+        )
+    })?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
     // One machine-readable line on stdout, so that scripts and tests that
     // ask for port 0 learn the real port.

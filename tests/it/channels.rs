@@ -133,6 +133,7 @@ fn followers_without_accounts_get_posts_live_and_later_and_rotation_locks_out_ol
         "channel",
         "rotate",
         &id,
+        "--yes",
         "--out",
         &rotated_qr.path().to_string_lossy(),
     ]));

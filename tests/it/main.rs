@@ -27,6 +27,7 @@ mod limits;
 mod messaging;
 mod municipal;
 mod org_rotation;
+mod papercuts;
 mod photo_formats;
 mod photos;
 mod privacy;

@@ -458,7 +458,10 @@ fn consultation_outside_hours_shows_hours_and_auto_reply_and_live_requests_queue
     ]);
 
     let early = town.citizen("Frühe Frage");
-    let out = early.ok(&["consult", HANDLE, "Wann wird die Brücke saniert?"]);
+    // Not sent: exit code 3 (issue 14), the hours and auto-reply on stdout.
+    let out = early.run(&["consult", HANDLE, "Wann wird die Brücke saniert?"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.contains(&slot), "hours shown: {out}");
     assert!(
         out.contains("Die Sprechstunde ist dienstags. Wir melden uns."),

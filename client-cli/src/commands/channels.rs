@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -45,7 +45,7 @@ pub enum ChannelCommand {
         /// One JSON object.
         #[arg(long)]
         json: bool,
-        /// Where to write the QR code (default: current directory).
+        /// Where to write the QR code (default: HOME/qr, under --home).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -65,16 +65,21 @@ pub enum ChannelCommand {
         #[arg(long = "photo", value_name = "FILE")]
         photos: Vec<PathBuf>,
     },
-    /// Give a channel a new key; old invite links stop working for new posts.
+    /// Give a channel a new key; old invite links stop working for new
+    /// posts, so every follower must follow the new link. Asks first on a
+    /// terminal; scripts must add --yes.
     Rotate {
         /// The channel id.
         channel: String,
-        /// Where to write the QR code (default: current directory).
+        /// Where to write the QR code (default: HOME/qr, under --home).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// One JSON object.
         #[arg(long)]
         json: bool,
+        /// Rotate without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -88,6 +93,7 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             let result = client.create_channel(new).await;
             client.disconnect().await;
             let (published, invite) = result?;
+            let out = out.unwrap_or_else(|| default_qr_dir(home));
             print_invite(&published.channel, &published.meta.name, &invite, out, json, "created")
         }
         ChannelCommand::List { json } => {
@@ -112,26 +118,70 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             println!("posted #{}", result?);
             Ok(())
         }
-        ChannelCommand::Rotate { channel, out, json } => {
+        ChannelCommand::Rotate { channel, out, json, yes } => {
             let mut client = Client::open(home, server)?;
+            let id = client.resolve_published(&channel)?;
+            let name = client.state().channels.get(&id).map(|c| c.meta.name.clone());
+            confirm_rotation(&id, name.as_deref(), yes)?;
             let result = client.rotate_channel(&channel).await;
             client.disconnect().await;
             let (published, invite) = result?;
+            let out = out.unwrap_or_else(|| default_qr_dir(home));
             print_invite(&published.channel, &published.meta.name, &invite, out, json, "rotated")
         }
     }
+}
+
+/// Where QR code files go without `--out`: below the home directory, never
+/// the current directory (which may be a repository or a shared folder).
+pub fn default_qr_dir(home: &Path) -> PathBuf {
+    home.join("qr")
+}
+
+/// `channel rotate` cuts every follower off until they follow the new
+/// link: on a terminal it says so and asks; without one it needs `--yes`.
+fn confirm_rotation(channel: &ChannelId, name: Option<&str>, yes: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    if yes {
+        return Ok(());
+    }
+    let what = match name {
+        Some(name) => format!("channel {} ({channel})", safe(name)),
+        None => format!("channel {channel}"),
+    };
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "rotating the key of {what} cuts every follower off: they read no new post until \
+             they follow the new invite link. Nothing was changed; to rotate from a script, add \
+             --yes"
+        );
+    }
+    eprintln!(
+        "Rotating gives {what} a new key. Every follower stops receiving new posts until they \
+         follow the new invite link, which this command prints (with a QR code); publish it where \
+         your followers found the old one (notice board, website)."
+    );
+    eprint!("Rotate the key now? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        bail!("the channel key was not rotated; nothing was changed");
+    }
+    Ok(())
 }
 
 fn print_invite(
     channel: &ChannelId,
     name: &str,
     invite: &ChannelInvite,
-    out: Option<PathBuf>,
+    out: PathBuf,
     json: bool,
     what: &str,
 ) -> Result<()> {
+    use std::io::IsTerminal;
     let link = invite.to_link();
-    let (png, svg) = write_qr(&link, channel, invite.key_epoch, out)?;
+    let (png, svg) = write_qr(&link, channel, invite.key_epoch, &out)?;
     if json {
         let value = serde_json::json!({
             "channel": channel.to_string(),
@@ -147,6 +197,10 @@ fn print_invite(
     println!("Channel {} {what}: {channel}", safe(name));
     println!("QR code (PNG): {}", png.display());
     println!("QR code (SVG): {}", svg.display());
+    if std::io::stdout().is_terminal() {
+        // The same content as the files, to scan straight off the screen.
+        print!("{}", qr::terminal(&link.to_ascii_uppercase())?);
+    }
     println!("Followers run `stadtbote follow LINK` with this invite link:");
     println!("{link}");
     Ok(())
@@ -156,17 +210,13 @@ fn write_qr(
     link: &str,
     channel: &ChannelId,
     epoch: u32,
-    out: Option<PathBuf>,
+    out: &Path,
 ) -> Result<(PathBuf, PathBuf), ClientError> {
     // Uppercase: QR alphanumeric-friendly and what scanners expect of the
     // base32 part; `ChannelInvite::parse` is case-insensitive.
     // The epoch is part of the name, so an outdated poster file is never
     // silently overwritten by a rotation.
-    qr::write_files(
-        &link.to_ascii_uppercase(),
-        out.as_deref(),
-        &format!("channel-{channel}-{epoch}"),
-    )
+    qr::write_files(&link.to_ascii_uppercase(), Some(out), &format!("channel-{channel}-{epoch}"))
 }
 
 /// `stadtbote follow INVITE`

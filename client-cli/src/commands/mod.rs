@@ -4,6 +4,7 @@
 //! command hands out is always printed alone on its last line.
 
 pub mod account;
+pub mod admin_session;
 pub mod audit;
 pub mod channels;
 pub mod devices;
@@ -56,4 +57,20 @@ pub async fn open_connected(home: &PathBuf, server: &str) -> Result<Client> {
     }
     crate::catch_up(&mut client, None).await?;
     Ok(client)
+}
+
+/// Exit code of `consult` when the org is not holding a consultation right
+/// now: the question was not sent (the output says so and lists the
+/// hours). Distinct from 1, which every other failure uses.
+pub const EXIT_NOT_SENT: u8 = 3;
+
+/// A command that has already printed what happened and only needs to end
+/// with a particular exit code (no `error:` line).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct Exit {
+    /// The process's exit code.
+    pub code: u8,
+    /// What happened, for logs and tests (not printed).
+    pub reason: &'static str,
 }

@@ -94,6 +94,16 @@ pub enum AdminCommand {
         /// The account id.
         account: String,
     },
+    /// Run several admin commands within one login (one --otp code): one
+    /// command per line of standard input, written as after `stadtbote
+    /// admin` (e.g. `org list`); blank lines and `#` comments are skipped.
+    /// Stops at the first failure, naming its line, with exit code 1.
+    /// Example: stadtbote admin --otp CODE batch < commands.txt
+    Batch,
+    /// An interactive admin prompt: run admin commands one after another
+    /// within one login (one --otp code); `exit` or Ctrl-D leaves. The
+    /// server ends the session after 5 minutes without a command.
+    Shell,
 }
 
 /// `stadtbote admin org …`
@@ -201,7 +211,7 @@ pub enum OrgCommand {
     },
     /// Print the org key's fingerprint and write its QR code (PNG and SVG).
     Fingerprint {
-        /// Directory for the QR code files (default: the current directory).
+        /// Directory for the QR code files (default: HOME/qr, under --home).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -303,13 +313,26 @@ pub enum HoursCommand {
 /// Runs `stadtbote admin …`.
 pub async fn admin(home: &PathBuf, server: &str, command: AdminCommand) -> Result<()> {
     let mut client = open_connected(home, server).await?;
-    let result = admin_inner(&mut client, home, command).await;
+    let result = match command {
+        AdminCommand::Batch => super::admin_session::batch(&mut client, home).await,
+        AdminCommand::Shell => super::admin_session::shell(&mut client, home).await,
+        command => admin_inner(&mut client, home, command).await,
+    };
     client.disconnect().await;
     result
 }
 
-async fn admin_inner(client: &mut Client, home: &Path, command: AdminCommand) -> Result<()> {
+/// Runs one admin command on a connected (and, with `--otp`, elevated)
+/// client.
+pub(crate) async fn admin_inner(
+    client: &mut Client,
+    home: &Path,
+    command: AdminCommand,
+) -> Result<()> {
     match command {
+        AdminCommand::Batch | AdminCommand::Shell => {
+            bail!("`batch` and `shell` cannot be run inside a session")
+        }
         AdminCommand::Claim { code } => {
             let secret = Secret::generate();
             client.admin_claim(&code, &secret).await?;
@@ -710,8 +733,9 @@ fn fingerprint(
     let client = Client::open(home, server)?;
     let handle = client.admin_org(handle)?.handle.clone();
     let (key, name) = client.org_key_info(&handle)?;
+    let out = out.map_or_else(|| super::channels::default_qr_dir(home), Path::to_path_buf);
     let (png, svg) =
-        qr::write_files(&org_qr_content(&handle, &key), out, &format!("{handle}-org-key"))?;
+        qr::write_files(&org_qr_content(&handle, &key), Some(&out), &format!("{handle}-org-key"))?;
     println!("Org key of {} ({handle}); citizens compare this fingerprint:", safe(&name));
     println!("{}", fingerprint_of(&key.0));
     println!("QR code (PNG): {}", png.display());

@@ -435,7 +435,8 @@ pub async fn consult(home: &PathBuf, server: &str, handle: &str, text: &str) -> 
                 println!("  {}", stadtbote_cli::output::safe_body(&reply.to_string()));
             }
             println!("Your question was not sent; please ask again during the consultation hours.");
-            Ok(())
+            Err(super::Exit { code: super::EXIT_NOT_SENT, reason: "outside consultation hours" }
+                .into())
         }
         ConsultDecision::Live { .. } => {
             let entry =

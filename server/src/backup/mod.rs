@@ -27,6 +27,9 @@ use crate::store::StoreError;
 /// First bytes of an age-encrypted file (the binary, not armored, format).
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 
+/// First line of an ASCII-armored age file (`age -a`, `rage -a`).
+const AGE_ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+
 /// Largest identity file read (an identity file is a few hundred bytes).
 const MAX_IDENTITY_FILE_BYTES: u64 = 64 * 1024;
 
@@ -119,19 +122,25 @@ pub fn generate_identity(created: &str) -> (age::x25519::Identity, String) {
     (identity, text)
 }
 
-/// Opens a backup file for reading: decrypts it when it is age-encrypted
-/// (which needs `identity`), else reads it as it is. Returns the reader and
-/// whether the file was encrypted.
+/// Opens a backup file for reading: decrypts it when it is age-encrypted,
+/// binary or ASCII-armored (which needs `identity`), else reads it as it
+/// is. Returns the reader and whether the file was encrypted.
 pub fn open_backup(
     path: &Path,
     identity: Option<&age::x25519::Identity>,
 ) -> Result<(Box<dyn Read>, bool), BackupError> {
     let mut file = BufReader::with_capacity(64 * 1024, File::open(path)?);
-    let encrypted = file.fill_buf()?.starts_with(AGE_MAGIC);
-    if !encrypted {
+    let head = file.fill_buf()?;
+    // The armored format allows whitespace before its first line.
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let binary = head.starts_with(AGE_MAGIC);
+    let armored = head[start..].starts_with(AGE_ARMOR_BEGIN);
+    if !binary && !armored {
         return Ok((Box::new(file), false));
     }
     let identity = identity.ok_or(BackupError::Encrypted)?;
+    // The armor reader passes a binary age file through unchanged.
+    let file = age::armor::ArmoredReader::new(file);
     let decryptor = age::Decryptor::new_buffered(file).map_err(decrypt_error)?;
     let reader = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))

@@ -42,6 +42,7 @@ fn refusal(err: &RelayError) -> String {
         RelayError::SecondFactorRequired(reason) => match *reason {
             WRONG_CODE => "second-factor-wrong",
             REPLAYED_CODE => "second-factor-replayed",
+            SUPERSEDED_CODE => "second-factor-superseded",
             _ => "second-factor-missing",
         },
         RelayError::OrgSuspended => "org-suspended",
@@ -58,11 +59,17 @@ fn refusal(err: &RelayError) -> String {
 const MISSING_CODE: &str = "this action needs a second factor (the current TOTP code)";
 const WRONG_CODE: &str = "second factor refused: wrong code";
 const REPLAYED_CODE: &str = "second factor refused: code already used, wait for the next one";
+/// A code that was never used, refused because a later one was (an
+/// authenticator shows the next code a little early, the server accepts
+/// codes a step early or late, and never an older one after a newer one).
+const SUPERSEDED_CODE: &str = "second factor refused: this code is older than the last one used \
+     (a later code was already accepted); wait for the next code";
 const NO_SECRET: &str = "second factor refused: no TOTP secret is set up for this admin";
 
 fn code_error(err: TotpError) -> RelayError {
     RelayError::SecondFactorRequired(match err {
         TotpError::Replayed => REPLAYED_CODE,
+        TotpError::Superseded => SUPERSEDED_CODE,
         _ => WRONG_CODE,
     })
 }
@@ -140,7 +147,13 @@ impl Relay {
         // The compare-and-swap makes the step single-use even when two
         // connections present the same code at once.
         if !self.store.use_factor_step(owner, step)? {
-            return Err(code_error(TotpError::Replayed));
+            // Another connection used this step or a later one meanwhile.
+            let last = self.store.factor(owner)?.and_then(|record| record.last_step);
+            let err = match last {
+                Some(last) if last > step => TotpError::Superseded,
+                _ => TotpError::Replayed,
+            };
+            return Err(code_error(err));
         }
         Ok(())
     }

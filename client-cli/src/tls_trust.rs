@@ -1,0 +1,204 @@
+//! Whom this client trusts for `wss://`, and how a refused certificate or a
+//! failed handshake is told to the user.
+//!
+//! Trust is the web PKI (webpki-roots) plus the certificates of
+//! `--ca-cert FILE`. Those are trusted in two ways: as a certificate
+//! authority (a town's own CA that signs its server certificate), and, for
+//! the usual self-signed certificate (`openssl req -x509` marks it
+//! `CA:TRUE`, which the web PKI refuses as a server's own certificate), as
+//! exactly that server certificate: [`PinnedSelfSigned`] accepts it when
+//! the server presents it byte for byte, still checking that it is made out
+//! for the server's name and that the server proves it holds its key (the
+//! handshake signature, verified by rustls' web-PKI verifier).
+//!
+//! Every TLS failure becomes one plain sentence ([`certificate_problem`],
+//! [`handshake_problem`]), never rustls' debug text.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+
+use crate::error::ClientError;
+
+/// The web PKI verifier, plus byte-exact trust in the `--ca-cert`
+/// certificates as server certificates when the web PKI refuses them only
+/// because they are marked as a CA (a self-signed certificate).
+#[derive(Debug)]
+struct PinnedSelfSigned {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl PinnedSelfSigned {
+    /// Whether `error` is the web PKI's only objection to a certificate
+    /// given with `--ca-cert`: it is a CA certificate. The web PKI checks the
+    /// validity period before that (so an expired certificate is refused as
+    /// expired) and the name after it (checked here instead).
+    fn only_marked_as_ca(error: &rustls::Error) -> bool {
+        let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = error else {
+            return false;
+        };
+        matches!(other.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity))
+    }
+}
+
+impl ServerCertVerifier for PinnedSelfSigned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(verified) => Ok(verified),
+            Err(error)
+                if Self::only_marked_as_ca(&error)
+                    && self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) =>
+            {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// Reads the PEM certificates of a `--ca-cert` file.
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    use rustls_pki_types::pem::{self, PemObject};
+    let ca_err = |reason: String| ClientError::CaCert { path: path.to_owned(), reason };
+    let plain = |e: pem::Error| match e {
+        pem::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "the file does not exist".to_owned()
+        }
+        pem::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+            "the file cannot be read (permission denied)".to_owned()
+        }
+        pem::Error::Io(_) => "the file cannot be read".to_owned(),
+        _ => "it is not a PEM certificate file (BEGIN CERTIFICATE … END CERTIFICATE)".to_owned(),
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| ca_err(plain(e)))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ca_err(plain(e)))?;
+    if certs.is_empty() {
+        return Err(ca_err("no PEM certificate (BEGIN CERTIFICATE) found".into()));
+    }
+    Ok(certs)
+}
+
+/// The rustls client configuration: web PKI roots (webpki-roots) plus the
+/// certificates in `extra_ca` (as CAs, and as pinned self-signed server
+/// certificates), with the `ring` provider.
+pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut pinned = Vec::new();
+    if let Some(path) = extra_ca {
+        for cert in read_ca_file(path)? {
+            roots.add(cert.clone()).map_err(|_| ClientError::CaCert {
+                path: path.to_owned(),
+                reason: "a certificate in it cannot be read (is it an X.509 certificate?)".into(),
+            })?;
+            pinned.push(cert);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let internal = |reason: &str| ClientError::Tls { url: String::new(), reason: reason.into() };
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|_| internal("no certificate authority could be loaded"))?;
+    let verifier = Arc::new(PinnedSelfSigned { webpki, pinned });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|_| internal("no TLS version is available"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Why a server certificate was refused, as a plain sentence fragment.
+pub fn certificate_problem(error: &CertificateError) -> String {
+    use CertificateError as E;
+    match error {
+        E::UnknownIssuer => "it is not signed by a certificate authority this device trusts".into(),
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "it is made out for another server name than the one in the URL".into()
+        }
+        E::Expired | E::ExpiredContext { .. } => "it has expired".into(),
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            "it is not valid yet (check this computer's date and time)".into()
+        }
+        E::Revoked => "it was revoked".into(),
+        E::BadSignature => "its signature is not valid".into(),
+        E::BadEncoding => "it is malformed".into(),
+        E::UnsupportedSignatureAlgorithmContext { .. }
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "it is signed with an algorithm this client does not support".into()
+        }
+        E::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(webpki::Error::CaUsedAsEndEntity) => {
+                "it is a self-signed (CA) certificate this device does not trust".into()
+            }
+            Some(webpki::Error::RequiredEkuNotFoundContext(_)) => {
+                "it is not meant for a TLS server (extended key usage)".into()
+            }
+            _ => "it failed verification".into(),
+        },
+        _ => "it failed verification".into(),
+    }
+}
+
+/// Why a TLS handshake failed for a reason other than the certificate, as a
+/// plain sentence fragment.
+pub fn handshake_problem(error: &rustls::Error) -> String {
+    match error {
+        rustls::Error::InvalidCertificate(reason) => certificate_problem(reason),
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            "the server does not speak TLS on this port (for a server without TLS use ws://)".into()
+        }
+        rustls::Error::AlertReceived(_) => "the server refused the secure connection".into(),
+        rustls::Error::PeerIncompatible(_) => {
+            "the server offers no TLS version or cipher this client accepts".into()
+        }
+        rustls::Error::NoCertificatesPresented => "the server presented no certificate".into(),
+        _ => "the connection could not be secured".into(),
+    }
+}
