@@ -5,12 +5,14 @@
 use serde_json::{Value, json};
 
 use crate::channels::{FeedItem, FeedLine, Follow, PublishedChannel};
+use stadtbote_i18n::tr;
+
 use crate::output::{format_utc, safe, safe_body};
 
-/// `YYYY-MM-DD HH:MM UTC` (minutes are enough for a feed).
+/// `YYYY-MM-DD HH:MM ZONE` in local time (minutes are enough for a feed).
 pub fn format_minute(ms: u64) -> String {
     let full = format_utc(ms);
-    // "YYYY-MM-DD HH:MM:SS UTC" → drop ":SS".
+    // "YYYY-MM-DD HH:MM:SS ZONE" → drop ":SS".
     match (full.get(..16), full.get(19..)) {
         (Some(head), Some(tail)) => format!("{head}{tail}"),
         _ => full,
@@ -28,14 +30,15 @@ pub fn feed_text(line: &FeedLine) -> String {
                 safe_body(&post.body.text)
             );
             if !post.body.photos.is_empty() {
-                text.push_str(&format!(" [{} photo(s)]", post.body.photos.len()));
+                let photos = tr!("feed-photos", count = post.body.photos.len());
+                text.push_str(&format!(" [{photos}]"));
             }
             text
         }
         FeedItem::Warning { kind: crate::channels::WarningKind::Expired, message, .. } => {
-            format!("note: {}", safe(message))
+            tr!("note-line", message = safe(message))
         }
-        FeedItem::Warning { message, .. } => format!("warning: {}", safe(message)),
+        FeedItem::Warning { message, .. } => tr!("warning-line", message = safe(message)),
     }
 }
 
@@ -84,11 +87,11 @@ pub fn follow_json(follow: &Follow) -> Value {
 /// A follow as text.
 pub fn follow_text(follow: &Follow) -> String {
     format!(
-        "{}  {} ({})  last post #{}",
+        "{}  {} ({})  {}",
         follow.channel,
         safe(&follow.name),
         safe(&follow.handle),
-        follow.cursor.last_seq
+        tr!("channels-last-post", seq = follow.cursor.last_seq)
     )
 }
 
@@ -126,7 +129,10 @@ mod tests {
 
     #[test]
     fn minutes_format() {
-        assert_eq!(format_minute(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_minute(86_400_000 + 61_000), "1970-01-02 00:01 UTC");
+        // Local time: the same as the minutes format of `output`, whatever
+        // the zone of the machine running the test.
+        for ms in [0, 86_400_000 + 61_000, 1_795_342_502_000] {
+            assert_eq!(format_minute(ms), crate::output::format_utc_minutes(ms));
+        }
     }
 }

@@ -34,7 +34,15 @@
 //! * **Revocations.** The newest org-signed revocation list verified for an
 //!   org is kept in `follows.cbor` ([`KnownRevocations`]); a server answer
 //!   with no list or an older one is refused ([`ClientError::RevocationListWithheld`]),
-//!   and posts by a device on the kept list are reported as revoked.
+//!   and posts by a device on the kept list are reported as revoked. The
+//!   org-signed staff list's revocations count too; its newest version is
+//!   kept the same way ([`KnownStaffList`]).
+//! * **Org key rotations.** A follower pins the org key of its first invite
+//!   link and follows the org's signed rotation chain from it, keeping the
+//!   chain it accepted ([`KnownOrgKey`]); a chain that does not extend it
+//!   or does not lead from the pinned key is refused. Posts are verified
+//!   against the chain's keys ([`channel::open_post_along`]): the current
+//!   key, and each earlier one for posts dated before it was replaced.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,7 +55,8 @@ use stadtbote_protocol::channel::{
     Replies, VerifiedPost,
 };
 use stadtbote_protocol::frame::ChannelPostRecord;
-use stadtbote_protocol::org::{RevocationList, Role, StaffCertificate};
+use stadtbote_protocol::org::{RevocationList, Role, StaffCertificate, StaffList};
+use stadtbote_protocol::org_rotation::{OrgKeys, SignedRotation, org_keys};
 use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Response};
 
 use crate::connection::Connection;
@@ -241,6 +250,25 @@ pub struct KnownRevocations {
     pub updated_at: u64,
 }
 
+/// The newest org-signed staff list of an org this home verified: only its
+/// version and revocations matter to a follower.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownStaffList {
+    /// The list's signed version.
+    pub version: u64,
+    /// Devices the list revokes.
+    pub revoked: Vec<DeviceId>,
+}
+
+/// The org key a follower pinned and the rotation chain it accepted since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownOrgKey {
+    /// The org's current key as far as this home knows.
+    pub key: IdentityKey,
+    /// The rotation chain accepted (the next one served must extend it).
+    pub chain: Vec<SignedRotation>,
+}
+
 /// Everything in `follows.cbor`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowsFile {
@@ -251,11 +279,25 @@ pub struct FollowsFile {
     /// The newest revocation list verified per org (never goes back).
     #[serde(default)]
     pub revocations: BTreeMap<OrgId, KnownRevocations>,
+    /// The newest staff list verified per org (never goes back).
+    #[serde(default)]
+    pub staff_lists: BTreeMap<OrgId, KnownStaffList>,
+    /// The org key and rotation chain followed per org (absent in files
+    /// from before followers followed rotations: the follows' invite keys
+    /// are the pins then).
+    #[serde(default)]
+    pub org_keys: BTreeMap<OrgId, KnownOrgKey>,
 }
 
 impl Default for FollowsFile {
     fn default() -> Self {
-        FollowsFile { v: FOLLOWS_VERSION, follows: BTreeMap::new(), revocations: BTreeMap::new() }
+        FollowsFile {
+            v: FOLLOWS_VERSION,
+            follows: BTreeMap::new(),
+            revocations: BTreeMap::new(),
+            staff_lists: BTreeMap::new(),
+            org_keys: BTreeMap::new(),
+        }
     }
 }
 
@@ -303,6 +345,85 @@ impl FollowsFile {
         let revoked = newest.revoked.clone();
         self.revocations.insert(org, newest);
         Ok((changed, revoked))
+    }
+
+    /// Takes a staff list the server presented for `org` (already verified
+    /// against the org key) unless it would go backwards, like
+    /// [`FollowsFile::accept_revocations`]. Returns whether the kept list
+    /// changed, and the devices it revokes.
+    pub fn accept_staff_list(
+        &mut self,
+        org: OrgId,
+        handle: &str,
+        presented: Option<StaffList>,
+    ) -> Result<(bool, Vec<DeviceId>), ClientError> {
+        let refuse = |seen: u64, offered: String| ClientError::StaffListRolledBack {
+            handle: handle.to_string(),
+            seen,
+            offered,
+        };
+        let kept = self.staff_lists.get(&org);
+        let newest = match (kept, presented) {
+            (None, None) => return Ok((false, Vec::new())),
+            (Some(kept), None) => return Err(refuse(kept.version, "no version".into())),
+            (Some(kept), Some(list)) if list.version < kept.version => {
+                return Err(refuse(kept.version, format!("version {}", list.version)));
+            }
+            (Some(kept), Some(list)) if list.version == kept.version => {
+                let mut merged = kept.clone();
+                for device in list.revoked {
+                    if !merged.revoked.contains(&device) {
+                        merged.revoked.push(device);
+                    }
+                }
+                merged
+            }
+            (_, Some(list)) => KnownStaffList { version: list.version, revoked: list.revoked },
+        };
+        let changed = kept != Some(&newest);
+        let revoked = newest.revoked.clone();
+        self.staff_lists.insert(org, newest);
+        Ok((changed, revoked))
+    }
+
+    /// The key a follower checks `org`'s next directory answer from: the
+    /// one it followed to, or `invite_key` when it followed none yet.
+    fn pinned(&self, org: &OrgId, invite_key: IdentityKey) -> (IdentityKey, Vec<SignedRotation>) {
+        self.org_keys
+            .get(org)
+            .map_or((invite_key, Vec::new()), |known| (known.key, known.chain.clone()))
+    }
+
+    /// The org keys posts of `org` are checked with: the followed chain's,
+    /// or `invite_key` alone when none was followed yet.
+    pub fn org_keys(&self, org: &OrgId, invite_key: &IdentityKey) -> OrgKeys {
+        self.org_keys
+            .get(org)
+            .and_then(|known| org_keys(org, &known.chain, &known.key).ok())
+            .unwrap_or_else(|| OrgKeys::single(*invite_key))
+    }
+
+    /// Takes a directory answer verified by [`presented_org`]: the followed
+    /// key and chain, the revocation list and the staff list (neither may
+    /// go backwards). Returns whether anything kept changed, and every
+    /// device either list revokes.
+    fn accept_org(
+        &mut self,
+        org: OrgId,
+        handle: &str,
+        presented: PresentedOrg,
+    ) -> Result<(bool, Vec<DeviceId>), ClientError> {
+        let (revocations_changed, mut revoked) =
+            self.accept_revocations(org, handle, presented.revocations)?;
+        let (list_changed, staff_revoked) =
+            self.accept_staff_list(org, handle, presented.staff_list)?;
+        let known = KnownOrgKey { key: presented.key, chain: presented.chain };
+        let key_changed = self.org_keys.get(&org) != Some(&known);
+        self.org_keys.insert(org, known);
+        revoked.extend(staff_revoked);
+        revoked.sort();
+        revoked.dedup();
+        Ok((revocations_changed || list_changed || key_changed, revoked))
     }
 }
 
@@ -409,8 +530,8 @@ pub struct ChainContext<'a> {
     pub name: &'a str,
     /// The org.
     pub org: OrgId,
-    /// The org key (from the invite).
-    pub org_key: &'a IdentityKey,
+    /// The org keys (the invite's, or the rotation chain followed from it).
+    pub org_keys: &'a OrgKeys,
     /// Channel keys by epoch.
     pub keys: &'a BTreeMap<u32, ChannelKey>,
     /// Revoked staff devices (the newest list this home verified).
@@ -533,15 +654,16 @@ pub fn follow_chain(
         // when the newest missing post was posted.
         let prev = if gap { None } else { cursor.prev() };
         let opened = key.map(|key| {
-            channel::open_post(
+            channel::open_post_along(
                 &record.post,
                 key,
                 &ctx.channel,
                 &ctx.org,
-                ctx.org_key,
+                ctx.org_keys,
                 ctx.revoked,
                 Some(record.seq),
                 prev.as_ref(),
+                cursor.last_posted_at,
                 ctx.now,
             )
         });
@@ -698,15 +820,32 @@ async fn fetch(
     }
 }
 
-/// The org's revocation list as the server presents it, from a directory
-/// verified against `org_key` (the invite's, never the server's). Whether
-/// it may be taken is [`FollowsFile::accept_revocations`]'s decision.
-async fn presented_revocations(
+/// A directory answer as a follower takes it.
+#[derive(Debug)]
+struct PresentedOrg {
+    /// The org key followed to (the pinned one, or where its chain leads).
+    key: IdentityKey,
+    /// The rotation chain that leads there.
+    chain: Vec<SignedRotation>,
+    /// The revocation list, verified against `key`.
+    revocations: Option<RevocationList>,
+    /// The staff list, verified against `key`.
+    staff_list: Option<StaffList>,
+}
+
+/// The org's directory as the server presents it, verified from `pinned`
+/// (the invite's key or the key this home followed to, never the
+/// server's): the org's rotation chain must extend `accepted` and lead from
+/// `pinned` to the key the server names, and everything else must verify
+/// against that key. Whether the lists may be taken is
+/// [`FollowsFile::accept_org`]'s decision.
+async fn presented_org(
     conn: &mut Connection,
     handle: &str,
     org: OrgId,
-    org_key: IdentityKey,
-) -> Result<Option<RevocationList>, ClientError> {
+    pinned: IdentityKey,
+    accepted: &[SignedRotation],
+) -> Result<PresentedOrg, ClientError> {
     let info = match conn.call(Request::OrgDirectory { handle: handle.to_string() }).await? {
         Ok(Response::Org { info }) => *info,
         Ok(other) => return Err(unexpected(conn.url(), &other)),
@@ -715,17 +854,48 @@ async fn presented_revocations(
         }
         Err(body) => return Err(ClientError::Server(body)),
     };
+    let Some(presented) = info.org_key else {
+        return Err(ClientError::OrgNotSetUp { handle: handle.to_string() });
+    };
+    let followed = stadtbote_protocol::org_rotation::follow_chain(
+        &org,
+        &pinned,
+        accepted,
+        &info.rotations,
+        &presented,
+    )
+    .map_err(|err| match err {
+        // A key change without a valid chain from the pinned key
+        // (none, or a fork, e.g. signed by a stolen earlier key):
+        // the hard error, as for citizens' clients.
+        _ if presented != pinned => ClientError::OrgKeyChanged {
+            handle: handle.to_string(),
+            pinned: pinned.fingerprint(),
+            presented: presented.fingerprint(),
+        },
+        err => ClientError::InvalidOrgData {
+            handle: handle.to_string(),
+            reason: format!(
+                "its key rotation chain does not continue the one this device accepted ({err})"
+            ),
+        },
+    })?;
     let pin = OrgPin {
         org,
         handle: handle.to_string(),
-        key: org_key,
+        key: followed.key,
         verified: false,
         pinned_at: 0,
         conflicting_key: None,
         directory: None,
     };
     let verified = verify_directory(&info, handle, Some(&pin), now_ms())?;
-    Ok(verified.revocations)
+    Ok(PresentedOrg {
+        key: followed.key,
+        chain: followed.chain,
+        revocations: verified.revocations,
+        staff_list: verified.staff_list,
+    })
 }
 
 impl Follower {
@@ -758,23 +928,12 @@ impl Follower {
         let key = invite
             .channel_key()
             .map_err(|source| ClientError::ChannelData { what: "invite link", source })?;
-        self.pin(&invite)?;
         let mut conn = self.connect().await?;
-        let presented =
-            presented_revocations(&mut conn, &invite.handle, invite.org, invite.org_key).await;
-        let result = match presented {
-            Ok(presented) => {
-                match self.file.accept_revocations(invite.org, &invite.handle, presented) {
-                    Ok((_, revoked)) => self.fetch_meta(&mut conn, &invite, &key, &revoked).await,
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        };
+        let result = self.follow_checked(&mut conn, &invite, &key).await;
         conn.close().await;
-        let meta = result?;
+        let (meta, keys) = result?;
         let follow = match self.file.follows.get(&invite.channel) {
-            Some(old) if old.org != invite.org || old.org_key != invite.org_key => {
+            Some(old) if old.org != invite.org || !keys.contains(&old.org_key) => {
                 return Err(ClientError::OrgKeyChanged {
                     handle: invite.handle.clone(),
                     pinned: old.org_key.fingerprint(),
@@ -812,11 +971,54 @@ impl Follower {
         Ok(follow)
     }
 
+    /// Verifies the org's directory from the pinned key (following its
+    /// rotation chain), checks that the invite's org key is on that chain,
+    /// pins it in an initialised home and reads the channel's metadata.
+    async fn follow_checked(
+        &mut self,
+        conn: &mut Connection,
+        invite: &ChannelInvite,
+        key: &ChannelKey,
+    ) -> Result<(ChannelMeta, OrgKeys), ClientError> {
+        let revoked = self.refresh_org(conn, invite.org, &invite.handle, invite.org_key).await?;
+        let keys = self.file.org_keys(&invite.org, &invite.org_key);
+        if !keys.contains(&invite.org_key) {
+            return Err(ClientError::OrgKeyChanged {
+                handle: invite.handle.clone(),
+                pinned: keys.current.fingerprint(),
+                presented: invite.org_key.fingerprint(),
+            });
+        }
+        self.pin(invite, &keys)?;
+        let meta = self.fetch_meta(conn, invite, key, &keys, &revoked).await?;
+        Ok((meta, keys))
+    }
+
+    /// Fetches and takes `org`'s directory (see [`presented_org`] and
+    /// [`FollowsFile::accept_org`]), saving what changed; returns the
+    /// revoked devices.
+    async fn refresh_org(
+        &mut self,
+        conn: &mut Connection,
+        org: OrgId,
+        handle: &str,
+        invite_key: IdentityKey,
+    ) -> Result<Vec<DeviceId>, ClientError> {
+        let (pinned, accepted) = self.file.pinned(&org, invite_key);
+        let presented = presented_org(conn, handle, org, pinned, &accepted).await?;
+        let (changed, revoked) = self.file.accept_org(org, handle, presented)?;
+        if changed {
+            self.save()?;
+        }
+        Ok(revoked)
+    }
+
     async fn fetch_meta(
         &self,
         conn: &mut Connection,
         invite: &ChannelInvite,
         key: &ChannelKey,
+        keys: &OrgKeys,
         revoked: &[DeviceId],
     ) -> Result<ChannelMeta, ClientError> {
         let Response::ChannelPosts { org, meta, key_epoch, .. } =
@@ -830,14 +1032,13 @@ impl Follower {
                 source: ChannelError::Forged,
             });
         }
-        let meta =
-            channel::open_meta(&meta, key, &invite.channel, &invite.org_key, revoked, now_ms())
-                .map_err(|source| match source {
-                    ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
-                        ClientError::OutdatedInvite
-                    }
-                    source => ClientError::ChannelData { what: "metadata", source },
-                })?;
+        let meta = channel::open_meta_along(&meta, key, &invite.channel, keys, revoked, now_ms())
+            .map_err(|source| match source {
+            ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
+                ClientError::OutdatedInvite
+            }
+            source => ClientError::ChannelData { what: "metadata", source },
+        })?;
         if meta.org != invite.org || meta.handle != invite.handle {
             return Err(ClientError::ChannelData {
                 what: "metadata",
@@ -849,14 +1050,19 @@ impl Follower {
 
     /// Pins the invite's org key in an initialised home (trust on first
     /// use, like fetching the directory would); refuses an invite whose org
-    /// key contradicts the pin.
-    fn pin(&self, invite: &ChannelInvite) -> Result<(), ClientError> {
+    /// key contradicts the pin (a key of the org's rotation chain `keys`,
+    /// as is the pin, does not).
+    fn pin(&self, invite: &ChannelInvite, keys: &OrgKeys) -> Result<(), ClientError> {
         if !self.home.exists(IDENTITY_FILE) || !self.home.exists(STATE_FILE) {
             return Ok(());
         }
         let mut state: State = self.home.read_cbor(STATE_FILE)?;
         match state.pins.get(&invite.handle) {
-            Some(pin) if pin.key != invite.org_key || pin.org != invite.org => {
+            Some(pin)
+                if pin.org != invite.org
+                    || (pin.key != invite.org_key
+                        && !(keys.contains(&pin.key) && keys.contains(&invite.org_key))) =>
+            {
                 Err(ClientError::OrgKeyChanged {
                     handle: invite.handle.clone(),
                     pinned: pin.key.fingerprint(),
@@ -897,30 +1103,27 @@ impl Follower {
         resolve(&self.file.follows, text).map(|(id, _)| *id)
     }
 
-    /// The revocation lists of the followed orgs (one directory fetch per
-    /// org), each the newest this home verified: a newer list the server
-    /// presents is kept (saved at once), a missing or older one is refused
-    /// with [`ClientError::RevocationListWithheld`].
+    /// The revoked devices of the followed orgs (one directory fetch per
+    /// org): on the newest revocation list and staff list this home
+    /// verified. A newer list the server presents is kept (saved at once),
+    /// a missing or older one is refused with
+    /// [`ClientError::RevocationListWithheld`] or
+    /// [`ClientError::StaffListRolledBack`]; the org key follows the org's
+    /// rotation chain.
     pub async fn revocations(
         &mut self,
         conn: &mut Connection,
         channels: &[ChannelId],
     ) -> Result<BTreeMap<OrgId, Vec<DeviceId>>, ClientError> {
         let mut out = BTreeMap::new();
-        let mut changed = false;
         for id in channels {
             let Some(follow) = self.file.follows.get(id) else { continue };
             if out.contains_key(&follow.org) {
                 continue;
             }
-            let (org, handle) = (follow.org, follow.handle.clone());
-            let presented = presented_revocations(conn, &handle, org, follow.org_key).await?;
-            let (kept_changed, revoked) = self.file.accept_revocations(org, &handle, presented)?;
-            changed |= kept_changed;
+            let (org, handle, invite_key) = (follow.org, follow.handle.clone(), follow.org_key);
+            let revoked = self.refresh_org(conn, org, &handle, invite_key).await?;
             out.insert(org, revoked);
-        }
-        if changed {
-            self.save()?;
         }
         Ok(out)
     }
@@ -991,12 +1194,14 @@ impl Follower {
         posts: &[ChannelPostRecord],
         lines: &mut Vec<FeedLine>,
     ) -> Result<(bool, u64), ClientError> {
+        let Some(follow) = self.file.follows.get(&channel) else { return Ok((true, 0)) };
+        let org_keys = self.file.org_keys(&follow.org, &follow.org_key);
         let Some(follow) = self.file.follows.get_mut(&channel) else { return Ok((true, 0)) };
         let ctx = ChainContext {
             channel,
             name,
             org: follow.org,
-            org_key: &follow.org_key,
+            org_keys: &org_keys,
             keys,
             revoked,
             retention_days: follow.retention_days,
@@ -1028,11 +1233,13 @@ impl Follower {
         keys: &BTreeMap<u32, ChannelKey>,
         revoked: &[DeviceId],
     ) -> String {
+        let Some(follow) = self.file.follows.get(&channel) else { return String::new() };
+        let org_keys = self.file.org_keys(&follow.org, &follow.org_key);
         let Some(follow) = self.file.follows.get_mut(&channel) else { return String::new() };
         let epoch = channel::key_epoch_of(sealed).ok();
         if let Some(key) = epoch.and_then(|e| keys.get(&e))
             && let Ok(meta) =
-                channel::open_meta(sealed, key, &channel, &follow.org_key, revoked, now_ms())
+                channel::open_meta_along(sealed, key, &channel, &org_keys, revoked, now_ms())
             && meta.org == follow.org
         {
             follow.take_meta(meta);
@@ -1066,6 +1273,17 @@ pub fn quote(name: &str, seq: u64, text: &str) -> String {
 }
 
 impl Client {
+    /// The keys of `org`'s rotation chain this device accepted (its pinned
+    /// directory's), to check posts made before a rotation with.
+    fn pinned_org_keys(&self, org: &crate::pinning::VerifiedOrg) -> OrgKeys {
+        self.state
+            .pins
+            .get(&org.handle)
+            .and_then(|p| p.directory.as_ref())
+            .and_then(|d| org_keys(&org.org, &d.rotations, &org.key).ok())
+            .unwrap_or_else(|| OrgKeys::single(org.key))
+    }
+
     /// This device's certificate with a publishing role at org `handle`
     /// (or the only org where it has one), with the verified org.
     async fn publisher_certificate(
@@ -1107,7 +1325,7 @@ impl Client {
             .unwrap_or_default();
         let own = self.secret.identity_key();
         let device = self.state.device;
-        let revoked = org.revocations.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
+        let revoked = org.revoked_devices();
         let now = now_ms();
         let best = certs
             .into_iter()
@@ -1202,7 +1420,7 @@ impl Client {
     async fn channel_tail(
         &mut self,
         published: &PublishedChannel,
-        org_key: &IdentityKey,
+        org_keys: &OrgKeys,
         revoked: &[DeviceId],
     ) -> Result<(u64, [u8; 32], u64), ClientError> {
         let conn = self.conn_mut()?;
@@ -1230,14 +1448,15 @@ impl Client {
         let mut posted_at = 0;
         if channel::key_epoch_of(&last.post).ok() == Some(published.key_epoch) {
             let key = published.channel_key()?;
-            match channel::open_post(
+            match channel::open_post_along(
                 &last.post,
                 &key,
                 &published.channel,
                 &published.org,
-                org_key,
+                org_keys,
                 revoked,
                 Some(last_seq),
+                None,
                 None,
                 now_ms(),
             ) {
@@ -1267,7 +1486,8 @@ impl Client {
         }
         let handle = self.state.channels.get(&id).map(|c| c.handle.clone()).unwrap_or_default();
         let (_, cert, org) = self.publisher_certificate(Some(&handle)).await?;
-        let revoked = org.revocations.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
+        let revoked = org.revoked_devices();
+        let org_keys = self.pinned_org_keys(&org);
         let mut photos = Vec::new();
         for path in photo_paths {
             photos.push(crate::attachments::upload_photo(self, path).await?);
@@ -1280,7 +1500,7 @@ impl Client {
                 .cloned()
                 .ok_or(ClientError::UnknownChannel(id.to_string()))?;
             let (last_seq, prev, prev_posted_at) =
-                self.channel_tail(&published, &org.key, &revoked).await?;
+                self.channel_tail(&published, &org_keys, &revoked).await?;
             let body = PostBody {
                 v: CHANNEL_VERSION,
                 channel: id,
@@ -1380,14 +1600,15 @@ impl Client {
             self.connect_and_catch_up().await?;
         }
         let org = self.fetch_org(&follow.handle).await?;
-        if org.key != follow.org_key || org.org != follow.org {
+        let org_keys = self.pinned_org_keys(&org);
+        if !org_keys.contains(&follow.org_key) || org.org != follow.org {
             return Err(ClientError::OrgKeyChanged {
                 handle: follow.handle.clone(),
                 pinned: org.key.fingerprint(),
                 presented: follow.org_key.fingerprint(),
             });
         }
-        let revoked = org.revocations.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
+        let revoked = org.revoked_devices();
         let conn = self.conn_mut()?;
         let Response::ChannelPosts { posts, .. } =
             fetch(conn, follow.channel, seq.saturating_sub(1), 1).await?
@@ -1403,14 +1624,15 @@ impl Client {
         let key = channel::key_epoch_of(&record.post).ok().and_then(|e| keys.get(&e)).ok_or(
             ClientError::ChannelData { what: "post", source: ChannelError::Undecryptable },
         )?;
-        let post = channel::open_post(
+        let post = channel::open_post_along(
             &record.post,
             key,
             &follow.channel,
             &follow.org,
-            &follow.org_key,
+            &org_keys,
             &revoked,
             Some(seq),
+            None,
             None,
             now_ms(),
         )

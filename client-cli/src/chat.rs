@@ -11,6 +11,7 @@
 //! Reading the terminal blocks, so the caller reads lines on a thread of its
 //! own and passes them in through a bounded channel.
 
+use stadtbote_i18n::tr;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -46,27 +47,28 @@ enum Step {
     Event(Option<Event>),
 }
 
-/// One `[HH:MM] Name: text` line (UTC).
+/// One `[HH:MM] Name: text` line (local time).
 pub fn chat_line(message: &ThreadMessage) -> String {
-    let secs = message.at() / 1000 % 86_400;
-    let name = safe(message.display_name().unwrap_or("(no name)"));
-    let mut line = format!("[{:02}:{:02}] {name}: ", secs / 3600, secs % 3600 / 60);
+    let no_name = tr!("show-no-name");
+    let name = safe(message.display_name().unwrap_or(&no_name));
+    let mut line = format!("[{}] {name}: ", crate::output::format_clock(message.at()));
     match &message.body {
         ThreadBody::Open { text, photos } | ThreadBody::Reply { text, photos, .. } => {
             line.push_str(&safe_body(text));
             if !photos.is_empty() {
-                line.push_str(&format!(" [{} photo(s): see `stadtbote show`]", photos.len()));
+                line.push_str(&format!(" [{}]", tr!("chat-photos", count = photos.len())));
             }
         }
         ThreadBody::Assign { department } => {
-            line.push_str(&format!("(moved the thread to department {})", safe(department)));
+            line.push_str(&tr!("show-moved", department = safe(department)));
         }
         ThreadBody::Disappear { days, .. } => {
-            line.push_str(&format!("(this thread disappears in {days} day(s))"));
+            line.push_str(&tr!("chat-disappears-in", days = days));
         }
     }
     if let ThreadBody::Reply { status: Some(status), reason, .. } = &message.body {
-        line.push_str(&format!(" [status: {}", status.as_str()));
+        line.push_str(" [");
+        line.push_str(&tr!("show-status-tag", status = crate::output::status_label(*status)));
         if let Some(reason) = reason {
             line.push_str(&format!(": {}", safe(reason)));
         }
@@ -193,9 +195,10 @@ mod tests {
             },
             read: false,
         };
+        let clock = crate::output::format_clock(1_700_000_000_000);
         assert_eq!(
             chat_line(&message),
-            "[22:13] Stadt Goslar: Guten Abend [status: resolved: beantwortet]"
+            format!("[{clock}] Stadt Goslar: Guten Abend [status: resolved: beantwortet]")
         );
     }
 }

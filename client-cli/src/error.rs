@@ -322,7 +322,7 @@ pub enum ClientError {
     },
     /// No certified device can receive the thread.
     #[error(
-        "no staff device of department {department} is enrolled yet at {handle}; try again later"
+        "no staff device of department {department} is enrolled at {handle}, so nobody there could read this; nothing was sent. {handle}'s org admin enrols one with `stadtbote org invite-staff --department {department} --role clerk` (then `stadtbote enroll CODE` on that device), or makes the org admin's own device staff there with `stadtbote org enroll-self --department {department}`"
     )]
     NoStaffEnrolled {
         /// The department.
@@ -356,7 +356,9 @@ pub enum ClientError {
     },
     /// Staff devices are enrolled but none could be added yet (no
     /// KeyPackages on the server); retried with the next command.
-    #[error("no staff device of department {department} can be reached right now")]
+    #[error(
+        "no staff device of department {department} can be reached right now: none has key packages on the server yet (a staff device uploads them whenever it runs a command, e.g. `stadtbote threads`)"
+    )]
     NoStaffReachable {
         /// The department.
         department: String,
@@ -413,7 +415,9 @@ pub enum ClientError {
         department: String,
     },
     /// A staff action from a device that is not staff of the thread's org.
-    #[error("only staff of {handle} can do this")]
+    #[error(
+        "only staff of {handle} can do this; enrol this device with `stadtbote enroll CODE` (a code from `stadtbote org invite-staff` on {handle}'s org admin device)"
+    )]
     NotStaff {
         /// The org.
         handle: String,
@@ -473,7 +477,7 @@ pub enum ClientError {
     OutdatedInvite,
     /// This device may not publish to channels of the org.
     #[error(
-        "this device is not a certified publisher of {handle}; ask the org admin for `org invite-staff --role publisher`"
+        "this device is not a certified publisher of {handle}; ask the org admin for `org invite-staff --role publisher` (on the org admin's own device, run `stadtbote org enroll-self`)"
     )]
     NotPublisher {
         /// The org's handle.
@@ -521,7 +525,7 @@ pub enum ClientError {
     RemovedFromGroup(String),
     /// `group create` on a device that is nobody's staff.
     #[error(
-        "only certified staff can create discussion groups; enrol this device with `stadtbote enroll CODE` first"
+        "only certified staff can create discussion groups; enrol this device with `stadtbote enroll CODE` first (on an org admin's device, run `stadtbote org enroll-self`)"
     )]
     NotStaffAnywhere,
     /// The server refused the link's token, or the link does not open.

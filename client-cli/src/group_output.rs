@@ -10,7 +10,8 @@ use crate::output::{safe, safe_body};
 
 /// `[YYYY-MM-DD HH:MM UTC] <display name or (no name)>: <text>`
 pub fn post_text(post: &GroupPost) -> String {
-    let name = safe(post.from_name.as_deref().unwrap_or("(no name)"));
+    let no_name = stadtbote_i18n::tr!("show-no-name");
+    let name = safe(post.from_name.as_deref().unwrap_or(&no_name));
     format!("[{}] {name}: {}", format_minute(post.sent_at), safe_body(&post.text))
 }
 
@@ -65,7 +66,7 @@ mod tests {
             text: "Moin".into(),
             shown: false,
         };
-        assert_eq!(post_text(&post), "[1970-01-01 00:00 UTC] (no name): Moin");
+        assert_eq!(post_text(&post), format!("[{}] (no name): Moin", format_minute(0)));
         let value = post_json(&GroupId([3; 16]), &post);
         assert_eq!(value["from"], AccountId([1; 16]).to_string());
         assert!(value["from_name"].is_null());

@@ -373,14 +373,21 @@ impl Client {
         };
         self.state.groups.insert(group, entry);
         self.save()?;
-        self.put_group_info(&group).await?;
+        // The first put records the group's org with the server.
+        self.put_group_info(&group, Some(org)).await?;
         self.send_group_meta(&group).await?;
         Ok(group)
     }
 
     /// Seals this epoch's GroupInfo (with the group's name) under the link
     /// secret and stores it with the token hash on the server.
-    async fn put_group_info(&mut self, group: &GroupId) -> Result<(), ClientError> {
+    /// `org` is named on the group's first put only: the server records it
+    /// then (the caller must be its staff) and ignores it later.
+    async fn put_group_info(
+        &mut self,
+        group: &GroupId,
+        org: Option<OrgId>,
+    ) -> Result<(), ClientError> {
         let entry = self.group_entry(group)?.clone();
         let info = self.mls.export_group_info_with_data(group, entry.name.as_bytes())?;
         let sealed = seal_group_info(entry.link_secret.as_slice(), group, &info)
@@ -390,6 +397,7 @@ impl Client {
             group: *group,
             token_hash: ByteBuf::from(token_hash(&token).to_vec()),
             info: ByteBuf::from(sealed),
+            org,
         };
         match self.conn_mut()?.call(request).await? {
             Ok(Response::GroupInfoStored { .. }) => {}
@@ -413,7 +421,7 @@ impl Client {
             if !matches!(active, Ok(true)) {
                 continue;
             }
-            if let Err(error) = self.put_group_info(&group).await {
+            if let Err(error) = self.put_group_info(&group, None).await {
                 tracing::warn!(%error, %group, "could not refresh the group's join information");
             }
         }
@@ -491,7 +499,7 @@ impl Client {
             self.connect_and_catch_up().await?;
         }
         self.ensure_member(&group)?;
-        self.put_group_info(&group).await?;
+        self.put_group_info(&group, None).await?;
         Ok(self.group_entry(&group)?.link().to_link())
     }
 
@@ -582,7 +590,7 @@ impl Client {
                     self.save()?;
                     // We are a member now and know the secret: the next
                     // joiner needs this epoch's GroupInfo.
-                    if let Err(error) = self.put_group_info(&group).await {
+                    if let Err(error) = self.put_group_info(&group, None).await {
                         tracing::warn!(%error, "could not refresh the group's join information");
                     }
                     return Ok((shown, group));
@@ -690,7 +698,7 @@ impl Client {
                     }
                     self.save()?;
                     // New token hash first: the old link stops working now.
-                    self.put_group_info(&group).await?;
+                    self.put_group_info(&group, None).await?;
                     self.send_group_meta(&group).await?;
                     return Ok(account);
                 }

@@ -17,9 +17,12 @@
 //! * [`codes`]: the org-admin and staff invitation codes the CLI hands out.
 //! * [`passphrase`]: passphrases and the encrypted org-key export file.
 //! * [`qr`]: the org key's QR code (PNG, SVG).
+//! * [`poster`]: the printable notice-board poster (A4, PDF or SVG) of `org poster`.
 //! * [`pinning`]: pinning org keys (trust on first use, verification) and checking org directories.
 //! * [`staff`]: certified staff devices and this device's enrolment.
 //! * [`approval`]: the org key's approval of staff enrolments and the signed staff list.
+//! * [`admin_staff`]: the org admin's own device as a certified staff device of its org.
+//! * [`org_info`]: the verified public profile of an org (`org info`), with or without an account.
 //! * [`threads`]: report and consultation threads: state, status rules, membership rule.
 //! * [`thread_send`]: the thread outbox, opening threads, membership before every send.
 //! * [`thread_sync`]: incoming thread messages, sender and member checks, disappearing threads.
@@ -33,8 +36,10 @@
 //! * [`devices`]: the account key, signed device lists (pinning, linking, removal, notices).
 //! * [`account`]: exporting everything the server holds about the account, and deleting it.
 //! * [`error`]: the error type, [`ClientError`].
+//! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
 
 pub mod account;
+pub mod admin_staff;
 pub mod approval;
 pub mod attachments;
 pub mod backup;
@@ -46,15 +51,18 @@ pub mod connection;
 pub mod consult;
 pub mod devices;
 pub mod error;
+pub mod error_text;
 pub mod group_output;
 pub mod groups;
 pub mod home;
 pub mod metadata;
 pub mod org;
+pub mod org_info;
 pub mod org_rotation;
 pub mod output;
 pub mod passphrase;
 pub mod pinning;
+pub mod poster;
 pub mod qr;
 pub mod send;
 pub mod session;

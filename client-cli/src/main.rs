@@ -5,15 +5,17 @@
 //! (`commands::EXIT_NOT_SENT`).
 
 mod commands;
+mod help_text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use stadtbote_cli::{
     Client, ClientError, DEFAULT_SERVER_URL, Enrolment, FlushReport, output, thread_output,
 };
+use stadtbote_i18n::tr;
 use stadtbote_protocol::{AccountId, MsgId};
 
 use crate::commands::account::AccountCommand;
@@ -43,6 +45,10 @@ struct Cli {
     /// org-admin commands; sent right after login.
     #[arg(long, global = true, env = "STADTBOTE_OTP", value_name = "CODE", hide_env_values = true)]
     otp: Option<String>,
+    /// Language of messages and help: de or en (default: from LC_ALL,
+    /// LC_MESSAGES or LANG; English when unset, C or POSIX).
+    #[arg(long, global = true, value_name = "LANG", value_parser = ["de", "en"])]
+    lang: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -300,7 +306,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The language first: clap's help and errors need it.
+    stadtbote_i18n::set_language(help_text::language_from(std::env::args()));
+    let matches = help_text::localize(Cli::command()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     if let Some(ca) = &cli.ca_cert {
         stadtbote_cli::connection::set_extra_ca_file(ca.clone());
     }
@@ -324,8 +336,10 @@ fn fail(error: &anyhow::Error) -> ExitCode {
     if let Some(exit) = error.downcast_ref::<commands::Exit>() {
         return ExitCode::from(exit.code);
     }
-    let text = format!("{error:#}").replace(['\n', '\r'], " ");
-    eprintln!("error: {}", output::safe(&text));
+    // `{error:#}` with every client error in the user's language.
+    let text = stadtbote_cli::error_text::localized_chain(error.chain());
+    let text = text.replace(['\n', '\r'], " ");
+    eprintln!("{}", tr!("error-line", message = output::safe(&text)));
     ExitCode::FAILURE
 }
 
@@ -448,17 +462,14 @@ async fn init(
     let enrolment = link.map_or(Enrolment::Register, Enrolment::Link);
     let mut client = Client::init(home, server, name, enrolment).await?;
     if linking {
-        println!("Linked this device to account {}", client.account());
-        println!(
-            "Waiting for approval: run `stadtbote inbox` on the device that showed the code. \
-             Until then nobody can write to this device."
-        );
+        println!("{}", tr!("init-linked", account = client.account()));
+        println!("{}", tr!("init-waiting"));
     } else {
-        println!("Registered account {}", client.account());
+        println!("{}", tr!("init-registered", account = client.account()));
     }
-    println!("device: {}", client.device());
-    println!("fingerprint: {}", client.fingerprint());
-    println!("Share your account id so that others can write to you:");
+    println!("{}", tr!("label-device", value = client.device()));
+    println!("{}", tr!("label-fingerprint", value = client.fingerprint()));
+    println!("{}", tr!("init-share"));
     println!("{}", client.account());
     client.disconnect().await;
     Ok(())
@@ -474,11 +485,11 @@ fn whoami(client: &Client, json: bool) -> Result<()> {
         });
         println!("{value}");
     } else {
-        println!("account: {}", client.account());
-        println!("device: {}", client.device());
-        println!("fingerprint: {}", client.fingerprint());
+        println!("{}", tr!("label-account", value = client.account()));
+        println!("{}", tr!("label-device", value = client.device()));
+        println!("{}", tr!("label-fingerprint", value = client.fingerprint()));
         if let Some(name) = client.name() {
-            println!("name: {}", output::safe(name));
+            println!("{}", tr!("label-name", value = output::safe(name)));
         }
     }
     Ok(())
@@ -502,32 +513,24 @@ async fn catch_up(client: &mut Client, except: Option<MsgId>) -> Result<FlushRep
 /// than `except` (the command's own message, which it reports itself).
 fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
     for group in client.refused_commits() {
-        eprintln!(
-            "warning: refused a change of members in conversation {group}: the commit does not \
-             add or remove the devices its sender declared to the server, so the server's \
-             delivery list would differ from the group. Messages in that conversation sent \
-             after it cannot be read here; tell the town's operator."
-        );
+        let message = tr!("flush-refused-commit", group = group);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let others = |id: &MsgId| except.is_none_or(|e| e != *id);
     for (entry, error) in report.dropped.iter().filter(|(e, _)| others(&e.id)) {
-        eprintln!(
-            "warning: a queued message to {} could not be sent and was removed from the outbox: {}",
-            entry.peer,
-            output::safe(&error.to_string())
-        );
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!("flush-dropped", peer = entry.peer, error = error);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let kept = report.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = report.kept.iter().find(|(e, _)| others(&e.id)) {
-        let error = error.to_string();
-        eprintln!(
-            "warning: {kept} message(s) stay in the outbox for now: {}",
-            output::safe(&error)
-        );
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!("flush-kept", count = kept, error = error);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let threads = &report.threads;
     for (chunk, chunks) in &threads.resumed {
-        eprintln!("resumed upload at chunk {chunk} of {chunks}");
+        eprintln!("{}", tr!("flush-resumed", chunk = chunk, chunks = chunks));
     }
     for (id, thread) in threads.sent.iter().filter(|(id, _)| others(id)) {
         let opened = client
@@ -536,25 +539,27 @@ fn report_flush(client: &Client, report: &FlushReport, except: Option<MsgId>) {
             .get(thread)
             .and_then(|t| t.opening().filter(|m| m.id == *id).map(|_| t.kind.as_str()));
         match opened {
+            Some("report") => eprintln!("{}", tr!("flush-sent-queued-report", thread = thread)),
+            Some("consult") => eprintln!("{}", tr!("flush-sent-queued-consult", thread = thread)),
             Some(kind) => eprintln!("sent the queued {kind}; its thread is {thread}"),
-            None => eprintln!("sent a queued message in thread {thread}"),
+            None => eprintln!("{}", tr!("flush-sent-queued-message", thread = thread)),
         }
     }
     for (entry, error) in threads.dropped.iter().filter(|(e, _)| others(&e.id)) {
-        eprintln!(
-            "warning: a queued {} in thread {} could not be sent and was removed from the outbox: {}",
-            entry.action.name(),
-            entry.thread,
-            output::safe(&error.to_string())
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!(
+            "flush-thread-dropped",
+            kind = entry.action.name(),
+            thread = entry.thread,
+            error = error
         );
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let kept = threads.kept.iter().filter(|(e, _)| others(&e.id)).count();
     if let Some((_, error)) = threads.kept.iter().find(|(e, _)| others(&e.id)) {
-        let error = error.to_string();
-        eprintln!(
-            "warning: {kept} thread message(s) stay in the outbox for now: {}",
-            output::safe(&error)
-        );
+        let error = output::safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+        let message = tr!("flush-thread-kept", count = kept, error = error);
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     print_staff_notices(&report.staff);
 }
@@ -568,33 +573,40 @@ pub(crate) fn print_staff_notices(notices: &stadtbote_cli::approval::StaffNotice
     // error message and go through `output::safe`.
     for approved in &notices.approvals.approved {
         eprintln!(
-            "approved staff device {} ({} of {}) of {} with the org key (staff list version {})",
-            approved.device,
-            approved.role.as_str(),
-            approved.department,
-            approved.handle,
-            approved.version
+            "{}",
+            tr!(
+                "notice-approved",
+                device = approved.device,
+                role = approved.role.as_str(),
+                department = approved.department,
+                handle = approved.handle,
+                version = approved.version
+            )
         );
     }
     for refused in &notices.approvals.refused {
-        eprintln!(
-            "warning: the enrolment of device {} at {} was not approved: {}",
-            refused.device,
-            refused.handle,
-            output::safe(&refused.reason)
+        let message = tr!(
+            "notice-refused",
+            device = refused.device,
+            handle = refused.handle,
+            reason = output::safe(&refused.reason)
         );
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     for enrolment in &notices.now_approved {
         eprintln!(
-            "This device's enrolment as {} of {} at {} was approved by the org admin; citizens' clients now accept it.",
-            enrolment.role.as_str(),
-            enrolment.department,
-            enrolment.handle
+            "{}",
+            tr!(
+                "notice-now-approved",
+                role = enrolment.role.as_str(),
+                department = enrolment.department,
+                handle = enrolment.handle
+            )
         );
     }
     // Warnings can carry a server's error message: filtered.
     for warning in &notices.warnings {
-        eprintln!("warning: {}", output::safe(warning));
+        eprintln!("{}", tr!("warning-line", message = output::safe(warning)));
     }
 }
 
@@ -620,9 +632,9 @@ async fn send(home: &PathBuf, server: &str, account: &str, text: &str) -> Result
         );
     }
     if !report.sent.contains(&entry.id) {
-        bail!("the message was not sent; it is kept in the outbox");
+        bail!("{}", tr!("send-not-sent"));
     }
-    println!("sent {}", entry.id);
+    println!("{}", tr!("send-sent", id = entry.id));
     Ok(())
 }
 
@@ -634,7 +646,7 @@ async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     // Thread messages belong to `threads`/`show`; `inbox` only says they came.
     let new_in_threads = client.unread_thread_messages().saturating_sub(unread_before);
     if new_in_threads > 0 {
-        eprintln!("{new_in_threads} new message(s) in threads (see `stadtbote threads`)");
+        eprintln!("{}", tr!("inbox-thread-messages", count = new_in_threads));
     }
     for notice in client.take_device_notices()? {
         if json {
@@ -645,7 +657,7 @@ async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     }
     let shown = client.take_unshown()?;
     if shown.is_empty() && !json {
-        println!("No new messages.");
+        println!("{}", tr!("inbox-none"));
     }
     for entry in &shown {
         if json {
@@ -666,13 +678,10 @@ async fn link(home: &PathBuf, server: &str) -> Result<()> {
     client.disconnect().await;
     let (code, expires_at) = result?;
     let code = code.to_text();
-    println!("To add another device to account {}, run on that device:", client.account());
+    println!("{}", tr!("link-intro", account = client.account()));
     println!("  stadtbote init --link {code}");
-    println!("The code works once and expires at {}.", output::format_utc(expires_at));
-    println!(
-        "Keep it to yourself: it adds a device to your account. This device approves the new one \
-         at its next command (e.g. `stadtbote inbox`)."
-    );
+    println!("{}", tr!("link-expires", time = output::format_utc(expires_at)));
+    println!("{}", tr!("link-keep-secret"));
     println!("{code}");
     Ok(())
 }
@@ -695,7 +704,7 @@ async fn history(
     let state = client.state();
     let entries = state.history_view(peer.as_ref());
     if entries.is_empty() && !json {
-        println!("No messages.");
+        println!("{}", tr!("history-none"));
     }
     for entry in entries {
         if json {
@@ -710,7 +719,7 @@ async fn history(
 fn outbox(client: &Client, json: bool) -> Result<()> {
     let state = client.state();
     if state.outbox.is_empty() && state.thread_outbox.is_empty() && !json {
-        println!("The outbox is empty.");
+        println!("{}", tr!("outbox-empty"));
     }
     for entry in &state.outbox {
         if json {

@@ -41,7 +41,9 @@ pub const ORG_DIR: &str = "org";
 pub const CERT_VALIDITY_DAYS: u64 = 365;
 /// Default hours an invitation can be redeemed.
 pub const DEFAULT_INVITE_HOURS: u64 = 72;
-/// Department that answers consultations unless the org says otherwise.
+/// Department that answers consultations unless the org says otherwise;
+/// created with the org (the first profile names it, and the claiming
+/// device is certified as its first staff device).
 pub const DEFAULT_CONSULT_DEPARTMENT: &str = "buergermeister";
 /// Version of the key file format.
 const KEY_FILE_VERSION: u16 = 1;
@@ -377,7 +379,9 @@ impl Client {
 
     /// Redeems an org-admin code: creates the org key here, registers it
     /// with a proof of possession, stores it (0600) and publishes the first
-    /// signed profile.
+    /// signed profile (consultations go to [`DEFAULT_CONSULT_DEPARTMENT`]).
+    /// `stadtbote org claim` then certifies this device as staff with
+    /// [`Client::enrol_admin_device`].
     pub async fn claim_org(&mut self, code_text: &str) -> Result<AdminOrg, ClientError> {
         let code = OrgAdminCode::parse(code_text)?;
         let org_key = DeviceSecret::generate();
@@ -443,7 +447,11 @@ impl Client {
             },
         );
         self.save()?;
-        let profile = OrgProfile::new(org, handle.clone(), name, now_ms());
+        let mut profile = OrgProfile::new(org, handle.clone(), name, now_ms());
+        // The default department exists from the start: consultations go
+        // there, and the claiming device becomes its first staff device
+        // ([`Client::enrol_admin_device`]).
+        profile.consult_department = Some(DEFAULT_CONSULT_DEPARTMENT.to_string());
         self.publish_profile_version(&handle, profile).await?;
         self.admin_org(Some(&handle)).cloned()
     }

@@ -4,7 +4,9 @@
 //! org's rotation chain with the old key and the new one, re-signs the
 //! profile (next version), the staff list (next version) and every current
 //! staff certificate (the invitation and, if approved, the approval) with
-//! the new key, and publishes all of it in one `org_rotate_key` request.
+//! the new key, re-signs the revocation list (next version, same devices)
+//! if the org has one, and publishes all of it in one `org_rotate_key`
+//! request.
 //! Citizens' and staff clients follow the signed chain from the key they
 //! pinned (`pinning.rs`). The new key is written next to the old key file
 //! before the request is sent, so that a crash after the server accepted
@@ -122,6 +124,13 @@ impl Client {
         list.staff.sort_by_key(|e| e.device);
         list.revoked.sort();
         list.revoked.dedup();
+        // The revocation list too (same devices, next version): the
+        // directory must not keep a list only the old key signed.
+        let revocations = verified.revocations.clone().map(|mut list| {
+            list.version = list.version.saturating_add(1);
+            list.updated_at = now;
+            Box::new(Signed::sign(SignedKind::Revocations, &list, &new))
+        });
         let sequence = u64::try_from(info.rotations.len()).unwrap_or(u64::MAX).saturating_add(1);
         let (_, rotation) = SignedRotation::sign(admin.org, &old, &new, sequence, reason, now);
         // Keep the new key before the server depends on it.
@@ -133,6 +142,7 @@ impl Client {
             profile: Signed::sign(SignedKind::Profile, &profile, &new),
             staff_list: Signed::sign(SignedKind::StaffList, &list, &new),
             staff: staff.clone(),
+            revocations,
         };
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Published { .. }) => {}

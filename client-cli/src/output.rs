@@ -14,25 +14,74 @@ use stadtbote_protocol::AccountId;
 
 use crate::state::{Direction, HistoryEntry, OutboxEntry, State};
 
-/// Formats Unix milliseconds as `YYYY-MM-DD HH:MM:SS UTC`.
+/// Formats Unix milliseconds as `YYYY-MM-DD HH:MM:SS ZONE` in the local
+/// time zone (`TZ`, else the system's), with the zone's abbreviation, e.g.
+/// `2026-11-22 11:15:02 CET`. (The name is historic: text output used to be
+/// UTC. JSON output keeps Unix milliseconds.)
 pub fn format_utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    format_time_in(ms, local_zone(), true)
 }
 
-/// Formats Unix milliseconds as `YYYY-MM-DD HH:MM UTC`.
+/// Formats Unix milliseconds as `YYYY-MM-DD HH:MM ZONE` in the local time
+/// zone.
 pub fn format_utc_minutes(ms: u64) -> String {
+    format_time_in(ms, local_zone(), false)
+}
+
+/// `HH:MM` in the local time zone (the chat's clock).
+pub fn format_clock(ms: u64) -> String {
+    match i64::try_from(ms).ok().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) {
+        Some(at) => at.to_zoned_datetime(local_zone().clone()).strftime("%H:%M").to_string(),
+        None => "--:--".to_string(),
+    }
+}
+
+/// The local time zone, read once per process (jiff reads `TZ`, then
+/// `/etc/localtime`; UTC when neither tells).
+fn local_zone() -> &'static jiff::tz::TimeZone {
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    ZONE.get_or_init(jiff::tz::TimeZone::system)
+}
+
+/// Formats Unix milliseconds in `zone`, with seconds or without.
+pub fn format_time_in(ms: u64, zone: &jiff::tz::TimeZone, seconds: bool) -> String {
+    let pattern = if seconds { "%Y-%m-%d %H:%M:%S %Z" } else { "%Y-%m-%d %H:%M %Z" };
+    match i64::try_from(ms).ok().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) {
+        Some(at) => at.to_zoned_datetime(zone.clone()).strftime(pattern).to_string(),
+        // Beyond the year 9999 (a forged or corrupt time): plain UTC.
+        None => format_utc_fallback(ms, seconds),
+    }
+}
+
+fn format_utc_fallback(ms: u64, seconds: bool) -> String {
     let secs = ms / 1000;
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+    if seconds {
+        format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    } else {
+        format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+    }
+}
+
+/// A thread status as the user reads it (German: "eingegangen", …); JSON
+/// and the command line keep [`stadtbote_protocol::app::ThreadStatus::as_str`].
+pub fn status_label(status: stadtbote_protocol::app::ThreadStatus) -> String {
+    use stadtbote_i18n::tr;
+    use stadtbote_protocol::app::ThreadStatus as S;
+    match status {
+        S::Open => tr!("status-open"),
+        S::Acknowledged => tr!("status-acknowledged"),
+        S::InProgress => tr!("status-in-progress"),
+        S::Resolved => tr!("status-resolved"),
+        S::Rejected => tr!("status-rejected"),
+        S::Reopened => tr!("status-reopened"),
+    }
 }
 
 /// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
@@ -56,10 +105,11 @@ fn display_name<'a>(state: &'a State, entry: &'a HistoryEntry) -> Option<&'a str
 
 /// One `inbox` line: `[time] name <ACCOUNT>: text`.
 pub fn inbox_text(state: &State, entry: &HistoryEntry) -> String {
+    let no_name = stadtbote_i18n::tr!("show-no-name");
     format!(
         "[{}] {} <{}>: {}",
         format_utc(entry.sent_at),
-        safe(display_name(state, entry).unwrap_or("(no name)")),
+        safe(display_name(state, entry).unwrap_or(&no_name)),
         entry.from,
         safe_body(&entry.text)
     )
@@ -81,16 +131,20 @@ pub fn inbox_json(state: &State, entry: &HistoryEntry) -> Value {
 
 /// One `inbox` line for a device that appeared on this account's list.
 pub fn device_notice_text(notice: &crate::devices::DeviceNotice) -> String {
+    use stadtbote_i18n::tr;
     if notice.approved_here {
-        format!(
-            "notice: this device approved device {} (key {}) for your account (device list version {}).",
-            notice.device, notice.fingerprint, notice.version
+        tr!(
+            "notice-device-approved-here",
+            device = notice.device,
+            key = notice.fingerprint,
+            version = notice.version
         )
     } else {
-        format!(
-            "notice: a new device {} (key {}) was added to your account (device list version {}). \
-             If that was not you, run `stadtbote device remove {}`.",
-            notice.device, notice.fingerprint, notice.version, notice.device
+        tr!(
+            "notice-device-added",
+            device = notice.device,
+            key = notice.fingerprint,
+            version = notice.version
         )
     }
 }
@@ -120,23 +174,24 @@ pub fn history_text(state: &State, entry: &HistoryEntry) -> String {
     let time = format_utc(entry.sent_at);
     match entry.direction {
         Direction::Out => {
+            use stadtbote_i18n::tr;
             let status =
                 if entry.delivered_to.contains(&entry.peer) || !entry.delivered_to.is_empty() {
-                    "delivered"
+                    tr!("history-delivered")
                 } else if entry.from_device == state.device {
-                    "sent"
+                    tr!("history-sent")
                 } else {
-                    "sent from another device"
+                    tr!("history-sent-elsewhere")
                 };
             format!(
-                "[{time}] you -> {}: {} ({status})",
-                peer_label(state, &entry.peer),
+                "[{time}] {}: {} ({status})",
+                tr!("history-you-to", peer = peer_label(state, &entry.peer)),
                 safe_body(&entry.text)
             )
         }
         Direction::In => format!(
             "[{time}] {} <{}>: {}",
-            safe(display_name(state, entry).unwrap_or("(no name)")),
+            safe(display_name(state, entry).unwrap_or(&stadtbote_i18n::tr!("show-no-name"))),
             entry.from,
             safe_body(&entry.text)
         ),
@@ -169,9 +224,9 @@ pub fn history_json(entry: &HistoryEntry) -> Value {
 /// One `outbox` line.
 pub fn outbox_text(state: &State, entry: &OutboxEntry) -> String {
     format!(
-        "[{}] to {} (not yet sent): {}",
+        "[{}] {}: {}",
         format_utc(entry.sent_at),
-        peer_label(state, &entry.peer),
+        stadtbote_i18n::tr!("outbox-to", peer = peer_label(state, &entry.peer)),
         safe_body(&entry.text)
     )
 }
@@ -364,12 +419,24 @@ mod tests {
 
     #[test]
     fn utc_formatting() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_utc(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
-        assert_eq!(format_utc(4_102_444_799_000), "2099-12-31 23:59:59 UTC");
-        assert_eq!(format_utc_minutes(1_700_000_000_123), "2023-11-14 22:13 UTC");
-        assert_eq!(format_utc_minutes(951_782_459_000), "2000-02-29 00:00 UTC");
+        let utc = jiff::tz::TimeZone::UTC;
+        let f = |ms| format_time_in(ms, &utc, true);
+        assert_eq!(f(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(f(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(f(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
+        assert_eq!(f(4_102_444_799_000), "2099-12-31 23:59:59 UTC");
+        assert_eq!(format_time_in(1_700_000_000_123, &utc, false), "2023-11-14 22:13 UTC");
+        assert_eq!(format_time_in(951_782_459_000, &utc, false), "2000-02-29 00:00 UTC");
+        // Beyond jiff's range: the plain UTC fallback.
+        assert_eq!(format_time_in(u64::MAX, &utc, true), format_utc_fallback(u64::MAX, true));
+    }
+
+    #[test]
+    fn local_times_carry_the_zone_abbreviation() {
+        // Central European time as a POSIX TZ string (no tz database needed).
+        let cet = jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("posix tz");
+        assert_eq!(format_time_in(1_795_342_502_000, &cet, true), "2026-11-22 11:15:02 CET");
+        assert_eq!(format_time_in(1_783_000_000_000, &cet, false), "2026-07-02 15:46 CEST");
     }
 
     #[test]

@@ -173,12 +173,12 @@ pub fn read_passphrase(confirm: bool) -> Result<Zeroizing<String>, ClientError> 
             .map(Zeroizing::new)
             .map_err(|_| ClientError::NoPassphrase { env: PASSPHRASE_ENV })
     };
-    let first = prompt("Passphrase for the org key file: ")?;
+    let first = prompt(&format!("{} ", stadtbote_i18n::tr!("prompt-passphrase")))?;
     if first.is_empty() {
         return Err(ClientError::EmptyPassphrase);
     }
     if confirm {
-        let second = prompt("Repeat the passphrase: ")?;
+        let second = prompt(&format!("{} ", stadtbote_i18n::tr!("prompt-passphrase-repeat")))?;
         if *second != *first {
             return Err(ClientError::PassphraseMismatch);
         }

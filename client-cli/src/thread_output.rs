@@ -8,7 +8,9 @@
 use serde_json::{Value, json};
 use stadtbote_protocol::frame::OrgSummary;
 
-use crate::output::{format_utc, safe, safe_body};
+use stadtbote_i18n::tr;
+
+use crate::output::{format_utc, safe, safe_body, status_label};
 use crate::staff::StaffRecord;
 use crate::thread_send::ThreadOutboxEntry;
 use crate::threads::{Thread, ThreadBody, ThreadMessage};
@@ -21,6 +23,14 @@ fn short(text: &str, max: usize) -> String {
         format!("{}…", one_line.chars().take(max.saturating_sub(1)).collect::<String>())
     };
     safe(&one_line).into_owned()
+}
+
+/// A thread kind as the user reads it (JSON keeps `ThreadKind::as_str`).
+pub fn kind_label(kind: crate::threads::ThreadKind) -> String {
+    match kind {
+        crate::threads::ThreadKind::Report => tr!("thread-kind-report"),
+        crate::threads::ThreadKind::Consult => tr!("thread-kind-consult"),
+    }
 }
 
 fn citizen_name(thread: &Thread) -> Option<&str> {
@@ -56,20 +66,21 @@ pub fn thread_json(thread: &Thread, own: &stadtbote_protocol::AccountId) -> Valu
 pub fn thread_text(thread: &Thread) -> String {
     let opening = thread.opening().and_then(ThreadMessage::text).unwrap_or_default();
     let mut line = format!(
-        "{}  {:<7} {:<12} {}/{}  {}  {} msg  {}{}  {}",
+        "{}  {:<7} {:<12} {}/{}  {}  {}  {}{}  {}",
         thread.id,
-        thread.kind.as_str(),
-        thread.status().as_str(),
+        kind_label(thread.kind),
+        status_label(thread.status()),
         safe(&thread.handle),
         safe(thread.department()),
         safe(thread.category.as_deref().unwrap_or("-")),
-        thread.messages.len(),
+        tr!("threads-messages", count = thread.messages.len()),
         format_utc(thread.updated_at()),
-        if thread.unread() { "  *new*" } else { "" },
+        if thread.unread() { format!("  {}", tr!("threads-new")) } else { String::new() },
         short(opening, 50),
     );
     if !thread.warnings.is_empty() {
-        line.push_str("  [WARNING: see `stadtbote show`]");
+        line.push_str("  ");
+        line.push_str(&tr!("threads-warning"));
     }
     line
 }
@@ -174,35 +185,36 @@ pub fn show_json(thread: &Thread) -> Value {
 /// The `show` text.
 pub fn show_text(thread: &Thread) -> String {
     let mut out = Vec::new();
-    out.push(format!(
-        "Thread {} ({}) with {} ({})",
-        thread.id,
-        thread.kind.as_str(),
-        safe(&thread.org_name),
-        safe(&thread.handle)
+    out.push(tr!(
+        "show-header",
+        thread = thread.id,
+        kind = kind_label(thread.kind),
+        org = safe(&thread.org_name),
+        handle = safe(&thread.handle)
     ));
     match &thread.category {
-        Some(category) => out.push(format!(
-            "Category: {} (department {})",
-            safe(category),
-            safe(thread.department())
+        Some(category) => out.push(tr!(
+            "show-category",
+            category = safe(category),
+            department = safe(thread.department())
         )),
-        None => out.push(format!("Department: {}", safe(thread.department()))),
+        None => out.push(tr!("show-department", department = safe(thread.department()))),
     }
-    out.push(format!("Status: {}", thread.status().as_str()));
+    out.push(tr!("show-status", status = status_label(thread.status())));
     if let Some(location) = thread.location {
-        out.push(format!("Location: {}, {}", location.lat, location.lon));
+        out.push(tr!("show-location", lat = location.lat, lon = location.lon));
     }
     if let Some(at) = thread.disappear_at {
-        out.push(format!("Disappears: {}", format_utc(at)));
+        out.push(tr!("show-disappears", time = format_utc(at)));
     }
     for warning in &thread.warnings {
-        out.push(format!("WARNING: {}", safe(warning)));
+        out.push(tr!("show-warning", warning = safe(warning)));
     }
     out.push(String::new());
-    out.push("Messages:".into());
+    out.push(tr!("show-messages"));
+    let no_name = tr!("show-no-name");
     for message in &thread.messages {
-        let name = safe(message.display_name().unwrap_or("(no name)"));
+        let name = safe(message.display_name().unwrap_or(&no_name));
         let mut line = format!("[{}] {name}:", format_utc(message.at()));
         match &message.body {
             ThreadBody::Open { text, .. } | ThreadBody::Reply { text, .. } => {
@@ -212,31 +224,39 @@ pub fn show_text(thread: &Thread) -> String {
                 }
             }
             ThreadBody::Assign { department } => {
-                line.push_str(&format!(" (moved the thread to department {})", safe(department)))
+                line.push(' ');
+                line.push_str(&tr!("show-moved", department = safe(department)));
             }
             ThreadBody::Disappear { days, .. } => {
-                line.push_str(&format!(" (the thread disappears in {days} day(s))"))
+                line.push(' ');
+                line.push_str(&tr!("show-disappears-in", days = days));
             }
         }
         if let ThreadBody::Reply { status: Some(status), reason, .. } = &message.body {
-            line.push_str(&format!(" [status: {}", status.as_str()));
+            line.push_str(" [");
+            line.push_str(&tr!("show-status-tag", status = status_label(*status)));
             if let Some(reason) = reason {
                 line.push_str(&format!(" — {}", safe(reason)));
             }
             if !thread.status_accepted(&message.id) {
-                line.push_str(" (not accepted)");
+                line.push(' ');
+                line.push_str(&tr!("show-not-accepted"));
             }
             line.push(']');
         }
         out.push(line);
         for photo in message.photos() {
-            let saved = photo.saved_to.as_ref().map_or("not saved".to_string(), |p| {
-                format!("saved to {}", safe(&p.display().to_string()))
+            let saved = photo.saved_to.as_ref().map_or(tr!("show-photo-not-saved"), |p| {
+                tr!("show-photo-saved", path = safe(&p.display().to_string()))
             });
             out.push(format!(
-                "    photo ({}, {} bytes): {saved}",
-                safe(&photo.attachment.mime),
-                photo.attachment.size
+                "    {}",
+                tr!(
+                    "show-photo",
+                    mime = safe(&photo.attachment.mime),
+                    size = photo.attachment.size,
+                    saved = saved
+                )
             ));
             if let Some(hint) = viewer_hint(&photo.attachment.mime, photo.saved_to.is_some()) {
                 out.push(format!("      {hint}"));
@@ -244,13 +264,16 @@ pub fn show_text(thread: &Thread) -> String {
         }
     }
     out.push(String::new());
-    out.push("Status history:".into());
+    out.push(tr!("show-history"));
     for change in thread.status_history() {
         let mut line = format!(
-            "  {}  {:<12} by {}",
+            "  {}  {:<12} {}",
             format_utc(change.at),
-            change.status.as_str(),
-            safe(&change.by_name.clone().unwrap_or_else(|| change.by.to_string()))
+            status_label(change.status),
+            tr!(
+                "show-history-by",
+                name = safe(&change.by_name.clone().unwrap_or_else(|| change.by.to_string()))
+            )
         );
         if let Some(reason) = &change.reason {
             line.push_str(&format!(": {}", safe(reason)));
@@ -296,13 +319,13 @@ pub fn pending_json(pending: &crate::staff::PendingEnrolment) -> Value {
 /// One `org staff` line for a pending enrolment.
 pub fn pending_text(pending: &crate::staff::PendingEnrolment) -> String {
     format!(
-        "{}  account {}  {:<9} {:<16} until {}  PENDING approval (stadtbote org approve {})",
+        "{}  {}  {:<9} {:<16} {}  {}",
         pending.device,
-        pending.account,
+        tr!("staff-account", account = pending.account),
         pending.role.as_str(),
         pending.department,
-        format_utc(pending.expires_at),
-        pending.device
+        tr!("staff-until", time = format_utc(pending.expires_at)),
+        tr!("staff-pending", device = pending.device)
     )
 }
 
@@ -326,21 +349,21 @@ pub fn revoked_device_json(device: &stadtbote_protocol::DeviceId) -> Value {
 /// One `org staff` line.
 pub fn staff_text(record: &StaffRecord) -> String {
     let standing = if record.revoked {
-        "REVOKED"
+        tr!("staff-revoked")
     } else if record.expired {
-        "expired"
+        tr!("staff-expired")
     } else if record.unlisted {
-        "not on the staff list"
+        tr!("staff-unlisted")
     } else {
-        "valid"
+        tr!("staff-valid")
     };
     format!(
-        "{}  account {}  {:<9} {:<16} until {}  {standing}",
+        "{}  {}  {:<9} {:<16} {}  {standing}",
         record.device,
-        record.account,
+        tr!("staff-account", account = record.account),
         record.role.as_str(),
         safe(&record.department),
-        format_utc(record.expires_at)
+        tr!("staff-until", time = format_utc(record.expires_at))
     )
 }
 
@@ -383,10 +406,9 @@ pub fn thread_outbox_json(entry: &ThreadOutboxEntry) -> Value {
 /// One `outbox` line for a queued thread message.
 pub fn thread_outbox_text(entry: &ThreadOutboxEntry) -> String {
     format!(
-        "[{}] {} in thread {} (not yet sent): {}",
+        "[{}] {}: {}",
         format_utc(entry.sent_at),
-        entry.action.name(),
-        entry.thread,
+        tr!("outbox-thread-entry", kind = entry.action.name(), thread = entry.thread),
         safe_body(entry.action.text().unwrap_or(""))
     )
 }

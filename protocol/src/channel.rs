@@ -30,6 +30,7 @@ use crate::app::AttachmentRef;
 use crate::auth::{DeviceSecret, IdentityKey, Signature};
 use crate::ids::{ChannelId, DeviceId, OrgId};
 use crate::org::{OrgError, Role, StaffCertificate, VerifiedStaff};
+use crate::org_rotation::OrgKeys;
 
 const SEAL_DOMAIN: &[u8] = b"stadtbote-channel-v1\0";
 const POST_SIGN_DOMAIN: &[u8] = b"stadtbote-channel-post-v1\0";
@@ -409,6 +410,78 @@ pub fn open_post(
     Ok(VerifiedPost { body, author, hash: post_hash(sealed) })
 }
 
+/// [`open_meta`] for an org whose key may have been rotated: the author's
+/// certificate may be approved by the current key, or by an earlier key of
+/// the org's verified rotation chain if the channel was created (signed
+/// `created_at`) before the rotation away from that key.
+pub fn open_meta_along(
+    sealed: &[u8],
+    key: &ChannelKey,
+    channel: &ChannelId,
+    keys: &OrgKeys,
+    revoked: &[DeviceId],
+    now_ms: u64,
+) -> Result<ChannelMeta, ChannelError> {
+    let current = open_meta(sealed, key, channel, &keys.current, revoked, now_ms);
+    if !matches!(current, Err(ChannelError::Forged)) {
+        return current;
+    }
+    for retired in &keys.retired {
+        match open_meta(sealed, key, channel, &retired.key, revoked, now_ms) {
+            Err(ChannelError::Forged) => continue,
+            Ok(meta) if meta.created_at < retired.until => return Ok(meta),
+            Ok(_) => return Err(ChannelError::Forged),
+            Err(other) => return Err(other),
+        }
+    }
+    Err(ChannelError::Forged)
+}
+
+/// [`open_post`] for an org whose key may have been rotated. The post's
+/// certificate may be approved by the current key; or by an earlier key of
+/// the org's verified rotation chain, when the post is dated (its signed
+/// `posted_at`) before the rotation away from that key and the follower
+/// verified no post dated after that rotation before it
+/// (`last_posted_at`, the newest post it verified). So a thief holding a
+/// replaced key cannot date a post of his after posts made under the new
+/// key; that he can backdate one until the follower saw such a post is the
+/// limit of a self-asserted time.
+#[allow(clippy::too_many_arguments)]
+pub fn open_post_along(
+    sealed: &[u8],
+    key: &ChannelKey,
+    channel: &ChannelId,
+    org: &OrgId,
+    keys: &OrgKeys,
+    revoked: &[DeviceId],
+    expected_n: Option<u64>,
+    prev: Option<&[u8; 32]>,
+    last_posted_at: Option<u64>,
+    now_ms: u64,
+) -> Result<VerifiedPost, ChannelError> {
+    let open_with = |org_key: &IdentityKey| {
+        open_post(sealed, key, channel, org, org_key, revoked, expected_n, prev, now_ms)
+    };
+    let current = open_with(&keys.current);
+    if !matches!(current, Err(ChannelError::Forged)) {
+        return current;
+    }
+    for retired in &keys.retired {
+        match open_with(&retired.key) {
+            Err(ChannelError::Forged) => continue,
+            Ok(post)
+                if post.body.posted_at < retired.until
+                    && last_posted_at.is_none_or(|at| at < retired.until) =>
+            {
+                return Ok(post);
+            }
+            Ok(_) => return Err(ChannelError::Forged),
+            Err(other) => return Err(other),
+        }
+    }
+    Err(ChannelError::Forged)
+}
+
 /// Everything a follower needs, carried in the invite link: which org
 /// (with its key, so following needs no account and no trust in the
 /// server), which channel, and the channel key of the current epoch.
@@ -533,6 +606,56 @@ mod tests {
             Some(prev),
             500,
         )
+    }
+
+    #[test]
+    fn a_replaced_org_key_vouches_only_for_posts_dated_before_its_rotation() {
+        use crate::org_rotation::{OrgKeys, RetiredKey, RotationReason};
+        // The fixture's certificate is approved by `org_key`, which the org
+        // replaced at time 200 (posts are dated 100).
+        let f = fixture(Role::Publisher);
+        let current = DeviceSecret::generate().identity_key();
+        let retired = |until| OrgKeys {
+            current,
+            retired: vec![RetiredKey {
+                key: f.org_key.identity_key(),
+                until,
+                reason: RotationReason::Handover,
+            }],
+        };
+        let p1 = post(&f, 1, GENESIS, "vor der Übergabe");
+        let open = |keys: &OrgKeys, last: Option<u64>| {
+            open_post_along(&p1, &f.key, &f.channel, &f.org, keys, &[], Some(1), None, last, 500)
+        };
+        assert!(open(&retired(200), None).is_ok());
+        assert!(open(&retired(200), Some(150)).is_ok());
+        // Dated at or after the rotation, or after a post dated after it.
+        assert_eq!(open(&retired(100), None), Err(ChannelError::Forged));
+        assert_eq!(open(&retired(200), Some(250)), Err(ChannelError::Forged));
+        // A key outside the chain vouches for nothing.
+        assert_eq!(open(&OrgKeys::single(current), None), Err(ChannelError::Forged));
+        // The current key, without a time limit.
+        let now = OrgKeys::single(f.org_key.identity_key());
+        assert!(open(&now, Some(u64::MAX)).is_ok());
+        // Metadata: by its signed creation time.
+        let meta = ChannelMeta {
+            v: CHANNEL_VERSION,
+            channel: f.channel,
+            org: f.org,
+            handle: "goslar".into(),
+            name: "Amtsblatt".into(),
+            description: None,
+            replies: Replies::Off,
+            reply_department: None,
+            retention_days: 30,
+            created_at: 150,
+            meta_version: 1,
+        };
+        let sealed = seal_meta(&meta, &f.key, 0, &f.device, f.cert.clone()).unwrap();
+        let open_meta =
+            |keys: &OrgKeys| open_meta_along(&sealed, &f.key, &f.channel, keys, &[], 500);
+        assert_eq!(open_meta(&retired(200)).unwrap(), meta);
+        assert_eq!(open_meta(&retired(150)), Err(ChannelError::Forged));
     }
 
     #[test]

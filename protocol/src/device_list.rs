@@ -11,8 +11,9 @@
 //! Linking: the existing device makes a [`LinkSecret`] (160 random bits) and
 //! shows it as part of the link code. Both devices derive [`LinkKeys`] from
 //! it with HKDF-SHA256. The new device sends a [`LinkRequest`] whose
-//! HMAC-SHA256 tag (under the derived MAC key) binds the account and its
-//! identity key; the existing device checks the tag, signs a new list with
+//! HMAC-SHA256 tag (under the derived MAC key) binds everything the existing
+//! device puts on the list from it: the account, the device id and its
+//! identity key (and the structure version); the existing device checks the tag, signs a new list with
 //! the device on it and returns the account key in a [`LinkApproval`]
 //! sealed with ChaCha20-Poly1305 under the derived sealing key. Both travel
 //! through the server in slots named by further derived values, which tell
@@ -45,7 +46,7 @@ pub const LINK_SLOT_LEN: usize = 32;
 
 const LIST_DOMAIN: &[u8] = b"stadtbote-device-list-v1\0";
 const LINK_SALT: &[u8] = b"stadtbote-link-v1";
-const REQUEST_MAC_DOMAIN: &[u8] = b"stadtbote-link-request-v1\0";
+const REQUEST_MAC_DOMAIN: &[u8] = b"stadtbote-link-request-v2\0";
 const APPROVAL_AD: &[u8] = b"stadtbote-link-approval-v1";
 const NONCE_LEN: usize = 12;
 
@@ -286,29 +287,41 @@ impl std::fmt::Debug for LinkKeys {
 type HmacSha256 = Hmac<Sha256>;
 
 impl LinkKeys {
+    /// The MAC over every field of a request but the tag (all of fixed
+    /// length, so plain concatenation is unambiguous): the approving device
+    /// lists exactly the device id and key it was given, so a server that
+    /// swaps either (or the account) breaks the tag.
     fn request_mac(
         &self,
+        v: u16,
         account: &AccountId,
+        device: &DeviceId,
         identity_key: &IdentityKey,
     ) -> Result<HmacSha256, DeviceListError> {
         // HMAC takes keys of any length; the error cannot happen.
         let mut mac = <HmacSha256 as Mac>::new_from_slice(self.mac_key.as_slice())
             .map_err(|_| DeviceListError::Malformed("link key"))?;
         mac.update(REQUEST_MAC_DOMAIN);
+        mac.update(&v.to_be_bytes());
         mac.update(account.as_bytes());
+        mac.update(device.as_bytes());
         mac.update(&identity_key.0);
         Ok(mac)
     }
 
     /// The new device's request: HMAC-SHA256 under the derived MAC key over
-    /// `"stadtbote-link-request-v1\0" ‖ account ‖ identity key`.
+    /// `"stadtbote-link-request-v2\0" ‖ v (u16 big-endian) ‖ account (16) ‖
+    /// device (16) ‖ identity key (32)`.
     pub fn request(
         &self,
         account: AccountId,
         device: DeviceId,
         identity_key: IdentityKey,
     ) -> Result<LinkRequest, DeviceListError> {
-        let tag = self.request_mac(&account, &identity_key)?.finalize().into_bytes();
+        let tag = self
+            .request_mac(DEVICE_LIST_VERSION, &account, &device, &identity_key)?
+            .finalize()
+            .into_bytes();
         Ok(LinkRequest {
             v: DEVICE_LIST_VERSION,
             account,
@@ -320,7 +333,7 @@ impl LinkKeys {
 
     /// Checks a request's tag (in constant time).
     pub fn verify_request(&self, request: &LinkRequest) -> Result<(), DeviceListError> {
-        self.request_mac(&request.account, &request.identity_key)?
+        self.request_mac(request.v, &request.account, &request.device, &request.identity_key)?
             .verify_slice(&request.tag)
             .map_err(|_| DeviceListError::BadLinkSecret)
     }
@@ -527,9 +540,13 @@ mod tests {
         let mut swapped = back.clone();
         swapped.identity_key = IdentityKey([4; 32]);
         assert_eq!(keys.verify_request(&swapped), Err(DeviceListError::BadLinkSecret));
-        let mut moved = back;
+        let mut moved = back.clone();
         moved.account = AccountId([5; 16]);
         assert_eq!(keys.verify_request(&moved), Err(DeviceListError::BadLinkSecret));
+        // A server that substitutes the device id breaks the tag too.
+        let mut substituted = back;
+        substituted.device = DeviceId([6; 16]);
+        assert_eq!(keys.verify_request(&substituted), Err(DeviceListError::BadLinkSecret));
 
         let account_key = DeviceSecret::generate();
         let approval = LinkApproval {

@@ -323,6 +323,12 @@ pub enum Request {
         token_hash: ByteBuf,
         /// GroupInfo sealed with the link secret.
         info: ByteBuf,
+        /// The org whose staff run the group (its moderators). Recorded by
+        /// the server with the group's first GroupInfo, when the caller
+        /// holds a current staff certificate of that org; only that org's
+        /// staff may end the group then. Ignored on later puts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<OrgId>,
     },
     /// Fetches the sealed GroupInfo with a join token.
     GroupInfoGet {
@@ -396,6 +402,12 @@ pub enum Request {
         /// re-signed by the new key, the binding unchanged, the approval
         /// (if the enrolment was approved) re-signed by the new key.
         staff: Vec<StaffCertificate>,
+        /// The org's [`crate::org::RevocationList`] re-signed by the new key
+        /// (next version, same devices); required when the org has one, so
+        /// that the directory never holds a list signed by the old key.
+        /// (Boxed to keep [`Request`] small.)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revocations: Option<Box<Signed>>,
     },
 }
 

@@ -173,6 +173,73 @@ impl VerifiedChain {
     }
 }
 
+/// A key the org used before its current one, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    /// The earlier org key.
+    pub key: IdentityKey,
+    /// When the rotation away from it was made (Unix ms): what it signed
+    /// is trusted only when dated before this.
+    pub until: u64,
+    /// Handover or compromise.
+    pub reason: RotationReason,
+}
+
+/// The org keys a verified rotation chain vouches for, for checking
+/// things signed over time (e.g. channel posts kept for weeks): the
+/// current key without a time limit, every earlier key of the chain only
+/// for what it signed dated before the rotation away from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgKeys {
+    /// The chain's current key.
+    pub current: IdentityKey,
+    /// The earlier keys, newest first.
+    pub retired: Vec<RetiredKey>,
+}
+
+impl OrgKeys {
+    /// An org that never rotated its key.
+    pub fn single(key: IdentityKey) -> Self {
+        OrgKeys { current: key, retired: Vec::new() }
+    }
+
+    /// Whether `key` is the current key or one of the retired ones.
+    pub fn contains(&self, key: &IdentityKey) -> bool {
+        self.current == *key || self.retired.iter().any(|r| r.key == *key)
+    }
+}
+
+impl VerifiedChain {
+    /// The keys this chain vouches for, `first` being the org's key when
+    /// nothing was rotated yet.
+    pub fn keys(&self, first: &IdentityKey) -> OrgKeys {
+        OrgKeys {
+            current: self.current_key(first),
+            retired: self
+                .links
+                .iter()
+                .rev()
+                .map(|l| RetiredKey { key: l.old_key, until: l.at, reason: l.reason })
+                .collect(),
+        }
+    }
+}
+
+/// The keys of `org`'s rotation `chain` (as accepted by [`follow_chain`])
+/// whose current key is `current`; an invalid chain, or one that ends at
+/// another key, is an error.
+pub fn org_keys(
+    org: &OrgId,
+    chain: &[SignedRotation],
+    current: &IdentityKey,
+) -> Result<OrgKeys, OrgError> {
+    let keys = VerifiedChain::verify(org, chain)?.keys(current);
+    if keys.current != *current {
+        return Err(OrgError::Invalid("org key rotation chain (current key)"));
+    }
+    Ok(keys)
+}
+
 /// Why a client refuses to follow an org's key change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -372,6 +439,31 @@ mod tests {
             follow_chain(&ORG, &b.identity_key(), &accepted.chain, &[ab, back], &a.identity_key()),
             Err(RotationError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_chain_vouches_for_each_earlier_key_until_its_rotation() {
+        let (a, b, c) = keys();
+        let (_, ab) = SignedRotation::sign(ORG, &a, &b, 1, RotationReason::Handover, 100);
+        let (_, bc) = SignedRotation::sign(ORG, &b, &c, 2, RotationReason::Compromised, 200);
+        let chain = VerifiedChain::verify(&ORG, &[ab, bc]).unwrap();
+        let keys = chain.keys(&a.identity_key());
+        assert_eq!(keys.current, c.identity_key());
+        assert_eq!(
+            keys.retired,
+            vec![
+                RetiredKey {
+                    key: b.identity_key(),
+                    until: 200,
+                    reason: RotationReason::Compromised
+                },
+                RetiredKey { key: a.identity_key(), until: 100, reason: RotationReason::Handover },
+            ]
+        );
+        assert!(keys.contains(&a.identity_key()));
+        assert!(!keys.contains(&DeviceSecret::generate().identity_key()));
+        let none = VerifiedChain::verify(&ORG, &[]).unwrap().keys(&a.identity_key());
+        assert_eq!(none, OrgKeys::single(a.identity_key()));
     }
 
     #[test]

@@ -313,11 +313,9 @@ fn request() -> impl Strategy<Value = Request> {
         (channel(), any::<u64>(), any::<u32>())
             .prop_map(|(channel, after, limit)| Request::ChannelFetch { channel, after, limit }),
         vec(channel(), 0..3).prop_map(|channels| Request::ChannelListen { channels }),
-        (group(), bytes(), bytes()).prop_map(|(group, token_hash, info)| Request::GroupInfoPut {
-            group,
-            token_hash,
-            info
-        }),
+        (group(), bytes(), bytes(), proptest::option::of(org())).prop_map(
+            |(group, token_hash, info, org)| Request::GroupInfoPut { group, token_hash, info, org }
+        ),
         (group(), bytes()).prop_map(|(group, token)| Request::GroupInfoGet { group, token }),
         (group(), any::<u64>(), bytes(), bytes()).prop_map(|(group, epoch, commit, token)| {
             Request::ExternalJoin { group, epoch, commit, token }
@@ -328,15 +326,17 @@ fn request() -> impl Strategy<Value = Request> {
         (org(), signed(), vec(signed(), 0..3)).prop_map(|(org, staff_list, approvals)| {
             Request::OrgApprove { org, staff_list, approvals }
         }),
-        (org(), rotation(), signed(), signed(), vec(cert(), 0..2)).prop_map(
-            |(org, rotation, profile, staff_list, staff)| Request::OrgRotateKey {
-                org,
-                rotation,
-                profile,
-                staff_list,
-                staff
-            }
-        ),
+        (
+            org(),
+            rotation(),
+            signed(),
+            signed(),
+            vec(cert(), 0..2),
+            proptest::option::of(signed().prop_map(Box::new))
+        )
+            .prop_map(|(org, rotation, profile, staff_list, staff, revocations)| {
+                Request::OrgRotateKey { org, rotation, profile, staff_list, staff, revocations }
+            }),
     ]
 }
 

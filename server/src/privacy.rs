@@ -181,7 +181,7 @@ impl PrivacyStatement {
             },
             StoredItem {
                 item: "group join info",
-                contents: "for discussion groups joined by link, the group's MLS GroupInfo sealed with the link secret and the SHA-256 of the join token; the server can read neither the group's name nor its messages",
+                contents: "for discussion groups joined by link, the group's MLS GroupInfo sealed with the link secret, the SHA-256 of the join token and the id of the org whose staff moderate the group; the server can read neither the group's name nor its messages",
                 purpose: "letting people join a discussion group with its link while no member is online, and refusing old links once a member replaces the link",
                 retention: "while the group exists; replaced when a member stores a new one".into(),
                 retention_secs: None,

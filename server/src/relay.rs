@@ -20,6 +20,7 @@ mod device_lists;
 mod group_links;
 mod membership;
 mod orgs;
+use orgs::RotationSigned;
 mod retention;
 mod second_factor;
 
@@ -861,8 +862,14 @@ impl Relay {
                 let run = self.org_approve(me, &org, &staff_list, &approvals);
                 self.org_admin_action(me, &org, "org.approve", elevation, run).await
             }
-            Request::OrgRotateKey { org, rotation, profile, staff_list, staff } => {
-                let run = self.org_rotate_key(me, &org, &rotation, &profile, &staff_list, &staff);
+            Request::OrgRotateKey { org, rotation, profile, staff_list, staff, revocations } => {
+                let signed = RotationSigned {
+                    rotation: &rotation,
+                    profile: &profile,
+                    staff_list: &staff_list,
+                    revocations: revocations.as_deref(),
+                };
+                let run = self.org_rotate_key(me, &org, signed, &staff);
                 self.org_admin_action(me, &org, "org.rotate_key", elevation, run).await
             }
             Request::UploadStart { size } => self.upload_start(me, size).await,
@@ -881,8 +888,8 @@ impl Relay {
             Request::ChannelPost { channel, prev_seq, post } => {
                 self.channel_post(me, &channel, prev_seq, &post).await
             }
-            Request::GroupInfoPut { group, token_hash, info } => {
-                self.group_info_put(me, &group, &token_hash, &info).await
+            Request::GroupInfoPut { group, token_hash, info, org } => {
+                self.group_info_put(me, &group, &token_hash, &info, org.as_ref()).await
             }
             Request::GroupInfoGet { group, token } => self.group_info_get(me, &group, &token),
             Request::ExternalJoin { group, epoch, commit, token } => {
@@ -973,11 +980,11 @@ impl Relay {
         if expires_at <= now {
             return Err(RelayError::InvalidRequest("the expiry must be in the future"));
         }
-        let moderator = match org {
-            Some(org) => self.is_staff(me, org, now)?,
-            None => false,
+        let moderator_of = match org {
+            Some(org) if self.is_staff(me, org, now)? => Some(org),
+            _ => None,
         };
-        let in_force = self.store.set_group_expiry(group, &me.device, expires_at, moderator)?;
+        let in_force = self.store.set_group_expiry(group, &me.device, expires_at, moderator_of)?;
         self.durable().await?;
         Ok(Response::GroupExpirySet { expires_at: in_force })
     }

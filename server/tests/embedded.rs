@@ -971,6 +971,7 @@ async fn discussion_group_join_by_link() {
         group,
         token_hash: hash.to_vec().into(),
         info: info.to_vec().into(),
+        org: None,
     };
     // Members only; the hash must be 32 bytes.
     assert_eq!(
@@ -981,8 +982,17 @@ async fn discussion_group_join_by_link() {
         group,
         token_hash: vec![0; 31].into(),
         info: b"sealed-1".to_vec().into(),
+        org: None,
     };
     assert_eq!(error_of(alice.request(short).await).code, ErrorCode::InvalidRequest);
+    // Naming an org needs a staff certificate of it.
+    let as_org = Request::GroupInfoPut {
+        group,
+        token_hash: token_hash(&token).to_vec().into(),
+        info: b"sealed-1".to_vec().into(),
+        org: Some(stadtbote_protocol::OrgId([9; 16])),
+    };
+    assert_eq!(error_of(alice.request(as_org).await).code, ErrorCode::Forbidden);
     assert_eq!(
         alice.request(put(token_hash(&token), b"sealed-1")).await,
         Ok(Response::GroupInfoStored { epoch: 1 })

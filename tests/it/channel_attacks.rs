@@ -291,3 +291,280 @@ fn a_server_hiding_the_revocation_of_a_stolen_publisher_device_is_refused() {
     assert!(!texts(&lines).iter().any(|t| t.contains("Trinkwasser")), "{lines:?}");
     assert!(warnings(&lines).iter().any(|w| w == "revoked" || w == "forged"), "{lines:?}");
 }
+
+// ---------------------------------------------- org key rotation (item 10)
+
+/// The org key as it lies on the mayor's laptop (`org/<handle>.key`).
+fn org_key_on_disk(mayor: &Device) -> stadtbote_protocol::auth::DeviceSecret {
+    #[derive(serde::Deserialize)]
+    struct KeyFile {
+        secret: ByteBuf,
+    }
+    let bytes = std::fs::read(mayor.home.join("org").join(format!("{HANDLE}.key"))).unwrap();
+    let file: KeyFile = ciborium::from_reader(bytes.as_slice()).unwrap();
+    stadtbote_protocol::auth::DeviceSecret::from_bytes(&file.secret).unwrap()
+}
+
+/// Post `n` of the channel, chained after `prev`, by a device certified by
+/// `org_key` only (a thief's publisher, certified by a key he holds).
+fn post_certified_by(
+    org_key: &stadtbote_protocol::auth::DeviceSecret,
+    invite: &ChannelInvite,
+    n: u64,
+    prev: &[u8],
+    text: &str,
+) -> Vec<u8> {
+    use stadtbote_protocol::org::Role;
+    use stadtbote_protocol::org::testing::{CertTimes, Holder, staff_certificate};
+    let device = stadtbote_protocol::auth::DeviceSecret::generate();
+    let holder = Holder {
+        account: stadtbote_protocol::AccountId::random(),
+        device: DeviceId::random(),
+        identity_key: device.identity_key(),
+    };
+    let now = now_ms();
+    let times = CertTimes {
+        issued_at: now - 1000,
+        invite_expires_at: now + 86_400_000,
+        cert_expires_at: now + 86_400_000,
+        bound_at: now - 500,
+    };
+    let cert = staff_certificate(invite.org, org_key, holder, Role::Publisher, "presse", times);
+    let body = PostBody {
+        v: channel::CHANNEL_VERSION,
+        channel: invite.channel,
+        n,
+        prev: ByteBuf::from(prev.to_vec()),
+        posted_at: now,
+        text: text.into(),
+        photos: vec![],
+        prev_posted_at: 0,
+    };
+    channel::seal_post(&body, &invite.channel_key().unwrap(), invite.key_epoch, &device, cert)
+        .unwrap()
+}
+
+/// Proxy modes of the rotation test.
+const FORKED_CHAIN: u8 = 1;
+const UNSIGNED_CHANGE: u8 = 2;
+
+#[test]
+fn followers_keep_reading_after_the_org_key_is_rotated() {
+    let (town, press, id, invite) = channel_town();
+    let url = town.server.url();
+    let channel_id = ChannelId::parse(&id).unwrap();
+    let parsed = ChannelInvite::parse(&invite).unwrap();
+    press.ok(&["channel", "post", &id, "Vor der Übergabe"]);
+    let old_key = org_key_on_disk(&town.mayor);
+
+    // A follower that reads through a proxy which plays honest for now.
+    let mode = Arc::new(AtomicU8::new(HONEST));
+    let thief = stadtbote_protocol::auth::DeviceSecret::generate();
+    let forged_post: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let proxy = {
+        let (mode, forged_post) = (mode.clone(), forged_post.clone());
+        let (old_key, thief) = (old_key.clone(), thief.clone());
+        start_proxy(
+            url.clone(),
+            Arc::new(move |bytes: &[u8]| {
+                let mode = mode.load(Ordering::SeqCst);
+                if mode == HONEST {
+                    return bytes.to_vec();
+                }
+                let Ok(mut frame) = frame::decode_server(bytes, 1 << 24) else {
+                    return bytes.to_vec();
+                };
+                match &mut frame.body {
+                    ServerBody::Response { response: Response::Org { info }, .. } => {
+                        use stadtbote_protocol::org::{OrgProfile, SignedKind};
+                        use stadtbote_protocol::org_rotation::{RotationReason, SignedRotation};
+                        // The thief holds the old (replaced) key and serves
+                        // a key of his own: by a rotation signed with the
+                        // old key that forks the genuine chain, or by no
+                        // rotation at all.
+                        info.rotations = if mode == FORKED_CHAIN {
+                            let (_, fork) = SignedRotation::sign(
+                                info.org,
+                                &old_key,
+                                &thief,
+                                1,
+                                RotationReason::Handover,
+                                now_ms(),
+                            );
+                            vec![fork]
+                        } else {
+                            Vec::new()
+                        };
+                        info.org_key = Some(thief.identity_key());
+                        if let Some(profile) = info.profile.as_ref().and_then(|s| {
+                            s.decode_unverified::<OrgProfile>(SignedKind::Profile).ok()
+                        }) {
+                            info.profile =
+                                Some(Signed::sign(SignedKind::Profile, &profile, &thief));
+                        }
+                        info.revocations = None;
+                        info.staff_list = None;
+                        info.staff.clear();
+                    }
+                    ServerBody::Response {
+                        response: Response::ChannelPosts { posts, last_seq, .. },
+                        ..
+                    } => {
+                        let forged = forged_post.lock().unwrap().clone();
+                        posts.retain(|p| p.seq < 3);
+                        posts.push(frame::ChannelPostRecord {
+                            seq: 3,
+                            stored_at: 1,
+                            post: ByteBuf::from(forged),
+                        });
+                        *last_seq = 3;
+                    }
+                    _ => return bytes.to_vec(),
+                }
+                frame::encode(&frame)
+            }),
+        )
+    };
+    let follower = Device::with_url(&proxy);
+    follower.ok(&["follow", &invite]);
+    assert_eq!(texts(&json_lines(&follower.ok(&["feed", "--json"]))), ["Vor der Übergabe"]);
+
+    // The new mayor's office takes over with a new key; the press office's
+    // certificate is re-issued under it and it keeps posting.
+    town.mayor_ok(&["org", "rotate-key"]);
+    press.ok(&["channel", "post", &id, "Nach der Übergabe"]);
+
+    // The follower follows the signed rotation from the key of its invite
+    // link and reads the post made under the re-issued certificate.
+    let out = follower.run(&["feed", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = json_lines(&stdout(&out));
+    assert_eq!(texts(&lines), ["Nach der Übergabe"], "{lines:?}");
+    assert!(warnings(&lines).is_empty(), "{lines:?}");
+    // Somebody who follows the old invite link only now reads both: the
+    // older post is dated before the rotation away from the old key.
+    let late = Device::new(&town.server);
+    late.ok(&["follow", &invite]);
+    let lines = json_lines(&late.ok(&["feed", "--json"]));
+    assert_eq!(texts(&lines), ["Vor der Übergabe", "Nach der Übergabe"], "{lines:?}");
+
+    // The thief (old key) serves a rotation of his own that forks the
+    // chain the follower accepted, and a post certified by his key.
+    let second = sealed_post(&url, channel_id, 2);
+    *forged_post.lock().unwrap() = post_certified_by(
+        &thief,
+        &parsed,
+        3,
+        &channel::post_hash(&second),
+        "Gebühren bitte bar im Rathaus-Keller zahlen",
+    );
+    mode.store(FORKED_CHAIN, Ordering::SeqCst);
+    let out = follower.run(&["feed", "--json"]);
+    assert!(!out.status.success(), "a forked rotation chain must be refused");
+    assert!(!stdout(&out).contains("Rathaus-Keller"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("CHANGED"), "{}", stderr(&out));
+    // A key change without any signed rotation is a hard error, for a
+    // follower that accepted a chain and for one that follows the old link.
+    mode.store(UNSIGNED_CHANGE, Ordering::SeqCst);
+    let out = follower.run(&["feed", "--json"]);
+    assert!(!out.status.success(), "an unsigned key change must be refused");
+    assert!(!stdout(&out).contains("Rathaus-Keller"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("CHANGED"), "{}", stderr(&out));
+    let fresh = Device::with_url(&proxy);
+    let out = fresh.run(&["follow", &invite]);
+    assert!(!out.status.success(), "an unsigned key change must be refused");
+    assert!(stderr(&out).contains("CHANGED"), "{}", stderr(&out));
+    // Played honest again, the follower is where it was.
+    mode.store(HONEST, Ordering::SeqCst);
+    let out = follower.run(&["feed", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(texts(&json_lines(&stdout(&out))).is_empty());
+}
+
+/// Proxy modes of the staff-list revocation test.
+const STRIP_STAFF_LIST: u8 = 4;
+
+#[test]
+fn followers_flag_posts_by_devices_the_staff_list_revokes() {
+    let (town, press, id, invite) = channel_town();
+    let url = town.server.url();
+    let channel_id = ChannelId::parse(&id).unwrap();
+    press.ok(&["channel", "post", &id, "Meldung eins"]);
+    let press_cert = certificate_of(&url, &press.device_id());
+    let press_secret = raw::home_secret(&press.home).unwrap();
+    let first = sealed_post(&url, channel_id, 1);
+    let parsed = ChannelInvite::parse(&invite).unwrap();
+    let body = PostBody {
+        v: channel::CHANNEL_VERSION,
+        channel: channel_id,
+        n: 2,
+        prev: ByteBuf::from(channel::post_hash(&first).to_vec()),
+        posted_at: now_ms(),
+        text: "Trinkwasser verseucht, bitte nicht trinken".into(),
+        photos: vec![],
+        prev_posted_at: 0,
+    };
+    let stolen = channel::seal_post(
+        &body,
+        &parsed.channel_key().unwrap(),
+        parsed.key_epoch,
+        &press_secret,
+        press_cert,
+    )
+    .unwrap();
+
+    // The server never shows this follower a revocation list (so it has
+    // none to keep), but passes the org-signed staff list on.
+    let mode = Arc::new(AtomicU8::new(HONEST));
+    let proxy = {
+        let mode = mode.clone();
+        start_proxy(
+            url.clone(),
+            Arc::new(move |bytes: &[u8]| {
+                let Ok(mut frame) = frame::decode_server(bytes, 1 << 24) else {
+                    return bytes.to_vec();
+                };
+                let mode = mode.load(Ordering::SeqCst);
+                match &mut frame.body {
+                    ServerBody::Response { response: Response::Org { info }, .. } => {
+                        info.revocations = None;
+                        if mode == STRIP_STAFF_LIST {
+                            info.staff_list = None;
+                        }
+                    }
+                    ServerBody::Response {
+                        response: Response::ChannelPosts { posts, last_seq, .. },
+                        ..
+                    } if mode != HONEST && !posts.iter().any(|p| p.seq == 2) => {
+                        posts.push(frame::ChannelPostRecord {
+                            seq: 2,
+                            stored_at: 1,
+                            post: ByteBuf::from(stolen.clone()),
+                        });
+                        *last_seq = 2;
+                    }
+                    _ => return bytes.to_vec(),
+                }
+                frame::encode(&frame)
+            }),
+        )
+    };
+    let follower = Device::with_url(&proxy);
+    follower.ok(&["follow", &invite]);
+    assert_eq!(texts(&json_lines(&follower.ok(&["feed", "--json"]))), ["Meldung eins"]);
+
+    // The press office's laptop is stolen and revoked: the staff list the
+    // org signs names it.
+    town.mayor.ok(&["org", "revoke", &press.device_id()]);
+    mode.store(INJECT_ONLY, Ordering::SeqCst);
+    let out = follower.run(&["feed", "--json"]);
+    let lines = json_lines(&stdout(&out));
+    assert!(!texts(&lines).iter().any(|t| t.contains("Trinkwasser")), "{lines:?}");
+    assert!(warnings(&lines).iter().any(|w| w == "revoked"), "{lines:?}");
+    // Leaving the staff list out now is refused: the follower keeps it.
+    mode.store(STRIP_STAFF_LIST, Ordering::SeqCst);
+    let out = follower.run(&["feed", "--json"]);
+    assert!(!out.status.success(), "a withheld staff list must be refused");
+    assert!(!stdout(&out).contains("Trinkwasser"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("staff list"), "{}", stderr(&out));
+}

@@ -362,3 +362,57 @@ fn an_older_or_withheld_device_list_is_refused() {
     anna.ok(&["inbox"]);
     assert_eq!(tablet.inbox_texts(), ["Hallo", "zurückgerollt", "ohne Liste"]);
 }
+
+#[test]
+fn a_server_substituting_the_device_id_of_a_link_request_is_refused() {
+    let server = Server::start();
+    let (anna, phone) = (Device::new(&server), Device::new(&server));
+    let a = anna.init("Anna");
+    let (_, anna_device) = ids(&anna);
+    let code = last_line(&anna.ok(&["link"]));
+    let out = phone.ok(&["init", "--link", &code]);
+    assert_eq!(last_line(&out), a);
+    let phone_key = raw::home_secret(&phone.home).unwrap().identity_key();
+    let phone_device = DeviceId::parse(&phone.device_id()).unwrap();
+
+    // The server hands Anna's device the phone's genuine request with a
+    // device id of its choosing, and lists that id with the phone's key
+    // in Anna's directory entry (instead of the phone).
+    let substitute = DeviceId::random();
+    let proxy = start_proxy(
+        server.url(),
+        Arc::new(move |bytes: &[u8]| {
+            let Ok(mut frame) = frame::decode_server(bytes, 1 << 24) else {
+                return bytes.to_vec();
+            };
+            match &mut frame.body {
+                ServerBody::Response {
+                    response: Response::LinkSlot { data: Some(data) }, ..
+                } => {
+                    let Ok(mut request) =
+                        stadtbote_protocol::device_list::LinkRequest::decode(data)
+                    else {
+                        return bytes.to_vec();
+                    };
+                    request.device = substitute;
+                    *data = ByteBuf::from(request.encode());
+                }
+                ServerBody::Response { response: Response::Devices { devices, .. }, .. }
+                    if devices.iter().any(|d| d.device == anna_device) =>
+                {
+                    devices.retain(|d| d.device != phone_device);
+                    devices.push(DeviceInfo { device: substitute, identity_key: phone_key });
+                }
+                _ => return bytes.to_vec(),
+            }
+            frame::encode(&frame)
+        }),
+    );
+    // Anna's next command takes the request: it is refused, and her signed
+    // list never names the server's device id.
+    via(&anna, &proxy, &["inbox"]);
+    let list = device_list(&anna);
+    assert!(!listed(&list).contains(&substitute.to_string()), "{list}");
+    assert_eq!(list["version"], 1, "{list}");
+    assert_eq!(listed(&list), [anna.device_id()]);
+}

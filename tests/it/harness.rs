@@ -340,6 +340,12 @@ impl Device {
             .env_remove("STADTBOTE_PASSPHRASE")
             .env_remove("STADTBOTE_CA_CERT")
             .env_remove("STADTBOTE_OTP")
+            // English and UTC times whatever the machine's locale and zone
+            // (the i18n tests set LANG/--lang themselves).
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env_remove("LANG")
+            .env("TZ", "UTC")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }

@@ -88,7 +88,9 @@ fn a_signed_handover_is_followed_without_a_warning() {
     // The new mayor's office takes over with a new key.
     let out = town.mayor_ok(&["org", "rotate-key"]);
     let new_fingerprint = last_line(&out);
-    assert!(out.contains("Re-issued 1 staff certificate"), "{out}");
+    // The clerk's certificate and that of the org admin's own device,
+    // which `org claim` made staff.
+    assert!(out.contains("Re-issued 2 staff certificate"), "{out}");
     assert_ne!(new_fingerprint, old_fingerprint);
     assert_eq!(fingerprint_of(&steal_org_key(&town.mayor).identity_key().0), new_fingerprint);
 
@@ -221,4 +223,27 @@ fn an_unsigned_key_change_is_a_hard_error() {
     // citizen verifies a fingerprint.
     let err = citizen.fails(&["report", HANDLE, "--category", "Straßenschaden", "Drittes"]);
     assert!(err.contains("CHANGED"), "{err}");
+}
+
+#[test]
+fn a_rotation_after_a_revocation_keeps_the_directory_valid() {
+    let town = Town::new(Server::start());
+    let citizen = town.citizen("Carla");
+    let first = report(&citizen, "Schlagloch vor Nr. 5");
+    assert!(first.status.success(), "{first:?}");
+    // A clerk's device is lost and revoked; then the key is handed over.
+    let berta = town.enrol("Berta Bauhof", "bauhof");
+    town.mayor_ok(&["org", "revoke", &berta.device_id()]);
+    town.mayor_ok(&["org", "rotate-key"]);
+    // Everything the directory shows verifies under the new key, the
+    // revocation list included: the citizen's report still goes out.
+    let second = report(&citizen, "Gullydeckel fehlt");
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let thread = last_line(&String::from_utf8_lossy(&second.stdout));
+    let threads = json_lines(&town.clerk.ok(&["threads", "--json"]));
+    assert!(threads.iter().any(|t| t["thread"] == thread.as_str()), "{threads:?}");
+    // The revoked device stays revoked under the new key.
+    let out = berta.run(&["threads", "--json"]);
+    let threads = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert!(!threads.iter().any(|t| t["thread"] == thread.as_str()), "{threads:?}");
 }

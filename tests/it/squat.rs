@@ -83,6 +83,7 @@ fn probes(group: GroupId, p: &Prober) -> Vec<Request> {
             group,
             token_hash: ByteBuf::from(vec![7; 32]),
             info: ByteBuf::from(vec![1; 64]),
+            org: None,
         },
         Request::GroupInfoGet { group, token: ByteBuf::from(vec![9; 32]) },
         Request::ExternalJoin {
@@ -231,6 +232,91 @@ fn only_a_moderator_can_end_a_discussion_group() {
         let mut as_moderator = login_as(&url, &moderator).await;
         let answer =
             as_moderator.request(raw::expiry_request(group_id, soon, Some(org))).await.unwrap();
+        assert_eq!(answer, Ok(Response::GroupExpirySet { expires_at: soon }));
+    });
+}
+
+/// The org id of `handle`, as the directory names it.
+async fn org_id(client: &mut RawClient, handle: &str) -> stadtbote_protocol::OrgId {
+    match client.request(Request::OrgDirectory { handle: handle.into() }).await.unwrap() {
+        Ok(Response::Org { info }) => info.org,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn staff_of_another_org_cannot_end_a_discussion_group() {
+    let town = Town::new(Server::start());
+    let url = town.server.url();
+    let moderator = town.enrol("Moderation Rathaus", "buergermeister");
+    let group = last_line(&moderator.ok(&["group", "create", "Bürgerforum Radwege"]));
+    let link = last_line(&moderator.ok(&["group", "invite", &group]));
+    let anna = town.citizen("Anna Amsel");
+    assert_eq!(last_line(&anna.ok(&["group", "join", &link])), group);
+    let group_id = GroupId::parse(&group).unwrap();
+
+    // A second org on the same server, with a certified clerk who joins
+    // the first org's group by its link, like any citizen may.
+    let code = last_line(&town.admin_ok(&[
+        "admin",
+        "org",
+        "create",
+        "Stadt Wernigerode",
+        "--handle",
+        "wernigerode",
+    ]));
+    let other_mayor = Device::new(&town.server);
+    other_mayor.init("Bürgermeister Weber");
+    other_mayor.ok(&["org", "claim", &code]);
+    other_mayor.ok(&["org", "category", "add", "Lärm", "--department", "ordnung"]);
+    let invite = last_line(&other_mayor.ok(&[
+        "org",
+        "invite-staff",
+        "--department",
+        "ordnung",
+        "--role",
+        "clerk",
+    ]));
+    let outsider = Device::new(&town.server);
+    outsider.init("Olaf Ordnung");
+    outsider.ok(&["enroll", &invite]);
+    other_mayor.ok(&["org", "approve", &outsider.device_id()]);
+    assert_eq!(last_line(&outsider.ok(&["group", "join", &link])), group);
+
+    let soon = stadtbote_protocol_now() + 600_000;
+    block_on(async {
+        let mut as_outsider = login_as(&url, &outsider).await;
+        let other_org = org_id(&mut as_outsider, "wernigerode").await;
+        let town_org = org_id(&mut as_outsider, crate::municipal::HANDLE).await;
+        // Staff of another org, presenting its own certificate or claiming
+        // the group's org, cannot end the group.
+        for claimed in [Some(other_org), Some(town_org), None] {
+            let answer =
+                as_outsider.request(raw::expiry_request(group_id, soon, claimed)).await.unwrap();
+            assert!(answer.is_err(), "staff of another org ended the group: {answer:?}");
+        }
+        // Nor can it record its own org for a group it did not create.
+        let answer = as_outsider
+            .request(Request::GroupInfoPut {
+                group: group_id,
+                token_hash: ByteBuf::from(vec![7; 32]),
+                info: ByteBuf::from(vec![1; 64]),
+                org: Some(other_org),
+            })
+            .await
+            .unwrap();
+        assert!(answer.is_ok(), "a member may replace the link: {answer:?}");
+        let answer = as_outsider
+            .request(raw::expiry_request(group_id, soon, Some(other_org)))
+            .await
+            .unwrap();
+        assert!(answer.is_err(), "the group's org changed: {answer:?}");
+        // The group's own moderator can end it.
+        let mut as_moderator = login_as(&url, &moderator).await;
+        let answer = as_moderator
+            .request(raw::expiry_request(group_id, soon, Some(town_org)))
+            .await
+            .unwrap();
         assert_eq!(answer, Ok(Response::GroupExpirySet { expires_at: soon }));
     });
 }

@@ -127,12 +127,12 @@ impl Fixture {
         first: Option<u64>,
         posts: &[ChannelPostRecord],
     ) -> (Vec<FeedItem>, bool) {
-        let org_key = self.org_key.identity_key();
+        let org_keys = OrgKeys::single(self.org_key.identity_key());
         let ctx = ChainContext {
             channel: self.channel,
             name: "Amtsblatt",
             org: self.org,
-            org_key: &org_key,
+            org_keys: &org_keys,
             keys,
             revoked: &self.revoked,
             retention_days: self.retention_days,
@@ -516,6 +516,35 @@ fn the_newest_revocation_list_is_kept_and_never_let_go() {
         assert!(err.to_string().contains("revocation list of goslar"), "{err}");
     }
     assert_eq!(file.revocations[&org].revoked, [a, b]);
+}
+
+#[test]
+fn the_newest_staff_list_is_kept_and_its_revocations_count() {
+    let org = OrgId([1; 16]);
+    let (a, b) = (DeviceId([5; 16]), DeviceId([6; 16]));
+    let staff_list = |version: u64, revoked: &[DeviceId]| StaffList {
+        version,
+        revoked: revoked.to_vec(),
+        ..StaffList::empty(org)
+    };
+    let mut file = FollowsFile::default();
+    assert_eq!(file.accept_staff_list(org, "goslar", None).unwrap(), (false, vec![]));
+    assert_eq!(
+        file.accept_staff_list(org, "goslar", Some(staff_list(3, &[a]))).unwrap(),
+        (true, vec![a])
+    );
+    assert_eq!(
+        file.accept_staff_list(org, "goslar", Some(staff_list(4, &[a, b]))).unwrap(),
+        (true, vec![a, b])
+    );
+    for presented in [None, Some(staff_list(3, &[]))] {
+        let err = file.accept_staff_list(org, "goslar", presented).unwrap_err();
+        assert!(matches!(err, ClientError::StaffListRolledBack { seen: 4, .. }), "{err}");
+    }
+    assert_eq!(file.staff_lists[&org].revoked, [a, b]);
+    // Without a followed chain, posts are checked with the invite's key.
+    let invite_key = DeviceSecret::generate().identity_key();
+    assert_eq!(file.org_keys(&org, &invite_key), OrgKeys::single(invite_key));
 }
 
 #[test]

@@ -124,22 +124,23 @@ pub fn render(export: &AccountExport) -> String {
 
 async fn delete(home: &PathBuf, server: &str, yes: bool) -> Result<()> {
     if !yes {
-        bail!(
-            "deleting the account removes it, all its devices, their waiting messages and \
-             uploads from the server and this device's keys and history from {}; this cannot \
-             be undone. Run `stadtbote account delete --yes` to confirm",
-            home.display()
-        );
+        bail!("{}", stadtbote_i18n::tr!("account-delete-confirm", home = home.display()));
     }
     let client = open_connected(home, server).await?;
     let account = client.account();
     let (deleted, removed) = client.delete_account().await?;
     println!(
-        "account {account} deleted on the server: {} device(s), {} waiting message(s), \
-         {} upload(s), {} KeyPackage(s)",
-        deleted.devices, deleted.envelopes, deleted.blobs, deleted.key_packages
+        "{}",
+        stadtbote_i18n::tr!(
+            "account-deleted",
+            account = account,
+            devices = deleted.devices,
+            envelopes = deleted.envelopes,
+            blobs = deleted.blobs,
+            key_packages = deleted.key_packages
+        )
     );
-    println!("deleted from this device ({}):", home.display());
+    println!("{}", stadtbote_i18n::tr!("account-deleted-here", home = home.display()));
     for path in removed {
         println!("  {}", path.display());
     }

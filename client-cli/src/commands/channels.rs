@@ -223,7 +223,14 @@ fn write_qr(
 pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
     let mut follower = Follower::open(home, server)?;
     let follow = follower.follow(invite).await?;
-    println!("Following {} ({})", safe(&follow.name), safe(&follow.handle));
+    println!(
+        "{}",
+        stadtbote_i18n::tr!(
+            "follow-done",
+            name = safe(&follow.name),
+            handle = safe(&follow.handle)
+        )
+    );
     println!("{}", follow.channel);
     Ok(())
 }
@@ -232,7 +239,14 @@ pub async fn follow(home: &PathBuf, server: &str, invite: &str) -> Result<()> {
 pub fn unfollow(home: &PathBuf, server: &str, channel: &str) -> Result<()> {
     let mut follower = Follower::open(home, server)?;
     let follow = follower.unfollow(channel)?;
-    println!("No longer following {} ({})", safe(&follow.name), safe(&follow.handle));
+    println!(
+        "{}",
+        stadtbote_i18n::tr!(
+            "unfollow-done",
+            name = safe(&follow.name),
+            handle = safe(&follow.handle)
+        )
+    );
     Ok(())
 }
 
@@ -240,7 +254,7 @@ pub fn unfollow(home: &PathBuf, server: &str, channel: &str) -> Result<()> {
 pub fn channels(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     let follower = Follower::open(home, server)?;
     if follower.follows().is_empty() && !json {
-        println!("Not following any channel.");
+        println!("{}", stadtbote_i18n::tr!("channels-none"));
     }
     for follow in follower.follows().values() {
         if json {
@@ -290,7 +304,7 @@ pub async fn feed(
         None => follower.follows().keys().copied().collect(),
     };
     if ids.is_empty() {
-        bail!("not following any channel; run `stadtbote follow INVITE` first");
+        bail!("{}", stadtbote_i18n::tr!("feed-not-following"));
     }
     let mut conn = follower.connect().await?;
     let mut revocations = match follower.revocations(&mut conn, &ids).await {
@@ -311,7 +325,7 @@ pub async fn feed(
     if !live {
         conn.close().await;
         if shown == 0 && !json {
-            println!("No new posts.");
+            println!("{}", stadtbote_i18n::tr!("feed-none"));
         }
         return withheld_error(withheld);
     }
@@ -400,7 +414,10 @@ pub async fn reply_to(
     };
     let message = format!("{}\n\n{text}", quote(&follow.name, seq, &post.text));
     let entry = client.queue_department_consult(&follow.handle, &department, &message)?;
-    let sent =
-        format!("Your private reply went to {} ({}).", safe(&follow.handle), safe(&department));
+    let sent = stadtbote_i18n::tr!(
+        "reply-to-sent",
+        handle = safe(&follow.handle),
+        department = safe(&department)
+    );
     send_opened(&mut client, &entry, "reply", &sent).await
 }

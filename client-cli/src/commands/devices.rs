@@ -65,24 +65,32 @@ async fn list(home: &PathBuf, server: &str, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "Devices of account {} (signed list version {}, account key {}):",
-        own.list.account,
-        own.list.version,
-        own.list.account_key.fingerprint()
+        "{}",
+        stadtbote_i18n::tr!(
+            "devices-header",
+            account = own.list.account,
+            version = own.list.version,
+            key = own.list.account_key.fingerprint()
+        )
     );
     for d in &own.list.devices {
-        let marker = if d.device == this { "  (this device)" } else { "" };
+        let marker = if d.device == this {
+            format!("  {}", stadtbote_i18n::tr!("devices-this"))
+        } else {
+            String::new()
+        };
         println!(
-            "  {}  added {}  key {}{marker}",
+            "  {}  {}{marker}",
             d.device,
-            stadtbote_cli::output::format_utc_minutes(d.added_at),
-            d.identity_key.fingerprint()
+            stadtbote_i18n::tr!(
+                "devices-line",
+                added = stadtbote_cli::output::format_utc_minutes(d.added_at),
+                key = d.identity_key.fingerprint()
+            )
         );
     }
     if !own.holds_account_key {
-        println!(
-            "This device does not hold the account key: link and remove devices from one that does."
-        );
+        println!("{}", stadtbote_i18n::tr!("devices-no-account-key"));
     }
     Ok(())
 }
@@ -96,9 +104,13 @@ async fn remove(home: &PathBuf, server: &str, device: &str) -> Result<()> {
     client.disconnect().await;
     let list = result?;
     println!(
-        "Removed device {device} from account {} (signed list version {}). It can no longer log in; \
-         other people's apps stop encrypting to it when they next write.",
-        list.account, list.version
+        "{}",
+        stadtbote_i18n::tr!(
+            "devices-removed",
+            device = device,
+            account = list.account,
+            version = list.version
+        )
     );
     Ok(())
 }

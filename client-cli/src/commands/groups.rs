@@ -66,33 +66,30 @@ async fn run(client: &mut Client, command: GroupCommand) -> Result<()> {
     match command {
         GroupCommand::Create { name, org } => {
             let group = client.create_discussion_group(&name, org.as_deref()).await?;
-            println!(
-                "created discussion group {name:?}; share its link with `stadtbote group invite`"
-            );
+            println!("{}", stadtbote_i18n::tr!("group-created", name = format!("{name:?}")));
             println!("{group}");
         }
         GroupCommand::Invite { group } => {
             let link = client.group_invite(&group).await?;
-            println!(
-                "Anyone with this link can join the group; keep it among its intended members:"
-            );
+            println!("{}", stadtbote_i18n::tr!("group-invite"));
             println!("{link}");
         }
         GroupCommand::Join { link } => {
             let (name, group) = client.join_group(&link).await?;
-            println!("joined {}", stadtbote_cli::output::safe(&name));
+            let name = stadtbote_cli::output::safe(&name);
+            println!("{}", stadtbote_i18n::tr!("group-joined", name = name));
             println!("{group}");
         }
         GroupCommand::Post { group, text } => {
             client.post_to_group(&group, &text).await?;
-            println!("posted");
+            println!("{}", stadtbote_i18n::tr!("group-posted"));
         }
         GroupCommand::Read { group, json } => {
             let group = client.resolve_group(&group)?;
             crate::commands::try_catch_up(client).await?;
             let posts = client.take_unshown_posts(&group)?;
             if posts.is_empty() && !json {
-                println!("No new posts.");
+                println!("{}", stadtbote_i18n::tr!("feed-none"));
             }
             for post in &posts {
                 if json {
@@ -107,7 +104,7 @@ async fn run(client: &mut Client, command: GroupCommand) -> Result<()> {
         }
         GroupCommand::Remove { group, member } => {
             let account = client.remove_from_group(&group, &member).await?;
-            println!("removed {account}");
+            println!("{}", stadtbote_i18n::tr!("group-removed", account = account));
         }
     }
     Ok(())
@@ -118,7 +115,7 @@ pub fn groups(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     let client = Client::open(home, server)?;
     let summaries = client.group_summaries()?;
     if summaries.is_empty() && !json {
-        println!("This device is in no discussion group.");
+        println!("{}", stadtbote_i18n::tr!("groups-none"));
     }
     for summary in &summaries {
         if json {

@@ -25,8 +25,10 @@ pub async fn try_catch_up(client: &mut Client) -> Result<bool> {
         Ok(_) => Ok(true),
         Err(error) => match error.downcast_ref::<ClientError>() {
             Some(e) if e.is_transient() => {
-                let e = stadtbote_cli::output::safe(&e.to_string()).into_owned();
-                eprintln!("warning: {e}; working with what this device already has");
+                let e = stadtbote_cli::output::safe(&stadtbote_cli::error_text::localized(e))
+                    .into_owned();
+                let message = stadtbote_i18n::tr!("offline-working-locally", error = e);
+                eprintln!("{}", stadtbote_i18n::tr!("warning-line", message = message));
                 client.disconnect().await;
                 Ok(false)
             }

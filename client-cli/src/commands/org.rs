@@ -10,8 +10,10 @@ use stadtbote_cli::org::{
 };
 use stadtbote_cli::output::{format_utc, safe};
 use stadtbote_cli::passphrase::read_passphrase;
+use stadtbote_cli::poster::{self, Format, Poster, PosterChannel};
 use stadtbote_cli::qr::{self, org_qr_content};
 use stadtbote_cli::{Client, ClientError, thread_output};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
@@ -215,6 +217,27 @@ pub enum OrgCommand {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Write a printable A4 poster for the notice board (PDF or SVG).
+    ///
+    /// The file name's extension picks the format. On the poster: the
+    /// town's name, the announcement channel's invite QR code, the org key's
+    /// fingerprint as text and QR code, and two lines of instructions in
+    /// German. Run it on a device that knows the channel's invite link, i.e.
+    /// the one that ran `channel create` (typically the org admin's); name
+    /// and key come from the org's verified public profile on the server.
+    Poster {
+        /// The file to write: FILE.pdf or FILE.svg.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The channel whose invite goes on the poster (id or unambiguous
+        /// prefix, see `channel list`; default: the first channel this
+        /// device created for the org).
+        #[arg(long, value_name = "CHANNEL-ID", conflicts_with = "no_channel")]
+        channel: Option<String>,
+        /// A poster with the fingerprint only, without a channel.
+        #[arg(long)]
+        no_channel: bool,
+    },
     /// Create a one-time invitation for a staff device.
     InviteStaff {
         /// The department, e.g. bauhof.
@@ -258,7 +281,53 @@ pub enum OrgCommand {
         #[command(subcommand)]
         command: TwoFactorCommand,
     },
+    /// Show any org's verified public profile: name, key fingerprint and
+    /// how far this device trusts it, categories and their departments,
+    /// consultation hours, live state and channels. Needs no admin rights
+    /// and works before `stadtbote init` (then nothing is stored).
+    #[command(after_long_help = ORG_INFO_JSON_HELP)]
+    Info {
+        /// The org's handle, e.g. goslar.
+        handle: String,
+        /// One JSON object (fields below).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make this device, which holds the org key, a certified staff device
+    /// of its org (role admin, which includes publisher and clerk), so that
+    /// it can create channels and discussion groups and answer
+    /// consultations. `org claim` does this already; use it for an org
+    /// claimed with an older version, or for another department.
+    EnrollSelf {
+        /// The department (default: the one consultations go to).
+        #[arg(long)]
+        department: Option<String>,
+    },
 }
+
+/// The `org info --json` fields, shown by `stadtbote org info --help`.
+const ORG_INFO_JSON_HELP: &str = "\
+JSON fields (stable; times in Unix milliseconds, UTC):
+  handle, org, name         the org's handle, id and name
+  fingerprint               the org key's fingerprint (compare with the town's poster)
+  verification              \"verified\" (the fingerprint was compared with `stadtbote verify`, or
+                            this device holds the org key), \"pinned\" (pinned on first contact),
+                            \"first_seen\" (seen for the first time now) or \"rotated\" (changed
+                            now by a rotation the previously pinned key signed)
+  pinned                    whether this device keeps the key pinned (false without an account)
+  fingerprint_verified      whether the pinned key was compared with the poster
+  previous_fingerprint      the key pinned before, when verification is \"rotated\", else null
+  key_rotations             signed key rotations the org made
+  offline                   true when the server could not be reached (the cached profile)
+  profile_version, updated_at
+  categories                [{name, department}]
+  departments               every department the profile names
+  consult_department        the department consultations go to
+  timezone                  the time zone of the office hours
+  office_hours              [{department, slots: [\"Tue 17:00-18:00\", ...]}]
+  auto_reply                the org's message outside live sessions, or null
+  live, live_since          whether a consultation session is live, since when
+  channels                  ids of channels the profile lists (hex)";
 
 /// `stadtbote org category …`
 #[derive(Subcommand)]
@@ -298,9 +367,11 @@ pub enum HoursCommand {
         /// Shown to citizens who ask outside a live session.
         #[arg(long, value_name = "TEXT")]
         auto_reply: Option<String>,
-        /// The department that answers.
-        #[arg(long, default_value = DEFAULT_CONSULT_DEPARTMENT)]
-        department: String,
+        /// The department that answers consultations (default: the one
+        /// they go to now, at first the default department
+        /// buergermeister, which the org admin's device is staff of).
+        #[arg(long, value_name = "DEPT")]
+        department: Option<String>,
     },
     /// Start (on) or end (off) a live consultation session.
     Live {
@@ -336,14 +407,10 @@ pub(crate) async fn admin_inner(
         AdminCommand::Claim { code } => {
             let secret = Secret::generate();
             client.admin_claim(&code, &secret).await?;
-            println!("This device is now a server admin.");
+            println!("{}", tr!("admin-claimed"));
             print_secret(&secret, "server-admin");
-            println!(
-                "Every admin command now needs the app's current code: stadtbote --otp CODE admin …"
-            );
-            println!(
-                "Create an org with: stadtbote --otp CODE admin org create NAME --handle HANDLE"
-            );
+            println!("{}", tr!("admin-needs-otp"));
+            println!("{}", tr!("admin-create-org-hint"));
         }
         AdminCommand::Retention { command: RetentionCommand::Show { json } } => {
             print_periods(&client.admin_retention(None).await?, json)?;
@@ -351,7 +418,7 @@ pub(crate) async fn admin_inner(
         AdminCommand::Retention { command: RetentionCommand::Set { kind, duration } } => {
             let secs = parse_duration(&duration)?;
             let periods = client.admin_retention(Some((kind.clone(), secs))).await?;
-            println!("Retention of {kind} is now {secs} seconds.");
+            println!("{}", tr!("admin-retention-set", kind = kind, secs = secs));
             print_periods(&periods, false)?;
         }
         AdminCommand::Audit { json, verify, accept_gap, after } => {
@@ -360,34 +427,33 @@ pub(crate) async fn admin_inner(
         }
         AdminCommand::Org { command: AdminOrgCommand::Suspend { handle } } => {
             client.admin_set_suspended(&handle, true).await?;
-            println!("Suspended the org {handle}.");
+            println!("{}", tr!("admin-org-suspended", handle = handle));
         }
         AdminCommand::Org { command: AdminOrgCommand::Resume { handle } } => {
             client.admin_set_suspended(&handle, false).await?;
-            println!("Resumed the org {handle}.");
+            println!("{}", tr!("admin-org-resumed", handle = handle));
         }
         AdminCommand::Org { command: AdminOrgCommand::ResetTwoFactor { handle } } => {
             if client.admin_reset_org_second_factor(&handle).await? {
-                println!("Turned off the second factor of the org {handle}.");
+                println!("{}", tr!("admin-org-2fa-reset", handle = handle));
             } else {
-                println!("The org {handle} had no second factor set up; nothing changed.");
+                println!("{}", tr!("admin-org-2fa-none", handle = handle));
             }
-            println!(
-                "Its org admin now sets up a new secret with: stadtbote org 2fa enable (the old codes no longer work)."
-            );
+            println!("{}", tr!("admin-org-2fa-next"));
         }
         AdminCommand::Org { command: AdminOrgCommand::Create { name, handle } } => {
             let created = client.create_org(&name, &handle, None).await?;
             println!(
-                "Created the org {} ({}), id {}.",
-                safe(&name),
-                safe(&created.handle),
-                created.org
+                "{}",
+                tr!(
+                    "admin-org-created",
+                    org = safe(&name),
+                    handle = safe(&created.handle),
+                    id = created.org
+                )
             );
-            println!(
-                "Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device."
-            );
-            println!("The code expires at {}.", format_utc(created.expires_at));
+            println!("{}", tr!("admin-org-created-give"));
+            println!("{}", tr!("admin-code-expires", time = format_utc(created.expires_at)));
             println!("{}", created.code);
         }
         AdminCommand::Stats { json } => {
@@ -432,7 +498,7 @@ pub(crate) async fn admin_inner(
         AdminCommand::Org { command: AdminOrgCommand::List { json } } => {
             let orgs = client.list_orgs(None).await?;
             if orgs.is_empty() && !json {
-                println!("No orgs yet.");
+                println!("{}", tr!("admin-no-orgs"));
             }
             for org in &orgs {
                 if json {
@@ -456,9 +522,12 @@ async fn set_blocked(client: &mut Client, account: &str, blocked: bool) -> Resul
     let id = AccountId::parse(account)
         .map_err(|_| ClientError::InvalidAccountId { text: account.to_string() })?;
     let devices = client.admin_set_blocked(id, blocked, None).await?;
-    let verb = if blocked { "blocked" } else { "unblocked" };
-    let noun = if devices == 1 { "device" } else { "devices" };
-    println!("{verb} {id} ({devices} {noun})");
+    let count = stadtbote_i18n::Count(u64::from(devices));
+    if blocked {
+        println!("{}", tr!("admin-blocked", account = id, devices = count));
+    } else {
+        println!("{}", tr!("admin-unblocked", account = id, devices = count));
+    }
     Ok(())
 }
 
@@ -473,39 +542,93 @@ pub async fn org(
         OrgCommand::Claim { code } => {
             let mut client = open_connected(home, server).await?;
             let result = client.claim_org(&code).await;
+            let admin = match result {
+                Ok(admin) => admin,
+                Err(error) => {
+                    client.disconnect().await;
+                    return Err(error.into());
+                }
+            };
+            // Certified like every staff device, in the default department.
+            let staff = client.enrol_admin_device(&admin.handle, DEFAULT_CONSULT_DEPARTMENT).await;
             client.disconnect().await;
-            let admin = result?;
             println!(
-                "This device is now the org admin of {} ({}).",
-                safe(&admin.name),
-                safe(&admin.handle)
+                "{}",
+                tr!("org-claimed", org = safe(&admin.name), handle = safe(&admin.handle))
             );
-            println!(
-                "The org key was created on this device: {}",
-                home.join("org").join(format!("{}.key", admin.handle)).display()
-            );
-            println!("Keep a copy in a safe place: stadtbote org export-key FILE");
-            println!("Org key fingerprint (print it on posters and your website):");
+            let key_file = home.join("org").join(format!("{}.key", admin.handle));
+            println!("{}", tr!("org-key-created", file = key_file.display()));
+            println!("{}", tr!("org-keep-copy"));
+            match &staff {
+                Ok(enrolment) => {
+                    println!(
+                        "{}",
+                        tr!(
+                            "org-claim-staff",
+                            handle = safe(&admin.handle),
+                            department = safe(&enrolment.department)
+                        )
+                    );
+                    println!("{}", tr!("org-claim-can-publish"));
+                    println!("{}", tr!("org-claim-hours-hint"));
+                }
+                Err(error) => eprintln!(
+                    "{}",
+                    tr!(
+                        "org-claim-staff-failed",
+                        handle = safe(&admin.handle),
+                        reason = safe(&error.to_string())
+                    )
+                ),
+            }
+            println!("{}", tr!("org-fingerprint-intro"));
             println!("{}", fingerprint_of(&admin.key.0));
+            if staff.is_err() {
+                bail!(
+                    "the org {} is claimed, but this device is not its staff device yet; run: stadtbote org enroll-self",
+                    safe(&admin.handle)
+                );
+            }
             Ok(())
         }
+        OrgCommand::EnrollSelf { department } => {
+            if let Some(department) = &department {
+                stadtbote_protocol::org::validate_department(department).map_err(|e| {
+                    ClientError::Invalid { what: "department", reason: e.to_string() }
+                })?;
+            }
+            let mut client = open_connected(home, server).await?;
+            let result = enroll_self(&mut client, handle, department).await;
+            client.disconnect().await;
+            let (handle, enrolment, already) = result?;
+            let (handle, department) = (safe(&handle), safe(&enrolment.department));
+            if already {
+                println!(
+                    "This device already is a staff device of {handle}: role admin, department {department}."
+                );
+            } else {
+                println!(
+                    "This device is now a staff device of {handle}: role admin (includes publisher and clerk), department {department}."
+                );
+            }
+            println!("The certificate is valid until {}.", format_utc(enrolment.expires_at));
+            Ok(())
+        }
+        OrgCommand::Info { handle: wanted, json } => org_info(home, server, &wanted, json).await,
         OrgCommand::ExportKey { file } => {
             let client = Client::open(home, server)?;
             let handle = client.admin_org(handle)?.handle.clone();
             let passphrase = read_passphrase(true)?;
             client.export_org_key(&handle, &file, &passphrase)?;
-            println!(
-                "Wrote the org key of {handle}, encrypted with your passphrase, to {}",
-                file.display()
-            );
-            println!("Import it on another device with: stadtbote org import-key FILE");
+            println!("{}", tr!("org-exported", handle = handle, file = file.display()));
+            println!("{}", tr!("org-export-import-hint"));
             Ok(())
         }
         OrgCommand::ImportKey { file } => {
             let mut client = Client::open(home, server)?;
             let passphrase = read_passphrase(false)?;
             let admin = client.import_org_key(&file, &passphrase)?;
-            println!("Imported the org key of {} ({}).", admin.name, admin.handle);
+            println!("{}", tr!("org-imported", org = admin.name, handle = admin.handle));
             println!("{}", fingerprint_of(&admin.key.0));
             Ok(())
         }
@@ -519,24 +642,27 @@ pub async fn org(
             let rotated = result?;
             if rotated.compromised {
                 println!(
-                    "Replaced the org key of {handle} and revoked the old one (rotation {}).",
-                    rotated.sequence
+                    "{}",
+                    tr!("org-rotated-compromised", handle = handle, sequence = rotated.sequence)
                 );
-                println!("Clients refuse anything the old key signs from now on.");
+                println!("{}", tr!("org-rotated-old-refused"));
             } else {
                 println!(
-                    "Handed the org key of {handle} over to a new key (rotation {}).",
-                    rotated.sequence
+                    "{}",
+                    tr!("org-rotated-handover", handle = handle, sequence = rotated.sequence)
                 );
             }
-            println!("Re-issued {} staff certificate(s) under the new key.", rotated.reissued);
-            println!("Citizens' clients follow the signed change without a warning.");
-            println!("Keep a copy of the new key in a safe place: stadtbote org export-key FILE");
-            println!("New org key fingerprint (print it on new posters and your website):");
+            println!("{}", tr!("org-rotated-reissued", count = rotated.reissued));
+            println!("{}", tr!("org-rotated-followed"));
+            println!("{}", tr!("org-rotated-keep-copy"));
+            println!("{}", tr!("org-rotated-fingerprint"));
             println!("{}", rotated.fingerprint);
             Ok(())
         }
         OrgCommand::Fingerprint { out } => fingerprint(home, server, handle, out.as_deref()),
+        OrgCommand::Poster { out, channel, no_channel } => {
+            poster(home, server, handle, &out, channel.as_deref(), no_channel).await
+        }
         OrgCommand::Category { command } => category(home, server, handle, command).await,
         OrgCommand::Hours { command } => hours(home, server, handle, command).await,
         OrgCommand::InviteStaff { department, role, expires_hours } => {
@@ -547,12 +673,23 @@ pub async fn org(
             let result = client.invite_staff(&handle, &department, role, expires_hours).await;
             client.disconnect().await;
             let invitation = result?;
-            println!("Invitation for a {} of department {department} at {handle}.", role.as_str());
-            println!("On the staff member's device, run: stadtbote enroll CODE");
             println!(
-                "The code works once and expires at {}; the certificate is valid until {}.",
-                format_utc(invitation.expires_at),
-                format_utc(invitation.cert_expires_at)
+                "{}",
+                tr!(
+                    "org-invitation",
+                    role = role.as_str(),
+                    department = department,
+                    handle = handle
+                )
+            );
+            println!("{}", tr!("org-invitation-run"));
+            println!(
+                "{}",
+                tr!(
+                    "org-invitation-expires",
+                    expires = format_utc(invitation.expires_at),
+                    valid = format_utc(invitation.cert_expires_at)
+                )
             );
             println!("{}", invitation.code);
             Ok(())
@@ -564,7 +701,7 @@ pub async fn org(
             client.disconnect().await;
             let (staff, revoked_unknown, pending) = result?;
             if staff.is_empty() && revoked_unknown.is_empty() && pending.is_empty() && !json {
-                println!("No staff devices are enrolled yet.");
+                println!("{}", tr!("org-staff-none"));
             }
             for record in &staff {
                 if json {
@@ -614,13 +751,18 @@ pub async fn org(
             }
             match report.approved.first() {
                 Some(approved) => println!(
-                    "Approved device {device} as {} of {} at {handle} (staff list version {}).",
-                    approved.role.as_str(),
-                    approved.department,
-                    approved.version
+                    "{}",
+                    tr!(
+                        "org-approved",
+                        device = device,
+                        role = approved.role.as_str(),
+                        department = approved.department,
+                        handle = handle,
+                        version = approved.version
+                    )
                 ),
                 None => {
-                    println!("Device {device} is already an approved staff device of {handle}.")
+                    println!("{}", tr!("org-already-approved", device = device, handle = handle))
                 }
             }
             Ok(())
@@ -635,9 +777,9 @@ pub async fn org(
             if !revoked.was_staff {
                 eprintln!("note: device {device} holds no certificate of {handle}");
             }
-            println!("Revoked device {device} (revocation list version {}).", revoked.version);
+            println!("{}", tr!("org-revoked", device = device, version = revoked.version));
             for thread in &revoked.removed_from {
-                println!("Removed it from thread {thread}.");
+                println!("{}", tr!("org-revoked-removed", thread = thread));
             }
             for (thread, error) in &revoked.failed {
                 eprintln!(
@@ -655,9 +797,9 @@ pub async fn org(
             let result = client.org_second_factor_enable(org, &secret).await;
             client.disconnect().await;
             result?;
-            println!("Org admin actions of {handle} now need a second factor.");
+            println!("{}", tr!("org-2fa-enabled", handle = handle));
             print_secret(&secret, &format!("{handle}-org-admin"));
-            println!("Pass the app's current code with: stadtbote --otp CODE org …");
+            println!("{}", tr!("org-2fa-pass"));
             Ok(())
         }
         OrgCommand::Show { json } => {
@@ -669,11 +811,79 @@ pub async fn org(
             let profile = fetched
                 .and_then(|o| o.profile)
                 .or_else(|| client.admin_org(Some(&handle)).ok().and_then(|a| a.profile.clone()));
-            let Some(profile) = profile else { bail!("no profile published yet") };
+            let Some(profile) = profile else { bail!("{}", tr!("org-no-profile")) };
             print_profile(&profile, json);
             Ok(())
         }
     }
+}
+
+/// `org enroll-self`: certifies this device (the org admin's) as staff in
+/// `department` (default: where consultations go), unless it already is
+/// with role admin there. Returns the handle, the enrolment and whether it
+/// already was.
+async fn enroll_self(
+    client: &mut Client,
+    handle: Option<&str>,
+    department: Option<String>,
+) -> Result<(String, stadtbote_cli::staff::Enrolment, bool)> {
+    let admin = client.admin_org(handle)?.clone();
+    let org = client.fetch_org(&admin.handle).await?;
+    let department = department.unwrap_or_else(|| {
+        org.profile
+            .as_ref()
+            .and_then(|p| p.consult_department.clone())
+            .unwrap_or_else(|| DEFAULT_CONSULT_DEPARTMENT.to_string())
+    });
+    let device = client.state().device;
+    let current = org
+        .staff_device(&device)
+        .filter(|r| r.is_valid() && r.role == Role::Admin && r.department == department);
+    if current.is_some()
+        && let Some(enrolment) = client.enrolment_at(&admin.org).filter(|e| e.approved)
+    {
+        return Ok((admin.handle, enrolment.clone(), true));
+    }
+    let enrolment = client.enrol_admin_device(&admin.handle, &department).await?;
+    Ok((admin.handle, enrolment, false))
+}
+
+/// `org info HANDLE`: with an account, verified against (and pinning) the
+/// key this device pinned, or from the cache when the server cannot be
+/// reached; without one, one unauthenticated request, nothing stored.
+async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result<()> {
+    stadtbote_protocol::org::validate_handle(handle)
+        .map_err(|e| ClientError::Invalid { what: "handle", reason: e.to_string() })?;
+    let view = match Client::open(home, server) {
+        Err(ClientError::NotInitialised { .. }) => {
+            stadtbote_cli::org_info::org_info_without_account(server, handle).await?
+        }
+        Err(error) => return Err(error.into()),
+        Ok(mut client) => {
+            let before = client.pin(handle)?.cloned();
+            let connected = super::try_catch_up(&mut client).await?;
+            let result = if connected {
+                client.org_info_since(handle, before).await.map(Some)
+            } else {
+                client.cached_org_info(handle)
+            };
+            client.disconnect().await;
+            match result? {
+                Some(view) => view,
+                None => bail!(
+                    "cannot reach the server and this device has not contacted {handle} before; run the command again when the server can be reached"
+                ),
+            }
+        }
+    };
+    if json {
+        println!("{}", view.json_line());
+    } else {
+        for line in view.text_lines() {
+            println!("{line}");
+        }
+    }
+    Ok(())
 }
 
 fn print_profile(profile: &OrgProfile, json: bool) {
@@ -696,31 +906,46 @@ fn print_profile(profile: &OrgProfile, json: bool) {
     }
     // The profile as the server serves it: every string through `safe`.
     println!(
-        "{} ({}), profile version {}",
-        safe(&profile.name),
-        safe(&profile.handle),
-        profile.version
+        "{}",
+        tr!(
+            "org-profile-header",
+            org = safe(&profile.name),
+            handle = safe(&profile.handle),
+            version = profile.version
+        )
     );
-    println!("Categories:");
+    println!("{}", tr!("org-profile-categories"));
     for category in &profile.categories {
         println!("  {} -> {}", safe(&category.name), safe(&category.department));
     }
     let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
     println!(
-        "Office hours ({}): {}",
-        safe(&profile.timezone.to_string()),
-        safe(&if hours.is_empty() { "none".into() } else { hours.join(", ") })
+        "{}",
+        tr!(
+            "org-profile-hours",
+            timezone = safe(&profile.timezone.to_string()),
+            hours = safe(&if hours.is_empty() {
+                tr!("org-profile-no-hours")
+            } else {
+                hours.join(", ")
+            })
+        )
     );
     if let Some(reply) = &profile.auto_reply {
-        println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
+        let reply = stadtbote_cli::output::safe_body(&reply.to_string()).into_owned();
+        println!("{}", tr!("org-auto-reply", reply = reply));
     }
     println!(
-        "Consultations go to: {}",
-        safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+        "{}",
+        tr!(
+            "org-profile-consultations",
+            department =
+                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+        )
     );
     match profile.live_since {
-        Some(since) => println!("Live since {}", format_utc(since)),
-        None => println!("Not live"),
+        Some(since) => println!("{}", tr!("org-live-since", time = format_utc(since))),
+        None => println!("{}", tr!("org-not-live")),
     }
 }
 
@@ -736,11 +961,141 @@ fn fingerprint(
     let out = out.map_or_else(|| super::channels::default_qr_dir(home), Path::to_path_buf);
     let (png, svg) =
         qr::write_files(&org_qr_content(&handle, &key), Some(&out), &format!("{handle}-org-key"))?;
-    println!("Org key of {} ({handle}); citizens compare this fingerprint:", safe(&name));
+    println!("{}", tr!("org-fingerprint-of", org = safe(&name), handle = handle));
     println!("{}", fingerprint_of(&key.0));
-    println!("QR code (PNG): {}", png.display());
-    println!("QR code (SVG): {}", svg.display());
+    println!("{}", tr!("qr-png", file = png.display()));
+    println!("{}", tr!("qr-svg", file = svg.display()));
     Ok(())
+}
+
+/// `org poster`: gathers what goes on the poster (the channel from this
+/// device's state, name and key from the org's verified directory), then
+/// renders and writes it.
+async fn poster(
+    home: &PathBuf,
+    server: &str,
+    handle: Option<&str>,
+    out: &Path,
+    channel: Option<&str>,
+    no_channel: bool,
+) -> Result<()> {
+    let format = Format::of(out)?;
+    let mut client = Client::open(home, server)?;
+    let chosen = channel.map(|text| client.resolve_published(text)).transpose()?;
+    let handle = poster_handle(&client, handle, chosen)?;
+    let published = match (no_channel, chosen) {
+        (true, _) => None,
+        (false, Some(id)) => client.state().channels.get(&id).cloned(),
+        (false, None) => {
+            let first = client
+                .state()
+                .channels
+                .values()
+                .filter(|c| c.handle == handle)
+                .min_by_key(|c| (c.meta.created_at, c.channel))
+                .cloned();
+            match first {
+                Some(published) => Some(published),
+                None => bail!(
+                    "this device created no channel of {handle}, so there is no invite link \
+                     for the poster; create one with `stadtbote channel create NAME` (on a \
+                     publisher's device, then run `org poster` there), or pass --no-channel \
+                     for a poster with the fingerprint only"
+                ),
+            }
+        }
+    };
+    client.connect().await?;
+    let fetched = client.fetch_org(&handle).await;
+    client.disconnect().await;
+    let org = fetched?;
+    let channel = match &published {
+        Some(published) if published.org != org.org => bail!(
+            "channel {} was created for another org than the server now names {handle}; \
+             pass --channel CHANNEL-ID of a current channel or --no-channel",
+            published.channel
+        ),
+        Some(published) => Some(PosterChannel {
+            name: published.meta.name.clone(),
+            // Upper case, as `channel create` writes it into its QR code.
+            invite_qr: published.invite(org.key).to_link().to_ascii_uppercase(),
+        }),
+        None => None,
+    };
+    let content = Poster {
+        town: org.name().to_string(),
+        handle: handle.clone(),
+        fingerprint: fingerprint_of(&org.key.0),
+        org_qr: org_qr_content(&handle, &org.key),
+        channel,
+    };
+    let bytes = match format {
+        Format::Pdf => poster::to_pdf(&content)?,
+        Format::Svg => poster::to_svg(&content)?.into_bytes(),
+    };
+    std::fs::write(out, bytes).map_err(|source| ClientError::Io {
+        action: "write",
+        file: out.to_path_buf(),
+        source,
+    })?;
+    println!(
+        "Wrote the notice-board poster of {} ({handle}) to {} (A4 portrait, {}).",
+        safe(&content.town),
+        out.display(),
+        format.name()
+    );
+    match &published {
+        Some(published) => {
+            println!("Channel on it: {} ({})", safe(&published.meta.name), published.channel)
+        }
+        None => println!("No channel on it (--no-channel)."),
+    }
+    println!("Fingerprint on it: {}", content.fingerprint);
+    Ok(())
+}
+
+/// The org a poster is for: the chosen channel's, `--org`, the org this
+/// device administers, or the one org this device publishes channels of.
+fn poster_handle(
+    client: &Client,
+    handle: Option<&str>,
+    chosen: Option<stadtbote_protocol::ChannelId>,
+) -> Result<String> {
+    let channels = &client.state().channels;
+    if let Some(published) = chosen.and_then(|id| channels.get(&id)) {
+        if let Some(handle) = handle.filter(|h| *h != published.handle) {
+            bail!(
+                "channel {} belongs to {}, not to {handle}; pass the channel of {handle} or \
+                 leave out --org",
+                published.channel,
+                published.handle
+            );
+        }
+        return Ok(published.handle.clone());
+    }
+    if let Some(handle) = handle {
+        return Ok(handle.to_string());
+    }
+    match client.admin_org(None) {
+        Ok(admin) => return Ok(admin.handle.clone()),
+        Err(ClientError::NotOrgAdmin) => {}
+        Err(other) => return Err(other.into()),
+    }
+    let mut handles: Vec<&str> = channels.values().map(|c| c.handle.as_str()).collect();
+    handles.sort_unstable();
+    handles.dedup();
+    match handles.as_slice() {
+        [one] => Ok((*one).to_string()),
+        [] => bail!(
+            "this device neither administers an org nor created a channel; run `org poster` \
+             on the device that ran `channel create`, or pass --org HANDLE --no-channel for a \
+             poster with the fingerprint only"
+        ),
+        several => bail!(
+            "this device created channels of several orgs ({}); pass --org HANDLE",
+            several.join(", ")
+        ),
+    }
 }
 
 async fn category(
@@ -763,8 +1118,12 @@ async fn category(
                     Ok(())
                 })
                 .await;
-            let verb = if added { "Added" } else { "Moved" };
-            (result, format!("{verb} category {name}: reports go to department {department}."))
+            let message = if added {
+                tr!("org-category-added", name = name, department = department)
+            } else {
+                tr!("org-category-moved", name = name, department = department)
+            };
+            (result, message)
         }
         CategoryCommand::Remove { name } => {
             let result = client
@@ -780,16 +1139,20 @@ async fn category(
                     Ok(())
                 })
                 .await;
-            (result, format!("Removed category {name}."))
+            (result, tr!("org-category-removed", name = name))
         }
     };
     client.disconnect().await;
     let profile = result?;
     println!("{message}");
     println!(
-        "Published profile version {} of {} ({handle}).",
-        profile.version,
-        safe(&profile.name)
+        "{}",
+        tr!(
+            "org-profile-published-of",
+            version = profile.version,
+            org = safe(&profile.name),
+            handle = handle
+        )
     );
     Ok(())
 }
@@ -803,8 +1166,11 @@ async fn hours(
     // Checked before connecting: nothing to do with a typo.
     let parsed = match &command {
         HoursCommand::Set { slots, department, .. } => {
-            stadtbote_protocol::org::validate_department(department)
-                .map_err(|e| ClientError::Invalid { what: "department", reason: e.to_string() })?;
+            if let Some(department) = department {
+                stadtbote_protocol::org::validate_department(department).map_err(|e| {
+                    ClientError::Invalid { what: "department", reason: e.to_string() }
+                })?;
+            }
             Some(parse_slots(slots)?)
         }
         HoursCommand::Live { .. } => None,
@@ -821,7 +1187,9 @@ async fn hours(
                     if let Some(reply) = auto_reply {
                         p.auto_reply = (!reply.trim().is_empty()).then(|| reply.clone());
                     }
-                    p.consult_department = Some(department.clone());
+                    let chosen = department.clone().or_else(|| p.consult_department.clone());
+                    p.consult_department =
+                        Some(chosen.unwrap_or_else(|| DEFAULT_CONSULT_DEPARTMENT.to_string()));
                     Ok(())
                 })
                 .await
@@ -839,33 +1207,63 @@ async fn hours(
                 .await
         }
     };
+    // Who would answer: a consultation to a department without an
+    // approved staff device cannot be sent, which nobody fixes by waiting.
+    let unstaffed = match &result {
+        Ok(profile) => {
+            let department = profile
+                .consult_department
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CONSULT_DEPARTMENT.into());
+            match client.fetch_org(&handle).await {
+                Ok(org) if org.valid_staff(&department).is_empty() => Some(department),
+                _ => None,
+            }
+        }
+        Err(_) => None,
+    };
     client.disconnect().await;
     let profile = result?;
+    if let Some(department) = unstaffed {
+        let department = safe(&department);
+        eprintln!(
+            "warning: no approved staff device of department {department} yet, so consultations cannot be sent; invite one with `stadtbote org invite-staff --department {department} --role clerk` (then `stadtbote enroll CODE` on that device), or make this device staff there with `stadtbote org enroll-self --department {department}`"
+        );
+    }
     match command {
         HoursCommand::Set { .. } => {
             let hours: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
             println!(
-                "Office hours of {} ({}): {}",
-                safe(&profile.name),
-                safe(&profile.timezone.to_string()),
-                safe(&hours.join(", "))
+                "{}",
+                tr!(
+                    "org-hours-set",
+                    org = safe(&profile.name),
+                    timezone = safe(&profile.timezone.to_string()),
+                    hours = safe(&hours.join(", "))
+                )
             );
             println!(
-                "Consultations go to department {}.",
-                safe(profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT))
+                "{}",
+                tr!(
+                    "org-hours-department",
+                    department = safe(
+                        profile.consult_department.as_deref().unwrap_or(DEFAULT_CONSULT_DEPARTMENT)
+                    )
+                )
             );
             if let Some(reply) = &profile.auto_reply {
-                println!("Auto-reply: {}", stadtbote_cli::output::safe_body(&reply.to_string()));
+                let reply = stadtbote_cli::output::safe_body(&reply.to_string()).into_owned();
+                println!("{}", tr!("org-auto-reply", reply = reply));
             }
         }
         HoursCommand::Live { state: OnOff::On } => {
-            println!("The consultation session of {} is live.", safe(&profile.name));
+            println!("{}", tr!("org-live-on", org = safe(&profile.name)));
         }
         HoursCommand::Live { state: OnOff::Off } => {
-            println!("The consultation session of {} has ended.", safe(&profile.name));
+            println!("{}", tr!("org-live-off", org = safe(&profile.name)));
         }
     }
-    println!("Published profile version {}.", profile.version);
+    println!("{}", tr!("org-profile-published", version = profile.version));
     Ok(())
 }
 

@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use stadtbote_cli::chat::{ChatEvent, chat_line};
 use stadtbote_cli::consult::{ConsultDecision, decide};
+use stadtbote_cli::error_text::localized;
 use stadtbote_cli::output::{format_utc, safe, safe_json};
 use stadtbote_cli::pinning::VerifyOutcome;
 use stadtbote_cli::thread_send::{ThreadOutboxEntry, parse_location};
 use stadtbote_cli::threads::ThreadKind;
 use stadtbote_cli::{Client, ClientError, FlushReport, thread_output};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::GroupId;
 use stadtbote_protocol::app::ThreadStatus;
 
@@ -62,16 +64,24 @@ pub(crate) async fn send_opened(
     match outcome(&mut report, &entry.id) {
         Outcome::Sent(thread) => {
             println!("{sent}");
-            println!("Follow the answer with: stadtbote chat {thread}");
+            println!("{}", tr!("follow-answer", thread = thread));
             println!("{thread}");
             Ok(())
         }
         Outcome::Dropped(error) => Err(error.into()),
         Outcome::Kept(entry, error) => {
             println!("{}", entry.thread);
-            bail!("{error}; the {what} {KEPT}")
+            match what {
+                "question" => bail!("{}", tr!("kept-question", error = localized(&error))),
+                "reply" => bail!("{}", tr!("kept-reply", error = localized(&error))),
+                _ => bail!("{error}; the {what} {KEPT}"),
+            }
         }
-        Outcome::Missing => bail!("the {what} was not sent; it {KEPT}"),
+        Outcome::Missing => match what {
+            "question" => bail!("{}", tr!("not-sent-question")),
+            "reply" => bail!("{}", tr!("not-sent-reply")),
+            _ => bail!("the {what} was not sent; it {KEPT}"),
+        },
     }
 }
 
@@ -84,7 +94,7 @@ async fn queue_and_send(
     let connected = try_catch_up(client).await?;
     let entry = queue(client)?;
     if !connected {
-        bail!("cannot reach the server; the message {KEPT}");
+        bail!("{}", tr!("unreachable-kept-message"));
     }
     let mut report = client.flush_thread_outbox().await?;
     client.disconnect().await;
@@ -94,8 +104,8 @@ async fn queue_and_send(
     match outcome(&mut report, &entry.id) {
         Outcome::Sent(group) => Ok(group),
         Outcome::Dropped(error) => Err(error.into()),
-        Outcome::Kept(_, error) => bail!("{error}; the message {KEPT}"),
-        Outcome::Missing => bail!("the message was not sent; it {KEPT}"),
+        Outcome::Kept(_, error) => bail!("{}", tr!("kept-message", error = localized(&error))),
+        Outcome::Missing => bail!("{}", tr!("not-sent-message")),
     }
 }
 
@@ -119,18 +129,18 @@ pub async fn enroll(home: &PathBuf, server: &str, code: &str) -> Result<()> {
     client.disconnect().await;
     let enrolment = result?;
     println!(
-        "Enrolled as {} of {} at {} ({})",
-        enrolment.role.as_str(),
-        safe(&enrolment.department),
-        safe(&enrolment.org_name),
-        safe(&enrolment.handle)
+        "{}",
+        tr!(
+            "enroll-enrolled",
+            role = enrolment.role.as_str(),
+            department = safe(&enrolment.department),
+            org = safe(&enrolment.org_name),
+            handle = safe(&enrolment.handle)
+        )
     );
-    println!("The certificate is valid until {}.", format_utc(enrolment.expires_at));
+    println!("{}", tr!("enroll-valid-until", time = format_utc(enrolment.expires_at)));
     if !enrolment.approved {
-        println!(
-            "Approval by the org admin is pending: citizens' clients accept this device once the org admin's device has countersigned it with the org key (it does so on its next command, or with `stadtbote org approve {}`). A later command here tells you when it is approved.",
-            client.state().device
-        );
+        println!("{}", tr!("enroll-pending", device = client.state().device));
     }
     Ok(())
 }
@@ -142,11 +152,11 @@ pub async fn verify(home: &PathBuf, server: &str, handle: &str, fingerprint: &st
     client.disconnect().await;
     match result? {
         VerifyOutcome::Verified { fingerprint } => {
-            println!("The org key of {handle} matches and is now verified:");
+            println!("{}", tr!("verify-verified", handle = handle));
             println!("{fingerprint}");
         }
         VerifyOutcome::Repinned { fingerprint } => {
-            println!("{handle} changed its org key; the new key is now pinned and verified:");
+            println!("{}", tr!("verify-repinned", handle = handle));
             println!("{fingerprint}");
         }
     }
@@ -182,18 +192,22 @@ pub async fn report(
         Ok(report) => report,
         Err(error) => {
             println!("{}", entry.thread);
-            bail!("{error:#}; the report {KEPT}");
+            let error = stadtbote_cli::error_text::localized_chain(error.chain());
+            bail!("{}", tr!("kept-report", error = error));
         }
     };
     match outcome(&mut report.threads, &entry.id) {
         Outcome::Sent(thread) => {
             if let Ok(record) = client.thread(&thread) {
                 println!(
-                    "Report sent to {} ({}): category {}, department {}.",
-                    safe(&record.org_name),
-                    safe(&record.handle),
-                    safe(record.category.as_deref().unwrap_or(category)),
-                    safe(record.department())
+                    "{}",
+                    tr!(
+                        "report-sent",
+                        org = safe(&record.org_name),
+                        handle = safe(&record.handle),
+                        category = safe(record.category.as_deref().unwrap_or(category)),
+                        department = safe(record.department())
+                    )
                 );
             }
             println!("{thread}");
@@ -202,11 +216,11 @@ pub async fn report(
         Outcome::Dropped(error) => Err(error.into()),
         Outcome::Kept(entry, error) => {
             println!("{}", entry.thread);
-            bail!("{error}; the report {KEPT}")
+            bail!("{}", tr!("kept-report", error = localized(&error)))
         }
         Outcome::Missing => {
             println!("{}", entry.thread);
-            bail!("the report was not sent; it {KEPT}")
+            bail!("{}", tr!("not-sent-report"))
         }
     }
 }
@@ -224,9 +238,7 @@ pub async fn threads(
         .map(|s| {
             ThreadStatus::parse(&s).ok_or(ClientError::Invalid {
                 what: "--status",
-                reason: format!(
-                    "{s:?}; use open, acknowledged, in-progress, resolved, rejected or reopened"
-                ),
+                reason: tr!("threads-status-invalid", status = format!("{s:?}")),
             })
         })
         .transpose()?;
@@ -252,7 +264,7 @@ pub async fn threads(
         list.sort_by_key(|t| std::cmp::Reverse((t.updated_at(), t.id)));
     }
     if list.is_empty() && !json {
-        println!("No threads.");
+        println!("{}", tr!("threads-none"));
     }
     for thread in list {
         if json {
@@ -294,12 +306,14 @@ pub async fn show(
     let (saved, failed) = match saved {
         Ok(result) => result,
         Err(error) => {
-            eprintln!("warning: photos not saved: {}", safe(&error.to_string()));
+            let message = tr!("show-photos-not-saved", error = safe(&localized(&error)));
+            eprintln!("{}", tr!("warning-line", message = message));
             (Vec::new(), Vec::new())
         }
     };
     for error in &failed {
-        eprintln!("warning: a photo could not be saved: {}", safe(&error.to_string()));
+        let message = tr!("show-photo-not-saved-warning", error = safe(&localized(error)));
+        eprintln!("{}", tr!("warning-line", message = message));
     }
     let record = client.thread(&id)?.clone();
     if json {
@@ -307,7 +321,7 @@ pub async fn show(
     } else {
         println!("{}", thread_output::show_text(&record));
         for path in &saved {
-            println!("saved photo: {}", safe(&path.display().to_string()));
+            println!("{}", tr!("show-saved-photo", path = safe(&path.display().to_string())));
         }
     }
     client.mark_thread_read(&id)?;
@@ -331,7 +345,7 @@ pub struct ReplyArgs {
 /// `stadtbote reply THREAD TEXT [--photo FILE]… [--status S] [--reason R] [--as-me]`
 pub async fn reply(home: &PathBuf, server: &str, thread: &str, args: ReplyArgs) -> Result<()> {
     let status = args.status.as_deref().map(ThreadStatus::parse).map(|s| {
-        s.ok_or(ClientError::Invalid { what: "--status", reason: "unknown status".into() })
+        s.ok_or(ClientError::Invalid { what: "--status", reason: tr!("reply-unknown-status") })
     });
     let status = status.transpose()?;
     // Before anything else, and before anything is sent.
@@ -352,8 +366,15 @@ pub async fn reply(home: &PathBuf, server: &str, thread: &str, args: ReplyArgs) 
     })
     .await?;
     match status {
-        Some(status) => println!("Reply sent; the thread {group} is now {}.", status.as_str()),
-        None => println!("Reply sent to thread {group}."),
+        Some(status) => println!(
+            "{}",
+            tr!(
+                "reply-sent-status",
+                thread = group,
+                status = stadtbote_cli::output::status_label(status)
+            )
+        ),
+        None => println!("{}", tr!("reply-sent", thread = group)),
     }
     Ok(())
 }
@@ -367,7 +388,7 @@ pub async fn assign(home: &PathBuf, server: &str, thread: &str, department: &str
         client.queue_assign(&id, department)
     })
     .await?;
-    println!("Thread {group} is now with department {}.", safe(department));
+    println!("{}", tr!("assign-done", thread = group, department = safe(department)));
     Ok(())
 }
 
@@ -380,7 +401,7 @@ pub async fn reopen(home: &PathBuf, server: &str, thread: &str, reason: &str) ->
         client.queue_reply(&id, "", &[], Some(ThreadStatus::Reopened), Some(reason), false)
     })
     .await?;
-    println!("Reopened thread {group}.");
+    println!("{}", tr!("reopen-done", thread = group));
     Ok(())
 }
 
@@ -395,11 +416,8 @@ pub async fn disappear(home: &PathBuf, server: &str, thread: &str, days: u32) ->
     .await?;
     let at = client.thread(&group).ok().and_then(|t| t.disappear_at);
     match at {
-        Some(at) => println!(
-            "Thread {group} disappears at {} on every device and on the server.",
-            format_utc(at)
-        ),
-        None => println!("Thread {group} will disappear in {days} day(s)."),
+        Some(at) => println!("{}", tr!("disappear-at", thread = group, time = format_utc(at))),
+        None => println!("{}", tr!("disappear-in", thread = group, days = days)),
     }
     Ok(())
 }
@@ -421,28 +439,28 @@ pub async fn consult(home: &PathBuf, server: &str, handle: &str, text: &str) -> 
         ConsultDecision::Closed { hours, timezone, auto_reply } => {
             client.disconnect().await;
             let name = safe(&profile.name);
-            println!("{name} ({}) is not holding a consultation right now.", safe(handle));
+            println!("{}", tr!("consult-closed", org = name, handle = safe(handle)));
             if hours.is_empty() {
-                println!("No consultation hours are published.");
+                println!("{}", tr!("consult-no-hours"));
             } else {
-                println!("Consultation hours ({}):", safe(&timezone.to_string()));
+                println!("{}", tr!("consult-hours", timezone = safe(&timezone.to_string())));
                 for slot in &hours {
                     println!("  {}", safe(&slot.to_string()));
                 }
             }
             if let Some(reply) = auto_reply {
-                println!("Message from {name}:");
+                println!("{}", tr!("consult-message-from", org = name));
                 println!("  {}", stadtbote_cli::output::safe_body(&reply.to_string()));
             }
-            println!("Your question was not sent; please ask again during the consultation hours.");
+            println!("{}", tr!("consult-not-sent"));
             Err(super::Exit { code: super::EXIT_NOT_SENT, reason: "outside consultation hours" }
                 .into())
         }
         ConsultDecision::Live { .. } => {
             let entry =
                 client.queue_open(ThreadKind::Consult, handle, None, text, None, &[], true)?;
-            let sent = "Your request is queued; staff answer in order of arrival.";
-            send_opened(&mut client, &entry, "question", sent).await
+            let sent = tr!("consult-queued");
+            send_opened(&mut client, &entry, "question", &sent).await
         }
     }
 }
@@ -465,17 +483,17 @@ pub async fn chat(home: &PathBuf, server: &str, thread: &str) -> Result<()> {
         }
     });
     eprintln!(
-        "Chat in thread {id} with {} ({}). Type a message and press Enter; /quit or end of input leaves.",
-        safe(&record.org_name),
-        safe(&record.handle)
+        "{}",
+        tr!("chat-start", thread = id, org = safe(&record.org_name), handle = safe(&record.handle))
     );
     let result = client
         .chat(id, rx, |event| match event {
             ChatEvent::Message(message) => println!("{}", chat_line(&message)),
             ChatEvent::NotSent(error) => {
-                eprintln!("warning: not sent yet: {}", safe(&error.to_string()))
+                let message = tr!("chat-not-sent", error = safe(&error));
+                eprintln!("{}", tr!("warning-line", message = message))
             }
-            ChatEvent::Removed => eprintln!("This device was removed from the thread."),
+            ChatEvent::Removed => eprintln!("{}", tr!("chat-removed")),
         })
         .await;
     client.disconnect().await;

@@ -12,9 +12,9 @@
 
 use std::time::Instant;
 
-use stadtbote_protocol::GroupId;
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::group_link::token_hash;
+use stadtbote_protocol::{GroupId, OrgId};
 
 use super::{Identity, Relay, RelayError};
 use crate::store::{ExternalJoinInput, StoreError};
@@ -22,13 +22,16 @@ use crate::unix_ms;
 
 impl Relay {
     /// Stores the group's sealed GroupInfo and the hash of its join token,
-    /// replacing the previous ones (members only).
+    /// replacing the previous ones (members only). The first put records
+    /// the org named (the caller must be its staff): only that org's staff
+    /// may end the group.
     pub(super) async fn group_info_put(
         &self,
         me: &Identity,
         group: &GroupId,
         token_hash: &[u8],
         info: &[u8],
+        org: Option<&OrgId>,
     ) -> Result<Response, RelayError> {
         let token_hash: &[u8; 32] = token_hash
             .try_into()
@@ -39,7 +42,14 @@ impl Relay {
         if info.len() > self.limits.max_group_info_bytes {
             return Err(RelayError::TooLarge("group info exceeds max_group_info_bytes"));
         }
-        let epoch = self.store.put_group_info(group, &me.device, token_hash, info)?;
+        // Checked before the group is looked at, so that the refusal says
+        // nothing about whether it exists.
+        if let Some(org) = org
+            && !self.is_staff(me, org, unix_ms())?
+        {
+            return Err(RelayError::Forbidden("only staff of an org can make a group of that org"));
+        }
+        let epoch = self.store.put_group_info(group, &me.device, token_hash, info, org)?;
         // The old token must stay invalid after a crash, so the replacement
         // is durable before it is confirmed.
         self.durable().await?;

@@ -70,9 +70,9 @@ impl Relay {
     }
 
     /// Whether the caller's device holds a current staff certificate of
-    /// `org` that the org has not revoked: who may end a discussion group.
-    /// The server does not know which org a group belongs to; any staff
-    /// member of the group qualifies (see docs/PRIVACY.md).
+    /// `org` that the org has not revoked: who may record a discussion
+    /// group's org and end a group of that org (the store compares the org
+    /// with the one recorded for the group).
     pub(super) fn is_staff(
         &self,
         me: &Identity,

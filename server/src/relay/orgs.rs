@@ -41,6 +41,18 @@ fn invite_code_error(state: CodeState) -> RelayError {
 
 /// Verifies a signed object of `kind` with `key` and decodes it, with a
 /// refusal that says which object failed.
+/// The signed objects of an `org_rotate_key` request.
+pub(super) struct RotationSigned<'a> {
+    /// The rotation link.
+    pub rotation: &'a SignedRotation,
+    /// The profile re-signed by the new key.
+    pub profile: &'a Signed,
+    /// The staff list re-signed by the new key.
+    pub staff_list: &'a Signed,
+    /// The revocation list re-signed by the new key, if the org has one.
+    pub revocations: Option<&'a Signed>,
+}
+
 fn verify_signed<T: DeserializeOwned>(
     signed: &Signed,
     kind: SignedKind,
@@ -359,14 +371,16 @@ impl Relay {
         &self,
         me: &Identity,
         org: &OrgId,
-        rotation: &SignedRotation,
-        profile: &Signed,
-        staff_list: &Signed,
+        signed: RotationSigned<'_>,
         staff: &[StaffCertificate],
     ) -> Result<Response, RelayError> {
+        let RotationSigned { rotation, profile, staff_list, revocations } = signed;
         self.check_signed_size(&rotation.by_old)?;
         self.check_signed_size(profile)?;
         self.check_signed_size(staff_list)?;
+        if let Some(list) = revocations {
+            self.check_signed_size(list)?;
+        }
         let (record, key) = self.org_admin(me, org)?;
         let link = rotation
             .verify(org)
@@ -390,6 +404,7 @@ impl Relay {
         let list = StaffList::verify(staff_list, org, &new_key).map_err(|_| {
             RelayError::InvalidRequest("the staff list does not verify with the new org key")
         })?;
+        let revocations = self.resigned_revocations(org, revocations, &new_key)?;
         let now = unix_ms();
         let mut reissued = Vec::with_capacity(staff.len());
         for certificate in staff {
@@ -418,6 +433,7 @@ impl Relay {
             profile: (profile, decoded.version),
             staff_list: (staff_list, list.version),
             staff: &reissued,
+            revocations,
         };
         match self.store.rotate_org_key(org, &update, self.directory_limits(now)) {
             Err(StoreError::VersionNotIncreasing) => {
@@ -437,6 +453,45 @@ impl Relay {
         self.durable().await?;
         tracing::info!(sequence = link.sequence, "org key rotated");
         Ok(Response::Published { version: link.sequence })
+    }
+
+    /// The revocation list a key rotation re-signs: required when the org
+    /// has one (the directory must not keep a list signed by the old key),
+    /// verified with the new key, for the same devices, at a higher version.
+    fn resigned_revocations<'a>(
+        &self,
+        org: &OrgId,
+        presented: Option<&'a Signed>,
+        new_key: &IdentityKey,
+    ) -> Result<Option<(&'a Signed, u64)>, RelayError> {
+        let stored = self
+            .store
+            .org_directory(org, unix_ms())?
+            .and_then(|info| info.revocations)
+            .and_then(|s| s.decode_unverified::<RevocationList>(SignedKind::Revocations).ok());
+        let (stored, presented) = match (stored, presented) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => {
+                return Err(RelayError::InvalidRequest(
+                    "the org's revocation list must be re-signed with the new org key",
+                ));
+            }
+            (stored, Some(presented)) => (stored, presented),
+        };
+        let list: RevocationList = verify_signed(presented, SignedKind::Revocations, new_key)?;
+        let mut devices = list.revoked.clone();
+        devices.sort();
+        devices.dedup();
+        let (stored_version, mut stored_devices) =
+            stored.map_or((0, Vec::new()), |l| (l.version, l.revoked));
+        stored_devices.sort();
+        stored_devices.dedup();
+        if list.org != *org || list.version <= stored_version || devices != stored_devices {
+            return Err(RelayError::InvalidRequest(
+                "the re-signed revocation list must name the same devices at a higher version",
+            ));
+        }
+        Ok(Some((presented, list.version)))
     }
 
     /// Everything public about the org with this handle.

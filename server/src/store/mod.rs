@@ -35,7 +35,7 @@ pub mod sled_store;
 use stadtbote_protocol::account::AccountExport;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerStats};
-use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
+use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId, OrgId};
 
 pub use audit::{AuditDraft, AuditPage, AuditStore};
 pub use blob::{BlobRecord, BlobStore};
@@ -437,13 +437,16 @@ pub trait Store:
     /// Stores a discussion group's sealed GroupInfo with the hash of its
     /// current join token, replacing any previous one (so an old link stops
     /// working at once). `caller` must be a member. Returns the group's
-    /// epoch, which is stored with the info.
+    /// epoch, which is stored with the info. `org` (the relay checked that
+    /// the caller is its staff) is recorded with the group's first info
+    /// only, and kept by every later put: the group's moderating org.
     fn put_group_info(
         &self,
         group: &GroupId,
         caller: &DeviceId,
         token_hash: &[u8; 32],
         info: &[u8],
+        org: Option<&OrgId>,
     ) -> Result<u64, StoreError>;
 
     /// The group's current epoch and its sealed GroupInfo, if `token_hash`
@@ -499,14 +502,16 @@ pub trait Store:
     /// must be a member. An expiry can only be brought forward: a later time
     /// than the one in force leaves it unchanged. Returns the expiry in force.
     /// A group with a join link (a discussion group) is refused with
-    /// [`StoreError::ModeratorsOnly`] unless `moderator` (the relay checked
-    /// the caller's staff certificate).
+    /// [`StoreError::ModeratorsOnly`] unless `moderator_of` names the org
+    /// the group was recorded with (the relay checked the caller's staff
+    /// certificate of that org); a discussion group recorded without an org
+    /// (before orgs were recorded) accepts staff of any org.
     fn set_group_expiry(
         &self,
         group: &GroupId,
         caller: &DeviceId,
         expires_at_ms: u64,
-        moderator: bool,
+        moderator_of: Option<&OrgId>,
     ) -> Result<u64, StoreError>;
 
     /// Deletes messages that expired before `now_ms` with all their mailbox

@@ -67,6 +67,9 @@ pub struct KeyRotationUpdate<'a> {
     pub staff_list: (&'a Signed, u64),
     /// Re-issued staff certificates with their devices.
     pub staff: &'a [(DeviceId, StaffCertificate)],
+    /// The revocation list re-signed by the new key (same devices), and its
+    /// version; `None` when the org has none.
+    pub revocations: Option<(&'a Signed, u64)>,
 }
 
 /// A one-time org-admin code (stored under its SHA-256 hash).

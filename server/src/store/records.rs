@@ -21,6 +21,8 @@ use super::{BlobRecord, ChannelRecord, InviteRecord, OrgCodeRecord, OrgRecord, S
 
 /// The version byte of every record written by this release.
 pub const RECORD_V1: u8 = 1;
+/// The version byte of a `group_info` value that names the group's org.
+pub const GROUP_INFO_WITH_ORG: u8 = 2;
 
 /// A byte cursor over a stored value that reports truncation as corruption.
 struct Reader<'a> {
@@ -220,6 +222,10 @@ pub struct GroupInfoRecord {
     pub token_hash: [u8; 32],
     /// The sealed GroupInfo.
     pub info: Vec<u8>,
+    /// The org whose staff moderate the group, as recorded with its first
+    /// GroupInfo (`None` for groups recorded before this was kept, or
+    /// created without one).
+    pub org: Option<OrgId>,
 }
 
 impl std::fmt::Debug for GroupInfoRecord {
@@ -232,21 +238,33 @@ impl std::fmt::Debug for GroupInfoRecord {
 }
 
 /// `group_info` value: epoch, token hash, then the sealed GroupInfo.
+///
+/// Without an org the value is written as before ([`RECORD_V1`]); with one
+/// as [`GROUP_INFO_WITH_ORG`], the org's 16 bytes after the token hash.
 pub fn encode_group_info(record: &GroupInfoRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(41 + record.info.len());
-    out.push(RECORD_V1);
+    let mut out = Vec::with_capacity(57 + record.info.len());
+    out.push(if record.org.is_some() { GROUP_INFO_WITH_ORG } else { RECORD_V1 });
     out.extend_from_slice(&record.epoch.to_be_bytes());
     out.extend_from_slice(&record.token_hash);
+    if let Some(org) = &record.org {
+        out.extend_from_slice(org.as_bytes());
+    }
     out.extend_from_slice(&record.info);
     out
 }
 
-/// Reads a `group_info` value.
+/// Reads a `group_info` value (either version).
 pub fn decode_group_info(bytes: &[u8]) -> Result<GroupInfoRecord, StoreError> {
-    let mut r = Reader::new(bytes, "group_info")?;
+    let with_org = bytes.first() == Some(&GROUP_INFO_WITH_ORG);
+    let mut r = if with_org {
+        Reader { bytes: bytes.get(1..).unwrap_or_default(), what: "group_info" }
+    } else {
+        Reader::new(bytes, "group_info")?
+    };
     let epoch = r.u64()?;
     let token_hash = r.take()?;
-    Ok(GroupInfoRecord { epoch, token_hash, info: r.rest().to_vec() })
+    let org = if with_org { Some(OrgId(r.take()?)) } else { None };
+    Ok(GroupInfoRecord { epoch, token_hash, info: r.rest().to_vec(), org })
 }
 
 /// Compares two 32-byte hashes in constant time (no early exit), so that
@@ -835,7 +853,12 @@ mod tests {
         let link = LinkCodeRecord { owner, expires_at: 11 };
         assert_eq!(decode_link_code(&encode_link_code(&link)).unwrap(), link);
         assert_eq!(decode_count(&encode_count(42)).unwrap(), 42);
-        let info = GroupInfoRecord { epoch: 4, token_hash: [6; 32], info: b"sealed".to_vec() };
+        let mut info =
+            GroupInfoRecord { epoch: 4, token_hash: [6; 32], info: b"sealed".to_vec(), org: None };
+        assert_eq!(decode_group_info(&encode_group_info(&info)).unwrap(), info);
+        // Written before the org was kept: unchanged bytes, read as no org.
+        assert_eq!(encode_group_info(&info)[0], RECORD_V1);
+        info.org = Some(OrgId([5; 16]));
         assert_eq!(decode_group_info(&encode_group_info(&info)).unwrap(), info);
         assert!(hash_eq(&[1; 32], &[1; 32]));
         let mut other = [1; 32];

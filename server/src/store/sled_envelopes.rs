@@ -537,7 +537,7 @@ mod tests {
             let (a, b) = (device(&store), device(&store));
             store.commit(commit(&group, &a, 0, &[b])).unwrap();
             store.commit(commit(&gone, &a, 0, &[b])).unwrap();
-            store.set_group_expiry(&gone, &a, 10, false).unwrap();
+            store.set_group_expiry(&gone, &a, 10, None).unwrap();
             assert_eq!(store.sweep(11).unwrap().groups, 1);
             store.flush().unwrap();
             // As if sled had lost the commit: the log's frame is durable,

@@ -593,6 +593,11 @@ impl OrgStore for SledStore {
         if profile_version <= record.profile_version || list_version <= stored_list_version {
             return Err(StoreError::VersionNotIncreasing);
         }
+        if let Some((_, version)) = update.revocations
+            && version <= record.revocation_version
+        {
+            return Err(StoreError::VersionNotIncreasing);
+        }
         for (device, reissued) in update.staff {
             let same_binding = parts
                 .staff
@@ -612,6 +617,10 @@ impl OrgStore for SledStore {
         let mut new_record = record.clone();
         new_record.org_key = Some(*update.new_key);
         new_record.profile_version = profile_version;
+        if let Some((list, version)) = update.revocations {
+            new_record.revocation_version = version;
+            parts.revocations = Some(list.clone());
+        }
         parts.record = &new_record;
         parts.profile = Some(profile.clone());
         parts.staff_list = Some(list.clone());
@@ -634,8 +643,15 @@ impl OrgStore for SledStore {
             .iter()
             .map(|device| records::pair_key(org.as_bytes(), device.as_bytes()).to_vec())
             .collect();
-        (&self.orgs, &self.org_rotations, &self.org_profiles, &self.org_staff_lists, &self.staff)
-            .transaction(|(orgs, rotations, profiles, lists, staff)| {
+        (
+            &self.orgs,
+            &self.org_rotations,
+            &self.org_profiles,
+            &self.org_staff_lists,
+            &self.staff,
+            &self.org_revocations,
+        )
+            .transaction(|(orgs, rotations, profiles, lists, staff, org_revocations)| {
                 // Re-check what a concurrent request could have changed.
                 let Some(bytes) = orgs.get(org.as_bytes())? else {
                     return abort(StoreError::UnknownOrg);
@@ -648,6 +664,9 @@ impl OrgStore for SledStore {
                 if current.org_key.as_ref() != Some(update.old_key)
                     || current.profile_version >= profile_version
                     || stored_chain.checked_add(1) != Some(chain.len())
+                    || update
+                        .revocations
+                        .is_some_and(|(_, version)| current.revocation_version >= version)
                 {
                     return abort(StoreError::VersionNotIncreasing);
                 }
@@ -680,6 +699,9 @@ impl OrgStore for SledStore {
                 rotations.insert(org.as_bytes(), encoded_chain.as_slice())?;
                 profiles.insert(org.as_bytes(), records::encode_signed(profile))?;
                 lists.insert(org.as_bytes(), records::encode_signed(list))?;
+                if let Some((revocations, _)) = update.revocations {
+                    org_revocations.insert(org.as_bytes(), records::encode_signed(revocations))?;
+                }
                 Ok(())
             })
             .map_err(tx_error)

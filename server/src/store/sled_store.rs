@@ -72,7 +72,7 @@ use sled::transaction::{
 use sled::{IVec, Tree};
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, ServerStats};
-use stadtbote_protocol::{AccountId, DeviceId, GroupId};
+use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
 use super::envelope_log::{EnvelopeLog, LogOptions};
 use super::records::{self, GroupInfoRecord, LinkCodeRecord, Owner, StoredDevice};
@@ -776,6 +776,7 @@ impl Store for SledStore {
         caller: &DeviceId,
         token_hash: &[u8; 32],
         info: &[u8],
+        org: Option<&OrgId>,
     ) -> Result<u64, StoreError> {
         let (group, caller) = (&self.sgroup(group), &self.sdev(caller));
         (&self.groups, &self.group_info)
@@ -787,10 +788,18 @@ impl Store for SledStore {
                 if !record.members.contains(caller) {
                     return abort(StoreError::NotAMember);
                 }
+                // The org is the first put's (made by the creating staff
+                // device while it is the only member); nobody who joins
+                // later can set or change it.
+                let org = match group_info.get(group.as_bytes())? {
+                    Some(bytes) => tx_decode(records::decode_group_info(&bytes))?.org,
+                    None => org.copied(),
+                };
                 let info = GroupInfoRecord {
                     epoch: record.epoch,
                     token_hash: *token_hash,
                     info: info.to_vec(),
+                    org,
                 };
                 group_info.insert(group.as_bytes(), records::encode_group_info(&info))?;
                 Ok(record.epoch)
@@ -866,7 +875,7 @@ impl Store for SledStore {
         group: &GroupId,
         caller: &DeviceId,
         expires_at_ms: u64,
-        moderator: bool,
+        moderator_of: Option<&OrgId>,
     ) -> Result<u64, StoreError> {
         let (group, caller) = (&self.sgroup(group), &self.sdev(caller));
         // Group deletion reads the expiry under this lock; holding it here
@@ -882,8 +891,14 @@ impl Store for SledStore {
                 }
                 // A discussion group (it has a join link) is ended only by
                 // its moderators, not by any member who joined by link.
-                if !moderator && group_info.get(group.as_bytes())?.is_some() {
-                    return abort(StoreError::ModeratorsOnly);
+                if let Some(bytes) = group_info.get(group.as_bytes())? {
+                    let moderator = match tx_decode(records::decode_group_info(&bytes))?.org {
+                        Some(owner) => moderator_of == Some(&owner),
+                        None => moderator_of.is_some(),
+                    };
+                    if !moderator {
+                        return abort(StoreError::ModeratorsOnly);
+                    }
                 }
                 let current = tx_group_expiry(group_expiry, group)?;
                 // Only ever earlier: a member may make a thread disappear
@@ -1445,18 +1460,18 @@ pub(super) mod tests {
         store.ack(&c, &c_ids).unwrap();
 
         assert!(matches!(
-            store.set_group_expiry(&GroupId([9; 16]), &a, 100, false),
+            store.set_group_expiry(&GroupId([9; 16]), &a, 100, None),
             Err(StoreError::UnknownGroup)
         ));
         let (_, outsider) = store.create_account(&key(), 1).unwrap();
         assert!(matches!(
-            store.set_group_expiry(&thread, &outsider, 100, false),
+            store.set_group_expiry(&thread, &outsider, 100, None),
             Err(StoreError::NotAMember)
         ));
-        assert_eq!(store.set_group_expiry(&thread, &b, 2 * DAY, false).unwrap(), 2 * DAY);
+        assert_eq!(store.set_group_expiry(&thread, &b, 2 * DAY, None).unwrap(), 2 * DAY);
         // Only ever earlier.
-        assert_eq!(store.set_group_expiry(&thread, &a, 3 * DAY, false).unwrap(), 2 * DAY);
-        assert_eq!(store.set_group_expiry(&thread, &c, DAY, false).unwrap(), DAY);
+        assert_eq!(store.set_group_expiry(&thread, &a, 3 * DAY, None).unwrap(), 2 * DAY);
+        assert_eq!(store.set_group_expiry(&thread, &c, DAY, None).unwrap(), DAY);
         assert_eq!(store.group_expiry_index.len(), 1);
 
         assert_eq!(store.sweep(DAY).unwrap().groups, 0, "not before its time");
@@ -1511,23 +1526,28 @@ pub(super) mod tests {
         let group = GroupId([1; 16]);
         let (old, new) = ([1u8; 32], [2u8; 32]);
         assert!(matches!(
-            store.put_group_info(&group, &a, &old, b"info"),
+            store.put_group_info(&group, &a, &old, b"info", None),
             Err(StoreError::UnknownGroup)
         ));
         store.commit(commit(&group, &a, 0, &[], None)).unwrap();
         assert!(matches!(store.group_info(&group, &old), Err(StoreError::UnknownGroup)));
         assert!(matches!(
-            store.put_group_info(&group, &outsider, &old, b"info"),
+            store.put_group_info(&group, &outsider, &old, b"info", None),
             Err(StoreError::NotAMember)
         ));
-        assert_eq!(store.put_group_info(&group, &a, &old, b"info-1").unwrap(), 1);
+        // The first info records the moderating org; later puts cannot change it.
+        let (town, other_town) = (OrgId([1; 16]), OrgId([2; 16]));
+        assert_eq!(store.put_group_info(&group, &a, &old, b"info-1", Some(&town)).unwrap(), 1);
         assert_eq!(store.group_info(&group, &old).unwrap(), (1, b"info-1".to_vec()));
         assert!(matches!(store.group_info(&group, &new), Err(StoreError::InvalidToken)));
         // The GroupInfo answer carries the group's current epoch.
         store.commit(commit(&group, &a, 1, &[], None)).unwrap();
         assert_eq!(store.group_info(&group, &old).unwrap().0, 2);
         // Replacing the link invalidates the old token at once.
-        assert_eq!(store.put_group_info(&group, &a, &new, b"info-2").unwrap(), 2);
+        assert_eq!(
+            store.put_group_info(&group, &a, &new, b"info-2", Some(&other_town)).unwrap(),
+            2
+        );
         assert!(matches!(store.group_info(&group, &old), Err(StoreError::InvalidToken)));
         assert!(matches!(
             store.external_join(join(&group, &outsider, 2, &old)),
@@ -1536,11 +1556,15 @@ pub(super) mod tests {
         assert_eq!(store.group_info(&group, &new).unwrap(), (2, b"info-2".to_vec()));
         // Only a moderator ends a group with a join link.
         assert!(matches!(
-            store.set_group_expiry(&group, &a, DAY, false),
+            store.set_group_expiry(&group, &a, DAY, None),
             Err(StoreError::ModeratorsOnly)
         ));
         // Expiry deletes the join info with the group.
-        store.set_group_expiry(&group, &a, DAY, true).unwrap();
+        assert!(matches!(
+            store.set_group_expiry(&group, &a, DAY, Some(&other_town)),
+            Err(StoreError::ModeratorsOnly)
+        ));
+        store.set_group_expiry(&group, &a, DAY, Some(&town)).unwrap();
         assert_eq!(store.sweep(DAY + 1).unwrap().groups, 1);
         assert!(store.group_info.is_empty());
         assert!(matches!(store.group_info(&group, &new), Err(StoreError::UnknownGroup)));
@@ -1557,7 +1581,7 @@ pub(super) mod tests {
         let group = GroupId([2; 16]);
         let token = [9u8; 32];
         store.commit(commit(&group, &a, 0, &[b, revoked], Some(b"w"))).unwrap();
-        store.put_group_info(&group, &a, &token, b"info").unwrap();
+        store.put_group_info(&group, &a, &token, b"info", None).unwrap();
         revoke(&store, &revoked);
         let before = store.mailbox(&revoked, 0, 10, 1 << 20).unwrap().envelopes.len();
 

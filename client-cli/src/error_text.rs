@@ -1,0 +1,322 @@
+//! [`ClientError`] in the user's language: the catalog message of each
+//! variant a citizen, clerk or mayor commonly meets (`error-…` ids in the
+//! `stadtbote-i18n` catalogs). Variants not listed here, and the details
+//! other parties send (a server's refusal text, an OS error), stay English.
+//!
+//! The English catalog texts equal the variants' `Display` (the tests
+//! below check each one), so English output does not change.
+
+use stadtbote_i18n::tr;
+
+use crate::ClientError;
+use crate::attachments::format_mb;
+
+/// The error's message in the current language (see
+/// [`stadtbote_i18n::set_language`]).
+pub fn localized(error: &ClientError) -> String {
+    use ClientError as E;
+    match error {
+        E::Unreachable { url } => tr!("error-unreachable", url = url),
+        E::ServerBusy { url, reason } => tr!("error-server-busy", url = url, reason = reason),
+        E::InvalidLinkCode => tr!("error-invalid-link-code"),
+        E::UnknownAccount(account) => tr!("error-unknown-account", account = account),
+        E::InvalidAccountId { text } => {
+            tr!("error-invalid-account-id", text = format!("{text:?}"))
+        }
+        E::NotInitialised { home } => tr!("error-not-initialised", home = home.display()),
+        E::AlreadyInitialised { home } => {
+            tr!("error-already-initialised", home = home.display())
+        }
+        E::Locked { home } => tr!("error-locked", home = home.display()),
+        E::PhotoTooLarge { path, size, limit } => tr!(
+            "error-photo-too-large",
+            path = path.display(),
+            size = format_mb(*size),
+            limit = format_mb(*limit)
+        ),
+        E::UnsupportedPhoto { path, reason } => {
+            tr!("error-unsupported-photo", path = path.display(), reason = reason)
+        }
+        E::AttachmentQuotaExceeded => tr!("error-attachment-quota-exceeded"),
+        E::AttachmentUnavailable => tr!("error-attachment-unavailable"),
+        E::Invalid { what, reason } => tr!("error-invalid", what = what, reason = reason),
+        E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = what),
+        E::NotServerAdmin => tr!("error-not-server-admin"),
+        E::Forbidden(reason) => tr!("error-forbidden", reason = reason),
+        E::SecondFactorRequired(reason) => {
+            tr!("error-second-factor-required", reason = reason)
+        }
+        E::OrgSuspended => tr!("error-org-suspended"),
+        E::HandleTaken(handle) => tr!("error-handle-taken", handle = handle),
+        E::NotOrgAdmin => tr!("error-not-org-admin"),
+        E::NotAdminOf(handle) => tr!("error-not-admin-of", handle = handle),
+        E::SeveralOrgs(orgs) => tr!("error-several-orgs", orgs = orgs),
+        E::UnknownOrg { handle } => tr!("error-unknown-org", handle = handle),
+        E::OrgNotSetUp { handle } => tr!("error-org-not-set-up", handle = handle),
+        E::OrgKeyChanged { handle, pinned, presented } => {
+            tr!("error-org-key-changed", handle = handle, pinned = pinned, presented = presented)
+        }
+        E::FingerprintMismatch { handle, pinned } => {
+            tr!("error-fingerprint-mismatch", handle = handle, pinned = pinned)
+        }
+        E::UnknownCategory { category, handle, valid } => tr!(
+            "error-unknown-category",
+            handle = handle,
+            category = format!("{category:?}"),
+            valid = valid
+        ),
+        E::NoStaffEnrolled { department, handle } => {
+            tr!("error-no-staff-enrolled", department = department, handle = handle)
+        }
+        E::StaffAwaitingApproval { department, handle } => {
+            tr!("error-staff-awaiting-approval", department = department, handle = handle)
+        }
+        E::NoStaffReachable { department } => {
+            tr!("error-no-staff-reachable", department = department)
+        }
+        E::UnknownThread(thread) => tr!("error-unknown-thread", thread = thread),
+        E::RemovedFromThread(thread) => tr!("error-removed-from-thread", thread = thread),
+        E::NotInDepartment { thread, department } => {
+            tr!("error-not-in-department", thread = thread, department = department)
+        }
+        E::NotStaff { handle } => tr!("error-not-staff", handle = handle),
+        E::PhotoNotSent(reason) => tr!("error-photo-not-sent", reason = reason),
+        E::InvalidInviteCode => tr!("error-invalid-invite-code"),
+        E::WrongPassphrase => tr!("error-wrong-passphrase"),
+        E::EmptyPassphrase => tr!("error-empty-passphrase"),
+        E::PassphraseMismatch => tr!("error-passphrase-mismatch"),
+        E::UnknownChannel(channel) => tr!("error-unknown-channel", channel = channel),
+        E::OutdatedInvite => tr!("error-outdated-invite"),
+        E::NotPublisher { handle } => tr!("error-not-publisher", handle = handle),
+        E::RepliesOff(channel) => tr!("error-replies-off", channel = channel),
+        E::UnknownGroup(group) => tr!("error-unknown-group", group = group),
+        E::AwaitingApproval => tr!("error-awaiting-approval"),
+        E::UnknownDevice(device) => tr!("error-unknown-device", device = device),
+        E::Server(body) => tr!("error-server", body = body),
+        E::Status(status) => status_error(status),
+        E::PhotoUnreadable { path, reason } => {
+            tr!("error-photo-unreadable", path = path.display(), reason = reason)
+        }
+        E::CorruptFile { file, reason } => {
+            tr!("error-corrupt-file", file = file.display(), reason = reason)
+        }
+        E::RemovedFromConversation(account) => {
+            tr!("error-removed-from-conversation", account = account)
+        }
+        E::NotYetAdded(account) => tr!("error-not-yet-added", account = account),
+        E::CommitConflict { peer, attempts } => {
+            tr!("error-commit-conflict", peer = peer, attempts = attempts)
+        }
+        E::WaitingForEarlierMessage => tr!("error-waiting-for-earlier-message"),
+        E::NotConnected => tr!("error-not-connected"),
+        E::AttachmentRefusedTooLarge { size } => {
+            tr!("error-attachment-refused-too-large", size = format_mb(*size))
+        }
+        E::AttachmentCorrupt { reason } => tr!("error-attachment-corrupt", reason = reason),
+        E::CodeRefused { what, detail } => {
+            tr!("error-code-refused", what = what, detail = detail)
+        }
+        E::InvalidOrgData { handle, reason } => {
+            tr!("error-invalid-org-data", handle = handle, reason = reason)
+        }
+        E::StaffListRolledBack { handle, seen, offered } => {
+            tr!("error-staff-list-rolled-back", handle = handle, seen = seen, offered = offered)
+        }
+        E::RefuseUncertified { device, thread, handle } => {
+            tr!("error-refuse-uncertified", device = device, thread = thread, handle = handle)
+        }
+        E::MemberAwaitingApproval { device, thread, handle } => {
+            tr!("error-member-awaiting-approval", device = device, thread = thread, handle = handle)
+        }
+        E::KeyPackageMismatch { device, handle } => {
+            tr!("error-key-package-mismatch", device = device, handle = handle)
+        }
+        E::ThreadConflict { attempts } => tr!("error-thread-conflict", attempts = attempts),
+        E::NoPassphrase { env } => tr!("error-no-passphrase", env = env),
+        E::NotAnExportFile => tr!("error-not-an-export-file"),
+        E::RevocationListWithheld { handle, pinned, presented } => tr!(
+            "error-revocation-list-withheld",
+            handle = handle,
+            pinned = pinned,
+            presented = presented
+        ),
+        E::PostsWithheld { posts } => tr!("error-posts-withheld", posts = posts),
+        E::RemovedFromGroup(group) => tr!("error-removed-from-group", group = group),
+        E::NotStaffAnywhere => tr!("error-not-staff-anywhere"),
+        E::GroupLinkRefused => tr!("error-group-link-refused"),
+        E::GroupInfoOutdated => tr!("error-group-info-outdated"),
+        E::LinkCodeWithoutSecret => tr!("error-link-code-without-secret"),
+        E::NoDeviceList(account) => tr!("error-no-device-list", account = account),
+        E::NoAccountKey => tr!("error-no-account-key"),
+        E::RemoveOwnDevice => tr!("error-remove-own-device"),
+        // Not translated yet: the English `Display`.
+        other => other.to_string(),
+    }
+}
+
+fn status_error(error: &crate::threads::StatusError) -> String {
+    use crate::threads::StatusError as S;
+    match error {
+        S::NeedsReason(status) => tr!("error-status-needs-reason", status = status.as_str()),
+        S::StaffOnly => tr!("error-status-staff-only"),
+        S::CitizenOnly => tr!("error-status-citizen-only"),
+        S::NotAllowed { from, to } => {
+            tr!("error-status-not-allowed", from = from.as_str(), to = to.as_str())
+        }
+    }
+}
+
+/// An [`anyhow::Error`]-style chain (`outer: cause: cause`, as `{:#}`
+/// prints it) with every [`ClientError`] in it localized.
+pub fn localized_chain<'a>(
+    chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let parts: Vec<String> = chain
+        .map(|error| match error.downcast_ref::<ClientError>() {
+            Some(client_error) => localized(client_error),
+            None => error.to_string(),
+        })
+        .collect();
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use stadtbote_protocol::AccountId;
+    use stadtbote_protocol::app::ThreadStatus;
+
+    use crate::threads::StatusError;
+
+    use super::*;
+
+    /// One value of every variant [`localized`] translates.
+    fn samples() -> Vec<ClientError> {
+        let account = AccountId::random();
+        let home = PathBuf::from("/home/x/.stadtbote");
+        vec![
+            ClientError::Unreachable { url: "ws://x".into() },
+            ClientError::ServerBusy { url: "ws://x".into(), reason: "HTTP 503" },
+            ClientError::InvalidLinkCode,
+            ClientError::UnknownAccount(account),
+            ClientError::InvalidAccountId { text: "a\"b".into() },
+            ClientError::NotInitialised { home: home.clone() },
+            ClientError::AlreadyInitialised { home: home.clone() },
+            ClientError::Locked { home },
+            ClientError::PhotoTooLarge {
+                path: "p.jpg".into(),
+                size: 23_400_000,
+                limit: 20_000_000,
+            },
+            ClientError::AttachmentQuotaExceeded,
+            ClientError::AttachmentUnavailable,
+            ClientError::Invalid { what: "--status", reason: "unknown status".into() },
+            ClientError::InvalidCodeText { what: "staff invitation code" },
+            ClientError::NotServerAdmin,
+            ClientError::Forbidden("no".into()),
+            ClientError::SecondFactorRequired("code needed".into()),
+            ClientError::OrgSuspended,
+            ClientError::HandleTaken("h".into()),
+            ClientError::NotOrgAdmin,
+            ClientError::NotAdminOf("h".into()),
+            ClientError::SeveralOrgs("a, b".into()),
+            ClientError::UnknownOrg { handle: "h".into() },
+            ClientError::OrgNotSetUp { handle: "h".into() },
+            ClientError::OrgKeyChanged {
+                handle: "h".into(),
+                pinned: "p".into(),
+                presented: "q".into(),
+            },
+            ClientError::FingerprintMismatch { handle: "h".into(), pinned: "p".into() },
+            ClientError::UnknownCategory {
+                category: "x y".into(),
+                handle: "h".into(),
+                valid: "a, b".into(),
+            },
+            ClientError::NoStaffEnrolled { department: "d".into(), handle: "h".into() },
+            ClientError::StaffAwaitingApproval { department: "d".into(), handle: "h".into() },
+            ClientError::NoStaffReachable { department: "d".into() },
+            ClientError::UnknownThread("t".into()),
+            ClientError::RemovedFromThread("t".into()),
+            ClientError::NotInDepartment { thread: "t".into(), department: "d".into() },
+            ClientError::NotStaff { handle: "h".into() },
+            ClientError::PhotoNotSent("r".into()),
+            ClientError::InvalidInviteCode,
+            ClientError::WrongPassphrase,
+            ClientError::EmptyPassphrase,
+            ClientError::PassphraseMismatch,
+            ClientError::UnknownChannel("c".into()),
+            ClientError::OutdatedInvite,
+            ClientError::NotPublisher { handle: "h".into() },
+            ClientError::RepliesOff("c".into()),
+            ClientError::UnknownGroup("g".into()),
+            ClientError::AwaitingApproval,
+            ClientError::UnknownDevice("d".into()),
+            ClientError::Status(StatusError::NeedsReason(ThreadStatus::Resolved)),
+            ClientError::Status(StatusError::StaffOnly),
+            ClientError::PhotoUnreadable {
+                path: "p.jpg".into(),
+                reason: "there is no such file".into(),
+            },
+            ClientError::CorruptFile { file: "/h/state.cbor".into(), reason: "bad".into() },
+            ClientError::RemovedFromConversation(AccountId::random()),
+            ClientError::NotYetAdded(AccountId::random()),
+            ClientError::CommitConflict { peer: AccountId::random(), attempts: 5 },
+            ClientError::WaitingForEarlierMessage,
+            ClientError::NotConnected,
+            ClientError::AttachmentRefusedTooLarge { size: 12_300_000 },
+            ClientError::AttachmentCorrupt { reason: "hash mismatch" },
+            ClientError::CodeRefused { what: "link code", detail: "expired".into() },
+            ClientError::InvalidOrgData { handle: "h".into(), reason: "r".into() },
+            ClientError::StaffListRolledBack {
+                handle: "h".into(),
+                seen: 4,
+                offered: "version 3".into(),
+            },
+            ClientError::RefuseUncertified {
+                device: "d".into(),
+                thread: "t".into(),
+                handle: "h".into(),
+            },
+            ClientError::MemberAwaitingApproval {
+                device: "d".into(),
+                thread: "t".into(),
+                handle: "h".into(),
+            },
+            ClientError::KeyPackageMismatch { device: "d".into(), handle: "h".into() },
+            ClientError::ThreadConflict { attempts: 3 },
+            ClientError::NoPassphrase { env: "STADTBOTE_PASSPHRASE" },
+            ClientError::NotAnExportFile,
+            ClientError::RevocationListWithheld {
+                handle: "h".into(),
+                pinned: 2,
+                presented: "no list".into(),
+            },
+            ClientError::PostsWithheld { posts: "#2..#3 of Amtsblatt".into() },
+            ClientError::RemovedFromGroup("g".into()),
+            ClientError::NotStaffAnywhere,
+            ClientError::GroupLinkRefused,
+            ClientError::GroupInfoOutdated,
+            ClientError::LinkCodeWithoutSecret,
+            ClientError::NoDeviceList(AccountId::random()),
+            ClientError::NoAccountKey,
+            ClientError::RemoveOwnDevice,
+            ClientError::Status(StatusError::CitizenOnly),
+            ClientError::Status(StatusError::NotAllowed {
+                from: ThreadStatus::Resolved,
+                to: ThreadStatus::InProgress,
+            }),
+        ]
+    }
+
+    /// The English catalog reproduces every translated variant's `Display`
+    /// byte for byte (scripts and the end-to-end tests read it).
+    #[test]
+    fn english_catalog_equals_display() {
+        stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
+        for error in samples() {
+            assert_eq!(localized(&error), error.to_string());
+        }
+    }
+}

@@ -1,0 +1,569 @@
+# Stadtbote — deutscher Katalog (die Referenz: Deutsch zuerst).
+#
+# Jede Nachricht hier steht mit derselben Id und denselben Argumenten auch
+# in en/stadtbote.ftl (ein Unit-Test prüft das).
+# Wie man eine Nachricht hinzufügt: siehe i18n/README.md.
+
+## Zeilen, in die die CLI jeden Fehler und jede Warnung setzt
+
+error-line = Fehler: { $message }
+warning-line = Warnung: { $message }
+note-line = Hinweis: { $message }
+
+## Status eines Vorgangs (in --json und auf der Kommandozeile bleiben sie englisch)
+
+status-open = eingegangen
+status-acknowledged = bestätigt
+status-in-progress = in Bearbeitung
+status-resolved = erledigt
+status-rejected = abgelehnt
+status-reopened = wieder eröffnet
+
+## Arten von Vorgängen
+
+thread-kind-report = Meldung
+thread-kind-consult = Sprechstunde
+thread-days = { $days ->
+    [one] { $days } Tag
+   *[other] { $days } Tage
+}
+
+## Nachrichten in der Warteschlange (commands/threads.rs)
+
+kept-report = { $error }; die Meldung bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+kept-message = { $error }; die Nachricht bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+kept-question = { $error }; die Frage bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+not-sent-report = die Meldung wurde nicht gesendet; sie bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+not-sent-message = die Nachricht wurde nicht gesendet; sie bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+not-sent-question = die Frage wurde nicht gesendet; sie bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+kept-reply = { $error }; die Antwort bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+not-sent-reply = die Antwort wurde nicht gesendet; sie bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+unreachable-kept-message = der Server ist nicht erreichbar; die Nachricht bleibt im Postausgang und wird mit dem nächsten Befehl gesendet, der den Server erreicht
+offline-working-locally = { $error }; es wird mit dem gearbeitet, was dieses Gerät schon hat
+follow-answer = Die Antwort verfolgen Sie mit: stadtbote chat { $thread }
+
+## stadtbote report / verify / enroll
+
+report-sent = Meldung gesendet an { $org } ({ $handle }): Kategorie { $category }, Abteilung { $department }.
+verify-verified = Der Org-Schlüssel von { $handle } stimmt überein und ist jetzt bestätigt:
+verify-repinned = { $handle } hat seinen Org-Schlüssel gewechselt; der neue Schlüssel ist jetzt gespeichert und bestätigt:
+enroll-enrolled = Angemeldet als { $role } von { $department } bei { $org } ({ $handle })
+enroll-valid-until = Das Zertifikat gilt bis { $time }.
+enroll-pending = Die Freigabe durch den Org-Admin steht noch aus: Die Apps der Bürgerinnen und Bürger nehmen dieses Gerät an, sobald das Gerät des Org-Admins es mit dem Org-Schlüssel gegengezeichnet hat (das geschieht bei dessen nächstem Befehl oder mit `stadtbote org approve { $device }`). Ein späterer Befehl hier sagt Ihnen, wenn es freigegeben ist.
+
+## stadtbote threads
+
+threads-none = Keine Vorgänge.
+threads-status-invalid = { $status }; erlaubt sind open, acknowledged, in-progress, resolved, rejected oder reopened
+threads-messages = { $count } Nachr.
+threads-new = *neu*
+threads-warning = [WARNUNG: siehe `stadtbote show`]
+
+## stadtbote show
+
+show-header = Vorgang { $thread } ({ $kind }) mit { $org } ({ $handle })
+show-category = Kategorie: { $category } (Abteilung { $department })
+show-department = Abteilung: { $department }
+show-status = Status: { $status }
+show-location = Ort: { $lat }, { $lon }
+show-disappears = Verschwindet: { $time }
+show-warning = WARNUNG: { $warning }
+show-messages = Nachrichten:
+show-no-name = (ohne Namen)
+show-moved = (hat den Vorgang an die Abteilung { $department } abgegeben)
+show-disappears-in = (der Vorgang verschwindet in { $days } Tag(en))
+show-status-tag = Status: { $status }
+show-not-accepted = (nicht angenommen)
+show-photo = Foto ({ $mime }, { $size } Bytes): { $saved }
+show-photo-saved = gespeichert unter { $path }
+show-photo-not-saved = nicht gespeichert
+show-history = Statusverlauf:
+show-history-by = von { $name }
+show-saved-photo = Foto gespeichert: { $path }
+show-photos-not-saved = Fotos nicht gespeichert: { $error }
+show-photo-not-saved-warning = ein Foto konnte nicht gespeichert werden: { $error }
+
+## stadtbote reply / assign / reopen / disappear
+
+reply-sent-status = Antwort gesendet; der Vorgang { $thread } ist jetzt { $status }.
+reply-sent = Antwort an Vorgang { $thread } gesendet.
+reply-unknown-status = unbekannter Status
+assign-done = Vorgang { $thread } liegt jetzt bei der Abteilung { $department }.
+reopen-done = Vorgang { $thread } wieder eröffnet.
+disappear-at = Vorgang { $thread } verschwindet am { $time } auf jedem Gerät und auf dem Server.
+disappear-in = Vorgang { $thread } verschwindet in { $days } Tag(en).
+
+## stadtbote consult / chat
+
+consult-closed = { $org } ({ $handle }) hält gerade keine Sprechstunde.
+consult-no-hours = Es sind keine Sprechzeiten veröffentlicht.
+consult-hours = Sprechzeiten ({ $timezone }):
+consult-message-from = Nachricht von { $org }:
+consult-not-sent = Ihre Frage wurde nicht gesendet; bitte fragen Sie während der Sprechzeiten noch einmal.
+consult-queued = Ihre Anfrage steht in der Warteschlange; die Mitarbeitenden antworten in der Reihenfolge des Eingangs.
+chat-start = Chat im Vorgang { $thread } mit { $org } ({ $handle }). Nachricht tippen und Enter drücken; /quit oder Ende der Eingabe beendet.
+chat-not-sent = noch nicht gesendet: { $error }
+chat-removed = Dieses Gerät wurde aus dem Vorgang entfernt.
+chat-photos = { $count } Foto(s): siehe `stadtbote show`
+chat-disappears-in = (dieser Vorgang verschwindet in { $days } Tag(en))
+
+## stadtbote init / whoami / send / inbox / link / history / outbox (main.rs)
+
+init-linked = Dieses Gerät ist mit dem Konto { $account } verbunden
+init-waiting = Warte auf Freigabe: Führen Sie `stadtbote inbox` auf dem Gerät aus, das den Code angezeigt hat. Bis dahin kann niemand diesem Gerät schreiben.
+init-registered = Konto { $account } registriert
+init-share = Geben Sie Ihre Konto-Id weiter, damit andere Ihnen schreiben können:
+label-account = Konto: { $value }
+label-device = Gerät: { $value }
+label-fingerprint = Fingerabdruck: { $value }
+label-name = Name: { $value }
+send-sent = gesendet { $id }
+send-not-sent = die Nachricht wurde nicht gesendet; sie bleibt im Postausgang
+inbox-thread-messages = { $count } neue Nachricht(en) in Vorgängen (siehe `stadtbote threads`)
+inbox-none = Keine neuen Nachrichten.
+link-intro = Um ein weiteres Gerät zum Konto { $account } hinzuzufügen, führen Sie auf diesem Gerät aus:
+link-expires = Der Code gilt einmal und läuft am { $time } ab.
+link-keep-secret = Behalten Sie ihn für sich: Er fügt Ihrem Konto ein Gerät hinzu. Dieses Gerät gibt das neue bei seinem nächsten Befehl frei (z. B. `stadtbote inbox`).
+history-none = Keine Nachrichten.
+outbox-empty = Der Postausgang ist leer.
+notice-device-approved-here = Hinweis: dieses Gerät hat das Gerät { $device } (Schlüssel { $key }) für Ihr Konto freigegeben (Geräteliste Version { $version }).
+notice-device-added = Hinweis: ein neues Gerät { $device } (Schlüssel { $key }) wurde Ihrem Konto hinzugefügt (Geräteliste Version { $version }). Wenn Sie das nicht waren, führen Sie `stadtbote device remove { $device }` aus.
+history-delivered = zugestellt
+history-sent = gesendet
+history-sent-elsewhere = von einem anderen Gerät gesendet
+history-you-to = Sie -> { $peer }
+outbox-to = an { $peer } (noch nicht gesendet)
+flush-sent-queued-report = die wartende Meldung wurde gesendet; ihr Vorgang ist { $thread }
+flush-sent-queued-consult = die wartende Sprechstundenanfrage wurde gesendet; ihr Vorgang ist { $thread }
+flush-sent-queued-message = eine wartende Nachricht im Vorgang { $thread } wurde gesendet
+flush-resumed = Hochladen bei Teil { $chunk } von { $chunks } fortgesetzt
+flush-refused-commit = eine Änderung der Mitglieder in der Unterhaltung { $group } wurde abgelehnt: der Commit fügt nicht die Geräte hinzu oder entfernt sie, die sein Absender dem Server angegeben hat, sodass die Zustellliste des Servers von der Gruppe abweichen würde. Danach gesendete Nachrichten dieser Unterhaltung können hier nicht gelesen werden; sagen Sie es dem Betreiber des Servers der Gemeinde.
+flush-dropped = eine wartende Nachricht an { $peer } konnte nicht gesendet werden und wurde aus dem Postausgang entfernt: { $error }
+flush-kept = { $count } Nachricht(en) bleiben vorerst im Postausgang: { $error }
+flush-thread-dropped = eine wartende Nachricht ({ $kind }) im Vorgang { $thread } konnte nicht gesendet werden und wurde aus dem Postausgang entfernt: { $error }
+flush-thread-kept = { $count } Nachricht(en) in Vorgängen bleiben vorerst im Postausgang: { $error }
+notice-approved = Gerät { $device } ({ $role } von { $department }) von { $handle } mit dem Org-Schlüssel freigegeben (Mitarbeiterliste Version { $version })
+notice-refused = die Anmeldung des Geräts { $device } bei { $handle } wurde nicht freigegeben: { $reason }
+notice-now-approved = Die Anmeldung dieses Geräts als { $role } von { $department } bei { $handle } wurde vom Org-Admin freigegeben; die Apps der Bürgerinnen und Bürger nehmen es jetzt an.
+
+## Kanäle, denen jemand folgt (commands/channels.rs, channel_output.rs)
+
+follow-done = Sie folgen jetzt { $name } ({ $handle })
+unfollow-done = Sie folgen { $name } ({ $handle }) nicht mehr
+channels-none = Sie folgen keinem Kanal.
+channels-last-post = letzter Beitrag #{ $seq }
+feed-not-following = Sie folgen keinem Kanal; führen Sie zuerst `stadtbote follow EINLADUNG` aus
+feed-none = Keine neuen Beiträge.
+feed-photos = { $count } Foto(s)
+reply-to-sent = Ihre private Antwort ging an { $handle } ({ $department }).
+
+## Das Bürgermeisteramt: stadtbote org … (commands/org.rs)
+
+org-claimed = Dieses Gerät ist jetzt der Org-Admin von { $org } ({ $handle }).
+org-key-created = Der Org-Schlüssel wurde auf diesem Gerät erzeugt: { $file }
+org-keep-copy = Bewahren Sie eine Kopie an einem sicheren Ort auf: stadtbote org export-key DATEI
+org-fingerprint-intro = Fingerabdruck des Org-Schlüssels (drucken Sie ihn auf Aushänge und Ihre Website):
+org-claim-staff = Dieses Gerät ist außerdem ein Mitarbeitergerät von { $handle }: Rolle Admin (mit Veröffentlichen und Sachbearbeitung), Abteilung { $department }, an die Sprechstunden gehen.
+org-claim-can-publish = Es kann jetzt Kanäle (stadtbote channel create) und Diskussionsgruppen (stadtbote group create) anlegen.
+org-claim-hours-hint = Sprechzeiten veröffentlichen mit: stadtbote org hours set "Tue 17:00-18:00"; eine Sprechstunde beginnen mit: stadtbote org hours live on
+org-claim-staff-failed = Warnung: Dieses Gerät konnte noch nicht zum Mitarbeitergerät von { $handle } gemacht werden: { $reason }
+org-exported = Der Org-Schlüssel von { $handle } wurde mit Ihrer Passphrase verschlüsselt nach { $file } geschrieben
+org-export-import-hint = Auf einem anderen Gerät einlesen mit: stadtbote org import-key DATEI
+org-imported = Der Org-Schlüssel von { $org } ({ $handle }) wurde eingelesen.
+org-rotated-compromised = Der Org-Schlüssel von { $handle } wurde ersetzt und der alte widerrufen (Wechsel { $sequence }).
+org-rotated-old-refused = Die Apps lehnen ab jetzt alles ab, was der alte Schlüssel signiert.
+org-rotated-handover = Der Org-Schlüssel von { $handle } wurde an einen neuen Schlüssel übergeben (Wechsel { $sequence }).
+org-rotated-reissued = { $count } Mitarbeiterzertifikat(e) unter dem neuen Schlüssel neu ausgestellt.
+org-rotated-followed = Die Apps der Bürgerinnen und Bürger folgen dem signierten Wechsel ohne Warnung.
+org-rotated-keep-copy = Bewahren Sie eine Kopie des neuen Schlüssels an einem sicheren Ort auf: stadtbote org export-key DATEI
+org-rotated-fingerprint = Fingerabdruck des neuen Org-Schlüssels (drucken Sie ihn auf neue Aushänge und Ihre Website):
+org-invitation = Einladung für { $role } der Abteilung { $department } bei { $handle }.
+org-invitation-run = Auf dem Gerät der oder des Mitarbeitenden ausführen: stadtbote enroll CODE
+org-invitation-expires = Der Code gilt einmal und läuft am { $expires } ab; das Zertifikat gilt bis { $valid }.
+org-staff-none = Es sind noch keine Geräte von Mitarbeitenden angemeldet.
+org-approved = Gerät { $device } als { $role } von { $department } bei { $handle } freigegeben (Mitarbeiterliste Version { $version }).
+org-already-approved = Gerät { $device } ist schon ein freigegebenes Gerät von Mitarbeitenden von { $handle }.
+org-revoked = Gerät { $device } widerrufen (Widerrufsliste Version { $version }).
+org-revoked-removed = Aus dem Vorgang { $thread } entfernt.
+org-2fa-enabled = Org-Admin-Aktionen von { $handle } brauchen jetzt einen zweiten Faktor.
+org-2fa-pass = Geben Sie den aktuellen Code der App so mit: stadtbote --otp CODE org …
+org-no-profile = noch kein Profil veröffentlicht
+org-profile-header = { $org } ({ $handle }), Profilversion { $version }
+org-profile-categories = Kategorien:
+org-profile-hours = Sprechzeiten ({ $timezone }): { $hours }
+org-profile-no-hours = keine
+org-auto-reply = Automatische Antwort: { $reply }
+org-profile-consultations = Sprechstunden-Anfragen gehen an: { $department }
+org-live-since = Sprechstunde läuft seit { $time }
+org-not-live = Keine laufende Sprechstunde
+org-fingerprint-of = Org-Schlüssel von { $org } ({ $handle }); diesen Fingerabdruck vergleichen die Bürgerinnen und Bürger:
+qr-png = QR-Code (PNG): { $file }
+qr-svg = QR-Code (SVG): { $file }
+org-category-added = Kategorie { $name } hinzugefügt: Meldungen gehen an die Abteilung { $department }.
+org-category-moved = Kategorie { $name } verschoben: Meldungen gehen an die Abteilung { $department }.
+org-category-removed = Kategorie { $name } entfernt.
+org-profile-published-of = Profilversion { $version } von { $org } ({ $handle }) veröffentlicht.
+org-hours-set = Sprechzeiten von { $org } ({ $timezone }): { $hours }
+org-hours-department = Sprechstunden-Anfragen gehen an die Abteilung { $department }.
+org-live-on = Die Sprechstunde von { $org } läuft.
+org-live-off = Die Sprechstunde von { $org } ist beendet.
+org-profile-published = Profilversion { $version } veröffentlicht.
+
+## Mitarbeiterlisten (thread_output.rs)
+
+staff-account = Konto { $account }
+staff-until = bis { $time }
+staff-revoked = WIDERRUFEN
+staff-expired = abgelaufen
+staff-unlisted = nicht auf der Mitarbeiterliste
+staff-valid = gültig
+staff-pending = wartet auf FREIGABE (stadtbote org approve { $device })
+outbox-thread-entry = { $kind } im Vorgang { $thread } (noch nicht gesendet)
+
+## Diskussionsgruppen (commands/groups.rs)
+
+group-created = Diskussionsgruppe { $name } angelegt; ihren Link gibt `stadtbote group invite` aus
+group-invite = Wer diesen Link hat, kann der Gruppe beitreten; geben Sie ihn nur den vorgesehenen Mitgliedern:
+group-joined = beigetreten: { $name }
+group-posted = veröffentlicht
+group-removed = entfernt: { $account }
+groups-none = Dieses Gerät ist in keiner Diskussionsgruppe.
+
+## Geräte und Konto (commands/devices.rs, commands/account.rs)
+
+devices-header = Geräte des Kontos { $account } (signierte Liste Version { $version }, Kontoschlüssel { $key }):
+devices-this = (dieses Gerät)
+devices-line = hinzugefügt { $added }  Schlüssel { $key }
+devices-no-account-key = Dieses Gerät hat den Kontoschlüssel nicht: verknüpfen und entfernen Sie Geräte von einem Gerät aus, das ihn hat.
+devices-removed = Gerät { $device } aus dem Konto { $account } entfernt (signierte Liste Version { $version }). Es kann sich nicht mehr anmelden; die Apps anderer verschlüsseln nicht mehr für es, wenn sie das nächste Mal schreiben.
+account-delete-confirm = das Löschen des Kontos entfernt es, alle seine Geräte, ihre wartenden Nachrichten und Uploads vom Server und die Schlüssel und den Verlauf dieses Geräts aus { $home }; das kann nicht rückgängig gemacht werden. Bestätigen Sie mit `stadtbote account delete --yes`
+account-deleted = Konto { $account } auf dem Server gelöscht: { $devices } Gerät(e), { $envelopes } wartende Nachricht(en), { $blobs } Upload(s), { $key_packages } KeyPackage(s)
+account-deleted-here = von diesem Gerät gelöscht ({ $home }):
+
+## Serververwaltung: stadtbote admin … (commands/org.rs)
+
+admin-claimed = Dieses Gerät ist jetzt Server-Admin.
+admin-needs-otp = Jeder Admin-Befehl braucht jetzt den aktuellen Code der App: stadtbote --otp CODE admin …
+admin-create-org-hint = Eine Org legen Sie so an: stadtbote --otp CODE admin org create NAME --handle KURZNAME
+admin-retention-set = Die Aufbewahrungsfrist für { $kind } beträgt jetzt { $secs } Sekunden.
+admin-org-suspended = Die Org { $handle } ist gesperrt.
+admin-org-resumed = Die Org { $handle } ist wieder freigegeben.
+admin-org-2fa-reset = Der zweite Faktor der Org { $handle } ist abgeschaltet.
+admin-org-2fa-none = Die Org { $handle } hatte keinen zweiten Faktor eingerichtet; nichts geändert.
+admin-org-2fa-next = Ihr Org-Admin richtet jetzt mit stadtbote org 2fa enable ein neues Geheimnis ein (die alten Codes gelten nicht mehr).
+admin-org-created = Org { $org } ({ $handle }) angelegt, Id { $id }.
+admin-org-created-give = Geben Sie diesen Einmal-Code dem Admin der Org, der auf seinem Gerät `stadtbote org claim CODE` ausführt.
+admin-code-expires = Der Code läuft am { $time } ab.
+admin-no-orgs = Noch keine Orgs.
+admin-blocked = { $devices ->
+    [one] { $account } gesperrt ({ $devices } Gerät)
+   *[other] { $account } gesperrt ({ $devices } Geräte)
+}
+admin-unblocked = { $devices ->
+    [one] Sperre von { $account } aufgehoben ({ $devices } Gerät)
+   *[other] Sperre von { $account } aufgehoben ({ $devices } Geräte)
+}
+
+## Fehler der Client-Bibliothek (client-cli/src/error.rs); Ids sind
+## error- plus der Name der Variante
+
+error-unreachable = der Server unter { $url } ist nicht erreichbar
+error-server-busy = der Server unter { $url } hat die Verbindung abgelehnt: { $reason }; versuchen Sie es später noch einmal
+error-invalid-link-code = der Verknüpfungscode ist unbekannt, schon benutzt oder abgelaufen; erzeugen Sie mit `stadtbote link` auf einem Gerät des Kontos einen neuen
+error-unknown-account = unbekannte Konto-Id { $account }
+error-invalid-account-id = { $text } ist keine gültige Konto-Id (erwartet: 26 Base32-Zeichen)
+error-not-initialised = { $home } enthält keine Stadtbote-Identität; führen Sie zuerst `stadtbote init` aus
+error-already-initialised = { $home } enthält schon eine Stadtbote-Identität
+error-locked = ein anderer stadtbote-Befehl benutzt { $home }; versuchen Sie es noch einmal, wenn er fertig ist
+error-photo-too-large = das Foto { $path } ist { $size } groß; erlaubt sind { $limit }
+error-unsupported-photo = { $path } kann nicht gesendet werden: { $reason }
+error-attachment-quota-exceeded = der Speicher des Servers für Anhänge dieses Kontos ist voll; versuchen Sie es noch einmal, wenn ältere Fotos abgelaufen sind
+error-attachment-unavailable = der Anhang ist nicht mehr auf dem Server (Anhänge laufen ab); bitten Sie den Absender, ihn noch einmal zu senden
+error-invalid = ungültige Angabe für { $what }: { $reason }
+error-invalid-code-text = das ist kein gültiger Code ({ $what }); kopieren Sie ihn genau so, wie er ausgegeben wurde
+error-not-server-admin = dieses Gerät ist kein Server-Admin; führen Sie `stadtbote admin claim CODE` mit dem Code aus dem Datenverzeichnis des Servers aus
+error-forbidden = nicht erlaubt: { $reason }
+error-second-factor-required = { $reason }; geben Sie --otp CODE an (den aktuellen Code Ihrer Authenticator-App) oder setzen Sie STADTBOTE_OTP
+error-org-suspended = diese Org ist vom Betreiber des Servers gesperrt; ihre Dienste sind nicht verfügbar, bis sie wieder freigegeben ist
+error-handle-taken = der Kurzname { $handle } ist schon vergeben; wählen Sie einen anderen
+error-not-org-admin = dieses Gerät ist kein Org-Admin; führen Sie `stadtbote org claim CODE` aus
+error-not-admin-of = dieses Gerät ist nicht der Admin von { $handle }
+error-several-orgs = dieses Gerät verwaltet mehrere Orgs ({ $orgs }); wählen Sie eine mit --org HANDLE
+error-unknown-org = auf diesem Server gibt es keine Org mit dem Kurznamen { $handle }
+error-org-not-set-up = die Org { $handle } ist noch nicht eingerichtet (kein Org-Schlüssel oder Profil veröffentlicht)
+error-org-key-changed = der Org-Schlüssel von { $handle } hat sich GEÄNDERT: gespeichert ist { $pinned }, der Server zeigt jetzt { $presented }; das kann ein Angriff sein. Es wurde nichts gesendet. Vergleichen Sie den Fingerabdruck auf dem Aushang der Gemeinde und führen Sie nur dann, wenn er den neuen Schlüssel zeigt, `stadtbote verify { $handle } FINGERABDRUCK` aus
+error-fingerprint-mismatch = der Fingerabdruck stimmt NICHT mit dem für { $handle } gespeicherten Org-Schlüssel ({ $pinned }) überein; trauen Sie Nachrichten, die angeblich von { $handle } kommen, nicht, bis das geklärt ist
+error-unknown-category = { $handle } hat keine Kategorie { $category }; gültige Kategorien: { $valid }
+error-no-staff-enrolled = bei { $handle } ist noch kein Gerät der Abteilung { $department } angemeldet; versuchen Sie es später noch einmal
+error-staff-awaiting-approval = die Geräte der Abteilung { $department } bei { $handle } warten auf die Freigabe durch den Org-Admin (jedes Mitarbeitergerät braucht die Gegenzeichnung des Org-Schlüssels); die Nachricht bleibt in der Warteschlange und wird gesendet, sobald eines freigegeben ist
+error-no-staff-reachable = kein Gerät der Abteilung { $department } ist gerade erreichbar
+error-unknown-thread = kein Vorgang { $thread } auf diesem Gerät (siehe `stadtbote threads`)
+error-removed-from-thread = dieses Gerät gehört nicht mehr zum Vorgang { $thread }
+error-not-in-department = dieses Gerät gehört nicht zur Abteilung { $department }, bei der der Vorgang { $thread } liegt
+error-not-staff = das dürfen nur Mitarbeitende von { $handle }
+error-photo-not-sent = ein Foto konnte nicht hochgeladen werden: { $reason }
+error-invalid-invite-code = das ist kein gültiger Einladungscode
+error-wrong-passphrase = falsche Passphrase, oder die Schlüsseldatei ist beschädigt
+error-empty-passphrase = die Passphrase darf nicht leer sein
+error-passphrase-mismatch = die Passphrasen stimmen nicht überein
+error-unknown-channel = kein Kanal { $channel } auf diesem Gerät (siehe `stadtbote channels` oder `stadtbote channel list`)
+error-outdated-invite = dieser Einladungslink ist veraltet: der Kanal hat einen neuen Schlüssel; fragen Sie die Gemeinde nach dem aktuellen Einladungslink
+error-not-publisher = dieses Gerät darf für { $handle } nicht veröffentlichen; bitten Sie den Org-Admin um `org invite-staff --role publisher`
+error-replies-off = { $channel } nimmt keine Antworten an
+error-unknown-group = keine Diskussionsgruppe { $group } auf diesem Gerät (siehe `stadtbote groups`)
+error-awaiting-approval = dieses Gerät wartet auf Freigabe: führen Sie `stadtbote inbox` auf dem Gerät aus, das den Verknüpfungscode angezeigt hat, und versuchen Sie es dann hier noch einmal
+error-unknown-device = kein Gerät { $device } in der Geräteliste dieses Kontos (siehe `stadtbote device list`)
+error-server = der Server hat die Anfrage abgelehnt: { $body }
+error-status-needs-reason = der Status { $status } braucht --reason (eine Begründung)
+error-status-staff-only = nur Mitarbeitende können einen Status setzen; Bürgerinnen und Bürger können nur eine erledigte oder abgelehnte Meldung wieder eröffnen (stadtbote reopen)
+error-status-citizen-only = nur die Person, die den Vorgang eröffnet hat, kann ihn wieder eröffnen
+error-status-not-allowed = der Status kann nicht von { $from } auf { $to } wechseln
+error-photo-unreadable = das Foto { $path } kann nicht gelesen werden: { $reason }
+error-corrupt-file = die lokale Datei { $file } ist beschädigt ({ $reason }); stellen Sie sie aus einer Sicherung wieder her oder verschieben Sie sie
+error-removed-from-conversation = dieses Gerät gehört nicht mehr zur Unterhaltung mit { $account }
+error-not-yet-added = die Unterhaltung mit { $account } besteht schon, und dieses Gerät ist ihr noch nicht hinzugefügt; das geschieht, wenn ein Mitglied der Unterhaltung das nächste Mal eine Nachricht sendet
+error-commit-conflict = die Unterhaltung mit { $peer } hat sich ständig geändert; nach { $attempts } Versuchen aufgegeben
+error-waiting-for-earlier-message = eine frühere Nachricht an dasselbe Konto ist noch nicht gesendet
+error-not-connected = nicht mit dem Server verbunden
+error-attachment-refused-too-large = der Server nimmt so große Anhänge nicht an ({ $size } verschlüsselt); sein Betreiber hat eine niedrigere Grenze gesetzt
+error-attachment-corrupt = der Anhang ist nicht verwendbar: { $reason }
+error-code-refused = der Code ({ $what }) wurde abgelehnt: { $detail } (Codes gelten einmal und laufen ab)
+error-invalid-org-data = der Verzeichniseintrag von { $handle } lässt sich nicht prüfen: { $reason }
+error-staff-list-rolled-back = das Verzeichnis von { $handle } wird abgelehnt: der Server bot { $offered } seiner Mitarbeiterliste an, aber dieses Gerät hat schon Version { $seen } gesehen; der Server verbirgt vielleicht Änderungen wie Widerrufe. Es wurde nichts gesendet; versuchen Sie es später noch einmal und sagen Sie es der Gemeinde, wenn es so bleibt
+error-refuse-uncertified = Senden abgelehnt: das Gerät { $device } im Vorgang { $thread } hat kein gültiges Mitarbeiterzertifikat von { $handle }
+error-member-awaiting-approval = noch nicht gesendet: das Gerät { $device } im Vorgang { $thread } ist ein Gerät von Mitarbeitenden von { $handle }, dessen Anmeldung auf die Freigabe durch den Org-Admin wartet (jedes Mitarbeitergerät braucht jetzt die Gegenzeichnung des Org-Schlüssels); die Nachricht bleibt in der Warteschlange und wird gesendet, sobald das Gerät des Org-Admins es freigegeben hat
+error-key-package-mismatch = Senden abgelehnt: der Server gab für das Gerät { $device } ein KeyPackage heraus, das nicht zu seinem Mitarbeiterzertifikat von { $handle } passt
+error-thread-conflict = der Vorgang hat sich ständig geändert; nach { $attempts } Versuchen aufgegeben
+error-no-passphrase = keine Passphrase: setzen Sie { $env } oder führen Sie den Befehl in einem Terminal aus
+error-not-an-export-file = das ist keine Stadtbote-Org-Schlüsseldatei
+error-revocation-list-withheld = der Server hält die aktuelle Widerrufsliste von { $handle } zurück: dieses Gerät hat Version { $pinned } geprüft, der Server bot { $presented } an. Er verbirgt vielleicht ein widerrufenes (verlorenes oder gestohlenes) Gerät mit Veröffentlichungsrecht, deshalb werden keine Beiträge gezeigt. Versuchen Sie es später oder aus einem anderen Netz noch einmal und sagen Sie es der Gemeinde, wenn es so bleibt
+error-posts-withheld = der Server hält Beiträge { $posts } zurück, obwohl sie jünger als die Aufbewahrungsfrist des Kanals sind; sie wurden nicht übersprungen, und spätere Beiträge warten auf sie: führen Sie `stadtbote feed` später noch einmal aus und sagen Sie es der Gemeinde, wenn es so bleibt
+error-removed-from-group = dieses Gerät gehört nicht mehr zur Diskussionsgruppe { $group }
+error-not-staff-anywhere = nur zertifizierte Mitarbeitende können Diskussionsgruppen anlegen; melden Sie dieses Gerät zuerst mit `stadtbote enroll CODE` an
+error-group-link-refused = dieser Beitrittslink ist nicht (mehr) gültig; der Link der Gruppe wird ersetzt, wenn ein Mitglied entfernt wird, fragen Sie ein Mitglied nach dem aktuellen
+error-group-info-outdated = die Beitrittsinformation der Gruppe ist veraltet; bitten Sie ein Mitglied, `stadtbote group invite` auszuführen
+error-link-code-without-secret = diesem Verknüpfungscode fehlt der Teil, der auf Ihrem anderen Gerät erzeugt wurde; führen Sie dort `stadtbote link` noch einmal aus (mit dieser Version) und verwenden Sie den neuen Code
+error-no-device-list = das Konto { $account } hat noch keine signierte Geräteliste veröffentlicht, daher kann keinem seiner Geräte vertraut werden; sie erscheint, sobald eines seiner Geräte eine aktuelle Version von stadtbote benutzt
+error-no-account-key = dieses Gerät hat den Kontoschlüssel nicht; führen Sie das auf dem ersten Gerät des Kontos aus oder auf einem, das mit einer aktuellen Version verknüpft wurde (`stadtbote device list` zeigt die Geräte)
+error-remove-own-device = das ist das Gerät, das Sie gerade benutzen; entfernen Sie es von einem anderen Gerät aus oder löschen Sie das ganze Konto mit `stadtbote account delete`
+
+## Eingabeaufforderungen
+
+prompt-passphrase = Passphrase für die Org-Schlüsseldatei:
+prompt-passphrase-repeat = Passphrase wiederholen:
+
+## Hilfetexte (client-cli/src/help_text.rs): Nachricht help-PFAD ist der
+## Beschreibungstext des Befehls PFAD (help allein: das Programm), ihre
+## Attribute die Hilfe seiner Argumente nach Argument-Id.
+
+help-heading-usage = Aufruf:
+help-heading-arguments = Argumente
+help-heading-options = Optionen
+help-heading-commands = Befehle
+help-value-command = BEFEHL
+help-flag-help = Hilfe anzeigen
+help-flag-version = Version anzeigen
+help = Ende-zu-Ende-verschlüsselte Nachrichten für Gemeinden und ihre Bürgerinnen und Bürger
+    .home = Verzeichnis mit den Schlüsseln und Nachrichten dieses Geräts
+    .server = WebSocket-URL des Stadtbote-Servers
+    .ca_cert = Zusätzliches CA-Zertifikat (PEM), dem für wss:// neben den eingebauten Wurzelzertifikaten vertraut wird, z. B. die eigene CA einer Gemeinde oder ein selbstsigniertes Serverzertifikat
+    .otp = Code des zweiten Faktors (TOTP, aus Ihrer Authenticator-App) für Admin- und Org-Admin-Befehle; wird gleich nach der Anmeldung gesendet
+    .lang = Sprache der Meldungen und der Hilfe: de oder en (Vorgabe: aus LC_ALL, LC_MESSAGES oder LANG; Englisch, wenn nicht gesetzt, C oder POSIX)
+help-init = Dieses Gerät einrichten: ein neues Konto registrieren oder mit einem Verknüpfungscode einem Konto beitreten
+    .name = Anzeigename, der mit Ihren Nachrichten mitgeschickt wird (nur die Empfänger sehen ihn)
+    .link = Verknüpfungscode von `stadtbote link` auf einem Gerät eines bestehenden Kontos
+help-whoami = Konto, Geräte-Id und Schlüssel-Fingerabdruck dieses Geräts anzeigen (offline)
+    .json = Ein JSON-Objekt
+help-send = Eine Textnachricht an ein Konto senden
+    .account = Die Konto-Id des Empfängers
+    .text = Die Nachricht
+help-inbox = Neue Nachrichten abholen und anzeigen
+    .json = Ein JSON-Objekt pro Nachricht
+help-link = Einen Einmal-Code erzeugen, um ein weiteres Gerät mit diesem Konto zu verknüpfen
+help-device = Die signierte Geräteliste dieses Kontos: anzeigen, ein verlorenes Gerät entfernen
+help-device-list = Die Geräte auf der signierten Geräteliste dieses Kontos anzeigen
+    .json = Ein JSON-Objekt
+help-device-remove = Ein Gerät (ein verlorenes oder gestohlenes Telefon) aus diesem Konto entfernen: es kann sich nicht mehr anmelden, und die Apps anderer verschlüsseln nicht mehr für es
+    .device = Die Geräte-Id, wie `stadtbote device list` sie zeigt
+help-history = Gesendete und empfangene Nachrichten auf diesem Gerät anzeigen
+    .account = Nur die Unterhaltung mit diesem Konto
+    .json = Ein JSON-Objekt pro Nachricht
+    .sync = Zuerst neue Nachrichten und Empfangsbestätigungen vom Server abholen
+help-outbox = Nachrichten anzeigen, die der Server noch nicht bestätigt hat
+    .json = Ein JSON-Objekt pro Nachricht
+help-admin = Serververwaltung: Admin-Rechte übernehmen, Orgs, Statistik, Sperren
+help-admin-claim = Server-Admin werden mit dem Code aus DATA_DIR/admin-claim.code; gibt das TOTP-Geheimnis (als otpauth://-URI) für Ihre Authenticator-App aus. Jeder spätere Admin-Befehl braucht --otp CODE
+    .code = Der Code
+help-admin-retention = Die geltenden Aufbewahrungsfristen anzeigen oder ändern
+help-admin-retention-show = Alle geltenden Aufbewahrungsfristen
+    .json = Ein JSON-Objekt pro Frist
+help-admin-retention-set = Eine Frist ändern, z. B. `envelopes 7d`
+    .kind = envelopes, attachments, uploads, link-codes, org-claim-codes, channel-posts-max oder audit
+    .duration = Eine Dauer wie 30d, 12h, 90m oder 3600s
+help-admin-audit = Das Prüfprotokoll der Admin- und Org-Admin-Aktionen lesen
+    .json = Ein JSON-Objekt pro Eintrag
+    .verify = Die Hash-Kette hier nachrechnen und mit dem bei der letzten Prüfung gespeicherten Stand vergleichen; nennt bei einem Fehler den ersten falschen Eintrag
+    .accept_gap = Mit --verify: wenn das Protokoll über den bei der letzten Prüfung gespeicherten Stand hinaus gekürzt wurde, hinnehmen, dass die entfernten Einträge nicht prüfbar sind, und das Protokoll des Servers wie beim ersten Mal speichern
+    .after = Nur Einträge nach dieser laufenden Nummer anzeigen
+help-admin-org = Orgs anlegen oder auflisten
+help-admin-org-create = Eine Org anlegen und einen Einmal-Code für ihren Admin ausgeben
+    .name = Der Name der Org, z. B. "Stadt Goslar"
+    .handle = Ihr Kurzname: 2–32 Zeichen aus a–z, 0–9 und -
+help-admin-org-list = Die Orgs des Servers auflisten
+    .json = Ein JSON-Objekt pro Org
+help-admin-org-suspend = Eine Org sperren: ihr Verzeichniseintrag, Anmeldungen von Mitarbeitenden, Org-Admin-Aktionen und Kanalbeiträge werden abgelehnt, bis sie wieder freigegeben ist
+    .handle = Der Kurzname der Org
+help-admin-org-resume = Eine Sperre aufheben
+    .handle = Der Kurzname der Org
+help-admin-org-reset-2fa = Den zweiten Faktor einer Org abschalten, wenn ihr Admin den Authenticator verloren hat; der Org-Admin richtet dann mit `stadtbote org 2fa enable` ein neues Geheimnis ein
+    .handle = Der Kurzname der Org
+help-admin-stats = Serverweite Summen (keine Ids; Orgs nach Kurzname)
+    .json = Die Summen als ein JSON-Objekt
+help-admin-block = Jedes Gerät eines Kontos sperren: es kann sich nicht mehr anmelden und keine Anfragen mehr stellen
+    .account = Die Konto-Id
+help-admin-backup = Eine konsistente Online-Sicherung des ganzen Servers nach FILE laden (Modus 0600), verschlüsselt für die Sicherungsempfänger des Servers und jeden --recipient; abgelehnt, wenn es keinen gibt, außer mit --insecure-plaintext
+    .file = Wohin die Sicherung geschrieben wird
+    .recipients = Zusätzlicher age-Empfänger (age1…), für den verschlüsselt wird; mehrfach möglich
+    .insecure_plaintext = Eine unverschlüsselte Sicherung schreiben, wenn kein Empfänger eingerichtet oder angegeben ist. Sie enthält den Pepper, den Löschschlüssel jedes Kontos und die TOTP-Geheimnisse der Admins: bewahren Sie sie mindestens so sicher auf wie den Server
+    .json = Das Ergebnis als ein JSON-Objekt ausgeben
+help-admin-unblock = Eine Sperre aufheben
+    .account = Die Konto-Id
+help-org = Eine Org (eine Gemeinde) von diesem Gerät aus führen: Schlüssel, Profil, Sprechzeiten, Mitarbeitende
+    .org = Die Org, wenn dieses Gerät mehrere verwaltet
+help-org-claim = Admin der Org werden mit dem Code von `admin org create`; erzeugt den Org-Schlüssel auf diesem Gerät
+    .code = Der Org-Admin-Code
+help-org-export-key = Den Org-Schlüssel mit einer Passphrase verschlüsselt nach FILE schreiben
+    .file = Wohin
+help-org-import-key = Einen mit `org export-key` geschriebenen Org-Schlüssel einlesen
+    .file = Die Datei
+help-org-rotate-key = Den Org-Schlüssel durch einen neuen ersetzen, signiert mit dem jetzigen (Übergabe, z. B. nach einer Wahl); die Apps der Bürgerinnen und Bürger folgen ohne Warnung. Die Zertifikate der Mitarbeitenden werden unter dem neuen Schlüssel neu ausgestellt
+    .compromised = Der jetzige Schlüssel ist vielleicht in fremden Händen (ein gestohlener Laptop): ihn widerrufen, damit die Apps alles ablehnen, was er später signiert
+help-org-category = Meldekategorien und die Abteilungen, an die sie gehen
+help-org-category-add = Eine Kategorie hinzufügen (oder einer anderen Abteilung zuordnen)
+    .name = Ihr Name, wie die Bürgerinnen und Bürger ihn sehen, z. B. "Straßenschaden"
+    .department = Die Abteilung, an die ihre Meldungen gehen
+help-org-category-remove = Eine Kategorie entfernen
+    .name = Ihr Name
+help-org-hours = Sprechzeiten
+help-org-hours-set = Die wöchentlichen Sprechzeiten festlegen, z. B. "Tue 17:00-18:00"
+    .slots = Eine oder mehrere Zeiten
+    .auto_reply = Wird Bürgerinnen und Bürgern gezeigt, die außerhalb einer laufenden Sprechstunde fragen
+    .department = Die Abteilung, die antwortet
+help-org-hours-live = Eine Sprechstunde beginnen (on) oder beenden (off)
+    .state = on oder off
+help-org-fingerprint = Den Fingerabdruck des Org-Schlüssels ausgeben und seinen QR-Code schreiben (PNG und SVG)
+    .out = Verzeichnis für die QR-Code-Dateien (Vorgabe: HOME/qr, unter --home)
+help-org-invite-staff = Eine Einmal-Einladung für ein Gerät von Mitarbeitenden erzeugen
+    .department = Die Abteilung, z. B. bauhof
+    .role = Die Rolle
+    .expires_hours = Stunden, in denen der Code eingelöst werden kann
+help-org-staff = Die zertifizierten Geräte der Mitarbeitenden der Org auflisten
+    .json = Ein JSON-Objekt pro Gerät
+help-org-approve = Eine wartende Anmeldung von Mitarbeitenden mit dem Org-Schlüssel freigeben (das Gerät des Org-Admins gibt wartende Anmeldungen auch bei jedem Befehl mit Verbindung selbst frei, außer einer zweiten Bindung einer schon benutzten Einladung; siehe `org staff`)
+    .device = Die Geräte-Id (wie `org staff` sie zeigt)
+help-org-revoke = Das Zertifikat eines Geräts von Mitarbeitenden widerrufen
+    .device = Die Geräte-Id
+help-org-show = Das veröffentlichte Profil der Org anzeigen
+    .json = Ein JSON-Objekt
+help-org-2fa = Der zweite Faktor für die Admin-Aktionen der Org
+help-org-2fa-enable = Für die Admin-Aktionen dieser Org einen TOTP-Code verlangen; gibt das Geheimnis (als otpauth://-URI) für Ihre Authenticator-App aus
+help-enroll = Dieses Gerät mit einem Einladungscode als Gerät von Mitarbeitenden einer Org anmelden
+    .code = Der Code von `stadtbote org invite-staff`
+help-verify = Den Schlüssel einer Org als bestätigt markieren, nachdem Sie seinen Fingerabdruck (oder den Inhalt des QR-Codes) mit dem Aushang oder der Website der Gemeinde verglichen haben
+    .handle = Der Kurzname der Org
+    .fingerprint = Der Fingerabdruck wie gedruckt, z. B. "3f2a 91c0 …"
+help-report = Ein Problem (Straßenschaden, defekte Laterne …) einer Org melden
+    .handle = Der Kurzname der Org
+    .category = Die Kategorie, wie die Org sie nennt
+    .photos = Ein Foto (JPEG, PNG, HEIC oder WebP; seine Metadaten außer der Ausrichtung werden vor dem Verschlüsseln entfernt)
+    .location = Wo, in Grad: BREITE,LÄNGE
+    .text = Was nicht in Ordnung ist
+help-threads = Meldungen und Sprechstunden-Vorgänge auflisten (holt vorher Neues ab, wenn möglich)
+    .status = Nur Vorgänge mit diesem Status
+    .department = Nur Vorgänge dieser Abteilung
+    .consult = Nur Sprechstunden-Anfragen, in der Reihenfolge des Eingangs (die Warteschlange)
+    .json = Ein JSON-Objekt pro Vorgang
+help-show = Einen Vorgang anzeigen: Nachrichten, Ort, Statusverlauf; speichert Fotos
+    .thread = Die Vorgangs-Id (oder ein eindeutiger Anfang davon)
+    .json = Ein JSON-Objekt
+    .save = Fotos hier speichern (Vorgabe: HOME/photos/VORGANG/)
+help-reply = In einem Vorgang antworten; Mitarbeitende können auch den Status setzen
+    .thread = Die Vorgangs-Id
+    .text = Die Antwort
+    .photos = Ein Foto zum Anhängen
+    .status = Neuer Status (nur Mitarbeitende)
+    .reason = Warum (nötig bei resolved und rejected)
+    .as_me = Mitarbeitende: den eigenen Namen statt dem der Org zeigen
+help-assign = Einen Vorgang an eine andere Abteilung abgeben (Mitarbeitende): `assign VORGANG ABTEILUNG` (oder `--department ABTEILUNG`)
+    .thread = Die Vorgangs-Id
+    .department = Die neue Abteilung
+help-reopen = Eine erledigte oder abgelehnte Meldung wieder eröffnen (durch die Person, die sie gemeldet hat): `reopen VORGANG BEGRÜNDUNG` (oder `--reason BEGRÜNDUNG`)
+    .thread = Die Vorgangs-Id
+    .reason = Warum
+help-consult = Eine Org während ihrer Sprechzeiten fragen. Außerhalb davon wird die Frage nicht gesendet: die Sprechzeiten werden ausgegeben, und der Exit-Code ist 3
+    .handle = Der Kurzname der Org
+    .text = Die Frage
+help-chat = In einem Vorgang live chatten: zeigt eingehende Nachrichten, sendet jede Zeile
+    .thread = Die Vorgangs-Id
+help-channel = Kanäle, in denen dieses Gerät veröffentlicht (Mitarbeitende mit Veröffentlichungsrecht)
+help-channel-create = Einen Kanal anlegen (Geräte von Mitarbeitenden mit der Rolle publisher oder admin)
+    .name = Der Name des Kanals, z. B. "Amtsblatt"
+    .description = Eine längere Beschreibung
+    .retention_days = Tage, die der Server jeden Beitrag aufbewahrt
+    .replies = Ob Folgende privat antworten dürfen
+    .org = Die Org, wenn dieses Gerät bei mehreren Mitarbeitende ist
+    .json = Ein JSON-Objekt
+    .out = Wohin der QR-Code geschrieben wird (Vorgabe: HOME/qr, unter --home)
+help-channel-list = Die Kanäle auflisten, in denen dieses Gerät veröffentlicht
+    .json = Ein JSON-Objekt pro Kanal
+help-channel-post = In einem Kanal veröffentlichen
+    .channel = Die Kanal-Id (oder ein eindeutiger Anfang)
+    .text = Der Text
+    .photos = Ein Foto (JPEG, PNG, HEIC oder WebP; seine Metadaten außer der Ausrichtung werden vor dem Verschlüsseln entfernt)
+help-channel-rotate = Einem Kanal einen neuen Schlüssel geben; alte Einladungslinks funktionieren für neue Beiträge nicht mehr, daher muss jede und jeder Folgende dem neuen Link folgen. Fragt im Terminal zuerst nach; Skripte müssen --yes angeben
+    .channel = Die Kanal-Id
+    .out = Wohin der QR-Code geschrieben wird (Vorgabe: HOME/qr, unter --home)
+    .json = Ein JSON-Objekt
+help-follow = Einem Kanal mit seinem Einladungslink folgen (kein Konto nötig)
+    .invite = Der Einladungslink (`stadtbote:channel:…`)
+help-unfollow = Einem Kanal nicht mehr folgen
+    .channel = Die Kanal-Id (oder ein eindeutiger Anfang)
+help-channels = Die Kanäle auflisten, denen dieses Verzeichnis folgt
+    .json = Ein JSON-Objekt pro Kanal
+help-feed = Neue, geprüfte Beiträge der gefolgten Kanäle anzeigen
+    .channel = Nur dieser Kanal
+    .follow = Weiterlaufen und neue Beiträge zeigen, sobald sie ankommen
+    .json = Ein JSON-Objekt pro Beitrag oder Warnung
+help-reply-to = Privat auf einen Kanalbeitrag antworten (eröffnet einen Vorgang mit der Gemeinde)
+    .channel = Die Kanal-Id
+    .post = Die Nummer des Beitrags
+    .text = Die Antwort
+help-group = Diskussionsgruppen: anlegen (Mitarbeitende), einladen, beitreten, schreiben, lesen, entfernen (Moderation)
+help-group-create = Eine Diskussionsgruppe anlegen (zertifizierte Geräte von Mitarbeitenden)
+    .name = Der Name der Gruppe
+    .org = Die Org, wenn dieses Gerät bei mehreren Mitarbeitende ist
+help-group-invite = Den aktuellen Beitrittslink der Gruppe ausgeben (jedes Mitglied)
+    .group = Die Gruppen-Id (oder ein eindeutiger Anfang, oder ihr Name)
+help-group-join = Einer Gruppe mit ihrem Link beitreten
+    .link = Der Beitrittslink (`stadtbote:group:…`)
+help-group-post = In einer Gruppe schreiben
+    .group = Die Gruppen-Id
+    .text = Der Text
+help-group-read = Die noch nicht gezeigten Beiträge der Gruppe anzeigen
+    .group = Die Gruppen-Id
+    .json = Ein JSON-Objekt pro Beitrag
+help-group-remove = Ein Mitglied entfernen und den Beitrittslink ersetzen (Moderation durch Mitarbeitende)
+    .group = Die Gruppen-Id
+    .member = Konto-Id (oder eindeutiger Anfang) oder ein in der Gruppe gesehener Anzeigename
+help-groups = Die Diskussionsgruppen auflisten, in denen dieses Gerät ist (offline)
+    .json = Ein JSON-Objekt pro Gruppe
+help-disappear = Einen Vorgang in TAGE Tagen verschwinden lassen, auf jedem Gerät und auf dem Server
+    .thread = Die Vorgangs-Id
+    .days = Tage ab jetzt (mindestens 1)
+help-server-info = Zeigen, wer den Server betreibt, was er speichert und wie lange, und wo sein Quellcode ist (aus der /privacy-Erklärung des Servers; kein Konto nötig)
+    .json = Die JSON-Erklärung des Servers, unverändert
+help-account = Ihre Rechte an Ihrem Konto: alles sehen, was der Server darüber speichert, oder es löschen
+help-account-export = Alles anzeigen, was der Server über dieses Konto speichert
+    .json = Ein JSON-Objekt
+help-account-delete = Dieses Konto auf dem Server und auf diesem Gerät endgültig löschen
+    .yes = Bestätigen: das Konto, seine Geräte und ihre wartenden Nachrichten und Uploads werden gelöscht und können nicht wiederhergestellt werden

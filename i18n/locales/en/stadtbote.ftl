@@ -1,0 +1,572 @@
+# Stadtbote — English catalog.
+#
+# Every message here exists in de/stadtbote.ftl with the same id and the
+# same arguments (a unit test checks). These English texts are the CLI's
+# historic output, byte for byte: scripts and the end-to-end tests read
+# them, so change one only together with those tests.
+# How to add a message: see i18n/README.md.
+
+## Lines the CLI wraps every failure and warning in
+
+error-line = error: { $message }
+warning-line = warning: { $message }
+note-line = note: { $message }
+
+## Thread statuses (the --json and command-line values stay English)
+
+status-open = open
+status-acknowledged = acknowledged
+status-in-progress = in-progress
+status-resolved = resolved
+status-rejected = rejected
+status-reopened = reopened
+
+## Thread kinds
+
+thread-kind-report = report
+thread-kind-consult = consult
+thread-days = { $days ->
+    [one] { $days } day
+   *[other] { $days } days
+}
+
+## Queued messages (commands/threads.rs)
+
+kept-report = { $error }; the report is kept in the outbox and will be sent by the next command that reaches the server
+kept-message = { $error }; the message is kept in the outbox and will be sent by the next command that reaches the server
+kept-question = { $error }; the question is kept in the outbox and will be sent by the next command that reaches the server
+not-sent-report = the report was not sent; it is kept in the outbox and will be sent by the next command that reaches the server
+not-sent-message = the message was not sent; it is kept in the outbox and will be sent by the next command that reaches the server
+not-sent-question = the question was not sent; it is kept in the outbox and will be sent by the next command that reaches the server
+kept-reply = { $error }; the reply is kept in the outbox and will be sent by the next command that reaches the server
+not-sent-reply = the reply was not sent; it is kept in the outbox and will be sent by the next command that reaches the server
+unreachable-kept-message = cannot reach the server; the message is kept in the outbox and will be sent by the next command that reaches the server
+offline-working-locally = { $error }; working with what this device already has
+follow-answer = Follow the answer with: stadtbote chat { $thread }
+
+## stadtbote report / verify / enroll
+
+report-sent = Report sent to { $org } ({ $handle }): category { $category }, department { $department }.
+verify-verified = The org key of { $handle } matches and is now verified:
+verify-repinned = { $handle } changed its org key; the new key is now pinned and verified:
+enroll-enrolled = Enrolled as { $role } of { $department } at { $org } ({ $handle })
+enroll-valid-until = The certificate is valid until { $time }.
+enroll-pending = Approval by the org admin is pending: citizens' clients accept this device once the org admin's device has countersigned it with the org key (it does so on its next command, or with `stadtbote org approve { $device }`). A later command here tells you when it is approved.
+
+## stadtbote threads
+
+threads-none = No threads.
+threads-status-invalid = { $status }; use open, acknowledged, in-progress, resolved, rejected or reopened
+threads-messages = { $count } msg
+threads-new = *new*
+threads-warning = [WARNING: see `stadtbote show`]
+
+## stadtbote show
+
+show-header = Thread { $thread } ({ $kind }) with { $org } ({ $handle })
+show-category = Category: { $category } (department { $department })
+show-department = Department: { $department }
+show-status = Status: { $status }
+show-location = Location: { $lat }, { $lon }
+show-disappears = Disappears: { $time }
+show-warning = WARNING: { $warning }
+show-messages = Messages:
+show-no-name = (no name)
+show-moved = (moved the thread to department { $department })
+show-disappears-in = (the thread disappears in { $days } day(s))
+show-status-tag = status: { $status }
+show-not-accepted = (not accepted)
+show-photo = photo ({ $mime }, { $size } bytes): { $saved }
+show-photo-saved = saved to { $path }
+show-photo-not-saved = not saved
+show-history = Status history:
+show-history-by = by { $name }
+show-saved-photo = saved photo: { $path }
+show-photos-not-saved = photos not saved: { $error }
+show-photo-not-saved-warning = a photo could not be saved: { $error }
+
+## stadtbote reply / assign / reopen / disappear
+
+reply-sent-status = Reply sent; the thread { $thread } is now { $status }.
+reply-sent = Reply sent to thread { $thread }.
+reply-unknown-status = unknown status
+assign-done = Thread { $thread } is now with department { $department }.
+reopen-done = Reopened thread { $thread }.
+disappear-at = Thread { $thread } disappears at { $time } on every device and on the server.
+disappear-in = Thread { $thread } will disappear in { $days } day(s).
+
+## stadtbote consult / chat
+
+consult-closed = { $org } ({ $handle }) is not holding a consultation right now.
+consult-no-hours = No consultation hours are published.
+consult-hours = Consultation hours ({ $timezone }):
+consult-message-from = Message from { $org }:
+consult-not-sent = Your question was not sent; please ask again during the consultation hours.
+consult-queued = Your request is queued; staff answer in order of arrival.
+chat-start = Chat in thread { $thread } with { $org } ({ $handle }). Type a message and press Enter; /quit or end of input leaves.
+chat-not-sent = not sent yet: { $error }
+chat-removed = This device was removed from the thread.
+chat-photos = { $count } photo(s): see `stadtbote show`
+chat-disappears-in = (this thread disappears in { $days } day(s))
+
+## stadtbote init / whoami / send / inbox / link / history / outbox (main.rs)
+
+init-linked = Linked this device to account { $account }
+init-waiting = Waiting for approval: run `stadtbote inbox` on the device that showed the code. Until then nobody can write to this device.
+init-registered = Registered account { $account }
+init-share = Share your account id so that others can write to you:
+label-account = account: { $value }
+label-device = device: { $value }
+label-fingerprint = fingerprint: { $value }
+label-name = name: { $value }
+send-sent = sent { $id }
+send-not-sent = the message was not sent; it is kept in the outbox
+inbox-thread-messages = { $count } new message(s) in threads (see `stadtbote threads`)
+inbox-none = No new messages.
+link-intro = To add another device to account { $account }, run on that device:
+link-expires = The code works once and expires at { $time }.
+link-keep-secret = Keep it to yourself: it adds a device to your account. This device approves the new one at its next command (e.g. `stadtbote inbox`).
+history-none = No messages.
+outbox-empty = The outbox is empty.
+notice-device-approved-here = notice: this device approved device { $device } (key { $key }) for your account (device list version { $version }).
+notice-device-added = notice: a new device { $device } (key { $key }) was added to your account (device list version { $version }). If that was not you, run `stadtbote device remove { $device }`.
+history-delivered = delivered
+history-sent = sent
+history-sent-elsewhere = sent from another device
+history-you-to = you -> { $peer }
+outbox-to = to { $peer } (not yet sent)
+flush-sent-queued-report = sent the queued report; its thread is { $thread }
+flush-sent-queued-consult = sent the queued consult; its thread is { $thread }
+flush-sent-queued-message = sent a queued message in thread { $thread }
+flush-resumed = resumed upload at chunk { $chunk } of { $chunks }
+flush-refused-commit = refused a change of members in conversation { $group }: the commit does not add or remove the devices its sender declared to the server, so the server's delivery list would differ from the group. Messages in that conversation sent after it cannot be read here; tell the town's operator.
+flush-dropped = a queued message to { $peer } could not be sent and was removed from the outbox: { $error }
+flush-kept = { $count } message(s) stay in the outbox for now: { $error }
+flush-thread-dropped = a queued { $kind } in thread { $thread } could not be sent and was removed from the outbox: { $error }
+flush-thread-kept = { $count } thread message(s) stay in the outbox for now: { $error }
+notice-approved = approved staff device { $device } ({ $role } of { $department }) of { $handle } with the org key (staff list version { $version })
+notice-refused = the enrolment of device { $device } at { $handle } was not approved: { $reason }
+notice-now-approved = This device's enrolment as { $role } of { $department } at { $handle } was approved by the org admin; citizens' clients now accept it.
+
+## Channels a citizen follows (commands/channels.rs, channel_output.rs)
+
+follow-done = Following { $name } ({ $handle })
+unfollow-done = No longer following { $name } ({ $handle })
+channels-none = Not following any channel.
+channels-last-post = last post #{ $seq }
+feed-not-following = not following any channel; run `stadtbote follow INVITE` first
+feed-none = No new posts.
+feed-photos = { $count } photo(s)
+reply-to-sent = Your private reply went to { $handle } ({ $department }).
+
+## The mayor's office: stadtbote org … (commands/org.rs)
+
+org-claimed = This device is now the org admin of { $org } ({ $handle }).
+org-key-created = The org key was created on this device: { $file }
+org-keep-copy = Keep a copy in a safe place: stadtbote org export-key FILE
+org-fingerprint-intro = Org key fingerprint (print it on posters and your website):
+org-claim-staff = This device is also a staff device of { $handle }: role admin (includes publisher and clerk), department { $department }, where consultations go.
+org-claim-can-publish = It can create channels (stadtbote channel create) and discussion groups (stadtbote group create) now.
+org-claim-hours-hint = Publish consultation hours with: stadtbote org hours set "Tue 17:00-18:00"; start a session with: stadtbote org hours live on
+org-claim-staff-failed = warning: this device could not be made a staff device of { $handle } yet: { $reason }
+org-exported = Wrote the org key of { $handle }, encrypted with your passphrase, to { $file }
+org-export-import-hint = Import it on another device with: stadtbote org import-key FILE
+org-imported = Imported the org key of { $org } ({ $handle }).
+org-rotated-compromised = Replaced the org key of { $handle } and revoked the old one (rotation { $sequence }).
+org-rotated-old-refused = Clients refuse anything the old key signs from now on.
+org-rotated-handover = Handed the org key of { $handle } over to a new key (rotation { $sequence }).
+org-rotated-reissued = Re-issued { $count } staff certificate(s) under the new key.
+org-rotated-followed = Citizens' clients follow the signed change without a warning.
+org-rotated-keep-copy = Keep a copy of the new key in a safe place: stadtbote org export-key FILE
+org-rotated-fingerprint = New org key fingerprint (print it on new posters and your website):
+org-invitation = Invitation for a { $role } of department { $department } at { $handle }.
+org-invitation-run = On the staff member's device, run: stadtbote enroll CODE
+org-invitation-expires = The code works once and expires at { $expires }; the certificate is valid until { $valid }.
+org-staff-none = No staff devices are enrolled yet.
+org-approved = Approved device { $device } as { $role } of { $department } at { $handle } (staff list version { $version }).
+org-already-approved = Device { $device } is already an approved staff device of { $handle }.
+org-revoked = Revoked device { $device } (revocation list version { $version }).
+org-revoked-removed = Removed it from thread { $thread }.
+org-2fa-enabled = Org admin actions of { $handle } now need a second factor.
+org-2fa-pass = Pass the app's current code with: stadtbote --otp CODE org …
+org-no-profile = no profile published yet
+org-profile-header = { $org } ({ $handle }), profile version { $version }
+org-profile-categories = Categories:
+org-profile-hours = Office hours ({ $timezone }): { $hours }
+org-profile-no-hours = none
+org-auto-reply = Auto-reply: { $reply }
+org-profile-consultations = Consultations go to: { $department }
+org-live-since = Live since { $time }
+org-not-live = Not live
+org-fingerprint-of = Org key of { $org } ({ $handle }); citizens compare this fingerprint:
+qr-png = QR code (PNG): { $file }
+qr-svg = QR code (SVG): { $file }
+org-category-added = Added category { $name }: reports go to department { $department }.
+org-category-moved = Moved category { $name }: reports go to department { $department }.
+org-category-removed = Removed category { $name }.
+org-profile-published-of = Published profile version { $version } of { $org } ({ $handle }).
+org-hours-set = Office hours of { $org } ({ $timezone }): { $hours }
+org-hours-department = Consultations go to department { $department }.
+org-live-on = The consultation session of { $org } is live.
+org-live-off = The consultation session of { $org } has ended.
+org-profile-published = Published profile version { $version }.
+
+## Staff lists (thread_output.rs)
+
+staff-account = account { $account }
+staff-until = until { $time }
+staff-revoked = REVOKED
+staff-expired = expired
+staff-unlisted = not on the staff list
+staff-valid = valid
+staff-pending = PENDING approval (stadtbote org approve { $device })
+outbox-thread-entry = { $kind } in thread { $thread } (not yet sent)
+
+## Discussion groups (commands/groups.rs)
+
+group-created = created discussion group { $name }; share its link with `stadtbote group invite`
+group-invite = Anyone with this link can join the group; keep it among its intended members:
+group-joined = joined { $name }
+group-posted = posted
+group-removed = removed { $account }
+groups-none = This device is in no discussion group.
+
+## Devices and the account (commands/devices.rs, commands/account.rs)
+
+devices-header = Devices of account { $account } (signed list version { $version }, account key { $key }):
+devices-this = (this device)
+devices-line = added { $added }  key { $key }
+devices-no-account-key = This device does not hold the account key: link and remove devices from one that does.
+devices-removed = Removed device { $device } from account { $account } (signed list version { $version }). It can no longer log in; other people's apps stop encrypting to it when they next write.
+account-delete-confirm = deleting the account removes it, all its devices, their waiting messages and uploads from the server and this device's keys and history from { $home }; this cannot be undone. Run `stadtbote account delete --yes` to confirm
+account-deleted = account { $account } deleted on the server: { $devices } device(s), { $envelopes } waiting message(s), { $blobs } upload(s), { $key_packages } KeyPackage(s)
+account-deleted-here = deleted from this device ({ $home }):
+
+## Server administration: stadtbote admin … (commands/org.rs)
+
+admin-claimed = This device is now a server admin.
+admin-needs-otp = Every admin command now needs the app's current code: stadtbote --otp CODE admin …
+admin-create-org-hint = Create an org with: stadtbote --otp CODE admin org create NAME --handle HANDLE
+admin-retention-set = Retention of { $kind } is now { $secs } seconds.
+admin-org-suspended = Suspended the org { $handle }.
+admin-org-resumed = Resumed the org { $handle }.
+admin-org-2fa-reset = Turned off the second factor of the org { $handle }.
+admin-org-2fa-none = The org { $handle } had no second factor set up; nothing changed.
+admin-org-2fa-next = Its org admin now sets up a new secret with: stadtbote org 2fa enable (the old codes no longer work).
+admin-org-created = Created the org { $org } ({ $handle }), id { $id }.
+admin-org-created-give = Give this one-time code to the org's admin, who runs `stadtbote org claim CODE` on their device.
+admin-code-expires = The code expires at { $time }.
+admin-no-orgs = No orgs yet.
+admin-blocked = { $devices ->
+    [one] blocked { $account } ({ $devices } device)
+   *[other] blocked { $account } ({ $devices } devices)
+}
+admin-unblocked = { $devices ->
+    [one] unblocked { $account } ({ $devices } device)
+   *[other] unblocked { $account } ({ $devices } devices)
+}
+
+## Errors of the client library (client-cli/src/error.rs); ids are
+## error- plus the variant's name
+
+error-unreachable = cannot reach the server at { $url }
+error-server-busy = the server at { $url } refused the connection: { $reason }; try again later
+error-invalid-link-code = the link code is unknown, already used or expired; create a new one with `stadtbote link` on a device of the account
+error-unknown-account = unknown account id { $account }
+error-invalid-account-id = { $text } is not a valid account id (expected 26 base32 characters)
+error-not-initialised = { $home } holds no Stadtbote identity; run `stadtbote init` first
+error-already-initialised = { $home } is already initialised with a Stadtbote identity
+error-locked = another stadtbote command is using { $home }; try again when it has finished
+error-photo-too-large = photo { $path } is { $size }; the limit is { $limit }
+error-unsupported-photo = cannot send { $path }: { $reason }
+error-attachment-quota-exceeded = the server's attachment storage for this account is full; try again when earlier photos have expired
+error-attachment-unavailable = the attachment is no longer on the server (attachments expire); ask the sender to send it again
+error-invalid = invalid { $what }: { $reason }
+error-invalid-code-text = this is not a valid { $what }; copy it exactly as it was printed
+error-not-server-admin = this device is not a server admin; run `stadtbote admin claim CODE` with the code from the server's data directory
+error-forbidden = not allowed: { $reason }
+error-second-factor-required = { $reason }; pass --otp CODE (the current code of your authenticator app) or set STADTBOTE_OTP
+error-org-suspended = this org is suspended by the server's operator; its services are unavailable until it is resumed
+error-handle-taken = the handle { $handle } is already taken; choose another
+error-not-org-admin = this device is not an org admin; run `stadtbote org claim CODE`
+error-not-admin-of = this device is not the admin of { $handle }
+error-several-orgs = this device administers several orgs ({ $orgs }); choose one with --org HANDLE
+error-unknown-org = there is no org with the handle { $handle } on this server
+error-org-not-set-up = the org { $handle } is not set up yet (no org key or profile published)
+error-org-key-changed = the org key of { $handle } has CHANGED: pinned { $pinned }, the server now presents { $presented }; this may be an attack. Nothing was sent. Compare the fingerprint on the town's poster and, only if it shows the new key, run `stadtbote verify { $handle } FINGERPRINT`
+error-fingerprint-mismatch = the fingerprint does NOT match the org key pinned for { $handle } ({ $pinned }); do not trust messages claiming to come from { $handle } until this is resolved
+error-unknown-category = { $handle } has no category { $category }; valid categories: { $valid }
+error-no-staff-enrolled = no staff device of department { $department } is enrolled yet at { $handle }; try again later
+error-staff-awaiting-approval = the staff devices of department { $department } at { $handle } are waiting for the org admin's approval (every staff device needs the org key's countersignature); the message stays queued and is sent once one is approved
+error-no-staff-reachable = no staff device of department { $department } can be reached right now
+error-unknown-thread = no thread { $thread } on this device (see `stadtbote threads`)
+error-removed-from-thread = this device is no longer a member of thread { $thread }
+error-not-in-department = this device is not staff of department { $department }, which thread { $thread } is assigned to
+error-not-staff = only staff of { $handle } can do this
+error-photo-not-sent = a photo could not be uploaded: { $reason }
+error-invalid-invite-code = this is not a valid invitation code
+error-wrong-passphrase = wrong passphrase, or the key file is damaged
+error-empty-passphrase = the passphrase must not be empty
+error-passphrase-mismatch = the passphrases do not match
+error-unknown-channel = no channel { $channel } on this device (see `stadtbote channels` or `stadtbote channel list`)
+error-outdated-invite = this invite link is outdated: the channel has a new key; ask the town for the current invite link
+error-not-publisher = this device is not a certified publisher of { $handle }; ask the org admin for `org invite-staff --role publisher`
+error-replies-off = { $channel } does not take replies
+error-unknown-group = no discussion group { $group } on this device (see `stadtbote groups`)
+error-awaiting-approval = this device waits for approval: run `stadtbote inbox` on the device that showed the link code, then try again here
+error-unknown-device = no device { $device } on this account's device list (see `stadtbote device list`)
+error-server = the server refused the request: { $body }
+error-status-needs-reason = setting the status { $status } requires --reason
+error-status-staff-only = only staff can set a status; a citizen can only reopen a resolved or rejected report (stadtbote reopen)
+error-status-citizen-only = only the citizen who opened the thread can reopen it
+error-status-not-allowed = the status cannot change from { $from } to { $to }
+error-photo-unreadable = cannot read the photo { $path }: { $reason }
+error-corrupt-file = the local file { $file } is corrupt ({ $reason }); restore it from a backup or move it away
+error-removed-from-conversation = this device is no longer a member of the conversation with { $account }
+error-not-yet-added = the conversation with { $account } already exists and this device has not been added to it yet; it is added when a member of the conversation next sends a message
+error-commit-conflict = the conversation with { $peer } kept changing; gave up after { $attempts } attempts
+error-waiting-for-earlier-message = an earlier message to the same account has not been sent yet
+error-not-connected = not connected to the server
+error-attachment-refused-too-large = the server refuses attachments this large ({ $size } encrypted); its operator has set a lower limit
+error-attachment-corrupt = the attachment cannot be used: { $reason }
+error-code-refused = the { $what } was refused: { $detail } (codes work once and expire)
+error-invalid-org-data = the directory entry of { $handle } does not verify: { $reason }
+error-staff-list-rolled-back = refusing the directory of { $handle }: the server offered { $offered } of its staff list, but this device has already seen version { $seen }; the server may be hiding staff changes such as revocations. Nothing was sent; try again later, and tell the town if this persists
+error-refuse-uncertified = refusing to send: device { $device } in thread { $thread } has no valid staff certificate from { $handle }
+error-member-awaiting-approval = not sending yet: device { $device } in thread { $thread } is a staff device of { $handle } whose enrolment waits for the org admin's approval (every staff device now needs the org key's countersignature); the message stays queued and is sent once the org admin's device has approved it
+error-key-package-mismatch = refusing to send: the server handed out a key package for device { $device } that does not match its staff certificate from { $handle }
+error-thread-conflict = the thread kept changing; gave up after { $attempts } attempts
+error-no-passphrase = no passphrase: set { $env } or run the command in a terminal
+error-not-an-export-file = this is not a Stadtbote org key file
+error-revocation-list-withheld = the server withheld the current revocation list of { $handle }: this device has verified version { $pinned }, the server offered { $presented }. It may be hiding a revoked (lost or stolen) publisher device, so no posts are shown. Try again later or from another network, and tell the town if this persists
+error-posts-withheld = the server withheld post(s) { $posts } although they are younger than the channel's retention; they were not skipped and later posts wait for them: run `stadtbote feed` again later, and tell the town if this persists
+error-removed-from-group = this device is no longer a member of discussion group { $group }
+error-not-staff-anywhere = only certified staff can create discussion groups; enrol this device with `stadtbote enroll CODE` first
+error-group-link-refused = this join link is not valid (any more); the group's link is replaced when a member is removed, ask a member for the current one
+error-group-info-outdated = the group's join information is out of date; ask a member to run `stadtbote group invite`
+error-link-code-without-secret = this link code lacks the part made on your other device; run `stadtbote link` there again (with this version) and use the new code
+error-no-device-list = account { $account } has not published a signed device list yet, so none of its devices can be trusted; it appears once one of its devices runs a current version of stadtbote
+error-no-account-key = this device does not hold the account key; run this on the account's first device or one linked with a current version (`stadtbote device list` shows the devices)
+error-remove-own-device = this is the device you are using; remove it from another device, or delete the whole account with `stadtbote account delete`
+
+## Prompts
+
+prompt-passphrase = Passphrase for the org key file:
+prompt-passphrase-repeat = Repeat the passphrase:
+
+## Help texts (client-cli/src/help_text.rs): message help-PATH is the
+## about text of the command at PATH (help alone: the program), its
+## attributes the help of the command's arguments by argument id. English
+## entries equal the derive doc comments (a CLI test compares them).
+
+help-heading-usage = Usage:
+help-heading-arguments = Arguments
+help-heading-options = Options
+help-heading-commands = Commands
+help-value-command = COMMAND
+help-flag-help = Print help
+help-flag-version = Print version
+help = End-to-end encrypted messages for towns and their citizens
+    .home = Directory holding this device's keys and messages
+    .server = WebSocket URL of the Stadtbote server
+    .ca_cert = Extra CA certificate (PEM) to trust for wss:// besides the built-in roots, e.g. a town's own CA or a self-signed server certificate
+    .otp = Second-factor code (TOTP, from your authenticator app) for admin and org-admin commands; sent right after login
+    .lang = Language of messages and help: de or en (default: from LC_ALL, LC_MESSAGES or LANG; English when unset, C or POSIX)
+help-init = Create this device: register a new account, or join one with a link code
+    .name = Display name sent along with your messages (only recipients see it)
+    .link = Link code from `stadtbote link` on a device of an existing account
+help-whoami = Show this device's account, device id and key fingerprint (offline)
+    .json = One JSON object
+help-send = Send a text message to an account
+    .account = The recipient's account id
+    .text = The message
+help-inbox = Fetch and show new messages
+    .json = One JSON object per message
+help-link = Create a one-time code to link another device to this account
+help-device = This account's signed device list: show it, remove a lost device
+help-device-list = Show the devices on this account's signed device list
+    .json = One JSON object
+help-device-remove = Remove a device (a lost or stolen phone) from this account: it can no longer log in, and other people's clients stop encrypting to it
+    .device = The device id, as `stadtbote device list` shows it
+help-history = Show sent and received messages stored on this device
+    .account = Only the conversation with this account
+    .json = One JSON object per message
+    .sync = Fetch new messages and receipts from the server first
+help-outbox = Show messages the server has not acknowledged yet
+    .json = One JSON object per message
+help-admin = Server administration: claim admin rights, orgs, statistics, blocking
+help-admin-claim = Become a server admin with the code in DATA_DIR/admin-claim.code; prints the TOTP secret (as an otpauth:// URI) for your authenticator app. Every later admin command needs --otp CODE
+    .code = The code
+help-admin-retention = Show or change the retention periods in force
+help-admin-retention-show = Every retention period in force
+    .json = One JSON object per period
+help-admin-retention-set = Change one period, e.g. `envelopes 7d`
+    .kind = envelopes, attachments, uploads, link-codes, org-claim-codes, channel-posts-max or audit
+    .duration = A duration such as 30d, 12h, 90m or 3600s
+help-admin-audit = Read the audit log of admin and org-admin actions
+    .json = One JSON object per entry
+    .verify = Recompute the hash chain here and compare with the head pinned by the last verification; fails naming the first bad entry
+    .accept_gap = With --verify: when the log was pruned past the head pinned by the last verification, accept that the removed entries cannot be checked and pin the server's log as on first use
+    .after = Show only entries after this sequence number
+help-admin-org = Create or list orgs
+help-admin-org-create = Create an org and print a one-time code for its admin
+    .name = The org's name, e.g. "Stadt Goslar"
+    .handle = Its handle: 2-32 of a-z, 0-9 and -
+help-admin-org-list = List the server's orgs
+    .json = One JSON object per org
+help-admin-org-suspend = Suspend an org: its directory entry, staff enrolment, org-admin actions and channel posts are refused until it is resumed
+    .handle = The org's handle
+help-admin-org-resume = Lift a suspension
+    .handle = The org's handle
+help-admin-org-reset-2fa = Turn off an org's second factor after its admin lost the authenticator; the org admin then runs `stadtbote org 2fa enable` again to set up a new secret
+    .handle = The org's handle
+help-admin-stats = Server-wide aggregate counts (no ids; orgs by handle)
+    .json = The counts as one JSON object
+help-admin-block = Block every device of an account: it can no longer log in or make requests
+    .account = The account id
+help-admin-backup = Download an online, consistent backup of the whole server to FILE (mode 0600), encrypted to the server's backup recipients and every --recipient; refused when there is none, unless --insecure-plaintext
+    .file = Where to write the backup
+    .recipients = Extra age recipient (age1…) to encrypt to; repeatable
+    .insecure_plaintext = Write an unencrypted backup when no recipient is configured or given. It holds the pepper, every account's shredding key and the admins' TOTP secrets: keep it at least as safe as the server
+    .json = Print the result as one JSON object
+help-admin-unblock = Lift a block
+    .account = The account id
+help-org = Run an org (a town) from this device: key, profile, hours, staff
+    .org = The org, when this device administers several
+help-org-claim = Become the org's admin with the code from `admin org create`; creates the org key on this device
+    .code = The org-admin code
+help-org-export-key = Write the org key, encrypted with a passphrase, to FILE
+    .file = Where
+help-org-import-key = Read an org key written by `org export-key`
+    .file = The file
+help-org-rotate-key = Replace the org key with a new one, signed by the current key (handover, e.g. after an election); citizens' clients follow it without a warning. Staff certificates are re-issued under the new key
+    .compromised = The current key may be in other hands (a stolen laptop): revoke it, so that clients refuse anything it signs later
+help-org-category = Report categories and the departments they go to
+help-org-category-add = Add a category (or move it to another department)
+    .name = Its name as citizens see it, e.g. "Straßenschaden"
+    .department = The department its reports go to
+help-org-category-remove = Remove a category
+    .name = Its name
+help-org-hours = Consultation hours
+help-org-hours-set = Set the weekly consultation slots, e.g. "Tue 17:00-18:00"
+    .slots = One or more slots
+    .auto_reply = Shown to citizens who ask outside a live session
+    .department = The department that answers
+help-org-hours-live = Start (on) or end (off) a live consultation session
+    .state = on or off
+help-org-fingerprint = Print the org key's fingerprint and write its QR code (PNG and SVG)
+    .out = Directory for the QR code files (default: HOME/qr, under --home)
+help-org-invite-staff = Create a one-time invitation for a staff device
+    .department = The department, e.g. bauhof
+    .role = The role
+    .expires_hours = Hours the code can be redeemed
+help-org-staff = List the org's certified staff devices
+    .json = One JSON object per device
+help-org-approve = Approve a pending staff enrolment with the org key (the org admin's device also approves pending enrolments automatically on every command that connects, except a second binding of an invitation already used; see `org staff`)
+    .device = The device id (as shown by `org staff`)
+help-org-revoke = Revoke a staff device's certificate
+    .device = The device id
+help-org-show = Show the org's published profile
+    .json = One JSON object
+help-org-2fa = The second factor for the org's admin actions
+help-org-2fa-enable = Require a TOTP code for this org's admin actions; prints the secret (as an otpauth:// URI) for your authenticator app
+help-enroll = Enrol this device as staff of an org with an invitation code
+    .code = The code from `stadtbote org invite-staff`
+help-verify = Mark an org's key as verified after comparing its fingerprint (or QR code content) with the town's poster or website
+    .handle = The org's handle
+    .fingerprint = The fingerprint as printed, e.g. "3f2a 91c0 …"
+help-report = Report a problem (road damage, a broken lamp…) to an org
+    .handle = The org's handle
+    .category = The category, as the org names it
+    .photos = A photo (JPEG, PNG, HEIC or WebP; its metadata except the orientation is removed before it is encrypted)
+    .location = Where, in degrees: LAT,LON
+    .text = What is wrong
+help-threads = List report and consultation threads (syncs first when possible)
+    .status = Only threads with this status
+    .department = Only threads of this department
+    .consult = Only consultations, in order of arrival (the queue)
+    .json = One JSON object per thread
+help-show = Show a thread: messages, location, status history; saves photos
+    .thread = The thread id (or an unambiguous prefix of it)
+    .json = One JSON object
+    .save = Save photos here (default: HOME/photos/THREAD/)
+help-reply = Reply in a thread; staff can also set its status
+    .thread = The thread id
+    .text = The reply
+    .photos = A photo to attach
+    .status = New status (staff only)
+    .reason = Why (required for resolved and rejected)
+    .as_me = Staff: show your own name instead of the org's
+help-assign = Move a thread to another department (staff): `assign THREAD DEPARTMENT` (or `--department DEPARTMENT`)
+    .thread = The thread id
+    .department = The new department
+help-reopen = Reopen a resolved or rejected report (the citizen who opened it): `reopen THREAD REASON` (or `--reason REASON`)
+    .thread = The thread id
+    .reason = Why
+help-consult = Ask an org during its consultation hours. Outside them the question is not sent: the hours are printed and the exit code is 3
+    .handle = The org's handle
+    .text = The question
+help-chat = Chat live in a thread: prints incoming messages, sends each line
+    .thread = The thread id
+help-channel = Broadcast channels this device publishes to (staff publishers)
+help-channel-create = Create a broadcast channel (publisher or admin staff devices)
+    .name = The channel's name, e.g. "Amtsblatt"
+    .description = A longer description
+    .retention_days = Days the server keeps each post
+    .replies = Whether followers may reply privately
+    .org = The org, when this device is staff of several
+    .json = One JSON object
+    .out = Where to write the QR code (default: HOME/qr, under --home)
+help-channel-list = List the channels this device publishes to
+    .json = One JSON object per channel
+help-channel-post = Post to a channel
+    .channel = The channel id (or an unambiguous prefix)
+    .text = The text
+    .photos = A photo (JPEG, PNG, HEIC or WebP; its metadata except the orientation is removed before it is encrypted)
+help-channel-rotate = Give a channel a new key; old invite links stop working for new posts, so every follower must follow the new link. Asks first on a terminal; scripts must add --yes
+    .channel = The channel id
+    .out = Where to write the QR code (default: HOME/qr, under --home)
+    .json = One JSON object
+help-follow = Follow a channel with its invite link (no account needed)
+    .invite = The invite link (`stadtbote:channel:…`)
+help-unfollow = Stop following a channel
+    .channel = The channel id (or an unambiguous prefix)
+help-channels = List the channels this home follows
+    .json = One JSON object per channel
+help-feed = Show new, verified posts of followed channels
+    .channel = Only this channel
+    .follow = Keep running and print new posts as they arrive
+    .json = One JSON object per post or warning
+help-reply-to = Reply privately to a channel post (opens a thread with the town)
+    .channel = The channel id
+    .post = The post number
+    .text = The reply
+help-group = Discussion groups: create (staff), invite, join, post, read, remove (moderators)
+help-group-create = Create a discussion group (certified staff devices)
+    .name = The group's name
+    .org = The org, when this device is staff of several
+help-group-invite = Print the group's current join link (any member)
+    .group = The group id (or an unambiguous prefix, or its name)
+help-group-join = Join a group with its link
+    .link = The join link (`stadtbote:group:…`)
+help-group-post = Post to a group
+    .group = The group id
+    .text = The text
+help-group-read = Show the group's posts not shown before
+    .group = The group id
+    .json = One JSON object per post
+help-group-remove = Remove a member and replace the join link (staff moderators)
+    .group = The group id
+    .member = Account id (or unique prefix) or display name seen in the group
+help-groups = List the discussion groups this device is in (offline)
+    .json = One JSON object per group
+help-disappear = Make a thread disappear DAYS days from now, on every device and the server
+    .thread = The thread id
+    .days = Days from now (at least 1)
+help-server-info = Show who runs the server, what it stores and for how long, and where its source code is (from the server's /privacy statement; no account needed)
+    .json = The server's JSON statement, unchanged
+help-account = Your rights over your account: see everything the server stores about it, or delete it
+help-account-export = Show everything the server holds about this account
+    .json = One JSON object
+help-account-delete = Delete this account on the server and on this device, for good
+    .yes = Confirm: the account, its devices and their waiting messages and uploads are deleted and cannot be restored

@@ -1,0 +1,128 @@
+//! German (issue 14 item 6): `--lang de` and `LANG=de_DE.UTF-8` switch help,
+//! command output, statuses and errors of a citizen's report flow to German;
+//! without either (or with `C`) everything stays English; `--json` stays
+//! English; times are shown in the local zone with its abbreviation.
+
+use crate::harness::{Server, json_lines, last_line};
+use crate::municipal::{HANDLE, TOWN, Town};
+
+const DE: (&str, &str) = ("LANG", "de_DE.UTF-8");
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn help_is_german_with_lang_de_or_a_german_locale_and_english_otherwise() {
+    let server = Server::start();
+    let device = crate::harness::Device::new(&server);
+
+    let help = device.run(&["--lang", "de", "report", "--help"]);
+    assert!(help.status.success(), "{}", stderr(&help));
+    let help = stdout(&help);
+    for german in [
+        "Ein Problem (Straßenschaden, defekte Laterne …) einer Org melden",
+        "Aufruf:",
+        "Optionen:",
+        "Argumente:",
+        "Die Kategorie, wie die Org sie nennt",
+        "Hilfe anzeigen",
+    ] {
+        assert!(help.contains(german), "missing {german:?} in:\n{help}");
+    }
+    assert!(!help.contains("Usage:") && !help.contains("What is wrong."), "{help}");
+
+    // The locale alone, and the top-level command list.
+    let top = device.run_env(&["--help"], &[DE]);
+    let top = stdout(&top);
+    assert!(top.contains("Befehle:") && top.contains("Ein Problem"), "{top}");
+    // LC_ALL=C wins over LANG: English, byte for byte the derive text.
+    let c = stdout(&device.run_env(&["report", "--help"], &[DE, ("LC_ALL", "C")]));
+    assert!(c.contains("Usage:") && c.contains("The category, as the org names it"), "{c}");
+    let plain = stdout(&device.run(&["report", "--help"]));
+    assert_eq!(plain, c);
+}
+
+#[test]
+fn a_citizens_report_flow_in_german() {
+    let town = Town::new(Server::start());
+    let citizen = town.citizen("Carla Citizen");
+
+    // The report, in German via --lang.
+    let out = citizen.ok(&[
+        "--lang",
+        "de",
+        "report",
+        HANDLE,
+        "--category",
+        "Straßenschaden",
+        "Schlagloch vor Hausnummer 12",
+    ]);
+    let thread = last_line(&out);
+    assert!(
+        out.contains(&format!(
+            "Meldung gesendet an {TOWN} ({HANDLE}): Kategorie Straßenschaden, Abteilung bauhof."
+        )),
+        "{out}"
+    );
+
+    // The clerk works on it with a German locale: the status is German in
+    // text, English on the command line and in JSON.
+    let reply = town
+        .clerk
+        .run_env(&["reply", &thread, "Wir kümmern uns darum", "--status", "in-progress"], &[DE]);
+    assert!(reply.status.success(), "{}", stderr(&reply));
+    assert!(
+        stdout(&reply)
+            .contains(&format!("Antwort gesendet; der Vorgang {thread} ist jetzt in Bearbeitung.")),
+        "{}",
+        stdout(&reply)
+    );
+
+    let list = stdout(&citizen.run_env(&["threads"], &[DE]));
+    assert!(list.contains("Meldung") && list.contains("in Bearbeitung"), "{list}");
+    let json = json_lines(&citizen.ok(&["--lang", "de", "threads", "--json"]));
+    assert_eq!(json[0]["status"], "in-progress");
+    assert_eq!(json[0]["kind"], "report");
+
+    let show = citizen.ok(&["--lang", "de", "show", &thread]);
+    for german in [
+        "Kategorie: Straßenschaden (Abteilung bauhof)",
+        "Status: in Bearbeitung",
+        "Nachrichten:",
+        "[Status: in Bearbeitung]",
+        "Statusverlauf:",
+        "eingegangen",
+    ] {
+        assert!(show.contains(german), "missing {german:?} in:\n{show}");
+    }
+    // Local time with the zone's abbreviation: the harness runs in UTC…
+    assert!(show.lines().any(|l| l.starts_with('[') && l.contains(" UTC] ")), "{show}");
+    // …and a German zone shows CET/CEST (a POSIX TZ string, no tz database).
+    let berlin = citizen.run_env(&["show", &thread], &[("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")]);
+    let berlin = stdout(&berlin);
+    assert!(berlin.contains(" CET] ") || berlin.contains(" CEST] "), "{berlin}");
+    assert!(!berlin.contains(" UTC"), "{berlin}");
+    // English without a language: today's output.
+    let english = citizen.ok(&["show", &thread]);
+    assert!(english.contains("Status: in-progress") && english.contains("Status history:"));
+
+    // Errors: German with --lang de or the locale, English otherwise.
+    let unknown = citizen.run(&["--lang", "de", "report", HANDLE, "--category", "Nope", "x"]);
+    assert!(!unknown.status.success());
+    let unknown = stderr(&unknown);
+    assert!(
+        unknown.starts_with(&format!("Fehler: {HANDLE} hat keine Kategorie \"Nope\"")),
+        "{unknown}"
+    );
+    let missing = stderr(&citizen.run_env(&["show", "zzzzzzzz"], &[DE]));
+    assert!(missing.starts_with("Fehler: kein Vorgang zzzzzzzz auf diesem Gerät"), "{missing}");
+    let english = citizen.fails(&["show", "zzzzzzzz"]);
+    assert!(english.starts_with("error: no thread zzzzzzzz on this device"), "{english}");
+    let posix = stderr(&citizen.run_env(&["show", "zzzzzzzz"], &[("LANG", "POSIX")]));
+    assert!(posix.starts_with("error: "), "{posix}");
+}
