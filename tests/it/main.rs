@@ -33,6 +33,7 @@ mod photo_formats;
 mod photos;
 mod poster;
 mod privacy;
+mod readme;
 mod recovery;
 mod server_http;
 mod squat;
