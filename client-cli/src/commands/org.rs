@@ -746,7 +746,8 @@ pub async fn org(
             client.disconnect().await;
             let report: stadtbote_cli::approval::ApprovalReport = result?;
             if let Some(refused) = report.refused.first() {
-                bail!("did not approve device {device}: {}", refused.reason);
+                let reason = refused.reason.as_str();
+                bail!("{}", tr!("org-approve-refused", device = device, reason = reason));
             }
             match report.approved.first() {
                 Some(approved) => println!(

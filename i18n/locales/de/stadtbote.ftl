@@ -487,6 +487,10 @@ org-revoke-not-removed = es konnte jetzt nicht aus dem Vorgang { $thread } entfe
 second-factor-add = Fügen Sie diesen zweiten Faktor Ihrer Authenticator-App hinzu (er wird nur jetzt gezeigt und hier nicht gespeichert):
 second-factor-secret = Geheimnis (Base32): { $secret }
 
+## stadtbote org approve (commands/org.rs)
+
+org-approve-refused = das Gerät { $device } wurde nicht freigegeben: { $reason }
+
 ## Eingabeaufforderungen
 
 prompt-passphrase = Passphrase für die Org-Schlüsseldatei:

@@ -488,6 +488,10 @@ org-revoke-not-removed = could not remove it from thread { $thread } now ({ $err
 second-factor-add = Add this second factor to your authenticator app (shown only now, not stored here):
 second-factor-secret = secret (base32): { $secret }
 
+## stadtbote org approve (commands/org.rs)
+
+org-approve-refused = did not approve device { $device }: { $reason }
+
 ## Prompts
 
 prompt-passphrase = Passphrase for the org key file:
