@@ -10,6 +10,8 @@ use stadtbote_i18n::tr;
 
 use crate::ClientError;
 use crate::attachments::format_mb;
+use crate::metadata::MetadataError;
+use crate::poster::PosterError;
 
 /// The error's message in the current language (see
 /// [`stadtbote_i18n::set_language`]).
@@ -35,7 +37,7 @@ pub fn localized(error: &ClientError) -> String {
             limit = format_mb(*limit)
         ),
         E::UnsupportedPhoto { path, reason } => {
-            tr!("error-unsupported-photo", path = path.display(), reason = reason)
+            tr!("error-unsupported-photo", path = path.display(), reason = photo_refusal(reason))
         }
         E::AttachmentQuotaExceeded => tr!("error-attachment-quota-exceeded"),
         E::AttachmentUnavailable => tr!("error-attachment-unavailable"),
@@ -44,7 +46,14 @@ pub fn localized(error: &ClientError) -> String {
         E::NotServerAdmin => tr!("error-not-server-admin"),
         E::Forbidden(reason) => tr!("error-forbidden", reason = reason),
         E::SecondFactorRequired(reason) => {
-            tr!("error-second-factor-required", reason = reason)
+            tr!("error-second-factor-required", reason = second_factor_refusal(reason))
+        }
+        E::UntrustedCertificate { url, reason } => {
+            tr!("error-untrusted-certificate", url = url, reason = reason)
+        }
+        E::Tls { url, reason } => tr!("error-tls", url = url, reason = reason),
+        E::CaCert { path, reason } => {
+            tr!("error-ca-cert", path = path.display(), reason = reason)
         }
         E::OrgSuspended => tr!("error-org-suspended"),
         E::HandleTaken(handle) => tr!("error-handle-taken", handle = handle),
@@ -95,7 +104,7 @@ pub fn localized(error: &ClientError) -> String {
         E::Server(body) => tr!("error-server", body = body),
         E::Status(status) => status_error(status),
         E::PhotoUnreadable { path, reason } => {
-            tr!("error-photo-unreadable", path = path.display(), reason = reason)
+            tr!("error-photo-unreadable", path = path.display(), reason = unreadable(reason))
         }
         E::CorruptFile { file, reason } => {
             tr!("error-corrupt-file", file = file.display(), reason = reason)
@@ -154,6 +163,68 @@ pub fn localized(error: &ClientError) -> String {
     }
 }
 
+/// Why `org poster` could not make a poster, in the current language.
+pub fn localized_poster(error: &PosterError) -> String {
+    match error {
+        PosterError::UnknownFormat { file } => tr!("error-poster-unknown-format", file = file),
+        PosterError::NotInPdfFont { character, text } => tr!(
+            "error-poster-not-in-pdf-font",
+            character = format!("{character:?}"),
+            text = format!("{text:?}")
+        ),
+        PosterError::Client(error) => localized(error),
+    }
+}
+
+/// The server's second-factor refusals (server/src/relay/second_factor.rs
+/// words them in English) in the current language; other texts as they are.
+fn second_factor_refusal(reason: &str) -> String {
+    match reason {
+        "this action needs a second factor (the current TOTP code)" => {
+            tr!("second-factor-missing")
+        }
+        "second factor refused: wrong code" => tr!("second-factor-wrong"),
+        "second factor refused: code already used, wait for the next one" => {
+            tr!("second-factor-replayed")
+        }
+        "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code" =>
+        {
+            tr!("second-factor-superseded")
+        }
+        "second factor refused: no TOTP secret is set up for this admin" => {
+            tr!("second-factor-no-secret")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Why a photo cannot be cleaned of its metadata (the detail in
+/// parentheses is a technical hint and stays English).
+fn photo_refusal(error: &MetadataError) -> String {
+    use MetadataError as M;
+    match error {
+        M::UnsupportedFormat => tr!("photo-refused-format"),
+        M::MalformedJpeg(detail) => tr!("photo-refused-jpeg-damaged", detail = detail),
+        M::UnsupportedJpegMarker(_) => tr!("photo-refused-jpeg-feature"),
+        M::MalformedPng(detail) => tr!("photo-refused-png-damaged", detail = detail),
+        M::UnsupportedPngChunk(_) => tr!("photo-refused-png-feature"),
+        M::MalformedHeif(detail) => tr!("photo-refused-heic-damaged", detail = detail),
+        M::UnsupportedHeif(detail) => tr!("photo-refused-heic-feature", detail = detail),
+        M::MalformedWebp(detail) => tr!("photo-refused-webp-damaged", detail = detail),
+    }
+}
+
+/// Why a photo file cannot be read: the reasons `attachments.rs` words
+/// itself; an operating system's own text stays as it is.
+fn unreadable(reason: &str) -> String {
+    match reason {
+        "there is no such file" => tr!("photo-unreadable-missing"),
+        "permission denied" => tr!("photo-unreadable-permission"),
+        "it is a directory or device, not a file" => tr!("photo-unreadable-not-a-file"),
+        other => other.to_string(),
+    }
+}
+
 fn status_error(error: &crate::threads::StatusError) -> String {
     use crate::threads::StatusError as S;
     match error {
@@ -172,9 +243,14 @@ pub fn localized_chain<'a>(
     chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
 ) -> String {
     let parts: Vec<String> = chain
-        .map(|error| match error.downcast_ref::<ClientError>() {
-            Some(client_error) => localized(client_error),
-            None => error.to_string(),
+        .map(|error| {
+            if let Some(client_error) = error.downcast_ref::<ClientError>() {
+                localized(client_error)
+            } else if let Some(poster_error) = error.downcast_ref::<PosterError>() {
+                localized_poster(poster_error)
+            } else {
+                error.to_string()
+            }
         })
         .collect();
     parts.join(": ")
@@ -195,7 +271,7 @@ mod tests {
     fn samples() -> Vec<ClientError> {
         let account = AccountId::random();
         let home = PathBuf::from("/home/x/.stadtbote");
-        vec![
+        let mut samples = vec![
             ClientError::Unreachable { url: "ws://x".into() },
             ClientError::ServerBusy { url: "ws://x".into(), reason: "HTTP 503" },
             ClientError::InvalidLinkCode,
@@ -216,6 +292,16 @@ mod tests {
             ClientError::NotServerAdmin,
             ClientError::Forbidden("no".into()),
             ClientError::SecondFactorRequired("code needed".into()),
+            ClientError::SecondFactorRequired("second factor refused: wrong code".into()),
+            ClientError::SecondFactorRequired(
+                "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code".into(),
+            ),
+            ClientError::UntrustedCertificate {
+                url: "wss://x".into(),
+                reason: "it has expired".into(),
+            },
+            ClientError::Tls { url: "wss://x".into(), reason: "the server refused".into() },
+            ClientError::CaCert { path: "/etc/ca.pem".into(), reason: "the file does not exist".into() },
             ClientError::OrgSuspended,
             ClientError::HandleTaken("h".into()),
             ClientError::NotOrgAdmin,
@@ -259,6 +345,12 @@ mod tests {
                 path: "p.jpg".into(),
                 reason: "there is no such file".into(),
             },
+            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "permission denied".into() },
+            ClientError::PhotoUnreadable {
+                path: "p".into(),
+                reason: "it is a directory or device, not a file".into(),
+            },
+            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "Input/output error".into() },
             ClientError::CorruptFile { file: "/h/state.cbor".into(), reason: "bad".into() },
             ClientError::RemovedFromConversation(AccountId::random()),
             ClientError::NotYetAdded(AccountId::random()),
@@ -307,7 +399,20 @@ mod tests {
                 from: ThreadStatus::Resolved,
                 to: ThreadStatus::InProgress,
             }),
-        ]
+        ];
+        for reason in [
+            MetadataError::UnsupportedFormat,
+            MetadataError::MalformedJpeg("truncated"),
+            MetadataError::UnsupportedJpegMarker(0xF7),
+            MetadataError::MalformedPng("no image data"),
+            MetadataError::UnsupportedPngChunk("ZZZZ".into()),
+            MetadataError::MalformedHeif("truncated"),
+            MetadataError::UnsupportedHeif("grid image"),
+            MetadataError::MalformedWebp("truncated"),
+        ] {
+            samples.push(ClientError::UnsupportedPhoto { path: "p.heic".into(), reason });
+        }
+        samples
     }
 
     /// The English catalog reproduces every translated variant's `Display`
@@ -317,6 +422,13 @@ mod tests {
         stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
         for error in samples() {
             assert_eq!(localized(&error), error.to_string());
+        }
+        for error in [
+            PosterError::UnknownFormat { file: "poster.png".into() },
+            PosterError::NotInPdfFont { character: 'Ł', text: "Łódź".into() },
+            PosterError::Client(ClientError::NotOrgAdmin),
+        ] {
+            assert_eq!(localized_poster(&error), error.to_string());
         }
     }
 }

@@ -163,6 +163,34 @@ mod tests {
         }
     }
 
+    /// Every command and argument with an English help text has a
+    /// catalog entry (so `--lang de --help` is German throughout): a new
+    /// subcommand or flag needs its `help-…` entry in both catalogs.
+    #[test]
+    fn every_command_and_argument_has_a_catalog_entry() {
+        // Not built: global arguments appear only where they are defined,
+        // and clap's own `help` subcommand and flags are not there yet.
+        let command = crate::Cli::command();
+        let mut missing = Vec::new();
+        missing_entries(&command, "help", Catalog::get(Lang::De), &mut missing);
+        assert!(missing.is_empty(), "help texts without a catalog entry: {missing:#?}");
+    }
+
+    fn missing_entries(command: &Command, id: &str, catalog: &Catalog, out: &mut Vec<String>) {
+        if command.get_about().is_some() && catalog.value(id).is_none() {
+            out.push(id.to_string());
+        }
+        for arg in command.get_arguments() {
+            let arg_id = arg.get_id().as_str();
+            if arg.get_help().is_some() && catalog.attribute(id, arg_id).is_none() {
+                out.push(format!("{id}.{arg_id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            missing_entries(sub, &format!("{id}-{}", sub.get_name()), catalog, out);
+        }
+    }
+
     #[test]
     fn lang_flag_wins_and_is_found_in_both_spellings() {
         let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();

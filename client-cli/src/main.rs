@@ -440,13 +440,23 @@ fn once(
     flag: Option<String>,
 ) -> Result<String> {
     let upper = name.to_ascii_uppercase();
-    match (positional, flag) {
-        (Some(value), None) | (None, Some(value)) => Ok(value),
-        (Some(_), Some(_)) => bail!(
+    // The two commands that take one, in the user's language.
+    let known = match (command, name) {
+        ("assign", "department") => {
+            Some((tr!("assign-department-twice"), tr!("assign-department-missing")))
+        }
+        ("reopen", "reason") => Some((tr!("reopen-reason-twice"), tr!("reopen-reason-missing"))),
+        _ => None,
+    };
+    match (positional, flag, known) {
+        (Some(value), None, _) | (None, Some(value), _) => Ok(value),
+        (Some(_), Some(_), Some((twice, _))) => bail!("{twice}"),
+        (None, None, Some((_, missing))) => bail!("{missing}"),
+        (Some(_), Some(_), None) => bail!(
             "the {name} was given twice; give it once, either as `stadtbote {command} THREAD \
              {upper}` or with --{name} {upper}"
         ),
-        (None, None) => bail!(
+        (None, None, None) => bail!(
             "`{command}` needs the {name}: stadtbote {command} THREAD {upper} (or --{name} {upper})"
         ),
     }
@@ -619,17 +629,17 @@ async fn send(home: &PathBuf, server: &str, account: &str, text: &str) -> Result
     client.disconnect().await;
     let report = match result {
         Ok(report) => report,
-        Err(error) => bail!(
-            "{error:#}; the message is kept in the outbox and will be sent by the next command that reaches the server"
-        ),
+        Err(error) => {
+            let error = stadtbote_cli::error_text::localized_chain(error.chain());
+            bail!("{}", tr!("kept-message", error = error))
+        }
     };
     if let Some((_, error)) = report.dropped.into_iter().find(|(e, _)| e.id == entry.id) {
         return Err(error.into());
     }
     if let Some((_, error)) = report.kept.into_iter().find(|(e, _)| e.id == entry.id) {
-        bail!(
-            "{error}; the message is kept in the outbox and will be sent by the next command that reaches the server"
-        );
+        let error = stadtbote_cli::error_text::localized(&error);
+        bail!("{}", tr!("kept-message", error = error));
     }
     if !report.sent.contains(&entry.id) {
         bail!("{}", tr!("send-not-sent"));

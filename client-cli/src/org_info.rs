@@ -14,6 +14,7 @@
 //! contract for scripts (see `stadtbote org info --help`).
 
 use serde_json::{Value, json};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::org::OrgProfile;
 use stadtbote_protocol::{ErrorCode, Request, Response};
@@ -239,91 +240,82 @@ impl OrgInfoView {
         let org = &self.org;
         let handle = safe(&org.handle).into_owned();
         let mut out = vec![format!("{} ({handle})", safe(org.name()))];
-        out.push(format!("fingerprint: {}", org.fingerprint()));
-        out.push(format!("verification: {}", self.trust_text(&handle)));
+        out.push(tr!("org-info-fingerprint", fingerprint = org.fingerprint()));
+        out.push(tr!("org-info-verification", trust = self.trust_text(&handle)));
         if self.key_rotations > 0 {
-            out.push(format!(
-                "key rotations: {} (each signed by the key before it)",
-                self.key_rotations
-            ));
+            out.push(tr!("org-info-key-rotations", count = self.key_rotations));
         }
         if self.offline {
-            out.push(
-                "offline: the server cannot be reached; this is the profile as last verified on this device"
-                    .into(),
-            );
+            out.push(tr!("org-info-offline"));
         }
         let Some(profile) = org.profile.as_ref() else {
-            out.push("profile: none published yet".into());
+            out.push(tr!("org-info-no-profile"));
             return out;
         };
         if profile.categories.is_empty() {
-            out.push("categories: none yet".into());
+            out.push(tr!("org-info-no-categories"));
         } else {
-            out.push("categories:".into());
+            out.push(tr!("org-info-categories"));
             for category in &profile.categories {
+                let (name, department) = (safe(&category.name), safe(&category.department));
                 out.push(format!(
-                    "  {} -> department {}",
-                    safe(&category.name),
-                    safe(&category.department)
+                    "  {}",
+                    tr!("org-info-category", name = name, department = department)
                 ));
             }
         }
         let consult = safe(consult_department(profile)).into_owned();
-        out.push(format!("consultations: department {consult}"));
+        out.push(tr!("org-info-consultations", department = consult.as_str()));
         if profile.office_hours.is_empty() {
-            out.push("office hours: none published".into());
+            out.push(tr!("org-info-no-hours"));
         } else {
             let slots: Vec<String> = profile.office_hours.iter().map(ToString::to_string).collect();
-            out.push(format!("office hours ({}):", safe(&profile.timezone)));
+            out.push(tr!("org-info-hours", timezone = safe(&profile.timezone)));
             out.push(format!("  {consult}: {}", safe(&slots.join(", "))));
         }
         if let Some(reply) = &profile.auto_reply {
-            out.push(format!("auto-reply: {}", safe_body(reply)));
+            out.push(tr!("org-info-auto-reply", reply = safe_body(reply)));
         }
         out.push(match profile.live_since {
-            Some(since) => format!(
-                "live: yes, since {} (ask with: stadtbote consult {handle} \"QUESTION\")",
-                format_utc(since)
-            ),
-            None => "live: no (consultations are answered during a live session)".into(),
+            Some(since) => {
+                tr!("org-info-live", since = format_utc(since), handle = handle.as_str())
+            }
+            None => tr!("org-info-not-live"),
         });
         if profile.channels.is_empty() {
-            out.push("channels: none published".into());
+            out.push(tr!("org-info-no-channels"));
         } else {
-            out.push("channels:".into());
+            out.push(tr!("org-info-channels"));
             for channel in &profile.channels {
                 out.push(format!("  {}", data_encoding::HEXLOWER.encode(&channel.id)));
             }
         }
-        out.push(format!(
-            "profile version {}, signed {}",
-            profile.version,
-            format_utc(profile.updated_at)
+        out.push(tr!(
+            "org-info-profile-version",
+            version = profile.version,
+            time = format_utc(profile.updated_at)
         ));
         out
     }
 
     fn trust_text(&self, handle: &str) -> String {
-        let compare = format!(
-            "compare it with the town's poster or website, then run: stadtbote verify {handle} \"{}\"",
-            self.org.fingerprint()
-        );
+        let compare =
+            tr!("org-info-compare", handle = handle, fingerprint = self.org.fingerprint());
         match &self.trust {
-            KeyTrust::Verified => {
-                "verified (the fingerprint was compared, or this device holds the org key)".into()
-            }
-            KeyTrust::Pinned => format!("pinned on first contact, not compared yet; {compare}"),
+            KeyTrust::Verified => tr!("org-info-trust-verified"),
+            KeyTrust::Pinned => tr!("org-info-trust-pinned", compare = compare),
             KeyTrust::FirstSeen { pinned: true } => {
-                format!("first seen now and pinned on this device; {compare}")
+                tr!("org-info-trust-first-seen-pinned", compare = compare)
             }
-            KeyTrust::FirstSeen { pinned: false } => format!(
-                "first seen now, not pinned (this device has no account yet: after `stadtbote init`, the first command that contacts {handle} pins the key); compare it with the town's poster or website"
-            ),
-            KeyTrust::Rotated { previous, verified } => format!(
-                "changed by a key rotation the previous key ({previous}) signed; now pinned{}",
-                if *verified { " and still verified" } else { "" }
-            ),
+            KeyTrust::FirstSeen { pinned: false } => {
+                tr!("org-info-trust-first-seen-unpinned", handle = handle)
+            }
+            KeyTrust::Rotated { previous, verified: false } => {
+                tr!("org-info-trust-rotated", previous = previous.as_str())
+            }
+            KeyTrust::Rotated { previous, verified: true } => {
+                tr!("org-info-trust-rotated-verified", previous = previous.as_str())
+            }
         }
     }
 }

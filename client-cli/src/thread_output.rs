@@ -415,13 +415,9 @@ pub fn thread_outbox_text(entry: &ThreadOutboxEntry) -> String {
 
 /// A note for photo formats many viewers cannot show (HEIC/HEIF: Chromium,
 /// Firefox and older Windows cannot), saying where to get the file.
-pub fn viewer_hint(mime: &str, saved: bool) -> Option<&'static str> {
+pub fn viewer_hint(mime: &str, saved: bool) -> Option<String> {
     if !matches!(mime, crate::metadata::HEIC_MIME | crate::metadata::HEIF_MIME) {
         return None;
     }
-    Some(if saved {
-        "this is a HEIC photo (iPhone): many viewers and web browsers cannot display it; open the saved file with the Photos app, a recent image viewer, or convert it to JPEG"
-    } else {
-        "this is a HEIC photo (iPhone): many viewers and web browsers cannot display it; save it with `stadtbote show THREAD --save DIR` and open it with the Photos app, a recent image viewer, or convert it to JPEG"
-    })
+    Some(if saved { tr!("show-heic-hint-saved") } else { tr!("show-heic-hint-not-saved") })
 }

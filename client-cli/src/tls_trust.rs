@@ -22,6 +22,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 
+use stadtbote_i18n::tr;
+
 use crate::error::ClientError;
 
 /// The web PKI verifier, plus byte-exact trust in the `--ca-cert`
@@ -104,20 +106,20 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError
     let ca_err = |reason: String| ClientError::CaCert { path: path.to_owned(), reason };
     let plain = |e: pem::Error| match e {
         pem::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-            "the file does not exist".to_owned()
+            tr!("tls-ca-missing")
         }
         pem::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
-            "the file cannot be read (permission denied)".to_owned()
+            tr!("tls-ca-permission")
         }
-        pem::Error::Io(_) => "the file cannot be read".to_owned(),
-        _ => "it is not a PEM certificate file (BEGIN CERTIFICATE … END CERTIFICATE)".to_owned(),
+        pem::Error::Io(_) => tr!("tls-ca-unreadable"),
+        _ => tr!("tls-ca-not-pem"),
     };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| ca_err(plain(e)))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ca_err(plain(e)))?;
     if certs.is_empty() {
-        return Err(ca_err("no PEM certificate (BEGIN CERTIFICATE) found".into()));
+        return Err(ca_err(tr!("tls-ca-no-certificate")));
     }
     Ok(certs)
 }
@@ -132,7 +134,7 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Cl
         for cert in read_ca_file(path)? {
             roots.add(cert.clone()).map_err(|_| ClientError::CaCert {
                 path: path.to_owned(),
-                reason: "a certificate in it cannot be read (is it an X.509 certificate?)".into(),
+                reason: tr!("tls-ca-bad-certificate"),
             })?;
             pinned.push(cert);
         }
@@ -156,31 +158,31 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Cl
 pub fn certificate_problem(error: &CertificateError) -> String {
     use CertificateError as E;
     match error {
-        E::UnknownIssuer => "it is not signed by a certificate authority this device trusts".into(),
+        E::UnknownIssuer => tr!("tls-cert-unknown-issuer"),
         E::NotValidForName | E::NotValidForNameContext { .. } => {
-            "it is made out for another server name than the one in the URL".into()
+            tr!("tls-cert-wrong-name")
         }
-        E::Expired | E::ExpiredContext { .. } => "it has expired".into(),
+        E::Expired | E::ExpiredContext { .. } => tr!("tls-cert-expired"),
         E::NotValidYet | E::NotValidYetContext { .. } => {
-            "it is not valid yet (check this computer's date and time)".into()
+            tr!("tls-cert-not-yet-valid")
         }
-        E::Revoked => "it was revoked".into(),
-        E::BadSignature => "its signature is not valid".into(),
-        E::BadEncoding => "it is malformed".into(),
+        E::Revoked => tr!("tls-cert-revoked"),
+        E::BadSignature => tr!("tls-cert-bad-signature"),
+        E::BadEncoding => tr!("tls-cert-malformed"),
         E::UnsupportedSignatureAlgorithmContext { .. }
         | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
-            "it is signed with an algorithm this client does not support".into()
+            tr!("tls-cert-unsupported-algorithm")
         }
         E::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
             Some(webpki::Error::CaUsedAsEndEntity) => {
-                "it is a self-signed (CA) certificate this device does not trust".into()
+                tr!("tls-cert-self-signed")
             }
             Some(webpki::Error::RequiredEkuNotFoundContext(_)) => {
-                "it is not meant for a TLS server (extended key usage)".into()
+                tr!("tls-cert-wrong-usage")
             }
-            _ => "it failed verification".into(),
+            _ => tr!("tls-cert-failed"),
         },
-        _ => "it failed verification".into(),
+        _ => tr!("tls-cert-failed"),
     }
 }
 
@@ -192,13 +194,13 @@ pub fn handshake_problem(error: &rustls::Error) -> String {
         rustls::Error::InvalidMessage(_)
         | rustls::Error::InappropriateMessage { .. }
         | rustls::Error::InappropriateHandshakeMessage { .. } => {
-            "the server does not speak TLS on this port (for a server without TLS use ws://)".into()
+            tr!("tls-not-tls")
         }
-        rustls::Error::AlertReceived(_) => "the server refused the secure connection".into(),
+        rustls::Error::AlertReceived(_) => tr!("tls-refused"),
         rustls::Error::PeerIncompatible(_) => {
-            "the server offers no TLS version or cipher this client accepts".into()
+            tr!("tls-incompatible")
         }
-        rustls::Error::NoCertificatesPresented => "the server presented no certificate".into(),
-        _ => "the connection could not be secured".into(),
+        rustls::Error::NoCertificatesPresented => tr!("tls-no-certificate"),
+        _ => tr!("tls-failed"),
     }
 }

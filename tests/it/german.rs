@@ -126,3 +126,130 @@ fn a_citizens_report_flow_in_german() {
     let posix = stderr(&citizen.run_env(&["show", "zzzzzzzz"], &[("LANG", "POSIX")]));
     assert!(posix.starts_with("error: "), "{posix}");
 }
+
+/// The commands and messages the town branches added (`org info`,
+/// `org poster`, `org enroll-self`, `admin batch`, `channel rotate --yes`,
+/// photo refusals, the staff errors) speak German too.
+#[test]
+fn new_town_commands_and_photo_refusals_in_german() {
+    let town = Town::new(Server::start());
+    let citizen = town.citizen("Carla Citizen");
+
+    // Help of the new commands and flags.
+    for (args, german, english) in [
+        (
+            &["org", "info", "--help"][..],
+            &[
+                "Das geprüfte öffentliche Profil einer beliebigen Org",
+                "Der Kurzname der Org, z. B. goslar",
+            ][..],
+            "Show any org's verified public profile",
+        ),
+        (
+            &["org", "poster", "--help"],
+            &[
+                "Ein druckbares A4-Plakat für den Aushang",
+                "DATEI.pdf oder DATEI.svg",
+                "Ein Plakat nur mit dem Fingerabdruck",
+                "Die Org, wenn dieses Gerät mehrere verwaltet",
+            ],
+            "Write a printable A4 poster",
+        ),
+        (
+            &["org", "enroll-self", "--help"],
+            &["zertifizierten Mitarbeitergerät"],
+            "Make this device",
+        ),
+        (
+            &["admin", "batch", "--help"],
+            &["Mehrere Admin-Befehle mit einer Anmeldung"],
+            "Run several",
+        ),
+        (
+            &["channel", "rotate", "--help"],
+            &["Ohne Nachfrage den Schlüssel wechseln"],
+            "Rotate without",
+        ),
+        (&["reopen", "--help"], &["dasselbe wie das Argument ohne Option"], "the same as the"),
+    ] {
+        let help = stdout(&citizen.run_env(args, &[DE]));
+        for text in german {
+            assert!(help.contains(text), "missing {text:?} in `{args:?}`:\n{help}");
+        }
+        assert!(!help.contains(english), "English {english:?} in `{args:?}`:\n{help}");
+    }
+
+    // `org info`: text in German, --json unchanged.
+    let info = citizen.ok(&["--lang", "de", "org", "info", HANDLE]);
+    for german in [
+        "Fingerabdruck: ",
+        "Prüfung: ",
+        "Kategorien:",
+        "  Straßenschaden -> Abteilung bauhof",
+        "Sprechstunden-Anfragen: Abteilung buergermeister",
+        "Sprechzeiten: keine veröffentlicht",
+        "Sprechstunde läuft: nein",
+        "Kanäle: keine veröffentlicht",
+        "Profilversion ",
+    ] {
+        assert!(info.contains(german), "missing {german:?} in:\n{info}");
+    }
+    assert!(!info.contains("fingerprint:") && !info.contains("categories:"), "{info}");
+    let json = json_lines(&citizen.ok(&["--lang", "de", "org", "info", HANDLE, "--json"]));
+    assert_eq!(json[0]["categories"][0]["department"], "bauhof");
+    assert!(json[0]["verification"].is_string());
+
+    // Photos refused in German, naming the file.
+    let dir = tempfile::tempdir().unwrap();
+    let gif = dir.path().join("animation.gif");
+    std::fs::write(&gif, b"GIF89a\x01\0\x01\0\0\0\0;").unwrap();
+    let missing = dir.path().join("fehlt.jpg");
+    let report = |photo: &std::path::Path| {
+        let photo = photo.to_string_lossy();
+        let args = ["report", HANDLE, "--category", "Straßenschaden", "--photo", &photo, "x"];
+        let out = citizen.run_env(&args, &[DE]);
+        assert!(!out.status.success());
+        stderr(&out)
+    };
+    let err = report(&gif);
+    assert!(
+        err.starts_with(&format!(
+            "Fehler: {} kann nicht gesendet werden: es ist kein JPEG-, PNG-, HEIC- oder WebP-Foto; \
+             wandeln Sie es in JPEG um",
+            gif.display()
+        )),
+        "{err}"
+    );
+    let err = report(&missing);
+    assert!(
+        err.starts_with(&format!(
+            "Fehler: das Foto {} kann nicht gelesen werden: diese Datei gibt es nicht",
+            missing.display()
+        )),
+        "{err}"
+    );
+
+    // A staff-only action from a citizen's device, in German.
+    let out = citizen.run(&["--lang", "de", "group", "create", "Forum"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "Fehler: nur zertifizierte Mitarbeitende können Diskussionsgruppen anlegen"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("stadtbote org enroll-self"), "{err}");
+
+    // The org admin's `org enroll-self` (already staff after `org claim`).
+    let out = town.mayor.run_env(&["org", "enroll-self"], &[DE]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stdout(&out);
+    assert!(
+        out.contains(&format!(
+            "Dieses Gerät ist schon ein Mitarbeitergerät von {HANDLE}: Rolle Admin, Abteilung buergermeister."
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Das Zertifikat gilt bis "), "{out}");
+}

@@ -15,8 +15,10 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Parser;
+use stadtbote_cli::error_text::localized_chain;
 use stadtbote_cli::output::safe;
 use stadtbote_cli::{Client, ClientError};
+use stadtbote_i18n::tr;
 
 use super::org::{AdminCommand, admin_inner};
 
@@ -70,8 +72,8 @@ impl LineError {
     /// One line for an error message.
     fn summary(&self) -> String {
         match self {
-            LineError::Quoting => "unbalanced quotes".into(),
-            LineError::Nested => "`batch` and `shell` cannot be run inside a session".into(),
+            LineError::Quoting => tr!("admin-session-unbalanced-quotes"),
+            LineError::Nested => tr!("admin-session-nested"),
             LineError::Usage(e) => {
                 let text = e.to_string();
                 let first = text.lines().next().unwrap_or_default();
@@ -90,9 +92,9 @@ fn session_ended(error: &anyhow::Error) -> bool {
 }
 
 /// What to tell the user when the connection closed mid-session.
-const SESSION_ENDED: &str = "the admin session ended: the server closed the connection (it \
-     closes connections that stay silent for its idle timeout, 5 minutes by default); start \
-     again with a new code: stadtbote --otp CODE admin shell (or batch)";
+fn session_ended_text() -> String {
+    tr!("admin-session-ended")
+}
 
 /// `stadtbote admin batch`: runs each line of standard input as an admin
 /// command on `client`'s one connection; stops at the first failure,
@@ -102,21 +104,23 @@ pub async fn batch(client: &mut Client, home: &Path) -> Result<()> {
     let mut ran = 0usize;
     for (index, line) in stdin.lock().lines().enumerate() {
         let number = index + 1;
-        let line = line.map_err(|e| anyhow!("cannot read line {number} of the input: {e}"))?;
+        let line = line
+            .map_err(|e| anyhow!("{}", tr!("admin-batch-read-line", line = number, error = e)))?;
         let command = match parse_line(&line) {
             Ok(Line::Skip) => continue,
             Ok(Line::Exit) => break,
             Ok(Line::Command(command)) => command,
             Err(e) => bail!(
-                "line {number}: {}; stopped there ({ran} command(s) before it ran)",
-                e.summary()
+                "{}",
+                tr!("admin-batch-stopped", line = number, error = e.summary(), ran = ran)
             ),
         };
         if let Err(error) = admin_inner(client, home, *command).await {
             if session_ended(&error) {
-                bail!("line {number}: {SESSION_ENDED}");
+                bail!("{}", tr!("admin-batch-line", line = number, error = session_ended_text()));
             }
-            bail!("line {number}: {error:#}; stopped there ({ran} command(s) before it ran)");
+            let error = localized_chain(error.chain());
+            bail!("{}", tr!("admin-batch-stopped", line = number, error = error, ran = ran));
         }
         ran += 1;
         // Each command's output is complete before the next one starts.
@@ -131,11 +135,7 @@ pub async fn batch(client: &mut Client, home: &Path) -> Result<()> {
 pub async fn shell(client: &mut Client, home: &Path) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        eprintln!(
-            "Admin shell: type admin commands as after `stadtbote admin` (e.g. `stats`, `org \
-             list`); `help` lists them, `exit` or Ctrl-D leaves. The session ends after 5 \
-             minutes without a command."
-        );
+        eprintln!("{}", tr!("admin-shell-intro"));
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
@@ -145,7 +145,7 @@ pub async fn shell(client: &mut Client, home: &Path) -> Result<()> {
             std::io::stderr().flush()?;
         }
         let Some(line) = lines.next() else { break };
-        let line = line.map_err(|e| anyhow!("cannot read the input: {e}"))?;
+        let line = line.map_err(|e| anyhow!("{}", tr!("admin-shell-read", error = e)))?;
         let command = match parse_line(&line) {
             Ok(Line::Skip) => continue,
             Ok(Line::Exit) => break,
@@ -161,16 +161,16 @@ pub async fn shell(client: &mut Client, home: &Path) -> Result<()> {
                 continue;
             }
             Err(e) => {
-                eprintln!("error: {}", safe(&e.summary()));
+                eprintln!("{}", tr!("error-line", message = safe(&e.summary())));
                 continue;
             }
         };
         if let Err(error) = admin_inner(client, home, *command).await {
             if session_ended(&error) {
-                bail!("{SESSION_ENDED}");
+                bail!("{}", session_ended_text());
             }
-            let text = format!("{error:#}").replace(['\n', '\r'], " ");
-            eprintln!("error: {}", safe(&text));
+            let text = localized_chain(error.chain()).replace(['\n', '\r'], " ");
+            eprintln!("{}", tr!("error-line", message = safe(&text)));
         }
         std::io::stdout().flush()?;
     }

@@ -18,6 +18,7 @@ use stadtbote_cli::channels::{
 use stadtbote_cli::output::{safe, safe_json};
 use stadtbote_cli::qr;
 use stadtbote_cli::{Client, ClientError};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
 use stadtbote_protocol::{ChannelId, DeviceId, Event, OrgId};
 
@@ -94,13 +95,14 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             client.disconnect().await;
             let (published, invite) = result?;
             let out = out.unwrap_or_else(|| default_qr_dir(home));
-            print_invite(&published.channel, &published.meta.name, &invite, out, json, "created")
+            let what = tr!("channel-created");
+            print_invite(&published.channel, &published.meta.name, &invite, out, json, &what)
         }
         ChannelCommand::List { json } => {
             let client = Client::open(home, server)?;
             let channels = &client.state().channels;
             if channels.is_empty() && !json {
-                println!("This device publishes to no channel.");
+                println!("{}", tr!("channel-list-none"));
             }
             for channel in channels.values() {
                 if json {
@@ -115,7 +117,7 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             let mut client = Client::open(home, server)?;
             let result = client.post_to_channel(&channel, &text, &photos).await;
             client.disconnect().await;
-            println!("posted #{}", result?);
+            println!("{}", tr!("channel-posted", seq = result?));
             Ok(())
         }
         ChannelCommand::Rotate { channel, out, json, yes } => {
@@ -127,7 +129,8 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             client.disconnect().await;
             let (published, invite) = result?;
             let out = out.unwrap_or_else(|| default_qr_dir(home));
-            print_invite(&published.channel, &published.meta.name, &invite, out, json, "rotated")
+            let what = tr!("channel-rotated");
+            print_invite(&published.channel, &published.meta.name, &invite, out, json, &what)
         }
     }
 }
@@ -146,27 +149,20 @@ fn confirm_rotation(channel: &ChannelId, name: Option<&str>, yes: bool) -> Resul
         return Ok(());
     }
     let what = match name {
-        Some(name) => format!("channel {} ({channel})", safe(name)),
-        None => format!("channel {channel}"),
+        Some(name) => tr!("channel-rotate-named", name = safe(name), channel = channel),
+        None => tr!("channel-rotate-unnamed", channel = channel),
     };
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "rotating the key of {what} cuts every follower off: they read no new post until \
-             they follow the new invite link. Nothing was changed; to rotate from a script, add \
-             --yes"
-        );
+        bail!("{}", tr!("channel-rotate-needs-yes", what = what));
     }
-    eprintln!(
-        "Rotating gives {what} a new key. Every follower stops receiving new posts until they \
-         follow the new invite link, which this command prints (with a QR code); publish it where \
-         your followers found the old one (notice board, website)."
-    );
-    eprint!("Rotate the key now? [y/N] ");
+    eprintln!("{}", tr!("channel-rotate-explain", what = what));
+    eprint!("{} ", tr!("channel-rotate-ask"));
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
-    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        bail!("the channel key was not rotated; nothing was changed");
+    // "j"/"ja" for the German prompt; "y"/"yes" always.
+    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes" | "j" | "ja") {
+        bail!("{}", tr!("channel-rotate-declined"));
     }
     Ok(())
 }
@@ -194,14 +190,14 @@ fn print_invite(
         println!("{value}");
         return Ok(());
     }
-    println!("Channel {} {what}: {channel}", safe(name));
-    println!("QR code (PNG): {}", png.display());
-    println!("QR code (SVG): {}", svg.display());
+    println!("{}", tr!("channel-invite-header", name = safe(name), what = what, channel = channel));
+    println!("{}", tr!("qr-png", file = png.display()));
+    println!("{}", tr!("qr-svg", file = svg.display()));
     if std::io::stdout().is_terminal() {
         // The same content as the files, to scan straight off the screen.
         print!("{}", qr::terminal(&link.to_ascii_uppercase())?);
     }
-    println!("Followers run `stadtbote follow LINK` with this invite link:");
+    println!("{}", tr!("channel-invite-follow"));
     println!("{link}");
     Ok(())
 }

@@ -402,7 +402,7 @@ pub(crate) async fn admin_inner(
 ) -> Result<()> {
     match command {
         AdminCommand::Batch | AdminCommand::Shell => {
-            bail!("`batch` and `shell` cannot be run inside a session")
+            bail!("{}", tr!("admin-session-nested"))
         }
         AdminCommand::Claim { code } => {
             let secret = Secret::generate();
@@ -577,17 +577,14 @@ pub async fn org(
                     tr!(
                         "org-claim-staff-failed",
                         handle = safe(&admin.handle),
-                        reason = safe(&error.to_string())
+                        reason = safe(&stadtbote_cli::error_text::localized(error))
                     )
                 ),
             }
             println!("{}", tr!("org-fingerprint-intro"));
             println!("{}", fingerprint_of(&admin.key.0));
             if staff.is_err() {
-                bail!(
-                    "the org {} is claimed, but this device is not its staff device yet; run: stadtbote org enroll-self",
-                    safe(&admin.handle)
-                );
+                bail!("{}", tr!("org-claim-not-staff-yet", handle = safe(&admin.handle)));
             }
             Ok(())
         }
@@ -604,14 +601,16 @@ pub async fn org(
             let (handle, department) = (safe(&handle), safe(&enrolment.department));
             if already {
                 println!(
-                    "This device already is a staff device of {handle}: role admin, department {department}."
+                    "{}",
+                    tr!("org-enroll-self-already", handle = handle, department = department)
                 );
             } else {
                 println!(
-                    "This device is now a staff device of {handle}: role admin (includes publisher and clerk), department {department}."
+                    "{}",
+                    tr!("org-enroll-self-done", handle = handle, department = department)
                 );
             }
-            println!("The certificate is valid until {}.", format_utc(enrolment.expires_at));
+            println!("{}", tr!("enroll-valid-until", time = format_utc(enrolment.expires_at)));
             Ok(())
         }
         OrgCommand::Info { handle: wanted, json } => org_info(home, server, &wanted, json).await,
@@ -747,7 +746,8 @@ pub async fn org(
             client.disconnect().await;
             let report: stadtbote_cli::approval::ApprovalReport = result?;
             if let Some(refused) = report.refused.first() {
-                bail!("did not approve device {device}: {}", refused.reason);
+                let reason = refused.reason.as_str();
+                bail!("{}", tr!("org-approve-refused", device = device, reason = reason));
             }
             match report.approved.first() {
                 Some(approved) => println!(
@@ -775,17 +775,17 @@ pub async fn org(
             client.disconnect().await;
             let revoked = result?;
             if !revoked.was_staff {
-                eprintln!("note: device {device} holds no certificate of {handle}");
+                let note = tr!("org-revoke-not-staff", device = device, handle = handle.as_str());
+                eprintln!("{}", tr!("note-line", message = note));
             }
             println!("{}", tr!("org-revoked", device = device, version = revoked.version));
             for thread in &revoked.removed_from {
                 println!("{}", tr!("org-revoked-removed", thread = thread));
             }
             for (thread, error) in &revoked.failed {
-                eprintln!(
-                    "warning: could not remove it from thread {thread} now ({}); every member removes it before their next message",
-                    safe(&error.to_string())
-                );
+                let error = safe(&stadtbote_cli::error_text::localized(error)).into_owned();
+                let warning = tr!("org-revoke-not-removed", thread = thread, error = error);
+                eprintln!("{}", tr!("warning-line", message = warning));
             }
             Ok(())
         }
@@ -870,9 +870,7 @@ async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result
             client.disconnect().await;
             match result? {
                 Some(view) => view,
-                None => bail!(
-                    "cannot reach the server and this device has not contacted {handle} before; run the command again when the server can be reached"
-                ),
+                None => bail!("{}", tr!("org-info-no-contact", handle = handle)),
             }
         }
     };
@@ -996,12 +994,7 @@ async fn poster(
                 .cloned();
             match first {
                 Some(published) => Some(published),
-                None => bail!(
-                    "this device created no channel of {handle}, so there is no invite link \
-                     for the poster; create one with `stadtbote channel create NAME` (on a \
-                     publisher's device, then run `org poster` there), or pass --no-channel \
-                     for a poster with the fingerprint only"
-                ),
+                None => bail!("{}", tr!("poster-no-channel-created", handle = handle.as_str())),
             }
         }
     };
@@ -1011,9 +1004,8 @@ async fn poster(
     let org = fetched?;
     let channel = match &published {
         Some(published) if published.org != org.org => bail!(
-            "channel {} was created for another org than the server now names {handle}; \
-             pass --channel CHANNEL-ID of a current channel or --no-channel",
-            published.channel
+            "{}",
+            tr!("poster-channel-other-org", channel = published.channel, handle = handle.as_str())
         ),
         Some(published) => Some(PosterChannel {
             name: published.meta.name.clone(),
@@ -1039,18 +1031,27 @@ async fn poster(
         source,
     })?;
     println!(
-        "Wrote the notice-board poster of {} ({handle}) to {} (A4 portrait, {}).",
-        safe(&content.town),
-        out.display(),
-        format.name()
+        "{}",
+        tr!(
+            "poster-written",
+            town = safe(&content.town),
+            handle = handle.as_str(),
+            file = out.display(),
+            format = format.name()
+        )
     );
     match &published {
-        Some(published) => {
-            println!("Channel on it: {} ({})", safe(&published.meta.name), published.channel)
-        }
-        None => println!("No channel on it (--no-channel)."),
+        Some(published) => println!(
+            "{}",
+            tr!(
+                "poster-channel-on-it",
+                name = safe(&published.meta.name),
+                channel = published.channel
+            )
+        ),
+        None => println!("{}", tr!("poster-no-channel-on-it")),
     }
-    println!("Fingerprint on it: {}", content.fingerprint);
+    println!("{}", tr!("poster-fingerprint-on-it", fingerprint = content.fingerprint.as_str()));
     Ok(())
 }
 
@@ -1065,10 +1066,13 @@ fn poster_handle(
     if let Some(published) = chosen.and_then(|id| channels.get(&id)) {
         if let Some(handle) = handle.filter(|h| *h != published.handle) {
             bail!(
-                "channel {} belongs to {}, not to {handle}; pass the channel of {handle} or \
-                 leave out --org",
-                published.channel,
-                published.handle
+                "{}",
+                tr!(
+                    "poster-channel-not-of-org",
+                    channel = published.channel,
+                    owner = published.handle.as_str(),
+                    handle = handle
+                )
             );
         }
         return Ok(published.handle.clone());
@@ -1086,15 +1090,8 @@ fn poster_handle(
     handles.dedup();
     match handles.as_slice() {
         [one] => Ok((*one).to_string()),
-        [] => bail!(
-            "this device neither administers an org nor created a channel; run `org poster` \
-             on the device that ran `channel create`, or pass --org HANDLE --no-channel for a \
-             poster with the fingerprint only"
-        ),
-        several => bail!(
-            "this device created channels of several orgs ({}); pass --org HANDLE",
-            several.join(", ")
-        ),
+        [] => bail!("{}", tr!("poster-no-org")),
+        several => bail!("{}", tr!("poster-several-orgs", orgs = several.join(", "))),
     }
 }
 
@@ -1226,9 +1223,8 @@ async fn hours(
     let profile = result?;
     if let Some(department) = unstaffed {
         let department = safe(&department);
-        eprintln!(
-            "warning: no approved staff device of department {department} yet, so consultations cannot be sent; invite one with `stadtbote org invite-staff --department {department} --role clerk` (then `stadtbote enroll CODE` on that device), or make this device staff there with `stadtbote org enroll-self --department {department}`"
-        );
+        let warning = tr!("org-hours-unstaffed", department = department);
+        eprintln!("{}", tr!("warning-line", message = warning));
     }
     match command {
         HoursCommand::Set { .. } => {
@@ -1270,9 +1266,9 @@ async fn hours(
 /// Prints a new TOTP secret for the authenticator app. It is shown once and
 /// stored nowhere on this device.
 fn print_secret(secret: &Secret, label: &str) {
-    println!("Add this second factor to your authenticator app (shown only now, not stored here):");
+    println!("{}", tr!("second-factor-add"));
     println!("{}", otpauth_uri(secret, label));
-    println!("secret (base32): {}", secret.to_base32());
+    println!("{}", tr!("second-factor-secret", secret = secret.to_base32()));
 }
 
 /// Parses `30d`, `12h`, `90m`, `3600s` or plain seconds.

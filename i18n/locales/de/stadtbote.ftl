@@ -347,6 +347,150 @@ error-no-device-list = das Konto { $account } hat noch keine signierte Geräteli
 error-no-account-key = dieses Gerät hat den Kontoschlüssel nicht; führen Sie das auf dem ersten Gerät des Kontos aus oder auf einem, das mit einer aktuellen Version verknüpft wurde (`stadtbote device list` zeigt die Geräte)
 error-remove-own-device = das ist das Gerät, das Sie gerade benutzen; entfernen Sie es von einem anderen Gerät aus oder löschen Sie das ganze Konto mit `stadtbote account delete`
 
+## Fotos, die Bürgerinnen, Bürger oder Mitarbeitende senden (metadata.rs,
+## attachments.rs); sie folgen auf „DATEI kann nicht gesendet werden: “
+## oder „das Foto DATEI kann nicht gelesen werden: “
+
+photo-refused-format = es ist kein JPEG-, PNG-, HEIC- oder WebP-Foto; wandeln Sie es in JPEG um und versuchen Sie es noch einmal
+photo-refused-jpeg-damaged = die JPEG-Datei ist beschädigt ({ $detail }); exportieren Sie das Foto noch einmal aus der App, mit der es aufgenommen wurde
+photo-refused-jpeg-feature = die JPEG-Datei nutzt eine Funktion, aus der sich versteckte Daten nicht entfernen lassen; wandeln Sie sie in ein gewöhnliches JPEG um und versuchen Sie es noch einmal
+photo-refused-png-damaged = die PNG-Datei ist beschädigt ({ $detail }); exportieren Sie das Bild noch einmal aus der App, mit der es erstellt wurde
+photo-refused-png-feature = die PNG-Datei nutzt eine Funktion, aus der sich versteckte Daten nicht entfernen lassen; wandeln Sie sie in JPEG um und versuchen Sie es noch einmal
+photo-refused-heic-damaged = die HEIC-Datei ist beschädigt ({ $detail }); exportieren Sie das Foto noch einmal oder wandeln Sie es in JPEG um
+photo-refused-heic-feature = aus der HEIC-Datei lassen sich versteckte Daten nicht entfernen ({ $detail }); wandeln Sie sie in JPEG um und versuchen Sie es noch einmal
+photo-refused-webp-damaged = die WebP-Datei ist beschädigt ({ $detail }); exportieren Sie das Bild noch einmal oder wandeln Sie es in JPEG um
+photo-unreadable-missing = diese Datei gibt es nicht
+photo-unreadable-permission = keine Berechtigung zum Lesen
+photo-unreadable-not-a-file = das ist ein Verzeichnis oder Gerät, keine Datei
+show-heic-hint-saved = das ist ein HEIC-Foto (iPhone): viele Bildbetrachter und Webbrowser können es nicht anzeigen; öffnen Sie die gespeicherte Datei mit der Fotos-App oder einem aktuellen Bildbetrachter, oder wandeln Sie sie in JPEG um
+show-heic-hint-not-saved = das ist ein HEIC-Foto (iPhone): viele Bildbetrachter und Webbrowser können es nicht anzeigen; speichern Sie es mit `stadtbote show VORGANG --save VERZEICHNIS` und öffnen Sie es mit der Fotos-App oder einem aktuellen Bildbetrachter, oder wandeln Sie es in JPEG um
+
+## stadtbote org info (org_info.rs; --json bleibt englisch)
+
+org-info-fingerprint = Fingerabdruck: { $fingerprint }
+org-info-verification = Prüfung: { $trust }
+org-info-key-rotations = Schlüsselwechsel: { $count } (jeder vom vorherigen Schlüssel signiert)
+org-info-offline = offline: der Server ist nicht erreichbar; das ist das Profil, wie es zuletzt auf diesem Gerät geprüft wurde
+org-info-no-profile = Profil: noch keines veröffentlicht
+org-info-no-categories = Kategorien: noch keine
+org-info-categories = Kategorien:
+org-info-category = { $name } -> Abteilung { $department }
+org-info-consultations = Sprechstunden-Anfragen: Abteilung { $department }
+org-info-no-hours = Sprechzeiten: keine veröffentlicht
+org-info-hours = Sprechzeiten ({ $timezone }):
+org-info-auto-reply = Automatische Antwort: { $reply }
+org-info-live = Sprechstunde läuft: ja, seit { $since } (fragen mit: stadtbote consult { $handle } "FRAGE")
+org-info-not-live = Sprechstunde läuft: nein (Anfragen werden während einer laufenden Sprechstunde beantwortet)
+org-info-no-channels = Kanäle: keine veröffentlicht
+org-info-channels = Kanäle:
+org-info-profile-version = Profilversion { $version }, signiert { $time }
+org-info-compare = vergleichen Sie ihn mit dem Aushang oder der Website der Gemeinde und führen Sie dann aus: stadtbote verify { $handle } "{ $fingerprint }"
+org-info-trust-verified = bestätigt (der Fingerabdruck wurde verglichen, oder dieses Gerät hat den Org-Schlüssel)
+org-info-trust-pinned = beim ersten Kontakt gespeichert, noch nicht verglichen; { $compare }
+org-info-trust-first-seen-pinned = jetzt zum ersten Mal gesehen und auf diesem Gerät gespeichert; { $compare }
+org-info-trust-first-seen-unpinned = jetzt zum ersten Mal gesehen, nicht gespeichert (dieses Gerät hat noch kein Konto: nach `stadtbote init` speichert der erste Befehl, der { $handle } kontaktiert, den Schlüssel); vergleichen Sie ihn mit dem Aushang oder der Website der Gemeinde
+org-info-trust-rotated = durch einen Schlüsselwechsel geändert, den der vorherige Schlüssel ({ $previous }) signiert hat; jetzt gespeichert
+org-info-trust-rotated-verified = durch einen Schlüsselwechsel geändert, den der vorherige Schlüssel ({ $previous }) signiert hat; jetzt gespeichert und weiterhin bestätigt
+org-info-no-contact = der Server ist nicht erreichbar, und dieses Gerät hatte noch keinen Kontakt mit { $handle }; führen Sie den Befehl noch einmal aus, wenn der Server erreichbar ist
+
+## stadtbote org claim / enroll-self / hours set / poster (commands/org.rs)
+
+org-claim-not-staff-yet = die Org { $handle } ist übernommen, aber dieses Gerät ist noch nicht ihr Mitarbeitergerät; führen Sie aus: stadtbote org enroll-self
+org-enroll-self-already = Dieses Gerät ist schon ein Mitarbeitergerät von { $handle }: Rolle Admin, Abteilung { $department }.
+org-enroll-self-done = Dieses Gerät ist jetzt ein Mitarbeitergerät von { $handle }: Rolle Admin (mit Veröffentlichen und Sachbearbeitung), Abteilung { $department }.
+org-hours-unstaffed = die Abteilung { $department } hat noch kein freigegebenes Mitarbeitergerät, daher können keine Sprechstunden-Anfragen gesendet werden; laden Sie eines ein mit `stadtbote org invite-staff --department { $department } --role clerk` (danach `stadtbote enroll CODE` auf jenem Gerät) oder machen Sie dieses Gerät dort zum Mitarbeitergerät mit `stadtbote org enroll-self --department { $department }`
+poster-written = Das Aushang-Plakat von { $town } ({ $handle }) wurde nach { $file } geschrieben (A4 hoch, { $format }).
+poster-channel-on-it = Kanal darauf: { $name } ({ $channel })
+poster-no-channel-on-it = Kein Kanal darauf (--no-channel).
+poster-fingerprint-on-it = Fingerabdruck darauf: { $fingerprint }
+poster-no-channel-created = dieses Gerät hat keinen Kanal von { $handle } angelegt, daher gibt es keinen Einladungslink für das Plakat; legen Sie einen an mit `stadtbote channel create NAME` (auf dem Gerät einer oder eines Veröffentlichenden, und führen Sie `org poster` dort aus) oder geben Sie --no-channel an für ein Plakat nur mit dem Fingerabdruck
+poster-channel-other-org = der Kanal { $channel } wurde für eine andere Org angelegt als die, die der Server jetzt { $handle } nennt; geben Sie --channel KANAL-ID eines aktuellen Kanals oder --no-channel an
+poster-channel-not-of-org = der Kanal { $channel } gehört zu { $owner }, nicht zu { $handle }; geben Sie einen Kanal von { $handle } an oder lassen Sie --org weg
+poster-no-org = dieses Gerät verwaltet keine Org und hat keinen Kanal angelegt; führen Sie `org poster` auf dem Gerät aus, das `channel create` ausgeführt hat, oder geben Sie --org KURZNAME --no-channel an für ein Plakat nur mit dem Fingerabdruck
+poster-several-orgs = dieses Gerät hat Kanäle mehrerer Orgs angelegt ({ $orgs }); geben Sie --org KURZNAME an
+error-poster-unknown-format = für { $file } ist unklar, welches Format geschrieben werden soll: der Dateiname muss auf .pdf oder .svg enden
+error-poster-not-in-pdf-font = die eingebaute Schrift des PDF kann das Zeichen { $character } in { $text } nicht darstellen; schreiben Sie das Plakat stattdessen als SVG (--out DATEI.svg)
+
+## Kanäle, in denen dieses Gerät veröffentlicht (commands/channels.rs)
+
+channel-list-none = Dieses Gerät veröffentlicht in keinem Kanal.
+channel-posted = veröffentlicht als #{ $seq }
+channel-created = angelegt
+channel-rotated = mit neuem Schlüssel
+channel-invite-header = Kanal { $name } { $what }: { $channel }
+channel-invite-follow = Folgende führen `stadtbote follow LINK` mit diesem Einladungslink aus:
+channel-rotate-named = des Kanals { $name } ({ $channel })
+channel-rotate-unnamed = des Kanals { $channel }
+channel-rotate-needs-yes = ein Schlüsselwechsel { $what } schneidet alle Folgenden ab: sie lesen keine neuen Beiträge, bis sie dem neuen Einladungslink folgen. Es wurde nichts geändert; um den Schlüssel aus einem Skript zu wechseln, geben Sie --yes an
+channel-rotate-explain = Beim Schlüsselwechsel { $what } erhalten alle Folgenden keine neuen Beiträge mehr, bis sie dem neuen Einladungslink folgen, den dieser Befehl ausgibt (mit QR-Code); veröffentlichen Sie ihn dort, wo Ihre Folgenden den alten gefunden haben (Aushang, Website).
+channel-rotate-ask = Den Schlüssel jetzt wechseln? [j/N]
+channel-rotate-declined = der Schlüssel des Kanals wurde nicht gewechselt; es wurde nichts geändert
+
+## stadtbote admin batch / shell (commands/admin_session.rs)
+
+admin-session-unbalanced-quotes = ein Anführungszeichen ist nicht geschlossen
+admin-session-nested = `batch` und `shell` können nicht innerhalb einer Sitzung ausgeführt werden
+admin-session-ended = die Admin-Sitzung ist beendet: der Server hat die Verbindung geschlossen (er schließt Verbindungen, die länger als seine Leerlaufzeit still sind, in der Vorgabe 5 Minuten); beginnen Sie neu mit einem neuen Code: stadtbote --otp CODE admin shell (oder batch)
+admin-batch-read-line = Zeile { $line } der Eingabe kann nicht gelesen werden: { $error }
+admin-batch-line = Zeile { $line }: { $error }
+admin-batch-stopped = Zeile { $line }: { $error }; dort angehalten ({ $ran } Befehl(e) davor ausgeführt)
+admin-shell-intro = Admin-Eingabe: Tippen Sie Admin-Befehle wie nach `stadtbote admin` (z. B. `stats`, `org list`); `help` listet sie auf, `exit` oder Strg-D beendet. Die Sitzung endet nach 5 Minuten ohne Befehl.
+admin-shell-read = die Eingabe kann nicht gelesen werden: { $error }
+
+## Ablehnungen des zweiten Faktors durch den Server (server/src/relay/second_factor.rs)
+
+second-factor-missing = diese Aktion braucht einen zweiten Faktor (den aktuellen TOTP-Code)
+second-factor-wrong = zweiter Faktor abgelehnt: falscher Code
+second-factor-replayed = zweiter Faktor abgelehnt: der Code wurde schon benutzt, warten Sie auf den nächsten
+second-factor-superseded = zweiter Faktor abgelehnt: dieser Code ist älter als der zuletzt benutzte (ein späterer Code wurde schon angenommen); warten Sie auf den nächsten Code
+second-factor-no-secret = zweiter Faktor abgelehnt: für diesen Admin ist kein TOTP-Geheimnis eingerichtet
+
+## TLS (tls_trust.rs): warum ein Zertifikat oder ein Verbindungsaufbau scheiterte
+
+error-untrusted-certificate = TLS: dem Zertifikat des Servers wird nicht vertraut: { $reason } (Server { $url }; für die eigene CA einer Gemeinde geben Sie --ca-cert DATEI an)
+error-tls = der TLS-Verbindungsaufbau mit dem Server unter { $url } ist gescheitert: { $reason }
+error-ca-cert = das CA-Zertifikat { $path } kann nicht verwendet werden: { $reason }
+tls-ca-missing = die Datei gibt es nicht
+tls-ca-permission = die Datei kann nicht gelesen werden (keine Berechtigung)
+tls-ca-unreadable = die Datei kann nicht gelesen werden
+tls-ca-not-pem = es ist keine PEM-Zertifikatsdatei (BEGIN CERTIFICATE … END CERTIFICATE)
+tls-ca-no-certificate = kein PEM-Zertifikat (BEGIN CERTIFICATE) gefunden
+tls-ca-bad-certificate = ein Zertifikat darin kann nicht gelesen werden (ist es ein X.509-Zertifikat?)
+tls-cert-unknown-issuer = es ist von keiner Zertifizierungsstelle signiert, der dieses Gerät vertraut
+tls-cert-wrong-name = es ist für einen anderen Servernamen ausgestellt als den in der URL
+tls-cert-expired = es ist abgelaufen
+tls-cert-not-yet-valid = es ist noch nicht gültig (prüfen Sie Datum und Uhrzeit dieses Computers)
+tls-cert-revoked = es wurde widerrufen
+tls-cert-bad-signature = seine Signatur ist ungültig
+tls-cert-malformed = es ist fehlerhaft aufgebaut
+tls-cert-unsupported-algorithm = es ist mit einem Verfahren signiert, das dieses Programm nicht unterstützt
+tls-cert-self-signed = es ist ein selbstsigniertes (CA-)Zertifikat, dem dieses Gerät nicht vertraut
+tls-cert-wrong-usage = es ist nicht für einen TLS-Server bestimmt (Extended Key Usage)
+tls-cert-failed = die Prüfung ist gescheitert
+tls-not-tls = der Server spricht auf diesem Port kein TLS (für einen Server ohne TLS verwenden Sie ws://)
+tls-refused = der Server hat die sichere Verbindung abgelehnt
+tls-incompatible = der Server bietet keine TLS-Version und kein Verfahren an, das dieses Programm annimmt
+tls-no-certificate = der Server hat kein Zertifikat vorgelegt
+tls-failed = die Verbindung konnte nicht gesichert werden
+
+## stadtbote assign / reopen: die Abteilung oder Begründung (main.rs)
+
+assign-department-twice = die Abteilung wurde zweimal angegeben; geben Sie sie nur einmal an, entweder als `stadtbote assign VORGANG ABTEILUNG` oder mit --department ABTEILUNG
+assign-department-missing = `assign` braucht die Abteilung: stadtbote assign VORGANG ABTEILUNG (oder --department ABTEILUNG)
+reopen-reason-twice = die Begründung wurde zweimal angegeben; geben Sie sie nur einmal an, entweder als `stadtbote reopen VORGANG BEGRÜNDUNG` oder mit --reason BEGRÜNDUNG
+reopen-reason-missing = `reopen` braucht eine Begründung: stadtbote reopen VORGANG BEGRÜNDUNG (oder --reason BEGRÜNDUNG)
+
+## stadtbote org revoke / 2fa enable, admin claim (commands/org.rs)
+
+org-revoke-not-staff = das Gerät { $device } hat kein Zertifikat von { $handle }
+org-revoke-not-removed = es konnte jetzt nicht aus dem Vorgang { $thread } entfernt werden ({ $error }); jedes Mitglied entfernt es vor seiner nächsten Nachricht
+second-factor-add = Fügen Sie diesen zweiten Faktor Ihrer Authenticator-App hinzu (er wird nur jetzt gezeigt und hier nicht gespeichert):
+second-factor-secret = Geheimnis (Base32): { $secret }
+
+## stadtbote org approve (commands/org.rs)
+
+org-approve-refused = das Gerät { $device } wurde nicht freigegeben: { $reason }
+
 ## Eingabeaufforderungen
 
 prompt-passphrase = Passphrase für die Org-Schlüsseldatei:
@@ -497,9 +641,11 @@ help-reply = In einem Vorgang antworten; Mitarbeitende können auch den Status s
 help-assign = Einen Vorgang an eine andere Abteilung abgeben (Mitarbeitende): `assign VORGANG ABTEILUNG` (oder `--department ABTEILUNG`)
     .thread = Die Vorgangs-Id
     .department = Die neue Abteilung
+    .department_flag = Die neue Abteilung (dasselbe wie das Argument ohne Option)
 help-reopen = Eine erledigte oder abgelehnte Meldung wieder eröffnen (durch die Person, die sie gemeldet hat): `reopen VORGANG BEGRÜNDUNG` (oder `--reason BEGRÜNDUNG`)
     .thread = Die Vorgangs-Id
     .reason = Warum
+    .reason_flag = Warum (dasselbe wie das Argument ohne Option)
 help-consult = Eine Org während ihrer Sprechzeiten fragen. Außerhalb davon wird die Frage nicht gesendet: die Sprechzeiten werden ausgegeben, und der Exit-Code ist 3
     .handle = Der Kurzname der Org
     .text = Die Frage
@@ -524,6 +670,7 @@ help-channel-rotate = Einem Kanal einen neuen Schlüssel geben; alte Einladungsl
     .channel = Die Kanal-Id
     .out = Wohin der QR-Code geschrieben wird (Vorgabe: HOME/qr, unter --home)
     .json = Ein JSON-Objekt
+    .yes = Ohne Nachfrage den Schlüssel wechseln (nötig ohne Terminal)
 help-follow = Einem Kanal mit seinem Einladungslink folgen (kein Konto nötig)
     .invite = Der Einladungslink (`stadtbote:channel:…`)
 help-unfollow = Einem Kanal nicht mehr folgen
@@ -567,3 +714,14 @@ help-account-export = Alles anzeigen, was der Server über dieses Konto speicher
     .json = Ein JSON-Objekt
 help-account-delete = Dieses Konto auf dem Server und auf diesem Gerät endgültig löschen
     .yes = Bestätigen: das Konto, seine Geräte und ihre wartenden Nachrichten und Uploads werden gelöscht und können nicht wiederhergestellt werden
+help-admin-batch = Mehrere Admin-Befehle mit einer Anmeldung ausführen (ein --otp-Code): ein Befehl pro Zeile der Standardeingabe, geschrieben wie nach `stadtbote admin` (z. B. `org list`); leere Zeilen und `#`-Kommentare werden übersprungen. Hält beim ersten Fehler an, nennt dessen Zeile und endet mit Exit-Code 1. Beispiel: stadtbote admin --otp CODE batch < befehle.txt
+help-admin-shell = Eine interaktive Admin-Eingabe: Admin-Befehle nacheinander mit einer Anmeldung ausführen (ein --otp-Code); `exit` oder Strg-D beendet sie. Der Server beendet die Sitzung nach 5 Minuten ohne Befehl
+help-org-poster = Ein druckbares A4-Plakat für den Aushang schreiben (PDF oder SVG)
+    .out = Die Datei, die geschrieben wird: DATEI.pdf oder DATEI.svg
+    .channel = Der Kanal, dessen Einladung auf das Plakat kommt (Id oder eindeutiger Anfang, siehe `channel list`; Vorgabe: der erste Kanal, den dieses Gerät für die Org angelegt hat)
+    .no_channel = Ein Plakat nur mit dem Fingerabdruck, ohne Kanal
+help-org-info = Das geprüfte öffentliche Profil einer beliebigen Org anzeigen: Name, Fingerabdruck des Schlüssels und wie weit dieses Gerät ihm vertraut, Kategorien und ihre Abteilungen, Sprechzeiten, laufende Sprechstunde und Kanäle. Braucht keine Admin-Rechte und geht schon vor `stadtbote init` (dann wird nichts gespeichert)
+    .handle = Der Kurzname der Org, z. B. goslar
+    .json = Ein JSON-Objekt (Felder unten, auf Englisch)
+help-org-enroll-self = Dieses Gerät, das den Org-Schlüssel hat, zu einem zertifizierten Mitarbeitergerät seiner Org machen (Rolle Admin, mit Veröffentlichen und Sachbearbeitung), damit es Kanäle und Diskussionsgruppen anlegen und Sprechstunden-Anfragen beantworten kann. `org claim` tut das schon; nutzen Sie es für eine mit einer älteren Version übernommene Org oder für eine andere Abteilung
+    .department = Die Abteilung (Vorgabe: die, an die Sprechstunden-Anfragen gehen)

@@ -349,6 +349,149 @@ error-no-device-list = account { $account } has not published a signed device li
 error-no-account-key = this device does not hold the account key; run this on the account's first device or one linked with a current version (`stadtbote device list` shows the devices)
 error-remove-own-device = this is the device you are using; remove it from another device, or delete the whole account with `stadtbote account delete`
 
+## Photos a citizen or clerk sends (metadata.rs, attachments.rs); they
+## follow "cannot send FILE: " or "cannot read the photo FILE: "
+
+photo-refused-format = it is not a JPEG, PNG, HEIC or WebP photo; convert it to JPEG and try again
+photo-refused-jpeg-damaged = the JPEG file is damaged ({ $detail }); export the photo again from the app that made it
+photo-refused-jpeg-feature = the JPEG file uses a feature that cannot be cleaned of hidden data; convert it to a standard JPEG and try again
+photo-refused-png-damaged = the PNG file is damaged ({ $detail }); export the picture again from the app that made it
+photo-refused-png-feature = the PNG file uses a feature that cannot be cleaned of hidden data; convert it to JPEG and try again
+photo-refused-heic-damaged = the HEIC file is damaged ({ $detail }); export the photo again, or convert it to JPEG
+photo-refused-heic-feature = the HEIC file cannot be cleaned of hidden data ({ $detail }); convert it to JPEG and try again
+photo-refused-webp-damaged = the WebP file is damaged ({ $detail }); export the picture again, or convert it to JPEG
+photo-unreadable-missing = there is no such file
+photo-unreadable-permission = permission denied
+photo-unreadable-not-a-file = it is a directory or device, not a file
+show-heic-hint-saved = this is a HEIC photo (iPhone): many viewers and web browsers cannot display it; open the saved file with the Photos app, a recent image viewer, or convert it to JPEG
+show-heic-hint-not-saved = this is a HEIC photo (iPhone): many viewers and web browsers cannot display it; save it with `stadtbote show THREAD --save DIR` and open it with the Photos app, a recent image viewer, or convert it to JPEG
+
+## stadtbote org info (org_info.rs; --json stays English)
+
+org-info-fingerprint = fingerprint: { $fingerprint }
+org-info-verification = verification: { $trust }
+org-info-key-rotations = key rotations: { $count } (each signed by the key before it)
+org-info-offline = offline: the server cannot be reached; this is the profile as last verified on this device
+org-info-no-profile = profile: none published yet
+org-info-no-categories = categories: none yet
+org-info-categories = categories:
+org-info-category = { $name } -> department { $department }
+org-info-consultations = consultations: department { $department }
+org-info-no-hours = office hours: none published
+org-info-hours = office hours ({ $timezone }):
+org-info-auto-reply = auto-reply: { $reply }
+org-info-live = live: yes, since { $since } (ask with: stadtbote consult { $handle } "QUESTION")
+org-info-not-live = live: no (consultations are answered during a live session)
+org-info-no-channels = channels: none published
+org-info-channels = channels:
+org-info-profile-version = profile version { $version }, signed { $time }
+org-info-compare = compare it with the town's poster or website, then run: stadtbote verify { $handle } "{ $fingerprint }"
+org-info-trust-verified = verified (the fingerprint was compared, or this device holds the org key)
+org-info-trust-pinned = pinned on first contact, not compared yet; { $compare }
+org-info-trust-first-seen-pinned = first seen now and pinned on this device; { $compare }
+org-info-trust-first-seen-unpinned = first seen now, not pinned (this device has no account yet: after `stadtbote init`, the first command that contacts { $handle } pins the key); compare it with the town's poster or website
+org-info-trust-rotated = changed by a key rotation the previous key ({ $previous }) signed; now pinned
+org-info-trust-rotated-verified = changed by a key rotation the previous key ({ $previous }) signed; now pinned and still verified
+org-info-no-contact = cannot reach the server and this device has not contacted { $handle } before; run the command again when the server can be reached
+
+## stadtbote org claim / enroll-self / hours set / poster (commands/org.rs)
+
+org-claim-not-staff-yet = the org { $handle } is claimed, but this device is not its staff device yet; run: stadtbote org enroll-self
+org-enroll-self-already = This device already is a staff device of { $handle }: role admin, department { $department }.
+org-enroll-self-done = This device is now a staff device of { $handle }: role admin (includes publisher and clerk), department { $department }.
+org-hours-unstaffed = no approved staff device of department { $department } yet, so consultations cannot be sent; invite one with `stadtbote org invite-staff --department { $department } --role clerk` (then `stadtbote enroll CODE` on that device), or make this device staff there with `stadtbote org enroll-self --department { $department }`
+poster-written = Wrote the notice-board poster of { $town } ({ $handle }) to { $file } (A4 portrait, { $format }).
+poster-channel-on-it = Channel on it: { $name } ({ $channel })
+poster-no-channel-on-it = No channel on it (--no-channel).
+poster-fingerprint-on-it = Fingerprint on it: { $fingerprint }
+poster-no-channel-created = this device created no channel of { $handle }, so there is no invite link for the poster; create one with `stadtbote channel create NAME` (on a publisher's device, then run `org poster` there), or pass --no-channel for a poster with the fingerprint only
+poster-channel-other-org = channel { $channel } was created for another org than the server now names { $handle }; pass --channel CHANNEL-ID of a current channel or --no-channel
+poster-channel-not-of-org = channel { $channel } belongs to { $owner }, not to { $handle }; pass the channel of { $handle } or leave out --org
+poster-no-org = this device neither administers an org nor created a channel; run `org poster` on the device that ran `channel create`, or pass --org HANDLE --no-channel for a poster with the fingerprint only
+poster-several-orgs = this device created channels of several orgs ({ $orgs }); pass --org HANDLE
+error-poster-unknown-format = cannot tell which format to write for { $file }: the file name must end in .pdf or .svg
+error-poster-not-in-pdf-font = the PDF's built-in font cannot show the character { $character } in { $text }; write the poster as SVG instead (--out FILE.svg)
+
+## Channels this device publishes to (commands/channels.rs)
+
+channel-list-none = This device publishes to no channel.
+channel-posted = posted #{ $seq }
+channel-created = created
+channel-rotated = rotated
+channel-invite-header = Channel { $name } { $what }: { $channel }
+channel-invite-follow = Followers run `stadtbote follow LINK` with this invite link:
+channel-rotate-named = channel { $name } ({ $channel })
+channel-rotate-unnamed = channel { $channel }
+channel-rotate-needs-yes = rotating the key of { $what } cuts every follower off: they read no new post until they follow the new invite link. Nothing was changed; to rotate from a script, add --yes
+channel-rotate-explain = Rotating gives { $what } a new key. Every follower stops receiving new posts until they follow the new invite link, which this command prints (with a QR code); publish it where your followers found the old one (notice board, website).
+channel-rotate-ask = Rotate the key now? [y/N]
+channel-rotate-declined = the channel key was not rotated; nothing was changed
+
+## stadtbote admin batch / shell (commands/admin_session.rs)
+
+admin-session-unbalanced-quotes = unbalanced quotes
+admin-session-nested = `batch` and `shell` cannot be run inside a session
+admin-session-ended = the admin session ended: the server closed the connection (it closes connections that stay silent for its idle timeout, 5 minutes by default); start again with a new code: stadtbote --otp CODE admin shell (or batch)
+admin-batch-read-line = cannot read line { $line } of the input: { $error }
+admin-batch-line = line { $line }: { $error }
+admin-batch-stopped = line { $line }: { $error }; stopped there ({ $ran } command(s) before it ran)
+admin-shell-intro = Admin shell: type admin commands as after `stadtbote admin` (e.g. `stats`, `org list`); `help` lists them, `exit` or Ctrl-D leaves. The session ends after 5 minutes without a command.
+admin-shell-read = cannot read the input: { $error }
+
+## The server's second-factor refusals (server/src/relay/second_factor.rs)
+
+second-factor-missing = this action needs a second factor (the current TOTP code)
+second-factor-wrong = second factor refused: wrong code
+second-factor-replayed = second factor refused: code already used, wait for the next one
+second-factor-superseded = second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code
+second-factor-no-secret = second factor refused: no TOTP secret is set up for this admin
+
+## TLS (tls_trust.rs): why a certificate or a handshake failed
+
+error-untrusted-certificate = TLS: the server's certificate is not trusted: { $reason } (server { $url }; for a town's own CA pass --ca-cert FILE)
+error-tls = TLS handshake with the server at { $url } failed: { $reason }
+error-ca-cert = cannot use CA certificate { $path }: { $reason }
+tls-ca-missing = the file does not exist
+tls-ca-permission = the file cannot be read (permission denied)
+tls-ca-unreadable = the file cannot be read
+tls-ca-not-pem = it is not a PEM certificate file (BEGIN CERTIFICATE … END CERTIFICATE)
+tls-ca-no-certificate = no PEM certificate (BEGIN CERTIFICATE) found
+tls-ca-bad-certificate = a certificate in it cannot be read (is it an X.509 certificate?)
+tls-cert-unknown-issuer = it is not signed by a certificate authority this device trusts
+tls-cert-wrong-name = it is made out for another server name than the one in the URL
+tls-cert-expired = it has expired
+tls-cert-not-yet-valid = it is not valid yet (check this computer's date and time)
+tls-cert-revoked = it was revoked
+tls-cert-bad-signature = its signature is not valid
+tls-cert-malformed = it is malformed
+tls-cert-unsupported-algorithm = it is signed with an algorithm this client does not support
+tls-cert-self-signed = it is a self-signed (CA) certificate this device does not trust
+tls-cert-wrong-usage = it is not meant for a TLS server (extended key usage)
+tls-cert-failed = it failed verification
+tls-not-tls = the server does not speak TLS on this port (for a server without TLS use ws://)
+tls-refused = the server refused the secure connection
+tls-incompatible = the server offers no TLS version or cipher this client accepts
+tls-no-certificate = the server presented no certificate
+tls-failed = the connection could not be secured
+
+## stadtbote assign / reopen: the department or reason (main.rs)
+
+assign-department-twice = the department was given twice; give it once, either as `stadtbote assign THREAD DEPARTMENT` or with --department DEPARTMENT
+assign-department-missing = `assign` needs the department: stadtbote assign THREAD DEPARTMENT (or --department DEPARTMENT)
+reopen-reason-twice = the reason was given twice; give it once, either as `stadtbote reopen THREAD REASON` or with --reason REASON
+reopen-reason-missing = `reopen` needs the reason: stadtbote reopen THREAD REASON (or --reason REASON)
+
+## stadtbote org revoke / 2fa enable, admin claim (commands/org.rs)
+
+org-revoke-not-staff = device { $device } holds no certificate of { $handle }
+org-revoke-not-removed = could not remove it from thread { $thread } now ({ $error }); every member removes it before their next message
+second-factor-add = Add this second factor to your authenticator app (shown only now, not stored here):
+second-factor-secret = secret (base32): { $secret }
+
+## stadtbote org approve (commands/org.rs)
+
+org-approve-refused = did not approve device { $device }: { $reason }
+
 ## Prompts
 
 prompt-passphrase = Passphrase for the org key file:
@@ -500,9 +643,11 @@ help-reply = Reply in a thread; staff can also set its status
 help-assign = Move a thread to another department (staff): `assign THREAD DEPARTMENT` (or `--department DEPARTMENT`)
     .thread = The thread id
     .department = The new department
+    .department_flag = The new department (the same as the positional argument)
 help-reopen = Reopen a resolved or rejected report (the citizen who opened it): `reopen THREAD REASON` (or `--reason REASON`)
     .thread = The thread id
     .reason = Why
+    .reason_flag = Why (the same as the positional argument)
 help-consult = Ask an org during its consultation hours. Outside them the question is not sent: the hours are printed and the exit code is 3
     .handle = The org's handle
     .text = The question
@@ -527,6 +672,7 @@ help-channel-rotate = Give a channel a new key; old invite links stop working fo
     .channel = The channel id
     .out = Where to write the QR code (default: HOME/qr, under --home)
     .json = One JSON object
+    .yes = Rotate without asking (required without a terminal)
 help-follow = Follow a channel with its invite link (no account needed)
     .invite = The invite link (`stadtbote:channel:…`)
 help-unfollow = Stop following a channel
@@ -570,3 +716,14 @@ help-account-export = Show everything the server holds about this account
     .json = One JSON object
 help-account-delete = Delete this account on the server and on this device, for good
     .yes = Confirm: the account, its devices and their waiting messages and uploads are deleted and cannot be restored
+help-admin-batch = Run several admin commands within one login (one --otp code): one command per line of standard input, written as after `stadtbote admin` (e.g. `org list`); blank lines and `#` comments are skipped. Stops at the first failure, naming its line, with exit code 1. Example: stadtbote admin --otp CODE batch < commands.txt
+help-admin-shell = An interactive admin prompt: run admin commands one after another within one login (one --otp code); `exit` or Ctrl-D leaves. The server ends the session after 5 minutes without a command
+help-org-poster = Write a printable A4 poster for the notice board (PDF or SVG)
+    .out = The file to write: FILE.pdf or FILE.svg
+    .channel = The channel whose invite goes on the poster (id or unambiguous prefix, see `channel list`; default: the first channel this device created for the org)
+    .no_channel = A poster with the fingerprint only, without a channel
+help-org-info = Show any org's verified public profile: name, key fingerprint and how far this device trusts it, categories and their departments, consultation hours, live state and channels. Needs no admin rights and works before `stadtbote init` (then nothing is stored)
+    .handle = The org's handle, e.g. goslar
+    .json = One JSON object (fields below)
+help-org-enroll-self = Make this device, which holds the org key, a certified staff device of its org (role admin, which includes publisher and clerk), so that it can create channels and discussion groups and answer consultations. `org claim` does this already; use it for an org claimed with an older version, or for another department
+    .department = The department (default: the one consultations go to)
