@@ -158,6 +158,29 @@ pub fn localized(error: &ClientError) -> String {
         E::NoDeviceList(account) => tr!("error-no-device-list", account = account),
         E::NoAccountKey => tr!("error-no-account-key"),
         E::RemoveOwnDevice => tr!("error-remove-own-device"),
+        E::InvalidServerUrl { url, reason } => {
+            tr!("error-invalid-server-url", url = format!("{url:?}"), reason = *reason)
+        }
+        E::ConnectionLost { url, reason } => {
+            tr!("error-connection-lost", url = url, reason = reason)
+        }
+        E::Protocol { url, reason } => tr!("error-protocol", url = url, reason = reason),
+        E::Io { action, file, source } => {
+            tr!("error-io", action = *action, file = file.display(), source = source.to_string())
+        }
+        E::ThreadIdTaken => tr!("error-thread-id-taken"),
+        E::ChannelConflict { attempts } => tr!("error-channel-conflict", attempts = attempts),
+        E::GroupConflict { attempts } => tr!("error-group-conflict", attempts = attempts),
+        E::UnknownGroupMember { member, ambiguous: true } => {
+            tr!("error-group-member-ambiguous", member = format!("{member:?}"))
+        }
+        E::UnknownGroupMember { member, ambiguous: false } => {
+            tr!("error-unknown-group-member", member = format!("{member:?}"))
+        }
+        E::DeviceList { account, reason } => {
+            tr!("error-device-list", account = account, reason = reason)
+        }
+        E::PlaintextBackupRefused => tr!("error-plaintext-backup-refused"),
         // Not translated yet: the English `Display`.
         other => other.to_string(),
     }
@@ -393,6 +416,21 @@ mod tests {
             ClientError::LinkCodeWithoutSecret,
             ClientError::NoDeviceList(AccountId::random()),
             ClientError::NoAccountKey,
+            ClientError::InvalidServerUrl { url: "u".into(), reason: "r" },
+            ClientError::ConnectionLost { url: "u".into(), reason: "r".into() },
+            ClientError::Protocol { url: "u".into(), reason: "r".into() },
+            ClientError::Io {
+                action: "read",
+                file: "f".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            },
+            ClientError::ThreadIdTaken,
+            ClientError::ChannelConflict { attempts: 3 },
+            ClientError::GroupConflict { attempts: 3 },
+            ClientError::UnknownGroupMember { member: "m".into(), ambiguous: true },
+            ClientError::UnknownGroupMember { member: "m".into(), ambiguous: false },
+            ClientError::DeviceList { account: AccountId::random(), reason: "r".into() },
+            ClientError::PlaintextBackupRefused,
             ClientError::RemoveOwnDevice,
             ClientError::Status(StatusError::CitizenOnly),
             ClientError::Status(StatusError::NotAllowed {
@@ -430,5 +468,28 @@ mod tests {
         ] {
             assert_eq!(localized_poster(&error), error.to_string());
         }
+    }
+
+    /// German file errors name what could not be done with the file in
+    /// German (the catalog selects on the operation). Formats with
+    /// `tr_in`, because the process-wide language is shared by parallel
+    /// tests.
+    #[test]
+    fn german_file_errors_name_the_operation() {
+        use stadtbote_i18n::{Arg, Lang, tr_in};
+        let text = |action: &str| {
+            tr_in(
+                Lang::De,
+                "error-io",
+                &[
+                    ("action", Arg::Text(action.into())),
+                    ("file", Arg::Text("brief.txt".into())),
+                    ("source", Arg::Text("x".into())),
+                ],
+            )
+        };
+        assert_eq!(text("read"), "brief.txt kann nicht gelesen werden: x");
+        assert_eq!(text("write"), "brief.txt kann nicht geschrieben werden: x");
+        assert_eq!(text("frobnicate"), "brief.txt kann nicht verarbeitet werden: x");
     }
 }

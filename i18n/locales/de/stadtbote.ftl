@@ -346,6 +346,29 @@ error-link-code-without-secret = diesem Verknüpfungscode fehlt der Teil, der au
 error-no-device-list = das Konto { $account } hat noch keine signierte Geräteliste veröffentlicht, daher kann keinem seiner Geräte vertraut werden; sie erscheint, sobald eines seiner Geräte eine aktuelle Version von stadtbote benutzt
 error-no-account-key = dieses Gerät hat den Kontoschlüssel nicht; führen Sie das auf dem ersten Gerät des Kontos aus oder auf einem, das mit einer aktuellen Version verknüpft wurde (`stadtbote device list` zeigt die Geräte)
 error-remove-own-device = das ist das Gerät, das Sie gerade benutzen; entfernen Sie es von einem anderen Gerät aus oder löschen Sie das ganze Konto mit `stadtbote account delete`
+error-invalid-server-url = ungültige Server-Adresse { $url }: { $reason }
+error-connection-lost = die Verbindung zum Server { $url } ist abgebrochen: { $reason }
+error-protocol = der Server { $url } hat unerwartet geantwortet: { $reason }
+error-io = { $file } kann nicht { $action ->
+        [read] gelesen
+        [write] geschrieben
+        [create] angelegt
+        [delete] gelöscht
+        [remove] entfernt
+        [open] geöffnet
+        [lock] gesperrt
+        [sync] auf die Platte geschrieben
+        [find] gefunden
+        [encode] kodiert
+       *[other] verarbeitet
+    } werden: { $source }
+error-thread-id-taken = die Kennung des neuen Vorgangs ist schon vergeben
+error-channel-conflict = der Kanal hat sich ständig geändert; nach { $attempts } Versuchen aufgegeben
+error-group-conflict = die Gruppe hat sich ständig geändert; nach { $attempts } Versuchen aufgegeben
+error-group-member-ambiguous = { $member } passt auf mehrere Mitglieder; geben Sie die Konto-ID an
+error-unknown-group-member = kein Mitglied { $member } in dieser Gruppe (geben Sie eine Konto-ID oder einen in der Gruppe gezeigten Namen an)
+error-device-list = die Geräteliste des Kontos { $account } wird abgelehnt: { $reason }. Der Server versucht möglicherweise, diesem Konto ein Gerät hinzuzufügen; an seine Geräte wurde nichts gesendet
+error-plaintext-backup-refused = eine unverschlüsselte Sicherung wird nicht geschrieben: Sie enthielte den Pepper des Servers, den Löschschlüssel jedes Kontos und die TOTP-Geheimnisse der Admins, gelöschte Konten würden also wieder lesbar. Erzeugen Sie auf einem anderen Rechner als dem Server einen age-Schlüssel mit `stadtbote-server backup-key generate --out KEYFILE` (KEYFILE offline aufbewahren) und tragen Sie dann den ausgegebenen Empfänger age1… in `backup_recipients` der Serverkonfiguration ein oder geben Sie `--recipient age1…` an; um dennoch unverschlüsselt zu sichern, fügen Sie --insecure-plaintext hinzu
 
 ## Fotos, die Bürgerinnen, Bürger oder Mitarbeitende senden (metadata.rs,
 ## attachments.rs); sie folgen auf „DATEI kann nicht gesendet werden: “

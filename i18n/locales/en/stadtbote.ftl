@@ -348,6 +348,17 @@ error-link-code-without-secret = this link code lacks the part made on your othe
 error-no-device-list = account { $account } has not published a signed device list yet, so none of its devices can be trusted; it appears once one of its devices runs a current version of stadtbote
 error-no-account-key = this device does not hold the account key; run this on the account's first device or one linked with a current version (`stadtbote device list` shows the devices)
 error-remove-own-device = this is the device you are using; remove it from another device, or delete the whole account with `stadtbote account delete`
+error-invalid-server-url = invalid server URL { $url }: { $reason }
+error-connection-lost = lost the connection to the server at { $url }: { $reason }
+error-protocol = the server at { $url } sent an unexpected answer: { $reason }
+error-io = cannot { $action } { $file }: { $source }
+error-thread-id-taken = the new thread's id is taken
+error-channel-conflict = the channel kept changing; gave up after { $attempts } attempts
+error-group-conflict = the group kept changing; gave up after { $attempts } attempts
+error-group-member-ambiguous = { $member } matches several members; use the account id
+error-unknown-group-member = no member { $member } in this group (give an account id or a display name seen in the group)
+error-device-list = refusing the device list of account { $account }: { $reason }. The server may be trying to add a device to that account; nothing was sent to its devices
+error-plaintext-backup-refused = refused to write an unencrypted backup: it would hold the server's pepper, every account's shredding key and the admins' TOTP secrets, so deleted accounts would become readable again. Create an age key on a machine other than the server with `stadtbote-server backup-key generate --out KEYFILE` (keep KEYFILE offline), then either add the printed age1… recipient to `backup_recipients` in the server configuration or pass `--recipient age1…`; to write an unencrypted backup anyway, add --insecure-plaintext
 
 ## Photos a citizen or clerk sends (metadata.rs, attachments.rs); they
 ## follow "cannot send FILE: " or "cannot read the photo FILE: "
