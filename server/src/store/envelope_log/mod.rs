@@ -156,8 +156,25 @@ pub struct EnvelopeLog {
     state: Mutex<State>,
     /// One sync (with rollover and compaction) at a time.
     syncing: Mutex<()>,
-    /// Hands dead segments to the thread that deletes them.
-    unlinker: Mutex<std::sync::mpsc::SyncSender<PathBuf>>,
+    /// Hands dead segments to the thread that deletes them (`None` only
+    /// while the log is dropped).
+    unlinker: Mutex<Option<std::sync::mpsc::SyncSender<PathBuf>>>,
+    /// The unlinker thread, joined on drop.
+    unlink_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EnvelopeLog {
+    /// Waits until every segment handed to the unlinker is deleted, so a
+    /// log opened on the same directory afterwards (a restart within the
+    /// process, a restore) never lists a file that is about to vanish.
+    fn drop(&mut self) {
+        drop(self.unlinker.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(thread) = self.unlink_thread.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("envelope log: the segment unlinker thread panicked");
+        }
+    }
 }
 
 fn io_error(err: std::io::Error) -> StoreError {
@@ -205,9 +222,10 @@ fn remove_segment(path: &Path) {
 const UNLINK_QUEUE: usize = 64;
 
 /// Starts the thread that deletes dead segments, in the order it gets them.
-fn start_unlinker() -> Result<std::sync::mpsc::SyncSender<PathBuf>, StoreError> {
+fn start_unlinker()
+-> Result<(std::sync::mpsc::SyncSender<PathBuf>, std::thread::JoinHandle<()>), StoreError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<PathBuf>(UNLINK_QUEUE);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("envelope-unlink".into())
         .spawn(move || {
             // Ends when the log, which holds the sender, is dropped.
@@ -216,7 +234,7 @@ fn start_unlinker() -> Result<std::sync::mpsc::SyncSender<PathBuf>, StoreError> 
             }
         })
         .map_err(io_error)?;
-    Ok(tx)
+    Ok((tx, thread))
 }
 
 /// The numbered segment files in `dir`, oldest first.
@@ -378,13 +396,15 @@ impl EnvelopeLog {
             }
         };
         let group_redo = replay.groups.into_values().flatten().collect();
+        let (unlinker, unlink_thread) = start_unlinker()?;
         let state = State { index, next_seq, active, sealed, poisoned: false, scratch: Vec::new() };
         let log = Self {
             dir: dir.to_path_buf(),
             options,
             state: Mutex::new(state),
             syncing: Mutex::new(()),
-            unlinker: Mutex::new(start_unlinker()?),
+            unlinker: Mutex::new(Some(unlinker)),
+            unlink_thread: Some(unlink_thread),
         };
         Ok(Opened { log, group_redo })
     }
@@ -752,9 +772,11 @@ impl EnvelopeLog {
             // process end first, the next start replays the file, finds
             // nothing live in it and deletes it again.
             let path = segment_path(&self.dir, number);
-            let handed = self.unlinker.lock().unwrap_or_else(|e| e.into_inner()).send(path);
-            if let Err(std::sync::mpsc::SendError(path)) = handed {
-                remove_segment(&path);
+            let unlinker = self.unlinker.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match unlinker.map(|tx| tx.send(path.clone())) {
+                Some(Ok(())) => {}
+                Some(Err(std::sync::mpsc::SendError(path))) => remove_segment(&path),
+                None => remove_segment(&path),
             }
         }
     }
