@@ -6,6 +6,7 @@
 
 mod commands;
 mod help_text;
+mod parse_error;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -305,13 +306,28 @@ enum Command {
     },
 }
 
+/// Ends the process on a command-line error (or `--help`/`--version`),
+/// in the chosen language where clap's English would not do.
+fn exit_with_parse_error(error: clap::Error) -> ! {
+    match parse_error::localized(&error) {
+        Some(text) => {
+            eprintln!("{text}");
+            std::process::exit(error.exit_code())
+        }
+        None => error.exit(),
+    }
+}
+
 fn main() -> ExitCode {
     // The language first: clap's help and errors need it.
     stadtbote_i18n::set_language(help_text::language_from(std::env::args()));
-    let matches = help_text::localize(Cli::command()).get_matches();
+    let matches = match help_text::localize(Cli::command()).try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => exit_with_parse_error(error),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(error) => error.exit(),
+        Err(error) => exit_with_parse_error(error),
     };
     if let Some(ca) = &cli.ca_cert {
         stadtbote_cli::connection::set_extra_ca_file(ca.clone());

@@ -253,3 +253,40 @@ fn new_town_commands_and_photo_refusals_in_german() {
     );
     assert!(out.contains("Das Zertifikat gilt bis "), "{out}");
 }
+
+/// clap's own command-line errors (an unknown option or command, a missing
+/// argument) speak German too, keep clap's exit code 2, and stay clap's
+/// English without a German locale.
+#[test]
+fn command_line_mistakes_are_explained_in_german() {
+    let server = Server::start();
+    let device = crate::harness::Device::new(&server);
+
+    let unknown = device.run(&["--lang", "de", "report", "--frobnicate"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let text = stderr(&unknown);
+    assert!(text.contains("Fehler: unbekannte Option --frobnicate"), "{text}");
+    assert!(text.contains("Mehr dazu mit '--help'."), "{text}");
+
+    let command = device.run_env(&["frobnicate"], &[DE]);
+    assert_eq!(command.status.code(), Some(2));
+    assert!(
+        stderr(&command).contains("Fehler: unbekannter Befehl frobnicate"),
+        "{}",
+        stderr(&command)
+    );
+
+    let missing = device.run(&["--lang", "de", "reopen"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let text = stderr(&missing);
+    assert!(text.contains("Fehler: es fehlt: <THREAD>"), "{text}");
+    assert!(!text.contains("error:") && !text.contains("Usage:"), "{text}");
+
+    let english = device.run(&["report", "--frobnicate"]);
+    assert_eq!(english.status.code(), Some(2));
+    assert!(
+        stderr(&english).contains("error: unexpected argument '--frobnicate'"),
+        "{}",
+        stderr(&english)
+    );
+}

@@ -748,3 +748,19 @@ help-org-info = Das geprüfte öffentliche Profil einer beliebigen Org anzeigen:
     .json = Ein JSON-Objekt (Felder unten, auf Englisch)
 help-org-enroll-self = Dieses Gerät, das den Org-Schlüssel hat, zu einem zertifizierten Mitarbeitergerät seiner Org machen (Rolle Admin, mit Veröffentlichen und Sachbearbeitung), damit es Kanäle und Diskussionsgruppen anlegen und Sprechstunden-Anfragen beantworten kann. `org claim` tut das schon; nutzen Sie es für eine mit einer älteren Version übernommene Org oder für eine andere Abteilung
     .department = Die Abteilung (Vorgabe: die, an die Sprechstunden-Anfragen gehen)
+
+## Command-line parse errors (client-cli/src/parse_error.rs)
+parse-error = Fehler: { $message }
+parse-unknown-argument = unbekannte Option { $arg }
+parse-unknown-command = unbekannter Befehl { $command }
+parse-missing-argument = es fehlt: { $arg }
+parse-missing-command = es fehlt ein Befehl
+parse-invalid-value = ungültiger Wert { $value } für { $arg }
+parse-value-validation = ungültiger Wert { $value } für { $arg }
+parse-argument-conflict = { $arg } kann nicht zusammen mit { $prior } verwendet werden
+parse-wrong-number-of-values = falsche Anzahl von Werten für { $arg }
+parse-no-equals = { $arg } braucht seinen Wert nach einem Gleichheitszeichen
+parse-invalid-utf8 = ein Argument ist kein gültiger UTF-8-Text
+parse-valid-values = mögliche Werte: { $values }
+parse-suggestion = meinten Sie: { $suggestion }
+parse-help-hint = Mehr dazu mit '--help'.

@@ -738,3 +738,19 @@ help-org-info = Show any org's verified public profile: name, key fingerprint an
     .json = One JSON object (fields below)
 help-org-enroll-self = Make this device, which holds the org key, a certified staff device of its org (role admin, which includes publisher and clerk), so that it can create channels and discussion groups and answer consultations. `org claim` does this already; use it for an org claimed with an older version, or for another department
     .department = The department (default: the one consultations go to)
+
+## Command-line parse errors (client-cli/src/parse_error.rs)
+parse-error = error: { $message }
+parse-unknown-argument = unknown option { $arg }
+parse-unknown-command = unknown command { $command }
+parse-missing-argument = missing: { $arg }
+parse-missing-command = a command is missing
+parse-invalid-value = invalid value { $value } for { $arg }
+parse-value-validation = invalid value { $value } for { $arg }
+parse-argument-conflict = { $arg } cannot be used together with { $prior }
+parse-wrong-number-of-values = wrong number of values for { $arg }
+parse-no-equals = { $arg } needs its value after an equals sign
+parse-invalid-utf8 = an argument is not valid UTF-8 text
+parse-valid-values = possible values: { $values }
+parse-suggestion = did you mean: { $suggestion }
+parse-help-hint = For more information, try '--help'.
