@@ -1283,12 +1283,14 @@ fn parse_duration(text: &str) -> Result<u64> {
         'm' => 60,
         'h' => 3600,
         'd' => 86_400,
-        _ => bail!("unknown duration unit in {text:?}; use s, m, h or d, e.g. 30d"),
+        _ => bail!("{}", tr!("duration-unknown-unit", text = format!("{text:?}"))),
     };
     let Ok(value) = digits.parse::<u64>() else {
-        bail!("{text:?} is not a duration like 30d, 12h, 90m or 3600s");
+        bail!("{}", tr!("duration-invalid", text = format!("{text:?}")));
     };
-    value.checked_mul(factor).ok_or_else(|| anyhow::anyhow!("the duration {text:?} is too long"))
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| anyhow::anyhow!("{}", tr!("duration-too-long", text = format!("{text:?}"))))
 }
 
 fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {

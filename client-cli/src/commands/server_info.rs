@@ -50,11 +50,11 @@ pub fn privacy_url(server: &str) -> Result<PrivacyUrl> {
     } else if let Some(rest) = server.strip_prefix("https://") {
         (true, rest)
     } else {
-        bail!("server URL {server:?} must start with ws:// or wss://");
+        bail!("{}", stadtbote_i18n::tr!("server-url-scheme", url = format!("{server:?}")));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() || host.contains('@') {
-        bail!("server URL {server:?} has no usable host");
+        bail!("{}", stadtbote_i18n::tr!("server-url-no-host", url = format!("{server:?}")));
     }
     // A port is present when the part after the last ':' is all digits and
     // that ':' is not inside an IPv6 literal.
@@ -138,11 +138,18 @@ pub async fn fetch(server: &str) -> Result<serde_json::Value> {
     };
     let raw = match tokio::time::timeout(TIMEOUT, exchange).await {
         Ok(Ok(raw)) => raw,
-        Ok(Err(e)) => bail!("cannot reach the server at {}: {e}", url.as_url()),
-        Err(_) => bail!("cannot reach the server at {}: timed out", url.as_url()),
+        Ok(Err(e)) => bail!(
+            "{}",
+            stadtbote_i18n::tr!(
+                "server-info-unreachable",
+                url = url.as_url(),
+                reason = e.to_string()
+            )
+        ),
+        Err(_) => bail!("{}", stadtbote_i18n::tr!("server-info-timed-out", url = url.as_url())),
     };
     if raw.len() > MAX_RESPONSE_BYTES {
-        bail!("the answer from {} is too large", url.as_url());
+        bail!("{}", stadtbote_i18n::tr!("server-info-too-large", url = url.as_url()));
     }
     let (status, body) = parse_response(&raw)?;
     if status != 200 {

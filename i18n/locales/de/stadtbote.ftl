@@ -764,3 +764,13 @@ parse-invalid-utf8 = ein Argument ist kein gültiger UTF-8-Text
 parse-valid-values = mögliche Werte: { $values }
 parse-suggestion = meinten Sie: { $suggestion }
 parse-help-hint = Mehr dazu mit '--help'.
+
+## Durations and server-info (commands/org.rs, commands/server_info.rs)
+duration-unknown-unit = unbekannte Zeiteinheit in { $text }; verwenden Sie s, m, h oder d, z. B. 30d
+duration-invalid = { $text } ist keine Dauer wie 30d, 12h, 90m oder 3600s
+duration-too-long = die Dauer { $text } ist zu lang
+server-url-scheme = die Server-Adresse { $url } muss mit ws:// oder wss:// beginnen
+server-url-no-host = die Server-Adresse { $url } enthält keinen verwendbaren Rechnernamen
+server-info-unreachable = der Server { $url } ist nicht erreichbar: { $reason }
+server-info-timed-out = der Server { $url } ist nicht erreichbar: keine Antwort in der Wartezeit
+server-info-too-large = die Antwort von { $url } ist zu groß

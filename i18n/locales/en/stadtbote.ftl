@@ -754,3 +754,13 @@ parse-invalid-utf8 = an argument is not valid UTF-8 text
 parse-valid-values = possible values: { $values }
 parse-suggestion = did you mean: { $suggestion }
 parse-help-hint = For more information, try '--help'.
+
+## Durations and server-info (commands/org.rs, commands/server_info.rs)
+duration-unknown-unit = unknown duration unit in { $text }; use s, m, h or d, e.g. 30d
+duration-invalid = { $text } is not a duration like 30d, 12h, 90m or 3600s
+duration-too-long = the duration { $text } is too long
+server-url-scheme = server URL { $url } must start with ws:// or wss://
+server-url-no-host = server URL { $url } has no usable host
+server-info-unreachable = cannot reach the server at { $url }: { $reason }
+server-info-timed-out = cannot reach the server at { $url }: timed out
+server-info-too-large = the answer from { $url } is too large
