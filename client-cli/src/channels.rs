@@ -301,6 +301,46 @@ impl Default for FollowsFile {
     }
 }
 
+/// The version and revoked devices of an org-signed list a follower keeps
+/// after the server presented one (see [`newest_revoked`]).
+struct NewestRevoked {
+    version: u64,
+    revoked: Vec<DeviceId>,
+    /// Taken from the presented list (not merged into the kept one).
+    replaced: bool,
+}
+
+/// Decides between the kept and the presented version of an org-signed
+/// list of revoked devices (revocation list or staff list), each as
+/// `(version, revoked)`. `Ok(None)`: neither exists. `Err((kept version,
+/// presented version))`: the presented one is missing or older, so the
+/// server withholds or rolls back. The same version signed twice by the
+/// org key cannot come from the server; every device either names is kept.
+fn newest_revoked(
+    kept: Option<(u64, &[DeviceId])>,
+    presented: Option<(u64, Vec<DeviceId>)>,
+) -> Result<Option<NewestRevoked>, (u64, Option<u64>)> {
+    match (kept, presented) {
+        (None, None) => Ok(None),
+        (Some((version, _)), None) => Err((version, None)),
+        (Some((version, _)), Some((offered, _))) if offered < version => {
+            Err((version, Some(offered)))
+        }
+        (Some((version, kept)), Some((offered, list))) if offered == version => {
+            let mut revoked = kept.to_vec();
+            for device in list {
+                if !revoked.contains(&device) {
+                    revoked.push(device);
+                }
+            }
+            Ok(Some(NewestRevoked { version, revoked, replaced: false }))
+        }
+        (_, Some((version, revoked))) => {
+            Ok(Some(NewestRevoked { version, revoked, replaced: true }))
+        }
+    }
+}
+
 impl FollowsFile {
     /// Takes a revocation list the server presented for `org` (already
     /// verified against the org key) unless it would go backwards: `None`
@@ -312,33 +352,24 @@ impl FollowsFile {
         handle: &str,
         presented: Option<RevocationList>,
     ) -> Result<(bool, Vec<DeviceId>), ClientError> {
-        let refuse = |pinned: u64, presented: String| ClientError::RevocationListWithheld {
+        let kept = self.revocations.get(&org);
+        let updated_at = presented.as_ref().map(|list| list.updated_at);
+        let newest = newest_revoked(
+            kept.map(|k| (k.version, k.revoked.as_slice())),
+            presented.map(|list| (list.version, list.revoked)),
+        )
+        .map_err(|(pinned, presented)| ClientError::RevocationListWithheld {
             handle: handle.to_string(),
             pinned,
-            presented,
-        };
-        let kept = self.revocations.get(&org);
-        let newest = match (kept, presented) {
-            (None, None) => return Ok((false, Vec::new())),
-            (Some(kept), None) => return Err(refuse(kept.version, "no list".into())),
-            (Some(kept), Some(list)) if list.version < kept.version => {
-                return Err(refuse(kept.version, format!("version {}", list.version)));
-            }
-            // The same version signed twice by the org key cannot come from
-            // the server; keep every device either names.
-            (Some(kept), Some(list)) if list.version == kept.version => {
-                let mut merged = kept.clone();
-                for device in list.revoked {
-                    if !merged.revoked.contains(&device) {
-                        merged.revoked.push(device);
-                    }
-                }
-                merged
-            }
-            (_, Some(list)) => KnownRevocations {
-                version: list.version,
-                revoked: list.revoked,
-                updated_at: list.updated_at,
+            presented: presented.map_or("no list".into(), |v| format!("version {v}")),
+        })?;
+        let Some(newest) = newest else { return Ok((false, Vec::new())) };
+        let newest = KnownRevocations {
+            version: newest.version,
+            revoked: newest.revoked,
+            updated_at: match (newest.replaced, kept) {
+                (false, Some(kept)) => kept.updated_at,
+                _ => updated_at.unwrap_or_default(),
             },
         };
         let changed = kept != Some(&newest);
@@ -357,29 +388,18 @@ impl FollowsFile {
         handle: &str,
         presented: Option<StaffList>,
     ) -> Result<(bool, Vec<DeviceId>), ClientError> {
-        let refuse = |seen: u64, offered: String| ClientError::StaffListRolledBack {
+        let kept = self.staff_lists.get(&org);
+        let newest = newest_revoked(
+            kept.map(|k| (k.version, k.revoked.as_slice())),
+            presented.map(|list| (list.version, list.revoked)),
+        )
+        .map_err(|(seen, offered)| ClientError::StaffListRolledBack {
             handle: handle.to_string(),
             seen,
-            offered,
-        };
-        let kept = self.staff_lists.get(&org);
-        let newest = match (kept, presented) {
-            (None, None) => return Ok((false, Vec::new())),
-            (Some(kept), None) => return Err(refuse(kept.version, "no version".into())),
-            (Some(kept), Some(list)) if list.version < kept.version => {
-                return Err(refuse(kept.version, format!("version {}", list.version)));
-            }
-            (Some(kept), Some(list)) if list.version == kept.version => {
-                let mut merged = kept.clone();
-                for device in list.revoked {
-                    if !merged.revoked.contains(&device) {
-                        merged.revoked.push(device);
-                    }
-                }
-                merged
-            }
-            (_, Some(list)) => KnownStaffList { version: list.version, revoked: list.revoked },
-        };
+            offered: offered.map_or("no version".into(), |v| format!("version {v}")),
+        })?;
+        let Some(newest) = newest else { return Ok((false, Vec::new())) };
+        let newest = KnownStaffList { version: newest.version, revoked: newest.revoked };
         let changed = kept != Some(&newest);
         let revoked = newest.revoked.clone();
         self.staff_lists.insert(org, newest);
