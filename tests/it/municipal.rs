@@ -574,3 +574,17 @@ fn an_oversized_photo_is_refused_with_nothing_stored_and_an_interrupted_upload_r
     assert_eq!(saved.len(), big.len());
     assert!(saved == big, "the resumed photo arrived intact");
 }
+
+/// A server admin on `server` who claimed the server and created the org
+/// `name` (`handle`); returns the admin, its second factor and the
+/// org-admin code.
+pub(crate) fn org_created(server: &Server, name: &str, handle: &str) -> (Device, Totp, String) {
+    let admin = Device::new(server);
+    admin.init("Server-Admin");
+    let code = std::fs::read_to_string(server.data_dir.join("admin-claim.code")).unwrap();
+    let totp = Totp::from_output(&admin.ok(&["admin", "claim", code.trim()]));
+    let otp = totp.fresh();
+    let org_code =
+        last_line(&admin.ok(&["--otp", &otp, "admin", "org", "create", name, "--handle", handle]));
+    (admin, totp, org_code)
+}

@@ -17,7 +17,7 @@ use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::channel::ChannelInvite;
 
 use crate::harness::{Device, Server, fingerprint_in, last_line};
-use crate::municipal::Totp;
+use crate::municipal::org_created;
 
 const TOWN: &str = "Stadt Müllhausen-Süd";
 const HANDLE: &str = "muellhausen";
@@ -36,13 +36,7 @@ struct PosterTown {
 /// device, and a press office device that created the channel "Amtsblatt".
 fn poster_town() -> PosterTown {
     let server = Server::start();
-    let admin = Device::new(&server);
-    admin.init("Server-Admin");
-    let code = std::fs::read_to_string(server.data_dir.join("admin-claim.code")).unwrap();
-    let totp = Totp::from_output(&admin.ok(&["admin", "claim", code.trim()]));
-    let otp = totp.fresh();
-    let org_code =
-        last_line(&admin.ok(&["--otp", &otp, "admin", "org", "create", TOWN, "--handle", HANDLE]));
+    let (_admin, _totp, org_code) = org_created(&server, TOWN, HANDLE);
     let mayor = Device::new(&server);
     mayor.init("Bürgermeisterin Berg");
     mayor.ok(&["org", "claim", &org_code]);

@@ -3,27 +3,14 @@
 //! info HANDLE` (item 3), even before `stadtbote init`.
 
 use crate::harness::{Device, Server, fingerprint_in, json_lines, last_line};
-use crate::municipal::Totp;
+use crate::municipal::org_created;
 
 const HANDLE: &str = "neustadt";
 const TOWN: &str = "Stadt Neustadt";
 
-/// A server with a server admin who created the org; returns the admin
-/// and the org-admin code.
-fn org_created(server: &Server) -> (Device, Totp, String) {
-    let admin = Device::new(server);
-    admin.init("Server-Admin");
-    let code = std::fs::read_to_string(server.data_dir.join("admin-claim.code")).unwrap();
-    let totp = Totp::from_output(&admin.ok(&["admin", "claim", code.trim()]));
-    let otp = totp.fresh();
-    let org_code =
-        last_line(&admin.ok(&["--otp", &otp, "admin", "org", "create", TOWN, "--handle", HANDLE]));
-    (admin, totp, org_code)
-}
-
 /// The mayor's device claims the org; returns it and what `claim` printed.
 fn claimed(server: &Server) -> (Device, String) {
-    let (_admin, _totp, org_code) = org_created(server);
+    let (_admin, _totp, org_code) = org_created(server, TOWN, HANDLE);
     let mayor = Device::new(server);
     mayor.init("Bürgermeisterin");
     let out = mayor.ok(&["org", "claim", &org_code]);
