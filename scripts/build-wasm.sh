@@ -141,8 +141,7 @@ for c in "${CRATES[@]}"; do
   lib=${c//-/_}
   if grep -F "\"reason\":\"compiler-artifact\"" "$log" \
     | grep -F "\"name\":\"$lib\"" \
-    | grep -F "/$TARGET/" \
-    | grep -qE "lib${lib}-[0-9a-f]+\.rlib"; then
+    | grep -qE "/$TARGET/[^\"]*/lib${lib}(-[0-9a-f]+)?\.rlib\""; then
     echo "ok: $c builds for $TARGET"
   else
     echo "!! $c: no $TARGET library in cargo's output" >&2
