@@ -114,11 +114,12 @@ start=$(date +%s)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # --locked: the stable toolchain's Cargo.lock is the one truth; this build
-# must not change it. getrandom 0.3 would need the cfg below (0.2 and 0.4 are
-# switched by the crate features in protocol/Cargo.toml); it is set so that a
-# crate bringing 0.3 in later still builds. No debug info: this build is a
-# compile check, and debug info would triple its disk use. Rustup's and the user's own
-# compiler settings must not leak into Debian's compiler.
+# must not change it. The getrandom cfg is for getrandom 0.3, should a crate
+# bring it in (it then also needs its `wasm_js` feature on wasm32, like 0.2
+# and 0.4 in protocol/Cargo.toml); 0.2 and 0.4 ignore it. No debug info:
+# this build is a compile check, and debug info nearly doubles its disk use
+# (0.5 -> 0.9 GB). Rustup's and the user's own compiler settings must not
+# leak into Debian's compiler.
 env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER -u CARGO_BUILD_RUSTC_WRAPPER \
   -u CARGO_ENCODED_RUSTFLAGS \
   RUSTC="$WASM_RUSTC" \
