@@ -402,6 +402,35 @@ impl MlsClient {
         Ok(out)
     }
 
+    /// Restores a client from its key store's entries (OpenMLS storage key
+    /// → value), as a caller that persists them one by one has kept them
+    /// (see [`MlsClient::read_key_store`]).
+    pub fn from_key_store(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<Self, MlsError> {
+        let client = Self::new(secret, account, device);
+        {
+            let mut values =
+                client.provider.storage().values.write().map_err(|_| MlsError::Internal)?;
+            values.extend(entries);
+        }
+        Ok(client)
+    }
+
+    /// Lets `read` look at the key store's entries (OpenMLS storage key →
+    /// value) without copying them, so that a caller can persist only what
+    /// changed since it last looked. The entries hold private keys.
+    pub fn read_key_store<R>(
+        &self,
+        read: impl FnOnce(&std::collections::HashMap<Vec<u8>, Vec<u8>>) -> R,
+    ) -> Result<R, MlsError> {
+        let values = self.provider.storage().values.read().map_err(|_| MlsError::Internal)?;
+        Ok(read(&values))
+    }
+
     /// This device's account.
     pub fn account(&self) -> AccountId {
         self.account
