@@ -256,11 +256,11 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
 
 /// The frame starting at `at`, if it is whole and its checksum matches:
 /// its body and end.
-fn valid_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+fn valid_frame(bytes: &[u8], at: usize, max_len: usize) -> Option<(&[u8], usize)> {
     let header = bytes.get(at..at.checked_add(FRAME_HEADER_LEN)?)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
-    if len == 0 || len > MAX_FRAME_LEN {
+    if len == 0 || len > max_len {
         return None;
     }
     let end = at + FRAME_HEADER_LEN + len;
@@ -271,7 +271,7 @@ fn valid_frame(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
 /// Whether valid frames starting at `at` run exactly to the end of `bytes`.
 fn frames_chain_to_end(bytes: &[u8], mut at: usize) -> bool {
     while at < bytes.len() {
-        match valid_frame(bytes, at) {
+        match valid_frame(bytes, at, MAX_FRAME_LEN) {
             Some((_, end)) => at = end,
             None => return false,
         }
@@ -285,7 +285,7 @@ fn read_frames(bytes: &[u8], start: usize) -> Result<(usize, Vec<Entry>), Storag
     let mut at = start;
     let mut entries = Vec::new();
     while at < bytes.len() {
-        match valid_frame(bytes, at) {
+        match valid_frame(bytes, at, MAX_FRAME_LEN) {
             Some((body, end)) => {
                 let entry: Entry = ciborium::from_reader(body)
                     .map_err(|_| corrupt(format!("journal frame at byte {at} does not decode")))?;
@@ -323,7 +323,8 @@ fn read_snapshot(path: &Path) -> Result<(SnapshotBody, u64), StorageError> {
     if version != FORMAT_VERSION {
         return Err(StorageError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
-    let Some((body, end)) = valid_frame(&bytes, 12) else {
+    // The snapshot holds every record: no limit but the frame's own.
+    let Some((body, end)) = valid_frame(&bytes, 12, u32::MAX as usize) else {
         return Err(corrupt("snapshot checksum"));
     };
     if end != bytes.len() {
@@ -403,6 +404,14 @@ impl FileStorage {
             .map_err(|e| io_error("open", JOURNAL_FILE, e))?;
         let mut bytes = Vec::new();
         journal.read_to_end(&mut bytes).map_err(|e| io_error("read", JOURNAL_FILE, e))?;
+        if bytes.is_empty() {
+            // A crash while the store was first created, between writing
+            // the snapshot and the journal: no commit can have happened.
+            replace_file(dir, JOURNAL_FILE, &journal_header(generation))?;
+            journal = open_private(&journal_path, false)
+                .map_err(|e| io_error("open", JOURNAL_FILE, e))?;
+            bytes = journal_header(generation);
+        }
         let header = bytes.get(..JOURNAL_HEADER_LEN).ok_or_else(|| corrupt("journal header"))?;
         if &header[..8] != JOURNAL_MAGIC {
             return Err(corrupt("journal header"));
@@ -1031,7 +1040,7 @@ mod tests {
         drop(store);
         let store = FileStorage::open_with(&dir, options).unwrap();
         {
-            let mut inner = store.inner().unwrap();
+            let inner = store.inner().unwrap();
             let snapshot =
                 snapshot_bytes(inner.generation + 1, &inner.lease, &inner.records).unwrap();
             replace_file(&dir, SNAPSHOT_FILE, &snapshot).unwrap();

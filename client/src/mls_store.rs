@@ -235,7 +235,8 @@ mod tests {
         // is far larger than what one operation changes.
         anna.mls.generate_key_packages(20).unwrap();
         let (puts, _, _) = anna.save();
-        assert!(puts > 20, "the key packages are stored");
+        assert!(puts >= 20, "the key packages are stored");
+        println!("20 key packages: {puts} entries, store {} bytes", anna.full_size());
 
         anna.mls.create_group(GROUP).unwrap();
         let created = anna.save();
