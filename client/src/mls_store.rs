@@ -201,8 +201,8 @@ mod tests {
             let (account, device) = (AccountId([n; 16]), DeviceId([n; 16]));
             let mls = MlsClient::new(&secret, account, device);
             let storage = MemoryStorage::new();
-            let lease = block_on(storage.acquire_lease(&HolderId::new("t").unwrap(), 0, u64::MAX))
-                .unwrap();
+            let lease =
+                block_on(storage.acquire_lease(&HolderId::new("t").unwrap(), 0, u64::MAX)).unwrap();
             Device { secret, account, device, mls, keys: MlsKeyStore::new(), storage, lease }
         }
 

@@ -504,9 +504,10 @@ impl LeaseRecord {
         {
             return Err(StorageError::LeaseHeld { expires_at: current.expires_at });
         }
-        let token = self.last_token.checked_add(1).ok_or(StorageError::Invalid {
-            reason: "lease tokens exhausted",
-        })?;
+        let token = self
+            .last_token
+            .checked_add(1)
+            .ok_or(StorageError::Invalid { reason: "lease tokens exhausted" })?;
         let lease =
             Lease { holder: holder.clone(), token, expires_at: now_ms.saturating_add(ttl_ms) };
         Ok((LeaseRecord { current: Some(lease.clone()), last_token: token }, lease))
@@ -608,8 +609,11 @@ pub trait Storage {
     async fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// The records of `space` that `scan` selects, in its order.
-    async fn scan(&self, space: Space, scan: &Scan)
-    -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    async fn scan(
+        &self,
+        space: Space,
+        scan: &Scan,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
 
     /// Applies `batch` atomically and durably (see the module docs), if
     /// `lease` is still the store's newest lease.
@@ -632,8 +636,12 @@ pub trait Storage {
     async fn chunk_indexes(&self, blob: BlobKey) -> Result<Vec<u32>, StorageError>;
 
     /// Removes chunk `index` of `blob`; a missing one is fine.
-    async fn remove_chunk(&self, lease: &Lease, blob: BlobKey, index: u32)
-    -> Result<(), StorageError>;
+    async fn remove_chunk(
+        &self,
+        lease: &Lease,
+        blob: BlobKey,
+        index: u32,
+    ) -> Result<(), StorageError>;
 
     /// Removes every chunk of `blob`.
     async fn remove_chunks(&self, lease: &Lease, blob: BlobKey) -> Result<(), StorageError>;
@@ -649,8 +657,12 @@ pub trait Storage {
     ) -> Result<Lease, StorageError>;
 
     /// Extends `lease` to `now_ms + ttl_ms` if nobody took it over.
-    async fn renew_lease(&self, lease: &Lease, now_ms: u64, ttl_ms: u64)
-    -> Result<Lease, StorageError>;
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Lease, StorageError>;
 
     /// Gives `lease` back, so that another holder may acquire at once.
     async fn release_lease(&self, lease: &Lease) -> Result<(), StorageError>;

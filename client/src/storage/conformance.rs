@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::{
-    Batch, BlobKey, HolderId, Lease, MAX_KEY_LEN, MAX_VALUE_LEN, Scan, Space, Storage,
-    StorageError,
+    Batch, BlobKey, HolderId, Lease, MAX_KEY_LEN, MAX_VALUE_LEN, Scan, Space, Storage, StorageError,
 };
 
 /// Runs a future to completion on this thread (storage futures of native
@@ -158,7 +157,8 @@ pub async fn scan_order_and_bounds<S: Storage>(open: &mut impl FnMut(u32) -> S) 
     let prefix: Vec<Vec<u8>> =
         keys(store.scan(Space::History, &Scan::prefix(vec![0, 0, 0])).await.unwrap());
     assert_eq!(prefix, vec![key(0), key(1), key(3), key(7), key(12), key(255)], "prefix scan");
-    let ff: Vec<Vec<u8>> = keys(store.scan(Space::History, &Scan::prefix(vec![0xff])).await.unwrap());
+    let ff: Vec<Vec<u8>> =
+        keys(store.scan(Space::History, &Scan::prefix(vec![0xff])).await.unwrap());
     assert_eq!(ff, vec![vec![0xff; 5]], "prefix of 0xff has no upper bound");
 
     let range: Vec<Vec<u8>> =
@@ -179,10 +179,7 @@ pub async fn scan_order_and_bounds<S: Storage>(open: &mut impl FnMut(u32) -> S) 
     let forward = Scan::prefix(vec![0, 0]).limit(2).after(key(3));
     let next: Vec<Vec<u8>> = keys(store.scan(Space::History, &forward).await.unwrap());
     assert_eq!(next, vec![key(7), key(12)], "forward page after a key");
-    assert!(
-        store.scan(Space::History, &Scan::all().limit(0)).await.unwrap().is_empty(),
-        "limit 0"
-    );
+    assert!(store.scan(Space::History, &Scan::all().limit(0)).await.unwrap().is_empty(), "limit 0");
     let values = store.scan(Space::History, &Scan::range(key(7), key(8))).await.unwrap();
     assert_eq!(values, vec![(key(7), 7u32.to_le_bytes().to_vec())], "scan returns values");
 }
@@ -311,10 +308,7 @@ pub async fn chunks<S: Storage>(open: &mut impl FnMut(u32) -> S) {
         Err(StorageError::TooLarge { .. })
     ));
     let stale = Lease { token: lease.token + 1, ..lease.clone() };
-    assert!(matches!(
-        store.put_chunk(&stale, blob, 9, b"x").await,
-        Err(StorageError::LeaseLost)
-    ));
+    assert!(matches!(store.put_chunk(&stale, blob, 9, b"x").await, Err(StorageError::LeaseLost)));
     assert!(matches!(store.remove_chunks(&stale, blob).await, Err(StorageError::LeaseLost)));
     assert_eq!(store.chunk_indexes(blob).await.unwrap().len(), 4, "refused writes changed nothing");
     store.remove_chunks(&lease, blob).await.unwrap();
@@ -437,7 +431,10 @@ pub async fn handles_see_each_others_commits<S: Storage>(open: &mut impl FnMut(u
 
     let lease_b = b.acquire_lease(&holder_b, 1, 100).await.unwrap();
     assert_eq!(b.get(Space::Groups, b"g").await.unwrap().as_deref(), Some(&b"by a"[..]));
-    assert_eq!(b.get_chunk(BlobKey([2; 16]), 0).await.unwrap().as_deref(), Some(&b"chunk by a"[..]));
+    assert_eq!(
+        b.get_chunk(BlobKey([2; 16]), 0).await.unwrap().as_deref(),
+        Some(&b"chunk by a"[..])
+    );
     let mut batch = Batch::new();
     batch.put(Space::Groups, b"g".to_vec(), b"by b".to_vec());
     b.commit(&lease_b, batch).await.unwrap();

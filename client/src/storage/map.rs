@@ -56,8 +56,7 @@ impl RecordMap {
         if scan.is_empty_range() {
             return Vec::new();
         }
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) =
-            (as_ref(&scan.lower), as_ref(&scan.upper));
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (as_ref(&scan.lower), as_ref(&scan.upper));
         let range = records.range::<[u8], _>(bounds);
         let limit = scan.limit.unwrap_or(usize::MAX);
         let pick = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
@@ -120,7 +119,8 @@ mod tests {
         let page = map.scan(Space::History, &Scan::prefix(vec![1]).reverse().limit(3));
         let keys: Vec<_> = page.iter().map(|(k, _)| k[1]).collect();
         assert_eq!(keys, [9, 8, 7]);
-        let next = map.scan(Space::History, &Scan::prefix(vec![1]).reverse().limit(3).before(vec![1, 7]));
+        let next =
+            map.scan(Space::History, &Scan::prefix(vec![1]).reverse().limit(3).before(vec![1, 7]));
         assert_eq!(next.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(), [6, 5, 4]);
         // Bounds that exclude everything do not panic.
         assert!(map.scan(Space::History, &Scan::range(vec![5], vec![1])).is_empty());
