@@ -39,6 +39,11 @@
 //! journal of generation G beside a snapshot of G+1: its frames are all in
 //! the snapshot already, so opening discards it.
 //!
+//! **Erasing batches** ([`Batch::erase_deleted`]: disappearing threads,
+//! deleted accounts) are not appended: the records with the batch applied
+//! are written as a new snapshot at once, so no deleted value stays
+//! readable in the journal until the next compaction.
+//!
 //! **Several handles, the lease.** Every operation takes the OS lock on
 //! `lock`, checks whether another handle (another process) appended to or
 //! replaced the journal since, and catches up; so handles never write over
@@ -557,22 +562,37 @@ impl FileStorage {
         Ok(bytes.len() as u64)
     }
 
-    /// Writes a new snapshot and an empty journal (under the OS lock).
-    fn compact(&self, inner: &mut Inner) -> Result<(), StorageError> {
+    /// Writes a new snapshot (of `records` if given, else of the current
+    /// records) and an empty journal, under the OS lock. An error means the
+    /// snapshot was not replaced: nothing changed. Once it is, the old
+    /// journal is stale; if it cannot be replaced, the handle refuses
+    /// further work (appending to the stale journal would lose the frames
+    /// at the next open, which discards it) until reopened.
+    fn compact(&self, inner: &mut Inner, records: Option<RecordMap>) -> Result<(), StorageError> {
         let generation = inner.generation + 1;
-        let snapshot = snapshot_bytes(generation, &inner.lease, &inner.records)?;
+        let snapshot =
+            snapshot_bytes(generation, &inner.lease, records.as_ref().unwrap_or(&inner.records))?;
         replace_file(&self.dir, SNAPSHOT_FILE, &snapshot)?;
-        // From here on the snapshot is authoritative; the old journal is
-        // stale whether or not the next step completes.
         inner.generation = generation;
         inner.snapshot_len = snapshot.len() as u64;
-        replace_file(&self.dir, JOURNAL_FILE, &journal_header(generation))?;
-        let journal = open_private(&self.dir.join(JOURNAL_FILE), false)
-            .map_err(|e| io_error("open", JOURNAL_FILE, e))?;
-        let meta = journal.metadata().map_err(|e| io_error("stat", JOURNAL_FILE, e))?;
-        inner.journal = journal;
-        inner.journal_id = file_id(&meta);
-        inner.journal_len = JOURNAL_HEADER_LEN as u64;
+        if let Some(records) = records {
+            inner.records = records;
+        }
+        let reset =
+            replace_file(&self.dir, JOURNAL_FILE, &journal_header(generation)).and_then(|()| {
+                let journal = open_private(&self.dir.join(JOURNAL_FILE), false)
+                    .map_err(|e| io_error("open", JOURNAL_FILE, e))?;
+                let meta = journal.metadata().map_err(|e| io_error("stat", JOURNAL_FILE, e))?;
+                Ok((journal, meta))
+            });
+        match reset {
+            Ok((journal, meta)) => {
+                inner.journal = journal;
+                inner.journal_id = file_id(&meta);
+                inner.journal_len = JOURNAL_HEADER_LEN as u64;
+            }
+            Err(_) => inner.poisoned = true,
+        }
         Ok(())
     }
 
@@ -584,7 +604,7 @@ impl FileStorage {
         if inner.journal_len > threshold {
             // The commit is already durable; a failed compaction is retried
             // after the next commit (and a crash within it is repaired on open).
-            let _ = self.compact(inner);
+            let _ = self.compact(inner, None);
         }
     }
 
@@ -715,6 +735,13 @@ impl Storage for FileStorage {
         inner.lease.check(lease)?;
         if batch.is_empty() {
             return Ok(());
+        }
+        if batch.erases() {
+            // The deleted values must leave the files now, not at the next
+            // compaction: the batch goes straight into a new snapshot.
+            let mut records = inner.records.clone();
+            records.apply(&batch);
+            return self.compact(&mut inner, Some(records));
         }
         Self::append(&mut inner, &EntryRef::Batch(batch.ops()))?;
         inner.records.apply(&batch);
@@ -1071,6 +1098,41 @@ mod tests {
         block_on(store.commit(&lease, put(Space::Outbox, b"x", b"y"))).unwrap();
     }
 
+    /// A deleted value stays in the journal until compaction, unless the
+    /// batch asks for erasure: then it is gone from every file at once.
+    #[test]
+    fn erasing_batches_leave_no_deleted_value_in_the_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        let store = FileStorage::open(&dir).unwrap();
+        let lease = block_on(store.acquire_lease(&holder("a"), 0, u64::MAX)).unwrap();
+        let files = || {
+            [SNAPSHOT_FILE, JOURNAL_FILE]
+                .iter()
+                .flat_map(|f| fs::read(dir.join(f)).unwrap())
+                .collect::<Vec<u8>>()
+        };
+        let contains =
+            |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+        block_on(store.commit(&lease, put(Space::Threads, b"a", b"MARKER-ONE"))).unwrap();
+        block_on(store.commit(&lease, put(Space::Threads, b"b", b"MARKER-TWO"))).unwrap();
+        let mut plain = Batch::new();
+        plain.delete(Space::Threads, b"a".to_vec());
+        block_on(store.commit(&lease, plain)).unwrap();
+        assert!(contains(&files(), b"MARKER-ONE"), "a plain delete is only journalled");
+        let mut erase = Batch::new();
+        erase.delete(Space::Threads, b"b".to_vec());
+        erase.erase_deleted();
+        block_on(store.commit(&lease, erase)).unwrap();
+        let bytes = files();
+        assert!(!contains(&bytes, b"MARKER-ONE") && !contains(&bytes, b"MARKER-TWO"));
+        drop(store);
+        let store = FileStorage::open(&dir).unwrap();
+        assert!(block_on(store.scan(Space::Threads, &Scan::all())).unwrap().is_empty());
+        // The lease survived the rewrite.
+        block_on(store.commit(&lease, put(Space::Threads, b"c", b"x"))).unwrap();
+    }
+
     /// Another handle's compaction and appends are picked up.
     #[test]
     fn handles_follow_each_others_compactions() {
@@ -1130,7 +1192,7 @@ mod tests {
 
         let entry = |n: u64| HistoryEntry {
             id: MsgId::random(),
-            direction: if n % 2 == 0 { Direction::Out } else { Direction::In },
+            direction: if n.is_multiple_of(2) { Direction::Out } else { Direction::In },
             peer: AccountId([2; 16]),
             conversation: GroupId([3; 16]),
             from: AccountId([2; 16]),

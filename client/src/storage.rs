@@ -25,6 +25,9 @@
 //!   after a reopen, sees the state before the batch. Readers never see half
 //!   a batch. Within a batch, operations apply in order, so a later put or
 //!   delete of the same key wins.
+//!   A batch marked [`Batch::erase_deleted`] also removes the old values
+//!   from the medium before `commit` returns (log-structured backends keep
+//!   them until they compact otherwise).
 //! * **Attachment chunks** are large and written one by one while a transfer
 //!   runs, so they stay out of batches: [`Storage::put_chunk`] stores one
 //!   chunk of one local blob durably on its own; a record committed in a
@@ -212,6 +215,7 @@ pub enum Op {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     ops: Vec<Op>,
+    erase: bool,
 }
 
 impl Batch {
@@ -235,9 +239,24 @@ impl Batch {
         self.ops.push(Op::DeletePrefix { space, prefix: prefix.into() });
     }
 
-    /// Appends the operations of `other`.
+    /// Appends the operations of `other` (and its erase request).
     pub fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);
+        self.erase |= other.erase;
+    }
+
+    /// Asks that the values this batch deletes or overwrites be gone from
+    /// the backend's files when the commit returns, not merely unreachable
+    /// (a log-structured backend otherwise keeps old values until it
+    /// compacts). For deletions people expect to be final: disappearing
+    /// threads, a deleted account. Costs a rewrite of the whole store.
+    pub fn erase_deleted(&mut self) {
+        self.erase = true;
+    }
+
+    /// Whether [`Batch::erase_deleted`] was asked for.
+    pub fn erases(&self) -> bool {
+        self.erase
     }
 
     /// The operations, in order.

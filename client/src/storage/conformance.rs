@@ -121,6 +121,18 @@ pub async fn put_overwrite_delete<S: Storage>(open: &mut impl FnMut(u32) -> S) {
     assert_eq!(left.len(), 5, "delete_prefix removes exactly its prefix");
     assert!(left.iter().all(|(k, _)| k.starts_with(b"t2/")), "delete_prefix keeps the rest");
 
+    // An erasing batch applies like any other.
+    let mut batch = Batch::new();
+    batch.delete(Space::Threads, [b"t2/".as_slice(), &key(0)].concat());
+    batch.put(Space::Threads, b"t3".to_vec(), b"after erase".to_vec());
+    batch.erase_deleted();
+    store.commit(&lease, batch).await.unwrap();
+    assert_eq!(store.scan(Space::Threads, &Scan::all()).await.unwrap().len(), 5, "erase batch");
+    let mut batch = Batch::new();
+    batch.delete(Space::Threads, b"t3".to_vec());
+    batch.put(Space::Threads, [b"t2/".as_slice(), &key(0)].concat(), vec![2]);
+    store.commit(&lease, batch).await.unwrap();
+
     // An empty batch is fine and changes nothing.
     store.commit(&lease, Batch::new()).await.unwrap();
     assert_eq!(store.scan(Space::Threads, &Scan::all()).await.unwrap().len(), 5, "empty batch");
