@@ -1453,6 +1453,21 @@ mod tests {
     }
 
     #[test]
+    fn key_store_entries_round_trip() {
+        let (_a1, _a2, b1) = setup();
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = b1
+            .client
+            .read_key_store(|values| values.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap();
+        assert!(!entries.is_empty());
+        let restored =
+            MlsClient::from_key_store(&b1.secret, b1.client.account(), b1.client.device(), entries)
+                .unwrap();
+        assert_eq!(restored.export_state().unwrap(), b1.client.export_state().unwrap());
+        assert_eq!(restored.epoch(&GROUP).unwrap(), 1);
+    }
+
+    #[test]
     fn corrupt_state_is_an_error() {
         let secret = DeviceSecret::generate();
         for bad in [&b""[..], b"\xff\x00", b"\xa0"] {
