@@ -53,7 +53,13 @@
 //!
 //! The trait is generic, not `dyn` (its `async fn`s return futures without a
 //! `Send` bound, so that IndexedDB's single-threaded futures can implement
-//! it): the core is generic over `S: Storage`.
+//! it): the core is generic over `S: Storage`. A consequence for native
+//! front-ends: the core's futures are not `Send` either, so the CLI drives
+//! them on its current task (`block_on`, `LocalSet`), never `tokio::spawn`.
+//!
+//! Limits ([`MAX_KEY_LEN`], [`MAX_VALUE_LEN`], [`MAX_BATCH_LEN`]) are part of
+//! the format and the same for every backend, so that a batch one backend
+//! accepts is accepted by all ([`Batch::check_limits`]).
 
 pub mod map;
 pub mod memory;
