@@ -5,7 +5,7 @@
 //! for the semantics), files under `--home` in client-cli
 //! (`stadtbote_cli::file_storage::FileStorage`), IndexedDB in the web app.
 //! Every implementation must pass the conformance suite in
-//! [`conformance`] (feature `test-support`).
+//! `storage::conformance` (feature `test-support`).
 //!
 //! # Model
 //!
