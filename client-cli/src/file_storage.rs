@@ -1133,6 +1133,43 @@ mod tests {
         block_on(store.commit(&lease, put(Space::Threads, b"c", b"x"))).unwrap();
     }
 
+    /// Two handles in two threads take turns through the lease while the
+    /// journal compacts under them: every commit of both is kept.
+    #[test]
+    fn two_threads_take_turns_without_losing_a_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let options = FileStorageOptions { compact_min_bytes: 512, compact_ratio: 1 };
+        let dir = tmp.path().to_path_buf();
+        let workers: Vec<_> = [b'a', b'b']
+            .into_iter()
+            .map(|me| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    let store = FileStorage::open_with(&dir, options).unwrap();
+                    let id = holder(&format!("thread {}", me as char));
+                    for n in 0u8..40 {
+                        let lease = loop {
+                            match block_on(store.acquire_lease(&id, 0, u64::MAX)) {
+                                Ok(lease) => break lease,
+                                Err(StorageError::LeaseHeld { .. }) => std::thread::yield_now(),
+                                Err(e) => panic!("{e:?}"),
+                            }
+                        };
+                        block_on(store.commit(&lease, put(Space::History, &[me, n], &[n; 40])))
+                            .unwrap();
+                        block_on(store.release_lease(&lease)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        let store = FileStorage::open(&dir).unwrap();
+        assert_eq!(block_on(store.scan(Space::History, &Scan::all())).unwrap().len(), 80);
+        assert!(store.stats().unwrap().generation > 0, "compactions happened meanwhile");
+    }
+
     /// Another handle's compaction and appends are picked up.
     #[test]
     fn handles_follow_each_others_compactions() {
