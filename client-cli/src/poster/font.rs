@@ -167,7 +167,7 @@ mod tests {
             face.check("Київ Αθήνα").unwrap();
         }
         faces.get(Font::Mono).check("0123456789abcdef ").unwrap();
-        assert_eq!(faces.get(Font::Regular).descriptor().monospaced, false);
+        assert!(!faces.get(Font::Regular).descriptor().monospaced);
         assert!(faces.get(Font::Mono).descriptor().monospaced);
         assert!(faces.get(Font::Bold).descriptor().bold);
         assert!(!faces.get(Font::Regular).descriptor().bold);
@@ -194,6 +194,5 @@ mod tests {
         assert!((mono.width_em("3f2a") - 4.0 * 0.602).abs() < 0.01);
         // Letters with diacritics are measured, not mapped to a base letter.
         assert!((regular.width_em("ś") - regular.width_em("s")).abs() < 0.001);
-        assert!(regular.width_em("Łódź") > regular.width_em("Lodz") * 0.9);
     }
 }
