@@ -21,8 +21,10 @@
 
 use std::collections::BTreeSet;
 
+use serde_bytes::ByteBuf;
 use stadtbote_protocol::conversation::peer_named;
 use stadtbote_protocol::ids::conversation_id;
+use stadtbote_protocol::membership::{GroupCreation, new_random_group};
 use stadtbote_protocol::mls::Member;
 use stadtbote_protocol::{AccountId, GroupId};
 
@@ -85,6 +87,34 @@ impl Client {
             tracing::info!("two conversations with one account: the other one is used");
         }
         Ok(chosen)
+    }
+
+    /// The group messages to `peer` go to, or else a new one with a random
+    /// id (`fresh`, kept across attempts) that is created here.
+    pub(crate) fn conversation_group(
+        &mut self,
+        peer: &AccountId,
+        fresh: &mut Option<GroupId>,
+    ) -> Result<GroupId, ClientError> {
+        if let Some(group) = self.state.conversations.get(peer).copied()
+            && self.mls.has_group(&group)?
+        {
+            return Ok(group);
+        }
+        let group = match *fresh {
+            Some(group) => group,
+            None => {
+                let (group, nonce) = new_random_group();
+                let nonce = ByteBuf::from(nonce.to_vec());
+                self.creations.insert(group, GroupCreation::Random { nonce });
+                *fresh = Some(group);
+                group
+            }
+        };
+        if !self.mls.has_group(&group)? {
+            self.mls.create_group(group)?;
+        }
+        Ok(group)
     }
 
     /// Forgets `group` as a conversation (the caller saves).

@@ -23,9 +23,8 @@ use std::time::Duration;
 
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
-use stadtbote_protocol::frame::DeviceInfo;
 use stadtbote_protocol::conversation::marker;
-use stadtbote_protocol::membership::{GroupCreation, new_random_group};
+use stadtbote_protocol::frame::DeviceInfo;
 use stadtbote_protocol::mls::{Commit, Member};
 use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response,
@@ -179,34 +178,6 @@ impl Client {
             self.state.conversations.remove(peer);
         }
         self.save()
-    }
-
-    /// The group messages to `peer` go to, or else a new one with a random
-    /// id (`fresh`, kept across attempts) that is created here.
-    fn conversation_group(
-        &mut self,
-        peer: &AccountId,
-        fresh: &mut Option<GroupId>,
-    ) -> Result<GroupId, ClientError> {
-        if let Some(group) = self.state.conversations.get(peer).copied()
-            && self.mls.has_group(&group)?
-        {
-            return Ok(group);
-        }
-        let group = match *fresh {
-            Some(group) => group,
-            None => {
-                let (group, nonce) = new_random_group();
-                let nonce = ByteBuf::from(nonce.to_vec());
-                self.creations.insert(group, GroupCreation::Random { nonce });
-                *fresh = Some(group);
-                group
-            }
-        };
-        if !self.mls.has_group(&group)? {
-            self.mls.create_group(group)?;
-        }
-        Ok(group)
     }
 
     /// Makes the conversation with `peer` exist and hold exactly the devices
@@ -398,9 +369,9 @@ impl Client {
             if !packages.is_empty() {
                 // The Welcome tells the joiners whose conversation this is.
                 let marker = marker(&self.state.account, peer);
-                return Ok(Some(self.mls.add_members_with_welcome_data(
-                    group, &packages, &marker,
-                )?));
+                return Ok(Some(
+                    self.mls.add_members_with_welcome_data(group, &packages, &marker)?,
+                ));
             }
             tracing::warn!("devices without usable KeyPackages are left out for now");
         }

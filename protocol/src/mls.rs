@@ -634,8 +634,7 @@ impl MlsClient {
         let (validated, added) = self.validate_additions(key_packages)?;
         let epoch_before = mls_group.epoch().as_u64();
         let salt = declare(&mut mls_group, self.provider.crypto(), group, &added, &[])?;
-        let extension =
-            Extension::Unknown(WELCOME_DATA_EXTENSION, UnknownExtension(data.to_vec()));
+        let extension = Extension::Unknown(WELCOME_DATA_EXTENSION, UnknownExtension(data.to_vec()));
         let bundle = mls_group
             .commit_builder()
             .propose_adds(validated)
@@ -980,8 +979,7 @@ impl MlsClient {
         let welcome_epoch = info.epoch().as_u64();
         // Read before the GroupInfo's signature is checked (by `build`
         // below); returned only once it was.
-        let welcome_data =
-            info.extensions().unknown(WELCOME_DATA_EXTENSION).map(|e| e.0.clone());
+        let welcome_data = info.extensions().unknown(WELCOME_DATA_EXTENSION).map(|e| e.0.clone());
         let existing = self.try_load(&mls_id)?;
         if let Some(old) = &existing {
             // Refuse to roll an active group back: a replayed Welcome
@@ -1013,12 +1011,7 @@ impl MlsClient {
             old.delete(self.provider.storage()).map_err(|_| MlsError::Internal)?;
         }
         let mls_group = staged.into_group(&self.provider).map_err(|_| MlsError::Rejected)?;
-        Ok(Incoming::Welcome {
-            group,
-            epoch: mls_group.epoch().as_u64(),
-            members,
-            welcome_data,
-        })
+        Ok(Incoming::Welcome { group, epoch: mls_group.epoch().as_u64(), members, welcome_data })
     }
 
     fn process_protocol(&self, message: ProtocolMessage) -> Result<Incoming, MlsError> {
@@ -1518,15 +1511,14 @@ mod tests {
     fn welcome_data_reaches_the_joiners_and_the_header_names_only_the_group() {
         let (alice, bob) = (AccountId::random(), AccountId::random());
         let (a1, b1, b2) = (device(alice), device(bob), device(bob));
-        let group = GroupId::random();
+        let group = GROUP;
         a1.client.create_group(group).unwrap();
         // A KeyPackage as an older client made it (no extra capabilities).
         let packages = vec![
             b1.client.generate_key_packages(1).unwrap().remove(0),
             b2.client.generate_last_resort().unwrap(),
         ];
-        let commit =
-            a1.client.add_members_with_welcome_data(&group, &packages, b"marker").unwrap();
+        let commit = a1.client.add_members_with_welcome_data(&group, &packages, b"marker").unwrap();
         assert_eq!(commit.added.len(), 2);
         assert_eq!(commit.epoch_before, 0);
         a1.client.merge_pending(&group).unwrap();

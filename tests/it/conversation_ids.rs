@@ -104,8 +104,7 @@ fn deaf_proxy(upstream: String) -> String {
             let Ok(mut frame) = frame::decode_server(bytes, 1 << 24) else {
                 return bytes.to_vec();
             };
-            if let ServerBody::Event { event: Event::Deliver { envelopes, .. } } = &mut frame.body
-            {
+            if let ServerBody::Event { event: Event::Deliver { envelopes, .. } } = &mut frame.body {
                 envelopes.clear();
                 return frame::encode(&frame);
             }

@@ -80,9 +80,8 @@ fn the_server_no_longer_creates_a_group_from_a_derived_conversation_id() {
         let mut bernd = RawClient::connect(&url).await.unwrap();
         let (secret, account, device) = bernd.register().await.unwrap();
         let derived = conversation_id(&a_id, &account);
-        let create = Some(stadtbote_protocol::membership::GroupCreation::Conversation {
-            peer: a_id,
-        });
+        let create =
+            Some(stadtbote_protocol::membership::GroupCreation::Conversation { peer: a_id });
         let request = raw::create_request(&secret, account, device, derived, create);
         let answer = bernd.request(request).await.unwrap();
         assert!(answer.is_err(), "the server created a derived conversation id: {answer:?}");
