@@ -54,6 +54,7 @@ pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod error_text;
+pub mod file_storage;
 pub mod group_output;
 pub mod groups;
 pub mod home;
