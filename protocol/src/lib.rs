@@ -30,6 +30,7 @@ pub mod attachment;
 pub mod audit;
 pub mod auth;
 pub mod channel;
+pub mod conversation;
 pub mod device_list;
 pub mod frame;
 pub mod fuzzing;
