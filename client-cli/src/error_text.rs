@@ -6,10 +6,14 @@
 //! The English catalog texts equal the variants' `Display` (the tests
 //! below check each one), so English output does not change.
 
-use stadtbote_i18n::tr;
+use stadtbote_i18n::{Arg, tr};
+use stadtbote_protocol::attachment::AttachmentError;
+use stadtbote_protocol::channel::ChannelError;
+use stadtbote_protocol::mls::MlsError;
 
 use crate::ClientError;
 use crate::attachments::format_mb;
+use crate::inner_error;
 use crate::metadata::MetadataError;
 use crate::poster::PosterError;
 
@@ -166,8 +170,18 @@ pub fn localized(error: &ClientError) -> String {
         }
         E::Protocol { url, reason } => tr!("error-protocol", url = url, reason = reason),
         E::Io { action, file, source } => {
-            tr!("error-io", action = *action, file = file.display(), source = source.to_string())
+            tr!("error-io", action = *action, file = file.display(), source = io_reason(source))
         }
+        E::Mls(error) => mls(error),
+        E::Attachment(error) => attachment(error),
+        E::ChannelData { what, source } => {
+            let what = match inner_error::channel_what_key(what) {
+                "other" => tr!("inner-channel-what-other", what = *what),
+                key => tr("inner-channel-what", &[("what", Arg::Text(key.to_string()))]),
+            };
+            tr!("error-channel-data", what = what, reason = channel_reason(source))
+        }
+        E::Qr(detail) => tr!("error-qr", detail = detail),
         E::ThreadIdTaken => tr!("error-thread-id-taken"),
         E::ChannelConflict { attempts } => tr!("error-channel-conflict", attempts = attempts),
         E::GroupConflict { attempts } => tr!("error-group-conflict", attempts = attempts),
@@ -218,6 +232,52 @@ fn second_factor_refusal(reason: &str) -> String {
             tr!("second-factor-no-secret")
         }
         other => other.to_string(),
+    }
+}
+
+/// An MLS error kind: what failed and what to do.
+fn mls(error: &MlsError) -> String {
+    match inner_error::mls_id(error) {
+        Some(id) => tr(id, &[]),
+        None => tr!("inner-mls-other", detail = error),
+    }
+}
+
+/// An attachment encryption error: what failed and what to do.
+fn attachment(error: &AttachmentError) -> String {
+    match error {
+        AttachmentError::TooLarge { size, limit } => tr!(
+            "inner-attachment-too-large",
+            size = format_mb(*size),
+            limit = format_mb(*limit)
+        ),
+        AttachmentError::InvalidKey => tr!("inner-attachment-invalid-key"),
+        AttachmentError::DecryptionFailed => tr!("inner-attachment-decryption-failed"),
+        AttachmentError::Misuse => tr!("inner-attachment-misuse"),
+        other => tr!("inner-attachment-other", detail = other),
+    }
+}
+
+/// Why a channel or group object does not verify.
+fn channel_reason(error: &ChannelError) -> String {
+    match error {
+        ChannelError::Undecryptable => tr!("inner-channel-undecryptable"),
+        ChannelError::Forged => tr!("inner-channel-forged"),
+        ChannelError::Revoked => tr!("inner-channel-revoked"),
+        ChannelError::OutOfOrder { expected, found } => {
+            tr!("inner-channel-out-of-order", expected = expected, found = found)
+        }
+        ChannelError::Malformed(detail) => tr!("inner-channel-malformed", detail = *detail),
+        other => other.to_string(),
+    }
+}
+
+/// Why a file operation failed; the operating system's own text for
+/// kinds without a sentence of their own.
+fn io_reason(error: &std::io::Error) -> String {
+    match inner_error::io_kind_key(error) {
+        "other" => error.to_string(),
+        kind => tr("inner-io", &[("kind", Arg::Text(kind.to_string()))]),
     }
 }
 
@@ -450,7 +510,135 @@ mod tests {
         ] {
             samples.push(ClientError::UnsupportedPhoto { path: "p.heic".into(), reason });
         }
+        for error in [
+            MlsError::Malformed,
+            MlsError::InvalidKeyPackage,
+            MlsError::InvalidCredential,
+            MlsError::Rejected,
+            MlsError::UnknownGroup,
+            MlsError::GroupExists,
+            MlsError::NotAMember,
+            MlsError::PendingCommit,
+            MlsError::NothingToCommit,
+            MlsError::CorruptState,
+            MlsError::MembershipMismatch,
+            MlsError::Internal,
+        ] {
+            samples.push(ClientError::Mls(error));
+        }
+        for error in [
+            AttachmentError::TooLarge { size: 23_400_000, limit: 20_000_000 },
+            AttachmentError::InvalidKey,
+            AttachmentError::DecryptionFailed,
+            AttachmentError::Misuse,
+        ] {
+            samples.push(ClientError::Attachment(error));
+        }
+        let what = [
+            "key",
+            "invite link",
+            "metadata",
+            "last post",
+            "post",
+            "group info",
+            "group link",
+            "something new",
+        ];
+        for (i, what) in what.into_iter().enumerate() {
+            let source = match i % 5 {
+                0 => ChannelError::Undecryptable,
+                1 => ChannelError::Forged,
+                2 => ChannelError::Revoked,
+                3 => ChannelError::OutOfOrder { expected: 4, found: 6 },
+                _ => ChannelError::Malformed("invite link"),
+            };
+            samples.push(ClientError::ChannelData { what, source });
+        }
+        samples.push(ClientError::Qr("data too long".into()));
+        for kind in [
+            std::io::ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied,
+            std::io::ErrorKind::AlreadyExists,
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::ReadOnlyFilesystem,
+            std::io::ErrorKind::IsADirectory,
+            std::io::ErrorKind::NotADirectory,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            samples.push(ClientError::Io {
+                action: "write",
+                file: "/h/state.cbor".into(),
+                source: std::io::Error::from(kind),
+            });
+        }
         samples
+    }
+
+    /// Every inner error kind has its own German sentence (not the English
+    /// one, not a catalog id), naming what to do where there is something.
+    #[test]
+    fn german_inner_error_texts() {
+        use stadtbote_i18n::{Arg, Lang, tr_in};
+        let de = |id: &str, args: &[(&str, Arg)]| tr_in(Lang::De, id, args);
+        let en = |id: &str, args: &[(&str, Arg)]| tr_in(Lang::En, id, args);
+        let mut ids: Vec<&str> = [
+            MlsError::Malformed,
+            MlsError::InvalidKeyPackage,
+            MlsError::InvalidCredential,
+            MlsError::Rejected,
+            MlsError::UnknownGroup,
+            MlsError::GroupExists,
+            MlsError::NotAMember,
+            MlsError::PendingCommit,
+            MlsError::NothingToCommit,
+            MlsError::CorruptState,
+            MlsError::MembershipMismatch,
+            MlsError::Internal,
+        ]
+        .iter()
+        .filter_map(inner_error::mls_id)
+        .collect();
+        assert_eq!(ids.len(), 12);
+        ids.extend([
+            "inner-attachment-invalid-key",
+            "inner-attachment-decryption-failed",
+            "inner-attachment-misuse",
+            "inner-channel-undecryptable",
+            "inner-channel-forged",
+            "inner-channel-revoked",
+        ]);
+        for id in ids {
+            let german = de(id, &[]);
+            assert_ne!(german, en(id, &[]), "{id}");
+            assert!(!german.starts_with("inner-"), "{id} missing in de");
+            for english in ["ask the sender", "run the command", "tell the town", "this device"] {
+                assert!(!german.contains(english), "{id}: {german}");
+            }
+        }
+        assert_eq!(
+            de("inner-mls-rejected", &[]),
+            "eine verschlüsselte Nachricht hat die Prüfung nicht bestanden und wurde nicht \
+             angenommen (MLS message rejected); bitten Sie den Absender, sie noch einmal zu senden"
+        );
+        let what = de("inner-channel-what", &[("what", Arg::Text("invite-link".into()))]);
+        let reason = de("inner-channel-malformed", &[("detail", Arg::Text("invite link".into()))]);
+        assert_eq!(
+            de(
+                "error-channel-data",
+                &[("what", Arg::Text(what)), ("reason", Arg::Text(reason))]
+            ),
+            "der Einladungslink des Kanals lässt sich nicht prüfen: beschädigt (malformed invite \
+             link); wenn Sie etwas kopiert haben, prüfen Sie, ob es vollständig ist, sonst sagen \
+             Sie es der Gemeinde"
+        );
+        let io = |kind: &str| de("inner-io", &[("kind", Arg::Text(kind.into()))]);
+        assert_eq!(
+            io("storage-full"),
+            "der Datenträger ist voll; schaffen Sie Platz und führen Sie den Befehl noch einmal aus"
+        );
+        for kind in ["not-found", "permission-denied", "already-exists", "read-only"] {
+            assert_ne!(io(kind), io("not-a-directory"), "{kind} has its own text");
+        }
     }
 
     /// The English catalog reproduces every translated variant's `Display`

@@ -39,6 +39,7 @@
 //! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
 
 pub mod account;
+pub mod admin_output;
 pub mod admin_staff;
 pub mod approval;
 pub mod attachments;
@@ -55,6 +56,7 @@ pub mod error_text;
 pub mod group_output;
 pub mod groups;
 pub mod home;
+pub mod inner_error;
 pub mod metadata;
 pub mod org;
 pub mod org_info;
