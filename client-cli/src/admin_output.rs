@@ -207,13 +207,13 @@ mod tests {
         let text = stats_text(&stats(), Lang::De);
         let expected = "\
 Serverstatistik (Gesamtzahlen, keine Kennungen)
-  Konten:                        1.204
-  Geräte:                        1.530
-  gerade verbunden:                 17
-  Nachrichten in Zustellung:        42
-  gespeicherte Daten:            73,4 MB (73.400.320 Bytes)
-  Kanäle:                            3
-  Kanalbeiträge:                   118
+  Konten:                    1.204
+  Geräte:                    1.530
+  gerade verbunden:             17
+  Nachrichten in Zustellung:    42
+  gespeicherte Daten:        73,4 MB (73.400.320 Bytes)
+  Kanäle:                        3
+  Kanalbeiträge:               118
 
 Org           Mitarbeitergeräte  Kanäle
 musterhausen                  4       2
@@ -250,16 +250,16 @@ goslar                       12       1";
         let expected = format!(
             "\
 Sicherung geschrieben: /var/backups/stadtbote.sbb
-  Größe:           265,0 kB (265.000 Bytes)
-  SHA-256:         {}
-  verschlüsselt:   ja (age)
-  geschrieben am:  2026-11-22 11:15:02 CET",
+  Größe:          265,0 kB (265.000 Bytes)
+  SHA-256:        {}
+  verschlüsselt:  ja (age)
+  geschrieben am: 2026-11-22 11:15:02 CET",
             "ab".repeat(32)
         );
         assert_eq!(text, expected);
         let plain = backup_text(&BackupSummary { encrypted: false, ..summary }, at, &cet, Lang::En);
-        assert!(plain.contains("Encrypted:") && plain.contains("no"), "{plain}");
+        assert!(plain.contains("  Encrypted:  NO\n"), "{plain}");
         assert!(plain.contains("2026-11-22 11:15:02 CET"), "{plain}");
-        assert!(plain.lines().last().is_some_and(|l| l.contains("keep it")), "{plain}");
+        assert!(plain.lines().last().is_some_and(|l| l.contains("Keep it at least as safe")), "{plain}");
     }
 }

@@ -1,7 +1,9 @@
-//! [`ClientError`] in the user's language: the catalog message of each
-//! variant a citizen, clerk or mayor commonly meets (`error-…` ids in the
-//! `stadtbote-i18n` catalogs). Variants not listed here, and the details
-//! other parties send (a server's refusal text, an OS error), stay English.
+//! [`ClientError`] in the user's language: the catalog message of every
+//! variant (`error-…` ids in the `stadtbote-i18n` catalogs; the match is
+//! exhaustive, so a new variant needs its text), with the inner errors
+//! some variants wrap worded by kind (`inner-…`, `reason-…`). Details
+//! other parties send (a server's refusal text) and technical phrases
+//! without a translation (an OS error of a rare kind) stay as they are.
 //!
 //! The English catalog texts equal the variants' `Display` (the tests
 //! below check each one), so English output does not change.
@@ -166,9 +168,11 @@ pub fn localized(error: &ClientError) -> String {
             tr!("error-invalid-server-url", url = format!("{url:?}"), reason = *reason)
         }
         E::ConnectionLost { url, reason } => {
-            tr!("error-connection-lost", url = url, reason = reason)
+            tr!("error-connection-lost", url = url, reason = technical_reason(reason))
         }
-        E::Protocol { url, reason } => tr!("error-protocol", url = url, reason = reason),
+        E::Protocol { url, reason } => {
+            tr!("error-protocol", url = url, reason = technical_reason(reason))
+        }
         E::Io { action, file, source } => {
             tr!("error-io", action = *action, file = file.display(), source = io_reason(source))
         }
@@ -195,8 +199,6 @@ pub fn localized(error: &ClientError) -> String {
             tr!("error-device-list", account = account, reason = reason)
         }
         E::PlaintextBackupRefused => tr!("error-plaintext-backup-refused"),
-        // Not translated yet: the English `Display`.
-        other => other.to_string(),
     }
 }
 
@@ -231,6 +233,35 @@ fn second_factor_refusal(reason: &str) -> String {
         "second factor refused: no TOTP secret is set up for this admin" => {
             tr!("second-factor-no-secret")
         }
+        other => other.to_string(),
+    }
+}
+
+/// The reasons the client words itself for a lost connection or an
+/// unexpected answer (connection.rs, session.rs, backup.rs,
+/// attachments.rs), in the current language; others (a WebSocket
+/// library's text) stay as they are.
+fn technical_reason(reason: &str) -> String {
+    if let Some(name) = reason.strip_prefix("unexpected answer ") {
+        return tr!("reason-unexpected-answer", name = name);
+    }
+    if let Some(name) = reason.strip_prefix("no answer to ").and_then(|r| r.strip_suffix(" in time"))
+    {
+        return tr!("reason-no-answer", request = name);
+    }
+    if let Some(name) = reason.strip_prefix("sending ").and_then(|r| r.strip_suffix(" timed out")) {
+        return tr!("reason-send-timed-out", request = name);
+    }
+    match reason {
+        "the server closed the connection" => tr!("reason-server-closed"),
+        "too many unsolicited events" => tr!("reason-too-many-events"),
+        "proof-of-work was interrupted" => tr!("reason-pow-interrupted"),
+        "the server logged this device into another account" => tr!("reason-other-account"),
+        "the backup is longer than announced" => tr!("reason-backup-too-long"),
+        "the downloaded backup does not match its size or SHA-256" => {
+            tr!("reason-backup-mismatch")
+        }
+        "the server claims more chunks than the upload has" => tr!("reason-upload-chunks"),
         other => other.to_string(),
     }
 }
@@ -555,6 +586,21 @@ mod tests {
             samples.push(ClientError::ChannelData { what, source });
         }
         samples.push(ClientError::Qr("data too long".into()));
+        for reason in [
+            "unexpected answer Welcome",
+            "no answer to Login in time",
+            "sending Fetch timed out",
+            "the server closed the connection",
+            "too many unsolicited events",
+            "proof-of-work was interrupted",
+            "the server logged this device into another account",
+            "the backup is longer than announced",
+            "the downloaded backup does not match its size or SHA-256",
+            "the server claims more chunks than the upload has",
+        ] {
+            samples.push(ClientError::Protocol { url: "ws://x".into(), reason: reason.into() });
+            samples.push(ClientError::ConnectionLost { url: "ws://x".into(), reason: reason.into() });
+        }
         for kind in [
             std::io::ErrorKind::NotFound,
             std::io::ErrorKind::PermissionDenied,

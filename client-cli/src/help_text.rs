@@ -200,6 +200,14 @@ fn with_spec_values(mut arg: Arg, catalog: &Catalog) -> Arg {
 /// subcommands clap creates and the usage lines (whose `[OPTIONS]` clap
 /// writes in English).
 fn localize_built(mut command: Command, catalog: &Catalog) -> Command {
+    // Again, for the copies of the tree under each `help` subcommand.
+    command = command
+        .help_template(format!(
+            "{{about-with-newline}}\n{} {{usage}}\n\n{{all-args}}{{after-help}}",
+            text(catalog, "help-heading-usage", &[])
+        ))
+        .subcommand_help_heading(text(catalog, "help-heading-commands", &[]))
+        .subcommand_value_name(text(catalog, "help-value-command", &[]));
     let usage = command.render_usage().to_string();
     // "Usage: stadtbote report [OPTIONS] …", continuation lines indented.
     let usage = usage.split_once(' ').map(|(_, rest)| rest).unwrap_or_default();
@@ -229,12 +237,7 @@ fn localize_help_subcommand(mut help: Command, catalog: &Catalog) -> Command {
                 .help_heading(text(catalog, "help-heading-arguments", &[]))
         });
     }
-    help.subcommand_help_heading(text(catalog, "help-heading-commands", &[]))
-        .subcommand_value_name(text(catalog, "help-value-command", &[]))
-        .help_template(format!(
-            "{{about-with-newline}}\n{} {{usage}}\n\n{{all-args}}{{after-help}}",
-            text(catalog, "help-heading-usage", &[])
-        ))
+    help
 }
 
 /// Message `id` of `catalog` with one text argument.

@@ -333,7 +333,7 @@ fn admin_stats_and_backup_in_german() {
         format!("Sicherung geschrieben: {path}"),
         "  Größe:".to_string(),
         "  SHA-256:".to_string(),
-        "  verschlüsselt:   NEIN".to_string(),
+        "  verschlüsselt:  NEIN".to_string(),
         "Achtung: diese Sicherung ist unverschlüsselt".to_string(),
     ] {
         assert!(backup.contains(&german), "missing {german:?} in:\n{backup}");

@@ -714,7 +714,7 @@ pub async fn org(
                 if json {
                     println!("{}", thread_output::revoked_device_json(device));
                 } else {
-                    println!("{device}  (certificate not seen on this device)  REVOKED");
+                    println!("{}", tr!("org-staff-revoked-unseen", device = device));
                 }
             }
             Ok(())

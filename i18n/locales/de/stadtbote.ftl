@@ -881,3 +881,23 @@ inner-io = { $kind ->
        *[not-a-directory] ein Teil des Pfads ist kein Verzeichnis
     }
 error-qr = der QR-Code kann nicht gezeichnet werden ({ $detail }); führen Sie den Befehl noch einmal aus und melden Sie das Problem, wenn es so bleibt
+
+## Weitere Admin-Ausgaben (thread_output.rs, commands/org.rs)
+admin-org-claimed = übernommen
+admin-org-unclaimed = nicht übernommen
+admin-org-created-at = angelegt { $time }
+admin-org-suspended-mark = GESPERRT
+org-staff-revoked-unseen = { $device }  (Zertifikat auf diesem Gerät nie gesehen)  WIDERRUFEN
+error-no-data-dir = für diesen Benutzer lässt sich kein Datenverzeichnis bestimmen; geben Sie --home VERZEICHNIS an
+
+## Gründe für eine abgebrochene Verbindung oder eine unerwartete Antwort (error_text.rs)
+reason-unexpected-answer = unerwartete Antwort { $name }
+reason-no-answer = keine Antwort auf { $request } in der Wartezeit
+reason-send-timed-out = das Senden von { $request } hat zu lange gedauert
+reason-server-closed = der Server hat die Verbindung geschlossen
+reason-too-many-events = zu viele unangeforderte Ereignisse
+reason-pow-interrupted = die Rechenaufgabe (Proof of Work) wurde unterbrochen
+reason-other-account = der Server hat dieses Gerät bei einem anderen Konto angemeldet
+reason-backup-too-long = die Sicherung ist länger als angekündigt
+reason-backup-mismatch = die heruntergeladene Sicherung passt nicht zu ihrer Größe oder SHA-256-Prüfsumme
+reason-upload-chunks = der Server meldet mehr Teile, als der Upload hat

@@ -871,3 +871,23 @@ inner-io = { $kind ->
        *[not-a-directory] a part of the path is not a directory
     }
 error-qr = cannot draw the QR code ({ $detail }); run the command again, and report the problem if it persists
+
+## Other admin output (thread_output.rs, commands/org.rs)
+admin-org-claimed = claimed
+admin-org-unclaimed = unclaimed
+admin-org-created-at = created { $time }
+admin-org-suspended-mark = SUSPENDED
+org-staff-revoked-unseen = { $device }  (certificate not seen on this device)  REVOKED
+error-no-data-dir = cannot determine a data directory for this user; pass --home DIR
+
+## Reasons for a lost connection or an unexpected answer (error_text.rs)
+reason-unexpected-answer = unexpected answer { $name }
+reason-no-answer = no answer to { $request } in time
+reason-send-timed-out = sending { $request } timed out
+reason-server-closed = the server closed the connection
+reason-too-many-events = too many unsolicited events
+reason-pow-interrupted = proof-of-work was interrupted
+reason-other-account = the server logged this device into another account
+reason-backup-too-long = the backup is longer than announced
+reason-backup-mismatch = the downloaded backup does not match its size or SHA-256
+reason-upload-chunks = the server claims more chunks than the upload has
