@@ -356,17 +356,22 @@ fn status_error(error: &crate::threads::StatusError) -> String {
 pub fn localized_chain<'a>(
     chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
 ) -> String {
-    let parts: Vec<String> = chain
-        .map(|error| {
-            if let Some(client_error) = error.downcast_ref::<ClientError>() {
-                localized(client_error)
-            } else if let Some(poster_error) = error.downcast_ref::<PosterError>() {
-                localized_poster(poster_error)
-            } else {
-                error.to_string()
+    let mut parts: Vec<String> = Vec::new();
+    for error in chain {
+        if let Some(client_error) = error.downcast_ref::<ClientError>() {
+            parts.push(localized(client_error));
+            // Its message already says what its inner error (an OS error,
+            // the encryption layer's) means: the inner error's own English
+            // text would only repeat it.
+            if std::error::Error::source(client_error).is_some() {
+                break;
             }
-        })
-        .collect();
+        } else if let Some(poster_error) = error.downcast_ref::<PosterError>() {
+            parts.push(localized_poster(poster_error));
+        } else {
+            parts.push(error.to_string());
+        }
+    }
     parts.join(": ")
 }
 
@@ -685,6 +690,24 @@ mod tests {
         for kind in ["not-found", "permission-denied", "already-exists", "read-only"] {
             assert_ne!(io(kind), io("not-a-directory"), "{kind} has its own text");
         }
+    }
+
+    /// A client error that wraps an OS or encryption error says what it
+    /// means once: the chain does not repeat the inner error's own text.
+    #[test]
+    fn the_chain_does_not_repeat_a_worded_inner_error() {
+        stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
+        let io = ClientError::Io {
+            action: "create",
+            file: "/x/backup.partial".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let error = anyhow::Error::new(io).context("outer");
+        let text = localized_chain(error.chain());
+        assert_eq!(text.matches("not found").count() + text.matches("os error").count(), 0, "{text}");
+        assert!(text.starts_with("outer: "), "{text}");
+        let mls = anyhow::Error::new(ClientError::Mls(MlsError::Rejected));
+        assert_eq!(localized_chain(mls.chain()).matches("MLS message rejected").count(), 1);
     }
 
     /// The English catalog reproduces every translated variant's `Display`
