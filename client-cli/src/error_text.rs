@@ -48,7 +48,7 @@ pub fn localized(error: &ClientError) -> String {
         E::AttachmentQuotaExceeded => tr!("error-attachment-quota-exceeded"),
         E::AttachmentUnavailable => tr!("error-attachment-unavailable"),
         E::Invalid { what, reason } => tr!("error-invalid", what = what, reason = reason),
-        E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = what),
+        E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = code_kind(what)),
         E::NotServerAdmin => tr!("error-not-server-admin"),
         E::Forbidden(reason) => tr!("error-forbidden", reason = reason),
         E::SecondFactorRequired(reason) => {
@@ -129,7 +129,7 @@ pub fn localized(error: &ClientError) -> String {
         }
         E::AttachmentCorrupt { reason } => tr!("error-attachment-corrupt", reason = reason),
         E::CodeRefused { what, detail } => {
-            tr!("error-code-refused", what = what, detail = detail)
+            tr!("error-code-refused", what = code_kind(what), detail = detail)
         }
         E::InvalidOrgData { handle, reason } => {
             tr!("error-invalid-org-data", handle = handle, reason = reason)
@@ -235,6 +235,20 @@ fn second_factor_refusal(reason: &str) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// Which kind of one-time code (`InvalidCodeText`, `CodeRefused`) in the
+/// current language; a kind without a translation as it is.
+fn code_kind(what: &str) -> String {
+    let key = match what {
+        "link code" => "link",
+        "invitation code" => "invitation",
+        "staff invitation code" => "staff-invitation",
+        "org-admin code" => "org-admin",
+        "admin claim code" => "admin-claim",
+        other => return other.to_string(),
+    };
+    tr("code-kind", &[("what", Arg::Text(key.to_string()))])
 }
 
 /// The reasons the client words itself for a lost connection or an
@@ -408,6 +422,11 @@ mod tests {
             ClientError::AttachmentUnavailable,
             ClientError::Invalid { what: "--status", reason: "unknown status".into() },
             ClientError::InvalidCodeText { what: "staff invitation code" },
+            ClientError::InvalidCodeText { what: "link code" },
+            ClientError::InvalidCodeText { what: "org-admin code" },
+            ClientError::InvalidCodeText { what: "something else" },
+            ClientError::CodeRefused { what: "admin claim code", detail: "unknown".into() },
+            ClientError::CodeRefused { what: "invitation code", detail: "expired".into() },
             ClientError::NotServerAdmin,
             ClientError::Forbidden("no".into()),
             ClientError::SecondFactorRequired("code needed".into()),

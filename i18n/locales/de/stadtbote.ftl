@@ -901,3 +901,13 @@ reason-other-account = der Server hat dieses Gerät bei einem anderen Konto ange
 reason-backup-too-long = die Sicherung ist länger als angekündigt
 reason-backup-mismatch = die heruntergeladene Sicherung passt nicht zu ihrer Größe oder SHA-256-Prüfsumme
 reason-upload-chunks = der Server meldet mehr Teile, als der Upload hat
+
+## Arten von Einmal-Codes und die Kanalliste (error_text.rs, channel_output.rs)
+code-kind = { $what ->
+        [staff-invitation] Einladungscode für Mitarbeitende
+        [link] Verknüpfungscode
+        [invitation] Einladungscode
+        [org-admin] Org-Admin-Code
+       *[admin-claim] Admin-Code
+    }
+channel-published-line = { $channel }  { $name } ({ $handle })  Schlüsselgeneration { $epoch }, letzter Beitrag #{ $seq }

@@ -891,3 +891,13 @@ reason-other-account = the server logged this device into another account
 reason-backup-too-long = the backup is longer than announced
 reason-backup-mismatch = the downloaded backup does not match its size or SHA-256
 reason-upload-chunks = the server claims more chunks than the upload has
+
+## Kinds of one-time codes and the channel list (error_text.rs, channel_output.rs)
+code-kind = { $what ->
+        [staff-invitation] staff invitation code
+        [link] link code
+        [invitation] invitation code
+        [org-admin] org-admin code
+       *[admin-claim] admin claim code
+    }
+channel-published-line = { $channel }  { $name } ({ $handle })  key epoch { $epoch }, last post #{ $seq }
