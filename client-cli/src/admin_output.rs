@@ -69,8 +69,9 @@ fn text(lang: Lang, id: &str, args: &[(&str, Arg)]) -> String {
 /// `numbers_right`, values that are plain numbers are right-aligned among
 /// themselves.
 fn aligned(rows: &[(String, String)], indent: &str, numbers_right: bool) -> Vec<String> {
-    let is_number =
-        |value: &str| numbers_right && value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',');
+    let is_number = |value: &str| {
+        numbers_right && value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+    };
     let width = rows.iter().map(|(label, _)| label.chars().count()).max().unwrap_or(0);
     let number_width = rows
         .iter()
@@ -81,8 +82,7 @@ fn aligned(rows: &[(String, String)], indent: &str, numbers_right: bool) -> Vec<
     rows.iter()
         .map(|(label, value)| {
             let pad = width - label.chars().count();
-            let value_pad =
-                if is_number(value) { number_width - value.chars().count() } else { 0 };
+            let value_pad = if is_number(value) { number_width - value.chars().count() } else { 0 };
             format!("{indent}{label}:{} {}{value}", " ".repeat(pad), " ".repeat(value_pad))
         })
         .collect()
@@ -126,7 +126,8 @@ pub fn stats_text(stats: &ServerStats, lang: Lang) -> String {
     let widths = [width(0), width(1), width(2)];
     let row = |cells: &[String; 3]| {
         let left = format!("{}{}", cells[0], " ".repeat(widths[0] - cells[0].chars().count()));
-        let right = |i: usize| format!("{}{}", " ".repeat(widths[i] - cells[i].chars().count()), cells[i]);
+        let right =
+            |i: usize| format!("{}{}", " ".repeat(widths[i] - cells[i].chars().count()), cells[i]);
         format!("{left}  {}  {}", right(1), right(2))
     };
     lines.push(row(&headers));
@@ -260,6 +261,9 @@ Sicherung geschrieben: /var/backups/stadtbote.sbb
         let plain = backup_text(&BackupSummary { encrypted: false, ..summary }, at, &cet, Lang::En);
         assert!(plain.contains("  Encrypted:  NO\n"), "{plain}");
         assert!(plain.contains("2026-11-22 11:15:02 CET"), "{plain}");
-        assert!(plain.lines().last().is_some_and(|l| l.contains("Keep it at least as safe")), "{plain}");
+        assert!(
+            plain.lines().last().is_some_and(|l| l.contains("Keep it at least as safe")),
+            "{plain}"
+        );
     }
 }

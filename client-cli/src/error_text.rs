@@ -259,7 +259,8 @@ fn technical_reason(reason: &str) -> String {
     if let Some(name) = reason.strip_prefix("unexpected answer ") {
         return tr!("reason-unexpected-answer", name = name);
     }
-    if let Some(name) = reason.strip_prefix("no answer to ").and_then(|r| r.strip_suffix(" in time"))
+    if let Some(name) =
+        reason.strip_prefix("no answer to ").and_then(|r| r.strip_suffix(" in time"))
     {
         return tr!("reason-no-answer", request = name);
     }
@@ -291,11 +292,9 @@ fn mls(error: &MlsError) -> String {
 /// An attachment encryption error: what failed and what to do.
 fn attachment(error: &AttachmentError) -> String {
     match error {
-        AttachmentError::TooLarge { size, limit } => tr!(
-            "inner-attachment-too-large",
-            size = format_mb(*size),
-            limit = format_mb(*limit)
-        ),
+        AttachmentError::TooLarge { size, limit } => {
+            tr!("inner-attachment-too-large", size = format_mb(*size), limit = format_mb(*limit))
+        }
         AttachmentError::InvalidKey => tr!("inner-attachment-invalid-key"),
         AttachmentError::DecryptionFailed => tr!("inner-attachment-decryption-failed"),
         AttachmentError::Misuse => tr!("inner-attachment-misuse"),
@@ -623,7 +622,8 @@ mod tests {
             "the server claims more chunks than the upload has",
         ] {
             samples.push(ClientError::Protocol { url: "ws://x".into(), reason: reason.into() });
-            samples.push(ClientError::ConnectionLost { url: "ws://x".into(), reason: reason.into() });
+            samples
+                .push(ClientError::ConnectionLost { url: "ws://x".into(), reason: reason.into() });
         }
         for kind in [
             std::io::ErrorKind::NotFound,
@@ -693,10 +693,7 @@ mod tests {
         let what = de("inner-channel-what", &[("what", Arg::Text("invite-link".into()))]);
         let reason = de("inner-channel-malformed", &[("detail", Arg::Text("invite link".into()))]);
         assert_eq!(
-            de(
-                "error-channel-data",
-                &[("what", Arg::Text(what)), ("reason", Arg::Text(reason))]
-            ),
+            de("error-channel-data", &[("what", Arg::Text(what)), ("reason", Arg::Text(reason))]),
             "der Einladungslink des Kanals lässt sich nicht prüfen: beschädigt (malformed invite \
              link); wenn Sie etwas kopiert haben, prüfen Sie, ob es vollständig ist, sonst sagen \
              Sie es der Gemeinde"
@@ -723,7 +720,11 @@ mod tests {
         };
         let error = anyhow::Error::new(io).context("outer");
         let text = localized_chain(error.chain());
-        assert_eq!(text.matches("not found").count() + text.matches("os error").count(), 0, "{text}");
+        assert_eq!(
+            text.matches("not found").count() + text.matches("os error").count(),
+            0,
+            "{text}"
+        );
         assert!(text.starts_with("outer: "), "{text}");
         let mls = anyhow::Error::new(ClientError::Mls(MlsError::Rejected));
         assert_eq!(localized_chain(mls.chain()).matches("MLS message rejected").count(), 1);

@@ -54,11 +54,11 @@ pub fn localize_in(command: Command, lang: Lang) -> Command {
     }
     let catalog = Catalog::get(lang);
     let command = command.disable_version_flag(true).arg(
-        Arg::new("version")
-            .short('V')
-            .long("version")
-            .action(ArgAction::Version)
-            .help(text(catalog, "help-flag-version", &[])),
+        Arg::new("version").short('V').long("version").action(ArgAction::Version).help(text(
+            catalog,
+            "help-flag-version",
+            &[],
+        )),
     );
     let mut command = localize_tree(command, "help", catalog);
     // clap adds its `help` subcommands (with English texts) and works out
@@ -72,11 +72,11 @@ fn localize_tree(mut command: Command, id: &str, catalog: &Catalog) -> Command {
     // clap's own `--help` says "Print help": replaced by one that speaks
     // the language.
     command = command.disable_help_flag(true).arg(
-        Arg::new("help")
-            .short('h')
-            .long("help")
-            .action(ArgAction::Help)
-            .help(text(catalog, "help-flag-help", &[])),
+        Arg::new("help").short('h').long("help").action(ArgAction::Help).help(text(
+            catalog,
+            "help-flag-help",
+            &[],
+        )),
     );
     let about = catalog.value(id).or_else(|| command.get_about().map(|a| a.to_string()));
     if let Some(about) = about {
@@ -85,7 +85,10 @@ fn localize_tree(mut command: Command, id: &str, catalog: &Catalog) -> Command {
         let aliases: Vec<String> = command.get_visible_aliases().map(str::to_string).collect();
         let about = match aliases.is_empty() {
             true => about,
-            false => format!("{about} {}", arg_text(catalog, "help-value-aliases", "aliases", aliases.join(", "))),
+            false => format!(
+                "{about} {}",
+                arg_text(catalog, "help-value-aliases", "aliases", aliases.join(", "))
+            ),
         };
         let all: Vec<String> = command.get_all_aliases().map(str::to_string).collect();
         command = command.about(about).long_about(None).alias(None::<&'static str>).aliases(all);
@@ -101,8 +104,11 @@ fn localize_tree(mut command: Command, id: &str, catalog: &Catalog) -> Command {
         .collect();
     for (arg_id, positional) in arguments {
         let help = catalog.attribute(id, &arg_id);
-        let heading =
-            if positional { text(catalog, "help-heading-arguments", &[]) } else { text(catalog, "help-heading-options", &[]) };
+        let heading = if positional {
+            text(catalog, "help-heading-arguments", &[])
+        } else {
+            text(catalog, "help-heading-options", &[])
+        };
         command = command.mut_arg(&arg_id, |arg| {
             let arg = arg.help_heading(heading);
             let arg = match help {
@@ -172,7 +178,11 @@ fn with_spec_values(mut arg: Arg, catalog: &Catalog) -> Arg {
     let all_long: Vec<String> =
         arg.get_all_aliases().unwrap_or_default().into_iter().map(str::to_string).collect();
     let all_short = arg.get_all_short_aliases().unwrap_or_default();
-    arg = arg.alias(None::<&'static str>).aliases(all_long).short_alias(None::<char>).short_aliases(all_short);
+    arg = arg
+        .alias(None::<&'static str>)
+        .aliases(all_long)
+        .short_alias(None::<char>)
+        .short_aliases(all_short);
     if takes_value && !arg.is_hide_possible_values_set() {
         let values: Vec<String> = arg
             .get_possible_values()
@@ -361,9 +371,10 @@ mod tests {
     ];
 
     fn walk_help(command: &mut Command, path: &str, out: &mut Vec<String>) {
-        for (kind, help) in
-            [("-h", command.render_help().to_string()), ("--help", command.render_long_help().to_string())]
-        {
+        for (kind, help) in [
+            ("-h", command.render_help().to_string()),
+            ("--help", command.render_long_help().to_string()),
+        ] {
             for fragment in CLAP_ENGLISH {
                 if help.contains(fragment) {
                     out.push(format!("`{path} {kind}` contains {fragment:?}:\n{help}"));

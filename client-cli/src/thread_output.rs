@@ -387,8 +387,11 @@ pub fn org_summary_text(org: &OrgSummary) -> String {
     let width = [9, claimed.chars().count(), unclaimed.chars().count()].into_iter().max();
     let state = if org.claimed { claimed } else { unclaimed };
     let state = format!("{state:<width$}", width = width.unwrap_or(9));
-    let suspended =
-        if org.suspended { format!("  {}", tr!("admin-org-suspended-mark")) } else { String::new() };
+    let suspended = if org.suspended {
+        format!("  {}", tr!("admin-org-suspended-mark"))
+    } else {
+        String::new()
+    };
     format!(
         "{:<20} {:<30} {state} {}  {}{suspended}",
         safe(&org.handle),

@@ -327,8 +327,7 @@ fn admin_stats_and_backup_in_german() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sicherung.sbk");
     let path = file.to_string_lossy().into_owned();
-    let backup =
-        town.admin_ok(&["--lang", "de", "admin", "backup", &path, "--insecure-plaintext"]);
+    let backup = town.admin_ok(&["--lang", "de", "admin", "backup", &path, "--insecure-plaintext"]);
     for german in [
         format!("Sicherung geschrieben: {path}"),
         "  Größe:".to_string(),
