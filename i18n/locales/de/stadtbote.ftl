@@ -432,7 +432,6 @@ poster-channel-not-of-org = der Kanal { $channel } gehört zu { $owner }, nicht 
 poster-no-org = dieses Gerät verwaltet keine Org und hat keinen Kanal angelegt; führen Sie `org poster` auf dem Gerät aus, das `channel create` ausgeführt hat, oder geben Sie --org KURZNAME --no-channel an für ein Plakat nur mit dem Fingerabdruck
 poster-several-orgs = dieses Gerät hat Kanäle mehrerer Orgs angelegt ({ $orgs }); geben Sie --org KURZNAME an
 error-poster-unknown-format = für { $file } ist unklar, welches Format geschrieben werden soll: der Dateiname muss auf .pdf oder .svg enden
-error-poster-not-in-pdf-font = die eingebaute Schrift des PDF kann das Zeichen { $character } in { $text } nicht darstellen; schreiben Sie das Plakat stattdessen als SVG (--out DATEI.svg)
 
 ## Kanäle, in denen dieses Gerät veröffentlicht (commands/channels.rs)
 
@@ -911,3 +910,7 @@ code-kind = { $what ->
        *[admin-claim] Admin-Code
     }
 channel-published-line = { $channel }  { $name } ({ $handle })  Schlüsselgeneration { $epoch }, letzter Beitrag #{ $seq }
+
+## Poster PDF with an embedded font (client-cli/src/poster.rs, poster/font.rs)
+error-poster-not-in-font = die Schrift des PDF (DejaVu Sans) hat kein Zeichen für { $character } in { $text }; ändern Sie den Text oder schreiben Sie das Plakat als SVG, das die Schrift dem Anzeigeprogramm überlässt (--out DATEI.svg)
+error-poster-font = die Plakatschrift { $font } kann nicht in das PDF eingebettet werden: { $reason }
