@@ -40,6 +40,7 @@
 //! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
 
 pub mod account;
+pub mod admin_output;
 pub mod admin_staff;
 pub mod approval;
 pub mod attachments;
@@ -58,6 +59,7 @@ pub mod file_storage;
 pub mod group_output;
 pub mod groups;
 pub mod home;
+pub mod inner_error;
 pub mod metadata;
 pub mod org;
 pub mod org_info;
