@@ -330,7 +330,10 @@ mod tests {
                 reason: "it has expired".into(),
             },
             ClientError::Tls { url: "wss://x".into(), reason: "the server refused".into() },
-            ClientError::CaCert { path: "/etc/ca.pem".into(), reason: "the file does not exist".into() },
+            ClientError::CaCert {
+                path: "/etc/ca.pem".into(),
+                reason: "the file does not exist".into(),
+            },
             ClientError::OrgSuspended,
             ClientError::HandleTaken("h".into()),
             ClientError::NotOrgAdmin,
@@ -374,12 +377,18 @@ mod tests {
                 path: "p.jpg".into(),
                 reason: "there is no such file".into(),
             },
-            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "permission denied".into() },
+            ClientError::PhotoUnreadable {
+                path: "p.jpg".into(),
+                reason: "permission denied".into(),
+            },
             ClientError::PhotoUnreadable {
                 path: "p".into(),
                 reason: "it is a directory or device, not a file".into(),
             },
-            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "Input/output error".into() },
+            ClientError::PhotoUnreadable {
+                path: "p.jpg".into(),
+                reason: "Input/output error".into(),
+            },
             ClientError::CorruptFile { file: "/h/state.cbor".into(), reason: "bad".into() },
             ClientError::RemovedFromConversation(AccountId::random()),
             ClientError::NotYetAdded(AccountId::random()),

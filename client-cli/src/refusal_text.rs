@@ -109,10 +109,7 @@ mod tests {
     #[test]
     fn the_reason_chooses_the_text_not_the_message() {
         let wrong = body(Some(RefusalReason::SecondFactorWrongCode), "anything at all");
-        assert_eq!(
-            refusal_text_in(Lang::De, &wrong),
-            "zweiter Faktor abgelehnt: falscher Code"
-        );
+        assert_eq!(refusal_text_in(Lang::De, &wrong), "zweiter Faktor abgelehnt: falscher Code");
         assert_eq!(refusal_text_in(Lang::En, &wrong), "second factor refused: wrong code");
         let superseded = body(Some(RefusalReason::SecondFactorSuperseded), "");
         assert!(refusal_text_in(Lang::De, &superseded).contains("älter als der zuletzt benutzte"));
@@ -131,7 +128,8 @@ mod tests {
 
     #[test]
     fn server_errors_name_their_code() {
-        let member = ErrorBody::new(ErrorCode::NotAMember, "x").with_reason(RefusalReason::NotAMember);
+        let member =
+            ErrorBody::new(ErrorCode::NotAMember, "x").with_reason(RefusalReason::NotAMember);
         assert!(server_error_text(&member).ends_with(" (not_a_member)"));
     }
 }

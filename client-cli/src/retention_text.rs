@@ -163,7 +163,8 @@ mod tests {
     /// filtered.
     #[test]
     fn unknown_rows_fall_back_to_the_filtered_server_text() {
-        let future = json!({"item": "quantum\u{1b}[2J", "key": "quantum", "retention": "forever\r"});
+        let future =
+            json!({"item": "quantum\u{1b}[2J", "key": "quantum", "retention": "forever\r"});
         assert_eq!(stored_row_in(Lang::De, &future), ("quantum␛[2J".into(), "forever␍".into()));
         let missing = json!({"item": "attachments", "key": "attachments", "retention": "r"});
         assert_eq!(stored_row_in(Lang::De, &missing).1, "r");

@@ -46,10 +46,10 @@ pub mod totp;
 pub use frame::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,
 };
-pub use refusal::RefusalReason;
 pub use ids::{
     AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, IdParseError, MsgId, OrgId,
 };
+pub use refusal::RefusalReason;
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].

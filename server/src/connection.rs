@@ -632,7 +632,9 @@ impl Connection {
                 }
                 if matches!(
                     err,
-                    RelayError::Refused(RefusalReason::DeviceBlocked | RefusalReason::DeviceRemoved)
+                    RelayError::Refused(
+                        RefusalReason::DeviceBlocked | RefusalReason::DeviceRemoved
+                    )
                 ) && self.delivering
                 {
                     // Blocked while connected: nothing more is delivered.

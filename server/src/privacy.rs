@@ -747,7 +747,10 @@ mod tests {
             let mut keys = std::collections::BTreeSet::new();
             for item in &statement.stored {
                 assert!(keys.insert(item.key), "{} twice", item.key);
-                assert_eq!(en.value(&format!("privacy-item-{}", item.key)).as_deref(), Some(item.item));
+                assert_eq!(
+                    en.value(&format!("privacy-item-{}", item.key)).as_deref(),
+                    Some(item.item)
+                );
                 let args: Vec<(&str, Arg)> = item
                     .retention_values
                     .iter()

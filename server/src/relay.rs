@@ -190,9 +190,7 @@ impl From<StoreError> for RelayError {
             StoreError::UnknownGroup => Self::NotAMember,
             StoreError::NotAMember => Self::NotAMember,
             StoreError::StaleEpoch { current } => Self::StaleEpoch { current },
-            StoreError::TooManyMembers { .. } => {
-                Self::Refused(RefusalReason::GroupTooLarge)
-            }
+            StoreError::TooManyMembers { .. } => Self::Refused(RefusalReason::GroupTooLarge),
             StoreError::TooManyKeyPackages { .. } => {
                 Self::InvalidRequest("upload would exceed max_key_packages_per_device")
             }
@@ -370,7 +368,6 @@ impl Limits {
         }
     }
 }
-
 
 /// Request handling shared by all connections.
 pub struct Relay {
@@ -745,7 +742,9 @@ impl Relay {
     /// device whose account another of its connections deleted.
     fn check_device(&self, me: &Identity) -> Result<(), RelayError> {
         match self.store.device(&me.device)? {
-            Some(record) if record.blocked => Err(RelayError::Refused(RefusalReason::DeviceBlocked)),
+            Some(record) if record.blocked => {
+                Err(RelayError::Refused(RefusalReason::DeviceBlocked))
+            }
             Some(_) => Ok(()),
             // A device of a deleted account, or one removed from its
             // account's signed device list (on every request of a

@@ -87,7 +87,8 @@ fn future_reason(bytes: &[u8]) -> Vec<u8> {
         .and_then(|outer| field(outer, "error"));
     let Some(Value::Map(entries)) = error else { return bytes.to_vec() };
     entries.retain(|(k, _)| !matches!(k.as_text(), Some("reason" | "message")));
-    entries.push((Value::Text("message".into()), Value::Text("a newer rule\u{1b}[2J says no".into())));
+    entries
+        .push((Value::Text("message".into()), Value::Text("a newer rule\u{1b}[2J says no".into())));
     entries.push((Value::Text("reason".into()), Value::Text("refused_by_a_newer_rule".into())));
     let mut out = Vec::new();
     ciborium::into_writer(&value, &mut out).unwrap();
@@ -183,7 +184,8 @@ fn the_retention_table_in_german_and_english() {
     admin.ok(&["--otp", &totp.fresh(), "admin", "retention", "set", "envelopes", "7d"]);
     let shown = admin.ok(&["--lang", "de", "--otp", &totp.fresh(), "admin", "retention", "show"]);
     let row = |what: &str| format!("{:<18} {:>12} s  ({what})", "envelopes", 604_800);
-    let expected = row("verschlüsselte Nachrichten, die auf Zustellung warten; festgelegt durch Admin");
+    let expected =
+        row("verschlüsselte Nachrichten, die auf Zustellung warten; festgelegt durch Admin");
     assert!(shown.contains(&expected), "{expected:?} missing from:\n{shown}");
     let shown = admin.ok(&["--lang", "en", "--otp", &totp.fresh(), "admin", "retention", "show"]);
     let expected = row("encrypted messages waiting for delivery; set by admin");

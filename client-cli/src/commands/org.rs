@@ -1302,7 +1302,10 @@ fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
             let args = [
                 ("kind", Arg::Text(format!("{:<18}", safe(&period.kind)))),
                 ("secs", Arg::Text(format!("{:>12}", period.secs))),
-                ("what", Arg::Text(retention_text::period_what_in(lang, &period.kind, &period.what))),
+                (
+                    "what",
+                    Arg::Text(retention_text::period_what_in(lang, &period.kind, &period.what)),
+                ),
                 ("source", Arg::Text(retention_text::source_in(lang, &period.source))),
             ];
             println!("{}", stadtbote_i18n::tr("privacy-period-line", &args));

@@ -208,7 +208,10 @@ pub fn format_text_in(lang: Lang, statement: &serde_json::Value) -> String {
         .collect();
     if !never.is_empty() {
         let items = Arg::Text(never.join(", "));
-        out.push_str(&format!("\n{}\n", catalog.format("privacy-never-heading", &[("items", items)])));
+        out.push_str(&format!(
+            "\n{}\n",
+            catalog.format("privacy-never-heading", &[("items", items)])
+        ));
     }
     if let Some(retention) = statement["retention"].as_object() {
         out.push_str(&format!("\n{}\n", catalog.format("privacy-retention-heading", &[])));

@@ -20,8 +20,8 @@ use std::sync::Mutex;
 
 use data_encoding::HEXLOWER;
 use serde_bytes::ByteBuf;
-use stadtbote_protocol::{BackupId, RefusalReason};
 use stadtbote_protocol::frame::Response;
+use stadtbote_protocol::{BackupId, RefusalReason};
 
 use super::{Relay, RelayError};
 use crate::backup::create::{self, STAGING_DIR, create_private_dir};
@@ -31,7 +31,6 @@ use crate::unix_ms;
 
 /// Most extra recipients one request may name.
 const MAX_REQUEST_RECIPIENTS: usize = 16;
-
 
 /// A staged backup.
 #[derive(Debug, Clone)]

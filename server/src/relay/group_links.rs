@@ -114,4 +114,3 @@ fn link_refusal(err: StoreError) -> RelayError {
         other => other.into(),
     }
 }
-

@@ -11,13 +11,13 @@
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
-use stadtbote_protocol::{OrgId, RefusalReason};
 use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::org::{
     DeviceBinding, InviteCert, OrgError, OrgProfile, RevocationList, Signed, SignedKind,
     StaffApproval, StaffCertificate, StaffList, org_claim_message, validate_department,
 };
+use stadtbote_protocol::{OrgId, RefusalReason};
 
 use super::{Identity, Relay, RelayError, code_hash};
 use stadtbote_protocol::org_rotation::{SignedRotation, VerifiedChain};
@@ -139,7 +139,8 @@ impl Relay {
         self.code_limiter.check(&me.device, Instant::now())?;
         let hash = code_hash(code);
         let now = unix_ms();
-        let record = self.store.org_code(&hash)?.ok_or(RelayError::Refused(RefusalReason::CodeUnknown))?;
+        let record =
+            self.store.org_code(&hash)?.ok_or(RelayError::Refused(RefusalReason::CodeUnknown))?;
         record.check(now).map_err(|state| RelayError::from(StoreError::Code(state)))?;
         // A wrong proof does not consume the code: whoever sent it knows the
         // code anyway, and a client bug should not cost the org its code.

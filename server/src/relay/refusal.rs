@@ -38,14 +38,12 @@ pub fn wire(reason: RefusalReason) -> (ErrorCode, &'static str) {
         R::InvitationExpired => (C::InvalidCode, "invitation code expired"),
         R::InvitationUsed => (C::InvalidCode, "invitation code already used"),
         R::AdminClaimCodeInvalid => (C::InvalidCode, "unknown or already used admin claim code"),
-        R::AdminClaimNeedsSecret => (
-            C::InvalidRequest,
-            "an admin claim needs a TOTP secret (update the stadtbote client)",
-        ),
-        R::SecondFactorMissing => (
-            C::SecondFactorRequired,
-            "this action needs a second factor (the current TOTP code)",
-        ),
+        R::AdminClaimNeedsSecret => {
+            (C::InvalidRequest, "an admin claim needs a TOTP secret (update the stadtbote client)")
+        }
+        R::SecondFactorMissing => {
+            (C::SecondFactorRequired, "this action needs a second factor (the current TOTP code)")
+        }
         R::SecondFactorWrongCode => (C::SecondFactorRequired, "second factor refused: wrong code"),
         R::SecondFactorReplayed => (
             C::SecondFactorRequired,
@@ -120,20 +118,20 @@ pub fn wire(reason: RefusalReason) -> (ErrorCode, &'static str) {
         R::RetentionOutOfRange => {
             (C::InvalidRequest, "a retention period must be between 60 seconds and ten years")
         }
-        R::RetentionWholeDays => (C::InvalidRequest, "this retention period is counted in whole days"),
+        R::RetentionWholeDays => {
+            (C::InvalidRequest, "this retention period is counted in whole days")
+        }
         R::RetentionUnknownKind => (
             C::InvalidRequest,
             "unknown retention kind (envelopes, attachments, uploads, link-codes, \
              org-claim-codes, channel-posts-max, audit)",
         ),
-        R::OrgNameInvalid => (
-            C::InvalidRequest,
-            "the org name must be 1-100 characters without control characters",
-        ),
-        R::ChannelRetentionOutOfRange => (
-            C::InvalidRequest,
-            "retention_days must be between 1 and max_channel_retention_days",
-        ),
+        R::OrgNameInvalid => {
+            (C::InvalidRequest, "the org name must be 1-100 characters without control characters")
+        }
+        R::ChannelRetentionOutOfRange => {
+            (C::InvalidRequest, "retention_days must be between 1 and max_channel_retention_days")
+        }
         R::InvitationExpiryInvalid => (
             C::InvalidRequest,
             "the invitation must expire in the future and within max_invite_ttl_secs",

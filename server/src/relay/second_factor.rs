@@ -142,8 +142,10 @@ impl Relay {
 
     /// Checks `code` against `owner`'s secret and marks its step used.
     fn verify_code(&self, owner: &FactorOwner, code: &str) -> Result<(), RelayError> {
-        let record =
-            self.store.factor(owner)?.ok_or(RelayError::Refused(RefusalReason::SecondFactorNotSetUp))?;
+        let record = self
+            .store
+            .factor(owner)?
+            .ok_or(RelayError::Refused(RefusalReason::SecondFactorNotSetUp))?;
         let now_secs = unix_ms() / 1000;
         let step =
             totp::verify(&record.secret, code, now_secs, self.totp_skew_steps, record.last_step)
