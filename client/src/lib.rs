@@ -10,3 +10,19 @@
 //!
 //! The crate compiles for `wasm32-unknown-unknown` (scripts/build-wasm.sh,
 //! run by `.ci/run`).
+
+pub mod mls_store;
+pub mod storage;
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::MemoryStorage;
+    use crate::storage::conformance::{block_on, run_all};
+    use std::collections::HashMap;
+
+    #[test]
+    fn memory_storage_conforms() {
+        let mut stores: HashMap<u32, MemoryStorage> = HashMap::new();
+        block_on(run_all(&mut |n| stores.entry(n).or_default().clone()));
+    }
+}
