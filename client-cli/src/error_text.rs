@@ -192,11 +192,14 @@ pub fn localized(error: &ClientError) -> String {
 pub fn localized_poster(error: &PosterError) -> String {
     match error {
         PosterError::UnknownFormat { file } => tr!("error-poster-unknown-format", file = file),
-        PosterError::NotInPdfFont { character, text } => tr!(
-            "error-poster-not-in-pdf-font",
-            character = format!("{character:?}"),
+        PosterError::NotInFont { character, text } => tr!(
+            "error-poster-not-in-font",
+            character = crate::poster::character_name(*character),
             text = format!("{text:?}")
         ),
+        PosterError::Font { font, reason } => {
+            tr!("error-poster-font", font = *font, reason = reason)
+        }
         PosterError::Client(error) => localized(error),
     }
 }
@@ -485,7 +488,8 @@ mod tests {
         }
         for error in [
             PosterError::UnknownFormat { file: "poster.png".into() },
-            PosterError::NotInPdfFont { character: 'Ł', text: "Łódź".into() },
+            PosterError::NotInFont { character: '姉', text: "Stadt 姉妹".into() },
+            PosterError::Font { font: "DejaVuSans", reason: "malformed font".into() },
             PosterError::Client(ClientError::NotOrgAdmin),
         ] {
             assert_eq!(localized_poster(&error), error.to_string());

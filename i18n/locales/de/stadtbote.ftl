@@ -432,7 +432,6 @@ poster-channel-not-of-org = der Kanal { $channel } gehört zu { $owner }, nicht 
 poster-no-org = dieses Gerät verwaltet keine Org und hat keinen Kanal angelegt; führen Sie `org poster` auf dem Gerät aus, das `channel create` ausgeführt hat, oder geben Sie --org KURZNAME --no-channel an für ein Plakat nur mit dem Fingerabdruck
 poster-several-orgs = dieses Gerät hat Kanäle mehrerer Orgs angelegt ({ $orgs }); geben Sie --org KURZNAME an
 error-poster-unknown-format = für { $file } ist unklar, welches Format geschrieben werden soll: der Dateiname muss auf .pdf oder .svg enden
-error-poster-not-in-pdf-font = die eingebaute Schrift des PDF kann das Zeichen { $character } in { $text } nicht darstellen; schreiben Sie das Plakat stattdessen als SVG (--out DATEI.svg)
 
 ## Kanäle, in denen dieses Gerät veröffentlicht (commands/channels.rs)
 
@@ -767,6 +766,10 @@ server-url-no-host = die Server-Adresse { $url } enthält keinen verwendbaren Re
 server-info-unreachable = der Server { $url } ist nicht erreichbar: { $reason }
 server-info-timed-out = der Server { $url } ist nicht erreichbar: keine Antwort in der Wartezeit
 server-info-too-large = die Antwort von { $url } ist zu groß
+
+## Poster PDF with an embedded font (client-cli/src/poster.rs, poster/font.rs)
+error-poster-not-in-font = die Schrift des PDF (DejaVu Sans) hat kein Zeichen für { $character } in { $text }; ändern Sie den Text oder schreiben Sie das Plakat als SVG, das die Schrift dem Anzeigeprogramm überlässt (--out DATEI.svg)
+error-poster-font = die Plakatschrift { $font } kann nicht in das PDF eingebettet werden: { $reason }
 
 ## Ablehnungen des Servers, nach ihrem Grund-Code (issue 14 „German“: Codes auf der Leitung; client-cli/src/refusal_text.rs).
 ## Eine Id je RefusalReason: refusal- und der Drahtname mit - statt _.

@@ -421,7 +421,6 @@ poster-channel-not-of-org = channel { $channel } belongs to { $owner }, not to {
 poster-no-org = this device neither administers an org nor created a channel; run `org poster` on the device that ran `channel create`, or pass --org HANDLE --no-channel for a poster with the fingerprint only
 poster-several-orgs = this device created channels of several orgs ({ $orgs }); pass --org HANDLE
 error-poster-unknown-format = cannot tell which format to write for { $file }: the file name must end in .pdf or .svg
-error-poster-not-in-pdf-font = the PDF's built-in font cannot show the character { $character } in { $text }; write the poster as SVG instead (--out FILE.svg)
 
 ## Channels this device publishes to (commands/channels.rs)
 
@@ -757,6 +756,10 @@ server-url-no-host = server URL { $url } has no usable host
 server-info-unreachable = cannot reach the server at { $url }: { $reason }
 server-info-timed-out = cannot reach the server at { $url }: timed out
 server-info-too-large = the answer from { $url } is too large
+
+## Poster PDF with an embedded font (client-cli/src/poster.rs, poster/font.rs)
+error-poster-not-in-font = the PDF's font (DejaVu Sans) has no glyph for the character { $character } in { $text }; change the text or write the poster as SVG, which leaves the font to the viewer (--out FILE.svg)
+error-poster-font = the poster font { $font } cannot be embedded in the PDF: { $reason }
 
 ## Server refusals, by their reason code (issue 14 "German": codes on the wire; client-cli/src/refusal_text.rs).
 ## One id per RefusalReason: refusal- and the wire name with - for _. The texts equal the server's English ones.
