@@ -9,6 +9,7 @@
 //! * [`session`]: [`Client`] itself: register, link, open, login, KeyPackage top-up, saving.
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
+//! * [`conversations`]: which groups are 1:1 conversations (random ids, the Welcome marker) and which one is sent to.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
 //! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation).
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
@@ -49,6 +50,7 @@ pub mod chat;
 pub mod codes;
 pub mod connection;
 pub mod consult;
+pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod error_text;

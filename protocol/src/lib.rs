@@ -31,6 +31,7 @@ pub mod attachment;
 pub mod audit;
 pub mod auth;
 pub mod channel;
+pub mod conversation;
 pub mod device_list;
 pub mod frame;
 pub mod fuzzing;
@@ -53,4 +54,4 @@ pub use refusal::RefusalReason;
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
