@@ -245,7 +245,7 @@ impl Client {
                     entry.second_factor = true;
                 }
                 self.save()?;
-                return Err(ClientError::SecondFactorRequired(body.message));
+                return Err(ClientError::SecondFactorRequired(crate::refusal_text::Refusal(body)));
             }
             Err(body) => return Err(server_error(body)),
         }

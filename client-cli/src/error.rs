@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use stadtbote_protocol::mls::MlsError;
 use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode};
 
+pub use crate::refusal_text::Refusal;
+
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -235,8 +237,8 @@ pub enum ClientError {
     CodeRefused {
         /// Which kind of code.
         what: &'static str,
-        /// The server's explanation (unknown, expired, already used).
-        detail: String,
+        /// The server's refusal (unknown, expired, already used).
+        detail: Refusal,
     },
     /// An admin action from a device that is not a server admin.
     #[error(
@@ -245,12 +247,12 @@ pub enum ClientError {
     NotServerAdmin,
     /// The server refused an org action for lack of rights.
     #[error("not allowed: {0}")]
-    Forbidden(String),
+    Forbidden(Refusal),
     /// An admin or org-admin action needs a (valid, unused) TOTP code.
     #[error(
         "{0}; pass --otp CODE (the current code of your authenticator app) or set STADTBOTE_OTP"
     )]
-    SecondFactorRequired(String),
+    SecondFactorRequired(Refusal),
     /// The org is suspended by the server's operator.
     #[error(
         "this org is suspended by the server's operator; its services are unavailable until it is resumed"

@@ -1,9 +1,10 @@
 //! [`ClientError`] in the user's language: the catalog message of every
 //! variant (`error-…` ids in the `stadtbote-i18n` catalogs; the match is
 //! exhaustive, so a new variant needs its text), with the inner errors
-//! some variants wrap worded by kind (`inner-…`, `reason-…`). Details
-//! other parties send (a server's refusal text) and technical phrases
-//! without a translation (an OS error of a rare kind) stay as they are.
+//! some variants wrap worded by kind (`inner-…`, `reason-…`). A server's
+//! refusal is worded from its reason code ([`crate::refusal_text`]).
+//! Details other parties send without a code, and technical phrases
+//! without a translation (an OS error of a rare kind), stay as they are.
 //!
 //! The English catalog texts equal the variants' `Display` (the tests
 //! below check each one), so English output does not change.
@@ -18,6 +19,7 @@ use crate::attachments::format_mb;
 use crate::inner_error;
 use crate::metadata::MetadataError;
 use crate::poster::PosterError;
+use crate::refusal_text::server_error_text;
 
 /// The error's message in the current language (see
 /// [`stadtbote_i18n::set_language`]).
@@ -50,9 +52,9 @@ pub fn localized(error: &ClientError) -> String {
         E::Invalid { what, reason } => tr!("error-invalid", what = what, reason = reason),
         E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = code_kind(what)),
         E::NotServerAdmin => tr!("error-not-server-admin"),
-        E::Forbidden(reason) => tr!("error-forbidden", reason = reason),
-        E::SecondFactorRequired(reason) => {
-            tr!("error-second-factor-required", reason = second_factor_refusal(reason))
+        E::Forbidden(refusal) => tr!("error-forbidden", reason = refusal.text()),
+        E::SecondFactorRequired(refusal) => {
+            tr!("error-second-factor-required", reason = refusal.text())
         }
         E::UntrustedCertificate { url, reason } => {
             tr!("error-untrusted-certificate", url = url, reason = reason)
@@ -107,7 +109,7 @@ pub fn localized(error: &ClientError) -> String {
         E::UnknownGroup(group) => tr!("error-unknown-group", group = group),
         E::AwaitingApproval => tr!("error-awaiting-approval"),
         E::UnknownDevice(device) => tr!("error-unknown-device", device = device),
-        E::Server(body) => tr!("error-server", body = body),
+        E::Server(body) => tr!("error-server", body = server_error_text(body)),
         E::Status(status) => status_error(status),
         E::PhotoUnreadable { path, reason } => {
             tr!("error-photo-unreadable", path = path.display(), reason = unreadable(reason))
@@ -129,7 +131,7 @@ pub fn localized(error: &ClientError) -> String {
         }
         E::AttachmentCorrupt { reason } => tr!("error-attachment-corrupt", reason = reason),
         E::CodeRefused { what, detail } => {
-            tr!("error-code-refused", what = code_kind(what), detail = detail)
+            tr!("error-code-refused", what = code_kind(what), detail = detail.text())
         }
         E::InvalidOrgData { handle, reason } => {
             tr!("error-invalid-org-data", handle = handle, reason = reason)
@@ -215,28 +217,6 @@ pub fn localized_poster(error: &PosterError) -> String {
             tr!("error-poster-font", font = *font, reason = reason)
         }
         PosterError::Client(error) => localized(error),
-    }
-}
-
-/// The server's second-factor refusals (server/src/relay/second_factor.rs
-/// words them in English) in the current language; other texts as they are.
-fn second_factor_refusal(reason: &str) -> String {
-    match reason {
-        "this action needs a second factor (the current TOTP code)" => {
-            tr!("second-factor-missing")
-        }
-        "second factor refused: wrong code" => tr!("second-factor-wrong"),
-        "second factor refused: code already used, wait for the next one" => {
-            tr!("second-factor-replayed")
-        }
-        "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code" =>
-        {
-            tr!("second-factor-superseded")
-        }
-        "second factor refused: no TOTP secret is set up for this admin" => {
-            tr!("second-factor-no-secret")
-        }
-        other => other.to_string(),
     }
 }
 
@@ -395,12 +375,18 @@ pub fn localized_chain<'a>(
 mod tests {
     use std::path::PathBuf;
 
-    use stadtbote_protocol::AccountId;
     use stadtbote_protocol::app::ThreadStatus;
+    use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode, RefusalReason};
 
+    use crate::refusal_text::Refusal;
     use crate::threads::StatusError;
 
     use super::*;
+
+    /// A server refusal as the server sends it.
+    fn refusal(code: ErrorCode, message: &str, reason: Option<RefusalReason>) -> Refusal {
+        Refusal(ErrorBody { reason, ..ErrorBody::new(code, message) })
+    }
 
     /// One value of every variant [`localized`] translates.
     fn samples() -> Vec<ClientError> {
@@ -427,21 +413,50 @@ mod tests {
             ClientError::InvalidCodeText { what: "link code" },
             ClientError::InvalidCodeText { what: "org-admin code" },
             ClientError::InvalidCodeText { what: "something else" },
-            ClientError::CodeRefused { what: "admin claim code", detail: "unknown".into() },
-            ClientError::CodeRefused { what: "invitation code", detail: "expired".into() },
+            ClientError::CodeRefused {
+                what: "admin claim code",
+                detail: refusal(ErrorCode::Forbidden, "unknown", None),
+            },
+            ClientError::CodeRefused {
+                what: "invitation code",
+                detail: refusal(ErrorCode::Forbidden, "expired", None),
+            },
             ClientError::NotServerAdmin,
-            ClientError::Forbidden("no".into()),
-            ClientError::SecondFactorRequired("code needed".into()),
-            ClientError::SecondFactorRequired("second factor refused: wrong code".into()),
-            ClientError::SecondFactorRequired(
-                "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code".into(),
+            ClientError::Forbidden(refusal(ErrorCode::Forbidden, "no", None)),
+            ClientError::Forbidden(refusal(
+                ErrorCode::Forbidden,
+                "only the org's admin device may do this",
+                Some(RefusalReason::OrgAdminDeviceOnly),
+            )),
+            ClientError::SecondFactorRequired(refusal(
+                ErrorCode::SecondFactorRequired,
+                "code needed",
+                None,
+            )),
+            ClientError::SecondFactorRequired(refusal(
+                ErrorCode::SecondFactorRequired,
+                "second factor refused: wrong code",
+                Some(RefusalReason::SecondFactorWrongCode),
+            )),
+            ClientError::SecondFactorRequired(refusal(
+                ErrorCode::SecondFactorRequired,
+                "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code",
+                Some(RefusalReason::SecondFactorSuperseded),
+            )),
+            ClientError::Server(
+                ErrorBody::new(ErrorCode::RateLimited, "too many requests")
+                    .with_reason(RefusalReason::RateLimited),
             ),
+            ClientError::Server(ErrorBody::new(ErrorCode::InvalidRequest, "empty commit")),
             ClientError::UntrustedCertificate {
                 url: "wss://x".into(),
                 reason: "it has expired".into(),
             },
             ClientError::Tls { url: "wss://x".into(), reason: "the server refused".into() },
-            ClientError::CaCert { path: "/etc/ca.pem".into(), reason: "the file does not exist".into() },
+            ClientError::CaCert {
+                path: "/etc/ca.pem".into(),
+                reason: "the file does not exist".into(),
+            },
             ClientError::OrgSuspended,
             ClientError::HandleTaken("h".into()),
             ClientError::NotOrgAdmin,
@@ -485,12 +500,18 @@ mod tests {
                 path: "p.jpg".into(),
                 reason: "there is no such file".into(),
             },
-            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "permission denied".into() },
+            ClientError::PhotoUnreadable {
+                path: "p.jpg".into(),
+                reason: "permission denied".into(),
+            },
             ClientError::PhotoUnreadable {
                 path: "p".into(),
                 reason: "it is a directory or device, not a file".into(),
             },
-            ClientError::PhotoUnreadable { path: "p.jpg".into(), reason: "Input/output error".into() },
+            ClientError::PhotoUnreadable {
+                path: "p.jpg".into(),
+                reason: "Input/output error".into(),
+            },
             ClientError::CorruptFile { file: "/h/state.cbor".into(), reason: "bad".into() },
             ClientError::RemovedFromConversation(AccountId::random()),
             ClientError::NotYetAdded(AccountId::random()),
@@ -499,7 +520,14 @@ mod tests {
             ClientError::NotConnected,
             ClientError::AttachmentRefusedTooLarge { size: 12_300_000 },
             ClientError::AttachmentCorrupt { reason: "hash mismatch" },
-            ClientError::CodeRefused { what: "link code", detail: "expired".into() },
+            ClientError::CodeRefused {
+                what: "link code",
+                detail: refusal(
+                    ErrorCode::InvalidCode,
+                    "code expired",
+                    Some(RefusalReason::CodeExpired),
+                ),
+            },
             ClientError::InvalidOrgData { handle: "h".into(), reason: "r".into() },
             ClientError::StaffListRolledBack {
                 handle: "h".into(),
@@ -772,5 +800,25 @@ mod tests {
         assert_eq!(text("read"), "brief.txt kann nicht gelesen werden: x");
         assert_eq!(text("write"), "brief.txt kann nicht geschrieben werden: x");
         assert_eq!(text("frobnicate"), "brief.txt kann nicht verarbeitet werden: x");
+    }
+
+    /// A server refusal is worded from its reason in German, whatever
+    /// English the server wrote (`tr_in`-free: the variant's text goes
+    /// through the refusal's own language lookup, checked here in German).
+    #[test]
+    fn server_refusals_are_german_by_their_reason() {
+        use stadtbote_i18n::{Arg, Lang, tr_in};
+        let wrong = refusal(
+            ErrorCode::SecondFactorRequired,
+            "whatever the server wrote",
+            Some(RefusalReason::SecondFactorWrongCode),
+        );
+        let text = crate::refusal_text::refusal_text_in(Lang::De, &wrong.0);
+        let line = tr_in(Lang::De, "error-second-factor-required", &[("reason", Arg::Text(text))]);
+        assert!(
+            line.starts_with("zweiter Faktor abgelehnt: falscher Code; geben Sie --otp CODE an"),
+            "{line}"
+        );
+        assert!(!line.contains("whatever"), "{line}");
     }
 }

@@ -69,6 +69,8 @@ pub mod passphrase;
 pub mod pinning;
 pub mod poster;
 pub mod qr;
+pub mod refusal_text;
+pub mod retention_text;
 pub mod send;
 pub mod session;
 pub mod staff;

@@ -29,7 +29,7 @@ use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, OrgId, Request, Respons
 use zeroize::Zeroizing;
 
 use crate::codes::{OrgAdminCode, StaffInvitation};
-use crate::error::ClientError;
+use crate::error::{ClientError, Refusal};
 use crate::passphrase::{self, KdfParams};
 use crate::pinning::OrgPin;
 use crate::session::{Client, now_ms, unexpected};
@@ -167,8 +167,8 @@ pub(crate) fn key_file_name(handle: &str) -> String {
 
 pub(crate) fn server_error(body: stadtbote_protocol::ErrorBody) -> ClientError {
     match body.code {
-        ErrorCode::Forbidden => ClientError::Forbidden(body.message),
-        ErrorCode::SecondFactorRequired => ClientError::SecondFactorRequired(body.message),
+        ErrorCode::Forbidden => ClientError::Forbidden(Refusal(body)),
+        ErrorCode::SecondFactorRequired => ClientError::SecondFactorRequired(Refusal(body)),
         ErrorCode::OrgSuspended => ClientError::OrgSuspended,
         _ => ClientError::Server(body),
     }
@@ -193,7 +193,7 @@ impl Client {
             }
             Ok(other) => Err(unexpected(&self.server_url, &other)),
             Err(body) if body.code == ErrorCode::InvalidCode => {
-                Err(ClientError::CodeRefused { what: "admin claim code", detail: body.message })
+                Err(ClientError::CodeRefused { what: "admin claim code", detail: Refusal(body) })
             }
             Err(body) => Err(server_error(body)),
         }
@@ -210,7 +210,7 @@ impl Client {
             Ok(response) => Ok(response),
             Err(body) if body.code == ErrorCode::Forbidden => Err(ClientError::NotServerAdmin),
             Err(body) if body.code == ErrorCode::SecondFactorRequired => {
-                Err(ClientError::SecondFactorRequired(body.message))
+                Err(ClientError::SecondFactorRequired(Refusal(body)))
             }
             Err(body) if body.code == ErrorCode::HandleTaken => {
                 Err(ClientError::HandleTaken(body.message))
@@ -402,7 +402,7 @@ impl Client {
                 self.home.remove_file(&pending)?;
                 return Err(ClientError::CodeRefused {
                     what: "org-admin code",
-                    detail: body.message,
+                    detail: Refusal(body),
                 });
             }
             Err(body) => {

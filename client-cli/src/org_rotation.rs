@@ -148,7 +148,7 @@ impl Client {
             Ok(Response::Published { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
             Err(body) if body.code == ErrorCode::SecondFactorRequired => {
-                return Err(ClientError::SecondFactorRequired(body.message));
+                return Err(ClientError::SecondFactorRequired(crate::refusal_text::Refusal(body)));
             }
             Err(body) => return Err(server_error(body)),
         }

@@ -228,7 +228,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::InvalidCode => {
                 return Err(ClientError::CodeRefused {
                     what: "invitation code",
-                    detail: body.message,
+                    detail: crate::refusal_text::Refusal(body),
                 });
             }
             Err(body) => return Err(ClientError::Server(body)),

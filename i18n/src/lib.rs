@@ -203,6 +203,25 @@ impl Catalog {
         let mut errors = Vec::new();
         self.bundle.format_pattern(pattern, Some(&fluent_args), &mut errors).into_owned()
     }
+
+    /// Formats message `id` with `args` when that works completely: `None`
+    /// when the catalog has no such message or the message uses an
+    /// argument missing from `args`. For texts built from another party's
+    /// data (a server's retention table), which may lack a value.
+    pub fn format_complete(&self, id: &str, args: &[(&str, Arg)]) -> Option<String> {
+        let pattern = self.bundle.get_message(id)?.value()?;
+        let mut fluent_args = FluentArgs::with_capacity(args.len());
+        for (name, value) in args {
+            let value = match value {
+                Arg::Text(text) => FluentValue::from(text.clone()),
+                Arg::Number(n) => FluentValue::from(*n),
+            };
+            fluent_args.set(*name, value);
+        }
+        let mut errors = Vec::new();
+        let text = self.bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
+        errors.is_empty().then(|| text.into_owned())
+    }
 }
 
 /// A value for a placeable `{ $name }`: text as it is, or a number (which

@@ -182,3 +182,15 @@ fn the_macro_formats_text_and_counts() {
     assert_eq!(tr_in(Lang::De, "thread-days", &[("days", Count(1).to_arg())]), "1 Tag");
     assert_eq!(tr_in(Lang::De, "thread-days", &[("days", Count(3).to_arg())]), "3 Tage");
 }
+
+#[test]
+fn complete_formatting_refuses_missing_arguments() {
+    let en = Catalog::get(Lang::En);
+    let args = [("secs", Arg::Text("60 seconds".into()))];
+    assert_eq!(
+        en.format_complete("privacy-retention-link-codes", &args).as_deref(),
+        Some("until used, at most 60 seconds")
+    );
+    assert_eq!(en.format_complete("privacy-retention-attachments", &args), None);
+    assert_eq!(en.format_complete("no-such-message", &args), None);
+}

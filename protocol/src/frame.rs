@@ -17,6 +17,7 @@ use crate::device_list::SignedDeviceList;
 use crate::ids::{AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, OrgId};
 use crate::membership::{GroupCreation, MembershipProof};
 use crate::org::{Signed, StaffCertificate};
+use crate::refusal::RefusalReason;
 
 /// A request from a client, with the id its answer will carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1087,12 +1088,29 @@ pub struct ErrorBody {
     /// For [`ErrorCode::RateLimited`]: milliseconds until a retry may succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// Which refusal this is, for refusals a user can meet: clients word
+    /// the refusal from this code in their user's language and show
+    /// `message` only for a reason they do not know (or none). Absent from
+    /// older servers and for refusals only a faulty client meets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RefusalReason>,
 }
 
 impl ErrorBody {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), current_epoch: None, retry_after_ms: None }
+        Self {
+            code,
+            message: message.into(),
+            current_epoch: None,
+            retry_after_ms: None,
+            reason: None,
+        }
+    }
+
+    /// The same error with its refusal reason.
+    pub fn with_reason(self, reason: RefusalReason) -> Self {
+        Self { reason: Some(reason), ..self }
     }
 }
 

@@ -20,6 +20,7 @@
 //! * [`audit`]: the hash-chained audit log of admin actions and its verification.
 //! * [`membership`]: signed membership statements of commits and group creation proofs.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
+//! * [`refusal`]: the stable reason codes of refusals, which clients word in their user's language.
 //! * [`fuzzing`]: the decoders as the fuzz targets and the corpus replay test call them.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -40,6 +41,7 @@ pub mod membership;
 pub mod mls;
 pub mod org;
 pub mod org_rotation;
+pub mod refusal;
 pub mod totp;
 
 pub use frame::{
@@ -48,6 +50,7 @@ pub use frame::{
 pub use ids::{
     AccountId, BackupId, BlobId, ChannelId, DeviceId, GroupId, IdParseError, MsgId, OrgId,
 };
+pub use refusal::RefusalReason;
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].

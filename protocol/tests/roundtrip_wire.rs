@@ -36,7 +36,7 @@ use stadtbote_protocol::org::{
 };
 use stadtbote_protocol::{
     AccountId, BackupId, BlobId, ChannelId, ClientFrame, DeviceId, ErrorBody, ErrorCode, Event,
-    GroupId, MsgId, OrgId, Request, Response, ServerFrame,
+    GroupId, MsgId, OrgId, RefusalReason, Request, Response, ServerFrame,
 };
 
 fn bytes() -> impl Strategy<Value = ByteBuf> {
@@ -344,6 +344,14 @@ fn signed_device_list() -> impl Strategy<Value = SignedDeviceList> {
     (bytes(), sig()).prop_map(|(bytes, signature)| SignedDeviceList { bytes, signature })
 }
 
+/// Every reason a server sends, and `unknown` (what a reason from a newer
+/// server decodes as).
+fn refusal_reason() -> impl Strategy<Value = RefusalReason> {
+    let mut all = RefusalReason::ALL.to_vec();
+    all.push(RefusalReason::Unknown);
+    proptest::sample::select(all)
+}
+
 fn error_code() -> impl Strategy<Value = ErrorCode> {
     prop_oneof![
         Just(ErrorCode::BadFrame),
@@ -577,14 +585,14 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 fn server_body() -> impl Strategy<Value = ServerBody> {
-    let error = (error_code(), text(), of(any::<u64>()), of(any::<u64>())).prop_map(
-        |(code, message, current_epoch, retry_after_ms)| ErrorBody {
+    let error = (error_code(), text(), of(any::<u64>()), of(any::<u64>()), of(refusal_reason()))
+        .prop_map(|(code, message, current_epoch, retry_after_ms, reason)| ErrorBody {
             code,
             message,
             current_epoch,
             retry_after_ms,
-        },
-    );
+            reason,
+        });
     prop_oneof![
         (any::<u64>(), response()).prop_map(|(id, response)| ServerBody::Response { id, response }),
         (of(any::<u64>()), error).prop_map(|(id, error)| ServerBody::Error { id, error }),
@@ -946,6 +954,11 @@ fn every_variant_has_a_strategy() {
     check("Event", variants(&frame_rs, "Event", '_'), sampled_tags(event()));
     check("ServerBody", variants(&frame_rs, "ServerBody", '_'), sampled_tags(server_body()));
     check("ErrorCode", variants(&frame_rs, "ErrorCode", '_'), sampled_tags(error_code()));
+    check(
+        "RefusalReason",
+        variants(&src("src/refusal.rs"), "RefusalReason", '_'),
+        sampled_tags(refusal_reason()),
+    );
     check(
         "AppBody",
         variants(&app_rs, "AppBody", '_'),

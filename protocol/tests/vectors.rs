@@ -10,8 +10,8 @@ use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::auth::{self, DeviceSecret, IdentityKey};
 use stadtbote_protocol::frame::{self, Envelope, ServerBody};
 use stadtbote_protocol::{
-    AccountId, ClientFrame, DeviceId, ErrorBody, ErrorCode, Event, GroupId, MsgId, Request,
-    Response, ServerFrame,
+    AccountId, ClientFrame, DeviceId, ErrorBody, ErrorCode, Event, GroupId, MsgId, RefusalReason,
+    Request, Response, ServerFrame,
 };
 
 fn vectors() -> Vec<(&'static str, Vec<u8>)> {
@@ -80,7 +80,19 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
                     message: "another commit was accepted for this epoch".into(),
                     current_epoch: Some(4),
                     retry_after_ms: None,
+                    reason: None,
                 },
+            })),
+        ),
+        (
+            "server_second_factor_wrong_code",
+            frame::encode(&ServerFrame::new(ServerBody::Error {
+                id: Some(10),
+                error: ErrorBody::new(
+                    ErrorCode::SecondFactorRequired,
+                    "second factor refused: wrong code",
+                )
+                .with_reason(RefusalReason::SecondFactorWrongCode),
             })),
         ),
         (

@@ -15,7 +15,6 @@
 //! decide what the client is told. A misbehaving client only ever affects its
 //! own connection.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,7 +23,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::{FuturesOrdered, SplitSink, StreamExt};
 use stadtbote_protocol::frame::{ServerBody, ServerFrame, decode_client, encode};
-use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, Request, Response};
+use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, RefusalReason, Request, Response};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 
@@ -34,7 +33,7 @@ use crate::delivery::Delivery;
 use crate::diskguard::Space;
 use crate::outbox::{Outbox, OutboxError, Outgoing};
 use crate::ratelimit::{Action, IpKey, TokenBucket};
-use crate::relay::{Handled, Identity, Relay, RelayError};
+use crate::relay::{Handled, Identity, Relay, RelayError, refusal_wire};
 use crate::session::Session;
 use crate::shutdown::ShutdownSignal;
 
@@ -165,20 +164,26 @@ impl Disconnect {
 
 /// The wire error for a failed request. Messages are fixed texts or contain
 /// only numbers (sizes, limits, chunk indexes): never ids, keys, codes or
-/// anything else the client sent.
+/// anything else the client sent. Refusals a user can meet carry their
+/// [`RefusalReason`], which clients word in their user's language.
 pub fn error_body(err: &RelayError) -> ErrorBody {
-    let (code, message): (ErrorCode, Cow<'static, str>) = match err {
-        RelayError::InvalidField(field) => (ErrorCode::InvalidRequest, field.to_string().into()),
-        RelayError::UnexpectedChunk { .. } | RelayError::ChunkLength { .. } => {
-            (ErrorCode::InvalidRequest, err.to_string().into())
+    let mut body = match err {
+        RelayError::InvalidField(field) => {
+            ErrorBody::new(ErrorCode::InvalidRequest, field.to_string())
         }
-        RelayError::BlobTooLarge { .. } => (ErrorCode::TooLarge, err.to_string().into()),
+        RelayError::UnexpectedChunk { .. } | RelayError::ChunkLength { .. } => {
+            ErrorBody::new(ErrorCode::InvalidRequest, err.to_string())
+        }
+        RelayError::BlobTooLarge { .. } => ErrorBody::new(ErrorCode::TooLarge, err.to_string()),
+        // What only a faulty client meets: a developer's hint, no reason.
+        RelayError::InvalidRequest(text) => ErrorBody::new(ErrorCode::InvalidRequest, *text),
+        RelayError::TooLarge(text) => ErrorBody::new(ErrorCode::TooLarge, *text),
         other => {
-            let (code, message) = fixed_error(other);
-            (code, message.into())
+            let reason = refusal_reason(other);
+            let (code, message) = refusal_wire(reason);
+            ErrorBody::new(code, message).with_reason(reason)
         }
     };
-    let mut body = ErrorBody::new(code, message);
     match err {
         RelayError::StaleEpoch { current } => body.current_epoch = Some(*current),
         RelayError::StalePost { last_seq } => body.current_epoch = Some(*last_seq),
@@ -188,68 +193,39 @@ pub fn error_body(err: &RelayError) -> ErrorBody {
     body
 }
 
-/// The code and fixed message of errors whose text does not vary.
-fn fixed_error(err: &RelayError) -> (ErrorCode, &'static str) {
+/// The refusal reason of errors whose text does not vary.
+fn refusal_reason(err: &RelayError) -> RefusalReason {
+    use RefusalReason as R;
     match err {
-        RelayError::Unauthenticated => (ErrorCode::Unauthenticated, "log in or register first"),
-        RelayError::AlreadyAuthenticated => {
-            (ErrorCode::AlreadyAuthenticated, "this connection is already authenticated")
-        }
-        RelayError::AuthFailed => (ErrorCode::AuthFailed, "authentication failed"),
-        RelayError::Forbidden(reason) => (ErrorCode::Forbidden, *reason),
-        RelayError::SecondFactorRequired(reason) => (ErrorCode::SecondFactorRequired, *reason),
-        RelayError::OrgSuspended => {
-            (ErrorCode::OrgSuspended, "this org is suspended by the server's operator")
-        }
-        RelayError::PowInvalid => {
-            (ErrorCode::PowInvalid, "proof-of-work does not meet the difficulty")
-        }
-        RelayError::InvalidCode(reason) => (ErrorCode::InvalidCode, *reason),
-        RelayError::RateLimited { .. } => (ErrorCode::RateLimited, "too many requests"),
-        RelayError::UnknownAccount => (ErrorCode::UnknownAccount, "no such account"),
-        RelayError::UnknownGroup => (ErrorCode::UnknownGroup, "no such group"),
-        RelayError::NotAMember => (
-            ErrorCode::NotAMember,
-            "this device is not a member of the group (or there is no such group)",
-        ),
-        RelayError::ModeratorsOnly => (
-            ErrorCode::ModeratorsOnly,
-            "only the group's moderators (staff of its org) can end a discussion group",
-        ),
-        RelayError::StaleEpoch { .. } => {
-            (ErrorCode::StaleEpoch, "another commit was already accepted for this epoch")
-        }
-        RelayError::InvalidRequest(reason) => (ErrorCode::InvalidRequest, *reason),
-        RelayError::TooLarge(reason) => (ErrorCode::TooLarge, *reason),
-        RelayError::StorageUnavailable => {
-            (ErrorCode::StorageUnavailable, "storage unavailable; nothing was stored")
-        }
-        RelayError::Unavailable => (ErrorCode::Unavailable, "temporarily unavailable; retry later"),
-        RelayError::ListenerLimit => (
-            ErrorCode::Unavailable,
-            "too many connections listen without an account, from this address or on this \
-             server; retry later, or log in on this connection first",
-        ),
-        RelayError::UnknownOrg => (ErrorCode::UnknownOrg, "no such org"),
-        RelayError::UnknownBlob => {
-            (ErrorCode::UnknownBlob, "no such attachment, or it is not complete")
-        }
-        RelayError::QuotaExceeded => (
-            ErrorCode::QuotaExceeded,
-            "the account's attachment storage quota is used up; nothing was stored",
-        ),
-        RelayError::HandleTaken => (ErrorCode::HandleTaken, "this handle is already taken"),
-        RelayError::UnknownChannel => (ErrorCode::UnknownChannel, "no such channel"),
-        RelayError::StalePost { .. } => (
-            ErrorCode::StaleEpoch,
-            "another post was stored first; fetch the newer posts and retry",
-        ),
+        RelayError::Refused(reason) => *reason,
+        RelayError::Unauthenticated => R::Unauthenticated,
+        RelayError::AlreadyAuthenticated => R::AlreadyAuthenticated,
+        RelayError::AuthFailed => R::AuthFailed,
+        RelayError::OrgSuspended => R::OrgSuspended,
+        RelayError::PowInvalid => R::PowInvalid,
+        RelayError::RateLimited { .. } => R::RateLimited,
+        RelayError::UnknownAccount => R::UnknownAccount,
+        RelayError::UnknownGroup => R::UnknownGroup,
+        RelayError::NotAMember => R::NotAMember,
+        RelayError::ModeratorsOnly => R::ModeratorsOnly,
+        RelayError::StaleEpoch { .. } => R::StaleEpoch,
+        RelayError::StorageUnavailable => R::StorageUnavailable,
+        RelayError::Unavailable => R::Unavailable,
+        RelayError::ListenerLimit => R::ListenerLimit,
+        RelayError::UnknownOrg => R::UnknownOrg,
+        RelayError::UnknownBlob => R::UnknownBlob,
+        RelayError::QuotaExceeded => R::QuotaExceeded,
+        RelayError::HandleTaken => R::HandleTaken,
+        RelayError::UnknownChannel => R::UnknownChannel,
+        RelayError::StalePost { .. } => R::StalePost,
         // The variants with variable texts are handled by `error_body`.
         RelayError::InvalidField(_)
+        | RelayError::InvalidRequest(_)
+        | RelayError::TooLarge(_)
         | RelayError::UnexpectedChunk { .. }
         | RelayError::ChunkLength { .. }
         | RelayError::BlobTooLarge { .. }
-        | RelayError::Internal => (ErrorCode::Internal, "internal error"),
+        | RelayError::Internal => R::Internal,
     }
 }
 
@@ -654,9 +630,12 @@ impl Connection {
                 if matches!(err, RelayError::RateLimited { .. }) {
                     self.relay.metrics().limit_hit(relay_limit_name(kind));
                 }
-                if matches!(err, RelayError::Forbidden(reason)
-                    if reason == crate::relay::BLOCKED || reason == crate::relay::ACCOUNT_DELETED)
-                    && self.delivering
+                if matches!(
+                    err,
+                    RelayError::Refused(
+                        RefusalReason::DeviceBlocked | RefusalReason::DeviceRemoved
+                    )
+                ) && self.delivering
                 {
                     // Blocked while connected: nothing more is delivered.
                     self.kill.stop_delivery();
@@ -857,9 +836,12 @@ mod tests {
             (RelayError::AlreadyAuthenticated, ErrorCode::AlreadyAuthenticated),
             (RelayError::AuthFailed, ErrorCode::AuthFailed),
             (RelayError::PowInvalid, ErrorCode::PowInvalid),
-            (RelayError::InvalidCode("unknown code"), ErrorCode::InvalidCode),
-            (RelayError::Forbidden("no"), ErrorCode::Forbidden),
-            (RelayError::SecondFactorRequired("no"), ErrorCode::SecondFactorRequired),
+            (RelayError::Refused(RefusalReason::CodeUnknown), ErrorCode::InvalidCode),
+            (RelayError::Refused(RefusalReason::DeviceBlocked), ErrorCode::Forbidden),
+            (
+                RelayError::Refused(RefusalReason::SecondFactorWrongCode),
+                ErrorCode::SecondFactorRequired,
+            ),
             (RelayError::OrgSuspended, ErrorCode::OrgSuspended),
             (RelayError::UnknownOrg, ErrorCode::UnknownOrg),
             (RelayError::UnknownBlob, ErrorCode::UnknownBlob),
@@ -891,6 +873,26 @@ mod tests {
         ));
         assert_eq!(handle.code, ErrorCode::InvalidRequest);
         assert!(handle.message.contains("handle"), "{}", handle.message);
+        assert_eq!(handle.reason, None);
+    }
+
+    /// Refusals a user can meet carry their reason next to the unchanged
+    /// code and English text; a faulty client's refusals carry none.
+    #[test]
+    fn refusals_carry_their_reason() {
+        let wrong = error_body(&RelayError::Refused(RefusalReason::SecondFactorWrongCode));
+        assert_eq!(wrong.code, ErrorCode::SecondFactorRequired);
+        assert_eq!(wrong.message, "second factor refused: wrong code");
+        assert_eq!(wrong.reason, Some(RefusalReason::SecondFactorWrongCode));
+        let limited = error_body(&RelayError::RateLimited { retry_after_ms: 5 });
+        assert_eq!(limited.reason, Some(RefusalReason::RateLimited));
+        assert_eq!(limited.message, "too many requests");
+        let member = error_body(&RelayError::NotAMember);
+        assert_eq!(member.reason, Some(RefusalReason::NotAMember));
+        let faulty = error_body(&RelayError::InvalidRequest("empty commit"));
+        assert_eq!((faulty.code, faulty.reason), (ErrorCode::InvalidRequest, None));
+        let internal = error_body(&RelayError::Internal);
+        assert_eq!(internal.reason, Some(RefusalReason::Internal));
     }
 
     #[test]

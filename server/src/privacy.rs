@@ -4,6 +4,8 @@
 //! time replace the configured ones in every answer (see
 //! [`PrivacyStatement::with_periods`]).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use stadtbote_protocol::frame::RetentionPeriod;
 
@@ -14,6 +16,10 @@ use crate::config::Config;
 pub struct StoredItem {
     /// What it is.
     pub item: &'static str,
+    /// Stable name of the row, so that a client can show the row in its
+    /// user's language (its catalog's `privacy-item-KEY` and
+    /// `privacy-retention-KEY`); the English texts stay for other readers.
+    pub key: &'static str,
     /// What exactly is stored.
     pub contents: &'static str,
     /// Why it is needed.
@@ -22,6 +28,10 @@ pub struct StoredItem {
     pub retention: String,
     /// How long it is kept in seconds, when that is a fixed time.
     pub retention_secs: Option<u64>,
+    /// The numbers in `retention`, by name (`secs`, `upload_secs`, `days`,
+    /// …; names ending in `secs` are durations in seconds), so that a
+    /// client can word the retention itself.
+    pub retention_values: BTreeMap<&'static str, u64>,
 }
 
 /// Something the server never stores, and why.
@@ -29,6 +39,8 @@ pub struct StoredItem {
 pub struct NeverStored {
     /// What it is.
     pub item: &'static str,
+    /// Stable name of the row (a client's `privacy-never-KEY`).
+    pub key: &'static str,
     /// Why the server does not (or cannot) keep it.
     pub explanation: &'static str,
 }
@@ -118,6 +130,11 @@ pub fn fixed_periods(config: &Config) -> Vec<RetentionPeriod> {
     ]
 }
 
+/// A row's named numbers ([`StoredItem::retention_values`]).
+fn values(pairs: &[(&'static str, u64)]) -> BTreeMap<&'static str, u64> {
+    pairs.iter().copied().collect()
+}
+
 /// "2592000 seconds (30 days)" style durations for the text form.
 fn human(secs: u64) -> String {
     const DAY: u64 = 86_400;
@@ -146,48 +163,61 @@ impl PrivacyStatement {
         let mut stored = vec![
             StoredItem {
                 item: "accounts",
+                key: "accounts",
                 contents: "a random 128-bit account id and its creation time; no phone number, e-mail address or name",
                 purpose: "addressing: others find an account's devices by its id",
                 retention: "until the account is deleted".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "devices",
+                key: "devices",
                 contents: "a random device id (the files hold it only keyed with the server's pepper, and sealed with the account's key), the device's public identity key (Ed25519) and its registration time",
                 purpose: "logging in by signed challenge, and letting others verify and add the device to conversations",
                 retention: "until the device or its account is deleted".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "key packages",
+                key: "key-packages",
                 contents: "MLS KeyPackages (public keys) uploaded by each device",
                 purpose: "letting others start an end-to-end encrypted conversation with a device while it is offline",
                 retention: "one-time packages until claimed by someone starting a conversation; the last-resort package until the device replaces it".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "groups",
+                key: "groups",
                 contents: "group id and the ids of member devices, both keyed with the server's pepper (HMAC), and the current epoch; no group name or content",
                 purpose: "ordering group changes (one commit per epoch) and fanning each message out to the member devices",
                 retention: "while the group exists".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "group expiry",
+                key: "group-expiry",
                 contents: "for groups whose members set one, the time at which the group is deleted",
                 purpose: "disappearing conversations (e.g. consultation hours): at that time the group and every envelope still queued for it are deleted",
                 retention: "while the group exists".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "group join info",
+                key: "group-join-info",
                 contents: "for discussion groups joined by link, the group's MLS GroupInfo sealed with the link secret, the SHA-256 of the join token and the id of the org whose staff moderate the group; the server can read neither the group's name nor its messages",
                 purpose: "letting people join a discussion group with its link while no member is online, and refusing old links once a member replaces the link",
                 retention: "while the group exists; replaced when a member stores a new one".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "envelopes",
+                key: "envelopes",
                 contents: "MLS ciphertext addressed to device mailboxes (keyed device ids) and the time it was stored; no sender. The MLS header of the ciphertext names its group in clear",
                 purpose: "store-and-forward delivery to devices that are offline",
                 retention: format!(
@@ -195,46 +225,58 @@ impl PrivacyStatement {
                     human(envelope)
                 ),
                 retention_secs: Some(envelope),
+                retention_values: values(&[("secs", envelope)]),
             },
             StoredItem {
                 item: "link codes",
+                key: "link-codes",
                 contents: "the SHA-256 hash of a one-time device link code and the account it links to",
                 purpose: "adding a new device to an existing account",
                 retention: format!("until used, at most {}", human(link)),
                 retention_secs: Some(link),
+                retention_values: values(&[("secs", link)]),
             },
             StoredItem {
                 item: "device lists",
+                key: "device-lists",
                 contents: "each account's newest list of its devices (device ids, public keys, a version), signed by the account's own key and encrypted with the account's deletion key",
                 purpose: "letting others' apps check that a device really belongs to an account: they encrypt only to devices on this signed list",
                 retention: "until the account publishes a newer list or is deleted".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "link slots",
+                key: "link-slots",
                 contents: "while a device is being linked: the new device's request (device id, public key, a check value) and the approval sealed with a key only the two devices know, encrypted with the account's deletion key",
                 purpose: "passing the approval of a new device between two devices of one account",
                 retention: format!("until taken, at most {}", human(link)),
                 retention_secs: Some(link),
+                retention_values: values(&[("secs", link)]),
             },
         ];
         stored.extend([
             StoredItem {
                 item: "audit log",
+                key: "audit-log",
                 contents: "admin and org-admin actions, allowed or refused: when, a pseudonym of the acting device (a prefix of an HMAC keyed with the server's pepper, never its id), its role, the action, the org handle or an account pseudonym (keyed the same way) it concerned, and the outcome; hash-chained so that changes are detectable",
                 purpose: "accountability of the server's and organisations' admins",
                 retention: human(u64::from(config.audit_retention_days).saturating_mul(86_400)),
                 retention_secs: Some(u64::from(config.audit_retention_days).saturating_mul(86_400)),
+                retention_values: values(&[("secs", u64::from(config.audit_retention_days).saturating_mul(86_400))]),
             },
             StoredItem {
                 item: "server admins",
+                key: "server-admins",
                 contents: "the device ids of the server's admins and since when",
                 purpose: "letting only admins create organisations",
                 retention: "until the admin is removed".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "admin and org claim codes",
+                key: "admin-and-org-claim-codes",
                 contents: "the SHA-256 hash of a one-time code (never the code), the org it claims, its expiry and whether it was used",
                 purpose: "handing over the server-admin role and an organisation's admin role once",
                 retention: format!(
@@ -242,30 +284,38 @@ impl PrivacyStatement {
                     human(org_code)
                 ),
                 retention_secs: Some(org_code),
+                retention_values: values(&[("secs", org_code)]),
             },
             StoredItem {
                 item: "organisations",
+                key: "organisations",
                 contents: "org id, public handle, name, the org's public signing key and the device id of its admin device",
                 purpose: "letting citizens find a municipality by its handle and verify everything it signs",
                 retention: "while the organisation exists".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "org profiles",
+                key: "org-profiles",
                 contents: "the latest public profile signed by the org key (name, report categories, office hours, channels)",
                 purpose: "showing citizens how to reach the municipality; public by design",
                 retention: "until replaced by a newer version".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "staff certificates",
+                key: "staff-certificates",
                 contents: "for each staff device: the org-signed invitation (role, department, expiry) and the device's binding (account id, device id, public identity key)",
                 purpose: "letting citizens' apps verify that a device answering for the municipality is certified by it; public by design",
                 retention: "while the organisation exists; revoked and expired certificates are no longer shown".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "staff invitations",
+                key: "staff-invitations",
                 contents: "the public part of a one-time staff invitation code and the org-signed invitation; never the code's secret",
                 purpose: "enrolling a staff device once",
                 retention: format!(
@@ -273,16 +323,20 @@ impl PrivacyStatement {
                     human(invite)
                 ),
                 retention_secs: Some(invite),
+                retention_values: values(&[("secs", invite)]),
             },
             StoredItem {
                 item: "revocation lists",
+                key: "revocation-lists",
                 contents: "the latest org-signed list of revoked staff device ids",
                 purpose: "stopping delivery to lost or withdrawn staff devices at once, and letting apps refuse them",
                 retention: "until replaced by a newer version".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "attachments",
+                key: "attachments",
                 contents: "opaque end-to-end encrypted files (photos) with their size, the uploading account (for the storage quota) and upload progress",
                 purpose: "delivering photos and documents too large for a message",
                 retention: format!(
@@ -291,30 +345,38 @@ impl PrivacyStatement {
                     human(upload)
                 ),
                 retention_secs: Some(blob),
+                retention_values: values(&[("secs", blob), ("upload_secs", upload)]),
             },
             StoredItem {
                 item: "channels",
+                key: "channels",
                 contents: "for each broadcast channel: its random id, the publishing org, its metadata (name, description, reply policy) sealed with the channel key the server never sees, the key epoch and the retention the org chose",
                 purpose: "letting followers with an invite link find and read a municipality's channel",
                 retention: "while the channel exists".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "second-factor secrets",
+                key: "second-factor-secrets",
                 contents: "the TOTP secret of every server admin's device and of every organisation whose admin turned the second factor on, with the last code step used (so that a code works once)",
                 purpose: "making admin and org-admin actions need the authenticator as well as the device",
                 retention: "until the admin is removed (`stadtbote-server admin-reset`) or the org's second factor is reset or turned off".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "shredding keys",
+                key: "shredding-keys",
                 contents: "a random server pepper, which keys every stored account id, and one random key per account that seals the records naming it",
                 purpose: "making a deleted account's records unreadable at once, also where the database still holds old copies of them",
                 retention: "the pepper while the server exists; an account's key until the account is deleted".into(),
                 retention_secs: None,
+                retention_values: BTreeMap::new(),
             },
             StoredItem {
                 item: "staged backups",
+                key: "staged-backups",
                 contents: "an online backup taken by a server admin (`stadtbote admin backup`): a copy of everything listed here, encrypted to the operator's age keys",
                 purpose: "letting an admin download a consistent backup while the server keeps running",
                 retention: format!(
@@ -322,9 +384,11 @@ impl PrivacyStatement {
                     human(staging)
                 ),
                 retention_secs: Some(staging),
+                retention_values: values(&[("secs", staging)]),
             },
             StoredItem {
                 item: "backups",
+                key: "backups",
                 contents: "nightly encrypted archives of the whole data directory, made by the operator's backup timer; copies an admin downloaded are kept where the operator keeps them",
                 purpose: "restoring the service after a failure or an attack",
                 retention: format!(
@@ -334,9 +398,15 @@ impl PrivacyStatement {
                     config.backup_keep_weekly
                 ),
                 retention_secs: Some(survival),
+                retention_values: values(&[
+                    ("secs", survival),
+                    ("daily", u64::from(config.backup_keep_daily)),
+                    ("weekly", u64::from(config.backup_keep_weekly)),
+                ]),
             },
             StoredItem {
                 item: "channel posts",
+                key: "channel-posts",
                 contents: "sealed posts (encrypted with the channel key, which the server never sees; the author is inside the seal), each with its sequence number and the time it was stored",
                 purpose: "letting followers read posts they missed while offline",
                 retention: format!(
@@ -344,39 +414,48 @@ impl PrivacyStatement {
                     human(channel_secs)
                 ),
                 retention_secs: Some(channel_secs),
+                retention_values: values(&[("days", u64::from(channel_days)), ("secs", channel_secs)]),
             },
         ]);
         let never_stored = vec![
             NeverStored {
                 item: "IP addresses",
+                key: "ip-addresses",
                 explanation: "never written to disk or logs; held in memory only while a connection lasts, for rate limits and per-address connection caps (behind a trusted proxy: the address it forwards)",
             },
             NeverStored {
                 item: "display names",
+                key: "display-names",
                 explanation: "exchanged end-to-end encrypted between devices; never visible to the server",
             },
             NeverStored {
                 item: "message content",
+                key: "message-content",
                 explanation: "messages, photos and attachments are end-to-end encrypted; the server cannot read them",
             },
             NeverStored {
                 item: "phone numbers, e-mail addresses and address books",
+                key: "phone-numbers",
                 explanation: "accounts do not need them and the server never asks for them",
             },
             NeverStored {
                 item: "senders of stored messages",
+                key: "senders",
                 explanation: "stored envelopes carry no sender field",
             },
             NeverStored {
                 item: "channel subscriber and follower lists",
+                key: "follower-lists",
                 explanation: "reading a channel needs no account; which connection listens to which channel is held in memory only while it is connected, never written to disk or logs",
             },
             NeverStored {
                 item: "read receipts",
+                key: "read-receipts",
                 explanation: "the server is not told whether or when anyone read a post",
             },
             NeverStored {
                 item: "per-reader analytics",
+                key: "analytics",
                 explanation: "no reach, view or reader statistics per channel or post; at most overall counts of channels, posts and connected listeners",
             },
         ];
@@ -422,22 +501,24 @@ impl PrivacyStatement {
     pub fn with_periods(&self, periods: Vec<RetentionPeriod>) -> Self {
         let mut statement = self.clone();
         let find = |kind: &str| periods.iter().find(|p| p.kind == kind).map(|p| p.secs);
-        // (stored item, retention kind, value the text was written with)
+        // (stored item, its retention value, retention kind, value the text
+        // was written with)
         let replacements = [
-            ("envelopes", "envelopes", statement.retention.envelope_ttl_secs),
-            ("link codes", "link-codes", statement.retention.link_code_ttl_secs),
-            ("link slots", "link-codes", statement.retention.link_code_ttl_secs),
-            ("attachments", "attachments", statement.retention.blob_ttl_secs),
-            ("attachments", "uploads", statement.retention.upload_ttl_secs),
+            ("envelopes", "secs", "envelopes", statement.retention.envelope_ttl_secs),
+            ("link codes", "secs", "link-codes", statement.retention.link_code_ttl_secs),
+            ("link slots", "secs", "link-codes", statement.retention.link_code_ttl_secs),
+            ("attachments", "secs", "attachments", statement.retention.blob_ttl_secs),
+            ("attachments", "upload_secs", "uploads", statement.retention.upload_ttl_secs),
             (
                 "admin and org claim codes",
+                "secs",
                 "org-claim-codes",
                 self.item_secs("admin and org claim codes"),
             ),
-            ("audit log", "audit", self.item_secs("audit log")),
+            ("audit log", "secs", "audit", self.item_secs("audit log")),
         ];
         for item in &mut statement.stored {
-            for (name, kind, old) in replacements {
+            for (name, value, kind, old) in replacements {
                 if item.item != name {
                     continue;
                 }
@@ -449,6 +530,7 @@ impl PrivacyStatement {
                 if item.retention_secs == Some(old) {
                     item.retention_secs = Some(new);
                 }
+                item.retention_values.insert(value, new);
             }
         }
         if let Some(secs) = find("envelopes") {
@@ -642,5 +724,59 @@ mod tests {
         assert!(text.contains("Operator:     Stadt Musterhausen"), "{text}");
         assert!(text.contains("datenschutz@musterhausen.example"));
         assert!(text.contains("Source code:  https://code.example/stadtbote"));
+    }
+
+    /// The English catalog's retention texts, worded from each row's key
+    /// and numbers as a client does, are the server's own English texts;
+    /// every key and kind has its row in the catalog, keys are unique, and
+    /// admin changes reach the numbers as well as the text.
+    #[test]
+    fn every_row_key_has_the_servers_english_text_in_the_catalog() {
+        use stadtbote_i18n::{Arg, Catalog, Lang};
+        let en = Catalog::get(Lang::En);
+        let config = Config::default();
+        let base = PrivacyStatement::from_config(&config);
+        let retention = crate::relay::Retention::from_config(&config);
+        let mut periods = retention.periods();
+        for period in &mut periods {
+            // As if an admin had changed every settable period.
+            period.secs += 86_400;
+            period.source = "admin".to_owned();
+        }
+        for statement in [base.clone(), base.with_periods(periods)] {
+            let mut keys = std::collections::BTreeSet::new();
+            for item in &statement.stored {
+                assert!(keys.insert(item.key), "{} twice", item.key);
+                assert_eq!(
+                    en.value(&format!("privacy-item-{}", item.key)).as_deref(),
+                    Some(item.item)
+                );
+                let args: Vec<(&str, Arg)> = item
+                    .retention_values
+                    .iter()
+                    .map(|(name, value)| {
+                        let arg = if name.ends_with("secs") {
+                            Arg::Text(human(*value))
+                        } else {
+                            Arg::Number(i64::try_from(*value).unwrap())
+                        };
+                        (*name, arg)
+                    })
+                    .collect();
+                let id = format!("privacy-retention-{}", item.key);
+                assert_eq!(en.format_complete(&id, &args), Some(item.retention.clone()), "{id}");
+            }
+            for item in &statement.never_stored {
+                assert!(keys.insert(item.key), "{} twice", item.key);
+                assert_eq!(
+                    en.value(&format!("privacy-never-{}", item.key)).as_deref(),
+                    Some(item.item)
+                );
+            }
+            for period in &statement.retention_periods {
+                let id = format!("privacy-period-{}", period.kind);
+                assert_eq!(en.value(&id).as_deref(), Some(period.what.as_str()), "{id}");
+            }
+        }
     }
 }

@@ -21,9 +21,11 @@ mod group_links;
 mod membership;
 mod orgs;
 use orgs::RotationSigned;
+mod refusal;
 mod retention;
 mod second_factor;
 
+pub use refusal::wire as refusal_wire;
 pub use retention::{Retention, RetentionKind};
 pub use second_factor::Elevation;
 
@@ -41,7 +43,7 @@ use stadtbote_protocol::auth::{
 use stadtbote_protocol::frame::{Request, Response};
 use stadtbote_protocol::membership::GroupCreation;
 use stadtbote_protocol::org::OrgError;
-use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
+use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId, RefusalReason};
 
 use crate::admin::ADMIN_CLAIM_FILE;
 use crate::blobs::BlobFiles;
@@ -75,16 +77,14 @@ pub enum RelayError {
     /// Signature, device or challenge did not verify.
     #[error("authentication failed")]
     AuthFailed,
-    /// The device may not do this (blocked, not an admin, not the org's admin).
-    #[error("forbidden: {0}")]
-    Forbidden(&'static str),
+    /// A refusal a user can meet, named by its stable reason (the wire
+    /// code and English text are in [`refusal::wire`]): blocked, not an
+    /// admin, a wrong or used code, a missing second factor, …
+    #[error("refused: {}", .0.as_str())]
+    Refused(RefusalReason),
     /// The proof-of-work is insufficient.
     #[error("proof-of-work invalid")]
     PowInvalid,
-    /// A link, admin, org-admin or invitation code is unknown, used or
-    /// expired; the text says which.
-    #[error("invalid code: {0}")]
-    InvalidCode(&'static str),
     /// Too many requests.
     #[error("rate limited")]
     RateLimited {
@@ -150,10 +150,6 @@ pub enum RelayError {
     /// The org handle is taken.
     #[error("handle taken")]
     HandleTaken,
-    /// The action needs a (valid, unused) second-factor code; the text
-    /// says whether it was missing, wrong or already used.
-    #[error("second factor required: {0}")]
-    SecondFactorRequired(&'static str),
     /// The org is suspended by a server admin.
     #[error("org suspended")]
     OrgSuspended,
@@ -194,23 +190,21 @@ impl From<StoreError> for RelayError {
             StoreError::UnknownGroup => Self::NotAMember,
             StoreError::NotAMember => Self::NotAMember,
             StoreError::StaleEpoch { current } => Self::StaleEpoch { current },
-            StoreError::TooManyMembers { .. } => {
-                Self::TooLarge("group would exceed max_group_devices")
-            }
+            StoreError::TooManyMembers { .. } => Self::Refused(RefusalReason::GroupTooLarge),
             StoreError::TooManyKeyPackages { .. } => {
                 Self::InvalidRequest("upload would exceed max_key_packages_per_device")
             }
             StoreError::InvalidCommit(reason) => Self::InvalidRequest(reason),
-            StoreError::InvalidToken => Self::Forbidden("invalid or replaced group link"),
-            StoreError::InvalidCode => Self::InvalidCode("link code unknown, used or expired"),
-            StoreError::Code(state) => Self::InvalidCode(match state {
-                CodeState::Unknown => "unknown code",
-                CodeState::Expired => "code expired",
-                CodeState::Used => "code already used",
+            StoreError::InvalidToken => Self::Refused(RefusalReason::GroupLinkInvalid),
+            StoreError::InvalidCode => Self::Refused(RefusalReason::LinkCodeInvalid),
+            StoreError::Code(state) => Self::Refused(match state {
+                CodeState::Unknown => RefusalReason::CodeUnknown,
+                CodeState::Expired => RefusalReason::CodeExpired,
+                CodeState::Used => RefusalReason::CodeUsed,
             }),
             StoreError::HandleTaken => Self::HandleTaken,
             StoreError::UnknownOrg => Self::UnknownOrg,
-            StoreError::AlreadyClaimed => Self::InvalidRequest("the org has already been claimed"),
+            StoreError::AlreadyClaimed => Self::Refused(RefusalReason::OrgAlreadyClaimed),
             StoreError::VersionNotIncreasing => Self::InvalidRequest("version must increase"),
             StoreError::InviteIdTaken => {
                 Self::InvalidRequest("an invitation with this id already exists")
@@ -218,9 +212,7 @@ impl From<StoreError> for RelayError {
             StoreError::DirectoryTooLarge => {
                 Self::TooLarge("the org directory would exceed the message limit")
             }
-            StoreError::DeviceRevoked => {
-                Self::InvalidRequest("this device is on the org's revocation list")
-            }
+            StoreError::DeviceRevoked => Self::Refused(RefusalReason::DeviceRevoked),
             StoreError::ApprovalMismatch => Self::InvalidRequest(
                 "a staff approval does not match the enrolment stored for its device",
             ),
@@ -243,7 +235,7 @@ impl From<StoreError> for RelayError {
                 tracing::error!(tree = what, "corrupt stored record");
                 Self::Internal
             }
-            StoreError::AdminRoleHeld => Self::Forbidden(ADMIN_ROLE_HELD),
+            StoreError::AdminRoleHeld => Self::Refused(RefusalReason::AdminRoleHeld),
             StoreError::OutdatedSchema { found, .. } => {
                 tracing::error!(version = found, "record of an outdated schema version");
                 Self::Internal
@@ -376,19 +368,6 @@ impl Limits {
         }
     }
 }
-
-/// Why a blocked device is refused (at login and on every request).
-pub const BLOCKED: &str = "this device is blocked";
-
-/// Why an account holding an admin role cannot be deleted.
-pub const ADMIN_ROLE_HELD: &str = "a device of this account is a server admin or an org's \
-     admin; hand the role over to another account before deleting this one";
-
-/// Why a device of a deleted account, or one removed from its account's
-/// signed device list, is refused (on every request of a connection that
-/// was open when that happened).
-pub const ACCOUNT_DELETED: &str =
-    "this device was removed from its account, or the account was deleted";
 
 /// Request handling shared by all connections.
 pub struct Relay {
@@ -639,7 +618,7 @@ impl Relay {
         // Checked after the signature so that only the device's owner learns
         // that it is blocked.
         if record.blocked {
-            return Err(RelayError::Forbidden(BLOCKED));
+            return Err(RelayError::Refused(RefusalReason::DeviceBlocked));
         }
         let status = self.store.key_package_status(device)?;
         let identity = Identity { account: record.account, device: *device };
@@ -763,9 +742,14 @@ impl Relay {
     /// device whose account another of its connections deleted.
     fn check_device(&self, me: &Identity) -> Result<(), RelayError> {
         match self.store.device(&me.device)? {
-            Some(record) if record.blocked => Err(RelayError::Forbidden(BLOCKED)),
+            Some(record) if record.blocked => {
+                Err(RelayError::Refused(RefusalReason::DeviceBlocked))
+            }
             Some(_) => Ok(()),
-            None => Err(RelayError::Forbidden(ACCOUNT_DELETED)),
+            // A device of a deleted account, or one removed from its
+            // account's signed device list (on every request of a
+            // connection that was open when that happened).
+            None => Err(RelayError::Refused(RefusalReason::DeviceRemoved)),
         }
     }
 
@@ -898,7 +882,7 @@ impl Relay {
             Request::PublishDeviceList { list } => self.publish_device_list(me, &list).await,
             Request::LinkSlotPut { slot, data } => self.link_slot_put(me, &slot, &data).await,
             Request::LinkSlotTake { slot } => self.link_slot_take(me, &slot).await,
-            _ => Err(RelayError::InvalidRequest("request not supported by this server")),
+            _ => Err(RelayError::Refused(RefusalReason::RequestNotSupported)),
         }
     }
 
@@ -1049,7 +1033,7 @@ impl Relay {
             return Err(RelayError::InvalidRequest("empty message"));
         }
         if message.len() > self.limits.max_payload_bytes {
-            return Err(RelayError::TooLarge("message exceeds the message limit"));
+            return Err(RelayError::Refused(RefusalReason::MessageTooLarge));
         }
         let now = unix_ms();
         let recipients = self.store.send(

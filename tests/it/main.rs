@@ -46,6 +46,7 @@ mod town_ready;
 mod transparency;
 mod upload_crash;
 mod wire;
+mod wire_codes;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
 /// blocking CLI calls with async protocol clients, so each async part gets its

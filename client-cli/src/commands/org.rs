@@ -12,8 +12,8 @@ use stadtbote_cli::output::{format_utc, safe};
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::poster::{self, Format, Poster, PosterChannel};
 use stadtbote_cli::qr::{self, org_qr_content};
-use stadtbote_cli::{Client, ClientError, thread_output};
-use stadtbote_i18n::tr;
+use stadtbote_cli::{Client, ClientError, retention_text, thread_output};
+use stadtbote_i18n::{Arg, tr};
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::frame::RetentionPeriod;
 use stadtbote_protocol::org::{OrgProfile, Role};
@@ -1287,13 +1287,17 @@ fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
         if json {
             println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(period)?));
         } else {
-            println!(
-                "{:<18} {:>12} s  ({}; set by {})",
-                safe(&period.kind),
-                period.secs,
-                safe(&period.what),
-                safe(&period.source)
-            );
+            let lang = stadtbote_i18n::language();
+            let args = [
+                ("kind", Arg::Text(format!("{:<18}", safe(&period.kind)))),
+                ("secs", Arg::Text(format!("{:>12}", period.secs))),
+                (
+                    "what",
+                    Arg::Text(retention_text::period_what_in(lang, &period.kind, &period.what)),
+                ),
+                ("source", Arg::Text(retention_text::source_in(lang, &period.source))),
+            ];
+            println!("{}", stadtbote_i18n::tr("privacy-period-line", &args));
         }
     }
     Ok(())

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use stadtbote_cli::output::{safe, safe_json};
+use stadtbote_cli::retention_text;
+use stadtbote_i18n::{Arg, Catalog, Lang};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -163,43 +165,56 @@ pub async fn fetch(server: &str) -> Result<serde_json::Value> {
     Ok(value)
 }
 
-/// The statement in text form.
+/// The statement in text form, in the current language.
 pub fn format_text(statement: &serde_json::Value) -> String {
-    const NOT_CONFIGURED: &str = "not configured by the operator";
-    // Everything in the statement is the server's text: shown through `safe`.
+    format_text_in(stadtbote_i18n::language(), statement)
+}
+
+/// The statement in text form, in `lang`: labels and the retention table
+/// from the catalogs (by the rows' stable keys, see
+/// [`stadtbote_cli::retention_text`]), everything else the server wrote
+/// shown through `safe`.
+pub fn format_text_in(lang: Lang, statement: &serde_json::Value) -> String {
+    let catalog = Catalog::get(lang);
+    let label = |id: &str, value: String| catalog.format(id, &[("value", Arg::Text(value))]);
     let text =
         |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(|s| safe(s).into_owned());
+    let not_configured = || catalog.format("privacy-not-configured", &[]);
     let mut out = String::new();
     let operator = &statement["operator"];
-    out.push_str(&format!(
-        "Operator:     {}\n",
-        text(&operator["name"]).unwrap_or_else(|| NOT_CONFIGURED.into())
-    ));
-    out.push_str(&format!(
-        "Contact:      {}\n",
-        text(&operator["contact"]).unwrap_or_else(|| NOT_CONFIGURED.into())
-    ));
-    out.push_str(&format!(
-        "Source code:  {}\n",
-        text(&statement["source_code"]).unwrap_or_else(|| NOT_CONFIGURED.into())
-    ));
-    out.push_str("\nStored, and for how long:\n");
+    for (id, value) in [
+        ("privacy-operator", &operator["name"]),
+        ("privacy-contact", &operator["contact"]),
+        ("privacy-source-code", &statement["source_code"]),
+    ] {
+        out.push_str(&label(id, text(value).unwrap_or_else(not_configured)));
+        out.push('\n');
+    }
+    out.push_str(&format!("\n{}\n", catalog.format("privacy-stored-heading", &[])));
     for item in statement["stored"].as_array().into_iter().flatten() {
-        let name = text(&item["item"]).unwrap_or_default();
-        let retention = text(&item["retention"]).unwrap_or_default();
-        out.push_str(&format!("  {name}: {retention}\n"));
+        let (name, retention) = retention_text::stored_row_in(lang, item);
+        let row = catalog.format(
+            "privacy-stored-row",
+            &[("item", Arg::Text(name)), ("retention", Arg::Text(retention))],
+        );
+        out.push_str(&format!("  {row}\n"));
     }
     let never: Vec<String> = statement["never_stored"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|i| text(&i["item"]))
+        .map(|item| retention_text::never_stored_in(lang, item))
+        .filter(|name| !name.is_empty())
         .collect();
     if !never.is_empty() {
-        out.push_str(&format!("\nNever stored: {}\n", never.join(", ")));
+        let items = Arg::Text(never.join(", "));
+        out.push_str(&format!(
+            "\n{}\n",
+            catalog.format("privacy-never-heading", &[("items", items)])
+        ));
     }
     if let Some(retention) = statement["retention"].as_object() {
-        out.push_str("\nRetention in force:\n");
+        out.push_str(&format!("\n{}\n", catalog.format("privacy-retention-heading", &[])));
         for (key, value) in retention {
             out.push_str(&format!("  {} = {}\n", safe(key), safe(&value.to_string())));
         }
@@ -207,15 +222,21 @@ pub fn format_text(statement: &serde_json::Value) -> String {
     // Every period in force by kind, including those an admin changed at
     // run time (`source` says which).
     if let Some(periods) = statement["retention_periods"].as_array() {
-        out.push_str("\nRetention periods:\n");
+        out.push_str(&format!("\n{}\n", catalog.format("privacy-periods-heading", &[])));
         for period in periods {
-            out.push_str(&format!(
-                "  {}: {} s ({}; set by {})\n",
-                text(&period["kind"]).unwrap_or_default(),
-                safe(&period["secs"].to_string()),
-                text(&period["what"]).unwrap_or_default(),
-                text(&period["source"]).unwrap_or_default(),
-            ));
+            let kind = period["kind"].as_str().unwrap_or_default();
+            let what = period["what"].as_str().unwrap_or_default();
+            let source = period["source"].as_str().unwrap_or_default();
+            let row = catalog.format(
+                "privacy-period-row",
+                &[
+                    ("kind", Arg::Text(safe(kind).into_owned())),
+                    ("secs", Arg::Text(safe(&period["secs"].to_string()).into_owned())),
+                    ("what", Arg::Text(retention_text::period_what_in(lang, kind, what))),
+                    ("source", Arg::Text(retention_text::source_in(lang, source))),
+                ],
+            );
+            out.push_str(&format!("  {row}\n"));
         }
     }
     out
@@ -272,12 +293,41 @@ mod tests {
             "never_stored": [{"item": "IP addresses"}],
             "retention": {"envelope_ttl_secs": 2592000},
         });
-        let text = format_text(&statement);
+        let text = format_text_in(Lang::En, &statement);
         assert!(text.contains("Operator:     Stadt X"), "{text}");
         assert!(text.contains("Contact:      not configured"), "{text}");
         assert!(text.contains("Source code:  https://code.example/stadtbote"), "{text}");
         assert!(text.contains("  envelopes: 30 days"), "{text}");
         assert!(text.contains("envelope_ttl_secs = 2592000"), "{text}");
         assert!(text.contains("Never stored: IP addresses"), "{text}");
+    }
+
+    /// In German the labels and the rows with keys are German; a row
+    /// without a key (an older server) keeps the server's text.
+    #[test]
+    fn text_in_german_words_keyed_rows_from_the_catalog() {
+        let statement = serde_json::json!({
+            "operator": {"name": "Stadt X", "contact": null},
+            "stored": [
+                {"item": "accounts", "key": "accounts", "retention": "until the account is deleted"},
+                {"item": "legacy", "retention": "as before"},
+            ],
+            "never_stored": [{"item": "IP addresses", "key": "ip-addresses"}],
+            "retention_periods": [
+                {"kind": "audit", "secs": 31_536_000, "what": "audit log", "source": "admin"},
+            ],
+        });
+        let text = format_text_in(Lang::De, &statement);
+        for german in [
+            "Betreiber:    Stadt X",
+            "Kontakt:      vom Betreiber nicht angegeben",
+            "Was gespeichert wird, und wie lange:",
+            "  Konten: bis das Konto gelöscht wird",
+            "  legacy: as before",
+            "Nie gespeichert: IP-Adressen",
+            "  audit: 31536000 s (Prüfprotokoll der Admin-Aktionen (pseudonymisiert); festgelegt durch Admin)",
+        ] {
+            assert!(text.contains(german), "missing {german:?} in:\n{text}");
+        }
     }
 }

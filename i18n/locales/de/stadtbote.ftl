@@ -459,13 +459,6 @@ admin-batch-stopped = Zeile { $line }: { $error }; dort angehalten ({ $ran } Bef
 admin-shell-intro = Admin-Eingabe: Tippen Sie Admin-Befehle wie nach `stadtbote admin` (z. B. `stats`, `org list`); `help` listet sie auf, `exit` oder Strg-D beendet. Die Sitzung endet nach 5 Minuten ohne Befehl.
 admin-shell-read = die Eingabe kann nicht gelesen werden: { $error }
 
-## Ablehnungen des zweiten Faktors durch den Server (server/src/relay/second_factor.rs)
-
-second-factor-missing = diese Aktion braucht einen zweiten Faktor (den aktuellen TOTP-Code)
-second-factor-wrong = zweiter Faktor abgelehnt: falscher Code
-second-factor-replayed = zweiter Faktor abgelehnt: der Code wurde schon benutzt, warten Sie auf den nächsten
-second-factor-superseded = zweiter Faktor abgelehnt: dieser Code ist älter als der zuletzt benutzte (ein späterer Code wurde schon angenommen); warten Sie auf den nächsten Code
-second-factor-no-secret = zweiter Faktor abgelehnt: für diesen Admin ist kein TOTP-Geheimnis eingerichtet
 
 ## TLS (tls_trust.rs): warum ein Zertifikat oder ein Verbindungsaufbau scheiterte
 
@@ -914,3 +907,172 @@ channel-published-line = { $channel }  { $name } ({ $handle })  Schlüsselgenera
 ## Poster PDF with an embedded font (client-cli/src/poster.rs, poster/font.rs)
 error-poster-not-in-font = die Schrift des PDF (DejaVu Sans) hat kein Zeichen für { $character } in { $text }; ändern Sie den Text oder schreiben Sie das Plakat als SVG, das die Schrift dem Anzeigeprogramm überlässt (--out DATEI.svg)
 error-poster-font = die Plakatschrift { $font } kann nicht in das PDF eingebettet werden: { $reason }
+
+## Ablehnungen des Servers, nach ihrem Grund-Code (issue 14 „German“: Codes auf der Leitung; client-cli/src/refusal_text.rs).
+## Eine Id je RefusalReason: refusal- und der Drahtname mit - statt _.
+refusal-unauthenticated = melden Sie sich zuerst an oder registrieren Sie sich
+refusal-already-authenticated = diese Verbindung ist schon angemeldet
+refusal-auth-failed = die Anmeldung ist fehlgeschlagen
+refusal-pow-invalid = der Arbeitsnachweis der Registrierung reicht nicht aus
+refusal-device-blocked = dieses Gerät ist gesperrt
+refusal-device-removed = dieses Gerät wurde aus seinem Konto entfernt, oder das Konto wurde gelöscht
+refusal-admin-role-held = ein Gerät dieses Kontos ist Server-Admin oder Admin einer Org; übergeben Sie die Rolle an ein anderes Konto, bevor Sie dieses löschen
+refusal-link-code-invalid = der Verknüpfungscode ist unbekannt, schon benutzt oder abgelaufen
+refusal-code-unknown = unbekannter Code
+refusal-code-expired = der Code ist abgelaufen
+refusal-code-used = der Code wurde schon benutzt
+refusal-invitation-unknown = unbekannter Einladungscode
+refusal-invitation-expired = der Einladungscode ist abgelaufen
+refusal-invitation-used = der Einladungscode wurde schon benutzt
+refusal-admin-claim-code-invalid = der Admin-Übernahmecode ist unbekannt oder schon benutzt
+refusal-admin-claim-needs-secret = eine Admin-Übernahme braucht ein TOTP-Geheimnis (aktualisieren Sie das Programm stadtbote)
+refusal-second-factor-missing = diese Aktion braucht einen zweiten Faktor (den aktuellen TOTP-Code)
+refusal-second-factor-wrong-code = zweiter Faktor abgelehnt: falscher Code
+refusal-second-factor-replayed = zweiter Faktor abgelehnt: der Code wurde schon benutzt, warten Sie auf den nächsten
+refusal-second-factor-superseded = zweiter Faktor abgelehnt: dieser Code ist älter als der zuletzt benutzte (ein späterer Code wurde schon angenommen); warten Sie auf den nächsten Code
+refusal-second-factor-not-set-up = zweiter Faktor abgelehnt: für diesen Admin ist kein TOTP-Geheimnis eingerichtet
+refusal-server-admin-only = das darf nur ein Server-Admin
+refusal-no-admin-role = dieses Gerät hat keine Admin-Rolle
+refusal-org-admin-device-only = das darf nur das Admin-Gerät der Org
+refusal-publishers-only = das dürfen nur Mitarbeitende der Org mit Veröffentlichungsrecht
+refusal-org-staff-only = nur Mitarbeitende einer Org können eine Gruppe dieser Org anlegen
+refusal-moderators-only = nur die Moderation der Gruppe (Mitarbeitende ihrer Org) kann eine Diskussionsgruppe beenden
+refusal-org-not-claimed = die Org wurde noch nicht übernommen
+refusal-enrol-org-not-claimed = die Org ist nicht übernommen
+refusal-org-already-claimed = die Org wurde schon übernommen
+refusal-org-suspended = diese Org ist vom Betreiber des Servers gesperrt
+refusal-device-revoked = dieses Gerät steht auf der Widerrufsliste der Org
+refusal-group-link-invalid = ungültiger oder ersetzter Gruppenlink
+refusal-device-list-other-key = die Geräteliste ist mit einem anderen Kontoschlüssel signiert
+refusal-unknown-account = dieses Konto gibt es nicht
+refusal-unknown-group = diese Gruppe gibt es nicht
+refusal-not-a-member = dieses Gerät ist kein Mitglied der Gruppe (oder es gibt die Gruppe nicht)
+refusal-unknown-org = diese Org gibt es nicht
+refusal-unknown-blob = diesen Anhang gibt es nicht, oder er ist nicht vollständig
+refusal-unknown-channel = diesen Kanal gibt es nicht
+refusal-handle-taken = dieser Kurzname ist schon vergeben
+refusal-rate-limited = zu viele Anfragen
+refusal-quota-exceeded = der Speicher für Anhänge dieses Kontos ist aufgebraucht; es wurde nichts gespeichert
+refusal-listener-limit = zu viele Verbindungen lesen ohne Konto mit, von dieser Adresse oder auf diesem Server; versuchen Sie es später noch einmal oder melden Sie sich auf dieser Verbindung zuerst an
+refusal-message-too-large = die Nachricht ist größer als die Grenze für Nachrichten
+refusal-post-too-large = der Beitrag ist größer als die Grenze für Kanalbeiträge (max_message_bytes abzüglich Metadaten und Rahmen)
+refusal-group-too-large = die Gruppe hätte mehr Geräte als max_group_devices
+refusal-too-many-listens = eine Verbindung kann höchstens max_channel_listens Kanälen zuhören
+refusal-too-many-backup-recipients = höchstens 16 Empfänger
+refusal-storage-unavailable = der Speicher ist nicht verfügbar; es wurde nichts gespeichert
+refusal-unavailable = vorübergehend nicht verfügbar; versuchen Sie es später noch einmal
+refusal-internal = interner Fehler des Servers
+refusal-stale-epoch = für diese Epoche wurde schon eine andere Änderung angenommen
+refusal-stale-post = ein anderer Beitrag wurde zuerst gespeichert; holen Sie die neueren Beiträge und versuchen Sie es noch einmal
+refusal-org-changed-meanwhile = der Org-Schlüssel, seine Wechselkette, das Profil oder die Mitarbeiterliste hat sich inzwischen geändert (Versionen müssen steigen); holen Sie die Org neu und versuchen Sie es noch einmal
+refusal-retention-out-of-range = eine Aufbewahrungsfrist muss zwischen 60 Sekunden und zehn Jahren liegen
+refusal-retention-whole-days = diese Aufbewahrungsfrist wird in ganzen Tagen gezählt
+refusal-retention-unknown-kind = unbekannte Art von Aufbewahrungsfrist (envelopes, attachments, uploads, link-codes, org-claim-codes, channel-posts-max, audit)
+refusal-org-name-invalid = der Name der Org muss 1 bis 100 Zeichen lang sein, ohne Steuerzeichen
+refusal-channel-retention-out-of-range = retention_days muss zwischen 1 und max_channel_retention_days liegen
+refusal-invitation-expiry-invalid = die Einladung muss in der Zukunft und innerhalb von max_invite_ttl_secs ablaufen
+refusal-plaintext-backup-refused = eine unverschlüsselte Sicherung wird nicht geschrieben: sie enthielte den Pepper, den Löschschlüssel jedes Kontos und die TOTP-Geheimnisse der Admins. Fügen Sie einen age-Empfänger hinzu (`stadtbote-server backup-key generate --out KEYFILE` auf einem anderen Rechner als dem Server, dann `backup_recipients` in der Serverkonfiguration oder `--recipient age1…`), oder geben Sie --insecure-plaintext an
+refusal-backup-recipient-invalid = ein Empfänger ist kein öffentlicher age1…-Schlüssel
+refusal-backup-unknown = unbekannte Sicherung
+refusal-backup-unknown-or-unfinished = unbekannte oder noch nicht fertige Sicherung
+refusal-backup-not-finished = die Sicherung ist noch nicht fertig
+refusal-request-not-supported = dieser Server kennt die Anfrage nicht (er ist älter als dieses Programm)
+refusal-admin-action-not-supported = dieser Server kennt die Admin-Aktion nicht (er ist älter als dieses Programm)
+
+## Die Aufbewahrungstabelle der Datenschutzerklärung (issue 14 „German“: Schlüssel auf der Leitung; `server-info`, `admin retention show`).
+## privacy-item-KEY und privacy-retention-KEY je Zeile des Gespeicherten, privacy-never-KEY je nie gespeicherter Zeile,
+## privacy-period-KIND je Aufbewahrungsfrist.
+privacy-operator = Betreiber:    { $value }
+privacy-contact = Kontakt:      { $value }
+privacy-source-code = Quellcode:    { $value }
+privacy-not-configured = vom Betreiber nicht angegeben
+privacy-stored-heading = Was gespeichert wird, und wie lange:
+privacy-stored-row = { $item }: { $retention }
+privacy-never-heading = Nie gespeichert: { $items }
+privacy-retention-heading = Geltende Aufbewahrung:
+privacy-periods-heading = Aufbewahrungsfristen:
+privacy-period-row = { $kind }: { $secs } s ({ $what }; festgelegt durch { $source })
+privacy-period-line = { $kind } { $secs } s  ({ $what }; festgelegt durch { $source })
+privacy-source-config = Konfiguration
+privacy-source-admin = Admin
+privacy-duration-secs = { $secs } Sekunden
+privacy-duration-minutes = { $secs } Sekunden ({ $minutes ->
+        [one] 1 Minute
+       *[other] { $minutes } Minuten
+    })
+privacy-duration-days = { $secs } Sekunden ({ $days ->
+        [one] 1 Tag
+       *[other] { $days } Tage
+    })
+privacy-item-accounts = Konten
+privacy-retention-accounts = bis das Konto gelöscht wird
+privacy-item-devices = Geräte
+privacy-retention-devices = bis das Gerät oder sein Konto gelöscht wird
+privacy-item-key-packages = Schlüsselpakete
+privacy-retention-key-packages = Einmal-Pakete, bis jemand sie für ein neues Gespräch abholt; das Reservepaket, bis das Gerät es ersetzt
+privacy-item-groups = Gruppen
+privacy-retention-groups = solange die Gruppe besteht
+privacy-item-group-expiry = Ablauf von Gruppen
+privacy-retention-group-expiry = solange die Gruppe besteht
+privacy-item-group-join-info = Beitrittsdaten von Gruppen
+privacy-retention-group-join-info = solange die Gruppe besteht; ersetzt, wenn ein Mitglied neue speichert
+privacy-item-envelopes = Umschläge (verschlüsselte Nachrichten)
+privacy-retention-envelopes = gelöscht, sobald das empfangende Gerät den Empfang bestätigt; nicht zugestellte Umschläge werden nach { $secs } gelöscht
+privacy-item-link-codes = Verknüpfungscodes
+privacy-retention-link-codes = bis sie benutzt werden, höchstens { $secs }
+privacy-item-device-lists = Gerätelisten
+privacy-retention-device-lists = bis das Konto eine neuere Liste veröffentlicht oder gelöscht wird
+privacy-item-link-slots = Verknüpfungsfächer
+privacy-retention-link-slots = bis sie abgeholt werden, höchstens { $secs }
+privacy-item-audit-log = Prüfprotokoll
+privacy-retention-audit-log = { $secs }
+privacy-item-server-admins = Server-Admins
+privacy-retention-server-admins = bis der Admin entfernt wird
+privacy-item-admin-and-org-claim-codes = Übernahmecodes für Admins und Orgs
+privacy-retention-admin-and-org-claim-codes = der Admin-Übernahmecode, bis er benutzt wird; Org-Admin-Codes, bis sie benutzt werden oder ablaufen (höchstens { $secs }), der Eintrag eine weitere Laufzeit, damit späte Versuche erfahren, dass der Code abgelaufen ist
+privacy-item-organisations = Organisationen
+privacy-retention-organisations = solange die Organisation besteht
+privacy-item-org-profiles = Org-Profile
+privacy-retention-org-profiles = bis sie durch eine neuere Version ersetzt werden
+privacy-item-staff-certificates = Mitarbeiterzertifikate
+privacy-retention-staff-certificates = solange die Organisation besteht; widerrufene und abgelaufene Zertifikate werden nicht mehr gezeigt
+privacy-item-staff-invitations = Einladungen für Mitarbeitende
+privacy-retention-staff-invitations = bis sie abläuft (höchstens { $secs } nach der Ausstellung), der Eintrag eine weitere Laufzeit, damit späte Versuche erfahren, dass der Code abgelaufen ist
+privacy-item-revocation-lists = Widerrufslisten
+privacy-retention-revocation-lists = bis sie durch eine neuere Version ersetzt werden
+privacy-item-attachments = Anhänge
+privacy-retention-attachments = gelöscht { $secs } nach dem Ende des Hochladens; unfertige Uploads nach { $upload_secs }
+privacy-item-channels = Kanäle
+privacy-retention-channels = solange der Kanal besteht
+privacy-item-second-factor-secrets = Geheimnisse des zweiten Faktors
+privacy-retention-second-factor-secrets = bis der Admin entfernt wird (`stadtbote-server admin-reset`) oder der zweite Faktor der Org zurückgesetzt oder abgeschaltet wird
+privacy-item-shredding-keys = Löschschlüssel
+privacy-retention-shredding-keys = der Pepper, solange der Server besteht; der Schlüssel eines Kontos, bis das Konto gelöscht wird
+privacy-item-staged-backups = bereitgestellte Sicherungen
+privacy-retention-staged-backups = gelöscht nach dem Herunterladen, spätestens nach { $secs }
+privacy-item-backups = Sicherungen
+privacy-retention-backups = ein gelöschtes Konto bleibt in den vor seiner Löschung gemachten Archiven, bis diese ausgesondert werden: höchstens { $secs } ({ $daily } tägliche und { $weekly } wöchentliche Archive werden aufbewahrt)
+privacy-item-channel-posts = Kanalbeiträge
+privacy-retention-channel-posts = gelöscht nach der Aufbewahrungsfrist des Kanals, die die Org je Kanal festlegt, höchstens { $days ->
+        [one] 1 Tag
+       *[other] { $days } Tage
+    } ({ $secs })
+privacy-never-ip-addresses = IP-Adressen
+privacy-never-display-names = Anzeigenamen
+privacy-never-message-content = Inhalte von Nachrichten
+privacy-never-phone-numbers = Telefonnummern, E-Mail-Adressen und Adressbücher
+privacy-never-senders = Absender gespeicherter Nachrichten
+privacy-never-follower-lists = Abonnenten- und Folgendenlisten von Kanälen
+privacy-never-read-receipts = Lesebestätigungen
+privacy-never-analytics = Auswertungen je Leserin oder Leser
+privacy-period-envelopes = verschlüsselte Nachrichten, die auf Zustellung warten
+privacy-period-attachments = verschlüsselte Anhänge nach dem Hochladen
+privacy-period-uploads = unfertige Uploads von Anhängen
+privacy-period-link-codes = Codes zum Verknüpfen eines neuen Geräts
+privacy-period-org-claim-codes = Einmal-Codes zum Übernehmen einer Org
+privacy-period-channel-posts-max = Beiträge in Kanälen (die längste Frist, die ein Kanal wählen kann)
+privacy-period-audit = Prüfprotokoll der Admin-Aktionen (pseudonymisiert)
+privacy-period-staff-invitations = Einladungen für Mitarbeitende: höchstens max_invite_ttl_secs gültig, eine weitere Laufzeit nach ihrem Ablauf gelöscht
+privacy-period-envelope-log-segments = Bytes bestätigter oder gelöschter Umschläge bleiben etwa so lange in ihrer Segmentdatei des Umschlag-Logs (länger, solange ein älterer, noch wartender Umschlag das Segment hält)
+privacy-period-staged-backups = auf dem Server zum Herunterladen bereitgestellte Online-Sicherungen (gelöscht nach dem Herunterladen, spätestens nach dieser Frist)
+privacy-period-backups = nächtliche Sicherungsarchive: wie lange ein gelöschtes Konto in ihnen weiterbesteht (backup_keep_daily, backup_keep_weekly)

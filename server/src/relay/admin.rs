@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use stadtbote_protocol::frame::{AdminAction, OrgSummary, Response};
 use stadtbote_protocol::org::validate_handle;
-use stadtbote_protocol::{AccountId, OrgId};
+use stadtbote_protocol::{AccountId, OrgId, RefusalReason};
 
 use super::second_factor::Elevation;
 use super::{Identity, Relay, RelayError, code_hash};
@@ -30,14 +30,12 @@ impl Relay {
     ) -> Result<Response, RelayError> {
         self.code_limiter.check(&me.device, Instant::now())?;
         let Some(secret) = totp_secret else {
-            return Err(RelayError::InvalidRequest(
-                "an admin claim needs a TOTP secret (update the stadtbote client)",
-            ));
+            return Err(RelayError::Refused(RefusalReason::AdminClaimNeedsSecret));
         };
         // An admin's secret is never replaced by a claim attempt (a wrong
         // code would otherwise delete it below).
         if self.store.is_admin(&me.device)? {
-            return Err(RelayError::InvalidCode("unknown or already used admin claim code"));
+            return Err(RelayError::Refused(RefusalReason::AdminClaimCodeInvalid));
         }
         // The secret is stored before the role: a crash in between leaves
         // an unused secret, never an admin without a second factor.
@@ -49,7 +47,7 @@ impl Relay {
             // code's hash is gone.
             Err(StoreError::Code(_)) => {
                 self.store.remove_factor(&owner)?;
-                return Err(RelayError::InvalidCode("unknown or already used admin claim code"));
+                return Err(RelayError::Refused(RefusalReason::AdminClaimCodeInvalid));
             }
             Err(e) => {
                 self.store.remove_factor(&owner)?;
@@ -79,7 +77,7 @@ impl Relay {
         let name = action_name(&action);
         let target = self.action_target(&action);
         if !self.store.is_admin(&me.device)? {
-            let err = RelayError::Forbidden("only a server admin may do this");
+            let err = RelayError::Refused(RefusalReason::ServerAdminOnly);
             return self.refuse(me, "none", name, target, err).await;
         }
         if let Err(err) = self.require_factor(FactorOwner::Admin(me.device), otp, elevation) {
@@ -142,7 +140,7 @@ impl Relay {
             AdminAction::BackupChunk { backup, index } => self.backup_chunk(&backup, index).await,
             AdminAction::BackupFinish { backup } => self.backup_finish(&backup).await,
             AdminAction::ResetOrgSecondFactor { handle } => self.reset_org_factor(&handle).await,
-            _ => Err(RelayError::InvalidRequest("admin action not supported by this server")),
+            _ => Err(RelayError::Refused(RefusalReason::AdminActionNotSupported)),
         }
     }
 
@@ -190,9 +188,7 @@ impl Relay {
         let name = name.trim();
         let chars = name.chars().count();
         if chars == 0 || chars > MAX_ORG_NAME_CHARS || name.chars().any(char::is_control) {
-            return Err(RelayError::InvalidRequest(
-                "the org name must be 1-100 characters without control characters",
-            ));
+            return Err(RelayError::Refused(RefusalReason::OrgNameInvalid));
         }
         let org = OrgId::random();
         let code = random_code();

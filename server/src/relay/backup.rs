@@ -20,8 +20,8 @@ use std::sync::Mutex;
 
 use data_encoding::HEXLOWER;
 use serde_bytes::ByteBuf;
-use stadtbote_protocol::BackupId;
 use stadtbote_protocol::frame::Response;
+use stadtbote_protocol::{BackupId, RefusalReason};
 
 use super::{Relay, RelayError};
 use crate::backup::create::{self, STAGING_DIR, create_private_dir};
@@ -31,13 +31,6 @@ use crate::unix_ms;
 
 /// Most extra recipients one request may name.
 const MAX_REQUEST_RECIPIENTS: usize = 16;
-
-/// The refusal of a backup that would be written unencrypted.
-pub(crate) const PLAINTEXT_REFUSED: &str = "refusing to write an unencrypted backup: it would hold \
-     the pepper, every account's shredding key and the admins' TOTP secrets. Add an age \
-     recipient (`stadtbote-server backup-key generate --out KEYFILE` on a machine other than \
-     the server, then `backup_recipients` in the server configuration or `--recipient age1…`), \
-     or pass --insecure-plaintext";
 
 /// A staged backup.
 #[derive(Debug, Clone)]
@@ -104,7 +97,7 @@ impl Relay {
         insecure_plaintext: bool,
     ) -> Result<Response, RelayError> {
         if extra.len() > MAX_REQUEST_RECIPIENTS {
-            return Err(RelayError::TooLarge("at most 16 recipients"));
+            return Err(RelayError::Refused(RefusalReason::TooManyBackupRecipients));
         }
         let staging = &self.backups;
         let mut all = staging.recipients.clone();
@@ -113,10 +106,10 @@ impl Relay {
             // A plaintext backup holds the pepper, every account's
             // shredding key and the admins' TOTP secrets: with it, deleted
             // accounts become readable again. Only on explicit request.
-            return Err(RelayError::InvalidRequest(PLAINTEXT_REFUSED));
+            return Err(RelayError::Refused(RefusalReason::PlaintextBackupRefused));
         }
         let recipients = parse_recipients(&all)
-            .map_err(|_| RelayError::InvalidRequest("a recipient is not an age1… public key"))?;
+            .map_err(|_| RelayError::Refused(RefusalReason::BackupRecipientInvalid))?;
         let backup = BackupId::random();
         {
             let mut staged = staging.lock();
@@ -207,7 +200,7 @@ impl Relay {
     ) -> Result<Response, RelayError> {
         let (path, size) = match self.backups.lock().get(backup) {
             Some(Staged::Ready { path, size, .. }) => (path.clone(), *size),
-            _ => return Err(RelayError::InvalidRequest("unknown or unfinished backup")),
+            _ => return Err(RelayError::Refused(RefusalReason::BackupUnknownOrUnfinished)),
         };
         let chunk = u64::from(self.backups.chunk_bytes);
         let offset = u64::from(index).saturating_mul(chunk);
@@ -238,9 +231,9 @@ impl Relay {
             Some(preparing) => {
                 // Still being written: leave it to its request.
                 self.backups.lock().insert(*backup, preparing);
-                return Err(RelayError::InvalidRequest("the backup is not finished"));
+                return Err(RelayError::Refused(RefusalReason::BackupNotFinished));
             }
-            None => return Err(RelayError::InvalidRequest("unknown backup")),
+            None => return Err(RelayError::Refused(RefusalReason::BackupUnknown)),
         }
         let base = self.backups.base(backup);
         let _ = tokio::task::spawn_blocking(move || remove_staged(&base)).await;

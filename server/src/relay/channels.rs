@@ -11,7 +11,7 @@
 
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::org::Role;
-use stadtbote_protocol::{ChannelId, OrgId};
+use stadtbote_protocol::{ChannelId, OrgId, RefusalReason};
 
 use super::{Identity, Relay, RelayError};
 use crate::config::CHANNEL_POST_OVERHEAD;
@@ -20,7 +20,7 @@ use crate::store::{ChannelRecord, NewPost, PageLimits};
 use crate::unix_ms;
 
 /// The refusal for a device that may not write to the org's channels.
-const PUBLISHERS_ONLY: RelayError = RelayError::Forbidden("only the org's publishers may do this");
+const PUBLISHERS_ONLY: RelayError = RelayError::Refused(RefusalReason::PublishersOnly);
 
 /// Milliseconds in a day.
 const DAY_MS: u64 = 86_400_000;
@@ -70,9 +70,7 @@ impl Relay {
         if retention_days == 0
             || retention_days > self.retention().days(super::RetentionKind::ChannelPostsMax)
         {
-            return Err(RelayError::InvalidRequest(
-                "retention_days must be between 1 and max_channel_retention_days",
-            ));
+            return Err(RelayError::Refused(RefusalReason::ChannelRetentionOutOfRange));
         }
         let now = unix_ms();
         self.check_publisher(me, org, now)?;
@@ -118,9 +116,7 @@ impl Relay {
             return Err(RelayError::InvalidRequest("empty post"));
         }
         if post.len() > self.limits.max_channel_post_bytes {
-            return Err(RelayError::TooLarge(
-                "post exceeds the channel post limit (max_message_bytes minus metadata and framing)",
-            ));
+            return Err(RelayError::Refused(RefusalReason::PostTooLarge));
         }
         let record = self.store.channel(channel)?.ok_or(RelayError::UnknownChannel)?;
         let now = unix_ms();
@@ -177,8 +173,7 @@ impl Relay {
         listens: &mut Listens,
         channels: &[ChannelId],
     ) -> Result<Response, RelayError> {
-        const TOO_MANY: RelayError =
-            RelayError::TooLarge("a connection may listen to at most max_channel_listens channels");
+        const TOO_MANY: RelayError = RelayError::Refused(RefusalReason::TooManyListens);
         let max = self.limits.max_channel_listens;
         // Checked before any lookup, so an oversized list costs nothing.
         if channels.len() > max {

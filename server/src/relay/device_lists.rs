@@ -12,7 +12,7 @@
 use stadtbote_protocol::auth::Signature;
 use stadtbote_protocol::device_list::{LINK_SLOT_LEN, SignedDeviceList};
 use stadtbote_protocol::frame::Response;
-use stadtbote_protocol::{AccountId, DeviceId};
+use stadtbote_protocol::{AccountId, DeviceId, RefusalReason};
 use std::time::Instant;
 
 use super::retention::RetentionKind;
@@ -75,9 +75,7 @@ impl Relay {
                 let old =
                     decode_stored(bytes)?.decode_unverified().map_err(|_| RelayError::Internal)?;
                 if old.account_key != list.account_key {
-                    return Err(RelayError::Forbidden(
-                        "the device list is signed by another account key",
-                    ));
+                    return Err(RelayError::Refused(RefusalReason::DeviceListOtherKey));
                 }
                 if list.version <= old.version {
                     return Err(RelayError::InvalidRequest("a newer device list is stored"));

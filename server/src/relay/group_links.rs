@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::group_link::token_hash;
-use stadtbote_protocol::{GroupId, OrgId};
+use stadtbote_protocol::{GroupId, OrgId, RefusalReason};
 
 use super::{Identity, Relay, RelayError};
 use crate::store::{ExternalJoinInput, StoreError};
@@ -47,7 +47,7 @@ impl Relay {
         if let Some(org) = org
             && !self.is_staff(me, org, unix_ms())?
         {
-            return Err(RelayError::Forbidden("only staff of an org can make a group of that org"));
+            return Err(RelayError::Refused(RefusalReason::OrgStaffOnly));
         }
         let epoch = self.store.put_group_info(group, &me.device, token_hash, info, org)?;
         // The old token must stay invalid after a crash, so the replacement
@@ -108,10 +108,9 @@ impl Relay {
 /// that a join token's holder learns nothing more than a stranger.
 fn link_refusal(err: StoreError) -> RelayError {
     match err {
-        StoreError::UnknownGroup | StoreError::InvalidToken => RelayError::Forbidden(INVALID_LINK),
+        StoreError::UnknownGroup | StoreError::InvalidToken => {
+            RelayError::Refused(RefusalReason::GroupLinkInvalid)
+        }
         other => other.into(),
     }
 }
-
-/// The answer to a join with an unknown group, a wrong or a replaced token.
-const INVALID_LINK: &str = "invalid or replaced group link";

@@ -11,13 +11,13 @@
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
-use stadtbote_protocol::OrgId;
 use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::org::{
     DeviceBinding, InviteCert, OrgError, OrgProfile, RevocationList, Signed, SignedKind,
     StaffApproval, StaffCertificate, StaffList, org_claim_message, validate_department,
 };
+use stadtbote_protocol::{OrgId, RefusalReason};
 
 use super::{Identity, Relay, RelayError, code_hash};
 use stadtbote_protocol::org_rotation::{SignedRotation, VerifiedChain};
@@ -32,10 +32,10 @@ const INVITE_ID_LEN: usize = 8;
 
 /// The refusal for an invitation code that cannot be redeemed.
 fn invite_code_error(state: CodeState) -> RelayError {
-    RelayError::InvalidCode(match state {
-        CodeState::Unknown => "unknown invitation code",
-        CodeState::Expired => "invitation code expired",
-        CodeState::Used => "invitation code already used",
+    RelayError::Refused(match state {
+        CodeState::Unknown => RefusalReason::InvitationUnknown,
+        CodeState::Expired => RefusalReason::InvitationExpired,
+        CodeState::Used => RefusalReason::InvitationUsed,
     })
 }
 
@@ -123,7 +123,7 @@ impl Relay {
         let record = self.store.org(org)?.ok_or(RelayError::UnknownOrg)?;
         match record.org_key {
             Some(key) => Ok((record, key)),
-            None => Err(RelayError::Forbidden("the org has not been claimed yet")),
+            None => Err(RelayError::Refused(RefusalReason::OrgNotClaimed)),
         }
     }
 
@@ -139,7 +139,8 @@ impl Relay {
         self.code_limiter.check(&me.device, Instant::now())?;
         let hash = code_hash(code);
         let now = unix_ms();
-        let record = self.store.org_code(&hash)?.ok_or(RelayError::InvalidCode("unknown code"))?;
+        let record =
+            self.store.org_code(&hash)?.ok_or(RelayError::Refused(RefusalReason::CodeUnknown))?;
         record.check(now).map_err(|state| RelayError::from(StoreError::Code(state)))?;
         // A wrong proof does not consume the code: whoever sent it knows the
         // code anyway, and a client bug should not cost the org its code.
@@ -202,9 +203,7 @@ impl Relay {
         let now = unix_ms();
         let expires_at = decoded.invite_expires_at;
         if expires_at <= now || expires_at > now.saturating_add(self.limits.max_invite_ttl_ms) {
-            return Err(RelayError::InvalidRequest(
-                "the invitation must expire in the future and within max_invite_ttl_secs",
-            ));
+            return Err(RelayError::Refused(RefusalReason::InvitationExpiryInvalid));
         }
         // Kept one more lifetime after expiry so that a late attempt is told
         // "expired" rather than "unknown".
@@ -253,7 +252,7 @@ impl Relay {
         if org.suspended {
             return Err(RelayError::OrgSuspended);
         }
-        let org_key = org.org_key.ok_or(RelayError::InvalidRequest("the org is not claimed"))?;
+        let org_key = org.org_key.ok_or(RelayError::Refused(RefusalReason::EnrolOrgNotClaimed))?;
         let certificate =
             StaffCertificate { invite: record.invite, binding: binding.clone(), approval: None };
         // Only enrolments that chain to the org key are stored. They stay
@@ -437,10 +436,7 @@ impl Relay {
         };
         match self.store.rotate_org_key(org, &update, self.directory_limits(now)) {
             Err(StoreError::VersionNotIncreasing) => {
-                return Err(RelayError::InvalidRequest(
-                    "the org key, its rotation chain, the profile or the staff list changed \
-                     meanwhile (versions must increase); fetch the org and try again",
-                ));
+                return Err(RelayError::Refused(RefusalReason::OrgChangedMeanwhile));
             }
             Err(StoreError::ApprovalMismatch) => {
                 return Err(RelayError::InvalidRequest(

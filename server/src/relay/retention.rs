@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use stadtbote_protocol::RefusalReason;
 use stadtbote_protocol::frame::{Response, RetentionPeriod};
 
 use super::{Relay, RelayError};
@@ -102,14 +103,10 @@ impl RetentionKind {
     /// Checks an admin's new value.
     pub fn check(self, secs: u64) -> Result<(), RelayError> {
         if !(MIN_RETENTION_SECS..=MAX_TTL_SECS).contains(&secs) {
-            return Err(RelayError::InvalidRequest(
-                "a retention period must be between 60 seconds and ten years",
-            ));
+            return Err(RelayError::Refused(RefusalReason::RetentionOutOfRange));
         }
         if self.in_days() && !secs.is_multiple_of(DAY_SECS) {
-            return Err(RelayError::InvalidRequest(
-                "this retention period is counted in whole days",
-            ));
+            return Err(RelayError::Refused(RefusalReason::RetentionWholeDays));
         }
         Ok(())
     }
@@ -207,9 +204,8 @@ impl Relay {
         name: &str,
         secs: u64,
     ) -> Result<Response, RelayError> {
-        let kind = RetentionKind::parse(name).ok_or(RelayError::InvalidRequest(
-            "unknown retention kind (envelopes, attachments, uploads, link-codes, org-claim-codes, channel-posts-max, audit)",
-        ))?;
+        let kind = RetentionKind::parse(name)
+            .ok_or(RelayError::Refused(RefusalReason::RetentionUnknownKind))?;
         kind.check(secs)?;
         self.store.set_retention_override(kind.name(), secs)?;
         self.durable().await?;

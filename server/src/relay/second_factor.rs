@@ -14,7 +14,7 @@ use std::time::Instant;
 use stadtbote_protocol::audit::{ACCOUNT_PSEUDONYM_DOMAIN, DEVICE_PSEUDONYM_DOMAIN};
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::totp::{self, MAX_SECRET_LEN, MIN_SECRET_LEN, Secret, TotpError};
-use stadtbote_protocol::{AccountId, OrgId};
+use stadtbote_protocol::{AccountId, ErrorCode, OrgId, RefusalReason};
 
 use super::{Identity, Relay, RelayError};
 use crate::store::{AuditDraft, FactorOwner};
@@ -38,12 +38,20 @@ impl Elevation {
 /// The `refused:…` outcome recorded for an error.
 fn refusal(err: &RelayError) -> String {
     let reason = match err {
-        RelayError::Forbidden(_) => "forbidden",
-        RelayError::SecondFactorRequired(reason) => match *reason {
-            WRONG_CODE => "second-factor-wrong",
-            REPLAYED_CODE => "second-factor-replayed",
-            SUPERSEDED_CODE => "second-factor-superseded",
-            _ => "second-factor-missing",
+        RelayError::Refused(reason) => match reason {
+            RefusalReason::SecondFactorWrongCode => "second-factor-wrong",
+            RefusalReason::SecondFactorReplayed => "second-factor-replayed",
+            RefusalReason::SecondFactorSuperseded => "second-factor-superseded",
+            RefusalReason::OrgSuspended => "org-suspended",
+            RefusalReason::RateLimited => "rate-limited",
+            reason => match super::refusal::wire(*reason).0 {
+                ErrorCode::Forbidden => "forbidden",
+                ErrorCode::SecondFactorRequired => "second-factor-missing",
+                ErrorCode::InvalidRequest => "invalid-request",
+                ErrorCode::UnknownOrg => "unknown-org",
+                ErrorCode::StorageUnavailable | ErrorCode::Unavailable => "unavailable",
+                _ => "error",
+            },
         },
         RelayError::OrgSuspended => "org-suspended",
         RelayError::UnknownOrg => "unknown-org",
@@ -55,24 +63,20 @@ fn refusal(err: &RelayError) -> String {
     format!("refused:{reason}")
 }
 
-/// Refusal texts (distinguishing wrong and replayed codes only here).
-const MISSING_CODE: &str = "this action needs a second factor (the current TOTP code)";
-const WRONG_CODE: &str = "second factor refused: wrong code";
-const REPLAYED_CODE: &str = "second factor refused: code already used, wait for the next one";
-/// A code that was never used, refused because a later one was (an
-/// authenticator shows the next code a little early, the server accepts
-/// codes a step early or late, and never an older one after a newer one).
-const SUPERSEDED_CODE: &str = "second factor refused: this code is older than the last one used \
-     (a later code was already accepted); wait for the next code";
-const NO_SECRET: &str = "second factor refused: no TOTP secret is set up for this admin";
-
+/// The refusal of a code. `Superseded` is a code that was never used,
+/// refused because a later one was (an authenticator shows the next code a
+/// little early, the server accepts codes a step early or late, and never
+/// an older one after a newer one).
 fn code_error(err: TotpError) -> RelayError {
-    RelayError::SecondFactorRequired(match err {
-        TotpError::Replayed => REPLAYED_CODE,
-        TotpError::Superseded => SUPERSEDED_CODE,
-        _ => WRONG_CODE,
+    RelayError::Refused(match err {
+        TotpError::Replayed => RefusalReason::SecondFactorReplayed,
+        TotpError::Superseded => RefusalReason::SecondFactorSuperseded,
+        _ => RefusalReason::SecondFactorWrongCode,
     })
 }
+
+/// The refusal of an action that needs a second factor, without a code.
+const MISSING_CODE: RelayError = RelayError::Refused(RefusalReason::SecondFactorMissing);
 
 impl Relay {
     /// The audit pseudonym of an account, keyed with the store's pepper.
@@ -138,8 +142,10 @@ impl Relay {
 
     /// Checks `code` against `owner`'s secret and marks its step used.
     fn verify_code(&self, owner: &FactorOwner, code: &str) -> Result<(), RelayError> {
-        let record =
-            self.store.factor(owner)?.ok_or(RelayError::SecondFactorRequired(NO_SECRET))?;
+        let record = self
+            .store
+            .factor(owner)?
+            .ok_or(RelayError::Refused(RefusalReason::SecondFactorNotSetUp))?;
         let now_secs = unix_ms() / 1000;
         let step =
             totp::verify(&record.secret, code, now_secs, self.totp_skew_steps, record.last_step)
@@ -169,7 +175,7 @@ impl Relay {
         if elevation.has(&owner) {
             return Ok(());
         }
-        let code = otp.ok_or(RelayError::SecondFactorRequired(MISSING_CODE))?;
+        let code = otp.ok_or(MISSING_CODE)?;
         self.verify_code(&owner, code)?;
         elevation.grant(owner);
         Ok(())
@@ -193,7 +199,7 @@ impl Relay {
                 owners.push(FactorOwner::Org(org));
             }
         }
-        let mut last_err = RelayError::Forbidden("this device has no admin role");
+        let mut last_err = RelayError::Refused(RefusalReason::NoAdminRole);
         let mut accepted = false;
         for owner in owners {
             if self.store.factor(&owner)?.is_none() {
@@ -242,7 +248,7 @@ impl Relay {
         let target = Some(record.handle.clone());
         const ACTION: &str = "org.2fa-enable";
         if record.admin_device != Some(me.device) {
-            let err = RelayError::Forbidden("only the org's admin device may do this");
+            let err = RelayError::Refused(RefusalReason::OrgAdminDeviceOnly);
             return self.refuse(me, "none", ACTION, target, err).await;
         }
         if record.suspended {
@@ -250,7 +256,7 @@ impl Relay {
         }
         let owner = FactorOwner::Org(*org);
         if self.store.factor(&owner)?.is_some() && !elevation.has(&owner) {
-            let err = RelayError::SecondFactorRequired(MISSING_CODE);
+            let err = MISSING_CODE;
             return self.refuse(me, &role, ACTION, target, err).await;
         }
         let result = self
@@ -284,7 +290,7 @@ impl Relay {
         }
         let owner = FactorOwner::Org(*org);
         if self.store.factor(&owner)?.is_some() && !elevation.has(&owner) {
-            let err = RelayError::SecondFactorRequired(MISSING_CODE);
+            let err = MISSING_CODE;
             return self.refuse(me, &role, action, target, err).await;
         }
         let result = run.await;
