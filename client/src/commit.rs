@@ -67,9 +67,7 @@ pub trait CommitRace {
     type Error: From<ConnectionError>;
 
     /// The open connection to send on.
-    fn connection(
-        &mut self,
-    ) -> Result<&mut Connection<Self::Transport, Self::Clock>, Self::Error>;
+    fn connection(&mut self) -> Result<&mut Connection<Self::Transport, Self::Clock>, Self::Error>;
 
     /// Looks at the group as it is now and builds the next commit it needs,
     /// or says that it needs none. Called once per attempt.
@@ -87,23 +85,26 @@ pub trait CommitRace {
     /// Drops a pending commit the server did not accept.
     fn abandon(&mut self, pending: &Self::Pending) -> Result<(), Self::Error>;
 
-    /// Another commit won the epoch (`current_epoch` is the server's, when
-    /// it said): fetch and process the pending messages so that the next
-    /// [`prepare`](CommitRace::prepare) builds on the winner's epoch, or end
-    /// the routine with an error when a retry cannot help. The commit is
-    /// already abandoned.
+    /// Another commit won the epoch (`refusal` is the `stale_epoch` error,
+    /// with the server's current epoch when it said): fetch and process the
+    /// pending messages so that the next [`prepare`](CommitRace::prepare)
+    /// builds on the winner's epoch, or end the routine with an error when
+    /// a retry cannot help. The commit is already abandoned.
     async fn lost_race(
         &mut self,
         pending: Self::Pending,
-        current_epoch: Option<u64>,
+        refusal: ErrorBody,
     ) -> Result<(), Self::Error>;
 
     /// The server refused the commit for another reason (already
     /// abandoned). `Err` ends the routine; `Ok` tries again (after the
     /// caller reset what made the server refuse, for example by starting a
     /// group the server lost all over).
-    async fn refused(&mut self, pending: Self::Pending, refusal: ErrorBody)
-    -> Result<(), Self::Error>;
+    async fn refused(
+        &mut self,
+        pending: Self::Pending,
+        refusal: ErrorBody,
+    ) -> Result<(), Self::Error>;
 
     /// The server answered the commit with something other than
     /// `commit_accepted` (the commit is already abandoned).
@@ -149,7 +150,7 @@ pub async fn commit_with_retry<R: CommitRace>(
             }
             Err(refusal) if refusal.code == ErrorCode::StaleEpoch => {
                 race.abandon(&pending)?;
-                race.lost_race(pending, refusal.current_epoch).await?;
+                race.lost_race(pending, refusal).await?;
             }
             Err(refusal) => {
                 race.abandon(&pending)?;
@@ -242,7 +243,9 @@ mod tests {
             Ok(())
         }
 
-        async fn lost_race(&mut self, pending: u64, current: Option<u64>) -> Result<(), ToyError> {
+        async fn lost_race(&mut self, pending: u64, refusal: ErrorBody) -> Result<(), ToyError> {
+            assert_eq!(refusal.code, ErrorCode::StaleEpoch);
+            let current = refusal.current_epoch;
             assert!(current.is_some_and(|c| c > pending));
             let wait = std::time::Duration::from_secs(5);
             while self.epoch < current.unwrap_or_default() {
@@ -338,7 +341,11 @@ mod tests {
         let server = FakeServer::new();
         let mut race = toy(&server, 1);
         for epoch in 2..2 + MAX_COMMIT_ATTEMPTS as u8 {
-            server.expect_after_events("commit", vec![winner(epoch)], Reply::stale_epoch(epoch.into()));
+            server.expect_after_events(
+                "commit",
+                vec![winner(epoch)],
+                Reply::stale_epoch(epoch.into()),
+            );
         }
         let result = run(commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS));
         assert_eq!(result, Err(ToyError::GaveUp(MAX_COMMIT_ATTEMPTS)));
