@@ -38,6 +38,9 @@ use crate::transport::Transport;
 pub const MAX_COMMIT_ATTEMPTS: usize = 5;
 
 /// What [`CommitRace::prepare`] decided for this attempt.
+// Made once per attempt and moved straight into the request: boxing the
+// request would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Attempt<P, D> {
     /// Send this commit, built for the epoch held now. `pending` is what
