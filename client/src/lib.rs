@@ -33,6 +33,21 @@
 pub mod clock;
 pub mod commit;
 pub mod connection;
+pub mod mls_store;
+pub mod storage;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod transport;
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::MemoryStorage;
+    use crate::storage::conformance::{block_on, run_all};
+    use std::collections::HashMap;
+
+    #[test]
+    fn memory_storage_conforms() {
+        let mut stores: HashMap<u32, MemoryStorage> = HashMap::new();
+        block_on(run_all(&mut |n| stores.entry(n).or_default().clone()));
+    }
+}
