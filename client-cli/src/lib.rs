@@ -11,6 +11,7 @@
 //! * [`session`]: [`Client`] itself: register, link, open, login, KeyPackage top-up, saving.
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
+//! * [`conversations`]: which groups are 1:1 conversations (random ids, the Welcome marker) and which one is sent to.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
 //! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation).
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
@@ -41,6 +42,7 @@
 //! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
 
 pub mod account;
+pub mod admin_output;
 pub mod admin_staff;
 pub mod approval;
 pub mod attachments;
@@ -53,6 +55,7 @@ pub mod codes;
 pub mod commit_race;
 pub mod connection;
 pub mod consult;
+pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod error_text;
@@ -60,6 +63,7 @@ pub mod file_storage;
 pub mod group_output;
 pub mod groups;
 pub mod home;
+pub mod inner_error;
 pub mod metadata;
 pub mod org;
 pub mod org_info;

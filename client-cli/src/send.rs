@@ -1,7 +1,10 @@
 //! Sending: the outbox, conversation membership and the commit race.
 //!
 //! The conversation between two accounts is one MLS group holding every
-//! device of both, with the id [`conversation_id`]. Before each message the
+//! device of both. A new one gets a random id (nothing in an envelope's
+//! clear header names the two accounts) and its Welcomes carry the pair's
+//! marker ([`crate::conversations`]); conversations created before keep
+//! their id derived from the two accounts. Before each message the
 //! sender makes the group match the server's directory: devices the
 //! directory lists but the group lacks are added (with KeyPackages whose
 //! credential and key are checked against the directory), members the
@@ -20,9 +23,8 @@ use std::time::Duration;
 
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
+use stadtbote_protocol::conversation::marker;
 use stadtbote_protocol::frame::DeviceInfo;
-use stadtbote_protocol::ids::conversation_id;
-use stadtbote_protocol::membership::GroupCreation;
 use stadtbote_protocol::mls::{Commit, Member};
 use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response,
@@ -166,16 +168,21 @@ impl Client {
         if self.mls.has_group(group)? {
             self.mls.delete_group(group)?;
         }
-        self.state.conversations.remove(peer);
+        self.unlearn_conversation(group)?;
+        // A state from before lists the group only by peer.
+        if self.state.conversations.get(peer) == Some(group) {
+            self.state.conversations.remove(peer);
+        }
         self.save()
     }
 
     /// Makes the conversation with `peer` exist and hold exactly the devices
     /// the directory lists for both accounts. Returns its group id.
     pub async fn ensure_conversation(&mut self, peer: &AccountId) -> Result<GroupId, ClientError> {
-        let own = self.state.account;
-        let group = conversation_id(&own, peer);
-        let mut race = ConversationRace { client: self, peer: *peer, group };
+        // Each attempt picks the group (`conversation_group`) before it is used.
+        let placeholder = GroupId::random();
+        let mut race =
+            ConversationRace { client: self, peer: *peer, group: placeholder, fresh: None };
         commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS).await
     }
 
@@ -227,6 +234,7 @@ impl Client {
     async fn membership_commit(
         &mut self,
         group: &GroupId,
+        peer: &AccountId,
         directory: &BTreeMap<DeviceId, Member>,
     ) -> Result<Option<Commit>, ClientError> {
         let own_device = self.state.device;
@@ -253,7 +261,11 @@ impl Client {
         if !missing.is_empty() {
             let packages = self.claim_verified(&missing).await?;
             if !packages.is_empty() {
-                return Ok(Some(self.mls.add_members(group, &packages)?));
+                // The Welcome tells the joiners whose conversation this is.
+                let marker = marker(&self.state.account, peer);
+                return Ok(Some(
+                    self.mls.add_members_with_welcome_data(group, &packages, &marker)?,
+                ));
             }
             tracing::warn!("devices without usable KeyPackages are left out for now");
         }
@@ -305,7 +317,10 @@ impl Client {
 struct ConversationRace<'a> {
     client: &'a mut Client,
     peer: AccountId,
+    /// The group of the current attempt.
     group: GroupId,
+    /// A new group id an earlier attempt chose (`conversation_group`).
+    fresh: Option<GroupId>,
 }
 
 impl CommitRace for ConversationRace<'_> {
@@ -320,16 +335,15 @@ impl CommitRace for ConversationRace<'_> {
     }
 
     async fn prepare(&mut self) -> Result<Attempt<Commit, GroupId>, ClientError> {
-        let (peer, group, client) = (&self.peer, self.group, &mut *self.client);
+        let (peer, client) = (&self.peer, &mut *self.client);
         let directory = client.directory(peer).await?;
-        if !client.mls.has_group(&group)? {
-            client.creations.insert(group, GroupCreation::Conversation { peer: *peer });
-            client.mls.create_group(group)?;
-        } else if !client.mls.is_active(&group)? {
+        let group = client.conversation_group(peer, &mut self.fresh)?;
+        self.group = group;
+        if !client.mls.is_active(&group)? {
             return Err(ClientError::RemovedFromConversation(*peer));
         }
-        let Some(commit) = client.membership_commit(&group, &directory).await? else {
-            client.state.conversations.insert(*peer, group);
+        let Some(commit) = client.membership_commit(&group, peer, &directory).await? else {
+            client.learn_conversation(*peer, group)?;
             client.save()?;
             return Ok(Attempt::Done(group));
         };
@@ -343,7 +357,7 @@ impl CommitRace for ConversationRace<'_> {
         epoch: u64,
     ) -> Result<Option<GroupId>, ClientError> {
         self.client.merge_commit(&self.group, epoch)?;
-        self.client.state.conversations.insert(self.peer, self.group);
+        self.client.learn_conversation(self.peer, self.group)?;
         self.client.save()?;
         // Once more: the directory check confirms nothing else is missing
         // (removals and additions go in turn).
