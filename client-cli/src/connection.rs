@@ -1,35 +1,44 @@
-//! The one module that owns the WebSocket.
+//! The one module that owns the WebSocket: the tokio-tungstenite
+//! [`Transport`] (with rustls for `wss://`) and its [`Connector`](transport::Connector), and
+//! [`Connection`], the client's connection to the relay built on them.
 //!
-//! A [`Connection`] turns requests into frames and frames back into answers.
-//! It is driven by its owner rather than by a background task: every read
-//! happens inside [`Connection::request`] or [`Connection::next_event`], and
-//! events that arrive while a request waits for its answer are kept, in
-//! order, for the next `next_event`. That keeps ordering obvious (mailbox
-//! batches are processed in the order the server sent them) and needs no
-//! channel between tasks.
+//! What the frames mean — request ids and matching answers, events that
+//! arrive while a request waits (kept in order for the next
+//! [`Connection::next_event`]), the login challenge, the timeouts and
+//! limits — lives in the core ([`stadtbote_client::connection`]), the same
+//! for every front-end; this module adapts the socket to it: whole frames
+//! out (fragmented above [`MAX_OUTGOING_FRAME`]), whole frames in, TLS and
+//! HTTP refusals of the upgrade in plain words, and the core's errors as
+//! the CLI's [`ClientError`]s.
 //!
 //! Limits: connecting (TCP, WebSocket handshake and the server's challenge)
 //! must finish within [`CONNECT_TIMEOUT`], every request is answered within
 //! [`REQUEST_TIMEOUT`], no incoming message may exceed [`MAX_MESSAGE`], and
 //! no more than [`MAX_BUFFERED_EVENTS`] events are held back.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use stadtbote_protocol::frame::{self, ServerBody};
-use stadtbote_protocol::{ClientFrame, ErrorBody, Event, Request, Response};
+use stadtbote_client::connection::{self as core, ConnectionError};
+use stadtbote_client::transport::{self, Transport, TransportError};
+use stadtbote_protocol::{ErrorBody, Event, Request, Response};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use stadtbote_client::connection::{
+    CONNECT_TIMEOUT, Challenge, MAX_BUFFERED_BYTES, MAX_BUFFERED_EVENTS, MAX_MESSAGE,
+    REQUEST_TIMEOUT,
+};
+
+use crate::clock::SystemClock;
 use crate::error::ClientError;
 
 /// Largest WebSocket frame this client sends; a longer message goes out as a
@@ -75,30 +84,6 @@ where
     sink.flush().await
 }
 
-/// Time allowed for TCP connect, WebSocket handshake and the challenge.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for the answer to one request.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest WebSocket message accepted from the server. A mailbox batch holds
-/// at most 64 envelopes; this leaves room for large ones.
-pub const MAX_MESSAGE: usize = 16 << 20;
-/// Events held back while waiting for answers before the connection is
-/// considered misbehaving.
-pub const MAX_BUFFERED_EVENTS: usize = 4096;
-/// Bytes of held-back events allowed (a month of mailbox fits easily).
-pub const MAX_BUFFERED_BYTES: usize = 256 << 20;
-
-/// The login challenge the server sends first on every connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    /// The nonce to sign.
-    pub nonce: Vec<u8>,
-    /// Proof-of-work difficulty for registration.
-    pub pow_difficulty: u8,
-    /// The server's clock (Unix ms).
-    pub server_time: u64,
-}
-
 /// Checks that a server URL is a usable WebSocket URL.
 pub fn validate_url(url: &str) -> Result<(), ClientError> {
     let invalid = |reason| ClientError::InvalidServerUrl { url: url.to_string(), reason };
@@ -133,27 +118,20 @@ pub fn tls_client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig
 
 /// Turns a failed connect into a TLS error, in plain words, when rustls
 /// caused it.
-fn tls_failure(url: &str, error: &tokio_tungstenite::tungstenite::Error) -> Option<ClientError> {
+fn tls_failure(error: &tokio_tungstenite::tungstenite::Error) -> Option<TransportError> {
     let tokio_tungstenite::tungstenite::Error::Io(io) = error else { return None };
     let rustls_error = io.get_ref()?.downcast_ref::<rustls::Error>()?;
     Some(match rustls_error {
-        rustls::Error::InvalidCertificate(reason) => ClientError::UntrustedCertificate {
-            url: url.to_string(),
+        rustls::Error::InvalidCertificate(reason) => TransportError::UntrustedCertificate {
             reason: crate::tls_trust::certificate_problem(reason),
         },
-        other => ClientError::Tls {
-            url: url.to_string(),
-            reason: crate::tls_trust::handshake_problem(other),
-        },
+        other => TransportError::Tls { reason: crate::tls_trust::handshake_problem(other) },
     })
 }
 
 /// A refused WebSocket upgrade that means "too many connections", with a
 /// fixed explanation (the server's own text is not shown).
-fn refused_upgrade(
-    url: &str,
-    error: &tokio_tungstenite::tungstenite::Error,
-) -> Option<ClientError> {
+fn refused_upgrade(error: &tokio_tungstenite::tungstenite::Error) -> Option<TransportError> {
     let tokio_tungstenite::tungstenite::Error::Http(response) = error else { return None };
     let reason = match response.status().as_u16() {
         429 => {
@@ -163,30 +141,72 @@ fn refused_upgrade(
         503 => "the server is at its connection limit or shutting down",
         _ => return None,
     };
-    Some(ClientError::ServerBusy { url: url.to_string(), reason })
+    Some(TransportError::Busy { reason })
 }
 
-/// An open connection to the relay.
-pub struct Connection {
-    url: String,
+/// The WebSocket to the relay as the core's frame pipe.
+pub struct WsTransport {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    next_id: u64,
-    /// Held-back events with their encoded sizes.
-    events: VecDeque<(Event, usize)>,
-    buffered_bytes: usize,
 }
 
-impl std::fmt::Debug for Connection {
+impl std::fmt::Debug for WsTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("WsTransport").finish_non_exhaustive()
     }
 }
 
-impl Connection {
-    /// Connects and reads the server's challenge.
-    pub async fn connect(url: &str) -> Result<(Connection, Challenge), ClientError> {
-        validate_url(url)?;
-        let unreachable = || ClientError::Unreachable { url: url.to_string() };
+impl Transport for WsTransport {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        send_frame(&mut self.ws, frame).await.map_err(|e| TransportError::Failed(e.to_string()))
+    }
+
+    /// Cancel-safe: `StreamExt::next` on the WebSocket keeps a partly
+    /// received message in tungstenite's buffer, and nothing is held
+    /// between the loop's turns.
+    async fn recv(&mut self) -> Result<Vec<u8>, TransportError> {
+        loop {
+            match self.ws.next().await {
+                None => return Err(TransportError::Closed),
+                Some(Err(e)) => return Err(TransportError::Failed(e.to_string())),
+                Some(Ok(Message::Binary(bytes))) => return Ok(bytes.into()),
+                Some(Ok(Message::Close(_))) => return Err(TransportError::Closed),
+                // Pings are answered by tungstenite itself; text frames are
+                // not part of the protocol.
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = timeout(Duration::from_secs(1), self.ws.close(None)).await;
+    }
+}
+
+/// Opens [`WsTransport`]s: TCP, TLS for `wss://` (with the trust of
+/// [`tls_client_config`]) and the WebSocket handshake, with this client's
+/// message limits.
+#[derive(Debug, Clone)]
+pub struct WsConnector {
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl WsConnector {
+    /// A connector for `url`: with TLS (web PKI roots plus the certificates
+    /// of [`set_extra_ca_file`]) for `wss://`.
+    pub fn for_url(url: &str) -> Result<WsConnector, ClientError> {
+        let tls = if url.starts_with("wss://") {
+            Some(Arc::new(tls_client_config(EXTRA_CA_FILE.get().map(PathBuf::as_path))?))
+        } else {
+            None
+        };
+        Ok(WsConnector { tls })
+    }
+}
+
+impl transport::Connector for WsConnector {
+    type Transport = WsTransport;
+
+    async fn connect(&self, url: &str) -> Result<WsTransport, TransportError> {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE))
@@ -194,54 +214,63 @@ impl Connection {
             .read_buffer_size(16 * 1024)
             .write_buffer_size(0)
             .max_write_buffer_size(MAX_MESSAGE * 2);
-        let connector = if url.starts_with("wss://") {
-            let tls = tls_client_config(EXTRA_CA_FILE.get().map(PathBuf::as_path))?;
-            Some(Connector::Rustls(Arc::new(tls)))
-        } else {
-            None
-        };
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        let (ws, _response) = timeout_at(
-            deadline,
-            tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector),
-        )
-        .await
-        .map_err(|_| unreachable())?
-        .map_err(|e| {
-            tracing::debug!(error = %e, "connect failed");
-            tls_failure(url, &e).or_else(|| refused_upgrade(url, &e)).unwrap_or_else(unreachable)
-        })?;
-        let mut conn = Connection {
-            url: url.to_string(),
-            ws,
-            next_id: 1,
-            events: VecDeque::new(),
-            buffered_bytes: 0,
-        };
-        let challenge = loop {
-            match conn.read_body(deadline).await {
-                Ok(Some((
-                    ServerBody::Event {
-                        event: Event::Challenge { nonce, pow_difficulty, server_time },
-                    },
-                    _,
-                ))) => {
-                    break Challenge { nonce: nonce.into_vec(), pow_difficulty, server_time };
-                }
-                Ok(Some((ServerBody::Event { event }, size))) => conn.keep(event, size)?,
-                Ok(Some(_)) => return Err(conn.protocol("expected a challenge first")),
-                // A server that accepts the socket but never speaks, or
-                // hangs up at once, is as good as unreachable.
-                Ok(None) | Err(ClientError::ConnectionLost { .. }) => return Err(unreachable()),
-                Err(e) => return Err(e),
+        let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        let (ws, _response) =
+            tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector)
+                .await
+                .map_err(|e| {
+                    tracing::debug!(error = %e, "connect failed");
+                    tls_failure(&e)
+                        .or_else(|| refused_upgrade(&e))
+                        .unwrap_or(TransportError::Unreachable)
+                })?;
+        Ok(WsTransport { ws })
+    }
+}
+
+impl From<ConnectionError> for ClientError {
+    fn from(error: ConnectionError) -> Self {
+        match error {
+            ConnectionError::Unreachable { url } => ClientError::Unreachable { url },
+            ConnectionError::Busy { url, reason } => ClientError::ServerBusy { url, reason },
+            ConnectionError::UntrustedCertificate { url, reason } => {
+                ClientError::UntrustedCertificate { url, reason }
             }
-        };
-        Ok((conn, challenge))
+            ConnectionError::Tls { url, reason } => ClientError::Tls { url, reason },
+            ConnectionError::Lost { url, reason } => ClientError::ConnectionLost { url, reason },
+            ConnectionError::Protocol { url, reason } => ClientError::Protocol { url, reason },
+            ConnectionError::Server(body) => ClientError::Server(body),
+        }
+    }
+}
+
+/// The core's connection over the WebSocket, timed by the system clock.
+pub type CoreConnection = core::Connection<WsTransport, SystemClock>;
+
+/// An open connection to the relay.
+#[derive(Debug)]
+pub struct Connection {
+    inner: CoreConnection,
+}
+
+impl Connection {
+    /// Connects and reads the server's challenge.
+    pub async fn connect(url: &str) -> Result<(Connection, Challenge), ClientError> {
+        validate_url(url)?;
+        let connector = WsConnector::for_url(url)?;
+        let (inner, challenge) = CoreConnection::open(&connector, SystemClock, url).await?;
+        Ok((Connection { inner }, challenge))
     }
 
     /// The server URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.inner.url()
+    }
+
+    /// The core's connection, for the core's routines
+    /// ([`stadtbote_client::commit::commit_with_retry`]).
+    pub fn core_mut(&mut self) -> &mut CoreConnection {
+        &mut self.inner
     }
 
     /// Sends a request and waits for its answer. A typed server error comes
@@ -250,28 +279,7 @@ impl Connection {
         &mut self,
         request: Request,
     ) -> Result<Result<Response, ErrorBody>, ClientError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let name = request.name();
-        let bytes = frame::encode(&ClientFrame::new(id, request));
-        let deadline = Instant::now() + REQUEST_TIMEOUT;
-        timeout_at(deadline, send_frame(&mut self.ws, bytes))
-            .await
-            .map_err(|_| self.lost(format!("sending {name} timed out")))?
-            .map_err(|e| self.lost(e.to_string()))?;
-        loop {
-            let Some((body, size)) = self.read_body(deadline).await? else {
-                return Err(self.lost(format!("no answer to {name} in time")));
-            };
-            match body {
-                ServerBody::Response { id: got, response } if got == id => return Ok(Ok(response)),
-                ServerBody::Error { id: Some(got), error } if got == id => return Ok(Err(error)),
-                ServerBody::Error { id: None, error } => return Err(ClientError::Server(error)),
-                ServerBody::Event { event } => self.keep(event, size)?,
-                // An answer to an earlier request that timed out on our side.
-                _ => tracing::debug!("dropping an answer to an older request"),
-            }
-        }
+        Ok(self.inner.call(request).await?)
     }
 
     /// Like [`Connection::call`], but a server error becomes [`ClientError::Server`].
@@ -280,73 +288,16 @@ impl Connection {
     }
 
     /// The next event: one held back, or the next one read before `deadline`.
-    /// `Ok(None)` when the deadline passes first.
+    /// `Ok(None)` when the deadline passes first. Cancel-safe (the chat
+    /// races it against the terminal).
     pub async fn next_event(&mut self, deadline: Instant) -> Result<Option<Event>, ClientError> {
-        if let Some((event, size)) = self.events.pop_front() {
-            self.buffered_bytes -= size;
-            return Ok(Some(event));
-        }
-        loop {
-            match self.read_body(deadline).await? {
-                Some((ServerBody::Event { event }, _)) => return Ok(Some(event)),
-                Some(_) => tracing::debug!("dropping an answer to an older request"),
-                None => return Ok(None),
-            }
-        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        Ok(self.inner.next_event(wait).await?)
     }
 
     /// Closes the connection politely; errors are irrelevant at this point.
-    pub async fn close(mut self) {
-        let _ = timeout(Duration::from_secs(1), self.ws.close(None)).await;
-    }
-
-    fn keep(&mut self, event: Event, size: usize) -> Result<(), ClientError> {
-        if self.events.len() >= MAX_BUFFERED_EVENTS
-            || self.buffered_bytes.saturating_add(size) > MAX_BUFFERED_BYTES
-        {
-            return Err(self.protocol("too many unsolicited events"));
-        }
-        self.buffered_bytes += size;
-        self.events.push_back((event, size));
-        Ok(())
-    }
-
-    /// Reads the next frame; returns its body and encoded size, or `None`
-    /// when the deadline passes first. Cancelling the read at the deadline
-    /// is safe: a partly received message stays in tungstenite's buffer.
-    async fn read_body(
-        &mut self,
-        deadline: Instant,
-    ) -> Result<Option<(ServerBody, usize)>, ClientError> {
-        loop {
-            let message = match timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return Ok(None),
-                Ok(None) => return Err(self.lost("the server closed the connection".into())),
-                Ok(Some(Err(e))) => return Err(self.lost(e.to_string())),
-                Ok(Some(Ok(message))) => message,
-            };
-            match message {
-                Message::Binary(bytes) => {
-                    let frame = frame::decode_server(&bytes, MAX_MESSAGE)
-                        .map_err(|e| self.protocol(&e.to_string()))?;
-                    return Ok(Some((frame.body, bytes.len())));
-                }
-                Message::Close(_) => {
-                    return Err(self.lost("the server closed the connection".into()));
-                }
-                // Pings are answered by tungstenite itself; text frames are
-                // not part of the protocol.
-                _ => continue,
-            }
-        }
-    }
-
-    fn lost(&self, reason: String) -> ClientError {
-        ClientError::ConnectionLost { url: self.url.clone(), reason }
-    }
-
-    fn protocol(&self, reason: &str) -> ClientError {
-        ClientError::Protocol { url: self.url.clone(), reason: reason.to_string() }
+    pub async fn close(self) {
+        self.inner.close().await;
     }
 }
 
@@ -370,7 +321,10 @@ mod tests {
         use tokio_tungstenite::tungstenite::{Error, http};
         let refusal = |status: u16| {
             let response = http::Response::builder().status(status).body(None).unwrap();
-            refused_upgrade("ws://x/v1/ws", &Error::Http(Box::new(response)))
+            refused_upgrade(&Error::Http(Box::new(response))).map(|error| {
+                let TransportError::Busy { reason } = error else { panic!("{error}") };
+                ClientError::from(ConnectionError::Busy { url: "ws://x/v1/ws".into(), reason })
+            })
         };
         let busy = refusal(429).unwrap();
         assert!(busy.to_string().contains("too many connections from your network"), "{busy}");
@@ -444,5 +398,32 @@ mod tests {
         let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
         send_frame(&mut ws, bytes.clone()).await.unwrap();
         assert_eq!(server.await.unwrap(), bytes);
+    }
+
+    /// The adapter hands the core whole binary messages only: pings and
+    /// text are skipped, a close is "the server closed the connection".
+    #[tokio::test]
+    async fn the_websocket_transport_passes_binary_frames_and_reports_a_close() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(socket).await.unwrap();
+            ws.send(Message::Ping(vec![1].into())).await.unwrap();
+            ws.send(Message::Text("not a frame".into())).await.unwrap();
+            ws.send(Message::Binary(vec![9, 8, 7].into())).await.unwrap();
+            ws.close(None).await.unwrap();
+            // Keep the socket until the client has read the close.
+            while ws.next().await.is_some() {}
+        });
+        let url = format!("ws://127.0.0.1:{port}/v1/ws");
+        let mut transport =
+            transport::Connector::connect(&WsConnector::for_url(&url).unwrap(), &url)
+                .await
+                .unwrap();
+        assert_eq!(transport.recv().await.unwrap(), vec![9, 8, 7]);
+        let closed = transport.recv().await.unwrap_err();
+        assert_eq!(closed, TransportError::Closed);
+        assert_eq!(closed.to_string(), "the server closed the connection");
     }
 }

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::group_link::{
@@ -33,13 +34,14 @@ use stadtbote_protocol::group_link::{
     token_hash,
 };
 use stadtbote_protocol::membership::{GroupCreation, new_random_group};
-use stadtbote_protocol::mls::{MlsError, group_info_data};
+use stadtbote_protocol::mls::{Commit, MlsError, group_info_data};
 use stadtbote_protocol::{
-    AccountId, DeviceId, ErrorCode, GroupId, MsgId, OrgId, Request, Response,
+    AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, OrgId, Request, Response,
 };
 
+use crate::clock::SystemClock;
+use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
-use crate::send::CommitAnswer;
 use crate::session::{Client, now_ms, unexpected};
 
 /// How often `group join` tries again when another commit won the epoch.
@@ -350,10 +352,10 @@ impl Client {
         self.mls.create_group(group)?;
         // An empty commit at epoch 0 registers the group with the server.
         let commit = self.mls.commit_update(&group)?;
-        match self.submit_commit(&group, &commit).await? {
-            CommitAnswer::Accepted { .. } => {}
-            CommitAnswer::Refused(body) => return Err(ClientError::Server(body)),
-        }
+        // One attempt: a random group id the server already has is not a
+        // race to retry.
+        let mut race = CreationRace { client: self, group, commit: Some(commit) };
+        commit_with_retry(&mut race, 1).await?;
         let secret = new_secret();
         let entry = DiscussionGroup {
             group,
@@ -667,49 +669,8 @@ impl Client {
         self.ensure_member(&group)?;
         let handle = self.group_entry(&group)?.handle.clone();
         self.check_staff_of(&handle).await?;
-        for _ in 0..MAX_JOIN_ATTEMPTS {
-            let members = self.mls.members(&group)?;
-            let accounts: Vec<AccountId> = members.iter().map(|m| m.account).collect();
-            let account =
-                self.group_entry(&group)?.resolve_member(member, &accounts).map_err(|lookup| {
-                    ClientError::UnknownGroupMember {
-                        member: member.to_string(),
-                        ambiguous: lookup == MemberLookup::Ambiguous,
-                    }
-                })?;
-            if account == self.state.account {
-                return Err(ClientError::Invalid {
-                    what: "member",
-                    reason: "a moderator cannot remove their own account".into(),
-                });
-            }
-            let devices: Vec<DeviceId> =
-                members.iter().filter(|m| m.account == account).map(|m| m.device).collect();
-            let commit = self.mls.remove_members(&group, &devices)?;
-            match self.submit_commit(&group, &commit).await? {
-                CommitAnswer::Accepted { .. } => {
-                    let count = self.mls.members(&group)?.len();
-                    let secret = new_secret();
-                    if let Some(g) = self.state.groups.get_mut(&group) {
-                        g.on_commit(count, true);
-                        g.moderator = true;
-                        g.link_secret = ByteBuf::from(secret.to_vec());
-                        g.awaiting_new_secret = false;
-                    }
-                    self.save()?;
-                    // New token hash first: the old link stops working now.
-                    self.put_group_info(&group, None).await?;
-                    self.send_group_meta(&group).await?;
-                    return Ok(account);
-                }
-                CommitAnswer::Refused(body) if body.code == ErrorCode::StaleEpoch => {
-                    self.catch_up_to(&group, body.current_epoch, crate::send::CATCH_UP_WAIT)
-                        .await?;
-                }
-                CommitAnswer::Refused(body) => return Err(ClientError::Server(body)),
-            }
-        }
-        Err(ClientError::GroupConflict { attempts: MAX_JOIN_ATTEMPTS })
+        let mut race = RemovalRace { client: self, group, member };
+        commit_with_retry(&mut race, MAX_JOIN_ATTEMPTS).await
     }
 
     /// Sync hook: a commit of another member in a discussion group was merged.
@@ -773,6 +734,156 @@ impl Client {
 
 fn is_link_refusal(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::InvalidCode | ErrorCode::UnknownGroup | ErrorCode::Forbidden)
+}
+
+/// [`Client::create_discussion_group`]'s side of the commit race: the one
+/// empty commit at epoch 0 that registers the group with the server.
+struct CreationRace<'a> {
+    client: &'a mut Client,
+    group: GroupId,
+    /// The commit, until it is sent.
+    commit: Option<Commit>,
+}
+
+impl CommitRace for CreationRace<'_> {
+    type Transport = WsTransport;
+    type Clock = SystemClock;
+    type Pending = ();
+    type Done = ();
+    type Error = ClientError;
+
+    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+        self.client.core_connection()
+    }
+
+    async fn prepare(&mut self) -> Result<Attempt<(), ()>, ClientError> {
+        let Some(commit) = self.commit.take() else { return Ok(Attempt::Done(())) };
+        let request = self.client.commit_request(&self.group, &commit)?;
+        Ok(Attempt::Commit { request, pending: () })
+    }
+
+    async fn accepted(&mut self, _pending: (), epoch: u64) -> Result<Option<()>, ClientError> {
+        self.client.merge_commit(&self.group, epoch)?;
+        Ok(Some(()))
+    }
+
+    fn abandon(&mut self, _pending: &()) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group)
+    }
+
+    async fn lost_race(&mut self, _pending: (), refusal: ErrorBody) -> Result<(), ClientError> {
+        Err(ClientError::Server(refusal))
+    }
+
+    async fn refused(&mut self, _pending: (), refusal: ErrorBody) -> Result<(), ClientError> {
+        Err(ClientError::Server(refusal))
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        unexpected(&self.client.server_url, answer)
+    }
+
+    fn gave_up(&self, attempts: usize) -> ClientError {
+        ClientError::GroupConflict { attempts }
+    }
+}
+
+/// [`Client::remove_from_group`]'s side of the commit race: one commit
+/// removing every device of the member's account, then the link
+/// replacement.
+struct RemovalRace<'a> {
+    client: &'a mut Client,
+    group: GroupId,
+    /// The member as the moderator named it.
+    member: &'a str,
+}
+
+impl CommitRace for RemovalRace<'_> {
+    type Transport = WsTransport;
+    type Clock = SystemClock;
+    /// The commit and the account it removes.
+    type Pending = (Commit, AccountId);
+    type Done = AccountId;
+    type Error = ClientError;
+
+    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+        self.client.core_connection()
+    }
+
+    async fn prepare(&mut self) -> Result<Attempt<(Commit, AccountId), AccountId>, ClientError> {
+        let (group, member, client) = (self.group, self.member, &mut *self.client);
+        let members = client.mls.members(&group)?;
+        let accounts: Vec<AccountId> = members.iter().map(|m| m.account).collect();
+        let account =
+            client.group_entry(&group)?.resolve_member(member, &accounts).map_err(|lookup| {
+                ClientError::UnknownGroupMember {
+                    member: member.to_string(),
+                    ambiguous: lookup == MemberLookup::Ambiguous,
+                }
+            })?;
+        if account == client.state.account {
+            return Err(ClientError::Invalid {
+                what: "member",
+                reason: "a moderator cannot remove their own account".into(),
+            });
+        }
+        let devices: Vec<DeviceId> =
+            members.iter().filter(|m| m.account == account).map(|m| m.device).collect();
+        let commit = client.mls.remove_members(&group, &devices)?;
+        let request = client.commit_request(&group, &commit)?;
+        Ok(Attempt::Commit { request, pending: (commit, account) })
+    }
+
+    async fn accepted(
+        &mut self,
+        (_commit, account): (Commit, AccountId),
+        epoch: u64,
+    ) -> Result<Option<AccountId>, ClientError> {
+        let (group, client) = (self.group, &mut *self.client);
+        client.merge_commit(&group, epoch)?;
+        let count = client.mls.members(&group)?.len();
+        let secret = new_secret();
+        if let Some(g) = client.state.groups.get_mut(&group) {
+            g.on_commit(count, true);
+            g.moderator = true;
+            g.link_secret = ByteBuf::from(secret.to_vec());
+            g.awaiting_new_secret = false;
+        }
+        client.save()?;
+        // New token hash first: the old link stops working now.
+        client.put_group_info(&group, None).await?;
+        client.send_group_meta(&group).await?;
+        Ok(Some(account))
+    }
+
+    fn abandon(&mut self, _pending: &(Commit, AccountId)) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group)
+    }
+
+    async fn lost_race(
+        &mut self,
+        _pending: (Commit, AccountId),
+        refusal: ErrorBody,
+    ) -> Result<(), ClientError> {
+        let epoch = refusal.current_epoch;
+        self.client.catch_up_to(&self.group, epoch, crate::send::CATCH_UP_WAIT).await
+    }
+
+    async fn refused(
+        &mut self,
+        _pending: (Commit, AccountId),
+        body: ErrorBody,
+    ) -> Result<(), ClientError> {
+        Err(ClientError::Server(body))
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        unexpected(&self.client.server_url, answer)
+    }
+
+    fn gave_up(&self, attempts: usize) -> ClientError {
+        ClientError::GroupConflict { attempts }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! * [`home`]: the `--home` directory, its files, permissions, atomic writes and lock.
 //! * [`state`]: the bookkeeping in `state.cbor` (history, outbox, receipts) and `mls.cbor`.
 //! * [`connection`]: the WebSocket connection to the relay (timeouts, limits, request matching).
+//! * [`clock`]: the system clock and tokio timers as the core's `Clock`.
+//! * [`commit_race`]: what the CLI's commit races share (the core's one commit-and-retry routine).
 //! * [`session`]: [`Client`] itself: register, link, open, login, KeyPackage top-up, saving.
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
@@ -48,7 +50,9 @@ pub mod backup;
 pub mod channel_output;
 pub mod channels;
 pub mod chat;
+pub mod clock;
 pub mod codes;
+pub mod commit_race;
 pub mod connection;
 pub mod consult;
 pub mod conversations;

@@ -30,12 +30,16 @@ use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response,
 };
 
+use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
+
+use crate::clock::SystemClock;
+use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::session::{Client, now_ms, unexpected};
 use crate::state::OutboxEntry;
 
 /// How often membership is attempted before giving up on a busy conversation.
-pub const MAX_COMMIT_ATTEMPTS: usize = 5;
+pub use stadtbote_client::commit::MAX_COMMIT_ATTEMPTS;
 /// How long to wait for the winning commit or Welcome after `stale_epoch`.
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
@@ -52,14 +56,6 @@ pub struct FlushReport {
     pub threads: crate::thread_send::ThreadFlushReport,
     /// Staff approvals made and enrolments seen approved on connecting.
     pub staff: crate::approval::StaffNotices,
-}
-
-/// What the server answered to a commit ([`Client::submit_commit`]).
-pub(crate) enum CommitAnswer {
-    /// Accepted and merged here: our new epoch and the server's.
-    Accepted { ours: u64, theirs: u64 },
-    /// Refused; the commit is already abandoned here.
-    Refused(ErrorBody),
 }
 
 impl Client {
@@ -183,113 +179,11 @@ impl Client {
     /// Makes the conversation with `peer` exist and hold exactly the devices
     /// the directory lists for both accounts. Returns its group id.
     pub async fn ensure_conversation(&mut self, peer: &AccountId) -> Result<GroupId, ClientError> {
-        let mut fresh = None;
-        for _attempt in 0..MAX_COMMIT_ATTEMPTS {
-            let directory = self.directory(peer).await?;
-            let group = self.conversation_group(peer, &mut fresh)?;
-            if !self.mls.is_active(&group)? {
-                return Err(ClientError::RemovedFromConversation(*peer));
-            }
-            let Some(commit) = self.membership_commit(&group, peer, &directory).await? else {
-                self.learn_conversation(*peer, group)?;
-                self.save()?;
-                return Ok(group);
-            };
-            match self.submit_commit(&group, &commit).await? {
-                CommitAnswer::Accepted { ours, theirs } => {
-                    if ours != theirs {
-                        tracing::warn!(ours, theirs, "epoch differs from the server's");
-                    }
-                    self.learn_conversation(*peer, group)?;
-                    self.save()?;
-                    // Loop once more: the directory check confirms nothing
-                    // else is missing (removals and additions go in turn).
-                }
-                CommitAnswer::Refused(body) if body.code == ErrorCode::StaleEpoch => {
-                    self.catch_up_to(&group, body.current_epoch, CATCH_UP_WAIT).await?;
-                    if commit.epoch_before == 0 && !self.mls.has_group(&group)? {
-                        // The group exists on the server, and nobody has
-                        // added this device to it.
-                        return Err(ClientError::NotYetAdded(*peer));
-                    }
-                }
-                CommitAnswer::Refused(body) if body.code == ErrorCode::UnknownGroup => {
-                    // Our group has history the server does not know.
-                    self.forget_group(peer, &group)?;
-                }
-                CommitAnswer::Refused(body)
-                    if body.code == ErrorCode::NotAMember
-                        && commit.epoch_before > 0
-                        && self.still_active(&group)? =>
-                {
-                    // The server does not have the group (it answers that
-                    // like "not a member"): start it again.
-                    self.forget_group(peer, &group)?;
-                }
-                CommitAnswer::Refused(body) if body.code == ErrorCode::NotAMember => {
-                    // A group we only just created here means the
-                    // conversation exists and this device was never added.
-                    return Err(if commit.epoch_before == 0 {
-                        ClientError::NotYetAdded(*peer)
-                    } else {
-                        ClientError::RemovedFromConversation(*peer)
-                    });
-                }
-                CommitAnswer::Refused(body) if body.code == ErrorCode::UnknownAccount => {
-                    return Err(ClientError::UnknownAccount(*peer));
-                }
-                CommitAnswer::Refused(body) => return Err(ClientError::Server(body)),
-            }
-        }
-        Err(ClientError::CommitConflict { peer: *peer, attempts: MAX_COMMIT_ATTEMPTS })
-    }
-
-    /// Sends `commit`, pending in `group`, to the server. If it is accepted,
-    /// it is merged here (the caller saves). Otherwise it is abandoned
-    /// ([`Client::abandon_commit`]) before anything is returned, so that the
-    /// next attempt starts clean: refused (`stale_epoch` included: the caller
-    /// catches up with [`CATCH_UP_WAIT`] and tries again, at most
-    /// [`MAX_COMMIT_ATTEMPTS`] times), answered with something unexpected,
-    /// or not answered at all. The group may then no longer exist here (a
-    /// group that never got past epoch 0 is deleted), so callers judge by
-    /// `commit.epoch_before`, not by asking the MLS state.
-    pub(crate) async fn submit_commit(
-        &mut self,
-        group: &GroupId,
-        commit: &Commit,
-    ) -> Result<CommitAnswer, ClientError> {
-        // The server applies exactly the membership change this device
-        // signs; the commit carries the same statement's digest, which the
-        // other members check against what it really does.
-        let create =
-            if commit.epoch_before == 0 { self.creations.get(group).cloned() } else { None };
-        let request = commit
-            .request(*group, &self.secret, create)
-            .ok_or(ClientError::Mls(stadtbote_protocol::mls::MlsError::Internal))?;
-        let answer = match self.conn_mut()?.call(request).await {
-            Ok(answer) => answer,
-            Err(error) => {
-                // Whether the server took the commit is unknown; our
-                // state cannot follow it. Drop it (and a group only we
-                // know), so the next attempt starts clean.
-                self.abandon_commit(group)?;
-                return Err(error);
-            }
-        };
-        match answer {
-            Ok(Response::CommitAccepted { epoch }) => {
-                let ours = self.mls.merge_pending(group)?;
-                Ok(CommitAnswer::Accepted { ours, theirs: epoch })
-            }
-            Ok(other) => {
-                self.abandon_commit(group)?;
-                Err(unexpected(&self.server_url, &other))
-            }
-            Err(body) => {
-                self.abandon_commit(group)?;
-                Ok(CommitAnswer::Refused(body))
-            }
-        }
+        // Each attempt picks the group (`conversation_group`) before it is used.
+        let placeholder = GroupId::random();
+        let mut race =
+            ConversationRace { client: self, peer: *peer, group: placeholder, fresh: None };
+        commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS).await
     }
 
     /// Clears a refused or unanswered commit; a group that never got past
@@ -414,5 +308,104 @@ impl Client {
             }
         }
         Ok(out)
+    }
+}
+
+/// [`Client::ensure_conversation`]'s side of the commit race: the commit
+/// that brings the conversation's members closer to the directory, one at
+/// a time, until none is needed.
+struct ConversationRace<'a> {
+    client: &'a mut Client,
+    peer: AccountId,
+    /// The group of the current attempt.
+    group: GroupId,
+    /// A new group id an earlier attempt chose (`conversation_group`).
+    fresh: Option<GroupId>,
+}
+
+impl CommitRace for ConversationRace<'_> {
+    type Transport = WsTransport;
+    type Clock = SystemClock;
+    type Pending = Commit;
+    type Done = GroupId;
+    type Error = ClientError;
+
+    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+        self.client.core_connection()
+    }
+
+    async fn prepare(&mut self) -> Result<Attempt<Commit, GroupId>, ClientError> {
+        let (peer, client) = (&self.peer, &mut *self.client);
+        let directory = client.directory(peer).await?;
+        let group = client.conversation_group(peer, &mut self.fresh)?;
+        self.group = group;
+        if !client.mls.is_active(&group)? {
+            return Err(ClientError::RemovedFromConversation(*peer));
+        }
+        let Some(commit) = client.membership_commit(&group, peer, &directory).await? else {
+            client.learn_conversation(*peer, group)?;
+            client.save()?;
+            return Ok(Attempt::Done(group));
+        };
+        let request = client.commit_request(&group, &commit)?;
+        Ok(Attempt::Commit { request, pending: commit })
+    }
+
+    async fn accepted(
+        &mut self,
+        _commit: Commit,
+        epoch: u64,
+    ) -> Result<Option<GroupId>, ClientError> {
+        self.client.merge_commit(&self.group, epoch)?;
+        self.client.learn_conversation(self.peer, self.group)?;
+        self.client.save()?;
+        // Once more: the directory check confirms nothing else is missing
+        // (removals and additions go in turn).
+        Ok(None)
+    }
+
+    fn abandon(&mut self, _commit: &Commit) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group)
+    }
+
+    async fn lost_race(&mut self, commit: Commit, refusal: ErrorBody) -> Result<(), ClientError> {
+        self.client.catch_up_to(&self.group, refusal.current_epoch, CATCH_UP_WAIT).await?;
+        if commit.epoch_before == 0 && !self.client.mls.has_group(&self.group)? {
+            // The group exists on the server, and nobody has added this
+            // device to it.
+            return Err(ClientError::NotYetAdded(self.peer));
+        }
+        Ok(())
+    }
+
+    async fn refused(&mut self, commit: Commit, body: ErrorBody) -> Result<(), ClientError> {
+        let (peer, group) = (self.peer, self.group);
+        match body.code {
+            // Our group has history the server does not know.
+            ErrorCode::UnknownGroup => self.client.forget_group(&peer, &group),
+            // The server does not have the group (it answers that like
+            // "not a member"): start it again.
+            ErrorCode::NotAMember
+                if commit.epoch_before > 0 && self.client.still_active(&group)? =>
+            {
+                self.client.forget_group(&peer, &group)
+            }
+            // A group we only just created here means the conversation
+            // exists and this device was never added.
+            ErrorCode::NotAMember if commit.epoch_before == 0 => {
+                Err(ClientError::NotYetAdded(peer))
+            }
+            ErrorCode::NotAMember => Err(ClientError::RemovedFromConversation(peer)),
+            ErrorCode::UnknownAccount => Err(ClientError::UnknownAccount(peer)),
+            _ => Err(ClientError::Server(body)),
+        }
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        unexpected(&self.client.server_url, answer)
+    }
+
+    fn gave_up(&self, attempts: usize) -> ClientError {
+        ClientError::CommitConflict { peer: self.peer, attempts }
     }
 }

@@ -40,19 +40,22 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 use stadtbote_protocol::app::{
     APP_VERSION, AppBody, AppMessage, AttachmentRef, ForwardedMessage, Location, ThreadStatus,
 };
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::membership::{GroupCreation, new_random_group};
-use stadtbote_protocol::mls::Member;
-use stadtbote_protocol::{AccountId, ErrorCode, GroupId, MsgId, Request, Response};
+use stadtbote_protocol::mls::{Commit, Member};
+use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response};
 
 use crate::attachments::{self, UploadEvent};
+use crate::clock::SystemClock;
+use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::org::DEFAULT_CONSULT_DEPARTMENT;
 use crate::pinning::VerifiedOrg;
-use crate::send::{CATCH_UP_WAIT, CommitAnswer, MAX_COMMIT_ATTEMPTS};
+use crate::send::{CATCH_UP_WAIT, MAX_COMMIT_ATTEMPTS};
 use crate::session::{Client, now_ms, unexpected};
 use crate::staff::StaffRecord;
 use crate::threads::{
@@ -823,122 +826,20 @@ impl Client {
         context: &ThreadContext,
         allow_self_outside: bool,
     ) -> Result<bool, ClientError> {
-        let mut added = false;
         let own = Member {
             account: self.state.account,
             device: self.state.device,
             identity_key: self.secret.identity_key(),
         };
-        for _attempt in 0..MAX_COMMIT_ATTEMPTS {
-            if !self.mls.has_group(group)? {
-                return Err(ClientError::RemovedFromThread(group.to_string()));
-            }
-            if !self.mls.is_active(group)? {
-                return Err(ClientError::RemovedFromThread(group.to_string()));
-            }
-            let members = self.mls.members(group)?;
-            let creator_devices: BTreeMap<_, IdentityKey> = self
-                .list_devices(&context.creator)
-                .await?
-                .into_iter()
-                .map(|d| (d.device, d.identity_key))
-                .collect();
-            let revoked = context.org.revoked_devices();
-            let plan = plan_membership(
-                &own,
-                &members,
-                &context.creator,
-                &creator_devices,
-                &context.org.staff,
-                &revoked,
-                &context.department,
-            );
-            let epoch = self.mls.epoch(group)?;
-            if let Some(device) = plan.refuse.first() {
-                // A member enrolled before approvals existed (or whose
-                // approval is still to come) is not encrypted to, but the
-                // message waits for the approval instead of being dropped.
-                let pending = members.iter().find(|m| m.device == *device).is_some_and(|m| {
-                    context.org.pending.iter().any(|p| {
-                        p.device == m.device
-                            && p.account == m.account
-                            && p.identity_key == m.identity_key
-                    })
-                });
-                let error = if pending {
-                    ClientError::MemberAwaitingApproval {
-                        device: device.to_string(),
-                        thread: group.to_string(),
-                        handle: context.org.handle.clone(),
-                    }
-                } else {
-                    ClientError::RefuseUncertified {
-                        device: device.to_string(),
-                        thread: group.to_string(),
-                        handle: context.org.handle.clone(),
-                    }
-                };
-                if let Some(thread) = self.state.threads.get_mut(group) {
-                    thread.warn(error.to_string());
-                }
-                self.abandon_commit(group)?;
-                self.save()?;
-                return Err(error);
-            }
-            if !plan.self_entitled && !allow_self_outside {
-                return Err(ClientError::NotInDepartment {
-                    thread: group.to_string(),
-                    department: context.department.clone(),
-                });
-            }
-            if plan.is_settled() && epoch > 0 {
-                return Ok(added);
-            }
-            let mut packages = Vec::new();
-            if !plan.add_staff.is_empty() {
-                packages.extend(self.claim_staff_packages(&plan.add_staff, &context.org).await?);
-            }
-            if !plan.add_creator.is_empty() {
-                packages.extend(self.claim_creator_packages(&plan.add_creator).await?);
-            }
-            let commit = if packages.is_empty() && plan.remove.is_empty() {
-                if epoch > 0 {
-                    // Devices without usable KeyPackages are added later.
-                    return Ok(added);
-                }
-                self.mls.commit_update(group)?
-            } else {
-                match self.mls.change_members(group, &packages, &plan.remove) {
-                    Ok(commit) => commit,
-                    Err(error) => {
-                        self.abandon_commit(group)?;
-                        return Err(error.into());
-                    }
-                }
-            };
-            match self.submit_commit(group, &commit).await? {
-                CommitAnswer::Accepted { .. } => {
-                    self.save()?;
-                    added |= !commit.added.is_empty();
-                }
-                CommitAnswer::Refused(body) if body.code == ErrorCode::StaleEpoch => {
-                    if epoch == 0 {
-                        // Our locally created group lost to one the server
-                        // already has under this id.
-                        return Err(ClientError::ThreadIdTaken);
-                    }
-                    self.catch_up_to(group, body.current_epoch, CATCH_UP_WAIT).await?;
-                }
-                CommitAnswer::Refused(body) if body.code == ErrorCode::NotAMember => {
-                    if epoch == 0 {
-                        return Err(ClientError::ThreadIdTaken);
-                    }
-                    return Err(ClientError::RemovedFromThread(group.to_string()));
-                }
-                CommitAnswer::Refused(body) => return Err(ClientError::Server(body)),
-            }
-        }
-        Err(ClientError::ThreadConflict { attempts: MAX_COMMIT_ATTEMPTS })
+        let mut race = ThreadRace {
+            client: self,
+            group: *group,
+            context,
+            allow_self_outside,
+            own,
+            added: false,
+        };
+        commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS).await
     }
 
     /// Claims KeyPackages of staff devices and checks each against its
@@ -1175,6 +1076,159 @@ impl Client {
             attachments::forget_upload(self, &photo.upload)?;
         }
         Ok(())
+    }
+}
+
+/// [`Client::settle_membership`]'s side of the commit race: the commit
+/// that applies the membership rule, one at a time, until none is needed.
+struct ThreadRace<'a> {
+    client: &'a mut Client,
+    group: GroupId,
+    context: &'a ThreadContext,
+    allow_self_outside: bool,
+    own: Member,
+    /// Whether an accepted commit added devices.
+    added: bool,
+}
+
+impl CommitRace for ThreadRace<'_> {
+    type Transport = WsTransport;
+    type Clock = SystemClock;
+    type Pending = Commit;
+    type Done = bool;
+    type Error = ClientError;
+
+    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+        self.client.core_connection()
+    }
+
+    async fn prepare(&mut self) -> Result<Attempt<Commit, bool>, ClientError> {
+        let (group, own, allow_self_outside) = (self.group, &self.own, self.allow_self_outside);
+        let client = &mut *self.client;
+        if !client.mls.has_group(&group)? {
+            return Err(ClientError::RemovedFromThread(group.to_string()));
+        }
+        if !client.mls.is_active(&group)? {
+            return Err(ClientError::RemovedFromThread(group.to_string()));
+        }
+        let members = client.mls.members(&group)?;
+        let creator_devices: BTreeMap<_, IdentityKey> = client
+            .list_devices(&self.context.creator)
+            .await?
+            .into_iter()
+            .map(|d| (d.device, d.identity_key))
+            .collect();
+        let revoked = self.context.org.revoked_devices();
+        let plan = plan_membership(
+            own,
+            &members,
+            &self.context.creator,
+            &creator_devices,
+            &self.context.org.staff,
+            &revoked,
+            &self.context.department,
+        );
+        let epoch = client.mls.epoch(&group)?;
+        if let Some(device) = plan.refuse.first() {
+            // A member enrolled before approvals existed (or whose
+            // approval is still to come) is not encrypted to, but the
+            // message waits for the approval instead of being dropped.
+            let pending = members.iter().find(|m| m.device == *device).is_some_and(|m| {
+                self.context.org.pending.iter().any(|p| {
+                    p.device == m.device
+                        && p.account == m.account
+                        && p.identity_key == m.identity_key
+                })
+            });
+            let error = if pending {
+                ClientError::MemberAwaitingApproval {
+                    device: device.to_string(),
+                    thread: group.to_string(),
+                    handle: self.context.org.handle.clone(),
+                }
+            } else {
+                ClientError::RefuseUncertified {
+                    device: device.to_string(),
+                    thread: group.to_string(),
+                    handle: self.context.org.handle.clone(),
+                }
+            };
+            if let Some(thread) = client.state.threads.get_mut(&group) {
+                thread.warn(error.to_string());
+            }
+            client.abandon_commit(&group)?;
+            client.save()?;
+            return Err(error);
+        }
+        if !plan.self_entitled && !allow_self_outside {
+            return Err(ClientError::NotInDepartment {
+                thread: group.to_string(),
+                department: self.context.department.clone(),
+            });
+        }
+        if plan.is_settled() && epoch > 0 {
+            return Ok(Attempt::Done(self.added));
+        }
+        let mut packages = Vec::new();
+        if !plan.add_staff.is_empty() {
+            packages.extend(client.claim_staff_packages(&plan.add_staff, &self.context.org).await?);
+        }
+        if !plan.add_creator.is_empty() {
+            packages.extend(client.claim_creator_packages(&plan.add_creator).await?);
+        }
+        let commit = if packages.is_empty() && plan.remove.is_empty() {
+            if epoch > 0 {
+                // Devices without usable KeyPackages are added later.
+                return Ok(Attempt::Done(self.added));
+            }
+            client.mls.commit_update(&group)?
+        } else {
+            match client.mls.change_members(&group, &packages, &plan.remove) {
+                Ok(commit) => commit,
+                Err(error) => {
+                    client.abandon_commit(&group)?;
+                    return Err(error.into());
+                }
+            }
+        };
+        let request = client.commit_request(&group, &commit)?;
+        Ok(Attempt::Commit { request, pending: commit })
+    }
+
+    async fn accepted(&mut self, commit: Commit, epoch: u64) -> Result<Option<bool>, ClientError> {
+        self.client.merge_commit(&self.group, epoch)?;
+        self.client.save()?;
+        self.added |= !commit.added.is_empty();
+        Ok(None)
+    }
+
+    fn abandon(&mut self, _commit: &Commit) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group)
+    }
+
+    async fn lost_race(&mut self, commit: Commit, refusal: ErrorBody) -> Result<(), ClientError> {
+        if commit.epoch_before == 0 {
+            // Our locally created group lost to one the server already has
+            // under this id.
+            return Err(ClientError::ThreadIdTaken);
+        }
+        self.client.catch_up_to(&self.group, refusal.current_epoch, CATCH_UP_WAIT).await
+    }
+
+    async fn refused(&mut self, commit: Commit, body: ErrorBody) -> Result<(), ClientError> {
+        match body.code {
+            ErrorCode::NotAMember if commit.epoch_before == 0 => Err(ClientError::ThreadIdTaken),
+            ErrorCode::NotAMember => Err(ClientError::RemovedFromThread(self.group.to_string())),
+            _ => Err(ClientError::Server(body)),
+        }
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        unexpected(&self.client.server_url, answer)
+    }
+
+    fn gave_up(&self, attempts: usize) -> ClientError {
+        ClientError::ThreadConflict { attempts }
     }
 }
 

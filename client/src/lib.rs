@@ -10,9 +10,34 @@
 //!
 //! The crate compiles for `wasm32-unknown-unknown` (scripts/build-wasm.sh,
 //! run by `.ci/run`).
+//!
+//! # Transport and clock
+//!
+//! * [`transport`]: [`Transport`](transport::Transport) is a dumb pipe of
+//!   encoded frames (send one, receive the next, cancel-safely; close) and
+//!   [`Connector`](transport::Connector) opens one to a URL. The traits use
+//!   `async fn` without a `Send` bound, so the browser's `WebSocket` can
+//!   implement them; the core takes them as generic parameters, never as
+//!   `dyn`.
+//! * [`clock`]: [`Clock`](clock::Clock) is now (Unix ms) and sleep.
+//! * [`connection`]: [`Connection`](connection::Connection) gives the
+//!   frames their meaning, once for every transport: request ids and
+//!   matching answers to requests, events that arrive between answers kept
+//!   in order (and bounded), the login challenge, and every timeout (raced
+//!   against the clock's sleep, so tests run them without waiting).
+//! * [`commit`]: the one commit-and-retry routine that 1:1 conversations,
+//!   threads and discussion groups share ([`commit::commit_with_retry`]).
+//! * [`testing`] (feature `test-support`): a scripted fake transport, a
+//!   manual clock, and a runtime-free executor for tests.
 
+pub mod clock;
+pub mod commit;
+pub mod connection;
 pub mod mls_store;
 pub mod storage;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+pub mod transport;
 
 #[cfg(test)]
 mod tests {
