@@ -10,7 +10,7 @@
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
-//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation).
+//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation); lives in the core, `stadtbote_client::metadata`.
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
 //! * [`org`]: server-admin bootstrap, the org key, the signed profile, staff invitations, revocation.
 //! * [`org_rotation`]: replacing the org key (`org rotate-key`) with a signed rotation.
@@ -55,7 +55,7 @@ pub mod error_text;
 pub mod group_output;
 pub mod groups;
 pub mod home;
-pub mod metadata;
+pub use stadtbote_client::metadata;
 pub mod org;
 pub mod org_info;
 pub mod org_rotation;

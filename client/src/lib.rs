@@ -10,3 +10,7 @@
 //!
 //! The crate compiles for `wasm32-unknown-unknown` (scripts/build-wasm.sh,
 //! run by `.ci/run`).
+//!
+//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation); pure bytes to bytes.
+
+pub mod metadata;
