@@ -60,8 +60,10 @@ const PNG_KEEP: [&[u8; 4]; 12] = [
 /// photo itself (export or convert it); they name no command or flag of any
 /// front-end, which adds its own hints and translations by variant
 /// (client-cli: `error_text.rs` and the i18n catalogs).
+///
+/// Deliberately not `#[non_exhaustive]`: front-ends match every variant to
+/// translate it, so a new variant fails their build until it has its text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum MetadataError {
     /// Not a JPEG, PNG, HEIC/HEIF/AVIF or WebP file.
     #[error("it is not a JPEG, PNG, HEIC or WebP photo; convert it to JPEG and try again")]
