@@ -235,7 +235,7 @@ pub(crate) fn replace_atomically<T>(
 /// Opens (creating if needed) a file readable and writable by the owner only.
 /// Permissions are also reset on an existing file, so a file copied in with
 /// wider permissions is narrowed on first use.
-fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
+pub(crate) fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(truncate);
     #[cfg(unix)]

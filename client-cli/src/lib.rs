@@ -52,6 +52,7 @@ pub mod consult;
 pub mod devices;
 pub mod error;
 pub mod error_text;
+pub mod file_storage;
 pub mod group_output;
 pub mod groups;
 pub mod home;

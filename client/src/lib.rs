@@ -14,3 +14,18 @@
 //! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation); pure bytes to bytes.
 
 pub mod metadata;
+pub mod mls_store;
+pub mod storage;
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::MemoryStorage;
+    use crate::storage::conformance::{block_on, run_all};
+    use std::collections::HashMap;
+
+    #[test]
+    fn memory_storage_conforms() {
+        let mut stores: HashMap<u32, MemoryStorage> = HashMap::new();
+        block_on(run_all(&mut |n| stores.entry(n).or_default().clone()));
+    }
+}

@@ -402,6 +402,35 @@ impl MlsClient {
         Ok(out)
     }
 
+    /// Restores a client from its key store's entries (OpenMLS storage key
+    /// → value), as a caller that persists them one by one has kept them
+    /// (see [`MlsClient::read_key_store`]).
+    pub fn from_key_store(
+        secret: &DeviceSecret,
+        account: AccountId,
+        device: DeviceId,
+        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<Self, MlsError> {
+        let client = Self::new(secret, account, device);
+        {
+            let mut values =
+                client.provider.storage().values.write().map_err(|_| MlsError::Internal)?;
+            values.extend(entries);
+        }
+        Ok(client)
+    }
+
+    /// Lets `read` look at the key store's entries (OpenMLS storage key →
+    /// value) without copying them, so that a caller can persist only what
+    /// changed since it last looked. The entries hold private keys.
+    pub fn read_key_store<R>(
+        &self,
+        read: impl FnOnce(&std::collections::HashMap<Vec<u8>, Vec<u8>>) -> R,
+    ) -> Result<R, MlsError> {
+        let values = self.provider.storage().values.read().map_err(|_| MlsError::Internal)?;
+        Ok(read(&values))
+    }
+
     /// This device's account.
     pub fn account(&self) -> AccountId {
         self.account
@@ -1421,6 +1450,21 @@ mod tests {
         )
         .unwrap();
         assert!(again.inspect_key_package(&later).is_ok());
+    }
+
+    #[test]
+    fn key_store_entries_round_trip() {
+        let (_a1, _a2, b1) = setup();
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = b1
+            .client
+            .read_key_store(|values| values.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap();
+        assert!(!entries.is_empty());
+        let restored =
+            MlsClient::from_key_store(&b1.secret, b1.client.account(), b1.client.device(), entries)
+                .unwrap();
+        assert_eq!(restored.export_state().unwrap(), b1.client.export_state().unwrap());
+        assert_eq!(restored.epoch(&GROUP).unwrap(), 1);
     }
 
     #[test]
