@@ -394,7 +394,9 @@ fn parse_strace(text: &str, home: &str) -> BTreeMap<String, FileTrace> {
     let mut files: BTreeMap<String, FileTrace> = BTreeMap::new();
     let mut pending: BTreeMap<String, String> = BTreeMap::new();
     for line in text.lines() {
+        // strace pads the pid column (`123  write(…)`).
         let Some((pid, rest)) = line.split_once(' ') else { continue };
+        let rest = rest.trim_start();
         let call = if let Some(start) = rest.strip_suffix("<unfinished ...>") {
             pending.insert(pid.to_string(), start.to_string());
             continue;
@@ -477,10 +479,11 @@ mod tests {
 10 rename(\"/h/a/state.cbor.tmp\", \"/h/a/state.cbor\") = 0
 10 fsync(6</h/a>) = 0
 10 write(7<socket:[9]>, \"\"..., 50) = 50
+9  write(5</h/a/state.cbor.tmp>, \"\"..., 7) = 7
 ";
         let files = parse_strace(log, "/h/a");
         let tmp = files["state.cbor.tmp"];
-        assert_eq!((tmp.writes, tmp.bytes, tmp.fsyncs), (2, 500, 1));
+        assert_eq!((tmp.writes, tmp.bytes, tmp.fsyncs), (3, 507, 1));
         assert_eq!(files["state.cbor"].renames, 1);
         assert_eq!(files["."].fsyncs, 1);
         assert_eq!(files.len(), 3, "{files:?}");
