@@ -23,8 +23,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use futures_util::stream::SplitStream;
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::frame::ServerBody;
-use stadtbote_protocol::ids::conversation_id;
-use stadtbote_protocol::membership::GroupCreation;
+use stadtbote_protocol::membership::{GroupCreation, new_random_group};
 use stadtbote_protocol::mls::{Incoming, MlsClient};
 use stadtbote_protocol::{ErrorCode, Event, GroupId, Request, Response};
 use tokio::sync::Semaphore;
@@ -71,10 +70,11 @@ pub async fn make_pair(target: &Target) -> Result<Pair> {
         other => bail!("unexpected answer to claim: {other:?}"),
     };
     let packages: Vec<Vec<u8>> = claimed.into_iter().map(|p| p.key_package.into_vec()).collect();
-    let group = conversation_id(&dev_a.account, &dev_b.account);
+    // A random group id, as clients create 1:1 conversations.
+    let (group, nonce) = new_random_group();
     mls_a.create_group(group)?;
     let commit = mls_a.add_members(&group, &packages)?;
-    let create = GroupCreation::Conversation { peer: dev_b.account };
+    let create = GroupCreation::Random { nonce: ByteBuf::from(nonce.to_vec()) };
     let request = commit
         .request(group, &dev_a.secret, Some(create))
         .ok_or_else(|| anyhow!("commit too large to state"))?;

@@ -113,19 +113,45 @@ pub fn published_json(channel: &PublishedChannel) -> Value {
 
 /// A published channel as text.
 pub fn published_text(channel: &PublishedChannel) -> String {
-    format!(
-        "{}  {} ({})  key epoch {}, last post #{}",
-        channel.channel,
-        safe(&channel.meta.name),
-        safe(&channel.handle),
-        channel.key_epoch,
-        channel.last_seq
+    stadtbote_i18n::tr!(
+        "channel-published-line",
+        channel = channel.channel,
+        name = safe(&channel.meta.name),
+        handle = safe(&channel.handle),
+        epoch = channel.key_epoch,
+        seq = channel.last_seq
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `channel list` keeps its English line byte for byte and has a
+    /// German one.
+    #[test]
+    fn published_line_in_both_languages() {
+        use stadtbote_i18n::{Arg, Lang, tr_in};
+        let args = |lang| {
+            let text = |s: &str| Arg::Text(s.to_string());
+            tr_in(
+                lang,
+                "channel-published-line",
+                &[
+                    ("channel", text("PQA7")),
+                    ("name", text("Amtsblatt")),
+                    ("handle", text("musterhausen")),
+                    ("epoch", text("2")),
+                    ("seq", text("14")),
+                ],
+            )
+        };
+        assert_eq!(args(Lang::En), "PQA7  Amtsblatt (musterhausen)  key epoch 2, last post #14");
+        assert_eq!(
+            args(Lang::De),
+            "PQA7  Amtsblatt (musterhausen)  Schlüsselgeneration 2, letzter Beitrag #14"
+        );
+    }
 
     #[test]
     fn minutes_format() {

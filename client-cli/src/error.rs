@@ -125,7 +125,7 @@ pub enum ClientError {
         reason: String,
     },
     /// A local file could not be read or written.
-    #[error("cannot {action} {file}: {source}")]
+    #[error("cannot {action} {}: {}", .file.display(), crate::inner_error::io_reason_en(.source))]
     Io {
         /// What was attempted ("read", "write", …).
         action: &'static str,
@@ -135,7 +135,7 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The MLS layer refused an operation.
-    #[error("encryption layer: {0}")]
+    #[error("{}", crate::inner_error::mls_en(.0))]
     Mls(#[from] MlsError),
     /// This device was removed from the conversation by another member.
     #[error("this device is no longer a member of the conversation with {0}")]
@@ -213,7 +213,7 @@ pub enum ClientError {
         reason: &'static str,
     },
     /// Encrypting an attachment failed.
-    #[error("attachment encryption: {0}")]
+    #[error("{}", crate::inner_error::attachment_en(.0))]
     Attachment(#[from] stadtbote_protocol::attachment::AttachmentError),
     // ----- organisations, staff and threads (org.rs, pinning.rs, threads …)
     /// Invalid user input.
@@ -463,7 +463,11 @@ pub enum ClientError {
     #[error("no channel {0} on this device (see `stadtbote channels` or `stadtbote channel list`)")]
     UnknownChannel(String),
     /// A channel object (metadata or post) did not verify.
-    #[error("the channel's {what} does not verify: {source}")]
+    #[error(
+        "{} does not verify: {}",
+        crate::inner_error::channel_what_en(.what),
+        crate::inner_error::channel_reason_en(.source)
+    )]
     ChannelData {
         /// "metadata", "post", "invite link".
         what: &'static str,
@@ -514,7 +518,9 @@ pub enum ClientError {
         /// The posts concerned, e.g. "#2..#3 of Amtsblatt".
         posts: String,
     },
-    #[error("cannot draw the QR code: {0}")]
+    #[error(
+        "cannot draw the QR code ({0}); run the command again, and report the problem if it persists"
+    )]
     Qr(String),
     // ----- discussion groups (groups.rs)
     /// No discussion group by that id, prefix or name on this device.

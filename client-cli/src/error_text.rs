@@ -1,15 +1,21 @@
-//! [`ClientError`] in the user's language: the catalog message of each
-//! variant a citizen, clerk or mayor commonly meets (`error-…` ids in the
-//! `stadtbote-i18n` catalogs). Variants not listed here, and the details
-//! other parties send (a server's refusal text, an OS error), stay English.
+//! [`ClientError`] in the user's language: the catalog message of every
+//! variant (`error-…` ids in the `stadtbote-i18n` catalogs; the match is
+//! exhaustive, so a new variant needs its text), with the inner errors
+//! some variants wrap worded by kind (`inner-…`, `reason-…`). Details
+//! other parties send (a server's refusal text) and technical phrases
+//! without a translation (an OS error of a rare kind) stay as they are.
 //!
 //! The English catalog texts equal the variants' `Display` (the tests
 //! below check each one), so English output does not change.
 
-use stadtbote_i18n::tr;
+use stadtbote_i18n::{Arg, tr};
+use stadtbote_protocol::attachment::AttachmentError;
+use stadtbote_protocol::channel::ChannelError;
+use stadtbote_protocol::mls::MlsError;
 
 use crate::ClientError;
 use crate::attachments::format_mb;
+use crate::inner_error;
 use crate::metadata::MetadataError;
 use crate::poster::PosterError;
 
@@ -42,7 +48,7 @@ pub fn localized(error: &ClientError) -> String {
         E::AttachmentQuotaExceeded => tr!("error-attachment-quota-exceeded"),
         E::AttachmentUnavailable => tr!("error-attachment-unavailable"),
         E::Invalid { what, reason } => tr!("error-invalid", what = what, reason = reason),
-        E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = what),
+        E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = code_kind(what)),
         E::NotServerAdmin => tr!("error-not-server-admin"),
         E::Forbidden(reason) => tr!("error-forbidden", reason = reason),
         E::SecondFactorRequired(reason) => {
@@ -123,7 +129,7 @@ pub fn localized(error: &ClientError) -> String {
         }
         E::AttachmentCorrupt { reason } => tr!("error-attachment-corrupt", reason = reason),
         E::CodeRefused { what, detail } => {
-            tr!("error-code-refused", what = what, detail = detail)
+            tr!("error-code-refused", what = code_kind(what), detail = detail)
         }
         E::InvalidOrgData { handle, reason } => {
             tr!("error-invalid-org-data", handle = handle, reason = reason)
@@ -162,12 +168,24 @@ pub fn localized(error: &ClientError) -> String {
             tr!("error-invalid-server-url", url = format!("{url:?}"), reason = *reason)
         }
         E::ConnectionLost { url, reason } => {
-            tr!("error-connection-lost", url = url, reason = reason)
+            tr!("error-connection-lost", url = url, reason = technical_reason(reason))
         }
-        E::Protocol { url, reason } => tr!("error-protocol", url = url, reason = reason),
+        E::Protocol { url, reason } => {
+            tr!("error-protocol", url = url, reason = technical_reason(reason))
+        }
         E::Io { action, file, source } => {
-            tr!("error-io", action = *action, file = file.display(), source = source.to_string())
+            tr!("error-io", action = *action, file = file.display(), source = io_reason(source))
         }
+        E::Mls(error) => mls(error),
+        E::Attachment(error) => attachment(error),
+        E::ChannelData { what, source } => {
+            let what = match inner_error::channel_what_key(what) {
+                "other" => tr!("inner-channel-what-other", what = *what),
+                key => tr("inner-channel-what", &[("what", Arg::Text(key.to_string()))]),
+            };
+            tr!("error-channel-data", what = what, reason = channel_reason(source))
+        }
+        E::Qr(detail) => tr!("error-qr", detail = detail),
         E::ThreadIdTaken => tr!("error-thread-id-taken"),
         E::ChannelConflict { attempts } => tr!("error-channel-conflict", attempts = attempts),
         E::GroupConflict { attempts } => tr!("error-group-conflict", attempts = attempts),
@@ -181,8 +199,6 @@ pub fn localized(error: &ClientError) -> String {
             tr!("error-device-list", account = account, reason = reason)
         }
         E::PlaintextBackupRefused => tr!("error-plaintext-backup-refused"),
-        // Not translated yet: the English `Display`.
-        other => other.to_string(),
     }
 }
 
@@ -190,11 +206,14 @@ pub fn localized(error: &ClientError) -> String {
 pub fn localized_poster(error: &PosterError) -> String {
     match error {
         PosterError::UnknownFormat { file } => tr!("error-poster-unknown-format", file = file),
-        PosterError::NotInPdfFont { character, text } => tr!(
-            "error-poster-not-in-pdf-font",
-            character = format!("{character:?}"),
+        PosterError::NotInFont { character, text } => tr!(
+            "error-poster-not-in-font",
+            character = crate::poster::character_name(*character),
             text = format!("{text:?}")
         ),
+        PosterError::Font { font, reason } => {
+            tr!("error-poster-font", font = *font, reason = reason)
+        }
         PosterError::Client(error) => localized(error),
     }
 }
@@ -218,6 +237,94 @@ fn second_factor_refusal(reason: &str) -> String {
             tr!("second-factor-no-secret")
         }
         other => other.to_string(),
+    }
+}
+
+/// Which kind of one-time code (`InvalidCodeText`, `CodeRefused`) in the
+/// current language; a kind without a translation as it is.
+fn code_kind(what: &str) -> String {
+    let key = match what {
+        "link code" => "link",
+        "invitation code" => "invitation",
+        "staff invitation code" => "staff-invitation",
+        "org-admin code" => "org-admin",
+        "admin claim code" => "admin-claim",
+        other => return other.to_string(),
+    };
+    tr("code-kind", &[("what", Arg::Text(key.to_string()))])
+}
+
+/// The reasons the client words itself for a lost connection or an
+/// unexpected answer (connection.rs, session.rs, backup.rs,
+/// attachments.rs), in the current language; others (a WebSocket
+/// library's text) stay as they are.
+fn technical_reason(reason: &str) -> String {
+    if let Some(name) = reason.strip_prefix("unexpected answer ") {
+        return tr!("reason-unexpected-answer", name = name);
+    }
+    if let Some(name) =
+        reason.strip_prefix("no answer to ").and_then(|r| r.strip_suffix(" in time"))
+    {
+        return tr!("reason-no-answer", request = name);
+    }
+    if let Some(name) = reason.strip_prefix("sending ").and_then(|r| r.strip_suffix(" timed out")) {
+        return tr!("reason-send-timed-out", request = name);
+    }
+    match reason {
+        "the server closed the connection" => tr!("reason-server-closed"),
+        "too many unsolicited events" => tr!("reason-too-many-events"),
+        "proof-of-work was interrupted" => tr!("reason-pow-interrupted"),
+        "the server logged this device into another account" => tr!("reason-other-account"),
+        "the backup is longer than announced" => tr!("reason-backup-too-long"),
+        "the downloaded backup does not match its size or SHA-256" => {
+            tr!("reason-backup-mismatch")
+        }
+        "the server claims more chunks than the upload has" => tr!("reason-upload-chunks"),
+        other => other.to_string(),
+    }
+}
+
+/// An MLS error kind: what failed and what to do.
+fn mls(error: &MlsError) -> String {
+    match inner_error::mls_id(error) {
+        Some(id) => tr(id, &[]),
+        None => tr!("inner-mls-other", detail = error),
+    }
+}
+
+/// An attachment encryption error: what failed and what to do.
+fn attachment(error: &AttachmentError) -> String {
+    match error {
+        AttachmentError::TooLarge { size, limit } => {
+            tr!("inner-attachment-too-large", size = format_mb(*size), limit = format_mb(*limit))
+        }
+        AttachmentError::InvalidKey => tr!("inner-attachment-invalid-key"),
+        AttachmentError::DecryptionFailed => tr!("inner-attachment-decryption-failed"),
+        AttachmentError::Misuse => tr!("inner-attachment-misuse"),
+        other => tr!("inner-attachment-other", detail = other),
+    }
+}
+
+/// Why a channel or group object does not verify.
+fn channel_reason(error: &ChannelError) -> String {
+    match error {
+        ChannelError::Undecryptable => tr!("inner-channel-undecryptable"),
+        ChannelError::Forged => tr!("inner-channel-forged"),
+        ChannelError::Revoked => tr!("inner-channel-revoked"),
+        ChannelError::OutOfOrder { expected, found } => {
+            tr!("inner-channel-out-of-order", expected = expected, found = found)
+        }
+        ChannelError::Malformed(detail) => tr!("inner-channel-malformed", detail = *detail),
+        other => other.to_string(),
+    }
+}
+
+/// Why a file operation failed; the operating system's own text for
+/// kinds without a sentence of their own.
+fn io_reason(error: &std::io::Error) -> String {
+    match inner_error::io_kind_key(error) {
+        "other" => error.to_string(),
+        kind => tr("inner-io", &[("kind", Arg::Text(kind.to_string()))]),
     }
 }
 
@@ -265,17 +372,22 @@ fn status_error(error: &crate::threads::StatusError) -> String {
 pub fn localized_chain<'a>(
     chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
 ) -> String {
-    let parts: Vec<String> = chain
-        .map(|error| {
-            if let Some(client_error) = error.downcast_ref::<ClientError>() {
-                localized(client_error)
-            } else if let Some(poster_error) = error.downcast_ref::<PosterError>() {
-                localized_poster(poster_error)
-            } else {
-                error.to_string()
+    let mut parts: Vec<String> = Vec::new();
+    for error in chain {
+        if let Some(client_error) = error.downcast_ref::<ClientError>() {
+            parts.push(localized(client_error));
+            // Its message already says what its inner error (an OS error,
+            // the encryption layer's) means: the inner error's own English
+            // text would only repeat it.
+            if std::error::Error::source(client_error).is_some() {
+                break;
             }
-        })
-        .collect();
+        } else if let Some(poster_error) = error.downcast_ref::<PosterError>() {
+            parts.push(localized_poster(poster_error));
+        } else {
+            parts.push(error.to_string());
+        }
+    }
     parts.join(": ")
 }
 
@@ -312,6 +424,11 @@ mod tests {
             ClientError::AttachmentUnavailable,
             ClientError::Invalid { what: "--status", reason: "unknown status".into() },
             ClientError::InvalidCodeText { what: "staff invitation code" },
+            ClientError::InvalidCodeText { what: "link code" },
+            ClientError::InvalidCodeText { what: "org-admin code" },
+            ClientError::InvalidCodeText { what: "something else" },
+            ClientError::CodeRefused { what: "admin claim code", detail: "unknown".into() },
+            ClientError::CodeRefused { what: "invitation code", detail: "expired".into() },
             ClientError::NotServerAdmin,
             ClientError::Forbidden("no".into()),
             ClientError::SecondFactorRequired("code needed".into()),
@@ -450,7 +567,170 @@ mod tests {
         ] {
             samples.push(ClientError::UnsupportedPhoto { path: "p.heic".into(), reason });
         }
+        for error in [
+            MlsError::Malformed,
+            MlsError::InvalidKeyPackage,
+            MlsError::InvalidCredential,
+            MlsError::Rejected,
+            MlsError::UnknownGroup,
+            MlsError::GroupExists,
+            MlsError::NotAMember,
+            MlsError::PendingCommit,
+            MlsError::NothingToCommit,
+            MlsError::CorruptState,
+            MlsError::MembershipMismatch,
+            MlsError::Internal,
+        ] {
+            samples.push(ClientError::Mls(error));
+        }
+        for error in [
+            AttachmentError::TooLarge { size: 23_400_000, limit: 20_000_000 },
+            AttachmentError::InvalidKey,
+            AttachmentError::DecryptionFailed,
+            AttachmentError::Misuse,
+        ] {
+            samples.push(ClientError::Attachment(error));
+        }
+        let what = [
+            "key",
+            "invite link",
+            "metadata",
+            "last post",
+            "post",
+            "group info",
+            "group link",
+            "something new",
+        ];
+        for (i, what) in what.into_iter().enumerate() {
+            let source = match i % 5 {
+                0 => ChannelError::Undecryptable,
+                1 => ChannelError::Forged,
+                2 => ChannelError::Revoked,
+                3 => ChannelError::OutOfOrder { expected: 4, found: 6 },
+                _ => ChannelError::Malformed("invite link"),
+            };
+            samples.push(ClientError::ChannelData { what, source });
+        }
+        samples.push(ClientError::Qr("data too long".into()));
+        for reason in [
+            "unexpected answer Welcome",
+            "no answer to Login in time",
+            "sending Fetch timed out",
+            "the server closed the connection",
+            "too many unsolicited events",
+            "proof-of-work was interrupted",
+            "the server logged this device into another account",
+            "the backup is longer than announced",
+            "the downloaded backup does not match its size or SHA-256",
+            "the server claims more chunks than the upload has",
+        ] {
+            samples.push(ClientError::Protocol { url: "ws://x".into(), reason: reason.into() });
+            samples
+                .push(ClientError::ConnectionLost { url: "ws://x".into(), reason: reason.into() });
+        }
+        for kind in [
+            std::io::ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied,
+            std::io::ErrorKind::AlreadyExists,
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::ReadOnlyFilesystem,
+            std::io::ErrorKind::IsADirectory,
+            std::io::ErrorKind::NotADirectory,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            samples.push(ClientError::Io {
+                action: "write",
+                file: "/h/state.cbor".into(),
+                source: std::io::Error::from(kind),
+            });
+        }
         samples
+    }
+
+    /// Every inner error kind has its own German sentence (not the English
+    /// one, not a catalog id), naming what to do where there is something.
+    #[test]
+    fn german_inner_error_texts() {
+        use stadtbote_i18n::{Arg, Lang, tr_in};
+        let de = |id: &str, args: &[(&str, Arg)]| tr_in(Lang::De, id, args);
+        let en = |id: &str, args: &[(&str, Arg)]| tr_in(Lang::En, id, args);
+        let mut ids: Vec<&str> = [
+            MlsError::Malformed,
+            MlsError::InvalidKeyPackage,
+            MlsError::InvalidCredential,
+            MlsError::Rejected,
+            MlsError::UnknownGroup,
+            MlsError::GroupExists,
+            MlsError::NotAMember,
+            MlsError::PendingCommit,
+            MlsError::NothingToCommit,
+            MlsError::CorruptState,
+            MlsError::MembershipMismatch,
+            MlsError::Internal,
+        ]
+        .iter()
+        .filter_map(inner_error::mls_id)
+        .collect();
+        assert_eq!(ids.len(), 12);
+        ids.extend([
+            "inner-attachment-invalid-key",
+            "inner-attachment-decryption-failed",
+            "inner-attachment-misuse",
+            "inner-channel-undecryptable",
+            "inner-channel-forged",
+            "inner-channel-revoked",
+        ]);
+        for id in ids {
+            let german = de(id, &[]);
+            assert_ne!(german, en(id, &[]), "{id}");
+            assert!(!german.starts_with("inner-"), "{id} missing in de");
+            for english in ["ask the sender", "run the command", "tell the town", "this device"] {
+                assert!(!german.contains(english), "{id}: {german}");
+            }
+        }
+        assert_eq!(
+            de("inner-mls-rejected", &[]),
+            "eine verschlüsselte Nachricht hat die Prüfung nicht bestanden und wurde nicht \
+             angenommen (MLS message rejected); bitten Sie den Absender, sie noch einmal zu senden"
+        );
+        let what = de("inner-channel-what", &[("what", Arg::Text("invite-link".into()))]);
+        let reason = de("inner-channel-malformed", &[("detail", Arg::Text("invite link".into()))]);
+        assert_eq!(
+            de("error-channel-data", &[("what", Arg::Text(what)), ("reason", Arg::Text(reason))]),
+            "der Einladungslink des Kanals lässt sich nicht prüfen: beschädigt (malformed invite \
+             link); wenn Sie etwas kopiert haben, prüfen Sie, ob es vollständig ist, sonst sagen \
+             Sie es der Gemeinde"
+        );
+        let io = |kind: &str| de("inner-io", &[("kind", Arg::Text(kind.into()))]);
+        assert_eq!(
+            io("storage-full"),
+            "der Datenträger ist voll; schaffen Sie Platz und führen Sie den Befehl noch einmal aus"
+        );
+        for kind in ["not-found", "permission-denied", "already-exists", "read-only"] {
+            assert_ne!(io(kind), io("not-a-directory"), "{kind} has its own text");
+        }
+    }
+
+    /// A client error that wraps an OS or encryption error says what it
+    /// means once: the chain does not repeat the inner error's own text.
+    #[test]
+    fn the_chain_does_not_repeat_a_worded_inner_error() {
+        stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
+        let io = ClientError::Io {
+            action: "create",
+            file: "/x/backup.partial".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let error = anyhow::Error::new(io).context("outer");
+        let text = localized_chain(error.chain());
+        assert_eq!(
+            text.matches("not found").count() + text.matches("os error").count(),
+            0,
+            "{text}"
+        );
+        assert!(text.starts_with("outer: "), "{text}");
+        let mls = anyhow::Error::new(ClientError::Mls(MlsError::Rejected));
+        assert_eq!(localized_chain(mls.chain()).matches("MLS message rejected").count(), 1);
     }
 
     /// The English catalog reproduces every translated variant's `Display`
@@ -463,7 +743,8 @@ mod tests {
         }
         for error in [
             PosterError::UnknownFormat { file: "poster.png".into() },
-            PosterError::NotInPdfFont { character: 'Ł', text: "Łódź".into() },
+            PosterError::NotInFont { character: '姉', text: "Stadt 姉妹".into() },
+            PosterError::Font { font: "DejaVuSans", reason: "malformed font".into() },
             PosterError::Client(ClientError::NotOrgAdmin),
         ] {
             assert_eq!(localized_poster(&error), error.to_string());

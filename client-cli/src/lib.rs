@@ -9,6 +9,7 @@
 //! * [`session`]: [`Client`] itself: register, link, open, login, KeyPackage top-up, saving.
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
+//! * [`conversations`]: which groups are 1:1 conversations (random ids, the Welcome marker) and which one is sent to.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
 //! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation); lives in the core, `stadtbote_client::metadata`.
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
@@ -39,6 +40,7 @@
 //! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
 
 pub mod account;
+pub mod admin_output;
 pub mod admin_staff;
 pub mod approval;
 pub mod attachments;
@@ -49,6 +51,7 @@ pub mod chat;
 pub mod codes;
 pub mod connection;
 pub mod consult;
+pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod error_text;
@@ -56,6 +59,7 @@ pub mod file_storage;
 pub mod group_output;
 pub mod groups;
 pub mod home;
+pub mod inner_error;
 pub use stadtbote_client::metadata;
 pub mod org;
 pub mod org_info;

@@ -372,7 +372,7 @@ fn home_dir(cli: &Cli) -> Result<PathBuf> {
     }
     directories::ProjectDirs::from("de", "Stadtbote", "stadtbote")
         .map(|dirs| dirs.data_dir().to_path_buf())
-        .context("cannot determine a data directory for this user; pass --home DIR")
+        .with_context(|| tr!("error-no-data-dir"))
 }
 
 fn parse_account(text: &str) -> Result<AccountId, ClientError> {

@@ -10,11 +10,20 @@
 //! and `channel create` write ([`crate::qr`]).
 //!
 //! Text the org controls (its name, the channel's name) is cleaned of
-//! control and bidi characters, XML-escaped in the SVG and written as a PDF
-//! string in the PDF. The PDF uses the viewer's built-in Helvetica and
-//! Courier with WinAnsi encoding (German umlauts, ß, „“ and – are in it), so
-//! no font file is embedded; a character outside WinAnsi is refused with a
-//! pointer to the SVG format rather than silently printed as "?".
+//! control and bidi characters, XML-escaped in the SVG and written as glyph
+//! ids in the PDF. The PDF embeds DejaVu Sans ([`font`]: Latin with every
+//! European extension, Greek, Cyrillic) as a subset of the glyphs used
+//! ([`pdf_font`]), with a ToUnicode map so that the text stays copyable; a
+//! character the font lacks (CJK, emoji) is refused with an error naming
+//! it rather than printed as an empty box. The SVG leaves the font to the
+//! viewer (Helvetica or a font with its metrics), as before.
+//!
+//! The layout measures text with the metrics of the font the format is
+//! drawn with ([`Metrics`]): DejaVu's real advance widths for the PDF,
+//! Helvetica's for the SVG, so a long name wraps where it really ends.
+
+mod font;
+mod pdf_font;
 
 use std::path::Path;
 
@@ -22,6 +31,8 @@ use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use crate::error::ClientError;
 use crate::qr::Matrix;
+use font::Faces;
+use pdf_font::{Embedding, FontRefs};
 
 /// A4 portrait, in millimetres.
 pub const PAGE_WIDTH_MM: f32 = 210.0;
@@ -109,20 +120,52 @@ pub enum PosterError {
         /// The file as given.
         file: String,
     },
-    /// The PDF's built-in fonts cannot show a character.
+    /// The PDF's embedded font has no glyph for a character.
     #[error(
-        "the PDF's built-in font cannot show the character {character:?} in {text:?}; \
-         write the poster as SVG instead (--out FILE.svg)"
+        "the PDF's font (DejaVu Sans) has no glyph for the character {} in {text:?}; \
+         change the text or write the poster as SVG, which leaves the font to the viewer \
+         (--out FILE.svg)",
+        character_name(*character)
     )]
-    NotInPdfFont {
+    NotInFont {
         /// The character.
         character: char,
         /// The text it is in.
         text: String,
     },
+    /// An embedded font file could not be read or subset (a broken build).
+    #[error("the poster font {font} cannot be embedded in the PDF: {reason}")]
+    Font {
+        /// The font's PostScript name.
+        font: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// A QR code could not be made.
     #[error(transparent)]
     Client(#[from] ClientError),
+}
+
+/// A character as error messages name it: itself and its code point
+/// (`'姉' (U+59C9)`), so that an invisible or look-alike one is clear too.
+pub fn character_name(character: char) -> String {
+    format!("{character:?} (U+{:04X})", u32::from(character))
+}
+
+/// How wide a line of text is, in ems, in the font a format draws it with.
+pub trait Metrics {
+    /// The width of `text` set in `font`, in ems.
+    fn width_em(&self, text: &str, font: Font) -> f32;
+}
+
+/// Helvetica's metrics (and those of Arial and Liberation Sans, which the
+/// SVG names after it), for the SVG.
+pub struct Helvetica;
+
+impl Metrics for Helvetica {
+    fn width_em(&self, text: &str, font: Font) -> f32 {
+        text_width_em(text, font)
+    }
 }
 
 /// The fonts the poster uses.
@@ -164,8 +207,8 @@ pub enum Item {
     },
 }
 
-/// Places everything on the page.
-pub fn layout(poster: &Poster) -> Result<Vec<Item>, PosterError> {
+/// Places everything on the page, measuring text with `metrics`.
+pub fn layout(poster: &Poster, metrics: &dyn Metrics) -> Result<Vec<Item>, PosterError> {
     let center = PAGE_WIDTH_MM / 2.0;
     let width = PAGE_WIDTH_MM - 2.0 * MARGIN_MM;
     let town = clean(&poster.town);
@@ -177,7 +220,7 @@ pub fn layout(poster: &Poster) -> Result<Vec<Item>, PosterError> {
 
     // The town's name: as large as fits, on two lines if it must.
     let (title_size, title) =
-        fit(&town, Font::Bold, TITLE_MAX_MM, TITLE_MIN_MM, width * TITLE_SHARE);
+        fit(&town, Font::Bold, TITLE_MAX_MM, TITLE_MIN_MM, width * TITLE_SHARE, metrics);
     let mut y = 30.0;
     for line in title {
         text(&mut items, y, title_size, Font::Bold, line);
@@ -189,7 +232,7 @@ pub fn layout(poster: &Poster) -> Result<Vec<Item>, PosterError> {
     let key_qr_side = match &poster.channel {
         Some(channel) => {
             let label = format!("Kanal folgen: „{}“", clean(&channel.name));
-            let (size, lines) = fit(&label, Font::Bold, 6.0, 4.5, width);
+            let (size, lines) = fit(&label, Font::Bold, 6.0, 4.5, width, metrics);
             for line in lines {
                 text(&mut items, y, size, Font::Bold, line);
                 y += size * 1.15;
@@ -225,7 +268,7 @@ pub fn layout(poster: &Poster) -> Result<Vec<Item>, PosterError> {
          gedruckten übereinstimmen (stadtbote verify {handle} FINGERABDRUCK)."
     );
     for instruction in [first, second] {
-        for line in wrap(&instruction, Font::Regular, INSTRUCTION_MM, width) {
+        for line in wrap(&instruction, Font::Regular, INSTRUCTION_MM, width, metrics) {
             text(&mut items, y, INSTRUCTION_MM, Font::Regular, line);
             y += INSTRUCTION_MM * 1.3;
         }
@@ -242,7 +285,7 @@ const MONO: &str = "Courier, 'Courier New', 'Liberation Mono', monospace";
 /// The poster as an SVG document (A4, units in millimetres).
 pub fn to_svg(poster: &Poster) -> Result<String, PosterError> {
     let mut body = String::new();
-    for item in layout(poster)? {
+    for item in layout(poster, &Helvetica)? {
         match item {
             Item::Text { x, y, size, font, text } => {
                 let (family, weight) = match font {
@@ -296,17 +339,29 @@ pub fn to_svg(poster: &Poster) -> Result<String, PosterError> {
     ))
 }
 
-/// The poster as a one-page PDF (A4).
+/// The poster as a one-page PDF (A4), with the fonts embedded.
 pub fn to_pdf(poster: &Poster) -> Result<Vec<u8>, PosterError> {
+    let faces = Faces::load()?;
+    // The org's texts whole, so that a refusal names the text as the org
+    // wrote it rather than a wrapped or shortened line of it.
+    faces.get(Font::Bold).check(&clean(&poster.town))?;
+    faces.get(Font::Regular).check(&clean(&poster.handle))?;
+    faces.get(Font::Mono).check(&clean(&poster.fingerprint))?;
+    if let Some(channel) = &poster.channel {
+        faces.get(Font::Bold).check(&clean(&channel.name))?;
+    }
+
     let page_w = PAGE_WIDTH_MM * PT_PER_MM;
     let page_h = PAGE_HEIGHT_MM * PT_PER_MM;
     let pt = |mm: f32| mm * PT_PER_MM;
+    let fonts = [Font::Regular, Font::Bold, Font::Mono];
+    let mut embeddings = fonts.map(|font| Embedding::new(faces.get(font)));
     let mut content = Content::new();
-    for item in layout(poster)? {
+    for item in layout(poster, &faces)? {
         match item {
             Item::Text { x, y, size, font, text } => {
-                let bytes = win_ansi(&text)?;
-                let width = text_width_em(&text, font) * size;
+                let bytes = embeddings[font_index(font)].encode(&text)?;
+                let width = faces.width_em(&text, font) * size;
                 content.begin_text();
                 content.set_fill_gray(0.0);
                 content.set_font(Name(font_resource(font)), pt(size));
@@ -347,8 +402,17 @@ pub fn to_pdf(poster: &Poster) -> Result<Vec<u8>, PosterError> {
     let page = Ref::new(3);
     let contents = Ref::new(4);
     let info = Ref::new(5);
-    let fonts =
-        [(Font::Regular, Ref::new(6)), (Font::Bold, Ref::new(7)), (Font::Mono, Ref::new(8))];
+    // Five objects per font from 6 on.
+    let refs = |index: i32| {
+        let first = 6 + 5 * index;
+        FontRefs {
+            type0: Ref::new(first),
+            cid_font: Ref::new(first + 1),
+            descriptor: Ref::new(first + 2),
+            to_unicode: Ref::new(first + 3),
+            file: Ref::new(first + 4),
+        }
+    };
     let mut pdf = Pdf::new();
     pdf.catalog(catalog).pages(pages);
     pdf.pages(pages).kids([page]).count(1);
@@ -357,22 +421,31 @@ pub fn to_pdf(poster: &Poster) -> Result<Vec<u8>, PosterError> {
         writer.parent(pages).media_box(Rect::new(0.0, 0.0, page_w, page_h)).contents(contents);
         let mut resources = writer.resources();
         let mut font_dict = resources.fonts();
-        for (font, id) in fonts {
-            font_dict.pair(Name(font_resource(font)), id);
+        for (index, font) in (0i32..).zip(fonts) {
+            font_dict.pair(Name(font_resource(font)), refs(index).type0);
         }
         font_dict.finish();
         resources.finish();
         writer.finish();
     }
-    for (font, id) in fonts {
-        pdf.type1_font(id)
-            .base_font(Name(base_font(font)))
-            .encoding_predefined(Name(b"WinAnsiEncoding"));
+    for (index, embedding) in (0i32..).zip(&embeddings) {
+        embedding.write(&mut pdf, refs(index))?;
     }
     let town = clean(&poster.town);
     pdf.document_info(info).title(TextStr(&town)).producer(TextStr("Stadtbote"));
-    pdf.stream(contents, &content.finish());
+    // Thousands of QR modules as rectangles: compressed, a fifth of the size.
+    let content = miniz_oxide::deflate::compress_to_vec_zlib(&content.finish(), 9);
+    pdf.stream(contents, &content).filter(pdf_writer::Filter::FlateDecode);
     Ok(pdf.finish())
+}
+
+/// The position of a font in [`to_pdf`]'s list.
+fn font_index(font: Font) -> usize {
+    match font {
+        Font::Regular => 0,
+        Font::Bold => 1,
+        Font::Mono => 2,
+    }
 }
 
 /// The resource name of a font on the page.
@@ -381,15 +454,6 @@ fn font_resource(font: Font) -> &'static [u8] {
         Font::Regular => b"F1",
         Font::Bold => b"F2",
         Font::Mono => b"F3",
-    }
-}
-
-/// The standard-14 font behind it.
-fn base_font(font: Font) -> &'static [u8] {
-    match font {
-        Font::Regular => b"Helvetica",
-        Font::Bold => b"Helvetica-Bold",
-        Font::Mono => b"Courier",
     }
 }
 
@@ -419,54 +483,6 @@ pub fn xml_escape(text: &str) -> String {
     out
 }
 
-/// Encodes `text` in WinAnsiEncoding (Windows-1252) for the built-in fonts.
-pub fn win_ansi(text: &str) -> Result<Vec<u8>, PosterError> {
-    text.chars()
-        .map(|c| {
-            win_ansi_byte(c)
-                .ok_or_else(|| PosterError::NotInPdfFont { character: c, text: text.to_string() })
-        })
-        .collect()
-}
-
-fn win_ansi_byte(c: char) -> Option<u8> {
-    let code = u32::from(c);
-    if (0x20..=0x7E).contains(&code) || (0xA0..=0xFF).contains(&code) {
-        return u8::try_from(code).ok();
-    }
-    // The Windows-1252 additions in 0x80..0x9F.
-    Some(match c {
-        '€' => 0x80,
-        '‚' => 0x82,
-        'ƒ' => 0x83,
-        '„' => 0x84,
-        '…' => 0x85,
-        '†' => 0x86,
-        '‡' => 0x87,
-        'ˆ' => 0x88,
-        '‰' => 0x89,
-        'Š' => 0x8A,
-        '‹' => 0x8B,
-        'Œ' => 0x8C,
-        'Ž' => 0x8E,
-        '‘' => 0x91,
-        '’' => 0x92,
-        '“' => 0x93,
-        '”' => 0x94,
-        '•' => 0x95,
-        '–' => 0x96,
-        '—' => 0x97,
-        '˜' => 0x98,
-        '™' => 0x99,
-        'š' => 0x9A,
-        '›' => 0x9B,
-        'œ' => 0x9C,
-        'ž' => 0x9E,
-        'Ÿ' => 0x9F,
-        _ => return None,
-    })
-}
-
 /// Helvetica's advance widths (thousandths of an em) for ASCII 0x20..0x7E,
 /// from Adobe's font metrics.
 const HELVETICA_ASCII: [u16; 95] = [
@@ -478,9 +494,10 @@ const HELVETICA_ASCII: [u16; 95] = [
     556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584, // p..~
 ];
 
-/// The width of `text` in ems, for centring and wrapping. Exact for ASCII
-/// in Helvetica and Courier; letters with accents count as their base
-/// letter, bold as 6 % wider (close to Helvetica-Bold's metrics).
+/// The width of `text` in ems in Helvetica, for centring and wrapping in
+/// the SVG. Exact for ASCII in Helvetica and Courier; letters with accents
+/// count as their base letter, bold as 6 % wider (close to Helvetica-Bold's
+/// metrics).
 pub fn text_width_em(text: &str, font: Font) -> f32 {
     let per_char = |c: char| -> f32 {
         if font == Font::Mono {
@@ -515,21 +532,29 @@ pub fn text_width_em(text: &str, font: Font) -> f32 {
 /// `min_mm` that fits `width`; below that on two lines, shrinking to
 /// [`SMALLEST_MM`]; what still does not fit is cut short with "…", so that
 /// org-controlled text of any length keeps the layout on the page.
-fn fit(text: &str, font: Font, max_mm: f32, min_mm: f32, width: f32) -> (f32, Vec<String>) {
-    let natural = width / text_width_em(text, font).max(0.01);
+fn fit(
+    text: &str,
+    font: Font,
+    max_mm: f32,
+    min_mm: f32,
+    width: f32,
+    metrics: &dyn Metrics,
+) -> (f32, Vec<String>) {
+    let natural = width / metrics.width_em(text, font).max(0.01);
     if natural >= min_mm {
         return (natural.min(max_mm), vec![text.to_string()]);
     }
     let mut size = min_mm;
     loop {
-        let lines = wrap(text, font, size, width);
+        let lines = wrap(text, font, size, width, metrics);
         if lines.len() <= 2 {
             return (size, lines);
         }
         if size <= SMALLEST_MM {
             let mut kept: Vec<String> = lines.into_iter().take(2).collect();
             if let Some(last) = kept.last_mut() {
-                while !last.is_empty() && text_width_em(&format!("{last} …"), font) * size > width
+                while !last.is_empty()
+                    && metrics.width_em(&format!("{last} …"), font) * size > width
                 {
                     last.pop();
                 }
@@ -543,8 +568,14 @@ fn fit(text: &str, font: Font, max_mm: f32, min_mm: f32, width: f32) -> (f32, Ve
 
 /// Breaks `text` into lines no wider than `max_mm` at `size_mm`, at spaces;
 /// a single word wider than a line is split.
-pub fn wrap(text: &str, font: Font, size_mm: f32, max_mm: f32) -> Vec<String> {
-    let fits = |line: &str| text_width_em(line, font) * size_mm <= max_mm;
+pub fn wrap(
+    text: &str,
+    font: Font,
+    size_mm: f32,
+    max_mm: f32,
+    metrics: &dyn Metrics,
+) -> Vec<String> {
+    let fits = |line: &str| metrics.width_em(line, font) * size_mm <= max_mm;
     let mut lines = Vec::new();
     let mut line = String::new();
     for word in text.split_whitespace() {
@@ -610,59 +641,129 @@ mod tests {
     }
 
     #[test]
-    fn win_ansi_has_umlauts_and_refuses_the_rest() {
-        assert_eq!(win_ansi("Süd ß „x“ –").unwrap(), b"S\xfcd \xdf \x84x\x93 \x96");
-        let err = win_ansi("Łódź").unwrap_err();
-        assert!(matches!(err, PosterError::NotInPdfFont { character: 'Ł', .. }));
-        assert!(err.to_string().contains("--out FILE.svg"));
+    fn pdf_names_a_character_its_font_lacks() {
+        let mut twin = poster(true);
+        twin.town = "Stadt Görlitz / 姉妹都市".into();
+        let err = to_pdf(&twin).unwrap_err();
+        assert!(matches!(err, PosterError::NotInFont { character: '姉', .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("'姉' (U+59C9)") && message.contains("--out FILE.svg"),
+            "{message}"
+        );
+        assert!(message.contains("\"Stadt Görlitz / 姉妹都市\""), "the whole name: {message}");
+        let mut emoji = poster(true);
+        emoji.channel =
+            Some(PosterChannel { name: "Neuigkeiten 📢".into(), invite_qr: "X".into() });
+        let err = to_pdf(&emoji).unwrap_err();
+        assert!(matches!(err, PosterError::NotInFont { character: '📢', .. }), "{err}");
+        // The SVG leaves the glyphs to the viewer's fonts.
+        assert!(to_svg(&twin).unwrap().contains("姉妹都市"));
     }
 
     #[test]
-    fn pdf_is_one_a4_page_with_the_standard_fonts() {
-        let pdf = to_pdf(&poster(true)).unwrap();
+    fn pdf_is_one_a4_page_with_embedded_unicode_fonts() {
+        let mut sorbian = poster(true);
+        sorbian.town = "Gmejna Chóśebuz / Stadt Cottbus".into();
+        let pdf = to_pdf(&sorbian).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
         let text = String::from_utf8_lossy(&pdf);
         assert!(text.contains("/MediaBox [0 0 595.27"), "A4 in points");
         assert!(text.contains(" 841.8"), "A4 in points");
-        assert!(text.contains("/WinAnsiEncoding") && text.contains("/Helvetica-Bold"));
+        assert_eq!(text.matches("/Subtype /Type0").count(), 3, "{text}");
+        assert_eq!(text.matches("/Encoding /Identity-H").count(), 3);
+        assert_eq!(text.matches("/FontFile2").count(), 3);
+        assert_eq!(text.matches("/ToUnicode").count(), 3);
+        assert!(text.contains("+DejaVuSans-Bold") && text.contains("+DejaVuSansMono"));
+        assert!(!text.contains("WinAnsiEncoding") && !text.contains("Helvetica"));
+        // ToUnicode maps a glyph back to ś (U+015B) and ó (U+00F3).
+        assert!(text.contains("> <015B>") && text.contains("> <00F3>"), "{text}");
+        // Subsets: the three fonts are 1.8 MB whole.
+        assert!(pdf.len() < 150_000, "{} bytes", pdf.len());
     }
 
     #[test]
     fn wrapping_keeps_every_word_and_the_width() {
+        let faces = Faces::load().unwrap();
         let text = "1. Stadtbote installieren und den großen QR-Code scannen, dann vergleichen \
                     Sie den Fingerabdruck sehr sorgfältig mit dem, was Ihre App anzeigt.";
-        let lines = wrap(text, Font::Regular, 4.2, 180.0);
-        assert!(lines.len() >= 2);
-        assert_eq!(lines.join(" "), text);
-        for line in &lines {
-            assert!(text_width_em(line, Font::Regular) * 4.2 <= 180.0, "{line}");
+        for metrics in [&Helvetica as &dyn Metrics, &faces] {
+            let lines = wrap(text, Font::Regular, 4.2, 180.0, metrics);
+            assert!(lines.len() >= 2);
+            assert_eq!(lines.join(" "), text);
+            for line in &lines {
+                assert!(metrics.width_em(line, Font::Regular) * 4.2 <= 180.0, "{line}");
+            }
+            let long = "X".repeat(200);
+            let lines = wrap(&long, Font::Bold, 10.0, 180.0, metrics);
+            assert!(lines.len() > 1);
+            assert_eq!(lines.concat(), long);
+            assert_eq!(wrap("", Font::Regular, 4.0, 100.0, metrics), vec![String::new()]);
         }
-        let long = "X".repeat(200);
-        let lines = wrap(&long, Font::Bold, 10.0, 180.0);
-        assert!(lines.len() > 1);
-        assert_eq!(lines.concat(), long);
-        assert_eq!(wrap("", Font::Regular, 4.0, 100.0), vec![String::new()]);
+    }
+
+    /// Wide glyphs (Cyrillic Щ is almost an em in DejaVu Sans Bold; the
+    /// Helvetica estimate counts any letter it does not know as 0.6 em):
+    /// the PDF's lines are broken with the real widths and stay within the
+    /// margins, where the estimate would have run off the page.
+    #[test]
+    fn wrapping_uses_the_real_widths_of_wide_glyphs() {
+        let faces = Faces::load().unwrap();
+        let wide = "ЩШЖЮ ".repeat(12);
+        let estimated = wrap(&wide, Font::Bold, 10.0, 170.0, &Helvetica);
+        let overflow = estimated.iter().any(|l| faces.width_em(l, Font::Bold) * 10.0 > 170.0);
+        assert!(overflow, "the estimate is too narrow for these glyphs: {estimated:?}");
+        let real = wrap(&wide, Font::Bold, 10.0, 170.0, &faces);
+        assert!(real.len() > estimated.len(), "{real:?}");
+        for line in &real {
+            assert!(faces.width_em(line, Font::Bold) * 10.0 <= 170.0, "{line}");
+        }
+        assert_eq!(real.join(" "), wide.trim_end());
     }
 
     #[test]
     fn a_long_town_name_shrinks_then_wraps_within_the_page() {
+        let faces = Faces::load().unwrap();
         let mut long = poster(true);
         long.town = "Verbandsgemeinde Sankt Katharinen-Überlingen am Schwäbischen Meer".into();
+        let mut sorbian = poster(true);
+        sorbian.town =
+            "Zwjazk gmejnow Wojerecy, Budyšin a Chóśebuz – Zweckverband Hoyerswerda, Bautzen"
+                .into();
+        sorbian.channel = Some(PosterChannel {
+            name: "Zjawne wozjewjenja za wšěch wobydlerjow Łužicy ".repeat(3),
+            invite_qr: "STADTBOTE:CHANNEL:A".into(),
+        });
         let mut huge = poster(true);
         huge.town = "Sehr lange Gemeinde ".repeat(40);
         huge.channel = Some(PosterChannel {
             name: "Kanal ".repeat(60),
             invite_qr: "STADTBOTE:CHANNEL:A".into(),
         });
-        let items = layout(&long).unwrap().into_iter().chain(layout(&huge).unwrap());
-        for item in items {
-            match item {
-                Item::Text { y, size, text, font, .. } => {
-                    assert!(text_width_em(&text, font) * size <= PAGE_WIDTH_MM - 2.0 * MARGIN_MM);
-                    assert!(y < PAGE_HEIGHT_MM - 8.0, "{text} at {y}");
+        let width = PAGE_WIDTH_MM - 2.0 * MARGIN_MM;
+        for metrics in [&Helvetica as &dyn Metrics, &faces] {
+            for poster in [&long, &sorbian, &huge] {
+                for item in layout(poster, metrics).unwrap() {
+                    match item {
+                        Item::Text { y, size, text, font, .. } => {
+                            assert!(metrics.width_em(&text, font) * size <= width, "{text}");
+                            assert!(y < PAGE_HEIGHT_MM - 8.0, "{text} at {y}");
+                        }
+                        Item::Qr { y, side, .. } => assert!(y + side < PAGE_HEIGHT_MM - 8.0),
+                    }
                 }
-                Item::Qr { y, side, .. } => assert!(y + side < PAGE_HEIGHT_MM - 8.0),
             }
         }
+        // The Sorbian name is kept whole (two lines), not cut short.
+        let title: Vec<String> = layout(&sorbian, &faces)
+            .unwrap()
+            .into_iter()
+            .map_while(|item| match item {
+                Item::Text { font: Font::Bold, text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(title.join(" "), sorbian.town, "{title:?}");
+        assert!(to_pdf(&sorbian).is_ok());
     }
 }

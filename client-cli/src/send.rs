@@ -1,7 +1,10 @@
 //! Sending: the outbox, conversation membership and the commit race.
 //!
 //! The conversation between two accounts is one MLS group holding every
-//! device of both, with the id [`conversation_id`]. Before each message the
+//! device of both. A new one gets a random id (nothing in an envelope's
+//! clear header names the two accounts) and its Welcomes carry the pair's
+//! marker ([`crate::conversations`]); conversations created before keep
+//! their id derived from the two accounts. Before each message the
 //! sender makes the group match the server's directory: devices the
 //! directory lists but the group lacks are added (with KeyPackages whose
 //! credential and key are checked against the directory), members the
@@ -20,9 +23,8 @@ use std::time::Duration;
 
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
+use stadtbote_protocol::conversation::marker;
 use stadtbote_protocol::frame::DeviceInfo;
-use stadtbote_protocol::ids::conversation_id;
-use stadtbote_protocol::membership::GroupCreation;
 use stadtbote_protocol::mls::{Commit, Member};
 use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response,
@@ -170,25 +172,26 @@ impl Client {
         if self.mls.has_group(group)? {
             self.mls.delete_group(group)?;
         }
-        self.state.conversations.remove(peer);
+        self.unlearn_conversation(group)?;
+        // A state from before lists the group only by peer.
+        if self.state.conversations.get(peer) == Some(group) {
+            self.state.conversations.remove(peer);
+        }
         self.save()
     }
 
     /// Makes the conversation with `peer` exist and hold exactly the devices
     /// the directory lists for both accounts. Returns its group id.
     pub async fn ensure_conversation(&mut self, peer: &AccountId) -> Result<GroupId, ClientError> {
-        let own = self.state.account;
-        let group = conversation_id(&own, peer);
+        let mut fresh = None;
         for _attempt in 0..MAX_COMMIT_ATTEMPTS {
             let directory = self.directory(peer).await?;
-            if !self.mls.has_group(&group)? {
-                self.creations.insert(group, GroupCreation::Conversation { peer: *peer });
-                self.mls.create_group(group)?;
-            } else if !self.mls.is_active(&group)? {
+            let group = self.conversation_group(peer, &mut fresh)?;
+            if !self.mls.is_active(&group)? {
                 return Err(ClientError::RemovedFromConversation(*peer));
             }
-            let Some(commit) = self.membership_commit(&group, &directory).await? else {
-                self.state.conversations.insert(*peer, group);
+            let Some(commit) = self.membership_commit(&group, peer, &directory).await? else {
+                self.learn_conversation(*peer, group)?;
                 self.save()?;
                 return Ok(group);
             };
@@ -197,7 +200,7 @@ impl Client {
                     if ours != theirs {
                         tracing::warn!(ours, theirs, "epoch differs from the server's");
                     }
-                    self.state.conversations.insert(*peer, group);
+                    self.learn_conversation(*peer, group)?;
                     self.save()?;
                     // Loop once more: the directory check confirms nothing
                     // else is missing (removals and additions go in turn).
@@ -337,6 +340,7 @@ impl Client {
     async fn membership_commit(
         &mut self,
         group: &GroupId,
+        peer: &AccountId,
         directory: &BTreeMap<DeviceId, Member>,
     ) -> Result<Option<Commit>, ClientError> {
         let own_device = self.state.device;
@@ -363,7 +367,11 @@ impl Client {
         if !missing.is_empty() {
             let packages = self.claim_verified(&missing).await?;
             if !packages.is_empty() {
-                return Ok(Some(self.mls.add_members(group, &packages)?));
+                // The Welcome tells the joiners whose conversation this is.
+                let marker = marker(&self.state.account, peer);
+                return Ok(Some(
+                    self.mls.add_members_with_welcome_data(group, &packages, &marker)?,
+                ));
             }
             tracing::warn!("devices without usable KeyPackages are left out for now");
         }

@@ -347,6 +347,11 @@ impl Client {
 pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
     ClientError::Protocol {
         url: url.to_string(),
-        reason: format!("unexpected answer {response:?}"),
+        // Only the answer's name: its fields can be long and are chosen by
+        // the server.
+        reason: format!(
+            "unexpected answer {}",
+            crate::inner_error::response_name(&format!("{response:?}"))
+        ),
     }
 }

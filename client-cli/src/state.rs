@@ -118,7 +118,8 @@ pub struct State {
     pub device: DeviceId,
     /// The display name sent along with messages.
     pub name: Option<String>,
-    /// Conversations by peer account.
+    /// Conversations by peer account: the group messages to the peer go
+    /// to ([`stadtbote_protocol::conversation::preferred`]).
     pub conversations: BTreeMap<AccountId, GroupId>,
     /// The latest display name each account sent.
     pub names: BTreeMap<AccountId, String>,
@@ -164,6 +165,12 @@ pub struct State {
     /// new-device notices ([`crate::devices`]).
     #[serde(default)]
     pub device_lists: crate::devices::DeviceLists,
+    /// Every 1:1 conversation group known here, with its peer: the one in
+    /// `conversations` and those created at the same time by the other
+    /// side (still read, no longer sent to). Older states list only
+    /// `conversations`.
+    #[serde(default)]
+    pub conversation_groups: BTreeMap<GroupId, AccountId>,
 }
 
 impl State {
@@ -190,12 +197,74 @@ impl State {
             channels: BTreeMap::new(),
             groups: BTreeMap::new(),
             device_lists: crate::devices::DeviceLists::default(),
+            conversation_groups: BTreeMap::new(),
         }
     }
 
     /// The peer of the conversation held in `group`, if it is one of ours.
     pub fn peer_of(&self, group: &GroupId) -> Option<AccountId> {
+        if let Some(peer) = self.conversation_groups.get(group) {
+            return Some(*peer);
+        }
         self.conversations.iter().find(|(_, g)| *g == group).map(|(peer, _)| *peer)
+    }
+
+    /// Every conversation group with `peer` known here.
+    pub fn conversation_groups_with(&self, peer: &AccountId) -> BTreeSet<GroupId> {
+        let mut groups: BTreeSet<GroupId> = self
+            .conversation_groups
+            .iter()
+            .filter(|(_, p)| *p == peer)
+            .map(|(group, _)| *group)
+            .collect();
+        groups.extend(self.conversations.get(peer).copied());
+        groups
+    }
+
+    /// Records `group` as a conversation with `peer`, and the group of
+    /// `usable` (those this device is still an active member of) that
+    /// messages to the peer go to from now on; returns that group.
+    pub fn record_conversation(
+        &mut self,
+        peer: AccountId,
+        group: GroupId,
+        usable: &BTreeSet<GroupId>,
+    ) -> Option<GroupId> {
+        if let Some(current) = self.conversations.get(&peer) {
+            self.conversation_groups.insert(*current, peer);
+        }
+        self.conversation_groups.insert(group, peer);
+        self.choose_conversation(&peer, usable)
+    }
+
+    /// Forgets `group` as a conversation; the peer's next group from
+    /// `usable` takes its place, if there is one.
+    pub fn forget_conversation(&mut self, group: &GroupId, usable: &BTreeSet<GroupId>) {
+        let Some(peer) = self.peer_of(group) else { return };
+        self.conversation_groups.remove(group);
+        if self.conversations.get(&peer) == Some(group) {
+            self.conversations.remove(&peer);
+        }
+        self.choose_conversation(&peer, usable);
+    }
+
+    /// Applies the rule both sides follow on their own: of the peer's
+    /// conversation groups still usable here, the smallest id is sent to.
+    fn choose_conversation(
+        &mut self,
+        peer: &AccountId,
+        usable: &BTreeSet<GroupId>,
+    ) -> Option<GroupId> {
+        let groups = self.conversation_groups_with(peer);
+        let chosen = stadtbote_protocol::conversation::preferred(
+            groups.iter().filter(|g| usable.contains(g)).copied(),
+        );
+        // Nothing usable: keep what was there (e.g. a group this device
+        // was removed from, which explains a refused send).
+        if let Some(group) = chosen {
+            self.conversations.insert(*peer, group);
+        }
+        chosen
     }
 
     /// The display name last seen for an account (our own from the state).
@@ -497,6 +566,42 @@ mod tests {
         let back: State = ciborium::from_reader(bytes.as_slice()).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.peer_of(&GROUP), Some(PEER));
+    }
+
+    #[test]
+    fn both_sides_send_to_the_smallest_conversation_group() {
+        let (small, large) = (GroupId([3; 16]), GroupId([7; 16]));
+        let usable: BTreeSet<GroupId> = [small, large].into();
+        // One side created the large group and learns the small one later,
+        // the other the reverse: both end up with the small one.
+        let mut one = state();
+        one.record_conversation(PEER, large, &usable);
+        assert_eq!(one.conversations.get(&PEER), Some(&large));
+        assert_eq!(one.record_conversation(PEER, small, &usable), Some(small));
+        let mut other = state();
+        other.record_conversation(PEER, small, &usable);
+        assert_eq!(other.record_conversation(PEER, large, &usable), Some(small));
+        for s in [&one, &other] {
+            assert_eq!(s.conversations.get(&PEER), Some(&small));
+            // Both groups stay known: messages in either are read.
+            assert_eq!(s.peer_of(&large), Some(PEER));
+            assert_eq!(s.peer_of(&small), Some(PEER));
+        }
+        // A group this device was removed from is not sent to.
+        let only_large: BTreeSet<GroupId> = [large].into();
+        let mut removed = state();
+        removed.record_conversation(PEER, small, &usable);
+        assert_eq!(removed.record_conversation(PEER, large, &only_large), Some(large));
+        // Forgetting the chosen group falls back to the other one.
+        one.forget_conversation(&small, &only_large);
+        assert_eq!(one.conversations.get(&PEER), Some(&large));
+        assert_eq!(one.peer_of(&small), None);
+        // A state from before knows its conversation only by peer.
+        let mut old = state();
+        old.conversations.insert(PEER, large);
+        assert_eq!(old.peer_of(&large), Some(PEER));
+        assert_eq!(old.record_conversation(PEER, small, &usable), Some(small));
+        assert_eq!(old.peer_of(&large), Some(PEER));
     }
 
     #[test]

@@ -17,18 +17,17 @@
 //! [`MlsClient`]: stadtbote_protocol::mls::MlsClient
 //! [`State`]: crate::state::State
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::frame::Envelope;
-use stadtbote_protocol::ids::conversation_id;
 use stadtbote_protocol::mls::{Incoming, Member, MlsError};
 use stadtbote_protocol::{AccountId, DeviceId, Event, GroupId, MsgId, Request, Response};
 use tokio::time::Instant;
 
 use crate::connection::REQUEST_TIMEOUT;
+use crate::conversations::conversation_peer;
 use crate::error::ClientError;
 use crate::session::{Client, now_ms, unexpected};
 use crate::state::ReceivedText;
@@ -192,8 +191,8 @@ impl Client {
         report: &mut SyncReport,
     ) -> Result<(), ClientError> {
         match self.mls.process(&envelope.payload) {
-            Ok(Incoming::Welcome { group, members, .. }) => {
-                if self.on_welcome(group, &members)? {
+            Ok(Incoming::Welcome { group, members, welcome_data, .. }) => {
+                if self.on_welcome(group, &members, welcome_data.as_deref())? {
                     report.joined.push(group);
                 }
             }
@@ -244,20 +243,19 @@ impl Client {
         Ok(())
     }
 
-    /// Records the conversation a Welcome brought us into. A group that is
-    /// not the conversation between us and its other account is left again.
-    fn on_welcome(&mut self, group: GroupId, members: &[Member]) -> Result<bool, ClientError> {
+    /// Records the conversation a Welcome brought us into (see
+    /// [`crate::conversations`] for what makes a group one). Any other
+    /// group is taken for a thread whose opening message follows.
+    fn on_welcome(
+        &mut self,
+        group: GroupId,
+        members: &[Member],
+        welcome_data: Option<&[u8]>,
+    ) -> Result<bool, ClientError> {
         let own = self.state.account;
-        let others: BTreeSet<AccountId> =
-            members.iter().map(|m| m.account).filter(|a| *a != own).collect();
-        let peer = match others.len() {
-            0 => Some(own),
-            1 => others.into_iter().next(),
-            _ => None,
-        };
-        match peer {
-            Some(peer) if conversation_id(&own, &peer) == group => {
-                self.state.conversations.insert(peer, group);
+        match conversation_peer(&own, &group, members, welcome_data) {
+            Some(peer) => {
+                self.learn_conversation(peer, group)?;
                 Ok(true)
             }
             _ => {
@@ -297,7 +295,7 @@ impl Client {
                 // processed by a run that crashed before saving state):
                 // recover the peer from the members.
                 let members = self.mls.members(&group)?;
-                if !self.on_welcome(group, &members)? {
+                if !self.on_welcome(group, &members, None)? {
                     if self.is_thread_group(&group) {
                         self.on_thread_application(
                             group,

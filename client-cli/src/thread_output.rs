@@ -381,14 +381,23 @@ pub fn org_summary_json(org: &OrgSummary) -> Value {
 
 /// One `admin org list` line.
 pub fn org_summary_text(org: &OrgSummary) -> String {
+    use stadtbote_i18n::tr;
+    let (claimed, unclaimed) = (tr!("admin-org-claimed"), tr!("admin-org-unclaimed"));
+    // One column for both words, whichever language is longer.
+    let width = [9, claimed.chars().count(), unclaimed.chars().count()].into_iter().max();
+    let state = if org.claimed { claimed } else { unclaimed };
+    let state = format!("{state:<width$}", width = width.unwrap_or(9));
+    let suspended = if org.suspended {
+        format!("  {}", tr!("admin-org-suspended-mark"))
+    } else {
+        String::new()
+    };
     format!(
-        "{:<20} {:<30} {:<9} created {}  {}{}",
+        "{:<20} {:<30} {state} {}  {}{suspended}",
         safe(&org.handle),
         safe(&org.name),
-        if org.claimed { "claimed" } else { "unclaimed" },
-        format_utc(org.created_at),
+        tr!("admin-org-created-at", time = format_utc(org.created_at)),
         org.org,
-        if org.suspended { "  SUSPENDED" } else { "" }
     )
 }
 

@@ -30,6 +30,7 @@ pub mod attachment;
 pub mod audit;
 pub mod auth;
 pub mod channel;
+pub mod conversation;
 pub mod device_list;
 pub mod frame;
 pub mod fuzzing;
@@ -50,4 +51,4 @@ pub use ids::{
 
 /// The protocol version spoken by this crate. Frames carrying another version
 /// are refused with [`ErrorCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;

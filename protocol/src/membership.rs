@@ -89,7 +89,9 @@ pub struct MembershipProof {
 #[serde(rename_all = "snake_case")]
 pub enum GroupCreation {
     /// The 1:1 conversation of the caller's account and `peer`:
-    /// the group id must be [`conversation_id`] of both.
+    /// the group id must be [`conversation_id`] of both. Kept so old
+    /// requests still decode; servers no longer create groups with it
+    /// (new conversations have random ids, [`crate::conversation`]).
     Conversation {
         /// The other account (the caller's own for its own devices).
         peer: AccountId,

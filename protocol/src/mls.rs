@@ -77,6 +77,12 @@ const IDENTITY_LEN: usize = AccountId::LEN + DeviceId::LEN;
 /// [`MlsClient::export_group_info_with_data`].
 const APP_DATA_EXTENSION: u16 = 0xF5B0;
 
+/// A GroupInfo extension of the private-use range that carries application
+/// data inside a Welcome's (encrypted, committer-signed) GroupInfo, see
+/// [`MlsClient::add_members_with_welcome_data`]. 1:1 conversations name
+/// their two accounts this way ([`crate::conversation`]).
+const WELCOME_DATA_EXTENSION: u16 = 0xF5B1;
+
 /// Errors of the MLS layer. Deliberately coarse: callers learn what kind of
 /// input was refused, not which cryptographic check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -255,6 +261,10 @@ pub enum Incoming {
         epoch: u64,
         /// All members, this device included.
         members: Vec<Member>,
+        /// The application data the adding member put into the Welcome's
+        /// GroupInfo ([`MlsClient::add_members_with_welcome_data`]), checked
+        /// with the GroupInfo's signature; `None` when it has none.
+        welcome_data: Option<Vec<u8>>,
     },
     /// An application message.
     Application {
@@ -290,11 +300,12 @@ pub enum Incoming {
 impl fmt::Debug for Incoming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Incoming::Welcome { group, epoch, members } => f
+            Incoming::Welcome { group, epoch, members, welcome_data } => f
                 .debug_struct("Welcome")
                 .field("group", group)
                 .field("epoch", epoch)
                 .field("members", &members.len())
+                .field("welcome_data", &welcome_data.as_ref().map(Vec::len))
                 .finish(),
             // The plaintext is the user's message: never print it.
             Incoming::Application { group, sender_account, sender_device, plaintext } => f
@@ -632,6 +643,50 @@ impl MlsClient {
         })
     }
 
+    /// Like [`MlsClient::add_members`], with `data` in a private-use
+    /// extension of the Welcome's GroupInfo: encrypted to the joiners and
+    /// signed by this device, so a joiner can trust it as much as the
+    /// Welcome itself ([`Incoming::Welcome::welcome_data`]); the server sees
+    /// nothing of it. 1:1 conversations mark themselves this way.
+    pub fn add_members_with_welcome_data(
+        &self,
+        group: &GroupId,
+        key_packages: &[Vec<u8>],
+        data: &[u8],
+    ) -> Result<Commit, MlsError> {
+        use openmls::prelude::{Extension, UnknownExtension};
+        if key_packages.is_empty() {
+            return Err(MlsError::NothingToCommit);
+        }
+        let mut mls_group = self.load(group)?;
+        ensure_operational(&mls_group)?;
+        let (validated, added) = self.validate_additions(key_packages)?;
+        let epoch_before = mls_group.epoch().as_u64();
+        let salt = declare(&mut mls_group, self.provider.crypto(), group, &added, &[])?;
+        let extension = Extension::Unknown(WELCOME_DATA_EXTENSION, UnknownExtension(data.to_vec()));
+        let bundle = mls_group
+            .commit_builder()
+            .propose_adds(validated)
+            .load_psks(self.provider.storage())
+            .map_err(|_| MlsError::Internal)?
+            .create_group_info_with_extensions([extension])
+            .map_err(|_| MlsError::Internal)?
+            .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
+            .map_err(|_| MlsError::InvalidKeyPackage)?
+            .stage_commit(&self.provider)
+            .map_err(|_| MlsError::Internal)?;
+        let welcome = bundle.to_welcome_msg().ok_or(MlsError::Internal)?;
+        let (commit, _, _) = bundle.into_contents();
+        Ok(Commit {
+            commit: serialize(&commit)?,
+            welcome: Some(serialize(&welcome)?),
+            added,
+            removed: Vec::new(),
+            epoch_before,
+            salt,
+        })
+    }
+
     /// Creates a commit removing these devices. Every device must be a
     /// member; this device cannot remove itself. The commit is left pending.
     pub fn remove_members(
@@ -951,6 +1006,9 @@ impl MlsClient {
         let mls_id = info.group_id().clone();
         let group = our_group_id(&mls_id).ok_or(MlsError::Rejected)?;
         let welcome_epoch = info.epoch().as_u64();
+        // Read before the GroupInfo's signature is checked (by `build`
+        // below); returned only once it was.
+        let welcome_data = info.extensions().unknown(WELCOME_DATA_EXTENSION).map(|e| e.0.clone());
         let existing = self.try_load(&mls_id)?;
         if let Some(old) = &existing {
             // Refuse to roll an active group back: a replayed Welcome
@@ -982,7 +1040,7 @@ impl MlsClient {
             old.delete(self.provider.storage()).map_err(|_| MlsError::Internal)?;
         }
         let mls_group = staged.into_group(&self.provider).map_err(|_| MlsError::Rejected)?;
-        Ok(Incoming::Welcome { group, epoch: mls_group.epoch().as_u64(), members })
+        Ok(Incoming::Welcome { group, epoch: mls_group.epoch().as_u64(), members, welcome_data })
     }
 
     fn process_protocol(&self, message: ProtocolMessage) -> Result<Incoming, MlsError> {
@@ -1246,6 +1304,19 @@ pub fn commit_framing(bytes: &[u8]) -> Result<CommitFraming, MlsError> {
     })
 }
 
+/// The group a member's message (a `PrivateMessage` or `PublicMessage`)
+/// names in its cleartext header, as anybody holding the bytes reads it;
+/// `None` for a Welcome (its group id is encrypted) and for anything that
+/// does not parse.
+pub fn clear_group_id(bytes: &[u8]) -> Option<GroupId> {
+    let message = MlsMessageIn::tls_deserialize_exact(bytes).ok()?;
+    match message.extract() {
+        MlsMessageBodyIn::PrivateMessage(private) => our_group_id(private.group_id()),
+        MlsMessageBodyIn::PublicMessage(public) => our_group_id(public.group_id()),
+        _ => None,
+    }
+}
+
 fn ensure_operational(group: &MlsGroup) -> Result<(), MlsError> {
     if !group.is_active() {
         return Err(MlsError::NotAMember);
@@ -1336,7 +1407,8 @@ mod tests {
         let welcome = commit.welcome.unwrap();
         for joiner in [&b1, &a2] {
             match joiner.client.process(&welcome).unwrap() {
-                Incoming::Welcome { group, epoch, members } => {
+                Incoming::Welcome { group, epoch, members, welcome_data } => {
+                    assert_eq!(welcome_data, None);
                     assert_eq!(group, GROUP);
                     assert_eq!(epoch, 1);
                     assert_eq!(members.len(), 3);
@@ -1477,6 +1549,51 @@ mod tests {
                 MlsError::CorruptState
             );
         }
+    }
+
+    #[test]
+    fn welcome_data_reaches_the_joiners_and_the_header_names_only_the_group() {
+        let (alice, bob) = (AccountId::random(), AccountId::random());
+        let (a1, b1, b2) = (device(alice), device(bob), device(bob));
+        let group = GROUP;
+        a1.client.create_group(group).unwrap();
+        // A KeyPackage as an older client made it (no extra capabilities).
+        let packages = vec![
+            b1.client.generate_key_packages(1).unwrap().remove(0),
+            b2.client.generate_last_resort().unwrap(),
+        ];
+        let commit = a1.client.add_members_with_welcome_data(&group, &packages, b"marker").unwrap();
+        assert_eq!(commit.added.len(), 2);
+        assert_eq!(commit.epoch_before, 0);
+        a1.client.merge_pending(&group).unwrap();
+        let welcome = commit.welcome.unwrap();
+        assert_eq!(clear_group_id(&welcome), None, "a Welcome's group id is encrypted");
+        assert!(!welcome.windows(6).any(|w| w == b"marker"), "the data is encrypted");
+        for joiner in [&b1, &b2] {
+            match joiner.client.process(&welcome).unwrap() {
+                Incoming::Welcome { group: joined, welcome_data, members, .. } => {
+                    assert_eq!(joined, group);
+                    assert_eq!(welcome_data.as_deref(), Some(&b"marker"[..]));
+                    assert_eq!(members.len(), 3);
+                }
+                other => panic!("expected a welcome, got {other:?}"),
+            }
+        }
+        // The commit's statement digest matches what the commit does.
+        let message = a1.client.encrypt(&group, b"hallo").unwrap();
+        assert_eq!(clear_group_id(&message), Some(group));
+        assert_eq!(clear_group_id(&commit.commit), Some(group));
+        let (_, _, text) = expect_app(b1.client.process(&message).unwrap());
+        assert_eq!(text, b"hallo");
+        // A commit with welcome data is checked like any other by members.
+        let b3 = device(bob);
+        let package = b3.client.generate_key_packages(1).unwrap().remove(0);
+        let commit = a1.client.add_members_with_welcome_data(&group, &[package], b"x").unwrap();
+        a1.client.merge_pending(&group).unwrap();
+        assert!(matches!(
+            b1.client.process(&commit.commit).unwrap(),
+            Incoming::CommitApplied { added, .. } if added.len() == 1
+        ));
     }
 
     #[test]

@@ -1013,7 +1013,13 @@ impl Relay {
         // Checked before the group is looked at, so that these refusals
         // say nothing about whether it exists.
         self.check_membership_claim(me, &claim)?;
-        let may_create = create.is_some_and(|c| c.permits(&me.account, group));
+        // New groups only with a random id: a 1:1 conversation id derived
+        // from the two account ids ([`GroupCreation::Conversation`]) would
+        // name the pair in every envelope's clear MLS header. Groups created
+        // that way before keep working (they are past epoch 0).
+        let may_create = create.is_some_and(|c| {
+            matches!(c, GroupCreation::Random { .. }) && c.permits(&me.account, group)
+        });
         let now = unix_ms();
         let outcome = self.store.commit(CommitInput {
             group,

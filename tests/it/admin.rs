@@ -31,7 +31,7 @@ fn admin_stats_are_aggregates_and_block_refuses_an_account_until_unblocked() {
     assert!(orgs.iter().any(|o| o["handle"] == "musterhausen"), "{stats}");
 
     let text = town.admin_ok(&["admin", "stats"]);
-    assert!(text.contains("accounts: ") && text.contains("musterhausen"), "{text}");
+    assert!(text.contains("  Accounts: ") && text.contains("musterhausen"), "{text}");
     for id in [&a, &b] {
         assert!(!text.contains(id.as_str()), "no account id in the stats: {text}");
         assert!(!stats.to_string().contains(id.as_str()), "{stats}");

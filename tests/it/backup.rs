@@ -155,7 +155,7 @@ fn an_encrypted_backup_needs_the_operator_key() {
 
     let file = work.path().join("sealed.sbk");
     let out = town.admin_ok(&["admin", "backup", path(&file), "--recipient", &recipient]);
-    assert!(out.contains("encrypted: true"), "{out}");
+    assert!(out.contains("  Encrypted:  yes (age)"), "{out}");
     let bytes = std::fs::read(&file).expect("backup");
     assert!(bytes.starts_with(b"age-encryption.org/v1"), "an age file");
 

@@ -290,3 +290,177 @@ fn command_line_mistakes_are_explained_in_german() {
         stderr(&english)
     );
 }
+
+/// `admin stats` and `admin backup` print labelled German text with units,
+/// readable numbers and local times (`--json` keeps its English fields);
+/// a file error names what failed in German.
+#[test]
+fn admin_stats_and_backup_in_german() {
+    let town = Town::new(Server::start());
+    let citizen = town.citizen("Carla Citizen");
+    citizen.ok(&["report", HANDLE, "--category", "Straßenschaden", "Schlagloch"]);
+
+    let stats = town.admin_ok(&["--lang", "de", "admin", "stats"]);
+    for german in [
+        "Serverstatistik (Gesamtzahlen, keine Kennungen)",
+        "  Konten:",
+        "  Geräte:",
+        "  Nachrichten in Zustellung:",
+        "  gespeicherte Daten:",
+        "  Kanalbeiträge:",
+        "Mitarbeitergeräte",
+        HANDLE,
+    ] {
+        assert!(stats.contains(german), "missing {german:?} in:\n{stats}");
+    }
+    let stored = stats.lines().find(|l| l.contains("gespeicherte Daten:")).unwrap_or_default();
+    assert!(stored.ends_with(" Bytes)") || stored.ends_with(" Bytes"), "{stored}");
+    for english in ["accounts", "queued_envelopes", "stored_bytes", "staff_devices", "bytes"] {
+        assert!(!stats.contains(english), "English {english:?} in:\n{stats}");
+    }
+    // --json: the protocol's field names, whatever the language.
+    let json = json_lines(&town.admin_ok(&["--lang", "de", "admin", "stats", "--json"]));
+    for key in ["accounts", "devices", "queued_envelopes", "stored_bytes", "orgs"] {
+        assert!(json[0].get(key).is_some(), "{key} in {}", json[0]);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sicherung.sbk");
+    let path = file.to_string_lossy().into_owned();
+    let backup = town.admin_ok(&["--lang", "de", "admin", "backup", &path, "--insecure-plaintext"]);
+    for german in [
+        format!("Sicherung geschrieben: {path}"),
+        "  Größe:".to_string(),
+        "  SHA-256:".to_string(),
+        "  verschlüsselt:  NEIN".to_string(),
+        "Achtung: diese Sicherung ist unverschlüsselt".to_string(),
+    ] {
+        assert!(backup.contains(&german), "missing {german:?} in:\n{backup}");
+    }
+    let size = std::fs::metadata(&file).unwrap().len();
+    let size_line = backup.lines().find(|l| l.contains("Größe:")).unwrap_or_default();
+    // The exact size with German thousands separators: 265.123 Bytes.
+    let digits = size.to_string();
+    let mut grouped = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(digit);
+    }
+    assert!(size_line.contains(&format!("{grouped} Bytes")), "{size_line}");
+    // The harness runs with TZ=UTC: the local time carries its zone.
+    let at = backup.lines().find(|l| l.contains("geschrieben am:")).unwrap_or_default();
+    assert!(at.ends_with(" UTC"), "{backup}");
+    assert!(!backup.contains("wrote ") && !backup.contains("encrypted:"), "{backup}");
+    let json = json_lines(&town.admin_ok(&[
+        "--lang",
+        "de",
+        "admin",
+        "backup",
+        &dir.path().join("zwei.sbk").to_string_lossy(),
+        "--insecure-plaintext",
+        "--json",
+    ]));
+    for key in ["file", "size", "sha256", "encrypted"] {
+        assert!(json[0].get(key).is_some(), "{key} in {}", json[0]);
+    }
+
+    // A file that cannot be written: the operation and the reason in German.
+    let missing = dir.path().join("fehlt").join("sicherung.sbk");
+    let err = town.admin_fails(&[
+        "--lang",
+        "de",
+        "admin",
+        "backup",
+        &missing.to_string_lossy(),
+        "--insecure-plaintext",
+    ]);
+    assert!(err.starts_with("Fehler: "), "{err}");
+    assert!(err.contains("kann nicht angelegt werden: nicht vorhanden"), "{err}");
+    assert!(!err.contains("os error") && !err.contains("No such file"), "{err}");
+}
+
+/// clap's English fragments that must not appear in German help.
+const CLAP_ENGLISH: [&str; 14] = [
+    "[default:",
+    "[possible values:",
+    "Possible values:",
+    "[aliases:",
+    "[alias:",
+    "[env:",
+    "Usage:",
+    "Options:",
+    "Commands:",
+    "Arguments:",
+    "Print help",
+    "Print version",
+    "Print this message",
+    "[OPTIONS]",
+];
+
+/// The subcommand names listed under "Befehle:" in a German help page.
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| !line.starts_with("Befehle:"))
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Every help page of the real binary, walked through the command lists
+/// (`-h` and `--help` of every command and subcommand), is free of
+/// clap's English fragments in German.
+#[test]
+fn every_german_help_page_is_free_of_claps_english() {
+    let server = Server::start();
+    let device = crate::harness::Device::new(&server);
+    let mut pending: Vec<Vec<String>> = vec![Vec::new()];
+    let mut pages = 0;
+    let mut english = Vec::new();
+    while let Some(path) = pending.pop() {
+        for flag in ["-h", "--help"] {
+            let mut args: Vec<&str> = vec!["--lang", "de"];
+            args.extend(path.iter().map(String::as_str));
+            args.push(flag);
+            let out = device.run(&args);
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+            let help = stdout(&out);
+            pages += 1;
+            for fragment in CLAP_ENGLISH {
+                if help.contains(fragment) {
+                    english.push(format!("{args:?} shows {fragment:?}:\n{help}"));
+                }
+            }
+            if flag == "--help" {
+                for name in listed_commands(&help).into_iter().filter(|n| n != "help") {
+                    let mut sub = path.clone();
+                    sub.push(name);
+                    pending.push(sub);
+                }
+            }
+        }
+    }
+    assert!(pages > 100, "only {pages} help pages found; is the walk broken?");
+    assert!(english.is_empty(), "{} pages with English:\n{}", english.len(), english.join("\n"));
+
+    // What clap would have said in English is there in German.
+    let top = stdout(&device.run(&["--lang", "de", "--help"]));
+    assert!(top.contains("[Vorgabe: ws://"), "{top}");
+    assert!(top.contains("[Umgebungsvariable: STADTBOTE_HOME]"), "{top}");
+    assert!(top.contains("Diese Hilfe oder die Hilfe der angegebenen Befehle anzeigen"), "{top}");
+    assert!(top.contains("Aufruf: stadtbote [OPTIONEN] <BEFEHL>"), "{top}");
+    let reply = stdout(&device.run(&["--lang", "de", "reply", "--help"]));
+    assert!(reply.contains("[mögliche Werte: acknowledged, in-progress, resolved, rejected]"));
+    // `help PATH` (clap's help subcommand) shows the same German page.
+    let via_help = stdout(&device.run(&["--lang", "de", "help", "reply"]));
+    assert!(via_help.contains("Aufruf:") && !via_help.contains("Usage:"), "{via_help}");
+    let info = stdout(&device.run(&["--lang", "de", "org", "info", "--help"]));
+    assert!(info.contains("JSON-Felder (stabil"), "{info}");
+    // English stays clap's own.
+    let english = stdout(&device.run(&["--help"]));
+    assert!(english.contains("Usage: stadtbote [OPTIONS] <COMMAND>"), "{english}");
+    assert!(english.contains("[default: ws://"), "{english}");
+}

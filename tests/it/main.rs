@@ -18,6 +18,7 @@ mod bench_smoke;
 mod channel_attacks;
 mod channels;
 mod cli_errors;
+mod conversation_ids;
 mod crash;
 mod devices;
 mod diskfull;

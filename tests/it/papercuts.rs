@@ -315,7 +315,7 @@ fn an_older_code_is_not_called_used_and_several_admin_commands_run_within_one_lo
     let out = run_with_input(&town.admin, &["admin", "--otp", &otp, "batch"], input);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("accounts:"), "{stdout}");
+    assert!(stdout.contains("  Accounts:"), "{stdout}");
     assert!(stdout.contains(&format!("\"handle\":\"{HANDLE}\"")), "{stdout}");
     assert!(stdout.contains("Created the org Gemeinde Zweidorf"), "{stdout}");
     // Each command is audited, all after the batch's one login and with
@@ -358,7 +358,7 @@ fn an_older_code_is_not_called_used_and_several_admin_commands_run_within_one_lo
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains(HANDLE) && stdout.matches("accounts:").count() == 1, "{stdout}");
+    assert!(stdout.contains(HANDLE) && stdout.matches("  Accounts:").count() == 1, "{stdout}");
     assert!(stderr.contains("frobnicate"), "{stderr}");
 
     // On a terminal the shell prompts.
@@ -366,7 +366,7 @@ fn an_older_code_is_not_called_used_and_several_admin_commands_run_within_one_lo
     let (code, shown) =
         run_on_terminal(&town.admin, &["--otp", &otp, "admin", "shell"], "stats\nexit\n");
     assert_eq!(code, Some(0), "{shown}");
-    assert!(shown.contains("admin> ") && shown.contains("accounts:"), "{shown}");
+    assert!(shown.contains("admin> ") && shown.contains("  Accounts:"), "{shown}");
 }
 
 /// Files directly in `dir` (not below it) with extension `ext`.

@@ -35,8 +35,13 @@ struct PosterTown {
 /// A server, an org with an umlaut in its name claimed by the mayor's
 /// device, and a press office device that created the channel "Amtsblatt".
 fn poster_town() -> PosterTown {
+    poster_town_named(TOWN, HANDLE, "Amtsblatt")
+}
+
+/// [`poster_town`] with the org's name, handle and channel name given.
+fn poster_town_named(name: &str, handle: &str, channel_name: &str) -> PosterTown {
     let server = Server::start();
-    let (_admin, _totp, org_code) = org_created(&server, TOWN, HANDLE);
+    let (_admin, _totp, org_code) = org_created(&server, name, handle);
     let mayor = Device::new(&server);
     mayor.init("Bürgermeisterin Berg");
     mayor.ok(&["org", "claim", &org_code]);
@@ -59,7 +64,7 @@ fn poster_town() -> PosterTown {
     let created = press.ok(&[
         "channel",
         "create",
-        "Amtsblatt",
+        channel_name,
         "--json",
         "--out",
         &dir.path().to_string_lossy(),
@@ -143,9 +148,14 @@ fn pdf_qr_codes(doc: &lopdf::Document) -> Vec<String> {
 /// Checks the decoded codes: the org key whose fingerprint is `fingerprint`
 /// and (if `invite`) the channel's invite link.
 fn check_codes(codes: &[String], fingerprint: &str, invite: Option<&str>) {
+    check_codes_of(HANDLE, codes, fingerprint, invite);
+}
+
+/// [`check_codes`] for the org `handle`.
+fn check_codes_of(handle: &str, codes: &[String], fingerprint: &str, invite: Option<&str>) {
     assert_eq!(codes.len(), 1 + usize::from(invite.is_some()), "{codes:?}");
     let org = codes.iter().find_map(|c| parse_org_qr_content(c)).expect("an org key QR code");
-    assert_eq!(org.0, HANDLE);
+    assert_eq!(org.0, handle);
     assert_eq!(fingerprint_of(&org.1.0), fingerprint, "the QR code holds the org key");
     if let Some(invite) = invite {
         let link = codes.iter().find(|c| c.starts_with("STADTBOTE:CHANNEL:")).expect("invite");
@@ -235,4 +245,72 @@ fn poster_without_channel_says_what_to_run() {
     assert!(err.contains("zzzz"), "{err}");
     let err = town.press.fails(&["org", "poster", "--out", &pdf_arg, "--org", "anderswo"]);
     assert!(err.contains("channel create") && err.contains("anderswo"), "{err}");
+}
+
+/// A Sorbian town (Lusatia is bilingual): its name and its channel's name
+/// have letters outside Windows-1252 (ó, ś, š, ě, ł, ź, ő). The PDF embeds
+/// a Unicode font, so they print, and stay text: extracted from the PDF
+/// (through its ToUnicode map) they read exactly as written.
+#[test]
+fn poster_pdf_prints_sorbian_polish_and_czech_names() {
+    const SORBIAN: &str = "Gmejna Chóśebuz / Stadt Cottbus";
+    const CHANNEL: &str = "Zjawne wozjewjenja – Budyšin, Wojerecy, Łódź, Děčín, Győr";
+    let town = poster_town_named(SORBIAN, "cottbus", CHANNEL);
+    let pdf = town.dir.path().join("wuwěsk.pdf");
+    let out = town.press.ok(&["org", "poster", "--out", &pdf.to_string_lossy()]);
+    assert!(out.contains(SORBIAN), "{out}");
+
+    let (text, codes) = pdf_text(&pdf);
+    // Long lines may wrap: compare with the line breaks as spaces.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains(SORBIAN), "the Sorbian name reads back exactly: {text}");
+    assert!(words.contains(CHANNEL), "the channel's name reads back exactly: {text}");
+    assert!(text.contains(&town.fingerprint), "{text}");
+    assert!(words.contains("Echtheit prüfen"), "{text}");
+    check_codes_of("cottbus", &codes, &town.fingerprint, Some(&town.invite));
+
+    // The font is embedded (nothing is left to the viewer's fonts), as a
+    // subset: the poster stays small.
+    let doc = lopdf::Document::load(&pdf).unwrap();
+    let page = *doc.get_pages().get(&1).unwrap();
+    let fonts = doc.get_page_fonts(page).unwrap();
+    assert!(!fonts.is_empty());
+    for font in fonts.values() {
+        assert_eq!(font.get(b"Subtype").unwrap().as_name().unwrap(), b"Type0");
+        assert_eq!(font.get(b"Encoding").unwrap().as_name().unwrap(), b"Identity-H");
+        assert!(font.get(b"ToUnicode").is_ok(), "text stays extractable");
+        let descendants = font.get(b"DescendantFonts").unwrap().as_array().unwrap();
+        let cid_font = doc.get_dictionary(descendants[0].as_reference().unwrap()).unwrap();
+        let descriptor = cid_font.get(b"FontDescriptor").unwrap().as_reference().unwrap();
+        let descriptor = doc.get_dictionary(descriptor).unwrap();
+        let file = descriptor.get(b"FontFile2").unwrap().as_reference().unwrap();
+        assert!(doc.get_object(file).unwrap().as_stream().is_ok(), "the font file is embedded");
+    }
+    let size = std::fs::metadata(&pdf).unwrap().len();
+    assert!(size < 150_000, "only the glyphs used are embedded: {size} bytes");
+
+    // The SVG is written as before: the names as XML text.
+    let svg = town.dir.path().join("wuwěsk.svg");
+    town.press.ok(&["org", "poster", "--out", &svg.to_string_lossy()]);
+    let (text, codes) = svg_text(&svg);
+    assert!(text.contains(SORBIAN) && text.contains(CHANNEL), "{text}");
+    check_codes_of("cottbus", &codes, &town.fingerprint, Some(&town.invite));
+}
+
+/// A character the embedded font has no glyph for (here CJK, as a twin
+/// town's name might be written) is refused with a typed error naming it,
+/// in German too; nothing is written.
+#[test]
+fn poster_pdf_names_a_character_the_font_lacks() {
+    let town = poster_town_named("Stadt Görlitz / 姉妹都市", "goerlitz", "Amtsblatt");
+    let pdf = town.dir.path().join("aushang.pdf");
+    let err = town.press.fails(&["org", "poster", "--out", &pdf.to_string_lossy()]);
+    assert!(err.contains("'姉'") && err.contains("U+59C9"), "names the character: {err}");
+    assert!(err.contains("--out FILE.svg"), "{err}");
+    assert!(!pdf.exists(), "nothing written");
+    let err = town.press.fails(&["--lang", "de", "org", "poster", "--out", &pdf.to_string_lossy()]);
+    assert!(err.contains("'姉'") && err.contains("Schrift"), "{err}");
+    // The SVG leaves the font to the viewer.
+    let svg = town.dir.path().join("aushang.svg");
+    town.press.ok(&["org", "poster", "--out", &svg.to_string_lossy()]);
 }

@@ -56,10 +56,44 @@ fn a_third_account_cannot_squat_the_conversation_of_two_others() {
     });
 
     anna.ok(&["send", &b, "Hallo Bernd, hier ist Anna"]);
-    assert_eq!(bernd.inbox_texts(), ["Hallo Bernd, hier ist Anna"]);
+    let inbox = bernd.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["text"], "Hallo Bernd, hier ist Anna");
+    // Their conversation has a random id: nothing a stranger could have
+    // computed and taken first.
+    assert_ne!(inbox[0]["conversation"], target.to_string());
     let a = anna.whoami()["account"].as_str().unwrap().to_string();
     bernd.ok(&["send", &a, "Hallo Anna"]);
     assert_eq!(anna.inbox_texts(), ["Hallo Anna"]);
+}
+
+#[test]
+fn the_server_no_longer_creates_a_group_from_a_derived_conversation_id() {
+    let server = Server::start();
+    let url = server.url();
+    let anna = Device::new(&server);
+    anna.init("Anna");
+    let a_id = account_of(&anna);
+    block_on(async {
+        // Even one of the two accounts cannot create the derived id any
+        // more: it would name the pair in every envelope's clear header.
+        let mut bernd = RawClient::connect(&url).await.unwrap();
+        let (secret, account, device) = bernd.register().await.unwrap();
+        let derived = conversation_id(&a_id, &account);
+        let create =
+            Some(stadtbote_protocol::membership::GroupCreation::Conversation { peer: a_id });
+        let request = raw::create_request(&secret, account, device, derived, create);
+        let answer = bernd.request(request).await.unwrap();
+        assert!(answer.is_err(), "the server created a derived conversation id: {answer:?}");
+        // A random group with its nonce still works.
+        let (group, nonce) = stadtbote_protocol::membership::new_random_group();
+        let create = Some(stadtbote_protocol::membership::GroupCreation::Random {
+            nonce: ByteBuf::from(nonce.to_vec()),
+        });
+        let request = raw::create_request(&secret, account, device, group, create);
+        let answer = bernd.request(request).await.unwrap();
+        assert!(matches!(answer, Ok(Response::CommitAccepted { .. })), "{answer:?}");
+    });
 }
 
 /// Who probes: a stranger's device, and an account named as the peer.
@@ -118,9 +152,14 @@ fn a_non_member_gets_the_same_answer_whether_or_not_a_conversation_exists() {
     let b = bernd.init("Bernd");
     let (a_id, b_id) = (account_of(&anna), account_of(&bernd));
     anna.ok(&["send", &b, "Hallo"]);
-    assert_eq!(bernd.inbox_texts(), ["Hallo"]);
-    let existing = conversation_id(&a_id, &b_id);
+    let inbox = bernd.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["text"], "Hallo");
+    // The conversation's real (random) id, and one that does not exist:
+    // the derived id of the pair, and the derived id with a stranger.
+    let existing = GroupId::parse(inbox[0]["conversation"].as_str().unwrap()).unwrap();
     let missing = conversation_id(&a_id, &AccountId::random());
+    assert_ne!(existing, conversation_id(&a_id, &b_id));
 
     let compare = |label: &str| {
         block_on(async {
@@ -162,9 +201,10 @@ fn a_member_cannot_claim_other_membership_changes_than_its_commit_makes() {
         let mls = MlsClient::new(&secret, account, device);
         raw::publish_device_list(&mut mallory, &secret, account, device).await;
         raw::upload_key_packages(&mut mallory, &mls).await;
-        let group = conversation_id(&account_of(&anna), &account);
-
         anna.ok(&["send", &account.to_string(), "Hallo Mallory"]);
+        let history =
+            crate::harness::json_lines(&anna.ok(&["history", &account.to_string(), "--json"]));
+        let group = GroupId::parse(history[0]["conversation"].as_str().unwrap()).unwrap();
         raw::receive_until(&mut mallory, &mls, |mls| mls.has_group(&group).unwrap_or(false)).await;
 
         // A real commit that changes nothing, declared to the server as

@@ -328,7 +328,17 @@ pub async fn feed(
     match conn.request(stadtbote_protocol::Request::ChannelListen { channels: ids.clone() }).await?
     {
         stadtbote_protocol::Response::Listening { .. } => {}
-        other => bail!("the server sent an unexpected answer: {other:?}"),
+        other => {
+            let name = format!("{other:?}");
+            return Err(stadtbote_cli::ClientError::Protocol {
+                url: server.to_string(),
+                reason: format!(
+                    "unexpected answer {}",
+                    stadtbote_cli::inner_error::response_name(&name)
+                ),
+            }
+            .into());
+        }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut refreshed = tokio::time::Instant::now();

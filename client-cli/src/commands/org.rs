@@ -306,7 +306,7 @@ pub enum OrgCommand {
 }
 
 /// The `org info --json` fields, shown by `stadtbote org info --help`.
-const ORG_INFO_JSON_HELP: &str = "\
+pub(crate) const ORG_INFO_JSON_HELP: &str = "\
 JSON fields (stable; times in Unix milliseconds, UTC):
   handle, org, name         the org's handle, id and name
   fingerprint               the org key's fingerprint (compare with the town's poster)
@@ -461,23 +461,8 @@ pub(crate) async fn admin_inner(
             if json {
                 println!("{}", stadtbote_cli::output::safe_json(&serde_json::to_string(&stats)?));
             } else {
-                println!("accounts: {}", stats.accounts);
-                println!("devices: {}", stats.devices);
-                println!("connected: {}", stats.connected);
-                println!("queued_envelopes: {}", stats.queued_envelopes);
-                println!("stored_bytes: {}", stats.stored_bytes);
-                println!("channels: {}", stats.channels);
-                println!("channel_posts: {}", stats.channel_posts);
-                println!();
-                println!("{:<32} {:>13} {:>8}", "org", "staff_devices", "channels");
-                for org in &stats.orgs {
-                    println!(
-                        "{:<32} {:>13} {:>8}",
-                        safe(&org.handle),
-                        org.staff_devices,
-                        org.channels
-                    );
-                }
+                let lang = stadtbote_i18n::language();
+                println!("{}", stadtbote_cli::admin_output::stats_text(&stats, lang));
             }
         }
         AdminCommand::Backup { file, recipients, insecure_plaintext, json } => {
@@ -485,10 +470,14 @@ pub(crate) async fn admin_inner(
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
-                println!("wrote {}", summary.file.display());
-                println!("size: {}", summary.size);
-                println!("sha256: {}", summary.sha256);
-                println!("encrypted: {}", summary.encrypted);
+                let now = jiff::Timestamp::now().as_millisecond();
+                let text = stadtbote_cli::admin_output::backup_text(
+                    &summary,
+                    u64::try_from(now).unwrap_or_default(),
+                    &jiff::tz::TimeZone::system(),
+                    stadtbote_i18n::language(),
+                );
+                println!("{text}");
             }
         }
         AdminCommand::Block { account } => set_blocked(client, &account, true).await?,
@@ -725,7 +714,7 @@ pub async fn org(
                 if json {
                     println!("{}", thread_output::revoked_device_json(device));
                 } else {
-                    println!("{device}  (certificate not seen on this device)  REVOKED");
+                    println!("{}", tr!("org-staff-revoked-unseen", device = device));
                 }
             }
             Ok(())

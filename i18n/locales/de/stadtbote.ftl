@@ -432,7 +432,6 @@ poster-channel-not-of-org = der Kanal { $channel } gehört zu { $owner }, nicht 
 poster-no-org = dieses Gerät verwaltet keine Org und hat keinen Kanal angelegt; führen Sie `org poster` auf dem Gerät aus, das `channel create` ausgeführt hat, oder geben Sie --org KURZNAME --no-channel an für ein Plakat nur mit dem Fingerabdruck
 poster-several-orgs = dieses Gerät hat Kanäle mehrerer Orgs angelegt ({ $orgs }); geben Sie --org KURZNAME an
 error-poster-unknown-format = für { $file } ist unklar, welches Format geschrieben werden soll: der Dateiname muss auf .pdf oder .svg enden
-error-poster-not-in-pdf-font = die eingebaute Schrift des PDF kann das Zeichen { $character } in { $text } nicht darstellen; schreiben Sie das Plakat stattdessen als SVG (--out DATEI.svg)
 
 ## Kanäle, in denen dieses Gerät veröffentlicht (commands/channels.rs)
 
@@ -774,3 +773,144 @@ server-url-no-host = die Server-Adresse { $url } enthält keinen verwendbaren Re
 server-info-unreachable = der Server { $url } ist nicht erreichbar: { $reason }
 server-info-timed-out = der Server { $url } ist nicht erreichbar: keine Antwort in der Wartezeit
 server-info-too-large = die Antwort von { $url } ist zu groß
+
+## ---------------------------------------------------------------------------
+## Issue 14 „German“, Nachträge auf Client-Seite (Zweig s7-german)
+## ---------------------------------------------------------------------------
+
+## Größen und `admin stats` / `admin backup` (client-cli/src/admin_output.rs)
+size-bytes = { $count ->
+        [one] { $formatted } Byte
+       *[other] { $formatted } Bytes
+    }
+stats-title = Serverstatistik (Gesamtzahlen, keine Kennungen)
+stats-accounts = Konten
+stats-devices = Geräte
+stats-connected = gerade verbunden
+stats-queued = Nachrichten in Zustellung
+stats-stored = gespeicherte Daten
+stats-channels = Kanäle
+stats-channel-posts = Kanalbeiträge
+stats-no-orgs = Noch keine Orgs.
+stats-org = Org
+stats-org-staff = Mitarbeitergeräte
+stats-org-channels = Kanäle
+backup-written = Sicherung geschrieben: { $file }
+backup-size = Größe
+backup-sha256 = SHA-256
+backup-encrypted = verschlüsselt
+backup-encrypted-yes = ja (age)
+backup-encrypted-no = NEIN
+backup-written-at = geschrieben am
+backup-plaintext-warning = Achtung: diese Sicherung ist unverschlüsselt; sie enthält den Pepper des Servers, den Löschschlüssel jedes Kontos und die TOTP-Geheimnisse der Admins. Bewahren Sie sie mindestens so sicher auf wie den Server selbst.
+
+## Hilfetexte: was clap sonst auf Englisch anhängt (client-cli/src/help_text.rs)
+help-value-default = [Vorgabe: { $value }]
+help-value-possible = [mögliche Werte: { $values }]
+help-value-aliases = [auch: { $aliases }]
+help-value-env = [Umgebungsvariable: { $name }]
+help-value-options = [OPTIONEN]
+help-flag-help-command = Diese Hilfe oder die Hilfe der angegebenen Befehle anzeigen
+help-flag-help-command-argument = Die Befehle, zu denen die Hilfe angezeigt wird
+after-org-info = { "" }JSON-Felder (stabil, auf Englisch; Zeiten in Unix-Millisekunden, UTC):
+    { "  " }handle, org, name         Kurzname, Kennung und Name der Org
+    { "  " }fingerprint               der Fingerabdruck des Org-Schlüssels (mit dem Aushang der Gemeinde vergleichen)
+    { "  " }verification              "verified" (mit `stadtbote verify` verglichen, oder dieses Gerät hat den
+    { "  " }                          Org-Schlüssel), "pinned" (beim ersten Kontakt gemerkt), "first_seen" (jetzt zum
+    { "  " }                          ersten Mal gesehen) oder "rotated" (jetzt durch einen Schlüsselwechsel geändert,
+    { "  " }                          den der zuvor gemerkte Schlüssel signiert hat)
+    { "  " }pinned                    ob dieses Gerät sich den Schlüssel merkt (false ohne Konto)
+    { "  " }fingerprint_verified      ob der gemerkte Schlüssel mit dem Aushang verglichen wurde
+    { "  " }previous_fingerprint      bei "rotated" der zuvor gemerkte Schlüssel, sonst null
+    { "  " }key_rotations             die signierten Schlüsselwechsel der Org
+    { "  " }offline                   true, wenn der Server nicht erreichbar war (das gespeicherte Profil)
+    { "  " }profile_version, updated_at
+    { "  " }categories                [{"{"}name, department{"}"}]
+    { "  " }departments               jede Abteilung, die das Profil nennt
+    { "  " }consult_department        die Abteilung, an die Sprechstunden-Anfragen gehen
+    { "  " }timezone                  die Zeitzone der Sprechzeiten
+    { "  " }office_hours              [{"{"}department, slots: ["Tue 17:00-18:00", ...]{"}"}]
+    { "  " }auto_reply                die Antwort der Org außerhalb der Sprechstunde, oder null
+    { "  " }live, live_since          ob gerade eine Sprechstunde läuft, seit wann
+    { "  " }channels                  Kennungen der Kanäle, die das Profil nennt (hex)
+
+## Innere Fehler: was scheiterte und was zu tun ist (client-cli/src/inner_error.rs,
+## error_text.rs); der technische Ausdruck in Klammern bleibt englisch
+inner-mls-malformed = die verschlüsselten Daten sind beschädigt (malformed MLS data); bitten Sie den Absender, sie noch einmal zu senden
+inner-mls-invalid-key-package = ein Gerät hat ungültige Schlüssel angeboten (invalid key package); es kann hinzugefügt werden, sobald es eine aktuelle Version von stadtbote verwendet
+inner-mls-invalid-credential = das Gerät eines Mitglieds ist kein gültiges Stadtbote-Gerät (invalid member credential); an es wurde nichts gesendet
+inner-mls-rejected = eine verschlüsselte Nachricht hat die Prüfung nicht bestanden und wurde nicht angenommen (MLS message rejected); bitten Sie den Absender, sie noch einmal zu senden
+inner-mls-unknown-group = diesem Gerät fehlen die Schlüssel dieser Unterhaltung (unknown group); es erhält sie, wenn ein Mitglied der Unterhaltung das nächste Mal eine Nachricht sendet
+inner-mls-group-exists = diese Unterhaltung gibt es auf diesem Gerät schon (group already exists); führen Sie den Befehl noch einmal aus
+inner-mls-not-a-member = dieses Gerät gehört nicht mehr zu dieser Unterhaltung (not a member of the group)
+inner-mls-pending-commit = eine frühere Änderung dieser Unterhaltung ist noch nicht abgeschlossen (pending commit); führen Sie den Befehl noch einmal aus
+inner-mls-nothing-to-commit = es gibt niemanden hinzuzufügen oder zu entfernen
+inner-mls-corrupt-state = der auf diesem Gerät gespeicherte Verschlüsselungszustand ist beschädigt (corrupt MLS state); stellen Sie das Stadtbote-Verzeichnis aus einer Sicherung wieder her oder richten Sie dieses Gerät neu ein
+inner-mls-membership-mismatch = die Änderung eines Mitglieds an der Unterhaltung tut nicht, was sie dem Server ankündigt, und wurde deshalb abgelehnt (membership mismatch); sagen Sie es der Gemeinde, wenn es so bleibt
+inner-mls-internal = die Verschlüsselungsbibliothek ist gescheitert (internal MLS error); führen Sie den Befehl noch einmal aus und melden Sie das Problem, wenn es so bleibt
+inner-mls-other = Verschlüsselungsschicht: { $detail }
+inner-attachment-too-large = das Foto ist zu groß zum Verschlüsseln ({ $size }; die Grenze ist { $limit }); senden Sie ein kleineres Foto
+inner-attachment-invalid-key = der Schlüssel des Fotos in der Nachricht ist beschädigt; bitten Sie den Absender, das Foto noch einmal zu senden
+inner-attachment-decryption-failed = das Foto lässt sich nicht entschlüsseln (beschädigt, verändert oder nicht der richtige Schlüssel); bitten Sie den Absender, es noch einmal zu senden
+inner-attachment-misuse = das Foto konnte nicht verschlüsselt werden (interner Fehler: attachment encryptor used out of order); führen Sie den Befehl noch einmal aus
+inner-attachment-other = Verschlüsselung des Anhangs: { $detail }
+inner-channel-what = { $what ->
+        [key] der Kanalschlüssel
+        [invite-link] der Einladungslink des Kanals
+        [metadata] die Beschreibung des Kanals
+        [last-post] der letzte Beitrag des Kanals
+        [post] ein Kanalbeitrag
+        [group-info] die Beitrittsinformation der Gruppe
+       *[group-link] der Beitrittslink der Gruppe
+    }
+inner-channel-what-other = { $what } des Kanals
+error-channel-data = { $what } lässt sich nicht prüfen: { $reason }
+inner-channel-undecryptable = nicht zu entschlüsseln (falscher Kanalschlüssel, oder verändert); hat die Gemeinde dem Kanal einen neuen Schlüssel gegeben, folgen Sie ihm noch einmal mit dem aktuellen Einladungslink
+inner-channel-forged = nicht von einem zertifizierten Veröffentlicher der Org signiert, daher nicht angezeigt; sagen Sie es der Gemeinde
+inner-channel-revoked = von einem Gerät signiert, dem die Org das Veröffentlichen entzogen hat (verloren oder gestohlen), daher nicht angezeigt
+inner-channel-out-of-order = Beitrag { $found } folgt nicht auf Beitrag { $expected } (umsortiert oder eingeschoben); führen Sie den Befehl später noch einmal aus und sagen Sie es der Gemeinde, wenn es so bleibt
+inner-channel-malformed = beschädigt (malformed { $detail }); wenn Sie etwas kopiert haben, prüfen Sie, ob es vollständig ist, sonst sagen Sie es der Gemeinde
+inner-io = { $kind ->
+        [not-found] nicht vorhanden
+        [permission-denied] keine Berechtigung; prüfen Sie Eigentümer und Zugriffsrechte
+        [already-exists] schon vorhanden; wählen Sie einen anderen Namen oder verschieben Sie das Vorhandene
+        [storage-full] der Datenträger ist voll; schaffen Sie Platz und führen Sie den Befehl noch einmal aus
+        [read-only] das Dateisystem ist schreibgeschützt
+        [is-a-directory] das ist ein Verzeichnis, keine Datei
+       *[not-a-directory] ein Teil des Pfads ist kein Verzeichnis
+    }
+error-qr = der QR-Code kann nicht gezeichnet werden ({ $detail }); führen Sie den Befehl noch einmal aus und melden Sie das Problem, wenn es so bleibt
+
+## Weitere Admin-Ausgaben (thread_output.rs, commands/org.rs)
+admin-org-claimed = übernommen
+admin-org-unclaimed = nicht übernommen
+admin-org-created-at = angelegt { $time }
+admin-org-suspended-mark = GESPERRT
+org-staff-revoked-unseen = { $device }  (Zertifikat auf diesem Gerät nie gesehen)  WIDERRUFEN
+error-no-data-dir = für diesen Benutzer lässt sich kein Datenverzeichnis bestimmen; geben Sie --home VERZEICHNIS an
+
+## Gründe für eine abgebrochene Verbindung oder eine unerwartete Antwort (error_text.rs)
+reason-unexpected-answer = unerwartete Antwort { $name }
+reason-no-answer = keine Antwort auf { $request } in der Wartezeit
+reason-send-timed-out = das Senden von { $request } hat zu lange gedauert
+reason-server-closed = der Server hat die Verbindung geschlossen
+reason-too-many-events = zu viele unangeforderte Ereignisse
+reason-pow-interrupted = die Rechenaufgabe (Proof of Work) wurde unterbrochen
+reason-other-account = der Server hat dieses Gerät bei einem anderen Konto angemeldet
+reason-backup-too-long = die Sicherung ist länger als angekündigt
+reason-backup-mismatch = die heruntergeladene Sicherung passt nicht zu ihrer Größe oder SHA-256-Prüfsumme
+reason-upload-chunks = der Server meldet mehr Teile, als der Upload hat
+
+## Arten von Einmal-Codes und die Kanalliste (error_text.rs, channel_output.rs)
+code-kind = { $what ->
+        [staff-invitation] Einladungscode für Mitarbeitende
+        [link] Verknüpfungscode
+        [invitation] Einladungscode
+        [org-admin] Org-Admin-Code
+       *[admin-claim] Admin-Code
+    }
+channel-published-line = { $channel }  { $name } ({ $handle })  Schlüsselgeneration { $epoch }, letzter Beitrag #{ $seq }
+
+## Poster PDF with an embedded font (client-cli/src/poster.rs, poster/font.rs)
+error-poster-not-in-font = die Schrift des PDF (DejaVu Sans) hat kein Zeichen für { $character } in { $text }; ändern Sie den Text oder schreiben Sie das Plakat als SVG, das die Schrift dem Anzeigeprogramm überlässt (--out DATEI.svg)
+error-poster-font = die Plakatschrift { $font } kann nicht in das PDF eingebettet werden: { $reason }

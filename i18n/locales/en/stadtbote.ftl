@@ -421,7 +421,6 @@ poster-channel-not-of-org = channel { $channel } belongs to { $owner }, not to {
 poster-no-org = this device neither administers an org nor created a channel; run `org poster` on the device that ran `channel create`, or pass --org HANDLE --no-channel for a poster with the fingerprint only
 poster-several-orgs = this device created channels of several orgs ({ $orgs }); pass --org HANDLE
 error-poster-unknown-format = cannot tell which format to write for { $file }: the file name must end in .pdf or .svg
-error-poster-not-in-pdf-font = the PDF's built-in font cannot show the character { $character } in { $text }; write the poster as SVG instead (--out FILE.svg)
 
 ## Channels this device publishes to (commands/channels.rs)
 
@@ -764,3 +763,144 @@ server-url-no-host = server URL { $url } has no usable host
 server-info-unreachable = cannot reach the server at { $url }: { $reason }
 server-info-timed-out = cannot reach the server at { $url }: timed out
 server-info-too-large = the answer from { $url } is too large
+
+## ---------------------------------------------------------------------------
+## Issue 14 "German", client-side leftovers (branch s7-german)
+## ---------------------------------------------------------------------------
+
+## Sizes and `admin stats` / `admin backup` (client-cli/src/admin_output.rs)
+size-bytes = { $count ->
+        [one] { $formatted } byte
+       *[other] { $formatted } bytes
+    }
+stats-title = Server statistics (aggregate counts, no ids)
+stats-accounts = Accounts
+stats-devices = Devices
+stats-connected = Connected now
+stats-queued = Messages being delivered
+stats-stored = Stored data
+stats-channels = Channels
+stats-channel-posts = Channel posts
+stats-no-orgs = No orgs yet.
+stats-org = Org
+stats-org-staff = Staff devices
+stats-org-channels = Channels
+backup-written = Backup written to { $file }
+backup-size = Size
+backup-sha256 = SHA-256
+backup-encrypted = Encrypted
+backup-encrypted-yes = yes (age)
+backup-encrypted-no = NO
+backup-written-at = Written at
+backup-plaintext-warning = Warning: this backup is not encrypted; it holds the server's pepper, every account's shredding key and the admins' TOTP secrets. Keep it at least as safe as the server itself.
+
+## Help texts: what clap would otherwise append in English (client-cli/src/help_text.rs)
+help-value-default = [default: { $value }]
+help-value-possible = [possible values: { $values }]
+help-value-aliases = [aliases: { $aliases }]
+help-value-env = [env: { $name }]
+help-value-options = [OPTIONS]
+help-flag-help-command = Print this message or the help of the given subcommand(s)
+help-flag-help-command-argument = Print help for the subcommand(s)
+after-org-info = { "" }JSON fields (stable; times in Unix milliseconds, UTC):
+    { "  " }handle, org, name         the org's handle, id and name
+    { "  " }fingerprint               the org key's fingerprint (compare with the town's poster)
+    { "  " }verification              "verified" (the fingerprint was compared with `stadtbote verify`, or
+    { "  " }                          this device holds the org key), "pinned" (pinned on first contact),
+    { "  " }                          "first_seen" (seen for the first time now) or "rotated" (changed
+    { "  " }                          now by a rotation the previously pinned key signed)
+    { "  " }pinned                    whether this device keeps the key pinned (false without an account)
+    { "  " }fingerprint_verified      whether the pinned key was compared with the poster
+    { "  " }previous_fingerprint      the key pinned before, when verification is "rotated", else null
+    { "  " }key_rotations             signed key rotations the org made
+    { "  " }offline                   true when the server could not be reached (the cached profile)
+    { "  " }profile_version, updated_at
+    { "  " }categories                [{"{"}name, department{"}"}]
+    { "  " }departments               every department the profile names
+    { "  " }consult_department        the department consultations go to
+    { "  " }timezone                  the time zone of the office hours
+    { "  " }office_hours              [{"{"}department, slots: ["Tue 17:00-18:00", ...]{"}"}]
+    { "  " }auto_reply                the org's message outside live sessions, or null
+    { "  " }live, live_since          whether a consultation session is live, since when
+    { "  " }channels                  ids of channels the profile lists (hex)
+
+## Inner errors: what failed and what to do (client-cli/src/inner_error.rs,
+## error_text.rs); the technical phrase in parentheses stays English
+inner-mls-malformed = the encrypted data is damaged (malformed MLS data); ask the sender to send it again
+inner-mls-invalid-key-package = a device offered keys that are not valid (invalid key package); it can be added once it runs a current version of stadtbote
+inner-mls-invalid-credential = a member's device is not a valid Stadtbote device (invalid member credential); nothing was sent to it
+inner-mls-rejected = an encrypted message failed its checks and was not accepted (MLS message rejected); ask the sender to send it again
+inner-mls-unknown-group = this device does not have the keys of this conversation (unknown group); it gets them when a member of the conversation next sends a message
+inner-mls-group-exists = this conversation already exists on this device (group already exists); run the command again
+inner-mls-not-a-member = this device is no longer a member of this conversation (not a member of the group)
+inner-mls-pending-commit = an earlier change to this conversation is not finished yet (pending commit); run the command again
+inner-mls-nothing-to-commit = there is nobody to add or remove
+inner-mls-corrupt-state = the encryption state stored on this device is damaged (corrupt MLS state); restore the home directory from a backup, or set this device up again
+inner-mls-membership-mismatch = a member's change to the conversation does not do what it declares to the server, so it was refused (membership mismatch); tell the town if this persists
+inner-mls-internal = the encryption library failed (internal MLS error); run the command again, and report the problem if it persists
+inner-mls-other = encryption layer: { $detail }
+inner-attachment-too-large = the photo is too large to encrypt ({ $size }; the limit is { $limit }); send a smaller photo
+inner-attachment-invalid-key = the photo's key in the message is damaged; ask the sender to send the photo again
+inner-attachment-decryption-failed = the photo could not be decrypted (damaged, altered or not the right key); ask the sender to send it again
+inner-attachment-misuse = the photo could not be encrypted (internal error: attachment encryptor used out of order); run the command again
+inner-attachment-other = attachment encryption: { $detail }
+inner-channel-what = { $what ->
+        [key] the channel key
+        [invite-link] the channel's invite link
+        [metadata] the channel's description
+        [last-post] the channel's last post
+        [post] a channel post
+        [group-info] the group's join information
+       *[group-link] the group's join link
+    }
+inner-channel-what-other = the channel's { $what }
+error-channel-data = { $what } does not verify: { $reason }
+inner-channel-undecryptable = it cannot be decrypted (wrong channel key, or it was altered); if the town gave the channel a new key, follow it again with the current invite link
+inner-channel-forged = it is not signed by a certified publisher of the org, so it is not shown; tell the town
+inner-channel-revoked = it is signed by a publisher device the org has revoked (lost or stolen), so it is not shown
+inner-channel-out-of-order = post { $found } does not follow post { $expected } (reordered or inserted); run the command again later, and tell the town if this persists
+inner-channel-malformed = it is damaged (malformed { $detail }); if you copied it, check that it is complete, otherwise tell the town
+inner-io = { $kind ->
+        [not-found] it does not exist
+        [permission-denied] permission denied; check who owns it and its permissions
+        [already-exists] it already exists; choose another name or move it away
+        [storage-full] the disk is full; free some space and run the command again
+        [read-only] the file system is read-only
+        [is-a-directory] it is a directory, not a file
+       *[not-a-directory] a part of the path is not a directory
+    }
+error-qr = cannot draw the QR code ({ $detail }); run the command again, and report the problem if it persists
+
+## Other admin output (thread_output.rs, commands/org.rs)
+admin-org-claimed = claimed
+admin-org-unclaimed = unclaimed
+admin-org-created-at = created { $time }
+admin-org-suspended-mark = SUSPENDED
+org-staff-revoked-unseen = { $device }  (certificate not seen on this device)  REVOKED
+error-no-data-dir = cannot determine a data directory for this user; pass --home DIR
+
+## Reasons for a lost connection or an unexpected answer (error_text.rs)
+reason-unexpected-answer = unexpected answer { $name }
+reason-no-answer = no answer to { $request } in time
+reason-send-timed-out = sending { $request } timed out
+reason-server-closed = the server closed the connection
+reason-too-many-events = too many unsolicited events
+reason-pow-interrupted = proof-of-work was interrupted
+reason-other-account = the server logged this device into another account
+reason-backup-too-long = the backup is longer than announced
+reason-backup-mismatch = the downloaded backup does not match its size or SHA-256
+reason-upload-chunks = the server claims more chunks than the upload has
+
+## Kinds of one-time codes and the channel list (error_text.rs, channel_output.rs)
+code-kind = { $what ->
+        [staff-invitation] staff invitation code
+        [link] link code
+        [invitation] invitation code
+        [org-admin] org-admin code
+       *[admin-claim] admin claim code
+    }
+channel-published-line = { $channel }  { $name } ({ $handle })  key epoch { $epoch }, last post #{ $seq }
+
+## Poster PDF with an embedded font (client-cli/src/poster.rs, poster/font.rs)
+error-poster-not-in-font = the PDF's font (DejaVu Sans) has no glyph for the character { $character } in { $text }; change the text or write the poster as SVG, which leaves the font to the viewer (--out FILE.svg)
+error-poster-font = the poster font { $font } cannot be embedded in the PDF: { $reason }
