@@ -4,9 +4,10 @@
 # $OUT (default target/bench-results.jsonl). The figures in docs/BENCHMARKS.md come
 # from this script; the numbers below are the issue's target sizes.
 #
-#   cargo build --release -p stadtbote-server -p stadtbote-bench
+#   cargo build --release -p stadtbote-server -p stadtbote-bench -p stadtbote-cli
 #   bench/run-all.sh            # all scenarios
 #   bench/run-all.sh relay      # one scenario
+#   bench/run-all.sh client-io  # the client: send and inbox with a long history
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release
@@ -58,7 +59,7 @@ run() {
 
 want() { [ $# -eq 0 ] || [[ " $* " == *" $SCENARIO "* ]]; }
 ARGS=("$@")
-for SCENARIO in idle relay relay-half offline fanout upload; do
+for SCENARIO in idle relay relay-half offline fanout upload client-io; do
     want "${ARGS[@]}" || continue
     case $SCENARIO in
     idle) run idle idle --connections "${IDLE_CONNS:-15000}" --server-pid '$PID' ;;
@@ -67,5 +68,8 @@ for SCENARIO in idle relay relay-half offline fanout upload; do
     offline) run offline offline --messages "${OFFLINE_MSGS:-10000}" --server-pid '$PID' ;;
     fanout) run fanout fanout --followers "${FOLLOWERS:-10000}" --admin-code-file '$CODE' --server-pid '$PID' ;;
     upload) run upload upload --size 20 --held "${HELD:-8}" --server-pid '$PID' ;;
+    # CLIENT_DIR must be on a disk (write_bytes is 0 on tmpfs).
+    client-io) run client-io client-io --history "${CLIENT_HISTORY:-1000}" --runs "${CLIENT_RUNS:-20}" \
+        --stadtbote "$BIN/stadtbote" --dir "${CLIENT_DIR:-${TMPDIR:-/tmp}}" ${CLIENT_STRACE:+--strace} ;;
     esac
 done

@@ -8,6 +8,9 @@
 //! * `offline` ([`relay`]): a mailbox filled while its device is away, then drained;
 //! * `fanout` ([`fanout`]): one channel post to N connected followers;
 //! * `upload` ([`upload`]): one attachment up and down.
+//! * `client-io` ([`client_io`]): wall time and bytes written of one
+//!   `stadtbote send` and one `stadtbote inbox` on a device with a long
+//!   history (the client, not the server; it runs the real binary).
 //!
 //! Every scenario prints a table; with `--json` it also prints one JSON
 //! object as the last line. Crypto (registrations, groups, KeyPackages,
@@ -19,6 +22,7 @@
 //! with `deploy/bench.toml` so that its per-IP and per-account limits,
 //! meant for the public internet, do not throttle a loopback load test.
 
+mod client_io;
 mod fanout;
 mod idle;
 mod net;
@@ -26,6 +30,7 @@ mod relay;
 mod report;
 mod upload;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,11 +140,51 @@ enum Scenario {
         #[arg(long)]
         server_pid: Option<u32>,
     },
+    /// Wall time and bytes written of one `stadtbote send` and one
+    /// `stadtbote inbox` on a device with a long history.
+    ClientIo {
+        /// Messages in the measured device's history before the runs.
+        #[arg(long, default_value_t = 1000)]
+        history: usize,
+        /// Measured runs of each command.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Characters per message.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// The `stadtbote` binary (default: next to this one).
+        #[arg(long)]
+        stadtbote: Option<PathBuf>,
+        /// Directory for the two devices' homes; must be on a disk, not
+        /// tmpfs (default: the system's temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Also run one `send` and one `inbox` under strace (untimed) for
+        /// writes, fsyncs and renames per file.
+        #[arg(long)]
+        strace: bool,
+    },
+    /// Runs a command and prints its wall time and I/O counters as JSON
+    /// (used by `client-io`).
+    #[command(hide = true)]
+    MeasureIo {
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<OsString>,
+    },
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let cli = Cli::parse();
+    // The wrapper stays a single thread that does nothing but wait, so its
+    // I/O counters are its child's (client_io.rs).
+    if let Scenario::MeasureIo { command } = &cli.scenario {
+        return client_io::measure_io(command);
+    }
+    tokio::runtime::Runtime::new()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
     let target = Arc::new(net::Target::new(&cli.server, cli.source_addrs).await?);
     let report = match cli.scenario {
         Scenario::Idle { connections, server_pid, hold } => {
@@ -168,6 +213,17 @@ async fn main() -> Result<()> {
             let held = upload::Held { count: held, hold, control };
             upload::run(target, size, held, server_pid).await?
         }
+        Scenario::ClientIo { history, runs, size, stadtbote, dir, strace } => {
+            let stadtbote = match stadtbote {
+                Some(path) => path,
+                None => std::env::current_exe()?.with_file_name("stadtbote"),
+            };
+            let dir = dir.unwrap_or_else(std::env::temp_dir);
+            let options = client_io::Options { history, runs, size, stadtbote, dir, strace };
+            let server = cli.server.clone();
+            tokio::task::spawn_blocking(move || client_io::run(&server, &options)).await??
+        }
+        Scenario::MeasureIo { .. } => anyhow::bail!("measure-io runs without the runtime"),
     };
     report.print(cli.json);
     Ok(())

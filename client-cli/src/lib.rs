@@ -13,7 +13,7 @@
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
 //! * [`conversations`]: which groups are 1:1 conversations (random ids, the Welcome marker) and which one is sent to.
 //! * [`output`]: the text and JSON formats of what the CLI prints.
-//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation).
+//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG, PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their orientation); lives in the core, `stadtbote_client::metadata`.
 //! * [`attachments`]: photo upload (encrypted, resumable) and download.
 //! * [`org`]: server-admin bootstrap, the org key, the signed profile, staff invitations, revocation.
 //! * [`org_rotation`]: replacing the org key (`org rotate-key`) with a signed rotation.
@@ -64,7 +64,7 @@ pub mod group_output;
 pub mod groups;
 pub mod home;
 pub mod inner_error;
-pub mod metadata;
+pub use stadtbote_client::metadata;
 pub mod org;
 pub mod org_info;
 pub mod org_rotation;

@@ -11,8 +11,15 @@
 //! The crate compiles for `wasm32-unknown-unknown` (scripts/build-wasm.sh,
 //! run by `.ci/run`).
 //!
-//! # Transport and clock
+//! # Modules
 //!
+//! * [`storage`]: [`Storage`](storage::Storage), the device's records in
+//!   named spaces with one atomic, durable batch per operation, attachment
+//!   chunks and a fenced lease; [`MemoryStorage`](storage::MemoryStorage)
+//!   and the conformance suite every backend passes (feature
+//!   `test-support`).
+//! * [`mls_store`]: the OpenMLS key store's changes as entries of the
+//!   operation's batch, instead of a rewrite of the whole key store.
 //! * [`transport`]: [`Transport`](transport::Transport) is a dumb pipe of
 //!   encoded frames (send one, receive the next, cancel-safely; close) and
 //!   [`Connector`](transport::Connector) opens one to a URL. The traits use
@@ -27,12 +34,16 @@
 //!   against the clock's sleep, so tests run them without waiting).
 //! * [`commit`]: the one commit-and-retry routine that 1:1 conversations,
 //!   threads and discussion groups share ([`commit::commit_with_retry`]).
+//! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG,
+//!   PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their
+//!   orientation); pure bytes to bytes.
 //! * [`testing`] (feature `test-support`): a scripted fake transport, a
 //!   manual clock, and a runtime-free executor for tests.
 
 pub mod clock;
 pub mod commit;
 pub mod connection;
+pub mod metadata;
 pub mod mls_store;
 pub mod storage;
 #[cfg(any(test, feature = "test-support"))]

@@ -106,3 +106,31 @@ fn upload_round_trips_an_attachment() {
     assert_eq!(report["lost"], 0, "{report}");
     assert_eq!(report["intact"], true, "{report}");
 }
+
+#[test]
+fn client_io_measures_send_and_inbox_of_the_real_binary() {
+    let server = bench_server();
+    let cli = bins().cli.to_str().expect("utf-8 path");
+    let mut args = vec!["client-io", "--history", "6", "--runs", "2", "--size", "40"];
+    args.extend(["--stadtbote", cli]);
+    // The per-file breakdown where strace is installed.
+    let strace = std::process::Command::new("strace").arg("-V").output();
+    let traced = strace.is_ok_and(|o| o.status.success());
+    if traced {
+        args.push("--strace");
+    }
+    let report = bench(&server, &args);
+    assert_fields(
+        &report,
+        &["setup_s", "send_ms_p50", "send_ms_p90", "send_wchar_p50", "send_write_bytes_p50"],
+    );
+    assert_fields(&report, &["inbox_ms_p50", "inbox_wchar_p90", "home_bytes_before"]);
+    assert_eq!(report["history_messages"], 6, "{report}");
+    // Both commands rewrite state files: something was written.
+    assert!(report["send_wchar_p50"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["inbox_wchar_p50"].as_f64().unwrap() > 0.0, "{report}");
+    if traced {
+        assert!(report["send_traced_fsyncs"].as_u64().unwrap() > 0, "{report}");
+        assert!(report["send_traced_file_write_bytes"].as_u64().unwrap() > 0, "{report}");
+    }
+}

@@ -12,8 +12,8 @@ use crate::municipal::{HANDLE, Town};
 use crate::photos;
 
 /// A real HEIC (a synthetic blue image made by libheif; see
-/// client-cli/tests/fixtures/heic/README.md).
-const BLUE_HEIC: &[u8] = include_bytes!("../../client-cli/tests/fixtures/heic/blue.heic");
+/// client/tests/fixtures/heic/README.md).
+const BLUE_HEIC: &[u8] = include_bytes!("../../client/tests/fixtures/heic/blue.heic");
 const GPS_TEXT: &str = "51,54.5N Lindenallee";
 
 fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {

@@ -55,10 +55,15 @@ const PNG_KEEP: [&[u8; 4]; 12] = [
     b"bKGD", b"pHYs",
 ];
 
-/// Why a photo could not be cleaned. The messages follow "cannot send FILE: "
-/// and say what the user can do.
+/// Why a photo could not be cleaned. The messages are worded to follow a
+/// front-end's "cannot send FILE: " and say what the user can do with the
+/// photo itself (export or convert it); they name no command or flag of any
+/// front-end, which adds its own hints and translations by variant
+/// (client-cli: `error_text.rs` and the i18n catalogs).
+///
+/// Deliberately not `#[non_exhaustive]`: front-ends match every variant to
+/// translate it, so a new variant fails their build until it has its text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum MetadataError {
     /// Not a JPEG, PNG, HEIC/HEIF/AVIF or WebP file.
     #[error("it is not a JPEG, PNG, HEIC or WebP photo; convert it to JPEG and try again")]
@@ -624,6 +629,27 @@ mod tests {
         assert!(!marker.contains("F7") && marker.contains("convert it"), "{marker}");
         let chunk = MetadataError::UnsupportedPngChunk("ZZZZ".into()).to_string();
         assert!(!chunk.contains("ZZZZ") && chunk.contains("convert it"), "{chunk}");
+    }
+
+    /// The core's messages serve every front-end: none names a command,
+    /// a flag or the CLI (issue 15, item 3).
+    #[test]
+    fn messages_name_no_command_or_flag() {
+        for error in [
+            MetadataError::UnsupportedFormat,
+            MetadataError::MalformedJpeg("truncated"),
+            MetadataError::UnsupportedJpegMarker(0xF7),
+            MetadataError::MalformedPng("no image data"),
+            MetadataError::UnsupportedPngChunk("ZZZZ".into()),
+            MetadataError::MalformedHeif("truncated"),
+            MetadataError::UnsupportedHeif("grid image"),
+            MetadataError::MalformedWebp("truncated"),
+        ] {
+            let text = error.to_string();
+            for word in ["stadtbote", "--", "`", "run "] {
+                assert!(!text.contains(word), "{text:?} contains {word:?}");
+            }
+        }
     }
 
     /// The encoder's JPEG with `segments` inserted after its JFIF APP0.
