@@ -189,19 +189,10 @@ impl Catalog {
 
     /// Formats message `id` with `args`; the id itself when it is missing.
     pub fn format(&self, id: &str, args: &[(&str, Arg)]) -> String {
-        let Some(pattern) = self.bundle.get_message(id).and_then(|m| m.value()) else {
-            return id.to_string();
-        };
-        let mut fluent_args = FluentArgs::with_capacity(args.len());
-        for (name, value) in args {
-            let value = match value {
-                Arg::Text(text) => FluentValue::from(text.clone()),
-                Arg::Number(n) => FluentValue::from(*n),
-            };
-            fluent_args.set(*name, value);
+        match self.format_checked(id, args) {
+            Some((text, _complete)) => text,
+            None => id.to_string(),
         }
-        let mut errors = Vec::new();
-        self.bundle.format_pattern(pattern, Some(&fluent_args), &mut errors).into_owned()
     }
 
     /// Formats message `id` with `args` when that works completely: `None`
@@ -209,6 +200,13 @@ impl Catalog {
     /// argument missing from `args`. For texts built from another party's
     /// data (a server's retention table), which may lack a value.
     pub fn format_complete(&self, id: &str, args: &[(&str, Arg)]) -> Option<String> {
+        let (text, complete) = self.format_checked(id, args)?;
+        complete.then_some(text)
+    }
+
+    /// Message `id` formatted with `args`, and whether Fluent reported no
+    /// error (a missing argument is an error); `None` without the message.
+    fn format_checked(&self, id: &str, args: &[(&str, Arg)]) -> Option<(String, bool)> {
         let pattern = self.bundle.get_message(id)?.value()?;
         let mut fluent_args = FluentArgs::with_capacity(args.len());
         for (name, value) in args {
@@ -220,7 +218,7 @@ impl Catalog {
         }
         let mut errors = Vec::new();
         let text = self.bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
-        errors.is_empty().then(|| text.into_owned())
+        Some((text.into_owned(), errors.is_empty()))
     }
 }
 

@@ -24,20 +24,8 @@ use crate::block_on;
 use crate::harness::{Device, Server, json_lines, last_line, raw, start_proxy};
 use crate::municipal::{HANDLE, Town};
 
-/// Runs the CLI of `device`'s home against another server URL (the proxy).
-fn via(device: &Device, url: &str, args: &[&str]) -> Output {
-    std::process::Command::new(&crate::harness::bins().cli)
-        .arg("--home")
-        .arg(&device.home)
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .output()
-        .expect("run the CLI")
-}
-
 fn ok_via(device: &Device, url: &str, args: &[&str]) -> String {
-    let out = via(device, url, args);
+    let out = device.run_via(url, args);
     assert!(
         out.status.success(),
         "{args:?} failed: {}{}",
@@ -331,7 +319,7 @@ fn an_older_or_withheld_device_list_is_refused() {
             bytes.to_vec()
         }),
     );
-    let out = via(&anna, &proxy, &["send", &b, "zurückgerollt"]);
+    let out = anna.run_via(&proxy, &["send", &b, "zurückgerollt"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("older than version 2"), "{err}");
@@ -353,7 +341,7 @@ fn an_older_or_withheld_device_list_is_refused() {
             bytes.to_vec()
         }),
     );
-    let out = via(&anna, &strip, &["send", &b, "ohne Liste"]);
+    let out = anna.run_via(&strip, &["send", &b, "ohne Liste"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("left out the signed device list"), "{err}");
@@ -410,7 +398,7 @@ fn a_server_substituting_the_device_id_of_a_link_request_is_refused() {
     );
     // Anna's next command takes the request: it is refused, and her signed
     // list never names the server's device id.
-    via(&anna, &proxy, &["inbox"]);
+    anna.run_via(&proxy, &["inbox"]);
     let list = device_list(&anna);
     assert!(!listed(&list).contains(&substitute.to_string()), "{list}");
     assert_eq!(list["version"], 1, "{list}");

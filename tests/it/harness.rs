@@ -325,6 +325,17 @@ impl Device {
     /// The `stadtbote --home H --server S ARGS...` command, for tests that
     /// need to spawn it (interactive use, killing it midway).
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_at(&self.server_url, args)
+    }
+
+    /// Runs the CLI on this device's home against another server URL (a
+    /// tampering proxy in front of the real server) and returns its output.
+    pub fn run_via(&self, server_url: &str, args: &[&str]) -> Output {
+        self.command_at(server_url, args).stdin(Stdio::null()).output().expect("run stadtbote")
+    }
+
+    /// The CLI command on this device's home, talking to `server_url`.
+    fn command_at(&self, server_url: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(&bins().cli);
         // Files a command writes to its working directory by default (QR
         // codes) land in this device's temporary directory, never in the
@@ -333,7 +344,7 @@ impl Device {
         cmd.arg("--home")
             .arg(&self.home)
             .arg("--server")
-            .arg(&self.server_url)
+            .arg(server_url)
             .args(args)
             .env_remove("STADTBOTE_HOME")
             .env_remove("STADTBOTE_SERVER")

@@ -33,19 +33,6 @@ fn steal_org_key(mayor: &Device) -> DeviceSecret {
     DeviceSecret::from_bytes(&file.secret).unwrap()
 }
 
-/// Runs the CLI on `device`'s home through `url` (the proxy).
-fn via(device: &Device, url: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(&crate::harness::bins().cli)
-        .arg("--home")
-        .arg(&device.home)
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .env_remove("STADTBOTE_OTP")
-        .output()
-        .unwrap()
-}
-
 /// Rewrites every org directory answer with `change`.
 fn rewrite_directory(
     change: impl Fn(&mut stadtbote_protocol::frame::OrgInfo) + Send + Sync + 'static,
@@ -168,7 +155,7 @@ fn a_rotation_signed_by_a_revoked_key_is_refused() {
         )
     };
     let out =
-        via(&citizen, &proxy, &["report", HANDLE, "--category", "Straßenschaden", "Laterne aus"]);
+        citizen.run_via(&proxy, &["report", HANDLE, "--category", "Straßenschaden", "Laterne aus"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the thief's rotation is refused");
     assert!(stderr.contains("CHANGED"), "{stderr}");
@@ -193,8 +180,8 @@ fn a_rotation_signed_by_a_revoked_key_is_refused() {
             resign_profile(info, &thief);
         }),
     );
-    let out =
-        via(&neighbour, &proxy, &["report", HANDLE, "--category", "Straßenschaden", "Laterne aus"]);
+    let out = neighbour
+        .run_via(&proxy, &["report", HANDLE, "--category", "Straßenschaden", "Laterne aus"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a second rotation by the revoked key is refused");
     assert!(stderr.contains("CHANGED"), "{stderr}");
@@ -215,7 +202,8 @@ fn an_unsigned_key_change_is_a_hard_error() {
         let other = other.clone();
         start_proxy(town.server.url(), rewrite_directory(move |info| resign_profile(info, &other)))
     };
-    let out = via(&citizen, &proxy, &["report", HANDLE, "--category", "Straßenschaden", "Zweites"]);
+    let out =
+        citizen.run_via(&proxy, &["report", HANDLE, "--category", "Straßenschaden", "Zweites"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "an unsigned key change is refused");
     assert!(stderr.contains("CHANGED"), "{stderr}");

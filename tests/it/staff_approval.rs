@@ -77,19 +77,6 @@ fn mint(bytes: &[u8], code: &StaffInvitation, rogue: &Rogue) -> Vec<u8> {
     frame::encode(&frame)
 }
 
-/// Runs the CLI on `device`'s home through `url` (the proxy).
-fn via(device: &Device, url: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(&crate::harness::bins().cli)
-        .arg("--home")
-        .arg(&device.home)
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .env_remove("STADTBOTE_OTP")
-        .output()
-        .unwrap()
-}
-
 /// Invites a Bauhof clerk, enrols `name` with the code and has the org
 /// admin approve it; returns the device and the (now redeemed) code.
 fn enrol_with_code(town: &Town, name: &str) -> (Device, String) {
@@ -124,8 +111,7 @@ fn a_second_binding_made_with_a_redeemed_invitation_code_is_refused() {
     };
 
     let citizen = town.citizen("Carla");
-    let out = via(
-        &citizen,
+    let out = citizen.run_via(
         &proxy,
         &["report", HANDLE, "--category", "Straßenschaden", "Gullydeckel fehlt, Marktstraße 3"],
     );
@@ -152,7 +138,7 @@ fn a_second_binding_made_with_a_redeemed_invitation_code_is_refused() {
 
     // The org admin's device, shown the same rogue enrolment by the
     // "server", does not approve it: its invitation was used already.
-    let out = via(&town.mayor, &proxy, &["org", "staff", "--json"]);
+    let out = town.mayor.run_via(&proxy, &["org", "staff", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already used"), "{stderr}");
@@ -162,7 +148,7 @@ fn a_second_binding_made_with_a_redeemed_invitation_code_is_refused() {
     let entry = listed.iter().find(|s| s["device"] == rogue_id.as_str()).expect("shown pending");
     assert_eq!(entry["approved"], false, "{listed:?}");
     assert_eq!(entry["valid"], false, "{listed:?}");
-    let out = via(&town.mayor, &proxy, &["org", "approve", &rogue_id]);
+    let out = town.mayor.run_via(&proxy, &["org", "approve", &rogue_id]);
     assert!(!out.status.success(), "an explicit approval of a second binding is refused too");
     assert!(String::from_utf8_lossy(&out.stderr).contains("already used"));
 
@@ -243,7 +229,8 @@ fn a_withheld_staff_list_is_refused() {
         bytes.to_vec()
     });
     let proxy = start_proxy(town.server.url(), strip);
-    let out = via(&citizen, &proxy, &["report", HANDLE, "--category", "Straßenschaden", "Zweites"]);
+    let out =
+        citizen.run_via(&proxy, &["report", HANDLE, "--category", "Straßenschaden", "Zweites"]);
     assert!(!out.status.success(), "a directory without the pinned staff list is refused");
     let err = String::from_utf8_lossy(&out.stderr);
     // Version 2: the org admin's own device (at claim), then the clerk.

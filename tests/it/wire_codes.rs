@@ -44,22 +44,6 @@ fn wrong_code(secret: &Secret) -> String {
         .expect("a wrong code")
 }
 
-/// The same device's home, talking to `url` instead of its server.
-fn via(device: &Device, url: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(&crate::harness::bins().cli)
-        .arg("--home")
-        .arg(&device.home)
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .env_remove("LANG")
-        .env_remove("STADTBOTE_OTP")
-        .output()
-        .unwrap()
-}
-
 /// Rewrites the `message` of every error the server sends, keeping its
 /// code and reason: a server that words its refusals as it likes.
 fn rewrite_messages(bytes: &[u8]) -> Vec<u8> {
@@ -120,7 +104,7 @@ fn a_wrong_totp_code_is_refused_in_the_users_language_whatever_the_server_writes
     // Through a server that words its refusals differently.
     let rewriting = start_proxy(server.url(), Arc::new(rewrite_messages));
     for (lang, expected) in [("de", german), ("en", english)] {
-        let out = via(&admin, &rewriting, &["--lang", lang, "--otp", &wrong, "admin", "stats"]);
+        let out = admin.run_via(&rewriting, &["--lang", lang, "--otp", &wrong, "admin", "stats"]);
         assert!(!out.status.success());
         let err = stderr(&out);
         assert!(err.starts_with(expected), "{lang}: {err}");
@@ -129,7 +113,7 @@ fn a_wrong_totp_code_is_refused_in_the_users_language_whatever_the_server_writes
     // The proxy does rewrite: a refusal without a reason this client knows
     // shows its text.
     let future = start_proxy(server.url(), Arc::new(future_reason));
-    let out = via(&admin, &future, &["--lang", "de", "--otp", &wrong, "admin", "stats"]);
+    let out = admin.run_via(&future, &["--lang", "de", "--otp", &wrong, "admin", "stats"]);
     let err = stderr(&out);
     assert!(err.starts_with("Fehler: a newer rule␛[2J says no; geben Sie --otp CODE an"), "{err}");
     assert!(!err.contains('\u{1b}'), "{err:?}");
