@@ -39,6 +39,7 @@ use stadtbote_protocol::{
 };
 
 use crate::error::ClientError;
+use crate::invalid_input::InvalidReason as R;
 use crate::send::CommitAnswer;
 use crate::session::{Client, now_ms, unexpected};
 
@@ -337,7 +338,7 @@ impl Client {
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
             return Err(ClientError::Invalid {
                 what: "group name",
-                reason: format!("must be 1 to {MAX_NAME_CHARS} characters"),
+                reason: R::NameLength { max: MAX_NAME_CHARS },
             });
         }
         if !self.is_connected() {
@@ -632,7 +633,7 @@ impl Client {
     ) -> Result<MsgId, ClientError> {
         let group = self.resolve_group(text_group)?;
         if text.trim().is_empty() {
-            return Err(ClientError::Invalid { what: "post", reason: "must not be empty".into() });
+            return Err(ClientError::Invalid { what: "post", reason: R::MustNotBeEmpty });
         }
         if !self.is_connected() {
             self.connect_and_catch_up().await?;
@@ -678,10 +679,7 @@ impl Client {
                     }
                 })?;
             if account == self.state.account {
-                return Err(ClientError::Invalid {
-                    what: "member",
-                    reason: "a moderator cannot remove their own account".into(),
-                });
+                return Err(ClientError::Invalid { what: "member", reason: R::OwnAccount });
             }
             let devices: Vec<DeviceId> =
                 members.iter().filter(|m| m.account == account).map(|m| m.device).collect();

@@ -60,6 +60,7 @@ pub mod group_output;
 pub mod groups;
 pub mod home;
 pub mod inner_error;
+pub mod invalid_input;
 pub mod metadata;
 pub mod org;
 pub mod org_info;
