@@ -41,7 +41,7 @@ impl Client {
         if let Some(refused) = report.refused.first() {
             return Err(ClientError::Invalid {
                 what: "staff enrolment of this device",
-                reason: refused.reason.clone(),
+                reason: crate::invalid_input::InvalidReason::Text(refused.reason.clone()),
             });
         }
         self.check_own_enrolments().await?;

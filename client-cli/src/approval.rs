@@ -25,6 +25,7 @@ use stadtbote_protocol::org::{Role, Signed, SignedKind, StaffList, StaffListEntr
 use stadtbote_protocol::{DeviceId, ErrorCode, Request, Response};
 
 use crate::error::ClientError;
+use crate::invalid_input::InvalidReason;
 use crate::org::server_error;
 use crate::session::{Client, now_ms, unexpected};
 use crate::staff::{Enrolment, PendingEnrolment};
@@ -153,11 +154,11 @@ impl Client {
             && !org.pending.iter().any(|p| p.device == *device)
         {
             let reason = if org.staff.iter().any(|r| r.device == *device && r.is_valid()) {
-                "the device is already approved"
+                InvalidReason::AlreadyApproved
             } else {
-                "no pending enrolment of this device is in the org directory"
+                InvalidReason::NoPendingEnrolment
             };
-            return Err(ClientError::Invalid { what: "device", reason: reason.into() });
+            return Err(ClientError::Invalid { what: "device", reason });
         }
         let (chosen, refused) = choose_approvals(handle, &org.pending, &base, &used, only.as_ref());
         let mut report = ApprovalReport { approved: Vec::new(), refused };

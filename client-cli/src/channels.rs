@@ -62,6 +62,7 @@ use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Respons
 use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::home::{Home, IDENTITY_FILE, STATE_FILE};
+use crate::invalid_input::InvalidReason as R;
 use crate::pinning::{OrgPin, verify_directory};
 use crate::session::{Client, now_ms, unexpected};
 use crate::state::State;
@@ -1366,16 +1367,10 @@ impl Client {
         new: NewChannel,
     ) -> Result<(PublishedChannel, ChannelInvite), ClientError> {
         if new.name.trim().is_empty() {
-            return Err(ClientError::Invalid {
-                what: "channel name",
-                reason: "it is empty".into(),
-            });
+            return Err(ClientError::Invalid { what: "channel name", reason: R::Empty });
         }
         if new.retention_days == 0 {
-            return Err(ClientError::Invalid {
-                what: "retention",
-                reason: "it must be at least 1 day".into(),
-            });
+            return Err(ClientError::Invalid { what: "retention", reason: R::AtLeastOneDay });
         }
         if !self.is_connected() {
             self.connect().await?;
@@ -1499,7 +1494,7 @@ impl Client {
     ) -> Result<u64, ClientError> {
         let id = self.resolve_published(channel_text)?;
         if text.trim().is_empty() && photo_paths.is_empty() {
-            return Err(ClientError::Invalid { what: "post", reason: "it is empty".into() });
+            return Err(ClientError::Invalid { what: "post", reason: R::Empty });
         }
         if !self.is_connected() {
             self.connect().await?;
@@ -1638,7 +1633,7 @@ impl Client {
         let record =
             posts.into_iter().find(|p| p.seq == seq).ok_or_else(|| ClientError::Invalid {
                 what: "post number",
-                reason: format!("{} has no post #{seq}", follow.name),
+                reason: R::NoSuchPost { channel: follow.name.clone(), seq },
             })?;
         let keys = follow.channel_keys();
         let key = channel::key_epoch_of(&record.post).ok().and_then(|e| keys.get(&e)).ok_or(

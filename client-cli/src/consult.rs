@@ -63,7 +63,7 @@ pub fn parse_slots(texts: &[String]) -> Result<Vec<HoursSlot>, crate::ClientErro
     if texts.is_empty() {
         return Err(crate::ClientError::Invalid {
             what: "office hours",
-            reason: "give at least one slot, e.g. \"Tue 17:00-18:00\"".into(),
+            reason: crate::invalid_input::InvalidReason::NoSlot,
         });
     }
     texts
@@ -71,7 +71,7 @@ pub fn parse_slots(texts: &[String]) -> Result<Vec<HoursSlot>, crate::ClientErro
         .map(|t| {
             HoursSlot::parse(t).map_err(|e| crate::ClientError::Invalid {
                 what: "office hours",
-                reason: format!("{t:?}: {e}"),
+                reason: crate::invalid_input::InvalidReason::Slot { text: t.clone(), error: e },
             })
         })
         .collect()

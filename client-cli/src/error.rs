@@ -224,7 +224,7 @@ pub enum ClientError {
         /// What was given (an option or argument).
         what: &'static str,
         /// What is wrong.
-        reason: String,
+        reason: crate::invalid_input::InvalidReason,
     },
     /// A code as typed cannot be read.
     #[error("this is not a valid {what}; copy it exactly as it was printed")]

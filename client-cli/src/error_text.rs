@@ -9,14 +9,16 @@
 //! The English catalog texts equal the variants' `Display` (the tests
 //! below check each one), so English output does not change.
 
-use stadtbote_i18n::{Arg, tr};
+use stadtbote_i18n::{Arg, Lang, tr, tr_in};
 use stadtbote_protocol::attachment::AttachmentError;
 use stadtbote_protocol::channel::ChannelError;
 use stadtbote_protocol::mls::MlsError;
+use stadtbote_protocol::org::OrgError;
 
 use crate::ClientError;
 use crate::attachments::format_mb;
 use crate::inner_error;
+use crate::invalid_input::{self, InvalidReason};
 use crate::metadata::MetadataError;
 use crate::poster::PosterError;
 use crate::refusal_text::server_error_text;
@@ -49,7 +51,7 @@ pub fn localized(error: &ClientError) -> String {
         }
         E::AttachmentQuotaExceeded => tr!("error-attachment-quota-exceeded"),
         E::AttachmentUnavailable => tr!("error-attachment-unavailable"),
-        E::Invalid { what, reason } => tr!("error-invalid", what = what, reason = reason),
+        E::Invalid { what, reason } => invalid_text(stadtbote_i18n::language(), what, reason),
         E::InvalidCodeText { what } => tr!("error-invalid-code-text", what = code_kind(what)),
         E::NotServerAdmin => tr!("error-not-server-admin"),
         E::Forbidden(refusal) => tr!("error-forbidden", reason = refusal.text()),
@@ -220,6 +222,105 @@ pub fn localized_poster(error: &PosterError) -> String {
     }
 }
 
+/// `tr!` in an explicit language.
+macro_rules! tr_lang {
+    ($lang:expr, $id:literal) => {
+        tr_in($lang, $id, &[])
+    };
+    ($lang:expr, $id:literal, $($name:ident = $value:expr),+ $(,)?) => {
+        tr_in($lang, $id, &[$((stringify!($name), stadtbote_i18n::ToArg::to_arg(&$value))),+])
+    };
+}
+
+/// A [`ClientError::Invalid`] in `lang`: what was given and why it was
+/// refused, each worded by kind.
+pub fn invalid_text(lang: Lang, what: &str, reason: &InvalidReason) -> String {
+    tr_lang!(
+        lang,
+        "error-invalid",
+        what = invalid_what(lang, what),
+        reason = invalid_reason(lang, reason)
+    )
+}
+
+/// What an invalid input was given for ([`ClientError::Invalid`]), in the
+/// current language; an option or placeholder (`--status`, `DAYS`) as it
+/// is.
+fn invalid_what(lang: Lang, what: &str) -> String {
+    match invalid_input::what_key(what) {
+        Some(key) => tr_in(lang, "invalid-what", &[("what", Arg::Text(key.to_string()))]),
+        None => what.to_string(),
+    }
+}
+
+/// A protocol format error (handle, department, office hours) in the
+/// current language; one without a translation as it is.
+fn invalid_format(lang: Lang, error: &OrgError) -> String {
+    match invalid_input::format_key(error) {
+        Some(key) => tr_in(lang, "invalid-format", &[("what", Arg::Text(key.to_string()))]),
+        None => error.to_string(),
+    }
+}
+
+/// Why an input was refused ([`ClientError::Invalid`]), in the current
+/// language.
+fn invalid_reason(lang: Lang, reason: &InvalidReason) -> String {
+    use InvalidReason as R;
+    match reason {
+        R::Empty => tr_lang!(lang, "invalid-reason-empty"),
+        R::MustNotBeEmpty => tr_lang!(lang, "invalid-reason-must-not-be-empty"),
+        R::AtLeastOne => tr_lang!(lang, "invalid-reason-at-least-one"),
+        R::AtLeastOneDay => tr_lang!(lang, "invalid-reason-at-least-one-day"),
+        R::Location(problem) => {
+            let problem = tr_in(
+                lang,
+                "invalid-location-problem",
+                &[("what", Arg::Text(problem.key().to_string()))],
+            );
+            tr_lang!(lang, "invalid-reason-location", problem = problem)
+        }
+        R::GoesWithStatus => tr_lang!(lang, "invalid-reason-goes-with-status"),
+        R::OnlyStaffOnBehalf => tr_lang!(lang, "invalid-reason-only-staff-on-behalf"),
+        R::AlreadyWith { department } => {
+            tr_lang!(lang, "invalid-reason-already-with", department = department)
+        }
+        R::Format(error) => invalid_format(lang, error),
+        R::Slot { text, error } => {
+            tr_lang!(
+                lang,
+                "invalid-reason-slot",
+                slot = format!("{text:?}"),
+                reason = invalid_format(lang, error)
+            )
+        }
+        R::NoSlot => tr_lang!(lang, "invalid-reason-no-slot"),
+        R::OtherKeyHeld { handle } => {
+            tr_lang!(lang, "invalid-reason-other-key-held", handle = handle)
+        }
+        R::NotPinnedKey { handle } => {
+            tr_lang!(lang, "invalid-reason-not-pinned-key", handle = handle)
+        }
+        R::ServerKeyNotOurs { handle } => {
+            tr_lang!(lang, "invalid-reason-server-key-not-ours", handle = handle)
+        }
+        R::CategoryFormat => tr_lang!(lang, "invalid-reason-category-format"),
+        R::NoSuchCategory { name } => {
+            tr_lang!(lang, "invalid-reason-no-such-category", name = format!("{name:?}"))
+        }
+        R::NoSuchPost { channel, seq } => {
+            tr_lang!(lang, "invalid-reason-no-such-post", channel = channel, seq = seq)
+        }
+        R::NameLength { max } => tr_lang!(lang, "invalid-reason-name-length", max = max),
+        R::OwnAccount => tr_lang!(lang, "invalid-reason-own-account"),
+        R::NotADeviceId { text } => {
+            tr_lang!(lang, "invalid-reason-not-a-device-id", text = format!("{text:?}"))
+        }
+        R::AlreadyApproved => tr_lang!(lang, "invalid-reason-already-approved"),
+        R::NoPendingEnrolment => tr_lang!(lang, "invalid-reason-no-pending-enrolment"),
+        R::Given(text) | R::Text(text) => text.clone(),
+    }
+}
+
 /// Which kind of one-time code (`InvalidCodeText`, `CodeRefused`) in the
 /// current language; a kind without a translation as it is.
 fn code_kind(what: &str) -> String {
@@ -383,6 +484,22 @@ mod tests {
 
     use super::*;
 
+    /// Every MLS error kind the client words (both tests below walk them).
+    const ALL_MLS_ERRORS: [MlsError; 12] = [
+        MlsError::Malformed,
+        MlsError::InvalidKeyPackage,
+        MlsError::InvalidCredential,
+        MlsError::Rejected,
+        MlsError::UnknownGroup,
+        MlsError::GroupExists,
+        MlsError::NotAMember,
+        MlsError::PendingCommit,
+        MlsError::NothingToCommit,
+        MlsError::CorruptState,
+        MlsError::MembershipMismatch,
+        MlsError::Internal,
+    ];
+
     /// A server refusal as the server sends it.
     fn refusal(code: ErrorCode, message: &str, reason: Option<RefusalReason>) -> Refusal {
         Refusal(ErrorBody { reason, ..ErrorBody::new(code, message) })
@@ -408,7 +525,10 @@ mod tests {
             },
             ClientError::AttachmentQuotaExceeded,
             ClientError::AttachmentUnavailable,
-            ClientError::Invalid { what: "--status", reason: "unknown status".into() },
+            ClientError::Invalid {
+                what: "--status",
+                reason: InvalidReason::Text("unknown status".into()),
+            },
             ClientError::InvalidCodeText { what: "staff invitation code" },
             ClientError::InvalidCodeText { what: "link code" },
             ClientError::InvalidCodeText { what: "org-admin code" },
@@ -595,20 +715,7 @@ mod tests {
         ] {
             samples.push(ClientError::UnsupportedPhoto { path: "p.heic".into(), reason });
         }
-        for error in [
-            MlsError::Malformed,
-            MlsError::InvalidKeyPackage,
-            MlsError::InvalidCredential,
-            MlsError::Rejected,
-            MlsError::UnknownGroup,
-            MlsError::GroupExists,
-            MlsError::NotAMember,
-            MlsError::PendingCommit,
-            MlsError::NothingToCommit,
-            MlsError::CorruptState,
-            MlsError::MembershipMismatch,
-            MlsError::Internal,
-        ] {
+        for error in ALL_MLS_ERRORS {
             samples.push(ClientError::Mls(error));
         }
         for error in [
@@ -672,7 +779,93 @@ mod tests {
                 source: std::io::Error::from(kind),
             });
         }
+        samples.extend(
+            invalid_samples()
+                .into_iter()
+                .map(|(what, reason)| ClientError::Invalid { what, reason }),
+        );
         samples
+    }
+
+    /// The `what` and `reason` of every `ClientError::Invalid` the client
+    /// makes (one per call site; see `grep -rn "ClientError::Invalid {"`),
+    /// except the ones that carry a text worded elsewhere.
+    fn invalid_samples() -> Vec<(&'static str, InvalidReason)> {
+        use crate::invalid_input::LocationProblem as L;
+        use InvalidReason as R;
+        let department =
+            || stadtbote_protocol::org::validate_department("Bürgermeister").err().map(R::Format);
+        let handle = || stadtbote_protocol::org::validate_handle("A B").err().map(R::Format);
+        let slot = stadtbote_protocol::org::HoursSlot::parse("Mo 25:00-26:00")
+            .err()
+            .map(|error| R::Slot { text: "Mo 25:00-26:00".into(), error });
+        let mut samples = vec![
+            ("--location", R::Location(L::MissingComma)),
+            ("--location", R::Location(L::LatitudeNotANumber)),
+            ("--location", R::Location(L::LongitudeNotANumber)),
+            ("--location", R::Location(L::LatitudeRange)),
+            ("--location", R::Location(L::LongitudeRange)),
+            ("text", R::Empty),
+            ("--reason", R::GoesWithStatus),
+            ("--as-me", R::OnlyStaffOnBehalf),
+            ("department", R::AlreadyWith { department: "bauamt".into() }),
+            ("DAYS", R::AtLeastOne),
+            ("office hours", R::NoSlot),
+            ("--expires-hours", R::AtLeastOne),
+            ("org key file", R::OtherKeyHeld { handle: "musterstadt".into() }),
+            ("org key file", R::NotPinnedKey { handle: "musterstadt".into() }),
+            ("category", R::CategoryFormat),
+            ("channel name", R::Empty),
+            ("retention", R::AtLeastOneDay),
+            ("post", R::Empty),
+            ("post number", R::NoSuchPost { channel: "Amtsblatt".into(), seq: 9 }),
+            ("group name", R::NameLength { max: 64 }),
+            ("post", R::MustNotBeEmpty),
+            ("member", R::OwnAccount),
+            ("--role", R::Given("buergermeister".into())),
+            ("category", R::NoSuchCategory { name: "Straßen".into() }),
+            ("device id", R::NotADeviceId { text: "xyz".into() }),
+            ("org key", R::ServerKeyNotOurs { handle: "musterstadt".into() }),
+            ("device", R::AlreadyApproved),
+            ("device", R::NoPendingEnrolment),
+        ];
+        for (what, reason) in
+            [("department", department()), ("handle", handle()), ("office hours", slot)]
+        {
+            let reason = reason.unwrap_or_else(|| panic!("{what} is refused"));
+            samples.push((what, reason));
+        }
+        samples
+    }
+
+    /// In German, what was given and why it was refused carry no English
+    /// fragment (options like `--location` are the same in every language).
+    #[test]
+    fn german_invalid_input_has_no_english_fragment() {
+        const ENGLISH: &str = "invalid it is the must be at least empty expected degrees missing comma latitude \
+             longitude number between and goes with only staff reply on behalf of thread \
+             already day give one slot device holds another key for its not this pinned \
+             server's fetch again or import current characters without control surrounding \
+             spaces does exist has no post to cannot remove their own account approved \
+             pending enrolment directory department handle office hours category channel name \
+             retention group member file tue";
+        let samples = invalid_samples();
+        assert_eq!(samples.len(), 31);
+        for (what, reason) in samples {
+            let german = invalid_text(Lang::De, what, &reason);
+            assert_ne!(german, invalid_text(Lang::En, what, &reason), "{what}: {reason}");
+            assert!(german.starts_with("ungültige Angabe für "), "{german}");
+            // Options (`--expires-hours`) are the same in every language.
+            let words = german
+                .split_whitespace()
+                .filter(|token| !token.starts_with("--"))
+                .flat_map(|token| token.split(|c: char| !(c.is_alphanumeric() || c == '\'')))
+                .map(str::to_lowercase)
+                .filter(|word| !word.is_empty());
+            for word in words {
+                assert!(!ENGLISH.split_whitespace().any(|e| e == word), "{word:?} in {german}");
+            }
+        }
     }
 
     /// Every inner error kind has its own German sentence (not the English
@@ -682,23 +875,7 @@ mod tests {
         use stadtbote_i18n::{Arg, Lang, tr_in};
         let de = |id: &str, args: &[(&str, Arg)]| tr_in(Lang::De, id, args);
         let en = |id: &str, args: &[(&str, Arg)]| tr_in(Lang::En, id, args);
-        let mut ids: Vec<&str> = [
-            MlsError::Malformed,
-            MlsError::InvalidKeyPackage,
-            MlsError::InvalidCredential,
-            MlsError::Rejected,
-            MlsError::UnknownGroup,
-            MlsError::GroupExists,
-            MlsError::NotAMember,
-            MlsError::PendingCommit,
-            MlsError::NothingToCommit,
-            MlsError::CorruptState,
-            MlsError::MembershipMismatch,
-            MlsError::Internal,
-        ]
-        .iter()
-        .filter_map(inner_error::mls_id)
-        .collect();
+        let mut ids: Vec<&str> = ALL_MLS_ERRORS.iter().filter_map(inner_error::mls_id).collect();
         assert_eq!(ids.len(), 12);
         ids.extend([
             "inner-attachment-invalid-key",

@@ -42,6 +42,7 @@ use stadtbote_protocol::{
 use crate::clock::SystemClock;
 use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
+use crate::invalid_input::InvalidReason as R;
 use crate::session::{Client, now_ms, unexpected};
 
 /// How often `group join` tries again when another commit won the epoch.
@@ -339,7 +340,7 @@ impl Client {
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
             return Err(ClientError::Invalid {
                 what: "group name",
-                reason: format!("must be 1 to {MAX_NAME_CHARS} characters"),
+                reason: R::NameLength { max: MAX_NAME_CHARS },
             });
         }
         if !self.is_connected() {
@@ -634,7 +635,7 @@ impl Client {
     ) -> Result<MsgId, ClientError> {
         let group = self.resolve_group(text_group)?;
         if text.trim().is_empty() {
-            return Err(ClientError::Invalid { what: "post", reason: "must not be empty".into() });
+            return Err(ClientError::Invalid { what: "post", reason: R::MustNotBeEmpty });
         }
         if !self.is_connected() {
             self.connect_and_catch_up().await?;
@@ -822,10 +823,7 @@ impl CommitRace for RemovalRace<'_> {
                 }
             })?;
         if account == client.state.account {
-            return Err(ClientError::Invalid {
-                what: "member",
-                reason: "a moderator cannot remove their own account".into(),
-            });
+            return Err(ClientError::Invalid { what: "member", reason: R::OwnAccount });
         }
         let devices: Vec<DeviceId> =
             members.iter().filter(|m| m.account == account).map(|m| m.device).collect();

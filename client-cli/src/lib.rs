@@ -64,6 +64,7 @@ pub mod group_output;
 pub mod groups;
 pub mod home;
 pub mod inner_error;
+pub mod invalid_input;
 pub use stadtbote_client::metadata;
 pub mod org;
 pub mod org_info;

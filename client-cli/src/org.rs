@@ -30,6 +30,7 @@ use zeroize::Zeroizing;
 
 use crate::codes::{OrgAdminCode, StaffInvitation};
 use crate::error::{ClientError, Refusal};
+use crate::invalid_input::InvalidReason as R;
 use crate::passphrase::{self, KdfParams};
 use crate::pinning::OrgPin;
 use crate::session::{Client, now_ms, unexpected};
@@ -227,7 +228,7 @@ impl Client {
         otp: Option<String>,
     ) -> Result<CreatedOrg, ClientError> {
         stadtbote_protocol::org::validate_handle(handle)
-            .map_err(|e| ClientError::Invalid { what: "handle", reason: e.to_string() })?;
+            .map_err(|e| ClientError::Invalid { what: "handle", reason: R::Format(e) })?;
         let action = AdminAction::CreateOrg { name: name.to_string(), handle: handle.to_string() };
         match self.admin_action(action, otp).await {
             Ok(Response::OrgCreated { org, handle, code, expires_at }) => {
@@ -582,12 +583,9 @@ impl Client {
         valid_hours: u64,
     ) -> Result<Invitation, ClientError> {
         stadtbote_protocol::org::validate_department(department)
-            .map_err(|e| ClientError::Invalid { what: "department", reason: e.to_string() })?;
+            .map_err(|e| ClientError::Invalid { what: "department", reason: R::Format(e) })?;
         if valid_hours == 0 {
-            return Err(ClientError::Invalid {
-                what: "--expires-hours",
-                reason: "must be at least 1".into(),
-            });
+            return Err(ClientError::Invalid { what: "--expires-hours", reason: R::AtLeastOne });
         }
         let admin = self.admin_org(Some(handle))?.clone();
         let secret = self.org_secret(&admin)?;
@@ -794,7 +792,7 @@ impl Client {
         {
             return Err(ClientError::Invalid {
                 what: "org key file",
-                reason: format!("this device already holds another key for {}", content.handle),
+                reason: R::OtherKeyHeld { handle: content.handle.clone() },
             });
         }
         if let Some(pin) = self.state.pins.get(&content.handle)
@@ -802,7 +800,7 @@ impl Client {
         {
             return Err(ClientError::Invalid {
                 what: "org key file",
-                reason: format!("its key is not the key this device pinned for {}", content.handle),
+                reason: R::NotPinnedKey { handle: content.handle.clone() },
             });
         }
         self.write_key_file(
@@ -867,10 +865,7 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
 pub fn validate_category(name: &str) -> Result<(), ClientError> {
     let chars = name.chars().count();
     if chars == 0 || chars > 64 || name.chars().any(char::is_control) || name.trim() != name {
-        return Err(ClientError::Invalid {
-            what: "category",
-            reason: "1-64 characters without control characters or surrounding spaces".into(),
-        });
+        return Err(ClientError::Invalid { what: "category", reason: R::CategoryFormat });
     }
     Ok(())
 }

@@ -78,10 +78,9 @@ impl Client {
         if verified.key != old.identity_key() {
             return Err(ClientError::Invalid {
                 what: "org key",
-                reason: format!(
-                    "the server's key for {handle} is not this device's org key; \
-                     fetch the org again or import the current key"
-                ),
+                reason: crate::invalid_input::InvalidReason::ServerKeyNotOurs {
+                    handle: handle.to_string(),
+                },
             });
         }
         let request = Request::OrgDirectory { handle: handle.to_string() };

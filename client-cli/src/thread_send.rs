@@ -53,6 +53,7 @@ use crate::attachments::{self, UploadEvent};
 use crate::clock::SystemClock;
 use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
+use crate::invalid_input::{InvalidReason as R, LocationProblem};
 use crate::org::DEFAULT_CONSULT_DEPARTMENT;
 use crate::pinning::VerifiedOrg;
 use crate::send::{CATCH_UP_WAIT, MAX_COMMIT_ATTEMPTS};
@@ -254,18 +255,18 @@ struct ThreadContext {
 
 /// Parses `LAT,LON` and checks the ranges.
 pub fn parse_location(text: &str) -> Result<Location, ClientError> {
-    let invalid = |reason: &str| ClientError::Invalid {
+    let invalid = |problem: LocationProblem| ClientError::Invalid {
         what: "--location",
-        reason: format!("{reason} (expected LAT,LON in degrees, e.g. 51.9061,10.4291)"),
+        reason: R::Location(problem),
     };
-    let (lat, lon) = text.split_once(',').ok_or_else(|| invalid("missing comma"))?;
-    let lat: f64 = lat.trim().parse().map_err(|_| invalid("latitude is not a number"))?;
-    let lon: f64 = lon.trim().parse().map_err(|_| invalid("longitude is not a number"))?;
+    let (lat, lon) = text.split_once(',').ok_or_else(|| invalid(LocationProblem::MissingComma))?;
+    let lat: f64 = lat.trim().parse().map_err(|_| invalid(LocationProblem::LatitudeNotANumber))?;
+    let lon: f64 = lon.trim().parse().map_err(|_| invalid(LocationProblem::LongitudeNotANumber))?;
     if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-        return Err(invalid("latitude must be between -90 and 90"));
+        return Err(invalid(LocationProblem::LatitudeRange));
     }
     if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-        return Err(invalid("longitude must be between -180 and 180"));
+        return Err(invalid(LocationProblem::LongitudeRange));
     }
     Ok(Location { lat, lon })
 }
@@ -340,7 +341,7 @@ impl Client {
     ) -> Result<ThreadOutboxEntry, ClientError> {
         self.pin(handle)?;
         if text.trim().is_empty() {
-            return Err(ClientError::Invalid { what: "text", reason: "it is empty".into() });
+            return Err(ClientError::Invalid { what: "text", reason: R::Empty });
         }
         let photos = self.prepare_photos(photo_paths)?;
         let action = ThreadAction::Open {
@@ -366,7 +367,7 @@ impl Client {
     ) -> Result<ThreadOutboxEntry, ClientError> {
         self.pin(handle)?;
         if text.trim().is_empty() {
-            return Err(ClientError::Invalid { what: "text", reason: "it is empty".into() });
+            return Err(ClientError::Invalid { what: "text", reason: R::Empty });
         }
         let action = ThreadAction::Open {
             kind: ThreadKind::Consult,
@@ -414,7 +415,7 @@ impl Client {
             return Err(ClientError::RemovedFromThread(thread.to_string()));
         }
         if text.trim().is_empty() && status.is_none() && photo_paths.is_empty() {
-            return Err(ClientError::Invalid { what: "text", reason: "it is empty".into() });
+            return Err(ClientError::Invalid { what: "text", reason: R::Empty });
         }
         let actor = self.actor_in(record)?;
         if let Some(status) = status {
@@ -422,16 +423,10 @@ impl Client {
             let current = self.status_after_outbox(record);
             check_status_change(current, status, actor, reason)?;
         } else if reason.is_some() {
-            return Err(ClientError::Invalid {
-                what: "--reason",
-                reason: "it goes with --status".into(),
-            });
+            return Err(ClientError::Invalid { what: "--reason", reason: R::GoesWithStatus });
         }
         if as_me && actor != Actor::Staff {
-            return Err(ClientError::Invalid {
-                what: "--as-me",
-                reason: "only staff reply on behalf of the org".into(),
-            });
+            return Err(ClientError::Invalid { what: "--as-me", reason: R::OnlyStaffOnBehalf });
         }
         let as_org = (actor == Actor::Staff && !as_me).then(|| self.org_name_of(record));
         let photos = self.prepare_photos(photo_paths)?;
@@ -472,7 +467,7 @@ impl Client {
         department: &str,
     ) -> Result<ThreadOutboxEntry, ClientError> {
         stadtbote_protocol::org::validate_department(department)
-            .map_err(|e| ClientError::Invalid { what: "department", reason: e.to_string() })?;
+            .map_err(|e| ClientError::Invalid { what: "department", reason: R::Format(e) })?;
         let record = self.thread(thread)?;
         self.pin(&record.handle)?;
         if self.actor_in(record)? != Actor::Staff {
@@ -481,7 +476,7 @@ impl Client {
         if record.department() == department {
             return Err(ClientError::Invalid {
                 what: "department",
-                reason: format!("the thread is already with {department}"),
+                reason: R::AlreadyWith { department: department.to_string() },
             });
         }
         self.queue_thread_entry(*thread, ThreadAction::Assign { department: department.into() })
@@ -494,7 +489,7 @@ impl Client {
         days: u32,
     ) -> Result<ThreadOutboxEntry, ClientError> {
         if days == 0 {
-            return Err(ClientError::Invalid { what: "DAYS", reason: "must be at least 1".into() });
+            return Err(ClientError::Invalid { what: "DAYS", reason: R::AtLeastOne });
         }
         let record = self.thread(thread)?;
         self.pin(&record.handle)?;

@@ -11,7 +11,6 @@
 //! `device list`, `device remove`, the new-device notice and the refusal of
 //! an older (or withheld) signed list.
 
-use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use serde_bytes::ByteBuf;

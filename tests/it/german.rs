@@ -464,3 +464,63 @@ fn every_german_help_page_is_free_of_claps_english() {
     assert!(english.contains("Usage: stadtbote [OPTIONS] <COMMAND>"), "{english}");
     assert!(english.contains("[default: ws://"), "{english}");
 }
+
+/// `admin audit --verify` words its verification in German (first use,
+/// then the continuation from the pinned head); a refused input names what and why in German
+/// (issue 14 item 6, last leftovers).
+#[test]
+fn admin_audit_and_invalid_input_in_german() {
+    let town = Town::new(Server::start());
+    let first = town.admin_ok(&["--lang", "de", "admin", "audit", "--verify"]);
+    for german in [
+        "Prüfprotokoll geprüft: seq ",
+        "Vertrauen bei erster Nutzung",
+        "festgehaltener Stand: seq ",
+        "(vorher: keiner)",
+        "prüfen Sie mindestens so oft",
+    ] {
+        assert!(first.contains(german), "missing {german:?} in:\n{first}");
+    }
+    let again = town.admin_ok(&["--lang", "de", "admin", "audit", "--verify"]);
+    assert!(again.contains("sie setzt den Stand fort"), "{again}");
+    assert!(again.contains("(vorher: seq "), "{again}");
+    for text in [&first, &again] {
+        for english in ["audit log verified", "pinned head", "trust on first use", "verify at"] {
+            assert!(!text.contains(english), "English {english:?} in:\n{text}");
+        }
+    }
+    // clap refuses --accept-gap without --verify, in German.
+    let err = town.admin_fails(&["--lang", "de", "admin", "audit", "--accept-gap"]);
+    assert!(err.starts_with("Fehler: ") && err.contains("--verify"), "{err}");
+    // The English text stays as it was.
+    let english = town.admin_ok(&["admin", "audit", "--verify"]);
+    assert!(english.contains("audit log verified: checked seq "), "{english}");
+    assert!(english.contains("by the last verification ("), "{english}");
+
+    let citizen = town.citizen("Carla Citizen");
+    let err = citizen.fails(&[
+        "--lang",
+        "de",
+        "report",
+        HANDLE,
+        "--category",
+        "Straßenschaden",
+        "--location",
+        "51.9",
+        "Schlagloch",
+    ]);
+    assert!(
+        err.contains("ungültige Angabe für --location: das Komma fehlt (erwartet: BREITE,LÄNGE"),
+        "{err}"
+    );
+    let err = citizen.fails(&[
+        "report",
+        HANDLE,
+        "--category",
+        "Straßenschaden",
+        "--location",
+        "51.9",
+        "Schlagloch",
+    ]);
+    assert!(err.contains("invalid --location: missing comma (expected LAT,LON"), "{err}");
+}

@@ -19,6 +19,7 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 use stadtbote_cli::Client;
 use stadtbote_cli::output::{format_utc, safe, safe_json};
+use stadtbote_i18n::tr;
 use stadtbote_protocol::audit::{
     AuditChainError, AuditEntry, AuditHead, AuditRecord, verify_chain,
 };
@@ -44,9 +45,7 @@ pub struct AuditArgs {
 /// (see the module docs), then prints the entries.
 pub async fn audit(client: &mut Client, home: &Path, args: AuditArgs) -> Result<()> {
     if args.accept_gap && !args.verify {
-        bail!(
-            "--accept-gap only applies to a verification: stadtbote admin audit --verify --accept-gap"
-        );
+        bail!(tr!("audit-accept-gap-needs-verify"));
     }
     // Verification needs the whole chain from its anchor.
     let cursor = if args.verify { 0 } else { args.after };
@@ -87,7 +86,9 @@ pub async fn audit(client: &mut Client, home: &Path, args: AuditArgs) -> Result<
             (Err(_), true) => {
                 println!("{}", json!({ "seq": record.seq, "unreadable": true, "hash": hash }));
             }
-            (Err(_), false) => println!("{:>6} (unreadable entry)", record.seq),
+            (Err(_), false) => {
+                println!("{}", tr!("audit-unreadable-entry", seq = format!("{:>6}", record.seq)));
+            }
         }
     }
     Ok(())
@@ -143,58 +144,46 @@ impl Verified {
     fn text(&self) -> Vec<String> {
         let mut out = Vec::new();
         match self.range {
-            Some((from, to)) => out.push(format!(
-                "audit log verified: checked seq {from} to {to} ({} entries)",
-                self.entries
-            )),
-            None => out.push("audit log verified: no entries to check".to_owned()),
+            Some((from, to)) => {
+                out.push(tr!("audit-verified-range", from = from, to = to, entries = self.entries))
+            }
+            None => out.push(tr!("audit-verified-empty")),
         }
         if let Some(anchor) = &self.anchor {
-            out.push(format!(
-                "entries up to seq {} were removed by retention; the chain starts from that entry's hash {}",
-                anchor.seq,
-                hex(&anchor.hash)
-            ));
+            out.push(tr!("audit-anchor", seq = anchor.seq, hash = hex(&anchor.hash)));
         }
         match (&self.before, self.gap) {
-            (Some(pin), None) => out.push(format!(
-                "it continues from the head pinned at seq {} by the last verification{}: {}",
-                pin.seq,
-                pin.verified_at.map(|at| format!(" ({})", format_utc(at))).unwrap_or_default(),
-                pin.hash
+            (Some(pin), None) => out.push(tr!(
+                "audit-continues",
+                seq = pin.seq,
+                when = pin
+                    .verified_at
+                    .map(|at| tr!("audit-continues-when", time = format_utc(at)))
+                    .unwrap_or_default(),
+                hash = pin.hash
             )),
-            (Some(pin), Some((from, to))) => out.push(format!(
-                "not checked: seq {from} to {to}, removed after the head pinned at seq {} ({}); \
-                 the gap was accepted with --accept-gap, so from here on this is trust on first use again",
-                pin.seq, pin.hash
+            (Some(pin), Some((from, to))) => out.push(tr!(
+                "audit-gap-accepted",
+                from = from,
+                to = to,
+                seq = pin.seq,
+                hash = pin.hash
             )),
-            (None, _) => out.push(
-                "trust on first use: no earlier verification of this server is pinned on this \
-                 device, so the entries are taken as the server shows them; from now on the log \
-                 must continue from the head pinned now"
-                    .to_owned(),
-            ),
+            (None, _) => out.push(tr!("audit-first-use")),
         }
         match (&self.after, &self.before) {
-            (Some(after), Some(before)) => out.push(format!(
-                "pinned head: seq {} {} (before: seq {})",
-                after.seq,
-                hex(&after.hash),
-                before.seq
+            (Some(after), Some(before)) => out.push(tr!(
+                "audit-pinned-head",
+                seq = after.seq,
+                hash = hex(&after.hash),
+                before = before.seq
             )),
-            (Some(after), None) => out.push(format!(
-                "pinned head: seq {} {} (before: none)",
-                after.seq,
-                hex(&after.hash)
-            )),
-            (None, _) => out.push("pinned head: none (the log is empty)".to_owned()),
+            (Some(after), None) => {
+                out.push(tr!("audit-pinned-head-first", seq = after.seq, hash = hex(&after.hash)));
+            }
+            (None, _) => out.push(tr!("audit-pinned-head-none")),
         }
-        out.push(
-            "the server removes audit entries older than audit_retention_days (see `stadtbote admin \
-             retention show`): verify at least that often, or entries made in between can be \
-             removed unchecked"
-                .to_owned(),
-        );
+        out.push(tr!("audit-verify-often"));
         out
     }
 
@@ -266,10 +255,29 @@ async fn verify_and_pin(
 
 fn failed(error: &AuditChainError, before: Option<&Pin>) -> anyhow::Error {
     let kept = match before {
-        Some(pin) => format!("this device keeps the head pinned at seq {}", pin.seq),
-        None => "nothing was pinned".to_owned(),
+        Some(pin) => tr!("audit-failed-kept-pin", seq = pin.seq),
+        None => tr!("audit-failed-nothing-pinned"),
     };
-    anyhow::anyhow!("audit log verification failed at seq {}: {error}; {kept}", error.seq())
+    anyhow::anyhow!(tr!("audit-failed", seq = error.seq(), error = chain_error(error), kept = kept))
+}
+
+/// A chain error in the user's language (the protocol's `Display` is the
+/// English text); a kind without a translation in English.
+fn chain_error(error: &AuditChainError) -> String {
+    use AuditChainError as E;
+    match error {
+        E::Changed { seq } => tr!("audit-chain-changed", seq = seq),
+        E::Missing { seq } => tr!("audit-chain-missing", seq = seq),
+        E::Reordered { seq } => tr!("audit-chain-reordered", seq = seq),
+        E::BrokenLink { seq } => tr!("audit-chain-broken-link", seq = seq),
+        E::HeadMismatch { seq } => tr!("audit-chain-head-mismatch", seq = seq),
+        E::PinnedMissing { seq } => tr!("audit-chain-pinned-missing", seq = seq),
+        E::PinnedDifferent { seq } => tr!("audit-chain-pinned-different", seq = seq),
+        E::PrunedPastPin { pinned, anchor } => {
+            tr!("audit-chain-pruned-past-pin", pinned = pinned, anchor = anchor)
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The refusal of an anchor beyond the pin: what happened, what it can
@@ -281,34 +289,26 @@ fn pruned_past_pin(
     retention_days: Option<u64>,
 ) -> String {
     let since = before.and_then(|p| p.verified_at);
-    let when = since.map(|at| format!(" on {}", format_utc(at))).unwrap_or_default();
+    let when = since.map(|at| tr!("audit-pruned-when", time = format_utc(at))).unwrap_or_default();
     let retention =
-        retention_days.map(|days| format!(" ({days} days on this server)")).unwrap_or_default();
+        retention_days.map(|days| tr!("audit-pruned-retention", days = days)).unwrap_or_default();
     let judgement = match (since, retention_days) {
         (Some(at), Some(days)) if now_ms().saturating_sub(at) < days.saturating_mul(DAY_MS) => {
-            format!(
-                "The last verification was {} day(s) ago, sooner than entries are removed: honest \
-                 pruning cannot explain this, so treat the log as rewritten and the server as \
-                 compromised. ",
-                now_ms().saturating_sub(at) / DAY_MS
-            )
+            tr!("audit-pruned-recent", days = now_ms().saturating_sub(at) / DAY_MS)
         }
-        (Some(at), Some(_)) => format!(
-            "The last verification was {} day(s) ago, longer than entries are kept: this may be \
-             honest pruning, but it cannot be proven. ",
-            now_ms().saturating_sub(at) / DAY_MS
-        ),
+        (Some(at), Some(_)) => {
+            tr!("audit-pruned-old", days = now_ms().saturating_sub(at) / DAY_MS)
+        }
         _ => String::new(),
     };
-    format!(
-        "audit log rewritten or pruned past the last verification: this device pinned seq {pin}{when}, \
-         but the server's log now starts after seq {cut} and claims that everything up to it was \
-         removed by retention, so seq {} to {cut} cannot be checked. The server removes audit entries \
-         older than audit_retention_days{retention}; a gap between two verifications longer than that \
-         cannot be proven honest. {judgement}Nothing was pinned. Compare the pinned head with other \
-         admins' and with a backup of the server's data; to accept the gap and check the log from now \
-         on as on first use, run: stadtbote --otp CODE admin audit --verify --accept-gap",
-        pin.saturating_add(1)
+    tr!(
+        "audit-pruned-past-pin",
+        pin = pin,
+        when = when,
+        cut = cut,
+        first = pin.saturating_add(1),
+        retention = retention,
+        judgement = judgement
     )
 }
 
@@ -342,11 +342,7 @@ struct Pin {
 impl Pin {
     fn head(&self, path: &Path) -> Result<AuditHead> {
         let Ok(hash) = data_encoding::HEXLOWER.decode(self.hash.as_bytes()) else {
-            bail!(
-                "{} is damaged (the pin of seq {} is not hex); restore it from a backup",
-                path.display(),
-                self.seq
-            );
+            bail!(tr!("audit-pin-not-hex", file = path.display(), seq = self.seq));
         };
         Ok(AuditHead { seq: self.seq, hash: hash.into() })
     }
@@ -373,10 +369,11 @@ impl AuditPins {
 
     fn load(path: &Path) -> Result<Self> {
         let stored: BTreeMap<String, StoredPin> = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display()))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow::anyhow!(tr!("audit-pins-damaged", file = path.display(), reason = e))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => bail!("cannot read {}: {e}", path.display()),
+            Err(e) => bail!(tr!("audit-pins-unreadable", file = path.display(), reason = e)),
         };
         Ok(Self(
             stored
@@ -438,5 +435,24 @@ mod tests {
         assert!(pruned_past_pin(12, 15, Some(&recent), Some(400)).contains("compromised"));
         let old = Pin { seq: 12, hash: "00".into(), verified_at: Some(0) };
         assert!(pruned_past_pin(12, 15, Some(&old), Some(400)).contains("cannot be proven"));
+    }
+
+    /// Every `admin audit` text has a German wording of its own (formatted
+    /// with `tr_in`: the process-wide language is shared by parallel tests).
+    #[test]
+    fn audit_texts_are_german_with_lang_de() {
+        use stadtbote_i18n::{Catalog, Lang, tr_in};
+        let ids: Vec<&String> =
+            Catalog::get(Lang::En).ids().iter().filter(|id| id.starts_with("audit-")).collect();
+        assert!(ids.len() >= 30, "{ids:?}");
+        for id in ids {
+            assert!(Catalog::get(Lang::De).has(id), "{id} missing in de");
+            if id.ends_with("-when") || id == "audit-pruned-retention" {
+                continue;
+            }
+            assert_ne!(tr_in(Lang::De, id, &[]), tr_in(Lang::En, id, &[]), "{id}");
+        }
+        let german = tr_in(Lang::De, "audit-failed-kept-pin", &[]);
+        assert!(german.starts_with("dieses Gerät behält"), "{german}");
     }
 }

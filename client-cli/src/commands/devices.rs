@@ -97,7 +97,10 @@ async fn list(home: &PathBuf, server: &str, json: bool) -> Result<()> {
 
 async fn remove(home: &PathBuf, server: &str, device: &str) -> Result<()> {
     let device = DeviceId::parse(device.trim()).map_err(|_| {
-        anyhow::anyhow!("{device:?} is not a device id (see `stadtbote device list`)")
+        anyhow::anyhow!(stadtbote_i18n::tr!(
+            "devices-not-a-device-id",
+            device = format!("{device:?}")
+        ))
     })?;
     let mut client = open_connected(home, server).await?;
     let result = client.remove_device(&device).await;

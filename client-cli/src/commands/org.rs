@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
 use stadtbote_cli::consult::parse_slots;
+use stadtbote_cli::invalid_input::InvalidReason as R;
 use stadtbote_cli::org::{
     DEFAULT_CONSULT_DEPARTMENT, DEFAULT_INVITE_HOURS, set_category, validate_category,
 };
@@ -580,7 +581,7 @@ pub async fn org(
         OrgCommand::EnrollSelf { department } => {
             if let Some(department) = &department {
                 stadtbote_protocol::org::validate_department(department).map_err(|e| {
-                    ClientError::Invalid { what: "department", reason: e.to_string() }
+                    ClientError::Invalid { what: "department", reason: R::Format(e) }
                 })?;
             }
             let mut client = open_connected(home, server).await?;
@@ -655,7 +656,7 @@ pub async fn org(
         OrgCommand::Hours { command } => hours(home, server, handle, command).await,
         OrgCommand::InviteStaff { department, role, expires_hours } => {
             let role = Role::parse(&role)
-                .ok_or(ClientError::Invalid { what: "--role", reason: role.clone() })?;
+                .ok_or(ClientError::Invalid { what: "--role", reason: R::Given(role.clone()) })?;
             let mut client = open_connected(home, server).await?;
             let handle = client.admin_org(handle)?.handle.clone();
             let result = client.invite_staff(&handle, &department, role, expires_hours).await;
@@ -842,7 +843,7 @@ async fn enroll_self(
 /// reached; without one, one unauthenticated request, nothing stored.
 async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result<()> {
     stadtbote_protocol::org::validate_handle(handle)
-        .map_err(|e| ClientError::Invalid { what: "handle", reason: e.to_string() })?;
+        .map_err(|e| ClientError::Invalid { what: "handle", reason: R::Format(e) })?;
     let view = match Client::open(home, server) {
         Err(ClientError::NotInitialised { .. }) => {
             stadtbote_cli::org_info::org_info_without_account(server, handle).await?
@@ -1096,7 +1097,7 @@ async fn category(
         CategoryCommand::Add { name, department } => {
             validate_category(&name)?;
             stadtbote_protocol::org::validate_department(&department)
-                .map_err(|e| ClientError::Invalid { what: "department", reason: e.to_string() })?;
+                .map_err(|e| ClientError::Invalid { what: "department", reason: R::Format(e) })?;
             let mut added = true;
             let result = client
                 .update_profile(&handle, |p| {
@@ -1119,7 +1120,7 @@ async fn category(
                     if p.categories.len() == before {
                         return Err(ClientError::Invalid {
                             what: "category",
-                            reason: format!("{name:?} does not exist"),
+                            reason: R::NoSuchCategory { name: name.clone() },
                         });
                     }
                     Ok(())
@@ -1154,7 +1155,7 @@ async fn hours(
         HoursCommand::Set { slots, department, .. } => {
             if let Some(department) = department {
                 stadtbote_protocol::org::validate_department(department).map_err(|e| {
-                    ClientError::Invalid { what: "department", reason: e.to_string() }
+                    ClientError::Invalid { what: "department", reason: R::Format(e) }
                 })?;
             }
             Some(parse_slots(slots)?)
@@ -1307,7 +1308,7 @@ fn print_periods(periods: &[RetentionPeriod], json: bool) -> Result<()> {
 fn parse_device(text: &str) -> Result<DeviceId, ClientError> {
     DeviceId::parse(text).map_err(|_| ClientError::Invalid {
         what: "device id",
-        reason: format!("{text:?} is not a device id"),
+        reason: R::NotADeviceId { text: text.to_string() },
     })
 }
 

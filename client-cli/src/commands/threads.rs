@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use stadtbote_cli::chat::{ChatEvent, chat_line};
 use stadtbote_cli::consult::{ConsultDecision, decide};
 use stadtbote_cli::error_text::localized;
+use stadtbote_cli::invalid_input::InvalidReason;
 use stadtbote_cli::output::{format_utc, safe, safe_json};
 use stadtbote_cli::pinning::VerifyOutcome;
 use stadtbote_cli::thread_send::{ThreadOutboxEntry, parse_location};
@@ -238,7 +239,10 @@ pub async fn threads(
         .map(|s| {
             ThreadStatus::parse(&s).ok_or(ClientError::Invalid {
                 what: "--status",
-                reason: tr!("threads-status-invalid", status = format!("{s:?}")),
+                reason: InvalidReason::Text(tr!(
+                    "threads-status-invalid",
+                    status = format!("{s:?}")
+                )),
             })
         })
         .transpose()?;
@@ -345,7 +349,10 @@ pub struct ReplyArgs {
 /// `stadtbote reply THREAD TEXT [--photo FILE]… [--status S] [--reason R] [--as-me]`
 pub async fn reply(home: &PathBuf, server: &str, thread: &str, args: ReplyArgs) -> Result<()> {
     let status = args.status.as_deref().map(ThreadStatus::parse).map(|s| {
-        s.ok_or(ClientError::Invalid { what: "--status", reason: tr!("reply-unknown-status") })
+        s.ok_or(ClientError::Invalid {
+            what: "--status",
+            reason: InvalidReason::Text(tr!("reply-unknown-status")),
+        })
     });
     let status = status.transpose()?;
     // Before anything else, and before anything is sent.

@@ -1076,3 +1076,90 @@ privacy-period-staff-invitations = Einladungen für Mitarbeitende: höchstens ma
 privacy-period-envelope-log-segments = Bytes bestätigter oder gelöschter Umschläge bleiben etwa so lange in ihrer Segmentdatei des Umschlag-Logs (länger, solange ein älterer, noch wartender Umschlag das Segment hält)
 privacy-period-staged-backups = auf dem Server zum Herunterladen bereitgestellte Online-Sicherungen (gelöscht nach dem Herunterladen, spätestens nach dieser Frist)
 privacy-period-backups = nächtliche Sicherungsarchive: wie lange ein gelöschtes Konto in ihnen weiterbesteht (backup_keep_daily, backup_keep_weekly)
+
+## ClientError::Invalid: was angegeben wurde und warum es abgelehnt wurde
+## (client-cli/src/invalid_input.rs), und `admin audit` (commands/audit.rs)
+invalid-what = { $what ->
+        [text] Text
+        [department] Abteilung
+        [own-enrolment] Anmeldung dieses Geräts als Mitarbeitergerät
+        [office-hours] Sprechzeiten
+        [handle] Kennung
+        [org-key-file] Org-Schlüsseldatei
+        [org-key] Org-Schlüssel
+        [category] Kategorie
+        [channel-name] Kanalname
+        [retention] Aufbewahrungsfrist
+        [post] Beitrag
+        [post-number] Beitragsnummer
+        [group-name] Gruppenname
+        [member] Mitglied
+        [device-id] Geräte-Id
+       *[device] Gerät
+    }
+invalid-reason-empty = ist leer
+invalid-reason-must-not-be-empty = darf nicht leer sein
+invalid-reason-at-least-one = muss mindestens 1 sein
+invalid-reason-at-least-one-day = muss mindestens 1 Tag sein
+invalid-reason-location = { $problem } (erwartet: BREITE,LÄNGE in Grad, z. B. 51.9061,10.4291)
+invalid-location-problem = { $what ->
+        [missing-comma] das Komma fehlt
+        [latitude-not-a-number] die Breite ist keine Zahl
+        [longitude-not-a-number] die Länge ist keine Zahl
+        [latitude-range] die Breite muss zwischen -90 und 90 liegen
+       *[longitude-range] die Länge muss zwischen -180 und 180 liegen
+    }
+invalid-reason-goes-with-status = nur zusammen mit --status
+invalid-reason-only-staff-on-behalf = nur Mitarbeitende antworten im Namen der Org
+invalid-reason-already-with = der Vorgang liegt schon bei { $department }
+invalid-format = { $what ->
+        [handle] ungültige Kennung (2-32 Zeichen aus a-z, 0-9, -)
+        [department] ungültige Abteilung (1-64 Zeichen aus a-z, 0-9, -, _)
+       *[office-hours] ungültige Sprechzeiten (erwartet z. B. "Di 17:00-18:00")
+    }
+invalid-reason-slot = { $slot }: { $reason }
+invalid-reason-no-slot = geben Sie mindestens eine Zeit an, z. B. "Di 17:00-18:00"
+invalid-reason-other-key-held = dieses Gerät hat schon einen anderen Schlüssel für { $handle }
+invalid-reason-not-pinned-key = ihr Schlüssel ist nicht der, den dieses Gerät für { $handle } festgehalten hat
+invalid-reason-server-key-not-ours = der Schlüssel des Servers für { $handle } ist nicht der Org-Schlüssel dieses Geräts; rufen Sie die Org erneut ab oder importieren Sie den aktuellen Schlüssel
+invalid-reason-category-format = 1-64 Zeichen ohne Steuerzeichen und ohne Leerzeichen am Anfang oder Ende
+invalid-reason-no-such-category = { $name } gibt es nicht
+invalid-reason-no-such-post = { $channel } hat keinen Beitrag #{ $seq }
+invalid-reason-name-length = muss 1 bis { $max } Zeichen lang sein
+invalid-reason-own-account = eine Moderatorin oder ein Moderator kann das eigene Konto nicht entfernen
+invalid-reason-not-a-device-id = { $text } ist keine Geräte-Id
+invalid-reason-already-approved = das Gerät ist schon bestätigt
+invalid-reason-no-pending-enrolment = im Verzeichnis der Org wartet keine Anmeldung dieses Geräts
+audit-accept-gap-needs-verify = --accept-gap gilt nur für eine Prüfung: stadtbote admin audit --verify --accept-gap
+audit-unreadable-entry = { $seq } (unlesbarer Eintrag)
+audit-verified-range = Prüfprotokoll geprüft: seq { $from } bis { $to } ({ $entries } Einträge)
+audit-verified-empty = Prüfprotokoll geprüft: keine Einträge zu prüfen
+audit-anchor = Einträge bis seq { $seq } wurden nach Ablauf der Aufbewahrungsfrist entfernt; die Kette beginnt mit dem Hash dieses Eintrags { $hash }
+audit-continues = sie setzt den Stand fort, den die letzte Prüfung bei seq { $seq } festgehalten hat{ $when }: { $hash }
+audit-continues-when = {" "}({ $time })
+audit-gap-accepted = nicht geprüft: seq { $from } bis { $to }, entfernt nach dem bei seq { $seq } festgehaltenen Stand ({ $hash }); die Lücke wurde mit --accept-gap hingenommen, daher gilt ab hier wieder Vertrauen bei erster Nutzung
+audit-first-use = Vertrauen bei erster Nutzung: auf diesem Gerät ist keine frühere Prüfung dieses Servers festgehalten, daher werden die Einträge so genommen, wie der Server sie zeigt; ab jetzt muss das Protokoll an den jetzt festgehaltenen Stand anschließen
+audit-pinned-head = festgehaltener Stand: seq { $seq } { $hash } (vorher: seq { $before })
+audit-pinned-head-first = festgehaltener Stand: seq { $seq } { $hash } (vorher: keiner)
+audit-pinned-head-none = festgehaltener Stand: keiner (das Protokoll ist leer)
+audit-verify-often = der Server entfernt Einträge des Prüfprotokolls, die älter als audit_retention_days sind (siehe `stadtbote admin retention show`): prüfen Sie mindestens so oft, sonst können Einträge aus der Zwischenzeit ungeprüft entfernt werden
+audit-failed = die Prüfung des Prüfprotokolls ist bei seq { $seq } gescheitert: { $error }; { $kept }
+audit-failed-kept-pin = dieses Gerät behält den bei seq { $seq } festgehaltenen Stand
+audit-failed-nothing-pinned = es wurde nichts festgehalten
+audit-pruned-when = {" "}am { $time }
+audit-pruned-retention = {" "}({ $days } Tage auf diesem Server)
+audit-pruned-recent = Die letzte Prüfung ist { $days } Tag(e) her, weniger als die Aufbewahrungsfrist: ehrliches Entfernen kann das nicht erklären, behandeln Sie das Protokoll daher als umgeschrieben und den Server als kompromittiert.{" "}
+audit-pruned-old = Die letzte Prüfung ist { $days } Tag(e) her, länger als Einträge aufbewahrt werden: das kann ehrliches Entfernen sein, lässt sich aber nicht beweisen.{" "}
+audit-pruned-past-pin = Prüfprotokoll seit der letzten Prüfung umgeschrieben oder darüber hinaus gekürzt: dieses Gerät hat seq { $pin }{ $when } festgehalten, aber das Protokoll des Servers beginnt jetzt nach seq { $cut } und behauptet, alles bis dahin sei nach Ablauf der Aufbewahrungsfrist entfernt worden, daher lassen sich seq { $first } bis { $cut } nicht prüfen. Der Server entfernt Einträge, die älter als audit_retention_days sind{ $retention }; eine Lücke zwischen zwei Prüfungen, die länger ist, lässt sich nicht als ehrlich beweisen. { $judgement }Es wurde nichts festgehalten. Vergleichen Sie den festgehaltenen Stand mit dem anderer Admins und mit einer Sicherung der Serverdaten; um die Lücke hinzunehmen und das Protokoll ab jetzt wie bei erster Nutzung zu prüfen, führen Sie aus: stadtbote --otp CODE admin audit --verify --accept-gap
+audit-pin-not-hex = { $file } ist beschädigt (der festgehaltene Stand von seq { $seq } ist kein Hex); stellen Sie die Datei aus einer Sicherung wieder her
+audit-pins-damaged = { $file } ist beschädigt: { $reason }
+audit-pins-unreadable = { $file } kann nicht gelesen werden: { $reason }
+audit-chain-changed = der Eintrag { $seq } des Prüfprotokolls wurde verändert
+audit-chain-missing = der Eintrag { $seq } des Prüfprotokolls fehlt
+audit-chain-reordered = der Eintrag { $seq } des Prüfprotokolls steht an der falschen Stelle
+audit-chain-broken-link = der Eintrag { $seq } des Prüfprotokolls schließt nicht an den Eintrag davor an
+audit-chain-head-mismatch = der gemeldete Stand { $seq } passt nicht zum Protokoll
+audit-chain-pinned-missing = der festgehaltene Stand { $seq } fehlt: das Protokoll wurde gekürzt
+audit-chain-pinned-different = der Eintrag { $seq } weicht vom festgehaltenen Stand ab: das Protokoll wurde umgeschrieben
+audit-chain-pruned-past-pin = das Protokoll beginnt nach seq { $anchor }, aber der festgehaltene Stand ist seq { $pinned }: seit der letzten Prüfung umgeschrieben oder darüber hinaus gekürzt
+devices-not-a-device-id = { $device } ist keine Geräte-Id (siehe `stadtbote device list`)

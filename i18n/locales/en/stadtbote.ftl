@@ -1057,3 +1057,90 @@ privacy-period-staff-invitations = staff invitation records: valid at most max_i
 privacy-period-envelope-log-segments = bytes of acknowledged or deleted envelopes stay in their envelope-log segment file about this long (longer while an older envelope still queued keeps the segment)
 privacy-period-staged-backups = online backups staged on the server for download (deleted after the download, at the latest after this)
 privacy-period-backups = nightly backup archives: how long a deleted account survives in them (backup_keep_daily, backup_keep_weekly)
+
+## ClientError::Invalid: what was given and why it was refused
+## (client-cli/src/invalid_input.rs), and `admin audit` (commands/audit.rs)
+invalid-what = { $what ->
+        [text] text
+        [department] department
+        [own-enrolment] staff enrolment of this device
+        [office-hours] office hours
+        [handle] handle
+        [org-key-file] org key file
+        [org-key] org key
+        [category] category
+        [channel-name] channel name
+        [retention] retention
+        [post] post
+        [post-number] post number
+        [group-name] group name
+        [member] member
+        [device-id] device id
+       *[device] device
+    }
+invalid-reason-empty = it is empty
+invalid-reason-must-not-be-empty = must not be empty
+invalid-reason-at-least-one = must be at least 1
+invalid-reason-at-least-one-day = it must be at least 1 day
+invalid-reason-location = { $problem } (expected LAT,LON in degrees, e.g. 51.9061,10.4291)
+invalid-location-problem = { $what ->
+        [missing-comma] missing comma
+        [latitude-not-a-number] latitude is not a number
+        [longitude-not-a-number] longitude is not a number
+        [latitude-range] latitude must be between -90 and 90
+       *[longitude-range] longitude must be between -180 and 180
+    }
+invalid-reason-goes-with-status = it goes with --status
+invalid-reason-only-staff-on-behalf = only staff reply on behalf of the org
+invalid-reason-already-with = the thread is already with { $department }
+invalid-format = { $what ->
+        [handle] invalid handle (2-32 of a-z, 0-9, -)
+        [department] invalid department (1-64 of a-z, 0-9, -, _)
+       *[office-hours] invalid office hours (expected e.g. "Tue 17:00-18:00")
+    }
+invalid-reason-slot = { $slot }: { $reason }
+invalid-reason-no-slot = give at least one slot, e.g. "Tue 17:00-18:00"
+invalid-reason-other-key-held = this device already holds another key for { $handle }
+invalid-reason-not-pinned-key = its key is not the key this device pinned for { $handle }
+invalid-reason-server-key-not-ours = the server's key for { $handle } is not this device's org key; fetch the org again or import the current key
+invalid-reason-category-format = 1-64 characters without control characters or surrounding spaces
+invalid-reason-no-such-category = { $name } does not exist
+invalid-reason-no-such-post = { $channel } has no post #{ $seq }
+invalid-reason-name-length = must be 1 to { $max } characters
+invalid-reason-own-account = a moderator cannot remove their own account
+invalid-reason-not-a-device-id = { $text } is not a device id
+invalid-reason-already-approved = the device is already approved
+invalid-reason-no-pending-enrolment = no pending enrolment of this device is in the org directory
+audit-accept-gap-needs-verify = --accept-gap only applies to a verification: stadtbote admin audit --verify --accept-gap
+audit-unreadable-entry = { $seq } (unreadable entry)
+audit-verified-range = audit log verified: checked seq { $from } to { $to } ({ $entries } entries)
+audit-verified-empty = audit log verified: no entries to check
+audit-anchor = entries up to seq { $seq } were removed by retention; the chain starts from that entry's hash { $hash }
+audit-continues = it continues from the head pinned at seq { $seq } by the last verification{ $when }: { $hash }
+audit-continues-when = {" "}({ $time })
+audit-gap-accepted = not checked: seq { $from } to { $to }, removed after the head pinned at seq { $seq } ({ $hash }); the gap was accepted with --accept-gap, so from here on this is trust on first use again
+audit-first-use = trust on first use: no earlier verification of this server is pinned on this device, so the entries are taken as the server shows them; from now on the log must continue from the head pinned now
+audit-pinned-head = pinned head: seq { $seq } { $hash } (before: seq { $before })
+audit-pinned-head-first = pinned head: seq { $seq } { $hash } (before: none)
+audit-pinned-head-none = pinned head: none (the log is empty)
+audit-verify-often = the server removes audit entries older than audit_retention_days (see `stadtbote admin retention show`): verify at least that often, or entries made in between can be removed unchecked
+audit-failed = audit log verification failed at seq { $seq }: { $error }; { $kept }
+audit-failed-kept-pin = this device keeps the head pinned at seq { $seq }
+audit-failed-nothing-pinned = nothing was pinned
+audit-pruned-when = {" "}on { $time }
+audit-pruned-retention = {" "}({ $days } days on this server)
+audit-pruned-recent = The last verification was { $days } day(s) ago, sooner than entries are removed: honest pruning cannot explain this, so treat the log as rewritten and the server as compromised.{" "}
+audit-pruned-old = The last verification was { $days } day(s) ago, longer than entries are kept: this may be honest pruning, but it cannot be proven.{" "}
+audit-pruned-past-pin = audit log rewritten or pruned past the last verification: this device pinned seq { $pin }{ $when }, but the server's log now starts after seq { $cut } and claims that everything up to it was removed by retention, so seq { $first } to { $cut } cannot be checked. The server removes audit entries older than audit_retention_days{ $retention }; a gap between two verifications longer than that cannot be proven honest. { $judgement }Nothing was pinned. Compare the pinned head with other admins' and with a backup of the server's data; to accept the gap and check the log from now on as on first use, run: stadtbote --otp CODE admin audit --verify --accept-gap
+audit-pin-not-hex = { $file } is damaged (the pin of seq { $seq } is not hex); restore it from a backup
+audit-pins-damaged = { $file } is damaged: { $reason }
+audit-pins-unreadable = cannot read { $file }: { $reason }
+audit-chain-changed = audit entry { $seq } was changed
+audit-chain-missing = audit entry { $seq } is missing
+audit-chain-reordered = audit entry { $seq } is out of order
+audit-chain-broken-link = audit entry { $seq } does not link to the entry before it
+audit-chain-head-mismatch = the reported head { $seq } does not match the log
+audit-chain-pinned-missing = the pinned head { $seq } is missing: the log was truncated
+audit-chain-pinned-different = entry { $seq } differs from the pinned head: the log was rewritten
+audit-chain-pruned-past-pin = the log starts after seq { $anchor } but the pinned head is seq { $pinned }: rewritten or pruned past the last verification
+devices-not-a-device-id = { $device } is not a device id (see `stadtbote device list`)
