@@ -622,25 +622,7 @@ impl MlsClient {
         group: &GroupId,
         key_packages: &[Vec<u8>],
     ) -> Result<Commit, MlsError> {
-        if key_packages.is_empty() {
-            return Err(MlsError::NothingToCommit);
-        }
-        let mut mls_group = self.load(group)?;
-        ensure_operational(&mls_group)?;
-        let (validated, added) = self.validate_additions(key_packages)?;
-        let epoch_before = mls_group.epoch().as_u64();
-        let salt = declare(&mut mls_group, self.provider.crypto(), group, &added, &[])?;
-        let (commit, welcome, _group_info) = mls_group
-            .add_members(&self.provider, &self.signer, &validated)
-            .map_err(|_| MlsError::InvalidKeyPackage)?;
-        Ok(Commit {
-            commit: serialize(&commit)?,
-            welcome: Some(serialize(&welcome)?),
-            added,
-            removed: Vec::new(),
-            epoch_before,
-            salt,
-        })
+        self.add(group, key_packages, None)
     }
 
     /// Like [`MlsClient::add_members`], with `data` in a private-use
@@ -654,6 +636,18 @@ impl MlsClient {
         key_packages: &[Vec<u8>],
         data: &[u8],
     ) -> Result<Commit, MlsError> {
+        self.add(group, key_packages, Some(data))
+    }
+
+    /// The two add operations above: the same checks, membership statement
+    /// and result; only the Welcome's GroupInfo differs (with `welcome_data`
+    /// it carries the private-use extension).
+    fn add(
+        &self,
+        group: &GroupId,
+        key_packages: &[Vec<u8>],
+        welcome_data: Option<&[u8]>,
+    ) -> Result<Commit, MlsError> {
         use openmls::prelude::{Extension, UnknownExtension};
         if key_packages.is_empty() {
             return Err(MlsError::NothingToCommit);
@@ -663,23 +657,35 @@ impl MlsClient {
         let (validated, added) = self.validate_additions(key_packages)?;
         let epoch_before = mls_group.epoch().as_u64();
         let salt = declare(&mut mls_group, self.provider.crypto(), group, &added, &[])?;
-        let extension = Extension::Unknown(WELCOME_DATA_EXTENSION, UnknownExtension(data.to_vec()));
-        let bundle = mls_group
-            .commit_builder()
-            .propose_adds(validated)
-            .load_psks(self.provider.storage())
-            .map_err(|_| MlsError::Internal)?
-            .create_group_info_with_extensions([extension])
-            .map_err(|_| MlsError::Internal)?
-            .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
-            .map_err(|_| MlsError::InvalidKeyPackage)?
-            .stage_commit(&self.provider)
-            .map_err(|_| MlsError::Internal)?;
-        let welcome = bundle.to_welcome_msg().ok_or(MlsError::Internal)?;
-        let (commit, _, _) = bundle.into_contents();
+        let (commit, welcome) = match welcome_data {
+            None => {
+                let (commit, welcome, _group_info) = mls_group
+                    .add_members(&self.provider, &self.signer, &validated)
+                    .map_err(|_| MlsError::InvalidKeyPackage)?;
+                (serialize(&commit)?, serialize(&welcome)?)
+            }
+            Some(data) => {
+                let extension =
+                    Extension::Unknown(WELCOME_DATA_EXTENSION, UnknownExtension(data.to_vec()));
+                let bundle = mls_group
+                    .commit_builder()
+                    .propose_adds(validated)
+                    .load_psks(self.provider.storage())
+                    .map_err(|_| MlsError::Internal)?
+                    .create_group_info_with_extensions([extension])
+                    .map_err(|_| MlsError::Internal)?
+                    .build(self.provider.rand(), self.provider.crypto(), &self.signer, |_| true)
+                    .map_err(|_| MlsError::InvalidKeyPackage)?
+                    .stage_commit(&self.provider)
+                    .map_err(|_| MlsError::Internal)?;
+                let welcome = bundle.to_welcome_msg().ok_or(MlsError::Internal)?;
+                let (commit, _, _) = bundle.into_contents();
+                (serialize(&commit)?, serialize(&welcome)?)
+            }
+        };
         Ok(Commit {
-            commit: serialize(&commit)?,
-            welcome: Some(serialize(&welcome)?),
+            commit,
+            welcome: Some(welcome),
             added,
             removed: Vec::new(),
             epoch_before,
