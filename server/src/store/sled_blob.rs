@@ -85,7 +85,7 @@ impl BlobStore for SledStore {
                 // 128 random bits do not collide in practice; should they,
                 // refusing beats overwriting someone's upload.
                 if blobs.get(blob.as_bytes())?.is_some() {
-                    return abort(StoreError::Contention);
+                    return abort(StoreError::contention());
                 }
                 // Usage is read and written in this transaction, so parallel
                 // uploads of one account cannot both slip under the quota.

@@ -79,7 +79,7 @@ use super::records::{self, GroupInfoRecord, LinkCodeRecord, Owner, StoredDevice}
 use super::shred::{Blind, Keyring};
 use super::{
     ChannelStore, CommitInput, CommitOutcome, DeviceRecord, ExternalJoinInput, KeyPackageStatus,
-    LinkOutcome, MailboxPage, OrgStore, Store, StoreError, SweepReport,
+    LinkOutcome, MailboxPage, OrgStore, StorageError, Store, StoreError, SweepReport,
 };
 
 /// The storage schema this release writes and reads. Version 2 blinds and
@@ -167,12 +167,18 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
 pub(super) fn tx_error(err: TransactionError<StoreError>) -> StoreError {
     match err {
         TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::unavailable(e),
+        TransactionError::Storage(e) => io(e),
     }
 }
 
+/// A sled failure as a storage failure. sled wraps the I/O error that
+/// says the disk is full; it is unwrapped so that it becomes
+/// [`StorageError::Full`].
 pub(super) fn io(err: sled::Error) -> StoreError {
-    StoreError::unavailable(err)
+    match err {
+        sled::Error::Io(e) => StoreError::unavailable(e),
+        other => StoreError::unavailable(other),
+    }
 }
 
 /// Decodes inside a transaction, turning a bad record into an abort.
@@ -271,9 +277,9 @@ impl SledStore {
             Some(v) => {
                 let found = v.first().copied().unwrap_or(0);
                 if found < SCHEMA_VERSION {
-                    return Err(StoreError::OutdatedSchema { found, current: SCHEMA_VERSION });
+                    return Err(StorageError::OutdatedSchema { found, current: SCHEMA_VERSION }.into());
                 }
-                return Err(StoreError::UnsupportedSchema(found));
+                return Err(StoreError::unsupported_schema(found));
             }
             None => true,
         };
@@ -351,7 +357,7 @@ impl SledStore {
         // 128 random bits do not collide in practice; should they, refusing is
         // safer than overwriting someone's device.
         if devices.get(stored.as_bytes())?.is_some() {
-            return abort(StoreError::Contention);
+            return abort(StoreError::contention());
         }
         let owner = tx_decode(self.seal_owner(account, "devices", stored.as_bytes()))?;
         let record =
@@ -451,7 +457,7 @@ impl SledStore {
                 continue;
             };
             let device = DeviceId::from_slice(&plain)
-                .map_err(|_| StoreError::Corrupt(super::sled_ids::ACCOUNT_DEVICES_TREE))?;
+                .map_err(|_| StoreError::corrupt(super::sled_ids::ACCOUNT_DEVICES_TREE))?;
             out.push(device);
         }
         Ok(out)
@@ -517,7 +523,7 @@ impl SledStore {
                             // the hand-out exclusive: if another claim took
                             // this package since the scan, start over.
                             let Some(bytes) = keypackages.remove(key)? else {
-                                return abort(StoreError::Contention);
+                                return abort(StoreError::contention());
                             };
                             // A package of an account deleted meanwhile no
                             // longer opens; it is consumed all the same.
@@ -562,11 +568,11 @@ impl SledStore {
                 },
             );
             match result {
-                Err(TransactionError::Abort(StoreError::Contention)) => continue,
+                Err(TransactionError::Abort(StoreError::Storage(StorageError::Contention))) => continue,
                 other => return other.map_err(tx_error),
             }
         }
-        Err(StoreError::Contention)
+        Err(StoreError::contention())
     }
 }
 
@@ -584,7 +590,7 @@ impl Store for SledStore {
         (&self.accounts, &self.devices, &self.account_devices)
             .transaction(|(accounts, devices, account_devices)| {
                 if accounts.get(blind.as_bytes())?.is_some() {
-                    return abort(StoreError::Contention);
+                    return abort(StoreError::contention());
                 }
                 accounts.insert(blind.as_bytes(), records::encode_account(now_ms))?;
                 let device =
@@ -1001,7 +1007,7 @@ impl Store for SledStore {
             .transaction(|devices| {
                 for device in &stored {
                     let Some(bytes) = devices.get(device.as_bytes())? else {
-                        return abort(StoreError::Corrupt("account_devices"));
+                        return abort(StoreError::corrupt("account_devices"));
                     };
                     let mut record = tx_decode(records::decode_device(&bytes))?;
                     if record.blocked != blocked {
