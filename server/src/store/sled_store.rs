@@ -76,6 +76,7 @@ use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
 use super::envelope_log::{EnvelopeLog, LogOptions};
 use super::records::{self, GroupInfoRecord, LinkCodeRecord, Owner, StoredDevice};
+use super::rules::{self, DeviceStanding};
 use super::shred::{Blind, Keyring};
 use super::{
     ChannelStore, CommitInput, CommitOutcome, DeviceRecord, ExternalJoinInput, KeyPackageStatus,
@@ -496,7 +497,9 @@ impl SledStore {
             let stored = self.sdev(device);
             let Some(bytes) = self.devices.get(stored.as_bytes()).map_err(io)? else { continue };
             let record = records::decode_device(&bytes)?;
-            if !record.blocked && !self.is_revoked(device)? {
+            let standing =
+                if record.blocked { DeviceStanding::Blocked } else { DeviceStanding::Active };
+            if rules::revocation::may_be_claimed(standing, self.is_revoked(device)?) {
                 targets.push((*device, stored, record.owner.blind));
             }
         }
@@ -791,16 +794,12 @@ impl Store for SledStore {
                     return abort(StoreError::UnknownGroup);
                 };
                 let record = tx_decode(records::decode_group(&bytes))?;
-                if !record.members.contains(caller) {
-                    return abort(StoreError::NotAMember);
-                }
-                // The org is the first put's (made by the creating staff
-                // device while it is the only member); nobody who joins
-                // later can set or change it.
-                let org = match group_info.get(group.as_bytes())? {
-                    Some(bytes) => tx_decode(records::decode_group_info(&bytes))?.org,
-                    None => org.copied(),
+                tx_decode(rules::group::require_member(&record.members, caller))?;
+                let recorded = match group_info.get(group.as_bytes())? {
+                    Some(bytes) => Some(tx_decode(records::decode_group_info(&bytes))?.org),
+                    None => None,
                 };
+                let org = rules::group::link_org(recorded, org);
                 let info = GroupInfoRecord {
                     epoch: record.epoch,
                     token_hash: *token_hash,
@@ -892,25 +891,15 @@ impl Store for SledStore {
                 let Some(bytes) = groups.get(group.as_bytes())? else {
                     return abort(StoreError::UnknownGroup);
                 };
-                if !tx_decode(records::decode_group(&bytes))?.members.contains(caller) {
-                    return abort(StoreError::NotAMember);
-                }
-                // A discussion group (it has a join link) is ended only by
-                // its moderators, not by any member who joined by link.
-                if let Some(bytes) = group_info.get(group.as_bytes())? {
-                    let moderator = match tx_decode(records::decode_group_info(&bytes))?.org {
-                        Some(owner) => moderator_of == Some(&owner),
-                        None => moderator_of.is_some(),
-                    };
-                    if !moderator {
-                        return abort(StoreError::ModeratorsOnly);
-                    }
-                }
+                let members = tx_decode(records::decode_group(&bytes))?.members;
+                tx_decode(rules::group::require_member(&members, caller))?;
+                let link_org = match group_info.get(group.as_bytes())? {
+                    Some(bytes) => Some(tx_decode(records::decode_group_info(&bytes))?.org),
+                    None => None,
+                };
+                tx_decode(rules::group::may_set_expiry(link_org, moderator_of))?;
                 let current = tx_group_expiry(group_expiry, group)?;
-                // Only ever earlier: a member may make a thread disappear
-                // sooner, but nobody can keep it longer than another member
-                // asked for.
-                let in_force = current.map_or(expires_at_ms, |c| c.min(expires_at_ms));
+                let in_force = rules::group::expiry_in_force(current, expires_at_ms);
                 if current != Some(in_force) {
                     if let Some(old) = current {
                         index.remove(&records::time_id_key(old, group.as_bytes()))?;

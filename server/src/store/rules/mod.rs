@@ -17,6 +17,8 @@
 //!   its recipients through [`revocation::unrevoked`].
 //! * [`deletion`] — the steps of an account deletion and their order; the
 //!   backend implements the steps ([`deletion::DeletionSteps`]).
+//! * [`group`] — who may set a group's expiry (only ever earlier;
+//!   discussion groups by moderators only) and which org a join link keeps.
 //!
 //! How a backend uses a rule: open a transaction (sled: the
 //! envelope-ordering lock; PostgreSQL: `SELECT … FOR UPDATE` of the group
@@ -26,6 +28,7 @@
 
 pub mod commit;
 pub mod deletion;
+pub mod group;
 pub mod revocation;
 
 use stadtbote_protocol::DeviceId;

@@ -25,3 +25,9 @@ pub fn unrevoked<'d>(
     }
     Ok(out)
 }
+
+/// Whether a device may be handed one of its KeyPackages (so that somebody
+/// adds it to a group): it exists, is not blocked and is not revoked.
+pub fn may_be_claimed(standing: super::DeviceStanding, revoked: bool) -> bool {
+    standing == super::DeviceStanding::Active && !revoked
+}
