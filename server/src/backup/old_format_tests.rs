@@ -116,12 +116,8 @@ fn populate(store: &SledStore, data: &Path) -> Ids {
         revocation_version: 0,
         suspended: false,
     };
-    let code = OrgCodeRecord {
-        org,
-        expires_at: T0 + 3650 * DAY,
-        delete_at: T0 + 3651 * DAY,
-        used: false,
-    };
+    let code =
+        OrgCodeRecord { org, expires_at: T0 + 3650 * DAY, delete_at: T0 + 3651 * DAY, used: false };
     store.create_org(&org, &record, &[2; 32], &code).unwrap();
     let channel = ChannelId([0x63; ChannelId::LEN]);
     let channel_record = ChannelRecord {
@@ -160,8 +156,7 @@ fn populate(store: &SledStore, data: &Path) -> Ids {
     store.complete_blob(&blob, T0 + 3650 * DAY).unwrap();
     let blobs = data.join("blobs");
     std::fs::create_dir_all(&blobs).unwrap();
-    std::fs::write(blobs.join(data_encoding::HEXLOWER.encode(blob.as_bytes())), b"photo")
-        .unwrap();
+    std::fs::write(blobs.join(data_encoding::HEXLOWER.encode(blob.as_bytes())), b"photo").unwrap();
     store
         .audit_append(&AuditDraft {
             at: T0,

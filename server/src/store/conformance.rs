@@ -238,13 +238,19 @@ pub fn commit_rules(backend: &dyn Backend) {
     let unknown = GroupId([4; GroupId::LEN]);
     // Unknown group at a non-zero epoch, or at epoch 0 without a creation
     // proof: answered like a non-member's commit to an existing group.
-    assert!(matches!(store.commit(commit(&unknown, &alice, 3, &[], None)), Err(StoreError::NotAMember)));
+    assert!(matches!(
+        store.commit(commit(&unknown, &alice, 3, &[], None)),
+        Err(StoreError::NotAMember)
+    ));
     let unproven = CommitInput { may_create: false, ..commit(&unknown, &alice, 0, &[], None) };
     assert!(matches!(store.commit(unproven), Err(StoreError::NotAMember)));
     let out = store.commit(commit(&group, &alice, 0, &[bob], Some(b"welcome"))).unwrap();
     assert_eq!((out.epoch, out.recipients), (1, vec![bob]));
     assert_eq!(payloads(store, &bob), vec![b"welcome".to_vec()]);
-    assert!(matches!(store.commit(commit(&group, &carol, 1, &[], None)), Err(StoreError::NotAMember)));
+    assert!(matches!(
+        store.commit(commit(&group, &carol, 1, &[], None)),
+        Err(StoreError::NotAMember)
+    ));
     assert!(matches!(
         store.commit(commit(&group, &alice, 1, &[DeviceId([0xEE; DeviceId::LEN])], Some(b"w"))),
         Err(StoreError::UnknownDevice)
@@ -405,7 +411,10 @@ pub fn deletion_leaves_nothing_readable(backend: &dyn Backend) {
     assert!(matches!(store.list_devices(&gone), Err(StoreError::UnknownAccount)));
     assert!(matches!(store.account_export(&gone, 10), Err(StoreError::UnknownAccount)));
     assert!(payloads(store, &d1).is_empty());
-    assert_eq!(store.key_package_status(&d1).unwrap(), KeyPackageStatus { one_time: 0, last_resort: false });
+    assert_eq!(
+        store.key_package_status(&d1).unwrap(),
+        KeyPackageStatus { one_time: 0, last_resort: false }
+    );
     assert!(matches!(
         store.redeem_link_code(&[3; 32], Some(&key()), 10),
         Err(StoreError::InvalidCode)

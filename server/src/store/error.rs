@@ -183,7 +183,11 @@ impl StoreError {
     pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         let full = is_out_of_space(&err);
         let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
-        Self::Storage(if full { StorageError::Full(boxed) } else { StorageError::Unavailable(boxed) })
+        Self::Storage(if full {
+            StorageError::Full(boxed)
+        } else {
+            StorageError::Unavailable(boxed)
+        })
     }
 
     /// A record of `what` (a tree or table name) did not decode.

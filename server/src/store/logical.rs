@@ -40,16 +40,24 @@ pub struct Collection {
 /// left out) and refuses nothing of them on import.
 pub const COLLECTIONS: &[Collection] = &[
     Collection { name: "__sled__default", holds: "always empty (kept for old backups)" },
-    Collection { name: "account_devices", holds: "blind(account) ‖ kdev(device) → sealed device" },
+    Collection {
+        name: "account_devices", holds: "blind(account) ‖ kdev(device) → sealed device"
+    },
     Collection { name: "accounts", holds: "blind(account) → created_at" },
     Collection { name: "admin_claim", holds: "`code` → SHA-256(admin claim code)" },
     Collection { name: "admins", holds: "admin device → since" },
-    Collection { name: "audit", holds: "`r` ‖ seq → CBOR audit record; `head`, `anchor` → CBOR head" },
+    Collection {
+        name: "audit",
+        holds: "`r` ‖ seq → CBOR audit record; `head`, `anchor` → CBOR head",
+    },
     Collection { name: "blob_expiry", holds: "expires_at ‖ blob → –" },
     Collection { name: "blob_usage", holds: "blind(account) → bytes charged" },
     Collection { name: "blobs", holds: "blob → blind(owner), sealed owner, progress, expiry" },
     Collection { name: "channel_post_expiry", holds: "expires_at ‖ channel ‖ seq → –" },
-    Collection { name: "channel_posts", holds: "channel ‖ seq → stored_at, expires_at, sealed post" },
+    Collection {
+        name: "channel_posts",
+        holds: "channel ‖ seq → stored_at, expires_at, sealed post",
+    },
     Collection { name: "channels", holds: "channel → org, key epoch, retention, last seq, meta" },
     Collection { name: "device_lists", holds: "blind(account) → sealed signed device list" },
     Collection { name: "devices", holds: "kdev(device) → owner, identity key, created, blocked" },
@@ -62,7 +70,9 @@ pub const COLLECTIONS: &[Collection] = &[
     Collection { name: "groups", holds: "kgroup(group) → epoch, members as kdev(device)" },
     Collection { name: "handles", holds: "org handle → org" },
     Collection { name: "invites", holds: "invite id → org, expiry, used, signed invitation" },
-    Collection { name: "keypackages", holds: "kdev(device) ‖ seq → sealed one-time KeyPackage" },
+    Collection {
+        name: "keypackages", holds: "kdev(device) ‖ seq → sealed one-time KeyPackage"
+    },
     Collection { name: "kp_count", holds: "kdev(device) → one-time packages held" },
     Collection { name: "last_resort", holds: "kdev(device) → sealed last-resort KeyPackage" },
     Collection { name: "link_codes", holds: "SHA-256(code) → owner, expires_at" },

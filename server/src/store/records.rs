@@ -17,9 +17,7 @@ use stadtbote_protocol::org::{Signed, StaffCertificate};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
 use super::shred::{Blind, SEALED_ID_LEN};
-use super::{
-    BlobRecord, ChannelRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError,
-};
+use super::{BlobRecord, ChannelRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError};
 
 /// The version byte of every record written by this release.
 pub const RECORD_V1: u8 = 1;
@@ -938,8 +936,14 @@ mod tests {
 
     #[test]
     fn truncated_or_future_records_are_typed_errors() {
-        assert!(matches!(decode_device(&[RECORD_V1, 1, 2]), Err(StoreError::Storage(StorageError::Corrupt(_)))));
-        assert!(matches!(decode_refs(&[9, 0]), Err(StoreError::Storage(StorageError::UnsupportedSchema(9)))));
+        assert!(matches!(
+            decode_device(&[RECORD_V1, 1, 2]),
+            Err(StoreError::Storage(StorageError::Corrupt(_)))
+        ));
+        assert!(matches!(
+            decode_refs(&[9, 0]),
+            Err(StoreError::Storage(StorageError::UnsupportedSchema(9)))
+        ));
         assert!(matches!(decode_group(&[]), Err(StoreError::Storage(StorageError::Corrupt(_)))));
         let mut group = encode_group(&GroupRecord { epoch: 1, members: vec![DeviceId([1; 16])] });
         group.pop();

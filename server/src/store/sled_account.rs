@@ -409,7 +409,16 @@ mod tests {
         let err = super::super::sled_store::reopen_error(dir.path(), |e| {
             matches!(e, StoreError::Storage(crate::store::StorageError::OutdatedSchema { .. }))
         });
-        assert!(matches!(err, StoreError::Storage(crate::store::StorageError::OutdatedSchema { found: 1, current: 2 })), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                StoreError::Storage(crate::store::StorageError::OutdatedSchema {
+                    found: 1,
+                    current: 2
+                })
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("not migrated"), "{err}");
     }
 }

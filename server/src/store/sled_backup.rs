@@ -152,7 +152,8 @@ mod tests {
         let _ = store.device_list(&account);
         let _ = store.take_link_slot(&[0; 32], &account, 0);
         let mut names = store.db.tree_names();
-        names.extend(super::super::sled_envelopes::LEGACY_TREES.iter().map(|n| n.as_bytes().into()));
+        names
+            .extend(super::super::sled_envelopes::LEGACY_TREES.iter().map(|n| n.as_bytes().into()));
         for name in names {
             assert!(
                 logical::collection(&name).is_some(),

@@ -29,8 +29,8 @@ use std::collections::HashMap;
 
 use stadtbote_protocol::{DeviceId, GroupId};
 
-use super::{StorageError, StoreError};
 use super::sled_store::{SledStore, io};
+use super::{StorageError, StoreError};
 
 /// `meta` key marking a database whose device and group ids are keyed.
 pub(super) const IDS_MARKER: &[u8] = b"ids";

@@ -278,7 +278,9 @@ impl SledStore {
             Some(v) => {
                 let found = v.first().copied().unwrap_or(0);
                 if found < SCHEMA_VERSION {
-                    return Err(StorageError::OutdatedSchema { found, current: SCHEMA_VERSION }.into());
+                    return Err(
+                        StorageError::OutdatedSchema { found, current: SCHEMA_VERSION }.into()
+                    );
                 }
                 return Err(StoreError::unsupported_schema(found));
             }
@@ -571,7 +573,9 @@ impl SledStore {
                 },
             );
             match result {
-                Err(TransactionError::Abort(StoreError::Storage(StorageError::Contention))) => continue,
+                Err(TransactionError::Abort(StoreError::Storage(StorageError::Contention))) => {
+                    continue;
+                }
                 other => return other.map_err(tx_error),
             }
         }

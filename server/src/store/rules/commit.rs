@@ -270,7 +270,8 @@ mod tests {
         let (a, b, c) = (device(1), device(2), device(3));
         v.revoked.insert(b);
         let current = GroupSnapshot { epoch: 4, members: vec![a, b] };
-        let plan = plan_commit(&v, Some(current.clone()), &input(&group, &a, 4, &[c], &[])).unwrap();
+        let plan =
+            plan_commit(&v, Some(current.clone()), &input(&group, &a, 4, &[c], &[])).unwrap();
         assert_eq!(plan.group.members, vec![a, b, c]);
         assert!(plan.commit_to.is_empty(), "the revoked member gets no commit");
         assert_eq!(send_recipients(&v, Some(&plan.group), &a).unwrap(), vec![c]);
