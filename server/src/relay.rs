@@ -1072,6 +1072,25 @@ impl Relay {
 mod tests {
     use super::*;
 
+    /// A storage failure is never answered like a refusal, and the codes
+    /// stay those of earlier releases (a full disk included).
+    #[test]
+    fn storage_failures_and_refusals_keep_their_answers() {
+        let full = StoreError::unavailable(std::io::Error::from_raw_os_error(28));
+        assert!(matches!(full, StoreError::Storage(StorageError::Full(_))));
+        assert_eq!(RelayError::from(full), RelayError::StorageUnavailable);
+        let broken = StoreError::unavailable(std::io::Error::other("connection lost"));
+        assert_eq!(RelayError::from(broken), RelayError::StorageUnavailable);
+        assert_eq!(RelayError::from(StoreError::contention()), RelayError::Unavailable);
+        assert_eq!(RelayError::from(StoreError::corrupt("groups")), RelayError::Internal);
+        assert_eq!(
+            RelayError::from(StoreError::StaleEpoch { current: 4 }),
+            RelayError::StaleEpoch { current: 4 }
+        );
+        assert_eq!(RelayError::from(StoreError::UnknownGroup), RelayError::NotAMember);
+        assert_eq!(RelayError::from(StoreError::QuotaExceeded), RelayError::QuotaExceeded);
+    }
+
     #[test]
     fn link_codes_are_normalised_before_hashing() {
         assert_eq!(code_hash("abcd-efgh ijkl"), code_hash("ABCDEFGHIJKL"));

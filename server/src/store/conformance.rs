@@ -39,6 +39,11 @@ pub trait Backend {
     /// `stadtbote-server restore` does, open the result. Consumes `source`
     /// (a backend may need its files released).
     fn backup_and_restore(&self, source: Fixture) -> Fixture;
+
+    /// Every byte the backend persisted for `fixture` (all of its files, old
+    /// segments, logs and WAL included), read after closing it: what a
+    /// thief of the disk would get.
+    fn persisted_bytes(&self, fixture: Fixture) -> Vec<Vec<u8>>;
 }
 
 /// Runs every conformance test against `$backend` (an expression of a type
@@ -386,15 +391,18 @@ pub fn sweep_and_expiry(backend: &dyn Backend) {
 
 /// After an account's deletion nothing of it is readable through the
 /// store: devices, mailboxes, KeyPackages, link codes, export; the other
-/// members keep their groups. (What lingers in the backend's files is
-/// shredded by the backend: see `rules::deletion` and each backend's own
-/// file-scan test.)
+/// members keep their groups. And nothing of it is readable from the
+/// backend's files either: no raw account or device id, and no KeyPackage
+/// (which embeds the account id) in the clear, old segments included.
 pub fn deletion_leaves_nothing_readable(backend: &dyn Backend) {
     let f = backend.fresh();
     let store = f.store.as_ref();
     let (gone, d1) = store.create_account(&key(), 1).unwrap();
     let (_, other) = store.create_account(&key(), 1).unwrap();
-    store.upload_key_packages(&d1, &[b"kp"], Some(b"lr"), 5).unwrap();
+    // A KeyPackage embeds the raw account id (its MLS credential).
+    let mut package = b"kp-of-".to_vec();
+    package.extend_from_slice(gone.as_bytes());
+    store.upload_key_packages(&d1, &[&package], Some(b"lr"), 5).unwrap();
     store.create_link_code(&[3; 32], &gone, 10 * DAY).unwrap();
     let group = GroupId([7; GroupId::LEN]);
     store.commit(commit(&group, &other, 0, &[d1], Some(b"w"))).unwrap();
@@ -427,6 +435,14 @@ pub fn deletion_leaves_nothing_readable(backend: &dyn Backend) {
         store.send(&alone, &other, b"x", 6, 6 + DAY),
         Err(StoreError::UnknownGroup | StoreError::NotAMember)
     ));
+    store.flush().unwrap();
+    let contains =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    for bytes in backend.persisted_bytes(f) {
+        assert!(!contains(&bytes, gone.as_bytes()), "raw account id persisted");
+        assert!(!contains(&bytes, d1.as_bytes()), "raw device id persisted");
+        assert!(!contains(&bytes, &package), "a KeyPackage of the account persisted readable");
+    }
 }
 
 /// A backup restored into a new store holds the same accounts, devices,

@@ -38,6 +38,25 @@ impl Backend for Sled {
         let restored = open_when_released(&target.path().join(DATA)).expect("open restored");
         Fixture { store: Arc::new(restored), guard: Box::new((target, dir, out)) }
     }
+
+    fn persisted_bytes(&self, fixture: Fixture) -> Vec<Vec<u8>> {
+        let Fixture { store, guard } = fixture;
+        drop(store);
+        let dir = guard.downcast::<tempfile::TempDir>().expect("a sled fixture");
+        let mut out = Vec::new();
+        let mut stack = vec![dir.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read the data directory") {
+                let path = entry.expect("directory entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(std::fs::read(&path).expect("read a data file"));
+                }
+            }
+        }
+        out
+    }
 }
 
 conformance_suite!(Sled);
