@@ -39,15 +39,21 @@
 //!    before such a flush returned `Ok`: writers register with
 //!    [`crate::flush::Flusher`] only after their write returned, and the
 //!    flusher releases many writers with one flush (group commit).
-//! 3. A write returning `Err` stored nothing. A flush returning `Err`
-//!    confirms nothing since the last successful flush; everybody waiting on
-//!    it is answered `storage_unavailable`, never success.
+//! 3. A refusal stored nothing. A storage failure stored nothing of an
+//!    atomic method; of a method made of several steps
+//!    ([`Store::delete_account`], [`Store::sweep`]) it may leave the steps
+//!    before it done, and repeating the call finishes the work. Either way
+//!    it is never answered with success. A flush returning `Err` confirms
+//!    nothing since the last successful flush; everybody waiting on it is
+//!    answered `storage_unavailable`.
 //! 4. Methods documented as "makes that durable" ([`Store::delete_account`])
 //!    are durable when they return.
-//! 5. Reads see every write that returned `Ok` before them, flushed or not,
-//!    on this node. (A mailbox may therefore deliver an envelope a moment
-//!    before its sender's ack; the sender's outbox resends on failure and
-//!    recipients de-duplicate, so nothing acked is ever lost.)
+//! 5. Reads see every write that returned `Ok` before them, flushed or
+//!    not. The relay wakes recipients only after the flush, but a device
+//!    that is fetching anyway may get an envelope a moment before it is
+//!    durable; if that flush then fails, its sender was not acknowledged
+//!    and resends, and clients de-duplicate. What was acknowledged is never
+//!    lost.
 //!
 //! How each backend holds it:
 //!
