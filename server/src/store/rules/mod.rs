@@ -19,6 +19,8 @@
 //!   backend implements the steps ([`deletion::DeletionSteps`]).
 //! * [`group`] — who may set a group's expiry (only ever earlier;
 //!   discussion groups by moderators only) and which org a join link keeps.
+//! * [`channel`], [`blob`] — one post per sequence number, key epochs
+//!   never back; the attachment quota and chunk order.
 //!
 //! How a backend uses a rule: open a transaction (sled: the
 //! envelope-ordering lock; PostgreSQL: `SELECT … FOR UPDATE` of the group
@@ -26,6 +28,8 @@
 //! same transaction, store exactly what the returned plan says, commit. The
 //! rules never do I/O themselves and never panic on stored data.
 
+pub mod blob;
+pub mod channel;
 pub mod commit;
 pub mod deletion;
 pub mod group;
