@@ -14,6 +14,7 @@ mod account;
 mod admin;
 mod audit_anchor;
 mod backup;
+mod browser;
 mod bench_smoke;
 mod channel_attacks;
 mod channels;
