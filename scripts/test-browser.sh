@@ -91,7 +91,8 @@ if [ -z "${STADTBOTE_TEST_SERVER_WS:-}" ] && [ "${CI:-}" = "true" ]; then
 fi
 
 echo "== browser tests: $("$chromium" --version 2>/dev/null | head -n 1), $("$CHROMEDRIVER" --version | head -n 1), runner $have"
-# The runner starts Chromium headless (and without its sandbox, which fails
+# --lib --tests: no doc tests (rustdoc would be the other toolchain's, and the
+# crate's docs have no examples to run). The runner starts Chromium headless (and without its sandbox, which fails
 # as root and in containers); client-web/webdriver.json adds
 # --disable-dev-shm-usage (containers' small /dev/shm crashes tabs).
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-300}
@@ -112,7 +113,7 @@ env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER -u CARGO_BUI
   CHROMEDRIVER="$CHROMEDRIVER" \
   "$WASM_CARGO" test --locked \
   -Zbuild-std=std,panic_abort --target "$TARGET" \
-  -p stadtbote-client-web 2>&1 | tee "$log"
+  -p stadtbote-client-web --lib --tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" = 0 ] || { echo "!! the browser tests failed (exit $status)" >&2; exit "$status"; }

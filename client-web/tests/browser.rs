@@ -319,7 +319,7 @@ async fn an_unreachable_server_is_reported_as_such() {
     // Nothing listens on the discard port (and Chromium refuses it).
     let err = BrowserConnector::new().connect("ws://127.0.0.1:9/v1/ws").await.unwrap_err();
     assert_eq!(err, TransportError::Unreachable);
-    let err = BrowserConnector::new().connect("not a url").await.unwrap_err();
+    let err = BrowserConnector::new().connect("ftp://example.invalid/").await.unwrap_err();
     assert!(matches!(err, TransportError::Failed(_)), "{err:?}");
 }
 
