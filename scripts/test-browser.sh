@@ -7,6 +7,9 @@
 # The end-to-end test `browser::client_web_passes_its_browser_tests`
 # (tests/it/browser.rs) runs this script against a real stadtbote-server.
 #
+# Arguments are passed on to `cargo test` (e.g. --no-fail-fast, or
+# `-- NAME` to run the tests whose name contains NAME).
+#
 # Environment:
 #   CI=true                   anything missing (toolchain, Chromium,
 #                             chromedriver, wasm-bindgen-test-runner, the
@@ -113,7 +116,7 @@ env -u RUSTUP_TOOLCHAIN -u RUSTC_WRAPPER -u RUSTC_WORKSPACE_WRAPPER -u CARGO_BUI
   CHROMEDRIVER="$CHROMEDRIVER" \
   "$WASM_CARGO" test --locked \
   -Zbuild-std=std,panic_abort --target "$TARGET" \
-  -p stadtbote-client-web --lib --tests 2>&1 | tee "$log"
+  -p stadtbote-client-web --lib --tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" = 0 ] || { echo "!! the browser tests failed (exit $status)" >&2; exit "$status"; }
