@@ -146,9 +146,8 @@ impl AtRestKey {
         let sealed = JsFuture::from(promise)
             .await
             .map_err(|e| unavailable("encrypting a stored value", &e))?;
-        let sealed = js::to_bytes(&sealed).ok_or(StorageError::Unavailable {
-            reason: "encrypt returned no bytes".into(),
-        })?;
+        let sealed = js::to_bytes(&sealed)
+            .ok_or(StorageError::Unavailable { reason: "encrypt returned no bytes".into() })?;
         Ok(layout::envelope(self.id, nonce, &sealed))
     }
 
@@ -179,9 +178,8 @@ impl AtRestKey {
             .decrypt_with_object_and_buffer_source(&algorithm, &self.key, &js::bytes(opened.sealed))
             .map_err(|e| unavailable("decrypting a stored value", &e))?;
         match JsFuture::from(promise).await {
-            Ok(plain) => js::to_bytes(&plain).ok_or(StorageError::Unavailable {
-                reason: "decrypt returned no bytes".into(),
-            }),
+            Ok(plain) => js::to_bytes(&plain)
+                .ok_or(StorageError::Unavailable { reason: "decrypt returned no bytes".into() }),
             // OperationError: the tag did not verify.
             Err(e) if js::error_name(&e).as_deref() == Some("OperationError") => {
                 Err(StorageError::Corrupt { what: format!("{what} does not authenticate") })
@@ -228,8 +226,10 @@ e14333fca50e259344eeb9d01e683feb2d24f1985ef9a311c7d6176b7a";
         let raw: Vec<u8> = (0u8..32).collect();
         let key = AtRestKey::new(1, import_raw_for_test(&raw).await.unwrap()).unwrap();
         let location = record_key(Space::History, b"k");
-        let sealed =
-            key.seal_with_nonce(Kind::Record, &location, b"Hallo Rathaus", &[0x0a; 12]).await.unwrap();
+        let sealed = key
+            .seal_with_nonce(Kind::Record, &location, b"Hallo Rathaus", &[0x0a; 12])
+            .await
+            .unwrap();
         let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, VECTOR);
         assert_eq!(key.open(Kind::Record, &location, &sealed).await.unwrap(), b"Hallo Rathaus");

@@ -47,8 +47,12 @@ impl Scope {
 
     pub(crate) fn set_timeout(&self, callback: &Function, ms: i32) -> Result<i32, JsValue> {
         match self {
-            Scope::Window(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms),
-            Scope::Worker(w) => w.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms),
+            Scope::Window(w) => {
+                w.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms)
+            }
+            Scope::Worker(w) => {
+                w.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms)
+            }
         }
     }
 

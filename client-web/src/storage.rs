@@ -130,7 +130,11 @@ impl Drop for IndexedDbStorage {
 }
 
 /// A transaction on `stores`; writes are `durability: "strict"`.
-fn transaction(db: &IdbDatabase, stores: &[&str], write: bool) -> Result<IdbTransaction, StorageError> {
+fn transaction(
+    db: &IdbDatabase,
+    stores: &[&str],
+    write: bool,
+) -> Result<IdbTransaction, StorageError> {
     let names = Array::new();
     for store in stores {
         names.push(&(*store).into());
@@ -170,9 +174,8 @@ async fn read_then_write<T: 'static>(
     body: impl FnOnce(&IdbTransaction, JsValue) -> Result<T, StorageError> + 'static,
 ) -> Result<T, StorageError> {
     let tx = transaction(db, stores, true)?;
-    let req = store(&tx, META)?
-        .get(&read_key.into())
-        .map_err(|e| unavailable("IndexedDB read", &e))?;
+    let req =
+        store(&tx, META)?.get(&read_key.into()).map_err(|e| unavailable("IndexedDB read", &e))?;
     let outcome: Rc<RefCell<Option<Result<T, StorageError>>>> = Rc::default();
     let slot = outcome.clone();
     let (tx_in, req_in) = (tx.clone(), req.clone());
@@ -191,9 +194,9 @@ async fn read_then_write<T: 'static>(
         (_, Some(Err(error))) => Err(error),
         (Ok(()), Some(Ok(value))) => Ok(value),
         (Err(error), _) => Err(transaction_error(&error)),
-        (Ok(()), None) => {
-            Err(StorageError::Unavailable { reason: "the transaction ended before its read".into() })
-        }
+        (Ok(()), None) => Err(StorageError::Unavailable {
+            reason: "the transaction ended before its read".into(),
+        }),
     }
 }
 
@@ -242,12 +245,14 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StorageError> {
         .indexed_db()
         .map_err(|e| unavailable("indexedDB", &e))?
         .ok_or(StorageError::Unavailable { reason: "this browser offers no IndexedDB".into() })?;
-    let req: IdbOpenDbRequest =
-        factory.open_with_u32(name, SCHEMA_VERSION).map_err(|e| unavailable("opening IndexedDB", &e))?;
+    let req: IdbOpenDbRequest = factory
+        .open_with_u32(name, SCHEMA_VERSION)
+        .map_err(|e| unavailable("opening IndexedDB", &e))?;
     let upgrading = req.clone();
     // Creates what is missing; runs inside the version-change transaction.
     let upgrade = Closure::once_into_js(move |_: Event| {
-        let Ok(db) = upgrading.result().and_then(|db| db.dyn_into::<IdbDatabase>().map_err(Into::into))
+        let Ok(db) =
+            upgrading.result().and_then(|db| db.dyn_into::<IdbDatabase>().map_err(Into::into))
         else {
             return;
         };
@@ -267,7 +272,10 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StorageError> {
             .map_err(|_| StorageError::Unavailable { reason: "no IDBDatabase".into() }),
         // The database was created by a newer version of the app.
         Err(e) if js::error_name(&e).as_deref() == Some("VersionError") => {
-            Err(StorageError::UnsupportedVersion { found: SCHEMA_VERSION + 1, supported: SCHEMA_VERSION })
+            Err(StorageError::UnsupportedVersion {
+                found: SCHEMA_VERSION + 1,
+                supported: SCHEMA_VERSION,
+            })
         }
         Err(e) => Err(unavailable("opening IndexedDB", &e)),
     }
@@ -294,7 +302,8 @@ async fn load_key(db: &IdbDatabase) -> Result<AtRestKey, StorageError> {
     }
 
     let tx = transaction(db, &[META], false)?;
-    let req = store(&tx, META)?.get(&KEY_KEY.into()).map_err(|e| unavailable("IndexedDB read", &e))?;
+    let req =
+        store(&tx, META)?.get(&KEY_KEY.into()).map_err(|e| unavailable("IndexedDB read", &e))?;
     let value = js::request(&req).await.map_err(|e| unavailable("reading the at-rest key", &e))?;
     if let Some((id, key)) = parse(&value)? {
         return AtRestKey::new(id, key);
@@ -401,8 +410,9 @@ impl IndexedDbStorage {
 
     async fn read_lease(&self, opened: &Opened) -> Result<LeaseRecord, StorageError> {
         let tx = transaction(&opened.db, &[META], false)?;
-        let req =
-            store(&tx, META)?.get(&LEASE_KEY.into()).map_err(|e| unavailable("IndexedDB read", &e))?;
+        let req = store(&tx, META)?
+            .get(&LEASE_KEY.into())
+            .map_err(|e| unavailable("IndexedDB read", &e))?;
         let value = js::request(&req).await.map_err(|e| unavailable("reading the lease", &e))?;
         decode_lease(&value)
     }
@@ -611,8 +621,12 @@ impl Storage for IndexedDbStorage {
     async fn chunk_indexes(&self, blob: BlobKey) -> Result<Vec<u32>, StorageError> {
         let opened = self.opened().await?;
         let tx = transaction(&opened.db, &[CHUNKS], false)?;
-        let range =
-            key_range(&layout::chunk_key(blob, 0), false, &layout::chunk_key(blob, u32::MAX), false)?;
+        let range = key_range(
+            &layout::chunk_key(blob, 0),
+            false,
+            &layout::chunk_key(blob, u32::MAX),
+            false,
+        )?;
         let req = store(&tx, CHUNKS)?
             .get_all_keys_with_key(&range)
             .map_err(|e| unavailable("IndexedDB read", &e))?;
@@ -694,7 +708,9 @@ impl Storage for IndexedDbStorage {
         };
         let holder = holder.clone();
         let result = self
-            .change_lease(&opened, move |record| record.acquire(&holder, now_ms, ttl_ms, holder_gone))
+            .change_lease(&opened, move |record| {
+                record.acquire(&holder, now_ms, ttl_ms, holder_gone)
+            })
             .await;
         match result {
             Ok(lease) => {

@@ -94,7 +94,10 @@ enum State {
     Connecting,
     Open,
     /// Closed with a close frame (clean) or without (the code says why).
-    Closed { clean: bool, code: u16 },
+    Closed {
+        clean: bool,
+        code: u16,
+    },
     /// We gave up on it (a limit was exceeded).
     Failed(String),
 }
@@ -120,9 +123,9 @@ impl Shared {
         match &self.state {
             State::Connecting | State::Open => TransportError::Closed,
             State::Closed { clean: true, .. } => TransportError::Closed,
-            State::Closed { clean: false, code } => {
-                TransportError::Failed(format!("the connection was lost (WebSocket close code {code})"))
-            }
+            State::Closed { clean: false, code } => TransportError::Failed(format!(
+                "the connection was lost (WebSocket close code {code})"
+            )),
             State::Failed(reason) => TransportError::Failed(reason.clone()),
         }
     }
@@ -180,7 +183,10 @@ impl BrowserTransport {
                 let len = buffer.byte_length() as usize;
                 let limits = shared.limits;
                 let over = if len > limits.max_frame {
-                    Some(format!("the server sent a frame of {len} bytes, more than {}", limits.max_frame))
+                    Some(format!(
+                        "the server sent a frame of {len} bytes, more than {}",
+                        limits.max_frame
+                    ))
                 } else if shared.frames.len() >= limits.max_frames
                     || shared.bytes.saturating_add(len) > limits.max_bytes
                 {
@@ -225,8 +231,11 @@ impl BrowserTransport {
         socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         socket.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let transport =
-            BrowserTransport { socket, shared, _handlers: [on_open, on_message, on_close, on_error] };
+        let transport = BrowserTransport {
+            socket,
+            shared,
+            _handlers: [on_open, on_message, on_close, on_error],
+        };
 
         poll_fn(|cx| {
             let mut shared = transport.shared.borrow_mut();
@@ -263,11 +272,11 @@ impl Transport for BrowserTransport {
             }
         }
         if self.socket.buffered_amount() > MAX_SEND_BUFFER {
-            return Err(TransportError::Failed("the connection does not take data any more".into()));
+            return Err(TransportError::Failed(
+                "the connection does not take data any more".into(),
+            ));
         }
-        self.socket
-            .send_with_u8_array(&frame)
-            .map_err(|e| TransportError::Failed(js::describe(&e)))
+        self.socket.send_with_u8_array(&frame).map_err(|e| TransportError::Failed(js::describe(&e)))
     }
 
     async fn recv(&mut self) -> Result<Vec<u8>, TransportError> {

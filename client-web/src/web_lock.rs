@@ -112,7 +112,9 @@ impl WebLock {
             .call3(&locks, &name.into(), &options, &callback)
             .map_err(|e| unavailable("navigator.locks.request", &e))?
             .dyn_into::<Promise>()
-            .map_err(|_| StorageError::Unavailable { reason: "locks.request: no promise".into() })?;
+            .map_err(|_| StorageError::Unavailable {
+                reason: "locks.request: no promise".into(),
+            })?;
         let lost = Rc::new(Cell::new(false));
         let flag = lost.clone();
         // One function for both outcomes, so it is called exactly once: our

@@ -102,9 +102,8 @@ async fn raw_entries(db: &web_sys::IdbDatabase, store: &str) -> Vec<(Vec<u8>, Ve
 }
 
 async fn raw_put(db: &web_sys::IdbDatabase, store: &str, key: &[u8], value: &[u8]) {
-    let tx = db
-        .transaction_with_str_and_mode(store, web_sys::IdbTransactionMode::Readwrite)
-        .unwrap();
+    let tx =
+        db.transaction_with_str_and_mode(store, web_sys::IdbTransactionMode::Readwrite).unwrap();
     let store = tx.object_store(store).unwrap();
     await_request(&store.put_with_key(&Uint8Array::from(value), &Uint8Array::from(key)).unwrap())
         .await;
@@ -138,8 +137,8 @@ async fn values_are_encrypted_at_rest_under_a_non_extractable_key() {
 
     // The key is a CryptoKey the browser refuses to export.
     let tx = db.transaction_with_str("meta").unwrap();
-    let entry = await_request(&tx.object_store("meta").unwrap().get(&"at-rest-key".into()).unwrap())
-        .await;
+    let entry =
+        await_request(&tx.object_store("meta").unwrap().get(&"at-rest-key".into()).unwrap()).await;
     let key: web_sys::CryptoKey = Reflect::get(&entry, &"key".into()).unwrap().dyn_into().unwrap();
     assert!(!key.extractable(), "the at-rest key is not extractable");
     let subtle = web_sys::window().unwrap().crypto().unwrap().subtle();
@@ -378,7 +377,8 @@ async fn the_receive_buffer_is_bounded() {
     let Some(url) = server_url() else { return };
     // A frame larger than the transport accepts: the connection is closed
     // and the reader is told why, not handed a truncated frame.
-    let tiny = BrowserConnector { limits: ReceiveLimits { max_frame: 8, ..ReceiveLimits::default() } };
+    let tiny =
+        BrowserConnector { limits: ReceiveLimits { max_frame: 8, ..ReceiveLimits::default() } };
     let mut transport = tiny.connect(url).await.unwrap();
     let err = transport.recv().await.unwrap_err();
     assert!(
@@ -391,7 +391,8 @@ async fn the_receive_buffer_is_bounded() {
 
     // More unread frames than the buffer holds: the frames received before
     // are read first, then the error.
-    let two = BrowserConnector { limits: ReceiveLimits { max_frames: 2, ..ReceiveLimits::default() } };
+    let two =
+        BrowserConnector { limits: ReceiveLimits { max_frames: 2, ..ReceiveLimits::default() } };
     let mut transport = two.connect(url).await.unwrap();
     for _ in 0..4 {
         transport.send(vec![0xff, 0x00, 0x13]).await.unwrap();

@@ -27,7 +27,16 @@ fn client_web_passes_its_browser_tests() {
         .expect("run scripts/test-browser.sh");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail = |text: &str| text.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let tail = |text: &str| {
+        text.lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert!(
         output.status.success(),
         "scripts/test-browser.sh failed ({}):\n--- stdout (end)\n{}\n--- stderr (end)\n{}",
