@@ -105,6 +105,10 @@ pub struct IndexedDbStorage {
 struct Opened {
     db: IdbDatabase,
     key: AtRestKey,
+    /// Closes the connection when another tab opens the database at a newer
+    /// schema version (a newer app), which would otherwise wait for this
+    /// tab to close; this handle's calls then fail as unavailable.
+    _on_version_change: Closure<dyn FnMut(JsValue)>,
 }
 
 struct Writer {
@@ -124,6 +128,7 @@ impl Drop for IndexedDbStorage {
         // the lease over at once, as after a closed tab.
         self.writer.get_mut().take();
         if let Some(opened) = self.opened.get_mut().take() {
+            opened.db.set_onversionchange(None);
             opened.db.close();
         }
     }
@@ -273,12 +278,22 @@ async fn open_database(name: &str) -> Result<IdbDatabase, StorageError> {
         // The database was created by a newer version of the app.
         Err(e) if js::error_name(&e).as_deref() == Some("VersionError") => {
             Err(StorageError::UnsupportedVersion {
-                found: SCHEMA_VERSION + 1,
+                found: stored_version(&factory, name).await.unwrap_or(SCHEMA_VERSION + 1),
                 supported: SCHEMA_VERSION,
             })
         }
         Err(e) => Err(unavailable("opening IndexedDB", &e)),
     }
+}
+
+/// The schema version of the existing database `name` (opened without a
+/// version, which never upgrades an existing database).
+async fn stored_version(factory: &web_sys::IdbFactory, name: &str) -> Option<u32> {
+    let req = factory.open(name).ok()?;
+    let db = js::request(&req).await.ok()?.dyn_into::<IdbDatabase>().ok()?;
+    let version = db.version();
+    db.close();
+    Some(version as u32)
 }
 
 /// The database's at-rest key: loaded, or generated and stored on first
@@ -395,7 +410,10 @@ impl IndexedDbStorage {
             db.close();
             return Ok(opened.clone());
         }
-        let opened = Rc::new(Opened { db, key });
+        let closing = db.clone();
+        let on_version_change = Closure::<dyn FnMut(JsValue)>::new(move |_| closing.close());
+        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        let opened = Rc::new(Opened { db, key, _on_version_change: on_version_change });
         *slot = Some(opened.clone());
         Ok(opened)
     }

@@ -301,6 +301,31 @@ async fn a_stalled_tab_loses_its_lock_and_cannot_commit() {
     assert_eq!(all, vec![(b"a".to_vec(), b"before".to_vec()), (b"b".to_vec(), b"after".to_vec())]);
 }
 
+#[wasm_bindgen_test]
+async fn a_newer_app_in_another_tab_is_not_blocked_and_this_one_refuses_its_database() {
+    let device = fresh("upgrade");
+    let old = IndexedDbStorage::open(&device).await.unwrap();
+    // A newer version of the app opens the database at schema version 2:
+    // this tab's connection steps aside instead of blocking the upgrade.
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req = factory.open_with_u32(old.database_name(), 2).unwrap();
+    let opened = Promise::new(&mut |resolve, reject| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+        req.set_onblocked(Some(&reject));
+    });
+    let event = JsFuture::from(opened).await.unwrap();
+    let kind = Reflect::get(&event, &"type".into()).unwrap().as_string();
+    assert_eq!(kind.as_deref(), Some("success"), "the upgrade was not blocked by the old tab");
+    let db: web_sys::IdbDatabase = req.result().unwrap().dyn_into().unwrap();
+    db.close();
+    let err = old.get(Space::Account, b"me").await.unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable { .. }), "{err:?}");
+    // This version refuses the newer database with a clear error.
+    let err = IndexedDbStorage::open(&device).await.unwrap_err();
+    assert!(matches!(err, StorageError::UnsupportedVersion { found: 2, supported: 1 }), "{err:?}");
+}
+
 // ---- the transport ----
 
 #[wasm_bindgen_test]
