@@ -432,3 +432,43 @@ async fn the_receive_buffer_is_bounded() {
         "{err:?}"
     );
 }
+
+/// A measurement, not a check: one history record committed into a store
+/// of 1,000 (sealing and one strict-durability transaction each), and the
+/// newest 50 read back. Run with
+/// `scripts/test-browser.sh --test browser -- --include-ignored --nocapture measure`.
+#[wasm_bindgen_test]
+#[ignore = "a measurement, not a check"]
+async fn measure_indexed_db_commit_and_page() {
+    let store = IndexedDbStorage::open(&fresh("measure")).await.unwrap();
+    let lease = store.acquire_lease(&holder("bench"), 0, u64::MAX / 2).await.unwrap();
+    let record = |n: u64| {
+        format!(
+            "Nachricht {n}: Die Sprechstunde ist morgen um zehn Uhr im Rathaus. {}",
+            "x".repeat(200)
+        )
+        .into_bytes()
+    };
+    let mut batch = Batch::new();
+    for n in 0..1000u64 {
+        batch.put(Space::History, n.to_be_bytes().to_vec(), record(n));
+    }
+    let start = js_sys::Date::now();
+    store.commit(&lease, batch).await.unwrap();
+    let bulk = js_sys::Date::now() - start;
+    let runs = 100u64;
+    let start = js_sys::Date::now();
+    for n in 1000..1000 + runs {
+        store.commit(&lease, put(Space::History, &n.to_be_bytes(), &record(n))).await.unwrap();
+    }
+    let per_commit = (js_sys::Date::now() - start) / runs as f64;
+    let start = js_sys::Date::now();
+    for _ in 0..runs {
+        let page = store.scan(Space::History, &Scan::all().reverse().limit(50)).await.unwrap();
+        assert_eq!(page.len(), 50);
+    }
+    let per_page = (js_sys::Date::now() - start) / runs as f64;
+    console_log!(
+        "IndexedDB: 1,000 records in one commit {bulk:.0} ms; one more record {per_commit:.2} ms per commit; newest 50 of 1,100 {per_page:.2} ms per page"
+    );
+}
