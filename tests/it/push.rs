@@ -15,7 +15,6 @@ use std::time::Duration;
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes128Gcm, Nonce};
 use data_encoding::BASE64URL_NOPAD;
-use futures_util::SinkExt;
 use hkdf::Hkdf;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -26,7 +25,7 @@ use sha2::Sha256;
 use stadtbote_protocol::{ErrorCode, RefusalReason, Request, Response};
 
 use crate::block_on;
-use crate::harness::raw::{Identity, group_with};
+use crate::harness::raw_mls::{Identity, group_with};
 use crate::harness::{RawClient, Server, contains_bytes, eventually, files_below};
 
 const CONTACT: &str = "mailto:it@musterhausen.example";
