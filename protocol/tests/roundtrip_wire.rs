@@ -344,8 +344,11 @@ fn request() -> impl Strategy<Value = Request> {
                 Request::OrgRotateKey { org, rotation, profile, staff_list, staff, revocations }
             }),
         Just(Request::PushKey),
-        (text(), bytes(), bytes())
-            .prop_map(|(endpoint, p256dh, auth)| Request::PushSubscribe { endpoint, p256dh, auth }),
+        (text(), bytes(), bytes()).prop_map(|(endpoint, p256dh, auth)| Request::PushSubscribe {
+            endpoint,
+            p256dh,
+            auth
+        }),
         Just(Request::PushUnsubscribe),
         (group(), bytes()).prop_map(|(group, message)| Request::SendNotify { group, message }),
     ]

@@ -331,16 +331,25 @@ fn an_offline_device_gets_one_content_free_push_and_hostile_endpoints_are_refuse
             p256dh: ByteBuf::from(off_curve),
             auth: ByteBuf::from(keys.auth.to_vec()),
         };
-        assert_eq!(refusal(bob.request(bad_key).await.unwrap()).1, RefusalReason::PushSubscriptionInvalid);
+        assert_eq!(
+            refusal(bob.request(bad_key).await.unwrap()).1,
+            RefusalReason::PushSubscriptionInvalid
+        );
         let short_auth = Request::PushSubscribe {
             endpoint: endpoint.clone(),
             p256dh: ByteBuf::from(keys.public.clone()),
             auth: ByteBuf::from(vec![1; 8]),
         };
-        assert_eq!(refusal(bob.request(short_auth).await.unwrap()).1, RefusalReason::PushSubscriptionInvalid);
+        assert_eq!(
+            refusal(bob.request(short_auth).await.unwrap()).1,
+            RefusalReason::PushSubscriptionInvalid
+        );
 
         // The real subscription.
-        assert_eq!(bob.request(keys.subscribe(&endpoint)).await.unwrap(), Ok(Response::PushSubscribed));
+        assert_eq!(
+            bob.request(keys.subscribe(&endpoint)).await.unwrap(),
+            Ok(Response::PushSubscribed)
+        );
         let (group, create, _) = group_with(&alice_id, &bob_id);
         assert!(alice.request(create).await.unwrap().is_ok(), "group created");
 
@@ -400,7 +409,10 @@ fn gone_subscriptions_are_deleted_and_subscriptions_are_listed_and_removable() {
         let alice_id = alice.register().await.unwrap();
         let mut carol = RawClient::connect(&url).await.unwrap();
         let carol_id = carol.register().await.unwrap();
-        assert_eq!(carol.request(keys.subscribe(&endpoint)).await.unwrap(), Ok(Response::PushSubscribed));
+        assert_eq!(
+            carol.request(keys.subscribe(&endpoint)).await.unwrap(),
+            Ok(Response::PushSubscribed)
+        );
         // The account export lists the subscription.
         let Ok(Response::AccountExport { export }) =
             carol.request(Request::AccountExport).await.unwrap()
@@ -465,7 +477,10 @@ fn gone_subscriptions_are_deleted_and_subscriptions_are_listed_and_removable() {
         let mut carol = login(&url, &carol_id).await;
         let unsubscribe = carol.request(Request::PushUnsubscribe).await.unwrap();
         assert_eq!(unsubscribe, Ok(Response::PushUnsubscribed { removed: false }));
-        assert_eq!(carol.request(keys.subscribe(&endpoint)).await.unwrap(), Ok(Response::PushSubscribed));
+        assert_eq!(
+            carol.request(keys.subscribe(&endpoint)).await.unwrap(),
+            Ok(Response::PushSubscribed)
+        );
         let unsubscribe = carol.request(Request::PushUnsubscribe).await.unwrap();
         assert_eq!(unsubscribe, Ok(Response::PushUnsubscribed { removed: true }));
         let Ok(Response::AccountExport { export }) =
@@ -476,7 +491,10 @@ fn gone_subscriptions_are_deleted_and_subscriptions_are_listed_and_removable() {
         assert!(export.devices[0].push_subscription.is_none());
         // Subscribed again, then the account is deleted: the server keeps
         // nothing of it (the store's unit test checks the record itself).
-        assert_eq!(carol.request(keys.subscribe(&endpoint)).await.unwrap(), Ok(Response::PushSubscribed));
+        assert_eq!(
+            carol.request(keys.subscribe(&endpoint)).await.unwrap(),
+            Ok(Response::PushSubscribed)
+        );
         assert!(matches!(
             carol.request(Request::AccountDelete).await.unwrap(),
             Ok(Response::AccountDeleted { devices: 1, .. })
@@ -502,7 +520,10 @@ fn an_allowed_name_resolving_to_loopback_gets_no_request() {
         let mut dave = RawClient::connect(&url).await.unwrap();
         let dave_id = dave.register().await.unwrap();
         let endpoint = format!("http://localhost:{}/rebound", fake.port);
-        assert_eq!(dave.request(keys.subscribe(&endpoint)).await.unwrap(), Ok(Response::PushSubscribed));
+        assert_eq!(
+            dave.request(keys.subscribe(&endpoint)).await.unwrap(),
+            Ok(Response::PushSubscribed)
+        );
         let (group, create, _) = group_with(&alice_id, &dave_id);
         assert!(alice.request(create).await.unwrap().is_ok());
         dave.ws.close(None).await.unwrap();

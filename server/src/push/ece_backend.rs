@@ -72,8 +72,7 @@ impl Cryptographer for RustCrypto {
     ) -> ece::Result<Vec<u8>> {
         let remote = remote.as_any().downcast_ref::<Remote>().ok_or_else(crypto_error)?;
         let local = local.as_any().downcast_ref::<Local>().ok_or_else(crypto_error)?;
-        let shared =
-            p256::ecdh::diffie_hellman(local.0.to_nonzero_scalar(), remote.0.as_affine());
+        let shared = p256::ecdh::diffie_hellman(local.0.to_nonzero_scalar(), remote.0.as_affine());
         Ok(shared.raw_secret_bytes().to_vec())
     }
 
@@ -85,7 +84,9 @@ impl Cryptographer for RustCrypto {
         len: usize,
     ) -> ece::Result<Vec<u8>> {
         let mut okm = vec![0u8; len];
-        Hkdf::<Sha256>::new(Some(salt), secret).expand(info, &mut okm).map_err(|_| crypto_error())?;
+        Hkdf::<Sha256>::new(Some(salt), secret)
+            .expand(info, &mut okm)
+            .map_err(|_| crypto_error())?;
         Ok(okm)
     }
 

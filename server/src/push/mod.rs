@@ -232,7 +232,12 @@ impl Push {
     /// Schedules a wake-up for each of `devices` (recipients of a marked
     /// envelope, now durable) that has no connection here and has a
     /// subscription. Cheap: an in-memory look-up and a key look-up each.
-    pub fn wake_offline(&self, devices: &[DeviceId], registry: &DeliveryRegistry, store: &dyn Store) {
+    pub fn wake_offline(
+        &self,
+        devices: &[DeviceId],
+        registry: &DeliveryRegistry,
+        store: &dyn Store,
+    ) {
         if !self.enabled() {
             return;
         }

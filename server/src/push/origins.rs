@@ -358,7 +358,8 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_named() {
-        for entry in ["fcm.googleapis.com", "https://x/path", "https://*.com", "https://*.1.2.3.4"] {
+        for entry in ["fcm.googleapis.com", "https://x/path", "https://*.com", "https://*.1.2.3.4"]
+        {
             let err = AllowList::parse(&[entry.to_owned()]).unwrap_err();
             assert!(err.contains(entry), "{err}");
         }

@@ -85,8 +85,8 @@ mod tests {
         assert_eq!(BASE64URL_NOPAD.decode(k.as_bytes()).unwrap(), key.public_key());
         let (input, signature) = token.rsplit_once('.').unwrap();
         let verifying = VerifyingKey::from_sec1_bytes(key.public_key()).unwrap();
-        let signature = Signature::from_slice(&BASE64URL_NOPAD.decode(signature.as_bytes()).unwrap())
-            .unwrap();
+        let signature =
+            Signature::from_slice(&BASE64URL_NOPAD.decode(signature.as_bytes()).unwrap()).unwrap();
         verifying.verify(input.as_bytes(), &signature).unwrap();
         let claims = input.split_once('.').unwrap().1;
         let claims: serde_json::Value =

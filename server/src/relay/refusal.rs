@@ -155,10 +155,9 @@ pub fn wire(reason: RefusalReason) -> (ErrorCode, &'static str) {
         R::PushNotEnabled => {
             (C::InvalidRequest, "this server sends no push notifications (none configured)")
         }
-        R::PushEndpointNotAllowed => (
-            C::Forbidden,
-            "this push service is not on the server's list of allowed push services",
-        ),
+        R::PushEndpointNotAllowed => {
+            (C::Forbidden, "this push service is not on the server's list of allowed push services")
+        }
         R::PushSubscriptionInvalid => (
             C::InvalidRequest,
             "invalid push subscription (endpoint URL, p256dh key or auth secret)",

@@ -54,8 +54,7 @@ pub trait PushStore {
     ) -> Result<(), StoreError>;
 
     /// `device`'s subscription, if any (none once its account is deleted).
-    fn push_subscription(&self, device: &DeviceId)
-    -> Result<Option<PushSubscription>, StoreError>;
+    fn push_subscription(&self, device: &DeviceId) -> Result<Option<PushSubscription>, StoreError>;
 
     /// Whether `device` has a subscription (a key look-up, for the send
     /// path; nothing is decrypted).

@@ -58,9 +58,7 @@ impl PushStore for SledStore {
             Err(existing) => existing.current.ok_or_else(corrupt)?,
         };
         match stored.split_first() {
-            Some((&RECORD_V1, secret)) if secret.len() == 32 => {
-                Ok(Zeroizing::new(secret.to_vec()))
-            }
+            Some((&RECORD_V1, secret)) if secret.len() == 32 => Ok(Zeroizing::new(secret.to_vec())),
             Some((&RECORD_V1, _)) | None => Err(corrupt()),
             Some((&version, _)) => Err(StoreError::UnsupportedSchema(version)),
         }
@@ -89,10 +87,7 @@ impl PushStore for SledStore {
         Ok(())
     }
 
-    fn push_subscription(
-        &self,
-        device: &DeviceId,
-    ) -> Result<Option<PushSubscription>, StoreError> {
+    fn push_subscription(&self, device: &DeviceId) -> Result<Option<PushSubscription>, StoreError> {
         let key = self.subscription_key(device);
         let Some(value) = self.push_tree()?.get(&key).map_err(io)? else { return Ok(None) };
         let (&version, rest) = value.split_first().ok_or_else(corrupt)?;
