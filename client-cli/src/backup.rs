@@ -10,6 +10,7 @@
 //! The file is never held in memory: each chunk is hashed and written as
 //! it arrives.
 
+use stadtbote_client::clock::Clock;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ fn io_error(action: &'static str, file: &Path) -> impl FnOnce(std::io::Error) ->
     move |source| ClientError::Io { action, file, source }
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Takes an online backup and writes it to `file` (server admins only).
     pub async fn admin_backup(
         &mut self,

@@ -44,6 +44,7 @@
 //!   against the chain's keys ([`channel::open_post_along`]): the current
 //!   key, and each earlier one for posts dated before it was replaced.
 
+use stadtbote_client::clock::Clock;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -59,12 +60,13 @@ use stadtbote_protocol::org::{RevocationList, Role, StaffCertificate, StaffList}
 use stadtbote_protocol::org_rotation::{OrgKeys, SignedRotation, org_keys};
 use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Response};
 
+use crate::clock::SystemClock;
 use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::home::{Home, IDENTITY_FILE, STATE_FILE};
 use crate::invalid_input::InvalidReason as R;
 use crate::pinning::{OrgPin, verify_directory};
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::state::State;
 
 /// The follows file.
@@ -807,10 +809,12 @@ fn altered(seq: u64, name: &str) -> FeedItem {
 
 /// A home used for following (with or without an account).
 #[derive(Debug)]
-pub struct Follower {
+pub struct Follower<C = SystemClock> {
     home: Home,
     server_url: String,
     file: FollowsFile,
+    /// Where time comes from (as for [`Client`]).
+    clock: C,
 }
 
 /// One feed item of one channel.
@@ -825,8 +829,8 @@ pub struct FeedLine {
 }
 
 /// Asks for posts after `after`.
-async fn fetch(
-    conn: &mut Connection,
+async fn fetch<C: Clock>(
+    conn: &mut Connection<C>,
     channel: ChannelId,
     after: u64,
     limit: u32,
@@ -860,8 +864,8 @@ struct PresentedOrg {
 /// `pinned` to the key the server names, and everything else must verify
 /// against that key. Whether the lists may be taken is
 /// [`FollowsFile::accept_org`]'s decision.
-async fn presented_org(
-    conn: &mut Connection,
+async fn presented_org<C: Clock>(
+    conn: &mut Connection<C>,
     handle: &str,
     org: OrgId,
     pinned: IdentityKey,
@@ -910,7 +914,7 @@ async fn presented_org(
         conflicting_key: None,
         directory: None,
     };
-    let verified = verify_directory(&info, handle, Some(&pin), now_ms())?;
+    let verified = verify_directory(&info, handle, Some(&pin), conn.clock().now_ms())?;
     Ok(PresentedOrg {
         key: followed.key,
         chain: followed.chain,
@@ -919,12 +923,24 @@ async fn presented_org(
     })
 }
 
-impl Follower {
+impl Follower<SystemClock> {
     /// Opens (creating if needed) a home for following; no identity needed.
+    /// Timed by the system clock.
     pub fn open(dir: impl AsRef<Path>, server_url: &str) -> Result<Follower, ClientError> {
+        Follower::open_with_clock(dir, server_url, SystemClock)
+    }
+}
+
+impl<C: Clock + Clone> Follower<C> {
+    /// Opens (creating if needed) a home for following, timed by `clock`.
+    pub fn open_with_clock(
+        dir: impl AsRef<Path>,
+        server_url: &str,
+        clock: C,
+    ) -> Result<Follower<C>, ClientError> {
         let home = Home::open_or_create(dir.as_ref())?;
         let file = read_follows(&home)?;
-        Ok(Follower { home, server_url: server_url.to_string(), file })
+        Ok(Follower { home, server_url: server_url.to_string(), file, clock })
     }
 
     fn save(&self) -> Result<(), ClientError> {
@@ -937,8 +953,8 @@ impl Follower {
     }
 
     /// Connects without logging in.
-    pub async fn connect(&self) -> Result<Connection, ClientError> {
-        Ok(Connection::connect(&self.server_url).await?.0)
+    pub async fn connect(&self) -> Result<Connection<C>, ClientError> {
+        Ok(Connection::connect_with(&self.server_url, self.clock.clone()).await?.0)
     }
 
     /// Follows the channel of an invite link (again, with a newer key, after
@@ -978,7 +994,7 @@ impl Follower {
                     replies: meta.replies,
                     reply_department: None,
                     cursor: Cursor::default(),
-                    followed_at: now_ms(),
+                    followed_at: self.clock.now_ms(),
                     retention_days: None,
                     created_at: None,
                     meta_version: 0,
@@ -997,7 +1013,7 @@ impl Follower {
     /// pins it in an initialised home and reads the channel's metadata.
     async fn follow_checked(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         invite: &ChannelInvite,
         key: &ChannelKey,
     ) -> Result<(ChannelMeta, OrgKeys), ClientError> {
@@ -1020,7 +1036,7 @@ impl Follower {
     /// revoked devices.
     async fn refresh_org(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         org: OrgId,
         handle: &str,
         invite_key: IdentityKey,
@@ -1036,7 +1052,7 @@ impl Follower {
 
     async fn fetch_meta(
         &self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         invite: &ChannelInvite,
         key: &ChannelKey,
         keys: &OrgKeys,
@@ -1053,7 +1069,7 @@ impl Follower {
                 source: ChannelError::Forged,
             });
         }
-        let meta = channel::open_meta_along(&meta, key, &invite.channel, keys, revoked, now_ms())
+        let meta = channel::open_meta_along(&meta, key, &invite.channel, keys, revoked, self.clock.now_ms())
             .map_err(|source| match source {
             ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
                 ClientError::OutdatedInvite
@@ -1099,7 +1115,7 @@ impl Follower {
                         handle: invite.handle.clone(),
                         key: invite.org_key,
                         verified: false,
-                        pinned_at: now_ms(),
+                        pinned_at: self.clock.now_ms(),
                         conflicting_key: None,
                         directory: None,
                     },
@@ -1133,7 +1149,7 @@ impl Follower {
     /// rotation chain.
     pub async fn revocations(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         channels: &[ChannelId],
     ) -> Result<BTreeMap<OrgId, Vec<DeviceId>>, ClientError> {
         let mut out = BTreeMap::new();
@@ -1153,7 +1169,7 @@ impl Follower {
     /// persisting the cursor after every batch.
     pub async fn catch_up(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         channel: ChannelId,
         revoked: &[DeviceId],
     ) -> Result<Vec<FeedLine>, ClientError> {
@@ -1184,7 +1200,7 @@ impl Follower {
     /// missing range first.
     pub async fn on_push(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         channel: ChannelId,
         post: ChannelPostRecord,
         revoked: &[DeviceId],
@@ -1227,7 +1243,7 @@ impl Follower {
             revoked,
             retention_days: follow.retention_days,
             created_at: follow.created_at,
-            now: now_ms(),
+            now: self.clock.now_ms(),
         };
         let mut cursor = follow.cursor.clone();
         let (items, stopped) = follow_chain(&mut cursor, &ctx, first_seq, posts);
@@ -1260,7 +1276,7 @@ impl Follower {
         let epoch = channel::key_epoch_of(sealed).ok();
         if let Some(key) = epoch.and_then(|e| keys.get(&e))
             && let Ok(meta) =
-                channel::open_meta_along(sealed, key, &channel, &org_keys, revoked, now_ms())
+                channel::open_meta_along(sealed, key, &channel, &org_keys, revoked, self.clock.now_ms())
             && meta.org == follow.org
         {
             follow.take_meta(meta);
@@ -1293,7 +1309,7 @@ pub fn quote(name: &str, seq: u64, text: &str) -> String {
     format!("Re: {name} #{seq}: \"{short}\"")
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// The keys of `org`'s rotation chain this device accepted (its pinned
     /// directory's), to check posts made before a rotation with.
     fn pinned_org_keys(&self, org: &crate::pinning::VerifiedOrg) -> OrgKeys {
@@ -1314,7 +1330,7 @@ impl Client {
         let handle = match handle {
             Some(h) => h.to_string(),
             None => {
-                let now = now_ms();
+                let now = self.clock.now_ms();
                 let mut eligible = self.state.enrolments.iter().filter(|e| {
                     e.expires_at > now && matches!(e.role, Role::Publisher | Role::Admin)
                 });
@@ -1347,7 +1363,7 @@ impl Client {
         let own = self.secret.identity_key();
         let device = self.state.device;
         let revoked = org.revoked_devices();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let best = certs
             .into_iter()
             .filter_map(|c| c.verify(&org.org, &org.key, now).ok().map(|s| (s, c)))
@@ -1389,7 +1405,7 @@ impl Client {
             replies: new.replies,
             reply_department: department,
             retention_days: new.retention_days,
-            created_at: now_ms(),
+            created_at: self.clock.now_ms(),
             meta_version: 1,
         };
         let sealed = channel::seal_meta(&meta, &key, 0, &self.secret, cert)
@@ -1473,7 +1489,7 @@ impl Client {
                 Some(last_seq),
                 None,
                 None,
-                now_ms(),
+                self.clock.now_ms(),
             ) {
                 Ok(post) => posted_at = post.body.posted_at,
                 // A genuine post of a since revoked device stays in the
@@ -1521,7 +1537,7 @@ impl Client {
                 channel: id,
                 n: last_seq + 1,
                 prev: ByteBuf::from(prev.to_vec()),
-                posted_at: now_ms(),
+                posted_at: self.clock.now_ms(),
                 text: text.to_string(),
                 photos: photos.clone(),
                 prev_posted_at,
@@ -1649,7 +1665,7 @@ impl Client {
             Some(seq),
             None,
             None,
-            now_ms(),
+            self.clock.now_ms(),
         )
         .map_err(|source| ClientError::ChannelData { what: "post", source })?;
         Ok((follow, post.body))

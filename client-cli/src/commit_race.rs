@@ -13,6 +13,7 @@
 //! [`CommitRace`]: stadtbote_client::commit::CommitRace
 //! [`CATCH_UP_WAIT`]: crate::send::CATCH_UP_WAIT
 
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::mls::{Commit, MlsError};
 use stadtbote_protocol::{GroupId, Request};
 
@@ -20,7 +21,7 @@ use crate::connection::CoreConnection;
 use crate::error::ClientError;
 use crate::session::Client;
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// The `commit` request for `commit`, pending in `group`. The server
     /// applies exactly the membership change this device signs; the commit
     /// carries the same statement's digest, which the other members check
@@ -47,7 +48,7 @@ impl Client {
     }
 
     /// The open connection as the core's routines use it.
-    pub(crate) fn core_connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    pub(crate) fn core_connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         Ok(self.conn_mut()?.core_mut())
     }
 }

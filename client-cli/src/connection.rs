@@ -24,8 +24,9 @@ use futures_util::{SinkExt, StreamExt};
 use stadtbote_client::connection::{self as core, ConnectionError};
 use stadtbote_client::transport::{self, Transport, TransportError};
 use stadtbote_protocol::{ErrorBody, Event, Request, Response};
+use stadtbote_client::clock::Clock;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout};
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -244,21 +245,30 @@ impl From<ConnectionError> for ClientError {
     }
 }
 
-/// The core's connection over the WebSocket, timed by the system clock.
-pub type CoreConnection = core::Connection<WsTransport, SystemClock>;
+/// The core's connection over the WebSocket, timed by `C` (the system
+/// clock unless a test passes another).
+pub type CoreConnection<C = SystemClock> = core::Connection<WsTransport, C>;
 
-/// An open connection to the relay.
+/// An open connection to the relay, timed by `C`.
 #[derive(Debug)]
-pub struct Connection {
-    inner: CoreConnection,
+pub struct Connection<C = SystemClock> {
+    inner: CoreConnection<C>,
 }
 
-impl Connection {
-    /// Connects and reads the server's challenge.
+impl Connection<SystemClock> {
+    /// Connects and reads the server's challenge, timed by the system clock.
     pub async fn connect(url: &str) -> Result<(Connection, Challenge), ClientError> {
+        Connection::connect_with(url, SystemClock).await
+    }
+}
+
+impl<C: Clock> Connection<C> {
+    /// Connects and reads the server's challenge; `clock` times the
+    /// connection's deadlines.
+    pub async fn connect_with(url: &str, clock: C) -> Result<(Connection<C>, Challenge), ClientError> {
         validate_url(url)?;
         let connector = WsConnector::for_url(url)?;
-        let (inner, challenge) = CoreConnection::open(&connector, SystemClock, url).await?;
+        let (inner, challenge) = CoreConnection::open(&connector, clock, url).await?;
         Ok((Connection { inner }, challenge))
     }
 
@@ -267,9 +277,14 @@ impl Connection {
         self.inner.url()
     }
 
+    /// The clock this connection is timed by.
+    pub fn clock(&self) -> &C {
+        self.inner.clock()
+    }
+
     /// The core's connection, for the core's routines
     /// ([`stadtbote_client::commit::commit_with_retry`]).
-    pub fn core_mut(&mut self) -> &mut CoreConnection {
+    pub fn core_mut(&mut self) -> &mut CoreConnection<C> {
         &mut self.inner
     }
 
@@ -287,11 +302,10 @@ impl Connection {
         self.call(request).await?.map_err(ClientError::Server)
     }
 
-    /// The next event: one held back, or the next one read before `deadline`.
-    /// `Ok(None)` when the deadline passes first. Cancel-safe (the chat
-    /// races it against the terminal).
-    pub async fn next_event(&mut self, deadline: Instant) -> Result<Option<Event>, ClientError> {
-        let wait = deadline.saturating_duration_since(Instant::now());
+    /// The next event: one held back, or the next one read within `wait`
+    /// (timed by the connection's clock). `Ok(None)` when `wait` passes
+    /// first. Cancel-safe (the chat races it against the terminal).
+    pub async fn next_event(&mut self, wait: Duration) -> Result<Option<Event>, ClientError> {
         Ok(self.inner.next_event(wait).await?)
     }
 

@@ -19,6 +19,7 @@
 //!
 //! [`marker`]: stadtbote_protocol::conversation::marker
 
+use stadtbote_client::clock::Clock;
 use std::collections::BTreeSet;
 
 use serde_bytes::ByteBuf;
@@ -59,7 +60,7 @@ pub fn conversation_peer(
     others.iter().all(|a| *a == named).then_some(named)
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// The conversation groups with `peer` this device can still send to.
     fn usable_conversations(&self, peer: &AccountId) -> Result<BTreeSet<GroupId>, ClientError> {
         let mut usable = BTreeSet::new();

@@ -21,6 +21,7 @@
 //!
 //! [`DiscussionGroup`]'s methods are pure bookkeeping and unit-tested here.
 
+use stadtbote_client::clock::Clock;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -39,11 +40,10 @@ use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, OrgId, Request, Response,
 };
 
-use crate::clock::SystemClock;
 use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::invalid_input::InvalidReason as R;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// How often `group join` tries again when another commit won the epoch.
 pub const MAX_JOIN_ATTEMPTS: usize = 5;
@@ -246,7 +246,7 @@ pub struct GroupSummary {
     pub moderator: bool,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Whether `group` is a discussion group of this device.
     pub(crate) fn is_discussion_group(&self, group: &GroupId) -> bool {
         self.state.groups.contains_key(group)
@@ -295,7 +295,7 @@ impl Client {
         &mut self,
         handle: Option<&str>,
     ) -> Result<(OrgId, String, IdentityKey), ClientError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let candidates: Vec<String> = self
             .state
             .enrolments
@@ -372,7 +372,7 @@ impl Client {
             info_stale: true,
             awaiting_new_secret: false,
             removed: false,
-            joined_at: now_ms(),
+            joined_at: self.clock.now_ms(),
         };
         self.state.groups.insert(group, entry);
         self.save()?;
@@ -443,7 +443,7 @@ impl Client {
         let message = AppMessage {
             v: APP_VERSION,
             id: MsgId::random(),
-            sent_at: now_ms(),
+            sent_at: self.clock.now_ms(),
             sender_name: self.state.name.clone(),
             body,
         };
@@ -533,7 +533,7 @@ impl Client {
         let token = join_token(link.secret.as_slice());
         for attempt in 0..MAX_JOIN_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(JOIN_RETRY_WAIT).await;
+                self.clock.sleep(JOIN_RETRY_WAIT).await;
             }
             let request = Request::GroupInfoGet { group, token: ByteBuf::from(token.to_vec()) };
             let (server_epoch, sealed) = match self.conn_mut()?.call(request).await? {
@@ -586,7 +586,7 @@ impl Client {
                         info_stale: true,
                         awaiting_new_secret: false,
                         removed: false,
-                        joined_at: now_ms(),
+                        joined_at: self.clock.now_ms(),
                     };
                     let shown = entry.name.clone();
                     self.state.groups.insert(group, entry);
@@ -739,21 +739,21 @@ fn is_link_refusal(code: ErrorCode) -> bool {
 
 /// [`Client::create_discussion_group`]'s side of the commit race: the one
 /// empty commit at epoch 0 that registers the group with the server.
-struct CreationRace<'a> {
-    client: &'a mut Client,
+struct CreationRace<'a, C> {
+    client: &'a mut Client<C>,
     group: GroupId,
     /// The commit, until it is sent.
     commit: Option<Commit>,
 }
 
-impl CommitRace for CreationRace<'_> {
+impl<C: Clock + Clone> CommitRace for CreationRace<'_, C> {
     type Transport = WsTransport;
-    type Clock = SystemClock;
+    type Clock = C;
     type Pending = ();
     type Done = ();
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         self.client.core_connection()
     }
 
@@ -792,22 +792,22 @@ impl CommitRace for CreationRace<'_> {
 /// [`Client::remove_from_group`]'s side of the commit race: one commit
 /// removing every device of the member's account, then the link
 /// replacement.
-struct RemovalRace<'a> {
-    client: &'a mut Client,
+struct RemovalRace<'a, C> {
+    client: &'a mut Client<C>,
     group: GroupId,
     /// The member as the moderator named it.
     member: &'a str,
 }
 
-impl CommitRace for RemovalRace<'_> {
+impl<C: Clock + Clone> CommitRace for RemovalRace<'_, C> {
     type Transport = WsTransport;
-    type Clock = SystemClock;
+    type Clock = C;
     /// The commit and the account it removes.
     type Pending = (Commit, AccountId);
     type Done = AccountId;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         self.client.core_connection()
     }
 

@@ -17,6 +17,7 @@
 //!
 //! [`Client::enroll`] redeems an invitation code on a staff member's device.
 
+use stadtbote_client::clock::Clock;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use stadtbote_protocol::auth::IdentityKey;
@@ -27,7 +28,7 @@ use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, OrgId, Request, Respons
 
 use crate::codes::StaffInvitation;
 use crate::error::ClientError;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// A staff device as certified by an org, with its current standing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +199,7 @@ pub struct Enrolment {
     pub approved: bool,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Redeems a staff invitation code for this device: signs a device
     /// binding with the code's one-time invite key, sends it, then fetches
     /// the org's directory, pins its key and checks that the published
@@ -216,7 +217,7 @@ impl Client {
             account: self.state.account,
             device: self.state.device,
             identity_key: self.secret.identity_key(),
-            bound_at: now_ms(),
+            bound_at: self.clock.now_ms(),
         };
         let request = Request::Enroll {
             invite_id: ByteBuf::from(code.id.to_vec()),
@@ -260,7 +261,7 @@ impl Client {
             role,
             department,
             expires_at,
-            enrolled_at: now_ms(),
+            enrolled_at: self.clock.now_ms(),
             approved,
         };
         self.state.enrolments.retain(|e| e.org != enrolment.org);
@@ -271,7 +272,7 @@ impl Client {
 
     /// This device's enrolment at `org`, if any (and not expired).
     pub fn enrolment_at(&self, org: &OrgId) -> Option<&Enrolment> {
-        self.state.enrolments.iter().find(|e| e.org == *org && e.expires_at > now_ms())
+        self.state.enrolments.iter().find(|e| e.org == *org && e.expires_at > self.clock.now_ms())
     }
 }
 

@@ -17,6 +17,7 @@
 //! [`MlsClient`]: stadtbote_protocol::mls::MlsClient
 //! [`State`]: crate::state::State
 
+use stadtbote_client::clock::Clock;
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
@@ -24,12 +25,11 @@ use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::frame::Envelope;
 use stadtbote_protocol::mls::{Incoming, Member, MlsError};
 use stadtbote_protocol::{AccountId, DeviceId, Event, GroupId, MsgId, Request, Response};
-use tokio::time::Instant;
 
 use crate::connection::REQUEST_TIMEOUT;
 use crate::conversations::conversation_peer;
 use crate::error::ClientError;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::state::ReceivedText;
 
 /// The group a commit names in its cleartext framing.
@@ -50,7 +50,7 @@ pub struct SyncReport {
     pub failed: usize,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// What every command that talks to the server does first: connect,
     /// process the mailbox, then send the outbox.
     pub async fn connect_and_catch_up(&mut self) -> Result<crate::FlushReport, ClientError> {
@@ -97,9 +97,8 @@ impl Client {
             // Before the first `caught_up` of this connection the mailbox is
             // still coming: wait for it. Afterwards, take only what is
             // already here.
-            let deadline =
-                if self.caught_up { Instant::now() } else { Instant::now() + REQUEST_TIMEOUT };
-            let event = self.conn_mut()?.next_event(deadline).await?;
+            let wait = if self.caught_up { Duration::ZERO } else { REQUEST_TIMEOUT };
+            let event = self.conn_mut()?.next_event(wait).await?;
             match event {
                 Some(Event::Deliver { envelopes, caught_up }) => {
                     self.process_batch(envelopes, &mut report).await?;
@@ -135,9 +134,12 @@ impl Client {
     ) -> Result<(), ClientError> {
         let mut report = SyncReport::default();
         self.sync().await?;
-        let deadline = Instant::now() + wait;
+        // By the client's clock: the wait is spread over several reads.
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        let deadline = self.now_ms().saturating_add(wait_ms);
         while !self.holds_epoch(group, epoch)? {
-            match self.conn_mut()?.next_event(deadline).await? {
+            let left = Duration::from_millis(deadline.saturating_sub(self.now_ms()));
+            match self.conn_mut()?.next_event(left).await? {
                 Some(Event::Deliver { envelopes, .. }) => {
                     self.process_batch(envelopes, &mut report).await?;
                 }
@@ -366,7 +368,7 @@ impl Client {
             let message = AppMessage {
                 v: APP_VERSION,
                 id: MsgId::random(),
-                sent_at: now_ms(),
+                sent_at: self.clock.now_ms(),
                 sender_name: None,
                 body: AppBody::Receipt { ids },
             };

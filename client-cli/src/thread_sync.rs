@@ -17,6 +17,7 @@
 //!    member without a valid certificate. An unverified sender's status
 //!    changes never count (see [`crate::threads`]).
 
+use stadtbote_client::clock::Clock;
 use std::collections::BTreeSet;
 
 use stadtbote_protocol::app::{AppBody, AppMessage, Location};
@@ -26,7 +27,7 @@ use stadtbote_protocol::{AccountId, DeviceId, GroupId, MsgId};
 
 use crate::error::ClientError;
 use crate::pinning::VerifiedOrg;
-use crate::session::{Client, now_ms};
+use crate::session::Client;
 use crate::threads::{Photo, SenderRole, Thread, ThreadBody, ThreadKind, ThreadMessage};
 
 /// The directory below the home where `show` saves photos by default.
@@ -100,7 +101,7 @@ pub fn uncertified_members(
         .collect()
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Whether `group` is a thread (or a group that will become one).
     pub(crate) fn is_thread_group(&self, group: &GroupId) -> bool {
         self.state.threads.contains_key(group) || self.state.pending_threads.contains_key(group)
@@ -115,7 +116,7 @@ impl Client {
                 thread.unchecked_members = true;
             }
             None => {
-                self.state.pending_threads.insert(group, now_ms());
+                self.state.pending_threads.insert(group, self.clock.now_ms());
             }
         }
     }

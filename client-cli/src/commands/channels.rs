@@ -358,11 +358,10 @@ pub async fn feed(
         }
         // Waking up every 30 s to ping keeps idle connections (and proxies)
         // from timing out.
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         let event = tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
-            event = conn.next_event(deadline) => event?,
+            event = conn.next_event(std::time::Duration::from_secs(30)) => event?,
         };
         match event {
             None => {
