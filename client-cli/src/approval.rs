@@ -20,8 +20,8 @@
 //! A staff device learns that it was approved from the directory
 //! ([`Client::check_own_enrolments`]).
 
-use stadtbote_client::clock::Clock;
 use serde_bytes::ByteBuf;
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::org::{Role, Signed, SignedKind, StaffList, StaffListEntry};
 use stadtbote_protocol::{DeviceId, ErrorCode, Request, Response};
 

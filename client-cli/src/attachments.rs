@@ -19,6 +19,7 @@
 //! lost if the process dies before the message that carries it is saved.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::connection::ConnectionError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -169,7 +170,10 @@ pub struct UploadOutcome {
 }
 
 /// Strips metadata, checks the 20 MB limit, encrypts to <home>/uploads/, uploads (resuming a previous attempt for the same prepared file), returns the reference to embed in the E2E message.
-pub async fn upload_photo<C: Clock + Clone>(client: &mut Client<C>, path: &Path) -> Result<AttachmentRef, ClientError> {
+pub async fn upload_photo<C: Clock + Clone>(
+    client: &mut Client<C>,
+    path: &Path,
+) -> Result<AttachmentRef, ClientError> {
     Ok(upload_photo_with_progress(client, path, |_| {}).await?.attachment)
 }
 
@@ -198,7 +202,10 @@ pub async fn upload_photo_with_progress<C: Clock + Clone>(
 /// removes metadata, checks the limit and writes the encrypted file and its
 /// record to `<home>/uploads/`. [`resume_uploads`] uploads it; the record
 /// stays until [`forget_upload`].
-pub fn prepare_photo<C: Clock + Clone>(client: &Client<C>, path: &Path) -> Result<PreparedUpload, ClientError> {
+pub fn prepare_photo<C: Clock + Clone>(
+    client: &Client<C>,
+    path: &Path,
+) -> Result<PreparedUpload, ClientError> {
     let original = read_photo(path)?;
     let source: [u8; 32] = Sha256::digest(&original).into();
     let (prepared, _) = prepare(&client.home, path, original, source, false, client.now_ms())?;
@@ -240,7 +247,9 @@ pub async fn resume_uploads_with_progress<C: Clock + Clone>(
 }
 
 /// The uploads recorded under `<home>/uploads/`, oldest first.
-pub fn pending_uploads<C: Clock + Clone>(client: &Client<C>) -> Result<Vec<UploadRecord>, ClientError> {
+pub fn pending_uploads<C: Clock + Clone>(
+    client: &Client<C>,
+) -> Result<Vec<UploadRecord>, ClientError> {
     let mut records = list_records(&client.home)?;
     records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(records)
@@ -506,10 +515,10 @@ async fn drive_upload<C: Clock + Clone>(
         }
     };
     if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-        return Err(ClientError::Protocol {
+        return Err(ClientError::Connection(ConnectionError::Protocol {
             url,
             reason: format!("unusable upload chunk size {chunk_size}"),
-        });
+        }));
     }
     if record.chunk_size != Some(chunk_size) {
         record.chunk_size = Some(chunk_size);
@@ -517,10 +526,10 @@ async fn drive_upload<C: Clock + Clone>(
     }
     let chunks = record.chunks();
     if next > chunks {
-        return Err(ClientError::Protocol {
+        return Err(ClientError::Connection(ConnectionError::Protocol {
             url,
             reason: "the server claims more chunks than the upload has".into(),
-        });
+        }));
     }
     let resumed_from = (resumed && next > 0).then_some(next);
     if let Some(chunk) = resumed_from {
@@ -568,10 +577,10 @@ async fn drive_upload<C: Clock + Clone>(
     let expires_at = match call_patiently(client, &Request::UploadFinish { blob }).await? {
         Ok(Response::BlobStored { blob: got, size, expires_at }) if got == blob => {
             if size != record.size {
-                return Err(ClientError::Protocol {
+                return Err(ClientError::Connection(ConnectionError::Protocol {
                     url,
                     reason: format!("the server stored {size} bytes of {}", record.size),
-                });
+                }));
             }
             expires_at
         }
@@ -614,7 +623,11 @@ async fn call_patiently<C: Clock + Clone>(
 
 /// Maps a server refusal of an upload request to a clear error. An upload
 /// refused as too large is deleted locally: it can never succeed.
-fn upload_error<C: Clock + Clone>(client: &Client<C>, record: &UploadRecord, body: ErrorBody) -> ClientError {
+fn upload_error<C: Clock + Clone>(
+    client: &Client<C>,
+    record: &UploadRecord,
+    body: ErrorBody,
+) -> ClientError {
     match body.code {
         ErrorCode::TooLarge => {
             if let Err(e) = remove_upload_files(&client.home, &record.id) {
@@ -623,7 +636,7 @@ fn upload_error<C: Clock + Clone>(client: &Client<C>, record: &UploadRecord, bod
             ClientError::AttachmentRefusedTooLarge { size: record.size }
         }
         ErrorCode::QuotaExceeded => ClientError::AttachmentQuotaExceeded,
-        _ => ClientError::Server(body),
+        _ => ClientError::server(body),
     }
 }
 
@@ -662,7 +675,7 @@ async fn fetch_blob<C: Clock + Clone>(
             Err(body) if body.code == ErrorCode::UnknownBlob => {
                 return Err(ClientError::AttachmentUnavailable);
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
     }
     if ciphertext.len() as u64 != expected {

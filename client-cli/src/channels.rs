@@ -841,7 +841,7 @@ async fn fetch<C: Clock>(
         Err(body) if body.code == ErrorCode::UnknownChannel => {
             Err(ClientError::UnknownChannel(channel.to_string()))
         }
-        Err(body) => Err(ClientError::Server(body)),
+        Err(body) => Err(ClientError::server(body)),
     }
 }
 
@@ -877,7 +877,7 @@ async fn presented_org<C: Clock>(
         Err(body) if body.code == ErrorCode::UnknownOrg => {
             return Err(ClientError::UnknownOrg { handle: handle.to_string() });
         }
-        Err(body) => return Err(ClientError::Server(body)),
+        Err(body) => return Err(ClientError::server(body)),
     };
     let Some(presented) = info.org_key else {
         return Err(ClientError::OrgNotSetUp { handle: handle.to_string() });
@@ -1069,8 +1069,15 @@ impl<C: Clock + Clone> Follower<C> {
                 source: ChannelError::Forged,
             });
         }
-        let meta = channel::open_meta_along(&meta, key, &invite.channel, keys, revoked, self.clock.now_ms())
-            .map_err(|source| match source {
+        let meta = channel::open_meta_along(
+            &meta,
+            key,
+            &invite.channel,
+            keys,
+            revoked,
+            self.clock.now_ms(),
+        )
+        .map_err(|source| match source {
             ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
                 ClientError::OutdatedInvite
             }
@@ -1275,8 +1282,14 @@ impl<C: Clock + Clone> Follower<C> {
         let Some(follow) = self.file.follows.get_mut(&channel) else { return String::new() };
         let epoch = channel::key_epoch_of(sealed).ok();
         if let Some(key) = epoch.and_then(|e| keys.get(&e))
-            && let Ok(meta) =
-                channel::open_meta_along(sealed, key, &channel, &org_keys, revoked, self.clock.now_ms())
+            && let Ok(meta) = channel::open_meta_along(
+                sealed,
+                key,
+                &channel,
+                &org_keys,
+                revoked,
+                self.clock.now_ms(),
+            )
             && meta.org == follow.org
         {
             follow.take_meta(meta);
@@ -1422,7 +1435,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::Forbidden => {
                 return Err(ClientError::NotPublisher { handle });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         let published = PublishedChannel {
             channel,
@@ -1567,7 +1580,7 @@ impl<C: Clock + Clone> Client<C> {
                 Err(body) if body.code == ErrorCode::Forbidden => {
                     return Err(ClientError::NotPublisher { handle });
                 }
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             }
         }
         Err(ClientError::ChannelConflict { attempts: POST_ATTEMPTS })
@@ -1604,7 +1617,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::Forbidden => {
                 return Err(ClientError::NotPublisher { handle: published.handle });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         published.key = ByteBuf::from(key.as_bytes().to_vec());
         published.key_epoch = epoch;

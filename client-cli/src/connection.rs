@@ -21,10 +21,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use stadtbote_client::connection::{self as core, ConnectionError};
+use stadtbote_client::clock::Clock;
+use stadtbote_client::connection as core;
 use stadtbote_client::transport::{self, Transport, TransportError};
 use stadtbote_protocol::{ErrorBody, Event, Request, Response};
-use stadtbote_client::clock::Clock;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
@@ -229,22 +229,6 @@ impl transport::Connector for WsConnector {
     }
 }
 
-impl From<ConnectionError> for ClientError {
-    fn from(error: ConnectionError) -> Self {
-        match error {
-            ConnectionError::Unreachable { url } => ClientError::Unreachable { url },
-            ConnectionError::Busy { url, reason } => ClientError::ServerBusy { url, reason },
-            ConnectionError::UntrustedCertificate { url, reason } => {
-                ClientError::UntrustedCertificate { url, reason }
-            }
-            ConnectionError::Tls { url, reason } => ClientError::Tls { url, reason },
-            ConnectionError::Lost { url, reason } => ClientError::ConnectionLost { url, reason },
-            ConnectionError::Protocol { url, reason } => ClientError::Protocol { url, reason },
-            ConnectionError::Server(body) => ClientError::Server(body),
-        }
-    }
-}
-
 /// The core's connection over the WebSocket, timed by `C` (the system
 /// clock unless a test passes another).
 pub type CoreConnection<C = SystemClock> = core::Connection<WsTransport, C>;
@@ -265,7 +249,10 @@ impl Connection<SystemClock> {
 impl<C: Clock> Connection<C> {
     /// Connects and reads the server's challenge; `clock` times the
     /// connection's deadlines.
-    pub async fn connect_with(url: &str, clock: C) -> Result<(Connection<C>, Challenge), ClientError> {
+    pub async fn connect_with(
+        url: &str,
+        clock: C,
+    ) -> Result<(Connection<C>, Challenge), ClientError> {
         validate_url(url)?;
         let connector = WsConnector::for_url(url)?;
         let (inner, challenge) = CoreConnection::open(&connector, clock, url).await?;
@@ -297,9 +284,11 @@ impl<C: Clock> Connection<C> {
         Ok(self.inner.call(request).await?)
     }
 
-    /// Like [`Connection::call`], but a server error becomes [`ClientError::Server`].
+    /// Like [`Connection::call`], but a server error becomes
+    /// [`ConnectionError::Server`](core::ConnectionError::Server) (inside
+    /// [`ClientError::Connection`]).
     pub async fn request(&mut self, request: Request) -> Result<Response, ClientError> {
-        self.call(request).await?.map_err(ClientError::Server)
+        self.call(request).await?.map_err(ClientError::server)
     }
 
     /// The next event: one held back, or the next one read within `wait`
@@ -317,6 +306,8 @@ impl<C: Clock> Connection<C> {
 
 #[cfg(test)]
 mod tests {
+    use stadtbote_client::connection::ConnectionError;
+
     use super::*;
 
     #[test]
@@ -354,7 +345,10 @@ mod tests {
         drop(listener);
         let started = std::time::Instant::now();
         let err = Connection::connect(&format!("ws://127.0.0.1:{port}/v1/ws")).await.unwrap_err();
-        assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+        assert!(
+            matches!(err, ClientError::Connection(ConnectionError::Unreachable { .. })),
+            "{err}"
+        );
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
     }
 
@@ -371,7 +365,10 @@ mod tests {
         });
         let started = std::time::Instant::now();
         let err = Connection::connect(&format!("ws://127.0.0.1:{port}/v1/ws")).await.unwrap_err();
-        assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+        assert!(
+            matches!(err, ClientError::Connection(ConnectionError::Unreachable { .. })),
+            "{err}"
+        );
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
     }
 

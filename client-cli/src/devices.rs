@@ -223,7 +223,7 @@ impl<C: Clock + Clone> Client<C> {
         match self.conn_mut()?.call(Request::PublishDeviceList { list: signed.clone() }).await? {
             Ok(Response::DeviceListStored { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         self.state.device_lists.pins.insert(account, next);
         self.state.device_lists.own = Some(signed.clone());
@@ -241,7 +241,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::UnknownAccount => {
                 Err(ClientError::UnknownAccount(*account))
             }
-            Err(body) => Err(ClientError::Server(body)),
+            Err(body) => Err(ClientError::server(body)),
         }
     }
 
@@ -408,7 +408,7 @@ impl<C: Clock + Clone> Client<C> {
             {
                 Ok(Response::LinkSlot { data }) => data,
                 Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             };
             let Some(data) = data else { continue };
             // The code is used up either way.
@@ -459,7 +459,7 @@ impl<C: Clock + Clone> Client<C> {
             match self.conn_mut()?.call(request).await? {
                 Ok(Response::LinkSlotStored) => {}
                 Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             }
         }
         Ok(())
@@ -478,7 +478,7 @@ impl<C: Clock + Clone> Client<C> {
         let data = match self.conn_mut()?.call(Request::LinkSlotTake { slot }).await? {
             Ok(Response::LinkSlot { data }) => data,
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let Some(data) = data else { return Ok(()) };
         let account = self.state.account;
@@ -550,7 +550,7 @@ impl<C: Clock + Clone> Client<C> {
             Ok(Response::LinkSlotStored) => {}
             Err(body) if body.code == ErrorCode::InvalidCode => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         self.state.device_lists.request_unsent = false;
         self.save()

@@ -405,7 +405,7 @@ impl<C: Clock + Clone> Client<C> {
         match self.conn_mut()?.call(request).await? {
             Ok(Response::GroupInfoStored { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         if let Some(g) = self.state.groups.get_mut(group) {
             g.info_stale = false;
@@ -462,7 +462,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::NotAMember => {
                 return Err(ClientError::RemovedFromGroup(group.to_string()));
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         if let AppBody::GroupPost { text } = message.body
             && let Some(g) = self.state.groups.get_mut(group)
@@ -542,7 +542,7 @@ impl<C: Clock + Clone> Client<C> {
                 Err(body) if is_link_refusal(body.code) => {
                     return Err(ClientError::GroupLinkRefused);
                 }
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             };
             let info = open_group_info(link.secret.as_slice(), &group, &sealed)
                 .map_err(|_| ClientError::GroupLinkRefused)?;
@@ -613,7 +613,7 @@ impl<C: Clock + Clone> Client<C> {
                     if is_link_refusal(body.code) {
                         return Err(ClientError::GroupLinkRefused);
                     }
-                    return Err(ClientError::Server(body));
+                    return Err(ClientError::server(body));
                 }
                 Err(error) => {
                     // Unknown whether the server took it; our state cannot
@@ -773,11 +773,11 @@ impl<C: Clock + Clone> CommitRace for CreationRace<'_, C> {
     }
 
     async fn lost_race(&mut self, _pending: (), refusal: ErrorBody) -> Result<(), ClientError> {
-        Err(ClientError::Server(refusal))
+        Err(ClientError::server(refusal))
     }
 
     async fn refused(&mut self, _pending: (), refusal: ErrorBody) -> Result<(), ClientError> {
-        Err(ClientError::Server(refusal))
+        Err(ClientError::server(refusal))
     }
 
     fn unexpected(&self, answer: &Response) -> ClientError {
@@ -872,7 +872,7 @@ impl<C: Clock + Clone> CommitRace for RemovalRace<'_, C> {
         _pending: (Commit, AccountId),
         body: ErrorBody,
     ) -> Result<(), ClientError> {
-        Err(ClientError::Server(body))
+        Err(ClientError::server(body))
     }
 
     fn unexpected(&self, answer: &Response) -> ClientError {

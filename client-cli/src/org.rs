@@ -172,7 +172,7 @@ pub(crate) fn server_error(body: stadtbote_protocol::ErrorBody) -> ClientError {
         ErrorCode::Forbidden => ClientError::Forbidden(Refusal(body)),
         ErrorCode::SecondFactorRequired => ClientError::SecondFactorRequired(Refusal(body)),
         ErrorCode::OrgSuspended => ClientError::OrgSuspended,
-        _ => ClientError::Server(body),
+        _ => ClientError::server(body),
     }
 }
 

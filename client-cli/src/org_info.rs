@@ -13,8 +13,8 @@
 //! What [`OrgInfoView`] renders — text and the `--json` object — is a
 //! contract for scripts (see `stadtbote org info --help`).
 
-use stadtbote_client::clock::Clock;
 use serde_json::{Value, json};
+use stadtbote_client::clock::Clock;
 use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::org::OrgProfile;
@@ -150,7 +150,7 @@ pub async fn org_info_without_account<C: Clock>(
         Err(body) if body.code == ErrorCode::UnknownOrg => {
             return Err(ClientError::UnknownOrg { handle: handle.to_string() });
         }
-        Err(body) => return Err(ClientError::Server(body)),
+        Err(body) => return Err(ClientError::server(body)),
     };
     let org = verify_directory(&info, handle, None, now)?;
     Ok(OrgInfoView {

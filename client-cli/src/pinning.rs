@@ -27,8 +27,8 @@
 //!   does not extend it (e.g. a second rotation signed by a key the town
 //!   declared compromised) is refused.
 
-use stadtbote_client::clock::Clock;
 use serde::{Deserialize, Serialize};
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::{IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind, StaffList};
@@ -344,7 +344,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::UnknownOrg => {
                 return Err(ClientError::UnknownOrg { handle: handle.to_string() });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let now = self.clock.now_ms();
         match self.state.pins.get(handle).cloned() {

@@ -153,7 +153,7 @@ impl<C: Clock + Clone> Client<C> {
                 Err(body) if body.code == ErrorCode::NotAMember => {
                     return Err(ClientError::RemovedFromConversation(entry.peer));
                 }
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             }
         }
         Err(ClientError::CommitConflict { peer: entry.peer, attempts: 2 })
@@ -294,7 +294,7 @@ impl<C: Clock + Clone> Client<C> {
                 Err(body) if body.code == ErrorCode::UnknownAccount => {
                     return Err(ClientError::UnknownAccount(account));
                 }
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             };
             for package in claimed {
                 let Some(expected) = missing.get(&package.device) else { continue };
@@ -397,7 +397,7 @@ impl<C: Clock + Clone> CommitRace for ConversationRace<'_, C> {
             }
             ErrorCode::NotAMember => Err(ClientError::RemovedFromConversation(peer)),
             ErrorCode::UnknownAccount => Err(ClientError::UnknownAccount(peer)),
-            _ => Err(ClientError::Server(body)),
+            _ => Err(ClientError::server(body)),
         }
     }
 

@@ -9,12 +9,13 @@
 //! was lost, and the history's de-duplication by message id absorbs what
 //! was already recorded.
 
+use stadtbote_client::connection::ConnectionError;
 use std::path::Path;
 
 use serde_bytes::ByteBuf;
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::{self, DeviceSecret};
 use stadtbote_protocol::mls::MlsClient;
-use stadtbote_client::clock::Clock;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
 use crate::clock::SystemClock;
@@ -182,9 +183,11 @@ impl<C: Clock + Clone> Client<C> {
                 let pow_nonce =
                     tokio::task::spawn_blocking(move || auth::pow_solve(&nonce, &key, difficulty))
                         .await
-                        .map_err(|_| ClientError::Protocol {
-                            url: server_url.to_string(),
-                            reason: "proof-of-work was interrupted".into(),
+                        .map_err(|_| {
+                            ClientError::Connection(ConnectionError::Protocol {
+                                url: server_url.to_string(),
+                                reason: "proof-of-work was interrupted".into(),
+                            })
                         })?;
                 let signature = secret.sign(&auth::register_message(&challenge.nonce, &key));
                 Request::Register { identity_key: key, signature, pow_nonce }
@@ -201,7 +204,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::InvalidCode => {
                 return Err(ClientError::InvalidLinkCode);
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let mls = MlsClient::new(&secret, account, device);
         let mut client = Client {
@@ -253,10 +256,10 @@ impl<C: Clock + Clone> Client<C> {
                 other => return Err(unexpected(&self.server_url, &other)),
             };
         if account != self.state.account {
-            return Err(ClientError::Protocol {
+            return Err(ClientError::Connection(ConnectionError::Protocol {
                 url: self.server_url.clone(),
                 reason: "the server logged this device into another account".into(),
-            });
+            }));
         }
         self.conn = Some(conn);
         self.caught_up = false;
@@ -386,7 +389,7 @@ impl<C: Clock + Clone> Client<C> {
 }
 
 pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
-    ClientError::Protocol {
+    ClientError::Connection(ConnectionError::Protocol {
         url: url.to_string(),
         // Only the answer's name: its fields can be long and are chosen by
         // the server.
@@ -394,5 +397,5 @@ pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
             "unexpected answer {}",
             crate::inner_error::response_name(&format!("{response:?}"))
         ),
-    }
+    })
 }

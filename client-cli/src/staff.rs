@@ -17,9 +17,9 @@
 //!
 //! [`Client::enroll`] redeems an invitation code on a staff member's device.
 
-use stadtbote_client::clock::Clock;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::org::{
     DeviceBinding, ORG_VERSION, Role, Signed, SignedKind, StaffCertificate, StaffList,
@@ -232,7 +232,7 @@ impl<C: Clock + Clone> Client<C> {
                     detail: crate::refusal_text::Refusal(body),
                 });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let verified = self.fetch_org(&handle).await?;
         let own = self.secret.identity_key();

@@ -18,6 +18,7 @@
 //! [`State`]: crate::state::State
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::connection::ConnectionError;
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
@@ -109,10 +110,10 @@ impl<C: Clock + Clone> Client<C> {
                 Some(_) => {}
                 None if self.caught_up => break,
                 None => {
-                    return Err(ClientError::ConnectionLost {
+                    return Err(ClientError::Connection(ConnectionError::Lost {
                         url: self.server_url.clone(),
                         reason: "the mailbox was not delivered in time".into(),
-                    });
+                    }));
                 }
             }
         }

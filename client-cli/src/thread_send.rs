@@ -808,7 +808,7 @@ impl<C: Clock + Clone> Client<C> {
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Stored { .. }) => Ok(()),
             Ok(other) => Err(unexpected(&self.server_url, &other)),
-            Err(body) => Err(ClientError::Server(body)),
+            Err(body) => Err(ClientError::server(body)),
         }
     }
 
@@ -849,7 +849,7 @@ impl<C: Clock + Clone> Client<C> {
             match self.conn_mut()?.call(Request::ClaimDeviceKeyPackages { devices }).await? {
                 Ok(Response::KeyPackages { packages }) => packages,
                 Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             };
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
@@ -894,7 +894,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::UnknownAccount => {
                 return Err(ClientError::UnknownAccount(account));
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let mut out = Vec::new();
         for package in claimed {
@@ -914,7 +914,7 @@ impl<C: Clock + Clone> Client<C> {
         match self.conn_mut()?.call(request).await? {
             Ok(Response::GroupExpirySet { .. }) => Ok(()),
             Ok(other) => Err(unexpected(&self.server_url, &other)),
-            Err(body) => Err(ClientError::Server(body)),
+            Err(body) => Err(ClientError::server(body)),
         }
     }
 
@@ -981,7 +981,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) if body.code == ErrorCode::NotAMember => {
                 return Err(ClientError::RemovedFromThread(entry.thread.to_string()));
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         self.record_sent(entry, context, message.sender_name)?;
         Ok(())
@@ -1214,7 +1214,7 @@ impl<C: Clock + Clone> CommitRace for ThreadRace<'_, C> {
         match body.code {
             ErrorCode::NotAMember if commit.epoch_before == 0 => Err(ClientError::ThreadIdTaken),
             ErrorCode::NotAMember => Err(ClientError::RemovedFromThread(self.group.to_string())),
-            _ => Err(ClientError::Server(body)),
+            _ => Err(ClientError::server(body)),
         }
     }
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
+use stadtbote_cli::clock::SystemClock;
 use stadtbote_cli::consult::parse_slots;
 use stadtbote_cli::invalid_input::InvalidReason as R;
 use stadtbote_cli::org::{
@@ -13,7 +14,6 @@ use stadtbote_cli::output::{format_utc, safe};
 use stadtbote_cli::passphrase::read_passphrase;
 use stadtbote_cli::poster::{self, Format, Poster, PosterChannel};
 use stadtbote_cli::qr::{self, org_qr_content};
-use stadtbote_cli::clock::SystemClock;
 use stadtbote_cli::{Client, ClientError, retention_text, thread_output};
 use stadtbote_i18n::{Arg, tr};
 use stadtbote_protocol::auth::fingerprint_of;
