@@ -45,6 +45,7 @@
 //!   key, and each earlier one for posts dated before it was replaced.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -58,10 +59,10 @@ use stadtbote_protocol::channel::{
 use stadtbote_protocol::frame::ChannelPostRecord;
 use stadtbote_protocol::org::{RevocationList, Role, StaffCertificate, StaffList};
 use stadtbote_protocol::org_rotation::{OrgKeys, SignedRotation, org_keys};
-use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Response};
+use stadtbote_protocol::{ChannelId, DeviceId, ErrorBody, ErrorCode, OrgId, Request, Response};
 
 use crate::clock::SystemClock;
-use crate::connection::Connection;
+use crate::connection::{Connection, CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::home::{Home, IDENTITY_FILE, STATE_FILE};
 use crate::invalid_input::InvalidReason as R;
@@ -1536,54 +1537,9 @@ impl<C: Clock + Clone> Client<C> {
         for path in photo_paths {
             photos.push(crate::attachments::upload_photo(self, path).await?);
         }
-        for _ in 0..POST_ATTEMPTS {
-            let published = self
-                .state
-                .channels
-                .get(&id)
-                .cloned()
-                .ok_or(ClientError::UnknownChannel(id.to_string()))?;
-            let (last_seq, prev, prev_posted_at) =
-                self.channel_tail(&published, &org_keys, &revoked).await?;
-            let body = PostBody {
-                v: CHANNEL_VERSION,
-                channel: id,
-                n: last_seq + 1,
-                prev: ByteBuf::from(prev.to_vec()),
-                posted_at: self.clock.now_ms(),
-                text: text.to_string(),
-                photos: photos.clone(),
-                prev_posted_at,
-            };
-            let key = published.channel_key()?;
-            let sealed =
-                channel::seal_post(&body, &key, published.key_epoch, &self.secret, cert.clone())
-                    .map_err(|source| ClientError::ChannelData { what: "post", source })?;
-            let hash = channel::post_hash(&sealed);
-            let request = Request::ChannelPost {
-                channel: id,
-                prev_seq: last_seq,
-                post: ByteBuf::from(sealed),
-            };
-            match self.conn_mut()?.call(request).await? {
-                Ok(Response::ChannelPosted { seq, .. }) => {
-                    if let Some(entry) = self.state.channels.get_mut(&id) {
-                        entry.last_seq = seq;
-                        entry.last_hash = Some(ByteBuf::from(hash.to_vec()));
-                    }
-                    self.save()?;
-                    return Ok(seq);
-                }
-                Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                // Another device posted first: re-read the tail and re-chain.
-                Err(body) if body.code == ErrorCode::StaleEpoch => continue,
-                Err(body) if body.code == ErrorCode::Forbidden => {
-                    return Err(ClientError::NotPublisher { handle });
-                }
-                Err(body) => return Err(ClientError::server(body)),
-            }
-        }
-        Err(ClientError::ChannelConflict { attempts: POST_ATTEMPTS })
+        let mut race =
+            PostRace { client: self, channel: id, handle, text, photos, cert, org_keys, revoked };
+        commit_with_retry(&mut race, POST_ATTEMPTS).await
     }
 
     /// Rotates a channel's key: new key, next epoch, re-sealed metadata.
@@ -1682,6 +1638,114 @@ impl<C: Clock + Clone> Client<C> {
         )
         .map_err(|source| ClientError::ChannelData { what: "post", source })?;
         Ok((follow, post.body))
+    }
+}
+
+/// [`Client::post_to_channel`]'s side of the shared retry routine
+/// ([`stadtbote_client::commit`], whose docs say why a post, though no MLS
+/// commit, is the same race): the post chained to the tail the server
+/// holds now. A lost race (`stale_epoch`: another device posted first) is
+/// caught up with by the next attempt, which re-reads the tail.
+struct PostRace<'a, C> {
+    client: &'a mut Client<C>,
+    channel: ChannelId,
+    /// The org the channel belongs to (for the refusal's message).
+    handle: String,
+    text: &'a str,
+    photos: Vec<stadtbote_protocol::app::AttachmentRef>,
+    cert: StaffCertificate,
+    org_keys: OrgKeys,
+    revoked: Vec<DeviceId>,
+}
+
+impl<C: Clock + Clone> CommitRace for PostRace<'_, C> {
+    type Transport = WsTransport;
+    type Clock = C;
+    /// The hash of the post sent, to chain the next one to.
+    type Pending = [u8; 32];
+    type Done = u64;
+    type Error = ClientError;
+
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+        self.client.core_connection()
+    }
+
+    async fn prepare(&mut self) -> Result<Attempt<[u8; 32], u64>, ClientError> {
+        let id = self.channel;
+        let published = self
+            .client
+            .state
+            .channels
+            .get(&id)
+            .cloned()
+            .ok_or(ClientError::UnknownChannel(id.to_string()))?;
+        let (last_seq, prev, prev_posted_at) =
+            self.client.channel_tail(&published, &self.org_keys, &self.revoked).await?;
+        let body = PostBody {
+            v: CHANNEL_VERSION,
+            channel: id,
+            n: last_seq + 1,
+            prev: ByteBuf::from(prev.to_vec()),
+            posted_at: self.client.clock.now_ms(),
+            text: self.text.to_string(),
+            photos: self.photos.clone(),
+            prev_posted_at,
+        };
+        let key = published.channel_key()?;
+        let sealed = channel::seal_post(
+            &body,
+            &key,
+            published.key_epoch,
+            &self.client.secret,
+            self.cert.clone(),
+        )
+        .map_err(|source| ClientError::ChannelData { what: "post", source })?;
+        let hash = channel::post_hash(&sealed);
+        let request =
+            Request::ChannelPost { channel: id, prev_seq: last_seq, post: ByteBuf::from(sealed) };
+        Ok(Attempt::Commit { request, pending: hash })
+    }
+
+    async fn accepted(&mut self, hash: [u8; 32], seq: u64) -> Result<Option<u64>, ClientError> {
+        if let Some(entry) = self.client.state.channels.get_mut(&self.channel) {
+            entry.last_seq = seq;
+            entry.last_hash = Some(ByteBuf::from(hash.to_vec()));
+        }
+        self.client.save()?;
+        Ok(Some(seq))
+    }
+
+    fn abandon(&mut self, _hash: &[u8; 32]) -> Result<(), ClientError> {
+        // A post leaves nothing pending on this device.
+        Ok(())
+    }
+
+    async fn lost_race(&mut self, _hash: [u8; 32], _refusal: ErrorBody) -> Result<(), ClientError> {
+        // Another device posted first: the next attempt re-reads the tail
+        // and chains to the winner's post.
+        Ok(())
+    }
+
+    async fn refused(&mut self, _hash: [u8; 32], body: ErrorBody) -> Result<(), ClientError> {
+        if body.code == ErrorCode::Forbidden {
+            return Err(ClientError::NotPublisher { handle: self.handle.clone() });
+        }
+        Err(ClientError::server(body))
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        unexpected(&self.client.server_url, answer)
+    }
+
+    fn gave_up(&self, attempts: usize) -> ClientError {
+        ClientError::ChannelConflict { attempts }
+    }
+
+    fn accepted_at(&self, answer: &Response) -> Option<u64> {
+        match answer {
+            Response::ChannelPosted { seq, .. } => Some(*seq),
+            _ => None,
+        }
     }
 }
 

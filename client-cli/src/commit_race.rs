@@ -10,6 +10,14 @@
 //! [`Client::abandon_commit`], and catch up after a lost race with
 //! [`Client::catch_up_to`] waiting at most [`CATCH_UP_WAIT`].
 //!
+//! Two more races use the same routine with their own rules: joining a
+//! discussion group by link (`groups.rs`: an external commit; a lost race
+//! needs no catching up, an outdated GroupInfo is an attempt with nothing
+//! to send, and attempts are paused on the client's clock) and posting to
+//! a broadcast channel (`channels.rs`: not an MLS commit, but the same race
+//! for the next position of the channel's chain; see the core's module
+//! docs).
+//!
 //! [`CommitRace`]: stadtbote_client::commit::CommitRace
 //! [`CATCH_UP_WAIT`]: crate::send::CATCH_UP_WAIT
 
