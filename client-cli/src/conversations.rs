@@ -84,6 +84,7 @@ impl<C: Clock + Clone> Client<C> {
             usable.insert(group);
         }
         let chosen = self.state.record_conversation(peer, group, &usable);
+        self.reroute_conversations(&peer);
         if chosen.is_some_and(|c| c != group) {
             tracing::info!("two conversations with one account: the other one is used");
         }
@@ -124,6 +125,7 @@ impl<C: Clock + Clone> Client<C> {
         let mut usable = self.usable_conversations(&peer)?;
         usable.remove(group);
         self.state.forget_conversation(group, &usable);
+        self.reroute_conversations(&peer);
         Ok(())
     }
 }

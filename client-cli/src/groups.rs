@@ -247,11 +247,6 @@ pub struct GroupSummary {
 }
 
 impl<C: Clock + Clone> Client<C> {
-    /// Whether `group` is a discussion group of this device.
-    pub(crate) fn is_discussion_group(&self, group: &GroupId) -> bool {
-        self.state.groups.contains_key(group)
-    }
-
     /// The discussion groups this device is in (not those it was removed from).
     pub fn group_summaries(&self) -> Result<Vec<GroupSummary>, ClientError> {
         let mut out = Vec::new();
@@ -375,6 +370,7 @@ impl<C: Clock + Clone> Client<C> {
             joined_at: self.clock.now_ms(),
         };
         self.state.groups.insert(group, entry);
+        self.routes.add_discussion_group(group);
         self.save()?;
         // The first put records the group's org with the server.
         self.put_group_info(&group, Some(org)).await?;
@@ -743,6 +739,7 @@ impl<C: Clock + Clone> CommitRace for JoinRace<'_, C> {
         };
         let shown = entry.name.clone();
         client.state.groups.insert(group, entry);
+        client.routes.add_discussion_group(group);
         client.save()?;
         // We are a member now and know the secret: the next joiner needs
         // this epoch's GroupInfo.

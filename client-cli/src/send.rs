@@ -172,6 +172,7 @@ impl<C: Clock + Clone> Client<C> {
         // A state from before lists the group only by peer.
         if self.state.conversations.get(peer) == Some(group) {
             self.state.conversations.remove(peer);
+            self.reroute_conversations(peer);
         }
         self.save()
     }

@@ -58,6 +58,9 @@ pub struct Client<C = SystemClock> {
     pub(crate) conn: Option<Connection<C>>,
     /// Where time comes from (see the type's docs).
     pub(crate) clock: C,
+    /// Which kind each group is, for routing incoming messages
+    /// ([`crate::routes`]).
+    pub(crate) routes: stadtbote_client::routing::RoutingTable,
     /// Whether the server has said `caught_up` since this connection logged in.
     pub(crate) caught_up: bool,
     /// Whether this connection passed a second factor (`second_factor`).
@@ -141,6 +144,7 @@ impl<C: Clock + Clone> Client<C> {
             mls_file,
             conn: None,
             clock,
+            routes: Default::default(),
             caught_up: false,
             elevated: false,
             second_factor_code: None,
@@ -149,6 +153,7 @@ impl<C: Clock + Clone> Client<C> {
         };
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
+        client.routes = client.state.routing_table();
         let now = client.now_ms();
         client.purge_expired_threads(now)?;
         Ok(client)
@@ -220,6 +225,7 @@ impl<C: Clock + Clone> Client<C> {
             },
             conn: Some(conn),
             clock,
+            routes: Default::default(),
             caught_up: false,
             elevated: false,
             second_factor_code: None,

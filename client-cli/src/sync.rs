@@ -32,6 +32,7 @@ use crate::conversations::conversation_peer;
 use crate::error::ClientError;
 use crate::session::{Client, unexpected};
 use crate::state::ReceivedText;
+use stadtbote_client::routing::Route;
 
 /// The group a commit names in its cleartext framing.
 fn group_of_commit(payload: &[u8]) -> Option<GroupId> {
@@ -193,6 +194,7 @@ impl<C: Clock + Clone> Client<C> {
         envelope: &Envelope,
         report: &mut SyncReport,
     ) -> Result<(), ClientError> {
+        self.check_routes();
         match self.mls.process(&envelope.payload) {
             Ok(Incoming::Welcome { group, members, welcome_data, .. }) => {
                 if self.on_welcome(group, &members, welcome_data.as_deref())? {
@@ -211,12 +213,15 @@ impl<C: Clock + Clone> Client<C> {
                 }
             }
             Ok(Incoming::CommitApplied { group, removed, added, .. }) => {
-                if self.is_discussion_group(&group) {
-                    self.on_group_commit(group, removed);
-                } else if self.is_thread_group(&group) {
-                    self.on_thread_commit(group, removed, !added.is_empty());
-                } else if removed {
-                    tracing::warn!(%group, "this device was removed from a conversation");
+                match self.routes.route(&group) {
+                    Route::DiscussionGroup => self.on_group_commit(group, removed),
+                    Route::Thread | Route::PendingThread => {
+                        self.on_thread_commit(group, removed, !added.is_empty());
+                    }
+                    Route::Conversation { .. } | Route::Unknown if removed => {
+                        tracing::warn!(%group, "this device was removed from a conversation");
+                    }
+                    Route::Conversation { .. } | Route::Unknown => {}
                 }
             }
             Ok(Incoming::Ignored { reason, .. }) => {
@@ -281,25 +286,25 @@ impl<C: Clock + Clone> Client<C> {
         received_at: u64,
     ) -> Result<Option<MsgId>, ClientError> {
         let own = self.state.account;
-        // Discussion groups are routed by id first: their posts never reach
-        // the conversation history or the threads.
-        if self.is_discussion_group(&group) {
-            self.on_group_application(group, from, from_device, plaintext);
-            return Ok(None);
-        }
-        if self.is_thread_group(&group) {
-            self.on_thread_application(group, from, from_device, plaintext, received_at)?;
-            return Ok(None);
-        }
-        let peer = match self.state.peer_of(&group) {
-            Some(peer) => peer,
-            None => {
+        // One lookup decides (see `routes`): discussion groups first, so
+        // their posts never reach the conversation history or the threads.
+        let peer = match self.routes.route(&group) {
+            Route::DiscussionGroup => {
+                self.on_group_application(group, from, from_device, plaintext);
+                return Ok(None);
+            }
+            Route::Thread | Route::PendingThread => {
+                self.on_thread_application(group, from, from_device, plaintext, received_at)?;
+                return Ok(None);
+            }
+            Route::Conversation { peer } => peer,
+            Route::Unknown => {
                 // A conversation this state does not list (its Welcome was
                 // processed by a run that crashed before saving state):
                 // recover the peer from the members.
                 let members = self.mls.members(&group)?;
                 if !self.on_welcome(group, &members, None)? {
-                    if self.is_thread_group(&group) {
+                    if matches!(self.routes.route(&group), Route::Thread | Route::PendingThread) {
                         self.on_thread_application(
                             group,
                             from,

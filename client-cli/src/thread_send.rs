@@ -35,6 +35,7 @@
 //! written after the assignment, and refuses to send in the thread itself.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::routing::Kind;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -1061,6 +1062,8 @@ impl<C: Clock + Clone> Client<C> {
             };
             self.state.threads.entry(entry.thread).or_insert(thread);
             self.state.pending_threads.remove(&entry.thread);
+            self.routes.add_thread(entry.thread);
+            self.routes.remove(&entry.thread, Kind::PendingThread);
         }
         if let Some(thread) = self.state.threads.get_mut(&entry.thread) {
             thread.push(message);

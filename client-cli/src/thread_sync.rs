@@ -18,6 +18,7 @@
 //!    changes never count (see [`crate::threads`]).
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::routing::Kind;
 use std::collections::BTreeSet;
 
 use stadtbote_protocol::app::{AppBody, AppMessage, Location};
@@ -102,11 +103,6 @@ pub fn uncertified_members(
 }
 
 impl<C: Clock + Clone> Client<C> {
-    /// Whether `group` is a thread (or a group that will become one).
-    pub(crate) fn is_thread_group(&self, group: &GroupId) -> bool {
-        self.state.threads.contains_key(group) || self.state.pending_threads.contains_key(group)
-    }
-
     /// A Welcome into a group that is not a conversation: a thread whose
     /// opening message follows.
     pub(crate) fn on_thread_welcome(&mut self, group: GroupId) {
@@ -117,6 +113,7 @@ impl<C: Clock + Clone> Client<C> {
             }
             None => {
                 self.state.pending_threads.insert(group, self.clock.now_ms());
+                self.routes.add_pending_thread(group);
             }
         }
     }
@@ -133,6 +130,7 @@ impl<C: Clock + Clone> Client<C> {
             }
         } else if removed {
             self.state.pending_threads.remove(&group);
+            self.routes.remove(&group, Kind::PendingThread);
         }
     }
 
@@ -291,6 +289,7 @@ impl<C: Clock + Clone> Client<C> {
         {
             tracing::warn!(%group, "leaving a thread that is not for this device");
             self.state.pending_threads.remove(&group);
+            self.routes.remove(&group, Kind::PendingThread);
             if self.mls.has_group(&group)? {
                 self.mls.delete_group(&group)?;
             }
@@ -341,6 +340,8 @@ impl<C: Clock + Clone> Client<C> {
         });
         self.state.pending_threads.remove(&group);
         self.state.threads.insert(group, thread);
+        self.routes.remove(&group, Kind::PendingThread);
+        self.routes.add_thread(group);
         Ok(())
     }
 
@@ -435,6 +436,7 @@ impl<C: Clock + Clone> Client<C> {
                 self.mls.delete_group(id)?;
             }
             self.state.threads.remove(id);
+            self.routes.remove(id, Kind::Thread);
             self.state.thread_outbox.retain(|e| e.thread != *id);
             let photos = self.home.path(&format!("{PHOTOS_DIR}/{id}"));
             if photos.exists() {
