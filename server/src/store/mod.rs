@@ -90,6 +90,7 @@ pub mod envelope_log;
 mod error;
 pub mod logical;
 pub mod org;
+pub mod push;
 pub mod records;
 pub mod rules;
 pub mod settings;
@@ -105,6 +106,7 @@ mod sled_device_list;
 mod sled_envelopes;
 mod sled_ids;
 mod sled_org;
+mod sled_push;
 mod sled_settings;
 pub mod sled_store;
 
@@ -121,6 +123,7 @@ pub use error::{StorageError, StoreError};
 pub use org::{
     CodeState, DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
 };
+pub use push::{PushStore, PushSubscription};
 pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use sled_store::SledStore;
@@ -282,6 +285,7 @@ pub trait Store:
     + AuditStore
     + SettingsStore
     + DeviceListStore
+    + PushStore
     + Send
     + Sync
     + 'static
