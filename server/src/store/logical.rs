@@ -87,6 +87,10 @@ pub const COLLECTIONS: &[Collection] = &[
     Collection { name: "org_rotations", holds: "org → the org key's signed rotation chain" },
     Collection { name: "org_staff_lists", holds: "org → signed staff list" },
     Collection { name: "orgs", holds: "org → handle, name, key, admin device, versions" },
+    Collection {
+        name: "push",
+        holds: "`vapid` → VAPID secret; `s/` ‖ kdev(device) → sealed subscription",
+    },
     Collection { name: "recipients", holds: "envelopes: seq ‖ kdev(device) → –" },
     Collection { name: "refs", holds: "envelopes: seq → remaining recipients, expires_at" },
     Collection { name: "revoked", holds: "staff device → orgs that revoked it" },

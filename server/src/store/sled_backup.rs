@@ -138,6 +138,7 @@ impl RecordImporter for SledImporter {
 mod tests {
     use super::*;
     use crate::store::logical;
+    use stadtbote_protocol::DeviceId;
 
     /// A tree the logical format does not list would be backed up, but no
     /// other backend could restore it: every tree sled opens must be a
@@ -151,6 +152,7 @@ mod tests {
         let account = stadtbote_protocol::AccountId([1; 16]);
         let _ = store.device_list(&account);
         let _ = store.take_link_slot(&[0; 32], &account, 0);
+        let _ = crate::store::PushStore::push_subscription(&store, &DeviceId([1; 16]));
         let mut names = store.db.tree_names();
         names
             .extend(super::super::sled_envelopes::LEGACY_TREES.iter().map(|n| n.as_bytes().into()));

@@ -9,7 +9,8 @@
 //!    group left without members is deleted with its join link.
 //! 3. Per device: purge its mailbox (and messages only it still had to
 //!    receive), its KeyPackages, staff enrolments and revocation entries.
-//! 4. Delete the account's own records: devices, link codes, upload
+//! 4. Delete the account's own records: devices, device lists, push
+//!    subscriptions, link codes, upload
 //!    metadata (the files are the caller's), quota, the account — the
 //!    account row last, in one transaction, so that a concurrent deletion
 //!    is answered [`StoreError::UnknownAccount`].
