@@ -242,7 +242,7 @@ impl DeletionSteps for SledStore {
         let blind = self.blind(account);
         let devices: BTreeSet<DeviceId> = ids.iter().map(|d| self.sdev(d)).collect();
         self.forget_device_data(&blind)?;
-        self.forget_push_subscriptions(&ids)?;
+        self.forget_push_subscriptions(ids)?;
         for (code, _) in self.link_codes_of(&blind)? {
             self.link_codes.remove(code).map_err(io)?;
         }
