@@ -59,7 +59,9 @@ use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::push::Push;
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited, RequestLimiters};
-use crate::store::{CodeState, CommitInput, CommitOutcome, LinkOutcome, Store, StoreError};
+use crate::store::{
+    CodeState, CommitInput, CommitOutcome, LinkOutcome, StorageError, Store, StoreError,
+};
 use crate::unix_ms;
 
 /// Bytes of randomness in a link code (80 bits: 16 base32 characters).
@@ -228,26 +230,43 @@ impl From<StoreError> for RelayError {
             StoreError::UnknownChannel => Self::UnknownChannel,
             StoreError::EpochDecreasing => Self::InvalidRequest("the key epoch must not decrease"),
             StoreError::StaleSeq { last_seq } => Self::StalePost { last_seq },
-            StoreError::Contention => Self::Unavailable,
-            StoreError::Unavailable(e) => {
+            StoreError::Storage(failure) => failure.into(),
+            StoreError::AdminRoleHeld => Self::Refused(RefusalReason::AdminRoleHeld),
+        }
+    }
+}
+
+/// A storage failure: nothing was stored, nothing is acknowledged, and the
+/// client is told to try again later. The codes are those of earlier
+/// releases: contention is `unavailable`, a failed read or write (a full
+/// disk included) `storage_unavailable`, a record that does not decode or a
+/// data directory of another schema `internal`.
+impl From<StorageError> for RelayError {
+    fn from(failure: StorageError) -> Self {
+        match failure {
+            StorageError::Contention => Self::Unavailable,
+            StorageError::Unavailable(e) => {
                 tracing::error!(error = %e, "storage operation failed");
                 Self::StorageUnavailable
             }
-            StoreError::Corrupt(what) => {
+            StorageError::Full(e) => {
+                tracing::error!(error = %e, "storage full");
+                Self::StorageUnavailable
+            }
+            StorageError::Corrupt(what) => {
                 tracing::error!(tree = what, "corrupt stored record");
                 Self::Internal
             }
-            StoreError::AdminRoleHeld => Self::Refused(RefusalReason::AdminRoleHeld),
-            StoreError::OutdatedSchema { found, .. } => {
+            StorageError::OutdatedSchema { found, .. } => {
                 tracing::error!(version = found, "record of an outdated schema version");
                 Self::Internal
             }
-            StoreError::UnsupportedSchema(version) => {
+            StorageError::UnsupportedSchema(version) => {
                 tracing::error!(version, "record of an unsupported schema version");
                 Self::Internal
             }
-            StoreError::UnkeyedIds | StoreError::UnsupportedIdKeying(_) => {
-                tracing::error!(error = %err, "data directory of another id keying");
+            StorageError::UnkeyedIds | StorageError::UnsupportedIdKeying(_) => {
+                tracing::error!(error = %failure, "data directory of another id keying");
                 Self::Internal
             }
         }
@@ -1090,6 +1109,25 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A storage failure is never answered like a refusal, and the codes
+    /// stay those of earlier releases (a full disk included).
+    #[test]
+    fn storage_failures_and_refusals_keep_their_answers() {
+        let full = StoreError::unavailable(std::io::Error::from_raw_os_error(28));
+        assert!(matches!(full, StoreError::Storage(StorageError::Full(_))));
+        assert_eq!(RelayError::from(full), RelayError::StorageUnavailable);
+        let broken = StoreError::unavailable(std::io::Error::other("connection lost"));
+        assert_eq!(RelayError::from(broken), RelayError::StorageUnavailable);
+        assert_eq!(RelayError::from(StoreError::contention()), RelayError::Unavailable);
+        assert_eq!(RelayError::from(StoreError::corrupt("groups")), RelayError::Internal);
+        assert_eq!(
+            RelayError::from(StoreError::StaleEpoch { current: 4 }),
+            RelayError::StaleEpoch { current: 4 }
+        );
+        assert_eq!(RelayError::from(StoreError::UnknownGroup), RelayError::NotAMember);
+        assert_eq!(RelayError::from(StoreError::QuotaExceeded), RelayError::QuotaExceeded);
+    }
 
     #[test]
     fn link_codes_are_normalised_before_hashing() {

@@ -19,7 +19,7 @@ const VAPID_KEY: &[u8] = b"vapid";
 const SUBSCRIPTION_PREFIX: &[u8] = b"s/";
 
 fn corrupt() -> StoreError {
-    StoreError::Corrupt(PUSH_TREE)
+    StoreError::corrupt(PUSH_TREE)
 }
 
 impl SledStore {
@@ -60,7 +60,7 @@ impl PushStore for SledStore {
         match stored.split_first() {
             Some((&RECORD_V1, secret)) if secret.len() == 32 => Ok(Zeroizing::new(secret.to_vec())),
             Some((&RECORD_V1, _)) | None => Err(corrupt()),
-            Some((&version, _)) => Err(StoreError::UnsupportedSchema(version)),
+            Some((&version, _)) => Err(StoreError::unsupported_schema(version)),
         }
     }
 
@@ -92,7 +92,7 @@ impl PushStore for SledStore {
         let Some(value) = self.push_tree()?.get(&key).map_err(io)? else { return Ok(None) };
         let (&version, rest) = value.split_first().ok_or_else(corrupt)?;
         if version != RECORD_V1 {
-            return Err(StoreError::UnsupportedSchema(version));
+            return Err(StoreError::unsupported_schema(version));
         }
         let (owner, sealed) = rest.split_at_checked(32).ok_or_else(corrupt)?;
         let owner = Blind(<[u8; 32]>::try_from(owner).map_err(|_| corrupt())?);
