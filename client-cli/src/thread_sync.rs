@@ -444,7 +444,7 @@ impl Client {
                 })?;
             }
         }
-        self.save()?;
+        self.save_erasing()?;
         Ok(expired.len())
     }
 
