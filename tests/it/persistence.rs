@@ -56,15 +56,14 @@ fn a_home_from_before_the_store_is_imported_and_keeps_working() {
     let town = Town::new(Server::start());
     let anna = town.citizen("Anna Amsel");
     let bernd = town.citizen("Bernd Buche");
-    let (a, b) = (anna.whoami()["account"].as_str().unwrap().to_string(), {
-        bernd.whoami()["account"].as_str().unwrap().to_string()
-    });
+    let account = |d: &Device| d.whoami()["account"].as_str().unwrap().to_string();
+    let (a, b) = (account(&anna), account(&bernd));
     anna.ok(&["send", &b, "Vor dem Umzug: Hallo Bernd"]);
     assert_eq!(bernd.inbox_texts(), ["Vor dem Umzug: Hallo Bernd"]);
     bernd.ok(&["send", &a, "Vor dem Umzug: Hallo Anna"]);
     assert_eq!(anna.inbox_texts(), ["Vor dem Umzug: Hallo Anna"]);
-    let report = "Vor dem Umzug: Laterne in der Lindenstraße defekt";
-    let thread = last_line(&anna.ok(&["report", HANDLE, "--category", "Beleuchtung", report]));
+    let report = "Vor dem Umzug: Schlagloch in der Lindenstraße";
+    let thread = last_line(&anna.ok(&["report", HANDLE, "--category", "Straßenschaden", report]));
     let history_before = texts(&json_lines(&anna.ok(&["history", &b, "--json"])));
     assert_eq!(history_before.len(), 2, "{history_before:?}");
 
@@ -108,9 +107,9 @@ fn a_home_from_before_the_store_is_imported_and_keeps_working() {
 
 #[test]
 fn a_second_command_on_one_home_still_waits_for_the_first() {
-    // The home lock stays in front of the store's lease: the second command
-    // waits for the first (here: a chat-less `inbox` racing a `send`), and
-    // neither loses the other's writes.
+    // The home lock stays in front of the store's lease: a second command
+    // waits for the first instead of failing (here: four `send`s started at
+    // once), and none loses another's writes.
     let server = Server::start();
     let anna = Device::new(&server);
     let bernd = Device::new(&server);
