@@ -60,8 +60,8 @@ use stadtbote_protocol::org_rotation::{OrgKeys, SignedRotation, org_keys};
 use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Response};
 
 use crate::connection::Connection;
-use crate::error::ClientError;
 use crate::device_store::{DeviceStore, Loaded};
+use crate::error::ClientError;
 use crate::home::{Home, IDENTITY_FILE};
 use crate::invalid_input::InvalidReason as R;
 use crate::pinning::{OrgPin, verify_directory};

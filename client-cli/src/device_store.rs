@@ -219,13 +219,15 @@ impl DeviceStore {
         let (state, seen) =
             state_records::from_records(&self.committed).map_err(|e| record_error(&home, e))?;
         let (mls, keys) =
-            ready(MlsKeyStore::load(&self.storage, secret, state.account, state.device))
-                .map_err(|e| match e {
-                    MlsStoreError::Mls(e) => {
-                        ClientError::CorruptFile { file: home.join(STORE_DIR), reason: e.to_string() }
-                    }
+            ready(MlsKeyStore::load(&self.storage, secret, state.account, state.device)).map_err(
+                |e| match e {
+                    MlsStoreError::Mls(e) => ClientError::CorruptFile {
+                        file: home.join(STORE_DIR),
+                        reason: e.to_string(),
+                    },
                     other => mls_store_error(&home, other),
-                })?;
+                },
+            )?;
         self.keys = keys;
         Ok(Loaded { store: self, state, seen, mls })
     }

@@ -17,9 +17,9 @@ use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
 use crate::connection::{Connection, validate_url};
+use crate::device_store::{DeviceStore, Loaded};
 use crate::devices::LinkCode;
 use crate::error::ClientError;
-use crate::device_store::{DeviceStore, Loaded};
 use crate::home::Home;
 use crate::state::{MLS_FILE_VERSION, MlsFile, State};
 
@@ -96,8 +96,7 @@ impl Client {
         let secret = home.read_identity()?;
         // Imports a home from before the store on its first open.
         let Loaded { store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
-        let mls_file =
-            MlsFile { v: MLS_FILE_VERSION, mls: ByteBuf::new(), seen_envelopes: seen };
+        let mls_file = MlsFile { v: MLS_FILE_VERSION, mls: ByteBuf::new(), seen_envelopes: seen };
         let mut client = Client {
             home,
             server_url: server_url.to_string(),

@@ -248,7 +248,9 @@ pub fn from_records(records: &RecordMap) -> Result<(State, VecDeque<u64>), Recor
             }
             Space::Conversations if key.starts_with(b"g/") => {
                 let group = id(space, "conversation group", key, b"g/")?;
-                state.conversation_groups.insert(group, decode(space, "conversation group", value)?);
+                state
+                    .conversation_groups
+                    .insert(group, decode(space, "conversation group", value)?);
             }
             Space::Conversations if key.starts_with(b"n/") => {
                 let account = id(space, "name", key, b"n/")?;
@@ -388,7 +390,8 @@ mod tests {
         let s = state_with_history(2);
         let records = to_records(&s, &VecDeque::new()).unwrap();
         let mut newer = records.clone();
-        let mut meta: Meta = decode(Space::Account, "meta", newer.get(Space::Account, META_KEY).unwrap()).unwrap();
+        let mut meta: Meta =
+            decode(Space::Account, "meta", newer.get(Space::Account, META_KEY).unwrap()).unwrap();
         meta.layout = LAYOUT_VERSION + 1;
         let mut batch = Batch::new();
         batch.put(Space::Account, META_KEY.to_vec(), cbor(Space::Account, &meta).unwrap());

@@ -43,9 +43,8 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     files_below(dir)
         .into_iter()
         .filter(|p| {
-            std::fs::read(p).is_ok_and(|bytes| {
-                bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-            })
+            std::fs::read(p)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
         })
         .map(|p| p.display().to_string())
         .collect()
