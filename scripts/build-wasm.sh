@@ -26,6 +26,7 @@ CRATES=(
   stadtbote-protocol
   stadtbote-i18n
   stadtbote-client
+  stadtbote-client-web
 )
 
 TARGET=wasm32-unknown-unknown
