@@ -36,6 +36,7 @@ mod photo_formats;
 mod photos;
 mod poster;
 mod privacy;
+mod push;
 mod readme;
 mod recovery;
 mod server_http;
