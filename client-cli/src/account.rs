@@ -9,6 +9,7 @@ use stadtbote_protocol::Request;
 use stadtbote_protocol::account::AccountExport;
 use stadtbote_protocol::frame::Response;
 
+use crate::device_store::STORE_DIR;
 use crate::error::ClientError;
 use crate::home::{IDENTITY_FILE, MLS_FILE, STATE_FILE};
 use crate::session::{Client, unexpected};
@@ -28,10 +29,14 @@ pub struct ServerDeletion {
 
 /// Files and directories of the home that belong to the account; deleted
 /// with it. `identity.key` goes first: without it the home no longer counts
-/// as initialised, so a crash midway cannot leave a half-working account.
-/// Followed channels (`follows.cbor`) need no account and are kept.
+/// as initialised, so a crash midway cannot leave a half-working account
+/// (and `init` clears a store left behind). The store (`store/`: state,
+/// history, MLS keys) goes whole, its journal with it, so no old value of
+/// the history stays in the home; `state.cbor`/`mls.cbor` exist only in a
+/// home from before the store that was never opened since. Followed
+/// channels (`follows.cbor`) need no account and are kept.
 const ACCOUNT_FILES: [&str; 3] = [IDENTITY_FILE, STATE_FILE, MLS_FILE];
-const ACCOUNT_DIRS: [&str; 1] = ["photos"];
+const ACCOUNT_DIRS: [&str; 2] = [STORE_DIR, "photos"];
 
 impl<C: Clock + Clone> Client<C> {
     /// Everything the server holds about this device's account. Needs a

@@ -63,12 +63,12 @@ use stadtbote_protocol::{ChannelId, DeviceId, ErrorBody, ErrorCode, OrgId, Reque
 
 use crate::clock::SystemClock;
 use crate::connection::{Connection, CoreConnection, WsTransport};
+use crate::device_store::{DeviceStore, Loaded};
 use crate::error::ClientError;
-use crate::home::{Home, IDENTITY_FILE, STATE_FILE};
+use crate::home::{Home, IDENTITY_FILE};
 use crate::invalid_input::InvalidReason as R;
 use crate::pinning::{OrgPin, verify_directory};
 use crate::session::{Client, unexpected};
-use crate::state::State;
 
 /// The follows file.
 pub const FOLLOWS_FILE: &str = "follows.cbor";
@@ -1098,10 +1098,11 @@ impl<C: Clock + Clone> Follower<C> {
     /// key contradicts the pin (a key of the org's rotation chain `keys`,
     /// as is the pin, does not).
     fn pin(&self, invite: &ChannelInvite, keys: &OrgKeys) -> Result<(), ClientError> {
-        if !self.home.exists(IDENTITY_FILE) || !self.home.exists(STATE_FILE) {
+        if !self.home.exists(IDENTITY_FILE) {
             return Ok(());
         }
-        let mut state: State = self.home.read_cbor(STATE_FILE)?;
+        let secret = self.home.read_identity()?;
+        let Loaded { mut store, mut state, seen, mls } = DeviceStore::open(&self.home, &secret)?;
         match state.pins.get(&invite.handle) {
             Some(pin)
                 if pin.org != invite.org
@@ -1128,7 +1129,7 @@ impl<C: Clock + Clone> Follower<C> {
                         directory: None,
                     },
                 );
-                self.home.write_cbor(STATE_FILE, &state)
+                store.save(&state, &seen, &mls, false)
             }
         }
     }

@@ -170,7 +170,7 @@ impl<C: Clock + Clone> Client<C> {
         match &self.state.device_lists.account_secret {
             Some(secret) => DeviceSecret::from_bytes(&secret.0).map(Some).map_err(|_| {
                 ClientError::CorruptFile {
-                    file: self.home.path(crate::home::STATE_FILE),
+                    file: self.store.dir().to_path_buf(),
                     reason: "the account key is malformed".into(),
                 }
             }),

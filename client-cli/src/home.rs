@@ -3,8 +3,8 @@
 //! | file | content |
 //! |---|---|
 //! | `identity.key` | the device's 32 secret Ed25519 bytes; written last by `init`, so its presence means "initialised" |
-//! | `state.cbor` | account, device, name, conversations, history, outbox, pending receipts ([`crate::state::State`]) |
-//! | `mls.cbor` | the MLS key store and the ids of processed envelopes ([`crate::state::MlsFile`]) |
+//! | `store/` | the device's state (account, conversations, history, outbox, receipts, threads, groups, pins, device lists), the ids of processed envelopes and the MLS key store, as records of a [`crate::file_storage::FileStorage`] ([`crate::device_store`]) |
+//! | `state.cbor`, `mls.cbor` | only in a home from before `store/`: imported into it and removed on the first open |
 //! | `follows.cbor` | channels this home follows, with keys and verified cursors ([`crate::channels`]); needs no account |
 //! | `lock` | empty; held with an exclusive lock while a command runs |
 //! | `org/<handle>.key` | an org's signing key, on the org admin's device only ([`crate::org`]) |
@@ -31,9 +31,9 @@ use crate::error::ClientError;
 
 /// The device secret.
 pub const IDENTITY_FILE: &str = "identity.key";
-/// Client bookkeeping.
+/// Client bookkeeping before `store/` (imported on first open).
 pub const STATE_FILE: &str = "state.cbor";
-/// MLS state.
+/// MLS state before `store/` (imported on first open).
 pub const MLS_FILE: &str = "mls.cbor";
 /// The lock file.
 pub const LOCK_FILE: &str = "lock";

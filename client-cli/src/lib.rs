@@ -4,7 +4,9 @@
 //! same API directly (for example to force a lost commit race).
 //!
 //! * [`home`]: the `--home` directory, its files, permissions, atomic writes and lock.
-//! * [`state`]: the bookkeeping in `state.cbor` (history, outbox, receipts) and `mls.cbor`.
+//! * [`state`]: the bookkeeping (history, outbox, receipts) and the old `state.cbor`/`mls.cbor` formats.
+//! * [`state_records`]: the state as records of the core's Storage spaces, both ways (no I/O).
+//! * [`device_store`]: the state, envelope ids and MLS key store in a `FileStorage` under `<home>/store/`, one batch per save; imports old homes.
 //! * [`connection`]: the WebSocket connection to the relay (timeouts, limits, request matching).
 //! * [`clock`]: the system clock and tokio timers as the core's `Clock`.
 //! * [`commit_race`]: what the CLI's commit races share (the core's one commit-and-retry routine).
@@ -57,6 +59,7 @@ pub mod commit_race;
 pub mod connection;
 pub mod consult;
 pub mod conversations;
+pub mod device_store;
 pub mod devices;
 pub mod error;
 pub mod error_text;
@@ -82,6 +85,7 @@ pub mod send;
 pub mod session;
 pub mod staff;
 pub mod state;
+pub mod state_records;
 pub mod sync;
 pub mod thread_output;
 pub mod thread_send;

@@ -2,12 +2,11 @@
 //! opening it again, logging in, keeping KeyPackages stocked, saving state.
 //!
 //! A `Client` owns the locked home directory, the device secret, the
-//! bookkeeping [`State`] and the [`MlsClient`], and (once connected) the
-//! [`Connection`]. Saving always writes `state.cbor` before `mls.cbor`:
-//! if a crash falls between the two, the MLS state is the older one, so the
-//! server's redelivery of the unacknowledged envelopes replays exactly what
-//! was lost, and the history's de-duplication by message id absorbs what
-//! was already recorded.
+//! bookkeeping [`State`] and the [`MlsClient`], the [`DeviceStore`] they are
+//! saved to, and (once connected) the [`Connection`]. Saving writes what
+//! changed in the state, the processed envelope ids and the MLS key store
+//! as one atomic batch ([`crate::device_store`]), so they never disagree
+//! after a crash.
 
 use stadtbote_client::connection::ConnectionError;
 use std::path::Path;
@@ -20,10 +19,11 @@ use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
 use crate::clock::SystemClock;
 use crate::connection::{Connection, validate_url};
+use crate::device_store::{DeviceStore, Loaded};
 use crate::devices::LinkCode;
 use crate::error::ClientError;
-use crate::home::{Home, MLS_FILE, STATE_FILE};
-use crate::state::{MLS_FILE_VERSION, MlsFile, STATE_VERSION, State};
+use crate::home::Home;
+use crate::state::{MLS_FILE_VERSION, MlsFile, State};
 
 /// One-time KeyPackages kept on the server.
 pub const KEY_PACKAGE_TARGET: u32 = 20;
@@ -54,7 +54,11 @@ pub struct Client<C = SystemClock> {
     pub(crate) secret: DeviceSecret,
     pub(crate) state: State,
     pub(crate) mls: MlsClient,
+    /// The processed envelope ids (its `mls` bytes stay empty: the key
+    /// store is saved entry by entry through `store`).
     pub(crate) mls_file: MlsFile,
+    /// Where state, envelope ids and MLS key store are saved.
+    pub(crate) store: DeviceStore,
     pub(crate) conn: Option<Connection<C>>,
     /// Where time comes from (see the type's docs).
     pub(crate) clock: C,
@@ -120,21 +124,9 @@ impl<C: Clock + Clone> Client<C> {
     ) -> Result<Client<C>, ClientError> {
         let home = Home::open(home.as_ref())?;
         let secret = home.read_identity()?;
-        let state: State = home.read_cbor(STATE_FILE)?;
-        if state.v != STATE_VERSION {
-            return Err(ClientError::CorruptFile {
-                file: home.path(STATE_FILE),
-                reason: format!("unknown format version {}", state.v),
-            });
-        }
-        let mls_file: MlsFile = home.read_cbor(MLS_FILE)?;
-        let corrupt_mls =
-            |reason: String| ClientError::CorruptFile { file: home.path(MLS_FILE), reason };
-        if mls_file.v != MLS_FILE_VERSION {
-            return Err(corrupt_mls(format!("unknown format version {}", mls_file.v)));
-        }
-        let mls = MlsClient::import_state(&secret, state.account, state.device, &mls_file.mls)
-            .map_err(|e| corrupt_mls(e.to_string()))?;
+        // Imports a home from before the store on its first open.
+        let Loaded { store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
+        let mls_file = MlsFile { v: MLS_FILE_VERSION, mls: ByteBuf::new(), seen_envelopes: seen };
         let mut client = Client {
             home,
             server_url: server_url.to_string(),
@@ -142,6 +134,7 @@ impl<C: Clock + Clone> Client<C> {
             state,
             mls,
             mls_file,
+            store,
             conn: None,
             clock,
             routes: Default::default(),
@@ -212,6 +205,7 @@ impl<C: Clock + Clone> Client<C> {
             Err(body) => return Err(ClientError::server(body)),
         };
         let mls = MlsClient::new(&secret, account, device);
+        let store = DeviceStore::create(&home)?;
         let mut client = Client {
             home,
             server_url: server_url.to_string(),
@@ -223,6 +217,7 @@ impl<C: Clock + Clone> Client<C> {
                 mls: ByteBuf::new(),
                 seen_envelopes: Default::default(),
             },
+            store,
             conn: Some(conn),
             clock,
             routes: Default::default(),
@@ -335,12 +330,17 @@ impl<C: Clock + Clone> Client<C> {
         }
     }
 
-    /// Saves `state.cbor`, then `mls.cbor` (see the module docs for why in
-    /// this order).
+    /// Saves what changed since the last save (state, processed envelope
+    /// ids, MLS key store) as one durable batch; nothing when nothing did.
     pub fn save(&mut self) -> Result<(), ClientError> {
-        self.home.write_cbor(STATE_FILE, &self.state)?;
-        self.mls_file.mls = ByteBuf::from(self.mls.export_state()?);
-        self.home.write_cbor(MLS_FILE, &self.mls_file)
+        self.store.save(&self.state, &self.mls_file.seen_envelopes, &self.mls, false)
+    }
+
+    /// [`Client::save`] for deletions people expect to be final
+    /// (disappearing threads): the deleted values leave the store's files
+    /// before this returns, not at its next compaction.
+    pub(crate) fn save_erasing(&mut self) -> Result<(), ClientError> {
+        self.store.save(&self.state, &self.mls_file.seen_envelopes, &self.mls, true)
     }
 
     pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection<C>, ClientError> {

@@ -447,7 +447,7 @@ impl<C: Clock + Clone> Client<C> {
                 })?;
             }
         }
-        self.save()?;
+        self.save_erasing()?;
         Ok(expired.len())
     }
 
@@ -671,6 +671,7 @@ mod tests {
         let mut expired = thread();
         expired.id = gone;
         expired.disappear_at = Some(1);
+        expired.category = Some("Verschwindet spurlos".into());
         let mut later = thread();
         later.id = kept;
         later.disappear_at = Some(u64::MAX);
@@ -695,6 +696,23 @@ mod tests {
         assert!(!client.mls.has_group(&gone).unwrap());
         assert!(!dir.join(format!("{PHOTOS_DIR}/{gone}")).exists(), "saved photos deleted");
         drop(client);
+        // Nothing of it stays readable in the home's files: the deletion
+        // rewrote the store's snapshot instead of appending to its journal
+        // (which held the thread since the old files were imported).
+        let mut files = vec![dir.clone()];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let needle = b"Verschwindet spurlos";
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{} still holds the thread",
+                    path.display()
+                );
+            }
+        }
         // And it stays deleted on disk.
         let again = Client::open(&dir, "ws://127.0.0.1:1/v1/ws").unwrap();
         assert!(!again.state().threads.contains_key(&gone));

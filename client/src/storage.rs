@@ -61,6 +61,7 @@
 //! the format and the same for every backend, so that a batch one backend
 //! accepts is accepted by all ([`Batch::check_limits`]).
 
+pub mod diff;
 pub mod map;
 pub mod memory;
 
@@ -72,6 +73,7 @@ use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
+pub use diff::changes;
 pub use map::RecordMap;
 pub use memory::MemoryStorage;
 

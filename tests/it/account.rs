@@ -100,9 +100,15 @@ fn assert_no_trace(data_dir: &std::path::Path, account: &str, when: &str) {
 
 /// Copies a device's home so that its keys can be tried after deletion.
 fn copy_home(from: &Device, to: &Device) {
-    std::fs::create_dir_all(&to.home).unwrap();
-    for name in ["identity.key", "state.cbor", "mls.cbor"] {
-        std::fs::copy(from.home.join(name), to.home.join(name)).unwrap();
+    std::fs::create_dir_all(to.home.join("store")).unwrap();
+    std::fs::copy(from.home.join("identity.key"), to.home.join("identity.key")).unwrap();
+    // The state lives in `store/` since issue 15 (lock files are not copied).
+    for entry in std::fs::read_dir(from.home.join("store")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if entry.file_type().unwrap().is_file() && !name.to_string_lossy().ends_with("lock") {
+            std::fs::copy(entry.path(), to.home.join("store").join(&name)).unwrap();
+        }
     }
 }
 

@@ -59,10 +59,11 @@ fn wrong_url_unknown_account_corrupt_state_and_missing_init_are_clear_errors() {
     let err = one_line(&fresh.fails(&["whoami"]));
     assert!(err.contains("stadtbote init"), "{err}");
 
-    // A corrupted state file is named, not silently replaced.
-    std::fs::write(anna.home.join("state.cbor"), b"\x00garbage\xff").expect("corrupt");
+    // A corrupted state file is named, not silently replaced (the state is
+    // in `store/` since issue 15; its snapshot is the file read first).
+    std::fs::write(anna.home.join("store/snapshot"), b"\x00garbage\xff").expect("corrupt");
     let err = one_line(&anna.fails(&["inbox"]));
-    assert!(err.contains("state.cbor"), "{err}");
+    assert!(err.contains("store"), "{err}");
 
     // Initialising twice is refused.
     let bernd = Device::new(&server);

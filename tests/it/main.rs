@@ -31,6 +31,7 @@ mod messaging;
 mod municipal;
 mod org_rotation;
 mod papercuts;
+mod persistence;
 mod photo_formats;
 mod photos;
 mod poster;
