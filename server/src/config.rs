@@ -1058,11 +1058,20 @@ mod tests {
 
     #[test]
     fn public_url_is_scheme_host_and_port_only() {
-        for good in ["", "https://stadtbote.musterhausen.de", "https://a.de/", "http://127.0.0.1:8470"] {
+        for good in
+            ["", "https://stadtbote.musterhausen.de", "https://a.de/", "http://127.0.0.1:8470"]
+        {
             let config = Config { public_url: good.into(), ..Config::default() };
             assert!(config.validate().is_ok(), "{good}");
         }
-        for bad in ["stadtbote.de", "https://a.de/app", "https://a.de?x", "https://", "ftp://a.de", "https://a b.de"] {
+        for bad in [
+            "stadtbote.de",
+            "https://a.de/app",
+            "https://a.de?x",
+            "https://",
+            "ftp://a.de",
+            "https://a b.de",
+        ] {
             let config = Config { public_url: bad.into(), ..Config::default() };
             let error = config.validate().unwrap_err().to_string();
             assert!(error.contains("public_url"), "{bad}: {error}");

@@ -77,7 +77,8 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
         let size = std::str::from_utf8(&data[..line_end]).unwrap_or("0");
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
         data = &data[line_end + 2..];
         if size == 0 || data.len() < size {
             break;
@@ -155,7 +156,10 @@ fn the_app_is_served_at_the_root_with_strict_headers() {
     let refs = references(&html);
     assert!(refs.len() >= 3, "{refs:?}");
     for reference in &refs {
-        assert!(!reference.contains(':') && !reference.starts_with("//"), "{reference} leaves the origin");
+        assert!(
+            !reference.contains(':') && !reference.starts_with("//"),
+            "{reference} leaves the origin"
+        );
         let answer = raw_request(server.addr, "GET", &format!("/{reference}"), &[]);
         assert_eq!(answer.status, 200, "{reference}");
         assert_strict_headers(&answer, reference);
@@ -193,7 +197,8 @@ fn the_app_is_served_at_the_root_with_strict_headers() {
 #[test]
 fn a_town_can_serve_its_own_build_from_a_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>Eigene App</title>").unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>Eigene App</title>")
+        .unwrap();
     let path = dir.path().to_str().expect("utf-8 path").to_owned();
     let server = Server::start_with(&[("STADTBOTE_WEB_DIR", &path)]);
     let index = raw_request(server.addr, "GET", "/", &[]);
@@ -265,7 +270,10 @@ fn start_driver(driver: &Path) -> Result<Driver> {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if crate::harness::http_get(addr, "/status", None).is_ok_and(|(s, _)| s == 200) {
+        // Listening is enough: the session request waits for the rest
+        // (chromedriver keeps HTTP connections open, so a GET /status
+        // read to the end would wait for its keep-alive timeout).
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
             return Ok(driver);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -316,10 +324,15 @@ async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client>
     );
     caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL", "performance": "ALL" }));
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    Ok(ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await?)
+    let mut builder = ClientBuilder::new(connector);
+    builder.capabilities(caps);
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let session = builder.connect(&url);
+    // Starting Chromium on a loaded two-core machine takes seconds, not
+    // minutes: a hang here is a broken installation.
+    Ok(tokio::time::timeout(Duration::from_secs(60), session)
+        .await
+        .map_err(|_| anyhow!("no browser session within 60 s"))??)
 }
 
 /// Waits until the element `css` shows `text` (the app renders
@@ -347,15 +360,20 @@ async fn script(client: &Client, code: &str) -> Result<Value> {
     Ok(client.execute(code, Vec::new()).await?)
 }
 
-/// Every URL the page requested (DevTools `Network.requestWillBeSent`
-/// from chromedriver's performance log).
-async fn requested_urls(client: &Client) -> Result<Vec<String>> {
+/// Every URL the app's pages requested (DevTools `Network.requestWillBeSent`
+/// from chromedriver's performance log, for documents of `origin`; the
+/// browser's own start tab, `chrome://new-tab-page…`, is not the app).
+async fn requested_urls(client: &Client, origin: &str) -> Result<Vec<String>> {
     let mut urls = Vec::new();
     for entry in log_entries(client, "performance").await? {
         let Some(message) = entry["message"].as_str() else { continue };
         let message: Value = serde_json::from_str(message)?;
+        let params = &message["message"]["params"];
+        let from_app =
+            params["documentURL"].as_str().is_some_and(|d| d.starts_with(&format!("{origin}/")));
         if message["message"]["method"] == "Network.requestWillBeSent"
-            && let Some(url) = message["message"]["params"]["request"]["url"].as_str()
+            && from_app
+            && let Some(url) = params["request"]["url"].as_str()
         {
             urls.push(url.to_owned());
         }
@@ -388,7 +406,8 @@ async fn start_page_in_german_then_english(client: &Client, origin: &str) -> Res
     assert_eq!(script(client, "return document.documentElement.lang").await?, "en");
     let stored = text_of(client, "#server-stored").await?;
     assert!(stored.contains(&tr_in(Lang::En, "privacy-item-attachments", &[])), "{stored}");
-    let focused = script(client, "return document.activeElement && document.activeElement.id").await?;
+    let focused =
+        script(client, "return document.activeElement && document.activeElement.id").await?;
     assert_eq!(focused, "lang-en", "keyboard focus stays on the switch");
     client.refresh().await?;
     wait_for_text(client, "#main-heading", &heading_en).await?;
@@ -405,7 +424,7 @@ async fn start_page_in_german_then_english(client: &Client, origin: &str) -> Res
 
 async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> {
     // Chrome's own view of the network: every request the page made.
-    let urls = requested_urls(client).await?;
+    let urls = requested_urls(client, origin).await?;
     assert!(
         urls.iter().any(|u| u.ends_with("/stadtbote_web_bg.wasm")),
         "the performance log sees the page's requests: {urls:?}"
@@ -413,15 +432,16 @@ async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> 
     assert!(urls.iter().any(|u| u.ends_with("/privacy")), "{urls:?}");
     let foreign: Vec<_> = urls
         .iter()
-        .filter(|u| !u.starts_with(&format!("{origin}/")) && !u.starts_with("data:") && !u.starts_with("blob:"))
+        .filter(|u| {
+            !u.starts_with(&format!("{origin}/"))
+                && !u.starts_with("data:")
+                && !u.starts_with("blob:")
+        })
         .collect();
     assert!(foreign.is_empty(), "requests outside {origin}: {foreign:?}");
     // And the page's: the Resource Timing API.
-    let resources = script(
-        client,
-        "return performance.getEntriesByType('resource').map(e => e.name)",
-    )
-    .await?;
+    let resources =
+        script(client, "return performance.getEntriesByType('resource').map(e => e.name)").await?;
     let resources: Vec<String> = serde_json::from_value(resources)?;
     assert!(!resources.is_empty());
     for name in &resources {
@@ -433,9 +453,10 @@ async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> 
     Ok(())
 }
 
-/// The console: no error, no CSP violation. Then a probe that shows the
-/// check can fail: an inline script injected into the page must not run,
-/// and its refusal must appear in the same log.
+/// The console: no error, no CSP violation. Then probes that show the
+/// browser enforces the policy and the check can fail: an inline script
+/// injected into the page does not run, and a foreign image is refused
+/// with a CSP message in the same log.
 async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
     let entries = log_entries(client, "browser").await?;
     let bad: Vec<&Value> = entries
@@ -449,6 +470,8 @@ async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
         .collect();
     assert!(bad.is_empty(), "console errors or CSP violations: {bad:?}");
 
+    // An inline script injected into the page must not run (Trusted
+    // Types refuse even to set its text; the CSP would refuse to run it).
     let ran = script(
         client,
         "try { const s = document.createElement('script'); \
@@ -457,7 +480,16 @@ async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
          return window.__inlineRan === true",
     )
     .await?;
-    assert_eq!(ran, false, "an inline script ran: the CSP is not enforced");
+    assert_eq!(ran, Value::Bool(false), "an inline script ran: the CSP is not enforced");
+    // An image from another origin is refused by the CSP, and the refusal
+    // shows in the log the first check read (so that check can fail).
+    script(
+        client,
+        "const i = document.createElement('img'); \
+         i.src = 'https://cdn.example.invalid/pixel.png'; document.body.appendChild(i); \
+         return true",
+    )
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let entries = log_entries(client, "browser").await?;
@@ -469,7 +501,7 @@ async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(anyhow!("the refused inline script left no trace in the console log"));
+            return Err(anyhow!("the refused foreign image left no trace in the console log"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -507,9 +539,14 @@ fn an_english_browser_gets_english_first() {
         let client = connect(&driver, &chromium, "en-GB,en").await.expect("browser session");
         let result = async {
             client.goto(&format!("http://{}/", server.addr)).await?;
-            wait_for_text(&client, "#main-heading", &tr_in(Lang::En, "web-about-heading", &[])).await?;
-            wait_for_text(&client, "#server-operator", &tr_in(Lang::En, "privacy-not-configured", &[]))
+            wait_for_text(&client, "#main-heading", &tr_in(Lang::En, "web-about-heading", &[]))
                 .await?;
+            wait_for_text(
+                &client,
+                "#server-operator",
+                &tr_in(Lang::En, "privacy-not-configured", &[]),
+            )
+            .await?;
             console_is_clean_and_csp_is_enforced(&client).await
         }
         .await;
