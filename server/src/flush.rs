@@ -7,6 +7,12 @@
 //! `flush_max_delay_ms` of the first), flushes once, and then releases them
 //! all, each with the flush's result. Because a writer registers only after
 //! its write completed, the flush that releases it covers that write.
+//!
+//! This is the relay's half of the store's durability contract (see
+//! `crate::store`, "Durability contract"): a flush that *started after* a
+//! write returned covers it, whatever the backend (sled: one `fsync`;
+//! PostgreSQL: one synchronously committed transaction behind many
+//! asynchronously committed ones).
 
 use std::sync::Arc;
 use std::time::Duration;

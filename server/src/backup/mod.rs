@@ -13,6 +13,8 @@
 
 pub mod create;
 pub mod format;
+#[cfg(test)]
+mod old_format_tests;
 pub mod restore;
 
 use std::fs::File;

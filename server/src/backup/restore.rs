@@ -16,6 +16,7 @@ use rand::RngCore;
 use super::create::{create_private, create_private_dir};
 use super::format::{BackupVisitor, Manifest, read_backup};
 use super::{BackupError, open_backup};
+use crate::store::logical::RecordImporter;
 use crate::store::{SledImporter, SledStore};
 
 /// Reads and checks a whole backup without writing anything.
@@ -53,10 +54,11 @@ pub fn verify(
     Ok((manifest, encrypted))
 }
 
-/// Writes a backup's content into a new directory.
+/// Writes a backup's content into a new directory: the collections into
+/// the backend's importer, the state files beside it.
 struct Restorer {
     root: PathBuf,
-    importer: SledImporter,
+    importer: Box<dyn RecordImporter>,
     file: Option<File>,
 }
 
@@ -65,7 +67,7 @@ impl BackupVisitor for Restorer {
         Ok(())
     }
     fn tree(&mut self, name: &[u8]) -> Result<(), BackupError> {
-        self.importer.tree(name).map_err(BackupError::from)
+        self.importer.collection(name).map_err(BackupError::from)
     }
     fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<(), BackupError> {
         self.importer.insert(key, value).map_err(BackupError::from)
@@ -151,8 +153,10 @@ fn write_into(
     identity: Option<&age::x25519::Identity>,
 ) -> Result<Manifest, BackupError> {
     let (reader, _) = open_backup(path, identity)?;
-    let mut visitor =
-        Restorer { root: staging.to_owned(), importer: SledImporter::create(staging)?, file: None };
+    // The only backend a data directory holds today; a restore into
+    // another backend hands the same stream to that backend's importer.
+    let importer: Box<dyn RecordImporter> = Box::new(SledImporter::create(staging)?);
+    let mut visitor = Restorer { root: staging.to_owned(), importer, file: None };
     let manifest = read_backup(reader, &mut visitor)?;
     visitor.importer.finish()?;
     // The restored database must open as a store (schema check included).

@@ -99,7 +99,7 @@ impl Relay {
             self.registry.wake(&dropped);
             return Ok(Response::DeviceListStored { version: list.version });
         }
-        Err(StoreError::Contention.into())
+        Err(StoreError::contention().into())
     }
 
     /// Leaves linking data for another device of the caller's account.

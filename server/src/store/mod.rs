@@ -1,23 +1,98 @@
 //! Durable state behind one trait, so that the relay logic does not know
 //! which database holds it.
 //!
-//! [`Store`] speaks in the relay's terms (accounts, devices, KeyPackages,
-//! groups, mailboxes), and every method that changes several things does so
-//! atomically: either all of a commit, a message and its mailbox entries are
-//! stored, or none. Writes become durable only with [`Store::flush`], which
-//! the relay calls through the group-commit flusher before it answers.
-//! The embedded implementation is [`sled_store::SledStore`]; a PostgreSQL
-//! backend would implement the same trait. Organisations ([`org`]) and
-//! attachment metadata ([`blob`]) and broadcast channels ([`channel`]) are separate traits that [`Store`]
-//! includes, so each concern reads on its own.
+//! # Layers
+//!
+//! * [`Store`] (with [`OrgStore`], [`BlobStore`], [`ChannelStore`],
+//!   [`AuditStore`], [`SettingsStore`], [`DeviceListStore`] and
+//!   [`BackupStore`], so each concern reads on its own) speaks in the
+//!   relay's terms: accounts, devices, KeyPackages, groups, mailboxes. Every
+//!   method that changes several things does so atomically: either all of a
+//!   commit, a message and its mailbox entries are stored, or none.
+//! * [`rules`] decides, above every backend, what a commit may do, who is
+//!   queued nothing (revoked devices) and what an account deletion removes
+//!   in which order. A backend loads what a rule needs inside its
+//!   transaction, asks the rule, and stores exactly the plan it returns.
+//! * A backend stores, loads and transacts: [`sled_store::SledStore`] (the
+//!   embedded default; envelopes in [`envelope_log`]). A PostgreSQL backend
+//!   implements the same traits with one database transaction per method
+//!   (several reads and writes; `SELECT … FOR UPDATE` of the group row where
+//!   sled holds its envelope-ordering lock).
+//! * [`conformance`] is the behaviour every backend must show; each backend
+//!   instantiates it in its tests.
+//!
+//! # Errors
+//!
+//! [`StoreError::Storage`] ([`StorageError`]: unavailable, full, corrupt,
+//! contention, schema) means the storage failed and nothing is assumed
+//! stored; every other variant is a domain refusal that left the store
+//! unchanged. The relay answers the first with "try again later, nothing
+//! acknowledged" and the second with the refusal's own code.
+//!
+//! # Durability contract: when the relay may acknowledge
+//!
+//! 1. A write method returning `Ok` means the change is atomic and visible
+//!    to every later call, but not necessarily durable.
+//! 2. It becomes durable with the next [`Store::flush`] that *starts after*
+//!    the write returned. The relay sends no success answer for a write
+//!    (an ack to a sender, `stored`, a commit's new epoch, a redeemed code)
+//!    before such a flush returned `Ok`: writers register with
+//!    [`crate::flush::Flusher`] only after their write returned, and the
+//!    flusher releases many writers with one flush (group commit).
+//! 3. A refusal stored nothing. A storage failure stored nothing of an
+//!    atomic method; of a method made of several steps
+//!    ([`Store::delete_account`], [`Store::sweep`]) it may leave the steps
+//!    before it done, and repeating the call finishes the work. Either way
+//!    it is never answered with success. A flush returning `Err` confirms
+//!    nothing since the last successful flush; everybody waiting on it is
+//!    answered `storage_unavailable`.
+//! 4. Methods documented as "makes that durable" ([`Store::delete_account`])
+//!    are durable when they return.
+//! 5. Reads see every write that returned `Ok` before them, flushed or
+//!    not. The relay wakes recipients only after the flush, but a device
+//!    that is fetching anyway may get an envelope a moment before it is
+//!    durable; if that flush then fails, its sender was not acknowledged
+//!    and resends, and clients de-duplicate. What was acknowledged is never
+//!    lost.
+//!
+//! How each backend holds it:
+//!
+//! * sled: writes go to memory and sled's log, and the envelope log's
+//!   buffers; `flush` is sled's `flush` plus the envelope log's `fdatasync`.
+//!   A commit additionally syncs its envelope-log frame inside
+//!   [`Store::commit`] (the group's state must be in the log before sled).
+//! * PostgreSQL (next): each method commits its transaction with
+//!   `synchronous_commit = off` (visible at once, WAL not yet flushed);
+//!   `flush` commits one small writing transaction with `synchronous_commit
+//!   = on`. PostgreSQL flushes its WAL in order, so that flush covers every
+//!   earlier commit: many senders share one WAL fsync, the same group
+//!   commit. (Committing every transaction synchronously, with a no-op
+//!   `flush`, also holds the contract, at a lower rate.)
+//!
+//! # Blocking
+//!
+//! Methods are synchronous and may block for one transaction's length:
+//! sled touches memory and its log (a commit waits for one `fdatasync`); a
+//! database server adds network round trips. No method may wait without
+//! bound: a backend on the network sets statement and connection timeouts
+//! and answers [`StorageError::Unavailable`] when they expire or the
+//! connection is lost. The relay runs `flush`, `delete_account`, `sweep`
+//! and backup exports on the blocking pool; the short request methods are
+//! called from the connection tasks (on the multi-threaded runtime).
 
 pub mod audit;
 pub mod blob;
 pub mod channel;
+#[cfg(test)]
+pub mod conformance;
 pub mod device_list;
 pub mod envelope_log;
+mod error;
+pub mod logical;
 pub mod org;
+pub mod push;
 pub mod records;
+pub mod rules;
 pub mod settings;
 pub mod shred;
 mod sled_account;
@@ -25,10 +100,13 @@ mod sled_audit;
 pub mod sled_backup;
 mod sled_blob;
 mod sled_channel;
+#[cfg(test)]
+mod sled_conformance;
 mod sled_device_list;
 mod sled_envelopes;
 mod sled_ids;
 mod sled_org;
+mod sled_push;
 mod sled_settings;
 pub mod sled_store;
 
@@ -41,167 +119,14 @@ pub use audit::{AuditDraft, AuditPage, AuditStore};
 pub use blob::{BlobRecord, BlobStore};
 pub use channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
 pub use device_list::DeviceListStore;
+pub use error::{StorageError, StoreError};
 pub use org::{
     CodeState, DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
 };
+pub use push::{PushStore, PushSubscription};
 pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use sled_store::SledStore;
-
-/// Why a store operation failed. The domain variants are refusals that leave
-/// the store unchanged; [`StoreError::Unavailable`] means storage itself failed
-/// and nothing is assumed stored.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The database could not read or write (I/O error, disk full, …).
-    #[error("storage unavailable: {0}")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A stored record could not be decoded.
-    #[error("corrupt record in {0}")]
-    Corrupt(&'static str),
-    /// The data directory was written by an older release whose schema
-    /// this one does not read. There is no migration: no production data
-    /// of an older schema exists.
-    #[error(
-        "the data directory uses storage schema {found}, this release needs {current}; \
-         older schemas are not migrated (they predate any production use): \
-         move the directory away and start with an empty one"
-    )]
-    OutdatedSchema {
-        /// The schema found on disk.
-        found: u8,
-        /// The schema this release writes.
-        current: u8,
-    },
-    /// The database was written by a newer, unknown schema.
-    #[error("unsupported storage schema version {0}")]
-    UnsupportedSchema(u8),
-    /// The database (schema 2) was written before device and group ids
-    /// were keyed with the pepper ([`sled_ids`]): its records name devices
-    /// and conversations by their ids. Not migrated in place.
-    #[error(
-        "the data directory was written by an earlier release that stored device and \
-         conversation ids unkeyed (no meta/ids marker); this release does not read it. \
-         Keep running the earlier release on it, or move it away and start with an empty one"
-    )]
-    UnkeyedIds,
-    /// The database's id keying (`meta/ids`) is of a newer, unknown version.
-    #[error("unsupported id keying version {0}")]
-    UnsupportedIdKeying(u8),
-    /// A request kept colliding with concurrent changes; retrying later helps.
-    #[error("too much concurrent contention")]
-    Contention,
-    /// No such account.
-    #[error("unknown account")]
-    UnknownAccount,
-    /// A referenced device does not exist.
-    #[error("unknown device")]
-    UnknownDevice,
-    /// No such group.
-    #[error("unknown group")]
-    UnknownGroup,
-    /// The device is not a member of the group.
-    #[error("not a member of the group")]
-    NotAMember,
-    /// A commit was already accepted for the given epoch.
-    #[error("stale epoch; current epoch is {current}")]
-    StaleEpoch {
-        /// The group's current epoch.
-        current: u64,
-    },
-    /// The commit would make the group larger than allowed.
-    #[error("group would have more than {max} devices")]
-    TooManyMembers {
-        /// The configured maximum.
-        max: usize,
-    },
-    /// The upload would exceed the per-device KeyPackage limit.
-    #[error("more than {max} one-time KeyPackages")]
-    TooManyKeyPackages {
-        /// The configured maximum.
-        max: u32,
-    },
-    /// A join token does not match the group's current link (wrong, or the
-    /// link was replaced).
-    #[error("invalid or replaced join token")]
-    InvalidToken,
-    /// A commit's add/remove lists are contradictory.
-    #[error("invalid commit: {0}")]
-    InvalidCommit(&'static str),
-    /// A link code is unknown, already used or expired.
-    #[error("invalid link code")]
-    InvalidCode,
-    /// An admin, org-admin or invitation code cannot be redeemed.
-    #[error("code cannot be redeemed: {0:?}")]
-    Code(CodeState),
-    /// The org handle is already in use.
-    #[error("handle taken")]
-    HandleTaken,
-    /// No such org.
-    #[error("unknown org")]
-    UnknownOrg,
-    /// The org already has a key and admin device.
-    #[error("org already claimed")]
-    AlreadyClaimed,
-    /// A profile or revocation list is not newer than the stored one.
-    #[error("version not increasing")]
-    VersionNotIncreasing,
-    /// A staff invitation with this id is already stored.
-    #[error("invitation id taken")]
-    InviteIdTaken,
-    /// The change would make the org directory larger than one message.
-    #[error("org directory too large")]
-    DirectoryTooLarge,
-    /// The device is on the org's revocation list.
-    #[error("device revoked")]
-    DeviceRevoked,
-    /// A staff approval does not state the binding of the enrolment stored
-    /// for its device (or no enrolment is stored for it).
-    #[error("approval does not match the enrolment")]
-    ApprovalMismatch,
-    /// Only a discussion group's moderators may do this.
-    #[error("moderators only")]
-    ModeratorsOnly,
-    /// No such blob.
-    #[error("unknown blob")]
-    UnknownBlob,
-    /// The account's attachment quota would be exceeded.
-    #[error("quota exceeded")]
-    QuotaExceeded,
-    /// A channel with this id already exists.
-    #[error("channel id taken")]
-    ChannelIdTaken,
-    /// No such channel.
-    #[error("unknown channel")]
-    UnknownChannel,
-    /// A channel's key epoch would decrease.
-    #[error("key epoch decreasing")]
-    EpochDecreasing,
-    /// A post's `prev_seq` is not the channel's newest sequence number.
-    #[error("stale post; the newest post is {last_seq}")]
-    StaleSeq {
-        /// The channel's newest sequence number.
-        last_seq: u64,
-    },
-    /// The account holds a server-admin or org-admin role, which must be
-    /// handed over before the account can be deleted.
-    #[error("the account holds an admin role")]
-    AdminRoleHeld,
-    /// A chunk was recorded out of order.
-    #[error("expected chunk {expected}")]
-    ChunkOutOfOrder {
-        /// The chunk the upload needs next.
-        expected: u32,
-    },
-}
-
-impl StoreError {
-    /// Wraps a backend error as [`StoreError::Unavailable`].
-    pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Unavailable(Box::new(err))
-    }
-}
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,10 +273,10 @@ pub struct AccountDeletion {
     pub key_packages: u32,
 }
 
-/// The relay's durable state. All methods are synchronous and short (they
-/// touch memory and the database's write-ahead log, never wait for the disk),
-/// so async callers may call them directly; durability comes from
-/// [`Store::flush`], which may block and is run off the async threads.
+/// The relay's durable state. The durability contract, the error kinds and
+/// how long a method may block are in the [module docs](self): in short, a
+/// write is acknowledged to a client only after a [`Store::flush`] that
+/// started after the write returned has succeeded.
 pub trait Store:
     OrgStore
     + BlobStore
@@ -360,6 +285,7 @@ pub trait Store:
     + AuditStore
     + SettingsStore
     + DeviceListStore
+    + PushStore
     + Send
     + Sync
     + 'static
@@ -520,7 +446,11 @@ pub trait Store:
     /// posts past their retention.
     fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError>;
 
-    /// Makes every write so far durable. May block on the disk.
+    /// Makes every write that returned before this call durable (see the
+    /// durability contract in the module docs). May block on the disk or
+    /// the database; the relay calls it from the group-commit flusher on the
+    /// blocking pool. An `Err` confirms nothing written since the last
+    /// successful flush.
     fn flush(&self) -> Result<(), StoreError>;
 
     /// Server-wide aggregate counts for server admins (no ids; orgs by

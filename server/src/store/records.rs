@@ -35,15 +35,15 @@ impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8], what: &'static str) -> Result<Self, StoreError> {
         match bytes.split_first() {
             Some((&RECORD_V1, rest)) => Ok(Self { bytes: rest, what }),
-            Some((&version, _)) => Err(StoreError::UnsupportedSchema(version)),
-            None => Err(StoreError::Corrupt(what)),
+            Some((&version, _)) => Err(StoreError::unsupported_schema(version)),
+            None => Err(StoreError::corrupt(what)),
         }
     }
 
     fn take<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
-        let (head, rest) = self.bytes.split_at_checked(N).ok_or(StoreError::Corrupt(self.what))?;
+        let (head, rest) = self.bytes.split_at_checked(N).ok_or(StoreError::corrupt(self.what))?;
         self.bytes = rest;
-        <[u8; N]>::try_from(head).map_err(|_| StoreError::Corrupt(self.what))
+        <[u8; N]>::try_from(head).map_err(|_| StoreError::corrupt(self.what))
     }
 
     fn u64(&mut self) -> Result<u64, StoreError> {
@@ -62,7 +62,7 @@ impl<'a> Reader<'a> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(StoreError::Corrupt(self.what)),
+            _ => Err(StoreError::corrupt(self.what)),
         }
     }
 
@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
         let len = self.u32()? as usize;
         let (head, rest) =
-            self.bytes.split_at_checked(len).ok_or(StoreError::Corrupt(self.what))?;
+            self.bytes.split_at_checked(len).ok_or(StoreError::corrupt(self.what))?;
         self.bytes = rest;
         Ok(head)
     }
@@ -78,7 +78,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<String, StoreError> {
         let what = self.what;
         let bytes = self.bytes()?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt(what))
+        String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::corrupt(what))
     }
 
     /// A field written by [`put_signed`].
@@ -93,7 +93,7 @@ impl<'a> Reader<'a> {
     }
 
     fn finish(self) -> Result<(), StoreError> {
-        if self.bytes.is_empty() { Ok(()) } else { Err(StoreError::Corrupt(self.what)) }
+        if self.bytes.is_empty() { Ok(()) } else { Err(StoreError::corrupt(self.what)) }
     }
 }
 
@@ -166,7 +166,7 @@ pub fn decode_device(bytes: &[u8]) -> Result<StoredDevice, StoreError> {
     let blocked = match r.take::<1>()? {
         [0] => false,
         [1] => true,
-        _ => return Err(StoreError::Corrupt("devices")),
+        _ => return Err(StoreError::corrupt("devices")),
     };
     r.finish()?;
     Ok(StoredDevice { owner, identity_key, created_at, blocked })
@@ -203,11 +203,11 @@ pub fn decode_group(bytes: &[u8]) -> Result<GroupRecord, StoreError> {
     let count = r.u32()?;
     let rest = r.rest();
     if rest.len() != (count as usize).saturating_mul(DeviceId::LEN) {
-        return Err(StoreError::Corrupt("groups"));
+        return Err(StoreError::corrupt("groups"));
     }
     let members = rest
         .chunks_exact(DeviceId::LEN)
-        .map(|c| DeviceId::from_slice(c).map_err(|_| StoreError::Corrupt("groups")))
+        .map(|c| DeviceId::from_slice(c).map_err(|_| StoreError::corrupt("groups")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(GroupRecord { epoch, members })
 }
@@ -498,7 +498,7 @@ pub fn decode_org(bytes: &[u8]) -> Result<OrgRecord, StoreError> {
     let suspended = match r.rest() {
         [] => false,
         [1] => true,
-        _ => return Err(StoreError::Corrupt("orgs")),
+        _ => return Err(StoreError::corrupt("orgs")),
     };
     Ok(OrgRecord {
         suspended,
@@ -547,9 +547,9 @@ pub fn decode_rotations(
 ) -> Result<Vec<stadtbote_protocol::org_rotation::SignedRotation>, StoreError> {
     match bytes.split_first() {
         Some((&RECORD_V1, rest)) => {
-            ciborium::from_reader(rest).map_err(|_| StoreError::Corrupt("org_rotations"))
+            ciborium::from_reader(rest).map_err(|_| StoreError::corrupt("org_rotations"))
         }
-        _ => Err(StoreError::Corrupt("org_rotations")),
+        _ => Err(StoreError::corrupt("org_rotations")),
     }
 }
 
@@ -638,10 +638,10 @@ pub fn decode_orgs(bytes: &[u8]) -> Result<Vec<OrgId>, StoreError> {
     let count = r.u32()?;
     let rest = r.rest();
     if rest.len() != (count as usize).saturating_mul(OrgId::LEN) {
-        return Err(StoreError::Corrupt("revoked"));
+        return Err(StoreError::corrupt("revoked"));
     }
     rest.chunks_exact(OrgId::LEN)
-        .map(|c| OrgId::from_slice(c).map_err(|_| StoreError::Corrupt("revoked")))
+        .map(|c| OrgId::from_slice(c).map_err(|_| StoreError::corrupt("revoked")))
         .collect()
 }
 
@@ -749,7 +749,7 @@ pub fn channel_expiry_key(expires_at: u64, channel: &[u8; 16], seq: u64) -> [u8;
 
 /// Splits a 32-byte channel post expiry key into (channel, seq).
 pub fn split_channel_expiry(key: &[u8]) -> Result<([u8; 16], u64), StoreError> {
-    let rest = key.get(8..32).ok_or(StoreError::Corrupt("channel_post_expiry"))?;
+    let rest = key.get(8..32).ok_or(StoreError::corrupt("channel_post_expiry"))?;
     split_id_seq(rest)
 }
 
@@ -806,33 +806,34 @@ pub fn expiry_key(expires_at: u64, seq: u64) -> [u8; 16] {
 /// Splits a 24-byte `id || seq` key.
 pub fn split_id_seq(key: &[u8]) -> Result<([u8; 16], u64), StoreError> {
     let id: [u8; 16] =
-        key.get(..16).and_then(|s| s.try_into().ok()).ok_or(StoreError::Corrupt("key"))?;
+        key.get(..16).and_then(|s| s.try_into().ok()).ok_or(StoreError::corrupt("key"))?;
     let seq: [u8; 8] =
-        key.get(16..24).and_then(|s| s.try_into().ok()).ok_or(StoreError::Corrupt("key"))?;
+        key.get(16..24).and_then(|s| s.try_into().ok()).ok_or(StoreError::corrupt("key"))?;
     Ok((id, u64::from_be_bytes(seq)))
 }
 
 /// Splits a 24-byte `seq || id` key.
 pub fn split_seq_id(key: &[u8]) -> Result<(u64, [u8; 16]), StoreError> {
     let seq: [u8; 8] =
-        key.get(..8).and_then(|s| s.try_into().ok()).ok_or(StoreError::Corrupt("key"))?;
+        key.get(..8).and_then(|s| s.try_into().ok()).ok_or(StoreError::corrupt("key"))?;
     let id: [u8; 16] =
-        key.get(8..24).and_then(|s| s.try_into().ok()).ok_or(StoreError::Corrupt("key"))?;
+        key.get(8..24).and_then(|s| s.try_into().ok()).ok_or(StoreError::corrupt("key"))?;
     Ok((u64::from_be_bytes(seq), id))
 }
 
 /// Splits a 16-byte expiry key.
 pub fn split_expiry(key: &[u8]) -> Result<(u64, u64), StoreError> {
     let at: [u8; 8] =
-        key.get(..8).and_then(|s| s.try_into().ok()).ok_or(StoreError::Corrupt("expiry"))?;
+        key.get(..8).and_then(|s| s.try_into().ok()).ok_or(StoreError::corrupt("expiry"))?;
     let seq: [u8; 8] =
-        key.get(8..16).and_then(|s| s.try_into().ok()).ok_or(StoreError::Corrupt("expiry"))?;
+        key.get(8..16).and_then(|s| s.try_into().ok()).ok_or(StoreError::corrupt("expiry"))?;
     Ok((u64::from_be_bytes(at), u64::from_be_bytes(seq)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StorageError;
 
     #[test]
     fn records_round_trip() {
@@ -930,16 +931,22 @@ mod tests {
         // A length prefix past the end is corruption, not a panic.
         let mut bad = encode_staff(&staff);
         bad.truncate(10);
-        assert!(matches!(decode_staff(&bad), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode_staff(&bad), Err(StoreError::Storage(StorageError::Corrupt(_)))));
     }
 
     #[test]
     fn truncated_or_future_records_are_typed_errors() {
-        assert!(matches!(decode_device(&[RECORD_V1, 1, 2]), Err(StoreError::Corrupt(_))));
-        assert!(matches!(decode_refs(&[9, 0]), Err(StoreError::UnsupportedSchema(9))));
-        assert!(matches!(decode_group(&[]), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            decode_device(&[RECORD_V1, 1, 2]),
+            Err(StoreError::Storage(StorageError::Corrupt(_)))
+        ));
+        assert!(matches!(
+            decode_refs(&[9, 0]),
+            Err(StoreError::Storage(StorageError::UnsupportedSchema(9)))
+        ));
+        assert!(matches!(decode_group(&[]), Err(StoreError::Storage(StorageError::Corrupt(_)))));
         let mut group = encode_group(&GroupRecord { epoch: 1, members: vec![DeviceId([1; 16])] });
         group.pop();
-        assert!(matches!(decode_group(&group), Err(StoreError::Corrupt(_))));
+        assert!(matches!(decode_group(&group), Err(StoreError::Storage(StorageError::Corrupt(_)))));
     }
 }

@@ -156,7 +156,7 @@ fn read_secret(path: &Path) -> Result<Option<Zeroizing<[u8; KEY_LEN]>>, StoreErr
     file.read_to_end(&mut buf).map_err(unavailable)?;
     let mut out = Zeroizing::new([0u8; KEY_LEN]);
     if buf.len() != KEY_LEN {
-        return Err(StoreError::Corrupt("keys"));
+        return Err(StoreError::corrupt("keys"));
     }
     out.copy_from_slice(&buf);
     Ok(Some(out))
@@ -272,7 +272,7 @@ impl Keyring {
         let ad = associated_data(tree, key);
         let sealed = cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: group.as_bytes(), aad: &ad })
-            .map_err(|_| StoreError::Corrupt("keys"))?;
+            .map_err(|_| StoreError::corrupt("keys"))?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
@@ -290,15 +290,15 @@ impl Keyring {
     ) -> Result<GroupId, StoreError> {
         let seal_key = self.group_seal_key();
         let (nonce, ciphertext) =
-            sealed.split_at_checked(NONCE_LEN).ok_or(StoreError::Corrupt(tree))?;
+            sealed.split_at_checked(NONCE_LEN).ok_or(StoreError::corrupt(tree))?;
         let cipher = XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(seal_key.as_ref()));
         let ad = associated_data(tree, key);
         let plain = cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &ad })
-            .map_err(|_| StoreError::Corrupt(tree))?;
-        let group = GroupId::from_slice(&plain).map_err(|_| StoreError::Corrupt(tree))?;
+            .map_err(|_| StoreError::corrupt(tree))?;
+        let group = GroupId::from_slice(&plain).map_err(|_| StoreError::corrupt(tree))?;
         if self.group(&group) != *stored {
-            return Err(StoreError::Corrupt(tree));
+            return Err(StoreError::corrupt(tree));
         }
         Ok(group)
     }
@@ -406,7 +406,7 @@ impl Keyring {
         let ad = associated_data(tree, key);
         let sealed = cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &ad })
-            .map_err(|_| StoreError::Corrupt("keys"))?;
+            .map_err(|_| StoreError::corrupt("keys"))?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
@@ -415,7 +415,7 @@ impl Keyring {
 
     /// Opens a value sealed by [`Keyring::seal`] for the same record.
     /// `Ok(None)` when the account's key is gone (a deleted account's
-    /// record); [`StoreError::Corrupt`] naming `tree` when the value does not
+    /// record); [`StorageError::Corrupt`](super::StorageError::Corrupt) naming `tree` when the value does not
     /// authenticate.
     pub fn open_sealed(
         &self,
@@ -426,14 +426,14 @@ impl Keyring {
     ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         let Some(account_key) = self.key(blind)? else { return Ok(None) };
         let (nonce, ciphertext) =
-            sealed.split_at_checked(NONCE_LEN).ok_or(StoreError::Corrupt(tree))?;
+            sealed.split_at_checked(NONCE_LEN).ok_or(StoreError::corrupt(tree))?;
         let cipher =
             XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(account_key.as_ref()));
         let ad = associated_data(tree, key);
         cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &ad })
             .map(|plain| Some(Zeroizing::new(plain)))
-            .map_err(|_| StoreError::Corrupt(tree))
+            .map_err(|_| StoreError::corrupt(tree))
     }
 
     /// Seals an account id for the record `key` of `tree`.
@@ -446,7 +446,7 @@ impl Keyring {
         let blind = self.blind(account);
         let sealed = self.seal(&blind, tree, key, account.as_bytes())?;
         let sealed = <[u8; SEALED_ID_LEN]>::try_from(sealed.as_slice())
-            .map_err(|_| StoreError::Corrupt("keys"))?;
+            .map_err(|_| StoreError::corrupt("keys"))?;
         Ok((blind, sealed))
     }
 
@@ -460,9 +460,9 @@ impl Keyring {
         key: &[u8],
     ) -> Result<Option<AccountId>, StoreError> {
         let Some(plain) = self.open_sealed(blind, tree, key, sealed)? else { return Ok(None) };
-        let account = AccountId::from_slice(&plain).map_err(|_| StoreError::Corrupt(tree))?;
+        let account = AccountId::from_slice(&plain).map_err(|_| StoreError::corrupt(tree))?;
         if self.blind(&account) != *blind {
-            return Err(StoreError::Corrupt(tree));
+            return Err(StoreError::corrupt(tree));
         }
         Ok(Some(account))
     }

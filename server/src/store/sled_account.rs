@@ -4,7 +4,9 @@
 //!
 //! Both scan trees that are not indexed by account (groups, blobs, link
 //! codes): they are rare requests of one account, never on a hot path.
-//! Deletion removes the live records and then destroys the account's
+//! Deletion follows the backend-neutral rule ([`super::rules::deletion`]:
+//! what goes and in which order); this module implements its steps on
+//! sled. It removes the live records and then destroys the account's
 //! shredding key ([`super::shred`]) so that copies lingering in sled's old
 //! log segments cannot be read either.
 
@@ -15,9 +17,10 @@ use stadtbote_protocol::account::{AccountExport, BlobExport, DeviceExport};
 use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 
 use super::records::{self, GroupRecord};
+use super::rules::{self, deletion::DeletionSteps};
 use super::shred::Blind;
 use super::sled_store::{SledStore, abort, io, tx_error};
-use super::{AccountDeletion, BlobStore, OrgStore, Store, StoreError};
+use super::{AccountDeletion, BlobStore, OrgStore, PushStore, Store, StoreError};
 
 impl SledStore {
     /// When the account was created, or [`StoreError::UnknownAccount`].
@@ -44,7 +47,7 @@ impl SledStore {
             let (key, value) = entry.map_err(io)?;
             let record = records::decode_group(&value)?;
             if record.members.iter().any(|d| devices.contains(d)) {
-                let group = GroupId::from_slice(&key).map_err(|_| StoreError::Corrupt("groups"))?;
+                let group = GroupId::from_slice(&key).map_err(|_| StoreError::corrupt("groups"))?;
                 out.push((group, record));
             }
         }
@@ -58,7 +61,7 @@ impl SledStore {
             let (key, value) = entry.map_err(io)?;
             let stored = records::decode_blob(&value)?;
             if stored.owner.blind == *blind {
-                let blob = BlobId::from_slice(&key).map_err(|_| StoreError::Corrupt("blobs"))?;
+                let blob = BlobId::from_slice(&key).map_err(|_| StoreError::corrupt("blobs"))?;
                 out.push((blob, stored));
             }
         }
@@ -115,6 +118,12 @@ impl SledStore {
                 server_admin: self.is_admin(device)?,
                 org_admin_of,
                 staff_of,
+                push_subscription: self.push_subscription(device)?.map(|s| {
+                    stadtbote_protocol::account::PushSubscriptionExport {
+                        endpoint: s.endpoint,
+                        created_at: s.created_at,
+                    }
+                }),
             });
         }
         let device_set: BTreeSet<DeviceId> = ids.iter().map(|d| self.sdev(d)).collect();
@@ -152,7 +161,7 @@ impl SledStore {
     /// Removes `devices` (stored ids) from every group they are in. Groups left without
     /// members are deleted with their join link; their queued envelopes
     /// were only for these devices and go with the mailboxes.
-    fn leave_groups(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
+    fn leave_groups_stored(&self, devices: &BTreeSet<DeviceId>) -> Result<(), StoreError> {
         for (group, _) in self.groups_with(devices)? {
             // Under the envelope-ordering lock, which every change of a
             // group's record holds: re-read, since a commit may have changed
@@ -190,43 +199,61 @@ impl SledStore {
         &self,
         account: &AccountId,
     ) -> Result<AccountDeletion, StoreError> {
+        rules::deletion::delete_account(self, account)
+    }
+}
+
+/// sled's steps of an account deletion; the order is the rule's
+/// ([`rules::deletion`]).
+impl DeletionSteps for SledStore {
+    fn account_devices(&self, account: &AccountId) -> Result<Vec<DeviceId>, StoreError> {
+        self.account_created_at(&self.blind(account))?;
+        self.account_device_ids(account)
+    }
+
+    fn holds_admin_role(&self, device: &DeviceId) -> Result<bool, StoreError> {
+        Ok(self.is_admin(device)?
+            || self.orgs()?.iter().any(|(_, o)| o.admin_device == Some(*device)))
+    }
+
+    fn leave_groups(&self, devices: &[DeviceId]) -> Result<(), StoreError> {
+        let stored: BTreeSet<DeviceId> = devices.iter().map(|d| self.sdev(d)).collect();
+        self.leave_groups_stored(&stored)
+    }
+
+    fn purge_device(&self, device: &DeviceId) -> Result<(u64, u32), StoreError> {
+        let envelopes = u64::from(self.purge_mailbox(device)?);
+        let key_packages = self.delete_key_packages(device)?;
+        // Staff enrolments and revocation entries name the device only,
+        // but serve no one once it is gone.
+        for (org, _) in &self.orgs()? {
+            let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
+            self.staff.remove(staff_key).map_err(io)?;
+        }
+        self.revoked.remove(device.as_bytes()).map_err(io)?;
+        Ok((envelopes, key_packages))
+    }
+
+    fn delete_account_records(
+        &self,
+        account: &AccountId,
+        ids: &[DeviceId],
+    ) -> Result<Vec<BlobId>, StoreError> {
         let blind = self.blind(account);
-        self.account_created_at(&blind)?;
-        let ids = self.account_device_ids(account)?;
         let devices: BTreeSet<DeviceId> = ids.iter().map(|d| self.sdev(d)).collect();
-        let orgs = self.orgs()?;
-        for device in &ids {
-            if self.is_admin(device)? || orgs.iter().any(|(_, o)| o.admin_device == Some(*device)) {
-                return Err(StoreError::AdminRoleHeld);
-            }
-        }
-        // Groups first: once the devices are no member, no new envelope is
-        // queued for them, so the mailboxes purged next stay empty.
-        self.leave_groups(&devices)?;
-        let mut deletion = AccountDeletion { devices: ids.clone(), ..AccountDeletion::default() };
-        for device in &ids {
-            deletion.envelopes += u64::from(self.purge_mailbox(device)?);
-            deletion.key_packages =
-                deletion.key_packages.saturating_add(self.delete_key_packages(device)?);
-            // Staff enrolments and revocation entries name the device only,
-            // but serve no one once it is gone.
-            for (org, _) in &orgs {
-                let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
-                self.staff.remove(staff_key).map_err(io)?;
-            }
-            self.revoked.remove(device.as_bytes()).map_err(io)?;
-        }
         self.forget_device_data(&blind)?;
+        self.forget_push_subscriptions(ids)?;
         for (code, _) in self.link_codes_of(&blind)? {
             self.link_codes.remove(code).map_err(io)?;
         }
+        let mut blobs = Vec::new();
         for (blob, _) in self.blobs_of(&blind)? {
             (&self.blobs, &self.blob_usage, &self.blob_expiry)
                 .transaction(|(blobs, usage, expiry)| {
                     Self::tx_delete_blob(blobs, usage, expiry, &blob)
                 })
                 .map_err(tx_error)?;
-            deletion.blobs.push(blob);
+            blobs.push(blob);
         }
         (&self.accounts, &self.devices, &self.account_devices, &self.blob_usage)
             .transaction(|(accounts, device_tree, account_devices, usage)| {
@@ -242,13 +269,21 @@ impl SledStore {
                 Ok(())
             })
             .map_err(tx_error)?;
-        // The records are gone durably before the key is destroyed: a crash
-        // in between leaves an unused key file, never live records whose
-        // key is missing.
-        self.flush()?;
-        self.keyring.destroy_key(&blind)?;
-        self.forget_devices(&ids);
-        Ok(deletion)
+        Ok(blobs)
+    }
+
+    fn make_durable(&self) -> Result<(), StoreError> {
+        self.flush()
+    }
+
+    fn destroy_shredding_key(
+        &self,
+        account: &AccountId,
+        devices: &[DeviceId],
+    ) -> Result<(), StoreError> {
+        self.keyring.destroy_key(&self.blind(account))?;
+        self.forget_devices(devices);
+        Ok(())
     }
 }
 
@@ -379,9 +414,18 @@ mod tests {
             db.flush().unwrap();
         }
         let err = super::super::sled_store::reopen_error(dir.path(), |e| {
-            matches!(e, StoreError::OutdatedSchema { .. })
+            matches!(e, StoreError::Storage(crate::store::StorageError::OutdatedSchema { .. }))
         });
-        assert!(matches!(err, StoreError::OutdatedSchema { found: 1, current: 2 }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                StoreError::Storage(crate::store::StorageError::OutdatedSchema {
+                    found: 1,
+                    current: 2
+                })
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("not migrated"), "{err}");
     }
 }

@@ -22,16 +22,16 @@ fn record_key(seq: u64) -> [u8; 9] {
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
-    ciborium::into_writer(value, &mut out).map_err(|_| StoreError::Corrupt("audit"))?;
+    ciborium::into_writer(value, &mut out).map_err(|_| StoreError::corrupt("audit"))?;
     Ok(out)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    ciborium::from_reader(bytes).map_err(|_| StoreError::Corrupt("audit"))
+    ciborium::from_reader(bytes).map_err(|_| StoreError::corrupt("audit"))
 }
 
 fn head_hash(head: &AuditHead) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(head.hash.as_slice()).map_err(|_| StoreError::Corrupt("audit"))
+    <[u8; 32]>::try_from(head.hash.as_slice()).map_err(|_| StoreError::corrupt("audit"))
 }
 
 /// Appends `draft` inside a transaction on the audit tree, chained to the
@@ -47,7 +47,7 @@ pub(super) fn append_in(audit: &TransactionalTree, draft: &AuditDraft) -> TxResu
         None => (1, [0u8; 32]),
     };
     if audit.get(record_key(seq))?.is_some() {
-        return abort(StoreError::Corrupt("audit"));
+        return abort(StoreError::corrupt("audit"));
     }
     let entry = AuditEntry {
         seq,

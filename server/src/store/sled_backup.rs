@@ -1,5 +1,6 @@
-//! Generic export and import of every sled tree, for online backups and
-//! restores (see `crate::backup`).
+//! Export and import of the backup's logical collections
+//! ([`super::logical`]) on sled, where each collection is the tree of the
+//! same name (see `crate::backup`).
 //!
 //! The export walks `Db::tree_names()` rather than a list of the trees the
 //! store knows, so a tree added later (or by another module) is backed up
@@ -9,6 +10,7 @@
 use std::io;
 use std::path::Path;
 
+use super::logical::RecordImporter;
 use super::{SledStore, StoreError};
 
 /// Name of the sled database directory inside the data directory.
@@ -18,18 +20,21 @@ pub const DB_DIR: &str = "db";
 /// the batch overhead, small enough to keep the batch's memory modest.
 const IMPORT_BATCH: usize = 1024;
 
-/// Receives the trees and entries of an export, in order: a tree, then its
-/// entries, then the next tree.
+/// Receives the collections ([`super::logical::COLLECTIONS`]) and records
+/// of an export, in order: a collection, then its records, then the next.
+/// (Named after sled's trees, which hold one collection each.)
 pub trait TreeVisitor {
-    /// A new tree begins.
+    /// A new collection begins.
     fn tree(&mut self, name: &[u8]) -> io::Result<()>;
-    /// One entry of the current tree.
+    /// One record of the current collection.
     fn entry(&mut self, key: &[u8], value: &[u8]) -> io::Result<()>;
 }
 
-/// Stores that can hand out all of their data for a backup.
+/// Stores that can hand out all of their data for a backup, in the
+/// logical format of [`super::logical`].
 pub trait BackupStore {
-    /// Visits every tree and every entry. The caller makes sure nothing
+    /// Visits every collection and every record, queued envelopes included
+    /// (in the envelope collections' layout). The caller makes sure nothing
     /// writes meanwhile; the visitor's I/O errors end the export.
     fn export_trees(&self, visitor: &mut dyn TreeVisitor) -> Result<(), StoreError>;
 }
@@ -56,8 +61,11 @@ impl BackupStore for SledStore {
     }
 }
 
-/// Writes trees into a new, empty sled database (a restore). Nothing else
-/// may have the database open.
+/// Writes collections into a new, empty sled database (a restore), each
+/// into the tree of its name. Nothing else may have the database open.
+/// Unlike a backend with a fixed table per collection, sled places a
+/// collection it does not know as well (a tree of that name), as it
+/// always did.
 pub struct SledImporter {
     db: sled::Db,
     tree: Option<(sled::Tree, sled::Batch, usize)>,
@@ -84,7 +92,7 @@ impl SledImporter {
     /// Inserts one entry into the current tree.
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let Some((_, batch, pending)) = self.tree.as_mut() else {
-            return Err(StoreError::Corrupt("backup entry outside a tree"));
+            return Err(StoreError::corrupt("backup entry outside a tree"));
         };
         batch.insert(key, value);
         *pending += 1;
@@ -109,5 +117,51 @@ impl SledImporter {
         self.apply_pending()?;
         self.db.flush().map_err(StoreError::unavailable)?;
         Ok(())
+    }
+}
+
+impl RecordImporter for SledImporter {
+    fn collection(&mut self, name: &[u8]) -> Result<(), StoreError> {
+        self.tree(name)
+    }
+
+    fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        SledImporter::insert(self, key, value)
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), StoreError> {
+        SledImporter::finish(*self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::logical;
+    use stadtbote_protocol::DeviceId;
+
+    /// A tree the logical format does not list would be backed up, but no
+    /// other backend could restore it: every tree sled opens must be a
+    /// collection of [`logical::COLLECTIONS`].
+    #[test]
+    fn every_sled_tree_is_a_logical_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        // Trees opened on first use.
+        use crate::store::DeviceListStore;
+        let account = stadtbote_protocol::AccountId([1; 16]);
+        let _ = store.device_list(&account);
+        let _ = store.take_link_slot(&[0; 32], &account, 0);
+        let _ = crate::store::PushStore::push_subscription(&store, &DeviceId([1; 16]));
+        let mut names = store.db.tree_names();
+        names
+            .extend(super::super::sled_envelopes::LEGACY_TREES.iter().map(|n| n.as_bytes().into()));
+        for name in names {
+            assert!(
+                logical::collection(&name).is_some(),
+                "sled tree {:?} is not in store::logical::COLLECTIONS",
+                String::from_utf8_lossy(&name)
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::blob::{BlobRecord, BlobStore};
 use super::records::StoredBlob;
 use super::shred::Blind;
 use super::sled_store::{SledStore, TxResult, abort, io, tx_decode, tx_error};
-use super::{StoreError, records};
+use super::{StoreError, records, rules};
 
 /// Reads a blob's stored record inside a transaction.
 fn tx_blob(blobs: &TransactionalTree, blob: &BlobId) -> TxResult<StoredBlob> {
@@ -85,15 +85,12 @@ impl BlobStore for SledStore {
                 // 128 random bits do not collide in practice; should they,
                 // refusing beats overwriting someone's upload.
                 if blobs.get(blob.as_bytes())?.is_some() {
-                    return abort(StoreError::Contention);
+                    return abort(StoreError::contention());
                 }
                 // Usage is read and written in this transaction, so parallel
                 // uploads of one account cannot both slip under the quota.
                 let used = tx_usage(usage, &owner.blind)?;
-                let total = used.saturating_add(record.charged);
-                if total > quota {
-                    return abort(StoreError::QuotaExceeded);
-                }
+                let total = tx_decode(rules::blob::charge(used, record.charged, quota))?;
                 usage.insert(owner.blind.as_bytes(), records::encode_u64(total))?;
                 let stored = StoredBlob { owner, record: *record };
                 blobs.insert(blob.as_bytes(), records::encode_blob(&stored))?;
@@ -116,12 +113,7 @@ impl BlobStore for SledStore {
             .transaction(|blobs| {
                 let mut stored = tx_blob(blobs, blob)?;
                 let record = &mut stored.record;
-                if record.complete
-                    || count <= record.chunks_received
-                    || u64::from(count) > record.total_chunks()
-                {
-                    return abort(StoreError::ChunkOutOfOrder { expected: record.chunks_received });
-                }
+                tx_decode(rules::blob::check_chunks(record, count))?;
                 record.chunks_received = count;
                 blobs.insert(blob.as_bytes(), records::encode_blob(&stored))?;
                 Ok(stored)
@@ -135,11 +127,8 @@ impl BlobStore for SledStore {
             .transaction(|(blobs, expiry)| {
                 let mut stored = tx_blob(blobs, blob)?;
                 let record = &mut stored.record;
-                if record.complete {
+                if !tx_decode(rules::blob::may_complete(record))? {
                     return Ok(stored);
-                }
-                if !record.all_received() {
-                    return abort(StoreError::ChunkOutOfOrder { expected: record.chunks_received });
                 }
                 expiry.remove(&records::time_id_key(record.expires_at, blob.as_bytes()))?;
                 record.complete = true;

@@ -15,8 +15,8 @@ use super::StoreError;
 use super::channel::{
     ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits,
 };
-use super::records;
 use super::sled_store::{SWEEP_BATCH, SledStore, abort, io, tx_decode, tx_error};
+use super::{records, rules};
 
 impl ChannelStore for SledStore {
     fn create_channel(
@@ -55,9 +55,7 @@ impl ChannelStore for SledStore {
                     return abort(StoreError::UnknownChannel);
                 };
                 let mut record = tx_decode(records::decode_channel(&bytes))?;
-                if key_epoch < record.key_epoch {
-                    return abort(StoreError::EpochDecreasing);
-                }
+                tx_decode(rules::channel::check_key_epoch(record.key_epoch, key_epoch))?;
                 record.meta = meta.to_vec();
                 record.key_epoch = key_epoch;
                 channels.insert(channel.as_bytes(), records::encode_channel(&record))?;
@@ -74,10 +72,7 @@ impl ChannelStore for SledStore {
                     return abort(StoreError::UnknownChannel);
                 };
                 let mut record = tx_decode(records::decode_channel(&bytes))?;
-                if post.prev_seq != record.last_seq {
-                    return abort(StoreError::StaleSeq { last_seq: record.last_seq });
-                }
-                let seq = record.last_seq.saturating_add(1);
+                let seq = tx_decode(rules::channel::next_seq(record.last_seq, post.prev_seq))?;
                 record.last_seq = seq;
                 posts.insert(
                     &records::id_seq_key(channel, seq),

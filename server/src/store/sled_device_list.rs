@@ -85,7 +85,7 @@ impl DeviceListStore for SledStore {
         };
         let sealed = match value.split_first() {
             Some((&FORMAT, sealed)) => sealed,
-            _ => return Err(StoreError::Corrupt(LISTS)),
+            _ => return Err(StoreError::corrupt(LISTS)),
         };
         let plain = self.keyring.open_sealed(&blind, LISTS, blind.as_bytes(), sealed)?;
         Ok(plain.map(|p| p.to_vec()))
@@ -139,6 +139,7 @@ impl DeviceListStore for SledStore {
                 .map_err(io)?;
         }
         let gone: Vec<DeviceId> = gone.into_iter().collect();
+        self.forget_push_subscriptions(&gone)?;
         self.forget_devices(&gone);
         Ok(u32::try_from(gone.len()).unwrap_or(u32::MAX))
     }
@@ -171,7 +172,7 @@ impl DeviceListStore for SledStore {
         let slots = self.slots_tree()?;
         let Some(value) = slots.get(slot).map_err(io)? else { return Ok(None) };
         if value.first() != Some(&FORMAT) || value.len() < 41 {
-            return Err(StoreError::Corrupt(SLOTS));
+            return Err(StoreError::corrupt(SLOTS));
         }
         if value.get(9..41) != Some(blind.as_bytes().as_slice())
             || slot_expiry(&value).is_none_or(|at| at <= now_ms)

@@ -17,14 +17,14 @@
 //! so that old backups restore into new releases and new backups read the
 //! same way.
 
-use std::collections::BTreeSet;
-
 use sled::transaction::Transactional;
 
 use stadtbote_protocol::{DeviceId, GroupId};
 
 use super::envelope_log::{EnvelopeLog, GroupState, LiveEnvelope, NewEnvelope};
 use super::records::{self, GroupRecord, MessageRecord, RefsRecord};
+use super::rules::commit::{CommitPlan, GroupSnapshot};
+use super::rules::{self, DeviceStanding, GroupView};
 use super::sled_backup::TreeVisitor;
 use super::sled_store::{SWEEP_BATCH, SledStore, io, tx_error};
 use super::{CommitInput, CommitOutcome, ExternalJoinInput, StoreError};
@@ -33,6 +33,28 @@ use super::{CommitInput, CommitOutcome, ExternalJoinInput, StoreError};
 /// envelopes. Backups still use their layout.
 pub(super) const LEGACY_TREES: [&str; 7] =
     ["messages", "refs", "recipients", "mailbox", "expiry", "message_group", "group_messages"];
+
+/// What the rules may ask about devices, answered from sled under the
+/// envelope-ordering lock that the asking operation holds.
+impl GroupView for SledStore {
+    fn device_standing(&self, stored: &DeviceId) -> Result<DeviceStanding, StoreError> {
+        Ok(match self.devices.get(stored.as_bytes()).map_err(io)? {
+            None => DeviceStanding::Unknown,
+            Some(bytes) if records::decode_device(&bytes)?.blocked => DeviceStanding::Blocked,
+            Some(_) => DeviceStanding::Active,
+        })
+    }
+
+    /// The revocation list names staff devices by their ids (public org
+    /// data), so each stored id is looked up by its device id.
+    fn is_queued_nothing(&self, stored: &DeviceId) -> Result<bool, StoreError> {
+        match self.raw_device(stored) {
+            Some(device) => self.revoked.contains_key(device.as_bytes()).map_err(io),
+            // A device of a deleted account: no longer anybody's staff.
+            None => Ok(false),
+        }
+    }
+}
 
 impl SledStore {
     /// The group's record, if it exists.
@@ -43,26 +65,11 @@ impl SledStore {
         }
     }
 
-    /// The devices among `devices` (stored ids) that are on no org's
-    /// revocation list, in order. Revoked devices stay group members but
-    /// are queued nothing. The revocation list names staff devices by their
-    /// ids (public org data), so each is looked up by its id.
-    fn unrevoked<'d>(
-        &self,
-        devices: impl IntoIterator<Item = &'d DeviceId>,
-    ) -> Result<Vec<DeviceId>, StoreError> {
-        let mut out = Vec::new();
-        for stored in devices {
-            let revoked = match self.raw_device(stored) {
-                Some(device) => self.revoked.contains_key(device.as_bytes()).map_err(io)?,
-                // A device of a deleted account: no longer anybody's staff.
-                None => false,
-            };
-            if !revoked {
-                out.push(*stored);
-            }
-        }
-        Ok(out)
+    /// The group as the rules see it, if it exists.
+    fn group_snapshot(&self, group: &GroupId) -> Result<Option<GroupSnapshot>, StoreError> {
+        Ok(self
+            .group_record(group)?
+            .map(|record| GroupSnapshot { epoch: record.epoch, members: record.members }))
     }
 
     pub(super) fn send_impl(
@@ -74,11 +81,8 @@ impl SledStore {
         expires_at_ms: u64,
     ) -> Result<Vec<DeviceId>, StoreError> {
         let _order = self.lock_message_order();
-        let record = self.group_record(group)?.ok_or(StoreError::UnknownGroup)?;
-        if !record.members.contains(sender) {
-            return Err(StoreError::NotAMember);
-        }
-        let to = self.unrevoked(record.members.iter().filter(|d| *d != sender))?;
+        let current = self.group_snapshot(group)?;
+        let to = rules::commit::send_recipients(self, current.as_ref(), sender)?;
         if !to.is_empty() {
             let envelope = NewEnvelope {
                 group,
@@ -109,69 +113,13 @@ impl SledStore {
     }
 
     pub(super) fn commit_impl(&self, input: CommitInput<'_>) -> Result<CommitOutcome, StoreError> {
-        let add: BTreeSet<DeviceId> = input.add.iter().copied().collect();
-        let remove: BTreeSet<DeviceId> = input.remove.iter().copied().collect();
-        if add.len() != input.add.len() || remove.len() != input.remove.len() {
-            return Err(StoreError::InvalidCommit("duplicate device in add or remove"));
-        }
-        if add.intersection(&remove).next().is_some() {
-            return Err(StoreError::InvalidCommit("a device is both added and removed"));
-        }
-        if add.contains(input.caller) {
-            return Err(StoreError::InvalidCommit("the committer cannot add itself"));
-        }
-        if add.is_empty() != input.welcome.is_none() {
-            return Err(StoreError::InvalidCommit("a welcome is required exactly when adding"));
-        }
-        let added: Vec<DeviceId> = add.iter().copied().collect();
+        // The lists are checked before the lock: a malformed commit never
+        // waits for others.
+        rules::commit::check_commit_shape(&input)?;
         let _order = self.lock_message_order();
-        let (previous, epoch) = match self.group_record(input.group)? {
-            None if input.epoch == 0 && input.may_create => {
-                if !remove.is_empty() {
-                    return Err(StoreError::InvalidCommit("a new group has no members to remove"));
-                }
-                (BTreeSet::from([*input.caller]), 0)
-            }
-            // Answered exactly like a non-member's commit to an existing
-            // group: nobody learns whether a group exists.
-            None => return Err(StoreError::NotAMember),
-            Some(record) => {
-                let members: BTreeSet<DeviceId> = record.members.into_iter().collect();
-                if !members.contains(input.caller) {
-                    return Err(StoreError::NotAMember);
-                }
-                if input.epoch != record.epoch {
-                    return Err(StoreError::StaleEpoch { current: record.epoch });
-                }
-                (members, record.epoch)
-            }
-        };
-        for device in &add {
-            if previous.contains(device) {
-                return Err(StoreError::InvalidCommit("device is already a member"));
-            }
-            let Some(bytes) = self.devices.get(device.as_bytes()).map_err(io)? else {
-                return Err(StoreError::UnknownDevice);
-            };
-            if records::decode_device(&bytes)?.blocked {
-                return Err(StoreError::UnknownDevice);
-            }
-        }
-        if remove.iter().any(|d| !previous.contains(d)) {
-            return Err(StoreError::InvalidCommit("removed device is not a member"));
-        }
-        let mut members: BTreeSet<DeviceId> = previous.union(&add).copied().collect();
-        members.retain(|d| !remove.contains(d));
-        if members.len() > input.max_members {
-            return Err(StoreError::TooManyMembers { max: input.max_members });
-        }
-        // The commit goes to everyone who was in the previous epoch except
-        // its author, removed devices included, so they learn of their
-        // removal. Devices revoked by an org stay members (the group's MLS
-        // state includes them until someone removes them) but are queued
-        // nothing: the server stops delivering to them at once.
-        let commit_to = self.unrevoked(previous.iter().filter(|d| *d != input.caller))?;
-        let welcomed = self.unrevoked(&added)?;
+        let current = self.group_snapshot(input.group)?;
+        let CommitPlan { group: new_state, commit_to, welcomed } =
+            rules::commit::plan_commit(self, current, &input)?;
         let (stored_at, expires_at) = (input.now_ms, input.expires_at_ms);
         let mut envelopes = Vec::with_capacity(2);
         if !commit_to.is_empty() {
@@ -196,8 +144,8 @@ impl SledStore {
                 expires_at,
             });
         }
-        let new_epoch = epoch.saturating_add(1);
-        let record = GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
+        let new_epoch = new_state.epoch;
+        let record = GroupRecord { epoch: new_state.epoch, members: new_state.members };
         self.store_commit(input.group, &envelopes, record)?;
         let mut woken = commit_to;
         woken.extend_from_slice(&welcomed);
@@ -209,28 +157,16 @@ impl SledStore {
         input: ExternalJoinInput<'_>,
     ) -> Result<CommitOutcome, StoreError> {
         let _order = self.lock_message_order();
-        let record = self.group_record(input.group)?.ok_or(StoreError::UnknownGroup)?;
+        let current = self.group_snapshot(input.group)?.ok_or(StoreError::UnknownGroup)?;
         // Checked under the lock: a link replaced a moment ago no longer
         // admits anyone.
         let Some(bytes) = self.group_info.get(input.group.as_bytes()).map_err(io)? else {
             return Err(StoreError::UnknownGroup);
         };
         let info = records::decode_group_info(&bytes)?;
-        if !records::hash_eq(&info.token_hash, input.token_hash) {
-            return Err(StoreError::InvalidToken);
-        }
-        if record.members.contains(input.caller) {
-            return Err(StoreError::InvalidCommit("device is already a member"));
-        }
-        if input.epoch != record.epoch {
-            return Err(StoreError::StaleEpoch { current: record.epoch });
-        }
-        if record.members.len().saturating_add(1) > input.max_members {
-            return Err(StoreError::TooManyMembers { max: input.max_members });
-        }
-        // Every previous member learns of the join; revoked devices stay
-        // members but are queued nothing, as for every other fan-out.
-        let commit_to = self.unrevoked(&record.members)?;
+        let token_matches = records::hash_eq(&info.token_hash, input.token_hash);
+        let CommitPlan { group: new_state, commit_to, .. } =
+            rules::commit::plan_external_join(self, current, token_matches, &input)?;
         let mut envelopes = Vec::with_capacity(1);
         if !commit_to.is_empty() {
             envelopes.push(NewEnvelope {
@@ -241,10 +177,8 @@ impl SledStore {
                 expires_at: input.expires_at_ms,
             });
         }
-        let mut members: BTreeSet<DeviceId> = record.members.into_iter().collect();
-        members.insert(*input.caller);
-        let new_epoch = record.epoch.saturating_add(1);
-        let updated = GroupRecord { epoch: new_epoch, members: members.into_iter().collect() };
+        let new_epoch = new_state.epoch;
+        let updated = GroupRecord { epoch: new_state.epoch, members: new_state.members };
         self.store_commit(input.group, &envelopes, updated)?;
         Ok(CommitOutcome { epoch: new_epoch, recipients: commit_to })
     }
@@ -364,7 +298,7 @@ impl SledStore {
         for entry in messages.iter() {
             let (key, value) = entry.map_err(io)?;
             let seq = u64::from_be_bytes(
-                key.as_ref().try_into().map_err(|_| StoreError::Corrupt("messages"))?,
+                key.as_ref().try_into().map_err(|_| StoreError::corrupt("messages"))?,
             );
             let record = records::decode_message(&value)?;
             let mut to = Vec::new();
@@ -462,6 +396,8 @@ pub(super) fn is_legacy_tree(name: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use stadtbote_protocol::auth::DeviceSecret;
 
     use super::*;

@@ -29,8 +29,8 @@ use std::collections::HashMap;
 
 use stadtbote_protocol::{DeviceId, GroupId};
 
-use super::StoreError;
 use super::sled_store::{SledStore, io};
+use super::{StorageError, StoreError};
 
 /// `meta` key marking a database whose device and group ids are keyed.
 pub(super) const IDS_MARKER: &[u8] = b"ids";
@@ -51,8 +51,8 @@ pub(super) fn check_marker(meta: &sled::Tree, fresh: bool) -> Result<(), StoreEr
     }
     match meta.get(IDS_MARKER).map_err(io)? {
         Some(v) if v.as_ref() == [IDS_VERSION] => Ok(()),
-        Some(v) => Err(StoreError::UnsupportedIdKeying(v.first().copied().unwrap_or(0))),
-        None => Err(StoreError::UnkeyedIds),
+        Some(v) => Err(StorageError::UnsupportedIdKeying(v.first().copied().unwrap_or(0)).into()),
+        None => Err(StorageError::UnkeyedIds.into()),
     }
 }
 
@@ -120,22 +120,22 @@ impl SledStore {
         for entry in self.account_devices.iter() {
             let (key, value) = entry.map_err(io)?;
             let (Some(blind), Some(stored)) = (key.get(..32), key.get(32..)) else {
-                return Err(StoreError::Corrupt(ACCOUNT_DEVICES_TREE));
+                return Err(StoreError::corrupt(ACCOUNT_DEVICES_TREE));
             };
             let blind = super::shred::Blind(
-                blind.try_into().map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?,
+                blind.try_into().map_err(|_| StoreError::corrupt(ACCOUNT_DEVICES_TREE))?,
             );
             let stored = DeviceId::from_slice(stored)
-                .map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?;
+                .map_err(|_| StoreError::corrupt(ACCOUNT_DEVICES_TREE))?;
             let Some(plain) =
                 self.keyring.open_sealed(&blind, ACCOUNT_DEVICES_TREE, &key, &value)?
             else {
                 continue;
             };
             let device = DeviceId::from_slice(&plain)
-                .map_err(|_| StoreError::Corrupt(ACCOUNT_DEVICES_TREE))?;
+                .map_err(|_| StoreError::corrupt(ACCOUNT_DEVICES_TREE))?;
             if self.sdev(&device) != stored {
-                return Err(StoreError::Corrupt(ACCOUNT_DEVICES_TREE));
+                return Err(StoreError::corrupt(ACCOUNT_DEVICES_TREE));
             }
             names.insert(stored, device);
         }
@@ -190,9 +190,9 @@ mod tests {
             db.flush().unwrap();
         }
         let err = super::super::sled_store::reopen_error(dir.path(), |e| {
-            matches!(e, StoreError::UnkeyedIds)
+            matches!(e, StoreError::Storage(StorageError::UnkeyedIds))
         });
-        assert!(matches!(err, StoreError::UnkeyedIds), "{err:?}");
+        assert!(matches!(err, StoreError::Storage(StorageError::UnkeyedIds)), "{err:?}");
         assert!(err.to_string().contains("unkeyed"), "{err}");
     }
 

@@ -100,7 +100,7 @@ impl SledStore {
             let device = key
                 .get(16..32)
                 .and_then(|b| DeviceId::from_slice(b).ok())
-                .ok_or(StoreError::Corrupt("staff"))?;
+                .ok_or(StoreError::corrupt("staff"))?;
             out.push((device, records::decode_staff(&value)?));
         }
         Ok(out)
@@ -260,7 +260,7 @@ impl OrgStore for SledStore {
                 // Random 128-bit ids and 160-bit codes do not collide in
                 // practice; should they, refusing beats overwriting.
                 if orgs.get(org.as_bytes())?.is_some() || org_codes.get(code_hash)?.is_some() {
-                    return abort(StoreError::Contention);
+                    return abort(StoreError::contention());
                 }
                 orgs.insert(org.as_bytes(), records::encode_org(record))?;
                 handles.insert(record.handle.as_bytes(), records::encode_id(org.as_bytes()))?;
@@ -274,7 +274,7 @@ impl OrgStore for SledStore {
         let mut out = Vec::new();
         for entry in self.orgs.iter() {
             let (key, value) = entry.map_err(io)?;
-            let org = OrgId::from_slice(&key).map_err(|_| StoreError::Corrupt("orgs"))?;
+            let org = OrgId::from_slice(&key).map_err(|_| StoreError::corrupt("orgs"))?;
             out.push((org, records::decode_org(&value)?));
         }
         Ok(out)

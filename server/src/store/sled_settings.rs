@@ -46,10 +46,10 @@ fn encode_factor(secret: &[u8], last_step: Option<u64>) -> Vec<u8> {
 }
 
 fn decode_factor(bytes: &[u8]) -> Result<FactorRecord, StoreError> {
-    let corrupt = || StoreError::Corrupt("settings");
+    let corrupt = || StoreError::corrupt("settings");
     let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
     if version != RECORD_V1 {
-        return Err(StoreError::UnsupportedSchema(version));
+        return Err(StoreError::unsupported_schema(version));
     }
     let (&flag, rest) = rest.split_first().ok_or_else(corrupt)?;
     let (step, secret) = rest.split_at_checked(8).ok_or_else(corrupt)?;
@@ -71,9 +71,9 @@ impl SettingsStore for SledStore {
         for item in self.settings.scan_prefix(RETENTION_PREFIX) {
             let (key, value) = item.map_err(io)?;
             let kind = std::str::from_utf8(&key[RETENTION_PREFIX.len()..])
-                .map_err(|_| StoreError::Corrupt("settings"))?;
+                .map_err(|_| StoreError::corrupt("settings"))?;
             let secs =
-                <[u8; 8]>::try_from(value.as_ref()).map_err(|_| StoreError::Corrupt("settings"))?;
+                <[u8; 8]>::try_from(value.as_ref()).map_err(|_| StoreError::corrupt("settings"))?;
             out.push((kind.to_owned(), u64::from_be_bytes(secs)));
         }
         Ok(out)
@@ -118,7 +118,7 @@ impl SettingsStore for SledStore {
                 Err(CompareAndSwapError { .. }) => continue,
             }
         }
-        Err(StoreError::Contention)
+        Err(StoreError::contention())
     }
 
     fn reset_server_admins(

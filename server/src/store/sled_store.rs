@@ -76,10 +76,11 @@ use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
 use super::envelope_log::{EnvelopeLog, LogOptions};
 use super::records::{self, GroupInfoRecord, LinkCodeRecord, Owner, StoredDevice};
+use super::rules::{self, DeviceStanding};
 use super::shred::{Blind, Keyring};
 use super::{
     ChannelStore, CommitInput, CommitOutcome, DeviceRecord, ExternalJoinInput, KeyPackageStatus,
-    LinkOutcome, MailboxPage, OrgStore, Store, StoreError, SweepReport,
+    LinkOutcome, MailboxPage, OrgStore, StorageError, Store, StoreError, SweepReport,
 };
 
 /// The storage schema this release writes and reads. Version 2 blinds and
@@ -167,12 +168,18 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
 pub(super) fn tx_error(err: TransactionError<StoreError>) -> StoreError {
     match err {
         TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::unavailable(e),
+        TransactionError::Storage(e) => io(e),
     }
 }
 
+/// A sled failure as a storage failure. sled wraps the I/O error that
+/// says the disk is full; it is unwrapped so that it becomes
+/// [`StorageError::Full`].
 pub(super) fn io(err: sled::Error) -> StoreError {
-    StoreError::unavailable(err)
+    match err {
+        sled::Error::Io(e) => StoreError::unavailable(e),
+        other => StoreError::unavailable(other),
+    }
 }
 
 /// Decodes inside a transaction, turning a bad record into an abort.
@@ -271,9 +278,11 @@ impl SledStore {
             Some(v) => {
                 let found = v.first().copied().unwrap_or(0);
                 if found < SCHEMA_VERSION {
-                    return Err(StoreError::OutdatedSchema { found, current: SCHEMA_VERSION });
+                    return Err(
+                        StorageError::OutdatedSchema { found, current: SCHEMA_VERSION }.into()
+                    );
                 }
-                return Err(StoreError::UnsupportedSchema(found));
+                return Err(StoreError::unsupported_schema(found));
             }
             None => true,
         };
@@ -351,7 +360,7 @@ impl SledStore {
         // 128 random bits do not collide in practice; should they, refusing is
         // safer than overwriting someone's device.
         if devices.get(stored.as_bytes())?.is_some() {
-            return abort(StoreError::Contention);
+            return abort(StoreError::contention());
         }
         let owner = tx_decode(self.seal_owner(account, "devices", stored.as_bytes()))?;
         let record =
@@ -451,7 +460,7 @@ impl SledStore {
                 continue;
             };
             let device = DeviceId::from_slice(&plain)
-                .map_err(|_| StoreError::Corrupt(super::sled_ids::ACCOUNT_DEVICES_TREE))?;
+                .map_err(|_| StoreError::corrupt(super::sled_ids::ACCOUNT_DEVICES_TREE))?;
             out.push(device);
         }
         Ok(out)
@@ -490,7 +499,9 @@ impl SledStore {
             let stored = self.sdev(device);
             let Some(bytes) = self.devices.get(stored.as_bytes()).map_err(io)? else { continue };
             let record = records::decode_device(&bytes)?;
-            if !record.blocked && !self.is_revoked(device)? {
+            let standing =
+                if record.blocked { DeviceStanding::Blocked } else { DeviceStanding::Active };
+            if rules::revocation::may_be_claimed(standing, self.is_revoked(device)?) {
                 targets.push((*device, stored, record.owner.blind));
             }
         }
@@ -517,7 +528,7 @@ impl SledStore {
                             // the hand-out exclusive: if another claim took
                             // this package since the scan, start over.
                             let Some(bytes) = keypackages.remove(key)? else {
-                                return abort(StoreError::Contention);
+                                return abort(StoreError::contention());
                             };
                             // A package of an account deleted meanwhile no
                             // longer opens; it is consumed all the same.
@@ -562,11 +573,13 @@ impl SledStore {
                 },
             );
             match result {
-                Err(TransactionError::Abort(StoreError::Contention)) => continue,
+                Err(TransactionError::Abort(StoreError::Storage(StorageError::Contention))) => {
+                    continue;
+                }
                 other => return other.map_err(tx_error),
             }
         }
-        Err(StoreError::Contention)
+        Err(StoreError::contention())
     }
 }
 
@@ -584,7 +597,7 @@ impl Store for SledStore {
         (&self.accounts, &self.devices, &self.account_devices)
             .transaction(|(accounts, devices, account_devices)| {
                 if accounts.get(blind.as_bytes())?.is_some() {
-                    return abort(StoreError::Contention);
+                    return abort(StoreError::contention());
                 }
                 accounts.insert(blind.as_bytes(), records::encode_account(now_ms))?;
                 let device =
@@ -785,16 +798,12 @@ impl Store for SledStore {
                     return abort(StoreError::UnknownGroup);
                 };
                 let record = tx_decode(records::decode_group(&bytes))?;
-                if !record.members.contains(caller) {
-                    return abort(StoreError::NotAMember);
-                }
-                // The org is the first put's (made by the creating staff
-                // device while it is the only member); nobody who joins
-                // later can set or change it.
-                let org = match group_info.get(group.as_bytes())? {
-                    Some(bytes) => tx_decode(records::decode_group_info(&bytes))?.org,
-                    None => org.copied(),
+                tx_decode(rules::group::require_member(&record.members, caller))?;
+                let recorded = match group_info.get(group.as_bytes())? {
+                    Some(bytes) => Some(tx_decode(records::decode_group_info(&bytes))?.org),
+                    None => None,
                 };
+                let org = rules::group::link_org(recorded, org);
                 let info = GroupInfoRecord {
                     epoch: record.epoch,
                     token_hash: *token_hash,
@@ -886,25 +895,15 @@ impl Store for SledStore {
                 let Some(bytes) = groups.get(group.as_bytes())? else {
                     return abort(StoreError::UnknownGroup);
                 };
-                if !tx_decode(records::decode_group(&bytes))?.members.contains(caller) {
-                    return abort(StoreError::NotAMember);
-                }
-                // A discussion group (it has a join link) is ended only by
-                // its moderators, not by any member who joined by link.
-                if let Some(bytes) = group_info.get(group.as_bytes())? {
-                    let moderator = match tx_decode(records::decode_group_info(&bytes))?.org {
-                        Some(owner) => moderator_of == Some(&owner),
-                        None => moderator_of.is_some(),
-                    };
-                    if !moderator {
-                        return abort(StoreError::ModeratorsOnly);
-                    }
-                }
+                let members = tx_decode(records::decode_group(&bytes))?.members;
+                tx_decode(rules::group::require_member(&members, caller))?;
+                let link_org = match group_info.get(group.as_bytes())? {
+                    Some(bytes) => Some(tx_decode(records::decode_group_info(&bytes))?.org),
+                    None => None,
+                };
+                tx_decode(rules::group::may_set_expiry(link_org, moderator_of))?;
                 let current = tx_group_expiry(group_expiry, group)?;
-                // Only ever earlier: a member may make a thread disappear
-                // sooner, but nobody can keep it longer than another member
-                // asked for.
-                let in_force = current.map_or(expires_at_ms, |c| c.min(expires_at_ms));
+                let in_force = rules::group::expiry_in_force(current, expires_at_ms);
                 if current != Some(in_force) {
                     if let Some(old) = current {
                         index.remove(&records::time_id_key(old, group.as_bytes()))?;
@@ -1001,7 +1000,7 @@ impl Store for SledStore {
             .transaction(|devices| {
                 for device in &stored {
                     let Some(bytes) = devices.get(device.as_bytes())? else {
-                        return abort(StoreError::Corrupt("account_devices"));
+                        return abort(StoreError::corrupt("account_devices"));
                     };
                     let mut record = tx_decode(records::decode_device(&bytes))?;
                     if record.blocked != blocked {

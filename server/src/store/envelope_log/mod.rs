@@ -318,7 +318,7 @@ impl EnvelopeLog {
     ///
     /// A torn frame at the end of the newest segment (a crash during an
     /// append that was never acknowledged) is cut off. Damage anywhere else
-    /// is refused as [`StoreError::Corrupt`]: those bytes were synced, and
+    /// is refused as [`StorageError::Corrupt`](super::StorageError::Corrupt): those bytes were synced, and
     /// skipping them would silently lose acknowledged envelopes. The
     /// operator then restores a backup.
     pub fn open(dir: &Path, options: LogOptions, seq_floor: u64) -> Result<Opened, StoreError> {
@@ -341,7 +341,7 @@ impl EnvelopeLog {
                     std::fs::remove_file(&path).map_err(io_error)?;
                     break;
                 }
-                Err(_) => return Err(StoreError::Corrupt("envelope log segment header")),
+                Err(_) => return Err(StoreError::corrupt("envelope log segment header")),
             };
             floor = floor.max(first_seq);
             let mut at = record::HEADER_LEN;
@@ -349,10 +349,10 @@ impl EnvelopeLog {
                 let (body, len) = match record::next_frame(&bytes[at..]) {
                     Ok(frame) => frame,
                     Err(_) if last && torn_tail(&bytes[at..]) => break,
-                    Err(_) => return Err(StoreError::Corrupt("envelope log segment")),
+                    Err(_) => return Err(StoreError::corrupt("envelope log segment")),
                 };
                 let records =
-                    record::decode(body).map_err(|_| StoreError::Corrupt("envelope log record"))?;
+                    record::decode(body).map_err(|_| StoreError::corrupt("envelope log record"))?;
                 let base = (at + record::FRAME_LEN) as u64;
                 for record in records {
                     replay.apply(&mut index, number, base, record);
@@ -496,7 +496,7 @@ impl EnvelopeLog {
     /// partial frame in front of later ones.
     fn write(state: &mut State, frame: &[u8]) -> Result<u64, StoreError> {
         if state.poisoned {
-            return Err(StoreError::Corrupt("envelope log needs a restart after a failed write"));
+            return Err(StoreError::corrupt("envelope log needs a restart after a failed write"));
         }
         let at = state.active.len;
         if let Err(err) = state.active.file.write_all_at(frame, at) {
@@ -582,7 +582,7 @@ impl EnvelopeLog {
                     break;
                 }
                 let Some(file) = state.file(m.segment) else {
-                    return Err(StoreError::Corrupt("envelope log segment missing"));
+                    return Err(StoreError::corrupt("envelope log segment missing"));
                 };
                 wanted.push((*seq, m.stored_at, file, m.offset, m.len));
             }
@@ -644,7 +644,7 @@ impl EnvelopeLog {
                 let state = self.lock();
                 let Some(message) = state.index.get(seq).cloned() else { continue };
                 let Some(file) = state.file(message.segment) else {
-                    return Err(StoreError::Corrupt("envelope log segment missing"));
+                    return Err(StoreError::corrupt("envelope log segment missing"));
                 };
                 (message, file)
             };

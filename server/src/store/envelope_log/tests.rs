@@ -144,7 +144,7 @@ fn damage_in_the_middle_of_the_newest_segment_is_refused_not_cut() {
     std::fs::write(&path, &bytes).unwrap();
     assert!(matches!(
         EnvelopeLog::open(dir.path(), LogOptions::default(), 1).err(),
-        Some(StoreError::Corrupt(_))
+        Some(StoreError::Storage(crate::store::StorageError::Corrupt(_)))
     ));
     // Zeros after the last frame (blocks allocated, never written) are a
     // torn tail and are cut.
@@ -175,7 +175,7 @@ fn damage_in_a_sealed_segment_is_refused() {
     std::fs::write(&path, bytes).unwrap();
     assert!(matches!(
         EnvelopeLog::open(dir.path(), small(), 1).err(),
-        Some(StoreError::Corrupt(_))
+        Some(StoreError::Storage(crate::store::StorageError::Corrupt(_)))
     ));
 }
 
