@@ -48,6 +48,7 @@ mod tls;
 mod town_ready;
 mod transparency;
 mod upload_crash;
+mod web;
 mod wire;
 mod wire_codes;
 
