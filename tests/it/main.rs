@@ -46,6 +46,7 @@ mod town_ready;
 mod transparency;
 mod upload_crash;
 mod wire;
+mod web_verify;
 mod wire_codes;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
