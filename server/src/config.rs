@@ -108,6 +108,10 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Seconds a TCP connection has to complete the HTTP upgrade.
     pub handshake_timeout_secs: u64,
+    /// Seconds a plain HTTP answer still being sent when the handshake
+    /// timeout expires may take to finish (the web app's wasm over a slow
+    /// phone link); no new request is read on that connection.
+    pub http_response_timeout_secs: u64,
     /// PEM certificate chain for native TLS (`--tls-cert`); unset serves
     /// plain HTTP/WebSocket (for use behind a TLS-terminating proxy).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -241,6 +245,17 @@ pub struct Config {
     pub operator_contact: String,
     /// Where the server's source code can be obtained, shown by `/privacy`.
     pub source_url: String,
+    /// The address citizens open the web app at, as the browser sees it
+    /// behind the proxy (`https://stadtbote.musterhausen.de`; scheme and
+    /// host, optionally a port, no path). Used for links and QR codes,
+    /// named in `/privacy` (`public_url`) and in the web app's
+    /// Content-Security-Policy (its `wss://` origin). Empty: not
+    /// configured; the policy then names the `Host` the browser asked for.
+    pub public_url: String,
+    /// A directory to serve the web app from instead of the bundle built
+    /// into the binary (a town's own build, see scripts/build-web.sh); read
+    /// once at start. Empty: the built-in bundle.
+    pub web_dir: String,
     /// Address of the separate Prometheus `/metrics` listener (aggregate
     /// counters only); `off` or empty disables it. Keep it on loopback.
     pub metrics_listen: String,
@@ -268,6 +283,7 @@ impl Default for Config {
             max_accountless_listeners_per_address: 250,
             trusted_proxies: vec!["127.0.0.1/32".to_owned(), "::1/128".to_owned()],
             handshake_timeout_secs: 5,
+            http_response_timeout_secs: 60,
             tls_cert: None,
             tls_key: None,
             auth_timeout_secs: 10,
@@ -326,6 +342,8 @@ impl Default for Config {
             operator_name: String::new(),
             operator_contact: String::new(),
             source_url: DEFAULT_SOURCE_URL.to_owned(),
+            public_url: String::new(),
+            web_dir: String::new(),
             metrics_listen: "127.0.0.1:9470".to_owned(),
             log: "info".to_owned(),
         }
@@ -530,6 +548,7 @@ impl Config {
                 self.max_accountless_listeners_per_address as u64,
             ),
             ("handshake_timeout_secs", self.handshake_timeout_secs),
+            ("http_response_timeout_secs", self.http_response_timeout_secs),
             ("auth_timeout_secs", self.auth_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("envelope_ttl_secs", self.envelope_ttl_secs),
@@ -814,6 +833,9 @@ impl Config {
         if let Err(reason) = self.metrics_addr() {
             return Err(ConfigError::Invalid { field: "metrics_listen", reason });
         }
+        if let Err(reason) = check_public_url(&self.public_url) {
+            return Err(ConfigError::Invalid { field: "public_url", reason });
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid {
                 field: if self.tls_cert.is_some() { "tls_key" } else { "tls_cert" },
@@ -827,6 +849,11 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// `public_url` without a trailing `/`; empty when not configured.
+    pub fn public_url(&self) -> &str {
+        self.public_url.trim().trim_end_matches('/')
     }
 
     /// The `/metrics` listener's address; `None` when `metrics_listen` is
@@ -862,6 +889,11 @@ impl Config {
     /// [`Self::send_timeout_secs`] as a duration.
     pub fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout_secs)
+    }
+
+    /// [`Self::http_response_timeout_secs`] as a duration.
+    pub fn http_response_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_response_timeout_secs)
     }
 
     /// [`Self::handshake_timeout_secs`] as a duration.
@@ -930,6 +962,27 @@ pub fn log_filter(spec: &str) -> Result<tracing_subscriber::EnvFilter, String> {
         }
     }
     Ok(filter)
+}
+
+/// `public_url` must be empty or `http(s)://host[:port]` (an optional
+/// trailing `/`): links and QR codes append their own path and fragment,
+/// and the Content-Security-Policy repeats the host.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+        return Err(format!("{url:?} must start with https:// (or http:// for a test server)"));
+    };
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    let plain = host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if host.is_empty() || !plain || host.starts_with(['.', '-', ':']) {
+        return Err(format!(
+            "{url:?} must be only scheme, host and optional port, e.g. https://stadtbote.musterhausen.de"
+        ));
+    }
+    Ok(())
 }
 
 /// The configuration as a TOML table, field name to value.
@@ -1001,6 +1054,21 @@ mod tests {
         let from_file = Config::from_toml("tls_cert = \"/a\"\ntls_key = \"/b\"\n").unwrap();
         from_file.validate().unwrap();
         assert!(Config::default().tls_cert.is_none());
+    }
+
+    #[test]
+    fn public_url_is_scheme_host_and_port_only() {
+        for good in ["", "https://stadtbote.musterhausen.de", "https://a.de/", "http://127.0.0.1:8470"] {
+            let config = Config { public_url: good.into(), ..Config::default() };
+            assert!(config.validate().is_ok(), "{good}");
+        }
+        for bad in ["stadtbote.de", "https://a.de/app", "https://a.de?x", "https://", "ftp://a.de", "https://a b.de"] {
+            let config = Config { public_url: bad.into(), ..Config::default() };
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("public_url"), "{bad}: {error}");
+        }
+        let config = Config { public_url: "https://a.de/".into(), ..Config::default() };
+        assert_eq!(config.public_url(), "https://a.de");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The HTTP surface: `/healthz`, `/privacy` and the WebSocket endpoint
-//! `/v1/ws`.
+//! The HTTP surface: `/healthz`, `/privacy`, the WebSocket endpoint
+//! `/v1/ws`, and the web app's files on every other path (`/` is its
+//! `index.html`; [`crate::webapp`]). Every answer carries the strict
+//! security headers of [`crate::webapp::security_headers`].
 //!
 //! The WebSocket upgrade is configured with the buffer and size limits from
 //! the configuration (tungstenite's defaults — 128 KiB buffers, 64 MiB
@@ -14,8 +16,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::Semaphore;
@@ -28,6 +31,7 @@ use crate::privacy::PrivacyStatement;
 use crate::ratelimit::IpKey;
 use crate::relay::Relay;
 use crate::shutdown::ShutdownSignal;
+use crate::webapp::{self, WebApp};
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -46,6 +50,8 @@ pub struct AppState {
     pub proxies: Arc<TrustedProxies>,
     /// Server shutdown.
     pub shutdown: ShutdownSignal,
+    /// The web app's files.
+    pub web: Arc<WebApp>,
 }
 
 /// The router with all routes.
@@ -54,7 +60,37 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/privacy", get(privacy))
         .route("/v1/ws", get(websocket))
+        .fallback(web_file)
+        .layer(middleware::from_fn_with_state(state.clone(), with_security_headers))
         .with_state(state)
+}
+
+async fn web_file(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    state.web.respond(&method, uri.path(), &headers)
+}
+
+/// Adds the security headers (CSP, no referrer, nosniff, …) to every
+/// answer; the policy's WebSocket origin follows `public_url`, else the
+/// `Host` asked for.
+async fn with_security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let mut response = next.run(request).await;
+    let origins = webapp::ws_origins(state.config.public_url(), host.as_deref());
+    webapp::security_headers(response.headers_mut(), &webapp::content_security_policy(&origins));
+    response
 }
 
 async fn healthz() -> &'static str {

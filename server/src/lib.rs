@@ -10,7 +10,9 @@
 //! * [`listener`]: accept loop, handshake timeout, HTTP-phase connection cap.
 //! * [`forwarded`]: trusted proxies; the client address from `X-Forwarded-For`.
 //! * [`addrlimit`]: per-address connection caps and listeners without an account.
-//! * [`http`]: routes `/healthz`, `/privacy`, `/v1/ws`.
+//! * [`http`]: routes `/healthz`, `/privacy`, `/v1/ws`, the web app.
+//! * [`webapp`]: the web app's files (built in or `web_dir`) and the
+//!   security headers of every answer.
 //! * [`connection`]: one WebSocket; frames in and out; error and close codes.
 //! * [`session`]: unauthenticated → authenticated; the login challenge.
 //! * [`relay`]: what each request does.
@@ -55,6 +57,7 @@ pub mod shutdown;
 pub mod store;
 pub mod sweeper;
 pub mod tls;
+pub mod webapp;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -112,6 +115,9 @@ pub enum ServerError {
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The web app directory (`web_dir`) cannot be served.
+    #[error(transparent)]
+    WebDir(#[from] webapp::WebDirError),
 }
 
 /// Why a listener could not be bound, in words rather than the OS's
@@ -174,6 +180,7 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     config.validate()?;
     let tls = tls::from_config(&config)?;
+    let web = Arc::new(webapp::WebApp::from_config(&config)?);
     let config = Arc::new(config);
     let data_dir = config.data_dir.clone();
     let log_options = config.envelope_log_options();
@@ -229,6 +236,7 @@ pub async fn run(
         addresses: addresses.clone(),
         proxies: proxies.clone(),
         shutdown: signal.clone(),
+        web,
     };
     let accept = tokio::spawn(listener::accept_loop(
         listener,
@@ -236,6 +244,7 @@ pub async fn run(
         listener::Caps {
             max_pending: config.max_connections,
             handshake_timeout: config.handshake_timeout(),
+            response_timeout: config.http_response_timeout(),
             addresses,
             proxies,
         },
@@ -248,6 +257,9 @@ pub async fn run(
         max_connections = config.max_connections,
         "server started"
     );
+    if !config.public_url().is_empty() {
+        tracing::info!(public_url = config.public_url(), "web app served for this address");
+    }
 
     shutdown.await;
     tracing::info!("shutting down");

@@ -8,8 +8,10 @@
 //! hyper connection future completes as soon as a WebSocket upgrade has been
 //! answered (the socket then belongs to the WebSocket task, which has its own
 //! auth and idle timeouts), so the timeout covers exactly the handshake.
-//! Plain HTTP requests (`/healthz`, `/privacy`) are short; a keep-alive
-//! connection is closed when the same timeout expires.
+//! Plain HTTP requests (`/healthz`, `/privacy`, the web app's files) get
+//! no new request read after the same timeout; an answer still being sent
+//! then (the app's wasm over a slow link) may finish within
+//! `http_response_timeout_secs`, and the connection is closed after it.
 //!
 //! One client address may hold at most `max_connections_per_address`
 //! connections in their HTTP phase, so that it cannot fill the cap on
@@ -23,6 +25,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -52,6 +55,9 @@ pub struct Caps {
     pub max_pending: usize,
     /// Time for the HTTP phase.
     pub handshake_timeout: Duration,
+    /// Time an answer still being sent at the end of the HTTP phase may
+    /// take to finish.
+    pub response_timeout: Duration,
     /// Per-address counts (the HTTP-phase cap per address).
     pub addresses: Arc<AddressLimits>,
     /// Peers exempt from the per-address HTTP-phase cap.
@@ -72,7 +78,7 @@ pub async fn accept_loop(
     metrics: Arc<Metrics>,
     mut shutdown: ShutdownSignal,
 ) {
-    let Caps { max_pending, handshake_timeout, addresses, proxies } = caps;
+    let Caps { max_pending, handshake_timeout, response_timeout, addresses, proxies } = caps;
     let pending = Arc::new(Semaphore::new(max_pending));
     loop {
         let accepted = tokio::select! {
@@ -113,20 +119,28 @@ pub async fn accept_loop(
         tokio::spawn(async move {
             let _permit = permit;
             let _address_slot = address_slot;
+            // Whether a whole request arrived on this connection: only then
+            // may an answer outlive the handshake deadline.
+            let answered = Arc::new(AtomicBool::new(false));
+            let saw_request = answered.clone();
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    saw_request.store(true, Ordering::Relaxed);
                     // The peer address reaches the handlers as axum's ConnectInfo;
                     // it is used for in-memory rate limits only.
                     request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     router.clone().oneshot(request)
                 });
+            let finish = Finish { answered, response_timeout };
             let deadline = tokio::time::Instant::now() + handshake_timeout;
             let connection = async move {
                 let Some(acceptor) = tls else {
-                    return serve_http(stream, service, deadline, &metrics).await;
+                    return serve_http(stream, service, deadline, finish, &metrics).await;
                 };
                 match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => serve_http(tls_stream, service, deadline, &metrics).await,
+                    Ok(Ok(tls_stream)) => {
+                        serve_http(tls_stream, service, deadline, finish, &metrics).await
+                    }
                     Ok(Err(e)) => crate::tls::record_handshake_failure(&e),
                     Err(_) => {
                         metrics.limit_hit("handshake_timeout");
@@ -142,9 +156,24 @@ pub async fn accept_loop(
     }
 }
 
-/// Serves HTTP/1 with upgrades on `io` until `deadline`.
-async fn serve_http<I, S>(io: I, service: S, deadline: tokio::time::Instant, metrics: &Metrics)
-where
+/// What happens to a connection at its handshake deadline.
+struct Finish {
+    /// Set once a whole request reached the service.
+    answered: Arc<AtomicBool>,
+    /// How long an answer then may take to finish.
+    response_timeout: Duration,
+}
+
+/// Serves HTTP/1 with upgrades on `io` until `deadline`; then, if a whole
+/// request arrived, lets an answer in progress finish within the
+/// response timeout.
+async fn serve_http<I, S>(
+    io: I,
+    service: S,
+    deadline: tokio::time::Instant,
+    finish: Finish,
+    metrics: &Metrics,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<hyper::Request<Incoming>, Response = axum::response::Response>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -152,12 +181,29 @@ where
 {
     let connection =
         http1::Builder::new().serve_connection(TokioIo::new(io), service).with_upgrades();
-    match tokio::time::timeout_at(deadline, connection).await {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => tracing::debug!("http connection error"),
+    let mut connection = std::pin::pin!(connection);
+    match tokio::time::timeout_at(deadline, connection.as_mut()).await {
+        Ok(Ok(())) => return,
+        Ok(Err(_)) => {
+            tracing::debug!("http connection error");
+            return;
+        }
+        Err(_) if !finish.answered.load(Ordering::Relaxed) => {
+            // No whole request within the deadline (a slow or silent
+            // client): dropped, as before the web app.
+            metrics.limit_hit("handshake_timeout");
+            tracing::debug!("handshake timeout");
+            return;
+        }
+        Err(_) => {}
+    }
+    // Deadline after a request: read no further one. An idle keep-alive
+    // connection closes at once; an answer being written (the wasm over a
+    // slow link) may finish within the response timeout.
+    connection.as_mut().graceful_shutdown();
+    match tokio::time::timeout(finish.response_timeout, connection).await {
+        Ok(_) => {}
         Err(_) => {
-            // Also ends idle keep-alive connections after a plain HTTP
-            // request; both hold a descriptor the server wants back.
             metrics.limit_hit("handshake_timeout");
             tracing::debug!("handshake timeout");
         }

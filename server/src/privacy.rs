@@ -71,11 +71,27 @@ pub struct Operator {
     pub contact: Option<String>,
 }
 
+/// Limits a user of the service meets (the web app's About page shows
+/// them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// The largest attachment (a photo, encrypted), in bytes.
+    pub max_attachment_bytes: u64,
+    /// Attachment bytes one account may hold.
+    pub attachment_quota_bytes: u64,
+}
+
 /// The whole statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PrivacyStatement {
     /// Who runs this server.
     pub operator: Operator,
+    /// The address of the service's web app (`public_url`), when the
+    /// operator configured one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Limits a user meets.
+    pub limits: Limits,
     /// Where the server's source code can be obtained.
     pub source_code: String,
     /// What is stored.
@@ -467,6 +483,11 @@ impl PrivacyStatement {
             operator: Operator {
                 name: configured(&config.operator_name),
                 contact: configured(&config.operator_contact),
+            },
+            public_url: configured(config.public_url()),
+            limits: Limits {
+                max_attachment_bytes: config.max_blob_bytes,
+                attachment_quota_bytes: config.blob_quota_bytes,
             },
             source_code: config.source_url.trim().to_owned(),
             stored,

@@ -45,6 +45,7 @@ mod tls;
 mod town_ready;
 mod transparency;
 mod upload_crash;
+mod web;
 mod wire;
 mod web_verify;
 mod wire_codes;

@@ -1238,3 +1238,45 @@ web-verify-watch-differs = { $count ->
 web-verify-watch-rolled-back = { $time } FAIL { $fingerprint } Version { $version } ist älter als die zuvor gesehene Version { $newest }
 web-verify-watch-invalid = { $time } FAIL - { $reason }
 web-verify-watch-unreachable = { $time } NETWORK - { $reason }
+
+## web: die Web-App im Browser (Crate stadtbote-web). Die Texte stellt die
+## Rust-Seite der App dar; die Zeilen der Datenschutzerklärung des Servers
+## kommen aus privacy-item-KEY, privacy-retention-KEY und privacy-never-KEY.
+web-app-name = Stadtbote
+web-nav-label = Hauptnavigation
+web-nav-about = Über diesen Dienst
+web-lang-label = Sprache
+web-lang-de = Deutsch
+web-lang-en = English
+web-about-heading = Über diesen Dienst
+web-about-intro = Mit Stadtbote schreiben Sie Ihrer Stadtverwaltung und die Verwaltung Ihnen: Meldungen mit Foto, Fragen in der Sprechstunde, Neuigkeiten aus dem Rathaus.
+web-about-encryption = Alles, was Sie schreiben, wird auf Ihrem Gerät verschlüsselt und erst auf den Geräten der zuständigen Menschen wieder entschlüsselt. Auch der Server der Stadt kann es nicht lesen.
+web-about-no-number = Sie brauchen keine Telefonnummer und keine E-Mail-Adresse. Diese Seite lädt nichts von anderen Anbietern und setzt keine Cookies.
+web-about-coming = Melden, Nachrichten und Sprechstunde im Browser folgen in der nächsten Version dieser App. Bis dahin nutzen Sie das Programm `stadtbote` für die Kommandozeile.
+web-server-heading = Wer diesen Dienst betreibt und was der Server speichert
+web-server-loading = Die Angaben des Servers werden geladen …
+web-server-failed = Die Angaben des Servers konnten nicht geladen werden ({ $reason }). Laden Sie die Seite neu; hilft das nicht, ist der Server vielleicht gerade nicht erreichbar.
+web-operator = Betreiber
+web-contact = Kontakt zum Datenschutz
+web-source-code = Quellcode
+web-public-url = Adresse dieses Dienstes
+web-stored-heading = Was gespeichert wird, und wie lange
+web-never-heading = Was nie gespeichert wird
+web-limits-heading = Grenzen
+web-limit-attachment = Größte Datei (etwa ein Foto): { $size }
+web-limit-quota = Speicherplatz für Dateien je Konto: { $size }
+web-size-mib = { $mib } MiB
+web-size-bytes = { $bytes } Bytes
+web-build-heading = Diese App
+web-build-version = Version
+web-build-rustc = Compiler
+web-build-wasm-bindgen = wasm-bindgen
+web-build-unknown = unbekannt
+web-build-failed = Die Angaben zur Erstellung dieser App konnten nicht geladen werden ({ $reason }).
+web-not-found-heading = Seite nicht gefunden
+web-not-found-text = Diese Adresse kennt die App nicht.
+web-back-home = Zur Startseite
+web-footer = Ende-zu-Ende-verschlüsselt. Keine Telefonnummer, keine Werbung, keine Dritten.
+web-error-http = Antwort des Servers { $status }
+web-error-network = keine Verbindung zum Server
+web-error-format = unerwartete Antwort des Servers

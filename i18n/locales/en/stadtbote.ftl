@@ -1219,3 +1219,45 @@ web-verify-watch-differs = { $count ->
 web-verify-watch-rolled-back = { $time } FAIL { $fingerprint } version { $version } is older than version { $newest } seen before
 web-verify-watch-invalid = { $time } FAIL - { $reason }
 web-verify-watch-unreachable = { $time } NETWORK - { $reason }
+
+## web: the web app in the browser (crate stadtbote-web). The app's Rust side
+## renders these texts; the rows of the server's privacy statement come from
+## privacy-item-KEY, privacy-retention-KEY and privacy-never-KEY.
+web-app-name = Stadtbote
+web-nav-label = Main navigation
+web-nav-about = About this service
+web-lang-label = Language
+web-lang-de = Deutsch
+web-lang-en = English
+web-about-heading = About this service
+web-about-intro = With Stadtbote you write to your town hall and the town hall writes to you: reports with a photo, questions in the consultation hour, news from the town.
+web-about-encryption = Everything you write is encrypted on your device and decrypted only on the devices of the people responsible. Not even the town's server can read it.
+web-about-no-number = You need no phone number and no e-mail address. This page loads nothing from other providers and sets no cookies.
+web-about-coming = Reports, messages and the consultation hour in the browser follow in the next version of this app. Until then, use the command-line program `stadtbote`.
+web-server-heading = Who runs this service and what the server stores
+web-server-loading = Loading the server's statement …
+web-server-failed = The server's statement could not be loaded ({ $reason }). Reload the page; if that does not help, the server may be unreachable right now.
+web-operator = Operator
+web-contact = Privacy contact
+web-source-code = Source code
+web-public-url = Address of this service
+web-stored-heading = What is stored, and for how long
+web-never-heading = What is never stored
+web-limits-heading = Limits
+web-limit-attachment = Largest file (such as a photo): { $size }
+web-limit-quota = Storage for files per account: { $size }
+web-size-mib = { $mib } MiB
+web-size-bytes = { $bytes } bytes
+web-build-heading = This app
+web-build-version = Version
+web-build-rustc = Compiler
+web-build-wasm-bindgen = wasm-bindgen
+web-build-unknown = unknown
+web-build-failed = The build information of this app could not be loaded ({ $reason }).
+web-not-found-heading = Page not found
+web-not-found-text = The app does not know this address.
+web-back-home = To the start page
+web-footer = End-to-end encrypted. No phone number, no advertising, no third parties.
+web-error-http = the server answered { $status }
+web-error-network = no connection to the server
+web-error-format = unexpected answer from the server

@@ -1,0 +1,168 @@
+//! The app's state, start-up, events and rendering. One state for the
+//! page, re-rendered whole on every change (the screens are small; a
+//! screen with long lists can keep its own nodes later). Events are
+//! delegated: one click listener on the document and one `hashchange`
+//! listener, installed once, so re-rendering never leaks closures.
+
+use std::cell::RefCell;
+
+use stadtbote_i18n::Lang;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Element, Event, HtmlElement};
+
+use crate::build_info::{self, BuildInfo};
+use crate::dom::{Dom, DomResult};
+use crate::lang;
+use crate::net::{self, FetchError};
+use crate::router::Route;
+use crate::statement;
+use crate::views;
+
+/// Something fetched from the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Load<T> {
+    /// Not there yet.
+    Loading,
+    /// Fetched.
+    Ready(T),
+    /// The fetch failed.
+    Failed(FetchError),
+}
+
+/// Everything the screens show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// The language the page is shown in.
+    pub lang: Lang,
+    /// The open screen.
+    pub route: Route,
+    /// The server's `/privacy` statement (JSON).
+    pub statement: Load<serde_json::Value>,
+    /// The bundle's build record.
+    pub build: Load<BuildInfo>,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+/// Starts the app; failures go to the browser console (there is no other
+/// place to show them before the page exists).
+pub fn start() {
+    if let Err(error) = boot() {
+        web_sys::console::error_2(&JsValue::from_str("stadtbote: start failed:"), &error);
+    }
+}
+
+fn window() -> DomResult<web_sys::Window> {
+    web_sys::window().ok_or_else(|| JsValue::from_str("no window"))
+}
+
+fn boot() -> DomResult<()> {
+    let window = window()?;
+    let saved = window
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|storage| storage.get_item(lang::STORAGE_KEY).ok().flatten());
+    let browser: Vec<String> =
+        window.navigator().languages().iter().filter_map(|tag| tag.as_string()).collect();
+    let state = State {
+        lang: lang::choose(saved.as_deref(), &browser),
+        route: Route::from_hash(&window.location().hash().unwrap_or_default()),
+        statement: Load::Loading,
+        build: Load::Loading,
+    };
+    STATE.with(|cell| *cell.borrow_mut() = Some(state));
+    install_listeners(&window)?;
+    render()?;
+    wasm_bindgen_futures::spawn_local(async {
+        let statement = match net::get_json(statement::URL).await {
+            Ok(value) => Load::Ready(value),
+            Err(error) => Load::Failed(error),
+        };
+        update(|state| state.statement = statement);
+    });
+    wasm_bindgen_futures::spawn_local(async {
+        let build = match net::get_json(build_info::URL).await {
+            Ok(value) => BuildInfo::from_json(&value)
+                .map(Load::Ready)
+                .unwrap_or(Load::Failed(FetchError::Format)),
+            Err(error) => Load::Failed(error),
+        };
+        update(|state| state.build = build);
+    });
+    Ok(())
+}
+
+/// Changes the state and renders it.
+fn update(change: impl FnOnce(&mut State)) {
+    STATE.with(|cell| {
+        if let Some(state) = cell.borrow_mut().as_mut() {
+            change(state);
+        }
+    });
+    if let Err(error) = render() {
+        web_sys::console::error_2(&JsValue::from_str("stadtbote: render failed:"), &error);
+    }
+}
+
+fn render() -> DomResult<()> {
+    let document = window()?.document().ok_or_else(|| JsValue::from_str("no document"))?;
+    let dom = Dom::new(document);
+    let state = STATE.with(|cell| cell.borrow().clone());
+    match state {
+        Some(state) => views::render(&dom, &state),
+        None => Ok(()),
+    }
+}
+
+fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
+    let on_click = Closure::<dyn FnMut(Event)>::new(|event: Event| {
+        let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+            return;
+        };
+        let Ok(Some(button)) = target.closest("[data-lang]") else { return };
+        let Some(lang) = button.get_attribute("data-lang").as_deref().and_then(Lang::parse)
+        else {
+            return;
+        };
+        choose_language(lang);
+    });
+    target.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())?;
+    // Lives as long as the page.
+    on_click.forget();
+
+    let on_hash = Closure::<dyn FnMut(Event)>::new(|_: Event| {
+        let Ok(hash) = window().and_then(|w| w.location().hash()) else { return };
+        update(|state| state.route = Route::from_hash(&hash));
+        // Screen readers: announce the new screen by moving focus to it.
+        focus("main-heading");
+    });
+    target.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref())?;
+    on_hash.forget();
+    Ok(())
+}
+
+fn choose_language(lang: Lang) {
+    if let Ok(Some(storage)) = window().and_then(|w| w.local_storage()) {
+        // Private windows may refuse storage; the choice then lasts for
+        // this page only.
+        let _ = storage.set_item(lang::STORAGE_KEY, lang.code());
+    }
+    update(|state| state.lang = lang);
+    // The switch was re-rendered: keep the keyboard focus on it.
+    focus(&format!("lang-{}", lang.code()));
+}
+
+fn focus(id: &str) {
+    let element = window()
+        .ok()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(id))
+        .and_then(|e| e.dyn_into::<HtmlElement>().ok());
+    if let Some(element) = element {
+        let _ = element.focus();
+    }
+}

@@ -1,0 +1,40 @@
+//! Stadtbote's web app, the Rust side: everything the page shows is built
+//! here (from the shared Fluent catalogs of `stadtbote-i18n`) and bound to
+//! the page by wasm-bindgen. The page itself (`web/assets/`) is an empty
+//! shell: `index.html`, one JS module that loads the wasm, and CSS.
+//!
+//! Module map:
+//! * [`app`]: the app's state, start-up, events and rendering (browser only).
+//! * [`router`]: which screen a URL fragment names.
+//! * [`views`]: one module per screen, plus the shell around them.
+//! * [`dom`]: small helpers that build elements with text (never HTML).
+//! * [`net`]: same-origin JSON fetches.
+//! * [`lang`]: which language the app starts in.
+//! * [`text`]: catalog lookups in the chosen language.
+//! * [`statement`]: the server's `/privacy` statement as the About page
+//!   shows it (pure, tested natively).
+//! * [`build_info`]: the bundle's build record (`build-info.json`).
+//!
+//! The pure modules (router, lang, text, statement, build_info) have no
+//! browser dependency, so their unit tests run with plain `cargo test`.
+// Unit tests may unwrap: a panic there is a test failure, not a crash.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod app;
+pub mod build_info;
+pub mod dom;
+pub mod lang;
+pub mod net;
+pub mod router;
+pub mod statement;
+pub mod text;
+pub mod views;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Entry point: wasm-bindgen's generated `init()` (called by `app.js`)
+/// runs this once the module is instantiated.
+#[wasm_bindgen(start)]
+pub fn start() {
+    app::start();
+}
