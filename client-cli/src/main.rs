@@ -316,7 +316,7 @@ enum Command {
         /// Create a new release key: the secret in FILE (mode 0600), the public half in FILE.pub.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "key"])]
         new_key: Option<PathBuf>,
-        /// The app version (default: this program's version).
+        /// The app version (default: the build information's `version`, else this program's version).
         #[arg(long, value_name = "VERSION")]
         app_version: Option<String>,
         /// Compiler and tool versions of the build (JSON object or name=value lines).

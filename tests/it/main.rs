@@ -47,6 +47,7 @@ mod transparency;
 mod upload_crash;
 mod web;
 mod wire;
+mod web_served;
 mod web_verify;
 mod wire_codes;
 

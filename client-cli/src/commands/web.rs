@@ -105,7 +105,12 @@ pub fn sign(args: SignArgs) -> Result<()> {
         Some(path) => web_sign::read_build_info(path).map_err(sign_error)?,
         None => Default::default(),
     };
-    let version = args.app_version.clone().unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
+    // The version the build recorded (build-info.json's `version`), else ours.
+    let version = args
+        .app_version
+        .clone()
+        .or_else(|| build.get("version").cloned())
+        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
     let signed = web_sign::sign_dir(dir, &key, &version, build, &args.root).map_err(sign_error)?;
     if args.json {
         let value = serde_json::json!({

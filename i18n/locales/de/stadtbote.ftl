@@ -733,7 +733,7 @@ help-web-sign = Das Bundle der Web-App signieren (sein Manifest und die Release-
     .dir = Das Bundle-Verzeichnis (z. B. web/dist)
     .key = Die geheime Datei des Release-Schlüssels
     .new_key = Einen neuen Release-Schlüssel erzeugen: den geheimen Teil in DATEI (Modus 0600), den öffentlichen in DATEI.pub
-    .app_version = Die Version der App (Standard: die Version dieses Programms)
+    .app_version = Die Version der App (Standard: `version` aus den Build-Informationen, sonst die Version dieses Programms)
     .build_info = Compiler- und Werkzeugversionen des Builds (JSON-Objekt oder Zeilen name=wert)
     .root = Die Datei, die der Server unter / ausliefert
     .json = Ein JSON-Objekt

@@ -723,7 +723,7 @@ help-web-sign = Sign the web app's bundle (write its manifest and the release si
     .dir = The bundle directory (e.g. web/dist)
     .key = The release key's secret file
     .new_key = Create a new release key: the secret in FILE (mode 0600), the public half in FILE.pub
-    .app_version = The app version (default: this program's version)
+    .app_version = The app version (default: the build information's `version`, else this program's version)
     .build_info = Compiler and tool versions of the build (JSON object or name=value lines)
     .root = The file the server serves at /
     .json = One JSON object
