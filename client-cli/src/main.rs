@@ -427,6 +427,22 @@ fn parse_account(text: &str) -> Result<AccountId, ClientError> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // The web app commands need no home directory (a checking machine's
+    // service user may have none).
+    let cli = match cli.command {
+        Command::WebSign { dir, key, new_key, app_version, build_info, root, json } => {
+            let args =
+                commands::web::SignArgs { dir, key, new_key, app_version, build_info, root, json };
+            return commands::web::sign(args);
+        }
+        Command::WebVerify { url, key, json, watch, checks, state } => {
+            let ca_cert = cli.ca_cert.clone();
+            let args =
+                commands::web::VerifyArgs { url, key, json, watch, checks, state, ca_cert };
+            return commands::web::verify(args).await;
+        }
+        command => Cli { command, ..cli },
+    };
     let home = home_dir(&cli)?;
     let server = cli.server.clone();
     match cli.command {
@@ -491,15 +507,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::ServerInfo { json } => commands::server_info::server_info(&server, json).await,
         Command::Account { command } => commands::account::account(&home, &server, command).await,
-        Command::WebSign { dir, key, new_key, app_version, build_info, root, json } => {
-            let args = commands::web::SignArgs { dir, key, new_key, app_version, build_info, root, json };
-            commands::web::sign(args)
-        }
-        Command::WebVerify { url, key, json, watch, checks, state } => {
-            let ca_cert = cli.ca_cert.clone();
-            let args =
-                commands::web::VerifyArgs { url, key, json, watch, checks, state, ca_cert };
-            commands::web::verify(args).await
+        // Run above, before the home directory is looked up.
+        Command::WebSign { .. } | Command::WebVerify { .. } => {
+            bail!("internal error: web command not dispatched")
         }
     }
 }
