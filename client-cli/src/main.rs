@@ -437,8 +437,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::WebVerify { url, key, json, watch, checks, state } => {
             let ca_cert = cli.ca_cert.clone();
-            let args =
-                commands::web::VerifyArgs { url, key, json, watch, checks, state, ca_cert };
+            let args = commands::web::VerifyArgs { url, key, json, watch, checks, state, ca_cert };
             return commands::web::verify(args).await;
         }
         command => Cli { command, ..cli },

@@ -52,7 +52,9 @@ impl WebUrl {
         let rest = rest.split('#').next().unwrap_or_default();
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
-        if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace)
+        if authority.is_empty()
+            || authority.contains('@')
+            || authority.contains(char::is_whitespace)
         {
             return None;
         }
@@ -194,8 +196,7 @@ impl WebFetcher {
             FetchError::Tls { url: url.to_string(), reason: "invalid server name".into() }
         })?;
         let stream = tls.connect(name, tcp).await.map_err(|e| {
-            let reason = match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
+            let reason = match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
                 Some(tls) => crate::tls_trust::handshake_problem(tls),
                 None => e.to_string(),
             };
@@ -211,7 +212,8 @@ async fn request<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<WebResponse, FetchError> {
     let read_err = |reason: String| FetchError::Read { url: url.to_string(), reason };
     let default = if url.https { 443 } else { 80 };
-    let host = if url.port == default { url.host.clone() } else { format!("{}:{}", url.host, url.port) };
+    let host =
+        if url.port == default { url.host.clone() } else { format!("{}:{}", url.host, url.port) };
     let head = format!(
         "GET {} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\nAccept-Encoding: identity\r\n\
          User-Agent: stadtbote-web-verify\r\nConnection: close\r\n\r\n",
@@ -256,15 +258,15 @@ pub fn parse_response(raw: &[u8]) -> Result<WebResponse, &'static str> {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let body = if find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
-        dechunk(body)?
-    } else if let Some(length) = find("content-length") {
-        let length: usize = length.parse().map_err(|_| "invalid Content-Length")?;
-        body.get(..length).ok_or("the answer is shorter than its Content-Length")?.to_vec()
-    } else {
-        body.to_vec()
-    };
+    let body =
+        if find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+            dechunk(body)?
+        } else if let Some(length) = find("content-length") {
+            let length: usize = length.parse().map_err(|_| "invalid Content-Length")?;
+            body.get(..length).ok_or("the answer is shorter than its Content-Length")?.to_vec()
+        } else {
+            body.to_vec()
+        };
     Ok(WebResponse { status, headers, body })
 }
 
@@ -293,7 +295,10 @@ mod tests {
     #[test]
     fn urls_parse_with_default_ports_and_ipv6() {
         let u = WebUrl::parse("https://Stadtbote.Example.de").unwrap();
-        assert_eq!((u.https, u.host.as_str(), u.port, u.path.as_str()), (true, "stadtbote.example.de", 443, "/"));
+        assert_eq!(
+            (u.https, u.host.as_str(), u.port, u.path.as_str()),
+            (true, "stadtbote.example.de", 443, "/")
+        );
         assert_eq!(u.origin(), "https://stadtbote.example.de");
         let u = WebUrl::parse("ws://127.0.0.1:8470/v1/ws#x").unwrap();
         assert_eq!((u.https, u.port, u.path.as_str()), (false, 8470, "/v1/ws"));

@@ -177,7 +177,10 @@ fn parse_attributes(text: &str, mut pos: usize) -> (Vec<(String, String)>, usize
             if pos < bytes.len() && (bytes[pos] == b'"' || bytes[pos] == b'\'') {
                 let quote = bytes[pos];
                 let start = pos + 1;
-                let end = bytes[start..].iter().position(|&b| b == quote).map_or(bytes.len(), |e| start + e);
+                let end = bytes[start..]
+                    .iter()
+                    .position(|&b| b == quote)
+                    .map_or(bytes.len(), |e| start + e);
                 value = text[start..end].to_owned();
                 pos = (end + 1).min(bytes.len());
             } else {
@@ -218,7 +221,9 @@ fn script_references(text: &str) -> Vec<Reference> {
             ("import", false, false),
         ]
         .iter()
-        .filter_map(|&(word, page, call)| text[pos..].find(word).map(|at| (pos + at, word, page, call)))
+        .filter_map(|&(word, page, call)| {
+            text[pos..].find(word).map(|at| (pos + at, word, page, call))
+        })
         .min_by_key(|&(at, ..)| at);
         let Some((at, word, page_relative, call)) = found else { break };
         pos = at + word.len();
@@ -232,9 +237,10 @@ fn script_references(text: &str) -> Vec<Reference> {
         if word == "import" && bytes.get(cursor) == Some(&b'(') {
             cursor = skip_space(bytes, cursor + 1);
         }
-        loop {
-            let Some((literal, end)) = string_literal(text, cursor) else { break };
-            if looks_like_path(&literal) || (word != "import" && word != "from" && !literal.is_empty()) {
+        while let Some((literal, end)) = string_literal(text, cursor) {
+            if looks_like_path(&literal)
+                || (word != "import" && word != "from" && !literal.is_empty())
+            {
                 out.push(Reference { target: literal, page_relative });
             }
             // importScripts takes several.
@@ -261,7 +267,10 @@ fn style_references(text: &str) -> Vec<Reference> {
             pos = end;
         } else {
             let end = lower[start..].find(')').map_or(lower.len(), |e| start + e);
-            out.push(Reference { target: text[start..end].trim().to_owned(), page_relative: false });
+            out.push(Reference {
+                target: text[start..end].trim().to_owned(),
+                page_relative: false,
+            });
             pos = end;
         }
     }
@@ -336,8 +345,7 @@ fn string_literal(text: &str, pos: usize) -> Option<(String, usize)> {
 }
 
 fn looks_like_path(text: &str) -> bool {
-    const EXTENSIONS: &[&str] =
-        &[".js", ".mjs", ".wasm", ".css", ".json", ".webmanifest", ".html"];
+    const EXTENSIONS: &[&str] = &[".js", ".mjs", ".wasm", ".css", ".json", ".webmanifest", ".html"];
     text.starts_with('/')
         || text.starts_with("./")
         || text.starts_with("../")
@@ -362,7 +370,9 @@ pub fn resolve(origin: &str, base_path: &str, target: &str) -> Resolved {
         return absolute(origin, &format!("{scheme}://{rest}"));
     }
     if let Some(colon) = without_fragment.find(':')
-        && without_fragment[..colon].bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && without_fragment[..colon]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         && !without_fragment[..colon].contains('/')
     {
         return absolute(origin, without_fragment);

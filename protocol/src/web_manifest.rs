@@ -202,7 +202,10 @@ impl WebManifest {
             return Err(ManifestError::Malformed("invalid app version"));
         }
         if self.build.len() > MAX_BUILD_ENTRIES
-            || !self.build.iter().all(|(k, v)| !k.is_empty() && is_plain_text(k) && is_plain_text(v))
+            || !self
+                .build
+                .iter()
+                .all(|(k, v)| !k.is_empty() && is_plain_text(k) && is_plain_text(v))
         {
             return Err(ManifestError::Malformed("invalid build information"));
         }
@@ -693,7 +696,8 @@ mod tests {
             fingerprint(&bytes)
         );
         if std::env::var_os("STADTBOTE_BLESS").is_some() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/web_manifest_vectors/manifest_v1.txt");
+            let path =
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/web_manifest_vectors/manifest_v1.txt");
             std::fs::write(path, &ours).unwrap();
         }
         let expected = include_str!("../tests/web_manifest_vectors/manifest_v1.txt");

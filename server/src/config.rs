@@ -1040,7 +1040,10 @@ mod tests {
         let key = Config::default().web_release_key();
         assert_eq!(key, Some(stadtbote_protocol::web_manifest::RELEASE_KEY));
         let bad = Config { web_release_key: "abc".into(), ..Config::default() };
-        assert!(matches!(bad.validate(), Err(ConfigError::Invalid { field: "web_release_key", .. })));
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::Invalid { field: "web_release_key", .. })
+        ));
         let env = Config::default()
             .with_env([("STADTBOTE_WEB_REQUIRE_SIGNED".to_owned(), "false".to_owned())])
             .unwrap();
@@ -1101,11 +1104,20 @@ mod tests {
 
     #[test]
     fn public_url_is_scheme_host_and_port_only() {
-        for good in ["", "https://stadtbote.musterhausen.de", "https://a.de/", "http://127.0.0.1:8470"] {
+        for good in
+            ["", "https://stadtbote.musterhausen.de", "https://a.de/", "http://127.0.0.1:8470"]
+        {
             let config = Config { public_url: good.into(), ..Config::default() };
             assert!(config.validate().is_ok(), "{good}");
         }
-        for bad in ["stadtbote.de", "https://a.de/app", "https://a.de?x", "https://", "ftp://a.de", "https://a b.de"] {
+        for bad in [
+            "stadtbote.de",
+            "https://a.de/app",
+            "https://a.de?x",
+            "https://",
+            "ftp://a.de",
+            "https://a b.de",
+        ] {
             let config = Config { public_url: bad.into(), ..Config::default() };
             let error = config.validate().unwrap_err().to_string();
             assert!(error.contains("public_url"), "{bad}: {error}");

@@ -87,10 +87,11 @@ fn list(differences: &[Difference]) -> String {
 pub fn check(app: &WebApp, key: &IdentityKey) -> Result<VerifiedManifest, WebIntegrityError> {
     let file = |path: &str| app.get(path).map(|f| f.body().to_vec());
     let manifest_error = |error| WebIntegrityError::Manifest { key: key.fingerprint(), error };
-    let manifest_bytes = file(MANIFEST_PATH).ok_or_else(|| manifest_error(ManifestError::Missing))?;
+    let manifest_bytes =
+        file(MANIFEST_PATH).ok_or_else(|| manifest_error(ManifestError::Missing))?;
     let signature = file(SIGNATURE_PATH);
-    let verified = web_manifest::verify(&manifest_bytes, signature.as_deref(), key)
-        .map_err(manifest_error)?;
+    let verified =
+        web_manifest::verify(&manifest_bytes, signature.as_deref(), key).map_err(manifest_error)?;
     let mut served: BTreeMap<String, Option<Vec<u8>>> =
         app.names().map(|name| (format!("/{name}"), file(name))).collect();
     served.insert("/".to_owned(), file("/"));
@@ -137,7 +138,9 @@ pub fn enforce(
 #[cfg(test)]
 mod tests {
     use stadtbote_protocol::auth::DeviceSecret;
-    use stadtbote_protocol::web_manifest::{ManifestFile, ManifestSignature, RELEASE_KEY, WebManifest};
+    use stadtbote_protocol::web_manifest::{
+        ManifestFile, ManifestSignature, RELEASE_KEY, WebManifest,
+    };
 
     use super::*;
 
@@ -176,7 +179,10 @@ mod tests {
         let app = dir_app(files, &key, &["index.html", "app.js", "x.js"]);
         assert!(check(&app, &key.identity_key()).is_ok());
         let error = check(&app, &RELEASE_KEY).unwrap_err();
-        assert!(matches!(error, WebIntegrityError::Manifest { error: ManifestError::WrongKey { .. }, .. }));
+        assert!(matches!(
+            error,
+            WebIntegrityError::Manifest { error: ManifestError::WrongKey { .. }, .. }
+        ));
         assert!(error.to_string().contains("web_release_key"), "{error}");
 
         let app = dir_app(files, &key, &["index.html", "app.js"]);

@@ -118,7 +118,9 @@ impl WebApp {
     pub fn embedded() -> WebApp {
         let files = embedded::FILES
             .iter()
-            .map(|(name, bytes)| ((*name).to_owned(), WebFile::new(name, Bytes::from_static(bytes))))
+            .map(|(name, bytes)| {
+                ((*name).to_owned(), WebFile::new(name, Bytes::from_static(bytes)))
+            })
             .collect();
         WebApp { files }
     }
@@ -189,10 +191,13 @@ impl WebApp {
         if matches {
             return (StatusCode::NOT_MODIFIED, cache).into_response();
         }
-        let body = if method == Method::HEAD { Body::empty() } else { Body::from(file.body.clone()) };
+        let body =
+            if method == Method::HEAD { Body::empty() } else { Body::from(file.body.clone()) };
         let mut response = (cache, body).into_response();
         if method == Method::HEAD {
-            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(file.body.len()));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(file.body.len()));
         }
         response
     }
@@ -314,7 +319,10 @@ mod tests {
         let html = std::str::from_utf8(index.body()).unwrap();
         assert!(html.contains("src=\"app.js\""), "{html}");
         // No inline script or style: every <script> has a src.
-        assert_eq!(html.matches("<script").count(), html.matches("<script type=\"module\" src=").count());
+        assert_eq!(
+            html.matches("<script").count(),
+            html.matches("<script type=\"module\" src=").count()
+        );
         assert!(!html.contains("<style") && !html.contains("style="), "{html}");
         assert_eq!(app.get("/stadtbote_web_bg.wasm").unwrap().content_type(), "application/wasm");
         assert!(app.get("/app.js").is_some() && app.get("/build-info.json").is_some());
@@ -334,8 +342,14 @@ mod tests {
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         let head = app.respond(&Method::HEAD, "/app.js", &HeaderMap::new());
         assert_eq!(head.status(), StatusCode::OK);
-        assert_eq!(app.respond(&Method::POST, "/", &HeaderMap::new()).status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(app.respond(&Method::GET, "/x", &HeaderMap::new()).status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.respond(&Method::POST, "/", &HeaderMap::new()).status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            app.respond(&Method::GET, "/x", &HeaderMap::new()).status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]
@@ -354,8 +368,14 @@ mod tests {
 
     #[test]
     fn the_policy_and_its_websocket_origins() {
-        assert_eq!(ws_origins("https://stadtbote.example.de", None), ["wss://stadtbote.example.de"]);
-        assert_eq!(ws_origins("", Some("127.0.0.1:8470")), ["ws://127.0.0.1:8470", "wss://127.0.0.1:8470"]);
+        assert_eq!(
+            ws_origins("https://stadtbote.example.de", None),
+            ["wss://stadtbote.example.de"]
+        );
+        assert_eq!(
+            ws_origins("", Some("127.0.0.1:8470")),
+            ["ws://127.0.0.1:8470", "wss://127.0.0.1:8470"]
+        );
         assert!(ws_origins("", Some("evil.example; script-src *")).is_empty());
         let csp = content_security_policy(&ws_origins("", Some("[::1]:80")));
         assert!(csp.contains("connect-src 'self' ws://[::1]:80 wss://[::1]:80;"), "{csp}");

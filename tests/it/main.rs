@@ -46,9 +46,9 @@ mod town_ready;
 mod transparency;
 mod upload_crash;
 mod web;
-mod wire;
 mod web_served;
 mod web_verify;
+mod wire;
 mod wire_codes;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix

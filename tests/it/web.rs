@@ -77,7 +77,8 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
         let size = std::str::from_utf8(&data[..line_end]).unwrap_or("0");
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
         data = &data[line_end + 2..];
         if size == 0 || data.len() < size {
             break;
@@ -155,7 +156,10 @@ fn the_app_is_served_at_the_root_with_strict_headers() {
     let refs = references(&html);
     assert!(refs.len() >= 3, "{refs:?}");
     for reference in &refs {
-        assert!(!reference.contains(':') && !reference.starts_with("//"), "{reference} leaves the origin");
+        assert!(
+            !reference.contains(':') && !reference.starts_with("//"),
+            "{reference} leaves the origin"
+        );
         let answer = raw_request(server.addr, "GET", &format!("/{reference}"), &[]);
         assert_eq!(answer.status, 200, "{reference}");
         assert_strict_headers(&answer, reference);
@@ -193,7 +197,8 @@ fn the_app_is_served_at_the_root_with_strict_headers() {
 #[test]
 fn a_town_can_serve_its_own_build_from_a_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>Eigene App</title>").unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>Eigene App</title>")
+        .unwrap();
     let path = dir.path().to_str().expect("utf-8 path").to_owned();
     // Unsigned: served only with the signature check off (issue 17,
     // web_served.rs tests the signed case).
@@ -393,7 +398,8 @@ async fn start_page_in_german_then_english(client: &Client, origin: &str) -> Res
     assert_eq!(script(client, "return document.documentElement.lang").await?, "en");
     let stored = text_of(client, "#server-stored").await?;
     assert!(stored.contains(&tr_in(Lang::En, "privacy-item-attachments", &[])), "{stored}");
-    let focused = script(client, "return document.activeElement && document.activeElement.id").await?;
+    let focused =
+        script(client, "return document.activeElement && document.activeElement.id").await?;
     assert_eq!(focused, "lang-en", "keyboard focus stays on the switch");
     client.refresh().await?;
     wait_for_text(client, "#main-heading", &heading_en).await?;
@@ -418,15 +424,16 @@ async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> 
     assert!(urls.iter().any(|u| u.ends_with("/privacy")), "{urls:?}");
     let foreign: Vec<_> = urls
         .iter()
-        .filter(|u| !u.starts_with(&format!("{origin}/")) && !u.starts_with("data:") && !u.starts_with("blob:"))
+        .filter(|u| {
+            !u.starts_with(&format!("{origin}/"))
+                && !u.starts_with("data:")
+                && !u.starts_with("blob:")
+        })
         .collect();
     assert!(foreign.is_empty(), "requests outside {origin}: {foreign:?}");
     // And the page's: the Resource Timing API.
-    let resources = script(
-        client,
-        "return performance.getEntriesByType('resource').map(e => e.name)",
-    )
-    .await?;
+    let resources =
+        script(client, "return performance.getEntriesByType('resource').map(e => e.name)").await?;
     let resources: Vec<String> = serde_json::from_value(resources)?;
     assert!(!resources.is_empty());
     for name in &resources {
@@ -512,9 +519,14 @@ fn an_english_browser_gets_english_first() {
         let client = connect(&driver, &chromium, "en-GB,en").await.expect("browser session");
         let result = async {
             client.goto(&format!("http://{}/", server.addr)).await?;
-            wait_for_text(&client, "#main-heading", &tr_in(Lang::En, "web-about-heading", &[])).await?;
-            wait_for_text(&client, "#server-operator", &tr_in(Lang::En, "privacy-not-configured", &[]))
+            wait_for_text(&client, "#main-heading", &tr_in(Lang::En, "web-about-heading", &[]))
                 .await?;
+            wait_for_text(
+                &client,
+                "#server-operator",
+                &tr_in(Lang::En, "privacy-not-configured", &[]),
+            )
+            .await?;
             console_is_clean_and_csp_is_enforced(&client).await
         }
         .await;

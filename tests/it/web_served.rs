@@ -35,7 +35,11 @@ fn the_built_in_bundle_verifies_against_the_release_key() {
     )
     .unwrap();
     assert_eq!(check["fingerprint"], stadtbote_protocol::web_manifest::fingerprint(&committed));
-    assert!(server.log().contains("web app verified against its signed manifest"), "{}", server.log());
+    assert!(
+        server.log().contains("web app verified against its signed manifest"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -88,6 +92,7 @@ fn start_expecting_refusal(env: &[(&str, &str)]) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the server kept running with a web app that does not match its manifest");
 }
 
@@ -104,7 +109,8 @@ fn a_changed_file_stops_the_server_and_served_anyway_the_verifier_names_it() {
     std::fs::write(&wasm, bytes).unwrap();
     let key = std::fs::read_to_string(&public).unwrap();
     let key = key.split_whitespace().nth(1).unwrap().to_owned();
-    let env = [("STADTBOTE_WEB_DIR", bundle.to_str().unwrap()), ("STADTBOTE_WEB_RELEASE_KEY", &key)];
+    let env =
+        [("STADTBOTE_WEB_DIR", bundle.to_str().unwrap()), ("STADTBOTE_WEB_RELEASE_KEY", &key)];
 
     let (code, output) = start_expecting_refusal(&env);
     assert_ne!(code, Some(0));

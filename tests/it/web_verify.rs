@@ -89,7 +89,11 @@ fn serve_one(dir: &Path, mut stream: TcpStream) -> std::io::Result<()> {
         (false, Ok(body)) => ("200 OK", body),
         _ => ("404 Not Found", b"not found".to_vec()),
     };
-    write!(stream, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
     stream.write_all(&body)?;
     stream.flush()
 }
@@ -185,7 +189,12 @@ pub fn verify(url: &str, key: &Path, extra: &[&str]) -> (i32, serde_json::Value)
     let out = cli(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines = json_lines(&stdout);
-    assert_eq!(lines.len(), 1, "one JSON line per check: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        lines.len(),
+        1,
+        "one JSON line per check: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), lines.into_iter().next().unwrap())
 }
 
@@ -233,7 +242,8 @@ fn the_signed_bundle_verifies_and_every_file_is_fetched_as_a_browser_would() {
     assert_eq!(check["files_checked"], 11);
 
     // Text output, German first: the Prüfsumme and whose key signed.
-    let out = cli(&["--lang", "de", "web-verify", &s.server.url(), "--key", s.public.to_str().unwrap()]);
+    let out =
+        cli(&["--lang", "de", "web-verify", &s.server.url(), "--key", s.public.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("liefert die signierte Web-App aus, Version 0.8.0"), "{text}");
@@ -256,7 +266,8 @@ fn one_byte_of_the_wasm_or_the_glue_changed_is_named() {
     assert_ne!(d["expected_sha256"], d["actual_sha256"]);
 
     let glue = s.bundle.join("pkg/stadtbote_web.js");
-    let text = std::fs::read_to_string(&glue).unwrap().replace("return fetch", "fetch('/x');return fetch");
+    let text =
+        std::fs::read_to_string(&glue).unwrap().replace("return fetch", "fetch('/x');return fetch");
     std::fs::write(&glue, text).unwrap();
     let (code, check) = verify(&s.server.url(), &s.public, &[]);
     assert_eq!(code, 1);
@@ -268,7 +279,8 @@ fn one_byte_of_the_wasm_or_the_glue_changed_is_named() {
         ]
     );
     // The plain text names the file, in English with --lang en.
-    let out = cli(&["--lang", "en", "web-verify", &s.server.url(), "--key", s.public.to_str().unwrap()]);
+    let out =
+        cli(&["--lang", "en", "web-verify", &s.server.url(), "--key", s.public.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("FAIL:") && err.contains("2 differences"), "{err}");
@@ -313,7 +325,8 @@ fn a_file_the_page_loads_that_the_manifest_does_not_list_is_named() {
     write_bundle(&bundle, "v1");
     let page = bundle.join("index.html");
     let html = std::fs::read_to_string(&page).unwrap();
-    std::fs::write(&page, html.replace("</head>", "<script src=\"late.js\"></script></head>")).unwrap();
+    std::fs::write(&page, html.replace("</head>", "<script src=\"late.js\"></script></head>"))
+        .unwrap();
     sign(&bundle, &secret, "0.8.0");
     let server = StaticServer::start(&bundle, free_port());
     let (code, check) = verify(&server.url(), &public, &[]);
@@ -410,7 +423,13 @@ fn watch_prints_one_line_per_check_and_survives_a_restart() {
     std::fs::write(&wasm, &bytes).unwrap();
     let server = StaticServer::start(&s.bundle, port);
     let third = lines.next().unwrap().unwrap();
-    assert!(third.contains(&format!(" FAIL {} 1 difference, first: /pkg/stadtbote_web_bg.wasm", s.fingerprint)), "{third}");
+    assert!(
+        third.contains(&format!(
+            " FAIL {} 1 difference, first: /pkg/stadtbote_web_bg.wasm",
+            s.fingerprint
+        )),
+        "{third}"
+    );
     bytes[200] ^= 0x80;
     std::fs::write(&wasm, &bytes).unwrap();
     let fourth = lines.next().unwrap().unwrap();

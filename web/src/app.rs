@@ -124,8 +124,7 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
             return;
         };
         let Ok(Some(button)) = target.closest("[data-lang]") else { return };
-        let Some(lang) = button.get_attribute("data-lang").as_deref().and_then(Lang::parse)
-        else {
+        let Some(lang) = button.get_attribute("data-lang").as_deref().and_then(Lang::parse) else {
             return;
         };
         choose_language(lang);

@@ -245,12 +245,9 @@ fn difference_text(difference: &Difference) -> String {
             expected = Count(*expected),
             actual = Count(*actual)
         ),
-        Difference::HashDiffers { path, expected, actual } => tr!(
-            "web-verify-diff-hash",
-            path = safe(path),
-            expected = expected,
-            actual = actual
-        ),
+        Difference::HashDiffers { path, expected, actual } => {
+            tr!("web-verify-diff-hash", path = safe(path), expected = expected, actual = actual)
+        }
     }
 }
 
@@ -294,7 +291,10 @@ fn print_text(origin: &str, key: &IdentityKey, outcome: &Outcome) {
             println!("{}", tr!("web-verify-label-fingerprint", value = &manifest.fingerprint));
             println!("{}", tr!("web-verify-label-key", value = key_label(&manifest.key)));
             for (name, value) in &manifest.manifest.build {
-                println!("{}", tr!("web-verify-label-build", name = safe(name), value = safe(value)));
+                println!(
+                    "{}",
+                    tr!("web-verify-label-build", name = safe(name), value = safe(value))
+                );
             }
         }
         Outcome::Differs { manifest, differences } => {

@@ -123,6 +123,7 @@ fn build_view(dom: &Dom, state: &State, section: &Element) -> DomResult<()> {
         }
     };
     dom.add_pair(&facts, &t(lang, "web-build-rustc"), &rustc)?.set_id("build-rustc");
-    dom.add_pair(&facts, &t(lang, "web-build-wasm-bindgen"), &bindgen)?.set_id("build-wasm-bindgen");
+    dom.add_pair(&facts, &t(lang, "web-build-wasm-bindgen"), &bindgen)?
+        .set_id("build-wasm-bindgen");
     Ok(())
 }
