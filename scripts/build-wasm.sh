@@ -26,6 +26,7 @@ CRATES=(
   stadtbote-protocol
   stadtbote-i18n
   stadtbote-client
+  stadtbote-client-web
 )
 
 # The toolchain (Debian's rustc-web, cargo-web, rust-web-src, lld): found,

@@ -15,6 +15,7 @@ mod admin;
 mod audit_anchor;
 mod backup;
 mod bench_smoke;
+mod browser;
 mod channel_attacks;
 mod channels;
 mod cli_errors;
