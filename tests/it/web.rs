@@ -275,7 +275,10 @@ fn start_driver(driver: &Path) -> Result<Driver> {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if crate::harness::http_get(addr, "/status", None).is_ok_and(|(s, _)| s == 200) {
+        // Listening is enough: the session request waits for the rest
+        // (chromedriver keeps HTTP connections open, so a GET /status
+        // read to the end would wait for its keep-alive timeout).
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
             return Ok(driver);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -326,10 +329,15 @@ async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client>
     );
     caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL", "performance": "ALL" }));
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    Ok(ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await?)
+    let mut builder = ClientBuilder::new(connector);
+    builder.capabilities(caps);
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let session = builder.connect(&url);
+    // Starting Chromium on a loaded two-core machine takes seconds, not
+    // minutes: a hang here is a broken installation.
+    Ok(tokio::time::timeout(Duration::from_secs(60), session)
+        .await
+        .map_err(|_| anyhow!("no browser session within 60 s"))??)
 }
 
 /// Waits until the element `css` shows `text` (the app renders
@@ -357,15 +365,20 @@ async fn script(client: &Client, code: &str) -> Result<Value> {
     Ok(client.execute(code, Vec::new()).await?)
 }
 
-/// Every URL the page requested (DevTools `Network.requestWillBeSent`
-/// from chromedriver's performance log).
-async fn requested_urls(client: &Client) -> Result<Vec<String>> {
+/// Every URL the app's pages requested (DevTools `Network.requestWillBeSent`
+/// from chromedriver's performance log, for documents of `origin`; the
+/// browser's own start tab, `chrome://new-tab-page…`, is not the app).
+async fn requested_urls(client: &Client, origin: &str) -> Result<Vec<String>> {
     let mut urls = Vec::new();
     for entry in log_entries(client, "performance").await? {
         let Some(message) = entry["message"].as_str() else { continue };
         let message: Value = serde_json::from_str(message)?;
+        let params = &message["message"]["params"];
+        let from_app =
+            params["documentURL"].as_str().is_some_and(|d| d.starts_with(&format!("{origin}/")));
         if message["message"]["method"] == "Network.requestWillBeSent"
-            && let Some(url) = message["message"]["params"]["request"]["url"].as_str()
+            && from_app
+            && let Some(url) = params["request"]["url"].as_str()
         {
             urls.push(url.to_owned());
         }
@@ -416,7 +429,7 @@ async fn start_page_in_german_then_english(client: &Client, origin: &str) -> Res
 
 async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> {
     // Chrome's own view of the network: every request the page made.
-    let urls = requested_urls(client).await?;
+    let urls = requested_urls(client, origin).await?;
     assert!(
         urls.iter().any(|u| u.ends_with("/stadtbote_web_bg.wasm")),
         "the performance log sees the page's requests: {urls:?}"
@@ -445,9 +458,10 @@ async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> 
     Ok(())
 }
 
-/// The console: no error, no CSP violation. Then a probe that shows the
-/// check can fail: an inline script injected into the page must not run,
-/// and its refusal must appear in the same log.
+/// The console: no error, no CSP violation. Then probes that show the
+/// browser enforces the policy and the check can fail: an inline script
+/// injected into the page does not run, and a foreign image is refused
+/// with a CSP message in the same log.
 async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
     let entries = log_entries(client, "browser").await?;
     let bad: Vec<&Value> = entries
@@ -461,6 +475,8 @@ async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
         .collect();
     assert!(bad.is_empty(), "console errors or CSP violations: {bad:?}");
 
+    // An inline script injected into the page must not run (Trusted
+    // Types refuse even to set its text; the CSP would refuse to run it).
     let ran = script(
         client,
         "try { const s = document.createElement('script'); \
@@ -469,7 +485,16 @@ async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
          return window.__inlineRan === true",
     )
     .await?;
-    assert_eq!(ran, false, "an inline script ran: the CSP is not enforced");
+    assert_eq!(ran, Value::Bool(false), "an inline script ran: the CSP is not enforced");
+    // An image from another origin is refused by the CSP, and the refusal
+    // shows in the log the first check read (so that check can fail).
+    script(
+        client,
+        "const i = document.createElement('img'); \
+         i.src = 'https://cdn.example.invalid/pixel.png'; document.body.appendChild(i); \
+         return true",
+    )
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let entries = log_entries(client, "browser").await?;
@@ -481,7 +506,7 @@ async fn console_is_clean_and_csp_is_enforced(client: &Client) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(anyhow!("the refused inline script left no trace in the console log"));
+            return Err(anyhow!("the refused foreign image left no trace in the console log"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
