@@ -2,6 +2,7 @@
 //! everything it holds about the account (GDPR Art. 15) and deleting the
 //! account there and on this device (Art. 17).
 
+use stadtbote_client::clock::Clock;
 use std::path::PathBuf;
 
 use stadtbote_protocol::Request;
@@ -32,7 +33,7 @@ pub struct ServerDeletion {
 const ACCOUNT_FILES: [&str; 3] = [IDENTITY_FILE, STATE_FILE, MLS_FILE];
 const ACCOUNT_DIRS: [&str; 1] = ["photos"];
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Everything the server holds about this device's account. Needs a
     /// connection.
     pub async fn export_account(&mut self) -> Result<AccountExport, ClientError> {

@@ -14,16 +14,17 @@
 //! the same steps for orgs claimed before this existed (or when the claim
 //! could not finish them).
 
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::org::Role;
 
 use crate::error::ClientError;
-use crate::session::{Client, now_ms};
+use crate::session::Client;
 use crate::staff::Enrolment;
 
 /// Hours the self-invitation can be redeemed: it is redeemed at once.
 const SELF_INVITE_HOURS: u64 = 1;
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Certifies this device, which holds the key of org `handle`, as a
     /// staff device of that org with role admin in `department` (see the
     /// module docs). Needs a connection. Returns the approved enrolment.
@@ -45,7 +46,7 @@ impl Client {
             });
         }
         self.check_own_enrolments().await?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         self.state
             .enrolments
             .iter()

@@ -21,13 +21,14 @@
 //! ([`Client::check_own_enrolments`]).
 
 use serde_bytes::ByteBuf;
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::org::{Role, Signed, SignedKind, StaffList, StaffListEntry};
 use stadtbote_protocol::{DeviceId, ErrorCode, Request, Response};
 
 use crate::error::ClientError;
 use crate::invalid_input::InvalidReason;
 use crate::org::server_error;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::staff::{Enrolment, PendingEnrolment};
 
 /// A device approved by this device.
@@ -134,7 +135,7 @@ pub fn choose_approvals<'a>(
     (chosen, refused)
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Approves pending enrolments of org `handle` (all that qualify, or
     /// only `only`) with the org key and publishes the next staff list.
     /// Needs a connection.
@@ -165,7 +166,7 @@ impl Client {
         if chosen.is_empty() {
             return Ok(report);
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut list = base;
         let mut approvals: Vec<Signed> = Vec::new();
         let mut newly_used = Vec::new();
@@ -229,7 +230,7 @@ impl Client {
         let admin = self.admin_org(Some(handle))?.clone();
         let secret = self.org_secret(&admin)?;
         list.version = list.version.saturating_add(1);
-        list.updated_at = now_ms();
+        list.updated_at = self.clock.now_ms();
         list.staff.sort_by_key(|e| e.device);
         list.revoked.sort();
         list.revoked.dedup();
@@ -326,7 +327,7 @@ impl Client {
             .state
             .enrolments
             .iter()
-            .filter(|e| !e.approved && e.expires_at > now_ms())
+            .filter(|e| !e.approved && e.expires_at > self.clock.now_ms())
             .map(|e| e.handle.clone())
             .collect();
         let mut now_approved = Vec::new();

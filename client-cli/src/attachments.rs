@@ -18,6 +18,8 @@
 //! ciphertext) until [`forget_upload`], so the attachment reference is not
 //! lost if the process dies before the message that carries it is saved.
 
+use stadtbote_client::clock::Clock;
+use stadtbote_client::connection::ConnectionError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +37,7 @@ use stadtbote_protocol::{BlobId, ErrorBody, ErrorCode, Request, Response};
 use crate::error::ClientError;
 use crate::home::Home;
 use crate::metadata::{self, JPEG_MIME, PNG_MIME};
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// The directory under the home that holds prepared uploads.
 pub const UPLOADS_DIR: &str = "uploads";
@@ -168,14 +170,17 @@ pub struct UploadOutcome {
 }
 
 /// Strips metadata, checks the 20 MB limit, encrypts to <home>/uploads/, uploads (resuming a previous attempt for the same prepared file), returns the reference to embed in the E2E message.
-pub async fn upload_photo(client: &mut Client, path: &Path) -> Result<AttachmentRef, ClientError> {
+pub async fn upload_photo<C: Clock + Clone>(
+    client: &mut Client<C>,
+    path: &Path,
+) -> Result<AttachmentRef, ClientError> {
     Ok(upload_photo_with_progress(client, path, |_| {}).await?.attachment)
 }
 
 /// Like [`upload_photo`], reporting progress to `on_progress` and returning
 /// how the upload went (whether it resumed an earlier attempt).
-pub async fn upload_photo_with_progress(
-    client: &mut Client,
+pub async fn upload_photo_with_progress<C: Clock + Clone>(
+    client: &mut Client<C>,
     path: &Path,
     mut on_progress: impl FnMut(UploadEvent),
 ) -> Result<UploadOutcome, ClientError> {
@@ -186,7 +191,7 @@ pub async fn upload_photo_with_progress(
         .find(|r| r.direct && r.source.as_slice() == source.as_slice());
     let mut record = match earlier {
         Some(record) => record,
-        None => prepare(&client.home, path, original, source, true)?.1,
+        None => prepare(&client.home, path, original, source, true, client.now_ms())?.1,
     };
     let outcome = drive_upload(client, &mut record, &mut on_progress).await?;
     remove_upload_files(&client.home, &record.id)?;
@@ -197,10 +202,13 @@ pub async fn upload_photo_with_progress(
 /// removes metadata, checks the limit and writes the encrypted file and its
 /// record to `<home>/uploads/`. [`resume_uploads`] uploads it; the record
 /// stays until [`forget_upload`].
-pub fn prepare_photo(client: &Client, path: &Path) -> Result<PreparedUpload, ClientError> {
+pub fn prepare_photo<C: Clock + Clone>(
+    client: &Client<C>,
+    path: &Path,
+) -> Result<PreparedUpload, ClientError> {
     let original = read_photo(path)?;
     let source: [u8; 32] = Sha256::digest(&original).into();
-    let (prepared, _) = prepare(&client.home, path, original, source, false)?;
+    let (prepared, _) = prepare(&client.home, path, original, source, false, client.now_ms())?;
     Ok(prepared)
 }
 
@@ -210,15 +218,15 @@ pub fn prepare_photo(client: &Client, path: &Path) -> Result<PreparedUpload, Cli
 /// call until [`forget_upload`] removes them. Stops at the first error; an
 /// upload the server refuses as too large is deleted (it can never succeed),
 /// anything else stays for the next attempt.
-pub async fn resume_uploads(
-    client: &mut Client,
+pub async fn resume_uploads<C: Clock + Clone>(
+    client: &mut Client<C>,
 ) -> Result<Vec<(String, AttachmentRef)>, ClientError> {
     resume_uploads_with_progress(client, |_, _| {}).await
 }
 
 /// Like [`resume_uploads`], reporting progress per local upload id.
-pub async fn resume_uploads_with_progress(
-    client: &mut Client,
+pub async fn resume_uploads_with_progress<C: Clock + Clone>(
+    client: &mut Client<C>,
     mut on_progress: impl FnMut(&str, UploadEvent),
 ) -> Result<Vec<(String, AttachmentRef)>, ClientError> {
     remove_stray_files(&client.home)?;
@@ -239,7 +247,9 @@ pub async fn resume_uploads_with_progress(
 }
 
 /// The uploads recorded under `<home>/uploads/`, oldest first.
-pub fn pending_uploads(client: &Client) -> Result<Vec<UploadRecord>, ClientError> {
+pub fn pending_uploads<C: Clock + Clone>(
+    client: &Client<C>,
+) -> Result<Vec<UploadRecord>, ClientError> {
     let mut records = list_records(&client.home)?;
     records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(records)
@@ -247,7 +257,7 @@ pub fn pending_uploads(client: &Client) -> Result<Vec<UploadRecord>, ClientError
 
 /// Deletes an upload's record and encrypted file (after its reference was
 /// saved in a message, or to give up on it). Unknown ids are ignored.
-pub fn forget_upload(client: &Client, id: &str) -> Result<(), ClientError> {
+pub fn forget_upload<C: Clock + Clone>(client: &Client<C>, id: &str) -> Result<(), ClientError> {
     if !valid_id(id) {
         return Ok(());
     }
@@ -259,8 +269,8 @@ pub fn forget_upload(client: &Client, id: &str) -> Result<(), ClientError> {
 /// The file is written to a temporary name, fsynced and then linked to its
 /// final name; an existing file is never overwritten (`stem-1.jpg`, … are
 /// tried instead). Nothing is written unless every check passed.
-pub async fn download(
-    client: &mut Client,
+pub async fn download<C: Clock + Clone>(
+    client: &mut Client<C>,
     attachment: &AttachmentRef,
     dir: &Path,
     stem: &str,
@@ -374,6 +384,7 @@ fn prepare(
     original: Vec<u8>,
     source: [u8; 32],
     direct: bool,
+    now_ms: u64,
 ) -> Result<(PreparedUpload, UploadRecord), ClientError> {
     let original_len = original.len() as u64;
     let clean = metadata::strip_metadata(&original)
@@ -404,7 +415,7 @@ fn prepare(
         mime: clean.mime.to_string(),
         source: ByteBuf::from(source.to_vec()),
         direct,
-        created_at: now_ms(),
+        created_at: now_ms,
         blob: None,
         chunk_size: None,
         stored_until: None,
@@ -449,8 +460,8 @@ fn encrypt_to_file(
 
 /// Uploads (or continues uploading) one prepared record until the server
 /// stores it.
-async fn drive_upload(
-    client: &mut Client,
+async fn drive_upload<C: Clock + Clone>(
+    client: &mut Client<C>,
     record: &mut UploadRecord,
     on_progress: &mut dyn FnMut(UploadEvent),
 ) -> Result<UploadOutcome, ClientError> {
@@ -504,10 +515,10 @@ async fn drive_upload(
         }
     };
     if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-        return Err(ClientError::Protocol {
+        return Err(ClientError::Connection(ConnectionError::Protocol {
             url,
             reason: format!("unusable upload chunk size {chunk_size}"),
-        });
+        }));
     }
     if record.chunk_size != Some(chunk_size) {
         record.chunk_size = Some(chunk_size);
@@ -515,10 +526,10 @@ async fn drive_upload(
     }
     let chunks = record.chunks();
     if next > chunks {
-        return Err(ClientError::Protocol {
+        return Err(ClientError::Connection(ConnectionError::Protocol {
             url,
             reason: "the server claims more chunks than the upload has".into(),
-        });
+        }));
     }
     let resumed_from = (resumed && next > 0).then_some(next);
     if let Some(chunk) = resumed_from {
@@ -566,10 +577,10 @@ async fn drive_upload(
     let expires_at = match call_patiently(client, &Request::UploadFinish { blob }).await? {
         Ok(Response::BlobStored { blob: got, size, expires_at }) if got == blob => {
             if size != record.size {
-                return Err(ClientError::Protocol {
+                return Err(ClientError::Connection(ConnectionError::Protocol {
                     url,
                     reason: format!("the server stored {size} bytes of {}", record.size),
-                });
+                }));
             }
             expires_at
         }
@@ -592,8 +603,8 @@ async fn drive_upload(
 /// Sends a request, waiting and retrying while the server answers
 /// `rate_limited` (a 20 MB photo is ~300 chunk requests, more than the
 /// server's burst allowance), for at most [`MAX_RATE_LIMIT_WAIT`] in all.
-async fn call_patiently(
-    client: &mut Client,
+async fn call_patiently<C: Clock + Clone>(
+    client: &mut Client<C>,
     request: &Request,
 ) -> Result<Result<Response, ErrorBody>, ClientError> {
     let mut waited = Duration::ZERO;
@@ -602,7 +613,7 @@ async fn call_patiently(
             Err(body) if body.code == ErrorCode::RateLimited && waited < MAX_RATE_LIMIT_WAIT => {
                 let pause =
                     Duration::from_millis(body.retry_after_ms.unwrap_or(100).clamp(1, 5_000));
-                tokio::time::sleep(pause).await;
+                client.clock().sleep(pause).await;
                 waited += pause;
             }
             answer => return Ok(answer),
@@ -612,7 +623,11 @@ async fn call_patiently(
 
 /// Maps a server refusal of an upload request to a clear error. An upload
 /// refused as too large is deleted locally: it can never succeed.
-fn upload_error(client: &Client, record: &UploadRecord, body: ErrorBody) -> ClientError {
+fn upload_error<C: Clock + Clone>(
+    client: &Client<C>,
+    record: &UploadRecord,
+    body: ErrorBody,
+) -> ClientError {
     match body.code {
         ErrorCode::TooLarge => {
             if let Err(e) = remove_upload_files(&client.home, &record.id) {
@@ -621,7 +636,7 @@ fn upload_error(client: &Client, record: &UploadRecord, body: ErrorBody) -> Clie
             ClientError::AttachmentRefusedTooLarge { size: record.size }
         }
         ErrorCode::QuotaExceeded => ClientError::AttachmentQuotaExceeded,
-        _ => ClientError::Server(body),
+        _ => ClientError::server(body),
     }
 }
 
@@ -629,8 +644,8 @@ fn upload_error(client: &Client, record: &UploadRecord, body: ErrorBody) -> Clie
 // Downloading
 
 /// Downloads a whole blob of `expected` bytes into memory.
-async fn fetch_blob(
-    client: &mut Client,
+async fn fetch_blob<C: Clock + Clone>(
+    client: &mut Client<C>,
     blob: BlobId,
     expected: u64,
 ) -> Result<Vec<u8>, ClientError> {
@@ -660,7 +675,7 @@ async fn fetch_blob(
             Err(body) if body.code == ErrorCode::UnknownBlob => {
                 return Err(ClientError::AttachmentUnavailable);
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
     }
     if ciphertext.len() as u64 != expected {

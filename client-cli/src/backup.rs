@@ -10,6 +10,8 @@
 //! The file is never held in memory: each chunk is hashed and written as
 //! it arrives.
 
+use stadtbote_client::clock::Clock;
+use stadtbote_client::connection::ConnectionError;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,7 +47,7 @@ fn io_error(action: &'static str, file: &Path) -> impl FnOnce(std::io::Error) ->
     move |source| ClientError::Io { action, file, source }
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Takes an online backup and writes it to `file` (server admins only).
     pub async fn admin_backup(
         &mut self,
@@ -63,7 +65,7 @@ impl Client {
                 (backup, size, sha256.into_vec(), encrypted)
             }
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(ClientError::Server(body))
+            Err(ClientError::Connection(ConnectionError::Server(body)))
                 if named_none && body.code == ErrorCode::InvalidRequest =>
             {
                 return Err(ClientError::PlaintextBackupRefused);
@@ -128,10 +130,10 @@ impl Client {
             };
             written = written.saturating_add(data.len() as u64);
             if written > size {
-                return Err(ClientError::Protocol {
+                return Err(ClientError::Connection(ConnectionError::Protocol {
                     url: self.server_url.clone(),
                     reason: "the backup is longer than announced".into(),
-                });
+                }));
             }
             hasher.update(&data);
             out.write_all(&data).map_err(io_error("write", tmp))?;
@@ -140,10 +142,10 @@ impl Client {
             }
         }
         if written != size || hasher.finalize()[..] != *expected {
-            return Err(ClientError::Protocol {
+            return Err(ClientError::Connection(ConnectionError::Protocol {
                 url: self.server_url.clone(),
                 reason: "the downloaded backup does not match its size or SHA-256".into(),
-            });
+            }));
         }
         out.sync_all().map_err(io_error("sync", tmp))?;
         Ok(())

@@ -44,6 +44,8 @@
 //!   against the chain's keys ([`channel::open_post_along`]): the current
 //!   key, and each earlier one for posts dated before it was replaced.
 
+use stadtbote_client::clock::Clock;
+use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -57,14 +59,15 @@ use stadtbote_protocol::channel::{
 use stadtbote_protocol::frame::ChannelPostRecord;
 use stadtbote_protocol::org::{RevocationList, Role, StaffCertificate, StaffList};
 use stadtbote_protocol::org_rotation::{OrgKeys, SignedRotation, org_keys};
-use stadtbote_protocol::{ChannelId, DeviceId, ErrorCode, OrgId, Request, Response};
+use stadtbote_protocol::{ChannelId, DeviceId, ErrorBody, ErrorCode, OrgId, Request, Response};
 
-use crate::connection::Connection;
+use crate::clock::SystemClock;
+use crate::connection::{Connection, CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::home::{Home, IDENTITY_FILE, STATE_FILE};
 use crate::invalid_input::InvalidReason as R;
 use crate::pinning::{OrgPin, verify_directory};
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::state::State;
 
 /// The follows file.
@@ -807,10 +810,12 @@ fn altered(seq: u64, name: &str) -> FeedItem {
 
 /// A home used for following (with or without an account).
 #[derive(Debug)]
-pub struct Follower {
+pub struct Follower<C = SystemClock> {
     home: Home,
     server_url: String,
     file: FollowsFile,
+    /// Where time comes from (as for [`Client`]).
+    clock: C,
 }
 
 /// One feed item of one channel.
@@ -825,8 +830,8 @@ pub struct FeedLine {
 }
 
 /// Asks for posts after `after`.
-async fn fetch(
-    conn: &mut Connection,
+async fn fetch<C: Clock>(
+    conn: &mut Connection<C>,
     channel: ChannelId,
     after: u64,
     limit: u32,
@@ -837,7 +842,7 @@ async fn fetch(
         Err(body) if body.code == ErrorCode::UnknownChannel => {
             Err(ClientError::UnknownChannel(channel.to_string()))
         }
-        Err(body) => Err(ClientError::Server(body)),
+        Err(body) => Err(ClientError::server(body)),
     }
 }
 
@@ -860,8 +865,8 @@ struct PresentedOrg {
 /// `pinned` to the key the server names, and everything else must verify
 /// against that key. Whether the lists may be taken is
 /// [`FollowsFile::accept_org`]'s decision.
-async fn presented_org(
-    conn: &mut Connection,
+async fn presented_org<C: Clock>(
+    conn: &mut Connection<C>,
     handle: &str,
     org: OrgId,
     pinned: IdentityKey,
@@ -873,7 +878,7 @@ async fn presented_org(
         Err(body) if body.code == ErrorCode::UnknownOrg => {
             return Err(ClientError::UnknownOrg { handle: handle.to_string() });
         }
-        Err(body) => return Err(ClientError::Server(body)),
+        Err(body) => return Err(ClientError::server(body)),
     };
     let Some(presented) = info.org_key else {
         return Err(ClientError::OrgNotSetUp { handle: handle.to_string() });
@@ -910,7 +915,7 @@ async fn presented_org(
         conflicting_key: None,
         directory: None,
     };
-    let verified = verify_directory(&info, handle, Some(&pin), now_ms())?;
+    let verified = verify_directory(&info, handle, Some(&pin), conn.clock().now_ms())?;
     Ok(PresentedOrg {
         key: followed.key,
         chain: followed.chain,
@@ -919,12 +924,24 @@ async fn presented_org(
     })
 }
 
-impl Follower {
+impl Follower<SystemClock> {
     /// Opens (creating if needed) a home for following; no identity needed.
+    /// Timed by the system clock.
     pub fn open(dir: impl AsRef<Path>, server_url: &str) -> Result<Follower, ClientError> {
+        Follower::open_with_clock(dir, server_url, SystemClock)
+    }
+}
+
+impl<C: Clock + Clone> Follower<C> {
+    /// Opens (creating if needed) a home for following, timed by `clock`.
+    pub fn open_with_clock(
+        dir: impl AsRef<Path>,
+        server_url: &str,
+        clock: C,
+    ) -> Result<Follower<C>, ClientError> {
         let home = Home::open_or_create(dir.as_ref())?;
         let file = read_follows(&home)?;
-        Ok(Follower { home, server_url: server_url.to_string(), file })
+        Ok(Follower { home, server_url: server_url.to_string(), file, clock })
     }
 
     fn save(&self) -> Result<(), ClientError> {
@@ -937,8 +954,8 @@ impl Follower {
     }
 
     /// Connects without logging in.
-    pub async fn connect(&self) -> Result<Connection, ClientError> {
-        Ok(Connection::connect(&self.server_url).await?.0)
+    pub async fn connect(&self) -> Result<Connection<C>, ClientError> {
+        Ok(Connection::connect_with(&self.server_url, self.clock.clone()).await?.0)
     }
 
     /// Follows the channel of an invite link (again, with a newer key, after
@@ -978,7 +995,7 @@ impl Follower {
                     replies: meta.replies,
                     reply_department: None,
                     cursor: Cursor::default(),
-                    followed_at: now_ms(),
+                    followed_at: self.clock.now_ms(),
                     retention_days: None,
                     created_at: None,
                     meta_version: 0,
@@ -997,7 +1014,7 @@ impl Follower {
     /// pins it in an initialised home and reads the channel's metadata.
     async fn follow_checked(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         invite: &ChannelInvite,
         key: &ChannelKey,
     ) -> Result<(ChannelMeta, OrgKeys), ClientError> {
@@ -1020,7 +1037,7 @@ impl Follower {
     /// revoked devices.
     async fn refresh_org(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         org: OrgId,
         handle: &str,
         invite_key: IdentityKey,
@@ -1036,7 +1053,7 @@ impl Follower {
 
     async fn fetch_meta(
         &self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         invite: &ChannelInvite,
         key: &ChannelKey,
         keys: &OrgKeys,
@@ -1053,8 +1070,15 @@ impl Follower {
                 source: ChannelError::Forged,
             });
         }
-        let meta = channel::open_meta_along(&meta, key, &invite.channel, keys, revoked, now_ms())
-            .map_err(|source| match source {
+        let meta = channel::open_meta_along(
+            &meta,
+            key,
+            &invite.channel,
+            keys,
+            revoked,
+            self.clock.now_ms(),
+        )
+        .map_err(|source| match source {
             ChannelError::Undecryptable if key_epoch > invite.key_epoch => {
                 ClientError::OutdatedInvite
             }
@@ -1099,7 +1123,7 @@ impl Follower {
                         handle: invite.handle.clone(),
                         key: invite.org_key,
                         verified: false,
-                        pinned_at: now_ms(),
+                        pinned_at: self.clock.now_ms(),
                         conflicting_key: None,
                         directory: None,
                     },
@@ -1133,7 +1157,7 @@ impl Follower {
     /// rotation chain.
     pub async fn revocations(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         channels: &[ChannelId],
     ) -> Result<BTreeMap<OrgId, Vec<DeviceId>>, ClientError> {
         let mut out = BTreeMap::new();
@@ -1153,7 +1177,7 @@ impl Follower {
     /// persisting the cursor after every batch.
     pub async fn catch_up(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         channel: ChannelId,
         revoked: &[DeviceId],
     ) -> Result<Vec<FeedLine>, ClientError> {
@@ -1184,7 +1208,7 @@ impl Follower {
     /// missing range first.
     pub async fn on_push(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Connection<C>,
         channel: ChannelId,
         post: ChannelPostRecord,
         revoked: &[DeviceId],
@@ -1227,7 +1251,7 @@ impl Follower {
             revoked,
             retention_days: follow.retention_days,
             created_at: follow.created_at,
-            now: now_ms(),
+            now: self.clock.now_ms(),
         };
         let mut cursor = follow.cursor.clone();
         let (items, stopped) = follow_chain(&mut cursor, &ctx, first_seq, posts);
@@ -1259,8 +1283,14 @@ impl Follower {
         let Some(follow) = self.file.follows.get_mut(&channel) else { return String::new() };
         let epoch = channel::key_epoch_of(sealed).ok();
         if let Some(key) = epoch.and_then(|e| keys.get(&e))
-            && let Ok(meta) =
-                channel::open_meta_along(sealed, key, &channel, &org_keys, revoked, now_ms())
+            && let Ok(meta) = channel::open_meta_along(
+                sealed,
+                key,
+                &channel,
+                &org_keys,
+                revoked,
+                self.clock.now_ms(),
+            )
             && meta.org == follow.org
         {
             follow.take_meta(meta);
@@ -1293,7 +1323,7 @@ pub fn quote(name: &str, seq: u64, text: &str) -> String {
     format!("Re: {name} #{seq}: \"{short}\"")
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// The keys of `org`'s rotation chain this device accepted (its pinned
     /// directory's), to check posts made before a rotation with.
     fn pinned_org_keys(&self, org: &crate::pinning::VerifiedOrg) -> OrgKeys {
@@ -1314,7 +1344,7 @@ impl Client {
         let handle = match handle {
             Some(h) => h.to_string(),
             None => {
-                let now = now_ms();
+                let now = self.clock.now_ms();
                 let mut eligible = self.state.enrolments.iter().filter(|e| {
                     e.expires_at > now && matches!(e.role, Role::Publisher | Role::Admin)
                 });
@@ -1347,7 +1377,7 @@ impl Client {
         let own = self.secret.identity_key();
         let device = self.state.device;
         let revoked = org.revoked_devices();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let best = certs
             .into_iter()
             .filter_map(|c| c.verify(&org.org, &org.key, now).ok().map(|s| (s, c)))
@@ -1389,7 +1419,7 @@ impl Client {
             replies: new.replies,
             reply_department: department,
             retention_days: new.retention_days,
-            created_at: now_ms(),
+            created_at: self.clock.now_ms(),
             meta_version: 1,
         };
         let sealed = channel::seal_meta(&meta, &key, 0, &self.secret, cert)
@@ -1406,7 +1436,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::Forbidden => {
                 return Err(ClientError::NotPublisher { handle });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         let published = PublishedChannel {
             channel,
@@ -1473,7 +1503,7 @@ impl Client {
                 Some(last_seq),
                 None,
                 None,
-                now_ms(),
+                self.clock.now_ms(),
             ) {
                 Ok(post) => posted_at = post.body.posted_at,
                 // A genuine post of a since revoked device stays in the
@@ -1507,54 +1537,9 @@ impl Client {
         for path in photo_paths {
             photos.push(crate::attachments::upload_photo(self, path).await?);
         }
-        for _ in 0..POST_ATTEMPTS {
-            let published = self
-                .state
-                .channels
-                .get(&id)
-                .cloned()
-                .ok_or(ClientError::UnknownChannel(id.to_string()))?;
-            let (last_seq, prev, prev_posted_at) =
-                self.channel_tail(&published, &org_keys, &revoked).await?;
-            let body = PostBody {
-                v: CHANNEL_VERSION,
-                channel: id,
-                n: last_seq + 1,
-                prev: ByteBuf::from(prev.to_vec()),
-                posted_at: now_ms(),
-                text: text.to_string(),
-                photos: photos.clone(),
-                prev_posted_at,
-            };
-            let key = published.channel_key()?;
-            let sealed =
-                channel::seal_post(&body, &key, published.key_epoch, &self.secret, cert.clone())
-                    .map_err(|source| ClientError::ChannelData { what: "post", source })?;
-            let hash = channel::post_hash(&sealed);
-            let request = Request::ChannelPost {
-                channel: id,
-                prev_seq: last_seq,
-                post: ByteBuf::from(sealed),
-            };
-            match self.conn_mut()?.call(request).await? {
-                Ok(Response::ChannelPosted { seq, .. }) => {
-                    if let Some(entry) = self.state.channels.get_mut(&id) {
-                        entry.last_seq = seq;
-                        entry.last_hash = Some(ByteBuf::from(hash.to_vec()));
-                    }
-                    self.save()?;
-                    return Ok(seq);
-                }
-                Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                // Another device posted first: re-read the tail and re-chain.
-                Err(body) if body.code == ErrorCode::StaleEpoch => continue,
-                Err(body) if body.code == ErrorCode::Forbidden => {
-                    return Err(ClientError::NotPublisher { handle });
-                }
-                Err(body) => return Err(ClientError::Server(body)),
-            }
-        }
-        Err(ClientError::ChannelConflict { attempts: POST_ATTEMPTS })
+        let mut race =
+            PostRace { client: self, channel: id, handle, text, photos, cert, org_keys, revoked };
+        commit_with_retry(&mut race, POST_ATTEMPTS).await
     }
 
     /// Rotates a channel's key: new key, next epoch, re-sealed metadata.
@@ -1588,7 +1573,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::Forbidden => {
                 return Err(ClientError::NotPublisher { handle: published.handle });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         published.key = ByteBuf::from(key.as_bytes().to_vec());
         published.key_epoch = epoch;
@@ -1649,10 +1634,118 @@ impl Client {
             Some(seq),
             None,
             None,
-            now_ms(),
+            self.clock.now_ms(),
         )
         .map_err(|source| ClientError::ChannelData { what: "post", source })?;
         Ok((follow, post.body))
+    }
+}
+
+/// [`Client::post_to_channel`]'s side of the shared retry routine
+/// ([`stadtbote_client::commit`], whose docs say why a post, though no MLS
+/// commit, is the same race): the post chained to the tail the server
+/// holds now. A lost race (`stale_epoch`: another device posted first) is
+/// caught up with by the next attempt, which re-reads the tail.
+struct PostRace<'a, C> {
+    client: &'a mut Client<C>,
+    channel: ChannelId,
+    /// The org the channel belongs to (for the refusal's message).
+    handle: String,
+    text: &'a str,
+    photos: Vec<stadtbote_protocol::app::AttachmentRef>,
+    cert: StaffCertificate,
+    org_keys: OrgKeys,
+    revoked: Vec<DeviceId>,
+}
+
+impl<C: Clock + Clone> CommitRace for PostRace<'_, C> {
+    type Transport = WsTransport;
+    type Clock = C;
+    /// The hash of the post sent, to chain the next one to.
+    type Pending = [u8; 32];
+    type Done = u64;
+    type Error = ClientError;
+
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+        self.client.core_connection()
+    }
+
+    async fn prepare(&mut self) -> Result<Attempt<[u8; 32], u64>, ClientError> {
+        let id = self.channel;
+        let published = self
+            .client
+            .state
+            .channels
+            .get(&id)
+            .cloned()
+            .ok_or(ClientError::UnknownChannel(id.to_string()))?;
+        let (last_seq, prev, prev_posted_at) =
+            self.client.channel_tail(&published, &self.org_keys, &self.revoked).await?;
+        let body = PostBody {
+            v: CHANNEL_VERSION,
+            channel: id,
+            n: last_seq + 1,
+            prev: ByteBuf::from(prev.to_vec()),
+            posted_at: self.client.clock.now_ms(),
+            text: self.text.to_string(),
+            photos: self.photos.clone(),
+            prev_posted_at,
+        };
+        let key = published.channel_key()?;
+        let sealed = channel::seal_post(
+            &body,
+            &key,
+            published.key_epoch,
+            &self.client.secret,
+            self.cert.clone(),
+        )
+        .map_err(|source| ClientError::ChannelData { what: "post", source })?;
+        let hash = channel::post_hash(&sealed);
+        let request =
+            Request::ChannelPost { channel: id, prev_seq: last_seq, post: ByteBuf::from(sealed) };
+        Ok(Attempt::Commit { request, pending: hash })
+    }
+
+    async fn accepted(&mut self, hash: [u8; 32], seq: u64) -> Result<Option<u64>, ClientError> {
+        if let Some(entry) = self.client.state.channels.get_mut(&self.channel) {
+            entry.last_seq = seq;
+            entry.last_hash = Some(ByteBuf::from(hash.to_vec()));
+        }
+        self.client.save()?;
+        Ok(Some(seq))
+    }
+
+    fn abandon(&mut self, _hash: &[u8; 32]) -> Result<(), ClientError> {
+        // A post leaves nothing pending on this device.
+        Ok(())
+    }
+
+    async fn lost_race(&mut self, _hash: [u8; 32], _refusal: ErrorBody) -> Result<(), ClientError> {
+        // Another device posted first: the next attempt re-reads the tail
+        // and chains to the winner's post.
+        Ok(())
+    }
+
+    async fn refused(&mut self, _hash: [u8; 32], body: ErrorBody) -> Result<(), ClientError> {
+        if body.code == ErrorCode::Forbidden {
+            return Err(ClientError::NotPublisher { handle: self.handle.clone() });
+        }
+        Err(ClientError::server(body))
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        unexpected(&self.client.server_url, answer)
+    }
+
+    fn gave_up(&self, attempts: usize) -> ClientError {
+        ClientError::ChannelConflict { attempts }
+    }
+
+    fn accepted_at(&self, answer: &Response) -> Option<u64> {
+        match answer {
+            Response::ChannelPosted { seq, .. } => Some(*seq),
+            _ => None,
+        }
     }
 }
 

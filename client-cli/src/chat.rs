@@ -11,13 +11,13 @@
 //! Reading the terminal blocks, so the caller reads lines on a thread of its
 //! own and passes them in through a bounded channel.
 
+use stadtbote_client::clock::Clock;
 use stadtbote_i18n::tr;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use stadtbote_protocol::{Event, GroupId, MsgId};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::error::ClientError;
 use crate::output::{safe, safe_body};
@@ -77,7 +77,7 @@ pub fn chat_line(message: &ThreadMessage) -> String {
     line
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Runs the chat until `lines` ends or says [`QUIT`]. Must be connected
     /// and caught up. Messages already read are not shown again; unread ones
     /// are shown first.
@@ -95,14 +95,13 @@ impl Client {
                 show(ChatEvent::Removed);
                 return Ok(());
             }
-            let deadline = Instant::now() + POLL;
             let step = {
                 let conn = self.conn_mut()?;
                 // Both are cancel-safe: an unread line stays in the channel,
                 // a partly read frame stays in the WebSocket's buffer.
                 tokio::select! {
                     line = lines.recv() => Step::Line(line),
-                    event = conn.next_event(deadline) => Step::Event(event?),
+                    event = conn.next_event(POLL) => Step::Event(event?),
                 }
             };
             match step {

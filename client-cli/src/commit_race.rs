@@ -10,9 +10,18 @@
 //! [`Client::abandon_commit`], and catch up after a lost race with
 //! [`Client::catch_up_to`] waiting at most [`CATCH_UP_WAIT`].
 //!
+//! Two more races use the same routine with their own rules: joining a
+//! discussion group by link (`groups.rs`: an external commit; a lost race
+//! needs no catching up, an outdated GroupInfo is an attempt with nothing
+//! to send, and attempts are paused on the client's clock) and posting to
+//! a broadcast channel (`channels.rs`: not an MLS commit, but the same race
+//! for the next position of the channel's chain; see the core's module
+//! docs).
+//!
 //! [`CommitRace`]: stadtbote_client::commit::CommitRace
 //! [`CATCH_UP_WAIT`]: crate::send::CATCH_UP_WAIT
 
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::mls::{Commit, MlsError};
 use stadtbote_protocol::{GroupId, Request};
 
@@ -20,7 +29,7 @@ use crate::connection::CoreConnection;
 use crate::error::ClientError;
 use crate::session::Client;
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// The `commit` request for `commit`, pending in `group`. The server
     /// applies exactly the membership change this device signs; the commit
     /// carries the same statement's digest, which the other members check
@@ -47,7 +56,7 @@ impl Client {
     }
 
     /// The open connection as the core's routines use it.
-    pub(crate) fn core_connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    pub(crate) fn core_connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         Ok(self.conn_mut()?.core_mut())
     }
 }

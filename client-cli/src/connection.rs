@@ -21,11 +21,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use stadtbote_client::connection::{self as core, ConnectionError};
+use stadtbote_client::clock::Clock;
+use stadtbote_client::connection as core;
 use stadtbote_client::transport::{self, Transport, TransportError};
 use stadtbote_protocol::{ErrorBody, Event, Request, Response};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout};
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -228,37 +229,33 @@ impl transport::Connector for WsConnector {
     }
 }
 
-impl From<ConnectionError> for ClientError {
-    fn from(error: ConnectionError) -> Self {
-        match error {
-            ConnectionError::Unreachable { url } => ClientError::Unreachable { url },
-            ConnectionError::Busy { url, reason } => ClientError::ServerBusy { url, reason },
-            ConnectionError::UntrustedCertificate { url, reason } => {
-                ClientError::UntrustedCertificate { url, reason }
-            }
-            ConnectionError::Tls { url, reason } => ClientError::Tls { url, reason },
-            ConnectionError::Lost { url, reason } => ClientError::ConnectionLost { url, reason },
-            ConnectionError::Protocol { url, reason } => ClientError::Protocol { url, reason },
-            ConnectionError::Server(body) => ClientError::Server(body),
-        }
+/// The core's connection over the WebSocket, timed by `C` (the system
+/// clock unless a test passes another).
+pub type CoreConnection<C = SystemClock> = core::Connection<WsTransport, C>;
+
+/// An open connection to the relay, timed by `C`.
+#[derive(Debug)]
+pub struct Connection<C = SystemClock> {
+    inner: CoreConnection<C>,
+}
+
+impl Connection<SystemClock> {
+    /// Connects and reads the server's challenge, timed by the system clock.
+    pub async fn connect(url: &str) -> Result<(Connection, Challenge), ClientError> {
+        Connection::connect_with(url, SystemClock).await
     }
 }
 
-/// The core's connection over the WebSocket, timed by the system clock.
-pub type CoreConnection = core::Connection<WsTransport, SystemClock>;
-
-/// An open connection to the relay.
-#[derive(Debug)]
-pub struct Connection {
-    inner: CoreConnection,
-}
-
-impl Connection {
-    /// Connects and reads the server's challenge.
-    pub async fn connect(url: &str) -> Result<(Connection, Challenge), ClientError> {
+impl<C: Clock> Connection<C> {
+    /// Connects and reads the server's challenge; `clock` times the
+    /// connection's deadlines.
+    pub async fn connect_with(
+        url: &str,
+        clock: C,
+    ) -> Result<(Connection<C>, Challenge), ClientError> {
         validate_url(url)?;
         let connector = WsConnector::for_url(url)?;
-        let (inner, challenge) = CoreConnection::open(&connector, SystemClock, url).await?;
+        let (inner, challenge) = CoreConnection::open(&connector, clock, url).await?;
         Ok((Connection { inner }, challenge))
     }
 
@@ -267,9 +264,14 @@ impl Connection {
         self.inner.url()
     }
 
+    /// The clock this connection is timed by.
+    pub fn clock(&self) -> &C {
+        self.inner.clock()
+    }
+
     /// The core's connection, for the core's routines
     /// ([`stadtbote_client::commit::commit_with_retry`]).
-    pub fn core_mut(&mut self) -> &mut CoreConnection {
+    pub fn core_mut(&mut self) -> &mut CoreConnection<C> {
         &mut self.inner
     }
 
@@ -282,16 +284,17 @@ impl Connection {
         Ok(self.inner.call(request).await?)
     }
 
-    /// Like [`Connection::call`], but a server error becomes [`ClientError::Server`].
+    /// Like [`Connection::call`], but a server error becomes
+    /// [`ConnectionError::Server`](core::ConnectionError::Server) (inside
+    /// [`ClientError::Connection`]).
     pub async fn request(&mut self, request: Request) -> Result<Response, ClientError> {
-        self.call(request).await?.map_err(ClientError::Server)
+        self.call(request).await?.map_err(ClientError::server)
     }
 
-    /// The next event: one held back, or the next one read before `deadline`.
-    /// `Ok(None)` when the deadline passes first. Cancel-safe (the chat
-    /// races it against the terminal).
-    pub async fn next_event(&mut self, deadline: Instant) -> Result<Option<Event>, ClientError> {
-        let wait = deadline.saturating_duration_since(Instant::now());
+    /// The next event: one held back, or the next one read within `wait`
+    /// (timed by the connection's clock). `Ok(None)` when `wait` passes
+    /// first. Cancel-safe (the chat races it against the terminal).
+    pub async fn next_event(&mut self, wait: Duration) -> Result<Option<Event>, ClientError> {
         Ok(self.inner.next_event(wait).await?)
     }
 
@@ -303,6 +306,8 @@ impl Connection {
 
 #[cfg(test)]
 mod tests {
+    use stadtbote_client::connection::ConnectionError;
+
     use super::*;
 
     #[test]
@@ -340,7 +345,10 @@ mod tests {
         drop(listener);
         let started = std::time::Instant::now();
         let err = Connection::connect(&format!("ws://127.0.0.1:{port}/v1/ws")).await.unwrap_err();
-        assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+        assert!(
+            matches!(err, ClientError::Connection(ConnectionError::Unreachable { .. })),
+            "{err}"
+        );
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
     }
 
@@ -357,7 +365,10 @@ mod tests {
         });
         let started = std::time::Instant::now();
         let err = Connection::connect(&format!("ws://127.0.0.1:{port}/v1/ws")).await.unwrap_err();
-        assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+        assert!(
+            matches!(err, ClientError::Connection(ConnectionError::Unreachable { .. })),
+            "{err}"
+        );
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
     }
 

@@ -19,6 +19,7 @@
 //!
 //! [`marker`]: stadtbote_protocol::conversation::marker
 
+use stadtbote_client::clock::Clock;
 use std::collections::BTreeSet;
 
 use serde_bytes::ByteBuf;
@@ -59,7 +60,7 @@ pub fn conversation_peer(
     others.iter().all(|a| *a == named).then_some(named)
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// The conversation groups with `peer` this device can still send to.
     fn usable_conversations(&self, peer: &AccountId) -> Result<BTreeSet<GroupId>, ClientError> {
         let mut usable = BTreeSet::new();
@@ -83,6 +84,7 @@ impl Client {
             usable.insert(group);
         }
         let chosen = self.state.record_conversation(peer, group, &usable);
+        self.reroute_conversations(&peer);
         if chosen.is_some_and(|c| c != group) {
             tracing::info!("two conversations with one account: the other one is used");
         }
@@ -123,6 +125,7 @@ impl Client {
         let mut usable = self.usable_conversations(&peer)?;
         usable.remove(group);
         self.state.forget_conversation(group, &usable);
+        self.reroute_conversations(&peer);
         Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! the tag, signs a list that holds the new device and leaves it the
 //! account key sealed under another key derived from the secret.
 
+use stadtbote_client::clock::Clock;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ use stadtbote_protocol::frame::DeviceInfo;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
 use crate::error::ClientError;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// The account key's secret bytes; never shown by `Debug`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +165,7 @@ pub struct OwnDevices {
     pub holds_account_key: bool,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     fn account_key(&self) -> Result<Option<DeviceSecret>, ClientError> {
         match &self.state.device_lists.account_secret {
             Some(secret) => DeviceSecret::from_bytes(&secret.0).map(Some).map_err(|_| {
@@ -185,7 +186,7 @@ impl Client {
         devices: &[DeviceInfo],
     ) -> Result<(), ClientError> {
         let key = DeviceSecret::generate();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut listed = vec![ListedDevice {
             device: self.state.device,
             identity_key: self.secret.identity_key(),
@@ -222,7 +223,7 @@ impl Client {
         match self.conn_mut()?.call(Request::PublishDeviceList { list: signed.clone() }).await? {
             Ok(Response::DeviceListStored { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         self.state.device_lists.pins.insert(account, next);
         self.state.device_lists.own = Some(signed.clone());
@@ -240,7 +241,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::UnknownAccount => {
                 Err(ClientError::UnknownAccount(*account))
             }
-            Err(body) => Err(ClientError::Server(body)),
+            Err(body) => Err(ClientError::server(body)),
         }
     }
 
@@ -281,7 +282,7 @@ impl Client {
                 device: entry.device,
                 fingerprint: entry.identity_key.fingerprint(),
                 version: list.version,
-                seen_at: now_ms(),
+                seen_at: self.clock.now_ms(),
                 approved_here,
                 shown: false,
             });
@@ -368,11 +369,11 @@ impl Client {
             account: self.state.account,
             account_key: key.identity_key(),
             version: 1,
-            issued_at: now_ms(),
+            issued_at: self.clock.now_ms(),
             devices: vec![ListedDevice {
                 device: self.state.device,
                 identity_key: self.secret.identity_key(),
-                added_at: now_ms(),
+                added_at: self.clock.now_ms(),
             }],
         }
     }
@@ -390,7 +391,7 @@ impl Client {
 
     /// Approves devices that left a request for a link code made here.
     async fn approve_links(&mut self, server_devices: &[DeviceInfo]) -> Result<(), ClientError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let before = self.state.device_lists.issued.len();
         self.state.device_lists.issued.retain(|l| l.expires_at > now);
         if self.state.device_lists.issued.len() != before {
@@ -407,7 +408,7 @@ impl Client {
             {
                 Ok(Response::LinkSlot { data }) => data,
                 Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             };
             let Some(data) = data else { continue };
             // The code is used up either way.
@@ -434,11 +435,11 @@ impl Client {
                 list.devices.push(ListedDevice {
                     device: request.device,
                     identity_key: request.identity_key,
-                    added_at: now_ms(),
+                    added_at: self.clock.now_ms(),
                 });
             }
             list.version = list.version.saturating_add(1);
-            list.issued_at = now_ms();
+            list.issued_at = self.clock.now_ms();
             let signed = list.sign(&key);
             self.note_new_devices(&list, true);
             self.publish_list(&signed).await?;
@@ -458,7 +459,7 @@ impl Client {
             match self.conn_mut()?.call(request).await? {
                 Ok(Response::LinkSlotStored) => {}
                 Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             }
         }
         Ok(())
@@ -477,7 +478,7 @@ impl Client {
         let data = match self.conn_mut()?.call(Request::LinkSlotTake { slot }).await? {
             Ok(Response::LinkSlot { data }) => data,
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let Some(data) = data else { return Ok(()) };
         let account = self.state.account;
@@ -549,7 +550,7 @@ impl Client {
             Ok(Response::LinkSlotStored) => {}
             Err(body) if body.code == ErrorCode::InvalidCode => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         self.state.device_lists.request_unsent = false;
         self.save()
@@ -586,7 +587,7 @@ impl Client {
         }
         list.devices.retain(|d| d.device != *device);
         list.version = list.version.saturating_add(1);
-        list.issued_at = now_ms();
+        list.issued_at = self.clock.now_ms();
         self.publish_list(&list.sign(&key)).await?;
         Ok(list)
     }

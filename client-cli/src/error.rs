@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use stadtbote_client::connection::ConnectionError;
 use stadtbote_protocol::mls::MlsError;
 use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode};
 
@@ -24,39 +25,12 @@ pub enum ClientError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// No connection could be established (refused, unreachable, timed out).
-    #[error("cannot reach the server at {url}")]
-    Unreachable {
-        /// The server URL.
-        url: String,
-    },
-    /// The server answered the connection attempt with "too many
-    /// connections" (HTTP 429 or 503) instead of accepting it.
-    #[error("the server at {url} refused the connection: {reason}; try again later")]
-    ServerBusy {
-        /// The server URL.
-        url: String,
-        /// A fixed explanation of the status (never the server's text).
-        reason: &'static str,
-    },
-    /// The server's TLS certificate failed verification (`wss://`).
-    #[error(
-        "TLS: the server's certificate is not trusted: {reason} (server {url}; for a town's own CA pass --ca-cert FILE)"
-    )]
-    UntrustedCertificate {
-        /// The server URL.
-        url: String,
-        /// rustls' verdict.
-        reason: String,
-    },
-    /// The TLS handshake failed for another reason (`wss://`).
-    #[error("TLS handshake with the server at {url} failed: {reason}")]
-    Tls {
-        /// The server URL.
-        url: String,
-        /// rustls' explanation.
-        reason: String,
-    },
+    /// The connection to the server failed, or the server refused a
+    /// request or answered it in a way the protocol does not expect: the
+    /// core's [`ConnectionError`], carried as it is. Its message is the
+    /// core's, with the CLI's advice added ([`connection_text`]).
+    #[error("{}", connection_text(.0))]
+    Connection(#[from] ConnectionError),
     /// The extra CA certificate file (`--ca-cert`) cannot be used.
     #[error("cannot use CA certificate {path}: {reason}")]
     CaCert {
@@ -65,25 +39,6 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
-    /// The connection broke or the server stopped answering mid-conversation.
-    #[error("lost the connection to the server at {url}: {reason}")]
-    ConnectionLost {
-        /// The server URL.
-        url: String,
-        /// What happened.
-        reason: String,
-    },
-    /// The server sent something this client does not understand.
-    #[error("the server at {url} sent an unexpected answer: {reason}")]
-    Protocol {
-        /// The server URL.
-        url: String,
-        /// What was unexpected.
-        reason: String,
-    },
-    /// The server refused a request with a typed error.
-    #[error("the server refused the request: {0}")]
-    Server(ErrorBody),
     /// A link code was refused.
     #[error(
         "the link code is unknown, already used or expired; create a new one with `stadtbote link` on a device of the account"
@@ -621,15 +576,36 @@ pub enum ClientError {
     },
 }
 
+/// The core's [`ConnectionError`] as the CLI says it: the core's text,
+/// which names what failed, with what the user can do about it added where
+/// there is something (wait; trust a town's own CA with `--ca-cert`). The
+/// core never mentions the CLI's flags, so the advice lives here.
+pub fn connection_text(error: &ConnectionError) -> String {
+    match error {
+        ConnectionError::Busy { url, reason } => {
+            format!("the server at {url} refused the connection: {reason}; try again later")
+        }
+        ConnectionError::UntrustedCertificate { url, reason } => format!(
+            "TLS: the server's certificate is not trusted: {reason} (server {url}; for a town's own CA pass --ca-cert FILE)"
+        ),
+        other => other.to_string(),
+    }
+}
+
 impl ClientError {
+    /// The server refused a request with a typed error.
+    pub fn server(body: ErrorBody) -> ClientError {
+        ClientError::Connection(ConnectionError::Server(body))
+    }
+
     /// Whether the error means there is no connection to the server (a
     /// flush stops trying at the first such error).
     pub fn is_offline(&self) -> bool {
         matches!(
             self,
-            ClientError::Unreachable { .. }
-                | ClientError::ServerBusy { .. }
-                | ClientError::ConnectionLost { .. }
+            ClientError::Connection(ConnectionError::Unreachable { .. })
+                | ClientError::Connection(ConnectionError::Busy { .. })
+                | ClientError::Connection(ConnectionError::Lost { .. })
                 | ClientError::NotConnected
         )
     }
@@ -639,9 +615,9 @@ impl ClientError {
     /// this way stay in the outbox for the next attempt.
     pub fn is_transient(&self) -> bool {
         match self {
-            ClientError::Unreachable { .. }
-            | ClientError::ServerBusy { .. }
-            | ClientError::ConnectionLost { .. }
+            ClientError::Connection(ConnectionError::Unreachable { .. })
+            | ClientError::Connection(ConnectionError::Busy { .. })
+            | ClientError::Connection(ConnectionError::Lost { .. })
             | ClientError::NotConnected
             | ClientError::WaitingForEarlierMessage
             | ClientError::CommitConflict { .. }
@@ -653,7 +629,7 @@ impl ClientError {
             | ClientError::AwaitingApproval
             | ClientError::NoDeviceList(_)
             | ClientError::DeviceList { .. } => true,
-            ClientError::Server(body) => matches!(
+            ClientError::Connection(ConnectionError::Server(body)) => matches!(
                 body.code,
                 ErrorCode::RateLimited
                     | ErrorCode::StorageUnavailable

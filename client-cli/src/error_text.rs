@@ -9,6 +9,7 @@
 //! The English catalog texts equal the variants' `Display` (the tests
 //! below check each one), so English output does not change.
 
+use stadtbote_client::connection::ConnectionError;
 use stadtbote_i18n::{Arg, Lang, tr, tr_in};
 use stadtbote_protocol::attachment::AttachmentError;
 use stadtbote_protocol::channel::ChannelError;
@@ -28,8 +29,7 @@ use crate::refusal_text::server_error_text;
 pub fn localized(error: &ClientError) -> String {
     use ClientError as E;
     match error {
-        E::Unreachable { url } => tr!("error-unreachable", url = url),
-        E::ServerBusy { url, reason } => tr!("error-server-busy", url = url, reason = reason),
+        E::Connection(error) => connection_localized(error),
         E::InvalidLinkCode => tr!("error-invalid-link-code"),
         E::UnknownAccount(account) => tr!("error-unknown-account", account = account),
         E::InvalidAccountId { text } => {
@@ -58,10 +58,6 @@ pub fn localized(error: &ClientError) -> String {
         E::SecondFactorRequired(refusal) => {
             tr!("error-second-factor-required", reason = refusal.text())
         }
-        E::UntrustedCertificate { url, reason } => {
-            tr!("error-untrusted-certificate", url = url, reason = reason)
-        }
-        E::Tls { url, reason } => tr!("error-tls", url = url, reason = reason),
         E::CaCert { path, reason } => {
             tr!("error-ca-cert", path = path.display(), reason = reason)
         }
@@ -111,7 +107,6 @@ pub fn localized(error: &ClientError) -> String {
         E::UnknownGroup(group) => tr!("error-unknown-group", group = group),
         E::AwaitingApproval => tr!("error-awaiting-approval"),
         E::UnknownDevice(device) => tr!("error-unknown-device", device = device),
-        E::Server(body) => tr!("error-server", body = server_error_text(body)),
         E::Status(status) => status_error(status),
         E::PhotoUnreadable { path, reason } => {
             tr!("error-photo-unreadable", path = path.display(), reason = unreadable(reason))
@@ -170,12 +165,6 @@ pub fn localized(error: &ClientError) -> String {
         E::RemoveOwnDevice => tr!("error-remove-own-device"),
         E::InvalidServerUrl { url, reason } => {
             tr!("error-invalid-server-url", url = format!("{url:?}"), reason = *reason)
-        }
-        E::ConnectionLost { url, reason } => {
-            tr!("error-connection-lost", url = url, reason = technical_reason(reason))
-        }
-        E::Protocol { url, reason } => {
-            tr!("error-protocol", url = url, reason = technical_reason(reason))
         }
         E::Io { action, file, source } => {
             tr!("error-io", action = *action, file = file.display(), source = io_reason(source))
@@ -448,6 +437,27 @@ fn status_error(error: &crate::threads::StatusError) -> String {
     }
 }
 
+/// The core's [`ConnectionError`] in the user's language (the English
+/// texts equal [`crate::error::connection_text`]).
+fn connection_localized(error: &ConnectionError) -> String {
+    use ConnectionError as C;
+    match error {
+        C::Unreachable { url } => tr!("error-unreachable", url = url),
+        C::Busy { url, reason } => tr!("error-server-busy", url = url, reason = reason),
+        C::UntrustedCertificate { url, reason } => {
+            tr!("error-untrusted-certificate", url = url, reason = reason)
+        }
+        C::Tls { url, reason } => tr!("error-tls", url = url, reason = reason),
+        C::Lost { url, reason } => {
+            tr!("error-connection-lost", url = url, reason = technical_reason(reason))
+        }
+        C::Protocol { url, reason } => {
+            tr!("error-protocol", url = url, reason = technical_reason(reason))
+        }
+        C::Server(body) => tr!("error-server", body = server_error_text(body)),
+    }
+}
+
 /// An [`anyhow::Error`]-style chain (`outer: cause: cause`, as `{:#}`
 /// prints it) with every [`ClientError`] in it localized.
 pub fn localized_chain<'a>(
@@ -510,8 +520,11 @@ mod tests {
         let account = AccountId::random();
         let home = PathBuf::from("/home/x/.stadtbote");
         let mut samples = vec![
-            ClientError::Unreachable { url: "ws://x".into() },
-            ClientError::ServerBusy { url: "ws://x".into(), reason: "HTTP 503" },
+            ClientError::Connection(ConnectionError::Unreachable { url: "ws://x".into() }),
+            ClientError::Connection(ConnectionError::Busy {
+                url: "ws://x".into(),
+                reason: "HTTP 503",
+            }),
             ClientError::InvalidLinkCode,
             ClientError::UnknownAccount(account),
             ClientError::InvalidAccountId { text: "a\"b".into() },
@@ -563,16 +576,19 @@ mod tests {
                 "second factor refused: this code is older than the last one used (a later code was already accepted); wait for the next code",
                 Some(RefusalReason::SecondFactorSuperseded),
             )),
-            ClientError::Server(
+            ClientError::server(
                 ErrorBody::new(ErrorCode::RateLimited, "too many requests")
                     .with_reason(RefusalReason::RateLimited),
             ),
-            ClientError::Server(ErrorBody::new(ErrorCode::InvalidRequest, "empty commit")),
-            ClientError::UntrustedCertificate {
+            ClientError::server(ErrorBody::new(ErrorCode::InvalidRequest, "empty commit")),
+            ClientError::Connection(ConnectionError::UntrustedCertificate {
                 url: "wss://x".into(),
                 reason: "it has expired".into(),
-            },
-            ClientError::Tls { url: "wss://x".into(), reason: "the server refused".into() },
+            }),
+            ClientError::Connection(ConnectionError::Tls {
+                url: "wss://x".into(),
+                reason: "the server refused".into(),
+            }),
             ClientError::CaCert {
                 path: "/etc/ca.pem".into(),
                 reason: "the file does not exist".into(),
@@ -682,8 +698,11 @@ mod tests {
             ClientError::NoDeviceList(AccountId::random()),
             ClientError::NoAccountKey,
             ClientError::InvalidServerUrl { url: "u".into(), reason: "r" },
-            ClientError::ConnectionLost { url: "u".into(), reason: "r".into() },
-            ClientError::Protocol { url: "u".into(), reason: "r".into() },
+            ClientError::Connection(ConnectionError::Lost { url: "u".into(), reason: "r".into() }),
+            ClientError::Connection(ConnectionError::Protocol {
+                url: "u".into(),
+                reason: "r".into(),
+            }),
             ClientError::Io {
                 action: "read",
                 file: "f".into(),
@@ -759,9 +778,14 @@ mod tests {
             "the downloaded backup does not match its size or SHA-256",
             "the server claims more chunks than the upload has",
         ] {
-            samples.push(ClientError::Protocol { url: "ws://x".into(), reason: reason.into() });
-            samples
-                .push(ClientError::ConnectionLost { url: "ws://x".into(), reason: reason.into() });
+            samples.push(ClientError::Connection(ConnectionError::Protocol {
+                url: "ws://x".into(),
+                reason: reason.into(),
+            }));
+            samples.push(ClientError::Connection(ConnectionError::Lost {
+                url: "ws://x".into(),
+                reason: reason.into(),
+            }));
         }
         for kind in [
             std::io::ErrorKind::NotFound,

@@ -21,6 +21,7 @@
 //!
 //! [`DiscussionGroup`]'s methods are pure bookkeeping and unit-tested here.
 
+use stadtbote_client::clock::Clock;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -39,11 +40,10 @@ use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, OrgId, Request, Response,
 };
 
-use crate::clock::SystemClock;
 use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::invalid_input::InvalidReason as R;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// How often `group join` tries again when another commit won the epoch.
 pub const MAX_JOIN_ATTEMPTS: usize = 5;
@@ -246,12 +246,7 @@ pub struct GroupSummary {
     pub moderator: bool,
 }
 
-impl Client {
-    /// Whether `group` is a discussion group of this device.
-    pub(crate) fn is_discussion_group(&self, group: &GroupId) -> bool {
-        self.state.groups.contains_key(group)
-    }
-
+impl<C: Clock + Clone> Client<C> {
     /// The discussion groups this device is in (not those it was removed from).
     pub fn group_summaries(&self) -> Result<Vec<GroupSummary>, ClientError> {
         let mut out = Vec::new();
@@ -295,7 +290,7 @@ impl Client {
         &mut self,
         handle: Option<&str>,
     ) -> Result<(OrgId, String, IdentityKey), ClientError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let candidates: Vec<String> = self
             .state
             .enrolments
@@ -372,9 +367,10 @@ impl Client {
             info_stale: true,
             awaiting_new_secret: false,
             removed: false,
-            joined_at: now_ms(),
+            joined_at: self.clock.now_ms(),
         };
         self.state.groups.insert(group, entry);
+        self.routes.add_discussion_group(group);
         self.save()?;
         // The first put records the group's org with the server.
         self.put_group_info(&group, Some(org)).await?;
@@ -405,7 +401,7 @@ impl Client {
         match self.conn_mut()?.call(request).await? {
             Ok(Response::GroupInfoStored { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         if let Some(g) = self.state.groups.get_mut(group) {
             g.info_stale = false;
@@ -443,7 +439,7 @@ impl Client {
         let message = AppMessage {
             v: APP_VERSION,
             id: MsgId::random(),
-            sent_at: now_ms(),
+            sent_at: self.clock.now_ms(),
             sender_name: self.state.name.clone(),
             body,
         };
@@ -462,7 +458,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::NotAMember => {
                 return Err(ClientError::RemovedFromGroup(group.to_string()));
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         if let AppBody::GroupPost { text } = message.body
             && let Some(g) = self.state.groups.get_mut(group)
@@ -530,101 +526,8 @@ impl Client {
         {
             return Ok((existing.name.clone(), group));
         }
-        let token = join_token(link.secret.as_slice());
-        for attempt in 0..MAX_JOIN_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(JOIN_RETRY_WAIT).await;
-            }
-            let request = Request::GroupInfoGet { group, token: ByteBuf::from(token.to_vec()) };
-            let (server_epoch, sealed) = match self.conn_mut()?.call(request).await? {
-                Ok(Response::GroupInfo { epoch, info, .. }) => (epoch, info),
-                Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                Err(body) if is_link_refusal(body.code) => {
-                    return Err(ClientError::GroupLinkRefused);
-                }
-                Err(body) => return Err(ClientError::Server(body)),
-            };
-            let info = open_group_info(link.secret.as_slice(), &group, &sealed)
-                .map_err(|_| ClientError::GroupLinkRefused)?;
-            let name =
-                group_info_data(&info)?.and_then(|d| String::from_utf8(d).ok()).unwrap_or_default();
-            let (mls_group, commit, epoch) = self.mls.join_by_external_commit(&info)?;
-            if mls_group != group {
-                self.mls.delete_group(&mls_group)?;
-                return Err(ClientError::GroupLinkRefused);
-            }
-            if epoch < server_epoch {
-                // The stored GroupInfo is older than the group: no member
-                // has refreshed it since the last commit. Wait and ask again.
-                self.mls.delete_group(&group)?;
-                continue;
-            }
-            // OpenMLS merged the commit already; it is undone below if the
-            // server refuses it. Saved first so a crash cannot lose the keys
-            // of a commit the server accepted.
-            self.save()?;
-            let request = Request::ExternalJoin {
-                group,
-                epoch,
-                commit: ByteBuf::from(commit),
-                token: ByteBuf::from(token.to_vec()),
-            };
-            match self.conn_mut()?.call(request).await {
-                Ok(Ok(Response::CommitAccepted { .. })) => {
-                    let members = self.mls.members(&group)?.len();
-                    let entry = DiscussionGroup {
-                        group,
-                        name: if name.is_empty() { link.handle.clone() } else { name.clone() },
-                        org: link.org,
-                        handle: link.handle.clone(),
-                        org_key: link.org_key,
-                        link_secret: link.secret.clone(),
-                        moderator: false,
-                        posts: Vec::new(),
-                        names: BTreeMap::new(),
-                        member_count: members,
-                        info_stale: true,
-                        awaiting_new_secret: false,
-                        removed: false,
-                        joined_at: now_ms(),
-                    };
-                    let shown = entry.name.clone();
-                    self.state.groups.insert(group, entry);
-                    self.save()?;
-                    // We are a member now and know the secret: the next
-                    // joiner needs this epoch's GroupInfo.
-                    if let Err(error) = self.put_group_info(&group, None).await {
-                        tracing::warn!(%error, "could not refresh the group's join information");
-                    }
-                    return Ok((shown, group));
-                }
-                Ok(Ok(other)) => {
-                    self.mls.delete_group(&group)?;
-                    self.save()?;
-                    return Err(unexpected(&self.server_url, &other));
-                }
-                Ok(Err(body)) if body.code == ErrorCode::StaleEpoch => {
-                    self.mls.delete_group(&group)?;
-                    self.save()?;
-                }
-                Ok(Err(body)) => {
-                    self.mls.delete_group(&group)?;
-                    self.save()?;
-                    if is_link_refusal(body.code) {
-                        return Err(ClientError::GroupLinkRefused);
-                    }
-                    return Err(ClientError::Server(body));
-                }
-                Err(error) => {
-                    // Unknown whether the server took it; our state cannot
-                    // follow it. Drop it: a retry starts clean.
-                    self.mls.delete_group(&group)?;
-                    self.save()?;
-                    return Err(error);
-                }
-            }
-        }
-        Err(ClientError::GroupInfoOutdated)
+        let mut race = JoinRace { client: self, link };
+        commit_with_retry(&mut race, MAX_JOIN_ATTEMPTS).await
     }
 
     /// `group post`: syncs (connecting if needed), then posts.
@@ -737,23 +640,164 @@ fn is_link_refusal(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::InvalidCode | ErrorCode::UnknownGroup | ErrorCode::Forbidden)
 }
 
+/// [`Client::join_group`]'s side of the commit race: an external commit
+/// built from the GroupInfo the server keeps for the link. The joiner is no
+/// member yet, so a lost race needs no catching up (the next attempt
+/// fetches the GroupInfo again), and a GroupInfo older than the group is an
+/// attempt with nothing to send: the joiner waits [`JOIN_RETRY_WAIT`] for a
+/// member to refresh it.
+struct JoinRace<'a, C> {
+    client: &'a mut Client<C>,
+    link: GroupLink,
+}
+
+impl<C: Clock + Clone> JoinRace<'_, C> {
+    /// Drops the group the external commit created here (OpenMLS merged
+    /// it at once) and saves: a retry starts clean.
+    fn drop_joined_group(&mut self) -> Result<(), ClientError> {
+        self.client.mls.delete_group(&self.link.group)?;
+        self.client.save()
+    }
+}
+
+impl<C: Clock + Clone> CommitRace for JoinRace<'_, C> {
+    type Transport = WsTransport;
+    type Clock = C;
+    /// The group's name from its GroupInfo.
+    type Pending = String;
+    type Done = (String, GroupId);
+    type Error = ClientError;
+
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+        self.client.core_connection()
+    }
+
+    async fn prepare(&mut self) -> Result<Attempt<String, (String, GroupId)>, ClientError> {
+        let (link, client) = (&self.link, &mut *self.client);
+        let group = link.group;
+        let token = join_token(link.secret.as_slice());
+        let request = Request::GroupInfoGet { group, token: ByteBuf::from(token.to_vec()) };
+        let (server_epoch, sealed) = match client.conn_mut()?.call(request).await? {
+            Ok(Response::GroupInfo { epoch, info, .. }) => (epoch, info),
+            Ok(other) => return Err(unexpected(&client.server_url, &other)),
+            Err(body) if is_link_refusal(body.code) => {
+                return Err(ClientError::GroupLinkRefused);
+            }
+            Err(body) => return Err(ClientError::server(body)),
+        };
+        let info = open_group_info(link.secret.as_slice(), &group, &sealed)
+            .map_err(|_| ClientError::GroupLinkRefused)?;
+        let name =
+            group_info_data(&info)?.and_then(|d| String::from_utf8(d).ok()).unwrap_or_default();
+        let (mls_group, commit, epoch) = client.mls.join_by_external_commit(&info)?;
+        if mls_group != group {
+            client.mls.delete_group(&mls_group)?;
+            return Err(ClientError::GroupLinkRefused);
+        }
+        if epoch < server_epoch {
+            // The stored GroupInfo is older than the group: no member
+            // has refreshed it since the last commit. Wait and ask again.
+            client.mls.delete_group(&group)?;
+            return Ok(Attempt::NotYet);
+        }
+        // OpenMLS merged the commit already; it is undone (abandoned) if
+        // the server does not accept it. Saved first so a crash cannot lose
+        // the keys of a commit the server accepted.
+        client.save()?;
+        let request = Request::ExternalJoin {
+            group,
+            epoch,
+            commit: ByteBuf::from(commit),
+            token: ByteBuf::from(token.to_vec()),
+        };
+        Ok(Attempt::Commit { request, pending: name })
+    }
+
+    async fn accepted(
+        &mut self,
+        name: String,
+        _epoch: u64,
+    ) -> Result<Option<(String, GroupId)>, ClientError> {
+        let (link, client) = (&self.link, &mut *self.client);
+        let group = link.group;
+        let members = client.mls.members(&group)?.len();
+        let entry = DiscussionGroup {
+            group,
+            name: if name.is_empty() { link.handle.clone() } else { name },
+            org: link.org,
+            handle: link.handle.clone(),
+            org_key: link.org_key,
+            link_secret: link.secret.clone(),
+            moderator: false,
+            posts: Vec::new(),
+            names: BTreeMap::new(),
+            member_count: members,
+            info_stale: true,
+            awaiting_new_secret: false,
+            removed: false,
+            joined_at: client.clock.now_ms(),
+        };
+        let shown = entry.name.clone();
+        client.state.groups.insert(group, entry);
+        client.routes.add_discussion_group(group);
+        client.save()?;
+        // We are a member now and know the secret: the next joiner needs
+        // this epoch's GroupInfo.
+        if let Err(error) = client.put_group_info(&group, None).await {
+            tracing::warn!(%error, "could not refresh the group's join information");
+        }
+        Ok(Some((shown, group)))
+    }
+
+    fn abandon(&mut self, _name: &String) -> Result<(), ClientError> {
+        // Whether refused, answered oddly or unanswered: the server's state
+        // cannot be followed, so the group made here goes.
+        self.drop_joined_group()
+    }
+
+    async fn lost_race(&mut self, _name: String, _refusal: ErrorBody) -> Result<(), ClientError> {
+        // Not a member: nothing to catch up with. The next attempt builds
+        // on the GroupInfo of the epoch that won.
+        Ok(())
+    }
+
+    async fn refused(&mut self, _name: String, body: ErrorBody) -> Result<(), ClientError> {
+        if is_link_refusal(body.code) {
+            return Err(ClientError::GroupLinkRefused);
+        }
+        Err(ClientError::server(body))
+    }
+
+    fn unexpected(&self, answer: &Response) -> ClientError {
+        unexpected(&self.client.server_url, answer)
+    }
+
+    fn gave_up(&self, _attempts: usize) -> ClientError {
+        ClientError::GroupInfoOutdated
+    }
+
+    fn pause(&self) -> Duration {
+        JOIN_RETRY_WAIT
+    }
+}
+
 /// [`Client::create_discussion_group`]'s side of the commit race: the one
 /// empty commit at epoch 0 that registers the group with the server.
-struct CreationRace<'a> {
-    client: &'a mut Client,
+struct CreationRace<'a, C> {
+    client: &'a mut Client<C>,
     group: GroupId,
     /// The commit, until it is sent.
     commit: Option<Commit>,
 }
 
-impl CommitRace for CreationRace<'_> {
+impl<C: Clock + Clone> CommitRace for CreationRace<'_, C> {
     type Transport = WsTransport;
-    type Clock = SystemClock;
+    type Clock = C;
     type Pending = ();
     type Done = ();
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         self.client.core_connection()
     }
 
@@ -773,11 +817,11 @@ impl CommitRace for CreationRace<'_> {
     }
 
     async fn lost_race(&mut self, _pending: (), refusal: ErrorBody) -> Result<(), ClientError> {
-        Err(ClientError::Server(refusal))
+        Err(ClientError::server(refusal))
     }
 
     async fn refused(&mut self, _pending: (), refusal: ErrorBody) -> Result<(), ClientError> {
-        Err(ClientError::Server(refusal))
+        Err(ClientError::server(refusal))
     }
 
     fn unexpected(&self, answer: &Response) -> ClientError {
@@ -792,22 +836,22 @@ impl CommitRace for CreationRace<'_> {
 /// [`Client::remove_from_group`]'s side of the commit race: one commit
 /// removing every device of the member's account, then the link
 /// replacement.
-struct RemovalRace<'a> {
-    client: &'a mut Client,
+struct RemovalRace<'a, C> {
+    client: &'a mut Client<C>,
     group: GroupId,
     /// The member as the moderator named it.
     member: &'a str,
 }
 
-impl CommitRace for RemovalRace<'_> {
+impl<C: Clock + Clone> CommitRace for RemovalRace<'_, C> {
     type Transport = WsTransport;
-    type Clock = SystemClock;
+    type Clock = C;
     /// The commit and the account it removes.
     type Pending = (Commit, AccountId);
     type Done = AccountId;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         self.client.core_connection()
     }
 
@@ -872,7 +916,7 @@ impl CommitRace for RemovalRace<'_> {
         _pending: (Commit, AccountId),
         body: ErrorBody,
     ) -> Result<(), ClientError> {
-        Err(ClientError::Server(body))
+        Err(ClientError::server(body))
     }
 
     fn unexpected(&self, answer: &Response) -> ClientError {

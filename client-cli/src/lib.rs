@@ -9,6 +9,7 @@
 //! * [`clock`]: the system clock and tokio timers as the core's `Clock`.
 //! * [`commit_race`]: what the CLI's commit races share (the core's one commit-and-retry routine).
 //! * [`session`]: [`Client`] itself: register, link, open, login, KeyPackage top-up, saving.
+//! * [`routes`]: the routing table of incoming messages (group id → kind), built from the state and kept where groups come and go.
 //! * [`sync`]: mailbox processing (decrypt, record, persist, then ack) and receipts.
 //! * [`send`]: the outbox, conversation membership and commit-race recovery.
 //! * [`conversations`]: which groups are 1:1 conversations (random ids, the Welcome marker) and which one is sent to.
@@ -78,6 +79,7 @@ pub mod poster;
 pub mod qr;
 pub mod refusal_text;
 pub mod retention_text;
+pub mod routes;
 pub mod send;
 pub mod session;
 pub mod staff;

@@ -13,6 +13,7 @@
 //! by one, is signed with the org key and published. Nothing is recorded
 //! locally until the server accepted it.
 
+use stadtbote_client::clock::Clock;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ use crate::error::{ClientError, Refusal};
 use crate::invalid_input::InvalidReason as R;
 use crate::passphrase::{self, KdfParams};
 use crate::pinning::OrgPin;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::staff::{PendingEnrolment, StaffRecord};
 
 /// Directory below the home that holds org keys.
@@ -171,11 +172,11 @@ pub(crate) fn server_error(body: stadtbote_protocol::ErrorBody) -> ClientError {
         ErrorCode::Forbidden => ClientError::Forbidden(Refusal(body)),
         ErrorCode::SecondFactorRequired => ClientError::SecondFactorRequired(Refusal(body)),
         ErrorCode::OrgSuspended => ClientError::OrgSuspended,
-        _ => ClientError::Server(body),
+        _ => ClientError::server(body),
     }
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     // ---------------------------------------------------------------- admin
 
     /// Makes this device a server admin with the code from
@@ -442,13 +443,13 @@ impl Client {
                 handle: handle.clone(),
                 key: org_key.identity_key(),
                 verified: true,
-                pinned_at: now_ms(),
+                pinned_at: self.clock.now_ms(),
                 conflicting_key: None,
                 directory: None,
             },
         );
         self.save()?;
-        let mut profile = OrgProfile::new(org, handle.clone(), name, now_ms());
+        let mut profile = OrgProfile::new(org, handle.clone(), name, self.clock.now_ms());
         // The default department exists from the start: consultations go
         // there, and the claiming device becomes its first staff device
         // ([`Client::enrol_admin_device`]).
@@ -547,7 +548,7 @@ impl Client {
         };
         change(&mut profile)?;
         profile.version += 1;
-        profile.updated_at = now_ms();
+        profile.updated_at = self.clock.now_ms();
         self.publish_profile_version(handle, profile).await
     }
 
@@ -590,7 +591,7 @@ impl Client {
         let admin = self.admin_org(Some(handle))?.clone();
         let secret = self.org_secret(&admin)?;
         let code = InviteCode::generate();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let invite = InviteCert {
             v: ORG_VERSION,
             org: admin.org,
@@ -685,7 +686,7 @@ impl Client {
             list.revoked.push(device);
         }
         list.version += 1;
-        list.updated_at = now_ms();
+        list.updated_at = self.clock.now_ms();
         let request = Request::OrgRevoke {
             org: admin.org,
             revocations: Signed::sign(SignedKind::Revocations, &list, &secret),
@@ -829,7 +830,7 @@ impl Client {
             handle: admin.handle.clone(),
             key: admin.key,
             verified: true,
-            pinned_at: now_ms(),
+            pinned_at: self.clock.now_ms(),
             conflicting_key: None,
             directory: None,
         });

@@ -14,6 +14,7 @@
 //! contract for scripts (see `stadtbote org info --help`).
 
 use serde_json::{Value, json};
+use stadtbote_client::clock::Clock;
 use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::org::OrgProfile;
@@ -24,7 +25,7 @@ use crate::error::ClientError;
 use crate::org::DEFAULT_CONSULT_DEPARTMENT;
 use crate::output::{format_utc, safe, safe_body, safe_json};
 use crate::pinning::{OrgPin, VerifiedOrg, verify_directory};
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// How far this device trusts the org key shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub struct OrgInfoView {
     pub offline: bool,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Fetches and verifies the org's directory (pinning on first contact)
     /// and says how far its key is trusted. Needs a connection.
     pub async fn org_info(&mut self, handle: &str) -> Result<OrgInfoView, ClientError> {
@@ -134,11 +135,13 @@ impl Client {
 /// `org info` on a device without an account: one unauthenticated
 /// directory request (the server answers it without a login), verified
 /// against the key it presents. Nothing is stored.
-pub async fn org_info_without_account(
+pub async fn org_info_without_account<C: Clock>(
     server_url: &str,
     handle: &str,
+    clock: C,
 ) -> Result<OrgInfoView, ClientError> {
-    let (mut conn, _) = Connection::connect(server_url).await?;
+    let now = clock.now_ms();
+    let (mut conn, _) = Connection::connect_with(server_url, clock).await?;
     let answer = conn.call(Request::OrgDirectory { handle: handle.to_string() }).await;
     conn.close().await;
     let info = match answer? {
@@ -147,9 +150,9 @@ pub async fn org_info_without_account(
         Err(body) if body.code == ErrorCode::UnknownOrg => {
             return Err(ClientError::UnknownOrg { handle: handle.to_string() });
         }
-        Err(body) => return Err(ClientError::Server(body)),
+        Err(body) => return Err(ClientError::server(body)),
     };
-    let org = verify_directory(&info, handle, None, now_ms())?;
+    let org = verify_directory(&info, handle, None, now)?;
     Ok(OrgInfoView {
         org,
         trust: KeyTrust::FirstSeen { pinned: false },

@@ -12,6 +12,7 @@
 //! before the request is sent, so that a crash after the server accepted
 //! it does not lose the key the org now depends on.
 
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::{DeviceSecret, IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{InviteCert, OrgProfile, Signed, SignedKind, StaffCertificate};
@@ -20,7 +21,7 @@ use stadtbote_protocol::{ErrorCode, Request, Response};
 
 use crate::error::ClientError;
 use crate::org::{key_file_name, server_error};
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// What a key rotation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +65,7 @@ fn reissue(
     Some(reissued)
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Replaces the org key of `handle` (see the module docs). Needs a
     /// connection.
     pub async fn rotate_org_key(
@@ -89,7 +90,7 @@ impl Client {
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
             Err(body) => return Err(server_error(body)),
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let new = DeviceSecret::generate();
         let revoked = verified.revoked_devices();
         let staff: Vec<StaffCertificate> = info

@@ -28,6 +28,7 @@
 //!   declared compromised) is refused.
 
 use serde::{Deserialize, Serialize};
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::{IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind, StaffList};
@@ -36,7 +37,7 @@ use stadtbote_protocol::{DeviceId, ErrorCode, OrgId, Request, Response};
 
 use crate::error::ClientError;
 use crate::qr::parse_org_qr_content;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::staff::{PendingEnrolment, StaffRecord, StaffView, staff_records};
 
 /// What this device knows and trusts about one org handle.
@@ -307,7 +308,7 @@ pub enum VerifyOutcome {
     },
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// The pin for a handle; an unresolved key conflict is an error.
     pub fn pin(&self, handle: &str) -> Result<Option<&OrgPin>, ClientError> {
         match self.state.pins.get(handle) {
@@ -329,7 +330,7 @@ impl Client {
     pub fn cached_org(&self, handle: &str) -> Result<Option<VerifiedOrg>, ClientError> {
         let Some(pin) = self.pin(handle)? else { return Ok(None) };
         let Some(info) = &pin.directory else { return Ok(None) };
-        verify_directory(info, handle, Some(pin), now_ms()).map(Some)
+        verify_directory(info, handle, Some(pin), self.clock.now_ms()).map(Some)
     }
 
     /// Fetches an org's directory, pins its key on first contact and
@@ -343,9 +344,9 @@ impl Client {
             Err(body) if body.code == ErrorCode::UnknownOrg => {
                 return Err(ClientError::UnknownOrg { handle: handle.to_string() });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         match self.state.pins.get(handle).cloned() {
             None => {
                 let verified = verify_directory(&info, handle, None, now)?;
@@ -412,7 +413,7 @@ impl Client {
                 tracing::info!("the org key changed by a rotation the pinned key signed");
                 pin.key = followed.key;
                 pin.directory = None;
-                pin.pinned_at = now_ms();
+                pin.pinned_at = self.clock.now_ms();
                 Ok(())
             }
             Ok(_) => Ok(()),
@@ -469,7 +470,7 @@ impl Client {
             pin.verified = true;
             pin.conflicting_key = None;
             pin.directory = None;
-            pin.pinned_at = now_ms();
+            pin.pinned_at = self.clock.now_ms();
             self.save()?;
             return Ok(VerifyOutcome::Repinned { fingerprint: fingerprint_of(&presented.0) });
         }

@@ -60,7 +60,8 @@ pub fn refusal_text(body: &ErrorBody) -> String {
     refusal_text_in(language(), body)
 }
 
-/// A whole server error as `ClientError::Server` shows it: the refusal in
+/// A whole server error as `ConnectionError::Server` (in
+/// `ClientError::Connection`) shows it: the refusal in
 /// the current language and its (untranslated, stable) code.
 pub fn server_error_text(body: &ErrorBody) -> String {
     format!("{} ({})", refusal_text(body), body.code.as_str())

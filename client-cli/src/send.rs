@@ -18,6 +18,7 @@
 //! lost to a failed connection; it keeps its id across retries, so a
 //! recipient that gets it twice shows it once.
 
+use stadtbote_client::clock::Clock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -32,10 +33,9 @@ use stadtbote_protocol::{
 
 use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 
-use crate::clock::SystemClock;
 use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::state::OutboxEntry;
 
 /// How often membership is attempted before giving up on a busy conversation.
@@ -58,10 +58,10 @@ pub struct FlushReport {
     pub staff: crate::approval::StaffNotices,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Puts a text message into the outbox (saved to disk) without sending it.
     pub fn queue_text(&mut self, peer: &AccountId, text: &str) -> Result<OutboxEntry, ClientError> {
-        let entry = self.state.queue(*peer, text.to_string(), now_ms());
+        let entry = self.state.queue(*peer, text.to_string(), self.clock.now_ms());
         self.save()?;
         Ok(entry)
     }
@@ -153,7 +153,7 @@ impl Client {
                 Err(body) if body.code == ErrorCode::NotAMember => {
                     return Err(ClientError::RemovedFromConversation(entry.peer));
                 }
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             }
         }
         Err(ClientError::CommitConflict { peer: entry.peer, attempts: 2 })
@@ -172,6 +172,7 @@ impl Client {
         // A state from before lists the group only by peer.
         if self.state.conversations.get(peer) == Some(group) {
             self.state.conversations.remove(peer);
+            self.reroute_conversations(peer);
         }
         self.save()
     }
@@ -294,7 +295,7 @@ impl Client {
                 Err(body) if body.code == ErrorCode::UnknownAccount => {
                     return Err(ClientError::UnknownAccount(account));
                 }
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             };
             for package in claimed {
                 let Some(expected) = missing.get(&package.device) else { continue };
@@ -314,8 +315,8 @@ impl Client {
 /// [`Client::ensure_conversation`]'s side of the commit race: the commit
 /// that brings the conversation's members closer to the directory, one at
 /// a time, until none is needed.
-struct ConversationRace<'a> {
-    client: &'a mut Client,
+struct ConversationRace<'a, C> {
+    client: &'a mut Client<C>,
     peer: AccountId,
     /// The group of the current attempt.
     group: GroupId,
@@ -323,14 +324,14 @@ struct ConversationRace<'a> {
     fresh: Option<GroupId>,
 }
 
-impl CommitRace for ConversationRace<'_> {
+impl<C: Clock + Clone> CommitRace for ConversationRace<'_, C> {
     type Transport = WsTransport;
-    type Clock = SystemClock;
+    type Clock = C;
     type Pending = Commit;
     type Done = GroupId;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         self.client.core_connection()
     }
 
@@ -397,7 +398,7 @@ impl CommitRace for ConversationRace<'_> {
             }
             ErrorCode::NotAMember => Err(ClientError::RemovedFromConversation(peer)),
             ErrorCode::UnknownAccount => Err(ClientError::UnknownAccount(peer)),
-            _ => Err(ClientError::Server(body)),
+            _ => Err(ClientError::server(body)),
         }
     }
 

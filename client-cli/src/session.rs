@@ -9,14 +9,16 @@
 //! was lost, and the history's de-duplication by message id absorbs what
 //! was already recorded.
 
+use stadtbote_client::connection::ConnectionError;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_bytes::ByteBuf;
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::{self, DeviceSecret};
 use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
+use crate::clock::SystemClock;
 use crate::connection::{Connection, validate_url};
 use crate::devices::LinkCode;
 use crate::error::ClientError;
@@ -38,15 +40,27 @@ pub enum Enrolment {
     Link(String),
 }
 
-/// A device's client: home, keys, state and (optionally) a connection.
-pub struct Client {
+/// A device's client: home, keys, state and (optionally) a connection,
+/// timed by its clock `C`.
+///
+/// Every timestamp, deadline and sleep of the client logic comes from
+/// `C` ([`Client::now_ms`], [`Client::clock`]), never from the system
+/// clock or tokio's timers directly: the CLI passes [`SystemClock`] (the
+/// default), tests the core's `ManualClock`, and the browser will pass its
+/// own, where reading the system time traps.
+pub struct Client<C = SystemClock> {
     pub(crate) home: Home,
     pub(crate) server_url: String,
     pub(crate) secret: DeviceSecret,
     pub(crate) state: State,
     pub(crate) mls: MlsClient,
     pub(crate) mls_file: MlsFile,
-    pub(crate) conn: Option<Connection>,
+    pub(crate) conn: Option<Connection<C>>,
+    /// Where time comes from (see the type's docs).
+    pub(crate) clock: C,
+    /// Which kind each group is, for routing incoming messages
+    /// ([`crate::routes`]).
+    pub(crate) routes: stadtbote_client::routing::RoutingTable,
     /// Whether the server has said `caught_up` since this connection logged in.
     pub(crate) caught_up: bool,
     /// Whether this connection passed a second factor (`second_factor`).
@@ -65,7 +79,7 @@ pub struct Client {
     >,
 }
 
-impl std::fmt::Debug for Client {
+impl<C> std::fmt::Debug for Client<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("home", &self.home.dir())
@@ -76,18 +90,34 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The current time in Unix milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+impl Client<SystemClock> {
+    /// Opens an initialised home, timed by the system clock. Works
+    /// offline; the server URL is only checked and used by
+    /// [`Client::connect`].
+    pub fn open(home: impl AsRef<Path>, server_url: &str) -> Result<Client, ClientError> {
+        Client::open_with_clock(home, server_url, SystemClock)
+    }
+
+    /// Creates a device in an empty home, timed by the system clock (see
+    /// [`Client::init_with_clock`]).
+    pub async fn init(
+        home: impl AsRef<Path>,
+        server_url: &str,
+        name: Option<String>,
+        enrolment: Enrolment,
+    ) -> Result<Client, ClientError> {
+        Client::init_with_clock(home, server_url, name, enrolment, SystemClock).await
+    }
 }
 
-impl Client {
-    /// Opens an initialised home. Works offline; the server URL is only
-    /// checked and used by [`Client::connect`].
-    pub fn open(home: impl AsRef<Path>, server_url: &str) -> Result<Client, ClientError> {
+impl<C: Clock + Clone> Client<C> {
+    /// Opens an initialised home, timed by `clock`. Works offline; the
+    /// server URL is only checked and used by [`Client::connect`].
+    pub fn open_with_clock(
+        home: impl AsRef<Path>,
+        server_url: &str,
+        clock: C,
+    ) -> Result<Client<C>, ClientError> {
         let home = Home::open(home.as_ref())?;
         let secret = home.read_identity()?;
         let state: State = home.read_cbor(STATE_FILE)?;
@@ -113,6 +143,8 @@ impl Client {
             mls,
             mls_file,
             conn: None,
+            clock,
+            routes: Default::default(),
             caught_up: false,
             elevated: false,
             second_factor_code: None,
@@ -121,19 +153,22 @@ impl Client {
         };
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
-        client.purge_expired_threads(now_ms())?;
+        client.routes = client.state.routing_table();
+        let now = client.now_ms();
+        client.purge_expired_threads(now)?;
         Ok(client)
     }
 
     /// Creates a device in an empty home: registers a new account (or joins
     /// one with a link code), saves the identity and uploads KeyPackages.
     /// The returned client is connected and logged in.
-    pub async fn init(
+    pub async fn init_with_clock(
         home: impl AsRef<Path>,
         server_url: &str,
         name: Option<String>,
         enrolment: Enrolment,
-    ) -> Result<Client, ClientError> {
+        clock: C,
+    ) -> Result<Client<C>, ClientError> {
         // Refuse a bad URL before touching the disk.
         validate_url(server_url)?;
         // And a link code without its secret half.
@@ -142,7 +177,7 @@ impl Client {
             Enrolment::Register => None,
         };
         let home = Home::create(home.as_ref())?;
-        let (mut conn, challenge) = Connection::connect(server_url).await?;
+        let (mut conn, challenge) = Connection::connect_with(server_url, clock.clone()).await?;
         let secret = DeviceSecret::generate();
         let key = secret.identity_key();
         let request = match &enrolment {
@@ -153,9 +188,11 @@ impl Client {
                 let pow_nonce =
                     tokio::task::spawn_blocking(move || auth::pow_solve(&nonce, &key, difficulty))
                         .await
-                        .map_err(|_| ClientError::Protocol {
-                            url: server_url.to_string(),
-                            reason: "proof-of-work was interrupted".into(),
+                        .map_err(|_| {
+                            ClientError::Connection(ConnectionError::Protocol {
+                                url: server_url.to_string(),
+                                reason: "proof-of-work was interrupted".into(),
+                            })
                         })?;
                 let signature = secret.sign(&auth::register_message(&challenge.nonce, &key));
                 Request::Register { identity_key: key, signature, pow_nonce }
@@ -172,7 +209,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::InvalidCode => {
                 return Err(ClientError::InvalidLinkCode);
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let mls = MlsClient::new(&secret, account, device);
         let mut client = Client {
@@ -187,6 +224,8 @@ impl Client {
                 seen_envelopes: Default::default(),
             },
             conn: Some(conn),
+            clock,
+            routes: Default::default(),
             caught_up: false,
             elevated: false,
             second_factor_code: None,
@@ -211,7 +250,8 @@ impl Client {
         if let Some(conn) = self.conn.take() {
             conn.close().await;
         }
-        let (mut conn, challenge) = Connection::connect(&self.server_url).await?;
+        let (mut conn, challenge) =
+            Connection::connect_with(&self.server_url, self.clock.clone()).await?;
         let device = self.state.device;
         let signature = self.secret.sign(&auth::login_message(&challenge.nonce, &device));
         let (account, left, has_last_resort) =
@@ -222,10 +262,10 @@ impl Client {
                 other => return Err(unexpected(&self.server_url, &other)),
             };
         if account != self.state.account {
-            return Err(ClientError::Protocol {
+            return Err(ClientError::Connection(ConnectionError::Protocol {
                 url: self.server_url.clone(),
                 reason: "the server logged this device into another account".into(),
-            });
+            }));
         }
         self.conn = Some(conn);
         self.caught_up = false;
@@ -256,7 +296,7 @@ impl Client {
         has_last_resort: bool,
     ) -> Result<(), ClientError> {
         let missing = KEY_PACKAGE_TARGET.saturating_sub(left);
-        let now = now_ms();
+        let now = self.now_ms();
         let last_resort_stale = self
             .state
             .last_resort_uploaded_at
@@ -303,8 +343,18 @@ impl Client {
         self.home.write_cbor(MLS_FILE, &self.mls_file)
     }
 
-    pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection, ClientError> {
+    pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection<C>, ClientError> {
         self.conn.as_mut().ok_or(ClientError::NotConnected)
+    }
+
+    /// Now, in Unix milliseconds, by this client's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// This client's clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
     }
 
     /// Groups in which this run refused a commit whose membership change
@@ -345,7 +395,7 @@ impl Client {
 }
 
 pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
-    ClientError::Protocol {
+    ClientError::Connection(ConnectionError::Protocol {
         url: url.to_string(),
         // Only the answer's name: its fields can be long and are chosen by
         // the server.
@@ -353,5 +403,5 @@ pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
             "unexpected answer {}",
             crate::inner_error::response_name(&format!("{response:?}"))
         ),
-    }
+    })
 }

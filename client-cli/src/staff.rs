@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::org::{
     DeviceBinding, ORG_VERSION, Role, Signed, SignedKind, StaffCertificate, StaffList,
@@ -27,7 +28,7 @@ use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, OrgId, Request, Respons
 
 use crate::codes::StaffInvitation;
 use crate::error::ClientError;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 
 /// A staff device as certified by an org, with its current standing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +199,7 @@ pub struct Enrolment {
     pub approved: bool,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// Redeems a staff invitation code for this device: signs a device
     /// binding with the code's one-time invite key, sends it, then fetches
     /// the org's directory, pins its key and checks that the published
@@ -216,7 +217,7 @@ impl Client {
             account: self.state.account,
             device: self.state.device,
             identity_key: self.secret.identity_key(),
-            bound_at: now_ms(),
+            bound_at: self.clock.now_ms(),
         };
         let request = Request::Enroll {
             invite_id: ByteBuf::from(code.id.to_vec()),
@@ -231,7 +232,7 @@ impl Client {
                     detail: crate::refusal_text::Refusal(body),
                 });
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let verified = self.fetch_org(&handle).await?;
         let own = self.secret.identity_key();
@@ -260,7 +261,7 @@ impl Client {
             role,
             department,
             expires_at,
-            enrolled_at: now_ms(),
+            enrolled_at: self.clock.now_ms(),
             approved,
         };
         self.state.enrolments.retain(|e| e.org != enrolment.org);
@@ -271,7 +272,7 @@ impl Client {
 
     /// This device's enrolment at `org`, if any (and not expired).
     pub fn enrolment_at(&self, org: &OrgId) -> Option<&Enrolment> {
-        self.state.enrolments.iter().find(|e| e.org == *org && e.expires_at > now_ms())
+        self.state.enrolments.iter().find(|e| e.org == *org && e.expires_at > self.clock.now_ms())
     }
 }
 

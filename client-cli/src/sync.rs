@@ -17,6 +17,8 @@
 //! [`MlsClient`]: stadtbote_protocol::mls::MlsClient
 //! [`State`]: crate::state::State
 
+use stadtbote_client::clock::Clock;
+use stadtbote_client::connection::ConnectionError;
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
@@ -24,13 +26,13 @@ use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::frame::Envelope;
 use stadtbote_protocol::mls::{Incoming, Member, MlsError};
 use stadtbote_protocol::{AccountId, DeviceId, Event, GroupId, MsgId, Request, Response};
-use tokio::time::Instant;
 
 use crate::connection::REQUEST_TIMEOUT;
 use crate::conversations::conversation_peer;
 use crate::error::ClientError;
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::state::ReceivedText;
+use stadtbote_client::routing::Route;
 
 /// The group a commit names in its cleartext framing.
 fn group_of_commit(payload: &[u8]) -> Option<GroupId> {
@@ -50,7 +52,7 @@ pub struct SyncReport {
     pub failed: usize,
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     /// What every command that talks to the server does first: connect,
     /// process the mailbox, then send the outbox.
     pub async fn connect_and_catch_up(&mut self) -> Result<crate::FlushReport, ClientError> {
@@ -97,9 +99,8 @@ impl Client {
             // Before the first `caught_up` of this connection the mailbox is
             // still coming: wait for it. Afterwards, take only what is
             // already here.
-            let deadline =
-                if self.caught_up { Instant::now() } else { Instant::now() + REQUEST_TIMEOUT };
-            let event = self.conn_mut()?.next_event(deadline).await?;
+            let wait = if self.caught_up { Duration::ZERO } else { REQUEST_TIMEOUT };
+            let event = self.conn_mut()?.next_event(wait).await?;
             match event {
                 Some(Event::Deliver { envelopes, caught_up }) => {
                     self.process_batch(envelopes, &mut report).await?;
@@ -110,10 +111,10 @@ impl Client {
                 Some(_) => {}
                 None if self.caught_up => break,
                 None => {
-                    return Err(ClientError::ConnectionLost {
+                    return Err(ClientError::Connection(ConnectionError::Lost {
                         url: self.server_url.clone(),
                         reason: "the mailbox was not delivered in time".into(),
-                    });
+                    }));
                 }
             }
         }
@@ -135,9 +136,12 @@ impl Client {
     ) -> Result<(), ClientError> {
         let mut report = SyncReport::default();
         self.sync().await?;
-        let deadline = Instant::now() + wait;
+        // By the client's clock: the wait is spread over several reads.
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        let deadline = self.now_ms().saturating_add(wait_ms);
         while !self.holds_epoch(group, epoch)? {
-            match self.conn_mut()?.next_event(deadline).await? {
+            let left = Duration::from_millis(deadline.saturating_sub(self.now_ms()));
+            match self.conn_mut()?.next_event(left).await? {
                 Some(Event::Deliver { envelopes, .. }) => {
                     self.process_batch(envelopes, &mut report).await?;
                 }
@@ -190,6 +194,7 @@ impl Client {
         envelope: &Envelope,
         report: &mut SyncReport,
     ) -> Result<(), ClientError> {
+        self.check_routes();
         match self.mls.process(&envelope.payload) {
             Ok(Incoming::Welcome { group, members, welcome_data, .. }) => {
                 if self.on_welcome(group, &members, welcome_data.as_deref())? {
@@ -208,12 +213,15 @@ impl Client {
                 }
             }
             Ok(Incoming::CommitApplied { group, removed, added, .. }) => {
-                if self.is_discussion_group(&group) {
-                    self.on_group_commit(group, removed);
-                } else if self.is_thread_group(&group) {
-                    self.on_thread_commit(group, removed, !added.is_empty());
-                } else if removed {
-                    tracing::warn!(%group, "this device was removed from a conversation");
+                match self.routes.route(&group) {
+                    Route::DiscussionGroup => self.on_group_commit(group, removed),
+                    Route::Thread | Route::PendingThread => {
+                        self.on_thread_commit(group, removed, !added.is_empty());
+                    }
+                    Route::Conversation { .. } | Route::Unknown if removed => {
+                        tracing::warn!(%group, "this device was removed from a conversation");
+                    }
+                    Route::Conversation { .. } | Route::Unknown => {}
                 }
             }
             Ok(Incoming::Ignored { reason, .. }) => {
@@ -278,25 +286,25 @@ impl Client {
         received_at: u64,
     ) -> Result<Option<MsgId>, ClientError> {
         let own = self.state.account;
-        // Discussion groups are routed by id first: their posts never reach
-        // the conversation history or the threads.
-        if self.is_discussion_group(&group) {
-            self.on_group_application(group, from, from_device, plaintext);
-            return Ok(None);
-        }
-        if self.is_thread_group(&group) {
-            self.on_thread_application(group, from, from_device, plaintext, received_at)?;
-            return Ok(None);
-        }
-        let peer = match self.state.peer_of(&group) {
-            Some(peer) => peer,
-            None => {
+        // One lookup decides (see `routes`): discussion groups first, so
+        // their posts never reach the conversation history or the threads.
+        let peer = match self.routes.route(&group) {
+            Route::DiscussionGroup => {
+                self.on_group_application(group, from, from_device, plaintext);
+                return Ok(None);
+            }
+            Route::Thread | Route::PendingThread => {
+                self.on_thread_application(group, from, from_device, plaintext, received_at)?;
+                return Ok(None);
+            }
+            Route::Conversation { peer } => peer,
+            Route::Unknown => {
                 // A conversation this state does not list (its Welcome was
                 // processed by a run that crashed before saving state):
                 // recover the peer from the members.
                 let members = self.mls.members(&group)?;
                 if !self.on_welcome(group, &members, None)? {
-                    if self.is_thread_group(&group) {
+                    if matches!(self.routes.route(&group), Route::Thread | Route::PendingThread) {
                         self.on_thread_application(
                             group,
                             from,
@@ -366,7 +374,7 @@ impl Client {
             let message = AppMessage {
                 v: APP_VERSION,
                 id: MsgId::random(),
-                sent_at: now_ms(),
+                sent_at: self.clock.now_ms(),
                 sender_name: None,
                 body: AppBody::Receipt { ids },
             };

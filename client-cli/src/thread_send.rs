@@ -34,6 +34,8 @@
 //! that removes the assigning device. It therefore never receives a message
 //! written after the assignment, and refuses to send in the thread itself.
 
+use stadtbote_client::clock::Clock;
+use stadtbote_client::routing::Kind;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -50,14 +52,13 @@ use stadtbote_protocol::mls::{Commit, Member};
 use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response};
 
 use crate::attachments::{self, UploadEvent};
-use crate::clock::SystemClock;
 use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::invalid_input::{InvalidReason as R, LocationProblem};
 use crate::org::DEFAULT_CONSULT_DEPARTMENT;
 use crate::pinning::VerifiedOrg;
 use crate::send::{CATCH_UP_WAIT, MAX_COMMIT_ATTEMPTS};
-use crate::session::{Client, now_ms, unexpected};
+use crate::session::{Client, unexpected};
 use crate::staff::StaffRecord;
 use crate::threads::{
     Actor, Photo, SenderRole, Thread, ThreadBody, ThreadKind, ThreadMessage, check_status_change,
@@ -271,7 +272,7 @@ pub fn parse_location(text: &str) -> Result<Location, ClientError> {
     Ok(Location { lat, lon })
 }
 
-impl Client {
+impl<C: Clock + Clone> Client<C> {
     // --------------------------------------------------------------- queue
 
     fn prepare_photos(&mut self, paths: &[PathBuf]) -> Result<Vec<PendingPhoto>, ClientError> {
@@ -302,7 +303,7 @@ impl Client {
         let entry = ThreadOutboxEntry {
             id: MsgId::random(),
             thread,
-            sent_at: now_ms(),
+            sent_at: self.clock.now_ms(),
             action,
             nonce: None,
         };
@@ -317,7 +318,7 @@ impl Client {
         let entry = ThreadOutboxEntry {
             id: MsgId::random(),
             thread,
-            sent_at: now_ms(),
+            sent_at: self.clock.now_ms(),
             action,
             nonce: Some(ByteBuf::from(nonce.to_vec())),
         };
@@ -494,7 +495,7 @@ impl Client {
         let record = self.thread(thread)?;
         self.pin(&record.handle)?;
         self.actor_in(record)?;
-        let at = now_ms().saturating_add(u64::from(days).saturating_mul(DAY_MS));
+        let at = self.clock.now_ms().saturating_add(u64::from(days).saturating_mul(DAY_MS));
         self.queue_thread_entry(*thread, ThreadAction::Disappear { days, at })
     }
 
@@ -798,7 +799,7 @@ impl Client {
         let message = AppMessage {
             v: APP_VERSION,
             id: MsgId::random(),
-            sent_at: now_ms(),
+            sent_at: self.clock.now_ms(),
             sender_name: None,
             body: AppBody::History { creator: thread.creator, messages: forwarded },
         };
@@ -808,7 +809,7 @@ impl Client {
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Stored { .. }) => Ok(()),
             Ok(other) => Err(unexpected(&self.server_url, &other)),
-            Err(body) => Err(ClientError::Server(body)),
+            Err(body) => Err(ClientError::server(body)),
         }
     }
 
@@ -849,7 +850,7 @@ impl Client {
             match self.conn_mut()?.call(Request::ClaimDeviceKeyPackages { devices }).await? {
                 Ok(Response::KeyPackages { packages }) => packages,
                 Ok(other) => return Err(unexpected(&self.server_url, &other)),
-                Err(body) => return Err(ClientError::Server(body)),
+                Err(body) => return Err(ClientError::server(body)),
             };
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
@@ -894,7 +895,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::UnknownAccount => {
                 return Err(ClientError::UnknownAccount(account));
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         };
         let mut out = Vec::new();
         for package in claimed {
@@ -914,7 +915,7 @@ impl Client {
         match self.conn_mut()?.call(request).await? {
             Ok(Response::GroupExpirySet { .. }) => Ok(()),
             Ok(other) => Err(unexpected(&self.server_url, &other)),
-            Err(body) => Err(ClientError::Server(body)),
+            Err(body) => Err(ClientError::server(body)),
         }
     }
 
@@ -981,7 +982,7 @@ impl Client {
             Err(body) if body.code == ErrorCode::NotAMember => {
                 return Err(ClientError::RemovedFromThread(entry.thread.to_string()));
             }
-            Err(body) => return Err(ClientError::Server(body)),
+            Err(body) => return Err(ClientError::server(body)),
         }
         self.record_sent(entry, context, message.sender_name)?;
         Ok(())
@@ -1061,6 +1062,8 @@ impl Client {
             };
             self.state.threads.entry(entry.thread).or_insert(thread);
             self.state.pending_threads.remove(&entry.thread);
+            self.routes.add_thread(entry.thread);
+            self.routes.remove(&entry.thread, Kind::PendingThread);
         }
         if let Some(thread) = self.state.threads.get_mut(&entry.thread) {
             thread.push(message);
@@ -1076,8 +1079,8 @@ impl Client {
 
 /// [`Client::settle_membership`]'s side of the commit race: the commit
 /// that applies the membership rule, one at a time, until none is needed.
-struct ThreadRace<'a> {
-    client: &'a mut Client,
+struct ThreadRace<'a, C> {
+    client: &'a mut Client<C>,
     group: GroupId,
     context: &'a ThreadContext,
     allow_self_outside: bool,
@@ -1086,14 +1089,14 @@ struct ThreadRace<'a> {
     added: bool,
 }
 
-impl CommitRace for ThreadRace<'_> {
+impl<C: Clock + Clone> CommitRace for ThreadRace<'_, C> {
     type Transport = WsTransport;
-    type Clock = SystemClock;
+    type Clock = C;
     type Pending = Commit;
     type Done = bool;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection, ClientError> {
+    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
         self.client.core_connection()
     }
 
@@ -1214,7 +1217,7 @@ impl CommitRace for ThreadRace<'_> {
         match body.code {
             ErrorCode::NotAMember if commit.epoch_before == 0 => Err(ClientError::ThreadIdTaken),
             ErrorCode::NotAMember => Err(ClientError::RemovedFromThread(self.group.to_string())),
-            _ => Err(ClientError::Server(body)),
+            _ => Err(ClientError::server(body)),
         }
     }
 

@@ -17,6 +17,8 @@
 //!    member without a valid certificate. An unverified sender's status
 //!    changes never count (see [`crate::threads`]).
 
+use stadtbote_client::clock::Clock;
+use stadtbote_client::routing::Kind;
 use std::collections::BTreeSet;
 
 use stadtbote_protocol::app::{AppBody, AppMessage, Location};
@@ -26,7 +28,7 @@ use stadtbote_protocol::{AccountId, DeviceId, GroupId, MsgId};
 
 use crate::error::ClientError;
 use crate::pinning::VerifiedOrg;
-use crate::session::{Client, now_ms};
+use crate::session::Client;
 use crate::threads::{Photo, SenderRole, Thread, ThreadBody, ThreadKind, ThreadMessage};
 
 /// The directory below the home where `show` saves photos by default.
@@ -100,12 +102,7 @@ pub fn uncertified_members(
         .collect()
 }
 
-impl Client {
-    /// Whether `group` is a thread (or a group that will become one).
-    pub(crate) fn is_thread_group(&self, group: &GroupId) -> bool {
-        self.state.threads.contains_key(group) || self.state.pending_threads.contains_key(group)
-    }
-
+impl<C: Clock + Clone> Client<C> {
     /// A Welcome into a group that is not a conversation: a thread whose
     /// opening message follows.
     pub(crate) fn on_thread_welcome(&mut self, group: GroupId) {
@@ -115,7 +112,8 @@ impl Client {
                 thread.unchecked_members = true;
             }
             None => {
-                self.state.pending_threads.insert(group, now_ms());
+                self.state.pending_threads.insert(group, self.clock.now_ms());
+                self.routes.add_pending_thread(group);
             }
         }
     }
@@ -132,6 +130,7 @@ impl Client {
             }
         } else if removed {
             self.state.pending_threads.remove(&group);
+            self.routes.remove(&group, Kind::PendingThread);
         }
     }
 
@@ -290,6 +289,7 @@ impl Client {
         {
             tracing::warn!(%group, "leaving a thread that is not for this device");
             self.state.pending_threads.remove(&group);
+            self.routes.remove(&group, Kind::PendingThread);
             if self.mls.has_group(&group)? {
                 self.mls.delete_group(&group)?;
             }
@@ -340,6 +340,8 @@ impl Client {
         });
         self.state.pending_threads.remove(&group);
         self.state.threads.insert(group, thread);
+        self.routes.remove(&group, Kind::PendingThread);
+        self.routes.add_thread(group);
         Ok(())
     }
 
@@ -434,6 +436,7 @@ impl Client {
                 self.mls.delete_group(id)?;
             }
             self.state.threads.remove(id);
+            self.routes.remove(id, Kind::Thread);
             self.state.thread_outbox.retain(|e| e.thread != *id);
             let photos = self.home.path(&format!("{PHOTOS_DIR}/{id}"));
             if photos.exists() {

@@ -14,6 +14,7 @@
 //! Every TLS failure becomes one plain sentence ([`certificate_problem`],
 //! [`handshake_problem`]), never rustls' debug text.
 
+use stadtbote_client::connection::ConnectionError;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -140,7 +141,9 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Cl
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let internal = |reason: &str| ClientError::Tls { url: String::new(), reason: reason.into() };
+    let internal = |reason: &str| {
+        ClientError::Connection(ConnectionError::Tls { url: String::new(), reason: reason.into() })
+    };
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|_| internal("no certificate authority could be loaded"))?;

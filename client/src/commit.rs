@@ -27,6 +27,35 @@
 //! * Only `stale_epoch` is retried; every other refusal goes to the caller
 //!   ([`CommitRace::refused`]), which either ends the routine or makes the
 //!   next attempt start from a clean state.
+//! * An attempt that finds nothing it can send yet ([`Attempt::NotYet`])
+//!   counts like a lost one; the caller may ask for a pause before every
+//!   attempt that follows one whose change was not taken
+//!   ([`CommitRace::pause`]), slept on the connection's clock.
+//!
+//! # Who uses it
+//!
+//! * 1:1 conversations, report and consultation threads, a discussion
+//!   group's creation and a moderator's removal: MLS commits, answered with
+//!   `commit_accepted`.
+//! * Joining a discussion group by link: an MLS *external* commit
+//!   (`external_join`) built from the GroupInfo the server keeps. A joiner
+//!   is not a member yet, so losing the race needs no catching up: the next
+//!   attempt fetches the GroupInfo again; when that is older than the group
+//!   (no member has refreshed it yet) the attempt is [`Attempt::NotYet`],
+//!   and the joiner pauses so that a member can refresh it.
+//! * Posting to a broadcast channel. A post is **not** an MLS commit, but it
+//!   is the same race with the same rules, which is why it uses this
+//!   routine rather than a loop of its own: the server appends exactly one
+//!   post per position of the channel's hash chain (the request names the
+//!   sequence number it follows) and refuses the others with
+//!   `stale_epoch`; the loser re-reads the chain's tail and chains its post
+//!   to the winner's. A post leaves no pending state behind, so abandoning
+//!   it is nothing, and a post whose answer was lost is not resent either
+//!   (the server may hold it; posting it again would duplicate it). Its
+//!   success answer is `channel_posted` with the sequence number, which
+//!   the caller names with [`CommitRace::accepted_at`].
+
+use std::time::Duration;
 
 use stadtbote_protocol::{ErrorBody, ErrorCode, Request, Response};
 
@@ -51,6 +80,11 @@ pub enum Attempt<P, D> {
         /// The caller's handle on the pending commit.
         pending: P,
     },
+    /// Nothing can be sent in this attempt yet (what the change builds on
+    /// is not there yet, such as a join's GroupInfo that is older than the
+    /// group). Counts as an attempt; the next one follows after
+    /// [`CommitRace::pause`].
+    NotYet,
     /// Nothing (more) to commit: the routine returns this.
     Done(D),
 }
@@ -76,8 +110,9 @@ pub trait CommitRace {
     /// or says that it needs none. Called once per attempt.
     async fn prepare(&mut self) -> Result<Attempt<Self::Pending, Self::Done>, Self::Error>;
 
-    /// The server accepted the commit, which made its epoch `epoch`: merge
-    /// it. `Some` ends the routine with that result; `None` goes round
+    /// The server accepted the commit, which made its epoch `epoch` (the
+    /// position [`accepted_at`](CommitRace::accepted_at) read from the
+    /// answer): merge it. `Some` ends the routine with that result; `None` goes round
     /// again (for changes made one commit at a time), counting an attempt.
     async fn accepted(
         &mut self,
@@ -115,6 +150,26 @@ pub trait CommitRace {
 
     /// Every one of `attempts` attempts lost its race.
     fn gave_up(&self, attempts: usize) -> Self::Error;
+
+    /// How long to wait before an attempt that follows one whose change
+    /// was not taken (on the connection's clock). None by default: a lost race is caught up with
+    /// in [`lost_race`](CommitRace::lost_race), and the next attempt can
+    /// start at once.
+    fn pause(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// Whether `answer` says that the server took the change, and at which
+    /// position: by default `commit_accepted` and the epoch it made. A race
+    /// whose success is answered otherwise (a channel post:
+    /// `channel_posted` and its sequence number) says so here. `None`
+    /// makes the answer [`unexpected`](CommitRace::unexpected).
+    fn accepted_at(&self, answer: &Response) -> Option<u64> {
+        match answer {
+            Response::CommitAccepted { epoch } => Some(*epoch),
+            _ => None,
+        }
+    }
 }
 
 /// Commits until the group needs nothing more, at most `attempts` times
@@ -123,9 +178,18 @@ pub async fn commit_with_retry<R: CommitRace>(
     race: &mut R,
     attempts: usize,
 ) -> Result<R::Done, R::Error> {
+    // Whether the last attempt ended without its change taken (nothing to
+    // send yet, a lost race, a refusal the caller retries).
+    let mut after_failure = false;
     for _attempt in 0..attempts {
+        let pause = race.pause();
+        if after_failure && !pause.is_zero() {
+            race.connection()?.clock().sleep(pause).await;
+        }
+        after_failure = true;
         let (request, pending) = match race.prepare().await? {
             Attempt::Done(done) => return Ok(done),
+            Attempt::NotYet => continue,
             Attempt::Commit { request, pending } => (request, pending),
         };
         let answer = match race.connection() {
@@ -142,14 +206,15 @@ pub async fn commit_with_retry<R: CommitRace>(
             }
         };
         match answer {
-            Ok(Response::CommitAccepted { epoch }) => {
-                if let Some(done) = race.accepted(pending, epoch).await? {
+            Ok(answer) => {
+                let Some(position) = race.accepted_at(&answer) else {
+                    race.abandon(&pending)?;
+                    return Err(race.unexpected(&answer));
+                };
+                if let Some(done) = race.accepted(pending, position).await? {
                     return Ok(done);
                 }
-            }
-            Ok(other) => {
-                race.abandon(&pending)?;
-                return Err(race.unexpected(&other));
+                after_failure = false;
             }
             Err(refusal) if refusal.code == ErrorCode::StaleEpoch => {
                 race.abandon(&pending)?;
@@ -185,6 +250,13 @@ mod tests {
         wanted: usize,
         abandoned: usize,
         merged: Vec<u64>,
+        /// Attempts that find nothing to send yet, before the first commit.
+        not_yet: usize,
+        /// The pause asked for between attempts.
+        pause: std::time::Duration,
+        /// Success is `channel_posted` (a channel post's race), not
+        /// `commit_accepted`.
+        posts: bool,
     }
 
     #[derive(Debug, PartialEq)]
@@ -217,6 +289,10 @@ mod tests {
             assert_eq!(self.pending, None, "an earlier commit was neither merged nor abandoned");
             if self.wanted == 0 {
                 return Ok(Attempt::Done(self.epoch));
+            }
+            if self.not_yet > 0 {
+                self.not_yet -= 1;
+                return Ok(Attempt::NotYet);
             }
             self.pending = Some(self.epoch);
             let request = Request::Commit {
@@ -276,12 +352,27 @@ mod tests {
         fn gave_up(&self, attempts: usize) -> ToyError {
             ToyError::GaveUp(attempts)
         }
+
+        fn pause(&self) -> std::time::Duration {
+            self.pause
+        }
+
+        fn accepted_at(&self, answer: &Response) -> Option<u64> {
+            match (self.posts, answer) {
+                (true, Response::ChannelPosted { seq, .. }) => Some(*seq),
+                (false, Response::CommitAccepted { epoch }) => Some(*epoch),
+                _ => None,
+            }
+        }
     }
 
     fn toy(server: &FakeServer, wanted: usize) -> Toy {
+        toy_on(server, wanted, ManualClock::default())
+    }
+
+    fn toy_on(server: &FakeServer, wanted: usize, clock: ManualClock) -> Toy {
         let url = "ws://fake/v1/ws";
-        let (connection, _) =
-            run(Connection::open(&server.connector(), ManualClock::default(), url)).unwrap();
+        let (connection, _) = run(Connection::open(&server.connector(), clock, url)).unwrap();
         Toy {
             connection: Some(connection),
             group: GroupId::random(),
@@ -290,6 +381,9 @@ mod tests {
             wanted,
             abandoned: 0,
             merged: Vec::new(),
+            not_yet: 0,
+            pause: std::time::Duration::ZERO,
+            posts: false,
         }
     }
 
@@ -406,5 +500,61 @@ mod tests {
         let mut race = toy(&server, 0);
         assert_eq!(run(commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS)), Ok(1));
         assert!(server.requests().is_empty());
+    }
+
+    #[test]
+    fn attempts_with_nothing_to_send_yet_count_and_are_paused_on_the_clock() {
+        let pause = std::time::Duration::from_millis(400);
+        // Two attempts find nothing to send (a join's outdated GroupInfo);
+        // the third commits. Every attempt after the first waits `pause`.
+        let server = FakeServer::new();
+        let clock = ManualClock::at(0);
+        let mut race = toy_on(&server, 1, clock.clone());
+        (race.not_yet, race.pause) = (2, pause);
+        server.expect("commit", Reply::Answer(Response::CommitAccepted { epoch: 2 }));
+        assert_eq!(run(commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS)), Ok(2));
+        assert_eq!(clock.now_ms(), 2 * 400, "paused before the second and third attempt");
+        assert_eq!((commit_epochs(&server), race.abandoned), (vec![1], 0));
+        // Nothing to send in every attempt: gives up after the bound
+        // without sending anything, having paused between the attempts.
+        let server = FakeServer::new();
+        let clock = ManualClock::at(0);
+        let mut race = toy_on(&server, 1, clock.clone());
+        (race.not_yet, race.pause) = (usize::MAX, pause);
+        let result = run(commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS));
+        assert_eq!(result, Err(ToyError::GaveUp(MAX_COMMIT_ATTEMPTS)));
+        assert!(server.requests().is_empty());
+        assert_eq!(clock.now_ms(), (MAX_COMMIT_ATTEMPTS as u64 - 1) * 400);
+    }
+
+    #[test]
+    fn a_lost_race_is_retried_at_once_without_a_pause() {
+        let server = FakeServer::new();
+        let clock = ManualClock::at(0);
+        let mut race = toy_on(&server, 1, clock.clone());
+        server.expect_after_events("commit", vec![winner(2)], Reply::stale_epoch(2));
+        server.expect("commit", Reply::Answer(Response::CommitAccepted { epoch: 3 }));
+        assert_eq!(run(commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS)), Ok(3));
+        assert_eq!(clock.now_ms(), 0, "no time passed");
+    }
+
+    /// A channel post's race: success is `channel_posted` with its sequence
+    /// number; `commit_accepted` would be an unexpected answer there.
+    #[test]
+    fn a_race_names_its_own_success_answer() {
+        let server = FakeServer::new();
+        let mut race = toy(&server, 1);
+        race.posts = true;
+        server.expect_after_events("commit", vec![winner(2)], Reply::stale_epoch(2));
+        server.expect("commit", Reply::Answer(Response::ChannelPosted { seq: 7, stored_at: 1 }));
+        assert_eq!(run(commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS)), Ok(7));
+        assert_eq!((race.abandoned, race.merged.as_slice()), (1, &[7][..]));
+
+        let server = FakeServer::new();
+        let mut race = toy(&server, 1);
+        race.posts = true;
+        server.expect("commit", Reply::Answer(Response::CommitAccepted { epoch: 2 }));
+        let result = run(commit_with_retry(&mut race, MAX_COMMIT_ATTEMPTS));
+        assert_eq!((result, race.abandoned), (Err(ToyError::Unexpected), 1));
     }
 }

@@ -34,6 +34,9 @@
 //!   against the clock's sleep, so tests run them without waiting).
 //! * [`commit`]: the one commit-and-retry routine that 1:1 conversations,
 //!   threads and discussion groups share ([`commit::commit_with_retry`]).
+//! * [`routing`]: [`RoutingTable`](routing::RoutingTable), group id →
+//!   kind (conversation, thread, pending thread, discussion group), which
+//!   routes every incoming message with one lookup.
 //! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG,
 //!   PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their
 //!   orientation); pure bytes to bytes.
@@ -45,6 +48,7 @@ pub mod commit;
 pub mod connection;
 pub mod metadata;
 pub mod mls_store;
+pub mod routing;
 pub mod storage;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

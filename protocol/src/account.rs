@@ -52,6 +52,21 @@ pub struct DeviceExport {
     pub org_admin_of: Vec<String>,
     /// Handles of orgs it is enrolled in as staff.
     pub staff_of: Vec<String>,
+    /// Its Web Push subscription, if it registered one (absent from older
+    /// servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_subscription: Option<PushSubscriptionExport>,
+}
+
+/// A device's Web Push subscription in an [`AccountExport`]. The server
+/// also holds the browser's public key and auth secret for it (needed to
+/// encrypt wake-ups), which are not repeated here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscriptionExport {
+    /// The push service URL the browser gave.
+    pub endpoint: String,
+    /// When it was registered (Unix ms).
+    pub created_at: u64,
 }
 
 /// One upload in an [`AccountExport`].

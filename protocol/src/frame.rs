@@ -410,6 +410,36 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         revocations: Option<Box<Signed>>,
     },
+    /// Asks for the server's Web Push (VAPID, RFC 8292) public key, which a
+    /// browser needs as `applicationServerKey` to subscribe (no account
+    /// needed). Answered with [`Response::PushKey`].
+    PushKey,
+    /// Registers (or replaces) this device's Web Push subscription (RFC
+    /// 8030/8291), as the browser's `PushSubscription` gives it. The server
+    /// refuses an endpoint whose origin is not on its allow-list of push
+    /// services. Answered with [`Response::PushSubscribed`].
+    PushSubscribe {
+        /// The push service URL (`https://…`; plain `http://` only for
+        /// origins the operator allow-listed so).
+        endpoint: String,
+        /// The browser's P-256 public key (`p256dh`, 65 bytes, uncompressed).
+        p256dh: ByteBuf,
+        /// The browser's authentication secret (`auth`, 16 bytes).
+        auth: ByteBuf,
+    },
+    /// Removes this device's Web Push subscription (if any). Answered with
+    /// [`Response::PushUnsubscribed`].
+    PushUnsubscribe,
+    /// [`Request::Send`] with the sender's mark "worth a notification" (a
+    /// message or a status change; never a receipt): recipient devices that
+    /// are offline and have a push subscription get a content-free Web
+    /// Push wake-up. Answered like `send`, with [`Response::Stored`].
+    SendNotify {
+        /// The group (MLS group id).
+        group: GroupId,
+        /// The TLS-encoded `MlsMessage` (a `PrivateMessage`).
+        message: ByteBuf,
+    },
 }
 
 /// A stored channel post.
@@ -648,6 +678,10 @@ impl Request {
             Request::LinkSlotTake { .. } => "link_slot_take",
             Request::OrgApprove { .. } => "org_approve",
             Request::OrgRotateKey { .. } => "org_rotate_key",
+            Request::PushKey => "push_key",
+            Request::PushSubscribe { .. } => "push_subscribe",
+            Request::PushUnsubscribe => "push_unsubscribe",
+            Request::SendNotify { .. } => "send_notify",
         }
     }
 }
@@ -999,6 +1033,20 @@ pub enum Response {
     LinkSlot {
         /// What was in the slot, if anything.
         data: Option<ByteBuf>,
+    },
+    /// Answer to [`Request::PushKey`].
+    PushKey {
+        /// The server's VAPID public key: an uncompressed P-256 point (65
+        /// bytes), the browser's `applicationServerKey`. Absent when this
+        /// server sends no Web Push (no `push_contact` configured).
+        key: Option<ByteBuf>,
+    },
+    /// Answer to [`Request::PushSubscribe`]: the subscription is stored.
+    PushSubscribed,
+    /// Answer to [`Request::PushUnsubscribe`].
+    PushUnsubscribed {
+        /// Whether a subscription was stored (and is now removed).
+        removed: bool,
     },
 }
 

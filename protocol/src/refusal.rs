@@ -166,6 +166,14 @@ pub enum RefusalReason {
     RequestNotSupported,
     /// An admin action this server does not know.
     AdminActionNotSupported,
+    // ----- Web Push
+    /// This server sends no Web Push (its operator configured none).
+    PushNotEnabled,
+    /// The push endpoint's origin is not on the server's allow-list of
+    /// push services.
+    PushEndpointNotAllowed,
+    /// The push subscription is malformed (endpoint URL, key or secret).
+    PushSubscriptionInvalid,
     /// A reason this client does not know (a newer server's): show the
     /// server's `message`.
     #[serde(other)]
@@ -244,6 +252,9 @@ impl RefusalReason {
         RefusalReason::BackupNotFinished,
         RefusalReason::RequestNotSupported,
         RefusalReason::AdminActionNotSupported,
+        RefusalReason::PushNotEnabled,
+        RefusalReason::PushEndpointNotAllowed,
+        RefusalReason::PushSubscriptionInvalid,
     ];
 
     /// The reason as written on the wire (`second_factor_wrong_code`).
@@ -317,6 +328,9 @@ impl RefusalReason {
             RefusalReason::BackupNotFinished => "backup_not_finished",
             RefusalReason::RequestNotSupported => "request_not_supported",
             RefusalReason::AdminActionNotSupported => "admin_action_not_supported",
+            RefusalReason::PushNotEnabled => "push_not_enabled",
+            RefusalReason::PushEndpointNotAllowed => "push_endpoint_not_allowed",
+            RefusalReason::PushSubscriptionInvalid => "push_subscription_invalid",
             RefusalReason::Unknown => "unknown",
         }
     }

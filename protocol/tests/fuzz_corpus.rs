@@ -194,6 +194,12 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             prev_seq: 4,
             post: ByteBuf::from(vec![1; 30]),
         },
+        Request::PushSubscribe {
+            endpoint: "https://updates.push.services.mozilla.com/wpush/v2/gAAAA".into(),
+            p256dh: ByteBuf::from(vec![4; 65]),
+            auth: ByteBuf::from(vec![5; 16]),
+        },
+        Request::SendNotify { group: GroupId([6; 16]), message: ByteBuf::from(vec![7; 24]) },
     ];
     for (i, request) in requests.into_iter().enumerate() {
         out.push((
@@ -231,6 +237,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             chunk_size: 4,
             encrypted: true,
         },
+        Response::PushKey { key: Some(ByteBuf::from(vec![4; 65])) },
     ];
     for (i, response) in responses.into_iter().enumerate() {
         let frame = ServerFrame::new(ServerBody::Response { id: i as u64, response });

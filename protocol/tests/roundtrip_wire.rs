@@ -17,7 +17,9 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_bytes::ByteBuf;
-use stadtbote_protocol::account::{AccountExport, BlobExport, DeviceExport};
+use stadtbote_protocol::account::{
+    AccountExport, BlobExport, DeviceExport, PushSubscriptionExport,
+};
 use stadtbote_protocol::app::{
     APP_VERSION, AppBody, AppMessage, AttachmentRef, ForwardedMessage, Location, ThreadStatus,
 };
@@ -137,6 +139,8 @@ fn account_export() -> impl Strategy<Value = AccountExport> {
         any::<bool>(),
         (any::<u64>(), any::<u64>(), any::<bool>()),
         (vec(text(), 0..2), vec(text(), 0..2)),
+        of((text(), any::<u64>())
+            .prop_map(|(endpoint, created_at)| PushSubscriptionExport { endpoint, created_at })),
     )
         .prop_map(
             |(
@@ -148,6 +152,7 @@ fn account_export() -> impl Strategy<Value = AccountExport> {
                 last_resort_key_package,
                 (queued_envelopes, queued_bytes, server_admin),
                 (org_admin_of, staff_of),
+                push_subscription,
             )| DeviceExport {
                 device,
                 identity_key,
@@ -160,6 +165,7 @@ fn account_export() -> impl Strategy<Value = AccountExport> {
                 server_admin,
                 org_admin_of,
                 staff_of,
+                push_subscription,
             },
         );
     let blob = (blob(), any::<u64>(), any::<bool>(), any::<u64>()).prop_map(
@@ -337,6 +343,14 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(org, rotation, profile, staff_list, staff, revocations)| {
                 Request::OrgRotateKey { org, rotation, profile, staff_list, staff, revocations }
             }),
+        Just(Request::PushKey),
+        (text(), bytes(), bytes()).prop_map(|(endpoint, p256dh, auth)| Request::PushSubscribe {
+            endpoint,
+            p256dh,
+            auth
+        }),
+        Just(Request::PushUnsubscribe),
+        (group(), bytes()).prop_map(|(group, message)| Request::SendNotify { group, message }),
     ]
 }
 
@@ -568,6 +582,9 @@ fn response() -> impl Strategy<Value = Response> {
         any::<u64>().prop_map(|version| Response::DeviceListStored { version }),
         Just(Response::LinkSlotStored),
         of(bytes()).prop_map(|data| Response::LinkSlot { data }),
+        of(bytes()).prop_map(|key| Response::PushKey { key }),
+        Just(Response::PushSubscribed),
+        any::<bool>().prop_map(|removed| Response::PushUnsubscribed { removed }),
     ]
 }
 

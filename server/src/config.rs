@@ -274,6 +274,34 @@ pub struct Config {
     /// Address of the separate Prometheus `/metrics` listener (aggregate
     /// counters only); `off` or empty disables it. Keep it on loopback.
     pub metrics_listen: String,
+    /// Web Push: the operator's contact for push services (`mailto:…` or
+    /// `https://…`, the VAPID `sub` claim). Empty (the default) turns Web
+    /// Push off.
+    pub push_contact: String,
+    /// Web Push: origins of the push services the server sends to
+    /// (`https://host[:port]`, `https://*.domain`; `http://…` only when
+    /// listed so). Endpoints of other origins are refused.
+    pub push_allowed_origins: Vec<String>,
+    /// Web Push: at most one push per device per this many seconds.
+    pub push_min_interval_secs: u64,
+    /// Web Push: most devices with a waiting (or recent) wake-up; further
+    /// wake-ups are dropped while it is full.
+    pub push_queue_max: usize,
+    /// Web Push: most push requests in flight at once.
+    pub push_max_concurrent: usize,
+    /// Web Push: the `TTL` header, seconds the push service keeps a push
+    /// for an unreachable browser.
+    pub push_ttl_secs: u64,
+    /// Web Push: the `Urgency` header (`very-low`, `low`, `normal`, `high`).
+    pub push_urgency: String,
+    /// Web Push: retries after `429`, `5xx` or a network error.
+    pub push_max_retries: u32,
+    /// Web Push: milliseconds before the first retry; doubled each time.
+    pub push_retry_base_ms: u64,
+    /// Web Push: seconds one push request may take, connection included.
+    pub push_request_timeout_secs: u64,
+    /// Web Push: longest endpoint URL accepted, in bytes.
+    pub push_max_endpoint_bytes: usize,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
 }
@@ -362,6 +390,20 @@ impl Default for Config {
             web_release_key: DEFAULT_WEB_RELEASE_KEY.to_owned(),
             web_require_signed: true,
             metrics_listen: "127.0.0.1:9470".to_owned(),
+            push_contact: String::new(),
+            push_allowed_origins: crate::push::origins::DEFAULT_ORIGINS
+                .iter()
+                .map(|origin| (*origin).to_owned())
+                .collect(),
+            push_min_interval_secs: 60,
+            push_queue_max: 10_000,
+            push_max_concurrent: 16,
+            push_ttl_secs: 86_400,
+            push_urgency: "normal".to_owned(),
+            push_max_retries: 3,
+            push_retry_base_ms: 1000,
+            push_request_timeout_secs: 10,
+            push_max_endpoint_bytes: 1024,
             log: "info".to_owned(),
         }
     }
@@ -604,6 +646,12 @@ impl Config {
             ("max_staged_backups", self.max_staged_backups as u64),
             ("backup_staging_ttl_secs", self.backup_staging_ttl_secs),
             ("backup_chunk_bytes", u64::from(self.backup_chunk_bytes)),
+            ("push_queue_max", self.push_queue_max as u64),
+            ("push_max_concurrent", self.push_max_concurrent as u64),
+            ("push_ttl_secs", self.push_ttl_secs),
+            ("push_retry_base_ms", self.push_retry_base_ms),
+            ("push_request_timeout_secs", self.push_request_timeout_secs),
+            ("push_max_endpoint_bytes", self.push_max_endpoint_bytes as u64),
         ];
         for &(field, value) in nonzero {
             if value == 0 {
@@ -622,6 +670,9 @@ impl Config {
             ("shutdown_timeout_secs", self.shutdown_timeout_secs),
             ("flush_max_delay_ms", self.flush_max_delay_ms / 1000),
             ("envelope_segment_max_age_secs", self.envelope_segment_max_age_secs),
+            ("push_min_interval_secs", self.push_min_interval_secs),
+            ("push_retry_base_ms", self.push_retry_base_ms / 1000),
+            ("push_request_timeout_secs", self.push_request_timeout_secs),
         ] {
             if value > MAX_DURATION_SECS {
                 return Err(ConfigError::Invalid {
@@ -638,6 +689,8 @@ impl Config {
             ("send_queue_frames", self.send_queue_frames),
             ("max_pipelined_requests", self.max_pipelined_requests),
             ("flush_max_batch", self.flush_max_batch),
+            ("push_queue_max", self.push_queue_max),
+            ("push_max_concurrent", self.push_max_concurrent),
         ] {
             if value > MAX_COUNT {
                 return Err(ConfigError::Invalid {
@@ -753,6 +806,7 @@ impl Config {
                 reason: format!("must be at most {MAX_DURATION_SECS} seconds (one year)"),
             });
         }
+        self.validate_push()?;
         if let Some(bad) = self
             .backup_recipients
             .iter()
@@ -897,6 +951,49 @@ impl Config {
         spec.parse::<SocketAddr>()
             .map(Some)
             .map_err(|e| format!("not an address and port (or `off` to disable): {e}"))
+    }
+
+    /// Checks the Web Push fields: the contact's form, the allow-list's
+    /// entries, the urgency, and bounds on retries and the URL length.
+    fn validate_push(&self) -> Result<(), ConfigError> {
+        let contact = self.push_contact.trim();
+        let contact_ok = contact.is_empty()
+            || ((contact.starts_with("mailto:") && contact.len() > 7 && contact.contains('@'))
+                || (contact.starts_with("https://") && contact.len() > 8))
+                && !contact.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !contact_ok {
+            return Err(ConfigError::Invalid {
+                field: "push_contact",
+                reason: "must be empty (push off), a mailto: address or an https:// URL".into(),
+            });
+        }
+        crate::push::PushSettings::from_config(self).map_err(|reason| {
+            let field = if reason.starts_with("must be one of") {
+                "push_urgency"
+            } else {
+                "push_allowed_origins"
+            };
+            ConfigError::Invalid { field, reason }
+        })?;
+        if self.push_max_retries > 16 {
+            return Err(ConfigError::Invalid {
+                field: "push_max_retries",
+                reason: "must be at most 16".into(),
+            });
+        }
+        if !(64..=8192).contains(&self.push_max_endpoint_bytes) {
+            return Err(ConfigError::Invalid {
+                field: "push_max_endpoint_bytes",
+                reason: "must be between 64 and 8192".into(),
+            });
+        }
+        if self.push_ttl_secs > 2_419_200 {
+            return Err(ConfigError::Invalid {
+                field: "push_ttl_secs",
+                reason: "must be at most 2419200 (four weeks)".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The parsed `trusted_proxies`; the error names the entry that is not

@@ -232,7 +232,7 @@ fn refusal_reason(err: &RelayError) -> RefusalReason {
 /// Which per-account and per-IP bucket a request draws from, if any.
 fn action_of(request: &Request) -> Option<Action> {
     match request {
-        Request::Send { .. } => Some(Action::Send),
+        Request::Send { .. } | Request::SendNotify { .. } => Some(Action::Send),
         Request::ClaimKeyPackages { .. } | Request::ClaimDeviceKeyPackages { .. } => {
             Some(Action::Claim)
         }
@@ -262,6 +262,8 @@ fn allowed_on_low_disk(request: &Request) -> bool {
             | Request::AccountExport
             | Request::Ack { .. }
             | Request::AccountDelete
+            | Request::PushKey
+            | Request::PushUnsubscribe
     )
 }
 

@@ -71,6 +71,11 @@ impl DeliveryRegistry {
         }
     }
 
+    /// Whether `device` has at least one connection to this server.
+    pub fn is_connected(&self, device: &DeviceId) -> bool {
+        self.lock().contains_key(device)
+    }
+
     /// Devices with at least one connection.
     pub fn len(&self) -> usize {
         self.lock().len()

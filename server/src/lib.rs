@@ -30,6 +30,7 @@
 //! * [`backup`]: the backup file format, taking, verifying and restoring backups.
 //! * [`admin`]: the server-admin bootstrap (the one-time claim code file).
 //! * [`privacy`]: the `/privacy` statement.
+//! * [`push`]: Web Push wake-ups for offline devices (VAPID, RFC 8291).
 //! * [`metrics`]: aggregate counters on a separate loopback `/metrics` listener.
 //! * [`shutdown`]: coordinated shutdown.
 // Unit tests may unwrap: a panic there is a test failure, not a crash.
@@ -51,6 +52,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outbox;
 pub mod privacy;
+pub mod push;
 pub mod ratelimit;
 pub mod relay;
 pub mod session;
@@ -124,6 +126,9 @@ pub enum ServerError {
     /// (and `web_require_signed` is on).
     #[error(transparent)]
     WebIntegrity(#[from] web_integrity::WebIntegrityError),
+    /// Web Push could not be set up (its stored key, its TLS settings).
+    #[error(transparent)]
+    Push(#[from] push::PushSetupError),
 }
 
 /// Why a listener could not be bound, in words rather than the OS's
@@ -201,8 +206,23 @@ pub async fn run(
         prepare_files(store.clone(), config.data_dir.clone(), config.blob_sync_bytes).await?;
     let (flusher, flusher_task) =
         Flusher::spawn(store.clone(), config.flush_max_batch, config.flush_max_delay());
-    let relay =
-        Arc::new(Relay::new(store.clone(), flusher, DeliveryRegistry::new(), blobs, &config));
+    let push_settings = push::PushSettings::from_config(&config).map_err(|reason| {
+        ServerError::Config(ConfigError::Invalid { field: "push_allowed_origins", reason })
+    })?;
+    let push_store = store.clone();
+    let push = Arc::new(
+        tokio::task::spawn_blocking(move || push::Push::new(push_settings, push_store.as_ref()))
+            .await??,
+    );
+    let registry = DeliveryRegistry::new();
+    let relay = Arc::new(Relay::new(
+        store.clone(),
+        flusher,
+        registry.clone(),
+        blobs,
+        &config,
+        push.clone(),
+    ));
 
     let (controller, signal) = ShutdownController::new();
     // The metrics listener is bound before anything is served, so that a
@@ -238,6 +258,10 @@ pub async fn run(
     });
     let sweeper =
         tokio::spawn(sweeper::run(relay.clone(), config.sweep_interval(), signal.clone()));
+    let push_task = tokio::spawn(push.clone().run(store.clone(), registry, signal.clone()));
+    if push.enabled() {
+        tracing::info!("web push on");
+    }
     let state = AppState {
         relay: relay.clone(),
         config: config.clone(),
@@ -276,6 +300,7 @@ pub async fn run(
     controller.trigger();
     accept.await?;
     sweeper.await?;
+    push_task.await?;
     if let Some(task) = metrics_task {
         task.await?;
     }

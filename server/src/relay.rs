@@ -21,6 +21,7 @@ mod group_links;
 mod membership;
 mod orgs;
 use orgs::RotationSigned;
+mod push;
 mod refusal;
 mod retention;
 mod second_factor;
@@ -56,6 +57,7 @@ use crate::fanout::{ChannelListeners, Listens};
 use crate::flush::{FlushError, Flusher};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::push::Push;
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited, RequestLimiters};
 use crate::store::{CodeState, CommitInput, CommitOutcome, LinkOutcome, Store, StoreError};
 use crate::unix_ms;
@@ -405,6 +407,8 @@ pub struct Relay {
     request_limiters: RequestLimiters,
     /// Refuses writes while the data directory's filesystem is nearly full.
     disk: DiskGuard,
+    /// Web Push: settings, VAPID key and the wake-up queue.
+    push: Arc<Push>,
 }
 
 /// A write that is stored in memory but not yet durable, with the answer
@@ -416,6 +420,9 @@ pub struct Unflushed {
     response: Response,
     /// Devices to wake once the write is durable.
     wake: Vec<DeviceId>,
+    /// Whether the sender marked it worth a notification: offline devices
+    /// among `wake` with a push subscription get a Web Push wake-up.
+    notify: bool,
 }
 
 /// What handling a request produced.
@@ -449,6 +456,7 @@ impl Relay {
         registry: Arc<DeliveryRegistry>,
         blobs: BlobFiles,
         config: &Config,
+        push: Arc<Push>,
     ) -> Self {
         let retention = Retention::from_config(config);
         retention.load(store.as_ref());
@@ -472,6 +480,7 @@ impl Relay {
             backups: backup::BackupStaging::from_config(config),
             request_limiters: RequestLimiters::from_config(config),
             disk: DiskGuard::new(config.data_dir.clone(), config.min_free_disk_bytes),
+            push,
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,
                 config.rate_limit_max_keys,
@@ -481,6 +490,16 @@ impl Relay {
                 config.rate_limit_max_keys,
             ),
         }
+    }
+
+    /// Web Push (for its sender task and its counts).
+    pub fn push(&self) -> &Arc<Push> {
+        &self.push
+    }
+
+    /// The wake-up registry of connected devices.
+    pub fn registry(&self) -> &Arc<DeliveryRegistry> {
+        &self.registry
     }
 
     /// The aggregate counters served on `/metrics`.
@@ -549,6 +568,7 @@ impl Relay {
     pub async fn handle_public(&self, request: &Request) -> Option<Result<Response, RelayError>> {
         Some(match request {
             Request::Ping => Ok(Response::Pong),
+            Request::PushKey => Ok(self.push_key()),
             Request::OrgDirectory { handle } => self.org_directory(handle),
             Request::ChannelFetch { channel, after, limit } => {
                 self.channel_fetch(channel, *after, *limit)
@@ -693,13 +713,20 @@ impl Relay {
     ) -> Handled {
         match request {
             Request::Send { group, message } => {
-                self.staged(me, |relay| relay.store_send(me, &group, &message)).await
+                self.staged(me, |relay| relay.store_send(me, &group, &message, false)).await
+            }
+            Request::SendNotify { group, message } => {
+                self.staged(me, |relay| relay.store_send(me, &group, &message, true)).await
             }
             Request::Ack { ids } => {
                 self.staged(me, |relay| {
                     let removed = relay.store.ack(&me.device, &ids)?;
                     relay.metrics.envelopes_delivered(u64::from(removed));
-                    Ok(Unflushed { response: Response::Acked { removed }, wake: Vec::new() })
+                    Ok(Unflushed {
+                        response: Response::Acked { removed },
+                        wake: Vec::new(),
+                        notify: false,
+                    })
                 })
                 .await
             }
@@ -713,6 +740,9 @@ impl Relay {
         self.durable().await?;
         if !write.wake.is_empty() {
             self.registry.wake(&write.wake);
+            if write.notify {
+                self.push.wake_offline(&write.wake, &self.registry, self.store.as_ref());
+            }
         }
         Ok(write.response)
     }
@@ -776,7 +806,10 @@ impl Relay {
             Request::Register { .. } | Request::Login { .. } | Request::Link { .. } => {
                 Err(RelayError::AlreadyAuthenticated)
             }
-            Request::Ping | Request::OrgDirectory { .. } | Request::ChannelFetch { .. } => self
+            Request::Ping
+            | Request::PushKey
+            | Request::OrgDirectory { .. }
+            | Request::ChannelFetch { .. } => self
                 .handle_public(&request)
                 .await
                 .unwrap_or(Err(RelayError::InvalidRequest("not a public request"))),
@@ -799,9 +832,13 @@ impl Relay {
                 self.commit(me, claim, welcome.as_deref().map(Vec::as_slice), create.as_ref()).await
             }
             // Answered by `handle_pipelined` before this match is reached.
-            Request::Send { .. } | Request::Ack { .. } => {
+            Request::Send { .. } | Request::SendNotify { .. } | Request::Ack { .. } => {
                 Err(RelayError::InvalidRequest("not handled here"))
             }
+            Request::PushSubscribe { endpoint, p256dh, auth } => {
+                self.push_subscribe(me, &endpoint, &p256dh, &auth).await
+            }
+            Request::PushUnsubscribe => self.push_unsubscribe(me).await,
             Request::ClaimDeviceKeyPackages { devices } => {
                 self.claim_device_key_packages(me, &devices).await
             }
@@ -1028,6 +1065,7 @@ impl Relay {
         me: &Identity,
         group: &GroupId,
         message: &[u8],
+        notify: bool,
     ) -> Result<Unflushed, RelayError> {
         if message.is_empty() {
             return Err(RelayError::InvalidRequest("empty message"));
@@ -1045,7 +1083,7 @@ impl Relay {
         )?;
         self.metrics.envelopes_stored(recipients.len() as u64, message.len() as u64);
         let count = u32::try_from(recipients.len()).unwrap_or(u32::MAX);
-        Ok(Unflushed { response: Response::Stored { recipients: count }, wake: recipients })
+        Ok(Unflushed { response: Response::Stored { recipients: count }, wake: recipients, notify })
     }
 }
 

@@ -35,6 +35,7 @@ mod photo_formats;
 mod photos;
 mod poster;
 mod privacy;
+mod push;
 mod readme;
 mod recovery;
 mod server_http;

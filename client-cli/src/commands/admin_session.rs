@@ -10,6 +10,7 @@
 //! every command is still its own entry in the audit log, after the
 //! session's one `second-factor` entry.
 
+use stadtbote_client::connection::ConnectionError;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -87,7 +88,7 @@ impl LineError {
 fn session_ended(error: &anyhow::Error) -> bool {
     matches!(
         error.downcast_ref::<ClientError>(),
-        Some(ClientError::ConnectionLost { .. } | ClientError::NotConnected)
+        Some(ClientError::Connection(ConnectionError::Lost { .. }) | ClientError::NotConnected)
     )
 }
 

@@ -3,6 +3,7 @@
 //! no account needed) and `reply-to` (an account). A link or id a command
 //! hands out is printed alone on its last line.
 
+use stadtbote_client::connection::ConnectionError;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -330,13 +331,13 @@ pub async fn feed(
         stadtbote_protocol::Response::Listening { .. } => {}
         other => {
             let name = format!("{other:?}");
-            return Err(stadtbote_cli::ClientError::Protocol {
+            return Err(stadtbote_cli::ClientError::Connection(ConnectionError::Protocol {
                 url: server.to_string(),
                 reason: format!(
                     "unexpected answer {}",
                     stadtbote_cli::inner_error::response_name(&name)
                 ),
-            }
+            })
             .into());
         }
     }
@@ -358,11 +359,10 @@ pub async fn feed(
         }
         // Waking up every 30 s to ping keeps idle connections (and proxies)
         // from timing out.
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         let event = tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
-            event = conn.next_event(deadline) => event?,
+            event = conn.next_event(std::time::Duration::from_secs(30)) => event?,
         };
         match event {
             None => {

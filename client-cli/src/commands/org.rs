@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
+use stadtbote_cli::clock::SystemClock;
 use stadtbote_cli::consult::parse_slots;
 use stadtbote_cli::invalid_input::InvalidReason as R;
 use stadtbote_cli::org::{
@@ -846,7 +847,7 @@ async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result
         .map_err(|e| ClientError::Invalid { what: "handle", reason: R::Format(e) })?;
     let view = match Client::open(home, server) {
         Err(ClientError::NotInitialised { .. }) => {
-            stadtbote_cli::org_info::org_info_without_account(server, handle).await?
+            stadtbote_cli::org_info::org_info_without_account(server, handle, SystemClock).await?
         }
         Err(error) => return Err(error.into()),
         Ok(mut client) => {
@@ -1164,7 +1165,7 @@ async fn hours(
     };
     let mut client = open_connected(home, server).await?;
     let handle = client.admin_org(handle)?.handle.clone();
-    let now = stadtbote_cli::session::now_ms();
+    let now = client.now_ms();
     let result = match &command {
         HoursCommand::Set { auto_reply, department, .. } => {
             let slots = parsed.unwrap_or_default();

@@ -993,6 +993,9 @@ refusal-backup-unknown-or-unfinished = unbekannte oder noch nicht fertige Sicher
 refusal-backup-not-finished = die Sicherung ist noch nicht fertig
 refusal-request-not-supported = dieser Server kennt die Anfrage nicht (er ist älter als dieses Programm)
 refusal-admin-action-not-supported = dieser Server kennt die Admin-Aktion nicht (er ist älter als dieses Programm)
+refusal-push-not-enabled = dieser Server verschickt keine Push-Benachrichtigungen (keine eingerichtet)
+refusal-push-endpoint-not-allowed = dieser Push-Dienst steht nicht auf der Liste der Push-Dienste, die der Server zulässt
+refusal-push-subscription-invalid = ungültiges Push-Abonnement (Endpunkt-URL, p256dh-Schlüssel oder auth-Geheimnis)
 
 ## Die Aufbewahrungstabelle der Datenschutzerklärung (issue 14 „German“: Schlüssel auf der Leitung; `server-info`, `admin retention show`).
 ## privacy-item-KEY und privacy-retention-KEY je Zeile des Gespeicherten, privacy-never-KEY je nie gespeicherter Zeile,

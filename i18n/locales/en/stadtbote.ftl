@@ -983,6 +983,9 @@ refusal-backup-unknown-or-unfinished = unknown or unfinished backup
 refusal-backup-not-finished = the backup is not finished
 refusal-request-not-supported = request not supported by this server
 refusal-admin-action-not-supported = admin action not supported by this server
+refusal-push-not-enabled = this server sends no push notifications (none configured)
+refusal-push-endpoint-not-allowed = this push service is not on the server's list of allowed push services
+refusal-push-subscription-invalid = invalid push subscription (endpoint URL, p256dh key or auth secret)
 
 ## The privacy statement's retention table (issue 14 "German": keys on the wire; `server-info`, `admin retention show`).
 ## privacy-item-KEY and privacy-retention-KEY for each stored row's key, privacy-never-KEY for each

@@ -152,6 +152,16 @@ pub fn wire(reason: RefusalReason) -> (ErrorCode, &'static str) {
         R::AdminActionNotSupported => {
             (C::InvalidRequest, "admin action not supported by this server")
         }
+        R::PushNotEnabled => {
+            (C::InvalidRequest, "this server sends no push notifications (none configured)")
+        }
+        R::PushEndpointNotAllowed => {
+            (C::Forbidden, "this push service is not on the server's list of allowed push services")
+        }
+        R::PushSubscriptionInvalid => (
+            C::InvalidRequest,
+            "invalid push subscription (endpoint URL, p256dh key or auth secret)",
+        ),
         // `Unknown` is what a client decodes a newer reason as; a server
         // never sends it. The protocol enum is non-exhaustive, so a reason
         // added there without a row here falls through as well (the test

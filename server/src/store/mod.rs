@@ -17,6 +17,7 @@ pub mod channel;
 pub mod device_list;
 pub mod envelope_log;
 pub mod org;
+pub mod push;
 pub mod records;
 pub mod settings;
 pub mod shred;
@@ -29,6 +30,7 @@ mod sled_device_list;
 mod sled_envelopes;
 mod sled_ids;
 mod sled_org;
+mod sled_push;
 mod sled_settings;
 pub mod sled_store;
 
@@ -44,6 +46,7 @@ pub use device_list::DeviceListStore;
 pub use org::{
     CodeState, DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
 };
+pub use push::{PushStore, PushSubscription};
 pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use sled_store::SledStore;
@@ -360,6 +363,7 @@ pub trait Store:
     + AuditStore
     + SettingsStore
     + DeviceListStore
+    + PushStore
     + Send
     + Sync
     + 'static

@@ -17,7 +17,7 @@ use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 use super::records::{self, GroupRecord};
 use super::shred::Blind;
 use super::sled_store::{SledStore, abort, io, tx_error};
-use super::{AccountDeletion, BlobStore, OrgStore, Store, StoreError};
+use super::{AccountDeletion, BlobStore, OrgStore, PushStore, Store, StoreError};
 
 impl SledStore {
     /// When the account was created, or [`StoreError::UnknownAccount`].
@@ -115,6 +115,12 @@ impl SledStore {
                 server_admin: self.is_admin(device)?,
                 org_admin_of,
                 staff_of,
+                push_subscription: self.push_subscription(device)?.map(|s| {
+                    stadtbote_protocol::account::PushSubscriptionExport {
+                        endpoint: s.endpoint,
+                        created_at: s.created_at,
+                    }
+                }),
             });
         }
         let device_set: BTreeSet<DeviceId> = ids.iter().map(|d| self.sdev(d)).collect();
@@ -217,6 +223,7 @@ impl SledStore {
             self.revoked.remove(device.as_bytes()).map_err(io)?;
         }
         self.forget_device_data(&blind)?;
+        self.forget_push_subscriptions(&ids)?;
         for (code, _) in self.link_codes_of(&blind)? {
             self.link_codes.remove(code).map_err(io)?;
         }

@@ -139,6 +139,7 @@ impl DeviceListStore for SledStore {
                 .map_err(io)?;
         }
         let gone: Vec<DeviceId> = gone.into_iter().collect();
+        self.forget_push_subscriptions(&gone)?;
         self.forget_devices(&gone);
         Ok(u32::try_from(gone.len()).unwrap_or(u32::MAX))
     }
