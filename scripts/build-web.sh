@@ -157,17 +157,35 @@ echo "== built in $(($(date +%s) - start)) s"
 (cd "$out" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 
 if [ "$mode" = check ]; then
-  if diff -r "$out" "$DIST" >/dev/null; then
+  # The signed manifest is not built from the sources (issue 17): it is
+  # written by `stadtbote web-sign`, and the server checks it at start.
+  if diff -r -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$DIST" >/dev/null; then
     echo "ok: $DIST is byte for byte what its sources build to"
     exit 0
   fi
   echo "!! $DIST differs from what its sources build to:" >&2
-  diff -rq "$out" "$DIST" >&2 || true
+  diff -rq -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$DIST" >&2 || true
   echo "!! Rebuild it with $0 and commit $DIST (or find out who changed it)." >&2
   exit 1
 fi
 
+# The release signature (issue 17): signed here when STADTBOTE_WEB_SIGNING_KEY
+# names the release key's secret file; otherwise the previous manifest and
+# signature are kept, and the server (and its test
+# web_integrity::tests::the_embedded_bundle_is_signed_by_the_release_key)
+# refuses a bundle they no longer match until it is signed again.
+signed=$(mktemp -d)
+cp "$DIST"/stadtbote-web-manifest.json "$DIST"/stadtbote-web-manifest.sig "$signed/" 2>/dev/null || true
 rm -rf "$DIST"
 mkdir -p "$DIST"
 cp -r "$out/." "$DIST/"
+if [ -n "${STADTBOTE_WEB_SIGNING_KEY:-}" ]; then
+  cargo run --quiet -p stadtbote-cli --bin stadtbote -- web-sign "$DIST" \
+    --key "$STADTBOTE_WEB_SIGNING_KEY" --build-info "$DIST/build-info.json"
+else
+  cp "$signed"/* "$DIST/" 2>/dev/null || true
+  echo "== kept the previous signed manifest; if the bundle changed, sign it:"
+  echo "   stadtbote web-sign $DIST --key RELEASE-KEY-FILE --build-info $DIST/build-info.json"
+fi
+rm -rf "$signed"
 echo "== wrote $DIST"

@@ -41,6 +41,8 @@
 //! * [`chat`]: the interactive chat in one thread.
 //! * [`devices`]: the account key, signed device lists (pinning, linking, removal, notices).
 //! * [`account`]: exporting everything the server holds about the account, and deleting it.
+//! * [`web_fetch`], [`web_refs`], [`web_verify`]: `web-verify`: fetching the web app as a browser would and checking it against its signed manifest.
+//! * [`web_sign`]: `web-sign`: the release key and the signed manifest of a bundle directory.
 //! * [`error`]: the error type, [`ClientError`].
 //! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
 
@@ -92,6 +94,10 @@ pub mod thread_send;
 pub mod thread_sync;
 pub mod threads;
 pub mod tls_trust;
+pub mod web_fetch;
+pub mod web_refs;
+pub mod web_sign;
+pub mod web_verify;
 
 pub use error::ClientError;
 pub use send::FlushReport;

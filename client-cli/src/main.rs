@@ -304,6 +304,53 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Sign the web app's bundle (write its manifest and the release
+    /// signature), or create a release key with --new-key.
+    WebSign {
+        /// The bundle directory (e.g. web/dist).
+        #[arg(required_unless_present = "new_key")]
+        dir: Option<PathBuf>,
+        /// The release key's secret file.
+        #[arg(long, value_name = "FILE", required_unless_present = "new_key")]
+        key: Option<PathBuf>,
+        /// Create a new release key: the secret in FILE (mode 0600), the public half in FILE.pub.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "key"])]
+        new_key: Option<PathBuf>,
+        /// The app version (default: the build information's `version`, else this program's version).
+        #[arg(long, value_name = "VERSION")]
+        app_version: Option<String>,
+        /// Compiler and tool versions of the build (JSON object or name=value lines).
+        #[arg(long, value_name = "FILE")]
+        build_info: Option<PathBuf>,
+        /// The file the server serves at /.
+        #[arg(long, value_name = "PATH", default_value = "/index.html")]
+        root: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a server serves exactly the signed web app: fetches it as
+    /// a browser would and compares every file with the signed manifest.
+    /// Exit code 0: genuine; 1: differs or not signed; 4: server not reached.
+    WebVerify {
+        /// The server's address, e.g. https://stadtbote.musterhausen.de
+        url: String,
+        /// The release key to expect (64 hex digits or a .pub file; default: the project's).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// One JSON object per check.
+        #[arg(long)]
+        json: bool,
+        /// Repeat the check every SECONDS seconds and print one line per check.
+        #[arg(long, value_name = "SECONDS")]
+        watch: Option<u64>,
+        /// With --watch: stop after N checks (default: never).
+        #[arg(long, value_name = "N", requires = "watch")]
+        checks: Option<u64>,
+        /// Remember the newest verified version in FILE, so that a rollback is noticed across runs.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
 }
 
 /// Ends the process on a command-line error (or `--help`/`--version`),
@@ -380,6 +427,21 @@ fn parse_account(text: &str) -> Result<AccountId, ClientError> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // The web app commands need no home directory (a checking machine's
+    // service user may have none).
+    let cli = match cli.command {
+        Command::WebSign { dir, key, new_key, app_version, build_info, root, json } => {
+            let args =
+                commands::web::SignArgs { dir, key, new_key, app_version, build_info, root, json };
+            return commands::web::sign(args);
+        }
+        Command::WebVerify { url, key, json, watch, checks, state } => {
+            let ca_cert = cli.ca_cert.clone();
+            let args = commands::web::VerifyArgs { url, key, json, watch, checks, state, ca_cert };
+            return commands::web::verify(args).await;
+        }
+        command => Cli { command, ..cli },
+    };
     let home = home_dir(&cli)?;
     let server = cli.server.clone();
     match cli.command {
@@ -444,6 +506,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::ServerInfo { json } => commands::server_info::server_info(&server, json).await,
         Command::Account { command } => commands::account::account(&home, &server, command).await,
+        // Run above, before the home directory is looked up.
+        Command::WebSign { .. } | Command::WebVerify { .. } => {
+            bail!("internal error: web command not dispatched")
+        }
     }
 }
 

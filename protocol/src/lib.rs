@@ -21,6 +21,7 @@
 //! * [`membership`]: signed membership statements of commits and group creation proofs.
 //! * [`mls`]: the MLS (RFC 9420) client state machine built on OpenMLS.
 //! * [`refusal`]: the stable reason codes of refusals, which clients word in their user's language.
+//! * [`web_manifest`]: the signed manifest of the web app's bundle and the comparison with what a server serves.
 //! * [`fuzzing`]: the decoders as the fuzz targets and the corpus replay test call them.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -43,6 +44,7 @@ pub mod org;
 pub mod org_rotation;
 pub mod refusal;
 pub mod totp;
+pub mod web_manifest;
 
 pub use frame::{
     ClientFrame, ErrorBody, ErrorCode, Event, FrameError, Request, Response, ServerFrame,

@@ -20,6 +20,12 @@ pub const ENV_PREFIX: &str = "STADTBOTE_";
 /// The default `source_url`: the workspace's `repository` key.
 pub const DEFAULT_SOURCE_URL: &str = env!("CARGO_PKG_REPOSITORY");
 
+/// The default `web_release_key`: the Stadtbote release key
+/// (`stadtbote_protocol::web_manifest::RELEASE_KEY`, also in
+/// `deploy/web-release-key.pub`; a test keeps the three equal).
+pub const DEFAULT_WEB_RELEASE_KEY: &str =
+    "8d8e4e5a9acf3781231d92faaf5cad86e45873c168d71083446808c4fea81c5a";
+
 /// Why a configuration could not be loaded or is not acceptable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -256,6 +262,15 @@ pub struct Config {
     /// into the binary (a town's own build, see scripts/build-web.sh); read
     /// once at start. Empty: the built-in bundle.
     pub web_dir: String,
+    /// The public half of the key the web app's manifest must be signed
+    /// with (64 hex digits; default: the Stadtbote release key). A town
+    /// that builds and signs its own app sets its own key here.
+    pub web_release_key: String,
+    /// Refuse to start when the web app served (built in or `web_dir`)
+    /// does not match a manifest signed by `web_release_key`. `false`
+    /// serves it anyway, with a warning in the log at every start (for
+    /// developing the app; never in production).
+    pub web_require_signed: bool,
     /// Address of the separate Prometheus `/metrics` listener (aggregate
     /// counters only); `off` or empty disables it. Keep it on loopback.
     pub metrics_listen: String,
@@ -372,6 +387,8 @@ impl Default for Config {
             source_url: DEFAULT_SOURCE_URL.to_owned(),
             public_url: String::new(),
             web_dir: String::new(),
+            web_release_key: DEFAULT_WEB_RELEASE_KEY.to_owned(),
+            web_require_signed: true,
             metrics_listen: "127.0.0.1:9470".to_owned(),
             push_contact: String::new(),
             push_allowed_origins: crate::push::origins::DEFAULT_ORIGINS
@@ -887,6 +904,14 @@ impl Config {
         if let Err(reason) = self.metrics_addr() {
             return Err(ConfigError::Invalid { field: "metrics_listen", reason });
         }
+        if self.web_release_key().is_none() {
+            return Err(ConfigError::Invalid {
+                field: "web_release_key",
+                reason: "must be a release key's public half: 64 hex digits (the second \
+                         word of the .pub file `stadtbote web-sign --new-key` wrote)"
+                    .into(),
+            });
+        }
         if let Err(reason) = check_public_url(&self.public_url) {
             return Err(ConfigError::Invalid { field: "public_url", reason });
         }
@@ -903,6 +928,12 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The key the web app's manifest must be signed with (`None` when
+    /// `web_release_key` is not a key; `validate` refuses that).
+    pub fn web_release_key(&self) -> Option<stadtbote_protocol::auth::IdentityKey> {
+        stadtbote_protocol::web_manifest::parse_release_key(&self.web_release_key)
     }
 
     /// `public_url` without a trailing `/`; empty when not configured.
@@ -1099,6 +1130,21 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_default_web_release_key_is_the_project_release_key() {
+        let key = Config::default().web_release_key();
+        assert_eq!(key, Some(stadtbote_protocol::web_manifest::RELEASE_KEY));
+        let bad = Config { web_release_key: "abc".into(), ..Config::default() };
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::Invalid { field: "web_release_key", .. })
+        ));
+        let env = Config::default()
+            .with_env([("STADTBOTE_WEB_REQUIRE_SIGNED".to_owned(), "false".to_owned())])
+            .unwrap();
+        assert!(!env.web_require_signed);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! * [`forwarded`]: trusted proxies; the client address from `X-Forwarded-For`.
 //! * [`addrlimit`]: per-address connection caps and listeners without an account.
 //! * [`http`]: routes `/healthz`, `/privacy`, `/v1/ws`, the web app.
+//! * [`web_integrity`]: the start-up check of the web app against its manifest signed by `web_release_key`.
 //! * [`webapp`]: the web app's files (built in or `web_dir`) and the
 //!   security headers of every answer.
 //! * [`connection`]: one WebSocket; frames in and out; error and close codes.
@@ -59,6 +60,7 @@ pub mod shutdown;
 pub mod store;
 pub mod sweeper;
 pub mod tls;
+pub mod web_integrity;
 pub mod webapp;
 
 use std::future::Future;
@@ -120,6 +122,10 @@ pub enum ServerError {
     /// The web app directory (`web_dir`) cannot be served.
     #[error(transparent)]
     WebDir(#[from] webapp::WebDirError),
+    /// The web app does not match a manifest signed by `web_release_key`
+    /// (and `web_require_signed` is on).
+    #[error(transparent)]
+    WebIntegrity(#[from] web_integrity::WebIntegrityError),
     /// Web Push could not be set up (its stored key, its TLS settings).
     #[error(transparent)]
     Push(#[from] push::PushSetupError),
@@ -186,6 +192,10 @@ pub async fn run(
     config.validate()?;
     let tls = tls::from_config(&config)?;
     let web = Arc::new(webapp::WebApp::from_config(&config)?);
+    // `validate` refused a `web_release_key` that is not a key.
+    if let Some(key) = config.web_release_key() {
+        web_integrity::enforce(&web, &key, config.web_require_signed)?;
+    }
     let config = Arc::new(config);
     let data_dir = config.data_dir.clone();
     let log_options = config.envelope_log_options();

@@ -49,6 +49,8 @@ mod town_ready;
 mod transparency;
 mod upload_crash;
 mod web;
+mod web_served;
+mod web_verify;
 mod wire;
 mod wire_codes;
 

@@ -12,6 +12,7 @@ pub mod groups;
 pub mod org;
 pub mod server_info;
 pub mod threads;
+pub mod web;
 
 use std::path::PathBuf;
 

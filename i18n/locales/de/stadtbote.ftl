@@ -729,6 +729,21 @@ help-account-export = Alles anzeigen, was der Server über dieses Konto speicher
     .json = Ein JSON-Objekt
 help-account-delete = Dieses Konto auf dem Server und auf diesem Gerät endgültig löschen
     .yes = Bestätigen: das Konto, seine Geräte und ihre wartenden Nachrichten und Uploads werden gelöscht und können nicht wiederhergestellt werden
+help-web-sign = Das Bundle der Web-App signieren (sein Manifest und die Release-Signatur schreiben) oder mit --new-key einen Release-Schlüssel erzeugen
+    .dir = Das Bundle-Verzeichnis (z. B. web/dist)
+    .key = Die geheime Datei des Release-Schlüssels
+    .new_key = Einen neuen Release-Schlüssel erzeugen: den geheimen Teil in DATEI (Modus 0600), den öffentlichen in DATEI.pub
+    .app_version = Die Version der App (Standard: `version` aus den Build-Informationen, sonst die Version dieses Programms)
+    .build_info = Compiler- und Werkzeugversionen des Builds (JSON-Objekt oder Zeilen name=wert)
+    .root = Die Datei, die der Server unter / ausliefert
+    .json = Ein JSON-Objekt
+help-web-verify = Prüfen, ob ein Server genau die signierte Web-App ausliefert: lädt sie wie ein Browser und vergleicht jede Datei mit dem signierten Manifest. Exit-Code 0: echt; 1: weicht ab oder nicht signiert; 4: Server nicht erreicht
+    .url = Die Adresse des Servers, z. B. https://stadtbote.musterhausen.de
+    .key = Der erwartete Release-Schlüssel (64 Hex-Ziffern oder eine .pub-Datei; Standard: der des Projekts)
+    .json = Ein JSON-Objekt je Prüfung
+    .watch = Die Prüfung alle SEKUNDEN Sekunden wiederholen und je Prüfung eine Zeile ausgeben
+    .checks = Mit --watch: nach N Prüfungen aufhören (Standard: nie)
+    .state = Die neueste geprüfte Version in DATEI festhalten, damit ein Zurückspielen auch über Aufrufe hinweg auffällt
 help-admin-batch = Mehrere Admin-Befehle mit einer Anmeldung ausführen (ein --otp-Code): ein Befehl pro Zeile der Standardeingabe, geschrieben wie nach `stadtbote admin` (z. B. `org list`); leere Zeilen und `#`-Kommentare werden übersprungen. Hält beim ersten Fehler an, nennt dessen Zeile und endet mit Exit-Code 1. Beispiel: stadtbote admin --otp CODE batch < befehle.txt
 help-admin-shell = Eine interaktive Admin-Eingabe: Admin-Befehle nacheinander mit einer Anmeldung ausführen (ein --otp-Code); `exit` oder Strg-D beendet sie. Der Server beendet die Sitzung nach 5 Minuten ohne Befehl
 help-org-poster = Ein druckbares A4-Plakat für den Aushang schreiben (PDF oder SVG)
@@ -1166,6 +1181,66 @@ audit-chain-pinned-missing = der festgehaltene Stand { $seq } fehlt: das Protoko
 audit-chain-pinned-different = der Eintrag { $seq } weicht vom festgehaltenen Stand ab: das Protokoll wurde umgeschrieben
 audit-chain-pruned-past-pin = das Protokoll beginnt nach seq { $anchor }, aber der festgehaltene Stand ist seq { $pinned }: seit der letzten Prüfung umgeschrieben oder darüber hinaus gekürzt
 devices-not-a-device-id = { $device } ist keine Geräte-Id (siehe `stadtbote device list`)
+
+## web-sign und web-verify (issue 17: die signierte Web-App und ihre unabhängige Prüfung; commands/web.rs)
+web-sign-io = { $path } kann nicht gelesen oder geschrieben werden: { $reason }
+web-sign-key-exists = { $path } gibt es schon; ein Release-Schlüssel wird nie überschrieben (wählen Sie einen anderen Dateinamen)
+web-sign-not-a-key = { $path } ist kein geheimer Web-Release-Schlüssel (einen erzeugen: stadtbote web-sign --new-key DATEI)
+web-sign-key-too-open = { $path } ist für andere Benutzer lesbar; schränken Sie das ein mit: chmod 600 { $path }
+web-sign-bad-file = { $path } kann nicht Teil der Web-App sein (ein symbolischer Link oder ein Name mit Zeichen, die ein Manifest nicht erlaubt); entfernen oder benennen Sie die Datei um
+web-sign-bad-build-info = { $path } enthält keine Build-Informationen (ein JSON-Objekt aus Texten oder Zeilen name=wert)
+web-sign-manifest = das Manifest kann nicht erstellt werden: { $reason }
+web-sign-key-created = Release-Schlüssel erzeugt: { $path } (geheim; Modus 0600)
+web-sign-key-public = Öffentlicher Teil: { $path } (als web_release_key eintragen oder web-verify mit --key übergeben)
+web-sign-key-keep-offline = Bewahren Sie die geheime Datei offline und gesichert auf: wer sie hat, kann eine Web-App signieren, die jede Prüfung annimmt.
+web-sign-usage = web-sign braucht das Bundle-Verzeichnis und --key DATEI: stadtbote web-sign VERZEICHNIS --key DATEI (oder --new-key DATEI, um einen Schlüssel zu erzeugen)
+web-sign-signed = { $count ->
+    [one] { $count } Datei der Version { $version } in { $dir } signiert.
+   *[other] { $count } Dateien der Version { $version } in { $dir } signiert.
+}
+web-verify-label-fingerprint = Prüfsumme: { $value }
+web-verify-label-key = Signiert mit: { $value }
+web-verify-label-build = Build: { $name } { $value }
+web-verify-key-release = dem Stadtbote-Release-Schlüssel { $fingerprint }
+web-verify-key-own = einem eigenen Schlüssel der Kommune { $fingerprint }
+web-verify-bad-key = { $key } ist weder ein Release-Schlüssel (64 Hex-Ziffern) noch eine Datei mit einem
+web-verify-bad-url = { $url } ist keine Serveradresse; geben Sie sie als https://HOST (oder http://HOST:PORT) an
+web-verify-state-damaged = { $path } ist beschädigt; löschen Sie die Datei (die nächste Prüfung hält die geprüfte Version neu fest)
+web-verify-ok = { $count ->
+    [one] OK: { $url } liefert die signierte Web-App aus, Version { $version } ({ $count } Datei Byte für Byte verglichen).
+   *[other] OK: { $url } liefert die signierte Web-App aus, Version { $version } ({ $count } Dateien Byte für Byte verglichen).
+}
+web-verify-differs = { $count ->
+    [one] FEHLER: { $url } liefert eine Web-App aus, die von ihrem signierten Manifest abweicht (Version { $version }, Prüfsumme { $fingerprint }), { $count } Abweichung:
+   *[other] FEHLER: { $url } liefert eine Web-App aus, die von ihrem signierten Manifest abweicht (Version { $version }, Prüfsumme { $fingerprint }), { $count } Abweichungen:
+}
+web-verify-diff-missing = { $path }: steht im Manifest, wird aber nicht ausgeliefert
+web-verify-diff-extra = { $path }: wird ausgeliefert und von der App geladen, steht aber nicht im Manifest
+web-verify-diff-unlisted = { $path }: die App verweist darauf, es steht aber weder im Manifest, noch wird es ausgeliefert
+web-verify-diff-other-origin = { $path }: die App lädt das von einem anderen Server
+web-verify-diff-size = { $path }: { $actual } Bytes ausgeliefert, laut Manifest { $expected }
+web-verify-diff-hash = { $path }: anderer Inhalt als signiert (SHA-256 { $actual }, laut Manifest { $expected })
+web-verify-rolled-back = FEHLER: { $url } liefert Version { $version } aus, älter als die zuvor geprüfte Version { $newest } (eine ältere Ausgabe wurde zurückgespielt)
+web-verify-invalid = FEHLER: das Manifest der Web-App auf { $url } ist nicht gültig (erwartet: signiert mit { $key }): { $reason }
+web-verify-manifest-missing = der Server liefert kein Manifest aus (/stadtbote-web-manifest.json)
+web-verify-manifest-unsigned = das Manifest ist nicht signiert (keine /stadtbote-web-manifest.sig)
+web-verify-manifest-wrong-key = das Manifest ist mit einem anderen Schlüssel signiert, { $found } (baut die Kommune ihre eigene App, übergeben Sie deren Schlüssel mit --key)
+web-verify-manifest-bad-signature = die Signatur passt nicht zum Manifest
+web-verify-manifest-unknown-version = das Manifest hat die Formatversion { $version }, die dieses Programm nicht kennt (aktualisieren Sie stadtbote)
+web-verify-manifest-malformed = das Manifest ist fehlerhaft ({ $reason })
+web-verify-net-connect = { $url }: { $reason }
+web-verify-net-tls = { $url }: TLS gescheitert: { $reason }
+web-verify-net-timeout = { $url } hat nicht rechtzeitig geantwortet
+web-verify-net-too-large = { $url } hat mehr geschickt, als eine Web-App groß sein kann
+web-verify-unreachable = NETZWERK: die Prüfung war nicht möglich, der Server war nicht erreichbar: { $reason } (das ist kein Hinweis auf eine Veränderung; versuchen Sie es erneut)
+web-verify-watch-ok = { $time } OK { $fingerprint } Version { $version }
+web-verify-watch-differs = { $count ->
+    [one] { $time } FAIL { $fingerprint } { $count } Abweichung, zuerst: { $first }
+   *[other] { $time } FAIL { $fingerprint } { $count } Abweichungen, zuerst: { $first }
+}
+web-verify-watch-rolled-back = { $time } FAIL { $fingerprint } Version { $version } ist älter als die zuvor gesehene Version { $newest }
+web-verify-watch-invalid = { $time } FAIL - { $reason }
+web-verify-watch-unreachable = { $time } NETWORK - { $reason }
 
 ## web: die Web-App im Browser (Crate stadtbote-web). Die Texte stellt die
 ## Rust-Seite der App dar; die Zeilen der Datenschutzerklärung des Servers

@@ -719,6 +719,21 @@ help-account-export = Show everything the server holds about this account
     .json = One JSON object
 help-account-delete = Delete this account on the server and on this device, for good
     .yes = Confirm: the account, its devices and their waiting messages and uploads are deleted and cannot be restored
+help-web-sign = Sign the web app's bundle (write its manifest and the release signature), or create a release key with --new-key
+    .dir = The bundle directory (e.g. web/dist)
+    .key = The release key's secret file
+    .new_key = Create a new release key: the secret in FILE (mode 0600), the public half in FILE.pub
+    .app_version = The app version (default: the build information's `version`, else this program's version)
+    .build_info = Compiler and tool versions of the build (JSON object or name=value lines)
+    .root = The file the server serves at /
+    .json = One JSON object
+help-web-verify = Check that a server serves exactly the signed web app: fetches it as a browser would and compares every file with the signed manifest. Exit code 0: genuine; 1: differs or not signed; 4: server not reached
+    .url = The server's address, e.g. https://stadtbote.musterhausen.de
+    .key = The release key to expect (64 hex digits or a .pub file; default: the project's)
+    .json = One JSON object per check
+    .watch = Repeat the check every SECONDS seconds and print one line per check
+    .checks = With --watch: stop after N checks (default: never)
+    .state = Remember the newest verified version in FILE, so that a rollback is noticed across runs
 help-admin-batch = Run several admin commands within one login (one --otp code): one command per line of standard input, written as after `stadtbote admin` (e.g. `org list`); blank lines and `#` comments are skipped. Stops at the first failure, naming its line, with exit code 1. Example: stadtbote admin --otp CODE batch < commands.txt
 help-admin-shell = An interactive admin prompt: run admin commands one after another within one login (one --otp code); `exit` or Ctrl-D leaves. The server ends the session after 5 minutes without a command
 help-org-poster = Write a printable A4 poster for the notice board (PDF or SVG)
@@ -1147,6 +1162,66 @@ audit-chain-pinned-missing = the pinned head { $seq } is missing: the log was tr
 audit-chain-pinned-different = entry { $seq } differs from the pinned head: the log was rewritten
 audit-chain-pruned-past-pin = the log starts after seq { $anchor } but the pinned head is seq { $pinned }: rewritten or pruned past the last verification
 devices-not-a-device-id = { $device } is not a device id (see `stadtbote device list`)
+
+## web-sign and web-verify (issue 17: the signed web app and its independent verifier; commands/web.rs)
+web-sign-io = cannot read or write { $path }: { $reason }
+web-sign-key-exists = { $path } already exists; a release key is never overwritten (choose another file name)
+web-sign-not-a-key = { $path } is not a web release secret key (create one with: stadtbote web-sign --new-key FILE)
+web-sign-key-too-open = { $path } can be read by other users; restrict it with: chmod 600 { $path }
+web-sign-bad-file = { $path } cannot be part of the web app (a symbolic link, or a name with characters a manifest does not allow); remove or rename it
+web-sign-bad-build-info = { $path } is not build information (a JSON object of strings, or name=value lines)
+web-sign-manifest = the manifest cannot be made: { $reason }
+web-sign-key-created = Release key created: { $path } (secret; mode 0600)
+web-sign-key-public = Public half: { $path } (configure it as web_release_key, or give it to web-verify --key)
+web-sign-key-keep-offline = Keep the secret file offline and backed up: whoever has it can sign a web app that every check accepts.
+web-sign-usage = web-sign needs the bundle directory and --key FILE: stadtbote web-sign DIR --key FILE (or --new-key FILE to create a key)
+web-sign-signed = { $count ->
+    [one] Signed { $count } file of version { $version } in { $dir }.
+   *[other] Signed { $count } files of version { $version } in { $dir }.
+}
+web-verify-label-fingerprint = Fingerprint (Prüfsumme): { $value }
+web-verify-label-key = Signed with: { $value }
+web-verify-label-build = Build: { $name } { $value }
+web-verify-key-release = the Stadtbote release key { $fingerprint }
+web-verify-key-own = a town's own key { $fingerprint }
+web-verify-bad-key = { $key } is neither a release key (64 hex digits) nor a file holding one
+web-verify-bad-url = { $url } is not a server address; give it as https://HOST (or http://HOST:PORT)
+web-verify-state-damaged = { $path } is damaged; remove it (the next check records the version it verifies)
+web-verify-ok = { $count ->
+    [one] OK: { $url } serves the signed web app, version { $version } ({ $count } file compared byte for byte).
+   *[other] OK: { $url } serves the signed web app, version { $version } ({ $count } files compared byte for byte).
+}
+web-verify-differs = { $count ->
+    [one] FAIL: { $url } serves a web app that differs from its signed manifest (version { $version }, fingerprint { $fingerprint }), { $count } difference:
+   *[other] FAIL: { $url } serves a web app that differs from its signed manifest (version { $version }, fingerprint { $fingerprint }), { $count } differences:
+}
+web-verify-diff-missing = { $path }: listed in the manifest, but not served
+web-verify-diff-extra = { $path }: served and loaded by the app, but not in the manifest
+web-verify-diff-unlisted = { $path }: referenced by the app, but neither in the manifest nor served
+web-verify-diff-other-origin = { $path }: the app loads this from another server
+web-verify-diff-size = { $path }: { $actual } bytes served, the manifest says { $expected }
+web-verify-diff-hash = { $path }: other content than signed (SHA-256 { $actual }, the manifest says { $expected })
+web-verify-rolled-back = FAIL: { $url } serves version { $version }, older than version { $newest } verified before (an older release was put back)
+web-verify-invalid = FAIL: the web app's manifest on { $url } does not verify (expected: signed with { $key }): { $reason }
+web-verify-manifest-missing = the server serves no manifest (/stadtbote-web-manifest.json)
+web-verify-manifest-unsigned = the manifest is not signed (no /stadtbote-web-manifest.sig)
+web-verify-manifest-wrong-key = the manifest is signed by another key, { $found } (if the town builds its own app, give its key with --key)
+web-verify-manifest-bad-signature = the signature does not match the manifest
+web-verify-manifest-unknown-version = the manifest has format version { $version }, which this program does not know (update stadtbote)
+web-verify-manifest-malformed = the manifest is malformed ({ $reason })
+web-verify-net-connect = { $url }: { $reason }
+web-verify-net-tls = { $url }: TLS failed: { $reason }
+web-verify-net-timeout = { $url } did not answer in time
+web-verify-net-too-large = { $url } sent more than a web app can be
+web-verify-unreachable = NETWORK: the check could not be done, the server was not reached: { $reason } (this is not a sign of tampering; try again)
+web-verify-watch-ok = { $time } OK { $fingerprint } version { $version }
+web-verify-watch-differs = { $count ->
+    [one] { $time } FAIL { $fingerprint } { $count } difference, first: { $first }
+   *[other] { $time } FAIL { $fingerprint } { $count } differences, first: { $first }
+}
+web-verify-watch-rolled-back = { $time } FAIL { $fingerprint } version { $version } is older than version { $newest } seen before
+web-verify-watch-invalid = { $time } FAIL - { $reason }
+web-verify-watch-unreachable = { $time } NETWORK - { $reason }
 
 ## web: the web app in the browser (crate stadtbote-web). The app's Rust side
 ## renders these texts; the rows of the server's privacy statement come from
