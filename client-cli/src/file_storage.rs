@@ -74,8 +74,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use stadtbote_client::storage::{
-    Batch, BlobKey, HolderId, Lease, LeaseRecord, MAX_BATCH_LEN, MAX_VALUE_LEN, Op, RecordMap,
-    Scan, Space, Storage, StorageError,
+    Batch, BlobKey, HolderId, Lease, LeaseRecord, MAX_BATCH_LEN, Op, RecordMap, Scan, Space,
+    Storage, StorageError, check_value_len,
 };
 
 use crate::home::open_private;
@@ -769,9 +769,7 @@ impl Storage for FileStorage {
         index: u32,
         bytes: &[u8],
     ) -> Result<(), StorageError> {
-        if bytes.len() > MAX_VALUE_LEN {
-            return Err(StorageError::TooLarge { len: bytes.len(), max: MAX_VALUE_LEN });
-        }
+        check_value_len(bytes.len())?;
         let mut inner = self.inner()?;
         let _lock = self.begin(&mut inner)?;
         inner.lease.check(lease)?;

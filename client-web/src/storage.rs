@@ -46,8 +46,8 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use stadtbote_client::storage::{
-    Batch, BlobKey, HolderId, Lease, LeaseRecord, MAX_VALUE_LEN, Op, Scan, Space, Storage,
-    StorageError,
+    Batch, BlobKey, HolderId, Lease, LeaseRecord, Op, Scan, Space, Storage, StorageError,
+    check_value_len,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -622,9 +622,7 @@ impl Storage for IndexedDbStorage {
         index: u32,
         bytes: &[u8],
     ) -> Result<(), StorageError> {
-        if bytes.len() > MAX_VALUE_LEN {
-            return Err(StorageError::TooLarge { len: bytes.len(), max: MAX_VALUE_LEN });
-        }
+        check_value_len(bytes.len())?;
         self.check_writer(lease)?;
         let opened = self.opened().await?;
         let location = layout::chunk_key(blob, index);

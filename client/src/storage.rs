@@ -311,9 +311,7 @@ impl Batch {
             if key.len() > MAX_KEY_LEN {
                 return Err(StorageError::TooLarge { len: key.len(), max: MAX_KEY_LEN });
             }
-            if value_len > MAX_VALUE_LEN {
-                return Err(StorageError::TooLarge { len: value_len, max: MAX_VALUE_LEN });
-            }
+            check_value_len(value_len)?;
         }
         let total = self.payload_len();
         if total > MAX_BATCH_LEN {
@@ -321,6 +319,16 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// Refuses a value (a record's or an attachment chunk's) longer than
+/// [`MAX_VALUE_LEN`]: the limit every backend enforces, in `commit` through
+/// [`Batch::check_limits`] and first thing in `put_chunk`.
+pub fn check_value_len(len: usize) -> Result<(), StorageError> {
+    if len > MAX_VALUE_LEN {
+        return Err(StorageError::TooLarge { len, max: MAX_VALUE_LEN });
+    }
+    Ok(())
 }
 
 /// Which records of a space [`Storage::scan`] returns: keys within the

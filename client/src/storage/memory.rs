@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Batch, BlobKey, HolderId, Lease, LeaseRecord, MAX_VALUE_LEN, RecordMap, Scan, Space, Storage,
-    StorageError,
+    Batch, BlobKey, HolderId, Lease, LeaseRecord, RecordMap, Scan, Space, Storage, StorageError,
+    check_value_len,
 };
 
 /// An in-memory store; clones share it.
@@ -82,9 +82,7 @@ impl Storage for MemoryStorage {
         index: u32,
         bytes: &[u8],
     ) -> Result<(), StorageError> {
-        if bytes.len() > MAX_VALUE_LEN {
-            return Err(StorageError::TooLarge { len: bytes.len(), max: MAX_VALUE_LEN });
-        }
+        check_value_len(bytes.len())?;
         let mut inner = self.inner()?;
         inner.lease.check(lease)?;
         inner.chunks.insert((blob, index), bytes.to_vec());

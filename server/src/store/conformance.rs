@@ -89,7 +89,8 @@ fn key() -> IdentityKey {
     DeviceSecret::generate().identity_key()
 }
 
-fn commit<'a>(
+/// A commit input with fixed payloads and times, for store tests.
+pub(in crate::store) fn commit<'a>(
     group: &'a GroupId,
     caller: &'a DeviceId,
     epoch: u64,

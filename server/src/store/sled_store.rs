@@ -1061,28 +1061,9 @@ pub(super) mod tests {
         DeviceSecret::generate().identity_key()
     }
 
-    /// A commit input with fixed payloads and times, for store tests.
-    pub(in crate::store) fn commit<'a>(
-        group: &'a GroupId,
-        caller: &'a DeviceId,
-        epoch: u64,
-        add: &'a [DeviceId],
-        welcome: Option<&'a [u8]>,
-    ) -> CommitInput<'a> {
-        CommitInput {
-            group,
-            caller,
-            epoch,
-            commit: b"commit",
-            add,
-            remove: &[],
-            welcome,
-            now_ms: 1000,
-            expires_at_ms: 1000 + DAY,
-            max_members: 500,
-            may_create: true,
-        }
-    }
+    /// A commit input with fixed payloads and times, for store tests (the
+    /// conformance suite's).
+    pub(in crate::store) use crate::store::conformance::commit;
 
     fn ids(page: &MailboxPage) -> Vec<u64> {
         page.envelopes.iter().map(|e| e.id).collect()
