@@ -21,6 +21,7 @@ mod channels;
 mod cli_errors;
 mod conversation_ids;
 mod crash;
+mod deploy_files;
 mod devices;
 mod diskfull;
 mod envelope_log;

@@ -109,6 +109,39 @@ fn stage_dir(
     depth: usize,
     files: &mut Vec<(String, PathBuf)>,
 ) -> Result<(), BackupError> {
+    walk_state_files(dir, prefix, depth, &mut |rel, entry| {
+        let staged = files_dir.join(files.len().to_string());
+        let len = entry.metadata()?.len();
+        if len < LINK_THRESHOLD || fs::hard_link(entry.path(), &staged).is_err() {
+            let mut from = File::open(entry.path())?;
+            let mut to = create_private(&staged)?;
+            io::copy(&mut from, &mut to)?;
+        }
+        files.push((rel, staged));
+        Ok(())
+    })
+}
+
+/// The data directory's state files (what a backup holds besides the
+/// store's collections): relative path and full path, sorted. Used by
+/// `stadtbote-server migrate` and `town`, which copy them the same way.
+pub(crate) fn state_files(data_dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
+    let mut files = Vec::new();
+    walk_state_files(data_dir, "", 0, &mut |rel, entry| {
+        files.push((rel, entry.path()));
+        Ok(())
+    })?;
+    Ok(files)
+}
+
+/// Calls `found` for every state file under `dir` (see [`excluded_top_level`]
+/// and [`excluded_file`]), in name order.
+fn walk_state_files(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    found: &mut dyn FnMut(String, &fs::DirEntry) -> Result<(), BackupError>,
+) -> Result<(), BackupError> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
@@ -127,16 +160,9 @@ fn stage_dir(
         // Symbolic links are never followed: only the server's own files.
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            stage_dir(&entry.path(), &rel, files_dir, depth + 1, files)?;
+            walk_state_files(&entry.path(), &rel, depth + 1, found)?;
         } else if kind.is_file() && !excluded_file(&name) {
-            let staged = files_dir.join(files.len().to_string());
-            let len = entry.metadata()?.len();
-            if len < LINK_THRESHOLD || fs::hard_link(entry.path(), &staged).is_err() {
-                let mut from = File::open(entry.path())?;
-                let mut to = create_private(&staged)?;
-                io::copy(&mut from, &mut to)?;
-            }
-            files.push((rel, staged));
+            found(rel, &entry)?;
         }
     }
     Ok(())
