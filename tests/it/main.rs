@@ -46,6 +46,7 @@ mod staff_approval;
 mod staff_work;
 mod terminal_text;
 mod tls;
+mod town_move;
 mod town_ready;
 mod transparency;
 mod upload_crash;
