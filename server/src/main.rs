@@ -212,7 +212,11 @@ fn run_town(action: TownAction) -> anyhow::Result<()> {
         print_counts(&summary.collections);
         println!(
             "{} of {}: {} records, {} groups, {} accounts copied, {} files; counts verified",
-            summary.step, summary.org, summary.records, summary.groups, summary.accounts,
+            summary.step,
+            summary.org,
+            summary.records,
+            summary.groups,
+            summary.accounts,
             summary.files
         );
         println!("{next}");
@@ -302,7 +306,9 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
                     summary.to,
                     summary.seconds
                 );
-                println!("next: start stadtbote-server on the target; keep the source until it runs");
+                println!(
+                    "next: start stadtbote-server on the target; keep the source until it runs"
+                );
             }
             Ok(())
         }

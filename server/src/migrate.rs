@@ -224,7 +224,8 @@ pub fn pipe_records(
     filter: &mut dyn RecordFilter,
     importer: &mut dyn RecordImporter,
 ) -> Result<Counts, MigrateError> {
-    let mut pipe = Pipe { importer, filter, current: Vec::new(), counts: Counts::new(), failed: None };
+    let mut pipe =
+        Pipe { importer, filter, current: Vec::new(), counts: Counts::new(), failed: None };
     let result = source.export_trees(&mut pipe);
     if let Some(e) = pipe.failed.take() {
         return Err(e.into());
@@ -403,14 +404,18 @@ mod tests {
         fs::create_dir_all(from.join("blobs")).unwrap();
         fs::write(from.join("blobs/abc"), b"sealed attachment").unwrap();
         // Locked while a store has it open.
-        assert!(matches!(migrate(&from, &Target::Sled(dir.path().join("x"))),
-            Err(MigrateError::Locked(_))));
+        assert!(matches!(
+            migrate(&from, &Target::Sled(dir.path().join("x"))),
+            Err(MigrateError::Locked(_))
+        ));
         drop(store);
         let to = dir.path().join("to");
         let summary = loop {
             // sled's flusher keeps the lock a moment after the drop.
             match migrate(&from, &Target::Sled(to.clone())) {
-                Err(MigrateError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(MigrateError::Locked(_)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
                 other => break other.unwrap(),
             }
         };

@@ -120,8 +120,14 @@ fn one_town_leaves_a_district_server_and_continues_on_its_own() {
     mayor2.ok(&["org", "claim", &org_code]);
     mayor2.ok(&["org", "category", "add", "Müll", "--department", "bauhof"]);
     let clerk2 = town.citizen("Zora Zweitkraft");
-    let invite =
-        last_line(&mayor2.ok(&["org", "invite-staff", "--department", "bauhof", "--role", "clerk"]));
+    let invite = last_line(&mayor2.ok(&[
+        "org",
+        "invite-staff",
+        "--department",
+        "bauhof",
+        "--role",
+        "clerk",
+    ]));
     clerk2.ok(&["enroll", &invite]);
     mayor2.ok(&["org", "approve", &clerk2.device_id()]);
 
@@ -150,7 +156,14 @@ fn one_town_leaves_a_district_server_and_continues_on_its_own() {
     let own = work.path().join("musterhausen-data");
 
     let exported = summary(&[
-        "town", "export", "--data-dir", path(&district), "--org", HANDLE, "--to", path(&export),
+        "town",
+        "export",
+        "--data-dir",
+        path(&district),
+        "--org",
+        HANDLE,
+        "--to",
+        path(&export),
         "--json",
     ]);
     assert_eq!(exported["verified"], true, "{exported}");
@@ -167,13 +180,19 @@ fn one_town_leaves_a_district_server_and_continues_on_its_own() {
 
     // Removal needs an export that holds the town as it is now.
     let (ok, _, err) = tool(&[
-        "town", "remove", "--data-dir", path(&district), "--org", OTHER, "--export", path(&export),
+        "town",
+        "remove",
+        "--data-dir",
+        path(&district),
+        "--org",
+        OTHER,
+        "--export",
+        path(&export),
     ]);
     assert!(!ok && err.contains("does not hold the org"), "{err}");
 
-    let imported = summary(&[
-        "town", "import", "--from", path(&export), "--data-dir", path(&own), "--json",
-    ]);
+    let imported =
+        summary(&["town", "import", "--from", path(&export), "--data-dir", path(&own), "--json"]);
     assert_eq!(imported["org"], HANDLE);
     assert_eq!(imported["collections"], exported["collections"], "import = export");
     let (ok, _, err) =
@@ -181,16 +200,60 @@ fn one_town_leaves_a_district_server_and_continues_on_its_own() {
     assert!(!ok && err.contains("already holds a store"), "{err}");
 
     let removed = summary(&[
-        "town", "remove", "--data-dir", path(&district), "--org", HANDLE, "--export",
-        path(&export), "--json",
+        "town",
+        "remove",
+        "--data-dir",
+        path(&district),
+        "--org",
+        HANDLE,
+        "--export",
+        path(&export),
+        "--json",
     ]);
     assert_eq!(removed["collections"]["orgs"], 1, "{removed}");
     assert!(removed["groups"].as_u64().is_some_and(|n| n >= 1), "{removed}");
-    // No trace of the town's handle or name anywhere in the district's data dir.
+    // No trace of the town's handle or name in the district's data dir:
+    // not in any file outside the database, and in the database (rebuilt
+    // into new files, so it holds only its current records) in no record
+    // but the district's audit log, a hash chain that keeps the entries
+    // naming the town (e.g. `org-admin:musterhausen`) until retention.
     for file in files_below(&district) {
+        if file.starts_with(district.join("db")) {
+            continue;
+        }
         let bytes = std::fs::read(&file).expect("read");
         assert!(!contains_bytes(&bytes, HANDLE.as_bytes()), "{} names {HANDLE}", file.display());
         assert!(!contains_bytes(&bytes, TOWN.as_bytes()), "{} names {TOWN}", file.display());
+    }
+    {
+        let db = sled::open(district.join("db")).expect("open the district's database");
+        let mut audit_naming = 0;
+        for name in db.tree_names() {
+            let tree = db.open_tree(&name).expect("tree");
+            for item in tree.iter() {
+                let (key, value) = item.expect("record");
+                let names = |b: &[u8]| {
+                    contains_bytes(b, HANDLE.as_bytes()) || contains_bytes(b, TOWN.as_bytes())
+                };
+                if &*name == b"audit" {
+                    audit_naming += usize::from(names(&value));
+                    continue;
+                }
+                assert!(
+                    !names(&key) && !names(&value),
+                    "collection {} still names the town",
+                    String::from_utf8_lossy(&name)
+                );
+            }
+        }
+        assert!(audit_naming > 0, "the district's audit log is kept as it was");
+        drop(db);
+        // sled's flusher lets go of the file lock a moment after the drop.
+        crate::harness::eventually(std::time::Duration::from_secs(10), || {
+            let file = std::fs::File::open(district.join("db/db")).ok()?;
+            file.try_lock().ok()
+        })
+        .expect("the database lock is released");
     }
 
     // The town's own server, at a new address.
@@ -208,8 +271,19 @@ fn one_town_leaves_a_district_server_and_continues_on_its_own() {
     ok_via(&citizen, &new_url, &["reply", &thread, "Danke, es ist sehr tief."]);
     let clerk_sees = show(&town.clerk, &new_url, &thread);
     assert!(texts(&clerk_sees).contains(&"Danke, es ist sehr tief.".to_owned()), "{clerk_sees}");
-    ok_via(&town.clerk, &new_url, &["reply", &thread, "Ist geflickt.", "--status", "resolved",
-        "--reason", "Asphalt ausgebessert"]);
+    ok_via(
+        &town.clerk,
+        &new_url,
+        &[
+            "reply",
+            &thread,
+            "Ist geflickt.",
+            "--status",
+            "resolved",
+            "--reason",
+            "Asphalt ausgebessert",
+        ],
+    );
     let seen = show(&citizen, &new_url, &thread);
     assert_eq!(seen["status"], "resolved", "{seen}");
 

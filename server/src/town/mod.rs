@@ -145,9 +145,9 @@ pub fn remove(data_dir: &Path, handle: &str, export: &Path) -> Result<TownSummar
     verify_counts(&expected, &exported).map_err(|e| TownError::ExportMismatch {
         dir: export.to_owned(),
         detail: match e {
-            MigrateError::CountMismatch { collection, source_count, target_count } => format!(
-                "{collection}: {source_count} records here, {target_count} in the export"
-            ),
+            MigrateError::CountMismatch { collection, source_count, target_count } => {
+                format!("{collection}: {source_count} records here, {target_count} in the export")
+            }
             other => other.to_string(),
         },
     })?;
@@ -192,8 +192,8 @@ pub fn import(from: &Path, into: &Path) -> Result<TownSummary, TownError> {
     let (store, _) = opened(from)?;
     let handle = single_org(&store)?;
     let files = state_files(from)?;
-    let (collections, files, _) = into_sled_dir(&store, &mut Everything, &files, into)
-        .map_err(|e| match e {
+    let (collections, files, _) =
+        into_sled_dir(&store, &mut Everything, &files, into).map_err(|e| match e {
             MigrateError::TargetNotEmpty(dir) => TownError::ImportIntoUsedStore(dir),
             other => other.into(),
         })?;

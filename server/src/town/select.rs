@@ -194,7 +194,11 @@ impl Town {
         let mut ours: HashSet<[u8; 16]> = HashSet::new();
         let mut others: HashSet<[u8; 16]> = HashSet::new();
         for (staff_org, device) in &scan.staff {
-            if *staff_org == org { ours.insert(key(device)) } else { others.insert(key(device)) };
+            if *staff_org == org {
+                ours.insert(key(device))
+            } else {
+                others.insert(key(device))
+            };
         }
         if let Some(admin) = &scan.admin_device {
             ours.insert(key(admin));
@@ -251,9 +255,7 @@ impl Town {
     }
 
     fn own_seq_in(&self, key: &[u8], at: usize) -> bool {
-        seq_at(key, at)
-            .and_then(|s| self.seqs.get(&s))
-            .is_some_and(|g| self.own_groups.contains(g))
+        seq_at(key, at).and_then(|s| self.seqs.get(&s)).is_some_and(|g| self.own_groups.contains(g))
     }
 
     /// Whether a record is the org's own (removed with the town); `None`
