@@ -103,7 +103,7 @@ fn migrate_moves_a_stopped_server_and_its_clients_fetch_their_queued_messages() 
     // The migrated directory serves the same clients.
     server.restart_on(to.clone());
     assert_eq!(bob.inbox_texts(), ["wartet in der Warteschlange"]);
-    bob.ok(&["send", &alice.whoami()["account"].as_str().unwrap().to_owned(), "angekommen"]);
+    bob.ok(&["send", alice.whoami()["account"].as_str().unwrap(), "angekommen"]);
     assert!(alice.inbox_texts().contains(&"angekommen".to_owned()));
 }
 
