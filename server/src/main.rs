@@ -135,9 +135,17 @@ enum TownAction {
         /// The org's handle.
         #[arg(long, value_name = "HANDLE")]
         org: String,
-        /// The new data directory (missing or empty).
-        #[arg(long, value_name = "DIR")]
+        /// The new data directory (missing or empty), or with --backup the
+        /// new backup file.
+        #[arg(long, value_name = "DIR|FILE")]
         to: PathBuf,
+        /// Write a logical backup file (restorable with `restore` or `town
+        /// import`) instead of a data directory.
+        #[arg(long)]
+        backup: bool,
+        /// age recipient (age1…) to encrypt the backup file to; repeatable.
+        #[arg(long, value_name = "AGE_RECIPIENT", requires = "backup")]
+        recipient: Vec<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -152,18 +160,26 @@ enum TownAction {
         /// The org's handle.
         #[arg(long, value_name = "HANDLE")]
         org: String,
-        /// The export written by `town export` (unchanged since).
+        /// The export written by `town export` (unchanged since): its data
+        /// directory or backup file.
         #[arg(long, value_name = "EXPORT")]
         export: PathBuf,
+        /// age identity file to read an encrypted export.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Puts an exported town into a new data directory for its own server.
     Import {
-        /// The export written by `town export`.
+        /// The export written by `town export`: its data directory or
+        /// backup file.
         #[arg(long, value_name = "EXPORT")]
         from: PathBuf,
+        /// age identity file to decrypt an encrypted export.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
         /// The new data directory (missing or empty).
         #[arg(long, value_name = "DATA_DIR")]
         data_dir: PathBuf,
@@ -177,8 +193,14 @@ enum TownAction {
 fn run_town(action: TownAction) -> anyhow::Result<()> {
     use stadtbote_server::town;
     let (summary, json, next) = match action {
-        TownAction::Export { data_dir, org, to, json } => {
-            let summary = town::export(&data_dir, &org, &to)
+        TownAction::Export { data_dir, org, to, backup, recipient, json } => {
+            let target = if backup {
+                let recipients = stadtbote_server::backup::parse_recipients(&recipient)?;
+                town::ExportTo::File { path: to.clone(), recipients }
+            } else {
+                town::ExportTo::Dir(to.clone())
+            };
+            let summary = town::export(&data_dir, &org, &target)
                 .with_context(|| format!("export of {org} refused"))?;
             let next = format!(
                 "next: keep {} unchanged; `town import --from {} --data-dir NEW_DIR` for the \
@@ -190,13 +212,17 @@ fn run_town(action: TownAction) -> anyhow::Result<()> {
             );
             (summary, json, next)
         }
-        TownAction::Remove { data_dir, org, export, json } => {
-            let summary = town::remove(&data_dir, &org, &export)
+        TownAction::Remove { data_dir, org, export, identity, json } => {
+            let identity =
+                identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
+            let summary = town::remove(&data_dir, &org, &export, identity.as_ref())
                 .with_context(|| format!("removal of {org} refused"))?;
             (summary, json, "next: start stadtbote-server on the data directory again".to_owned())
         }
-        TownAction::Import { from, data_dir, json } => {
-            let summary = town::import(&from, &data_dir)
+        TownAction::Import { from, data_dir, identity, json } => {
+            let identity =
+                identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
+            let summary = town::import(&from, &data_dir, identity.as_ref())
                 .with_context(|| format!("import of {} refused", from.display()))?;
             let next = format!(
                 "next: start stadtbote-server --data-dir {} and claim it with the code in \

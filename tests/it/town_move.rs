@@ -191,10 +191,49 @@ fn one_town_leaves_a_district_server_and_continues_on_its_own() {
     ]);
     assert!(!ok && err.contains("does not hold the org"), "{err}");
 
-    let imported =
-        summary(&["town", "import", "--from", path(&export), "--data-dir", path(&own), "--json"]);
+    // The same export as an encrypted logical backup file: the town's
+    // server is made from this one.
+    let key = work.path().join("transfer.key");
+    let (ok, recipient, err) = tool(&["backup-key", "generate", "--out", path(&key)]);
+    assert!(ok, "{err}");
+    let file = work.path().join("musterhausen.sbk");
+    let to_file = summary(&[
+        "town",
+        "export",
+        "--data-dir",
+        path(&district),
+        "--org",
+        HANDLE,
+        "--to",
+        path(&file),
+        "--backup",
+        "--recipient",
+        recipient.trim(),
+        "--json",
+    ]);
+    assert_eq!(to_file["collections"], exported["collections"], "file = directory");
+    let bytes = std::fs::read(&file).expect("export file");
+    assert!(bytes.starts_with(b"age-encryption.org/v1"), "encrypted");
+    let (ok, _, err) = tool(&["town", "import", "--from", path(&file), "--data-dir", path(&own)]);
+    assert!(!ok && err.contains("encrypted"), "no key, no import: {err}");
+    let imported = summary(&[
+        "town",
+        "import",
+        "--from",
+        path(&file),
+        "--data-dir",
+        path(&own),
+        "--identity",
+        path(&key),
+        "--json",
+    ]);
     assert_eq!(imported["org"], HANDLE);
     assert_eq!(imported["collections"], exported["collections"], "import = export");
+    // And from the directory export.
+    let copy = work.path().join("copy");
+    let from_dir =
+        summary(&["town", "import", "--from", path(&export), "--data-dir", path(&copy), "--json"]);
+    assert_eq!(from_dir["collections"], exported["collections"], "import = export");
     let (ok, _, err) =
         tool(&["town", "import", "--from", path(&export), "--data-dir", path(&district)]);
     assert!(!ok && err.contains("already holds a store"), "{err}");
@@ -207,7 +246,9 @@ fn one_town_leaves_a_district_server_and_continues_on_its_own() {
         "--org",
         HANDLE,
         "--export",
-        path(&export),
+        path(&file),
+        "--identity",
+        path(&key),
         "--json",
     ]);
     assert_eq!(removed["collections"]["orgs"], 1, "{removed}");

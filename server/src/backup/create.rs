@@ -192,19 +192,30 @@ pub fn complete(
     let final_path = if recipients.is_empty() {
         plain.to_owned()
     } else {
-        let encryptor =
-            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(|e| BackupError::Io(io::Error::other(e.to_string())))?;
-        let out = create_private(encrypted)?;
-        let mut sealed = encryptor.wrap_output(io::BufWriter::new(out))?;
-        io::copy(&mut File::open(plain)?, &mut sealed)?;
-        let out = sealed.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
-        out.sync_all()?;
-        fs::remove_file(plain)?;
+        seal_file(plain, encrypted, recipients)?;
         encrypted.to_owned()
     };
     let (size, sha256) = hash_file(&final_path)?;
     Ok((final_path, Finished { size, sha256, encrypted: !recipients.is_empty(), manifest }))
+}
+
+/// Encrypts the finished backup `plain` to `recipients` into the new file
+/// `encrypted` (synced), then deletes `plain`.
+pub(crate) fn seal_file(
+    plain: &Path,
+    encrypted: &Path,
+    recipients: &[age::x25519::Recipient],
+) -> Result<(), BackupError> {
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| BackupError::Io(io::Error::other(e.to_string())))?;
+    let out = create_private(encrypted)?;
+    let mut sealed = encryptor.wrap_output(io::BufWriter::new(out))?;
+    io::copy(&mut File::open(plain)?, &mut sealed)?;
+    let out = sealed.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
+    out.sync_all()?;
+    fs::remove_file(plain)?;
+    Ok(())
 }
 
 /// Size and SHA-256 of a file, streamed.

@@ -19,6 +19,7 @@
 //!   is refused: device and group ids are keyed with each server's pepper,
 //!   and the export carries the pepper of the server it came from.
 
+pub mod backup_file;
 pub mod select;
 
 use std::fs;
@@ -104,14 +105,37 @@ fn opened(data_dir: &Path) -> Result<(SledStore, Keyring), TownError> {
     Ok((store, keyring))
 }
 
+/// Where `town export` writes: a new data directory, or a new backup file
+/// (encrypted to `recipients` if there are any).
+pub enum ExportTo {
+    /// A new single-town data directory.
+    Dir(PathBuf),
+    /// A new logical backup file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// age recipients; none: unencrypted.
+        recipients: Vec<age::x25519::Recipient>,
+    },
+}
+
 /// `town export`: writes the town `handle` of the stopped server's `data_dir`
-/// into the new data directory `to`.
-pub fn export(data_dir: &Path, handle: &str, to: &Path) -> Result<TownSummary, TownError> {
+/// into a new data directory or backup file.
+pub fn export(data_dir: &Path, handle: &str, to: &ExportTo) -> Result<TownSummary, TownError> {
     let (store, keyring) = opened(data_dir)?;
     let town = Town::scan(&store, &keyring, handle)?;
     let files: Vec<_> =
         state_files(data_dir)?.into_iter().filter(|(rel, _)| town.exports_file(rel)).collect();
-    let (collections, files, _) = into_sled_dir(&store, &mut town.export_filter(), &files, to)?;
+    let mut filter = town.export_filter();
+    let (collections, files) = match to {
+        ExportTo::Dir(dir) => {
+            let (counts, files, _) = into_sled_dir(&store, &mut filter, &files, dir)?;
+            (counts, files)
+        }
+        ExportTo::File { path, recipients } => {
+            backup_file::write(&store, &mut filter, &files, path, recipients)?
+        }
+    };
     Ok(TownSummary {
         step: "export",
         org: town.handle.clone(),
@@ -124,24 +148,45 @@ pub fn export(data_dir: &Path, handle: &str, to: &Path) -> Result<TownSummary, T
     })
 }
 
+/// Records per collection of an export (a data directory, or a backup file
+/// read completely with `identity` if it is encrypted), checked to hold
+/// the org `handle`.
+fn export_counts(
+    export: &Path,
+    handle: &str,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<Counts, TownError> {
+    if export.is_file() {
+        let (counts, handles) = backup_file::read_counts(export, identity)?;
+        if handles.iter().any(|h| h == handle) {
+            return Ok(counts);
+        }
+        return Err(TownError::ExportOfAnotherOrg(export.to_owned(), handle.to_owned()));
+    }
+    check_offline(export)?;
+    let copy = SledStore::open(export)?;
+    let copy_keys = Keyring::open(export, false)?;
+    Town::scan(&copy, &copy_keys, handle).map_err(|e| match e {
+        TownError::UnknownOrg(h) => TownError::ExportOfAnotherOrg(export.to_owned(), h),
+        other => other,
+    })?;
+    Ok(count_records(&copy)?)
+}
+
 /// `town remove`: after checking that `export` holds the town as `data_dir`
 /// holds it now, rebuilds `data_dir` without the town.
-pub fn remove(data_dir: &Path, handle: &str, export: &Path) -> Result<TownSummary, TownError> {
+pub fn remove(
+    data_dir: &Path,
+    handle: &str,
+    export: &Path,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<TownSummary, TownError> {
     let (store, keyring) = opened(data_dir)?;
     let town = Town::scan(&store, &keyring, handle)?;
 
     // The export must hold exactly what the town holds now.
     let expected = pipe_records(&store, &mut town.export_filter(), &mut Discard)?;
-    check_offline(export)?;
-    let exported = {
-        let copy = SledStore::open(export)?;
-        let copy_keys = Keyring::open(export, false)?;
-        Town::scan(&copy, &copy_keys, handle).map_err(|e| match e {
-            TownError::UnknownOrg(h) => TownError::ExportOfAnotherOrg(export.to_owned(), h),
-            other => other,
-        })?;
-        count_records(&copy)?
-    };
+    let exported = export_counts(export, &town.handle, identity)?;
     verify_counts(&expected, &exported).map_err(|e| TownError::ExportMismatch {
         dir: export.to_owned(),
         detail: match e {
@@ -185,9 +230,35 @@ pub fn remove(data_dir: &Path, handle: &str, export: &Path) -> Result<TownSummar
 
 /// `town import`: puts the exported town in `from` into the new data
 /// directory `into`.
-pub fn import(from: &Path, into: &Path) -> Result<TownSummary, TownError> {
+pub fn import(
+    from: &Path,
+    into: &Path,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<TownSummary, TownError> {
     if into.join(crate::store::sled_backup::DB_DIR).exists() {
         return Err(TownError::ImportIntoUsedStore(into.to_owned()));
+    }
+    if from.is_file() {
+        // A backup file: checked completely, then restored like any backup.
+        let (collections, handles) = backup_file::read_counts(from, identity)?;
+        let [handle] = handles.as_slice() else {
+            return Err(StoreError::corrupt("a town export holds exactly one org").into());
+        };
+        let manifest =
+            crate::backup::restore::restore(from, into, false, identity).map_err(|e| match e {
+                crate::backup::BackupError::NotEmpty(dir) => TownError::ImportIntoUsedStore(dir),
+                other => other.into(),
+            })?;
+        return Ok(TownSummary {
+            step: "import",
+            org: handle.clone(),
+            records: collections.values().sum(),
+            accounts: collections.get("accounts").copied().unwrap_or(0),
+            groups: collections.get("groups").copied().unwrap_or(0),
+            collections,
+            files: manifest.files,
+            verified: true,
+        });
     }
     let (store, _) = opened(from)?;
     let handle = single_org(&store)?;

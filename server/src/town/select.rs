@@ -383,3 +383,160 @@ impl crate::migrate::RecordFilter for RemovalFilter<'_> {
         (!removed).then(|| value.to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::RecordFilter;
+    use crate::store::records::{GroupRecord, Owner, StoredDevice};
+    use crate::store::shred::{Blind, SEALED_ID_LEN};
+    use stadtbote_protocol::auth::IdentityKey;
+
+    type Collection = (&'static str, Vec<(Vec<u8>, Vec<u8>)>);
+
+    /// A store that exports fixed collections.
+    struct Fixed(Vec<Collection>);
+
+    impl BackupStore for Fixed {
+        fn export_trees(&self, visitor: &mut dyn TreeVisitor) -> Result<(), StoreError> {
+            for (name, records) in &self.0 {
+                visitor.tree(name.as_bytes()).map_err(StoreError::unavailable)?;
+                for (k, v) in records {
+                    visitor.entry(k, v).map_err(StoreError::unavailable)?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    const A: [u8; 16] = [0xa; 16];
+    const B: [u8; 16] = [0xb; 16];
+
+    fn device(owner: u8) -> Vec<u8> {
+        records::encode_device(&StoredDevice {
+            owner: Owner { blind: Blind([owner; 32]), sealed: [0; SEALED_ID_LEN] },
+            identity_key: IdentityKey([owner; 32]),
+            created_at: 1,
+            blocked: false,
+        })
+    }
+
+    /// Staff `sa` of town A, `sb` of town B, citizen `c`, stranger `x`;
+    /// groups: 1 = {sa, c}, 2 = {sa, sb, c}, 3 = {sb, c}, 4 = {c, x};
+    /// one envelope per group (seq = group number).
+    fn district(keyring: &Keyring) -> Fixed {
+        let raw = |b: u8| DeviceId([b; 16]);
+        let (sa, sb, c, x) = (raw(1), raw(2), raw(3), raw(4));
+        let k = |d: &DeviceId| keyring.device(d);
+        let group = |n: u8| [0x60 + n; 16];
+        let members: [(u8, Vec<DeviceId>); 4] = [
+            (1, vec![k(&sa), k(&c)]),
+            (2, vec![k(&sa), k(&sb), k(&c)]),
+            (3, vec![k(&sb), k(&c)]),
+            (4, vec![k(&c), k(&x)]),
+        ];
+        let mut groups = Vec::new();
+        let mut message_group = Vec::new();
+        let mut mailbox = Vec::new();
+        for (n, m) in members {
+            let mut m = m;
+            m.sort();
+            let record = GroupRecord { epoch: 1, members: m.clone() };
+            groups.push((group(n).to_vec(), records::encode_group(&record)));
+            message_group.push(((n as u64).to_be_bytes().to_vec(), records::encode_id(&group(n))));
+            for d in m {
+                mailbox.push((records::id_seq_key(d.as_bytes(), n as u64).to_vec(), Vec::new()));
+            }
+        }
+        let devices = [(sa, 0xa1), (sb, 0xb1), (c, 0xc1), (x, 0xd1)]
+            .iter()
+            .map(|(d, owner)| (k(d).as_bytes().to_vec(), device(*owner)))
+            .collect();
+        Fixed(vec![
+            ("devices", devices),
+            ("groups", groups),
+            (
+                "handles",
+                vec![
+                    (b"a".to_vec(), records::encode_id(&A)),
+                    (b"b".to_vec(), records::encode_id(&B)),
+                ],
+            ),
+            ("mailbox", mailbox),
+            ("message_group", message_group),
+            ("revoked", vec![(vec![9; 16], records::encode_orgs(&[OrgId(A), OrgId(B)]))]),
+            (
+                "staff",
+                vec![
+                    (records::pair_key(&A, sa.as_bytes()).to_vec(), Vec::new()),
+                    (records::pair_key(&B, sb.as_bytes()).to_vec(), Vec::new()),
+                ],
+            ),
+        ])
+    }
+
+    fn kept(store: &Fixed, filter: &mut dyn RecordFilter) -> Vec<(&'static str, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (name, records) in &store.0 {
+            for (k, v) in records {
+                if filter.keep(name.as_bytes(), k, v).is_some() {
+                    out.push((*name, k.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    fn groups_in(kept: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        kept.iter().filter(|(n, _)| *n == "groups").map(|(_, k)| k[0] - 0x60).collect()
+    }
+
+    fn seqs_in(kept: &[(&str, Vec<u8>)]) -> Vec<u64> {
+        kept.iter()
+            .filter(|(n, _)| *n == "message_group")
+            .map(|(_, k)| u64::from_be_bytes(k[..8].try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_town_is_its_staffs_groups_and_removal_keeps_shared_ones_and_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Keyring::open(dir.path(), true).unwrap();
+        let store = district(&keyring);
+        let town = Town::scan(&store, &keyring, "a").unwrap();
+        assert_eq!(town.org, A);
+        assert_eq!(town.group_counts(), (2, 1));
+        // Accounts of sa and c (in A's groups) and sb (in the shared group).
+        let mut owners: Vec<u8> = town.accounts.iter().map(|b| b[0]).collect();
+        owners.sort_unstable();
+        assert_eq!(owners, [0xa1, 0xb1, 0xc1]);
+
+        let exported = kept(&store, &mut town.export_filter());
+        assert_eq!(groups_in(&exported), [1, 2]);
+        assert_eq!(seqs_in(&exported), [1, 2]);
+        assert!(!exported.iter().any(|(n, k)| *n == "handles" && k == b"b"), "not town B");
+        assert!(!exported.iter().any(|(n, k)| *n == "staff" && k[..16] == B), "not B's staff");
+        // Only A's own revocation travels.
+        let mut f = town.export_filter();
+        let revoked = f.keep(b"revoked", &[9; 16], &records::encode_orgs(&[OrgId(A), OrgId(B)]));
+        assert_eq!(revoked, Some(records::encode_orgs(&[OrgId(A)])));
+
+        let remaining = kept(&store, &mut town.removal_filter());
+        assert_eq!(groups_in(&remaining), [2, 3, 4], "the shared group stays");
+        assert_eq!(seqs_in(&remaining), [2, 3, 4]);
+        assert_eq!(remaining.iter().filter(|(n, _)| *n == "devices").count(), 4, "accounts stay");
+        assert!(!remaining.iter().any(|(n, k)| *n == "handles" && k == b"a"));
+        assert!(!remaining.iter().any(|(n, k)| *n == "staff" && k[..16] == A));
+        let mut f = town.removal_filter();
+        let revoked = f.keep(b"revoked", &[9; 16], &records::encode_orgs(&[OrgId(A), OrgId(B)]));
+        assert_eq!(revoked, Some(records::encode_orgs(&[OrgId(B)])));
+        assert_eq!(f.keep(b"revoked", &[9; 16], &records::encode_orgs(&[OrgId(A)])), None);
+
+        assert!(matches!(Town::scan(&store, &keyring, "nobody"), Err(TownError::UnknownOrg(_))));
+        assert!(town.exports_file("keys/pepper"));
+        let blind_hex = data_encoding::HEXLOWER.encode(&[0xc1; 32]);
+        assert!(town.exports_file(&format!("keys/{}/{blind_hex}", &blind_hex[..2])));
+        let stranger = data_encoding::HEXLOWER.encode(&[0xd1; 32]);
+        assert!(!town.exports_file(&format!("keys/{}/{stranger}", &stranger[..2])));
+    }
+}
