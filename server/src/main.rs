@@ -109,6 +109,11 @@ enum Command {
         /// A new (missing or empty) data directory, or a PostgreSQL URL.
         #[arg(long, value_name = "DIR|postgres://…")]
         to: String,
+        /// With a postgres:// target: the servers' data_dir on that
+        /// database (missing or empty), which receives keys/ and the
+        /// attachments.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -312,9 +317,9 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
             println!("{}", identity.to_public());
             Ok(())
         }
-        Command::Migrate { from, to, json } => {
+        Command::Migrate { from, to, state_dir, json } => {
             use stadtbote_server::migrate;
-            let target = migrate::Target::parse(&to);
+            let target = migrate::Target::parse(&to, state_dir.as_deref())?;
             let summary = migrate::migrate(&from, &target)
                 .with_context(|| format!("migration of {} refused", from.display()))?;
             if json {

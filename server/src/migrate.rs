@@ -51,6 +51,12 @@ pub enum MigrateError {
          or use a release that includes it"
     )]
     BackendNotBuilt(&'static str),
+    /// A database target without a directory for the state files.
+    #[error(
+        "a postgres:// target also needs --state-dir DIR: the data_dir of the servers on that \
+         database, which receives keys/ and the attachments"
+    )]
+    NeedsStateDir,
     /// After the import, the target does not hold what the source held.
     #[error(
         "verification failed: collection {collection} has {source_count} records in the source \
@@ -83,17 +89,26 @@ pub type Counts = BTreeMap<String, u64>;
 pub enum Target {
     /// A new sled data directory.
     Sled(PathBuf),
-    /// A PostgreSQL database (`postgres://…` or `postgresql://…`).
-    Postgres(String),
+    /// A PostgreSQL database (`postgres://…` or `postgresql://…`), with
+    /// the directory that receives the state files (`keys/`, attachments):
+    /// the `data_dir` the nodes of that database use.
+    Postgres {
+        /// The database URL.
+        url: String,
+        /// Where the state files go.
+        state_dir: PathBuf,
+    },
 }
 
 impl Target {
-    /// The backend factory's one decision: what `--to` names.
-    pub fn parse(spec: &str) -> Self {
+    /// The backend factory's one decision: what `--to` names. A database
+    /// target needs `state_dir` for the state files.
+    pub fn parse(spec: &str, state_dir: Option<&Path>) -> Result<Self, MigrateError> {
         if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-            Self::Postgres(spec.to_owned())
+            let state_dir = state_dir.ok_or(MigrateError::NeedsStateDir)?;
+            Ok(Self::Postgres { url: spec.to_owned(), state_dir: state_dir.to_owned() })
         } else {
-            Self::Sled(PathBuf::from(spec))
+            Ok(Self::Sled(PathBuf::from(spec)))
         }
     }
 
@@ -102,7 +117,7 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Self::Sled(dir) => dir.display().to_string(),
-            Self::Postgres(url) => redact_url(url),
+            Self::Postgres { url, .. } => redact_url(url),
         }
     }
 }
@@ -337,6 +352,32 @@ pub fn build_sled_dir(
     result
 }
 
+/// Writes the records `filter` keeps into a backend's `importer` (for an
+/// empty store), the state files into `state_dir` (missing or empty), then
+/// opens the result with `open_target` and checks that every collection
+/// holds what was written. For backends other than sled, whose store is
+/// not a directory that could be swapped in: a failure leaves the target
+/// database to be dropped and created again by the operator.
+pub fn into_backend(
+    source: &dyn BackupStore,
+    filter: &mut dyn RecordFilter,
+    files: &[(String, PathBuf)],
+    mut importer: Box<dyn RecordImporter>,
+    state_dir: &Path,
+    open_target: impl FnOnce() -> Result<Box<dyn BackupStore>, MigrateError>,
+) -> Result<(Counts, u64, u64), MigrateError> {
+    if non_empty(state_dir)? {
+        return Err(MigrateError::TargetNotEmpty(state_dir.to_owned()));
+    }
+    create_private_dir(state_dir)?;
+    let written = pipe_records(source, filter, importer.as_mut())?;
+    importer.finish()?;
+    let (count, bytes) = copy_files(files, state_dir)?;
+    let target = open_target()?;
+    verify_counts(&written, &count_records(target.as_ref())?)?;
+    Ok((written, count, bytes))
+}
+
 /// An importer that keeps nothing: counting what a filter passes.
 pub struct Discard;
 
@@ -361,11 +402,11 @@ pub fn migrate(from: &Path, to: &Target) -> Result<Summary, MigrateError> {
     let files = state_files(from)?;
     let (collections, files, file_bytes) = match to {
         Target::Sled(dir) => into_sled_dir(&source, &mut Everything, &files, dir)?,
-        // The PostgreSQL backend's importer and file placement go here:
-        // `pipe_records(&source, &mut Everything, &mut pg_importer)`, the
-        // state files where that backend keeps them, then `verify_counts`
-        // against `count_records(&pg_store)`.
-        Target::Postgres(_) => return Err(MigrateError::BackendNotBuilt("PostgreSQL")),
+        // With the PostgreSQL backend this arm becomes:
+        // `into_backend(&source, &mut Everything, &files,
+        //   Box::new(PgImporter::create(&options)?), state_dir,
+        //   || Ok(Box::new(PgStore::open(&options, state_dir)?)))?`
+        Target::Postgres { .. } => return Err(MigrateError::BackendNotBuilt("PostgreSQL")),
     };
     Ok(Summary {
         from: from.display().to_string(),
@@ -386,11 +427,16 @@ mod tests {
 
     #[test]
     fn targets_are_told_apart_and_urls_lose_their_password() {
-        assert_eq!(Target::parse("/srv/town"), Target::Sled("/srv/town".into()));
-        let pg = Target::parse("postgres://stadtbote:s3cret@db.example:5432/stadtbote");
-        assert!(matches!(pg, Target::Postgres(_)));
+        assert_eq!(Target::parse("/srv/town", None).unwrap(), Target::Sled("/srv/town".into()));
+        let state = Path::new("/srv/state");
+        let pg =
+            Target::parse("postgres://stadtbote:s3cret@db.example:5432/stadtbote", Some(state))
+                .unwrap();
+        assert!(matches!(&pg, Target::Postgres { state_dir, .. } if state_dir == state));
         assert_eq!(pg.describe(), "postgres://db.example:5432/stadtbote");
-        assert!(!Target::parse("postgresql://u:pw@h/d").describe().contains("pw"));
+        let other = Target::parse("postgresql://u:pw@h/d", Some(state)).unwrap();
+        assert!(!other.describe().contains("pw"));
+        assert!(matches!(Target::parse("postgres://h/d", None), Err(MigrateError::NeedsStateDir)));
     }
 
     #[test]
@@ -436,5 +482,25 @@ mod tests {
             migrate(&dir.path().join("nothing"), &Target::Sled(dir.path().join("y"))),
             Err(MigrateError::NoDatabase(_))
         ));
+
+        // The generic path a database backend takes, here with sled's
+        // importer: the same records, verified.
+        let other = dir.path().join("other");
+        let state = dir.path().join("state");
+        let importer = Box::new(SledImporter::create(&other).unwrap());
+        let files = state_files(&to).unwrap();
+        let (counts, n, _) = into_backend(&copy, &mut Everything, &files, importer, &state, || {
+            // sled's importer writes the database; the keys come with the files.
+            for (rel, path) in &files {
+                let target = other.join(rel);
+                fs::create_dir_all(target.parent().unwrap()).unwrap();
+                fs::copy(path, target).unwrap();
+            }
+            Ok(Box::new(open_when_released(&other)?))
+        })
+        .unwrap();
+        assert_eq!(counts, count_records(&copy).unwrap());
+        assert_eq!(n, files.len() as u64);
+        assert!(state.join("keys/pepper").is_file());
     }
 }

@@ -91,12 +91,18 @@ fn migrate_moves_a_stopped_server_and_its_clients_fetch_their_queued_messages() 
     assert!(!ok && err.contains("not empty"), "{err}");
     // postgres:// names a backend this build does not have (yet): refused
     // clearly, without echoing the password.
+    let pg = "postgres://stadtbote:geheim@127.0.0.1:1/stadtbote";
+    let (ok, _, err) = tool(&["migrate", "--from", path(&server.data_dir), "--to", pg]);
+    assert!(!ok && err.contains("--state-dir") && !err.contains("geheim"), "{err}");
+    let state = work.path().join("state");
     let (ok, _, err) = tool(&[
         "migrate",
         "--from",
         path(&server.data_dir),
         "--to",
-        "postgres://stadtbote:geheim@127.0.0.1:1/stadtbote",
+        pg,
+        "--state-dir",
+        path(&state),
     ]);
     assert!(!ok && err.contains("PostgreSQL") && !err.contains("geheim"), "{err}");
 
