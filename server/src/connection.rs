@@ -811,36 +811,11 @@ async fn woken(delivery: &mut Option<Box<Delivery>>) {
 
 /// Feeds `message` into the socket (or flushes it, for `None`) within
 /// `send_timeout`. The timer is only armed when the write has to wait.
-///
-/// The common case, a socket that takes the bytes at once, is tried first
-/// without building a timeout: a channel post fans out to every listener
-/// through here, so each post would otherwise construct (and drop) two
-/// timers per follower.
 async fn write(
     sink: &mut WsSink,
     message: Option<Message>,
     send_timeout: Duration,
 ) -> Result<(), Disconnect> {
-    use std::task::Poll;
-    // One poll: ready for the message, or flushed. A pending poll leaves
-    // the waker registered, which the waiting path below replaces.
-    let at_once = std::future::poll_fn(|cx| {
-        Poll::Ready(match message {
-            Some(_) => sink.poll_ready_unpin(cx),
-            None => sink.poll_flush_unpin(cx),
-        })
-    })
-    .await;
-    match at_once {
-        Poll::Ready(Err(_)) => return Err(Disconnect::Transport),
-        Poll::Ready(Ok(())) => {
-            return match message {
-                Some(message) => sink.start_send_unpin(message).map_err(|_| Disconnect::Transport),
-                None => Ok(()),
-            };
-        }
-        Poll::Pending => {}
-    }
     let written = match message {
         Some(message) => tokio::time::timeout(send_timeout, sink.feed(message)).await,
         None => tokio::time::timeout(send_timeout, sink.flush()).await,
