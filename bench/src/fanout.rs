@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use futures_util::stream::SplitStream;
-use tokio_tungstenite::tungstenite::Bytes;
 use stadtbote_cli::channels::NewChannel;
 use stadtbote_cli::{Client, Enrolment};
 use stadtbote_protocol::channel::{Replies, open_post};
@@ -34,6 +33,7 @@ use stadtbote_protocol::org::Role;
 use stadtbote_protocol::totp;
 use stadtbote_protocol::{Event, Request, Response};
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Bytes;
 
 use crate::net::{self, Target, Ws};
 use crate::report::{CpuWindow, Report, ms, quantile, rss_kib};
@@ -159,7 +159,7 @@ pub async fn run(
 
     // The readers are started before the timed window: spawning ten
     // thousand tasks is the generator's work, not the server's.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + burst.wait + Duration::from_secs(60);
     let mut waiters = Vec::with_capacity(followers);
     for (sender, stream) in streams {
         waiters.push(tokio::spawn(wait_posts(sender, stream, posts, deadline)));
@@ -198,15 +198,14 @@ pub async fn run(
         connections.push((sender, stream));
     }
     let cpu_use = cpu.finish();
-    let rss_after = server_pid.map(rss_kib).transpose()?;
-    // Closed only now, outside the window.
-    drop(connections);
     let server_cpu = server_cpu_before
         .zip(server_pid.and_then(process_cpu_secs_of))
         .map(|(before, after)| after - before);
-    let generator_cpu = generator_cpu_before
-        .zip(process_cpu_secs_of_self())
-        .map(|(before, after)| after - before);
+    let generator_cpu =
+        generator_cpu_before.zip(process_cpu_secs_of_self()).map(|(before, after)| after - before);
+    let rss_after = server_pid.map(rss_kib).transpose()?;
+    // Closed only now, after the window's readings.
+    drop(connections);
 
     // Per post (by its index in `sent`): arrival times at the followers.
     let mut arrivals: Vec<Vec<Instant>> = vec![Vec::with_capacity(followers); posts];
@@ -261,11 +260,8 @@ pub async fn run(
     let last = delivery_ms.iter().copied().fold(0.0, f64::max);
     let first_delivered = arrivals[0].len();
     let deliveries: usize = arrivals.iter().map(Vec::len).sum();
-    let burst_last = arrivals
-        .iter()
-        .flatten()
-        .map(|a| ms(a.duration_since(burst_started)))
-        .fold(0.0, f64::max);
+    let burst_last =
+        arrivals.iter().flatten().map(|a| ms(a.duration_since(burst_started))).fold(0.0, f64::max);
     report.add("followers", followers, "connected listeners");
     report.add("delivered", first_delivered, "followers that got the (first) post");
     report.add("lost", followers - first_delivered, "followers without the post within 60 s");
@@ -288,7 +284,11 @@ pub async fn run(
         (followers * posts).saturating_sub(deliveries),
         "posts a follower did not get within 60 s",
     );
-    report.add_f("burst_last_delivery_ms", burst_last, "ms from the first post to the last delivery");
+    report.add_f(
+        "burst_last_delivery_ms",
+        burst_last,
+        "ms from the first post to the last delivery",
+    );
     if let Some(cpu) = server_cpu {
         report.add_f("server_cpu_s", cpu, "s of server CPU (user + system) in the window");
         report.add_f(
@@ -315,7 +315,11 @@ pub async fn run(
         );
     }
     if let Some(load) = load {
-        report.add_f("load_avg_1m", load, "runnable processes (1-minute load average at the start)");
+        report.add_f(
+            "load_avg_1m",
+            load,
+            "runnable processes (1-minute load average at the start)",
+        );
     }
     report.note(
         "times start when the publisher's client begins the post, so they include its sealing, \

@@ -215,10 +215,8 @@ async fn run(cli: Cli) -> Result<()> {
             relay::run_offline(target, messages, size, server_pid).await?
         }
         Scenario::Fanout { followers, admin_code_file, server_pid, posts, wait_before_posts } => {
-            let burst = fanout::Burst {
-                posts,
-                wait: Duration::from_secs_f64(wait_before_posts.max(0.0)),
-            };
+            let burst =
+                fanout::Burst { posts, wait: Duration::from_secs_f64(wait_before_posts.max(0.0)) };
             fanout::run(target, followers, burst, &admin_code_file, server_pid).await?
         }
         Scenario::Upload { size, held, hold_secs, control, server_pid } => {
