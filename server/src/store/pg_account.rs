@@ -12,7 +12,8 @@ use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 use super::pg_pool::pg_error;
 use super::pg_store::{PgStore, ack_tx, big, unbig};
 use super::rules::deletion::DeletionSteps;
-use super::{BlobStore, OrgStore, PushStore, Store, StoreError};
+use super::pg_org::{REVOKED, STAFF};
+use super::{BlobStore, OrgStore, PushStore, Store, StoreError, records};
 
 /// Sealing context of group ids (as sled's tree name).
 const GROUP_IDS: &str = "group_ids";
@@ -231,20 +232,26 @@ impl DeletionSteps for PgStore {
 
     fn purge_device(&self, device: &DeviceId) -> Result<(u64, u32), StoreError> {
         let kdev = self.keyring.device(device).as_bytes().to_vec();
-        let raw = device.as_bytes().to_vec();
-        self.pool.tx(move |tx| {
+        let counts = self.pool.tx(move |tx| {
             let envelopes = u64::from(ack_tx(tx, &kdev, None)?);
-            let one_time = tx
-                .execute("DELETE FROM key_packages WHERE kdev = $1", &[&kdev])
-                .map_err(pg_error)?;
-            let last = tx.execute("DELETE FROM last_resort WHERE kdev = $1", &[&kdev]).map_err(pg_error)?;
+            let one_time =
+                tx.execute("DELETE FROM key_packages WHERE kdev = $1", &[&kdev]).map_err(pg_error)?;
+            let last =
+                tx.execute("DELETE FROM last_resort WHERE kdev = $1", &[&kdev]).map_err(pg_error)?;
             tx.execute("DELETE FROM mailbox_lock WHERE kdev = $1", &[&kdev]).map_err(pg_error)?;
-            // Staff enrolments and revocation entries name the device (public
-            // org data) but serve no one once it is gone.
-            tx.execute("DELETE FROM staff WHERE device = $1", &[&raw]).map_err(pg_error)?;
-            tx.execute("DELETE FROM revoked WHERE device = $1", &[&raw]).map_err(pg_error)?;
             Ok((envelopes, u32::try_from(one_time + last).unwrap_or(u32::MAX)))
-        })
+        })?;
+        // Staff enrolments and revocation entries name the device (public
+        // org data) but serve no one once it is gone.
+        let orgs = self.orgs()?;
+        self.kv(|s| {
+            for (org, _) in &orgs {
+                s.remove(STAFF, &records::pair_key(org.as_bytes(), device.as_bytes()))?;
+            }
+            s.remove(REVOKED, device.as_bytes())?;
+            Ok(())
+        })?;
+        Ok(counts)
     }
 
     fn delete_account_records(
@@ -253,30 +260,28 @@ impl DeletionSteps for PgStore {
         devices: &[DeviceId],
     ) -> Result<Vec<BlobId>, StoreError> {
         let blind = self.keyring.blind(account);
-        let kdevs: Vec<Vec<u8>> =
-            devices.iter().map(|d| self.keyring.device(d).as_bytes().to_vec()).collect();
+        self.forget_device_data(&blind)?;
+        self.forget_push_subscriptions(devices)?;
+        let blobs: Vec<BlobId> = self.blobs_of(account)?.into_iter().map(|(b, _)| b).collect();
+        self.kv(|s| {
+            for blob in &blobs {
+                Self::delete_blob_in(s, blob)?;
+            }
+            s.remove("blob_usage", blind.as_bytes())?;
+            Ok(())
+        })?;
         self.pool.tx(move |tx| {
             let b = blind.as_bytes().as_slice();
-            tx.execute("DELETE FROM device_lists WHERE blind = $1", &[&b]).map_err(pg_error)?;
-            tx.execute("DELETE FROM link_slots WHERE blind = $1", &[&b]).map_err(pg_error)?;
-            tx.execute("DELETE FROM push_subscriptions WHERE kdev = ANY($1)", &[&kdevs])
-                .map_err(pg_error)?;
             tx.execute("DELETE FROM link_codes WHERE blind = $1", &[&b]).map_err(pg_error)?;
-            let blobs = tx
-                .query("DELETE FROM blobs WHERE blind = $1 RETURNING blob", &[&b])
-                .map_err(pg_error)?;
-            tx.execute("DELETE FROM blob_usage WHERE blind = $1", &[&b]).map_err(pg_error)?;
             tx.execute("DELETE FROM devices WHERE blind = $1", &[&b]).map_err(pg_error)?;
             // The account row last: a concurrent deletion that got here
             // first leaves nothing to delete.
             if tx.execute("DELETE FROM accounts WHERE blind = $1", &[&b]).map_err(pg_error)? == 0 {
                 return Err(StoreError::UnknownAccount);
             }
-            blobs
-                .iter()
-                .map(|r| BlobId::from_slice(r.get(0)).map_err(|_| StoreError::corrupt("blobs")))
-                .collect()
-        })
+            Ok(())
+        })?;
+        Ok(blobs)
     }
 
     fn make_durable(&self) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use super::conformance::{self, Backend, Fixture};
 use super::logical::RecordImporter;
 use super::pg_test::TestPg;
 use super::sled_backup::TreeVisitor;
-use super::{BackupStore, PgImporter, PgOptions, PgStore};
+use super::{PgImporter, PgOptions, PgStore};
 
 /// The cluster shared by this process's tests.
 fn cluster() -> Option<&'static TestPg> {

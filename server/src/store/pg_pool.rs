@@ -165,7 +165,7 @@ fn config(options: &PgOptions) -> Result<Config, PoolError> {
     config.connect_timeout(options.connect_timeout);
     config.application_name("stadtbote-server");
     let statement_ms = options.statement_timeout.as_millis().max(1);
-    config.options(format!(
+    config.options(&format!(
         "-c statement_timeout={statement_ms} -c lock_timeout={statement_ms} \
          -c synchronous_commit=off -c idle_in_transaction_session_timeout={statement_ms}"
     ));

@@ -39,7 +39,19 @@ pub fn pg_bin_dir() -> Option<PathBuf> {
         versions.reverse();
         candidates.extend(versions);
     }
-    candidates.into_iter().find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+    // /usr/local/bin may hold only links to some of the tools: use the
+    // directory the real initdb is in, which has psql too.
+    candidates
+        .into_iter()
+        .filter(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        .map(|dir| {
+            std::fs::canonicalize(dir.join("initdb"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .filter(|real| real.join("psql").is_file())
+                .unwrap_or(dir)
+        })
+        .next()
 }
 
 fn skip(why: &str) -> Option<TestPg> {
