@@ -663,8 +663,9 @@ impl Config {
                 if self.database_url.expose().trim().is_empty() {
                     return Err(ConfigError::Invalid {
                         field: "database_url",
-                        reason: "required with store = \"postgres\" (postgres://user:password@host/db)"
-                            .to_owned(),
+                        reason:
+                            "required with store = \"postgres\" (postgres://user:password@host/db)"
+                                .to_owned(),
                     });
                 }
                 if self.database_url.expose().parse::<postgres::Config>().is_err() {
@@ -676,7 +677,11 @@ impl Config {
                 for (field, value, max) in [
                     ("pg_pool_size", self.pg_pool_size as u64, 1024),
                     ("pg_connect_timeout_ms", self.pg_connect_timeout_ms, MAX_DURATION_SECS * 1000),
-                    ("pg_statement_timeout_ms", self.pg_statement_timeout_ms, MAX_DURATION_SECS * 1000),
+                    (
+                        "pg_statement_timeout_ms",
+                        self.pg_statement_timeout_ms,
+                        MAX_DURATION_SECS * 1000,
+                    ),
                 ] {
                     if value == 0 || value > max {
                         return Err(ConfigError::Invalid { field, reason: format!("1 to {max}") });

@@ -43,7 +43,7 @@ fn messaging_on_postgres_leaves_no_plaintext_and_deletion_leaves_no_ids() {
     anna.ok(&["send", &b, "Noch offen im Pgtestweiler"]);
 
     pg.sql(&db, "CHECKPOINT");
-    let files = pg.persisted_bytes();
+    let files = pg.database_bytes(&db);
     for plain in [
         "Treffpunkt Marktplatz Pgtestort",
         "Antwort aus dem Pgtestdorf",
@@ -51,7 +51,10 @@ fn messaging_on_postgres_leaves_no_plaintext_and_deletion_leaves_no_ids() {
         "Annegret Pgtestname",
         "Bernhard Pgtestname",
     ] {
-        assert!(!contains_anywhere(&files, plain.as_bytes()), "plaintext {plain:?} in PostgreSQL's files");
+        assert!(
+            !contains_anywhere(&files, plain.as_bytes()),
+            "plaintext {plain:?} in PostgreSQL's files"
+        );
     }
     let anna_device = anna.device_id();
     let ids_of = |text: &str| {
@@ -70,16 +73,22 @@ fn messaging_on_postgres_leaves_no_plaintext_and_deletion_leaves_no_ids() {
     anna.ok(&["account", "delete", "--yes"]);
     pg.sql(&db, "VACUUM");
     pg.sql(&db, "CHECKPOINT");
-    let files = pg.persisted_bytes();
+    let files = pg.database_bytes(&db);
     assert!(!contains_anywhere(&files, &anna_account), "deleted account id in PostgreSQL's files");
-    assert!(!contains_anywhere(&files, &anna_device_bytes), "deleted device id in PostgreSQL's files");
+    assert!(
+        !contains_anywhere(&files, &anna_device_bytes),
+        "deleted device id in PostgreSQL's files"
+    );
     let log = std::fs::read_to_string(pg.log_file()).unwrap_or_default();
     for text in [a.as_str(), b.as_str(), anna_device.as_str()] {
         assert!(!log.contains(text), "an id in PostgreSQL's log:\n{log}");
     }
     assert!(!log.contains("DETAIL:  Key"), "a key value in PostgreSQL's log:\n{log}");
     let server_log = server.log();
-    assert!(!server_log.contains(&a) && !server_log.contains(&anna_device), "an id in the server log");
+    assert!(
+        !server_log.contains(&a) && !server_log.contains(&anna_device),
+        "an id in the server log"
+    );
 }
 
 #[test]
@@ -101,7 +110,11 @@ fn postgres_stopped_mid_traffic_means_no_ack_and_the_node_recovers_without_resta
         "the unacknowledged message stays in the outbox: {outbox:?}"
     );
     let (status, body) = http_get(server.addr, "/healthz", None).expect("healthz answers");
-    assert_eq!((status, body.trim()), (503, "storage unavailable"), "not ready while the database is down");
+    assert_eq!(
+        (status, body.trim()),
+        (503, "storage unavailable"),
+        "not ready while the database is down"
+    );
 
     pg.start_server();
     eventually(Duration::from_secs(20), || {

@@ -95,6 +95,19 @@ pub mod envelope_log;
 mod error;
 pub mod logical;
 pub mod org;
+mod pg_account;
+mod pg_aux;
+pub mod pg_backup;
+mod pg_channel;
+#[cfg(test)]
+mod pg_conformance;
+mod pg_kv;
+mod pg_org;
+pub mod pg_pool;
+mod pg_schema;
+pub mod pg_store;
+#[cfg(test)]
+pub mod pg_test;
 pub mod push;
 pub mod records;
 pub mod rules;
@@ -114,19 +127,6 @@ mod sled_org;
 mod sled_push;
 mod sled_settings;
 pub mod sled_store;
-mod pg_account;
-mod pg_aux;
-pub mod pg_backup;
-mod pg_channel;
-#[cfg(test)]
-mod pg_conformance;
-mod pg_kv;
-mod pg_org;
-pub mod pg_pool;
-mod pg_schema;
-pub mod pg_store;
-#[cfg(test)]
-pub mod pg_test;
 
 use stadtbote_protocol::account::AccountExport;
 use stadtbote_protocol::auth::IdentityKey;
@@ -141,12 +141,12 @@ pub use error::{StorageError, StoreError};
 pub use org::{
     CodeState, DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
 };
-pub use push::{PushStore, PushSubscription};
-pub use settings::{FactorOwner, FactorRecord, SettingsStore};
-pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use pg_backup::PgImporter;
 pub use pg_pool::PgOptions;
 pub use pg_store::PgStore;
+pub use push::{PushStore, PushSubscription};
+pub use settings::{FactorOwner, FactorRecord, SettingsStore};
+pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
 pub use sled_store::SledStore;
 
 /// A registered device.

@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use stadtbote_protocol::account::{AccountExport, BlobExport, DeviceExport};
 use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
 
+use super::pg_org::{REVOKED, STAFF};
 use super::pg_pool::pg_error;
 use super::pg_store::{PgStore, ack_tx, big, unbig};
 use super::rules::deletion::DeletionSteps;
-use super::pg_org::{REVOKED, STAFF};
 use super::{BlobStore, OrgStore, PushStore, Store, StoreError, records};
 
 /// Sealing context of group ids (as sled's tree name).
@@ -23,14 +23,20 @@ impl PgStore {
         let blind = self.keyring.blind(account);
         self.pool.run(move |c| {
             let row = c
-                .query_opt("SELECT created_at FROM accounts WHERE blind = $1", &[&blind.as_bytes().as_slice()])
+                .query_opt(
+                    "SELECT created_at FROM accounts WHERE blind = $1",
+                    &[&blind.as_bytes().as_slice()],
+                )
                 .map_err(pg_error)?;
             row.map(|r| unbig(r.get(0))).ok_or(StoreError::UnknownAccount)
         })
     }
 
     /// The account's device ids (opened from their sealed form).
-    pub(super) fn account_device_ids(&self, account: &AccountId) -> Result<Vec<DeviceId>, StoreError> {
+    pub(super) fn account_device_ids(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<DeviceId>, StoreError> {
         let blind = self.keyring.blind(account);
         let keyring = self.keyring.clone();
         self.pool.run(move |c| {
@@ -44,7 +50,9 @@ impl PgStore {
             for row in rows {
                 let kdev: &[u8] = row.get(0);
                 let ad_key = [blind.as_bytes().as_slice(), kdev].concat();
-                if let Some(plain) = keyring.open_sealed(&blind, "account_devices", &ad_key, row.get(1))? {
+                if let Some(plain) =
+                    keyring.open_sealed(&blind, "account_devices", &ad_key, row.get(1))?
+                {
                     out.push(super::pg_store::device_of(&plain, "devices")?);
                 }
             }
@@ -234,10 +242,12 @@ impl DeletionSteps for PgStore {
         let kdev = self.keyring.device(device).as_bytes().to_vec();
         let counts = self.pool.tx(move |tx| {
             let envelopes = u64::from(ack_tx(tx, &kdev, None)?);
-            let one_time =
-                tx.execute("DELETE FROM key_packages WHERE kdev = $1", &[&kdev]).map_err(pg_error)?;
-            let last =
-                tx.execute("DELETE FROM last_resort WHERE kdev = $1", &[&kdev]).map_err(pg_error)?;
+            let one_time = tx
+                .execute("DELETE FROM key_packages WHERE kdev = $1", &[&kdev])
+                .map_err(pg_error)?;
+            let last = tx
+                .execute("DELETE FROM last_resort WHERE kdev = $1", &[&kdev])
+                .map_err(pg_error)?;
             tx.execute("DELETE FROM mailbox_lock WHERE kdev = $1", &[&kdev]).map_err(pg_error)?;
             Ok((envelopes, u32::try_from(one_time + last).unwrap_or(u32::MAX)))
         })?;
@@ -297,4 +307,3 @@ impl DeletionSteps for PgStore {
         self.keyring.destroy_key(&self.keyring.blind(account))
     }
 }
-

@@ -70,7 +70,10 @@ impl PgStore {
     }
 
     /// The account's uploads with their records (owner opened).
-    pub(super) fn blobs_of(&self, account: &AccountId) -> Result<Vec<(BlobId, BlobRecord)>, StoreError> {
+    pub(super) fn blobs_of(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(BlobId, BlobRecord)>, StoreError> {
         let blind = self.keyring.blind(account);
         let all = self.kv(|s| s.iter(BLOBS))?;
         let mut out = Vec::new();
@@ -153,7 +156,10 @@ impl PgStore {
     }
 
     /// Deletes an upload's metadata and releases its quota charge.
-    pub(super) fn delete_blob_in(s: &mut Session, blob: &BlobId) -> Result<Option<StoredBlob>, StoreError> {
+    pub(super) fn delete_blob_in(
+        s: &mut Session,
+        blob: &BlobId,
+    ) -> Result<Option<StoredBlob>, StoreError> {
         let Some(bytes) = s.remove(BLOBS, blob.as_bytes())? else { return Ok(None) };
         let stored = records::decode_blob(&bytes)?;
         let record = &stored.record;
@@ -189,7 +195,12 @@ fn slot_expiry(value: &[u8]) -> Option<u64> {
 }
 
 impl BlobStore for PgStore {
-    fn create_blob(&self, blob: &BlobId, record: &BlobRecord, quota: u64) -> Result<(), StoreError> {
+    fn create_blob(
+        &self,
+        blob: &BlobId,
+        record: &BlobRecord,
+        quota: u64,
+    ) -> Result<(), StoreError> {
         let owner = self.seal_owner(&record.owner, BLOBS, blob.as_bytes())?;
         self.kv(|s| {
             if s.contains_key(BLOBS, blob.as_bytes())? {
@@ -406,7 +417,10 @@ impl DeviceListStore for PgStore {
             let _ = super::rules::deletion::DeletionSteps::purge_device(self, device)?;
             let kdev = self.keyring.device(device).as_bytes().to_vec();
             self.kv(|s| {
-                s.query("DELETE FROM devices WHERE kdev = $1", vec![super::pg_pool::Param::Bytes(kdev.clone())])?;
+                s.query(
+                    "DELETE FROM devices WHERE kdev = $1",
+                    vec![super::pg_pool::Param::Bytes(kdev.clone())],
+                )?;
                 Ok(())
             })?;
         }
@@ -423,9 +437,13 @@ impl DeviceListStore for PgStore {
     ) -> Result<(), StoreError> {
         let blind = self.keyring.blind(account);
         let sealed = self.keyring.seal(&blind, SLOTS, slot, data)?;
-        let value =
-            [&[LIST_FORMAT][..], &expires_at_ms.to_be_bytes(), blind.as_bytes().as_slice(), &sealed]
-                .concat();
+        let value = [
+            &[LIST_FORMAT][..],
+            &expires_at_ms.to_be_bytes(),
+            blind.as_bytes().as_slice(),
+            &sealed,
+        ]
+        .concat();
         self.kv(|s| {
             if s.contains_key(SLOTS, slot)? {
                 return Err(StoreError::InvalidCode);
@@ -553,7 +571,11 @@ impl SettingsStore for PgStore {
         })
     }
 
-    fn reset_server_admins(&self, claim_hash: &[u8; 32], entry: &AuditDraft) -> Result<usize, StoreError> {
+    fn reset_server_admins(
+        &self,
+        claim_hash: &[u8; 32],
+        entry: &AuditDraft,
+    ) -> Result<usize, StoreError> {
         self.kv(|s| {
             let admins = s.iter(ADMINS)?;
             for (key, _) in &admins {
@@ -632,14 +654,23 @@ pub(super) fn append_in(s: &mut Session, draft: &AuditDraft) -> Result<AuditReco
 
 impl AuditStore for PgStore {
     fn audit_pseudonym(&self, domain: &[u8], id: &[u8]) -> String {
-        stadtbote_protocol::audit::keyed_pseudonym(self.keyring.pseudonym_key().as_ref(), domain, id)
+        stadtbote_protocol::audit::keyed_pseudonym(
+            self.keyring.pseudonym_key().as_ref(),
+            domain,
+            id,
+        )
     }
 
     fn audit_append(&self, draft: &AuditDraft) -> Result<AuditRecord, StoreError> {
         self.kv(|s| append_in(s, draft))
     }
 
-    fn audit_page(&self, after: u64, limit: usize, max_bytes: usize) -> Result<AuditPage, StoreError> {
+    fn audit_page(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<AuditPage, StoreError> {
         let start = record_key(after.saturating_add(1));
         let end = [RECORD_PREFIX + 1];
         let (head, anchor, rows) = self.kv(|s| {
@@ -687,4 +718,3 @@ impl AuditStore for PgStore {
         })
     }
 }
-

@@ -22,7 +22,10 @@ use postgres::Transaction;
 use super::logical::{self, RecordImporter};
 use super::pg_pool::{PgOptions, Pool, pg_error};
 use super::pg_store::{PgStore, big, unbig};
-use super::records::{self, GroupInfoRecord, GroupRecord, LinkCodeRecord, MessageRecord, Owner, RefsRecord, StoredDevice};
+use super::records::{
+    self, GroupInfoRecord, GroupRecord, LinkCodeRecord, MessageRecord, Owner, RefsRecord,
+    StoredDevice,
+};
 use super::shred::Blind;
 use super::sled_backup::{BackupStore, TreeVisitor};
 use super::{StorageError, StoreError};
@@ -89,7 +92,10 @@ fn table_collection(tx: &mut Transaction<'_>, name: &str) -> Result<Entries, Sto
             }
         }
         "devices" => {
-            for r in q(tx, "SELECT kdev, blind, sealed_account, identity_key, created_at, blocked FROM devices")? {
+            for r in q(
+                tx,
+                "SELECT kdev, blind, sealed_account, identity_key, created_at, blocked FROM devices",
+            )? {
                 let key: &[u8] = r.get(3);
                 let sealed: &[u8] = r.get(2);
                 let record = StoredDevice {
@@ -110,7 +116,10 @@ fn table_collection(tx: &mut Transaction<'_>, name: &str) -> Result<Entries, Sto
             for r in q(tx, "SELECT kdev, seq, sealed FROM key_packages")? {
                 let kdev = id16(r.get(0), "keypackages")?;
                 let sealed: &[u8] = r.get(2);
-                out.push((records::id_seq_key(&kdev, unbig(r.get(1))).to_vec(), records::encode_key_package(sealed)));
+                out.push((
+                    records::id_seq_key(&kdev, unbig(r.get(1))).to_vec(),
+                    records::encode_key_package(sealed),
+                ));
             }
         }
         "kp_count" => {
@@ -195,8 +204,15 @@ fn envelope_collection(tx: &mut Transaction<'_>, name: &str) -> Result<Entries, 
         "messages" => {
             for r in rows(tx, "SELECT id, stored_at, expires_at, payload FROM messages")? {
                 let payload: &[u8] = r.get(3);
-                let record = MessageRecord { stored_at: unbig(r.get(1)), expires_at: unbig(r.get(2)), payload };
-                out.push((unbig(r.get(0)).to_be_bytes().to_vec(), records::encode_message(&record)));
+                let record = MessageRecord {
+                    stored_at: unbig(r.get(1)),
+                    expires_at: unbig(r.get(2)),
+                    payload,
+                };
+                out.push((
+                    unbig(r.get(0)).to_be_bytes().to_vec(),
+                    records::encode_message(&record),
+                ));
             }
         }
         "refs" => {
@@ -206,7 +222,10 @@ fn envelope_collection(tx: &mut Transaction<'_>, name: &str) -> Result<Entries, 
                  JOIN mailbox b ON b.message = m.id GROUP BY m.id, m.expires_at",
             )? {
                 let n: i64 = r.get(2);
-                let record = RefsRecord { remaining: u32::try_from(n).unwrap_or(u32::MAX), expires_at: unbig(r.get(1)) };
+                let record = RefsRecord {
+                    remaining: u32::try_from(n).unwrap_or(u32::MAX),
+                    expires_at: unbig(r.get(1)),
+                };
                 out.push((unbig(r.get(0)).to_be_bytes().to_vec(), records::encode_refs(record)));
             }
         }
@@ -224,7 +243,10 @@ fn envelope_collection(tx: &mut Transaction<'_>, name: &str) -> Result<Entries, 
         }
         "expiry" => {
             for r in rows(tx, "SELECT id, expires_at FROM messages")? {
-                out.push((records::expiry_key(unbig(r.get(1)), unbig(r.get(0))).to_vec(), Vec::new()));
+                out.push((
+                    records::expiry_key(unbig(r.get(1)), unbig(r.get(0))).to_vec(),
+                    Vec::new(),
+                ));
             }
         }
         "message_group" => {
@@ -264,7 +286,10 @@ impl BackupStore for PgStore {
                 } else if ENVELOPE_COLLECTIONS.contains(&name) {
                     envelope_collection(&mut tx, name)?
                 } else if name == "meta" {
-                    vec![(b"ids".to_vec(), vec![IDS_VERSION]), (b"schema".to_vec(), vec![SLED_SCHEMA])]
+                    vec![
+                        (b"ids".to_vec(), vec![IDS_VERSION]),
+                        (b"schema".to_vec(), vec![SLED_SCHEMA]),
+                    ]
                 } else {
                     tx.query("SELECT key, value FROM kv WHERE tree = $1 ORDER BY key", &[&name])
                         .map_err(pg_error)?
@@ -304,7 +329,8 @@ impl PgImporter {
     /// Connects, applies the schema and checks that the database holds no
     /// data yet (a restore never merges).
     pub fn create(options: &PgOptions) -> Result<Self, StoreError> {
-        let pool = Pool::new(options).map_err(|e| StoreError::from(StorageError::Unavailable(e.into())))?;
+        let pool = Pool::new(options)
+            .map_err(|e| StoreError::from(StorageError::Unavailable(e.into())))?;
         super::pg_schema::migrate(&pool)?;
         let empty: bool = pool.run(|c| {
             Ok(c.query_one(
@@ -317,7 +343,8 @@ impl PgImporter {
         })?;
         if !empty {
             return Err(StorageError::Unavailable(
-                "the target database already holds data; restore only into an empty database".into(),
+                "the target database already holds data; restore only into an empty database"
+                    .into(),
             )
             .into());
         }
@@ -388,14 +415,19 @@ fn move_into_tables(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
     let meta: HashMap<Vec<u8>, Vec<u8>> = staged(tx, "meta")?.into_iter().collect();
     match meta.get(b"ids".as_slice()).map(Vec::as_slice) {
         Some([IDS_VERSION]) => {}
-        Some(v) => return Err(StorageError::UnsupportedIdKeying(v.first().copied().unwrap_or(0)).into()),
+        Some(v) => {
+            return Err(StorageError::UnsupportedIdKeying(v.first().copied().unwrap_or(0)).into());
+        }
         None if meta.is_empty() && !has_any(tx)? => {}
         None => return Err(StorageError::UnkeyedIds.into()),
     }
     for (k, v) in staged(tx, "accounts")? {
         let at = records::decode_u64(&v, "accounts")?;
-        tx.execute("INSERT INTO accounts (blind, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&k, &big(at)])
-            .map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO accounts (blind, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&k, &big(at)],
+        )
+        .map_err(pg_error)?;
     }
     let sealed_devices: HashMap<Vec<u8>, Vec<u8>> = staged(tx, "account_devices")?
         .into_iter()
@@ -423,8 +455,11 @@ fn move_into_tables(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
     }
     for (k, v) in staged(tx, "last_resort")? {
         let sealed = records::decode_key_package(&v)?;
-        tx.execute("INSERT INTO last_resort (kdev, sealed) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&k, &sealed])
-            .map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO last_resort (kdev, sealed) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&k, &sealed],
+        )
+        .map_err(pg_error)?;
     }
     let group_ids: HashMap<Vec<u8>, Vec<u8>> = staged(tx, "group_ids")?.into_iter().collect();
     let mut expiry: HashMap<Vec<u8>, u64> = HashMap::new();
@@ -465,7 +500,9 @@ fn move_into_tables(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
         .map(|(k, v)| records::decode_id(&v, "message_group").map(|g| (k, g.to_vec())))
         .collect::<Result<_, _>>()?;
     for (k, v) in staged(tx, "messages")? {
-        let seq = u64::from_be_bytes(k.as_slice().try_into().map_err(|_| StoreError::corrupt("messages"))?);
+        let seq = u64::from_be_bytes(
+            k.as_slice().try_into().map_err(|_| StoreError::corrupt("messages"))?,
+        );
         let m = records::decode_message(&v)?;
         let Some(kgroup) = groups_of.get(&k) else { continue };
         tx.execute(
@@ -489,7 +526,15 @@ fn move_into_tables(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
          SELECT setval(pg_get_serial_sequence('key_packages', 'seq'), coalesce((SELECT max(seq) FROM key_packages), 0) + 1, false)",
     )
     .map_err(pg_error)?;
-    for derived in ["__sled__default", "kp_count", "group_expiry_index", "refs", "recipients", "expiry", "group_messages"] {
+    for derived in [
+        "__sled__default",
+        "kp_count",
+        "group_expiry_index",
+        "refs",
+        "recipients",
+        "expiry",
+        "group_messages",
+    ] {
         staged(tx, derived)?;
     }
     Ok(())

@@ -9,7 +9,9 @@ use stadtbote_protocol::frame::ChannelPostRecord;
 use stadtbote_protocol::org::StaffCertificate;
 use stadtbote_protocol::{ChannelId, DeviceId, OrgId};
 
-use super::channel::{ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits};
+use super::channel::{
+    ChannelCounts, ChannelPage, ChannelRecord, ChannelStore, NewPost, PageLimits,
+};
 use super::pg_org::{CHANNELS, REVOKED, STAFF};
 use super::pg_store::PgStore;
 use super::{StoreError, records, rules};
@@ -22,7 +24,11 @@ const SCAN_BATCH: usize = 64;
 const SWEEP_BATCH: usize = 256;
 
 impl ChannelStore for PgStore {
-    fn create_channel(&self, channel: &ChannelId, record: &ChannelRecord) -> Result<(), StoreError> {
+    fn create_channel(
+        &self,
+        channel: &ChannelId,
+        record: &ChannelRecord,
+    ) -> Result<(), StoreError> {
         let value = records::encode_channel(record);
         self.kv(|s| {
             if s.contains_key(CHANNELS, channel.as_bytes())? {
@@ -40,7 +46,12 @@ impl ChannelStore for PgStore {
         }
     }
 
-    fn update_channel(&self, channel: &ChannelId, meta: &[u8], key_epoch: u32) -> Result<u32, StoreError> {
+    fn update_channel(
+        &self,
+        channel: &ChannelId,
+        meta: &[u8],
+        key_epoch: u32,
+    ) -> Result<u32, StoreError> {
         self.kv(|s| {
             let Some(bytes) = s.get(CHANNELS, channel.as_bytes())? else {
                 return Err(StoreError::UnknownChannel);
@@ -68,13 +79,22 @@ impl ChannelStore for PgStore {
                 &records::id_seq_key(channel, seq),
                 &records::encode_channel_post(post.now_ms, post.expires_at_ms, post.post),
             )?;
-            s.insert(POST_EXPIRY, &records::channel_expiry_key(post.expires_at_ms, channel, seq), &[])?;
+            s.insert(
+                POST_EXPIRY,
+                &records::channel_expiry_key(post.expires_at_ms, channel, seq),
+                &[],
+            )?;
             s.insert(CHANNELS, channel, &records::encode_channel(&record))?;
             Ok(ChannelPostRecord { seq, stored_at: post.now_ms, post: post.post.to_vec().into() })
         })
     }
 
-    fn channel_posts(&self, channel: &ChannelId, after: u64, limits: PageLimits) -> Result<ChannelPage, StoreError> {
+    fn channel_posts(
+        &self,
+        channel: &ChannelId,
+        after: u64,
+        limits: PageLimits,
+    ) -> Result<ChannelPage, StoreError> {
         let id = channel.as_bytes();
         self.kv(|s| {
             // Expired posts the sweeper has not reached yet form a prefix.
@@ -102,7 +122,10 @@ impl ChannelStore for PgStore {
             let mut posts = Vec::new();
             let mut bytes = 0usize;
             if first_seq > 0 {
-                let start = records::id_seq_key(id, after.max(first_seq.saturating_sub(1)).saturating_add(1));
+                let start = records::id_seq_key(
+                    id,
+                    after.max(first_seq.saturating_sub(1)).saturating_add(1),
+                );
                 let rows = s.range(POSTS, &start, Some(&end), Some(limits.limit))?;
                 for (key, value) in rows {
                     if posts.len() >= limits.limit {
@@ -125,7 +148,11 @@ impl ChannelStore for PgStore {
         })
     }
 
-    fn staff_certificate(&self, org: &OrgId, device: &DeviceId) -> Result<Option<StaffCertificate>, StoreError> {
+    fn staff_certificate(
+        &self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<Option<StaffCertificate>, StoreError> {
         let key = records::pair_key(org.as_bytes(), device.as_bytes());
         match self.kv(|s| s.get(STAFF, &key))? {
             Some(bytes) => records::decode_staff(&bytes).map(Some),

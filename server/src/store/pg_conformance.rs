@@ -43,7 +43,8 @@ impl Pg {
     fn store(&self) -> (PgStore, Guard) {
         let url = self.0.create_database();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = PgStore::open(&options(url.clone()), dir.path()).expect("open the PostgreSQL store");
+        let store =
+            PgStore::open(&options(url.clone()), dir.path()).expect("open the PostgreSQL store");
         (store, Guard { dir, url })
     }
 }
@@ -110,11 +111,11 @@ impl Backend for Pg {
         let Fixture { store, guard } = fixture;
         drop(store);
         let guard = guard.downcast::<Guard>().expect("a PostgreSQL fixture");
-        let _ = &guard.url;
-        // Everything PostgreSQL wrote (tables, WAL, its log) and the
-        // keyring directory.
+        // Everything PostgreSQL wrote of this database (tables, WAL, its
+        // log) and the keyring directory.
         self.0.sql("postgres", "CHECKPOINT");
-        let mut out = self.0.persisted_bytes();
+        let db = guard.url.rsplit("dbname=").next().unwrap_or("postgres");
+        let mut out = self.0.database_bytes(db);
         let mut stack = vec![guard.dir.path().to_path_buf()];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).expect("read directory").flatten() {

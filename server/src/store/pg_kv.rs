@@ -55,8 +55,10 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 impl Session {
     /// The record under `key` of `t`.
     pub fn get(&mut self, t: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let rows =
-            self.query("SELECT value FROM kv WHERE tree = $1 AND key = $2", vec![tree(t), bytes(key)])?;
+        let rows = self.query(
+            "SELECT value FROM kv WHERE tree = $1 AND key = $2",
+            vec![tree(t), bytes(key)],
+        )?;
         Ok(rows.into_iter().next().map(|r| r.get(0)))
     }
 
@@ -66,7 +68,12 @@ impl Session {
     }
 
     /// Stores `value` under `key` of `t`, returning the previous record.
-    pub fn insert(&mut self, t: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn insert(
+        &mut self,
+        t: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let old = self.get(t, key)?;
         self.query(
             "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
@@ -86,7 +93,11 @@ impl Session {
     }
 
     /// Every record of `t` whose key starts with `prefix`, in key order.
-    pub fn scan_prefix(&mut self, t: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_prefix(
+        &mut self,
+        t: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         match prefix_end(prefix) {
             Some(end) => self.range(t, prefix, Some(&end), None),
             None => self.range(t, prefix, None, None),

@@ -14,7 +14,9 @@ use stadtbote_protocol::org::{
 use stadtbote_protocol::org_rotation::SignedRotation;
 use stadtbote_protocol::{DeviceId, OrgId};
 
-use super::org::{DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore};
+use super::org::{
+    DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
+};
 use super::pg_aux::{ADMIN_CLAIM, ADMIN_CLAIM_KEY, ADMINS, ORGS};
 use super::pg_pool::Session;
 use super::pg_store::PgStore;
@@ -55,7 +57,9 @@ impl DirectoryParts {
         let staff = self
             .staff
             .iter()
-            .filter(|(device, cert)| !self.revoked.contains(device) && certificate_current(cert, self.now_ms))
+            .filter(|(device, cert)| {
+                !self.revoked.contains(device) && certificate_current(cert, self.now_ms)
+            })
             .map(|(_, cert)| cert.clone())
             .collect();
         OrgInfo {
@@ -78,7 +82,10 @@ impl DirectoryParts {
     }
 }
 
-pub(super) fn staff_of(s: &mut Session, org: &OrgId) -> Result<Vec<(DeviceId, StaffCertificate)>, StoreError> {
+pub(super) fn staff_of(
+    s: &mut Session,
+    org: &OrgId,
+) -> Result<Vec<(DeviceId, StaffCertificate)>, StoreError> {
     let mut out = Vec::new();
     for (key, value) in s.scan_prefix(STAFF, org.as_bytes())? {
         let device = key
@@ -111,7 +118,11 @@ fn revoked_by(
     Ok(out)
 }
 
-fn signed_of(s: &mut Session, tree: &'static str, org: &OrgId) -> Result<Option<Signed>, StoreError> {
+fn signed_of(
+    s: &mut Session,
+    tree: &'static str,
+    org: &OrgId,
+) -> Result<Option<Signed>, StoreError> {
     match s.get(tree, org.as_bytes())? {
         Some(bytes) => records::decode_signed(&bytes, tree).map(Some),
         None => Ok(None),
@@ -132,7 +143,12 @@ pub(super) fn org_record(s: &mut Session, org: &OrgId) -> Result<OrgRecord, Stor
     }
 }
 
-fn directory_parts(s: &mut Session, org: &OrgId, record: OrgRecord, now_ms: u64) -> Result<DirectoryParts, StoreError> {
+fn directory_parts(
+    s: &mut Session,
+    org: &OrgId,
+    record: OrgRecord,
+    now_ms: u64,
+) -> Result<DirectoryParts, StoreError> {
     let staff = staff_of(s, org)?;
     let revoked = revoked_by(s, org, &staff)?;
     Ok(DirectoryParts {
@@ -172,7 +188,8 @@ impl PgStore {
                 let revoked = revoked_by(s, &org, &staff)?;
                 out.push(OrgStats {
                     handle: record.handle,
-                    staff_devices: staff.iter().filter(|(d, _)| !revoked.contains(d)).count() as u64,
+                    staff_devices: staff.iter().filter(|(d, _)| !revoked.contains(d)).count()
+                        as u64,
                     channels: channels.get(&org).copied().unwrap_or(0),
                 });
             }
@@ -182,7 +199,11 @@ impl PgStore {
     }
 
     /// Whether `device` is enrolled as staff of `org`.
-    pub(super) fn staff_certificate_exists(&self, org: &OrgId, device: &DeviceId) -> Result<bool, StoreError> {
+    pub(super) fn staff_certificate_exists(
+        &self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<bool, StoreError> {
         let key = records::pair_key(org.as_bytes(), device.as_bytes());
         self.kv(|s| s.contains_key(STAFF, &key))
     }
@@ -209,7 +230,12 @@ impl OrgStore for PgStore {
         self.kv(|s| s.insert(ADMIN_CLAIM, ADMIN_CLAIM_KEY, &value).map(|_| ()))
     }
 
-    fn claim_admin(&self, code_hash: &[u8; 32], device: &DeviceId, now_ms: u64) -> Result<(), StoreError> {
+    fn claim_admin(
+        &self,
+        code_hash: &[u8; 32],
+        device: &DeviceId,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
         self.kv(|s| {
             let Some(bytes) = s.get(ADMIN_CLAIM, ADMIN_CLAIM_KEY)? else {
                 return Err(StoreError::Code(CodeState::Unknown));

@@ -313,7 +313,11 @@ pub struct Session {
 
 impl Session {
     /// Runs one statement of the transaction.
-    pub fn query(&mut self, sql: &str, params: Vec<Param>) -> Result<Vec<postgres::Row>, StoreError> {
+    pub fn query(
+        &mut self,
+        sql: &str,
+        params: Vec<Param>,
+    ) -> Result<Vec<postgres::Row>, StoreError> {
         let (tx, rx) = sync_channel(1);
         let requests = self.requests.as_ref().ok_or_else(closed)?;
         requests.send(SessionRequest::Query(sql.to_string(), params, tx)).map_err(|_| closed())?;
@@ -352,11 +356,7 @@ impl Pool {
                     return;
                 }
             };
-            let begin = if serializable {
-                "BEGIN ISOLATION LEVEL SERIALIZABLE"
-            } else {
-                "BEGIN"
-            };
+            let begin = if serializable { "BEGIN ISOLATION LEVEL SERIALIZABLE" } else { "BEGIN" };
             if let Err(e) = client.batch_execute(begin) {
                 let _ = ready_tx.send(Err(pg_error(e)));
                 return;
@@ -424,6 +424,9 @@ mod tests {
             redact_url("postgresql:///x?host=/run&password=s3cret"),
             "postgresql:///x?host=/run&password=***"
         );
-        assert_eq!(redact_url("host=/tmp password=s3cret dbname=x"), "host=/tmp password=*** dbname=x");
+        assert_eq!(
+            redact_url("host=/tmp password=s3cret dbname=x"),
+            "host=/tmp password=*** dbname=x"
+        );
     }
 }

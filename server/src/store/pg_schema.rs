@@ -51,10 +51,7 @@ pub fn migrate(pool: &Pool) -> Result<bool, StoreError> {
                 ))
             })?;
             let fresh: bool = client
-                .query_one(
-                    "SELECT NOT EXISTS (SELECT 1 FROM server_state WHERE name = 'ids')",
-                    &[],
-                )
+                .query_one("SELECT NOT EXISTS (SELECT 1 FROM server_state WHERE name = 'ids')", &[])
                 .map_err(pg_error)?
                 .get(0);
             Ok(fresh)

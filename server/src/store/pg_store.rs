@@ -242,7 +242,10 @@ impl GroupView for TxView<'_, '_> {
     fn device_standing(&self, stored: &DeviceId) -> Result<DeviceStanding, StoreError> {
         let mut tx = self.tx.borrow_mut();
         let row = tx
-            .query_opt("SELECT blocked FROM devices WHERE kdev = $1", &[&stored.as_bytes().as_slice()])
+            .query_opt(
+                "SELECT blocked FROM devices WHERE kdev = $1",
+                &[&stored.as_bytes().as_slice()],
+            )
             .map_err(pg_error)?;
         Ok(match row {
             None => DeviceStanding::Unknown,
@@ -273,7 +276,10 @@ impl GroupView for TxView<'_, '_> {
             return Ok(false);
         };
         let row = tx
-            .query_opt("SELECT 1 FROM kv WHERE tree = 'revoked' AND key = $1", &[&device.as_bytes().as_slice()])
+            .query_opt(
+                "SELECT 1 FROM kv WHERE tree = 'revoked' AND key = $1",
+                &[&device.as_bytes().as_slice()],
+            )
             .map_err(pg_error)?;
         Ok(row.is_some())
     }
@@ -288,16 +294,18 @@ fn member_bytes(members: &[DeviceId]) -> Vec<&[u8]> {
 }
 
 /// The group locked for this transaction, if it exists.
-fn lock_group(tx: &mut Transaction<'_>, kgroup: &[u8]) -> Result<Option<GroupSnapshot>, StoreError> {
+fn lock_group(
+    tx: &mut Transaction<'_>,
+    kgroup: &[u8],
+) -> Result<Option<GroupSnapshot>, StoreError> {
     let row = tx
         .query_opt("SELECT epoch, members FROM groups WHERE kgroup = $1 FOR UPDATE", &[&kgroup])
         .map_err(pg_error)?;
     match row {
         None => Ok(None),
-        Some(r) => Ok(Some(GroupSnapshot {
-            epoch: unbig(r.get(0)),
-            members: members_of(r.get(1))?,
-        })),
+        Some(r) => {
+            Ok(Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? }))
+        }
     }
 }
 
@@ -460,7 +468,8 @@ impl Store for PgStore {
             for row in rows {
                 let kdev: &[u8] = row.get(0);
                 let ad_key = [blind.as_bytes().as_slice(), kdev].concat();
-                let Some(plain) = keyring.open_sealed(&blind, ACCOUNT_DEVICES, &ad_key, row.get(1))?
+                let Some(plain) =
+                    keyring.open_sealed(&blind, ACCOUNT_DEVICES, &ad_key, row.get(1))?
                 else {
                     continue;
                 };
@@ -503,7 +512,8 @@ impl Store for PgStore {
         identity_key: Option<&IdentityKey>,
         now_ms: u64,
     ) -> Result<LinkOutcome, StoreError> {
-        let (code, key, keyring) = (code_hash.to_vec(), identity_key.copied(), self.keyring.clone());
+        let (code, key, keyring) =
+            (code_hash.to_vec(), identity_key.copied(), self.keyring.clone());
         self.pool.tx(move |tx| {
             let row = tx
                 .query_opt(
@@ -517,7 +527,10 @@ impl Store for PgStore {
             let blind = blind_of(row.get(0), LINK_CODES)?;
             let sealed = sealed_id_of(row.get(1), LINK_CODES)?;
             let exists = tx
-                .query_opt("SELECT 1 FROM accounts WHERE blind = $1", &[&blind.as_bytes().as_slice()])
+                .query_opt(
+                    "SELECT 1 FROM accounts WHERE blind = $1",
+                    &[&blind.as_bytes().as_slice()],
+                )
                 .map_err(pg_error)?
                 .is_some();
             if !exists {
@@ -623,13 +636,18 @@ impl Store for PgStore {
                 return Err(StoreError::UnknownAccount);
             }
             let rows = c
-                .query("SELECT kdev, sealed_device FROM devices WHERE blind = $1 ORDER BY kdev", &[&b])
+                .query(
+                    "SELECT kdev, sealed_device FROM devices WHERE blind = $1 ORDER BY kdev",
+                    &[&b],
+                )
                 .map_err(pg_error)?;
             let mut out = Vec::new();
             for row in rows {
                 let kdev: &[u8] = row.get(0);
                 let ad_key = [blind.as_bytes().as_slice(), kdev].concat();
-                if let Some(plain) = keyring.open_sealed(&blind, ACCOUNT_DEVICES, &ad_key, row.get(1))? {
+                if let Some(plain) =
+                    keyring.open_sealed(&blind, ACCOUNT_DEVICES, &ad_key, row.get(1))?
+                {
                     out.push(device_of(&plain, DEVICES)?);
                 }
             }
@@ -685,22 +703,27 @@ impl Store for PgStore {
                         &[kdev],
                     )
                     .map_err(pg_error)?;
-                let (sealed, table, ad_key, last_resort): (Vec<u8>, &'static str, Vec<u8>, bool) = match one {
-                    Some(row) => {
-                        let kdev_id = device_of(kdev, DEVICES)?;
-                        let key = super::records::id_seq_key(kdev_id.as_bytes(), unbig(row.get(0)));
-                        (row.get(1), KEYPACKAGES, key.to_vec(), false)
-                    }
-                    None => {
-                        let row = tx
-                            .query_opt("SELECT sealed FROM last_resort WHERE kdev = $1", &[kdev])
-                            .map_err(pg_error)?;
-                        match row {
-                            Some(row) => (row.get(0), LAST_RESORT, kdev.clone(), true),
-                            None => continue,
+                let (sealed, table, ad_key, last_resort): (Vec<u8>, &'static str, Vec<u8>, bool) =
+                    match one {
+                        Some(row) => {
+                            let kdev_id = device_of(kdev, DEVICES)?;
+                            let key =
+                                super::records::id_seq_key(kdev_id.as_bytes(), unbig(row.get(0)));
+                            (row.get(1), KEYPACKAGES, key.to_vec(), false)
                         }
-                    }
-                };
+                        None => {
+                            let row = tx
+                                .query_opt(
+                                    "SELECT sealed FROM last_resort WHERE kdev = $1",
+                                    &[kdev],
+                                )
+                                .map_err(pg_error)?;
+                            match row {
+                                Some(row) => (row.get(0), LAST_RESORT, kdev.clone(), true),
+                                None => continue,
+                            }
+                        }
+                    };
                 // A package of an account deleted meanwhile no longer
                 // opens; it is consumed all the same.
                 if let Some(package) = keyring.open_sealed(&blind, table, &ad_key, &sealed)? {
@@ -761,7 +784,9 @@ impl Store for PgStore {
                 .map_err(pg_error)?
                 .map(|row| {
                     row.get::<_, Option<Vec<u8>>>(0)
-                        .map(|o| OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info")))
+                        .map(|o| {
+                            OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info"))
+                        })
                         .transpose()
                 })
                 .transpose()?;
@@ -805,7 +830,8 @@ impl Store for PgStore {
     }
 
     fn external_join(&self, input: ExternalJoinInput<'_>) -> Result<CommitOutcome, StoreError> {
-        let (kgroup, kcaller) = (self.keyring.group(input.group), self.keyring.device(input.caller));
+        let (kgroup, kcaller) =
+            (self.keyring.group(input.group), self.keyring.device(input.caller));
         let (epoch, commit, token) = (input.epoch, input.commit.to_vec(), *input.token_hash);
         let (now_ms, expires_at_ms, max_members) =
             (input.now_ms, input.expires_at_ms, input.max_members);
@@ -863,10 +889,15 @@ impl Store for PgStore {
             // A shared lock: sends of one group run side by side, but not
             // beside a commit that changes its members.
             let row = tx
-                .query_opt("SELECT epoch, members FROM groups WHERE kgroup = $1 FOR SHARE", &[&kgroup])
+                .query_opt(
+                    "SELECT epoch, members FROM groups WHERE kgroup = $1 FOR SHARE",
+                    &[&kgroup],
+                )
                 .map_err(pg_error)?;
             let current = match row {
-                Some(r) => Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? }),
+                Some(r) => {
+                    Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? })
+                }
                 None => None,
             };
             let to = {
@@ -952,7 +983,9 @@ impl Store for PgStore {
                 .map_err(pg_error)?
                 .map(|row| {
                     row.get::<_, Option<Vec<u8>>>(0)
-                        .map(|o| OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info")))
+                        .map(|o| {
+                            OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info"))
+                        })
                         .transpose()
                 })
                 .transpose()?;
@@ -1125,7 +1158,9 @@ pub(super) fn ack_tx(
     }
     let messages: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     let removed = match ids {
-        Some(ids) => tx.execute("DELETE FROM mailbox WHERE kdev = $1 AND message = ANY($2)", &[&kdev, &ids]),
+        Some(ids) => {
+            tx.execute("DELETE FROM mailbox WHERE kdev = $1 AND message = ANY($2)", &[&kdev, &ids])
+        }
         None => tx.execute("DELETE FROM mailbox WHERE kdev = $1", &[&kdev]),
     }
     .map_err(pg_error)?;

@@ -94,7 +94,16 @@ impl TestPg {
         }
         let out = pg.tool(
             "initdb",
-            &["-D", &pg.data_dir().to_string_lossy(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            &[
+                "-D",
+                &pg.data_dir().to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
         );
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         pg.start_server();
@@ -134,15 +143,35 @@ impl TestPg {
         let options = format!("-k {} -p {} -c listen_addresses=''", self.root.display(), self.port);
         let out = self.tool(
             "pg_ctl",
-            &["-D", &self.data_dir().to_string_lossy(), "-l", &self.log_file().to_string_lossy(), "-o", &options, "-w", "start"],
+            &[
+                "-D",
+                &self.data_dir().to_string_lossy(),
+                "-l",
+                &self.log_file().to_string_lossy(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
         );
-        assert!(out.status.success(), "pg_ctl start failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Stops the server (fast shutdown: connections are cut).
     pub fn stop_server(&self) {
-        let out = self.tool("pg_ctl", &["-D", &self.data_dir().to_string_lossy(), "-m", "fast", "-w", "stop"]);
-        assert!(out.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self.tool(
+            "pg_ctl",
+            &["-D", &self.data_dir().to_string_lossy(), "-m", "fast", "-w", "stop"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A connection string (key=value form) for database `db`.
@@ -161,11 +190,51 @@ impl TestPg {
     pub fn sql(&self, db: &str, sql: &str) -> String {
         let out = self.tool(
             "psql",
-            &["-h", &self.root.to_string_lossy(), "-p", &self.port.to_string(), "-U", "postgres", "-d", db,
-              "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+            &[
+                "-h",
+                &self.root.to_string_lossy(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-c",
+                sql,
+            ],
         );
         assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every byte of what the cluster holds of database `db`: its table
+    /// files, the shared catalog, the WAL (which all databases share) and
+    /// the server's log.
+    pub fn database_bytes(&self, db: &str) -> Vec<Vec<u8>> {
+        let oid =
+            self.sql("postgres", &format!("SELECT oid FROM pg_database WHERE datname = '{db}'"));
+        let data = self.data_dir();
+        let mut out = Vec::new();
+        let mut stack =
+            vec![data.join("base").join(oid.trim()), data.join("global"), data.join("pg_wal")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    out.push(bytes);
+                }
+            }
+        }
+        if let Ok(bytes) = std::fs::read(self.log_file()) {
+            out.push(bytes);
+        }
+        out
     }
 
     /// Every byte of every file below the data directory and of the log.
@@ -189,7 +258,10 @@ impl TestPg {
 
 impl Drop for TestPg {
     fn drop(&mut self) {
-        let _ = self.tool("pg_ctl", &["-D", &self.data_dir().to_string_lossy(), "-m", "immediate", "-w", "stop"]);
+        let _ = self.tool(
+            "pg_ctl",
+            &["-D", &self.data_dir().to_string_lossy(), "-m", "immediate", "-w", "stop"],
+        );
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
