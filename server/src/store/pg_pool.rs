@@ -172,8 +172,15 @@ fn config(options: &PgOptions) -> Result<Config, PoolError> {
     Ok(config)
 }
 
-fn worker(config: Arc<Config>, jobs: Arc<Mutex<Receiver<Job>>>) {
+/// A connection idle for longer than this is checked (one empty query)
+/// before it runs a job: after a database restart every pooled connection
+/// is dead without knowing it, and the check turns that into a reconnect
+/// instead of one failed request per connection.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+fn worker(config: Arc<Config>, jobs: Arc<Mutex<Receiver<Job>>>, check_timeout: Duration) {
     let mut client: Option<Client> = None;
+    let mut last_used = std::time::Instant::now();
     loop {
         let job = {
             let receiver = jobs.lock().unwrap_or_else(|e| e.into_inner());
@@ -183,6 +190,12 @@ fn worker(config: Arc<Config>, jobs: Arc<Mutex<Receiver<Job>>>) {
             }
         };
         if client.as_ref().is_some_and(Client::is_closed) {
+            client = None;
+        }
+        if last_used.elapsed() > CHECK_AFTER_IDLE
+            && let Some(c) = client.as_mut()
+            && c.is_valid(check_timeout).is_err()
+        {
             client = None;
         }
         if client.is_none() {
@@ -198,6 +211,7 @@ fn worker(config: Arc<Config>, jobs: Arc<Mutex<Receiver<Job>>>) {
             Some(c) => job(Ok(c)),
             None => job(Err(StorageError::Unavailable(PoolError::Closed.into()).into())),
         }
+        last_used = std::time::Instant::now();
     }
 }
 
@@ -213,9 +227,10 @@ impl Pool {
         let mut threads = Vec::with_capacity(size);
         for n in 0..size {
             let (config, receiver) = (config.clone(), receiver.clone());
+            let check_timeout = options.connect_timeout;
             let handle = std::thread::Builder::new()
                 .name(format!("pg-conn-{n}"))
-                .spawn(move || worker(config, receiver))
+                .spawn(move || worker(config, receiver, check_timeout))
                 .map_err(|e| PoolError::Connection(e.to_string()))?;
             threads.push(handle);
         }
