@@ -391,7 +391,7 @@ impl RecordImporter for PgImporter {
 
     fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
         self.apply_pending()?;
-        self.pool.tx(|tx| move_into_tables(tx))?;
+        self.pool.tx(move_into_tables)?;
         self.pool.run(|c| {
             let mut tx = c.transaction().map_err(pg_error)?;
             tx.batch_execute("SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()")

@@ -50,7 +50,7 @@ impl Pg {
 }
 
 #[derive(Default)]
-struct Collect(Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>);
+struct Collect(Vec<(Vec<u8>, super::pg_kv::Records)>);
 
 impl TreeVisitor for Collect {
     fn tree(&mut self, name: &[u8]) -> std::io::Result<()> {

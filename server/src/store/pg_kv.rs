@@ -35,7 +35,10 @@ fn tree(t: &str) -> Param {
     Param::Text(t.to_string())
 }
 
-fn pairs(rows: Vec<Row>) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Records (key, value) in key order.
+pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn pairs(rows: Vec<Row>) -> Records {
     rows.into_iter().map(|r| (r.get(0), r.get(1))).collect()
 }
 
@@ -93,11 +96,7 @@ impl Session {
     }
 
     /// Every record of `t` whose key starts with `prefix`, in key order.
-    pub fn scan_prefix(
-        &mut self,
-        t: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_prefix(&mut self, t: &str, prefix: &[u8]) -> Result<Records, StoreError> {
         match prefix_end(prefix) {
             Some(end) => self.range(t, prefix, Some(&end), None),
             None => self.range(t, prefix, None, None),
@@ -112,7 +111,7 @@ impl Session {
         start: &[u8],
         end: Option<&[u8]>,
         limit: Option<usize>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Records, StoreError> {
         let limit = Param::Int(limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX)));
         let rows = match end {
             Some(end) => self.query(
@@ -129,7 +128,7 @@ impl Session {
     }
 
     /// Every record of `t`, in key order.
-    pub fn iter(&mut self, t: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn iter(&mut self, t: &str) -> Result<Records, StoreError> {
         self.range(t, &[], None, None)
     }
 
