@@ -45,6 +45,13 @@ struct Cli {
     /// the same machine needs another port or `off`.
     #[arg(long, value_name = "ADDR|off")]
     metrics_listen: Option<String>,
+    /// Storage backend: `sled` or `postgres` [default: sled; env: STADTBOTE_STORE].
+    #[arg(long, value_name = "sled|postgres")]
+    store: Option<String>,
+    /// PostgreSQL connection string for --store postgres
+    /// [env: STADTBOTE_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Offline tools; without one, the server runs.
     #[command(subcommand)]
     command: Option<Command>,
@@ -393,6 +400,8 @@ fn main() -> ExitCode {
         tls_cert: cli.tls_cert,
         tls_key: cli.tls_key,
         metrics_listen: cli.metrics_listen,
+        store: cli.store,
+        database_url: cli.database_url,
     };
     // Variables that are not valid Unicode cannot be configuration values;
     // skipping them avoids the panic of `std::env::vars`.

@@ -55,6 +55,8 @@ mod web_served;
 mod web_verify;
 mod wire;
 mod wire_codes;
+// s9-pg: the PostgreSQL store end to end.
+mod postgres;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
 /// blocking CLI calls with async protocol clients, so each async part gets its
