@@ -9,8 +9,8 @@
 //! contact and enforcement body; the Leichte Sprache choice is remembered
 //! across a reload; dates are written in the browser's locale.
 //!
-//! With `STADTBOTE_SCREENSHOTS=1` the test also writes full-page PNGs of
-//! the main screens into docs/screenshots/ (deterministic names); without
+//! With `STADTBOTE_SCREENSHOTS=1` the test also writes PNGs (one screen
+//! each) of the main screens into docs/screenshots/ (deterministic names); without
 //! it nothing in the tree changes.
 //!
 //! Without chromium and chromedriver the test prints a loud SKIPPED line;
@@ -59,7 +59,8 @@ fn axe_source() -> Result<String> {
 }
 
 /// chromedriver's DevTools passthrough (`goog/cdp/execute`): exact
-/// viewport sizes and full-page screenshots, which WebDriver lacks.
+/// viewport sizes (and the screenshots of exactly that viewport), which
+/// WebDriver lacks.
 #[derive(Debug)]
 struct Cdp(&'static str, Value);
 
@@ -89,12 +90,18 @@ async fn set_viewport(client: &Client, width: u32, height: u32) -> Result<()> {
     Ok(())
 }
 
-/// A full-page PNG (the whole scroll height) of the current page.
-async fn full_page_png(client: &Client) -> Result<Vec<u8>> {
+/// A PNG of the viewport, after scrolling `anchor` (a CSS selector) to the
+/// top, or the page to its top.
+async fn viewport_png(client: &Client, anchor: Option<&str>) -> Result<Vec<u8>> {
+    let scroll = match anchor {
+        Some(css) => format!("document.querySelector({css:?}).scrollIntoView(); return true"),
+        None => "window.scrollTo(0, 0); return true".to_owned(),
+    };
+    script(client, &scroll).await?;
     let shot = client
         .issue_cmd(Cdp(
             "Page.captureScreenshot",
-            json!({ "format": "png", "captureBeyondViewport": true, "fromSurface": true }),
+            json!({ "format": "png", "captureBeyondViewport": false, "fromSurface": true }),
         ))
         .await?;
     let data = shot["data"].as_str().ok_or_else(|| anyhow!("no screenshot data: {shot}"))?;
@@ -193,24 +200,62 @@ const PAGES: [Page; 4] = [
     },
 ];
 
-/// The screenshots kept in docs/screenshots/: (page, choice).
-const SCREENSHOTS: [(&str, &str); 4] =
-    [("start", "de"), ("start", "leichte-sprache"), ("start", "en"), ("barrierefreiheit", "de")];
+/// The screenshots kept in docs/screenshots/: (page, choice, the element
+/// scrolled to the top first, if any). One screen each (the viewport), as
+/// a person sees it without scrolling further.
+const SCREENSHOTS: [(&str, &str, Option<&str>); 4] = [
+    ("start", "de", None),
+    ("start", "leichte-sprache", Some("#guide")),
+    ("start", "en", None),
+    ("barrierefreiheit", "de", None),
+];
 
 async fn choose(client: &Client, choice: Choice) -> Result<()> {
-    client.find(Locator::Css(choice.button)).await?.click().await?;
+    // The page re-renders when the server's statement arrives, which can
+    // replace the button between finding and clicking it: try again then.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let pressed = client.find(Locator::Css(choice.button)).await?.attr("aria-pressed").await?;
-        if pressed.as_deref() == Some("true") {
+        let pressed = async {
+            let button = client.find(Locator::Css(choice.button)).await?;
+            if button.attr("aria-pressed").await?.as_deref() != Some("true") {
+                button.click().await?;
+            }
+            let button = client.find(Locator::Css(choice.button)).await?;
+            anyhow::Ok(button.attr("aria-pressed").await?.as_deref() == Some("true"))
+        }
+        .await;
+        if let Ok(true) = pressed {
             return Ok(());
         }
-        ensure!(Instant::now() < deadline, "{} never became pressed", choice.button);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        ensure!(Instant::now() < deadline, "{} never became pressed: {pressed:?}", choice.button);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+/// The check can fail: an image without a text alternative and a button
+/// without a name, put into the page, are reported by axe; the page is
+/// reloaded afterwards.
+async fn axe_sees_a_planted_violation(client: &Client, origin: &str, axe: &str) -> Result<()> {
+    client.goto(&format!("{origin}/#/")).await?;
+    wait_for_text(client, "#main-heading", "").await?;
+    script(
+        client,
+        "const main = document.querySelector('main');          const img = document.createElement('img'); img.src = 'icon.svg'; main.appendChild(img);          main.appendChild(document.createElement('button')); return true",
+    )
+    .await?;
+    let violations = axe_violations(client, axe).await?;
+    for rule in ["image-alt", "button-name"] {
+        ensure!(
+            violations.iter().any(|v| v.starts_with(&format!("{rule} "))),
+            "axe did not report the planted {rule}: {violations:?}"
+        );
+    }
+    client.refresh().await?;
+    Ok(())
+}
+
 async fn axe_on_every_page(client: &Client, origin: &str, axe: &str) -> Result<usize> {
+    axe_sees_a_planted_violation(client, origin, axe).await?;
     let screenshots = std::env::var("STADTBOTE_SCREENSHOTS").is_ok_and(|v| v == "1");
     let dir = workspace().join("docs/screenshots");
     let mut checked = 0;
@@ -244,10 +289,11 @@ async fn axe_on_every_page(client: &Client, origin: &str, axe: &str) -> Result<u
                         page.fragment, choice.name
                     ));
                 }
-                if screenshots && SCREENSHOTS.contains(&(page.name, choice.name)) {
+                let shot = SCREENSHOTS.iter().find(|(p, c, _)| *p == page.name && *c == choice.name);
+                if let (true, Some((_, _, anchor))) = (screenshots, shot) {
                     std::fs::create_dir_all(&dir)?;
                     let file = dir.join(format!("{}-{}-{width_name}.png", page.name, choice.name));
-                    std::fs::write(&file, full_page_png(client).await?)?;
+                    std::fs::write(&file, viewport_png(client, *anchor).await?)?;
                     eprintln!("wrote {}", file.display());
                 }
             }
@@ -268,6 +314,8 @@ async fn keyboard_pattern(client: &Client, origin: &str) -> Result<()> {
     let heading_de = tr_in(Lang::De, "web-about-heading", &[]);
     wait_for_text(client, "#main-heading", &heading_de).await?;
     wait_for_text(client, "#server-operator", "Stadt Musterhausen").await?;
+    // Both fetches are in: no re-render replaces what the keys reach.
+    wait_for_text(client, "#build-rustc", "rustc ").await?;
 
     // From the top of the page, the first Tab lands on the skip link, and
     // its focus ring is visible.
