@@ -771,7 +771,10 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&PrivacyStatement::from_config(&config).to_json()).unwrap();
         assert_eq!(json["accessibility_contact"], "barrierefrei@musterhausen.example");
-        assert_eq!(json["accessibility_enforcement"], "Landesdurchsetzungsstelle, https://land.example");
+        assert_eq!(
+            json["accessibility_enforcement"],
+            "Landesdurchsetzungsstelle, https://land.example"
+        );
     }
 
     /// The English catalog's retention texts, worded from each row's key

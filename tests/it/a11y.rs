@@ -52,7 +52,11 @@ fn axe_source() -> Result<String> {
     let path = workspace().join("tests/assets/axe-core/axe.min.js");
     let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
     let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    ensure!(hash == AXE_SHA256, "{} has SHA-256 {hash}, not the pinned {AXE_SHA256}", path.display());
+    ensure!(
+        hash == AXE_SHA256,
+        "{} has SHA-256 {hash}, not the pinned {AXE_SHA256}",
+        path.display()
+    );
     let source = String::from_utf8(bytes)?;
     ensure!(source.starts_with(&format!("/*! axe v{AXE_VERSION}")), "not axe-core {AXE_VERSION}");
     Ok(source)
@@ -289,7 +293,8 @@ async fn axe_on_every_page(client: &Client, origin: &str, axe: &str) -> Result<u
                         page.fragment, choice.name
                     ));
                 }
-                let shot = SCREENSHOTS.iter().find(|(p, c, _)| *p == page.name && *c == choice.name);
+                let shot =
+                    SCREENSHOTS.iter().find(|(p, c, _)| *p == page.name && *c == choice.name);
                 if let (true, Some((_, _, anchor))) = (screenshots, shot) {
                     std::fs::create_dir_all(&dir)?;
                     let file = dir.join(format!("{}-{}-{width_name}.png", page.name, choice.name));
@@ -339,7 +344,11 @@ async fn keyboard_pattern(client: &Client, origin: &str) -> Result<()> {
 
     // The footer link to the statement, by keyboard: focus moves to the
     // new heading, and the live region names it.
-    client.find(Locator::Css("#footer-accessibility")).await?.send_keys(&Key::Enter.to_string()).await?;
+    client
+        .find(Locator::Css("#footer-accessibility"))
+        .await?
+        .send_keys(&Key::Enter.to_string())
+        .await?;
     let heading = tr_in(Lang::De, "web-a11y-heading", &[]);
     wait_for_text(client, "#main-heading", &heading).await?;
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -130,11 +130,8 @@ pub fn render(dom: &Dom, state: &State, main: &Element) -> DomResult<String> {
 
     let method = section(dom, main, "a11y-method", &t(lang, "web-a11y-method-heading"))?;
     let (year, month, day) = ASSESSED;
-    let date = local_time::format(
-        &state.locale,
-        local_time::utc_noon_ms(year, month, day),
-        Style::Date,
-    );
+    let date =
+        local_time::format(&state.locale, local_time::utc_noon_ms(year, month, day), Style::Date);
     let text = stadtbote_i18n::Catalog::get(lang).format(
         "web-a11y-method",
         &[
