@@ -50,6 +50,7 @@ pub mod forwarded;
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod migrate;
 pub mod outbox;
 pub mod privacy;
 pub mod push;
@@ -60,6 +61,7 @@ pub mod shutdown;
 pub mod store;
 pub mod sweeper;
 pub mod tls;
+pub mod town;
 pub mod web_integrity;
 pub mod webapp;
 
