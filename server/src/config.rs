@@ -251,6 +251,18 @@ pub struct Config {
     pub operator_contact: String,
     /// Where the server's source code can be obtained, shown by `/privacy`.
     pub source_url: String,
+    /// How people report accessibility barriers of the web app (e-mail,
+    /// postal address or web page): the feedback contact of its
+    /// "Erklärung zur Barrierefreiheit" (BITV 2.0 § 7), published in
+    /// `/privacy` (`accessibility_contact`); empty means not configured.
+    pub accessibility_contact: String,
+    /// The enforcement body of the web app's accessibility statement: the
+    /// Schlichtungsstelle or Durchsetzungsstelle responsible for the
+    /// operator (for a town: its Land's), with its address or web page,
+    /// published in `/privacy` (`accessibility_enforcement`); empty: the
+    /// statement names the federal Schlichtungsstelle nach § 16 BGG and
+    /// says that a town's Land may have its own.
+    pub accessibility_enforcement: String,
     /// The address citizens open the web app at, as the browser sees it
     /// behind the proxy (`https://stadtbote.musterhausen.de`; scheme and
     /// host, optionally a port, no path). Used for links and QR codes,
@@ -395,6 +407,8 @@ impl Default for Config {
             backup_keep_weekly: 8,
             operator_name: String::new(),
             operator_contact: String::new(),
+            accessibility_contact: String::new(),
+            accessibility_enforcement: String::new(),
             source_url: DEFAULT_SOURCE_URL.to_owned(),
             public_url: String::new(),
             web_dir: String::new(),

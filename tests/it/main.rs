@@ -10,6 +10,7 @@ mod groups;
 mod harness;
 mod malicious;
 
+mod a11y;
 mod account;
 mod admin;
 mod audit_anchor;
