@@ -1283,3 +1283,8 @@ web-footer = Ende-zu-Ende-verschlüsselt. Keine Telefonnummer, keine Werbung, ke
 web-error-http = Antwort des Servers { $status }
 web-error-network = keine Verbindung zum Server
 web-error-format = unerwartete Antwort des Servers
+
+## s9-push (issue 18.5): the push subscription row of the privacy statement
+## (server/src/privacy.rs)
+privacy-item-push-subscriptions = Push-Abonnements
+privacy-retention-push-subscriptions = bis die Benachrichtigungen ausgeschaltet werden, der Push-Dienst das Abonnement für erloschen erklärt, das Gerät oder Konto gelöscht wird, oder nach { $secs } ohne Nutzung

@@ -1264,3 +1264,8 @@ web-footer = End-to-end encrypted. No phone number, no advertising, no third par
 web-error-http = the server answered { $status }
 web-error-network = no connection to the server
 web-error-format = unexpected answer from the server
+
+## s9-push (issue 18.5): the push subscription row of the privacy statement
+## (server/src/privacy.rs)
+privacy-item-push-subscriptions = push subscriptions
+privacy-retention-push-subscriptions = until notifications are turned off, the push service says the subscription is gone, the device or account is deleted, or after { $secs } without use

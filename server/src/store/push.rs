@@ -28,6 +28,9 @@ pub struct PushSubscription {
     pub auth: [u8; AUTH_LEN],
     /// When it was registered (Unix ms).
     pub created_at: u64,
+    /// When it was last registered again or accepted a push (Unix ms);
+    /// unused for `push_subscription_ttl_days`, the sweeper deletes it.
+    pub last_used: u64,
 }
 
 impl std::fmt::Debug for PushSubscription {
@@ -35,6 +38,7 @@ impl std::fmt::Debug for PushSubscription {
         // The endpoint and keys stay out of debug output (and so of logs).
         f.debug_struct("PushSubscription")
             .field("created_at", &self.created_at)
+            .field("last_used", &self.last_used)
             .finish_non_exhaustive()
     }
 }
@@ -62,4 +66,13 @@ pub trait PushStore {
 
     /// Removes `device`'s subscription; whether there was one.
     fn delete_push_subscription(&self, device: &DeviceId) -> Result<bool, StoreError>;
+
+    /// Records that the push service accepted a push for `device`'s
+    /// subscription at `now_ms` (its last use); whether it was updated. A
+    /// subscription deleted or replaced meanwhile is left alone.
+    fn push_subscription_used(&self, device: &DeviceId, now_ms: u64) -> Result<bool, StoreError>;
+
+    /// Deletes every subscription last used before `unused_before_ms`
+    /// (and any its deleted account left unreadable); how many.
+    fn sweep_push_subscriptions(&self, unused_before_ms: u64) -> Result<u64, StoreError>;
 }
