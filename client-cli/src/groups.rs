@@ -451,7 +451,7 @@ impl<C: Clock + Clone> Client<C> {
         };
         // The advanced sender ratchet is saved before the bytes leave.
         self.save()?;
-        let request = Request::Send { group: *group, message: ByteBuf::from(ciphertext) };
+        let request = stadtbote_protocol::notify::send_request(*group, ciphertext, &message.body);
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Stored { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),

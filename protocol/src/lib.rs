@@ -40,6 +40,7 @@ pub mod group_link;
 pub mod ids;
 pub mod membership;
 pub mod mls;
+pub mod notify;
 pub mod org;
 pub mod org_rotation;
 pub mod refusal;

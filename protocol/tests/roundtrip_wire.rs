@@ -139,8 +139,11 @@ fn account_export() -> impl Strategy<Value = AccountExport> {
         any::<bool>(),
         (any::<u64>(), any::<u64>(), any::<bool>()),
         (vec(text(), 0..2), vec(text(), 0..2)),
-        of((text(), any::<u64>())
-            .prop_map(|(endpoint, created_at)| PushSubscriptionExport { endpoint, created_at })),
+        of((text(), any::<u64>()).prop_map(|(endpoint, created_at)| PushSubscriptionExport {
+            endpoint,
+            created_at,
+            last_used_at: created_at.wrapping_add(1),
+        })),
     )
         .prop_map(
             |(

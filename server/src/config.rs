@@ -314,6 +314,13 @@ pub struct Config {
     pub push_request_timeout_secs: u64,
     /// Web Push: longest endpoint URL accepted, in bytes.
     pub push_max_endpoint_bytes: usize,
+    /// Web Push: days a subscription may go unused (no push accepted by
+    /// the push service, no new registration) before the sweeper deletes
+    /// it.
+    pub push_subscription_ttl_days: u32,
+    /// Web Push: the same in seconds; when not 0 it replaces
+    /// `push_subscription_ttl_days` (tests, short-lived test servers).
+    pub push_subscription_ttl_secs: u64,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
     /// Storage backend: `sled` (embedded, the default) or `postgres`.
@@ -429,6 +436,8 @@ impl Default for Config {
             push_retry_base_ms: 1000,
             push_request_timeout_secs: 10,
             push_max_endpoint_bytes: 1024,
+            push_subscription_ttl_days: 60,
+            push_subscription_ttl_secs: 0,
             log: "info".to_owned(),
             store: STORE_SLED.to_owned(),
             database_url: DatabaseUrl::default(),
@@ -774,6 +783,7 @@ impl Config {
             ("push_retry_base_ms", self.push_retry_base_ms),
             ("push_request_timeout_secs", self.push_request_timeout_secs),
             ("push_max_endpoint_bytes", self.push_max_endpoint_bytes as u64),
+            ("push_subscription_ttl_days", u64::from(self.push_subscription_ttl_days)),
         ];
         for &(field, value) in nonzero {
             if value == 0 {
@@ -1109,6 +1119,18 @@ impl Config {
                 reason: "must be between 64 and 8192".into(),
             });
         }
+        if u64::from(self.push_subscription_ttl_days) * 86_400 > MAX_TTL_SECS {
+            return Err(ConfigError::Invalid {
+                field: "push_subscription_ttl_days",
+                reason: format!("must be at most {} days", MAX_TTL_SECS / 86_400),
+            });
+        }
+        if self.push_subscription_ttl_secs > MAX_TTL_SECS {
+            return Err(ConfigError::Invalid {
+                field: "push_subscription_ttl_secs",
+                reason: format!("must be at most {MAX_TTL_SECS} seconds"),
+            });
+        }
         if self.push_ttl_secs > 2_419_200 {
             return Err(ConfigError::Invalid {
                 field: "push_ttl_secs",
@@ -1116,6 +1138,16 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// Seconds a push subscription may go unused before it is deleted:
+    /// `push_subscription_ttl_secs` when set, else the days.
+    pub fn push_subscription_ttl(&self) -> u64 {
+        if self.push_subscription_ttl_secs > 0 {
+            self.push_subscription_ttl_secs
+        } else {
+            u64::from(self.push_subscription_ttl_days).saturating_mul(86_400)
+        }
     }
 
     /// The parsed `trusted_proxies`; the error names the entry that is not

@@ -441,6 +441,20 @@ impl PrivacyStatement {
                 retention_values: values(&[("days", u64::from(channel_days)), ("secs", channel_secs)]),
             },
         ]);
+        // Issue 18: Web Push subscriptions.
+        let push_ttl = config.push_subscription_ttl();
+        stored.push(StoredItem {
+            item: "push subscriptions",
+            key: "push-subscriptions",
+            contents: "for each device that turned notifications on: the push service address its browser gave (it names one browser at one push service), the browser's public key and authentication secret, when it was registered and last used, sealed with the account's key",
+            purpose: "waking the app with a content-free notification when a message, report reply or status change arrives while it is closed (never for channel posts)",
+            retention: format!(
+                "until notifications are turned off, the push service says the subscription is gone, the device or account is deleted, or after {} without use",
+                human(push_ttl)
+            ),
+            retention_secs: Some(push_ttl),
+            retention_values: values(&[("secs", push_ttl)]),
+        });
         let never_stored = vec![
             NeverStored {
                 item: "IP addresses",

@@ -1347,3 +1347,8 @@ web-a11y-enforcement-body = Zuständige Stelle
 web-a11y-enforcement-federal = Schlichtungsstelle nach dem Behindertengleichstellungsgesetz (§ 16 BGG) bei dem Beauftragten der Bundesregierung für die Belange von Menschen mit Behinderungen, Mauerstraße 53, 10117 Berlin
 web-a11y-enforcement-land = Für Städte und Gemeinden ist oft die Schlichtungs- oder Durchsetzungsstelle ihres Bundeslandes zuständig. Fragen Sie den Betreiber unter dem Kontakt oben, welche Stelle es ist.
 web-a11y-loading = Die Angaben des Betreibers werden geladen …
+
+## s9-push (issue 18.5): the push subscription row of the privacy statement
+## (server/src/privacy.rs)
+privacy-item-push-subscriptions = Push-Abonnements
+privacy-retention-push-subscriptions = bis die Benachrichtigungen ausgeschaltet werden, der Push-Dienst das Abonnement für erloschen erklärt, das Gerät oder Konto gelöscht wird, oder nach { $secs } ohne Nutzung

@@ -1329,3 +1329,8 @@ web-a11y-enforcement-body = Responsible body
 web-a11y-enforcement-federal = Schlichtungsstelle nach dem Behindertengleichstellungsgesetz (§ 16 BGG), the conciliation body at the Federal Government Commissioner for Matters relating to Persons with Disabilities, Mauerstraße 53, 10117 Berlin
 web-a11y-enforcement-land = For towns and municipalities, the conciliation or enforcement body of their federal state is often responsible. Ask the operator at the contact above which body it is.
 web-a11y-loading = Loading the operator's details …
+
+## s9-push (issue 18.5): the push subscription row of the privacy statement
+## (server/src/privacy.rs)
+privacy-item-push-subscriptions = push subscriptions
+privacy-retention-push-subscriptions = until notifications are turned off, the push service says the subscription is gone, the device or account is deleted, or after { $secs } without use
