@@ -256,6 +256,25 @@ impl AppLink {
     }
 }
 
+/// Longest `public_url` a client puts into links.
+pub const MAX_PUBLIC_URL_CHARS: usize = 256;
+
+/// Whether `url` is a web app address a client may put into links: `http`
+/// or `https`, then only host and port characters (what the server's
+/// configuration check allows), at most [`MAX_PUBLIC_URL_CHARS`]. A
+/// client checks what a server announces before printing it, so that a
+/// server cannot smuggle terminal escapes or a path into printed links.
+pub fn valid_public_url(url: &str) -> bool {
+    let Some(host) = strip_prefix_ci(url, "https://").or_else(|| strip_prefix_ci(url, "http://"))
+    else {
+        return false;
+    };
+    url.len() <= MAX_PUBLIC_URL_CHARS
+        && !host.is_empty()
+        && !host.starts_with(['.', '-', ':'])
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+}
+
 fn wrong(expected: LinkKind, found: LinkKind) -> AppLinkError {
     AppLinkError::WrongKind { expected: expected.as_str(), found: found.as_str() }
 }
@@ -414,6 +433,28 @@ mod tests {
         // A damaged link never echoes its text in the message.
         let message = AppLink::parse(cut).unwrap_err().to_string();
         assert!(!message.contains(&cut[30..]), "{message}");
+    }
+
+    #[test]
+    fn public_urls_are_checked() {
+        for good in ["https://a.de", "http://127.0.0.1:8080", "https://[::1]:443"] {
+            assert!(valid_public_url(good), "{good}");
+        }
+        let long = format!("https://{}.de", "a".repeat(MAX_PUBLIC_URL_CHARS));
+        for bad in [
+            "",
+            "https://",
+            "ftp://a.de",
+            "https://a.de/",
+            "https://a.de/path",
+            "https://a.de?x",
+            "https://a.de\x1b[2J",
+            "https://a.de#x",
+            "https://.a.de",
+            long.as_str(),
+        ] {
+            assert!(!valid_public_url(bad), "{bad}");
+        }
     }
 
     #[test]

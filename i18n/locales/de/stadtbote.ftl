@@ -1283,3 +1283,16 @@ web-footer = Ende-zu-Ende-verschlüsselt. Keine Telefonnummer, keine Werbung, ke
 web-error-http = Antwort des Servers { $status }
 web-error-network = keine Verbindung zum Server
 web-error-format = unerwartete Antwort des Servers
+
+## s9-links: App-Links (Issue 16 Punkt 4; client-cli/src/app_links.rs, die
+## Link-Seiten der Web-App in web/src/views/link.rs)
+error-app-link = dieser Link ist nicht verwendbar: { $reason }; kopieren Sie den ganzen Link (oder scannen Sie den QR-Code) und versuchen Sie es noch einmal
+app-link-length = leer oder zu lang für einen Stadtbote-Link
+app-link-not-a-link = kein Stadtbote-Link (erwartet: https://…/#v1/… oder stadtbote:…)
+app-link-no-fragment = der Webadresse fehlt der Teil #v1/… (wurde sie abgeschnitten?)
+app-link-unknown-version = unbekannte Link-Version (diese App liest v1; aktualisieren Sie sie)
+app-link-unknown-kind = unbekannte Link-Art (erwartet: org, channel oder group)
+app-link-wrong-kind = das ist ein { $found }-Link, kein { $expected }-Link
+app-link-malformed = der { $kind }-Link ist beschädigt (abgeschnitten oder vertippt)
+app-link-url = Derselbe Link als Webadresse (öffnet die App im Browser; der QR-Code enthält sie):
+app-link-org-url = Die Webadresse der Stadt mit ihrem Schlüssel (öffnet die App im Browser; der QR-Code enthält sie):

@@ -1264,3 +1264,16 @@ web-footer = End-to-end encrypted. No phone number, no advertising, no third par
 web-error-http = the server answered { $status }
 web-error-network = no connection to the server
 web-error-format = unexpected answer from the server
+
+## s9-links: app links (issue 16 item 4; client-cli/src/app_links.rs, the
+## web app's link screens in web/src/views/link.rs)
+error-app-link = this link cannot be used: { $reason }; copy the whole link (or scan the QR code) and try again
+app-link-length = empty or too long to be a Stadtbote link
+app-link-not-a-link = not a Stadtbote link (expected https://…/#v1/… or stadtbote:…)
+app-link-no-fragment = the web address has no #v1/… part (was it cut off?)
+app-link-unknown-version = unknown link version (this app reads v1; update it)
+app-link-unknown-kind = unknown link kind (expected org, channel or group)
+app-link-wrong-kind = this is a { $found } link, not a { $expected } link
+app-link-malformed = the { $kind } link is damaged (cut off or mistyped)
+app-link-url = The same link as a web address (opens the app in a browser; the QR code carries it):
+app-link-org-url = The town's web address with its key (opens the app in a browser; the QR code carries it):
