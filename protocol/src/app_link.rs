@@ -95,7 +95,7 @@ pub enum AppLinkError {
     #[error("unknown link kind (expected org, channel or group)")]
     UnknownKind,
     /// The kind is not the one the command expects.
-    #[error("this is a {found} link, not a {expected} link")]
+    #[error("this link is of kind {found}; a link of kind {expected} is needed here")]
     WrongKind {
         /// What the command needs.
         expected: &'static str,

@@ -11,6 +11,7 @@ mod harness;
 mod malicious;
 
 mod account;
+mod app_links;
 mod admin;
 mod audit_anchor;
 mod backup;

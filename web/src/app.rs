@@ -14,6 +14,7 @@ use web_sys::{Element, Event, HtmlElement};
 use crate::build_info::{self, BuildInfo};
 use crate::dom::{Dom, DomResult};
 use crate::lang;
+use crate::link_state::LinkState;
 use crate::net::{self, FetchError};
 use crate::router::Route;
 use crate::statement;
@@ -41,6 +42,8 @@ pub struct State {
     pub statement: Load<serde_json::Value>,
     /// The bundle's build record.
     pub build: Load<BuildInfo>,
+    /// The app link in the fragment, when [`Route::Link`] is open.
+    pub link: Option<LinkState>,
 }
 
 thread_local! {
@@ -68,14 +71,17 @@ fn boot() -> DomResult<()> {
         .and_then(|storage| storage.get_item(lang::STORAGE_KEY).ok().flatten());
     let browser: Vec<String> =
         window.navigator().languages().iter().filter_map(|tag| tag.as_string()).collect();
+    let hash = window.location().hash().unwrap_or_default();
     let state = State {
         lang: lang::choose(saved.as_deref(), &browser),
-        route: Route::from_hash(&window.location().hash().unwrap_or_default()),
+        route: Route::from_hash(&hash),
         statement: Load::Loading,
         build: Load::Loading,
+        link: None,
     };
     STATE.with(|cell| *cell.borrow_mut() = Some(state));
     install_listeners(&window)?;
+    open_link(&hash);
     render()?;
     wasm_bindgen_futures::spawn_local(async {
         let statement = match net::get_json(statement::URL).await {
@@ -136,12 +142,41 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
     let on_hash = Closure::<dyn FnMut(Event)>::new(|_: Event| {
         let Ok(hash) = window().and_then(|w| w.location().hash()) else { return };
         update(|state| state.route = Route::from_hash(&hash));
+        open_link(&hash);
         // Screen readers: announce the new screen by moving focus to it.
         focus("main-heading");
     });
     target.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref())?;
     on_hash.forget();
     Ok(())
+}
+
+/// Reads the app link in `hash` (if the route is one) into the state and,
+/// for a town, starts its check against the server. The fragment is never
+/// logged or sent: only the town's handle goes to the server, as any
+/// directory look-up does.
+fn open_link(hash: &str) {
+    let link = (Route::from_hash(hash) == Route::Link).then(|| LinkState::from_hash(hash));
+    let town = link.as_ref().and_then(LinkState::town_to_check);
+    update(|state| state.link = link);
+    #[cfg(target_arch = "wasm32")]
+    if let Some((handle, key)) = town {
+        wasm_bindgen_futures::spawn_local(async move {
+            let check = crate::town_open::open(handle.clone(), key).await;
+            update(|state| {
+                // Only if the same link is still open.
+                if let Some(LinkState::Town { handle: open, key: open_key, check: slot }) =
+                    state.link.as_mut()
+                    && *open == handle
+                    && *open_key == key
+                {
+                    *slot = check;
+                }
+            });
+        });
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = town;
 }
 
 fn choose_language(lang: Lang) {
