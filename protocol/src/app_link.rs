@@ -210,6 +210,7 @@ impl AppLink {
             return Err(AppLinkError::Length);
         }
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+        let fragment = fragment.strip_prefix('/').unwrap_or(fragment);
         let (version, rest) = fragment.split_once('/').ok_or(AppLinkError::UnknownVersion)?;
         if !version.eq_ignore_ascii_case(FRAGMENT_VERSION) {
             return Err(AppLinkError::UnknownVersion);
@@ -225,6 +226,7 @@ impl AppLink {
     pub fn is_link_fragment(fragment: &str) -> bool {
         let fragment = fragment.trim();
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+        let fragment = fragment.strip_prefix('/').unwrap_or(fragment);
         fragment.get(..1).is_some_and(|v| v.eq_ignore_ascii_case("v"))
             && fragment[1..].split_once('/').is_some_and(|(n, _)| {
                 !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit())
@@ -462,7 +464,7 @@ mod tests {
         for screen in ["", "#", "#/", "#/about", "#about", "#vote/x"] {
             assert!(!AppLink::is_link_fragment(screen), "{screen:?}");
         }
-        for link in ["#v1/org/x", "v1/", "#V2/channel/abc", "#v10/x"] {
+        for link in ["#v1/org/x", "v1/", "#V2/channel/abc", "#v10/x", "#/v1/org/x"] {
             assert!(AppLink::is_link_fragment(link), "{link:?}");
         }
     }

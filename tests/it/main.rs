@@ -52,6 +52,7 @@ mod upload_crash;
 mod web;
 mod web_served;
 mod web_verify;
+mod web_links;
 mod wire;
 mod wire_codes;
 
