@@ -56,8 +56,7 @@ fn invites_join_links_fingerprints_and_the_poster_carry_the_web_address() {
     assert!(followed.contains("Amtsblatt"), "{followed}");
     citizen.ok(&["verify", &handle, &org_url]);
     let info: serde_json::Value =
-        serde_json::from_str(&last_line(&citizen.ok(&["org", "info", &handle, "--json"])))
-            .unwrap();
+        serde_json::from_str(&last_line(&citizen.ok(&["org", "info", &handle, "--json"]))).unwrap();
     assert_eq!(info["verification"], "verified", "{info}");
 
     // A discussion group: the join link as before, then its URL; joining

@@ -11,8 +11,8 @@ mod harness;
 mod malicious;
 
 mod account;
-mod app_links;
 mod admin;
+mod app_links;
 mod audit_anchor;
 mod backup;
 mod bench_smoke;
@@ -50,9 +50,9 @@ mod town_ready;
 mod transparency;
 mod upload_crash;
 mod web;
+mod web_links;
 mod web_served;
 mod web_verify;
-mod web_links;
 mod wire;
 mod wire_codes;
 

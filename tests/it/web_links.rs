@@ -96,15 +96,13 @@ fn the_towns_link_opens_it_verified_and_pinned_and_a_wrong_key_gets_the_warning(
             let page = text_of(&client, "main").await?;
             assert!(page.contains(&tr_in(Lang::De, "web-link-pinned", &[])), "{page}");
             // The pin is in this browser's IndexedDB, and a reload finds it.
-            let names = script(
-                &client,
-                "return indexedDB.databases().then(d => d.map(x => x.name))",
-            )
-            .await?;
+            let names =
+                script(&client, "return indexedDB.databases().then(d => d.map(x => x.name))")
+                    .await?;
             assert!(
-                names.as_array().is_some_and(|a| a.iter().any(|n| n
-                    .as_str()
-                    .is_some_and(|n| n.ends_with("browser")))),
+                names.as_array().is_some_and(|a| a
+                    .iter()
+                    .any(|n| n.as_str().is_some_and(|n| n.ends_with("browser")))),
                 "no pin store: {names}"
             );
             client.refresh().await?;
@@ -125,7 +123,10 @@ fn the_towns_link_opens_it_verified_and_pinned_and_a_wrong_key_gets_the_warning(
 
             // The fragment and the key stayed in the browser.
             let (urls, frames) = sent_by_page(&client).await?;
-            assert!(urls.iter().any(|u| u.contains("/v1/ws")), "the page used the socket: {urls:?}");
+            assert!(
+                urls.iter().any(|u| u.contains("/v1/ws")),
+                "the page used the socket: {urls:?}"
+            );
             assert!(!frames.is_empty(), "the log shows the socket's frames");
             for url in &urls {
                 assert!(!url.contains('#') && !url.contains(&payload), "sent: {url}");

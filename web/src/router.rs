@@ -53,7 +53,8 @@ mod tests {
             assert_eq!(Route::from_hash(hash), Route::NotFound, "{hash:?}");
         }
         assert_eq!(Route::from_hash(Route::About.href()), Route::About);
-        for hash in ["#v1/org/goslar/AAAA", "#v1/channel/X", "v1/group/Y", "#v2/x", "#/v1/org/a/b"] {
+        for hash in ["#v1/org/goslar/AAAA", "#v1/channel/X", "v1/group/Y", "#v2/x", "#/v1/org/a/b"]
+        {
             assert_eq!(Route::from_hash(hash), Route::Link, "{hash:?}");
         }
     }

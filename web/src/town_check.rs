@@ -78,8 +78,8 @@ pub fn check_town(
     }
     let Some(served) = info.org_key else { return Err(Mismatch::NotSetUp) };
     let reaches = |from: &IdentityKey| follow_chain(&info.org, from, &[], &info.rotations, &served);
-    let followed = reaches(key)
-        .map_err(|_| Mismatch::KeyDiffers { presented: fingerprint_of(&served.0) })?;
+    let followed =
+        reaches(key).map_err(|_| Mismatch::KeyDiffers { presented: fingerprint_of(&served.0) })?;
     if let Some(pinned) = pinned
         && *pinned != served
         && reaches(pinned).is_err()
@@ -106,7 +106,9 @@ pub fn check_town(
 /// town's, shown as text; this keeps it from reordering the page's text).
 fn clean(text: &str) -> String {
     text.chars()
-        .filter(|c| !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .filter(|c| {
+            !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
         .collect()
 }
 

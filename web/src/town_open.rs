@@ -38,8 +38,9 @@ fn ws_url() -> Option<String> {
 /// Asks the server for `handle`'s directory entry.
 async fn fetch(handle: &str) -> Result<Option<OrgInfo>, ()> {
     let url = ws_url().ok_or(())?;
-    let (mut conn, _) =
-        Connection::open(&BrowserConnector::new(), BrowserClock::new(), &url).await.map_err(|_| ())?;
+    let (mut conn, _) = Connection::open(&BrowserConnector::new(), BrowserClock::new(), &url)
+        .await
+        .map_err(|_| ())?;
     let answer = conn.call(Request::OrgDirectory { handle: handle.to_string() }).await;
     conn.close().await;
     match answer {

@@ -86,7 +86,8 @@ pub fn render(dom: &Dom, state: &State, main: &Element) -> DomResult<String> {
                 TownCheck::Mismatch(mismatch) => {
                     let title = t(lang, "web-link-warning-heading");
                     heading(&title)?;
-                    let warning = dom.add_text(&section, "p", &mismatch_text(lang, handle, mismatch))?;
+                    let warning =
+                        dom.add_text(&section, "p", &mismatch_text(lang, handle, mismatch))?;
                     warning.set_id("town-warning");
                     warning.set_class_name("warning");
                     warning.set_attribute("role", "alert")?;
@@ -122,8 +123,7 @@ pub fn render(dom: &Dom, state: &State, main: &Element) -> DomResult<String> {
             let dl = dom.add(&section, "dl")?;
             dom.add_pair(&dl, &t(lang, "web-link-handle"), handle)?;
             dom.add_pair(&dl, &t(lang, "web-link-fingerprint"), fingerprint)?;
-            dom.add_text(&section, "p", &t(lang, "web-link-group-coming"))?
-                .set_class_name("note");
+            dom.add_text(&section, "p", &t(lang, "web-link-group-coming"))?.set_class_name("note");
             title
         }
     };
