@@ -513,8 +513,7 @@ impl<C: Clock + Clone> Client<C> {
     /// `group join`: joins by external commit with a link. Returns the
     /// group's name and id. Connects if needed.
     pub async fn join_group(&mut self, link_text: &str) -> Result<(String, GroupId), ClientError> {
-        let link = GroupLink::parse(link_text)
-            .map_err(|e| ClientError::ChannelData { what: "group link", source: e })?;
+        let link = crate::app_links::group_link(link_text)?;
         let group = link.group;
         if !self.is_connected() {
             self.connect_and_catch_up().await?;

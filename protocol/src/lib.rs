@@ -28,6 +28,7 @@
 
 pub mod account;
 pub mod app;
+pub mod app_link;
 pub mod attachment;
 pub mod audit;
 pub mod auth;

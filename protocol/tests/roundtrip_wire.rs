@@ -354,6 +354,7 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         Just(Request::PushUnsubscribe),
         (group(), bytes()).prop_map(|(group, message)| Request::SendNotify { group, message }),
+        Just(Request::ServerInfo),
     ]
 }
 
@@ -588,6 +589,7 @@ fn response() -> impl Strategy<Value = Response> {
         of(bytes()).prop_map(|key| Response::PushKey { key }),
         Just(Response::PushSubscribed),
         any::<bool>().prop_map(|removed| Response::PushUnsubscribed { removed }),
+        of(text()).prop_map(|public_url| Response::ServerInfo { public_url }),
     ]
 }
 

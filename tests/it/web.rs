@@ -368,7 +368,7 @@ pub(crate) async fn script(client: &Client, code: &str) -> Result<Value> {
 /// Every URL the app's pages requested (DevTools `Network.requestWillBeSent`
 /// from chromedriver's performance log, for documents of `origin`; the
 /// browser's own start tab, `chrome://new-tab-page…`, is not the app).
-async fn requested_urls(client: &Client, origin: &str) -> Result<Vec<String>> {
+pub(crate) async fn requested_urls(client: &Client, origin: &str) -> Result<Vec<String>> {
     let mut urls = Vec::new();
     for entry in log_entries(client, "performance").await? {
         let Some(message) = entry["message"].as_str() else { continue };

@@ -15,6 +15,7 @@ use crate::a11y;
 use crate::build_info::{self, BuildInfo};
 use crate::dom::{Dom, DomResult};
 use crate::lang;
+use crate::link_state::LinkState;
 use crate::net::{self, FetchError};
 use crate::router::Route;
 use crate::statement;
@@ -50,6 +51,8 @@ pub struct State {
     pub statement: Load<serde_json::Value>,
     /// The bundle's build record.
     pub build: Load<BuildInfo>,
+    /// The app link in the fragment, when [`Route::Link`] is open.
+    pub link: Option<LinkState>,
 }
 
 thread_local! {
@@ -75,21 +78,24 @@ fn boot() -> DomResult<()> {
     let saved = saved_item(lang::STORAGE_KEY);
     let browser: Vec<String> =
         window.navigator().languages().iter().filter_map(|tag| tag.as_string()).collect();
+    let hash = window.location().hash().unwrap_or_default();
     let chosen = lang::choose(saved.as_deref(), &browser);
     let state = State {
         lang: chosen,
         easy: lang::choose_easy(saved_item(lang::EASY_STORAGE_KEY).as_deref(), chosen),
         locale: lang::intl_locale(chosen, &browser),
         browser_langs: browser,
-        route: Route::from_hash(&window.location().hash().unwrap_or_default()),
+        route: Route::from_hash(&hash),
         statement: Load::Loading,
         build: Load::Loading,
+        link: None,
     };
     STATE.with(|cell| *cell.borrow_mut() = Some(state));
     if let Some(document) = window.document() {
         a11y::install(&document)?;
     }
     install_listeners(&window)?;
+    open_link(&hash);
     render()?;
     wasm_bindgen_futures::spawn_local(async {
         let statement = match net::get_json(statement::URL).await {
@@ -159,6 +165,7 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
     let on_hash = Closure::<dyn FnMut(Event)>::new(|_: Event| {
         let Ok(hash) = window().and_then(|w| w.location().hash()) else { return };
         update(|state| state.route = Route::from_hash(&hash));
+        open_link(&hash);
         // Screen readers: move the focus to the new screen's heading and
         // announce it in the live region.
         let Some(document) = window().ok().and_then(|w| w.document()) else { return };
@@ -172,6 +179,34 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
     target.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref())?;
     on_hash.forget();
     Ok(())
+}
+
+/// Reads the app link in `hash` (if the route is one) into the state and,
+/// for a town, starts its check against the server. The fragment is never
+/// logged or sent: only the town's handle goes to the server, as any
+/// directory look-up does.
+fn open_link(hash: &str) {
+    let link = (Route::from_hash(hash) == Route::Link).then(|| LinkState::from_hash(hash));
+    let town = link.as_ref().and_then(LinkState::town_to_check);
+    update(|state| state.link = link);
+    #[cfg(target_arch = "wasm32")]
+    if let Some((handle, key)) = town {
+        wasm_bindgen_futures::spawn_local(async move {
+            let check = crate::town_open::open(handle.clone(), key).await;
+            update(|state| {
+                // Only if the same link is still open.
+                if let Some(LinkState::Town { handle: open, key: open_key, check: slot }) =
+                    state.link.as_mut()
+                    && *open == handle
+                    && *open_key == key
+                {
+                    *slot = check;
+                }
+            });
+        });
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = town;
 }
 
 fn choose_language(lang: Lang, easy: bool) {

@@ -19,6 +19,9 @@
 //! * [`statement`]: the server's `/privacy` statement as the About page
 //!   shows it (pure, tested natively).
 //! * [`build_info`]: the bundle's build record (`build-info.json`).
+//! * [`link_state`], [`town_check`], `town_open` (browser only): app links
+//!   (`#v1/org|channel|group/…`): what they show, the town's check against
+//!   the server and the key pin in IndexedDB.
 //!
 //! The pure modules (router, lang, text, statement, build_info) have no
 //! browser dependency, so their unit tests run with plain `cargo test`.
@@ -31,11 +34,15 @@ pub mod build_info;
 pub mod contrast;
 pub mod dom;
 pub mod lang;
+pub mod link_state;
 pub mod local_time;
 pub mod net;
 pub mod router;
 pub mod statement;
 pub mod text;
+pub mod town_check;
+#[cfg(target_arch = "wasm32")]
+pub mod town_open;
 pub mod views;
 
 use wasm_bindgen::prelude::wasm_bindgen;

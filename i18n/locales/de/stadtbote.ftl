@@ -1352,3 +1352,45 @@ web-a11y-loading = Die Angaben des Betreibers werden geladen …
 ## (server/src/privacy.rs)
 privacy-item-push-subscriptions = Push-Abonnements
 privacy-retention-push-subscriptions = bis die Benachrichtigungen ausgeschaltet werden, der Push-Dienst das Abonnement für erloschen erklärt, das Gerät oder Konto gelöscht wird, oder nach { $secs } ohne Nutzung
+
+## s9-links: App-Links (Issue 16 Punkt 4; client-cli/src/app_links.rs, die
+## Link-Seiten der Web-App in web/src/views/link.rs)
+error-app-link = dieser Link ist nicht verwendbar: { $reason }; kopieren Sie den ganzen Link (oder scannen Sie den QR-Code) und versuchen Sie es noch einmal
+app-link-length = leer oder zu lang für einen Stadtbote-Link
+app-link-not-a-link = kein Stadtbote-Link (erwartet: https://…/#v1/… oder stadtbote:…)
+app-link-no-fragment = der Webadresse fehlt der Teil #v1/… (wurde sie abgeschnitten?)
+app-link-unknown-version = unbekannte Link-Version (diese App liest v1; aktualisieren Sie sie)
+app-link-unknown-kind = unbekannte Link-Art (erwartet: org, channel oder group)
+app-link-wrong-kind = dieser Link ist von der Art { $found }; hier wird ein Link der Art { $expected } gebraucht
+app-link-malformed = der { $kind }-Link ist beschädigt (abgeschnitten oder vertippt)
+app-link-url = Derselbe Link als Webadresse (öffnet die App im Browser; der QR-Code enthält sie):
+app-link-org-url = Die Webadresse der Stadt mit ihrem Schlüssel (öffnet die App im Browser; der QR-Code enthält sie):
+web-link-invalid-heading = Dieser Link ist nicht verwendbar
+web-link-invalid-next = Kopieren Sie den ganzen Link noch einmal, oder scannen Sie den QR-Code erneut.
+web-link-town-heading = Stadt
+web-link-town-loading = Die Stadt wird geladen und ihr Schlüssel geprüft …
+web-link-town = Stadt
+web-link-handle = Kürzel
+web-link-fingerprint = Fingerabdruck des Schlüssels
+web-link-verified = verifiziert
+web-link-verified-text = Der Schlüssel der Stadt stimmt mit dem Link (dem QR-Code auf ihrem Aushang) überein, und ihr Profil ist mit diesem Schlüssel unterschrieben.
+web-link-pinned = Dieser Browser hat den Schlüssel gespeichert: Ein anderer Schlüssel für diese Stadt wird ab jetzt gemeldet.
+web-link-already-pinned = Dieser Browser hatte diesen Schlüssel schon gespeichert.
+web-link-not-saved = Dieser Browser konnte den Schlüssel nicht speichern (privates Fenster, ein anderer Tab dieser App oder kein Platz); die Prüfung oben gilt trotzdem.
+web-link-rotated = Die Stadt hat ihren Schlüssel gewechselt, seit der Aushang gedruckt wurde; der Schlüssel aus dem Link hat den Wechsel unterschrieben.
+web-link-town-coming = Meldungen, Sprechstunden und die Kanäle der Stadt folgen bald in dieser App.
+web-link-warning-heading = Warnung: Diese Stadt konnte nicht bestätigt werden
+web-link-warning-next = Senden Sie dieser Stadt hier nichts, und sagen Sie der Stadtverwaltung (telefonisch oder persönlich), was Sie gesehen haben.
+web-link-mismatch-unknown = Der Server kennt keine Stadt mit dem Kürzel { $handle }.
+web-link-mismatch-other = Der Server hat für eine andere Stadt geantwortet.
+web-link-mismatch-not-set-up = Die Stadt hat ihren Schlüssel noch nicht eingerichtet.
+web-link-mismatch-key = Der Server zeigt einen anderen Schlüssel (Fingerabdruck { $presented }) als der Link. Der Link oder der Server ist nicht echt.
+web-link-mismatch-profile = Das Profil der Stadt ist nicht mit ihrem Schlüssel unterschrieben.
+web-link-mismatch-pinned = Dieser Browser hat für diese Stadt früher einen anderen Schlüssel gespeichert (Fingerabdruck { $pinned }), und dieser hat keinen Wechsel unterschrieben.
+web-link-failed = Die Stadt konnte nicht geladen werden (keine Verbindung zum Server). Laden Sie die Seite neu, um es noch einmal zu versuchen.
+web-link-channel-heading = Einladung zu einem Kanal
+web-link-channel-text = Dieser Link lädt Sie ein, einem Kanal von { $handle } zu folgen.
+web-link-channel-coming = Einem Kanal im Browser folgen können Sie, sobald die Kanal-Ansicht dieser App fertig ist. Bis dahin: stadtbote follow LINK im Stadtbote-Programm.
+web-link-group-heading = Einladung zu einer Diskussionsgruppe
+web-link-group-text = Mit diesem Link können Sie einer Diskussionsgruppe von { $handle } beitreten.
+web-link-group-coming = Einer Gruppe im Browser beitreten können Sie, sobald die Gruppen-Ansicht dieser App fertig ist. Bis dahin: stadtbote group join LINK im Stadtbote-Programm.

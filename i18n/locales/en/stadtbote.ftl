@@ -1334,3 +1334,45 @@ web-a11y-loading = Loading the operator's details …
 ## (server/src/privacy.rs)
 privacy-item-push-subscriptions = push subscriptions
 privacy-retention-push-subscriptions = until notifications are turned off, the push service says the subscription is gone, the device or account is deleted, or after { $secs } without use
+
+## s9-links: app links (issue 16 item 4; client-cli/src/app_links.rs, the
+## web app's link screens in web/src/views/link.rs)
+error-app-link = this link cannot be used: { $reason }; copy the whole link (or scan the QR code) and try again
+app-link-length = empty or too long to be a Stadtbote link
+app-link-not-a-link = not a Stadtbote link (expected https://…/#v1/… or stadtbote:…)
+app-link-no-fragment = the web address has no #v1/… part (was it cut off?)
+app-link-unknown-version = unknown link version (this app reads v1; update it)
+app-link-unknown-kind = unknown link kind (expected org, channel or group)
+app-link-wrong-kind = this link is of kind { $found }; a link of kind { $expected } is needed here
+app-link-malformed = the { $kind } link is damaged (cut off or mistyped)
+app-link-url = The same link as a web address (opens the app in a browser; the QR code carries it):
+app-link-org-url = The town's web address with its key (opens the app in a browser; the QR code carries it):
+web-link-invalid-heading = This link cannot be used
+web-link-invalid-next = Copy the whole link again, or scan the QR code once more.
+web-link-town-heading = Town
+web-link-town-loading = Loading the town and checking its key …
+web-link-town = Town
+web-link-handle = Handle
+web-link-fingerprint = Key fingerprint
+web-link-verified = verified
+web-link-verified-text = The town's key matches the link (the QR code on its poster), and its profile is signed with that key.
+web-link-pinned = This browser has stored the key: a different key for this town will be reported from now on.
+web-link-already-pinned = This browser had stored this key before.
+web-link-not-saved = This browser could not store the key (private window, another tab of this app, or no space); the check above still holds.
+web-link-rotated = The town has changed its key since the poster was printed; the key in the link signed the change.
+web-link-town-coming = Reports, consultation hours and the town's channels follow in this app soon.
+web-link-warning-heading = Warning: this town could not be verified
+web-link-warning-next = Do not send anything to this town here, and tell the town administration (by phone or in person) what you saw.
+web-link-mismatch-unknown = The server knows no town with the handle { $handle }.
+web-link-mismatch-other = The server answered for a different town.
+web-link-mismatch-not-set-up = The town has not set up its key yet.
+web-link-mismatch-key = The server shows a different key (fingerprint { $presented }) than the link. The link or the server is not genuine.
+web-link-mismatch-profile = The town's profile is not signed with its key.
+web-link-mismatch-pinned = This browser stored a different key for this town before (fingerprint { $pinned }), and that key did not sign a change.
+web-link-failed = The town could not be loaded (no connection to the server). Reload the page to try again.
+web-link-channel-heading = Invitation to a channel
+web-link-channel-text = This link invites you to follow a channel of { $handle }.
+web-link-channel-coming = Following a channel in the browser comes with the channel screen of this app. Until then: stadtbote follow LINK in the Stadtbote program.
+web-link-group-heading = Invitation to a discussion group
+web-link-group-text = This link lets you join a discussion group of { $handle }.
+web-link-group-coming = Joining a group in the browser comes with the group screen of this app. Until then: stadtbote group join LINK in the Stadtbote program.

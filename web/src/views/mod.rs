@@ -5,6 +5,7 @@
 pub mod about;
 pub mod accessibility;
 pub mod guide;
+pub mod link;
 pub mod not_found;
 pub mod shell;
 
@@ -27,6 +28,7 @@ pub fn render(dom: &Dom, state: &State) -> DomResult<()> {
     let title = match state.route {
         Route::About => about::render(dom, state, &main)?,
         Route::Accessibility => accessibility::render(dom, state, &main)?,
+        Route::Link => link::render(dom, state, &main)?,
         Route::NotFound => not_found::render(dom, state, &main)?,
     };
     document.set_title(&format!("{title} – {}", t(state.lang, "web-app-name")));
