@@ -49,6 +49,7 @@ mod town_ready;
 mod transparency;
 mod upload_crash;
 mod web;
+mod web_pwa;
 mod web_served;
 mod web_verify;
 mod wire;

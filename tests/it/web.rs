@@ -26,21 +26,26 @@ use crate::harness::{Server, free_port};
 
 /// A raw HTTP answer: status, headers (names lower-case; repeated ones
 /// joined with ", "), body.
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(String::as_str).unwrap_or_default()
     }
 }
 
 /// GET (or another method) over a plain socket, HTTP/1.1 with
 /// `Connection: close`, so that every byte the server sent is seen.
-fn raw_request(addr: SocketAddr, method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
+pub(crate) fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> Answer {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -91,7 +96,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 /// The headers every answer of the server must carry, and the policy's
 /// directives the issue asks for.
-fn assert_strict_headers(answer: &Answer, what: &str) {
+pub(crate) fn assert_strict_headers(answer: &Answer, what: &str) {
     let csp = answer.header("content-security-policy");
     for directive in [
         "default-src 'self'",
@@ -216,7 +221,7 @@ fn a_town_can_serve_its_own_build_from_a_directory() {
 // The browser.
 
 /// chromedriver on a free loopback port, stopped on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -244,7 +249,7 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
 
 /// The browser and its driver, or `None` (after a loud SKIPPED line) where
 /// they are not installed; under CI=true their absence fails the test.
-fn browser_programs(test: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn browser_programs(test: &str) -> Option<(PathBuf, PathBuf)> {
     let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
     let driver = find_program(&["chromedriver"]);
     match (chromium, driver) {
@@ -262,7 +267,7 @@ fn browser_programs(test: &str) -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-fn start_driver(driver: &Path) -> Result<Driver> {
+pub(crate) fn start_driver(driver: &Path) -> Result<Driver> {
     let port = free_port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
@@ -305,12 +310,12 @@ impl WebDriverCompatibleCommand for GetLog {
     }
 }
 
-async fn log_entries(client: &Client, kind: &'static str) -> Result<Vec<Value>> {
+pub(crate) async fn log_entries(client: &Client, kind: &'static str) -> Result<Vec<Value>> {
     let value = client.issue_cmd(GetLog(kind)).await?;
     Ok(value.as_array().cloned().unwrap_or_default())
 }
 
-async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client> {
+pub(crate) async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -342,7 +347,7 @@ async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client>
 
 /// Waits until the element `css` shows `text` (the app renders
 /// asynchronously: the wasm loads, then the statement arrives).
-async fn wait_for_text(client: &Client, css: &str, text: &str) -> Result<()> {
+pub(crate) async fn wait_for_text(client: &Client, css: &str, text: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -357,11 +362,11 @@ async fn wait_for_text(client: &Client, css: &str, text: &str) -> Result<()> {
     bail!("{css} never showed {text:?} (last: {last:?})")
 }
 
-async fn text_of(client: &Client, css: &str) -> Result<String> {
+pub(crate) async fn text_of(client: &Client, css: &str) -> Result<String> {
     Ok(client.find(Locator::Css(css)).await?.text().await?)
 }
 
-async fn script(client: &Client, code: &str) -> Result<Value> {
+pub(crate) async fn script(client: &Client, code: &str) -> Result<Value> {
     Ok(client.execute(code, Vec::new()).await?)
 }
 

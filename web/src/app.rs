@@ -13,6 +13,8 @@ use web_sys::{Element, Event, HtmlElement};
 
 use crate::build_info::{self, BuildInfo};
 use crate::dom::{Dom, DomResult};
+use crate::install;
+use crate::integrity;
 use crate::lang;
 use crate::net::{self, FetchError};
 use crate::router::Route;
@@ -41,6 +43,11 @@ pub struct State {
     pub statement: Load<serde_json::Value>,
     /// The bundle's build record.
     pub build: Load<BuildInfo>,
+    /// The start-up check of the app's own files (issue 17.4).
+    pub integrity: Load<integrity::Report>,
+    /// Whether to tell this browser to add the app to the home screen
+    /// (Safari on an iPhone or iPad, not installed).
+    pub home_screen_hint: bool,
 }
 
 thread_local! {
@@ -73,6 +80,8 @@ fn boot() -> DomResult<()> {
         route: Route::from_hash(&window.location().hash().unwrap_or_default()),
         statement: Load::Loading,
         build: Load::Loading,
+        integrity: Load::Loading,
+        home_screen_hint: install::needs_home_screen_hint(&install::Browser::of(&window)),
     };
     STATE.with(|cell| *cell.borrow_mut() = Some(state));
     install_listeners(&window)?;
@@ -97,7 +106,7 @@ fn boot() -> DomResult<()> {
 }
 
 /// Changes the state and renders it.
-fn update(change: impl FnOnce(&mut State)) {
+pub(crate) fn update(change: impl FnOnce(&mut State)) {
     STATE.with(|cell| {
         if let Some(state) = cell.borrow_mut().as_mut() {
             change(state);

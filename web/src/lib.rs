@@ -14,6 +14,10 @@
 //! * [`statement`]: the server's `/privacy` statement as the About page
 //!   shows it (pure, tested natively).
 //! * [`build_info`]: the bundle's build record (`build-info.json`).
+//! * [`integrity`]: the start-up check of the app's own files against the
+//!   signed manifest (pure); [`startup_check`] gathers them in the browser.
+//! * [`install`]: whether to tell this browser to add the app to the home
+//!   screen.
 //!
 //! The pure modules (router, lang, text, statement, build_info) have no
 //! browser dependency, so their unit tests run with plain `cargo test`.
@@ -23,9 +27,12 @@
 pub mod app;
 pub mod build_info;
 pub mod dom;
+pub mod install;
+pub mod integrity;
 pub mod lang;
 pub mod net;
 pub mod router;
+pub mod startup_check;
 pub mod statement;
 pub mod text;
 pub mod views;
