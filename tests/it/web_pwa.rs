@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
-use stadtbote_i18n::{Lang, tr_in};
+use stadtbote_i18n::{Arg, Lang, tr_in};
 use stadtbote_protocol::web_manifest::{self, RELEASE_KEY, WebManifest};
 
 use crate::harness::Server;
@@ -256,7 +256,7 @@ fn a_server_serving_changed_javascript_and_wasm_gets_a_warning_naming_them() {
         wait_for_text(client, "#integrity-warning", &heading).await?;
         let warning = text_of(client, "#integrity-warning").await?;
         for path in ["/app.js", "/stadtbote_web_bg.wasm"] {
-            let line = tr_in(Lang::De, "web-integrity-file-changed", &[("path", path.into())]);
+            let line = tr_in(Lang::De, "web-integrity-file-changed", &[("path", Arg::Text(path.to_owned()))]);
             assert!(warning.contains(&line), "{path} not named: {warning}");
         }
         assert!(warning.contains("stadtbote web-verify"), "{warning}");
@@ -324,6 +324,84 @@ fn the_app_starts_offline_after_one_visit_and_caches_only_signed_files() {
         wait_for_text(client, "#server", &network)
             .await
             .map_err(|e| anyhow!("{e}: {server_section}"))?;
+        Ok(())
+    });
+}
+
+/// The name of the one Cache Storage cache and the bytes of `path` in it.
+async fn cached_file(client: &Client, path: &str) -> Result<(Vec<String>, String)> {
+    let code = format!(
+        "const done = arguments[arguments.length - 1]; \
+         (async () => {{ const names = await caches.keys(); \
+           const hit = names.length === 1 ? await (await caches.open(names[0])).match({path:?}) : undefined; \
+           return [names, hit === undefined ? '' : await hit.text()]; }})() \
+           .then(done, (e) => done([[], 'error ' + e]));"
+    );
+    let value = client.execute_async(&code, Vec::new()).await?;
+    serde_json::from_value(value).map_err(|e| anyhow!("{e}"))
+}
+
+#[test]
+fn a_new_release_replaces_the_cached_one_whole() {
+    // The same origin serves release A (the genuine bundle), then release B
+    // (another style sheet, hence another service worker; signed by a
+    // town's key, which the app does not pin: it warns, and that is fine
+    // here). The worker must switch to B whole: one cache, B's files.
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (secret, public) = crate::web_verify::new_key(keys.path(), "town.key");
+    let town_key = std::fs::read_to_string(&public).expect("pub");
+    let town_key = town_key.split_whitespace().nth(1).expect("key").to_owned();
+    let served = dist_copy(|_| {});
+    let release_b = dist_copy(|dir| {
+        change_bytes(&dir.join("style.css"), b"Stadtbote web app", b"Stadtbote rel. B!");
+        // Another release: another bundle hash in the worker.
+        let worker = dir.join("sw.js");
+        let mut bytes = std::fs::read(&worker).expect("sw.js");
+        let marker = b"const BUNDLE = \"";
+        let at = bytes.windows(marker.len()).position(|w| w == marker).expect("BUNDLE");
+        let digit = &mut bytes[at + marker.len()];
+        *digit = if *digit == b'0' { b'1' } else { b'0' };
+        std::fs::write(&worker, bytes).expect("write sw.js");
+        crate::web_verify::sign(dir, &secret, "0.9.9-b");
+    });
+    let mut server = Server::start_with(&[
+        ("STADTBOTE_WEB_DIR", served.path().to_str().expect("utf-8")),
+        ("STADTBOTE_WEB_RELEASE_KEY", &town_key),
+        ("STADTBOTE_WEB_REQUIRE_SIGNED", "false"),
+    ]);
+    let origin = format!("http://{}", server.addr);
+    with_browser("web release update", async |client| {
+        client.goto(&format!("{origin}/")).await?;
+        wait_until(client, "the first worker", "return navigator.serviceWorker.controller !== null")
+            .await?;
+        let (names_a, css_a) = cached_file(client, "/style.css").await?;
+        assert_eq!(names_a.len(), 1, "{names_a:?}");
+        assert!(css_a.contains("Stadtbote web app"), "{css_a}");
+
+        for entry in std::fs::read_dir(release_b.path())? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), served.path().join(entry.file_name()))?;
+        }
+        server.restart();
+        client.refresh().await?;
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let (names, css) = cached_file(client, "/style.css").await?;
+            if names.len() == 1 && names != names_a {
+                assert!(css.contains("Stadtbote rel. B!"), "a mix of releases: {css}");
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the worker never switched to release B: {names:?} (was {names_a:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        // The page reloaded onto B: its check sees B's manifest (the
+        // town's key, so it warns), not a mix.
+        let heading = tr_in(Lang::De, "web-integrity-warning-heading", &[]);
+        wait_for_text(client, "#integrity-warning", &heading).await?;
+        let warning = text_of(client, "#integrity-warning").await?;
+        assert!(warning.contains("anderen Schlüssel"), "{warning}");
         Ok(())
     });
 }
