@@ -174,8 +174,13 @@ cat >"$out/build-info.json" <<INFO
   "release_key": "$release_key"
 }
 INFO
-# The service worker names the release it caches: the hash of every other file.
-bundle=$(cd "$out" && find . -type f ! -name sw.js | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64)
+# The service worker names the release it caches: the hash of every other
+# file and of the worker's own source, so that any change makes a new worker
+# with a new cache.
+bundle=$({
+  (cd "$out" && find . -type f ! -name sw.js | LC_ALL=C sort | xargs sha256sum)
+  sha256sum <web/assets/sw.js
+} | sha256sum | cut -c1-64)
 sed "s/@BUNDLE@/$bundle/" web/assets/sw.js >"$out/sw.js"
 echo "== built in $(($(date +%s) - start)) s"
 (cd "$out" && find . -type f | LC_ALL=C sort | xargs sha256sum)
