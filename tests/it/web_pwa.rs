@@ -256,7 +256,11 @@ fn a_server_serving_changed_javascript_and_wasm_gets_a_warning_naming_them() {
         wait_for_text(client, "#integrity-warning", &heading).await?;
         let warning = text_of(client, "#integrity-warning").await?;
         for path in ["/app.js", "/stadtbote_web_bg.wasm"] {
-            let line = tr_in(Lang::De, "web-integrity-file-changed", &[("path", Arg::Text(path.to_owned()))]);
+            let line = tr_in(
+                Lang::De,
+                "web-integrity-file-changed",
+                &[("path", Arg::Text(path.to_owned()))],
+            );
             assert!(warning.contains(&line), "{path} not named: {warning}");
         }
         assert!(warning.contains("stadtbote web-verify"), "{warning}");
@@ -372,8 +376,12 @@ fn a_new_release_replaces_the_cached_one_whole() {
     let origin = format!("http://{}", server.addr);
     with_browser("web release update", async |client| {
         client.goto(&format!("{origin}/")).await?;
-        wait_until(client, "the first worker", "return navigator.serviceWorker.controller !== null")
-            .await?;
+        wait_until(
+            client,
+            "the first worker",
+            "return navigator.serviceWorker.controller !== null",
+        )
+        .await?;
         let (names_a, css_a) = cached_file(client, "/style.css").await?;
         assert_eq!(names_a.len(), 1, "{names_a:?}");
         assert!(css_a.contains("Stadtbote web app"), "{css_a}");
