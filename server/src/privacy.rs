@@ -90,6 +90,14 @@ pub struct PrivacyStatement {
     /// operator configured one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Where people report accessibility barriers of the web app
+    /// (`accessibility_contact`), when the operator configured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessibility_contact: Option<String>,
+    /// The enforcement body the accessibility statement names
+    /// (`accessibility_enforcement`), when the operator configured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessibility_enforcement: Option<String>,
     /// Limits a user meets.
     pub limits: Limits,
     /// Where the server's source code can be obtained.
@@ -485,6 +493,8 @@ impl PrivacyStatement {
                 contact: configured(&config.operator_contact),
             },
             public_url: configured(config.public_url()),
+            accessibility_contact: configured(&config.accessibility_contact),
+            accessibility_enforcement: configured(&config.accessibility_enforcement),
             limits: Limits {
                 max_attachment_bytes: config.max_blob_bytes,
                 attachment_quota_bytes: config.blob_quota_bytes,
@@ -745,6 +755,26 @@ mod tests {
         assert!(text.contains("Operator:     Stadt Musterhausen"), "{text}");
         assert!(text.contains("datenschutz@musterhausen.example"));
         assert!(text.contains("Source code:  https://code.example/stadtbote"));
+    }
+
+    #[test]
+    fn statement_publishes_the_accessibility_contact_when_configured() {
+        let default = PrivacyStatement::from_config(&Config::default());
+        let json: serde_json::Value = serde_json::from_str(&default.to_json()).unwrap();
+        assert!(json.get("accessibility_contact").is_none(), "{json}");
+        assert!(json.get("accessibility_enforcement").is_none(), "{json}");
+        let config = Config {
+            accessibility_contact: " barrierefrei@musterhausen.example ".into(),
+            accessibility_enforcement: "Landesdurchsetzungsstelle, https://land.example".into(),
+            ..Config::default()
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&PrivacyStatement::from_config(&config).to_json()).unwrap();
+        assert_eq!(json["accessibility_contact"], "barrierefrei@musterhausen.example");
+        assert_eq!(
+            json["accessibility_enforcement"],
+            "Landesdurchsetzungsstelle, https://land.example"
+        );
     }
 
     /// The English catalog's retention texts, worded from each row's key

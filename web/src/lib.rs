@@ -5,6 +5,11 @@
 //!
 //! Module map:
 //! * [`app`]: the app's state, start-up, events and rendering (browser only).
+//! * [`a11y`]: focus on route changes, the live region, the skip link
+//!   (browser only; the pattern is in docs/WEBAPP.md).
+//! * [`contrast`]: WCAG contrast ratios; its test checks `style.css`.
+//! * [`local_time`]: dates and times in the device's zone and format
+//!   (browser only).
 //! * [`router`]: which screen a URL fragment names.
 //! * [`views`]: one module per screen, plus the shell around them.
 //! * [`dom`]: small helpers that build elements with text (never HTML).
@@ -24,12 +29,15 @@
 // Unit tests may unwrap: a panic there is a test failure, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod a11y;
 pub mod app;
 pub mod build_info;
+pub mod contrast;
 pub mod dom;
 pub mod install;
 pub mod integrity;
 pub mod lang;
+pub mod local_time;
 pub mod net;
 pub mod router;
 pub mod startup_check;

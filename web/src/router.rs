@@ -11,6 +11,9 @@
 pub enum Route {
     /// The start page: what the service is, who runs it, what it stores.
     About,
+    /// The "Erklärung zur Barrierefreiheit" (BITV 2.0 § 7), linked from
+    /// every page's footer.
+    Accessibility,
     /// A fragment the app does not know.
     NotFound,
 }
@@ -22,6 +25,7 @@ impl Route {
         let path = path.strip_prefix('/').unwrap_or(path);
         match path.trim_end_matches('/') {
             "" | "about" => Route::About,
+            "barrierefreiheit" | "accessibility" => Route::Accessibility,
             _ => Route::NotFound,
         }
     }
@@ -30,6 +34,7 @@ impl Route {
     pub fn href(self) -> &'static str {
         match self {
             Route::About | Route::NotFound => "#/",
+            Route::Accessibility => "#/barrierefreiheit",
         }
     }
 }
@@ -47,5 +52,9 @@ mod tests {
             assert_eq!(Route::from_hash(hash), Route::NotFound, "{hash:?}");
         }
         assert_eq!(Route::from_hash(Route::About.href()), Route::About);
+        for hash in ["#/barrierefreiheit", "#/accessibility", "#barrierefreiheit/"] {
+            assert_eq!(Route::from_hash(hash), Route::Accessibility, "{hash:?}");
+        }
+        assert_eq!(Route::from_hash(Route::Accessibility.href()), Route::Accessibility);
     }
 }

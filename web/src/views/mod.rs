@@ -3,6 +3,8 @@
 //! module. A new screen is a module here and a [`Route`] variant.
 
 pub mod about;
+pub mod accessibility;
+pub mod guide;
 pub mod install_hint;
 pub mod integrity_banner;
 pub mod not_found;
@@ -27,6 +29,7 @@ pub fn render(dom: &Dom, state: &State) -> DomResult<()> {
     main.set_id("content");
     let title = match state.route {
         Route::About => about::render(dom, state, &main)?,
+        Route::Accessibility => accessibility::render(dom, state, &main)?,
         Route::NotFound => not_found::render(dom, state, &main)?,
     };
     document.set_title(&format!("{title} – {}", t(state.lang, "web-app-name")));
