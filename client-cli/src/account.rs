@@ -3,6 +3,8 @@
 //! account there and on this device (Art. 17).
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::path::PathBuf;
 
 use stadtbote_protocol::Request;
@@ -38,7 +40,7 @@ pub struct ServerDeletion {
 const ACCOUNT_FILES: [&str; 3] = [IDENTITY_FILE, STATE_FILE, MLS_FILE];
 const ACCOUNT_DIRS: [&str; 2] = [STORE_DIR, "photos"];
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Everything the server holds about this device's account. Needs a
     /// connection.
     pub async fn export_account(&mut self) -> Result<AccountExport, ClientError> {
