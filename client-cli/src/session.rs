@@ -436,3 +436,138 @@ pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
         ),
     })
 }
+
+/// A client over the core's `MemoryStorage` and scripted `FakeServer`,
+/// timed by a `ManualClock`, for the unit tests of the feature modules.
+#[cfg(test)]
+pub(crate) mod fake {
+    use stadtbote_client::storage::MemoryStorage;
+    use stadtbote_client::testing::{FakeConnector, FakeServer, ManualClock, run};
+    use stadtbote_protocol::auth::DeviceSecret;
+    use stadtbote_protocol::mls::MlsClient;
+    use stadtbote_protocol::{AccountId, DeviceId};
+
+    use super::{Client, ClientConnection, Parts};
+    use crate::device_store::DeviceStore;
+    use crate::home::Home;
+    use crate::state::State;
+
+    pub(crate) const URL: &str = "ws://fake.invalid/v1/ws";
+
+    pub(crate) type TestClient = Client<MemoryStorage, FakeConnector, ManualClock>;
+
+    /// A client of a fresh device whose state and MLS client `setup`
+    /// prepares, connected (past the challenge, not logged in) when
+    /// `connected`. Returns it with its device secret.
+    pub(crate) fn client(
+        dir: &std::path::Path,
+        storage: &MemoryStorage,
+        server: &FakeServer,
+        connected: bool,
+        setup: impl FnOnce(&mut State, &DeviceSecret, &MlsClient),
+    ) -> (TestClient, DeviceSecret) {
+        let (account, device) = (AccountId([1; 16]), DeviceId([1; 16]));
+        let secret = DeviceSecret::generate();
+        let mls = MlsClient::new(&secret, account, device);
+        let mut state = State::new(account, device, None);
+        setup(&mut state, &secret, &mls);
+        let store = DeviceStore::over(storage.clone(), dir.to_path_buf(), "test".into());
+        let parts = Parts {
+            home: Home::create(dir).unwrap(),
+            server_url: URL,
+            secret: DeviceSecret::from_bytes(&secret.to_bytes()[..]).unwrap(),
+            state,
+            mls,
+            seen: Default::default(),
+            store,
+        };
+        let clock = ManualClock::at(1_000);
+        let connector = server.connector();
+        let conn = connected.then(|| {
+            run(ClientConnection::<FakeConnector, _>::open(&connector, clock.clone(), URL))
+                .unwrap()
+                .0
+        });
+        (Client::assemble(parts, connector, conn, clock), secret)
+    }
+
+    /// The state as stored, read back through another handle.
+    pub(crate) fn stored_state(storage: &MemoryStorage, secret: &DeviceSecret) -> State {
+        let store = DeviceStore::over(storage.clone(), "reload".into(), "reader".into());
+        store.load_existing(secret).unwrap().state
+    }
+}
+
+/// Logging in over the scripted transport: the checks `connect` makes of
+/// the server's answers.
+#[cfg(test)]
+mod tests {
+    use stadtbote_client::connection::ConnectionError;
+    use stadtbote_client::storage::MemoryStorage;
+    use stadtbote_client::testing::{FakeServer, Reply, run};
+    use stadtbote_protocol::device_list::{DEVICE_LIST_VERSION, DeviceList, ListPin, ListedDevice};
+    use stadtbote_protocol::{AccountId, Response};
+
+    use super::fake::client;
+    use crate::error::ClientError;
+
+    fn logged_in(account: AccountId) -> Reply {
+        Reply::Answer(Response::LoggedIn { account, key_packages_left: 20, has_last_resort: true })
+    }
+
+    #[test]
+    fn a_login_into_another_account_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (storage, server) = (MemoryStorage::default(), FakeServer::new());
+        let (mut client, _) = client(&tmp.path().join("h"), &storage, &server, false, |_, _, _| {});
+        server.expect("login", logged_in(AccountId([7; 16])));
+        let err = run(client.connect()).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Connection(ConnectionError::Protocol { reason, .. })
+                if reason.contains("another account")),
+            "{err}"
+        );
+        assert!(!client.is_connected());
+        assert_eq!(server.request_names(), ["login"]);
+    }
+
+    #[test]
+    fn a_server_that_withholds_the_pinned_own_device_list_is_refused_at_login() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (storage, server) = (MemoryStorage::default(), FakeServer::new());
+        let account_key = stadtbote_protocol::auth::DeviceSecret::generate();
+        let (mut client, _) =
+            client(&tmp.path().join("h"), &storage, &server, false, |state, secret, _| {
+                let list = DeviceList {
+                    v: DEVICE_LIST_VERSION,
+                    account: state.account,
+                    account_key: account_key.identity_key(),
+                    version: 1,
+                    issued_at: 1,
+                    devices: vec![ListedDevice {
+                        device: state.device,
+                        identity_key: secret.identity_key(),
+                        added_at: 1,
+                    }],
+                };
+                let signed = list.sign(&account_key);
+                let (_, pin) = ListPin::advance(None, &state.account, &signed).unwrap();
+                state.device_lists.pins.insert(state.account, pin);
+                state.device_lists.own = Some(signed);
+                // KeyPackages are stocked: login goes straight to the list.
+                state.last_resort_uploaded_at = Some(1_000);
+            });
+        server.expect("login", logged_in(client.account()));
+        server.expect(
+            "list_devices",
+            Reply::Answer(Response::Devices { devices: Vec::new(), device_list: None }),
+        );
+        let err = run(client.connect()).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::DeviceList { reason, .. }
+                if reason.contains("left out the signed device list")),
+            "{err}"
+        );
+        assert_eq!(server.request_names(), ["login", "list_devices"]);
+    }
+}

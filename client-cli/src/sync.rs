@@ -411,64 +411,37 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 }
 
-/// The client logic over the core's in-memory storage and scripted
-/// transport: no server, no files for the state (only the home, which the
-/// client still holds).
+/// The receipt path over the core's in-memory storage and scripted
+/// transport ([`crate::session::fake`]): no server, no files for the state.
 #[cfg(test)]
 mod tests {
     use stadtbote_client::storage::MemoryStorage;
-    use stadtbote_client::testing::{FakeConnector, FakeServer, ManualClock, Reply, run};
-    use stadtbote_protocol::auth::DeviceSecret;
-    use stadtbote_protocol::mls::MlsClient;
-    use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, GroupId, MsgId, Response};
+    use stadtbote_client::testing::{FakeServer, Reply, run};
+    use stadtbote_protocol::{ErrorCode, GroupId, MsgId, Response};
 
-    use crate::device_store::DeviceStore;
-    use crate::home::Home;
-    use crate::session::{Client, ClientConnection, Parts};
-    use crate::state::State;
+    use crate::session::fake::{TestClient, client, stored_state};
 
-    const URL: &str = "ws://fake.invalid/v1/ws";
     const GROUP: GroupId = GroupId([9; 16]);
     const READ: MsgId = MsgId([5; 16]);
-
-    type TestClient = Client<MemoryStorage, FakeConnector, ManualClock>;
 
     /// A connected client that owes a receipt for `READ` in `GROUP`.
     fn owing_a_receipt(
         dir: &std::path::Path,
         storage: &MemoryStorage,
         server: &FakeServer,
-    ) -> (TestClient, DeviceSecret) {
-        let (account, device) = (AccountId([1; 16]), DeviceId([1; 16]));
-        let secret = DeviceSecret::generate();
-        let mls = MlsClient::new(&secret, account, device);
-        mls.create_group(GROUP).unwrap();
-        let mut state = State::new(account, device, None);
-        state.pending_receipts.insert(GROUP, vec![READ]);
-        let store = DeviceStore::over(storage.clone(), dir.to_path_buf(), "test".into());
-        let parts = Parts {
-            home: Home::create(dir).unwrap(),
-            server_url: URL,
-            secret: DeviceSecret::from_bytes(&secret.to_bytes()[..]).unwrap(),
-            state,
-            mls,
-            seen: Default::default(),
-            store,
-        };
-        let clock = ManualClock::at(1_000);
-        let connector = server.connector();
-        let (conn, _) =
-            run(ClientConnection::<FakeConnector, _>::open(&connector, clock.clone(), URL))
-                .unwrap();
-        (Client::assemble(parts, connector, Some(conn), clock), secret)
+    ) -> (TestClient, stadtbote_protocol::auth::DeviceSecret) {
+        client(dir, storage, server, true, |state, _, mls| {
+            mls.create_group(GROUP).unwrap();
+            state.pending_receipts.insert(GROUP, vec![READ]);
+        })
     }
 
-    fn stored_receipts(storage: &MemoryStorage, secret: &DeviceSecret) -> Vec<MsgId> {
-        let store = DeviceStore::over(storage.clone(), "reload".into(), "reader".into());
-        let loaded = store.load_existing(secret).unwrap();
-        loaded.state.pending_receipts.values().flatten().copied().collect()
+    fn stored_receipts(
+        storage: &MemoryStorage,
+        secret: &stadtbote_protocol::auth::DeviceSecret,
+    ) -> Vec<MsgId> {
+        stored_state(storage, secret).pending_receipts.values().flatten().copied().collect()
     }
-
     #[test]
     fn a_receipt_is_sent_once_and_no_longer_owed_in_the_store() {
         let tmp = tempfile::tempdir().unwrap();
