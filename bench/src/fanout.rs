@@ -1,4 +1,5 @@
-//! The `fanout` scenario: one channel post to N connected followers.
+//! The `fanout` scenario: one channel post (or a burst of `--posts`) to N
+//! connected followers.
 //!
 //! The publisher side is set up with the real client library
 //! ([`stadtbote_cli::Client`] in temporary home directories), exactly as a
@@ -10,6 +11,13 @@
 //! `channel_listen`, as followers do; they record arrival times during the
 //! window and open and verify the post (seal, staff signature, chain) with
 //! [`stadtbote_protocol::channel::open_post`] afterwards.
+//!
+//! With `--posts N` the publisher posts N times back to back (each post
+//! waits for the server's answer, as the client library does) and every
+//! follower waits for all N. The first post's figures keep their names
+//! (`last_delivery_ms`, ...); the burst adds deliveries/s over the whole
+//! burst and the server's CPU per delivery, read from `/proc/<pid>/stat`
+//! (utime + stime) before the first post and after the last delivery.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,9 +33,10 @@ use stadtbote_protocol::org::Role;
 use stadtbote_protocol::totp;
 use stadtbote_protocol::{Event, Request, Response};
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Bytes;
 
 use crate::net::{self, Target, Ws};
-use crate::report::{CpuWindow, Report, ms, quantile};
+use crate::report::{CpuWindow, Report, ms, quantile, rss_kib};
 
 /// The org the scenario creates.
 const HANDLE: &str = "benchstadt";
@@ -90,13 +99,23 @@ async fn publisher(
     Ok((press, channel.channel.to_string(), invite))
 }
 
-/// Runs the scenario.
+/// The posts of one run.
+pub struct Burst {
+    /// Posts, one after another (at least one).
+    pub posts: usize,
+    /// Wait between the followers' setup and the first post.
+    pub wait: Duration,
+}
+
+/// Runs the scenario: `burst.posts` posts to `followers` listeners.
 pub async fn run(
     target: Arc<Target>,
     followers: usize,
+    burst: Burst,
     admin_code_file: &Path,
     server_pid: Option<u32>,
 ) -> Result<Report> {
+    let posts = burst.posts.max(1);
     let limit = net::raise_nofile()?;
     net::check_fd_budget(followers, limit)?;
     let mut report = Report::new("fanout");
@@ -112,6 +131,8 @@ pub async fn run(
         publisher(&target.url, homes.path(), admin_code.trim()).await?;
     let channel = invite.channel;
 
+    // Server memory before the followers, after they listen and after the posts.
+    let rss_before = server_pid.map(rss_kib).transpose()?;
     // Followers: connect and listen, 64 at a time.
     let setup = Instant::now();
     let gate = Arc::new(Semaphore::new(64));
@@ -134,115 +155,238 @@ pub async fn run(
         streams.push((_sender, stream));
     }
     report.add_f("listen_setup_s", setup.elapsed().as_secs_f64(), "s to connect all followers");
+    let rss_listening = server_pid.map(rss_kib).transpose()?;
 
     // The readers are started before the timed window: spawning ten
     // thousand tasks is the generator's work, not the server's.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + burst.wait + Duration::from_secs(60);
     let mut waiters = Vec::with_capacity(followers);
     for (sender, stream) in streams {
-        waiters.push(tokio::spawn(wait_post(sender, stream, deadline)));
+        waiters.push(tokio::spawn(wait_posts(sender, stream, posts, deadline)));
+    }
+    if !burst.wait.is_zero() {
+        eprintln!(
+            "fanout: {followers} followers listen; first post in {:.1} s",
+            burst.wait.as_secs_f64()
+        );
+        tokio::time::sleep(burst.wait).await;
     }
     tokio::task::yield_now().await;
+    let load = load_average();
     let cpu = CpuWindow::start(server_pid);
-    let posted_at = Instant::now();
-    let seq =
-        press.post_to_channel(&channel_text, "Bench: Hochwasserwarnung, Keller räumen", &[]).await;
-    let post_answered = posted_at.elapsed();
-    let seq = seq.map_err(|e| anyhow!("post: {e}"))?;
-
-    let mut arrivals = Vec::with_capacity(followers);
-    let mut posts = Vec::with_capacity(followers);
-    let mut received = Vec::with_capacity(followers);
-    for waiter in waiters {
-        if let Some(arrival) = waiter.await?? {
-            received.push(arrival);
+    let server_cpu_before = server_pid.and_then(process_cpu_secs_of);
+    let generator_cpu_before = process_cpu_secs_of_self();
+    let burst_started = Instant::now();
+    // Per post: when its client began it, and the sequence number it got.
+    let mut sent: Vec<(Instant, u64)> = Vec::with_capacity(posts);
+    let mut post_answered = Duration::ZERO;
+    for i in 0..posts {
+        let text = format!("Bench: Hochwasserwarnung {}, Keller räumen", i + 1);
+        let posted_at = Instant::now();
+        let seq = press.post_to_channel(&channel_text, &text, &[]).await;
+        if i == 0 {
+            post_answered = posted_at.elapsed();
         }
+        sent.push((posted_at, seq.map_err(|e| anyhow!("post {}: {e}", i + 1))?));
+    }
+
+    let mut received = Vec::with_capacity(followers);
+    let mut connections = Vec::with_capacity(followers);
+    for waiter in waiters {
+        let (messages, sender, stream) = waiter.await??;
+        received.push(messages);
+        connections.push((sender, stream));
     }
     let cpu_use = cpu.finish();
+    let server_cpu = server_cpu_before
+        .zip(server_pid.and_then(process_cpu_secs_of))
+        .map(|(before, after)| after - before);
+    let generator_cpu =
+        generator_cpu_before.zip(process_cpu_secs_of_self()).map(|(before, after)| after - before);
+    let rss_after = server_pid.map(rss_kib).transpose()?;
+    // Closed only now, after the window's readings.
+    drop(connections);
+
+    // Per post (by its index in `sent`): arrival times at the followers.
+    let mut arrivals: Vec<Vec<Instant>> = vec![Vec::with_capacity(followers); posts];
+    // Followers that got every post.
+    let mut complete = 0usize;
     let mut bad = 0usize;
-    for (at, bytes) in received {
-        match post_of(&bytes) {
-            Some(post) => {
-                arrivals.push(at);
-                posts.push(post);
-            }
-            None => bad += 1,
-        }
-    }
-
-    // Verify every distinct post: the seal, the publisher's certificate and signature.
+    // Every distinct post is verified once: the seal, the publisher's
+    // certificate and signature, and the sequence number it was answered with.
     let key = invite.channel_key()?;
-    let mut verified: Vec<Vec<u8>> = Vec::new();
-    for (post_seq, sealed) in &posts {
-        if *post_seq != seq {
-            bad += 1;
-            continue;
+    let mut verified: Vec<(u64, Vec<u8>)> = Vec::new();
+    for messages in received {
+        let mut got = 0usize;
+        for (at, bytes) in messages {
+            let Some((post_seq, sealed)) = post_of(&bytes) else {
+                bad += 1;
+                continue;
+            };
+            let Some(index) = sent.iter().position(|(_, seq)| *seq == post_seq) else {
+                bad += 1;
+                continue;
+            };
+            if !verified.iter().any(|(seq, v)| *seq == post_seq && *v == sealed) {
+                match open_post(
+                    &sealed,
+                    &key,
+                    &channel,
+                    &invite.org,
+                    &invite.org_key,
+                    &[],
+                    Some(post_seq),
+                    None,
+                    now_ms(),
+                ) {
+                    Ok(_) => verified.push((post_seq, sealed)),
+                    Err(_) => {
+                        bad += 1;
+                        continue;
+                    }
+                }
+            }
+            arrivals[index].push(at);
+            got += 1;
         }
-        if verified.iter().any(|v| v == sealed) {
-            continue;
-        }
-        match open_post(
-            sealed,
-            &key,
-            &channel,
-            &invite.org,
-            &invite.org_key,
-            &[],
-            Some(seq),
-            None,
-            now_ms(),
-        ) {
-            Ok(_) => verified.push(sealed.clone()),
-            Err(_) => bad += 1,
+        if got == posts {
+            complete += 1;
         }
     }
 
+    let (posted_at, _) = sent[0];
     let mut delivery_ms: Vec<f64> =
-        arrivals.iter().map(|a| ms(a.duration_since(posted_at))).collect();
+        arrivals[0].iter().map(|a| ms(a.duration_since(posted_at))).collect();
     let last = delivery_ms.iter().copied().fold(0.0, f64::max);
+    let first_delivered = arrivals[0].len();
+    let deliveries: usize = arrivals.iter().map(Vec::len).sum();
+    let burst_last =
+        arrivals.iter().flatten().map(|a| ms(a.duration_since(burst_started))).fold(0.0, f64::max);
     report.add("followers", followers, "connected listeners");
-    report.add("delivered", arrivals.len(), "followers that got the post");
-    report.add("lost", followers - arrivals.len(), "followers without the post within 60 s");
+    report.add("delivered", first_delivered, "followers that got the (first) post");
+    report.add("lost", followers - first_delivered, "followers without the post within 60 s");
     report.add("bad", bad, "posts that failed verification");
     report.add_f("post_ack_ms", ms(post_answered), "ms for the publisher's post (client library)");
     report.add_f("first_delivery_ms", quantile(&mut delivery_ms, 0.0), "ms");
     report.add_f("p50_delivery_ms", quantile(&mut delivery_ms, 0.5), "ms");
     report.add_f("last_delivery_ms", last, "ms from post to the last follower");
-    report.add_f(
-        "deliveries_per_s",
-        arrivals.len() as f64 / (last / 1000.0).max(1e-3),
-        "deliveries/s",
+    let per_s = if posts == 1 {
+        first_delivered as f64 / (last / 1000.0).max(1e-3)
+    } else {
+        deliveries as f64 / (burst_last / 1000.0).max(1e-3)
+    };
+    report.add_f("deliveries_per_s", per_s, "deliveries/s (over the whole burst)");
+    report.add("posts", posts, "posts in the burst");
+    report.add("deliveries", deliveries, "posts received by followers in all");
+    report.add("complete_followers", complete, "followers that got every post");
+    report.add(
+        "missed_deliveries",
+        (followers * posts).saturating_sub(deliveries),
+        "posts a follower did not get within 60 s",
     );
+    report.add_f(
+        "burst_last_delivery_ms",
+        burst_last,
+        "ms from the first post to the last delivery",
+    );
+    if let Some(cpu) = server_cpu {
+        report.add_f("server_cpu_s", cpu, "s of server CPU (user + system) in the window");
+        report.add_f(
+            "server_cpu_us_per_delivery",
+            cpu * 1e6 / deliveries.max(1) as f64,
+            "µs of server CPU per delivered post (per follower and post)",
+        );
+    }
+    if let Some(cpu) = generator_cpu {
+        report.add_f("generator_cpu_s", cpu, "s of generator CPU in the window");
+        report.add_f(
+            "generator_cpu_us_per_delivery",
+            cpu * 1e6 / deliveries.max(1) as f64,
+            "µs of generator CPU per received post",
+        );
+    }
+    if let (Some(before), Some(listening), Some(after)) = (rss_before, rss_listening, rss_after) {
+        let per = |kib: u64| kib.saturating_sub(before) as f64 / followers.max(1) as f64;
+        report.add_f("server_rss_kib_per_follower", per(listening), "KiB per listening follower");
+        report.add_f(
+            "server_rss_kib_per_follower_after_posts",
+            per(after),
+            "KiB per follower once the posts went out (buffers that stay)",
+        );
+    }
+    if let Some(load) = load {
+        report.add_f(
+            "load_avg_1m",
+            load,
+            "runnable processes (1-minute load average at the start)",
+        );
+    }
     report.note(
         "times start when the publisher's client begins the post, so they include its sealing, \
          signing and the store's durable write before the server fans out",
     );
+    if posts > 1 {
+        report.note(
+            "the burst's posts go out one after another, each after the previous one's answer; \
+             the CPU window spans the whole burst (including the posts' own handling and the \
+             publisher's sealing, which runs in the generator), read in 10 ms ticks",
+        );
+    }
     cpu_use.record(&mut report);
     Ok(report)
 }
 
-/// Waits for the first binary message on one follower connection and
-/// returns it undecoded with its arrival time: decoding (and verifying) is
-/// left for after the window, so that the generator spends as little of the
-/// machine as possible while the server fans out.
-async fn wait_post(
-    _sender: net::Sender,
+/// User plus system CPU seconds of process `pid` from `/proc/<pid>/stat`.
+fn process_cpu_secs_of(pid: u32) -> Option<f64> {
+    crate::report::process_cpu_secs(&pid.to_string())
+}
+
+/// The machine's 1-minute load average (`/proc/loadavg`): other work on the
+/// same machine makes the figures noisy.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// The generator's own CPU seconds.
+fn process_cpu_secs_of_self() -> Option<f64> {
+    crate::report::process_cpu_secs("self")
+}
+
+/// Waits for `posts` binary messages on one follower connection and
+/// returns them undecoded (the received buffers, not copies) with their
+/// arrival times: decoding (and verifying) is left for after the window, so
+/// that the generator spends as little of the machine as possible while the
+/// server fans out. Fewer come back when the connection ends or the
+/// deadline passes first. The connection's halves come back too: closing
+/// ten thousand connections is work for the server, and it must not fall
+/// into the timed window (the caller drops them after the window).
+async fn wait_posts(
+    sender: net::Sender,
     mut stream: SplitStream<Ws>,
+    posts: usize,
     deadline: Instant,
-) -> Result<Option<(Instant, Vec<u8>)>> {
+) -> Result<Follower> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    loop {
-        match tokio::time::timeout_at(deadline.into(), stream.next()).await {
-            Err(_) | Ok(None) | Ok(Some(Err(_))) => return Ok(None),
-            Ok(Some(Ok(Message::Binary(bytes)))) => {
-                return Ok(Some((Instant::now(), bytes.to_vec())));
-            }
-            Ok(Some(Ok(Message::Close(_)))) => return Ok(None),
-            Ok(Some(Ok(_))) => continue,
+    let mut got = Vec::with_capacity(posts);
+    let sleep = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(sleep);
+    while got.len() < posts {
+        tokio::select! {
+            biased;
+            message = stream.next() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Binary(bytes))) => got.push((Instant::now(), bytes)),
+                Some(Ok(_)) => continue,
+            },
+            () = &mut sleep => break,
         }
     }
+    Ok((got, sender, stream))
 }
+
+/// What one follower received (arrival time, frame), and its connection.
+type Follower = (Vec<(Instant, Bytes)>, net::Sender, SplitStream<Ws>);
 
 /// The channel post in a frame a follower received, if it is one.
 fn post_of(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {

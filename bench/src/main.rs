@@ -6,7 +6,7 @@
 //! * `idle` ([`idle`]): N authenticated idle connections, server RSS per connection;
 //! * `relay` ([`relay`]): 1:1 MLS messages between online pairs, throughput and latency;
 //! * `offline` ([`relay`]): a mailbox filled while its device is away, then drained;
-//! * `fanout` ([`fanout`]): one channel post to N connected followers;
+//! * `fanout` ([`fanout`]): one channel post (or a burst of `--posts`) to N connected followers;
 //! * `upload` ([`upload`]): one attachment up and down.
 //! * `client-io` ([`client_io`]): wall time and bytes written of one
 //!   `stadtbote send` and one `stadtbote inbox` on a device with a long
@@ -119,6 +119,15 @@ enum Scenario {
         /// The server's process id, for CPU readings.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// Posts in a burst, one after another (each after the previous
+        /// one's answer); every follower waits for all of them.
+        #[arg(long, default_value_t = 1)]
+        posts: usize,
+        /// Seconds to wait once every follower listens, before the first
+        /// post (e.g. to attach a profiler to the server; the generator
+        /// prints a line to stderr when the wait begins).
+        #[arg(long, default_value_t = 0.0)]
+        wait_before_posts: f64,
     },
     /// Upload and download one attachment.
     Upload {
@@ -205,8 +214,10 @@ async fn run(cli: Cli) -> Result<()> {
         Scenario::Offline { messages, size, server_pid } => {
             relay::run_offline(target, messages, size, server_pid).await?
         }
-        Scenario::Fanout { followers, admin_code_file, server_pid } => {
-            fanout::run(target, followers, &admin_code_file, server_pid).await?
+        Scenario::Fanout { followers, admin_code_file, server_pid, posts, wait_before_posts } => {
+            let burst =
+                fanout::Burst { posts, wait: Duration::from_secs_f64(wait_before_posts.max(0.0)) };
+            fanout::run(target, followers, burst, &admin_code_file, server_pid).await?
         }
         Scenario::Upload { size, held, hold_secs, control, server_pid } => {
             let hold = Duration::from_secs_f64(hold_secs.max(0.0));

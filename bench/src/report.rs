@@ -96,7 +96,7 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
 const TICKS_PER_SEC: f64 = 100.0;
 
 /// User plus system CPU seconds of process `pid` (`self` for the generator).
-fn process_cpu_secs(pid: &str) -> Option<f64> {
+pub fn process_cpu_secs(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name in parentheses may contain spaces; fields after it are plain.
     let after = stat.rsplit_once(')')?.1;

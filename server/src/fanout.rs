@@ -12,6 +12,16 @@
 //! whose queue is full misses the push (it notices the gap in sequence
 //! numbers and fetches); it never delays the others and never makes the
 //! server buffer more.
+//!
+//! [`ChannelListeners::publish`] is the node's single entry for a post: it
+//! takes the registry lock once per post (not per follower), encodes the
+//! event once and hands every listener the same reference-counted bytes.
+//! When several nodes share one store (issue 20, item 2), a post stored on
+//! another node is meant to enter here once per node, from that node's
+//! notification of the new post, so that the store and the network carry
+//! each post once per node and never once per follower. What one delivery
+//! costs after this point, and what bounds it, is in docs/BENCHMARKS.md
+//! ("Channel fan-out at the machine's limit").
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

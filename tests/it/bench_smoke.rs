@@ -134,3 +134,35 @@ fn client_io_measures_send_and_inbox_of_the_real_binary() {
         assert!(report["send_traced_file_write_bytes"].as_u64().unwrap() > 0, "{report}");
     }
 }
+
+/// Issue 20: a burst of posts reaches every follower, each post verified,
+/// and the report carries the burst's deliveries/s, the server's CPU per
+/// delivery and its memory per follower.
+#[test]
+fn fanout_burst_reports_deliveries_and_server_cpu_per_delivery() {
+    let server = bench_server();
+    let code = server.data_dir.join("admin-claim.code");
+    let pid = server.pid().to_string();
+    let args = ["fanout", "--followers", "6", "--posts", "3", "--server-pid", &pid];
+    let mut args = args.to_vec();
+    args.extend(["--admin-code-file", code.to_str().expect("utf-8")]);
+    let report = bench(&server, &args);
+    assert_fields(
+        &report,
+        &[
+            "deliveries_per_s",
+            "burst_last_delivery_ms",
+            "server_cpu_us_per_delivery",
+            "generator_cpu_us_per_delivery",
+            "server_rss_kib_per_follower",
+            "server_rss_kib_per_follower_after_posts",
+            "load_avg_1m",
+        ],
+    );
+    assert_eq!(report["posts"], 3, "{report}");
+    assert_eq!(report["deliveries"], 18, "{report}");
+    assert_eq!(report["complete_followers"], 6, "{report}");
+    assert_eq!(report["missed_deliveries"], 0, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["bad"], 0, "{report}");
+}
