@@ -304,6 +304,17 @@ pub struct Config {
     pub push_max_endpoint_bytes: usize,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
+    /// Storage backend: `sled` (embedded, the default) or `postgres`.
+    pub store: String,
+    /// PostgreSQL connection string for `store = "postgres"`; its password
+    /// never appears in logs or errors (see [`DatabaseUrl`]).
+    pub database_url: DatabaseUrl,
+    /// PostgreSQL: connections (and connection threads) of the pool.
+    pub pg_pool_size: usize,
+    /// PostgreSQL: milliseconds allowed to establish one connection.
+    pub pg_connect_timeout_ms: u64,
+    /// PostgreSQL: milliseconds one statement (and one lock wait) may take.
+    pub pg_statement_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -405,7 +416,42 @@ impl Default for Config {
             push_request_timeout_secs: 10,
             push_max_endpoint_bytes: 1024,
             log: "info".to_owned(),
+            store: STORE_SLED.to_owned(),
+            database_url: DatabaseUrl::default(),
+            pg_pool_size: 16,
+            pg_connect_timeout_ms: 5000,
+            pg_statement_timeout_ms: 10_000,
         }
+    }
+}
+
+/// `store` value of the embedded sled backend.
+pub const STORE_SLED: &str = "sled";
+/// `store` value of the PostgreSQL backend.
+pub const STORE_POSTGRES: &str = "postgres";
+
+/// A database connection string. `Debug` and `Display` show it with the
+/// password replaced, so logging a configuration cannot leak it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// The connection string itself (for connecting only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", crate::store::pg_pool::redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::pg_pool::redact_url(&self.0))
     }
 }
 
@@ -422,6 +468,10 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     /// `--metrics-listen` (an address, or `off`).
     pub metrics_listen: Option<String>,
+    /// `--store` (`sled` or `postgres`).
+    pub store: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
 }
 
 /// The `metrics_listen` value (and `--metrics-listen` argument) that turns
@@ -522,6 +572,12 @@ impl Config {
         if let Some(metrics) = &overrides.metrics_listen {
             config.metrics_listen = metrics.clone();
         }
+        if let Some(store) = &overrides.store {
+            config.store = store.clone();
+        }
+        if let Some(url) = &overrides.database_url {
+            config.database_url = DatabaseUrl(url.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -589,8 +645,60 @@ impl Config {
             .saturating_add(1)
     }
 
+    /// The PostgreSQL pool's settings, when `store = "postgres"`.
+    pub fn pg_options(&self) -> Option<crate::store::PgOptions> {
+        (self.store == STORE_POSTGRES).then(|| crate::store::PgOptions {
+            url: self.database_url.expose().to_owned(),
+            pool_size: self.pg_pool_size,
+            connect_timeout: std::time::Duration::from_millis(self.pg_connect_timeout_ms),
+            statement_timeout: std::time::Duration::from_millis(self.pg_statement_timeout_ms),
+        })
+    }
+
+    /// Checks the storage backend's settings.
+    fn validate_store(&self) -> Result<(), ConfigError> {
+        match self.store.as_str() {
+            STORE_SLED => Ok(()),
+            STORE_POSTGRES => {
+                if self.database_url.expose().trim().is_empty() {
+                    return Err(ConfigError::Invalid {
+                        field: "database_url",
+                        reason:
+                            "required with store = \"postgres\" (postgres://user:password@host/db)"
+                                .to_owned(),
+                    });
+                }
+                if self.database_url.expose().parse::<postgres::Config>().is_err() {
+                    return Err(ConfigError::Invalid {
+                        field: "database_url",
+                        reason: "not a PostgreSQL connection string".to_owned(),
+                    });
+                }
+                for (field, value, max) in [
+                    ("pg_pool_size", self.pg_pool_size as u64, 1024),
+                    ("pg_connect_timeout_ms", self.pg_connect_timeout_ms, MAX_DURATION_SECS * 1000),
+                    (
+                        "pg_statement_timeout_ms",
+                        self.pg_statement_timeout_ms,
+                        MAX_DURATION_SECS * 1000,
+                    ),
+                ] {
+                    if value == 0 || value > max {
+                        return Err(ConfigError::Invalid { field, reason: format!("1 to {max}") });
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(ConfigError::Invalid {
+                field: "store",
+                reason: "\"sled\" or \"postgres\"".to_owned(),
+            }),
+        }
+    }
+
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_store()?;
         let nonzero: &[(&'static str, u64)] = &[
             ("max_message_bytes", self.max_message_bytes as u64),
             ("max_frame_bytes", self.max_frame_bytes as u64),

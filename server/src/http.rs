@@ -93,8 +93,16 @@ async fn with_security_headers(
     response
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// Liveness and readiness: `ok` while the store answers; `503` with
+/// `storage unavailable` while it does not (a PostgreSQL store whose
+/// database is unreachable), so that a load balancer sends clients to
+/// another node until this one recovers by itself.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let store = state.relay.store();
+    match tokio::task::spawn_blocking(move || store.readiness()).await {
+        Ok(Ok(())) => "ok".into_response(),
+        _ => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
+    }
 }
 
 async fn privacy(State(state): State<AppState>, headers: HeaderMap) -> Response {

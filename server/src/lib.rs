@@ -50,6 +50,7 @@ pub mod forwarded;
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod migrate;
 pub mod outbox;
 pub mod privacy;
 pub mod push;
@@ -60,6 +61,7 @@ pub mod shutdown;
 pub mod store;
 pub mod sweeper;
 pub mod tls;
+pub mod town;
 pub mod web_integrity;
 pub mod webapp;
 
@@ -80,7 +82,7 @@ use crate::http::AppState;
 use crate::privacy::PrivacyStatement;
 use crate::relay::Relay;
 use crate::shutdown::ShutdownController;
-use crate::store::{SledStore, Store};
+use crate::store::{PgStore, SledStore, Store};
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -199,9 +201,18 @@ pub async fn run(
     let config = Arc::new(config);
     let data_dir = config.data_dir.clone();
     let log_options = config.envelope_log_options();
-    let store: Arc<dyn Store> = Arc::new(
-        tokio::task::spawn_blocking(move || SledStore::open_with(&data_dir, log_options)).await??,
-    );
+    let store: Arc<dyn Store> = match config.pg_options() {
+        Some(options) => {
+            tracing::info!(database = %config.database_url, "store: postgres");
+            Arc::new(
+                tokio::task::spawn_blocking(move || PgStore::open(&options, &data_dir)).await??,
+            )
+        }
+        None => Arc::new(
+            tokio::task::spawn_blocking(move || SledStore::open_with(&data_dir, log_options))
+                .await??,
+        ),
+    };
     let blobs =
         prepare_files(store.clone(), config.data_dir.clone(), config.blob_sync_bytes).await?;
     let (flusher, flusher_task) =

@@ -45,6 +45,13 @@ struct Cli {
     /// the same machine needs another port or `off`.
     #[arg(long, value_name = "ADDR|off")]
     metrics_listen: Option<String>,
+    /// Storage backend: `sled` or `postgres` [default: sled; env: STADTBOTE_STORE].
+    #[arg(long, value_name = "sled|postgres")]
+    store: Option<String>,
+    /// PostgreSQL connection string for --store postgres
+    /// [env: STADTBOTE_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Offline tools; without one, the server runs.
     #[command(subcommand)]
     command: Option<Command>,
@@ -97,6 +104,162 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Moves a stopped server's data directory into another backend: a new
+    /// data directory, or `postgres://…` where this build has that backend.
+    /// Every record goes through the target's importer in one pass; the
+    /// record counts of every collection are verified before the target is
+    /// put in place. The source is left unchanged.
+    Migrate {
+        /// The stopped server's data directory.
+        #[arg(long, value_name = "DATA_DIR")]
+        from: PathBuf,
+        /// A new (missing or empty) data directory, or a PostgreSQL URL.
+        #[arg(long, value_name = "DIR|postgres://…")]
+        to: String,
+        /// With a postgres:// target: the servers' data_dir on that
+        /// database (missing or empty), which receives keys/ and the
+        /// attachments.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Moves one town (an org, its staff, channels, threads and their
+    /// queued messages) out of or into a server's data directory. The
+    /// servers involved must be stopped. See docs/OPERATIONS.md, "One town
+    /// leaves the district's server".
+    Town {
+        #[command(subcommand)]
+        action: TownAction,
+    },
+}
+
+/// `town` steps.
+#[derive(Debug, Subcommand)]
+enum TownAction {
+    /// Writes one town into a new single-town data directory (with copies
+    /// of the accounts its staff and citizens need); the source is unchanged.
+    Export {
+        /// The stopped server's data directory.
+        #[arg(long, value_name = "DATA_DIR")]
+        data_dir: PathBuf,
+        /// The org's handle.
+        #[arg(long, value_name = "HANDLE")]
+        org: String,
+        /// The new data directory (missing or empty), or with --backup the
+        /// new backup file.
+        #[arg(long, value_name = "DIR|FILE")]
+        to: PathBuf,
+        /// Write a logical backup file (restorable with `restore` or `town
+        /// import`) instead of a data directory.
+        #[arg(long)]
+        backup: bool,
+        /// age recipient (age1…) to encrypt the backup file to; repeatable.
+        #[arg(long, value_name = "AGE_RECIPIENT", requires = "backup")]
+        recipient: Vec<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes a town from the stopped server's data directory, after
+    /// checking that EXPORT holds everything the town holds now. The store
+    /// is rebuilt without it, so no trace of the org is left in its files.
+    Remove {
+        /// The stopped server's data directory.
+        #[arg(long, value_name = "DATA_DIR")]
+        data_dir: PathBuf,
+        /// The org's handle.
+        #[arg(long, value_name = "HANDLE")]
+        org: String,
+        /// The export written by `town export` (unchanged since): its data
+        /// directory or backup file.
+        #[arg(long, value_name = "EXPORT")]
+        export: PathBuf,
+        /// age identity file to read an encrypted export.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Puts an exported town into a new data directory for its own server.
+    Import {
+        /// The export written by `town export`: its data directory or
+        /// backup file.
+        #[arg(long, value_name = "EXPORT")]
+        from: PathBuf,
+        /// age identity file to decrypt an encrypted export.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
+        /// The new data directory (missing or empty).
+        #[arg(long, value_name = "DATA_DIR")]
+        data_dir: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `town` step and prints its summary.
+fn run_town(action: TownAction) -> anyhow::Result<()> {
+    use stadtbote_server::town;
+    let (summary, json, next) = match action {
+        TownAction::Export { data_dir, org, to, backup, recipient, json } => {
+            let target = if backup {
+                let recipients = stadtbote_server::backup::parse_recipients(&recipient)?;
+                town::ExportTo::File { path: to.clone(), recipients }
+            } else {
+                town::ExportTo::Dir(to.clone())
+            };
+            let summary = town::export(&data_dir, &org, &target)
+                .with_context(|| format!("export of {org} refused"))?;
+            let next = format!(
+                "next: keep {} unchanged; `town import --from {} --data-dir NEW_DIR` for the \
+                 town's server, then `town remove --data-dir {} --org {org} --export {}`",
+                to.display(),
+                to.display(),
+                data_dir.display(),
+                to.display()
+            );
+            (summary, json, next)
+        }
+        TownAction::Remove { data_dir, org, export, identity, json } => {
+            let identity =
+                identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
+            let summary = town::remove(&data_dir, &org, &export, identity.as_ref())
+                .with_context(|| format!("removal of {org} refused"))?;
+            (summary, json, "next: start stadtbote-server on the data directory again".to_owned())
+        }
+        TownAction::Import { from, data_dir, identity, json } => {
+            let identity =
+                identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
+            let summary = town::import(&from, &data_dir, identity.as_ref())
+                .with_context(|| format!("import of {} refused", from.display()))?;
+            let next = format!(
+                "next: start stadtbote-server --data-dir {} and claim it with the code in \
+                 admin-claim.code",
+                data_dir.display()
+            );
+            (summary, json, next)
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_counts(&summary.collections);
+        println!(
+            "{} of {}: {} records, {} groups, {} accounts copied, {} files; counts verified",
+            summary.step,
+            summary.org,
+            summary.records,
+            summary.groups,
+            summary.accounts,
+            summary.files
+        );
+        println!("{next}");
+    }
+    Ok(())
 }
 
 /// `backup-key` actions.
@@ -161,6 +324,33 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
             println!("{}", identity.to_public());
             Ok(())
         }
+        Command::Migrate { from, to, state_dir, json } => {
+            use stadtbote_server::migrate;
+            let target = migrate::Target::parse(&to, state_dir.as_deref())?;
+            let summary = migrate::migrate(&from, &target)
+                .with_context(|| format!("migration of {} refused", from.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                print_counts(&summary.collections);
+                println!(
+                    "migrated {} records in {} collections and {} files ({} bytes) from {} to \
+                     {} in {:.2} s; every collection's count verified",
+                    summary.records,
+                    summary.collections.len(),
+                    summary.files,
+                    summary.file_bytes,
+                    summary.from,
+                    summary.to,
+                    summary.seconds
+                );
+                println!(
+                    "next: start stadtbote-server on the target; keep the source until it runs"
+                );
+            }
+            Ok(())
+        }
+        Command::Town { action } => run_town(action),
         Command::AdminReset { data_dir, yes } => {
             if !yes {
                 anyhow::bail!(
@@ -192,6 +382,13 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// One line per collection: `  name  count`.
+fn print_counts(counts: &stadtbote_server::migrate::Counts) {
+    for (name, count) in counts {
+        println!("  {name:<22} {count}");
+    }
+}
+
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     if let Some(command) = cli.command.take() {
@@ -203,6 +400,8 @@ fn main() -> ExitCode {
         tls_cert: cli.tls_cert,
         tls_key: cli.tls_key,
         metrics_listen: cli.metrics_listen,
+        store: cli.store,
+        database_url: cli.database_url,
     };
     // Variables that are not valid Unicode cannot be configuration values;
     // skipping them avoids the panic of `std::env::vars`.

@@ -21,6 +21,7 @@ mod channels;
 mod cli_errors;
 mod conversation_ids;
 mod crash;
+mod deploy_files;
 mod devices;
 mod diskfull;
 mod envelope_log;
@@ -45,6 +46,7 @@ mod staff_approval;
 mod staff_work;
 mod terminal_text;
 mod tls;
+mod town_move;
 mod town_ready;
 mod transparency;
 mod upload_crash;
@@ -53,6 +55,8 @@ mod web_served;
 mod web_verify;
 mod wire;
 mod wire_codes;
+// s9-pg: the PostgreSQL store end to end.
+mod postgres;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
 /// blocking CLI calls with async protocol clients, so each async part gets its

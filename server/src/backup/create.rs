@@ -109,6 +109,39 @@ fn stage_dir(
     depth: usize,
     files: &mut Vec<(String, PathBuf)>,
 ) -> Result<(), BackupError> {
+    walk_state_files(dir, prefix, depth, &mut |rel, entry| {
+        let staged = files_dir.join(files.len().to_string());
+        let len = entry.metadata()?.len();
+        if len < LINK_THRESHOLD || fs::hard_link(entry.path(), &staged).is_err() {
+            let mut from = File::open(entry.path())?;
+            let mut to = create_private(&staged)?;
+            io::copy(&mut from, &mut to)?;
+        }
+        files.push((rel, staged));
+        Ok(())
+    })
+}
+
+/// The data directory's state files (what a backup holds besides the
+/// store's collections): relative path and full path, sorted. Used by
+/// `stadtbote-server migrate` and `town`, which copy them the same way.
+pub(crate) fn state_files(data_dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
+    let mut files = Vec::new();
+    walk_state_files(data_dir, "", 0, &mut |rel, entry| {
+        files.push((rel, entry.path()));
+        Ok(())
+    })?;
+    Ok(files)
+}
+
+/// Calls `found` for every state file under `dir` (see [`excluded_top_level`]
+/// and [`excluded_file`]), in name order.
+fn walk_state_files(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    found: &mut dyn FnMut(String, &fs::DirEntry) -> Result<(), BackupError>,
+) -> Result<(), BackupError> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
@@ -127,16 +160,9 @@ fn stage_dir(
         // Symbolic links are never followed: only the server's own files.
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            stage_dir(&entry.path(), &rel, files_dir, depth + 1, files)?;
+            walk_state_files(&entry.path(), &rel, depth + 1, found)?;
         } else if kind.is_file() && !excluded_file(&name) {
-            let staged = files_dir.join(files.len().to_string());
-            let len = entry.metadata()?.len();
-            if len < LINK_THRESHOLD || fs::hard_link(entry.path(), &staged).is_err() {
-                let mut from = File::open(entry.path())?;
-                let mut to = create_private(&staged)?;
-                io::copy(&mut from, &mut to)?;
-            }
-            files.push((rel, staged));
+            found(rel, &entry)?;
         }
     }
     Ok(())
@@ -166,19 +192,30 @@ pub fn complete(
     let final_path = if recipients.is_empty() {
         plain.to_owned()
     } else {
-        let encryptor =
-            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(|e| BackupError::Io(io::Error::other(e.to_string())))?;
-        let out = create_private(encrypted)?;
-        let mut sealed = encryptor.wrap_output(io::BufWriter::new(out))?;
-        io::copy(&mut File::open(plain)?, &mut sealed)?;
-        let out = sealed.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
-        out.sync_all()?;
-        fs::remove_file(plain)?;
+        seal_file(plain, encrypted, recipients)?;
         encrypted.to_owned()
     };
     let (size, sha256) = hash_file(&final_path)?;
     Ok((final_path, Finished { size, sha256, encrypted: !recipients.is_empty(), manifest }))
+}
+
+/// Encrypts the finished backup `plain` to `recipients` into the new file
+/// `encrypted` (synced), then deletes `plain`.
+pub(crate) fn seal_file(
+    plain: &Path,
+    encrypted: &Path,
+    recipients: &[age::x25519::Recipient],
+) -> Result<(), BackupError> {
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| BackupError::Io(io::Error::other(e.to_string())))?;
+    let out = create_private(encrypted)?;
+    let mut sealed = encryptor.wrap_output(io::BufWriter::new(out))?;
+    io::copy(&mut File::open(plain)?, &mut sealed)?;
+    let out = sealed.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
+    out.sync_all()?;
+    fs::remove_file(plain)?;
+    Ok(())
 }
 
 /// Size and SHA-256 of a file, streamed.

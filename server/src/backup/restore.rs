@@ -96,7 +96,7 @@ impl BackupVisitor for Restorer {
 }
 
 /// Whether `dir` exists with at least one entry.
-fn non_empty(dir: &Path) -> Result<bool, BackupError> {
+pub(crate) fn non_empty(dir: &Path) -> Result<bool, BackupError> {
     match fs::read_dir(dir) {
         Ok(mut entries) => Ok(entries.next().is_some()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -105,7 +105,7 @@ fn non_empty(dir: &Path) -> Result<bool, BackupError> {
 }
 
 /// A sibling of `dir` named `.<name>.<what>-<random>`.
-fn sibling(dir: &Path, what: &str) -> Result<PathBuf, BackupError> {
+pub(crate) fn sibling(dir: &Path, what: &str) -> Result<PathBuf, BackupError> {
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -182,7 +182,7 @@ pub(crate) fn open_when_released(dir: &Path) -> Result<SledStore, BackupError> {
 
 /// Replaces `data_dir` by `staging`. The old directory is renamed aside
 /// first and deleted only once the new one is in place.
-fn swap_in(staging: &Path, data_dir: &Path) -> Result<(), BackupError> {
+pub(crate) fn swap_in(staging: &Path, data_dir: &Path) -> Result<(), BackupError> {
     let old = if data_dir.exists() {
         let aside = sibling(data_dir, "replaced")?;
         fs::rename(data_dir, &aside)?;

@@ -14,10 +14,15 @@
 //!   in which order. A backend loads what a rule needs inside its
 //!   transaction, asks the rule, and stores exactly the plan it returns.
 //! * A backend stores, loads and transacts: [`sled_store::SledStore`] (the
-//!   embedded default; envelopes in [`envelope_log`]). A PostgreSQL backend
-//!   implements the same traits with one database transaction per method
-//!   (several reads and writes; `SELECT … FOR UPDATE` of the group row where
-//!   sled holds its envelope-ordering lock).
+//!   embedded default; envelopes in [`envelope_log`]) and
+//!   [`pg_store::PgStore`] (`store = "postgres"`), which implements the same
+//!   traits with one database transaction per method (several reads and
+//!   writes; `SELECT … FOR UPDATE` of the group row where sled holds its
+//!   envelope-ordering lock). Its bridge from these synchronous methods to
+//!   the database is [`pg_pool`]: a bounded pool of dedicated connection
+//!   threads (the synchronous `postgres` client cannot block inside the
+//!   tokio runtime the relay calls from), with connect and statement
+//!   timeouts.
 //! * [`conformance`] is the behaviour every backend must show; each backend
 //!   instantiates it in its tests.
 //!
@@ -61,7 +66,7 @@
 //!   buffers; `flush` is sled's `flush` plus the envelope log's `fdatasync`.
 //!   A commit additionally syncs its envelope-log frame inside
 //!   [`Store::commit`] (the group's state must be in the log before sled).
-//! * PostgreSQL (next): each method commits its transaction with
+//! * PostgreSQL ([`pg_store`]): each method commits its transaction with
 //!   `synchronous_commit = off` (visible at once, WAL not yet flushed);
 //!   `flush` commits one small writing transaction with `synchronous_commit
 //!   = on`. PostgreSQL flushes its WAL in order, so that flush covers every
@@ -90,6 +95,19 @@ pub mod envelope_log;
 mod error;
 pub mod logical;
 pub mod org;
+mod pg_account;
+mod pg_aux;
+pub mod pg_backup;
+mod pg_channel;
+#[cfg(test)]
+mod pg_conformance;
+mod pg_kv;
+mod pg_org;
+pub mod pg_pool;
+mod pg_schema;
+pub mod pg_store;
+#[cfg(test)]
+pub mod pg_test;
 pub mod push;
 pub mod records;
 pub mod rules;
@@ -123,6 +141,9 @@ pub use error::{StorageError, StoreError};
 pub use org::{
     CodeState, DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
 };
+pub use pg_backup::PgImporter;
+pub use pg_pool::PgOptions;
+pub use pg_store::PgStore;
 pub use push::{PushStore, PushSubscription};
 pub use settings::{FactorOwner, FactorRecord, SettingsStore};
 pub use sled_backup::{BackupStore, SledImporter, TreeVisitor};
@@ -473,6 +494,12 @@ pub trait Store:
     /// requests by the account itself, not for request paths.
     fn account_export(&self, account: &AccountId, now_ms: u64)
     -> Result<AccountExport, StoreError>;
+
+    /// Whether the store can serve requests now (`/healthz` readiness). An
+    /// embedded store always can; a database backend checks its connection.
+    fn readiness(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Deletes `account` with its devices, mailboxes (and messages only
     /// they still had to receive), group memberships, KeyPackages, link
