@@ -190,6 +190,22 @@ if [ "$mode" = check ]; then
   # written by `stadtbote web-sign`, and the server checks it at start.
   if diff -r -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$DIST" >/dev/null; then
     echo "ok: $DIST is byte for byte what its sources build to"
+    # Proof that this comparison can fail (issue 17's test): the same
+    # comparison against a copy of the bundle with one byte of the wasm
+    # changed must name that file.
+    probe=$(mktemp -d)
+    cp -r "$DIST/." "$probe/"
+    wasm="$probe/stadtbote_web_bg.wasm"
+    old_byte=$(od -An -tu1 -j 100 -N 1 "$wasm" | tr -d ' ')
+    printf "\\$(printf '%03o' $((old_byte ^ 1)))" | dd of="$wasm" bs=1 seek=100 conv=notrunc status=none
+    if diff -r -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$probe" >/dev/null; then
+      echo "!! the comparison did not notice one changed byte of the wasm: the check is broken" >&2
+      rm -rf "$probe"
+      exit 1
+    fi
+    echo "ok: a copy with one byte of the wasm changed is refused:" \
+      "$(diff -rq -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$probe" | head -n 1)"
+    rm -rf "$probe"
     exit 0
   fi
   echo "!! $DIST differs from what its sources build to:" >&2

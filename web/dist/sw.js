@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "395406747fcc5f4e55893631f3f7ac9f9e5f1d90e3dbf8f08f3059296cec7862";
+const BUNDLE = "f2c7eb7ea7009ee49983aa8646f110ef8d97bd00ed37234d5e2f26fa6364e004";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";
