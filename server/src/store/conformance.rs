@@ -202,22 +202,25 @@ pub fn one_commit_per_epoch_under_concurrency(backend: &dyn Backend) {
         (0..8).map(|_| store.create_account(&key(), 1).unwrap().1).collect();
     let group = GroupId([2; GroupId::LEN]);
     store.commit(commit(&group, &members[0], 0, &members[1..], Some(b"w"))).unwrap();
+    let mut winners = Vec::new();
     for epoch in 1..4u64 {
         let handles: Vec<_> = members
             .iter()
             .map(|member| {
                 let (store, member) = (store.clone(), *member);
-                std::thread::spawn(move || {
+                let handle = std::thread::spawn(move || {
                     store.commit(commit(&group, &member, epoch, &[], None)).map(|o| o.epoch)
-                })
+                });
+                (member, handle)
             })
             .collect();
         let mut accepted = 0;
-        for handle in handles {
+        for (member, handle) in handles {
             match handle.join().expect("committer thread") {
                 Ok(new_epoch) => {
                     assert_eq!(new_epoch, epoch + 1);
                     accepted += 1;
+                    winners.push(member);
                 }
                 Err(StoreError::StaleEpoch { current }) => assert_eq!(current, epoch + 1),
                 Err(StoreError::Storage(e)) => panic!("storage failed: {e}"),
@@ -226,10 +229,12 @@ pub fn one_commit_per_epoch_under_concurrency(backend: &dyn Backend) {
         }
         assert_eq!(accepted, 1, "epoch {epoch}: exactly one commit wins");
     }
-    // Each winner's commit reached every other member once per epoch.
+    // Each winner's commit reached every other member exactly once (a
+    // member that won an epoch is not sent its own commit).
     for member in &members[1..] {
         let commits = payloads(store.as_ref(), member).iter().filter(|p| p == &b"commit").count();
-        assert!(commits >= 2, "a member missed commits ({commits})");
+        let expected = winners.iter().filter(|winner| *winner != member).count();
+        assert_eq!(commits, expected, "a member missed or repeated commits");
     }
 }
 
