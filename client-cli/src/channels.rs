@@ -961,8 +961,7 @@ impl<C: Clock + Clone> Follower<C> {
     /// Follows the channel of an invite link (again, with a newer key, after
     /// a rotation: the cursor is kept).
     pub async fn follow(&mut self, link: &str) -> Result<Follow, ClientError> {
-        let invite = ChannelInvite::parse(link)
-            .map_err(|source| ClientError::ChannelData { what: "invite link", source })?;
+        let invite = crate::app_links::channel_invite(link)?;
         let key = invite
             .channel_key()
             .map_err(|source| ClientError::ChannelData { what: "invite link", source })?;

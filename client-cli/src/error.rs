@@ -574,6 +574,12 @@ pub enum ClientError {
         /// Why, in words ("there is no such file", ...).
         reason: String,
     },
+    // ----- app links (app_links.rs)
+    /// A link in the URL form (`https://…/#v1/…`) that cannot be read.
+    #[error(
+        "this link cannot be used: {0}; copy the whole link (or scan the QR code) and try again"
+    )]
+    AppLink(stadtbote_protocol::app_link::AppLinkError),
 }
 
 /// The core's [`ConnectionError`] as the CLI says it: the core's text,

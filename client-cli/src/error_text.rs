@@ -11,6 +11,7 @@
 
 use stadtbote_client::connection::ConnectionError;
 use stadtbote_i18n::{Arg, Lang, tr, tr_in};
+use stadtbote_protocol::app_link::AppLinkError;
 use stadtbote_protocol::attachment::AttachmentError;
 use stadtbote_protocol::channel::ChannelError;
 use stadtbote_protocol::mls::MlsError;
@@ -179,6 +180,7 @@ pub fn localized(error: &ClientError) -> String {
             tr!("error-channel-data", what = what, reason = channel_reason(source))
         }
         E::Qr(detail) => tr!("error-qr", detail = detail),
+        E::AppLink(source) => tr!("error-app-link", reason = app_link_reason(source)),
         E::ThreadIdTaken => tr!("error-thread-id-taken"),
         E::ChannelConflict { attempts } => tr!("error-channel-conflict", attempts = attempts),
         E::GroupConflict { attempts } => tr!("error-group-conflict", attempts = attempts),
@@ -376,6 +378,22 @@ fn attachment(error: &AttachmentError) -> String {
 }
 
 /// Why a channel or group object does not verify.
+/// Why an app link cannot be read, in words.
+fn app_link_reason(error: &AppLinkError) -> String {
+    match error {
+        AppLinkError::Length => tr!("app-link-length"),
+        AppLinkError::NotALink => tr!("app-link-not-a-link"),
+        AppLinkError::NoFragment => tr!("app-link-no-fragment"),
+        AppLinkError::UnknownVersion => tr!("app-link-unknown-version"),
+        AppLinkError::UnknownKind => tr!("app-link-unknown-kind"),
+        AppLinkError::WrongKind { expected, found } => {
+            tr!("app-link-wrong-kind", expected = *expected, found = *found)
+        }
+        AppLinkError::Malformed(kind) => tr!("app-link-malformed", kind = *kind),
+        other => other.to_string(),
+    }
+}
+
 fn channel_reason(error: &ChannelError) -> String {
     match error {
         ChannelError::Undecryptable => tr!("inner-channel-undecryptable"),
@@ -766,6 +784,17 @@ mod tests {
             samples.push(ClientError::ChannelData { what, source });
         }
         samples.push(ClientError::Qr("data too long".into()));
+        for error in [
+            AppLinkError::Length,
+            AppLinkError::NotALink,
+            AppLinkError::NoFragment,
+            AppLinkError::UnknownVersion,
+            AppLinkError::UnknownKind,
+            AppLinkError::WrongKind { expected: "channel", found: "org" },
+            AppLinkError::Malformed("group"),
+        ] {
+            samples.push(ClientError::AppLink(error));
+        }
         for reason in [
             "unexpected answer Welcome",
             "no answer to Login in time",

@@ -451,7 +451,7 @@ impl<C: Clock + Clone> Client<C> {
         };
         // The advanced sender ratchet is saved before the bytes leave.
         self.save()?;
-        let request = Request::Send { group: *group, message: ByteBuf::from(ciphertext) };
+        let request = stadtbote_protocol::notify::send_request(*group, ciphertext, &message.body);
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Stored { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
@@ -513,8 +513,7 @@ impl<C: Clock + Clone> Client<C> {
     /// `group join`: joins by external commit with a link. Returns the
     /// group's name and id. Connects if needed.
     pub async fn join_group(&mut self, link_text: &str) -> Result<(String, GroupId), ClientError> {
-        let link = GroupLink::parse(link_text)
-            .map_err(|e| ClientError::ChannelData { what: "group link", source: e })?;
+        let link = crate::app_links::group_link(link_text)?;
         let group = link.group;
         if !self.is_connected() {
             self.connect_and_catch_up().await?;

@@ -49,6 +49,7 @@
 pub mod account;
 pub mod admin_output;
 pub mod admin_staff;
+pub mod app_links;
 pub mod approval;
 pub mod attachments;
 pub mod backup;

@@ -52,6 +52,8 @@ const TITLE_MAX_MM: f32 = 14.0;
 const TITLE_MIN_MM: f32 = 7.0;
 /// The size of the instructions.
 const INSTRUCTION_MM: f32 = 4.8;
+/// The size of the web address below the key's QR code.
+const URL_MM: f32 = 3.6;
 /// The smallest any org-controlled text is set before it is cut short.
 const SMALLEST_MM: f32 = 4.0;
 /// Points per millimetre.
@@ -66,8 +68,13 @@ pub struct Poster {
     pub handle: String,
     /// The org key's fingerprint as printed by `org fingerprint`.
     pub fingerprint: String,
-    /// The org key QR content ([`crate::qr::org_qr_content`]).
+    /// The org key QR content ([`crate::qr::org_qr_content`], or the
+    /// town's web app URL when the server has one).
     pub org_qr: String,
+    /// The town's web app URL with its key (`public_url/#v1/org/…`), when
+    /// the server has a `public_url`: printed as text below the key's QR
+    /// code, for those who type rather than scan.
+    pub url: Option<String>,
     /// The announcement channel, unless the poster is made without one.
     pub channel: Option<PosterChannel>,
 }
@@ -78,7 +85,7 @@ pub struct PosterChannel {
     /// Its name.
     pub name: String,
     /// The invite link as QR content (upper case, as `channel create`
-    /// writes it).
+    /// writes it), or its web app URL when the server has a `public_url`.
     pub invite_qr: String,
 }
 
@@ -238,7 +245,8 @@ pub fn layout(poster: &Poster, metrics: &dyn Metrics) -> Result<Vec<Item>, Poste
                 y += size * 1.15;
             }
             y += 1.0;
-            let side = 100.0;
+            // Room for the web address below the key's code.
+            let side = if poster.url.is_some() { 90.0 } else { 100.0 };
             let matrix = Matrix::encode(&channel.invite_qr)?;
             items.push(Item::Qr { x: center - side / 2.0, y, side, matrix });
             y += side + 10.0;
@@ -254,14 +262,31 @@ pub fn layout(poster: &Poster, metrics: &dyn Metrics) -> Result<Vec<Item>, Poste
     y += key_qr_side + 7.0;
     text(&mut items, y, 6.0, Font::Mono, clean(&poster.fingerprint));
     y += 14.0;
+    if let Some(url) = &poster.url {
+        y -= 6.0;
+        for line in wrap(&clean(url), Font::Mono, URL_MM, width, metrics) {
+            text(&mut items, y, URL_MM, Font::Mono, line);
+            y += URL_MM * 1.3;
+        }
+        y += 4.0;
+    }
 
-    let first = match &poster.channel {
-        Some(_) => "1. Stadtbote installieren und den großen QR-Code „Kanal folgen“ scannen \
+    let first = match (&poster.channel, &poster.url) {
+        (Some(_), None) => {
+            "1. Stadtbote installieren und den großen QR-Code „Kanal folgen“ scannen \
                     (am Computer: stadtbote follow mit dem Link aus dem Code)."
+                .to_string()
+        }
+        (Some(_), Some(_)) => "1. Den großen QR-Code „Kanal folgen“ mit der Handykamera scannen: \
+                    Stadtbote öffnet sich im Browser, ohne Installation (am Computer: \
+                    stadtbote follow mit dem Link aus dem Code)."
             .to_string(),
-        None => format!(
+        (None, None) => format!(
             "1. Stadtbote installieren; die Stadt finden Sie dort unter dem Kürzel „{handle}“."
         ),
+        (None, Some(_)) => "1. Den QR-Code mit der Handykamera scannen oder die Adresse darunter \
+                    öffnen: Stadtbote zeigt die Stadt im Browser, ohne Installation."
+            .to_string(),
     };
     let second = format!(
         "2. Echtheit prüfen: Der Fingerabdruck in Ihrer App muss genau mit dem hier \
@@ -615,10 +640,40 @@ mod tests {
             handle: "muellhausen".into(),
             fingerprint: "3f2a 91c0 0000 1111 2222 3333 4444 5555".into(),
             org_qr: "stadtbote:org:muellhausen:AAAA".into(),
+            url: None,
             channel: channel.then(|| PosterChannel {
                 name: "Amtsblatt".into(),
                 invite_qr: "STADTBOTE:CHANNEL:ABCDEF".into(),
             }),
+        }
+    }
+
+    #[test]
+    fn the_web_address_is_printed_below_the_key_and_everything_fits_the_page() {
+        let key = "A4DQOBYHA4DQOBYHA4DQOBYHA4DQOBYHA4DQOBYHA4DQOBYHA4DQ";
+        let url = format!("https://stadtbote.muellhausen-sued.de/#v1/org/muellhausen/{key}");
+        for channel in [true, false] {
+            let mut with_url = poster(channel);
+            with_url.org_qr = url.clone();
+            with_url.url = Some(url.clone());
+            let items = layout(&with_url, &Helvetica).unwrap();
+            let texts: Vec<&str> = items
+                .iter()
+                .filter_map(|item| match item {
+                    Item::Text { text, .. } => Some(text.as_str()),
+                    Item::Qr { .. } => None,
+                })
+                .collect();
+            assert_eq!(texts.concat().matches(url.as_str()).count(), 1, "{texts:?}");
+            let bottom = items
+                .iter()
+                .map(|item| match item {
+                    Item::Text { y, .. } => *y,
+                    Item::Qr { y, side, .. } => y + side,
+                })
+                .fold(0.0f32, f32::max);
+            assert!(bottom < PAGE_HEIGHT_MM - 5.0, "channel {channel}: ends at {bottom} mm");
+            assert!(to_pdf(&with_url).is_ok());
         }
     }
 

@@ -28,14 +28,11 @@ pub fn org_qr_content(handle: &str, key: &IdentityKey) -> String {
     format!("{QR_PREFIX}{handle}:{}", data_encoding::BASE32_NOPAD.encode(&key.0))
 }
 
-/// Reads QR content back into (handle, key); `None` if it is not one.
+/// Reads QR content back into (handle, key): the `stadtbote:org:` text or
+/// the web app URL (`https://…/#v1/org/…`, [`crate::app_links`]); `None`
+/// if it is neither.
 pub fn parse_org_qr_content(text: &str) -> Option<(String, IdentityKey)> {
-    let rest = text.trim().strip_prefix(QR_PREFIX)?;
-    let (handle, key) = rest.split_once(':')?;
-    let bytes =
-        data_encoding::BASE32_NOPAD.decode(key.trim().to_ascii_uppercase().as_bytes()).ok()?;
-    let key: [u8; 32] = bytes.try_into().ok()?;
-    Some((handle.to_string(), IdentityKey(key)))
+    crate::app_links::org_key(text)
 }
 
 /// The QR matrix: `width × width` modules, `true` for dark.

@@ -22,7 +22,6 @@ use stadtbote_client::clock::Clock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde_bytes::ByteBuf;
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::conversation::marker;
 use stadtbote_protocol::frame::DeviceInfo;
@@ -130,7 +129,8 @@ impl<C: Clock + Clone> Client<C> {
             // Save the advanced sender ratchet before the ciphertext leaves,
             // so a crash can never make this device reuse a message key.
             self.save()?;
-            let request = Request::Send { group, message: ByteBuf::from(ciphertext) };
+            let request =
+                stadtbote_protocol::notify::send_request(group, ciphertext, &message.body);
             match self.conn_mut()?.call(request).await? {
                 Ok(Response::Stored { .. }) => {
                     self.state.mark_stored(&entry.id, group);

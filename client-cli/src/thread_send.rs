@@ -975,7 +975,8 @@ impl<C: Clock + Clone> Client<C> {
         let ciphertext = self.mls.encrypt(&entry.thread, &message.encode())?;
         // The advanced sender ratchet is saved before the bytes leave.
         self.save()?;
-        let request = Request::Send { group: entry.thread, message: ByteBuf::from(ciphertext) };
+        let request =
+            stadtbote_protocol::notify::send_request(entry.thread, ciphertext, &message.body);
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Stored { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),

@@ -67,6 +67,11 @@ pub struct PushSubscriptionExport {
     pub endpoint: String,
     /// When it was registered (Unix ms).
     pub created_at: u64,
+    /// When it was last used: registered again, or a push the push service
+    /// accepted (Unix ms; 0 from older servers). Unused for the server's
+    /// `push_subscription_ttl_days`, it is deleted.
+    #[serde(default)]
+    pub last_used_at: u64,
 }
 
 /// One upload in an [`AccountExport`].

@@ -440,6 +440,12 @@ pub enum Request {
         /// The TLS-encoded `MlsMessage` (a `PrivateMessage`).
         message: ByteBuf,
     },
+    /// Asks for what the server publishes about itself to any client (no
+    /// account needed): today its web app address, which clients put into
+    /// the links and QR codes they print. Answered with
+    /// [`Response::ServerInfo`]. Older servers answer `bad_frame`, which a
+    /// client treats as "nothing published".
+    ServerInfo,
 }
 
 /// A stored channel post.
@@ -682,6 +688,7 @@ impl Request {
             Request::PushSubscribe { .. } => "push_subscribe",
             Request::PushUnsubscribe => "push_unsubscribe",
             Request::SendNotify { .. } => "send_notify",
+            Request::ServerInfo => "server_info",
         }
     }
 }
@@ -1047,6 +1054,14 @@ pub enum Response {
     PushUnsubscribed {
         /// Whether a subscription was stored (and is now removed).
         removed: bool,
+    },
+    /// Answer to [`Request::ServerInfo`].
+    ServerInfo {
+        /// The web app's address (`public_url`: `https://host[:port]`, no
+        /// trailing `/`), absent when the operator configured none. Links
+        /// are `public_url/#v1/…` (see [`crate::app_link`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_url: Option<String>,
     },
 }
 

@@ -28,6 +28,7 @@
 
 pub mod account;
 pub mod app;
+pub mod app_link;
 pub mod attachment;
 pub mod audit;
 pub mod auth;
@@ -40,6 +41,7 @@ pub mod group_link;
 pub mod ids;
 pub mod membership;
 pub mod mls;
+pub mod notify;
 pub mod org;
 pub mod org_rotation;
 pub mod refusal;

@@ -139,8 +139,11 @@ fn account_export() -> impl Strategy<Value = AccountExport> {
         any::<bool>(),
         (any::<u64>(), any::<u64>(), any::<bool>()),
         (vec(text(), 0..2), vec(text(), 0..2)),
-        of((text(), any::<u64>())
-            .prop_map(|(endpoint, created_at)| PushSubscriptionExport { endpoint, created_at })),
+        of((text(), any::<u64>()).prop_map(|(endpoint, created_at)| PushSubscriptionExport {
+            endpoint,
+            created_at,
+            last_used_at: created_at.wrapping_add(1),
+        })),
     )
         .prop_map(
             |(
@@ -351,6 +354,7 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         Just(Request::PushUnsubscribe),
         (group(), bytes()).prop_map(|(group, message)| Request::SendNotify { group, message }),
+        Just(Request::ServerInfo),
     ]
 }
 
@@ -585,6 +589,7 @@ fn response() -> impl Strategy<Value = Response> {
         of(bytes()).prop_map(|key| Response::PushKey { key }),
         Just(Response::PushSubscribed),
         any::<bool>().prop_map(|removed| Response::PushUnsubscribed { removed }),
+        of(text()).prop_map(|public_url| Response::ServerInfo { public_url }),
     ]
 }
 

@@ -251,6 +251,18 @@ pub struct Config {
     pub operator_contact: String,
     /// Where the server's source code can be obtained, shown by `/privacy`.
     pub source_url: String,
+    /// How people report accessibility barriers of the web app (e-mail,
+    /// postal address or web page): the feedback contact of its
+    /// "Erklärung zur Barrierefreiheit" (BITV 2.0 § 7), published in
+    /// `/privacy` (`accessibility_contact`); empty means not configured.
+    pub accessibility_contact: String,
+    /// The enforcement body of the web app's accessibility statement: the
+    /// Schlichtungsstelle or Durchsetzungsstelle responsible for the
+    /// operator (for a town: its Land's), with its address or web page,
+    /// published in `/privacy` (`accessibility_enforcement`); empty: the
+    /// statement names the federal Schlichtungsstelle nach § 16 BGG and
+    /// says that a town's Land may have its own.
+    pub accessibility_enforcement: String,
     /// The address citizens open the web app at, as the browser sees it
     /// behind the proxy (`https://stadtbote.musterhausen.de`; scheme and
     /// host, optionally a port, no path). Used for links and QR codes,
@@ -302,6 +314,13 @@ pub struct Config {
     pub push_request_timeout_secs: u64,
     /// Web Push: longest endpoint URL accepted, in bytes.
     pub push_max_endpoint_bytes: usize,
+    /// Web Push: days a subscription may go unused (no push accepted by
+    /// the push service, no new registration) before the sweeper deletes
+    /// it.
+    pub push_subscription_ttl_days: u32,
+    /// Web Push: the same in seconds; when not 0 it replaces
+    /// `push_subscription_ttl_days` (tests, short-lived test servers).
+    pub push_subscription_ttl_secs: u64,
     /// Tracing filter (`RUST_LOG` takes precedence when set).
     pub log: String,
     /// Storage backend: `sled` (embedded, the default) or `postgres`.
@@ -395,6 +414,8 @@ impl Default for Config {
             backup_keep_weekly: 8,
             operator_name: String::new(),
             operator_contact: String::new(),
+            accessibility_contact: String::new(),
+            accessibility_enforcement: String::new(),
             source_url: DEFAULT_SOURCE_URL.to_owned(),
             public_url: String::new(),
             web_dir: String::new(),
@@ -415,6 +436,8 @@ impl Default for Config {
             push_retry_base_ms: 1000,
             push_request_timeout_secs: 10,
             push_max_endpoint_bytes: 1024,
+            push_subscription_ttl_days: 60,
+            push_subscription_ttl_secs: 0,
             log: "info".to_owned(),
             store: STORE_SLED.to_owned(),
             database_url: DatabaseUrl::default(),
@@ -760,6 +783,7 @@ impl Config {
             ("push_retry_base_ms", self.push_retry_base_ms),
             ("push_request_timeout_secs", self.push_request_timeout_secs),
             ("push_max_endpoint_bytes", self.push_max_endpoint_bytes as u64),
+            ("push_subscription_ttl_days", u64::from(self.push_subscription_ttl_days)),
         ];
         for &(field, value) in nonzero {
             if value == 0 {
@@ -1095,6 +1119,18 @@ impl Config {
                 reason: "must be between 64 and 8192".into(),
             });
         }
+        if u64::from(self.push_subscription_ttl_days) * 86_400 > MAX_TTL_SECS {
+            return Err(ConfigError::Invalid {
+                field: "push_subscription_ttl_days",
+                reason: format!("must be at most {} days", MAX_TTL_SECS / 86_400),
+            });
+        }
+        if self.push_subscription_ttl_secs > MAX_TTL_SECS {
+            return Err(ConfigError::Invalid {
+                field: "push_subscription_ttl_secs",
+                reason: format!("must be at most {MAX_TTL_SECS} seconds"),
+            });
+        }
         if self.push_ttl_secs > 2_419_200 {
             return Err(ConfigError::Invalid {
                 field: "push_ttl_secs",
@@ -1102,6 +1138,16 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// Seconds a push subscription may go unused before it is deleted:
+    /// `push_subscription_ttl_secs` when set, else the days.
+    pub fn push_subscription_ttl(&self) -> u64 {
+        if self.push_subscription_ttl_secs > 0 {
+            self.push_subscription_ttl_secs
+        } else {
+            u64::from(self.push_subscription_ttl_days).saturating_mul(86_400)
+        }
     }
 
     /// The parsed `trusted_proxies`; the error names the entry that is not

@@ -264,6 +264,7 @@ fn allowed_on_low_disk(request: &Request) -> bool {
             | Request::AccountDelete
             | Request::PushKey
             | Request::PushUnsubscribe
+            | Request::ServerInfo
     )
 }
 

@@ -254,6 +254,7 @@ pub async fn run(
         }
         let gauges_relay = Arc::downgrade(&relay);
         let gauges_addresses = addresses.clone();
+        let gauges_push = push.clone();
         let gauges = move || {
             let per_address = gauges_addresses.snapshot();
             metrics::Gauges {
@@ -263,6 +264,7 @@ pub async fn run(
                 accountless_listeners: per_address.listeners,
                 connection_addresses: per_address.addresses,
                 connections_per_address_max: per_address.max_per_address,
+                push: gauges_push.counts().totals(),
             }
         };
         tokio::spawn(metrics::serve(listener, relay.metrics().clone(), gauges, signal.clone()))

@@ -37,6 +37,17 @@
 //!   `message_size`, `send_queue`, `disk_space`, ...; see `docs/OPERATIONS.md`).
 //! * `tls_handshake_failures_total` (counter): failed or timed-out TLS
 //!   handshakes when the server terminates TLS itself.
+//! * `pushes_sent_total`, `pushes_failed_total` (counters): Web Push
+//!   requests the push service accepted, and wake-ups given up (after
+//!   retries, refused, or the endpoint's origin no longer allowed).
+//! * `pushes_coalesced_total`, `pushes_dropped_total` (counters): wake-ups
+//!   merged into one already waiting, and dropped because the wake-up
+//!   table was full (`push_queue_max`).
+//! * `push_subscriptions_gone_total` (counter): subscriptions deleted
+//!   because the push service answered 404 or 410.
+//! * `push_subscriptions_expired_total` (counter): subscriptions the
+//!   sweeper deleted after `push_subscription_ttl_days` without use.
+//!   All push metrics are server-wide totals, never per device.
 //!
 //! Counters start at zero when the server starts.
 
@@ -88,6 +99,8 @@ pub struct Gauges {
     pub connection_addresses: u64,
     /// The most WebSocket connections one address holds.
     pub connections_per_address_max: u64,
+    /// Web Push counts (totals only).
+    pub push: crate::push::PushTotals,
 }
 
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
@@ -253,6 +266,33 @@ impl Metrics {
             "TLS handshakes that failed or timed out (native TLS only).",
             crate::tls::handshake_failures(),
         );
+        let push = gauges.push;
+        for (name, help, value) in [
+            ("pushes_sent_total", "Web Push requests the push service accepted.", push.sent),
+            ("pushes_failed_total", "Web Push wake-ups given up.", push.failed),
+            (
+                "pushes_coalesced_total",
+                "Web Push wake-ups merged into one already waiting.",
+                push.coalesced,
+            ),
+            (
+                "pushes_dropped_total",
+                "Web Push wake-ups dropped because the wake-up table was full.",
+                push.dropped,
+            ),
+            (
+                "push_subscriptions_gone_total",
+                "Push subscriptions deleted because the push service answered 404 or 410.",
+                push.expired,
+            ),
+            (
+                "push_subscriptions_expired_total",
+                "Push subscriptions deleted after push_subscription_ttl_days without use.",
+                push.swept,
+            ),
+        ] {
+            single(name, "counter", help, value);
+        }
         let mut labelled =
             |name: &str, label: &str, help: &str, values: BTreeMap<&'static str, u64>| {
                 let _ = writeln!(out, "# HELP stadtbote_{name} {help}");
@@ -348,6 +388,14 @@ mod tests {
             accountless_listeners: 2,
             connection_addresses: 4,
             connections_per_address_max: 7,
+            push: crate::push::PushTotals {
+                sent: 5,
+                failed: 1,
+                expired: 2,
+                dropped: 0,
+                coalesced: 3,
+                swept: 4,
+            },
         });
         for line in [
             "# TYPE stadtbote_connections_current gauge",
@@ -371,6 +419,13 @@ mod tests {
             "stadtbote_bad_frames_total 1",
             "# TYPE stadtbote_limit_hits_total counter",
             "stadtbote_limit_hits_total{limit=\"send_rate_ip\"} 2",
+            "# TYPE stadtbote_pushes_sent_total counter",
+            "stadtbote_pushes_sent_total 5",
+            "stadtbote_pushes_failed_total 1",
+            "stadtbote_pushes_coalesced_total 3",
+            "stadtbote_pushes_dropped_total 0",
+            "stadtbote_push_subscriptions_gone_total 2",
+            "stadtbote_push_subscriptions_expired_total 4",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
         }

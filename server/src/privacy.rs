@@ -90,6 +90,14 @@ pub struct PrivacyStatement {
     /// operator configured one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Where people report accessibility barriers of the web app
+    /// (`accessibility_contact`), when the operator configured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessibility_contact: Option<String>,
+    /// The enforcement body the accessibility statement names
+    /// (`accessibility_enforcement`), when the operator configured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessibility_enforcement: Option<String>,
     /// Limits a user meets.
     pub limits: Limits,
     /// Where the server's source code can be obtained.
@@ -433,6 +441,20 @@ impl PrivacyStatement {
                 retention_values: values(&[("days", u64::from(channel_days)), ("secs", channel_secs)]),
             },
         ]);
+        // Issue 18: Web Push subscriptions.
+        let push_ttl = config.push_subscription_ttl();
+        stored.push(StoredItem {
+            item: "push subscriptions",
+            key: "push-subscriptions",
+            contents: "for each device that turned notifications on: the push service address its browser gave (it names one browser at one push service), the browser's public key and authentication secret, when it was registered and last used, sealed with the account's key",
+            purpose: "waking the app with a content-free notification when a message, report reply or status change arrives while it is closed (never for channel posts)",
+            retention: format!(
+                "until notifications are turned off, the push service says the subscription is gone, the device or account is deleted, or after {} without use",
+                human(push_ttl)
+            ),
+            retention_secs: Some(push_ttl),
+            retention_values: values(&[("secs", push_ttl)]),
+        });
         let never_stored = vec![
             NeverStored {
                 item: "IP addresses",
@@ -485,6 +507,8 @@ impl PrivacyStatement {
                 contact: configured(&config.operator_contact),
             },
             public_url: configured(config.public_url()),
+            accessibility_contact: configured(&config.accessibility_contact),
+            accessibility_enforcement: configured(&config.accessibility_enforcement),
             limits: Limits {
                 max_attachment_bytes: config.max_blob_bytes,
                 attachment_quota_bytes: config.blob_quota_bytes,
@@ -745,6 +769,26 @@ mod tests {
         assert!(text.contains("Operator:     Stadt Musterhausen"), "{text}");
         assert!(text.contains("datenschutz@musterhausen.example"));
         assert!(text.contains("Source code:  https://code.example/stadtbote"));
+    }
+
+    #[test]
+    fn statement_publishes_the_accessibility_contact_when_configured() {
+        let default = PrivacyStatement::from_config(&Config::default());
+        let json: serde_json::Value = serde_json::from_str(&default.to_json()).unwrap();
+        assert!(json.get("accessibility_contact").is_none(), "{json}");
+        assert!(json.get("accessibility_enforcement").is_none(), "{json}");
+        let config = Config {
+            accessibility_contact: " barrierefrei@musterhausen.example ".into(),
+            accessibility_enforcement: "Landesdurchsetzungsstelle, https://land.example".into(),
+            ..Config::default()
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&PrivacyStatement::from_config(&config).to_json()).unwrap();
+        assert_eq!(json["accessibility_contact"], "barrierefrei@musterhausen.example");
+        assert_eq!(
+            json["accessibility_enforcement"],
+            "Landesdurchsetzungsstelle, https://land.example"
+        );
     }
 
     /// The English catalog's retention texts, worded from each row's key

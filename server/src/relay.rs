@@ -428,6 +428,9 @@ pub struct Relay {
     disk: DiskGuard,
     /// Web Push: settings, VAPID key and the wake-up queue.
     push: Arc<Push>,
+    /// The web app's address (`public_url`, no trailing `/`; empty when
+    /// not configured), answered to `server_info`.
+    public_url: String,
 }
 
 /// A write that is stored in memory but not yet durable, with the answer
@@ -500,6 +503,7 @@ impl Relay {
             request_limiters: RequestLimiters::from_config(config),
             disk: DiskGuard::new(config.data_dir.clone(), config.min_free_disk_bytes),
             push,
+            public_url: config.public_url().to_string(),
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,
                 config.rate_limit_max_keys,
@@ -588,6 +592,9 @@ impl Relay {
         Some(match request {
             Request::Ping => Ok(Response::Pong),
             Request::PushKey => Ok(self.push_key()),
+            Request::ServerInfo => Ok(Response::ServerInfo {
+                public_url: Some(self.public_url.clone()).filter(|url| !url.is_empty()),
+            }),
             Request::OrgDirectory { handle } => self.org_directory(handle),
             Request::ChannelFetch { channel, after, limit } => {
                 self.channel_fetch(channel, *after, *limit)
@@ -827,6 +834,7 @@ impl Relay {
             }
             Request::Ping
             | Request::PushKey
+            | Request::ServerInfo
             | Request::OrgDirectory { .. }
             | Request::ChannelFetch { .. } => self
                 .handle_public(&request)

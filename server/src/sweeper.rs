@@ -6,7 +6,8 @@
 //! channels themselves stay), staged online backups past their lifetime,
 //! audit log entries past the audit retention (the last removed entry stays
 //! as the chain's anchor; retention changed by an admin applies from the
-//! next sweep on);
+//! next sweep on); Web Push subscriptions unused for
+//! `push_subscription_ttl_days`;
 //! plus forgetting idle rate-limit state. Logs counts only, and at debug level the aggregate channel statistics.
 
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct SweepSummary {
     pub blobs: u64,
     /// Audit log entries removed by retention.
     pub audit: u64,
+    /// Web Push subscriptions unused for the subscription TTL.
+    pub push_subscriptions: u64,
 }
 
 /// Audit entries removed per sweep; the rest follow in later sweeps, so one
@@ -49,10 +52,11 @@ pub fn sweep_once(relay: &Relay, now_ms: u64) -> Result<SweepSummary, StoreError
     let blobs = relay.sweep_blobs(now_ms)?;
     let cutoff = now_ms.saturating_sub(relay.retention().ms(RetentionKind::Audit));
     let audit = relay.store().audit_prune(cutoff, AUDIT_PRUNE_BATCH)?;
-    if audit > 0 {
+    let push_subscriptions = relay.push().sweep_subscriptions(relay.store().as_ref(), now_ms)?;
+    if audit > 0 || push_subscriptions > 0 {
         relay.store().flush()?;
     }
-    Ok(SweepSummary { store, blobs, audit })
+    Ok(SweepSummary { store, blobs, audit, push_subscriptions })
 }
 
 /// Sweeps every `interval` until shutdown.
@@ -87,6 +91,7 @@ pub async fn run(relay: Arc<Relay>, interval: Duration, mut shutdown: ShutdownSi
                         groups = report.groups,
                         blobs = summary.blobs,
                         audit_entries = summary.audit,
+                        push_subscriptions = summary.push_subscriptions,
                         link_codes = report.link_codes,
                         org_codes = report.org_codes,
                         invites = report.invites,

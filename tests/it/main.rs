@@ -10,8 +10,10 @@ mod groups;
 mod harness;
 mod malicious;
 
+mod a11y;
 mod account;
 mod admin;
+mod app_links;
 mod audit_anchor;
 mod backup;
 mod bench_smoke;
@@ -51,6 +53,7 @@ mod town_ready;
 mod transparency;
 mod upload_crash;
 mod web;
+mod web_links;
 mod web_served;
 mod web_verify;
 mod wire;

@@ -164,7 +164,7 @@ fn check_codes_of(handle: &str, codes: &[String], fingerprint: &str, invite: Opt
     }
 }
 
-fn svg_text(path: &Path) -> (String, Vec<String>) {
+pub(crate) fn svg_text(path: &Path) -> (String, Vec<String>) {
     let xml = std::fs::read_to_string(path).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("the SVG is well-formed XML");
     let root = doc.root_element();
@@ -179,7 +179,7 @@ fn svg_text(path: &Path) -> (String, Vec<String>) {
     (texts.join("\n"), svg_qr_codes(&doc))
 }
 
-fn pdf_text(path: &Path) -> (String, Vec<String>) {
+pub(crate) fn pdf_text(path: &Path) -> (String, Vec<String>) {
     let doc = lopdf::Document::load(path).expect("the PDF parses");
     assert_eq!(doc.get_pages().len(), 1, "one page");
     let page = *doc.get_pages().get(&1).unwrap();

@@ -554,3 +554,335 @@ fn push_is_off_without_a_contact() {
         assert_eq!(refusal(answer.unwrap()).1, RefusalReason::PushNotEnabled);
     });
 }
+
+// ---------------------------------------------------------------------------
+// s9-push (issue 18.5/18.6): what the CLI marks, staff wake-ups, the
+// independent check in Python, the subscription's lifetime, /metrics.
+
+/// Runs tests/it/webpush_verify.py (Python's `cryptography`, i.e. OpenSSL):
+/// verifies the VAPID token and decrypts the payload independently of any
+/// Rust code. `None` (after a loud SKIPPED line) where Python or
+/// `cryptography` is missing; under CI=true that fails instead.
+fn independent_check(
+    push: &Recorded,
+    keys: &BrowserKeys,
+    server_key: &[u8],
+    aud: &str,
+) -> Option<serde_json::Value> {
+    use std::process::{Command, Stdio};
+    let b64 = |bytes: &[u8]| BASE64URL_NOPAD.encode(bytes);
+    let input = serde_json::json!({
+        "authorization": push.header("Authorization").expect("authorization header"),
+        "body": b64(&push.body),
+        "ua_private": b64(&keys.secret.to_bytes()),
+        "ua_public": b64(&keys.public),
+        "auth": b64(&keys.auth),
+        "server_key": b64(server_key),
+        "aud": aud,
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/it/webpush_verify.py");
+    let skip = |why: String| {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the independent Web Push check cannot run under CI=true: {why}");
+        }
+        eprintln!("SKIPPED: independent Web Push check (Python `cryptography`): {why}");
+        None
+    };
+    let child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(err) => return skip(format!("python3 not found ({err})")),
+    };
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    match out.status.code() {
+        Some(0) => Some(serde_json::from_slice(&out.stdout).expect("the check's JSON")),
+        Some(2) => skip(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        _ => panic!(
+            "the independent check refused the push: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Checks a push in Rust ([`check_push`]) and in Python; returns the
+/// plaintext as Python decrypted it (if Python ran).
+fn check_push_twice(
+    push: &Recorded,
+    path: &str,
+    keys: &BrowserKeys,
+    key: &[u8],
+    origin: &str,
+) -> Option<String> {
+    check_push(push, path, keys, key, origin);
+    let checked = independent_check(push, keys, key, origin)?;
+    assert_eq!(checked["claims"]["sub"], CONTACT);
+    let plain = checked["plaintext"].as_str().unwrap().to_owned();
+    assert_eq!(plain.len(), 36, "{plain}");
+    let value: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    assert_eq!(value.as_object().unwrap().len(), 2, "content-free: {value}");
+    assert_eq!(value["n"].as_str().unwrap().len(), 22);
+    Some(plain)
+}
+
+/// Logs in as the device of a CLI home with a raw client (as the web app
+/// would from the same device) and registers a push subscription for it.
+fn subscribe_cli_device(
+    url: &str,
+    device: &crate::harness::Device,
+    keys: &BrowserKeys,
+    path: &str,
+) {
+    use crate::harness::raw::home_secret;
+    let secret = home_secret(&device.home).unwrap();
+    let id = stadtbote_protocol::DeviceId::parse(&device.device_id()).unwrap();
+    block_on(async {
+        let mut client = RawClient::connect(url).await.unwrap();
+        let login = client.login_request(&secret, id);
+        assert!(matches!(client.request(login).await.unwrap(), Ok(Response::LoggedIn { .. })));
+        assert_eq!(
+            client.request(keys.subscribe(path)).await.unwrap(),
+            Ok(Response::PushSubscribed)
+        );
+        client.ws.close(None).await.unwrap();
+    });
+    // The server notices the closed connection: the device is offline.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+fn push_env_with_metrics(
+    fake: &FakePushService,
+    metrics: &std::net::SocketAddr,
+) -> Vec<(String, String)> {
+    let mut env = push_env(fake, &fake.origin(), "1");
+    env.push(("STADTBOTE_METRICS_LISTEN".into(), metrics.to_string()));
+    env
+}
+
+fn metrics_addr() -> std::net::SocketAddr {
+    format!("127.0.0.1:{}", crate::harness::free_port()).parse().unwrap()
+}
+
+#[test]
+fn cli_reports_replies_consultations_and_messages_wake_offline_devices_but_receipts_and_channel_posts_do_not()
+ {
+    use crate::harness::{Device, json_lines, last_line, metric};
+    use crate::municipal::{HANDLE, Town};
+
+    let fake = FakePushService::start();
+    let metrics = metrics_addr();
+    let town = Town::new(start(&push_env_with_metrics(&fake, &metrics)));
+    let url = town.server.url();
+    let origin = fake.origin();
+    let key = block_on(async { server_key(&mut RawClient::connect(&url).await.unwrap()).await });
+    let office = town.enrol("Büro", "buergermeister");
+    town.mayor.ok(&["org", "hours", "set", "Mon 17:00-18:00", "--department", "buergermeister"]);
+    town.mayor.ok(&["org", "hours", "live", "on"]);
+    let press = town.enrol_as("Pressestelle", "presse", "publisher");
+    let citizen = Device::new(&town.server);
+    let carla = citizen.init("Carla");
+    let bernd = Device::new(&town.server);
+    bernd.init("Bernd");
+
+    let (clerk_keys, office_keys, citizen_keys, bernd_keys) =
+        (BrowserKeys::new(), BrowserKeys::new(), BrowserKeys::new(), BrowserKeys::new());
+    let (clerk_path, office_path, citizen_path, bernd_path) =
+        ("/wpush/clerk-bauhof", "/wpush/office-consult", "/wpush/citizen-carla", "/wpush/bernd");
+    let at = |path: &str| format!("{origin}{path}");
+    subscribe_cli_device(&url, &town.clerk, &clerk_keys, &at(clerk_path));
+    subscribe_cli_device(&url, &office, &office_keys, &at(office_path));
+    subscribe_cli_device(&url, &citizen, &citizen_keys, &at(citizen_path));
+    subscribe_cli_device(&url, &bernd, &bernd_keys, &at(bernd_path));
+    let pushes_to = |path: &str| -> Vec<Recorded> {
+        fake.all().into_iter().filter(|r| r.path == path).collect()
+    };
+    // Waits until `path` got `n` pushes, then a little longer to see that
+    // no further one follows (the coalescing interval here is 1 s).
+    let expect = |path: &str, n: usize, what: &str| {
+        let got = eventually(Duration::from_secs(15), || {
+            let got = pushes_to(path);
+            (got.len() >= n).then_some(got)
+        });
+        assert!(got.is_ok(), "{what}: no push to {path}; all: {:?}", fake.all());
+        std::thread::sleep(Duration::from_millis(2500));
+        let got = pushes_to(path);
+        assert_eq!(got.len(), n, "{what}: pushes to {path}");
+        got
+    };
+    let mut plains = Vec::new();
+
+    // Item 6: a citizen's new report wakes the department's offline clerk.
+    let thread = last_line(&citizen.ok(&[
+        "report",
+        HANDLE,
+        "--category",
+        "Straßenschaden",
+        "Schlagloch vor der Hausnummer 12",
+    ]));
+    let got = expect(clerk_path, 1, "new report");
+    plains.extend(check_push_twice(&got[0], clerk_path, &clerk_keys, &key, &origin));
+    assert!(pushes_to(citizen_path).is_empty(), "the sender is not woken");
+
+    // A staff status change with its reason wakes the citizen.
+    town.clerk.ok(&["reply", &thread, "Wir reparieren es morgen.", "--status", "in-progress"]);
+    let got = expect(citizen_path, 1, "staff status change");
+    plains.extend(check_push_twice(&got[0], citizen_path, &citizen_keys, &key, &origin));
+
+    // The citizen's follow-up wakes the clerk again.
+    citizen.ok(&["reply", &thread, "Danke, es ist wirklich tief."]);
+    let got = expect(clerk_path, 2, "citizen's reply");
+    plains.extend(check_push_twice(&got[1], clerk_path, &clerk_keys, &key, &origin));
+
+    // A consultation request during a live session wakes the office.
+    citizen.ok(&["consult", HANDLE, "Ist der Bürgermeister heute da?"]);
+    let got = expect(office_path, 1, "live consultation request");
+    plains.extend(check_push_twice(&got[0], office_path, &office_keys, &key, &origin));
+
+    // A 1:1 message wakes its recipient; her receipt wakes nobody.
+    bernd.ok(&["send", &carla, "Hallo Carla, kommst du heute Abend?"]);
+    let got = expect(citizen_path, 2, "1:1 message");
+    plains.extend(check_push_twice(&got[1], citizen_path, &citizen_keys, &key, &origin));
+    let plain_sends = metric(metrics, "requests_total{kind=\"send\"}").unwrap_or(0);
+    let texts = citizen.inbox_texts();
+    assert!(texts.iter().any(|t| t.contains("kommst du heute Abend")), "{texts:?}");
+    assert!(
+        metric(metrics, "requests_total{kind=\"send\"}").unwrap_or(0) > plain_sends,
+        "the receipt went out as a plain send"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(pushes_to(bernd_path).is_empty(), "a receipt woke its recipient");
+
+    // A channel post wakes nobody, not even a following device with a
+    // subscription.
+    let out = press.ok(&["channel", "create", "Amtsblatt", "--retention-days", "30", "--json"]);
+    let created: serde_json::Value = serde_json::from_str(&last_line(&out)).unwrap();
+    let (channel, invite) =
+        (created["channel"].as_str().unwrap(), created["invite"].as_str().unwrap());
+    citizen.ok(&["follow", invite]);
+    let before = fake.count();
+    press.ok(&["channel", "post", channel, "Wochenmarkt am Samstag"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(fake.count(), before, "a channel post made a push: {:?}", fake.all());
+    let feed = json_lines(&citizen.ok(&["feed", "--json"]));
+    assert!(format!("{feed:?}").contains("Wochenmarkt"), "the post is there when opened");
+
+    // Constant size across kinds (report, status change, reply,
+    // consultation, 1:1 message): every plaintext is 36 bytes.
+    assert!(plains.iter().all(|p| p.len() == 36), "{plains:?}");
+    assert!(fake.all().iter().all(|r| r.body.len() == 230));
+
+    // /metrics: aggregate counts only.
+    let sent = metric(metrics, "pushes_sent_total").unwrap();
+    assert_eq!(sent, fake.count() as u64);
+    assert_eq!(sent, 5);
+    assert_eq!(metric(metrics, "pushes_failed_total"), Some(0));
+    assert!(metric(metrics, "requests_total{kind=\"send_notify\"}").unwrap() >= 5);
+    let (_, text) = crate::harness::http_get(metrics, "/metrics", None).unwrap();
+    let push_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("stadtbote_push")).collect();
+    assert_eq!(push_lines.len(), 6, "{push_lines:?}");
+    for line in push_lines {
+        assert!(!line.contains('{'), "a push metric with labels: {line}");
+    }
+    // A push the service accepted counts as use of the subscription.
+    let export: serde_json::Value =
+        serde_json::from_str(town.clerk.ok(&["account", "export", "--json"]).trim()).unwrap();
+    let listed = &export["devices"][0]["push_subscription"];
+    assert!(listed["last_used_at"].as_u64().unwrap() > listed["created_at"].as_u64().unwrap());
+    let text = town.clerk.ok(&["account", "export"]);
+    assert!(text.contains(&format!("push notifications: via {origin}, registered")), "{text}");
+    assert!(!text.contains(clerk_path), "the text export shows only the origin: {text}");
+
+    let mut server = town.server;
+    server.terminate();
+    for path in [clerk_path, office_path, citizen_path, bernd_path] {
+        assert_log_is_clean(&server, &fake, path);
+    }
+}
+
+/// The caller's device's subscription as `account export` lists it.
+async fn listed_subscription(
+    client: &mut RawClient,
+) -> Option<stadtbote_protocol::account::PushSubscriptionExport> {
+    let Ok(Response::AccountExport { export }) =
+        client.request(Request::AccountExport).await.unwrap()
+    else {
+        panic!("export")
+    };
+    export.devices[0].push_subscription.clone()
+}
+
+/// Entries in the stopped server's push subscription table.
+fn stored_subscriptions(server: &Server) -> usize {
+    let db = sled::open(server.data_dir.join("db")).expect("open the server's db");
+    let tree = db.open_tree("push").unwrap();
+    tree.scan_prefix(b"s/").count()
+}
+
+#[test]
+fn subscriptions_go_with_their_device_and_account_and_after_the_ttl_without_use() {
+    use crate::harness::{Device, last_line, metric};
+
+    // Device removal and account deletion (default TTL).
+    let fake = FakePushService::start();
+    let mut server = start(&push_env(&fake, &fake.origin(), "1"));
+    let url = server.url();
+    let (anna, phone) = (Device::new(&server), Device::new(&server));
+    anna.init("Anna");
+    let code = last_line(&anna.ok(&["link"]));
+    phone.ok(&["init", "--link", &code]);
+    anna.ok(&["inbox"]);
+    phone.ok(&["inbox"]);
+    let keys = BrowserKeys::new();
+    subscribe_cli_device(&url, &anna, &keys, &format!("{}/wpush/anna", fake.origin()));
+    subscribe_cli_device(&url, &phone, &keys, &format!("{}/wpush/phone", fake.origin()));
+    server.terminate();
+    assert_eq!(stored_subscriptions(&server), 2);
+    server.restart();
+    let out = anna.ok(&["device", "remove", &phone.device_id()]);
+    assert!(out.contains("Removed device"), "{out}");
+    server.terminate();
+    assert_eq!(stored_subscriptions(&server), 1, "the removed device's subscription is gone");
+    server.restart();
+    anna.ok(&["account", "delete", "--yes"]);
+    server.terminate();
+    assert_eq!(stored_subscriptions(&server), 0, "the account's subscriptions are gone");
+
+    // TTL: unused for push_subscription_ttl_secs, deleted by the sweeper.
+    let metrics = metrics_addr();
+    let mut env = push_env_with_metrics(&fake, &metrics);
+    env.push(("STADTBOTE_PUSH_SUBSCRIPTION_TTL_SECS".into(), "3".into()));
+    env.push(("STADTBOTE_SWEEP_INTERVAL_SECS".into(), "1".into()));
+    let server = start(&env);
+    let url = server.url();
+    let carol_id = block_on(async {
+        let mut carol = RawClient::connect(&url).await.unwrap();
+        let id = carol.register().await.unwrap();
+        let endpoint = format!("{}/wpush/carol", fake.origin());
+        assert_eq!(
+            carol.request(keys.subscribe(&endpoint)).await.unwrap(),
+            Ok(Response::PushSubscribed)
+        );
+        let first = listed_subscription(&mut carol).await.expect("listed after registration");
+        assert_eq!(first.last_used_at, first.created_at);
+        id
+    });
+    let gone = eventually(Duration::from_secs(20), || {
+        block_on(async {
+            let mut carol = login(&url, &carol_id).await;
+            listed_subscription(&mut carol).await.is_none().then_some(())
+        })
+    });
+    assert!(gone.is_ok(), "the unused subscription is still there");
+    assert_eq!(metric(metrics, "push_subscriptions_expired_total"), Some(1));
+    let mut server = server;
+    server.terminate();
+    assert_eq!(stored_subscriptions(&server), 0);
+    // The sweep's log line counts it (field names only, never a device).
+    let log = server.log();
+    assert!(log.contains("swept expired data") && log.contains("push_subscriptions"), "{log}");
+}

@@ -216,7 +216,7 @@ fn a_town_can_serve_its_own_build_from_a_directory() {
 // The browser.
 
 /// chromedriver on a free loopback port, stopped on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -244,7 +244,7 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
 
 /// The browser and its driver, or `None` (after a loud SKIPPED line) where
 /// they are not installed; under CI=true their absence fails the test.
-fn browser_programs(test: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn browser_programs(test: &str) -> Option<(PathBuf, PathBuf)> {
     let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
     let driver = find_program(&["chromedriver"]);
     match (chromium, driver) {
@@ -262,7 +262,7 @@ fn browser_programs(test: &str) -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-fn start_driver(driver: &Path) -> Result<Driver> {
+pub(crate) fn start_driver(driver: &Path) -> Result<Driver> {
     let port = free_port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
@@ -305,12 +305,12 @@ impl WebDriverCompatibleCommand for GetLog {
     }
 }
 
-async fn log_entries(client: &Client, kind: &'static str) -> Result<Vec<Value>> {
+pub(crate) async fn log_entries(client: &Client, kind: &'static str) -> Result<Vec<Value>> {
     let value = client.issue_cmd(GetLog(kind)).await?;
     Ok(value.as_array().cloned().unwrap_or_default())
 }
 
-async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client> {
+pub(crate) async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -342,7 +342,7 @@ async fn connect(driver: &Driver, chromium: &Path, lang: &str) -> Result<Client>
 
 /// Waits until the element `css` shows `text` (the app renders
 /// asynchronously: the wasm loads, then the statement arrives).
-async fn wait_for_text(client: &Client, css: &str, text: &str) -> Result<()> {
+pub(crate) async fn wait_for_text(client: &Client, css: &str, text: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -357,18 +357,18 @@ async fn wait_for_text(client: &Client, css: &str, text: &str) -> Result<()> {
     bail!("{css} never showed {text:?} (last: {last:?})")
 }
 
-async fn text_of(client: &Client, css: &str) -> Result<String> {
+pub(crate) async fn text_of(client: &Client, css: &str) -> Result<String> {
     Ok(client.find(Locator::Css(css)).await?.text().await?)
 }
 
-async fn script(client: &Client, code: &str) -> Result<Value> {
+pub(crate) async fn script(client: &Client, code: &str) -> Result<Value> {
     Ok(client.execute(code, Vec::new()).await?)
 }
 
 /// Every URL the app's pages requested (DevTools `Network.requestWillBeSent`
 /// from chromedriver's performance log, for documents of `origin`; the
 /// browser's own start tab, `chrome://new-tab-page…`, is not the app).
-async fn requested_urls(client: &Client, origin: &str) -> Result<Vec<String>> {
+pub(crate) async fn requested_urls(client: &Client, origin: &str) -> Result<Vec<String>> {
     let mut urls = Vec::new();
     for entry in log_entries(client, "performance").await? {
         let Some(message) = entry["message"].as_str() else { continue };

@@ -9,14 +9,17 @@ use std::cell::RefCell;
 use stadtbote_i18n::Lang;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Element, Event, HtmlElement};
+use web_sys::{Element, Event};
 
+use crate::a11y;
 use crate::build_info::{self, BuildInfo};
 use crate::dom::{Dom, DomResult};
 use crate::lang;
+use crate::link_state::LinkState;
 use crate::net::{self, FetchError};
 use crate::router::Route;
 use crate::statement;
+use crate::text::t1;
 use crate::views;
 
 /// Something fetched from the server.
@@ -35,12 +38,21 @@ pub enum Load<T> {
 pub struct State {
     /// The language the page is shown in.
     pub lang: Lang,
+    /// Whether the start page's explanations show in Leichte Sprache
+    /// (German only).
+    pub easy: bool,
+    /// The locale dates and times are formatted in ([`lang::intl_locale`]).
+    pub locale: String,
+    /// The browser's languages, most preferred first (for `locale`).
+    pub browser_langs: Vec<String>,
     /// The open screen.
     pub route: Route,
     /// The server's `/privacy` statement (JSON).
     pub statement: Load<serde_json::Value>,
     /// The bundle's build record.
     pub build: Load<BuildInfo>,
+    /// The app link in the fragment, when [`Route::Link`] is open.
+    pub link: Option<LinkState>,
 }
 
 thread_local! {
@@ -61,21 +73,29 @@ fn window() -> DomResult<web_sys::Window> {
 
 fn boot() -> DomResult<()> {
     let window = window()?;
-    let saved = window
-        .local_storage()
-        .ok()
-        .flatten()
-        .and_then(|storage| storage.get_item(lang::STORAGE_KEY).ok().flatten());
+    let storage = window.local_storage().ok().flatten();
+    let saved_item = |key: &str| storage.as_ref().and_then(|s| s.get_item(key).ok().flatten());
+    let saved = saved_item(lang::STORAGE_KEY);
     let browser: Vec<String> =
         window.navigator().languages().iter().filter_map(|tag| tag.as_string()).collect();
+    let hash = window.location().hash().unwrap_or_default();
+    let chosen = lang::choose(saved.as_deref(), &browser);
     let state = State {
-        lang: lang::choose(saved.as_deref(), &browser),
-        route: Route::from_hash(&window.location().hash().unwrap_or_default()),
+        lang: chosen,
+        easy: lang::choose_easy(saved_item(lang::EASY_STORAGE_KEY).as_deref(), chosen),
+        locale: lang::intl_locale(chosen, &browser),
+        browser_langs: browser,
+        route: Route::from_hash(&hash),
         statement: Load::Loading,
         build: Load::Loading,
+        link: None,
     };
     STATE.with(|cell| *cell.borrow_mut() = Some(state));
+    if let Some(document) = window.document() {
+        a11y::install(&document)?;
+    }
     install_listeners(&window)?;
+    open_link(&hash);
     render()?;
     wasm_bindgen_futures::spawn_local(async {
         let statement = match net::get_json(statement::URL).await {
@@ -113,7 +133,9 @@ fn render() -> DomResult<()> {
     let dom = Dom::new(document);
     let state = STATE.with(|cell| cell.borrow().clone());
     match state {
-        Some(state) => views::render(&dom, &state),
+        // A re-render (a fetch completed, the language changed) keeps the
+        // keyboard focus where it was.
+        Some(state) => a11y::keeping_focus(dom.document(), || views::render(&dom, &state)),
         None => Ok(()),
     }
 }
@@ -123,11 +145,18 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
         let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
             return;
         };
+        if let Some(document) = target.owner_document()
+            && a11y::skip_link_clicked(&document, &target)
+        {
+            // Its `#main-heading` target is no route.
+            event.prevent_default();
+            return;
+        }
         let Ok(Some(button)) = target.closest("[data-lang]") else { return };
         let Some(lang) = button.get_attribute("data-lang").as_deref().and_then(Lang::parse) else {
             return;
         };
-        choose_language(lang);
+        choose_language(lang, button.has_attribute(views::shell::EASY_ATTRIBUTE));
     });
     target.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())?;
     // Lives as long as the page.
@@ -136,32 +165,69 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
     let on_hash = Closure::<dyn FnMut(Event)>::new(|_: Event| {
         let Ok(hash) = window().and_then(|w| w.location().hash()) else { return };
         update(|state| state.route = Route::from_hash(&hash));
-        // Screen readers: announce the new screen by moving focus to it.
-        focus("main-heading");
+        open_link(&hash);
+        // Screen readers: move the focus to the new screen's heading and
+        // announce it in the live region.
+        let Some(document) = window().ok().and_then(|w| w.document()) else { return };
+        a11y::focus(&document, a11y::HEADING_ID);
+        if let Some(heading) = a11y::heading_text(&document) {
+            let lang = STATE.with(|cell| cell.borrow().as_ref().map(|s| s.lang));
+            let text = t1(lang.unwrap_or(Lang::De), "web-route-announced", "title", &heading);
+            a11y::announce(&document, &text);
+        }
     });
     target.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref())?;
     on_hash.forget();
     Ok(())
 }
 
-fn choose_language(lang: Lang) {
+/// Reads the app link in `hash` (if the route is one) into the state and,
+/// for a town, starts its check against the server. The fragment is never
+/// logged or sent: only the town's handle goes to the server, as any
+/// directory look-up does.
+fn open_link(hash: &str) {
+    let link = (Route::from_hash(hash) == Route::Link).then(|| LinkState::from_hash(hash));
+    let town = link.as_ref().and_then(LinkState::town_to_check);
+    update(|state| state.link = link);
+    #[cfg(target_arch = "wasm32")]
+    if let Some((handle, key)) = town {
+        wasm_bindgen_futures::spawn_local(async move {
+            let check = crate::town_open::open(handle.clone(), key).await;
+            update(|state| {
+                // Only if the same link is still open.
+                if let Some(LinkState::Town { handle: open, key: open_key, check: slot }) =
+                    state.link.as_mut()
+                    && *open == handle
+                    && *open_key == key
+                {
+                    *slot = check;
+                }
+            });
+        });
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = town;
+}
+
+fn choose_language(lang: Lang, easy: bool) {
+    let easy = easy && lang == Lang::De;
     if let Ok(Some(storage)) = window().and_then(|w| w.local_storage()) {
         // Private windows may refuse storage; the choice then lasts for
         // this page only.
         let _ = storage.set_item(lang::STORAGE_KEY, lang.code());
+        let _ = if easy {
+            storage.set_item(lang::EASY_STORAGE_KEY, "1")
+        } else {
+            storage.remove_item(lang::EASY_STORAGE_KEY)
+        };
     }
-    update(|state| state.lang = lang);
-    // The switch was re-rendered: keep the keyboard focus on it.
-    focus(&format!("lang-{}", lang.code()));
-}
-
-fn focus(id: &str) {
-    let element = window()
-        .ok()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id(id))
-        .and_then(|e| e.dyn_into::<HtmlElement>().ok());
-    if let Some(element) = element {
-        let _ = element.focus();
+    update(|state| {
+        state.lang = lang;
+        state.easy = easy;
+        state.locale = lang::intl_locale(lang, &state.browser_langs);
+    });
+    // The switch was re-rendered: keep the keyboard focus on the button.
+    if let Some(document) = window().ok().and_then(|w| w.document()) {
+        a11y::focus(&document, &views::shell::switch_button_id(lang, easy));
     }
 }

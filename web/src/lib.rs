@@ -5,6 +5,11 @@
 //!
 //! Module map:
 //! * [`app`]: the app's state, start-up, events and rendering (browser only).
+//! * [`a11y`]: focus on route changes, the live region, the skip link
+//!   (browser only; the pattern is in docs/WEBAPP.md).
+//! * [`contrast`]: WCAG contrast ratios; its test checks `style.css`.
+//! * [`local_time`]: dates and times in the device's zone and format
+//!   (browser only).
 //! * [`router`]: which screen a URL fragment names.
 //! * [`views`]: one module per screen, plus the shell around them.
 //! * [`dom`]: small helpers that build elements with text (never HTML).
@@ -14,20 +19,30 @@
 //! * [`statement`]: the server's `/privacy` statement as the About page
 //!   shows it (pure, tested natively).
 //! * [`build_info`]: the bundle's build record (`build-info.json`).
+//! * [`link_state`], [`town_check`], `town_open` (browser only): app links
+//!   (`#v1/org|channel|group/…`): what they show, the town's check against
+//!   the server and the key pin in IndexedDB.
 //!
 //! The pure modules (router, lang, text, statement, build_info) have no
 //! browser dependency, so their unit tests run with plain `cargo test`.
 // Unit tests may unwrap: a panic there is a test failure, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod a11y;
 pub mod app;
 pub mod build_info;
+pub mod contrast;
 pub mod dom;
 pub mod lang;
+pub mod link_state;
+pub mod local_time;
 pub mod net;
 pub mod router;
 pub mod statement;
 pub mod text;
+pub mod town_check;
+#[cfg(target_arch = "wasm32")]
+pub mod town_open;
 pub mod views;
 
 use wasm_bindgen::prelude::wasm_bindgen;

@@ -11,6 +11,12 @@
 pub enum Route {
     /// The start page: what the service is, who runs it, what it stores.
     About,
+    /// The "Erklärung zur Barrierefreiheit" (BITV 2.0 § 7), linked from
+    /// every page's footer.
+    Accessibility,
+    /// An app link (`#v1/org|channel|group/…`, issue 16 item 4): the
+    /// fragment is parsed into [`crate::link_state::LinkState`].
+    Link,
     /// A fragment the app does not know.
     NotFound,
 }
@@ -20,8 +26,12 @@ impl Route {
     pub fn from_hash(hash: &str) -> Route {
         let path = hash.strip_prefix('#').unwrap_or(hash);
         let path = path.strip_prefix('/').unwrap_or(path);
+        if stadtbote_protocol::app_link::AppLink::is_link_fragment(path) {
+            return Route::Link;
+        }
         match path.trim_end_matches('/') {
             "" | "about" => Route::About,
+            "barrierefreiheit" | "accessibility" => Route::Accessibility,
             _ => Route::NotFound,
         }
     }
@@ -29,7 +39,8 @@ impl Route {
     /// The fragment that opens this route (what links point to).
     pub fn href(self) -> &'static str {
         match self {
-            Route::About | Route::NotFound => "#/",
+            Route::About | Route::Link | Route::NotFound => "#/",
+            Route::Accessibility => "#/barrierefreiheit",
         }
     }
 }
@@ -47,5 +58,13 @@ mod tests {
             assert_eq!(Route::from_hash(hash), Route::NotFound, "{hash:?}");
         }
         assert_eq!(Route::from_hash(Route::About.href()), Route::About);
+        for hash in ["#/barrierefreiheit", "#/accessibility", "#barrierefreiheit/"] {
+            assert_eq!(Route::from_hash(hash), Route::Accessibility, "{hash:?}");
+        }
+        assert_eq!(Route::from_hash(Route::Accessibility.href()), Route::Accessibility);
+        for hash in ["#v1/org/goslar/AAAA", "#v1/channel/X", "v1/group/Y", "#v2/x", "#/v1/org/a/b"]
+        {
+            assert_eq!(Route::from_hash(hash), Route::Link, "{hash:?}");
+        }
     }
 }

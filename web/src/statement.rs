@@ -41,7 +41,7 @@ pub struct StatementView {
 
 /// A server string as shown: control characters dropped, at most
 /// [`MAX_SERVER_TEXT`] characters; `None` when nothing is left.
-fn server_text(value: &Value) -> Option<String> {
+pub(crate) fn server_text(value: &Value) -> Option<String> {
     let text: String =
         value.as_str()?.chars().filter(|c| !c.is_control()).take(MAX_SERVER_TEXT).collect();
     let text = text.trim();

@@ -68,6 +68,33 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// The origin (`scheme://host[:port]`) of a push endpoint: which push
+/// service it is. The rest of the URL names one browser and is only in the
+/// `--json` export.
+fn endpoint_origin(endpoint: &str) -> &str {
+    let host = endpoint.find("://").map_or(0, |i| i + 3);
+    let end = endpoint[host..].find(['/', '?', '#']).map_or(endpoint.len(), |i| host + i);
+    &endpoint[..end]
+}
+
+/// A device's Web Push subscription as one line.
+fn push_subscription(device: &stadtbote_protocol::account::DeviceExport) -> String {
+    match &device.push_subscription {
+        None => "none".into(),
+        Some(subscription) => {
+            let mut line = format!(
+                "via {}, registered {}",
+                stadtbote_cli::output::safe(endpoint_origin(&subscription.endpoint)),
+                time(subscription.created_at)
+            );
+            if subscription.last_used_at > 0 {
+                line.push_str(&format!(", last used {}", time(subscription.last_used_at)));
+            }
+            line
+        }
+    }
+}
+
 /// The human-readable export.
 pub fn render(export: &AccountExport) -> String {
     use std::fmt::Write;
@@ -101,6 +128,7 @@ pub fn render(export: &AccountExport) -> String {
         let _ = writeln!(out, "    server admin: {}", yes_no(device.server_admin));
         let _ = writeln!(out, "    org admin of: {}", list(&device.org_admin_of));
         let _ = writeln!(out, "    staff of: {}", list(&device.staff_of));
+        let _ = writeln!(out, "    push notifications: {}", push_subscription(device));
     }
     let _ = writeln!(out, "\nconversations (ids only): {}", export.groups.len());
     for group in &export.groups {
@@ -145,4 +173,20 @@ async fn delete(home: &PathBuf, server: &str, yes: bool) -> Result<()> {
         println!("  {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_origin;
+
+    #[test]
+    fn only_the_push_services_origin_is_shown() {
+        assert_eq!(
+            endpoint_origin("https://fcm.googleapis.com/fcm/send/dGhlLWJyb3dzZXI"),
+            "https://fcm.googleapis.com"
+        );
+        assert_eq!(endpoint_origin("http://127.0.0.1:9/w?x#y"), "http://127.0.0.1:9");
+        assert_eq!(endpoint_origin("https://push.example"), "https://push.example");
+        assert_eq!(endpoint_origin("no-scheme/x"), "no-scheme");
+    }
 }

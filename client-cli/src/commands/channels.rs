@@ -17,8 +17,8 @@ use stadtbote_cli::channels::{
     DEFAULT_RETENTION_DAYS, FeedItem, FeedLine, Follower, NewChannel, WarningKind, quote,
 };
 use stadtbote_cli::output::{safe, safe_json};
-use stadtbote_cli::qr;
 use stadtbote_cli::{Client, ClientError};
+use stadtbote_cli::{app_links, qr};
 use stadtbote_i18n::tr;
 use stadtbote_protocol::channel::{ChannelInvite, Replies};
 use stadtbote_protocol::{ChannelId, DeviceId, Event, OrgId};
@@ -97,7 +97,9 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             let (published, invite) = result?;
             let out = out.unwrap_or_else(|| default_qr_dir(home));
             let what = tr!("channel-created");
-            print_invite(&published.channel, &published.meta.name, &invite, out, json, &what)
+            let url = app_links::public_url(server).await;
+            let url = app_links::channel_url(url.as_deref(), &invite);
+            print_invite(&published.channel, &published.meta.name, &invite, out, json, &what, url)
         }
         ChannelCommand::List { json } => {
             let client = Client::open(home, server)?;
@@ -131,7 +133,9 @@ pub async fn channel(home: &PathBuf, server: &str, command: ChannelCommand) -> R
             let (published, invite) = result?;
             let out = out.unwrap_or_else(|| default_qr_dir(home));
             let what = tr!("channel-rotated");
-            print_invite(&published.channel, &published.meta.name, &invite, out, json, &what)
+            let url = app_links::public_url(server).await;
+            let url = app_links::channel_url(url.as_deref(), &invite);
+            print_invite(&published.channel, &published.meta.name, &invite, out, json, &what, url)
         }
     }
 }
@@ -175,12 +179,16 @@ fn print_invite(
     out: PathBuf,
     json: bool,
     what: &str,
+    url: Option<String>,
 ) -> Result<()> {
     use std::io::IsTerminal;
     let link = invite.to_link();
-    let (png, svg) = write_qr(&link, channel, invite.key_epoch, &out)?;
+    // With the server's web app address, the code carries the URL (a phone
+    // camera opens it); without one, the upper-case link as before.
+    let qr_text = app_links::qr_content(url.as_deref(), &link.to_ascii_uppercase());
+    let (png, svg) = write_qr(&qr_text, channel, invite.key_epoch, &out)?;
     if json {
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "channel": channel.to_string(),
             "invite": link,
             "name": name,
@@ -188,6 +196,9 @@ fn print_invite(
             "qr_png": png.display().to_string(),
             "qr_svg": svg.display().to_string(),
         });
+        if let Some(url) = &url {
+            value["url"] = serde_json::Value::from(url.as_str());
+        }
         println!("{value}");
         return Ok(());
     }
@@ -196,10 +207,14 @@ fn print_invite(
     println!("{}", tr!("qr-svg", file = svg.display()));
     if std::io::stdout().is_terminal() {
         // The same content as the files, to scan straight off the screen.
-        print!("{}", qr::terminal(&link.to_ascii_uppercase())?);
+        print!("{}", qr::terminal(&qr_text)?);
     }
     println!("{}", tr!("channel-invite-follow"));
     println!("{link}");
+    if let Some(url) = &url {
+        println!("{}", tr!("app-link-url"));
+        println!("{url}");
+    }
     Ok(())
 }
 
@@ -209,11 +224,11 @@ fn write_qr(
     epoch: u32,
     out: &Path,
 ) -> Result<(PathBuf, PathBuf), ClientError> {
-    // Uppercase: QR alphanumeric-friendly and what scanners expect of the
-    // base32 part; `ChannelInvite::parse` is case-insensitive.
+    // `link` is upper case (QR alphanumeric-friendly, what scanners expect
+    // of the base32 part; parsing is case-insensitive) or the URL.
     // The epoch is part of the name, so an outdated poster file is never
     // silently overwritten by a rotation.
-    qr::write_files(&link.to_ascii_uppercase(), Some(out), &format!("channel-{channel}-{epoch}"))
+    qr::write_files(link, Some(out), &format!("channel-{channel}-{epoch}"))
 }
 
 /// `stadtbote follow INVITE`

@@ -73,6 +73,11 @@ async fn run(client: &mut Client, command: GroupCommand) -> Result<()> {
             let link = client.group_invite(&group).await?;
             println!("{}", stadtbote_i18n::tr!("group-invite"));
             println!("{link}");
+            let app = stadtbote_cli::app_links::public_url(client.server_url()).await;
+            if let Some(url) = stadtbote_cli::app_links::group_link_url(app.as_deref(), &link) {
+                println!("{}", stadtbote_i18n::tr!("app-link-url"));
+                println!("{url}");
+            }
         }
         GroupCommand::Join { link } => {
             let (name, group) = client.join_group(&link).await?;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
+use stadtbote_cli::app_links;
 use stadtbote_cli::clock::SystemClock;
 use stadtbote_cli::consult::parse_slots;
 use stadtbote_cli::invalid_input::InvalidReason as R;
@@ -649,7 +650,7 @@ pub async fn org(
             println!("{}", rotated.fingerprint);
             Ok(())
         }
-        OrgCommand::Fingerprint { out } => fingerprint(home, server, handle, out.as_deref()),
+        OrgCommand::Fingerprint { out } => fingerprint(home, server, handle, out.as_deref()).await,
         OrgCommand::Poster { out, channel, no_channel } => {
             poster(home, server, handle, &out, channel.as_deref(), no_channel).await
         }
@@ -938,7 +939,7 @@ fn print_profile(profile: &OrgProfile, json: bool) {
     }
 }
 
-fn fingerprint(
+async fn fingerprint(
     home: &PathBuf,
     server: &str,
     handle: Option<&str>,
@@ -948,12 +949,17 @@ fn fingerprint(
     let handle = client.admin_org(handle)?.handle.clone();
     let (key, name) = client.org_key_info(&handle)?;
     let out = out.map_or_else(|| super::channels::default_qr_dir(home), Path::to_path_buf);
-    let (png, svg) =
-        qr::write_files(&org_qr_content(&handle, &key), Some(&out), &format!("{handle}-org-key"))?;
+    let url = app_links::org_url(app_links::public_url(server).await.as_deref(), &handle, &key);
+    let content = app_links::qr_content(url.as_deref(), &org_qr_content(&handle, &key));
+    let (png, svg) = qr::write_files(&content, Some(&out), &format!("{handle}-org-key"))?;
     println!("{}", tr!("org-fingerprint-of", org = safe(&name), handle = handle));
     println!("{}", fingerprint_of(&key.0));
     println!("{}", tr!("qr-png", file = png.display()));
     println!("{}", tr!("qr-svg", file = svg.display()));
+    if let Some(url) = url {
+        println!("{}", tr!("app-link-org-url"));
+        println!("{url}");
+    }
     Ok(())
 }
 
@@ -993,6 +999,8 @@ async fn poster(
     let fetched = client.fetch_org(&handle).await;
     client.disconnect().await;
     let org = fetched?;
+    let public_url = app_links::public_url(server).await;
+    let url = app_links::org_url(public_url.as_deref(), &handle, &org.key);
     let channel = match &published {
         Some(published) if published.org != org.org => bail!(
             "{}",
@@ -1000,8 +1008,12 @@ async fn poster(
         ),
         Some(published) => Some(PosterChannel {
             name: published.meta.name.clone(),
-            // Upper case, as `channel create` writes it into its QR code.
-            invite_qr: published.invite(org.key).to_link().to_ascii_uppercase(),
+            // The URL, or upper case as `channel create` writes it.
+            invite_qr: {
+                let invite = published.invite(org.key);
+                let url = app_links::channel_url(public_url.as_deref(), &invite);
+                app_links::qr_content(url.as_deref(), &invite.to_link().to_ascii_uppercase())
+            },
         }),
         None => None,
     };
@@ -1009,7 +1021,8 @@ async fn poster(
         town: org.name().to_string(),
         handle: handle.clone(),
         fingerprint: fingerprint_of(&org.key.0),
-        org_qr: org_qr_content(&handle, &org.key),
+        org_qr: app_links::qr_content(url.as_deref(), &org_qr_content(&handle, &org.key)),
+        url,
         channel,
     };
     let bytes = match format {

@@ -1283,3 +1283,114 @@ web-footer = Ende-zu-Ende-verschlüsselt. Keine Telefonnummer, keine Werbung, ke
 web-error-http = Antwort des Servers { $status }
 web-error-network = keine Verbindung zum Server
 web-error-format = unerwartete Antwort des Servers
+
+## s9-a11y: Sprache, Leichte Sprache, Barrierefreiheit der Web-App (Issue 16,
+## Punkte 7 und 8). Die Texte in Leichter Sprache (web-easy-*) folgen den
+## Regeln des Netzwerks Leichte Sprache: kurze Sätze, eine Aussage je Satz,
+## lange Wörter mit Binde-Strich, schwere Wörter erklärt.
+web-skip-link = Zum Inhalt springen
+web-lang-easy = Leichte Sprache
+web-footer-nav-label = Weitere Seiten
+web-footer-accessibility = Erklärung zur Barrierefreiheit
+web-footer-about = Über diesen Dienst
+web-route-announced = Neue Seite: { $title }
+web-guide-heading = So benutzen Sie Stadtbote
+web-guide-switch = Oben auf jeder Seite wählen Sie die Sprache: Deutsch, Leichte Sprache oder English. Die App merkt sich Ihre Wahl nur auf diesem Gerät.
+web-guide-keyboard = Sie können alles mit der Tastatur bedienen. Mit der Tab-Taste kommen Sie zum nächsten Link oder Knopf, mit der Eingabe-Taste öffnen Sie ihn. Der Link „Zum Inhalt springen“ ganz oben führt direkt zum Text der Seite.
+web-guide-times = Uhrzeiten und Daten zeigt die App in der Zeitzone und in der Schreibweise Ihres Geräts.
+web-guide-statement = Unten auf jeder Seite finden Sie die Erklärung zur Barrierefreiheit. Dort steht, was noch nicht barrierefrei ist und wo Sie Barrieren melden können.
+web-easy-heading = Stadtbote in Leichter Sprache
+web-easy-what-heading = Was ist Stadtbote?
+web-easy-what-1 = Stadtbote ist ein Programm für Nachrichten.
+web-easy-what-2 = Mit Stadtbote schreiben Sie der Stadt-Verwaltung.
+web-easy-what-3 = Die Stadt-Verwaltung sind die Menschen im Rat-Haus. Sie arbeiten für die Stadt.
+web-easy-what-4 = Sie können zum Beispiel schreiben: Auf der Straße ist ein Loch.
+web-easy-what-5 = Sie können auch ein Foto schicken.
+web-easy-what-6 = Die Stadt-Verwaltung schreibt Ihnen zurück.
+web-easy-secret-heading = Ihre Nachrichten sind geheim
+web-easy-secret-1 = Ihre Nachrichten sind verschlüsselt.
+web-easy-secret-2 = Verschlüsselt heißt: Die Nachricht ist wie in einem Tresor.
+web-easy-secret-3 = Nur die richtigen Menschen haben den Schlüssel für den Tresor.
+web-easy-secret-4 = Nur diese Menschen können Ihre Nachricht lesen.
+web-easy-secret-5 = Sie brauchen keine Telefon-Nummer.
+web-easy-secret-6 = Sie brauchen keine E-Mail-Adresse.
+web-easy-use-heading = So benutzen Sie diese Seite
+web-easy-use-1 = Oben auf der Seite können Sie die Sprache wählen.
+web-easy-use-2 = Es gibt Deutsch, Leichte Sprache und Englisch.
+web-easy-use-3 = Sie können die Seite auch nur mit der Tastatur benutzen.
+web-easy-use-4 = Mit der Tab-Taste kommen Sie zum nächsten Link.
+web-easy-use-5 = Mit der Eingabe-Taste öffnen Sie den Link.
+web-easy-use-6 = Ganz unten auf der Seite ist ein Link. Der Link heißt: Erklärung zur Barriere-Freiheit.
+web-easy-use-7 = Barriere-Freiheit heißt: Alle Menschen können die Seite gut benutzen. Auch Menschen mit Behinderung.
+web-easy-use-8 = In der Erklärung steht: Was auf der Seite noch nicht gut geht. Und wem Sie dann schreiben können.
+web-easy-soon-heading = Was noch kommt
+web-easy-soon-1 = Sie können auf dieser Seite noch keine Nachricht schreiben.
+web-easy-soon-2 = Das kommt bald.
+web-a11y-heading = Erklärung zur Barrierefreiheit
+web-a11y-intro = { $operator } möchte, dass alle Menschen diese Web-App gut benutzen können. Diese Erklärung gilt für die Web-App Stadtbote unter dieser Adresse. Sie folgt der Barrierefreie-Informationstechnik-Verordnung (BITV 2.0) und dem Muster der Europäischen Union.
+web-a11y-operator-unknown = Der Betreiber dieses Dienstes
+web-a11y-status-heading = Wie barrierefrei ist die Web-App?
+web-a11y-status = Die Web-App ist teilweise barrierefrei. Sie erfüllt die Anforderungen der BITV 2.0 (WCAG 2.1, Stufe AA) nur teilweise: die unten genannten Inhalte sind noch nicht barrierefrei.
+web-a11y-gaps-heading = Was noch nicht barrierefrei ist, und warum
+web-a11y-gap-dgs = Die Erklärungen auf der Startseite gibt es noch nicht in Deutscher Gebärdensprache. Die Videos sind noch nicht gedreht.
+web-a11y-gap-easy = In Leichter Sprache gibt es bisher nur die Erklärungen auf der Startseite.
+web-a11y-gap-features = Melden, Nachrichten und Sprechstunde gibt es in der Web-App noch nicht; sie folgen in der nächsten Version und werden dann ebenfalls geprüft. Das Programm „stadtbote“ für die Kommandozeile ist nicht Teil dieser Erklärung.
+web-a11y-method-heading = Wie wir das geprüft haben
+web-a11y-method = Diese Erklärung beruht auf einer Selbstbewertung vom { $date }: Jede Seite wurde in allen Sprachen automatisch mit axe-core { $axe } geprüft, in einem Browser auf Handy-Breite (360 Pixel) und Computer-Breite (1280 Pixel). Dazu haben wir die Bedienung mit der Tastatur, die Reihenfolge des Fokus und die Farbkontraste von Hand geprüft. Die Erklärung wurde zuletzt am { $date } überprüft.
+web-a11y-feedback-heading = Barrieren melden
+web-a11y-feedback = Ist Ihnen eine Barriere aufgefallen, oder brauchen Sie einen Inhalt in einer anderen Form? Schreiben Sie uns. Wir antworten Ihnen so bald wie möglich.
+web-a11y-feedback-contact = Kontakt
+web-a11y-contact-unknown = Der Betreiber hat noch keinen Kontakt angegeben.
+web-a11y-enforcement-heading = Schlichtungsverfahren
+web-a11y-enforcement = Bekommen Sie auf Ihre Meldung keine oder keine zufriedenstellende Antwort, können Sie sich an die Schlichtungsstelle wenden. Das Verfahren ist kostenlos, und Sie brauchen keinen Anwalt.
+web-a11y-enforcement-body = Zuständige Stelle
+web-a11y-enforcement-federal = Schlichtungsstelle nach dem Behindertengleichstellungsgesetz (§ 16 BGG) bei dem Beauftragten der Bundesregierung für die Belange von Menschen mit Behinderungen, Mauerstraße 53, 10117 Berlin
+web-a11y-enforcement-land = Für Städte und Gemeinden ist oft die Schlichtungs- oder Durchsetzungsstelle ihres Bundeslandes zuständig. Fragen Sie den Betreiber unter dem Kontakt oben, welche Stelle es ist.
+web-a11y-loading = Die Angaben des Betreibers werden geladen …
+
+## s9-push (issue 18.5): the push subscription row of the privacy statement
+## (server/src/privacy.rs)
+privacy-item-push-subscriptions = Push-Abonnements
+privacy-retention-push-subscriptions = bis die Benachrichtigungen ausgeschaltet werden, der Push-Dienst das Abonnement für erloschen erklärt, das Gerät oder Konto gelöscht wird, oder nach { $secs } ohne Nutzung
+
+## s9-links: App-Links (Issue 16 Punkt 4; client-cli/src/app_links.rs, die
+## Link-Seiten der Web-App in web/src/views/link.rs)
+error-app-link = dieser Link ist nicht verwendbar: { $reason }; kopieren Sie den ganzen Link (oder scannen Sie den QR-Code) und versuchen Sie es noch einmal
+app-link-length = leer oder zu lang für einen Stadtbote-Link
+app-link-not-a-link = kein Stadtbote-Link (erwartet: https://…/#v1/… oder stadtbote:…)
+app-link-no-fragment = der Webadresse fehlt der Teil #v1/… (wurde sie abgeschnitten?)
+app-link-unknown-version = unbekannte Link-Version (diese App liest v1; aktualisieren Sie sie)
+app-link-unknown-kind = unbekannte Link-Art (erwartet: org, channel oder group)
+app-link-wrong-kind = dieser Link ist von der Art { $found }; hier wird ein Link der Art { $expected } gebraucht
+app-link-malformed = der { $kind }-Link ist beschädigt (abgeschnitten oder vertippt)
+app-link-url = Derselbe Link als Webadresse (öffnet die App im Browser; der QR-Code enthält sie):
+app-link-org-url = Die Webadresse der Stadt mit ihrem Schlüssel (öffnet die App im Browser; der QR-Code enthält sie):
+web-link-invalid-heading = Dieser Link ist nicht verwendbar
+web-link-invalid-next = Kopieren Sie den ganzen Link noch einmal, oder scannen Sie den QR-Code erneut.
+web-link-town-heading = Stadt
+web-link-town-loading = Die Stadt wird geladen und ihr Schlüssel geprüft …
+web-link-town = Stadt
+web-link-handle = Kürzel
+web-link-fingerprint = Fingerabdruck des Schlüssels
+web-link-verified = verifiziert
+web-link-verified-text = Der Schlüssel der Stadt stimmt mit dem Link (dem QR-Code auf ihrem Aushang) überein, und ihr Profil ist mit diesem Schlüssel unterschrieben.
+web-link-pinned = Dieser Browser hat den Schlüssel gespeichert: Ein anderer Schlüssel für diese Stadt wird ab jetzt gemeldet.
+web-link-already-pinned = Dieser Browser hatte diesen Schlüssel schon gespeichert.
+web-link-not-saved = Dieser Browser konnte den Schlüssel nicht speichern (privates Fenster, ein anderer Tab dieser App oder kein Platz); die Prüfung oben gilt trotzdem.
+web-link-rotated = Die Stadt hat ihren Schlüssel gewechselt, seit der Aushang gedruckt wurde; der Schlüssel aus dem Link hat den Wechsel unterschrieben.
+web-link-town-coming = Meldungen, Sprechstunden und die Kanäle der Stadt folgen bald in dieser App.
+web-link-warning-heading = Warnung: Diese Stadt konnte nicht bestätigt werden
+web-link-warning-next = Senden Sie dieser Stadt hier nichts, und sagen Sie der Stadtverwaltung (telefonisch oder persönlich), was Sie gesehen haben.
+web-link-mismatch-unknown = Der Server kennt keine Stadt mit dem Kürzel { $handle }.
+web-link-mismatch-other = Der Server hat für eine andere Stadt geantwortet.
+web-link-mismatch-not-set-up = Die Stadt hat ihren Schlüssel noch nicht eingerichtet.
+web-link-mismatch-key = Der Server zeigt einen anderen Schlüssel (Fingerabdruck { $presented }) als der Link. Der Link oder der Server ist nicht echt.
+web-link-mismatch-profile = Das Profil der Stadt ist nicht mit ihrem Schlüssel unterschrieben.
+web-link-mismatch-pinned = Dieser Browser hat für diese Stadt früher einen anderen Schlüssel gespeichert (Fingerabdruck { $pinned }), und dieser hat keinen Wechsel unterschrieben.
+web-link-failed = Die Stadt konnte nicht geladen werden (keine Verbindung zum Server). Laden Sie die Seite neu, um es noch einmal zu versuchen.
+web-link-channel-heading = Einladung zu einem Kanal
+web-link-channel-text = Dieser Link lädt Sie ein, einem Kanal von { $handle } zu folgen.
+web-link-channel-coming = Einem Kanal im Browser folgen können Sie, sobald die Kanal-Ansicht dieser App fertig ist. Bis dahin: stadtbote follow LINK im Stadtbote-Programm.
+web-link-group-heading = Einladung zu einer Diskussionsgruppe
+web-link-group-text = Mit diesem Link können Sie einer Diskussionsgruppe von { $handle } beitreten.
+web-link-group-coming = Einer Gruppe im Browser beitreten können Sie, sobald die Gruppen-Ansicht dieser App fertig ist. Bis dahin: stadtbote group join LINK im Stadtbote-Programm.

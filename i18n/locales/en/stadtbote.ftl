@@ -1264,3 +1264,115 @@ web-footer = End-to-end encrypted. No phone number, no advertising, no third par
 web-error-http = the server answered { $status }
 web-error-network = no connection to the server
 web-error-format = unexpected answer from the server
+
+## s9-a11y: language, Easy Read, accessibility of the web app (issue 16,
+## items 7 and 8). The Easy Read texts (web-easy-*) are shown for
+## "Leichte Sprache", a German standard; the English ones are kept for
+## translators and follow the same rules (short sentences, one statement
+## per sentence, hard words explained).
+web-skip-link = Skip to content
+web-lang-easy = Leichte Sprache
+web-footer-nav-label = More pages
+web-footer-accessibility = Accessibility statement
+web-footer-about = About this service
+web-route-announced = New page: { $title }
+web-guide-heading = How to use Stadtbote
+web-guide-switch = At the top of every page you choose the language: Deutsch, Leichte Sprache (easy German) or English. The app remembers your choice on this device only.
+web-guide-keyboard = Everything works with the keyboard. The Tab key takes you to the next link or button, the Enter key opens it. The link "Skip to content" at the very top takes you straight to the page's text.
+web-guide-times = The app shows times and dates in your device's time zone and format.
+web-guide-statement = At the bottom of every page you find the accessibility statement. It says what is not yet accessible and where you can report barriers.
+web-easy-heading = Stadtbote in Easy Read
+web-easy-what-heading = What is Stadtbote?
+web-easy-what-1 = Stadtbote is a program for messages.
+web-easy-what-2 = With Stadtbote you write to the town hall.
+web-easy-what-3 = The town hall are the people who work for your town.
+web-easy-what-4 = For example you can write: There is a hole in the road.
+web-easy-what-5 = You can also send a photo.
+web-easy-what-6 = The town hall writes back to you.
+web-easy-secret-heading = Your messages are secret
+web-easy-secret-1 = Your messages are encrypted.
+web-easy-secret-2 = Encrypted means: The message is like in a safe.
+web-easy-secret-3 = Only the right people have the key to the safe.
+web-easy-secret-4 = Only these people can read your message.
+web-easy-secret-5 = You do not need a phone number.
+web-easy-secret-6 = You do not need an e-mail address.
+web-easy-use-heading = How to use this page
+web-easy-use-1 = At the top of the page you can choose the language.
+web-easy-use-2 = There is German, easy German and English.
+web-easy-use-3 = You can use the page with the keyboard only.
+web-easy-use-4 = The Tab key takes you to the next link.
+web-easy-use-5 = The Enter key opens the link.
+web-easy-use-6 = At the very bottom of the page there is a link. The link is called: Accessibility statement.
+web-easy-use-7 = Accessible means: Everybody can use the page well. People with disabilities too.
+web-easy-use-8 = The statement says what does not work well yet. And who you can write to.
+web-easy-soon-heading = What comes next
+web-easy-soon-1 = You cannot write a message on this page yet.
+web-easy-soon-2 = That comes soon.
+web-a11y-heading = Accessibility statement
+web-a11y-intro = { $operator } wants everybody to be able to use this web app well. This statement applies to the Stadtbote web app at this address. It follows the German accessibility regulation (BITV 2.0) and the European Union's model statement.
+web-a11y-operator-unknown = The operator of this service
+web-a11y-status-heading = How accessible is the web app?
+web-a11y-status = The web app is partially accessible. It meets the requirements of BITV 2.0 (WCAG 2.1, level AA) only in part: the content named below is not yet accessible.
+web-a11y-gaps-heading = What is not yet accessible, and why
+web-a11y-gap-dgs = The explanations on the start page are not yet available in German Sign Language. The videos have not been made yet.
+web-a11y-gap-easy = Only the explanations on the start page are available in Leichte Sprache (easy German) so far.
+web-a11y-gap-features = Reports, messages and the consultation hour are not yet in the web app; they follow in the next version and will be assessed then. The command-line program "stadtbote" is not covered by this statement.
+web-a11y-method-heading = How we assessed it
+web-a11y-method = This statement is based on a self-assessment of { $date }: every page was checked automatically in every language with axe-core { $axe }, in a browser at phone width (360 pixels) and computer width (1280 pixels). We also checked by hand that everything works with the keyboard, the focus order and the colour contrasts. The statement was last reviewed on { $date }.
+web-a11y-feedback-heading = Report a barrier
+web-a11y-feedback = Did you find a barrier, or do you need content in another form? Write to us. We will answer as soon as we can.
+web-a11y-feedback-contact = Contact
+web-a11y-contact-unknown = The operator has not given a contact yet.
+web-a11y-enforcement-heading = Enforcement procedure
+web-a11y-enforcement = If you get no answer or no satisfactory answer to your report, you can turn to the conciliation body. The procedure is free of charge, and you need no lawyer.
+web-a11y-enforcement-body = Responsible body
+web-a11y-enforcement-federal = Schlichtungsstelle nach dem Behindertengleichstellungsgesetz (§ 16 BGG), the conciliation body at the Federal Government Commissioner for Matters relating to Persons with Disabilities, Mauerstraße 53, 10117 Berlin
+web-a11y-enforcement-land = For towns and municipalities, the conciliation or enforcement body of their federal state is often responsible. Ask the operator at the contact above which body it is.
+web-a11y-loading = Loading the operator's details …
+
+## s9-push (issue 18.5): the push subscription row of the privacy statement
+## (server/src/privacy.rs)
+privacy-item-push-subscriptions = push subscriptions
+privacy-retention-push-subscriptions = until notifications are turned off, the push service says the subscription is gone, the device or account is deleted, or after { $secs } without use
+
+## s9-links: app links (issue 16 item 4; client-cli/src/app_links.rs, the
+## web app's link screens in web/src/views/link.rs)
+error-app-link = this link cannot be used: { $reason }; copy the whole link (or scan the QR code) and try again
+app-link-length = empty or too long to be a Stadtbote link
+app-link-not-a-link = not a Stadtbote link (expected https://…/#v1/… or stadtbote:…)
+app-link-no-fragment = the web address has no #v1/… part (was it cut off?)
+app-link-unknown-version = unknown link version (this app reads v1; update it)
+app-link-unknown-kind = unknown link kind (expected org, channel or group)
+app-link-wrong-kind = this link is of kind { $found }; a link of kind { $expected } is needed here
+app-link-malformed = the { $kind } link is damaged (cut off or mistyped)
+app-link-url = The same link as a web address (opens the app in a browser; the QR code carries it):
+app-link-org-url = The town's web address with its key (opens the app in a browser; the QR code carries it):
+web-link-invalid-heading = This link cannot be used
+web-link-invalid-next = Copy the whole link again, or scan the QR code once more.
+web-link-town-heading = Town
+web-link-town-loading = Loading the town and checking its key …
+web-link-town = Town
+web-link-handle = Handle
+web-link-fingerprint = Key fingerprint
+web-link-verified = verified
+web-link-verified-text = The town's key matches the link (the QR code on its poster), and its profile is signed with that key.
+web-link-pinned = This browser has stored the key: a different key for this town will be reported from now on.
+web-link-already-pinned = This browser had stored this key before.
+web-link-not-saved = This browser could not store the key (private window, another tab of this app, or no space); the check above still holds.
+web-link-rotated = The town has changed its key since the poster was printed; the key in the link signed the change.
+web-link-town-coming = Reports, consultation hours and the town's channels follow in this app soon.
+web-link-warning-heading = Warning: this town could not be verified
+web-link-warning-next = Do not send anything to this town here, and tell the town administration (by phone or in person) what you saw.
+web-link-mismatch-unknown = The server knows no town with the handle { $handle }.
+web-link-mismatch-other = The server answered for a different town.
+web-link-mismatch-not-set-up = The town has not set up its key yet.
+web-link-mismatch-key = The server shows a different key (fingerprint { $presented }) than the link. The link or the server is not genuine.
+web-link-mismatch-profile = The town's profile is not signed with its key.
+web-link-mismatch-pinned = This browser stored a different key for this town before (fingerprint { $pinned }), and that key did not sign a change.
+web-link-failed = The town could not be loaded (no connection to the server). Reload the page to try again.
+web-link-channel-heading = Invitation to a channel
+web-link-channel-text = This link invites you to follow a channel of { $handle }.
+web-link-channel-coming = Following a channel in the browser comes with the channel screen of this app. Until then: stadtbote follow LINK in the Stadtbote program.
+web-link-group-heading = Invitation to a discussion group
+web-link-group-text = This link lets you join a discussion group of { $handle }.
+web-link-group-coming = Joining a group in the browser comes with the group screen of this app. Until then: stadtbote group join LINK in the Stadtbote program.

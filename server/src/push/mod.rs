@@ -13,6 +13,11 @@
 //! with exponential backoff (`push_max_retries` times); `404` and `410`
 //! delete the subscription.
 //!
+//! A subscription neither used for a push the service accepted nor
+//! registered again for `push_subscription_ttl_days` is deleted by the
+//! sweeper ([`Push::sweep_subscriptions`]): a browser that was thrown away
+//! does not leave its endpoint on the server for ever.
+//!
 //! What the push service learns: that this server woke this browser at
 //! this time, and the ciphertext size (always the same). Nothing else is
 //! in the request (see docs/PRIVACY.md). Nothing about a push is logged
@@ -68,6 +73,8 @@ pub struct PushSettings {
     pub request_timeout: Duration,
     /// `push_max_endpoint_bytes`.
     pub max_endpoint_bytes: usize,
+    /// `push_subscription_ttl_days` (or `push_subscription_ttl_secs`).
+    pub subscription_ttl: Duration,
 }
 
 /// The `Urgency` values of RFC 8030 section 5.3.
@@ -92,6 +99,7 @@ impl PushSettings {
             retry_base: Duration::from_millis(config.push_retry_base_ms),
             request_timeout: Duration::from_secs(config.push_request_timeout_secs),
             max_endpoint_bytes: config.push_max_endpoint_bytes,
+            subscription_ttl: Duration::from_secs(config.push_subscription_ttl()),
         })
     }
 }
@@ -109,11 +117,44 @@ pub struct PushCounts {
     pub dropped: AtomicU64,
     /// Wake-ups merged into one already waiting.
     pub coalesced: AtomicU64,
+    /// Subscriptions the sweeper deleted after `push_subscription_ttl_days`
+    /// without use.
+    pub swept: AtomicU64,
+}
+
+/// The push counts at one moment, for `/metrics`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PushTotals {
+    /// Pushes the push service accepted.
+    pub sent: u64,
+    /// Pushes given up.
+    pub failed: u64,
+    /// Subscriptions deleted because the service answered 404/410.
+    pub expired: u64,
+    /// Wake-ups dropped because the queue was full.
+    pub dropped: u64,
+    /// Wake-ups merged into one already waiting.
+    pub coalesced: u64,
+    /// Subscriptions deleted after the TTL without use.
+    pub swept: u64,
 }
 
 impl PushCounts {
     fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub fn totals(&self) -> PushTotals {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PushTotals {
+            sent: load(&self.sent),
+            failed: load(&self.failed),
+            expired: load(&self.expired),
+            dropped: load(&self.dropped),
+            coalesced: load(&self.coalesced),
+            swept: load(&self.swept),
+        }
     }
 }
 
@@ -226,7 +267,23 @@ impl Push {
             .map_err(|_| RefusalReason::PushSubscriptionInvalid)?;
         let auth =
             <[u8; AUTH_LEN]>::try_from(auth).map_err(|_| RefusalReason::PushSubscriptionInvalid)?;
-        Ok(PushSubscription { endpoint: endpoint.to_owned(), p256dh, auth, created_at: now_ms })
+        Ok(PushSubscription {
+            endpoint: endpoint.to_owned(),
+            p256dh,
+            auth,
+            created_at: now_ms,
+            last_used: now_ms,
+        })
+    }
+
+    /// Deletes the subscriptions unused for the subscription TTL (also
+    /// while push is off: they are of no use then either). Blocking; the
+    /// sweeper calls it. Returns how many were deleted.
+    pub fn sweep_subscriptions(&self, store: &dyn Store, now_ms: u64) -> Result<u64, StoreError> {
+        let ttl_ms = u64::try_from(self.settings.subscription_ttl.as_millis()).unwrap_or(u64::MAX);
+        let deleted = store.sweep_push_subscriptions(now_ms.saturating_sub(ttl_ms))?;
+        self.counts.swept.fetch_add(deleted, Ordering::Relaxed);
+        Ok(deleted)
     }
 
     /// Schedules a wake-up for each of `devices` (recipients of a marked
@@ -355,6 +412,10 @@ impl Push {
             match verdict(status) {
                 Verdict::Delivered => {
                     PushCounts::add(&self.counts.sent);
+                    // In use: the TTL starts again.
+                    if let Err(err) = store.push_subscription_used(&device, crate::unix_ms()) {
+                        tracing::warn!(error = %err, "push subscription use not recorded");
+                    }
                     return;
                 }
                 Verdict::Gone => {

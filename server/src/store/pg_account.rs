@@ -140,6 +140,7 @@ impl PgStore {
                     stadtbote_protocol::account::PushSubscriptionExport {
                         endpoint: s.endpoint,
                         created_at: s.created_at,
+                        last_used_at: s.last_used,
                     }
                 }),
             });

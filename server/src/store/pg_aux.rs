@@ -22,7 +22,8 @@ use super::blob::{BlobRecord, BlobStore};
 use super::device_list::DeviceListStore;
 use super::pg_pool::Session;
 use super::pg_store::PgStore;
-use super::push::{AUTH_LEN, P256DH_LEN, PushStore, PushSubscription};
+use super::push::record::{self as push_record, Opened};
+use super::push::{PushStore, PushSubscription};
 use super::records::{self, Owner, RECORD_V1, StoredBlob};
 use super::settings::{FactorOwner, FactorRecord, SettingsStore};
 use super::shred::Blind;
@@ -303,42 +304,17 @@ impl PushStore for PgStore {
     ) -> Result<(), StoreError> {
         let owner = self.device_blind(device)?.ok_or(StoreError::UnknownDevice)?;
         let key = self.subscription_key(device);
-        let mut plain = Zeroizing::new(Vec::with_capacity(
-            8 + P256DH_LEN + AUTH_LEN + subscription.endpoint.len(),
-        ));
-        plain.extend_from_slice(&subscription.created_at.to_be_bytes());
-        plain.extend_from_slice(&subscription.p256dh);
-        plain.extend_from_slice(&subscription.auth);
-        plain.extend_from_slice(subscription.endpoint.as_bytes());
-        let sealed = self.keyring.seal(&owner, PUSH, &key, &plain)?;
-        let mut value = Vec::with_capacity(1 + 32 + sealed.len());
-        value.push(RECORD_V1);
-        value.extend_from_slice(owner.as_bytes());
-        value.extend_from_slice(&sealed);
+        let value = push_record::seal(&self.keyring, &owner, &key, subscription)?;
         self.kv(|s| s.insert(PUSH, &key, &value).map(|_| ()))
     }
 
     fn push_subscription(&self, device: &DeviceId) -> Result<Option<PushSubscription>, StoreError> {
         let key = self.subscription_key(device);
         let Some(value) = self.kv(|s| s.get(PUSH, &key))? else { return Ok(None) };
-        let (&version, rest) = value.split_first().ok_or_else(push_corrupt)?;
-        if version != RECORD_V1 {
-            return Err(StoreError::unsupported_schema(version));
+        match push_record::open(&self.keyring, &key, &value)? {
+            (_, Opened::Live(subscription)) => Ok(Some(subscription)),
+            (_, Opened::Shredded) => Ok(None),
         }
-        let (owner, sealed) = rest.split_at_checked(32).ok_or_else(push_corrupt)?;
-        let owner = Blind(<[u8; 32]>::try_from(owner).map_err(|_| push_corrupt())?);
-        let Some(plain) = self.keyring.open_sealed(&owner, PUSH, &key, sealed)? else {
-            return Ok(None);
-        };
-        let (created_at, rest) = plain.split_at_checked(8).ok_or_else(push_corrupt)?;
-        let (p256dh, rest) = rest.split_at_checked(P256DH_LEN).ok_or_else(push_corrupt)?;
-        let (auth, endpoint) = rest.split_at_checked(AUTH_LEN).ok_or_else(push_corrupt)?;
-        Ok(Some(PushSubscription {
-            endpoint: String::from_utf8(endpoint.to_vec()).map_err(|_| push_corrupt())?,
-            p256dh: p256dh.try_into().map_err(|_| push_corrupt())?,
-            auth: auth.try_into().map_err(|_| push_corrupt())?,
-            created_at: u64::from_be_bytes(created_at.try_into().map_err(|_| push_corrupt())?),
-        }))
     }
 
     fn has_push_subscription(&self, device: &DeviceId) -> Result<bool, StoreError> {
@@ -349,6 +325,53 @@ impl PushStore for PgStore {
     fn delete_push_subscription(&self, device: &DeviceId) -> Result<bool, StoreError> {
         let key = self.subscription_key(device);
         self.kv(|s| Ok(s.remove(PUSH, &key)?.is_some()))
+    }
+
+    fn push_subscription_used(&self, device: &DeviceId, now_ms: u64) -> Result<bool, StoreError> {
+        let key = self.subscription_key(device);
+        // Read and write in one serializable transaction: a subscription
+        // deleted or replaced meanwhile (unsubscribe, a 410, a new
+        // registration) stays so.
+        self.kv(|s| {
+            let Some(old) = s.get(PUSH, &key)? else { return Ok(false) };
+            let (owner, Opened::Live(mut subscription)) =
+                push_record::open(&self.keyring, &key, &old)?
+            else {
+                return Ok(false);
+            };
+            subscription.last_used = subscription.last_used.max(now_ms);
+            let new = push_record::seal(&self.keyring, &owner, &key, &subscription)?;
+            s.insert(PUSH, &key, &new)?;
+            Ok(true)
+        })
+    }
+
+    fn sweep_push_subscriptions(&self, unused_before_ms: u64) -> Result<u64, StoreError> {
+        let records = self.kv(|s| s.scan_prefix(PUSH, SUBSCRIPTION_PREFIX))?;
+        let mut deleted = 0;
+        for (key, value) in records {
+            let stale = match push_record::open(&self.keyring, &key, &value) {
+                Ok((_, Opened::Live(subscription))) => subscription.last_used < unused_before_ms,
+                // Unreadable for good: nothing could ever push with it.
+                Ok((_, Opened::Shredded)) => true,
+                Err(err) => {
+                    tracing::warn!(error = %err, "unreadable push subscription skipped by the sweep");
+                    false
+                }
+            };
+            // Deleted only when unchanged since it was read.
+            if stale
+                && self.kv(|s| {
+                    if s.get(PUSH, &key)?.as_deref() != Some(value.as_slice()) {
+                        return Ok(false);
+                    }
+                    Ok(s.remove(PUSH, &key)?.is_some())
+                })?
+            {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 }
 

@@ -122,6 +122,7 @@ impl SledStore {
                     stadtbote_protocol::account::PushSubscriptionExport {
                         endpoint: s.endpoint,
                         created_at: s.created_at,
+                        last_used_at: s.last_used,
                     }
                 }),
             });

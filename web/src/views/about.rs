@@ -24,6 +24,8 @@ pub fn render(dom: &Dom, state: &State, main: &Element) -> DomResult<String> {
         dom.add_text(&intro, "p", &t(lang, id))?;
     }
     dom.add_text(&intro, "p", &t(lang, "web-about-coming"))?.set_class_name("note");
+    // How to use the app, in plain language or Leichte Sprache (s9-a11y).
+    super::guide::render(dom, state, main)?;
 
     let server = dom.add(main, "section")?;
     server.set_id("server");

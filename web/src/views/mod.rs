@@ -3,6 +3,9 @@
 //! module. A new screen is a module here and a [`Route`] variant.
 
 pub mod about;
+pub mod accessibility;
+pub mod guide;
+pub mod link;
 pub mod not_found;
 pub mod shell;
 
@@ -24,6 +27,8 @@ pub fn render(dom: &Dom, state: &State) -> DomResult<()> {
     main.set_id("content");
     let title = match state.route {
         Route::About => about::render(dom, state, &main)?,
+        Route::Accessibility => accessibility::render(dom, state, &main)?,
+        Route::Link => link::render(dom, state, &main)?,
         Route::NotFound => not_found::render(dom, state, &main)?,
     };
     document.set_title(&format!("{title} – {}", t(state.lang, "web-app-name")));
