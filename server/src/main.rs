@@ -244,7 +244,9 @@ fn run_town(action: TownAction, config_file: Option<&Path>) -> anyhow::Result<()
         TownAction::Import { from, data_dir, identity, database: Some(url), json } => {
             let target = stadtbote_server::migrate::Target::parse(&url, Some(&data_dir))?;
             let stadtbote_server::migrate::Target::Postgres { url, state_dir } = &target else {
-                anyhow::bail!("--database takes a postgres:// URL (or import into --data-dir alone)");
+                anyhow::bail!(
+                    "--database takes a postgres:// URL (or import into --data-dir alone)"
+                );
             };
             let identity =
                 identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
@@ -310,7 +312,9 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
             use stadtbote_server::migrate;
             let target = migrate::Target::parse(&url, Some(&data_dir))?;
             let migrate::Target::Postgres { url, state_dir } = &target else {
-                anyhow::bail!("--database takes a postgres:// URL (or restore into --data-dir alone)");
+                anyhow::bail!(
+                    "--database takes a postgres:// URL (or restore into --data-dir alone)"
+                );
             };
             if force {
                 anyhow::bail!(

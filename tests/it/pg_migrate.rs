@@ -15,10 +15,7 @@ use crate::harness::{Device, Server, json_lines, last_line};
 use crate::municipal::{HANDLE, Town};
 use crate::photos;
 
-#[path = "../../server/src/store/pg_test.rs"]
-mod pg_test;
-
-use pg_test::TestPg;
+use crate::postgres::pg_test::TestPg;
 
 /// A password the URL carries; PostgreSQL's test cluster trusts local
 /// connections, so it is never checked, only never printed.
