@@ -23,9 +23,20 @@
 # timestamp is written anywhere, and file order is fixed. Two checkouts at
 # different paths produce the same bundle.
 #
+# The app's start-up check (web/src/integrity.rs) pins the release key
+# whose public half is compiled in here: deploy/web-release-key.pub (the
+# project's) unless STADTBOTE_WEB_RELEASE_PUB names a town's own `.pub`
+# file; build-info.json records it (`release_key`), so the signed manifest
+# says which key the app expects. The PWA files (issue 16.9): the PNG icons
+# are drawn by scripts/make-icons.py, and sw.js gets the hash of all other
+# files of the bundle (@BUNDLE@), so every release changes the service
+# worker and browsers install it.
+#
 # Environment: as scripts/wasm-toolchain.sh, plus
 #   WASM_BINDGEN   the wasm-bindgen CLI (default ~/.cargo/bin/wasm-bindgen,
 #                  else the one on PATH).
+#   STADTBOTE_WEB_RELEASE_PUB  the release key's public half the app pins
+#                  (default deploy/web-release-key.pub).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -77,6 +88,13 @@ fi
 
 wasm_toolchain_setup
 echo "$WASM_BINDGEN: $("$WASM_BINDGEN" --version)"
+
+release_pub=${STADTBOTE_WEB_RELEASE_PUB:-deploy/web-release-key.pub}
+[ -f "$release_pub" ] || { echo "!! no release key file $release_pub" >&2; exit 1; }
+# "stadtbote-web-release-key-v1 <64 hex digits>", as `stadtbote web-sign --new-key` writes it.
+release_key=$(sed -n 's/^stadtbote-web-release-key-v1 \([0-9a-f]\{64\}\)$/\1/p' "$release_pub" | head -n 1)
+[ -n "$release_key" ] || { echo "!! $release_pub is not a release key's public half" >&2; exit 1; }
+echo "== the app pins release key $release_key ($release_pub)"
 
 here_rustc=$("$WASM_RUSTC" --version)
 here_cargo=$("$WASM_CARGO" --version)
@@ -134,6 +152,7 @@ env "${unset_vars[@]}" \
   CARGO_TARGET_DIR="$target_dir" \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
   CARGO_INCREMENTAL=0 \
+  STADTBOTE_WEB_PINNED_KEY="$release_key" \
   "$WASM_CARGO" build --locked --quiet \
   -Zbuild-std=std,panic_abort --target "$TARGET" \
   --profile "$PROFILE" -p "$CRATE"
@@ -143,6 +162,7 @@ wasm="$target_dir/$TARGET/$PROFILE/${CRATE//-/_}.wasm"
 echo "== wasm-bindgen --target web"
 "$WASM_BINDGEN" --target web --no-typescript --out-dir "$out" "$wasm"
 cp web/assets/* "$out/"
+python3 scripts/make-icons.py "$out"
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
 cat >"$out/build-info.json" <<INFO
 {
@@ -150,9 +170,18 @@ cat >"$out/build-info.json" <<INFO
   "rustc": "$here_rustc",
   "cargo": "$here_cargo",
   "wasm_bindgen": "$here_bindgen",
-  "target": "$TARGET"
+  "target": "$TARGET",
+  "release_key": "$release_key"
 }
 INFO
+# The service worker names the release it caches: the hash of every other
+# file and of the worker's own source, so that any change makes a new worker
+# with a new cache.
+bundle=$({
+  (cd "$out" && find . -type f ! -name sw.js | LC_ALL=C sort | xargs sha256sum)
+  sha256sum <web/assets/sw.js
+} | sha256sum | cut -c1-64)
+sed "s/@BUNDLE@/$bundle/" web/assets/sw.js >"$out/sw.js"
 echo "== built in $(($(date +%s) - start)) s"
 (cd "$out" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 
@@ -161,6 +190,22 @@ if [ "$mode" = check ]; then
   # written by `stadtbote web-sign`, and the server checks it at start.
   if diff -r -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$DIST" >/dev/null; then
     echo "ok: $DIST is byte for byte what its sources build to"
+    # Proof that this comparison can fail (issue 17's test): the same
+    # comparison against a copy of the bundle with one byte of the wasm
+    # changed must name that file.
+    probe=$(mktemp -d)
+    cp -r "$DIST/." "$probe/"
+    wasm="$probe/stadtbote_web_bg.wasm"
+    old_byte=$(od -An -tu1 -j 100 -N 1 "$wasm" | tr -d ' ')
+    printf "\\$(printf '%03o' $((old_byte ^ 1)))" | dd of="$wasm" bs=1 seek=100 conv=notrunc status=none
+    if diff -r -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$probe" >/dev/null; then
+      echo "!! the comparison did not notice one changed byte of the wasm: the check is broken" >&2
+      rm -rf "$probe"
+      exit 1
+    fi
+    echo "ok: a copy with one byte of the wasm changed is refused:" \
+      "$(diff -rq -x stadtbote-web-manifest.json -x stadtbote-web-manifest.sig "$out" "$probe" | head -n 1)"
+    rm -rf "$probe"
     exit 0
   fi
   echo "!! $DIST differs from what its sources build to:" >&2

@@ -15,6 +15,8 @@
 //! could not finish them).
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_protocol::org::Role;
 
 use crate::error::ClientError;
@@ -24,7 +26,7 @@ use crate::staff::Enrolment;
 /// Hours the self-invitation can be redeemed: it is redeemed at once.
 const SELF_INVITE_HOURS: u64 = 1;
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Certifies this device, which holds the key of org `handle`, as a
     /// staff device of that org with role admin in `department` (see the
     /// module docs). Needs a connection. Returns the approved enrolment.

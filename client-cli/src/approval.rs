@@ -22,6 +22,8 @@
 
 use serde_bytes::ByteBuf;
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_protocol::org::{Role, Signed, SignedKind, StaffList, StaffListEntry};
 use stadtbote_protocol::{DeviceId, ErrorCode, Request, Response};
 
@@ -135,7 +137,7 @@ pub fn choose_approvals<'a>(
     (chosen, refused)
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Approves pending enrolments of org `handle` (all that qualify, or
     /// only `only`) with the org key and publishes the next staff list.
     /// Needs a connection.

@@ -20,6 +20,8 @@
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::connection::ConnectionError;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -170,8 +172,8 @@ pub struct UploadOutcome {
 }
 
 /// Strips metadata, checks the 20 MB limit, encrypts to <home>/uploads/, uploads (resuming a previous attempt for the same prepared file), returns the reference to embed in the E2E message.
-pub async fn upload_photo<C: Clock + Clone>(
-    client: &mut Client<C>,
+pub async fn upload_photo<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     path: &Path,
 ) -> Result<AttachmentRef, ClientError> {
     Ok(upload_photo_with_progress(client, path, |_| {}).await?.attachment)
@@ -179,8 +181,8 @@ pub async fn upload_photo<C: Clock + Clone>(
 
 /// Like [`upload_photo`], reporting progress to `on_progress` and returning
 /// how the upload went (whether it resumed an earlier attempt).
-pub async fn upload_photo_with_progress<C: Clock + Clone>(
-    client: &mut Client<C>,
+pub async fn upload_photo_with_progress<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     path: &Path,
     mut on_progress: impl FnMut(UploadEvent),
 ) -> Result<UploadOutcome, ClientError> {
@@ -202,8 +204,8 @@ pub async fn upload_photo_with_progress<C: Clock + Clone>(
 /// removes metadata, checks the limit and writes the encrypted file and its
 /// record to `<home>/uploads/`. [`resume_uploads`] uploads it; the record
 /// stays until [`forget_upload`].
-pub fn prepare_photo<C: Clock + Clone>(
-    client: &Client<C>,
+pub fn prepare_photo<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &Client<S, K, C>,
     path: &Path,
 ) -> Result<PreparedUpload, ClientError> {
     let original = read_photo(path)?;
@@ -218,15 +220,15 @@ pub fn prepare_photo<C: Clock + Clone>(
 /// call until [`forget_upload`] removes them. Stops at the first error; an
 /// upload the server refuses as too large is deleted (it can never succeed),
 /// anything else stays for the next attempt.
-pub async fn resume_uploads<C: Clock + Clone>(
-    client: &mut Client<C>,
+pub async fn resume_uploads<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
 ) -> Result<Vec<(String, AttachmentRef)>, ClientError> {
     resume_uploads_with_progress(client, |_, _| {}).await
 }
 
 /// Like [`resume_uploads`], reporting progress per local upload id.
-pub async fn resume_uploads_with_progress<C: Clock + Clone>(
-    client: &mut Client<C>,
+pub async fn resume_uploads_with_progress<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     mut on_progress: impl FnMut(&str, UploadEvent),
 ) -> Result<Vec<(String, AttachmentRef)>, ClientError> {
     remove_stray_files(&client.home)?;
@@ -247,8 +249,8 @@ pub async fn resume_uploads_with_progress<C: Clock + Clone>(
 }
 
 /// The uploads recorded under `<home>/uploads/`, oldest first.
-pub fn pending_uploads<C: Clock + Clone>(
-    client: &Client<C>,
+pub fn pending_uploads<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &Client<S, K, C>,
 ) -> Result<Vec<UploadRecord>, ClientError> {
     let mut records = list_records(&client.home)?;
     records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -257,7 +259,10 @@ pub fn pending_uploads<C: Clock + Clone>(
 
 /// Deletes an upload's record and encrypted file (after its reference was
 /// saved in a message, or to give up on it). Unknown ids are ignored.
-pub fn forget_upload<C: Clock + Clone>(client: &Client<C>, id: &str) -> Result<(), ClientError> {
+pub fn forget_upload<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &Client<S, K, C>,
+    id: &str,
+) -> Result<(), ClientError> {
     if !valid_id(id) {
         return Ok(());
     }
@@ -269,8 +274,8 @@ pub fn forget_upload<C: Clock + Clone>(client: &Client<C>, id: &str) -> Result<(
 /// The file is written to a temporary name, fsynced and then linked to its
 /// final name; an existing file is never overwritten (`stem-1.jpg`, … are
 /// tried instead). Nothing is written unless every check passed.
-pub async fn download<C: Clock + Clone>(
-    client: &mut Client<C>,
+pub async fn download<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     attachment: &AttachmentRef,
     dir: &Path,
     stem: &str,
@@ -460,8 +465,8 @@ fn encrypt_to_file(
 
 /// Uploads (or continues uploading) one prepared record until the server
 /// stores it.
-async fn drive_upload<C: Clock + Clone>(
-    client: &mut Client<C>,
+async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     record: &mut UploadRecord,
     on_progress: &mut dyn FnMut(UploadEvent),
 ) -> Result<UploadOutcome, ClientError> {
@@ -603,8 +608,8 @@ async fn drive_upload<C: Clock + Clone>(
 /// Sends a request, waiting and retrying while the server answers
 /// `rate_limited` (a 20 MB photo is ~300 chunk requests, more than the
 /// server's burst allowance), for at most [`MAX_RATE_LIMIT_WAIT`] in all.
-async fn call_patiently<C: Clock + Clone>(
-    client: &mut Client<C>,
+async fn call_patiently<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     request: &Request,
 ) -> Result<Result<Response, ErrorBody>, ClientError> {
     let mut waited = Duration::ZERO;
@@ -623,8 +628,8 @@ async fn call_patiently<C: Clock + Clone>(
 
 /// Maps a server refusal of an upload request to a clear error. An upload
 /// refused as too large is deleted locally: it can never succeed.
-fn upload_error<C: Clock + Clone>(
-    client: &Client<C>,
+fn upload_error<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &Client<S, K, C>,
     record: &UploadRecord,
     body: ErrorBody,
 ) -> ClientError {
@@ -644,8 +649,8 @@ fn upload_error<C: Clock + Clone>(
 // Downloading
 
 /// Downloads a whole blob of `expected` bytes into memory.
-async fn fetch_blob<C: Clock + Clone>(
-    client: &mut Client<C>,
+async fn fetch_blob<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     blob: BlobId,
     expected: u64,
 ) -> Result<Vec<u8>, ClientError> {

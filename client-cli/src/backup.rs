@@ -12,6 +12,8 @@
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::connection::ConnectionError;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,7 +49,7 @@ fn io_error(action: &'static str, file: &Path) -> impl FnOnce(std::io::Error) ->
     move |source| ClientError::Io { action, file, source }
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Takes an online backup and writes it to `file` (server admins only).
     pub async fn admin_backup(
         &mut self,

@@ -46,6 +46,8 @@
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -62,13 +64,15 @@ use stadtbote_protocol::org_rotation::{OrgKeys, SignedRotation, org_keys};
 use stadtbote_protocol::{ChannelId, DeviceId, ErrorBody, ErrorCode, OrgId, Request, Response};
 
 use crate::clock::SystemClock;
-use crate::connection::{Connection, CoreConnection, WsTransport};
+use crate::connection::Connection;
 use crate::device_store::{DeviceStore, Loaded};
 use crate::error::ClientError;
 use crate::home::{Home, IDENTITY_FILE};
 use crate::invalid_input::InvalidReason as R;
 use crate::pinning::{OrgPin, verify_directory};
 use crate::session::{Client, unexpected};
+use stadtbote_client::connection::Connection as CoreConnection;
+use stadtbote_client::transport::Transport;
 
 /// The follows file.
 pub const FOLLOWS_FILE: &str = "follows.cbor";
@@ -830,8 +834,8 @@ pub struct FeedLine {
 }
 
 /// Asks for posts after `after`.
-async fn fetch<C: Clock>(
-    conn: &mut Connection<C>,
+async fn fetch<T: Transport, C: Clock>(
+    conn: &mut CoreConnection<T, C>,
     channel: ChannelId,
     after: u64,
     limit: u32,
@@ -865,8 +869,8 @@ struct PresentedOrg {
 /// `pinned` to the key the server names, and everything else must verify
 /// against that key. Whether the lists may be taken is
 /// [`FollowsFile::accept_org`]'s decision.
-async fn presented_org<C: Clock>(
-    conn: &mut Connection<C>,
+async fn presented_org<T: Transport, C: Clock>(
+    conn: &mut CoreConnection<T, C>,
     handle: &str,
     org: OrgId,
     pinned: IdentityKey,
@@ -1042,7 +1046,7 @@ impl<C: Clock + Clone> Follower<C> {
         invite_key: IdentityKey,
     ) -> Result<Vec<DeviceId>, ClientError> {
         let (pinned, accepted) = self.file.pinned(&org, invite_key);
-        let presented = presented_org(conn, handle, org, pinned, &accepted).await?;
+        let presented = presented_org(conn.core_mut(), handle, org, pinned, &accepted).await?;
         let (changed, revoked) = self.file.accept_org(org, handle, presented)?;
         if changed {
             self.save()?;
@@ -1059,7 +1063,7 @@ impl<C: Clock + Clone> Follower<C> {
         revoked: &[DeviceId],
     ) -> Result<ChannelMeta, ClientError> {
         let Response::ChannelPosts { org, meta, key_epoch, .. } =
-            fetch(conn, invite.channel, 0, 1).await?
+            fetch(conn.core_mut(), invite.channel, 0, 1).await?
         else {
             return Err(ClientError::NotConnected);
         };
@@ -1185,7 +1189,7 @@ impl<C: Clock + Clone> Follower<C> {
         while let Some(follow) = self.file.follows.get(&channel) {
             let before = follow.cursor.last_seq;
             let Response::ChannelPosts { meta, posts, first_seq, last_seq, .. } =
-                fetch(conn, channel, before, FETCH_LIMIT).await?
+                fetch(conn.core_mut(), channel, before, FETCH_LIMIT).await?
             else {
                 break;
             };
@@ -1323,7 +1327,7 @@ pub fn quote(name: &str, seq: u64, text: &str) -> String {
     format!("Re: {name} #{seq}: \"{short}\"")
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// The keys of `org`'s rotation chain this device accepted (its pinned
     /// directory's), to check posts made before a rotation with.
     fn pinned_org_keys(&self, org: &crate::pinning::VerifiedOrg) -> OrgKeys {
@@ -1646,8 +1650,8 @@ impl<C: Clock + Clone> Client<C> {
 /// commit, is the same race): the post chained to the tail the server
 /// holds now. A lost race (`stale_epoch`: another device posted first) is
 /// caught up with by the next attempt, which re-reads the tail.
-struct PostRace<'a, C> {
-    client: &'a mut Client<C>,
+struct PostRace<'a, S: Storage, K: Connector, C> {
+    client: &'a mut Client<S, K, C>,
     channel: ChannelId,
     /// The org the channel belongs to (for the refusal's message).
     handle: String,
@@ -1658,15 +1662,15 @@ struct PostRace<'a, C> {
     revoked: Vec<DeviceId>,
 }
 
-impl<C: Clock + Clone> CommitRace for PostRace<'_, C> {
-    type Transport = WsTransport;
+impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for PostRace<'_, S, K, C> {
+    type Transport = K::Transport;
     type Clock = C;
     /// The hash of the post sent, to chain the next one to.
     type Pending = [u8; 32];
     type Done = u64;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+    fn connection(&mut self) -> Result<&mut crate::session::ClientConnection<K, C>, ClientError> {
         self.client.core_connection()
     }
 

@@ -12,6 +12,8 @@
 //! own and passes them in through a bounded channel.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_i18n::tr;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -77,7 +79,7 @@ pub fn chat_line(message: &ThreadMessage) -> String {
     line
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Runs the chat until `lines` ends or says [`QUIT`]. Must be connected
     /// and caught up. Messages already read are not shown again; unread ones
     /// are shown first.

@@ -22,14 +22,15 @@
 //! [`CATCH_UP_WAIT`]: crate::send::CATCH_UP_WAIT
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_protocol::mls::{Commit, MlsError};
 use stadtbote_protocol::{GroupId, Request};
 
-use crate::connection::CoreConnection;
 use crate::error::ClientError;
 use crate::session::Client;
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// The `commit` request for `commit`, pending in `group`. The server
     /// applies exactly the membership change this device signs; the commit
     /// carries the same statement's digest, which the other members check
@@ -56,7 +57,9 @@ impl<C: Clock + Clone> Client<C> {
     }
 
     /// The open connection as the core's routines use it.
-    pub(crate) fn core_connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
-        Ok(self.conn_mut()?.core_mut())
+    pub(crate) fn core_connection(
+        &mut self,
+    ) -> Result<&mut crate::session::ClientConnection<K, C>, ClientError> {
+        self.conn_mut()
     }
 }

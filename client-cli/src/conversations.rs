@@ -20,6 +20,8 @@
 //! [`marker`]: stadtbote_protocol::conversation::marker
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::collections::BTreeSet;
 
 use serde_bytes::ByteBuf;
@@ -60,7 +62,7 @@ pub fn conversation_peer(
     others.iter().all(|a| *a == named).then_some(named)
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// The conversation groups with `peer` this device can still send to.
     fn usable_conversations(&self, peer: &AccountId) -> Result<BTreeSet<GroupId>, ClientError> {
         let mut usable = BTreeSet::new();

@@ -56,9 +56,9 @@ const LEASE_TTL_MS: u64 = 60 * 60 * 1000;
 const LEASE_RENEW_MS: u64 = 10 * 60 * 1000;
 
 /// A device's opened store with what it holds.
-pub struct Loaded {
+pub struct Loaded<S = FileStorage> {
     /// The store.
-    pub store: DeviceStore,
+    pub store: DeviceStore<S>,
     /// The bookkeeping state.
     pub state: State,
     /// Processed envelope ids (oldest first).
@@ -67,20 +67,23 @@ pub struct Loaded {
     pub mls: MlsClient,
 }
 
-/// The store and what it holds as committed (see the module docs).
-pub struct DeviceStore {
-    storage: FileStorage,
+/// The store and what it holds as committed (see the module docs), over any
+/// of the core's [`Storage`] backends (the CLI's is [`FileStorage`]).
+pub struct DeviceStore<S = FileStorage> {
+    storage: S,
     home: PathBuf,
+    /// Who takes the lease (the CLI: its process id).
+    holder: String,
     lease: Option<Lease>,
     /// This mapping's records as committed last.
     committed: RecordMap,
     keys: MlsKeyStore,
 }
 
-impl std::fmt::Debug for DeviceStore {
+impl<S> std::fmt::Debug for DeviceStore<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceStore")
-            .field("dir", &self.storage.dir())
+            .field("home", &self.home)
             .field("records", &self.committed.len())
             .finish_non_exhaustive()
     }
@@ -99,6 +102,11 @@ fn ready<F: Future>(future: F) -> F::Output {
         }
         std::thread::yield_now();
     }
+}
+
+/// The lease holder the CLI's process writes as.
+fn process_holder() -> String {
+    format!("stadtbote pid {}", std::process::id())
 }
 
 fn now_ms() -> u64 {
@@ -145,10 +153,10 @@ fn mls_store_error(home: &Path, error: MlsStoreError) -> ClientError {
     }
 }
 
-impl DeviceStore {
+impl DeviceStore<FileStorage> {
     /// An empty store for a device being created (`init`): whatever a
     /// crashed `init` or an interrupted `account delete` left is removed.
-    pub fn create(home: &Home) -> Result<DeviceStore, ClientError> {
+    pub fn create(home: &Home) -> Result<DeviceStore<FileStorage>, ClientError> {
         let dir = home.path(STORE_DIR);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
@@ -158,13 +166,7 @@ impl DeviceStore {
         home.remove_file(STATE_FILE)?;
         home.remove_file(MLS_FILE)?;
         let storage = FileStorage::open(&dir).map_err(|e| storage_error(home.dir(), e))?;
-        Ok(DeviceStore {
-            storage,
-            home: home.dir().to_path_buf(),
-            lease: None,
-            committed: RecordMap::new(),
-            keys: MlsKeyStore::new(),
-        })
+        Ok(DeviceStore::over(storage, home.dir().to_path_buf(), process_holder()))
     }
 
     /// Opens the store of an initialised home, importing a home from
@@ -172,13 +174,7 @@ impl DeviceStore {
     pub fn open(home: &Home, secret: &DeviceSecret) -> Result<Loaded, ClientError> {
         let storage =
             FileStorage::open(&home.path(STORE_DIR)).map_err(|e| storage_error(home.dir(), e))?;
-        let mut store = DeviceStore {
-            storage,
-            home: home.dir().to_path_buf(),
-            lease: None,
-            committed: RecordMap::new(),
-            keys: MlsKeyStore::new(),
-        };
+        let mut store = DeviceStore::over(storage, home.dir().to_path_buf(), process_holder());
         let stored = ready(store.storage.get(Space::Account, META_KEY))
             .map_err(|e| storage_error(home.dir(), e))?;
         if stored.is_none() {
@@ -202,8 +198,72 @@ impl DeviceStore {
         store.load(secret)
     }
 
+    /// Imports `state.cbor` and `mls.cbor` in one commit.
+    fn import(&mut self, home: &Home, secret: &DeviceSecret) -> Result<(), ClientError> {
+        let state: State = home.read_cbor(STATE_FILE)?;
+        if state.v != STATE_VERSION {
+            return Err(ClientError::CorruptFile {
+                file: home.path(STATE_FILE),
+                reason: format!("unknown format version {}", state.v),
+            });
+        }
+        let mls_file: MlsFile = home.read_cbor(MLS_FILE)?;
+        let corrupt_mls =
+            |reason: String| ClientError::CorruptFile { file: home.path(MLS_FILE), reason };
+        if mls_file.v != MLS_FILE_VERSION {
+            return Err(corrupt_mls(format!("unknown format version {}", mls_file.v)));
+        }
+        let mls = MlsClient::import_state(secret, state.account, state.device, &mls_file.mls)
+            .map_err(|e| corrupt_mls(e.to_string()))?;
+        self.save_at(&state, &mls_file.seen_envelopes, &mls, false, now_ms())
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        self.storage.dir()
+    }
+
+    /// [`DeviceStore::save_at`] at the system clock's now.
+    pub fn save(
+        &mut self,
+        state: &State,
+        seen: &VecDeque<u64>,
+        mls: &MlsClient,
+        erase: bool,
+    ) -> Result<(), ClientError> {
+        self.save_at(state, seen, mls, erase, now_ms())
+    }
+}
+
+impl<S: Storage> DeviceStore<S> {
+    /// A store over `storage` (empty, or holding a device's records):
+    /// what a front-end without files under `--home` opens. `home` only
+    /// names the place in error messages.
+    /// `holder` names this writer in the storage's lease (see
+    /// [`HolderId`]).
+    pub fn over(storage: S, home: PathBuf, holder: String) -> DeviceStore<S> {
+        DeviceStore {
+            storage,
+            home,
+            holder,
+            lease: None,
+            committed: RecordMap::new(),
+            keys: MlsKeyStore::new(),
+        }
+    }
+
+    /// Where the store is, for error messages (`<home>/store` in the CLI).
+    pub fn place(&self) -> PathBuf {
+        self.home.join(STORE_DIR)
+    }
+
+    /// Reads a device's records and MLS key store from the storage.
+    pub fn load_existing(self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
+        self.load(secret)
+    }
+
     /// Reads this mapping's records and the MLS key store.
-    fn load(mut self, secret: &DeviceSecret) -> Result<Loaded, ClientError> {
+    fn load(mut self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
         let home = self.home.clone();
         let mut batch = Batch::new();
         for space in state_records::SPACES {
@@ -232,33 +292,12 @@ impl DeviceStore {
         Ok(Loaded { store: self, state, seen, mls })
     }
 
-    /// Imports `state.cbor` and `mls.cbor` in one commit.
-    fn import(&mut self, home: &Home, secret: &DeviceSecret) -> Result<(), ClientError> {
-        let state: State = home.read_cbor(STATE_FILE)?;
-        if state.v != STATE_VERSION {
-            return Err(ClientError::CorruptFile {
-                file: home.path(STATE_FILE),
-                reason: format!("unknown format version {}", state.v),
-            });
-        }
-        let mls_file: MlsFile = home.read_cbor(MLS_FILE)?;
-        let corrupt_mls =
-            |reason: String| ClientError::CorruptFile { file: home.path(MLS_FILE), reason };
-        if mls_file.v != MLS_FILE_VERSION {
-            return Err(corrupt_mls(format!("unknown format version {}", mls_file.v)));
-        }
-        let mls = MlsClient::import_state(secret, state.account, state.device, &mls_file.mls)
-            .map_err(|e| corrupt_mls(e.to_string()))?;
-        self.save(&state, &mls_file.seen_envelopes, &mls, false)
-    }
-
     /// The lease, taken or renewed as needed.
-    fn lease(&mut self) -> Result<Lease, ClientError> {
-        let now = now_ms();
+    fn lease(&mut self, now: u64) -> Result<Lease, ClientError> {
         let lease = match self.lease.take() {
             None => {
-                let holder = HolderId::new(format!("stadtbote pid {}", std::process::id()))
-                    .map_err(|e| storage_error(&self.home, e))?;
+                let holder =
+                    HolderId::new(self.holder.clone()).map_err(|e| storage_error(&self.home, e))?;
                 ready(self.storage.acquire_lease(&holder, now, LEASE_TTL_MS))
             }
             Some(lease) if lease.expires_at.saturating_sub(now) < LEASE_RENEW_MS => {
@@ -275,12 +314,13 @@ impl DeviceStore {
     /// the last save as one batch (nothing if nothing changed). With
     /// `erase`, deleted values leave the files before this returns
     /// ([`Batch::erase_deleted`]: disappearing threads).
-    pub fn save(
+    pub fn save_at(
         &mut self,
         state: &State,
         seen: &VecDeque<u64>,
         mls: &MlsClient,
         erase: bool,
+        now: u64,
     ) -> Result<(), ClientError> {
         let records =
             state_records::to_records(state, seen).map_err(|e| record_error(&self.home, e))?;
@@ -293,16 +333,11 @@ impl DeviceStore {
         if erase {
             batch.erase_deleted();
         }
-        let lease = self.lease()?;
+        let lease = self.lease(now)?;
         ready(self.storage.commit(&lease, batch)).map_err(|e| storage_error(&self.home, e))?;
         self.committed = records;
         self.keys.committed(staged);
         Ok(())
-    }
-
-    /// The store's directory.
-    pub fn dir(&self) -> &Path {
-        self.storage.dir()
     }
 }
 

@@ -17,6 +17,8 @@
 //! account key sealed under another key derived from the secret.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -165,12 +167,12 @@ pub struct OwnDevices {
     pub holds_account_key: bool,
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     fn account_key(&self) -> Result<Option<DeviceSecret>, ClientError> {
         match &self.state.device_lists.account_secret {
             Some(secret) => DeviceSecret::from_bytes(&secret.0).map(Some).map_err(|_| {
                 ClientError::CorruptFile {
-                    file: self.store.dir().to_path_buf(),
+                    file: self.store.place(),
                     reason: "the account key is malformed".into(),
                 }
             }),

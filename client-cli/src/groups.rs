@@ -22,6 +22,8 @@
 //! [`DiscussionGroup`]'s methods are pure bookkeeping and unit-tested here.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -40,7 +42,6 @@ use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, OrgId, Request, Response,
 };
 
-use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::invalid_input::InvalidReason as R;
 use crate::session::{Client, unexpected};
@@ -246,7 +247,7 @@ pub struct GroupSummary {
     pub moderator: bool,
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// The discussion groups this device is in (not those it was removed from).
     pub fn group_summaries(&self) -> Result<Vec<GroupSummary>, ClientError> {
         let mut out = Vec::new();
@@ -645,12 +646,12 @@ fn is_link_refusal(code: ErrorCode) -> bool {
 /// fetches the GroupInfo again), and a GroupInfo older than the group is an
 /// attempt with nothing to send: the joiner waits [`JOIN_RETRY_WAIT`] for a
 /// member to refresh it.
-struct JoinRace<'a, C> {
-    client: &'a mut Client<C>,
+struct JoinRace<'a, S: Storage, K: Connector, C> {
+    client: &'a mut Client<S, K, C>,
     link: GroupLink,
 }
 
-impl<C: Clock + Clone> JoinRace<'_, C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> JoinRace<'_, S, K, C> {
     /// Drops the group the external commit created here (OpenMLS merged
     /// it at once) and saves: a retry starts clean.
     fn drop_joined_group(&mut self) -> Result<(), ClientError> {
@@ -659,15 +660,15 @@ impl<C: Clock + Clone> JoinRace<'_, C> {
     }
 }
 
-impl<C: Clock + Clone> CommitRace for JoinRace<'_, C> {
-    type Transport = WsTransport;
+impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for JoinRace<'_, S, K, C> {
+    type Transport = K::Transport;
     type Clock = C;
     /// The group's name from its GroupInfo.
     type Pending = String;
     type Done = (String, GroupId);
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+    fn connection(&mut self) -> Result<&mut crate::session::ClientConnection<K, C>, ClientError> {
         self.client.core_connection()
     }
 
@@ -782,21 +783,21 @@ impl<C: Clock + Clone> CommitRace for JoinRace<'_, C> {
 
 /// [`Client::create_discussion_group`]'s side of the commit race: the one
 /// empty commit at epoch 0 that registers the group with the server.
-struct CreationRace<'a, C> {
-    client: &'a mut Client<C>,
+struct CreationRace<'a, S: Storage, K: Connector, C> {
+    client: &'a mut Client<S, K, C>,
     group: GroupId,
     /// The commit, until it is sent.
     commit: Option<Commit>,
 }
 
-impl<C: Clock + Clone> CommitRace for CreationRace<'_, C> {
-    type Transport = WsTransport;
+impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for CreationRace<'_, S, K, C> {
+    type Transport = K::Transport;
     type Clock = C;
     type Pending = ();
     type Done = ();
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+    fn connection(&mut self) -> Result<&mut crate::session::ClientConnection<K, C>, ClientError> {
         self.client.core_connection()
     }
 
@@ -835,22 +836,22 @@ impl<C: Clock + Clone> CommitRace for CreationRace<'_, C> {
 /// [`Client::remove_from_group`]'s side of the commit race: one commit
 /// removing every device of the member's account, then the link
 /// replacement.
-struct RemovalRace<'a, C> {
-    client: &'a mut Client<C>,
+struct RemovalRace<'a, S: Storage, K: Connector, C> {
+    client: &'a mut Client<S, K, C>,
     group: GroupId,
     /// The member as the moderator named it.
     member: &'a str,
 }
 
-impl<C: Clock + Clone> CommitRace for RemovalRace<'_, C> {
-    type Transport = WsTransport;
+impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for RemovalRace<'_, S, K, C> {
+    type Transport = K::Transport;
     type Clock = C;
     /// The commit and the account it removes.
     type Pending = (Commit, AccountId);
     type Done = AccountId;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+    fn connection(&mut self) -> Result<&mut crate::session::ClientConnection<K, C>, ClientError> {
         self.client.core_connection()
     }
 

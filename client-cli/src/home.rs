@@ -49,6 +49,17 @@ pub struct Home {
     _lock: File,
 }
 
+/// Files and directories of the home that belong to the account; deleted
+/// with it. `identity.key` goes first: without it the home no longer counts
+/// as initialised, so a crash midway cannot leave a half-working account
+/// (and `init` clears a store left behind). The store (`store/`: state,
+/// history, MLS keys) goes whole, its journal with it, so no old value of
+/// the history stays in the home; `state.cbor`/`mls.cbor` exist only in a
+/// home from before the store that was never opened since. Followed
+/// channels (`follows.cbor`) need no account and are kept.
+const ACCOUNT_FILES: [&str; 3] = [IDENTITY_FILE, STATE_FILE, MLS_FILE];
+const ACCOUNT_DIRS: [&str; 2] = [crate::device_store::STORE_DIR, "photos"];
+
 impl Home {
     /// Opens an initialised home (one that holds `identity.key`) and takes its lock.
     pub fn open(dir: &Path) -> Result<Home, ClientError> {
@@ -193,6 +204,38 @@ impl Home {
         let path = self.path(name);
         create_private_dir(&path)?;
         Ok(path)
+    }
+
+    /// Removes the account's files and directories ([`ACCOUNT_FILES`],
+    /// [`ACCOUNT_DIRS`]) after the account was deleted on the server;
+    /// returns the paths removed.
+    pub fn remove_account_files(&self) -> Result<Vec<PathBuf>, ClientError> {
+        let mut removed = Vec::new();
+        for name in ACCOUNT_FILES {
+            let path = self.path(name);
+            match fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(ClientError::Io { action: "delete", file: path, source });
+                }
+            }
+        }
+        for name in ACCOUNT_DIRS {
+            let path = self.path(name);
+            match fs::remove_dir_all(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(ClientError::Io { action: "delete", file: path, source });
+                }
+            }
+        }
+        // Make the removals durable, as every write to the home is.
+        if let Ok(dir) = File::open(self.dir()) {
+            let _ = dir.sync_all();
+        }
+        Ok(removed)
     }
 
     /// Removes a file below the home; a missing file is fine.

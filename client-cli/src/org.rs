@@ -14,6 +14,8 @@
 //! locally until the server accepted it.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -176,7 +178,7 @@ pub(crate) fn server_error(body: stadtbote_protocol::ErrorBody) -> ClientError {
     }
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     // ---------------------------------------------------------------- admin
 
     /// Makes this device a server admin with the code from

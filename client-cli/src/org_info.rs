@@ -15,6 +15,8 @@
 
 use serde_json::{Value, json};
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_i18n::tr;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::org::OrgProfile;
@@ -82,7 +84,7 @@ pub struct OrgInfoView {
     pub offline: bool,
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Fetches and verifies the org's directory (pinning on first contact)
     /// and says how far its key is trusted. Needs a connection.
     pub async fn org_info(&mut self, handle: &str) -> Result<OrgInfoView, ClientError> {

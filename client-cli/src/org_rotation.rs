@@ -13,6 +13,8 @@
 //! it does not lose the key the org now depends on.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_protocol::auth::{DeviceSecret, IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{InviteCert, OrgProfile, Signed, SignedKind, StaffCertificate};
@@ -65,7 +67,7 @@ fn reissue(
     Some(reissued)
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Replaces the org key of `handle` (see the module docs). Needs a
     /// connection.
     pub async fn rotate_org_key(

@@ -29,6 +29,8 @@
 
 use serde::{Deserialize, Serialize};
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_protocol::auth::{IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind, StaffList};
@@ -308,7 +310,7 @@ pub enum VerifyOutcome {
     },
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// The pin for a handle; an unresolved key conflict is an error.
     pub fn pin(&self, handle: &str) -> Result<Option<&OrgPin>, ClientError> {
         match self.state.pins.get(handle) {

@@ -14,6 +14,8 @@ use std::collections::BTreeSet;
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::routing::{Kind, RoutingTable};
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_protocol::{AccountId, GroupId};
 
 use crate::session::Client;
@@ -45,7 +47,7 @@ impl State {
     }
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Brings the table's conversations with `peer` in line with the
     /// records, after they changed which groups are conversations with it.
     pub(crate) fn reroute_conversations(&mut self, peer: &AccountId) {

@@ -19,6 +19,8 @@
 //! recipient that gets it twice shows it once.
 
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -32,7 +34,6 @@ use stadtbote_protocol::{
 
 use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 
-use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::session::{Client, unexpected};
 use crate::state::OutboxEntry;
@@ -57,7 +58,7 @@ pub struct FlushReport {
     pub staff: crate::approval::StaffNotices,
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Puts a text message into the outbox (saved to disk) without sending it.
     pub fn queue_text(&mut self, peer: &AccountId, text: &str) -> Result<OutboxEntry, ClientError> {
         let entry = self.state.queue(*peer, text.to_string(), self.clock.now_ms());
@@ -315,8 +316,8 @@ impl<C: Clock + Clone> Client<C> {
 /// [`Client::ensure_conversation`]'s side of the commit race: the commit
 /// that brings the conversation's members closer to the directory, one at
 /// a time, until none is needed.
-struct ConversationRace<'a, C> {
-    client: &'a mut Client<C>,
+struct ConversationRace<'a, S: Storage, K: Connector, C> {
+    client: &'a mut Client<S, K, C>,
     peer: AccountId,
     /// The group of the current attempt.
     group: GroupId,
@@ -324,14 +325,14 @@ struct ConversationRace<'a, C> {
     fresh: Option<GroupId>,
 }
 
-impl<C: Clock + Clone> CommitRace for ConversationRace<'_, C> {
-    type Transport = WsTransport;
+impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ConversationRace<'_, S, K, C> {
+    type Transport = K::Transport;
     type Clock = C;
     type Pending = Commit;
     type Done = GroupId;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+    fn connection(&mut self) -> Result<&mut crate::session::ClientConnection<K, C>, ClientError> {
         self.client.core_connection()
     }
 

@@ -17,11 +17,15 @@ use stadtbote_protocol::auth::{self, DeviceSecret};
 use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
+
 use crate::clock::SystemClock;
-use crate::connection::{Connection, validate_url};
+use crate::connection::{WsConnector, validate_url};
 use crate::device_store::{DeviceStore, Loaded};
 use crate::devices::LinkCode;
 use crate::error::ClientError;
+use crate::file_storage::FileStorage;
 use crate::home::Home;
 use crate::state::{MLS_FILE_VERSION, MlsFile, State};
 
@@ -40,15 +44,24 @@ pub enum Enrolment {
     Link(String),
 }
 
+/// The core's connection as a client over connector `K` holds it.
+pub type ClientConnection<K, C> =
+    stadtbote_client::connection::Connection<<K as Connector>::Transport, C>;
+
 /// A device's client: home, keys, state and (optionally) a connection,
-/// timed by its clock `C`.
+/// over the storage `S`, the connector `K` and timed by its clock `C`.
+///
+/// The client logic only uses the core's traits: the CLI passes its
+/// [`FileStorage`] under `--home` and its tokio WebSocket
+/// ([`WsConnector`]), the defaults; tests may pass the core's
+/// `MemoryStorage` and scripted transport.
 ///
 /// Every timestamp, deadline and sleep of the client logic comes from
 /// `C` ([`Client::now_ms`], [`Client::clock`]), never from the system
 /// clock or tokio's timers directly: the CLI passes [`SystemClock`] (the
 /// default), tests the core's `ManualClock`, and the browser will pass its
 /// own, where reading the system time traps.
-pub struct Client<C = SystemClock> {
+pub struct Client<S = FileStorage, K: Connector = WsConnector, C = SystemClock> {
     pub(crate) home: Home,
     pub(crate) server_url: String,
     pub(crate) secret: DeviceSecret,
@@ -58,8 +71,10 @@ pub struct Client<C = SystemClock> {
     /// store is saved entry by entry through `store`).
     pub(crate) mls_file: MlsFile,
     /// Where state, envelope ids and MLS key store are saved.
-    pub(crate) store: DeviceStore,
-    pub(crate) conn: Option<Connection<C>>,
+    pub(crate) store: DeviceStore<S>,
+    /// Opens connections to the server.
+    pub(crate) connector: K,
+    pub(crate) conn: Option<ClientConnection<K, C>>,
     /// Where time comes from (see the type's docs).
     pub(crate) clock: C,
     /// Which kind each group is, for routing incoming messages
@@ -83,7 +98,7 @@ pub struct Client<C = SystemClock> {
     >,
 }
 
-impl<C> std::fmt::Debug for Client<C> {
+impl<S, K: Connector, C> std::fmt::Debug for Client<S, K, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("home", &self.home.dir())
@@ -114,39 +129,22 @@ impl Client<SystemClock> {
     }
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<C: Clock + Clone> Client<FileStorage, WsConnector, C> {
     /// Opens an initialised home, timed by `clock`. Works offline; the
     /// server URL is only checked and used by [`Client::connect`].
     pub fn open_with_clock(
         home: impl AsRef<Path>,
         server_url: &str,
         clock: C,
-    ) -> Result<Client<C>, ClientError> {
+    ) -> Result<Client<FileStorage, WsConnector, C>, ClientError> {
         let home = Home::open(home.as_ref())?;
         let secret = home.read_identity()?;
         // Imports a home from before the store on its first open.
         let Loaded { store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
-        let mls_file = MlsFile { v: MLS_FILE_VERSION, mls: ByteBuf::new(), seen_envelopes: seen };
-        let mut client = Client {
-            home,
-            server_url: server_url.to_string(),
-            secret,
-            state,
-            mls,
-            mls_file,
-            store,
-            conn: None,
-            clock,
-            routes: Default::default(),
-            caught_up: false,
-            elevated: false,
-            second_factor_code: None,
-            creations: Default::default(),
-            refused_commits: Vec::new(),
-        };
+        let parts = Parts { home, server_url, secret, state, mls, seen, store };
+        let mut client = Client::assemble(parts, WsConnector::for_url(server_url)?, None, clock);
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
-        client.routes = client.state.routing_table();
         let now = client.now_ms();
         client.purge_expired_threads(now)?;
         Ok(client)
@@ -161,7 +159,7 @@ impl<C: Clock + Clone> Client<C> {
         name: Option<String>,
         enrolment: Enrolment,
         clock: C,
-    ) -> Result<Client<C>, ClientError> {
+    ) -> Result<Client<FileStorage, WsConnector, C>, ClientError> {
         // Refuse a bad URL before touching the disk.
         validate_url(server_url)?;
         // And a link code without its secret half.
@@ -170,7 +168,9 @@ impl<C: Clock + Clone> Client<C> {
             Enrolment::Register => None,
         };
         let home = Home::create(home.as_ref())?;
-        let (mut conn, challenge) = Connection::connect_with(server_url, clock.clone()).await?;
+        let connector = WsConnector::for_url(server_url)?;
+        let (mut conn, challenge) =
+            ClientConnection::<WsConnector, C>::open(&connector, clock.clone(), server_url).await?;
         let secret = DeviceSecret::generate();
         let key = secret.identity_key();
         let request = match &enrolment {
@@ -206,27 +206,9 @@ impl<C: Clock + Clone> Client<C> {
         };
         let mls = MlsClient::new(&secret, account, device);
         let store = DeviceStore::create(&home)?;
-        let mut client = Client {
-            home,
-            server_url: server_url.to_string(),
-            secret,
-            state: State::new(account, device, name),
-            mls,
-            mls_file: MlsFile {
-                v: MLS_FILE_VERSION,
-                mls: ByteBuf::new(),
-                seen_envelopes: Default::default(),
-            },
-            store,
-            conn: Some(conn),
-            clock,
-            routes: Default::default(),
-            caught_up: false,
-            elevated: false,
-            second_factor_code: None,
-            creations: Default::default(),
-            refused_commits: Vec::new(),
-        };
+        let state = State::new(account, device, name);
+        let parts = Parts { home, server_url, secret, state, mls, seen: Default::default(), store };
+        let mut client = Client::assemble(parts, connector, Some(conn), clock);
         client.save()?;
         // The identity file goes last: its presence is what "initialised"
         // means, so a crash before this point leaves a home `init` can redo.
@@ -239,14 +221,61 @@ impl<C: Clock + Clone> Client<C> {
         client.top_up_key_packages(0, false).await?;
         Ok(client)
     }
+}
+
+/// What a [`Client`] is made of, loaded or created by the front-end.
+pub(crate) struct Parts<'a, S> {
+    pub(crate) home: Home,
+    pub(crate) server_url: &'a str,
+    pub(crate) secret: DeviceSecret,
+    pub(crate) state: State,
+    pub(crate) mls: MlsClient,
+    /// The processed envelope ids (oldest first).
+    pub(crate) seen: std::collections::VecDeque<u64>,
+    pub(crate) store: DeviceStore<S>,
+}
+
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
+    /// A client of what `parts` hold, over `connector` (already connected
+    /// when `conn` is given), timed by `clock`.
+    pub(crate) fn assemble(
+        parts: Parts<'_, S>,
+        connector: K,
+        conn: Option<ClientConnection<K, C>>,
+        clock: C,
+    ) -> Client<S, K, C> {
+        let Parts { home, server_url, secret, state, mls, seen, store } = parts;
+        let mls_file = MlsFile { v: MLS_FILE_VERSION, mls: ByteBuf::new(), seen_envelopes: seen };
+        let routes = state.routing_table();
+        Client {
+            home,
+            server_url: server_url.to_string(),
+            secret,
+            state,
+            mls,
+            mls_file,
+            store,
+            connector,
+            conn,
+            clock,
+            routes,
+            caught_up: false,
+            elevated: false,
+            second_factor_code: None,
+            creations: Default::default(),
+            refused_commits: Vec::new(),
+        }
+    }
 
     /// Connects, logs in and tops up KeyPackages. Does not sync.
     pub async fn connect(&mut self) -> Result<(), ClientError> {
         if let Some(conn) = self.conn.take() {
             conn.close().await;
         }
+        validate_url(&self.server_url)?;
         let (mut conn, challenge) =
-            Connection::connect_with(&self.server_url, self.clock.clone()).await?;
+            ClientConnection::<K, C>::open(&self.connector, self.clock.clone(), &self.server_url)
+                .await?;
         let device = self.state.device;
         let signature = self.secret.sign(&auth::login_message(&challenge.nonce, &device));
         let (account, left, has_last_resort) =
@@ -333,17 +362,19 @@ impl<C: Clock + Clone> Client<C> {
     /// Saves what changed since the last save (state, processed envelope
     /// ids, MLS key store) as one durable batch; nothing when nothing did.
     pub fn save(&mut self) -> Result<(), ClientError> {
-        self.store.save(&self.state, &self.mls_file.seen_envelopes, &self.mls, false)
+        let now = self.now_ms();
+        self.store.save_at(&self.state, &self.mls_file.seen_envelopes, &self.mls, false, now)
     }
 
     /// [`Client::save`] for deletions people expect to be final
     /// (disappearing threads): the deleted values leave the store's files
     /// before this returns, not at its next compaction.
     pub(crate) fn save_erasing(&mut self) -> Result<(), ClientError> {
-        self.store.save(&self.state, &self.mls_file.seen_envelopes, &self.mls, true)
+        let now = self.now_ms();
+        self.store.save_at(&self.state, &self.mls_file.seen_envelopes, &self.mls, true, now)
     }
 
-    pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection<C>, ClientError> {
+    pub(crate) fn conn_mut(&mut self) -> Result<&mut ClientConnection<K, C>, ClientError> {
         self.conn.as_mut().ok_or(ClientError::NotConnected)
     }
 
@@ -404,4 +435,139 @@ pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
             crate::inner_error::response_name(&format!("{response:?}"))
         ),
     })
+}
+
+/// A client over the core's `MemoryStorage` and scripted `FakeServer`,
+/// timed by a `ManualClock`, for the unit tests of the feature modules.
+#[cfg(test)]
+pub(crate) mod fake {
+    use stadtbote_client::storage::MemoryStorage;
+    use stadtbote_client::testing::{FakeConnector, FakeServer, ManualClock, run};
+    use stadtbote_protocol::auth::DeviceSecret;
+    use stadtbote_protocol::mls::MlsClient;
+    use stadtbote_protocol::{AccountId, DeviceId};
+
+    use super::{Client, ClientConnection, Parts};
+    use crate::device_store::DeviceStore;
+    use crate::home::Home;
+    use crate::state::State;
+
+    pub(crate) const URL: &str = "ws://fake.invalid/v1/ws";
+
+    pub(crate) type TestClient = Client<MemoryStorage, FakeConnector, ManualClock>;
+
+    /// A client of a fresh device whose state and MLS client `setup`
+    /// prepares, connected (past the challenge, not logged in) when
+    /// `connected`. Returns it with its device secret.
+    pub(crate) fn client(
+        dir: &std::path::Path,
+        storage: &MemoryStorage,
+        server: &FakeServer,
+        connected: bool,
+        setup: impl FnOnce(&mut State, &DeviceSecret, &MlsClient),
+    ) -> (TestClient, DeviceSecret) {
+        let (account, device) = (AccountId([1; 16]), DeviceId([1; 16]));
+        let secret = DeviceSecret::generate();
+        let mls = MlsClient::new(&secret, account, device);
+        let mut state = State::new(account, device, None);
+        setup(&mut state, &secret, &mls);
+        let store = DeviceStore::over(storage.clone(), dir.to_path_buf(), "test".into());
+        let parts = Parts {
+            home: Home::create(dir).unwrap(),
+            server_url: URL,
+            secret: DeviceSecret::from_bytes(&secret.to_bytes()[..]).unwrap(),
+            state,
+            mls,
+            seen: Default::default(),
+            store,
+        };
+        let clock = ManualClock::at(1_000);
+        let connector = server.connector();
+        let conn = connected.then(|| {
+            run(ClientConnection::<FakeConnector, _>::open(&connector, clock.clone(), URL))
+                .unwrap()
+                .0
+        });
+        (Client::assemble(parts, connector, conn, clock), secret)
+    }
+
+    /// The state as stored, read back through another handle.
+    pub(crate) fn stored_state(storage: &MemoryStorage, secret: &DeviceSecret) -> State {
+        let store = DeviceStore::over(storage.clone(), "reload".into(), "reader".into());
+        store.load_existing(secret).unwrap().state
+    }
+}
+
+/// Logging in over the scripted transport: the checks `connect` makes of
+/// the server's answers.
+#[cfg(test)]
+mod tests {
+    use stadtbote_client::connection::ConnectionError;
+    use stadtbote_client::storage::MemoryStorage;
+    use stadtbote_client::testing::{FakeServer, Reply, run};
+    use stadtbote_protocol::device_list::{DEVICE_LIST_VERSION, DeviceList, ListPin, ListedDevice};
+    use stadtbote_protocol::{AccountId, Response};
+
+    use super::fake::client;
+    use crate::error::ClientError;
+
+    fn logged_in(account: AccountId) -> Reply {
+        Reply::Answer(Response::LoggedIn { account, key_packages_left: 20, has_last_resort: true })
+    }
+
+    #[test]
+    fn a_login_into_another_account_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (storage, server) = (MemoryStorage::default(), FakeServer::new());
+        let (mut client, _) = client(&tmp.path().join("h"), &storage, &server, false, |_, _, _| {});
+        server.expect("login", logged_in(AccountId([7; 16])));
+        let err = run(client.connect()).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Connection(ConnectionError::Protocol { reason, .. })
+                if reason.contains("another account")),
+            "{err}"
+        );
+        assert!(!client.is_connected());
+        assert_eq!(server.request_names(), ["login"]);
+    }
+
+    #[test]
+    fn a_server_that_withholds_the_pinned_own_device_list_is_refused_at_login() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (storage, server) = (MemoryStorage::default(), FakeServer::new());
+        let account_key = stadtbote_protocol::auth::DeviceSecret::generate();
+        let (mut client, _) =
+            client(&tmp.path().join("h"), &storage, &server, false, |state, secret, _| {
+                let list = DeviceList {
+                    v: DEVICE_LIST_VERSION,
+                    account: state.account,
+                    account_key: account_key.identity_key(),
+                    version: 1,
+                    issued_at: 1,
+                    devices: vec![ListedDevice {
+                        device: state.device,
+                        identity_key: secret.identity_key(),
+                        added_at: 1,
+                    }],
+                };
+                let signed = list.sign(&account_key);
+                let (_, pin) = ListPin::advance(None, &state.account, &signed).unwrap();
+                state.device_lists.pins.insert(state.account, pin);
+                state.device_lists.own = Some(signed);
+                // KeyPackages are stocked: login goes straight to the list.
+                state.last_resort_uploaded_at = Some(1_000);
+            });
+        server.expect("login", logged_in(client.account()));
+        server.expect(
+            "list_devices",
+            Reply::Answer(Response::Devices { devices: Vec::new(), device_list: None }),
+        );
+        let err = run(client.connect()).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::DeviceList { reason, .. }
+                if reason.contains("left out the signed device list")),
+            "{err}"
+        );
+        assert_eq!(server.request_names(), ["login", "list_devices"]);
+    }
 }

@@ -20,6 +20,8 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use stadtbote_client::clock::Clock;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::org::{
     DeviceBinding, ORG_VERSION, Role, Signed, SignedKind, StaffCertificate, StaffList,
@@ -199,7 +201,7 @@ pub struct Enrolment {
     pub approved: bool,
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Redeems a staff invitation code for this device: signs a device
     /// binding with the code's one-time invite key, sends it, then fetches
     /// the org's directory, pins its key and checks that the published

@@ -19,6 +19,8 @@
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::connection::ConnectionError;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
@@ -52,7 +54,7 @@ pub struct SyncReport {
     pub failed: usize,
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// What every command that talks to the server does first: connect,
     /// process the mailbox, then send the outbox.
     pub async fn connect_and_catch_up(&mut self) -> Result<crate::FlushReport, ClientError> {
@@ -383,7 +385,7 @@ impl<C: Clock + Clone> Client<C> {
             self.state.pending_receipts = unsent.clone();
             self.save()?;
             let request = Request::Send { group, message: ByteBuf::from(ciphertext) };
-            match self.conn_mut()?.request(request).await {
+            match self.conn_mut()?.request(request).await.map_err(ClientError::from) {
                 Ok(Response::Stored { .. }) => {
                     unsent.remove(&group);
                 }
@@ -406,5 +408,71 @@ impl<C: Clock + Clone> Client<C> {
         self.state.pending_receipts = unsent;
         self.save()?;
         result
+    }
+}
+
+/// The receipt path over the core's in-memory storage and scripted
+/// transport ([`crate::session::fake`]): no server, no files for the state.
+#[cfg(test)]
+mod tests {
+    use stadtbote_client::storage::MemoryStorage;
+    use stadtbote_client::testing::{FakeServer, Reply, run};
+    use stadtbote_protocol::{ErrorCode, GroupId, MsgId, Response};
+
+    use crate::session::fake::{TestClient, client, stored_state};
+
+    const GROUP: GroupId = GroupId([9; 16]);
+    const READ: MsgId = MsgId([5; 16]);
+
+    /// A connected client that owes a receipt for `READ` in `GROUP`.
+    fn owing_a_receipt(
+        dir: &std::path::Path,
+        storage: &MemoryStorage,
+        server: &FakeServer,
+    ) -> (TestClient, stadtbote_protocol::auth::DeviceSecret) {
+        client(dir, storage, server, true, |state, _, mls| {
+            mls.create_group(GROUP).unwrap();
+            state.pending_receipts.insert(GROUP, vec![READ]);
+        })
+    }
+
+    fn stored_receipts(
+        storage: &MemoryStorage,
+        secret: &stadtbote_protocol::auth::DeviceSecret,
+    ) -> Vec<MsgId> {
+        stored_state(storage, secret).pending_receipts.values().flatten().copied().collect()
+    }
+    #[test]
+    fn a_receipt_is_sent_once_and_no_longer_owed_in_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (storage, server) = (MemoryStorage::default(), FakeServer::new());
+        let (mut client, secret) = owing_a_receipt(&tmp.path().join("h"), &storage, &server);
+        server.expect("send", Reply::Answer(Response::Stored { recipients: 1 }));
+        run(client.send_receipts()).unwrap();
+        assert_eq!(server.request_names(), ["send"]);
+        assert_eq!(server.unmet(), 0);
+        assert!(client.state().pending_receipts.is_empty());
+        assert!(stored_receipts(&storage, &secret).is_empty(), "saved as sent");
+        // Nothing owed: nothing sent again.
+        run(client.send_receipts()).unwrap();
+        assert_eq!(server.request_names(), ["send"]);
+    }
+
+    #[test]
+    fn a_receipt_the_connection_lost_stays_owed_and_a_refused_one_is_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (storage, server) = (MemoryStorage::default(), FakeServer::new());
+        let (mut client, secret) = owing_a_receipt(&tmp.path().join("h"), &storage, &server);
+        server.expect("send", Reply::Disconnect);
+        let err = run(client.send_receipts()).unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(stored_receipts(&storage, &secret), [READ], "still owed after a crash");
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (storage, server) = (MemoryStorage::default(), FakeServer::new());
+        let (mut client, secret) = owing_a_receipt(&tmp.path().join("h"), &storage, &server);
+        server.expect("send", Reply::refuse(ErrorCode::Forbidden));
+        run(client.send_receipts()).unwrap();
+        assert!(stored_receipts(&storage, &secret).is_empty(), "retrying would fail the same way");
     }
 }

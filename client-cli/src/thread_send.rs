@@ -36,6 +36,8 @@
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::routing::Kind;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -52,7 +54,6 @@ use stadtbote_protocol::mls::{Commit, Member};
 use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response};
 
 use crate::attachments::{self, UploadEvent};
-use crate::connection::{CoreConnection, WsTransport};
 use crate::error::ClientError;
 use crate::invalid_input::{InvalidReason as R, LocationProblem};
 use crate::org::DEFAULT_CONSULT_DEPARTMENT;
@@ -272,7 +273,7 @@ pub fn parse_location(text: &str) -> Result<Location, ClientError> {
     Ok(Location { lat, lon })
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     // --------------------------------------------------------------- queue
 
     fn prepare_photos(&mut self, paths: &[PathBuf]) -> Result<Vec<PendingPhoto>, ClientError> {
@@ -1080,8 +1081,8 @@ impl<C: Clock + Clone> Client<C> {
 
 /// [`Client::settle_membership`]'s side of the commit race: the commit
 /// that applies the membership rule, one at a time, until none is needed.
-struct ThreadRace<'a, C> {
-    client: &'a mut Client<C>,
+struct ThreadRace<'a, S: Storage, K: Connector, C> {
+    client: &'a mut Client<S, K, C>,
     group: GroupId,
     context: &'a ThreadContext,
     allow_self_outside: bool,
@@ -1090,14 +1091,14 @@ struct ThreadRace<'a, C> {
     added: bool,
 }
 
-impl<C: Clock + Clone> CommitRace for ThreadRace<'_, C> {
-    type Transport = WsTransport;
+impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ThreadRace<'_, S, K, C> {
+    type Transport = K::Transport;
     type Clock = C;
     type Pending = Commit;
     type Done = bool;
     type Error = ClientError;
 
-    fn connection(&mut self) -> Result<&mut CoreConnection<C>, ClientError> {
+    fn connection(&mut self) -> Result<&mut crate::session::ClientConnection<K, C>, ClientError> {
         self.client.core_connection()
     }
 

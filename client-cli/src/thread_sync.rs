@@ -19,6 +19,8 @@
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::routing::Kind;
+use stadtbote_client::storage::Storage;
+use stadtbote_client::transport::Connector;
 use std::collections::BTreeSet;
 
 use stadtbote_protocol::app::{AppBody, AppMessage, Location};
@@ -102,7 +104,7 @@ pub fn uncertified_members(
         .collect()
 }
 
-impl<C: Clock + Clone> Client<C> {
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// A Welcome into a group that is not a conversation: a thread whose
     /// opening message follows.
     pub(crate) fn on_thread_welcome(&mut self, group: GroupId) {

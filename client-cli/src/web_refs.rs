@@ -13,7 +13,9 @@
 //! * JavaScript: module specifiers (`import … from "x"`, `import "x"`,
 //!   `export … from "x"`, `import("x")`), `new URL("x", …)` (how
 //!   wasm-bindgen finds its `.wasm`), `serviceWorker.register("x")`
-//!   (resolved against the page) and `importScripts("x", …)`;
+//!   and `….createScriptURL("x")` (a Trusted Types script URL, how the
+//!   app registers its service worker; both resolved against the page) and
+//!   `importScripts("x", …)`;
 //! * CSS: `url(x)` and `@import "x"`;
 //! * JSON (the web app manifest): `"src"` values.
 //!
@@ -217,6 +219,10 @@ fn script_references(text: &str) -> Vec<Reference> {
             ("importScripts(", false, true),
             ("new URL(", false, true),
             ("register(", true, true),
+            // A Trusted Types policy's script URL (what a page under
+            // `require-trusted-types-for 'script'` passes to
+            // `serviceWorker.register`): resolved against the page.
+            ("createScriptURL(", true, true),
             ("from", false, false),
             ("import", false, false),
         ]
@@ -481,6 +487,8 @@ mod tests {
                 "b.js",
             ]
         );
+        let tt = references(FileKind::Script, b"policy.createScriptURL(\"/sw.js\")");
+        assert_eq!(tt, [Reference { target: "/sw.js".into(), page_relative: true }]);
         let sw = references(FileKind::Script, b"navigator.serviceWorker.register('/sw.js')");
         assert!(sw[0].page_relative);
     }

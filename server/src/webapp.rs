@@ -8,7 +8,10 @@
 //! `'self'` only, plus `'wasm-unsafe-eval'` (compiling WebAssembly), the
 //! WebSocket of the same origin, and `blob:`/`data:` images (photos shown
 //! before they are sent). No inline script or style, no `eval`, and
-//! Trusted Types with no policy at all: the app never writes HTML.
+//! Trusted Types with one policy only, `stadtbote-sw` (`web/assets/app.js`),
+//! which passes exactly the service worker's URL to
+//! `serviceWorker.register` (a script-URL sink): the app never writes HTML
+//! and loads no other script by URL.
 //! Files are small and few, so they are kept in memory; each one's ETag is
 //! its SHA-256, and browsers revalidate every time (`no-cache`), so a new
 //! bundle is used at once.
@@ -241,6 +244,10 @@ fn read_dir(
     Ok(())
 }
 
+/// The one Trusted Types policy the page may create (`web/assets/app.js`:
+/// it allows exactly `/sw.js`, to register the service worker).
+pub const TRUSTED_TYPES_POLICY: &str = "stadtbote-sw";
+
 /// The Content-Security-Policy for pages of this server. `ws_origins` are
 /// the WebSocket origins of the page's own origin (`wss://host`), which
 /// `'self'` covers in current browsers but not in all older ones.
@@ -255,7 +262,7 @@ pub fn content_security_policy(ws_origins: &[String]) -> String {
          img-src 'self' blob: data:; font-src 'self'; connect-src {connect}; \
          worker-src 'self'; manifest-src 'self'; object-src 'none'; frame-ancestors 'none'; \
          base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'; \
-         trusted-types 'none'"
+         trusted-types {TRUSTED_TYPES_POLICY}"
     )
 }
 
@@ -381,6 +388,10 @@ mod tests {
         assert!(csp.contains("connect-src 'self' ws://[::1]:80 wss://[::1]:80;"), "{csp}");
         assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
         assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"), "{csp}");
+        // The PWA: its worker and manifest from this origin only, and one
+        // Trusted Types policy (no 'allow-duplicates', no wildcard).
+        assert!(csp.contains("worker-src 'self';") && csp.contains("manifest-src 'self';"));
+        assert!(csp.ends_with("trusted-types stadtbote-sw"), "{csp}");
         let mut headers = HeaderMap::new();
         headers.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
         security_headers(&mut headers, &csp);

@@ -54,6 +54,7 @@ mod transparency;
 mod upload_crash;
 mod web;
 mod web_links;
+mod web_pwa;
 mod web_served;
 mod web_verify;
 mod wire;

@@ -26,21 +26,26 @@ use crate::harness::{Server, free_port};
 
 /// A raw HTTP answer: status, headers (names lower-case; repeated ones
 /// joined with ", "), body.
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(String::as_str).unwrap_or_default()
     }
 }
 
 /// GET (or another method) over a plain socket, HTTP/1.1 with
 /// `Connection: close`, so that every byte the server sent is seen.
-fn raw_request(addr: SocketAddr, method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
+pub(crate) fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> Answer {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -91,7 +96,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 /// The headers every answer of the server must carry, and the policy's
 /// directives the issue asks for.
-fn assert_strict_headers(answer: &Answer, what: &str) {
+pub(crate) fn assert_strict_headers(answer: &Answer, what: &str) {
     let csp = answer.header("content-security-policy");
     for directive in [
         "default-src 'self'",

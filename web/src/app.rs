@@ -14,6 +14,8 @@ use web_sys::{Element, Event};
 use crate::a11y;
 use crate::build_info::{self, BuildInfo};
 use crate::dom::{Dom, DomResult};
+use crate::install;
+use crate::integrity;
 use crate::lang;
 use crate::link_state::LinkState;
 use crate::net::{self, FetchError};
@@ -53,6 +55,11 @@ pub struct State {
     pub build: Load<BuildInfo>,
     /// The app link in the fragment, when [`Route::Link`] is open.
     pub link: Option<LinkState>,
+    /// The start-up check of the app's own files (issue 17.4).
+    pub integrity: Load<integrity::Report>,
+    /// Whether to tell this browser to add the app to the home screen
+    /// (Safari on an iPhone or iPad, not installed).
+    pub home_screen_hint: bool,
 }
 
 thread_local! {
@@ -89,6 +96,8 @@ fn boot() -> DomResult<()> {
         statement: Load::Loading,
         build: Load::Loading,
         link: None,
+        integrity: Load::Loading,
+        home_screen_hint: install::needs_home_screen_hint(&install::Browser::of(&window)),
     };
     STATE.with(|cell| *cell.borrow_mut() = Some(state));
     if let Some(document) = window.document() {
@@ -117,7 +126,7 @@ fn boot() -> DomResult<()> {
 }
 
 /// Changes the state and renders it.
-fn update(change: impl FnOnce(&mut State)) {
+pub(crate) fn update(change: impl FnOnce(&mut State)) {
     STATE.with(|cell| {
         if let Some(state) = cell.borrow_mut().as_mut() {
             change(state);

@@ -22,6 +22,10 @@
 //! * [`link_state`], [`town_check`], `town_open` (browser only): app links
 //!   (`#v1/org|channel|group/…`): what they show, the town's check against
 //!   the server and the key pin in IndexedDB.
+//! * [`integrity`]: the start-up check of the app's own files against the
+//!   signed manifest (pure); [`startup_check`] gathers them in the browser.
+//! * [`install`]: whether to tell this browser to add the app to the home
+//!   screen.
 //!
 //! The pure modules (router, lang, text, statement, build_info) have no
 //! browser dependency, so their unit tests run with plain `cargo test`.
@@ -33,11 +37,14 @@ pub mod app;
 pub mod build_info;
 pub mod contrast;
 pub mod dom;
+pub mod install;
+pub mod integrity;
 pub mod lang;
 pub mod link_state;
 pub mod local_time;
 pub mod net;
 pub mod router;
+pub mod startup_check;
 pub mod statement;
 pub mod text;
 pub mod town_check;

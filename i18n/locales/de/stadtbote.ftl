@@ -1394,3 +1394,37 @@ web-link-channel-coming = Einem Kanal im Browser folgen können Sie, sobald die 
 web-link-group-heading = Einladung zu einer Diskussionsgruppe
 web-link-group-text = Mit diesem Link können Sie einer Diskussionsgruppe von { $handle } beitreten.
 web-link-group-coming = Einer Gruppe im Browser beitreten können Sie, sobald die Gruppen-Ansicht dieser App fertig ist. Bis dahin: stadtbote group join LINK im Stadtbote-Programm.
+
+## s9-webcheck: die Selbstprüfung der Web-App beim Start (issue 17.4), ihre
+## Angaben auf der Seite „Über diesen Dienst“ und die Installation (issue 16.9).
+web-integrity-warning-heading = Warnung: Diese App weicht von der signierten Fassung ab
+web-integrity-differs = Diese Dateien der App stimmen nicht mit dem signierten Manifest überein:
+web-integrity-invalid = Das Manifest dieser App ist nicht gültig signiert: { $reason }.
+web-integrity-more = und { $count } weitere
+web-integrity-file-missing = { $path } fehlt
+web-integrity-file-unlisted = { $path } steht nicht im Manifest
+web-integrity-file-other-origin = { $path } liegt auf einem anderen Server
+web-integrity-file-changed = { $path } hat einen anderen Inhalt
+web-integrity-error-missing = der Server liefert kein Manifest
+web-integrity-error-unsigned = das Manifest ist nicht signiert
+web-integrity-error-wrong-key = das Manifest ist mit einem anderen Schlüssel signiert ({ $key })
+web-integrity-error-bad-signature = die Signatur des Manifests ist ungültig
+web-integrity-error-malformed = das Manifest ist beschädigt
+web-integrity-advice = Geben Sie in dieser App vorerst nichts Vertrauliches ein. Bitte informieren Sie die Stadt (Kontakt unter „Über diesen Dienst“): Der Server liefert nicht genau die geprüfte App aus.
+web-integrity-verify = Unabhängig prüfen, von einem anderen Rechner: stadtbote web-verify { $url }
+web-release-heading = Prüfung dieser App
+web-release-checking = Die App prüft gerade ihre Dateien …
+web-release-unchecked = Die App konnte ihre Dateien nicht prüfen ({ $reason }).
+web-release-genuine = Die Dateien dieser App stimmen mit dem signierten Manifest überein.
+web-release-differs = Die Dateien dieser App stimmen NICHT mit dem signierten Manifest überein (siehe Warnung oben).
+web-release-invalid = Das Manifest dieser App ist nicht gültig signiert: { $reason }.
+web-release-version = Version (Manifest)
+web-release-fingerprint = Prüfsumme
+web-release-signer = Signiert von
+web-release-signer-project = dem Stadtbote-Projekt (Release-Schlüssel { $key })
+web-release-signer-operator = dem eigenen Schlüssel des Betreibers ({ $key })
+web-release-limit = Diese Prüfung läuft in Ihrem Browser und kommt vom selben Server wie die App. Ein Server, der absichtlich veränderten Code ausliefert, kann auch diese Prüfung verändern; die verlässliche Prüfung ist „stadtbote web-verify“ von einem anderen Rechner.
+web-keys-heading = Ihre Schlüssel bleiben in diesem Browser
+web-keys-browser-data = Die Schlüssel dieses Geräts liegen nur in den Daten dieses Browsers. Wenn Sie die Browserdaten löschen (oder der Browser sie löscht), sind die Schlüssel verloren und Sie können Ihre bisherigen Nachrichten nicht mehr lesen – es sei denn, Sie haben ein weiteres Gerät mit Ihrem Konto verknüpft.
+web-install-ios = Auf dem iPhone oder iPad: Tippen Sie auf „Teilen“ und dann auf „Zum Home-Bildschirm“. Sonst löscht Safari die Daten dieser App nach 7 Tagen ohne Besuch, und mit ihnen die Schlüssel dieses Geräts.
+web-install-other = Sie können Stadtbote wie eine App installieren (im Menü des Browsers: „App installieren“ oder „Zum Startbildschirm hinzufügen“). Die installierte App startet auch ohne Verbindung.

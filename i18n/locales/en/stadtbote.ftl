@@ -1376,3 +1376,37 @@ web-link-channel-coming = Following a channel in the browser comes with the chan
 web-link-group-heading = Invitation to a discussion group
 web-link-group-text = This link lets you join a discussion group of { $handle }.
 web-link-group-coming = Joining a group in the browser comes with the group screen of this app. Until then: stadtbote group join LINK in the Stadtbote program.
+
+## s9-webcheck: the web app's start-up self-check (issue 17.4), what the
+## About page shows of it, and installing the app (issue 16.9).
+web-integrity-warning-heading = Warning: this app differs from the signed release
+web-integrity-differs = These files of the app do not match the signed manifest:
+web-integrity-invalid = This app's manifest is not validly signed: { $reason }.
+web-integrity-more = and { $count } more
+web-integrity-file-missing = { $path } is missing
+web-integrity-file-unlisted = { $path } is not in the manifest
+web-integrity-file-other-origin = { $path } is on another server
+web-integrity-file-changed = { $path } has other content
+web-integrity-error-missing = the server serves no manifest
+web-integrity-error-unsigned = the manifest is not signed
+web-integrity-error-wrong-key = the manifest is signed by another key ({ $key })
+web-integrity-error-bad-signature = the manifest's signature is invalid
+web-integrity-error-malformed = the manifest is damaged
+web-integrity-advice = Do not enter anything confidential in this app for now. Please tell the town (contact under "About this service"): the server does not serve exactly the verified app.
+web-integrity-verify = Check independently, from another computer: stadtbote web-verify { $url }
+web-release-heading = Checking this app
+web-release-checking = The app is checking its files …
+web-release-unchecked = The app could not check its files ({ $reason }).
+web-release-genuine = This app's files match the signed manifest.
+web-release-differs = This app's files do NOT match the signed manifest (see the warning above).
+web-release-invalid = This app's manifest is not validly signed: { $reason }.
+web-release-version = Version (manifest)
+web-release-fingerprint = Checksum (Prüfsumme)
+web-release-signer = Signed by
+web-release-signer-project = the Stadtbote project (release key { $key })
+web-release-signer-operator = the operator's own key ({ $key })
+web-release-limit = This check runs in your browser and comes from the same server as the app. A server that deliberately serves altered code can alter this check too; the reliable check is "stadtbote web-verify" from another computer.
+web-keys-heading = Your keys stay in this browser
+web-keys-browser-data = This device's keys live only in this browser's data. If you clear the browser data (or the browser clears it), the keys are lost and you can no longer read your earlier messages – unless you have linked another device to your account.
+web-install-ios = On an iPhone or iPad: tap "Share", then "Add to Home Screen". Otherwise Safari deletes this app's data after 7 days without a visit, and with it this device's keys.
+web-install-other = You can install Stadtbote like an app (in the browser's menu: "Install app" or "Add to Home screen"). The installed app also starts without a connection.

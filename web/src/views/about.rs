@@ -52,6 +52,8 @@ pub fn render(dom: &Dom, state: &State, main: &Element) -> DomResult<String> {
     build.set_attribute("aria-labelledby", "build-heading")?;
     dom.add_text(&build, "h2", &t(lang, "web-build-heading"))?.set_id("build-heading");
     build_view(dom, state, &build)?;
+    crate::views::release::render(dom, state, main)?;
+    crate::views::install_hint::render(dom, state, main)?;
     Ok(title)
 }
 

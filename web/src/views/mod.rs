@@ -5,8 +5,11 @@
 pub mod about;
 pub mod accessibility;
 pub mod guide;
+pub mod install_hint;
+pub mod integrity_banner;
 pub mod link;
 pub mod not_found;
+pub mod release;
 pub mod shell;
 
 use wasm_bindgen::JsValue;
@@ -34,6 +37,7 @@ pub fn render(dom: &Dom, state: &State) -> DomResult<()> {
     document.set_title(&format!("{title} – {}", t(state.lang, "web-app-name")));
     root.set_text_content(None);
     shell::header(dom, state, &root)?;
+    integrity_banner::render(dom, state, &root)?;
     root.append_child(&main)?;
     shell::footer(dom, state, &root)?;
     root.set_attribute("aria-busy", "false")?;
