@@ -9,7 +9,7 @@
 //! starting or running, 2 for an invalid command line or configuration.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -74,6 +74,11 @@ enum Command {
         /// age identity file to decrypt an encrypted backup.
         #[arg(long, value_name = "KEYFILE")]
         identity: Option<PathBuf>,
+        /// Restore the records into this empty PostgreSQL database
+        /// (`postgres://…`) instead; --data-dir then receives the state
+        /// files (keys, attachments): the data_dir of the servers on it.
+        #[arg(long, value_name = "postgres://…")]
+        database: Option<String>,
     },
     /// Checks a backup completely without writing anything.
     VerifyBackup {
@@ -195,6 +200,11 @@ enum TownAction {
         /// The new data directory (missing or empty).
         #[arg(long, value_name = "DATA_DIR")]
         data_dir: PathBuf,
+        /// Import the records into this empty PostgreSQL database
+        /// (`postgres://…`) instead; --data-dir then receives the state
+        /// files (keys, attachments): the data_dir of the servers on it.
+        #[arg(long, value_name = "postgres://…")]
+        database: Option<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -202,7 +212,7 @@ enum TownAction {
 }
 
 /// Runs a `town` step and prints its summary.
-fn run_town(action: TownAction) -> anyhow::Result<()> {
+fn run_town(action: TownAction, config_file: Option<&Path>) -> anyhow::Result<()> {
     use stadtbote_server::town;
     let (summary, json, next) = match action {
         TownAction::Export { data_dir, org, to, backup, recipient, json } => {
@@ -231,7 +241,28 @@ fn run_town(action: TownAction) -> anyhow::Result<()> {
                 .with_context(|| format!("removal of {org} refused"))?;
             (summary, json, "next: start stadtbote-server on the data directory again".to_owned())
         }
-        TownAction::Import { from, data_dir, identity, json } => {
+        TownAction::Import { from, data_dir, identity, database: Some(url), json } => {
+            let target = stadtbote_server::migrate::Target::parse(&url, Some(&data_dir))?;
+            let stadtbote_server::migrate::Target::Postgres { url, state_dir } = &target else {
+                anyhow::bail!(
+                    "--database takes a postgres:// URL (or import into --data-dir alone)"
+                );
+            };
+            let identity =
+                identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
+            let settings = settings_from_env(config_file)?;
+            let summary =
+                town::import_into_postgres(&from, url, state_dir, &settings, identity.as_ref())
+                    .with_context(|| format!("import of {} refused", from.display()))?;
+            let next = format!(
+                "next: start stadtbote-server with store = \"postgres\" on {} and data_dir = {}, \
+                 and claim it with the code in admin-claim.code",
+                target.describe(),
+                state_dir.display()
+            );
+            (summary, json, next)
+        }
+        TownAction::Import { from, data_dir, identity, database: None, json } => {
             let identity =
                 identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
             let summary = town::import(&from, &data_dir, identity.as_ref())
@@ -277,7 +308,45 @@ enum BackupKeyAction {
 fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
     use stadtbote_server::backup;
     let result: anyhow::Result<()> = (|| match command {
-        Command::Restore { file, data_dir, force, identity } => {
+        Command::Restore { file, data_dir, force, identity, database: Some(url) } => {
+            use stadtbote_server::migrate;
+            let target = migrate::Target::parse(&url, Some(&data_dir))?;
+            let migrate::Target::Postgres { url, state_dir } = &target else {
+                anyhow::bail!(
+                    "--database takes a postgres:// URL (or restore into --data-dir alone)"
+                );
+            };
+            if force {
+                anyhow::bail!(
+                    "--force cannot replace a database: restore into a new, empty database \
+                     (drop and create it again first)"
+                );
+            }
+            let identity = identity.as_deref().map(backup::load_identity).transpose()?;
+            let started = std::time::Instant::now();
+            let settings = settings_from_env(config_file.as_deref())?;
+            let (manifest, _) =
+                migrate::restore_into_postgres(&file, url, state_dir, &settings, identity.as_ref())
+                    .with_context(|| format!("restore of {} refused", file.display()))?;
+            println!(
+                "restored {} trees, {} entries, {} files ({} bytes) into {} (state files in {}) \
+                 in {:.2} s; the database's record count verified",
+                manifest.trees,
+                manifest.entries,
+                manifest.files,
+                manifest.file_bytes,
+                target.describe(),
+                state_dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            println!(
+                "next: start stadtbote-server with store = \"postgres\", that database_url and \
+                 data_dir = {}",
+                state_dir.display()
+            );
+            Ok(())
+        }
+        Command::Restore { file, data_dir, force, identity, database: None } => {
             let identity = identity.as_deref().map(backup::load_identity).transpose()?;
             let started = std::time::Instant::now();
             let manifest = backup::restore::restore(&file, &data_dir, force, identity.as_ref())
@@ -327,7 +396,10 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
         Command::Migrate { from, to, state_dir, json } => {
             use stadtbote_server::migrate;
             let target = migrate::Target::parse(&to, state_dir.as_deref())?;
-            let summary = migrate::migrate(&from, &target)
+            // The pool settings (pg_pool_size, pg_*_timeout_ms) come from
+            // the configuration, as for the servers on the target.
+            let settings = settings_from_env(config_file.as_deref())?;
+            let summary = migrate::migrate_with(&from, &target, &settings)
                 .with_context(|| format!("migration of {} refused", from.display()))?;
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
@@ -350,7 +422,7 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
             }
             Ok(())
         }
-        Command::Town { action } => run_town(action),
+        Command::Town { action } => run_town(action, config_file.as_deref()),
         Command::AdminReset { data_dir, yes } => {
             if !yes {
                 anyhow::bail!(
@@ -380,6 +452,15 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The configuration (--config / STADTBOTE_CONFIG and STADTBOTE_*
+/// variables) for an offline command that opens PostgreSQL: its pool size
+/// and timeouts.
+fn settings_from_env(config_file: Option<&Path>) -> anyhow::Result<Config> {
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    Ok(Config::load(config_file, env, &Overrides::default())?)
 }
 
 /// One line per collection: `  name  count`.

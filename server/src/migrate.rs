@@ -13,8 +13,8 @@
 //!
 //! Which backend a target names is decided in one place, [`Target::parse`]:
 //! a path is a sled data directory; a `postgres://` URL is the PostgreSQL
-//! backend, whose importer plugs in as one match arm there (see
-//! [`MigrateError::BackendNotBuilt`]).
+//! backend ([`crate::store::PgImporter`] into an empty database, then
+//! [`crate::store::PgStore`] opened on it for the count check).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -26,7 +26,9 @@ use crate::backup::create::{create_private, create_private_dir, state_files};
 use crate::backup::restore::{non_empty, open_when_released, sibling, swap_in};
 use crate::store::logical::RecordImporter;
 use crate::store::sled_backup::DB_DIR;
-use crate::store::{BackupStore, SledImporter, SledStore, StoreError, TreeVisitor};
+use crate::store::{
+    BackupStore, PgImporter, PgOptions, PgStore, SledImporter, SledStore, StoreError, TreeVisitor,
+};
 
 /// Why a migration (or a town export/import) refused or failed. Nothing is
 /// put in place unless every step succeeded.
@@ -119,6 +121,18 @@ impl Target {
             Self::Sled(dir) => dir.display().to_string(),
             Self::Postgres { url, .. } => redact_url(url),
         }
+    }
+}
+
+/// The pool settings for database `url`: the pool size and timeouts of
+/// `settings` (the operator's configuration, so that
+/// `pg_statement_timeout_ms` can be raised for a large import).
+pub fn pg_options(url: &str, settings: &crate::config::Config) -> PgOptions {
+    PgOptions {
+        url: url.to_owned(),
+        pool_size: settings.pg_pool_size,
+        connect_timeout: std::time::Duration::from_millis(settings.pg_connect_timeout_ms),
+        statement_timeout: std::time::Duration::from_millis(settings.pg_statement_timeout_ms),
     }
 }
 
@@ -378,6 +392,62 @@ pub fn into_backend(
     Ok((written, count, bytes))
 }
 
+/// Writes the records `filter` keeps into the empty PostgreSQL database
+/// `url` (pool settings from `settings`) and the state files into
+/// `state_dir`, then opens the database as the servers will and checks the
+/// count of every collection.
+pub fn into_postgres(
+    source: &dyn BackupStore,
+    filter: &mut dyn RecordFilter,
+    files: &[(String, PathBuf)],
+    url: &str,
+    state_dir: &Path,
+    settings: &crate::config::Config,
+) -> Result<(Counts, u64, u64), MigrateError> {
+    let options = pg_options(url, settings);
+    // Checked before the database is touched (into_backend checks again).
+    if non_empty(state_dir)? {
+        return Err(MigrateError::TargetNotEmpty(state_dir.to_owned()));
+    }
+    // The importer refuses a database that already holds data.
+    let importer = Box::new(PgImporter::create(&options)?);
+    into_backend(source, filter, files, importer, state_dir, || {
+        Ok(Box::new(PgStore::open(&options, state_dir)?))
+    })
+}
+
+/// `restore FILE --database postgres://…`: restores a logical backup into
+/// the empty PostgreSQL database `url` and its state files into
+/// `state_dir`, then opens the database and checks that it holds as many
+/// records as the backup's manifest says. Returns the manifest and the
+/// records per collection found in the database.
+pub fn restore_into_postgres(
+    file: &Path,
+    url: &str,
+    state_dir: &Path,
+    settings: &crate::config::Config,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<(crate::backup::format::Manifest, Counts), MigrateError> {
+    let options = pg_options(url, settings);
+    let manifest = crate::backup::restore::restore_into(
+        file,
+        state_dir,
+        || Ok(Box::new(PgImporter::create(&options)?)),
+        identity,
+    )?;
+    let store = PgStore::open(&options, state_dir)?;
+    let found = count_records(&store)?;
+    let total: u64 = found.values().sum();
+    if total != manifest.entries {
+        return Err(MigrateError::CountMismatch {
+            collection: "(all collections)".to_owned(),
+            source_count: manifest.entries,
+            target_count: total,
+        });
+    }
+    Ok((manifest, found))
+}
+
 /// An importer that keeps nothing: counting what a filter passes.
 pub struct Discard;
 
@@ -394,19 +464,27 @@ impl RecordImporter for Discard {
 }
 
 /// `stadtbote-server migrate`: moves every record and state file of the
-/// stopped server's data directory `from` into `to`.
+/// stopped server's data directory `from` into `to`, with the default pool
+/// settings for a database target.
 pub fn migrate(from: &Path, to: &Target) -> Result<Summary, MigrateError> {
+    migrate_with(from, to, &crate::config::Config::default())
+}
+
+/// [`migrate`] with the pool settings (`pg_*`) of `settings`.
+pub fn migrate_with(
+    from: &Path,
+    to: &Target,
+    settings: &crate::config::Config,
+) -> Result<Summary, MigrateError> {
     let started = std::time::Instant::now();
     check_offline(from)?;
     let source = SledStore::open(from)?;
     let files = state_files(from)?;
     let (collections, files, file_bytes) = match to {
+        Target::Postgres { url, state_dir } => {
+            into_postgres(&source, &mut Everything, &files, url, state_dir, settings)?
+        }
         Target::Sled(dir) => into_sled_dir(&source, &mut Everything, &files, dir)?,
-        // With the PostgreSQL backend this arm becomes:
-        // `into_backend(&source, &mut Everything, &files,
-        //   Box::new(PgImporter::create(&options)?), state_dir,
-        //   || Ok(Box::new(PgStore::open(&options, state_dir)?)))?`
-        Target::Postgres { .. } => return Err(MigrateError::BackendNotBuilt("PostgreSQL")),
     };
     Ok(Summary {
         from: from.display().to_string(),

@@ -1050,3 +1050,20 @@ pub fn metric(addr: SocketAddr, name: &str) -> Option<u64> {
     let prefix = format!("stadtbote_{name} ");
     body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok())
 }
+
+impl Server {
+    /// Stops the server and starts it again on the same address with
+    /// another data directory and extra environment (e.g. `store =
+    /// "postgres"` on a database a migration filled).
+    pub fn restart_with_env_on(&mut self, data_dir: PathBuf, env: &[(&str, &str)]) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        for (k, v) in env {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push((k.to_string(), v.to_string()));
+        }
+        self.data_dir = data_dir;
+        self.spawn();
+    }
+}

@@ -61,6 +61,8 @@ mod wire;
 mod wire_codes;
 // s9-pg: the PostgreSQL store end to end.
 mod postgres;
+// s9-pgwire: migrate into PostgreSQL, then threads and channels there.
+mod pg_migrate;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
 /// blocking CLI calls with async protocol clients, so each async part gets its

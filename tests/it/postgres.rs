@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::harness::{Device, Server, eventually, http_get, json_lines};
 
 #[path = "../../server/src/store/pg_test.rs"]
-mod pg_test;
+pub(crate) mod pg_test;
 
 use pg_test::{TestPg, contains_anywhere};
 

@@ -164,6 +164,31 @@ fn write_into(
     Ok(manifest)
 }
 
+/// Verifies `path`, then writes its collections into `importer` (a
+/// backend's importer for an empty store, which it finishes) and its state
+/// files into `state_dir` (missing or empty). For backends that are not a
+/// directory (PostgreSQL): the caller opens the result as a store and
+/// checks it; a failure leaves the database to be dropped and created
+/// again by the operator, and `state_dir` to be removed.
+pub fn restore_into(
+    path: &Path,
+    state_dir: &Path,
+    importer: impl FnOnce() -> Result<Box<dyn RecordImporter>, BackupError>,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<Manifest, BackupError> {
+    if non_empty(state_dir)? {
+        return Err(BackupError::NotEmpty(state_dir.to_owned()));
+    }
+    verify(path, identity)?;
+    let importer = importer()?;
+    create_private_dir(state_dir)?;
+    let (reader, _) = open_backup(path, identity)?;
+    let mut visitor = Restorer { root: state_dir.to_owned(), importer, file: None };
+    let manifest = read_backup(reader, &mut visitor)?;
+    visitor.importer.finish()?;
+    Ok(manifest)
+}
+
 /// Opens the store in `dir` right after another handle to it was dropped.
 /// sled's background flusher keeps the database's file lock a moment after
 /// the last handle is gone, so an immediate open can fail although nothing

@@ -280,6 +280,62 @@ pub fn import(
     })
 }
 
+/// `town import --database postgres://…`: puts the exported town in
+/// `from` into the empty PostgreSQL database `url` (pool settings from
+/// `settings`), its state files into `state_dir` (the data_dir of the
+/// servers on that database, missing or empty), and checks the counts.
+pub fn import_into_postgres(
+    from: &Path,
+    url: &str,
+    state_dir: &Path,
+    settings: &crate::config::Config,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<TownSummary, TownError> {
+    let (handle, collections, files) = if from.is_file() {
+        let (in_file, handles) = backup_file::read_counts(from, identity)?;
+        let [handle] = handles.as_slice() else {
+            return Err(StoreError::corrupt("a town export holds exactly one org").into());
+        };
+        let (manifest, found) =
+            crate::migrate::restore_into_postgres(from, url, state_dir, settings, identity)
+                .map_err(|e| match e {
+                    MigrateError::Backup(crate::backup::BackupError::NotEmpty(dir)) => {
+                        TownError::ImportIntoUsedStore(dir)
+                    }
+                    other => other.into(),
+                })?;
+        crate::migrate::verify_counts(&in_file, &found)?;
+        (handle.clone(), found, manifest.files)
+    } else {
+        let (store, _) = opened(from)?;
+        let handle = single_org(&store)?;
+        let files = state_files(from)?;
+        let (collections, files, _) = crate::migrate::into_postgres(
+            &store,
+            &mut Everything,
+            &files,
+            url,
+            state_dir,
+            settings,
+        )
+        .map_err(|e| match e {
+            MigrateError::TargetNotEmpty(dir) => TownError::ImportIntoUsedStore(dir),
+            other => other.into(),
+        })?;
+        (handle, collections, files)
+    };
+    Ok(TownSummary {
+        step: "import",
+        org: handle,
+        records: collections.values().sum(),
+        accounts: collections.get("accounts").copied().unwrap_or(0),
+        groups: collections.get("groups").copied().unwrap_or(0),
+        collections,
+        files,
+        verified: true,
+    })
+}
+
 /// The handle of the one org an export holds.
 fn single_org(store: &SledStore) -> Result<String, TownError> {
     struct Handles(Vec<String>, bool);
