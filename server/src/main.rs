@@ -533,6 +533,11 @@ fn init_tracing(configured: &str) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // The signal handlers are installed before the port is bound: a SIGTERM
+    // that arrives as soon as the server can be reached (a supervisor
+    // stopping it at once, a test) shuts it down gracefully instead of
+    // killing it with the default action.
+    let shutdown = shutdown_signal();
     // A taken metrics port (a second server on this machine) is found
     // before anything is printed, so its error is the only line; `run`
     // binds the address again right after.
@@ -555,29 +560,42 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // ask for port 0 learn the real port.
     println!("stadtbote-server listening on {addr}");
     tracing::info!(%addr, "listening");
-    stadtbote_server::run(listener, config, shutdown_signal()).await?;
+    stadtbote_server::run(listener, config, shutdown).await?;
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// A future that resolves on SIGINT or SIGTERM; the handlers are installed
+/// when this is called, not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Some(mut term), None) => {
+                    let _ = term.recv().await;
+                }
+                (None, Some(mut int)) => {
+                    let _ = int.recv().await;
+                }
+                (None, None) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
