@@ -74,10 +74,7 @@ pub struct SledImporter {
 impl SledImporter {
     /// Creates the database in `<data_dir>/db`.
     pub fn create(data_dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(data_dir.join(DB_DIR))
-            .open()
-            .map_err(StoreError::unavailable)?;
+        let db = super::sled_store::open_db(&data_dir.join(DB_DIR))?;
         Ok(Self { db, tree: None })
     }
 

@@ -185,7 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(SledStore::open(dir.path()).unwrap());
         {
-            let db = sled::Config::new().path(dir.path().join("db")).open().unwrap();
+            let db = super::super::sled_store::open_db(&dir.path().join("db")).unwrap();
             db.open_tree("meta").unwrap().remove(IDS_MARKER).unwrap();
             db.flush().unwrap();
         }

@@ -251,6 +251,32 @@ fn sweep_codes(
     Ok(deleted)
 }
 
+/// How long [`open_db`] waits for a file lock that a handle of this same
+/// process, just dropped, may still hold.
+const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the sled database at `path`. sled's background flusher thread keeps
+/// the database's file lock for up to one flush interval after the last
+/// handle is dropped, so a reopen in the same process (restore, town import,
+/// tests) can find the lock still taken; that case is retried for
+/// [`LOCK_RELEASE_WAIT`]. Another process holding the lock still gets the
+/// error, only later.
+pub(crate) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_RELEASE_WAIT;
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(e))
+                // sled 0.34 reports a taken lock only through this message.
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.map_err(io),
+        }
+    }
+}
+
 impl SledStore {
     /// Takes the envelope-ordering lock. A poisoned lock guards no data (it
     /// is a `()`), so it is simply taken over.
@@ -271,7 +297,7 @@ impl SledStore {
     /// sled lost in a crash are written again.
     pub fn open_with(data_dir: &Path, log_options: LogOptions) -> Result<Self, StoreError> {
         create_private_dir(data_dir).map_err(StoreError::unavailable)?;
-        let db = sled::Config::new().path(data_dir.join("db")).open().map_err(io)?;
+        let db = open_db(&data_dir.join("db"))?;
         let meta = db.open_tree("meta").map_err(io)?;
         let fresh = match meta.get(b"schema").map_err(io)? {
             Some(v) if v.as_ref() == [SCHEMA_VERSION] => false,
