@@ -408,7 +408,7 @@ async fn wait_posts(stream: TcpStream, posts: usize, deadline: Instant) -> Resul
 fn ws_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
     let (&first, rest) = buf.split_first()?;
     let (&second, rest) = rest.split_first()?;
-    let (len, header) = match second & 0x7F {
+    let (len, header): (usize, usize) = match second & 0x7F {
         126 => (usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)), 4),
         127 => (usize::try_from(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)).ok()?, 10),
         n => (usize::from(n), 2),

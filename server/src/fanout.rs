@@ -8,20 +8,20 @@
 //! the map never outgrows `max_connections × max_channel_listens`.
 //!
 //! A new post is encoded into one WebSocket frame (header and event) once
-//! and offered to every listener's [`Wire`]: on a plain TCP connection with
-//! nothing queued, that is one non-blocking `send()` of the shared bytes
-//! straight into the follower's socket, from the publishing task — no
-//! per-follower task wake-up, queue slot or copy. Only bytes the socket
-//! cannot take at once wait in the connection's bounded queue for its
-//! writer task. A listener whose queue is full misses the post (it notices
+//! and queued, as the same reference-counted bytes, on every listener's
+//! [`Wire`]; one fan-out task per post then writes each listener's queue
+//! straight into its socket with one non-blocking `send()` — no
+//! per-follower task wake-up or copy, and posts of a burst that queued up
+//! meanwhile leave together. Only bytes the socket cannot take at once
+//! wait in the connection's bounded queue for its writer task. A listener whose queue is full misses the post (it notices
 //! the gap in sequence numbers and fetches); it never delays the others and
 //! never makes the server buffer more, and one that stops reading is
 //! dropped by its writer after `send_timeout_secs` as before.
 //!
 //! [`ChannelListeners::publish`] is the node's single entry for a post: it
 //! takes the registry lock once per post (not per follower) to copy the
-//! listeners' handles, encodes the frame once and writes it to every
-//! listener outside the lock.
+//! listeners' handles, encodes the frame once and queues and writes it
+//! outside the lock.
 //! When several nodes share one store (issue 20, item 2), a post stored on
 //! another node is meant to enter here once per node, from that node's
 //! notification of the new post, so that the store and the network carry
@@ -38,9 +38,17 @@ use stadtbote_protocol::frame::{ChannelPostRecord, Event, ServerBody, ServerFram
 
 use crate::wire::{self, Wire};
 
-/// Listeners from which a publication hands its worker thread's other
-/// tasks to another thread while it writes (tokio's `block_in_place`).
-const LARGE_FANOUT: usize = 512;
+/// Sockets written between two yields of a fan-out task, so that other
+/// tasks (the next post among them) run while thousands are written.
+const WRITES_PER_TURN: usize = 256;
+
+/// Writes every listener's queue into its socket, a turn at a time.
+async fn write_all(listeners: Vec<Arc<Wire>>) {
+    for turn in listeners.chunks(WRITES_PER_TURN) {
+        turn.iter().for_each(|listener| listener.write_queued());
+        tokio::task::yield_now().await;
+    }
+}
 
 #[derive(Default)]
 struct Inner {
@@ -87,9 +95,12 @@ impl ChannelListeners {
 
     /// Offers `post` of `channel` to every listening connection.
     ///
-    /// Synchronous: when it returns, the post is in every listener's socket
-    /// or queue, so that an author who posts again only after the answer
-    /// cannot overtake its own previous post at a listener.
+    /// When it returns, the post is queued for every listener (so that an
+    /// author who posts again only after the answer cannot overtake its own
+    /// previous post at a listener); one task per post then writes the
+    /// listeners' queues into their sockets. Posts that arrive while an
+    /// earlier one is still being written leave with it, in the same
+    /// `send()`, for every listener not reached yet.
     pub fn publish(&self, channel: &ChannelId, post: ChannelPostRecord) -> Pushed {
         // The handles are copied under the lock and written to outside it:
         // listens and hang-ups elsewhere never wait for a fan-out.
@@ -103,28 +114,22 @@ impl ChannelListeners {
         let payload = encode(&ServerFrame::new(ServerBody::Event { event }));
         let frame = wire::frame(wire::opcode::BINARY, &payload);
         drop(payload);
-        let write_all = || {
-            let mut pushed = Pushed::default();
-            for listener in &listeners {
-                if listener.offer(&frame) {
-                    pushed.delivered += 1;
-                } else {
-                    pushed.missed += 1;
-                }
+        let mut pushed = Pushed::default();
+        for listener in &listeners {
+            if listener.queue_post(&frame) {
+                pushed.delivered += 1;
+            } else {
+                pushed.missed += 1;
             }
-            pushed
-        };
-        // Thousands of `send()`s take milliseconds: on the multi-threaded
-        // runtime, the other tasks of this worker move to another thread
-        // meanwhile instead of waiting.
-        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
-            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
-        if multi_thread && listeners.len() >= LARGE_FANOUT {
-            tokio::task::block_in_place(write_all)
-        } else {
-            write_all()
         }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(write_all(listeners));
+            }
+            // Called outside the runtime: written right here.
+            Err(_) => listeners.iter().for_each(|listener| listener.write_queued()),
+        }
+        pushed
     }
 
     /// Connections listening to at least one channel.

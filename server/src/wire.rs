@@ -9,18 +9,19 @@
 //!   events, mailbox deliveries, pings and the close frame, which it takes
 //!   from the connection's bounded [`crate::outbox::Outbox`];
 //! * the node's channel fan-out ([`crate::fanout`]), which builds one frame
-//!   per post and offers the same bytes to every listener with
-//!   [`Wire::offer`]. On a plain TCP connection whose queue is empty, the
-//!   offer writes the frame straight into the socket with one non-blocking
-//!   `send()` — no task wake-up, no copy, no queue slot per follower. Only
-//!   when the socket cannot take it all (the follower reads slowly) does
-//!   the rest wait in the queue for the writer task.
+//!   per post, queues the same bytes for every listener
+//!   ([`Wire::queue_post`]) and then writes each listener's queue straight
+//!   into its socket with one non-blocking vectored `send()`
+//!   ([`Wire::write_queued`]) — no task wake-up and no copy per follower,
+//!   and posts that queued up meanwhile (a burst) leave in the same
+//!   `send()`. Only when the socket cannot take it all (the follower reads
+//!   slowly) does the rest wait for the connection's writer task.
 //!
-//! Frames stay whole because every write happens under the queue's lock and
-//! a direct write is only tried while nothing is queued: a partly written
-//! frame is always the queue's head, and nothing overtakes it.
+//! Frames stay whole and in order because every write happens under the
+//! queue's lock and always starts at the queue's head: a partly written
+//! frame is the head, and nothing overtakes it.
 //!
-//! The queue is bounded: offers (posts) are refused once it holds
+//! The queue is bounded: posts are refused once it holds
 //! `send_queue_frames` frames or `max_write_buffer_bytes` bytes (the
 //! listener misses the post and fetches it later, as before); the writer
 //! task queues its own frames one at a time and waits for the socket
@@ -28,7 +29,7 @@
 //! socket takes nothing for `send_timeout_secs` is dropped as a slow reader.
 //!
 //! TLS connections have no direct path (the TLS layer must encrypt in
-//! order on the writer task): their offers are queued and wake the writer.
+//! order on the writer task): their posts wake the writer.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -159,7 +160,7 @@ impl Queue {
 /// sending half (shared by every writer; see the module docs).
 pub struct Wire {
     queue: Mutex<Queue>,
-    /// Wakes the writer task when an offer queued bytes or the read side
+    /// Wakes the writer task when posts are left for it or the read side
     /// queued a reply.
     wake: Notify,
     /// The socket, for direct writes; `None` on TLS.
@@ -185,48 +186,57 @@ impl Wire {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Offers one whole frame shared with other connections (a channel
-    /// post). Written into the socket at once where possible; otherwise
-    /// queued for the writer task. Returns false, and drops the frame for
-    /// this connection, when the connection is ending or its queue is full.
-    pub fn offer(&self, frame: &Bytes) -> bool {
+    /// Queues one whole frame shared with other connections (a channel
+    /// post) without writing it yet; [`Wire::write_queued`] writes it.
+    /// Returns false, and drops the frame for this connection, when the
+    /// connection is ending or its queue is full.
+    pub fn queue_post(&self, frame: &Bytes) -> bool {
         let mut queue = self.lock();
-        if queue.closed {
-            return false;
-        }
-        if queue.frames.is_empty()
-            && let Some(socket) = &self.direct
-        {
-            let rest = match socket.try_write(frame) {
-                Ok(n) if n >= frame.len() => return true,
-                Ok(n) => frame.slice(n..),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => frame.clone(),
-                Err(_) => {
-                    // The writer task meets the same error on its next
-                    // write and ends the connection.
-                    queue.closed = true;
-                    drop(queue);
-                    self.wake.notify_one();
-                    return false;
-                }
-            };
-            queue.push(rest);
-            drop(queue);
-            self.wake.notify_one();
-            return true;
-        }
-        if queue.frames.len() >= self.limits.frames
+        if queue.closed
+            || queue.frames.len() >= self.limits.frames
             || queue.bytes.saturating_add(frame.len()) > self.limits.bytes
         {
             return false;
         }
-        let was_empty = queue.frames.is_empty();
         queue.push(frame.clone());
-        drop(queue);
-        if was_empty {
-            self.wake.notify_one();
-        }
         true
+    }
+
+    /// Writes what is queued straight into the socket, from the calling
+    /// task, with one vectored non-blocking `send()` (posts queued since the
+    /// last write go out together). What the socket cannot take now — and
+    /// everything, on TLS — is left to the connection's writer task, which
+    /// is woken only then.
+    pub fn write_queued(&self) {
+        let mut queue = self.lock();
+        if queue.closed || queue.frames.is_empty() {
+            return;
+        }
+        if let Some(socket) = &self.direct {
+            loop {
+                let slices: Vec<IoSlice<'_>> =
+                    queue.frames.iter().take(MAX_IOVECS).map(|b| IoSlice::new(b)).collect();
+                match socket.try_write_vectored(&slices) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        drop(slices);
+                        queue.consume(n);
+                        if queue.frames.is_empty() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        // The writer task meets the error on its next
+                        // write and ends the connection.
+                        queue.closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        drop(queue);
+        self.wake.notify_one();
     }
 
     /// Queues frames of the writer task itself (bounded by the writer,
@@ -276,7 +286,7 @@ impl Wire {
         self.lock().bytes
     }
 
-    /// Waits until an offer or a reply queued bytes.
+    /// Waits until posts were left for the writer or a reply was queued.
     async fn woken(&self) {
         self.wake.notified().await;
     }
@@ -320,7 +330,7 @@ impl Writer {
         self.wire.queued_bytes()
     }
 
-    /// Waits until someone else queued bytes (an offer that found the
+    /// Waits until someone else left bytes to write (posts that found the
     /// socket full, a pong).
     pub async fn woken(&self) {
         self.wire.woken().await;
@@ -466,6 +476,10 @@ pub struct Socket {
 impl Socket {
     /// The protocol layer's stream over `read`, replying through `wire`.
     pub fn new(read: ReadSide, early: Bytes, wire: Arc<Wire>) -> Self {
+        // A copy: `early` is a view into the HTTP layer's whole read buffer
+        // (8 KiB or more), which would otherwise stay allocated for the
+        // connection's lifetime even when the view is empty.
+        let early = if early.is_empty() { Bytes::new() } else { Bytes::copy_from_slice(&early) };
         Self { read, early, wire }
     }
 }
@@ -481,6 +495,9 @@ impl AsyncRead for Socket {
             let n = this.early.len().min(buf.remaining());
             buf.put_slice(&this.early[..n]);
             this.early.advance(n);
+            if this.early.is_empty() {
+                this.early = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         match &mut this.read {
@@ -554,18 +571,19 @@ mod tests {
     fn offers_beyond_the_bounds_are_refused_and_nothing_after_close() {
         let wire = Wire::new(None, LIMITS);
         let post = frame(opcode::BINARY, &[7; 40]);
-        assert!(wire.offer(&post));
-        assert!(wire.offer(&post));
-        assert!(!wire.offer(&post), "a third frame exceeds the frame bound");
+        assert!(wire.queue_post(&post));
+        wire.write_queued();
+        assert!(wire.queue_post(&post));
+        assert!(!wire.queue_post(&post), "a third frame exceeds the frame bound");
         assert_eq!(wire.queued_bytes(), 84);
         let mut queue = wire.lock();
         queue.consume(50);
         assert_eq!((queue.frames.len(), queue.bytes), (1, 34));
         drop(queue);
         let big = frame(opcode::BINARY, &[7; 70]);
-        assert!(!wire.offer(&big), "the byte bound");
+        assert!(!wire.queue_post(&big), "the byte bound");
         wire.close();
-        assert!(!wire.offer(&post));
+        assert!(!wire.queue_post(&post));
         assert_eq!(wire.queued_bytes(), 0);
     }
 
@@ -581,10 +599,12 @@ mod tests {
         // The socket reports writable once it was polled.
         writer.drain().await.unwrap();
         let post = frame(opcode::BINARY, b"post");
-        assert!(wire.offer(&post));
-        assert_eq!(wire.queued_bytes(), 0, "written directly");
+        assert!(wire.queue_post(&post));
+        assert!(wire.queue_post(&post));
+        wire.write_queued();
+        assert_eq!(wire.queued_bytes(), 0, "both written directly");
         writer.queue_binary(Bytes::from_static(b"answer")).unwrap();
-        assert!(wire.offer(&post), "queued behind the answer");
+        assert!(wire.queue_post(&post), "queued behind the answer");
         assert_eq!(wire.queued_bytes(), 2 + 6 + 6);
         writer.finish().await.unwrap();
         // The write half shuts down when its last holder is gone.
@@ -592,7 +612,7 @@ mod tests {
         let mut client = client;
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
-        let mut want = post.to_vec();
+        let mut want = [&post[..], &post[..]].concat();
         want.extend_from_slice(&[0x82, 6]);
         want.extend_from_slice(b"answer");
         want.extend_from_slice(&post);
