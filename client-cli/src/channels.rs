@@ -73,9 +73,8 @@ use stadtbote_client::transport::Transport;
 // `stadtbote_cli::channels::…` keeps naming them.
 pub use crate::follow_home::{FOLLOWS_FILE, Follower, read_follows};
 pub use stadtbote_client::follow::{
-    ChainContext, Cursor, EXPIRY_CLOCK_MARGIN_MS, FETCH_LIMIT, FOLLOWS_VERSION, FeedItem,
-    FeedLine, Follow, FollowsFile, KnownOrgKey, KnownRevocations, KnownStaffList, WarningKind,
-    follow_chain,
+    ChainContext, Cursor, EXPIRY_CLOCK_MARGIN_MS, FETCH_LIMIT, FOLLOWS_VERSION, FeedItem, FeedLine,
+    Follow, FollowsFile, KnownOrgKey, KnownRevocations, KnownStaffList, WarningKind, follow_chain,
 };
 
 /// Days the server keeps a post unless the publisher says otherwise.
@@ -138,7 +137,6 @@ impl PublishedChannel {
     }
 }
 
-
 /// Asks for posts after `after`.
 async fn fetch<T: Transport, C: Clock>(
     conn: &mut CoreConnection<T, C>,
@@ -168,7 +166,6 @@ fn resolve<'a, T>(
         _ => Err(ClientError::UnknownChannel(text.to_string())),
     }
 }
-
 
 // ------------------------------------------------------------- publisher
 

@@ -118,7 +118,9 @@ pub fn read_follows(home: &Home) -> Result<FollowsFile, ClientError> {
     let dir = home.path(FOLLOWS_DIR);
     if dir.exists() {
         let storage = FileStorage::open(&dir).map_err(|e| storage_error(home.dir(), e))?;
-        if let Some(file) = ready(core::store::load(&storage)).map_err(|e| follow_error(home.dir(), e))? {
+        if let Some(file) =
+            ready(core::store::load(&storage)).map_err(|e| follow_error(home.dir(), e))?
+        {
             return Ok(file);
         }
     }
@@ -165,8 +167,8 @@ impl<C: Clock + Clone> Follower<C> {
     ) -> Result<Follower<C>, ClientError> {
         let home = Home::open_or_create(dir.as_ref())?;
         let err = |e| follow_error(home.dir(), e);
-        let storage = FileStorage::open(&home.path(FOLLOWS_DIR))
-            .map_err(|e| storage_error(home.dir(), e))?;
+        let storage =
+            FileStorage::open(&home.path(FOLLOWS_DIR)).map_err(|e| storage_error(home.dir(), e))?;
         let holder = HolderId::new(format!("stadtbote pid {}", std::process::id()))
             .map_err(|e| storage_error(home.dir(), e))?;
         let mut core = ready(core::Follower::open(storage, holder, clock)).map_err(err)?;
@@ -322,10 +324,6 @@ impl<C: Clock + Clone> Follower<C> {
     }
 }
 
-
-
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,8 +395,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let home = Home::open_or_create(dir.path()).unwrap();
-            home.write_cbor(FOLLOWS_FILE, &FollowsFile { v: 9, ..FollowsFile::default() })
-                .unwrap();
+            home.write_cbor(FOLLOWS_FILE, &FollowsFile { v: 9, ..FollowsFile::default() }).unwrap();
         }
         let err = Follower::open(dir.path(), "ws://127.0.0.1:1").unwrap_err();
         assert!(err.to_string().contains("newer stadtbote"), "{err}");

@@ -73,8 +73,7 @@ fn post(press: &Device, id: &str, text: &str, photo: Option<&std::path::Path>) {
 }
 
 #[test]
-fn an_account_less_browser_follower_opened_from_a_channel_url_shows_a_new_post_within_a_second()
-{
+fn an_account_less_browser_follower_opened_from_a_channel_url_shows_a_new_post_within_a_second() {
     let Some((chromium, driver_path)) = browser_programs("web channel screen test") else {
         return;
     };
@@ -251,12 +250,8 @@ fn a_post_withheld_by_the_server_gets_a_warning_in_the_browser() {
             post(&press, &id, "Meldung 3", None);
             // Post 3 arrives, post 2 never does: the warning, and post 3
             // waits behind the gap.
-            wait_for(
-                &client,
-                "#channel-warnings [data-kind=withheld]",
-                Duration::from_secs(20),
-            )
-            .await?;
+            wait_for(&client, "#channel-warnings [data-kind=withheld]", Duration::from_secs(20))
+                .await?;
             let warning = text_of(&client, "#channel-warnings").await?;
             assert!(warning.contains("Warnung") && warning.contains("#2"), "{warning}");
             let role = script(

@@ -196,9 +196,9 @@ impl ChannelScreen {
 
     /// Whether any warning is an alarm (not the expiry note).
     pub fn alarming(&self) -> bool {
-        self.entries.iter().any(|e| {
-            matches!(e, Entry::Warning { kind, .. } if *kind != WarningKind::Expired)
-        })
+        self.entries
+            .iter()
+            .any(|e| matches!(e, Entry::Warning { kind, .. } if *kind != WarningKind::Expired))
     }
 }
 
@@ -252,7 +252,7 @@ mod tests {
             org_key: stadtbote_protocol::auth::IdentityKey([5; 32]),
             channel: ChannelId([2; 16]),
             key_epoch: 0,
-            key: serde_bytes::ByteBuf::from(vec![9; 32]),
+            key: vec![9; 32].into(),
         };
         ChannelScreen::new(&invite)
     }

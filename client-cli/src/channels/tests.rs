@@ -3,13 +3,13 @@
 
 use super::*;
 use crate::home::Home;
-use stadtbote_client::follow::FollowError;
-use stadtbote_protocol::frame::ChannelPostRecord;
-use stadtbote_protocol::org::{RevocationList, StaffList};
 use crate::staff::tests::certificate;
+use stadtbote_client::follow::FollowError;
 use stadtbote_protocol::AccountId;
 use stadtbote_protocol::auth::DeviceSecret;
+use stadtbote_protocol::frame::ChannelPostRecord;
 use stadtbote_protocol::org::testing::{CertTimes, Holder, staff_certificate};
+use stadtbote_protocol::org::{RevocationList, StaffList};
 
 struct Fixture {
     org: OrgId,

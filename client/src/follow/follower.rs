@@ -346,7 +346,15 @@ impl<S: Storage, C: Clock + Clone> Follower<S, C> {
                 self.save().await?;
             }
             let (stopped, after) = self
-                .apply(channel, &name, &keys, revoked, Some(page.first_seq), &page.posts, &mut lines)
+                .apply(
+                    channel,
+                    &name,
+                    &keys,
+                    revoked,
+                    Some(page.first_seq),
+                    &page.posts,
+                    &mut lines,
+                )
                 .await?;
             if stopped || page.posts.is_empty() || after <= before || after >= page.last_seq {
                 break;

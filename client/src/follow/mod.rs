@@ -39,9 +39,7 @@ pub mod model;
 pub mod photos;
 pub mod store;
 
-pub use chain::{
-    ChainContext, EXPIRY_CLOCK_MARGIN_MS, FeedItem, WarningKind, follow_chain,
-};
+pub use chain::{ChainContext, EXPIRY_CLOCK_MARGIN_MS, FeedItem, WarningKind, follow_chain};
 pub use follower::{FETCH_LIMIT, FeedLine, Follower, PreparedFollow};
 pub use model::{
     Cursor, FOLLOWS_VERSION, Follow, FollowsFile, KnownOrgKey, KnownRevocations, KnownStaffList,
@@ -94,7 +92,9 @@ pub enum FollowError {
     },
     /// The server presents another org key than the pinned one, without a
     /// rotation chain from it.
-    #[error("the org key of {handle} has changed: pinned {pinned}, the server presents {presented}")]
+    #[error(
+        "the org key of {handle} has changed: pinned {pinned}, the server presents {presented}"
+    )]
     OrgKeyChanged {
         /// The handle.
         handle: String,

@@ -294,7 +294,11 @@ impl FollowsFile {
 
     /// The key a follower checks `org`'s next directory answer from: the
     /// one it followed to, or `invite_key` when it followed none yet.
-    pub(crate) fn pinned(&self, org: &OrgId, invite_key: IdentityKey) -> (IdentityKey, Vec<SignedRotation>) {
+    pub(crate) fn pinned(
+        &self,
+        org: &OrgId,
+        invite_key: IdentityKey,
+    ) -> (IdentityKey, Vec<SignedRotation>) {
         self.org_keys
             .get(org)
             .map_or((invite_key, Vec::new()), |known| (known.key, known.chain.clone()))
@@ -333,7 +337,6 @@ impl FollowsFile {
     }
 }
 
-
 /// Finds a channel by full id or unambiguous prefix.
 pub fn resolve<'a, T>(
     map: &'a BTreeMap<ChannelId, T>,
@@ -346,4 +349,3 @@ pub fn resolve<'a, T>(
         _ => Err(FollowError::UnknownChannel(text.to_string())),
     }
 }
-

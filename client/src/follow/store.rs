@@ -22,9 +22,8 @@ const SAVE_LEASE_MS: u64 = 60_000;
 /// format); version 1 is upgraded in memory and written as version 2 by
 /// the next save.
 pub fn decode(bytes: &[u8]) -> Result<FollowsFile, FollowError> {
-    let mut file: FollowsFile = ciborium::from_reader(bytes).map_err(|e| FollowError::Corrupt {
-        reason: e.to_string().chars().take(200).collect(),
-    })?;
+    let mut file: FollowsFile = ciborium::from_reader(bytes)
+        .map_err(|e| FollowError::Corrupt { reason: e.to_string().chars().take(200).collect() })?;
     match file.v {
         // Version 1 lacks the kept revocation lists and signed retention:
         // the fields start empty and fill on the next fetch (trust on
@@ -111,8 +110,9 @@ mod tests {
             // imported over them.
             assert!(!follower.import_legacy(&old).await.unwrap());
             let newer = encoded(&FollowsFile { v: 9, ..FollowsFile::default() });
-            let mut fresh =
-                Follower::open(MemoryStorage::default(), holder(), ManualClock::at(1)).await.unwrap();
+            let mut fresh = Follower::open(MemoryStorage::default(), holder(), ManualClock::at(1))
+                .await
+                .unwrap();
             assert!(matches!(
                 fresh.import_legacy(&newer).await,
                 Err(FollowError::NewerFormat { found: 9 })

@@ -146,7 +146,8 @@ fn followed(dom: &Dom, state: &State, main: &Element) -> DomResult<()> {
     let list = dom.add(&section, "ul")?;
     for channel in &state.followed {
         let item = dom.add(&list, "li")?;
-        let name = if channel.name.is_empty() { channel.handle.clone() } else { channel.name.clone() };
+        let name =
+            if channel.name.is_empty() { channel.handle.clone() } else { channel.name.clone() };
         let href = format!("#{}", channel.fragment.trim_start_matches('#'));
         let link = dom.link(&href, &name)?;
         item.append_child(&link)?;

@@ -27,7 +27,12 @@ fn t_args(lang: Lang, id: &str, args: &[(&str, String)]) -> String {
 }
 
 /// Renders the screen into `main`; returns its title.
-pub fn render(dom: &Dom, state: &State, screen: &ChannelScreen, main: &Element) -> DomResult<String> {
+pub fn render(
+    dom: &Dom,
+    state: &State,
+    screen: &ChannelScreen,
+    main: &Element,
+) -> DomResult<String> {
     let lang = state.lang;
     let section = dom.add(main, "section")?;
     section.set_id("channel");
@@ -81,7 +86,8 @@ pub fn render(dom: &Dom, state: &State, screen: &ChannelScreen, main: &Element) 
         block.set_attribute("role", "alert")?;
         for entry in warnings {
             if let Entry::Warning { kind, seq, until } = entry {
-                let p = dom.add_text(&block, "p", &warning_text(lang, screen, *kind, *seq, *until))?;
+                let p =
+                    dom.add_text(&block, "p", &warning_text(lang, screen, *kind, *seq, *until))?;
                 p.set_attribute("data-kind", kind.as_str())?;
                 p.set_class_name(if *kind == WarningKind::Expired { "note" } else { "warning" });
             }
@@ -127,10 +133,10 @@ fn post_view(dom: &Dom, state: &State, list: &Element, post: &PostView) -> DomRe
     item.set_class_name("post");
     item.set_id(&format!("post-{}", post.seq));
     let article = dom.add(&item, "article")?;
-    article.set_attribute("aria-label", &t_args(lang, "web-channel-post-label", &[(
-        "seq",
-        post.seq.to_string(),
-    )]))?;
+    article.set_attribute(
+        "aria-label",
+        &t_args(lang, "web-channel-post-label", &[("seq", post.seq.to_string())]),
+    )?;
     let meta = dom.add(&article, "p")?;
     meta.set_class_name("post-meta");
     #[cfg(target_arch = "wasm32")]
@@ -150,10 +156,11 @@ fn post_view(dom: &Dom, state: &State, list: &Element, post: &PostView) -> DomRe
     }
     for (index, photo) in post.photos.iter().enumerate() {
         let number = (index + 1).to_string();
-        let alt = t_args(lang, "web-channel-photo-alt", &[
-            ("number", number.clone()),
-            ("seq", post.seq.to_string()),
-        ]);
+        let alt = t_args(
+            lang,
+            "web-channel-photo-alt",
+            &[("number", number.clone()), ("seq", post.seq.to_string())],
+        );
         match photo {
             Photo::Ready(url) => {
                 let img = dom.add(&article, "img")?;
@@ -162,15 +169,19 @@ fn post_view(dom: &Dom, state: &State, list: &Element, post: &PostView) -> DomRe
                 img.set_class_name("post-photo");
             }
             Photo::Loading => {
-                dom.add_text(&article, "p", &t_args(lang, "web-channel-photo-loading", &[(
-                    "number", number,
-                )]))?
+                dom.add_text(
+                    &article,
+                    "p",
+                    &t_args(lang, "web-channel-photo-loading", &[("number", number)]),
+                )?
                 .set_class_name("photo-placeholder");
             }
             Photo::Failed => {
-                dom.add_text(&article, "p", &t_args(lang, "web-channel-photo-failed", &[(
-                    "number", number,
-                )]))?
+                dom.add_text(
+                    &article,
+                    "p",
+                    &t_args(lang, "web-channel-photo-failed", &[("number", number)]),
+                )?
                 .set_class_name("photo-placeholder");
             }
         }
@@ -182,7 +193,13 @@ fn range(seq: u64, until: u64) -> String {
     if seq == until { format!("#{seq}") } else { format!("#{seq} – #{until}") }
 }
 
-fn warning_text(lang: Lang, screen: &ChannelScreen, kind: WarningKind, seq: u64, until: u64) -> String {
+fn warning_text(
+    lang: Lang,
+    screen: &ChannelScreen,
+    kind: WarningKind,
+    seq: u64,
+    until: u64,
+) -> String {
     let id = match kind {
         WarningKind::Withheld => "web-channel-warning-withheld",
         WarningKind::Forged => "web-channel-warning-forged",
