@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "f2c7eb7ea7009ee49983aa8646f110ef8d97bd00ed37234d5e2f26fa6364e004";
+const BUNDLE = "0f7a9586e30d65ead257ed66d6d4aec83eeac7d1b06ed07adaaf1280670edb3b";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";
