@@ -7,42 +7,12 @@
 //!   always re-reads the channel's tail from the server first, because
 //!   another publisher device may have posted since.
 //! * A **follower** needs only the invite link (it carries the org key), so
-//!   following works on a home that never ran `init`: follows live in their
-//!   own file `follows.cbor` ([`Follow`]), the home is opened without an
-//!   identity ([`Home::open_or_create`]) and the connection is never logged
-//!   in. `init` on such a home still works: it only refuses homes that hold
-//!   an identity.
-//!
-//! The chain rule ([`follow_chain`], pure and unit-tested) decides what a
-//! follower shows: a post is shown only after it opened with a channel key,
-//! its signature and staff certificate verified against the org key from
-//! the invite (and the org's revocation list), its number is the server's
-//! sequence number and its `prev` is the hash of the post before it. The
-//! cursor (last seq + hash) only ever moves over such posts, so a post that
-//! was rejected, or sealed with a key this follower does not have yet, is
-//! looked at again by the next `feed`.
-//!
-//! A follower trusts the server for nothing it can check itself:
-//!
-//! * **Missing posts.** Posts missing after the cursor are "expired" only
-//!   when they can be: older than the channel's retention, which the
-//!   follower keeps from the publisher-signed metadata ([`Follow::retention_days`]).
-//!   Their age is bounded by signed times: the next post's `prev_posted_at`,
-//!   the last verified post's `posted_at`, the channel's `created_at`.
-//!   Otherwise they are *withheld*: reported, and the cursor stays before
-//!   them, so a later honest fetch still delivers them.
-//! * **Revocations.** The newest org-signed revocation list verified for an
-//!   org is kept in `follows.cbor` ([`KnownRevocations`]); a server answer
-//!   with no list or an older one is refused ([`ClientError::RevocationListWithheld`]),
-//!   and posts by a device on the kept list are reported as revoked. The
-//!   org-signed staff list's revocations count too; its newest version is
-//!   kept the same way ([`KnownStaffList`]).
-//! * **Org key rotations.** A follower pins the org key of its first invite
-//!   link and follows the org's signed rotation chain from it, keeping the
-//!   chain it accepted ([`KnownOrgKey`]); a chain that does not extend it
-//!   or does not lead from the pinned key is refused. Posts are verified
-//!   against the chain's keys ([`channel::open_post_along`]): the current
-//!   key, and each earlier one for posts dated before it was replaced.
+//!   following works on a home that never ran `init`. The follower — its
+//!   follows, the chain rule, withheld/forged/revoked detection, kept
+//!   revocation lists and org key rotations — is the client core's
+//!   (`stadtbote_client::follow`, shared with the web app); the CLI's
+//!   wrapper over a file store under `<home>/follows/` is
+//!   [`crate::follow_home`]. Its types are re-exported here.
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};

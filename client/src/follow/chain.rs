@@ -10,7 +10,7 @@
 //! with a key this follower does not have yet, is looked at again by the
 //! next fetch.
 //!
-//! The warning texts ([`FeedItem::Warning::message`]) are the English lines
+//! The warning texts (`FeedItem::Warning`'s `message`) are the English lines
 //! the CLI prints; other front-ends show their own text from the kind and
 //! the range.
 

@@ -313,7 +313,7 @@ impl FollowsFile {
             .unwrap_or_else(|| OrgKeys::single(*invite_key))
     }
 
-    /// Takes a directory answer verified by [`presented_org`]: the followed
+    /// Takes a directory answer verified by `directory::presented_org`: the followed
     /// key and chain, the revocation list and the staff list (neither may
     /// go backwards). Returns whether anything kept changed, and every
     /// device either list revokes.
