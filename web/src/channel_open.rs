@@ -38,6 +38,8 @@ type BrowserFollower = Follower<IndexedDbStorage, BrowserClock>;
 const POLL: Duration = Duration::from_millis(300);
 /// A ping after this much silence finds a dead connection.
 const PING_AFTER_MS: u64 = 25_000;
+/// How many of the newest posts the screen shows when it opens.
+const HISTORY: u64 = 100;
 /// The longest pause between reconnection attempts.
 const MAX_BACKOFF_MS: u64 = 30_000;
 
@@ -211,7 +213,8 @@ async fn listen(
     generation: u64,
 ) -> Result<Ended, FollowError> {
     let channel = invite.channel;
-    if !*followed {
+    let first = !*followed;
+    if first {
         follower.follow(conn, invite).await?;
         *followed = true;
     }
@@ -221,6 +224,12 @@ async fn listen(
     let revoked_of = |r: &std::collections::BTreeMap<_, Vec<_>>| {
         org.and_then(|o| r.get(&o).cloned()).unwrap_or_default()
     };
+    if first {
+        // The screen shows the channel's newest posts, also those read
+        // before (a reload, a channel followed earlier), verified again.
+        let lines = follower.history(conn, channel, &revoked_of(&revoked), HISTORY).await?;
+        show(conn, &lines, generation, channel).await;
+    }
     let lines = follower.catch_up(conn, channel, &revoked_of(&revoked)).await?;
     show(conn, &lines, generation, channel).await;
     Follower::<IndexedDbStorage, BrowserClock>::listen(conn, ids.clone()).await?;

@@ -363,6 +363,57 @@ impl<S: Storage, C: Clock + Clone> Follower<S, C> {
         Ok(lines)
     }
 
+    /// The channel's newest posts (at most about `max`) for a screen that
+    /// shows them again: fetched and run through the chain rule from a
+    /// cursor of its own, so the kept cursor does not move and nothing is
+    /// saved. A window that starts after the first retained post cannot
+    /// check its first post's `prev` (its signature and number still are).
+    pub async fn history<T: Transport>(
+        &self,
+        conn: &mut Connection<T, C>,
+        channel: ChannelId,
+        revoked: &[DeviceId],
+        max: u64,
+    ) -> Result<Vec<FeedLine>, FollowError> {
+        let Some(follow) = self.file.follows.get(&channel) else { return Ok(Vec::new()) };
+        let keys = follow.channel_keys();
+        let org_keys = self.file.org_keys(&follow.org, &follow.org_key);
+        let head = fetch(conn, channel, 0, 1).await?;
+        let start = head.last_seq.saturating_sub(max).max(head.first_seq.saturating_sub(1));
+        let mut cursor = Cursor { last_seq: start, ..Cursor::default() };
+        let mut lines = Vec::new();
+        loop {
+            let page = fetch(conn, channel, cursor.last_seq, FETCH_LIMIT).await?;
+            let ctx = ChainContext {
+                channel,
+                name: &follow.name,
+                org: follow.org,
+                org_keys: &org_keys,
+                keys: &keys,
+                revoked,
+                retention_days: follow.retention_days,
+                created_at: follow.created_at,
+                now: self.clock.now_ms(),
+            };
+            let before = cursor.last_seq;
+            let (items, stopped) =
+                follow_chain(&mut cursor, &ctx, Some(page.first_seq), &page.posts);
+            lines.extend(items.into_iter().map(|item| FeedLine {
+                channel,
+                name: follow.name.clone(),
+                item,
+            }));
+            if stopped
+                || page.posts.is_empty()
+                || cursor.last_seq <= before
+                || cursor.last_seq >= page.last_seq
+            {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
     /// Applies one pushed post (`ChannelListen`); on a gap, fetches the
     /// missing range first.
     pub async fn on_push<T: Transport>(
