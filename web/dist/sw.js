@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "0f7a9586e30d65ead257ed66d6d4aec83eeac7d1b06ed07adaaf1280670edb3b";
+const BUNDLE = "4dc67ec21fb93c4b516f23130153f652c3d32390fe66cebf09a3371713b19252";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";
