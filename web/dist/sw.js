@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "4dc67ec21fb93c4b516f23130153f652c3d32390fe66cebf09a3371713b19252";
+const BUNDLE = "c7c9c5c3e77979ab846cba2f3937fbe789e54a921f8f774870fa226e70079f5f";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";
