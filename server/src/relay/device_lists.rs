@@ -96,7 +96,7 @@ impl Relay {
             self.durable().await?;
             // Connections of removed devices find their record gone at
             // their next request, and their delivery stops.
-            self.registry.wake(&dropped);
+            self.wake_stored(&dropped);
             return Ok(Response::DeviceListStored { version: list.version });
         }
         Err(StoreError::contention().into())
