@@ -288,6 +288,7 @@ pub async fn run(
         let gauges_relay = Arc::downgrade(&relay);
         let gauges_addresses = addresses.clone();
         let gauges_push = push.clone();
+        let gauges_cluster = relay.cluster().map(|c| c.counts().clone());
         let gauges = move || {
             let per_address = gauges_addresses.snapshot();
             metrics::Gauges {
@@ -298,6 +299,7 @@ pub async fn run(
                 connection_addresses: per_address.addresses,
                 connections_per_address_max: per_address.max_per_address,
                 push: gauges_push.counts().totals(),
+                cluster: gauges_cluster.as_ref().map(|c| c.totals()).unwrap_or_default(),
             }
         };
         tokio::spawn(metrics::serve(listener, relay.metrics().clone(), gauges, signal.clone()))

@@ -80,16 +80,32 @@ impl ClusterCounts {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The counters' values: sent, received, posts read, resyncs, overflows.
-    pub fn totals(&self) -> [u64; 5] {
-        [
-            self.notes_sent.load(Ordering::Relaxed),
-            self.notes_received.load(Ordering::Relaxed),
-            self.posts_read.load(Ordering::Relaxed),
-            self.resyncs.load(Ordering::Relaxed),
-            self.overflows.load(Ordering::Relaxed),
-        ]
+    /// The counters' values.
+    pub fn totals(&self) -> ClusterTotals {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ClusterTotals {
+            notes_sent: load(&self.notes_sent),
+            notes_received: load(&self.notes_received),
+            posts_read: load(&self.posts_read),
+            resyncs: load(&self.resyncs),
+            overflows: load(&self.overflows),
+        }
     }
+}
+
+/// A reading of [`ClusterCounts`] (all zero on a single node).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterTotals {
+    /// NOTIFY payloads sent.
+    pub notes_sent: u64,
+    /// Announcements from other nodes received.
+    pub notes_received: u64,
+    /// Channel posts read for other nodes' announcements.
+    pub posts_read: u64,
+    /// Times all connections were woken.
+    pub resyncs: u64,
+    /// Announcements dropped for a "wake all".
+    pub overflows: u64,
 }
 
 struct Local {
