@@ -432,6 +432,8 @@ pub struct Relay {
     /// The web app's address (`public_url`, no trailing `/`; empty when
     /// not configured), answered to `server_info`.
     public_url: String,
+    /// `code_rate_per_minute`, for the cluster-wide count of code attempts.
+    code_rate_per_minute: u32,
     /// The other nodes on the same database, if any ([`cluster`]).
     cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
@@ -507,6 +509,7 @@ impl Relay {
             disk: DiskGuard::new(config.data_dir.clone(), config.min_free_disk_bytes),
             push,
             public_url: config.public_url().to_string(),
+            code_rate_per_minute: config.code_rate_per_minute,
             cluster: std::sync::OnceLock::new(),
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,

@@ -59,9 +59,14 @@ impl TestCluster {
     }
 
     fn add_node(&mut self) {
+        self.add_node_with(&[]);
+    }
+
+    fn add_node_with(&mut self, extra: &[(&'static str, &str)]) {
         let metrics: std::net::SocketAddr =
             format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let env = self.env(&metrics.to_string());
+        let mut env = self.env(&metrics.to_string());
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         self.nodes.push(Server::start_on(self.data_dir(), &env));
         self.metrics.push(metrics);
@@ -449,10 +454,9 @@ fn a_photo_uploaded_through_a_is_downloaded_through_c_and_nothing_is_plaintext()
     // The clerk reads the thread and saves the photo through node C.
     let c = cluster.url(1);
     let save = tempfile::tempdir().unwrap();
-    let out = town.clerk.run_via(
-        &c,
-        &["show", &thread, "--json", "--save", &save.path().to_string_lossy()],
-    );
+    let out = town
+        .clerk
+        .run_via(&c, &["show", &thread, "--json", "--save", &save.path().to_string_lossy()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let shown: serde_json::Value = serde_json::from_str(stdout.trim()).expect("show --json");
@@ -474,4 +478,44 @@ fn a_photo_uploaded_through_a_is_downloaded_through_c_and_nothing_is_plaintext()
         !shared.iter().any(|f| crate::photos::shares_a_run(f, &crate::photos::pixels(&jpeg), 32)),
         "the photo is stored encrypted"
     );
+}
+
+/// Tries a wrong admin claim code; returns whether it was rate limited.
+async fn wrong_claim(client: &mut RawClient) -> bool {
+    let claim = Request::AdminClaim {
+        code: "AAAA-BBBB-CCCC-DDDD".into(),
+        totp_secret: Some(ByteBuf::from(vec![7; 20])),
+    };
+    match client.request(claim).await.expect("answer") {
+        Err(error) => error.code == ErrorCode::RateLimited,
+        Ok(other) => panic!("a wrong code was accepted: {other:?}"),
+    }
+}
+
+// Fails on the code before the cluster-wide count: each node had its own
+// per-device bucket, so spreading attempts over three nodes tripled them.
+#[test]
+fn code_attempts_are_limited_across_nodes_not_per_node() {
+    let Some(mut cluster) = TestCluster::start(0) else { return };
+    for _ in 0..3 {
+        cluster.add_node_with(&[("STADTBOTE_CODE_RATE_PER_MINUTE", "3")]);
+    }
+    block_on(async {
+        let (_, id) = registered(&cluster.url(0)).await;
+        let mut on = Vec::new();
+        for node in 0..3 {
+            on.push(logged_in(&cluster.url(node), &id).await.0);
+        }
+        let mut limited = 0;
+        // Three wrong attempts through each node: nine in all, of which
+        // each node alone would allow all three.
+        for _ in 0..3 {
+            for client in &mut on {
+                limited += usize::from(wrong_claim(client).await);
+            }
+        }
+        // Six are refused; at least three even if the attempts straddle a
+        // minute boundary (the cluster-wide count is per calendar minute).
+        assert!(limited >= 3, "only 3 attempts a minute may reach a code check: {limited} limited");
+    });
 }

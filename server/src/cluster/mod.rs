@@ -226,6 +226,19 @@ impl Cluster {
         self.local().values().map(|l| l.device).collect()
     }
 
+    /// Counts an attempt of `device` at a one-time code across the cluster;
+    /// whether it is within `per_minute`. A database error refuses (the
+    /// code check would need the database anyway).
+    pub fn code_attempt_allowed(&self, device: &DeviceId, per_minute: u32) -> bool {
+        match self.db.count_attempt(self.db.keyed(device)) {
+            Ok(attempts) => attempts <= u64::from(per_minute),
+            Err(err) => {
+                tracing::warn!(error = %err, "cluster: code attempt not counted");
+                false
+            }
+        }
+    }
+
     /// Whether `device` is connected to another node with a live lease
     /// (a database look-up; an error counts as "not known to be connected").
     pub fn connected_elsewhere(&self, device: &DeviceId) -> bool {

@@ -4,10 +4,11 @@
 //! is read once and published to this node's listeners once.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use stadtbote_protocol::{ChannelId, DeviceId};
 
-use super::Relay;
+use super::{Relay, RelayError};
 use crate::cluster::{Cluster, Presence};
 use crate::config::CHANNEL_POST_OVERHEAD;
 use crate::store::{PageLimits, StoreError};
@@ -46,6 +47,20 @@ impl Relay {
     /// wake-ups from other nodes); `None` on a single node.
     pub fn cluster_presence(&self, device: DeviceId) -> Option<Presence> {
         self.cluster.get().map(|cluster| cluster.connected(device))
+    }
+
+    /// Counts an attempt at a one-time code (admin, org, invitation,
+    /// second factor, group link): this node's per-device limit, and in a
+    /// cluster the same limit over all nodes, so that an attacker gains
+    /// nothing by spreading attempts over nodes.
+    pub(super) fn check_code_attempt(&self, device: &DeviceId) -> Result<(), RelayError> {
+        self.code_limiter.check(device, Instant::now())?;
+        if let Some(cluster) = self.cluster.get()
+            && !cluster.code_attempt_allowed(device, self.code_rate_per_minute)
+        {
+            return Err(RelayError::RateLimited { retry_after_ms: 60_000 });
+        }
+        Ok(())
     }
 
     /// Reads post `seq` of `channel`, announced by another node, and

@@ -12,6 +12,11 @@
 //!   learns no new id), under a per-node lease renewed by a heartbeat. Web
 //!   Push asks it whether a device is connected to another node.
 //!
+//! * `cluster_attempts` (UNLOGGED): attempts at one-time codes per keyed
+//!   device id and minute, so that `code_rate_per_minute` holds for the
+//!   whole cluster and not once per node (rows older than two minutes are
+//!   removed by the heartbeat).
+//!
 //! The tables are created on start (`CREATE … IF NOT EXISTS` under an
 //! advisory lock, so nodes starting together do not race); they hold only
 //! state that a restart of every node rebuilds, so they are not part of the
@@ -47,6 +52,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS cluster_presence (
     kdev bytea NOT NULL,
     node bytea NOT NULL,
     PRIMARY KEY (kdev, node)
+);
+CREATE UNLOGGED TABLE IF NOT EXISTS cluster_attempts (
+    kdev bytea NOT NULL,
+    minute bigint NOT NULL,
+    attempts integer NOT NULL,
+    PRIMARY KEY (kdev, minute)
 );
 ";
 
@@ -146,6 +157,12 @@ impl ClusterDb {
             .map_err(pg_error)?;
             tx.execute("DELETE FROM cluster_nodes WHERE lease_until < now()", &[])
                 .map_err(pg_error)?;
+            tx.execute(
+                "DELETE FROM cluster_attempts \
+                 WHERE minute < (extract(epoch FROM now()) / 60)::bigint - 2",
+                &[],
+            )
+            .map_err(pg_error)?;
             tx.commit().map_err(pg_error)
         })
     }
@@ -213,6 +230,26 @@ impl ClusterDb {
                 )
                 .map_err(pg_error)?;
             Ok(row.is_some())
+        })
+    }
+
+    /// Counts one attempt of `device` (keyed) at a one-time code in the
+    /// current minute, across every node; returns the minute's count.
+    pub fn count_attempt(&self, device: DeviceId) -> Result<u64, StoreError> {
+        self.store.pool.run(move |c| {
+            let kdev = device.as_bytes().to_vec();
+            let row = c
+                .query_one(
+                    "INSERT INTO cluster_attempts (kdev, minute, attempts) \
+                     VALUES ($1, (extract(epoch FROM now()) / 60)::bigint, 1) \
+                     ON CONFLICT (kdev, minute) \
+                     DO UPDATE SET attempts = cluster_attempts.attempts + 1 \
+                     RETURNING attempts",
+                    &[&kdev],
+                )
+                .map_err(pg_error)?;
+            let attempts: i32 = row.get(0);
+            Ok(u64::try_from(attempts).unwrap_or(0))
         })
     }
 }
