@@ -77,7 +77,8 @@ run() {
 # spread over the three, the publisher on the first. Appends the bench's
 # JSON line and one line with each node's cluster_posts_read_total (each
 # node must read each post once, however many followers it holds).
-PG_BIN=${PG_BIN:-/usr/local/bin}
+# PostgreSQL's tools: where the real initdb lives (it has psql next to it).
+PG_BIN=${PG_BIN:-$(dirname "$(readlink -f "$(command -v initdb || echo /usr/local/bin/initdb)")")}
 run_fanout_cluster() {
     if [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
         echo "SKIPPED: fanout-cluster needs PostgreSQL (initdb and pg_ctl in PG_BIN=$PG_BIN)" >&2
@@ -90,6 +91,15 @@ run_fanout_cluster() {
         as=(runuser -u postgres --)
     fi
     pgport=$((PORT + 100))
+    # Stops the nodes and PostgreSQL however the scenario ends.
+    cleanup_cluster() {
+        local p
+        for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+        "${as[@]}" "$PG_BIN/pg_ctl" -D "$root/pg" -m fast -w stop >/dev/null 2>&1 || true
+        rm -rf "$root"
+    }
+    trap 'cleanup_cluster; stop_server' EXIT
     "${as[@]}" "$PG_BIN/initdb" -D "$root/pg" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
     "${as[@]}" "$PG_BIN/pg_ctl" -D "$root/pg" -l "$root/pg.log" -w start \
         -o "-k $root -p $pgport -c listen_addresses='' -c max_connections=200" >/dev/null
@@ -125,10 +135,8 @@ run_fanout_cluster() {
     done
     echo "{\"scenario\":\"fanout-cluster-reads\",\"posts\":${POSTS:-1},\"posts_read_per_node\":[${reads[0]:-null},${reads[1]:-null},${reads[2]:-null}],\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" |
         tee /dev/stderr >>"$OUT"
-    for i in 0 1 2; do kill "${pids[$i]}" 2>/dev/null || true; done
-    for i in 0 1 2; do wait "${pids[$i]}" 2>/dev/null || true; done
-    "${as[@]}" "$PG_BIN/pg_ctl" -D "$root/pg" -m fast -w stop >/dev/null || true
-    rm -rf "$root"
+    cleanup_cluster
+    trap stop_server EXIT
 }
 
 want() { [ $# -eq 0 ] || [[ " $* " == *" $SCENARIO "* ]]; }
