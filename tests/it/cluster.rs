@@ -519,3 +519,45 @@ fn code_attempts_are_limited_across_nodes_not_per_node() {
         assert!(limited >= 3, "only 3 attempts a minute may reach a code check: {limited} limited");
     });
 }
+
+// Fails on the code before the cluster module: node A saw no connection of
+// the recipient and pushed it although its app was connected to node B.
+#[test]
+fn web_push_skips_a_device_connected_to_another_node_and_wakes_it_once_gone() {
+    let fake = crate::push::FakePushService::start();
+    let Some(mut cluster) = TestCluster::start(0) else { return };
+    let origin = fake.origin();
+    let push = [
+        ("STADTBOTE_PUSH_CONTACT", "mailto:it@musterhausen.example"),
+        ("STADTBOTE_PUSH_ALLOWED_ORIGINS", origin.as_str()),
+        ("STADTBOTE_PUSH_MIN_INTERVAL_SECS", "1"),
+        ("STADTBOTE_PUSH_RETRY_BASE_MS", "100"),
+    ];
+    for _ in 0..2 {
+        cluster.add_node_with(&push);
+    }
+    let (a, b) = (cluster.url(0), cluster.url(1));
+    let keys = crate::push::BrowserKeys::new();
+    let endpoint = format!("{origin}/wpush/v2/knoten-b");
+    block_on(async {
+        let (mut alice, alice_id) = registered(&a).await;
+        let (mut registering, bob_id) = registered(&a).await;
+        let answer = registering.request(keys.subscribe(&endpoint)).await.unwrap();
+        assert_eq!(answer, Ok(Response::PushSubscribed));
+        drop(registering);
+        let group = group_of(&mut alice, &alice_id, &bob_id).await;
+        // Bob's app is connected to node B only.
+        let (bob, _) = logged_in(&b, &bob_id).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let marked = |n: u8| Request::SendNotify { group, message: ByteBuf::from(vec![n; 40]) };
+        assert_eq!(alice.request(marked(1)).await.unwrap(), Ok(Response::Stored { recipients: 1 }));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(fake.count(), 0, "a device connected to node B is not pushed by node A");
+        // Bob goes offline: the next marked message wakes him by push.
+        drop(bob);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(alice.request(marked(2)).await.unwrap().is_ok());
+    });
+    crate::harness::eventually(Duration::from_secs(10), || (fake.count() > 0).then_some(()))
+        .expect("pushed once offline");
+}
