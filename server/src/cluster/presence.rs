@@ -106,7 +106,14 @@ pub fn spawn(
             if last_renewal.is_none_or(|at| at.elapsed() >= renew) {
                 let (db, node) = (db.clone(), cluster.node());
                 match tokio::task::spawn_blocking(move || db.heartbeat(node, lease)).await {
-                    Ok(Ok(())) => last_renewal = Some(Instant::now()),
+                    Ok(Ok(())) => {
+                        // The lease may have run out meanwhile and another
+                        // node removed this node's rows: write them anew.
+                        if last_renewal.is_some_and(|at| at.elapsed() >= lease) {
+                            cluster.presence.failed();
+                        }
+                        last_renewal = Some(Instant::now());
+                    }
                     Ok(Err(err)) => tracing::warn!(error = %err, "cluster: lease not renewed"),
                     Err(err) => tracing::warn!(error = %err, "cluster: lease task failed"),
                 }

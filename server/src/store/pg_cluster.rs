@@ -149,9 +149,12 @@ impl ClusterDb {
                 &[&node, &secs],
             )
             .map_err(pg_error)?;
+            // Rows of nodes whose lease ran out, or that have no lease
+            // row at all (a node that died before its first heartbeat
+            // committed), count for nobody: remove them.
             tx.execute(
-                "DELETE FROM cluster_presence p USING cluster_nodes n \
-                 WHERE p.node = n.node AND n.lease_until < now()",
+                "DELETE FROM cluster_presence p WHERE NOT EXISTS \
+                 (SELECT 1 FROM cluster_nodes n WHERE n.node = p.node AND n.lease_until >= now())",
                 &[],
             )
             .map_err(pg_error)?;
