@@ -63,13 +63,28 @@ impl TestCluster {
     }
 
     fn add_node_with(&mut self, extra: &[(&'static str, &str)]) {
-        let metrics: std::net::SocketAddr =
-            format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let mut env = self.env(&metrics.to_string());
-        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.nodes.push(Server::start_on(self.data_dir(), &env));
-        self.metrics.push(metrics);
+        // A free port can be taken by another process before the node binds
+        // it (the metrics port is a second one): try again with new ports.
+        for attempt in 0..3 {
+            let metrics: std::net::SocketAddr =
+                format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+            let mut env = self.env(&metrics.to_string());
+            env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let data_dir = self.data_dir();
+            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Server::start_on(data_dir, &env)
+            }));
+            match started {
+                Ok(node) => {
+                    self.nodes.push(node);
+                    self.metrics.push(metrics);
+                    return;
+                }
+                Err(panic) if attempt == 2 => std::panic::resume_unwind(panic),
+                Err(_) => eprintln!("node did not start (port taken?); trying other ports"),
+            }
+        }
     }
 
     fn url(&self, node: usize) -> String {
