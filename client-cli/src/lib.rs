@@ -36,6 +36,7 @@
 //! * [`consult`]: consultation hours: live or closed.
 //! * [`channel_output`]: the text and JSON formats of the channel commands.
 //! * [`channels`]: broadcast channels: publishing, following without an account, the follower's chain rule.
+//! * [`follow_home`]: the core's account-less channel follower over a file store under `<home>/follows/`; imports an old home's `follows.cbor`.
 //! * [`groups`]: discussion groups: creating, joining by link (external commit), posts, moderation.
 //! * [`group_output`]: the text and JSON formats of the group commands.
 //! * [`chat`]: the interactive chat in one thread.
@@ -67,6 +68,7 @@ pub mod devices;
 pub mod error;
 pub mod error_text;
 pub mod file_storage;
+pub mod follow_home;
 pub mod group_output;
 pub mod groups;
 pub mod home;

@@ -591,8 +591,8 @@ impl Relay {
         })
     }
 
-    /// Handles a request that needs no account (public information and
-    /// reading channels); `None` when `request` is not one of them.
+    /// Handles a request that needs no account (public information,
+    /// reading channels and their photos); `None` when `request` is not one of them.
     /// `channel_listen` is handled by the session, which holds the
     /// connection's registrations.
     pub async fn handle_public(&self, request: &Request) -> Option<Result<Response, RelayError>> {
@@ -606,6 +606,11 @@ impl Relay {
             Request::ChannelFetch { channel, after, limit } => {
                 self.channel_fetch(channel, *after, *limit)
             }
+            // A channel post's photos, for followers without an account
+            // (issue 16): a blob is found only by its random id, which only
+            // the post's readers know, and is ciphertext under the key in
+            // the post; downloading needed no account check before either.
+            Request::DownloadChunk { blob, index } => self.download_chunk(blob, *index).await,
             _ => return None,
         })
     }

@@ -54,6 +54,8 @@ mod transparency;
 mod upload_crash;
 mod web;
 mod web_links;
+// s10-follow: the channel screen in the browser.
+mod web_channel;
 mod web_pwa;
 mod web_served;
 mod web_verify;
