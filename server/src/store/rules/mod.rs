@@ -21,6 +21,9 @@
 //!   discussion groups by moderators only) and which org a join link keeps.
 //! * [`channel`], [`blob`] — one post per sequence number, key epochs
 //!   never back; the attachment quota and chunk order.
+//! * [`org`] — one-time org codes and staff invitations, growing
+//!   versions of an org's signed objects, key rotations, revocation lists
+//!   and the directory's size bound.
 //!
 //! How a backend uses a rule: open a transaction (sled: the
 //! envelope-ordering lock; PostgreSQL: `SELECT … FOR UPDATE` of the group
@@ -33,6 +36,7 @@ pub mod channel;
 pub mod commit;
 pub mod deletion;
 pub mod group;
+pub mod org;
 pub mod revocation;
 
 use stadtbote_protocol::DeviceId;
