@@ -198,23 +198,11 @@ fn open_devices(keyring: &Keyring, rows: Vec<postgres::Row>) -> Result<Vec<Devic
 
 /// Stores `payload` once and queues it for `recipients` (stored ids), in
 /// two statements: the recipients' mailbox locks, then the message and its
-/// entries (see the module docs on envelope ids).
+/// entries (see the module docs on envelope ids). Answers the recipients'
+/// rows `(kdev, blind, sealed_device)` of `devices` (those that still
+/// exist), read by the statement that locks their mailboxes: the send path
+/// needs their raw ids to wake them, and this spares it a round trip.
 pub(super) fn enqueue(
-    tx: &mut Transaction<'_>,
-    kgroup: &[u8],
-    payload: &[u8],
-    recipients: &[DeviceId],
-    stored_at: u64,
-    expires_at: u64,
-) -> Result<(), StoreError> {
-    enqueue_rows(tx, kgroup, payload, recipients, stored_at, expires_at).map(|_| ())
-}
-
-/// [`enqueue`], answering the recipients' rows `(kdev, blind,
-/// sealed_device)` of `devices` (those that still exist), read by the
-/// statement that locks their mailboxes: the send path needs the raw ids
-/// to wake them, and this spares it a round trip.
-fn enqueue_rows(
     tx: &mut Transaction<'_>,
     kgroup: &[u8],
     payload: &[u8],
@@ -938,7 +926,7 @@ impl Store for PgStore {
                 let view = TxView::knowing_revoked(tx, &keyring, any_revoked);
                 rules::commit::send_recipients(&view, current.as_ref(), &ksender)?
             };
-            let rows = enqueue_rows(tx, &kgroup, &payload, &to, now_ms, expires_at_ms)?;
+            let rows = enqueue(tx, &kgroup, &payload, &to, now_ms, expires_at_ms)?;
             open_devices(&keyring, rows)
         })
     }
