@@ -440,13 +440,13 @@ impl Store for PgStore {
         let kdev = self.kdev(device);
         let keyring = self.keyring.clone();
         self.pool.run(move |c| {
-            let row = c
-                .query_opt(
-                    "SELECT blind, sealed_account, identity_key, created_at, blocked \
-                     FROM devices WHERE kdev = $1",
-                    &[&kdev],
-                )
-                .map_err(pg_error)?;
+            // Asked before every write request (is the device blocked?).
+            let lookup = prepared(
+                c,
+                "SELECT blind, sealed_account, identity_key, created_at, blocked \
+                 FROM devices WHERE kdev = $1",
+            )?;
+            let row = c.query_opt(&lookup, &[&kdev]).map_err(pg_error)?;
             let Some(row) = row else { return Ok(None) };
             let blind = blind_of(row.get(0), DEVICES)?;
             let sealed = sealed_id_of(row.get(1), DEVICES)?;
