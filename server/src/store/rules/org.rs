@@ -411,7 +411,7 @@ pub fn rotate_org_key(
 /// Whether the sweeper deletes an org code or invitation record whose
 /// deletion time is `delete_at` (`None`: the record does not decode).
 pub fn code_record_gone(delete_at: Option<u64>, now_ms: u64) -> bool {
-    !delete_at.is_some_and(|at| at > now_ms)
+    delete_at.is_none_or(|at| at <= now_ms)
 }
 
 #[cfg(test)]
