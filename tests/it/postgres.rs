@@ -137,13 +137,8 @@ fn postgres_stopped_mid_traffic_means_no_ack_and_the_node_recovers_without_resta
 #[test]
 fn admin_reset_works_on_postgres() {
     let Some(pg) = TestPg::start() else { return };
-    let url = pg.create_database();
-    let server = Server::start_with(&[
-        ("STADTBOTE_STORE", "postgres"),
-        ("STADTBOTE_DATABASE_URL", &url),
-        ("STADTBOTE_PG_STATEMENT_TIMEOUT_MS", "3000"),
-        ("STADTBOTE_PG_CONNECT_TIMEOUT_MS", "1000"),
-    ]);
+    let (server, db) = pg_server(&pg);
+    let url = pg.url(&db);
     let mut town = crate::municipal::Town::new(server);
     town.admin_ok(&["admin", "stats"]);
     let code_file = town.server.data_dir.join("admin-claim.code");
