@@ -1423,7 +1423,7 @@ mod tests {
         // As written by a release before signed lists, on a server that
         // has none either.
         client.state.device_lists = crate::devices::DeviceLists::default();
-        client.save().unwrap();
+        client.save().await.unwrap();
         server.lock().unwrap().device_list = None;
         client.connect().await.unwrap();
         assert!(client.state.device_lists.account_secret.is_some(), "key created");
@@ -1435,7 +1435,7 @@ mod tests {
 
         // Another old device of the account: pins the list, holds no key.
         client.state.device_lists = crate::devices::DeviceLists::default();
-        client.save().unwrap();
+        client.save().await.unwrap();
         client.connect().await.unwrap();
         assert!(client.state.device_lists.account_secret.is_none());
         assert_eq!(client.own_devices().unwrap().list.version, 1);

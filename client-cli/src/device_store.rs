@@ -89,11 +89,13 @@ impl<S> std::fmt::Debug for DeviceStore<S> {
     }
 }
 
-/// Runs a storage future to its end. [`FileStorage`]'s futures do their
+/// Runs a [`FileStorage`] future to its end. Its futures do their
 /// (blocking) file work when first polled and never wait on anything else,
-/// so they are ready at once; this keeps [`crate::Client::save`] a plain
-/// function, as it is called from synchronous code.
-fn ready<F: Future>(future: F) -> F::Output {
+/// so they are ready at once; this keeps the file-backed entry points
+/// (`DeviceStore::open`, `Client::open`) plain functions. The generic,
+/// storage-independent paths (`save_at`, `load_existing`) are `async` and
+/// awaited: IndexedDB cannot commit synchronously.
+pub(crate) fn ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {
@@ -178,7 +180,7 @@ impl DeviceStore<FileStorage> {
         let stored = ready(store.storage.get(Space::Account, META_KEY))
             .map_err(|e| storage_error(home.dir(), e))?;
         if stored.is_none() {
-            store.import(home, secret)?;
+            ready(store.import(home, secret))?;
         }
         // The old files are in the store now (imported above, or by an
         // earlier open that crashed before removing them).
@@ -195,11 +197,11 @@ impl DeviceStore<FileStorage> {
                 })?;
             }
         }
-        store.load(secret)
+        ready(store.load(secret))
     }
 
     /// Imports `state.cbor` and `mls.cbor` in one commit.
-    fn import(&mut self, home: &Home, secret: &DeviceSecret) -> Result<(), ClientError> {
+    async fn import(&mut self, home: &Home, secret: &DeviceSecret) -> Result<(), ClientError> {
         let state: State = home.read_cbor(STATE_FILE)?;
         if state.v != STATE_VERSION {
             return Err(ClientError::CorruptFile {
@@ -215,7 +217,7 @@ impl DeviceStore<FileStorage> {
         }
         let mls = MlsClient::import_state(secret, state.account, state.device, &mls_file.mls)
             .map_err(|e| corrupt_mls(e.to_string()))?;
-        self.save_at(&state, &mls_file.seen_envelopes, &mls, false, now_ms())
+        self.save_at(&state, &mls_file.seen_envelopes, &mls, false, now_ms()).await
     }
 
     /// The store's directory.
@@ -223,7 +225,9 @@ impl DeviceStore<FileStorage> {
         self.storage.dir()
     }
 
-    /// [`DeviceStore::save_at`] at the system clock's now.
+    /// [`DeviceStore::save_at`] at the system clock's now, run to its end
+    /// at once (a [`FileStorage`] commit never waits on anything but the
+    /// disk).
     pub fn save(
         &mut self,
         state: &State,
@@ -231,7 +235,7 @@ impl DeviceStore<FileStorage> {
         mls: &MlsClient,
         erase: bool,
     ) -> Result<(), ClientError> {
-        self.save_at(state, seen, mls, erase, now_ms())
+        ready(self.save_at(state, seen, mls, erase, now_ms()))
     }
 }
 
@@ -258,18 +262,18 @@ impl<S: Storage> DeviceStore<S> {
     }
 
     /// Reads a device's records and MLS key store from the storage.
-    pub fn load_existing(self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
-        self.load(secret)
+    pub async fn load_existing(self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
+        self.load(secret).await
     }
 
     /// Reads this mapping's records and the MLS key store.
-    fn load(mut self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
+    async fn load(mut self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
         let home = self.home.clone();
         let mut batch = Batch::new();
         for space in state_records::SPACES {
             let scan = if space == Space::Mls { Scan::prefix(SEEN_PREFIX) } else { Scan::all() };
             for (key, value) in
-                ready(self.storage.scan(space, &scan)).map_err(|e| storage_error(&home, e))?
+                self.storage.scan(space, &scan).await.map_err(|e| storage_error(&home, e))?
             {
                 batch.put(space, key, value);
             }
@@ -278,30 +282,28 @@ impl<S: Storage> DeviceStore<S> {
         self.committed.apply(&batch);
         let (state, seen) =
             state_records::from_records(&self.committed).map_err(|e| record_error(&home, e))?;
-        let (mls, keys) =
-            ready(MlsKeyStore::load(&self.storage, secret, state.account, state.device)).map_err(
-                |e| match e {
-                    MlsStoreError::Mls(e) => ClientError::CorruptFile {
-                        file: home.join(STORE_DIR),
-                        reason: e.to_string(),
-                    },
-                    other => mls_store_error(&home, other),
-                },
-            )?;
+        let (mls, keys) = MlsKeyStore::load(&self.storage, secret, state.account, state.device)
+            .await
+            .map_err(|e| match e {
+                MlsStoreError::Mls(e) => {
+                    ClientError::CorruptFile { file: home.join(STORE_DIR), reason: e.to_string() }
+                }
+                other => mls_store_error(&home, other),
+            })?;
         self.keys = keys;
         Ok(Loaded { store: self, state, seen, mls })
     }
 
     /// The lease, taken or renewed as needed.
-    fn lease(&mut self, now: u64) -> Result<Lease, ClientError> {
+    async fn lease(&mut self, now: u64) -> Result<Lease, ClientError> {
         let lease = match self.lease.take() {
             None => {
                 let holder =
                     HolderId::new(self.holder.clone()).map_err(|e| storage_error(&self.home, e))?;
-                ready(self.storage.acquire_lease(&holder, now, LEASE_TTL_MS))
+                self.storage.acquire_lease(&holder, now, LEASE_TTL_MS).await
             }
             Some(lease) if lease.expires_at.saturating_sub(now) < LEASE_RENEW_MS => {
-                ready(self.storage.renew_lease(&lease, now, LEASE_TTL_MS))
+                self.storage.renew_lease(&lease, now, LEASE_TTL_MS).await
             }
             Some(lease) => Ok(lease),
         }
@@ -314,7 +316,7 @@ impl<S: Storage> DeviceStore<S> {
     /// the last save as one batch (nothing if nothing changed). With
     /// `erase`, deleted values leave the files before this returns
     /// ([`Batch::erase_deleted`]: disappearing threads).
-    pub fn save_at(
+    pub async fn save_at(
         &mut self,
         state: &State,
         seen: &VecDeque<u64>,
@@ -333,8 +335,8 @@ impl<S: Storage> DeviceStore<S> {
         if erase {
             batch.erase_deleted();
         }
-        let lease = self.lease(now)?;
-        ready(self.storage.commit(&lease, batch)).map_err(|e| storage_error(&self.home, e))?;
+        let lease = self.lease(now).await?;
+        self.storage.commit(&lease, batch).await.map_err(|e| storage_error(&self.home, e))?;
         self.committed = records;
         self.keys.committed(staged);
         Ok(())

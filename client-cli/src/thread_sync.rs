@@ -414,7 +414,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 thread.unchecked_members = false;
             }
         }
-        if let Err(error) = self.save() {
+        if let Err(error) = self.save().await {
             tracing::warn!(%error, "cannot save thread checks");
         }
     }
@@ -422,7 +422,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Deletes threads whose disappearing time has passed: their MLS state,
     /// their bookkeeping, queued messages and the photos saved by default.
     /// Returns how many disappeared.
-    pub fn purge_expired_threads(&mut self, now: u64) -> Result<usize, ClientError> {
+    pub async fn purge_expired_threads(&mut self, now: u64) -> Result<usize, ClientError> {
         let expired: Vec<GroupId> = self
             .state
             .threads
@@ -449,7 +449,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 })?;
             }
         }
-        self.save_erasing()?;
+        self.save_erasing().await?;
         Ok(expired.len())
     }
 
@@ -498,7 +498,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                         {
                             record.saved_to = Some(path.clone());
                         }
-                        self.save()?;
+                        self.save().await?;
                         saved.push(path);
                     }
                     Err(error) if error.is_transient() => return Err(error),
@@ -510,14 +510,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 
     /// Marks a thread's messages as read.
-    pub fn mark_thread_read(&mut self, id: &GroupId) -> Result<(), ClientError> {
+    pub async fn mark_thread_read(&mut self, id: &GroupId) -> Result<(), ClientError> {
         if let Some(thread) = self.state.threads.get_mut(id)
             && thread.unread()
         {
             for message in &mut thread.messages {
                 message.read = true;
             }
-            self.save()?;
+            self.save().await?;
         }
         Ok(())
     }

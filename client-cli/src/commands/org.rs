@@ -618,7 +618,7 @@ pub async fn org(
         OrgCommand::ImportKey { file } => {
             let mut client = Client::open(home, server)?;
             let passphrase = read_passphrase(false)?;
-            let admin = client.import_org_key(&file, &passphrase)?;
+            let admin = client.import_org_key(&file, &passphrase).await?;
             println!("{}", tr!("org-imported", org = admin.name, handle = admin.handle));
             println!("{}", fingerprint_of(&admin.key.0));
             Ok(())
