@@ -36,7 +36,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use stadtbote_client::mls_store::{MlsKeyStore, MlsStoreError};
 use stadtbote_client::storage::{
-    Batch, HolderId, Lease, RecordMap, Scan, Space, Storage, StorageError, changes,
+    Batch, BlobKey, HolderId, Lease, Op, RecordMap, Scan, Space, Storage, StorageError, changes,
 };
 use stadtbote_protocol::auth::DeviceSecret;
 use stadtbote_protocol::mls::MlsClient;
@@ -310,6 +310,92 @@ impl<S: Storage> DeviceStore<S> {
         .map_err(|e| storage_error(&self.home, e))?;
         self.lease = Some(lease.clone());
         Ok(lease)
+    }
+
+    /// A storage error of this store as the CLI reports it.
+    pub(crate) fn error(&self, error: StorageError) -> ClientError {
+        storage_error(&self.home, error)
+    }
+
+    /// The records of `space` that `scan` selects (spaces outside the
+    /// state's mapping, such as [`Space::Transfers`]).
+    pub(crate) async fn scan(
+        &self,
+        space: Space,
+        scan: &Scan,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ClientError> {
+        self.storage.scan(space, scan).await.map_err(|e| self.error(e))
+    }
+
+    /// Commits `batch`, which changes only spaces outside the state's
+    /// mapping ([`state_records::SPACES`]): their records are not part of
+    /// the diff a save computes, so a save never undoes them.
+    pub(crate) async fn commit_other(&mut self, batch: Batch, now: u64) -> Result<(), ClientError> {
+        let foreign = batch.ops().iter().any(|op| {
+            let space = match op {
+                Op::Put { space, .. }
+                | Op::Delete { space, .. }
+                | Op::DeletePrefix { space, .. } => space,
+            };
+            state_records::SPACES.contains(space)
+        });
+        if foreign {
+            return Err(storage_error(
+                &self.home,
+                StorageError::Invalid { reason: "a batch outside the state touched its spaces" },
+            ));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let lease = self.lease(now).await?;
+        self.storage.commit(&lease, batch).await.map_err(|e| storage_error(&self.home, e))
+    }
+
+    /// Stores chunk `index` of `blob` durably.
+    pub(crate) async fn put_chunk(
+        &mut self,
+        blob: BlobKey,
+        index: u32,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<(), ClientError> {
+        let lease = self.lease(now).await?;
+        self.storage.put_chunk(&lease, blob, index, bytes).await.map_err(|e| self.error(e))
+    }
+
+    /// The stored chunks of `blob`, in order, if they are all there
+    /// (`0..n` without a gap); `None` otherwise.
+    pub(crate) async fn read_blob(&self, blob: BlobKey) -> Result<Option<Vec<u8>>, ClientError> {
+        let indexes = self.storage.chunk_indexes(blob).await.map_err(|e| self.error(e))?;
+        let mut bytes = Vec::new();
+        for (expected, index) in indexes.into_iter().enumerate() {
+            if u32::try_from(expected).ok() != Some(index) {
+                return Ok(None);
+            }
+            match self.storage.get_chunk(blob, index).await.map_err(|e| self.error(e))? {
+                Some(chunk) => bytes.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Whether any chunk of `blob` is stored.
+    #[cfg(test)]
+    pub(crate) async fn has_chunks(&self, blob: BlobKey) -> Result<bool, ClientError> {
+        let indexes = self.storage.chunk_indexes(blob).await.map_err(|e| self.error(e))?;
+        Ok(!indexes.is_empty())
+    }
+
+    /// Removes every chunk of `blob`.
+    pub(crate) async fn remove_chunks(
+        &mut self,
+        blob: BlobKey,
+        now: u64,
+    ) -> Result<(), ClientError> {
+        let lease = self.lease(now).await?;
+        self.storage.remove_chunks(&lease, blob).await.map_err(|e| self.error(e))
     }
 
     /// Writes what changed in `state`, `seen` and `mls`'s key store since

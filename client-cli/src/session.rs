@@ -140,7 +140,9 @@ impl<C: Clock + Clone> Client<FileStorage, WsConnector, C> {
         let home = Home::open(home.as_ref())?;
         let secret = home.read_identity()?;
         // Imports a home from before the store on its first open.
-        let Loaded { store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
+        let Loaded { mut store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
+        // Prepared uploads of a home from before moved into the store.
+        crate::attachments::import_old_uploads(&home, &mut store, clock.now_ms())?;
         let parts = Parts { home, server_url, secret, state, mls, seen, store };
         let mut client = Client::assemble(parts, WsConnector::for_url(server_url)?, None, clock);
         // Disappearing threads are deleted by whatever command runs first

@@ -276,10 +276,13 @@ pub fn parse_location(text: &str) -> Result<Location, ClientError> {
 impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     // --------------------------------------------------------------- queue
 
-    fn prepare_photos(&mut self, paths: &[PathBuf]) -> Result<Vec<PendingPhoto>, ClientError> {
+    async fn prepare_photos(
+        &mut self,
+        paths: &[PathBuf],
+    ) -> Result<Vec<PendingPhoto>, ClientError> {
         let mut photos = Vec::with_capacity(paths.len());
         for path in paths {
-            match attachments::prepare_photo(self, path) {
+            match attachments::prepare_photo(self, path).await {
                 Ok(prepared) => photos.push(PendingPhoto {
                     path: path.clone(),
                     upload: prepared.id,
@@ -287,7 +290,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 }),
                 Err(error) => {
                     for photo in &photos {
-                        attachments::forget_upload(self, &photo.upload)?;
+                        attachments::forget_upload(self, &photo.upload).await?;
                     }
                     return Err(error);
                 }
@@ -348,7 +351,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         if text.trim().is_empty() {
             return Err(ClientError::Invalid { what: "text", reason: R::Empty });
         }
-        let photos = self.prepare_photos(photo_paths)?;
+        let photos = self.prepare_photos(photo_paths).await?;
         let action = ThreadAction::Open {
             kind,
             handle: handle.to_string(),
@@ -434,7 +437,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             return Err(ClientError::Invalid { what: "--as-me", reason: R::OnlyStaffOnBehalf });
         }
         let as_org = (actor == Actor::Staff && !as_me).then(|| self.org_name_of(record));
-        let photos = self.prepare_photos(photo_paths)?;
+        let photos = self.prepare_photos(photo_paths).await?;
         let action = ThreadAction::Reply {
             text: text.to_string(),
             photos,
@@ -515,7 +518,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         }
         let upload_error = self.finish_uploads(&mut report).await?;
         let known_uploads: BTreeSet<String> =
-            attachments::pending_uploads(self)?.into_iter().map(|r| r.id).collect();
+            attachments::pending_uploads(self).await?.into_iter().map(|r| r.id).collect();
         let mut blocked: BTreeSet<GroupId> = BTreeSet::new();
         let mut offline = false;
         for entry in self.state.thread_outbox.clone() {
@@ -588,7 +591,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         self.state.thread_outbox.retain(|e| e.id != entry.id);
         self.save().await?;
         for photo in entry.action.photos() {
-            attachments::forget_upload(self, &photo.upload)?;
+            attachments::forget_upload(self, &photo.upload).await?;
         }
         Ok(())
     }
@@ -1077,7 +1080,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         self.state.thread_outbox.retain(|e| e.id != entry.id);
         self.save().await?;
         for photo in entry.action.photos() {
-            attachments::forget_upload(self, &photo.upload)?;
+            attachments::forget_upload(self, &photo.upload).await?;
         }
         Ok(())
     }
