@@ -148,7 +148,12 @@ impl<C: Clock + Clone> Client<FileStorage, WsConnector, C> {
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
         let now = client.now_ms();
-        // Only storage work, and a `FileStorage`'s futures are ready at once.
+        // Their photos saved under the home go first (see
+        // `purge_expired_threads`); the rest is only storage work, and a
+        // `FileStorage`'s futures are ready at once.
+        for id in client.expired_threads(now) {
+            client.home.remove_dir(&format!("{}/{id}", crate::thread_sync::PHOTOS_DIR))?;
+        }
         crate::device_store::ready(client.purge_expired_threads(now))?;
         Ok(client)
     }
