@@ -867,9 +867,9 @@ async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result
         }
     };
     if json {
-        println!("{}", view.json_line());
+        println!("{}", stadtbote_cli::org_info_output::json_line(&view));
     } else {
-        for line in view.text_lines() {
+        for line in stadtbote_cli::org_info_output::text_lines(&view) {
             println!("{line}");
         }
     }
