@@ -1067,3 +1067,35 @@ impl Server {
         self.spawn();
     }
 }
+
+impl Server {
+    /// Starts a server on a given (possibly shared) data directory with the
+    /// defaults of [`Server::start_with`] and the given extra environment:
+    /// several nodes of one cluster share one data directory
+    /// (tests/it/cluster.rs).
+    pub fn start_on(data_dir: PathBuf, env: &[(&str, &str)]) -> Server {
+        let mut server = Server::start_unspawned(env);
+        server.data_dir = data_dir;
+        server.spawn();
+        server
+    }
+
+    fn start_unspawned(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let log_path = dir.path().join("server.log");
+        let mut env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (key, value) in [
+            ("STADTBOTE_POW_DIFFICULTY", "0"),
+            ("STADTBOTE_TOTP_SKEW_STEPS", "5"),
+            ("STADTBOTE_METRICS_LISTEN", ""),
+        ] {
+            if !env.iter().any(|(k, _)| k == key) {
+                env.push((key.into(), value.into()));
+            }
+        }
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        Server { addr, data_dir, log_path, env, child: None, _dir: Some(dir) }
+    }
+}

@@ -99,6 +99,7 @@ mod pg_account;
 mod pg_aux;
 pub mod pg_backup;
 mod pg_channel;
+pub mod pg_cluster;
 #[cfg(test)]
 mod pg_conformance;
 mod pg_kv;

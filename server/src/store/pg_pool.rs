@@ -160,7 +160,7 @@ impl std::fmt::Debug for Pool {
 
 /// The connection configuration: timeouts, asynchronous commit (the
 /// store's `flush` makes writes durable) and an application name.
-fn config(options: &PgOptions) -> Result<Config, PoolError> {
+pub(crate) fn config(options: &PgOptions) -> Result<Config, PoolError> {
     let mut config: Config = options.url.parse().map_err(|_| PoolError::BadUrl)?;
     config.connect_timeout(options.connect_timeout);
     config.application_name("stadtbote-server");
