@@ -287,7 +287,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             last_hash: None,
         };
         self.state.channels.insert(channel, published.clone());
-        self.save()?;
+        self.save().await?;
         let invite = published.invite(org.key);
         Ok((published, invite))
     }
@@ -416,7 +416,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         published.key = ByteBuf::from(key.as_bytes().to_vec());
         published.key_epoch = epoch;
         self.state.channels.insert(id, published.clone());
-        self.save()?;
+        self.save().await?;
         let invite = published.invite(org.key);
         Ok((published, invite))
     }
@@ -549,11 +549,11 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for PostRace<'_, S, 
             entry.last_seq = seq;
             entry.last_hash = Some(ByteBuf::from(hash.to_vec()));
         }
-        self.client.save()?;
+        self.client.save().await?;
         Ok(Some(seq))
     }
 
-    fn abandon(&mut self, _hash: &[u8; 32]) -> Result<(), ClientError> {
+    async fn abandon(&mut self, _hash: &[u8; 32]) -> Result<(), ClientError> {
         // A post leaves nothing pending on this device.
         Ok(())
     }

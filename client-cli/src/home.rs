@@ -247,6 +247,16 @@ impl Home {
             Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),
         }
     }
+
+    /// Removes the directory `name` with everything in it, if it exists.
+    pub fn remove_dir(&self, name: &str) -> Result<(), ClientError> {
+        let path = self.path(name);
+        match fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),
+        }
+    }
 }
 
 /// Replaces `path` atomically with what `write` writes into the temporary

@@ -29,6 +29,7 @@
 //! * [`approval`]: the org key's approval of staff enrolments and the signed staff list.
 //! * [`admin_staff`]: the org admin's own device as a certified staff device of its org.
 //! * [`org_info`]: the verified public profile of an org (`org info`), with or without an account.
+//! * [`org_info_output`]: the text and JSON forms of `org info`.
 //! * [`threads`]: report and consultation threads: state, status rules, membership rule.
 //! * [`thread_send`]: the thread outbox, opening threads, membership before every send.
 //! * [`thread_sync`]: incoming thread messages, sender and member checks, disappearing threads.
@@ -77,6 +78,7 @@ pub mod invalid_input;
 pub use stadtbote_client::metadata;
 pub mod org;
 pub mod org_info;
+pub mod org_info_output;
 pub mod org_rotation;
 pub mod output;
 pub mod passphrase;
