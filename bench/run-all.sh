@@ -10,6 +10,7 @@
 #   bench/run-all.sh client-io  # the client: send and inbox with a long history
 #   PIN=1 bench/run-all.sh fanout        # server on core 0, generator on core 1
 #   PIN=1 POSTS=20 bench/run-all.sh fanout  # a burst of 20 posts
+#   bench/run-all.sh fanout-cluster  # one post to followers over 3 nodes on one PostgreSQL
 #
 # PIN=1 pins the server to core $SERVER_CPU (default 0) and the generator to
 # core $GEN_CPU (default 1) with taskset, so that each has one core of its
@@ -71,15 +72,83 @@ run() {
     stop_server
 }
 
+# fanout-cluster (issue 20 item 2): a throwaway PostgreSQL (initdb/pg_ctl
+# in $PG_BIN), three nodes on it sharing one data directory, followers
+# spread over the three, the publisher on the first. Appends the bench's
+# JSON line and one line with each node's cluster_posts_read_total (each
+# node must read each post once, however many followers it holds).
+# PostgreSQL's tools: where the real initdb lives (it has psql next to it).
+PG_BIN=${PG_BIN:-$(dirname "$(readlink -f "$(command -v initdb || echo /usr/local/bin/initdb)")")}
+run_fanout_cluster() {
+    if [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+        echo "SKIPPED: fanout-cluster needs PostgreSQL (initdb and pg_ctl in PG_BIN=$PG_BIN)" >&2
+        return 0
+    fi
+    local root pgport db as=() pids=() urls=() mports=() i
+    root=$(mktemp -d /tmp/stadtbote-bench-pg.XXXXXX)
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$root"
+        as=(runuser -u postgres --)
+    fi
+    pgport=$((PORT + 100))
+    # Stops the nodes and PostgreSQL however the scenario ends.
+    cleanup_cluster() {
+        local p
+        for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+        "${as[@]}" "$PG_BIN/pg_ctl" -D "$root/pg" -m fast -w stop >/dev/null 2>&1 || true
+        rm -rf "$root"
+    }
+    trap 'cleanup_cluster; stop_server' EXIT
+    "${as[@]}" "$PG_BIN/initdb" -D "$root/pg" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+    "${as[@]}" "$PG_BIN/pg_ctl" -D "$root/pg" -l "$root/pg.log" -w start \
+        -o "-k $root -p $pgport -c listen_addresses='' -c max_connections=200" >/dev/null
+    "${as[@]}" "$PG_BIN/psql" -h "$root" -p "$pgport" -U postgres -d postgres -qc "CREATE DATABASE bench"
+    db="host=$root port=$pgport user=postgres dbname=bench"
+    mkdir -p "$root/shared"
+    for i in 0 1 2; do
+        urls+=("ws://127.0.0.1:$((PORT + i))/v1/ws")
+        mports+=($((PORT + 20 + i)))
+        STADTBOTE_LISTEN=127.0.0.1:$((PORT + i)) STADTBOTE_METRICS_LISTEN=127.0.0.1:$((PORT + 20 + i)) \
+            STADTBOTE_LOG=warn STADTBOTE_STORE=postgres STADTBOTE_DATABASE_URL="$db" \
+            STADTBOTE_PG_POOL_SIZE=${PG_POOL:-8} \
+            "${SERVER_PIN[@]}" "$SERVER_BIN" --config deploy/bench.toml --data-dir "$root/shared/data" \
+            >"$root/node$i.log" 2>&1 &
+        pids+=($!)
+        # One after another: the first applies the schema.
+        for _ in $(seq 200); do
+            curl -fs "http://127.0.0.1:$((PORT + i))/healthz" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+    done
+    local servers
+    servers=$(IFS=,; echo "${urls[*]}")
+    echo "+ 3 nodes on PostgreSQL; ${GEN_PIN[*]} $BIN/stadtbote-bench --server ${urls[0]} fanout --servers $servers (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    "${GEN_PIN[@]}" "$BIN/stadtbote-bench" --server "${urls[0]}" --json fanout \
+        --followers "${FOLLOWERS:-10000}" --posts "${POSTS:-1}" \
+        --admin-code-file "$root/shared/data/admin-claim.code" --server-pid "${pids[0]}" \
+        --servers "$servers" | tee /dev/stderr | tail -n 1 >>"$OUT"
+    local reads=()
+    for i in 0 1 2; do
+        reads+=("$(curl -fs "http://127.0.0.1:${mports[$i]}/metrics" |
+            sed -n 's/^stadtbote_cluster_posts_read_total //p')")
+    done
+    echo "{\"scenario\":\"fanout-cluster-reads\",\"posts\":${POSTS:-1},\"posts_read_per_node\":[${reads[0]:-null},${reads[1]:-null},${reads[2]:-null}],\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" |
+        tee /dev/stderr >>"$OUT"
+    cleanup_cluster
+    trap stop_server EXIT
+}
+
 want() { [ $# -eq 0 ] || [[ " $* " == *" $SCENARIO "* ]]; }
 ARGS=("$@")
-for SCENARIO in idle relay relay-half offline fanout upload client-io; do
+for SCENARIO in idle relay relay-half offline fanout fanout-cluster upload client-io; do
     want "${ARGS[@]}" || continue
     case $SCENARIO in
     idle) run idle idle --connections "${IDLE_CONNS:-15000}" --server-pid '$PID' ;;
     relay) run relay relay --pairs "${PAIRS:-250}" --duration "${DURATION:-10}" --size 1024 --window "${WINDOW:-4}" --server-pid '$PID' ;;
     relay-half) run relay relay --pairs "${PAIRS:-250}" --duration "${DURATION:-10}" --size 1024 --rate "${HALF_RATE:-10000}" --server-pid '$PID' ;;
     offline) run offline offline --messages "${OFFLINE_MSGS:-10000}" --server-pid '$PID' ;;
+    fanout-cluster) run_fanout_cluster ;;
     fanout) run fanout fanout --followers "${FOLLOWERS:-10000}" --posts "${POSTS:-1}" --admin-code-file '$CODE' --server-pid '$PID' ;;
     upload) run upload upload --size 20 --held "${HELD:-8}" --server-pid '$PID' ;;
     # CLIENT_DIR must be on a disk (write_bytes is 0 on tmpfs).

@@ -18,6 +18,11 @@
 //! (`last_delivery_ms`, ...); the burst adds deliveries/s over the whole
 //! burst and the server's CPU per delivery, read from `/proc/<pid>/stat`
 //! (utime + stime) before the first post and after the last delivery.
+//!
+//! With `--servers URL,URL,…` the followers are spread round robin over
+//! several nodes of one cluster (issue 20 item 2) while the publisher posts
+//! through `--server`; `bench/run-all.sh fanout-cluster` reads each node's
+//! `cluster_posts_read_total` to show that each node read the post once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -105,6 +110,9 @@ pub struct Burst {
     pub posts: usize,
     /// Wait between the followers' setup and the first post.
     pub wait: Duration,
+    /// Servers the followers connect to, round robin (the nodes of a
+    /// cluster); empty: the publisher's server.
+    pub spread: Vec<Arc<Target>>,
 }
 
 /// Runs the scenario: `burst.posts` posts to `followers` listeners.
@@ -137,8 +145,12 @@ pub async fn run(
     let setup = Instant::now();
     let gate = Arc::new(Semaphore::new(64));
     let mut tasks = Vec::with_capacity(followers);
-    for _ in 0..followers {
-        let (target, gate) = (target.clone(), gate.clone());
+    for i in 0..followers {
+        let target = match burst.spread.len() {
+            0 => target.clone(),
+            n => burst.spread[i % n].clone(),
+        };
+        let gate = gate.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let mut conn = target.connect().await?;

@@ -128,6 +128,12 @@ enum Scenario {
         /// prints a line to stderr when the wait begins).
         #[arg(long, default_value_t = 0.0)]
         wait_before_posts: f64,
+        /// Spread the followers round robin over these server URLs
+        /// (comma-separated; the nodes of one cluster on one PostgreSQL
+        /// database); the publisher posts through --server. Default: all
+        /// on --server.
+        #[arg(long, value_delimiter = ',')]
+        servers: Vec<String>,
     },
     /// Upload and download one attachment.
     Upload {
@@ -214,9 +220,23 @@ async fn run(cli: Cli) -> Result<()> {
         Scenario::Offline { messages, size, server_pid } => {
             relay::run_offline(target, messages, size, server_pid).await?
         }
-        Scenario::Fanout { followers, admin_code_file, server_pid, posts, wait_before_posts } => {
-            let burst =
-                fanout::Burst { posts, wait: Duration::from_secs_f64(wait_before_posts.max(0.0)) };
+        Scenario::Fanout {
+            followers,
+            admin_code_file,
+            server_pid,
+            posts,
+            wait_before_posts,
+            servers,
+        } => {
+            let mut spread = Vec::with_capacity(servers.len());
+            for url in &servers {
+                spread.push(Arc::new(net::Target::new(url, cli.source_addrs).await?));
+            }
+            let burst = fanout::Burst {
+                posts,
+                wait: Duration::from_secs_f64(wait_before_posts.max(0.0)),
+                spread,
+            };
             fanout::run(target, followers, burst, &admin_code_file, server_pid).await?
         }
         Scenario::Upload { size, held, hold_secs, control, server_pid } => {

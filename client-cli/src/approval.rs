@@ -214,7 +214,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 }
             }
         }
-        self.save()?;
+        self.save().await?;
         // Pin the list just published (and the approved certificates).
         self.fetch_org(handle).await?;
         Ok(report)
@@ -248,7 +248,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 if let Some(entry) = self.state.admin_orgs.get_mut(handle) {
                     entry.second_factor = true;
                 }
-                self.save()?;
+                self.save().await?;
                 return Err(ClientError::SecondFactorRequired(crate::refusal_text::Refusal(body)));
             }
             Err(body) => return Err(server_error(body)),
@@ -263,7 +263,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 entry.second_factor = false;
             }
         }
-        self.save()?;
+        self.save().await?;
         Ok(version)
     }
 
@@ -354,7 +354,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             }
         }
         if !now_approved.is_empty() {
-            self.save()?;
+            self.save().await?;
         }
         Ok(now_approved)
     }

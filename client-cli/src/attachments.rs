@@ -1,29 +1,35 @@
 //! Photo attachments: prepare (remove metadata, encrypt), upload with
 //! resume, download and decrypt.
 //!
-//! Preparing a photo writes two files to `<home>/uploads/` (directory 0700,
-//! files 0600), named by a random local upload id:
+//! Preparing a photo stores it in the device's Storage (no files of its
+//! own), under a random local upload id (32 hex digits, also the
+//! [`BlobKey`] of its chunks):
 //!
-//! | file | content |
+//! | where | content |
 //! |---|---|
-//! | `ID.blob` | the encrypted photo exactly as it is uploaded |
-//! | `ID.cbor` | [`UploadRecord`]: key, SHA-256, sizes, media type, and the server's blob id once the upload started |
+//! | chunks of blob `ID` ([`Storage::put_chunk`], 1 MiB each) | the encrypted photo exactly as it is uploaded |
+//! | `upload/ID` in [`Space::Transfers`] | [`UploadRecord`] (CBOR): key, SHA-256, sizes, media type, and the server's blob id once the upload started |
+//! | `preparing/ID` in [`Space::Transfers`] | while the chunks are written: removes them if the process dies before the record is committed |
 //!
-//! The ciphertext is written (and fsynced) before the record, so a record
-//! always has its blob file. An interrupted upload continues where the
-//! server says it stopped (`upload_status` → `chunks_received`); the
+//! The ciphertext's chunks are durable before the record is committed, so a
+//! record always has its ciphertext. An interrupted upload continues where
+//! the server says it stopped (`upload_status` → `chunks_received`); the
 //! ciphertext is never encrypted again, so a key never seals two different
 //! streams. After the server answers `blob_stored` the ciphertext is deleted.
 //! Records of uploads prepared with [`prepare_photo`] stay (without
 //! ciphertext) until [`forget_upload`], so the attachment reference is not
 //! lost if the process dies before the message that carries it is saved.
+//!
+//! Homes from before kept these in `<home>/uploads/` (`ID.blob`,
+//! `ID.cbor`); [`import_old_uploads`] moves them into the store when the
+//! home is opened.
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::connection::ConnectionError;
-use stadtbote_client::storage::Storage;
+use stadtbote_client::storage::{Batch, BlobKey, Scan, Space, Storage};
 use stadtbote_client::transport::Connector;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,8 +47,16 @@ use crate::home::Home;
 use crate::metadata::{self, JPEG_MIME, PNG_MIME};
 use crate::session::{Client, unexpected};
 
-/// The directory under the home that holds prepared uploads.
+/// The directory under the home that held prepared uploads before they
+/// moved into the store ([`import_old_uploads`]).
 pub const UPLOADS_DIR: &str = "uploads";
+/// The key prefix of upload records in [`Space::Transfers`].
+const RECORD_PREFIX: &[u8] = b"upload/";
+/// The key prefix of uploads whose chunks are being written.
+const PREPARING_PREFIX: &[u8] = b"preparing/";
+/// The size of the stored pieces of a prepared upload's ciphertext (the
+/// server's chunk size is only known once the upload starts).
+const STORED_CHUNK: usize = 1 << 20;
 /// Format version of [`UploadRecord`].
 pub const UPLOAD_RECORD_VERSION: u16 = 1;
 /// Files this much larger than the limit are refused without reading them
@@ -56,7 +70,7 @@ const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Longest file name stem written by [`download`].
 const MAX_STEM_CHARS: usize = 64;
 
-/// What `<home>/uploads/ID.cbor` holds.
+/// What the record `upload/ID` holds.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct UploadRecord {
     /// Format version ([`UPLOAD_RECORD_VERSION`]).
@@ -188,33 +202,34 @@ pub async fn upload_photo_with_progress<S: Storage, K: Connector, C: Clock + Clo
 ) -> Result<UploadOutcome, ClientError> {
     let original = read_photo(path)?;
     let source: [u8; 32] = Sha256::digest(&original).into();
-    let earlier = list_records(&client.home)?
+    let earlier = list_records(client)
+        .await?
         .into_iter()
         .find(|r| r.direct && r.source.as_slice() == source.as_slice());
     let mut record = match earlier {
         Some(record) => record,
-        None => prepare(&client.home, path, original, source, true, client.now_ms())?.1,
+        None => prepare(client, path, original, source, true).await?.1,
     };
     let outcome = drive_upload(client, &mut record, &mut on_progress).await?;
-    remove_upload_files(&client.home, &record.id)?;
+    remove_upload_files(client, &record.id).await?;
     Ok(outcome)
 }
 
 /// Prepares a photo for a later upload without touching the network:
 /// removes metadata, checks the limit and writes the encrypted file and its
-/// record to `<home>/uploads/`. [`resume_uploads`] uploads it; the record
-/// stays until [`forget_upload`].
-pub fn prepare_photo<S: Storage, K: Connector, C: Clock + Clone>(
-    client: &Client<S, K, C>,
+/// record to the store. [`resume_uploads`] uploads it; the record stays
+/// until [`forget_upload`].
+pub async fn prepare_photo<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     path: &Path,
 ) -> Result<PreparedUpload, ClientError> {
     let original = read_photo(path)?;
     let source: [u8; 32] = Sha256::digest(&original).into();
-    let (prepared, _) = prepare(&client.home, path, original, source, false, client.now_ms())?;
+    let (prepared, _) = prepare(client, path, original, source, false).await?;
     Ok(prepared)
 }
 
-/// Resumes every unfinished upload recorded under <home>/uploads/ (called by the outbox flush); returns the refs of completed ones keyed by the local upload id.
+/// Resumes every unfinished upload recorded in the store (called by the outbox flush); returns the refs of completed ones keyed by the local upload id.
 ///
 /// Completed uploads made with [`prepare_photo`] are returned again on every
 /// call until [`forget_upload`] removes them. Stops at the first error; an
@@ -231,8 +246,8 @@ pub async fn resume_uploads_with_progress<S: Storage, K: Connector, C: Clock + C
     client: &mut Client<S, K, C>,
     mut on_progress: impl FnMut(&str, UploadEvent),
 ) -> Result<Vec<(String, AttachmentRef)>, ClientError> {
-    remove_stray_files(&client.home)?;
-    let mut records = list_records(&client.home)?;
+    remove_stray_uploads(client).await?;
+    let mut records = list_records(client).await?;
     records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let mut done = Vec::with_capacity(records.len());
     for mut record in records {
@@ -241,32 +256,32 @@ pub async fn resume_uploads_with_progress<S: Storage, K: Connector, C: Clock + C
         if record.direct {
             // A direct upload whose caller died before getting its answer:
             // it is nobody's now but ours to report, once.
-            remove_upload_files(&client.home, &id)?;
+            remove_upload_files(client, &id).await?;
         }
         done.push((id, outcome.attachment));
     }
     Ok(done)
 }
 
-/// The uploads recorded under `<home>/uploads/`, oldest first.
-pub fn pending_uploads<S: Storage, K: Connector, C: Clock + Clone>(
+/// The uploads recorded in the store, oldest first.
+pub async fn pending_uploads<S: Storage, K: Connector, C: Clock + Clone>(
     client: &Client<S, K, C>,
 ) -> Result<Vec<UploadRecord>, ClientError> {
-    let mut records = list_records(&client.home)?;
+    let mut records = list_records(client).await?;
     records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(records)
 }
 
 /// Deletes an upload's record and encrypted file (after its reference was
 /// saved in a message, or to give up on it). Unknown ids are ignored.
-pub fn forget_upload<S: Storage, K: Connector, C: Clock + Clone>(
-    client: &Client<S, K, C>,
+pub async fn forget_upload<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     id: &str,
 ) -> Result<(), ClientError> {
     if !valid_id(id) {
         return Ok(());
     }
-    remove_upload_files(&client.home, id)
+    remove_upload_files(client, id).await
 }
 
 /// Downloads, verifies the SHA-256, decrypts and writes the photo into `dir` with a safe file name derived from `stem` + extension by mime type; returns the path.
@@ -382,15 +397,16 @@ fn read_photo(path: &Path) -> Result<Vec<u8>, ClientError> {
     Ok(bytes)
 }
 
-/// Removes metadata, encrypts to `uploads/ID.blob` and writes `uploads/ID.cbor`.
-fn prepare(
-    home: &Home,
+/// Removes metadata, encrypts into the chunks of blob `ID` and commits the
+/// record `upload/ID`.
+async fn prepare<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     path: &Path,
     original: Vec<u8>,
     source: [u8; 32],
     direct: bool,
-    now_ms: u64,
 ) -> Result<(PreparedUpload, UploadRecord), ClientError> {
+    let now_ms = client.now_ms();
     let original_len = original.len() as u64;
     let clean = metadata::strip_metadata(&original)
         .map_err(|reason| ClientError::UnsupportedPhoto { path: path.to_path_buf(), reason })?;
@@ -404,12 +420,12 @@ fn prepare(
             limit: MAX_PLAINTEXT_BYTES,
         });
     }
-    let uploads = home.path(UPLOADS_DIR);
-    create_dir(&uploads, true)?;
     let id = new_id();
     let key = AttachmentKey::generate();
-    let blob_path = uploads.join(format!("{id}.blob"));
-    let (size, sha256) = encrypt_to_file(&key, &clean.bytes, &blob_path)?;
+    let (ciphertext, sha256) = encrypt(&key, &clean.bytes)?;
+    let size = ciphertext.len() as u64;
+    store_ciphertext(client, &id, &ciphertext).await?;
+    drop(ciphertext);
     let record = UploadRecord {
         v: UPLOAD_RECORD_VERSION,
         id: id.clone(),
@@ -425,39 +441,54 @@ fn prepare(
         chunk_size: None,
         stored_until: None,
     };
-    save_record(home, &record)?;
+    let mut batch = Batch::new();
+    batch.put(Space::Transfers, record_key(&record.id), encode_record(&record));
+    batch.delete(Space::Transfers, preparing_key(&record.id));
+    client.store.commit_other(batch, now_ms).await?;
     tracing::debug!(id = %id, size, "prepared an encrypted photo");
     let prepared =
         PreparedUpload { id, mime: record.mime.clone(), size: content_len, encrypted_size: size };
     Ok((prepared, record))
 }
 
-/// Encrypts `content` chunk by chunk into `path` (via a temporary file,
-/// fsynced and renamed); returns the ciphertext size and SHA-256.
-fn encrypt_to_file(
-    key: &AttachmentKey,
-    content: &[u8],
-    path: &Path,
-) -> Result<(u64, [u8; 32]), ClientError> {
-    let tmp = path.with_extension("blob.tmp");
-    crate::home::replace_atomically(path, &tmp, |file| {
-        let mut enc = Encryptor::new(key, content.len() as u64)?;
-        while let Some(range) = enc.next_content_range() {
-            let piece = usize::try_from(range.start)
-                .ok()
-                .zip(usize::try_from(range.end).ok())
-                .and_then(|(start, end)| content.get(start..end))
-                .ok_or(stadtbote_protocol::attachment::AttachmentError::Misuse)?;
-            file.write_all(&enc.encrypt_next(piece)?).map_err(|source| ClientError::Io {
-                action: "write",
-                file: tmp.clone(),
-                source,
-            })?;
-        }
-        let size = enc.layout().ciphertext_len;
-        let sha256 = enc.finish()?;
-        Ok((size, sha256))
-    })
+/// Encrypts `content` chunk by chunk; returns the ciphertext and its
+/// SHA-256.
+fn encrypt(key: &AttachmentKey, content: &[u8]) -> Result<(Vec<u8>, [u8; 32]), ClientError> {
+    let mut enc = Encryptor::new(key, content.len() as u64)?;
+    let capacity = usize::try_from(enc.layout().ciphertext_len).unwrap_or(0);
+    let mut out = Vec::with_capacity(capacity);
+    while let Some(range) = enc.next_content_range() {
+        let piece = usize::try_from(range.start)
+            .ok()
+            .zip(usize::try_from(range.end).ok())
+            .and_then(|(start, end)| content.get(start..end))
+            .ok_or(stadtbote_protocol::attachment::AttachmentError::Misuse)?;
+        out.extend_from_slice(&enc.encrypt_next(piece)?);
+    }
+    let sha256 = enc.finish()?;
+    Ok((out, sha256))
+}
+
+/// Stores a prepared upload's ciphertext as chunks of blob `id`, marked
+/// `preparing/ID` until its record is committed (so that the chunks of an
+/// upload whose process died here are found and removed).
+async fn store_ciphertext<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
+    id: &str,
+    ciphertext: &[u8],
+) -> Result<(), ClientError> {
+    let now = client.now_ms();
+    let blob = blob_key(id)?;
+    let mut marker = Batch::new();
+    marker.put(Space::Transfers, preparing_key(id), Vec::new());
+    client.store.commit_other(marker, now).await?;
+    for (index, piece) in ciphertext.chunks(STORED_CHUNK).enumerate() {
+        let index = u32::try_from(index).map_err(|_| ClientError::AttachmentRefusedTooLarge {
+            size: ciphertext.len() as u64,
+        })?;
+        client.store.put_chunk(blob, index, piece, now).await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -499,7 +530,7 @@ async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
             Err(body) if body.code == ErrorCode::UnknownBlob => {
                 tracing::info!(id = %record.id, "the server discarded the earlier upload; starting again");
             }
-            Err(body) => return Err(upload_error(client, record, body)),
+            Err(body) => return Err(upload_error(client, record, body).await),
         }
     }
     let resumed = state.is_some();
@@ -511,11 +542,11 @@ async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
                 Ok(Response::UploadStarted { blob, chunk_size, .. }) => {
                     record.blob = Some(blob);
                     record.chunk_size = Some(chunk_size);
-                    save_record(&client.home, record)?;
+                    save_record(client, record).await?;
                     (blob, chunk_size, 0, false)
                 }
                 Ok(other) => return Err(unexpected(&url, &other)),
-                Err(body) => return Err(upload_error(client, record, body)),
+                Err(body) => return Err(upload_error(client, record, body).await),
             }
         }
     };
@@ -527,7 +558,7 @@ async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
     }
     if record.chunk_size != Some(chunk_size) {
         record.chunk_size = Some(chunk_size);
-        save_record(&client.home, record)?;
+        save_record(client, record).await?;
     }
     let chunks = record.chunks();
     if next > chunks {
@@ -542,31 +573,30 @@ async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
         on_progress(UploadEvent::Resumed { chunk, chunks });
     }
     if !complete {
-        let blob_path = client.home.path(UPLOADS_DIR).join(format!("{}.blob", record.id));
-        let mut file = File::open(&blob_path).map_err(|source| match source.kind() {
-            ErrorKind::NotFound => ClientError::CorruptFile {
-                file: blob_path.clone(),
+        let place = client.store.place();
+        let ciphertext = client.store.read_blob(blob_key(&record.id)?).await?.ok_or_else(|| {
+            ClientError::CorruptFile {
+                file: place.clone(),
                 reason: "the encrypted photo of this prepared upload is missing".into(),
-            },
-            _ => ClientError::Io { action: "read", file: blob_path.clone(), source },
+            }
         })?;
-        let on_disk = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if on_disk != record.size {
+        let stored = ciphertext.len() as u64;
+        if stored != record.size {
             return Err(ClientError::CorruptFile {
-                file: blob_path,
-                reason: format!("expected {} bytes, found {on_disk}", record.size),
+                file: place,
+                reason: format!("expected {} bytes, found {stored}", record.size),
             });
         }
-        let mut buf = Vec::new();
         while next < chunks {
             let offset = u64::from(next) * u64::from(chunk_size);
             let len = (record.size - offset).min(u64::from(chunk_size));
-            buf.resize(usize::try_from(len).unwrap_or(0), 0);
-            file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(&mut buf)).map_err(
-                |source| ClientError::Io { action: "read", file: blob_path.clone(), source },
-            )?;
+            let piece = usize::try_from(offset)
+                .ok()
+                .zip(usize::try_from(offset + len).ok())
+                .and_then(|(start, end)| ciphertext.get(start..end))
+                .unwrap_or_default();
             let request =
-                Request::UploadChunk { blob, index: next, data: ByteBuf::from(buf.clone()) };
+                Request::UploadChunk { blob, index: next, data: ByteBuf::from(piece.to_vec()) };
             match call_patiently(client, &request).await? {
                 Ok(Response::UploadProgress { blob: got, chunks_received, .. })
                     if got == blob && chunks_received > next && chunks_received <= chunks =>
@@ -574,7 +604,7 @@ async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
                     next = chunks_received;
                 }
                 Ok(other) => return Err(unexpected(&url, &other)),
-                Err(body) => return Err(upload_error(client, record, body)),
+                Err(body) => return Err(upload_error(client, record, body).await),
             }
             on_progress(UploadEvent::Sent { done: next, chunks });
         }
@@ -590,11 +620,12 @@ async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
             expires_at
         }
         Ok(other) => return Err(unexpected(&url, &other)),
-        Err(body) => return Err(upload_error(client, record, body)),
+        Err(body) => return Err(upload_error(client, record, body).await),
     };
     record.stored_until = Some(expires_at);
-    save_record(&client.home, record)?;
-    remove_file_if_exists(&client.home.path(UPLOADS_DIR).join(format!("{}.blob", record.id)))?;
+    save_record(client, record).await?;
+    let now = client.now_ms();
+    client.store.remove_chunks(blob_key(&record.id)?, now).await?;
     tracing::info!(id = %record.id, chunks, "photo uploaded");
     Ok(UploadOutcome {
         id: record.id.clone(),
@@ -628,14 +659,14 @@ async fn call_patiently<S: Storage, K: Connector, C: Clock + Clone>(
 
 /// Maps a server refusal of an upload request to a clear error. An upload
 /// refused as too large is deleted locally: it can never succeed.
-fn upload_error<S: Storage, K: Connector, C: Clock + Clone>(
-    client: &Client<S, K, C>,
+async fn upload_error<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
     record: &UploadRecord,
     body: ErrorBody,
 ) -> ClientError {
     match body.code {
         ErrorCode::TooLarge => {
-            if let Err(e) = remove_upload_files(&client.home, &record.id) {
+            if let Err(e) = remove_upload_files(client, &record.id).await {
                 tracing::warn!(error = %e, "could not delete a refused upload");
             }
             ClientError::AttachmentRefusedTooLarge { size: record.size }
@@ -791,26 +822,125 @@ fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn record_name(id: &str) -> String {
-    format!("{UPLOADS_DIR}/{id}.cbor")
+fn record_key(id: &str) -> Vec<u8> {
+    [RECORD_PREFIX, id.as_bytes()].concat()
 }
 
-/// Writes a record atomically (0600) and makes the rename durable.
-fn save_record(home: &Home, record: &UploadRecord) -> Result<(), ClientError> {
-    home.write_cbor(&record_name(&record.id), record)?;
-    sync_dir(&home.path(UPLOADS_DIR))
+fn preparing_key(id: &str) -> Vec<u8> {
+    [PREPARING_PREFIX, id.as_bytes()].concat()
 }
 
-/// All records in `<home>/uploads/`. A record that cannot be read is
-/// reported by name (never silently dropped: it holds a key).
-fn list_records(home: &Home) -> Result<Vec<UploadRecord>, ClientError> {
+/// The chunks' blob key of upload `id` (its hex digits).
+fn blob_key(id: &str) -> Result<BlobKey, ClientError> {
+    BlobKey::from_hex(id)
+        .ok_or(ClientError::AttachmentCorrupt { reason: "its upload id is invalid" })
+}
+
+fn encode_record(record: &UploadRecord) -> Vec<u8> {
+    stadtbote_protocol::frame::encode(record)
+}
+
+/// Commits a changed record.
+async fn save_record<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
+    record: &UploadRecord,
+) -> Result<(), ClientError> {
+    let now = client.now_ms();
+    let mut batch = Batch::new();
+    batch.put(Space::Transfers, record_key(&record.id), encode_record(record));
+    client.store.commit_other(batch, now).await
+}
+
+/// Reads one stored record, checking its version and id.
+fn decode_record(id: &str, bytes: &[u8], place: &Path) -> Result<UploadRecord, ClientError> {
+    let corrupt = || ClientError::CorruptFile {
+        file: place.to_path_buf(),
+        reason: "not an upload record of this version".into(),
+    };
+    let record: UploadRecord = ciborium::from_reader(bytes).map_err(|_| corrupt())?;
+    if record.v != UPLOAD_RECORD_VERSION || record.id != id {
+        return Err(corrupt());
+    }
+    Ok(record)
+}
+
+/// All upload records in the store. A record that cannot be read is an
+/// error (never silently dropped: it holds a key).
+async fn list_records<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &Client<S, K, C>,
+) -> Result<Vec<UploadRecord>, ClientError> {
+    let place = client.store.place();
+    let mut records = Vec::new();
+    for (key, value) in client.store.scan(Space::Transfers, &Scan::prefix(RECORD_PREFIX)).await? {
+        let id = key.get(RECORD_PREFIX.len()..).and_then(|id| std::str::from_utf8(id).ok());
+        let Some(id) = id.filter(|id| valid_id(id)) else {
+            return Err(ClientError::CorruptFile {
+                file: place,
+                reason: "an upload record has an invalid id".into(),
+            });
+        };
+        records.push(decode_record(id, &value, &place)?);
+    }
+    Ok(records)
+}
+
+/// Removes the chunks of uploads whose process died while writing them
+/// (before their record was committed).
+async fn remove_stray_uploads<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
+) -> Result<(), ClientError> {
+    let markers = client.store.scan(Space::Transfers, &Scan::prefix(PREPARING_PREFIX)).await?;
+    for (key, _) in markers {
+        let id = key.get(PREPARING_PREFIX.len()..).and_then(|id| std::str::from_utf8(id).ok());
+        if let Some(id) = id.filter(|id| valid_id(id)) {
+            let record = client.store.scan(Space::Transfers, &Scan::prefix(record_key(id))).await?;
+            if record.is_empty() {
+                let now = client.now_ms();
+                client.store.remove_chunks(blob_key(id)?, now).await?;
+            }
+        }
+        let mut batch = Batch::new();
+        batch.delete(Space::Transfers, key);
+        let now = client.now_ms();
+        client.store.commit_other(batch, now).await?;
+    }
+    Ok(())
+}
+
+/// Deletes an upload's chunks, then its record.
+async fn remove_upload_files<S: Storage, K: Connector, C: Clock + Clone>(
+    client: &mut Client<S, K, C>,
+    id: &str,
+) -> Result<(), ClientError> {
+    let now = client.now_ms();
+    client.store.remove_chunks(blob_key(id)?, now).await?;
+    let mut batch = Batch::new();
+    batch.delete(Space::Transfers, record_key(id));
+    client.store.commit_other(batch, now).await
+}
+
+/// Moves the prepared uploads of a home from before the store
+/// (`<home>/uploads/ID.cbor` + `ID.blob`) into the store: every blob's
+/// chunks first, then all records in one commit, and only after that
+/// commit the old directory is removed. A crash before the commit leaves
+/// the old files, imported again at the next open (the chunks are written
+/// again); a crash after it leaves a directory whose records are stored
+/// already, which the next open imports again to the same effect.
+/// Returns how many uploads it imported.
+pub fn import_old_uploads(
+    home: &Home,
+    store: &mut crate::device_store::DeviceStore<crate::file_storage::FileStorage>,
+    now: u64,
+) -> Result<usize, ClientError> {
+    use crate::device_store::ready;
     let dir = home.path(UPLOADS_DIR);
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
         Err(source) => return Err(ClientError::Io { action: "read", file: dir, source }),
     };
-    let mut records = Vec::new();
+    let mut batch = Batch::new();
+    let mut imported = 0;
     for entry in entries {
         let entry = entry.map_err(|source| ClientError::Io {
             action: "read",
@@ -822,42 +952,42 @@ fn list_records(home: &Home) -> Result<Vec<UploadRecord>, ClientError> {
         if !valid_id(id) {
             continue;
         }
-        let record: UploadRecord = home.read_cbor(&record_name(id))?;
+        let file = format!("{UPLOADS_DIR}/{id}.cbor");
+        let record: UploadRecord = home.read_cbor(&file)?;
         if record.v != UPLOAD_RECORD_VERSION || record.id != id {
             return Err(ClientError::CorruptFile {
-                file: home.path(&record_name(id)),
+                file: home.path(&file),
                 reason: "not an upload record of this version".into(),
             });
         }
-        records.push(record);
-    }
-    Ok(records)
-}
-
-/// Removes leftovers of interrupted writes: temporary files, and encrypted
-/// files whose record was never written.
-fn remove_stray_files(home: &Home) -> Result<(), ClientError> {
-    let dir = home.path(UPLOADS_DIR);
-    let Ok(entries) = fs::read_dir(&dir) else { return Ok(()) };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let orphan = name
-            .strip_suffix(".blob")
-            .is_some_and(|id| valid_id(id) && !dir.join(format!("{id}.cbor")).exists());
-        if name.ends_with(".tmp") || orphan {
-            remove_file_if_exists(&entry.path())?;
+        let blob_path = dir.join(format!("{id}.blob"));
+        match fs::read(&blob_path) {
+            Ok(ciphertext) => {
+                let blob = blob_key(id)?;
+                ready(store.remove_chunks(blob, now))?;
+                for (index, piece) in ciphertext.chunks(STORED_CHUNK).enumerate() {
+                    let index = u32::try_from(index).unwrap_or(u32::MAX);
+                    ready(store.put_chunk(blob, index, piece, now))?;
+                }
+            }
+            // A completed upload keeps only its record; the missing
+            // ciphertext of an unfinished one is reported when it resumes.
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ClientError::Io { action: "read", file: blob_path, source });
+            }
         }
+        batch.put(Space::Transfers, record_key(id), encode_record(&record));
+        imported += 1;
     }
-    Ok(())
-}
-
-/// Deletes an upload's encrypted file, then its record.
-fn remove_upload_files(home: &Home, id: &str) -> Result<(), ClientError> {
-    let dir = home.path(UPLOADS_DIR);
-    remove_file_if_exists(&dir.join(format!("{id}.blob")))?;
-    remove_file_if_exists(&dir.join(format!("{id}.cbor")))?;
-    sync_dir(&dir)
+    ready(store.commit_other(batch, now))?;
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(source) => return Err(ClientError::Io { action: "remove", file: dir, source }),
+    }
+    sync_dir(home.dir())?;
+    Ok(imported)
 }
 
 fn remove_file_if_exists(path: &Path) -> Result<(), ClientError> {
@@ -1209,8 +1339,17 @@ mod tests {
             .unwrap()
     }
 
-    fn uploads(dir: &Path) -> usize {
-        fs::read_dir(dir.join("home").join(UPLOADS_DIR)).map(|d| d.count()).unwrap_or(0)
+    /// Upload records plus uploads with stored ciphertext (what were the
+    /// files `ID.cbor` and `ID.blob` before the store).
+    async fn uploads(client: &Client) -> usize {
+        let records = list_records(client).await.unwrap();
+        let mut count = records.len();
+        for record in &records {
+            if client.store.has_chunks(blob_key(&record.id).unwrap()).await.unwrap() {
+                count += 1;
+            }
+        }
+        count
     }
 
     #[tokio::test]
@@ -1231,17 +1370,8 @@ mod tests {
             events.last(),
             Some(&UploadEvent::Sent { done: 5, chunks: events_chunks(&events) })
         );
-        assert_eq!(uploads(tmp.path()), 2, "record and ciphertext kept for the retry");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let dir = tmp.path().join("home").join(UPLOADS_DIR);
-            assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
-            for entry in fs::read_dir(&dir).unwrap() {
-                let mode = entry.unwrap().metadata().unwrap().permissions().mode() & 0o777;
-                assert_eq!(mode, 0o600);
-            }
-        }
+        assert_eq!(uploads(&client).await, 2, "record and ciphertext kept for the retry");
+        assert!(!tmp.path().join("home").join(UPLOADS_DIR).exists(), "no files beside the store");
 
         client.connect().await.unwrap();
         let mut events = Vec::new();
@@ -1251,7 +1381,7 @@ mod tests {
         assert_eq!(events[0], UploadEvent::Resumed { chunk: 5, chunks });
         assert_eq!(outcome.resumed_from, Some(5));
         assert_eq!(events.last(), Some(&UploadEvent::Sent { done: chunks, chunks }));
-        assert_eq!(uploads(tmp.path()), 0, "local copy deleted after blob_stored");
+        assert_eq!(uploads(&client).await, 0, "local copy deleted after blob_stored");
         {
             let st = server.lock().unwrap();
             // One upload_start in all: the retry continued the same blob.
@@ -1321,9 +1451,9 @@ mod tests {
         let mut client = client(&url, tmp.path()).await;
         let photo = tmp.path().join("a.jpg");
         noisy_photo(&photo);
-        let prepared = prepare_photo(&client, &photo).unwrap();
+        let prepared = prepare_photo(&mut client, &photo).await.unwrap();
         assert_eq!(prepared.mime, JPEG_MIME);
-        assert_eq!(pending_uploads(&client).unwrap().len(), 1);
+        assert_eq!(pending_uploads(&client).await.unwrap().len(), 1);
         // A crash mid-upload of the flush… (and a server that keeps asking
         // the client to slow down)
         server.lock().unwrap().hang_up_at = Some(2);
@@ -1335,7 +1465,7 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].0, prepared.id);
         assert_eq!(done[0].1.size, prepared.size);
-        assert_eq!(uploads(tmp.path()), 1, "record kept, ciphertext deleted");
+        assert_eq!(uploads(&client).await, 1, "record kept, ciphertext deleted");
         let out = tmp.path().join("out");
         let path = download(&mut client, &done[0].1, &out, "a").await.unwrap();
         assert_eq!(fs::read(path).unwrap().len() as u64, prepared.size);
@@ -1345,10 +1475,10 @@ mod tests {
         let again = resume_uploads(&mut client).await.unwrap();
         assert_eq!(again[0].1, done[0].1);
         assert_eq!(server.lock().unwrap().requests.len(), requests);
-        forget_upload(&client, &prepared.id).unwrap();
-        forget_upload(&client, "../../state").unwrap();
+        forget_upload(&mut client, &prepared.id).await.unwrap();
+        forget_upload(&mut client, "../../state").await.unwrap();
         assert!(resume_uploads(&mut client).await.unwrap().is_empty());
-        assert_eq!(uploads(tmp.path()), 0);
+        assert_eq!(uploads(&client).await, 0);
     }
 
     #[tokio::test]
@@ -1393,19 +1523,19 @@ mod tests {
             format!("cannot read the photo {}: there is no such file", missing.display())
         );
         assert_eq!(server.lock().unwrap().requests.len(), requests, "nothing sent");
-        assert_eq!(uploads(tmp.path()), 0);
+        assert_eq!(uploads(&client).await, 0);
 
         let photo = tmp.path().join("a.jpg");
         noisy_photo(&photo);
         server.lock().unwrap().quota_full = true;
         let err = upload_photo(&mut client, &photo).await.unwrap_err();
         assert!(matches!(err, ClientError::AttachmentQuotaExceeded), "{err}");
-        assert_eq!(uploads(tmp.path()), 2, "kept: quota frees up later");
+        assert_eq!(uploads(&client).await, 2, "kept: quota frees up later");
         server.lock().unwrap().quota_full = false;
         server.lock().unwrap().max_size = Some(1000);
         let err = upload_photo(&mut client, &photo).await.unwrap_err();
         assert!(matches!(err, ClientError::AttachmentRefusedTooLarge { .. }), "{err}");
-        assert_eq!(uploads(tmp.path()), 0, "deleted: it can never succeed");
+        assert_eq!(uploads(&client).await, 0, "deleted: it can never succeed");
     }
 
     /// Signed device lists (issue 13) with old local state: the first
@@ -1423,7 +1553,7 @@ mod tests {
         // As written by a release before signed lists, on a server that
         // has none either.
         client.state.device_lists = crate::devices::DeviceLists::default();
-        client.save().unwrap();
+        client.save().await.unwrap();
         server.lock().unwrap().device_list = None;
         client.connect().await.unwrap();
         assert!(client.state.device_lists.account_secret.is_some(), "key created");
@@ -1435,10 +1565,98 @@ mod tests {
 
         // Another old device of the account: pins the list, holds no key.
         client.state.device_lists = crate::devices::DeviceLists::default();
-        client.save().unwrap();
+        client.save().await.unwrap();
         client.connect().await.unwrap();
         assert!(client.state.device_lists.account_secret.is_none());
         assert_eq!(client.own_devices().unwrap().list.version, 1);
         assert!(matches!(client.create_link().await, Err(ClientError::NoAccountKey)));
+    }
+
+    /// A home from before the store: its prepared upload (`uploads/ID.cbor`
+    /// and `ID.blob`) moves into the store at the next open, in one commit,
+    /// the old directory removed after it; a crash after that commit (the
+    /// old files back) imports nothing twice; the upload then resumes and
+    /// downloads intact.
+    #[tokio::test]
+    async fn an_old_homes_prepared_upload_moves_into_the_store_and_still_uploads() {
+        let (url, _server) = fake::start().await;
+        let tmp = tempfile::tempdir().unwrap();
+        let home_dir = tmp.path().join("home");
+        drop(client(&url, tmp.path()).await);
+        let photo = tmp.path().join("alt.jpg");
+        let original = noisy_photo(&photo);
+        let clean = metadata::strip_metadata(&original).unwrap().bytes;
+        let key = AttachmentKey::generate();
+        let (ciphertext, sha256) = encrypt(&key, &clean).unwrap();
+        let id = new_id();
+        let record = UploadRecord {
+            v: UPLOAD_RECORD_VERSION,
+            id: id.clone(),
+            key: ByteBuf::from(key.as_bytes().to_vec()),
+            sha256: ByteBuf::from(sha256.to_vec()),
+            size: ciphertext.len() as u64,
+            content_len: clean.len() as u64,
+            mime: JPEG_MIME.to_string(),
+            source: ByteBuf::from(vec![0; 32]),
+            direct: false,
+            created_at: 5,
+            blob: None,
+            chunk_size: None,
+            stored_until: None,
+        };
+        let write_old = || {
+            let home = Home::open(&home_dir).unwrap();
+            home.ensure_dir(UPLOADS_DIR).unwrap();
+            home.write_cbor(&format!("{UPLOADS_DIR}/{id}.cbor"), &record).unwrap();
+            fs::write(home_dir.join(UPLOADS_DIR).join(format!("{id}.blob")), &ciphertext).unwrap();
+        };
+        write_old();
+
+        let client = Client::open(&home_dir, &url).unwrap();
+        assert!(!home_dir.join(UPLOADS_DIR).exists(), "old files removed after the import");
+        let pending = pending_uploads(&client).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].id, id);
+        assert_eq!(uploads(&client).await, 2, "record and ciphertext");
+        let stored = client.store.read_blob(blob_key(&id).unwrap()).await.unwrap().unwrap();
+        assert_eq!(stored, ciphertext);
+        drop(client);
+
+        // A crash after the import's commit, before the removal.
+        write_old();
+        let mut client = Client::open(&home_dir, &url).unwrap();
+        assert!(!home_dir.join(UPLOADS_DIR).exists());
+        assert_eq!(pending_uploads(&client).await.unwrap().len(), 1, "nothing imported twice");
+
+        client.connect().await.unwrap();
+        let done = resume_uploads(&mut client).await.unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, id);
+        let out = tmp.path().join("out");
+        let path = download(&mut client, &done[0].1, &out, "alt").await.unwrap();
+        assert_eq!(fs::read(path).unwrap(), clean);
+    }
+
+    /// Chunks written by a process that died before committing the
+    /// upload's record are removed at the next flush; nothing else is.
+    #[tokio::test]
+    async fn chunks_of_an_upload_never_recorded_are_removed() {
+        let (url, _server) = fake::start().await;
+        let tmp = tempfile::tempdir().unwrap();
+        let mut client = client(&url, tmp.path()).await;
+        let photo = tmp.path().join("a.jpg");
+        noisy_photo(&photo);
+        let kept = prepare_photo(&mut client, &photo).await.unwrap();
+        let orphan = new_id();
+        store_ciphertext(&mut client, &orphan, &[7u8; 3 * STORED_CHUNK + 5]).await.unwrap();
+        let orphan_blob = blob_key(&orphan).unwrap();
+        assert!(client.store.has_chunks(orphan_blob).await.unwrap());
+        remove_stray_uploads(&mut client).await.unwrap();
+        assert!(!client.store.has_chunks(orphan_blob).await.unwrap());
+        assert!(client.store.has_chunks(blob_key(&kept.id).unwrap()).await.unwrap());
+        let markers =
+            client.store.scan(Space::Transfers, &Scan::prefix(PREPARING_PREFIX)).await.unwrap();
+        assert!(markers.is_empty());
+        assert_eq!(pending_uploads(&client).await.unwrap().len(), 1);
     }
 }

@@ -91,7 +91,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     ) -> Result<(), ClientError> {
         let mut shown: BTreeSet<MsgId> = BTreeSet::new();
         let mut flush_pending = false;
-        self.show_new(&thread, &mut shown, &mut show, true)?;
+        self.show_new(&thread, &mut shown, &mut show, true).await?;
         loop {
             if self.thread(&thread)?.removed {
                 show(ChatEvent::Removed);
@@ -114,7 +114,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                         break;
                     }
                     if !text.trim().is_empty() {
-                        self.queue_reply(&thread, text, &[], None, None, false)?;
+                        self.queue_reply(&thread, text, &[], None, None, false).await?;
                         flush_pending = true;
                     }
                 }
@@ -138,12 +138,12 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                     shown.insert(*id);
                 }
             }
-            self.show_new(&thread, &mut shown, &mut show, false)?;
+            self.show_new(&thread, &mut shown, &mut show, false).await?;
         }
         Ok(())
     }
 
-    fn show_new(
+    async fn show_new(
         &mut self,
         thread: &GroupId,
         shown: &mut BTreeSet<MsgId>,
@@ -165,7 +165,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             shown.insert(message.id);
             show(ChatEvent::Message(Box::new(message)));
         }
-        self.mark_thread_read(thread)
+        self.mark_thread_read(thread).await
     }
 }
 

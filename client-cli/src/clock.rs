@@ -97,9 +97,15 @@ mod manual_clock_tests {
             Client::open_with_clock(tmp.path(), "ws://127.0.0.1:9/v1/ws", clock.clone()).unwrap();
         assert_eq!(client.now_ms(), 1_000_000);
         let peer = AccountId::random();
-        assert_eq!(client.queue_text(&peer, "eins").unwrap().sent_at, 1_000_000);
+        assert_eq!(
+            stadtbote_client::testing::run(client.queue_text(&peer, "eins")).unwrap().sent_at,
+            1_000_000
+        );
         clock.advance(Duration::from_secs(3600));
-        assert_eq!(client.queue_text(&peer, "zwei").unwrap().sent_at, 1_000_000 + 3_600_000);
+        assert_eq!(
+            stadtbote_client::testing::run(client.queue_text(&peer, "zwei")).unwrap().sent_at,
+            1_000_000 + 3_600_000
+        );
         let stamps: Vec<u64> = client.state().outbox.iter().map(|e| e.sent_at).collect();
         assert_eq!(stamps, [1_000_000, 4_600_000]);
     }

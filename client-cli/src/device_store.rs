@@ -36,7 +36,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use stadtbote_client::mls_store::{MlsKeyStore, MlsStoreError};
 use stadtbote_client::storage::{
-    Batch, HolderId, Lease, RecordMap, Scan, Space, Storage, StorageError, changes,
+    Batch, BlobKey, HolderId, Lease, Op, RecordMap, Scan, Space, Storage, StorageError, changes,
 };
 use stadtbote_protocol::auth::DeviceSecret;
 use stadtbote_protocol::mls::MlsClient;
@@ -89,11 +89,13 @@ impl<S> std::fmt::Debug for DeviceStore<S> {
     }
 }
 
-/// Runs a storage future to its end. [`FileStorage`]'s futures do their
+/// Runs a [`FileStorage`] future to its end. Its futures do their
 /// (blocking) file work when first polled and never wait on anything else,
-/// so they are ready at once; this keeps [`crate::Client::save`] a plain
-/// function, as it is called from synchronous code.
-fn ready<F: Future>(future: F) -> F::Output {
+/// so they are ready at once; this keeps the file-backed entry points
+/// (`DeviceStore::open`, `Client::open`) plain functions. The generic,
+/// storage-independent paths (`save_at`, `load_existing`) are `async` and
+/// awaited: IndexedDB cannot commit synchronously.
+pub(crate) fn ready<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {
@@ -178,7 +180,7 @@ impl DeviceStore<FileStorage> {
         let stored = ready(store.storage.get(Space::Account, META_KEY))
             .map_err(|e| storage_error(home.dir(), e))?;
         if stored.is_none() {
-            store.import(home, secret)?;
+            ready(store.import(home, secret))?;
         }
         // The old files are in the store now (imported above, or by an
         // earlier open that crashed before removing them).
@@ -195,11 +197,11 @@ impl DeviceStore<FileStorage> {
                 })?;
             }
         }
-        store.load(secret)
+        ready(store.load(secret))
     }
 
     /// Imports `state.cbor` and `mls.cbor` in one commit.
-    fn import(&mut self, home: &Home, secret: &DeviceSecret) -> Result<(), ClientError> {
+    async fn import(&mut self, home: &Home, secret: &DeviceSecret) -> Result<(), ClientError> {
         let state: State = home.read_cbor(STATE_FILE)?;
         if state.v != STATE_VERSION {
             return Err(ClientError::CorruptFile {
@@ -215,7 +217,7 @@ impl DeviceStore<FileStorage> {
         }
         let mls = MlsClient::import_state(secret, state.account, state.device, &mls_file.mls)
             .map_err(|e| corrupt_mls(e.to_string()))?;
-        self.save_at(&state, &mls_file.seen_envelopes, &mls, false, now_ms())
+        self.save_at(&state, &mls_file.seen_envelopes, &mls, false, now_ms()).await
     }
 
     /// The store's directory.
@@ -223,7 +225,9 @@ impl DeviceStore<FileStorage> {
         self.storage.dir()
     }
 
-    /// [`DeviceStore::save_at`] at the system clock's now.
+    /// [`DeviceStore::save_at`] at the system clock's now, run to its end
+    /// at once (a [`FileStorage`] commit never waits on anything but the
+    /// disk).
     pub fn save(
         &mut self,
         state: &State,
@@ -231,7 +235,7 @@ impl DeviceStore<FileStorage> {
         mls: &MlsClient,
         erase: bool,
     ) -> Result<(), ClientError> {
-        self.save_at(state, seen, mls, erase, now_ms())
+        ready(self.save_at(state, seen, mls, erase, now_ms()))
     }
 }
 
@@ -258,18 +262,18 @@ impl<S: Storage> DeviceStore<S> {
     }
 
     /// Reads a device's records and MLS key store from the storage.
-    pub fn load_existing(self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
-        self.load(secret)
+    pub async fn load_existing(self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
+        self.load(secret).await
     }
 
     /// Reads this mapping's records and the MLS key store.
-    fn load(mut self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
+    async fn load(mut self, secret: &DeviceSecret) -> Result<Loaded<S>, ClientError> {
         let home = self.home.clone();
         let mut batch = Batch::new();
         for space in state_records::SPACES {
             let scan = if space == Space::Mls { Scan::prefix(SEEN_PREFIX) } else { Scan::all() };
             for (key, value) in
-                ready(self.storage.scan(space, &scan)).map_err(|e| storage_error(&home, e))?
+                self.storage.scan(space, &scan).await.map_err(|e| storage_error(&home, e))?
             {
                 batch.put(space, key, value);
             }
@@ -278,30 +282,28 @@ impl<S: Storage> DeviceStore<S> {
         self.committed.apply(&batch);
         let (state, seen) =
             state_records::from_records(&self.committed).map_err(|e| record_error(&home, e))?;
-        let (mls, keys) =
-            ready(MlsKeyStore::load(&self.storage, secret, state.account, state.device)).map_err(
-                |e| match e {
-                    MlsStoreError::Mls(e) => ClientError::CorruptFile {
-                        file: home.join(STORE_DIR),
-                        reason: e.to_string(),
-                    },
-                    other => mls_store_error(&home, other),
-                },
-            )?;
+        let (mls, keys) = MlsKeyStore::load(&self.storage, secret, state.account, state.device)
+            .await
+            .map_err(|e| match e {
+                MlsStoreError::Mls(e) => {
+                    ClientError::CorruptFile { file: home.join(STORE_DIR), reason: e.to_string() }
+                }
+                other => mls_store_error(&home, other),
+            })?;
         self.keys = keys;
         Ok(Loaded { store: self, state, seen, mls })
     }
 
     /// The lease, taken or renewed as needed.
-    fn lease(&mut self, now: u64) -> Result<Lease, ClientError> {
+    async fn lease(&mut self, now: u64) -> Result<Lease, ClientError> {
         let lease = match self.lease.take() {
             None => {
                 let holder =
                     HolderId::new(self.holder.clone()).map_err(|e| storage_error(&self.home, e))?;
-                ready(self.storage.acquire_lease(&holder, now, LEASE_TTL_MS))
+                self.storage.acquire_lease(&holder, now, LEASE_TTL_MS).await
             }
             Some(lease) if lease.expires_at.saturating_sub(now) < LEASE_RENEW_MS => {
-                ready(self.storage.renew_lease(&lease, now, LEASE_TTL_MS))
+                self.storage.renew_lease(&lease, now, LEASE_TTL_MS).await
             }
             Some(lease) => Ok(lease),
         }
@@ -310,11 +312,97 @@ impl<S: Storage> DeviceStore<S> {
         Ok(lease)
     }
 
+    /// A storage error of this store as the CLI reports it.
+    pub(crate) fn error(&self, error: StorageError) -> ClientError {
+        storage_error(&self.home, error)
+    }
+
+    /// The records of `space` that `scan` selects (spaces outside the
+    /// state's mapping, such as [`Space::Transfers`]).
+    pub(crate) async fn scan(
+        &self,
+        space: Space,
+        scan: &Scan,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ClientError> {
+        self.storage.scan(space, scan).await.map_err(|e| self.error(e))
+    }
+
+    /// Commits `batch`, which changes only spaces outside the state's
+    /// mapping ([`state_records::SPACES`]): their records are not part of
+    /// the diff a save computes, so a save never undoes them.
+    pub(crate) async fn commit_other(&mut self, batch: Batch, now: u64) -> Result<(), ClientError> {
+        let foreign = batch.ops().iter().any(|op| {
+            let space = match op {
+                Op::Put { space, .. }
+                | Op::Delete { space, .. }
+                | Op::DeletePrefix { space, .. } => space,
+            };
+            state_records::SPACES.contains(space)
+        });
+        if foreign {
+            return Err(storage_error(
+                &self.home,
+                StorageError::Invalid { reason: "a batch outside the state touched its spaces" },
+            ));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let lease = self.lease(now).await?;
+        self.storage.commit(&lease, batch).await.map_err(|e| storage_error(&self.home, e))
+    }
+
+    /// Stores chunk `index` of `blob` durably.
+    pub(crate) async fn put_chunk(
+        &mut self,
+        blob: BlobKey,
+        index: u32,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<(), ClientError> {
+        let lease = self.lease(now).await?;
+        self.storage.put_chunk(&lease, blob, index, bytes).await.map_err(|e| self.error(e))
+    }
+
+    /// The stored chunks of `blob`, in order, if they are all there
+    /// (`0..n` without a gap); `None` otherwise.
+    pub(crate) async fn read_blob(&self, blob: BlobKey) -> Result<Option<Vec<u8>>, ClientError> {
+        let indexes = self.storage.chunk_indexes(blob).await.map_err(|e| self.error(e))?;
+        let mut bytes = Vec::new();
+        for (expected, index) in indexes.into_iter().enumerate() {
+            if u32::try_from(expected).ok() != Some(index) {
+                return Ok(None);
+            }
+            match self.storage.get_chunk(blob, index).await.map_err(|e| self.error(e))? {
+                Some(chunk) => bytes.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Whether any chunk of `blob` is stored.
+    #[cfg(test)]
+    pub(crate) async fn has_chunks(&self, blob: BlobKey) -> Result<bool, ClientError> {
+        let indexes = self.storage.chunk_indexes(blob).await.map_err(|e| self.error(e))?;
+        Ok(!indexes.is_empty())
+    }
+
+    /// Removes every chunk of `blob`.
+    pub(crate) async fn remove_chunks(
+        &mut self,
+        blob: BlobKey,
+        now: u64,
+    ) -> Result<(), ClientError> {
+        let lease = self.lease(now).await?;
+        self.storage.remove_chunks(&lease, blob).await.map_err(|e| self.error(e))
+    }
+
     /// Writes what changed in `state`, `seen` and `mls`'s key store since
     /// the last save as one batch (nothing if nothing changed). With
     /// `erase`, deleted values leave the files before this returns
     /// ([`Batch::erase_deleted`]: disappearing threads).
-    pub fn save_at(
+    pub async fn save_at(
         &mut self,
         state: &State,
         seen: &VecDeque<u64>,
@@ -333,8 +421,8 @@ impl<S: Storage> DeviceStore<S> {
         if erase {
             batch.erase_deleted();
         }
-        let lease = self.lease(now)?;
-        ready(self.storage.commit(&lease, batch)).map_err(|e| storage_error(&self.home, e))?;
+        let lease = self.lease(now).await?;
+        self.storage.commit(&lease, batch).await.map_err(|e| storage_error(&self.home, e))?;
         self.committed = records;
         self.keys.committed(staged);
         Ok(())

@@ -212,7 +212,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         // The key is on disk before the list it signs is anywhere else.
         self.state.device_lists.account_secret =
             Some(AccountSecret(ByteBuf::from(key.to_bytes().to_vec())));
-        self.save()?;
+        self.save().await?;
         self.publish_list(&list.sign(&key)).await
     }
 
@@ -229,7 +229,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         }
         self.state.device_lists.pins.insert(account, next);
         self.state.device_lists.own = Some(signed.clone());
-        self.save()
+        self.save().await
     }
 
     /// What the server lists for `account`, with its signed list.
@@ -249,7 +249,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Checks `signed` against the pin for `account`, keeps the newer pin,
     /// and for this device's own account records notices of new devices.
-    fn adopt_list(
+    async fn adopt_list(
         &mut self,
         account: &AccountId,
         signed: &SignedDeviceList,
@@ -263,7 +263,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 self.state.device_lists.own = Some(signed.clone());
             }
             self.state.device_lists.pins.insert(*account, next);
-            self.save()?;
+            self.save().await?;
         }
         Ok(list)
     }
@@ -313,7 +313,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 ClientError::NoDeviceList(*account)
             });
         };
-        let list = self.adopt_list(account, &signed)?;
+        let list = self.adopt_list(account, &signed).await?;
         let (listed, unlisted): (Vec<DeviceInfo>, Vec<DeviceInfo>) =
             devices.into_iter().partition(|d| list.lists(&d.device, &d.identity_key));
         if !unlisted.is_empty() {
@@ -344,7 +344,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         let (devices, signed) = self.directory_entry(&account).await?;
         match signed {
             Some(signed) => {
-                self.adopt_list(&account, &signed)?;
+                self.adopt_list(&account, &signed).await?;
             }
             None if self.state.device_lists.pins.contains_key(&account) => {
                 return Err(ClientError::DeviceList {
@@ -397,7 +397,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         let before = self.state.device_lists.issued.len();
         self.state.device_lists.issued.retain(|l| l.expires_at > now);
         if self.state.device_lists.issued.len() != before {
-            self.save()?;
+            self.save().await?;
         }
         let Some(key) = self.account_key()? else { return Ok(()) };
         for issued in self.state.device_lists.issued.clone() {
@@ -415,7 +415,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             let Some(data) = data else { continue };
             // The code is used up either way.
             self.state.device_lists.issued.retain(|l| l.secret != issued.secret);
-            self.save()?;
+            self.save().await?;
             let request = match LinkRequest::decode(&data) {
                 Ok(request) => request,
                 Err(error) => {
@@ -473,7 +473,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         let Some(secret) = self.state.device_lists.awaiting_approval.as_ref().and_then(secret_of)
         else {
             self.state.device_lists.awaiting_approval = None;
-            return self.save();
+            return self.save().await;
         };
         let keys = secret.keys();
         let slot = ByteBuf::from(keys.approval_slot.to_vec());
@@ -503,7 +503,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         lists.pins.insert(account, pin);
         lists.awaiting_approval = None;
         lists.request_unsent = false;
-        self.save()
+        self.save().await
     }
 
     /// Starts linking a new device: the server's one-time code plus a
@@ -518,7 +518,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             .device_lists
             .issued
             .push(IssuedLink { secret: ByteBuf::from(secret.0.to_vec()), expires_at });
-        self.save()?;
+        self.save().await?;
         Ok((LinkCode { server_code, secret }, expires_at))
     }
 
@@ -530,7 +530,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     ) -> Result<(), ClientError> {
         self.state.device_lists.awaiting_approval = Some(ByteBuf::from(secret.0.to_vec()));
         self.state.device_lists.request_unsent = true;
-        self.save()?;
+        self.save().await?;
         self.send_link_request(secret).await
     }
 
@@ -555,7 +555,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             Err(body) => return Err(ClientError::server(body)),
         }
         self.state.device_lists.request_unsent = false;
-        self.save()
+        self.save().await
     }
 
     /// Whether this device still waits for an existing device's approval.
@@ -595,14 +595,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 
     /// Device notices `inbox` has not shown yet; marks them shown (saved).
-    pub fn take_device_notices(&mut self) -> Result<Vec<DeviceNotice>, ClientError> {
+    pub async fn take_device_notices(&mut self) -> Result<Vec<DeviceNotice>, ClientError> {
         let notices: Vec<DeviceNotice> =
             self.state.device_lists.notices.iter().filter(|n| !n.shown).cloned().collect();
         if !notices.is_empty() {
             for notice in &mut self.state.device_lists.notices {
                 notice.shown = true;
             }
-            self.save()?;
+            self.save().await?;
         }
         Ok(notices)
     }

@@ -372,7 +372,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         };
         self.state.groups.insert(group, entry);
         self.routes.add_discussion_group(group);
-        self.save()?;
+        self.save().await?;
         // The first put records the group's org with the server.
         self.put_group_info(&group, Some(org)).await?;
         self.send_group_meta(&group).await?;
@@ -407,7 +407,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         if let Some(g) = self.state.groups.get_mut(group) {
             g.info_stale = false;
         }
-        self.save()
+        self.save().await
     }
 
     /// Puts fresh GroupInfo for every group that merged a commit since the
@@ -451,7 +451,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             other => other?,
         };
         // The advanced sender ratchet is saved before the bytes leave.
-        self.save()?;
+        self.save().await?;
         let request = stadtbote_protocol::notify::send_request(*group, ciphertext, &message.body);
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Stored { .. }) => {}
@@ -475,7 +475,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 // Our own post need not be shown back to us.
                 shown: true,
             });
-            self.save()?;
+            self.save().await?;
         }
         Ok(message.id)
     }
@@ -548,13 +548,16 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 
     /// Posts of `group` not shown before, marked shown (saved).
-    pub fn take_unshown_posts(&mut self, group: &GroupId) -> Result<Vec<GroupPost>, ClientError> {
+    pub async fn take_unshown_posts(
+        &mut self,
+        group: &GroupId,
+    ) -> Result<Vec<GroupPost>, ClientError> {
         let posts = match self.state.groups.get_mut(group) {
             Some(g) => g.take_unshown(),
             None => return Err(ClientError::UnknownGroup(group.to_string())),
         };
         if !posts.is_empty() {
-            self.save()?;
+            self.save().await?;
         }
         Ok(posts)
     }
@@ -654,9 +657,9 @@ struct JoinRace<'a, S: Storage, K: Connector, C> {
 impl<S: Storage, K: Connector, C: Clock + Clone> JoinRace<'_, S, K, C> {
     /// Drops the group the external commit created here (OpenMLS merged
     /// it at once) and saves: a retry starts clean.
-    fn drop_joined_group(&mut self) -> Result<(), ClientError> {
+    async fn drop_joined_group(&mut self) -> Result<(), ClientError> {
         self.client.mls.delete_group(&self.link.group)?;
-        self.client.save()
+        self.client.save().await
     }
 }
 
@@ -703,7 +706,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for JoinRace<'_, S, 
         // OpenMLS merged the commit already; it is undone (abandoned) if
         // the server does not accept it. Saved first so a crash cannot lose
         // the keys of a commit the server accepted.
-        client.save()?;
+        client.save().await?;
         let request = Request::ExternalJoin {
             group,
             epoch,
@@ -740,7 +743,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for JoinRace<'_, S, 
         let shown = entry.name.clone();
         client.state.groups.insert(group, entry);
         client.routes.add_discussion_group(group);
-        client.save()?;
+        client.save().await?;
         // We are a member now and know the secret: the next joiner needs
         // this epoch's GroupInfo.
         if let Err(error) = client.put_group_info(&group, None).await {
@@ -749,10 +752,10 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for JoinRace<'_, S, 
         Ok(Some((shown, group)))
     }
 
-    fn abandon(&mut self, _name: &String) -> Result<(), ClientError> {
+    async fn abandon(&mut self, _name: &String) -> Result<(), ClientError> {
         // Whether refused, answered oddly or unanswered: the server's state
         // cannot be followed, so the group made here goes.
-        self.drop_joined_group()
+        self.drop_joined_group().await
     }
 
     async fn lost_race(&mut self, _name: String, _refusal: ErrorBody) -> Result<(), ClientError> {
@@ -812,8 +815,8 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for CreationRace<'_,
         Ok(Some(()))
     }
 
-    fn abandon(&mut self, _pending: &()) -> Result<(), ClientError> {
-        self.client.abandon_commit(&self.group)
+    async fn abandon(&mut self, _pending: &()) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group).await
     }
 
     async fn lost_race(&mut self, _pending: (), refusal: ErrorBody) -> Result<(), ClientError> {
@@ -891,15 +894,15 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for RemovalRace<'_, 
             g.link_secret = ByteBuf::from(secret.to_vec());
             g.awaiting_new_secret = false;
         }
-        client.save()?;
+        client.save().await?;
         // New token hash first: the old link stops working now.
         client.put_group_info(&group, None).await?;
         client.send_group_meta(&group).await?;
         Ok(Some(account))
     }
 
-    fn abandon(&mut self, _pending: &(Commit, AccountId)) -> Result<(), ClientError> {
-        self.client.abandon_commit(&self.group)
+    async fn abandon(&mut self, _pending: &(Commit, AccountId)) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group).await
     }
 
     async fn lost_race(

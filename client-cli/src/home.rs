@@ -5,7 +5,7 @@
 //! | `identity.key` | the device's 32 secret Ed25519 bytes; written last by `init`, so its presence means "initialised" |
 //! | `store/` | the device's state (account, conversations, history, outbox, receipts, threads, groups, pins, device lists), the ids of processed envelopes and the MLS key store, as records of a [`crate::file_storage::FileStorage`] ([`crate::device_store`]) |
 //! | `state.cbor`, `mls.cbor` | only in a home from before `store/`: imported into it and removed on the first open |
-//! | `follows.cbor` | channels this home follows, with keys and verified cursors ([`crate::channels`]); needs no account |
+//! | `follows/` | channels this home follows, with keys and verified cursors, as one record of a [`crate::file_storage::FileStorage`] ([`crate::follow_home`]; an old home's `follows.cbor` is imported once); needs no account |
 //! | `lock` | empty; held with an exclusive lock while a command runs |
 //! | `org/<handle>.key` | an org's signing key, on the org admin's device only ([`crate::org`]) |
 //! | `photos/<thread>/` | photos `show` saved by default ([`crate::threads`]) |
@@ -56,7 +56,7 @@ pub struct Home {
 /// history, MLS keys) goes whole, its journal with it, so no old value of
 /// the history stays in the home; `state.cbor`/`mls.cbor` exist only in a
 /// home from before the store that was never opened since. Followed
-/// channels (`follows.cbor`) need no account and are kept.
+/// channels (`follows/`, formerly `follows.cbor`) need no account and are kept.
 const ACCOUNT_FILES: [&str; 3] = [IDENTITY_FILE, STATE_FILE, MLS_FILE];
 const ACCOUNT_DIRS: [&str; 2] = [crate::device_store::STORE_DIR, "photos"];
 
@@ -242,6 +242,16 @@ impl Home {
     pub fn remove_file(&self, name: &str) -> Result<(), ClientError> {
         let path = self.path(name);
         match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),
+        }
+    }
+
+    /// Removes the directory `name` with everything in it, if it exists.
+    pub fn remove_dir(&self, name: &str) -> Result<(), ClientError> {
+        let path = self.path(name);
+        match fs::remove_dir_all(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),

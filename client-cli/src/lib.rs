@@ -29,6 +29,7 @@
 //! * [`approval`]: the org key's approval of staff enrolments and the signed staff list.
 //! * [`admin_staff`]: the org admin's own device as a certified staff device of its org.
 //! * [`org_info`]: the verified public profile of an org (`org info`), with or without an account.
+//! * [`org_info_output`]: the text and JSON forms of `org info`.
 //! * [`threads`]: report and consultation threads: state, status rules, membership rule.
 //! * [`thread_send`]: the thread outbox, opening threads, membership before every send.
 //! * [`thread_sync`]: incoming thread messages, sender and member checks, disappearing threads.
@@ -36,6 +37,7 @@
 //! * [`consult`]: consultation hours: live or closed.
 //! * [`channel_output`]: the text and JSON formats of the channel commands.
 //! * [`channels`]: broadcast channels: publishing, following without an account, the follower's chain rule.
+//! * [`follow_home`]: the core's account-less channel follower over a file store under `<home>/follows/`; imports an old home's `follows.cbor`.
 //! * [`groups`]: discussion groups: creating, joining by link (external commit), posts, moderation.
 //! * [`group_output`]: the text and JSON formats of the group commands.
 //! * [`chat`]: the interactive chat in one thread.
@@ -67,6 +69,7 @@ pub mod devices;
 pub mod error;
 pub mod error_text;
 pub mod file_storage;
+pub mod follow_home;
 pub mod group_output;
 pub mod groups;
 pub mod home;
@@ -75,6 +78,7 @@ pub mod invalid_input;
 pub use stadtbote_client::metadata;
 pub mod org;
 pub mod org_info;
+pub mod org_info_output;
 pub mod org_rotation;
 pub mod output;
 pub mod passphrase;

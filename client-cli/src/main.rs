@@ -706,7 +706,7 @@ async fn send(home: &PathBuf, server: &str, account: &str, text: &str) -> Result
     let peer = parse_account(account)?;
     let mut client = Client::open(home, server)?;
     // On disk before any network traffic: nothing the user wrote is lost.
-    let entry = client.queue_text(&peer, text)?;
+    let entry = client.queue_text(&peer, text).await?;
     let result = catch_up(&mut client, Some(entry.id)).await;
     client.disconnect().await;
     let report = match result {
@@ -740,14 +740,14 @@ async fn inbox(home: &PathBuf, server: &str, json: bool) -> Result<()> {
     if new_in_threads > 0 {
         eprintln!("{}", tr!("inbox-thread-messages", count = new_in_threads));
     }
-    for notice in client.take_device_notices()? {
+    for notice in client.take_device_notices().await? {
         if json {
             println!("{}", output::device_notice_json(client.account(), &notice));
         } else {
             println!("{}", output::device_notice_text(&notice));
         }
     }
-    let shown = client.take_unshown()?;
+    let shown = client.take_unshown().await?;
     if shown.is_empty() && !json {
         println!("{}", tr!("inbox-none"));
     }

@@ -193,7 +193,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         match self.conn_mut()?.call(request).await? {
             Ok(Response::AdminClaimed) => {
                 self.state.server_admin = true;
-                self.save()
+                self.save().await
             }
             Ok(other) => Err(unexpected(&self.server_url, &other)),
             Err(body) if body.code == ErrorCode::InvalidCode => {
@@ -372,7 +372,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 for admin in self.state.admin_orgs.values_mut().filter(|a| a.org == org) {
                     admin.second_factor = true;
                 }
-                self.save()
+                self.save().await
             }
             Ok(other) => Err(unexpected(&self.server_url, &other)),
             Err(body) => Err(server_error(body)),
@@ -450,7 +450,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 directory: None,
             },
         );
-        self.save()?;
+        self.save().await?;
         let mut profile = OrgProfile::new(org, handle.clone(), name, self.clock.now_ms());
         // The default department exists from the start: consultations go
         // there, and the claiming device becomes its first staff device
@@ -571,7 +571,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         if let Some(entry) = self.state.admin_orgs.get_mut(handle) {
             entry.profile = Some(profile.clone());
         }
-        self.save()?;
+        self.save().await?;
         Ok(profile)
     }
 
@@ -702,7 +702,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         if let Some(entry) = self.state.admin_orgs.get_mut(handle) {
             entry.revocations = Some(list);
         }
-        self.save()?;
+        self.save().await?;
         // The signed staff list, which clients pin and never let go
         // backwards, says the same: off the list, on its revocations.
         let mut staff_list = self.next_staff_list_base(handle, directory.staff_list.clone())?;
@@ -773,7 +773,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Reads an export file, unseals it with `passphrase` and makes this
     /// device an admin of that org. Returns the org.
-    pub fn import_org_key(
+    pub async fn import_org_key(
         &mut self,
         file: &Path,
         passphrase: &str,
@@ -837,7 +837,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             directory: None,
         });
         pin.verified = true;
-        self.save()?;
+        self.save().await?;
         Ok(admin)
     }
 }

@@ -169,7 +169,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             entry.profile = Some(profile);
             entry.staff_list = Some(list);
         }
-        self.save()?;
+        self.save().await?;
         // Follow the chain like every other client does (re-pins this
         // device's own pin to the new key).
         self.fetch_org(handle).await?;

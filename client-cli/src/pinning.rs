@@ -364,7 +364,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                         directory: Some(info),
                     },
                 );
-                self.save()?;
+                self.save().await?;
                 Ok(verified)
             }
             Some(mut pin) => {
@@ -374,7 +374,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                     // next command cannot reach the server.
                     pin.conflicting_key = Some(info.org_key.unwrap_or(pin.key));
                     self.state.pins.insert(handle.to_string(), pin);
-                    self.save()?;
+                    self.save().await?;
                     return Err(self.pin(handle).err().unwrap_or(ClientError::InvalidOrgData {
                         handle: handle.to_string(),
                         reason: "the org id changed".into(),
@@ -385,7 +385,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 let verified = verify_directory(&merged, handle, Some(&pin), now)?;
                 pin.directory = Some(merged);
                 self.state.pins.insert(handle.to_string(), pin);
-                self.save()?;
+                self.save().await?;
                 Ok(verified)
             }
         }
@@ -457,10 +457,10 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             if pin.conflicting_key.is_some() {
                 // The user confirmed the key they pinned: the other one
                 // stays refused.
-                self.save()?;
+                self.save().await?;
                 return Err(self.pin(handle).err().unwrap_or(ClientError::NotConnected));
             }
-            self.save()?;
+            self.save().await?;
             return Ok(VerifyOutcome::Verified { fingerprint });
         }
         if let Some(presented) = pin.conflicting_key
@@ -473,7 +473,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             pin.conflicting_key = None;
             pin.directory = None;
             pin.pinned_at = self.clock.now_ms();
-            self.save()?;
+            self.save().await?;
             return Ok(VerifyOutcome::Repinned { fingerprint: fingerprint_of(&presented.0) });
         }
         Err(ClientError::FingerprintMismatch {

@@ -60,9 +60,13 @@ pub struct FlushReport {
 
 impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Puts a text message into the outbox (saved to disk) without sending it.
-    pub fn queue_text(&mut self, peer: &AccountId, text: &str) -> Result<OutboxEntry, ClientError> {
+    pub async fn queue_text(
+        &mut self,
+        peer: &AccountId,
+        text: &str,
+    ) -> Result<OutboxEntry, ClientError> {
         let entry = self.state.queue(*peer, text.to_string(), self.clock.now_ms());
-        self.save()?;
+        self.save().await?;
         Ok(entry)
     }
 
@@ -71,7 +75,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// Does not sync the mailbox first (except to recover from a lost commit
     /// race); on failure the message stays in the outbox.
     pub async fn send_text(&mut self, peer: &AccountId, text: &str) -> Result<MsgId, ClientError> {
-        let entry = self.queue_text(peer, text)?;
+        let entry = self.queue_text(peer, text).await?;
         self.deliver(&entry).await?;
         Ok(entry.id)
     }
@@ -107,7 +111,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                     if let Some(entry) = self.state.drop_from_outbox(&entry.id) {
                         report.dropped.push((entry, error));
                     }
-                    self.save()?;
+                    self.save().await?;
                 }
             }
         }
@@ -129,19 +133,19 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             let ciphertext = self.mls.encrypt(&group, &message.encode())?;
             // Save the advanced sender ratchet before the ciphertext leaves,
             // so a crash can never make this device reuse a message key.
-            self.save()?;
+            self.save().await?;
             let request =
                 stadtbote_protocol::notify::send_request(group, ciphertext, &message.body);
             match self.conn_mut()?.call(request).await? {
                 Ok(Response::Stored { .. }) => {
                     self.state.mark_stored(&entry.id, group);
-                    self.save()?;
+                    self.save().await?;
                     return Ok(());
                 }
                 Ok(other) => return Err(unexpected(&self.server_url, &other)),
                 Err(body) if body.code == ErrorCode::UnknownGroup => {
                     tracing::warn!("the server does not know the conversation; rebuilding it");
-                    self.forget_group(&entry.peer, &group)?;
+                    self.forget_group(&entry.peer, &group).await?;
                 }
                 // The server answers a group it does not have like one this
                 // device is not in. A group still active here was lost by the
@@ -149,7 +153,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 // attempt fail as "not yet added").
                 Err(body) if body.code == ErrorCode::NotAMember && self.still_active(&group)? => {
                     tracing::warn!("the server does not know the conversation; rebuilding it");
-                    self.forget_group(&entry.peer, &group)?;
+                    self.forget_group(&entry.peer, &group).await?;
                 }
                 Err(body) if body.code == ErrorCode::NotAMember => {
                     return Err(ClientError::RemovedFromConversation(entry.peer));
@@ -165,7 +169,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         Ok(self.mls.has_group(group)? && self.mls.is_active(group)?)
     }
 
-    fn forget_group(&mut self, peer: &AccountId, group: &GroupId) -> Result<(), ClientError> {
+    async fn forget_group(&mut self, peer: &AccountId, group: &GroupId) -> Result<(), ClientError> {
         if self.mls.has_group(group)? {
             self.mls.delete_group(group)?;
         }
@@ -175,7 +179,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             self.state.conversations.remove(peer);
             self.reroute_conversations(peer);
         }
-        self.save()
+        self.save().await
     }
 
     /// Makes the conversation with `peer` exist and hold exactly the devices
@@ -190,7 +194,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Clears a refused or unanswered commit; a group that never got past
     /// epoch 0 existed only here and is deleted.
-    pub(crate) fn abandon_commit(&mut self, group: &GroupId) -> Result<(), ClientError> {
+    pub(crate) async fn abandon_commit(&mut self, group: &GroupId) -> Result<(), ClientError> {
         if !self.mls.has_group(group)? {
             return Ok(());
         }
@@ -200,7 +204,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         if self.mls.epoch(group)? == 0 {
             self.mls.delete_group(group)?;
         }
-        self.save()
+        self.save().await
     }
 
     /// The devices the directory lists for the peer and for this account,
@@ -346,7 +350,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ConversationRace
         }
         let Some(commit) = client.membership_commit(&group, peer, &directory).await? else {
             client.learn_conversation(*peer, group)?;
-            client.save()?;
+            client.save().await?;
             return Ok(Attempt::Done(group));
         };
         let request = client.commit_request(&group, &commit)?;
@@ -360,14 +364,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ConversationRace
     ) -> Result<Option<GroupId>, ClientError> {
         self.client.merge_commit(&self.group, epoch)?;
         self.client.learn_conversation(self.peer, self.group)?;
-        self.client.save()?;
+        self.client.save().await?;
         // Once more: the directory check confirms nothing else is missing
         // (removals and additions go in turn).
         Ok(None)
     }
 
-    fn abandon(&mut self, _commit: &Commit) -> Result<(), ClientError> {
-        self.client.abandon_commit(&self.group)
+    async fn abandon(&mut self, _commit: &Commit) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group).await
     }
 
     async fn lost_race(&mut self, commit: Commit, refusal: ErrorBody) -> Result<(), ClientError> {
@@ -384,13 +388,13 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ConversationRace
         let (peer, group) = (self.peer, self.group);
         match body.code {
             // Our group has history the server does not know.
-            ErrorCode::UnknownGroup => self.client.forget_group(&peer, &group),
+            ErrorCode::UnknownGroup => self.client.forget_group(&peer, &group).await,
             // The server does not have the group (it answers that like
             // "not a member"): start it again.
             ErrorCode::NotAMember
                 if commit.epoch_before > 0 && self.client.still_active(&group)? =>
             {
-                self.client.forget_group(&peer, &group)
+                self.client.forget_group(&peer, &group).await
             }
             // A group we only just created here means the conversation
             // exists and this device was never added.

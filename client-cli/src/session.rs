@@ -140,13 +140,21 @@ impl<C: Clock + Clone> Client<FileStorage, WsConnector, C> {
         let home = Home::open(home.as_ref())?;
         let secret = home.read_identity()?;
         // Imports a home from before the store on its first open.
-        let Loaded { store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
+        let Loaded { mut store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
+        // Prepared uploads of a home from before moved into the store.
+        crate::attachments::import_old_uploads(&home, &mut store, clock.now_ms())?;
         let parts = Parts { home, server_url, secret, state, mls, seen, store };
         let mut client = Client::assemble(parts, WsConnector::for_url(server_url)?, None, clock);
         // Disappearing threads are deleted by whatever command runs first
         // after their time, connected or not.
         let now = client.now_ms();
-        client.purge_expired_threads(now)?;
+        // Their photos saved under the home go first (see
+        // `purge_expired_threads`); the rest is only storage work, and a
+        // `FileStorage`'s futures are ready at once.
+        for id in client.expired_threads(now) {
+            client.home.remove_dir(&format!("{}/{id}", crate::thread_sync::PHOTOS_DIR))?;
+        }
+        crate::device_store::ready(client.purge_expired_threads(now))?;
         Ok(client)
     }
 
@@ -209,7 +217,7 @@ impl<C: Clock + Clone> Client<FileStorage, WsConnector, C> {
         let state = State::new(account, device, name);
         let parts = Parts { home, server_url, secret, state, mls, seen: Default::default(), store };
         let mut client = Client::assemble(parts, connector, Some(conn), clock);
-        client.save()?;
+        client.save().await?;
         // The identity file goes last: its presence is what "initialised"
         // means, so a crash before this point leaves a home `init` can redo.
         client.home.write_identity(&client.secret)?;
@@ -334,7 +342,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             if want_last_resort { Some(self.mls.generate_last_resort()?) } else { None };
         // The private halves must be on disk before anyone can use the
         // public ones.
-        self.save()?;
+        self.save().await?;
         let request = Request::UploadKeyPackages {
             one_time: one_time.into_iter().map(ByteBuf::from).collect(),
             last_resort: last_resort.map(ByteBuf::from),
@@ -345,7 +353,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         }
         if want_last_resort {
             self.state.last_resort_uploaded_at = Some(now);
-            self.save()?;
+            self.save().await?;
         }
         Ok(())
     }
@@ -361,17 +369,17 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Saves what changed since the last save (state, processed envelope
     /// ids, MLS key store) as one durable batch; nothing when nothing did.
-    pub fn save(&mut self) -> Result<(), ClientError> {
+    pub async fn save(&mut self) -> Result<(), ClientError> {
         let now = self.now_ms();
-        self.store.save_at(&self.state, &self.mls_file.seen_envelopes, &self.mls, false, now)
+        self.store.save_at(&self.state, &self.mls_file.seen_envelopes, &self.mls, false, now).await
     }
 
     /// [`Client::save`] for deletions people expect to be final
     /// (disappearing threads): the deleted values leave the store's files
     /// before this returns, not at its next compaction.
-    pub(crate) fn save_erasing(&mut self) -> Result<(), ClientError> {
+    pub(crate) async fn save_erasing(&mut self) -> Result<(), ClientError> {
         let now = self.now_ms();
-        self.store.save_at(&self.state, &self.mls_file.seen_envelopes, &self.mls, true, now)
+        self.store.save_at(&self.state, &self.mls_file.seen_envelopes, &self.mls, true, now).await
     }
 
     pub(crate) fn conn_mut(&mut self) -> Result<&mut ClientConnection<K, C>, ClientError> {
@@ -494,7 +502,7 @@ pub(crate) mod fake {
     /// The state as stored, read back through another handle.
     pub(crate) fn stored_state(storage: &MemoryStorage, secret: &DeviceSecret) -> State {
         let store = DeviceStore::over(storage.clone(), "reload".into(), "reader".into());
-        store.load_existing(secret).unwrap().state
+        stadtbote_client::testing::run(store.load_existing(secret)).unwrap().state
     }
 }
 

@@ -268,7 +268,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         };
         self.state.enrolments.retain(|e| e.org != enrolment.org);
         self.state.enrolments.push(enrolment.clone());
-        self.save()?;
+        self.save().await?;
         Ok(enrolment)
     }
 

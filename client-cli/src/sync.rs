@@ -82,12 +82,12 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Returns the messages `inbox` has not shown yet and marks them shown
     /// (saved), so each is shown exactly once across runs.
-    pub fn take_unshown(&mut self) -> Result<Vec<crate::state::HistoryEntry>, ClientError> {
+    pub async fn take_unshown(&mut self) -> Result<Vec<crate::state::HistoryEntry>, ClientError> {
         let entries: Vec<_> = self.state.unshown().into_iter().cloned().collect();
         if !entries.is_empty() {
             let ids: Vec<MsgId> = entries.iter().map(|e| e.id).collect();
             self.state.mark_shown(&ids);
-            self.save()?;
+            self.save().await?;
         }
         Ok(entries)
     }
@@ -183,7 +183,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             self.mls_file.remember(envelope.id);
         }
         // Persist first, ack second: an acked envelope is gone from the server.
-        self.save()?;
+        self.save().await?;
         report.envelopes += ids.len();
         match self.conn_mut()?.request(Request::Ack { ids }).await? {
             Response::Acked { .. } => Ok(()),
@@ -383,7 +383,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             let ciphertext = self.mls.encrypt(&group, &message.encode())?;
             // The sender ratchet moved on: save that before the bytes leave.
             self.state.pending_receipts = unsent.clone();
-            self.save()?;
+            self.save().await?;
             let request = Request::Send { group, message: ByteBuf::from(ciphertext) };
             match self.conn_mut()?.request(request).await.map_err(ClientError::from) {
                 Ok(Response::Stored { .. }) => {
@@ -406,7 +406,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             }
         }
         self.state.pending_receipts = unsent;
-        self.save()?;
+        self.save().await?;
         result
     }
 }

@@ -276,10 +276,13 @@ pub fn parse_location(text: &str) -> Result<Location, ClientError> {
 impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     // --------------------------------------------------------------- queue
 
-    fn prepare_photos(&mut self, paths: &[PathBuf]) -> Result<Vec<PendingPhoto>, ClientError> {
+    async fn prepare_photos(
+        &mut self,
+        paths: &[PathBuf],
+    ) -> Result<Vec<PendingPhoto>, ClientError> {
         let mut photos = Vec::with_capacity(paths.len());
         for path in paths {
-            match attachments::prepare_photo(self, path) {
+            match attachments::prepare_photo(self, path).await {
                 Ok(prepared) => photos.push(PendingPhoto {
                     path: path.clone(),
                     upload: prepared.id,
@@ -287,7 +290,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 }),
                 Err(error) => {
                     for photo in &photos {
-                        attachments::forget_upload(self, &photo.upload)?;
+                        attachments::forget_upload(self, &photo.upload).await?;
                     }
                     return Err(error);
                 }
@@ -296,7 +299,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         Ok(photos)
     }
 
-    fn queue_thread_entry(
+    async fn queue_thread_entry(
         &mut self,
         thread: GroupId,
         action: ThreadAction,
@@ -309,12 +312,15 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             nonce: None,
         };
         self.state.thread_outbox.push(entry.clone());
-        self.save()?;
+        self.save().await?;
         Ok(entry)
     }
 
     /// Queues the opening of a new thread, whose id comes from a fresh nonce.
-    fn queue_new_thread(&mut self, action: ThreadAction) -> Result<ThreadOutboxEntry, ClientError> {
+    async fn queue_new_thread(
+        &mut self,
+        action: ThreadAction,
+    ) -> Result<ThreadOutboxEntry, ClientError> {
         let (thread, nonce) = new_random_group();
         let entry = ThreadOutboxEntry {
             id: MsgId::random(),
@@ -324,14 +330,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             nonce: Some(ByteBuf::from(nonce.to_vec())),
         };
         self.state.thread_outbox.push(entry.clone());
-        self.save()?;
+        self.save().await?;
         Ok(entry)
     }
 
     /// Queues a new report or consultation (photos are prepared now, so a
     /// photo that cannot be sent fails here, before anything is queued).
     #[allow(clippy::too_many_arguments)]
-    pub fn queue_open(
+    pub async fn queue_open(
         &mut self,
         kind: ThreadKind,
         handle: &str,
@@ -345,7 +351,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         if text.trim().is_empty() {
             return Err(ClientError::Invalid { what: "text", reason: R::Empty });
         }
-        let photos = self.prepare_photos(photo_paths)?;
+        let photos = self.prepare_photos(photo_paths).await?;
         let action = ThreadAction::Open {
             kind,
             handle: handle.to_string(),
@@ -356,12 +362,12 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             live,
             department: None,
         };
-        self.queue_new_thread(action)
+        self.queue_new_thread(action).await
     }
 
     /// Queues a private consultation with department `department` of the
     /// org `handle` (a reply to a channel post; see [`crate::channels`]).
-    pub fn queue_department_consult(
+    pub async fn queue_department_consult(
         &mut self,
         handle: &str,
         department: &str,
@@ -381,7 +387,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             live: false,
             department: Some(department.to_string()),
         };
-        self.queue_new_thread(action)
+        self.queue_new_thread(action).await
     }
 
     /// The thread, if this device has it (and it has not disappeared).
@@ -402,7 +408,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Queues a reply, checking the status rules first (nothing is queued
     /// if they are broken).
-    pub fn queue_reply(
+    pub async fn queue_reply(
         &mut self,
         thread: &GroupId,
         text: &str,
@@ -431,7 +437,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             return Err(ClientError::Invalid { what: "--as-me", reason: R::OnlyStaffOnBehalf });
         }
         let as_org = (actor == Actor::Staff && !as_me).then(|| self.org_name_of(record));
-        let photos = self.prepare_photos(photo_paths)?;
+        let photos = self.prepare_photos(photo_paths).await?;
         let action = ThreadAction::Reply {
             text: text.to_string(),
             photos,
@@ -439,7 +445,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             reason: reason.map(str::to_string),
             as_org,
         };
-        self.queue_thread_entry(*thread, action)
+        self.queue_thread_entry(*thread, action).await
     }
 
     /// The org's current name as this device knows it.
@@ -463,7 +469,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 
     /// Queues a re-assignment (staff only).
-    pub fn queue_assign(
+    pub async fn queue_assign(
         &mut self,
         thread: &GroupId,
         department: &str,
@@ -482,10 +488,11 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             });
         }
         self.queue_thread_entry(*thread, ThreadAction::Assign { department: department.into() })
+            .await
     }
 
     /// Queues "disappear `days` days from now".
-    pub fn queue_disappear(
+    pub async fn queue_disappear(
         &mut self,
         thread: &GroupId,
         days: u32,
@@ -497,7 +504,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         self.pin(&record.handle)?;
         self.actor_in(record)?;
         let at = self.clock.now_ms().saturating_add(u64::from(days).saturating_mul(DAY_MS));
-        self.queue_thread_entry(*thread, ThreadAction::Disappear { days, at })
+        self.queue_thread_entry(*thread, ThreadAction::Disappear { days, at }).await
     }
 
     // --------------------------------------------------------------- flush
@@ -511,7 +518,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         }
         let upload_error = self.finish_uploads(&mut report).await?;
         let known_uploads: BTreeSet<String> =
-            attachments::pending_uploads(self)?.into_iter().map(|r| r.id).collect();
+            attachments::pending_uploads(self).await?.into_iter().map(|r| r.id).collect();
         let mut blocked: BTreeSet<GroupId> = BTreeSet::new();
         let mut offline = false;
         for entry in self.state.thread_outbox.clone() {
@@ -530,11 +537,11 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 match &upload_error {
                     Some(error) if lost && !error.is_transient() => {
                         let error = ClientError::PhotoNotSent(error.to_string());
-                        self.drop_thread_entry(&entry)?;
+                        self.drop_thread_entry(&entry).await?;
                         report.dropped.push((entry, error));
                     }
                     _ if lost => {
-                        self.drop_thread_entry(&entry)?;
+                        self.drop_thread_entry(&entry).await?;
                         report.dropped.push((
                             entry,
                             ClientError::PhotoNotSent("its prepared upload is gone".into()),
@@ -568,7 +575,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 }
                 Err(error) => {
                     let current = self.thread_entry(&entry.id).unwrap_or(entry);
-                    self.drop_thread_entry(&current)?;
+                    self.drop_thread_entry(&current).await?;
                     report.dropped.push((current, error));
                 }
             }
@@ -580,11 +587,11 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         self.state.thread_outbox.iter().find(|e| e.id == *id).cloned()
     }
 
-    fn drop_thread_entry(&mut self, entry: &ThreadOutboxEntry) -> Result<(), ClientError> {
+    async fn drop_thread_entry(&mut self, entry: &ThreadOutboxEntry) -> Result<(), ClientError> {
         self.state.thread_outbox.retain(|e| e.id != entry.id);
-        self.save()?;
+        self.save().await?;
         for photo in entry.action.photos() {
-            attachments::forget_upload(self, &photo.upload)?;
+            attachments::forget_upload(self, &photo.upload).await?;
         }
         Ok(())
     }
@@ -624,18 +631,18 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 }
             }
         }
-        self.save()?;
+        self.save().await?;
         Ok(error)
     }
 
     /// Gives a queued opening a fresh thread id and nonce.
-    fn renew_thread_id(&mut self, id: &MsgId) -> Result<(), ClientError> {
+    async fn renew_thread_id(&mut self, id: &MsgId) -> Result<(), ClientError> {
         let (fresh, nonce) = new_random_group();
         if let Some(e) = self.state.thread_outbox.iter_mut().find(|e| e.id == *id) {
             e.thread = fresh;
             e.nonce = Some(ByteBuf::from(nonce.to_vec()));
         }
-        self.save()
+        self.save().await
     }
 
     /// Sends one queued entry; returns the thread it went to.
@@ -651,21 +658,21 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             if is_open && !self.mls.has_group(&entry.thread)? {
                 let Some(nonce) = entry.nonce.clone() else {
                     // Queued by an older release: no creation proof.
-                    self.renew_thread_id(&id)?;
+                    self.renew_thread_id(&id).await?;
                     continue;
                 };
                 self.creations.insert(entry.thread, GroupCreation::Random { nonce });
                 self.mls.create_group(entry.thread)?;
-                self.save()?;
+                self.save().await?;
             }
             let settled = self.settle_membership(&entry.thread, &context, is_assign).await;
             if settled.is_err() && is_open && self.mls.has_group(&entry.thread)? {
                 // A group that never got past epoch 0 existed only here.
-                self.abandon_commit(&entry.thread)?;
+                self.abandon_commit(&entry.thread).await?;
             }
             let added = match settled {
                 Err(ClientError::ThreadIdTaken) if is_open => {
-                    self.renew_thread_id(&id)?;
+                    self.renew_thread_id(&id).await?;
                     continue;
                 }
                 other => other?,
@@ -805,7 +812,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             body: AppBody::History { creator: thread.creator, messages: forwarded },
         };
         let ciphertext = self.mls.encrypt(group, &message.encode())?;
-        self.save()?;
+        self.save().await?;
         let request = Request::Send { group: *group, message: ByteBuf::from(ciphertext) };
         match self.conn_mut()?.call(request).await? {
             Ok(Response::Stored { .. }) => Ok(()),
@@ -975,7 +982,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             AppMessage { v: APP_VERSION, id: entry.id, sent_at: entry.sent_at, sender_name, body };
         let ciphertext = self.mls.encrypt(&entry.thread, &message.encode())?;
         // The advanced sender ratchet is saved before the bytes leave.
-        self.save()?;
+        self.save().await?;
         let request =
             stadtbote_protocol::notify::send_request(entry.thread, ciphertext, &message.body);
         match self.conn_mut()?.call(request).await? {
@@ -986,7 +993,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             }
             Err(body) => return Err(ClientError::server(body)),
         }
-        self.record_sent(entry, context, message.sender_name)?;
+        self.record_sent(entry, context, message.sender_name).await?;
         Ok(())
     }
 
@@ -995,7 +1002,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         (context.creator == self.state.account).then(|| self.state.name.clone()).flatten()
     }
 
-    fn record_sent(
+    async fn record_sent(
         &mut self,
         entry: &ThreadOutboxEntry,
         context: &ThreadContext,
@@ -1071,9 +1078,9 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             thread.push(message);
         }
         self.state.thread_outbox.retain(|e| e.id != entry.id);
-        self.save()?;
+        self.save().await?;
         for photo in entry.action.photos() {
-            attachments::forget_upload(self, &photo.upload)?;
+            attachments::forget_upload(self, &photo.upload).await?;
         }
         Ok(())
     }
@@ -1156,8 +1163,8 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ThreadRace<'_, S
             if let Some(thread) = client.state.threads.get_mut(&group) {
                 thread.warn(error.to_string());
             }
-            client.abandon_commit(&group)?;
-            client.save()?;
+            client.abandon_commit(&group).await?;
+            client.save().await?;
             return Err(error);
         }
         if !plan.self_entitled && !allow_self_outside {
@@ -1186,7 +1193,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ThreadRace<'_, S
             match client.mls.change_members(&group, &packages, &plan.remove) {
                 Ok(commit) => commit,
                 Err(error) => {
-                    client.abandon_commit(&group)?;
+                    client.abandon_commit(&group).await?;
                     return Err(error.into());
                 }
             }
@@ -1197,13 +1204,13 @@ impl<S: Storage, K: Connector, C: Clock + Clone> CommitRace for ThreadRace<'_, S
 
     async fn accepted(&mut self, commit: Commit, epoch: u64) -> Result<Option<bool>, ClientError> {
         self.client.merge_commit(&self.group, epoch)?;
-        self.client.save()?;
+        self.client.save().await?;
         self.added |= !commit.added.is_empty();
         Ok(None)
     }
 
-    fn abandon(&mut self, _commit: &Commit) -> Result<(), ClientError> {
-        self.client.abandon_commit(&self.group)
+    async fn abandon(&mut self, _commit: &Commit) -> Result<(), ClientError> {
+        self.client.abandon_commit(&self.group).await
     }
 
     async fn lost_race(&mut self, commit: Commit, refusal: ErrorBody) -> Result<(), ClientError> {

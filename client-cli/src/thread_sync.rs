@@ -414,22 +414,29 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 thread.unchecked_members = false;
             }
         }
-        if let Err(error) = self.save() {
+        if let Err(error) = self.save().await {
             tracing::warn!(%error, "cannot save thread checks");
         }
     }
 
-    /// Deletes threads whose disappearing time has passed: their MLS state,
-    /// their bookkeeping, queued messages and the photos saved by default.
-    /// Returns how many disappeared.
-    pub fn purge_expired_threads(&mut self, now: u64) -> Result<usize, ClientError> {
-        let expired: Vec<GroupId> = self
-            .state
+    /// The threads whose disappearing time has passed by `now`.
+    pub fn expired_threads(&self, now: u64) -> Vec<GroupId> {
+        self.state
             .threads
             .values()
             .filter(|t| t.disappear_at.is_some_and(|at| at <= now))
             .map(|t| t.id)
-            .collect();
+            .collect()
+    }
+
+    /// Deletes threads whose disappearing time has passed: their MLS state,
+    /// their bookkeeping and queued messages, erased from the store before
+    /// this returns. Returns how many disappeared. Photos the front-end
+    /// saved of them are its files: it removes them first
+    /// ([`Client::expired_threads`]), so that a crash in between leaves a
+    /// thread to purge again rather than photos of a thread that is gone.
+    pub async fn purge_expired_threads(&mut self, now: u64) -> Result<usize, ClientError> {
+        let expired = self.expired_threads(now);
         if expired.is_empty() {
             return Ok(0);
         }
@@ -440,16 +447,8 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             self.state.threads.remove(id);
             self.routes.remove(id, Kind::Thread);
             self.state.thread_outbox.retain(|e| e.thread != *id);
-            let photos = self.home.path(&format!("{PHOTOS_DIR}/{id}"));
-            if photos.exists() {
-                std::fs::remove_dir_all(&photos).map_err(|source| ClientError::Io {
-                    action: "remove",
-                    file: photos.clone(),
-                    source,
-                })?;
-            }
         }
-        self.save_erasing()?;
+        self.save_erasing().await?;
         Ok(expired.len())
     }
 
@@ -498,7 +497,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                         {
                             record.saved_to = Some(path.clone());
                         }
-                        self.save()?;
+                        self.save().await?;
                         saved.push(path);
                     }
                     Err(error) if error.is_transient() => return Err(error),
@@ -510,14 +509,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 
     /// Marks a thread's messages as read.
-    pub fn mark_thread_read(&mut self, id: &GroupId) -> Result<(), ClientError> {
+    pub async fn mark_thread_read(&mut self, id: &GroupId) -> Result<(), ClientError> {
         if let Some(thread) = self.state.threads.get_mut(id)
             && thread.unread()
         {
             for message in &mut thread.messages {
                 message.read = true;
             }
-            self.save()?;
+            self.save().await?;
         }
         Ok(())
     }

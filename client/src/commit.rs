@@ -121,7 +121,7 @@ pub trait CommitRace {
     ) -> Result<Option<Self::Done>, Self::Error>;
 
     /// Drops a pending commit the server did not accept.
-    fn abandon(&mut self, pending: &Self::Pending) -> Result<(), Self::Error>;
+    async fn abandon(&mut self, pending: &Self::Pending) -> Result<(), Self::Error>;
 
     /// Another commit won the epoch (`refusal` is the `stale_epoch` error,
     /// with the server's current epoch when it said): fetch and process the
@@ -201,14 +201,14 @@ pub async fn commit_with_retry<R: CommitRace>(
             Err(error) => {
                 // Whether the server took the commit is unknown; this
                 // device's state cannot follow it. Drop it, never resend.
-                race.abandon(&pending)?;
+                race.abandon(&pending).await?;
                 return Err(error);
             }
         };
         match answer {
             Ok(answer) => {
                 let Some(position) = race.accepted_at(&answer) else {
-                    race.abandon(&pending)?;
+                    race.abandon(&pending).await?;
                     return Err(race.unexpected(&answer));
                 };
                 if let Some(done) = race.accepted(pending, position).await? {
@@ -217,11 +217,11 @@ pub async fn commit_with_retry<R: CommitRace>(
                 after_failure = false;
             }
             Err(refusal) if refusal.code == ErrorCode::StaleEpoch => {
-                race.abandon(&pending)?;
+                race.abandon(&pending).await?;
                 race.lost_race(pending, refusal).await?;
             }
             Err(refusal) => {
-                race.abandon(&pending)?;
+                race.abandon(&pending).await?;
                 race.refused(pending, refusal).await?;
             }
         }
@@ -316,7 +316,7 @@ mod tests {
             Ok(None)
         }
 
-        fn abandon(&mut self, pending: &u64) -> Result<(), ToyError> {
+        async fn abandon(&mut self, pending: &u64) -> Result<(), ToyError> {
             assert_eq!(self.pending.take(), Some(*pending));
             self.abandoned += 1;
             Ok(())

@@ -37,6 +37,10 @@
 //! * [`routing`]: [`RoutingTable`](routing::RoutingTable), group id →
 //!   kind (conversation, thread, pending thread, discussion group), which
 //!   routes every incoming message with one lookup.
+//! * [`follow`]: following broadcast channels without an account
+//!   ([`Follower`](follow::Follower)): the chain rule, withheld/forged
+//!   detection, kept revocation lists and org key rotations, photos;
+//!   follows in the storage's `follows` space.
 //! * [`metadata`]: removing metadata (EXIF, GPS, XMP, comments) from JPEG,
 //!   PNG, HEIC/HEIF and WebP photos without re-encoding (keeping their
 //!   orientation); pure bytes to bytes.
@@ -46,6 +50,7 @@
 pub mod clock;
 pub mod commit;
 pub mod connection;
+pub mod follow;
 pub mod metadata;
 pub mod mls_store;
 pub mod routing;

@@ -15,7 +15,11 @@
 //! An admin who lost the authenticator is recovered offline by whoever runs
 //! the host: `stadtbote-server admin-reset` ([`reset`]) removes every admin
 //! and admin secret and issues a new claim code the same way, recording an
-//! `admin.reset` entry in the audit chain in the same transaction.
+//! `admin.reset` entry in the audit chain in the same transaction. With
+//! `store = "postgres"` it works on the configured database instead
+//! ([`reset_configured`]), refusing while any server node is connected to
+//! it; the claim code file goes to the data directory given, the one the
+//! nodes share (their keys live there too).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -161,6 +165,13 @@ pub enum ResetError {
          stop the server first (e.g. systemctl stop stadtbote), then run admin-reset again"
     )]
     Locked(PathBuf),
+    /// Server nodes are connected to the PostgreSQL database.
+    #[error(
+        "{0} connection(s) of running stadtbote-server nodes are open on the database: stop \
+         every server node on it first (e.g. systemctl stop stadtbote, or scale the deployment \
+         to 0 replicas), then run admin-reset again"
+    )]
+    ServersRunning(u64),
     /// The database could not be read or changed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -196,6 +207,34 @@ pub fn reset(data_dir: &Path) -> Result<AdminReset, ResetError> {
         Err(e) => return Err(ResetError::Io(e)),
     }
     let store = crate::store::SledStore::open(data_dir)?;
+    reset_store(&store, data_dir)
+}
+
+/// The offline admin reset on the backend `config` names (`store`,
+/// `database_url`, `data_dir` and the `pg_*` pool settings, as the server
+/// reads them): [`reset`] of `config.data_dir` on sled, [`reset_postgres`]
+/// on PostgreSQL. Blocking.
+pub fn reset_configured(config: &crate::config::Config) -> Result<AdminReset, ResetError> {
+    match config.pg_options() {
+        Some(options) => reset_postgres(&options, &config.data_dir),
+        None => reset(&config.data_dir),
+    }
+}
+
+/// The offline admin reset on PostgreSQL: refuses, changing nothing, while
+/// a server node is connected to the database (see
+/// [`crate::store::pg_offline`]); otherwise opens the store with the
+/// nodes' keyring under `data_dir` and runs [`reset_store`], which writes
+/// the new claim code to `data_dir`. Blocking.
+pub fn reset_postgres(
+    options: &crate::store::PgOptions,
+    data_dir: &Path,
+) -> Result<AdminReset, ResetError> {
+    let running = crate::store::pg_offline::server_sessions(options)?;
+    if running > 0 {
+        return Err(ResetError::ServersRunning(running));
+    }
+    let store = crate::store::PgStore::open(options, data_dir)?;
     reset_store(&store, data_dir)
 }
 
@@ -327,6 +366,47 @@ mod tests {
         store.claim_admin(&code_hash(code.trim()), &new_admin, 2).unwrap();
         assert!(store.is_admin(&new_admin).unwrap());
         assert!(!store.is_admin(&admin).unwrap());
+    }
+
+    /// `admin-reset` with `store = "postgres"`: refused while a node is
+    /// connected, then the same reset as on sled, on the database.
+    #[test]
+    fn reset_works_on_postgres_and_refuses_while_a_node_is_connected() {
+        let Some(pg) = crate::store::pg_conformance::cluster() else { return };
+        let options = crate::store::pg_conformance::options(pg.create_database());
+        let dir = tempfile::tempdir().unwrap();
+        let node = crate::store::PgStore::open(&options, dir.path()).unwrap();
+        let path = bootstrap(&node, dir.path()).unwrap().unwrap();
+        let first = std::fs::read_to_string(&path).unwrap();
+        let admin = stadtbote_protocol::DeviceId([1; 16]);
+        node.claim_admin(&code_hash(first.trim()), &admin, 1).unwrap();
+        node.flush().unwrap();
+        // The relay deletes the file after a claim.
+        std::fs::remove_file(&path).unwrap();
+        let err = reset_postgres(&options, dir.path()).unwrap_err();
+        assert!(matches!(err, ResetError::ServersRunning(n) if n >= 1), "{err}");
+        assert!(err.to_string().contains("stop every server node"), "{err}");
+        assert!(node.is_admin(&admin).unwrap(), "nothing changed");
+        assert!(!path.exists(), "no code written");
+        drop(node);
+        // The node's sessions end a moment after its pool is dropped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let reset = loop {
+            match reset_postgres(&options, dir.path()) {
+                Err(ResetError::ServersRunning(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other.unwrap(),
+            }
+        };
+        assert_eq!(reset, AdminReset { removed: 1, code_file: path.clone() });
+        let code = std::fs::read_to_string(&path).unwrap();
+        let node = crate::store::PgStore::open(&options, dir.path()).unwrap();
+        assert!(!node.has_admin().unwrap());
+        assert_eq!(node.admin_claim_hash().unwrap(), Some(code_hash(code.trim())));
+        let new_admin = stadtbote_protocol::DeviceId([7; 16]);
+        node.claim_admin(&code_hash(code.trim()), &new_admin, 2).unwrap();
+        assert!(node.is_admin(&new_admin).unwrap() && !node.is_admin(&admin).unwrap());
     }
 
     #[test]

@@ -336,6 +336,12 @@ pub struct Config {
     pub pg_connect_timeout_ms: u64,
     /// PostgreSQL: milliseconds one statement (and one lock wait) may take.
     pub pg_statement_timeout_ms: u64,
+    /// PostgreSQL cluster: wake-ups and posts waiting to be announced to the
+    /// other nodes (NOTIFY); beyond it they collapse into one "wake all".
+    pub cluster_notify_queue: usize,
+    /// PostgreSQL cluster: seconds a node's presence lease lasts; renewed
+    /// every third of it. A node silent for longer counts as dead.
+    pub cluster_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -446,6 +452,8 @@ impl Default for Config {
             pg_pool_size: 16,
             pg_connect_timeout_ms: 5000,
             pg_statement_timeout_ms: 10_000,
+            cluster_notify_queue: 4096,
+            cluster_lease_secs: 15,
         }
     }
 }
@@ -680,6 +688,11 @@ impl Config {
         })
     }
 
+    /// How long a node's presence lease lasts (`cluster_lease_secs`).
+    pub fn cluster_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.cluster_lease_secs)
+    }
+
     /// Checks the storage backend's settings.
     fn validate_store(&self) -> Result<(), ConfigError> {
         match self.store.as_str() {
@@ -701,6 +714,8 @@ impl Config {
                 }
                 for (field, value, max) in [
                     ("pg_pool_size", self.pg_pool_size as u64, 1024),
+                    ("cluster_notify_queue", self.cluster_notify_queue as u64, 1_048_576),
+                    ("cluster_lease_secs", self.cluster_lease_secs, 3600),
                     ("pg_connect_timeout_ms", self.pg_connect_timeout_ms, MAX_DURATION_SECS * 1000),
                     (
                         "pg_statement_timeout_ms",

@@ -329,6 +329,7 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
         wire,
         kill: kill.clone(),
         delivering: false,
+        presence: None,
     };
     let mut address_slot = ctx.address_slot;
     let end = conn.read_loop(&mut stream, &kill, ctx.shutdown, ctx.client, &mut address_slot).await;
@@ -427,6 +428,9 @@ struct Connection {
     kill: Arc<KillSwitch>,
     /// Whether the writer was handed this connection's mailbox delivery.
     delivering: bool,
+    /// In a cluster: this node holds the device's connection (wake-ups
+    /// from other nodes, presence for Web Push); dropped with it.
+    presence: Option<crate::cluster::Presence>,
 }
 
 type WsStream = WebSocketStream<Socket>;
@@ -722,6 +726,7 @@ impl Connection {
         );
         self.outbox.push(Outgoing::Deliver(Box::new(delivery))).await?;
         self.delivering = true;
+        self.presence = self.relay.cluster_presence(identity.device);
         Ok(())
     }
 }

@@ -40,6 +40,7 @@ pub mod addrlimit;
 pub mod admin;
 pub mod backup;
 pub mod blobs;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod delivery;
@@ -123,6 +124,9 @@ pub enum ServerError {
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// This node cannot join the other nodes on its database.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
     /// The web app directory (`web_dir`) cannot be served.
     #[error(transparent)]
     WebDir(#[from] webapp::WebDirError),
@@ -203,12 +207,17 @@ pub async fn run(
     let config = Arc::new(config);
     let data_dir = config.data_dir.clone();
     let log_options = config.envelope_log_options();
+    // With PostgreSQL the node is one of possibly several on the database.
+    let mut cluster_db = None;
     let store: Arc<dyn Store> = match config.pg_options() {
         Some(options) => {
             tracing::info!(database = %config.database_url, "store: postgres");
-            Arc::new(
-                tokio::task::spawn_blocking(move || PgStore::open(&options, &data_dir)).await??,
-            )
+            let opening = options.clone();
+            let pg = Arc::new(
+                tokio::task::spawn_blocking(move || PgStore::open(&opening, &data_dir)).await??,
+            );
+            cluster_db = Some(store::pg_cluster::ClusterDb::new(pg.clone(), options));
+            pg
         }
         None => Arc::new(
             tokio::task::spawn_blocking(move || SledStore::open_with(&data_dir, log_options))
@@ -237,7 +246,31 @@ pub async fn run(
         push.clone(),
     ));
 
+    let cluster = match cluster_db {
+        Some(db) => {
+            let (queue, lease) = (config.cluster_notify_queue, config.cluster_lease());
+            let joining = db.clone();
+            let cluster =
+                tokio::task::spawn_blocking(move || cluster::Cluster::join(joining, queue, lease))
+                    .await??;
+            relay.join_cluster(cluster.clone());
+            let asking = cluster.clone();
+            push.set_elsewhere(Arc::new(move |device| asking.connected_elsewhere(device)));
+            Some((db, cluster))
+        }
+        None => None,
+    };
+
     let (controller, signal) = ShutdownController::new();
+    let cluster_tasks = match cluster {
+        Some((db, cluster)) => {
+            let listening =
+                cluster::listen::spawn(&db, cluster.clone(), relay.clone(), signal.clone())?;
+            let presence = cluster::presence::spawn(db, cluster, signal.clone());
+            vec![listening, presence]
+        }
+        None => Vec::new(),
+    };
     // The metrics listener is bound before anything is served, so that a
     // taken port is a clear start-up error rather than a silent gap.
     let metrics_addr = config.metrics_addr().map_err(|reason| {
@@ -257,6 +290,7 @@ pub async fn run(
         let gauges_relay = Arc::downgrade(&relay);
         let gauges_addresses = addresses.clone();
         let gauges_push = push.clone();
+        let gauges_cluster = relay.cluster().map(|c| c.counts().clone());
         let gauges = move || {
             let per_address = gauges_addresses.snapshot();
             metrics::Gauges {
@@ -267,6 +301,7 @@ pub async fn run(
                 connection_addresses: per_address.addresses,
                 connections_per_address_max: per_address.max_per_address,
                 push: gauges_push.counts().totals(),
+                cluster: gauges_cluster.as_ref().map(|c| c.totals()).unwrap_or_default(),
             }
         };
         tokio::spawn(metrics::serve(listener, relay.metrics().clone(), gauges, signal.clone()))
@@ -316,6 +351,9 @@ pub async fn run(
     accept.await?;
     sweeper.await?;
     push_task.await?;
+    for task in cluster_tasks {
+        task.await?;
+    }
     if let Some(task) = metrics_task {
         task.await?;
     }

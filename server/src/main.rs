@@ -100,7 +100,9 @@ enum Command {
     },
     /// Recovers from a lost admin authenticator: removes every server admin
     /// and their TOTP secrets and writes a new one-time claim code to
-    /// DIR/admin-claim.code. The server must be stopped.
+    /// DIR/admin-claim.code. The server must be stopped (with store =
+    /// "postgres" from --config, STADTBOTE_STORE or --store: every node on
+    /// the database; DIR is the nodes' data_dir).
     AdminReset {
         /// The server's data directory.
         #[arg(long, value_name = "DIR")]
@@ -305,7 +307,7 @@ enum BackupKeyAction {
 }
 
 /// Runs an offline tool; exit 0 on success, 1 on any problem.
-fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
+fn run_command(command: Command, config_file: Option<PathBuf>, backend: Overrides) -> ExitCode {
     use stadtbote_server::backup;
     let result: anyhow::Result<()> = (|| match command {
         Command::Restore { file, data_dir, force, identity, database: Some(url) } => {
@@ -431,7 +433,13 @@ fn run_command(command: Command, config_file: Option<PathBuf>) -> ExitCode {
                      and add --yes to confirm"
                 );
             }
-            let reset = stadtbote_server::admin::reset(&data_dir)
+            // The server's configuration decides the backend (store,
+            // database_url, pg_* settings); --data-dir is its data_dir.
+            let env = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+            let overrides = Overrides { data_dir: Some(data_dir.clone()), ..backend };
+            let config = Config::load(config_file.as_deref(), env, &overrides)?;
+            let reset = stadtbote_server::admin::reset_configured(&config)
                 .with_context(|| format!("admin reset of {} refused", data_dir.display()))?;
             println!(
                 "removed {} server admin(s) and every server-admin TOTP secret; recorded \
@@ -473,7 +481,14 @@ fn print_counts(counts: &stadtbote_server::migrate::Counts) {
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     if let Some(command) = cli.command.take() {
-        return run_command(command, cli.config.take());
+        // The backend flags apply to the offline tools that open the
+        // server's store (admin-reset), as to the server.
+        let backend = Overrides {
+            store: cli.store.take(),
+            database_url: cli.database_url.take(),
+            ..Overrides::default()
+        };
+        return run_command(command, cli.config.take(), backend);
     }
     let overrides = Overrides {
         listen: cli.listen,

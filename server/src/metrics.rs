@@ -48,6 +48,12 @@
 //! * `push_subscriptions_expired_total` (counter): subscriptions the
 //!   sweeper deleted after `push_subscription_ttl_days` without use.
 //!   All push metrics are server-wide totals, never per device.
+//! * `cluster_notifications_sent_total`, `cluster_notifications_received_total`,
+//!   `cluster_posts_read_total`, `cluster_resyncs_total`,
+//!   `cluster_overflows_total` (counters; zero on a single node): NOTIFY
+//!   payloads sent to and announcements received from the other nodes on
+//!   the same PostgreSQL database, channel posts read for them (once per
+//!   post and node), wake-alls and dropped announcements (`crate::cluster`).
 //!
 //! Counters start at zero when the server starts.
 
@@ -101,6 +107,8 @@ pub struct Gauges {
     pub connections_per_address_max: u64,
     /// Web Push counts (totals only).
     pub push: crate::push::PushTotals,
+    /// Cluster counts (totals only; zero on a single node).
+    pub cluster: crate::cluster::ClusterTotals,
 }
 
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
@@ -293,6 +301,36 @@ impl Metrics {
         ] {
             single(name, "counter", help, value);
         }
+        let cluster = gauges.cluster;
+        for (name, help, value) in [
+            (
+                "cluster_notifications_sent_total",
+                "NOTIFY payloads this node sent to the other nodes (ids only).",
+                cluster.notes_sent,
+            ),
+            (
+                "cluster_notifications_received_total",
+                "Announcements of other nodes this node received.",
+                cluster.notes_received,
+            ),
+            (
+                "cluster_posts_read_total",
+                "Channel posts read because another node announced them (once per post and node).",
+                cluster.posts_read,
+            ),
+            (
+                "cluster_resyncs_total",
+                "Times this node woke all its connections (LISTEN reconnected or a queue overflowed).",
+                cluster.resyncs,
+            ),
+            (
+                "cluster_overflows_total",
+                "Announcements dropped from a full queue and replaced by one wake-all.",
+                cluster.overflows,
+            ),
+        ] {
+            single(name, "counter", help, value);
+        }
         let mut labelled =
             |name: &str, label: &str, help: &str, values: BTreeMap<&'static str, u64>| {
                 let _ = writeln!(out, "# HELP stadtbote_{name} {help}");
@@ -396,8 +434,11 @@ mod tests {
                 coalesced: 3,
                 swept: 4,
             },
+            cluster: crate::cluster::ClusterTotals { posts_read: 6, ..Default::default() },
         });
         for line in [
+            "stadtbote_cluster_posts_read_total 6",
+            "stadtbote_cluster_resyncs_total 0",
             "# TYPE stadtbote_connections_current gauge",
             "stadtbote_connections_current 1",
             "# TYPE stadtbote_connections_total counter",

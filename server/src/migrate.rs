@@ -418,9 +418,11 @@ pub fn into_postgres(
 
 /// `restore FILE --database postgres://…`: restores a logical backup into
 /// the empty PostgreSQL database `url` and its state files into
-/// `state_dir`, then opens the database and checks that it holds as many
-/// records as the backup's manifest says. Returns the manifest and the
-/// records per collection found in the database.
+/// `state_dir`, then opens the database and checks that every collection
+/// holds as many records as the backup held (counted while importing, so
+/// old backups are checked the same way) and the total is the manifest's.
+/// Returns the manifest and the records per collection found in the
+/// database.
 pub fn restore_into_postgres(
     file: &Path,
     url: &str,
@@ -429,14 +431,24 @@ pub fn restore_into_postgres(
     identity: Option<&age::x25519::Identity>,
 ) -> Result<(crate::backup::format::Manifest, Counts), MigrateError> {
     let options = pg_options(url, settings);
+    let read = std::sync::Arc::new(std::sync::Mutex::new(Counts::new()));
+    let counting = read.clone();
     let manifest = crate::backup::restore::restore_into(
         file,
         state_dir,
-        || Ok(Box::new(PgImporter::create(&options)?)),
+        || {
+            let inner: Box<dyn RecordImporter> = Box::new(PgImporter::create(&options)?);
+            Ok(Box::new(CountingImporter { inner, counts: counting, current: String::new() }))
+        },
         identity,
     )?;
     let store = PgStore::open(&options, state_dir)?;
     let found = count_records(&store)?;
+    // Every collection holds what the backup held (counted while its
+    // verified stream was imported; backups of every format version carry
+    // their trees' names), and the total is the manifest's.
+    let read = std::mem::take(&mut *read.lock().unwrap_or_else(|e| e.into_inner()));
+    verify_counts(&read, &found)?;
     let total: u64 = found.values().sum();
     if total != manifest.entries {
         return Err(MigrateError::CountMismatch {
@@ -446,6 +458,35 @@ pub fn restore_into_postgres(
         });
     }
     Ok((manifest, found))
+}
+
+/// An importer that counts, per collection, what it passes on to `inner`.
+struct CountingImporter {
+    inner: Box<dyn RecordImporter>,
+    counts: std::sync::Arc<std::sync::Mutex<Counts>>,
+    current: String,
+}
+
+impl RecordImporter for CountingImporter {
+    fn collection(&mut self, name: &[u8]) -> Result<(), StoreError> {
+        self.inner.collection(name)?;
+        self.current = String::from_utf8_lossy(name).into_owned();
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(self.current.clone())
+            .or_insert(0);
+        Ok(())
+    }
+    fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.inner.insert(key, value)?;
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(self.current.clone()).or_insert(0) += 1;
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<(), StoreError> {
+        self.inner.finish()
+    }
 }
 
 /// An importer that keeps nothing: counting what a filter passes.
@@ -515,6 +556,38 @@ mod tests {
         let other = Target::parse("postgresql://u:pw@h/d", Some(state)).unwrap();
         assert!(!other.describe().contains("pw"));
         assert!(matches!(Target::parse("postgres://h/d", None), Err(MigrateError::NeedsStateDir)));
+    }
+
+    /// `restore --database` compares what it imported per collection: a
+    /// collection the database lost (or gained) records in is named.
+    #[test]
+    fn restored_collections_are_counted_one_by_one() {
+        let counts = std::sync::Arc::new(std::sync::Mutex::new(Counts::new()));
+        let mut importer: Box<dyn RecordImporter> = Box::new(CountingImporter {
+            inner: Box::new(Discard),
+            counts: counts.clone(),
+            current: String::new(),
+        });
+        importer.collection(b"devices").unwrap();
+        importer.insert(b"a", b"1").unwrap();
+        importer.insert(b"b", b"2").unwrap();
+        importer.collection(b"orgs").unwrap();
+        importer.insert(b"c", b"3").unwrap();
+        importer.collection(b"staff").unwrap();
+        importer.finish().unwrap();
+        let read = counts.lock().unwrap().clone();
+        let expected: Counts =
+            [("devices".into(), 2), ("orgs".into(), 1), ("staff".into(), 0)].into();
+        assert_eq!(read, expected);
+        assert!(verify_counts(&read, &[("devices".into(), 2), ("orgs".into(), 1)].into()).is_ok());
+        // The same total, spread differently: refused, naming a collection.
+        let shifted: Counts = [("devices".into(), 1), ("orgs".into(), 2)].into();
+        match verify_counts(&read, &shifted) {
+            Err(MigrateError::CountMismatch { collection, .. }) => {
+                assert_eq!(collection, "devices")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

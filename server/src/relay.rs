@@ -16,6 +16,7 @@ mod admin;
 mod backup;
 mod blobs;
 mod channels;
+mod cluster;
 mod device_lists;
 mod group_links;
 mod membership;
@@ -430,6 +431,10 @@ pub struct Relay {
     /// The web app's address (`public_url`, no trailing `/`; empty when
     /// not configured), answered to `server_info`.
     public_url: String,
+    /// `code_rate_per_minute`, for the cluster-wide count of code attempts.
+    code_rate_per_minute: u32,
+    /// The other nodes on the same database, if any ([`cluster`]).
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 /// A write that is stored in memory but not yet durable, with the answer
@@ -503,6 +508,8 @@ impl Relay {
             disk: DiskGuard::new(config.data_dir.clone(), config.min_free_disk_bytes),
             push,
             public_url: config.public_url().to_string(),
+            code_rate_per_minute: config.code_rate_per_minute,
+            cluster: std::sync::OnceLock::new(),
             register_limiter: KeyedLimiter::per_minute(
                 config.register_rate_per_minute,
                 config.rate_limit_max_keys,
@@ -584,8 +591,8 @@ impl Relay {
         })
     }
 
-    /// Handles a request that needs no account (public information and
-    /// reading channels); `None` when `request` is not one of them.
+    /// Handles a request that needs no account (public information,
+    /// reading channels and their photos); `None` when `request` is not one of them.
     /// `channel_listen` is handled by the session, which holds the
     /// connection's registrations.
     pub async fn handle_public(&self, request: &Request) -> Option<Result<Response, RelayError>> {
@@ -599,6 +606,11 @@ impl Relay {
             Request::ChannelFetch { channel, after, limit } => {
                 self.channel_fetch(channel, *after, *limit)
             }
+            // A channel post's photos, for followers without an account
+            // (issue 16): a blob is found only by its random id, which only
+            // the post's readers know, and is ciphertext under the key in
+            // the post; downloading needed no account check before either.
+            Request::DownloadChunk { blob, index } => self.download_chunk(blob, *index).await,
             _ => return None,
         })
     }
@@ -621,7 +633,7 @@ impl Relay {
     /// join's): once it is durable, wakes the devices it was queued for.
     async fn commit_accepted(&self, outcome: CommitOutcome) -> Result<Response, RelayError> {
         self.durable().await?;
-        self.registry.wake(&outcome.recipients);
+        self.wake_stored(&outcome.recipients);
         Ok(Response::CommitAccepted { epoch: outcome.epoch })
     }
 
@@ -765,7 +777,7 @@ impl Relay {
     pub async fn complete(&self, write: Unflushed) -> Result<Response, RelayError> {
         self.durable().await?;
         if !write.wake.is_empty() {
-            self.registry.wake(&write.wake);
+            self.wake_stored(&write.wake);
             if write.notify {
                 self.push.wake_offline(&write.wake, &self.registry, self.store.as_ref());
             }

@@ -48,6 +48,11 @@ pub fn sweep_store(store: &dyn Store, now_ms: u64) -> Result<SweepReport, StoreE
 
 /// Runs one whole sweep: the database, then the attachments. Blocking.
 pub fn sweep_once(relay: &Relay, now_ms: u64) -> Result<SweepSummary, StoreError> {
+    // Several nodes: an admin may have changed a retention period through
+    // another node; take the stored periods before using them.
+    if relay.cluster().is_some() {
+        relay.retention().load(relay.store().as_ref());
+    }
     let store = sweep_store(relay.store().as_ref(), now_ms)?;
     let blobs = relay.sweep_blobs(now_ms)?;
     let cutoff = now_ms.saturating_sub(relay.retention().ms(RetentionKind::Audit));

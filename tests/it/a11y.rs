@@ -37,18 +37,18 @@ const AXE_SHA256: &str = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f5
 
 /// The widths the app is checked (and photographed) at: a small phone and
 /// a desktop window, CSS pixels.
-const VIEWPORTS: [(&str, u32, u32); 2] = [("phone", 360, 740), ("desktop", 1280, 800)];
+pub(crate) const VIEWPORTS: [(&str, u32, u32); 2] = [("phone", 360, 740), ("desktop", 1280, 800)];
 
 /// The configured operator parts the statement page must show.
 const CONTACT: &str = "barrierefreiheit@musterhausen.example";
 const ENFORCEMENT: &str = "Landesbeauftragte für Barrierefreiheit Musterland, Musterstraße 1";
 
-fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// axe.min.js, refused unless it is the vendored, pinned file.
-fn axe_source() -> Result<String> {
+pub(crate) fn axe_source() -> Result<String> {
     let path = workspace().join("tests/assets/axe-core/axe.min.js");
     let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
     let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
@@ -82,7 +82,7 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
-async fn set_viewport(client: &Client, width: u32, height: u32) -> Result<()> {
+pub(crate) async fn set_viewport(client: &Client, width: u32, height: u32) -> Result<()> {
     client
         .issue_cmd(Cdp(
             "Emulation.setDeviceMetricsOverride",
@@ -96,7 +96,7 @@ async fn set_viewport(client: &Client, width: u32, height: u32) -> Result<()> {
 
 /// A PNG of the viewport, after scrolling `anchor` (a CSS selector) to the
 /// top, or the page to its top.
-async fn viewport_png(client: &Client, anchor: Option<&str>) -> Result<Vec<u8>> {
+pub(crate) async fn viewport_png(client: &Client, anchor: Option<&str>) -> Result<Vec<u8>> {
     let scroll = match anchor {
         Some(css) => format!("document.querySelector({css:?}).scrollIntoView(); return true"),
         None => "window.scrollTo(0, 0); return true".to_owned(),
@@ -114,7 +114,7 @@ async fn viewport_png(client: &Client, anchor: Option<&str>) -> Result<Vec<u8>> 
 
 /// Runs axe-core on the page (injected once per document) and returns its
 /// violations as "rule (impact): help — targets" lines.
-async fn axe_violations(client: &Client, axe: &str) -> Result<Vec<String>> {
+pub(crate) async fn axe_violations(client: &Client, axe: &str) -> Result<Vec<String>> {
     let loaded = script(client, "return typeof window.axe === 'object'").await?;
     if loaded != json!(true) {
         // The file is the script's body: WebDriver runs it in the page

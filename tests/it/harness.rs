@@ -1067,3 +1067,114 @@ impl Server {
         self.spawn();
     }
 }
+
+/// Like [`start_proxy`], but it also passes plain HTTP through to the
+/// server at `upstream_addr` (`host:port`), so that a browser can load the
+/// web app from the proxy's origin and its WebSocket (`/v1/ws` on that
+/// origin) goes through `tamper` (s10-follow). Returns the proxy's
+/// `http://` origin.
+pub fn start_web_proxy(upstream_addr: String, tamper: Tamper) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+    let addr = listener.local_addr().expect("proxy addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("proxy listener");
+            for _ in 0..1024 {
+                let Ok((mut stream, _)) = listener.accept().await else { return };
+                let upstream_addr = upstream_addr.clone();
+                let tamper = tamper.clone();
+                tokio::spawn(async move {
+                    // The request head decides: a WebSocket upgrade is
+                    // tampered with, everything else passes as bytes.
+                    let mut head = vec![0u8; 8192];
+                    let mut seen = 0;
+                    for _ in 0..200 {
+                        let Ok(n) = stream.peek(&mut head).await else { return };
+                        seen = n;
+                        if head[..n].windows(4).any(|w| w == b"\r\n\r\n") || n == head.len() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    let text = String::from_utf8_lossy(&head[..seen]).to_ascii_lowercase();
+                    if !text.contains("upgrade: websocket") {
+                        let Ok(mut server) = tokio::net::TcpStream::connect(&upstream_addr).await
+                        else {
+                            return;
+                        };
+                        let _ = tokio::io::copy_bidirectional(&mut stream, &mut server).await;
+                        return;
+                    }
+                    let Ok(client) = tokio_tungstenite::accept_async(stream).await else { return };
+                    let upstream = format!("ws://{upstream_addr}/v1/ws");
+                    let Ok((server, _)) = tokio_tungstenite::connect_async(upstream.as_str()).await
+                    else {
+                        return;
+                    };
+                    let (mut client_tx, mut client_rx) = client.split();
+                    let (mut server_tx, mut server_rx) = server.split();
+                    let up = async {
+                        while let Some(Ok(msg)) = client_rx.next().await {
+                            if server_tx.send(msg).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let down = async {
+                        while let Some(Ok(msg)) = server_rx.next().await {
+                            let msg = match msg {
+                                Message::Binary(bytes) => Message::Binary(tamper(&bytes).into()),
+                                other => other,
+                            };
+                            if client_tx.send(msg).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::select! { _ = up => {}, _ = down => {} }
+                });
+            }
+        });
+    });
+    format!("http://{addr}")
+}
+
+impl Server {
+    /// Starts a server on a given (possibly shared) data directory with the
+    /// defaults of [`Server::start_with`] and the given extra environment:
+    /// several nodes of one cluster share one data directory
+    /// (tests/it/cluster.rs).
+    pub fn start_on(data_dir: PathBuf, env: &[(&str, &str)]) -> Server {
+        let mut server = Server::start_unspawned(env);
+        server.data_dir = data_dir;
+        server.spawn();
+        server
+    }
+
+    fn start_unspawned(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let log_path = dir.path().join("server.log");
+        let mut env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (key, value) in [
+            ("STADTBOTE_POW_DIFFICULTY", "0"),
+            ("STADTBOTE_TOTP_SKEW_STEPS", "5"),
+            ("STADTBOTE_METRICS_LISTEN", ""),
+        ] {
+            if !env.iter().any(|(k, _)| k == key) {
+                env.push((key.into(), value.into()));
+            }
+        }
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        Server { addr, data_dir, log_path, env, child: None, _dir: Some(dir) }
+    }
+}

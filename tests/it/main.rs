@@ -55,6 +55,8 @@ mod transparency;
 mod upload_crash;
 mod web;
 mod web_links;
+// s10-follow: the channel screen in the browser.
+mod web_channel;
 mod web_pwa;
 mod web_served;
 mod web_verify;
@@ -64,6 +66,8 @@ mod wire_codes;
 mod postgres;
 // s9-pgwire: migrate into PostgreSQL, then threads and channels there.
 mod pg_migrate;
+// s10-nodes: several server nodes on one PostgreSQL database.
+mod cluster;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
 /// blocking CLI calls with async protocol clients, so each async part gets its

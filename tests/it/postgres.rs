@@ -129,3 +129,59 @@ fn postgres_stopped_mid_traffic_means_no_ack_and_the_node_recovers_without_resta
     anna.ok(&["send", &b, "nachher"]);
     assert_eq!(bernd.inbox_texts(), ["vorher", "während", "nachher"], "every acked message, once");
 }
+
+/// `admin-reset` with `store = "postgres"` (s10-pgseam): the same flags as
+/// the server (`--store`, `--database-url`) select the database; refused
+/// while a node is connected to it; then the lost admin is replaced and a
+/// new device claims with the new code.
+#[test]
+fn admin_reset_works_on_postgres() {
+    let Some(pg) = TestPg::start() else { return };
+    let (server, db) = pg_server(&pg);
+    let url = pg.url(&db);
+    let mut town = crate::municipal::Town::new(server);
+    town.admin_ok(&["admin", "stats"]);
+    let code_file = town.server.data_dir.join("admin-claim.code");
+    let data_dir = town.server.data_dir.to_str().expect("utf-8 data dir").to_owned();
+    let reset = |extra: &[&str]| {
+        let mut args =
+            vec!["--store", "postgres", "--database-url", &url, "admin-reset", "--data-dir"];
+        args.push(&data_dir);
+        args.extend_from_slice(extra);
+        Server::tool(&args)
+    };
+
+    // A node is connected: refused clearly, nothing changed.
+    let out = reset(&["--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stop every server node"), "{err}");
+    assert!(!err.contains(&url), "the URL is not printed: {err}");
+    assert!(!code_file.exists());
+    town.admin_ok(&["admin", "stats"]);
+
+    town.server.terminate();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = reset(&["--yes"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        // PostgreSQL ends the stopped node's sessions a moment later.
+        if out.status.success() || !err.contains("stop every server node") {
+            break out;
+        }
+        assert!(std::time::Instant::now() < deadline, "{err}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("removed 1 server admin"), "{stdout}");
+    let code = std::fs::read_to_string(&code_file).expect("a new claim code");
+
+    town.server.restart();
+    let err = town.admin.fails(&["admin", "stats"]);
+    assert!(err.contains("not a server admin"), "{err}");
+    let new_admin = Device::new(&town.server);
+    new_admin.init("Neue Server-Admin");
+    new_admin.ok(&["admin", "claim", code.trim()]);
+    assert!(!code_file.exists(), "the claim code is gone once used");
+}

@@ -47,14 +47,14 @@ impl Recorded {
 
 /// A push service on 127.0.0.1 that records requests and answers each
 /// with the status currently set.
-struct FakePushService {
+pub(crate) struct FakePushService {
     port: u16,
     requests: Arc<Mutex<Vec<Recorded>>>,
     status: Arc<AtomicU16>,
 }
 
 impl FakePushService {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -78,11 +78,11 @@ impl FakePushService {
         Self { port, requests, status }
     }
 
-    fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
 
@@ -120,14 +120,14 @@ fn read_request(stream: &std::net::TcpStream) -> Option<Recorded> {
 }
 
 /// A browser's push subscription keys.
-struct BrowserKeys {
+pub(crate) struct BrowserKeys {
     secret: SecretKey,
     public: Vec<u8>,
     auth: [u8; 16],
 }
 
 impl BrowserKeys {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let secret = SecretKey::random(&mut rand::rngs::OsRng);
         let public = secret.public_key().to_encoded_point(false).as_bytes().to_vec();
         let mut auth = [0u8; 16];
@@ -135,7 +135,7 @@ impl BrowserKeys {
         Self { secret, public, auth }
     }
 
-    fn subscribe(&self, endpoint: &str) -> Request {
+    pub(crate) fn subscribe(&self, endpoint: &str) -> Request {
         Request::PushSubscribe {
             endpoint: endpoint.to_owned(),
             p256dh: ByteBuf::from(self.public.clone()),

@@ -432,7 +432,7 @@ async fn start_page_in_german_then_english(client: &Client, origin: &str) -> Res
     Ok(())
 }
 
-async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> {
+pub(crate) async fn nothing_leaves_the_origin(client: &Client, origin: &str) -> Result<()> {
     // Chrome's own view of the network: every request the page made.
     let urls = requested_urls(client, origin).await?;
     assert!(

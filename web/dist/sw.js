@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "f2c7eb7ea7009ee49983aa8646f110ef8d97bd00ed37234d5e2f26fa6364e004";
+const BUNDLE = "c7c9c5c3e77979ab846cba2f3937fbe789e54a921f8f774870fa226e70079f5f";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";

@@ -13,6 +13,7 @@ use web_sys::{Element, Event};
 
 use crate::a11y;
 use crate::build_info::{self, BuildInfo};
+use crate::channel_state::{ChannelScreen, Followed};
 use crate::dom::{Dom, DomResult};
 use crate::install;
 use crate::integrity;
@@ -60,6 +61,10 @@ pub struct State {
     /// Whether to tell this browser to add the app to the home screen
     /// (Safari on an iPhone or iPad, not installed).
     pub home_screen_hint: bool,
+    /// The channel screen, when a channel invite is open (s10-follow).
+    pub channel: Option<ChannelScreen>,
+    /// The channels this browser follows (start page).
+    pub followed: Vec<Followed>,
 }
 
 thread_local! {
@@ -98,6 +103,8 @@ fn boot() -> DomResult<()> {
         link: None,
         integrity: Load::Loading,
         home_screen_hint: install::needs_home_screen_hint(&install::Browser::of(&window)),
+        channel: None,
+        followed: Vec::new(),
     };
     STATE.with(|cell| *cell.borrow_mut() = Some(state));
     if let Some(document) = window.document() {
@@ -161,6 +168,13 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
             event.prevent_default();
             return;
         }
+        if let Ok(Some(_)) =
+            target.closest(&format!("[data-action=\"{}\"]", views::channel::UNFOLLOW_ACTION))
+        {
+            #[cfg(target_arch = "wasm32")]
+            crate::channel_open::request_unfollow();
+            return;
+        }
         let Ok(Some(button)) = target.closest("[data-lang]") else { return };
         let Some(lang) = button.get_attribute("data-lang").as_deref().and_then(Lang::parse) else {
             return;
@@ -195,9 +209,11 @@ fn install_listeners(target: &web_sys::Window) -> DomResult<()> {
 /// logged or sent: only the town's handle goes to the server, as any
 /// directory look-up does.
 fn open_link(hash: &str) {
-    let link = (Route::from_hash(hash) == Route::Link).then(|| LinkState::from_hash(hash));
+    let route = Route::from_hash(hash);
+    let link = (route == Route::Link).then(|| LinkState::from_hash(hash));
     let town = link.as_ref().and_then(LinkState::town_to_check);
     update(|state| state.link = link);
+    open_channel(hash, route);
     #[cfg(target_arch = "wasm32")]
     if let Some((handle, key)) = town {
         wasm_bindgen_futures::spawn_local(async move {
@@ -216,6 +232,47 @@ fn open_link(hash: &str) {
     }
     #[cfg(not(target_arch = "wasm32"))]
     let _ = town;
+}
+
+/// Opens the channel screen for a channel invite in `hash` (and ends the
+/// running one otherwise); on the start page, reads the followed channels.
+fn open_channel(hash: &str, route: Route) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use stadtbote_protocol::app_link::AppLink;
+        let invite = match AppLink::parse_fragment(hash) {
+            Ok(AppLink::Channel(invite)) if route == Route::Link => Some(invite),
+            _ => None,
+        };
+        let unchanged = STATE.with(|cell| {
+            let state = cell.borrow();
+            match (state.as_ref().and_then(|s| s.channel.as_ref()), &invite) {
+                (Some(open), Some(invite)) => open.channel == invite.channel,
+                _ => false,
+            }
+        });
+        if unchanged {
+            return;
+        }
+        match invite {
+            Some(invite) => {
+                let screen = crate::channel_open::open(invite);
+                update(|state| state.channel = Some(screen));
+            }
+            None => {
+                crate::channel_open::stop();
+                update(|state| state.channel = None);
+            }
+        }
+        if route == Route::About {
+            wasm_bindgen_futures::spawn_local(async {
+                let followed = crate::channel_open::followed().await;
+                update(|state| state.followed = followed);
+            });
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (hash, route);
 }
 
 fn choose_language(lang: Lang, easy: bool) {

@@ -22,6 +22,9 @@
 //! * [`link_state`], [`town_check`], `town_open` (browser only): app links
 //!   (`#v1/org|channel|group/…`): what they show, the town's check against
 //!   the server and the key pin in IndexedDB.
+//! * [`channel_state`], `channel_open` (browser only): the channel screen
+//!   of a channel invite: the core's follower over IndexedDB and the
+//!   browser's WebSocket, live posts, photos, warnings, reconnecting.
 //! * [`integrity`]: the start-up check of the app's own files against the
 //!   signed manifest (pure); [`startup_check`] gathers them in the browser.
 //! * [`install`]: whether to tell this browser to add the app to the home
@@ -35,6 +38,9 @@
 pub mod a11y;
 pub mod app;
 pub mod build_info;
+#[cfg(target_arch = "wasm32")]
+pub mod channel_open;
+pub mod channel_state;
 pub mod contrast;
 pub mod dom;
 pub mod install;

@@ -29,7 +29,7 @@ pub const PIN_STORE: &str = "browser";
 const LEASE_MS: u64 = 30_000;
 
 /// The WebSocket URL of the server that served this page.
-fn ws_url() -> Option<String> {
+pub fn ws_url() -> Option<String> {
     let location = web_sys::window()?.location();
     let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
     Some(format!("{scheme}://{}/v1/ws", location.host().ok()?))

@@ -2,10 +2,14 @@
 //! the cursor ends up.
 
 use super::*;
+use crate::home::Home;
 use crate::staff::tests::certificate;
+use stadtbote_client::follow::FollowError;
 use stadtbote_protocol::AccountId;
 use stadtbote_protocol::auth::DeviceSecret;
+use stadtbote_protocol::frame::ChannelPostRecord;
 use stadtbote_protocol::org::testing::{CertTimes, Holder, staff_certificate};
+use stadtbote_protocol::org::{RevocationList, StaffList};
 
 struct Fixture {
     org: OrgId,
@@ -512,7 +516,7 @@ fn the_newest_revocation_list_is_kept_and_never_let_go() {
     );
     for presented in [None, Some(list(1, &[a]))] {
         let err = file.accept_revocations(org, "goslar", presented).unwrap_err();
-        assert!(matches!(err, ClientError::RevocationListWithheld { pinned: 2, .. }), "{err}");
+        assert!(matches!(err, FollowError::RevocationListWithheld { pinned: 2, .. }), "{err}");
         assert!(err.to_string().contains("revocation list of goslar"), "{err}");
     }
     assert_eq!(file.revocations[&org].revoked, [a, b]);
@@ -539,7 +543,7 @@ fn the_newest_staff_list_is_kept_and_its_revocations_count() {
     );
     for presented in [None, Some(staff_list(3, &[]))] {
         let err = file.accept_staff_list(org, "goslar", presented).unwrap_err();
-        assert!(matches!(err, ClientError::StaffListRolledBack { seen: 4, .. }), "{err}");
+        assert!(matches!(err, FollowError::StaffListRolledBack { seen: 4, .. }), "{err}");
     }
     assert_eq!(file.staff_lists[&org].revoked, [a, b]);
     // Without a followed chain, posts are checked with the invite's key.

@@ -434,7 +434,7 @@ pub async fn reply_to(
         return Err(ClientError::RepliesOff(follow.name).into());
     };
     let message = format!("{}\n\n{text}", quote(&follow.name, seq, &post.text));
-    let entry = client.queue_department_consult(&follow.handle, &department, &message)?;
+    let entry = client.queue_department_consult(&follow.handle, &department, &message).await?;
     let sent = stadtbote_i18n::tr!(
         "reply-to-sent",
         handle = safe(&follow.handle),

@@ -92,7 +92,7 @@ async fn run(client: &mut Client, command: GroupCommand) -> Result<()> {
         GroupCommand::Read { group, json } => {
             let group = client.resolve_group(&group)?;
             crate::commands::try_catch_up(client).await?;
-            let posts = client.take_unshown_posts(&group)?;
+            let posts = client.take_unshown_posts(&group).await?;
             if posts.is_empty() && !json {
                 println!("{}", stadtbote_i18n::tr!("feed-none"));
             }

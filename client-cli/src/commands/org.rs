@@ -618,7 +618,7 @@ pub async fn org(
         OrgCommand::ImportKey { file } => {
             let mut client = Client::open(home, server)?;
             let passphrase = read_passphrase(false)?;
-            let admin = client.import_org_key(&file, &passphrase)?;
+            let admin = client.import_org_key(&file, &passphrase).await?;
             println!("{}", tr!("org-imported", org = admin.name, handle = admin.handle));
             println!("{}", fingerprint_of(&admin.key.0));
             Ok(())
@@ -867,9 +867,9 @@ async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result
         }
     };
     if json {
-        println!("{}", view.json_line());
+        println!("{}", stadtbote_cli::org_info_output::json_line(&view));
     } else {
-        for line in view.text_lines() {
+        for line in stadtbote_cli::org_info_output::text_lines(&view) {
             println!("{line}");
         }
     }

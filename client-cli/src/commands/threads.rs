@@ -90,10 +90,10 @@ pub(crate) async fn send_opened(
 /// cannot go out now stays in the outbox and the command fails saying so.
 async fn queue_and_send(
     client: &mut Client,
-    queue: impl FnOnce(&mut Client) -> Result<ThreadOutboxEntry, ClientError>,
+    queue: impl AsyncFnOnce(&mut Client) -> Result<ThreadOutboxEntry, ClientError>,
 ) -> Result<GroupId> {
     let connected = try_catch_up(client).await?;
-    let entry = queue(client)?;
+    let entry = queue(client).await?;
     if !connected {
         bail!("{}", tr!("unreachable-kept-message"));
     }
@@ -178,15 +178,9 @@ pub async fn report(
     let mut client = Client::open(home, server)?;
     // On disk (photos prepared) before any network traffic, so that a lost
     // connection or a killed process loses nothing.
-    let entry = client.queue_open(
-        ThreadKind::Report,
-        handle,
-        Some(category),
-        text,
-        location,
-        photos,
-        false,
-    )?;
+    let entry = client
+        .queue_open(ThreadKind::Report, handle, Some(category), text, location, photos, false)
+        .await?;
     let result = crate::catch_up(&mut client, Some(entry.id)).await;
     client.disconnect().await;
     let mut report = match result {
@@ -328,7 +322,7 @@ pub async fn show(
             println!("{}", tr!("show-saved-photo", path = safe(&path.display().to_string())));
         }
     }
-    client.mark_thread_read(&id)?;
+    client.mark_thread_read(&id).await?;
     Ok(())
 }
 
@@ -367,9 +361,11 @@ pub async fn reply(home: &PathBuf, server: &str, thread: &str, args: ReplyArgs) 
     let mut client = Client::open(home, server)?;
     let thread_text = thread.to_string();
     let reason = args.reason.clone();
-    let group = queue_and_send(&mut client, |client| {
+    let group = queue_and_send(&mut client, async |client| {
         let id = client.resolve_thread(&thread_text)?;
-        client.queue_reply(&id, &args.text, &args.photos, status, reason.as_deref(), args.as_me)
+        client
+            .queue_reply(&id, &args.text, &args.photos, status, reason.as_deref(), args.as_me)
+            .await
     })
     .await?;
     match status {
@@ -390,9 +386,9 @@ pub async fn reply(home: &PathBuf, server: &str, thread: &str, args: ReplyArgs) 
 pub async fn assign(home: &PathBuf, server: &str, thread: &str, department: &str) -> Result<()> {
     let mut client = Client::open(home, server)?;
     let thread_text = thread.to_string();
-    let group = queue_and_send(&mut client, |client| {
+    let group = queue_and_send(&mut client, async |client| {
         let id = client.resolve_thread(&thread_text)?;
-        client.queue_assign(&id, department)
+        client.queue_assign(&id, department).await
     })
     .await?;
     println!("{}", tr!("assign-done", thread = group, department = safe(department)));
@@ -403,9 +399,9 @@ pub async fn assign(home: &PathBuf, server: &str, thread: &str, department: &str
 pub async fn reopen(home: &PathBuf, server: &str, thread: &str, reason: &str) -> Result<()> {
     let mut client = Client::open(home, server)?;
     let thread_text = thread.to_string();
-    let group = queue_and_send(&mut client, |client| {
+    let group = queue_and_send(&mut client, async |client| {
         let id = client.resolve_thread(&thread_text)?;
-        client.queue_reply(&id, "", &[], Some(ThreadStatus::Reopened), Some(reason), false)
+        client.queue_reply(&id, "", &[], Some(ThreadStatus::Reopened), Some(reason), false).await
     })
     .await?;
     println!("{}", tr!("reopen-done", thread = group));
@@ -416,9 +412,9 @@ pub async fn reopen(home: &PathBuf, server: &str, thread: &str, reason: &str) ->
 pub async fn disappear(home: &PathBuf, server: &str, thread: &str, days: u32) -> Result<()> {
     let mut client = Client::open(home, server)?;
     let thread_text = thread.to_string();
-    let group = queue_and_send(&mut client, |client| {
+    let group = queue_and_send(&mut client, async |client| {
         let id = client.resolve_thread(&thread_text)?;
-        client.queue_disappear(&id, days)
+        client.queue_disappear(&id, days).await
     })
     .await?;
     let at = client.thread(&group).ok().and_then(|t| t.disappear_at);
@@ -465,7 +461,7 @@ pub async fn consult(home: &PathBuf, server: &str, handle: &str, text: &str) -> 
         }
         ConsultDecision::Live { .. } => {
             let entry =
-                client.queue_open(ThreadKind::Consult, handle, None, text, None, &[], true)?;
+                client.queue_open(ThreadKind::Consult, handle, None, text, None, &[], true).await?;
             let sent = tr!("consult-queued");
             send_opened(&mut client, &entry, "question", &sent).await
         }

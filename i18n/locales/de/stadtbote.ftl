@@ -1428,3 +1428,34 @@ web-keys-heading = Ihre Schlüssel bleiben in diesem Browser
 web-keys-browser-data = Die Schlüssel dieses Geräts liegen nur in den Daten dieses Browsers. Wenn Sie die Browserdaten löschen (oder der Browser sie löscht), sind die Schlüssel verloren und Sie können Ihre bisherigen Nachrichten nicht mehr lesen – es sei denn, Sie haben ein weiteres Gerät mit Ihrem Konto verknüpft.
 web-install-ios = Auf dem iPhone oder iPad: Tippen Sie auf „Teilen“ und dann auf „Zum Home-Bildschirm“. Sonst löscht Safari die Daten dieser App nach 7 Tagen ohne Besuch, und mit ihnen die Schlüssel dieses Geräts.
 web-install-other = Sie können Stadtbote wie eine App installieren (im Menü des Browsers: „App installieren“ oder „Zum Startbildschirm hinzufügen“). Die installierte App startet auch ohne Verbindung.
+
+## s10-follow: die Kanal-Ansicht im Browser (issue 16, Kanäle) – einem Kanal
+## ohne Konto folgen, Beiträge live lesen, Warnungen bei zurückgehaltenen
+## oder gefälschten Beiträgen.
+web-channel-heading = Kanal
+web-channel-from = Ein Kanal von { $handle }. Jeder Beitrag wird in diesem Browser entschlüsselt und seine Unterschrift geprüft.
+web-channel-status-connecting = Verbinde mit dem Server …
+web-channel-status-live = Verbunden – neue Beiträge erscheinen hier sofort.
+web-channel-status-reconnecting = Verbindung unterbrochen – wird wiederhergestellt
+web-channel-status-stopped = Dieser Kanal kann nicht angezeigt werden.
+web-channel-status-unfollowed = Sie folgen diesem Kanal nicht mehr. Dieser Browser hat seinen Schlüssel gelöscht.
+web-channel-failed-unknown = Diesen Kanal gibt es auf diesem Server nicht (mehr). Fragen Sie die Stadt nach dem aktuellen Link.
+web-channel-failed-forged = Warnung: Die Angaben des Servers zu diesem Kanal passen nicht zum Schlüssel der Stadt im Link. Das kann ein Angriff sein. Es wird nichts angezeigt. Vergleichen Sie den Fingerabdruck mit dem Aushang der Stadt.
+web-channel-failed-outdated = Dieser Link ist veraltet: Der Kanal hat einen neuen Schlüssel. Fragen Sie die Stadt nach dem aktuellen Link.
+web-channel-failed-lists = Warnung: Der Server hält die aktuelle Sperrliste der Stadt zurück. Er könnte ein gestohlenes Gerät verbergen, deshalb werden keine Beiträge angezeigt. Versuchen Sie es später noch einmal.
+web-channel-failed-storage = Dieser Browser kann den Kanal nicht speichern (privates Fenster oder Speicher voll).
+web-channel-warning-withheld = Warnung: Der Server hält Beitrag { $posts } zurück, obwohl er noch nicht abgelaufen sein kann. Spätere Beiträge werden erst gezeigt, wenn er ankommt. Melden Sie es der Stadt, wenn das so bleibt.
+web-channel-warning-forged = Warnung: Beitrag { $posts } ist nicht von { $handle } unterschrieben (gefälscht) und wird nicht gezeigt.
+web-channel-warning-altered = Warnung: Beitrag { $posts } wurde verändert oder ist beschädigt und wird nicht gezeigt.
+web-channel-warning-rotated = Der Kanal hat einen neuen Schlüssel (ab Beitrag { $posts }). Fragen Sie die Stadt nach dem neuen Link.
+web-channel-warning-revoked = Warnung: Beitrag { $posts } wurde mit einem gesperrten (verlorenen oder gestohlenen) Gerät der Stadt unterschrieben und wird nicht gezeigt.
+web-channel-note-expired = Ältere Beiträge ({ $posts }) sind abgelaufen und wurden gelöscht.
+web-channel-posts = Beiträge
+web-channel-loading = Beiträge werden geladen …
+web-channel-none = Noch keine Beiträge.
+web-channel-post-label = Beitrag { $seq }
+web-channel-photo-alt = Foto { $number } zu Beitrag { $seq }
+web-channel-photo-loading = Foto { $number } wird geladen …
+web-channel-photo-failed = Foto { $number } kann nicht angezeigt werden.
+web-channel-unfollow = Kanal nicht mehr folgen
+web-followed-heading = Ihre Kanäle

@@ -1410,3 +1410,34 @@ web-keys-heading = Your keys stay in this browser
 web-keys-browser-data = This device's keys live only in this browser's data. If you clear the browser data (or the browser clears it), the keys are lost and you can no longer read your earlier messages – unless you have linked another device to your account.
 web-install-ios = On an iPhone or iPad: tap "Share", then "Add to Home Screen". Otherwise Safari deletes this app's data after 7 days without a visit, and with it this device's keys.
 web-install-other = You can install Stadtbote like an app (in the browser's menu: "Install app" or "Add to Home screen"). The installed app also starts without a connection.
+
+## s10-follow: the channel screen in the browser (issue 16, channels) –
+## follow a channel without an account, read posts live, warnings for
+## withheld or forged posts.
+web-channel-heading = Channel
+web-channel-from = A channel of { $handle }. Every post is decrypted in this browser and its signature checked.
+web-channel-status-connecting = Connecting to the server …
+web-channel-status-live = Connected – new posts appear here at once.
+web-channel-status-reconnecting = Connection lost – reconnecting
+web-channel-status-stopped = This channel cannot be shown.
+web-channel-status-unfollowed = You no longer follow this channel. This browser has deleted its key.
+web-channel-failed-unknown = This server does not have this channel (any more). Ask the town for the current link.
+web-channel-failed-forged = Warning: what the server says about this channel does not match the town's key in the link. This may be an attack. Nothing is shown. Compare the fingerprint with the town's notice.
+web-channel-failed-outdated = This link is outdated: the channel has a new key. Ask the town for the current link.
+web-channel-failed-lists = Warning: the server withholds the town's current revocation list. It might be hiding a stolen device, so no posts are shown. Try again later.
+web-channel-failed-storage = This browser cannot store the channel (private window or storage full).
+web-channel-warning-withheld = Warning: the server withholds post { $posts } although it cannot have expired yet. Later posts are shown once it arrives. Tell the town if this persists.
+web-channel-warning-forged = Warning: post { $posts } is not signed by { $handle } (forged) and is not shown.
+web-channel-warning-altered = Warning: post { $posts } was altered or is damaged and is not shown.
+web-channel-warning-rotated = The channel has a new key (from post { $posts }). Ask the town for the new link.
+web-channel-warning-revoked = Warning: post { $posts } was signed with a revoked (lost or stolen) device of the town and is not shown.
+web-channel-note-expired = Older posts ({ $posts }) have expired and were deleted.
+web-channel-posts = Posts
+web-channel-loading = Loading posts …
+web-channel-none = No posts yet.
+web-channel-post-label = Post { $seq }
+web-channel-photo-alt = Photo { $number } of post { $seq }
+web-channel-photo-loading = Loading photo { $number } …
+web-channel-photo-failed = Photo { $number } cannot be shown.
+web-channel-unfollow = Unfollow channel
+web-followed-heading = Your channels

@@ -180,7 +180,14 @@ pub struct Push {
     queue: WakeQueue,
     counts: PushCounts,
     tls: Arc<rustls::ClientConfig>,
+    /// In a cluster: whether a device is connected to another node
+    /// (`crate::cluster`), which then delivers and no push is needed.
+    elsewhere: std::sync::OnceLock<Elsewhere>,
 }
+
+/// Whether a device is connected to another node of the cluster (blocking:
+/// a database look-up).
+pub type Elsewhere = Arc<dyn Fn(&DeviceId) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Push {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -224,7 +231,25 @@ impl Push {
             vapid,
             counts: PushCounts::default(),
             tls: client::tls_config()?,
+            elsewhere: std::sync::OnceLock::new(),
         })
+    }
+
+    /// In a cluster: asks `elsewhere` before pushing a device that is not
+    /// connected to this node (set once at start).
+    pub fn set_elsewhere(&self, elsewhere: Elsewhere) {
+        let _ = self.elsewhere.set(elsewhere);
+    }
+
+    /// Whether `device` is connected to this node or, in a cluster, to
+    /// another live node.
+    fn connected_anywhere(&self, registry: &DeliveryRegistry, device: &DeviceId) -> bool {
+        registry.is_connected(device) || self.connected_elsewhere(device)
+    }
+
+    /// Whether `device` is connected to another node of the cluster.
+    fn connected_elsewhere(&self, device: &DeviceId) -> bool {
+        self.elsewhere.get().is_some_and(|f| f(device))
     }
 
     /// Whether this server sends Web Push.
@@ -304,6 +329,9 @@ impl Push {
                 continue;
             }
             match store.has_push_subscription(device) {
+                // Asked only for subscribed devices: a cluster look-up
+                // costs a database round trip.
+                Ok(true) if self.connected_anywhere(registry, device) => continue,
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(err) => {
@@ -336,6 +364,15 @@ impl Push {
                 // Connected since it was queued: its connection delivers.
                 if registry.is_connected(&device) {
                     continue;
+                }
+                if self.elsewhere.get().is_some() {
+                    // Connected to another node of the cluster meanwhile.
+                    let (push, probe) = (self.clone(), device);
+                    let elsewhere =
+                        tokio::task::spawn_blocking(move || push.connected_elsewhere(&probe));
+                    if matches!(elsewhere.await, Ok(true)) {
+                        continue;
+                    }
                 }
                 let permit = tokio::select! {
                     permit = permits.clone().acquire_owned() => permit,

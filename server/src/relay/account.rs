@@ -35,7 +35,7 @@ impl Relay {
         }
         // Wake the devices' other connections: their delivery loops find
         // empty mailboxes, and their next request is refused.
-        self.registry.wake(&deletion.devices);
+        self.wake_stored(&deletion.devices);
         Ok(Response::AccountDeleted {
             devices: u32::try_from(deletion.devices.len()).unwrap_or(u32::MAX),
             envelopes: deletion.envelopes,

@@ -5,8 +5,6 @@
 //! audit log). Every admin action needs the
 //! second factor (see `second_factor`) and is recorded in the audit log.
 
-use std::time::Instant;
-
 use stadtbote_protocol::frame::{AdminAction, OrgSummary, Response};
 use stadtbote_protocol::org::validate_handle;
 use stadtbote_protocol::{AccountId, OrgId, RefusalReason};
@@ -28,7 +26,7 @@ impl Relay {
         code: &str,
         totp_secret: Option<&[u8]>,
     ) -> Result<Response, RelayError> {
-        self.code_limiter.check(&me.device, Instant::now())?;
+        self.check_code_attempt(&me.device)?;
         let Some(secret) = totp_secret else {
             return Err(RelayError::Refused(RefusalReason::AdminClaimNeedsSecret));
         };

@@ -135,6 +135,7 @@ impl Relay {
         // Pushed before the answer: an author who posts again only after
         // this answer cannot overtake its own previous post at a listener.
         let pushed = self.listeners.publish(channel, stored);
+        self.announce_post(channel, seq);
         if pushed.missed > 0 {
             tracing::debug!(missed = pushed.missed, "channel post not pushed to full queues");
         }

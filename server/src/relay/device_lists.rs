@@ -13,7 +13,6 @@ use stadtbote_protocol::auth::Signature;
 use stadtbote_protocol::device_list::{LINK_SLOT_LEN, SignedDeviceList};
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::{AccountId, DeviceId, RefusalReason};
-use std::time::Instant;
 
 use super::retention::RetentionKind;
 use super::{Identity, Relay, RelayError};
@@ -96,7 +95,7 @@ impl Relay {
             self.durable().await?;
             // Connections of removed devices find their record gone at
             // their next request, and their delivery stops.
-            self.registry.wake(&dropped);
+            self.wake_stored(&dropped);
             return Ok(Response::DeviceListStored { version: list.version });
         }
         Err(StoreError::contention().into())
@@ -117,7 +116,7 @@ impl Relay {
             return Err(RelayError::TooLarge("link data exceeds the message limit"));
         }
         // The same bucket as link codes: every slot belongs to one.
-        self.code_limiter.check(&me.device, Instant::now())?;
+        self.check_code_attempt(&me.device)?;
         let expires_at = unix_ms().saturating_add(self.retention.ms(RetentionKind::LinkCodes));
         self.store.put_link_slot(&slot, &me.account, data, expires_at)?;
         self.durable().await?;

@@ -10,8 +10,6 @@
 //! hashes in constant time and are rate-limited per device with the code
 //! bucket (`code_rate_per_minute`), so tokens cannot be guessed online.
 
-use std::time::Instant;
-
 use stadtbote_protocol::frame::Response;
 use stadtbote_protocol::group_link::token_hash;
 use stadtbote_protocol::{GroupId, OrgId, RefusalReason};
@@ -64,7 +62,7 @@ impl Relay {
         group: &GroupId,
         token: &[u8],
     ) -> Result<Response, RelayError> {
-        self.code_limiter.check(&me.device, Instant::now())?;
+        self.check_code_attempt(&me.device)?;
         let (epoch, info) =
             self.store.group_info(group, &token_hash(token)).map_err(link_refusal)?;
         Ok(Response::GroupInfo { group: *group, epoch, info: info.into() })
@@ -88,7 +86,7 @@ impl Relay {
         }
         // A join presents the token too, so it draws from the same bucket as
         // fetching the GroupInfo: guessing must not be possible either way.
-        self.code_limiter.check(&me.device, Instant::now())?;
+        self.check_code_attempt(&me.device)?;
         let now = unix_ms();
         let outcome = self.store.external_join(ExternalJoinInput {
             group,

@@ -8,8 +8,6 @@
 //! still verify everything themselves against the key they pinned, because
 //! the server is not trusted to be honest.
 
-use std::time::Instant;
-
 use serde::de::DeserializeOwned;
 use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::frame::Response;
@@ -136,7 +134,7 @@ impl Relay {
         org_key: &IdentityKey,
         proof: &Signature,
     ) -> Result<Response, RelayError> {
-        self.code_limiter.check(&me.device, Instant::now())?;
+        self.check_code_attempt(&me.device)?;
         let hash = code_hash(code);
         let now = unix_ms();
         let record =
@@ -222,7 +220,7 @@ impl Relay {
         invite_id: &[u8],
         binding: &Signed,
     ) -> Result<Response, RelayError> {
-        self.code_limiter.check(&me.device, Instant::now())?;
+        self.check_code_attempt(&me.device)?;
         let Ok(id) = <[u8; INVITE_ID_LEN]>::try_from(invite_id) else {
             return Err(invite_code_error(CodeState::Unknown));
         };

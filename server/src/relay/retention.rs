@@ -137,14 +137,18 @@ impl Retention {
                 return;
             }
         };
-        let mut overrides = self.overrides.write().unwrap_or_else(|e| e.into_inner());
+        // The stored overrides replace the ones in memory: in a cluster
+        // another node may have changed or reset one (`crate::cluster`;
+        // the sweeper reloads them there).
+        let mut loaded = HashMap::new();
         for (name, secs) in stored {
             if let Some(kind) = RetentionKind::parse(&name)
                 && kind.check(secs).is_ok()
             {
-                overrides.insert(kind, secs);
+                loaded.insert(kind, secs);
             }
         }
+        *self.overrides.write().unwrap_or_else(|e| e.into_inner()) = loaded;
     }
 
     /// The period in force for `kind`, in seconds.

@@ -9,7 +9,6 @@
 //! so a hostile device can neither guess codes quickly nor flood the log.
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use stadtbote_protocol::audit::{ACCOUNT_PSEUDONYM_DOMAIN, DEVICE_PSEUDONYM_DOMAIN};
 use stadtbote_protocol::frame::Response;
@@ -136,7 +135,7 @@ impl Relay {
         target: Option<String>,
         err: RelayError,
     ) -> Result<Response, RelayError> {
-        self.code_limiter.check(&me.device, Instant::now())?;
+        self.check_code_attempt(&me.device)?;
         self.audited(me, role, action, target, Err(err)).await
     }
 
@@ -298,7 +297,7 @@ impl Relay {
             && !matches!(err, RelayError::StorageUnavailable | RelayError::Unavailable)
         {
             // Refusals of the action itself count against the limiter too.
-            self.code_limiter.check(&me.device, Instant::now())?;
+            self.check_code_attempt(&me.device)?;
         }
         self.audited(me, &role, action, target, result).await
     }

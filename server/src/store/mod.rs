@@ -99,9 +99,11 @@ mod pg_account;
 mod pg_aux;
 pub mod pg_backup;
 mod pg_channel;
+pub mod pg_cluster;
 #[cfg(test)]
-mod pg_conformance;
+pub(crate) mod pg_conformance;
 mod pg_kv;
+pub mod pg_offline;
 mod pg_org;
 pub mod pg_pool;
 mod pg_schema;

@@ -1,19 +1,20 @@
-//! Account export and deletion on PostgreSQL: the steps of
-//! [`rules::deletion`] (whose order is the rule) as SQL. Deleting deletes
+//! Account export and deletion on PostgreSQL: the reads of
+//! [`rules::export`] and the steps of [`rules::deletion`] (whose order is
+//! the rule) as SQL. Deleting deletes
 //! rows; what lingers of them in the WAL and in dead tuples until VACUUM is
 //! sealed with the account's shredding key, destroyed last
 //! (docs/PRIVACY.md, "PostgreSQL store").
 
 use std::collections::BTreeSet;
 
-use stadtbote_protocol::account::{AccountExport, BlobExport, DeviceExport};
-use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
+use stadtbote_protocol::account::AccountExport;
+use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId, OrgId};
 
 use super::pg_org::{REVOKED, STAFF};
 use super::pg_pool::pg_error;
-use super::pg_store::{PgStore, ack_tx, big, unbig};
-use super::rules::deletion::DeletionSteps;
-use super::{BlobStore, OrgStore, PushStore, Store, StoreError, records};
+use super::pg_store::{PgStore, ack_tx, unbig};
+use super::rules::{self, deletion::DeletionSteps};
+use super::{BlobRecord, OrgStore, Store, StoreError, records};
 
 /// Sealing context of group ids (as sled's tree name).
 const GROUP_IDS: &str = "group_ids";
@@ -100,79 +101,44 @@ impl PgStore {
             Ok(out)
         })
     }
+}
 
-    pub(super) fn export_account(
-        &self,
-        account: &AccountId,
-        now_ms: u64,
-    ) -> Result<AccountExport, StoreError> {
-        let created_at = self.account_created_at(account)?;
-        let ids = self.account_device_ids(account)?;
-        let orgs = self.orgs()?;
-        let mut devices = Vec::with_capacity(ids.len());
-        for device in &ids {
-            let Some(record) = self.device(device)? else { continue };
-            let packages = self.key_package_status(device)?;
-            let (queued_envelopes, queued_bytes) = self.mailbox_size(device)?;
-            let mut org_admin_of = Vec::new();
-            let mut staff_of = Vec::new();
-            for (org, org_record) in &orgs {
-                if org_record.admin_device == Some(*device) {
-                    org_admin_of.push(org_record.handle.clone());
-                }
-                if self.staff_certificate_exists(org, device)? {
-                    staff_of.push(org_record.handle.clone());
-                }
-            }
-            devices.push(DeviceExport {
-                device: *device,
-                identity_key: record.identity_key,
-                created_at: record.created_at,
-                blocked: record.blocked,
-                key_packages: packages.one_time,
-                last_resort_key_package: packages.last_resort,
-                queued_envelopes,
-                queued_bytes,
-                server_admin: self.is_admin(device)?,
-                org_admin_of,
-                staff_of,
-                push_subscription: self.push_subscription(device)?.map(|s| {
-                    stadtbote_protocol::account::PushSubscriptionExport {
-                        endpoint: s.endpoint,
-                        created_at: s.created_at,
-                        last_used_at: s.last_used,
-                    }
-                }),
-            });
-        }
-        let groups = self.groups_of(&ids)?;
-        let blobs = self
-            .blobs_of(account)?
-            .into_iter()
-            .map(|(blob, r)| BlobExport {
-                blob,
-                size: r.size,
-                complete: r.complete,
-                expires_at: r.expires_at,
-            })
-            .collect();
+/// What the account export reads on PostgreSQL.
+impl rules::export::ExportReads for PgStore {
+    fn export_created_at(&self, account: &AccountId) -> Result<u64, StoreError> {
+        self.account_created_at(account)
+    }
+
+    fn export_devices(&self, account: &AccountId) -> Result<Vec<DeviceId>, StoreError> {
+        self.account_device_ids(account)
+    }
+
+    fn export_queued(&self, device: &DeviceId) -> Result<(u64, u64), StoreError> {
+        self.mailbox_size(device)
+    }
+
+    fn export_is_staff(&self, org: &OrgId, device: &DeviceId) -> Result<bool, StoreError> {
+        self.staff_certificate_exists(org, device)
+    }
+
+    fn export_groups(&self, devices: &[DeviceId]) -> Result<Vec<GroupId>, StoreError> {
+        self.groups_of(devices)
+    }
+
+    fn export_blobs(&self, account: &AccountId) -> Result<Vec<(BlobId, BlobRecord)>, StoreError> {
+        self.blobs_of(account)
+    }
+
+    fn export_link_code_expiries(&self, account: &AccountId) -> Result<Vec<u64>, StoreError> {
         let blind = self.keyring.blind(account);
-        let pending: i64 = self.pool.run(move |c| {
-            Ok(c.query_one(
-                "SELECT count(*) FROM link_codes WHERE blind = $1 AND expires_at > $2",
-                &[&blind.as_bytes().as_slice(), &big(now_ms)],
-            )
-            .map_err(pg_error)?
-            .get(0))
-        })?;
-        Ok(AccountExport {
-            account: *account,
-            created_at,
-            devices,
-            groups,
-            blobs,
-            blob_usage_bytes: self.blob_usage(account)?,
-            pending_link_codes: u32::try_from(pending).unwrap_or(u32::MAX),
+        self.pool.run(move |c| {
+            let rows = c
+                .query(
+                    "SELECT expires_at FROM link_codes WHERE blind = $1",
+                    &[&blind.as_bytes().as_slice()],
+                )
+                .map_err(pg_error)?;
+            Ok(rows.iter().map(|r| unbig(r.get(0))).collect())
         })
     }
 }
@@ -183,7 +149,7 @@ pub(super) fn export(
     account: &AccountId,
     now_ms: u64,
 ) -> Result<AccountExport, StoreError> {
-    store.export_account(account, now_ms)
+    rules::export::account_export(store, account, now_ms)
 }
 
 /// PostgreSQL's steps of an account deletion; the order is the rule's

@@ -503,50 +503,6 @@ impl DeviceListStore for PgStore {
     }
 }
 
-fn factor_key(owner: &FactorOwner) -> Vec<u8> {
-    let mut key = b"factor/".to_vec();
-    match owner {
-        FactorOwner::Admin(device) => {
-            key.extend_from_slice(b"a/");
-            key.extend_from_slice(device.as_bytes());
-        }
-        FactorOwner::Org(org) => {
-            key.extend_from_slice(b"o/");
-            key.extend_from_slice(org.as_bytes());
-        }
-    }
-    key
-}
-
-fn encode_factor(secret: &[u8], last_step: Option<u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(10 + secret.len());
-    out.push(RECORD_V1);
-    out.push(u8::from(last_step.is_some()));
-    out.extend_from_slice(&last_step.unwrap_or(0).to_be_bytes());
-    out.extend_from_slice(secret);
-    out
-}
-
-fn decode_factor(bytes: &[u8]) -> Result<FactorRecord, StoreError> {
-    let corrupt = || StoreError::corrupt(SETTINGS);
-    let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
-    if version != RECORD_V1 {
-        return Err(StoreError::unsupported_schema(version));
-    }
-    let (&flag, rest) = rest.split_first().ok_or_else(corrupt)?;
-    let (step, secret) = rest.split_at_checked(8).ok_or_else(corrupt)?;
-    let step = u64::from_be_bytes(<[u8; 8]>::try_from(step).map_err(|_| corrupt())?);
-    let last_step = match flag {
-        0 => None,
-        1 => Some(step),
-        _ => return Err(corrupt()),
-    };
-    if secret.is_empty() {
-        return Err(corrupt());
-    }
-    Ok(FactorRecord { secret: Secret::from_bytes(secret), last_step })
-}
-
 impl SettingsStore for PgStore {
     fn retention_overrides(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut out = Vec::new();
@@ -567,29 +523,34 @@ impl SettingsStore for PgStore {
     }
 
     fn factor(&self, owner: &FactorOwner) -> Result<Option<FactorRecord>, StoreError> {
-        let key = factor_key(owner);
-        self.kv(|s| s.get(SETTINGS, &key))?.map(|b| decode_factor(&b)).transpose()
+        let key = records::factor_key(owner);
+        self.kv(|s| s.get(SETTINGS, &key))?.map(|b| records::decode_factor(&b)).transpose()
     }
 
     fn set_factor(&self, owner: &FactorOwner, secret: &Secret) -> Result<(), StoreError> {
-        let (key, value) = (factor_key(owner), encode_factor(secret.as_bytes(), None));
+        let (key, value) =
+            (records::factor_key(owner), records::encode_factor(secret.as_bytes(), None));
         self.kv(|s| s.insert(SETTINGS, &key, &value).map(|_| ()))
     }
 
     fn remove_factor(&self, owner: &FactorOwner) -> Result<(), StoreError> {
-        let key = factor_key(owner);
+        let key = records::factor_key(owner);
         self.kv(|s| s.remove(SETTINGS, &key).map(|_| ()))
     }
 
     fn use_factor_step(&self, owner: &FactorOwner, step: u64) -> Result<bool, StoreError> {
-        let key = factor_key(owner);
+        let key = records::factor_key(owner);
         self.kv(|s| {
             let Some(current) = s.get(SETTINGS, &key)? else { return Ok(false) };
-            let record = decode_factor(&current)?;
+            let record = records::decode_factor(&current)?;
             if record.last_step.is_some_and(|last| step <= last) {
                 return Ok(false);
             }
-            s.insert(SETTINGS, &key, &encode_factor(record.secret.as_bytes(), Some(step)))?;
+            s.insert(
+                SETTINGS,
+                &key,
+                &records::encode_factor(record.secret.as_bytes(), Some(step)),
+            )?;
             Ok(true)
         })
     }

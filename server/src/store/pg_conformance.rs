@@ -15,7 +15,7 @@ use super::sled_backup::TreeVisitor;
 use super::{PgImporter, PgOptions, PgStore};
 
 /// The cluster shared by this process's tests.
-fn cluster() -> Option<&'static TestPg> {
+pub(crate) fn cluster() -> Option<&'static TestPg> {
     static CLUSTER: OnceLock<Option<TestPg>> = OnceLock::new();
     CLUSTER.get_or_init(TestPg::start).as_ref()
 }

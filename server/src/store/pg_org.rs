@@ -1,16 +1,15 @@
-//! [`OrgStore`] on PostgreSQL: the port of `sled_org` onto the key-value
-//! collections of [`super::pg_kv`] (same trees, keys and records). Where
-//! sled reads under its `org_writes` lock and then re-checks inside a
-//! transaction, here the reads, the directory-size check and the writes are
-//! one serializable transaction.
+//! [`OrgStore`] on PostgreSQL: the org records in the key-value
+//! collections of [`super::pg_kv`] (same trees, keys and records as sled).
+//! Each method reads what the rules of [`super::rules::org`] need, lets
+//! them decide and writes what they return, all in one serializable
+//! transaction (where sled reads under its `org_writes` lock and re-checks
+//! inside a transaction).
 
 use std::collections::BTreeSet;
 
 use stadtbote_protocol::auth::IdentityKey;
-use stadtbote_protocol::frame::{OrgInfo, OrgStats, encode};
-use stadtbote_protocol::org::{
-    InviteCert, RevocationList, Signed, SignedKind, StaffApproval, StaffCertificate, StaffList,
-};
+use stadtbote_protocol::frame::{OrgInfo, OrgStats};
+use stadtbote_protocol::org::{Signed, StaffApproval, StaffCertificate};
 use stadtbote_protocol::org_rotation::SignedRotation;
 use stadtbote_protocol::{DeviceId, OrgId};
 
@@ -20,7 +19,8 @@ use super::org::{
 use super::pg_aux::{ADMIN_CLAIM, ADMIN_CLAIM_KEY, ADMINS, ORGS};
 use super::pg_pool::Session;
 use super::pg_store::PgStore;
-use super::{CodeState, StoreError, records};
+use super::rules::org::{self as rule, Directory};
+use super::{StoreError, records};
 
 const HANDLES: &str = "handles";
 const ORG_CODES: &str = "org_codes";
@@ -32,55 +32,6 @@ const INVITES: &str = "invites";
 pub(super) const STAFF: &str = "staff";
 pub(super) const REVOKED: &str = "revoked";
 pub(super) const CHANNELS: &str = "channels";
-
-fn certificate_current(certificate: &StaffCertificate, now_ms: u64) -> bool {
-    certificate
-        .invite
-        .decode_unverified::<InviteCert>(SignedKind::Invite)
-        .is_ok_and(|invite| now_ms < invite.cert_expires_at)
-}
-
-struct DirectoryParts {
-    org: OrgId,
-    record: OrgRecord,
-    profile: Option<Signed>,
-    revocations: Option<Signed>,
-    staff_list: Option<Signed>,
-    rotations: Vec<SignedRotation>,
-    staff: Vec<(DeviceId, StaffCertificate)>,
-    revoked: BTreeSet<DeviceId>,
-    now_ms: u64,
-}
-
-impl DirectoryParts {
-    fn build(&self) -> OrgInfo {
-        let staff = self
-            .staff
-            .iter()
-            .filter(|(device, cert)| {
-                !self.revoked.contains(device) && certificate_current(cert, self.now_ms)
-            })
-            .map(|(_, cert)| cert.clone())
-            .collect();
-        OrgInfo {
-            org: self.org,
-            handle: self.record.handle.clone(),
-            org_key: self.record.org_key,
-            profile: self.profile.clone(),
-            staff,
-            revocations: self.revocations.clone(),
-            staff_list: self.staff_list.clone(),
-            rotations: self.rotations.clone(),
-        }
-    }
-
-    fn check_size(&self, max_bytes: usize) -> Result<(), StoreError> {
-        if encode(&self.build()).len() > max_bytes {
-            return Err(StoreError::DirectoryTooLarge);
-        }
-        Ok(())
-    }
-}
 
 pub(super) fn staff_of(
     s: &mut Session,
@@ -148,10 +99,10 @@ fn directory_parts(
     org: &OrgId,
     record: OrgRecord,
     now_ms: u64,
-) -> Result<DirectoryParts, StoreError> {
+) -> Result<Directory, StoreError> {
     let staff = staff_of(s, org)?;
     let revoked = revoked_by(s, org, &staff)?;
-    Ok(DirectoryParts {
+    Ok(Directory {
         org: *org,
         record,
         profile: signed_of(s, ORG_PROFILES, org)?,
@@ -164,11 +115,12 @@ fn directory_parts(
     })
 }
 
-fn list_version(signed: Option<&Signed>) -> u64 {
-    // Verified with the org key when it was stored.
-    signed
-        .and_then(|s| s.decode_unverified::<StaffList>(SignedKind::StaffList).ok())
-        .map_or(0, |l| l.version)
+fn org_code_of(s: &mut Session, code_hash: &[u8; 32]) -> Result<Option<OrgCodeRecord>, StoreError> {
+    s.get(ORG_CODES, code_hash)?.map(|bytes| records::decode_org_code(&bytes)).transpose()
+}
+
+fn invite_of(s: &mut Session, invite_id: &[u8; 8]) -> Result<Option<InviteRecord>, StoreError> {
+    s.get(INVITES, invite_id)?.map(|bytes| records::decode_invite(&bytes)).transpose()
 }
 
 impl PgStore {
@@ -237,12 +189,8 @@ impl OrgStore for PgStore {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         self.kv(|s| {
-            let Some(bytes) = s.get(ADMIN_CLAIM, ADMIN_CLAIM_KEY)? else {
-                return Err(StoreError::Code(CodeState::Unknown));
-            };
-            if records::decode_hash(&bytes)? != *code_hash {
-                return Err(StoreError::Code(CodeState::Unknown));
-            }
+            let stored = s.get(ADMIN_CLAIM, ADMIN_CLAIM_KEY)?;
+            rule::claim_admin(stored.map(|b| records::decode_hash(&b)).transpose()?, code_hash)?;
             s.remove(ADMIN_CLAIM, ADMIN_CLAIM_KEY)?;
             s.insert(ADMINS, device.as_bytes(), &records::encode_u64(now_ms))?;
             Ok(())
@@ -257,12 +205,10 @@ impl OrgStore for PgStore {
         code: &OrgCodeRecord,
     ) -> Result<(), StoreError> {
         self.kv(|s| {
-            if s.contains_key(HANDLES, record.handle.as_bytes())? {
-                return Err(StoreError::HandleTaken);
-            }
-            if s.contains_key(ORGS, org.as_bytes())? || s.contains_key(ORG_CODES, code_hash)? {
-                return Err(StoreError::contention());
-            }
+            let handle_taken = s.contains_key(HANDLES, record.handle.as_bytes())?;
+            let id_or_code_taken =
+                s.contains_key(ORGS, org.as_bytes())? || s.contains_key(ORG_CODES, code_hash)?;
+            rule::check_new_org(handle_taken, id_or_code_taken)?;
             s.insert(ORGS, org.as_bytes(), &records::encode_org(record))?;
             s.insert(HANDLES, record.handle.as_bytes(), &records::encode_id(org.as_bytes()))?;
             s.insert(ORG_CODES, code_hash, &records::encode_org_code(code))?;
@@ -295,10 +241,7 @@ impl OrgStore for PgStore {
     }
 
     fn org_code(&self, code_hash: &[u8; 32]) -> Result<Option<OrgCodeRecord>, StoreError> {
-        match self.kv(|s| s.get(ORG_CODES, code_hash))? {
-            Some(bytes) => records::decode_org_code(&bytes).map(Some),
-            None => Ok(None),
-        }
+        self.kv(|s| org_code_of(s, code_hash))
     }
 
     fn claim_org(
@@ -309,23 +252,16 @@ impl OrgStore for PgStore {
         now_ms: u64,
     ) -> Result<(OrgId, OrgRecord), StoreError> {
         self.kv(|s| {
-            let Some(bytes) = s.get(ORG_CODES, code_hash)? else {
-                return Err(StoreError::Code(CodeState::Unknown));
+            let code = rule::usable_code(org_code_of(s, code_hash)?, now_ms)?;
+            let record = match org_record(s, &code.org) {
+                Ok(record) => Some(record),
+                Err(StoreError::UnknownOrg) => None,
+                Err(e) => return Err(e),
             };
-            let code = records::decode_org_code(&bytes)?;
-            code.check(now_ms).map_err(StoreError::Code)?;
-            let mut record = org_record(s, &code.org)?;
-            if record.org_key.is_some() {
-                return Err(StoreError::AlreadyClaimed);
-            }
-            record.org_key = Some(*org_key);
-            record.admin_device = Some(*device);
-            s.insert(ORGS, code.org.as_bytes(), &records::encode_org(&record))?;
-            // Kept until its deletion time, so that a second attempt is
-            // told "already used".
-            let used = OrgCodeRecord { used: true, ..code };
-            s.insert(ORG_CODES, code_hash, &records::encode_org_code(&used))?;
-            Ok((code.org, record))
+            let claim = rule::claim_org(code, record, org_key, device)?;
+            s.insert(ORGS, code.org.as_bytes(), &records::encode_org(&claim.record))?;
+            s.insert(ORG_CODES, code_hash, &records::encode_org_code(&claim.used_code))?;
+            Ok((code.org, claim.record))
         })
     }
 
@@ -337,14 +273,10 @@ impl OrgStore for PgStore {
         limits: DirectoryLimits,
     ) -> Result<(), StoreError> {
         self.kv(|s| {
-            let mut record = org_record(s, org)?;
-            if version <= record.profile_version {
-                return Err(StoreError::VersionNotIncreasing);
-            }
-            let mut parts = directory_parts(s, org, record.clone(), limits.now_ms)?;
-            parts.profile = Some(profile.clone());
-            parts.check_size(limits.max_bytes)?;
-            record.profile_version = version;
+            let record = org_record(s, org)?;
+            rule::check_profile_version(&record, version)?;
+            let parts = directory_parts(s, org, record, limits.now_ms)?;
+            let record = rule::publish_profile(parts, profile, version, limits.max_bytes)?;
             s.insert(ORGS, org.as_bytes(), &records::encode_org(&record))?;
             s.insert(ORG_PROFILES, org.as_bytes(), &records::encode_signed(profile))?;
             Ok(())
@@ -363,10 +295,7 @@ impl OrgStore for PgStore {
     }
 
     fn invite(&self, invite_id: &[u8; 8]) -> Result<Option<InviteRecord>, StoreError> {
-        match self.kv(|s| s.get(INVITES, invite_id))? {
-            Some(bytes) => records::decode_invite(&bytes).map(Some),
-            None => Ok(None),
-        }
+        self.kv(|s| invite_of(s, invite_id))
     }
 
     fn enroll(
@@ -377,25 +306,11 @@ impl OrgStore for PgStore {
         limits: DirectoryLimits,
     ) -> Result<OrgId, StoreError> {
         self.kv(|s| {
-            let Some(bytes) = s.get(INVITES, invite_id)? else {
-                return Err(StoreError::Code(CodeState::Unknown));
-            };
-            let invite = records::decode_invite(&bytes)?;
-            invite.check(limits.now_ms).map_err(StoreError::Code)?;
+            let invite = rule::usable_invite(invite_of(s, invite_id)?, limits.now_ms)?;
             let org = invite.org;
             let record = org_record(s, &org)?;
-            let mut parts = directory_parts(s, &org, record, limits.now_ms)?;
-            if let Some(list) = &parts.revocations
-                && list
-                    .decode_unverified::<RevocationList>(SignedKind::Revocations)
-                    .is_ok_and(|list| list.revoked.contains(device))
-            {
-                return Err(StoreError::DeviceRevoked);
-            }
-            parts.staff.retain(|(d, _)| d != device);
-            parts.staff.push((*device, certificate.clone()));
-            parts.check_size(limits.max_bytes)?;
-            let used = InviteRecord { used: true, ..invite };
+            let parts = directory_parts(s, &org, record, limits.now_ms)?;
+            let used = rule::enroll(invite, parts, device, certificate, limits.max_bytes)?;
             s.insert(INVITES, invite_id, &records::encode_invite(&used))?;
             let key = records::pair_key(org.as_bytes(), device.as_bytes());
             s.insert(STAFF, &key, &records::encode_staff(certificate))?;
@@ -411,34 +326,19 @@ impl OrgStore for PgStore {
         revoked: &[DeviceId],
         limits: DirectoryLimits,
     ) -> Result<Vec<DeviceId>, StoreError> {
-        let listed: BTreeSet<DeviceId> = revoked.iter().copied().collect();
         self.kv(|s| {
-            let mut record = org_record(s, org)?;
-            if version <= record.revocation_version {
-                return Err(StoreError::VersionNotIncreasing);
-            }
-            let mut parts = directory_parts(s, org, record.clone(), limits.now_ms)?;
-            // Only the org's own staff devices are recorded as revoked.
-            let staff: Vec<DeviceId> = parts.staff.iter().map(|(d, _)| *d).collect();
-            let now_revoked: BTreeSet<DeviceId> =
-                staff.iter().filter(|d| listed.contains(d)).copied().collect();
-            parts.revocations = Some(list.clone());
-            parts.revoked = now_revoked.clone();
-            parts.check_size(limits.max_bytes)?;
+            let record = org_record(s, org)?;
+            rule::check_revocation_version(&record, version)?;
+            let parts = directory_parts(s, org, record, limits.now_ms)?;
+            let plan = rule::revoke(parts, list, version, revoked, limits.max_bytes)?;
             let mut newly = Vec::new();
-            for device in &staff {
+            for device in &plan.staff {
                 let mut orgs_of = revoking_orgs(s, device)?;
-                let had = orgs_of.contains(org);
-                let wants = now_revoked.contains(device);
-                if had == wants {
-                    continue;
-                }
-                if wants {
-                    orgs_of.push(*org);
-                    orgs_of.sort();
-                    newly.push(*device);
-                } else {
-                    orgs_of.retain(|o| o != org);
+                let wants = plan.now_revoked.contains(device);
+                match rule::update_revoking(&mut orgs_of, org, wants) {
+                    None => continue,
+                    Some(true) => newly.push(*device),
+                    Some(false) => {}
                 }
                 if orgs_of.is_empty() {
                     s.remove(REVOKED, device.as_bytes())?;
@@ -446,8 +346,7 @@ impl OrgStore for PgStore {
                     s.insert(REVOKED, device.as_bytes(), &records::encode_orgs(&orgs_of))?;
                 }
             }
-            record.revocation_version = version;
-            s.insert(ORGS, org.as_bytes(), &records::encode_org(&record))?;
+            s.insert(ORGS, org.as_bytes(), &records::encode_org(&plan.record))?;
             s.insert(ORG_REVOCATIONS, org.as_bytes(), &records::encode_signed(list))?;
             Ok(newly)
         })
@@ -463,27 +362,12 @@ impl OrgStore for PgStore {
     ) -> Result<(), StoreError> {
         self.kv(|s| {
             let record = org_record(s, org)?;
-            let mut parts = directory_parts(s, org, record, limits.now_ms)?;
-            if version <= list_version(parts.staff_list.as_ref()) {
-                return Err(StoreError::VersionNotIncreasing);
-            }
-            let mut updated = Vec::with_capacity(approvals.len());
-            for (approval, signed) in approvals {
-                let Some((_, stored)) = parts.staff.iter_mut().find(|(d, _)| *d == approval.device)
-                else {
-                    return Err(StoreError::ApprovalMismatch);
-                };
-                if !stored.matches_approval(approval) {
-                    return Err(StoreError::ApprovalMismatch);
-                }
-                stored.approval = Some(signed.clone());
-                updated.push((approval.device, records::encode_staff(stored)));
-            }
-            parts.staff_list = Some(list.clone());
-            parts.check_size(limits.max_bytes)?;
-            for (device, value) in &updated {
+            let parts = directory_parts(s, org, record, limits.now_ms)?;
+            let updated =
+                rule::publish_staff_list(parts, list, version, approvals, limits.max_bytes)?;
+            for (device, certificate) in &updated {
                 let key = records::pair_key(org.as_bytes(), device.as_bytes());
-                s.insert(STAFF, &key, value)?;
+                s.insert(STAFF, &key, &records::encode_staff(certificate))?;
             }
             s.insert(ORG_STAFF_LISTS, org.as_bytes(), &records::encode_signed(list))?;
             Ok(())
@@ -498,64 +382,22 @@ impl OrgStore for PgStore {
     ) -> Result<(), StoreError> {
         self.kv(|s| {
             let record = org_record(s, org)?;
-            let mut chain = rotations_of(s, org)?;
-            let expected_sequence = u64::try_from(chain.len()).ok().and_then(|n| n.checked_add(1));
-            if record.org_key.as_ref() != Some(update.old_key)
-                || expected_sequence != Some(update.sequence)
-            {
-                return Err(StoreError::VersionNotIncreasing);
-            }
-            let (profile, profile_version) = update.profile;
-            let (list, new_list_version) = update.staff_list;
-            let mut parts = directory_parts(s, org, record.clone(), limits.now_ms)?;
-            if profile_version <= record.profile_version
-                || new_list_version <= list_version(parts.staff_list.as_ref())
-            {
-                return Err(StoreError::VersionNotIncreasing);
-            }
-            if let Some((_, version)) = update.revocations
-                && version <= record.revocation_version
-            {
-                return Err(StoreError::VersionNotIncreasing);
-            }
-            for (device, reissued) in update.staff {
-                let same_binding = parts
-                    .staff
-                    .iter()
-                    .any(|(d, stored)| d == device && stored.binding == reissued.binding);
-                if !same_binding {
-                    return Err(StoreError::ApprovalMismatch);
-                }
-            }
-            let dropped: Vec<DeviceId> = parts
-                .staff
-                .iter()
-                .map(|(d, _)| *d)
-                .filter(|d| !update.staff.iter().any(|(r, _)| r == d))
-                .collect();
-            chain.push(update.rotation.clone());
-            let mut new_record = record.clone();
-            new_record.org_key = Some(*update.new_key);
-            new_record.profile_version = profile_version;
-            if let Some((list, version)) = update.revocations {
-                new_record.revocation_version = version;
-                parts.revocations = Some(list.clone());
-            }
-            parts.record = new_record.clone();
-            parts.profile = Some(profile.clone());
-            parts.staff_list = Some(list.clone());
-            parts.rotations = chain.clone();
-            parts.staff = update.staff.to_vec();
-            parts.check_size(limits.max_bytes)?;
+            let chain = rotations_of(s, org)?;
+            // Checked before the directory is read, as on sled.
+            rule::check_rotation_versions(&record, chain.len(), 0, update)?;
+            let parts = directory_parts(s, org, record, limits.now_ms)?;
+            let plan = rule::rotate_org_key(parts, chain, update, limits.max_bytes)?;
+            let (profile, _) = update.profile;
+            let (list, _) = update.staff_list;
             for (device, cert) in update.staff {
                 let key = records::pair_key(org.as_bytes(), device.as_bytes());
                 s.insert(STAFF, &key, &records::encode_staff(cert))?;
             }
-            for device in &dropped {
+            for device in &plan.dropped {
                 s.remove(STAFF, &records::pair_key(org.as_bytes(), device.as_bytes()))?;
             }
-            s.insert(ORGS, org.as_bytes(), &records::encode_org(&new_record))?;
-            s.insert(ORG_ROTATIONS, org.as_bytes(), &records::encode_rotations(&chain))?;
+            s.insert(ORGS, org.as_bytes(), &records::encode_org(&plan.record))?;
+            s.insert(ORG_ROTATIONS, org.as_bytes(), &records::encode_rotations(&plan.chain))?;
             s.insert(ORG_PROFILES, org.as_bytes(), &records::encode_signed(profile))?;
             s.insert(ORG_STAFF_LISTS, org.as_bytes(), &records::encode_signed(list))?;
             if let Some((revocations, _)) = update.revocations {
@@ -583,7 +425,8 @@ impl OrgStore for PgStore {
 pub(super) fn sweep_codes(s: &mut Session, now_ms: u64) -> Result<(u64, u64), StoreError> {
     let mut codes = 0;
     for (key, value) in s.iter(ORG_CODES)? {
-        if records::decode_org_code(&value).is_ok_and(|r| r.delete_at > now_ms) {
+        let delete_at = records::decode_org_code(&value).ok().map(|r| r.delete_at);
+        if !rule::code_record_gone(delete_at, now_ms) {
             continue;
         }
         s.remove(ORG_CODES, &key)?;
@@ -591,7 +434,8 @@ pub(super) fn sweep_codes(s: &mut Session, now_ms: u64) -> Result<(u64, u64), St
     }
     let mut invites = 0;
     for (key, value) in s.iter(INVITES)? {
-        if records::decode_invite(&value).is_ok_and(|r| r.delete_at > now_ms) {
+        let delete_at = records::decode_invite(&value).ok().map(|r| r.delete_at);
+        if !rule::code_record_gone(delete_at, now_ms) {
             continue;
         }
         s.remove(INVITES, &key)?;

@@ -20,18 +20,34 @@
 //! waits at most connect + statement timeout + a margin, so no call waits
 //! without bound even if a connection thread is stuck.
 //!
+//! Waiting: a store method is usually called on one of tokio's worker
+//! threads (the relay calls the store directly, as sled's calls take
+//! microseconds). Waiting there for a database round trip would hold the
+//! worker — on a two-core host the runtime has two — so that at most two
+//! transactions were ever in flight whatever `pg_pool_size` said, and a
+//! device's delivery read queued behind other senders' writes. So the wait
+//! runs in [`tokio::task::block_in_place`] on a multi-threaded runtime
+//! ([`wait_answer`]): the worker's other tasks move to another thread while
+//! this one waits, and the pool, not the runtime, bounds the concurrency.
+//!
+//! Round trips: statements of the hot paths are prepared once per
+//! connection ([`prepared`]) instead of once per call (the `postgres`
+//! client's `query(&str, …)` costs a Parse round trip before every Bind).
+//!
 //! Failure: a lost connection makes the running job fail with
 //! `Unavailable`; the thread drops the connection and reconnects before its
 //! next job, so the node recovers by itself when the database is back.
 //! Connection errors never carry the URL (and so never its password):
 //! [`redact_url`] is the only form in which the URL is shown.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config, GenericClient, NoTls, Statement};
 
 use super::{StorageError, StoreError};
 
@@ -142,6 +158,47 @@ pub fn pg_error(err: postgres::Error) -> StoreError {
     StorageError::Unavailable(PoolError::Connection(text).into()).into()
 }
 
+thread_local! {
+    /// The statements prepared on this connection thread's current
+    /// connection, by their (static) text. Cleared whenever the thread
+    /// drops its connection: a statement belongs to one connection.
+    static STATEMENTS: RefCell<HashMap<&'static str, Statement>> = RefCell::new(HashMap::new());
+}
+
+/// `sql` prepared on `client`'s connection, once per connection. Only for
+/// the static statements of the hot paths (the cache is keyed by the text,
+/// so it holds one entry per statement of the source code). Call it only
+/// from a job, i.e. on a connection thread.
+pub fn prepared<C: GenericClient>(
+    client: &mut C,
+    sql: &'static str,
+) -> Result<Statement, StoreError> {
+    if let Some(statement) = STATEMENTS.with(|s| s.borrow().get(sql).cloned()) {
+        return Ok(statement);
+    }
+    let statement = client.prepare(sql).map_err(pg_error)?;
+    STATEMENTS.with(|s| s.borrow_mut().insert(sql, statement.clone()));
+    Ok(statement)
+}
+
+fn forget_statements() {
+    STATEMENTS.with(|s| s.borrow_mut().clear());
+}
+
+/// Waits for a connection thread's answer on `rx`, without holding a
+/// worker of a multi-threaded tokio runtime while it waits (see the module
+/// docs). On a current-thread runtime (tests) or outside any runtime it
+/// simply blocks, as before.
+fn wait_answer<T>(rx: &Receiver<T>, wait: Duration) -> Result<T, RecvTimeoutError> {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded {
+        tokio::task::block_in_place(|| rx.recv_timeout(wait))
+    } else {
+        rx.recv_timeout(wait)
+    }
+}
+
 type Job = Box<dyn FnOnce(Result<&mut Client, StoreError>) + Send>;
 
 /// The pool of connection threads.
@@ -160,10 +217,10 @@ impl std::fmt::Debug for Pool {
 
 /// The connection configuration: timeouts, asynchronous commit (the
 /// store's `flush` makes writes durable) and an application name.
-fn config(options: &PgOptions) -> Result<Config, PoolError> {
+pub(crate) fn config(options: &PgOptions) -> Result<Config, PoolError> {
     let mut config: Config = options.url.parse().map_err(|_| PoolError::BadUrl)?;
     config.connect_timeout(options.connect_timeout);
-    config.application_name("stadtbote-server");
+    config.application_name(super::pg_offline::SERVER_APPLICATION);
     let statement_ms = options.statement_timeout.as_millis().max(1);
     config.options(&format!(
         "-c statement_timeout={statement_ms} -c lock_timeout={statement_ms} \
@@ -199,6 +256,7 @@ fn worker(config: Arc<Config>, jobs: Arc<Mutex<Receiver<Job>>>, check_timeout: D
             client = None;
         }
         if client.is_none() {
+            forget_statements();
             match config.connect(NoTls) {
                 Ok(c) => client = Some(c),
                 Err(e) => {
@@ -268,7 +326,7 @@ impl Pool {
                 }
             }
         }
-        match rx.recv_timeout(self.wait) {
+        match wait_answer(&rx, self.wait) {
             Ok(answer) => answer,
             Err(_) => Err(StorageError::Unavailable(PoolError::Timeout(self.wait).into()).into()),
         }
@@ -336,7 +394,7 @@ impl Session {
         let (tx, rx) = sync_channel(1);
         let requests = self.requests.as_ref().ok_or_else(closed)?;
         requests.send(SessionRequest::Query(sql.to_string(), params, tx)).map_err(|_| closed())?;
-        rx.recv_timeout(self.wait).map_err(|_| timeout(self.wait))?
+        wait_answer(&rx, self.wait).map_err(|_| timeout(self.wait))?
     }
 
     /// Commits the transaction.
@@ -344,7 +402,7 @@ impl Session {
         let (tx, rx) = sync_channel(1);
         let requests = self.requests.take().ok_or_else(closed)?;
         requests.send(SessionRequest::Commit(tx)).map_err(|_| closed())?;
-        rx.recv_timeout(self.wait).map_err(|_| timeout(self.wait))?
+        wait_answer(&rx, self.wait).map_err(|_| timeout(self.wait))?
     }
 }
 
@@ -408,7 +466,7 @@ impl Pool {
                 Err(TrySendError::Disconnected(_)) => return Err(closed()),
             }
         }
-        ready_rx.recv_timeout(wait).map_err(|_| timeout(wait))??;
+        wait_answer(&ready_rx, wait).map_err(|_| timeout(wait))??;
         Ok(Session { requests: Some(requests), wait })
     }
 }

@@ -40,7 +40,7 @@ use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerStats};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
-use super::pg_pool::{PgOptions, Pool, pg_error};
+use super::pg_pool::{PgOptions, Pool, pg_error, prepared};
 use super::rules::commit::{CommitPlan, GroupSnapshot};
 use super::rules::{self, DeviceStanding, GroupView};
 use super::shred::{Blind, Keyring, SEALED_ID_LEN};
@@ -169,9 +169,15 @@ fn raw_devices(
         return Ok(Vec::new());
     }
     let keys: Vec<&[u8]> = kdevs.iter().map(|d| d.as_bytes().as_slice()).collect();
-    let rows = tx
-        .query("SELECT kdev, blind, sealed_device FROM devices WHERE kdev = ANY($1)", &[&keys])
-        .map_err(pg_error)?;
+    let statement =
+        prepared(tx, "SELECT kdev, blind, sealed_device FROM devices WHERE kdev = ANY($1)")?;
+    let rows = tx.query(&statement, &[&keys]).map_err(pg_error)?;
+    open_devices(keyring, rows)
+}
+
+/// The raw device ids of rows `(kdev, blind, sealed_device)` of `devices`,
+/// sorted.
+fn open_devices(keyring: &Keyring, rows: Vec<postgres::Row>) -> Result<Vec<DeviceId>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let kdev: &[u8] = row.get(0);
@@ -192,7 +198,10 @@ fn raw_devices(
 
 /// Stores `payload` once and queues it for `recipients` (stored ids), in
 /// two statements: the recipients' mailbox locks, then the message and its
-/// entries (see the module docs on envelope ids).
+/// entries (see the module docs on envelope ids). Answers the recipients'
+/// rows `(kdev, blind, sealed_device)` of `devices` (those that still
+/// exist), read by the statement that locks their mailboxes: the send path
+/// needs their raw ids to wake them, and this spares it a round trip.
 pub(super) fn enqueue(
     tx: &mut Transaction<'_>,
     kgroup: &[u8],
@@ -200,28 +209,33 @@ pub(super) fn enqueue(
     recipients: &[DeviceId],
     stored_at: u64,
     expires_at: u64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<postgres::Row>, StoreError> {
     if recipients.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut sorted: Vec<&[u8]> = recipients.iter().map(|d| d.as_bytes().as_slice()).collect();
     sorted.sort();
     sorted.dedup();
-    // Lock the recipients' mailboxes first, then take the message id.
-    tx.execute(
-        "INSERT INTO mailbox_lock (kdev) SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) \
-         ORDER BY n ON CONFLICT (kdev) DO UPDATE SET kdev = EXCLUDED.kdev",
-        &[&sorted],
-    )
-    .map_err(pg_error)?;
-    tx.execute(
+    // Lock the recipients' mailboxes first, then take the message id. A
+    // data-modifying WITH runs to completion (in the ORDER BY order) before
+    // the devices are read.
+    let lock = prepared(
+        tx,
+        "WITH l AS (INSERT INTO mailbox_lock (kdev) \
+                    SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) ORDER BY n \
+                    ON CONFLICT (kdev) DO UPDATE SET kdev = EXCLUDED.kdev RETURNING kdev) \
+         SELECT d.kdev, d.blind, d.sealed_device FROM devices d JOIN l ON l.kdev = d.kdev",
+    )?;
+    let rows = tx.query(&lock, &[&sorted]).map_err(pg_error)?;
+    let insert = prepared(
+        tx,
         "WITH m AS (INSERT INTO messages (kgroup, payload, stored_at, expires_at) \
                     VALUES ($1, $2, $3, $4) RETURNING id) \
          INSERT INTO mailbox (kdev, message) SELECT d, m.id FROM unnest($5::bytea[]) AS d, m",
-        &[&kgroup, &payload, &big(stored_at), &big(expires_at), &sorted],
-    )
-    .map_err(pg_error)?;
-    Ok(())
+    )?;
+    tx.execute(&insert, &[&kgroup, &payload, &big(stored_at), &big(expires_at), &sorted])
+        .map_err(pg_error)?;
+    Ok(rows)
 }
 
 /// What the rules may ask about devices, answered inside the transaction.
@@ -235,6 +249,12 @@ struct TxView<'a, 'b> {
 impl<'a, 'b> TxView<'a, 'b> {
     fn new(tx: &'a mut Transaction<'b>, keyring: &'a Keyring) -> Self {
         Self { tx: RefCell::new(tx), keyring, any_revoked: Cell::new(None) }
+    }
+
+    /// A view that already knows whether any device is revoked (read by
+    /// the statement that loaded the group).
+    fn knowing_revoked(tx: &'a mut Transaction<'b>, keyring: &'a Keyring, any: bool) -> Self {
+        Self { tx: RefCell::new(tx), keyring, any_revoked: Cell::new(Some(any)) }
     }
 }
 
@@ -420,13 +440,13 @@ impl Store for PgStore {
         let kdev = self.kdev(device);
         let keyring = self.keyring.clone();
         self.pool.run(move |c| {
-            let row = c
-                .query_opt(
-                    "SELECT blind, sealed_account, identity_key, created_at, blocked \
-                     FROM devices WHERE kdev = $1",
-                    &[&kdev],
-                )
-                .map_err(pg_error)?;
+            // Asked before every write request (is the device blocked?).
+            let lookup = prepared(
+                c,
+                "SELECT blind, sealed_account, identity_key, created_at, blocked \
+                 FROM devices WHERE kdev = $1",
+            )?;
+            let row = c.query_opt(&lookup, &[&kdev]).map_err(pg_error)?;
             let Some(row) = row else { return Ok(None) };
             let blind = blind_of(row.get(0), DEVICES)?;
             let sealed = sealed_id_of(row.get(1), DEVICES)?;
@@ -887,25 +907,27 @@ impl Store for PgStore {
         let keyring = self.keyring.clone();
         self.pool.tx(move |tx| {
             // A shared lock: sends of one group run side by side, but not
-            // beside a commit that changes its members.
-            let row = tx
-                .query_opt(
-                    "SELECT epoch, members FROM groups WHERE kgroup = $1 FOR SHARE",
-                    &[&kgroup],
-                )
-                .map_err(pg_error)?;
-            let current = match row {
-                Some(r) => {
-                    Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? })
-                }
-                None => None,
+            // beside a commit that changes its members. Whether any device
+            // is revoked at all comes with it (one round trip less).
+            let load = prepared(
+                tx,
+                "SELECT epoch, members, EXISTS (SELECT 1 FROM kv WHERE tree = 'revoked') \
+                 FROM groups WHERE kgroup = $1 FOR SHARE OF groups",
+            )?;
+            let row = tx.query_opt(&load, &[&kgroup]).map_err(pg_error)?;
+            let (current, any_revoked) = match row {
+                Some(r) => (
+                    Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? }),
+                    r.get::<_, bool>(2),
+                ),
+                None => (None, false),
             };
             let to = {
-                let view = TxView::new(tx, &keyring);
+                let view = TxView::knowing_revoked(tx, &keyring, any_revoked);
                 rules::commit::send_recipients(&view, current.as_ref(), &ksender)?
             };
-            enqueue(tx, &kgroup, &payload, &to, now_ms, expires_at_ms)?;
-            raw_devices(tx, &keyring, &to)
+            let rows = enqueue(tx, &kgroup, &payload, &to, now_ms, expires_at_ms)?;
+            open_devices(&keyring, rows)
         })
     }
 
@@ -919,14 +941,13 @@ impl Store for PgStore {
         let kdev = self.kdev(device);
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1).saturating_add(1);
         self.pool.run(move |c| {
-            let rows = c
-                .query(
-                    "SELECT m.id, m.stored_at, m.payload FROM mailbox b \
-                     JOIN messages m ON m.id = b.message \
-                     WHERE b.kdev = $1 AND b.message > $2 ORDER BY b.message LIMIT $3",
-                    &[&kdev, &big(after), &fetch],
-                )
-                .map_err(pg_error)?;
+            let page = prepared(
+                c,
+                "SELECT m.id, m.stored_at, m.payload FROM mailbox b \
+                 JOIN messages m ON m.id = b.message \
+                 WHERE b.kdev = $1 AND b.message > $2 ORDER BY b.message LIMIT $3",
+            )?;
+            let rows = c.query(&page, &[&kdev, &big(after), &fetch]).map_err(pg_error)?;
             let mut more = rows.len() > limit;
             let mut envelopes = Vec::new();
             let mut bytes = 0usize;
@@ -1141,11 +1162,14 @@ pub(super) fn ack_tx(
     ids: Option<&[i64]>,
 ) -> Result<u32, StoreError> {
     let rows = match ids {
-        Some(ids) => tx.query(
-            "SELECT m.id FROM mailbox b JOIN messages m ON m.id = b.message \
-             WHERE b.kdev = $1 AND b.message = ANY($2) ORDER BY m.id FOR UPDATE OF m",
-            &[&kdev, &ids],
-        ),
+        Some(ids) => {
+            let lock = prepared(
+                tx,
+                "SELECT m.id FROM mailbox b JOIN messages m ON m.id = b.message \
+                 WHERE b.kdev = $1 AND b.message = ANY($2) ORDER BY m.id FOR UPDATE OF m",
+            )?;
+            tx.query(&lock, &[&kdev, &ids])
+        }
         None => tx.query(
             "SELECT m.id FROM mailbox b JOIN messages m ON m.id = b.message \
              WHERE b.kdev = $1 ORDER BY m.id FOR UPDATE OF m",
@@ -1159,16 +1183,17 @@ pub(super) fn ack_tx(
     let messages: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     let removed = match ids {
         Some(ids) => {
-            tx.execute("DELETE FROM mailbox WHERE kdev = $1 AND message = ANY($2)", &[&kdev, &ids])
+            let remove = prepared(tx, "DELETE FROM mailbox WHERE kdev = $1 AND message = ANY($2)")?;
+            tx.execute(&remove, &[&kdev, &ids])
         }
         None => tx.execute("DELETE FROM mailbox WHERE kdev = $1", &[&kdev]),
     }
     .map_err(pg_error)?;
-    tx.execute(
+    let orphans = prepared(
+        tx,
         "DELETE FROM messages m WHERE m.id = ANY($1) \
          AND NOT EXISTS (SELECT 1 FROM mailbox b WHERE b.message = m.id)",
-        &[&messages],
-    )
-    .map_err(pg_error)?;
+    )?;
+    tx.execute(&orphans, &[&messages]).map_err(pg_error)?;
     Ok(u32::try_from(removed).unwrap_or(u32::MAX))
 }

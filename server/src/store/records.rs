@@ -16,8 +16,10 @@ use stadtbote_protocol::auth::{IdentityKey, Signature};
 use stadtbote_protocol::org::{Signed, StaffCertificate};
 use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
+use super::settings::{FactorOwner, FactorRecord};
 use super::shred::{Blind, SEALED_ID_LEN};
 use super::{BlobRecord, ChannelRecord, InviteRecord, OrgCodeRecord, OrgRecord, StoreError};
+use stadtbote_protocol::totp::Secret;
 
 /// The version byte of every record written by this release.
 pub const RECORD_V1: u8 = 1;
@@ -828,6 +830,55 @@ pub fn split_expiry(key: &[u8]) -> Result<(u64, u64), StoreError> {
     let seq: [u8; 8] =
         key.get(8..16).and_then(|s| s.try_into().ok()).ok_or(StoreError::corrupt("expiry"))?;
     Ok((u64::from_be_bytes(at), u64::from_be_bytes(seq)))
+}
+
+/// The key of `owner`'s TOTP secret in the `settings` collection (both
+/// backends; a backup moves it unchanged).
+pub fn factor_key(owner: &FactorOwner) -> Vec<u8> {
+    let mut key = b"factor/".to_vec();
+    match owner {
+        FactorOwner::Admin(device) => {
+            key.extend_from_slice(b"a/");
+            key.extend_from_slice(device.as_bytes());
+        }
+        FactorOwner::Org(org) => {
+            key.extend_from_slice(b"o/");
+            key.extend_from_slice(org.as_bytes());
+        }
+    }
+    key
+}
+
+/// A TOTP secret record: version, whether a step was used, the last step,
+/// the secret.
+pub fn encode_factor(secret: &[u8], last_step: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10 + secret.len());
+    out.push(RECORD_V1);
+    out.push(u8::from(last_step.is_some()));
+    out.extend_from_slice(&last_step.unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(secret);
+    out
+}
+
+/// Decodes [`encode_factor`]'s record.
+pub fn decode_factor(bytes: &[u8]) -> Result<FactorRecord, StoreError> {
+    let corrupt = || StoreError::corrupt("settings");
+    let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
+    if version != RECORD_V1 {
+        return Err(StoreError::unsupported_schema(version));
+    }
+    let (&flag, rest) = rest.split_first().ok_or_else(corrupt)?;
+    let (step, secret) = rest.split_at_checked(8).ok_or_else(corrupt)?;
+    let step = u64::from_be_bytes(<[u8; 8]>::try_from(step).map_err(|_| corrupt())?);
+    let last_step = match flag {
+        0 => None,
+        1 => Some(step),
+        _ => return Err(corrupt()),
+    };
+    if secret.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(FactorRecord { secret: Secret::from_bytes(secret), last_step })
 }
 
 #[cfg(test)]

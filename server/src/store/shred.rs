@@ -60,6 +60,8 @@ const DEVICE_DOMAIN: &[u8] = b"stadtbote/shred/device/v1";
 const GROUP_DOMAIN: &[u8] = b"stadtbote/shred/group/v1";
 /// Domain of the key that seals raw group ids ([`Keyring::seal_group`]).
 const GROUP_SEAL_DOMAIN: &[u8] = b"stadtbote/shred/group-seal-key/v1";
+/// Domain of the keyring's fingerprint ([`Keyring::fingerprint`]).
+const FINGERPRINT_DOMAIN: &[u8] = b"stadtbote/cluster/key-fingerprint/v1";
 /// Keys kept in memory. Each is one small file read on a miss; the bound
 /// keeps memory flat however many accounts are active.
 const CACHE_CAPACITY: usize = 4096;
@@ -214,6 +216,13 @@ impl Keyring {
             out.copy_from_slice(&mac.finalize().into_bytes());
         }
         out
+    }
+
+    /// `HMAC-SHA256(pepper, "stadtbote/cluster/key-fingerprint/v1")`: names
+    /// the pepper without revealing it, so that nodes sharing one database
+    /// can check that they hold the same keys (see `crate::cluster`).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.mac(FINGERPRINT_DOMAIN, &[])
     }
 
     /// HMAC-SHA256(pepper, `domain` ‖ `parts`…).

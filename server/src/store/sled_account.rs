@@ -13,14 +13,14 @@
 use std::collections::BTreeSet;
 
 use sled::Transactional;
-use stadtbote_protocol::account::{AccountExport, BlobExport, DeviceExport};
-use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId};
+use stadtbote_protocol::account::AccountExport;
+use stadtbote_protocol::{AccountId, BlobId, DeviceId, GroupId, OrgId};
 
 use super::records::{self, GroupRecord};
 use super::rules::{self, deletion::DeletionSteps};
 use super::shred::Blind;
 use super::sled_store::{SledStore, abort, io, tx_error};
-use super::{AccountDeletion, BlobStore, OrgStore, PushStore, Store, StoreError};
+use super::{AccountDeletion, BlobRecord, OrgStore, Store, StoreError};
 
 impl SledStore {
     /// When the account was created, or [`StoreError::UnknownAccount`].
@@ -86,77 +86,7 @@ impl SledStore {
         account: &AccountId,
         now_ms: u64,
     ) -> Result<AccountExport, StoreError> {
-        let blind = self.blind(account);
-        let created_at = self.account_created_at(&blind)?;
-        let ids = self.account_device_ids(account)?;
-        let orgs = self.orgs()?;
-        let mut devices = Vec::with_capacity(ids.len());
-        for device in &ids {
-            let Some(record) = self.device(device)? else { continue };
-            let packages = self.key_package_status(device)?;
-            let (queued_envelopes, queued_bytes) = self.mailbox_size(device)?;
-            let mut org_admin_of = Vec::new();
-            let mut staff_of = Vec::new();
-            for (org, org_record) in &orgs {
-                if org_record.admin_device == Some(*device) {
-                    org_admin_of.push(org_record.handle.clone());
-                }
-                let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
-                if self.staff.contains_key(staff_key).map_err(io)? {
-                    staff_of.push(org_record.handle.clone());
-                }
-            }
-            devices.push(DeviceExport {
-                device: *device,
-                identity_key: record.identity_key,
-                created_at: record.created_at,
-                blocked: record.blocked,
-                key_packages: packages.one_time,
-                last_resort_key_package: packages.last_resort,
-                queued_envelopes,
-                queued_bytes,
-                server_admin: self.is_admin(device)?,
-                org_admin_of,
-                staff_of,
-                push_subscription: self.push_subscription(device)?.map(|s| {
-                    stadtbote_protocol::account::PushSubscriptionExport {
-                        endpoint: s.endpoint,
-                        created_at: s.created_at,
-                        last_used_at: s.last_used,
-                    }
-                }),
-            });
-        }
-        let device_set: BTreeSet<DeviceId> = ids.iter().map(|d| self.sdev(d)).collect();
-        let mut groups = Vec::new();
-        for (stored, _) in self.groups_with(&device_set)? {
-            // Groups created before their id was kept sealed cannot be
-            // named; they are still counted by their members' deletion.
-            if let Some(group) = self.raw_group(&stored)? {
-                groups.push(group);
-            }
-        }
-        groups.sort();
-        let blobs = self
-            .blobs_of(&blind)?
-            .into_iter()
-            .map(|(blob, stored)| BlobExport {
-                blob,
-                size: stored.record.size,
-                complete: stored.record.complete,
-                expires_at: stored.record.expires_at,
-            })
-            .collect();
-        let pending = self.link_codes_of(&blind)?.iter().filter(|(_, at)| *at > now_ms).count();
-        Ok(AccountExport {
-            account: *account,
-            created_at,
-            devices,
-            groups,
-            blobs,
-            blob_usage_bytes: self.blob_usage(account)?,
-            pending_link_codes: u32::try_from(pending).unwrap_or(u32::MAX),
-        })
+        rules::export::account_export(self, account, now_ms)
     }
 
     /// Removes `devices` (stored ids) from every group they are in. Groups left without
@@ -201,6 +131,51 @@ impl SledStore {
         account: &AccountId,
     ) -> Result<AccountDeletion, StoreError> {
         rules::deletion::delete_account(self, account)
+    }
+}
+
+/// What the account export reads on sled.
+impl rules::export::ExportReads for SledStore {
+    fn export_created_at(&self, account: &AccountId) -> Result<u64, StoreError> {
+        self.account_created_at(&self.blind(account))
+    }
+
+    fn export_devices(&self, account: &AccountId) -> Result<Vec<DeviceId>, StoreError> {
+        self.account_device_ids(account)
+    }
+
+    fn export_queued(&self, device: &DeviceId) -> Result<(u64, u64), StoreError> {
+        self.mailbox_size(device)
+    }
+
+    fn export_is_staff(&self, org: &OrgId, device: &DeviceId) -> Result<bool, StoreError> {
+        let staff_key = records::pair_key(org.as_bytes(), device.as_bytes());
+        self.staff.contains_key(staff_key).map_err(io)
+    }
+
+    fn export_groups(&self, devices: &[DeviceId]) -> Result<Vec<GroupId>, StoreError> {
+        let device_set: BTreeSet<DeviceId> = devices.iter().map(|d| self.sdev(d)).collect();
+        let mut groups = Vec::new();
+        for (stored, _) in self.groups_with(&device_set)? {
+            // Groups created before their id was kept sealed cannot be
+            // named; they are still counted by their members' deletion.
+            if let Some(group) = self.raw_group(&stored)? {
+                groups.push(group);
+            }
+        }
+        Ok(groups)
+    }
+
+    fn export_blobs(&self, account: &AccountId) -> Result<Vec<(BlobId, BlobRecord)>, StoreError> {
+        Ok(self
+            .blobs_of(&self.blind(account))?
+            .into_iter()
+            .map(|(blob, stored)| (blob, stored.record))
+            .collect())
+    }
+
+    fn export_link_code_expiries(&self, account: &AccountId) -> Result<Vec<u64>, StoreError> {
+        Ok(self.link_codes_of(&self.blind(account))?.into_iter().map(|(_, at)| at).collect())
     }
 }
 
@@ -291,7 +266,7 @@ impl DeletionSteps for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{BlobRecord, CommitInput};
+    use crate::store::{BlobStore, CommitInput};
     use stadtbote_protocol::auth::DeviceSecret;
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {

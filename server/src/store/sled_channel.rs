@@ -109,31 +109,24 @@ impl ChannelStore for SledStore {
                 break;
             }
         }
-        let mut posts = Vec::new();
-        let mut bytes = 0usize;
+        let mut page = rules::channel::Page::new(limits);
         if first_seq > 0 {
             let start =
                 records::id_seq_key(id, after.max(first_seq.saturating_sub(1)).saturating_add(1));
             let end = records::id_seq_key(id, u64::MAX);
             for entry in self.channel_posts.range(start..=end) {
-                if posts.len() >= limits.limit {
+                if page.is_full() {
                     break;
                 }
                 let (key, value) = entry.map_err(io)?;
                 let (_, seq) = records::split_id_seq(&key)?;
                 let (stored_at, expires_at, post) = records::decode_channel_post(&value)?;
-                if expires_at <= limits.now_ms {
-                    continue;
-                }
-                let size = post.len().saturating_add(limits.per_post_overhead);
-                if !posts.is_empty() && bytes.saturating_add(size) > limits.max_bytes {
+                if !page.offer(seq, stored_at, expires_at, post) {
                     break;
                 }
-                bytes = bytes.saturating_add(size);
-                posts.push(ChannelPostRecord { seq, stored_at, post: post.to_vec().into() });
             }
         }
-        Ok(ChannelPage { posts, first_seq })
+        Ok(ChannelPage { posts: page.posts, first_seq })
     }
 
     fn staff_certificate(

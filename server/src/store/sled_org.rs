@@ -3,18 +3,17 @@
 //!
 //! Every change to what an org directory shows runs under
 //! `SledStore::org_writes`: it reads the org's staff and current objects,
-//! checks the directory would still fit in one message, and then writes in
-//! one transaction that re-checks what a concurrent request could change
-//! (code state, versions).
+//! lets the rules of [`super::rules::org`] decide (versions, codes, the
+//! directory's size) and then writes in one transaction that re-checks,
+//! with the same rules, what a concurrent request could change (code
+//! state, versions).
 
 use std::collections::BTreeSet;
 
 use sled::Transactional;
 use stadtbote_protocol::auth::IdentityKey;
-use stadtbote_protocol::frame::{OrgInfo, OrgStats, encode};
-use stadtbote_protocol::org::{
-    InviteCert, RevocationList, Signed, SignedKind, StaffApproval, StaffCertificate, StaffList,
-};
+use stadtbote_protocol::frame::{OrgInfo, OrgStats};
+use stadtbote_protocol::org::{Signed, StaffApproval, StaffCertificate};
 use stadtbote_protocol::{DeviceId, OrgId};
 
 use stadtbote_protocol::org_rotation::SignedRotation;
@@ -22,69 +21,12 @@ use stadtbote_protocol::org_rotation::SignedRotation;
 use super::org::{
     DirectoryLimits, InviteRecord, KeyRotationUpdate, OrgCodeRecord, OrgRecord, OrgStore,
 };
+use super::rules::org::{self as rule, Directory};
 use super::sled_store::{SledStore, abort, io, tx_decode, tx_error};
-use super::{CodeState, StoreError, records};
+use super::{StoreError, records};
 
 /// The key of the pending admin claim code's hash in `admin_claim`.
 pub(super) const ADMIN_CLAIM_KEY: &[u8] = b"code";
-
-/// Whether a stored staff certificate belongs in the directory at `now_ms`:
-/// expired certificates are left out (clients would discard them anyway).
-/// The invitation was verified when it was stored, so reading it unverified
-/// here is only reading our own record.
-fn certificate_current(certificate: &StaffCertificate, now_ms: u64) -> bool {
-    certificate
-        .invite
-        .decode_unverified::<InviteCert>(SignedKind::Invite)
-        .is_ok_and(|invite| now_ms < invite.cert_expires_at)
-}
-
-/// What a directory is built from.
-struct DirectoryParts<'a> {
-    org: &'a OrgId,
-    record: &'a OrgRecord,
-    profile: Option<Signed>,
-    revocations: Option<Signed>,
-    staff_list: Option<Signed>,
-    rotations: Vec<SignedRotation>,
-    staff: Vec<(DeviceId, StaffCertificate)>,
-    /// Devices this org revoked.
-    revoked: BTreeSet<DeviceId>,
-    now_ms: u64,
-}
-
-impl DirectoryParts<'_> {
-    fn build(self) -> OrgInfo {
-        let now_ms = self.now_ms;
-        let staff = self
-            .staff
-            .into_iter()
-            .filter(|(device, cert)| {
-                !self.revoked.contains(device) && certificate_current(cert, now_ms)
-            })
-            .map(|(_, cert)| cert)
-            .collect();
-        OrgInfo {
-            org: *self.org,
-            handle: self.record.handle.clone(),
-            org_key: self.record.org_key,
-            profile: self.profile,
-            staff,
-            revocations: self.revocations,
-            staff_list: self.staff_list,
-            rotations: self.rotations,
-        }
-    }
-
-    /// Refuses with [`StoreError::DirectoryTooLarge`] when the directory
-    /// built from these parts would not fit in `max_bytes`.
-    fn check_size(self, max_bytes: usize) -> Result<(), StoreError> {
-        if encode(&self.build()).len() > max_bytes {
-            return Err(StoreError::DirectoryTooLarge);
-        }
-        Ok(())
-    }
-}
 
 impl SledStore {
     fn lock_org_writes(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -164,17 +106,17 @@ impl SledStore {
     }
 
     /// The directory's current parts.
-    fn directory_parts<'a>(
+    fn directory_parts(
         &self,
-        org: &'a OrgId,
-        record: &'a OrgRecord,
+        org: &OrgId,
+        record: &OrgRecord,
         now_ms: u64,
-    ) -> Result<DirectoryParts<'a>, StoreError> {
+    ) -> Result<Directory, StoreError> {
         let staff = self.staff_of(org)?;
         let revoked = self.revoked_by(org, &staff)?;
-        Ok(DirectoryParts {
-            org,
-            record,
+        Ok(Directory {
+            org: *org,
+            record: record.clone(),
             profile: self.signed_of(&self.org_profiles, org, "org_profiles")?,
             revocations: self.signed_of(&self.org_revocations, org, "org_revocations")?,
             staff_list: self.signed_of(&self.org_staff_lists, org, "org_staff_lists")?,
@@ -230,13 +172,12 @@ impl OrgStore for SledStore {
     ) -> Result<(), StoreError> {
         (&self.admin_claim, &self.admins)
             .transaction(|(admin_claim, admins)| {
-                let Some(bytes) = admin_claim.get(ADMIN_CLAIM_KEY)? else {
-                    return abort(StoreError::Code(CodeState::Unknown));
+                let stored = match admin_claim.get(ADMIN_CLAIM_KEY)? {
+                    Some(bytes) => Some(tx_decode(records::decode_hash(&bytes))?),
+                    None => None,
                 };
-                // Hashes of 160-bit random codes: comparing them leaks
-                // nothing useful through timing.
-                if tx_decode(records::decode_hash(&bytes))? != *code_hash {
-                    return abort(StoreError::Code(CodeState::Unknown));
+                if let Err(e) = rule::claim_admin(stored, code_hash) {
+                    return abort(e);
                 }
                 admin_claim.remove(ADMIN_CLAIM_KEY)?;
                 admins.insert(device.as_bytes(), records::encode_u64(now_ms))?;
@@ -254,13 +195,11 @@ impl OrgStore for SledStore {
     ) -> Result<(), StoreError> {
         (&self.orgs, &self.handles, &self.org_codes)
             .transaction(|(orgs, handles, org_codes)| {
-                if handles.get(record.handle.as_bytes())?.is_some() {
-                    return abort(StoreError::HandleTaken);
-                }
-                // Random 128-bit ids and 160-bit codes do not collide in
-                // practice; should they, refusing beats overwriting.
-                if orgs.get(org.as_bytes())?.is_some() || org_codes.get(code_hash)?.is_some() {
-                    return abort(StoreError::contention());
+                let handle_taken = handles.get(record.handle.as_bytes())?.is_some();
+                let id_or_code_taken =
+                    orgs.get(org.as_bytes())?.is_some() || org_codes.get(code_hash)?.is_some();
+                if let Err(e) = rule::check_new_org(handle_taken, id_or_code_taken) {
+                    return abort(e);
                 }
                 orgs.insert(org.as_bytes(), records::encode_org(record))?;
                 handles.insert(record.handle.as_bytes(), records::encode_id(org.as_bytes()))?;
@@ -312,28 +251,25 @@ impl OrgStore for SledStore {
         let _org = self.lock_org_writes();
         (&self.org_codes, &self.orgs)
             .transaction(|(org_codes, orgs)| {
-                let Some(bytes) = org_codes.get(code_hash)? else {
-                    return abort(StoreError::Code(CodeState::Unknown));
+                let code = match org_codes.get(code_hash)? {
+                    Some(bytes) => Some(tx_decode(records::decode_org_code(&bytes))?),
+                    None => None,
                 };
-                let code = tx_decode(records::decode_org_code(&bytes))?;
-                if let Err(state) = code.check(now_ms) {
-                    return abort(StoreError::Code(state));
-                }
-                let Some(bytes) = orgs.get(code.org.as_bytes())? else {
-                    return abort(StoreError::UnknownOrg);
+                let code = match rule::usable_code(code, now_ms) {
+                    Ok(code) => code,
+                    Err(e) => return abort(e),
                 };
-                let mut record = tx_decode(records::decode_org(&bytes))?;
-                if record.org_key.is_some() {
-                    return abort(StoreError::AlreadyClaimed);
-                }
-                record.org_key = Some(*org_key);
-                record.admin_device = Some(*device);
-                orgs.insert(code.org.as_bytes(), records::encode_org(&record))?;
-                // The used code is kept until its deletion time so that a
-                // second attempt is told "already used".
-                let used = OrgCodeRecord { used: true, ..code };
-                org_codes.insert(code_hash, records::encode_org_code(&used))?;
-                Ok((code.org, record))
+                let record = match orgs.get(code.org.as_bytes())? {
+                    Some(bytes) => Some(tx_decode(records::decode_org(&bytes))?),
+                    None => None,
+                };
+                let claim = match rule::claim_org(code, record, org_key, device) {
+                    Ok(claim) => claim,
+                    Err(e) => return abort(e),
+                };
+                orgs.insert(code.org.as_bytes(), records::encode_org(&claim.record))?;
+                org_codes.insert(code_hash, records::encode_org_code(&claim.used_code))?;
+                Ok((code.org, claim.record))
             })
             .map_err(tx_error)
     }
@@ -347,20 +283,17 @@ impl OrgStore for SledStore {
     ) -> Result<(), StoreError> {
         let _org = self.lock_org_writes();
         let record = self.org_record(org)?;
-        if version <= record.profile_version {
-            return Err(StoreError::VersionNotIncreasing);
-        }
-        let mut parts = self.directory_parts(org, &record, limits.now_ms)?;
-        parts.profile = Some(profile.clone());
-        parts.check_size(limits.max_bytes)?;
+        rule::check_profile_version(&record, version)?;
+        let parts = self.directory_parts(org, &record, limits.now_ms)?;
+        rule::publish_profile(parts, profile, version, limits.max_bytes)?;
         (&self.orgs, &self.org_profiles)
             .transaction(|(orgs, org_profiles)| {
                 let Some(bytes) = orgs.get(org.as_bytes())? else {
                     return abort(StoreError::UnknownOrg);
                 };
                 let mut record = tx_decode(records::decode_org(&bytes))?;
-                if version <= record.profile_version {
-                    return abort(StoreError::VersionNotIncreasing);
+                if let Err(e) = rule::check_profile_version(&record, version) {
+                    return abort(e);
                 }
                 record.profile_version = version;
                 orgs.insert(org.as_bytes(), records::encode_org(&record))?;
@@ -398,34 +331,24 @@ impl OrgStore for SledStore {
         limits: DirectoryLimits,
     ) -> Result<OrgId, StoreError> {
         let _org = self.lock_org_writes();
-        let invite = self.invite(invite_id)?.ok_or(StoreError::Code(CodeState::Unknown))?;
-        invite.check(limits.now_ms).map_err(StoreError::Code)?;
+        let invite = rule::usable_invite(self.invite(invite_id)?, limits.now_ms)?;
         let org = invite.org;
         let record = self.org_record(&org)?;
-        let mut parts = self.directory_parts(&org, &record, limits.now_ms)?;
-        // The org's current list applies to devices enrolled after it, too.
-        if let Some(list) = &parts.revocations
-            && list
-                .decode_unverified::<RevocationList>(SignedKind::Revocations)
-                .is_ok_and(|list| list.revoked.contains(device))
-        {
-            return Err(StoreError::DeviceRevoked);
-        }
-        parts.staff.retain(|(d, _)| d != device);
-        parts.staff.push((*device, certificate.clone()));
-        parts.check_size(limits.max_bytes)?;
+        let parts = self.directory_parts(&org, &record, limits.now_ms)?;
+        rule::enroll(invite, parts, device, certificate, limits.max_bytes)?;
         let value = records::encode_staff(certificate);
         let key = records::pair_key(org.as_bytes(), device.as_bytes());
         (&self.invites, &self.staff)
             .transaction(|(invites, staff)| {
-                let Some(bytes) = invites.get(invite_id)? else {
-                    return abort(StoreError::Code(CodeState::Unknown));
+                let invite = match invites.get(invite_id)? {
+                    Some(bytes) => Some(tx_decode(records::decode_invite(&bytes))?),
+                    None => None,
                 };
-                let invite = tx_decode(records::decode_invite(&bytes))?;
-                if let Err(state) = invite.check(limits.now_ms) {
-                    return abort(StoreError::Code(state));
-                }
-                let used = InviteRecord { used: true, ..invite };
+                // Re-checked: a concurrent enrolment may have used it.
+                let used = match rule::usable_invite(invite, limits.now_ms) {
+                    Ok(invite) => InviteRecord { used: true, ..invite },
+                    Err(e) => return abort(e),
+                };
                 invites.insert(invite_id, records::encode_invite(&used))?;
                 staff.insert(&key, value.as_slice())?;
                 Ok(())
@@ -444,46 +367,29 @@ impl OrgStore for SledStore {
     ) -> Result<Vec<DeviceId>, StoreError> {
         let _org = self.lock_org_writes();
         let record = self.org_record(org)?;
-        if version <= record.revocation_version {
-            return Err(StoreError::VersionNotIncreasing);
-        }
-        let listed: BTreeSet<DeviceId> = revoked.iter().copied().collect();
-        let mut parts = self.directory_parts(org, &record, limits.now_ms)?;
-        // Only the org's own staff devices are recorded as revoked: an org
-        // must not be able to cut off anyone else's devices.
-        let staff: Vec<DeviceId> = parts.staff.iter().map(|(d, _)| *d).collect();
-        let now_revoked: BTreeSet<DeviceId> =
-            staff.iter().filter(|d| listed.contains(d)).copied().collect();
-        parts.revocations = Some(list.clone());
-        parts.revoked = now_revoked.clone();
-        parts.check_size(limits.max_bytes)?;
+        rule::check_revocation_version(&record, version)?;
+        let parts = self.directory_parts(org, &record, limits.now_ms)?;
+        let plan = rule::revoke(parts, list, version, revoked, limits.max_bytes)?;
         (&self.orgs, &self.org_revocations, &self.revoked)
             .transaction(|(orgs, org_revocations, revoked_tree)| {
                 let Some(bytes) = orgs.get(org.as_bytes())? else {
                     return abort(StoreError::UnknownOrg);
                 };
                 let mut record = tx_decode(records::decode_org(&bytes))?;
-                if version <= record.revocation_version {
-                    return abort(StoreError::VersionNotIncreasing);
+                if let Err(e) = rule::check_revocation_version(&record, version) {
+                    return abort(e);
                 }
                 let mut newly = Vec::new();
-                for device in &staff {
+                for device in &plan.staff {
                     let mut orgs_of = match revoked_tree.get(device.as_bytes())? {
                         Some(bytes) => tx_decode(records::decode_orgs(&bytes))?,
                         None => Vec::new(),
                     };
-                    let had = orgs_of.contains(org);
-                    let wants = now_revoked.contains(device);
-                    if had == wants {
-                        continue;
-                    }
-                    if wants {
-                        orgs_of.push(*org);
-                        orgs_of.sort();
-                        newly.push(*device);
-                    } else {
-                        // A later list may lift a revocation.
-                        orgs_of.retain(|o| o != org);
+                    let wants = plan.now_revoked.contains(device);
+                    match rule::update_revoking(&mut orgs_of, org, wants) {
+                        None => continue,
+                        Some(true) => newly.push(*device),
+                        Some(false) => {}
                     }
                     if orgs_of.is_empty() {
                         revoked_tree.remove(device.as_bytes())?;
@@ -509,30 +415,8 @@ impl OrgStore for SledStore {
     ) -> Result<(), StoreError> {
         let _org = self.lock_org_writes();
         let record = self.org_record(org)?;
-        let stored_version = |signed: Option<Signed>| {
-            // Verified with the org key when it was stored.
-            signed
-                .and_then(|s| s.decode_unverified::<StaffList>(SignedKind::StaffList).ok())
-                .map_or(0, |l| l.version)
-        };
-        let mut parts = self.directory_parts(org, &record, limits.now_ms)?;
-        if version <= stored_version(parts.staff_list.clone()) {
-            return Err(StoreError::VersionNotIncreasing);
-        }
-        let mut updated = Vec::with_capacity(approvals.len());
-        for (approval, signed) in approvals {
-            let Some((_, stored)) = parts.staff.iter_mut().find(|(d, _)| *d == approval.device)
-            else {
-                return Err(StoreError::ApprovalMismatch);
-            };
-            if !stored.matches_approval(approval) {
-                return Err(StoreError::ApprovalMismatch);
-            }
-            stored.approval = Some(signed.clone());
-            updated.push((approval.device, records::encode_staff(stored)));
-        }
-        parts.staff_list = Some(list.clone());
-        parts.check_size(limits.max_bytes)?;
+        let parts = self.directory_parts(org, &record, limits.now_ms)?;
+        let updated = rule::publish_staff_list(parts, list, version, approvals, limits.max_bytes)?;
         (&self.org_staff_lists, &self.staff)
             .transaction(|(lists, staff)| {
                 let current = match lists.get(org.as_bytes())? {
@@ -541,10 +425,10 @@ impl OrgStore for SledStore {
                     }
                     None => None,
                 };
-                if version <= stored_version(current) {
+                if version <= rule::staff_list_version(current.as_ref()) {
                     return abort(StoreError::VersionNotIncreasing);
                 }
-                for (device, value) in &updated {
+                for (device, certificate) in &updated {
                     let key = records::pair_key(org.as_bytes(), device.as_bytes());
                     // The enrolment may have been replaced (the device
                     // redeemed another code) since it was read: then this
@@ -553,13 +437,10 @@ impl OrgStore for SledStore {
                         return abort(StoreError::ApprovalMismatch);
                     };
                     let current = tx_decode(records::decode_staff(&bytes))?;
-                    let unchanged = records::decode_staff(value).is_ok_and(|new| {
-                        new.invite == current.invite && new.binding == current.binding
-                    });
-                    if !unchanged {
+                    if !rule::same_enrolment(certificate, &current) {
                         return abort(StoreError::ApprovalMismatch);
                     }
-                    staff.insert(key.as_slice(), value.as_slice())?;
+                    staff.insert(key.as_slice(), records::encode_staff(certificate))?;
                 }
                 lists.insert(org.as_bytes(), records::encode_signed(list))?;
                 Ok(())
@@ -575,60 +456,15 @@ impl OrgStore for SledStore {
     ) -> Result<(), StoreError> {
         let _org = self.lock_org_writes();
         let record = self.org_record(org)?;
-        let mut chain = self.rotations_of(org)?;
-        let expected_sequence = u64::try_from(chain.len()).ok().and_then(|n| n.checked_add(1));
-        if record.org_key.as_ref() != Some(update.old_key)
-            || expected_sequence != Some(update.sequence)
-        {
-            return Err(StoreError::VersionNotIncreasing);
-        }
-        let (profile, profile_version) = update.profile;
-        let (list, list_version) = update.staff_list;
-        let mut parts = self.directory_parts(org, &record, limits.now_ms)?;
-        let stored_list_version = parts
-            .staff_list
-            .as_ref()
-            .and_then(|s| s.decode_unverified::<StaffList>(SignedKind::StaffList).ok())
-            .map_or(0, |l| l.version);
-        if profile_version <= record.profile_version || list_version <= stored_list_version {
-            return Err(StoreError::VersionNotIncreasing);
-        }
-        if let Some((_, version)) = update.revocations
-            && version <= record.revocation_version
-        {
-            return Err(StoreError::VersionNotIncreasing);
-        }
-        for (device, reissued) in update.staff {
-            let same_binding = parts
-                .staff
-                .iter()
-                .any(|(d, stored)| d == device && stored.binding == reissued.binding);
-            if !same_binding {
-                return Err(StoreError::ApprovalMismatch);
-            }
-        }
-        let dropped: Vec<DeviceId> = parts
-            .staff
-            .iter()
-            .map(|(d, _)| *d)
-            .filter(|d| !update.staff.iter().any(|(r, _)| r == d))
-            .collect();
-        chain.push(update.rotation.clone());
-        let mut new_record = record.clone();
-        new_record.org_key = Some(*update.new_key);
-        new_record.profile_version = profile_version;
-        if let Some((list, version)) = update.revocations {
-            new_record.revocation_version = version;
-            parts.revocations = Some(list.clone());
-        }
-        parts.record = &new_record;
-        parts.profile = Some(profile.clone());
-        parts.staff_list = Some(list.clone());
-        parts.rotations = chain.clone();
-        parts.staff = update.staff.to_vec();
-        parts.check_size(limits.max_bytes)?;
-        let encoded_record = records::encode_org(&new_record);
-        let encoded_chain = records::encode_rotations(&chain);
+        let chain = self.rotations_of(org)?;
+        // Checked before the directory is read.
+        rule::check_rotation_versions(&record, chain.len(), 0, update)?;
+        let parts = self.directory_parts(org, &record, limits.now_ms)?;
+        let plan = rule::rotate_org_key(parts, chain, update, limits.max_bytes)?;
+        let (profile, _) = update.profile;
+        let (list, _) = update.staff_list;
+        let encoded_record = records::encode_org(&plan.record);
+        let encoded_chain = records::encode_rotations(&plan.chain);
         let staff_values: Vec<(Vec<u8>, Vec<u8>)> = update
             .staff
             .iter()
@@ -639,7 +475,8 @@ impl OrgStore for SledStore {
                 )
             })
             .collect();
-        let dropped_keys: Vec<Vec<u8>> = dropped
+        let dropped_keys: Vec<Vec<u8>> = plan
+            .dropped
             .iter()
             .map(|device| records::pair_key(org.as_bytes(), device.as_bytes()).to_vec())
             .collect();
@@ -661,30 +498,27 @@ impl OrgStore for SledStore {
                     Some(bytes) => tx_decode(records::decode_rotations(&bytes))?.len(),
                     None => 0,
                 };
-                if current.org_key.as_ref() != Some(update.old_key)
-                    || current.profile_version >= profile_version
-                    || stored_chain.checked_add(1) != Some(chain.len())
-                    || update
-                        .revocations
-                        .is_some_and(|(_, version)| current.revocation_version >= version)
-                {
-                    return abort(StoreError::VersionNotIncreasing);
-                }
-                if let Some(bytes) = lists.get(org.as_bytes())? {
-                    let current_list =
-                        tx_decode(records::decode_signed(&bytes, "org_staff_lists"))?;
-                    let version = current_list
-                        .decode_unverified::<StaffList>(SignedKind::StaffList)
-                        .map_or(0, |l| l.version);
-                    if list_version <= version {
-                        return abort(StoreError::VersionNotIncreasing);
+                let current_list = match lists.get(org.as_bytes())? {
+                    Some(bytes) => {
+                        Some(tx_decode(records::decode_signed(&bytes, "org_staff_lists"))?)
                     }
+                    None => None,
+                };
+                let stored_list_version = rule::staff_list_version(current_list.as_ref());
+                if let Err(e) = rule::check_rotation_versions(
+                    &current,
+                    stored_chain,
+                    stored_list_version,
+                    update,
+                ) {
+                    return abort(e);
                 }
                 for (key, value) in &staff_values {
                     let Some(bytes) = staff.get(key.as_slice())? else {
                         return abort(StoreError::ApprovalMismatch);
                     };
                     let stored = tx_decode(records::decode_staff(&bytes))?;
+                    // The same binding as when the rules checked it.
                     let unchanged =
                         records::decode_staff(value).is_ok_and(|new| new.binding == stored.binding);
                     if !unchanged {
@@ -725,7 +559,8 @@ mod tests {
     use stadtbote_protocol::org::{DeviceBinding, InviteCode, ORG_VERSION, OrgProfile, Role};
 
     use super::*;
-    use crate::store::Store;
+    use crate::store::{CodeState, Store};
+    use stadtbote_protocol::org::{InviteCert, RevocationList, SignedKind, StaffList};
 
     const DAY: u64 = 86_400_000;
     const NOW: u64 = 1_000_000;

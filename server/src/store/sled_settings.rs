@@ -8,7 +8,7 @@ use stadtbote_protocol::totp::Secret;
 
 use super::StoreError;
 use super::audit::AuditDraft;
-use super::records::{self, RECORD_V1};
+use super::records;
 use super::settings::{FactorOwner, FactorRecord, SettingsStore};
 use super::sled_audit::append_in;
 use super::sled_org::ADMIN_CLAIM_KEY;
@@ -18,52 +18,8 @@ const RETENTION_PREFIX: &[u8] = b"retention/";
 /// Compare-and-swap retries before giving up with `Contention`.
 const CAS_ATTEMPTS: usize = 16;
 
-/// Prefix of every server admin's factor key (see [`factor_key`]).
+/// Prefix of every server admin's factor key (see [`records::factor_key`]).
 const ADMIN_FACTOR_PREFIX: &[u8] = b"factor/a/";
-
-fn factor_key(owner: &FactorOwner) -> Vec<u8> {
-    let mut key = b"factor/".to_vec();
-    match owner {
-        FactorOwner::Admin(device) => {
-            key.extend_from_slice(b"a/");
-            key.extend_from_slice(device.as_bytes());
-        }
-        FactorOwner::Org(org) => {
-            key.extend_from_slice(b"o/");
-            key.extend_from_slice(org.as_bytes());
-        }
-    }
-    key
-}
-
-fn encode_factor(secret: &[u8], last_step: Option<u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(10 + secret.len());
-    out.push(RECORD_V1);
-    out.push(u8::from(last_step.is_some()));
-    out.extend_from_slice(&last_step.unwrap_or(0).to_be_bytes());
-    out.extend_from_slice(secret);
-    out
-}
-
-fn decode_factor(bytes: &[u8]) -> Result<FactorRecord, StoreError> {
-    let corrupt = || StoreError::corrupt("settings");
-    let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
-    if version != RECORD_V1 {
-        return Err(StoreError::unsupported_schema(version));
-    }
-    let (&flag, rest) = rest.split_first().ok_or_else(corrupt)?;
-    let (step, secret) = rest.split_at_checked(8).ok_or_else(corrupt)?;
-    let step = u64::from_be_bytes(<[u8; 8]>::try_from(step).map_err(|_| corrupt())?);
-    let last_step = match flag {
-        0 => None,
-        1 => Some(step),
-        _ => return Err(corrupt()),
-    };
-    if secret.is_empty() {
-        return Err(corrupt());
-    }
-    Ok(FactorRecord { secret: Secret::from_bytes(secret), last_step })
-}
 
 impl SettingsStore for SledStore {
     fn retention_overrides(&self) -> Result<Vec<(String, u64)>, StoreError> {
@@ -87,32 +43,36 @@ impl SettingsStore for SledStore {
     }
 
     fn factor(&self, owner: &FactorOwner) -> Result<Option<FactorRecord>, StoreError> {
-        self.settings.get(factor_key(owner)).map_err(io)?.map(|b| decode_factor(&b)).transpose()
+        self.settings
+            .get(records::factor_key(owner))
+            .map_err(io)?
+            .map(|b| records::decode_factor(&b))
+            .transpose()
     }
 
     fn set_factor(&self, owner: &FactorOwner, secret: &Secret) -> Result<(), StoreError> {
         self.settings
-            .insert(factor_key(owner), encode_factor(secret.as_bytes(), None))
+            .insert(records::factor_key(owner), records::encode_factor(secret.as_bytes(), None))
             .map_err(io)?;
         Ok(())
     }
 
     fn remove_factor(&self, owner: &FactorOwner) -> Result<(), StoreError> {
-        self.settings.remove(factor_key(owner)).map_err(io)?;
+        self.settings.remove(records::factor_key(owner)).map_err(io)?;
         Ok(())
     }
 
     fn use_factor_step(&self, owner: &FactorOwner, step: u64) -> Result<bool, StoreError> {
-        let key = factor_key(owner);
+        let key = records::factor_key(owner);
         for _ in 0..CAS_ATTEMPTS {
             let Some(current) = self.settings.get(&key).map_err(io)? else {
                 return Ok(false);
             };
-            let record = decode_factor(&current)?;
+            let record = records::decode_factor(&current)?;
             if record.last_step.is_some_and(|last| step <= last) {
                 return Ok(false);
             }
-            let updated = encode_factor(record.secret.as_bytes(), Some(step));
+            let updated = records::encode_factor(record.secret.as_bytes(), Some(step));
             match self.settings.compare_and_swap(&key, Some(current), Some(updated)).map_err(io)? {
                 Ok(()) => return Ok(true),
                 Err(CompareAndSwapError { .. }) => continue,

@@ -24,6 +24,7 @@ pub fn render(dom: &Dom, state: &State, main: &Element) -> DomResult<String> {
         dom.add_text(&intro, "p", &t(lang, id))?;
     }
     dom.add_text(&intro, "p", &t(lang, "web-about-coming"))?.set_class_name("note");
+    followed(dom, state, main)?;
     // How to use the app, in plain language or Leichte Sprache (s9-a11y).
     super::guide::render(dom, state, main)?;
 
@@ -129,5 +130,28 @@ fn build_view(dom: &Dom, state: &State, section: &Element) -> DomResult<()> {
     dom.add_pair(&facts, &t(lang, "web-build-rustc"), &rustc)?.set_id("build-rustc");
     dom.add_pair(&facts, &t(lang, "web-build-wasm-bindgen"), &bindgen)?
         .set_id("build-wasm-bindgen");
+    Ok(())
+}
+
+/// The channels this browser follows (s10-follow), when there are any.
+fn followed(dom: &Dom, state: &State, main: &Element) -> DomResult<()> {
+    if state.followed.is_empty() {
+        return Ok(());
+    }
+    let lang = state.lang;
+    let section = dom.add(main, "section")?;
+    section.set_id("followed");
+    section.set_attribute("aria-labelledby", "followed-heading")?;
+    dom.add_text(&section, "h2", &t(lang, "web-followed-heading"))?.set_id("followed-heading");
+    let list = dom.add(&section, "ul")?;
+    for channel in &state.followed {
+        let item = dom.add(&list, "li")?;
+        let name =
+            if channel.name.is_empty() { channel.handle.clone() } else { channel.name.clone() };
+        let href = format!("#{}", channel.fragment.trim_start_matches('#'));
+        let link = dom.link(&href, &name)?;
+        item.append_child(&link)?;
+        dom.add_text(&item, "span", &format!(" · {}", channel.handle))?;
+    }
     Ok(())
 }

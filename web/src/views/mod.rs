@@ -4,6 +4,7 @@
 
 pub mod about;
 pub mod accessibility;
+pub mod channel;
 pub mod guide;
 pub mod install_hint;
 pub mod integrity_banner;
@@ -31,7 +32,10 @@ pub fn render(dom: &Dom, state: &State) -> DomResult<()> {
     let title = match state.route {
         Route::About => about::render(dom, state, &main)?,
         Route::Accessibility => accessibility::render(dom, state, &main)?,
-        Route::Link => link::render(dom, state, &main)?,
+        Route::Link => match &state.channel {
+            Some(screen) => channel::render(dom, state, screen, &main)?,
+            None => link::render(dom, state, &main)?,
+        },
         Route::NotFound => not_found::render(dom, state, &main)?,
     };
     document.set_title(&format!("{title} – {}", t(state.lang, "web-app-name")));

@@ -21,6 +21,11 @@
 //!   discussion groups by moderators only) and which org a join link keeps.
 //! * [`channel`], [`blob`] — one post per sequence number, key epochs
 //!   never back; the attachment quota and chunk order.
+//! * [`export`] — what an account export lists (devices, roles, groups,
+//!   uploads, pending link codes), assembled from the backend's reads.
+//! * [`org`] — one-time org codes and staff invitations, growing
+//!   versions of an org's signed objects, key rotations, revocation lists
+//!   and the directory's size bound.
 //!
 //! How a backend uses a rule: open a transaction (sled: the
 //! envelope-ordering lock; PostgreSQL: `SELECT … FOR UPDATE` of the group
@@ -32,7 +37,9 @@ pub mod blob;
 pub mod channel;
 pub mod commit;
 pub mod deletion;
+pub mod export;
 pub mod group;
+pub mod org;
 pub mod revocation;
 
 use stadtbote_protocol::DeviceId;
