@@ -269,6 +269,14 @@ impl Conn {
         (Sender { sink, next_id: self.next_id }, stream, self.events)
     }
 
+    /// The TCP stream under the WebSocket, for a reader that parses the
+    /// server's frames itself ([`crate::fanout`]): call it only when the
+    /// server has nothing more in flight on this connection (bytes
+    /// tungstenite already buffered would be lost).
+    pub fn into_tcp(self) -> TcpStream {
+        self.ws.into_inner()
+    }
+
     /// Closes politely; errors do not matter any more.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(None)).await;

@@ -89,7 +89,9 @@ pub struct Config {
     pub write_buffer_bytes: usize,
     /// Most bytes buffered for a socket that cannot be written.
     pub max_write_buffer_bytes: usize,
-    /// Frames queued per connection before senders wait.
+    /// Frames queued per connection before senders wait; also the most
+    /// channel posts (with at most `max_write_buffer_bytes`) waiting for a
+    /// full socket before a listener misses one (src/wire.rs).
     pub send_queue_frames: usize,
     /// How long a full send queue is tolerated before the connection is dropped, in seconds.
     pub send_timeout_secs: u64,

@@ -19,13 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::SinkExt;
-use futures_util::stream::{FuturesOrdered, SplitSink, StreamExt};
+use bytes::Bytes;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use stadtbote_protocol::frame::{ServerBody, ServerFrame, decode_client, encode};
 use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, RefusalReason, Request, Response};
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::addrlimit::AddressSlot;
 use crate::config::Config;
@@ -36,6 +37,8 @@ use crate::ratelimit::{Action, IpKey, TokenBucket};
 use crate::relay::{Handled, Identity, Relay, RelayError, refusal_wire};
 use crate::session::Session;
 use crate::shutdown::ShutdownSignal;
+use crate::upgrade::WebSocket;
+use crate::wire::{Socket, Wire, WireError, Writer, close_frame};
 
 /// How long the final close frame may wait for room in the queue, and how
 /// long the writer may take to send it, before the socket is simply dropped.
@@ -151,13 +154,20 @@ impl Disconnect {
     }
 
     /// How a WebSocket read error ends the connection.
-    fn from_ws_error(err: axum::Error) -> Self {
-        let inner = err.into_inner();
-        match inner.downcast_ref::<tungstenite::Error>() {
-            Some(tungstenite::Error::Capacity(_)) => Disconnect::MessageTooBig,
-            Some(tungstenite::Error::Utf8(_)) => Disconnect::InvalidUtf8,
-            Some(tungstenite::Error::Protocol(_)) => Disconnect::ProtocolViolation,
+    fn from_ws_error(err: tungstenite::Error) -> Self {
+        match err {
+            tungstenite::Error::Capacity(_) => Disconnect::MessageTooBig,
+            tungstenite::Error::Utf8(_) => Disconnect::InvalidUtf8,
+            tungstenite::Error::Protocol(_) => Disconnect::ProtocolViolation,
             _ => Disconnect::Transport,
+        }
+    }
+
+    /// How a failed socket write ends the connection.
+    fn from_wire(err: WireError) -> Self {
+        match err {
+            WireError::Timeout => Disconnect::SlowReader,
+            WireError::Closed => Disconnect::Transport,
         }
     }
 }
@@ -304,16 +314,19 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     let started = Instant::now();
     let metrics = ctx.relay.metrics().clone();
     metrics.connection_opened();
-    let (sink, mut stream) = socket.split();
+    let WebSocket { mut stream, wire, write } = socket;
     let (outbox, queue) = Outbox::new(ctx.config.send_queue_frames, ctx.config.send_timeout());
     // The writer, which also delivers the mailbox, reports here why it ended.
     let kill = Arc::new(KillSwitch::default());
-    let mut writer = tokio::spawn(write_loop(sink, queue, kill.clone(), ctx.config.send_timeout()));
+    let socket_writer = Writer::new(wire.clone(), write, ctx.config.send_timeout());
+    let flush_at = ctx.config.write_buffer_bytes.max(1);
+    let mut writer = tokio::spawn(write_loop(socket_writer, queue, kill.clone(), flush_at));
 
     let mut conn = Connection {
         relay: ctx.relay.clone(),
         config: ctx.config.clone(),
         outbox: outbox.clone(),
+        wire,
         kill: kill.clone(),
         delivering: false,
         presence: None,
@@ -410,6 +423,8 @@ struct Connection {
     relay: Arc<Relay>,
     config: Arc<Config>,
     outbox: Outbox,
+    /// The socket's sending side, into which channel posts are written.
+    wire: Arc<Wire>,
     kill: Arc<KillSwitch>,
     /// Whether the writer was handed this connection's mailbox delivery.
     delivering: bool,
@@ -418,7 +433,7 @@ struct Connection {
     presence: Option<crate::cluster::Presence>,
 }
 
-type WsStream = futures_util::stream::SplitStream<WebSocket>;
+type WsStream = WebSocketStream<Socket>;
 
 impl Connection {
     async fn read_loop(
@@ -429,7 +444,7 @@ impl Connection {
         client: IpKey,
         address_slot: &mut AddressSlot,
     ) -> Disconnect {
-        let listens = self.relay.channel_listens(self.outbox.clone());
+        let listens = self.relay.channel_listens(self.wire.clone());
         let (mut session, challenge) = Session::new(client, self.config.pow_difficulty, listens);
         if let Err(e) = self.outbox.send(ServerBody::Event { event: challenge }).await {
             return Disconnect::from_outbox(e);
@@ -521,6 +536,8 @@ impl Connection {
                     continue;
                 }
                 Ok(Message::Close(_)) => return Disconnect::PeerClosed,
+                // Raw frames are only ever written, never read.
+                Ok(Message::Frame(_)) => continue,
             };
             let frame = match decode_client(&bytes, self.config.max_message_bytes) {
                 Ok(frame) => frame,
@@ -714,25 +731,25 @@ impl Connection {
     }
 }
 
-type WsSink = SplitSink<WebSocket, Message>;
-
 /// The writer task: drains the queue into the socket and delivers the
 /// mailbox once it was handed the connection's [`Delivery`]. Queued frames
 /// go first (answers are small and a client waits for them); then one
 /// mailbox page at a time while the mailbox has more, so neither starves the
-/// other. Messages are fed without flushing while more are ready, then
-/// flushed together. A write that cannot complete within `send_timeout` (the
-/// client stopped reading) ends the connection as a slow reader.
+/// other. Frames are queued on the connection's [`Wire`] without writing
+/// while more are ready (up to `flush_at` bytes), then written together
+/// with one vectored `send()`. It also writes what channel offers left
+/// queued when the socket was full. A write that cannot complete within
+/// `send_timeout` (the client stopped reading) ends the connection as a
+/// slow reader.
 async fn write_loop(
-    mut sink: WsSink,
+    mut writer: Writer,
     mut queue: mpsc::Receiver<Outgoing>,
     kill: Arc<KillSwitch>,
-    send_timeout: Duration,
+    flush_at: usize,
 ) {
     let mut delivery: Option<Box<Delivery>> = None;
     // Whether the mailbox may hold more than was delivered: read a page.
     let mut read_mailbox = false;
-    let mut unflushed = false;
     loop {
         if delivery.is_some() && kill.delivery_stopped() {
             delivery = None;
@@ -745,50 +762,61 @@ async fn write_loop(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
         } else {
-            // Flush once nothing else is ready to write.
-            if unflushed && queue.is_empty() {
-                if let Err(reason) = write(&mut sink, None, send_timeout).await {
-                    kill.kill(reason);
-                    return;
-                }
-                unflushed = false;
+            // Write once nothing else is ready.
+            if queue.is_empty()
+                && writer.queued_bytes() > 0
+                && let Err(e) = writer.drain().await
+            {
+                kill.kill(Disconnect::from_wire(e));
+                return;
             }
-            tokio::select! {
+            let mut offered = false;
+            let item = tokio::select! {
                 biased;
                 item = queue.recv() => match item {
                     Some(item) => Some(item),
                     None => break,
                 },
+                // A channel post (or a pong) waits for room in the socket.
+                () = writer.woken() => {
+                    offered = true;
+                    None
+                }
                 () = woken(&mut delivery) => {
                     read_mailbox = true;
                     None
                 }
+            };
+            if offered {
+                if let Err(e) = writer.drain().await {
+                    kill.kill(Disconnect::from_wire(e));
+                    return;
+                }
+                continue;
             }
+            item
         };
-        let message = match item {
+        let queued = match item {
             Some(Outgoing::Deliver(handed)) => {
                 delivery = Some(handed);
                 read_mailbox = true;
                 continue;
             }
             Some(Outgoing::Close(end)) => {
-                let frame = end
-                    .close_frame()
-                    .map(|(code, reason)| CloseFrame { code, reason: reason.into() });
-                let _ = write(&mut sink, Some(Message::Close(frame)), send_timeout).await;
-                let _ = write(&mut sink, None, send_timeout).await;
-                break;
+                let frame = end.close_frame().map(|(code, reason)| close_frame(code, reason));
+                writer.close(frame).await;
+                return;
             }
-            Some(Outgoing::Frame(bytes)) => Message::Binary(bytes.into()),
-            Some(Outgoing::Shared(bytes)) => Message::Binary(axum::body::Bytes::clone(&bytes)),
-            Some(Outgoing::Ping) => Message::Ping(Default::default()),
+            Some(Outgoing::Frame(bytes)) => writer.queue_binary(Bytes::from(bytes)),
+            Some(Outgoing::Shared(bytes)) => writer.queue_binary(Bytes::clone(&bytes)),
+            Some(Outgoing::Ping) => writer.queue_ping(),
             None => {
                 let Some(mailbox) = delivery.as_mut().filter(|_| read_mailbox) else { continue };
                 match mailbox.next_page() {
                     Ok(page) => {
                         read_mailbox = page.more;
                         let Some(body) = page.event else { continue };
-                        Message::Binary(encode(&ServerFrame::new(body)).into())
+                        writer.queue_binary(encode(&ServerFrame::new(body)).into())
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "mailbox read failed");
@@ -798,13 +826,18 @@ async fn write_loop(
                 }
             }
         };
-        if let Err(reason) = write(&mut sink, Some(message), send_timeout).await {
-            kill.kill(reason);
+        if let Err(e) = queued {
+            kill.kill(Disconnect::from_wire(e));
             return;
         }
-        unflushed = true;
+        if writer.queued_bytes() >= flush_at
+            && let Err(e) = writer.drain().await
+        {
+            kill.kill(Disconnect::from_wire(e));
+            return;
+        }
     }
-    let _ = sink.close().await;
+    let _ = writer.finish().await;
 }
 
 /// Waits for the delivery's next wake-up; never, without a delivery.
@@ -812,24 +845,6 @@ async fn woken(delivery: &mut Option<Box<Delivery>>) {
     match delivery {
         Some(delivery) => delivery.woken().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Feeds `message` into the socket (or flushes it, for `None`) within
-/// `send_timeout`. The timer is only armed when the write has to wait.
-async fn write(
-    sink: &mut WsSink,
-    message: Option<Message>,
-    send_timeout: Duration,
-) -> Result<(), Disconnect> {
-    let written = match message {
-        Some(message) => tokio::time::timeout(send_timeout, sink.feed(message)).await,
-        None => tokio::time::timeout(send_timeout, sink.flush()).await,
-    };
-    match written {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Disconnect::Transport),
-        Err(_) => Err(Disconnect::SlowReader),
     }
 }
 

@@ -7,15 +7,21 @@
 //! by its [`Listens`] and removed when that drops (the connection ends), so
 //! the map never outgrows `max_connections × max_channel_listens`.
 //!
-//! A new post is encoded into one event frame once and offered to every
-//! listener with a non-blocking push into its bounded outbox. A listener
-//! whose queue is full misses the push (it notices the gap in sequence
-//! numbers and fetches); it never delays the others and never makes the
-//! server buffer more.
+//! A new post is encoded into one WebSocket frame (header and event) once
+//! and queued, as the same reference-counted bytes, on every listener's
+//! [`Wire`]; one fan-out task per post then writes each listener's queue
+//! straight into its socket with one non-blocking `send()` — no
+//! per-follower task wake-up or copy, and posts of a burst that queued up
+//! meanwhile leave together. Only bytes the socket cannot take at once
+//! wait in the connection's bounded queue for its writer task. A listener whose queue is full misses the post (it notices
+//! the gap in sequence numbers and fetches); it never delays the others and
+//! never makes the server buffer more, and one that stops reading is
+//! dropped by its writer after `send_timeout_secs` as before.
 //!
 //! [`ChannelListeners::publish`] is the node's single entry for a post: it
-//! takes the registry lock once per post (not per follower), encodes the
-//! event once and hands every listener the same reference-counted bytes.
+//! takes the registry lock once per post (not per follower) to copy the
+//! listeners' handles, encodes the frame once and queues and writes it
+//! outside the lock.
 //! When several nodes share one store (issue 20, item 2), a post stored on
 //! another node is meant to enter here once per node, from that node's
 //! notification of the new post, so that the store and the network carry
@@ -27,16 +33,27 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::body::Bytes;
 use stadtbote_protocol::ChannelId;
 use stadtbote_protocol::frame::{ChannelPostRecord, Event, ServerBody, ServerFrame, encode};
 
-use crate::outbox::{Outbox, Outgoing};
+use crate::wire::{self, Wire};
+
+/// Sockets written between two yields of a fan-out task, so that other
+/// tasks (the next post among them) run while thousands are written.
+const WRITES_PER_TURN: usize = 256;
+
+/// Writes every listener's queue into its socket, a turn at a time.
+async fn write_all(listeners: Vec<Arc<Wire>>) {
+    for turn in listeners.chunks(WRITES_PER_TURN) {
+        turn.iter().for_each(|listener| listener.write_queued());
+        tokio::task::yield_now().await;
+    }
+}
 
 #[derive(Default)]
 struct Inner {
-    /// Channel → connection id → that connection's outbox.
-    channels: HashMap<ChannelId, HashMap<u64, Outbox>>,
+    /// Channel → connection id → that connection's sending side.
+    channels: HashMap<ChannelId, HashMap<u64, Arc<Wire>>>,
     /// Connections listening to at least one channel.
     connections: usize,
 }
@@ -51,9 +68,9 @@ pub struct ChannelListeners {
 /// What one publication reached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pushed {
-    /// Listeners whose outbox took the event.
+    /// Listeners whose socket or queue took the post.
     pub delivered: usize,
-    /// Listeners whose outbox was full or closed.
+    /// Listeners whose queue was full or whose connection is ending.
     pub missed: usize,
 }
 
@@ -69,30 +86,48 @@ impl ChannelListeners {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A connection's (initially empty) set of listened channels, pushing
-    /// into `outbox`.
-    pub fn connection(self: &Arc<Self>, outbox: Outbox) -> Listens {
+    /// A connection's (initially empty) set of listened channels, writing
+    /// into `wire`.
+    pub fn connection(self: &Arc<Self>, wire: Arc<Wire>) -> Listens {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        Listens { registry: self.clone(), id, outbox, channels: HashSet::new() }
+        Listens { registry: self.clone(), id, wire, channels: HashSet::new() }
     }
 
     /// Offers `post` of `channel` to every listening connection.
+    ///
+    /// When it returns, the post is queued for every listener (so that an
+    /// author who posts again only after the answer cannot overtake its own
+    /// previous post at a listener); one task per post then writes the
+    /// listeners' queues into their sockets. Posts that arrive while an
+    /// earlier one is still being written leave with it, in the same
+    /// `send()`, for every listener not reached yet.
     pub fn publish(&self, channel: &ChannelId, post: ChannelPostRecord) -> Pushed {
-        let inner = self.lock();
-        let Some(listeners) = inner.channels.get(channel) else {
-            return Pushed::default();
+        // The handles are copied under the lock and written to outside it:
+        // listens and hang-ups elsewhere never wait for a fan-out.
+        let listeners: Vec<Arc<Wire>> = match self.lock().channels.get(channel) {
+            Some(listeners) => listeners.values().cloned().collect(),
+            None => return Pushed::default(),
         };
-        // Encoded once; every outbox gets a reference-counted view of the
-        // same bytes.
+        // Encoded once, WebSocket header included: every listener gets the
+        // same reference-counted bytes.
         let event = Event::ChannelPost { channel: *channel, post };
-        let bytes = Arc::new(Bytes::from(encode(&ServerFrame::new(ServerBody::Event { event }))));
+        let payload = encode(&ServerFrame::new(ServerBody::Event { event }));
+        let frame = wire::frame(wire::opcode::BINARY, &payload);
+        drop(payload);
         let mut pushed = Pushed::default();
-        for outbox in listeners.values() {
-            if outbox.try_push(Outgoing::Shared(bytes.clone())) {
+        for listener in &listeners {
+            if listener.queue_post(&frame) {
                 pushed.delivered += 1;
             } else {
                 pushed.missed += 1;
             }
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(write_all(listeners));
+            }
+            // Called outside the runtime: written right here.
+            Err(_) => listeners.iter().for_each(|listener| listener.write_queued()),
         }
         pushed
     }
@@ -117,7 +152,7 @@ pub struct TooManyListens;
 pub struct Listens {
     registry: Arc<ChannelListeners>,
     id: u64,
-    outbox: Outbox,
+    wire: Arc<Wire>,
     channels: HashSet<ChannelId>,
 }
 
@@ -138,7 +173,7 @@ impl Listens {
             inner.connections += 1;
         }
         for channel in &new {
-            inner.channels.entry(*channel).or_default().insert(self.id, self.outbox.clone());
+            inner.channels.entry(*channel).or_default().insert(self.id, self.wire.clone());
         }
         drop(inner);
         self.channels.extend(new);
@@ -181,20 +216,24 @@ impl Drop for Listens {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+    use crate::wire::WireLimits;
 
     fn post(seq: u64) -> ChannelPostRecord {
         ChannelPostRecord { seq, stored_at: 1, post: vec![7; 10].into() }
     }
 
+    /// A wire without a socket: offers queue up to `frames`.
+    fn queue(frames: usize) -> Arc<Wire> {
+        Wire::new(None, WireLimits { frames, bytes: 1 << 20 })
+    }
+
     #[test]
     fn listeners_are_counted_limited_and_removed_on_drop() {
         let registry = ChannelListeners::new();
-        let (outbox, _rx) = Outbox::new(4, Duration::from_secs(1));
-        let mut a = registry.connection(outbox.clone());
-        let mut b = registry.connection(outbox);
+        let wire = queue(4);
+        let mut a = registry.connection(wire.clone());
+        let mut b = registry.connection(wire);
         let (c1, c2, c3) = (ChannelId([1; 16]), ChannelId([2; 16]), ChannelId([3; 16]));
         assert_eq!(a.add(&[c1, c2, c1], 2), Ok(2));
         assert_eq!(a.add(&[c3], 2), Err(TooManyListens));
@@ -207,21 +246,19 @@ mod tests {
         assert_eq!((registry.connections(), registry.channels()), (0, 0));
     }
 
-    #[tokio::test]
-    async fn a_full_outbox_misses_the_push_without_blocking_others() {
+    #[test]
+    fn a_full_queue_misses_the_post_without_blocking_others() {
         let registry = ChannelListeners::new();
         let channel = ChannelId([9; 16]);
-        let (slow, _slow_rx) = Outbox::new(1, Duration::from_secs(1));
-        let (fast, mut fast_rx) = Outbox::new(8, Duration::from_secs(1));
-        let mut s = registry.connection(slow);
-        let mut f = registry.connection(fast);
+        let (slow, fast) = (queue(1), queue(8));
+        let mut s = registry.connection(slow.clone());
+        let mut f = registry.connection(fast.clone());
         s.add(&[channel], 4).unwrap();
         f.add(&[channel], 4).unwrap();
         assert_eq!(registry.publish(&channel, post(1)), Pushed { delivered: 2, missed: 0 });
         assert_eq!(registry.publish(&channel, post(2)), Pushed { delivered: 1, missed: 1 });
         assert_eq!(registry.publish(&ChannelId([0; 16]), post(3)), Pushed::default());
-        for _ in 0..2 {
-            assert!(matches!(fast_rx.recv().await, Some(Outgoing::Shared(_))));
-        }
+        // The same frame (one encoding) went to both: the slow one holds one.
+        assert_eq!(fast.queued_bytes(), 2 * slow.queued_bytes());
     }
 }

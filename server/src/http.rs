@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
@@ -123,14 +122,20 @@ async fn privacy(State(state): State<AppState>, headers: HeaderMap) -> Response 
 async fn websocket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
+    // Checked first, as axum's extractor did before: a request that is no
+    // WebSocket upgrade is refused before any limit is counted.
+    let upgrade = match crate::upgrade::check(&mut request) {
+        Ok(upgrade) => upgrade,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let headers = request.headers();
     if state.shutdown.is_triggered() {
         return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
     }
     // The address is reduced to a rate-limit key here and goes no further.
-    let (ip, source) = state.proxies.client_ip(peer.ip(), &headers);
+    let (ip, source) = state.proxies.client_ip(peer.ip(), headers);
     if source == Source::ProxyWithoutHeader {
         crate::forwarded::warn_missing_header_once();
     }
@@ -152,7 +157,6 @@ async fn websocket(
         state.relay.metrics().limit_hit("connections");
         return (StatusCode::SERVICE_UNAVAILABLE, "server at its connection limit").into_response();
     };
-    let config = &state.config;
     let ctx = ConnectionContext {
         relay: state.relay.clone(),
         config: state.config.clone(),
@@ -161,12 +165,5 @@ async fn websocket(
         address_slot,
         permit,
     };
-    upgrade
-        .read_buffer_size(config.read_buffer_bytes)
-        .write_buffer_size(config.write_buffer_bytes)
-        .max_write_buffer_size(config.max_write_buffer_bytes)
-        .max_message_size(config.max_message_bytes)
-        .max_frame_size(config.max_frame_bytes)
-        .on_failed_upgrade(|_| tracing::debug!("websocket upgrade failed"))
-        .on_upgrade(move |socket| connection::serve(socket, ctx))
+    upgrade.accept(&state.config, move |socket| connection::serve(socket, ctx))
 }

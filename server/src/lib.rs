@@ -63,8 +63,10 @@ pub mod store;
 pub mod sweeper;
 pub mod tls;
 pub mod town;
+pub mod upgrade;
 pub mod web_integrity;
 pub mod webapp;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

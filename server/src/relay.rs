@@ -57,7 +57,6 @@ use crate::diskguard::DiskGuard;
 use crate::fanout::{ChannelListeners, Listens};
 use crate::flush::{FlushError, Flusher};
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
 use crate::push::Push;
 use crate::ratelimit::{IpKey, KeyedLimiter, RateLimited, RequestLimiters};
 use crate::store::{
@@ -574,9 +573,10 @@ impl Relay {
         self.registry.subscribe(device)
     }
 
-    /// A connection's (empty) set of listened channels, pushing into `outbox`.
-    pub fn channel_listens(&self, outbox: Outbox) -> Listens {
-        self.listeners.connection(outbox)
+    /// A connection's (empty) set of listened channels, writing posts into
+    /// `wire`.
+    pub fn channel_listens(&self, wire: Arc<crate::wire::Wire>) -> Listens {
+        self.listeners.connection(wire)
     }
 
     /// Aggregate channel counts for operators: stored channels and posts,

@@ -19,6 +19,7 @@ mod backup;
 mod bench_smoke;
 mod browser;
 mod channel_attacks;
+mod channel_fanout;
 mod channels;
 mod cli_errors;
 mod conversation_ids;
