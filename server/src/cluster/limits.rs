@@ -145,3 +145,49 @@ mod tests {
         assert_eq!(slice_for(100_000_000), MAX_SLICE);
     }
 }
+
+/// Against a real PostgreSQL (skipped loudly without one): two nodes'
+/// buckets never allow more than the limit together.
+#[cfg(test)]
+mod pg_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::PgStore;
+
+    #[test]
+    fn two_nodes_together_get_one_nodes_budget() {
+        let Some(pg) = crate::store::pg_conformance::cluster() else { return };
+        let options = crate::store::pg_conformance::options(pg.create_database());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(PgStore::open(&options, dir.path()).unwrap());
+        let db = ClusterDb::new(store, options);
+        db.prepare().unwrap();
+        let (a, b) = (SharedLimits::new(db.clone(), 16), SharedLimits::new(db, 16));
+        let started = Instant::now();
+        let account = [7u8; 16];
+        // 300 a minute (slices of 5 once busy), 400 requests alternating
+        // between the nodes as fast as they come.
+        let mut allowed = 0u32;
+        let mut refused = None;
+        for n in 0..400 {
+            let node = if n % 2 == 0 { &a } else { &b };
+            match node.take("send_rate_account", &account, 300, Instant::now()) {
+                Ok(Ok(())) => allowed += 1,
+                Ok(Err(limited)) => refused = Some(limited),
+                Err(()) => panic!("the database was reachable"),
+            }
+        }
+        // Plus what refilled meanwhile (5 a second).
+        let refill = (started.elapsed().as_secs_f64() * 5.0).ceil() as u32;
+        assert!(allowed <= 300 + refill, "{allowed} allowed of 300 (+{refill} refilled)");
+        // Slices left unspent on the other node cost at most a few tokens.
+        assert!(allowed >= 300 - 2 * slice_for(300), "{allowed} allowed");
+        let refused = refused.expect("some were refused");
+        assert!(refused.retry_after <= Duration::from_millis(200), "{refused:?}");
+        // Another account, another limit: their own buckets.
+        assert_eq!(a.take("send_rate_account", &[8; 16], 300, Instant::now()), Ok(Ok(())));
+        assert_eq!(a.take("upload_rate_account", &account, 300, Instant::now()), Ok(Ok(())));
+        assert!(a.prune(Instant::now() + LEASE * 2) == 0);
+    }
+}
