@@ -243,9 +243,17 @@ fn run_town(
             };
             let summary = town::export_from(&district, &org, &target)
                 .with_context(|| format!("export of {org} refused"))?;
+            // The database (without its password) when the district is on one.
+            let database = match &district {
+                town::District::Postgres { options, .. } => format!(
+                    " --database {}",
+                    stadtbote_server::store::pg_pool::redact_url(&options.url)
+                ),
+                town::District::Dir(_) => String::new(),
+            };
             let next = format!(
                 "next: keep {} unchanged; `town import --from {} --data-dir NEW_DIR` for the \
-                 town's server, then `town remove --data-dir {} --org {org} --export {}`",
+                 town's server, then `town remove --data-dir {}{database} --org {org} --export {}`",
                 to.display(),
                 to.display(),
                 data_dir.display(),
@@ -260,7 +268,9 @@ fn run_town(
             let summary = town::remove_from(&district, &org, &export, identity.as_ref())
                 .with_context(|| format!("removal of {org} refused"))?;
             let next = match district {
-                town::District::Dir(_) => "next: start stadtbote-server on the data directory again",
+                town::District::Dir(_) => {
+                    "next: start stadtbote-server on the data directory again"
+                }
                 town::District::Postgres { .. } => "next: start the district's nodes again",
             };
             (summary, json, next.to_owned())
@@ -507,7 +517,9 @@ fn district(
     let overrides = match database {
         Some(url) => {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                anyhow::bail!("--database takes a postgres:// URL (or leave it out for --data-dir)");
+                anyhow::bail!(
+                    "--database takes a postgres:// URL (or leave it out for --data-dir)"
+                );
             }
             Overrides {
                 data_dir: Some(data_dir.to_owned()),

@@ -616,9 +616,7 @@ fn per_account_and_per_device_limits_hold_across_nodes_not_per_node() {
                 message: ByteBuf::from(vec![1, 2, 3]),
             }),
             ("upload_start (per account)", |_| Request::UploadStart { size: 1024 }),
-            ("claim_key_packages (per device)", |id| Request::ClaimKeyPackages {
-                account: id.1,
-            }),
+            ("claim_key_packages (per device)", |id| Request::ClaimKeyPackages { account: id.1 }),
         ];
         let mut refused = Vec::new();
         for (what, make) in cases {

@@ -81,15 +81,22 @@ fn one_town_leaves_a_postgres_district_and_continues_on_its_own_server() {
     mayor2.ok(&["org", "claim", &org_code]);
     mayor2.ok(&["org", "category", "add", "Müll", "--department", "bauhof"]);
     let clerk2 = town.citizen("Hanna Hainkraft");
-    let invite =
-        last_line(&mayor2.ok(&["org", "invite-staff", "--department", "bauhof", "--role", "clerk"]));
+    let invite = last_line(&mayor2.ok(&[
+        "org",
+        "invite-staff",
+        "--department",
+        "bauhof",
+        "--role",
+        "clerk",
+    ]));
     clerk2.ok(&["enroll", &invite]);
     mayor2.ok(&["org", "approve", &clerk2.device_id()]);
 
     // A channel of the leaving town with a post.
     let press = town.enrol_as("Pressestelle Pgtown", "presse", "publisher");
     let qr = tempfile::tempdir().expect("tempdir");
-    let created = press.ok(&["channel", "create", "Amtsblatt Pgtown", "--json", "--out", path(qr.path())]);
+    let created =
+        press.ok(&["channel", "create", "Amtsblatt Pgtown", "--json", "--out", path(qr.path())]);
     let created: serde_json::Value = serde_json::from_str(&last_line(&created)).expect("json");
     let channel = created["channel"].as_str().expect("channel").to_owned();
     press.ok(&["channel", "post", &channel, "Bekanntmachung vor dem Umzug"]);
@@ -115,8 +122,16 @@ fn one_town_leaves_a_postgres_district_and_continues_on_its_own_server() {
 
     // While a node is connected the database is not touched.
     let (ok, _, err) = tool(&[
-        "town", "export", "--data-dir", path(&state), "--database", &url, "--org", HANDLE,
-        "--to", path(&export),
+        "town",
+        "export",
+        "--data-dir",
+        path(&state),
+        "--database",
+        &url,
+        "--org",
+        HANDLE,
+        "--to",
+        path(&export),
     ]);
     assert!(!ok && err.contains("connected to the database"), "{err}");
     assert!(!export.exists());
@@ -124,31 +139,66 @@ fn one_town_leaves_a_postgres_district_and_continues_on_its_own_server() {
     let old_url = town.server.url();
     town.server.terminate();
     let exported = summary(&[
-        "town", "export", "--data-dir", path(&state), "--database", &url, "--org", HANDLE,
-        "--to", path(&export), "--json",
+        "town",
+        "export",
+        "--data-dir",
+        path(&state),
+        "--database",
+        &url,
+        "--org",
+        HANDLE,
+        "--to",
+        path(&export),
+        "--json",
     ]);
     assert_eq!(exported["verified"], true, "{exported}");
-    for (collection, at_least) in
-        [("orgs", 1), ("handles", 1), ("staff", 1), ("channels", 1), ("channel_posts", 1), ("messages", 1)]
-    {
+    for (collection, at_least) in [
+        ("orgs", 1),
+        ("handles", 1),
+        ("staff", 1),
+        ("channels", 1),
+        ("channel_posts", 1),
+        ("messages", 1),
+    ] {
         let n = exported["collections"][collection].as_u64().unwrap_or(0);
         assert!(n >= at_least, "{collection}: {n} in {exported}");
     }
     assert!(exported["groups"].as_u64().is_some_and(|n| n >= 1), "{exported}");
     for file in crate::harness::files_below(&export) {
         let bytes = std::fs::read(&file).expect("read");
-        assert!(!crate::harness::contains_bytes(&bytes, OTHER.as_bytes()), "{} names {OTHER}", file.display());
+        assert!(
+            !crate::harness::contains_bytes(&bytes, OTHER.as_bytes()),
+            "{} names {OTHER}",
+            file.display()
+        );
     }
 
     // Removal from the database, checked against the export.
     let (ok, _, err) = tool(&[
-        "town", "remove", "--data-dir", path(&state), "--database", &url, "--org", OTHER,
-        "--export", path(&export),
+        "town",
+        "remove",
+        "--data-dir",
+        path(&state),
+        "--database",
+        &url,
+        "--org",
+        OTHER,
+        "--export",
+        path(&export),
     ]);
     assert!(!ok && err.contains("does not hold the org"), "{err}");
     let removed = summary(&[
-        "town", "remove", "--data-dir", path(&state), "--database", &url, "--org", HANDLE,
-        "--export", path(&export), "--json",
+        "town",
+        "remove",
+        "--data-dir",
+        path(&state),
+        "--database",
+        &url,
+        "--org",
+        HANDLE,
+        "--export",
+        path(&export),
+        "--json",
     ]);
     assert_eq!(removed["collections"]["orgs"], 1, "{removed}");
     assert!(removed["groups"].as_u64().is_some_and(|n| n >= 1), "{removed}");
@@ -169,8 +219,16 @@ fn one_town_leaves_a_postgres_district_and_continues_on_its_own_server() {
     assert_eq!(naming.trim(), "0", "records still name the town");
     // A second removal finds nothing to remove.
     let (ok, _, err) = tool(&[
-        "town", "remove", "--data-dir", path(&state), "--database", &url, "--org", HANDLE,
-        "--export", path(&export),
+        "town",
+        "remove",
+        "--data-dir",
+        path(&state),
+        "--database",
+        &url,
+        "--org",
+        HANDLE,
+        "--export",
+        path(&export),
     ]);
     assert!(!ok && err.contains("no org with the handle"), "{err}");
 

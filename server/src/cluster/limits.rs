@@ -107,17 +107,18 @@ impl SharedBuckets for SharedLimits {
         let per_minute = per_minute.max(1);
         let per_sec = f64::from(per_minute) / 60.0;
         let want = if busy { slice_for(per_minute) } else { 1 };
-        let (granted, left) =
-            match self.db.take_tokens(key, f64::from(per_minute), per_sec, want) {
-                Ok(answer) => answer,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cluster: shared limit not reached, using this node's");
-                    return Err(());
-                }
-            };
+        let (granted, left) = match self.db.take_tokens(key, f64::from(per_minute), per_sec, want) {
+            Ok(answer) => answer,
+            Err(err) => {
+                tracing::warn!(error = %err, "cluster: shared limit not reached, using this node's");
+                return Err(());
+            }
+        };
         if granted == 0 {
             let missing = (1.0 - left).max(0.0);
-            return Ok(Err(RateLimited { retry_after: Duration::from_secs_f64(missing / per_sec) }));
+            return Ok(Err(RateLimited {
+                retry_after: Duration::from_secs_f64(missing / per_sec),
+            }));
         }
         // The entry also remembers the round trip (a second one within the
         // lease takes a slice), even when nothing of this one is left.

@@ -85,7 +85,8 @@ impl Relay {
     /// (`claim_rate_per_minute`): the cluster's in a cluster, so that a
     /// device gains nothing by claiming through several nodes.
     pub(super) fn check_claim_limit(&self, device: &DeviceId) -> Result<(), RelayError> {
-        let shared = self.shared_buckets().map(|b| (b, "claim_rate_device", device.as_bytes().as_slice()));
+        let shared =
+            self.shared_buckets().map(|b| (b, "claim_rate_device", device.as_bytes().as_slice()));
         self.claim_limiter.check_shared(device, shared, Instant::now())?;
         Ok(())
     }

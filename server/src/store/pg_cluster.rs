@@ -315,9 +315,8 @@ impl ClusterDb {
             let key = key.to_vec();
             let want = f64::from(want);
             let statement = super::pg_pool::prepared(c, TAKE_TOKENS)?;
-            let row = c
-                .query_one(&statement, &[&key, &capacity, &per_sec, &want])
-                .map_err(pg_error)?;
+            let row =
+                c.query_one(&statement, &[&key, &capacity, &per_sec, &want]).map_err(pg_error)?;
             let granted: f64 = row.get(0);
             let left: f64 = row.get(1);
             // A float from our own arithmetic, between 0 and `want`.

@@ -101,9 +101,7 @@ fn apply(tx: &mut Transaction<'_>, change: &RecordChange) -> Result<(), StoreErr
             "UPDATE groups SET expires_at = NULL WHERE kgroup = $1 AND expires_at IS NOT NULL",
             &[&key],
         ),
-        ("messages", None) => {
-            tx.execute("DELETE FROM messages WHERE id = $1", &[&seq_of(key)?])
-        }
+        ("messages", None) => tx.execute("DELETE FROM messages WHERE id = $1", &[&seq_of(key)?]),
         ("mailbox", None) => {
             let (kdev, seq) = key.split_at_checked(16).ok_or(StoreError::corrupt("mailbox"))?;
             tx.execute(
@@ -114,9 +112,7 @@ fn apply(tx: &mut Transaction<'_>, change: &RecordChange) -> Result<(), StoreErr
         ("groups" | "group_info" | "group_ids" | "group_expiry" | "messages" | "mailbox", _) => {
             return Err(refused(name));
         }
-        (tree, None) => {
-            tx.execute("DELETE FROM kv WHERE tree = $1 AND key = $2", &[&tree, &key])
-        }
+        (tree, None) => tx.execute("DELETE FROM kv WHERE tree = $1 AND key = $2", &[&tree, &key]),
         (tree, Some(value)) => tx.execute(
             "UPDATE kv SET value = $3 WHERE tree = $1 AND key = $2",
             &[&tree, &key, value],
@@ -174,5 +170,55 @@ mod tests {
         let mut names = vec!["groups", "kv_tree", "messages", "group_ids", "mailbox", "group_info"];
         names.sort_by_key(|n| rank(n));
         assert_eq!(names, ["kv_tree", "mailbox", "messages", "group_info", "group_ids", "groups"]);
+    }
+
+    /// Against a real PostgreSQL (skipped loudly without one): a change
+    /// that misses its row rolls back every other one.
+    #[test]
+    fn all_or_nothing() {
+        let Some(pg) = super::super::pg_conformance::cluster() else { return };
+        let options = super::super::pg_conformance::options(pg.create_database());
+        let dir = tempfile::tempdir().unwrap();
+        let store = PgStore::open(&options, dir.path()).unwrap();
+        store
+            .pool
+            .run(|c| {
+                c.batch_execute(
+                    "INSERT INTO kv VALUES ('orgs', '\\x01', '\\x02'), ('revoked', '\\x03', '\\x04')",
+                )
+                .map_err(pg_error)
+            })
+            .unwrap();
+        let values = |store: &PgStore| {
+            store
+                .pool
+                .run(|c| {
+                    let rows = c
+                        .query("SELECT tree, value FROM kv ORDER BY tree", &[])
+                        .map_err(pg_error)?;
+                    Ok(rows
+                        .iter()
+                        .map(|r| (r.get::<_, String>(0), r.get::<_, Vec<u8>>(1)))
+                        .collect::<Vec<_>>())
+                })
+                .unwrap()
+        };
+        let change = |collection: &str, key: &[u8], value: Option<Vec<u8>>| RecordChange {
+            collection: collection.to_owned(),
+            key: key.to_vec(),
+            value,
+        };
+        let delete = change("orgs", &[1], None);
+        let rewrite = change("revoked", &[3], Some(vec![5]));
+        let missing = change("handles", b"nowhere", None);
+        let before = values(&store);
+        assert!(store.remove_records(vec![delete.clone(), rewrite.clone(), missing]).is_err());
+        assert_eq!(values(&store), before, "nothing changed");
+        assert!(store.remove_records(vec![change("accounts", &[1; 32], None)]).is_err());
+        // Derived collections need no row of their own.
+        let derived = change("refs", &7u64.to_be_bytes(), None);
+        store.remove_records(vec![delete, rewrite, derived]).unwrap();
+        assert_eq!(values(&store), [("revoked".to_owned(), vec![5])]);
+        store.compact().unwrap();
     }
 }

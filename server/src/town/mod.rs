@@ -38,11 +38,11 @@ use std::path::{Path, PathBuf};
 
 use crate::backup::create::state_files;
 use crate::backup::restore::{open_when_released, sibling, swap_in};
+use crate::migrate::RecordFilter;
 use crate::migrate::{
     Counts, Discard, Everything, MigrateError, build_sled_dir, check_offline, count_records,
     into_sled_dir, pipe_records, verify_counts,
 };
-use crate::migrate::RecordFilter;
 use crate::store::pg_remove::RecordChange;
 use crate::store::shred::Keyring;
 use crate::store::{BackupStore, PgOptions, PgStore, SledStore, StoreError};
