@@ -124,14 +124,14 @@ impl District {
 
 /// A district's store opened for a town step.
 enum Opened {
-    Sled(SledStore),
+    Sled(Box<SledStore>),
     Pg(PgStore),
 }
 
 impl Opened {
     fn records(&self) -> &dyn BackupStore {
         match self {
-            Self::Sled(store) => store,
+            Self::Sled(store) => store.as_ref(),
             Self::Pg(store) => store,
         }
     }
@@ -142,7 +142,7 @@ fn open_district(district: &District) -> Result<(Opened, Keyring), TownError> {
     match district {
         District::Dir(dir) => {
             let (store, keyring) = opened(dir)?;
-            Ok((Opened::Sled(store), keyring))
+            Ok((Opened::Sled(Box::new(store)), keyring))
         }
         District::Postgres { options, state_dir } => {
             let running = crate::store::pg_offline::server_sessions(options)?;
