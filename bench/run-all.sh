@@ -182,7 +182,8 @@ run_relay_pg() {
     done
     echo "+ 1 node on PostgreSQL; ${GEN_PIN[*]} $BIN/stadtbote-bench --server $URL relay (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     "${GEN_PIN[@]}" "$BIN/stadtbote-bench" --server "$URL" --json relay --pairs "${PAIRS:-250}" \
-        --duration "${DURATION:-10}" --size 1024 --window "${WINDOW:-4}" --server-pid "$RPG_PID" |
+        --duration "${DURATION:-10}" --size 1024 --window "${WINDOW:-4}" --server-pid "$RPG_PID" \
+        ${PREPARE:+--prepare "$PREPARE"} |
         tee -a /dev/stderr | tail -n 1 >>"$OUT"
     local stats
     stats=$("${RPG_AS[@]}" "$PG_BIN/psql" -h "$RPG_ROOT" -p "$pgport" -U postgres -d bench -Atc \

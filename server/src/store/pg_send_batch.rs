@@ -51,7 +51,7 @@ use postgres::Transaction;
 use stadtbote_protocol::DeviceId;
 
 use super::pg_pool::{Pool, PoolError, pg_error, prepared, wait_answer};
-use super::pg_store::{TxView, members_of, open_device_pairs, unbig};
+use super::pg_store::{LOCK_MAILBOXES, TxView, members_of, open_device_pairs, unbig};
 use super::rules::{self, commit::GroupSnapshot};
 use super::shred::Keyring;
 use super::{StorageError, StoreError};
@@ -281,13 +281,7 @@ pub(super) fn batch_tx(
     everyone.dedup();
     let mut raw: HashMap<Vec<u8>, DeviceId> = HashMap::new();
     if !everyone.is_empty() {
-        let lock = prepared(
-            tx,
-            "WITH l AS (INSERT INTO mailbox_lock (kdev) \
-                        SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) ORDER BY n \
-                        ON CONFLICT (kdev) DO UPDATE SET kdev = EXCLUDED.kdev RETURNING kdev) \
-             SELECT d.kdev, d.blind, d.sealed_device FROM devices d JOIN l ON l.kdev = d.kdev",
-        )?;
+        let lock = prepared(tx, LOCK_MAILBOXES)?;
         let rows = tx.query(&lock, &[&everyone]).map_err(pg_error)?;
         raw = open_device_pairs(keyring, rows)?.into_iter().collect();
     }

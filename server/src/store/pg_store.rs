@@ -16,6 +16,10 @@
 //!   as contention). The locks are held until commit, so a device's
 //!   envelope ids become visible in increasing order and a delivery cursor
 //!   never skips one.
+//! * Sends: [`Store::send`] does not run its own transaction; it queues the
+//!   send with the batcher of [`super::pg_send_batch`], which stores many
+//!   senders' messages in one transaction (the same locks and rules as
+//!   above, for the whole batch) and answers each sender once it committed.
 //! * Durability: connections run with `synchronous_commit = off`, so a
 //!   method's commit is visible at once but its WAL may not be flushed yet;
 //!   [`Store::flush`] commits one transaction that takes a transaction id
@@ -214,6 +218,16 @@ pub(super) fn open_device_pairs(
     Ok(out)
 }
 
+/// Locks the mailboxes of the stored device ids in `$1` (sorted, no
+/// duplicates) in that order, creating their lock rows as needed, and
+/// answers the rows `(kdev, blind, sealed_device)` of those devices that
+/// exist. A data-modifying WITH runs to completion (in the ORDER BY order)
+/// before the devices are read.
+pub(super) const LOCK_MAILBOXES: &str = "WITH l AS (INSERT INTO mailbox_lock (kdev) \
+     SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) ORDER BY n \
+     ON CONFLICT (kdev) DO UPDATE SET kdev = EXCLUDED.kdev RETURNING kdev) \
+     SELECT d.kdev, d.blind, d.sealed_device FROM devices d JOIN l ON l.kdev = d.kdev";
+
 /// Stores `payload` once and queues it for `recipients` (stored ids), in
 /// two statements: the recipients' mailbox locks, then the message and its
 /// entries (see the module docs on envelope ids). Answers the recipients'
@@ -237,13 +251,7 @@ pub(super) fn enqueue(
     // Lock the recipients' mailboxes first, then take the message id. A
     // data-modifying WITH runs to completion (in the ORDER BY order) before
     // the devices are read.
-    let lock = prepared(
-        tx,
-        "WITH l AS (INSERT INTO mailbox_lock (kdev) \
-                    SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) ORDER BY n \
-                    ON CONFLICT (kdev) DO UPDATE SET kdev = EXCLUDED.kdev RETURNING kdev) \
-         SELECT d.kdev, d.blind, d.sealed_device FROM devices d JOIN l ON l.kdev = d.kdev",
-    )?;
+    let lock = prepared(tx, LOCK_MAILBOXES)?;
     let rows = tx.query(&lock, &[&sorted]).map_err(pg_error)?;
     let insert = prepared(
         tx,
