@@ -168,7 +168,12 @@ fn closed() -> StoreError {
 }
 
 /// The batcher thread: collect, store, answer; until the queue closes.
-fn run(pool: &Pool, keyring: &Arc<Keyring>, incoming: &Receiver<Pending>, options: SendBatchOptions) {
+fn run(
+    pool: &Pool,
+    keyring: &Arc<Keyring>,
+    incoming: &Receiver<Pending>,
+    options: SendBatchOptions,
+) {
     let max_messages = options.max_messages.max(1);
     while let Ok(first) = incoming.recv() {
         let mut bytes = first.input.payload.len();
@@ -227,7 +232,9 @@ fn store(pool: &Pool, keyring: &Arc<Keyring>, batch: Vec<Pending>) {
 fn same_failure(err: &StoreError) -> StoreError {
     match err {
         StoreError::Storage(StorageError::Contention) => StoreError::contention(),
-        StoreError::Storage(StorageError::Full(e)) => StorageError::Full(e.to_string().into()).into(),
+        StoreError::Storage(StorageError::Full(e)) => {
+            StorageError::Full(e.to_string().into()).into()
+        }
         StoreError::Storage(StorageError::Corrupt(table)) => StoreError::corrupt(table),
         other => StorageError::Unavailable(other.to_string().into()).into(),
     }

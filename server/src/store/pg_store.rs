@@ -279,7 +279,11 @@ impl<'a, 'b> TxView<'a, 'b> {
 
     /// A view that already knows whether any device is revoked (read by
     /// the statement that loaded the group).
-    pub(super) fn knowing_revoked(tx: &'a mut Transaction<'b>, keyring: &'a Keyring, any: bool) -> Self {
+    pub(super) fn knowing_revoked(
+        tx: &'a mut Transaction<'b>,
+        keyring: &'a Keyring,
+        any: bool,
+    ) -> Self {
         Self { tx: RefCell::new(tx), keyring, any_revoked: Cell::new(Some(any)) }
     }
 }
@@ -353,6 +357,23 @@ fn lock_group(
             Ok(Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? }))
         }
     }
+}
+
+/// The group's join link record's org: `None` when the group has no link,
+/// `Some(None)` for a link without an org.
+fn recorded_link_org(
+    tx: &mut Transaction<'_>,
+    kgroup: &[u8],
+) -> Result<Option<Option<OrgId>>, StoreError> {
+    let row = tx
+        .query_opt("SELECT org FROM group_info WHERE kgroup = $1", &[&kgroup])
+        .map_err(pg_error)?;
+    let Some(row) = row else { return Ok(None) };
+    let org = row
+        .get::<_, Option<Vec<u8>>>(0)
+        .map(|o| OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info")))
+        .transpose()?;
+    Ok(Some(org))
 }
 
 /// Owned copy of a commit request, so that it can travel to a connection
@@ -825,17 +846,7 @@ impl Store for PgStore {
                 return Err(StoreError::UnknownGroup);
             };
             rules::group::require_member(&current.members, &kcaller)?;
-            let recorded = tx
-                .query_opt("SELECT org FROM group_info WHERE kgroup = $1", &[&kgroup])
-                .map_err(pg_error)?
-                .map(|row| {
-                    row.get::<_, Option<Vec<u8>>>(0)
-                        .map(|o| {
-                            OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info"))
-                        })
-                        .transpose()
-                })
-                .transpose()?;
+            let recorded = recorded_link_org(tx, &kgroup)?;
             let org = rules::group::link_org(recorded, org.as_ref());
             let org_bytes = org.map(|o| o.as_bytes().to_vec());
             tx.execute(
@@ -1007,17 +1018,7 @@ impl Store for PgStore {
             let members = members_of(row.get(0))?;
             rules::group::require_member(&members, &kcaller)?;
             let current: Option<i64> = row.get(1);
-            let link_org = tx
-                .query_opt("SELECT org FROM group_info WHERE kgroup = $1", &[&kgroup])
-                .map_err(pg_error)?
-                .map(|row| {
-                    row.get::<_, Option<Vec<u8>>>(0)
-                        .map(|o| {
-                            OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info"))
-                        })
-                        .transpose()
-                })
-                .transpose()?;
+            let link_org = recorded_link_org(tx, &kgroup)?;
             rules::group::may_set_expiry(link_org, moderator.as_ref())?;
             let current = current.map(unbig);
             let in_force = rules::group::expiry_in_force(current, expires_at_ms);
