@@ -40,7 +40,10 @@
 //! Bounds: the queue holds `pg_send_queue` sends; when it is full a send
 //! fails at once with [`StorageError::Unavailable`] (no ack). A batch holds
 //! at most the message limit, and the byte limit plus one message. A caller
-//! waits at most as long as for any pooled call.
+//! waits at most as long as for two pooled calls (the batch before its own,
+//! then its own) plus the batch delay; a caller that stops waiting was
+//! not acknowledged, and its message, should its batch still commit, is
+//! one the client resends and de-duplicates (durability contract, item 5).
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
@@ -123,8 +126,10 @@ impl SendBatcher {
         options: SendBatchOptions,
     ) -> Result<Self, StoreError> {
         let (queue, incoming) = std::sync::mpsc::sync_channel(options.queue.max(1));
-        // A caller waits for its batch to be collected and then stored.
-        let wait = pool.wait().saturating_add(options.max_delay);
+        // A caller may wait for the batch before its own (the batcher
+        // stores one at a time), then for its own to be collected and
+        // stored: each pooled call is bounded by the pool's wait.
+        let wait = pool.wait().saturating_mul(2).saturating_add(options.max_delay);
         let thread = std::thread::Builder::new()
             .name("pg-send-batch".into())
             .spawn(move || run(&pool, &keyring, &incoming, options))
