@@ -110,6 +110,7 @@ mod pg_kv;
 pub mod pg_offline;
 mod pg_org;
 pub mod pg_pool;
+pub mod pg_remove;
 mod pg_schema;
 pub mod pg_send_batch;
 pub mod pg_store;
