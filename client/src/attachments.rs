@@ -20,16 +20,18 @@
 //! ciphertext) until [`forget_upload`], so the attachment reference is not
 //! lost if the process dies before the message that carries it is saved.
 //!
-//! Homes from before kept these in `<home>/uploads/` (`ID.blob`,
-//! `ID.cbor`); [`import_old_uploads`] moves them into the store when the
-//! home is opened.
+//! Homes of the CLI from before kept these in `<home>/uploads/` (`ID.blob`,
+//! `ID.cbor`); the CLI moves them into the store when the home is opened
+//! (client-cli/src/photo_files.rs), with [`encode_record`] and friends.
+//!
+//! Reading the photo the user chose and saving a downloaded one are the
+//! front-end's: the core takes a [`Photo`]'s bytes and gives back the
+//! content ([`fetch_photo`]).
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::connection::ConnectionError;
-use stadtbote_client::storage::{Batch, BlobKey, Scan, Space, Storage};
-use stadtbote_client::transport::Connector;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use crate::clock::Clock;
+use crate::connection::ConnectionError;
+use crate::storage::{Batch, BlobKey, Scan, Space, Storage};
+use crate::transport::Connector;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,25 +45,21 @@ use stadtbote_protocol::attachment::{
 use stadtbote_protocol::{BlobId, ErrorBody, ErrorCode, Request, Response};
 
 use crate::error::ClientError;
-use crate::home::Home;
 use crate::metadata::{self, JPEG_MIME, PNG_MIME};
 use crate::session::{Client, unexpected};
 
-/// The directory under the home that held prepared uploads before they
-/// moved into the store ([`import_old_uploads`]).
-pub const UPLOADS_DIR: &str = "uploads";
 /// The key prefix of upload records in [`Space::Transfers`].
 const RECORD_PREFIX: &[u8] = b"upload/";
 /// The key prefix of uploads whose chunks are being written.
-const PREPARING_PREFIX: &[u8] = b"preparing/";
+pub const PREPARING_PREFIX: &[u8] = b"preparing/";
 /// The size of the stored pieces of a prepared upload's ciphertext (the
 /// server's chunk size is only known once the upload starts).
-const STORED_CHUNK: usize = 1 << 20;
+pub const STORED_CHUNK: usize = 1 << 20;
 /// Format version of [`UploadRecord`].
 pub const UPLOAD_RECORD_VERSION: u16 = 1;
 /// Files this much larger than the limit are refused without reading them
 /// (metadata removal could not bring them under the limit).
-const METADATA_ALLOWANCE: u64 = 4 << 20;
+pub const METADATA_ALLOWANCE: u64 = 4 << 20;
 /// Largest chunk size accepted from the server (a chunk must fit a frame).
 const MAX_CHUNK_SIZE: u32 = 8 << 20;
 /// Longest the upload or download waits in all for one request while the
@@ -185,22 +183,43 @@ pub struct UploadOutcome {
     pub expires_at: u64,
 }
 
-/// Strips metadata, checks the 20 MB limit, encrypts to <home>/uploads/, uploads (resuming a previous attempt for the same prepared file), returns the reference to embed in the E2E message.
+/// A photo the user chose: its name as the user gave it (for messages and
+/// errors) and its bytes, which the front-end read (the CLI: the file,
+/// refused early when it cannot fit the limit).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Photo {
+    /// The name the user gave (the CLI: the path).
+    pub path: PathBuf,
+    /// The photo as read, metadata and all.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Photo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Photo").field("path", &self.path).field("len", &self.bytes.len()).finish()
+    }
+}
+
+/// How the core reads a photo the user named (the CLI: the file, refused
+/// early when it cannot fit the limit; the browser: the picked file).
+pub type ReadPhoto<'a> = &'a dyn Fn(&Path) -> Result<Vec<u8>, ClientError>;
+
+/// Strips metadata, checks the 20 MB limit, encrypts into the store, uploads (resuming a previous attempt for the same prepared file), returns the reference to embed in the E2E message.
 pub async fn upload_photo<S: Storage, K: Connector, C: Clock + Clone>(
     client: &mut Client<S, K, C>,
-    path: &Path,
+    photo: Photo,
 ) -> Result<AttachmentRef, ClientError> {
-    Ok(upload_photo_with_progress(client, path, |_| {}).await?.attachment)
+    Ok(upload_photo_with_progress(client, photo, |_| {}).await?.attachment)
 }
 
 /// Like [`upload_photo`], reporting progress to `on_progress` and returning
 /// how the upload went (whether it resumed an earlier attempt).
 pub async fn upload_photo_with_progress<S: Storage, K: Connector, C: Clock + Clone>(
     client: &mut Client<S, K, C>,
-    path: &Path,
+    photo: Photo,
     mut on_progress: impl FnMut(UploadEvent),
 ) -> Result<UploadOutcome, ClientError> {
-    let original = read_photo(path)?;
+    let Photo { path, bytes: original } = photo;
     let source: [u8; 32] = Sha256::digest(&original).into();
     let earlier = list_records(client)
         .await?
@@ -208,7 +227,7 @@ pub async fn upload_photo_with_progress<S: Storage, K: Connector, C: Clock + Clo
         .find(|r| r.direct && r.source.as_slice() == source.as_slice());
     let mut record = match earlier {
         Some(record) => record,
-        None => prepare(client, path, original, source, true).await?.1,
+        None => prepare(client, &path, original, source, true).await?.1,
     };
     let outcome = drive_upload(client, &mut record, &mut on_progress).await?;
     remove_upload_files(client, &record.id).await?;
@@ -221,11 +240,11 @@ pub async fn upload_photo_with_progress<S: Storage, K: Connector, C: Clock + Clo
 /// until [`forget_upload`].
 pub async fn prepare_photo<S: Storage, K: Connector, C: Clock + Clone>(
     client: &mut Client<S, K, C>,
-    path: &Path,
+    photo: Photo,
 ) -> Result<PreparedUpload, ClientError> {
-    let original = read_photo(path)?;
+    let Photo { path, bytes: original } = photo;
     let source: [u8; 32] = Sha256::digest(&original).into();
-    let (prepared, _) = prepare(client, path, original, source, false).await?;
+    let (prepared, _) = prepare(client, &path, original, source, false).await?;
     Ok(prepared)
 }
 
@@ -284,17 +303,13 @@ pub async fn forget_upload<S: Storage, K: Connector, C: Clock + Clone>(
     remove_upload_files(client, id).await
 }
 
-/// Downloads, verifies the SHA-256, decrypts and writes the photo into `dir` with a safe file name derived from `stem` + extension by mime type; returns the path.
-///
-/// The file is written to a temporary name, fsynced and then linked to its
-/// final name; an existing file is never overwritten (`stem-1.jpg`, … are
-/// tried instead). Nothing is written unless every check passed.
-pub async fn download<S: Storage, K: Connector, C: Clock + Clone>(
+/// Downloads, verifies the SHA-256 and decrypts a photo; returns its
+/// content (of the media type `attachment.mime`). The front-end saves it
+/// (the CLI: a file that never replaces another, see its photo_files.rs).
+pub async fn fetch_photo<S: Storage, K: Connector, C: Clock + Clone>(
     client: &mut Client<S, K, C>,
     attachment: &AttachmentRef,
-    dir: &Path,
-    stem: &str,
-) -> Result<PathBuf, ClientError> {
+) -> Result<Vec<u8>, ClientError> {
     let invalid = || ClientError::AttachmentCorrupt { reason: "its reference is invalid" };
     let key = AttachmentKey::from_bytes(&attachment.key).map_err(|_| invalid())?;
     let expected_sha: [u8; 32] = attachment.sha256.as_slice().try_into().map_err(|_| invalid())?;
@@ -306,19 +321,30 @@ pub async fn download<S: Storage, K: Connector, C: Clock + Clone>(
             reason: "its checksum does not match (it was damaged or altered)",
         });
     }
-    create_dir(dir, false)?;
-    let (tmp_path, mut tmp) = create_temp(dir)?;
-    let written = decrypt_into(&key, &ciphertext, &mut tmp, &tmp_path, attachment.size);
-    drop(ciphertext);
-    let placed = written.and_then(|()| {
-        let name = safe_stem(stem);
-        let ext = extension(&attachment.mime);
-        place_without_overwriting(&tmp_path, dir, &name, ext)
-    });
-    if placed.is_err() {
-        let _ = fs::remove_file(&tmp_path);
+    decrypt(&key, &ciphertext, attachment.size)
+}
+
+/// Decrypts `ciphertext`, checking the content length.
+pub fn decrypt(
+    key: &AttachmentKey,
+    ciphertext: &[u8],
+    content_len: u64,
+) -> Result<Vec<u8>, ClientError> {
+    let failed = || ClientError::AttachmentCorrupt {
+        reason: "it could not be decrypted (damaged or altered)",
+    };
+    let mut dec = Decryptor::new(key, ciphertext.len() as u64).map_err(|_| failed())?;
+    let mut content = Vec::with_capacity(usize::try_from(content_len).unwrap_or(0));
+    let mut rest = ciphertext;
+    while let Some(len) = dec.next_chunk_len() {
+        let (chunk, tail) = rest.split_at_checked(len).ok_or_else(failed)?;
+        content.extend_from_slice(&dec.decrypt_next(chunk).map_err(|_| failed())?);
+        rest = tail;
     }
-    placed
+    if dec.finish().map_err(|_| failed())? != content_len {
+        return Err(failed());
+    }
+    Ok(content)
 }
 
 /// A size in megabytes (10^6 bytes) as people read it: "23.4 MB", "20 MB".
@@ -361,41 +387,6 @@ pub fn extension(mime: &str) -> &'static str {
 
 // ---------------------------------------------------------------------------
 // Preparing
-
-/// Reads a photo, refusing files that cannot fit the limit.
-fn read_photo(path: &Path) -> Result<Vec<u8>, ClientError> {
-    let io = |error: std::io::Error| ClientError::PhotoUnreadable {
-        path: path.to_path_buf(),
-        reason: match error.kind() {
-            std::io::ErrorKind::NotFound => "there is no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => error.to_string(),
-        },
-    };
-    let meta = fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(ClientError::PhotoUnreadable {
-            path: path.to_path_buf(),
-            reason: "it is a directory or device, not a file".to_string(),
-        });
-    }
-    let too_large = |size| ClientError::PhotoTooLarge {
-        path: path.to_path_buf(),
-        size,
-        limit: MAX_PLAINTEXT_BYTES,
-    };
-    if meta.len() > MAX_PLAINTEXT_BYTES + METADATA_ALLOWANCE {
-        return Err(too_large(meta.len()));
-    }
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(MAX_PLAINTEXT_BYTES + METADATA_ALLOWANCE + 1).read_to_end(&mut bytes))
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_PLAINTEXT_BYTES + METADATA_ALLOWANCE {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(bytes)
-}
 
 /// Removes metadata, encrypts into the chunks of blob `ID` and commits the
 /// record `upload/ID`.
@@ -453,7 +444,7 @@ async fn prepare<S: Storage, K: Connector, C: Clock + Clone>(
 
 /// Encrypts `content` chunk by chunk; returns the ciphertext and its
 /// SHA-256.
-fn encrypt(key: &AttachmentKey, content: &[u8]) -> Result<(Vec<u8>, [u8; 32]), ClientError> {
+pub fn encrypt(key: &AttachmentKey, content: &[u8]) -> Result<(Vec<u8>, [u8; 32]), ClientError> {
     let mut enc = Encryptor::new(key, content.len() as u64)?;
     let capacity = usize::try_from(enc.layout().ciphertext_len).unwrap_or(0);
     let mut out = Vec::with_capacity(capacity);
@@ -472,7 +463,7 @@ fn encrypt(key: &AttachmentKey, content: &[u8]) -> Result<(Vec<u8>, [u8; 32]), C
 /// Stores a prepared upload's ciphertext as chunks of blob `id`, marked
 /// `preparing/ID` until its record is committed (so that the chunks of an
 /// upload whose process died here are found and removed).
-async fn store_ciphertext<S: Storage, K: Connector, C: Clock + Clone>(
+pub async fn store_ciphertext<S: Storage, K: Connector, C: Clock + Clone>(
     client: &mut Client<S, K, C>,
     id: &str,
     ciphertext: &[u8],
@@ -573,17 +564,17 @@ async fn drive_upload<S: Storage, K: Connector, C: Clock + Clone>(
         on_progress(UploadEvent::Resumed { chunk, chunks });
     }
     if !complete {
-        let place = client.store.place();
+        let place = client.store.place().to_string();
         let ciphertext = client.store.read_blob(blob_key(&record.id)?).await?.ok_or_else(|| {
-            ClientError::CorruptFile {
-                file: place.clone(),
+            ClientError::StoredData {
+                place: place.clone(),
                 reason: "the encrypted photo of this prepared upload is missing".into(),
             }
         })?;
         let stored = ciphertext.len() as u64;
         if stored != record.size {
-            return Err(ClientError::CorruptFile {
-                file: place,
+            return Err(ClientError::StoredData {
+                place,
                 reason: format!("expected {} bytes, found {stored}", record.size),
             });
         }
@@ -720,109 +711,21 @@ async fn fetch_blob<S: Storage, K: Connector, C: Clock + Clone>(
     Ok(ciphertext)
 }
 
-/// Decrypts `ciphertext` into `file`, checking the content length.
-fn decrypt_into(
-    key: &AttachmentKey,
-    ciphertext: &[u8],
-    file: &mut File,
-    path: &Path,
-    content_len: u64,
-) -> Result<(), ClientError> {
-    let failed = || ClientError::AttachmentCorrupt {
-        reason: "it could not be decrypted (damaged or altered)",
-    };
-    let io = |source| ClientError::Io { action: "write", file: path.to_path_buf(), source };
-    let mut dec = Decryptor::new(key, ciphertext.len() as u64).map_err(|_| failed())?;
-    let mut rest = ciphertext;
-    while let Some(len) = dec.next_chunk_len() {
-        let (chunk, tail) = rest.split_at_checked(len).ok_or_else(failed)?;
-        let content = dec.decrypt_next(chunk).map_err(|_| failed())?;
-        file.write_all(&content).map_err(io)?;
-        rest = tail;
-    }
-    if dec.finish().map_err(|_| failed())? != content_len {
-        return Err(failed());
-    }
-    file.sync_all().map_err(io)
-}
-
-/// Gives the finished temporary file its final name, never replacing an
-/// existing file: `name.ext`, then `name-1.ext`, `name-2.ext`, …
-fn place_without_overwriting(
-    tmp: &Path,
-    dir: &Path,
-    name: &str,
-    ext: &str,
-) -> Result<PathBuf, ClientError> {
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            dir.join(format!("{name}.{ext}"))
-        } else {
-            dir.join(format!("{name}-{n}.{ext}"))
-        };
-        // A hard link fails if the name exists: atomic and never clobbers.
-        match fs::hard_link(tmp, &candidate) {
-            Ok(()) => {
-                remove_file_if_exists(tmp)?;
-                sync_dir(dir)?;
-                return Ok(candidate);
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(_) => {
-                // File systems without hard links: reserve the name with
-                // create_new, then rename over our own empty reservation.
-                match OpenOptions::new().write(true).create_new(true).open(&candidate) {
-                    Ok(_) => {
-                        fs::rename(tmp, &candidate).map_err(|source| ClientError::Io {
-                            action: "write",
-                            file: candidate.clone(),
-                            source,
-                        })?;
-                        sync_dir(dir)?;
-                        return Ok(candidate);
-                    }
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                    Err(source) => {
-                        return Err(ClientError::Io { action: "create", file: candidate, source });
-                    }
-                }
-            }
-        }
-    }
-    Err(ClientError::Io {
-        action: "create",
-        file: dir.join(format!("{name}.{ext}")),
-        source: std::io::Error::other("too many files with this name"),
-    })
-}
-
-/// A new temporary file `.stadtbote-XXXX.part` in `dir` (0600).
-fn create_temp(dir: &Path) -> Result<(PathBuf, File), ClientError> {
-    loop {
-        let path = dir.join(format!(".stadtbote-{}.part", new_id()));
-        match create_private(&path) {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(ClientError::Io { action: "create", file: path, source }),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Files
 
-fn new_id() -> String {
+pub fn new_id() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn record_key(id: &str) -> Vec<u8> {
+pub fn record_key(id: &str) -> Vec<u8> {
     [RECORD_PREFIX, id.as_bytes()].concat()
 }
 
@@ -831,12 +734,12 @@ fn preparing_key(id: &str) -> Vec<u8> {
 }
 
 /// The chunks' blob key of upload `id` (its hex digits).
-fn blob_key(id: &str) -> Result<BlobKey, ClientError> {
+pub fn blob_key(id: &str) -> Result<BlobKey, ClientError> {
     BlobKey::from_hex(id)
         .ok_or(ClientError::AttachmentCorrupt { reason: "its upload id is invalid" })
 }
 
-fn encode_record(record: &UploadRecord) -> Vec<u8> {
+pub fn encode_record(record: &UploadRecord) -> Vec<u8> {
     stadtbote_protocol::frame::encode(record)
 }
 
@@ -852,9 +755,9 @@ async fn save_record<S: Storage, K: Connector, C: Clock + Clone>(
 }
 
 /// Reads one stored record, checking its version and id.
-fn decode_record(id: &str, bytes: &[u8], place: &Path) -> Result<UploadRecord, ClientError> {
-    let corrupt = || ClientError::CorruptFile {
-        file: place.to_path_buf(),
+pub fn decode_record(id: &str, bytes: &[u8], place: &str) -> Result<UploadRecord, ClientError> {
+    let corrupt = || ClientError::StoredData {
+        place: place.to_string(),
         reason: "not an upload record of this version".into(),
     };
     let record: UploadRecord = ciborium::from_reader(bytes).map_err(|_| corrupt())?;
@@ -869,13 +772,13 @@ fn decode_record(id: &str, bytes: &[u8], place: &Path) -> Result<UploadRecord, C
 async fn list_records<S: Storage, K: Connector, C: Clock + Clone>(
     client: &Client<S, K, C>,
 ) -> Result<Vec<UploadRecord>, ClientError> {
-    let place = client.store.place();
+    let place = client.store.place().to_string();
     let mut records = Vec::new();
     for (key, value) in client.store.scan(Space::Transfers, &Scan::prefix(RECORD_PREFIX)).await? {
         let id = key.get(RECORD_PREFIX.len()..).and_then(|id| std::str::from_utf8(id).ok());
         let Some(id) = id.filter(|id| valid_id(id)) else {
-            return Err(ClientError::CorruptFile {
-                file: place,
+            return Err(ClientError::StoredData {
+                place,
                 reason: "an upload record has an invalid id".into(),
             });
         };
@@ -886,7 +789,7 @@ async fn list_records<S: Storage, K: Connector, C: Clock + Clone>(
 
 /// Removes the chunks of uploads whose process died while writing them
 /// (before their record was committed).
-async fn remove_stray_uploads<S: Storage, K: Connector, C: Clock + Clone>(
+pub async fn remove_stray_uploads<S: Storage, K: Connector, C: Clock + Clone>(
     client: &mut Client<S, K, C>,
 ) -> Result<(), ClientError> {
     let markers = client.store.scan(Space::Transfers, &Scan::prefix(PREPARING_PREFIX)).await?;
@@ -917,133 +820,6 @@ async fn remove_upload_files<S: Storage, K: Connector, C: Clock + Clone>(
     let mut batch = Batch::new();
     batch.delete(Space::Transfers, record_key(id));
     client.store.commit_other(batch, now).await
-}
-
-/// Moves the prepared uploads of a home from before the store
-/// (`<home>/uploads/ID.cbor` + `ID.blob`) into the store: every blob's
-/// chunks first, then all records in one commit, and only after that
-/// commit the old directory is removed. A crash before the commit leaves
-/// the old files, imported again at the next open (the chunks are written
-/// again); a crash after it leaves a directory whose records are stored
-/// already, which the next open imports again to the same effect.
-/// Returns how many uploads it imported.
-pub fn import_old_uploads(
-    home: &Home,
-    store: &mut crate::device_store::DeviceStore<crate::file_storage::FileStorage>,
-    now: u64,
-) -> Result<usize, ClientError> {
-    use crate::device_store::ready;
-    let dir = home.path(UPLOADS_DIR);
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
-        Err(source) => return Err(ClientError::Io { action: "read", file: dir, source }),
-    };
-    let mut batch = Batch::new();
-    let mut imported = 0;
-    for entry in entries {
-        let entry = entry.map_err(|source| ClientError::Io {
-            action: "read",
-            file: dir.clone(),
-            source,
-        })?;
-        let name = entry.file_name();
-        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".cbor")) else { continue };
-        if !valid_id(id) {
-            continue;
-        }
-        let file = format!("{UPLOADS_DIR}/{id}.cbor");
-        let record: UploadRecord = home.read_cbor(&file)?;
-        if record.v != UPLOAD_RECORD_VERSION || record.id != id {
-            return Err(ClientError::CorruptFile {
-                file: home.path(&file),
-                reason: "not an upload record of this version".into(),
-            });
-        }
-        let blob_path = dir.join(format!("{id}.blob"));
-        match fs::read(&blob_path) {
-            Ok(ciphertext) => {
-                let blob = blob_key(id)?;
-                ready(store.remove_chunks(blob, now))?;
-                for (index, piece) in ciphertext.chunks(STORED_CHUNK).enumerate() {
-                    let index = u32::try_from(index).unwrap_or(u32::MAX);
-                    ready(store.put_chunk(blob, index, piece, now))?;
-                }
-            }
-            // A completed upload keeps only its record; the missing
-            // ciphertext of an unfinished one is reported when it resumes.
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(ClientError::Io { action: "read", file: blob_path, source });
-            }
-        }
-        batch.put(Space::Transfers, record_key(id), encode_record(&record));
-        imported += 1;
-    }
-    ready(store.commit_other(batch, now))?;
-    match fs::remove_dir_all(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(source) => return Err(ClientError::Io { action: "remove", file: dir, source }),
-    }
-    sync_dir(home.dir())?;
-    Ok(imported)
-}
-
-fn remove_file_if_exists(path: &Path) -> Result<(), ClientError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(ClientError::Io { action: "delete", file: path.to_path_buf(), source }),
-    }
-}
-
-/// Creates a new file readable and writable by the owner only; fails if it
-/// exists.
-fn create_private(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(file)
-}
-
-/// Creates a directory (and parents); `private` makes it 0700.
-fn create_dir(dir: &Path, private: bool) -> Result<(), ClientError> {
-    let err = |source| ClientError::Io { action: "create", file: dir.to_path_buf(), source };
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(err)?;
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<(), ClientError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| ClientError::Io {
-        action: "sync",
-        file: dir.to_path_buf(),
-        source,
-    })
 }
 
 #[cfg(test)]
@@ -1086,577 +862,15 @@ mod tests {
     }
 
     #[test]
-    fn placing_never_overwrites() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path();
-        fs::write(dir.join("photo.jpg"), b"existing").unwrap();
-        fs::write(dir.join("photo-1.jpg"), b"existing too").unwrap();
-        let part = dir.join(".part");
-        fs::write(&part, b"new").unwrap();
-        let placed = place_without_overwriting(&part, dir, "photo", "jpg").unwrap();
-        assert_eq!(placed, dir.join("photo-2.jpg"));
-        assert_eq!(fs::read(dir.join("photo.jpg")).unwrap(), b"existing");
-        assert_eq!(fs::read(&placed).unwrap(), b"new");
-        assert!(!part.exists());
-    }
-
-    #[test]
-    fn decryption_writes_exactly_the_content() {
+    fn decryption_gives_exactly_the_content() {
         let content = b"\xFF\xD8\xFF pretend jpeg".to_vec();
         let (ct, key, _) = stadtbote_protocol::attachment::encrypt_all(&content).unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let (path, mut file) = create_temp(tmp.path()).unwrap();
-        decrypt_into(&key, &ct, &mut file, &path, content.len() as u64).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), content);
+        assert_eq!(decrypt(&key, &ct, content.len() as u64).unwrap(), content);
         // A wrong declared size is refused.
-        let (path, mut file) = create_temp(tmp.path()).unwrap();
-        let err = decrypt_into(&key, &ct, &mut file, &path, 3).unwrap_err();
+        let err = decrypt(&key, &ct, 3).unwrap_err();
         assert!(matches!(err, ClientError::AttachmentCorrupt { .. }), "{err}");
         let mut bad = ct.clone();
         bad[100] ^= 4;
-        let (path, mut file) = create_temp(tmp.path()).unwrap();
-        assert!(decrypt_into(&key, &bad, &mut file, &path, content.len() as u64).is_err());
-    }
-
-    /// An in-memory stand-in for the relay's blob requests, enough for a
-    /// [`Client`] to register, log in and upload: chunk size 16 KiB, and it
-    /// can hang up when a chosen chunk arrives (as a dying connection would).
-    mod fake {
-        use std::collections::HashMap;
-        use std::sync::{Arc, Mutex};
-
-        use futures_util::{SinkExt, StreamExt};
-        use serde_bytes::ByteBuf;
-        use stadtbote_protocol::frame::{self, ServerBody, ServerFrame};
-        use stadtbote_protocol::{
-            AccountId, BlobId, DeviceId, ErrorBody, ErrorCode, Event, Request, Response,
-        };
-        use tokio_tungstenite::tungstenite::Message;
-
-        pub const CHUNK: u32 = 16 * 1024;
-
-        #[derive(Default)]
-        pub struct Blob {
-            pub size: u64,
-            pub chunks: Vec<Vec<u8>>,
-            pub complete: bool,
-        }
-
-        #[derive(Default)]
-        pub struct State {
-            pub account: Option<AccountId>,
-            pub blobs: HashMap<BlobId, Blob>,
-            /// Hang up instead of storing this chunk index (once).
-            pub hang_up_at: Option<u32>,
-            pub max_size: Option<u64>,
-            pub quota_full: bool,
-            /// Answer every n-th request `rate_limited` (blob requests only).
-            pub rate_limit_every: Option<usize>,
-            pub requests: Vec<&'static str>,
-            /// The account's signed device list, as published.
-            pub device_list: Option<stadtbote_protocol::device_list::SignedDeviceList>,
-        }
-
-        pub type Shared = Arc<Mutex<State>>;
-
-        pub async fn start() -> (String, Shared) {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("ws://{}/v1/ws", listener.local_addr().unwrap());
-            let state = Shared::default();
-            let shared = state.clone();
-            tokio::spawn(async move {
-                while let Ok((tcp, _)) = listener.accept().await {
-                    tokio::spawn(serve(tcp, shared.clone()));
-                }
-            });
-            (url, state)
-        }
-
-        fn error(code: ErrorCode) -> Result<Response, ErrorBody> {
-            Err(ErrorBody::new(code, "refused"))
-        }
-
-        async fn serve(tcp: tokio::net::TcpStream, state: Shared) {
-            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-            let challenge = Event::Challenge {
-                nonce: ByteBuf::from(vec![7; 32]),
-                pow_difficulty: 0,
-                server_time: 0,
-            };
-            let hello = frame::encode(&ServerFrame::new(ServerBody::Event { event: challenge }));
-            ws.send(Message::Binary(hello.into())).await.unwrap();
-            while let Some(Ok(message)) = ws.next().await {
-                let Message::Binary(bytes) = message else { continue };
-                let request = frame::decode_client(&bytes, 1 << 24).unwrap();
-                let answer = {
-                    let mut st = state.lock().unwrap();
-                    st.requests.push(request.request.name());
-                    let name = request.request.name();
-                    let limited =
-                        st.rate_limit_every.is_some_and(|n| st.requests.len().is_multiple_of(n))
-                            && (name.starts_with("upload_") || name.starts_with("download_"));
-                    let answer = if limited {
-                        Some(Err(ErrorBody {
-                            retry_after_ms: Some(2),
-                            ..ErrorBody::new(ErrorCode::RateLimited, "too many requests")
-                        }))
-                    } else {
-                        answer(&mut st, request.request)
-                    };
-                    match answer {
-                        Some(answer) => answer,
-                        None => return, // hang up
-                    }
-                };
-                let body = match answer {
-                    Ok(response) => ServerBody::Response { id: request.id, response },
-                    Err(error) => ServerBody::Error { id: Some(request.id), error },
-                };
-                let bytes = frame::encode(&ServerFrame::new(body));
-                if ws.send(Message::Binary(bytes.into())).await.is_err() {
-                    return;
-                }
-            }
-        }
-
-        fn progress(blob: BlobId, b: &Blob) -> Response {
-            Response::UploadProgress {
-                blob,
-                chunks_received: b.chunks.len() as u32,
-                size: b.size,
-                chunk_size: CHUNK,
-                complete: b.complete,
-            }
-        }
-
-        fn answer(st: &mut State, request: Request) -> Option<Result<Response, ErrorBody>> {
-            Some(match request {
-                Request::Register { .. } => {
-                    let account = AccountId::random();
-                    st.account = Some(account);
-                    Ok(Response::Registered { account, device: DeviceId::random() })
-                }
-                Request::Login { .. } => Ok(Response::LoggedIn {
-                    account: st.account.unwrap(),
-                    key_packages_left: 100,
-                    has_last_resort: true,
-                }),
-                Request::UploadKeyPackages { .. } => {
-                    Ok(Response::KeyPackagesStored { one_time_left: 100 })
-                }
-                Request::PublishDeviceList { list } => {
-                    let version = list.decode_unverified().map(|l| l.version).unwrap_or(0);
-                    st.device_list = Some(list);
-                    Ok(Response::DeviceListStored { version })
-                }
-                Request::ListDevices { .. } => Ok(Response::Devices {
-                    devices: Vec::new(),
-                    device_list: st.device_list.clone(),
-                }),
-                Request::UploadStart { size } => {
-                    if st.max_size.is_some_and(|max| size > max) {
-                        error(ErrorCode::TooLarge)
-                    } else if st.quota_full {
-                        error(ErrorCode::QuotaExceeded)
-                    } else {
-                        let blob = BlobId::random();
-                        st.blobs.insert(blob, Blob { size, ..Blob::default() });
-                        Ok(Response::UploadStarted { blob, chunk_size: CHUNK, expires_at: 1 })
-                    }
-                }
-                Request::UploadChunk { blob, index, data } => {
-                    if st.hang_up_at == Some(index) {
-                        st.hang_up_at = None;
-                        return None;
-                    }
-                    let Some(b) = st.blobs.get_mut(&blob) else {
-                        return Some(error(ErrorCode::UnknownBlob));
-                    };
-                    let have = b.chunks.len() as u32;
-                    let offset = u64::from(index) * u64::from(CHUNK);
-                    let want = (b.size - offset).min(u64::from(CHUNK)) as usize;
-                    if index == have && data.len() == want && !b.complete {
-                        b.chunks.push(data.into_vec());
-                    } else if index > have || data.len() != want {
-                        return Some(error(ErrorCode::InvalidRequest));
-                    }
-                    Ok(progress(blob, b))
-                }
-                Request::UploadStatus { blob } => match st.blobs.get(&blob) {
-                    Some(b) => Ok(progress(blob, b)),
-                    None => error(ErrorCode::UnknownBlob),
-                },
-                Request::UploadFinish { blob } => match st.blobs.get_mut(&blob) {
-                    Some(b) if b.chunks.concat().len() as u64 == b.size => {
-                        b.complete = true;
-                        Ok(Response::BlobStored { blob, size: b.size, expires_at: 99 })
-                    }
-                    _ => error(ErrorCode::InvalidRequest),
-                },
-                Request::DownloadChunk { blob, index } => match st.blobs.get(&blob) {
-                    Some(b) if b.complete && (index as usize) < b.chunks.len() => {
-                        Ok(Response::BlobChunk {
-                            index,
-                            data: ByteBuf::from(b.chunks[index as usize].clone()),
-                            size: b.size,
-                            last: index as usize + 1 == b.chunks.len(),
-                        })
-                    }
-                    _ => error(ErrorCode::UnknownBlob),
-                },
-                _ => error(ErrorCode::InvalidRequest),
-            })
-        }
-    }
-
-    /// A real JPEG of about 300 KB (noise does not compress) with EXIF GPS.
-    fn noisy_photo(path: &Path) -> Vec<u8> {
-        let (w, h) = (400u16, 300u16);
-        let mut x = 0x2545_F491u32;
-        let rgb: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
-        let mut jpeg = Vec::new();
-        jpeg_encoder::Encoder::new(&mut jpeg, 95)
-            .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
-            .unwrap();
-        let exif = b"Exif\0\0MM\0\x2a\0\0\0\x08GPS 51.9084N 10.4290E";
-        let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1, 0, exif.len() as u8 + 2];
-        out.extend_from_slice(exif);
-        out.extend_from_slice(&jpeg[2..]);
-        fs::write(path, &out).unwrap();
-        out
-    }
-
-    async fn client(url: &str, dir: &Path) -> Client {
-        Client::init(dir.join("home"), url, None, crate::session::Enrolment::Register)
-            .await
-            .unwrap()
-    }
-
-    /// Upload records plus uploads with stored ciphertext (what were the
-    /// files `ID.cbor` and `ID.blob` before the store).
-    async fn uploads(client: &Client) -> usize {
-        let records = list_records(client).await.unwrap();
-        let mut count = records.len();
-        for record in &records {
-            if client.store.has_chunks(blob_key(&record.id).unwrap()).await.unwrap() {
-                count += 1;
-            }
-        }
-        count
-    }
-
-    #[tokio::test]
-    async fn an_interrupted_upload_resumes_and_downloads_intact() {
-        let (url, server) = fake::start().await;
-        let tmp = tempfile::tempdir().unwrap();
-        let mut client = client(&url, tmp.path()).await;
-        let photo = tmp.path().join("IMG_0001.jpg");
-        let original = noisy_photo(&photo);
-        let clean = metadata::strip_metadata(&original).unwrap().bytes;
-
-        server.lock().unwrap().hang_up_at = Some(5);
-        let mut events = Vec::new();
-        let err =
-            upload_photo_with_progress(&mut client, &photo, |e| events.push(e)).await.unwrap_err();
-        assert!(err.is_transient(), "{err}");
-        assert_eq!(
-            events.last(),
-            Some(&UploadEvent::Sent { done: 5, chunks: events_chunks(&events) })
-        );
-        assert_eq!(uploads(&client).await, 2, "record and ciphertext kept for the retry");
-        assert!(!tmp.path().join("home").join(UPLOADS_DIR).exists(), "no files beside the store");
-
-        client.connect().await.unwrap();
-        let mut events = Vec::new();
-        let outcome =
-            upload_photo_with_progress(&mut client, &photo, |e| events.push(e)).await.unwrap();
-        let chunks = outcome.chunks;
-        assert_eq!(events[0], UploadEvent::Resumed { chunk: 5, chunks });
-        assert_eq!(outcome.resumed_from, Some(5));
-        assert_eq!(events.last(), Some(&UploadEvent::Sent { done: chunks, chunks }));
-        assert_eq!(uploads(&client).await, 0, "local copy deleted after blob_stored");
-        {
-            let st = server.lock().unwrap();
-            // One upload_start in all: the retry continued the same blob.
-            assert_eq!(st.requests.iter().filter(|r| **r == "upload_start").count(), 1);
-            assert_eq!(
-                st.requests.iter().filter(|r| **r == "upload_chunk").count() as u32,
-                chunks + 1
-            );
-            let blob = &st.blobs[&outcome.attachment.blob];
-            assert!(
-                blob.chunks[..blob.chunks.len() - 1]
-                    .iter()
-                    .all(|c| c.len() == fake::CHUNK as usize)
-            );
-            assert_eq!(
-                Sha256::digest(blob.chunks.concat()).as_slice(),
-                outcome.attachment.sha256.as_slice()
-            );
-        }
-        let att = &outcome.attachment;
-        assert_eq!(
-            (att.size, att.mime.as_str(), att.name.as_deref()),
-            (clean.len() as u64, JPEG_MIME, None)
-        );
-
-        let out = tmp.path().join("out");
-        let first = download(&mut client, att, &out, "Meldung 7: Foto").await.unwrap();
-        let second = download(&mut client, att, &out, "Meldung 7: Foto").await.unwrap();
-        assert_eq!(first, out.join("Meldung_7__Foto.jpg"));
-        assert_eq!(second, out.join("Meldung_7__Foto-1.jpg"));
-        let got = fs::read(&first).unwrap();
-        assert_eq!(got, clean);
-        assert_eq!(fs::read(&second).unwrap(), clean);
-        assert!(!got.windows(3).any(|w| w == b"GPS"));
-
-        // Tampering with the reference: nothing is written.
-        let before = fs::read_dir(&out).unwrap().count();
-        let mut bad = att.clone();
-        bad.sha256[3] ^= 1;
-        let err = download(&mut client, &bad, &out, "x").await.unwrap_err();
-        assert!(err.to_string().contains("checksum"), "{err}");
-        let mut bad = att.clone();
-        bad.key[0] ^= 1;
-        let err = download(&mut client, &bad, &out, "x").await.unwrap_err();
-        assert!(err.to_string().contains("decrypted"), "{err}");
-        let mut bad = att.clone();
-        bad.size += 1;
-        assert!(download(&mut client, &bad, &out, "x").await.is_err());
-        let mut gone = att.clone();
-        gone.blob = BlobId::random();
-        let err = download(&mut client, &gone, &out, "x").await.unwrap_err();
-        assert!(matches!(err, ClientError::AttachmentUnavailable), "{err}");
-        assert_eq!(fs::read_dir(&out).unwrap().count(), before, "no partial files left");
-    }
-
-    fn events_chunks(events: &[UploadEvent]) -> u32 {
-        match events.last() {
-            Some(UploadEvent::Sent { chunks, .. } | UploadEvent::Resumed { chunks, .. }) => *chunks,
-            None => 0,
-        }
-    }
-
-    #[tokio::test]
-    async fn prepared_uploads_are_resumed_and_kept_until_forgotten() {
-        let (url, server) = fake::start().await;
-        let tmp = tempfile::tempdir().unwrap();
-        let mut client = client(&url, tmp.path()).await;
-        let photo = tmp.path().join("a.jpg");
-        noisy_photo(&photo);
-        let prepared = prepare_photo(&mut client, &photo).await.unwrap();
-        assert_eq!(prepared.mime, JPEG_MIME);
-        assert_eq!(pending_uploads(&client).await.unwrap().len(), 1);
-        // A crash mid-upload of the flush… (and a server that keeps asking
-        // the client to slow down)
-        server.lock().unwrap().hang_up_at = Some(2);
-        server.lock().unwrap().rate_limit_every = Some(4);
-        assert!(resume_uploads(&mut client).await.unwrap_err().is_transient());
-        client.connect().await.unwrap();
-        // …and the next flush finishes it.
-        let done = resume_uploads(&mut client).await.unwrap();
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].0, prepared.id);
-        assert_eq!(done[0].1.size, prepared.size);
-        assert_eq!(uploads(&client).await, 1, "record kept, ciphertext deleted");
-        let out = tmp.path().join("out");
-        let path = download(&mut client, &done[0].1, &out, "a").await.unwrap();
-        assert_eq!(fs::read(path).unwrap().len() as u64, prepared.size);
-        assert!(server.lock().unwrap().requests.len() > 10);
-        // Completed uploads are reported again (no new requests) until forgotten.
-        let requests = server.lock().unwrap().requests.len();
-        let again = resume_uploads(&mut client).await.unwrap();
-        assert_eq!(again[0].1, done[0].1);
-        assert_eq!(server.lock().unwrap().requests.len(), requests);
-        forget_upload(&mut client, &prepared.id).await.unwrap();
-        forget_upload(&mut client, "../../state").await.unwrap();
-        assert!(resume_uploads(&mut client).await.unwrap().is_empty());
-        assert_eq!(uploads(&client).await, 0);
-    }
-
-    #[tokio::test]
-    async fn refusals_are_clear_and_too_large_is_checked_first() {
-        let (url, server) = fake::start().await;
-        let tmp = tempfile::tempdir().unwrap();
-        let mut client = client(&url, tmp.path()).await;
-        let requests = server.lock().unwrap().requests.len();
-
-        // A valid JPEG whose scan data is padded to 23.4 MB (never 0xFF, so
-        // no marker appears), and a file too large to be worth reading.
-        let big = tmp.path().join("big.jpg");
-        let small = noisy_photo(&big);
-        let mut bytes = metadata::strip_jpeg(&small).unwrap();
-        bytes.truncate(bytes.len() - 2);
-        bytes.resize(23_400_000 - 2, 0xAB);
-        bytes.extend_from_slice(&[0xFF, 0xD9]);
-        fs::write(&big, &bytes).unwrap();
-        let err = upload_photo(&mut client, &big).await.unwrap_err();
-        assert!(matches!(err, ClientError::PhotoTooLarge { size: 23_400_000, .. }), "{err}");
-        assert!(err.to_string().ends_with("is 23.4 MB; the limit is 20 MB"), "{err}");
-        let huge = tmp.path().join("huge.png");
-        fs::write(&huge, vec![0xAB; 30_000_000]).unwrap();
-        let err = upload_photo(&mut client, &huge).await.unwrap_err();
-        assert!(err.to_string().ends_with("is 30 MB; the limit is 20 MB"), "{err}");
-        let text = tmp.path().join("notes.txt");
-        fs::write(&text, b"GPS 51.9N").unwrap();
-        let err = upload_photo(&mut client, &text).await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "cannot send {}: it is not a JPEG, PNG, HEIC or WebP photo; convert it to JPEG and try again",
-                text.display()
-            )
-        );
-        // A missing file: one sentence naming it, the OS reason once.
-        let missing = tmp.path().join("IMG_0001.HEIC");
-        let err = upload_photo(&mut client, &missing).await.unwrap_err();
-        let chain = format!("{:#}", anyhow::Error::new(err));
-        assert_eq!(
-            chain,
-            format!("cannot read the photo {}: there is no such file", missing.display())
-        );
-        assert_eq!(server.lock().unwrap().requests.len(), requests, "nothing sent");
-        assert_eq!(uploads(&client).await, 0);
-
-        let photo = tmp.path().join("a.jpg");
-        noisy_photo(&photo);
-        server.lock().unwrap().quota_full = true;
-        let err = upload_photo(&mut client, &photo).await.unwrap_err();
-        assert!(matches!(err, ClientError::AttachmentQuotaExceeded), "{err}");
-        assert_eq!(uploads(&client).await, 2, "kept: quota frees up later");
-        server.lock().unwrap().quota_full = false;
-        server.lock().unwrap().max_size = Some(1000);
-        let err = upload_photo(&mut client, &photo).await.unwrap_err();
-        assert!(matches!(err, ClientError::AttachmentRefusedTooLarge { .. }), "{err}");
-        assert_eq!(uploads(&client).await, 0, "deleted: it can never succeed");
-    }
-
-    /// Signed device lists (issue 13) with old local state: the first
-    /// device of an account from before them creates the account key and
-    /// publishes the first list at its next login; another old device then
-    /// pins that list but holds no key, and says so when asked to link.
-    #[tokio::test]
-    async fn old_local_state_without_an_account_key_is_migrated_at_login() {
-        let (url, server) = fake::start().await;
-        let tmp = tempfile::tempdir().unwrap();
-        let mut client = client(&url, tmp.path()).await;
-        assert!(client.state.device_lists.account_secret.is_some());
-        assert!(server.lock().unwrap().device_list.is_some());
-
-        // As written by a release before signed lists, on a server that
-        // has none either.
-        client.state.device_lists = crate::devices::DeviceLists::default();
-        client.save().await.unwrap();
-        server.lock().unwrap().device_list = None;
-        client.connect().await.unwrap();
-        assert!(client.state.device_lists.account_secret.is_some(), "key created");
-        let list = server.lock().unwrap().device_list.clone().unwrap();
-        let list = list.decode_unverified().unwrap();
-        assert_eq!(list.version, 1);
-        assert!(list.lists(&client.device(), &client.secret.identity_key()));
-        assert_eq!(client.own_devices().unwrap().list, list);
-
-        // Another old device of the account: pins the list, holds no key.
-        client.state.device_lists = crate::devices::DeviceLists::default();
-        client.save().await.unwrap();
-        client.connect().await.unwrap();
-        assert!(client.state.device_lists.account_secret.is_none());
-        assert_eq!(client.own_devices().unwrap().list.version, 1);
-        assert!(matches!(client.create_link().await, Err(ClientError::NoAccountKey)));
-    }
-
-    /// A home from before the store: its prepared upload (`uploads/ID.cbor`
-    /// and `ID.blob`) moves into the store at the next open, in one commit,
-    /// the old directory removed after it; a crash after that commit (the
-    /// old files back) imports nothing twice; the upload then resumes and
-    /// downloads intact.
-    #[tokio::test]
-    async fn an_old_homes_prepared_upload_moves_into_the_store_and_still_uploads() {
-        let (url, _server) = fake::start().await;
-        let tmp = tempfile::tempdir().unwrap();
-        let home_dir = tmp.path().join("home");
-        drop(client(&url, tmp.path()).await);
-        let photo = tmp.path().join("alt.jpg");
-        let original = noisy_photo(&photo);
-        let clean = metadata::strip_metadata(&original).unwrap().bytes;
-        let key = AttachmentKey::generate();
-        let (ciphertext, sha256) = encrypt(&key, &clean).unwrap();
-        let id = new_id();
-        let record = UploadRecord {
-            v: UPLOAD_RECORD_VERSION,
-            id: id.clone(),
-            key: ByteBuf::from(key.as_bytes().to_vec()),
-            sha256: ByteBuf::from(sha256.to_vec()),
-            size: ciphertext.len() as u64,
-            content_len: clean.len() as u64,
-            mime: JPEG_MIME.to_string(),
-            source: ByteBuf::from(vec![0; 32]),
-            direct: false,
-            created_at: 5,
-            blob: None,
-            chunk_size: None,
-            stored_until: None,
-        };
-        let write_old = || {
-            let home = Home::open(&home_dir).unwrap();
-            home.ensure_dir(UPLOADS_DIR).unwrap();
-            home.write_cbor(&format!("{UPLOADS_DIR}/{id}.cbor"), &record).unwrap();
-            fs::write(home_dir.join(UPLOADS_DIR).join(format!("{id}.blob")), &ciphertext).unwrap();
-        };
-        write_old();
-
-        let client = Client::open(&home_dir, &url).unwrap();
-        assert!(!home_dir.join(UPLOADS_DIR).exists(), "old files removed after the import");
-        let pending = pending_uploads(&client).await.unwrap();
-        assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].id, id);
-        assert_eq!(uploads(&client).await, 2, "record and ciphertext");
-        let stored = client.store.read_blob(blob_key(&id).unwrap()).await.unwrap().unwrap();
-        assert_eq!(stored, ciphertext);
-        drop(client);
-
-        // A crash after the import's commit, before the removal.
-        write_old();
-        let mut client = Client::open(&home_dir, &url).unwrap();
-        assert!(!home_dir.join(UPLOADS_DIR).exists());
-        assert_eq!(pending_uploads(&client).await.unwrap().len(), 1, "nothing imported twice");
-
-        client.connect().await.unwrap();
-        let done = resume_uploads(&mut client).await.unwrap();
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].0, id);
-        let out = tmp.path().join("out");
-        let path = download(&mut client, &done[0].1, &out, "alt").await.unwrap();
-        assert_eq!(fs::read(path).unwrap(), clean);
-    }
-
-    /// Chunks written by a process that died before committing the
-    /// upload's record are removed at the next flush; nothing else is.
-    #[tokio::test]
-    async fn chunks_of_an_upload_never_recorded_are_removed() {
-        let (url, _server) = fake::start().await;
-        let tmp = tempfile::tempdir().unwrap();
-        let mut client = client(&url, tmp.path()).await;
-        let photo = tmp.path().join("a.jpg");
-        noisy_photo(&photo);
-        let kept = prepare_photo(&mut client, &photo).await.unwrap();
-        let orphan = new_id();
-        store_ciphertext(&mut client, &orphan, &[7u8; 3 * STORED_CHUNK + 5]).await.unwrap();
-        let orphan_blob = blob_key(&orphan).unwrap();
-        assert!(client.store.has_chunks(orphan_blob).await.unwrap());
-        remove_stray_uploads(&mut client).await.unwrap();
-        assert!(!client.store.has_chunks(orphan_blob).await.unwrap());
-        assert!(client.store.has_chunks(blob_key(&kept.id).unwrap()).await.unwrap());
-        let markers =
-            client.store.scan(Space::Transfers, &Scan::prefix(PREPARING_PREFIX)).await.unwrap();
-        assert!(markers.is_empty());
-        assert_eq!(pending_uploads(&client).await.unwrap().len(), 1);
+        assert!(decrypt(&key, &bad, content.len() as u64).is_err());
     }
 }
