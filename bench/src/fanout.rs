@@ -62,10 +62,12 @@ async fn publisher(
 ) -> Result<(Client, String, stadtbote_protocol::channel::ChannelInvite)> {
     let client_err =
         |what: &'static str| move |e: stadtbote_cli::ClientError| anyhow!("{what}: {e}");
+    // Opening and creating a home fail with the CLI's own errors.
+    let cli_err = |what: &'static str| move |e: stadtbote_cli::CliError| anyhow!("{what}: {e}");
     let mut admin =
         Client::init(homes.join("admin"), url, Some("Bench-Admin".into()), Enrolment::Register)
             .await
-            .map_err(client_err("admin device"))?;
+            .map_err(cli_err("%s"))?;
     let secret = totp::Secret::generate();
     admin.admin_claim(admin_code, &secret).await.map_err(client_err("admin claim"))?;
     let otp = totp::code_at(&secret, now_ms() / 1000);
@@ -77,7 +79,7 @@ async fn publisher(
     let mut mayor =
         Client::init(homes.join("mayor"), url, Some("Bench-Org".into()), Enrolment::Register)
             .await
-            .map_err(client_err("org device"))?;
+            .map_err(cli_err("%s"))?;
     mayor.claim_org(&created.code).await.map_err(client_err("org claim"))?;
     let invitation = mayor
         .invite_staff(HANDLE, "presse", Role::Publisher, 24)
@@ -87,7 +89,7 @@ async fn publisher(
     let mut press =
         Client::init(homes.join("press"), url, Some("Bench-Presse".into()), Enrolment::Register)
             .await
-            .map_err(client_err("publisher device"))?;
+            .map_err(cli_err("%s"))?;
     press.enroll(&invitation.code).await.map_err(client_err("enrol"))?;
     // Staff certificates count only once the org key approved the binding.
     mayor.approve_enrolments(HANDLE, None).await.map_err(client_err("approve"))?;

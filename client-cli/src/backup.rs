@@ -12,8 +12,6 @@
 
 use stadtbote_client::clock::Clock;
 use stadtbote_client::connection::ConnectionError;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,8 +22,10 @@ use stadtbote_protocol::BackupId;
 use stadtbote_protocol::ErrorCode;
 use stadtbote_protocol::frame::{AdminAction, Response};
 
+use crate::device::Client;
+use crate::error::CliError;
 use crate::error::ClientError;
-use crate::session::{Client, unexpected};
+use stadtbote_client::session::unexpected;
 
 /// Most chunks accepted for one backup (with the server's default chunk
 /// size, 512 GiB): a server answering forever cannot keep the client busy.
@@ -44,12 +44,12 @@ pub struct BackupSummary {
     pub encrypted: bool,
 }
 
-fn io_error(action: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> ClientError {
+fn io_error(action: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> CliError {
     let file = file.to_path_buf();
-    move |source| ClientError::Io { action, file, source }
+    move |source| CliError::Io { action, file, source }
 }
 
-impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
+impl<C: Clock + Clone> Client<C> {
     /// Takes an online backup and writes it to `file` (server admins only).
     pub async fn admin_backup(
         &mut self,
@@ -57,7 +57,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         recipients: Vec<String>,
         insecure_plaintext: bool,
         otp: Option<String>,
-    ) -> Result<BackupSummary, ClientError> {
+    ) -> Result<BackupSummary, CliError> {
         // Without a recipient here the server may still have configured
         // ones; it refuses (invalid_request) only when it has none.
         let named_none = recipients.is_empty() && !insecure_plaintext;
@@ -66,22 +66,22 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             Ok(Response::BackupReady { backup, size, sha256, encrypted, .. }) => {
                 (backup, size, sha256.into_vec(), encrypted)
             }
-            Ok(other) => return Err(unexpected(&self.server_url, &other)),
+            Ok(other) => return Err(unexpected(self.server_url(), &other).into()),
             Err(ClientError::Connection(ConnectionError::Server(body)))
                 if named_none && body.code == ErrorCode::InvalidRequest =>
             {
-                return Err(ClientError::PlaintextBackupRefused);
+                return Err(ClientError::PlaintextBackupRefused.into());
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if !encrypted && !insecure_plaintext {
             // A server from before the refusal wrote plaintext anyway:
             // delete the staged copy instead of downloading it.
             let _ = self.admin_action(AdminAction::BackupFinish { backup }, otp).await;
-            return Err(ClientError::PlaintextBackupRefused);
+            return Err(ClientError::PlaintextBackupRefused.into());
         }
         let tmp = tmp_path(file);
-        let result = self.download(backup, size, &sha256, &tmp, otp.clone()).await;
+        let result = self.download_backup(backup, size, &sha256, &tmp, otp.clone()).await;
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
             return Err(e);
@@ -96,7 +96,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         // The staged copy on the server is no longer needed.
         match self.admin_action(AdminAction::BackupFinish { backup }, otp).await? {
             Response::BackupFinished => {}
-            other => return Err(unexpected(&self.server_url, &other)),
+            other => return Err(unexpected(self.server_url(), &other).into()),
         }
         Ok(BackupSummary {
             file: file.to_path_buf(),
@@ -106,14 +106,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         })
     }
 
-    async fn download(
+    async fn download_backup(
         &mut self,
         backup: BackupId,
         size: u64,
         expected: &[u8],
         tmp: &Path,
         otp: Option<String>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), CliError> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -128,14 +128,15 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             let action = AdminAction::BackupChunk { backup, index };
             let (data, last) = match self.admin_action(action, otp.clone()).await? {
                 Response::BackupChunk { index: got, data, last } if got == index => (data, last),
-                other => return Err(unexpected(&self.server_url, &other)),
+                other => return Err(unexpected(self.server_url(), &other).into()),
             };
             written = written.saturating_add(data.len() as u64);
             if written > size {
-                return Err(ClientError::Connection(ConnectionError::Protocol {
-                    url: self.server_url.clone(),
+                return Err(ConnectionError::Protocol {
+                    url: self.server_url().to_string(),
                     reason: "the backup is longer than announced".into(),
-                }));
+                }
+                .into());
             }
             hasher.update(&data);
             out.write_all(&data).map_err(io_error("write", tmp))?;
@@ -144,10 +145,11 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             }
         }
         if written != size || hasher.finalize()[..] != *expected {
-            return Err(ClientError::Connection(ConnectionError::Protocol {
-                url: self.server_url.clone(),
+            return Err(ConnectionError::Protocol {
+                url: self.server_url().to_string(),
                 reason: "the downloaded backup does not match its size or SHA-256".into(),
-            }));
+            }
+            .into());
         }
         out.sync_all().map_err(io_error("sync", tmp))?;
         Ok(())

@@ -12,8 +12,6 @@
 //! own and passes them in through a bounded channel.
 
 use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
 use stadtbote_i18n::tr;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -21,9 +19,9 @@ use std::time::Duration;
 use stadtbote_protocol::{Event, GroupId, MsgId};
 use tokio::sync::mpsc;
 
+use crate::device::Client;
 use crate::error::ClientError;
 use crate::output::{safe, safe_body};
-use crate::session::Client;
 use crate::sync::SyncReport;
 use crate::threads::{ThreadBody, ThreadMessage};
 
@@ -79,7 +77,7 @@ pub fn chat_line(message: &ThreadMessage) -> String {
     line
 }
 
-impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
+impl<C: Clock + Clone> Client<C> {
     /// Runs the chat until `lines` ends or says [`QUIT`]. Must be connected
     /// and caught up. Messages already read are not shown again; unread ones
     /// are shown first.
@@ -98,7 +96,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                 return Ok(());
             }
             let step = {
-                let conn = self.conn_mut()?;
+                let conn = self.connection()?;
                 // Both are cancel-safe: an unread line stays in the channel,
                 // a partly read frame stays in the WebSocket's buffer.
                 tokio::select! {
@@ -155,7 +153,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             .messages
             .iter()
             .filter(|m| !shown.contains(&m.id))
-            .filter(|m| if first { !m.read } else { m.from_device != self.state.device })
+            .filter(|m| if first { !m.read } else { m.from_device != self.device() })
             .cloned()
             .collect();
         if first {

@@ -68,8 +68,8 @@ mod manual_clock_tests {
     use stadtbote_protocol::{AccountId, DeviceId};
 
     use super::*;
+    use crate::device::Client;
     use crate::home::{Home, MLS_FILE, STATE_FILE};
-    use crate::session::Client;
     use crate::state::{MLS_FILE_VERSION, MlsFile, State};
 
     /// A home as `init` leaves it, made without a server.

@@ -40,7 +40,7 @@ pub use stadtbote_client::connection::{
 };
 
 use crate::clock::SystemClock;
-use crate::error::ClientError;
+use crate::error::{CliError, ClientError};
 
 /// Largest WebSocket frame this client sends; a longer message goes out as a
 /// fragmented message (RFC 6455, section 5.4), which every WebSocket server
@@ -88,13 +88,8 @@ where
 /// Checks that a server URL is a usable WebSocket URL.
 pub fn validate_url(url: &str) -> Result<(), ClientError> {
     let invalid = |reason| ClientError::InvalidServerUrl { url: url.to_string(), reason };
-    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
-        return Err(invalid("it must start with ws:// or wss://"));
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.is_empty() {
-        return Err(invalid("it names no host"));
-    }
+    // The core's check first (scheme, host), then the WebSocket library's.
+    stadtbote_client::session::validate_url(url)?;
     url.into_client_request().map_err(|_| invalid("it is not a valid URL"))?;
     Ok(())
 }
@@ -113,7 +108,7 @@ pub fn set_extra_ca_file(path: PathBuf) {
 /// The rustls client configuration: web PKI roots (webpki-roots) plus the
 /// certificates of [`set_extra_ca_file`] (see [`crate::tls_trust`]), with
 /// the `ring` provider.
-pub fn tls_client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+pub fn tls_client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, CliError> {
     crate::tls_trust::client_config(extra_ca)
 }
 
@@ -194,7 +189,7 @@ pub struct WsConnector {
 impl WsConnector {
     /// A connector for `url`: with TLS (web PKI roots plus the certificates
     /// of [`set_extra_ca_file`]) for `wss://`.
-    pub fn for_url(url: &str) -> Result<WsConnector, ClientError> {
+    pub fn for_url(url: &str) -> Result<WsConnector, CliError> {
         let tls = if url.starts_with("wss://") {
             Some(Arc::new(tls_client_config(EXTRA_CA_FILE.get().map(PathBuf::as_path))?))
         } else {
@@ -241,7 +236,7 @@ pub struct Connection<C = SystemClock> {
 
 impl Connection<SystemClock> {
     /// Connects and reads the server's challenge, timed by the system clock.
-    pub async fn connect(url: &str) -> Result<(Connection, Challenge), ClientError> {
+    pub async fn connect(url: &str) -> Result<(Connection, Challenge), CliError> {
         Connection::connect_with(url, SystemClock).await
     }
 }
@@ -249,10 +244,7 @@ impl Connection<SystemClock> {
 impl<C: Clock> Connection<C> {
     /// Connects and reads the server's challenge; `clock` times the
     /// connection's deadlines.
-    pub async fn connect_with(
-        url: &str,
-        clock: C,
-    ) -> Result<(Connection<C>, Challenge), ClientError> {
+    pub async fn connect_with(url: &str, clock: C) -> Result<(Connection<C>, Challenge), CliError> {
         validate_url(url)?;
         let connector = WsConnector::for_url(url)?;
         let (inner, challenge) = CoreConnection::open(&connector, clock, url).await?;
@@ -346,7 +338,10 @@ mod tests {
         let started = std::time::Instant::now();
         let err = Connection::connect(&format!("ws://127.0.0.1:{port}/v1/ws")).await.unwrap_err();
         assert!(
-            matches!(err, ClientError::Connection(ConnectionError::Unreachable { .. })),
+            matches!(
+                err,
+                CliError::Core(ClientError::Connection(ConnectionError::Unreachable { .. }))
+            ),
             "{err}"
         );
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));
@@ -366,7 +361,10 @@ mod tests {
         let started = std::time::Instant::now();
         let err = Connection::connect(&format!("ws://127.0.0.1:{port}/v1/ws")).await.unwrap_err();
         assert!(
-            matches!(err, ClientError::Connection(ConnectionError::Unreachable { .. })),
+            matches!(
+                err,
+                CliError::Core(ClientError::Connection(ConnectionError::Unreachable { .. }))
+            ),
             "{err}"
         );
         assert!(started.elapsed() < CONNECT_TIMEOUT + Duration::from_secs(1));

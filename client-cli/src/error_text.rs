@@ -19,11 +19,12 @@ use stadtbote_protocol::org::OrgError;
 
 use crate::ClientError;
 use crate::attachments::format_mb;
+use crate::error::CliError;
 use crate::inner_error;
 use crate::invalid_input::{self, InvalidReason};
 use crate::metadata::MetadataError;
 use crate::poster::PosterError;
-use crate::refusal_text::server_error_text;
+use crate::refusal_text::{RefusalText, server_error_text};
 
 /// The error's message in the current language (see
 /// [`stadtbote_i18n::set_language`]).
@@ -36,11 +37,6 @@ pub fn localized(error: &ClientError) -> String {
         E::InvalidAccountId { text } => {
             tr!("error-invalid-account-id", text = format!("{text:?}"))
         }
-        E::NotInitialised { home } => tr!("error-not-initialised", home = home.display()),
-        E::AlreadyInitialised { home } => {
-            tr!("error-already-initialised", home = home.display())
-        }
-        E::Locked { home } => tr!("error-locked", home = home.display()),
         E::PhotoTooLarge { path, size, limit } => tr!(
             "error-photo-too-large",
             path = path.display(),
@@ -58,9 +54,6 @@ pub fn localized(error: &ClientError) -> String {
         E::Forbidden(refusal) => tr!("error-forbidden", reason = refusal.text()),
         E::SecondFactorRequired(refusal) => {
             tr!("error-second-factor-required", reason = refusal.text())
-        }
-        E::CaCert { path, reason } => {
-            tr!("error-ca-cert", path = path.display(), reason = reason)
         }
         E::OrgSuspended => tr!("error-org-suspended"),
         E::HandleTaken(handle) => tr!("error-handle-taken", handle = handle),
@@ -98,9 +91,6 @@ pub fn localized(error: &ClientError) -> String {
         E::NotStaff { handle } => tr!("error-not-staff", handle = handle),
         E::PhotoNotSent(reason) => tr!("error-photo-not-sent", reason = reason),
         E::InvalidInviteCode => tr!("error-invalid-invite-code"),
-        E::WrongPassphrase => tr!("error-wrong-passphrase"),
-        E::EmptyPassphrase => tr!("error-empty-passphrase"),
-        E::PassphraseMismatch => tr!("error-passphrase-mismatch"),
         E::UnknownChannel(channel) => tr!("error-unknown-channel", channel = channel),
         E::OutdatedInvite => tr!("error-outdated-invite"),
         E::NotPublisher { handle } => tr!("error-not-publisher", handle = handle),
@@ -109,12 +99,6 @@ pub fn localized(error: &ClientError) -> String {
         E::AwaitingApproval => tr!("error-awaiting-approval"),
         E::UnknownDevice(device) => tr!("error-unknown-device", device = device),
         E::Status(status) => status_error(status),
-        E::PhotoUnreadable { path, reason } => {
-            tr!("error-photo-unreadable", path = path.display(), reason = unreadable(reason))
-        }
-        E::CorruptFile { file, reason } => {
-            tr!("error-corrupt-file", file = file.display(), reason = reason)
-        }
         E::RemovedFromConversation(account) => {
             tr!("error-removed-from-conversation", account = account)
         }
@@ -147,7 +131,6 @@ pub fn localized(error: &ClientError) -> String {
             tr!("error-key-package-mismatch", device = device, handle = handle)
         }
         E::ThreadConflict { attempts } => tr!("error-thread-conflict", attempts = attempts),
-        E::NoPassphrase { env } => tr!("error-no-passphrase", env = env),
         E::NotAnExportFile => tr!("error-not-an-export-file"),
         E::RevocationListWithheld { handle, pinned, presented } => tr!(
             "error-revocation-list-withheld",
@@ -167,9 +150,6 @@ pub fn localized(error: &ClientError) -> String {
         E::InvalidServerUrl { url, reason } => {
             tr!("error-invalid-server-url", url = format!("{url:?}"), reason = *reason)
         }
-        E::Io { action, file, source } => {
-            tr!("error-io", action = *action, file = file.display(), source = io_reason(source))
-        }
         E::Mls(error) => mls(error),
         E::Attachment(error) => attachment(error),
         E::ChannelData { what, source } => {
@@ -179,7 +159,6 @@ pub fn localized(error: &ClientError) -> String {
             };
             tr!("error-channel-data", what = what, reason = channel_reason(source))
         }
-        E::Qr(detail) => tr!("error-qr", detail = detail),
         E::AppLink(source) => tr!("error-app-link", reason = app_link_reason(source)),
         E::ThreadIdTaken => tr!("error-thread-id-taken"),
         E::ChannelConflict { attempts } => tr!("error-channel-conflict", attempts = attempts),
@@ -194,6 +173,51 @@ pub fn localized(error: &ClientError) -> String {
             tr!("error-device-list", account = account, reason = reason)
         }
         E::PlaintextBackupRefused => tr!("error-plaintext-backup-refused"),
+        // The storage's and the CLI's own errors, in the words the CLI has
+        // always used for its files (the store's place is the home).
+        E::Storage { place, error } => {
+            localized_cli(&crate::error::storage_error(std::path::Path::new(place), error))
+        }
+        E::StoredData { place, reason } => localized_cli(&CliError::CorruptFile {
+            file: std::path::Path::new(place).join(crate::home_store::STORE_DIR),
+            reason: reason.clone(),
+        }),
+        E::Local(inner) => match inner.downcast_ref::<CliError>() {
+            Some(cli) => localized_cli(cli),
+            None => inner.to_string(),
+        },
+        _ => error.to_string(),
+    }
+}
+
+/// A CLI error's message in the current language: the core's error as
+/// [`localized`] words it, the CLI's own (home, files, passphrases) here.
+pub fn localized_cli(error: &CliError) -> String {
+    use CliError as E;
+    match error {
+        E::Core(error) => localized(error),
+        E::NotInitialised { home } => tr!("error-not-initialised", home = home.display()),
+        E::AlreadyInitialised { home } => {
+            tr!("error-already-initialised", home = home.display())
+        }
+        E::Locked { home } => tr!("error-locked", home = home.display()),
+        E::CaCert { path, reason } => {
+            tr!("error-ca-cert", path = path.display(), reason = reason)
+        }
+        E::WrongPassphrase => tr!("error-wrong-passphrase"),
+        E::EmptyPassphrase => tr!("error-empty-passphrase"),
+        E::PassphraseMismatch => tr!("error-passphrase-mismatch"),
+        E::PhotoUnreadable { path, reason } => {
+            tr!("error-photo-unreadable", path = path.display(), reason = unreadable(reason))
+        }
+        E::CorruptFile { file, reason } => {
+            tr!("error-corrupt-file", file = file.display(), reason = reason)
+        }
+        E::NoPassphrase { env } => tr!("error-no-passphrase", env = env),
+        E::Io { action, file, source } => {
+            tr!("error-io", action = *action, file = file.display(), source = io_reason(source))
+        }
+        E::Qr(detail) => tr!("error-qr", detail = detail),
     }
 }
 
@@ -209,7 +233,7 @@ pub fn localized_poster(error: &PosterError) -> String {
         PosterError::Font { font, reason } => {
             tr!("error-poster-font", font = *font, reason = reason)
         }
-        PosterError::Client(error) => localized(error),
+        PosterError::Client(error) => localized_cli(error),
     }
 }
 
@@ -483,7 +507,12 @@ pub fn localized_chain<'a>(
 ) -> String {
     let mut parts: Vec<String> = Vec::new();
     for error in chain {
-        if let Some(client_error) = error.downcast_ref::<ClientError>() {
+        if let Some(cli_error) = error.downcast_ref::<CliError>() {
+            parts.push(localized_cli(cli_error));
+            if std::error::Error::source(cli_error).is_some() {
+                break;
+            }
+        } else if let Some(client_error) = error.downcast_ref::<ClientError>() {
             parts.push(localized(client_error));
             // Its message already says what its inner error (an OS error,
             // the encryption layer's) means: the inner error's own English
@@ -546,9 +575,9 @@ mod tests {
             ClientError::InvalidLinkCode,
             ClientError::UnknownAccount(account),
             ClientError::InvalidAccountId { text: "a\"b".into() },
-            ClientError::NotInitialised { home: home.clone() },
-            ClientError::AlreadyInitialised { home: home.clone() },
-            ClientError::Locked { home },
+            ClientError::local(CliError::NotInitialised { home: home.clone() }),
+            ClientError::local(CliError::AlreadyInitialised { home: home.clone() }),
+            ClientError::local(CliError::Locked { home }),
             ClientError::PhotoTooLarge {
                 path: "p.jpg".into(),
                 size: 23_400_000,
@@ -607,10 +636,10 @@ mod tests {
                 url: "wss://x".into(),
                 reason: "the server refused".into(),
             }),
-            ClientError::CaCert {
+            ClientError::local(CliError::CaCert {
                 path: "/etc/ca.pem".into(),
                 reason: "the file does not exist".into(),
-            },
+            }),
             ClientError::OrgSuspended,
             ClientError::HandleTaken("h".into()),
             ClientError::NotOrgAdmin,
@@ -638,9 +667,9 @@ mod tests {
             ClientError::NotStaff { handle: "h".into() },
             ClientError::PhotoNotSent("r".into()),
             ClientError::InvalidInviteCode,
-            ClientError::WrongPassphrase,
-            ClientError::EmptyPassphrase,
-            ClientError::PassphraseMismatch,
+            ClientError::local(CliError::WrongPassphrase),
+            ClientError::local(CliError::EmptyPassphrase),
+            ClientError::local(CliError::PassphraseMismatch),
             ClientError::UnknownChannel("c".into()),
             ClientError::OutdatedInvite,
             ClientError::NotPublisher { handle: "h".into() },
@@ -650,23 +679,26 @@ mod tests {
             ClientError::UnknownDevice("d".into()),
             ClientError::Status(StatusError::NeedsReason(ThreadStatus::Resolved)),
             ClientError::Status(StatusError::StaffOnly),
-            ClientError::PhotoUnreadable {
+            ClientError::local(CliError::PhotoUnreadable {
                 path: "p.jpg".into(),
                 reason: "there is no such file".into(),
-            },
-            ClientError::PhotoUnreadable {
+            }),
+            ClientError::local(CliError::PhotoUnreadable {
                 path: "p.jpg".into(),
                 reason: "permission denied".into(),
-            },
-            ClientError::PhotoUnreadable {
+            }),
+            ClientError::local(CliError::PhotoUnreadable {
                 path: "p".into(),
                 reason: "it is a directory or device, not a file".into(),
-            },
-            ClientError::PhotoUnreadable {
+            }),
+            ClientError::local(CliError::PhotoUnreadable {
                 path: "p.jpg".into(),
                 reason: "Input/output error".into(),
-            },
-            ClientError::CorruptFile { file: "/h/state.cbor".into(), reason: "bad".into() },
+            }),
+            ClientError::local(CliError::CorruptFile {
+                file: "/h/state.cbor".into(),
+                reason: "bad".into(),
+            }),
             ClientError::RemovedFromConversation(AccountId::random()),
             ClientError::NotYetAdded(AccountId::random()),
             ClientError::CommitConflict { peer: AccountId::random(), attempts: 5 },
@@ -700,7 +732,7 @@ mod tests {
             },
             ClientError::KeyPackageMismatch { device: "d".into(), handle: "h".into() },
             ClientError::ThreadConflict { attempts: 3 },
-            ClientError::NoPassphrase { env: "STADTBOTE_PASSPHRASE" },
+            ClientError::local(CliError::NoPassphrase { env: "STADTBOTE_PASSPHRASE" }),
             ClientError::NotAnExportFile,
             ClientError::RevocationListWithheld {
                 handle: "h".into(),
@@ -721,11 +753,11 @@ mod tests {
                 url: "u".into(),
                 reason: "r".into(),
             }),
-            ClientError::Io {
+            ClientError::local(CliError::Io {
                 action: "read",
                 file: "f".into(),
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            },
+            }),
             ClientError::ThreadIdTaken,
             ClientError::ChannelConflict { attempts: 3 },
             ClientError::GroupConflict { attempts: 3 },
@@ -783,7 +815,7 @@ mod tests {
             };
             samples.push(ClientError::ChannelData { what, source });
         }
-        samples.push(ClientError::Qr("data too long".into()));
+        samples.push(ClientError::local(CliError::Qr("data too long".into())));
         for error in [
             AppLinkError::Length,
             AppLinkError::NotALink,
@@ -826,11 +858,11 @@ mod tests {
             std::io::ErrorKind::NotADirectory,
             std::io::ErrorKind::UnexpectedEof,
         ] {
-            samples.push(ClientError::Io {
+            samples.push(ClientError::local(CliError::Io {
                 action: "write",
                 file: "/h/state.cbor".into(),
                 source: std::io::Error::from(kind),
-            });
+            }));
         }
         samples.extend(
             invalid_samples()
@@ -974,11 +1006,11 @@ mod tests {
     #[test]
     fn the_chain_does_not_repeat_a_worded_inner_error() {
         stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
-        let io = ClientError::Io {
+        let io = ClientError::local(CliError::Io {
             action: "create",
             file: "/x/backup.partial".into(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        };
+        });
         let error = anyhow::Error::new(io).context("outer");
         let text = localized_chain(error.chain());
         assert_eq!(
@@ -997,13 +1029,19 @@ mod tests {
     fn english_catalog_equals_display() {
         stadtbote_i18n::set_language(stadtbote_i18n::Lang::En);
         for error in samples() {
-            assert_eq!(localized(&error), error.to_string());
+            // The core's connection errors carry no CLI advice; the CLI's
+            // English adds it (`connection_text`).
+            let english = match &error {
+                ClientError::Connection(e) => crate::error::connection_text(e),
+                other => other.to_string(),
+            };
+            assert_eq!(localized(&error), english);
         }
         for error in [
             PosterError::UnknownFormat { file: "poster.png".into() },
             PosterError::NotInFont { character: '姉', text: "Stadt 姉妹".into() },
             PosterError::Font { font: "DejaVuSans", reason: "malformed font".into() },
-            PosterError::Client(ClientError::NotOrgAdmin),
+            PosterError::Client(CliError::Core(ClientError::NotOrgAdmin)),
         ] {
             assert_eq!(localized_poster(&error), error.to_string());
         }

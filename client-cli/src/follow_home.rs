@@ -30,10 +30,10 @@ use std::collections::BTreeMap;
 use crate::channels::{Follow, FollowsFile};
 use crate::clock::SystemClock;
 use crate::connection::Connection;
-use crate::device_store::{DeviceStore, Loaded};
-use crate::error::ClientError;
+use crate::error::{CliError, ClientError};
 use crate::file_storage::FileStorage;
 use crate::home::{Home, IDENTITY_FILE};
+use crate::home_store::{DeviceStore, Loaded};
 use crate::pinning::OrgPin;
 
 pub use stadtbote_client::follow::FeedLine;
@@ -58,18 +58,20 @@ fn ready<F: Future>(future: F) -> F::Output {
 
 /// The CLI's message (and exit code) for a follower error; `home` names
 /// the place of stored follows.
-pub fn follow_error(home: &Path, error: FollowError) -> ClientError {
+pub fn follow_error(home: &Path, error: FollowError) -> CliError {
     let dir = home.join(FOLLOWS_DIR);
-    match error {
+    let core = match error {
         FollowError::Connection(e) => ClientError::Connection(e),
-        FollowError::Storage(e) => storage_error(home, e),
-        FollowError::Corrupt { reason } => ClientError::CorruptFile { file: dir, reason },
-        FollowError::NewerFormat { found } => ClientError::CorruptFile {
-            file: dir,
-            reason: format!(
-                "unknown format version {found} (written by a newer stadtbote; update this one)"
-            ),
-        },
+        FollowError::Storage(e) => return storage_error(home, e),
+        FollowError::Corrupt { reason } => return CliError::CorruptFile { file: dir, reason },
+        FollowError::NewerFormat { found } => {
+            return CliError::CorruptFile {
+                file: dir,
+                reason: format!(
+                    "unknown format version {found} (written by a newer stadtbote; update this one)"
+                ),
+            };
+        }
         FollowError::UnknownChannel(c) => ClientError::UnknownChannel(c),
         FollowError::UnknownOrg { handle } => ClientError::UnknownOrg { handle },
         FollowError::OrgNotSetUp { handle } => ClientError::OrgNotSetUp { handle },
@@ -88,23 +90,24 @@ pub fn follow_error(home: &Path, error: FollowError) -> ClientError {
         FollowError::ChannelData { what, source } => ClientError::ChannelData { what, source },
         FollowError::OutdatedInvite => ClientError::OutdatedInvite,
         FollowError::Photo { reason } => ClientError::AttachmentCorrupt { reason },
-        other => ClientError::CorruptFile { file: dir, reason: other.to_string() },
-    }
+        other => return CliError::CorruptFile { file: dir, reason: other.to_string() },
+    };
+    CliError::Core(core)
 }
 
-fn storage_error(home: &Path, error: StorageError) -> ClientError {
+fn storage_error(home: &Path, error: StorageError) -> CliError {
     let dir = home.join(FOLLOWS_DIR);
     match error {
-        StorageError::Corrupt { what } => ClientError::CorruptFile { file: dir, reason: what },
+        StorageError::Corrupt { what } => CliError::CorruptFile { file: dir, reason: what },
         StorageError::LeaseLost | StorageError::LeaseHeld { .. } => {
-            ClientError::Locked { home: home.to_path_buf() }
+            CliError::Locked { home: home.to_path_buf() }
         }
-        StorageError::NoSpace => ClientError::Io {
+        StorageError::NoSpace => CliError::Io {
             action: "write",
             file: dir,
             source: std::io::Error::from(std::io::ErrorKind::StorageFull),
         },
-        other => ClientError::Io {
+        other => CliError::Io {
             action: "write",
             file: dir,
             source: std::io::Error::other(other.to_string()),
@@ -114,7 +117,7 @@ fn storage_error(home: &Path, error: StorageError) -> ClientError {
 
 /// The follows of a home, read without its lock (a snapshot; for
 /// `reply-to`, whose client holds the lock).
-pub fn read_follows(home: &Home) -> Result<FollowsFile, ClientError> {
+pub fn read_follows(home: &Home) -> Result<FollowsFile, CliError> {
     let dir = home.path(FOLLOWS_DIR);
     if dir.exists() {
         let storage = FileStorage::open(&dir).map_err(|e| storage_error(home.dir(), e))?;
@@ -129,8 +132,8 @@ pub fn read_follows(home: &Home) -> Result<FollowsFile, ClientError> {
         return core::store::decode(&bytes).map_err(|e| match e {
             FollowError::NewerFormat { .. } | FollowError::Corrupt { .. } => {
                 match follow_error(home.dir(), e) {
-                    ClientError::CorruptFile { reason, .. } => {
-                        ClientError::CorruptFile { file: home.path(FOLLOWS_FILE), reason }
+                    CliError::CorruptFile { reason, .. } => {
+                        CliError::CorruptFile { file: home.path(FOLLOWS_FILE), reason }
                     }
                     other => other,
                 }
@@ -152,7 +155,7 @@ pub struct Follower<C = SystemClock> {
 impl Follower<SystemClock> {
     /// Opens (creating if needed) a home for following; no identity needed.
     /// Timed by the system clock.
-    pub fn open(dir: impl AsRef<Path>, server_url: &str) -> Result<Follower, ClientError> {
+    pub fn open(dir: impl AsRef<Path>, server_url: &str) -> Result<Follower, CliError> {
         Follower::open_with_clock(dir, server_url, SystemClock)
     }
 }
@@ -164,7 +167,7 @@ impl<C: Clock + Clone> Follower<C> {
         dir: impl AsRef<Path>,
         server_url: &str,
         clock: C,
-    ) -> Result<Follower<C>, ClientError> {
+    ) -> Result<Follower<C>, CliError> {
         let home = Home::open_or_create(dir.as_ref())?;
         let err = |e| follow_error(home.dir(), e);
         let storage =
@@ -179,10 +182,10 @@ impl<C: Clock + Clone> Follower<C> {
                 Ok(_) => {}
                 Err(e @ (FollowError::NewerFormat { .. } | FollowError::Corrupt { .. })) => {
                     let reason = match follow_error(home.dir(), e) {
-                        ClientError::CorruptFile { reason, .. } => reason,
+                        CliError::CorruptFile { reason, .. } => reason,
                         other => other.to_string(),
                     };
-                    return Err(ClientError::CorruptFile { file: home.path(FOLLOWS_FILE), reason });
+                    return Err(CliError::CorruptFile { file: home.path(FOLLOWS_FILE), reason });
                 }
                 Err(e) => return Err(err(e)),
             }
@@ -191,7 +194,7 @@ impl<C: Clock + Clone> Follower<C> {
             home.remove_file(FOLLOWS_FILE)?;
             home.remove_file(&format!("{FOLLOWS_FILE}.tmp"))?;
             if let Ok(d) = std::fs::File::open(home.dir()) {
-                d.sync_all().map_err(|source| ClientError::Io {
+                d.sync_all().map_err(|source| CliError::Io {
                     action: "sync",
                     file: home.dir().to_path_buf(),
                     source,
@@ -201,7 +204,7 @@ impl<C: Clock + Clone> Follower<C> {
         Ok(Follower { home, server_url: server_url.to_string(), core })
     }
 
-    fn err(&self, e: FollowError) -> ClientError {
+    fn err(&self, e: FollowError) -> CliError {
         follow_error(self.home.dir(), e)
     }
 
@@ -216,7 +219,7 @@ impl<C: Clock + Clone> Follower<C> {
     }
 
     /// Connects without logging in.
-    pub async fn connect(&self) -> Result<Connection<C>, ClientError> {
+    pub async fn connect(&self) -> Result<Connection<C>, CliError> {
         Ok(Connection::connect_with(&self.server_url, self.core_clock()).await?.0)
     }
 
@@ -227,7 +230,7 @@ impl<C: Clock + Clone> Follower<C> {
     /// Follows the channel of an invite link (again, with a newer key, after
     /// a rotation: the cursor is kept). An initialised home also pins the
     /// org key in its device state (trust on first use).
-    pub async fn follow(&mut self, link: &str) -> Result<Follow, ClientError> {
+    pub async fn follow(&mut self, link: &str) -> Result<Follow, CliError> {
         let invite = crate::app_links::channel_invite(link)?;
         let mut conn = self.connect().await?;
         let prepared = self.core.prepare_follow(conn.core_mut(), &invite).await;
@@ -242,7 +245,7 @@ impl<C: Clock + Clone> Follower<C> {
     /// use, like fetching the directory would); refuses an invite whose org
     /// key contradicts the pin (a key of the org's rotation chain `keys`,
     /// as is the pin, does not).
-    fn pin(&self, invite: &ChannelInvite, keys: &OrgKeys) -> Result<(), ClientError> {
+    fn pin(&self, invite: &ChannelInvite, keys: &OrgKeys) -> Result<(), CliError> {
         if !self.home.exists(IDENTITY_FILE) {
             return Ok(());
         }
@@ -254,11 +257,11 @@ impl<C: Clock + Clone> Follower<C> {
                     || (pin.key != invite.org_key
                         && !(keys.contains(&pin.key) && keys.contains(&invite.org_key))) =>
             {
-                Err(ClientError::OrgKeyChanged {
+                Err(CliError::Core(ClientError::OrgKeyChanged {
                     handle: invite.handle.clone(),
                     pinned: pin.key.fingerprint(),
                     presented: invite.org_key.fingerprint(),
-                })
+                }))
             }
             Some(_) => Ok(()),
             None => {
@@ -274,18 +277,19 @@ impl<C: Clock + Clone> Follower<C> {
                         directory: None,
                     },
                 );
-                store.save(&state, &seen, &mls, false)
+                let now = self.core.clock().now_ms();
+                Ok(ready(store.save_at(&state, &seen, &mls, false, now))?)
             }
         }
     }
 
     /// Stops following.
-    pub fn unfollow(&mut self, text: &str) -> Result<Follow, ClientError> {
+    pub fn unfollow(&mut self, text: &str) -> Result<Follow, CliError> {
         ready(self.core.unfollow(text)).map_err(|e| self.err(e))
     }
 
     /// Resolves a followed channel by id or prefix.
-    pub fn resolve(&self, text: &str) -> Result<ChannelId, ClientError> {
+    pub fn resolve(&self, text: &str) -> Result<ChannelId, CliError> {
         self.core.resolve(text).map_err(|e| self.err(e))
     }
 
@@ -295,7 +299,7 @@ impl<C: Clock + Clone> Follower<C> {
         &mut self,
         conn: &mut Connection<C>,
         channels: &[ChannelId],
-    ) -> Result<BTreeMap<OrgId, Vec<DeviceId>>, ClientError> {
+    ) -> Result<BTreeMap<OrgId, Vec<DeviceId>>, CliError> {
         let result = self.core.revocations(conn.core_mut(), channels).await;
         result.map_err(|e| self.err(e))
     }
@@ -306,7 +310,7 @@ impl<C: Clock + Clone> Follower<C> {
         conn: &mut Connection<C>,
         channel: ChannelId,
         revoked: &[DeviceId],
-    ) -> Result<Vec<FeedLine>, ClientError> {
+    ) -> Result<Vec<FeedLine>, CliError> {
         let result = self.core.catch_up(conn.core_mut(), channel, revoked).await;
         result.map_err(|e| self.err(e))
     }
@@ -318,7 +322,7 @@ impl<C: Clock + Clone> Follower<C> {
         channel: ChannelId,
         post: ChannelPostRecord,
         revoked: &[DeviceId],
-    ) -> Result<Vec<FeedLine>, ClientError> {
+    ) -> Result<Vec<FeedLine>, CliError> {
         let result = self.core.on_push(conn.core_mut(), channel, post, revoked).await;
         result.map_err(|e| self.err(e))
     }
@@ -327,10 +331,13 @@ impl<C: Clock + Clone> Follower<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Serialize;
     use serde_bytes::ByteBuf;
     use stadtbote_client::follow::Cursor;
+    use stadtbote_client::follow::FOLLOWS_VERSION;
     use stadtbote_protocol::OrgId;
     use stadtbote_protocol::auth::DeviceSecret;
+    use stadtbote_protocol::auth::IdentityKey;
     use stadtbote_protocol::channel::Replies;
 
     fn follows_with(name: &str, last_seq: u64) -> FollowsFile {
@@ -400,5 +407,58 @@ mod tests {
         let err = Follower::open(dir.path(), "ws://127.0.0.1:1").unwrap_err();
         assert!(err.to_string().contains("newer stadtbote"), "{err}");
         assert!(dir.path().join(FOLLOWS_FILE).exists());
+    }
+
+    #[test]
+    fn a_version_1_follows_file_is_read_and_upgraded() {
+        #[derive(Serialize)]
+        struct OldCursor {
+            last_seq: u64,
+            last_hash: Option<ByteBuf>,
+        }
+        #[derive(Serialize)]
+        struct OldFollow {
+            channel: ChannelId,
+            org: OrgId,
+            handle: String,
+            org_key: IdentityKey,
+            keys: BTreeMap<u32, ByteBuf>,
+            name: String,
+            replies: Replies,
+            reply_department: Option<String>,
+            cursor: OldCursor,
+            followed_at: u64,
+        }
+        #[derive(Serialize)]
+        struct OldFile {
+            v: u16,
+            follows: BTreeMap<ChannelId, OldFollow>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open_or_create(dir.path()).unwrap();
+        let channel = ChannelId([4; 16]);
+        let old = OldFollow {
+            channel,
+            org: OrgId([1; 16]),
+            handle: "goslar".into(),
+            org_key: DeviceSecret::generate().identity_key(),
+            keys: BTreeMap::from([(0, ByteBuf::from(vec![7; 32]))]),
+            name: "Amtsblatt".into(),
+            replies: Replies::Off,
+            reply_department: None,
+            cursor: OldCursor { last_seq: 3, last_hash: Some(ByteBuf::from(vec![1; 32])) },
+            followed_at: 5,
+        };
+        home.write_cbor(FOLLOWS_FILE, &OldFile { v: 1, follows: BTreeMap::from([(channel, old)]) })
+            .unwrap();
+        let file = read_follows(&home).unwrap();
+        assert_eq!(file.v, FOLLOWS_VERSION);
+        let follow = &file.follows[&channel];
+        assert_eq!(follow.cursor.last_seq, 3);
+        assert_eq!(follow.cursor.last_posted_at, None);
+        assert_eq!(follow.retention_days, None);
+        assert!(file.revocations.is_empty());
+        home.write_cbor(FOLLOWS_FILE, &FollowsFile { v: 9, ..FollowsFile::default() }).unwrap();
+        assert!(read_follows(&home).unwrap_err().to_string().contains("newer stadtbote"));
     }
 }

@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stadtbote_protocol::auth::DeviceSecret;
 
-use crate::error::ClientError;
+use crate::error::CliError;
 
 /// The device secret.
 pub const IDENTITY_FILE: &str = "identity.key";
@@ -58,19 +58,19 @@ pub struct Home {
 /// home from before the store that was never opened since. Followed
 /// channels (`follows/`, formerly `follows.cbor`) need no account and are kept.
 const ACCOUNT_FILES: [&str; 3] = [IDENTITY_FILE, STATE_FILE, MLS_FILE];
-const ACCOUNT_DIRS: [&str; 2] = [crate::device_store::STORE_DIR, "photos"];
+const ACCOUNT_DIRS: [&str; 2] = [crate::home_store::STORE_DIR, "photos"];
 
 impl Home {
     /// Opens an initialised home (one that holds `identity.key`) and takes its lock.
-    pub fn open(dir: &Path) -> Result<Home, ClientError> {
+    pub fn open(dir: &Path) -> Result<Home, CliError> {
         if !dir.join(IDENTITY_FILE).exists() {
-            return Err(ClientError::NotInitialised { home: dir.to_path_buf() });
+            return Err(CliError::NotInitialised { home: dir.to_path_buf() });
         }
         let home = Self::lock(dir)?;
         // Checked again under the lock: a concurrent `init` may have been
         // half-way when we looked.
         if !home.exists(IDENTITY_FILE) {
-            return Err(ClientError::NotInitialised { home: dir.to_path_buf() });
+            return Err(CliError::NotInitialised { home: dir.to_path_buf() });
         }
         Ok(home)
     }
@@ -78,7 +78,7 @@ impl Home {
     /// Creates (if needed) and locks a home whether or not it holds an
     /// identity: following channels needs no account, and a home used only
     /// for following can still be `init`ed later (its files do not clash).
-    pub fn open_or_create(dir: &Path) -> Result<Home, ClientError> {
+    pub fn open_or_create(dir: &Path) -> Result<Home, CliError> {
         if !dir.exists() {
             create_private_dir(dir)?;
         }
@@ -87,20 +87,20 @@ impl Home {
 
     /// Creates (if needed) and locks a home for `init`. Fails if it already
     /// holds an identity.
-    pub fn create(dir: &Path) -> Result<Home, ClientError> {
+    pub fn create(dir: &Path) -> Result<Home, CliError> {
         if !dir.exists() {
             create_private_dir(dir)?;
         }
         let home = Self::lock(dir)?;
         if home.exists(IDENTITY_FILE) {
-            return Err(ClientError::AlreadyInitialised { home: dir.to_path_buf() });
+            return Err(CliError::AlreadyInitialised { home: dir.to_path_buf() });
         }
         Ok(home)
     }
 
-    fn lock(dir: &Path) -> Result<Home, ClientError> {
+    fn lock(dir: &Path) -> Result<Home, CliError> {
         let path = dir.join(LOCK_FILE);
-        let file = open_private(&path, false).map_err(|source| ClientError::Io {
+        let file = open_private(&path, false).map_err(|source| CliError::Io {
             action: "open",
             file: path.clone(),
             source,
@@ -113,10 +113,10 @@ impl Home {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(fs::TryLockError::WouldBlock) => {
-                    return Err(ClientError::Locked { home: dir.to_path_buf() });
+                    return Err(CliError::Locked { home: dir.to_path_buf() });
                 }
                 Err(fs::TryLockError::Error(source)) => {
-                    return Err(ClientError::Io { action: "lock", file: path, source });
+                    return Err(CliError::Io { action: "lock", file: path, source });
                 }
             }
         }
@@ -139,45 +139,45 @@ impl Home {
     }
 
     /// Reads the device secret.
-    pub fn read_identity(&self) -> Result<DeviceSecret, ClientError> {
+    pub fn read_identity(&self) -> Result<DeviceSecret, CliError> {
         let path = self.path(IDENTITY_FILE);
         let bytes = self.read_bytes(IDENTITY_FILE)?;
-        DeviceSecret::from_bytes(&bytes).map_err(|_| ClientError::CorruptFile {
+        DeviceSecret::from_bytes(&bytes).map_err(|_| CliError::CorruptFile {
             file: path,
             reason: format!("expected 32 bytes, found {}", bytes.len()),
         })
     }
 
     /// Writes the device secret (atomically, mode 0600).
-    pub fn write_identity(&self, secret: &DeviceSecret) -> Result<(), ClientError> {
+    pub fn write_identity(&self, secret: &DeviceSecret) -> Result<(), CliError> {
         self.write_atomic(IDENTITY_FILE, secret.to_bytes().as_slice())
     }
 
     /// Reads a whole file; a missing file is reported as corrupt state,
     /// because callers only read files an initialised home must have.
-    pub fn read_bytes(&self, name: &str) -> Result<Vec<u8>, ClientError> {
+    pub fn read_bytes(&self, name: &str) -> Result<Vec<u8>, CliError> {
         let path = self.path(name);
         fs::read(&path).map_err(|source| match source.kind() {
             ErrorKind::NotFound => {
-                ClientError::CorruptFile { file: path, reason: "the file is missing".into() }
+                CliError::CorruptFile { file: path, reason: "the file is missing".into() }
             }
-            _ => ClientError::Io { action: "read", file: path, source },
+            _ => CliError::Io { action: "read", file: path, source },
         })
     }
 
     /// Reads and decodes a CBOR file.
-    pub fn read_cbor<T: DeserializeOwned>(&self, name: &str) -> Result<T, ClientError> {
+    pub fn read_cbor<T: DeserializeOwned>(&self, name: &str) -> Result<T, CliError> {
         let bytes = self.read_bytes(name)?;
-        ciborium::from_reader(bytes.as_slice()).map_err(|e| ClientError::CorruptFile {
+        ciborium::from_reader(bytes.as_slice()).map_err(|e| CliError::CorruptFile {
             file: self.path(name),
             reason: short(&e.to_string()),
         })
     }
 
     /// Encodes and writes a CBOR file atomically.
-    pub fn write_cbor<T: Serialize>(&self, name: &str, value: &T) -> Result<(), ClientError> {
+    pub fn write_cbor<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CliError> {
         let mut bytes = Vec::new();
-        ciborium::into_writer(value, &mut bytes).map_err(|e| ClientError::Io {
+        ciborium::into_writer(value, &mut bytes).map_err(|e| CliError::Io {
             action: "encode",
             file: self.path(name),
             source: std::io::Error::other(e.to_string()),
@@ -187,10 +187,10 @@ impl Home {
 
     /// Replaces a file atomically: temporary file (0600), fsync, rename,
     /// fsync of the directory.
-    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), ClientError> {
+    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), CliError> {
         let tmp = self.path(&format!("{name}.tmp"));
         replace_atomically(&self.path(name), &tmp, |file| {
-            file.write_all(bytes).map_err(|source| ClientError::Io {
+            file.write_all(bytes).map_err(|source| CliError::Io {
                 action: "write",
                 file: tmp.clone(),
                 source,
@@ -200,7 +200,7 @@ impl Home {
 
     /// Creates (if needed) a private (0700) directory below the home and
     /// returns its path; `name` may contain `/`.
-    pub fn ensure_dir(&self, name: &str) -> Result<PathBuf, ClientError> {
+    pub fn ensure_dir(&self, name: &str) -> Result<PathBuf, CliError> {
         let path = self.path(name);
         create_private_dir(&path)?;
         Ok(path)
@@ -209,7 +209,7 @@ impl Home {
     /// Removes the account's files and directories ([`ACCOUNT_FILES`],
     /// [`ACCOUNT_DIRS`]) after the account was deleted on the server;
     /// returns the paths removed.
-    pub fn remove_account_files(&self) -> Result<Vec<PathBuf>, ClientError> {
+    pub fn remove_account_files(&self) -> Result<Vec<PathBuf>, CliError> {
         let mut removed = Vec::new();
         for name in ACCOUNT_FILES {
             let path = self.path(name);
@@ -217,7 +217,7 @@ impl Home {
                 Ok(()) => removed.push(path),
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(source) => {
-                    return Err(ClientError::Io { action: "delete", file: path, source });
+                    return Err(CliError::Io { action: "delete", file: path, source });
                 }
             }
         }
@@ -227,7 +227,7 @@ impl Home {
                 Ok(()) => removed.push(path),
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(source) => {
-                    return Err(ClientError::Io { action: "delete", file: path, source });
+                    return Err(CliError::Io { action: "delete", file: path, source });
                 }
             }
         }
@@ -239,22 +239,22 @@ impl Home {
     }
 
     /// Removes a file below the home; a missing file is fine.
-    pub fn remove_file(&self, name: &str) -> Result<(), ClientError> {
+    pub fn remove_file(&self, name: &str) -> Result<(), CliError> {
         let path = self.path(name);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),
+            Err(source) => Err(CliError::Io { action: "remove", file: path, source }),
         }
     }
 
     /// Removes the directory `name` with everything in it, if it exists.
-    pub fn remove_dir(&self, name: &str) -> Result<(), ClientError> {
+    pub fn remove_dir(&self, name: &str) -> Result<(), CliError> {
         let path = self.path(name);
         match fs::remove_dir_all(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(ClientError::Io { action: "remove", file: path, source }),
+            Err(source) => Err(CliError::Io { action: "remove", file: path, source }),
         }
     }
 }
@@ -268,11 +268,11 @@ impl Home {
 pub(crate) fn replace_atomically<T>(
     path: &Path,
     tmp: &Path,
-    write: impl FnOnce(&mut File) -> Result<T, ClientError>,
-) -> Result<T, ClientError> {
+    write: impl FnOnce(&mut File) -> Result<T, CliError>,
+) -> Result<T, CliError> {
     let io = |action: &'static str, file: &Path| {
         let file = file.to_path_buf();
-        move |source| ClientError::Io { action, file, source }
+        move |source| CliError::Io { action, file, source }
     };
     let mut file = open_private(tmp, true).map_err(io("write", tmp))?;
     let written = write(&mut file)?;
@@ -305,8 +305,8 @@ pub(crate) fn open_private(path: &Path, truncate: bool) -> std::io::Result<File>
     Ok(file)
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), ClientError> {
-    let err = |source| ClientError::Io { action: "create", file: dir.to_path_buf(), source };
+fn create_private_dir(dir: &Path) -> Result<(), CliError> {
+    let err = |source| CliError::Io { action: "create", file: dir.to_path_buf(), source };
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -373,14 +373,14 @@ mod tests {
         let home = Home::open(&dir).unwrap();
         assert_eq!(home.read_identity().unwrap().identity_key(), secret.identity_key());
         drop(home);
-        assert!(matches!(Home::create(&dir), Err(ClientError::AlreadyInitialised { .. })));
+        assert!(matches!(Home::create(&dir), Err(CliError::AlreadyInitialised { .. })));
     }
 
     #[test]
     fn uninitialised_home_is_a_typed_error() {
         let tmp = tempfile::tempdir().unwrap();
         let err = Home::open(&tmp.path().join("nowhere")).unwrap_err();
-        assert!(matches!(err, ClientError::NotInitialised { .. }));
+        assert!(matches!(err, CliError::NotInitialised { .. }));
         assert!(err.to_string().contains("stadtbote init"));
     }
 
@@ -391,7 +391,7 @@ mod tests {
         let home = Home::create(&dir).unwrap();
         fs::write(dir.join(STATE_FILE), b"\x00garbage\xff").unwrap();
         let err = home.read_cbor::<Vec<u32>>(STATE_FILE).unwrap_err();
-        assert!(matches!(err, ClientError::CorruptFile { .. }));
+        assert!(matches!(err, CliError::CorruptFile { .. }));
         assert!(err.to_string().contains("state.cbor"), "{err}");
         let err = home.read_bytes(MLS_FILE).unwrap_err();
         assert!(err.to_string().contains("mls.cbor"), "{err}");

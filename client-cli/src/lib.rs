@@ -3,6 +3,17 @@
 //! The `stadtbote` binary is a thin layer over [`Client`]; tests drive the
 //! same API directly (for example to force a lost commit race).
 //!
+//! The client logic lives in the core crate, `stadtbote_client` (issue
+//! 15): [`Client`] here is the core's client over the home's files and the
+//! tokio WebSocket ([`device`]), and the core's modules are re-exported
+//! under their old names (`stadtbote_cli::sync`, `::threads`, …). The
+//! CLI's own modules: [`device`], [`home`], [`home_store`] (as
+//! [`device_store`]), [`file_storage`], [`photo_files`], [`connection`],
+//! [`clock`], [`cli_error`], [`error_text`] and the `*_output` formats,
+//! [`passphrase`], [`qr`], [`poster`], [`chat`], [`follow_home`],
+//! [`backup`], [`tls_trust`], the `web_*` modules and [`web_app_url`].
+//! The list below is by topic, wherever the module lives.
+//!
 //! * [`home`]: the `--home` directory, its files, permissions, atomic writes and lock.
 //! * [`state`]: the bookkeeping (history, outbox, receipts) and the old `state.cbor`/`mls.cbor` formats.
 //! * [`state_records`]: the state as records of the core's Storage spaces, both ways (no I/O).
@@ -45,69 +56,73 @@
 //! * [`account`]: exporting everything the server holds about the account, and deleting it.
 //! * [`web_fetch`], [`web_refs`], [`web_verify`]: `web-verify`: fetching the web app as a browser would and checking it against its signed manifest.
 //! * [`web_sign`]: `web-sign`: the release key and the signed manifest of a bundle directory.
-//! * [`error`]: the error type, [`ClientError`].
-//! * [`error_text`]: [`ClientError`] in the user's language (the `stadtbote-i18n` catalogs).
+//! * [`error`]: the core's [`ClientError`] and the CLI's [`CliError`].
+//! * [`error_text`]: both in the user's language (the `stadtbote-i18n` catalogs).
 
-pub mod account;
+// What the CLI is: its own modules.
 pub mod admin_output;
-pub mod admin_staff;
-pub mod app_links;
-pub mod approval;
-pub mod attachments;
 pub mod backup;
 pub mod channel_output;
-pub mod channels;
 pub mod chat;
+pub mod cli_error;
 pub mod clock;
-pub mod codes;
-pub mod commit_race;
 pub mod connection;
-pub mod consult;
-pub mod conversations;
-pub mod device_store;
-pub mod devices;
-pub mod error;
+pub mod device;
 pub mod error_text;
 pub mod file_storage;
 pub mod follow_home;
 pub mod group_output;
-pub mod groups;
 pub mod home;
-pub mod inner_error;
-pub mod invalid_input;
-pub use stadtbote_client::metadata;
-pub mod org;
-pub mod org_info;
+pub mod home_store;
 pub mod org_info_output;
-pub mod org_rotation;
 pub mod output;
 pub mod passphrase;
-pub mod pinning;
+pub mod photo_files;
 pub mod poster;
 pub mod qr;
 pub mod refusal_text;
 pub mod retention_text;
-pub mod routes;
-pub mod send;
-pub mod session;
-pub mod staff;
-pub mod state;
-pub mod state_records;
-pub mod sync;
 pub mod thread_output;
-pub mod thread_send;
-pub mod thread_sync;
-pub mod threads;
 pub mod tls_trust;
+pub mod web_app_url;
 pub mod web_fetch;
 pub mod web_refs;
 pub mod web_sign;
 pub mod web_verify;
 
-pub use error::ClientError;
-pub use send::FlushReport;
-pub use session::{Client, Enrolment};
-pub use sync::SyncReport;
+// The client logic, which lives in the core crate (`stadtbote_client`):
+// re-exported under the names the commands, the unit tests and tests/it
+// have always used.
+pub use home_store as device_store;
+pub use stadtbote_client::{
+    account, admin_staff, approval, attachments, codes, commit_race, consult, conversations,
+    devices, groups, inner_error, invalid_input, metadata, org, org_info, org_rotation, pinning,
+    routes, send, session, staff, state, state_records, sync, thread_send, thread_sync, threads,
+};
+
+/// App links: the core's (`stadtbote_client::app_links`) and the CLI's
+/// question to the server for its web app address.
+pub mod app_links {
+    pub use crate::web_app_url::public_url;
+    pub use stadtbote_client::app_links::*;
+}
+
+/// Broadcast channels: the core's (`stadtbote_client::channels`) and the
+/// CLI's account-less follower under the home ([`crate::follow_home`]).
+pub mod channels {
+    pub use crate::follow_home::{FOLLOWS_FILE, Follower, read_follows};
+    pub use stadtbote_client::channels::*;
+}
+
+/// The errors: the core's [`ClientError`] and the CLI's own [`CliError`].
+pub mod error {
+    pub use crate::cli_error::*;
+    pub use stadtbote_client::error::*;
+}
+
+pub use cli_error::CliError;
+pub use device::Client;
+pub use stadtbote_client::{ClientError, Enrolment, FlushReport, SyncReport};
 
 /// The server URL used when none is given.
 pub const DEFAULT_SERVER_URL: &str = "ws://127.0.0.1:8470/v1/ws";

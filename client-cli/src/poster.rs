@@ -29,7 +29,7 @@ use std::path::Path;
 
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
-use crate::error::ClientError;
+use crate::error::CliError;
 use crate::qr::Matrix;
 use font::Faces;
 use pdf_font::{Embedding, FontRefs};
@@ -150,7 +150,7 @@ pub enum PosterError {
     },
     /// A QR code could not be made.
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(#[from] CliError),
 }
 
 /// A character as error messages name it: itself and its code point

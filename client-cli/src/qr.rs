@@ -12,28 +12,15 @@
 use std::path::{Path, PathBuf};
 
 use qrcode::{Color, EcLevel, QrCode};
-use stadtbote_protocol::auth::IdentityKey;
 
-use crate::error::ClientError;
+use crate::error::CliError;
 
-/// Prefix of an org key QR code.
-pub const QR_PREFIX: &str = "stadtbote:org:";
+// The content of an org key's QR code is the core's (app links).
+pub use stadtbote_client::app_links::{QR_PREFIX, org_qr_content, parse_org_qr_content};
 /// Pixels per QR module in the PNG.
 const PNG_SCALE: usize = 10;
 /// Light modules around the code, as the QR standard requires.
 const QUIET_ZONE: usize = 4;
-
-/// The QR content for an org key.
-pub fn org_qr_content(handle: &str, key: &IdentityKey) -> String {
-    format!("{QR_PREFIX}{handle}:{}", data_encoding::BASE32_NOPAD.encode(&key.0))
-}
-
-/// Reads QR content back into (handle, key): the `stadtbote:org:` text or
-/// the web app URL (`https://…/#v1/org/…`, [`crate::app_links`]); `None`
-/// if it is neither.
-pub fn parse_org_qr_content(text: &str) -> Option<(String, IdentityKey)> {
-    crate::app_links::org_key(text)
-}
 
 /// The QR matrix: `width × width` modules, `true` for dark.
 pub struct Matrix {
@@ -44,9 +31,9 @@ pub struct Matrix {
 impl Matrix {
     /// Encodes `content` with error correction level M (15 %), enough for a
     /// printed poster.
-    pub fn encode(content: &str) -> Result<Matrix, ClientError> {
+    pub fn encode(content: &str) -> Result<Matrix, CliError> {
         let code = QrCode::with_error_correction_level(content.as_bytes(), EcLevel::M)
-            .map_err(|e| ClientError::Qr(e.to_string()))?;
+            .map_err(|e| CliError::Qr(e.to_string()))?;
         let width = code.width();
         let dark = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
         Ok(Matrix { width, dark })
@@ -90,7 +77,7 @@ impl Matrix {
     }
 
     /// A greyscale PNG, [`PNG_SCALE`] pixels per module, with quiet zone.
-    pub fn to_png(&self) -> Result<Vec<u8>, ClientError> {
+    pub fn to_png(&self) -> Result<Vec<u8>, CliError> {
         let side = (self.width + 2 * QUIET_ZONE) * PNG_SCALE;
         let mut pixels = vec![0xFFu8; side * side];
         for y in 0..self.width {
@@ -104,13 +91,13 @@ impl Matrix {
                 }
             }
         }
-        let side32 = u32::try_from(side).map_err(|_| ClientError::Qr("code too large".into()))?;
+        let side32 = u32::try_from(side).map_err(|_| CliError::Qr("code too large".into()))?;
         let mut out = Vec::new();
         {
             let mut encoder = png::Encoder::new(&mut out, side32, side32);
             encoder.set_color(png::ColorType::Grayscale);
             encoder.set_depth(png::BitDepth::Eight);
-            let png_error = |e: png::EncodingError| ClientError::Qr(e.to_string());
+            let png_error = |e: png::EncodingError| CliError::Qr(e.to_string());
             let mut writer = encoder.write_header().map_err(png_error)?;
             writer.write_image_data(&pixels).map_err(png_error)?;
             writer.finish().map_err(png_error)?;
@@ -146,7 +133,7 @@ impl Matrix {
 pub const TERMINAL_QUIET_ZONE: usize = 2;
 
 /// Encodes `content` for a terminal ([`Matrix::to_terminal`]).
-pub fn terminal(content: &str) -> Result<String, ClientError> {
+pub fn terminal(content: &str) -> Result<String, CliError> {
     Ok(Matrix::encode(content)?.to_terminal())
 }
 
@@ -157,16 +144,16 @@ pub fn write_files(
     content: &str,
     out: Option<&Path>,
     stem: &str,
-) -> Result<(PathBuf, PathBuf), ClientError> {
+) -> Result<(PathBuf, PathBuf), CliError> {
     let dir = match out {
         Some(dir) => dir.to_path_buf(),
-        None => std::env::current_dir().map_err(|source| ClientError::Io {
+        None => std::env::current_dir().map_err(|source| CliError::Io {
             action: "find",
             file: PathBuf::from("."),
             source,
         })?,
     };
-    std::fs::create_dir_all(&dir).map_err(|source| ClientError::Io {
+    std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
         action: "create",
         file: dir.clone(),
         source,
@@ -175,7 +162,7 @@ pub fn write_files(
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
     let write = |path: &Path, bytes: &[u8]| {
-        std::fs::write(path, bytes).map_err(|source| ClientError::Io {
+        std::fs::write(path, bytes).map_err(|source| CliError::Io {
             action: "write",
             file: path.to_path_buf(),
             source,
@@ -189,6 +176,7 @@ pub fn write_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stadtbote_protocol::auth::IdentityKey;
 
     fn key() -> IdentityKey {
         IdentityKey([7; 32])

@@ -16,27 +16,17 @@ use stadtbote_protocol::{ErrorBody, RefusalReason};
 
 use crate::output::safe;
 
-/// A refusal as the server sent it. Its `Display` is the server's own
-/// English text (what `ClientError`'s English messages have always shown);
-/// [`Refusal::text`] words it in the user's language.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal(pub ErrorBody);
+pub use stadtbote_client::refusal::Refusal;
 
-impl Refusal {
+/// A server's [`Refusal`] in the user's language.
+pub trait RefusalText {
     /// The refusal in the current language.
-    pub fn text(&self) -> String {
-        refusal_text(&self.0)
-    }
-
-    /// The refusal's reason, if the server sent one this client knows.
-    pub fn reason(&self) -> Option<RefusalReason> {
-        self.0.reason.filter(|reason| *reason != RefusalReason::Unknown)
-    }
+    fn text(&self) -> String;
 }
 
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.message)
+impl RefusalText for Refusal {
+    fn text(&self) -> String {
+        refusal_text(&self.0)
     }
 }
 

@@ -25,7 +25,7 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 
 use stadtbote_i18n::tr;
 
-use crate::error::ClientError;
+use crate::error::{CliError, ClientError};
 
 /// The web PKI verifier, plus byte-exact trust in the `--ca-cert`
 /// certificates as server certificates when the web PKI refuses them only
@@ -102,9 +102,9 @@ impl ServerCertVerifier for PinnedSelfSigned {
 }
 
 /// Reads the PEM certificates of a `--ca-cert` file.
-fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CliError> {
     use rustls_pki_types::pem::{self, PemObject};
-    let ca_err = |reason: String| ClientError::CaCert { path: path.to_owned(), reason };
+    let ca_err = |reason: String| CliError::CaCert { path: path.to_owned(), reason };
     let plain = |e: pem::Error| match e {
         pem::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
             tr!("tls-ca-missing")
@@ -128,12 +128,12 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError
 /// The rustls client configuration: web PKI roots (webpki-roots) plus the
 /// certificates in `extra_ca` (as CAs, and as pinned self-signed server
 /// certificates), with the `ring` provider.
-pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
+pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, CliError> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let mut pinned = Vec::new();
     if let Some(path) = extra_ca {
         for cert in read_ca_file(path)? {
-            roots.add(cert.clone()).map_err(|_| ClientError::CaCert {
+            roots.add(cert.clone()).map_err(|_| CliError::CaCert {
                 path: path.to_owned(),
                 reason: tr!("tls-ca-bad-certificate"),
             })?;
@@ -142,7 +142,10 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Cl
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let internal = |reason: &str| {
-        ClientError::Connection(ConnectionError::Tls { url: String::new(), reason: reason.into() })
+        CliError::Core(ClientError::Connection(ConnectionError::Tls {
+            url: String::new(),
+            reason: reason.into(),
+        }))
     };
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()

@@ -47,17 +47,54 @@
 //! * [`testing`] (feature `test-support`): a scripted fake transport, a
 //!   manual clock, and a runtime-free executor for tests.
 
+pub mod account;
+pub mod admin_staff;
+pub mod app_links;
+pub mod approval;
+pub mod attachments;
+pub mod channels;
 pub mod clock;
+pub mod codes;
 pub mod commit;
+pub mod commit_race;
 pub mod connection;
+pub mod consult;
+pub mod conversations;
+pub mod device_store;
+pub mod devices;
+pub mod error;
 pub mod follow;
+pub mod groups;
+pub mod inner_error;
+pub mod invalid_input;
+pub mod key_files;
 pub mod metadata;
 pub mod mls_store;
+pub mod org;
+pub mod org_info;
+pub mod org_rotation;
+pub mod pinning;
+pub mod refusal;
+pub mod routes;
 pub mod routing;
+pub mod send;
+pub mod session;
+pub mod staff;
+pub mod state;
+pub mod state_records;
 pub mod storage;
+pub mod sync;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod thread_send;
+pub mod thread_sync;
+pub mod threads;
 pub mod transport;
+
+pub use error::ClientError;
+pub use send::FlushReport;
+pub use session::{Client, Enrolment};
+pub use sync::SyncReport;
 
 #[cfg(test)]
 mod tests {

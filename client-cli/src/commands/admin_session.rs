@@ -87,7 +87,7 @@ impl LineError {
 /// Whether `error` means the session's connection is gone.
 fn session_ended(error: &anyhow::Error) -> bool {
     matches!(
-        error.downcast_ref::<ClientError>(),
+        stadtbote_cli::error::client_error(error),
         Some(ClientError::Connection(ConnectionError::Lost { .. }) | ClientError::NotConnected)
     )
 }

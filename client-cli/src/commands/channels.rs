@@ -223,7 +223,7 @@ fn write_qr(
     channel: &ChannelId,
     epoch: u32,
     out: &Path,
-) -> Result<(PathBuf, PathBuf), ClientError> {
+) -> Result<(PathBuf, PathBuf), stadtbote_cli::CliError> {
     // `link` is upper case (QR alphanumeric-friendly, what scanners expect
     // of the base32 part; parsing is case-insensitive) or the URL.
     // The epoch is part of the name, so an outdated poster file is never

@@ -17,14 +17,14 @@ pub mod web;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use stadtbote_cli::{Client, ClientError};
+use stadtbote_cli::Client;
 
 /// Connects and catches up if the server can be reached; otherwise warns
 /// and carries on with what this device has. Returns whether it connected.
 pub async fn try_catch_up(client: &mut Client) -> Result<bool> {
     match crate::catch_up(client, None).await {
         Ok(_) => Ok(true),
-        Err(error) => match error.downcast_ref::<ClientError>() {
+        Err(error) => match stadtbote_cli::error::client_error(&error) {
             Some(e) if e.is_transient() => {
                 let e = stadtbote_cli::output::safe(&stadtbote_cli::error_text::localized(e))
                     .into_owned();

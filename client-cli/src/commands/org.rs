@@ -847,8 +847,16 @@ async fn org_info(home: &Path, server: &str, handle: &str, json: bool) -> Result
     stadtbote_protocol::org::validate_handle(handle)
         .map_err(|e| ClientError::Invalid { what: "handle", reason: R::Format(e) })?;
     let view = match Client::open(home, server) {
-        Err(ClientError::NotInitialised { .. }) => {
-            stadtbote_cli::org_info::org_info_without_account(server, handle, SystemClock).await?
+        Err(stadtbote_cli::CliError::NotInitialised { .. }) => {
+            stadtbote_cli::connection::validate_url(server)?;
+            let connector = stadtbote_cli::connection::WsConnector::for_url(server)?;
+            stadtbote_cli::org_info::org_info_without_account(
+                &connector,
+                server,
+                handle,
+                SystemClock,
+            )
+            .await?
         }
         Err(error) => return Err(error.into()),
         Ok(mut client) => {
@@ -1029,7 +1037,7 @@ async fn poster(
         Format::Pdf => poster::to_pdf(&content)?,
         Format::Svg => poster::to_svg(&content)?.into_bytes(),
     };
-    std::fs::write(out, bytes).map_err(|source| ClientError::Io {
+    std::fs::write(out, bytes).map_err(|source| stadtbote_cli::CliError::Io {
         action: "write",
         file: out.to_path_buf(),
         source,

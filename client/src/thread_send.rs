@@ -34,17 +34,17 @@
 //! that removes the assigning device. It therefore never receives a message
 //! written after the assignment, and refuses to send in the thread itself.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::routing::Kind;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::routing::Kind;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::commit::{Attempt, CommitRace, commit_with_retry};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 use stadtbote_protocol::app::{
     APP_VERSION, AppBody, AppMessage, AttachmentRef, ForwardedMessage, Location, ThreadStatus,
 };
@@ -53,7 +53,7 @@ use stadtbote_protocol::membership::{GroupCreation, new_random_group};
 use stadtbote_protocol::mls::{Commit, Member};
 use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response};
 
-use crate::attachments::{self, UploadEvent};
+use crate::attachments::{self, ReadPhoto, UploadEvent};
 use crate::error::ClientError;
 use crate::invalid_input::{InvalidReason as R, LocationProblem};
 use crate::org::DEFAULT_CONSULT_DEPARTMENT;
@@ -279,10 +279,21 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     async fn prepare_photos(
         &mut self,
         paths: &[PathBuf],
+        read_photo: ReadPhoto<'_>,
     ) -> Result<Vec<PendingPhoto>, ClientError> {
         let mut photos = Vec::with_capacity(paths.len());
         for path in paths {
-            match attachments::prepare_photo(self, path).await {
+            let prepared = match read_photo(path) {
+                Ok(bytes) => {
+                    attachments::prepare_photo(
+                        self,
+                        attachments::Photo { path: path.clone(), bytes },
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            };
+            match prepared {
                 Ok(prepared) => photos.push(PendingPhoto {
                     path: path.clone(),
                     upload: prepared.id,
@@ -345,13 +356,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         text: &str,
         location: Option<Location>,
         photo_paths: &[PathBuf],
+        read_photo: ReadPhoto<'_>,
         live: bool,
     ) -> Result<ThreadOutboxEntry, ClientError> {
         self.pin(handle)?;
         if text.trim().is_empty() {
             return Err(ClientError::Invalid { what: "text", reason: R::Empty });
         }
-        let photos = self.prepare_photos(photo_paths).await?;
+        let photos = self.prepare_photos(photo_paths, read_photo).await?;
         let action = ThreadAction::Open {
             kind,
             handle: handle.to_string(),
@@ -408,11 +420,13 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Queues a reply, checking the status rules first (nothing is queued
     /// if they are broken).
+    #[allow(clippy::too_many_arguments)]
     pub async fn queue_reply(
         &mut self,
         thread: &GroupId,
         text: &str,
         photo_paths: &[PathBuf],
+        read_photo: ReadPhoto<'_>,
         status: Option<ThreadStatus>,
         reason: Option<&str>,
         as_me: bool,
@@ -437,7 +451,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             return Err(ClientError::Invalid { what: "--as-me", reason: R::OnlyStaffOnBehalf });
         }
         let as_org = (actor == Actor::Staff && !as_me).then(|| self.org_name_of(record));
-        let photos = self.prepare_photos(photo_paths).await?;
+        let photos = self.prepare_photos(photo_paths, read_photo).await?;
         let action = ThreadAction::Reply {
             text: text.to_string(),
             photos,

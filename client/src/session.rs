@@ -1,32 +1,35 @@
 //! The [`Client`] and its life cycle: creating a device (register or link),
-//! opening it again, logging in, keeping KeyPackages stocked, saving state.
+//! loading it again, logging in, keeping KeyPackages stocked, saving state.
 //!
-//! A `Client` owns the locked home directory, the device secret, the
-//! bookkeeping [`State`] and the [`MlsClient`], the [`DeviceStore`] they are
-//! saved to, and (once connected) the [`Connection`]. Saving writes what
-//! changed in the state, the processed envelope ids and the MLS key store
-//! as one atomic batch ([`crate::device_store`]), so they never disagree
-//! after a crash.
+//! A `Client` owns the device secret, the bookkeeping [`State`] and the
+//! [`MlsClient`], the [`DeviceStore`] they are saved to, the device's
+//! [`KeyFiles`] (org keys), and (once connected) the [`Connection`]. Saving
+//! writes what changed in the state, the processed envelope ids and the MLS
+//! key store as one atomic batch ([`crate::device_store`]), so they never
+//! disagree after a crash.
+//!
+//! Where a device lives is the front-end's: the CLI opens its home (lock,
+//! identity file, old formats) and hands the parts to [`Client::from_parts`];
+//! a new device is made by [`Client::enrol`] and, once the front-end has
+//! kept its secret, [`Client::finish_enrolment`].
+//!
+//! [`Connection`]: crate::connection::Connection
 
-use stadtbote_client::connection::ConnectionError;
-use std::path::Path;
+use crate::connection::ConnectionError;
 
+use crate::clock::Clock;
 use serde_bytes::ByteBuf;
-use stadtbote_client::clock::Clock;
 use stadtbote_protocol::auth::{self, DeviceSecret};
 use stadtbote_protocol::mls::MlsClient;
 use stadtbote_protocol::{AccountId, DeviceId, ErrorCode, Request, Response};
 
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::storage::Storage;
+use crate::transport::Connector;
 
-use crate::clock::SystemClock;
-use crate::connection::{WsConnector, validate_url};
-use crate::device_store::{DeviceStore, Loaded};
+use crate::device_store::DeviceStore;
 use crate::devices::LinkCode;
 use crate::error::ClientError;
-use crate::file_storage::FileStorage;
-use crate::home::Home;
+use crate::key_files::KeyFiles;
 use crate::state::{MLS_FILE_VERSION, MlsFile, State};
 
 /// One-time KeyPackages kept on the server.
@@ -45,24 +48,21 @@ pub enum Enrolment {
 }
 
 /// The core's connection as a client over connector `K` holds it.
-pub type ClientConnection<K, C> =
-    stadtbote_client::connection::Connection<<K as Connector>::Transport, C>;
+pub type ClientConnection<K, C> = crate::connection::Connection<<K as Connector>::Transport, C>;
 
-/// A device's client: home, keys, state and (optionally) a connection,
-/// over the storage `S`, the connector `K` and timed by its clock `C`.
+/// A device's client: keys, state and (optionally) a connection, over the
+/// storage `S`, the connector `K` and timed by its clock `C`.
 ///
 /// The client logic only uses the core's traits: the CLI passes its
-/// [`FileStorage`] under `--home` and its tokio WebSocket
-/// ([`WsConnector`]), the defaults; tests may pass the core's
-/// `MemoryStorage` and scripted transport.
+/// `FileStorage` under `--home` and its tokio WebSocket; tests pass the
+/// core's `MemoryStorage` and scripted transport.
 ///
 /// Every timestamp, deadline and sleep of the client logic comes from
 /// `C` ([`Client::now_ms`], [`Client::clock`]), never from the system
-/// clock or tokio's timers directly: the CLI passes [`SystemClock`] (the
-/// default), tests the core's `ManualClock`, and the browser will pass its
-/// own, where reading the system time traps.
-pub struct Client<S = FileStorage, K: Connector = WsConnector, C = SystemClock> {
-    pub(crate) home: Home,
+/// clock or a runtime's timers directly: the CLI passes its system clock,
+/// tests the core's `ManualClock`, and the browser its own, where reading
+/// the system time traps.
+pub struct Client<S, K: Connector, C> {
     pub(crate) server_url: String,
     pub(crate) secret: DeviceSecret,
     pub(crate) state: State,
@@ -72,6 +72,8 @@ pub struct Client<S = FileStorage, K: Connector = WsConnector, C = SystemClock> 
     pub(crate) mls_file: MlsFile,
     /// Where state, envelope ids and MLS key store are saved.
     pub(crate) store: DeviceStore<S>,
+    /// Where the org keys this device administers are kept.
+    pub(crate) key_files: Box<dyn KeyFiles>,
     /// Opens connections to the server.
     pub(crate) connector: K,
     pub(crate) conn: Option<ClientConnection<K, C>>,
@@ -79,7 +81,7 @@ pub struct Client<S = FileStorage, K: Connector = WsConnector, C = SystemClock> 
     pub(crate) clock: C,
     /// Which kind each group is, for routing incoming messages
     /// ([`crate::routes`]).
-    pub(crate) routes: stadtbote_client::routing::RoutingTable,
+    pub(crate) routes: crate::routing::RoutingTable,
     /// Whether the server has said `caught_up` since this connection logged in.
     pub(crate) caught_up: bool,
     /// Whether this connection passed a second factor (`second_factor`).
@@ -101,7 +103,7 @@ pub struct Client<S = FileStorage, K: Connector = WsConnector, C = SystemClock> 
 impl<S, K: Connector, C> std::fmt::Debug for Client<S, K, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("home", &self.home.dir())
+            .field("store", &self.store)
             .field("account", &self.state.account)
             .field("device", &self.state.device)
             .field("connected", &self.conn.is_some())
@@ -109,97 +111,74 @@ impl<S, K: Connector, C> std::fmt::Debug for Client<S, K, C> {
     }
 }
 
-impl Client<SystemClock> {
-    /// Opens an initialised home, timed by the system clock. Works
-    /// offline; the server URL is only checked and used by
-    /// [`Client::connect`].
-    pub fn open(home: impl AsRef<Path>, server_url: &str) -> Result<Client, ClientError> {
-        Client::open_with_clock(home, server_url, SystemClock)
-    }
-
-    /// Creates a device in an empty home, timed by the system clock (see
-    /// [`Client::init_with_clock`]).
-    pub async fn init(
-        home: impl AsRef<Path>,
-        server_url: &str,
-        name: Option<String>,
-        enrolment: Enrolment,
-    ) -> Result<Client, ClientError> {
-        Client::init_with_clock(home, server_url, name, enrolment, SystemClock).await
-    }
+/// What a [`Client`] is made of, loaded or created by the front-end.
+pub struct Parts<'a, S> {
+    /// The server's URL.
+    pub server_url: &'a str,
+    /// The device secret.
+    pub secret: DeviceSecret,
+    /// The bookkeeping state.
+    pub state: State,
+    /// The MLS client over the stored key store.
+    pub mls: MlsClient,
+    /// The processed envelope ids (oldest first).
+    pub seen: std::collections::VecDeque<u64>,
+    /// Where they are saved.
+    pub store: DeviceStore<S>,
+    /// Where the org keys are kept.
+    pub key_files: Box<dyn KeyFiles>,
 }
 
-impl<C: Clock + Clone> Client<FileStorage, WsConnector, C> {
-    /// Opens an initialised home, timed by `clock`. Works offline; the
-    /// server URL is only checked and used by [`Client::connect`].
-    pub fn open_with_clock(
-        home: impl AsRef<Path>,
-        server_url: &str,
+impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
+    /// A client of what `parts` hold, over `connector` (already connected
+    /// when `conn` is given), timed by `clock`: a device the front-end
+    /// loaded from its storage. Works offline; the server URL is only
+    /// checked and used by [`Client::connect`].
+    pub fn from_parts(
+        parts: Parts<'_, S>,
+        connector: K,
+        conn: Option<ClientConnection<K, C>>,
         clock: C,
-    ) -> Result<Client<FileStorage, WsConnector, C>, ClientError> {
-        let home = Home::open(home.as_ref())?;
-        let secret = home.read_identity()?;
-        // Imports a home from before the store on its first open.
-        let Loaded { mut store, state, seen, mls } = DeviceStore::open(&home, &secret)?;
-        // Prepared uploads of a home from before moved into the store.
-        crate::attachments::import_old_uploads(&home, &mut store, clock.now_ms())?;
-        let parts = Parts { home, server_url, secret, state, mls, seen, store };
-        let mut client = Client::assemble(parts, WsConnector::for_url(server_url)?, None, clock);
-        // Disappearing threads are deleted by whatever command runs first
-        // after their time, connected or not.
-        let now = client.now_ms();
-        // Their photos saved under the home go first (see
-        // `purge_expired_threads`); the rest is only storage work, and a
-        // `FileStorage`'s futures are ready at once.
-        for id in client.expired_threads(now) {
-            client.home.remove_dir(&format!("{}/{id}", crate::thread_sync::PHOTOS_DIR))?;
-        }
-        crate::device_store::ready(client.purge_expired_threads(now))?;
-        Ok(client)
+    ) -> Client<S, K, C> {
+        Client::assemble(parts, connector, conn, clock)
     }
 
-    /// Creates a device in an empty home: registers a new account (or joins
-    /// one with a link code), saves the identity and uploads KeyPackages.
-    /// The returned client is connected and logged in.
-    pub async fn init_with_clock(
-        home: impl AsRef<Path>,
+    /// Creates a device: registers a new account (or joins one with a link
+    /// code) over `connector` and saves the new state to the store
+    /// `make_store` makes once the server has registered the device. The
+    /// returned client is connected and logged in; the front-end keeps its
+    /// secret ([`Client::secret`]) and then calls
+    /// [`Client::finish_enrolment`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn enrol(
+        make_store: impl FnOnce() -> Result<DeviceStore<S>, ClientError>,
+        key_files: Box<dyn KeyFiles>,
+        connector: K,
+        clock: C,
         server_url: &str,
         name: Option<String>,
-        enrolment: Enrolment,
-        clock: C,
-    ) -> Result<Client<FileStorage, WsConnector, C>, ClientError> {
-        // Refuse a bad URL before touching the disk.
+        enrolment: &Enrolment,
+    ) -> Result<Client<S, K, C>, ClientError> {
         validate_url(server_url)?;
-        // And a link code without its secret half.
-        let link_code = match &enrolment {
+        let link_code = match enrolment {
             Enrolment::Link(text) => Some(LinkCode::parse(text)?),
             Enrolment::Register => None,
         };
-        let home = Home::create(home.as_ref())?;
-        let connector = WsConnector::for_url(server_url)?;
         let (mut conn, challenge) =
-            ClientConnection::<WsConnector, C>::open(&connector, clock.clone(), server_url).await?;
+            ClientConnection::<K, C>::open(&connector, clock.clone(), server_url).await?;
         let secret = DeviceSecret::generate();
         let key = secret.identity_key();
-        let request = match &enrolment {
-            Enrolment::Register => {
-                let nonce = challenge.nonce.clone();
-                let difficulty = challenge.pow_difficulty;
-                // Proof-of-work is CPU-bound: keep it off the I/O thread.
-                let pow_nonce =
-                    tokio::task::spawn_blocking(move || auth::pow_solve(&nonce, &key, difficulty))
-                        .await
-                        .map_err(|_| {
-                            ClientError::Connection(ConnectionError::Protocol {
-                                url: server_url.to_string(),
-                                reason: "proof-of-work was interrupted".into(),
-                            })
-                        })?;
+        let request = match &link_code {
+            None => {
+                // Proof-of-work is CPU-bound; the core has no thread pool
+                // of its own, and nothing else waits on this connection
+                // while it runs.
+                let pow_nonce = auth::pow_solve(&challenge.nonce, &key, challenge.pow_difficulty);
                 let signature = secret.sign(&auth::register_message(&challenge.nonce, &key));
                 Request::Register { identity_key: key, signature, pow_nonce }
             }
-            Enrolment::Link(_) => {
-                let code = link_code.as_ref().map(|c| c.server_code.clone()).unwrap_or_default();
+            Some(code) => {
+                let code = code.server_code.clone();
                 let signature = secret.sign(&auth::link_message(&challenge.nonce, &key, &code));
                 Request::Link { code, identity_key: key, signature }
             }
@@ -213,56 +192,92 @@ impl<C: Clock + Clone> Client<FileStorage, WsConnector, C> {
             Err(body) => return Err(ClientError::server(body)),
         };
         let mls = MlsClient::new(&secret, account, device);
-        let store = DeviceStore::create(&home)?;
+        let store = make_store()?;
         let state = State::new(account, device, name);
-        let parts = Parts { home, server_url, secret, state, mls, seen: Default::default(), store };
+        let parts =
+            Parts { server_url, secret, state, mls, seen: Default::default(), store, key_files };
         let mut client = Client::assemble(parts, connector, Some(conn), clock);
         client.save().await?;
-        // The identity file goes last: its presence is what "initialised"
-        // means, so a crash before this point leaves a home `init` can redo.
-        client.home.write_identity(&client.secret)?;
-        match &link_code {
-            // The existing device approves this one at its next command.
-            Some(code) => client.request_approval(&code.secret).await?,
-            None => client.create_account_key(&[]).await?,
-        }
-        client.top_up_key_packages(0, false).await?;
         Ok(client)
+    }
+
+    /// The rest of [`Client::enrol`], once the front-end has kept the
+    /// device secret: a linked device asks for approval, a new account gets
+    /// its account key; then KeyPackages are uploaded.
+    pub async fn finish_enrolment(&mut self, enrolment: &Enrolment) -> Result<(), ClientError> {
+        match enrolment {
+            // The existing device approves this one at its next command.
+            Enrolment::Link(text) => {
+                let code = LinkCode::parse(text)?;
+                self.request_approval(&code.secret).await?
+            }
+            Enrolment::Register => self.create_account_key(&[]).await?,
+        }
+        self.top_up_key_packages(0, false).await
+    }
+
+    /// This device's secret, for the front-end to keep (the CLI's
+    /// `identity.key`).
+    pub fn secret(&self) -> &DeviceSecret {
+        &self.secret
+    }
+
+    /// The device's store.
+    pub fn store(&self) -> &DeviceStore<S> {
+        &self.store
+    }
+
+    /// The device's store, for a front-end's own records in its spaces
+    /// (the CLI's import of an old home's uploads).
+    pub fn store_mut(&mut self) -> &mut DeviceStore<S> {
+        &mut self.store
+    }
+
+    /// The open connection, for a front-end's own requests (the CLI's
+    /// online backup download); an error when there is none.
+    pub fn connection(&mut self) -> Result<&mut ClientConnection<K, C>, ClientError> {
+        self.conn_mut()
     }
 }
 
-/// What a [`Client`] is made of, loaded or created by the front-end.
-pub(crate) struct Parts<'a, S> {
-    pub(crate) home: Home,
-    pub(crate) server_url: &'a str,
-    pub(crate) secret: DeviceSecret,
-    pub(crate) state: State,
-    pub(crate) mls: MlsClient,
-    /// The processed envelope ids (oldest first).
-    pub(crate) seen: std::collections::VecDeque<u64>,
-    pub(crate) store: DeviceStore<S>,
+/// Checks that a server URL is a usable WebSocket URL: `ws://` or
+/// `wss://`, a host, and nothing a URL cannot hold (front-ends may check
+/// more, as the CLI's WebSocket library does).
+pub fn validate_url(url: &str) -> Result<(), ClientError> {
+    let invalid = |reason| ClientError::InvalidServerUrl { url: url.to_string(), reason };
+    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
+        return Err(invalid("it must start with ws:// or wss://"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(invalid("it names no host"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control() || "\"<>\\^`{|}".contains(c)) {
+        return Err(invalid("it is not a valid URL"));
+    }
+    Ok(())
 }
 
 impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     /// A client of what `parts` hold, over `connector` (already connected
     /// when `conn` is given), timed by `clock`.
-    pub(crate) fn assemble(
+    fn assemble(
         parts: Parts<'_, S>,
         connector: K,
         conn: Option<ClientConnection<K, C>>,
         clock: C,
     ) -> Client<S, K, C> {
-        let Parts { home, server_url, secret, state, mls, seen, store } = parts;
+        let Parts { server_url, secret, state, mls, seen, store, key_files } = parts;
         let mls_file = MlsFile { v: MLS_FILE_VERSION, mls: ByteBuf::new(), seen_envelopes: seen };
         let routes = state.routing_table();
         Client {
-            home,
             server_url: server_url.to_string(),
             secret,
             state,
             mls,
             mls_file,
             store,
+            key_files,
             connector,
             conn,
             clock,
@@ -322,7 +337,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Uploads enough one-time KeyPackages to reach [`KEY_PACKAGE_TARGET`]
     /// and a last-resort package when the server has none or ours is old.
-    async fn top_up_key_packages(
+    pub(crate) async fn top_up_key_packages(
         &mut self,
         left: u32,
         has_last_resort: bool,
@@ -427,13 +442,27 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         &self.state
     }
 
+    /// The bookkeeping state, to change it behind the client's back: for
+    /// the front-ends' tests (feature `test-support`) that play old local
+    /// state.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn state_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+
+    /// The MLS client, for the front-ends' tests (feature `test-support`).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn mls(&self) -> &MlsClient {
+        &self.mls
+    }
+
     /// The server URL this client connects to.
     pub fn server_url(&self) -> &str {
         &self.server_url
     }
 }
 
-pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
+pub fn unexpected(url: &str, response: &Response) -> ClientError {
     ClientError::Connection(ConnectionError::Protocol {
         url: url.to_string(),
         // Only the answer's name: its fields can be long and are chosen by
@@ -449,15 +478,15 @@ pub(crate) fn unexpected(url: &str, response: &Response) -> ClientError {
 /// timed by a `ManualClock`, for the unit tests of the feature modules.
 #[cfg(test)]
 pub(crate) mod fake {
-    use stadtbote_client::storage::MemoryStorage;
-    use stadtbote_client::testing::{FakeConnector, FakeServer, ManualClock, run};
+    use crate::storage::MemoryStorage;
+    use crate::testing::{FakeConnector, FakeServer, ManualClock, run};
     use stadtbote_protocol::auth::DeviceSecret;
     use stadtbote_protocol::mls::MlsClient;
     use stadtbote_protocol::{AccountId, DeviceId};
 
     use super::{Client, ClientConnection, Parts};
     use crate::device_store::DeviceStore;
-    use crate::home::Home;
+    use crate::key_files::MemoryKeyFiles;
     use crate::state::State;
 
     pub(crate) const URL: &str = "ws://fake.invalid/v1/ws";
@@ -479,15 +508,15 @@ pub(crate) mod fake {
         let mls = MlsClient::new(&secret, account, device);
         let mut state = State::new(account, device, None);
         setup(&mut state, &secret, &mls);
-        let store = DeviceStore::over(storage.clone(), dir.to_path_buf(), "test".into());
+        let store = DeviceStore::over(storage.clone(), dir.display().to_string(), "test".into());
         let parts = Parts {
-            home: Home::create(dir).unwrap(),
             server_url: URL,
             secret: DeviceSecret::from_bytes(&secret.to_bytes()[..]).unwrap(),
             state,
             mls,
             seen: Default::default(),
             store,
+            key_files: Box::new(MemoryKeyFiles::default()),
         };
         let clock = ManualClock::at(1_000);
         let connector = server.connector();
@@ -502,7 +531,7 @@ pub(crate) mod fake {
     /// The state as stored, read back through another handle.
     pub(crate) fn stored_state(storage: &MemoryStorage, secret: &DeviceSecret) -> State {
         let store = DeviceStore::over(storage.clone(), "reload".into(), "reader".into());
-        stadtbote_client::testing::run(store.load_existing(secret)).unwrap().state
+        crate::testing::run(store.load_existing(secret)).unwrap().state
     }
 }
 
@@ -510,9 +539,9 @@ pub(crate) mod fake {
 /// the server's answers.
 #[cfg(test)]
 mod tests {
-    use stadtbote_client::connection::ConnectionError;
-    use stadtbote_client::storage::MemoryStorage;
-    use stadtbote_client::testing::{FakeServer, Reply, run};
+    use crate::connection::ConnectionError;
+    use crate::storage::MemoryStorage;
+    use crate::testing::{FakeServer, Reply, run};
     use stadtbote_protocol::device_list::{DEVICE_LIST_VERSION, DeviceList, ListPin, ListedDevice};
     use stadtbote_protocol::{AccountId, Response};
 

@@ -1,17 +1,24 @@
-//! The client library's error type.
+//! The client core's error type.
 //!
 //! Every failure a user can run into has its own variant with a message that
-//! says what happened and, where there is one, what to do. The binary prints
-//! exactly this message after `error: `; nothing here ever contains a key,
-//! message text or other secret.
+//! says what happened and, where there is one, what to do; nothing here ever
+//! contains a key, message text or other secret. Front-ends word it in the
+//! user's language (the CLI: client-cli/src/error_text.rs).
+//!
+//! Nothing here names a file: the device's storage fails as
+//! [`ClientError::Storage`] / [`ClientError::StoredData`] with the place
+//! the front-end gave the store (the CLI names `<home>/store` from it), and
+//! a front-end's own failures (files under the home, key files) travel as
+//! [`ClientError::Local`], which the front-end words itself.
 
 use std::path::PathBuf;
 
-use stadtbote_client::connection::ConnectionError;
+use crate::connection::ConnectionError;
+use crate::storage::StorageError;
 use stadtbote_protocol::mls::MlsError;
 use stadtbote_protocol::{AccountId, ErrorBody, ErrorCode};
 
-pub use crate::refusal_text::Refusal;
+pub use crate::refusal::Refusal;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +34,10 @@ pub enum ClientError {
     },
     /// The connection to the server failed, or the server refused a
     /// request or answered it in a way the protocol does not expect: the
-    /// core's [`ConnectionError`], carried as it is. Its message is the
-    /// core's, with the CLI's advice added ([`connection_text`]).
-    #[error("{}", connection_text(.0))]
+    /// core's [`ConnectionError`], carried as it is (front-ends add their
+    /// advice when they word it).
+    #[error(transparent)]
     Connection(#[from] ConnectionError),
-    /// The extra CA certificate file (`--ca-cert`) cannot be used.
-    #[error("cannot use CA certificate {path}: {reason}")]
-    CaCert {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
     /// A link code was refused.
     #[error(
         "the link code is unknown, already used or expired; create a new one with `stadtbote link` on a device of the account"
@@ -52,44 +51,6 @@ pub enum ClientError {
     InvalidAccountId {
         /// What was given.
         text: String,
-    },
-    /// The home directory has no identity yet.
-    #[error("{home} holds no Stadtbote identity; run `stadtbote init` first")]
-    NotInitialised {
-        /// The home directory.
-        home: PathBuf,
-    },
-    /// `init` on a home that already holds an identity.
-    #[error("{home} is already initialised with a Stadtbote identity")]
-    AlreadyInitialised {
-        /// The home directory.
-        home: PathBuf,
-    },
-    /// Another command holds the home directory's lock.
-    #[error("another stadtbote command is using {home}; try again when it has finished")]
-    Locked {
-        /// The home directory.
-        home: PathBuf,
-    },
-    /// A local file exists but cannot be decoded.
-    #[error(
-        "the local file {file} is corrupt ({reason}); restore it from a backup or move it away"
-    )]
-    CorruptFile {
-        /// The file.
-        file: PathBuf,
-        /// Why it could not be read.
-        reason: String,
-    },
-    /// A local file could not be read or written.
-    #[error("cannot {action} {}: {}", .file.display(), crate::inner_error::io_reason_en(.source))]
-    Io {
-        /// What was attempted ("read", "write", …).
-        action: &'static str,
-        /// The file or directory.
-        file: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
     },
     /// The MLS layer refused an operation.
     #[error("{}", crate::inner_error::mls_en(.0))]
@@ -397,25 +358,9 @@ pub enum ClientError {
     /// The invitation code of `enroll` is malformed.
     #[error("this is not a valid invitation code")]
     InvalidInviteCode,
-    /// Wrong passphrase (or a damaged export file).
-    #[error("wrong passphrase, or the key file is damaged")]
-    WrongPassphrase,
-    /// Empty passphrase.
-    #[error("the passphrase must not be empty")]
-    EmptyPassphrase,
-    /// No passphrase available.
-    #[error("no passphrase: set {env} or run the command in a terminal")]
-    NoPassphrase {
-        /// The environment variable.
-        env: &'static str,
-    },
-    /// The two passphrases typed differ.
-    #[error("the passphrases do not match")]
-    PassphraseMismatch,
     /// Not an org key export file.
     #[error("this is not a Stadtbote org key file")]
     NotAnExportFile,
-    /// Rendering the QR code failed.
     /// No channel by that id (or prefix) on this device.
     #[error("no channel {0} on this device (see `stadtbote channels` or `stadtbote channel list`)")]
     UnknownChannel(String),
@@ -475,10 +420,6 @@ pub enum ClientError {
         /// The posts concerned, e.g. "#2..#3 of Amtsblatt".
         posts: String,
     },
-    #[error(
-        "cannot draw the QR code ({0}); run the command again, and report the problem if it persists"
-    )]
-    Qr(String),
     // ----- discussion groups (groups.rs)
     /// No discussion group by that id, prefix or name on this device.
     #[error("no discussion group {0} on this device (see `stadtbote groups`)")]
@@ -563,42 +504,43 @@ pub enum ClientError {
         "refused to write an unencrypted backup: it would hold the server's pepper, every account's shredding key and the admins' TOTP secrets, so deleted accounts would become readable again. Create an age key on a machine other than the server with `stadtbote-server backup-key generate --out KEYFILE` (keep KEYFILE offline), then either add the printed age1… recipient to `backup_recipients` in the server configuration or pass `--recipient age1…`; to write an unencrypted backup anyway, add --insecure-plaintext"
     )]
     PlaintextBackupRefused,
-    // ----- photos (attachments.rs)
-    /// A photo file that cannot be read (missing, not a file, no
-    /// permission). The OS reason is part of the message, not a source, so
-    /// the one-line error shows it once.
-    #[error("cannot read the photo {}: {reason}", .path.display())]
-    PhotoUnreadable {
-        /// The file.
-        path: PathBuf,
-        /// Why, in words ("there is no such file", ...).
-        reason: String,
-    },
     // ----- app links (app_links.rs)
     /// A link in the URL form (`https://…/#v1/…`) that cannot be read.
     #[error(
         "this link cannot be used: {0}; copy the whole link (or scan the QR code) and try again"
     )]
     AppLink(stadtbote_protocol::app_link::AppLinkError),
-}
-
-/// The core's [`ConnectionError`] as the CLI says it: the core's text,
-/// which names what failed, with what the user can do about it added where
-/// there is something (wait; trust a town's own CA with `--ca-cert`). The
-/// core never mentions the CLI's flags, so the advice lives here.
-pub fn connection_text(error: &ConnectionError) -> String {
-    match error {
-        ConnectionError::Busy { url, reason } => {
-            format!("the server at {url} refused the connection: {reason}; try again later")
-        }
-        ConnectionError::UntrustedCertificate { url, reason } => format!(
-            "TLS: the server's certificate is not trusted: {reason} (server {url}; for a town's own CA pass --ca-cert FILE)"
-        ),
-        other => other.to_string(),
-    }
+    // ----- the device's storage and the front-end's own failures
+    /// The device's storage failed (the front-end's backend: files under
+    /// the CLI's home, IndexedDB in the browser).
+    #[error("the device's storage at {place} failed: {error}")]
+    Storage {
+        /// Where the store is, as the front-end named it (the CLI: its home).
+        place: String,
+        /// What failed.
+        error: StorageError,
+    },
+    /// The device's stored records cannot be decoded.
+    #[error("the device's stored data at {place} is damaged: {reason}")]
+    StoredData {
+        /// Where the store is, as the front-end named it.
+        place: String,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// A failure of the front-end's own (a file under the CLI's home, a key
+    /// file), carried through the core as it is; the front-end words it.
+    #[error(transparent)]
+    Local(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl ClientError {
+    /// A front-end's own failure, carried through the core
+    /// ([`ClientError::Local`]).
+    pub fn local(error: impl std::error::Error + Send + Sync + 'static) -> ClientError {
+        ClientError::Local(Box::new(error))
+    }
+
     /// The server refused a request with a typed error.
     pub fn server(body: ErrorBody) -> ClientError {
         ClientError::Connection(ConnectionError::Server(body))

@@ -1,5 +1,5 @@
 //! The CLI's side of the core's one commit-and-retry routine
-//! ([`stadtbote_client::commit`]): what every race of this client shares.
+//! ([`crate::commit`]): what every race of this client shares.
 //!
 //! Each caller — the conversation's membership (`send.rs`), a thread's
 //! membership (`thread_send.rs`) and a moderator's removal from a discussion
@@ -18,12 +18,12 @@
 //! for the next position of the channel's chain; see the core's module
 //! docs).
 //!
-//! [`CommitRace`]: stadtbote_client::commit::CommitRace
+//! [`CommitRace`]: crate::commit::CommitRace
 //! [`CATCH_UP_WAIT`]: crate::send::CATCH_UP_WAIT
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use stadtbote_protocol::mls::{Commit, MlsError};
 use stadtbote_protocol::{GroupId, Request};
 

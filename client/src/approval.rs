@@ -20,10 +20,10 @@
 //! A staff device learns that it was approved from the directory
 //! ([`Client::check_own_enrolments`]).
 
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use serde_bytes::ByteBuf;
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
 use stadtbote_protocol::org::{Role, Signed, SignedKind, StaffList, StaffListEntry};
 use stadtbote_protocol::{DeviceId, ErrorCode, Request, Response};
 
@@ -249,7 +249,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
                     entry.second_factor = true;
                 }
                 self.save().await?;
-                return Err(ClientError::SecondFactorRequired(crate::refusal_text::Refusal(body)));
+                return Err(ClientError::SecondFactorRequired(crate::refusal::Refusal(body)));
             }
             Err(body) => return Err(server_error(body)),
         }

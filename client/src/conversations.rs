@@ -19,9 +19,9 @@
 //!
 //! [`marker`]: stadtbote_protocol::conversation::marker
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::collections::BTreeSet;
 
 use serde_bytes::ByteBuf;

@@ -17,11 +17,11 @@
 //!
 //! [`Client::enroll`] redeems an invitation code on a staff member's device.
 
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::org::{
     DeviceBinding, ORG_VERSION, Role, Signed, SignedKind, StaffCertificate, StaffList,
@@ -231,7 +231,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             Err(body) if body.code == ErrorCode::InvalidCode => {
                 return Err(ClientError::CodeRefused {
                     what: "invitation code",
-                    detail: crate::refusal_text::Refusal(body),
+                    detail: crate::refusal::Refusal(body),
                 });
             }
             Err(body) => return Err(ClientError::server(body)),

@@ -1,10 +1,10 @@
 //! The device's [`State`] (and the ids of processed envelopes) as records
-//! of the core's [`Storage`](stadtbote_client::storage::Storage) spaces:
+//! of the core's [`Storage`](crate::storage::Storage) spaces:
 //! a pure mapping both ways, no I/O.
 //!
 //! [`State`] stays the in-memory model the commands work on. Saving maps it
 //! to records ([`to_records`]) and writes only those that differ from what
-//! was committed last ([`stadtbote_client::storage::changes`]), so sending
+//! was committed last ([`crate::storage::changes`]), so sending
 //! one message writes one history record and deletes one outbox record
 //! instead of the whole history. Each record is a CBOR value of the type
 //! the state already uses.
@@ -31,7 +31,7 @@
 //! space is not the map's order; [`from_records`] rebuilds the maps).
 //! Indexes are positions in the state's lists, so the order of the history
 //! and the outboxes is kept. The MLS key store's entries (`mls`, prefix
-//! `k/`) belong to [`stadtbote_client::mls_store`], not to this mapping.
+//! `k/`) belong to [`crate::mls_store`], not to this mapping.
 //!
 //! Why here and not in the core crate: [`State`] holds the types of
 //! pinning, org, staff, threads, channels, groups and devices, which still
@@ -40,9 +40,9 @@
 
 use std::collections::VecDeque;
 
+use crate::storage::{Batch, RecordMap, Space};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use stadtbote_client::storage::{Batch, RecordMap, Space};
 use stadtbote_protocol::{AccountId, DeviceId};
 
 use crate::state::{HistoryEntry, OutboxEntry, STATE_VERSION, State};
@@ -318,7 +318,7 @@ pub fn from_records(records: &RecordMap) -> Result<(State, VecDeque<u64>), Recor
 mod tests {
     use super::*;
     use crate::state::{Direction, ReceivedText};
-    use stadtbote_client::storage::changes;
+    use crate::storage::changes;
     use stadtbote_protocol::{GroupId, MsgId};
 
     const PEER: AccountId = AccountId([2; 16]);

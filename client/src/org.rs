@@ -2,9 +2,10 @@
 //! org, the org key, the signed profile, staff invitations and revocation.
 //!
 //! The org key is created on the org admin's device by `stadtbote org
-//! claim` and stored in `<home>/org/<handle>.key` (0600), never anywhere
-//! else unencrypted; `org export-key` / `org import-key` move it sealed
-//! under a passphrase ([`crate::passphrase`]). Bookkeeping (the last
+//! claim` and kept in the device's [`KeyFiles`](crate::key_files::KeyFiles)
+//! (the CLI: `<home>/org/<handle>.key`, 0600), never anywhere else
+//! unencrypted; `org export-key` / `org import-key` move it sealed under a
+//! passphrase (the CLI's client-cli/src/passphrase.rs). Bookkeeping (the last
 //! published profile and revocation list) lives in the state as
 //! [`AdminOrg`].
 //!
@@ -13,10 +14,9 @@
 //! by one, is signed with the org key and published. Nothing is recorded
 //! locally until the server accepted it.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
-use std::path::Path;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -34,7 +34,6 @@ use zeroize::Zeroizing;
 use crate::codes::{OrgAdminCode, StaffInvitation};
 use crate::error::{ClientError, Refusal};
 use crate::invalid_input::InvalidReason as R;
-use crate::passphrase::{self, KdfParams};
 use crate::pinning::OrgPin;
 use crate::session::{Client, unexpected};
 use crate::staff::{PendingEnrolment, StaffRecord};
@@ -205,7 +204,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Runs a server-admin action, with the typed errors every admin
     /// command shares (not an admin, second factor missing, ...).
-    pub(crate) async fn admin_action(
+    pub async fn admin_action(
         &mut self,
         action: AdminAction,
         otp: Option<String>,
@@ -403,14 +402,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             Ok(Response::OrgClaimed { org, handle, name }) => (org, handle, name),
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
             Err(body) if body.code == ErrorCode::InvalidCode => {
-                self.home.remove_file(&pending)?;
+                self.key_files.remove(&pending)?;
                 return Err(ClientError::CodeRefused {
                     what: "org-admin code",
                     detail: Refusal(body),
                 });
             }
             Err(body) => {
-                self.home.remove_file(&pending)?;
+                self.key_files.remove(&pending)?;
                 return Err(server_error(body));
             }
         };
@@ -424,7 +423,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             ClientError::InvalidOrgData { handle: handle.clone(), reason: "invalid handle".into() }
         })?;
         self.write_key_file(&key_file_name(&handle), org, &handle, &name, &org_key, None, None)?;
-        self.home.remove_file(&pending)?;
+        self.key_files.remove(&pending)?;
         let admin = AdminOrg {
             org,
             handle: handle.clone(),
@@ -471,7 +470,6 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         profile: Option<OrgProfile>,
         revocations: Option<RevocationList>,
     ) -> Result<(), ClientError> {
-        self.home.ensure_dir(ORG_DIR)?;
         let file = KeyFile {
             v: KEY_FILE_VERSION,
             org,
@@ -484,17 +482,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             approved_invites: Vec::new(),
         };
         let bytes = Zeroizing::new(stadtbote_protocol::frame::encode(&file));
-        self.home.write_atomic(name, &bytes)
+        self.key_files.write(name, &bytes)
     }
 
     /// The org key of an org this device administers.
     pub(crate) fn org_secret(&self, admin: &AdminOrg) -> Result<DeviceSecret, ClientError> {
         let name = key_file_name(&admin.handle);
-        let bytes = Zeroizing::new(self.home.read_bytes(&name)?);
-        let corrupt = |reason: &str| ClientError::CorruptFile {
-            file: self.home.path(&name),
-            reason: reason.to_string(),
-        };
+        let bytes = self.key_files.read(&name)?;
+        let corrupt = |reason: &str| self.key_files.corrupt(&name, reason);
         let file: KeyFile =
             ciborium::from_reader(bytes.as_slice()).map_err(|_| corrupt("not a key file"))?;
         let secret = DeviceSecret::from_bytes(&file.secret).map_err(|_| corrupt("bad key"))?;
@@ -746,13 +741,10 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         Ok((secret.identity_key(), name))
     }
 
-    /// Writes the org key, sealed under `passphrase`, to `file`.
-    pub fn export_org_key(
-        &self,
-        handle: &str,
-        file: &Path,
-        passphrase: &str,
-    ) -> Result<(), ClientError> {
+    /// The org key's export: its key file's content (key, org, profile,
+    /// revocations, staff list), for the front-end to seal under a
+    /// passphrase (the CLI's `org export-key`).
+    pub fn export_org_key(&self, handle: &str) -> Result<Zeroizing<Vec<u8>>, ClientError> {
         let admin = self.admin_org(Some(handle))?;
         let secret = self.org_secret(admin)?;
         let content = KeyFile {
@@ -766,26 +758,15 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             staff_list: admin.staff_list.clone(),
             approved_invites: admin.approved_invites.clone(),
         };
-        let plaintext = Zeroizing::new(stadtbote_protocol::frame::encode(&content));
-        let sealed = passphrase::seal(&plaintext, passphrase, KdfParams::default())?;
-        write_private_file(file, &sealed)
+        Ok(Zeroizing::new(stadtbote_protocol::frame::encode(&content)))
     }
 
-    /// Reads an export file, unseals it with `passphrase` and makes this
-    /// device an admin of that org. Returns the org.
-    pub async fn import_org_key(
-        &mut self,
-        file: &Path,
-        passphrase: &str,
-    ) -> Result<AdminOrg, ClientError> {
-        let bytes = std::fs::read(file).map_err(|source| ClientError::Io {
-            action: "read",
-            file: file.to_path_buf(),
-            source,
-        })?;
-        let plaintext = passphrase::open(&bytes, passphrase)?;
-        let content: KeyFile = ciborium::from_reader(plaintext.as_slice())
-            .map_err(|_| ClientError::NotAnExportFile)?;
+    /// Makes this device an admin of the org whose export
+    /// ([`Client::export_org_key`], unsealed by the front-end) is
+    /// `plaintext`. Returns the org.
+    pub async fn import_org_key(&mut self, plaintext: &[u8]) -> Result<AdminOrg, ClientError> {
+        let content: KeyFile =
+            ciborium::from_reader(plaintext).map_err(|_| ClientError::NotAnExportFile)?;
         let secret =
             DeviceSecret::from_bytes(&content.secret).map_err(|_| ClientError::NotAnExportFile)?;
         stadtbote_protocol::org::validate_handle(&content.handle)
@@ -842,28 +823,6 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 }
 
-/// Writes a file outside the home with mode 0600, replacing it atomically.
-fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
-    use std::io::Write;
-    let io = |action: &'static str| {
-        let file = path.to_path_buf();
-        move |source| ClientError::Io { action, file, source }
-    };
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(io("write"))?;
-    file.write_all(bytes).map_err(io("write"))?;
-    file.sync_all().map_err(io("sync"))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io("replace"))
-}
-
 /// Validates a category name: 1–64 characters, no control characters.
 pub fn validate_category(name: &str) -> Result<(), ClientError> {
     let chars = name.chars().count();
@@ -908,15 +867,5 @@ mod tests {
         assert!(validate_category("").is_err());
         assert!(validate_category(" x").is_err());
         assert!(validate_category("a\nb").is_err());
-    }
-
-    #[test]
-    fn export_files_are_private_and_round_trip_through_the_passphrase() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("key.export");
-        write_private_file(&path, b"sealed").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::read(&path).unwrap(), b"sealed");
     }
 }

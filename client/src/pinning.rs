@@ -27,18 +27,18 @@
 //!   does not extend it (e.g. a second rotation signed by a key the town
 //!   declared compromised) is refused.
 
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use serde::{Deserialize, Serialize};
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
 use stadtbote_protocol::auth::{IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{OrgProfile, RevocationList, SignedKind, StaffList};
 use stadtbote_protocol::org_rotation::follow_chain;
 use stadtbote_protocol::{DeviceId, ErrorCode, OrgId, Request, Response};
 
+use crate::app_links::parse_org_qr_content;
 use crate::error::ClientError;
-use crate::qr::parse_org_qr_content;
 use crate::session::{Client, unexpected};
 use crate::staff::{PendingEnrolment, StaffRecord, StaffView, staff_records};
 
@@ -618,8 +618,16 @@ mod tests {
         let fp = fingerprint_of(&key.0);
         assert!(fingerprint_matches(&fp, "goslar", &key));
         assert!(fingerprint_matches(&fp.to_uppercase().replace(' ', "-"), "goslar", &key));
-        assert!(fingerprint_matches(&crate::qr::org_qr_content("goslar", &key), "goslar", &key));
-        assert!(!fingerprint_matches(&crate::qr::org_qr_content("other", &key), "goslar", &key));
+        assert!(fingerprint_matches(
+            &crate::app_links::org_qr_content("goslar", &key),
+            "goslar",
+            &key
+        ));
+        assert!(!fingerprint_matches(
+            &crate::app_links::org_qr_content("other", &key),
+            "goslar",
+            &key
+        ));
         assert!(!fingerprint_matches("0000 0000 0000 0000 0000 0000 0000 0000", "goslar", &key));
         assert!(!fingerprint_matches("", "goslar", &key));
     }

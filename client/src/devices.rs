@@ -16,9 +16,9 @@
 //! the tag, signs a list that holds the new device and leaves it the
 //! account key sealed under another key derived from the secret.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -170,12 +170,12 @@ pub struct OwnDevices {
 impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     fn account_key(&self) -> Result<Option<DeviceSecret>, ClientError> {
         match &self.state.device_lists.account_secret {
-            Some(secret) => DeviceSecret::from_bytes(&secret.0).map(Some).map_err(|_| {
-                ClientError::CorruptFile {
-                    file: self.store.place(),
+            Some(secret) => {
+                DeviceSecret::from_bytes(&secret.0).map(Some).map_err(|_| ClientError::StoredData {
+                    place: self.store.place().to_string(),
                     reason: "the account key is malformed".into(),
-                }
-            }),
+                })
+            }
             None => Ok(None),
         }
     }

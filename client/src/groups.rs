@@ -21,15 +21,15 @@
 //!
 //! [`DiscussionGroup`]'s methods are pure bookkeeping and unit-tested here.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::commit::{Attempt, CommitRace, commit_with_retry};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
 use stadtbote_protocol::app::{APP_VERSION, AppBody, AppMessage};
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::group_link::{

@@ -10,14 +10,14 @@
 //!   following works on a home that never ran `init`. The follower — its
 //!   follows, the chain rule, withheld/forged/revoked detection, kept
 //!   revocation lists and org key rotations — is the client core's
-//!   (`stadtbote_client::follow`, shared with the web app); the CLI's
-//!   wrapper over a file store under `<home>/follows/` is
-//!   [`crate::follow_home`]. Its types are re-exported here.
+//!   (`crate::follow`, shared with the web app); the CLI's
+//!   wrapper over a file store under `<home>/follows/` is its
+//!   client-cli/src/follow_home.rs. Its types are re-exported here.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::commit::{Attempt, CommitRace, commit_with_retry};
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -31,18 +31,16 @@ use stadtbote_protocol::org::{Role, StaffCertificate};
 use stadtbote_protocol::org_rotation::{OrgKeys, org_keys};
 use stadtbote_protocol::{ChannelId, DeviceId, ErrorBody, ErrorCode, OrgId, Request, Response};
 
+use crate::connection::Connection as CoreConnection;
 use crate::error::ClientError;
 use crate::invalid_input::InvalidReason as R;
 use crate::session::{Client, unexpected};
-use stadtbote_client::connection::Connection as CoreConnection;
-use stadtbote_client::transport::Transport;
+use crate::transport::Transport;
 
 // The follower (follows, the chain rule, withheld/forged detection)
-// lives in the client core (`stadtbote_client::follow`); the CLI's wrapper
-// over a file store is `crate::follow_home`. Re-exported here so that
-// `stadtbote_cli::channels::…` keeps naming them.
-pub use crate::follow_home::{FOLLOWS_FILE, Follower, read_follows};
-pub use stadtbote_client::follow::{
+// lives in `crate::follow`; re-exported here so that `channels::…` keeps
+// naming them (the CLI adds its file-backed `Follower`).
+pub use crate::follow::{
     ChainContext, Cursor, EXPIRY_CLOCK_MARGIN_MS, FETCH_LIMIT, FOLLOWS_VERSION, FeedItem, FeedLine,
     Follow, FollowsFile, KnownOrgKey, KnownRevocations, KnownStaffList, WarningKind, follow_chain,
 };
@@ -359,6 +357,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         channel_text: &str,
         text: &str,
         photo_paths: &[std::path::PathBuf],
+        read_photo: crate::attachments::ReadPhoto<'_>,
     ) -> Result<u64, ClientError> {
         let id = self.resolve_published(channel_text)?;
         if text.trim().is_empty() && photo_paths.is_empty() {
@@ -373,7 +372,8 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         let org_keys = self.pinned_org_keys(&org);
         let mut photos = Vec::new();
         for path in photo_paths {
-            photos.push(crate::attachments::upload_photo(self, path).await?);
+            let photo = crate::attachments::Photo { path: path.clone(), bytes: read_photo(path)? };
+            photos.push(crate::attachments::upload_photo(self, photo).await?);
         }
         let mut race =
             PostRace { client: self, channel: id, handle, text, photos, cert, org_keys, revoked };
@@ -422,13 +422,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
     }
 
     /// The followed channel and one of its posts (verified), for a private
-    /// reply. Reads `follows.cbor` under this client's lock.
+    /// reply. `follows` are the device's follows, which the front-end keeps
+    /// (the CLI reads them under its home's lock).
     pub async fn channel_post_for_reply(
         &mut self,
+        follows: &FollowsFile,
         channel_text: &str,
         seq: u64,
     ) -> Result<(Follow, PostBody), ClientError> {
-        let follows = read_follows(&self.home)?;
         let (_, follow) = resolve(&follows.follows, channel_text)?;
         let follow = follow.clone();
         if follow.replies != Replies::Private {
@@ -480,7 +481,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 }
 
 /// [`Client::post_to_channel`]'s side of the shared retry routine
-/// ([`stadtbote_client::commit`], whose docs say why a post, though no MLS
+/// ([`crate::commit`], whose docs say why a post, though no MLS
 /// commit, is the same race): the post chained to the tail the server
 /// holds now. A lost race (`stale_epoch`: another device posted first) is
 /// caught up with by the next attempt, which re-reads the tail.

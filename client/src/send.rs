@@ -18,9 +18,9 @@
 //! lost to a failed connection; it keeps its id across retries, so a
 //! recipient that gets it twice shows it once.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -32,14 +32,14 @@ use stadtbote_protocol::{
     AccountId, DeviceId, ErrorBody, ErrorCode, GroupId, MsgId, Request, Response,
 };
 
-use stadtbote_client::commit::{Attempt, CommitRace, commit_with_retry};
+use crate::commit::{Attempt, CommitRace, commit_with_retry};
 
 use crate::error::ClientError;
 use crate::session::{Client, unexpected};
 use crate::state::OutboxEntry;
 
 /// How often membership is attempted before giving up on a busy conversation.
-pub use stadtbote_client::commit::MAX_COMMIT_ATTEMPTS;
+pub use crate::commit::MAX_COMMIT_ATTEMPTS;
 /// How long to wait for the winning commit or Welcome after `stale_epoch`.
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 

@@ -2,10 +2,9 @@
 //! everything it holds about the account (GDPR Art. 15) and deleting the
 //! account there and on this device (Art. 17).
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
-use std::path::PathBuf;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 
 use stadtbote_protocol::Request;
 use stadtbote_protocol::account::AccountExport;
@@ -35,18 +34,6 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             Response::AccountExport { export } => Ok(*export),
             other => Err(unexpected(&self.server_url, &other)),
         }
-    }
-
-    /// Deletes the account on the server (needs a connection), then the
-    /// account's files in this home. Returns what the server deleted and
-    /// the local paths removed.
-    pub async fn delete_account(mut self) -> Result<(ServerDeletion, Vec<PathBuf>), ClientError> {
-        let deletion = self.delete_account_on_server().await?;
-        self.disconnect().await;
-        // The files are the CLI's ([`crate::home`]): the core's part is
-        // the server's deletion.
-        let removed = self.home.remove_account_files()?;
-        Ok((deletion, removed))
     }
 
     /// Deletes the account on the server (needs a connection); what was

@@ -17,10 +17,10 @@
 //! [`MlsClient`]: stadtbote_protocol::mls::MlsClient
 //! [`State`]: crate::state::State
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::connection::ConnectionError;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::connection::ConnectionError;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::time::Duration;
 
 use serde_bytes::ByteBuf;
@@ -32,9 +32,9 @@ use stadtbote_protocol::{AccountId, DeviceId, Event, GroupId, MsgId, Request, Re
 use crate::connection::REQUEST_TIMEOUT;
 use crate::conversations::conversation_peer;
 use crate::error::ClientError;
+use crate::routing::Route;
 use crate::session::{Client, unexpected};
 use crate::state::ReceivedText;
-use stadtbote_client::routing::Route;
 
 /// The group a commit names in its cleartext framing.
 fn group_of_commit(payload: &[u8]) -> Option<GroupId> {
@@ -165,7 +165,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         })
     }
 
-    pub(crate) async fn process_batch(
+    pub async fn process_batch(
         &mut self,
         envelopes: Vec<Envelope>,
         report: &mut SyncReport,
@@ -360,7 +360,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
     /// Sends the receipts owed, one message per conversation. Receipts that
     /// cannot be sent now stay owed.
-    pub(crate) async fn send_receipts(&mut self) -> Result<(), ClientError> {
+    pub async fn send_receipts(&mut self) -> Result<(), ClientError> {
         let owed = self.state.take_receipts();
         if owed.is_empty() {
             return Ok(());
@@ -415,8 +415,8 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 /// transport ([`crate::session::fake`]): no server, no files for the state.
 #[cfg(test)]
 mod tests {
-    use stadtbote_client::storage::MemoryStorage;
-    use stadtbote_client::testing::{FakeServer, Reply, run};
+    use crate::storage::MemoryStorage;
+    use crate::testing::{FakeServer, Reply, run};
     use stadtbote_protocol::{ErrorCode, GroupId, MsgId, Response};
 
     use crate::session::fake::{TestClient, client, stored_state};

@@ -1,4 +1,4 @@
-//! App links in the CLI (issue 16, item 4): learning the server's web app
+//! App links (issue 16, item 4): learning the server's web app
 //! address, turning invites, join links and org keys into
 //! `public_url/#v1/…` URLs for printing and QR codes, and reading links
 //! in either form (`https://…/#v1/…` or `stadtbote:…`) where a command
@@ -8,29 +8,44 @@
 //! nothing changes: the commands print and encode the `stadtbote:` forms
 //! as before.
 
-use stadtbote_client::clock::Clock;
+use crate::clock::Clock;
 use stadtbote_protocol::app_link::{AppLink, valid_public_url};
 use stadtbote_protocol::auth::IdentityKey;
 use stadtbote_protocol::channel::ChannelInvite;
 use stadtbote_protocol::group_link::GroupLink;
 use stadtbote_protocol::{Request, Response};
 
-use crate::clock::SystemClock;
 use crate::connection::Connection;
 use crate::error::ClientError;
+use crate::transport::Connector;
 
-/// Asks the server at `server_url` for its web app address (one
-/// unauthenticated `server_info` request on a connection of its own).
-/// `None` when none is configured, when the server is too old to answer,
-/// when it cannot be reached, or when what it announces is not a plain
-/// `http(s)://host[:port]` (it is printed and put into QR codes).
-pub async fn public_url(server_url: &str) -> Option<String> {
-    public_url_with(server_url, SystemClock).await
+/// The text form of an org key in QR codes and on posters:
+/// `stadtbote:org:<handle>:<base32 key>`.
+pub const QR_PREFIX: &str = "stadtbote:org:";
+
+/// The older QR content of an org key ([`QR_PREFIX`]).
+pub fn org_qr_content(handle: &str, key: &IdentityKey) -> String {
+    format!("{QR_PREFIX}{handle}:{}", data_encoding::BASE32_NOPAD.encode(&key.0))
 }
 
-/// [`public_url`] with an explicit clock.
-pub async fn public_url_with<C: Clock>(server_url: &str, clock: C) -> Option<String> {
-    let (mut conn, _) = Connection::connect_with(server_url, clock).await.ok()?;
+/// Reads QR content back into (handle, key): the `stadtbote:org:` text or
+/// the web app URL (`https://…/#v1/org/…`); `None` if it is neither.
+pub fn parse_org_qr_content(text: &str) -> Option<(String, IdentityKey)> {
+    org_key(text)
+}
+
+/// Asks the server at `server_url` for its web app address (one
+/// unauthenticated `server_info` request on a connection of its own,
+/// opened by `connector`). `None` when none is configured, when the server
+/// is too old to answer, when it cannot be reached, or when what it
+/// announces is not a plain `http(s)://host[:port]` (it is printed and put
+/// into QR codes).
+pub async fn public_url_with<K: Connector, C: Clock>(
+    connector: &K,
+    server_url: &str,
+    clock: C,
+) -> Option<String> {
+    let (mut conn, _) = Connection::open(connector, clock, server_url).await.ok()?;
     let answer = conn.call(Request::ServerInfo).await;
     conn.close().await;
     match answer {
@@ -109,10 +124,7 @@ mod tests {
         let key = IdentityKey([7; 32]);
         let url = org_url(Some("https://a.de"), "goslar", &key).unwrap();
         assert_eq!(org_key(&url), Some(("goslar".into(), key)));
-        assert_eq!(
-            org_key(&crate::qr::org_qr_content("goslar", &key)),
-            Some(("goslar".into(), key))
-        );
+        assert_eq!(org_key(&org_qr_content("goslar", &key)), Some(("goslar".into(), key)));
         assert_eq!(org_url(None, "goslar", &key), None);
         assert!(matches!(
             channel_invite(&url),

@@ -2,9 +2,8 @@
 //! the cursor ends up.
 
 use super::*;
-use crate::home::Home;
+use crate::follow::FollowError;
 use crate::staff::tests::certificate;
-use stadtbote_client::follow::FollowError;
 use stadtbote_protocol::AccountId;
 use stadtbote_protocol::auth::DeviceSecret;
 use stadtbote_protocol::frame::ChannelPostRecord;
@@ -549,59 +548,6 @@ fn the_newest_staff_list_is_kept_and_its_revocations_count() {
     // Without a followed chain, posts are checked with the invite's key.
     let invite_key = DeviceSecret::generate().identity_key();
     assert_eq!(file.org_keys(&org, &invite_key), OrgKeys::single(invite_key));
-}
-
-#[test]
-fn a_version_1_follows_file_is_read_and_upgraded() {
-    #[derive(Serialize)]
-    struct OldCursor {
-        last_seq: u64,
-        last_hash: Option<ByteBuf>,
-    }
-    #[derive(Serialize)]
-    struct OldFollow {
-        channel: ChannelId,
-        org: OrgId,
-        handle: String,
-        org_key: IdentityKey,
-        keys: BTreeMap<u32, ByteBuf>,
-        name: String,
-        replies: Replies,
-        reply_department: Option<String>,
-        cursor: OldCursor,
-        followed_at: u64,
-    }
-    #[derive(Serialize)]
-    struct OldFile {
-        v: u16,
-        follows: BTreeMap<ChannelId, OldFollow>,
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home::open_or_create(dir.path()).unwrap();
-    let channel = ChannelId([4; 16]);
-    let old = OldFollow {
-        channel,
-        org: OrgId([1; 16]),
-        handle: "goslar".into(),
-        org_key: DeviceSecret::generate().identity_key(),
-        keys: BTreeMap::from([(0, ByteBuf::from(vec![7; 32]))]),
-        name: "Amtsblatt".into(),
-        replies: Replies::Off,
-        reply_department: None,
-        cursor: OldCursor { last_seq: 3, last_hash: Some(ByteBuf::from(vec![1; 32])) },
-        followed_at: 5,
-    };
-    home.write_cbor(FOLLOWS_FILE, &OldFile { v: 1, follows: BTreeMap::from([(channel, old)]) })
-        .unwrap();
-    let file = read_follows(&home).unwrap();
-    assert_eq!(file.v, FOLLOWS_VERSION);
-    let follow = &file.follows[&channel];
-    assert_eq!(follow.cursor.last_seq, 3);
-    assert_eq!(follow.cursor.last_posted_at, None);
-    assert_eq!(follow.retention_days, None);
-    assert!(file.revocations.is_empty());
-    home.write_cbor(FOLLOWS_FILE, &FollowsFile { v: 9, ..FollowsFile::default() }).unwrap();
-    assert!(read_follows(&home).unwrap_err().to_string().contains("newer stadtbote"));
 }
 
 #[test]

@@ -12,9 +12,9 @@
 //! before the request is sent, so that a crash after the server accepted
 //! it does not lose the key the org now depends on.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use stadtbote_protocol::auth::{DeviceSecret, IdentityKey, fingerprint_of};
 use stadtbote_protocol::frame::OrgInfo;
 use stadtbote_protocol::org::{InviteCert, OrgProfile, Signed, SignedKind, StaffCertificate};
@@ -150,7 +150,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             Ok(Response::Published { .. }) => {}
             Ok(other) => return Err(unexpected(&self.server_url, &other)),
             Err(body) if body.code == ErrorCode::SecondFactorRequired => {
-                return Err(ClientError::SecondFactorRequired(crate::refusal_text::Refusal(body)));
+                return Err(ClientError::SecondFactorRequired(crate::refusal::Refusal(body)));
             }
             Err(body) => return Err(server_error(body)),
         }
@@ -163,7 +163,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
             None,
             None,
         )?;
-        self.home.remove_file(&next_file)?;
+        self.key_files.remove(&next_file)?;
         if let Some(entry) = self.state.admin_orgs.get_mut(handle) {
             entry.key = new.identity_key();
             entry.profile = Some(profile);

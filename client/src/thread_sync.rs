@@ -17,10 +17,10 @@
 //!    member without a valid certificate. An unverified sender's status
 //!    changes never count (see [`crate::threads`]).
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::routing::Kind;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::routing::Kind;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use std::collections::BTreeSet;
 
 use stadtbote_protocol::app::{AppBody, AppMessage, Location};
@@ -33,8 +33,20 @@ use crate::pinning::VerifiedOrg;
 use crate::session::Client;
 use crate::threads::{Photo, SenderRole, Thread, ThreadBody, ThreadKind, ThreadMessage};
 
-/// The directory below the home where `show` saves photos by default.
-pub const PHOTOS_DIR: &str = "photos";
+/// A photo of a thread message ([`Client::thread_photos`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadPhoto {
+    /// The message.
+    pub message: MsgId,
+    /// Its place among the message's photos.
+    pub index: usize,
+    /// A file name stem for it (`<message id prefix>-<n>`).
+    pub stem: String,
+    /// The photo on the server.
+    pub attachment: stadtbote_protocol::app::AttachmentRef,
+    /// Where it was saved last, if anywhere.
+    pub saved_to: Option<std::path::PathBuf>,
+}
 
 /// Longest text accepted in a thread message (longer ones are cut).
 const MAX_TEXT_CHARS: usize = 20_000;
@@ -452,60 +464,45 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
         Ok(expired.len())
     }
 
-    /// Saves a thread's photos: into `dir` when given (every photo), else
-    /// into `<home>/photos/<THREAD>/` (photos not saved there yet). Needs a
-    /// connection for photos it downloads. Returns the paths written and
-    /// the photos that failed, with why.
-    pub async fn save_thread_photos(
-        &mut self,
-        id: &GroupId,
-        dir: Option<&std::path::Path>,
-    ) -> Result<(Vec<std::path::PathBuf>, Vec<ClientError>), ClientError> {
-        let thread = self.thread(id)?.clone();
-        let default_dir = self.home.path(&format!("{PHOTOS_DIR}/{id}"));
-        let target = dir.map_or(default_dir.clone(), std::path::Path::to_path_buf);
-        let mut saved = Vec::new();
-        let mut failed = Vec::new();
+    /// A thread's photos, in order, with where each was saved last (the
+    /// front-end saves them: the CLI under `<home>/photos/<THREAD>/` or a
+    /// directory the user names, see its `save_thread_photos`).
+    pub fn thread_photos(&self, id: &GroupId) -> Result<Vec<ThreadPhoto>, ClientError> {
+        let thread = self.thread(id)?;
+        let mut photos = Vec::new();
         for message in &thread.messages {
             for (index, photo) in message.photos().iter().enumerate() {
-                let already = photo
-                    .saved_to
-                    .as_ref()
-                    .is_some_and(|p| p.exists() && p.parent() == Some(target.as_path()));
-                if already {
-                    continue;
-                }
-                if !self.is_connected() {
-                    failed.push(ClientError::NotConnected);
-                    continue;
-                }
-                if dir.is_none() {
-                    self.home.ensure_dir(PHOTOS_DIR)?;
-                    self.home.ensure_dir(&format!("{PHOTOS_DIR}/{id}"))?;
-                }
                 let id_text = message.id.to_string();
-                let stem = format!("{}-{}", &id_text[..8.min(id_text.len())], index + 1);
-                match crate::attachments::download(self, &photo.attachment, &target, &stem).await {
-                    Ok(path) => {
-                        if let Some(record) = self
-                            .state
-                            .threads
-                            .get_mut(id)
-                            .and_then(|t| t.messages.iter_mut().find(|m| m.id == message.id))
-                            .and_then(|m| m.photos_mut())
-                            .and_then(|p| p.get_mut(index))
-                        {
-                            record.saved_to = Some(path.clone());
-                        }
-                        self.save().await?;
-                        saved.push(path);
-                    }
-                    Err(error) if error.is_transient() => return Err(error),
-                    Err(error) => failed.push(error),
-                }
+                photos.push(ThreadPhoto {
+                    message: message.id,
+                    index,
+                    stem: format!("{}-{}", &id_text[..8.min(id_text.len())], index + 1),
+                    attachment: photo.attachment.clone(),
+                    saved_to: photo.saved_to.clone(),
+                });
             }
         }
-        Ok((saved, failed))
+        Ok(photos)
+    }
+
+    /// Records where the front-end saved a thread's photo.
+    pub async fn record_photo_saved(
+        &mut self,
+        id: &GroupId,
+        photo: &ThreadPhoto,
+        path: std::path::PathBuf,
+    ) -> Result<(), ClientError> {
+        if let Some(record) = self
+            .state
+            .threads
+            .get_mut(id)
+            .and_then(|t| t.messages.iter_mut().find(|m| m.id == photo.message))
+            .and_then(|m| m.photos_mut())
+            .and_then(|p| p.get_mut(photo.index))
+        {
+            record.saved_to = Some(path);
+        }
+        self.save().await
     }
 
     /// Marks a thread's messages as read.
@@ -651,72 +648,6 @@ mod tests {
             updated_at: 0,
         });
         assert_eq!(uncertified_members(&t, &listed, &members, &own), [DeviceId([9; 16])]);
-    }
-
-    #[test]
-    fn disappeared_threads_are_deleted_by_the_next_command() {
-        use crate::home::{Home, MLS_FILE, STATE_FILE};
-        use crate::state::{MLS_FILE_VERSION, MlsFile, State};
-        use stadtbote_protocol::auth::DeviceSecret;
-        use stadtbote_protocol::mls::MlsClient;
-
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("home");
-        let (account, device) = (AccountId([1; 16]), DeviceId([1; 16]));
-        let secret = DeviceSecret::generate();
-        let mls = MlsClient::new(&secret, account, device);
-        let gone = GroupId([5; 16]);
-        let kept = GroupId([6; 16]);
-        mls.create_group(gone).unwrap();
-        let mut state = State::new(account, device, None);
-        let mut expired = thread();
-        expired.id = gone;
-        expired.disappear_at = Some(1);
-        expired.category = Some("Verschwindet spurlos".into());
-        let mut later = thread();
-        later.id = kept;
-        later.disappear_at = Some(u64::MAX);
-        state.threads.insert(gone, expired);
-        state.threads.insert(kept, later);
-        {
-            let home = Home::create(&dir).unwrap();
-            home.write_cbor(STATE_FILE, &state).unwrap();
-            let file = MlsFile {
-                v: MLS_FILE_VERSION,
-                mls: serde_bytes::ByteBuf::from(mls.export_state().unwrap()),
-                seen_envelopes: Default::default(),
-            };
-            home.write_cbor(MLS_FILE, &file).unwrap();
-            home.ensure_dir(&format!("{PHOTOS_DIR}/{gone}")).unwrap();
-            std::fs::write(dir.join(format!("{PHOTOS_DIR}/{gone}/a.jpg")), b"x").unwrap();
-            home.write_identity(&secret).unwrap();
-        }
-        let client = Client::open(&dir, "ws://127.0.0.1:1/v1/ws").unwrap();
-        assert!(client.state().threads.contains_key(&kept));
-        assert!(!client.state().threads.contains_key(&gone));
-        assert!(!client.mls.has_group(&gone).unwrap());
-        assert!(!dir.join(format!("{PHOTOS_DIR}/{gone}")).exists(), "saved photos deleted");
-        drop(client);
-        // Nothing of it stays readable in the home's files: the deletion
-        // rewrote the store's snapshot instead of appending to its journal
-        // (which held the thread since the old files were imported).
-        let mut files = vec![dir.clone()];
-        while let Some(path) = files.pop() {
-            if path.is_dir() {
-                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                let needle = b"Verschwindet spurlos";
-                assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle),
-                    "{} still holds the thread",
-                    path.display()
-                );
-            }
-        }
-        // And it stays deleted on disk.
-        let again = Client::open(&dir, "ws://127.0.0.1:1/v1/ws").unwrap();
-        assert!(!again.state().threads.contains_key(&gone));
     }
 
     #[test]

@@ -11,12 +11,12 @@
 //! that the citizen can compare it with the town's poster.
 //!
 //! How the CLI renders an [`OrgInfoView`] — text and the `--json` object, a
-//! contract for scripts (see `stadtbote org info --help`) — is
-//! [`crate::org_info_output`]'s.
+//! contract for scripts (see `stadtbote org info --help`) — is its
+//! client-cli/src/org_info_output.rs.
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use stadtbote_protocol::auth::fingerprint_of;
 use stadtbote_protocol::org::OrgProfile;
 use stadtbote_protocol::{ErrorCode, Request, Response};
@@ -135,13 +135,14 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 /// `org info` on a device without an account: one unauthenticated
 /// directory request (the server answers it without a login), verified
 /// against the key it presents. Nothing is stored.
-pub async fn org_info_without_account<C: Clock>(
+pub async fn org_info_without_account<K: Connector, C: Clock>(
+    connector: &K,
     server_url: &str,
     handle: &str,
     clock: C,
 ) -> Result<OrgInfoView, ClientError> {
     let now = clock.now_ms();
-    let (mut conn, _) = Connection::connect_with(server_url, clock).await?;
+    let (mut conn, _) = Connection::open(connector, clock, server_url).await?;
     let answer = conn.call(Request::OrgDirectory { handle: handle.to_string() }).await;
     conn.close().await;
     let info = match answer? {

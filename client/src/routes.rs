@@ -1,5 +1,5 @@
 //! The client's routing table: the core's
-//! [`RoutingTable`](stadtbote_client::routing::RoutingTable) built from the
+//! [`RoutingTable`](crate::routing::RoutingTable) built from the
 //! records of the [`State`] when a device is opened and kept up to date
 //! where groups are created, joined and left (conversations in
 //! `conversations.rs` and `send.rs`, threads in `thread_send.rs` and
@@ -12,10 +12,10 @@
 
 use std::collections::BTreeSet;
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::routing::{Kind, RoutingTable};
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::routing::{Kind, RoutingTable};
+use crate::storage::Storage;
+use crate::transport::Connector;
 use stadtbote_protocol::{AccountId, GroupId};
 
 use crate::session::Client;
@@ -74,7 +74,7 @@ impl<S: Storage, K: Connector, C: Clock + Clone> Client<S, K, C> {
 
 #[cfg(test)]
 mod tests {
-    use stadtbote_client::routing::Route;
+    use crate::routing::Route;
     use stadtbote_protocol::DeviceId;
 
     use super::*;

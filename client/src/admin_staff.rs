@@ -14,9 +14,9 @@
 //! the same steps for orgs claimed before this existed (or when the claim
 //! could not finish them).
 
-use stadtbote_client::clock::Clock;
-use stadtbote_client::storage::Storage;
-use stadtbote_client::transport::Connector;
+use crate::clock::Clock;
+use crate::storage::Storage;
+use crate::transport::Connector;
 use stadtbote_protocol::org::Role;
 
 use crate::error::ClientError;
