@@ -345,8 +345,7 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     let reading = async move {
         let end = conn.read_loop(&mut stream, &kill, shutdown, client, &mut address_slot).await;
         if end.close_frame().is_some() {
-            let _ =
-                tokio::time::timeout(CLOSE_GRACE, conn.outbox.push(Outgoing::Close(end))).await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, conn.outbox.push(Outgoing::Close(end))).await;
             // Lingering close: read and discard what the client still sends
             // until it answers the close frame or the grace period ends.
             // Closing a socket that holds unread input makes the kernel send

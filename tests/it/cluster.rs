@@ -612,7 +612,10 @@ fn a_post_reaches_the_other_node_without_waiting_for_more_notifications() {
             for url in [&a, &b] {
                 let mut f = RawClient::connect(url).await.expect("connect");
                 let answer = f.request(Request::ChannelListen { channels: vec![channel] }).await;
-                assert!(matches!(answer, Ok(Ok(Response::Listening { channels: 1 }))), "{answer:?}");
+                assert!(
+                    matches!(answer, Ok(Ok(Response::Listening { channels: 1 }))),
+                    "{answer:?}"
+                );
                 pair.push(f);
             }
             ready_tx.send(()).unwrap();

@@ -135,9 +135,7 @@ fn serve(
                 let mut pending = notifications.iter();
                 while payloads.len() < BATCH {
                     match pending.next() {
-                        Ok(Some(notification)) => {
-                            payloads.push(notification.payload().to_owned())
-                        }
+                        Ok(Some(notification)) => payloads.push(notification.payload().to_owned()),
                         Ok(None) => break,
                         Err(_) => return,
                     }
@@ -197,8 +195,8 @@ async fn act(
                 let read =
                     tokio::task::spawn_blocking(move || relay.publish_remote_post(&channel, seq));
                 match read.await {
-                    Ok(Ok(true)) => ClusterCounts::add(&cluster.counts().posts_read),
-                    Ok(Ok(false)) => {}
+                    // Counted by `publish_remote_post` when it read it.
+                    Ok(Ok(_)) => {}
                     Ok(Err(err)) => {
                         tracing::warn!(error = %err, "cluster: announced channel post not read")
                     }
