@@ -2,7 +2,8 @@
 //!
 //! This module owns the socket. It turns binary messages into requests,
 //! hands them to the [`Session`], and queues the answers on the connection's
-//! bounded [`Outbox`], which a separate writer task drains into the socket.
+//! bounded [`Outbox`], which the connection's writer drains into the socket
+//! (in the same task: one task per connection).
 //! It also runs the auth timeout (lifted for a connection that listens to a
 //! channel: followers need no account — such connections are capped per
 //! address and server-wide instead, see [`crate::addrlimit`]), the idle
@@ -23,7 +24,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use stadtbote_protocol::frame::{ServerBody, ServerFrame, decode_client, encode};
 use stadtbote_protocol::{ErrorBody, ErrorCode, FrameError, RefusalReason, Request, Response};
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -32,7 +33,7 @@ use crate::addrlimit::AddressSlot;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::diskguard::Space;
-use crate::outbox::{Outbox, OutboxError, Outgoing};
+use crate::outbox::{self, Outbox, OutboxError, Outgoing};
 use crate::ratelimit::{Action, IpKey, TokenBucket};
 use crate::relay::{Handled, Identity, Relay, RelayError, refusal_wire};
 use crate::session::Session;
@@ -310,6 +311,13 @@ fn frame_error_body(err: &FrameError) -> ErrorBody {
 }
 
 /// Serves one upgraded WebSocket until it ends.
+///
+/// One task per connection: the writer ([`write_loop`]) runs inside this
+/// task next to the reader, not as a task of its own. A second task cost
+/// every connection its own task allocation (header, cache-line-padded
+/// core, join handle) although an idle or listening connection's writer
+/// only ever waits; channel posts are written into the socket by the
+/// fan-out directly ([`crate::wire`]) and need neither.
 pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     let started = Instant::now();
     let metrics = ctx.relay.metrics().clone();
@@ -320,37 +328,52 @@ pub async fn serve(socket: WebSocket, ctx: ConnectionContext) {
     let kill = Arc::new(KillSwitch::default());
     let socket_writer = Writer::new(wire.clone(), write, ctx.config.send_timeout());
     let flush_at = ctx.config.write_buffer_bytes.max(1);
-    let mut writer = tokio::spawn(write_loop(socket_writer, queue, kill.clone(), flush_at));
+    let writing = write_loop(socket_writer, queue, kill.clone(), flush_at);
+    tokio::pin!(writing);
 
     let mut conn = Connection {
         relay: ctx.relay.clone(),
         config: ctx.config.clone(),
-        outbox: outbox.clone(),
+        outbox,
         wire,
         kill: kill.clone(),
         delivering: false,
         presence: None,
     };
     let mut address_slot = ctx.address_slot;
-    let end = conn.read_loop(&mut stream, &kill, ctx.shutdown, ctx.client, &mut address_slot).await;
-
-    if end.close_frame().is_some() {
-        let _ = tokio::time::timeout(CLOSE_GRACE, outbox.push(Outgoing::Close(end))).await;
-        // Lingering close: read and discard what the client still sends until
-        // it answers the close frame or the grace period ends. Closing a
-        // socket that holds unread input makes the kernel send a reset, which
-        // can destroy the close frame before the client reads it (a flood of
-        // pings would then end without its 1008).
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
-            while let Some(Ok(_)) = stream.next().await {}
-        })
-        .await;
-    }
-    // Dropping every queue sender lets the writer finish after the close frame.
-    drop(outbox);
-    drop(conn);
-    if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
-        writer.abort();
+    let (shutdown, client) = (ctx.shutdown, ctx.client);
+    let reading = async move {
+        let end = conn.read_loop(&mut stream, &kill, shutdown, client, &mut address_slot).await;
+        if end.close_frame().is_some() {
+            let _ = tokio::time::timeout(CLOSE_GRACE, conn.outbox.push(Outgoing::Close(end))).await;
+            // Lingering close: read and discard what the client still sends
+            // until it answers the close frame or the grace period ends.
+            // Closing a socket that holds unread input makes the kernel send
+            // a reset, which can destroy the close frame before the client
+            // reads it (a flood of pings would then end without its 1008).
+            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
+        }
+        // Dropping every queue sender lets the writer finish after the close
+        // frame.
+        drop(conn);
+        (end, address_slot)
+    };
+    tokio::pin!(reading);
+    let mut written = false;
+    let (end, address_slot) = loop {
+        tokio::select! {
+            // The reader first: what it queued is written in the same turn.
+            biased;
+            end = &mut reading => break end,
+            () = &mut writing, if !written => written = true,
+        }
+    };
+    if !written {
+        // The writer gets the grace period to send what is queued.
+        let _ = tokio::time::timeout(CLOSE_GRACE, &mut writing).await;
     }
     drop(ctx.permit);
     drop(address_slot);
@@ -743,7 +766,7 @@ impl Connection {
 /// slow reader.
 async fn write_loop(
     mut writer: Writer,
-    mut queue: mpsc::Receiver<Outgoing>,
+    mut queue: outbox::Receiver,
     kill: Arc<KillSwitch>,
     flush_at: usize,
 ) {
@@ -758,8 +781,8 @@ async fn write_loop(
         let item = if read_mailbox {
             match queue.try_recv() {
                 Ok(item) => Some(item),
-                Err(mpsc::error::TryRecvError::Empty) => None,
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(outbox::TryRecvError::Empty) => None,
+                Err(outbox::TryRecvError::Disconnected) => break,
             }
         } else {
             // Write once nothing else is ready.
@@ -927,5 +950,28 @@ mod tests {
         assert_eq!(Disconnect::ControlFlood.limit_name(), Some("control_rate"));
         assert_eq!(Disconnect::PeerClosed.limit_name(), None);
         assert_eq!(Disconnect::PeerClosed.close_frame(), None);
+    }
+}
+
+/// What one connection's task holds: it is allocated once per connection
+/// and kept for its whole life, so it counts towards the memory per idle
+/// connection (issue 20: at most 8 KiB with everything else).
+#[cfg(test)]
+mod task_size {
+    use super::*;
+
+    fn output_size<A, B, F>(_: &impl Fn(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn the_connection_task_stays_small() {
+        let serve_size = output_size(&serve);
+        eprintln!("serve future (reader and writer): {serve_size} bytes");
+        // The debug build's layout (CI runs it); release builds are smaller.
+        // A large request handler future must stay boxed, not inline here.
+        assert!(serve_size <= 6 * 1024, "{serve_size} bytes");
+        // Every connection's outbox item.
+        assert!(std::mem::size_of::<Outgoing>() <= 24);
     }
 }

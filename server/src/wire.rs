@@ -214,12 +214,9 @@ impl Wire {
         }
         if let Some(socket) = &self.direct {
             loop {
-                let slices: Vec<IoSlice<'_>> =
-                    queue.frames.iter().take(MAX_IOVECS).map(|b| IoSlice::new(b)).collect();
-                match socket.try_write_vectored(&slices) {
+                match try_write(socket, &queue.frames) {
                     Ok(0) => break,
                     Ok(n) => {
-                        drop(slices);
                         queue.consume(n);
                         if queue.frames.is_empty() {
                             return;
@@ -379,6 +376,23 @@ impl Writer {
     }
 }
 
+/// One non-blocking write of the queue's head frames: a plain `send()`
+/// for a single frame (one post to a follower, the common case), one
+/// vectored `send()` of up to [`MAX_IOVECS`] frames otherwise, with the
+/// slices on the stack (no allocation per write).
+fn try_write(socket: &OwnedWriteHalf, frames: &VecDeque<Bytes>) -> io::Result<usize> {
+    if frames.len() == 1 {
+        return socket.try_write(&frames[0]);
+    }
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let mut n = 0;
+    for (slot, frame) in slices.iter_mut().zip(frames) {
+        *slot = IoSlice::new(frame);
+        n += 1;
+    }
+    socket.try_write_vectored(&slices[..n])
+}
+
 async fn drain_tcp(
     wire: &Wire,
     socket: &OwnedWriteHalf,
@@ -395,12 +409,9 @@ async fn drain_tcp(
                 if queue.frames.is_empty() {
                     return Ok(());
                 }
-                let slices: Vec<IoSlice<'_>> =
-                    queue.frames.iter().take(MAX_IOVECS).map(|b| IoSlice::new(b)).collect();
-                match socket.try_write_vectored(&slices) {
+                match try_write(socket, &queue.frames) {
                     Ok(0) => break,
                     Ok(n) => {
-                        drop(slices);
                         queue.consume(n);
                         deadline = tokio::time::Instant::now() + send_timeout;
                     }

@@ -577,6 +577,77 @@ fn web_push_skips_a_device_connected_to_another_node_and_wakes_it_once_gone() {
         .expect("pushed once offline");
 }
 
+// s11-fanout (issue 20 item 2): a post stored on node A reaches node B's
+// followers about as soon as A's own. Fails on the code before: node B's
+// LISTEN thread waited, after each notification, up to another 500 ms for
+// more before it handed the batch on, so every cross-node post (and
+// wake-up) arrived at least half a second after the local ones.
+#[test]
+fn a_post_reaches_the_other_node_without_waiting_for_more_notifications() {
+    let Some(cluster) = TestCluster::start(2) else { return };
+    let (a, b) = (cluster.url(0), cluster.url(1));
+    let mut cluster = cluster;
+    let node_a = cluster.nodes.remove(0);
+    let town = crate::municipal::Town::new(node_a);
+    let press = town.enrol_as("Pressestelle", "presse", "publisher");
+    let qr = tempfile::tempdir().unwrap();
+    let out = press.ok(&[
+        "channel",
+        "create",
+        "Amtsblatt Eilhausen",
+        "--json",
+        "--out",
+        &qr.path().to_string_lossy(),
+    ]);
+    let created: serde_json::Value =
+        serde_json::from_str(crate::harness::last_line(&out).as_str()).expect("json");
+    let id = created["channel"].as_str().expect("channel").to_string();
+    let channel = ChannelId::parse(&id).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    // The followers read on their own thread while the CLI posts here, so
+    // that each arrival is timed when it happens.
+    let followers = std::thread::spawn(move || {
+        block_on(async move {
+            let mut pair = Vec::new();
+            for url in [&a, &b] {
+                let mut f = RawClient::connect(url).await.expect("connect");
+                let answer = f.request(Request::ChannelListen { channels: vec![channel] }).await;
+                assert!(
+                    matches!(answer, Ok(Ok(Response::Listening { channels: 1 }))),
+                    "{answer:?}"
+                );
+                pair.push(f);
+            }
+            ready_tx.send(()).unwrap();
+            async fn arrival(f: &mut RawClient) -> Option<Instant> {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline {
+                    match f.next_body().await {
+                        Ok(ServerBody::Event { event: Event::ChannelPost { .. } }) => {
+                            return Some(Instant::now());
+                        }
+                        Ok(_) => continue,
+                        Err(_) => return None,
+                    }
+                }
+                None
+            }
+            let (fa, fb) = pair.split_at_mut(1);
+            tokio::join!(arrival(&mut fa[0]), arrival(&mut fb[0]))
+        })
+    });
+    ready_rx.recv().expect("followers listening");
+    press.ok(&["channel", "post", &id, "Wasserrohrbruch in der Lindenstraße"]);
+    let (on_a, on_b) = followers.join().expect("followers");
+    let (on_a, on_b) = (on_a.expect("post on node A"), on_b.expect("post on node B"));
+    let later = on_b.saturating_duration_since(on_a);
+    eprintln!("node B's follower got the post {later:?} after node A's");
+    assert!(
+        later < Duration::from_millis(400),
+        "node B's follower got the post {later:?} after node A's (one NOTIFY, one read)"
+    );
+}
+
 /// A request that spends one token of the limit under test, and whether
 /// its answer was `rate_limited`.
 async fn limited_answer(client: &mut RawClient, request: Request) -> bool {

@@ -50,7 +50,7 @@ fn run(
     overflow: Arc<AtomicBool>,
     counts: Arc<ClusterCounts>,
 ) {
-    let mut client: Option<Client> = None;
+    let mut client: Option<(Client, postgres::Statement)> = None;
     loop {
         // Waits for work; checks the overflow flag now and then, in case
         // announcements were dropped while nothing else is queued.
@@ -97,16 +97,26 @@ fn run(
 
 fn send(
     config: &postgres::Config,
-    client: &mut Option<Client>,
+    client: &mut Option<(Client, postgres::Statement)>,
     payloads: &[String],
 ) -> Result<(), postgres::Error> {
-    if client.as_ref().is_none_or(Client::is_closed) {
-        *client = Some(config.connect(NoTls)?);
+    if client.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+        let mut c = config.connect(NoTls)?;
+        // Prepared once per connection: each batch is then one round trip
+        // per payload (Bind/Execute), not a Parse/Describe round trip more.
+        let statement = c.prepare("SELECT pg_notify($1, $2)")?;
+        *client = Some((c, statement));
     }
-    let Some(c) = client.as_mut() else { return Ok(()) };
+    let Some((c, statement)) = client.as_mut() else { return Ok(()) };
+    if let [payload] = payloads {
+        // One payload (one post, one wake-up): its own implicit
+        // transaction, no BEGIN/COMMIT round trips around it.
+        c.execute(&*statement, &[&wire::CHANNEL, payload])?;
+        return Ok(());
+    }
     let mut tx = c.transaction()?;
     for payload in payloads {
-        tx.execute("SELECT pg_notify($1, $2)", &[&wire::CHANNEL, payload])?;
+        tx.execute(&*statement, &[&wire::CHANNEL, payload])?;
     }
     tx.commit()
 }

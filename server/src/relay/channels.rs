@@ -132,10 +132,12 @@ impl Relay {
         self.durable().await?;
         self.metrics.channel_post();
         let (seq, stored_at) = (stored.seq, stored.stored_at);
+        // Announced first, so that the other nodes read it while this one
+        // queues it for its own listeners (it is durable already).
+        self.announce_post(channel, seq);
         // Pushed before the answer: an author who posts again only after
         // this answer cannot overtake its own previous post at a listener.
         let pushed = self.listeners.publish(channel, stored);
-        self.announce_post(channel, seq);
         if pushed.missed > 0 {
             tracing::debug!(missed = pushed.missed, "channel post not pushed to full queues");
         }

@@ -105,6 +105,12 @@ impl Relay {
         let Some(post) = page.posts.into_iter().next().filter(|p| p.seq == seq) else {
             return Ok(false);
         };
+        // Counted before it is pushed: once a follower has the post, the
+        // count already says this node read it (a test, or an operator
+        // comparing the two, sees no race).
+        if let Some(cluster) = self.cluster.get() {
+            crate::cluster::ClusterCounts::add(&cluster.counts().posts_read);
+        }
         let pushed = self.listeners.publish(channel, post);
         if pushed.missed > 0 {
             tracing::debug!(missed = pushed.missed, "channel post not pushed to full queues");
