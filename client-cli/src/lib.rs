@@ -79,6 +79,8 @@ pub use stadtbote_client::metadata;
 pub mod org;
 pub mod org_info;
 pub mod org_info_output;
+pub mod org_legal;
+pub mod org_legal_output;
 pub mod org_rotation;
 pub mod output;
 pub mod passphrase;

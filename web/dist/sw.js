@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "c7c9c5c3e77979ab846cba2f3937fbe789e54a921f8f774870fa226e70079f5f";
+const BUNDLE = "9863e92f7165a14cd6664f2f1ae459d9d5bbfa6577e8c8462af17c3307ba5a8b";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";
