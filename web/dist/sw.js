@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "9863e92f7165a14cd6664f2f1ae459d9d5bbfa6577e8c8462af17c3307ba5a8b";
+const BUNDLE = "cf792d27ecc148af8f148fcb7b2e467b5368ae7ca4a80db9e1ad015622dd43b3";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";

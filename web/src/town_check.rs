@@ -32,8 +32,9 @@ pub struct VerifiedTown {
     /// The profile, verified with [`VerifiedTown::key`]: everything the
     /// town's page shows (categories, hours, channels, the legal pages)
     /// comes from here. Its strings are the town's: shown as text only,
-    /// through [`clean`].
-    pub profile: OrgProfile,
+    /// through [`clean`]. Boxed: the profile is large next to the other
+    /// states of a link.
+    pub profile: Box<OrgProfile>,
 }
 
 impl VerifiedTown {
@@ -104,7 +105,7 @@ pub fn check_town(
         name: clean(&profile.name),
         key: followed.key,
         rotated: followed.rotated,
-        profile,
+        profile: Box::new(profile),
     })
 }
 
