@@ -11,6 +11,7 @@
 #   PIN=1 bench/run-all.sh fanout        # server on core 0, generator on core 1
 #   PIN=1 POSTS=20 bench/run-all.sh fanout  # a burst of 20 posts
 #   bench/run-all.sh fanout-cluster  # one post to followers over 3 nodes on one PostgreSQL
+#   bench/run-all.sh relay-pg        # the relay scenario, one node on a throwaway PostgreSQL
 #
 # PIN=1 pins the server to core $SERVER_CPU (default 0) and the generator to
 # core $GEN_CPU (default 1) with taskset, so that each has one core of its
@@ -139,9 +140,63 @@ run_fanout_cluster() {
     trap stop_server EXIT
 }
 
+# relay-pg (issue 19, benchmarks): the relay scenario against one node on a
+# throwaway PostgreSQL (initdb/pg_ctl in $PG_BIN, Unix socket, fsync on, a
+# fresh database), pool size $PG_POOL (default 16). Appends the bench's JSON
+# line, then one line with PostgreSQL's WAL and transaction counters
+# (pg_stat_wal, pg_stat_database) taken right after the run.
+run_relay_pg() {
+    if [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+        echo "SKIPPED: relay-pg needs PostgreSQL (initdb and pg_ctl in PG_BIN=$PG_BIN)" >&2
+        return 0
+    fi
+    local pgport db
+    RPG_AS=()
+    RPG_PID=
+    RPG_ROOT=$(mktemp -d /tmp/stadtbote-bench-pg.XXXXXX)
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$RPG_ROOT"
+        RPG_AS=(runuser -u postgres --)
+    fi
+    pgport=$((PORT + 101))
+    cleanup_relay_pg() {
+        if [ -n "${RPG_PID:-}" ]; then kill "$RPG_PID" 2>/dev/null || true; wait "$RPG_PID" 2>/dev/null || true; fi
+        "${RPG_AS[@]}" "$PG_BIN/pg_ctl" -D "$RPG_ROOT/pg" -m fast -w stop >/dev/null 2>&1 || true
+        rm -rf "$RPG_ROOT"
+    }
+    trap 'cleanup_relay_pg; stop_server' EXIT
+    "${RPG_AS[@]}" "$PG_BIN/initdb" -D "$RPG_ROOT/pg" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+    "${RPG_AS[@]}" "$PG_BIN/pg_ctl" -D "$RPG_ROOT/pg" -l "$RPG_ROOT/pg.log" -w start \
+        -o "-k $RPG_ROOT -p $pgport -c listen_addresses='' -c max_connections=200" >/dev/null
+    "${RPG_AS[@]}" "$PG_BIN/psql" -h "$RPG_ROOT" -p "$pgport" -U postgres -d postgres -qc "CREATE DATABASE bench"
+    db="host=$RPG_ROOT port=$pgport user=postgres dbname=bench"
+    mkdir -p "$RPG_ROOT/node"
+    STADTBOTE_LISTEN=127.0.0.1:$PORT STADTBOTE_METRICS_LISTEN= STADTBOTE_LOG=warn \
+        STADTBOTE_STORE=postgres STADTBOTE_DATABASE_URL="$db" STADTBOTE_PG_POOL_SIZE=${PG_POOL:-16} \
+        "${SERVER_PIN[@]}" "$SERVER_BIN" --config deploy/bench.toml --data-dir "$RPG_ROOT/node/data" \
+        >"$RPG_ROOT/node.log" 2>&1 &
+    RPG_PID=$!
+    for _ in $(seq 200); do
+        curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    echo "+ 1 node on PostgreSQL; ${GEN_PIN[*]} $BIN/stadtbote-bench --server $URL relay (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    "${GEN_PIN[@]}" "$BIN/stadtbote-bench" --server "$URL" --json relay --pairs "${PAIRS:-250}" \
+        --duration "${DURATION:-10}" --size 1024 --window "${WINDOW:-4}" --server-pid "$RPG_PID" \
+        ${PREPARE:+--prepare "$PREPARE"} |
+        tee -a /dev/stderr | tail -n 1 >>"$OUT"
+    local stats
+    stats=$("${RPG_AS[@]}" "$PG_BIN/psql" -h "$RPG_ROOT" -p "$pgport" -U postgres -d bench -Atc \
+        "SELECT w.wal_sync, d.xact_commit, (SELECT count(*) FROM messages) FROM pg_stat_wal w, pg_stat_database d WHERE d.datname = 'bench'" || true)
+    echo "{\"scenario\":\"relay-pg-stats\",\"wal_sync_xact_commit_messages_left\":\"$stats\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" |
+        tee -a /dev/stderr >>"$OUT"
+    cleanup_relay_pg
+    trap stop_server EXIT
+}
+
 want() { [ $# -eq 0 ] || [[ " $* " == *" $SCENARIO "* ]]; }
 ARGS=("$@")
-for SCENARIO in idle relay relay-half offline fanout fanout-cluster upload client-io; do
+for SCENARIO in idle relay relay-half relay-pg offline fanout fanout-cluster upload client-io; do
     want "${ARGS[@]}" || continue
     case $SCENARIO in
     idle) run idle idle --connections "${IDLE_CONNS:-15000}" --server-pid '$PID' ;;
@@ -149,6 +204,7 @@ for SCENARIO in idle relay relay-half offline fanout fanout-cluster upload clien
     relay-half) run relay relay --pairs "${PAIRS:-250}" --duration "${DURATION:-10}" --size 1024 --rate "${HALF_RATE:-10000}" --server-pid '$PID' ;;
     offline) run offline offline --messages "${OFFLINE_MSGS:-10000}" --server-pid '$PID' ;;
     fanout-cluster) run_fanout_cluster ;;
+    relay-pg) run_relay_pg ;;
     fanout) run fanout fanout --followers "${FOLLOWERS:-10000}" --posts "${POSTS:-1}" --admin-code-file '$CODE' --server-pid '$PID' ;;
     upload) run upload upload --size 20 --held "${HELD:-8}" --server-pid '$PID' ;;
     # CLIENT_DIR must be on a disk (write_bytes is 0 on tmpfs).

@@ -344,6 +344,16 @@ pub struct Config {
     pub pg_connect_timeout_ms: u64,
     /// PostgreSQL: milliseconds one statement (and one lock wait) may take.
     pub pg_statement_timeout_ms: u64,
+    /// PostgreSQL: messages stored in one transaction at most (sends of many
+    /// senders are batched, see `store::pg_send_batch`).
+    pub pg_send_batch_max_messages: usize,
+    /// PostgreSQL: payload bytes after which no more sends join a batch.
+    pub pg_send_batch_max_bytes: usize,
+    /// PostgreSQL: milliseconds a batch waits after its first send for more.
+    pub pg_send_batch_delay_ms: u64,
+    /// PostgreSQL: sends waiting for a batch; beyond it a send fails at once
+    /// with `storage_unavailable`.
+    pub pg_send_queue: usize,
     /// PostgreSQL cluster: wake-ups and posts waiting to be announced to the
     /// other nodes (NOTIFY); beyond it they collapse into one "wake all".
     pub cluster_notify_queue: usize,
@@ -461,6 +471,10 @@ impl Default for Config {
             pg_pool_size: 16,
             pg_connect_timeout_ms: 5000,
             pg_statement_timeout_ms: 10_000,
+            pg_send_batch_max_messages: 256,
+            pg_send_batch_max_bytes: 4 * 1024 * 1024,
+            pg_send_batch_delay_ms: 1,
+            pg_send_queue: 4096,
             cluster_notify_queue: 4096,
             cluster_lease_secs: 15,
         }
@@ -694,7 +708,18 @@ impl Config {
             pool_size: self.pg_pool_size,
             connect_timeout: std::time::Duration::from_millis(self.pg_connect_timeout_ms),
             statement_timeout: std::time::Duration::from_millis(self.pg_statement_timeout_ms),
+            send_batch: self.pg_send_batch(),
         })
+    }
+
+    /// How the PostgreSQL store batches sends (`pg_send_*`).
+    pub fn pg_send_batch(&self) -> crate::store::pg_send_batch::SendBatchOptions {
+        crate::store::pg_send_batch::SendBatchOptions {
+            max_messages: self.pg_send_batch_max_messages,
+            max_bytes: self.pg_send_batch_max_bytes,
+            max_delay: std::time::Duration::from_millis(self.pg_send_batch_delay_ms),
+            queue: self.pg_send_queue,
+        }
     }
 
     /// How long a node's presence lease lasts (`cluster_lease_secs`).
@@ -723,6 +748,9 @@ impl Config {
                 }
                 for (field, value, max) in [
                     ("pg_pool_size", self.pg_pool_size as u64, 1024),
+                    ("pg_send_batch_max_messages", self.pg_send_batch_max_messages as u64, 65_536),
+                    ("pg_send_batch_max_bytes", self.pg_send_batch_max_bytes as u64, 1 << 30),
+                    ("pg_send_queue", self.pg_send_queue as u64, 1_048_576),
                     ("cluster_notify_queue", self.cluster_notify_queue as u64, 1_048_576),
                     ("cluster_lease_secs", self.cluster_lease_secs, 3600),
                     ("pg_connect_timeout_ms", self.pg_connect_timeout_ms, MAX_DURATION_SECS * 1000),
@@ -735,6 +763,12 @@ impl Config {
                     if value == 0 || value > max {
                         return Err(ConfigError::Invalid { field, reason: format!("1 to {max}") });
                     }
+                }
+                if self.pg_send_batch_delay_ms > 1000 {
+                    return Err(ConfigError::Invalid {
+                        field: "pg_send_batch_delay_ms",
+                        reason: "0 to 1000".to_owned(),
+                    });
                 }
                 Ok(())
             }

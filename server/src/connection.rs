@@ -690,7 +690,7 @@ impl Connection {
         if let Some(action) = action_of(request) {
             let account = session.identity().map(|identity| identity.account);
             if let Err(hit) =
-                self.relay.request_limiters().check(action, account.as_ref(), &client, now)
+                self.relay.check_request_limits(action, account.as_ref(), &client, now)
             {
                 return Some((hit.limit, RelayError::from(hit.limited)));
             }

@@ -249,10 +249,12 @@ pub async fn run(
     let cluster = match cluster_db {
         Some(db) => {
             let (queue, lease) = (config.cluster_notify_queue, config.cluster_lease());
+            let max_keys = config.rate_limit_max_keys;
             let joining = db.clone();
-            let cluster =
-                tokio::task::spawn_blocking(move || cluster::Cluster::join(joining, queue, lease))
-                    .await??;
+            let cluster = tokio::task::spawn_blocking(move || {
+                cluster::Cluster::join(joining, queue, lease, max_keys)
+            })
+            .await??;
             relay.join_cluster(cluster.clone());
             let asking = cluster.clone();
             push.set_elsewhere(Arc::new(move |device| asking.connected_elsewhere(device)));

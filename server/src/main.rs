@@ -165,6 +165,12 @@ enum TownAction {
         /// age recipient (age1…) to encrypt the backup file to; repeatable.
         #[arg(long, value_name = "AGE_RECIPIENT", requires = "backup")]
         recipient: Vec<String>,
+        /// The district's PostgreSQL database (`postgres://…`; also store =
+        /// "postgres" and database_url from the configuration): --data-dir
+        /// is then the nodes' data_dir (keys, attachments). Every node
+        /// must be stopped.
+        #[arg(long, value_name = "postgres://…")]
+        database: Option<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -186,6 +192,12 @@ enum TownAction {
         /// age identity file to read an encrypted export.
         #[arg(long, value_name = "KEYFILE")]
         identity: Option<PathBuf>,
+        /// The district's PostgreSQL database (`postgres://…`; also store =
+        /// "postgres" and database_url from the configuration): the town's
+        /// records are removed from it in place, --data-dir is the nodes'
+        /// data_dir. Every node must be stopped.
+        #[arg(long, value_name = "postgres://…")]
+        database: Option<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -214,21 +226,34 @@ enum TownAction {
 }
 
 /// Runs a `town` step and prints its summary.
-fn run_town(action: TownAction, config_file: Option<&Path>) -> anyhow::Result<()> {
+fn run_town(
+    action: TownAction,
+    config_file: Option<&Path>,
+    backend: Overrides,
+) -> anyhow::Result<()> {
     use stadtbote_server::town;
     let (summary, json, next) = match action {
-        TownAction::Export { data_dir, org, to, backup, recipient, json } => {
+        TownAction::Export { data_dir, org, to, backup, recipient, database, json } => {
+            let district = district(&data_dir, database, config_file, backend)?;
             let target = if backup {
                 let recipients = stadtbote_server::backup::parse_recipients(&recipient)?;
                 town::ExportTo::File { path: to.clone(), recipients }
             } else {
                 town::ExportTo::Dir(to.clone())
             };
-            let summary = town::export(&data_dir, &org, &target)
+            let summary = town::export_from(&district, &org, &target)
                 .with_context(|| format!("export of {org} refused"))?;
+            // The database (without its password) when the district is on one.
+            let database = match &district {
+                town::District::Postgres { options, .. } => format!(
+                    " --database {}",
+                    stadtbote_server::store::pg_pool::redact_url(&options.url)
+                ),
+                town::District::Dir(_) => String::new(),
+            };
             let next = format!(
                 "next: keep {} unchanged; `town import --from {} --data-dir NEW_DIR` for the \
-                 town's server, then `town remove --data-dir {} --org {org} --export {}`",
+                 town's server, then `town remove --data-dir {}{database} --org {org} --export {}`",
                 to.display(),
                 to.display(),
                 data_dir.display(),
@@ -236,12 +261,19 @@ fn run_town(action: TownAction, config_file: Option<&Path>) -> anyhow::Result<()
             );
             (summary, json, next)
         }
-        TownAction::Remove { data_dir, org, export, identity, json } => {
+        TownAction::Remove { data_dir, org, export, identity, database, json } => {
+            let district = district(&data_dir, database, config_file, backend)?;
             let identity =
                 identity.as_deref().map(stadtbote_server::backup::load_identity).transpose()?;
-            let summary = town::remove(&data_dir, &org, &export, identity.as_ref())
+            let summary = town::remove_from(&district, &org, &export, identity.as_ref())
                 .with_context(|| format!("removal of {org} refused"))?;
-            (summary, json, "next: start stadtbote-server on the data directory again".to_owned())
+            let next = match district {
+                town::District::Dir(_) => {
+                    "next: start stadtbote-server on the data directory again"
+                }
+                town::District::Postgres { .. } => "next: start the district's nodes again",
+            };
+            (summary, json, next.to_owned())
         }
         TownAction::Import { from, data_dir, identity, database: Some(url), json } => {
             let target = stadtbote_server::migrate::Target::parse(&url, Some(&data_dir))?;
@@ -424,7 +456,7 @@ fn run_command(command: Command, config_file: Option<PathBuf>, backend: Override
             }
             Ok(())
         }
-        Command::Town { action } => run_town(action, config_file.as_deref()),
+        Command::Town { action } => run_town(action, config_file.as_deref(), backend),
         Command::AdminReset { data_dir, yes } => {
             if !yes {
                 anyhow::bail!(
@@ -469,6 +501,42 @@ fn settings_from_env(config_file: Option<&Path>) -> anyhow::Result<Config> {
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     Ok(Config::load(config_file, env, &Overrides::default())?)
+}
+
+/// Where a town step finds the district's store: `--database`, or the
+/// configuration's store = "postgres" and database_url (`--config`,
+/// `STADTBOTE_*`, the global `--store`/`--database-url`), with `data_dir`
+/// as the nodes' data directory; otherwise the sled data directory.
+fn district(
+    data_dir: &Path,
+    database: Option<String>,
+    config_file: Option<&Path>,
+    backend: Overrides,
+) -> anyhow::Result<stadtbote_server::town::District> {
+    use stadtbote_server::town::District;
+    let overrides = match database {
+        Some(url) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                anyhow::bail!(
+                    "--database takes a postgres:// URL (or leave it out for --data-dir)"
+                );
+            }
+            Overrides {
+                data_dir: Some(data_dir.to_owned()),
+                store: Some("postgres".to_owned()),
+                database_url: Some(url),
+                ..Overrides::default()
+            }
+        }
+        None => Overrides { data_dir: Some(data_dir.to_owned()), ..backend },
+    };
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let config = Config::load(config_file, env, &overrides)?;
+    Ok(match config.pg_options() {
+        Some(options) => District::Postgres { options, state_dir: data_dir.to_owned() },
+        None => District::Dir(data_dir.to_owned()),
+    })
 }
 
 /// One line per collection: `  name  count`.

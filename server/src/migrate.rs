@@ -133,6 +133,7 @@ pub fn pg_options(url: &str, settings: &crate::config::Config) -> PgOptions {
         pool_size: settings.pg_pool_size,
         connect_timeout: std::time::Duration::from_millis(settings.pg_connect_timeout_ms),
         statement_timeout: std::time::Duration::from_millis(settings.pg_statement_timeout_ms),
+        send_batch: settings.pg_send_batch(),
     }
 }
 

@@ -6,6 +6,12 @@
 //! pruned. Every map is capped (`rate_limit_max_keys`): a full bucket is
 //! equivalent to no entry, so pruning full buckets loses nothing, and when the
 //! map is still full the limiter refuses new keys rather than grow.
+//!
+//! Several nodes on one database (`crate::cluster`) share the per-account
+//! and per-device buckets through [`SharedBuckets`]: with one, those
+//! buckets live in the database and the local ones here are the fallback
+//! while it cannot be reached. Per-IP buckets always stay in this node's
+//! memory (client addresses never reach the database).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -73,6 +79,23 @@ impl TokenBucket {
     }
 }
 
+/// Per-account and per-device buckets that several nodes share (in a
+/// cluster: the database, see `crate::cluster::limits`).
+pub trait SharedBuckets: Send + Sync {
+    /// Takes one token from the bucket `limit` of `id` (an account or device
+    /// id), which allows `per_minute` requests a minute, all in a burst.
+    /// `Ok(Err(_))` is a refusal; `Err(())` means the shared state could not
+    /// be reached and the caller falls back to its own bucket.
+    #[allow(clippy::result_unit_err)]
+    fn take(
+        &self,
+        limit: &'static str,
+        id: &[u8],
+        per_minute: u32,
+        now: Instant,
+    ) -> Result<Result<(), RateLimited>, ()>;
+}
+
 /// Token buckets keyed by device, IP prefix, …, with a cap on the number of keys.
 #[derive(Debug)]
 pub struct KeyedLimiter<K> {
@@ -91,6 +114,28 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
             per_sec: f64::from(per_minute.max(1)) / 60.0,
             max_keys: max_keys.max(1),
         }
+    }
+
+    /// The requests allowed per key per minute.
+    pub fn rate_per_minute(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Takes a token for `key` from `shared` (keyed there by `name` and
+    /// `id`, the key's bytes) when there is one and it can be reached, else
+    /// from this limiter's own bucket.
+    pub fn check_shared(
+        &self,
+        key: &K,
+        shared: Option<(&dyn SharedBuckets, &'static str, &[u8])>,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
+        if let Some((buckets, name, id)) = shared
+            && let Ok(answer) = buckets.take(name, id, self.capacity, now)
+        {
+            return answer;
+        }
+        self.check(key, now)
     }
 
     /// Takes a token for `key`.
@@ -183,15 +228,22 @@ impl ActionLimiter {
         }
     }
 
-    fn check(&self, account: Option<&AccountId>, ip: &IpKey, now: Instant) -> Result<(), LimitHit> {
+    fn check(
+        &self,
+        account: Option<&AccountId>,
+        ip: &IpKey,
+        shared: Option<&dyn SharedBuckets>,
+        now: Instant,
+    ) -> Result<(), LimitHit> {
         // The IP bucket first: an attacker rotating accounts behind one
         // address is stopped without touching any account's bucket.
         if let Some(limiter) = &self.ip {
             limiter.check(ip, now).map_err(|limited| LimitHit { limit: self.ip_name, limited })?;
         }
         if let (Some(limiter), Some(account)) = (&self.account, account) {
+            let shared = shared.map(|b| (b, self.account_name, account.as_bytes().as_slice()));
             limiter
-                .check(account, now)
+                .check_shared(account, shared, now)
                 .map_err(|limited| LimitHit { limit: self.account_name, limited })?;
         }
         Ok(())
@@ -263,13 +315,26 @@ impl RequestLimiters {
         ip: &IpKey,
         now: Instant,
     ) -> Result<(), LimitHit> {
+        self.check_shared(action, account, ip, None, now)
+    }
+
+    /// [`Self::check`], with the account's bucket taken from `shared` when
+    /// given (several nodes on one database).
+    pub fn check_shared(
+        &self,
+        action: Action,
+        account: Option<&AccountId>,
+        ip: &IpKey,
+        shared: Option<&dyn SharedBuckets>,
+        now: Instant,
+    ) -> Result<(), LimitHit> {
         let limiter = match action {
             Action::Send => &self.send,
             Action::Claim => &self.claim,
             Action::Upload => &self.upload,
             Action::ChannelPull => &self.channel_pull,
         };
-        limiter.check(account, ip, now)
+        limiter.check(account, ip, shared, now)
     }
 
     /// Forgets buckets that refilled completely; returns how many remain.

@@ -620,7 +620,8 @@ impl Relay {
     pub fn prune_rate_limits(&self, now: Instant) -> (usize, usize) {
         let devices = self.claim_limiter.prune(now)
             + self.code_limiter.prune(now)
-            + self.request_limiters.prune(now);
+            + self.request_limiters.prune(now)
+            + self.cluster.get().map_or(0, |c| c.limits().prune(now));
         (self.register_limiter.prune(now), devices)
     }
 
@@ -1004,7 +1005,7 @@ impl Relay {
         me: &Identity,
         account: &AccountId,
     ) -> Result<Response, RelayError> {
-        self.claim_limiter.check(&me.device, Instant::now())?;
+        self.check_claim_limit(&me.device)?;
         let packages = self.store.claim_key_packages(account, &me.device)?;
         // Claimed one-time packages are deleted; that deletion must be durable
         // before the packages are handed out, or a crash could hand them out again.
@@ -1023,7 +1024,7 @@ impl Relay {
             return Err(RelayError::TooLarge("more devices than max_group_devices"));
         }
         // The same bucket as claims by account: both drain KeyPackages.
-        self.claim_limiter.check(&me.device, Instant::now())?;
+        self.check_claim_limit(&me.device)?;
         let packages = self.store.claim_device_key_packages(devices, &me.device)?;
         self.durable().await?;
         Ok(Response::KeyPackages { packages })

@@ -576,3 +576,65 @@ fn web_push_skips_a_device_connected_to_another_node_and_wakes_it_once_gone() {
     crate::harness::eventually(Duration::from_secs(10), || (fake.count() > 0).then_some(()))
         .expect("pushed once offline");
 }
+
+/// A request that spends one token of the limit under test, and whether
+/// its answer was `rate_limited`.
+async fn limited_answer(client: &mut RawClient, request: Request) -> bool {
+    match client.request(request).await.expect("answer") {
+        Err(error) => error.code == ErrorCode::RateLimited,
+        Ok(_) => false,
+    }
+}
+
+// Fails on the code before the shared buckets (session 11): each node kept
+// the per-account send and upload buckets and the per-device claim bucket
+// in its own memory, so one account spreading its requests over three
+// nodes got three times each budget (0 of the 9 requests refused).
+#[test]
+fn per_account_and_per_device_limits_hold_across_nodes_not_per_node() {
+    let Some(mut cluster) = TestCluster::start(0) else { return };
+    for _ in 0..3 {
+        cluster.add_node_with(&[
+            ("STADTBOTE_SEND_RATE_PER_MINUTE_PER_ACCOUNT", "3"),
+            ("STADTBOTE_UPLOAD_RATE_PER_MINUTE_PER_ACCOUNT", "3"),
+            // The per-account claim bucket is roomier than the per-device
+            // one, so that only the per-device bucket can refuse here.
+            ("STADTBOTE_CLAIM_RATE_PER_MINUTE_PER_ACCOUNT", "100"),
+            ("STADTBOTE_CLAIM_RATE_PER_MINUTE", "3"),
+        ]);
+    }
+    block_on(async {
+        let (_, id) = registered(&cluster.url(0)).await;
+        let mut on = Vec::new();
+        for node in 0..3 {
+            on.push(logged_in(&cluster.url(node), &id).await.0);
+        }
+        type Make = fn(&Identity) -> Request;
+        let cases: [(&str, Make); 3] = [
+            ("send (per account)", |_| Request::Send {
+                group: stadtbote_protocol::GroupId([9; 16]),
+                message: ByteBuf::from(vec![1, 2, 3]),
+            }),
+            ("upload_start (per account)", |_| Request::UploadStart { size: 1024 }),
+            ("claim_key_packages (per device)", |id| Request::ClaimKeyPackages { account: id.1 }),
+        ];
+        let mut refused = Vec::new();
+        for (what, make) in cases {
+            let mut limited = 0;
+            // Three requests through each node: nine in all, of which each
+            // node alone would allow all three.
+            for _ in 0..3 {
+                for client in &mut on {
+                    limited += usize::from(limited_answer(client, make(&id)).await);
+                }
+            }
+            refused.push((what, limited));
+        }
+        // Six of each are refused; five if a token refilled meanwhile (one
+        // every 20 s at 3 a minute).
+        assert!(
+            refused.iter().all(|(_, limited)| *limited >= 5),
+            "only 3 a minute may pass in the whole cluster; refused of 9: {refused:?}"
+        );
+    });
+}

@@ -71,6 +71,8 @@ mod postgres;
 mod pg_migrate;
 // s10-nodes: several server nodes on one PostgreSQL database.
 mod cluster;
+// s11-nodes: one town leaves a district on PostgreSQL.
+mod pg_town;
 
 /// Runs a future to completion on a fresh single-threaded runtime. Tests mix
 /// blocking CLI calls with async protocol clients, so each async part gets its

@@ -22,9 +22,14 @@
 //! * **Presence** for Web Push: which node holds a connection of which keyed
 //!   device id, under a lease ([`presence`]); a device connected to another
 //!   live node gets no push.
+//! * **Limits**: the per-account and per-device request limits (sends,
+//!   uploads, KeyPackage claims) are token buckets in the database, taken
+//!   in small slices ([`limits`]), so that they hold for the cluster as on
+//!   one node; per-address limits stay in each node's memory.
 //! * **Keys**: the first node records a fingerprint of its pepper; a node
 //!   with other keys refuses to start ([`ClusterError::KeysDiffer`]).
 
+pub mod limits;
 pub mod listen;
 pub mod notify;
 pub mod presence;
@@ -125,6 +130,8 @@ pub struct Cluster {
     presence: presence::Changes,
     counts: Arc<ClusterCounts>,
     lease: Duration,
+    /// The per-account and per-device buckets shared by all nodes.
+    limits: limits::SharedLimits,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -137,8 +144,14 @@ impl Cluster {
     /// Joins the cluster: checks the keys, creates the cluster tables if
     /// needed and starts the NOTIFY sender thread. The LISTEN side and the
     /// presence heartbeat are started by [`listen::spawn`] and
-    /// [`presence::spawn`] once the relay exists.
-    pub fn join(db: ClusterDb, queue: usize, lease: Duration) -> Result<Arc<Self>, ClusterError> {
+    /// [`presence::spawn`] once the relay exists. `max_keys` bounds the
+    /// slices of shared limits held at a time (`rate_limit_max_keys`).
+    pub fn join(
+        db: ClusterDb,
+        queue: usize,
+        lease: Duration,
+        max_keys: usize,
+    ) -> Result<Arc<Self>, ClusterError> {
         match db.prepare()? {
             KeyCheck::Differs => return Err(ClusterError::KeysDiffer),
             KeyCheck::Recorded => tracing::info!("cluster: this node's key fingerprint recorded"),
@@ -151,6 +164,7 @@ impl Cluster {
         let outgoing = notify::spawn(&db, node, queue, overflow.clone(), counts.clone())?;
         Ok(Arc::new(Self {
             node,
+            limits: limits::SharedLimits::new(db.clone(), max_keys),
             db,
             outgoing,
             overflow,
@@ -224,6 +238,11 @@ impl Cluster {
     /// Every device connected to this node.
     pub fn all_local_devices(&self) -> Vec<DeviceId> {
         self.local().values().map(|l| l.device).collect()
+    }
+
+    /// The per-account and per-device buckets shared by every node.
+    pub fn limits(&self) -> &limits::SharedLimits {
+        &self.limits
     }
 
     /// Counts an attempt of `device` at a one-time code across the cluster;

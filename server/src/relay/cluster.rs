@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use stadtbote_protocol::{ChannelId, DeviceId};
+use stadtbote_protocol::{AccountId, ChannelId, DeviceId};
 
 use super::{Relay, RelayError};
 use crate::cluster::{Cluster, Presence};
 use crate::config::CHANNEL_POST_OVERHEAD;
+use crate::ratelimit::{Action, IpKey, LimitHit, SharedBuckets};
 use crate::store::{PageLimits, StoreError};
 use crate::unix_ms;
 
@@ -60,6 +61,33 @@ impl Relay {
         {
             return Err(RelayError::RateLimited { retry_after_ms: 60_000 });
         }
+        Ok(())
+    }
+
+    /// The buckets several nodes share, in a cluster.
+    fn shared_buckets(&self) -> Option<&dyn SharedBuckets> {
+        self.cluster.get().map(|c| c.limits() as &dyn SharedBuckets)
+    }
+
+    /// Takes a token for `action` from the client address's bucket (this
+    /// node's) and the account's (the cluster's, in a cluster).
+    pub fn check_request_limits(
+        &self,
+        action: Action,
+        account: Option<&AccountId>,
+        ip: &IpKey,
+        now: Instant,
+    ) -> Result<(), LimitHit> {
+        self.request_limiters.check_shared(action, account, ip, self.shared_buckets(), now)
+    }
+
+    /// Takes a token from `device`'s KeyPackage claim bucket
+    /// (`claim_rate_per_minute`): the cluster's in a cluster, so that a
+    /// device gains nothing by claiming through several nodes.
+    pub(super) fn check_claim_limit(&self, device: &DeviceId) -> Result<(), RelayError> {
+        let shared =
+            self.shared_buckets().map(|b| (b, "claim_rate_device", device.as_bytes().as_slice()));
+        self.claim_limiter.check_shared(device, shared, Instant::now())?;
         Ok(())
     }
 

@@ -73,6 +73,10 @@
 //!   earlier commit: many senders share one WAL fsync, the same group
 //!   commit. (Committing every transaction synchronously, with a no-op
 //!   `flush`, also holds the contract, at a lower rate.)
+//!   Sends are additionally batched: many senders' messages share one
+//!   transaction ([`pg_send_batch`]), and a send returns only after its
+//!   batch committed; a batch that fails returns a storage error to every
+//!   sender in it, so none of them is acknowledged.
 //!
 //! # Blocking
 //!
@@ -106,7 +110,9 @@ mod pg_kv;
 pub mod pg_offline;
 mod pg_org;
 pub mod pg_pool;
+pub mod pg_remove;
 mod pg_schema;
+pub mod pg_send_batch;
 pub mod pg_store;
 #[cfg(test)]
 pub mod pg_test;

@@ -17,6 +17,14 @@
 //!   whole cluster and not once per node (rows older than two minutes are
 //!   removed by the heartbeat).
 //!
+//! * `cluster_buckets` (UNLOGGED): the token buckets of the per-account
+//!   and per-device request limits (sends, uploads, KeyPackage claims), one
+//!   row per bucket under a keyed id of its own
+//!   ([`Keyring::limit_key`]), so that these limits hold for the whole
+//!   cluster. A node takes tokens in small slices ([`ClusterDb::take_tokens`],
+//!   one `INSERT … ON CONFLICT … DO UPDATE … RETURNING`); rows idle for two
+//!   minutes (their bucket refilled long ago) are removed by the heartbeat.
+//!
 //! The tables are created on start (`CREATE … IF NOT EXISTS` under an
 //! advisory lock, so nodes starting together do not race); they hold only
 //! state that a restart of every node rebuilds, so they are not part of the
@@ -59,7 +67,30 @@ CREATE UNLOGGED TABLE IF NOT EXISTS cluster_attempts (
     attempts integer NOT NULL,
     PRIMARY KEY (kdev, minute)
 );
+CREATE UNLOGGED TABLE IF NOT EXISTS cluster_buckets (
+    kkey bytea PRIMARY KEY,
+    tokens double precision NOT NULL,
+    granted double precision NOT NULL,
+    updated timestamptz NOT NULL
+);
 ";
+
+/// Takes up to `$4` whole tokens from bucket `$1` (capacity `$2`, refilled
+/// at `$3` tokens per second), creating it full; returns what was granted
+/// and what is left. One statement, so concurrent nodes serialise on the
+/// row and never grant more than the bucket holds.
+const TAKE_TOKENS: &str = "
+INSERT INTO cluster_buckets AS b (kkey, tokens, granted, updated)
+VALUES ($1, $2::float8 - LEAST($4::float8, floor($2::float8)), LEAST($4::float8, floor($2::float8)), now())
+ON CONFLICT (kkey) DO UPDATE SET
+    granted = LEAST($4::float8, floor(LEAST($2::float8, b.tokens
+        + $3::float8 * GREATEST(0, extract(epoch FROM now() - b.updated)::float8)))),
+    tokens = LEAST($2::float8, b.tokens
+        + $3::float8 * GREATEST(0, extract(epoch FROM now() - b.updated)::float8))
+        - LEAST($4::float8, floor(LEAST($2::float8, b.tokens
+        + $3::float8 * GREATEST(0, extract(epoch FROM now() - b.updated)::float8)))),
+    updated = now()
+RETURNING granted, tokens";
 
 /// What the start-up check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +134,12 @@ impl ClusterDb {
     /// The id under which the database knows `device` (its `kdev`).
     pub fn keyed(&self, device: &DeviceId) -> DeviceId {
         self.keyring.device(device)
+    }
+
+    /// The id of the shared bucket of `limit` for `id` (an account or
+    /// device id; only the keyed form reaches the database).
+    pub fn limit_key(&self, limit: &str, id: &[u8]) -> [u8; 16] {
+        self.keyring.limit_key(limit, id)
     }
 
     /// Creates the cluster tables if missing and compares this node's
@@ -163,6 +200,13 @@ impl ClusterDb {
             tx.execute(
                 "DELETE FROM cluster_attempts \
                  WHERE minute < (extract(epoch FROM now()) / 60)::bigint - 2",
+                &[],
+            )
+            .map_err(pg_error)?;
+            // Every bucket refills completely within a minute: a row idle
+            // for two carries no state.
+            tx.execute(
+                "DELETE FROM cluster_buckets WHERE updated < now() - interval '2 minutes'",
                 &[],
             )
             .map_err(pg_error)?;
@@ -253,6 +297,31 @@ impl ClusterDb {
                 .map_err(pg_error)?;
             let attempts: i32 = row.get(0);
             Ok(u64::try_from(attempts).unwrap_or(0))
+        })
+    }
+
+    /// Takes up to `want` tokens from the shared bucket `key` (holding at
+    /// most `capacity`, refilled at `per_sec` tokens a second), across every
+    /// node; returns the tokens granted (0 when not even one is there) and
+    /// the tokens left in the bucket.
+    pub fn take_tokens(
+        &self,
+        key: [u8; 16],
+        capacity: f64,
+        per_sec: f64,
+        want: u32,
+    ) -> Result<(u32, f64), StoreError> {
+        self.store.pool.run(move |c| {
+            let key = key.to_vec();
+            let want = f64::from(want);
+            let statement = super::pg_pool::prepared(c, TAKE_TOKENS)?;
+            let row =
+                c.query_one(&statement, &[&key, &capacity, &per_sec, &want]).map_err(pg_error)?;
+            let granted: f64 = row.get(0);
+            let left: f64 = row.get(1);
+            // A float from our own arithmetic, between 0 and `want`.
+            let granted = granted.clamp(0.0, want) as u32;
+            Ok((granted, left))
         })
     }
 }

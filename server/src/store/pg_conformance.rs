@@ -27,6 +27,7 @@ pub(crate) fn options(url: String) -> PgOptions {
         pool_size: 8,
         connect_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(20),
+        send_batch: super::pg_send_batch::SendBatchOptions::default(),
     }
 }
 

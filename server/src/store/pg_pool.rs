@@ -65,6 +65,8 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// Time allowed for one statement.
     pub statement_timeout: Duration,
+    /// How sends are stored in batches ([`super::pg_send_batch`]).
+    pub send_batch: super::pg_send_batch::SendBatchOptions,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -74,6 +76,7 @@ impl std::fmt::Debug for PgOptions {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("send_batch", &self.send_batch)
             .finish()
     }
 }
@@ -189,7 +192,7 @@ fn forget_statements() {
 /// worker of a multi-threaded tokio runtime while it waits (see the module
 /// docs). On a current-thread runtime (tests) or outside any runtime it
 /// simply blocks, as before.
-fn wait_answer<T>(rx: &Receiver<T>, wait: Duration) -> Result<T, RecvTimeoutError> {
+pub(super) fn wait_answer<T>(rx: &Receiver<T>, wait: Duration) -> Result<T, RecvTimeoutError> {
     let multi_threaded = tokio::runtime::Handle::try_current()
         .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if multi_threaded {
@@ -297,6 +300,11 @@ impl Pool {
             .saturating_add(options.statement_timeout.saturating_mul(2))
             .saturating_add(Duration::from_secs(1));
         Ok(Self { sender: Mutex::new(Some(sender)), threads: Mutex::new(threads), size, wait })
+    }
+
+    /// The longest a caller waits for one pooled call's answer.
+    pub fn wait(&self) -> Duration {
+        self.wait
     }
 
     /// Runs `f` on a pooled connection and waits for its answer (bounded).

@@ -16,6 +16,10 @@
 //!   as contention). The locks are held until commit, so a device's
 //!   envelope ids become visible in increasing order and a delivery cursor
 //!   never skips one.
+//! * Sends: [`Store::send`] does not run its own transaction; it queues the
+//!   send with the batcher of [`super::pg_send_batch`], which stores many
+//!   senders' messages in one transaction (the same locks and rules as
+//!   above, for the whole batch) and answers each sender once it committed.
 //! * Durability: connections run with `synchronous_commit = off`, so a
 //!   method's commit is visible at once but its WAL may not be flushed yet;
 //!   [`Store::flush`] commits one transaction that takes a transaction id
@@ -41,6 +45,7 @@ use stadtbote_protocol::frame::{ClaimedKeyPackage, DeviceInfo, Envelope, ServerS
 use stadtbote_protocol::{AccountId, DeviceId, GroupId, OrgId};
 
 use super::pg_pool::{PgOptions, Pool, pg_error, prepared};
+use super::pg_send_batch::{SendBatcher, SendInput};
 use super::rules::commit::{CommitPlan, GroupSnapshot};
 use super::rules::{self, DeviceStanding, GroupView};
 use super::shred::{Blind, Keyring, SEALED_ID_LEN};
@@ -59,8 +64,11 @@ const GROUP_IDS: &str = "group_ids";
 
 /// The PostgreSQL-backed store. Cheap to share behind an `Arc`.
 pub struct PgStore {
-    pub(super) pool: Pool,
+    pub(super) pool: Arc<Pool>,
     pub(super) keyring: Arc<Keyring>,
+    /// Stores sends in batches, many senders per transaction
+    /// ([`super::pg_send_batch`]).
+    sends: SendBatcher,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -100,9 +108,11 @@ impl PgStore {
             .map_err(|e| StoreError::from(StorageError::Unavailable(e.into())))?;
         let fresh = super::pg_schema::migrate(&pool)?;
         super::sled_store::create_private_dir(data_dir).map_err(StoreError::unavailable)?;
-        let keyring = Keyring::open(data_dir, fresh)?;
+        let keyring = Arc::new(Keyring::open(data_dir, fresh)?);
         super::pg_schema::mark_keyed(&pool)?;
-        Ok(Self { pool, keyring: Arc::new(keyring) })
+        let pool = Arc::new(pool);
+        let sends = SendBatcher::start(pool.clone(), keyring.clone(), options.send_batch)?;
+        Ok(Self { pool, keyring, sends })
     }
 
     /// Whether the database answers now (readiness).
@@ -178,6 +188,19 @@ fn raw_devices(
 /// The raw device ids of rows `(kdev, blind, sealed_device)` of `devices`,
 /// sorted.
 fn open_devices(keyring: &Keyring, rows: Vec<postgres::Row>) -> Result<Vec<DeviceId>, StoreError> {
+    let mut out: Vec<DeviceId> =
+        open_device_pairs(keyring, rows)?.into_iter().map(|(_, device)| device).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Rows `(kdev, blind, sealed_device)` of `devices` as pairs of the stored
+/// id and the raw device id, in the rows' order; a row whose sealed id no
+/// longer opens (its account was shredded) is left out.
+pub(super) fn open_device_pairs(
+    keyring: &Keyring,
+    rows: Vec<postgres::Row>,
+) -> Result<Vec<(Vec<u8>, DeviceId)>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let kdev: &[u8] = row.get(0);
@@ -189,12 +212,21 @@ fn open_devices(keyring: &Keyring, rows: Vec<postgres::Row>) -> Result<Vec<Devic
             if keyring.device(&device).as_bytes().as_slice() != kdev {
                 return Err(StoreError::corrupt(DEVICES));
             }
-            out.push(device);
+            out.push((kdev.to_vec(), device));
         }
     }
-    out.sort();
     Ok(out)
 }
+
+/// Locks the mailboxes of the stored device ids in `$1` (sorted, no
+/// duplicates) in that order, creating their lock rows as needed, and
+/// answers the rows `(kdev, blind, sealed_device)` of those devices that
+/// exist. A data-modifying WITH runs to completion (in the ORDER BY order)
+/// before the devices are read.
+pub(super) const LOCK_MAILBOXES: &str = "WITH l AS (INSERT INTO mailbox_lock (kdev) \
+     SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) ORDER BY n \
+     ON CONFLICT (kdev) DO UPDATE SET kdev = EXCLUDED.kdev RETURNING kdev) \
+     SELECT d.kdev, d.blind, d.sealed_device FROM devices d JOIN l ON l.kdev = d.kdev";
 
 /// Stores `payload` once and queues it for `recipients` (stored ids), in
 /// two statements: the recipients' mailbox locks, then the message and its
@@ -219,13 +251,7 @@ pub(super) fn enqueue(
     // Lock the recipients' mailboxes first, then take the message id. A
     // data-modifying WITH runs to completion (in the ORDER BY order) before
     // the devices are read.
-    let lock = prepared(
-        tx,
-        "WITH l AS (INSERT INTO mailbox_lock (kdev) \
-                    SELECT d FROM unnest($1::bytea[]) WITH ORDINALITY AS t(d, n) ORDER BY n \
-                    ON CONFLICT (kdev) DO UPDATE SET kdev = EXCLUDED.kdev RETURNING kdev) \
-         SELECT d.kdev, d.blind, d.sealed_device FROM devices d JOIN l ON l.kdev = d.kdev",
-    )?;
+    let lock = prepared(tx, LOCK_MAILBOXES)?;
     let rows = tx.query(&lock, &[&sorted]).map_err(pg_error)?;
     let insert = prepared(
         tx,
@@ -239,7 +265,7 @@ pub(super) fn enqueue(
 }
 
 /// What the rules may ask about devices, answered inside the transaction.
-struct TxView<'a, 'b> {
+pub(super) struct TxView<'a, 'b> {
     tx: RefCell<&'a mut Transaction<'b>>,
     keyring: &'a Keyring,
     /// Whether any device is revoked at all (asked once per transaction).
@@ -253,7 +279,11 @@ impl<'a, 'b> TxView<'a, 'b> {
 
     /// A view that already knows whether any device is revoked (read by
     /// the statement that loaded the group).
-    fn knowing_revoked(tx: &'a mut Transaction<'b>, keyring: &'a Keyring, any: bool) -> Self {
+    pub(super) fn knowing_revoked(
+        tx: &'a mut Transaction<'b>,
+        keyring: &'a Keyring,
+        any: bool,
+    ) -> Self {
         Self { tx: RefCell::new(tx), keyring, any_revoked: Cell::new(Some(any)) }
     }
 }
@@ -305,7 +335,7 @@ impl GroupView for TxView<'_, '_> {
     }
 }
 
-fn members_of(raw: Vec<Vec<u8>>) -> Result<Vec<DeviceId>, StoreError> {
+pub(super) fn members_of(raw: Vec<Vec<u8>>) -> Result<Vec<DeviceId>, StoreError> {
     raw.iter().map(|m| device_of(m, "groups")).collect()
 }
 
@@ -327,6 +357,23 @@ fn lock_group(
             Ok(Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? }))
         }
     }
+}
+
+/// The group's join link record's org: `None` when the group has no link,
+/// `Some(None)` for a link without an org.
+fn recorded_link_org(
+    tx: &mut Transaction<'_>,
+    kgroup: &[u8],
+) -> Result<Option<Option<OrgId>>, StoreError> {
+    let row = tx
+        .query_opt("SELECT org FROM group_info WHERE kgroup = $1", &[&kgroup])
+        .map_err(pg_error)?;
+    let Some(row) = row else { return Ok(None) };
+    let org = row
+        .get::<_, Option<Vec<u8>>>(0)
+        .map(|o| OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info")))
+        .transpose()?;
+    Ok(Some(org))
 }
 
 /// Owned copy of a commit request, so that it can travel to a connection
@@ -799,17 +846,7 @@ impl Store for PgStore {
                 return Err(StoreError::UnknownGroup);
             };
             rules::group::require_member(&current.members, &kcaller)?;
-            let recorded = tx
-                .query_opt("SELECT org FROM group_info WHERE kgroup = $1", &[&kgroup])
-                .map_err(pg_error)?
-                .map(|row| {
-                    row.get::<_, Option<Vec<u8>>>(0)
-                        .map(|o| {
-                            OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info"))
-                        })
-                        .transpose()
-                })
-                .transpose()?;
+            let recorded = recorded_link_org(tx, &kgroup)?;
             let org = rules::group::link_org(recorded, org.as_ref());
             let org_bytes = org.map(|o| o.as_bytes().to_vec());
             tx.execute(
@@ -902,32 +939,14 @@ impl Store for PgStore {
         now_ms: u64,
         expires_at_ms: u64,
     ) -> Result<Vec<DeviceId>, StoreError> {
-        let (kgroup, ksender) = (self.kgroup(group), self.keyring.device(sender));
-        let payload = payload.to_vec();
-        let keyring = self.keyring.clone();
-        self.pool.tx(move |tx| {
-            // A shared lock: sends of one group run side by side, but not
-            // beside a commit that changes its members. Whether any device
-            // is revoked at all comes with it (one round trip less).
-            let load = prepared(
-                tx,
-                "SELECT epoch, members, EXISTS (SELECT 1 FROM kv WHERE tree = 'revoked') \
-                 FROM groups WHERE kgroup = $1 FOR SHARE OF groups",
-            )?;
-            let row = tx.query_opt(&load, &[&kgroup]).map_err(pg_error)?;
-            let (current, any_revoked) = match row {
-                Some(r) => (
-                    Some(GroupSnapshot { epoch: unbig(r.get(0)), members: members_of(r.get(1))? }),
-                    r.get::<_, bool>(2),
-                ),
-                None => (None, false),
-            };
-            let to = {
-                let view = TxView::knowing_revoked(tx, &keyring, any_revoked);
-                rules::commit::send_recipients(&view, current.as_ref(), &ksender)?
-            };
-            let rows = enqueue(tx, &kgroup, &payload, &to, now_ms, expires_at_ms)?;
-            open_devices(&keyring, rows)
+        // Stored with other senders' messages in one transaction
+        // (group commit, see `pg_send_batch`); answered once it committed.
+        self.sends.send(SendInput {
+            kgroup: self.kgroup(group),
+            ksender: self.keyring.device(sender),
+            payload: payload.to_vec(),
+            now_ms,
+            expires_at_ms,
         })
     }
 
@@ -999,17 +1018,7 @@ impl Store for PgStore {
             let members = members_of(row.get(0))?;
             rules::group::require_member(&members, &kcaller)?;
             let current: Option<i64> = row.get(1);
-            let link_org = tx
-                .query_opt("SELECT org FROM group_info WHERE kgroup = $1", &[&kgroup])
-                .map_err(pg_error)?
-                .map(|row| {
-                    row.get::<_, Option<Vec<u8>>>(0)
-                        .map(|o| {
-                            OrgId::from_slice(&o).map_err(|_| StoreError::corrupt("group_info"))
-                        })
-                        .transpose()
-                })
-                .transpose()?;
+            let link_org = recorded_link_org(tx, &kgroup)?;
             rules::group::may_set_expiry(link_org, moderator.as_ref())?;
             let current = current.map(unbig);
             let in_force = rules::group::expiry_in_force(current, expires_at_ms);
@@ -1074,13 +1083,19 @@ impl Store for PgStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.pool.run(|c| {
-            let mut tx = c.transaction().map_err(pg_error)?;
             // Taking a transaction id makes the commit write a commit
             // record; with synchronous_commit on, COMMIT returns once the
-            // WAL up to it — and so every earlier commit — is flushed.
-            tx.batch_execute("SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()")
-                .map_err(pg_error)?;
-            tx.commit().map_err(pg_error)
+            // WAL up to it — and so every earlier commit — is flushed. One
+            // round trip (a simple-query batch). Should a part fail, the
+            // block is left aborted: roll it back so the connection stays
+            // usable, and fail the call.
+            c.batch_execute(
+                "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT",
+            )
+            .map_err(|e| {
+                let _ = c.batch_execute("ROLLBACK");
+                pg_error(e)
+            })
         })
     }
 

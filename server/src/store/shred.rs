@@ -62,6 +62,8 @@ const GROUP_DOMAIN: &[u8] = b"stadtbote/shred/group/v1";
 const GROUP_SEAL_DOMAIN: &[u8] = b"stadtbote/shred/group-seal-key/v1";
 /// Domain of the keyring's fingerprint ([`Keyring::fingerprint`]).
 const FINGERPRINT_DOMAIN: &[u8] = b"stadtbote/cluster/key-fingerprint/v1";
+/// Domain of the ids under which several nodes share a rate-limit bucket.
+const LIMIT_DOMAIN: &[u8] = b"stadtbote/cluster/limit/v1";
 /// Keys kept in memory. Each is one small file read on a miss; the bound
 /// keeps memory flat however many accounts are active.
 const CACHE_CAPACITY: usize = 4096;
@@ -223,6 +225,18 @@ impl Keyring {
     /// can check that they hold the same keys (see `crate::cluster`).
     pub fn fingerprint(&self) -> [u8; 32] {
         self.mac(FINGERPRINT_DOMAIN, &[])
+    }
+
+    /// The id of one rate-limit bucket that several nodes share: the first
+    /// 16 bytes of `HMAC-SHA256(pepper, "stadtbote/cluster/limit/v1" ‖
+    /// len(limit) ‖ limit ‖ id)`. A domain of its own, so that a bucket row
+    /// left behind after an account's deletion matches no stored id.
+    pub fn limit_key(&self, limit: &str, id: &[u8]) -> [u8; 16] {
+        let len = [u8::try_from(limit.len()).unwrap_or(u8::MAX)];
+        let mac = self.mac(LIMIT_DOMAIN, &[&len, limit.as_bytes(), id]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&mac[..16]);
+        out
     }
 
     /// HMAC-SHA256(pepper, `domain` ‖ `parts`…).

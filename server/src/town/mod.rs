@@ -18,6 +18,17 @@
 //!   town's own server). Importing into a store that already holds data
 //!   is refused: device and group ids are keyed with each server's pepper,
 //!   and the export carries the pepper of the server it came from.
+//!
+//! **On PostgreSQL** ([`District::Postgres`]: a district's nodes on one
+//! database, all stopped — checked as `admin-reset` checks it) export reads
+//! the same logical records from the database (one snapshot) and the state
+//! files from the nodes' `data_dir`; the rule of [`select`] is the same.
+//! Removal cannot swap in a rebuilt store, so the removal filter is run
+//! over the records to *record* what it drops or rewrites, and the database
+//! applies exactly those changes in one transaction
+//! ([`crate::store::pg_remove`]), is counted again against what the filter
+//! kept, and rewrites the changed tables. Import into PostgreSQL is
+//! [`import_into_postgres`] (an empty database).
 
 pub mod backup_file;
 pub mod select;
@@ -27,12 +38,14 @@ use std::path::{Path, PathBuf};
 
 use crate::backup::create::state_files;
 use crate::backup::restore::{open_when_released, sibling, swap_in};
+use crate::migrate::RecordFilter;
 use crate::migrate::{
     Counts, Discard, Everything, MigrateError, build_sled_dir, check_offline, count_records,
     into_sled_dir, pipe_records, verify_counts,
 };
+use crate::store::pg_remove::RecordChange;
 use crate::store::shred::Keyring;
-use crate::store::{SledStore, StoreError};
+use crate::store::{BackupStore, PgOptions, PgStore, SledStore, StoreError};
 
 pub use select::Town;
 
@@ -75,6 +88,99 @@ pub enum TownError {
     /// A helper shared with restore failed.
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
+    /// Server nodes are still connected to the district's database.
+    #[error(
+        "{0} stadtbote-server session(s) are connected to the database; stop every node of \
+         the district (e.g. kubectl scale deployment stadtbote --replicas=0), then run the \
+         command again"
+    )]
+    ServersRunning(u64),
+}
+
+/// Where the district's store is.
+#[derive(Debug, Clone)]
+pub enum District {
+    /// A stopped server's sled data directory.
+    Dir(PathBuf),
+    /// A PostgreSQL database whose nodes are stopped, and their `data_dir`
+    /// (keys and attachments).
+    Postgres {
+        /// The database.
+        options: PgOptions,
+        /// The nodes' data directory.
+        state_dir: PathBuf,
+    },
+}
+
+impl District {
+    /// The directory holding the state files (keys, attachments).
+    fn state_dir(&self) -> &Path {
+        match self {
+            Self::Dir(dir) => dir,
+            Self::Postgres { state_dir, .. } => state_dir,
+        }
+    }
+}
+
+/// A district's store opened for a town step.
+enum Opened {
+    Sled(Box<SledStore>),
+    Pg(PgStore),
+}
+
+impl Opened {
+    fn records(&self) -> &dyn BackupStore {
+        match self {
+            Self::Sled(store) => store.as_ref(),
+            Self::Pg(store) => store,
+        }
+    }
+}
+
+/// Opens the district's store, refusing while a server uses it.
+fn open_district(district: &District) -> Result<(Opened, Keyring), TownError> {
+    match district {
+        District::Dir(dir) => {
+            let (store, keyring) = opened(dir)?;
+            Ok((Opened::Sled(Box::new(store)), keyring))
+        }
+        District::Postgres { options, state_dir } => {
+            let running = crate::store::pg_offline::server_sessions(options)?;
+            if running > 0 {
+                return Err(TownError::ServersRunning(running));
+            }
+            // The nodes' keys must be there: a town step never creates any.
+            let keyring = Keyring::open(state_dir, false)?;
+            let store = PgStore::open(options, state_dir)?;
+            Ok((Opened::Pg(store), keyring))
+        }
+    }
+}
+
+/// A removal filter that also writes down what it drops or rewrites (the
+/// changes a database applies in place).
+struct Recording<F> {
+    inner: F,
+    changes: Vec<RecordChange>,
+}
+
+impl<F: RecordFilter> RecordFilter for Recording<F> {
+    fn keep(&mut self, collection: &[u8], key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
+        let kept = self.inner.keep(collection, key, value);
+        let change = match &kept {
+            None => Some(None),
+            Some(new) if new.as_slice() != value => Some(Some(new.clone())),
+            Some(_) => None,
+        };
+        if let Some(value) = change {
+            self.changes.push(RecordChange {
+                collection: String::from_utf8_lossy(collection).into_owned(),
+                key: key.to_vec(),
+                value,
+            });
+        }
+        kept
+    }
 }
 
 /// What a town step did (`--json` prints it as is).
@@ -122,18 +228,30 @@ pub enum ExportTo {
 /// `town export`: writes the town `handle` of the stopped server's `data_dir`
 /// into a new data directory or backup file.
 pub fn export(data_dir: &Path, handle: &str, to: &ExportTo) -> Result<TownSummary, TownError> {
-    let (store, keyring) = opened(data_dir)?;
-    let town = Town::scan(&store, &keyring, handle)?;
-    let files: Vec<_> =
-        state_files(data_dir)?.into_iter().filter(|(rel, _)| town.exports_file(rel)).collect();
+    export_from(&District::Dir(data_dir.to_owned()), handle, to)
+}
+
+/// `town export` from a district on either backend (see [`District`]).
+pub fn export_from(
+    district: &District,
+    handle: &str,
+    to: &ExportTo,
+) -> Result<TownSummary, TownError> {
+    let (opened, keyring) = open_district(district)?;
+    let store = opened.records();
+    let town = Town::scan(store, &keyring, handle)?;
+    let files: Vec<_> = state_files(district.state_dir())?
+        .into_iter()
+        .filter(|(rel, _)| town.exports_file(rel))
+        .collect();
     let mut filter = town.export_filter();
     let (collections, files) = match to {
         ExportTo::Dir(dir) => {
-            let (counts, files, _) = into_sled_dir(&store, &mut filter, &files, dir)?;
+            let (counts, files, _) = into_sled_dir(store, &mut filter, &files, dir)?;
             (counts, files)
         }
         ExportTo::File { path, recipients } => {
-            backup_file::write(&store, &mut filter, &files, path, recipients)?
+            backup_file::write(store, &mut filter, &files, path, recipients)?
         }
     };
     Ok(TownSummary {
@@ -183,19 +301,7 @@ pub fn remove(
 ) -> Result<TownSummary, TownError> {
     let (store, keyring) = opened(data_dir)?;
     let town = Town::scan(&store, &keyring, handle)?;
-
-    // The export must hold exactly what the town holds now.
-    let expected = pipe_records(&store, &mut town.export_filter(), &mut Discard)?;
-    let exported = export_counts(export, &town.handle, identity)?;
-    verify_counts(&expected, &exported).map_err(|e| TownError::ExportMismatch {
-        dir: export.to_owned(),
-        detail: match e {
-            MigrateError::CountMismatch { collection, source_count, target_count } => {
-                format!("{collection}: {source_count} records here, {target_count} in the export")
-            }
-            other => other.to_string(),
-        },
-    })?;
+    check_export(&store, &town, export, identity)?;
 
     // Rebuild without the town, verify, swap in.
     let before = count_records(&store)?;
@@ -224,6 +330,70 @@ pub fn remove(
         accounts: 0,
         groups: town.group_counts().1 as u64,
         files,
+        verified: true,
+    })
+}
+
+/// Checks that `export` holds exactly what `town` holds in `store` now.
+fn check_export(
+    store: &dyn BackupStore,
+    town: &Town,
+    export: &Path,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<(), TownError> {
+    let expected = pipe_records(store, &mut town.export_filter(), &mut Discard)?;
+    let exported = export_counts(export, &town.handle, identity)?;
+    verify_counts(&expected, &exported).map_err(|e| TownError::ExportMismatch {
+        dir: export.to_owned(),
+        detail: match e {
+            MigrateError::CountMismatch { collection, source_count, target_count } => {
+                format!("{collection}: {source_count} records here, {target_count} in the export")
+            }
+            other => other.to_string(),
+        },
+    })?;
+    Ok(())
+}
+
+/// `town remove` from a district on either backend (see [`District`]).
+pub fn remove_from(
+    district: &District,
+    handle: &str,
+    export: &Path,
+    identity: Option<&age::x25519::Identity>,
+) -> Result<TownSummary, TownError> {
+    let District::Postgres { .. } = district else {
+        return remove(district.state_dir(), handle, export, identity);
+    };
+    let (opened, keyring) = open_district(district)?;
+    let Opened::Pg(store) = opened else {
+        return Err(StoreError::corrupt("town remove: not a database").into());
+    };
+    let town = Town::scan(&store, &keyring, handle)?;
+    check_export(&store, &town, export, identity)?;
+
+    // The same rule as the rebuild on sled, recorded instead of applied.
+    let before = count_records(&store)?;
+    let mut recording = Recording { inner: town.removal_filter(), changes: Vec::new() };
+    let kept = pipe_records(&store, &mut recording, &mut Discard)?;
+    let changes = recording.changes;
+    store.remove_records(changes)?;
+    // The database must now hold exactly what the filter kept.
+    verify_counts(&kept, &count_records(&store)?)?;
+    store.compact()?;
+    let removed: Counts = before
+        .iter()
+        .map(|(name, n)| (name.clone(), n.saturating_sub(kept.get(name).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    Ok(TownSummary {
+        step: "remove",
+        org: town.handle.clone(),
+        records: removed.values().sum(),
+        collections: removed,
+        accounts: 0,
+        groups: town.group_counts().1 as u64,
+        files: 0,
         verified: true,
     })
 }
