@@ -75,6 +75,8 @@ pub mod group_output;
 pub mod home;
 pub mod home_store;
 pub mod org_info_output;
+pub mod org_legal;
+pub mod org_legal_output;
 pub mod output;
 pub mod passphrase;
 pub mod photo_files;

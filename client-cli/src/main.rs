@@ -180,11 +180,16 @@ enum Command {
     Reply {
         /// The thread id.
         thread: String,
-        /// The reply.
-        text: String,
+        /// The reply (optional with --template: added below the template's text).
+        #[arg(required_unless_present = "template")]
+        text: Option<String>,
         /// A photo to attach.
         #[arg(long = "photo", value_name = "FILE")]
         photos: Vec<PathBuf>,
+        /// Staff: start the reply with this reply template of the thread's
+        /// department ("Textbaustein", see `org template list`).
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
         /// New status (staff only).
         #[arg(long, value_parser = ["acknowledged", "in-progress", "resolved", "rejected"])]
         status: Option<String>,
@@ -473,8 +478,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Show { thread, json, save } => {
             commands::threads::show(&home, &server, &thread, json, save).await
         }
-        Command::Reply { thread, text, photos, status, reason, as_me } => {
-            let reply = commands::threads::ReplyArgs { text, photos, status, reason, as_me };
+        Command::Reply { thread, text, photos, template, status, reason, as_me } => {
+            let text = text.unwrap_or_default();
+            let reply =
+                commands::threads::ReplyArgs { text, photos, status, reason, as_me, template };
             commands::threads::reply(&home, &server, &thread, reply).await
         }
         Command::Assign { thread, department, department_flag } => {

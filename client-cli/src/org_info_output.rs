@@ -72,6 +72,10 @@ pub fn to_json(view: &OrgInfoView) -> Value {
             .iter()
             .map(|c| data_encoding::HEXLOWER.encode(&c.id))
             .collect()),
+        "legal": crate::org_legal_output::legal_json(profile),
+        "reply_templates": crate::org_legal_output::templates_json(
+            profile.map(|p| p.reply_templates.as_slice()).unwrap_or_default()
+        ),
     })
 }
 
@@ -135,6 +139,10 @@ pub fn text_lines(view: &OrgInfoView) -> Vec<String> {
         for channel in &profile.channels {
             out.push(format!("  {}", data_encoding::HEXLOWER.encode(&channel.id)));
         }
+    }
+    out.extend(crate::org_legal_output::legal_lines(profile.legal.as_ref()));
+    if !profile.reply_templates.is_empty() {
+        out.extend(crate::org_legal_output::template_lines(&profile.reply_templates));
     }
     out.push(tr!(
         "org-info-profile-version",

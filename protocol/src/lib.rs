@@ -43,6 +43,7 @@ pub mod membership;
 pub mod mls;
 pub mod notify;
 pub mod org;
+pub mod org_legal;
 pub mod org_rotation;
 pub mod refusal;
 pub mod totp;

@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{DeviceSecret, IdentityKey, Signature};
 use crate::ids::{AccountId, DeviceId, OrgId};
+use crate::org_legal::{OrgLegal, ReplyTemplate, check_templates};
 
 const SIGNED_DOMAIN: &[u8] = b"stadtbote-signed-v1\0";
 const INVITE_KEY_DOMAIN: &[u8] = b"stadtbote-invite-key-v1\0";
@@ -307,6 +308,15 @@ pub struct OrgProfile {
     pub consult_department: Option<String>,
     /// Broadcast channels.
     pub channels: Vec<ChannelRef>,
+    /// The Impressum and GDPR Art. 13 privacy notice (issue 16.5); absent
+    /// in profiles from before them, and left out of the encoding when
+    /// unset (see [`crate::org_legal`] for compatibility).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal: Option<OrgLegal>,
+    /// Reply templates per department ("Textbausteine", issue 16.6);
+    /// left out of the encoding when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reply_templates: Vec<ReplyTemplate>,
 }
 
 impl OrgProfile {
@@ -326,7 +336,19 @@ impl OrgProfile {
             live_since: None,
             consult_department: None,
             channels: Vec::new(),
+            legal: None,
+            reply_templates: Vec::new(),
         }
+    }
+
+    /// Checks what the server checks of a profile's content before it
+    /// stores it (beyond org, handle and version): the legal pages' and
+    /// reply templates' sizes ([`crate::org_legal`]).
+    pub fn check_published(&self) -> Result<(), OrgError> {
+        if let Some(legal) = &self.legal {
+            legal.check()?;
+        }
+        check_templates(&self.reply_templates)
     }
 
     /// The department a category routes to (case-insensitive match on the name).

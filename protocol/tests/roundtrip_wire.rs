@@ -36,6 +36,7 @@ use stadtbote_protocol::org::{
     Category, ChannelRef, DeviceBinding, HoursSlot, InviteCert, OrgProfile, RevocationList, Role,
     Signed, StaffCertificate,
 };
+use stadtbote_protocol::org_legal::{OrgLegal, ReplyTemplate};
 use stadtbote_protocol::{
     AccountId, BackupId, BlobId, ChannelId, ClientFrame, DeviceId, ErrorBody, ErrorCode, Event,
     GroupId, MsgId, OrgId, RefusalReason, Request, Response, ServerFrame,
@@ -698,13 +699,18 @@ fn org_profile() -> impl Strategy<Value = OrgProfile> {
     (
         (org(), text(), text(), any::<u64>(), any::<u64>()),
         (vec(category, 0..3), vec(slot, 0..3), text(), of(text()), of(any::<u64>())),
-        (of(text()), vec(bytes().prop_map(|id| ChannelRef { id }), 0..2)),
+        (
+            of(text()),
+            vec(bytes().prop_map(|id| ChannelRef { id }), 0..2),
+            of(org_legal()),
+            vec(reply_template(), 0..3),
+        ),
     )
         .prop_map(
             |(
                 (org, handle, name, version, updated_at),
                 (categories, office_hours, timezone, auto_reply, live_since),
-                (consult_department, channels),
+                (consult_department, channels, legal, reply_templates),
             )| OrgProfile {
                 v: 1,
                 org,
@@ -719,8 +725,30 @@ fn org_profile() -> impl Strategy<Value = OrgProfile> {
                 live_since,
                 consult_department,
                 channels,
+                legal,
+                reply_templates,
             },
         )
+}
+
+fn org_legal() -> impl Strategy<Value = OrgLegal> {
+    vec(text(), 7).prop_map(|t| OrgLegal {
+        impressum: t[0].clone(),
+        controller: t[1].clone(),
+        dpo: t[2].clone(),
+        purposes: t[3].clone(),
+        retention: t[4].clone(),
+        recipients: t[5].clone(),
+        rights: t[6].clone(),
+    })
+}
+
+fn reply_template() -> impl Strategy<Value = ReplyTemplate> {
+    (text(), text(), text()).prop_map(|(department, name, text)| ReplyTemplate {
+        department,
+        name,
+        text,
+    })
 }
 
 fn invite_cert() -> impl Strategy<Value = InviteCert> {

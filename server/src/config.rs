@@ -272,6 +272,14 @@ pub struct Config {
     /// Content-Security-Policy (its `wss://` origin). Empty: not
     /// configured; the policy then names the `Host` the browser asked for.
     pub public_url: String,
+    /// A map tile server of the operator's own for the staff's embedded
+    /// map (issue 16.6), as a URL template
+    /// `https://host[:port]/path/{z}/{x}/{y}.png` (e.g. the Land's
+    /// geoportal). Empty (the default): no map is embedded and the
+    /// Content-Security-Policy allows images from no other origin; set,
+    /// `/privacy` announces it (`map_tiles_url`) and the policy's
+    /// `img-src` allows its origin (and only that).
+    pub map_tiles_url: String,
     /// A directory to serve the web app from instead of the bundle built
     /// into the binary (a town's own build, see scripts/build-web.sh); read
     /// once at start. Empty: the built-in bundle.
@@ -436,6 +444,7 @@ impl Default for Config {
             accessibility_enforcement: String::new(),
             source_url: DEFAULT_SOURCE_URL.to_owned(),
             public_url: String::new(),
+            map_tiles_url: String::new(),
             web_dir: String::new(),
             web_release_key: DEFAULT_WEB_RELEASE_KEY.to_owned(),
             web_require_signed: true,
@@ -1098,6 +1107,9 @@ impl Config {
         if let Err(reason) = check_public_url(&self.public_url) {
             return Err(ConfigError::Invalid { field: "public_url", reason });
         }
+        if let Err(reason) = check_map_tiles_url(&self.map_tiles_url) {
+            return Err(ConfigError::Invalid { field: "map_tiles_url", reason });
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid {
                 field: if self.tls_cert.is_some() { "tls_key" } else { "tls_cert" },
@@ -1117,6 +1129,19 @@ impl Config {
     /// `web_release_key` is not a key; `validate` refuses that).
     pub fn web_release_key(&self) -> Option<stadtbote_protocol::auth::IdentityKey> {
         stadtbote_protocol::web_manifest::parse_release_key(&self.web_release_key)
+    }
+
+    /// `map_tiles_url` (trimmed), when configured.
+    pub fn map_tiles_url(&self) -> Option<&str> {
+        Some(self.map_tiles_url.trim()).filter(|url| !url.is_empty())
+    }
+
+    /// The origin (`https://host[:port]`) of `map_tiles_url`, when
+    /// configured: what the Content-Security-Policy's `img-src` allows.
+    pub fn map_tiles_origin(&self) -> Option<String> {
+        let rest = self.map_tiles_url()?.strip_prefix("https://")?;
+        let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+        Some(format!("https://{host}"))
     }
 
     /// `public_url` without a trailing `/`; empty when not configured.
@@ -1318,6 +1343,36 @@ fn check_public_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `map_tiles_url` must be empty or an https URL template: host (and
+/// optional port) of plain characters, a path holding `{z}`, `{x}` and
+/// `{y}`, and nothing a header or policy could misread (no quotes, spaces,
+/// `;` or `,`: its origin goes into the Content-Security-Policy).
+fn check_map_tiles_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    let example = "e.g. https://tiles.geoportal.example/{z}/{x}/{y}.png";
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err(format!("{url:?} must start with https:// ({example})"));
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let plain_host = host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if host.is_empty() || !plain_host || host.starts_with(['.', '-', ':']) {
+        return Err(format!("{url:?} must name a plain host after https:// ({example})"));
+    }
+    let plain_path =
+        path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/{}?&=%+@!$*()".contains(&b));
+    let placeholders = ["{z}", "{x}", "{y}"].iter().all(|p| path.contains(p));
+    if !plain_path || !placeholders || url.len() > 512 {
+        return Err(format!(
+            "{url:?} must be a tile URL template with {{z}}, {{x}} and {{y}} and no spaces, \
+             quotes, ';' or ',' (at most 512 characters; {example})"
+        ));
+    }
+    Ok(())
+}
+
 /// The configuration as a TOML table, field name to value.
 pub fn to_table(config: &Config) -> Result<toml::Table, String> {
     match toml::Value::try_from(config) {
@@ -1402,6 +1457,29 @@ mod tests {
         let from_file = Config::from_toml("tls_cert = \"/a\"\ntls_key = \"/b\"\n").unwrap();
         from_file.validate().unwrap();
         assert!(Config::default().tls_cert.is_none());
+    }
+
+    #[test]
+    fn map_tiles_url_is_an_https_template_whose_origin_is_plain() {
+        let config = Config::default();
+        assert_eq!((config.map_tiles_url(), config.map_tiles_origin()), (None, None));
+        let good = "https://tiles.geo.example:8443/wmts/{z}/{x}/{y}.png?layer=dop";
+        let config = Config { map_tiles_url: good.into(), ..Config::default() };
+        assert!(config.validate().is_ok());
+        assert_eq!(config.map_tiles_origin().as_deref(), Some("https://tiles.geo.example:8443"));
+        for bad in [
+            "http://tiles.example/{z}/{x}/{y}.png",
+            "https://tiles.example/{z}/{x}.png",
+            "https://tiles.example; script-src */{z}/{x}/{y}",
+            "https://tiles.example/{z}/{x}/{y}.png 'unsafe-inline'",
+            "https:///{z}/{x}/{y}",
+            "https://tiles.example/{z}/{x}/{y},https://evil.example",
+            "tiles.example/{z}/{x}/{y}",
+        ] {
+            let config = Config { map_tiles_url: bad.into(), ..Config::default() };
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("map_tiles_url"), "{bad}: {error}");
+        }
     }
 
     #[test]

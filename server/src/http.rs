@@ -88,7 +88,9 @@ async fn with_security_headers(
         .map(str::to_owned);
     let mut response = next.run(request).await;
     let origins = webapp::ws_origins(state.config.public_url(), host.as_deref());
-    webapp::security_headers(response.headers_mut(), &webapp::content_security_policy(&origins));
+    let tiles = state.config.map_tiles_origin();
+    let csp = webapp::content_security_policy_with(&origins, tiles.as_deref());
+    webapp::security_headers(response.headers_mut(), &csp);
     response
 }
 

@@ -90,6 +90,13 @@ pub struct PrivacyStatement {
     /// operator configured one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// The operator's own map tile server (`map_tiles_url`, a URL
+    /// template with `{z}`, `{x}`, `{y}`), when configured: the web app
+    /// may embed a map from it (its origin is the only other one the
+    /// page's policy allows images from). Staff browsers that show a map
+    /// request tiles from it, so it sees their addresses and the area.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map_tiles_url: Option<String>,
     /// Where people report accessibility barriers of the web app
     /// (`accessibility_contact`), when the operator configured it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -507,6 +514,7 @@ impl PrivacyStatement {
                 contact: configured(&config.operator_contact),
             },
             public_url: configured(config.public_url()),
+            map_tiles_url: config.map_tiles_url().map(str::to_owned),
             accessibility_contact: configured(&config.accessibility_contact),
             accessibility_enforcement: configured(&config.accessibility_enforcement),
             limits: Limits {

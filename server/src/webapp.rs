@@ -252,6 +252,18 @@ pub const TRUSTED_TYPES_POLICY: &str = "stadtbote-sw";
 /// the WebSocket origins of the page's own origin (`wss://host`), which
 /// `'self'` covers in current browsers but not in all older ones.
 pub fn content_security_policy(ws_origins: &[String]) -> String {
+    content_security_policy_with(ws_origins, None)
+}
+
+/// [`content_security_policy`], whose `img-src` also allows the origin of
+/// the operator's map tile server (`map_tiles_url`, issue 16.6) when one
+/// is configured — and only then.
+pub fn content_security_policy_with(ws_origins: &[String], map_tiles: Option<&str>) -> String {
+    let mut img = String::from("'self' blob: data:");
+    if let Some(origin) = map_tiles {
+        img.push(' ');
+        img.push_str(origin);
+    }
     let mut connect = String::from("'self'");
     for origin in ws_origins {
         connect.push(' ');
@@ -259,7 +271,7 @@ pub fn content_security_policy(ws_origins: &[String]) -> String {
     }
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' blob: data:; font-src 'self'; connect-src {connect}; \
+         img-src {img}; font-src 'self'; connect-src {connect}; \
          worker-src 'self'; manifest-src 'self'; object-src 'none'; frame-ancestors 'none'; \
          base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'; \
          trusted-types {TRUSTED_TYPES_POLICY}"

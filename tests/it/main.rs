@@ -9,6 +9,7 @@
 mod groups;
 mod harness;
 mod malicious;
+mod map_tiles;
 
 mod a11y;
 mod account;
@@ -33,6 +34,7 @@ mod hostile;
 mod limits;
 mod messaging;
 mod municipal;
+mod org_legal;
 mod org_rotation;
 mod papercuts;
 mod persistence;
@@ -59,6 +61,7 @@ mod web_links;
 mod web_channel;
 mod web_pwa;
 mod web_served;
+mod web_town;
 mod web_verify;
 mod wire;
 mod wire_codes;

@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "c7c9c5c3e77979ab846cba2f3937fbe789e54a921f8f774870fa226e70079f5f";
+const BUNDLE = "cf792d27ecc148af8f148fcb7b2e467b5368ae7ca4a80db9e1ad015622dd43b3";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";

@@ -56,6 +56,7 @@ pub mod text;
 pub mod town_check;
 #[cfg(target_arch = "wasm32")]
 pub mod town_open;
+pub mod town_page;
 pub mod views;
 
 use wasm_bindgen::prelude::wasm_bindgen;

@@ -29,6 +29,12 @@ pub struct VerifiedTown {
     /// Whether the current key differs from the link's (a rotation the
     /// link's key signed).
     pub rotated: bool,
+    /// The profile, verified with [`VerifiedTown::key`]: everything the
+    /// town's page shows (categories, hours, channels, the legal pages)
+    /// comes from here. Its strings are the town's: shown as text only,
+    /// through [`clean`]. Boxed: the profile is large next to the other
+    /// states of a link.
+    pub profile: Box<OrgProfile>,
 }
 
 impl VerifiedTown {
@@ -99,12 +105,14 @@ pub fn check_town(
         name: clean(&profile.name),
         key: followed.key,
         rotated: followed.rotated,
+        profile: Box::new(profile),
     })
 }
 
 /// `text` without control and bidi-override characters (the name is the
 /// town's, shown as text; this keeps it from reordering the page's text).
-fn clean(text: &str) -> String {
+/// Line breaks go too: multi-line texts are split into lines first.
+pub fn clean(text: &str) -> String {
     text.chars()
         .filter(|c| {
             !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')

@@ -10,6 +10,7 @@ pub mod channels;
 pub mod devices;
 pub mod groups;
 pub mod org;
+pub mod org_legal;
 pub mod server_info;
 pub mod threads;
 pub mod web;

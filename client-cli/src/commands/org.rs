@@ -296,6 +296,18 @@ pub enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The town's Impressum and privacy notice (GDPR Art. 13) in its
+    /// signed profile.
+    Legal {
+        #[command(subcommand)]
+        command: super::org_legal::LegalCommand,
+    },
+    /// The departments' reply templates ("Textbausteine") in the signed
+    /// profile.
+    Template {
+        #[command(subcommand)]
+        command: super::org_legal::TemplateCommand,
+    },
     /// Make this device, which holds the org key, a certified staff device
     /// of its org (role admin, which includes publisher and clerk), so that
     /// it can create channels and discussion groups and answer
@@ -330,7 +342,10 @@ JSON fields (stable; times in Unix milliseconds, UTC):
   office_hours              [{department, slots: [\"Tue 17:00-18:00\", ...]}]
   auto_reply                the org's message outside live sessions, or null
   live, live_since          whether a consultation session is live, since when
-  channels                  ids of channels the profile lists (hex)";
+  channels                  ids of channels the profile lists (hex)
+  legal                     the Impressum and privacy notice, or null: {impressum, controller, dpo,
+                            purposes, retention, recipients, rights} (\"\" where not given)
+  reply_templates           [{department, name, text}]";
 
 /// `stadtbote org category …`
 #[derive(Subcommand)]
@@ -656,6 +671,12 @@ pub async fn org(
         }
         OrgCommand::Category { command } => category(home, server, handle, command).await,
         OrgCommand::Hours { command } => hours(home, server, handle, command).await,
+        OrgCommand::Legal { command } => {
+            super::org_legal::legal(home, server, handle, command).await
+        }
+        OrgCommand::Template { command } => {
+            super::org_legal::template(home, server, handle, command).await
+        }
         OrgCommand::InviteStaff { department, role, expires_hours } => {
             let role = Role::parse(&role)
                 .ok_or(ClientError::Invalid { what: "--role", reason: R::Given(role.clone()) })?;

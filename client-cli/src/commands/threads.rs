@@ -338,6 +338,9 @@ pub struct ReplyArgs {
     pub reason: Option<String>,
     /// Staff: own name.
     pub as_me: bool,
+    /// Staff: a reply template of the thread's department, sent before
+    /// `text` (issue 16.6).
+    pub template: Option<String>,
 }
 
 /// `stadtbote reply THREAD TEXT [--photo FILE]… [--status S] [--reason R] [--as-me]`
@@ -363,9 +366,15 @@ pub async fn reply(home: &PathBuf, server: &str, thread: &str, args: ReplyArgs) 
     let reason = args.reason.clone();
     let group = queue_and_send(&mut client, async |client| {
         let id = client.resolve_thread(&thread_text)?;
-        client
-            .queue_reply(&id, &args.text, &args.photos, status, reason.as_deref(), args.as_me)
-            .await
+        // The template from the org's verified profile, fetched now.
+        let text = match &args.template {
+            Some(name) => {
+                let template = client.reply_template_text(&id, name).await?;
+                stadtbote_cli::org_legal::compose_reply(&template, Some(&args.text))
+            }
+            None => args.text.clone(),
+        };
+        client.queue_reply(&id, &text, &args.photos, status, reason.as_deref(), args.as_me).await
     })
     .await?;
     match status {

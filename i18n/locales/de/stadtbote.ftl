@@ -841,6 +841,9 @@ after-org-info = { "" }JSON-Felder (stabil, auf Englisch; Zeiten in Unix-Millise
     { "  " }auto_reply                die Antwort der Org außerhalb der Sprechstunde, oder null
     { "  " }live, live_since          ob gerade eine Sprechstunde läuft, seit wann
     { "  " }channels                  Kennungen der Kanäle, die das Profil nennt (hex)
+    { "  " }legal                     Impressum und Datenschutzerklärung, oder null: {"{"}impressum, controller, dpo,
+    { "  " }                          purposes, retention, recipients, rights{"}"} ("" wo nicht angegeben)
+    { "  " }reply_templates           Textbausteine: [{"{"}department, name, text{"}"}]
 
 ## Innere Fehler: was scheiterte und was zu tun ist (client-cli/src/inner_error.rs,
 ## error_text.rs); der technische Ausdruck in Klammern bleibt englisch
@@ -1459,3 +1462,61 @@ web-channel-photo-loading = Foto { $number } wird geladen …
 web-channel-photo-failed = Foto { $number } kann nicht angezeigt werden.
 web-channel-unfollow = Kanal nicht mehr folgen
 web-followed-heading = Ihre Kanäle
+
+## s11-orgdata: Impressum, Datenschutzerklärung und Textbausteine im
+## signierten Profil (Issue 16, Punkte 5 und 6; client-cli/src/org_legal.rs,
+## client-cli/src/commands/org_legal.rs, web/src/views/town.rs).
+org-legal-impressum = Impressum:
+org-legal-controller = Datenschutzerklärung – Verantwortlicher:
+org-legal-dpo = Datenschutzerklärung – Datenschutzbeauftragte:
+org-legal-purposes = Datenschutzerklärung – Zwecke und Rechtsgrundlage:
+org-legal-retention = Datenschutzerklärung – Speicherdauer:
+org-legal-recipients = Datenschutzerklärung – Empfänger:
+org-legal-rights = Datenschutzerklärung – Ihre Rechte:
+org-legal-none = Rechtliches: nichts veröffentlicht (die Org-Administration setzt es mit `stadtbote org legal set`)
+org-legal-set = Rechtliche Angaben von { $org } gesetzt:
+org-legal-incomplete = die Datenschutzerklärung braucht mindestens --controller, --purposes und --retention (DSGVO Art. 13); ergänzen Sie die fehlenden Teile mit `stadtbote org legal set`.
+org-legal-shown = Bürgerinnen und Bürger sehen sie mit `stadtbote org info { $handle }` und auf der Seite der Stadt in der Web-App.
+org-legal-read-failed = { $file } kann nicht gelesen werden
+org-legal-not-utf8 = { $file } ist kein UTF-8-Text; speichern Sie die Datei als UTF-8 und führen Sie den Befehl erneut aus.
+org-templates-none = Textbausteine: keine
+org-templates-heading = Textbausteine (Abteilung/Name: Text):
+org-template-added = Textbaustein „{ $name }“ für die Abteilung { $department } hinzugefügt.
+org-template-replaced = Textbaustein „{ $name }“ für die Abteilung { $department } ersetzt.
+org-template-removed = Textbaustein „{ $name }“ der Abteilung { $department } entfernt.
+org-template-use = Mitarbeitende verwenden ihn mit: stadtbote reply VORGANG --template { $name }
+org-template-no-text = geben Sie den Text des Bausteins an oder --file DATEI.
+org-template-unknown = die Abteilung { $department } des Vorgangs hat keinen Textbaustein „{ $name }“ (vorhanden: { $names }); siehe `stadtbote org template list`.
+org-template-not-found = die Abteilung { $department } hat keinen Textbaustein „{ $name }“ (vorhanden: { $names }).
+web-town-categories = Meldekategorien
+web-town-categories-text = Sie können der Stadt melden:
+web-town-no-categories = Die Stadt hat noch keine Meldekategorien veröffentlicht.
+web-town-hours = Sprechstunde
+web-town-live = Die Sprechstunde läuft gerade (seit { $time }).
+web-town-not-live = Gerade läuft keine Sprechstunde.
+web-town-hours-zone = Jede Woche, in der Ortszeit der Stadt ({ $zone }):
+web-town-no-hours = Die Stadt hat noch keine Sprechstunden veröffentlicht.
+web-town-auto-reply = Antwort der Stadt außerhalb der Sprechstunde
+web-town-channels = Kanäle
+web-town-channels-text = Die Stadt veröffentlicht { $count } Kanal/Kanäle. Folgen Sie einem über den Link oder QR-Code, den die Stadt verteilt.
+web-town-no-channels = Die Stadt veröffentlicht noch keine Kanäle.
+web-town-impressum = Impressum
+web-town-no-impressum = Die Stadt hat in dieser App noch kein Impressum veröffentlicht.
+web-town-privacy = Datenschutzerklärung
+web-town-privacy-text = Die Informationen der Stadt nach Art. 13 DSGVO:
+web-town-no-privacy = Die Stadt hat in dieser App noch keine Datenschutzerklärung veröffentlicht.
+web-town-controller = Verantwortliche Stelle
+web-town-dpo = Datenschutzbeauftragte
+web-town-purposes = Zwecke und Rechtsgrundlage
+web-town-retention = Speicherdauer
+web-town-recipients = Empfänger
+web-town-rights = Ihre Rechte
+web-town-signed = Alles auf dieser Seite stammt aus dem mit dem Schlüssel der Stadt signierten Profil und wurde in diesem Browser geprüft; der Server kann es nicht verändern.
+web-town-report-coming = Meldungen können Sie bald direkt aus dieser App schicken.
+web-weekday-mon = Montag
+web-weekday-tue = Dienstag
+web-weekday-wed = Mittwoch
+web-weekday-thu = Donnerstag
+web-weekday-fri = Freitag
+web-weekday-sat = Samstag
+web-weekday-sun = Sonntag

@@ -831,6 +831,9 @@ after-org-info = { "" }JSON fields (stable; times in Unix milliseconds, UTC):
     { "  " }auto_reply                the org's message outside live sessions, or null
     { "  " }live, live_since          whether a consultation session is live, since when
     { "  " }channels                  ids of channels the profile lists (hex)
+    { "  " }legal                     the Impressum and privacy notice, or null: {"{"}impressum, controller, dpo,
+    { "  " }                          purposes, retention, recipients, rights{"}"} ("" where not given)
+    { "  " }reply_templates           [{"{"}department, name, text{"}"}]
 
 ## Inner errors: what failed and what to do (client-cli/src/inner_error.rs,
 ## error_text.rs); the technical phrase in parentheses stays English
@@ -1441,3 +1444,61 @@ web-channel-photo-loading = Loading photo { $number } …
 web-channel-photo-failed = Photo { $number } cannot be shown.
 web-channel-unfollow = Unfollow channel
 web-followed-heading = Your channels
+
+## s11-orgdata: the town's legal pages and reply templates in its signed
+## profile (issue 16, items 5 and 6; client-cli/src/org_legal.rs,
+## client-cli/src/commands/org_legal.rs, web/src/views/town.rs).
+org-legal-impressum = Impressum (legal notice):
+org-legal-controller = Privacy notice – controller:
+org-legal-dpo = Privacy notice – data-protection officer:
+org-legal-purposes = Privacy notice – purposes and legal basis:
+org-legal-retention = Privacy notice – how long data is kept:
+org-legal-recipients = Privacy notice – recipients:
+org-legal-rights = Privacy notice – your rights:
+org-legal-none = legal pages: none published (the org admin sets them with `stadtbote org legal set`)
+org-legal-set = Legal pages of { $org } set:
+org-legal-incomplete = the privacy notice needs at least --controller, --purposes and --retention (GDPR Art. 13); set the missing parts with `stadtbote org legal set`.
+org-legal-shown = Citizens see them with `stadtbote org info { $handle }` and on the town's page in the web app.
+org-legal-read-failed = cannot read { $file }
+org-legal-not-utf8 = { $file } is not UTF-8 text; save it as UTF-8 and run the command again.
+org-templates-none = reply templates: none
+org-templates-heading = reply templates (department/name: text):
+org-template-added = Reply template "{ $name }" for department { $department } added.
+org-template-replaced = Reply template "{ $name }" for department { $department } replaced.
+org-template-removed = Reply template "{ $name }" of department { $department } removed.
+org-template-use = Staff use it with: stadtbote reply THREAD --template { $name }
+org-template-no-text = give the template's text or --file FILE.
+org-template-unknown = the thread's department { $department } has no reply template "{ $name }" (it has: { $names }); see `stadtbote org template list`.
+org-template-not-found = department { $department } has no reply template "{ $name }" (it has: { $names }).
+web-town-categories = Report categories
+web-town-categories-text = You can report to the town about:
+web-town-no-categories = The town has not published any report categories yet.
+web-town-hours = Consultation hours
+web-town-live = A consultation session is live now (since { $time }).
+web-town-not-live = No consultation session is live right now.
+web-town-hours-zone = Weekly, in the town's local time ({ $zone }):
+web-town-no-hours = The town has not published consultation hours yet.
+web-town-auto-reply = The town's answer outside the session
+web-town-channels = Channels
+web-town-channels-text = The town publishes { $count } channel(s). Follow one with the link or QR code the town gives out.
+web-town-no-channels = The town does not publish any channels yet.
+web-town-impressum = Impressum (legal notice)
+web-town-no-impressum = The town has not published an Impressum in this app yet.
+web-town-privacy = Privacy notice
+web-town-privacy-text = The town's information under Art. 13 GDPR:
+web-town-no-privacy = The town has not published a privacy notice in this app yet.
+web-town-controller = Controller
+web-town-dpo = Data-protection officer
+web-town-purposes = Purposes and legal basis
+web-town-retention = How long data is kept
+web-town-recipients = Recipients
+web-town-rights = Your rights
+web-town-signed = Everything on this page comes from the town's profile signed with its key and checked in this browser; the server cannot change it.
+web-town-report-coming = Sending reports from this app follows soon.
+web-weekday-mon = Monday
+web-weekday-tue = Tuesday
+web-weekday-wed = Wednesday
+web-weekday-thu = Thursday
+web-weekday-fri = Friday
+web-weekday-sat = Saturday
+web-weekday-sun = Sunday

@@ -167,6 +167,8 @@ impl Relay {
         if decoded.handle != record.handle {
             return Err(RelayError::InvalidRequest("the profile's handle is not the org's handle"));
         }
+        // The legal pages' and reply templates' sizes (issue 16.5/16.6).
+        decoded.check_published().map_err(RelayError::InvalidField)?;
         if decoded.version <= record.profile_version {
             return Err(RelayError::InvalidRequest("profile version must increase"));
         }
@@ -398,6 +400,7 @@ impl Relay {
         if decoded.org != *org || decoded.handle != record.handle {
             return Err(RelayError::InvalidRequest("the profile is for another org"));
         }
+        decoded.check_published().map_err(RelayError::InvalidField)?;
         let list = StaffList::verify(staff_list, org, &new_key).map_err(|_| {
             RelayError::InvalidRequest("the staff list does not verify with the new org key")
         })?;

@@ -79,7 +79,9 @@ pub fn render(dom: &Dom, state: &State, main: &Element) -> DomResult<String> {
                         dom.add_text(&section, "p", &t(lang, "web-link-rotated"))?;
                     }
                     facts(Some(&town.name), &town.fingerprint())?;
-                    dom.add_text(&section, "p", &t(lang, "web-link-town-coming"))?
+                    // s11-orgdata: the town's page from its verified profile.
+                    super::town::render(dom, state, &section, town)?;
+                    dom.add_text(&section, "p", &t(lang, "web-town-report-coming"))?
                         .set_class_name("note");
                     town.name.clone()
                 }

@@ -12,6 +12,7 @@ pub mod link;
 pub mod not_found;
 pub mod release;
 pub mod shell;
+pub mod town;
 
 use wasm_bindgen::JsValue;
 
