@@ -14,10 +14,10 @@ use stadtbote_protocol::GroupId;
 use stadtbote_protocol::org::OrgProfile;
 use stadtbote_protocol::org_legal::{LegalField, ReplyTemplate, check_templates, find_template};
 
+use crate::device::Client;
 use crate::error::ClientError;
 use crate::invalid_input::InvalidReason as R;
 use crate::output::safe;
-use crate::device::Client;
 
 impl Client {
     /// Sets the given legal fields (an empty text clears one) in the
