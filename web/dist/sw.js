@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "cf792d27ecc148af8f148fcb7b2e467b5368ae7ca4a80db9e1ad015622dd43b3";
+const BUNDLE = "b887dc206ad5621ea1271e3d2ceddd986ddcbe8b4a7b4adfdc010aa627a6a1d0";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";
