@@ -14,7 +14,7 @@
 // (app.js). A failed or inconsistent download keeps the old release.
 //
 // Push notifications (issue 18) will be handled by this same worker.
-const BUNDLE = "b887dc206ad5621ea1271e3d2ceddd986ddcbe8b4a7b4adfdc010aa627a6a1d0";
+const BUNDLE = "5281cde48d8e492ecf4ed897ef8ad9d827b5d33f416aa9ccdef664a000a838c9";
 const PREFIX = "stadtbote-app-";
 const CACHE = PREFIX + BUNDLE;
 const MANIFEST = "/stadtbote-web-manifest.json";
