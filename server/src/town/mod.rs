@@ -317,21 +317,7 @@ pub fn remove(
     swap_in(&staging, data_dir)?;
     // It must open again (the lock of the old handle is released by now).
     drop(open_when_released(data_dir)?);
-    let removed: Counts = before
-        .iter()
-        .map(|(name, n)| (name.clone(), n.saturating_sub(kept.get(name).copied().unwrap_or(0))))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    Ok(TownSummary {
-        step: "remove",
-        org: town.handle.clone(),
-        records: removed.values().sum(),
-        collections: removed,
-        accounts: 0,
-        groups: town.group_counts().1 as u64,
-        files,
-        verified: true,
-    })
+    Ok(removal_summary(&town, &before, &kept, files))
 }
 
 /// Checks that `export` holds exactly what `town` holds in `store` now.
@@ -381,21 +367,7 @@ pub fn remove_from(
     // The database must now hold exactly what the filter kept.
     verify_counts(&kept, &count_records(&store)?)?;
     store.compact()?;
-    let removed: Counts = before
-        .iter()
-        .map(|(name, n)| (name.clone(), n.saturating_sub(kept.get(name).copied().unwrap_or(0))))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    Ok(TownSummary {
-        step: "remove",
-        org: town.handle.clone(),
-        records: removed.values().sum(),
-        collections: removed,
-        accounts: 0,
-        groups: town.group_counts().1 as u64,
-        files: 0,
-        verified: true,
-    })
+    Ok(removal_summary(&town, &before, &kept, 0))
 }
 
 /// `town import`: puts the exported town in `from` into the new data
@@ -526,5 +498,25 @@ fn single_org(store: &SledStore) -> Result<String, TownError> {
     match handles.0.as_slice() {
         [one] => Ok(one.clone()),
         _ => Err(TownError::Store(StoreError::corrupt("a town export holds exactly one org"))),
+    }
+}
+
+/// What `town remove` reports: per collection, the records before minus
+/// the records the filter kept (both backends count the same way).
+fn removal_summary(town: &Town, before: &Counts, kept: &Counts, files: u64) -> TownSummary {
+    let removed: Counts = before
+        .iter()
+        .map(|(name, n)| (name.clone(), n.saturating_sub(kept.get(name).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    TownSummary {
+        step: "remove",
+        org: town.handle.clone(),
+        records: removed.values().sum(),
+        collections: removed,
+        accounts: 0,
+        groups: town.group_counts().1 as u64,
+        files,
+        verified: true,
     }
 }
